@@ -1,0 +1,99 @@
+
+/*
+ * ngx_kefu_module: customer-service chat inside nginx.
+ * Shared declarations for every source file of the module.
+ */
+
+
+#ifndef _NGX_KEFU_H_INCLUDED_
+#define _NGX_KEFU_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+
+#define NGX_KEFU_VERSION             "0.1.0"
+#define NGX_KEFU_SUBPROTOCOL         "kefu.v1"
+
+/* the per-worker buffer every connection reads into before parsing */
+#define NGX_KEFU_READ_BUFFER_SIZE    16384
+
+/* bytes one connection may consume per read event before yielding */
+#define NGX_KEFU_READ_BUDGET         65536
+
+/* how long a closing connection waits for the peer to finish */
+#define NGX_KEFU_LINGER_TIMEOUT      5000
+
+
+/* WebSocket close codes (RFC 6455 section 7.4 and the kefu contract) */
+#define NGX_KEFU_CLOSE_NORMAL        1000
+#define NGX_KEFU_CLOSE_GOING_AWAY    1001
+#define NGX_KEFU_CLOSE_PROTOCOL      1002
+#define NGX_KEFU_CLOSE_UNSUPPORTED   1003
+#define NGX_KEFU_CLOSE_NO_STATUS     1005
+#define NGX_KEFU_CLOSE_BAD_DATA      1007
+#define NGX_KEFU_CLOSE_POLICY        1008
+#define NGX_KEFU_CLOSE_TOO_BIG       1009
+#define NGX_KEFU_CLOSE_INTERNAL      1011
+#define NGX_KEFU_CLOSE_UNAUTHORIZED  4401
+#define NGX_KEFU_CLOSE_FORBIDDEN     4403
+#define NGX_KEFU_CLOSE_RATE_LIMITED  4429
+
+
+typedef struct ngx_kefu_ws_s  ngx_kefu_ws_t;
+
+
+/* per-worker counters; the status endpoint aggregates them later */
+typedef struct {
+    ngx_atomic_uint_t            handshakes;
+    ngx_atomic_uint_t            handshake_failures;
+    ngx_atomic_uint_t            connections;
+    ngx_atomic_uint_t            frames_in;
+    ngx_atomic_uint_t            messages_in;
+    ngx_atomic_uint_t            messages_out;
+    ngx_atomic_uint_t            slow_consumer_closes;
+    ngx_atomic_uint_t            protocol_errors;
+} ngx_kefu_stats_t;
+
+
+typedef struct {
+    u_char                      *read_buffer;  /* per worker, see init */
+    ngx_kefu_stats_t             stats;
+} ngx_kefu_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                   enable;
+    size_t                       max_message_size;
+    size_t                       max_send_queue;
+    ngx_msec_t                   ping_interval;
+    ngx_msec_t                   idle_timeout;
+    ngx_msec_t                   hello_timeout;
+    ngx_msec_t                   send_timeout;
+    ngx_array_t                 *origins;      /* of ngx_str_t */
+} ngx_kefu_loc_conf_t;
+
+
+extern ngx_module_t  ngx_kefu_module;
+
+
+/* ngx_kefu_handshake.c */
+ngx_int_t ngx_kefu_handshake_handler(ngx_http_request_t *r);
+
+/* ngx_kefu_app.c: one complete text message from a client */
+void ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len);
+void ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code,
+    const char *message, const char *cid);
+ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
+
+/* ngx_kefu_utf8.c */
+#define NGX_KEFU_UTF8_ACCEPT  0
+#define NGX_KEFU_UTF8_REJECT  12
+
+uint32_t ngx_kefu_utf8_validate(uint32_t state, u_char *p, size_t len);
+
+
+#endif /* _NGX_KEFU_H_INCLUDED_ */

@@ -1,0 +1,141 @@
+
+/*
+ * The application layer: one JSON object per text message, dispatched on
+ * its "type" (see shared/protocol.md).  The chat types come with the chat
+ * core; until then the transport answers ping and refuses the rest with a
+ * contract-conforming error.
+ */
+
+
+#include "ngx_kefu_ws.h"
+
+
+static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg);
+
+
+void
+ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
+{
+    json_t        *msg, *type, *cid;
+    const char    *t, *id;
+    json_error_t   err;
+
+    msg = json_loadb((const char *) data, len, 0, &err);
+
+    if (msg == NULL) {
+        ngx_kefu_app_error(ws, "bad_request", "malformed JSON", NULL);
+        return;
+    }
+
+    if (!json_is_object(msg)) {
+        ngx_kefu_app_error(ws, "bad_request", "a message is a JSON object",
+                           NULL);
+        goto done;
+    }
+
+    cid = json_object_get(msg, "cid");
+    id = json_is_string(cid) ? json_string_value(cid) : NULL;
+
+    type = json_object_get(msg, "type");
+
+    if (!json_is_string(type)) {
+        ngx_kefu_app_error(ws, "bad_request", "\"type\" must be a string", id);
+        goto done;
+    }
+
+    t = json_string_value(type);
+
+    if (ngx_strcmp(t, "ping") == 0) {
+        ngx_kefu_app_ping(ws, msg);
+        goto done;
+    }
+
+    if (!ws->hello_done) {
+        if (ngx_strcmp(t, "hello") == 0) {
+            ngx_kefu_app_error(ws, "unavailable",
+                               "the chat service is not enabled here", id);
+            goto done;
+        }
+
+        ngx_kefu_app_error(ws, "unauthorized", "the first message must be "
+                           "hello", id);
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED, "hello required");
+        goto done;
+    }
+
+    ngx_kefu_app_error(ws, "bad_request", "unknown message type", id);
+
+done:
+
+    json_decref(msg);
+}
+
+
+static void
+ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg)
+{
+    json_t  *id, *pong;
+
+    id = json_object_get(msg, "id");
+
+    if (id && !json_is_string(id)) {
+        ngx_kefu_app_error(ws, "bad_request", "\"id\" must be a string", NULL);
+        return;
+    }
+
+    pong = json_pack("{s:s}", "type", "pong");
+    if (pong == NULL) {
+        return;
+    }
+
+    if (id) {
+        json_object_set(pong, "id", id);
+    }
+
+    ngx_kefu_app_send(ws, pong);
+    json_decref(pong);
+}
+
+
+void
+ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code, const char *message,
+    const char *cid)
+{
+    json_t  *err;
+
+    err = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code,
+                    "message", message);
+    if (err == NULL) {
+        return;
+    }
+
+    if (cid) {
+        json_object_set_new(err, "cid", json_string(cid));
+    }
+
+    ngx_kefu_app_send(ws, err);
+    json_decref(err);
+}
+
+
+/* one JSON object as one text frame on the connection's queue */
+
+ngx_int_t
+ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg)
+{
+    char       *s;
+    size_t      len;
+    ngx_int_t   rc;
+
+    s = json_dumps(msg, JSON_COMPACT);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(s);
+    rc = ngx_kefu_ws_send_text(ws, (u_char *) s, len);
+
+    free(s);
+
+    return rc;
+}

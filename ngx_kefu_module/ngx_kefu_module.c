@@ -1,0 +1,365 @@
+
+/*
+ * ngx_kefu_module: the module definition, its directives and
+ * configuration, and per-worker initialization.
+ */
+
+
+#include "ngx_kefu.h"
+
+
+static void *ngx_kefu_create_main_conf(ngx_conf_t *cf);
+static void *ngx_kefu_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data);
+static ngx_int_t ngx_kefu_init_process(ngx_cycle_t *cycle);
+
+
+/* bounds that keep a misconfiguration from turning into a failure later */
+
+typedef struct {
+    ngx_conf_post_handler_pt  post_handler;
+    size_t                    min;
+    size_t                    max;
+} ngx_kefu_size_bounds_t;
+
+
+typedef struct {
+    ngx_conf_post_handler_pt  post_handler;
+    ngx_msec_t                min;
+} ngx_kefu_msec_bounds_t;
+
+
+static ngx_kefu_size_bounds_t  ngx_kefu_message_size_bounds = {
+    ngx_kefu_check_size, 128, 16 * 1024 * 1024
+};
+
+static ngx_kefu_size_bounds_t  ngx_kefu_send_queue_bounds = {
+    ngx_kefu_check_size, 1024, 1024 * 1024 * 1024
+};
+
+static ngx_kefu_msec_bounds_t  ngx_kefu_positive_msec = {
+    ngx_kefu_check_msec, 1
+};
+
+
+static ngx_command_t  ngx_kefu_commands[] = {
+
+    { ngx_string("kefu_chat"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_kefu_chat,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, max_message_size),
+      &ngx_kefu_message_size_bounds },
+
+    { ngx_string("kefu_max_send_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, max_send_queue),
+      &ngx_kefu_send_queue_bounds },
+
+    { ngx_string("kefu_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, ping_interval),
+      &ngx_kefu_positive_msec },
+
+    { ngx_string("kefu_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, idle_timeout),
+      &ngx_kefu_positive_msec },
+
+    { ngx_string("kefu_hello_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, hello_timeout),
+      &ngx_kefu_positive_msec },
+
+    { ngx_string("kefu_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, send_timeout),
+      &ngx_kefu_positive_msec },
+
+    { ngx_string("kefu_allowed_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_kefu_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, origins),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_kefu_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_kefu_create_main_conf,             /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_kefu_create_loc_conf,              /* create location configuration */
+    ngx_kefu_merge_loc_conf                /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_kefu_module = {
+    NGX_MODULE_V1,
+    &ngx_kefu_module_ctx,                  /* module context */
+    ngx_kefu_commands,                     /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_kefu_init_process,                 /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_kefu_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_kefu_main_conf_t));
+}
+
+
+static void *
+ngx_kefu_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_kefu_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->max_message_size = NGX_CONF_UNSET_SIZE;
+    conf->max_send_queue = NGX_CONF_UNSET_SIZE;
+    conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    conf->hello_timeout = NGX_CONF_UNSET_MSEC;
+    conf->send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->origins = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_kefu_loc_conf_t  *prev = parent;
+    ngx_kefu_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
+                              64 * 1024);
+    ngx_conf_merge_size_value(conf->max_send_queue, prev->max_send_queue,
+                              256 * 1024);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval, 30000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 75000);
+    ngx_conf_merge_msec_value(conf->hello_timeout, prev->hello_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 30000);
+    ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+
+    /* a client that answers every ping must never look idle */
+    if (conf->idle_timeout <= conf->ping_interval) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kefu_idle_timeout\" (%M ms) must be greater "
+                           "than \"kefu_ping_interval\" (%M ms)",
+                           conf->idle_timeout, conf->ping_interval);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the queue must hold at least one message of the largest size */
+    if (conf->max_send_queue < conf->max_message_size + 14) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kefu_max_send_queue\" (%uz) must be greater "
+                           "than \"kefu_max_message_size\" (%uz)",
+                           conf->max_send_queue, conf->max_message_size);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_kefu_loc_conf_t  *kcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (kcf->enable) {
+        return "is duplicate";
+    }
+
+    kcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_kefu_handshake_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* kefu_allowed_origins *|scheme://host[:port] ... */
+
+static char *
+ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_kefu_loc_conf_t  *kcf = conf;
+
+    u_char      *p, *last;
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (kcf->origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    kcf->origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                    sizeof(ngx_str_t));
+    if (kcf->origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        p = value[i].data;
+        last = p + value[i].len;
+
+        if (!(value[i].len == 1 && p[0] == '*')) {
+
+            if (value[i].len > 7
+                && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
+            {
+                p += 7;
+
+            } else if (value[i].len > 8
+                       && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0)
+            {
+                p += 8;
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid origin \"%V\" in \"%V\": expected "
+                                   "\"*\" or scheme://host[:port]",
+                                   &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            /* an origin has no path, query or trailing slash */
+            for ( /* void */ ; p < last; p++) {
+                if (*p == '/' || *p == '?' || *p == '#' || *p == ' ') {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid origin \"%V\" in \"%V\": an "
+                                       "origin has no path",
+                                       &value[i], &cmd->name);
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+
+        o = ngx_array_push(kcf->origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *o = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_kefu_size_bounds_t  *b = post;
+    size_t                  *sp = data;
+
+    u_char  *p, *last;
+
+    if (*sp >= b->min && *sp <= b->max) {
+        return NGX_CONF_OK;
+    }
+
+    /* returned text follows "\"name\" directive" in nginx's message */
+    p = ngx_pnalloc(cf->pool, 64);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = ngx_snprintf(p, 63, "value must be between %uz and %uz",
+                        b->min, b->max);
+    *last = '\0';
+
+    return (char *) p;
+}
+
+
+static char *
+ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_kefu_msec_bounds_t  *b = post;
+    ngx_msec_t              *mp = data;
+
+    if (*mp < b->min) {
+        return "must be positive";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Every connection of a worker reads into one buffer and parses from there,
+ * so a connection owns no read buffer of its own.  It belongs to the
+ * worker's cycle: a reload starts new workers with a new one.
+ */
+
+static ngx_int_t
+ngx_kefu_init_process(ngx_cycle_t *cycle)
+{
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+    if (kmcf == NULL) {
+        return NGX_OK;
+    }
+
+    kmcf->read_buffer = ngx_palloc(cycle->pool, NGX_KEFU_READ_BUFFER_SIZE);
+    if (kmcf->read_buffer == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,969 @@
+
+/*
+ * A WebSocket connection after the 101: takeover from the HTTP request,
+ * reading and reassembling frames, the bounded output queue, heartbeats and
+ * the close handshake.
+ *
+ * Lifetime rule: nothing below frees the connection in the middle of
+ * processing.  Errors mark it (ngx_kefu_ws_fail() queues a close frame,
+ * ws->failed drops it) and every event handler ends in
+ * ngx_kefu_ws_finalize(), the one place where a connection is closed.
+ */
+
+
+#include "ngx_kefu_ws.h"
+
+
+static void ngx_kefu_ws_takeover(ngx_event_t *wev);
+static void ngx_kefu_ws_release_request(ngx_kefu_ws_t *ws,
+    ngx_http_request_t *r);
+static void ngx_kefu_ws_read_handler(ngx_event_t *rev);
+static void ngx_kefu_ws_write_handler(ngx_event_t *wev);
+static void ngx_kefu_ws_process(ngx_kefu_ws_t *ws, u_char *p, u_char *last);
+static ngx_int_t ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_control(ngx_kefu_ws_t *ws);
+static ngx_int_t ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode,
+    u_char *data, size_t len);
+static ngx_kefu_out_t *ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size);
+static void ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_flush(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_linger(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_drain(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_heartbeat(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_arm_heartbeat(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_free_input(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws);
+
+
+/*
+ * Called from the content handler with a handshake that passed every check.
+ * The request cannot be freed here: the HTTP core still uses it on the way
+ * out of the content phase (finalize, posted subrequests).  So the 101 is
+ * queued now and the takeover runs as a posted event, once the request is
+ * out of nginx's hands.
+ */
+
+ngx_int_t
+ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response)
+{
+    ngx_kefu_ws_t     *ws;
+    ngx_kefu_out_t    *out;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ws = ngx_pcalloc(c->pool, sizeof(ngx_kefu_ws_t));
+    if (ws == NULL) {
+        return NGX_ERROR;
+    }
+
+    ws->connection = c;
+    ws->conf = ngx_http_get_module_loc_conf(r, ngx_kefu_module);
+    ws->main_conf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
+    ws->frame.need = 2;
+    ws->out_last = &ws->out;
+
+    out = ngx_kefu_ws_alloc_out(ws, response->len);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, response->data, response->len);
+
+    ngx_http_set_ctx(r, ws, ngx_kefu_module);
+
+    c->write->handler = ngx_kefu_ws_takeover;
+    ngx_post_event(c->write, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_ws_takeover(ngx_event_t *wev)
+{
+    ngx_kefu_ws_t       *ws;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = wev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_kefu_module);
+
+    ngx_kefu_ws_release_request(ws, r);
+
+    /* from here on the connection is ours */
+
+    c->data = ws;
+    c->read->handler = ngx_kefu_ws_read_handler;
+    c->write->handler = ngx_kefu_ws_write_handler;
+    c->log->action = "serving kefu websocket";
+
+    /* lets a graceful shutdown reach us (ngx_close_idle_connections) */
+    c->idle = 1;
+
+    ws->main_conf->stats.connections++;
+
+    ws->start = ngx_current_msec;
+    ws->last_in = ws->start;
+    ws->last_ping = ws->start;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "kefu websocket started, %uz bytes preread",
+                   ws->preread_len);
+
+    if (ws->failed) {
+        ngx_kefu_ws_finalize(ws);
+        return;
+    }
+
+    ngx_kefu_ws_arm_heartbeat(ws);
+
+    if (ngx_exiting || ngx_terminate) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_GOING_AWAY, "server shutting down");
+    }
+
+    ngx_kefu_ws_flush(ws);
+
+    /* frames pipelined behind the handshake come first */
+
+    if (ws->preread) {
+        ws->last_in = ngx_current_msec;
+        ngx_kefu_ws_process(ws, ws->preread, ws->preread + ws->preread_len);
+        ngx_free(ws->preread);
+        ws->preread = NULL;
+        ws->preread_len = 0;
+    }
+
+    /* the socket may hold more; the read handler finalizes */
+    ngx_kefu_ws_read_handler(c->read);
+}
+
+
+/*
+ * Keep the bytes that came behind the handshake, log the request (status
+ * 101) and give back everything the HTTP request held: its pool, the header
+ * buffers.  What stays is the connection's small pool with this structure.
+ */
+
+static void
+ngx_kefu_ws_release_request(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
+{
+    size_t                  n;
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl;
+    ngx_connection_t       *c;
+    ngx_http_connection_t  *hc;
+
+    c = r->connection;
+    hc = r->http_connection;
+    b = r->header_in;
+
+    n = b->last - b->pos;
+
+    if (n) {
+        ws->preread = ngx_alloc(n, c->log);
+
+        if (ws->preread == NULL) {
+            ws->failed = 1;
+
+        } else {
+            ngx_memcpy(ws->preread, b->pos, n);
+            ws->preread_len = n;
+        }
+    }
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+
+    ngx_http_free_request(r, 0);
+
+    /* ngx_http_free_request() marks it for the HTTP core; we go on */
+    c->destroyed = 0;
+
+    if (c->buffer) {
+        (void) ngx_pfree(c->pool, c->buffer->start);
+        c->buffer = NULL;
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    for (cl = hc->free; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->busy = NULL;
+    hc->free = NULL;
+    hc->nbusy = 0;
+}
+
+
+static void
+ngx_kefu_ws_read_handler(ngx_event_t *rev)
+{
+    size_t             consumed;
+    ssize_t            n;
+    u_char            *buf;
+    ngx_kefu_ws_t     *ws;
+    ngx_connection_t  *c;
+
+    c = rev->data;
+    ws = c->data;
+
+    if (c->close) {
+        /* worker shutdown: first a close frame, on the second call drop */
+        c->close = 0;
+
+        if (ws->close_sent) {
+            ws->failed = 1;
+
+        } else {
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_GOING_AWAY,
+                             "server shutting down");
+            ngx_kefu_ws_flush(ws);
+        }
+
+        ngx_kefu_ws_finalize(ws);
+        return;
+    }
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+        ngx_kefu_ws_heartbeat(ws);
+        ngx_kefu_ws_finalize(ws);
+        return;
+    }
+
+    if (ws->lingering) {
+        ngx_kefu_ws_drain(ws);
+        ngx_kefu_ws_finalize(ws);
+        return;
+    }
+
+    buf = ws->main_conf->read_buffer;
+    consumed = 0;
+
+    while (!ws->failed && !ws->close_sent) {
+
+        n = c->recv(c, buf, NGX_KEFU_READ_BUFFER_SIZE);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ws->failed = 1;
+            }
+
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                           "kefu websocket: client closed the connection");
+            ws->failed = 1;
+            break;
+        }
+
+        ws->last_in = ngx_current_msec;
+
+        ngx_kefu_ws_process(ws, buf, buf + n);
+
+        consumed += n;
+
+        if (consumed >= NGX_KEFU_READ_BUDGET && rev->ready) {
+            /* let other connections of this worker run */
+            ngx_post_event(rev, &ngx_posted_events);
+            break;
+        }
+    }
+
+    ngx_kefu_ws_finalize(ws);
+}
+
+
+static void
+ngx_kefu_ws_write_handler(ngx_event_t *wev)
+{
+    ngx_kefu_ws_t     *ws;
+    ngx_connection_t  *c;
+
+    c = wev->data;
+    ws = c->data;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "kefu: client timed out reading");
+        c->timedout = 1;
+        ws->failed = 1;
+        ngx_kefu_ws_finalize(ws);
+        return;
+    }
+
+    ngx_kefu_ws_flush(ws);
+    ngx_kefu_ws_finalize(ws);
+}
+
+
+/* feed received bytes through the frame parser */
+
+static void
+ngx_kefu_ws_process(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
+{
+    size_t             n;
+    ngx_int_t          rc;
+    ngx_kefu_frame_t  *f;
+
+    f = &ws->frame;
+
+    while (p < last && !ws->failed && !ws->close_sent) {
+
+        if (!f->in_payload) {
+            rc = ngx_kefu_ws_parse_header(f, &p, last);
+
+            if (rc == NGX_AGAIN) {
+                return;
+            }
+
+            if (rc != NGX_OK) {
+                ws->main_conf->stats.protocol_errors++;
+                ngx_kefu_ws_fail(ws, rc, "invalid frame header");
+                return;
+            }
+
+            if (ngx_kefu_ws_frame_start(ws) != NGX_OK) {
+                return;
+            }
+
+            if (f->remaining == 0) {
+                ngx_kefu_ws_frame_end(ws);
+                continue;
+            }
+
+            if (p == last) {
+                return;
+            }
+        }
+
+        n = last - p;
+
+        if ((uint64_t) n > f->remaining) {
+            n = (size_t) f->remaining;
+        }
+
+        if (f->opcode & 0x8) {
+            ngx_kefu_ws_unmask(f, ws->ctl + ws->ctl_len, p, n);
+            ws->ctl_len += n;
+
+        } else {
+            ngx_kefu_ws_unmask(f, ws->msg + ws->msg_len, p, n);
+
+            /* fail fast: a bad sequence is refused at its first byte */
+            ws->utf8_state = ngx_kefu_utf8_validate(ws->utf8_state,
+                                                    ws->msg + ws->msg_len, n);
+            ws->msg_len += n;
+
+            if (ws->utf8_state == NGX_KEFU_UTF8_REJECT) {
+                ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_BAD_DATA,
+                                 "invalid UTF-8 in text message");
+                return;
+            }
+        }
+
+        p += n;
+        f->remaining -= n;
+
+        if (f->remaining == 0) {
+            ngx_kefu_ws_frame_end(ws);
+        }
+    }
+}
+
+
+/* state rules for a frame whose header just completed; allocates its room */
+
+static ngx_int_t
+ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
+{
+    size_t             size, max;
+    u_char            *msg;
+    ngx_kefu_frame_t  *f;
+
+    f = &ws->frame;
+
+    if (f->opcode & 0x8) {
+        ws->ctl_len = 0;
+
+        if (f->remaining && ws->ctl == NULL) {
+            ws->ctl = ngx_alloc(NGX_KEFU_MAX_CONTROL, ws->connection->log);
+            if (ws->ctl == NULL) {
+                ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "out of memory");
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    if (f->opcode == NGX_KEFU_OP_CONT) {
+        if (!ws->in_message) {
+            ws->main_conf->stats.protocol_errors++;
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
+                             "continuation frame without a message");
+            return NGX_ERROR;
+        }
+
+    } else {
+        if (ws->in_message) {
+            ws->main_conf->stats.protocol_errors++;
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
+                             "new message inside a fragmented one");
+            return NGX_ERROR;
+        }
+
+        if (f->opcode == NGX_KEFU_OP_BINARY) {
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNSUPPORTED,
+                             "binary messages are not accepted");
+            return NGX_ERROR;
+        }
+
+        ws->in_message = 1;
+        ws->msg_len = 0;
+        ws->utf8_state = NGX_KEFU_UTF8_ACCEPT;
+    }
+
+    max = ws->conf->max_message_size;
+
+    /* refused on the header: no byte of an oversized frame is buffered */
+    if (f->remaining > (uint64_t) (max - ws->msg_len)) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TOO_BIG, "message too big");
+        return NGX_ERROR;
+    }
+
+    size = ws->msg_len + (size_t) f->remaining;
+
+    if (size > ws->msg_size) {
+
+        /* fragments grow the buffer geometrically, within the limit */
+        if (ws->msg_size && size < 2 * ws->msg_size) {
+            size = ngx_min(2 * ws->msg_size, max);
+        }
+
+        msg = ngx_alloc(size, ws->connection->log);
+        if (msg == NULL) {
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "out of memory");
+            return NGX_ERROR;
+        }
+
+        if (ws->msg) {
+            ngx_memcpy(msg, ws->msg, ws->msg_len);
+            ngx_free(ws->msg);
+        }
+
+        ws->msg = msg;
+        ws->msg_size = size;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_frame_t  *f;
+
+    f = &ws->frame;
+
+    ws->main_conf->stats.frames_in++;
+
+    f->have = 0;
+    f->need = 2;
+    f->in_payload = 0;
+
+    if (f->opcode & 0x8) {
+        ngx_kefu_ws_control(ws);
+        return;
+    }
+
+    if (!f->fin) {
+        return;
+    }
+
+    ws->in_message = 0;
+
+    if (ws->utf8_state != NGX_KEFU_UTF8_ACCEPT) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_BAD_DATA,
+                         "truncated UTF-8 in text message");
+        return;
+    }
+
+    ws->messages_in++;
+    ws->main_conf->stats.messages_in++;
+
+    ngx_kefu_app_message(ws, ws->msg, ws->msg_len);
+
+    /* an idle connection keeps no message buffer */
+    if (ws->msg) {
+        ngx_free(ws->msg);
+        ws->msg = NULL;
+    }
+
+    ws->msg_len = 0;
+    ws->msg_size = 0;
+}
+
+
+static void
+ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
+{
+    u_char  code[2];
+
+    switch (ws->frame.opcode) {
+
+    case NGX_KEFU_OP_PING:
+        (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_PONG, ws->ctl, ws->ctl_len);
+        break;
+
+    case NGX_KEFU_OP_PONG:
+        /* any bytes count as life; last_in is already updated */
+        break;
+
+    case NGX_KEFU_OP_CLOSE:
+        ws->close_received = 1;
+
+        if (ngx_kefu_ws_check_close(ws->ctl, ws->ctl_len) != NGX_OK) {
+            ws->main_conf->stats.protocol_errors++;
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
+                             "invalid close frame");
+            break;
+        }
+
+        /* echo the peer's status code (RFC 6455 section 5.5.1) */
+
+        if (ws->ctl_len >= 2) {
+            ngx_memcpy(code, ws->ctl, 2);
+            ws->close_code = (code[0] << 8) | code[1];
+            (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, code, 2);
+
+        } else {
+            ws->close_code = NGX_KEFU_CLOSE_NO_STATUS;
+            (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, NULL, 0);
+        }
+
+        ws->close_sent = 1;
+        ngx_kefu_ws_free_input(ws);
+        break;
+    }
+
+    if (ws->ctl) {
+        ngx_free(ws->ctl);
+        ws->ctl = NULL;
+    }
+
+    ws->ctl_len = 0;
+}
+
+
+/*
+ * Queues a close frame and stops reading application data.  The connection
+ * is closed once the frame is out and the peer has finished (or the linger
+ * timer fired); see ngx_kefu_ws_flush() and ngx_kefu_ws_linger().
+ */
+
+void
+ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason)
+{
+    size_t   len;
+    u_char   payload[NGX_KEFU_MAX_CONTROL];
+
+    if (ws->close_sent || ws->failed) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "kefu: closing websocket with %ui: %s", code, reason);
+
+    len = ngx_min(ngx_strlen(reason), NGX_KEFU_MAX_CONTROL - 2);
+
+    payload[0] = (u_char) (code >> 8);
+    payload[1] = (u_char) code;
+    ngx_memcpy(payload + 2, reason, len);
+
+    ws->close_code = (uint16_t) code;
+
+    if (ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, payload, len + 2) != NGX_OK) {
+        ws->failed = 1;
+    }
+
+    ws->close_sent = 1;
+    ngx_kefu_ws_free_input(ws);
+}
+
+
+ngx_int_t
+ngx_kefu_ws_send_text(ngx_kefu_ws_t *ws, u_char *data, size_t len)
+{
+    if (ws->close_sent || ws->failed) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_kefu_ws_queue(ws, NGX_KEFU_OP_TEXT, data, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ws->messages_out++;
+    ws->main_conf->stats.messages_out++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Appends one frame to the output queue and schedules a flush after the
+ * current event, so that several frames produced together leave in one go.
+ * The queue is bounded by kefu_max_send_queue: a client that does not read
+ * is a slow consumer and is closed rather than allowed to grow memory.
+ */
+
+static ngx_int_t
+ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
+    size_t len)
+{
+    u_char          *p;
+    size_t           size;
+    ngx_kefu_out_t  *out;
+
+    size = ngx_kefu_ws_frame_header_size(len) + len;
+
+    if (opcode != NGX_KEFU_OP_CLOSE
+        && ws->out_bytes + size > ws->conf->max_send_queue)
+    {
+        ngx_kefu_ws_slow_consumer(ws);
+        return NGX_ERROR;
+    }
+
+    out = ngx_kefu_ws_alloc_out(ws, size);
+    if (out == NULL) {
+        ws->failed = 1;
+        return NGX_ERROR;
+    }
+
+    p = ngx_kefu_ws_frame_header(out->data, opcode, len);
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
+    ngx_post_event(ws->connection->write, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+static ngx_kefu_out_t *
+ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size)
+{
+    ngx_kefu_out_t  *out;
+
+    out = ngx_alloc(sizeof(ngx_kefu_out_t) + size, ws->connection->log);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    out->next = NULL;
+    out->len = size;
+    out->sent = 0;
+
+    *ws->out_last = out;
+    ws->out_last = &out->next;
+    ws->out_bytes += size;
+
+    return out;
+}
+
+
+/*
+ * Drops what the client has not started to receive, keeps a frame that is
+ * half out (the stream must stay well-formed) and queues a close 1008.
+ */
+
+static void
+ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_out_t  *out, *next;
+
+    ws->main_conf->stats.slow_consumer_closes++;
+
+    ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                  "kefu: slow consumer, %uz bytes queued, closing",
+                  ws->out_bytes);
+
+    out = ws->out;
+
+    if (out && out->sent) {
+        ws->out_last = &out->next;
+        out = out->next;
+
+    } else {
+        ws->out_last = &ws->out;
+    }
+
+    *ws->out_last = NULL;
+
+    for ( /* void */ ; out; out = next) {
+        next = out->next;
+        ws->out_bytes -= out->len;
+        ngx_free(out);
+    }
+
+    ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_POLICY, "slow consumer");
+}
+
+
+static void
+ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
+{
+    ssize_t            n;
+    ngx_uint_t         progress;
+    ngx_event_t       *wev;
+    ngx_kefu_out_t    *out;
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+    wev = c->write;
+    progress = 0;
+
+    if (ws->failed) {
+        return;
+    }
+
+    while (ws->out) {
+        out = ws->out;
+
+        n = c->send(c, out->data + out->sent, out->len - out->sent);
+
+        if (n == NGX_ERROR) {
+            ws->failed = 1;
+            return;
+        }
+
+        if (n == NGX_AGAIN || n == 0) {
+            break;
+        }
+
+        progress = 1;
+        out->sent += n;
+
+        if (out->sent < out->len) {
+            continue;
+        }
+
+        ws->out = out->next;
+        ws->out_bytes -= out->len;
+        ngx_free(out);
+    }
+
+    if (ws->out) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ws->failed = 1;
+            return;
+        }
+
+        /* like send_timeout: the time allowed between two writes */
+        if (progress || !wev->timer_set) {
+            ngx_add_timer(wev, ws->conf->send_timeout);
+        }
+
+        return;
+    }
+
+    ws->out_last = &ws->out;
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (ws->close_sent && !ws->lingering) {
+        ngx_kefu_ws_linger(ws);
+    }
+}
+
+
+/*
+ * Our close frame is out.  Shut down the write side and read until the
+ * client closes too: closing with unread input would send a reset that can
+ * destroy the close frame before the client reads it.
+ */
+
+static void
+ngx_kefu_ws_linger(ngx_kefu_ws_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    if (c->ssl || ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        /* TLS ends with its own close_notify when the connection closes */
+        ws->failed = 1;
+        return;
+    }
+
+    ws->lingering = 1;
+    ngx_add_timer(c->read, NGX_KEFU_LINGER_TIMEOUT);
+
+    ngx_kefu_ws_drain(ws);
+}
+
+
+static void
+ngx_kefu_ws_drain(ngx_kefu_ws_t *ws)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    for ( ;; ) {
+        n = c->recv(c, ws->main_conf->read_buffer, NGX_KEFU_READ_BUFFER_SIZE);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+                ws->failed = 1;
+            }
+
+            return;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ws->failed = 1;
+            return;
+        }
+    }
+}
+
+
+/*
+ * The read timer serves as the heartbeat: it fires at the earliest of the
+ * next ping, the idle deadline and the hello deadline, and is re-armed here
+ * only, so traffic costs no timer operations.
+ */
+
+static void
+ngx_kefu_ws_heartbeat(ngx_kefu_ws_t *ws)
+{
+    ngx_msec_t        now;
+    ngx_kefu_loc_conf_t  *kcf;
+
+    kcf = ws->conf;
+    now = ngx_current_msec;
+
+    if (ws->lingering) {
+        ws->failed = 1;
+        return;
+    }
+
+    if (ws->close_sent) {
+        /* the write timer bounds how long the close frame may take */
+        return;
+    }
+
+    if (!ws->hello_done && now - ws->start >= kcf->hello_timeout) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED, "hello timeout");
+        return;
+    }
+
+    if (now - ws->last_in >= kcf->idle_timeout) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_GOING_AWAY, "idle timeout");
+        return;
+    }
+
+    if (now - ws->last_in >= kcf->ping_interval
+        && now - ws->last_ping >= kcf->ping_interval)
+    {
+        ws->last_ping = now;
+        (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_PING, NULL, 0);
+    }
+
+    ngx_kefu_ws_arm_heartbeat(ws);
+}
+
+
+static void
+ngx_kefu_ws_arm_heartbeat(ngx_kefu_ws_t *ws)
+{
+    ngx_msec_t            now, last;
+    ngx_msec_int_t        next, t;
+    ngx_kefu_loc_conf_t  *kcf;
+
+    if (ws->close_sent || ws->failed) {
+        return;
+    }
+
+    kcf = ws->conf;
+    now = ngx_current_msec;
+
+    next = (ngx_msec_int_t) (ws->last_in + kcf->idle_timeout - now);
+
+    last = ngx_max(ws->last_in, ws->last_ping);
+    t = (ngx_msec_int_t) (last + kcf->ping_interval - now);
+    next = ngx_min(next, t);
+
+    if (!ws->hello_done) {
+        t = (ngx_msec_int_t) (ws->start + kcf->hello_timeout - now);
+        next = ngx_min(next, t);
+    }
+
+    ngx_add_timer(ws->connection->read, (ngx_msec_t) ngx_max(next, 1));
+}
+
+
+static void
+ngx_kefu_ws_free_input(ngx_kefu_ws_t *ws)
+{
+    if (ws->msg) {
+        ngx_free(ws->msg);
+        ws->msg = NULL;
+    }
+
+    ws->msg_len = 0;
+    ws->msg_size = 0;
+
+    if (ws->ctl) {
+        ngx_free(ws->ctl);
+        ws->ctl = NULL;
+    }
+
+    if (ws->preread) {
+        ngx_free(ws->preread);
+        ws->preread = NULL;
+    }
+}
+
+
+static void
+ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_out_t    *out, *next;
+    ngx_connection_t  *c;
+
+    if (!ws->failed) {
+        return;
+    }
+
+    c = ws->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "kefu websocket closed, code %ui", (ngx_uint_t) ws->close_code);
+
+    ngx_kefu_ws_free_input(ws);
+
+    for (out = ws->out; out; out = next) {
+        next = out->next;
+        ngx_free(out);
+    }
+
+    ws->out = NULL;
+    ws->main_conf->stats.connections--;
+
+    ngx_http_close_connection(c);
+}

@@ -1,0 +1,113 @@
+
+/*
+ * The WebSocket connection that a client's HTTP request became after 101.
+ *
+ * The request and its pool are gone by then (see ngx_kefu_handshake.c):
+ * everything a connection keeps lives in this structure, allocated from
+ * the connection's own small pool.  Buffers exist only while they hold
+ * bytes: an idle connection owns none.
+ */
+
+
+#ifndef _NGX_KEFU_WS_H_INCLUDED_
+#define _NGX_KEFU_WS_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+
+
+#define NGX_KEFU_OP_CONT     0x0
+#define NGX_KEFU_OP_TEXT     0x1
+#define NGX_KEFU_OP_BINARY   0x2
+#define NGX_KEFU_OP_CLOSE    0x8
+#define NGX_KEFU_OP_PING     0x9
+#define NGX_KEFU_OP_PONG     0xa
+
+#define NGX_KEFU_MAX_CONTROL 125
+
+
+/* incremental frame header parser */
+typedef struct {
+    u_char                       hdr[14];
+    unsigned                     have:4;      /* header bytes so far */
+    unsigned                     need:4;      /* header bytes in total */
+    unsigned                     in_payload:1;
+    unsigned                     fin:1;
+    unsigned                     opcode:4;
+    u_char                       mask[4];
+    unsigned                     mask_pos:2;
+    uint64_t                     remaining;   /* payload bytes still due */
+} ngx_kefu_frame_t;
+
+
+/* one queued outgoing frame, header and payload in one allocation */
+typedef struct ngx_kefu_out_s  ngx_kefu_out_t;
+
+struct ngx_kefu_out_s {
+    ngx_kefu_out_t              *next;
+    size_t                       len;
+    size_t                       sent;
+    u_char                       data[];
+};
+
+
+struct ngx_kefu_ws_s {
+    ngx_connection_t            *connection;
+    ngx_kefu_loc_conf_t         *conf;
+    ngx_kefu_main_conf_t        *main_conf;
+
+    ngx_kefu_frame_t             frame;
+
+    /* the data message being assembled (text only; binary is refused) */
+    u_char                      *msg;
+    size_t                       msg_len;
+    size_t                       msg_size;
+    uint32_t                     utf8_state;
+
+    /* the control frame being assembled, at most 125 bytes */
+    u_char                      *ctl;
+    size_t                       ctl_len;
+
+    /* bytes that arrived behind the handshake, parsed before the socket */
+    u_char                      *preread;
+    size_t                       preread_len;
+
+    ngx_kefu_out_t              *out;
+    ngx_kefu_out_t             **out_last;
+    size_t                       out_bytes;
+
+    ngx_msec_t                   start;
+    ngx_msec_t                   last_in;
+    ngx_msec_t                   last_ping;
+
+    ngx_uint_t                   messages_in;
+    ngx_uint_t                   messages_out;
+
+    uint16_t                     close_code;  /* what we sent, for logs */
+
+    unsigned                     in_message:1;  /* a fragmented message */
+    unsigned                     hello_done:1;
+    unsigned                     close_sent:1;
+    unsigned                     close_received:1;
+    unsigned                     lingering:1;  /* write side shut down */
+    unsigned                     write_posted:1;
+    unsigned                     failed:1;     /* drop the connection now */
+};
+
+
+/* ngx_kefu_ws.c */
+ngx_int_t ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response);
+ngx_int_t ngx_kefu_ws_send_text(ngx_kefu_ws_t *ws, u_char *data, size_t len);
+void ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason);
+
+/* ngx_kefu_ws_parse.c */
+ngx_int_t ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos,
+    u_char *last);
+void ngx_kefu_ws_unmask(ngx_kefu_frame_t *f, u_char *dst, u_char *src,
+    size_t n);
+ngx_int_t ngx_kefu_ws_check_close(u_char *p, size_t len);
+u_char *ngx_kefu_ws_frame_header(u_char *p, ngx_uint_t opcode, size_t len);
+size_t ngx_kefu_ws_frame_header_size(size_t len);
+
+
+#endif /* _NGX_KEFU_WS_H_INCLUDED_ */

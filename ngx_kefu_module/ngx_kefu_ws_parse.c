@@ -1,0 +1,223 @@
+
+/*
+ * RFC 6455 framing: the incremental frame header parser, unmasking, close
+ * payload checks and server frame headers.  Nothing here touches a socket,
+ * so the parser is correct whatever the TCP segmentation: it keeps what it
+ * has of a header between calls, down to a single byte at a time.
+ */
+
+
+#include "ngx_kefu_ws.h"
+
+
+/*
+ * Consumes header bytes from *pos.  Returns NGX_AGAIN when the input ran out
+ * first, NGX_OK with the frame described in f, or the close code the
+ * connection must fail with.  Checks here are those that need no
+ * connection state; fragmentation and size rules are the caller's.
+ */
+
+ngx_int_t
+ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last)
+{
+    u_char    *p, *h, b0, b1;
+    uint64_t   len;
+    ngx_uint_t i, need;
+
+    p = *pos;
+
+    while (p < last && f->have < f->need) {
+        f->hdr[f->have++] = *p++;
+
+        if (f->have == 2) {
+            b1 = f->hdr[1];
+
+            need = 2 + 4;
+
+            if ((b1 & 0x7f) == 126) {
+                need += 2;
+
+            } else if ((b1 & 0x7f) == 127) {
+                need += 8;
+            }
+
+            f->need = need;
+        }
+    }
+
+    *pos = p;
+
+    if (f->have < f->need || f->have < 2) {
+        return NGX_AGAIN;
+    }
+
+    h = f->hdr;
+    b0 = h[0];
+    b1 = h[1];
+
+    /* no extension is ever negotiated, so RSV1-3 must be clear */
+    if (b0 & 0x70) {
+        return NGX_KEFU_CLOSE_PROTOCOL;
+    }
+
+    f->fin = (b0 & 0x80) ? 1 : 0;
+    f->opcode = b0 & 0x0f;
+
+    switch (f->opcode) {
+    case NGX_KEFU_OP_CONT:
+    case NGX_KEFU_OP_TEXT:
+    case NGX_KEFU_OP_BINARY:
+    case NGX_KEFU_OP_CLOSE:
+    case NGX_KEFU_OP_PING:
+    case NGX_KEFU_OP_PONG:
+        break;
+    default:
+        return NGX_KEFU_CLOSE_PROTOCOL;
+    }
+
+    /* every client frame is masked (RFC 6455 section 5.1) */
+    if (!(b1 & 0x80)) {
+        return NGX_KEFU_CLOSE_PROTOCOL;
+    }
+
+    len = b1 & 0x7f;
+    h += 2;
+
+    if (len == 126) {
+        len = ((uint64_t) h[0] << 8) | h[1];
+        h += 2;
+
+        /* the minimal encoding is mandatory (section 5.2) */
+        if (len < 126) {
+            return NGX_KEFU_CLOSE_PROTOCOL;
+        }
+
+    } else if (len == 127) {
+        if (h[0] & 0x80) {
+            return NGX_KEFU_CLOSE_PROTOCOL;
+        }
+
+        len = 0;
+        for (i = 0; i < 8; i++) {
+            len = (len << 8) | h[i];
+        }
+        h += 8;
+
+        if (len <= 0xffff) {
+            return NGX_KEFU_CLOSE_PROTOCOL;
+        }
+    }
+
+    /* control frames: never fragmented, at most 125 bytes (section 5.5) */
+    if ((f->opcode & 0x8) && (!f->fin || len > NGX_KEFU_MAX_CONTROL)) {
+        return NGX_KEFU_CLOSE_PROTOCOL;
+    }
+
+    ngx_memcpy(f->mask, h, 4);
+    f->mask_pos = 0;
+    f->remaining = len;
+    f->in_payload = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_kefu_ws_unmask(ngx_kefu_frame_t *f, u_char *dst, u_char *src, size_t n)
+{
+    size_t      i;
+    ngx_uint_t  m;
+
+    m = f->mask_pos;
+
+    for (i = 0; i < n; i++) {
+        dst[i] = src[i] ^ f->mask[m];
+        m = (m + 1) & 3;
+    }
+
+    f->mask_pos = m;
+}
+
+
+/*
+ * A close frame's payload: empty, or a 2-byte status code that an endpoint
+ * may send, followed by a UTF-8 reason.  Returns NGX_OK or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_kefu_ws_check_close(u_char *p, size_t len)
+{
+    ngx_uint_t  code;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if (len == 1) {
+        return NGX_ERROR;
+    }
+
+    code = (p[0] << 8) | p[1];
+
+    if (code < 1000 || code >= 5000) {
+        return NGX_ERROR;
+    }
+
+    /* 1004-1006 and 1015 are reserved; 1016-2999 are unassigned */
+    if (code < 3000
+        && (code == 1004 || code == 1005 || code == 1006 || code >= 1015))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_kefu_utf8_validate(NGX_KEFU_UTF8_ACCEPT, p + 2, len - 2)
+        != NGX_KEFU_UTF8_ACCEPT)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+size_t
+ngx_kefu_ws_frame_header_size(size_t len)
+{
+    if (len < 126) {
+        return 2;
+    }
+
+    if (len <= 0xffff) {
+        return 4;
+    }
+
+    return 10;
+}
+
+
+/* a server frame header: FIN set, never masked */
+
+u_char *
+ngx_kefu_ws_frame_header(u_char *p, ngx_uint_t opcode, size_t len)
+{
+    ngx_int_t  i;
+
+    *p++ = (u_char) (0x80 | opcode);
+
+    if (len < 126) {
+        *p++ = (u_char) len;
+
+    } else if (len <= 0xffff) {
+        *p++ = 126;
+        *p++ = (u_char) (len >> 8);
+        *p++ = (u_char) len;
+
+    } else {
+        *p++ = 127;
+        for (i = 7; i >= 0; i--) {
+            *p++ = (u_char) ((uint64_t) len >> (i * 8));
+        }
+    }
+
+    return p;
+}
