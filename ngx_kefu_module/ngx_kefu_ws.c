@@ -20,6 +20,7 @@ static void ngx_kefu_ws_release_request(ngx_kefu_ws_t *ws,
 static void ngx_kefu_ws_read_handler(ngx_event_t *rev);
 static void ngx_kefu_ws_write_handler(ngx_event_t *wev);
 static void ngx_kefu_ws_process(ngx_kefu_ws_t *ws, u_char *p, u_char *last);
+static void ngx_kefu_ws_parse(ngx_kefu_ws_t *ws, u_char *p, u_char *last);
 static ngx_int_t ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_control(ngx_kefu_ws_t *ws);
@@ -232,8 +233,9 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
     if (rev->timedout) {
         rev->timedout = 0;
         ngx_kefu_ws_heartbeat(ws);
-        ngx_kefu_ws_finalize(ws);
-        return;
+
+        /* input may be waiting too: with edge-triggered events it must be
+         * read now, there will be no second notification */
     }
 
     if (ws->lingering) {
@@ -270,7 +272,16 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
 
         consumed += n;
 
-        if (consumed >= NGX_KEFU_READ_BUDGET && rev->ready) {
+        if (!rev->ready) {
+            /* drained: the next edge brings us back */
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ws->failed = 1;
+            }
+
+            break;
+        }
+
+        if (consumed >= NGX_KEFU_READ_BUDGET) {
             /* let other connections of this worker run */
             ngx_post_event(rev, &ngx_posted_events);
             break;
@@ -309,8 +320,21 @@ ngx_kefu_ws_write_handler(ngx_event_t *wev)
 static void
 ngx_kefu_ws_process(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
 {
+    ngx_kefu_ws_parse(ws, p, last);
+
+    /* no more input is read once closing: what was buffered can go */
+    if (ws->close_sent || ws->failed) {
+        ngx_kefu_ws_free_input(ws);
+    }
+}
+
+
+static void
+ngx_kefu_ws_parse(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
+{
     size_t             n;
     ngx_int_t          rc;
+    const char        *reason;
     ngx_kefu_frame_t  *f;
 
     f = &ws->frame;
@@ -318,7 +342,7 @@ ngx_kefu_ws_process(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
     while (p < last && !ws->failed && !ws->close_sent) {
 
         if (!f->in_payload) {
-            rc = ngx_kefu_ws_parse_header(f, &p, last);
+            rc = ngx_kefu_ws_parse_header(f, &p, last, &reason);
 
             if (rc == NGX_AGAIN) {
                 return;
@@ -326,7 +350,7 @@ ngx_kefu_ws_process(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
 
             if (rc != NGX_OK) {
                 ws->main_conf->stats.protocol_errors++;
-                ngx_kefu_ws_fail(ws, rc, "invalid frame header");
+                ngx_kefu_ws_fail(ws, rc, reason);
                 return;
             }
 
@@ -551,7 +575,6 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
         }
 
         ws->close_sent = 1;
-        ngx_kefu_ws_free_input(ws);
         break;
     }
 
@@ -595,8 +618,8 @@ ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason)
         ws->failed = 1;
     }
 
+    /* input buffers are released once processing stops, see process() */
     ws->close_sent = 1;
-    ngx_kefu_ws_free_input(ws);
 }
 
 
@@ -932,11 +955,6 @@ ngx_kefu_ws_free_input(ngx_kefu_ws_t *ws)
         ngx_free(ws->ctl);
         ws->ctl = NULL;
     }
-
-    if (ws->preread) {
-        ngx_free(ws->preread);
-        ws->preread = NULL;
-    }
 }
 
 
@@ -956,6 +974,11 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
                    "kefu websocket closed, code %ui", (ngx_uint_t) ws->close_code);
 
     ngx_kefu_ws_free_input(ws);
+
+    if (ws->preread) {
+        ngx_free(ws->preread);
+        ws->preread = NULL;
+    }
 
     for (out = ws->out; out; out = next) {
         next = out->next;

@@ -102,7 +102,7 @@ void ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason);
 
 /* ngx_kefu_ws_parse.c */
 ngx_int_t ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos,
-    u_char *last);
+    u_char *last, const char **reason);
 void ngx_kefu_ws_unmask(ngx_kefu_frame_t *f, u_char *dst, u_char *src,
     size_t n);
 ngx_int_t ngx_kefu_ws_check_close(u_char *p, size_t len);

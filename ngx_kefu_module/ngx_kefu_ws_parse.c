@@ -13,12 +13,13 @@
 /*
  * Consumes header bytes from *pos.  Returns NGX_AGAIN when the input ran out
  * first, NGX_OK with the frame described in f, or the close code the
- * connection must fail with.  Checks here are those that need no
+ * connection must fail with (and the broken rule in *reason).  Checks here are those that need no
  * connection state; fragmentation and size rules are the caller's.
  */
 
 ngx_int_t
-ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last)
+ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last,
+    const char **reason)
 {
     u_char    *p, *h, b0, b1;
     uint64_t   len;
@@ -57,6 +58,7 @@ ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last)
 
     /* no extension is ever negotiated, so RSV1-3 must be clear */
     if (b0 & 0x70) {
+        *reason = "reserved bits set";
         return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
@@ -72,11 +74,13 @@ ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last)
     case NGX_KEFU_OP_PONG:
         break;
     default:
+        *reason = "reserved opcode";
         return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
     /* every client frame is masked (RFC 6455 section 5.1) */
     if (!(b1 & 0x80)) {
+        *reason = "client frames must be masked";
         return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
@@ -89,11 +93,13 @@ ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last)
 
         /* the minimal encoding is mandatory (section 5.2) */
         if (len < 126) {
+            *reason = "length not minimally encoded";
             return NGX_KEFU_CLOSE_PROTOCOL;
         }
 
     } else if (len == 127) {
         if (h[0] & 0x80) {
+            *reason = "invalid 64-bit length";
             return NGX_KEFU_CLOSE_PROTOCOL;
         }
 
@@ -104,12 +110,19 @@ ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last)
         h += 8;
 
         if (len <= 0xffff) {
+            *reason = "length not minimally encoded";
             return NGX_KEFU_CLOSE_PROTOCOL;
         }
     }
 
     /* control frames: never fragmented, at most 125 bytes (section 5.5) */
-    if ((f->opcode & 0x8) && (!f->fin || len > NGX_KEFU_MAX_CONTROL)) {
+    if ((f->opcode & 0x8) && !f->fin) {
+        *reason = "fragmented control frame";
+        return NGX_KEFU_CLOSE_PROTOCOL;
+    }
+
+    if ((f->opcode & 0x8) && len > NGX_KEFU_MAX_CONTROL) {
+        *reason = "control frame over 125 bytes";
         return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
