@@ -1,0 +1,288 @@
+package Kefu::WS;
+
+# A WebSocket client for the tests: real sockets, every wait bounded.
+# Well-formed frames go through Debian's Protocol::WebSocket; hostile ones
+# are built byte by byte with ws_frame().
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IO::Socket::INET ();
+use IO::Select ();
+use Time::HiRes qw(sleep time);
+use MIME::Base64 qw(encode_base64);
+use Digest::SHA qw(sha1_base64);
+use JSON::PP ();
+use Protocol::WebSocket::Frame ();
+
+our @EXPORT = qw(ws_connect http_raw ws_frame ws_close_payload json_enc
+    json_dec kefu_port);
+
+our $Port;
+my $JSON = JSON::PP->new->canonical->allow_nonref;
+
+sub json_enc { $JSON->encode($_[0]) }
+sub json_dec { $JSON->decode($_[0]) }
+
+sub kefu_port {
+    return $Port || $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
+}
+
+# One raw HTTP exchange: returns (status, {lowercased headers}, body, rest)
+sub http_raw {
+    my ($request, %opt) = @_;
+    my $s = _socket(%opt) or die "connect: $!\n";
+    print $s $request;
+    my $data = _read_until($s, qr/\r\n\r\n/, $opt{timeout} || 3);
+    my ($status, $headers, $rest) = _parse_head($data);
+    my $len = $headers->{'content-length'};
+    if (defined $len) {
+        my $deadline = time + ($opt{timeout} || 3);
+        my $sel = IO::Select->new($s);
+        while (length($rest) < $len && time < $deadline) {
+            last unless $sel->can_read($deadline - time);
+            sysread($s, my $buf, 65536) or last;
+            $rest .= $buf;
+        }
+    }
+    close $s;
+    return ($status, $headers, $rest);
+}
+
+# ws_connect(path => '/chat', headers => ["Origin: x"], protocols => [..],
+#            extra => $bytes_sent_right_behind_the_handshake,
+#            expect => 101, port => N)
+sub ws_connect {
+    my (%opt) = @_;
+    my $path = $opt{path} || '/chat';
+    my $key = encode_base64(join('', map { chr(int rand 256) } 1 .. 16), '');
+
+    my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\n"
+            . "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            . "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: $key\r\n";
+    $req .= "Sec-WebSocket-Protocol: " . join(', ', @{ $opt{protocols} }) . "\r\n"
+        if $opt{protocols};
+    $req .= "$_\r\n" for @{ $opt{headers} || [] };
+    $req .= "\r\n";
+    $req .= $opt{extra} if defined $opt{extra};
+
+    my $s = _socket(%opt) or die "connect: $!\n";
+    print $s $req;
+
+    my $data = _read_until($s, qr/\r\n\r\n/, $opt{timeout} || 3);
+    my ($status, $headers, $rest) = _parse_head($data);
+
+    my $expect = exists $opt{expect} ? $opt{expect} : 101;
+    die "handshake answered $status, not $expect\n"
+        if defined $expect && (!defined $status || $status != $expect);
+
+    my $accept = sha1_base64($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11') . '=';
+
+    my $self = bless {
+        sock => $s, status => $status, headers => $headers,
+        accept_ok => (($headers->{'sec-websocket-accept'} || '') eq $accept),
+        frame => Protocol::WebSocket::Frame->new(max_payload_size => 0,
+                                                 max_fragments_amount => 0),
+        pending => [],
+    }, __PACKAGE__;
+
+    $self->{frame}->append($rest) if length $rest;
+    return $self;
+}
+
+sub status { $_[0]{status} }
+sub header { $_[0]{headers}{lc $_[1]} }
+sub accept_ok { $_[0]{accept_ok} }
+sub sock { $_[0]{sock} }
+
+# ws_frame($opcode, $payload, fin => 1, mask => 1, rsv => 0, len => override)
+sub ws_frame {
+    my ($op, $payload, %o) = @_;
+    $payload = '' unless defined $payload;
+    my $fin = exists $o{fin} ? $o{fin} : 1;
+    my $mask = exists $o{mask} ? $o{mask} : 1;
+    my $rsv = $o{rsv} || 0;
+    my $len = length $payload;
+    my $b0 = ($fin ? 0x80 : 0) | ($rsv << 4) | $op;
+    my $mbit = $mask ? 0x80 : 0;
+    my $hdr;
+    my $form = $o{len_form} || ($len < 126 ? 7 : $len < 65536 ? 16 : 64);
+    if ($form == 7) { $hdr = pack('CC', $b0, $mbit | $len) }
+    elsif ($form == 16) { $hdr = pack('CCn', $b0, $mbit | 126, $len) }
+    else { $hdr = pack('CCNN', $b0, $mbit | 127, int($len / 2**32), $len % 2**32) }
+    return $hdr . $payload unless $mask;
+    my @m = map { int rand 256 } 1 .. 4;
+    my $i = 0;
+    my $masked = join '', map { chr(ord($_) ^ $m[$i++ % 4]) } split //, $payload;
+    return $hdr . pack('C4', @m) . $masked;
+}
+
+sub ws_close_payload {
+    my ($code, $reason) = @_;
+    return '' unless defined $code;
+    return pack('n', $code) . (defined $reason ? $reason : '');
+}
+
+sub send_raw {
+    my ($self, $bytes) = @_;
+    my $s = $self->{sock};
+    local $SIG{PIPE} = 'IGNORE';
+    my $off = 0;
+    while ($off < length $bytes) {
+        my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
+        return 0 unless defined $n;
+        $off += $n;
+    }
+    return 1;
+}
+
+# one byte per write, to prove the parser does not care about segmentation
+sub send_slowly {
+    my ($self, $bytes, $delay) = @_;
+    for my $c (split //, $bytes) {
+        $self->send_raw($c) or return 0;
+        sleep($delay || 0.001);
+    }
+    return 1;
+}
+
+sub send_frame {
+    my ($self, $op, $payload, %o) = @_;
+    return $self->send_raw(ws_frame($op, $payload, %o));
+}
+
+sub send_text {
+    my ($self, $text) = @_;
+    my $f = Protocol::WebSocket::Frame->new(buffer => $text, type => 'text',
+                                            masked => 1,
+                                            max_payload_size => 0);
+    return $self->send_raw($f->to_bytes);
+}
+
+sub send_json { $_[0]->send_text(json_enc($_[1])) }
+
+# Next frame as {op, fin, payload}; {eof => 1} when the server closed the
+# connection; undef on timeout.
+sub recv_frame {
+    my ($self, $timeout) = @_;
+    $timeout = 3 unless defined $timeout;
+    my $deadline = time + $timeout;
+    my $sel = IO::Select->new($self->{sock});
+
+    while (1) {
+        my $payload = eval { $self->{frame}->next_bytes };
+        return { error => $@ } if $@;
+        if (defined $payload) {
+            return { op => $self->{frame}->opcode, fin => 1,
+                     payload => $payload };
+        }
+        return { eof => 1 } if $self->{eof};
+        my $left = $deadline - time;
+        return undef if $left <= 0;
+        return undef unless $sel->can_read($left);
+        my $n = sysread($self->{sock}, my $buf, 65536);
+        if (!$n) { $self->{eof} = 1; next }
+        $self->{frame}->append($buf);
+    }
+}
+
+# Next application message, decoded; server pings are answered on the way.
+sub recv_json {
+    my ($self, $timeout) = @_;
+    while (1) {
+        my $f = $self->recv_frame($timeout);
+        return undef unless $f && defined $f->{op};
+        if ($f->{op} == 9) {
+            $self->send_frame(10, $f->{payload});
+            next;
+        }
+        return { _close => $self->_close_of($f) } if $f->{op} == 8;
+        return json_dec($f->{payload}) if $f->{op} == 1;
+        return undef;
+    }
+}
+
+# Reads until a close frame: returns (code, reason), code undef for none;
+# (-1) on timeout or EOF without a close frame.  Text frames before it are
+# collected in $self->{before_close}.
+sub recv_close {
+    my ($self, $timeout) = @_;
+    $self->{before_close} = [];
+    while (1) {
+        my $f = $self->recv_frame($timeout);
+        return (-1, 'timeout') unless $f;
+        return (-1, 'eof') if $f->{eof};
+        return (-1, "bad frame: $f->{error}") if $f->{error};
+        if ($f->{op} == 8) {
+            my $c = $self->_close_of($f);
+            return ($c->[0], $c->[1]);
+        }
+        push @{ $self->{before_close} }, $f;
+    }
+}
+
+sub _close_of {
+    my ($self, $f) = @_;
+    return [undef, ''] if length($f->{payload}) < 2;
+    return [unpack('n', $f->{payload}), substr($f->{payload}, 2)];
+}
+
+# true when the server closes the TCP connection within the time
+sub expect_eof {
+    my ($self, $timeout) = @_;
+    $timeout = 3 unless defined $timeout;
+    my $deadline = time + $timeout;
+    my $sel = IO::Select->new($self->{sock});
+    while (time < $deadline) {
+        return 1 if $self->{eof};
+        last unless $sel->can_read($deadline - time);
+        my $n = sysread($self->{sock}, my $buf, 65536);
+        return 1 if !$n;
+    }
+    return 0;
+}
+
+# the client's side of a clean close
+sub close_ws {
+    my ($self, $code, $reason) = @_;
+    $self->send_frame(8, ws_close_payload($code, $reason));
+    return $self->recv_close(3);
+}
+
+sub _socket {
+    my (%opt) = @_;
+    return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                 PeerPort => $opt{port} || kefu_port(),
+                                 Timeout => 3, Proto => 'tcp');
+}
+
+sub _read_until {
+    my ($s, $re, $timeout) = @_;
+    my $sel = IO::Select->new($s);
+    my $data = '';
+    my $deadline = time + $timeout;
+    while ($data !~ $re && time < $deadline) {
+        last unless $sel->can_read($deadline - time);
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $data .= $buf;
+    }
+    return $data;
+}
+
+sub _parse_head {
+    my ($data) = @_;
+    my ($head, $rest) = split /\r\n\r\n/, $data, 2;
+    $rest = '' unless defined $rest;
+    my @lines = split /\r\n/, $head || '';
+    my ($status) = (shift(@lines) || '') =~ m{^HTTP/1\.\d (\d+)};
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $h{lc $k} = defined $h{lc $k} ? "$h{lc $k}, $v" : $v;
+    }
+    return ($status, \%h, $rest);
+}
+
+1;
