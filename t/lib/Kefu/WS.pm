@@ -20,7 +20,7 @@ our @EXPORT = qw(ws_connect http_raw ws_frame ws_close_payload json_enc
     json_dec kefu_port);
 
 our $Port;
-my $JSON = JSON::PP->new->canonical->allow_nonref;
+my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
 sub json_enc { $JSON->encode($_[0]) }
 sub json_dec { $JSON->decode($_[0]) }
