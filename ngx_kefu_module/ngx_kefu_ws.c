@@ -661,8 +661,21 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
     if (opcode != NGX_KEFU_OP_CLOSE
         && ws->out_bytes + size > ws->conf->max_send_queue)
     {
-        ngx_kefu_ws_slow_consumer(ws);
-        return NGX_ERROR;
+        /*
+         * Output is flushed after the event, so a burst of requests can
+         * fill the queue before the socket was even tried: only a client
+         * whose socket takes no more is slow.
+         */
+        ngx_kefu_ws_flush(ws);
+
+        if (ws->failed) {
+            return NGX_ERROR;
+        }
+
+        if (ws->out_bytes + size > ws->conf->max_send_queue) {
+            ngx_kefu_ws_slow_consumer(ws);
+            return NGX_ERROR;
+        }
     }
 
     out = ngx_kefu_ws_alloc_out(ws, size);
