@@ -17,6 +17,7 @@ use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
+use Time::HiRes ();
 
 our $Root;
 
@@ -49,6 +50,9 @@ sub import {
     *{"${caller}::$_"} = \&{"Kefu::WS::$_"} for @Kefu::WS::EXPORT;
     *{"${caller}::$_"} = \&{"t::Kefu::$_"} for qw(nginx_t nginx_pid
                                                   kefu_root);
+
+    # fractional seconds in test code
+    *{"${caller}::$_"} = \&{"Time::HiRes::$_"} for qw(sleep time);
 
     # Test::Base's import (inherited) exports to our caller
     my $import = Test::Nginx::Socket->can('import');
