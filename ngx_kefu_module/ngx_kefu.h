@@ -59,8 +59,25 @@ typedef struct {
 } ngx_kefu_stats_t;
 
 
+#define NGX_KEFU_ROLE_VISITOR        1
+#define NGX_KEFU_ROLE_AGENT          2
+#define NGX_KEFU_ROLE_ADMIN          3
+
+/* user and site identifiers end up in Redis keys and channel names */
+#define NGX_KEFU_MAX_ID_LEN          128
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    secret;
+    ngx_str_t                    default_group;
+    ngx_flag_t                   anonymous;
+} ngx_kefu_site_t;
+
+
 typedef struct {
     u_char                      *read_buffer;  /* per worker, see init */
+    ngx_array_t                  sites;        /* of ngx_kefu_site_t */
     ngx_kefu_stats_t             stats;
 } ngx_kefu_main_conf_t;
 
@@ -88,6 +105,14 @@ void ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len);
 void ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code,
     const char *message, const char *cid);
 ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
+
+/* ngx_kefu_hello.c: authentication, the first message of a connection */
+void ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
+    const char *name);
+ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
+const char *ngx_kefu_role_name(ngx_uint_t role);
+int64_t ngx_kefu_now_ms(void);
 
 /* ngx_kefu_utf8.c */
 #define NGX_KEFU_UTF8_ACCEPT  0

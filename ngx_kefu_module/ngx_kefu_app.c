@@ -50,13 +50,12 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
         goto done;
     }
 
-    if (!ws->hello_done) {
-        if (ngx_strcmp(t, "hello") == 0) {
-            ngx_kefu_app_error(ws, "unavailable",
-                               "the chat service is not enabled here", id);
-            goto done;
-        }
+    if (ngx_strcmp(t, "hello") == 0) {
+        ngx_kefu_hello(ws, msg, id);
+        goto done;
+    }
 
+    if (!ws->hello_done) {
         ngx_kefu_app_error(ws, "unauthorized", "the first message must be "
                            "hello", id);
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED, "hello required");

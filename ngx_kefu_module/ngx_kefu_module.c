@@ -15,6 +15,7 @@ static char *ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_kefu_init_process(ngx_cycle_t *cycle);
@@ -106,6 +107,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_loc_conf_t, origins),
       NULL },
 
+    { ngx_string("kefu_site"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_kefu_site,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -144,7 +152,20 @@ ngx_module_t  ngx_kefu_module = {
 static void *
 ngx_kefu_create_main_conf(ngx_conf_t *cf)
 {
-    return ngx_pcalloc(cf->pool, sizeof(ngx_kefu_main_conf_t));
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_main_conf_t));
+    if (kmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&kmcf->sites, cf->pool, 4, sizeof(ngx_kefu_site_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return kmcf;
 }
 
 
@@ -294,6 +315,144 @@ ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         *o = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * kefu_site name secret=... | secret_file=path [anonymous=on|off]
+ *           [default_group=name];
+ */
+
+static char *
+ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_kefu_main_conf_t *kmcf = conf;
+
+    u_char           *p;
+    ssize_t           n;
+    ngx_str_t        *value, path;
+    ngx_uint_t        i;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+    ngx_kefu_site_t  *site;
+
+    value = cf->args->elts;
+
+    if (value[1].len > 64
+        || ngx_kefu_valid_id(value[1].data, value[1].len) != NGX_OK)
+    {
+        return "has an invalid site name: 1-64 characters [A-Za-z0-9._:@-]";
+    }
+
+    if (ngx_kefu_site_find(kmcf, (char *) value[1].data) != NULL) {
+        return "names a site twice";
+    }
+
+    site = ngx_array_push(&kmcf->sites);
+    if (site == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(site, sizeof(ngx_kefu_site_t));
+    site->name = value[1];
+    ngx_str_set(&site->default_group, "default");
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
+            site->secret.data = value[i].data + 7;
+            site->secret.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "secret_file=", 12) == 0) {
+            path.data = value[i].data + 12;
+            path.len = value[i].len - 12;
+
+            if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&file, sizeof(ngx_file_t));
+            file.name = path;
+            file.log = cf->log;
+
+            /* configuration time: a blocking read is fine here */
+            file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY,
+                                    NGX_FILE_OPEN, 0);
+            if (file.fd == NGX_INVALID_FILE) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                                   "\"kefu_site\" cannot open secret file "
+                                   "\"%V\"", &path);
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+                || ngx_file_size(&fi) > 4096)
+            {
+                ngx_close_file(file.fd);
+                return "secret file must be at most 4096 bytes";
+            }
+
+            p = ngx_pnalloc(cf->pool, 4096);
+            if (p == NULL) {
+                ngx_close_file(file.fd);
+                return NGX_CONF_ERROR;
+            }
+
+            n = ngx_read_file(&file, p, 4096, 0);
+            ngx_close_file(file.fd);
+
+            if (n == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            /* the trailing newline an editor leaves is not the secret's */
+            while (n > 0 && (p[n - 1] == LF || p[n - 1] == CR)) {
+                n--;
+            }
+
+            site->secret.data = p;
+            site->secret.len = n;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "anonymous=on") == 0) {
+            site->anonymous = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "anonymous=off") == 0) {
+            site->anonymous = 0;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "default_group=", 14) == 0) {
+            site->default_group.data = value[i].data + 14;
+            site->default_group.len = value[i].len - 14;
+
+            if (ngx_kefu_valid_id(site->default_group.data,
+                                  site->default_group.len)
+                != NGX_OK)
+            {
+                return "has an invalid default_group";
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"kefu_site\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* HS256 with a short key is guessable offline from any token */
+    if (site->secret.len < 16) {
+        return "needs a secret of at least 16 bytes (secret= or secret_file=)";
     }
 
     return NGX_CONF_OK;

@@ -1001,5 +1001,10 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     ws->out = NULL;
     ws->main_conf->stats.connections--;
 
+    if (ws->claims) {
+        json_decref(ws->claims);
+        ws->claims = NULL;
+    }
+
     ngx_http_close_connection(c);
 }

@@ -83,6 +83,14 @@ struct ngx_kefu_ws_s {
     ngx_uint_t                   messages_in;
     ngx_uint_t                   messages_out;
 
+    /* who this is, once hello succeeded */
+    ngx_kefu_site_t             *site;
+    ngx_str_t                    user_id;
+    ngx_str_t                    name;
+    json_t                      *claims;      /* agents' groups, capacity */
+    uint64_t                     session_id;
+    ngx_uint_t                   role;
+
     uint16_t                     close_code;  /* what we sent, for logs */
 
     unsigned                     in_message:1;  /* a fragmented message */

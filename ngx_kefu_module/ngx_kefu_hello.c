@@ -1,0 +1,433 @@
+
+/*
+ * hello: who is on this connection.  A token signed with the site's secret
+ * (HS256) names the visitor, agent or admin; where the site allows it, a
+ * visitor without a token gets a new id and a signed token to present on
+ * every later connect.  Anything wrong is "unauthorized" and close 4401.
+ */
+
+
+#include "ngx_kefu_ws.h"
+#include "ngx_kefu_jwt.h"
+
+#include <openssl/rand.h>
+
+
+/* how long a minted anonymous visitor token stays good */
+#define NGX_KEFU_VISITOR_TOKEN_TTL  (365 * 86400)
+
+
+static void ngx_kefu_hello_refuse(ngx_kefu_ws_t *ws, const char *message,
+    const char *cid);
+static ngx_int_t ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims,
+    ngx_uint_t role, const char **err);
+static ngx_int_t ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws,
+    ngx_str_t *token);
+static ngx_int_t ngx_kefu_hello_name(ngx_kefu_ws_t *ws, json_t *msg,
+    const char *cid);
+static ngx_int_t ngx_kefu_set_str(ngx_kefu_ws_t *ws, ngx_str_t *dst,
+    const char *src);
+static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token);
+
+
+static const char  *ngx_kefu_roles[] = {
+    NULL, "visitor", "agent", "admin"
+};
+
+
+void
+ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    json_t           *v, *claims;
+    ngx_str_t         token, minted;
+    ngx_uint_t        role, i;
+    const char       *site, *err;
+    ngx_kefu_site_t  *s;
+
+    if (ws->hello_done) {
+        ngx_kefu_app_error(ws, "bad_request", "already authenticated", cid);
+        return;
+    }
+
+    v = json_object_get(msg, "site");
+
+    if (!json_is_string(v)) {
+        ngx_kefu_hello_refuse(ws, "\"site\" must be a string", cid);
+        return;
+    }
+
+    site = json_string_value(v);
+    s = ngx_kefu_site_find(ws->main_conf, site);
+
+    if (s == NULL) {
+        ngx_kefu_hello_refuse(ws, "unknown site", cid);
+        return;
+    }
+
+    v = json_object_get(msg, "role");
+    role = 0;
+
+    if (json_is_string(v)) {
+        for (i = 1; i < sizeof(ngx_kefu_roles) / sizeof(char *); i++) {
+            if (ngx_strcmp(json_string_value(v), ngx_kefu_roles[i]) == 0) {
+                role = i;
+                break;
+            }
+        }
+    }
+
+    if (role == 0) {
+        ngx_kefu_hello_refuse(ws, "\"role\" must be visitor, agent or admin",
+                              cid);
+        return;
+    }
+
+    ws->site = s;
+    ws->role = role;
+
+    v = json_object_get(msg, "token");
+
+    if (v == NULL || json_is_null(v)) {
+
+        if (role != NGX_KEFU_ROLE_VISITOR || !s->anonymous) {
+            ngx_kefu_hello_refuse(ws, "a token is required", cid);
+            return;
+        }
+
+        if (ngx_kefu_hello_anonymous(ws, &minted) != NGX_OK) {
+            ngx_kefu_app_error(ws, "internal", "cannot create a visitor",
+                               cid);
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+            return;
+        }
+
+        if (ngx_kefu_hello_name(ws, msg, cid) != NGX_OK) {
+            return;
+        }
+
+        ngx_kefu_welcome(ws, &minted);
+        return;
+    }
+
+    if (!json_is_string(v)) {
+        ngx_kefu_hello_refuse(ws, "\"token\" must be a string", cid);
+        return;
+    }
+
+    token.data = (u_char *) json_string_value(v);
+    token.len = json_string_length(v);
+
+    if (ngx_kefu_jwt_verify(&token, &s->secret, ngx_time(), &claims, &err)
+        != NGX_OK)
+    {
+        ngx_kefu_hello_refuse(ws, err, cid);
+        return;
+    }
+
+    if (ngx_kefu_hello_identity(ws, claims, role, &err) != NGX_OK) {
+        json_decref(claims);
+        ngx_kefu_hello_refuse(ws, err, cid);
+        return;
+    }
+
+    if (ws->name.len == 0 && ngx_kefu_hello_name(ws, msg, cid) != NGX_OK) {
+        json_decref(claims);
+        return;
+    }
+
+    /* agents' claims (groups, capacity) are needed for routing later */
+    if (role == NGX_KEFU_ROLE_VISITOR) {
+        json_decref(claims);
+
+    } else {
+        ws->claims = claims;
+    }
+
+    ngx_kefu_welcome(ws, NULL);
+}
+
+
+/* a display name from hello, where the token gives none */
+
+static ngx_int_t
+ngx_kefu_hello_name(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    json_t  *v;
+
+    v = json_object_get(msg, "name");
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_string(v)
+        || ngx_kefu_set_str(ws, &ws->name, json_string_value(v)) != NGX_OK)
+    {
+        ngx_kefu_hello_refuse(ws, "\"name\" must be a string of at most "
+                              "128 bytes", cid);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the token must be for this site and this role, and name someone */
+
+static ngx_int_t
+ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
+    const char **err)
+{
+    json_t  *v;
+
+    v = json_object_get(claims, "site");
+
+    if (!json_is_string(v)
+        || json_string_length(v) != ws->site->name.len
+        || ngx_strncmp(json_string_value(v), ws->site->name.data,
+                       ws->site->name.len) != 0)
+    {
+        *err = "token is for another site";
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(claims, "role");
+
+    if (!json_is_string(v)
+        || ngx_strcmp(json_string_value(v), ngx_kefu_roles[role]) != 0)
+    {
+        *err = "token is for another role";
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(claims, "sub");
+
+    if (!json_is_string(v)
+        || ngx_kefu_valid_id((u_char *) json_string_value(v),
+                             json_string_length(v))
+           != NGX_OK)
+    {
+        *err = "token \"sub\" must be an id of 1-128 characters "
+               "[A-Za-z0-9._:@-]";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_kefu_set_str(ws, &ws->user_id, json_string_value(v)) != NGX_OK) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    v = json_object_get(claims, "name");
+
+    if (json_is_string(v)
+        && ngx_kefu_set_str(ws, &ws->name, json_string_value(v)) != NGX_OK)
+    {
+        *err = "token \"name\" is too long";
+        return NGX_DECLINED;
+    }
+
+    if (role == NGX_KEFU_ROLE_VISITOR) {
+        return NGX_OK;
+    }
+
+    v = json_object_get(claims, "groups");
+
+    if (v && !json_is_array(v)) {
+        *err = "token \"groups\" must be an array of strings";
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(claims, "capacity");
+
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+        *err = "token \"capacity\" must be a non-negative integer";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a new visitor: an unguessable id and a token that proves it later */
+
+static ngx_int_t
+ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws, ngx_str_t *token)
+{
+    u_char     rnd[12], id[2 + 24 + 1];
+    json_t    *claims;
+    ngx_int_t  rc;
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_ERROR;
+    }
+
+    *ngx_hex_dump(ngx_cpymem(id, "v_", 2), rnd, sizeof(rnd)) = '\0';
+
+    if (ngx_kefu_set_str(ws, &ws->user_id, (char *) id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    claims = json_pack("{s:s,s:s,s:s%,s:I,s:b}",
+                       "sub", id,
+                       "role", "visitor",
+                       "site", ws->site->name.data, ws->site->name.len,
+                       "exp", (json_int_t) ngx_time()
+                              + NGX_KEFU_VISITOR_TOKEN_TTL,
+                       "anon", 1);
+    if (claims == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_kefu_jwt_sign(ws->connection->pool, claims, &ws->site->secret,
+                           token);
+    json_decref(claims);
+
+    return rc;
+}
+
+
+static void
+ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token)
+{
+    u_char   session[16 + 1];
+    json_t  *w;
+
+    if (RAND_bytes((u_char *) &ws->session_id, sizeof(uint64_t)) != 1) {
+        ws->session_id = ((uint64_t) ngx_random() << 32) ^ ngx_random();
+    }
+
+    *ngx_snprintf(session, 16, "%016xL", ws->session_id) = '\0';
+
+    ws->hello_done = 1;
+
+    w = json_pack("{s:s,s:s,s:s,s:s%,s:[],s:I,s:I}",
+                  "type", "welcome",
+                  "session", session,
+                  "role", ngx_kefu_roles[ws->role],
+                  "id", ws->user_id.data, ws->user_id.len,
+                  "convs",
+                  "heartbeat", (json_int_t) (ws->conf->ping_interval / 1000),
+                  "ts", (json_int_t) ngx_kefu_now_ms());
+    if (w == NULL) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+        return;
+    }
+
+    if (ws->name.len) {
+        json_object_set_new(w, "name", json_stringn((char *) ws->name.data,
+                                                    ws->name.len));
+    }
+
+    if (token) {
+        json_object_set_new(w, "token", json_stringn((char *) token->data,
+                                                     token->len));
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "kefu: %s \"%V\" of site \"%V\" authenticated",
+                  ngx_kefu_roles[ws->role], &ws->user_id, &ws->site->name);
+
+    (void) ngx_kefu_app_send(ws, w);
+    json_decref(w);
+}
+
+
+static void
+ngx_kefu_hello_refuse(ngx_kefu_ws_t *ws, const char *message,
+    const char *cid)
+{
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "kefu: hello refused: %s", message);
+
+    ngx_kefu_app_error(ws, "unauthorized", message, cid);
+    ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED, message);
+}
+
+
+static ngx_int_t
+ngx_kefu_set_str(ngx_kefu_ws_t *ws, ngx_str_t *dst, const char *src)
+{
+    size_t  len;
+
+    len = ngx_strlen(src);
+
+    if (len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    /* NUL-terminated too: jansson and the log take it as it is */
+    dst->data = ngx_pnalloc(ws->connection->pool, len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, len + 1);
+    dst->len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_kefu_site_t *
+ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_kefu_site_t  *s;
+
+    len = ngx_strlen(name);
+    s = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        if (s[i].name.len == len
+            && ngx_strncmp(s[i].name.data, name, len) == 0)
+        {
+            return &s[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_kefu_valid_id(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    if (len == 0 || len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    for (last = p + len; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9')
+            || *p == '.' || *p == '_' || *p == ':' || *p == '@' || *p == '-')
+        {
+            continue;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+const char *
+ngx_kefu_role_name(ngx_uint_t role)
+{
+    return role < sizeof(ngx_kefu_roles) / sizeof(char *)
+           ? ngx_kefu_roles[role] : NULL;
+}
+
+
+int64_t
+ngx_kefu_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
