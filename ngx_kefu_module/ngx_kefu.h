@@ -38,12 +38,14 @@
 #define NGX_KEFU_CLOSE_POLICY        1008
 #define NGX_KEFU_CLOSE_TOO_BIG       1009
 #define NGX_KEFU_CLOSE_INTERNAL      1011
+#define NGX_KEFU_CLOSE_TRY_LATER     1013
 #define NGX_KEFU_CLOSE_UNAUTHORIZED  4401
 #define NGX_KEFU_CLOSE_FORBIDDEN     4403
 #define NGX_KEFU_CLOSE_RATE_LIMITED  4429
 
 
 typedef struct ngx_kefu_ws_s  ngx_kefu_ws_t;
+typedef struct ngx_kefu_zone_s  ngx_kefu_zone_t;
 
 
 /* per-worker counters; the status endpoint aggregates them later */
@@ -78,6 +80,7 @@ typedef struct {
 typedef struct {
     u_char                      *read_buffer;  /* per worker, see init */
     ngx_array_t                  sites;        /* of ngx_kefu_site_t */
+    ngx_kefu_zone_t             *zone;
     ngx_kefu_stats_t             stats;
 } ngx_kefu_main_conf_t;
 

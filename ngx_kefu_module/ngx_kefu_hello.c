@@ -9,6 +9,7 @@
 
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_jwt.h"
+#include "ngx_kefu_zone.h"
 
 #include <openssl/rand.h>
 
@@ -289,14 +290,38 @@ ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws, ngx_str_t *token)
 static void
 ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token)
 {
-    u_char   session[16 + 1];
-    json_t  *w;
+    u_char                 session[16 + 1];
+    json_t                *w;
+    ngx_kefu_main_conf_t  *kmcf;
 
     if (RAND_bytes((u_char *) &ws->session_id, sizeof(uint64_t)) != 1) {
         ws->session_id = ((uint64_t) ngx_random() << 32) ^ ngx_random();
     }
 
     *ngx_snprintf(session, 16, "%016xL", ws->session_id) = '\0';
+
+    kmcf = ws->main_conf;
+
+    if (kmcf->zone) {
+        if (ngx_kefu_zone_session_add(kmcf->zone, ws->session_id,
+                                      ws->site
+                                      - (ngx_kefu_site_t *) kmcf->sites.elts,
+                                      ws->role, &ws->user_id)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                          "kefu: session zone is full, refusing %s \"%V\"",
+                          ngx_kefu_roles[ws->role], &ws->user_id);
+
+            ngx_kefu_app_error(ws, "unavailable", "server is at capacity",
+                               NULL);
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
+                             "server is at capacity");
+            return;
+        }
+
+        ws->registered = 1;
+    }
 
     ws->hello_done = 1;
 

@@ -6,9 +6,11 @@
 
 
 #include "ngx_kefu.h"
+#include "ngx_kefu_zone.h"
 
 
 static void *ngx_kefu_create_main_conf(ngx_conf_t *cf);
+static char *ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_kefu_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -16,6 +18,7 @@ static char *ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_kefu_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_kefu_init_process(ngx_cycle_t *cycle);
@@ -107,6 +110,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_loc_conf_t, origins),
       NULL },
 
+    { ngx_string("kefu_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("kefu_site"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_kefu_site,
@@ -123,7 +133,7 @@ static ngx_http_module_t  ngx_kefu_module_ctx = {
     NULL,                                  /* postconfiguration */
 
     ngx_kefu_create_main_conf,             /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_kefu_init_main_conf,               /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -166,6 +176,57 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     }
 
     return kmcf;
+}
+
+
+/* sites need somewhere to record sessions: 1m holds thousands of them */
+
+static char *
+ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_kefu_main_conf_t *kmcf = conf;
+
+    ngx_str_t  name;
+
+    if (kmcf->sites.nelts && kmcf->zone == NULL) {
+        ngx_str_set(&name, "kefu");
+        return ngx_kefu_zone_add(cf, &name, 1024 * 1024);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* kefu_zone name:size */
+
+static char *
+ngx_kefu_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        return "takes name:size, e.g. kefu:10m";
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        return "has an invalid size";
+    }
+
+    return ngx_kefu_zone_add(cf, &name, (size_t) size);
 }
 
 
@@ -520,5 +581,5 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_kefu_zone_init_process(cycle);
 }

@@ -12,6 +12,7 @@
 
 
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_zone.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -1004,6 +1005,11 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     if (ws->claims) {
         json_decref(ws->claims);
         ws->claims = NULL;
+    }
+
+    if (ws->registered) {
+        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
+        ws->registered = 0;
     }
 
     ngx_http_close_connection(c);

@@ -95,6 +95,7 @@ struct ngx_kefu_ws_s {
 
     unsigned                     in_message:1;  /* a fragmented message */
     unsigned                     hello_done:1;
+    unsigned                     registered:1;  /* in the session zone */
     unsigned                     close_sent:1;
     unsigned                     close_received:1;
     unsigned                     lingering:1;  /* write side shut down */

@@ -1,0 +1,244 @@
+
+/*
+ * The session zone (see ngx_kefu_zone.h).  Modelled on nginx's limit_req
+ * zone: the slab pool of a shared memory zone, an rbtree for lookups and a
+ * queue for walks, the old zone reused on reload.  Unlike rate-limit
+ * entries, a session cannot be evicted to make room: a full zone refuses
+ * the new session (logged and counted), it never fails a worker.
+ */
+
+
+#include "ngx_kefu.h"
+#include "ngx_kefu_zone.h"
+
+#include <signal.h>
+
+
+static ngx_int_t ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+
+
+char *
+ngx_kefu_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_shm_zone_t        *shm_zone;
+    ngx_kefu_zone_t       *zone;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_conf_get_module_main_conf(cf, ngx_kefu_module);
+
+    if (kmcf->zone) {
+        return "is duplicate";
+    }
+
+    if (size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small: at least %uzk",
+                           name, 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, name, size, &ngx_kefu_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used by another module",
+                           name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_kefu_zone_init;
+    shm_zone->data = zone;
+
+    kmcf->zone = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_kefu_zone_t  *ozone = data;
+
+    size_t            len;
+    ngx_kefu_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* reload: the sessions of the old workers are still there */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_kefu_zone_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_queue_init(&zone->sh->sessions);
+
+    len = sizeof(" in kefu zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_snprintf(zone->shpool->log_ctx, len, " in kefu zone \"%V\"%Z",
+                 &shm_zone->shm.name);
+
+    /* a full zone is an expected condition we report ourselves */
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker that died without closing its connections left their sessions
+ * behind; the worker that replaces it removes them.  Liveness is asked of
+ * the kernel: after a reload, old workers that still drain connections
+ * share worker slots with the new ones.
+ */
+
+ngx_int_t
+ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                n;
+    ngx_queue_t              *q, *next;
+    ngx_kefu_zone_t          *zone;
+    ngx_kefu_main_conf_t     *kmcf;
+    ngx_kefu_zone_session_t  *s;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+
+    if (kmcf == NULL || kmcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    zone = kmcf->zone;
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->sessions);
+         q != ngx_queue_sentinel(&zone->sh->sessions);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        s = ngx_queue_data(q, ngx_kefu_zone_session_t, queue);
+
+        if (s->pid == ngx_pid || kill(s->pid, 0) == 0 || ngx_errno != ESRCH) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&zone->sh->rbtree, &s->node);
+        zone->sh->sessions_n--;
+        zone->sh->by_role[s->role & 3]--;
+        ngx_slab_free_locked(zone->shpool, s);
+        n++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "kefu: removed %ui sessions of exited workers", n);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
+    ngx_uint_t site, ngx_uint_t role, ngx_str_t *id)
+{
+    ngx_kefu_zone_session_t  *s;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    s = ngx_slab_alloc_locked(zone->shpool,
+                              offsetof(ngx_kefu_zone_session_t, id) + id->len);
+
+    if (s == NULL) {
+        zone->sh->refused++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    s->node.key = (ngx_rbtree_key_t) sid;
+    s->pid = ngx_pid;
+    s->started = ngx_time();
+    s->site = (uint16_t) site;
+    s->role = (u_char) role;
+    s->len = (u_char) id->len;
+    ngx_memcpy(s->id, id->data, id->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &s->node);
+    ngx_queue_insert_head(&zone->sh->sessions, &s->queue);
+    zone->sh->sessions_n++;
+    zone->sh->by_role[role & 3]++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid)
+{
+    ngx_rbtree_key_t          key;
+    ngx_rbtree_node_t        *node, *sentinel;
+    ngx_kefu_zone_session_t  *s;
+
+    key = (ngx_rbtree_key_t) sid;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key != node->key) {
+            node = (key < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        s = (ngx_kefu_zone_session_t *) node;
+
+        /* ids are random 64-bit numbers: equal keys are the same session */
+        ngx_queue_remove(&s->queue);
+        ngx_rbtree_delete(&zone->sh->rbtree, node);
+        zone->sh->sessions_n--;
+        zone->sh->by_role[s->role & 3]--;
+        ngx_slab_free_locked(zone->shpool, s);
+        break;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}

@@ -1,0 +1,53 @@
+
+/*
+ * The session zone: shared memory, one per http block, that every worker
+ * of this host sees.  It records who is connected (session, identity, which
+ * worker holds it) and host-wide counters.  It survives "nginx -s reload":
+ * the new cycle takes over the old zone.
+ */
+
+
+#ifndef _NGX_KEFU_ZONE_H_INCLUDED_
+#define _NGX_KEFU_ZONE_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+
+
+typedef struct {
+    ngx_rbtree_node_t            node;       /* key: the session id */
+    ngx_queue_t                  queue;
+    ngx_pid_t                    pid;        /* the worker holding it */
+    time_t                       started;
+    uint16_t                     site;       /* index into the sites */
+    u_char                       role;
+    u_char                       len;        /* of id */
+    u_char                       id[1];
+} ngx_kefu_zone_session_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  sessions;
+
+    ngx_atomic_t                 sessions_n;
+    ngx_atomic_t                 refused;     /* zone full */
+    ngx_atomic_t                 by_role[4];
+} ngx_kefu_zone_sh_t;
+
+
+struct ngx_kefu_zone_s {
+    ngx_kefu_zone_sh_t          *sh;
+    ngx_slab_pool_t             *shpool;
+};
+
+
+char *ngx_kefu_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size);
+ngx_int_t ngx_kefu_zone_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
+    ngx_uint_t site, ngx_uint_t role, ngx_str_t *id);
+void ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid);
+
+
+#endif /* _NGX_KEFU_ZONE_H_INCLUDED_ */
