@@ -58,6 +58,7 @@ typedef struct {
     ngx_atomic_uint_t            messages_out;
     ngx_atomic_uint_t            slow_consumer_closes;
     ngx_atomic_uint_t            protocol_errors;
+    ngx_atomic_uint_t            rate_limited;
 } ngx_kefu_stats_t;
 
 
@@ -94,6 +95,8 @@ typedef struct {
     ngx_msec_t                   hello_timeout;
     ngx_msec_t                   send_timeout;
     ngx_array_t                 *origins;      /* of ngx_str_t */
+    ngx_uint_t                   rate;         /* messages per second */
+    ngx_uint_t                   burst;
 } ngx_kefu_loc_conf_t;
 
 

@@ -11,6 +11,7 @@
 
 
 static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg);
+static ngx_int_t ngx_kefu_app_rate(ngx_kefu_ws_t *ws);
 
 
 void
@@ -44,6 +45,20 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
     }
 
     t = json_string_value(type);
+
+    if (ngx_kefu_app_rate(ws) != NGX_OK) {
+        ngx_kefu_app_error(ws, "rate_limited", "too many messages, slow down",
+                           id);
+
+        /* a client that keeps sending into a full bucket is abusive */
+        if (++ws->rate_strikes > ws->conf->burst) {
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_RATE_LIMITED, "rate limited");
+        }
+
+        goto done;
+    }
+
+    ws->rate_strikes = 0;
 
     if (ngx_strcmp(t, "ping") == 0) {
         ngx_kefu_app_ping(ws, msg);
@@ -137,4 +152,35 @@ ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg)
     free(s);
 
     return rc;
+}
+
+
+/* a token bucket: kefu_message_rate per second, up to its burst */
+
+static ngx_int_t
+ngx_kefu_app_rate(ngx_kefu_ws_t *ws)
+{
+    uint64_t    max;
+    ngx_msec_t  now, elapsed;
+
+    now = ngx_current_msec;
+    elapsed = now - ws->rate_last;
+    ws->rate_last = now;
+
+    max = (uint64_t) ws->conf->burst * 1000000;
+
+    ws->rate_tokens += (uint64_t) elapsed * ws->conf->rate * 1000;
+
+    if (ws->rate_tokens > max) {
+        ws->rate_tokens = max;
+    }
+
+    if (ws->rate_tokens < 1000000) {
+        ws->main_conf->stats.rate_limited++;
+        return NGX_DECLINED;
+    }
+
+    ws->rate_tokens -= 1000000;
+
+    return NGX_OK;
 }

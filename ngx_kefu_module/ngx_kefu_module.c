@@ -19,6 +19,8 @@ static char *ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_kefu_init_process(ngx_cycle_t *cycle);
@@ -110,6 +112,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_loc_conf_t, origins),
       NULL },
 
+    { ngx_string("kefu_message_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_kefu_message_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("kefu_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_kefu_zone,
@@ -197,6 +206,48 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 }
 
 
+/* kefu_message_rate Nr/s [burst=N] */
+
+static char *
+ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_kefu_loc_conf_t  *kcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (kcf->rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 4
+        || ngx_strncmp(value[1].data + value[1].len - 3, "r/s", 3) != 0
+        || (n = ngx_atoi(value[1].data, value[1].len - 3)) <= 0
+        || n > 100000)
+    {
+        return "takes a rate of 1r/s to 100000r/s";
+    }
+
+    kcf->rate = n;
+    kcf->burst = 3 * n;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "burst=", 6) != 0
+            || (n = ngx_atoi(value[2].data + 6, value[2].len - 6)) <= 0
+            || n > 1000000)
+        {
+            return "takes burst=N with N from 1 to 1000000";
+        }
+
+        kcf->burst = n;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* kefu_zone name:size */
 
 static char *
@@ -247,6 +298,8 @@ ngx_kefu_create_loc_conf(ngx_conf_t *cf)
     conf->hello_timeout = NGX_CONF_UNSET_MSEC;
     conf->send_timeout = NGX_CONF_UNSET_MSEC;
     conf->origins = NGX_CONF_UNSET_PTR;
+    conf->rate = NGX_CONF_UNSET_UINT;
+    conf->burst = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -267,6 +320,11 @@ ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->hello_timeout, prev->hello_timeout, 10000);
     ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 30000);
     ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+
+    if (conf->rate == NGX_CONF_UNSET_UINT) {
+        conf->rate = (prev->rate == NGX_CONF_UNSET_UINT) ? 10 : prev->rate;
+        conf->burst = (prev->burst == NGX_CONF_UNSET_UINT) ? 30 : prev->burst;
+    }
 
     /* a client that answers every ping must never look idle */
     if (conf->idle_timeout <= conf->ping_interval) {

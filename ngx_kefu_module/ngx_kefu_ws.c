@@ -110,6 +110,8 @@ ngx_kefu_ws_takeover(ngx_event_t *wev)
     ws->start = ngx_current_msec;
     ws->last_in = ws->start;
     ws->last_ping = ws->start;
+    ws->rate_last = ws->start;
+    ws->rate_tokens = (uint64_t) ws->conf->burst * 1000000;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "kefu websocket started, %uz bytes preread",

@@ -80,6 +80,11 @@ struct ngx_kefu_ws_s {
     ngx_msec_t                   last_in;
     ngx_msec_t                   last_ping;
 
+    /* the message rate's token bucket, in millionths of a message */
+    uint64_t                     rate_tokens;
+    ngx_msec_t                   rate_last;
+    ngx_uint_t                   rate_strikes;
+
     ngx_uint_t                   messages_in;
     ngx_uint_t                   messages_out;
 
