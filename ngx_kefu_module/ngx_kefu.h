@@ -78,8 +78,18 @@ typedef struct {
 } ngx_kefu_site_t;
 
 
+/* ngx_kefu_id.c: per-worker Snowflake id generator */
+typedef struct {
+    uint64_t                     last;
+    ngx_uint_t                   seq;
+    ngx_uint_t                   node;
+    unsigned                     ready:1;
+} ngx_kefu_id_gen_t;
+
+
 typedef struct {
     u_char                      *read_buffer;  /* per worker, see init */
+    ngx_kefu_id_gen_t            ids;          /* per worker */
     ngx_array_t                  sites;        /* of ngx_kefu_site_t */
     ngx_kefu_zone_t             *zone;
     ngx_kefu_stats_t             stats;
@@ -119,6 +129,9 @@ ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
 const char *ngx_kefu_role_name(ngx_uint_t role);
 int64_t ngx_kefu_now_ms(void);
+
+void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node);
+uint64_t ngx_kefu_id_next(ngx_kefu_id_gen_t *gen);
 
 /* ngx_kefu_utf8.c */
 #define NGX_KEFU_UTF8_ACCEPT  0
