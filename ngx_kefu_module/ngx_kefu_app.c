@@ -12,6 +12,7 @@
 
 static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg);
 static ngx_int_t ngx_kefu_app_rate(ngx_kefu_ws_t *ws);
+static ngx_uint_t ngx_kefu_app_planned(const char *type);
 
 
 void
@@ -74,6 +75,12 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
         ngx_kefu_app_error(ws, "unauthorized", "the first message must be "
                            "hello", id);
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED, "hello required");
+        goto done;
+    }
+
+    if (ngx_kefu_app_planned(t)) {
+        ngx_kefu_app_error(ws, "unavailable", "not implemented in this "
+                           "version", id);
         goto done;
     }
 
@@ -183,4 +190,25 @@ ngx_kefu_app_rate(ngx_kefu_ws_t *ws)
     ws->rate_tokens -= 1000000;
 
     return NGX_OK;
+}
+
+
+/* contract types that come with the chat core: not unknown, just not yet */
+
+static ngx_uint_t
+ngx_kefu_app_planned(const char *type)
+{
+    ngx_uint_t           i;
+    static const char   *planned[] = {
+        "msg", "typing", "read", "history", "page", "rate", "status",
+        "accept", "transfer", "close", "join"
+    };
+
+    for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
+        if (ngx_strcmp(type, planned[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }

@@ -15,6 +15,7 @@ __DATA__
         kefu_max_message_size 2k;
         kefu_max_send_queue 8k;
         kefu_send_timeout 20s;
+        kefu_message_rate 100000r/s burst=100000;
     }
 --- ws
 my $ws = ws_connect();
@@ -55,6 +56,7 @@ kefu: slow consumer
         kefu_chat;
         kefu_max_message_size 2k;
         kefu_max_send_queue 8k;
+        kefu_message_rate 1000r/s burst=1000;
     }
 --- ws
 my $ws = ws_connect();

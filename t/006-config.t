@@ -38,3 +38,36 @@ my ($rc, $out) = nginx_t("events {}\nhttp {\n server {\n listen 127.0.0.1:1;\n l
 like($out, qr/invalid number of arguments in "kefu_chat" directive/, 'kefu_chat takes no arguments');
 ($rc, $out) = nginx_t($http->('kefu_max_message_size 1m; kefu_max_send_queue 4m; kefu_ping_interval 10s; kefu_idle_timeout 25s; kefu_hello_timeout 5s; kefu_send_timeout 10s; kefu_allowed_origins * https://shop.example;'));
 is($rc, 0, 'a good configuration passes') or diag($out);
+
+
+
+=== TEST 2: sites, the session zone and the message rate are checked by nginx -t too
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my $conf = sub { "events {}\nhttp {\n $_[0]\n server {\n listen 127.0.0.1:1;\n location = /chat {\n kefu_chat;\n $_[1]\n }\n }\n}\n" };
+my @cases = (
+    ['kefu_site shop1;', '', qr/invalid number of arguments in "kefu_site" directive/],
+    ['kefu_site shop1 anonymous=on;', '', qr/"kefu_site" directive needs a secret of at least 16 bytes/],
+    ['kefu_site shop1 secret=short;', '', qr/"kefu_site" directive needs a secret of at least 16 bytes/],
+    ['kefu_site "shop 1" secret=0123456789abcdef;', '', qr/"kefu_site" directive has an invalid site name/],
+    ['kefu_site s secret=0123456789abcdef; kefu_site s secret=0123456789abcdef;', '', qr/"kefu_site" directive names a site twice/],
+    ['kefu_site s secret=0123456789abcdef anonymous=maybe;', '', qr/invalid parameter "anonymous=maybe" in "kefu_site"/],
+    ['kefu_site s secret=0123456789abcdef default_group=a/b;', '', qr/"kefu_site" directive has an invalid default_group/],
+    ['kefu_site s secret_file=/nonexistent/secret;', '', qr/"kefu_site" cannot open secret file "\/nonexistent\/secret"/],
+    ['kefu_zone kefu;', '', qr/"kefu_zone" directive takes name:size/],
+    ['kefu_zone kefu:lots;', '', qr/"kefu_zone" directive has an invalid size/],
+    ['kefu_zone kefu:4k;', '', qr/zone "kefu" is too small/],
+    ['kefu_zone a:1m; kefu_zone b:1m;', '', qr/"kefu_zone" directive is duplicate/],
+    ['', 'kefu_message_rate 10;', qr/"kefu_message_rate" directive takes a rate of 1r\/s to 100000r\/s/],
+    ['', 'kefu_message_rate 0r/s;', qr/"kefu_message_rate" directive takes a rate/],
+    ['', 'kefu_message_rate 10r/s burst=0;', qr/"kefu_message_rate" directive takes burst=N/],
+    ['', 'kefu_message_rate 10r/s burst=x;', qr/"kefu_message_rate" directive takes burst=N/],
+);
+for my $c (@cases) {
+    my ($rc, $out) = nginx_t($conf->($c->[0], $c->[1]));
+    isnt($rc, 0, "'$c->[0]$c->[1]' fails nginx -t");
+    like($out, $c->[2], "'$c->[0]$c->[1]': message names the directive");
+}
+my ($rc, $out) = nginx_t($conf->('kefu_zone kefu:2m; kefu_site shop1 secret=0123456789abcdef0123 anonymous=on default_group=sales;', 'kefu_message_rate 20r/s burst=40;'));
+is($rc, 0, 'a good configuration passes') or diag($out);

@@ -12,17 +12,29 @@ use IO::Socket::INET ();
 use IO::Select ();
 use Time::HiRes qw(sleep time);
 use MIME::Base64 qw(encode_base64);
-use Digest::SHA qw(sha1_base64);
+use Digest::SHA qw(sha1_base64 hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
 use JSON::PP ();
 use Protocol::WebSocket::Frame ();
 
 our @EXPORT = qw(ws_connect http_raw ws_frame ws_close_payload json_enc
-    json_dec kefu_port);
+    json_dec kefu_port jwt_hs256);
 
 our $Port;
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
 sub json_enc { $JSON->encode($_[0]) }
+
+# An HS256 JWT, minted independently of the module.  Options: alg (header
+# value), header (extra header fields), raw_payload (bytes instead of JSON).
+sub jwt_hs256 {
+    my ($claims, $secret, %o) = @_;
+    my $h = encode_base64url(json_enc({alg => $o{alg} || 'HS256', typ => 'JWT',
+                                       %{ $o{header} || {} }}));
+    my $p = encode_base64url(defined $o{raw_payload} ? $o{raw_payload}
+                                                     : json_enc($claims));
+    return "$h.$p." . encode_base64url(hmac_sha256("$h.$p", $secret));
+}
 sub json_dec { $JSON->decode($_[0]) }
 
 sub kefu_port {
