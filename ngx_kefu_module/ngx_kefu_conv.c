@@ -1,0 +1,617 @@
+
+/*
+ * Delivery on one worker (docs/storage.md).
+ *
+ * A "channel" here is a Redis pub/sub channel that connections of this
+ * worker listen to: a conversation's (kefu:c:<conv>, sequenced entries) or a
+ * participant's own (kefu:u:<site>:<who>, notices such as a new
+ * conversation).  The worker subscribes once per channel, on its first
+ * member, and unsubscribes after its last.
+ *
+ * Every member of a conversation channel has "delivered", the last seq it
+ * got.  Entries are handed over strictly in seq order: a gap, a new member
+ * or a Redis reconnect puts the member in catch-up, which reads the log from
+ * delivered + 1 and ignores live traffic until it is level again.
+ *
+ * Asynchronous replies find their connection by session id, never by
+ * pointer: a connection that left while its read was in flight is simply
+ * not found.
+ */
+
+
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_redis.h"
+
+
+#define NGX_KEFU_CATCHUP_BATCH  200
+
+
+typedef struct {
+    uint64_t                     sid;
+    size_t                       len;
+    u_char                       channel[];
+} ngx_kefu_catchup_t;
+
+
+static ngx_kefu_conv_t *ngx_kefu_conv_lookup(ngx_kefu_local_t *local,
+    ngx_str_t *channel);
+static ngx_kefu_member_t *ngx_kefu_channel_join(ngx_kefu_ws_t *ws,
+    ngx_str_t *channel, uint64_t delivered);
+static void ngx_kefu_conv_catchup(ngx_kefu_member_t *m);
+static void ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq,
+    u_char flag, ngx_str_t *session, ngx_str_t *json, ngx_uint_t live);
+static ngx_int_t ngx_kefu_own_session(ngx_kefu_ws_t *ws, ngx_str_t *sid);
+static void ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json);
+
+
+ngx_int_t
+ngx_kefu_local_init(ngx_cycle_t *cycle)
+{
+    ngx_kefu_local_t      *local;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+    if (kmcf == NULL) {
+        return NGX_OK;
+    }
+
+    local = ngx_pcalloc(cycle->pool, sizeof(ngx_kefu_local_t));
+    if (local == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rbtree_init(&local->convs, &local->convs_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&local->sessions, &local->sessions_sentinel,
+                    ngx_rbtree_insert_value);
+
+    kmcf->local = local;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_kefu_local_register(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_local_t  *local;
+
+    local = ws->main_conf->local;
+
+    ngx_queue_init(&ws->members);
+
+    ws->session_node.key = (ngx_rbtree_key_t) ws->session_id;
+    ngx_rbtree_insert(&local->sessions, &ws->session_node);
+}
+
+
+void
+ngx_kefu_local_unregister(ngx_kefu_ws_t *ws)
+{
+    ngx_queue_t        *q;
+    ngx_kefu_member_t  *m;
+
+    while (!ngx_queue_empty(&ws->members)) {
+        q = ngx_queue_head(&ws->members);
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
+        ngx_kefu_conv_leave(m);
+    }
+
+    ngx_rbtree_delete(&ws->main_conf->local->sessions, &ws->session_node);
+}
+
+
+ngx_kefu_ws_t *
+ngx_kefu_local_session(ngx_kefu_main_conf_t *kmcf, uint64_t sid)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) sid;
+
+    node = kmcf->local->sessions.root;
+    sentinel = kmcf->local->sessions.sentinel;
+
+    while (node != sentinel) {
+
+        if (key == node->key) {
+            return (ngx_kefu_ws_t *)
+                       ((u_char *) node - offsetof(ngx_kefu_ws_t,
+                                                   session_node));
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_kefu_member_t *
+ngx_kefu_conv_join(ngx_kefu_ws_t *ws, ngx_str_t *conv, uint64_t delivered)
+{
+    u_char     buf[sizeof("kefu:c:") - 1 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t  channel;
+
+    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
+        return NULL;
+    }
+
+    channel.data = buf;
+    channel.len = ngx_cpymem(ngx_cpymem(buf, "kefu:c:", 7), conv->data,
+                             conv->len)
+                  - buf;
+
+    return ngx_kefu_channel_join(ws, &channel, delivered);
+}
+
+
+ngx_kefu_member_t *
+ngx_kefu_conv_member(ngx_kefu_ws_t *ws, ngx_str_t *conv)
+{
+    ngx_queue_t        *q;
+    ngx_kefu_member_t  *m;
+
+    /* a connection is in few conversations: a walk is cheapest */
+
+    for (q = ngx_queue_head(&ws->members);
+         q != ngx_queue_sentinel(&ws->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
+
+        if (m->conv->channel.len == conv->len + 7
+            && ngx_strncmp(m->conv->channel.data, "kefu:c:", 7) == 0
+            && ngx_strncmp(m->conv->channel.data + 7, conv->data, conv->len)
+               == 0)
+        {
+            return m;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_kefu_member_t *
+ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
+    uint64_t delivered)
+{
+    ngx_kefu_conv_t    *conv;
+    ngx_kefu_local_t   *local;
+    ngx_kefu_member_t  *m;
+
+    local = ws->main_conf->local;
+
+    conv = ngx_kefu_conv_lookup(local, channel);
+
+    if (conv == NULL) {
+        conv = ngx_alloc(sizeof(ngx_kefu_conv_t) + channel->len,
+                         ws->connection->log);
+        if (conv == NULL) {
+            return NULL;
+        }
+
+        ngx_memzero(conv, sizeof(ngx_kefu_conv_t));
+        ngx_memcpy(conv->data, channel->data, channel->len);
+
+        conv->channel.data = conv->data;
+        conv->channel.len = channel->len;
+        conv->sn.str = conv->channel;
+        conv->sn.node.key = ngx_crc32_short(conv->data, channel->len);
+
+        ngx_queue_init(&conv->members);
+        ngx_rbtree_insert(&local->convs, &conv->sn.node);
+
+        /* members catch up once Redis confirms the subscription */
+        if (ngx_kefu_redis_subscribe(ws->main_conf->redis, &conv->channel)
+            == NGX_ERROR)
+        {
+            ngx_rbtree_delete(&local->convs, &conv->sn.node);
+            ngx_free(conv);
+            return NULL;
+        }
+    }
+
+    m = ngx_alloc(sizeof(ngx_kefu_member_t), ws->connection->log);
+    if (m == NULL) {
+        if (ngx_queue_empty(&conv->members)) {
+            (void) ngx_kefu_redis_unsubscribe(ws->main_conf->redis,
+                                              &conv->channel);
+            ngx_rbtree_delete(&local->convs, &conv->sn.node);
+            ngx_free(conv);
+        }
+
+        return NULL;
+    }
+
+    m->conv = conv;
+    m->ws = ws;
+    m->delivered = delivered;
+    m->catching_up = 1;
+
+    ngx_queue_insert_tail(&conv->members, &m->in_conv);
+    ngx_queue_insert_tail(&ws->members, &m->in_ws);
+
+    if (conv->subscribed) {
+        ngx_kefu_conv_catchup(m);
+    }
+
+    return m;
+}
+
+
+void
+ngx_kefu_conv_leave(ngx_kefu_member_t *m)
+{
+    ngx_kefu_conv_t       *conv;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    conv = m->conv;
+    kmcf = m->ws->main_conf;
+
+    ngx_queue_remove(&m->in_conv);
+    ngx_queue_remove(&m->in_ws);
+    ngx_free(m);
+
+    if (!ngx_queue_empty(&conv->members)) {
+        return;
+    }
+
+    (void) ngx_kefu_redis_unsubscribe(kmcf->redis, &conv->channel);
+    ngx_rbtree_delete(&kmcf->local->convs, &conv->sn.node);
+    ngx_free(conv);
+}
+
+
+static ngx_kefu_conv_t *
+ngx_kefu_conv_lookup(ngx_kefu_local_t *local, ngx_str_t *channel)
+{
+    ngx_str_node_t  *sn;
+
+    sn = ngx_str_rbtree_lookup(&local->convs, channel,
+                               ngx_crc32_short(channel->data, channel->len));
+
+    return (ngx_kefu_conv_t *) sn;
+}
+
+
+/*
+ * One payload from Redis: "<session>|<flag>|<seq>|<json>", flag 0 (entry),
+ * 1 (private note), t (transient: typing, read), u (a participant notice).
+ */
+
+void
+ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
+    ngx_str_t *payload)
+{
+    u_char             *p, *last, flag;
+    uint64_t            seq;
+    ngx_str_t           session, json;
+    ngx_queue_t        *q, *next;
+    ngx_kefu_conv_t    *conv;
+    ngx_kefu_member_t  *m;
+
+    conv = ngx_kefu_conv_lookup(kmcf->local, channel);
+    if (conv == NULL) {
+        return;
+    }
+
+    p = payload->data;
+    last = p + payload->len;
+
+    session.data = p;
+    p = ngx_strlchr(p, last, '|');
+
+    if (p == NULL || last - p < 5 || p[2] != '|') {
+        goto invalid;
+    }
+
+    session.len = p - session.data;
+    flag = p[1];
+    p += 3;
+
+    for (seq = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        seq = seq * 10 + (*p - '0');
+    }
+
+    if (p == last || *p != '|') {
+        goto invalid;
+    }
+
+    json.data = p + 1;
+    json.len = last - json.data;
+
+    if (seq > conv->max_seen) {
+        conv->max_seen = seq;
+    }
+
+    for (q = ngx_queue_head(&conv->members);
+         q != ngx_queue_sentinel(&conv->members);
+         q = next)
+    {
+        /* a user notice may make the member join and leave channels */
+        next = ngx_queue_next(q);
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
+
+        switch (flag) {
+
+        case 't':
+            if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
+                (void) ngx_kefu_ws_send_text(m->ws, json.data, json.len);
+            }
+            break;
+
+        case 'u':
+            ngx_kefu_user_notice(m, &json);
+            break;
+
+        default:
+            if (!m->catching_up) {
+                ngx_kefu_conv_deliver(m, seq, flag, &session, &json, 1);
+            }
+        }
+    }
+
+    return;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "kefu: malformed payload on \"%V\"", channel);
+}
+
+
+/*
+ * Hands one log entry to a member.  Live entries must follow on from what
+ * was delivered; from the log (catch-up) an entry may also skip ahead,
+ * where retention trimmed the log.
+ */
+
+static void
+ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq, u_char flag,
+    ngx_str_t *session, ngx_str_t *json, ngx_uint_t live)
+{
+    if (seq <= m->delivered) {
+        return;
+    }
+
+    if (live && seq != m->delivered + 1) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, m->ws->connection->log, 0,
+                       "kefu: gap on \"%V\": %uL after %uL",
+                       &m->conv->channel, seq, m->delivered);
+
+        m->catching_up = 1;
+        ngx_kefu_conv_catchup(m);
+        return;
+    }
+
+    m->delivered = seq;
+
+    /* visitors never see private notes; a sender got its message as ack */
+
+    if (flag == '1' && m->ws->role == NGX_KEFU_ROLE_VISITOR) {
+        return;
+    }
+
+    if (ngx_kefu_own_session(m->ws, session) == NGX_OK) {
+        return;
+    }
+
+    (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
+}
+
+
+static void
+ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
+{
+    u_char              from[NGX_INT64_LEN], count[NGX_INT_T_LEN];
+    size_t              lens[4];
+    const char         *argv[4];
+    ngx_kefu_catchup_t *cu;
+
+    cu = ngx_alloc(sizeof(ngx_kefu_catchup_t) + m->conv->channel.len,
+                   m->ws->connection->log);
+    if (cu == NULL) {
+        return;
+    }
+
+    cu->sid = m->ws->session_id;
+    cu->len = m->conv->channel.len;
+    ngx_memcpy(cu->channel, m->conv->channel.data, cu->len);
+
+    argv[0] = (char *) cu->channel + 7;
+    lens[0] = cu->len - 7;
+    argv[1] = (char *) from;
+    lens[1] = ngx_sprintf(from, "%uL", m->delivered + 1) - from;
+    argv[2] = "+";
+    lens[2] = 1;
+    argv[3] = (char *) count;
+    lens[3] = ngx_sprintf(count, "%d", NGX_KEFU_CATCHUP_BATCH) - count;
+
+    if (ngx_kefu_redis_eval(m->ws->main_conf->redis, &ngx_kefu_script_range,
+                            ngx_kefu_conv_catchup_handler, cu, 0, 4, argv,
+                            lens)
+        != NGX_OK)
+    {
+        /* Redis is down: the resync after the reconnect catches up */
+        ngx_free(cu);
+    }
+}
+
+
+static void
+ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_catchup_t  *cu = data;
+
+    size_t                 i;
+    uint64_t               seq;
+    ngx_str_t              channel, conv, session, json;
+    redisReply           **e;
+    ngx_kefu_ws_t         *ws;
+    ngx_kefu_member_t     *m;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_kefu_redis_main_conf(rd);
+
+    ws = ngx_kefu_local_session(kmcf, cu->sid);
+
+    channel.data = cu->channel;
+    channel.len = cu->len;
+    conv.data = cu->channel + 7;
+    conv.len = cu->len - 7;
+
+    m = ws ? ngx_kefu_conv_member(ws, &conv) : NULL;
+
+    if (m == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements % 4)
+    {
+        /* gone, or Redis failed: a reconnect resyncs every member */
+        ngx_free(cu);
+        return;
+    }
+
+    e = reply->element;
+
+    for (i = 0; i + 3 < reply->elements; i += 4) {
+        seq = (e[i]->type == REDIS_REPLY_INTEGER) ? (uint64_t) e[i]->integer
+                                                  : 0;
+        session.data = (u_char *) e[i + 2]->str;
+        session.len = e[i + 2]->len;
+        json.data = (u_char *) e[i + 3]->str;
+        json.len = e[i + 3]->len;
+
+        ngx_kefu_conv_deliver(m, seq, e[i + 1]->str[0], &session, &json, 0);
+    }
+
+    ngx_free(cu);
+
+    if (reply->elements / 4 == NGX_KEFU_CATCHUP_BATCH
+        || m->conv->max_seen > m->delivered)
+    {
+        ngx_kefu_conv_catchup(m);
+        return;
+    }
+
+    m->catching_up = 0;
+}
+
+
+/* Redis confirmed a subscription: its members may catch up now */
+
+void
+ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
+{
+    ngx_queue_t        *q;
+    ngx_kefu_conv_t    *conv;
+    ngx_kefu_member_t  *m;
+
+    conv = ngx_kefu_conv_lookup(kmcf->local, channel);
+    if (conv == NULL) {
+        return;
+    }
+
+    conv->subscribed = 1;
+
+    for (q = ngx_queue_head(&conv->members);
+         q != ngx_queue_sentinel(&conv->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
+
+        if (m->catching_up && conv->channel.data[5] == 'c') {
+            ngx_kefu_conv_catchup(m);
+        }
+    }
+}
+
+
+/*
+ * Redis went away and came back: what was published meanwhile is lost to
+ * pub/sub, so every member reads the log again once resubscribed.
+ */
+
+void
+ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_queue_t        *q;
+    ngx_rbtree_node_t  *node, *root, *sentinel;
+    ngx_kefu_conv_t    *conv;
+    ngx_kefu_member_t  *m;
+
+    sentinel = kmcf->local->convs.sentinel;
+    root = kmcf->local->convs.root;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&kmcf->local->convs, node))
+    {
+        conv = (ngx_kefu_conv_t *) node;
+        conv->subscribed = 0;
+
+        for (q = ngx_queue_head(&conv->members);
+             q != ngx_queue_sentinel(&conv->members);
+             q = ngx_queue_next(q))
+        {
+            m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
+            m->catching_up = 1;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_own_session(ngx_kefu_ws_t *ws, ngx_str_t *sid)
+{
+    u_char  buf[16];
+
+    if (sid->len != 16) {
+        return NGX_DECLINED;
+    }
+
+    ngx_snprintf(buf, 16, "%016xL", ws->session_id);
+
+    return ngx_strncmp(buf, sid->data, 16) == 0 ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A notice on a participant's own channel, e.g. a conversation opened from
+ * another tab: the connection joins it (from seq 0, so it reads it all)
+ * and is told.
+ */
+
+static void
+ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
+{
+    json_t      *n, *c;
+    ngx_str_t    conv;
+
+    n = json_loadb((char *) json->data, json->len, 0, NULL);
+    if (n == NULL) {
+        return;
+    }
+
+    c = json_object_get(n, "conv");
+
+    if (json_is_string(c)) {
+        conv.data = (u_char *) json_string_value(c);
+        conv.len = json_string_length(c);
+
+        if (ngx_kefu_conv_member(m->ws, &conv) == NULL) {
+            (void) ngx_kefu_conv_join(m->ws, &conv, 0);
+        }
+    }
+
+    json_decref(n);
+
+    (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
+}

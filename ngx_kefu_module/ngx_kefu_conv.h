@@ -1,0 +1,69 @@
+
+/*
+ * The worker's side of delivery: which of its connections are in which
+ * conversation, what each has been delivered, and fan-out of what Redis
+ * publishes.  See docs/storage.md, "Delivery in order, exactly once".
+ */
+
+
+#ifndef _NGX_KEFU_CONV_H_INCLUDED_
+#define _NGX_KEFU_CONV_H_INCLUDED_
+
+
+#include "ngx_kefu_ws.h"
+
+
+typedef struct ngx_kefu_conv_s    ngx_kefu_conv_t;
+typedef struct ngx_kefu_member_s  ngx_kefu_member_t;
+
+
+/* a conversation that connections of this worker are in */
+struct ngx_kefu_conv_s {
+    ngx_str_node_t               sn;          /* key: crc32 of the id */
+    ngx_queue_t                  members;
+    uint64_t                     max_seen;    /* highest seq published */
+    ngx_str_t                    channel;
+    unsigned                     subscribed:1;
+    u_char                       data[];      /* id, then channel */
+};
+
+
+/* one connection in one conversation */
+struct ngx_kefu_member_s {
+    ngx_queue_t                  in_conv;
+    ngx_queue_t                  in_ws;
+    ngx_kefu_conv_t             *conv;
+    ngx_kefu_ws_t               *ws;
+    uint64_t                     delivered;   /* last seq delivered */
+    unsigned                     catching_up:1;
+};
+
+
+/* per worker, in the main conf of its cycle */
+typedef struct {
+    ngx_rbtree_t                 convs;
+    ngx_rbtree_node_t            convs_sentinel;
+    ngx_rbtree_t                 sessions;
+    ngx_rbtree_node_t            sessions_sentinel;
+} ngx_kefu_local_t;
+
+
+ngx_int_t ngx_kefu_local_init(ngx_cycle_t *cycle);
+void ngx_kefu_local_register(ngx_kefu_ws_t *ws);
+void ngx_kefu_local_unregister(ngx_kefu_ws_t *ws);
+ngx_kefu_ws_t *ngx_kefu_local_session(ngx_kefu_main_conf_t *kmcf,
+    uint64_t sid);
+
+ngx_kefu_member_t *ngx_kefu_conv_join(ngx_kefu_ws_t *ws, ngx_str_t *conv,
+    uint64_t delivered);
+ngx_kefu_member_t *ngx_kefu_conv_member(ngx_kefu_ws_t *ws, ngx_str_t *conv);
+void ngx_kefu_conv_leave(ngx_kefu_member_t *m);
+
+void ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
+    ngx_str_t *payload);
+void ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf,
+    ngx_str_t *channel);
+void ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf);
+
+
+#endif /* _NGX_KEFU_CONV_H_INCLUDED_ */

@@ -1,0 +1,121 @@
+
+/*
+ * The Lua scripts that make each chat operation one atomic Redis step.
+ *
+ * Key layout (docs/storage.md):
+ *   kefu:{c:<conv>}                 conversation hash: site, visitor, agent,
+ *                                   state, group, seq, created, updated,
+ *                                   r:<who> read pointers
+ *   kefu:{c:<conv>}:log             stream; entry id "<seq>-1", fields
+ *                                   j (the message JSON), f (who wrote it),
+ *                                   p (1: private note), s (session)
+ *   kefu:{c:<conv>}:cid:<who>:<cid> dedup record "id seq ts", expires
+ *   kefu:{c:<conv>}:joined          set of who joined (supervisors)
+ *   kefu:{s:<site>}:<who>           a participant: "open" conversation
+ *   kefu:{s:<site>}:<who>:convs     zset of its conversations by time
+ * <who> is "v:<id>", "a:<id>" or "m:<id>" (visitor, agent, admin).
+ * Channels: kefu:c:<conv> (its traffic), kefu:u:<site>:<who> (a user's).
+ *
+ * A published payload is "<session>|<flag>|<seq>|<json>" (flag 0, 1 for a
+ * private note, t transient, u a participant notice): the worker strips
+ * the prefix, uses it to keep a sender's own connection from getting its
+ * message back (it gets the ack) and visitors from getting private notes.
+ */
+
+
+#include "ngx_kefu.h"
+#include "ngx_kefu_store.h"
+
+
+/*
+ * msg: ARGV = site, who, role, conv ("" for a visitor's open one), cid,
+ * id, new conv id, ts, head, mid, tail (the JSON around conv and seq),
+ * private, group, dedup ttl, log max length, session.
+ * Returns {code, conv, seq, id, ts, created}: code 0 stored, 1 duplicate,
+ * -1 forbidden, -2 conversation required.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_msg = { ngx_string(
+"local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
+"local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]\n"
+"local ukey = 'kefu:{s:' .. site .. '}:' .. who\n"
+"local created = 0\n"
+"local ckey\n"
+"if role == 'visitor' then\n"
+"  if conv ~= '' then\n"
+"    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',\n"
+"                         'site', 'state')\n"
+"    if v[1] ~= string.sub(who, 3) or v[2] ~= site then\n"
+"      return {-1}\n"
+"    end\n"
+"    if v[3] == 'closed' then conv = '' end\n"
+"  end\n"
+"  if conv == '' then\n"
+"    conv = redis.call('HGET', ukey, 'open')\n"
+"    if not conv then\n"
+"      conv = ARGV[7]\n"
+"      created = 1\n"
+"      redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,\n"
+"                 'visitor', string.sub(who, 3), 'state', 'queued',\n"
+"                 'group', ARGV[13], 'seq', 0, 'created', ts,\n"
+"                 'updated', ts)\n"
+"      redis.call('HSET', ukey, 'open', conv)\n"
+"      redis.call('ZADD', ukey .. ':convs', ts, conv)\n"
+"    end\n"
+"  end\n"
+"elseif conv == '' then\n"
+"  return {-2}\n"
+"else\n"
+"  local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent')\n"
+"  if v[1] ~= site then return {-1} end\n"
+"  if role == 'agent' and v[2] ~= string.sub(who, 3)\n"
+"     and redis.call('SISMEMBER', 'kefu:{c:' .. conv .. '}:joined', who)\n"
+"         == 0 then\n"
+"    return {-1}\n"
+"  end\n"
+"end\n"
+"ckey = 'kefu:{c:' .. conv .. '}'\n"
+"local dkey = ckey .. ':cid:' .. who .. ':' .. cid\n"
+"local d = redis.call('GET', dkey)\n"
+"if d then\n"
+"  local i, s, t = string.match(d, '(%d+) (%d+) (%d+)')\n"
+"  return {1, conv, tonumber(s), i, tonumber(t), 0}\n"
+"end\n"
+"local seq = redis.call('HINCRBY', ckey, 'seq', 1)\n"
+"local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]\n"
+"redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
+"           seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])\n"
+"redis.call('HSET', ckey, 'updated', ts)\n"
+"redis.call('SET', dkey, id .. ' ' .. seq .. ' ' .. ts, 'EX', ARGV[14])\n"
+"if created == 1 then\n"
+"  redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who,\n"
+"             ARGV[16] .. '|u|0|{\"type\":\"conv\",\"conv\":\"' .. conv ..\n"
+"             '\",\"state\":\"queued\",\"group\":' .. cjson.encode(ARGV[13])\n"
+"             .. '}')\n"
+"end\n"
+"redis.call('PUBLISH', 'kefu:c:' .. conv, ARGV[16] .. '|' .. ARGV[12] ..\n"
+"           '|' .. seq .. '|' .. j)\n"
+"return {0, conv, seq, id, tonumber(ts), created}\n"
+), { 0 } };
+
+
+/*
+ * range: the log of one conversation from seq ARGV[2] up to ARGV[3]
+ * ("+" for the end), at most ARGV[4] entries: {seq, private, session, json}
+ * flattened.  Catch-up after a gap, a reconnect or a resume.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_range = { ngx_string(
+"local r = redis.call('XRANGE', 'kefu:{c:' .. ARGV[1] .. '}:log',\n"
+"                     ARGV[2] .. '-1', ARGV[3], 'COUNT', ARGV[4])\n"
+"local out = {}\n"
+"for _, e in ipairs(r) do\n"
+"  local f = {}\n"
+"  for k = 1, #e[2], 2 do f[e[2][k]] = e[2][k + 1] end\n"
+"  out[#out + 1] = tonumber(string.match(e[1], '^(%d+)'))\n"
+"  out[#out + 1] = f.p or '0'\n"
+"  out[#out + 1] = f.s or ''\n"
+"  out[#out + 1] = f.j or '{}'\n"
+"end\n"
+"return out\n"
+), { 0 } };
