@@ -46,6 +46,9 @@
 
 typedef struct ngx_kefu_ws_s  ngx_kefu_ws_t;
 typedef struct ngx_kefu_zone_s  ngx_kefu_zone_t;
+typedef struct ngx_kefu_redis_s  ngx_kefu_redis_t;
+typedef struct ngx_kefu_local_s  ngx_kefu_local_t;
+typedef struct ngx_kefu_redis_conf_s  ngx_kefu_redis_conf_t;
 
 
 /* per-worker counters; the status endpoint aggregates them later */
@@ -92,6 +95,11 @@ typedef struct {
     ngx_kefu_id_gen_t            ids;          /* per worker */
     ngx_array_t                  sites;        /* of ngx_kefu_site_t */
     ngx_kefu_zone_t             *zone;
+    ngx_kefu_redis_conf_t       *redis_conf;   /* kefu_redis */
+    ngx_kefu_redis_t            *redis;        /* per worker */
+    ngx_kefu_local_t            *local;        /* per worker */
+    ngx_msec_t                   dedup_ttl;
+    ngx_int_t                    log_max;
     ngx_kefu_stats_t             stats;
 } ngx_kefu_main_conf_t;
 
@@ -105,6 +113,7 @@ typedef struct {
     ngx_msec_t                   hello_timeout;
     ngx_msec_t                   send_timeout;
     ngx_array_t                 *origins;      /* of ngx_str_t */
+    size_t                       max_text;
     ngx_uint_t                   rate;         /* messages per second */
     ngx_uint_t                   burst;
 } ngx_kefu_loc_conf_t;
@@ -124,6 +133,7 @@ ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
 
 /* ngx_kefu_hello.c: authentication, the first message of a connection */
 void ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
     const char *name);
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);

@@ -7,7 +7,7 @@
  */
 
 
-#include "ngx_kefu_ws.h"
+#include "ngx_kefu_conv.h"
 
 
 static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg);
@@ -78,13 +78,28 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
         goto done;
     }
 
-    if (ngx_kefu_app_planned(t)) {
+    if (ngx_strcmp(t, "msg") == 0) {
+        ngx_kefu_msg(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "typing") == 0) {
+        ngx_kefu_typing(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "read") == 0) {
+        ngx_kefu_read(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "history") == 0) {
+        ngx_kefu_history(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "page") == 0) {
+        ngx_kefu_page(ws, msg, id);
+
+    } else if (ngx_kefu_app_planned(t)) {
         ngx_kefu_app_error(ws, "unavailable", "not implemented in this "
                            "version", id);
-        goto done;
-    }
 
-    ngx_kefu_app_error(ws, "bad_request", "unknown message type", id);
+    } else {
+        ngx_kefu_app_error(ws, "bad_request", "unknown message type", id);
+    }
 
 done:
 
@@ -200,8 +215,7 @@ ngx_kefu_app_planned(const char *type)
 {
     ngx_uint_t           i;
     static const char   *planned[] = {
-        "msg", "typing", "read", "history", "page", "rate", "status",
-        "accept", "transfer", "close", "join"
+        "rate", "status", "accept", "transfer", "close", "join"
     };
 
     for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {

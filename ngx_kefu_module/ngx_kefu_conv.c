@@ -35,8 +35,6 @@ typedef struct {
 
 static ngx_kefu_conv_t *ngx_kefu_conv_lookup(ngx_kefu_local_t *local,
     ngx_str_t *channel);
-static ngx_kefu_member_t *ngx_kefu_channel_join(ngx_kefu_ws_t *ws,
-    ngx_str_t *channel, uint64_t delivered);
 static void ngx_kefu_conv_catchup(ngx_kefu_member_t *m);
 static void ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
@@ -84,6 +82,7 @@ ngx_kefu_local_register(ngx_kefu_ws_t *ws)
 
     ws->session_node.key = (ngx_rbtree_key_t) ws->session_id;
     ngx_rbtree_insert(&local->sessions, &ws->session_node);
+    ws->in_local = 1;
 }
 
 
@@ -175,7 +174,7 @@ ngx_kefu_conv_member(ngx_kefu_ws_t *ws, ngx_str_t *conv)
 }
 
 
-static ngx_kefu_member_t *
+ngx_kefu_member_t *
 ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
     uint64_t delivered)
 {
@@ -230,12 +229,15 @@ ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
     m->conv = conv;
     m->ws = ws;
     m->delivered = delivered;
-    m->catching_up = 1;
+    m->typing = NULL;
+
+    /* only conversations have a log to catch up from */
+    m->catching_up = (channel->data[5] == 'c');
 
     ngx_queue_insert_tail(&conv->members, &m->in_conv);
     ngx_queue_insert_tail(&ws->members, &m->in_ws);
 
-    if (conv->subscribed) {
+    if (conv->subscribed && m->catching_up) {
         ngx_kefu_conv_catchup(m);
     }
 
@@ -251,6 +253,9 @@ ngx_kefu_conv_leave(ngx_kefu_member_t *m)
 
     conv = m->conv;
     kmcf = m->ws->main_conf;
+
+    /* peers must not see this one typing forever */
+    ngx_kefu_typing_stop(m);
 
     ngx_queue_remove(&m->in_conv);
     ngx_queue_remove(&m->in_ws);
@@ -450,7 +455,7 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     size_t                 i;
     uint64_t               seq;
-    ngx_str_t              channel, conv, session, json;
+    ngx_str_t              conv, session, json;
     redisReply           **e;
     ngx_kefu_ws_t         *ws;
     ngx_kefu_member_t     *m;
@@ -460,8 +465,6 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     ws = ngx_kefu_local_session(kmcf, cu->sid);
 
-    channel.data = cu->channel;
-    channel.len = cu->len;
     conv.data = cu->channel + 7;
     conv.len = cu->len - 7;
 
@@ -523,7 +526,7 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
     {
         m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
 
-        if (m->catching_up && conv->channel.data[5] == 'c') {
+        if (m->catching_up) {
             ngx_kefu_conv_catchup(m);
         }
     }
@@ -562,7 +565,7 @@ ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf)
              q = ngx_queue_next(q))
         {
             m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
-            m->catching_up = 1;
+            m->catching_up = (conv->channel.data[5] == 'c');
         }
     }
 }

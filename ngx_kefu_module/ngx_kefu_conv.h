@@ -35,17 +35,18 @@ struct ngx_kefu_member_s {
     ngx_kefu_conv_t             *conv;
     ngx_kefu_ws_t               *ws;
     uint64_t                     delivered;   /* last seq delivered */
+    ngx_event_t                 *typing;      /* while typing: its lapse */
     unsigned                     catching_up:1;
 };
 
 
 /* per worker, in the main conf of its cycle */
-typedef struct {
+struct ngx_kefu_local_s {
     ngx_rbtree_t                 convs;
     ngx_rbtree_node_t            convs_sentinel;
     ngx_rbtree_t                 sessions;
     ngx_rbtree_node_t            sessions_sentinel;
-} ngx_kefu_local_t;
+};
 
 
 ngx_int_t ngx_kefu_local_init(ngx_cycle_t *cycle);
@@ -54,6 +55,8 @@ void ngx_kefu_local_unregister(ngx_kefu_ws_t *ws);
 ngx_kefu_ws_t *ngx_kefu_local_session(ngx_kefu_main_conf_t *kmcf,
     uint64_t sid);
 
+ngx_kefu_member_t *ngx_kefu_channel_join(ngx_kefu_ws_t *ws,
+    ngx_str_t *channel, uint64_t delivered);
 ngx_kefu_member_t *ngx_kefu_conv_join(ngx_kefu_ws_t *ws, ngx_str_t *conv,
     uint64_t delivered);
 ngx_kefu_member_t *ngx_kefu_conv_member(ngx_kefu_ws_t *ws, ngx_str_t *conv);
@@ -64,6 +67,13 @@ void ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
 void ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *channel);
 void ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf);
+
+/* ngx_kefu_chat.c */
+void ngx_kefu_typing(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_typing_stop(ngx_kefu_member_t *m);
+void ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 
 
 #endif /* _NGX_KEFU_CONV_H_INCLUDED_ */

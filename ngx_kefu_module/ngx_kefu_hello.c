@@ -10,6 +10,8 @@
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_jwt.h"
 #include "ngx_kefu_zone.h"
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_redis.h"
 
 #include <openssl/rand.h>
 
@@ -20,6 +22,7 @@
 
 static void ngx_kefu_hello_refuse(ngx_kefu_ws_t *ws, const char *message,
     const char *cid);
+static void ngx_kefu_hello_undo(ngx_kefu_ws_t *ws);
 static ngx_int_t ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims,
     ngx_uint_t role, const char **err);
 static ngx_int_t ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws,
@@ -28,7 +31,19 @@ static ngx_int_t ngx_kefu_hello_name(ngx_kefu_ws_t *ws, json_t *msg,
     const char *cid);
 static ngx_int_t ngx_kefu_set_str(ngx_kefu_ws_t *ws, ngx_str_t *dst,
     const char *src);
-static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token);
+typedef struct {
+    uint64_t                     sid;
+    ngx_kefu_main_conf_t        *kmcf;
+    json_t                      *resume;
+    ngx_str_t                    token;
+    u_char                       data[];
+} ngx_kefu_welcome_t;
+
+
+static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token,
+    json_t *msg);
+static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
 
 
 static const char  *ngx_kefu_roles[] = {
@@ -86,6 +101,26 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     ws->site = s;
     ws->role = role;
 
+    /* where a visitor's new conversation goes: asked for, or the default */
+    v = json_object_get(msg, "group");
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)
+            || json_string_length(v) > 64
+            || ngx_kefu_valid_id((u_char *) json_string_value(v),
+                                 json_string_length(v))
+               != NGX_OK
+            || ngx_kefu_set_str(ws, &ws->group, json_string_value(v))
+               != NGX_OK)
+        {
+            ngx_kefu_hello_refuse(ws, "\"group\" must be a group name", cid);
+            return;
+        }
+
+    } else {
+        ws->group = s->default_group;
+    }
+
     v = json_object_get(msg, "token");
 
     if (v == NULL || json_is_null(v)) {
@@ -106,7 +141,7 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
             return;
         }
 
-        ngx_kefu_welcome(ws, &minted);
+        ngx_kefu_welcome(ws, &minted, msg);
         return;
     }
 
@@ -144,7 +179,7 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         ws->claims = claims;
     }
 
-    ngx_kefu_welcome(ws, NULL);
+    ngx_kefu_welcome(ws, NULL, msg);
 }
 
 
@@ -287,20 +322,28 @@ ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws, ngx_str_t *token)
 }
 
 
+/*
+ * Authentication succeeded: register the session (host-wide in the zone,
+ * and with this worker so that asynchronous replies find it), then ask
+ * Redis for the participant's conversations.  welcome goes out with them;
+ * the replay of what a resuming client missed follows it.
+ */
+
 static void
-ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token)
+ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
 {
-    u_char                 session[16 + 1];
-    json_t                *w;
-    ngx_kefu_main_conf_t  *kmcf;
+    u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
+    size_t                lens[3];
+    json_t               *resume;
+    const char           *argv[3];
+    ngx_kefu_main_conf_t *kmcf;
+    ngx_kefu_welcome_t   *wc;
+
+    kmcf = ws->main_conf;
 
     if (RAND_bytes((u_char *) &ws->session_id, sizeof(uint64_t)) != 1) {
         ws->session_id = ((uint64_t) ngx_random() << 32) ^ ngx_random();
     }
-
-    *ngx_snprintf(session, 16, "%016xL", ws->session_id) = '\0';
-
-    kmcf = ws->main_conf;
 
     if (kmcf->zone) {
         if (ngx_kefu_zone_session_add(kmcf->zone, ws->session_id,
@@ -323,19 +366,129 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token)
         ws->registered = 1;
     }
 
+    ngx_kefu_local_register(ws);
     ws->hello_done = 1;
 
-    w = json_pack("{s:s,s:s,s:s,s:s%,s:[],s:I,s:I}",
+    resume = json_object_get(msg, "resume");
+
+    if (resume && !json_is_object(resume)) {
+        resume = NULL;
+    }
+
+    wc = ngx_calloc(sizeof(ngx_kefu_welcome_t)
+                    + (token ? token->len : 0), ws->connection->log);
+    if (wc == NULL) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+        return;
+    }
+
+    wc->sid = ws->session_id;
+    wc->kmcf = kmcf;
+    wc->resume = resume ? json_incref(resume) : NULL;
+
+    if (token) {
+        wc->token.data = wc->data;
+        wc->token.len = token->len;
+        ngx_memcpy(wc->data, token->data, token->len);
+    }
+
+    argv[0] = (char *) ws->site->name.data;
+    lens[0] = ws->site->name.len;
+    argv[1] = (char *) who;
+    lens[1] = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                           &ws->user_id) - who;
+    argv[2] = ngx_kefu_roles[ws->role];
+    lens[2] = ngx_strlen(argv[2]);
+
+    if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_summaries,
+                            ngx_kefu_welcome_handler, wc, 0, 3, argv, lens)
+        != NGX_OK)
+    {
+        ngx_kefu_welcome_handler(kmcf->redis, NULL, wc);
+    }
+}
+
+
+static void
+ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_welcome_t  *wc = data;
+
+    u_char                session[16 + 1], chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
+    size_t                i, n;
+    json_t               *w, *convs, *c, *r;
+    uint64_t              seq, from;
+    ngx_str_t             conv, channel;
+    redisReply          **e;
+    ngx_kefu_ws_t        *ws;
+    ngx_kefu_main_conf_t *kmcf;
+
+    /* also called directly, with no Redis configured */
+    kmcf = wc->kmcf;
+    ws = ngx_kefu_local_session(kmcf, wc->sid);
+
+    if (ws == NULL) {
+        goto done;
+    }
+
+    if (kmcf->redis == NULL) {
+        /* no kefu_redis: identity only, no conversations to report */
+        reply = NULL;
+
+    } else if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+               || reply->elements % 7)
+    {
+        /*
+         * The connection stays: the client may say hello again once
+         * storage is back (within kefu_hello_timeout).
+         */
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
+                           "retry hello", NULL);
+        ngx_kefu_hello_undo(ws);
+        goto done;
+    }
+
+    convs = json_array();
+    e = reply ? reply->element : NULL;
+    n = reply ? reply->elements : 0;
+
+    for (i = 0; convs && i + 6 < n; i += 7) {
+        c = json_pack("{s:s%,s:s%,s:I,s:I}",
+                      "conv", e[i]->str, e[i]->len,
+                      "state", e[i + 1]->str, e[i + 1]->len,
+                      "seq", (json_int_t) e[i + 2]->integer,
+                      "unread", (json_int_t) e[i + 6]->integer);
+        if (c == NULL) {
+            continue;
+        }
+
+        if (e[i + 3]->len) {
+            json_object_set_new(c, "agent", json_stringn(e[i + 3]->str,
+                                                         e[i + 3]->len));
+        }
+
+        if (e[i + 4]->len && ws->role != NGX_KEFU_ROLE_VISITOR) {
+            json_object_set_new(c, "visitor", json_stringn(e[i + 4]->str,
+                                                           e[i + 4]->len));
+        }
+
+        json_array_append_new(convs, c);
+    }
+
+    *ngx_snprintf(session, 16, "%016xL", ws->session_id) = '\0';
+
+    w = json_pack("{s:s,s:s,s:s,s:s%,s:o,s:I,s:I}",
                   "type", "welcome",
                   "session", session,
                   "role", ngx_kefu_roles[ws->role],
                   "id", ws->user_id.data, ws->user_id.len,
-                  "convs",
+                  "convs", convs,
                   "heartbeat", (json_int_t) (ws->conf->ping_interval / 1000),
                   "ts", (json_int_t) ngx_kefu_now_ms());
     if (w == NULL) {
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
-        return;
+        goto done;
     }
 
     if (ws->name.len) {
@@ -343,9 +496,9 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token)
                                                     ws->name.len));
     }
 
-    if (token) {
-        json_object_set_new(w, "token", json_stringn((char *) token->data,
-                                                     token->len));
+    if (wc->token.len) {
+        json_object_set_new(w, "token", json_stringn((char *) wc->token.data,
+                                                     wc->token.len));
     }
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
@@ -354,6 +507,71 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token)
 
     (void) ngx_kefu_app_send(ws, w);
     json_decref(w);
+
+    /* this participant's notices, e.g. a conversation opened elsewhere */
+    channel.data = chan;
+    channel.len = ngx_snprintf(chan, sizeof(chan), "kefu:u:%V:%c:%V",
+                               &ws->site->name, "?vam"[ws->role],
+                               &ws->user_id)
+                  - chan;
+    (void) ngx_kefu_channel_join(ws, &channel, 0);
+
+    /* live from now on, or replayed from what a resuming client saw */
+    for (i = 0; i + 6 < n; i += 7) {
+        if (e[i + 1]->len == 6 && ngx_strncmp(e[i + 1]->str, "closed", 6) == 0
+            && wc->resume == NULL)
+        {
+            continue;
+        }
+
+        conv.data = (u_char *) e[i]->str;
+        conv.len = e[i]->len;
+        seq = (uint64_t) e[i + 2]->integer;
+        from = seq;
+
+        r = wc->resume ? json_object_getn(wc->resume, e[i]->str, e[i]->len)
+                       : NULL;
+
+        if (json_is_integer(r) && json_integer_value(r) >= 0
+            && (uint64_t) json_integer_value(r) < seq)
+        {
+            from = (uint64_t) json_integer_value(r);
+        }
+
+        (void) ngx_kefu_conv_join(ws, &conv, from);
+    }
+
+done:
+
+    if (wc->resume) {
+        json_decref(wc->resume);
+    }
+
+    ngx_free(wc);
+}
+
+
+/* back to before hello: unregistered, unauthenticated */
+
+static void
+ngx_kefu_hello_undo(ngx_kefu_ws_t *ws)
+{
+    if (ws->in_local) {
+        ngx_kefu_local_unregister(ws);
+        ws->in_local = 0;
+    }
+
+    if (ws->registered) {
+        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
+        ws->registered = 0;
+    }
+
+    if (ws->claims) {
+        json_decref(ws->claims);
+        ws->claims = NULL;
+    }
+
+    ws->hello_done = 0;
 }
 
 

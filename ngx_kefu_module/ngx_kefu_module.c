@@ -7,6 +7,8 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_zone.h"
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_conv.h"
 
 
 static void *ngx_kefu_create_main_conf(ngx_conf_t *cf);
@@ -24,6 +26,7 @@ static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_kefu_init_process(ngx_cycle_t *cycle);
+static void ngx_kefu_exit_process(ngx_cycle_t *cycle);
 
 
 /* bounds that keep a misconfiguration from turning into a failure later */
@@ -51,6 +54,19 @@ static ngx_kefu_size_bounds_t  ngx_kefu_send_queue_bounds = {
 
 static ngx_kefu_msec_bounds_t  ngx_kefu_positive_msec = {
     ngx_kefu_check_msec, 1
+};
+
+static ngx_kefu_size_bounds_t  ngx_kefu_text_bounds = {
+    ngx_kefu_check_size, 1, 1024 * 1024
+};
+
+/* a resend after a reconnect must still find the original */
+static ngx_kefu_msec_bounds_t  ngx_kefu_dedup_bounds = {
+    ngx_kefu_check_msec, 60000
+};
+
+static ngx_conf_num_bounds_t  ngx_kefu_retention_bounds = {
+    ngx_conf_check_num_bounds, 100, 100000000
 };
 
 
@@ -119,6 +135,34 @@ static ngx_command_t  ngx_kefu_commands[] = {
       0,
       NULL },
 
+    { ngx_string("kefu_max_text"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, max_text),
+      &ngx_kefu_text_bounds },
+
+    { ngx_string("kefu_dedup_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, dedup_ttl),
+      &ngx_kefu_dedup_bounds },
+
+    { ngx_string("kefu_log_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, log_max),
+      &ngx_kefu_retention_bounds },
+
+    { ngx_string("kefu_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_kefu_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("kefu_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_kefu_zone,
@@ -162,7 +206,7 @@ ngx_module_t  ngx_kefu_module = {
     ngx_kefu_init_process,                 /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_kefu_exit_process,                 /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -184,6 +228,9 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    kmcf->dedup_ttl = NGX_CONF_UNSET_MSEC;
+    kmcf->log_max = NGX_CONF_UNSET;
+
     return kmcf;
 }
 
@@ -196,6 +243,9 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_kefu_main_conf_t *kmcf = conf;
 
     ngx_str_t  name;
+
+    ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
+    ngx_conf_init_value(kmcf->log_max, 10000);
 
     if (kmcf->sites.nelts && kmcf->zone == NULL) {
         ngx_str_set(&name, "kefu");
@@ -298,6 +348,7 @@ ngx_kefu_create_loc_conf(ngx_conf_t *cf)
     conf->hello_timeout = NGX_CONF_UNSET_MSEC;
     conf->send_timeout = NGX_CONF_UNSET_MSEC;
     conf->origins = NGX_CONF_UNSET_PTR;
+    conf->max_text = NGX_CONF_UNSET_SIZE;
     conf->rate = NGX_CONF_UNSET_UINT;
     conf->burst = NGX_CONF_UNSET_UINT;
 
@@ -320,6 +371,7 @@ ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->hello_timeout, prev->hello_timeout, 10000);
     ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 30000);
     ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+    ngx_conf_merge_size_value(conf->max_text, prev->max_text, 4000);
 
     if (conf->rate == NGX_CONF_UNSET_UINT) {
         conf->rate = (prev->rate == NGX_CONF_UNSET_UINT) ? 10 : prev->rate;
@@ -639,5 +691,20 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_kefu_zone_init_process(cycle);
+    if (ngx_kefu_zone_init_process(cycle) != NGX_OK
+        || ngx_kefu_local_init(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_redis_init_process(cycle);
+}
+
+
+/* closes the Redis connections: an exiting worker leaves no socket open */
+
+static void
+ngx_kefu_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_kefu_redis_exit_process(cycle);
 }

@@ -24,7 +24,7 @@
 
 
 #include "ngx_kefu.h"
-#include "ngx_kefu_store.h"
+#include "ngx_kefu_redis.h"
 
 
 /*
@@ -119,3 +119,117 @@ ngx_kefu_script_t  ngx_kefu_script_range = { ngx_string(
 "end\n"
 "return out\n"
 ), { 0 } };
+
+
+/*
+ * summaries: ARGV = site, who, role.  The participant's latest 50
+ * conversations, each {conv, state, seq, agent, visitor, group, unread},
+ * flattened.  unread counts entries after its read pointer that others
+ * wrote (private notes not counted for visitors), scanning at most 500.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_summaries = { ngx_string(
+"local site, who, role = ARGV[1], ARGV[2], ARGV[3]\n"
+"local ids = redis.call('ZREVRANGE', 'kefu:{s:' .. site .. '}:' .. who ..\n"
+"                       ':convs', 0, 49)\n"
+"local out = {}\n"
+"for _, c in ipairs(ids) do\n"
+"  local k = 'kefu:{c:' .. c .. '}'\n"
+"  local h = redis.call('HMGET', k, 'state', 'seq', 'agent', 'visitor',\n"
+"                       'group', 'r:' .. who)\n"
+"  if h[1] then\n"
+"    local seq = tonumber(h[2]) or 0\n"
+"    local rd = tonumber(h[6]) or 0\n"
+"    local unread = 0\n"
+"    if seq > rd then\n"
+"      local es = redis.call('XRANGE', k .. ':log', (rd + 1) .. '-1', '+',\n"
+"                            'COUNT', 500)\n"
+"      for _, e in ipairs(es) do\n"
+"        local f, p = nil, '0'\n"
+"        for i = 1, #e[2], 2 do\n"
+"          if e[2][i] == 'f' then f = e[2][i + 1] end\n"
+"          if e[2][i] == 'p' then p = e[2][i + 1] end\n"
+"        end\n"
+"        if f ~= who and not (p == '1' and role == 'visitor') then\n"
+"          unread = unread + 1\n"
+"        end\n"
+"      end\n"
+"    end\n"
+"    out[#out + 1] = c\n"
+"    out[#out + 1] = h[1]\n"
+"    out[#out + 1] = seq\n"
+"    out[#out + 1] = h[3] or ''\n"
+"    out[#out + 1] = h[4] or ''\n"
+"    out[#out + 1] = h[5] or ''\n"
+"    out[#out + 1] = unread\n"
+"  end\n"
+"end\n"
+"return out\n"
+), { 0 } };
+
+
+/*
+ * read: ARGV = conv, who, seq, session, json of the read event (less seq).
+ * Moves the participant's read pointer forward (never back, never past the
+ * last entry) and tells the conversation.  Returns the pointer.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_read = { ngx_string(
+"local k = 'kefu:{c:' .. ARGV[1] .. '}'\n"
+"local h = redis.call('HMGET', k, 'seq', 'r:' .. ARGV[2])\n"
+"local last, cur = tonumber(h[1]) or 0, tonumber(h[2]) or 0\n"
+"local seq = math.min(tonumber(ARGV[3]), last)\n"
+"if seq <= cur then return cur end\n"
+"redis.call('HSET', k, 'r:' .. ARGV[2], seq)\n"
+"redis.call('PUBLISH', 'kefu:c:' .. ARGV[1], ARGV[4] .. '|t|0|' ..\n"
+"           ARGV[5] .. seq .. '}')\n"
+"return seq\n"
+), { 0 } };
+
+
+/*
+ * history: ARGV = conv, before (seq, "" for the end), limit, visitor
+ * ("1": private notes left out).  Returns {more, json, json, ...} newest
+ * first.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
+"local k = 'kefu:{c:' .. ARGV[1] .. '}:log'\n"
+"local limit = tonumber(ARGV[3])\n"
+"local top = '+'\n"
+"if ARGV[2] ~= '' then\n"
+"  local b = tonumber(ARGV[2]) - 1\n"
+"  if b < 1 then return {0} end\n"
+"  top = b .. '-1'\n"
+"end\n"
+"local out, items = {0}, 0\n"
+"while true do\n"
+"  local es = redis.call('XREVRANGE', k, top, '-', 'COUNT', limit + 1)\n"
+"  if #es == 0 then return out end\n"
+"  for _, e in ipairs(es) do\n"
+"    local j, p = nil, '0'\n"
+"    for i = 1, #e[2], 2 do\n"
+"      if e[2][i] == 'j' then j = e[2][i + 1] end\n"
+"      if e[2][i] == 'p' then p = e[2][i + 1] end\n"
+"    end\n"
+"    if not (p == '1' and ARGV[4] == '1') then\n"
+"      if items == limit then out[1] = 1 return out end\n"
+"      out[#out + 1] = j\n"
+"      items = items + 1\n"
+"    end\n"
+"    top = '(' .. e[1]\n"
+"  end\n"
+"end\n"
+), { 0 } };
+
+
+/* every script, loaded by each Redis connection before it is ready */
+
+ngx_kefu_script_t  *ngx_kefu_scripts[] = {
+    &ngx_kefu_script_msg,
+    &ngx_kefu_script_range,
+    &ngx_kefu_script_summaries,
+    &ngx_kefu_script_read,
+    &ngx_kefu_script_history,
+    NULL
+};

@@ -13,6 +13,7 @@
 
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_zone.h"
+#include "ngx_kefu_conv.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -1012,6 +1013,12 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     if (ws->registered) {
         ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
         ws->registered = 0;
+    }
+
+    /* replies still in flight for this session will not find it */
+    if (ws->in_local) {
+        ngx_kefu_local_unregister(ws);
+        ws->in_local = 0;
     }
 
     ngx_http_close_connection(c);

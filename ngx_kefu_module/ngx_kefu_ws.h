@@ -89,6 +89,9 @@ struct ngx_kefu_ws_s {
     ngx_uint_t                   messages_out;
 
     /* who this is, once hello succeeded */
+    ngx_rbtree_node_t            session_node; /* the worker's sessions */
+    ngx_queue_t                  members;      /* of ngx_kefu_member_t */
+    ngx_str_t                    group;        /* a visitor's skill group */
     ngx_kefu_site_t             *site;
     ngx_str_t                    user_id;
     ngx_str_t                    name;
@@ -101,6 +104,7 @@ struct ngx_kefu_ws_s {
     unsigned                     in_message:1;  /* a fragmented message */
     unsigned                     hello_done:1;
     unsigned                     registered:1;  /* in the session zone */
+    unsigned                     in_local:1;    /* in the worker's index */
     unsigned                     close_sent:1;
     unsigned                     close_received:1;
     unsigned                     lingering:1;  /* write side shut down */

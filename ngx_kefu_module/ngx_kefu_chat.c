@@ -1,0 +1,519 @@
+
+/*
+ * The conversation side-channels: typing, read receipts, history and the
+ * visitor's page trail.  Each checks that the connection is a member of
+ * the conversation it names (membership was established from Redis at
+ * welcome or when the conversation was opened or assigned), so nobody
+ * reads or signals in a conversation that is not theirs.
+ */
+
+
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_redis.h"
+
+
+#define NGX_KEFU_TYPING_LAPSE   6000
+#define NGX_KEFU_HISTORY_LIMIT  50
+#define NGX_KEFU_HISTORY_MAX    200
+#define NGX_KEFU_MAX_URL        2048
+
+
+typedef struct {
+    uint64_t                     sid;
+    size_t                       len;
+    u_char                       conv[];
+} ngx_kefu_chat_ctx_t;
+
+
+static ngx_kefu_member_t *ngx_kefu_chat_member(ngx_kefu_ws_t *ws,
+    json_t *msg, const char *cid);
+static ngx_int_t ngx_kefu_chat_from(ngx_kefu_ws_t *ws, u_char *buf,
+    size_t size, ngx_str_t *out);
+static void ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on);
+static void ngx_kefu_typing_lapse(ngx_event_t *ev);
+static void ngx_kefu_chat_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static void ngx_kefu_history_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static ngx_kefu_chat_ctx_t *ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws,
+    ngx_str_t *conv);
+
+
+/* the conversation a message is about: "conv", or a visitor's latest */
+
+static ngx_kefu_member_t *
+ngx_kefu_chat_member(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    json_t             *v;
+    ngx_str_t           conv;
+    ngx_queue_t        *q;
+    ngx_kefu_member_t  *m;
+
+    v = json_object_get(msg, "conv");
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            ngx_kefu_app_error(ws, "bad_request", "\"conv\" must be a string",
+                               cid);
+            return NULL;
+        }
+
+        conv.data = (u_char *) json_string_value(v);
+        conv.len = json_string_length(v);
+
+        m = ngx_kefu_conv_member(ws, &conv);
+
+        if (m == NULL) {
+            /* a conversation that does not exist looks like another's */
+            ngx_kefu_app_error(ws, "forbidden", "not your conversation", cid);
+        }
+
+        return m;
+    }
+
+    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        for (q = ngx_queue_last(&ws->members);
+             q != ngx_queue_sentinel(&ws->members);
+             q = ngx_queue_prev(q))
+        {
+            m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
+
+            if (m->conv->channel.data[5] == 'c') {
+                return m;
+            }
+        }
+    }
+
+    ngx_kefu_app_error(ws, "bad_request", "\"conv\" is required", cid);
+
+    return NULL;
+}
+
+
+void
+ngx_kefu_typing(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    json_t             *on;
+    ngx_kefu_member_t  *m;
+
+    on = json_object_get(msg, "on");
+
+    if (!json_is_boolean(on)) {
+        ngx_kefu_app_error(ws, "bad_request", "\"on\" must be a boolean", cid);
+        return;
+    }
+
+    m = ngx_kefu_chat_member(ws, msg, cid);
+    if (m == NULL) {
+        return;
+    }
+
+    if (!json_is_true(on)) {
+        if (m->typing) {
+            ngx_del_timer(m->typing);
+            ngx_free(m->typing);
+            m->typing = NULL;
+            ngx_kefu_typing_publish(m, 0);
+        }
+
+        return;
+    }
+
+    if (m->typing == NULL) {
+        m->typing = ngx_calloc(sizeof(ngx_event_t), ws->connection->log);
+        if (m->typing == NULL) {
+            return;
+        }
+
+        m->typing->handler = ngx_kefu_typing_lapse;
+        m->typing->data = m;
+        m->typing->log = ws->connection->log;
+
+        /* peers hear "on" once; renewals only push the lapse back */
+        ngx_kefu_typing_publish(m, 1);
+    }
+
+    ngx_add_timer(m->typing, NGX_KEFU_TYPING_LAPSE);
+}
+
+
+/* also called when a typing member leaves */
+
+void
+ngx_kefu_typing_stop(ngx_kefu_member_t *m)
+{
+    if (m->typing == NULL) {
+        return;
+    }
+
+    if (m->typing->timer_set) {
+        ngx_del_timer(m->typing);
+    }
+
+    ngx_free(m->typing);
+    m->typing = NULL;
+
+    ngx_kefu_typing_publish(m, 0);
+}
+
+
+static void
+ngx_kefu_typing_lapse(ngx_event_t *ev)
+{
+    ngx_kefu_member_t  *m = ev->data;
+
+    ngx_free(m->typing);
+    m->typing = NULL;
+
+    ngx_kefu_typing_publish(m, 0);
+}
+
+
+static void
+ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on)
+{
+    u_char      from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
+    u_char      payload[512 + 3 * NGX_KEFU_MAX_ID_LEN];
+    size_t      lens[3];
+    ngx_str_t   f;
+    const char *argv[3];
+
+    if (ngx_kefu_chat_from(m->ws, from, sizeof(from), &f) != NGX_OK) {
+        return;
+    }
+
+    argv[0] = "PUBLISH";
+    lens[0] = 7;
+    argv[1] = (char *) m->conv->channel.data;
+    lens[1] = m->conv->channel.len;
+    argv[2] = (char *) payload;
+    lens[2] = ngx_snprintf(payload, sizeof(payload),
+                           "%016xL|t|0|{\"type\":\"typing\",\"conv\":\"%*s\","
+                           "\"from\":%V,\"on\":%s}",
+                           m->ws->session_id, m->conv->channel.len - 7,
+                           m->conv->channel.data + 7, &f,
+                           on ? "true" : "false")
+              - payload;
+
+    (void) ngx_kefu_redis_command(m->ws->main_conf->redis,
+                                  ngx_kefu_chat_ignore, NULL, 3, argv, lens);
+}
+
+
+void
+ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    u_char              who[2 + NGX_KEFU_MAX_ID_LEN], seqbuf[NGX_INT64_LEN];
+    u_char              session[16], from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
+    u_char              head[512 + 3 * NGX_KEFU_MAX_ID_LEN];
+    size_t              lens[5];
+    json_t             *seq;
+    ngx_str_t           f;
+    const char         *argv[5];
+    ngx_kefu_member_t  *m;
+
+    seq = json_object_get(msg, "seq");
+
+    if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
+        ngx_kefu_app_error(ws, "bad_request", "\"seq\" must be a "
+                           "non-negative integer", cid);
+        return;
+    }
+
+    m = ngx_kefu_chat_member(ws, msg, cid);
+    if (m == NULL || ngx_kefu_chat_from(ws, from, sizeof(from), &f) != NGX_OK)
+    {
+        return;
+    }
+
+    argv[0] = (char *) m->conv->channel.data + 7;
+    lens[0] = m->conv->channel.len - 7;
+    argv[1] = (char *) who;
+    lens[1] = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                           &ws->user_id) - who;
+    argv[2] = (char *) seqbuf;
+    lens[2] = ngx_snprintf(seqbuf, sizeof(seqbuf), "%L",
+                           (int64_t) json_integer_value(seq)) - seqbuf;
+    argv[3] = (char *) session;
+    lens[3] = ngx_snprintf(session, sizeof(session), "%016xL",
+                           ws->session_id) - session;
+    argv[4] = (char *) head;
+    lens[4] = ngx_snprintf(head, sizeof(head),
+                           "{\"type\":\"read\",\"conv\":\"%*s\",\"from\":%V,"
+                           "\"seq\":", lens[0], argv[0], &f) - head;
+
+    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_read,
+                            ngx_kefu_chat_ignore, NULL, 0, 5, argv, lens)
+        != NGX_OK)
+    {
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+    }
+}
+
+
+void
+ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    u_char               before[NGX_INT64_LEN], limit[NGX_INT_T_LEN];
+    size_t               lens[4];
+    json_t              *b, *l;
+    json_int_t           n;
+    ngx_str_t            conv;
+    const char          *argv[4];
+    ngx_kefu_member_t   *m;
+    ngx_kefu_chat_ctx_t *ctx;
+
+    b = json_object_get(msg, "before");
+    l = json_object_get(msg, "limit");
+
+    if ((b && !json_is_null(b)
+         && (!json_is_integer(b) || json_integer_value(b) < 1))
+        || (l && !json_is_null(l)
+            && (!json_is_integer(l) || json_integer_value(l) < 1)))
+    {
+        ngx_kefu_app_error(ws, "bad_request", "\"before\" and \"limit\" must "
+                           "be positive integers", cid);
+        return;
+    }
+
+    m = ngx_kefu_chat_member(ws, msg, cid);
+    if (m == NULL) {
+        return;
+    }
+
+    n = json_is_integer(l) ? json_integer_value(l) : NGX_KEFU_HISTORY_LIMIT;
+    n = ngx_min(n, NGX_KEFU_HISTORY_MAX);
+
+    conv.data = m->conv->channel.data + 7;
+    conv.len = m->conv->channel.len - 7;
+
+    ctx = ngx_kefu_chat_ctx(ws, &conv);
+    if (ctx == NULL) {
+        return;
+    }
+
+    argv[0] = (char *) ctx->conv;
+    lens[0] = ctx->len;
+    argv[1] = (char *) before;
+    lens[1] = json_is_integer(b)
+              ? (size_t) (ngx_snprintf(before, sizeof(before), "%L",
+                                       (int64_t) json_integer_value(b))
+                          - before)
+              : 0;
+    argv[2] = (char *) limit;
+    lens[2] = ngx_snprintf(limit, sizeof(limit), "%L", (int64_t) n) - limit;
+    argv[3] = (ws->role == NGX_KEFU_ROLE_VISITOR) ? "1" : "0";
+    lens[3] = 1;
+
+    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_history,
+                            ngx_kefu_history_handler, ctx, 0, 4, argv, lens)
+        != NGX_OK)
+    {
+        ngx_free(ctx);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+    }
+}
+
+
+static void
+ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_chat_ctx_t  *ctx = data;
+
+    u_char          *p, *buf;
+    size_t           len, i;
+    ngx_kefu_ws_t   *ws;
+
+    ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
+
+    if (ws == NULL) {
+        goto done;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 1)
+    {
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", NULL);
+        goto done;
+    }
+
+    /* the entries are JSON already: the reply is put together as text */
+
+    len = sizeof("{\"type\":\"history\",\"conv\":\"\",\"more\":false,"
+                 "\"msgs\":[]}") + ctx->len;
+
+    for (i = 1; i < reply->elements; i++) {
+        len += reply->element[i]->len + 1;
+    }
+
+    buf = ngx_alloc(len, ws->connection->log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    p = ngx_snprintf(buf, len, "{\"type\":\"history\",\"conv\":\"%*s\","
+                     "\"more\":%s,\"msgs\":[", ctx->len, ctx->conv,
+                     reply->element[0]->integer ? "true" : "false");
+
+    /* the script returns newest first; clients get oldest first */
+    for (i = reply->elements - 1; i >= 1; i--) {
+        p = ngx_cpymem(p, reply->element[i]->str, reply->element[i]->len);
+
+        if (i > 1) {
+            *p++ = ',';
+        }
+    }
+
+    *p++ = ']';
+    *p++ = '}';
+
+    (void) ngx_kefu_ws_send_text(ws, buf, p - buf);
+    ngx_free(buf);
+
+done:
+
+    ngx_free(ctx);
+}
+
+
+/* a visitor's page: kept as the trail of its latest conversation */
+
+void
+ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    char        *j;
+    u_char       key[64 + NGX_KEFU_MAX_ID_LEN];
+    size_t       lens[5];
+    json_t      *url, *title, *page;
+    const char  *argv[5];
+
+    if (ws->role != NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_app_error(ws, "forbidden", "only visitors report pages",
+                           cid);
+        return;
+    }
+
+    url = json_object_get(msg, "url");
+    title = json_object_get(msg, "title");
+
+    if (!json_is_string(url) || json_string_length(url) == 0
+        || json_string_length(url) > NGX_KEFU_MAX_URL
+        || (title && !json_is_null(title)
+            && (!json_is_string(title)
+                || json_string_length(title) > NGX_KEFU_MAX_URL)))
+    {
+        ngx_kefu_app_error(ws, "bad_request", "\"url\" (and \"title\") must "
+                           "be strings of at most 2048 bytes", cid);
+        return;
+    }
+
+    page = json_pack("{s:O,s:I}", "url", url,
+                     "ts", (json_int_t) ngx_kefu_now_ms());
+    if (page == NULL) {
+        return;
+    }
+
+    if (json_is_string(title)) {
+        json_object_set(page, "title", title);
+    }
+
+    j = json_dumps(page, JSON_COMPACT);
+    json_decref(page);
+
+    if (j == NULL) {
+        return;
+    }
+
+    /* kefu:{s:<site>}:v:<id>:pages, the latest 50 */
+    argv[0] = "RPUSH";
+    lens[0] = 5;
+    argv[1] = (char *) key;
+    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V:pages",
+                           &ws->site->name, &ws->user_id) - key;
+    argv[2] = j;
+    lens[2] = ngx_strlen(j);
+
+    if (ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
+                               NULL, 3, argv, lens)
+        != NGX_OK)
+    {
+        free(j);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+        return;
+    }
+
+    free(j);
+
+    argv[0] = "LTRIM";
+    argv[2] = "-50";
+    lens[2] = 3;
+    argv[3] = "-1";
+    lens[3] = 2;
+
+    (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
+                                  NULL, 4, argv, lens);
+}
+
+
+/* {"role":..,"id":..,"name":..} of this connection's participant */
+
+static ngx_int_t
+ngx_kefu_chat_from(ngx_kefu_ws_t *ws, u_char *buf, size_t size,
+    ngx_str_t *out)
+{
+    char    *s;
+    json_t  *f;
+
+    f = json_pack("{s:s,s:s%}", "role", ngx_kefu_role_name(ws->role),
+                  "id", ws->user_id.data, ws->user_id.len);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ws->name.len) {
+        json_object_set_new(f, "name", json_stringn((char *) ws->name.data,
+                                                    ws->name.len));
+    }
+
+    s = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+
+    if (s == NULL || ngx_strlen(s) > size) {
+        free(s);
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_strlen(s);
+    out->data = buf;
+    ngx_memcpy(buf, s, out->len);
+    free(s);
+
+    return NGX_OK;
+}
+
+
+static ngx_kefu_chat_ctx_t *
+ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws, ngx_str_t *conv)
+{
+    ngx_kefu_chat_ctx_t  *ctx;
+
+    ctx = ngx_alloc(sizeof(ngx_kefu_chat_ctx_t) + conv->len,
+                    ws->connection->log);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->sid = ws->session_id;
+    ctx->len = conv->len;
+    ngx_memcpy(ctx->conv, conv->data, conv->len);
+
+    return ctx;
+}
+
+
+static void
+ngx_kefu_chat_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    /* fire and forget: typing, read pointers and page trails */
+}

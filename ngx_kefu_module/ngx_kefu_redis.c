@@ -1,0 +1,1114 @@
+
+/*
+ * hiredis (0.14) on nginx's event loop; see ngx_kefu_redis.h.
+ *
+ * - The socket hiredis opened is wrapped in an nginx connection and hiredis's
+ *   event hooks add and delete nginx events.  They are level-triggered
+ *   (flags 0): hiredis reads at most 16 KB per call, and a level-triggered
+ *   read event simply comes back while more is waiting.
+ * - hiredis 0.14 has no timeouts: nginx timers bound the connect and the
+ *   oldest outstanding command (replies come in order, so the oldest one is
+ *   late first); a late reply means a broken connection, which is freed
+ *   (every pending handler gets NULL) and reconnected.
+ * - A connection is ready after AUTH, SELECT and a PING answered with PONG.
+ *   A Redis still loading its data answers -LOADING: that is "not ready
+ *   yet", retried shortly on the same connection, never a failure.
+ * - hiredis resolves names with blocking calls: it is only ever given the
+ *   numeric address resolved when the configuration was read.
+ */
+
+
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_conv.h"
+#include <ngx_sha1.h>
+
+
+#define NGX_KEFU_REDIS_BACKOFF_MIN  100
+#define NGX_KEFU_REDIS_BACKOFF_MAX  5000
+#define NGX_KEFU_REDIS_LOADING_WAIT 250
+
+
+enum {
+    NGX_KEFU_LINK_DOWN = 0,
+    NGX_KEFU_LINK_CONNECTING,
+    NGX_KEFU_LINK_HANDSHAKE,
+    NGX_KEFU_LINK_READY
+};
+
+
+typedef struct ngx_kefu_redis_link_s  ngx_kefu_redis_link_t;
+
+
+/* one command in flight, in the order sent */
+typedef struct {
+    ngx_queue_t                  queue;
+    ngx_kefu_redis_link_t       *link;
+    ngx_kefu_redis_handler_pt    handler;
+    void                        *data;
+    ngx_msec_t                   sent;
+} ngx_kefu_redis_req_t;
+
+
+struct ngx_kefu_redis_link_s {
+    ngx_kefu_redis_t            *rd;
+    redisAsyncContext           *ac;
+    ngx_connection_t            *c;
+    ngx_event_t                  retry;
+    ngx_event_t                  timer;     /* connect, or oldest command */
+    ngx_queue_t                  inflight;
+    ngx_msec_t                   backoff;
+    ngx_uint_t                   state;
+    ngx_uint_t                   failures;
+    const char                  *name;
+    unsigned                     subscriber:1;
+};
+
+
+struct ngx_kefu_redis_s {
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_redis_conf_t       *conf;
+    ngx_log_t                   *log;
+    ngx_kefu_redis_link_t        cmd;
+    ngx_kefu_redis_link_t        sub;
+    ngx_rbtree_t                 channels;  /* wanted: ngx_str_node + count */
+    ngx_rbtree_node_t            sentinel;
+    ngx_uint_t                   reconnects;
+    ngx_uint_t                   commands;
+    ngx_uint_t                   timeouts;
+    unsigned                     node_set:1;
+    unsigned                     exiting:1;
+};
+
+
+typedef struct {
+    ngx_str_node_t               sn;
+    ngx_uint_t                   count;
+    u_char                       data[];
+} ngx_kefu_redis_channel_t;
+
+
+static void ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link);
+static void ngx_kefu_redis_retry_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_timer_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_read_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_write_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_add_read(void *privdata);
+static void ngx_kefu_redis_del_read(void *privdata);
+static void ngx_kefu_redis_add_write(void *privdata);
+static void ngx_kefu_redis_del_write(void *privdata);
+static void ngx_kefu_redis_cleanup(void *privdata);
+static void ngx_kefu_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_kefu_redis_on_disconnect(const redisAsyncContext *ac,
+    int status);
+static void ngx_kefu_redis_down(ngx_kefu_redis_link_t *link,
+    const char *why);
+static void ngx_kefu_redis_handshake(ngx_kefu_redis_link_t *link);
+static void ngx_kefu_redis_handshake_reply(ngx_kefu_redis_t *rd,
+    redisReply *r, void *data);
+static void ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data);
+static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
+static void ngx_kefu_redis_node_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data);
+static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data);
+static ngx_int_t ngx_kefu_redis_send(ngx_kefu_redis_link_t *link,
+    ngx_kefu_redis_handler_pt h, void *data, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
+    void *privdata);
+static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
+static void ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply,
+    void *privdata);
+static ngx_int_t ngx_kefu_redis_sub_send(ngx_kefu_redis_t *rd,
+    const char *cmd, ngx_str_t *channel);
+static void ngx_kefu_redis_load_scripts(ngx_kefu_redis_t *rd);
+
+
+/* kefu_redis address [password=..] [db=..] [connect_timeout=..] [timeout=..] */
+
+char *
+ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_kefu_main_conf_t *kmcf = conf;
+
+    u_char                 *p;
+    ngx_str_t              *value, s;
+    ngx_url_t               u;
+    ngx_uint_t              i;
+    ngx_kefu_redis_conf_t  *rc;
+
+    if (kmcf->redis_conf) {
+        return "is duplicate";
+    }
+
+    rc = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_redis_conf_t));
+    if (rc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc->connect_timeout = 2000;
+    rc->timeout = 2000;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].len <= 5) {
+            return "needs a path after unix:";
+        }
+
+        rc->host.data = value[1].data + 5;
+        rc->host.len = value[1].len - 5;
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[1];
+        u.default_port = 6379;
+
+        /* configuration time: the only place a name may be resolved */
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"kefu_redis\"%s%s",
+                               &value[1], u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                     u.addrs[0].socklen, p,
+                                     NGX_SOCKADDR_STRLEN, 0);
+        rc->host.data = p;
+        rc->port = u.port;
+
+        /* hiredis wants an IPv6 address without brackets */
+        if (p[0] == '[') {
+            rc->host.data++;
+            rc->host.len -= 2;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rc->password.data = value[i].data + 9;
+            rc->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            rc->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (rc->db == NGX_ERROR) {
+                return "has an invalid db=";
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+            rc->connect_timeout = ngx_parse_time(&s, 0);
+            if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rc->connect_timeout == 0)
+            {
+                return "has an invalid connect_timeout=";
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            rc->timeout = ngx_parse_time(&s, 0);
+            if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
+                return "has an invalid timeout=";
+            }
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"kefu_redis\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* hiredis takes C strings */
+    p = ngx_pnalloc(cf->pool, rc->host.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ngx_cpymem(p, rc->host.data, rc->host.len) = '\0';
+    rc->host.data = p;
+
+    kmcf->redis_conf = rc;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             i;
+    ngx_sha1_t             sha;
+    ngx_kefu_redis_t      *rd;
+    ngx_kefu_main_conf_t  *kmcf;
+    u_char                 digest[20];
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+
+    if (kmcf == NULL || kmcf->redis_conf == NULL) {
+        return NGX_OK;
+    }
+
+    /* the same in every process: computed where it is used */
+    for (i = 0; ngx_kefu_scripts[i]; i++) {
+        ngx_sha1_init(&sha);
+        ngx_sha1_update(&sha, ngx_kefu_scripts[i]->source.data,
+                        ngx_kefu_scripts[i]->source.len);
+        ngx_sha1_final(digest, &sha);
+        ngx_hex_dump(ngx_kefu_scripts[i]->sha1, digest, 20);
+    }
+
+    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_kefu_redis_t));
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->kmcf = kmcf;
+    rd->conf = kmcf->redis_conf;
+    rd->log = cycle->log;
+
+    ngx_rbtree_init(&rd->channels, &rd->sentinel,
+                    ngx_str_rbtree_insert_value);
+
+    rd->cmd.rd = rd;
+    rd->cmd.name = "commands";
+    rd->sub.rd = rd;
+    rd->sub.name = "pub/sub";
+    rd->sub.subscriber = 1;
+
+    kmcf->redis = rd;
+
+    ngx_kefu_redis_connect(&rd->cmd);
+    ngx_kefu_redis_connect(&rd->sub);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_kefu_redis_t      *rd;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+
+    if (kmcf == NULL || kmcf->redis == NULL) {
+        return;
+    }
+
+    rd = kmcf->redis;
+
+    /* no reconnect from here on; pending handlers get NULL */
+    rd->exiting = 1;
+
+    if (rd->cmd.ac) {
+        redisAsyncFree(rd->cmd.ac);
+    }
+
+    if (rd->sub.ac) {
+        redisAsyncFree(rd->sub.ac);
+    }
+
+    kmcf->redis = NULL;
+}
+
+
+ngx_uint_t
+ngx_kefu_redis_ready(ngx_kefu_redis_t *rd)
+{
+    return rd && rd->cmd.state == NGX_KEFU_LINK_READY;
+}
+
+
+ngx_kefu_main_conf_t *
+ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd)
+{
+    return rd->kmcf;
+}
+
+
+ngx_uint_t
+ngx_kefu_redis_is_loading(redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->len >= 7
+           && ngx_strncmp(r->str, "LOADING", 7) == 0;
+}
+
+
+static void
+ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
+{
+    ngx_kefu_redis_t       *rd;
+    redisAsyncContext      *ac;
+    ngx_connection_t       *c;
+    ngx_kefu_redis_conf_t  *rc;
+
+    rd = link->rd;
+    rc = rd->conf;
+
+    if (link->retry.handler == NULL) {
+        link->retry.handler = ngx_kefu_redis_retry_handler;
+        link->retry.data = link;
+        link->retry.log = rd->log;
+        link->retry.cancelable = 1;
+
+        link->timer.handler = ngx_kefu_redis_timer_handler;
+        link->timer.data = link;
+        link->timer.log = rd->log;
+        link->timer.cancelable = 1;
+
+        ngx_queue_init(&link->inflight);
+    }
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ac = rc->port ? redisAsyncConnect((char *) rc->host.data, rc->port)
+                  : redisAsyncConnectUnix((char *) rc->host.data);
+
+    if (ac == NULL || ac->err) {
+        ngx_kefu_redis_down(link, ac ? ac->errstr : "out of memory");
+
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_kefu_redis_down(link, "no free connection");
+        return;
+    }
+
+    c->data = link;
+    c->read->handler = ngx_kefu_redis_read_handler;
+    c->write->handler = ngx_kefu_redis_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    link->ac = ac;
+    link->c = c;
+    link->state = NGX_KEFU_LINK_CONNECTING;
+
+    ac->data = link;
+    ac->ev.data = link;
+    ac->ev.addRead = ngx_kefu_redis_add_read;
+    ac->ev.delRead = ngx_kefu_redis_del_read;
+    ac->ev.addWrite = ngx_kefu_redis_add_write;
+    ac->ev.delWrite = ngx_kefu_redis_del_write;
+    ac->ev.cleanup = ngx_kefu_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_kefu_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_kefu_redis_on_disconnect);
+
+    /* a connect completes with the socket becoming writable */
+    ngx_kefu_redis_add_write(link);
+
+    ngx_add_timer(&link->timer, rc->connect_timeout);
+}
+
+
+static void
+ngx_kefu_redis_retry_handler(ngx_event_t *ev)
+{
+    ngx_kefu_redis_connect(ev->data);
+}
+
+
+/* the connect or the oldest command took too long */
+
+static void
+ngx_kefu_redis_timer_handler(ngx_event_t *ev)
+{
+    ngx_kefu_redis_link_t  *link = ev->data;
+
+    if (link->ac == NULL) {
+        return;
+    }
+
+    if (link->state != NGX_KEFU_LINK_CONNECTING) {
+        link->rd->timeouts++;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, link->rd->log, 0,
+                  "kefu: redis %s connection timed out %s", link->name,
+                  link->state == NGX_KEFU_LINK_CONNECTING ? "connecting"
+                                                          : "waiting for a "
+                                                            "reply");
+
+    /* outside any hiredis callback: freeing here is allowed */
+    redisAsyncFree(link->ac);
+}
+
+
+static void
+ngx_kefu_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t       *c = ev->data;
+    ngx_kefu_redis_link_t  *link = c->data;
+
+    redisAsyncHandleRead(link->ac);
+}
+
+
+static void
+ngx_kefu_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t       *c = ev->data;
+    ngx_kefu_redis_link_t  *link = c->data;
+
+    redisAsyncHandleWrite(link->ac);
+}
+
+
+static void
+ngx_kefu_redis_add_read(void *privdata)
+{
+    ngx_kefu_redis_link_t  *link = privdata;
+
+    if (!link->c->read->active) {
+        (void) ngx_add_event(link->c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_kefu_redis_del_read(void *privdata)
+{
+    ngx_kefu_redis_link_t  *link = privdata;
+
+    if (link->c->read->active) {
+        (void) ngx_del_event(link->c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_kefu_redis_add_write(void *privdata)
+{
+    ngx_kefu_redis_link_t  *link = privdata;
+
+    if (!link->c->write->active) {
+        (void) ngx_add_event(link->c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_kefu_redis_del_write(void *privdata)
+{
+    ngx_kefu_redis_link_t  *link = privdata;
+
+    if (link->c->write->active) {
+        (void) ngx_del_event(link->c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/*
+ * hiredis is freeing its context (and will close the socket): forget the
+ * nginx side of it and, unless the worker is exiting, reconnect later.
+ */
+
+static void
+ngx_kefu_redis_cleanup(void *privdata)
+{
+    ngx_kefu_redis_link_t  *link = privdata;
+
+    ngx_connection_t  *c;
+
+    c = link->c;
+
+    if (c) {
+        if (c->read->active) {
+            (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->write->active) {
+            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        /* hiredis closes the descriptor itself */
+        c->fd = (ngx_socket_t) -1;
+        ngx_free_connection(c);
+        link->c = NULL;
+    }
+
+    link->ac = NULL;
+
+    if (link->timer.timer_set) {
+        ngx_del_timer(&link->timer);
+    }
+
+    ngx_kefu_redis_down(link, "connection closed");
+}
+
+
+static void
+ngx_kefu_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_kefu_redis_link_t  *link = ac->data;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this; cleanup reconnects */
+        if (link->failures == 0) {
+            ngx_log_error(NGX_LOG_ERR, link->rd->log, 0,
+                          "kefu: redis %s connect failed: %s", link->name,
+                          ac->errstr);
+        }
+
+        return;
+    }
+
+    if (link->timer.timer_set) {
+        ngx_del_timer(&link->timer);
+    }
+
+    link->state = NGX_KEFU_LINK_HANDSHAKE;
+    ngx_kefu_redis_handshake(link);
+}
+
+
+static void
+ngx_kefu_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_kefu_redis_link_t  *link = ac->data;
+
+    if (status != REDIS_OK && link->state != NGX_KEFU_LINK_DOWN) {
+        ngx_log_error(NGX_LOG_ERR, link->rd->log, 0,
+                      "kefu: redis %s connection lost: %s", link->name,
+                      ac->errstr);
+    }
+}
+
+
+/* a link went down: tell the rest of the module, and schedule a retry */
+
+static void
+ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
+{
+    ngx_uint_t         was;
+    ngx_kefu_redis_t  *rd;
+
+    rd = link->rd;
+    was = link->state;
+
+    link->state = NGX_KEFU_LINK_DOWN;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    if (was == NGX_KEFU_LINK_READY) {
+        rd->reconnects++;
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "kefu: redis %s connection down (%s), reconnecting",
+                      link->name, why);
+
+        if (link->subscriber) {
+            ngx_kefu_conv_resync(rd->kmcf);
+        }
+
+    } else if (link->failures++ == 0) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "kefu: redis %s not available (%s), retrying",
+                      link->name, why);
+    }
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    /* capped exponential backoff, with jitter so workers do not align */
+    link->backoff = link->backoff ? ngx_min(link->backoff * 2,
+                                            NGX_KEFU_REDIS_BACKOFF_MAX)
+                                  : NGX_KEFU_REDIS_BACKOFF_MIN;
+
+    if (!link->retry.timer_set) {
+        ngx_add_timer(&link->retry,
+                      link->backoff / 2 + ngx_random() % (link->backoff / 2 + 1));
+    }
+}
+
+
+/* AUTH and SELECT as configured, then PING until Redis is loaded */
+
+static void
+ngx_kefu_redis_handshake(ngx_kefu_redis_link_t *link)
+{
+    u_char                  db[NGX_INT_T_LEN];
+    size_t                  lens[2];
+    const char             *argv[2];
+    ngx_kefu_redis_conf_t  *rc;
+
+    rc = link->rd->conf;
+
+    if (rc->password.len) {
+        argv[0] = "AUTH";
+        lens[0] = 4;
+        argv[1] = (char *) rc->password.data;
+        lens[1] = rc->password.len;
+        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_handshake_reply,
+                                   link, 2, argv, lens);
+    }
+
+    if (rc->db) {
+        argv[0] = "SELECT";
+        lens[0] = 6;
+        argv[1] = (char *) db;
+        lens[1] = ngx_snprintf(db, sizeof(db), "%i", rc->db) - db;
+        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_handshake_reply,
+                                   link, 2, argv, lens);
+    }
+
+    argv[0] = "PING";
+    lens[0] = 4;
+    (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link, 1,
+                               argv, lens);
+}
+
+
+static void
+ngx_kefu_redis_handshake_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data)
+{
+    ngx_kefu_redis_link_t  *link = data;
+
+    if (r && r->type == REDIS_REPLY_ERROR && !ngx_kefu_redis_is_loading(r)) {
+        /* a wrong password or database: say so, retry with backoff */
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "kefu: redis %s refused the handshake: %s",
+                      link->name, r->str);
+
+        link->state = NGX_KEFU_LINK_DOWN;
+        link->failures++;
+    }
+}
+
+
+static void
+ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
+{
+    size_t                  len;
+    const char             *argv[1];
+    ngx_kefu_redis_link_t  *link = data;
+
+    if (r == NULL || link->ac == NULL) {
+        return;
+    }
+
+    if (ngx_kefu_redis_is_loading(r)) {
+        if (link->failures++ == 0) {
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "kefu: redis is loading its data, waiting");
+        }
+
+        /* the same connection asks again shortly, paced by Redis itself */
+        argv[0] = "PING";
+        len = 4;
+        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link, 1,
+                                   argv, &len);
+        return;
+    }
+
+    if (link->state == NGX_KEFU_LINK_DOWN
+        || r->type != REDIS_REPLY_STATUS
+        || ngx_strncmp(r->str, "PONG", 4) != 0)
+    {
+        /* the handshake failed: drop this connection, retry later */
+        redisAsyncDisconnect(link->ac);
+        return;
+    }
+
+    ngx_kefu_redis_ready_link(link);
+}
+
+
+static void
+ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
+{
+    size_t                     lens[2];
+    const char                *argv[2];
+    ngx_rbtree_node_t         *node, *root, *sentinel;
+    ngx_kefu_redis_t          *rd;
+    ngx_kefu_redis_channel_t  *ch;
+
+    rd = link->rd;
+
+    link->state = NGX_KEFU_LINK_READY;
+    link->failures = 0;
+    link->backoff = 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                  "kefu: redis %s connection ready", link->name);
+
+    if (link->subscriber) {
+        /* everything this worker listens to, again */
+        root = rd->channels.root;
+        sentinel = rd->channels.sentinel;
+
+        if (root != sentinel) {
+            for (node = ngx_rbtree_min(root, sentinel);
+                 node;
+                 node = ngx_rbtree_next(&rd->channels, node))
+            {
+                ch = (ngx_kefu_redis_channel_t *) node;
+                (void) ngx_kefu_redis_sub_send(rd, "SUBSCRIBE", &ch->sn.str);
+            }
+        }
+
+        return;
+    }
+
+    ngx_kefu_redis_load_scripts(rd);
+
+    if (!rd->node_set) {
+        /* a node number for this worker's ids, unique across hosts */
+        argv[0] = "INCR";
+        lens[0] = 4;
+        argv[1] = "kefu:node";
+        lens[1] = 9;
+        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_node_reply, NULL, 2,
+                                   argv, lens);
+    }
+}
+
+
+static void
+ngx_kefu_redis_node_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        ngx_kefu_id_set_node(&rd->kmcf->ids, (ngx_uint_t) r->integer);
+        rd->node_set = 1;
+    }
+}
+
+
+static void
+ngx_kefu_redis_load_scripts(ngx_kefu_redis_t *rd)
+{
+    size_t       lens[3];
+    ngx_uint_t   i;
+    const char  *argv[3];
+
+    for (i = 0; ngx_kefu_scripts[i]; i++) {
+        argv[0] = "SCRIPT";
+        lens[0] = 6;
+        argv[1] = "LOAD";
+        lens[1] = 4;
+        argv[2] = (char *) ngx_kefu_scripts[i]->source.data;
+        lens[2] = ngx_kefu_scripts[i]->source.len;
+
+        (void) ngx_kefu_redis_send(&rd->cmd, ngx_kefu_redis_script_reply,
+                                   NULL, 3, argv, lens);
+    }
+}
+
+
+static void
+ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
+{
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                      "kefu: redis refused a script: %s", r->str);
+    }
+}
+
+
+ngx_int_t
+ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
+    void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    if (!ngx_kefu_redis_ready(rd)) {
+        return NGX_DECLINED;
+    }
+
+    rd->commands++;
+
+    return ngx_kefu_redis_send(&rd->cmd, h, data, argc, argv, argvlen);
+}
+
+
+/*
+ * EVALSHA.  Scripts are loaded on every connect; one that Redis forgot
+ * (SCRIPT FLUSH) fails this call once, with the scripts loaded again.
+ */
+
+ngx_int_t
+ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    int          i;
+    u_char       nk[NGX_INT_T_LEN];
+    size_t       lens[32];
+    const char  *args[32];
+
+    if (argc + 3 > 32) {
+        return NGX_ERROR;
+    }
+
+    args[0] = "EVALSHA";
+    lens[0] = 7;
+    args[1] = (char *) s->sha1;
+    lens[1] = 40;
+    args[2] = (char *) nk;
+    lens[2] = ngx_snprintf(nk, sizeof(nk), "%d", nkeys) - nk;
+
+    for (i = 0; i < argc; i++) {
+        args[i + 3] = argv[i];
+        lens[i + 3] = argvlen[i];
+    }
+
+    return ngx_kefu_redis_command(rd, h, data, argc + 3, args, lens);
+}
+
+
+static ngx_int_t
+ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
+    void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_kefu_redis_req_t  *req;
+
+    if (link->ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    req = ngx_alloc(sizeof(ngx_kefu_redis_req_t), link->rd->log);
+    if (req == NULL) {
+        return NGX_ERROR;
+    }
+
+    req->link = link;
+    req->handler = h;
+    req->data = data;
+    req->sent = ngx_current_msec;
+
+    if (redisAsyncCommandArgv(link->ac, ngx_kefu_redis_reply, req, argc,
+                              argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_free(req);
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&link->inflight, &req->queue);
+
+    if (!link->timer.timer_set) {
+        ngx_kefu_redis_arm_timer(link);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    ngx_kefu_redis_req_t   *req = privdata;
+    ngx_kefu_redis_link_t  *link;
+
+    link = req->link;
+
+    ngx_queue_remove(&req->queue);
+
+    if (link->timer.timer_set) {
+        ngx_del_timer(&link->timer);
+    }
+
+    if (!ngx_queue_empty(&link->inflight) && link->ac) {
+        ngx_kefu_redis_arm_timer(link);
+    }
+
+    if (reply && ((redisReply *) reply)->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(((redisReply *) reply)->str, "NOSCRIPT", 8) == 0)
+    {
+        ngx_kefu_redis_load_scripts(link->rd);
+        reply = NULL;
+    }
+
+    if (req->handler) {
+        req->handler(link->rd, reply, req->data);
+    }
+
+    ngx_free(req);
+}
+
+
+static void
+ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link)
+{
+    ngx_msec_int_t         left;
+    ngx_kefu_redis_req_t  *oldest;
+
+    oldest = ngx_queue_data(ngx_queue_head(&link->inflight),
+                            ngx_kefu_redis_req_t, queue);
+
+    left = (ngx_msec_int_t) (oldest->sent + link->rd->conf->timeout
+                             - ngx_current_msec);
+
+    ngx_add_timer(&link->timer, (ngx_msec_t) ngx_max(left, 1));
+}
+
+
+ngx_int_t
+ngx_kefu_redis_subscribe(ngx_kefu_redis_t *rd, ngx_str_t *channel)
+{
+    uint32_t                   hash;
+    ngx_kefu_redis_channel_t  *ch;
+
+    if (rd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    hash = ngx_crc32_short(channel->data, channel->len);
+    ch = (ngx_kefu_redis_channel_t *)
+             ngx_str_rbtree_lookup(&rd->channels, channel, hash);
+
+    if (ch) {
+        ch->count++;
+        return NGX_OK;
+    }
+
+    ch = ngx_alloc(sizeof(ngx_kefu_redis_channel_t) + channel->len, rd->log);
+    if (ch == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ch->data, channel->data, channel->len);
+    ch->sn.str.data = ch->data;
+    ch->sn.str.len = channel->len;
+    ch->sn.node.key = hash;
+    ch->count = 1;
+
+    ngx_rbtree_insert(&rd->channels, &ch->sn.node);
+
+    /* while down, the reconnect subscribes it */
+    if (rd->sub.state == NGX_KEFU_LINK_READY) {
+        (void) ngx_kefu_redis_sub_send(rd, "SUBSCRIBE", &ch->sn.str);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_kefu_redis_unsubscribe(ngx_kefu_redis_t *rd, ngx_str_t *channel)
+{
+    ngx_kefu_redis_channel_t  *ch;
+
+    if (rd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ch = (ngx_kefu_redis_channel_t *)
+             ngx_str_rbtree_lookup(&rd->channels, channel,
+                                   ngx_crc32_short(channel->data,
+                                                   channel->len));
+    if (ch == NULL || --ch->count) {
+        return NGX_OK;
+    }
+
+    if (rd->sub.state == NGX_KEFU_LINK_READY) {
+        (void) ngx_kefu_redis_sub_send(rd, "UNSUBSCRIBE", &ch->sn.str);
+    }
+
+    ngx_rbtree_delete(&rd->channels, &ch->sn.node);
+    ngx_free(ch);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_redis_sub_send(ngx_kefu_redis_t *rd, const char *cmd,
+    ngx_str_t *channel)
+{
+    size_t       lens[2];
+    const char  *argv[2];
+
+    if (rd->sub.ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    argv[0] = cmd;
+    lens[0] = ngx_strlen(cmd);
+    argv[1] = (char *) channel->data;
+    lens[1] = channel->len;
+
+    /* in subscribe mode hiredis calls this for every message too */
+    if (redisAsyncCommandArgv(rd->sub.ac, ngx_kefu_redis_sub_reply, rd, 2,
+                              argv, lens)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    ngx_kefu_redis_t  *rd = privdata;
+
+    ngx_str_t    kind, channel, payload;
+    redisReply  *r = reply;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3
+        || r->element[0]->type != REDIS_REPLY_STRING
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    kind.data = (u_char *) r->element[0]->str;
+    kind.len = r->element[0]->len;
+    channel.data = (u_char *) r->element[1]->str;
+    channel.len = r->element[1]->len;
+
+    if (kind.len == 7 && ngx_strncmp(kind.data, "message", 7) == 0
+        && r->element[2]->type == REDIS_REPLY_STRING)
+    {
+        payload.data = (u_char *) r->element[2]->str;
+        payload.len = r->element[2]->len;
+        ngx_kefu_conv_published(rd->kmcf, &channel, &payload);
+        return;
+    }
+
+    if (kind.len == 9 && ngx_strncmp(kind.data, "subscribe", 9) == 0) {
+        ngx_kefu_conv_subscribed(rd->kmcf, &channel);
+    }
+}

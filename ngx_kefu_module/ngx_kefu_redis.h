@@ -1,0 +1,75 @@
+
+/*
+ * Redis on nginx's event loop: hiredis's asynchronous API driven by nginx
+ * events and timers.  Per worker, one connection for commands and one for
+ * pub/sub, reconnected forever with capped exponential backoff.
+ *
+ * Replies reach a handler with the data given with the command; reply is
+ * NULL when the command failed (timeout, disconnect).  The data must stay
+ * valid until then: pass a lookup key (a session id), never a pointer to
+ * something a client's departure frees.
+ */
+
+
+#ifndef _NGX_KEFU_REDIS_H_INCLUDED_
+#define _NGX_KEFU_REDIS_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+
+typedef void (*ngx_kefu_redis_handler_pt)(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+
+
+/* a Lua script, loaded on every (re)connect, run by its SHA-1 */
+typedef struct {
+    ngx_str_t                    source;
+    u_char                       sha1[40];
+} ngx_kefu_script_t;
+
+
+struct ngx_kefu_redis_conf_s {
+    ngx_str_t                    host;        /* numeric, or a unix path */
+    ngx_int_t                    port;        /* 0 for a unix socket */
+    ngx_str_t                    password;
+    ngx_int_t                    db;
+    ngx_msec_t                   connect_timeout;
+    ngx_msec_t                   timeout;
+};
+
+
+/* ngx_kefu_scripts.c */
+extern ngx_kefu_script_t  ngx_kefu_script_msg;
+extern ngx_kefu_script_t  ngx_kefu_script_range;
+extern ngx_kefu_script_t  ngx_kefu_script_summaries;
+extern ngx_kefu_script_t  ngx_kefu_script_read;
+extern ngx_kefu_script_t  ngx_kefu_script_history;
+extern ngx_kefu_script_t *ngx_kefu_scripts[];
+
+
+char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_kefu_redis_init_process(ngx_cycle_t *cycle);
+void ngx_kefu_redis_exit_process(ngx_cycle_t *cycle);
+
+ngx_uint_t ngx_kefu_redis_ready(ngx_kefu_redis_t *rd);
+ngx_kefu_main_conf_t *ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd);
+
+ngx_int_t ngx_kefu_redis_command(ngx_kefu_redis_t *rd,
+    ngx_kefu_redis_handler_pt h, void *data, int argc, const char **argv,
+    const size_t *argvlen);
+ngx_int_t ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
+    const char **argv, const size_t *argvlen);
+
+ngx_int_t ngx_kefu_redis_subscribe(ngx_kefu_redis_t *rd, ngx_str_t *channel);
+ngx_int_t ngx_kefu_redis_unsubscribe(ngx_kefu_redis_t *rd,
+    ngx_str_t *channel);
+
+ngx_uint_t ngx_kefu_redis_is_loading(redisReply *r);
+
+
+#endif /* _NGX_KEFU_REDIS_H_INCLUDED_ */
