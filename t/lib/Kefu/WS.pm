@@ -18,7 +18,7 @@ use JSON::PP ();
 use Protocol::WebSocket::Frame ();
 
 our @EXPORT = qw(ws_connect http_raw ws_frame ws_close_payload json_enc
-    json_dec kefu_port jwt_hs256);
+    json_dec kefu_port jwt_hs256 kefu_connect);
 
 our $Port;
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
@@ -101,6 +101,35 @@ sub ws_connect {
 
     $self->{frame}->append($rest) if length $rest;
     return $self;
+}
+
+# connect and say hello: returns ($ws, $welcome_or_error)
+sub kefu_connect {
+    my (%hello) = @_;
+    my $port = delete $hello{port};
+    my $ws = ws_connect($port ? (port => $port) : ());
+    $ws->send_json({type => 'hello', %hello});
+    return ($ws, $ws->recv_json);
+}
+
+# messages until one of that type (others kept in $ws->{seen})
+sub recv_type {
+    my ($self, $type, $timeout) = @_;
+    while (my $m = $self->recv_json($timeout)) {
+        return $m if ($m->{type} // '') eq $type;
+        push @{ $self->{seen} }, $m;
+    }
+    return undef;
+}
+
+# every message that arrives within the time
+sub drain {
+    my ($self, $timeout) = @_;
+    my @all;
+    while (my $m = $self->recv_json($timeout)) {
+        push @all, $m;
+    }
+    return @all;
 }
 
 sub status { $_[0]{status} }

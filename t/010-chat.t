@@ -1,0 +1,212 @@
+# The chat core through Redis: messages stored then acknowledged, delivered
+# to every connection of a participant on any worker, in order and once,
+# resumed without loss, and refused clearly when Redis is away.
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+
+workers(2);
+master_on();
+worker_connections(1024);
+
+# a second listener with reuseport, to spread connections over workers
+use IO::Socket::INET;
+$ENV{TEST_NGINX_REUSEPORT_PORT} ||= do {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
+    my $p = $s->sockport;
+    close $s;
+    $p;
+};
+
+our $SITE = <<'_EOC_';
+    kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on default_group=presales;
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', $main::SITE . ($block->http_config // ''))
+        unless defined $block->no_site;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a message is acknowledged to its sender and delivered to the visitor's other connection
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+my ($b) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token});
+$a->send_json({type => 'msg', cid => 'c1', text => "\x{4f60}\x{597d}"});
+my $ack = $a->recv_type('ack');
+is($ack->{cid}, 'c1', 'ack carries the cid');
+is($ack->{seq}, 1, 'seq 1');
+like($ack->{id}, qr/^\d{15,20}$/, 'a snowflake id as a decimal string');
+like($ack->{conv}, qr/^\d+$/, 'the conversation it opened');
+my $c = $b->recv_type('conv');
+is($c->{conv}, $ack->{conv}, 'the other connection is told of the new conversation');
+is($c->{state}, 'queued', 'queued');
+is($c->{group}, 'presales', "the site's default group");
+my $m = $b->recv_type('msg');
+is($m->{text}, "\x{4f60}\x{597d}", 'and gets the message');
+is($m->{cid}, 'c1', 'with its cid');
+is($m->{seq}, 1, 'seq 1');
+is($m->{id}, $ack->{id}, 'same id');
+is_deeply($m->{from}, {role => 'visitor', id => $w->{id}}, 'from the visitor');
+
+$a->send_json({type => 'msg', cid => 'c1', text => "\x{4f60}\x{597d}"});
+my $dup = $a->recv_type('ack');
+ok($dup->{dup}, 'a resend with the same cid: dup');
+is($dup->{seq}, 1, 'same seq');
+is($dup->{id}, $ack->{id}, 'same id');
+my @late = grep { $_->{type} eq 'msg' } $b->drain(0.5);
+is(scalar @late, 0, 'no second delivery');
+
+$b->send_json({type => 'history'});
+my $h = $b->recv_type('history');
+is(scalar @{ $h->{msgs} }, 1, 'history has it once');
+ok(!$h->{more}, 'and nothing more');
+
+
+
+=== TEST 2: across workers: every connection of the participant gets the traffic
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_REUSEPORT_PORT reuseport;
+        location = /chat { kefu_chat; }
+    }
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my $port = $ENV{TEST_NGINX_REUSEPORT_PORT};
+my ($first, $w) = kefu_connect(port => $port, role => 'visitor', site => 'shop1');
+my @all = ($first);
+# the kernel spreads reuseport connections over the workers: connect until
+# the log shows sessions of this visitor on two of them
+my $log = server_root() . '/logs/error.log';
+my %pids;
+for (1 .. 40) {
+    push @all, (kefu_connect(port => $port, role => 'visitor', site => 'shop1', token => $w->{token}))[0];
+    open my $fh, '<', $log or die $!;
+    %pids = map { /\[info\] (\d+)#.*visitor "\Q$w->{id}\E" of site "shop1" authenticated/ ? ($1 => 1) : () } <$fh>;
+    last if keys %pids >= 2 && @all >= 4;
+}
+cmp_ok(scalar keys %pids, '>=', 2, 'sessions on both workers');
+$first->send_json({type => 'msg', cid => 'x1', text => 'hello everyone'});
+is($first->recv_type('ack')->{seq}, 1, 'stored');
+my $got = grep { ($_->recv_type('msg') || {})->{text} eq 'hello everyone' } @all[1 .. $#all];
+is($got, $#all, "all $#all other connections got it");
+
+
+
+=== TEST 3: ordering and exactly once: three connections send quickly, everyone sees in order
+--- config
+    location = /chat { kefu_chat; kefu_message_rate 1000r/s burst=1000; }
+--- ws
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+$v->send_json({type => 'msg', cid => 'open', text => 'opening'});
+my $conv = $v->recv_type('ack')->{conv};
+my @c = ($v, map { (kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token}))[0] } 1 .. 2);
+for my $round (1 .. 30) {
+    for my $i (0 .. 2) {
+        $c[$i]->send_json({type => 'msg', conv => $conv, cid => "c$i-$round", text => "m $i $round"});
+    }
+}
+for my $i (0 .. 2) {
+    my (@seqs, %seen);
+    my $deadline = time + 10;
+    while (keys %seen < 90 && time < $deadline) {
+        my $m = $c[$i]->recv_json(2) or last;
+        next unless $m->{type} eq 'msg' || $m->{type} eq 'ack';
+        push @seqs, $m->{seq} if $m->{type} eq 'msg';
+        $seen{$m->{seq}}++;
+    }
+    # seq 1 was read before; the others joined live after it
+    is_deeply([sort { $a <=> $b } keys %seen], [2 .. 91], "connection $i: every seq 2..91");
+    is(scalar(grep { $_ > 1 } values %seen), 0, "connection $i: none twice");
+    is_deeply(\@seqs, [sort { $a <=> $b } @seqs], "connection $i: messages in seq order");
+}
+
+
+
+=== TEST 4: resume: a reconnecting client gets exactly what it missed, then live traffic
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+my ($b) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token});
+$a->send_json({type => 'msg', cid => 'r1', text => 'one'});
+my $conv = $a->recv_type('ack')->{conv};
+$b->recv_type('msg');
+close $a->sock;
+for my $n (2 .. 4) {
+    $b->send_json({type => 'msg', conv => $conv, cid => "r$n", text => "n$n"});
+    is($b->recv_type('ack')->{seq}, $n, "seq $n stored while the first connection was away");
+}
+my ($a2, $w2) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token}, resume => {$conv => 1});
+is($w2->{type}, 'welcome', 'welcome first');
+my ($summary) = grep { $_->{conv} eq $conv } @{ $w2->{convs} };
+is($summary->{seq}, 4, 'the summary knows the last seq');
+is($summary->{state}, 'queued', 'and the state');
+my @replay = map { $a2->recv_type('msg') } 1 .. 3;
+is_deeply([map { $_->{seq} } @replay], [2, 3, 4], 'replayed exactly 2, 3, 4');
+is_deeply([map { $_->{text} } @replay], [qw(n2 n3 n4)], 'their texts');
+$b->send_json({type => 'msg', conv => $conv, cid => 'r5', text => 'live'});
+my $live = $a2->recv_type('msg');
+is($live->{seq}, 5, 'then live traffic');
+my @more = grep { $_->{type} eq 'msg' } $a2->drain(0.5);
+is(scalar @more, 0, 'nothing repeated');
+
+
+
+=== TEST 5: nobody reads or writes what is not theirs; bad messages are refused with their cid
+--- config
+    location = /chat { kefu_chat; kefu_max_text 20; }
+--- ws
+my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+$a->send_json({type => 'msg', cid => 'mine', text => 'private matters'});
+my $conv = $a->recv_type('ack')->{conv};
+my ($x) = kefu_connect(role => 'visitor', site => 'shop1');
+my @cases = (
+    [{type => 'msg', cid => 'e1', conv => $conv, text => 'hi'}, 'forbidden', 'writing to another visitor\'s conversation'],
+    [{type => 'msg', cid => 'e2', conv => '999999', text => 'hi'}, 'forbidden', 'a conversation that does not exist'],
+    [{type => 'history', cid => 'e3', conv => $conv}, 'forbidden', 'reading another\'s history'],
+    [{type => 'typing', cid => 'e4', conv => $conv, on => JSON::PP::true()}, 'forbidden', 'typing into another\'s conversation'],
+    [{type => 'read', cid => 'e5', conv => $conv, seq => 1}, 'forbidden', 'read receipts in another\'s conversation'],
+    [{type => 'msg', cid => 'e6', text => 'x' x 21}, 'too_large', 'text over kefu_max_text'],
+    [{type => 'msg', cid => 'e7', text => 42}, 'bad_request', 'text not a string'],
+    [{type => 'msg', text => 'no cid'}, 'bad_request', 'no cid'],
+    [{type => 'msg', cid => 'e9', text => 'note', private => JSON::PP::true()}, 'forbidden', 'a visitor\'s private note'],
+    [{type => 'msg', cid => 'e10', conv => 'a b', text => 'hi'}, 'bad_request', 'a malformed conversation id'],
+);
+for my $c (@cases) {
+    my ($msg, $code, $what) = @$c;
+    $x->send_json($msg);
+    my $e = $x->recv_type('error');
+    is($e->{code}, $code, "$what: $code");
+    is($e->{cid}, $msg->{cid}, "$what: with the cid") if $msg->{cid};
+}
+my @leak = grep { $_->{type} eq 'msg' } $a->drain(0.5);
+is(scalar @leak, 0, 'nothing reached the owner');
+--- error_log
+wrote to a conversation not theirs
+
+
+
+=== TEST 6: Redis unreachable: hello and msg answer unavailable, the connection stays open
+--- no_site
+--- http_config
+    kefu_redis 127.0.0.1:1 connect_timeout=200ms;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my ($ws, $e) = kefu_connect(role => 'visitor', site => 'shop1');
+is($e->{type}, 'error', 'hello answered with an error');
+is($e->{code}, 'unavailable', 'unavailable');
+$ws->send_json({type => 'ping', id => 'alive'});
+is($ws->recv_json->{id}, 'alive', 'the connection stays open');
+--- error_log
+kefu: redis commands not available
