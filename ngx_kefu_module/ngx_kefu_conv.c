@@ -534,6 +534,55 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 
 
 /*
+ * The command connection is ready (again): catch-ups that could not be
+ * sent while it was down are sent now, for subscribed conversations (the
+ * others catch up when their subscription is confirmed).
+ */
+
+void
+ngx_kefu_conv_retry(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_queue_t        *q;
+    ngx_rbtree_node_t  *node, *root, *sentinel;
+    ngx_kefu_conv_t    *conv;
+    ngx_kefu_member_t  *m;
+
+    if (kmcf->local == NULL) {
+        return;
+    }
+
+    sentinel = kmcf->local->convs.sentinel;
+    root = kmcf->local->convs.root;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&kmcf->local->convs, node))
+    {
+        conv = (ngx_kefu_conv_t *) node;
+
+        if (!conv->subscribed) {
+            continue;
+        }
+
+        for (q = ngx_queue_head(&conv->members);
+             q != ngx_queue_sentinel(&conv->members);
+             q = ngx_queue_next(q))
+        {
+            m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
+
+            if (m->catching_up) {
+                ngx_kefu_conv_catchup(m);
+            }
+        }
+    }
+}
+
+
+/*
  * Redis went away and came back: what was published meanwhile is lost to
  * pub/sub, so every member reads the log again once resubscribed.
  */

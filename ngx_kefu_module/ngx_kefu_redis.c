@@ -793,6 +793,9 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     ngx_kefu_redis_load_scripts(rd);
 
+    /* the scripts are loaded first: Redis answers in order */
+    ngx_kefu_conv_retry(rd->kmcf);
+
     if (!rd->node_set) {
         /* a node number for this worker's ids, unique across hosts */
         argv[0] = "INCR";
