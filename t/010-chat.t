@@ -210,3 +210,51 @@ $ws->send_json({type => 'ping', id => 'alive'});
 is($ws->recv_json->{id}, 'alive', 'the connection stays open');
 --- error_log
 kefu: redis commands not available
+
+
+
+=== TEST 7: two hosts sharing one Redis: a connection on each gets the traffic
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my ($port2, $stop) = start_host($main::SITE);
+my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+my ($b, $w2) = kefu_connect(port => $port2, role => 'visitor', site => 'shop1', token => $w->{token});
+is($w2->{id}, $w->{id}, 'the other host accepts the visitor token (same site secret)');
+$a->send_json({type => 'msg', cid => 'h1', text => 'from host one'});
+my $conv = $a->recv_type('ack')->{conv};
+my $m = $b->recv_type('msg');
+is($m->{text}, 'from host one', 'host two delivers what host one stored');
+$b->send_json({type => 'msg', conv => $conv, cid => 'h2', text => 'from host two'});
+is($b->recv_type('ack')->{seq}, 2, 'host two stores the next seq');
+is($a->recv_type('msg')->{text}, 'from host two', 'host one delivers it');
+$stop->();
+
+
+
+=== TEST 8: clients that leave while their messages are in flight: no crash, nothing lost
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my ($keeper, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+$keeper->send_json({type => 'msg', cid => 'k0', text => 'open'});
+my $conv = $keeper->recv_type('ack')->{conv};
+for my $i (1 .. 30) {
+    my ($ws) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token});
+    # the reply (ack) and the delivery of these find the connection gone
+    $ws->send_raw(ws_frame(1, json_enc({type => 'msg', conv => $conv, cid => "gone$i", text => "t$i"}))
+                . ws_frame(1, json_enc({type => 'history', conv => $conv})));
+    close $ws->sock;
+}
+my %got;
+while (my $m = $keeper->recv_json(2)) {
+    $got{$m->{cid}} = 1 if $m->{type} eq 'msg';
+    last if keys %got == 30;
+}
+is(scalar keys %got, 30, 'every message stored before its sender left was delivered');
+$keeper->send_json({type => 'ping', id => 'alive'});
+is($keeper->recv_type('pong')->{id}, 'alive', 'the worker is fine');
+--- no_error_log
+[alert]
+[crit]
+exited on signal

@@ -49,7 +49,7 @@ sub import {
     my $caller = caller;
     *{"${caller}::$_"} = \&{"Kefu::WS::$_"} for @Kefu::WS::EXPORT;
     *{"${caller}::$_"} = \&{"t::Kefu::$_"} for qw(nginx_t nginx_pid
-                                                  kefu_root);
+                                                  kefu_root start_host);
 
     # fractional seconds in test code
     *{"${caller}::$_"} = \&{"Time::HiRes::$_"} for qw(sleep time);
@@ -74,6 +74,40 @@ sub nginx_t {
     close $fh;
     my $out = `$ENV{TEST_NGINX_BINARY} -p $dir/ -c $dir/nginx.conf -t 2>&1`;
     return ($? >> 8, $out);
+}
+
+# Another nginx "host" with the module and the given http-level
+# configuration plus a kefu_chat location, on its own free port.  Returns
+# (port, stop) and is stopped at the latest when the object goes away.
+sub start_host {
+    my ($http) = @_;
+    my $dir = tempdir(CLEANUP => 1);
+    mkdir "$dir/logs";
+    my $port = do {
+        require IO::Socket::INET;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
+        my $p = $s->sockport; close $s; $p;
+    };
+    $http =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{$ENV{$1} // die "$1 not set\n"}ge;
+    open my $fh, '>', "$dir/nginx.conf" or die $!;
+    print $fh "load_module $Module;\nworker_processes 2;\nerror_log $dir/logs/error.log info;\n"
+            . "pid $dir/nginx.pid;\nevents { worker_connections 256; }\n"
+            . "http {\n access_log off;\n $http\n server {\n listen 127.0.0.1:$port;\n"
+            . " location = /chat { kefu_chat; }\n }\n}\n";
+    close $fh;
+    system($ENV{TEST_NGINX_BINARY}, '-p', "$dir/", '-c', "$dir/nginx.conf") == 0
+        or die "second host did not start: " . `cat $dir/logs/error.log`;
+    for (1 .. 100) {
+        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port);
+        Time::HiRes::sleep(0.02);
+    }
+    my $stop = sub {
+        open my $p, '<', "$dir/nginx.pid" or return;
+        my $pid = <$p>;
+        kill 'TERM', $pid if $pid;
+        Time::HiRes::sleep(0.2);
+    };
+    return ($port, $stop, "$dir/logs/error.log");
 }
 
 # the pid of the running test nginx's master (or only) process
