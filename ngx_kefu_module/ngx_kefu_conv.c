@@ -36,6 +36,11 @@ typedef struct {
 static ngx_kefu_conv_t *ngx_kefu_conv_lookup(ngx_kefu_local_t *local,
     ngx_str_t *channel);
 static void ngx_kefu_conv_catchup(ngx_kefu_member_t *m);
+static void ngx_kefu_conv_catchup_due(ngx_kefu_conv_t *conv);
+static void ngx_kefu_conv_walk(ngx_kefu_main_conf_t *kmcf,
+    void (*visit)(ngx_kefu_conv_t *conv));
+static void ngx_kefu_conv_retry_one(ngx_kefu_conv_t *conv);
+static void ngx_kefu_conv_resync_one(ngx_kefu_conv_t *conv);
 static void ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq,
@@ -509,9 +514,7 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 void
 ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 {
-    ngx_queue_t        *q;
-    ngx_kefu_conv_t    *conv;
-    ngx_kefu_member_t  *m;
+    ngx_kefu_conv_t  *conv;
 
     conv = ngx_kefu_conv_lookup(kmcf->local, channel);
     if (conv == NULL) {
@@ -519,17 +522,7 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
     }
 
     conv->subscribed = 1;
-
-    for (q = ngx_queue_head(&conv->members);
-         q != ngx_queue_sentinel(&conv->members);
-         q = ngx_queue_next(q))
-    {
-        m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
-
-        if (m->catching_up) {
-            ngx_kefu_conv_catchup(m);
-        }
-    }
+    ngx_kefu_conv_catchup_due(conv);
 }
 
 
@@ -542,10 +535,27 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 void
 ngx_kefu_conv_retry(ngx_kefu_main_conf_t *kmcf)
 {
-    ngx_queue_t        *q;
+    ngx_kefu_conv_walk(kmcf, ngx_kefu_conv_retry_one);
+}
+
+
+/*
+ * Redis went away and came back: what was published meanwhile is lost to
+ * pub/sub, so every member reads the log again once resubscribed.
+ */
+
+void
+ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_kefu_conv_walk(kmcf, ngx_kefu_conv_resync_one);
+}
+
+
+static void
+ngx_kefu_conv_walk(ngx_kefu_main_conf_t *kmcf,
+    void (*visit)(ngx_kefu_conv_t *conv))
+{
     ngx_rbtree_node_t  *node, *root, *sentinel;
-    ngx_kefu_conv_t    *conv;
-    ngx_kefu_member_t  *m;
 
     if (kmcf->local == NULL) {
         return;
@@ -558,63 +568,57 @@ ngx_kefu_conv_retry(ngx_kefu_main_conf_t *kmcf)
         return;
     }
 
+    /* visits send commands at most: the tree does not change under us */
     for (node = ngx_rbtree_min(root, sentinel);
          node;
          node = ngx_rbtree_next(&kmcf->local->convs, node))
     {
-        conv = (ngx_kefu_conv_t *) node;
-
-        if (!conv->subscribed) {
-            continue;
-        }
-
-        for (q = ngx_queue_head(&conv->members);
-             q != ngx_queue_sentinel(&conv->members);
-             q = ngx_queue_next(q))
-        {
-            m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
-
-            if (m->catching_up) {
-                ngx_kefu_conv_catchup(m);
-            }
-        }
+        visit((ngx_kefu_conv_t *) node);
     }
 }
 
 
-/*
- * Redis went away and came back: what was published meanwhile is lost to
- * pub/sub, so every member reads the log again once resubscribed.
- */
+static void
+ngx_kefu_conv_retry_one(ngx_kefu_conv_t *conv)
+{
+    if (conv->subscribed) {
+        ngx_kefu_conv_catchup_due(conv);
+    }
+}
 
-void
-ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf)
+
+static void
+ngx_kefu_conv_resync_one(ngx_kefu_conv_t *conv)
 {
     ngx_queue_t        *q;
-    ngx_rbtree_node_t  *node, *root, *sentinel;
-    ngx_kefu_conv_t    *conv;
     ngx_kefu_member_t  *m;
 
-    sentinel = kmcf->local->convs.sentinel;
-    root = kmcf->local->convs.root;
+    conv->subscribed = 0;
 
-    if (root == sentinel) {
-        return;
-    }
-
-    for (node = ngx_rbtree_min(root, sentinel);
-         node;
-         node = ngx_rbtree_next(&kmcf->local->convs, node))
+    for (q = ngx_queue_head(&conv->members);
+         q != ngx_queue_sentinel(&conv->members);
+         q = ngx_queue_next(q))
     {
-        conv = (ngx_kefu_conv_t *) node;
-        conv->subscribed = 0;
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
+        m->catching_up = (conv->channel.data[5] == 'c');
+    }
+}
 
-        for (q = ngx_queue_head(&conv->members);
-             q != ngx_queue_sentinel(&conv->members);
-             q = ngx_queue_next(q))
-        {
-            m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
-            m->catching_up = (conv->channel.data[5] == 'c');
+
+static void
+ngx_kefu_conv_catchup_due(ngx_kefu_conv_t *conv)
+{
+    ngx_queue_t        *q;
+    ngx_kefu_member_t  *m;
+
+    for (q = ngx_queue_head(&conv->members);
+         q != ngx_queue_sentinel(&conv->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
+
+        if (m->catching_up) {
+            ngx_kefu_conv_catchup(m);
         }
     }
 }

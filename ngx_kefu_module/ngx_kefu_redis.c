@@ -92,6 +92,8 @@ static void ngx_kefu_redis_retry_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_timer_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_read_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_write_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_event(ngx_kefu_redis_link_t *link,
+    ngx_uint_t write, ngx_uint_t on);
 static void ngx_kefu_redis_add_read(void *privdata);
 static void ngx_kefu_redis_del_read(void *privdata);
 static void ngx_kefu_redis_add_write(void *privdata);
@@ -484,47 +486,50 @@ ngx_kefu_redis_write_handler(ngx_event_t *ev)
 }
 
 
+/* hiredis's event hooks: level-triggered nginx events, see the top */
+
+static void
+ngx_kefu_redis_event(ngx_kefu_redis_link_t *link, ngx_uint_t write,
+    ngx_uint_t on)
+{
+    ngx_event_t  *ev;
+
+    ev = write ? link->c->write : link->c->read;
+
+    if (on && !ev->active) {
+        (void) ngx_add_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT, 0);
+
+    } else if (!on && ev->active) {
+        (void) ngx_del_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT, 0);
+    }
+}
+
+
 static void
 ngx_kefu_redis_add_read(void *privdata)
 {
-    ngx_kefu_redis_link_t  *link = privdata;
-
-    if (!link->c->read->active) {
-        (void) ngx_add_event(link->c->read, NGX_READ_EVENT, 0);
-    }
+    ngx_kefu_redis_event(privdata, 0, 1);
 }
 
 
 static void
 ngx_kefu_redis_del_read(void *privdata)
 {
-    ngx_kefu_redis_link_t  *link = privdata;
-
-    if (link->c->read->active) {
-        (void) ngx_del_event(link->c->read, NGX_READ_EVENT, 0);
-    }
+    ngx_kefu_redis_event(privdata, 0, 0);
 }
 
 
 static void
 ngx_kefu_redis_add_write(void *privdata)
 {
-    ngx_kefu_redis_link_t  *link = privdata;
-
-    if (!link->c->write->active) {
-        (void) ngx_add_event(link->c->write, NGX_WRITE_EVENT, 0);
-    }
+    ngx_kefu_redis_event(privdata, 1, 1);
 }
 
 
 static void
 ngx_kefu_redis_del_write(void *privdata)
 {
-    ngx_kefu_redis_link_t  *link = privdata;
-
-    if (link->c->write->active) {
-        (void) ngx_del_event(link->c->write, NGX_WRITE_EVENT, 0);
-    }
+    ngx_kefu_redis_event(privdata, 1, 0);
 }
 
 
