@@ -93,6 +93,9 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
     } else if (ngx_strcmp(t, "page") == 0) {
         ngx_kefu_page(ws, msg, id);
 
+    } else if (ngx_strcmp(t, "accept") == 0) {
+        ngx_kefu_accept(ws, msg, id);
+
     } else if (ngx_kefu_app_planned(t)) {
         ngx_kefu_app_error(ws, "unavailable", "not implemented in this "
                            "version", id);
@@ -215,7 +218,7 @@ ngx_kefu_app_planned(const char *type)
 {
     ngx_uint_t           i;
     static const char   *planned[] = {
-        "rate", "status", "accept", "transfer", "close", "join"
+        "rate", "status", "transfer", "close", "join"
     };
 
     for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {

@@ -76,5 +76,8 @@ void ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 void ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 void ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 
+/* ngx_kefu_agent.c */
+void ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+
 
 #endif /* _NGX_KEFU_CONV_H_INCLUDED_ */

@@ -223,6 +223,40 @@ ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
 ), { 0 } };
 
 
+/*
+ * accept: ARGV = site, who ("a:<id>"), conv, agent JSON ({"id":..,
+ * "name":..}), ts, system message JSON head (before seq) and tail (after
+ * seq), log max length.
+ * A queued conversation of the site becomes open and the agent's, in one
+ * step, so two agents cannot both take it.  The transition is a system
+ * entry in the log; the visitor's and the agent's connections are told.
+ * Returns {code, seq}: 0 taken, 1 already this agent's, -1 forbidden,
+ * -2 not queued.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_accept = { ngx_string(
+"local site, who, conv = ARGV[1], ARGV[2], ARGV[3]\n"
+"local k = 'kefu:{c:' .. conv .. '}'\n"
+"local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor')\n"
+"if h[1] ~= site then return {-1} end\n"
+"local me = string.sub(who, 3)\n"
+"if h[3] == me and h[2] == 'open' then return {1, 0} end\n"
+"if h[2] ~= 'queued' then return {-2} end\n"
+"redis.call('HSET', k, 'state', 'open', 'agent', me, 'updated', ARGV[5])\n"
+"redis.call('ZADD', 'kefu:{s:' .. site .. '}:' .. who .. ':convs',\n"
+"           ARGV[5], conv)\n"
+"local seq = redis.call('HINCRBY', k, 'seq', 1)\n"
+"local j = ARGV[6] .. seq .. ARGV[7]\n"
+"redis.call('XADD', k .. ':log', 'MAXLEN', '~', ARGV[8], seq .. '-1',\n"
+"           'j', j, 'f', 'system', 'p', '0', 's', '-')\n"
+"local n = '{\"type\":\"conv\",\"conv\":\"' .. conv ..\n"
+"          '\",\"state\":\"open\",\"agent\":' .. ARGV[4] .. '}'\n"
+"redis.call('PUBLISH', 'kefu:u:' .. site .. ':v:' .. h[4], '-|u|0|' .. n)\n"
+"redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who, '-|u|0|' .. n)\n"
+"redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. seq .. '|' .. j)\n"
+"return {0, seq}\n"
+), { 0 } };
+
 /* every script, loaded by each Redis connection before it is ready */
 
 ngx_kefu_script_t  *ngx_kefu_scripts[] = {
@@ -231,5 +265,6 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_summaries,
     &ngx_kefu_script_read,
     &ngx_kefu_script_history,
+    &ngx_kefu_script_accept,
     NULL
 };

@@ -258,3 +258,70 @@ is($keeper->recv_type('pong')->{id}, 'alive', 'the worker is fine');
 [alert]
 [crit]
 exited on signal
+
+
+
+=== TEST 9: an agent accepts a queued conversation, sees what was written before, and they chat
+--- http_config
+    kefu_site shop2 secret=shop2-secret-fedcba9876543210;
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my $S1 = 'shop1-secret-0123456789abcdef';
+my $tok = sub { my ($sub, $site, $secret) = @_;
+    jwt_hs256({sub => $sub, role => 'agent', site => $site, exp => time + 300, name => 'Wang'}, $secret) };
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop1');
+$v->send_json({type => 'msg', cid => 'q1', text => 'is anyone there?'});
+my $conv = $v->recv_type('ack')->{conv};
+$v->recv_type('conv');
+
+my ($x) = kefu_connect(role => 'agent', site => 'shop2', token => $tok->('a9', 'shop2', 'shop2-secret-fedcba9876543210'));
+$x->send_json({type => 'accept', conv => $conv, cid => 'x1'});
+my $e = $x->recv_type('error');
+is($e->{code}, 'forbidden', "another site's agent cannot take it");
+
+$v->send_json({type => 'accept', conv => $conv, cid => 'v1'});
+is($v->recv_type('error')->{code}, 'forbidden', 'a visitor cannot accept');
+
+my ($ag, $aw) = kefu_connect(role => 'agent', site => 'shop1', token => $tok->('a1', 'shop1', $S1));
+is($aw->{type}, 'welcome', 'agent welcome');
+$ag->send_json({type => 'accept', conv => $conv, cid => 'acc'});
+my $n = $ag->recv_type('conv');
+is($n->{state}, 'open', 'the agent is told: open');
+is($n->{agent}{id}, 'a1', 'and its own');
+my $m = $ag->recv_type('msg');
+is($m->{text}, 'is anyone there?', 'the agent sees what the visitor wrote while queued');
+my $sys = $ag->recv_type('msg');
+is($sys->{from}{role}, 'system', 'the assignment is a system entry in the log');
+is($sys->{seq}, 2, 'with the next seq');
+
+my $vn = $v->recv_type('conv');
+is($vn->{agent}{name}, 'Wang', "the visitor is told the agent's name");
+is($v->recv_type('msg')->{from}{role}, 'system', 'the visitor sees the system entry too');
+
+$ag->send_json({type => 'msg', conv => $conv, cid => 'a-1', text => 'Hello, how can I help?'});
+is($ag->recv_type('ack')->{seq}, 3, 'the agent writes');
+my $r = $v->recv_type('msg');
+is($r->{text}, 'Hello, how can I help?', 'the visitor reads it');
+is_deeply($r->{from}, {role => 'agent', id => 'a1', name => 'Wang'}, 'from the agent');
+$v->send_json({type => 'msg', cid => 'q2', text => 'my order is late'});
+is($ag->recv_type('msg')->{text}, 'my order is late', 'the agent gets the reply');
+
+$ag->send_json({type => 'msg', conv => $conv, cid => 'note', text => 'VIP customer', private => JSON::PP::true()});
+is($ag->recv_type('ack')->{seq}, 5, 'a private note is stored');
+$ag->send_json({type => 'msg', conv => $conv, cid => 'a-2', text => 'let me check'});
+$ag->recv_type('ack');
+my $next = $v->recv_type('msg');
+is($next->{text}, 'let me check', 'the visitor never sees the private note');
+is($next->{seq}, 6, 'its stream skips exactly that seq');
+
+$ag->send_json({type => 'accept', conv => $conv, cid => 'acc2'});
+$ag->send_json({type => 'ping', id => 'after'});
+my @after = $ag->drain(0.5);
+ok(!(grep { $_->{type} eq 'error' } @after), 'accepting again is harmless');
+my ($ag2, $aw2) = kefu_connect(role => 'agent', site => 'shop1', token => $tok->('a1', 'shop1', $S1));
+my ($s) = grep { $_->{conv} eq $conv } @{ $aw2->{convs} };
+is($s->{state}, 'open', "a reconnecting agent's welcome lists it");
+is($s->{visitor}, $vw->{id}, 'with its visitor');
+--- error_log
+tried to accept a conversation not of its site
