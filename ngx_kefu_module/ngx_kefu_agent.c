@@ -14,7 +14,9 @@
 typedef struct {
     uint64_t                     sid;
     size_t                       cid_len;
-    u_char                       cid[];
+    u_char                       cid[65];
+    size_t                       conv_len;
+    u_char                       conv[NGX_KEFU_MAX_ID_LEN];
 } ngx_kefu_agent_ctx_t;
 
 
@@ -28,11 +30,12 @@ ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     char                  *agent, *text;
     u_char                 who[2 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
     u_char                 head[128 + NGX_KEFU_MAX_ID_LEN], maxlen[NGX_INT_T_LEN];
-    size_t                 lens[8], n;
+    u_char                 session[16];
+    size_t                 lens[9], n;
     json_t                *conv, *a, *t;
     int64_t                now;
     uint64_t               id;
-    const char            *argv[8];
+    const char            *argv[9];
     ngx_kefu_agent_ctx_t  *ctx;
 
     if (ws->role != NGX_KEFU_ROLE_AGENT) {
@@ -79,7 +82,7 @@ ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     json_decref(t);
 
     n = cid ? ngx_strlen(cid) : 0;
-    ctx = ngx_alloc(sizeof(ngx_kefu_agent_ctx_t) + n, ws->connection->log);
+    ctx = ngx_alloc(sizeof(ngx_kefu_agent_ctx_t), ws->connection->log);
 
     if (agent == NULL || text == NULL || ctx == NULL || n > 64) {
         free(agent);
@@ -92,6 +95,8 @@ ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     ctx->sid = ws->session_id;
     ctx->cid_len = n;
     ngx_memcpy(ctx->cid, cid, n);
+    ctx->conv_len = json_string_length(conv);
+    ngx_memcpy(ctx->conv, json_string_value(conv), ctx->conv_len);
 
     text[0] = ',';
 
@@ -114,9 +119,12 @@ ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     argv[7] = (char *) maxlen;
     lens[7] = ngx_snprintf(maxlen, sizeof(maxlen), "%i",
                            ws->main_conf->log_max) - maxlen;
+    argv[8] = (char *) session;
+    lens[8] = ngx_snprintf(session, sizeof(session), "%016xL",
+                           ws->session_id) - session;
 
     if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_accept,
-                            ngx_kefu_accept_handler, ctx, 0, 8, argv, lens)
+                            ngx_kefu_accept_handler, ctx, 0, 9, argv, lens)
         != NGX_OK)
     {
         ngx_free(ctx);
@@ -134,17 +142,22 @@ ngx_kefu_accept_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_kefu_agent_ctx_t  *ctx = data;
 
     u_char          cid[65];
+    ngx_str_t       conv;
+    redisReply     *n;
     ngx_kefu_ws_t  *ws;
 
     ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
 
     ngx_memcpy(cid, ctx->cid, ctx->cid_len);
     cid[ctx->cid_len] = '\0';
-    ngx_free(ctx);
 
     if (ws == NULL) {
+        ngx_free(ctx);
         return;
     }
+
+    conv.data = ctx->conv;
+    conv.len = ctx->conv_len;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 1
@@ -152,10 +165,26 @@ ngx_kefu_accept_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     {
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
                            cid[0] ? (char *) cid : NULL);
+        ngx_free(ctx);
         return;
     }
 
     switch (reply->element[0]->integer) {
+
+    case 0:
+    case 1:
+        /* from the reply, not the channel: the subscription may be young */
+        n = reply->elements > 2 ? reply->element[2] : NULL;
+
+        if (n && n->type == REDIS_REPLY_STRING) {
+            (void) ngx_kefu_ws_send_text(ws, (u_char *) n->str, n->len);
+        }
+
+        if (ngx_kefu_conv_member(ws, &conv) == NULL) {
+            (void) ngx_kefu_conv_join(ws, &conv, 0);
+        }
+
+        break;
 
     case -1:
         ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
@@ -163,13 +192,13 @@ ngx_kefu_accept_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                       "not of its site", &ws->user_id);
         ngx_kefu_app_error(ws, "forbidden", "not a conversation of your site",
                            cid[0] ? (char *) cid : NULL);
-        return;
+        break;
 
-    case -2:
+    default:
         ngx_kefu_app_error(ws, "forbidden", "the conversation is not queued",
                            cid[0] ? (char *) cid : NULL);
-        return;
     }
 
-    /* taken: the agent's channel tells every connection, which join it */
+    /* the agent's other connections learn it on the agent's channel */
+    ngx_free(ctx);
 }

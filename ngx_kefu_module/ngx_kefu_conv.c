@@ -355,7 +355,10 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
             break;
 
         case 'u':
-            ngx_kefu_user_notice(m, &json);
+            /* a connection told by its own command's reply is not told twice */
+            if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
+                ngx_kefu_user_notice(m, &json);
+            }
             break;
 
         default:

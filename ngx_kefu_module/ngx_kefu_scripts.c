@@ -226,12 +226,13 @@ ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
 /*
  * accept: ARGV = site, who ("a:<id>"), conv, agent JSON ({"id":..,
  * "name":..}), ts, system message JSON head (before seq) and tail (after
- * seq), log max length.
+ * seq), log max length, the accepting session.
  * A queued conversation of the site becomes open and the agent's, in one
  * step, so two agents cannot both take it.  The transition is a system
  * entry in the log; the visitor's and the agent's connections are told.
- * Returns {code, seq}: 0 taken, 1 already this agent's, -1 forbidden,
- * -2 not queued.
+ * Returns {code, seq, notice}: 0 taken, 1 already this agent's, -1
+ * forbidden, -2 not queued.  The accepting connection gets the notice from
+ * the reply: its channel's copy may race its subscription.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_accept = { ngx_string(
@@ -240,7 +241,9 @@ ngx_kefu_script_t  ngx_kefu_script_accept = { ngx_string(
 "local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor')\n"
 "if h[1] ~= site then return {-1} end\n"
 "local me = string.sub(who, 3)\n"
-"if h[3] == me and h[2] == 'open' then return {1, 0} end\n"
+"local n = '{\"type\":\"conv\",\"conv\":\"' .. conv ..\n"
+"          '\",\"state\":\"open\",\"agent\":' .. ARGV[4] .. '}'\n"
+"if h[3] == me and h[2] == 'open' then return {1, 0, n} end\n"
 "if h[2] ~= 'queued' then return {-2} end\n"
 "redis.call('HSET', k, 'state', 'open', 'agent', me, 'updated', ARGV[5])\n"
 "redis.call('ZADD', 'kefu:{s:' .. site .. '}:' .. who .. ':convs',\n"
@@ -249,12 +252,11 @@ ngx_kefu_script_t  ngx_kefu_script_accept = { ngx_string(
 "local j = ARGV[6] .. seq .. ARGV[7]\n"
 "redis.call('XADD', k .. ':log', 'MAXLEN', '~', ARGV[8], seq .. '-1',\n"
 "           'j', j, 'f', 'system', 'p', '0', 's', '-')\n"
-"local n = '{\"type\":\"conv\",\"conv\":\"' .. conv ..\n"
-"          '\",\"state\":\"open\",\"agent\":' .. ARGV[4] .. '}'\n"
 "redis.call('PUBLISH', 'kefu:u:' .. site .. ':v:' .. h[4], '-|u|0|' .. n)\n"
-"redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who, '-|u|0|' .. n)\n"
+"redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who,\n"
+"           ARGV[9] .. '|u|0|' .. n)\n"
 "redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. seq .. '|' .. j)\n"
-"return {0, seq}\n"
+"return {0, seq, n}\n"
 ), { 0 } };
 
 /* every script, loaded by each Redis connection before it is ready */
