@@ -1,16 +1,38 @@
 /*
  * kefu-load: a WebSocket load tool for ngx_kefu_module benchmarks.
- * One process, epoll, non-blocking sockets; only loopback addresses.
+ *
+ * One process, one epoll loop, non-blocking sockets, nothing but libc
+ * (SHA-1, SHA-256 and HMAC are below).  Only loopback addresses: the
+ * target must be in 127.0.0.0/8 and every socket is bound to a source
+ * address 127.0.0.2, .3, ... before connect(), so that one process can
+ * open more connections than one source address has ephemeral ports.
+ * Everything is bounded in count and time; the tool always exits by itself.
  *
  *   kefu-load idle --port P [--host 127.0.0.1] [--path /chat] [--n 10000]
- *                  [--sources 4] [--inflight 256] [--hold 10]
+ *                  [--ping] [--hello] [--site S] [--sources 8]
+ *                  [--source-base 0] [--inflight 256] [--conn-rate 0]
+ *                  [--timeout 60] [--hold 10]
  *   kefu-load pairs --port P --secret S [--site shop1] [--n 1000]
- *                  [--rate 15] [--duration 10] [--sources 4]
+ *                  [--rate 15] [--duration 10] [--sources 8]
+ *   kefu-load selftest
  *
- * idle: opens N WebSocket connections (spread over source addresses
- * 127.0.0.2, .3, ... so that ephemeral ports do not run out), prints
- * "READY <n> open", keeps them idle (answering server pings) for --hold
- * seconds or until stdin closes, then closes them and exits.
+ * idle: opens N WebSocket connections, at most --inflight of them in the
+ * handshake at once (and at most --conn-rate new ones per second when
+ * given); checks the 101 and its Sec-WebSocket-Accept; with --hello each
+ * connection then says an anonymous visitor hello to --site and waits for
+ * its welcome, with --ping it sends an application ping and waits for the
+ * pong.  Then prints one line
+ *
+ *     READY open=<n> failed=<n> seconds=<s>
+ *
+ * and keeps the connections open and idle (answering the server's pings)
+ * for --hold seconds, or until SIGINT/SIGTERM/SIGHUP, or until its standard
+ * input reaches end of file when that is a pipe, a socket or a terminal.
+ * Then it closes them (close frame 1000) and prints
+ *
+ *     DONE open=<n> dropped=<n> pings=<n> seconds=<s>
+ *
+ * Exit status 0 when every connection opened and none was lost.
  *
  * pairs: N visitor/agent pairs speaking the kefu contract.  Each visitor
  * opens a conversation (anonymous hello, first msg), an agent (a token
@@ -19,7 +41,13 @@
  * end-to-end latency percentiles (visitor send to agent receive) and the
  * messages lost, duplicated or out of order (each text carries its number).
  *
- * Built by scripts/bench.  Everything is bounded in count and time.
+ * selftest: checks the hash functions against published test vectors.
+ *
+ * The code is in layers: hashes and encodings; the WebSocket client (ws_*:
+ * connect from a chosen source address, handshake, masked frame writer,
+ * incremental frame reader that reassembles fragmented messages and answers
+ * pings); the event loop; one section per mode.  A new mode embeds ws_t in
+ * its own connection structure and supplies a ws_handler_t.
  */
 
 #define _GNU_SOURCE
@@ -28,58 +56,29 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#define MAX_CONNS         100000
+#define MAX_MESSAGE       (16 * 1024 * 1024)   /* largest server message */
+#define MAX_HANDSHAKE     8192                 /* largest 101 response */
+#define READ_CHUNK        65536
+
+#define WS_GUID           "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-/* the RFC 6455 sample key: the server's answer is known in advance */
-#define WS_KEY     "dGhlIHNhbXBsZSBub25jZQ=="
-#define WS_ACCEPT  "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-
-#define MAX_CONNS  100000
-#define BUF_SIZE   4096
-
-
-enum { C_CONNECTING, C_HANDSHAKE, C_OPEN, C_FAILED };
-
-
-typedef struct {
-    int       fd;
-    int       state;
-    size_t    have;           /* bytes of the handshake answer so far */
-    char     *buf;            /* only while handshaking */
-} conn_t;
-
-
-typedef struct {
-    const char  *host;
-    const char  *path;
-    const char  *site;
-    const char  *secret;
-    int          port;
-    int          n;
-    int          sources;
-    int          inflight;
-    int          hold;
-    int          rate;
-    int          duration;
-    int          pairs;
-} options_t;
-
-
-static int run_pairs(options_t *o);
-
+/* ----------------------------------------------------------- utilities */
 
 static double
 now(void)
@@ -91,32 +90,1171 @@ now(void)
 }
 
 
+static void *
+xrealloc(void *p, size_t size)
+{
+    p = realloc(p, size);
+
+    if (p == NULL) {
+        perror("kefu-load");
+        exit(1);
+    }
+
+    return p;
+}
+
+
+/* xorshift64*: masks and handshake keys need no cryptographic quality */
+static uint64_t  rng_state;
+
+static uint64_t
+rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+
+/* raises the descriptor limit as far as allowed; returns the limit */
+static rlim_t
+raise_nofile(void)
+{
+    struct rlimit  rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return 1024;
+    }
+
+    rl.rlim_cur = rl.rlim_max;
+    (void) setrlimit(RLIMIT_NOFILE, &rl);
+    (void) getrlimit(RLIMIT_NOFILE, &rl);
+
+    return rl.rlim_cur;
+}
+
+
+/*
+ * The string value of "field" in a flat JSON object, copied to out
+ * (escapes are not decoded; the values used here have none).  Returns 0 if
+ * found.  Whitespace around the colon is allowed.
+ */
+static int
+json_str(const char *m, const char *field, char *out, size_t size)
+{
+    char         key[64];
+    size_t       i;
+    const char  *p;
+
+    snprintf(key, sizeof(key), "\"%s\"", field);
+
+    for (p = strstr(m, key); p; p = strstr(p + 1, key)) {
+        p += strlen(key);
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (*p != ':') continue;
+        p++;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (*p != '"') continue;
+        p++;
+
+        for (i = 0; p[i] && p[i] != '"' && i + 1 < size; i++) {
+            out[i] = p[i];
+        }
+
+        out[i] = '\0';
+        return 0;
+    }
+
+    return -1;
+}
+
+
+static int
+json_type_is(const char *m, const char *type)
+{
+    char  t[32];
+
+    return json_str(m, "type", t, sizeof(t)) == 0 && strcmp(t, type) == 0;
+}
+
+
+/* --------------------------------------------- hashes and encodings */
+
+#define ROL32(x, n)  (((x) << (n)) | ((x) >> (32 - (n))))
+#define ROR32(x, n)  (((x) >> (n)) | ((x) << (32 - (n))))
+
+
+static void
+sha1_block(uint32_t *h, const unsigned char *p)
+{
+    int       i;
+    uint32_t  w[80], a, b, c, d, e, f, k, t;
+
+    for (i = 0; i < 16; i++) {
+        w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16
+               | (uint32_t) p[4 * i + 2] << 8 | p[4 * i + 3];
+    }
+
+    for ( ; i < 80; i++) {
+        w[i] = ROL32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    }
+
+    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4];
+
+    for (i = 0; i < 80; i++) {
+        if (i < 20) {
+            f = (b & c) | (~b & d); k = 0x5A827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d; k = 0x6ED9EBA1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDC;
+        } else {
+            f = b ^ c ^ d; k = 0xCA62C1D6;
+        }
+
+        t = ROL32(a, 5) + f + e + k + w[i];
+        e = d; d = c; c = ROL32(b, 30); b = a; a = t;
+    }
+
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+}
+
+
+static const uint32_t  sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+
+static void
+sha256_block(uint32_t *h, const unsigned char *p)
+{
+    int       i;
+    uint32_t  w[64], a, b, c, d, e, f, g, hh, s0, s1, t1, t2;
+
+    for (i = 0; i < 16; i++) {
+        w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16
+               | (uint32_t) p[4 * i + 2] << 8 | p[4 * i + 3];
+    }
+
+    for ( ; i < 64; i++) {
+        s0 = ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        s1 = ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+
+    a = h[0]; b = h[1]; c = h[2]; d = h[3];
+    e = h[4]; f = h[5]; g = h[6]; hh = h[7];
+
+    for (i = 0; i < 64; i++) {
+        s1 = ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25);
+        t1 = hh + s1 + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
+        s0 = ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22);
+        t2 = s0 + ((a & b) ^ (a & c) ^ (b & c));
+        hh = g; g = f; f = e; e = d + t1;
+        d = c; c = b; b = a; a = t1 + t2;
+    }
+
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+    h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+
+/* Merkle-Damgard with 64-byte blocks and a big-endian bit length */
+static void
+md_digest(void (*block)(uint32_t *, const unsigned char *), uint32_t *h,
+    int words, const unsigned char *p, size_t len, unsigned char *out)
+{
+    int            i;
+    size_t         off, rem, total;
+    uint64_t       bits;
+    unsigned char  last[128];
+
+    for (off = 0; off + 64 <= len; off += 64) {
+        block(h, p + off);
+    }
+
+    rem = len - off;
+    memset(last, 0, sizeof(last));
+    memcpy(last, p + off, rem);
+    last[rem] = 0x80;
+    total = rem + 1 + 8 <= 64 ? 64 : 128;
+    bits = (uint64_t) len * 8;
+
+    for (i = 0; i < 8; i++) {
+        last[total - 1 - i] = (unsigned char) (bits >> (8 * i));
+    }
+
+    block(h, last);
+
+    if (total == 128) {
+        block(h, last + 64);
+    }
+
+    for (i = 0; i < words; i++) {
+        out[4 * i] = h[i] >> 24;
+        out[4 * i + 1] = h[i] >> 16;
+        out[4 * i + 2] = h[i] >> 8;
+        out[4 * i + 3] = h[i];
+    }
+}
+
+
+static void
+sha1(const void *p, size_t len, unsigned char out[20])
+{
+    uint32_t  h[5] = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476,
+                       0xC3D2E1F0 };
+
+    md_digest(sha1_block, h, 5, p, len, out);
+}
+
+
+static void
+sha256(const void *p, size_t len, unsigned char out[32])
+{
+    uint32_t  h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+
+    md_digest(sha256_block, h, 8, p, len, out);
+}
+
+
+static void
+hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
+    unsigned char out[32])
+{
+    size_t          i;
+    unsigned char   k[64], inner[32], *buf;
+
+    memset(k, 0, sizeof(k));
+
+    if (klen > 64) {
+        sha256(key, klen, k);
+    } else {
+        memcpy(k, key, klen);
+    }
+
+    buf = xrealloc(NULL, 64 + (mlen > 32 ? mlen : 32));
+
+    for (i = 0; i < 64; i++) buf[i] = k[i] ^ 0x36;
+    memcpy(buf + 64, msg, mlen);
+    sha256(buf, 64 + mlen, inner);
+
+    for (i = 0; i < 64; i++) buf[i] = k[i] ^ 0x5c;
+    memcpy(buf + 64, inner, 32);
+    sha256(buf, 64 + 32, out);
+
+    free(buf);
+}
+
+
+/* base64 (url = 0: standard, padded) or base64url (url = 1: no padding) */
+static void
+base64(const unsigned char *in, size_t len, char *out, int url)
+{
+    size_t       i;
+    uint32_t     v;
+    const char  *t = url
+        ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    for (i = 0; i + 2 < len; i += 3) {
+        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
+        *out++ = t[v >> 18]; *out++ = t[(v >> 12) & 63];
+        *out++ = t[(v >> 6) & 63]; *out++ = t[v & 63];
+    }
+
+    if (len - i == 1) {
+        v = (uint32_t) in[i] << 16;
+        *out++ = t[v >> 18]; *out++ = t[(v >> 12) & 63];
+        if (!url) { *out++ = '='; *out++ = '='; }
+
+    } else if (len - i == 2) {
+        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
+        *out++ = t[v >> 18]; *out++ = t[(v >> 12) & 63];
+        *out++ = t[(v >> 6) & 63];
+        if (!url) { *out++ = '='; }
+    }
+
+    *out = '\0';
+}
+
+
+/* the Sec-WebSocket-Accept for a key (RFC 6455 section 4.2.2) */
+static void
+ws_accept_for(const char *key, char out[29])
+{
+    char           buf[64 + sizeof(WS_GUID)];
+    unsigned char  d[20];
+
+    snprintf(buf, sizeof(buf), "%s" WS_GUID, key);
+    sha1(buf, strlen(buf), d);
+    base64(d, 20, out, 0);
+}
+
+
+/* ------------------------------------------------- the event loop */
+
+/*
+ * Every descriptor in the epoll set carries a pointer to something that
+ * starts with an ev_t: the loop calls its handler.
+ */
+typedef struct ev_s  ev_t;
+
+struct ev_s {
+    void  (*handler)(ev_t *ev, uint32_t events);
+};
+
+
+static int            ep = -1;
+static volatile int   stop_signal;      /* SIGINT, SIGTERM or SIGHUP */
+static int            stop_stdin;       /* stdin reached end of file */
+
+
+static void
+on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+
+static int
+stopping(void)
+{
+    return stop_signal || stop_stdin;
+}
+
+
+static void
+stdin_handler(ev_t *ev, uint32_t events)
+{
+    char     buf[256];
+    ssize_t  n;
+
+    (void) ev;
+    (void) events;
+
+    n = read(0, buf, sizeof(buf));
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        stop_stdin = 1;
+        epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
+    }
+}
+
+
+static ev_t  stdin_ev = { stdin_handler };
+
+
+static void
+loop_init(int watch_stdin)
+{
+    struct stat         st;
+    struct sigaction    sa;
+    struct epoll_event  e;
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep == -1) {
+        perror("kefu-load: epoll_create1");
+        exit(1);
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /*
+     * Standard input ends the hold only when something holds its other
+     * end: a pipe, a socket or a terminal.  A background job's /dev/null
+     * or a regular file would end it at once.
+     */
+    if (watch_stdin && fstat(0, &st) == 0
+        && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(0)))
+    {
+        e.events = EPOLLIN;
+        e.data.ptr = &stdin_ev;
+        (void) epoll_ctl(ep, EPOLL_CTL_ADD, 0, &e);
+    }
+}
+
+
+/* waits up to timeout_ms and handles what is ready */
+static void
+loop_once(int timeout_ms)
+{
+    int                 i, n;
+    ev_t               *ev;
+    struct epoll_event  evs[512];
+
+    n = epoll_wait(ep, evs, 512, timeout_ms);
+
+    for (i = 0; i < n; i++) {
+        ev = evs[i].data.ptr;
+        ev->handler(ev, evs[i].events);
+    }
+}
+
+
+/* ------------------------------------------------- WebSocket client */
+
+enum { WS_NEW, WS_CONNECTING, WS_HANDSHAKE, WS_OPEN, WS_CLOSING, WS_CLOSED };
+
+
+typedef struct ws_s  ws_t;
+
+typedef struct {
+    void  (*open)(ws_t *ws);                         /* after a good 101 */
+    void  (*text)(ws_t *ws, char *data, size_t len); /* NUL-terminated */
+    void  (*closed)(ws_t *ws, const char *why);      /* it is gone */
+} ws_handler_t;
+
+
+struct ws_s {
+    ev_t                 ev;          /* first: the loop's handle */
+    int                  fd;
+    uint8_t              state;
+    uint8_t              msg_op;      /* of the fragmented message */
+    uint8_t              want_out;    /* EPOLLOUT is in the interest set */
+    uint16_t             close_code;  /* in the server's close frame */
+    char                 key[25];     /* Sec-WebSocket-Key */
+
+    unsigned char       *in;          /* the 101 so far, or a partial frame */
+    size_t               in_len, in_cap;
+    unsigned char       *out;         /* bytes not yet written */
+    size_t               out_len, out_cap;
+    unsigned char       *msg;         /* a fragmented message so far */
+    size_t               msg_len;
+
+    const ws_handler_t  *handler;
+    void                *data;        /* the mode's */
+    int                  tag;
+};
+
+
+/* what the client layer saw, over all connections */
+static struct {
+    uint64_t  pings;          /* server pings answered */
+    uint64_t  frames;
+    uint64_t  messages;
+} ws_stats;
+
+
+static void ws_event(ev_t *ev, uint32_t events);
+static void ws_input(ws_t *ws, unsigned char *p, size_t n);
+static void ws_frame(ws_t *ws, int fin, int op, unsigned char *p, size_t len);
+static int ws_send(ws_t *ws, int op, const void *data, size_t len);
+
+
+static void
+ws_init(ws_t *ws, const ws_handler_t *handler, void *data, int tag)
+{
+    memset(ws, 0, sizeof(*ws));
+    ws->ev.handler = ws_event;
+    ws->fd = -1;
+    ws->handler = handler;
+    ws->data = data;
+    ws->tag = tag;
+}
+
+
+static void
+ws_free_buffers(ws_t *ws)
+{
+    free(ws->in);
+    free(ws->out);
+    free(ws->msg);
+    ws->in = ws->out = ws->msg = NULL;
+    ws->in_len = ws->in_cap = ws->out_len = ws->out_cap = ws->msg_len = 0;
+}
+
+
+/* drops the connection; the handler learns why */
+static void
+ws_close(ws_t *ws, const char *why)
+{
+    if (ws->state == WS_CLOSED || ws->state == WS_NEW) {
+        return;
+    }
+
+    epoll_ctl(ep, EPOLL_CTL_DEL, ws->fd, NULL);
+    close(ws->fd);
+    ws->fd = -1;
+    ws->state = WS_CLOSED;
+    ws_free_buffers(ws);
+
+    if (ws->handler->closed) {
+        ws->handler->closed(ws, why);
+    }
+}
+
+
+static void
+ws_interest(ws_t *ws, int want_out)
+{
+    struct epoll_event  e;
+
+    if (ws->want_out == want_out) {
+        return;
+    }
+
+    e.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
+    e.data.ptr = &ws->ev;
+
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, ws->fd, &e) == 0) {
+        ws->want_out = (uint8_t) want_out;
+    }
+}
+
+
+/* writes what is queued; 0, or -1 when the connection was closed */
+static int
+ws_flush(ws_t *ws)
+{
+    ssize_t  n;
+
+    while (ws->out_len) {
+        n = write(ws->fd, ws->out, ws->out_len);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            if (errno == EAGAIN) {
+                ws_interest(ws, 1);
+                return 0;
+            }
+
+            ws_close(ws, "write failed");
+            return -1;
+        }
+
+        memmove(ws->out, ws->out + n, ws->out_len - n);
+        ws->out_len -= n;
+    }
+
+    ws_interest(ws, 0);
+    return 0;
+}
+
+
+static void
+ws_queue(ws_t *ws, const void *data, size_t len)
+{
+    if (ws->out_len + len > ws->out_cap) {
+        ws->out_cap = (ws->out_len + len) * 2;
+        ws->out = xrealloc(ws->out, ws->out_cap);
+    }
+
+    memcpy(ws->out + ws->out_len, data, len);
+    ws->out_len += len;
+}
+
+
+/*
+ * Starts a connection to o_host:port from source address 127.0.0.<2+src>.
+ * 0, or -1 (nothing to clean up; errno says why).
+ */
+static int
+ws_connect(ws_t *ws, const char *host, int port, int src)
+{
+    int                 fd, one;
+    char                addr[32];
+    struct sockaddr_in  sa, la;
+    struct epoll_event  e;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        return -1;
+    }
+
+    one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    /* the port is chosen at connect(), per destination: more of them */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#endif
+
+    snprintf(addr, sizeof(addr), "127.0.%d.%d", (2 + src) / 256,
+             (2 + src) % 256);
+    memset(&la, 0, sizeof(la));
+    la.sin_family = AF_INET;
+    inet_pton(AF_INET, addr, &la.sin_addr);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    inet_pton(AF_INET, host, &sa.sin_addr);
+
+    if (bind(fd, (struct sockaddr *) &la, sizeof(la)) == -1
+        || (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == -1
+            && errno != EINPROGRESS))
+    {
+        int  err = errno;
+
+        close(fd);
+        errno = err;
+        return -1;
+    }
+
+    e.events = EPOLLOUT;
+    e.data.ptr = &ws->ev;
+
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) == -1) {
+        int  err = errno;
+
+        close(fd);
+        errno = err;
+        return -1;
+    }
+
+    ws->fd = fd;
+    ws->state = WS_CONNECTING;
+    ws->want_out = 1;
+
+    return 0;
+}
+
+
+/* the TCP connection is up: send the upgrade request */
+static void
+ws_connected(ws_t *ws, const char *host, const char *path)
+{
+    char           req[1024];
+    uint64_t       r[2];
+    unsigned char  k[16];
+    int            n;
+
+    r[0] = rng();
+    r[1] = rng();
+    memcpy(k, r, 16);
+    base64(k, 16, ws->key, 0);
+
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\n"
+                 "Host: %s\r\n"
+                 "Upgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Key: %s\r\n"
+                 "\r\n", path, host, ws->key);
+
+    ws->state = WS_HANDSHAKE;
+    ws_queue(ws, req, n);
+    ws_flush(ws);
+}
+
+
+/* the host and path every connection of this process uses */
+static const char  *ws_host = "127.0.0.1";
+static const char  *ws_path = "/chat";
+
+
+static void
+ws_event(ev_t *ev, uint32_t events)
+{
+    int        err;
+    ws_t      *ws = (ws_t *) ev;
+    ssize_t    n;
+    socklen_t  len;
+    static unsigned char  buf[READ_CHUNK + 1];
+
+    if (ws->state == WS_CONNECTING) {
+        err = 0;
+        len = sizeof(err);
+
+        if (getsockopt(ws->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+            err = errno;
+        }
+
+        if (err || (events & (EPOLLERR | EPOLLHUP))) {
+            ws_close(ws, err == ECONNREFUSED ? "connect: refused"
+                         : err == ETIMEDOUT ? "connect: timed out"
+                         : err == EADDRNOTAVAIL ? "connect: no free port"
+                         : "connect: error");
+            return;
+        }
+
+        ws_connected(ws, ws_host, ws_path);
+        return;
+    }
+
+    if ((events & EPOLLOUT) && ws_flush(ws) != 0) {
+        return;
+    }
+
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        return;
+    }
+
+    /* a bounded number of reads, then others get their turn */
+    for (int i = 0; i < 4 && ws->state != WS_CLOSED; i++) {
+        n = read(ws->fd, buf, READ_CHUNK);
+
+        if (n > 0) {
+            ws_input(ws, buf, n);
+            if ((size_t) n < READ_CHUNK) {
+                return;
+            }
+            continue;
+        }
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+
+        if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+
+        if (ws->state == WS_HANDSHAKE) {
+            ws_close(ws, n == 0 ? "handshake: closed by server"
+                                : "handshake: read error");
+        } else if (ws->close_code || ws->state == WS_CLOSING) {
+            ws_close(ws, "closed after a close frame");
+        } else {
+            ws_close(ws, n == 0 ? "closed by server without a close frame"
+                                : "read error");
+        }
+        return;
+    }
+}
+
+
+static void
+ws_append_in(ws_t *ws, const unsigned char *p, size_t n)
+{
+    if (ws->in_len + n + 1 > ws->in_cap) {
+        ws->in_cap = (ws->in_len + n + 1) * 2;
+        ws->in = xrealloc(ws->in, ws->in_cap);
+    }
+
+    memcpy(ws->in + ws->in_len, p, n);
+    ws->in_len += n;
+}
+
+
+/* checks the 101; returns the header length, 0 if incomplete, -1 bad */
+static ssize_t
+ws_handshake_response(ws_t *ws)
+{
+    char   *h, *end, *line, *v, accept[29];
+    size_t  len;
+
+    ws->in[ws->in_len] = '\0';
+    h = (char *) ws->in;
+    end = strstr(h, "\r\n\r\n");
+
+    if (end == NULL) {
+        return ws->in_len > MAX_HANDSHAKE ? -1 : 0;
+    }
+
+    len = end + 4 - h;
+
+    if (strncmp(h, "HTTP/1.1 101", 12) != 0) {
+        return -1;
+    }
+
+    ws_accept_for(ws->key, accept);
+
+    for (line = strstr(h, "\r\n"); line && line < end;
+         line = strstr(line + 2, "\r\n"))
+    {
+        if (strncasecmp(line + 2, "Sec-WebSocket-Accept:", 21) == 0) {
+            v = line + 2 + 21;
+            while (*v == ' ' || *v == '\t') v++;
+            if (strncmp(v, accept, 28) == 0 && (v[28] == '\r' || v[28] == ' '))
+            {
+                return len;
+            }
+            return -1;
+        }
+    }
+
+    return -1;
+}
+
+
+static void
+ws_input(ws_t *ws, unsigned char *p, size_t n)
+{
+    ssize_t         hl;
+    size_t          off, flen, hdr, len;
+    unsigned char  *b, *base;
+
+    if (ws->state == WS_HANDSHAKE) {
+        ws_append_in(ws, p, n);
+        hl = ws_handshake_response(ws);
+
+        if (hl == 0) {
+            return;
+        }
+
+        if (hl < 0) {
+            ws_close(ws, strncmp((char *) ws->in, "HTTP/1.1 101", 12)
+                         ? "handshake: not 101"
+                         : "handshake: bad Sec-WebSocket-Accept");
+            return;
+        }
+
+        /* frames may have come right behind the 101 */
+        ws->in_len -= hl;
+        memmove(ws->in, ws->in + hl, ws->in_len);
+        ws->state = WS_OPEN;
+
+        if (ws->handler->open) {
+            ws->handler->open(ws);
+        }
+
+        if (ws->state == WS_CLOSED) {
+            return;
+        }
+
+        if (ws->in_len == 0) {
+            free(ws->in);
+            ws->in = NULL;
+            ws->in_cap = 0;
+            return;
+        }
+
+        p = NULL;
+        n = 0;
+    }
+
+    /* a partial frame is kept: the new bytes join it */
+    if (ws->in_len) {
+        if (n) {
+            ws_append_in(ws, p, n);
+        }
+        base = ws->in;
+        len = ws->in_len;
+
+    } else {
+        base = p;
+        len = n;
+    }
+
+    /* server frames are never masked */
+    off = 0;
+
+    while (len - off >= 2 && ws->state != WS_CLOSED) {
+        b = base + off;
+
+        if ((b[0] & 0x70) || (b[1] & 0x80)) {
+            ws_close(ws, (b[0] & 0x70) ? "protocol: reserved bits"
+                                       : "protocol: masked server frame");
+            return;
+        }
+
+        flen = b[1] & 0x7f;
+        hdr = 2;
+
+        if (flen == 126) {
+            if (len - off < 4) break;
+            flen = (size_t) b[2] << 8 | b[3];
+            hdr = 4;
+
+        } else if (flen == 127) {
+            if (len - off < 10) break;
+            flen = 0;
+            for (int i = 2; i < 10; i++) {
+                flen = flen << 8 | b[i];
+            }
+            hdr = 10;
+        }
+
+        if (flen > MAX_MESSAGE) {
+            ws_close(ws, "protocol: frame too big");
+            return;
+        }
+
+        if (len - off < hdr + flen) {
+            break;
+        }
+
+        ws_frame(ws, b[0] >> 7, b[0] & 0x0f, b + hdr, flen);
+        off += hdr + flen;
+    }
+
+    if (ws->state == WS_CLOSED) {
+        return;
+    }
+
+    /* keep what is left of a frame, give back what was consumed */
+    if (base == ws->in) {
+        ws->in_len -= off;
+        memmove(ws->in, ws->in + off, ws->in_len);
+
+        if (ws->in_len == 0) {
+            free(ws->in);
+            ws->in = NULL;
+            ws->in_cap = 0;
+        }
+
+    } else if (off < len) {
+        ws_append_in(ws, base + off, len - off);
+    }
+}
+
+
+/* one whole frame; p[len] may be overwritten (buffers have a spare byte) */
+static void
+ws_frame(ws_t *ws, int fin, int op, unsigned char *p, size_t len)
+{
+    unsigned char  save;
+
+    ws_stats.frames++;
+
+    if (op >= 0x8) {
+        if (!fin || len > 125) {
+            ws_close(ws, "protocol: bad control frame");
+            return;
+        }
+
+        if (op == 0x9) {
+            ws_stats.pings++;
+            ws_send(ws, 0xa, p, len);
+
+        } else if (op == 0x8) {
+            ws->close_code = len >= 2 ? (uint16_t) (p[0] << 8 | p[1]) : 1005;
+
+            if (ws->state == WS_OPEN) {
+                /* answer with the same code, then the server closes */
+                ws_send(ws, 0x8, p, len >= 2 ? 2 : 0);
+                ws->state = WS_CLOSING;
+            }
+        }
+
+        return;
+    }
+
+    if (op == 0x0) {
+        if (ws->msg == NULL) {
+            ws_close(ws, "protocol: continuation without a message");
+            return;
+        }
+
+        if (ws->msg_len + len > MAX_MESSAGE) {
+            ws_close(ws, "protocol: message too big");
+            return;
+        }
+
+        ws->msg = xrealloc(ws->msg, ws->msg_len + len + 1);
+        memcpy(ws->msg + ws->msg_len, p, len);
+        ws->msg_len += len;
+
+        if (!fin) {
+            return;
+        }
+
+        ws->msg[ws->msg_len] = '\0';
+        ws_stats.messages++;
+
+        if (ws->msg_op == 0x1 && ws->handler->text) {
+            ws->handler->text(ws, (char *) ws->msg, ws->msg_len);
+        }
+
+        free(ws->msg);
+        ws->msg = NULL;
+        ws->msg_len = 0;
+        return;
+    }
+
+    if (op != 0x1 && op != 0x2) {
+        ws_close(ws, "protocol: reserved opcode");
+        return;
+    }
+
+    if (ws->msg) {
+        ws_close(ws, "protocol: new message inside a fragmented one");
+        return;
+    }
+
+    if (!fin) {
+        ws->msg = xrealloc(NULL, len + 1);
+        memcpy(ws->msg, p, len);
+        ws->msg_len = len;
+        ws->msg_op = (uint8_t) op;
+        return;
+    }
+
+    ws_stats.messages++;
+
+    if (op == 0x1 && ws->handler->text && ws->state == WS_OPEN) {
+        save = p[len];
+        p[len] = '\0';
+        ws->handler->text(ws, (char *) p, len);
+
+        /* the buffer is gone if the handler closed the connection */
+        if (ws->state != WS_CLOSED) {
+            p[len] = save;
+        }
+    }
+}
+
+
+/* queues one masked frame and writes what it can; 0 or -1 */
+static int
+ws_send(ws_t *ws, int op, const void *data, size_t len)
+{
+    size_t          i, hl;
+    uint32_t        m;
+    unsigned char  *p, mask[4];
+
+    if (ws->state != WS_OPEN && !(ws->state == WS_CLOSING && op == 0x8)) {
+        return -1;
+    }
+
+    if (ws->out_len + len + 14 > ws->out_cap) {
+        ws->out_cap = (ws->out_len + len + 14) * 2;
+        ws->out = xrealloc(ws->out, ws->out_cap);
+    }
+
+    p = ws->out + ws->out_len;
+    p[0] = 0x80 | (op & 0x0f);
+
+    if (len < 126) {
+        p[1] = 0x80 | (unsigned char) len;
+        hl = 2;
+
+    } else if (len < 65536) {
+        p[1] = 0x80 | 126;
+        p[2] = (unsigned char) (len >> 8);
+        p[3] = (unsigned char) len;
+        hl = 4;
+
+    } else {
+        p[1] = 0x80 | 127;
+        for (i = 0; i < 8; i++) {
+            p[2 + i] = (unsigned char) ((uint64_t) len >> (56 - 8 * i));
+        }
+        hl = 10;
+    }
+
+    m = (uint32_t) rng();
+    memcpy(mask, &m, 4);
+    memcpy(p + hl, mask, 4);
+    hl += 4;
+
+    for (i = 0; i < len; i++) {
+        p[hl + i] = ((const unsigned char *) data)[i] ^ mask[i & 3];
+    }
+
+    ws->out_len += hl + len;
+
+    return ws_flush(ws);
+}
+
+
+static int
+ws_send_text(ws_t *ws, const char *text)
+{
+    return ws_send(ws, 0x1, text, strlen(text));
+}
+
+
+/* a clean close from our side: close frame 1000, then wait for the server */
+static void
+ws_shutdown(ws_t *ws)
+{
+    static const unsigned char  normal[2] = { 0x03, 0xe8 };
+
+    if (ws->state == WS_OPEN) {
+        ws_send(ws, 0x8, normal, 2);
+        if (ws->state == WS_OPEN) {
+            ws->state = WS_CLOSING;
+        }
+
+    } else if (ws->state == WS_CONNECTING || ws->state == WS_HANDSHAKE) {
+        ws_close(ws, "shut down");
+    }
+}
+
+
+/* ---------------------------------------------------------- options */
+
+typedef struct {
+    const char  *mode;
+    const char  *host;
+    const char  *path;
+    const char  *site;
+    const char  *secret;
+    int          port;
+    int          n;
+    int          sources;
+    int          source_base;
+    int          inflight;
+    int          conn_rate;
+    int          timeout;
+    int          hold;
+    int          ping;
+    int          hello;
+    int          rate;
+    int          duration;
+} options_t;
+
+
 static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: kefu-load idle --port P [--host 127.0.0.1] [--path /chat]"
-            " [--n N] [--sources S] [--inflight I] [--hold SECONDS]\n"
-            "       kefu-load pairs --port P --secret S [--site shop1] [--n N]"
-            " [--rate PER_SECOND] [--duration SECONDS] [--sources S]\n");
+        "usage: kefu-load idle --port P [--host 127.0.0.1] [--path /chat]"
+        " [--n N] [--ping] [--hello] [--site S]\n"
+        "                      [--sources S] [--source-base B]"
+        " [--inflight I] [--conn-rate R] [--timeout SECONDS]\n"
+        "                      [--hold SECONDS]\n"
+        "       kefu-load pairs --port P --secret S [--site shop1] [--n N]"
+        " [--rate PER_SECOND] [--duration SECONDS] [--sources S]\n"
+        "       kefu-load selftest\n");
     exit(2);
 }
 
 
 static int
+int_arg(const char *s, int min, int max)
+{
+    char  *end;
+    long   v;
+
+    v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < min || v > max) {
+        usage();
+    }
+
+    return (int) v;
+}
+
+
+static void
 parse_options(int argc, char **argv, options_t *o)
 {
-    int  i;
+    int          i;
+    const char  *a, *v;
 
+    memset(o, 0, sizeof(*o));
     o->host = "127.0.0.1";
     o->path = "/chat";
-    o->port = 0;
-    o->n = 10000;
-    o->sources = 4;
-    o->inflight = 256;
-    o->hold = 10;
     o->site = "shop1";
-    o->secret = NULL;
+    o->sources = 8;
+    o->inflight = 256;
+    o->timeout = 60;
+    o->hold = 10;
     o->rate = 15;
     o->duration = 10;
 
@@ -124,48 +1262,76 @@ parse_options(int argc, char **argv, options_t *o)
         usage();
     }
 
-    if (strcmp(argv[1], "pairs") == 0) {
-        o->pairs = 1;
-        o->n = 1000;
+    o->mode = argv[1];
 
-    } else if (strcmp(argv[1], "idle") != 0) {
+    if (strcmp(o->mode, "pairs") == 0) {
+        o->n = 1000;
+    } else if (strcmp(o->mode, "idle") == 0) {
+        o->n = 10000;
+    } else if (strcmp(o->mode, "selftest") != 0) {
         usage();
     }
 
-    for (i = 2; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--host") == 0) {
-            o->host = argv[i + 1];
-        } else if (strcmp(argv[i], "--path") == 0) {
-            o->path = argv[i + 1];
-        } else if (strcmp(argv[i], "--port") == 0) {
-            o->port = atoi(argv[i + 1]);
-        } else if (strcmp(argv[i], "--n") == 0) {
-            o->n = atoi(argv[i + 1]);
-        } else if (strcmp(argv[i], "--sources") == 0) {
-            o->sources = atoi(argv[i + 1]);
-        } else if (strcmp(argv[i], "--inflight") == 0) {
-            o->inflight = atoi(argv[i + 1]);
-        } else if (strcmp(argv[i], "--hold") == 0) {
-            o->hold = atoi(argv[i + 1]);
-        } else if (strcmp(argv[i], "--site") == 0) {
-            o->site = argv[i + 1];
-        } else if (strcmp(argv[i], "--secret") == 0) {
-            o->secret = argv[i + 1];
-        } else if (strcmp(argv[i], "--rate") == 0) {
-            o->rate = atoi(argv[i + 1]);
-        } else if (strcmp(argv[i], "--duration") == 0) {
-            o->duration = atoi(argv[i + 1]);
+    for (i = 2; i < argc; i++) {
+        a = argv[i];
+
+        /* flags */
+        if (strcmp(a, "--ping") == 0) {
+            o->ping = 1;
+            continue;
+        }
+
+        if (strcmp(a, "--hello") == 0) {
+            o->hello = 1;
+            continue;
+        }
+
+        if (i + 1 >= argc) {
+            usage();
+        }
+
+        v = argv[++i];
+
+        if (strcmp(a, "--host") == 0) {
+            o->host = v;
+        } else if (strcmp(a, "--path") == 0) {
+            o->path = v;
+        } else if (strcmp(a, "--site") == 0) {
+            o->site = v;
+        } else if (strcmp(a, "--secret") == 0) {
+            o->secret = v;
+        } else if (strcmp(a, "--port") == 0) {
+            o->port = int_arg(v, 1, 65535);
+        } else if (strcmp(a, "--n") == 0) {
+            o->n = int_arg(v, 1, MAX_CONNS);
+        } else if (strcmp(a, "--sources") == 0) {
+            o->sources = int_arg(v, 1, 1000);
+        } else if (strcmp(a, "--source-base") == 0) {
+            o->source_base = int_arg(v, 0, 60000);
+        } else if (strcmp(a, "--inflight") == 0) {
+            o->inflight = int_arg(v, 1, MAX_CONNS);
+        } else if (strcmp(a, "--conn-rate") == 0) {
+            o->conn_rate = int_arg(v, 0, 1000000);
+        } else if (strcmp(a, "--timeout") == 0) {
+            o->timeout = int_arg(v, 1, 600);
+        } else if (strcmp(a, "--hold") == 0) {
+            o->hold = int_arg(v, 0, 3600);
+        } else if (strcmp(a, "--rate") == 0) {
+            o->rate = int_arg(v, 1, 10000);
+        } else if (strcmp(a, "--duration") == 0) {
+            o->duration = int_arg(v, 1, 600);
         } else {
             usage();
         }
     }
 
-    if (i != argc || o->port <= 0 || o->n <= 0 || o->n > MAX_CONNS
-        || o->sources <= 0 || o->sources > 250 || o->inflight <= 0
-        || o->hold < 0 || o->hold > 3600
-        || o->rate <= 0 || o->rate > 10000
-        || o->duration <= 0 || o->duration > 600
-        || (o->pairs && (o->secret == NULL || o->n > MAX_CONNS / 2)))
+    if (strcmp(o->mode, "selftest") == 0) {
+        return;
+    }
+
+    if (o->port == 0
+        || (strcmp(o->mode, "pairs") == 0
+            && (o->secret == NULL || o->n > MAX_CONNS / 2)))
     {
         usage();
     }
@@ -176,347 +1342,362 @@ parse_options(int argc, char **argv, options_t *o)
         exit(2);
     }
 
-    return 0;
+    ws_host = o->host;
+    ws_path = o->path;
 }
+
+
+/* failure reasons and how often each was seen */
+static struct {
+    const char  *why;
+    int          count;
+} reasons[32];
+
+
+static void
+reasons_add(const char *why, int n)
+{
+    int  i;
+
+    for (i = 0; i < 32 && reasons[i].why; i++) {
+        if (strcmp(reasons[i].why, why) == 0) {
+            reasons[i].count += n;
+            return;
+        }
+    }
+
+    if (i < 32) {
+        reasons[i].why = strdup(why);
+        reasons[i].count = n;
+    }
+}
+
+
+static void
+count_reason(const char *why)
+{
+    reasons_add(why, 1);
+}
+
+
+static void
+print_reasons(void)
+{
+    int  i;
+
+    for (i = 0; i < 32 && reasons[i].why; i++) {
+        printf("  %6d  %s\n", reasons[i].count, reasons[i].why);
+    }
+}
+
+
+/* ------------------------------------------------------ mode: idle */
+
+enum { I_WAIT, I_WELCOME, I_PONG, I_READY, I_FAILED, I_DONE };
+
+
+typedef struct {
+    ws_t     ws;
+    uint8_t  stage;
+} idle_conn_t;
+
+
+static struct {
+    options_t  *o;
+    int         pending;      /* started, not yet ready or failed */
+    int         ready;        /* open (and answered) */
+    int         failed;       /* never got ready */
+    int         dropped;      /* were ready, then lost */
+    int         closing;      /* we are closing them: no loss */
+} idle;
+
+
+static void
+idle_ready(idle_conn_t *ic)
+{
+    ic->stage = I_READY;
+    idle.pending--;
+    idle.ready++;
+}
+
+
+static void
+idle_failed(idle_conn_t *ic, const char *why)
+{
+    count_reason(why);
+    ic->stage = I_FAILED;
+    idle.pending--;
+    idle.failed++;
+    ws_close(&ic->ws, why);
+}
+
+
+static void
+idle_send_ping(idle_conn_t *ic)
+{
+    char  m[64];
+
+    snprintf(m, sizeof(m), "{\"type\":\"ping\",\"id\":\"i%d\"}", ic->ws.tag);
+    ic->stage = I_PONG;
+    ws_send_text(&ic->ws, m);
+}
+
+
+static void
+idle_open(ws_t *ws)
+{
+    char          m[256];
+    idle_conn_t  *ic = ws->data;
+
+    if (idle.o->hello) {
+        snprintf(m, sizeof(m),
+                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
+                 idle.o->site);
+        ic->stage = I_WELCOME;
+        ws_send_text(ws, m);
+
+    } else if (idle.o->ping) {
+        idle_send_ping(ic);
+
+    } else {
+        idle_ready(ic);
+    }
+}
+
+
+static void
+idle_text(ws_t *ws, char *m, size_t len)
+{
+    char          id[32], want[32];
+    idle_conn_t  *ic = ws->data;
+
+    (void) len;
+
+    if (ic->stage == I_WELCOME) {
+        if (json_type_is(m, "welcome")) {
+            if (idle.o->ping) {
+                idle_send_ping(ic);
+            } else {
+                idle_ready(ic);
+            }
+
+        } else if (json_type_is(m, "error")) {
+            idle_failed(ic, "hello answered with an error");
+        }
+
+        return;
+    }
+
+    if (ic->stage == I_PONG && json_type_is(m, "pong")) {
+        snprintf(want, sizeof(want), "i%d", ws->tag);
+
+        if (json_str(m, "id", id, sizeof(id)) == 0 && strcmp(id, want) == 0) {
+            idle_ready(ic);
+        } else {
+            idle_failed(ic, "pong with a wrong id");
+        }
+    }
+}
+
+
+static void
+idle_closed(ws_t *ws, const char *why)
+{
+    char          buf[96];
+    idle_conn_t  *ic = ws->data;
+
+    if (ic->stage == I_READY) {
+        ic->stage = I_DONE;
+
+        if (!idle.closing) {
+            idle.ready--;
+            idle.dropped++;
+
+            if (ws->close_code) {
+                snprintf(buf, sizeof(buf), "dropped: server close %u",
+                         ws->close_code);
+                count_reason(buf);
+            } else {
+                count_reason(why);
+            }
+        }
+
+    } else if (ic->stage != I_FAILED && ic->stage != I_DONE) {
+        ic->stage = I_FAILED;
+        idle.pending--;
+        idle.failed++;
+
+        if (ws->close_code) {
+            snprintf(buf, sizeof(buf), "server close %u before ready",
+                     ws->close_code);
+            count_reason(buf);
+        } else {
+            count_reason(why);
+        }
+    }
+}
+
+
+static const ws_handler_t  idle_handler = { idle_open, idle_text, idle_closed };
 
 
 static int
-start_connect(options_t *o, conn_t *c, int idx, int ep)
+run_idle(options_t *o)
 {
-    int                 fd, one;
-    char                src[32];
-    struct sockaddr_in  sa, la;
-    struct epoll_event  ev;
+    int           i, next, started_this_second;
+    double        t0, t_ready, deadline, hold_until, second;
+    rlim_t        lim;
+    idle_conn_t  *conns;
 
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        return -1;
+    idle.o = o;
+
+    lim = raise_nofile();
+
+    if (lim < (rlim_t) o->n + 16) {
+        fprintf(stderr, "kefu-load: %d connections need %d descriptors, only"
+                " %lu allowed (split the load over several processes)\n",
+                o->n, o->n + 16, (unsigned long) lim);
+        return 2;
     }
 
-    one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-    snprintf(src, sizeof(src), "127.0.0.%d", 2 + idx % o->sources);
-    memset(&la, 0, sizeof(la));
-    la.sin_family = AF_INET;
-    inet_pton(AF_INET, src, &la.sin_addr);
-
-    if (bind(fd, (struct sockaddr *) &la, sizeof(la)) == -1) {
-        close(fd);
-        return -1;
-    }
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(o->port);
-    inet_pton(AF_INET, o->host, &sa.sin_addr);
-
-    if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == -1
-        && errno != EINPROGRESS)
-    {
-        close(fd);
-        return -1;
-    }
-
-    c->fd = fd;
-    c->state = C_CONNECTING;
-    c->have = 0;
-
-    ev.events = EPOLLOUT | EPOLLIN;
-    ev.data.u32 = (uint32_t) idx;
-
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
-        close(fd);
-        return -1;
-    }
-
-    return 0;
-}
-
-
-static void
-fail(conn_t *c, int ep)
-{
-    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    free(c->buf);
-    c->buf = NULL;
-    c->fd = -1;
-    c->state = C_FAILED;
-}
-
-
-/* a masked pong echoing a server ping; frames here are small */
-static void
-answer_frames(conn_t *c, int ep)
-{
-    unsigned char  buf[BUF_SIZE], out[2 + 4 + 125];
-    ssize_t        n, i, len;
-
-    for ( ;; ) {
-        n = read(c->fd, buf, sizeof(buf));
-
-        if (n == 0 || (n == -1 && errno != EAGAIN)) {
-            fail(c, ep);
-            return;
-        }
-
-        if (n == -1) {
-            return;
-        }
-
-        /* server frames are unmasked; answer each ping in this chunk */
-        for (i = 0; i + 2 <= n; i += 2 + len) {
-            len = buf[i + 1] & 0x7f;
-
-            if (len > 125 || i + 2 + len > n) {
-                break;
-            }
-
-            if ((buf[i] & 0x0f) == 0x9) {
-                out[0] = 0x8a;
-                out[1] = 0x80 | (unsigned char) len;
-                memset(out + 2, 0, 4);
-                memcpy(out + 6, buf + i + 2, len);
-                if (write(c->fd, out, 6 + len) < 0) {
-                    fail(c, ep);
-                    return;
-                }
-            }
-        }
-    }
-}
-
-
-static void
-handle(options_t *o, conn_t *conns, uint32_t idx, uint32_t events, int ep,
-    int *open, int *failed, int *pending)
-{
-    conn_t  *c = &conns[idx];
-
-    int                 err;
-    char                req[512];
-    ssize_t             n;
-    socklen_t           len;
-    struct epoll_event  ev;
-
-    if (c->state == C_CONNECTING) {
-        len = sizeof(err);
-        if ((events & (EPOLLERR | EPOLLHUP))
-            || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1
-            || err != 0)
-        {
-            fail(c, ep);
-            (*failed)++;
-            (*pending)--;
-            return;
-        }
-
-        n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                     "Sec-WebSocket-Key: " WS_KEY "\r\n\r\n",
-                     o->path, o->host);
-
-        if (write(c->fd, req, n) != n) {
-            fail(c, ep);
-            (*failed)++;
-            (*pending)--;
-            return;
-        }
-
-        c->buf = malloc(BUF_SIZE);
-        if (c->buf == NULL) {
-            fail(c, ep);
-            (*failed)++;
-            (*pending)--;
-            return;
-        }
-
-        c->state = C_HANDSHAKE;
-
-        /* level-triggered: writable would wake us up forever */
-        ev.events = EPOLLIN;
-        ev.data.u32 = idx;
-
-        if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
-            fail(c, ep);
-            (*failed)++;
-            (*pending)--;
-        }
-
-        return;
-    }
-
-    if (c->state == C_HANDSHAKE) {
-        n = read(c->fd, c->buf + c->have, BUF_SIZE - 1 - c->have);
-
-        if (n <= 0) {
-            if (n == -1 && errno == EAGAIN) {
-                return;
-            }
-            fail(c, ep);
-            (*failed)++;
-            (*pending)--;
-            return;
-        }
-
-        c->have += n;
-        c->buf[c->have] = '\0';
-
-        if (strstr(c->buf, "\r\n\r\n") == NULL) {
-            if (c->have >= BUF_SIZE - 1) {
-                fail(c, ep);
-                (*failed)++;
-                (*pending)--;
-            }
-            return;
-        }
-
-        if (strncmp(c->buf, "HTTP/1.1 101", 12) != 0
-            || strstr(c->buf, "Sec-WebSocket-Accept: " WS_ACCEPT) == NULL)
-        {
-            fail(c, ep);
-            (*failed)++;
-            (*pending)--;
-            return;
-        }
-
-        /* from now on only server pings wake it up */
-        free(c->buf);
-        c->buf = NULL;
-        c->state = C_OPEN;
-        (*open)++;
-        (*pending)--;
-        return;
-    }
-
-    if (c->state == C_OPEN && (events & EPOLLIN)) {
-        answer_frames(c, ep);
-        if (c->state == C_FAILED) {
-            (*open)--;
-            (*failed)++;
-        }
-    }
-}
-
-
-int
-main(int argc, char **argv)
-{
-    int                 ep, i, n, next, open, failed, pending;
-    double              t0, deadline, hold_until;
-    conn_t             *conns;
-    options_t           o;
-    struct rlimit       rl;
-    struct pollfd       pin;
-    struct epoll_event  evs[512];
-
-    parse_options(argc, argv, &o);
-
-    if (o.pairs) {
-        return run_pairs(&o);
-    }
-
-    /* as many descriptors as allowed, for N connections and a margin */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < (rlim_t) o.n + 16) {
-            fprintf(stderr, "kefu-load: only %lu descriptors allowed\n",
-                    (unsigned long) rl.rlim_cur);
-            return 1;
-        }
-    }
-
-    conns = calloc(o.n, sizeof(conn_t));
-    ep = epoll_create1(EPOLL_CLOEXEC);
-
-    if (conns == NULL || ep == -1) {
+    conns = calloc(o->n, sizeof(idle_conn_t));
+    if (conns == NULL) {
         perror("kefu-load");
         return 1;
     }
 
+    loop_init(1);
+
     t0 = now();
-    deadline = t0 + 120;
-    next = open = failed = pending = 0;
+    deadline = t0 + o->timeout;
+    second = t0;
+    started_this_second = 0;
+    next = 0;
 
-    while ((next < o.n || pending > 0) && now() < deadline) {
+    /* the ramp: at most --inflight handshakes at once */
+    while ((next < o->n || idle.pending > 0) && now() < deadline
+           && !stopping())
+    {
+        if (o->conn_rate && now() - second >= 1.0) {
+            second = now();
+            started_this_second = 0;
+        }
 
-        while (next < o.n && pending < o.inflight) {
-            if (start_connect(&o, &conns[next], next, ep) == 0) {
-                pending++;
+        while (next < o->n && idle.pending < o->inflight
+               && (o->conn_rate == 0 || started_this_second < o->conn_rate))
+        {
+            idle_conn_t  *ic = &conns[next];
+
+            ws_init(&ic->ws, &idle_handler, ic, next);
+            started_this_second++;
+
+            if (ws_connect(&ic->ws, o->host, o->port,
+                           o->source_base + next % o->sources) == 0)
+            {
+                ic->stage = I_WAIT;
+                idle.pending++;
+
             } else {
-                conns[next].state = C_FAILED;
-                conns[next].fd = -1;
-                failed++;
+                ic->stage = I_FAILED;
+                idle.failed++;
+                count_reason(errno == EADDRNOTAVAIL ? "connect: no free port"
+                             : errno == EMFILE ? "socket: too many open files"
+                             : "connect: error");
             }
+
             next++;
         }
 
-        n = epoll_wait(ep, evs, 512, 100);
+        loop_once(o->conn_rate ? 10 : 100);
+    }
 
-        for (i = 0; i < n; i++) {
-            handle(&o, conns, evs[i].data.u32, evs[i].events, ep, &open,
-                   &failed, &pending);
+    /* what did not make it in time */
+    for (i = 0; i < next; i++) {
+        idle_conn_t  *ic = &conns[i];
+
+        if (ic->stage == I_WAIT || ic->stage == I_WELCOME
+            || ic->stage == I_PONG)
+        {
+            idle_failed(ic, stopping() ? "stopped" : "timed out");
         }
     }
 
-    printf("READY %d open, %d failed, %.2f s\n", open, failed, now() - t0);
+    if (next < o->n) {
+        idle.failed += o->n - next;
+        reasons_add("never started", o->n - next);
+    }
+    t_ready = now() - t0;
+
+    printf("ramp: %d of %d connections open (%s), %d failed, %.2f s,"
+           " %.0f connections/s\n", idle.ready, o->n,
+           o->hello && o->ping ? "101, hello, ping"
+           : o->hello ? "101, hello" : o->ping ? "101, ping" : "101",
+           idle.failed, t_ready, idle.ready / (t_ready > 0 ? t_ready : 1));
+    if (idle.failed) {
+        print_reasons();
+    }
+    printf("READY open=%d failed=%d seconds=%.2f\n", idle.ready, idle.failed,
+           t_ready);
     fflush(stdout);
 
-    /* hold: answer pings until --hold elapses or stdin closes */
-    hold_until = now() + o.hold;
-    pin.fd = 0;
-    pin.events = POLLIN;
+    /* the hold: idle, answering the server's pings */
+    hold_until = now() + o->hold;
 
-    while (now() < hold_until) {
-        n = epoll_wait(ep, evs, 512, 200);
+    while (now() < hold_until && !stopping()) {
+        loop_once(200);
+    }
 
-        for (i = 0; i < n; i++) {
-            handle(&o, conns, evs[i].data.u32, evs[i].events, ep, &open,
-                   &failed, &pending);
-        }
+    printf("DONE open=%d dropped=%d pings=%llu seconds=%.2f%s\n", idle.ready,
+           idle.dropped, (unsigned long long) ws_stats.pings, now() - t0,
+           stop_signal ? " (signal)" : stop_stdin ? " (stdin closed)" : "");
+    if (idle.dropped) {
+        print_reasons();
+    }
+    fflush(stdout);
 
-        if (poll(&pin, 1, 0) == 1) {
-            char  b[64];
+    /* close: a close frame each, the server answers and closes */
+    idle.closing = 1;
 
-            if (read(0, b, sizeof(b)) <= 0) {
+    for (i = 0; i < next; i++) {
+        ws_shutdown(&conns[i].ws);
+    }
+
+    deadline = now() + 3;
+
+    while (now() < deadline) {
+        for (i = 0; i < next; i++) {
+            if (conns[i].ws.state != WS_CLOSED
+                && conns[i].ws.state != WS_NEW)
+            {
                 break;
             }
         }
-    }
 
-    printf("DONE %d open at the end, %d failed\n", open, failed);
-
-    for (i = 0; i < o.n; i++) {
-        if (conns[i].fd >= 0 && conns[i].state != C_FAILED) {
-            close(conns[i].fd);
+        if (i == next) {
+            break;
         }
+
+        loop_once(50);
     }
 
-    return failed ? 1 : 0;
+    for (i = 0; i < next; i++) {
+        ws_close(&conns[i].ws, "shut down");
+    }
+
+    free(conns);
+
+    return (idle.failed || idle.dropped) ? 1 : 0;
 }
 
 
-/* ---------------------------------------------------------------- pairs */
+/* ----------------------------------------------------- mode: pairs */
 
-enum { P_CONNECTING, P_HANDSHAKE, P_HELLO, P_OPENING, P_ACCEPTING, P_READY,
-       P_FAILED };
-
-
-typedef struct {
-    int             fd;
-    int             state;
-    unsigned char  *in;
-    size_t          in_len, in_cap;
-    unsigned char  *out;
-    size_t          out_len, out_cap;
-} pconn_t;
+enum { P_WAIT, P_HELLO, P_OPENING, P_ACCEPTING, P_READY, P_FAILED };
 
 
 typedef struct {
-    pconn_t         c[2];           /* 0: visitor, 1: agent */
+    ws_t            c[2];           /* 0: visitor, 1: agent */
+    uint8_t         st[2];
     char            conv[32];
     uint64_t        sent, acked, received, dups, gaps, refused;
     uint64_t        expected;       /* the next number the agent should see */
@@ -524,39 +1705,18 @@ typedef struct {
 } pair_t;
 
 
-static pair_t    *pairs;
-static int        npairs, ep_pairs, ready_pairs, failed_conns, running;
-static double    *lat;              /* latencies, ms */
-static size_t     nlat, lat_cap;
-static double     t_base;
-
-
-static void
-b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char  t[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t             i;
-    unsigned int       v;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        v = (in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
-        *out++ = t[v >> 18]; *out++ = t[(v >> 12) & 63];
-        *out++ = t[(v >> 6) & 63]; *out++ = t[v & 63];
-    }
-
-    if (len - i == 1) {
-        v = in[i] << 16;
-        *out++ = t[v >> 18]; *out++ = t[(v >> 12) & 63];
-
-    } else if (len - i == 2) {
-        v = (in[i] << 16) | (in[i + 1] << 8);
-        *out++ = t[v >> 18]; *out++ = t[(v >> 12) & 63];
-        *out++ = t[(v >> 6) & 63];
-    }
-
-    *out = '\0';
-}
+static struct {
+    options_t  *o;
+    pair_t     *pairs;
+    int         n;
+    int         ready;            /* pairs with an accepted conversation */
+    int         opening;          /* connections not yet past the 101 */
+    int         failed;           /* connections lost */
+    int         running;
+    double     *lat;              /* latencies, ms */
+    size_t      nlat, lat_cap;
+    double      t_base;
+} pp;
 
 
 /* an HS256 agent token, as the shop's backend would mint it */
@@ -564,144 +1724,81 @@ static void
 mint_agent_token(options_t *o, int i, char *out, size_t size)
 {
     char           payload[256], p64[400], s64[64], signing[600];
-    unsigned int   n = 32;
     unsigned char  sig[32];
 
     snprintf(payload, sizeof(payload),
              "{\"sub\":\"bench-a%d\",\"role\":\"agent\",\"site\":\"%s\","
              "\"exp\":%ld,\"capacity\":1000}", i, o->site,
              (long) time(NULL) + 3600);
-    b64url((unsigned char *) payload, strlen(payload), p64);
+    base64((unsigned char *) payload, strlen(payload), p64, 1);
     snprintf(signing, sizeof(signing),
              "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", p64);
-    HMAC(EVP_sha256(), o->secret, (int) strlen(o->secret),
-         (unsigned char *) signing, strlen(signing), sig, &n);
-    b64url(sig, 32, s64);
+    hmac_sha256(o->secret, strlen(o->secret), signing, strlen(signing), sig);
+    base64(sig, 32, s64, 1);
     snprintf(out, size, "%s.%s", signing, s64);
 }
 
 
 static void
-pfail(pconn_t *c)
+pair_accept(pair_t *pr)
 {
-    if (c->state != P_FAILED) {
-        epoll_ctl(ep_pairs, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        c->state = P_FAILED;
-        failed_conns++;
-    }
+    char  buf[128];
+
+    snprintf(buf, sizeof(buf), "{\"type\":\"accept\",\"conv\":\"%s\"}",
+             pr->conv);
+    ws_send_text(&pr->c[1], buf);
 }
 
 
 static void
-pflush(pconn_t *c, uint32_t idx)
+pair_open(ws_t *ws)
 {
-    ssize_t             n;
-    struct epoll_event  ev;
+    char     req[1024], token[800];
+    pair_t  *pr = ws->data;
 
-    while (c->out_len) {
-        n = write(c->fd, c->out, c->out_len);
+    pp.opening--;
+    pr->st[ws->tag] = P_HELLO;
 
-        if (n < 0) {
-            if (errno == EAGAIN) {
-                break;
-            }
-            pfail(c);
-            return;
-        }
-
-        memmove(c->out, c->out + n, c->out_len - n);
-        c->out_len -= n;
-    }
-
-    ev.events = EPOLLIN | (c->out_len ? EPOLLOUT : 0);
-    ev.data.u32 = idx;
-    epoll_ctl(ep_pairs, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-
-/* queues one masked frame (the mask is zero: masking is then a no-op) */
-static void
-psend(pconn_t *c, uint32_t idx, int opcode, const char *data, size_t len)
-{
-    size_t          need;
-    unsigned char  *p;
-
-    if (c->state == P_FAILED) {
-        return;
-    }
-
-    need = c->out_len + len + 14;
-
-    if (need > c->out_cap) {
-        c->out_cap = need * 2;
-        c->out = realloc(c->out, c->out_cap);
-        if (c->out == NULL) {
-            perror("kefu-load");
-            exit(1);
-        }
-    }
-
-    p = c->out + c->out_len;
-    *p++ = 0x80 | opcode;
-
-    if (len < 126) {
-        *p++ = 0x80 | len;
+    if (ws->tag == 0) {
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
+                 pp.o->site);
     } else {
-        *p++ = 0x80 | 126;
-        *p++ = len >> 8;
-        *p++ = len & 0xff;
+        mint_agent_token(pp.o, (int) (pr - pp.pairs), token, sizeof(token));
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
+                 "\"token\":\"%s\"}", pp.o->site, token);
     }
 
-    memset(p, 0, 4);
-    p += 4;
-    memcpy(p, data, len);
-    p += len;
-
-    c->out_len = p - c->out;
-
-    pflush(c, idx);
+    ws_send_text(ws, req);
 }
 
 
 static void
-psend_text(pair_t *pr, int role, const char *text)
+pair_text(ws_t *ws, char *m, size_t len)
 {
-    psend(&pr->c[role], (uint32_t) ((pr - pairs) * 2 + role), 1, text,
-          strlen(text));
-}
+    char     *p, state[16];
+    double    t;
+    long      n;
+    pair_t   *pr = ws->data;
 
+    (void) len;
 
-static void
-pair_message(options_t *o, pair_t *pr, int role, char *m, size_t len)
-{
-    char    *p, buf[2048];
-    double   t;
-    long     n;
-
-    m[len] = '\0';
-
-    if (role == 0) {
-        if (pr->c[0].state == P_HELLO && strstr(m, "\"type\":\"welcome\"")) {
-            pr->c[0].state = P_OPENING;
-            psend_text(pr, 0, "{\"type\":\"msg\",\"cid\":\"open\","
-                              "\"text\":\"open\"}");
+    if (ws->tag == 0) {
+        if (pr->st[0] == P_HELLO && json_type_is(m, "welcome")) {
+            pr->st[0] = P_OPENING;
+            ws_send_text(ws, "{\"type\":\"msg\",\"cid\":\"open\","
+                             "\"text\":\"open\"}");
             return;
         }
 
-        if (strstr(m, "\"type\":\"ack\"")) {
-            if (pr->c[0].state == P_OPENING) {
-                p = strstr(m, "\"conv\":\"");
-                if (p) {
-                    sscanf(p + 8, "%31[0-9]", pr->conv);
-                }
-                pr->c[0].state = P_READY;
+        if (json_type_is(m, "ack")) {
+            if (pr->st[0] == P_OPENING) {
+                json_str(m, "conv", pr->conv, sizeof(pr->conv));
+                pr->st[0] = P_READY;
 
-                if (pr->c[1].state == P_ACCEPTING) {
-                    snprintf(buf, sizeof(buf),
-                             "{\"type\":\"accept\",\"conv\":\"%s\"}",
-                             pr->conv);
-                    psend_text(pr, 1, buf);
+                if (pr->st[1] == P_ACCEPTING) {
+                    pair_accept(pr);
                 }
                 return;
             }
@@ -711,7 +1808,7 @@ pair_message(options_t *o, pair_t *pr, int role, char *m, size_t len)
         }
 
         /* not stored, the client was told: a real one resends its cid */
-        if (running && strstr(m, "\"type\":\"error\"")) {
+        if (pp.running && json_type_is(m, "error")) {
             pr->refused++;
         }
 
@@ -720,28 +1817,25 @@ pair_message(options_t *o, pair_t *pr, int role, char *m, size_t len)
 
     /* the agent */
 
-    if (pr->c[1].state == P_HELLO && strstr(m, "\"type\":\"welcome\"")) {
-        pr->c[1].state = P_ACCEPTING;
+    if (pr->st[1] == P_HELLO && json_type_is(m, "welcome")) {
+        pr->st[1] = P_ACCEPTING;
 
-        if (pr->c[0].state == P_READY) {
-            snprintf(buf, sizeof(buf), "{\"type\":\"accept\",\"conv\":\"%s\"}",
-                     pr->conv);
-            psend_text(pr, 1, buf);
+        if (pr->st[0] == P_READY) {
+            pair_accept(pr);
         }
         return;
     }
 
-    if (pr->c[1].state == P_ACCEPTING
-        && strstr(m, "\"type\":\"conv\"") && strstr(m, "\"state\":\"open\""))
+    if (pr->st[1] == P_ACCEPTING && json_type_is(m, "conv")
+        && json_str(m, "state", state, sizeof(state)) == 0
+        && strcmp(state, "open") == 0)
     {
-        pr->c[1].state = P_READY;
-        ready_pairs++;
+        pr->st[1] = P_READY;
+        pp.ready++;
         return;
     }
 
-    (void) o;
-
-    if (!running || !strstr(m, "\"type\":\"msg\"")) {
+    if (!pp.running || !json_type_is(m, "msg")) {
         return;
     }
 
@@ -750,8 +1844,8 @@ pair_message(options_t *o, pair_t *pr, int role, char *m, size_t len)
         return;
     }
 
-    if (nlat < lat_cap) {
-        lat[nlat++] = (now() - t_base - t) * 1000;
+    if (pp.nlat < pp.lat_cap) {
+        pp.lat[pp.nlat++] = (now() - pp.t_base - t) * 1000;
     }
 
     if ((uint64_t) n == pr->expected) {
@@ -770,109 +1864,23 @@ pair_message(options_t *o, pair_t *pr, int role, char *m, size_t len)
 
 
 static void
-pair_input(options_t *o, pair_t *pr, int role)
+pair_closed(ws_t *ws, const char *why)
 {
-    pconn_t  *c = &pr->c[role];
-    char      req[1024], token[600];
-    ssize_t   n;
-    size_t    off, hl, len;
-    unsigned char  *b;
+    pair_t  *pr = ws->data;
 
-    for ( ;; ) {
-        if (c->in_cap - c->in_len < 16384) {
-            c->in_cap = c->in_cap ? c->in_cap * 2 : 65536;
-            c->in = realloc(c->in, c->in_cap);
-            if (c->in == NULL) {
-                perror("kefu-load");
-                exit(1);
-            }
-        }
-
-        n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
-
-        if (n == 0 || (n < 0 && errno != EAGAIN)) {
-            pfail(c);
-            return;
-        }
-
-        if (n < 0) {
-            break;
-        }
-
-        c->in_len += n;
+    if (pr->st[ws->tag] == P_WAIT) {
+        pp.opening--;
     }
 
-    off = 0;
-
-    if (c->state == P_HANDSHAKE) {
-        c->in[c->in_len] = '\0';
-        b = (unsigned char *) strstr((char *) c->in, "\r\n\r\n");
-        if (b == NULL) {
-            return;
-        }
-
-        if (strncmp((char *) c->in, "HTTP/1.1 101", 12) != 0) {
-            pfail(c);
-            return;
-        }
-
-        off = b + 4 - c->in;
-        c->state = P_HELLO;
-
-        if (role == 0) {
-            snprintf(req, sizeof(req),
-                     "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
-                     o->site);
-        } else {
-            mint_agent_token(o, (int) (pr - pairs), token, sizeof(token));
-            snprintf(req, sizeof(req),
-                     "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
-                     "\"token\":\"%s\"}", o->site, token);
-        }
-
-        psend_text(pr, role, req);
+    if (pr->st[ws->tag] != P_FAILED) {
+        pr->st[ws->tag] = P_FAILED;
+        pp.failed++;
+        count_reason(why);
     }
-
-    /* server frames: never masked */
-    while (c->in_len - off >= 2) {
-        b = c->in + off;
-        len = b[1] & 0x7f;
-        hl = 2;
-
-        if (len == 126) {
-            if (c->in_len - off < 4) break;
-            len = (b[2] << 8) | b[3];
-            hl = 4;
-        } else if (len == 127) {
-            if (c->in_len - off < 10) break;
-            len = ((size_t) b[6] << 24) | (b[7] << 16) | (b[8] << 8) | b[9];
-            hl = 10;
-        }
-
-        if (c->in_len - off < hl + len) {
-            break;
-        }
-
-        if ((b[0] & 0x0f) == 0x9) {
-            psend(c, (uint32_t) ((pr - pairs) * 2 + role), 0xa,
-                  (char *) b + hl, len);
-
-        } else if ((b[0] & 0x0f) == 0x1) {
-            unsigned char  save = b[hl + len];
-            pair_message(o, pr, role, (char *) b + hl, len);
-            b[hl + len] = save;
-
-        } else if ((b[0] & 0x0f) == 0x8) {
-            pfail(c);
-            return;
-        }
-
-        off += hl + len;
-    }
-
-    memmove(c->in, c->in + off, c->in_len - off);
-    c->in_len -= off;
 }
+
+
+static const ws_handler_t  pair_handler = { pair_open, pair_text, pair_closed };
 
 
 static int
@@ -884,149 +1892,105 @@ pcmp(const void *a, const void *b)
 }
 
 
-static void
-pair_event(options_t *o, uint32_t idx, uint32_t events)
-{
-    int        err;
-    char       req[512];
-    pair_t    *pr = &pairs[idx / 2];
-    pconn_t   *c = &pr->c[idx % 2];
-    socklen_t  len;
-
-    if (c->state == P_FAILED) {
-        return;
-    }
-
-    if (c->state == P_CONNECTING) {
-        len = sizeof(err);
-        if ((events & (EPOLLERR | EPOLLHUP))
-            || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1
-            || err)
-        {
-            pfail(c);
-            return;
-        }
-
-        c->state = P_HANDSHAKE;
-        snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                 "Sec-WebSocket-Key: " WS_KEY "\r\n\r\n", o->path, o->host);
-
-        /* the raw request goes out through the frame queue's buffer */
-        c->out = realloc(c->out, 1024);
-        c->out_cap = 1024;
-        memcpy(c->out, req, strlen(req));
-        c->out_len = strlen(req);
-        pflush(c, idx);
-        return;
-    }
-
-    if (events & EPOLLOUT) {
-        pflush(c, idx);
-    }
-
-    if (events & EPOLLIN) {
-        pair_input(o, pr, idx % 2);
-    }
-}
-
-
 static int
 run_pairs(options_t *o)
 {
-    int                 i, k, n;
+    int                 i, next;
     char                msg[256];
     double              t0, deadline, end, interval;
+    rlim_t              lim;
     uint64_t            sent = 0, acked = 0, recv = 0, dups = 0, gaps = 0;
     uint64_t            refused = 0;
-    conn_t              tmp;
-    struct rlimit       rl;
-    struct epoll_event  evs[512], ev;
+    pair_t             *pairs;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    pp.o = o;
+    pp.n = o->n;
+
+    lim = raise_nofile();
+
+    if (lim < (rlim_t) o->n * 2 + 16) {
+        fprintf(stderr, "kefu-load: %d pairs need %d descriptors, only %lu"
+                " allowed\n", o->n, o->n * 2 + 16, (unsigned long) lim);
+        return 2;
     }
 
-    npairs = o->n;
-    pairs = calloc(npairs, sizeof(pair_t));
-    lat_cap = (size_t) npairs * o->rate * o->duration + 1024;
-    lat = malloc(lat_cap * sizeof(double));
-    ep_pairs = epoll_create1(EPOLL_CLOEXEC);
+    pairs = calloc(pp.n, sizeof(pair_t));
+    pp.pairs = pairs;
+    pp.lat_cap = (size_t) pp.n * o->rate * o->duration + 1024;
+    pp.lat = malloc(pp.lat_cap * sizeof(double));
 
-    if (pairs == NULL || lat == NULL || ep_pairs == -1) {
+    if (pairs == NULL || pp.lat == NULL) {
         perror("kefu-load");
         return 1;
     }
 
-    t_base = now();
-    t0 = t_base;
+    loop_init(0);
 
-    /* connect everything, a bounded number at a time */
-    for (i = 0; i < npairs * 2; i++) {
-        pconn_t  *c = &pairs[i / 2].c[i % 2];
+    pp.t_base = now();
+    t0 = pp.t_base;
+    deadline = t0 + 20;
+    next = 0;
 
-        if (start_connect(o, &tmp, i, ep_pairs) != 0) {
-            c->state = P_FAILED;
-            failed_conns++;
-            continue;
-        }
+    /* connect everything, a bounded number of handshakes at a time */
+    while (pp.ready + pp.failed / 2 < pp.n && now() < deadline
+           && !stopping())
+    {
+        while (next < pp.n * 2 && pp.opening < o->inflight) {
+            pair_t  *pr = &pairs[next / 2];
+            ws_t    *ws = &pr->c[next % 2];
 
-        c->fd = tmp.fd;
-        c->state = P_CONNECTING;
+            ws_init(ws, &pair_handler, pr, next % 2);
+            pr->st[next % 2] = P_WAIT;
 
-        ev.events = EPOLLOUT | EPOLLIN;
-        ev.data.u32 = (uint32_t) i;
-        epoll_ctl(ep_pairs, EPOLL_CTL_MOD, c->fd, &ev);
-
-        if (i % 128 == 127) {
-            n = epoll_wait(ep_pairs, evs, 512, 0);
-            for (k = 0; k < n; k++) {
-                pair_event(o, evs[k].data.u32, evs[k].events);
+            if (ws_connect(ws, o->host, o->port,
+                           o->source_base + next % o->sources) == 0)
+            {
+                pp.opening++;
+            } else {
+                pr->st[next % 2] = P_FAILED;
+                pp.failed++;
+                count_reason("connect: error");
             }
-        }
-    }
 
-    deadline = now() + 20;
-
-    while (ready_pairs + failed_conns / 2 < npairs && now() < deadline) {
-        n = epoll_wait(ep_pairs, evs, 512, 50);
-        for (k = 0; k < n; k++) {
-            pair_event(o, evs[k].data.u32, evs[k].events);
+            next++;
         }
+
+        loop_once(50);
     }
 
     printf("setup: %d of %d pairs ready, %d connections failed, %.2f s\n",
-           ready_pairs, npairs, failed_conns, now() - t0);
+           pp.ready, pp.n, pp.failed, now() - t0);
+    if (pp.failed) {
+        print_reasons();
+    }
 
-    for (i = 0; i < npairs; i++) {
-        if (pairs[i].c[1].state != P_READY) {
+    for (i = 0; i < pp.n; i++) {
+        if (pairs[i].st[1] != P_READY) {
             fprintf(stderr, "pair %d not ready: visitor %d, agent %d, conv"
-                    " \"%s\"\n", i, pairs[i].c[0].state,
-                    pairs[i].c[1].state, pairs[i].conv);
+                    " \"%s\"\n", i, pairs[i].st[0], pairs[i].st[1],
+                    pairs[i].conv);
         }
     }
     fflush(stdout);
 
     /* run: every visitor sends at the rate, spread over the interval */
     interval = 1.0 / o->rate;
-    running = 1;
+    pp.running = 1;
     t0 = now();
     end = t0 + o->duration;
 
-    for (i = 0; i < npairs; i++) {
-        pairs[i].next_send = t0 + interval * i / npairs;
+    for (i = 0; i < pp.n; i++) {
+        pairs[i].next_send = t0 + interval * i / pp.n;
         pairs[i].expected = 1;
     }
 
-    while (now() < end) {
+    while (now() < end && !stopping()) {
         double  t = now();
 
-        for (i = 0; i < npairs; i++) {
+        for (i = 0; i < pp.n; i++) {
             pair_t  *pr = &pairs[i];
 
-            if (pr->c[1].state != P_READY || pr->c[0].state != P_READY) {
+            if (pr->st[1] != P_READY || pr->st[0] != P_READY) {
                 continue;
             }
 
@@ -1035,29 +1999,25 @@ run_pairs(options_t *o)
                 snprintf(msg, sizeof(msg),
                          "{\"type\":\"msg\",\"conv\":\"%s\",\"cid\":\"m%llu\","
                          "\"text\":\"t=%.6f n=%llu\"}", pr->conv,
-                         (unsigned long long) pr->sent, now() - t_base,
+                         (unsigned long long) pr->sent, now() - pp.t_base,
                          (unsigned long long) pr->sent);
-                psend_text(pr, 0, msg);
+                ws_send_text(&pr->c[0], msg);
                 pr->next_send += interval;
             }
         }
 
-        n = epoll_wait(ep_pairs, evs, 512, 1);
-        for (k = 0; k < n; k++) {
-            pair_event(o, evs[k].data.u32, evs[k].events);
-        }
+        loop_once(1);
     }
 
     /* let what is in flight arrive */
     deadline = now() + 3;
-    while (now() < deadline) {
-        n = epoll_wait(ep_pairs, evs, 512, 20);
-        for (k = 0; k < n; k++) {
-            pair_event(o, evs[k].data.u32, evs[k].events);
-        }
+    while (now() < deadline && !stopping()) {
+        loop_once(20);
     }
 
-    for (i = 0; i < npairs; i++) {
+    pp.running = 0;
+
+    for (i = 0; i < pp.n; i++) {
         sent += pairs[i].sent;
         acked += pairs[i].acked;
         recv += pairs[i].received;
@@ -1069,30 +2029,152 @@ run_pairs(options_t *o)
     /* a refused message leaves a gap that is no loss: it was not stored */
     gaps = gaps > refused ? gaps - refused : 0;
 
-    qsort(lat, nlat, sizeof(double), pcmp);
+    qsort(pp.lat, pp.nlat, sizeof(double), pcmp);
+
+#define PCT(q)  (pp.nlat ? pp.lat[(size_t) (pp.nlat * (q))] : 0)
 
     printf("pairs %d, rate %d msg/s per visitor, %d s: sent %llu, acked %llu,"
-           " delivered %llu\n", ready_pairs, o->rate, o->duration,
+           " delivered %llu\n", pp.ready, o->rate, o->duration,
            (unsigned long long) sent, (unsigned long long) acked,
            (unsigned long long) recv);
     printf("delivered %.0f msgs/s; latency ms p50 %.2f p99 %.2f p99.9 %.2f"
            " max %.2f\n", recv / (double) o->duration,
-           nlat ? lat[nlat / 2] : 0, nlat ? lat[nlat * 99 / 100] : 0,
-           nlat ? lat[nlat * 999 / 1000] : 0, nlat ? lat[nlat - 1] : 0);
+           PCT(0.5), PCT(0.99), PCT(0.999),
+           pp.nlat ? pp.lat[pp.nlat - 1] : 0);
     printf("lost %llu (acked, never delivered), duplicated %llu, out of order"
            " %llu, refused with an error %llu, failed connections %d\n",
            (unsigned long long) (acked > recv ? acked - recv : 0),
            (unsigned long long) dups, (unsigned long long) gaps,
-           (unsigned long long) refused, failed_conns);
+           (unsigned long long) refused, pp.failed);
     printf("SUMMARY mode=pairs pairs=%d rate=%d sent=%llu acked=%llu "
            "delivered=%llu msgs_per_s=%.0f p50=%.2f p99=%.2f p999=%.2f "
-           "lost=%llu dup=%llu ooo=%llu\n", ready_pairs, o->rate,
+           "lost=%llu dup=%llu ooo=%llu\n", pp.ready, o->rate,
            (unsigned long long) sent, (unsigned long long) acked,
            (unsigned long long) recv, recv / (double) o->duration,
-           nlat ? lat[nlat / 2] : 0, nlat ? lat[nlat * 99 / 100] : 0,
-           nlat ? lat[nlat * 999 / 1000] : 0,
+           PCT(0.5), PCT(0.99), PCT(0.999),
            (unsigned long long) (acked > recv ? acked - recv : 0),
            (unsigned long long) dups, (unsigned long long) gaps);
+    fflush(stdout);
+
+    /* close frames, a short wait for the answers, then the rest */
+    for (i = 0; i < pp.n * 2 && i < next; i++) {
+        ws_shutdown(&pairs[i / 2].c[i % 2]);
+    }
+
+    deadline = now() + 2;
+    while (now() < deadline) {
+        loop_once(50);
+    }
+
+    for (i = 0; i < pp.n * 2 && i < next; i++) {
+        ws_close(&pairs[i / 2].c[i % 2], "shut down");
+    }
 
     return (dups || gaps || acked > recv) ? 1 : 0;
+}
+
+
+/* -------------------------------------------------- mode: selftest */
+
+static int
+check(const char *what, const char *got, const char *want)
+{
+    int  ok = strcmp(got, want) == 0;
+
+    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    if (!ok) {
+        printf("     got  %s\n     want %s\n", got, want);
+    }
+
+    return ok ? 0 : 1;
+}
+
+
+static void
+hex(const unsigned char *p, size_t n, char *out)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        sprintf(out + 2 * i, "%02x", p[i]);
+    }
+}
+
+
+static int
+run_selftest(void)
+{
+    int            bad = 0;
+    char           out[256], a[29];
+    unsigned char  d[32];
+    const char    *million =
+        "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+
+    sha1("abc", 3, d);
+    hex(d, 20, out);
+    bad += check("sha1 abc", out, "a9993e364706816aba3e25717850c26c9cd0d89d");
+
+    sha1(million, strlen(million), d);
+    hex(d, 20, out);
+    bad += check("sha1 448 bits", out,
+                 "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+
+    sha256("abc", 3, d);
+    hex(d, 32, out);
+    bad += check("sha256 abc", out, "ba7816bf8f01cfea414140de5dae2223"
+                                    "b00361a396177a9cb410ff61f20015ad");
+
+    sha256(million, strlen(million), d);
+    hex(d, 32, out);
+    bad += check("sha256 448 bits", out, "248d6a61d20638b8e5c026930c3e6039"
+                                         "a33ce45964ff2167f6ecedd419db06c1");
+
+    hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, d);
+    hex(d, 32, out);
+    bad += check("hmac-sha256 rfc4231 #2", out,
+                 "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+    ws_accept_for("dGhlIHNhbXBsZSBub25jZQ==", a);
+    bad += check("rfc6455 accept", a, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+
+    base64((const unsigned char *) "any carnal pleas", 16, out, 0);
+    bad += check("base64", out, "YW55IGNhcm5hbCBwbGVhcw==");
+
+    base64((const unsigned char *) "\xfb\xff", 2, out, 1);
+    bad += check("base64url", out, "-_8");
+
+    bad += check("json_str", json_str("{\"type\" : \"pong\",\"id\":\"i7\"}",
+                                      "id", out, sizeof(out)) == 0
+                              ? out : "(none)", "i7");
+
+    return bad ? 1 : 0;
+}
+
+
+/* ------------------------------------------------------------- main */
+
+int
+main(int argc, char **argv)
+{
+    options_t  o;
+
+    parse_options(argc, argv, &o);
+
+    rng_state = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32)
+                ^ (uint64_t) (now() * 1e9);
+    if (rng_state == 0) {
+        rng_state = 1;
+    }
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    if (strcmp(o.mode, "selftest") == 0) {
+        return run_selftest();
+    }
+
+    if (strcmp(o.mode, "pairs") == 0) {
+        return run_pairs(&o);
+    }
+
+    return run_idle(&o);
 }
