@@ -41,6 +41,24 @@ struct ngx_kefu_redis_conf_s {
 };
 
 
+/*
+ * Lua shared by the scripts: the site's event stream, kefu:{s:<site>}:events
+ * (docs/events.md).  A script that changes a conversation calls
+ * kefu_event() in the same atomic step as the change, so the stream holds
+ * what happened, in order, and nothing that did not.  Its length is capped
+ * (MAXLEN ~): consumers that fall further behind lose the oldest entries.
+ * Prepend NGX_KEFU_LUA_EVENT to a script's source to use it.
+ */
+#define NGX_KEFU_EVENTS_MAX  "100000"
+
+#define NGX_KEFU_LUA_EVENT                                                    \
+"local function kefu_event(site, name, conv, seq, ts, data)\n"                \
+"  redis.call('XADD', 'kefu:{s:' .. site .. '}:events', 'MAXLEN', '~',\n"     \
+"             " NGX_KEFU_EVENTS_MAX ", '*', 'event', name, 'conv', conv,\n"   \
+"             'seq', tostring(seq), 'ts', tostring(ts), 'data', data)\n"      \
+"end\n"
+
+
 /* ngx_kefu_scripts.c */
 extern ngx_kefu_script_t  ngx_kefu_script_msg;
 extern ngx_kefu_script_t  ngx_kefu_script_range;

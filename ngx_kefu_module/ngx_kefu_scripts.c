@@ -36,6 +36,7 @@
  */
 
 ngx_kefu_script_t  ngx_kefu_script_msg = { ngx_string(
+NGX_KEFU_LUA_EVENT
 "local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
 "local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]\n"
 "local ukey = 'kefu:{s:' .. site .. '}:' .. who\n"
@@ -87,6 +88,15 @@ ngx_kefu_script_t  ngx_kefu_script_msg = { ngx_string(
 "           seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])\n"
 "redis.call('HSET', ckey, 'updated', ts)\n"
 "redis.call('SET', dkey, id .. ' ' .. seq .. ' ' .. ts, 'EX', ARGV[14])\n"
+"if created == 1 then\n"
+"  kefu_event(site, 'conv.created', conv, '', ts,\n"
+"             cjson.encode({group = ARGV[13], visitor = string.sub(who, 3)}))\n"
+"end\n"
+"if ARGV[12] == '1' then\n"
+"  kefu_event(site, 'note', conv, seq, ts, j)\n"
+"else\n"
+"  kefu_event(site, 'msg', conv, seq, ts, j)\n"
+"end\n"
 "if created == 1 then\n"
 "  redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who,\n"
 "             ARGV[16] .. '|u|0|{\"type\":\"conv\",\"conv\":\"' .. conv ..\n"
@@ -236,6 +246,7 @@ ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
  */
 
 ngx_kefu_script_t  ngx_kefu_script_accept = { ngx_string(
+NGX_KEFU_LUA_EVENT
 "local site, who, conv = ARGV[1], ARGV[2], ARGV[3]\n"
 "local k = 'kefu:{c:' .. conv .. '}'\n"
 "local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor')\n"
@@ -252,6 +263,7 @@ ngx_kefu_script_t  ngx_kefu_script_accept = { ngx_string(
 "local j = ARGV[6] .. seq .. ARGV[7]\n"
 "redis.call('XADD', k .. ':log', 'MAXLEN', '~', ARGV[8], seq .. '-1',\n"
 "           'j', j, 'f', 'system', 'p', '0', 's', '-')\n"
+"kefu_event(site, 'conv.assigned', conv, seq, ARGV[5], j)\n"
 "redis.call('PUBLISH', 'kefu:u:' .. site .. ':v:' .. h[4], '-|u|0|' .. n)\n"
 "redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who,\n"
 "           ARGV[9] .. '|u|0|' .. n)\n"
