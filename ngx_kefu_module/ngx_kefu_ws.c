@@ -50,11 +50,24 @@ static void ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws);
 ngx_int_t
 ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response)
 {
-    ngx_kefu_ws_t     *ws;
-    ngx_kefu_out_t    *out;
-    ngx_connection_t  *c;
+    ngx_kefu_ws_t             *ws;
+    ngx_kefu_out_t            *out;
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
 
     c = r->connection;
+
+    /*
+     * Chat is small writes answering small reads: without TCP_NODELAY,
+     * Nagle holds each frame until the peer's delayed ACK, adding tens of
+     * milliseconds to every message.  As nginx does for upgraded
+     * connections, tcp_nodelay decides.
+     */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ws = ngx_pcalloc(c->pool, sizeof(ngx_kefu_ws_t));
     if (ws == NULL) {
