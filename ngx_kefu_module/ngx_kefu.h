@@ -114,6 +114,7 @@ typedef struct {
     ngx_msec_t                   send_timeout;
     ngx_array_t                 *origins;      /* of ngx_str_t */
     size_t                       max_text;
+    size_t                       max_attrs;    /* hello's attrs, as JSON */
     ngx_uint_t                   rate;         /* messages per second */
     ngx_uint_t                   burst;
 } ngx_kefu_loc_conf_t;

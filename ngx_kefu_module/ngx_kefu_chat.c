@@ -385,7 +385,7 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     char        *j;
     u_char       key[64 + NGX_KEFU_MAX_ID_LEN];
     size_t       lens[5];
-    json_t      *url, *title, *page;
+    json_t      *url, *title, *referrer, *page;
     const char  *argv[5];
 
     if (ws->role != NGX_KEFU_ROLE_VISITOR) {
@@ -394,19 +394,16 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         return;
     }
 
-    url = json_object_get(msg, "url");
-    title = json_object_get(msg, "title");
-
-    if (!json_is_string(url) || json_string_length(url) == 0
-        || json_string_length(url) > NGX_KEFU_MAX_URL
-        || (title && !json_is_null(title)
-            && (!json_is_string(title)
-                || json_string_length(title) > NGX_KEFU_MAX_URL)))
-    {
-        ngx_kefu_app_error(ws, "bad_request", "\"url\" (and \"title\") must "
-                           "be strings of at most 2048 bytes", cid);
+    if (ngx_kefu_page_valid(msg) != NGX_OK) {
+        ngx_kefu_app_error(ws, "bad_request", "\"url\" (and \"title\", "
+                           "\"referrer\") must be strings of at most 2048 "
+                           "bytes", cid);
         return;
     }
+
+    url = json_object_get(msg, "url");
+    title = json_object_get(msg, "title");
+    referrer = json_object_get(msg, "referrer");
 
     page = json_pack("{s:O,s:I}", "url", url,
                      "ts", (json_int_t) ngx_kefu_now_ms());
@@ -416,6 +413,10 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     if (json_is_string(title)) {
         json_object_set(page, "title", title);
+    }
+
+    if (json_is_string(referrer)) {
+        json_object_set(page, "referrer", referrer);
     }
 
     j = json_dumps(page, JSON_COMPACT);
@@ -453,6 +454,39 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
                                   NULL, 4, argv, lens);
+}
+
+
+/* a page: "url", optional "title" and "referrer", each a bounded string */
+
+ngx_int_t
+ngx_kefu_page_valid(json_t *page)
+{
+    json_t      *v;
+    ngx_uint_t   i;
+    static const char  *fields[] = { "url", "title", "referrer" };
+
+    if (!json_is_object(page)) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        v = json_object_get(page, fields[i]);
+
+        if (i == 0 && (!json_is_string(v) || json_string_length(v) == 0)) {
+            return NGX_DECLINED;
+        }
+
+        if (v == NULL || json_is_null(v)) {
+            continue;
+        }
+
+        if (!json_is_string(v) || json_string_length(v) > NGX_KEFU_MAX_URL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -75,6 +75,7 @@ void ngx_kefu_typing_stop(ngx_kefu_member_t *m);
 void ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 void ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 void ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+ngx_int_t ngx_kefu_page_valid(json_t *page);
 
 /* ngx_kefu_agent.c */
 void ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);

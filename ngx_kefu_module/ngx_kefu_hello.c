@@ -23,6 +23,11 @@
 static void ngx_kefu_hello_refuse(ngx_kefu_ws_t *ws, const char *message,
     const char *cid);
 static void ngx_kefu_hello_undo(ngx_kefu_ws_t *ws);
+static ngx_int_t ngx_kefu_hello_visitor_valid(ngx_kefu_ws_t *ws, json_t *msg,
+    const char *cid);
+static void ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg);
+static void ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
 static ngx_int_t ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims,
     ngx_uint_t role, const char **err);
 static ngx_int_t ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws,
@@ -95,6 +100,12 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     if (role == 0) {
         ngx_kefu_hello_refuse(ws, "\"role\" must be visitor, agent or admin",
                               cid);
+        return;
+    }
+
+    if (role == NGX_KEFU_ROLE_VISITOR
+        && ngx_kefu_hello_visitor_valid(ws, msg, cid) != NGX_OK)
+    {
         return;
     }
 
@@ -369,6 +380,10 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
     ngx_kefu_local_register(ws);
     ws->hello_done = 1;
 
+    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_hello_visitor_store(ws, msg);
+    }
+
     resume = json_object_get(msg, "resume");
 
     if (resume && !json_is_object(resume)) {
@@ -552,6 +567,109 @@ done:
 
 
 /* back to before hello: unregistered, unauthenticated */
+
+/*
+ * A visitor's hello may carry what the shop knows of it ("attrs", an
+ * object) and the page it is on: agents are shown both.  A bad one is
+ * refused before anything is stored, and the connection may say hello
+ * again.
+ */
+
+static ngx_int_t
+ngx_kefu_hello_visitor_valid(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    json_t  *v;
+
+    v = json_object_get(msg, "attrs");
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            ngx_kefu_app_error(ws, "bad_request", "\"attrs\" must be an "
+                               "object", cid);
+            return NGX_DECLINED;
+        }
+
+        if (json_dumpb(v, NULL, 0, JSON_COMPACT) > ws->conf->max_attrs) {
+            ngx_kefu_app_error(ws, "too_large", "\"attrs\" is too large",
+                               cid);
+            return NGX_DECLINED;
+        }
+    }
+
+    v = json_object_get(msg, "page");
+
+    if (v && !json_is_null(v) && ngx_kefu_page_valid(v) != NGX_OK) {
+        ngx_kefu_app_error(ws, "bad_request", "\"page\" must be an object "
+                           "with \"url\" (and \"title\", \"referrer\"), "
+                           "strings of at most 2048 bytes", cid);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * kefu:{s:<site>}:v:<id>: the visitor's name, attrs and when it was last
+ * seen, on the command connection ahead of anything else this connection
+ * sends, so its first message already finds them.
+ */
+
+static void
+ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
+{
+    char        *attrs;
+    u_char       key[64 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
+    size_t       lens[8];
+    json_t      *v;
+    ngx_uint_t   n;
+    const char  *argv[8];
+
+    v = json_object_get(msg, "attrs");
+    attrs = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+
+    argv[0] = "HSET";
+    lens[0] = 4;
+    argv[1] = (char *) key;
+    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V",
+                           &ws->site->name, &ws->user_id) - key;
+    argv[2] = "seen";
+    lens[2] = 4;
+    argv[3] = (char *) ts;
+    lens[3] = ngx_snprintf(ts, sizeof(ts), "%L", ngx_kefu_now_ms()) - ts;
+    n = 4;
+
+    if (ws->name.len) {
+        argv[n] = "name";
+        lens[n++] = 4;
+        argv[n] = (char *) ws->name.data;
+        lens[n++] = ws->name.len;
+    }
+
+    if (attrs) {
+        argv[n] = "attrs";
+        lens[n++] = 5;
+        argv[n] = attrs;
+        lens[n++] = ngx_strlen(attrs);
+    }
+
+    (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_hello_ignore,
+                                  NULL, n, argv, lens);
+    free(attrs);
+
+    v = json_object_get(msg, "page");
+
+    if (json_is_object(v)) {
+        ngx_kefu_page(ws, v, NULL);
+    }
+}
+
+
+static void
+ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+}
+
 
 static void
 ngx_kefu_hello_undo(ngx_kefu_ws_t *ws)

@@ -142,6 +142,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_loc_conf_t, max_text),
       &ngx_kefu_text_bounds },
 
+    { ngx_string("kefu_max_attrs"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, max_attrs),
+      &ngx_kefu_text_bounds },
+
     { ngx_string("kefu_dedup_window"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -349,6 +356,7 @@ ngx_kefu_create_loc_conf(ngx_conf_t *cf)
     conf->send_timeout = NGX_CONF_UNSET_MSEC;
     conf->origins = NGX_CONF_UNSET_PTR;
     conf->max_text = NGX_CONF_UNSET_SIZE;
+    conf->max_attrs = NGX_CONF_UNSET_SIZE;
     conf->rate = NGX_CONF_UNSET_UINT;
     conf->burst = NGX_CONF_UNSET_UINT;
 
@@ -372,6 +380,7 @@ ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 30000);
     ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
     ngx_conf_merge_size_value(conf->max_text, prev->max_text, 4000);
+    ngx_conf_merge_size_value(conf->max_attrs, prev->max_attrs, 4096);
 
     if (conf->rate == NGX_CONF_UNSET_UINT) {
         conf->rate = (prev->rate == NGX_CONF_UNSET_UINT) ? 10 : prev->rate;

@@ -124,3 +124,40 @@ my $t = jwt_hs256({sub => 'ag', role => 'agent', site => 'shop1', exp => time + 
 my ($a) = kefu_connect(role => 'agent', site => 'shop1', token => $t);
 $a->send_json({type => 'page', url => 'https://x'});
 is($a->recv_type('error')->{code}, 'forbidden', 'only visitors report pages');
+
+
+
+=== TEST 5: a visitor's hello carries the shop's attrs and its page; bad ones are refused and hello may be sent again
+--- http_config
+kefu_max_attrs 100;
+--- ws
+my $port = $ENV{TEST_NGINX_REDIS_PORT};
+my $ws = ws_connect();
+$ws->send_json({type => 'hello', role => 'visitor', site => 'shop1', cid => 'h1', attrs => [1, 2]});
+my $e = $ws->recv_json;
+is($e->{code}, 'bad_request', 'attrs that are not an object');
+is($e->{cid}, 'h1', 'with the cid');
+$ws->send_json({type => 'hello', role => 'visitor', site => 'shop1', attrs => {note => 'x' x 100}});
+is($ws->recv_json->{code}, 'too_large', 'attrs over kefu_max_attrs');
+$ws->send_json({type => 'hello', role => 'visitor', site => 'shop1', page => {url => 7}});
+is($ws->recv_json->{code}, 'bad_request', 'a page without a string url');
+$ws->send_json({type => 'hello', role => 'visitor', site => 'shop1', name => 'Li Lei',
+                attrs => {vip => JSON::PP::true, orders => 3},
+                page => {url => 'https://shop.example/cart', title => 'Cart', referrer => 'https://search.example/'}});
+my $w = $ws->recv_json;
+is($w->{type}, 'welcome', 'a good hello after the refused ones');
+$ws->send_json({type => 'ping', id => 'sync'});
+is($ws->recv_type('pong')->{id}, 'sync', 'stored before later messages are handled');
+my $key = "kefu:{s:shop1}:v:$w->{id}";
+my $attrs = `redis-cli -p $port hget '$key' attrs`;
+chomp $attrs;
+is_deeply(json_dec($attrs), {vip => JSON::PP::true, orders => 3}, 'attrs stored as JSON');
+like(`redis-cli -p $port hget '$key' name`, qr/^Li Lei$/m, 'and the name');
+like(`redis-cli -p $port hget '$key' seen`, qr/^\d{13}$/m, 'and when it was seen');
+my @trail = split /\n/, `redis-cli -p $port lrange '$key:pages' 0 -1`;
+is(scalar @trail, 1, 'the page starts the trail');
+like($trail[0], qr{"url":"https://shop.example/cart"}, 'its url');
+like($trail[0], qr{"referrer":"https://search.example/"}, 'and referrer');
+--- no_error_log
+[alert]
+[crit]
