@@ -21,6 +21,7 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_zone.h"
 
 
 #define NGX_KEFU_CATCHUP_BATCH  200
@@ -33,6 +34,8 @@ typedef struct {
 } ngx_kefu_catchup_t;
 
 
+static void ngx_kefu_conv_free(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_conv_t *conv);
 static ngx_kefu_conv_t *ngx_kefu_conv_lookup(ngx_kefu_local_t *local,
     ngx_str_t *channel);
 static void ngx_kefu_conv_catchup(ngx_kefu_member_t *m);
@@ -209,12 +212,16 @@ ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
         ngx_queue_init(&conv->members);
         ngx_rbtree_insert(&local->convs, &conv->sn.node);
 
+        if (ws->main_conf->zone) {
+            conv->counted = ngx_kefu_zone_channel_add(ws->main_conf->zone,
+                                                      &conv->channel);
+        }
+
         /* members catch up once Redis confirms the subscription */
         if (ngx_kefu_redis_subscribe(ws->main_conf->redis, &conv->channel)
             == NGX_ERROR)
         {
-            ngx_rbtree_delete(&local->convs, &conv->sn.node);
-            ngx_free(conv);
+            ngx_kefu_conv_free(ws->main_conf, conv);
             return NULL;
         }
     }
@@ -224,11 +231,14 @@ ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
         if (ngx_queue_empty(&conv->members)) {
             (void) ngx_kefu_redis_unsubscribe(ws->main_conf->redis,
                                               &conv->channel);
-            ngx_rbtree_delete(&local->convs, &conv->sn.node);
-            ngx_free(conv);
+            ngx_kefu_conv_free(ws->main_conf, conv);
         }
 
         return NULL;
+    }
+
+    if (conv->counted) {
+        ngx_kefu_zone_channel_members(ws->main_conf->zone, conv->counted, 1);
     }
 
     m->conv = conv;
@@ -266,11 +276,26 @@ ngx_kefu_conv_leave(ngx_kefu_member_t *m)
     ngx_queue_remove(&m->in_ws);
     ngx_free(m);
 
+    if (conv->counted) {
+        ngx_kefu_zone_channel_members(kmcf->zone, conv->counted, -1);
+    }
+
     if (!ngx_queue_empty(&conv->members)) {
         return;
     }
 
     (void) ngx_kefu_redis_unsubscribe(kmcf->redis, &conv->channel);
+    ngx_kefu_conv_free(kmcf, conv);
+}
+
+
+static void
+ngx_kefu_conv_free(ngx_kefu_main_conf_t *kmcf, ngx_kefu_conv_t *conv)
+{
+    if (conv->counted) {
+        ngx_kefu_zone_channel_del(kmcf->zone, conv->counted);
+    }
+
     ngx_rbtree_delete(&kmcf->local->convs, &conv->sn.node);
     ngx_free(conv);
 }

@@ -97,6 +97,7 @@ ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_rbtree_insert_value);
     ngx_queue_init(&zone->sh->sessions);
+    ngx_kefu_zone_channels_init(zone->sh);
 
     len = sizeof(" in kefu zone \"\"") + shm_zone->shm.name.len;
 
@@ -149,7 +150,7 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
         next = ngx_queue_next(q);
         s = ngx_queue_data(q, ngx_kefu_zone_session_t, queue);
 
-        if (s->pid == ngx_pid || kill(s->pid, 0) == 0 || ngx_errno != ESRCH) {
+        if (!ngx_kefu_zone_pid_gone(s->pid)) {
             continue;
         }
 
@@ -168,7 +169,21 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
                       "kefu: removed %ui sessions of exited workers", n);
     }
 
+    n = ngx_kefu_zone_channels_reap(zone);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "kefu: removed %ui subscriptions of exited workers", n);
+    }
+
     return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_kefu_zone_pid_gone(ngx_pid_t pid)
+{
+    return pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == ESRCH;
 }
 
 

@@ -26,12 +26,33 @@ typedef struct {
 } ngx_kefu_zone_session_t;
 
 
+/*
+ * One worker's subscription to one channel (a conversation's or a
+ * participant's): how many of its connections are in it.  Summed over the
+ * workers it is the host's view of a conversation.
+ */
+typedef struct {
+    ngx_rbtree_node_t            node;       /* key: crc32 of the channel */
+    ngx_queue_t                  queue;
+    ngx_pid_t                    pid;
+    ngx_uint_t                   members;
+    u_char                       len;
+    u_char                       channel[1];
+} ngx_kefu_zone_channel_t;
+
+
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  sessions;
 
+    ngx_rbtree_t                 channels;
+    ngx_rbtree_node_t            channels_sentinel;
+    ngx_queue_t                  channels_queue;
+
     ngx_atomic_t                 sessions_n;
+    ngx_atomic_t                 channels_n;  /* worker subscriptions */
+    ngx_atomic_t                 channels_refused;
     ngx_atomic_t                 refused;     /* zone full */
     ngx_atomic_t                 by_role[4];
 } ngx_kefu_zone_sh_t;
@@ -48,6 +69,19 @@ ngx_int_t ngx_kefu_zone_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
     ngx_uint_t site, ngx_uint_t role, ngx_str_t *id);
 void ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid);
+
+/* ngx_kefu_zone_channel.c */
+void ngx_kefu_zone_channels_init(ngx_kefu_zone_sh_t *sh);
+ngx_uint_t ngx_kefu_zone_channels_reap(ngx_kefu_zone_t *zone);
+ngx_kefu_zone_channel_t *ngx_kefu_zone_channel_add(ngx_kefu_zone_t *zone,
+    ngx_str_t *channel);
+void ngx_kefu_zone_channel_members(ngx_kefu_zone_t *zone,
+    ngx_kefu_zone_channel_t *zc, ngx_int_t delta);
+void ngx_kefu_zone_channel_del(ngx_kefu_zone_t *zone,
+    ngx_kefu_zone_channel_t *zc);
+ngx_uint_t ngx_kefu_zone_channel_count(ngx_kefu_zone_t *zone,
+    ngx_str_t *channel, ngx_uint_t *workers);
+ngx_uint_t ngx_kefu_zone_pid_gone(ngx_pid_t pid);
 
 
 #endif /* _NGX_KEFU_ZONE_H_INCLUDED_ */
