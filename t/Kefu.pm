@@ -139,6 +139,25 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
     }
 });
 
+# A worker answers HTTP before its Redis connections are ready: a test that
+# talks to the private Redis first waits until every worker's two are (or
+# 5 s, where the log level hides the notice).
+sub redis_ready {
+    my $block = shift;
+    my $http = $block->http_config // '';
+    return unless $http =~ /kefu_redis\s+127\.0\.0\.1:\$TEST_NGINX_\w*REDIS_PORT/;
+    my $want = 2 * ($Test::Nginx::Socket::MasterOn ? $Test::Nginx::Socket::Workers : 1);
+    my $log = Test::Nginx::Socket::server_root() . '/logs/error.log';
+    for (1 .. 100) {
+        my $n = 0;
+        if (open my $fh, '<', $log) {
+            /kefu: redis \S+ connection ready/ and $n++ while <$fh>;
+        }
+        return if $n >= $want;
+        select undef, undef, undef, 0.05;
+    }
+}
+
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
 
@@ -155,6 +174,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
     }
 
     local $main::BlockName = $name;
+    redis_ready($block);
     unless (eval { $sub->(); 1 }) {
         Test::More::fail("$name - ws code died: $@");
     }
