@@ -134,6 +134,8 @@ ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
 
 /* ngx_kefu_hello.c: authentication, the first message of a connection */
 void ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
+void ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws);
 void ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
     const char *name);

@@ -34,6 +34,8 @@ typedef struct {
 } ngx_kefu_catchup_t;
 
 
+static void ngx_kefu_conv_welcome_due(ngx_kefu_main_conf_t *kmcf,
+    ngx_str_t *channel);
 static void ngx_kefu_conv_free(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_conv_t *conv);
 static ngx_kefu_conv_t *ngx_kefu_conv_lookup(ngx_kefu_local_t *local,
@@ -551,6 +553,40 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 
     conv->subscribed = 1;
     ngx_kefu_conv_catchup_due(conv);
+
+    /* a participant's channel: connections waiting for it say welcome */
+    if (channel->len > 7 && channel->data[5] == 'u') {
+        ngx_kefu_conv_welcome_due(kmcf, channel);
+    }
+}
+
+
+static void
+ngx_kefu_conv_welcome_due(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
+{
+    ngx_queue_t        *q;
+    ngx_kefu_conv_t    *conv;
+    ngx_kefu_member_t  *m;
+
+again:
+
+    /* a failed hello leaves its channels: look the channel up each time */
+    conv = ngx_kefu_conv_lookup(kmcf->local, channel);
+    if (conv == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&conv->members);
+         q != ngx_queue_sentinel(&conv->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
+
+        if (m->ws->welcome) {
+            ngx_kefu_welcome_subscribed(m->ws);
+            goto again;
+        }
+    }
 }
 
 

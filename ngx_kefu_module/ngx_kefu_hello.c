@@ -47,6 +47,8 @@ typedef struct {
 
 static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token,
     json_t *msg);
+static void ngx_kefu_welcome_read(ngx_kefu_ws_t *ws,
+    ngx_kefu_welcome_t *wc);
 static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
@@ -343,10 +345,10 @@ ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws, ngx_str_t *token)
 static void
 ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
 {
-    u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
-    size_t                lens[3];
+    u_char                chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
     json_t               *resume;
-    const char           *argv[3];
+    ngx_str_t             channel;
+    ngx_kefu_member_t    *m;
     ngx_kefu_main_conf_t *kmcf;
     ngx_kefu_welcome_t   *wc;
 
@@ -407,6 +409,85 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
         ngx_memcpy(wc->data, token->data, token->len);
     }
 
+    /*
+     * Subscribe to the participant's channel before reading its
+     * conversations: a conversation opened or assigned in between is then
+     * either in the summaries or announced on the channel, never lost.
+     */
+
+    if (kmcf->redis && !ngx_kefu_redis_ready(kmcf->redis)) {
+        ngx_kefu_welcome_handler(kmcf->redis, NULL, wc);
+        return;
+    }
+
+    channel.data = chan;
+    channel.len = ngx_snprintf(chan, sizeof(chan), "kefu:u:%V:%c:%V",
+                               &ws->site->name, "?vam"[ws->role],
+                               &ws->user_id)
+                  - chan;
+
+    m = ngx_kefu_channel_join(ws, &channel, 0);
+
+    if (m == NULL && kmcf->redis) {
+        ngx_kefu_welcome_handler(kmcf->redis, NULL, wc);
+        return;
+    }
+
+    if (m && kmcf->redis && !m->conv->subscribed) {
+        /* ngx_kefu_welcome_subscribed() goes on */
+        ws->welcome = wc;
+        return;
+    }
+
+    ngx_kefu_welcome_read(ws, wc);
+}
+
+
+/* Redis confirmed the subscription of a connection waiting for welcome */
+
+void
+ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_welcome_t  *wc;
+
+    wc = ws->welcome;
+    ws->welcome = NULL;
+
+    ngx_kefu_welcome_read(ws, wc);
+}
+
+
+void
+ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_welcome_t  *wc;
+
+    wc = ws->welcome;
+
+    if (wc == NULL) {
+        return;
+    }
+
+    ws->welcome = NULL;
+
+    if (wc->resume) {
+        json_decref(wc->resume);
+    }
+
+    ngx_free(wc);
+}
+
+
+static void
+ngx_kefu_welcome_read(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
+{
+    u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
+    size_t                lens[3];
+    const char           *argv[3];
+    ngx_kefu_main_conf_t *kmcf;
+
+    kmcf = ws->main_conf;
+
     argv[0] = (char *) ws->site->name.data;
     lens[0] = ws->site->name.len;
     argv[1] = (char *) who;
@@ -430,11 +511,11 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_welcome_t  *wc = data;
 
-    u_char                session[16 + 1], chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                session[16 + 1];
     size_t                i, n;
     json_t               *w, *convs, *c, *r;
     uint64_t              seq, from;
-    ngx_str_t             conv, channel;
+    ngx_str_t             conv;
     redisReply          **e;
     ngx_kefu_ws_t        *ws;
     ngx_kefu_main_conf_t *kmcf;
@@ -523,14 +604,6 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     (void) ngx_kefu_app_send(ws, w);
     json_decref(w);
 
-    /* this participant's notices, e.g. a conversation opened elsewhere */
-    channel.data = chan;
-    channel.len = ngx_snprintf(chan, sizeof(chan), "kefu:u:%V:%c:%V",
-                               &ws->site->name, "?vam"[ws->role],
-                               &ws->user_id)
-                  - chan;
-    (void) ngx_kefu_channel_join(ws, &channel, 0);
-
     /* live from now on, or replayed from what a resuming client saw */
     for (i = 0; i + 6 < n; i += 7) {
         if (e[i + 1]->len == 6 && ngx_strncmp(e[i + 1]->str, "closed", 6) == 0
@@ -565,8 +638,6 @@ done:
     ngx_free(wc);
 }
 
-
-/* back to before hello: unregistered, unauthenticated */
 
 /*
  * A visitor's hello may carry what the shop knows of it ("attrs", an
@@ -671,9 +742,13 @@ ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 }
 
 
+/* back to before hello: unregistered, unauthenticated */
+
 static void
 ngx_kefu_hello_undo(ngx_kefu_ws_t *ws)
 {
+    ngx_kefu_welcome_cancel(ws);
+
     if (ws->in_local) {
         ngx_kefu_local_unregister(ws);
         ws->in_local = 0;

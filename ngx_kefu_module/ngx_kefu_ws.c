@@ -1023,6 +1023,8 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
         ws->claims = NULL;
     }
 
+    ngx_kefu_welcome_cancel(ws);
+
     if (ws->registered) {
         ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
         ws->registered = 0;

@@ -96,6 +96,7 @@ struct ngx_kefu_ws_s {
     ngx_str_t                    user_id;
     ngx_str_t                    name;
     json_t                      *claims;      /* agents' groups, capacity */
+    void                        *welcome;     /* hello waiting to subscribe */
     uint64_t                     session_id;
     ngx_uint_t                   role;
 
