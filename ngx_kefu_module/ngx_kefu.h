@@ -64,7 +64,7 @@ typedef struct ngx_kefu_redis_conf_s  ngx_kefu_redis_conf_t;
 #define NGX_KEFU_STAT_ERRORS         9     /* 8 codes and "other" */
 
 /* close codes the server sends, in this order; see ngx_kefu_stat_close() */
-#define NGX_KEFU_STAT_CLOSES         14    /* 13 codes and "other" */
+#define NGX_KEFU_STAT_CLOSES         13    /* 12 codes and "other" */
 
 /* command latency histogram: upper bounds in ms, and +Inf */
 #define NGX_KEFU_STAT_BUCKETS        12

@@ -19,10 +19,13 @@ const char  *ngx_kefu_stat_error_names[NGX_KEFU_STAT_ERRORS] = {
 };
 
 
-/* the close codes the server uses; 0 stands for any other */
+/*
+ * the close codes the server uses; 0 stands for any other (an echo of a
+ * client's own code); an echo of a close without a code is not counted
+ */
 const ngx_uint_t  ngx_kefu_stat_close_codes[NGX_KEFU_STAT_CLOSES] = {
     1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1013, 4401, 4403, 4429,
-    1005, 0
+    0
 };
 
 
@@ -95,8 +98,9 @@ ngx_kefu_stat_redis_link(ngx_kefu_main_conf_t *kmcf, ngx_uint_t sub,
 {
     ngx_kefu_zone_worker_t  *w;
 
+    /* after a reload the slot is the new worker's; an old one stays out */
     if (kmcf->zone == NULL || kmcf->zone->sh == NULL
-        || ngx_worker >= NGX_KEFU_ZONE_WORKERS)
+        || ngx_worker >= NGX_KEFU_ZONE_WORKERS || ngx_exiting)
     {
         return;
     }

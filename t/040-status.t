@@ -367,3 +367,39 @@ ok(!grep(/^kefu_(queue_length|conversations)\{/, keys %$v), 'no queue or convers
 like($v->{'kefu_redis_up{worker="0",link="command"}'}, qr/^0$/, 'worker 0 command link down');
 --- error_log
 kefu: redis commands not available
+
+
+
+=== TEST 5: the counters survive a reload; the new workers take the Redis slots
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    kefu_site stat40 secret=stat40-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my $port = main::rport();
+my $s0 = main::wait_redis();
+for (1 .. 3) {
+    my ($w) = kefu_connect(role => 'visitor', site => 'stat40', port => $port);
+    $w->close_ws(1000, 'x');
+    close $w->sock;
+}
+my $s1 = main::wait_connections(0);
+is($s1->{handshakes} - $s0->{handshakes}, 3, 'three handshakes');
+my %old = map { $_->{pid} => 1 } @{ $s1->{redis}{workers} };
+is(scalar keys %old, 2, 'two workers');
+
+kill 'HUP', nginx_pid();
+my ($s2, @new);
+for (1 .. 100) {
+    sleep 0.1;
+    $s2 = eval { main::status_json() } or next;
+    @new = grep { $_->{command} eq 'up' && $_->{pubsub} eq 'up' && !$old{ $_->{pid} } }
+           @{ $s2->{redis}{workers} };
+    last if @new == 2 && @{ $s2->{redis}{workers} } == 2;
+}
+is(scalar @new, 2, 'two new workers, their Redis links up');
+is(scalar @{ $s2->{redis}{workers} }, 2, 'the old ones are gone from the list');
+is($s2->{handshakes}, $s1->{handshakes}, 'handshakes kept across the reload');
+is($s2->{closes}{1000}, $s1->{closes}{1000}, 'close codes kept');
+is($s2->{messages_in}, $s1->{messages_in}, 'messages kept');
