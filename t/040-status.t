@@ -403,3 +403,51 @@ is(scalar @{ $s2->{redis}{workers} }, 2, 'the old ones are gone from the list');
 is($s2->{handshakes}, $s1->{handshakes}, 'handshakes kept across the reload');
 is($s2->{closes}{1000}, $s1->{closes}{1000}, 'close codes kept');
 is($s2->{messages_in}, $s1->{messages_in}, 'messages kept');
+
+
+
+=== TEST 6: a slow Redis: the status waits for it, up to kefu_redis's timeout, and a client that leaves meanwhile is no trouble
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=1s;
+    kefu_site stat40 secret=stat40-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+main::wait_redis();
+
+# Redis answers late, within the timeout: the answer waits for it
+main::redis_cli('client pause 600 all');
+my $t0 = time;
+my $s = main::status_json();
+ok(time - $t0 >= 0.4, 'the answer waited for Redis');
+is($s->{redis}{state}, 'up', 'and has its figures');
+ok(defined $s->{sites}{stat40}{conversations}, 'conversations');
+
+# clients that leave while their answer waits for Redis
+main::redis_cli('client pause 800 all');
+for (1 .. 4) {
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => main::rport()) or die;
+    print $c "GET /status HTTP/1.0\r\nHost: x\r\n\r\n";
+    sleep 0.05;
+    close $c;
+}
+sleep 1;
+is(main::status_json()->{redis}{state}, 'up', 'the next status is fine');
+
+# Redis later than the timeout: the answer comes without its figures
+main::redis_cli('client pause 2500 all');
+$t0 = time;
+$s = main::status_json();
+my $took = time - $t0;
+ok($took < 2, "answered within the timeout (${took}s)");
+is($s->{redis}{state}, 'down', 'redis: down');
+is($s->{sites}{stat40}{conversations}, undef, 'conversations: null');
+sleep 1.7;
+my $back = main::wait_redis();
+is($back->{redis}{state}, 'up', 'Redis back');
+ok($back->{redis}{failures} >= 1, 'the late command counted as failed');
+ok($back->{redis}{reconnects} >= 1, 'and the reconnect');
+--- no_error_log
+[alert]
+[emerg]
+exited on signal
