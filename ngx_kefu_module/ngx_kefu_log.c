@@ -454,7 +454,8 @@ ngx_kefu_log_session(ngx_kefu_ws_t *ws)
 
     if (s[NGX_KEFU_LOG_REFERER].len) {
         r->headers_in.referer =
-            ngx_kefu_log_header(r, "Referer", "referer", s[NGX_KEFU_LOG_REFERER].data,
+            ngx_kefu_log_header(r, "Referer", "referer",
+                                s[NGX_KEFU_LOG_REFERER].data,
                                 s[NGX_KEFU_LOG_REFERER].len);
     }
 
