@@ -451,3 +451,32 @@ ok($back->{redis}{reconnects} >= 1, 'and the reconnect');
 [alert]
 [emerg]
 exited on signal
+
+
+
+=== TEST 7: no kefu_redis and no site: the status still has the host's counters
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my $port = main::rport();
+my $s0 = main::status_json();
+is($s0->{redis}{state}, 'none', 'redis: none');
+ok(!exists $s0->{sites}, 'no sites');
+ok($s0->{zone}{pages_total} > 0, 'the zone exists without sites');
+my $w = ws_connect(port => $port);
+$w->send_json({type => 'ping', id => 'x'});
+is($w->recv_type('pong')->{id}, 'x', 'pong');
+my ($c) = $w->close_ws(1000, 'bye');
+close $w->sock;
+my $s1 = main::wait_connections(0);
+is($s1->{handshakes} - $s0->{handshakes}, 1, 'a handshake counted');
+is($s1->{messages_in} - $s0->{messages_in}, 1, 'a message in');
+is($s1->{messages_out} - $s0->{messages_out}, 1, 'a message out');
+my ($code, $h, $body) = main::status_get('?format=prometheus');
+my ($v, undef, $err) = main::prom_parse($body);
+is_deeply($err, [], 'valid exposition');
+ok(!grep(/^kefu_redis/, keys %$v), 'no Redis metrics');
+is($v->{kefu_handshakes_total}, $s1->{handshakes}, 'same figures in both formats');
+my ($st) = http_raw("GET /chat HTTP/1.1\r\nHost: x\r\n\r\n", port => $port);
+is($st, 426, 'a plain GET on the chat');
+is(main::status_json()->{handshake_failures} - $s1->{handshake_failures}, 1, 'counted as a handshake failure');
