@@ -189,3 +189,31 @@ sleep 0.3;
 is(scalar @l, 1, 'one line: /chat logs nothing');
 like($l[0], qr{^127\.0\.0\.1 - - \[[^\]]+\] "GET /chat2 HTTP/1\.1" 101 \d+ "http://shop\.example/p/1" "Combined/2"$},
      'combined format');
+
+
+
+=== TEST 5: sessions closed by a reload are logged by the old worker, 1001 by the server
+--- config
+    location = /chat { kefu_chat; access_log logs/kefu.log kefu; }
+--- ws
+my @ws;
+for (1 .. 3) {
+    my $w = ws_connect();
+    $w->send_json({type => 'hello', role => 'visitor', site => 'stat41'});
+    $w->recv_type('welcome');
+    push @ws, $w;
+}
+kill 'HUP', nginx_pid();
+for my $w (@ws) {
+    my ($c) = $w->recv_close(5);
+    is($c, 1001, 'going away');
+    close $w->sock;
+}
+my @l = main::log_lines(3);
+is(scalar @l, 3, 'three lines');
+for my $f (map { main::fields($_) } @l) {
+    is($f->{close}, 1001, 'close 1001');
+    is($f->{by}, 'server', 'by the server');
+    is($f->{role}, 'visitor', 'a visitor');
+    is($f->{in}, 1, 'its hello');
+}
