@@ -480,3 +480,19 @@ is($v->{kefu_handshakes_total}, $s1->{handshakes}, 'same figures in both formats
 my ($st) = http_raw("GET /chat HTTP/1.1\r\nHost: x\r\n\r\n", port => $port);
 is($st, 426, 'a plain GET on the chat');
 is(main::status_json()->{handshake_failures} - $s1->{handshake_failures}, 1, 'counted as a handshake failure');
+
+
+
+=== TEST 8: nginx -t: kefu_status takes no argument and wants a location of its own
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+my $conf = sub { "events {}\nhttp {\n server {\n listen 127.0.0.1:1;\n location = /s {\n $_[0]\n }\n }\n}\n" };
+my ($rc, $out) = nginx_t($conf->('kefu_status on;'));
+isnt($rc, 0, 'an argument fails');
+like($out, qr/invalid number of arguments in "kefu_status" directive/, 'named');
+($rc, $out) = nginx_t($conf->('kefu_chat; kefu_status;'));
+isnt($rc, 0, 'with kefu_chat in the same location fails');
+like($out, qr/"kefu_status" directive is duplicate, or the location has another handler/, 'named');
+($rc, $out) = nginx_t($conf->('kefu_status; allow 127.0.0.1; deny all;'));
+is($rc, 0, 'a status location passes') or diag($out);
