@@ -51,18 +51,50 @@ typedef struct ngx_kefu_local_s  ngx_kefu_local_t;
 typedef struct ngx_kefu_redis_conf_s  ngx_kefu_redis_conf_t;
 
 
-/* per-worker counters; the status endpoint aggregates them later */
+/*
+ * Host-wide counters and gauges, kept in the session zone so that every
+ * worker adds to the same ones (ngx_kefu_zone.h, docs/status.md).  Code
+ * counts with ngx_kefu_stat_inc(kmcf, field) and friends: one atomic add,
+ * no lock.  To add a metric, add a field here, count it where it happens
+ * and give it a row in ngx_kefu_status_metrics[] (ngx_kefu_status.c);
+ * both output formats follow that table.
+ */
+
+/* error codes of the contract, in this order; see ngx_kefu_stat_error() */
+#define NGX_KEFU_STAT_ERRORS         9     /* 8 codes and "other" */
+
+/* close codes the server sends, in this order; see ngx_kefu_stat_close() */
+#define NGX_KEFU_STAT_CLOSES         13    /* 12 codes and "other" */
+
+/* command latency histogram: upper bounds in ms, and +Inf */
+#define NGX_KEFU_STAT_BUCKETS        12
+
 typedef struct {
-    ngx_atomic_uint_t            handshakes;
-    ngx_atomic_uint_t            handshake_failures;
-    ngx_atomic_uint_t            connections;
-    ngx_atomic_uint_t            frames_in;
-    ngx_atomic_uint_t            messages_in;
-    ngx_atomic_uint_t            messages_out;
-    ngx_atomic_uint_t            slow_consumer_closes;
-    ngx_atomic_uint_t            protocol_errors;
-    ngx_atomic_uint_t            rate_limited;
+    ngx_atomic_t                 handshakes;
+    ngx_atomic_t                 handshake_failures;
+    ngx_atomic_t                 connections;      /* gauge */
+    ngx_atomic_t                 frames_in;
+    ngx_atomic_t                 messages_in;
+    ngx_atomic_t                 messages_out;
+    ngx_atomic_t                 acks;
+    ngx_atomic_t                 slow_consumer_closes;
+    ngx_atomic_t                 protocol_errors;
+    ngx_atomic_t                 rate_limited;
+    ngx_atomic_t                 redis_reconnects;
+    ngx_atomic_t                 redis_commands;
+    ngx_atomic_t                 redis_failures;    /* no reply: timeout... */
+    ngx_atomic_t                 redis_latency_ms;  /* sum */
+    ngx_atomic_t                 redis_latency[NGX_KEFU_STAT_BUCKETS];
+    ngx_atomic_t                 errors[NGX_KEFU_STAT_ERRORS];
+    ngx_atomic_t                 closes[NGX_KEFU_STAT_CLOSES];
 } ngx_kefu_stats_t;
+
+
+#define ngx_kefu_stat_add(kmcf, field, n)                                    \
+    (void) ngx_atomic_fetch_add(&(kmcf)->stats->field,                       \
+                                (ngx_atomic_int_t) (n))
+#define ngx_kefu_stat_inc(kmcf, field)  ngx_kefu_stat_add(kmcf, field, 1)
+#define ngx_kefu_stat_dec(kmcf, field)  ngx_kefu_stat_add(kmcf, field, -1)
 
 
 #define NGX_KEFU_ROLE_VISITOR        1
@@ -100,7 +132,9 @@ typedef struct {
     ngx_kefu_local_t            *local;        /* per worker */
     ngx_msec_t                   dedup_ttl;
     ngx_int_t                    log_max;
-    ngx_kefu_stats_t             stats;
+    ngx_kefu_stats_t            *stats;        /* in the zone, see above */
+    ngx_kefu_stats_t             stats_local;  /* until there is one */
+    ngx_flag_t                   need_zone;    /* chat or status is used */
 } ngx_kefu_main_conf_t;
 
 
@@ -145,6 +179,14 @@ int64_t ngx_kefu_now_ms(void);
 
 void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node);
 uint64_t ngx_kefu_id_next(ngx_kefu_id_gen_t *gen);
+
+/* ngx_kefu_stats.c: counting what has more than one value */
+void ngx_kefu_stat_error(ngx_kefu_main_conf_t *kmcf, const char *code);
+void ngx_kefu_stat_close(ngx_kefu_main_conf_t *kmcf, ngx_uint_t code);
+void ngx_kefu_stat_redis_reply(ngx_kefu_main_conf_t *kmcf, ngx_msec_t ms,
+    ngx_uint_t ok);
+void ngx_kefu_stat_redis_link(ngx_kefu_main_conf_t *kmcf, ngx_uint_t sub,
+    ngx_uint_t up);
 
 /* ngx_kefu_utf8.c */
 #define NGX_KEFU_UTF8_ACCEPT  0

@@ -142,6 +142,8 @@ ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code, const char *message,
 {
     json_t  *err;
 
+    ngx_kefu_stat_error(ws->main_conf, code);
+
     err = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code,
                     "message", message);
     if (err == NULL) {
@@ -201,7 +203,7 @@ ngx_kefu_app_rate(ngx_kefu_ws_t *ws)
     }
 
     if (ws->rate_tokens < 1000000) {
-        ws->main_conf->stats.rate_limited++;
+        ngx_kefu_stat_inc(ws->main_conf, rate_limited);
         return NGX_DECLINED;
     }
 

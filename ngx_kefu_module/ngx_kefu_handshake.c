@@ -41,8 +41,6 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
     kcf = ngx_http_get_module_loc_conf(r, ngx_kefu_module);
     kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
 
-    kmcf->stats.handshake_failures++;   /* undone below on success */
-
     if (r != r->main) {
         return ngx_kefu_handshake_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                         "a WebSocket cannot be a subrequest");
@@ -186,11 +184,11 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
     response.len = p - response.data;
 
     if (ngx_kefu_ws_start(r, &response) != NGX_OK) {
+        ngx_kefu_stat_inc(kmcf, handshake_failures);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    kmcf->stats.handshake_failures--;
-    kmcf->stats.handshakes++;
+    ngx_kefu_stat_inc(kmcf, handshakes);
 
     /* the request is kept until the takeover runs, see ngx_kefu_ws.c */
     r->main->count++;
@@ -203,13 +201,17 @@ static ngx_int_t
 ngx_kefu_handshake_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    size_t        len;
-    ngx_buf_t    *b;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
+    size_t                 len;
+    ngx_buf_t             *b;
+    ngx_int_t              rc;
+    ngx_chain_t            out;
+    ngx_kefu_main_conf_t  *kmcf;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "kefu: handshake refused with %ui: %s", status, message);
+
+    kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
+    ngx_kefu_stat_inc(kmcf, handshake_failures);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;

@@ -9,8 +9,10 @@
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_status.h"
 
 
+static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
 static void *ngx_kefu_create_main_conf(ngx_conf_t *cf);
 static char *ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_kefu_create_loc_conf(ngx_conf_t *cf);
@@ -75,6 +77,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
     { ngx_string("kefu_chat"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_kefu_chat,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_kefu_status_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -189,7 +198,7 @@ static ngx_command_t  ngx_kefu_commands[] = {
 
 
 static ngx_http_module_t  ngx_kefu_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_kefu_preconfiguration,             /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_kefu_create_main_conf,             /* create main configuration */
@@ -219,6 +228,13 @@ ngx_module_t  ngx_kefu_module = {
 };
 
 
+static ngx_int_t
+ngx_kefu_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_kefu_log_add_variables(cf);
+}
+
+
 static void *
 ngx_kefu_create_main_conf(ngx_conf_t *cf)
 {
@@ -242,7 +258,10 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
 }
 
 
-/* sites need somewhere to record sessions: 1m holds thousands of them */
+/*
+ * Sites need somewhere to record sessions, and the counters need a zone:
+ * 1m holds thousands of sessions.
+ */
 
 static char *
 ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
@@ -254,7 +273,10 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
     ngx_conf_init_value(kmcf->log_max, 10000);
 
-    if (kmcf->sites.nelts && kmcf->zone == NULL) {
+    /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
+    kmcf->stats = &kmcf->stats_local;
+
+    if ((kmcf->sites.nelts || kmcf->need_zone) && kmcf->zone == NULL) {
         ngx_str_set(&name, "kefu");
         return ngx_kefu_zone_add(cf, &name, 1024 * 1024);
     }
@@ -414,6 +436,7 @@ ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_kefu_loc_conf_t  *kcf = conf;
 
+    ngx_kefu_main_conf_t      *kmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (kcf->enable) {
@@ -424,6 +447,10 @@ ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_kefu_handshake_handler;
+
+    /* the counters live in the zone: make one even without sites */
+    kmcf = ngx_http_conf_get_module_main_conf(cf, ngx_kefu_module);
+    kmcf->need_zone = 1;
 
     return NGX_CONF_OK;
 }

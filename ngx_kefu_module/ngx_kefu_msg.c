@@ -278,7 +278,10 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         json_object_set_new(ack, "dup", json_true());
     }
 
-    (void) ngx_kefu_app_send(ws, ack);
+    if (ngx_kefu_app_send(ws, ack) == NGX_OK) {
+        ngx_kefu_stat_inc(ws->main_conf, acks);
+    }
+
     json_decref(ack);
 
     /*

@@ -635,8 +635,11 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
         return;
     }
 
+    ngx_kefu_stat_redis_link(rd->kmcf, link->subscriber, 0);
+
     if (was == NGX_KEFU_LINK_READY) {
         rd->reconnects++;
+        ngx_kefu_stat_inc(rd->kmcf, redis_reconnects);
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "kefu: redis %s connection down (%s), reconnecting",
                       link->name, why);
@@ -777,6 +780,8 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                   "kefu: redis %s connection ready", link->name);
+
+    ngx_kefu_stat_redis_link(rd->kmcf, link->subscriber, 1);
 
     if (link->subscriber) {
         /* everything this worker listens to, again */
@@ -964,6 +969,11 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     {
         ngx_kefu_redis_load_scripts(link->rd);
         reply = NULL;
+    }
+
+    if (!link->subscriber) {
+        ngx_kefu_stat_redis_reply(link->rd->kmcf,
+                                  ngx_current_msec - req->sent, reply != NULL);
     }
 
     if (req->handler) {

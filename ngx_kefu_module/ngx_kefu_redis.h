@@ -66,6 +66,7 @@ extern ngx_kefu_script_t  ngx_kefu_script_summaries;
 extern ngx_kefu_script_t  ngx_kefu_script_read;
 extern ngx_kefu_script_t  ngx_kefu_script_history;
 extern ngx_kefu_script_t  ngx_kefu_script_accept;
+extern ngx_kefu_script_t  ngx_kefu_script_status;   /* ngx_kefu_status.c */
 extern ngx_kefu_script_t *ngx_kefu_scripts[];
 
 

@@ -280,5 +280,6 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_read,
     &ngx_kefu_script_history,
     &ngx_kefu_script_accept,
+    &ngx_kefu_script_status,
     NULL
 };

@@ -14,6 +14,7 @@
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_status.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -119,7 +120,7 @@ ngx_kefu_ws_takeover(ngx_event_t *wev)
     /* lets a graceful shutdown reach us (ngx_close_idle_connections) */
     c->idle = 1;
 
-    ws->main_conf->stats.connections++;
+    ngx_kefu_stat_inc(ws->main_conf, connections);
 
     ws->start = ngx_current_msec;
     ws->last_in = ws->start;
@@ -160,9 +161,10 @@ ngx_kefu_ws_takeover(ngx_event_t *wev)
 
 
 /*
- * Keep the bytes that came behind the handshake, log the request (status
- * 101) and give back everything the HTTP request held: its pool, the header
- * buffers.  What stays is the connection's small pool with this structure.
+ * Keep the bytes that came behind the handshake and what the access log
+ * needs at the end (ngx_kefu_log.c), and give back everything the HTTP
+ * request held: its pool, the header buffers.  What stays is the
+ * connection's small pool with this structure.
  */
 
 static void
@@ -193,6 +195,9 @@ ngx_kefu_ws_release_request(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     }
 
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+
+    /* the access log line is written when the session ends */
+    ngx_kefu_log_save(ws, r);
 
     ngx_http_free_request(r, 0);
 
@@ -366,7 +371,7 @@ ngx_kefu_ws_parse(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
             }
 
             if (rc != NGX_OK) {
-                ws->main_conf->stats.protocol_errors++;
+                ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
                 ngx_kefu_ws_fail(ws, rc, reason);
                 return;
             }
@@ -447,7 +452,7 @@ ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
 
     if (f->opcode == NGX_KEFU_OP_CONT) {
         if (!ws->in_message) {
-            ws->main_conf->stats.protocol_errors++;
+            ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
             ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
                              "continuation frame without a message");
             return NGX_ERROR;
@@ -455,7 +460,7 @@ ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
 
     } else {
         if (ws->in_message) {
-            ws->main_conf->stats.protocol_errors++;
+            ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
             ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
                              "new message inside a fragmented one");
             return NGX_ERROR;
@@ -515,7 +520,7 @@ ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
 
     f = &ws->frame;
 
-    ws->main_conf->stats.frames_in++;
+    ngx_kefu_stat_inc(ws->main_conf, frames_in);
 
     f->have = 0;
     f->need = 2;
@@ -539,7 +544,7 @@ ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
     }
 
     ws->messages_in++;
-    ws->main_conf->stats.messages_in++;
+    ngx_kefu_stat_inc(ws->main_conf, messages_in);
 
     ngx_kefu_app_message(ws, ws->msg, ws->msg_len);
 
@@ -573,7 +578,7 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
         ws->close_received = 1;
 
         if (ngx_kefu_ws_check_close(ws->ctl, ws->ctl_len) != NGX_OK) {
-            ws->main_conf->stats.protocol_errors++;
+            ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
             ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
                              "invalid close frame");
             break;
@@ -584,6 +589,7 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
         if (ws->ctl_len >= 2) {
             ngx_memcpy(code, ws->ctl, 2);
             ws->close_code = (code[0] << 8) | code[1];
+            ngx_kefu_stat_close(ws->main_conf, ws->close_code);
             (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, code, 2);
 
         } else {
@@ -630,6 +636,7 @@ ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason)
     ngx_memcpy(payload + 2, reason, len);
 
     ws->close_code = (uint16_t) code;
+    ngx_kefu_stat_close(ws->main_conf, code);
 
     if (ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, payload, len + 2) != NGX_OK) {
         ws->failed = 1;
@@ -652,7 +659,7 @@ ngx_kefu_ws_send_text(ngx_kefu_ws_t *ws, u_char *data, size_t len)
     }
 
     ws->messages_out++;
-    ws->main_conf->stats.messages_out++;
+    ngx_kefu_stat_inc(ws->main_conf, messages_out);
 
     return NGX_OK;
 }
@@ -745,7 +752,7 @@ ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws)
 {
     ngx_kefu_out_t  *out, *next;
 
-    ws->main_conf->stats.slow_consumer_closes++;
+    ngx_kefu_stat_inc(ws->main_conf, slow_consumer_closes);
 
     ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
                   "kefu: slow consumer, %uz bytes queued, closing",
@@ -1016,7 +1023,7 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     }
 
     ws->out = NULL;
-    ws->main_conf->stats.connections--;
+    ngx_kefu_stat_dec(ws->main_conf, connections);
 
     if (ws->claims) {
         json_decref(ws->claims);
@@ -1035,6 +1042,8 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
         ngx_kefu_local_unregister(ws);
         ws->in_local = 0;
     }
+
+    ngx_kefu_log_session(ws);
 
     ngx_http_close_connection(c);
 }

@@ -40,6 +40,10 @@ typedef struct {
 } ngx_kefu_frame_t;
 
 
+/* what the access log line at the end needs of the request (ngx_kefu_log.c) */
+typedef struct ngx_kefu_log_info_s  ngx_kefu_log_info_t;
+
+
 /* one queued outgoing frame, header and payload in one allocation */
 typedef struct ngx_kefu_out_s  ngx_kefu_out_t;
 
@@ -99,6 +103,8 @@ struct ngx_kefu_ws_s {
     void                        *welcome;     /* hello waiting to subscribe */
     uint64_t                     session_id;
     ngx_uint_t                   role;
+
+    ngx_kefu_log_info_t         *log_info;
 
     uint16_t                     close_code;  /* what we sent, for logs */
 

@@ -141,6 +141,15 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
     zone = kmcf->zone;
     n = 0;
 
+    /* from now on this worker counts host-wide */
+    kmcf->stats = &zone->sh->stats;
+
+    if (ngx_worker < NGX_KEFU_ZONE_WORKERS) {
+        zone->sh->workers[ngx_worker].redis_cmd = 0;
+        zone->sh->workers[ngx_worker].redis_sub = 0;
+        zone->sh->workers[ngx_worker].pid = ngx_pid;
+    }
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (q = ngx_queue_head(&zone->sh->sessions);

@@ -41,6 +41,16 @@ typedef struct {
 } ngx_kefu_zone_channel_t;
 
 
+/* what one worker reports of itself; slots are indexed by ngx_worker */
+#define NGX_KEFU_ZONE_WORKERS        64
+
+typedef struct {
+    ngx_atomic_t                 pid;
+    ngx_atomic_t                 redis_cmd;   /* 1: the connection is ready */
+    ngx_atomic_t                 redis_sub;
+} ngx_kefu_zone_worker_t;
+
+
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
@@ -55,6 +65,10 @@ typedef struct {
     ngx_atomic_t                 channels_refused;
     ngx_atomic_t                 refused;     /* zone full */
     ngx_atomic_t                 by_role[4];
+
+    /* zeroed with a new zone; kept, like the sessions, across reloads */
+    ngx_kefu_stats_t             stats;
+    ngx_kefu_zone_worker_t       workers[NGX_KEFU_ZONE_WORKERS];
 } ngx_kefu_zone_sh_t;
 
 
