@@ -592,7 +592,7 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
     json_object_set_new(j, "closes", o);
 
     if (sh) {
-        o = json_pack("{s:I,s:I,s:I,s:I,s:I}",
+        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                       "pages_total",
                       (json_int_t) ((kmcf->zone->shpool->end
                                      - kmcf->zone->shpool->start)
@@ -604,7 +604,10 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
                                     / ngx_pagesize
                                     - kmcf->zone->shpool->pfree),
                       "sessions", (json_int_t) sh->sessions_n,
-                      "refused", (json_int_t) sh->refused);
+                      "refused", (json_int_t) sh->refused,
+                      "subscriptions", (json_int_t) sh->channels_n,
+                      "subscriptions_uncounted",
+                      (json_int_t) sh->channels_refused);
         json_object_set_new(j, "zone", o);
     }
 
@@ -806,6 +809,17 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                      "sessions refused: the zone was full");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_total %uA\n",
                                      sh->refused);
+        rc |= ngx_kefu_status_family(ctx, "zone_subscriptions", "gauge",
+                                     "channels a worker of this host is "
+                                     "subscribed to, per worker");
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions %uA\n",
+                                     sh->channels_n);
+        rc |= ngx_kefu_status_family(ctx,
+                                     "zone_subscriptions_uncounted_total",
+                                     "counter", "subscriptions left out of "
+                                     "the zone: it was full");
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions_uncounted"
+                                     "_total %uA\n", sh->channels_refused);
     }
 
     if (ctx->redis == NGX_KEFU_STATUS_REDIS_NONE) {

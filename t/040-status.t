@@ -190,6 +190,7 @@ for my $s (@open) {
     is($s->{connections}{visitor}, $n, "$tag: $n visitors");
     is($s->{connections}{unauthenticated}, 0, "$tag: none before hello");
     is($s->{zone}{sessions}, $n, "$tag: $n sessions in the zone");
+    is($s->{zone}{subscriptions}, 2 * $n, "$tag: each visitor's channel and conversation subscribed");
     is($s->{handshakes} - $s0->{handshakes}, $n, "$tag: $n handshakes");
     is($s->{messages_in} - $s0->{messages_in}, $n * ($m + 2), "$tag: hello, msgs and the bad one in");
     is($s->{messages_out} - $s0->{messages_out}, $received, "$tag: exactly what the clients got, out");
@@ -208,6 +209,7 @@ for my $w (@ws) {
 my $s1 = main::wait_connections(0);
 is($s1->{connections}{total}, 0, 'connections back to 0');
 is($s1->{zone}{sessions}, 0, 'sessions gone from the zone');
+is($s1->{zone}{subscriptions}, 0, 'and their subscriptions');
 is($s1->{closes}{1000} - $s0->{closes}{1000}, $n, 'the close 1000 echoed n times');
 
 # a rate limit that is hit: 2 pings into an empty bucket, then 4429
