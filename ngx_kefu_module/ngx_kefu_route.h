@@ -24,6 +24,7 @@
 
 
 #include "ngx_kefu.h"
+#include "ngx_kefu_redis.h"
 
 
 /* outcomes: WebSocket error codes / HTTP statuses in brackets */
@@ -113,9 +114,49 @@ const char *ngx_kefu_route_error_code(ngx_int_t code);
 ngx_uint_t ngx_kefu_route_http_status(ngx_int_t code);
 
 
+/* the actor of a WebSocket connection (ngx_kefu_agent.c) */
+void ngx_kefu_agent_actor(ngx_kefu_ws_t *ws, ngx_kefu_actor_t *actor);
+
 /* presence of agents' connections (ngx_kefu_presence.c) */
 void ngx_kefu_presence_hello(ngx_kefu_ws_t *ws);
 void ngx_kefu_presence_bye(ngx_kefu_ws_t *ws);
+
+
+/*
+ * Below: the module's own machinery for routing script calls, used by
+ * ngx_kefu_route.c, ngx_kefu_presence.c and ngx_kefu_msg.c.
+ */
+
+#define NGX_KEFU_ROUTE_IDS           16    /* system entries per call */
+#define NGX_KEFU_ROUTE_ARGS          16
+#define NGX_KEFU_ROUTE_MAX_COMMENT   1000
+
+typedef struct {
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_script_t           *script;
+    ngx_kefu_site_t             *site;
+    ngx_kefu_route_done_pt       done;
+    void                        *data;
+    ngx_kefu_redis_handler_pt    handler;
+    ngx_uint_t                   again;
+    int                          argc;
+    const char                  *argv[NGX_KEFU_ROUTE_ARGS];
+    size_t                       lens[NGX_KEFU_ROUTE_ARGS];
+    u_char                      *pos;
+    u_char                      *end;
+    unsigned                     failed:1;
+    u_char                       buf[NGX_KEFU_ROUTE_IDS * (NGX_INT64_LEN + 1)
+                                     + 4096];
+} ngx_kefu_route_call_t;
+
+ngx_kefu_route_call_t *ngx_kefu_route_call(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_script_t *script, ngx_kefu_site_t *site, uint64_t session,
+    ngx_kefu_route_done_pt done, void *data);
+ngx_int_t ngx_kefu_route_arg(ngx_kefu_route_call_t *call, u_char *p,
+    size_t len);
+void ngx_kefu_route_run(ngx_kefu_route_call_t *call);
+void ngx_kefu_route_drain(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char *groups, size_t len);
 
 
 #endif /* _NGX_KEFU_ROUTE_H_INCLUDED_ */
