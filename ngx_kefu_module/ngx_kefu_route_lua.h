@@ -20,6 +20,7 @@
 "  R.grace, R.maxlen, R.sess, R.dirty, R.more = tonumber(grace), maxlen,\n"   \
 "      sess, {}, {}\n"                                                        \
 "  R.skip, R.pubs = {}, {}\n"                                                  \
+"  R.me, R.mine = nil, {}\n"                                                   \
 "  R.sk = 'kefu:{s:' .. site .. '}:'\n"                                       \
 "  for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end\n"         \
 "end\n"                                                                       \
@@ -167,6 +168,10 @@
 "  r_notice('v:' .. h[3], n, vsess)\n"                                        \
 "  local an = {type = 'conv', conv = conv, state = 'open', agent = a,\n"      \
 "              group = h[2], reason = event, visitor = {id = h[3]}}\n"        \
+"  if aid == R.me then\n"                                                      \
+"    asess = R.sess\n"                                                         \
+"    R.mine[#R.mine + 1] = an\n"                                               \
+"  end\n"                                                                      \
 "  r_notice('a:' .. aid, an, asess)\n"                                        \
 "  return n, an\n"                                                            \
 "end\n"                                                                       \
