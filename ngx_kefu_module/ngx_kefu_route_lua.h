@@ -98,6 +98,10 @@
 "end\n"                                                                       \
 "local function r_enqueue(conv, group, score)\n"                              \
 "  local q = R.sk .. 'q:' .. group\n"                                         \
+"  local t = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')\n"                  \
+"  if score >= R.ts and t[2] and tonumber(t[2]) >= score then\n"               \
+"    score = tonumber(t[2]) + 0.001\n"                                         \
+"  end\n"                                                                      \
 "  redis.call('ZADD', q, score, conv)\n"                                      \
 "  redis.call('HSET', r_ck(conv), 'state', 'queued', 'group', group,\n"       \
 "             'queued', R.tss)\n"                                             \
