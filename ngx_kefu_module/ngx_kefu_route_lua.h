@@ -172,7 +172,7 @@
 "  end\n"                                                                     \
 "  redis.call('HSET', k, 'state', 'open', 'agent', aid, 'assigned', R.tss)\n" \
 "  local ak = R.sk .. 'a:' .. aid\n"                                          \
-"  redis.call('HINCRBY', ak, 'load', 1)\n"                                    \
+"  local load = redis.call('HINCRBY', ak, 'load', 1)\n"                      \
 "  redis.call('HSET', ak, 'last', R.tss)\n"                                   \
 "  redis.call('SADD', ak .. ':open', conv)\n"                                 \
 "  redis.call('ZADD', ak .. ':convs', R.ts, conv)\n"                          \
@@ -185,7 +185,8 @@
 "             group = h[2], reason = event}\n"                                \
 "  r_notice('v:' .. h[3], n, vsess)\n"                                        \
 "  local an = {type = 'conv', conv = conv, state = 'open', agent = a,\n"      \
-"              group = h[2], reason = event, visitor = {id = h[3]}}\n"        \
+"              group = h[2], reason = event, visitor = {id = h[3]},\n"       \
+"              load = load}\n"                                                \
 "  if aid == R.me then\n"                                                      \
 "    asess = R.sess\n"                                                         \
 "    R.mine[#R.mine + 1] = an\n"                                               \
