@@ -13,8 +13,8 @@
  * conversation actions the "conv" notice the actor's clients are sent
  * ({"type":"conv","conv":..,"state":..,"agent":{..}?,...}), for status
  * {"type":"presence","agent":..,"state":..,"assigned":[notices]?}
- * ("assigned": what coming online gave the agent at once).  The JSON belongs to the
- * operation: json_incref() it to keep it.  The callback's data is the
+ * ("assigned": what coming online gave the agent at once).  The JSON
+ * belongs to the operation: json_incref() it to keep it.  The callback's data is the
  * caller's; like every Redis reply handler's it must still be valid when
  * the callback runs (pass a lookup key, not a pointer a departure frees).
  */

@@ -32,7 +32,8 @@
 "end\n"                                                                       \
 "local function r_notice(who, t, sess, flag)\n"                               \
 "  redis.call('PUBLISH', 'kefu:u:' .. R.site .. ':' .. who,\n"                \
-"             (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. cjson.encode(t))\n" \
+"             (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..\n"             \
+"             cjson.encode(t))\n"                                              \
 "end\n"                                                                       \
 "local function r_agent(aid)\n"                                               \
 "  local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')\n"               \
@@ -46,7 +47,8 @@
 "  t.type, t.conv, t.id, t.seq, t.ts = 'msg', conv, R.ids[R.idn], seq, R.ts\n" \
 "  t.from = {role = 'system'}\n"                                              \
 "  local j = cjson.encode(t)\n"                                               \
-"  redis.call('XADD', k .. ':log', 'MAXLEN', '~', R.maxlen, seq .. '-1', 'j', j,\n" \
+"  redis.call('XADD', k .. ':log', 'MAXLEN', '~', R.maxlen, seq .. '-1',\n"    \
+"             'j', j,\n"                                                       \
 "             'f', 'system', 'p', '0', 's', '-')\n"                           \
 "  redis.call('HSET', k, 'updated', R.tss)\n"                                 \
 "  R.pubs[#R.pubs + 1] = {'kefu:c:' .. conv, '-|0|' .. seq .. '|' .. j}\n"     \
@@ -66,7 +68,8 @@
 "end\n"                                                                       \
 "local function r_flush()\n"                                                  \
 "  for group, from in pairs(R.dirty) do\n"                                    \
-"    local cs = redis.call('ZRANGE', R.sk .. 'q:' .. group, from, from + 499)\n" \
+"    local cs = redis.call('ZRANGE', R.sk .. 'q:' .. group, from,\n"           \
+"                          from + 499)\n"                                      \
 "    for i, c in ipairs(cs) do\n"                                             \
 "      local v = redis.call('HGET', r_ck(c), 'visitor')\n"                    \
 "      if v then r_notice('v:' .. v, r_queued(c, group, from + i)) end\n"     \
@@ -115,7 +118,8 @@
 "         or R.ts - (tonumber(h[6]) or 0) < R.grace)\n"                       \
 "end\n"                                                                       \
 "local function r_index(aid)\n"                                                \
-"  local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns', 'load',\n" \
+"  local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',\n"     \
+"                       'load',\n"                                             \
 "                       'capacity', 'last', 'gone', 'groups')\n"               \
 "  local load = tonumber(h[3]) or 0\n"                                         \
 "  local free = r_avail(h) and load < (tonumber(h[4]) or 0)\n"                 \
@@ -152,7 +156,8 @@
 "  r_flush()\n"                                                               \
 "  local m = {}\n"                                                            \
 "  for g in pairs(R.more) do m[#m + 1] = g end\n"                             \
-"  return {code, t and cjson.encode(t) or '', #m > 0 and cjson.encode(m) or ''}\n" \
+"  return {code, t and cjson.encode(t) or '',\n"                               \
+"          #m > 0 and cjson.encode(m) or ''}\n"                                \
 "end\n"                                                                       \
 "local function r_release(aid, conv)\n"                                       \
 "  local ak = R.sk .. 'a:' .. aid\n"                                          \

@@ -163,3 +163,34 @@ for (['capacity=-1', qr/"kefu_site" directive has an invalid capacity/],
 }
 my ($rc, $out) = nginx_t("events {} http { kefu_site s1 secret=0123456789abcdef0123 capacity=0 grace=0 default_group=a; }");
 is($rc, 0, 'capacity=0 grace=0 are fine') or diag $out;
+
+
+
+=== TEST 6: once the queue has moved, queued visitors get an eta; every transition is in the site's event stream
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my ($a) = agent("rh$r", groups => [$g], capacity => 1, status => 'online');
+my @v = map { [visitor($g)] } 1 .. 5;
+is($v[0][3]{state}, 'open', 'the first is served');
+ok(!defined $v[$_][3]{eta}, "no estimate before the queue moved (visitor $_)") for 1 .. 4;
+my @served = ($v[0][2]{conv});
+for my $i (1 .. 3) {
+    sleep 0.2;
+    $a->send_json({type => 'close', conv => $served[-1]});
+    ok(wait_conv($v[$i][0], $v[$i][2]{conv}, state => 'open'), "visitor $i served");
+    push @served, $v[$i][2]{conv};
+}
+my $last = wait_conv($v[4][0], $v[4][2]{conv}, state => 'queued', position => 1);
+ok($last, 'the last one is next');
+cmp_ok($last->{eta} // 0, '>=', 1, 'with an estimate in seconds');
+my $c = $v[1][2]{conv};
+my %names;
+my @all = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} XRANGE 'kefu:{s:shop1}:events' - +`;
+chomp @all;
+for my $i (0 .. $#all) {
+    next unless $all[$i] eq 'conv' && ($all[$i + 1] // '') eq $c;
+    $names{$all[$i - 1]}++;
+}
+is_deeply([sort keys %names], ['conv.assigned', 'conv.closed', 'conv.created', 'conv.queued', 'msg'],
+          'created, queued, assigned, closed: all in the stream');
