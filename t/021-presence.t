@@ -137,3 +137,22 @@ $ws->send_json({type => 'hello', role => 'agent', site => 'shop1', status => 'bu
 my $e = $ws->recv_json;
 is($e->{code}, 'unauthorized', 'refused');
 like($e->{message}, qr/"status" must be online or away/, 'saying why');
+
+
+
+=== TEST 5: a reload closes agents' connections (1001) and counts them out
+--- ws
+my $r = int rand 1e6;
+my $id = "pr$r";
+my ($a) = agent($id, groups => ['g-' . $r], status => 'online');
+my ($b) = agent($id, groups => ['g-' . $r]);
+is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 2, 'two connections');
+kill 'HUP', nginx_pid();
+my ($code) = $a->recv_close(5);
+is($code, 1001, 'the old worker says going away');
+close $a->sock;
+close $b->sock;
+for (1 .. 60) { last if redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') eq '0'; sleep 0.05 }
+is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 0, 'both counted out by the exiting workers');
+my ($c, $w, $p) = agent($id, groups => ['g-' . $r]);
+is($p->{state}, 'online', 'reconnecting after the reload: still online');
