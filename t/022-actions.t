@@ -64,6 +64,10 @@ ok(!wait_for($a, sub { ($_[0]{text} // '') eq 'hello Bob?' }, 1), 'the giver no 
 is(err_of($a, {type => 'close', conv => $c, cid => 'x1'})->{code}, 'forbidden', 'nor may it close it');
 is(err_of($a, {type => 'transfer', conv => $c, agent => "ta$r", cid => 'x2'})->{code}, 'forbidden', 'or take it back');
 is(err_of($a, {type => 'msg', conv => $c, text => 'hi', cid => 'x3'})->{code}, 'forbidden', 'or write to it');
+my ($a2, $aw2) = kefu_connect(role => 'agent', site => 'shop1', token => agent_token("ta$r", groups => [$g]));
+ok(!(grep { $_->{conv} eq $c } @{ $aw2->{convs} }), "the giver's next connection does not list it");
+$v->send_json({type => 'msg', cid => 'm3', text => 'anyone?'});
+ok(!wait_for($a2, sub { ($_[0]{text} // '') eq 'anyone?' }, 1), 'nor reads it');
 is(err_of($b, {type => 'transfer', conv => $c, agent => "nobody$r", cid => 'x4'})->{code}, 'not_found', 'no such agent');
 redis('HSET', "kefu:{s:shop1}:a:off$r", 'state', 'offline', 'conns', 0);
 redis('SADD', 'kefu:{s:shop1}:agents', "off$r");
