@@ -22,6 +22,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_zone.h"
+#include "ngx_kefu_route.h"
 
 
 #define NGX_KEFU_CATCHUP_BATCH  200
@@ -52,6 +53,7 @@ static void ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq,
     u_char flag, ngx_str_t *session, ngx_str_t *json, ngx_uint_t live);
 static ngx_int_t ngx_kefu_own_session(ngx_kefu_ws_t *ws, ngx_str_t *sid);
 static void ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json);
+static void ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json);
 
 
 ngx_int_t
@@ -325,6 +327,7 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
     ngx_str_t *payload)
 {
     u_char             *p, *last, flag;
+    json_t             *presence;
     uint64_t            seq;
     ngx_str_t           session, json;
     ngx_queue_t        *q, *next;
@@ -361,6 +364,15 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
     json.data = p + 1;
     json.len = last - json.data;
 
+    /* a site's presence: mirrored in the zone by the agent's sessions */
+    presence = NULL;
+
+    if (flag == 't' && channel->len > 7
+        && ngx_strncmp(channel->data, "kefu:p:", 7) == 0)
+    {
+        presence = json_loadb((char *) json.data, json.len, 0, NULL);
+    }
+
     if (seq > conv->max_seen) {
         conv->max_seen = seq;
     }
@@ -379,6 +391,11 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
             if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
                 (void) ngx_kefu_ws_send_text(m->ws, json.data, json.len);
             }
+
+            if (presence) {
+                ngx_kefu_presence_mirror(m->ws, presence);
+            }
+
             break;
 
         case 'u':
@@ -388,11 +405,22 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
             }
             break;
 
+        case 'l':
+            /* a notice that the conversation is no longer the member's */
+            if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
+                ngx_kefu_user_leave(m, &json);
+            }
+            break;
+
         default:
             if (!m->catching_up) {
                 ngx_kefu_conv_deliver(m, seq, flag, &session, &json, 1);
             }
         }
+    }
+
+    if (presence) {
+        json_decref(presence);
     }
 
     return;
@@ -731,6 +759,41 @@ ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
         }
     }
 
+    ngx_kefu_presence_mirror(m->ws, n);
+    json_decref(n);
+
+    (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
+}
+
+
+/* the agent gave the conversation up (transfer, offline): told, it leaves */
+
+static void
+ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json)
+{
+    json_t             *n, *c;
+    ngx_str_t           conv;
+    ngx_kefu_member_t  *cm;
+
+    n = json_loadb((char *) json->data, json->len, 0, NULL);
+    if (n == NULL) {
+        return;
+    }
+
+    c = json_object_get(n, "conv");
+
+    if (json_is_string(c)) {
+        conv.data = (u_char *) json_string_value(c);
+        conv.len = json_string_length(c);
+
+        cm = ngx_kefu_conv_member(m->ws, &conv);
+
+        if (cm) {
+            ngx_kefu_conv_leave(cm);
+        }
+    }
+
+    ngx_kefu_presence_mirror(m->ws, n);
     json_decref(n);
 
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);

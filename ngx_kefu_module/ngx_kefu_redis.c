@@ -22,6 +22,8 @@
 #include "ngx_kefu_conv.h"
 #include <ngx_sha1.h>
 
+#include <poll.h>
+
 
 #define NGX_KEFU_REDIS_BACKOFF_MIN  100
 #define NGX_KEFU_REDIS_BACKOFF_MAX  5000
@@ -87,6 +89,7 @@ typedef struct {
 } ngx_kefu_redis_channel_t;
 
 
+static void ngx_kefu_redis_flush(redisAsyncContext *ac);
 static void ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_retry_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_timer_handler(ngx_event_t *ev);
@@ -323,6 +326,7 @@ ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
     rd->exiting = 1;
 
     if (rd->cmd.ac) {
+        ngx_kefu_redis_flush(rd->cmd.ac);
         redisAsyncFree(rd->cmd.ac);
     }
 
@@ -331,6 +335,34 @@ ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
     }
 
     kmcf->redis = NULL;
+}
+
+
+/*
+ * What an exiting worker still has to tell Redis (its agents' connections
+ * counted out, ngx_kefu_presence.c) is written before the connection goes,
+ * waiting at most about 200 ms: nobody waits for the replies.
+ */
+
+static void
+ngx_kefu_redis_flush(redisAsyncContext *ac)
+{
+    int            done, i;
+    struct pollfd  pfd;
+
+    for (i = 0; i < 20; i++) {
+        done = 0;
+
+        if (redisBufferWrite(&ac->c, &done) != REDIS_OK || done) {
+            return;
+        }
+
+        pfd.fd = ac->c.fd;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+
+        (void) poll(&pfd, 1, 10);
+    }
 }
 
 

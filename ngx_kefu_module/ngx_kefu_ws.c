@@ -15,6 +15,7 @@
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_route.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -1024,6 +1025,9 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
 
     ws->out = NULL;
     ngx_kefu_stat_dec(ws->main_conf, connections);
+
+    /* an agent's last connection starts its grace period */
+    ngx_kefu_presence_bye(ws);
 
     if (ws->claims) {
         json_decref(ws->claims);

@@ -224,7 +224,8 @@ my $s2 = main::status_json();
 is($s2->{rate_limited} - $s1->{rate_limited}, 2, 'rate-limit hits counted');
 is($s2->{errors}{rate_limited} - $s1->{errors}{rate_limited}, 2, 'and the errors by code');
 is($s2->{closes}{4429} - $s1->{closes}{4429}, 1, 'and the close 4429');
-is($s2->{sites}{stat40}{queues}{presales}, 0, 'the default group has a queue, empty here');
+is($s2->{sites}{stat40}{queues}{presales}, $n, 'the default group queues the conversations no agent took');
+is($s2->{sites}{stat40}{conversations}{queued}, $n, 'and counts them queued');
 
 
 
