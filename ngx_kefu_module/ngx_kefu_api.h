@@ -1,0 +1,19 @@
+
+/*
+ * The HTTP API (kefu_api): the shop's backend talks to conversations
+ * without a WebSocket.  See docs/api.md.
+ */
+
+
+#ifndef _NGX_KEFU_API_H_INCLUDED_
+#define _NGX_KEFU_API_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+
+
+char *ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_KEFU_API_H_INCLUDED_ */
