@@ -14,17 +14,22 @@
  */
 
 
+#include "ngx_kefu_ws.h"
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_jwt.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
+#define NGX_KEFU_API_IDS          4     /* for routing a new conversation */
 #define NGX_KEFU_API_MAX_NAME     64
 #define NGX_KEFU_API_LIST_LIMIT   50
 #define NGX_KEFU_API_LIST_MAX     200
 #define NGX_KEFU_API_QUEUE_MAX    1000
 #define NGX_KEFU_API_INT_MAX      ((int64_t) 999999999999999LL)
+#define NGX_KEFU_API_MAX_ATTRS    4096  /* bytes of a visitor's attrs */
+#define NGX_KEFU_API_MAX_URL      2048
 
 
 typedef struct ngx_kefu_api_s  ngx_kefu_api_t;
@@ -55,6 +60,8 @@ typedef struct {
     ngx_http_request_t          *r;           /* NULL: the request is gone */
     ngx_http_cleanup_t          *cln;
     ngx_kefu_api_done_pt         done;
+    ngx_int_t                    rc;          /* of a synchronous outcome */
+    ngx_uint_t                   sync;        /* 1 in the call, 2 done in it */
 } ngx_kefu_api_wait_t;
 
 
@@ -119,6 +126,10 @@ static ngx_int_t ngx_kefu_api_store_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *body);
+static void ngx_kefu_api_action_done(ngx_kefu_main_conf_t *kmcf, void *data,
+    ngx_int_t code, const char *message, json_t *result);
+static ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
+    ngx_kefu_api_done_pt done);
 
 
 char *
@@ -652,7 +663,6 @@ static ngx_int_t
 ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
     const char **argv, size_t *lens, ngx_kefu_api_done_pt done)
 {
-    ngx_http_cleanup_t    *cln;
     ngx_kefu_api_wait_t   *w;
     ngx_kefu_main_conf_t  *kmcf;
 
@@ -662,33 +672,55 @@ ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
         return ngx_kefu_api_unavailable(r);
     }
 
-    cln = ngx_http_cleanup_add(r, 0);
-    w = ngx_alloc(sizeof(ngx_kefu_api_wait_t), r->connection->log);
-
-    if (cln == NULL || w == NULL) {
-        ngx_free(w);
+    w = ngx_kefu_api_wait(r, done);
+    if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    w->r = r;
-    w->cln = cln;
-    w->done = done;
 
     if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, 0, argc,
                             argv, lens)
         != NGX_OK)
     {
+        w->cln->handler = NULL;
         ngx_free(w);
         return ngx_kefu_api_unavailable(r);
     }
-
-    cln->handler = ngx_kefu_api_cleanup;
-    cln->data = w;
 
     /* notice a client that leaves while Redis works */
     r->read_event_handler = ngx_http_test_reading;
 
     return NGX_DONE;
+}
+
+
+/* the record an asynchronous step gets, disowned if the request goes */
+
+static ngx_kefu_api_wait_t *
+ngx_kefu_api_wait(ngx_http_request_t *r, ngx_kefu_api_done_pt done)
+{
+    ngx_http_cleanup_t   *cln;
+    ngx_kefu_api_wait_t  *w;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    w = ngx_alloc(sizeof(ngx_kefu_api_wait_t), r->connection->log);
+    if (w == NULL) {
+        return NULL;
+    }
+
+    w->r = r;
+    w->cln = cln;
+    w->done = done;
+    w->rc = NGX_OK;
+    w->sync = 0;
+
+    cln->handler = ngx_kefu_api_cleanup;
+    cln->data = w;
+
+    return w;
 }
 
 
@@ -1709,13 +1741,15 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char                maxlen[NGX_INT_T_LEN], head[64];
     u_char                mid[64];
-    u_char                cidbuf[1 + NGX_INT64_LEN];
-    size_t                lens[19];
+    u_char                cidbuf[1 + NGX_INT64_LEN], grace[NGX_INT_T_LEN];
+    u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
+    size_t                lens[21];
     json_t               *t;
     int64_t               ts;
-    uint64_t              id, conv_id;
+    uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
-    const char           *argv[19];
+    ngx_uint_t            i;
+    const char           *argv[21];
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = api->kmcf;
@@ -1725,6 +1759,14 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     if (id == 0 || conv_id == 0 || !ngx_kefu_redis_ready(kmcf->redis)) {
         return ngx_kefu_api_unavailable(r);
+    }
+
+    /* routing a conversation opened for a visitor writes system entries */
+    p = ids;
+
+    for (i = 0; api->visitor && i < NGX_KEFU_API_IDS; i++) {
+        rid = ngx_kefu_id_next(&kmcf->ids);
+        p = ngx_sprintf(p, "%s%uL", i ? " " : "", rid);
     }
 
     if (cid == NULL) {
@@ -1788,14 +1830,19 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
                - maxlen;
     argv[15] = "-";
     lens[15] = 1;
-    argv[16] = api->visitor ? (char *) api->id.data : "";
-    lens[16] = api->visitor ? api->id.len : 0;
-    argv[17] = ev;
-    lens[17] = ngx_strlen(ev);
-    argv[18] = open ? "1" : "0";
-    lens[18] = 1;
+    argv[16] = (char *) ids;
+    lens[16] = p - ids;
+    argv[17] = (char *) grace;
+    lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", api->site->grace)
+               - grace;
+    argv[18] = api->visitor ? (char *) api->id.data : "";
+    lens[18] = api->visitor ? api->id.len : 0;
+    argv[19] = ev;
+    lens[19] = ngx_strlen(ev);
+    argv[20] = open ? "1" : "0";
+    lens[20] = 1;
 
-    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, 19, argv, lens,
+    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, 21, argv, lens,
                            ngx_kefu_api_store_done);
     free(s);
 
@@ -1807,7 +1854,7 @@ static ngx_int_t
 ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    json_t       *j;
+    json_t       *j, *n;
     int64_t       code;
     redisReply  **e;
 
@@ -1819,6 +1866,14 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     e = reply->element;
     code = e[0]->integer;
+
+    /* queues the routing of a new conversation could not finish */
+    if (reply->elements > 7 && e[7]->type == REDIS_REPLY_STRING
+        && e[7]->len)
+    {
+        ngx_kefu_route_drain(api->kmcf, api->site, (u_char *) e[7]->str,
+                             e[7]->len);
+    }
 
     switch (code) {
 
@@ -1851,18 +1906,299 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
                   "dup", code == 1,
                   "created", ngx_kefu_api_int(e[5]) == 1);
 
+    /* a new conversation: where routing put it */
+    if (j && reply->elements > 6 && e[6]->type == REDIS_REPLY_STRING
+        && e[6]->len)
+    {
+        n = json_loadb(e[6]->str, e[6]->len, 0, NULL);
+
+        if (json_is_object(n)) {
+            json_object_del(n, "type");
+            json_object_set(j, "routing", n);
+        }
+
+        json_decref(n);
+    }
+
     return ngx_kefu_api_send(r, code == 1 ? NGX_HTTP_OK : NGX_HTTP_CREATED,
                              j);
 }
 
 
-/* POST .../convs/<conv>/assign|transfer|close: through routing */
+/*
+ * POST .../convs/<conv>/assign {"agent"}, .../transfer {"agent"} or
+ * {"group"}, .../close {}: the operations the agents' WebSocket actions
+ * use (ngx_kefu_route.h), by the token's subject as a supervisor.
+ */
 
 static ngx_int_t
 ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
-    return ngx_kefu_api_error(r, NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
-                              "assign, transfer and close come with "
-                              "routing");
+    json_t                 *agent, *group;
+    ngx_int_t               rc;
+    ngx_kefu_actor_t        actor;
+    ngx_kefu_api_wait_t    *w;
+    ngx_kefu_route_args_t   args;
+
+    agent = json_object_get(body, "agent");
+    group = json_object_get(body, "group");
+
+    if ((agent && !json_is_null(agent) && !json_is_string(agent))
+        || (group && !json_is_null(group) && !json_is_string(group)))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"agent\" and \"group\" must be strings");
+    }
+
+    ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
+    actor.site = api->site;
+    actor.id = api->sub;
+    actor.role = NGX_KEFU_ROLE_ADMIN;
+    actor.supervisor = 1;
+
+    ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
+    args.conv = api->id;
+
+    if (json_is_string(agent)) {
+        args.agent.data = (u_char *) json_string_value(agent);
+        args.agent.len = json_string_length(agent);
+    }
+
+    if (json_is_string(group)) {
+        args.group.data = (u_char *) json_string_value(group);
+        args.group.len = json_string_length(group);
+    }
+
+    w = ngx_kefu_api_wait(r, NULL);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the outcome may come before the operation returns */
+    w->sync = 1;
+
+    if (api->action.data[0] == 'a') {
+        ngx_kefu_route_assign(api->kmcf, &actor, &args,
+                              ngx_kefu_api_action_done, w);
+
+    } else if (api->action.data[0] == 't') {
+        ngx_kefu_route_transfer(api->kmcf, &actor, &args,
+                                ngx_kefu_api_action_done, w);
+
+    } else {
+        ngx_kefu_route_close(api->kmcf, &actor, &args,
+                             ngx_kefu_api_action_done, w);
+    }
+
+    if (w->sync == 2) {
+        rc = w->rc;
+        ngx_free(w);
+        return rc;
+    }
+
+    w->sync = 0;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_kefu_api_action_done(ngx_kefu_main_conf_t *kmcf, void *data,
+    ngx_int_t code, const char *message, json_t *result)
+{
+    ngx_kefu_api_wait_t  *w = data;
+
+    json_t              *j;
+    ngx_int_t            rc;
+    ngx_uint_t           status;
+    const char          *err;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = w->r;
+
+    if (r == NULL) {
+        ngx_free(w);
+        return;
+    }
+
+    w->cln->handler = NULL;
+    r->read_event_handler = ngx_http_block_reading;
+
+    switch (code) {
+
+    case NGX_KEFU_ROUTE_OK:
+    case NGX_KEFU_ROUTE_NOOP:
+        j = json_is_object(result) ? json_deep_copy(result) : json_object();
+
+        if (j) {
+            json_object_del(j, "type");
+            json_object_set_new(j, "changed",
+                                json_boolean(code == NGX_KEFU_ROUTE_OK));
+        }
+
+        rc = ngx_kefu_api_send(r, NGX_HTTP_OK, j);
+        break;
+
+    default:
+        /* the API acts as a supervisor: forbidden means no such one */
+        status = ngx_kefu_route_http_status(code);
+        err = message ? message : "the action failed";
+
+        switch (code) {
+        case NGX_KEFU_ROUTE_FORBIDDEN:
+            status = NGX_HTTP_NOT_FOUND;
+            rc = ngx_kefu_api_error(r, status, "not_found", err);
+            break;
+        case NGX_KEFU_ROUTE_NOT_FOUND:
+            rc = ngx_kefu_api_error(r, status, "not_found", err);
+            break;
+        case NGX_KEFU_ROUTE_CONFLICT:
+            rc = ngx_kefu_api_error(r, status, "conflict", err);
+            break;
+        case NGX_KEFU_ROUTE_BAD_REQUEST:
+            rc = ngx_kefu_api_error(r, status, "bad_request", err);
+            break;
+        case NGX_KEFU_ROUTE_UNAVAILABLE:
+            rc = ngx_kefu_api_unavailable(r);
+            break;
+        default:
+            rc = ngx_kefu_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal", err);
+        }
+    }
+
+    if (w->sync) {
+        w->rc = rc;
+        w->sync = 2;
+        return;
+    }
+
+    ngx_free(w);
+
+    c = r->connection;
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A visitor said hello: its name and the shop's attrs go to its hash
+ * (kefu:{s:<site>}:v:<id>: name, attrs, seen), its page to the front of
+ * its page trail.  Fire and forget: a lost update only makes the API show
+ * older information, and never delays the visitor.
+ */
+
+void
+ngx_kefu_api_visitor(ngx_kefu_ws_t *ws, json_t *hello)
+{
+    char                  *attrs, *page;
+    u_char                 key[64 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
+    size_t                 lens[8], n;
+    json_t                *a, *p, *url, *title, *ref, *pg;
+    const char            *argv[8];
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ws->main_conf;
+
+    if (ws->role != NGX_KEFU_ROLE_VISITOR
+        || !ngx_kefu_redis_ready(kmcf->redis))
+    {
+        return;
+    }
+
+    a = json_object_get(hello, "attrs");
+    attrs = json_is_object(a) ? json_dumps(a, JSON_COMPACT) : NULL;
+
+    if (attrs && ngx_strlen(attrs) > NGX_KEFU_API_MAX_ATTRS) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "kefu: visitor \"%V\" attrs over %d bytes not kept",
+                      &ws->user_id, NGX_KEFU_API_MAX_ATTRS);
+        free(attrs);
+        attrs = NULL;
+    }
+
+    argv[0] = "HSET";
+    lens[0] = 4;
+    argv[1] = (char *) key;
+    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V",
+                           &ws->site->name, &ws->user_id) - key;
+    argv[2] = "seen";
+    lens[2] = 4;
+    argv[3] = (char *) ts;
+    lens[3] = ngx_snprintf(ts, sizeof(ts), "%L", ngx_kefu_now_ms()) - ts;
+    n = 4;
+
+    if (ws->name.len) {
+        argv[n] = "name";
+        lens[n++] = 4;
+        argv[n] = (char *) ws->name.data;
+        lens[n++] = ws->name.len;
+    }
+
+    if (attrs) {
+        argv[n] = "attrs";
+        lens[n++] = 5;
+        argv[n] = attrs;
+        lens[n++] = ngx_strlen(attrs);
+    }
+
+    (void) ngx_kefu_redis_command(kmcf->redis, NULL, NULL, (int) n, argv,
+                                  lens);
+    free(attrs);
+
+    p = json_object_get(hello, "page");
+    url = json_is_object(p) ? json_object_get(p, "url") : NULL;
+
+    if (!json_is_string(url) || json_string_length(url) == 0
+        || json_string_length(url) > NGX_KEFU_API_MAX_URL)
+    {
+        return;
+    }
+
+    pg = json_pack("{s:O,s:I}", "url", url,
+                   "ts", (json_int_t) ngx_kefu_now_ms());
+
+    title = json_object_get(p, "title");
+    ref = json_object_get(p, "referrer");
+
+    if (pg && json_is_string(title)
+        && json_string_length(title) <= NGX_KEFU_API_MAX_URL)
+    {
+        json_object_set(pg, "title", title);
+    }
+
+    if (pg && json_is_string(ref)
+        && json_string_length(ref) <= NGX_KEFU_API_MAX_URL)
+    {
+        json_object_set(pg, "referrer", ref);
+    }
+
+    page = pg ? json_dumps(pg, JSON_COMPACT) : NULL;
+    json_decref(pg);
+
+    if (page == NULL) {
+        return;
+    }
+
+    /* the same trail the visitor's "page" messages extend (the latest 50) */
+    argv[0] = "RPUSH";
+    lens[0] = 5;
+    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V:pages",
+                           &ws->site->name, &ws->user_id) - key;
+    argv[2] = page;
+    lens[2] = ngx_strlen(page);
+
+    (void) ngx_kefu_redis_command(kmcf->redis, NULL, NULL, 3, argv, lens);
+    free(page);
+
+    argv[0] = "LTRIM";
+    argv[2] = "-50";
+    lens[2] = 3;
+    argv[3] = "-1";
+    lens[3] = 2;
+
+    (void) ngx_kefu_redis_command(kmcf->redis, NULL, NULL, 4, argv, lens);
 }

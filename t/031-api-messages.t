@@ -220,11 +220,11 @@ ok($j2->{dup}, 'an event resent with its cid: dup');
 is($j2->{seq}, $j->{seq}, 'same seq');
 $a->send_json({type => 'history', conv => $conv});
 my $h = $a->recv_type('history');
-is_deeply([map { $_->{name} // $_->{text} } @{ $h->{msgs} }], ['hello?', 'conversation accepted', 'order.paid', 'order.shipped'],
+is_deeply([map { $_->{name} // $_->{text} } @{ $h->{msgs} }], ['hello?', 'conversation accepted by Agent bob', 'order.paid', 'order.shipped'],
           "the agent's history holds them in order");
 $v->send_json({type => 'history', conv => $conv});
 $h = $v->recv_type('history');
-is_deeply([map { $_->{name} // $_->{text} } @{ $h->{msgs} }], ['hello?', 'conversation accepted', 'order.shipped'],
+is_deeply([map { $_->{name} // $_->{text} } @{ $h->{msgs} }], ['hello?', 'conversation accepted by Agent bob', 'order.shipped'],
           "the visitor's only the one for it");
 
 
