@@ -15,5 +15,8 @@
 char *ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* a visitor's hello: its name, attrs and page, kept for the API to show */
+void ngx_kefu_api_visitor(ngx_kefu_ws_t *ws, json_t *hello);
+
 
 #endif /* _NGX_KEFU_API_H_INCLUDED_ */

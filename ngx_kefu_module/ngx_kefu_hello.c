@@ -13,6 +13,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_api.h"
 
 #include <openssl/rand.h>
 
@@ -385,6 +386,9 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
 
     ngx_kefu_local_register(ws);
     ws->hello_done = 1;
+
+    /* what the shop said about the visitor, for the HTTP API to show */
+    ngx_kefu_api_visitor(ws, msg);
 
     resume = json_object_get(msg, "resume");
 
