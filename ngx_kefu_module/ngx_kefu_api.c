@@ -1710,6 +1710,11 @@ ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         json_object_set(t, "suggested_reply", reply);
     }
 
+    /* for the agents only: stored and delivered like a private note */
+    if (t && !json_is_true(vis)) {
+        json_object_set_new(t, "private", json_true());
+    }
+
     if (t == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -20,7 +20,8 @@
  * kefu_event() keeps.  Returns {next cursor or "", then per conversation
  * conv, state, seq, agent, visitor, group, created, updated}; at most
  * 2000 index entries are looked at per call, so a sparse filter may give
- * a short page with a cursor to go on from.
+ * a short page with a cursor to go on from.  The cursor is "" at the end
+ * of the index (a full last page may still give one, then an empty page).
  */
 
 ngx_kefu_script_t  ngx_kefu_script_api_list = { ngx_string(
@@ -55,7 +56,7 @@ ngx_kefu_script_t  ngx_kefu_script_api_list = { ngx_string(
 "        n = n + 1\n"
 "      end\n"
 "      if n == limit or scanned == 2000 then\n"
-"        out[1] = s .. ':' .. c\n"
+"        if i + 2 <= #r or #r == 200 then out[1] = s .. ':' .. c end\n"
 "        return out\n"
 "      end\n"
 "    end\n"
