@@ -143,6 +143,10 @@ ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    if (kcf->enable) {
+        return "cannot share a location with \"kefu_chat\"";
+    }
+
     kcf->api = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);

@@ -433,6 +433,10 @@ ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    if (kcf->api) {
+        return "cannot share a location with \"kefu_api\"";
+    }
+
     kcf->enable = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);

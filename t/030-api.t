@@ -176,3 +176,7 @@ isnt($rc, 0, 'a tiny limit is refused');
 like($out, qr/"kefu_api_max_body" directive value must be between 64 and 16777216/, 'naming the directive');
 ($rc, $out) = nginx_t("events {} http { server { location /a/ { kefu_api; kefu_api; } } }");
 like($out, qr/"kefu_api" directive is duplicate/, 'kefu_api twice');
+($rc, $out) = nginx_t("events {} http { server { location /a/ { kefu_chat; kefu_api; } } }");
+like($out, qr/"kefu_api" directive cannot share a location with "kefu_chat"/, 'kefu_api with kefu_chat');
+($rc, $out) = nginx_t("events {} http { server { location /a/ { kefu_api; kefu_chat; } } }");
+like($out, qr/"kefu_chat" directive cannot share a location with "kefu_api"/, 'kefu_chat with kefu_api');
