@@ -278,7 +278,7 @@ ngx_kefu_agent_done(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
     }
 
     if (result) {
-        (void) ngx_kefu_app_send(ws, result);
+        ngx_kefu_agent_result(ws, result);
 
         c = json_object_get(result, "conv");
 
@@ -297,4 +297,50 @@ ngx_kefu_agent_done(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
     }
 
     ngx_free(ctx);
+}
+
+
+/*
+ * A result to its actor's connection: the notice itself, then the notices
+ * of conversations the action gave the agent ("assigned", e.g. coming
+ * online drained a queue), each joined from its start.
+ */
+
+void
+ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result)
+{
+    size_t      i;
+    json_t     *list, *n, *c;
+    ngx_str_t   conv;
+
+    list = json_object_get(result, "assigned");
+
+    if (!json_is_array(list)) {
+        (void) ngx_kefu_app_send(ws, result);
+        return;
+    }
+
+    json_incref(list);
+    json_object_del(result, "assigned");
+
+    (void) ngx_kefu_app_send(ws, result);
+
+    json_array_foreach(list, i, n) {
+        c = json_object_get(n, "conv");
+
+        if (!json_is_string(c)) {
+            continue;
+        }
+
+        (void) ngx_kefu_app_send(ws, n);
+
+        conv.data = (u_char *) json_string_value(c);
+        conv.len = json_string_length(c);
+
+        if (ngx_kefu_conv_member(ws, &conv) == NULL) {
+            (void) ngx_kefu_conv_join(ws, &conv, 0);
+        }
+    }
+
+    json_decref(list);
 }

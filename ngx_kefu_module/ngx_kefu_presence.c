@@ -191,7 +191,7 @@ ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf, void *data,
         ws->present = 1;
 
         if (result) {
-            (void) ngx_kefu_app_send(ws, result);
+            ngx_kefu_agent_result(ws, result);
         }
     }
 

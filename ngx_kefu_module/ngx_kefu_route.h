@@ -12,7 +12,8 @@
  * NGX_KEFU_ROUTE_OK and NGX_KEFU_ROUTE_NOOP, the resulting JSON: for
  * conversation actions the "conv" notice the actor's clients are sent
  * ({"type":"conv","conv":..,"state":..,"agent":{..}?,...}), for status
- * {"type":"presence","agent":..,"state":..}.  The JSON belongs to the
+ * {"type":"presence","agent":..,"state":..,"assigned":[notices]?}
+ * ("assigned": what coming online gave the agent at once).  The JSON belongs to the
  * operation: json_incref() it to keep it.  The callback's data is the
  * caller's; like every Redis reply handler's it must still be valid when
  * the callback runs (pass a lookup key, not a pointer a departure frees).
@@ -116,6 +117,7 @@ ngx_uint_t ngx_kefu_route_http_status(ngx_int_t code);
 
 /* the actor of a WebSocket connection (ngx_kefu_agent.c) */
 void ngx_kefu_agent_actor(ngx_kefu_ws_t *ws, ngx_kefu_actor_t *actor);
+void ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result);
 
 /* presence of agents' connections (ngx_kefu_presence.c) */
 void ngx_kefu_presence_hello(ngx_kefu_ws_t *ws);

@@ -20,6 +20,7 @@
 "  R.grace, R.maxlen, R.sess, R.dirty, R.more = tonumber(grace), maxlen,\n"   \
 "      sess, {}, {}\n"                                                        \
 "  R.skip, R.pubs = {}, {}\n"                                                  \
+"  R.me, R.mine = nil, {}\n"                                                   \
 "  R.sk = 'kefu:{s:' .. site .. '}:'\n"                                       \
 "  for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end\n"         \
 "end\n"                                                                       \
@@ -64,8 +65,6 @@
 "  if d == nil or rank < d then R.dirty[group] = rank end\n"                  \
 "end\n"                                                                       \
 "local function r_flush()\n"                                                  \
-"  for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end\n"      \
-"  R.pubs = {}\n"                                                              \
 "  for group, from in pairs(R.dirty) do\n"                                    \
 "    local cs = redis.call('ZRANGE', R.sk .. 'q:' .. group, from, from + 499)\n" \
 "    for i, c in ipairs(cs) do\n"                                             \
@@ -74,6 +73,8 @@
 "    end\n"                                                                   \
 "  end\n"                                                                     \
 "  R.dirty = {}\n"                                                            \
+"  for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end\n"      \
+"  R.pubs = {}\n"                                                              \
 "end\n"                                                                       \
 "local function r_dequeue(group, conv)\n"                                     \
 "  local q = R.sk .. 'q:' .. group\n"                                         \
@@ -97,6 +98,10 @@
 "end\n"                                                                       \
 "local function r_enqueue(conv, group, score)\n"                              \
 "  local q = R.sk .. 'q:' .. group\n"                                         \
+"  local t = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')\n"                  \
+"  if score >= R.ts and t[2] and tonumber(t[2]) >= score then\n"               \
+"    score = tonumber(t[2]) + 0.001\n"                                         \
+"  end\n"                                                                      \
 "  redis.call('ZADD', q, score, conv)\n"                                      \
 "  redis.call('HSET', r_ck(conv), 'state', 'queued', 'group', group,\n"       \
 "             'queued', R.tss)\n"                                             \
@@ -167,6 +172,10 @@
 "  r_notice('v:' .. h[3], n, vsess)\n"                                        \
 "  local an = {type = 'conv', conv = conv, state = 'open', agent = a,\n"      \
 "              group = h[2], reason = event, visitor = {id = h[3]}}\n"        \
+"  if aid == R.me then\n"                                                      \
+"    asess = R.sess\n"                                                         \
+"    R.mine[#R.mine + 1] = an\n"                                               \
+"  end\n"                                                                      \
 "  r_notice('a:' .. aid, an, asess)\n"                                        \
 "  return n, an\n"                                                            \
 "end\n"                                                                       \

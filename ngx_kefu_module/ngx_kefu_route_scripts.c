@@ -16,7 +16,9 @@
 /*
  * presence up: an agent connection said hello.  ARGV 7.. = agent id, name,
  * groups (JSON array), capacity, state on a first connection.
- * Returns {0, presence JSON}.
+ * Returns {0, presence JSON}; its "assigned" lists the notices of what the
+ * connecting agent was given (its subscriptions may be too young to hear
+ * them).
  */
 
 ngx_kefu_script_t  ngx_kefu_script_route_up = { ngx_string(
@@ -24,6 +26,7 @@ NGX_KEFU_LUA_EVENT
 NGX_KEFU_LUA_ROUTE
 "r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
 "local aid = ARGV[7]\n"
+"R.me = aid\n"
 "local ak = R.sk .. 'a:' .. aid\n"
 "local h = redis.call('HMGET', ak, 'state', 'conns', 'gone', 'groups')\n"
 "local conns = redis.call('HINCRBY', ak, 'conns', 1)\n"
@@ -53,7 +56,9 @@ NGX_KEFU_LUA_ROUTE
 "  r_presence(aid, st, ARGV[6])\n"
 "end\n"
 "if st == 'online' then r_drain_agent(aid) end\n"
-"return r_reply(0, {type = 'presence', agent = aid, state = st})\n"
+"local n = {type = 'presence', agent = aid, state = st}\n"
+"if #R.mine > 0 then n.assigned = R.mine end\n"
+"return r_reply(0, n)\n"
 ), { 0 } };
 
 
@@ -116,7 +121,8 @@ NGX_KEFU_LUA_ROUTE
 
 
 /*
- * status: ARGV 7.. = agent id, state (online, away).
+ * status: ARGV 7.. = agent id, state (online, away).  The presence JSON
+ * returned lists in "assigned" the notices of what the agent was given.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_route_status = { ngx_string(
@@ -124,6 +130,7 @@ NGX_KEFU_LUA_EVENT
 NGX_KEFU_LUA_ROUTE
 "r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
 "local aid, st = ARGV[7], ARGV[8]\n"
+"R.me = aid\n"
 "local ak = R.sk .. 'a:' .. aid\n"
 "local n = {type = 'presence', agent = aid, state = st}\n"
 "if redis.call('SISMEMBER', R.sk .. 'agents', aid) == 0 then\n"
@@ -133,6 +140,7 @@ NGX_KEFU_LUA_ROUTE
 "redis.call('HSET', ak, 'state', st)\n"
 "r_presence(aid, st, R.sess)\n"
 "if st == 'online' then r_drain_agent(aid) end\n"
+"if #R.mine > 0 then n.assigned = R.mine end\n"
 "return r_reply(0, n)\n"
 ), { 0 } };
 
