@@ -264,3 +264,27 @@ my $e = $a->recv_type('event', 5);
 is($e && $e->{name}, 'ticket.updated', 'the agent on host 2 gets it');
 is($e && $e->{seq}, $j->{seq}, 'with its seq');
 $stop->();
+
+
+
+=== TEST 8: a conversation the API opens for a visitor is routed like a visitor's own
+--- ws
+my $a = main::agent('dee', 'g8', status => 'online');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+my ($st, $j) = api(POST => "/kefu/api/sites/shop1/visitors/$w->{id}/messages",
+                   {cid => 'r1', text => 'Your parcel is delayed, sorry!', group => 'g8', from => {role => 'bot', id => 'ops'}});
+is($st, 201, 'stored');
+ok($j->{created}, 'a new conversation');
+is($j->{routing}{state}, 'open', 'routed at once');
+is($j->{routing}{agent}{id}, 'dee', 'to the free agent of the group');
+my $n = $a->recv_type('conv', 5);
+is($n->{conv}, $j->{conv}, 'the agent is told');
+is($n->{visitor}{id}, $w->{id}, 'whose it is');
+my $m = $a->recv_type('msg', 5);
+is($m->{text}, 'Your parcel is delayed, sorry!', "the agent reads the bot's message");
+my $vc = $v->recv_type('conv', 5);
+is($vc->{agent}{id}, 'dee', 'the visitor is told who has it');
+is($v->recv_type('msg', 5)->{seq}, 1, 'and gets the message');
+($st, $j) = api(GET => '/kefu/api/sites/shop1/agents');
+my ($dee) = grep { $_->{id} eq 'dee' } @{ $j->{agents} };
+is($dee->{load}, 1, "it counts in the agent's load");
