@@ -18,6 +18,9 @@ _EOC_
 
 add_block_preprocessor(sub {
     my $block = shift;
+    # on one line: the block's own line numbers stay as they are
+    $block->set_value('ws', "api_ready('/kefu/api/sites/shop1/convs') or die 'Redis not ready'; " . $block->ws)
+        if defined $block->ws;
     $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
     $block->set_value('config', <<'_EOC_' . ($block->config // ''))
     location = /chat { kefu_chat; }

@@ -42,16 +42,6 @@ add_block_preprocessor(sub {
 _EOC_
 });
 
-# the API is up once a write goes through
-sub api_ready {
-    for (1 .. 100) {
-        my ($st) = api(GET => '/kefu/api/sites/shopd/convs');
-        return 1 if $st == 200;
-        sleep 0.05;
-    }
-    return 0;
-}
-
 run_tests();
 
 __DATA__
@@ -90,7 +80,7 @@ is($st, 401, 'authentication is checked first, Redis or not');
     kefu_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT timeout=300ms;
     kefu_site shopd secret=shopd-secret-0123456789abcdef anonymous=on;
 --- ws
-ok(main::api_ready(), 'the API works');
+ok(api_ready('/kefu/api/sites/shopd/convs'), 'the API works');
 redis(port => $main::RPORT, 'CLIENT', 'PAUSE', '1500', 'ALL');
 my $t0 = time;
 my ($st, $j) = api(POST => '/kefu/api/sites/shopd/visitors/v1/messages', {cid => 'slow', text => 'hi'});
@@ -98,7 +88,7 @@ is($st, 503, 'a write while Redis stalls: 503');
 is($j->{error}{code}, 'unavailable', 'unavailable: retry with the same cid');
 cmp_ok(time - $t0, '<', 1.4, 'answered by the timeout, not when Redis woke up');
 sleep 1.2;
-ok(main::api_ready(), 'back once Redis is');
+ok(api_ready('/kefu/api/sites/shopd/convs'), 'back once Redis is');
 ($st, $j) = api(POST => '/kefu/api/sites/shopd/visitors/v1/messages', {cid => 'slow', text => 'hi', from => {role => 'bot', id => 'b'}});
 ok($st == 201 || $st == 200, "the retry is stored ($st)");
 my ($st2, $j2) = api(POST => '/kefu/api/sites/shopd/visitors/v1/messages', {cid => 'slow', text => 'hi', from => {role => 'bot', id => 'b'}});
@@ -113,7 +103,7 @@ kefu: redis commands connection down
     kefu_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT timeout=5s;
     kefu_site shopd secret=shopd-secret-0123456789abcdef anonymous=on;
 --- ws
-ok(main::api_ready(), 'the API works');
+ok(api_ready('/kefu/api/sites/shopd/convs'), 'the API works');
 my ($v, $w) = kefu_connect(role => 'visitor', site => 'shopd');
 $v->send_json({type => 'msg', cid => 'open', text => 'hello'});
 my $conv = $v->recv_type('ack')->{conv};
@@ -133,7 +123,7 @@ for my $n (1 .. 10) {
 sleep 0.3;
 close $_ for @socks;     # gone before Redis answers
 sleep 1.2;
-ok(main::api_ready(), 'the server still answers');
+ok(api_ready('/kefu/api/sites/shopd/convs'), 'the server still answers');
 my ($st, $j) = api(GET => "/kefu/api/sites/shopd/convs/$conv/messages");
 is($st, 200, 'and reads');
 is_deeply([sort map { $_->{cid} } grep { ($_->{cid} // '') =~ /^gone/ } @{ $j->{msgs} }],

@@ -12,7 +12,7 @@ use Time::HiRes qw(time);
 use IO::Socket::INET ();
 use Kefu::WS qw(http_raw json_enc json_dec jwt_hs256);
 
-our @EXPORT = qw(api api_token api_raw redis);
+our @EXPORT = qw(api api_token api_raw api_ready redis);
 
 # the token api() sends unless told otherwise
 our $Token;
@@ -43,6 +43,19 @@ sub api {
     $req .= "\r\n";
     $req .= $data if defined $data;
     return api_raw($req, %o);
+}
+
+# waits (at most 5 s) until a GET of the path is not 503: a freshly started
+# nginx answers unavailable until its Redis connection is ready
+sub api_ready {
+    my ($path, %o) = @_;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my ($st) = eval { api(GET => $path, undef, %o) };
+        return 1 if defined $st && $st != 503;
+        select(undef, undef, undef, 0.05);
+    }
+    return 0;
 }
 
 sub api_raw {
