@@ -258,15 +258,20 @@ my ($port2, $stop, $log2) = start_host(<<"_EOC_");
     kefu_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     kefu_site shop1 secret=$main::S1 anonymous=on default_group=presales;
 _EOC_
-my ($v, $w, $conv) = main::visitor_conv('g7');
-my $a = main::agent('cyd', 'g7', port => $port2);
-main::take($a, $conv);
-my ($st, $j) = api(POST => "/kefu/api/sites/shop1/convs/$conv/events", {name => 'ticket.updated', data => {ticket => 'T-9'}});
-is($st, 201, 'posted to host 1');
-my $e = $a->recv_type('event', 5);
-is($e && $e->{name}, 'ticket.updated', 'the agent on host 2 gets it');
-is($e && $e->{seq}, $j->{seq}, 'with its seq');
+# host 2 is stopped whatever happens here
+my $ok = eval {
+    my ($v, $w, $conv) = main::visitor_conv('g7');
+    my $a = main::agent('cyd', 'g7', port => $port2);
+    main::take($a, $conv);
+    my ($st, $j) = api(POST => "/kefu/api/sites/shop1/convs/$conv/events", {name => 'ticket.updated', data => {ticket => 'T-9'}});
+    is($st, 201, 'posted to host 1');
+    my $e = $a->recv_type('event', 5);
+    is($e && $e->{name}, 'ticket.updated', 'the agent on host 2 gets it');
+    is($e && $e->{seq}, $j->{seq}, 'with its seq');
+    1;
+};
 $stop->();
+die $@ unless $ok;
 
 
 
