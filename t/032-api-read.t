@@ -31,7 +31,13 @@ sub agent {
     my ($id, $groups, %o) = @_;
     my $t = jwt_hs256({sub => $id, role => 'agent', site => 'shopr', exp => time + 600,
                        name => "Agent $id", groups => $groups, capacity => 3}, $main::S);
-    my ($ws, $w) = kefu_connect(role => 'agent', site => 'shopr', token => $t, %o);
+    # a host just started may not have its Redis connection yet
+    my ($ws, $w);
+    for (1 .. 50) {
+        ($ws, $w) = kefu_connect(role => 'agent', site => 'shopr', token => $t, %o);
+        last unless $w->{type} eq 'error' && $w->{code} eq 'unavailable';
+        sleep 0.1;
+    }
     die "agent hello: $w->{type} $w->{message}\n" unless $w->{type} eq 'welcome';
     return $ws;
 }
