@@ -153,6 +153,8 @@ typedef struct {
     size_t                       max_attrs;    /* hello's attrs, as JSON */
     ngx_uint_t                   rate;         /* messages per second */
     ngx_uint_t                   burst;
+    ngx_flag_t                   api;          /* kefu_api */
+    size_t                       api_max_body;
 } ngx_kefu_loc_conf_t;
 
 

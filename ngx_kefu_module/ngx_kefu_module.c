@@ -10,6 +10,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_api.h"
 
 
 static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
@@ -56,6 +57,10 @@ static ngx_kefu_size_bounds_t  ngx_kefu_send_queue_bounds = {
 
 static ngx_kefu_msec_bounds_t  ngx_kefu_positive_msec = {
     ngx_kefu_check_msec, 1
+};
+
+static ngx_kefu_size_bounds_t  ngx_kefu_api_body_bounds = {
+    ngx_kefu_check_size, 64, 16 * 1024 * 1024
 };
 
 static ngx_kefu_size_bounds_t  ngx_kefu_text_bounds = {
@@ -171,6 +176,20 @@ static ngx_command_t  ngx_kefu_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_kefu_main_conf_t, log_max),
       &ngx_kefu_retention_bounds },
+
+    { ngx_string("kefu_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_kefu_api_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_api_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_kefu_loc_conf_t, api_max_body),
+      &ngx_kefu_api_body_bounds },
 
     { ngx_string("kefu_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -381,6 +400,7 @@ ngx_kefu_create_loc_conf(ngx_conf_t *cf)
     conf->max_attrs = NGX_CONF_UNSET_SIZE;
     conf->rate = NGX_CONF_UNSET_UINT;
     conf->burst = NGX_CONF_UNSET_UINT;
+    conf->api_max_body = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -403,6 +423,8 @@ ngx_kefu_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
     ngx_conf_merge_size_value(conf->max_text, prev->max_text, 4000);
     ngx_conf_merge_size_value(conf->max_attrs, prev->max_attrs, 4096);
+    ngx_conf_merge_size_value(conf->api_max_body, prev->api_max_body,
+                              64 * 1024);
 
     if (conf->rate == NGX_CONF_UNSET_UINT) {
         conf->rate = (prev->rate == NGX_CONF_UNSET_UINT) ? 10 : prev->rate;
@@ -441,6 +463,10 @@ ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (kcf->enable) {
         return "is duplicate";
+    }
+
+    if (kcf->api) {
+        return "cannot share a location with \"kefu_api\"";
     }
 
     kcf->enable = 1;

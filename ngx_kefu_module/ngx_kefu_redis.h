@@ -56,7 +56,29 @@ struct ngx_kefu_redis_conf_s {
 "  redis.call('XADD', 'kefu:{s:' .. site .. '}:events', 'MAXLEN', '~',\n"     \
 "             " NGX_KEFU_EVENTS_MAX ", '*', 'event', name, 'conv', conv,\n"   \
 "             'seq', tostring(seq), 'ts', tostring(ts), 'data', data)\n"      \
+NGX_KEFU_LUA_EVENT_INDEX                                                      \
 "end\n"
+
+
+/*
+ * Part of kefu_event(): the indexes the HTTP API reads (docs/api.md).
+ * kefu:{s:<site>}:convs orders the site's conversations by their last
+ * event; kefu:{c:<conv>}:assignments keeps its state changes (the latest
+ * 100) as {"event","seq","ts","data"}.
+ */
+#define NGX_KEFU_LUA_EVENT_INDEX                                              \
+"  if conv ~= '' then\n"                                                      \
+"    local t = string.match(tostring(ts), '^%d+$') or '0'\n"                  \
+"    local s = string.match(tostring(seq), '^%d+$') or 'null'\n"              \
+"    redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)\n"          \
+"    if string.sub(name, 1, 5) == 'conv.' then\n"                             \
+"      local k = 'kefu:{c:' .. conv .. '}:assignments'\n"                     \
+"      redis.call('RPUSH', k, '{\"event\":' .. cjson.encode(name) ..\n"       \
+"                 ',\"seq\":' .. s .. ',\"ts\":' .. t .. ',\"data\":' ..\n"  \
+"                 (data ~= '' and data or 'null') .. '}')\n"                  \
+"      redis.call('LTRIM', k, -100, -1)\n"                                    \
+"    end\n"                                                                   \
+"  end\n"
 
 
 /* ngx_kefu_scripts.c */
@@ -80,6 +102,13 @@ extern ngx_kefu_script_t  ngx_kefu_script_route_rate;
 extern ngx_kefu_script_t  ngx_kefu_script_route_drain;
 
 extern ngx_kefu_script_t *ngx_kefu_scripts[];
+
+/* ngx_kefu_api_scripts.c */
+extern ngx_kefu_script_t  ngx_kefu_script_api_list;
+extern ngx_kefu_script_t  ngx_kefu_script_api_conv;
+extern ngx_kefu_script_t  ngx_kefu_script_api_log;
+extern ngx_kefu_script_t  ngx_kefu_script_api_agents;
+extern ngx_kefu_script_t  ngx_kefu_script_api_queue;
 
 
 char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,

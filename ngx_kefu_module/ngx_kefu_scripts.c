@@ -32,12 +32,17 @@
  * msg: ARGV = site, who, role, conv ("" for a visitor's open one), cid,
  * id, new conv id, ts, head, mid, tail (the JSON around conv and seq),
  * private, group, dedup ttl, log max length, session, ids (for system
- * entries of routing), grace (ms).
+ * entries of routing), grace (ms); optional, for the HTTP API (role
+ * "service"): target visitor (its open conversation when conv is ""), the
+ * stream event name (default msg/note), "1" to open a conversation for a
+ * target visitor who has none.
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
- * 1 duplicate, -1 forbidden, -2 conversation required.  A new conversation
- * is routed in the same step (ngx_kefu_route_lua.h): notice is what the
- * sender is told of it (open with its agent, or queued with position), more
- * the groups whose queues may still be drained.
+ * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
+ * visitor has no open conversation, -4 the conversation is closed (service
+ * only).  A new conversation is routed in the same step
+ * (ngx_kefu_route_lua.h): notice is what the sender is told of it (open
+ * with its agent, or queued with position), more the groups whose queues
+ * may still be drained.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_msg = { ngx_string(
@@ -45,10 +50,13 @@ NGX_KEFU_LUA_EVENT
 NGX_KEFU_LUA_ROUTE
 "local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
 "local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]\n"
-"local ukey = 'kefu:{s:' .. site .. '}:' .. who\n"
+"local target, ev = ARGV[19] or '', ARGV[20] or ''\n"
+"local vid = string.sub(who, 3)\n"
+"if role ~= 'visitor' then vid = target end\n"
+"local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid\n"
 "local created = 0\n"
 "local ckey\n"
-"if role == 'visitor' then\n"
+"if role == 'visitor' or (target ~= '' and conv == '') then\n"
 "  if conv ~= '' then\n"
 "    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',\n"
 "                         'site', 'state')\n"
@@ -60,10 +68,11 @@ NGX_KEFU_LUA_ROUTE
 "  if conv == '' then\n"
 "    conv = redis.call('HGET', ukey, 'open')\n"
 "    if not conv then\n"
+"      if role ~= 'visitor' and ARGV[21] ~= '1' then return {-3} end\n"
 "      conv = ARGV[7]\n"
 "      created = 1\n"
 "      redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,\n"
-"                 'visitor', string.sub(who, 3), 'state', 'queued',\n"
+"                 'visitor', vid, 'state', 'queued',\n"
 "                 'group', ARGV[13], 'seq', 0, 'created', ts,\n"
 "                 'updated', ts)\n"
 "      redis.call('HSET', ukey, 'open', conv)\n"
@@ -75,8 +84,10 @@ NGX_KEFU_LUA_ROUTE
 "elseif conv == '' then\n"
 "  return {-2}\n"
 "else\n"
-"  local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent')\n"
+"  local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',\n"
+"                       'state')\n"
 "  if v[1] ~= site then return {-1} end\n"
+"  if role == 'service' and v[3] == 'closed' then return {-4} end\n"
 "  if role == 'agent' and v[2] ~= string.sub(who, 3)\n"
 "     and redis.call('SISMEMBER', 'kefu:{c:' .. conv .. '}:joined', who)\n"
 "         == 0 then\n"
@@ -98,9 +109,11 @@ NGX_KEFU_LUA_ROUTE
 "redis.call('SET', dkey, id .. ' ' .. seq .. ' ' .. ts, 'EX', ARGV[14])\n"
 "if created == 1 then\n"
 "  kefu_event(site, 'conv.created', conv, '', ts,\n"
-"             cjson.encode({group = ARGV[13], visitor = string.sub(who, 3)}))\n"
+"             cjson.encode({group = ARGV[13], visitor = vid}))\n"
 "end\n"
-"if ARGV[12] == '1' then\n"
+"if ev ~= '' then\n"
+"  kefu_event(site, ev, conv, seq, ts, j)\n"
+"elseif ARGV[12] == '1' then\n"
 "  kefu_event(site, 'note', conv, seq, ts, j)\n"
 "else\n"
 "  kefu_event(site, 'msg', conv, seq, ts, j)\n"
@@ -258,5 +271,10 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_route_join,
     &ngx_kefu_script_route_rate,
     &ngx_kefu_script_route_drain,
+    &ngx_kefu_script_api_list,
+    &ngx_kefu_script_api_conv,
+    &ngx_kefu_script_api_log,
+    &ngx_kefu_script_api_agents,
+    &ngx_kefu_script_api_queue,
     NULL
 };

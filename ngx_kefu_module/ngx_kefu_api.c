@@ -1,0 +1,881 @@
+
+/*
+ * The HTTP API: kefu_api on a prefix location.  JSON in and out, a Bearer
+ * JWT of the site (role admin or service) on every request, every error
+ * {"error":{"code","message"}} with its status.  URLs, bodies and replies
+ * are in docs/api.md.
+ *
+ * A request waits for Redis holding one reference (r->main->count, taken
+ * by the body reading or here) and gives it back with exactly one
+ * ngx_http_finalize_request().  What the Redis reply handler gets is a
+ * small heap record, never the request: a client that leaves meanwhile
+ * runs the request's cleanup, which only clears the record's pointer, and
+ * the late reply is then dropped.
+ */
+
+
+#include "ngx_kefu_api.h"
+#include "ngx_kefu_jwt.h"
+
+
+static ngx_int_t ngx_kefu_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_api_route(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_api_auth(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static void ngx_kefu_api_body(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t **body);
+static void ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static void ngx_kefu_api_cleanup(void *data);
+
+
+char *
+ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_kefu_loc_conf_t  *kcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (kcf->api) {
+        return "is duplicate";
+    }
+
+    if (kcf->enable) {
+        return "cannot share a location with \"kefu_chat\"";
+    }
+
+    kcf->api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_kefu_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_handler(ngx_http_request_t *r)
+{
+    off_t            len;
+    ngx_int_t        rc;
+    ngx_str_t       *ct;
+    ngx_kefu_api_t  *api;
+
+    api = ngx_pcalloc(r->pool, sizeof(ngx_kefu_api_t));
+    if (api == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    api->kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
+    api->kcf = ngx_http_get_module_loc_conf(r, ngx_kefu_module);
+
+    ngx_http_set_ctx(r, api, ngx_kefu_module);
+
+    if (r != r->main) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "the API cannot be a subrequest");
+    }
+
+    /* NGX_DECLINED: go on; anything else: the response is given */
+
+    rc = ngx_kefu_api_route(r, api);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_kefu_api_auth(r, api);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (!api->body) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* given back by the one ngx_http_finalize_request() of the end */
+        r->main->count++;
+
+        rc = api->start(r, api, NULL);
+
+        if (rc != NGX_DONE) {
+            ngx_http_finalize_request(r, rc);
+        }
+
+        return NGX_DONE;
+    }
+
+    len = r->headers_in.content_length_n;
+
+    if (len > 0 || r->headers_in.chunked) {
+        ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                        : NULL;
+
+        if (ct == NULL || ct->len < 16
+            || ngx_strncasecmp(ct->data, (u_char *) "application/json", 16)
+               != 0
+            || (ct->len > 16 && ct->data[16] != ';' && ct->data[16] != ' '))
+        {
+            return ngx_kefu_api_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      "unsupported_media_type",
+                                      "the body must be application/json");
+        }
+    }
+
+    if (len > (off_t) api->kcf->api_max_body) {
+        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "too_large", "the body is over "
+                                  "kefu_api_max_body");
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_kefu_api_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * <location>/sites/<site>/convs[/<conv>[/messages|events|assign|
+ * transfer|close]], .../visitors/<visitor>/messages|events, .../agents,
+ * .../queues/<group>.
+ */
+
+static ngx_int_t
+ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    u_char                    *p, *last, *q;
+    u_char                     name[64 + 1];
+    ngx_str_t                  seg[6];
+    ngx_uint_t                 n, post, i;
+    const char                *allow;
+    ngx_table_elt_t           *h;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data;
+    last = p + r->uri.len;
+
+    if (r->uri.len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+    }
+
+    for (n = 0; p < last; n++) {
+        while (p < last && *p == '/') {
+            p++;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        if (n == 6) {
+            goto not_found;
+        }
+
+        q = ngx_strlchr(p, last, '/');
+        if (q == NULL) {
+            q = last;
+        }
+
+        seg[n].data = p;
+        seg[n].len = q - p;
+        p = q;
+    }
+
+    if (n < 3 || seg[0].len != 5 || ngx_strncmp(seg[0].data, "sites", 5)
+        || seg[1].len > 64)
+    {
+        goto not_found;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (ngx_kefu_valid_id(seg[i].data, seg[i].len) != NGX_OK) {
+            goto not_found;
+        }
+    }
+
+    ngx_memcpy(name, seg[1].data, seg[1].len);
+    name[seg[1].len] = '\0';
+
+    api->site = ngx_kefu_site_find(api->kmcf, (char *) name);
+
+    if (api->site == NULL) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "unknown site");
+    }
+
+    post = 0;
+    allow = "GET";
+
+#define ngx_kefu_api_is(s, lit)                                               \
+    ((s).len == sizeof(lit) - 1 && ngx_strncmp((s).data, lit, (s).len) == 0)
+
+    if (ngx_kefu_api_is(seg[2], "convs")) {
+
+        if (n == 3) {
+            api->start = ngx_kefu_api_list;
+
+        } else if (n == 4) {
+            api->start = ngx_kefu_api_conv;
+
+        } else if (n == 5 && ngx_kefu_api_is(seg[4], "messages")) {
+            allow = "GET, POST";
+            api->start = r->method == NGX_HTTP_POST ? ngx_kefu_api_message
+                                                    : ngx_kefu_api_log;
+            post = (r->method == NGX_HTTP_POST);
+
+        } else if (n == 5 && ngx_kefu_api_is(seg[4], "events")) {
+            allow = "POST";
+            api->start = ngx_kefu_api_event;
+            post = 1;
+
+        } else if (n == 5 && (ngx_kefu_api_is(seg[4], "assign")
+                              || ngx_kefu_api_is(seg[4], "transfer")
+                              || ngx_kefu_api_is(seg[4], "close")))
+        {
+            allow = "POST";
+            api->start = ngx_kefu_api_action;
+            api->action = seg[4];
+            post = 1;
+
+        } else {
+            goto not_found;
+        }
+
+    } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 5) {
+        allow = "POST";
+        post = 1;
+        api->visitor = 1;
+
+        if (ngx_kefu_api_is(seg[4], "messages")) {
+            api->start = ngx_kefu_api_message;
+
+        } else if (ngx_kefu_api_is(seg[4], "events")) {
+            api->start = ngx_kefu_api_event;
+
+        } else {
+            goto not_found;
+        }
+
+    } else if (ngx_kefu_api_is(seg[2], "agents") && n == 3) {
+        api->start = ngx_kefu_api_agents;
+
+    } else if (ngx_kefu_api_is(seg[2], "queues") && n == 4) {
+        api->start = ngx_kefu_api_queue;
+
+    } else {
+        goto not_found;
+    }
+
+#undef ngx_kefu_api_is
+
+    if (n > 3) {
+        api->id = seg[3];
+    }
+
+    if ((post && r->method != NGX_HTTP_POST)
+        || (!post && r->method != NGX_HTTP_GET))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        h->value.data = (u_char *) allow;
+        h->value.len = ngx_strlen(allow);
+
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                  "method_not_allowed",
+                                  "method not allowed here");
+    }
+
+    api->body = post;
+
+    return NGX_DECLINED;
+
+not_found:
+
+    return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                              "no such endpoint");
+}
+
+
+/*
+ * Authorization: Bearer <JWT> signed with the site's secret, role admin
+ * or service, claim site = the site of the URL.  A token that another
+ * configured site's secret verifies is that site's: 403, not 401.
+ */
+
+static ngx_int_t
+ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    json_t           *claims, *v;
+    ngx_str_t         token;
+    ngx_uint_t        i;
+    const char       *err, *role, *e2;
+    ngx_table_elt_t  *h;
+    ngx_kefu_site_t  *s;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len < 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        err = "an Authorization: Bearer token is required";
+        goto unauthorized;
+    }
+
+    token.data = h->value.data + 7;
+    token.len = h->value.len - 7;
+
+    while (token.len && token.data[0] == ' ') {
+        token.data++;
+        token.len--;
+    }
+
+    if (ngx_kefu_jwt_verify(&token, &api->site->secret, ngx_time(), &claims,
+                            &err)
+        != NGX_OK)
+    {
+        s = api->kmcf->sites.elts;
+
+        for (i = 0; i < api->kmcf->sites.nelts; i++) {
+            if (&s[i] == api->site
+                || ngx_kefu_jwt_verify(&token, &s[i].secret, ngx_time(),
+                                       &claims, &e2)
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            v = json_object_get(claims, "site");
+
+            if (json_is_string(v)
+                && json_string_length(v) == s[i].name.len
+                && ngx_strncmp(json_string_value(v), s[i].name.data,
+                               s[i].name.len) == 0)
+            {
+                json_decref(claims);
+                return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                          "token is for another site");
+            }
+
+            json_decref(claims);
+        }
+
+        goto unauthorized;
+    }
+
+    v = json_object_get(claims, "site");
+
+    if (!json_is_string(v)
+        || json_string_length(v) != api->site->name.len
+        || ngx_strncmp(json_string_value(v), api->site->name.data,
+                       api->site->name.len) != 0)
+    {
+        json_decref(claims);
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                  "token is for another site");
+    }
+
+    v = json_object_get(claims, "role");
+    role = json_is_string(v) ? json_string_value(v) : "";
+
+    if (ngx_strcmp(role, "admin") != 0 && ngx_strcmp(role, "service") != 0) {
+        json_decref(claims);
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                  "the API takes admin or service tokens");
+    }
+
+    v = json_object_get(claims, "sub");
+
+    if (!json_is_string(v)
+        || ngx_kefu_valid_id((u_char *) json_string_value(v),
+                             json_string_length(v))
+           != NGX_OK)
+    {
+        json_decref(claims);
+        err = "token \"sub\" must be an id of 1-128 characters "
+              "[A-Za-z0-9._:@-]";
+        goto unauthorized;
+    }
+
+    api->sub.len = json_string_length(v);
+    api->sub.data = ngx_pnalloc(r->pool, api->sub.len);
+
+    if (api->sub.data == NULL) {
+        json_decref(claims);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(api->sub.data, json_string_value(v), api->sub.len);
+    json_decref(claims);
+
+    return NGX_DECLINED;
+
+unauthorized:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "kefu: API request refused: %s", err);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"kefu\"");
+
+    return ngx_kefu_api_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized", err);
+}
+
+
+/*
+ * The body is read (into memory or a temporary file): parse, go on.
+ * ngx_kefu_api_body_json() gives NGX_DECLINED and the object, or the rc
+ * of the error response it gave.
+ */
+
+static void
+ngx_kefu_api_body(ngx_http_request_t *r)
+{
+    json_t          *body;
+    ngx_int_t        rc;
+    ngx_kefu_api_t  *api;
+
+    api = ngx_http_get_module_ctx(r, ngx_kefu_module);
+
+    rc = ngx_kefu_api_body_json(r, api, &body);
+
+    if (rc == NGX_DECLINED) {
+        rc = api->start(r, api, body);
+        json_decref(body);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_api_body_json(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t **body)
+{
+    u_char        *data, *p;
+    off_t          len;
+    ssize_t        n;
+    ngx_buf_t     *b;
+    ngx_chain_t   *cl;
+    json_error_t   err;
+    u_char         msg[200];
+
+    *body = NULL;
+    len = 0;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
+         cl = cl->next)
+    {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    /* a chunked body has no length to refuse it by in advance */
+    if (len > (off_t) api->kcf->api_max_body) {
+        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "too_large", "the body is over "
+                                  "kefu_api_max_body");
+    }
+
+    if (len == 0) {
+        if (api->start == ngx_kefu_api_action) {
+            *body = json_object();
+            return *body ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "a JSON object is required");
+    }
+
+    data = ngx_pnalloc(r->pool, (size_t) len);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        /* spooled to disk: a bounded read of a local temporary file */
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "kefu: cannot read the request body's "
+                          "temporary file");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += n;
+    }
+
+    *body = json_loadb((char *) data, (size_t) len, JSON_REJECT_DUPLICATES,
+                       &err);
+
+    if (*body == NULL) {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "malformed JSON: %s",
+                      err.text) = '\0';
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  (char *) msg);
+    }
+
+    if (!json_is_object(*body)) {
+        json_decref(*body);
+        *body = NULL;
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "the body must be a JSON object");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* one script call; its reply finishes the request via done() */
+
+ngx_int_t
+ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
+    const char **argv, size_t *lens, ngx_kefu_api_done_pt done)
+{
+    ngx_kefu_api_wait_t   *w;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
+
+    if (!ngx_kefu_redis_ready(kmcf->redis)) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    w = ngx_kefu_api_wait(r, done);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, 0, argc,
+                            argv, lens)
+        != NGX_OK)
+    {
+        w->cln->handler = NULL;
+        ngx_free(w);
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    /* notice a client that leaves while Redis works */
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+/* the record an asynchronous step gets, disowned if the request goes */
+
+ngx_kefu_api_wait_t *
+ngx_kefu_api_wait(ngx_http_request_t *r, ngx_kefu_api_done_pt done)
+{
+    ngx_http_cleanup_t   *cln;
+    ngx_kefu_api_wait_t  *w;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    w = ngx_alloc(sizeof(ngx_kefu_api_wait_t), r->connection->log);
+    if (w == NULL) {
+        return NULL;
+    }
+
+    w->r = r;
+    w->cln = cln;
+    w->done = done;
+    w->rc = NGX_OK;
+    w->sync = 0;
+
+    cln->handler = ngx_kefu_api_cleanup;
+    cln->data = w;
+
+    return w;
+}
+
+
+static void
+ngx_kefu_api_cleanup(void *data)
+{
+    ngx_kefu_api_wait_t  *w = data;
+
+    /* the reply is still to come: it finds nobody and is dropped */
+    w->r = NULL;
+}
+
+
+static void
+ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_api_wait_t  *w = data;
+
+    ngx_int_t              rc;
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_kefu_api_done_pt   done;
+
+    r = w->r;
+    done = w->done;
+
+    if (r == NULL) {
+        ngx_free(w);
+        return;
+    }
+
+    w->cln->handler = NULL;
+    ngx_free(w);
+
+    c = r->connection;
+    r->read_event_handler = ngx_http_block_reading;
+
+    if (reply == NULL || ngx_kefu_redis_is_loading(reply)) {
+        rc = ngx_kefu_api_unavailable(r);
+
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "kefu: API script failed: %*s", reply->len, reply->str);
+        rc = ngx_kefu_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                "internal", "storage refused the request");
+
+    } else {
+        rc = done(r, ngx_http_get_module_ctx(r, ngx_kefu_module), reply);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* one JSON document as the whole response; j is consumed */
+
+ngx_int_t
+ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status, json_t *j)
+{
+    char         *s;
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (j == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(s);
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        free(s);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, s, len);
+    *b->last++ = LF;
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+    free(s);
+
+    /* an early error: nothing of the body is wanted any more */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len + 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_kefu_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    return ngx_kefu_api_send(r, status,
+                             json_pack("{s:{s:s,s:s}}", "error", "code", code,
+                                       "message", message));
+}
+
+
+ngx_int_t
+ngx_kefu_api_unavailable(ngx_http_request_t *r)
+{
+    return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                              "storage is unavailable, retry later");
+}
+
+
+/* a query argument, unescaped; NGX_DECLINED if absent or empty */
+
+ngx_int_t
+ngx_kefu_api_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
+        || raw.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+    value->len = dst - value->data;
+
+    return value->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * An integer argument within bounds: NGX_OK, NGX_DECLINED if absent, or
+ * NGX_ABORT with the error response given (its rc in api->rc).
+ */
+
+ngx_int_t
+ngx_kefu_api_arg_int(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    const char *name, int64_t min, int64_t max, int64_t *n)
+{
+    u_char     msg[128];
+    ngx_str_t  v;
+
+    if (ngx_kefu_api_arg(r, name, &v) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    *n = (v.len <= 18) ? ngx_atoof(v.data, v.len) : NGX_ERROR;
+
+    if (*n == NGX_ERROR || *n < min || *n > max) {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "\"%s\" must be an integer from "
+                      "%L to %L", name, min, max) = '\0';
+        api->rc = ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     (char *) msg);
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+int64_t
+ngx_kefu_api_int(redisReply *e)
+{
+    off_t  n;
+
+    if (e->type == REDIS_REPLY_INTEGER) {
+        return e->integer;
+    }
+
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 18) {
+        return 0;
+    }
+
+    n = ngx_atoof((u_char *) e->str, e->len);
+
+    return n == NGX_ERROR ? 0 : n;
+}
+
+
+/* a string from Redis, null when empty or absent */
+
+json_t *
+ngx_kefu_api_str(redisReply *e)
+{
+    if (e->type != REDIS_REPLY_STRING || e->len == 0) {
+        return json_null();
+    }
+
+    return json_stringn(e->str, e->len);
+}
+
+
+/* JSON stored by the module, null if it is not */
+
+json_t *
+ngx_kefu_api_json(redisReply *e)
+{
+    json_t  *j;
+
+    if (e->type != REDIS_REPLY_STRING || e->len == 0) {
+        return json_null();
+    }
+
+    j = json_loadb(e->str, e->len, 0, NULL);
+
+    return j ? j : json_null();
+}
+
+
+/* an identifier in a body: a string of the id alphabet, at most max */
+
+ngx_int_t
+ngx_kefu_api_valid(json_t *v, size_t max)
+{
+    return json_is_string(v) && json_string_length(v) <= max
+           && ngx_kefu_valid_id((u_char *) json_string_value(v),
+                                json_string_length(v))
+              == NGX_OK
+           ? NGX_OK : NGX_DECLINED;
+}

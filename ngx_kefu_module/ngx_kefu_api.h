@@ -1,0 +1,109 @@
+
+/*
+ * The HTTP API (kefu_api): the shop's backend talks to conversations
+ * without a WebSocket.  See docs/api.md.  ngx_kefu_api.c takes a request
+ * (route, token, body) and answers it; ngx_kefu_api_read.c and
+ * ngx_kefu_api_write.c are the endpoints.
+ */
+
+
+#ifndef _NGX_KEFU_API_H_INCLUDED_
+#define _NGX_KEFU_API_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+#include "ngx_kefu_redis.h"
+
+
+#define NGX_KEFU_API_MAX_NAME     64
+#define NGX_KEFU_API_LIST_LIMIT   50
+#define NGX_KEFU_API_LIST_MAX     200
+#define NGX_KEFU_API_QUEUE_MAX    1000
+#define NGX_KEFU_API_INT_MAX      ((int64_t) 999999999999999LL)
+
+
+typedef struct ngx_kefu_api_s  ngx_kefu_api_t;
+
+/*
+ * An endpoint: gives NGX_DONE when it waits (for Redis, for routing) and
+ * the request is then finished by its reply; anything else is the rc of
+ * the response it gave.  A done handler turns a Redis reply into the
+ * response the same way.
+ */
+typedef ngx_int_t (*ngx_kefu_api_start_pt)(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
+typedef ngx_int_t (*ngx_kefu_api_done_pt)(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+
+
+/* one API request, in its pool */
+struct ngx_kefu_api_s {
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_loc_conf_t         *kcf;
+    ngx_kefu_site_t             *site;
+    ngx_str_t                    id;          /* conv, visitor or group */
+    ngx_str_t                    action;      /* assign, transfer, close */
+    ngx_str_t                    sub;         /* the token's subject */
+    ngx_kefu_api_start_pt        start;
+    ngx_int_t                    rc;          /* of an error given early */
+    unsigned                     visitor:1;   /* id is a visitor's */
+    unsigned                     body:1;      /* the method takes a body */
+};
+
+
+/* what a Redis reply handler gets: outlives the request if need be */
+typedef struct {
+    ngx_http_request_t          *r;           /* NULL: the request is gone */
+    ngx_http_cleanup_t          *cln;
+    ngx_kefu_api_done_pt         done;
+    ngx_int_t                    rc;          /* of a synchronous outcome */
+    ngx_uint_t                   sync;        /* 1 in the call, 2 done in it */
+} ngx_kefu_api_wait_t;
+
+
+char *ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* a visitor's hello: its name, attrs and page, kept for the API to show */
+
+/* ngx_kefu_api.c: waiting and answering */
+ngx_int_t ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    int argc, const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
+ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
+    ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *j);
+ngx_int_t ngx_kefu_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+ngx_int_t ngx_kefu_api_unavailable(ngx_http_request_t *r);
+ngx_int_t ngx_kefu_api_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_kefu_api_arg_int(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    const char *name, int64_t min, int64_t max, int64_t *n);
+int64_t ngx_kefu_api_int(redisReply *e);
+json_t *ngx_kefu_api_str(redisReply *e);
+json_t *ngx_kefu_api_json(redisReply *e);
+ngx_int_t ngx_kefu_api_valid(json_t *v, size_t max);
+
+/* ngx_kefu_api_read.c */
+ngx_int_t ngx_kefu_api_list(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_conv(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_log(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_agents(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_queue(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+
+/* ngx_kefu_api_write.c */
+ngx_int_t ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+
+
+#endif /* _NGX_KEFU_API_H_INCLUDED_ */

@@ -1,0 +1,557 @@
+
+/*
+ * The HTTP API's reads: conversation lists, one conversation, its log,
+ * agents, queues (docs/api.md).  Each is one read-only script
+ * (ngx_kefu_api_scripts.c) whose reply becomes the JSON answer.
+ */
+
+
+#include "ngx_kefu_api.h"
+
+
+static ngx_int_t ngx_kefu_api_list_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_conv_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_log_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_agents_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_queue_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+
+
+/* GET .../convs?state=&agent=&group=&since=&cursor=&limit= */
+
+ngx_int_t
+ngx_kefu_api_list(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
+{
+    u_char      *p;
+    u_char       lim[NGX_INT64_LEN], since[NGX_INT64_LEN];
+    size_t       lens[7];
+    int64_t      limit, t;
+    ngx_int_t    rc;
+    ngx_str_t    state, agent, group, cursor;
+    ngx_uint_t   i;
+    const char  *argv[7];
+
+    ngx_str_null(&state);
+    ngx_str_null(&agent);
+    ngx_str_null(&group);
+    ngx_str_null(&cursor);
+
+    if (ngx_kefu_api_arg(r, "state", &state) == NGX_OK
+        && !(state.len == 6 && ngx_strncmp(state.data, "queued", 6) == 0)
+        && !(state.len == 4 && ngx_strncmp(state.data, "open", 4) == 0)
+        && !(state.len == 6 && ngx_strncmp(state.data, "closed", 6) == 0))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"state\" must be queued, open or closed");
+    }
+
+    if ((ngx_kefu_api_arg(r, "agent", &agent) == NGX_OK
+         && ngx_kefu_valid_id(agent.data, agent.len) != NGX_OK)
+        || (ngx_kefu_api_arg(r, "group", &group) == NGX_OK
+            && ngx_kefu_valid_id(group.data, group.len) != NGX_OK))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"agent\" and \"group\" must be ids");
+    }
+
+    if (ngx_kefu_api_arg(r, "cursor", &cursor) == NGX_OK) {
+        p = ngx_strlchr(cursor.data, cursor.data + cursor.len, ':');
+
+        if (p == NULL || p == cursor.data || p - cursor.data > 18
+            || ngx_atoof(cursor.data, p - cursor.data) == NGX_ERROR
+            || ngx_kefu_valid_id(p + 1, cursor.data + cursor.len - p - 1)
+               != NGX_OK)
+        {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"cursor\" is not one this API gave");
+        }
+    }
+
+    limit = NGX_KEFU_API_LIST_LIMIT;
+    rc = ngx_kefu_api_arg_int(r, api, "limit", 1, NGX_KEFU_API_LIST_MAX,
+                              &limit);
+    if (rc == NGX_ABORT) {
+        return api->rc;
+    }
+
+    t = -1;
+    rc = ngx_kefu_api_arg_int(r, api, "since", 0, NGX_KEFU_API_INT_MAX, &t);
+    if (rc == NGX_ABORT) {
+        return api->rc;
+    }
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+    argv[1] = (char *) state.data;
+    lens[1] = state.len;
+    argv[2] = (char *) agent.data;
+    lens[2] = agent.len;
+    argv[3] = (char *) group.data;
+    lens[3] = group.len;
+    argv[4] = (char *) since;
+    lens[4] = t < 0 ? 0 : ngx_snprintf(since, sizeof(since), "%L", t) - since;
+    argv[5] = (char *) cursor.data;
+    lens[5] = cursor.len;
+    argv[6] = (char *) lim;
+    lens[6] = ngx_snprintf(lim, sizeof(lim), "%L", limit) - lim;
+
+    for (i = 1; i < 6; i++) {
+        if (argv[i] == NULL) {
+            argv[i] = "";
+        }
+    }
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_list, 7, argv, lens,
+                             ngx_kefu_api_list_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t        i;
+    json_t       *convs, *c;
+    redisReply  **e;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || (reply->elements - 1) % 8)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    e = reply->element;
+    convs = json_array();
+
+    for (i = 1; convs && i + 7 < reply->elements; i += 8) {
+        c = json_pack("{s:s%,s:o,s:I,s:o,s:o,s:o,s:I,s:I}",
+                      "conv", e[i]->str, e[i]->len,
+                      "state", ngx_kefu_api_str(e[i + 1]),
+                      "seq", (json_int_t) ngx_kefu_api_int(e[i + 2]),
+                      "agent", ngx_kefu_api_str(e[i + 3]),
+                      "visitor", ngx_kefu_api_str(e[i + 4]),
+                      "group", ngx_kefu_api_str(e[i + 5]),
+                      "created", (json_int_t) ngx_kefu_api_int(e[i + 6]),
+                      "updated", (json_int_t) ngx_kefu_api_int(e[i + 7]));
+
+        if (c == NULL || json_array_append_new(convs, c) != 0) {
+            json_decref(convs);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_OK,
+                             json_pack("{s:o,s:o}", "convs", convs,
+                                       "next", ngx_kefu_api_str(e[0])));
+}
+
+
+/* GET .../convs/<conv> */
+
+ngx_int_t
+ngx_kefu_api_conv(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
+{
+    size_t       lens[2];
+    const char  *argv[2];
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+    argv[1] = (char *) api->id.data;
+    lens[1] = api->id.len;
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_conv, 2, argv, lens,
+                             ngx_kefu_api_conv_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t        i;
+    json_t       *c, *v, *read, *list, *last;
+    redisReply  **e, *h, *k;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    if (reply->element[0]->integer == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "no such conversation");
+    }
+
+    if (reply->elements != 6) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    e = reply->element;
+
+    c = json_pack("{s:s%,s:n,s:n,s:n,s:I,s:n,s:I,s:I,s:{},s:[]}",
+                  "conv", api->id.data, api->id.len,
+                  "state", "agent", "group", "seq", (json_int_t) 0,
+                  "visitor", "created", (json_int_t) 0,
+                  "updated", (json_int_t) 0, "read", "joined");
+    v = json_pack("{s:n,s:n,s:{},s:n,s:[]}", "id", "name", "attrs", "page",
+                  "pages");
+
+    if (c == NULL || v == NULL) {
+        json_decref(c);
+        json_decref(v);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    read = json_object_get(c, "read");
+
+    /* the conversation's hash */
+    h = e[1];
+
+    for (i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+        k = h->element[i];
+
+        if (k->len > 2 && ngx_strncmp(k->str, "r:", 2) == 0) {
+            json_object_setn_new(read, k->str + 2, k->len - 2,
+                                 json_integer(ngx_kefu_api_int(
+                                                  h->element[i + 1])));
+
+        } else if ((k->len == 3 && ngx_strncmp(k->str, "seq", 3) == 0)
+                   || (k->len == 7 && ngx_strncmp(k->str, "created", 7) == 0)
+                   || (k->len == 7 && ngx_strncmp(k->str, "updated", 7) == 0))
+        {
+            json_object_setn_new(c, k->str, k->len,
+                                 json_integer(ngx_kefu_api_int(
+                                                  h->element[i + 1])));
+
+        } else if ((k->len == 5 && ngx_strncmp(k->str, "state", 5) == 0)
+                   || (k->len == 5 && ngx_strncmp(k->str, "agent", 5) == 0)
+                   || (k->len == 5 && ngx_strncmp(k->str, "group", 5) == 0))
+        {
+            json_object_setn_new(c, k->str, k->len,
+                                 ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 7 && ngx_strncmp(k->str, "visitor", 7) == 0) {
+            json_object_set_new(v, "id", ngx_kefu_api_str(h->element[i + 1]));
+        }
+    }
+
+    /* the visitor: name and attrs where hello recorded them */
+    h = e[2];
+
+    for (i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+        k = h->element[i];
+
+        if (k->len == 4 && ngx_strncmp(k->str, "name", 4) == 0) {
+            json_object_set_new(v, "name", ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 5 && ngx_strncmp(k->str, "attrs", 5) == 0) {
+            json_object_set_new(v, "attrs",
+                                ngx_kefu_api_json(h->element[i + 1]));
+
+        } else if (k->len == 4 && ngx_strncmp(k->str, "open", 4) == 0) {
+            json_object_set_new(v, "open", ngx_kefu_api_str(h->element[i + 1]));
+        }
+    }
+
+    /* the page trail, oldest first; the latest is the visitor's page */
+    list = json_object_get(v, "pages");
+    last = NULL;
+
+    for (i = 0; e[3]->type == REDIS_REPLY_ARRAY && i < e[3]->elements; i++) {
+        last = ngx_kefu_api_json(e[3]->element[i]);
+        json_array_append_new(list, last);
+    }
+
+    if (last) {
+        json_object_set(v, "page", last);
+    }
+
+    json_object_set_new(c, "visitor", v);
+
+    list = json_array();
+
+    for (i = 0; list && e[4]->type == REDIS_REPLY_ARRAY && i < e[4]->elements;
+         i++)
+    {
+        json_array_append_new(list, ngx_kefu_api_json(e[4]->element[i]));
+    }
+
+    json_object_set_new(c, "assignments", list ? list : json_array());
+
+    list = json_object_get(c, "joined");
+
+    for (i = 0; e[5]->type == REDIS_REPLY_ARRAY && i < e[5]->elements; i++) {
+        json_array_append_new(list, ngx_kefu_api_str(e[5]->element[i]));
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_OK, c);
+}
+
+
+/* GET .../convs/<conv>/messages?before=&after=&limit= */
+
+ngx_int_t
+ngx_kefu_api_log(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
+{
+    u_char       b[NGX_INT64_LEN], a[NGX_INT64_LEN], l[NGX_INT64_LEN];
+    size_t       lens[5];
+    int64_t      before, after, limit;
+    ngx_int_t    rc, hb, ha;
+    const char  *argv[5];
+
+    hb = ngx_kefu_api_arg_int(r, api, "before", 1, NGX_KEFU_API_INT_MAX,
+                              &before);
+    if (hb == NGX_ABORT) {
+        return api->rc;
+    }
+
+    ha = ngx_kefu_api_arg_int(r, api, "after", 0, NGX_KEFU_API_INT_MAX,
+                              &after);
+    if (ha == NGX_ABORT) {
+        return api->rc;
+    }
+
+    if (hb == NGX_OK && ha == NGX_OK) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "give \"before\" or \"after\", not both");
+    }
+
+    limit = NGX_KEFU_API_LIST_LIMIT;
+    rc = ngx_kefu_api_arg_int(r, api, "limit", 1, NGX_KEFU_API_LIST_MAX,
+                              &limit);
+    if (rc == NGX_ABORT) {
+        return api->rc;
+    }
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+    argv[1] = (char *) api->id.data;
+    lens[1] = api->id.len;
+    argv[2] = (char *) b;
+    lens[2] = hb == NGX_OK ? ngx_snprintf(b, sizeof(b), "%L", before) - b : 0;
+    argv[3] = (char *) a;
+    lens[3] = ha == NGX_OK ? ngx_snprintf(a, sizeof(a), "%L", after) - a : 0;
+    argv[4] = (char *) l;
+    lens[4] = ngx_snprintf(l, sizeof(l), "%L", limit) - l;
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_log, 5, argv, lens,
+                             ngx_kefu_api_log_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_log_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t   i;
+    json_t  *msgs;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    if (reply->element[0]->integer == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "no such conversation");
+    }
+
+    msgs = json_array();
+
+    for (i = 2; msgs && i < reply->elements; i++) {
+        json_array_append_new(msgs, ngx_kefu_api_json(reply->element[i]));
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_OK,
+                             json_pack("{s:s%,s:o,s:b}",
+                                       "conv", api->id.data, api->id.len,
+                                       "msgs", msgs,
+                                       "more", reply->elements > 1
+                                               && ngx_kefu_api_int(
+                                                      reply->element[1])));
+}
+
+
+/* GET .../agents */
+
+ngx_int_t
+ngx_kefu_api_agents(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body)
+{
+    size_t       lens[1];
+    const char  *argv[1];
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_agents, 1, argv, lens,
+                             ngx_kefu_api_agents_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_agents_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t       i, j;
+    json_t      *agents, *a, *g;
+    redisReply  *e, *h, *k, *val;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    agents = json_array();
+
+    for (i = 0; agents && i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) {
+            continue;
+        }
+
+        a = json_pack("{s:o,s:s,s:I,s:I,s:n,s:n,s:[],s:n}",
+                      "id", ngx_kefu_api_str(e->element[0]),
+                      "state", "offline", "conns", (json_int_t) 0,
+                      "load", (json_int_t) 0, "capacity", "name", "groups",
+                      "last");
+        if (a == NULL) {
+            continue;
+        }
+
+        h = e->element[1];
+
+        for (j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements;
+             j += 2)
+        {
+            k = h->element[j];
+            val = h->element[j + 1];
+
+            if ((k->len == 5 && ngx_strncmp(k->str, "state", 5) == 0)
+                || (k->len == 4 && ngx_strncmp(k->str, "name", 4) == 0))
+            {
+                json_object_setn_new(a, k->str, k->len, ngx_kefu_api_str(val));
+
+            } else if ((k->len == 5 && ngx_strncmp(k->str, "conns", 5) == 0)
+                       || (k->len == 4 && ngx_strncmp(k->str, "load", 4) == 0)
+                       || (k->len == 8
+                           && ngx_strncmp(k->str, "capacity", 8) == 0)
+                       || (k->len == 4 && ngx_strncmp(k->str, "last", 4) == 0))
+            {
+                json_object_setn_new(a, k->str, k->len,
+                                     json_integer(ngx_kefu_api_int(val)));
+
+            } else if (k->len == 6 && ngx_strncmp(k->str, "groups", 6) == 0) {
+                /* a JSON array, or names separated by commas */
+                g = ngx_kefu_api_json(val);
+
+                if (!json_is_array(g)) {
+                    json_decref(g);
+                    g = json_array();
+
+                    if (g && val->type == REDIS_REPLY_STRING) {
+                        u_char  *p, *q, *end;
+
+                        p = (u_char *) val->str;
+                        end = p + val->len;
+
+                        while (p < end) {
+                            q = ngx_strlchr(p, end, ',');
+                            if (q == NULL) {
+                                q = end;
+                            }
+
+                            if (q > p) {
+                                json_array_append_new(g,
+                                    json_stringn((char *) p, q - p));
+                            }
+
+                            p = q + 1;
+                        }
+                    }
+                }
+
+                json_object_set_new(a, "groups", g ? g : json_array());
+            }
+        }
+
+        json_array_append_new(agents, a);
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_OK,
+                             json_pack("{s:o}", "agents", agents));
+}
+
+
+/* GET .../queues/<group>?limit= */
+
+ngx_int_t
+ngx_kefu_api_queue(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
+{
+    u_char       l[NGX_INT64_LEN];
+    size_t       lens[3];
+    int64_t      limit;
+    ngx_int_t    rc;
+    const char  *argv[3];
+
+    limit = NGX_KEFU_API_LIST_MAX;
+    rc = ngx_kefu_api_arg_int(r, api, "limit", 1, NGX_KEFU_API_QUEUE_MAX,
+                              &limit);
+    if (rc == NGX_ABORT) {
+        return api->rc;
+    }
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+    argv[1] = (char *) api->id.data;
+    lens[1] = api->id.len;
+    argv[2] = (char *) l;
+    lens[2] = ngx_snprintf(l, sizeof(l), "%L", limit) - l;
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_queue, 3, argv, lens,
+                             ngx_kefu_api_queue_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_queue_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t        i;
+    json_t       *convs, *c;
+    redisReply  **e;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || (reply->elements - 1) % 4)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    e = reply->element;
+    convs = json_array();
+
+    for (i = 1; convs && i + 3 < reply->elements; i += 4) {
+        c = json_pack("{s:o,s:I,s:I,s:o,s:I}",
+                      "conv", ngx_kefu_api_str(e[i]),
+                      "position", (json_int_t) (i - 1) / 4 + 1,
+                      "since", (json_int_t) ngx_kefu_api_int(e[i + 1]),
+                      "visitor", ngx_kefu_api_str(e[i + 2]),
+                      "created", (json_int_t) ngx_kefu_api_int(e[i + 3]));
+        if (c) {
+            json_array_append_new(convs, c);
+        }
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_OK,
+                             json_pack("{s:s%,s:I,s:o}",
+                                       "group", api->id.data, api->id.len,
+                                       "length",
+                                       (json_int_t) ngx_kefu_api_int(e[0]),
+                                       "convs", convs));
+}

@@ -1,0 +1,604 @@
+
+/*
+ * The HTTP API's writes: messages and business events through the chat's
+ * own msg script (same seq order, same cid dedup), and the actions through
+ * routing's operations (ngx_kefu_route.h).  Also what a visitor's hello
+ * tells about it, kept for the API to show.
+ */
+
+
+#include "ngx_kefu_ws.h"
+#include "ngx_kefu_api.h"
+#include "ngx_kefu_route.h"
+
+
+#define NGX_KEFU_API_MAX_CID      64
+#define NGX_KEFU_API_IDS          4     /* for routing a new conversation */
+#define NGX_KEFU_API_MAX_ATTRS    4096  /* bytes of a visitor's attrs */
+#define NGX_KEFU_API_MAX_URL      2048
+
+
+static ngx_int_t ngx_kefu_api_store(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_str_t *who, const char *type, json_t *tail,
+    const char *cid, ngx_uint_t priv, const char *ev, ngx_uint_t open,
+    ngx_str_t *group);
+static ngx_int_t ngx_kefu_api_store_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static void ngx_kefu_api_action_done(ngx_kefu_main_conf_t *kmcf, void *data,
+    ngx_int_t code, const char *message, json_t *result);
+
+
+/*
+ * POST .../convs/<conv>/messages, .../visitors/<visitor>/messages:
+ * {"cid", "text", "from"?: {"role": "bot"|"system"|"agent", "id", "name"},
+ * "private"?, "group"?}.  The same storage step as a WebSocket message.
+ */
+
+ngx_int_t
+ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body)
+{
+    u_char       whobuf[2 + NGX_KEFU_MAX_ID_LEN];
+    json_t      *cid, *text, *from, *role, *id, *name, *priv, *group, *f, *t;
+    ngx_int_t    rc;
+    ngx_str_t    who, g;
+    const char  *rn;
+
+    cid = json_object_get(body, "cid");
+    text = json_object_get(body, "text");
+    from = json_object_get(body, "from");
+    priv = json_object_get(body, "private");
+    group = json_object_get(body, "group");
+
+    if (!json_is_string(cid) || json_string_length(cid) == 0
+        || json_string_length(cid) > NGX_KEFU_API_MAX_CID)
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"cid\" must be a string of 1-64 "
+                                  "characters");
+    }
+
+    if (!json_is_string(text) || json_string_length(text) == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"text\" must be a non-empty string");
+    }
+
+    if (json_string_length(text) > api->kcf->max_text) {
+        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "too_large", "\"text\" is over "
+                                  "kefu_max_text");
+    }
+
+    if (priv && !json_is_boolean(priv)) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"private\" must be a boolean");
+    }
+
+    if (group && ngx_kefu_api_valid(group, NGX_KEFU_API_MAX_NAME) != NGX_OK)
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"group\" must be a group name");
+    }
+
+    if (from && !json_is_object(from)) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"from\" must be an object");
+    }
+
+    role = from ? json_object_get(from, "role") : NULL;
+    id = from ? json_object_get(from, "id") : NULL;
+    name = from ? json_object_get(from, "name") : NULL;
+    rn = json_is_string(role) ? json_string_value(role) : "system";
+
+    if (role && !json_is_string(role)) {
+        rn = "";
+    }
+
+    if (name && !(json_is_string(name)
+                  && json_string_length(name) <= NGX_KEFU_MAX_ID_LEN))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"from.name\" must be a string of at most "
+                                  "128 bytes");
+    }
+
+    who.data = whobuf;
+
+    if (ngx_strcmp(rn, "system") == 0) {
+        ngx_str_set(&who, "y:system");
+        f = json_pack("{s:s}", "role", "system");
+
+    } else if (ngx_strcmp(rn, "bot") == 0 || ngx_strcmp(rn, "agent") == 0) {
+
+        if (ngx_kefu_api_valid(id, NGX_KEFU_MAX_ID_LEN) != NGX_OK) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"from.id\" must be an id of 1-128 "
+                                      "characters [A-Za-z0-9._:@-]");
+        }
+
+        who.len = ngx_snprintf(whobuf, sizeof(whobuf), "%c:%s", rn[0],
+                               json_string_value(id))
+                  - whobuf;
+        f = json_pack("{s:s,s:O}", "role", rn, "id", id);
+
+    } else {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"from.role\" must be bot, system or "
+                                  "agent");
+    }
+
+    if (f && json_is_string(name)) {
+        json_object_set(f, "name", name);
+    }
+
+    t = json_pack("{s:o,s:O,s:O}", "from", f, "text", text, "cid", cid);
+    if (t && json_is_true(priv)) {
+        json_object_set_new(t, "private", json_true());
+    }
+
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    g = api->site->default_group;
+
+    if (group) {
+        g.data = (u_char *) json_string_value(group);
+        g.len = json_string_length(group);
+    }
+
+    rc = ngx_kefu_api_store(r, api, &who, "msg", t, json_string_value(cid),
+                            json_is_true(priv), "", 1, &g);
+    json_decref(t);
+
+    return rc;
+}
+
+
+/*
+ * POST .../convs/<conv>/events, .../visitors/<visitor>/events:
+ * {"name", "data"?, "suggested_reply"?, "visitor"?: bool, "cid"?,
+ * "open"?: bool}.  A log entry like a message: agents see it in the
+ * timeline; the visitor only when "visitor" is true (otherwise it is
+ * stored like a private note).
+ */
+
+ngx_int_t
+ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
+{
+    json_t      *name, *data, *reply, *vis, *cid, *open, *t;
+    ngx_int_t    rc;
+    ngx_str_t    who;
+
+    name = json_object_get(body, "name");
+    data = json_object_get(body, "data");
+    reply = json_object_get(body, "suggested_reply");
+    vis = json_object_get(body, "visitor");
+    cid = json_object_get(body, "cid");
+    open = json_object_get(body, "open");
+
+    if (ngx_kefu_api_valid(name, NGX_KEFU_API_MAX_NAME) != NGX_OK) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"name\" must be an event name of 1-64 "
+                                  "characters [A-Za-z0-9._:@-]");
+    }
+
+    if (data && !json_is_object(data)) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"data\" must be an object");
+    }
+
+    if (reply && !json_is_null(reply)
+        && (!json_is_string(reply) || json_string_length(reply) == 0))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"suggested_reply\" must be a string");
+    }
+
+    if (json_is_string(reply)
+        && json_string_length(reply) > api->kcf->max_text)
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "too_large", "\"suggested_reply\" is over "
+                                  "kefu_max_text");
+    }
+
+    if ((vis && !json_is_boolean(vis)) || (open && !json_is_boolean(open))) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"visitor\" and \"open\" must be "
+                                  "booleans");
+    }
+
+    if (cid && (!json_is_string(cid) || json_string_length(cid) == 0
+                || json_string_length(cid) > NGX_KEFU_API_MAX_CID))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"cid\" must be a string of 1-64 "
+                                  "characters");
+    }
+
+    t = json_pack("{s:O,s:o}", "name", name,
+                  "data", data ? json_incref(data) : json_object());
+
+    if (t && json_is_string(reply)) {
+        json_object_set(t, "suggested_reply", reply);
+    }
+
+    /* for the agents only: stored and delivered like a private note */
+    if (t && !json_is_true(vis)) {
+        json_object_set_new(t, "private", json_true());
+    }
+
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&who, "y:event");
+
+    rc = ngx_kefu_api_store(r, api, &who, "event", t,
+                            cid ? json_string_value(cid) : NULL,
+                            !json_is_true(vis), "event", json_is_true(open),
+                            &api->site->default_group);
+    json_decref(t);
+
+    return rc;
+}
+
+
+/*
+ * The chat's msg script with role "service": an entry of the given type
+ * whose fields (after conv, id, seq and ts) are tail's.
+ */
+
+static ngx_int_t
+ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_str_t *who, const char *type, json_t *tail, const char *cid,
+    ngx_uint_t priv, const char *ev, ngx_uint_t open, ngx_str_t *group)
+{
+    char                 *s;
+    u_char                idbuf[NGX_INT64_LEN], newconv[NGX_INT64_LEN];
+    u_char                tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
+    u_char                maxlen[NGX_INT_T_LEN], head[64];
+    u_char                mid[64];
+    u_char                cidbuf[1 + NGX_INT64_LEN], grace[NGX_INT_T_LEN];
+    u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
+    size_t                lens[21];
+    json_t               *t;
+    int64_t               ts;
+    uint64_t              id, conv_id, rid;
+    ngx_int_t             rc;
+    ngx_uint_t            i;
+    const char           *argv[21];
+    ngx_kefu_main_conf_t *kmcf;
+
+    kmcf = api->kmcf;
+
+    id = ngx_kefu_id_next(&kmcf->ids);
+    conv_id = ngx_kefu_id_next(&kmcf->ids);
+
+    if (id == 0 || conv_id == 0 || !ngx_kefu_redis_ready(kmcf->redis)) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    /* routing a conversation opened for a visitor writes system entries */
+    p = ids;
+
+    for (i = 0; api->visitor && i < NGX_KEFU_API_IDS; i++) {
+        rid = ngx_kefu_id_next(&kmcf->ids);
+        p = ngx_sprintf(p, "%s%uL", i ? " " : "", rid);
+    }
+
+    if (cid == NULL) {
+        /* no idempotency asked for: a cid of its own */
+        *ngx_snprintf(cidbuf, sizeof(cidbuf) - 1, "e%uL", id) = '\0';
+        cid = (char *) cidbuf;
+    }
+
+    ts = ngx_kefu_now_ms();
+
+    /* {"ts":..,<tail's fields>}, then "{" becomes "," to follow the seq */
+    t = json_pack("{s:I}", "ts", (json_int_t) ts);
+    if (t == NULL || json_object_update(t, tail) != 0) {
+        json_decref(t);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(t);
+
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s[0] = ',';
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+    argv[1] = (char *) who->data;
+    lens[1] = who->len;
+    argv[2] = "service";
+    lens[2] = 7;
+    argv[3] = api->visitor ? "" : (char *) api->id.data;
+    lens[3] = api->visitor ? 0 : api->id.len;
+    argv[4] = cid;
+    lens[4] = ngx_strlen(cid);
+    argv[5] = (char *) idbuf;
+    lens[5] = ngx_snprintf(idbuf, sizeof(idbuf), "%uL", id) - idbuf;
+    argv[6] = (char *) newconv;
+    lens[6] = ngx_snprintf(newconv, sizeof(newconv), "%uL", conv_id)
+              - newconv;
+    argv[7] = (char *) tsbuf;
+    lens[7] = ngx_snprintf(tsbuf, sizeof(tsbuf), "%L", ts) - tsbuf;
+    argv[8] = (char *) head;
+    lens[8] = ngx_snprintf(head, sizeof(head), "{\"type\":\"%s\",\"conv\":\"",
+                           type) - head;
+    argv[9] = (char *) mid;
+    lens[9] = ngx_snprintf(mid, sizeof(mid), "\",\"id\":\"%uL\",\"seq\":", id)
+              - mid;
+    argv[10] = s;
+    lens[10] = ngx_strlen(s);
+    argv[11] = priv ? "1" : "0";
+    lens[11] = 1;
+    argv[12] = (char *) group->data;
+    lens[12] = group->len;
+    argv[13] = (char *) ttl;
+    lens[13] = ngx_snprintf(ttl, sizeof(ttl), "%T",
+                            (time_t) (kmcf->dedup_ttl / 1000)) - ttl;
+    argv[14] = (char *) maxlen;
+    lens[14] = ngx_snprintf(maxlen, sizeof(maxlen), "%i", kmcf->log_max)
+               - maxlen;
+    argv[15] = "-";
+    lens[15] = 1;
+    argv[16] = (char *) ids;
+    lens[16] = p - ids;
+    argv[17] = (char *) grace;
+    lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", api->site->grace)
+               - grace;
+    argv[18] = api->visitor ? (char *) api->id.data : "";
+    lens[18] = api->visitor ? api->id.len : 0;
+    argv[19] = ev;
+    lens[19] = ngx_strlen(ev);
+    argv[20] = open ? "1" : "0";
+    lens[20] = 1;
+
+    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, 21, argv, lens,
+                           ngx_kefu_api_store_done);
+    free(s);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    json_t       *j, *n;
+    int64_t       code;
+    redisReply  **e;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    e = reply->element;
+    code = e[0]->integer;
+
+    /* queues the routing of a new conversation could not finish */
+    if (reply->elements > 7 && e[7]->type == REDIS_REPLY_STRING
+        && e[7]->len)
+    {
+        ngx_kefu_route_drain(api->kmcf, api->site, (u_char *) e[7]->str,
+                             e[7]->len);
+    }
+
+    switch (code) {
+
+    case 0:
+    case 1:
+        break;
+
+    case -3:
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "the visitor has no open conversation");
+
+    case -4:
+        return ngx_kefu_api_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                  "the conversation is closed");
+
+    default:
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "no such conversation");
+    }
+
+    if (reply->elements < 6) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    j = json_pack("{s:o,s:o,s:I,s:I,s:b,s:b}",
+                  "conv", ngx_kefu_api_str(e[1]),
+                  "id", ngx_kefu_api_str(e[3]),
+                  "seq", (json_int_t) ngx_kefu_api_int(e[2]),
+                  "ts", (json_int_t) ngx_kefu_api_int(e[4]),
+                  "dup", code == 1,
+                  "created", ngx_kefu_api_int(e[5]) == 1);
+
+    /* a new conversation: where routing put it */
+    if (j && reply->elements > 6 && e[6]->type == REDIS_REPLY_STRING
+        && e[6]->len)
+    {
+        n = json_loadb(e[6]->str, e[6]->len, 0, NULL);
+
+        if (json_is_object(n)) {
+            json_object_del(n, "type");
+            json_object_set(j, "routing", n);
+        }
+
+        json_decref(n);
+    }
+
+    return ngx_kefu_api_send(r, code == 1 ? NGX_HTTP_OK : NGX_HTTP_CREATED,
+                             j);
+}
+
+
+/*
+ * POST .../convs/<conv>/assign {"agent"}, .../transfer {"agent"} or
+ * {"group"}, .../close {}: the operations the agents' WebSocket actions
+ * use (ngx_kefu_route.h), by the token's subject as a supervisor.
+ */
+
+ngx_int_t
+ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body)
+{
+    json_t                 *agent, *group;
+    ngx_int_t               rc;
+    ngx_kefu_actor_t        actor;
+    ngx_kefu_api_wait_t    *w;
+    ngx_kefu_route_args_t   args;
+
+    agent = json_object_get(body, "agent");
+    group = json_object_get(body, "group");
+
+    if ((agent && !json_is_null(agent) && !json_is_string(agent))
+        || (group && !json_is_null(group) && !json_is_string(group)))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"agent\" and \"group\" must be strings");
+    }
+
+    ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
+    actor.site = api->site;
+    actor.id = api->sub;
+    actor.role = NGX_KEFU_ROLE_ADMIN;
+    actor.supervisor = 1;
+
+    ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
+    args.conv = api->id;
+
+    if (json_is_string(agent)) {
+        args.agent.data = (u_char *) json_string_value(agent);
+        args.agent.len = json_string_length(agent);
+    }
+
+    if (json_is_string(group)) {
+        args.group.data = (u_char *) json_string_value(group);
+        args.group.len = json_string_length(group);
+    }
+
+    w = ngx_kefu_api_wait(r, NULL);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the outcome may come before the operation returns */
+    w->sync = 1;
+
+    if (api->action.data[0] == 'a') {
+        ngx_kefu_route_assign(api->kmcf, &actor, &args,
+                              ngx_kefu_api_action_done, w);
+
+    } else if (api->action.data[0] == 't') {
+        ngx_kefu_route_transfer(api->kmcf, &actor, &args,
+                                ngx_kefu_api_action_done, w);
+
+    } else {
+        ngx_kefu_route_close(api->kmcf, &actor, &args,
+                             ngx_kefu_api_action_done, w);
+    }
+
+    if (w->sync == 2) {
+        rc = w->rc;
+        ngx_free(w);
+        return rc;
+    }
+
+    w->sync = 0;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_kefu_api_action_done(ngx_kefu_main_conf_t *kmcf, void *data,
+    ngx_int_t code, const char *message, json_t *result)
+{
+    ngx_kefu_api_wait_t  *w = data;
+
+    json_t              *j;
+    ngx_int_t            rc;
+    ngx_uint_t           status;
+    const char          *err;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = w->r;
+
+    if (r == NULL) {
+        ngx_free(w);
+        return;
+    }
+
+    w->cln->handler = NULL;
+    r->read_event_handler = ngx_http_block_reading;
+
+    switch (code) {
+
+    case NGX_KEFU_ROUTE_OK:
+    case NGX_KEFU_ROUTE_NOOP:
+        j = json_is_object(result) ? json_deep_copy(result) : json_object();
+
+        if (j) {
+            json_object_del(j, "type");
+            json_object_set_new(j, "changed",
+                                json_boolean(code == NGX_KEFU_ROUTE_OK));
+        }
+
+        rc = ngx_kefu_api_send(r, NGX_HTTP_OK, j);
+        break;
+
+    default:
+        /* the API acts as a supervisor: forbidden means no such one */
+        status = ngx_kefu_route_http_status(code);
+        err = message ? message : "the action failed";
+
+        switch (code) {
+        case NGX_KEFU_ROUTE_FORBIDDEN:
+            status = NGX_HTTP_NOT_FOUND;
+            rc = ngx_kefu_api_error(r, status, "not_found", err);
+            break;
+        case NGX_KEFU_ROUTE_NOT_FOUND:
+            rc = ngx_kefu_api_error(r, status, "not_found", err);
+            break;
+        case NGX_KEFU_ROUTE_CONFLICT:
+            rc = ngx_kefu_api_error(r, status, "conflict", err);
+            break;
+        case NGX_KEFU_ROUTE_BAD_REQUEST:
+            rc = ngx_kefu_api_error(r, status, "bad_request", err);
+            break;
+        case NGX_KEFU_ROUTE_UNAVAILABLE:
+            rc = ngx_kefu_api_unavailable(r);
+            break;
+        default:
+            rc = ngx_kefu_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal", err);
+        }
+    }
+
+    if (w->sync) {
+        w->rc = rc;
+        w->sync = 2;
+        return;
+    }
+
+    ngx_free(w);
+
+    c = r->connection;
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
