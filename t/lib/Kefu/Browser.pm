@@ -57,7 +57,10 @@ sub browser_run {
     my ($tests, $seen_plan) = (0, 0);
     while (my $line = <$fh>) {
         chomp $line;
-        if ($line =~ /^(not )?ok \d+ - (.*)$/) {
+        if ($line =~ /^ok \d+ - (.*?) # SKIP (.*)$/) {
+            SKIP: { Test::More::skip("$script: $1: $2", 1); }
+            $tests++;
+        } elsif ($line =~ /^(not )?ok \d+ - (.*)$/) {
             Test::More::ok(!$1, "$script: $2");
             $tests++;
         } elsif ($line =~ /^1\.\.(\d+)$/) {
