@@ -30,7 +30,7 @@ const I18N = {
     connecting: 'Connecting…', connected: 'Connected', offline: 'Offline — reconnecting in {s} s',
     newMsg: 'New message', from: 'from {name}', you: 'You',
     notImpl: 'This server does not support “{what}” yet.', err: '{code}: {msg}',
-    now: 'just now', min: '{n} min', hour: '{n} h', day: '{n} d', closeConfirm: 'Click again to close'
+    now: 'just now', lt1: '< 1 min', min: '{n} min', hour: '{n} h', day: '{n} d', closeConfirm: 'Click again to close'
   },
   zh: {
     signinTitle: '客服工作台', signinHelp: '粘贴管理员发给您的客服令牌，或直接打开登录链接。',
@@ -57,7 +57,7 @@ const I18N = {
     connecting: '正在连接…', connected: '已连接', offline: '连接已断开，{s} 秒后重连',
     newMsg: '新消息', from: '来自 {name}', you: '我',
     notImpl: '当前服务器尚不支持“{what}”。', err: '{code}：{msg}',
-    now: '刚刚', min: '{n} 分钟', hour: '{n} 小时', day: '{n} 天', closeConfirm: '再次点击确认结束'
+    now: '刚刚', lt1: '不到 1 分钟', min: '{n} 分钟', hour: '{n} 小时', day: '{n} 天', closeConfirm: '再次点击确认结束'
   }
 };
 
@@ -264,7 +264,7 @@ function onMessage(m) {
       if (s.visitor) c.visitor = mergeVisitor(c.visitor, s.visitor);
       if (s.group) c.group = s.group;
       if (typeof s.position === 'number') c.position = s.position;
-      if (!c.loaded) c.unread = s.unread || 0;
+      if (!c.loaded) c.serverUnread = s.unread || 0;
       if (!c.loaded && c.state !== 'closed') loadHistory(c);
     }
     act('status', { state: st.status });
@@ -307,9 +307,17 @@ function onMessage(m) {
       addEntry(h, false);
     }
     if (first) {
-      // what the server counted unread stays unread until seen
-      const others = [...c.entries.values()].filter((e) => !isMine(e)).sort((a, b) => a.seq - b.seq);
-      c.myRead = c.unread <= 0 ? c.lastSeq : c.unread >= others.length ? 0 : others[others.length - c.unread].seq - 1;
+      const others = [...c.entries.values()].filter((e) => e.seq && !isMine(e)).sort((a, b) => a.seq - b.seq);
+      if (c.serverUnread !== undefined) {
+        // what the server counted unread at hello stays unread until seen
+        const n = c.serverUnread;
+        c.myRead = n <= 0 ? c.lastSeq : n >= others.length ? 0 : others[others.length - n].seq - 1;
+        c.unread = Math.max(n, others.filter((e) => e.seq > c.myRead).length);
+      } else {
+        // given to us while connected: the visitor's words are all new
+        c.myRead = 0;
+        c.unread = others.filter((e) => e.from && e.from.role !== 'system').length;
+      }
     }
     renderAll(first ? 'bottom' : 'keep');
     break;
@@ -626,7 +634,7 @@ function renderList() {
     tags.appendChild(pill);
     if (c.group) tags.appendChild(el('span', 'tag', c.group));
     const waitSince = waitingSince(c);
-    if (waitSince) tags.appendChild(el('span', 'wait', t('waiting', { t: ago(waitSince) })));
+    if (waitSince) tags.appendChild(el('span', 'wait', t('waiting', { t: Date.now() - waitSince < 60000 ? t('lt1') : ago(waitSince) })));
     if (c.state === 'queued' && typeof c.position === 'number') tags.appendChild(el('span', 'tag', t('queuePos', { n: c.position })));
     body.append(top, bottom, tags);
     li.append(av, body);
@@ -740,7 +748,9 @@ function renderTimeline(scroll) {
     if (e.seq) n.dataset.seq = e.seq;
     ol.appendChild(n);
   }
-  $('earlier').hidden = !c.more;
+  // more before the oldest we hold (the live replay may have brought them all)
+  const oldest = Math.min(...es.filter((e) => e.seq).map((e) => e.seq));
+  $('earlier').hidden = !(c.more && oldest > 1);
   renderTyping();
   if (scroll === 'bottom' || (scroll === 'bottom-if-near' && near)) tl.scrollTop = tl.scrollHeight;
   else if (scroll === 'keep') tl.scrollTop = oldTop + (tl.scrollHeight - oldHeight) * (oldTop < 40 ? 1 : 0);
