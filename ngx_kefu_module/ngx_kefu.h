@@ -78,6 +78,8 @@ typedef struct {
     ngx_str_t                    secret;
     ngx_str_t                    default_group;
     ngx_flag_t                   anonymous;
+    ngx_uint_t                   capacity;     /* agents' default */
+    ngx_msec_t                   grace;        /* offline after */
 } ngx_kefu_site_t;
 
 

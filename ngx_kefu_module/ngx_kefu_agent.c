@@ -1,93 +1,173 @@
 
 /*
- * Agents' actions on conversations.  accept: take a queued conversation,
- * atomically in one script (two agents cannot both take it); the agent's
- * connections join it from its start, so the agent sees everything the
- * visitor wrote while queued.
+ * The WebSocket side of the agents' actions and the visitor's rating: each
+ * handler reads its message, calls the operation of ngx_kefu_route.c and
+ * answers the connection from its outcome.  The acting connection is told
+ * from the reply (its channels' copies may race its subscriptions); its
+ * other connections learn it on their participant channel.
  */
 
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"
+
+
+#define NGX_KEFU_AGENT_JOIN    1   /* read the conversation from its start */
+#define NGX_KEFU_AGENT_LEAVE   2   /* stop reading it */
 
 
 typedef struct {
     uint64_t                     sid;
+    ngx_uint_t                   after;
     size_t                       cid_len;
     u_char                       cid[65];
-    size_t                       conv_len;
-    u_char                       conv[NGX_KEFU_MAX_ID_LEN];
 } ngx_kefu_agent_ctx_t;
 
 
-static void ngx_kefu_accept_handler(ngx_kefu_redis_t *rd, redisReply *reply,
-    void *data);
+static void ngx_kefu_agent_op(ngx_kefu_ws_t *ws, json_t *msg,
+    const char *cid, ngx_uint_t op);
+static void ngx_kefu_agent_done(ngx_kefu_main_conf_t *kmcf, void *data,
+    ngx_int_t code, const char *message, json_t *result);
+static ngx_int_t ngx_kefu_agent_str(ngx_kefu_ws_t *ws, json_t *msg,
+    const char *name, ngx_str_t *dst, const char *cid);
+
+
+enum {
+    ngx_kefu_op_accept = 0,
+    ngx_kefu_op_transfer,
+    ngx_kefu_op_close,
+    ngx_kefu_op_join,
+    ngx_kefu_op_status,
+    ngx_kefu_op_rate
+};
 
 
 void
 ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 {
-    char                  *agent, *text;
-    u_char                 who[2 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
-    u_char                 head[128 + NGX_KEFU_MAX_ID_LEN], maxlen[NGX_INT_T_LEN];
-    u_char                 session[16];
-    size_t                 lens[9], n;
-    json_t                *conv, *a, *t;
-    int64_t                now;
-    uint64_t               id;
-    const char            *argv[9];
-    ngx_kefu_agent_ctx_t  *ctx;
+    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_accept);
+}
 
-    if (ws->role != NGX_KEFU_ROLE_AGENT) {
-        ngx_kefu_app_error(ws, "forbidden", "only agents accept "
-                           "conversations", cid);
+
+void
+ngx_kefu_transfer(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_transfer);
+}
+
+
+void
+ngx_kefu_close(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_close);
+}
+
+
+void
+ngx_kefu_join(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_join);
+}
+
+
+void
+ngx_kefu_status(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_status);
+}
+
+
+void
+ngx_kefu_rate(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_rate);
+}
+
+
+/* the actor of a connection: a supervisor is an admin or says so */
+
+void
+ngx_kefu_agent_actor(ngx_kefu_ws_t *ws, ngx_kefu_actor_t *actor)
+{
+    actor->site = ws->site;
+    actor->id = ws->user_id;
+    actor->name = ws->name;
+    actor->role = ws->role;
+    actor->session = ws->session_id;
+    actor->supervisor = (ws->role == NGX_KEFU_ROLE_ADMIN)
+                        || (ws->role == NGX_KEFU_ROLE_AGENT && ws->claims
+                            && json_is_true(json_object_get(ws->claims,
+                                                            "supervisor")));
+}
+
+
+static void
+ngx_kefu_agent_op(ngx_kefu_ws_t *ws, json_t *msg, const char *cid,
+    ngx_uint_t op)
+{
+    json_t                *v;
+    size_t                 n;
+    ngx_kefu_actor_t       actor;
+    ngx_kefu_agent_ctx_t  *ctx;
+    ngx_kefu_route_args_t  args;
+
+    static const char     *who[] = {
+        "only agents accept conversations",
+        "only agents transfer conversations",
+        "only agents close conversations",
+        "only supervisors join conversations",
+        "only agents have a status",
+        "only visitors rate conversations"
+    };
+
+    ngx_kefu_agent_actor(ws, &actor);
+
+    /* the contract's roles first: a visitor's agent action is forbidden */
+    if ((op == ngx_kefu_op_rate) != (ws->role == NGX_KEFU_ROLE_VISITOR)
+        || (op == ngx_kefu_op_accept && ws->role != NGX_KEFU_ROLE_AGENT)
+        || (op == ngx_kefu_op_status && ws->role != NGX_KEFU_ROLE_AGENT)
+        || (op == ngx_kefu_op_join && !actor.supervisor))
+    {
+        ngx_kefu_app_error(ws, "forbidden", who[op], cid);
         return;
     }
 
-    conv = json_object_get(msg, "conv");
+    ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
 
-    if (!json_is_string(conv)
-        || ngx_kefu_valid_id((u_char *) json_string_value(conv),
-                             json_string_length(conv))
+    if (ngx_kefu_agent_str(ws, msg, "conv", &args.conv, cid) != NGX_OK
+        || ngx_kefu_agent_str(ws, msg, "agent", &args.agent, cid) != NGX_OK
+        || ngx_kefu_agent_str(ws, msg, "group", &args.group, cid) != NGX_OK
+        || ngx_kefu_agent_str(ws, msg, "state", &args.state, cid) != NGX_OK
+        || ngx_kefu_agent_str(ws, msg, "comment", &args.comment, cid)
            != NGX_OK)
     {
-        ngx_kefu_app_error(ws, "bad_request", "\"conv\" must be a "
-                           "conversation id", cid);
         return;
     }
 
-    id = ngx_kefu_id_next(&ws->main_conf->ids);
+    if (op == ngx_kefu_op_rate) {
+        v = json_object_get(msg, "score");
 
-    if (id == 0 || !ngx_kefu_redis_ready(ws->main_conf->redis)) {
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
-        return;
+        if (!json_is_integer(v)) {
+            ngx_kefu_app_error(ws, "bad_request", "\"score\" must be an "
+                               "integer from 1 to 5", cid);
+            return;
+        }
+
+        args.score = (ngx_int_t) ngx_max(ngx_min(json_integer_value(v), 6),
+                                         0);
     }
-
-    now = ngx_kefu_now_ms();
-
-    a = json_pack("{s:s%}", "id", ws->user_id.data, ws->user_id.len);
-    if (a && ws->name.len) {
-        json_object_set_new(a, "name", json_stringn((char *) ws->name.data,
-                                                    ws->name.len));
-    }
-
-    /* the system entry recording who took it */
-    t = json_pack("{s:I,s:{s:s},s:s,s:s,s:O}", "ts", (json_int_t) now,
-                  "from", "role", "system", "event", "accepted",
-                  "text", "conversation accepted", "agent", a);
-
-    agent = a ? json_dumps(a, JSON_COMPACT) : NULL;
-    text = t ? json_dumps(t, JSON_COMPACT) : NULL;
-    json_decref(a);
-    json_decref(t);
 
     n = cid ? ngx_strlen(cid) : 0;
-    ctx = ngx_alloc(sizeof(ngx_kefu_agent_ctx_t), ws->connection->log);
 
-    if (agent == NULL || text == NULL || ctx == NULL || n > 64) {
-        free(agent);
-        free(text);
-        ngx_free(ctx);
+    if (n > 64) {
+        ngx_kefu_app_error(ws, "bad_request", "\"cid\" must be at most 64 "
+                           "characters", NULL);
+        return;
+    }
+
+    ctx = ngx_alloc(sizeof(ngx_kefu_agent_ctx_t), ws->connection->log);
+    if (ctx == NULL) {
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
@@ -95,110 +175,172 @@ ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     ctx->sid = ws->session_id;
     ctx->cid_len = n;
     ngx_memcpy(ctx->cid, cid, n);
-    ctx->conv_len = json_string_length(conv);
-    ngx_memcpy(ctx->conv, json_string_value(conv), ctx->conv_len);
+    ctx->cid[n] = '\0';
+    ctx->after = 0;
 
-    text[0] = ',';
+    switch (op) {
 
-    argv[0] = (char *) ws->site->name.data;
-    lens[0] = ws->site->name.len;
-    argv[1] = (char *) who;
-    lens[1] = ngx_snprintf(who, sizeof(who), "a:%V", &ws->user_id) - who;
-    argv[2] = json_string_value(conv);
-    lens[2] = json_string_length(conv);
-    argv[3] = agent;
-    lens[3] = ngx_strlen(agent);
-    argv[4] = (char *) ts;
-    lens[4] = ngx_snprintf(ts, sizeof(ts), "%L", now) - ts;
-    argv[5] = (char *) head;
-    lens[5] = ngx_snprintf(head, sizeof(head),
-                           "{\"type\":\"msg\",\"conv\":\"%*s\",\"id\":\"%uL\","
-                           "\"seq\":", lens[2], argv[2], id) - head;
-    argv[6] = text;
-    lens[6] = ngx_strlen(text);
-    argv[7] = (char *) maxlen;
-    lens[7] = ngx_snprintf(maxlen, sizeof(maxlen), "%i",
-                           ws->main_conf->log_max) - maxlen;
-    argv[8] = (char *) session;
-    lens[8] = ngx_snprintf(session, sizeof(session), "%016xL",
-                           ws->session_id) - session;
+    case ngx_kefu_op_accept:
+        ctx->after = NGX_KEFU_AGENT_JOIN;
+        ngx_kefu_route_accept(ws->main_conf, &actor, &args,
+                              ngx_kefu_agent_done, ctx);
+        break;
 
-    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_accept,
-                            ngx_kefu_accept_handler, ctx, 0, 9, argv, lens)
-        != NGX_OK)
-    {
-        ngx_free(ctx);
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+    case ngx_kefu_op_transfer:
+        /* the giver stops reading it; a supervisor keeps watching */
+        ctx->after = actor.supervisor ? 0 : NGX_KEFU_AGENT_LEAVE;
+        ngx_kefu_route_transfer(ws->main_conf, &actor, &args,
+                                ngx_kefu_agent_done, ctx);
+        break;
+
+    case ngx_kefu_op_close:
+        ngx_kefu_route_close(ws->main_conf, &actor, &args,
+                             ngx_kefu_agent_done, ctx);
+        break;
+
+    case ngx_kefu_op_join:
+        ctx->after = NGX_KEFU_AGENT_JOIN;
+        ngx_kefu_route_join(ws->main_conf, &actor, &args,
+                            ngx_kefu_agent_done, ctx);
+        break;
+
+    case ngx_kefu_op_status:
+        ngx_kefu_route_status(ws->main_conf, &actor, &args,
+                              ngx_kefu_agent_done, ctx);
+        break;
+
+    default: /* rate */
+        ngx_kefu_route_rate(ws->main_conf, &actor, &args,
+                            ngx_kefu_agent_done, ctx);
+    }
+}
+
+
+/* an optional string field */
+
+static ngx_int_t
+ngx_kefu_agent_str(ngx_kefu_ws_t *ws, json_t *msg, const char *name,
+    ngx_str_t *dst, const char *cid)
+{
+    json_t  *v;
+    u_char   err[64];
+
+    v = json_object_get(msg, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
     }
 
-    free(agent);
-    free(text);
+    if (!json_is_string(v)) {
+        ngx_snprintf(err, sizeof(err), "\"%s\" must be a string%Z", name);
+        ngx_kefu_app_error(ws, "bad_request", (char *) err, cid);
+        return NGX_DECLINED;
+    }
+
+    dst->data = (u_char *) json_string_value(v);
+    dst->len = json_string_length(v);
+
+    return NGX_OK;
 }
 
 
 static void
-ngx_kefu_accept_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+ngx_kefu_agent_done(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
+    const char *message, json_t *result)
 {
     ngx_kefu_agent_ctx_t  *ctx = data;
 
-    u_char          cid[65];
-    ngx_str_t       conv;
-    redisReply     *n;
-    ngx_kefu_ws_t  *ws;
+    json_t             *c;
+    ngx_str_t           conv;
+    const char         *cid;
+    ngx_kefu_ws_t      *ws;
+    ngx_kefu_member_t  *m;
 
-    ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
-
-    ngx_memcpy(cid, ctx->cid, ctx->cid_len);
-    cid[ctx->cid_len] = '\0';
+    ws = ngx_kefu_local_session(kmcf, ctx->sid);
+    cid = ctx->cid_len ? (char *) ctx->cid : NULL;
 
     if (ws == NULL) {
         ngx_free(ctx);
         return;
     }
 
-    conv.data = ctx->conv;
-    conv.len = ctx->conv_len;
+    if (code < 0) {
+        if (code == NGX_KEFU_ROUTE_FORBIDDEN) {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "kefu: %s \"%V\" refused: %s",
+                          ngx_kefu_role_name(ws->role), &ws->user_id,
+                          message);
+        }
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements < 1
-        || reply->element[0]->type != REDIS_REPLY_INTEGER)
-    {
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
-                           cid[0] ? (char *) cid : NULL);
+        ngx_kefu_app_error(ws, ngx_kefu_route_error_code(code), message, cid);
         ngx_free(ctx);
         return;
     }
 
-    switch (reply->element[0]->integer) {
+    if (result) {
+        ngx_kefu_agent_result(ws, result);
 
-    case 0:
-    case 1:
-        /* from the reply, not the channel: the subscription may be young */
-        n = reply->elements > 2 ? reply->element[2] : NULL;
+        c = json_object_get(result, "conv");
 
-        if (n && n->type == REDIS_REPLY_STRING) {
-            (void) ngx_kefu_ws_send_text(ws, (u_char *) n->str, n->len);
+        if (ctx->after && json_is_string(c)) {
+            conv.data = (u_char *) json_string_value(c);
+            conv.len = json_string_length(c);
+            m = ngx_kefu_conv_member(ws, &conv);
+
+            if (ctx->after == NGX_KEFU_AGENT_JOIN && m == NULL) {
+                (void) ngx_kefu_conv_join(ws, &conv, 0);
+
+            } else if (ctx->after == NGX_KEFU_AGENT_LEAVE && m) {
+                ngx_kefu_conv_leave(m);
+            }
         }
+    }
+
+    ngx_free(ctx);
+}
+
+
+/*
+ * A result to its actor's connection: the notice itself, then the notices
+ * of conversations the action gave the agent ("assigned", e.g. coming
+ * online drained a queue), each joined from its start.
+ */
+
+void
+ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result)
+{
+    size_t      i;
+    json_t     *list, *n, *c;
+    ngx_str_t   conv;
+
+    list = json_object_get(result, "assigned");
+
+    if (!json_is_array(list)) {
+        (void) ngx_kefu_app_send(ws, result);
+        return;
+    }
+
+    json_incref(list);
+    json_object_del(result, "assigned");
+
+    (void) ngx_kefu_app_send(ws, result);
+
+    json_array_foreach(list, i, n) {
+        c = json_object_get(n, "conv");
+
+        if (!json_is_string(c)) {
+            continue;
+        }
+
+        (void) ngx_kefu_app_send(ws, n);
+
+        conv.data = (u_char *) json_string_value(c);
+        conv.len = json_string_length(c);
 
         if (ngx_kefu_conv_member(ws, &conv) == NULL) {
             (void) ngx_kefu_conv_join(ws, &conv, 0);
         }
-
-        break;
-
-    case -1:
-        ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
-                      "kefu: agent \"%V\" tried to accept a conversation "
-                      "not of its site", &ws->user_id);
-        ngx_kefu_app_error(ws, "forbidden", "not a conversation of your site",
-                           cid[0] ? (char *) cid : NULL);
-        break;
-
-    default:
-        ngx_kefu_app_error(ws, "forbidden", "the conversation is not queued",
-                           cid[0] ? (char *) cid : NULL);
     }
 
-    /* the agent's other connections learn it on the agent's channel */
-    ngx_free(ctx);
+    json_decref(list);
 }

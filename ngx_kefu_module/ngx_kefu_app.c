@@ -12,7 +12,6 @@
 
 static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg);
 static ngx_int_t ngx_kefu_app_rate(ngx_kefu_ws_t *ws);
-static ngx_uint_t ngx_kefu_app_planned(const char *type);
 
 
 void
@@ -96,9 +95,20 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
     } else if (ngx_strcmp(t, "accept") == 0) {
         ngx_kefu_accept(ws, msg, id);
 
-    } else if (ngx_kefu_app_planned(t)) {
-        ngx_kefu_app_error(ws, "unavailable", "not implemented in this "
-                           "version", id);
+    } else if (ngx_strcmp(t, "transfer") == 0) {
+        ngx_kefu_transfer(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "close") == 0) {
+        ngx_kefu_close(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "join") == 0) {
+        ngx_kefu_join(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "status") == 0) {
+        ngx_kefu_status(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "rate") == 0) {
+        ngx_kefu_rate(ws, msg, id);
 
     } else {
         ngx_kefu_app_error(ws, "bad_request", "unknown message type", id);
@@ -208,24 +218,4 @@ ngx_kefu_app_rate(ngx_kefu_ws_t *ws)
     ws->rate_tokens -= 1000000;
 
     return NGX_OK;
-}
-
-
-/* contract types that come with the chat core: not unknown, just not yet */
-
-static ngx_uint_t
-ngx_kefu_app_planned(const char *type)
-{
-    ngx_uint_t           i;
-    static const char   *planned[] = {
-        "rate", "status", "transfer", "close", "join"
-    };
-
-    for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
-        if (ngx_strcmp(type, planned[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
 }

@@ -47,6 +47,7 @@ static void ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq,
     u_char flag, ngx_str_t *session, ngx_str_t *json, ngx_uint_t live);
 static ngx_int_t ngx_kefu_own_session(ngx_kefu_ws_t *ws, ngx_str_t *sid);
 static void ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json);
+static void ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json);
 
 
 ngx_int_t
@@ -361,6 +362,13 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
             }
             break;
 
+        case 'l':
+            /* a notice that the conversation is no longer the member's */
+            if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
+                ngx_kefu_user_leave(m, &json);
+            }
+            break;
+
         default:
             if (!m->catching_up) {
                 ngx_kefu_conv_deliver(m, seq, flag, &session, &json, 1);
@@ -667,6 +675,39 @@ ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
 
         if (ngx_kefu_conv_member(m->ws, &conv) == NULL) {
             (void) ngx_kefu_conv_join(m->ws, &conv, 0);
+        }
+    }
+
+    json_decref(n);
+
+    (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
+}
+
+
+/* the agent gave the conversation up (transfer, offline): told, it leaves */
+
+static void
+ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json)
+{
+    json_t             *n, *c;
+    ngx_str_t           conv;
+    ngx_kefu_member_t  *cm;
+
+    n = json_loadb((char *) json->data, json->len, 0, NULL);
+    if (n == NULL) {
+        return;
+    }
+
+    c = json_object_get(n, "conv");
+
+    if (json_is_string(c)) {
+        conv.data = (u_char *) json_string_value(c);
+        conv.len = json_string_length(c);
+
+        cm = ngx_kefu_conv_member(m->ws, &conv);
+
+        if (cm) {
+            ngx_kefu_conv_leave(cm);
         }
     }
 

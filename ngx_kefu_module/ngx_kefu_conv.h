@@ -78,6 +78,11 @@ void ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 
 /* ngx_kefu_agent.c */
 void ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_transfer(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_close(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_join(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_status(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_rate(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 
 
 #endif /* _NGX_KEFU_CONV_H_INCLUDED_ */

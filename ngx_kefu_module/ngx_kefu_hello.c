@@ -12,6 +12,7 @@
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"
 
 #include <openssl/rand.h>
 
@@ -119,6 +120,22 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     } else {
         ws->group = s->default_group;
+    }
+
+    /* an agent's availability on its first connection (default away) */
+    v = json_object_get(msg, "status");
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)
+            || (ngx_strcmp(json_string_value(v), "online") != 0
+                && ngx_strcmp(json_string_value(v), "away") != 0))
+        {
+            ngx_kefu_hello_refuse(ws, "\"status\" must be online or away",
+                                  cid);
+            return;
+        }
+
+        ws->status_online = (json_string_value(v)[0] == 'o');
     }
 
     v = json_object_get(msg, "token");
@@ -515,6 +532,9 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
                                &ws->user_id)
                   - chan;
     (void) ngx_kefu_channel_join(ws, &channel, 0);
+
+    /* agents are counted present; agents and admins hear presence */
+    ngx_kefu_presence_hello(ws);
 
     /* live from now on, or replayed from what a resuming client saw */
     for (i = 0; i + 6 < n; i += 7) {

@@ -494,7 +494,7 @@ ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * kefu_site name secret=... | secret_file=path [anonymous=on|off]
- *           [default_group=name];
+ *           [default_group=name] [capacity=N] [grace=time];
  */
 
 static char *
@@ -530,6 +530,8 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(site, sizeof(ngx_kefu_site_t));
     site->name = value[1];
     ngx_str_set(&site->default_group, "default");
+    site->capacity = 5;
+    site->grace = 30000;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -610,6 +612,33 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 != NGX_OK)
             {
                 return "has an invalid default_group";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "capacity=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+
+            if (n == NGX_ERROR || n > 1000) {
+                return "has an invalid capacity: an integer from 0 to 1000";
+            }
+
+            site->capacity = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "grace=", 6) == 0) {
+            path.data = value[i].data + 6;
+            path.len = value[i].len - 6;
+
+            site->grace = ngx_parse_time(&path, 0);
+
+            if (site->grace == (ngx_msec_t) NGX_ERROR
+                || site->grace > 86400000)
+            {
+                return "has an invalid grace: a time of at most 24h, "
+                       "e.g. grace=30s";
             }
 
             continue;

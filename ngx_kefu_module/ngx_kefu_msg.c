@@ -10,13 +10,19 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"
 
 
 #define NGX_KEFU_MAX_CID_LEN   64
 
 
+/* ids a visitor's message may need: its new conversation's routing */
+#define NGX_KEFU_MSG_IDS       4
+
+
 typedef struct {
     uint64_t                     sid;
+    ngx_kefu_site_t             *site;
     size_t                       cid_len;
     u_char                       cid[];
 } ngx_kefu_msg_ctx_t;
@@ -33,13 +39,15 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     u_char               idbuf[NGX_INT64_LEN], newconv[NGX_INT64_LEN];
     u_char               tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char               maxlen[NGX_INT_T_LEN], who[2 + NGX_KEFU_MAX_ID_LEN];
-    u_char               session[16];
-    size_t               lens[16];
+    u_char               session[16], grace[NGX_INT_T_LEN];
+    u_char               ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)], *p;
+    size_t               lens[18];
     json_t              *text, *conv, *priv, *t, *from;
     int64_t              ts;
     uint64_t             id, cid_id;
     ngx_uint_t           is_private;
-    const char          *argv[16];
+    ngx_uint_t           i;
+    const char          *argv[18];
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_main_conf_t *kmcf;
 
@@ -140,6 +148,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     }
 
     ctx->sid = ws->session_id;
+    ctx->site = ws->site;
     ctx->cid_len = ngx_strlen(cid);
     ngx_memcpy(ctx->cid, cid, ctx->cid_len);
 
@@ -184,6 +193,21 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     lens[15] = ngx_snprintf(session, sizeof(session), "%016xL",
                             ws->session_id) - session;
 
+    /* routing a visitor's new conversation writes system entries */
+    p = ids;
+
+    for (i = 0; ws->role == NGX_KEFU_ROLE_VISITOR && i < NGX_KEFU_MSG_IDS;
+         i++)
+    {
+        p = ngx_sprintf(p, "%s%uL", i ? " " : "", ngx_kefu_id_next(&kmcf->ids));
+    }
+
+    argv[16] = (char *) ids;
+    lens[16] = p - ids;
+    argv[17] = (char *) grace;
+    lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", ws->site->grace)
+               - grace;
+
     {
         /* mid: ","id":"<id>","seq": */
         u_char  mid[sizeof("\",\"id\":\"\",\"seq\":") + NGX_INT64_LEN];
@@ -193,7 +217,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         argv[9] = (char *) mid;
 
         if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
-                                ngx_kefu_msg_handler, ctx, 0, 16, argv, lens)
+                                ngx_kefu_msg_handler, ctx, 0, 18, argv, lens)
             != NGX_OK)
         {
             ngx_free(ctx);
@@ -218,16 +242,27 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_str_t             conv;
     redisReply          **e;
     ngx_kefu_ws_t        *ws;
+    ngx_kefu_site_t      *site;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ngx_kefu_redis_main_conf(rd);
 
     /* the sender may have left meanwhile: then there is no one to tell */
     ws = ngx_kefu_local_session(kmcf, ctx->sid);
+    site = ctx->site;
 
     ngx_memcpy(cid, ctx->cid, ctx->cid_len);
     cid[ctx->cid_len] = '\0';
     ngx_free(ctx);
+
+    /* queues the routing could not finish are drained, sender or not */
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 7
+        && reply->element[7]->type == REDIS_REPLY_STRING
+        && reply->element[7]->len)
+    {
+        ngx_kefu_route_drain(kmcf, site, (u_char *) reply->element[7]->str,
+                             reply->element[7]->len);
+    }
 
     if (ws == NULL) {
         return;
@@ -280,6 +315,11 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     (void) ngx_kefu_app_send(ws, ack);
     json_decref(ack);
+
+    /* a new conversation: where it went (its agent, or the queue) */
+    if (reply->elements > 6 && e[6]->type == REDIS_REPLY_STRING && e[6]->len) {
+        (void) ngx_kefu_ws_send_text(ws, (u_char *) e[6]->str, e[6]->len);
+    }
 
     /*
      * Not a member yet: the conversation is new, maybe opened by another

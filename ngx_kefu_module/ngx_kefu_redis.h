@@ -65,7 +65,19 @@ extern ngx_kefu_script_t  ngx_kefu_script_range;
 extern ngx_kefu_script_t  ngx_kefu_script_summaries;
 extern ngx_kefu_script_t  ngx_kefu_script_read;
 extern ngx_kefu_script_t  ngx_kefu_script_history;
-extern ngx_kefu_script_t  ngx_kefu_script_accept;
+
+/* ngx_kefu_route_scripts.c */
+extern ngx_kefu_script_t  ngx_kefu_script_route_up;
+extern ngx_kefu_script_t  ngx_kefu_script_route_down;
+extern ngx_kefu_script_t  ngx_kefu_script_route_expire;
+extern ngx_kefu_script_t  ngx_kefu_script_route_status;
+extern ngx_kefu_script_t  ngx_kefu_script_route_accept;
+extern ngx_kefu_script_t  ngx_kefu_script_route_handover;
+extern ngx_kefu_script_t  ngx_kefu_script_route_close;
+extern ngx_kefu_script_t  ngx_kefu_script_route_join;
+extern ngx_kefu_script_t  ngx_kefu_script_route_rate;
+extern ngx_kefu_script_t  ngx_kefu_script_route_drain;
+
 extern ngx_kefu_script_t *ngx_kefu_scripts[];
 
 

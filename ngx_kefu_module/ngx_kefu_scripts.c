@@ -25,18 +25,24 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_route_lua.h"
 
 
 /*
  * msg: ARGV = site, who, role, conv ("" for a visitor's open one), cid,
  * id, new conv id, ts, head, mid, tail (the JSON around conv and seq),
- * private, group, dedup ttl, log max length, session.
- * Returns {code, conv, seq, id, ts, created}: code 0 stored, 1 duplicate,
- * -1 forbidden, -2 conversation required.
+ * private, group, dedup ttl, log max length, session, ids (for system
+ * entries of routing), grace (ms).
+ * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
+ * 1 duplicate, -1 forbidden, -2 conversation required.  A new conversation
+ * is routed in the same step (ngx_kefu_route_lua.h): notice is what the
+ * sender is told of it (open with its agent, or queued with position), more
+ * the groups whose queues may still be drained.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_msg = { ngx_string(
 NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
 "local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
 "local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]\n"
 "local ukey = 'kefu:{s:' .. site .. '}:' .. who\n"
@@ -62,6 +68,8 @@ NGX_KEFU_LUA_EVENT
 "                 'updated', ts)\n"
 "      redis.call('HSET', ukey, 'open', conv)\n"
 "      redis.call('ZADD', ukey .. ':convs', ts, conv)\n"
+"      r_init(site, ts, ARGV[17], ARGV[18], ARGV[15], ARGV[16])\n"
+"      r_count(nil, 'queued')\n"
 "    end\n"
 "  end\n"
 "elseif conv == '' then\n"
@@ -97,14 +105,12 @@ NGX_KEFU_LUA_EVENT
 "else\n"
 "  kefu_event(site, 'msg', conv, seq, ts, j)\n"
 "end\n"
-"if created == 1 then\n"
-"  redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who,\n"
-"             ARGV[16] .. '|u|0|{\"type\":\"conv\",\"conv\":\"' .. conv ..\n"
-"             '\",\"state\":\"queued\",\"group\":' .. cjson.encode(ARGV[13])\n"
-"             .. '}')\n"
-"end\n"
 "redis.call('PUBLISH', 'kefu:c:' .. conv, ARGV[16] .. '|' .. ARGV[12] ..\n"
 "           '|' .. seq .. '|' .. j)\n"
+"if created == 1 then\n"
+"  local r = r_reply(0, r_route(conv, ARGV[13], ARGV[16]))\n"
+"  return {0, conv, seq, id, tonumber(ts), created, r[2], r[3]}\n"
+"end\n"
 "return {0, conv, seq, id, tonumber(ts), created}\n"
 ), { 0 } };
 
@@ -233,44 +239,6 @@ ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
 ), { 0 } };
 
 
-/*
- * accept: ARGV = site, who ("a:<id>"), conv, agent JSON ({"id":..,
- * "name":..}), ts, system message JSON head (before seq) and tail (after
- * seq), log max length, the accepting session.
- * A queued conversation of the site becomes open and the agent's, in one
- * step, so two agents cannot both take it.  The transition is a system
- * entry in the log; the visitor's and the agent's connections are told.
- * Returns {code, seq, notice}: 0 taken, 1 already this agent's, -1
- * forbidden, -2 not queued.  The accepting connection gets the notice from
- * the reply: its channel's copy may race its subscription.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_accept = { ngx_string(
-NGX_KEFU_LUA_EVENT
-"local site, who, conv = ARGV[1], ARGV[2], ARGV[3]\n"
-"local k = 'kefu:{c:' .. conv .. '}'\n"
-"local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor')\n"
-"if h[1] ~= site then return {-1} end\n"
-"local me = string.sub(who, 3)\n"
-"local n = '{\"type\":\"conv\",\"conv\":\"' .. conv ..\n"
-"          '\",\"state\":\"open\",\"agent\":' .. ARGV[4] .. '}'\n"
-"if h[3] == me and h[2] == 'open' then return {1, 0, n} end\n"
-"if h[2] ~= 'queued' then return {-2} end\n"
-"redis.call('HSET', k, 'state', 'open', 'agent', me, 'updated', ARGV[5])\n"
-"redis.call('ZADD', 'kefu:{s:' .. site .. '}:' .. who .. ':convs',\n"
-"           ARGV[5], conv)\n"
-"local seq = redis.call('HINCRBY', k, 'seq', 1)\n"
-"local j = ARGV[6] .. seq .. ARGV[7]\n"
-"redis.call('XADD', k .. ':log', 'MAXLEN', '~', ARGV[8], seq .. '-1',\n"
-"           'j', j, 'f', 'system', 'p', '0', 's', '-')\n"
-"kefu_event(site, 'conv.assigned', conv, seq, ARGV[5], j)\n"
-"redis.call('PUBLISH', 'kefu:u:' .. site .. ':v:' .. h[4], '-|u|0|' .. n)\n"
-"redis.call('PUBLISH', 'kefu:u:' .. site .. ':' .. who,\n"
-"           ARGV[9] .. '|u|0|' .. n)\n"
-"redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. seq .. '|' .. j)\n"
-"return {0, seq, n}\n"
-), { 0 } };
-
 /* every script, loaded by each Redis connection before it is ready */
 
 ngx_kefu_script_t  *ngx_kefu_scripts[] = {
@@ -279,6 +247,15 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_summaries,
     &ngx_kefu_script_read,
     &ngx_kefu_script_history,
-    &ngx_kefu_script_accept,
+    &ngx_kefu_script_route_up,
+    &ngx_kefu_script_route_down,
+    &ngx_kefu_script_route_expire,
+    &ngx_kefu_script_route_status,
+    &ngx_kefu_script_route_accept,
+    &ngx_kefu_script_route_handover,
+    &ngx_kefu_script_route_close,
+    &ngx_kefu_script_route_join,
+    &ngx_kefu_script_route_rate,
+    &ngx_kefu_script_route_drain,
     NULL
 };

@@ -14,6 +14,7 @@
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_route.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -1004,6 +1005,9 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
 
     ws->out = NULL;
     ws->main_conf->stats.connections--;
+
+    /* an agent's last connection starts its grace period */
+    ngx_kefu_presence_bye(ws);
 
     if (ws->claims) {
         json_decref(ws->claims);

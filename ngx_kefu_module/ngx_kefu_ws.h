@@ -110,6 +110,8 @@ struct ngx_kefu_ws_s {
     unsigned                     lingering:1;  /* write side shut down */
     unsigned                     write_posted:1;
     unsigned                     failed:1;     /* drop the connection now */
+    unsigned                     present:1;    /* counted in presence */
+    unsigned                     status_online:1;  /* hello's "status" */
 };
 
 

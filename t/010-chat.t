@@ -324,4 +324,4 @@ my ($s) = grep { $_->{conv} eq $conv } @{ $aw2->{convs} };
 is($s->{state}, 'open', "a reconnecting agent's welcome lists it");
 is($s->{visitor}, $vw->{id}, 'with its visitor');
 --- error_log
-tried to accept a conversation not of its site
+kefu: agent "a9" refused: not a conversation of your site

@@ -1,0 +1,634 @@
+
+/*
+ * Routing and the agents' actions (ngx_kefu_route.h, docs/routing.md).
+ *
+ * An operation validates its arguments, builds one script call in a
+ * buffer of its own (so it needs nothing of the caller's once it returned)
+ * and completes from the script's reply.  Scripts that leave queues that
+ * may still be drained (they write at most NGX_KEFU_ROUTE_IDS system
+ * entries per call) name those groups in their reply: a drain call
+ * follows, and again, until no group is left.
+ */
+
+
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"
+
+
+static void ngx_kefu_route_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static ngx_int_t ngx_kefu_route_who(ngx_kefu_route_call_t *call,
+    ngx_kefu_actor_t *actor);
+static ngx_int_t ngx_kefu_route_by(ngx_kefu_route_call_t *call,
+    ngx_kefu_actor_t *actor);
+static ngx_int_t ngx_kefu_route_conv_arg(ngx_kefu_route_call_t *call,
+    ngx_str_t *conv);
+static void ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_route_done_pt done, void *data, ngx_int_t code,
+    const char *message);
+
+
+ngx_kefu_route_call_t *
+ngx_kefu_route_call(ngx_kefu_main_conf_t *kmcf, ngx_kefu_script_t *script,
+    ngx_kefu_site_t *site, uint64_t session, ngx_kefu_route_done_pt done,
+    void *data)
+{
+    u_char                 buf[NGX_INT64_LEN];
+    ngx_kefu_route_call_t  *call;
+
+    call = ngx_alloc(sizeof(ngx_kefu_route_call_t), ngx_cycle->log);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->kmcf = kmcf;
+    call->script = script;
+    call->site = site;
+    call->done = done;
+    call->data = data;
+    call->handler = ngx_kefu_route_handler;
+    call->again = 0;
+    call->argc = 0;
+    call->pos = call->buf;
+    call->end = call->buf + sizeof(call->buf);
+    call->failed = 0;
+
+    (void) ngx_kefu_route_arg(call, site->name.data, site->name.len);
+    (void) ngx_kefu_route_arg(call, buf,
+                              ngx_sprintf(buf, "%L", ngx_kefu_now_ms()) - buf);
+
+    /* the ids slot is filled in just before each run */
+    call->argv[call->argc] = (char *) call->pos;
+    call->lens[call->argc++] = 0;
+    call->pos += NGX_KEFU_ROUTE_IDS * (NGX_INT64_LEN + 1);
+
+    (void) ngx_kefu_route_arg(call, buf,
+                              ngx_sprintf(buf, "%M", site->grace) - buf);
+    (void) ngx_kefu_route_arg(call, buf,
+                              ngx_sprintf(buf, "%i", kmcf->log_max) - buf);
+
+    if (session) {
+        (void) ngx_kefu_route_arg(call, buf,
+                                  ngx_sprintf(buf, "%016xL", session) - buf);
+    } else {
+        (void) ngx_kefu_route_arg(call, (u_char *) "-", 1);
+    }
+
+    return call;
+}
+
+
+ngx_int_t
+ngx_kefu_route_arg(ngx_kefu_route_call_t *call, u_char *p, size_t len)
+{
+    if (call->argc == NGX_KEFU_ROUTE_ARGS
+        || (size_t) (call->end - call->pos) < len)
+    {
+        call->failed = 1;
+        return NGX_ERROR;
+    }
+
+    call->argv[call->argc] = (char *) call->pos;
+    call->lens[call->argc++] = len;
+    call->pos = ngx_cpymem(call->pos, p, len);
+
+    return NGX_OK;
+}
+
+
+/* runs (or runs again) the call; on failure the outcome is unavailable */
+
+void
+ngx_kefu_route_run(ngx_kefu_route_call_t *call)
+{
+    u_char                *p;
+    uint64_t               id;
+    ngx_uint_t             i;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = call->kmcf;
+
+    if (call->failed) {
+        ngx_kefu_route_fail(kmcf, call->done, call->data,
+                            NGX_KEFU_ROUTE_BAD_REQUEST, "argument too long");
+        ngx_free(call);
+        return;
+    }
+
+    if (kmcf->redis == NULL || !ngx_kefu_redis_ready(kmcf->redis)) {
+        goto unavailable;
+    }
+
+    /* fresh ids: a run again must not reuse what the last one wrote */
+    p = (u_char *) call->argv[2];
+
+    for (i = 0; i < NGX_KEFU_ROUTE_IDS; i++) {
+        id = ngx_kefu_id_next(&kmcf->ids);
+
+        if (id == 0) {
+            goto unavailable;
+        }
+
+        p = ngx_sprintf(p, "%s%uL", i ? " " : "", id);
+    }
+
+    call->lens[2] = p - (u_char *) call->argv[2];
+
+    if (ngx_kefu_redis_eval(kmcf->redis, call->script, call->handler, call,
+                            0, call->argc, call->argv, call->lens)
+        == NGX_OK)
+    {
+        return;
+    }
+
+unavailable:
+
+    ngx_kefu_route_fail(kmcf, call->done, call->data,
+                        NGX_KEFU_ROUTE_UNAVAILABLE, "storage is unavailable");
+    ngx_free(call);
+}
+
+
+static void
+ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf, ngx_kefu_route_done_pt done,
+    void *data, ngx_int_t code, const char *message)
+{
+    if (done) {
+        done(kmcf, data, code, message, NULL);
+    }
+}
+
+
+/* {code, json or message, groups to drain, again?} */
+
+static void
+ngx_kefu_route_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_route_call_t  *call = data;
+
+    char                   msg[128];
+    json_t                *result;
+    ngx_int_t              code;
+    redisReply           **e;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = call->kmcf;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "kefu: routing script failed: %s", reply->str);
+        }
+
+        ngx_kefu_route_fail(kmcf, call->done, call->data,
+                            NGX_KEFU_ROUTE_UNAVAILABLE,
+                            "storage is unavailable");
+        ngx_free(call);
+        return;
+    }
+
+    e = reply->element;
+    code = (ngx_int_t) e[0]->integer;
+
+    if (code < 0) {
+        ngx_cpystrn((u_char *) msg, (u_char *) e[1]->str,
+                    ngx_min(sizeof(msg), e[1]->len + 1));
+        ngx_kefu_route_fail(kmcf, call->done, call->data, code, msg);
+        ngx_free(call);
+        return;
+    }
+
+    result = e[1]->len ? json_loadb(e[1]->str, e[1]->len, 0, NULL) : NULL;
+
+    if (call->done) {
+        call->done(kmcf, call->data, code, NULL, result);
+        call->done = NULL;
+    }
+
+    if (result) {
+        json_decref(result);
+    }
+
+    if (reply->elements > 2 && e[2]->type == REDIS_REPLY_STRING
+        && e[2]->len)
+    {
+        ngx_kefu_route_drain(kmcf, call->site, (u_char *) e[2]->str,
+                             e[2]->len);
+    }
+
+    /* the script ran out of ids: once more, bounded */
+    if (reply->elements > 3 && e[3]->type == REDIS_REPLY_INTEGER
+        && e[3]->integer == 1 && call->again++ < 16)
+    {
+        ngx_kefu_route_run(call);
+        return;
+    }
+
+    ngx_free(call);
+}
+
+
+void
+ngx_kefu_route_drain(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char *groups, size_t len)
+{
+    ngx_kefu_route_call_t  *call;
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_drain, site, 0,
+                               NULL, NULL);
+    if (call == NULL) {
+        return;
+    }
+
+    (void) ngx_kefu_route_arg(call, groups, len);
+    ngx_kefu_route_run(call);
+}
+
+
+/* "a:<id>" or "m:<id>" */
+
+static ngx_int_t
+ngx_kefu_route_who(ngx_kefu_route_call_t *call, ngx_kefu_actor_t *actor)
+{
+    u_char  who[2 + NGX_KEFU_MAX_ID_LEN];
+
+    if (actor->id.len > NGX_KEFU_MAX_ID_LEN) {
+        call->failed = 1;
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_route_arg(call, who,
+                              ngx_snprintf(who, sizeof(who), "%c:%V",
+                                           "?vam"[actor->role & 3],
+                                           &actor->id)
+                              - who);
+}
+
+
+/* the actor as system entries name it: {"role","id","name"?} */
+
+static ngx_int_t
+ngx_kefu_route_by(ngx_kefu_route_call_t *call, ngx_kefu_actor_t *actor)
+{
+    char       *s;
+    json_t     *by;
+    ngx_int_t   rc;
+
+    by = json_pack("{s:s,s:s%}", "role", ngx_kefu_role_name(actor->role),
+                   "id", actor->id.data, actor->id.len);
+    if (by && actor->name.len) {
+        json_object_set_new(by, "name", json_stringn((char *) actor->name.data,
+                                                     actor->name.len));
+    }
+
+    s = by ? json_dumps(by, JSON_COMPACT) : NULL;
+    json_decref(by);
+
+    if (s == NULL) {
+        call->failed = 1;
+        return NGX_ERROR;
+    }
+
+    rc = ngx_kefu_route_arg(call, (u_char *) s, ngx_strlen(s));
+    free(s);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_kefu_route_conv_arg(ngx_kefu_route_call_t *call, ngx_str_t *conv)
+{
+    return ngx_kefu_route_arg(call, conv->data, conv->len);
+}
+
+
+static ngx_int_t
+ngx_kefu_route_valid(ngx_str_t *s, size_t max)
+{
+    return s->len <= max && ngx_kefu_valid_id(s->data, s->len) == NGX_OK;
+}
+
+
+void
+ngx_kefu_route_accept(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_kefu_route_call_t  *call;
+
+    if (actor->role != NGX_KEFU_ROLE_AGENT) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
+                            "only agents accept conversations");
+        return;
+    }
+
+    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" must be a conversation id");
+        return;
+    }
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_accept,
+                               actor->site, actor->session, done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+        return;
+    }
+
+    (void) ngx_kefu_route_arg(call, actor->id.data, actor->id.len);
+    (void) ngx_kefu_route_conv_arg(call, &args->conv);
+    (void) ngx_kefu_route_arg(call, actor->name.data, actor->name.len);
+
+    ngx_kefu_route_run(call);
+}
+
+
+static void
+ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data,
+    ngx_uint_t transfer)
+{
+    ngx_kefu_route_call_t  *call;
+
+    if (actor->role == NGX_KEFU_ROLE_VISITOR
+        || (!transfer && !actor->supervisor))
+    {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
+                            transfer ? "only agents transfer conversations"
+                                     : "only supervisors assign "
+                                       "conversations");
+        return;
+    }
+
+    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" must be a conversation id");
+        return;
+    }
+
+    if ((args->agent.len == 0) == (args->group.len == 0)
+        || (!transfer && args->agent.len == 0))
+    {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            transfer ? "give either \"agent\" or \"group\""
+                                     : "\"agent\" is required");
+        return;
+    }
+
+    if ((args->agent.len
+         && !ngx_kefu_route_valid(&args->agent, NGX_KEFU_MAX_ID_LEN))
+        || (args->group.len && !ngx_kefu_route_valid(&args->group, 64)))
+    {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            args->agent.len ? "\"agent\" must be an agent id"
+                                            : "\"group\" must be a group "
+                                              "name");
+        return;
+    }
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_handover,
+                               actor->site, actor->session, done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+        return;
+    }
+
+    (void) ngx_kefu_route_conv_arg(call, &args->conv);
+    (void) ngx_kefu_route_arg(call, args->agent.data, args->agent.len);
+    (void) ngx_kefu_route_arg(call, args->group.data, args->group.len);
+    (void) ngx_kefu_route_who(call, actor);
+    (void) ngx_kefu_route_arg(call, (u_char *) (actor->supervisor ? "1" : "0"),
+                              1);
+    (void) ngx_kefu_route_arg(call, (u_char *) (transfer ? "transfer"
+                                                         : "assign"),
+                              transfer ? 8 : 6);
+    (void) ngx_kefu_route_by(call, actor);
+
+    ngx_kefu_route_run(call);
+}
+
+
+void
+ngx_kefu_route_assign(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_kefu_route_handover(kmcf, actor, args, done, data, 0);
+}
+
+
+void
+ngx_kefu_route_transfer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_kefu_route_handover(kmcf, actor, args, done, data, 1);
+}
+
+
+void
+ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_kefu_route_call_t  *call;
+
+    if (actor->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
+                            "only agents close conversations");
+        return;
+    }
+
+    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" must be a conversation id");
+        return;
+    }
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_close,
+                               actor->site, actor->session, done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+        return;
+    }
+
+    (void) ngx_kefu_route_conv_arg(call, &args->conv);
+    (void) ngx_kefu_route_who(call, actor);
+    (void) ngx_kefu_route_arg(call, (u_char *) (actor->supervisor ? "1" : "0"),
+                              1);
+    (void) ngx_kefu_route_by(call, actor);
+
+    ngx_kefu_route_run(call);
+}
+
+
+void
+ngx_kefu_route_join(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_kefu_route_call_t  *call;
+
+    if (!actor->supervisor || actor->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
+                            "only supervisors join conversations");
+        return;
+    }
+
+    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" must be a conversation id");
+        return;
+    }
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_join,
+                               actor->site, actor->session, done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+        return;
+    }
+
+    (void) ngx_kefu_route_conv_arg(call, &args->conv);
+    (void) ngx_kefu_route_who(call, actor);
+    (void) ngx_kefu_route_by(call, actor);
+
+    ngx_kefu_route_run(call);
+}
+
+
+void
+ngx_kefu_route_status(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_kefu_route_call_t  *call;
+
+    if (actor->role != NGX_KEFU_ROLE_AGENT) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
+                            "only agents have a status");
+        return;
+    }
+
+    if (!((args->state.len == 6
+           && ngx_strncmp(args->state.data, "online", 6) == 0)
+          || (args->state.len == 4
+              && ngx_strncmp(args->state.data, "away", 4) == 0)))
+    {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"state\" must be online or away");
+        return;
+    }
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_status,
+                               actor->site, actor->session, done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+        return;
+    }
+
+    (void) ngx_kefu_route_arg(call, actor->id.data, actor->id.len);
+    (void) ngx_kefu_route_arg(call, args->state.data, args->state.len);
+
+    ngx_kefu_route_run(call);
+}
+
+
+void
+ngx_kefu_route_rate(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    u_char                  score[NGX_INT_T_LEN];
+    ngx_kefu_route_call_t  *call;
+
+    if (actor->role != NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
+                            "only visitors rate conversations");
+        return;
+    }
+
+    if (args->conv.len
+        && !ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN))
+    {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" must be a conversation id");
+        return;
+    }
+
+    if (args->score < 1 || args->score > 5) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"score\" must be an integer from 1 to 5");
+        return;
+    }
+
+    if (args->comment.len > NGX_KEFU_ROUTE_MAX_COMMENT) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"comment\" must be at most 1000 bytes");
+        return;
+    }
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_rate,
+                               actor->site, actor->session, done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+        return;
+    }
+
+    (void) ngx_kefu_route_arg(call, actor->id.data, actor->id.len);
+    (void) ngx_kefu_route_conv_arg(call, &args->conv);
+    (void) ngx_kefu_route_arg(call, score,
+                              ngx_sprintf(score, "%i", args->score) - score);
+    (void) ngx_kefu_route_arg(call, args->comment.data, args->comment.len);
+
+    ngx_kefu_route_run(call);
+}
+
+
+const char *
+ngx_kefu_route_error_code(ngx_int_t code)
+{
+    switch (code) {
+    case NGX_KEFU_ROUTE_OK:
+    case NGX_KEFU_ROUTE_NOOP:
+        return NULL;
+    case NGX_KEFU_ROUTE_BAD_REQUEST:
+        return "bad_request";
+    case NGX_KEFU_ROUTE_FORBIDDEN:
+    case NGX_KEFU_ROUTE_CONFLICT:
+        return "forbidden";
+    case NGX_KEFU_ROUTE_NOT_FOUND:
+        return "not_found";
+    case NGX_KEFU_ROUTE_UNAVAILABLE:
+        return "unavailable";
+    default:
+        return "internal";
+    }
+}
+
+
+ngx_uint_t
+ngx_kefu_route_http_status(ngx_int_t code)
+{
+    switch (code) {
+    case NGX_KEFU_ROUTE_OK:
+    case NGX_KEFU_ROUTE_NOOP:
+        return NGX_HTTP_OK;
+    case NGX_KEFU_ROUTE_BAD_REQUEST:
+        return NGX_HTTP_BAD_REQUEST;
+    case NGX_KEFU_ROUTE_FORBIDDEN:
+        return NGX_HTTP_FORBIDDEN;
+    case NGX_KEFU_ROUTE_NOT_FOUND:
+        return NGX_HTTP_NOT_FOUND;
+    case NGX_KEFU_ROUTE_CONFLICT:
+        return NGX_HTTP_CONFLICT;
+    case NGX_KEFU_ROUTE_UNAVAILABLE:
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}

@@ -1,0 +1,376 @@
+
+/*
+ * The routing scripts: each agent action, presence change and queue
+ * drain is one atomic Redis script (docs/routing.md).  ARGV 1-6 are the
+ * common ones of r_init() (ngx_kefu_route_lua.h); replies are {code,
+ * json or message, groups with more to drain}; codes are
+ * NGX_KEFU_ROUTE_* (0 done, 1 nothing to do, <0 refused).
+ */
+
+
+#include "ngx_kefu_route.h"
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_route_lua.h"
+
+
+/*
+ * presence up: an agent connection said hello.  ARGV 7.. = agent id, name,
+ * groups (JSON array), capacity, state on a first connection.
+ * Returns {0, presence JSON}; its "assigned" lists the notices of what the
+ * connecting agent was given (its subscriptions may be too young to hear
+ * them).
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_up = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local aid = ARGV[7]\n"
+"R.me = aid\n"
+"local ak = R.sk .. 'a:' .. aid\n"
+"local h = redis.call('HMGET', ak, 'state', 'conns', 'gone', 'groups')\n"
+"local conns = redis.call('HINCRBY', ak, 'conns', 1)\n"
+"if conns < 1 then\n"
+"  conns = 1\n"
+"  redis.call('HSET', ak, 'conns', 1)\n"
+"end\n"
+"redis.call('HINCRBY', ak, 'epoch', 1)\n"
+"redis.call('HSET', ak, 'name', ARGV[8], 'groups', ARGV[9],\n"
+"           'capacity', ARGV[10])\n"
+"redis.call('SADD', R.sk .. 'agents', aid)\n"
+"if h[4] then\n"
+"  for _, g in ipairs(cjson.decode(h[4])) do\n"
+"    redis.call('SREM', R.sk .. 'g:' .. g, aid)\n"
+"  end\n"
+"end\n"
+"for _, g in ipairs(cjson.decode(ARGV[9])) do\n"
+"  redis.call('SADD', R.sk .. 'g:' .. g, aid)\n"
+"end\n"
+"local st = h[1]\n"
+"if not st or st == 'offline' or ((tonumber(h[2]) or 0) <= 0\n"
+"   and R.ts - (tonumber(h[3]) or 0) >= R.grace) then\n"
+"  st = ARGV[11]\n"
+"end\n"
+"if st ~= h[1] then\n"
+"  redis.call('HSET', ak, 'state', st)\n"
+"  r_presence(aid, st, ARGV[6])\n"
+"end\n"
+"if st == 'online' then r_drain_agent(aid) end\n"
+"local n = {type = 'presence', agent = aid, state = st}\n"
+"if #R.mine > 0 then n.assigned = R.mine end\n"
+"return r_reply(0, n)\n"
+), { 0 } };
+
+
+/*
+ * presence down: ARGV 1, 2, 7 = site, now, agent id.  One connection fewer; at
+ * zero the time is kept in "gone".  Returns {conns, epoch}.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_down = { ngx_string(
+"local ak = 'kefu:{s:' .. ARGV[1] .. '}:a:' .. ARGV[7]\n"
+"local conns = redis.call('HINCRBY', ak, 'conns', -1)\n"
+"if conns <= 0 then\n"
+"  conns = 0\n"
+"  redis.call('HSET', ak, 'conns', 0, 'gone', ARGV[2])\n"
+"end\n"
+"return {conns, redis.call('HGET', ak, 'epoch') or '0'}\n"
+), { 0 } };
+
+
+/*
+ * presence expire: ARGV 7.. = agent id, epoch.  Grace is over: if no
+ * connection came back (same epoch, no conns) the agent is offline and its
+ * open conversations go back to the front of their queues.  Returns
+ * {code, "", more, again}: again 1 when ids ran out before all were done.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_expire = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local aid = ARGV[7]\n"
+"local ak = R.sk .. 'a:' .. aid\n"
+"local h = redis.call('HMGET', ak, 'conns', 'epoch', 'state')\n"
+"if (tonumber(h[1]) or 0) > 0 or h[2] ~= ARGV[8] then return {1, '', ''} end\n"
+"if h[3] ~= 'offline' then\n"
+"  redis.call('HSET', ak, 'state', 'offline')\n"
+"  r_presence(aid, 'offline')\n"
+"end\n"
+"local again, groups = 0, {}\n"
+"for _, c in ipairs(redis.call('SMEMBERS', ak .. ':open')) do\n"
+"  if r_left() < 2 then again = 1 break end\n"
+"  r_release(aid, c)\n"
+"  local ch = redis.call('HMGET', r_ck(c), 'state', 'group', 'created', 'agent')\n"
+"  if ch[1] == 'open' and ch[4] == aid then\n"
+"    r_count('open', 'queued')\n"
+"    local seq, j = r_entry(c, {event = 'requeued', agent = r_agent(aid),\n"
+"        text = 'the agent went offline; waiting for another agent'})\n"
+"    kefu_event(R.site, 'conv.queued', c, seq, R.tss, j)\n"
+"    r_enqueue(c, ch[2], tonumber(ch[3]) or R.ts)\n"
+"    groups[ch[2]] = 1\n"
+"    r_notice('a:' .. aid, {type = 'conv', conv = c, state = 'queued',\n"
+"             group = ch[2], reason = 'requeued'}, '-', 'l')\n"
+"  end\n"
+"end\n"
+"for g in pairs(groups) do r_drain(g, aid) end\n"
+"local r = r_reply(0)\n"
+"r[4] = again\n"
+"return r\n"
+), { 0 } };
+
+
+/*
+ * status: ARGV 7.. = agent id, state (online, away).  The presence JSON
+ * returned lists in "assigned" the notices of what the agent was given.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_status = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local aid, st = ARGV[7], ARGV[8]\n"
+"R.me = aid\n"
+"local ak = R.sk .. 'a:' .. aid\n"
+"local n = {type = 'presence', agent = aid, state = st}\n"
+"if redis.call('SISMEMBER', R.sk .. 'agents', aid) == 0 then\n"
+"  return {-3, 'the agent has never connected'}\n"
+"end\n"
+"if redis.call('HGET', ak, 'state') == st then return r_reply(1, n) end\n"
+"redis.call('HSET', ak, 'state', st)\n"
+"r_presence(aid, st, R.sess)\n"
+"if st == 'online' then r_drain_agent(aid) end\n"
+"if #R.mine > 0 then n.assigned = R.mine end\n"
+"return r_reply(0, n)\n"
+), { 0 } };
+
+
+/*
+ * accept: ARGV 7.. = agent id, conv, name.  A queued conversation of the
+ * site becomes the agent's.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_accept = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local aid, conv = ARGV[7], ARGV[8]\n"
+"local k = r_ck(conv)\n"
+"local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor', 'group')\n"
+"if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end\n"
+"if h[3] == aid and h[2] == 'open' then\n"
+"  return r_reply(1, {type = 'conv', conv = conv, state = 'open',\n"
+"                     agent = r_agent(aid), group = h[5],\n"
+"                     visitor = {id = h[4]}, reason = 'accepted'})\n"
+"end\n"
+"if h[2] ~= 'queued' then return {-4, 'the conversation is not queued'} end\n"
+"if not redis.call('HGET', R.sk .. 'a:' .. aid, 'name') then\n"
+"  redis.call('HSET', R.sk .. 'a:' .. aid, 'name', ARGV[9])\n"
+"end\n"
+"local a = r_agent(aid)\n"
+"local n, an = r_assign(conv, aid, 'accepted', 'conversation accepted by ' ..\n"
+"                       (a.name or aid), nil, '-', R.sess)\n"
+"return r_reply(0, an)\n"
+), { 0 } };
+
+
+/*
+ * handover (transfer, assign): ARGV 7.. = conv, target agent ("" for a
+ * group), target group, actor who, supervisor ("1"), mode ("transfer",
+ * "assign"), actor JSON ({role, id, name}).
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_handover = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local conv, to, tg, who, sup, mode = ARGV[7], ARGV[8], ARGV[9], ARGV[10],\n"
+"    ARGV[11], ARGV[12]\n"
+"local by = cjson.decode(ARGV[13])\n"
+"local k = r_ck(conv)\n"
+"local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor', 'group',\n"
+"                     'created')\n"
+"if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end\n"
+"local me = string.sub(who, 3)\n"
+"if sup ~= '1' and not (string.sub(who, 1, 2) == 'a:' and h[3] == me) then\n"
+"  return {-2, 'not your conversation'}\n"
+"end\n"
+"if h[2] == 'closed' then return {-4, 'the conversation is closed'} end\n"
+"if mode == 'transfer' and h[2] ~= 'open' then\n"
+"  return {-4, 'the conversation is not open'}\n"
+"end\n"
+"if to ~= '' then\n"
+"  if redis.call('SISMEMBER', R.sk .. 'agents', to) == 0 then\n"
+"    return {-3, 'no such agent'}\n"
+"  end\n"
+"  local t = redis.call('HMGET', R.sk .. 'a:' .. to, 'state', 'conns', 'load',\n"
+"                       'capacity', 'last', 'gone')\n"
+"  if t[1] ~= 'away' and not r_avail(t) then\n"
+"    return {-4, 'the agent is offline'}\n"
+"  end\n"
+"  if t[1] == 'away' and (tonumber(t[2]) or 0) <= 0\n"
+"     and R.ts - (tonumber(t[6]) or 0) >= R.grace then\n"
+"    return {-4, 'the agent is offline'}\n"
+"  end\n"
+"  if to == h[3] then\n"
+"    return r_reply(1, {type = 'conv', conv = conv, state = 'open',\n"
+"                       agent = r_agent(to), group = h[5]})\n"
+"  end\n"
+"end\n"
+"local old = h[3]\n"
+"if old then r_release(old, conv) end\n"
+"local result\n"
+"if to ~= '' then\n"
+"  local ta = r_agent(to)\n"
+"  local n, an = r_assign(conv, to, mode == 'transfer' and 'transferred'\n"
+"      or 'assigned', (mode == 'transfer' and 'transferred to ' or\n"
+"      'assigned to ') .. (ta.name or to), by, '-', '-',\n"
+"      mode == 'transfer' and 'conv.transferred' or 'conv.assigned')\n"
+"  result = an\n"
+"  if old then result = n end\n"
+"else\n"
+"  local seq, j = r_entry(conv, {event = 'transferred', group = tg, by = by,\n"
+"                                text = 'transferred to group ' .. tg})\n"
+"  kefu_event(R.site, 'conv.transferred', conv, seq, R.tss, j)\n"
+"  if h[2] == 'queued' then r_dequeue(h[5], conv) end\n"
+"  redis.call('HSET', k, 'group', tg)\n"
+"  local aid\n"
+"  if redis.call('ZCARD', R.sk .. 'q:' .. tg) == 0 then\n"
+"    aid = r_pick(tg, old)\n"
+"  end\n"
+"  if aid then\n"
+"    if h[2] == 'queued' then\n"
+"      redis.call('HSET', k, 'state', 'open')\n"
+"      r_count('queued', 'open')\n"
+"    end\n"
+"    local n = r_assign(conv, aid, 'assigned', nil, nil, '-', '-')\n"
+"    result = n\n"
+"  else\n"
+"    if h[2] == 'open' then r_count('open', 'queued') end\n"
+"    r_enqueue(conv, tg, tonumber(h[6]) or R.ts)\n"
+"    R.skip[conv] = true\n"
+"    result = r_queued(conv, tg, redis.call('ZRANK', R.sk .. 'q:' .. tg,\n"
+"                                           conv) + 1)\n"
+"  end\n"
+"end\n"
+"if old then\n"
+"  local st = redis.call('HMGET', k, 'state', 'agent', 'group')\n"
+"  local on = {type = 'conv', conv = conv, state = st[1], group = st[3],\n"
+"              reason = 'transferred'}\n"
+"  if st[2] then on.agent = r_agent(st[2]) end\n"
+"  r_notice('a:' .. old, on, R.sess, 'l')\n"
+"  if who == 'a:' .. old then result = on end\n"
+"  r_drain_agent(old)\n"
+"end\n"
+"return r_reply(0, result)\n"
+), { 0 } };
+
+
+/*
+ * close: ARGV 7.. = conv, actor who, supervisor ("1"), actor JSON.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_close = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local conv, who, sup = ARGV[7], ARGV[8], ARGV[9]\n"
+"local by = cjson.decode(ARGV[10])\n"
+"local k = r_ck(conv)\n"
+"local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor', 'group')\n"
+"if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end\n"
+"if sup ~= '1' and not (string.sub(who, 1, 2) == 'a:'\n"
+"                       and h[3] == string.sub(who, 3)) then\n"
+"  return {-2, 'not your conversation'}\n"
+"end\n"
+"local n = {type = 'conv', conv = conv, state = 'closed', group = h[5],\n"
+"           reason = 'closed'}\n"
+"if h[3] then n.agent = r_agent(h[3]) end\n"
+"if h[2] == 'closed' then return r_reply(1, n) end\n"
+"if h[2] == 'queued' then\n"
+"  r_dequeue(h[5], conv)\n"
+"  r_count('queued', 'closed')\n"
+"else\n"
+"  r_release(h[3], conv)\n"
+"  r_count('open', 'closed')\n"
+"end\n"
+"redis.call('HSET', k, 'state', 'closed', 'closed', R.tss)\n"
+"local vk = R.sk .. 'v:' .. h[4]\n"
+"if redis.call('HGET', vk, 'open') == conv then redis.call('HDEL', vk, 'open') end\n"
+"local seq, j = r_entry(conv, {event = 'closed', by = by,\n"
+"                              text = 'conversation closed'})\n"
+"kefu_event(R.site, 'conv.closed', conv, seq, R.tss, j)\n"
+"r_notice('v:' .. h[4], n, R.sess)\n"
+"if h[3] then\n"
+"  r_notice('a:' .. h[3], n, R.sess)\n"
+"  r_drain_agent(h[3])\n"
+"end\n"
+"return r_reply(0, n)\n"
+), { 0 } };
+
+
+/*
+ * join: ARGV 7.. = conv, actor who, actor JSON.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_join = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local conv, who = ARGV[7], ARGV[8]\n"
+"local by = cjson.decode(ARGV[9])\n"
+"local k = r_ck(conv)\n"
+"local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor', 'group')\n"
+"if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end\n"
+"local n = {type = 'conv', conv = conv, state = h[2], group = h[5],\n"
+"           visitor = {id = h[4]}, reason = 'joined'}\n"
+"if h[3] then n.agent = r_agent(h[3]) end\n"
+"if redis.call('SADD', k .. ':joined', who) == 0 then return r_reply(1, n) end\n"
+"redis.call('ZADD', R.sk .. who .. ':convs', R.ts, conv)\n"
+"local seq, j = r_entry(conv, {event = 'joined', by = by,\n"
+"                              text = (by.name or by.id) .. ' joined'})\n"
+"kefu_event(R.site, 'conv.joined', conv, seq, R.tss, j)\n"
+"r_notice(who, n, R.sess)\n"
+"return r_reply(0, n)\n"
+), { 0 } };
+
+
+/*
+ * rate: ARGV 7.. = visitor id, conv ("" for the latest), score, comment.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_rate = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local vid, conv = ARGV[7], ARGV[8]\n"
+"if conv == '' then\n"
+"  conv = redis.call('ZREVRANGE', R.sk .. 'v:' .. vid .. ':convs', 0, 0)[1]\n"
+"  if not conv then return {-2, 'no conversation to rate'} end\n"
+"end\n"
+"local k = r_ck(conv)\n"
+"local h = redis.call('HMGET', k, 'site', 'visitor', 'state', 'agent')\n"
+"if h[1] ~= R.site or h[2] ~= vid then return {-2, 'not your conversation'} end\n"
+"if h[3] ~= 'closed' then return {-4, 'the conversation is not closed'} end\n"
+"redis.call('HSET', k, 'score', ARGV[9], 'comment', ARGV[10], 'rated', R.tss)\n"
+"local rt = {score = tonumber(ARGV[9]), comment = ARGV[10]}\n"
+"kefu_event(R.site, 'conv.rated', conv, '', R.tss,\n"
+"           cjson.encode({score = rt.score, comment = rt.comment,\n"
+"                         agent = h[4], visitor = vid}))\n"
+"return r_reply(0, {type = 'conv', conv = conv, state = 'closed',\n"
+"                   rating = rt})\n"
+), { 0 } };
+
+
+/*
+ * drain: ARGV 7 = JSON array of groups whose queues may have free agents.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_drain = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"for _, g in ipairs(cjson.decode(ARGV[7])) do r_drain(g) end\n"
+"return r_reply(0)\n"
+), { 0 } };
+
