@@ -8,10 +8,10 @@ const I18N = {
     signinTitle: 'Agent console', signinHelp: "Paste the agent token your shop's admin gave you, or open the sign-in link they sent.",
     token: 'Agent token', signin: 'Sign in', signout: 'Sign out', badToken: 'This is not an agent token.',
     expired: 'This token has expired: ask for a new sign-in link.', rejected: 'The server refused this token: {msg}',
-    online: 'Online', away: 'Away', tabMine: 'Mine', tabQueue: 'Queue', tabClosed: 'Closed',
+    online: 'Online', away: 'Away', tabMine: 'Mine', tabQueue: 'Queue', tabClosed: 'History',
     notify: 'Enable desktop notifications', emptyTitle: 'No conversation selected',
     emptyHelp: 'New conversations appear on the left as visitors write in.',
-    noConvs: 'Nothing here yet', noQueue: 'No one is waiting', noClosed: 'No closed conversations',
+    noConvs: 'Nothing here yet', noQueue: 'No one is waiting', noClosed: 'No earlier conversations',
     accept: 'Accept', transfer: 'Transfer', close: 'Close', earlier: 'Load earlier messages',
     reply: 'Reply', note: 'Internal note', send: 'Send', addNote: 'Add note',
     hint: 'Enter to send · Shift+Enter for a new line',
@@ -24,7 +24,7 @@ const I18N = {
     waiting: 'waiting {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
     sysAccepted: '{name} accepted the conversation', sysAssigned: 'Assigned to {name}',
     sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysJoined: '{name} joined',
-    sysRated: 'Visitor rated {n}/5', suggested: 'Suggested reply', useReply: 'Use this reply',
+    sysRated: 'Visitor rated {n}/5', sysRequeued: 'Back in the queue', suggested: 'Suggested reply', useReply: 'Use this reply',
     transferTitle: 'Transfer conversation', toGroup: 'To a group', toAgent: 'To an agent', cancel: 'Cancel',
     groupPh: 'Group name, e.g. aftersales', agentPh: 'Agent id, e.g. bob',
     connecting: 'Connecting…', connected: 'Connected', offline: 'Offline — reconnecting in {s} s',
@@ -36,9 +36,9 @@ const I18N = {
     signinTitle: '客服工作台', signinHelp: '粘贴管理员发给您的客服令牌，或直接打开登录链接。',
     token: '客服令牌', signin: '登录', signout: '退出登录', badToken: '这不是客服令牌。',
     expired: '令牌已过期，请向管理员索取新的登录链接。', rejected: '服务器拒绝了该令牌：{msg}',
-    online: '在线', away: '离开', tabMine: '我的', tabQueue: '排队', tabClosed: '已结束',
+    online: '在线', away: '离开', tabMine: '我的', tabQueue: '排队', tabClosed: '历史',
     notify: '开启桌面通知', emptyTitle: '未选择会话', emptyHelp: '访客发来消息后，新会话会出现在左侧。',
-    noConvs: '暂无会话', noQueue: '没有访客在排队', noClosed: '没有已结束的会话',
+    noConvs: '暂无会话', noQueue: '没有访客在排队', noClosed: '暂无历史会话',
     accept: '接入', transfer: '转接', close: '结束', earlier: '查看更早的消息',
     reply: '回复', note: '内部备注', send: '发送', addNote: '添加备注',
     hint: 'Enter 发送 · Shift+Enter 换行',
@@ -51,7 +51,7 @@ const I18N = {
     waiting: '已等待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
     sysAccepted: '{name} 接入了会话', sysAssigned: '已分配给 {name}',
     sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysJoined: '{name} 加入了会话',
-    sysRated: '访客评分 {n}/5', suggested: '推荐回复', useReply: '使用此回复',
+    sysRated: '访客评分 {n}/5', sysRequeued: '已重新排队', suggested: '推荐回复', useReply: '使用此回复',
     transferTitle: '转接会话', toGroup: '转给技能组', toAgent: '转给客服', cancel: '取消',
     groupPh: '技能组名称，例如 aftersales', agentPh: '客服编号，例如 bob',
     connecting: '正在连接…', connected: '已连接', offline: '连接已断开，{s} 秒后重连',
@@ -286,6 +286,7 @@ function onMessage(m) {
     if (m.visitor !== undefined) c.visitor = mergeVisitor(c.visitor, m.visitor);
     if (m.group) c.group = m.group;
     c.position = typeof m.position === 'number' ? m.position : null;
+    if (m.reason === 'joined' && agentId(m.agent) !== st.me) c.joined = true;
     if (m.state === 'open' && !c.loaded) loadHistory(c);
     if (m.state === 'queued' && was !== 'queued') notify(c, null);
     // a conversation just given to me: show it
@@ -579,6 +580,7 @@ function sysText(e) {
   case 'transferred': return t('sysTransferred', { name: name || e.group || '' });
   case 'closed': return t('sysClosed', { name });
   case 'joined': return t('sysJoined', { name });
+  case 'requeued': return t('sysRequeued');
   case 'rated': return t('sysRated', { n: e.score });
   default: return e.text || e.event || '';
   }
@@ -592,17 +594,20 @@ function lastPreview(c) {
   return (isMine(e) ? t('you') + ': ' : '') + (e.private ? '[' + t('noteLabel') + '] ' : '') + e.text;
 }
 
+// mine: open and mine (or joined); history: closed, or handed over to
+// someone else
+function isMineOpen(c) { return c.state === 'open' && (!c.agent || agentId(c.agent) === st.me || c.joined); }
 function inTab(c) {
   if (st.tab === 'queue') return c.state === 'queued';
-  if (st.tab === 'closed') return c.state === 'closed';
-  return c.state === 'open';
+  if (st.tab === 'closed') return c.state === 'closed' || (c.state === 'open' && !isMineOpen(c));
+  return isMineOpen(c);
 }
 
 function renderList() {
   const ul = $('convs');
   ul.textContent = '';
   const all = [...st.convs.values()];
-  $('count-mine').textContent = all.filter((c) => c.state === 'open').length || '';
+  $('count-mine').textContent = all.filter(isMineOpen).length || '';
   $('count-queue').textContent = all.filter((c) => c.state === 'queued').length || '';
   const list = all.filter(inTab).sort((a, b) => (st.tab === 'queue' ? (a.position ?? 1e9) - (b.position ?? 1e9) || a.created - b.created
                                                    : (b.lastTs || b.created) - (a.lastTs || a.created)));

@@ -38,6 +38,8 @@
             eta: 'about {m} min',
             etaSoon: 'less than a minute',
             leave: 'No one is online right now. Leave a message and we will reply here — you can close this page.',
+            leaveHint: 'Leave your message here: we will answer even if you close this page.',
+            requeued: 'Waiting for another agent…',
             agentOnline: 'Online',
             typing: '{name} is typing…',
             someone: 'Agent',
@@ -75,6 +77,8 @@
             eta: '预计 {m} 分钟',
             etaSoon: '不到 1 分钟',
             leave: '客服暂时不在线。请留言，我们会在这里回复您，您可以先离开本页面。',
+            leaveHint: '您可以直接留言，即使关闭页面，我们也会在这里回复您。',
+            requeued: '正在为您转接其他客服…',
             agentOnline: '在线',
             typing: '{name} 正在输入…',
             someone: '客服',
@@ -414,6 +418,12 @@
         if (e.event === 'closed') {
             return t('closedNote');
         }
+        if (e.event === 'requeued') {
+            return t('requeued');
+        }
+        if (e.event === 'joined') {
+            return t('joined', { name: who });
+        }
         return e.text || '';
     }
 
@@ -556,7 +566,7 @@
         headDot.className = 'kf-dot kf-' + cls;
 
         /* queue, leave-a-message */
-        var text = '', kind = '';
+        var text = '', kind = '', hint = '';
         if (c && c.state === 'queued') {
             if (c.reason === 'offline' || c.reason === 'no_agents' ||
                 c.reason === 'no_agent' || c.reason === 'unstaffed')
@@ -568,6 +578,9 @@
                 if (typeof c.eta === 'number') {
                     text += ' · ' + (c.eta < 60 ? t('etaSoon')
                                      : t('eta', { m: Math.round(c.eta / 60) }));
+                } else {
+                    /* no estimate: nobody may be answering soon */
+                    hint = t('leaveHint');
                 }
                 kind = 'queue';
             } else {
@@ -577,6 +590,9 @@
         }
         banner.hidden = !text;
         banner.textContent = text;
+        if (hint) {
+            banner.appendChild(el('div', 'kf-banner-hint', hint));
+        }
         banner.setAttribute('data-kind', kind);
         if (c && typeof c.position === 'number') {
             banner.setAttribute('data-position', c.position);

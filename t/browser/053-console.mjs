@@ -3,7 +3,7 @@
 // use, sign-out.  The visitors are raw WebSocket clients.  Run by
 // t/053-browser-console.t.
 
-import { launch, jwt, ok, is, shot, rawClient, acceptAs, finish, watchErrors } from './lib.mjs';
+import { launch, jwt, ok, is, skip, shot, rawClient, acceptAs, finish, watchErrors } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -138,6 +138,37 @@ try {
   await a.waitForTimeout(300);
   const tr = sent.filter((m) => m.type === 'transfer').pop();
   ok(tr && tr.conv === A.conv && tr.group === 'aftersales', 'transfer to a group is sent', JSON.stringify(tr));
+
+  // to another agent of the site, who is online: it is theirs, and leaves
+  // this agent's list
+  const dave = 'dave' + Math.floor(Math.random() * 1e9);
+  const dtoken = jwt({ sub: dave, role: 'agent', site, name: 'Dave', groups: ['aftersales'] }, secret);
+  const D = await rawClient(vp, wsUrl);
+  await D.send({ type: 'hello', role: 'agent', site, token: dtoken, status: 'online' });
+  await D.next('welcome');
+  await D.send({ type: 'status', state: 'online' });
+  await a.click(`.conv-item[data-conv="${B.conv}"]`);
+  await a.click('#transfer');
+  await a.check('#transfer-form input[value=agent]');
+  await a.fill('#transfer-target', dave);
+  await a.click('#transfer-ok');
+  // (with routing, Dave first gets A: transferred to his group before he came)
+  let got;
+  do {
+    got = await D.next(['conv', 'error'], 8000).catch((e) => ({ type: 'none', message: e.message }));
+    if (got.type === 'conv' && got.conv === A.conv) ok(got.agent && got.agent.id === dave, 'the conversation sent to his group went to Dave when he came online');
+  } while (got.type === 'conv' && got.conv !== B.conv);
+  if (got.type === 'conv') {
+    ok(got.conv === B.conv && got.state === 'open' && got.agent && got.agent.id === dave, 'transferred to the other agent', JSON.stringify(got));
+    await a.waitForSelector(`.conv-item[data-conv="${B.conv}"]`, { state: 'detached' });
+    ok(true, 'and gone from this agent\'s list');
+    await a.click('.tab[data-tab="closed"]');
+    await a.waitForSelector(`.conv-item[data-conv="${B.conv}"]`);
+    ok(true, 'it is in the history tab');
+    await a.click('.tab[data-tab="mine"]');
+  } else {
+    skip('transferred to the other agent', 'this server has no transfer (routing not merged)');
+  }
 
   // ---- sign out ----
   await a.click('#signout');
