@@ -113,6 +113,16 @@ try {
   await shot(v, '050-widget-conversation');
   await shot(a, '050-console-conversation');
 
+  // Escape closes the panel and gives the focus back to the launcher
+  await v.focus(W.input);
+  await v.keyboard.press('Escape');
+  await v.waitForSelector(W.panel, { state: 'hidden' });
+  ok(await v.evaluate(() => document.activeElement?.id === 'kefu-widget' &&
+      document.querySelector('#kefu-widget').shadowRoot.activeElement?.classList.contains('kf-launcher')),
+     'Escape closes the panel, the launcher has the focus');
+  await v.keyboard.press('Enter');
+  await v.waitForSelector(W.panel, { state: 'visible' });
+
   // the launcher shows what arrived while the panel was closed
   await v.click('#kefu-widget .kf-close');
   await a.fill('#input', 'Your order will leave our warehouse today.');

@@ -3,7 +3,7 @@
 // what the visitor typed offline is sent when it is back.  Run by
 // t/051-browser-resilience.t.
 
-import { launch, jwt, ok, is, shot, acceptAs, finish, watchErrors, W } from './lib.mjs';
+import { launch, jwt, ok, is, shot, rawClient, acceptAs, finish, watchErrors, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -134,6 +134,27 @@ try {
   await a.waitForSelector('#entries .entry.msg .bubble >> text=r5');
   c = (await consoleTexts(a)).map((s) => s.slice(0, 2));
   is(c.join(','), 'm1,r1,m2,r2,r3,r4,o1,o2,x1,r5', "the console's history after its reload: the same");
+
+  // ---- a long conversation: the newest 50 first, older ones on demand ----
+  const vtoken = await v.evaluate((site) => JSON.parse(localStorage.getItem(`kefu.${site}.token`)), site);
+  const raw = await rawClient(v, wsUrl);
+  await raw.send({ type: 'hello', role: 'visitor', site, token: vtoken });
+  await raw.next('welcome');
+  for (let i = 1; i <= 55; i++) {
+    await raw.send({ type: 'msg', cid: 'long' + i, text: `n${i}` });
+    await raw.next('ack');
+  }
+  await raw.close();
+  await v.reload();
+  await conn(v, 'online');
+  await v.waitForSelector(W.mine + ' .kf-bubble >> text="n55"');
+  is((await bubbles(v)).length, 50, 'after a refresh: the newest 50 entries');
+  await v.click('#kefu-widget .kf-earlier');
+  await v.waitForSelector(W.mine + ' .kf-bubble >> text=m1');
+  b = (await bubbles(v)).map((s) => s.slice(0, 3));
+  is(b.length, 65, 'then the rest: every message once');
+  is(b.slice(0, 3).join(','), 'm1:,r1:,m2:', 'in order from the start');
+  ok(await v.isHidden('#kefu-widget .kf-earlier'), 'and nothing more to load');
 
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {

@@ -170,6 +170,27 @@ try {
     skip('transferred to the other agent', 'this server has no transfer (routing not merged)');
   }
 
+  // ---- a customer the shop signed in: the standalone chat page with its token ----
+  const ctoken = jwt({ sub: 'cust-42', role: 'visitor', site, name: '李雷' }, secret);
+  const wp = await (await browser.newContext({ viewport: { width: 420, height: 720 }, locale: 'zh-CN' })).newPage();
+  watchErrors(wp, 'chat page', errors);
+  await wp.goto(`${base}/widget/?site=${site}&group=${group}&token=${ctoken}`);
+  await wp.waitForFunction(() => window.KefuWidget && window.KefuWidget.visitor() === 'cust-42');
+  ok(true, "the chat page signs the visitor in with the shop's token");
+  ok(await wp.evaluate((site) => localStorage.getItem(`kefu.${site}.token`), site) === null,
+     "a shop's token is not kept: the shop hands it over each time");
+  await wp.fill('#kefu-widget .kf-input', '订单 #2048 可以改地址吗？');
+  await wp.keyboard.press('Enter');
+  await wp.waitForSelector('#kefu-widget .kf-mine[data-status="sent"]');
+  const conv4 = await wp.evaluate(() => window.KefuWidget.conversation());
+  await acceptAs(vp, wsUrl, site, token, conv4);
+  await a.waitForSelector(`.conv-item[data-conv="${conv4}"]`);
+  await a.click(`.conv-item[data-conv="${conv4}"]`);
+  await a.waitForSelector('#entries .entry.theirs .bubble >> text=#2048');
+  is(await a.textContent('#conv-name'), '李雷', "the console shows the customer's name from the shop's token");
+  is(await a.textContent('#info-id'), 'cust-42', "and the shop's own customer id");
+  await shot(wp, '053-chat-page-signed-in');
+
   // ---- sign out ----
   await a.click('#signout');
   await a.waitForSelector('#signin', { state: 'visible' });
