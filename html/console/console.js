@@ -24,7 +24,7 @@ const I18N = {
     waiting: 'waiting {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
     sysAccepted: '{name} accepted the conversation', sysAssigned: 'Assigned to {name}',
     sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysJoined: '{name} joined',
-    sysRated: 'Visitor rated {n}/5', sysRequeued: 'Back in the queue', suggested: 'Suggested reply', useReply: 'Use this reply',
+    sysRated: 'Visitor rated {n}/5', sysRequeued: 'Back in the queue', denied: 'The server does not show this conversation to you any more.', suggested: 'Suggested reply', useReply: 'Use this reply',
     transferTitle: 'Transfer conversation', toGroup: 'To a group', toAgent: 'To an agent', cancel: 'Cancel',
     groupPh: 'Group name, e.g. aftersales', agentPh: 'Agent id, e.g. bob',
     connecting: 'Connecting…', connected: 'Connected', offline: 'Offline — reconnecting in {s} s',
@@ -51,7 +51,7 @@ const I18N = {
     waiting: '已等待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
     sysAccepted: '{name} 接入了会话', sysAssigned: '已分配给 {name}',
     sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysJoined: '{name} 加入了会话',
-    sysRated: '访客评分 {n}/5', sysRequeued: '已重新排队', suggested: '推荐回复', useReply: '使用此回复',
+    sysRated: '访客评分 {n}/5', sysRequeued: '已重新排队', denied: '服务器不再向您提供此会话的记录。', suggested: '推荐回复', useReply: '使用此回复',
     transferTitle: '转接会话', toGroup: '转给技能组', toAgent: '转给客服', cancel: '取消',
     groupPh: '技能组名称，例如 aftersales', agentPh: '客服编号，例如 bob',
     connecting: '正在连接…', connected: '已连接', offline: '连接已断开，{s} 秒后重连',
@@ -444,10 +444,20 @@ function onError(m) {
     return;
   }
   if (m.code === 'unauthorized') return;   // the close follows
+  if (m.code === 'forbidden' && st.lastAction === 'history' && st.historyConv) {
+    // e.g. a closed conversation this server no longer lets us read
+    const c = conv(st.historyConv);
+    c.loaded = true;
+    c.denied = true;
+    if (c.conv === st.selected) renderTimeline('keep');
+    return;
+  }
   toast(t('err', { code: m.code, msg: m.message || '' }));
 }
 
 function loadHistory(c, before) {
+  st.lastAction = 'history';
+  st.historyConv = c.conv;
   const m = { type: 'history', conv: c.conv, limit: 50 };
   if (before) m.before = before;
   send(m);
@@ -756,6 +766,7 @@ function renderTimeline(scroll) {
   // more before the oldest we hold (the live replay may have brought them all)
   const oldest = Math.min(...es.filter((e) => e.seq).map((e) => e.seq));
   $('earlier').hidden = !(c.more && oldest > 1);
+  if (c.denied && !es.length) ol.appendChild(el('li', 'entry system', t('denied')));
   renderTyping();
   if (scroll === 'bottom' || (scroll === 'bottom-if-near' && near)) tl.scrollTop = tl.scrollHeight;
   else if (scroll === 'keep') tl.scrollTop = oldTop + (tl.scrollHeight - oldHeight) * (oldTop < 40 ? 1 : 0);

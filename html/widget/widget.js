@@ -603,7 +603,11 @@
 
     function renderExtra() {
         var c = st.current && st.convs[st.current];
-        var want = c && c.state === 'closed' ? (st.rated[st.current] ? 'thanks' : 'rate') : '';
+        /* the rating card is for a close this browser saw happen (kept
+           across a refresh), not for every old conversation */
+        var want = !c || c.state !== 'closed' ? ''
+            : st.rated[st.current] ? 'thanks'
+            : load('askRate', '') === st.current ? 'rate' : '';
         if (extra.getAttribute('data-show') === want + ':' + st.current) { return; }
         extra.setAttribute('data-show', want + ':' + st.current);
         extra.textContent = '';
@@ -656,6 +660,7 @@
             if (send(m)) {
                 st.rated[convId] = score;
                 save('rated', st.rated);
+                save('askRate', null);
                 render();
             }
         };
@@ -977,7 +982,10 @@
             c.eta = m.eta;
             c.reason = m.reason;
             if (m.state !== 'closed') { focusConv(m.conv); }
-            if (m.state === 'closed' && was !== 'closed') { st.stick = true; }
+            if (m.state === 'closed' && was !== 'closed') {
+                st.stick = true;
+                if (!st.rated[m.conv]) { save('askRate', m.conv); }
+            }
             render();
             break;
         case 'typing':
