@@ -65,8 +65,6 @@
 "  if d == nil or rank < d then R.dirty[group] = rank end\n"                  \
 "end\n"                                                                       \
 "local function r_flush()\n"                                                  \
-"  for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end\n"      \
-"  R.pubs = {}\n"                                                              \
 "  for group, from in pairs(R.dirty) do\n"                                    \
 "    local cs = redis.call('ZRANGE', R.sk .. 'q:' .. group, from, from + 499)\n" \
 "    for i, c in ipairs(cs) do\n"                                             \
@@ -75,6 +73,8 @@
 "    end\n"                                                                   \
 "  end\n"                                                                     \
 "  R.dirty = {}\n"                                                            \
+"  for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end\n"      \
+"  R.pubs = {}\n"                                                              \
 "end\n"                                                                       \
 "local function r_dequeue(group, conv)\n"                                     \
 "  local q = R.sk .. 'q:' .. group\n"                                         \
@@ -98,6 +98,10 @@
 "end\n"                                                                       \
 "local function r_enqueue(conv, group, score)\n"                              \
 "  local q = R.sk .. 'q:' .. group\n"                                         \
+"  local t = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')\n"                  \
+"  if score >= R.ts and t[2] and tonumber(t[2]) >= score then\n"               \
+"    score = tonumber(t[2]) + 0.001\n"                                         \
+"  end\n"                                                                      \
 "  redis.call('ZADD', q, score, conv)\n"                                      \
 "  redis.call('HSET', r_ck(conv), 'state', 'queued', 'group', group,\n"       \
 "             'queued', R.tss)\n"                                             \

@@ -1,0 +1,139 @@
+# Presence: agents are counted over all their connections, a reconnect
+# within the grace period changes nothing, the last connection's departure
+# makes the agent offline after it and its conversations go to others;
+# agents and admins of the site hear every change.
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::Route;
+
+workers(2);
+master_on();
+
+use IO::Socket::INET;
+$ENV{TEST_NGINX_REUSEPORT_PORT} ||= do {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
+    my $p = $s->sockport;
+    close $s;
+    $p;
+};
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site shop1 secret=$Kefu::Route::SECRET anonymous=on grace=2s;\n"
+        . "server { listen 127.0.0.1:\$TEST_NGINX_REUSEPORT_PORT reuseport; location = /chat { kefu_chat; } }\n"
+        . ($block->http_config // ''));
+    $block->set_value('config', "location = /chat { kefu_chat; }\n" . ($block->config // ''));
+});
+
+sub redis { my $c = join ' ', map { "'$_'" } @_; my $o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp $o; $o }
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: tabs count, a reload keeps everything, offline after the grace period sends the conversations to others
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $id = "pa$r";
+my ($sup) = agent("boss$r", role => 'admin');
+my ($a1, $w1, $p1) = agent($id, groups => [$g], status => 'online', name => 'Pat');
+is($p1->{state}, 'online', 'online as its hello asks');
+my $seen = wait_for($sup, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id });
+is($seen->{state}, 'online', 'an admin of the site hears it');
+my ($a2, $w2, $p2) = agent($id, groups => [$g]);
+is($p2->{state}, 'online', 'a second tab: still online (no status in its hello)');
+is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 2, 'two connections counted');
+my ($v, $vw, $ack, $n) = visitor($g);
+is($n->{agent}{id}, $id, 'a visitor is routed to it');
+ok(wait_conv($a2, $ack->{conv}, state => 'open'), 'every tab is told');
+
+close $a1->sock;
+close $a2->sock;
+for (1 .. 50) { last if redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') eq '0'; sleep 0.05 }
+is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 0, 'both gone');
+my ($a3, $w3, $p3) = agent($id, groups => [$g]);
+is($p3->{state}, 'online', 'back within the grace period: still online');
+my ($s) = grep { $_->{conv} eq $ack->{conv} } @{ $w3->{convs} };
+is($s->{state}, 'open', 'and the conversation is still its');
+is($s->{agent}, $id, '... assigned to it');
+sleep 2.5;
+my @heard = grep { $_->{type} eq 'presence' && $_->{agent} eq $id } $sup->drain(0.2);
+is(scalar @heard, 0, 'the reload was never seen as offline');
+$v->send_json({type => 'msg', cid => 'after', text => 'still there?'});
+my $m = wait_for($a3, sub { $_[0]{type} eq 'msg' && ($_[0]{text} // '') eq 'still there?' });
+ok($m, 'the new connection gets the traffic');
+
+close $a3->sock;
+my $off = wait_for($sup, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id }, 6);
+is($off->{state}, 'offline', 'offline once the grace period is over');
+my $q = wait_conv($v, $ack->{conv}, state => 'queued', timeout => 3);
+ok($q, 'its conversation goes back to the queue');
+is($q->{position}, 1, 'at the front');
+my $e = wait_for($v, sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'requeued' });
+is($e->{from}{role}, 'system', 'a system entry says so');
+is(redis('HGET', "kefu:{s:shop1}:a:$id", 'load'), 0, 'its load is released');
+my ($b) = agent("pb$r", groups => [$g], status => 'online');
+ok(wait_conv($v, $ack->{conv}, state => 'open', agent => "pb$r"), 'another agent coming online takes it');
+$m = wait_for($b, sub { $_[0]{type} eq 'msg' && ($_[0]{text} // '') eq 'still there?' });
+ok($m, 'and reads what was written before');
+--- timeout: 40
+
+
+
+=== TEST 2: connections on both workers count as one agent; presence is heard on every worker
+--- ws
+my $port = $ENV{TEST_NGINX_REUSEPORT_PORT};
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $id = "pw$r";
+my $log = server_root() . '/logs/error.log';
+my (@tabs, %pids);
+for (1 .. 40) {
+    push @tabs, (agent($id, groups => [$g], port => $port))[0];
+    open my $fh, '<', $log or die $!;
+    %pids = map { /\[info\] (\d+)#.*agent "\Q$id\E" of site "shop1" authenticated/ ? ($1 => 1) : () } <$fh>;
+    last if keys %pids >= 2 && @tabs >= 3;
+}
+cmp_ok(scalar keys %pids, '>=', 2, 'tabs on both workers');
+is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), scalar @tabs, 'every tab counted once');
+my @admins = map { (agent("pm$r-$_", role => 'admin', port => $port))[0] } 1 .. 4;
+$tabs[0]->send_json({type => 'status', state => 'online'});
+for my $i (0 .. $#tabs) {
+    my $p = wait_for($tabs[$i], sub { $_[0]{type} eq 'presence' && $_[0]{state} eq 'online' });
+    ok($p, "tab $i hears it");
+}
+my $heard = grep { wait_for($_, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id }) } @admins;
+is($heard, 4, 'every admin hears it');
+close $_->sock for @tabs;
+for (1 .. 50) { last if redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') eq '0'; sleep 0.05 }
+is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 0, 'all counted out');
+
+
+
+=== TEST 3: an agent left online with no connection beyond the grace period (its worker died) is not routed to
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $now = int(time * 1000);
+redis('HSET', "kefu:{s:shop1}:a:ghost$r", 'state', 'online', 'conns', 0, 'load', 0,
+      'capacity', 5, 'gone', $now - 60000, 'groups', qq(["$g"]));
+redis('SADD', "kefu:{s:shop1}:g:$g", "ghost$r");
+redis('SADD', "kefu:{s:shop1}:agents", "ghost$r");
+my ($v, $vw, $ack, $n) = visitor($g);
+is($n->{state}, 'queued', 'queued, not given to the ghost');
+my ($a, $w, $p) = agent("ghost$r", groups => [$g]);
+is($p->{state}, 'away', 'its next connection starts afresh');
+
+
+
+=== TEST 4: hello's status must be online or away
+--- ws
+my $ws = ws_connect();
+$ws->send_json({type => 'hello', role => 'agent', site => 'shop1', status => 'busy',
+                token => agent_token('x1')});
+my $e = $ws->recv_json;
+is($e->{code}, 'unauthorized', 'refused');
+like($e->{message}, qr/"status" must be online or away/, 'saying why');
