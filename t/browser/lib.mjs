@@ -61,7 +61,7 @@ export async function launch() {
 }
 
 export function screenshotDir() {
-  const d = process.env.KEFU_SCREENSHOTS || join(root, 't', 'servroot', 'screenshots');
+  const d = process.env.KEFU_SCREENSHOTS || join(root, 'build', 'screenshots');
   mkdirSync(d, { recursive: true });
   return d;
 }

@@ -45,7 +45,7 @@ sub browser_run {
     local $ENV{KEFU_SECRET} = $env{secret};
     local $ENV{KEFU_GROUP} = $env{group} // 'g' . int(rand 1e9);
     local $ENV{KEFU_SCREENSHOTS} = $ENV{KEFU_SCREENSHOTS}
-                                   // "$Root/t/servroot/screenshots";
+                                   // "$Root/build/screenshots";
 
     my $pid = open(my $fh, '-|');
     die "fork: $!" unless defined $pid;
