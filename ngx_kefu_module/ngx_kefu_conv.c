@@ -21,6 +21,7 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"
 
 
 #define NGX_KEFU_CATCHUP_BATCH  200
@@ -299,6 +300,7 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
     ngx_str_t *payload)
 {
     u_char             *p, *last, flag;
+    json_t             *presence;
     uint64_t            seq;
     ngx_str_t           session, json;
     ngx_queue_t        *q, *next;
@@ -335,6 +337,15 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
     json.data = p + 1;
     json.len = last - json.data;
 
+    /* a site's presence: mirrored in the zone by the agent's sessions */
+    presence = NULL;
+
+    if (flag == 't' && channel->len > 7
+        && ngx_strncmp(channel->data, "kefu:p:", 7) == 0)
+    {
+        presence = json_loadb((char *) json.data, json.len, 0, NULL);
+    }
+
     if (seq > conv->max_seen) {
         conv->max_seen = seq;
     }
@@ -353,6 +364,11 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
             if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
                 (void) ngx_kefu_ws_send_text(m->ws, json.data, json.len);
             }
+
+            if (presence) {
+                ngx_kefu_presence_mirror(m->ws, presence);
+            }
+
             break;
 
         case 'u':
@@ -374,6 +390,10 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
                 ngx_kefu_conv_deliver(m, seq, flag, &session, &json, 1);
             }
         }
+    }
+
+    if (presence) {
+        json_decref(presence);
     }
 
     return;
@@ -678,6 +698,7 @@ ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
         }
     }
 
+    ngx_kefu_presence_mirror(m->ws, n);
     json_decref(n);
 
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
@@ -711,6 +732,7 @@ ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json)
         }
     }
 
+    ngx_kefu_presence_mirror(m->ws, n);
     json_decref(n);
 
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);

@@ -122,6 +122,7 @@ void ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result);
 /* presence of agents' connections (ngx_kefu_presence.c) */
 void ngx_kefu_presence_hello(ngx_kefu_ws_t *ws);
 void ngx_kefu_presence_bye(ngx_kefu_ws_t *ws);
+void ngx_kefu_presence_mirror(ngx_kefu_ws_t *ws, json_t *notice);
 
 
 /*

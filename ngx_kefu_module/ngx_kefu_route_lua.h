@@ -114,24 +114,36 @@
 "  return h[1] == 'online' and ((tonumber(h[2]) or 0) > 0\n"                  \
 "         or R.ts - (tonumber(h[6]) or 0) < R.grace)\n"                       \
 "end\n"                                                                       \
-"local function r_pick(group, exclude)\n"                                     \
-"  local best, bl, bt\n"                                                      \
-"  for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do\n"  \
-"    if aid ~= exclude then\n"                                                \
-"      local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',\n" \
-"                           'load', 'capacity', 'last', 'gone')\n"            \
-"      local load = tonumber(h[3]) or 0\n"                                    \
-"      if r_avail(h) and load < (tonumber(h[4]) or 0) then\n"                 \
-"        local last = tonumber(h[5]) or 0\n"                                  \
-"        if not best or load < bl or (load == bl and (last < bt\n"            \
-"           or (last == bt and aid < best))) then\n"                          \
-"          best, bl, bt = aid, load, last\n"                                  \
-"        end\n"                                                               \
-"      end\n"                                                                 \
-"    end\n"                                                                   \
-"  end\n"                                                                     \
-"  return best\n"                                                             \
-"end\n"                                                                       \
+"local function r_index(aid)\n"                                                \
+"  local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns', 'load',\n" \
+"                       'capacity', 'last', 'gone', 'groups')\n"               \
+"  local load = tonumber(h[3]) or 0\n"                                         \
+"  local free = r_avail(h) and load < (tonumber(h[4]) or 0)\n"                 \
+"  local score = load * 137438953472\n"                                        \
+"                + math.max(0, (tonumber(h[5]) or 0) - 1704067200000)\n"       \
+"  for _, g in ipairs(h[7] and cjson.decode(h[7]) or {}) do\n"                 \
+"    if free then\n"                                                           \
+"      redis.call('ZADD', R.sk .. 'f:' .. g, score, aid)\n"                    \
+"    else\n"                                                                   \
+"      redis.call('ZREM', R.sk .. 'f:' .. g, aid)\n"                           \
+"    end\n"                                                                    \
+"  end\n"                                                                      \
+"end\n"                                                                        \
+"local function r_pick(group, exclude)\n"                                      \
+"  local f = R.sk .. 'f:' .. group\n"                                          \
+"  while true do\n"                                                            \
+"    local c = redis.call('ZRANGE', f, 0, 1)\n"                                \
+"    local aid = c[1]\n"                                                       \
+"    if aid == exclude then aid = c[2] end\n"                                  \
+"    if not aid then return nil end\n"                                         \
+"    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',\n"   \
+"                         'load', 'capacity', 'last', 'gone')\n"               \
+"    if r_avail(h) and (tonumber(h[3]) or 0) < (tonumber(h[4]) or 0) then\n"   \
+"      return aid\n"                                                           \
+"    end\n"                                                                    \
+"    redis.call('ZREM', f, aid)\n"                                             \
+"  end\n"                                                                      \
+"end\n"                                                                        \
 "local function r_presence(aid, st, sess)\n"                                  \
 "  redis.call('PUBLISH', 'kefu:p:' .. R.site, (sess or '-') .. '|t|0|' ..\n"  \
 "             cjson.encode({type = 'presence', agent = aid, state = st}))\n"  \
@@ -149,6 +161,7 @@
 "      redis.call('HSET', ak, 'load', 0)\n"                                   \
 "    end\n"                                                                   \
 "  end\n"                                                                     \
+"  r_index(aid)\n"                                                             \
 "end\n"                                                                       \
 "local function r_assign(conv, aid, event, text, by, vsess, asess, evname)\n" \
 "  local k = r_ck(conv)\n"                                                    \
@@ -159,10 +172,11 @@
 "  end\n"                                                                     \
 "  redis.call('HSET', k, 'state', 'open', 'agent', aid, 'assigned', R.tss)\n" \
 "  local ak = R.sk .. 'a:' .. aid\n"                                          \
-"  redis.call('HINCRBY', ak, 'load', 1)\n"                                    \
+"  local load = redis.call('HINCRBY', ak, 'load', 1)\n"                      \
 "  redis.call('HSET', ak, 'last', R.tss)\n"                                   \
 "  redis.call('SADD', ak .. ':open', conv)\n"                                 \
 "  redis.call('ZADD', ak .. ':convs', R.ts, conv)\n"                          \
+"  r_index(aid)\n"                                                             \
 "  local a = r_agent(aid)\n"                                                  \
 "  local seq, j = r_entry(conv, {event = event, agent = a, by = by,\n"        \
 "      text = text or ('conversation assigned to ' .. (a.name or aid))})\n"   \
@@ -171,7 +185,8 @@
 "             group = h[2], reason = event}\n"                                \
 "  r_notice('v:' .. h[3], n, vsess)\n"                                        \
 "  local an = {type = 'conv', conv = conv, state = 'open', agent = a,\n"      \
-"              group = h[2], reason = event, visitor = {id = h[3]}}\n"        \
+"              group = h[2], reason = event, visitor = {id = h[3]},\n"       \
+"              load = load}\n"                                                \
 "  if aid == R.me then\n"                                                      \
 "    asess = R.sess\n"                                                         \
 "    R.mine[#R.mine + 1] = an\n"                                               \

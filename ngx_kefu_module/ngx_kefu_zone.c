@@ -195,6 +195,8 @@ ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
     s->site = (uint16_t) site;
     s->role = (u_char) role;
     s->len = (u_char) id->len;
+    s->state = NGX_KEFU_PRESENCE_UNKNOWN;
+    s->load = 0;
     ngx_memcpy(s->id, id->data, id->len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, &s->node);
@@ -237,6 +239,51 @@ ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid)
         zone->sh->sessions_n--;
         zone->sh->by_role[s->role & 3]--;
         ngx_slab_free_locked(zone->shpool, s);
+        break;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* an agent session's mirror of its presence: state and load, -1 unchanged */
+
+void
+ngx_kefu_zone_session_agent(ngx_kefu_zone_t *zone, uint64_t sid,
+    ngx_int_t state, ngx_int_t load)
+{
+    ngx_rbtree_key_t          key;
+    ngx_rbtree_node_t        *node, *sentinel;
+    ngx_kefu_zone_session_t  *s;
+
+    if (zone == NULL) {
+        return;
+    }
+
+    key = (ngx_rbtree_key_t) sid;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key != node->key) {
+            node = (key < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        s = (ngx_kefu_zone_session_t *) node;
+
+        if (state >= 0) {
+            s->state = (u_char) state;
+        }
+
+        if (load >= 0) {
+            s->load = (uint16_t) ngx_min(load, 65535);
+        }
+
         break;
     }
 

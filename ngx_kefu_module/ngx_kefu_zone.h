@@ -22,8 +22,17 @@ typedef struct {
     uint16_t                     site;       /* index into the sites */
     u_char                       role;
     u_char                       len;        /* of id */
+    u_char                       state;      /* agents: NGX_KEFU_PRESENCE_* */
+    uint16_t                     load;       /* agents: open conversations */
     u_char                       id[1];
 } ngx_kefu_zone_session_t;
+
+
+/* an agent's availability, as mirrored from Redis (docs/routing.md) */
+#define NGX_KEFU_PRESENCE_UNKNOWN    0
+#define NGX_KEFU_PRESENCE_ONLINE     1
+#define NGX_KEFU_PRESENCE_AWAY       2
+#define NGX_KEFU_PRESENCE_OFFLINE    3
 
 
 typedef struct {
@@ -48,6 +57,8 @@ ngx_int_t ngx_kefu_zone_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
     ngx_uint_t site, ngx_uint_t role, ngx_str_t *id);
 void ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid);
+void ngx_kefu_zone_session_agent(ngx_kefu_zone_t *zone, uint64_t sid,
+    ngx_int_t state, ngx_int_t load);
 
 
 #endif /* _NGX_KEFU_ZONE_H_INCLUDED_ */

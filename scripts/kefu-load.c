@@ -14,6 +14,8 @@
  *                  [--timeout 60] [--hold 10]
  *   kefu-load pairs --port P --secret S [--site shop1] [--n 1000]
  *                  [--rate 15] [--duration 10] [--sources 8]
+ *   kefu-load route --port P --secret S [--site shop1] [--n 2000]
+ *                  [--agents 20] [--sources 8]
  *   kefu-load selftest
  *
  * idle: opens N WebSocket connections, at most --inflight of them in the
@@ -40,6 +42,15 @@
  * messages per second for --duration seconds.  Reports delivered msgs/s,
  * end-to-end latency percentiles (visitor send to agent receive) and the
  * messages lost, duplicated or out of order (each text carries its number).
+ *
+ * route: routing throughput.  --agents agents (capacity 1000 each, no
+ * groups: the site's default group) connect and say hello with status
+ * online; --n visitors connect and say hello; then every visitor sends its
+ * first message at once, each opening a conversation that the msg script
+ * routes.  Reports new conversations assigned per second (from the first
+ * send to the last visitor told "open"), the time to assignment per
+ * visitor (p50, p99), how many were queued instead, and checks that the
+ * agents were told of exactly as many.
  *
  * selftest: checks the hash functions against published test vectors.
  *
@@ -1206,6 +1217,7 @@ typedef struct {
     int          hello;
     int          rate;
     int          duration;
+    int          agents;
 } options_t;
 
 
@@ -1220,6 +1232,8 @@ usage(void)
         "                      [--hold SECONDS]\n"
         "       kefu-load pairs --port P --secret S [--site shop1] [--n N]"
         " [--rate PER_SECOND] [--duration SECONDS] [--sources S]\n"
+        "       kefu-load route --port P --secret S [--site shop1] [--n N]"
+        " [--agents A] [--sources S]\n"
         "       kefu-load selftest\n");
     exit(2);
 }
@@ -1257,6 +1271,7 @@ parse_options(int argc, char **argv, options_t *o)
     o->hold = 10;
     o->rate = 15;
     o->duration = 10;
+    o->agents = 20;
 
     if (argc < 2) {
         usage();
@@ -1266,6 +1281,8 @@ parse_options(int argc, char **argv, options_t *o)
 
     if (strcmp(o->mode, "pairs") == 0) {
         o->n = 1000;
+    } else if (strcmp(o->mode, "route") == 0) {
+        o->n = 2000;
     } else if (strcmp(o->mode, "idle") == 0) {
         o->n = 10000;
     } else if (strcmp(o->mode, "selftest") != 0) {
@@ -1320,6 +1337,8 @@ parse_options(int argc, char **argv, options_t *o)
             o->rate = int_arg(v, 1, 10000);
         } else if (strcmp(a, "--duration") == 0) {
             o->duration = int_arg(v, 1, 600);
+        } else if (strcmp(a, "--agents") == 0) {
+            o->agents = int_arg(v, 1, 10000);
         } else {
             usage();
         }
@@ -1331,7 +1350,9 @@ parse_options(int argc, char **argv, options_t *o)
 
     if (o->port == 0
         || (strcmp(o->mode, "pairs") == 0
-            && (o->secret == NULL || o->n > MAX_CONNS / 2)))
+            && (o->secret == NULL || o->n > MAX_CONNS / 2))
+        || (strcmp(o->mode, "route") == 0
+            && (o->secret == NULL || o->n + o->agents > MAX_CONNS)))
     {
         usage();
     }
@@ -2074,6 +2095,314 @@ run_pairs(options_t *o)
 }
 
 
+/* ----------------------------------------------------- mode: route */
+
+enum { R_WAIT, R_HELLO, R_READY, R_SENT, R_OPEN, R_QUEUED, R_ERROR,
+       R_FAILED };
+
+
+typedef struct {
+    ws_t     ws;
+    uint8_t  st;
+    uint8_t  retries;
+    double   sent;
+} route_conn_t;
+
+
+static struct {
+    options_t     *o;
+    route_conn_t  *c;             /* agents first, then visitors */
+    int            total;
+    int            opening;
+    int            ready;
+    int            failed;
+    int            open;          /* visitors told "open" */
+    int            queued;        /* visitors told "queued" */
+    int            told;          /* agents told of an assignment */
+    int            errors;        /* visitors answered with an error */
+    double         last;
+    double        *lat;
+    size_t         nlat;
+} rt;
+
+
+static void
+mint_route_token(options_t *o, int i, char *out, size_t size)
+{
+    char           payload[256], p64[400], s64[64], signing[600];
+    unsigned char  sig[32];
+
+    snprintf(payload, sizeof(payload),
+             "{\"sub\":\"bench-r%d\",\"role\":\"agent\",\"site\":\"%s\","
+             "\"exp\":%ld,\"capacity\":1000}", i, o->site,
+             (long) time(NULL) + 3600);
+    base64((unsigned char *) payload, strlen(payload), p64, 1);
+    snprintf(signing, sizeof(signing),
+             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", p64);
+    hmac_sha256(o->secret, strlen(o->secret), signing, strlen(signing), sig);
+    base64(sig, 32, s64, 1);
+    snprintf(out, size, "%s.%s", signing, s64);
+}
+
+
+static void
+route_hello(ws_t *ws)
+{
+    char  req[1024], token[800];
+
+    if (ws->tag < rt.o->agents) {
+        mint_route_token(rt.o, ws->tag, token, sizeof(token));
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
+                 "\"status\":\"online\",\"token\":\"%s\"}", rt.o->site, token);
+    } else {
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
+                 rt.o->site);
+    }
+
+    ws_send_text(ws, req);
+}
+
+
+static void
+route_open(ws_t *ws)
+{
+    route_conn_t  *rc = ws->data;
+
+    rt.opening--;
+    rc->st = R_HELLO;
+    route_hello(ws);
+}
+
+
+static void
+route_text(ws_t *ws, char *m, size_t len)
+{
+    char           state[16];
+    route_conn_t  *rc = ws->data;
+
+    (void) len;
+
+    if (rc->st == R_HELLO) {
+        /* an agent is ready once told it is online, a visitor at welcome */
+        if ((ws->tag < rt.o->agents && json_type_is(m, "presence"))
+            || (ws->tag >= rt.o->agents && json_type_is(m, "welcome")))
+        {
+            rc->st = R_READY;
+            rt.ready++;
+
+        } else if (json_type_is(m, "error")) {
+            char  why[128], msg[96];
+
+            if (json_str(m, "message", msg, sizeof(msg)) != 0) {
+                strcpy(msg, "?");
+            }
+
+            /* Redis not ready yet in a worker just started: as told */
+            if (strstr(msg, "retry hello") && rc->retries++ < 50) {
+                usleep(20000);
+                route_hello(ws);
+                return;
+            }
+
+            snprintf(why, sizeof(why), "hello answered with an error: %s",
+                     msg);
+            rc->st = R_FAILED;
+            rt.failed++;
+            count_reason(why);
+        }
+
+        return;
+    }
+
+    if (rc->st == R_SENT && json_type_is(m, "error")) {
+        /* e.g. unavailable: Redis answered later than kefu_redis timeout */
+        rc->st = R_ERROR;
+        rt.errors++;
+        return;
+    }
+
+    if (!json_type_is(m, "conv")
+        || json_str(m, "state", state, sizeof(state)) != 0)
+    {
+        return;
+    }
+
+    if (ws->tag < rt.o->agents) {
+        if (strcmp(state, "open") == 0) {
+            rt.told++;
+        }
+        return;
+    }
+
+    if (rc->st != R_SENT) {
+        return;
+    }
+
+    if (strcmp(state, "open") == 0) {
+        rc->st = R_OPEN;
+        rt.open++;
+        rt.last = now();
+        rt.lat[rt.nlat++] = (rt.last - rc->sent) * 1000;
+
+    } else if (strcmp(state, "queued") == 0) {
+        rc->st = R_QUEUED;
+        rt.queued++;
+    }
+}
+
+
+static void
+route_closed(ws_t *ws, const char *why)
+{
+    route_conn_t  *rc = ws->data;
+
+    if (rc->st == R_WAIT) {
+        rt.opening--;
+    }
+
+    if (rc->st != R_FAILED) {
+        rc->st = R_FAILED;
+        rt.failed++;
+        count_reason(why);
+    }
+}
+
+
+static const ws_handler_t  route_handler = { route_open, route_text,
+                                             route_closed };
+
+
+static int
+run_route(options_t *o)
+{
+    int      i, next, visitors;
+    double   t0, deadline, secs;
+    rlim_t   lim;
+
+    rt.o = o;
+    rt.total = o->agents + o->n;
+    visitors = o->n;
+
+    lim = raise_nofile();
+
+    if (lim < (rlim_t) rt.total + 16) {
+        fprintf(stderr, "kefu-load: %d connections need as many descriptors,"
+                " only %lu allowed\n", rt.total, (unsigned long) lim);
+        return 2;
+    }
+
+    rt.c = calloc(rt.total, sizeof(route_conn_t));
+    rt.lat = malloc(visitors * sizeof(double));
+
+    if (rt.c == NULL || rt.lat == NULL) {
+        perror("kefu-load");
+        return 1;
+    }
+
+    loop_init(0);
+
+    /* the agents first, online, then the visitors */
+    t0 = now();
+    deadline = t0 + 60;
+    next = 0;
+
+    while (rt.ready + rt.failed < rt.total && now() < deadline
+           && !stopping())
+    {
+        while (next < rt.total && rt.opening < o->inflight
+               && (next < o->agents || rt.ready >= o->agents))
+        {
+            ws_init(&rt.c[next].ws, &route_handler, &rt.c[next], next);
+            rt.c[next].st = R_WAIT;
+
+            if (ws_connect(&rt.c[next].ws, o->host, o->port,
+                           o->source_base + next % o->sources) == 0)
+            {
+                rt.opening++;
+            } else {
+                rt.c[next].st = R_FAILED;
+                rt.failed++;
+                count_reason("connect: error");
+            }
+
+            next++;
+        }
+
+        loop_once(50);
+    }
+
+    printf("setup: %d agents online, %d visitors connected, %d failed,"
+           " %.2f s\n", o->agents, rt.ready - o->agents, rt.failed,
+           now() - t0);
+    if (rt.failed) {
+        print_reasons();
+        return 1;
+    }
+
+    /* the burst: every visitor's first message, then the answers */
+    t0 = now();
+
+    for (i = o->agents; i < rt.total; i++) {
+        rt.c[i].sent = now();
+        rt.c[i].st = R_SENT;
+        ws_send_text(&rt.c[i].ws, "{\"type\":\"msg\",\"cid\":\"first\","
+                                  "\"text\":\"hello, I need help\"}");
+    }
+
+    deadline = t0 + 120;
+
+    while (rt.open + rt.queued + rt.errors < visitors && now() < deadline
+           && !stopping())
+    {
+        loop_once(20);
+    }
+
+    secs = rt.last > t0 ? rt.last - t0 : 0;
+
+    /* the agents' notices may trail the visitors' */
+    deadline = now() + 2;
+    while (rt.told < rt.open && now() < deadline) {
+        loop_once(20);
+    }
+
+    qsort(rt.lat, rt.nlat, sizeof(double), pcmp);
+
+#define RPCT(q)  (rt.nlat ? rt.lat[(size_t) (rt.nlat * (q))] : 0)
+
+    printf("route: %d new conversations, %d agents: %d assigned, %d queued,"
+           " %d errors, %d unanswered, agents told %d\n", visitors,
+           o->agents, rt.open, rt.queued, rt.errors,
+           visitors - rt.open - rt.queued - rt.errors, rt.told);
+    printf("assigned %.0f new conversations/s (%.3f s for all); time to"
+           " assignment ms p50 %.1f p99 %.1f max %.1f\n",
+           secs > 0 ? rt.open / secs : 0, secs, RPCT(0.5), RPCT(0.99),
+           rt.nlat ? rt.lat[rt.nlat - 1] : 0);
+    printf("SUMMARY mode=route conversations=%d agents=%d assigned=%d "
+           "queued=%d errors=%d agents_told=%d seconds=%.3f "
+           "assigned_per_s=%.0f p50_ms=%.1f p99_ms=%.1f\n", visitors,
+           o->agents, rt.open, rt.queued, rt.errors, rt.told, secs, secs > 0 ? rt.open / secs : 0,
+           RPCT(0.5), RPCT(0.99));
+    fflush(stdout);
+
+    for (i = 0; i < next; i++) {
+        ws_shutdown(&rt.c[i].ws);
+    }
+
+    deadline = now() + 2;
+    while (now() < deadline) {
+        loop_once(50);
+    }
+
+    for (i = 0; i < next; i++) {
+        ws_close(&rt.c[i].ws, "shut down");
+    }
+
+    return (rt.open == visitors && rt.told == rt.open) ? 0 : 1;
+}
+
+
 /* -------------------------------------------------- mode: selftest */
 
 static int
@@ -2174,6 +2503,10 @@ main(int argc, char **argv)
 
     if (strcmp(o.mode, "pairs") == 0) {
         return run_pairs(&o);
+    }
+
+    if (strcmp(o.mode, "route") == 0) {
+        return run_route(&o);
     }
 
     return run_idle(&o);
