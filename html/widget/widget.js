@@ -1,0 +1,1197 @@
+/*
+ * kefu visitor widget: one tag on a shop's page,
+ *
+ *   <script src="/kefu/widget.js" data-site="shop1" async></script>
+ *
+ * or a whole page of its own (widget/index.html, for iframes and apps' web
+ * views).  It speaks the kefu wire contract v1 over one WebSocket, keeps an
+ * anonymous visitor's token in localStorage, reconnects with backoff and
+ * `resume`, and keeps what was typed offline in an outbox (localStorage)
+ * until the server acknowledges each message by its `cid`.  Text is always
+ * rendered as text.  Options are the script tag's data-* attributes, see
+ * docs/widget.md.  No build step, no dependencies.
+ */
+(function () {
+    'use strict';
+
+    var script = document.currentScript;
+    if (!script || window.KefuWidget) {
+        return;
+    }
+
+    var base = script.src.replace(/[^/]*([?#].*)?$/, '');
+    var ds = script.dataset;
+
+    var I18N = {
+        en: {
+            title: 'Customer service',
+            launcher: 'Chat with us',
+            close: 'Minimise chat',
+            greeting: 'Hi there! How can we help you today?',
+            placeholder: 'Type a message…',
+            send: 'Send',
+            connecting: 'Connecting…',
+            offline: 'Offline — reconnecting…',
+            online: 'We usually reply within a few minutes',
+            waiting: 'Waiting for an agent…',
+            position: 'You are number {n} in line',
+            eta: 'about {m} min',
+            etaSoon: 'less than a minute',
+            leave: 'No one is online right now. Leave a message and we will reply here — you can close this page.',
+            leaveHint: 'Leave your message here: we will answer even if you close this page.',
+            requeued: 'Waiting for another agent…',
+            agentOnline: 'Online',
+            typing: '{name} is typing…',
+            someone: 'Agent',
+            you: 'You',
+            sending: 'Sending',
+            sent: 'Sent',
+            read: 'Read',
+            failed: 'Not sent',
+            joined: '{name} joined the conversation',
+            transferred: 'You have been transferred to {name}',
+            closedNote: 'The conversation was closed',
+            rateAsk: 'How did we do?',
+            rateComment: 'Anything to add? (optional)',
+            rateSend: 'Submit',
+            rateThanks: 'Thank you for your feedback!',
+            newConv: 'Write again any time to start a new conversation.',
+            earlier: 'Load earlier messages',
+            star: '{n} out of 5',
+            queuedMsg: 'Will be sent when you are back online',
+            powered: 'Powered by kefu',
+            event: 'Update'
+        },
+        zh: {
+            title: '在线客服',
+            launcher: '联系客服',
+            close: '收起对话',
+            greeting: '您好！请问有什么可以帮您？',
+            placeholder: '输入消息…',
+            send: '发送',
+            connecting: '正在连接…',
+            offline: '网络已断开，正在重连…',
+            online: '通常几分钟内回复',
+            waiting: '正在为您接入客服…',
+            position: '正在排队，您是第 {n} 位',
+            eta: '预计 {m} 分钟',
+            etaSoon: '不到 1 分钟',
+            leave: '客服暂时不在线。请留言，我们会在这里回复您，您可以先离开本页面。',
+            leaveHint: '您可以直接留言，即使关闭页面，我们也会在这里回复您。',
+            requeued: '正在为您转接其他客服…',
+            agentOnline: '在线',
+            typing: '{name} 正在输入…',
+            someone: '客服',
+            you: '我',
+            sending: '发送中',
+            sent: '已发送',
+            read: '已读',
+            failed: '发送失败',
+            joined: '{name} 已接入对话',
+            transferred: '已为您转接至 {name}',
+            closedNote: '对话已结束',
+            rateAsk: '请为本次服务评价',
+            rateComment: '还有什么想说的？（选填）',
+            rateSend: '提交评价',
+            rateThanks: '感谢您的评价！',
+            newConv: '如需继续咨询，直接发送消息即可开始新的对话。',
+            earlier: '查看更早的消息',
+            star: '{n} 星',
+            queuedMsg: '联网后自动发送',
+            powered: 'kefu 提供技术支持',
+            event: '通知'
+        }
+    };
+
+    var EVENTS = {
+        en: {
+            'order.paid': 'Order paid', 'order.created': 'Order placed',
+            'order.shipped': 'Order shipped', 'order.refunded': 'Refund issued'
+        },
+        zh: {
+            'order.paid': '订单已支付', 'order.created': '已下单',
+            'order.shipped': '订单已发货', 'order.refunded': '已退款'
+        }
+    };
+
+    function pickLang(l) {
+        l = String(l || '').toLowerCase();
+        return l.indexOf('zh') === 0 ? 'zh' : 'en';
+    }
+
+    var opts = {
+        site: ds.site || 'demo',
+        ws: ds.ws || (base.replace(/^http/, 'ws').replace(/\/[^/]*\/?$/, '') + '/chat'),
+        token: ds.token || '',
+        name: ds.name || '',
+        group: ds.group || '',
+        attrs: null,
+        lang: pickLang(ds.lang || navigator.language ||
+                       (navigator.languages && navigator.languages[0])),
+        title: ds.title || '',
+        greeting: ds.greeting || '',
+        color: ds.color || '',
+        mode: ds.mode === 'page' ? 'page' : 'launcher',
+        open: ds.open === 'true' || ds.open === ''
+    };
+    try {
+        opts.attrs = ds.attrs ? JSON.parse(ds.attrs) : null;
+    } catch (e) {
+        opts.attrs = null;
+    }
+    /* the standalone page passes its options in the query string */
+    if (ds.query !== undefined) {
+        new URLSearchParams(location.search).forEach(function (v, k) {
+            if (k === 'attrs') {
+                try { opts.attrs = JSON.parse(v); } catch (e) { /* ignored */ }
+            } else if (k === 'lang') {
+                opts.lang = pickLang(v);
+            } else if (k in opts && typeof opts[k] === 'string') {
+                opts[k] = v;
+            }
+        });
+    }
+
+    var T = I18N[opts.lang];
+    function t(key, vars) {
+        return String(T[key]).replace(/\{(\w+)\}/g, function (_, k) {
+            return vars && vars[k] !== undefined ? vars[k] : '';
+        });
+    }
+
+    /* ---- storage ---- */
+
+    var KEY = 'kefu.' + opts.site + '.';
+    function load(k, dflt) {
+        try {
+            var v = localStorage.getItem(KEY + k);
+            return v === null ? dflt : JSON.parse(v);
+        } catch (e) {
+            return dflt;
+        }
+    }
+    function save(k, v) {
+        try {
+            if (v === null) {
+                localStorage.removeItem(KEY + k);
+            } else {
+                localStorage.setItem(KEY + k, JSON.stringify(v));
+            }
+        } catch (e) { /* private mode: in memory only */ }
+    }
+
+    /* ---- state ---- */
+
+    var st = {
+        ws: null,
+        conn: 'connecting',      /* connecting | online | offline */
+        me: null,                /* visitor id */
+        welcomed: false,
+        tries: 0,
+        timer: null,
+        pingTimer: null,
+        pongDue: null,
+        convs: {},               /* conv -> {state, agent, position, eta, reason, lastSeq, read, peerRead, order} */
+        order: 0,
+        current: null,           /* the conversation shown at the bottom */
+        entries: {},             /* key -> entry */
+        outbox: load('outbox', []),   /* [{cid, text, ts}] not acknowledged */
+        rated: load('rated', {}),
+        open: false,
+        typingSent: 0,
+        typingOff: null,
+        peerTyping: null,
+        peerTypingTimer: null,
+        historyMore: {},
+        lastPage: location.href
+    };
+
+    function cidgen() {
+        var a = new Uint8Array(9), s = 'w';
+        crypto.getRandomValues(a);
+        for (var i = 0; i < a.length; i++) {
+            s += (a[i] % 36).toString(36);
+        }
+        return s + Date.now().toString(36);
+    }
+
+    function conv(id) {
+        if (!st.convs[id]) {
+            st.convs[id] = { state: 'queued', agent: null, lastSeq: 0, read: 0,
+                             peerRead: 0, order: ++st.order };
+        }
+        return st.convs[id];
+    }
+
+    /* ---- DOM ---- */
+
+    var host = document.createElement('div');
+    host.id = 'kefu-widget';
+    host.setAttribute('data-mode', opts.mode);
+    host.style.cssText = 'all:initial;visibility:hidden';
+    var root = host.attachShadow({ mode: 'open' });
+
+    function el(tag, cls, text) {
+        var e = document.createElement(tag);
+        if (cls) { e.className = cls; }
+        if (text !== undefined) { e.textContent = text; }   /* text, never HTML */
+        return e;
+    }
+    function svg(path, size) {
+        var ns = 'http://www.w3.org/2000/svg';
+        var s = document.createElementNS(ns, 'svg');
+        s.setAttribute('viewBox', '0 0 24 24');
+        s.setAttribute('width', size || 24);
+        s.setAttribute('height', size || 24);
+        s.setAttribute('aria-hidden', 'true');
+        var p = document.createElementNS(ns, 'path');
+        p.setAttribute('d', path);
+        s.appendChild(p);
+        return s;
+    }
+    var ICON = {
+        chat: 'M12 3C6.5 3 2 6.9 2 11.7c0 2.6 1.3 4.9 3.4 6.5L4.6 22l4.3-2.3c1 .3 2 .4 3.1.4 5.5 0 10-3.9 10-8.7S17.5 3 12 3zm-4.5 10a1.3 1.3 0 110-2.6 1.3 1.3 0 010 2.6zm4.5 0a1.3 1.3 0 110-2.6 1.3 1.3 0 010 2.6zm4.5 0a1.3 1.3 0 110-2.6 1.3 1.3 0 010 2.6z',
+        close: 'M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z',
+        down: 'M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z',
+        send: 'M3.4 20.4 21 12 3.4 3.6 3.4 10.1 15 12 3.4 13.9z',
+        star: 'M12 17.3 18.2 21l-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.4 14l-1.6 7z'
+    };
+
+    var css = el('link');
+    css.rel = 'stylesheet';
+    css.href = base + 'widget.css';
+    css.onload = function () { host.style.visibility = 'visible'; };
+    root.appendChild(css);
+
+    var wrap = el('div', 'kf');
+    wrap.setAttribute('lang', opts.lang === 'zh' ? 'zh-CN' : 'en');
+    if (opts.color) {
+        wrap.style.setProperty('--kf-accent', opts.color);
+    }
+    root.appendChild(wrap);
+
+    var launcher = el('button', 'kf-launcher');
+    launcher.type = 'button';
+    launcher.setAttribute('aria-label', t('launcher'));
+    launcher.setAttribute('aria-expanded', 'false');
+    launcher.appendChild(svg(ICON.chat, 28));
+    var launcherX = svg(ICON.down, 28);
+    launcherX.setAttribute('class', 'kf-x');
+    launcher.appendChild(launcherX);
+    var badge = el('span', 'kf-badge');
+    badge.hidden = true;
+    launcher.appendChild(badge);
+
+    var panel = el('section', 'kf-panel');
+    panel.setAttribute('role', 'dialog');
+    panel.setAttribute('aria-label', opts.title || t('title'));
+
+    var head = el('header', 'kf-head');
+    var avatar = el('div', 'kf-avatar');
+    avatar.appendChild(svg(ICON.chat, 22));
+    var headText = el('div', 'kf-head-text');
+    var headTitle = el('div', 'kf-head-title', opts.title || t('title'));
+    var headSub = el('div', 'kf-head-sub');
+    var headDot = el('span', 'kf-dot');
+    var headSubText = el('span', '', t('connecting'));
+    headSub.appendChild(headDot);
+    headSub.appendChild(headSubText);
+    headText.appendChild(headTitle);
+    headText.appendChild(headSub);
+    var closeBtn = el('button', 'kf-close');
+    closeBtn.type = 'button';
+    closeBtn.setAttribute('aria-label', t('close'));
+    closeBtn.appendChild(svg(ICON.down, 24));
+    head.appendChild(avatar);
+    head.appendChild(headText);
+    head.appendChild(closeBtn);
+
+    var banner = el('div', 'kf-banner');
+    banner.setAttribute('role', 'status');
+    banner.hidden = true;
+
+    var scroller = el('div', 'kf-scroll');
+    var earlier = el('button', 'kf-earlier', t('earlier'));
+    earlier.type = 'button';
+    earlier.hidden = true;
+    var greet = el('div', 'kf-greet');
+    greet.appendChild(el('div', 'kf-greet-text', opts.greeting || t('greeting')));
+    var list = el('ol', 'kf-list');
+    list.setAttribute('aria-live', 'polite');
+    list.setAttribute('aria-relevant', 'additions');
+    var typingRow = el('div', 'kf-typing');
+    typingRow.hidden = true;
+    var typingDots = el('span', 'kf-dots');
+    typingDots.appendChild(el('i'));
+    typingDots.appendChild(el('i'));
+    typingDots.appendChild(el('i'));
+    var typingText = el('span', 'kf-typing-text');
+    typingRow.appendChild(typingDots);
+    typingRow.appendChild(typingText);
+    var extra = el('div', 'kf-extra');          /* rating card */
+    scroller.appendChild(earlier);
+    scroller.appendChild(greet);
+    scroller.appendChild(list);
+    scroller.appendChild(extra);
+    scroller.appendChild(typingRow);
+
+    var form = el('form', 'kf-compose');
+    var input = el('textarea', 'kf-input');
+    input.rows = 1;
+    input.placeholder = t('placeholder');
+    input.setAttribute('aria-label', t('placeholder'));
+    input.maxLength = 4000;
+    var sendBtn = el('button', 'kf-send');
+    sendBtn.type = 'submit';
+    sendBtn.setAttribute('aria-label', t('send'));
+    sendBtn.appendChild(svg(ICON.send, 22));
+    form.appendChild(input);
+    form.appendChild(sendBtn);
+
+    var foot = el('div', 'kf-foot', t('powered'));
+
+    panel.appendChild(head);
+    panel.appendChild(banner);
+    panel.appendChild(scroller);
+    panel.appendChild(form);
+    panel.appendChild(foot);
+    wrap.appendChild(panel);
+    if (opts.mode === 'launcher') {
+        wrap.appendChild(launcher);
+    } else {
+        wrap.classList.add('kf-page');
+        st.open = true;
+    }
+
+    /* ---- rendering ---- */
+
+    function fmtTime(ts) {
+        var d = new Date(ts || Date.now());
+        var h = d.getHours(), m = d.getMinutes();
+        return (h < 10 ? '0' : '') + h + ':' + (m < 10 ? '0' : '') + m;
+    }
+
+    function agentName(a) {
+        if (!a) { return ''; }
+        if (typeof a === 'string') { return a; }
+        return a.name || a.id || '';
+    }
+
+    function isMine(e) {
+        return e.from && e.from.role === 'visitor';
+    }
+
+    function entryKey(e) {
+        return e.seq ? e.conv + ':' + e.seq : 'c:' + e.cid;
+    }
+
+    function sortKey(e) {
+        var c = e.conv ? conv(e.conv).order : 1e9;
+        /* pending messages go last, in the order they were typed */
+        return [e.seq ? c : 1e9, e.seq || 0, e.ts || 0];
+    }
+
+    function cmp(a, b) {
+        var x = sortKey(a), y = sortKey(b);
+        for (var i = 0; i < 3; i++) {
+            if (x[i] !== y[i]) { return x[i] - y[i]; }
+        }
+        return 0;
+    }
+
+    function statusOf(e) {
+        if (e.failed) { return 'failed'; }
+        if (!e.seq) { return 'sending'; }
+        var c = st.convs[e.conv];
+        if (c && c.peerRead >= e.seq) { return 'read'; }
+        return 'sent';
+    }
+
+    function systemText(e) {
+        var who = agentName(e.agent) || t('someone');
+        if (e.event === 'accepted' || e.event === 'assigned') {
+            return t('joined', { name: who });
+        }
+        if (e.event === 'transferred') {
+            return t('transferred', { name: who });
+        }
+        if (e.event === 'closed') {
+            return t('closedNote');
+        }
+        if (e.event === 'requeued') {
+            return t('requeued');
+        }
+        if (e.event === 'joined') {
+            return t('joined', { name: who });
+        }
+        return e.text || '';
+    }
+
+    function buildNode(e) {
+        var li;
+        if (e.kind === 'system') {
+            li = el('li', 'kf-sys');
+            li.appendChild(el('span', '', systemText(e)));
+            return li;
+        }
+        if (e.kind === 'event') {
+            li = el('li', 'kf-event');
+            var card = el('div', 'kf-card');
+            card.appendChild(el('div', 'kf-card-title',
+                                (EVENTS[opts.lang][e.name]) || e.name || t('event')));
+            var d = e.data;
+            if (d && typeof d === 'object') {
+                Object.keys(d).slice(0, 6).forEach(function (k) {
+                    var v = d[k];
+                    if (v === null || typeof v === 'object') { return; }
+                    var row = el('div', 'kf-card-row');
+                    row.appendChild(el('span', 'kf-card-k', k));
+                    row.appendChild(el('span', 'kf-card-v', String(v)));
+                    card.appendChild(row);
+                });
+            }
+            li.appendChild(card);
+            li.appendChild(el('div', 'kf-meta', fmtTime(e.ts)));
+            return li;
+        }
+        var mine = isMine(e);
+        li = el('li', 'kf-msg ' + (mine ? 'kf-mine' : 'kf-theirs'));
+        if (!mine) {
+            li.appendChild(el('div', 'kf-who',
+                              (e.from && (e.from.name || (e.from.role === 'bot' ? 'Bot' : ''))) ||
+                              agentName(st.convs[e.conv] && st.convs[e.conv].agent) ||
+                              t('someone')));
+        }
+        li.appendChild(el('div', 'kf-bubble', e.text));
+        var meta = el('div', 'kf-meta');
+        meta.appendChild(el('span', 'kf-time', fmtTime(e.ts)));
+        if (mine) {
+            meta.appendChild(el('span', 'kf-status'));
+        }
+        li.appendChild(meta);
+        return li;
+    }
+
+    function updateNode(e) {
+        var n = e.node;
+        n.setAttribute('data-key', entryKey(e));
+        if (e.seq) { n.setAttribute('data-seq', e.seq); }
+        if (e.conv) { n.setAttribute('data-conv', e.conv); }
+        if (e.kind === 'msg' && isMine(e)) {
+            var s = statusOf(e);
+            n.setAttribute('data-status', s);
+            var sp = n.querySelector('.kf-status');
+            sp.textContent = s === 'read' ? '✓✓ ' + t('read')
+                : s === 'sent' ? '✓ ' + t('sent')
+                : s === 'failed' ? '! ' + t('failed')
+                : (st.conn === 'online' ? '… ' + t('sending') : '… ' + t('queuedMsg'));
+            n.querySelector('.kf-time').textContent = fmtTime(e.ts);
+        }
+    }
+
+    var renderQueued = false;
+    function render() {
+        if (renderQueued) { return; }
+        renderQueued = true;
+        (window.requestAnimationFrame || setTimeout)(doRender);
+    }
+
+    function doRender() {
+        renderQueued = false;
+        var atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+        var all = Object.keys(st.entries).map(function (k) { return st.entries[k]; });
+        all.sort(cmp);
+        var prev = null, child = list.firstChild;
+        all.forEach(function (e) {
+            if (!e.node) { e.node = buildNode(e); }
+            updateNode(e);
+            var grouped = prev && prev.kind === 'msg' && e.kind === 'msg' &&
+                          isMine(prev) === isMine(e) && prev.conv === e.conv &&
+                          (e.ts || 0) - (prev.ts || 0) < 120000;
+            e.node.classList.toggle('kf-cont', !!grouped);
+            if (e.node !== child) {
+                list.insertBefore(e.node, child);
+            } else {
+                child = child.nextSibling;
+            }
+            prev = e;
+        });
+        while (child) {
+            var next = child.nextSibling;
+            list.removeChild(child);
+            child = next;
+        }
+        renderHeader();
+        renderExtra();
+        renderBadge();
+        earlier.hidden = !(st.current && st.historyMore[st.current]);
+        if (atBottom || st.stick) {
+            scroller.scrollTop = scroller.scrollHeight;
+            st.stick = false;
+        }
+        markRead();
+    }
+
+    function renderHeader() {
+        var c = st.current && st.convs[st.current];
+        var name = c && c.state !== 'closed' ? agentName(c.agent) : '';
+        wrap.setAttribute('data-conn', st.conn);
+        wrap.setAttribute('data-conv-state', c ? c.state : 'none');
+        panel.setAttribute('data-conv', st.current || '');
+        if (name) {
+            headTitle.textContent = name;
+            avatar.textContent = '';
+            avatar.appendChild(el('span', 'kf-initial', name.slice(0, 1).toUpperCase()));
+            avatar.classList.add('kf-agent');
+        } else {
+            headTitle.textContent = opts.title || t('title');
+            if (avatar.classList.contains('kf-agent')) {
+                avatar.textContent = '';
+                avatar.appendChild(svg(ICON.chat, 22));
+                avatar.classList.remove('kf-agent');
+            }
+        }
+        var sub, cls;
+        if (st.conn !== 'online') {
+            sub = st.conn === 'offline' ? t('offline') : t('connecting');
+            cls = 'off';
+        } else if (name) {
+            sub = t('agentOnline');
+            cls = 'on';
+        } else {
+            sub = t('online');
+            cls = 'on';
+        }
+        headSubText.textContent = sub;
+        headDot.className = 'kf-dot kf-' + cls;
+
+        /* queue, leave-a-message */
+        var text = '', kind = '', hint = '';
+        if (c && c.state === 'queued') {
+            if (c.reason === 'offline' || c.reason === 'no_agents' ||
+                c.reason === 'no_agent' || c.reason === 'unstaffed')
+            {
+                text = t('leave');
+                kind = 'leave';
+            } else if (typeof c.position === 'number' && c.position > 0) {
+                text = t('position', { n: c.position });
+                if (typeof c.eta === 'number') {
+                    text += ' · ' + (c.eta < 60 ? t('etaSoon')
+                                     : t('eta', { m: Math.round(c.eta / 60) }));
+                } else {
+                    /* no estimate: nobody may be answering soon */
+                    hint = t('leaveHint');
+                }
+                kind = 'queue';
+            } else {
+                text = t('waiting');
+                kind = 'wait';
+            }
+        }
+        banner.hidden = !text;
+        banner.textContent = text;
+        if (hint) {
+            banner.appendChild(el('div', 'kf-banner-hint', hint));
+        }
+        banner.setAttribute('data-kind', kind);
+        if (c && typeof c.position === 'number') {
+            banner.setAttribute('data-position', c.position);
+        } else {
+            banner.removeAttribute('data-position');
+        }
+    }
+
+    function renderExtra() {
+        var c = st.current && st.convs[st.current];
+        /* the rating card is for a close this browser saw happen (kept
+           across a refresh), not for every old conversation */
+        var want = !c || c.state !== 'closed' ? ''
+            : st.rated[st.current] ? 'thanks'
+            : load('askRate', '') === st.current ? 'rate' : '';
+        if (extra.getAttribute('data-show') === want + ':' + st.current) { return; }
+        extra.setAttribute('data-show', want + ':' + st.current);
+        extra.textContent = '';
+        if (!want) { return; }
+        var card = el('div', 'kf-rate');
+        if (want === 'thanks') {
+            card.appendChild(el('div', 'kf-rate-title', t('rateThanks')));
+            card.appendChild(el('div', 'kf-rate-sub', t('newConv')));
+            extra.appendChild(card);
+            return;
+        }
+        var convId = st.current, score = 0;
+        card.appendChild(el('div', 'kf-rate-title', t('rateAsk')));
+        var stars = el('div', 'kf-stars');
+        stars.setAttribute('role', 'radiogroup');
+        stars.setAttribute('aria-label', t('rateAsk'));
+        var btns = [];
+        for (var i = 1; i <= 5; i++) {
+            (function (n) {
+                var b = el('button', 'kf-star');
+                b.type = 'button';
+                b.setAttribute('role', 'radio');
+                b.setAttribute('aria-checked', 'false');
+                b.setAttribute('aria-label', t('star', { n: n }));
+                b.setAttribute('data-score', n);
+                b.appendChild(svg(ICON.star, 28));
+                b.onclick = function () {
+                    score = n;
+                    btns.forEach(function (x, j) {
+                        x.classList.toggle('kf-on', j < n);
+                        x.setAttribute('aria-checked', j === n - 1 ? 'true' : 'false');
+                    });
+                    submit.disabled = false;
+                };
+                btns.push(b);
+                stars.appendChild(b);
+            })(i);
+        }
+        var comment = el('textarea', 'kf-rate-comment');
+        comment.rows = 2;
+        comment.placeholder = t('rateComment');
+        comment.setAttribute('aria-label', t('rateComment'));
+        comment.maxLength = 1000;
+        var submit = el('button', 'kf-rate-send', t('rateSend'));
+        submit.type = 'button';
+        submit.disabled = true;
+        submit.onclick = function () {
+            var m = { type: 'rate', conv: convId, score: score };
+            if (comment.value.trim()) { m.comment = comment.value.trim(); }
+            if (send(m)) {
+                st.rated[convId] = score;
+                save('rated', st.rated);
+                save('askRate', null);
+                render();
+            }
+        };
+        card.appendChild(stars);
+        card.appendChild(comment);
+        card.appendChild(submit);
+        card.appendChild(el('div', 'kf-rate-sub', t('newConv')));
+        extra.appendChild(card);
+        st.stick = true;
+    }
+
+    function unreadCount() {
+        var n = 0;
+        Object.keys(st.entries).forEach(function (k) {
+            var e = st.entries[k];
+            var c = e.conv && st.convs[e.conv];
+            if (e.seq && c && !isMine(e) && e.seq > c.read) { n++; }
+        });
+        Object.keys(st.convs).forEach(function (id) {
+            if (st.convs[id].unreadHint) { n += st.convs[id].unreadHint; }
+        });
+        return n;
+    }
+
+    function renderBadge() {
+        var n = st.open ? 0 : unreadCount();
+        badge.hidden = n === 0;
+        badge.textContent = n > 99 ? '99+' : String(n);
+        launcher.setAttribute('aria-label', t('launcher') + (n ? ' (' + n + ')' : ''));
+    }
+
+    function renderTyping() {
+        var p = st.peerTyping;
+        typingRow.hidden = !p;
+        if (p) {
+            typingText.textContent = t('typing', { name: p.name || t('someone') });
+            if (scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 90) {
+                scroller.scrollTop = scroller.scrollHeight;
+            }
+        }
+    }
+
+    /* ---- the log ---- */
+
+    function addEntry(m) {
+        var e = {
+            conv: m.conv, seq: m.seq, id: m.id, ts: m.ts, from: m.from || {},
+            text: m.text, cid: m.cid, agent: m.agent, event: m.event,
+            name: m.name, data: m.data
+        };
+        e.kind = m.type === 'event' ? 'event'
+            : (e.from.role === 'system' ? 'system' : 'msg');
+        if (!e.conv || !e.seq) { return; }
+        var c = conv(e.conv);
+        var key = entryKey(e);
+        if (st.entries[key]) { return; }           /* exactly once */
+        /* our own message from another tab, or replayed: the pending copy
+           with its cid becomes the stored one */
+        if (e.cid && isMine(e) && st.entries['c:' + e.cid]) {
+            var p = st.entries['c:' + e.cid];
+            delete st.entries['c:' + e.cid];
+            e.node = p.node;
+            dropOutbox(e.cid);
+        }
+        st.entries[key] = e;
+        if (e.seq > c.lastSeq) { c.lastSeq = e.seq; }
+        if (e.kind === 'system' && e.agent && typeof e.agent === 'object' &&
+            (e.event === 'accepted' || e.event === 'assigned' || e.event === 'transferred'))
+        {
+            if (!c.agentSeq || c.agentSeq < e.seq) {
+                c.agent = e.agent;
+                c.agentSeq = e.seq;
+            }
+        }
+        if (!isMine(e) && e.from.role !== 'system' && st.peerTyping &&
+            st.peerTyping.conv === e.conv)
+        {
+            st.peerTyping = null;
+            renderTyping();
+        }
+        if (!st.current || c.order >= conv(st.current).order) {
+            st.current = e.conv;
+        }
+        render();
+    }
+
+    /* a conversation that becomes active goes to the bottom of the view */
+    function focusConv(id) {
+        var c = conv(id);
+        if (st.current === id) { return; }
+        if (st.current && c.order < conv(st.current).order) { c.order = ++st.order; }
+        st.current = id;
+    }
+
+    function dropOutbox(cid) {
+        var before = st.outbox.length;
+        st.outbox = st.outbox.filter(function (o) { return o.cid !== cid; });
+        if (st.outbox.length !== before) { save('outbox', st.outbox); }
+    }
+
+    function markRead() {
+        if (!st.open || document.visibilityState === 'hidden' || st.conn !== 'online') {
+            return;
+        }
+        Object.keys(st.convs).forEach(function (id) {
+            var c = st.convs[id], max = 0;
+            Object.keys(st.entries).forEach(function (k) {
+                var e = st.entries[k];
+                if (e.conv === id && e.seq && !isMine(e) && e.seq > max) { max = e.seq; }
+            });
+            c.unreadHint = 0;
+            if (max > c.read) {
+                c.read = max;
+                send({ type: 'read', conv: id, seq: max });
+                renderBadge();
+            }
+        });
+    }
+
+    /* ---- the connection ---- */
+
+    function send(m) {
+        if (st.ws && st.ws.readyState === 1 && st.welcomed) {
+            st.ws.send(JSON.stringify(m));
+            return true;
+        }
+        return false;
+    }
+
+    function setConn(s) {
+        st.conn = s;
+        render();
+    }
+
+    function connect() {
+        clearTimeout(st.timer);
+        if (st.ws) { return; }
+        var ws;
+        try {
+            ws = new WebSocket(opts.ws);
+        } catch (e) {
+            scheduleReconnect();
+            return;
+        }
+        st.ws = ws;
+        st.welcomed = false;
+        if (st.conn !== 'offline') { setConn('connecting'); }
+        ws.onopen = function () {
+            var hello = { type: 'hello', role: 'visitor', site: opts.site };
+            var tok = opts.token || load('token', '');
+            if (tok) { hello.token = tok; }
+            if (opts.name) { hello.name = opts.name; }
+            if (opts.attrs) { hello.attrs = opts.attrs; }
+            if (opts.group) { hello.group = opts.group; }
+            hello.page = { url: location.href, title: document.title,
+                           referrer: document.referrer };
+            var resume = {}, any = false;
+            Object.keys(st.convs).forEach(function (id) {
+                if (st.convs[id].lastSeq > 0) {
+                    resume[id] = st.convs[id].lastSeq;
+                    any = true;
+                }
+            });
+            if (any) { hello.resume = resume; }
+            ws.send(JSON.stringify(hello));
+        };
+        ws.onmessage = function (ev) {
+            var m;
+            try { m = JSON.parse(ev.data); } catch (e) { return; }
+            if (m && typeof m.type === 'string') { onMessage(m); }
+        };
+        ws.onclose = function (ev) {
+            if (st.ws !== ws) { return; }
+            st.ws = null;
+            st.welcomed = false;
+            clearInterval(st.pingTimer);
+            if (ev.code === 4401 && !opts.token && load('token', '')) {
+                /* our anonymous token is no longer good: start afresh */
+                save('token', null);
+                st.tries = 0;
+            }
+            setConn('offline');
+            scheduleReconnect();
+        };
+    }
+
+    function scheduleReconnect() {
+        clearTimeout(st.timer);
+        var delay = Math.min(30000, 500 * Math.pow(2, st.tries++));
+        delay = delay / 2 + Math.random() * delay / 2;
+        st.timer = setTimeout(connect, delay);
+    }
+
+    function dropConnection() {
+        var ws = st.ws;
+        if (ws) {
+            ws.onclose = null;
+            st.ws = null;
+            st.welcomed = false;
+            clearInterval(st.pingTimer);
+            try { ws.close(); } catch (e) { /* ignored */ }
+        }
+    }
+
+    function heartbeat(secs) {
+        clearInterval(st.pingTimer);
+        st.pongDue = null;
+        st.pingTimer = setInterval(function () {
+            if (st.pongDue && Date.now() > st.pongDue) {
+                /* a connection that no longer answers: start a new one */
+                dropConnection();
+                setConn('offline');
+                scheduleReconnect();
+                return;
+            }
+            if (send({ type: 'ping', id: 'hb' })) {
+                st.pongDue = Date.now() + 10000;
+            }
+        }, Math.max(5, Math.min(secs || 25, 25)) * 1000);
+    }
+
+    function flushOutbox() {
+        st.outbox.forEach(function (o) {
+            send({ type: 'msg', cid: o.cid, text: o.text });
+        });
+    }
+
+    function onMessage(m) {
+        var c;
+        switch (m.type) {
+        case 'welcome':
+            st.welcomed = true;
+            st.tries = 0;
+            st.me = m.id;
+            if (m.token && !opts.token) { save('token', m.token); }
+            var fresh = !st.current;
+            (m.convs || []).slice().reverse().forEach(function (s) {
+                c = conv(s.conv);
+                c.state = s.state;
+                if (s.agent && (!c.agent || typeof s.agent === 'object')) {
+                    c.agent = s.agent;
+                }
+                if (s.unread && fresh) { c.unreadHint = s.unread; }
+                c.serverSeq = s.seq;
+                if (typeof s.position === 'number') { c.position = s.position; }
+                if (typeof s.eta === 'number') { c.eta = s.eta; }
+                if (s.reason) { c.reason = s.reason; }
+            });
+            if (fresh && m.convs && m.convs.length) {
+                /* the newest still open one, else the newest */
+                var open = m.convs.filter(function (s) { return s.state !== 'closed'; });
+                st.current = (open[0] || m.convs[0]).conv;
+                conv(st.current).order = ++st.order;
+                send({ type: 'history', conv: st.current, limit: 50 });
+            }
+            setConn('online');
+            heartbeat(m.heartbeat);
+            flushOutbox();
+            break;
+        case 'pong':
+            st.pongDue = null;
+            break;
+        case 'ack':
+            var p = st.entries['c:' + m.cid];
+            dropOutbox(m.cid);
+            if (p) {
+                delete st.entries['c:' + m.cid];
+                c = conv(m.conv);
+                p.conv = m.conv;
+                p.seq = m.seq;
+                p.id = m.id;
+                p.ts = m.ts;
+                /* lastSeq (the resume point) moves only with what the
+                   stream delivered: an ack may overtake an entry before it */
+                var key = entryKey(p);
+                if (!st.entries[key]) {
+                    st.entries[key] = p;
+                } else if (p.node && p.node.parentNode) {
+                    p.node.parentNode.removeChild(p.node);
+                }
+                focusConv(m.conv);
+                render();
+            }
+            break;
+        case 'msg':
+        case 'event':
+            addEntry(m);
+            break;
+        case 'history':
+            c = conv(m.conv);
+            st.historyMore[m.conv] = !!m.more;
+            (m.msgs || []).forEach(function (h) {
+                if (!h.type) { h.type = h.name && !h.text ? 'event' : 'msg'; }
+                h.conv = h.conv || m.conv;
+                addEntry(h);
+            });
+            if (!c.read) {
+                /* what the server counted unread stays unread until seen */
+                var others = Object.keys(st.entries).map(function (k) {
+                    return st.entries[k];
+                }).filter(function (e) {
+                    return e.conv === m.conv && e.seq && !isMine(e);
+                }).sort(function (x, y) { return x.seq - y.seq; });
+                var hint = c.unreadHint || 0;
+                c.read = hint === 0 ? c.lastSeq
+                    : hint >= others.length ? 0 : others[others.length - hint].seq - 1;
+                c.unreadHint = 0;
+            }
+            st.stick = !st.pagingUp;
+            st.pagingUp = false;
+            render();
+            break;
+        case 'conv':
+            c = conv(m.conv);
+            var was = c.state;
+            c.state = m.state;
+            if (m.agent !== undefined) { c.agent = m.agent; }
+            c.position = m.position;
+            c.eta = m.eta;
+            c.reason = m.reason;
+            if (m.state !== 'closed') { focusConv(m.conv); }
+            if (m.state === 'closed' && was !== 'closed') {
+                st.stick = true;
+                if (!st.rated[m.conv]) { save('askRate', m.conv); }
+            }
+            render();
+            break;
+        case 'typing':
+            if (m.from && m.from.role !== 'visitor') {
+                clearTimeout(st.peerTypingTimer);
+                if (m.on) {
+                    st.peerTyping = { conv: m.conv,
+                                      name: m.from.name || agentName(conv(m.conv).agent) };
+                    st.peerTypingTimer = setTimeout(function () {
+                        st.peerTyping = null;
+                        renderTyping();
+                    }, 8000);
+                } else {
+                    st.peerTyping = null;
+                }
+                renderTyping();
+            }
+            break;
+        case 'read':
+            if (m.from && m.from.role !== 'visitor') {
+                c = conv(m.conv);
+                if (m.seq > c.peerRead) {
+                    c.peerRead = m.seq;
+                    render();
+                }
+            }
+            break;
+        case 'error':
+            onError(m);
+            break;
+        }
+    }
+
+    function onError(m) {
+        if (!m.cid) { return; }
+        var p = st.entries['c:' + m.cid];
+        if (m.code === 'unavailable' || m.code === 'rate_limited') {
+            /* not stored: the outbox keeps it, try again shortly */
+            setTimeout(function () {
+                st.outbox.forEach(function (o) {
+                    if (o.cid === m.cid) { send({ type: 'msg', cid: o.cid, text: o.text }); }
+                });
+            }, 2000 + Math.random() * 2000);
+            return;
+        }
+        dropOutbox(m.cid);
+        if (p) {
+            p.failed = m.code;
+            render();
+        }
+    }
+
+    /* ---- composing ---- */
+
+    function submitText() {
+        var text = input.value.replace(/\s+$/, '').replace(/^\s*\n/, '');
+        if (!text.trim()) { return; }
+        var o = { cid: cidgen(), text: text, ts: Date.now() };
+        st.outbox.push(o);
+        save('outbox', st.outbox);
+        addPending(o);
+        input.value = '';
+        autosize();
+        typing(false);
+        st.stick = true;
+        send({ type: 'msg', cid: o.cid, text: o.text });
+        render();
+    }
+
+    function addPending(o) {
+        st.entries['c:' + o.cid] = {
+            kind: 'msg', cid: o.cid, text: o.text, ts: o.ts,
+            from: { role: 'visitor', id: st.me }
+        };
+    }
+
+    function typing(on) {
+        var c = st.current && st.convs[st.current];
+        clearTimeout(st.typingOff);
+        if (!c || c.state === 'closed') { return; }
+        if (on) {
+            if (Date.now() - st.typingSent > 3000) {
+                if (send({ type: 'typing', conv: st.current, on: true })) {
+                    st.typingSent = Date.now();
+                }
+            }
+            st.typingOff = setTimeout(function () { typing(false); }, 4000);
+        } else if (st.typingSent) {
+            st.typingSent = 0;
+            send({ type: 'typing', conv: st.current, on: false });
+        }
+    }
+
+    function autosize() {
+        input.style.height = 'auto';
+        input.style.height = Math.min(input.scrollHeight, 120) + 'px';
+    }
+
+    form.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        submitText();
+        input.focus();
+    });
+    input.addEventListener('keydown', function (ev) {
+        if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+            ev.preventDefault();
+            submitText();
+        }
+    });
+    input.addEventListener('input', function () {
+        autosize();
+        typing(input.value.length > 0);
+    });
+    earlier.addEventListener('click', function () {
+        var min = Infinity;
+        Object.keys(st.entries).forEach(function (k) {
+            var e = st.entries[k];
+            if (e.conv === st.current && e.seq && e.seq < min) { min = e.seq; }
+        });
+        if (min > 1 && min !== Infinity) {
+            st.pagingUp = true;
+            send({ type: 'history', conv: st.current, before: min, limit: 50 });
+        }
+    });
+
+    /* ---- opening and closing ---- */
+
+    function setOpen(open) {
+        if (opts.mode === 'page') { open = true; }
+        st.open = open;
+        wrap.classList.toggle('kf-open', open);
+        launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
+        save('open', open);
+        if (open) {
+            st.stick = true;
+            render();
+            setTimeout(function () { input.focus(); }, 50);
+        } else {
+            renderBadge();
+        }
+    }
+    launcher.addEventListener('click', function () { setOpen(!st.open); });
+    closeBtn.addEventListener('click', function () {
+        setOpen(false);
+        launcher.focus();
+    });
+    panel.addEventListener('keydown', function (ev) {
+        if (ev.key === 'Escape' && opts.mode === 'launcher') {
+            setOpen(false);
+            launcher.focus();
+        }
+    });
+    document.addEventListener('visibilitychange', function () {
+        if (document.visibilityState === 'visible') { markRead(); }
+    });
+
+    /* ---- the network and the page ---- */
+
+    window.addEventListener('offline', function () {
+        dropConnection();
+        setConn('offline');
+    });
+    window.addEventListener('online', function () {
+        st.tries = 0;
+        clearTimeout(st.timer);
+        connect();
+    });
+
+    function pageChanged() {
+        setTimeout(function () {
+            if (location.href === st.lastPage) { return; }
+            st.lastPage = location.href;
+            send({ type: 'page', url: location.href, title: document.title });
+        }, 300);
+    }
+    ['pushState', 'replaceState'].forEach(function (f) {
+        var orig = history[f];
+        history[f] = function () {
+            var r = orig.apply(this, arguments);
+            pageChanged();
+            return r;
+        };
+    });
+    window.addEventListener('popstate', pageChanged);
+    window.addEventListener('hashchange', pageChanged);
+
+    /* ---- start ---- */
+
+    st.outbox.forEach(addPending);
+    function mount() {
+        document.body.appendChild(host);
+        setOpen(opts.mode === 'page' || opts.open || load('open', false));
+        connect();
+    }
+    if (document.body) {
+        mount();
+    } else {
+        document.addEventListener('DOMContentLoaded', mount);
+    }
+
+    window.KefuWidget = {
+        open: function () { setOpen(true); },
+        close: function () { setOpen(false); },
+        toggle: function () { setOpen(!st.open); },
+        /* the conversation shown, for the shop page's own use */
+        conversation: function () { return st.current; },
+        visitor: function () { return st.me; }
+    };
+})();
