@@ -315,6 +315,25 @@ ngx_kefu_route_valid(ngx_str_t *s, size_t max)
 }
 
 
+/* an actor's call; without memory the caller's callback is told so */
+
+static ngx_kefu_route_call_t *
+ngx_kefu_route_start(ngx_kefu_main_conf_t *kmcf, ngx_kefu_script_t *script,
+    ngx_kefu_actor_t *actor, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_kefu_route_call_t  *call;
+
+    call = ngx_kefu_route_call(kmcf, script, actor->site, actor->session,
+                               done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+    }
+
+    return call;
+}
+
+
 void
 ngx_kefu_route_accept(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
@@ -333,11 +352,8 @@ ngx_kefu_route_accept(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         return;
     }
 
-    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_accept,
-                               actor->site, actor->session, done, data);
+    call = ngx_kefu_route_start(kmcf, &ngx_kefu_script_route_accept, actor, done, data);
     if (call == NULL) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
-                            "out of memory");
         return;
     }
 
@@ -392,11 +408,8 @@ ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         return;
     }
 
-    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_handover,
-                               actor->site, actor->session, done, data);
+    call = ngx_kefu_route_start(kmcf, &ngx_kefu_script_route_handover, actor, done, data);
     if (call == NULL) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
-                            "out of memory");
         return;
     }
 
@@ -449,11 +462,8 @@ ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         return;
     }
 
-    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_close,
-                               actor->site, actor->session, done, data);
+    call = ngx_kefu_route_start(kmcf, &ngx_kefu_script_route_close, actor, done, data);
     if (call == NULL) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
-                            "out of memory");
         return;
     }
 
@@ -485,11 +495,8 @@ ngx_kefu_route_join(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         return;
     }
 
-    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_join,
-                               actor->site, actor->session, done, data);
+    call = ngx_kefu_route_start(kmcf, &ngx_kefu_script_route_join, actor, done, data);
     if (call == NULL) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
-                            "out of memory");
         return;
     }
 
@@ -523,11 +530,8 @@ ngx_kefu_route_status(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         return;
     }
 
-    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_status,
-                               actor->site, actor->session, done, data);
+    call = ngx_kefu_route_start(kmcf, &ngx_kefu_script_route_status, actor, done, data);
     if (call == NULL) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
-                            "out of memory");
         return;
     }
 
@@ -571,11 +575,8 @@ ngx_kefu_route_rate(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         return;
     }
 
-    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_rate,
-                               actor->site, actor->session, done, data);
+    call = ngx_kefu_route_start(kmcf, &ngx_kefu_script_route_rate, actor, done, data);
     if (call == NULL) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
-                            "out of memory");
         return;
     }
 
