@@ -12,8 +12,8 @@ need_pkgs() {
     fi
     echo "installing: ${missing[*]}" >&2
     if [ -z "${KEFU_APT_UPDATED:-}" ]; then
-        apt-get update -qq >&2 || true
+        apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || true
         export KEFU_APT_UPDATED=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
