@@ -563,7 +563,8 @@ ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
 static void
 ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
 {
-    u_char  code[2];
+    u_char      code[2];
+    ngx_uint_t  bad;
 
     switch (ws->frame.opcode) {
 
@@ -578,10 +579,13 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
     case NGX_KEFU_OP_CLOSE:
         ws->close_received = 1;
 
-        if (ngx_kefu_ws_check_close(ws->ctl, ws->ctl_len) != NGX_OK) {
+        bad = ngx_kefu_ws_check_close(ws->ctl, ws->ctl_len);
+
+        if (bad) {
             ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
-                             "invalid close frame");
+            ngx_kefu_ws_fail(ws, bad, bad == NGX_KEFU_CLOSE_BAD_DATA
+                                      ? "close reason is not valid UTF-8"
+                                      : "invalid close frame");
             break;
         }
 

@@ -132,7 +132,7 @@ ngx_int_t ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos,
     u_char *last, const char **reason);
 void ngx_kefu_ws_unmask(ngx_kefu_frame_t *f, u_char *dst, u_char *src,
     size_t n);
-ngx_int_t ngx_kefu_ws_check_close(u_char *p, size_t len);
+ngx_uint_t ngx_kefu_ws_check_close(u_char *p, size_t len);
 u_char *ngx_kefu_ws_frame_header(u_char *p, ngx_uint_t opcode, size_t len);
 size_t ngx_kefu_ws_frame_header_size(size_t len);
 

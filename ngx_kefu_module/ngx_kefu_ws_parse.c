@@ -154,42 +154,44 @@ ngx_kefu_ws_unmask(ngx_kefu_frame_t *f, u_char *dst, u_char *src, size_t n)
 
 /*
  * A close frame's payload: empty, or a 2-byte status code that an endpoint
- * may send, followed by a UTF-8 reason.  Returns NGX_OK or NGX_ERROR.
+ * may send, followed by a UTF-8 reason.  Returns 0 when it is fine, else
+ * the code to close with: 1002 for the frame, 1007 for a reason that is not
+ * UTF-8 (invalid data, as for a text frame: RFC 6455 section 8.1).
  */
 
-ngx_int_t
+ngx_uint_t
 ngx_kefu_ws_check_close(u_char *p, size_t len)
 {
     ngx_uint_t  code;
 
     if (len == 0) {
-        return NGX_OK;
+        return 0;
     }
 
     if (len == 1) {
-        return NGX_ERROR;
+        return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
     code = (p[0] << 8) | p[1];
 
     if (code < 1000 || code >= 5000) {
-        return NGX_ERROR;
+        return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
     /* 1004-1006 and 1015 are reserved; 1016-2999 are unassigned */
     if (code < 3000
         && (code == 1004 || code == 1005 || code == 1006 || code >= 1015))
     {
-        return NGX_ERROR;
+        return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
     if (ngx_kefu_utf8_validate(NGX_KEFU_UTF8_ACCEPT, p + 2, len - 2)
         != NGX_KEFU_UTF8_ACCEPT)
     {
-        return NGX_ERROR;
+        return NGX_KEFU_CLOSE_BAD_DATA;
     }
 
-    return NGX_OK;
+    return 0;
 }
 
 

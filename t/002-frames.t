@@ -119,7 +119,7 @@ is($m->{id}, "\x{4f60}\x{597d}", 'the characters arrive intact');
 
 
 
-=== TEST 6: the close handshake: valid codes echoed, invalid ones refused with 1002
+=== TEST 6: the close handshake: valid codes echoed, invalid ones refused with 1002, a reason that is not UTF-8 with 1007
 --- config
     location = /chat { kefu_chat; }
 --- ws
@@ -143,8 +143,10 @@ my ($got) = $ws->recv_close;
 is($got, 1002, 'a 1-byte close payload is refused');
 $ws = ws_connect();
 $ws->send_frame(8, ws_close_payload(1000, "\xff\xfe"));
-($got) = $ws->recv_close;
-is($got, 1002, 'a close reason that is not UTF-8 is refused');
+my $why;
+($got, $why) = $ws->recv_close;
+is($got, 1007, 'a close reason that is not UTF-8 is refused with 1007');
+is($why, 'close reason is not valid UTF-8', 'and says why');
 $ws = ws_connect();
 $ws->send_frame(8, '');
 ($got) = $ws->recv_close;
