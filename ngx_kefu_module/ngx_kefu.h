@@ -133,6 +133,7 @@ typedef struct {
     ngx_kefu_redis_t            *redis;        /* per worker */
     ngx_kefu_local_t            *local;        /* per worker */
     ngx_msec_t                   dedup_ttl;
+    ngx_msec_t                   token_leeway; /* clock skew for exp/nbf */
     ngx_int_t                    log_max;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */

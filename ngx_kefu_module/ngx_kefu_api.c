@@ -408,7 +408,7 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
     {
         json_decref(claims);
         err = "token \"sub\" must be an id of 1-128 characters "
-              "[A-Za-z0-9._:@-]";
+              "[A-Za-z0-9._@-]";
         goto unauthorized;
     }
 

@@ -113,7 +113,7 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
         if (ngx_kefu_api_valid(id, NGX_KEFU_MAX_ID_LEN) != NGX_OK) {
             return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                       "\"from.id\" must be an id of 1-128 "
-                                      "characters [A-Za-z0-9._:@-]");
+                                      "characters [A-Za-z0-9._@-]");
         }
 
         who.len = ngx_snprintf(whobuf, sizeof(whobuf), "%c:%s", rn[0],
@@ -180,7 +180,7 @@ ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     if (ngx_kefu_api_valid(name, NGX_KEFU_API_MAX_NAME) != NGX_OK) {
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                   "\"name\" must be an event name of 1-64 "
-                                  "characters [A-Za-z0-9._:@-]");
+                                  "characters [A-Za-z0-9._@-]");
     }
 
     if (data && !json_is_object(data)) {

@@ -244,7 +244,8 @@ static ngx_int_t
 ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
     const char **err)
 {
-    json_t  *v;
+    size_t   i;
+    json_t  *v, *g;
 
     v = json_object_get(claims, "site");
 
@@ -274,7 +275,7 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
            != NGX_OK)
     {
         *err = "token \"sub\" must be an id of 1-128 characters "
-               "[A-Za-z0-9._:@-]";
+               "[A-Za-z0-9._@-]";
         return NGX_DECLINED;
     }
 
@@ -299,8 +300,20 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
     v = json_object_get(claims, "groups");
 
     if (v && !json_is_array(v)) {
-        *err = "token \"groups\" must be an array of strings";
+        *err = "token \"groups\" must be an array of group names";
         return NGX_DECLINED;
+    }
+
+    json_array_foreach(v, i, g) {
+        if (!json_is_string(g)
+            || ngx_kefu_valid_id((u_char *) json_string_value(g),
+                                 json_string_length(g))
+               != NGX_OK)
+        {
+            *err = "token \"groups\" must be an array of group names "
+                   "(1-128 characters [A-Za-z0-9._@-])";
+            return NGX_DECLINED;
+        }
     }
 
     v = json_object_get(claims, "capacity");
@@ -858,7 +871,7 @@ ngx_kefu_valid_id(u_char *p, size_t len)
     for (last = p + len; p < last; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
             || (*p >= '0' && *p <= '9')
-            || *p == '.' || *p == '_' || *p == ':' || *p == '@' || *p == '-')
+            || *p == '.' || *p == '_' || *p == '@' || *p == '-')
         {
             continue;
         }

@@ -22,6 +22,8 @@
 
 
 static json_t *ngx_kefu_jwt_decode_json(u_char *p, size_t len);
+static ngx_int_t ngx_kefu_jwt_decode(ngx_str_t *dst, u_char *p, size_t len);
+static ngx_int_t ngx_kefu_jwt_time(json_t *v, json_int_t *t);
 static ngx_int_t ngx_kefu_jwt_hmac(ngx_str_t *secret, u_char *data,
     size_t len, u_char *sig);
 
@@ -38,9 +40,11 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
 {
     u_char     *p, *last, *dot1, *dot2;
     u_char      sig[NGX_KEFU_JWT_SIG_LEN], given[64];
-    json_t     *header, *payload, *v;
-    ngx_str_t   src, dst;
-    json_int_t  t;
+    time_t                 leeway;
+    json_t                *header, *payload, *v;
+    ngx_str_t              dst;
+    json_int_t             t;
+    ngx_kefu_main_conf_t  *kmcf;
 
     *claims = NULL;
 
@@ -77,21 +81,30 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
         return NGX_DECLINED;
     }
 
+    /*
+     * "crit" names extensions the recipient must understand (RFC 7515,
+     * 4.1.11); the module understands none, so any is a reason to refuse
+     */
+
+    if (json_object_get(header, "crit") != NULL) {
+        json_decref(header);
+        *err = "token header has \"crit\" extensions the server does not "
+               "understand";
+        return NGX_DECLINED;
+    }
+
     json_decref(header);
 
     /* the signature covers "header.payload" */
 
-    src.data = dot2 + 1;
-    src.len = last - src.data;
-
-    if (src.len > 44) {
+    if (last - (dot2 + 1) > 44) {
         *err = "token signature is invalid";
         return NGX_DECLINED;
     }
 
     dst.data = given;
 
-    if (ngx_decode_base64url(&dst, &src) != NGX_OK
+    if (ngx_kefu_jwt_decode(&dst, dot2 + 1, last - (dot2 + 1)) != NGX_OK
         || dst.len != NGX_KEFU_JWT_SIG_LEN)
     {
         *err = "token signature is invalid";
@@ -112,23 +125,30 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
         return NGX_DECLINED;
     }
 
-    /* exp is required: a token that never expires cannot be revoked */
+    /*
+     * exp is required: a token that never expires cannot be revoked.  The
+     * leeway allows for clocks of the shop's backend and of nginx that
+     * differ by a little.
+     */
+
+    kmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_kefu_module);
+    leeway = kmcf ? (time_t) (kmcf->token_leeway / 1000) : 0;
 
     v = json_object_get(payload, "exp");
 
-    if (json_is_integer(v)) {
-        t = json_integer_value(v);
-
-    } else if (json_is_real(v)) {
-        t = (json_int_t) json_real_value(v);
-
-    } else {
+    if (v == NULL) {
         json_decref(payload);
         *err = "token has no exp";
         return NGX_DECLINED;
     }
 
-    if (t <= (json_int_t) now) {
+    if (ngx_kefu_jwt_time(v, &t) != NGX_OK) {
+        json_decref(payload);
+        *err = "token \"exp\" must be a time in seconds";
+        return NGX_DECLINED;
+    }
+
+    if (t + leeway <= (json_int_t) now) {
         json_decref(payload);
         *err = "token expired";
         return NGX_DECLINED;
@@ -136,7 +156,13 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
 
     v = json_object_get(payload, "nbf");
 
-    if (v && (!json_is_number(v) || json_number_value(v) > (double) now)) {
+    if (v && ngx_kefu_jwt_time(v, &t) != NGX_OK) {
+        json_decref(payload);
+        *err = "token \"nbf\" must be a time in seconds";
+        return NGX_DECLINED;
+    }
+
+    if (v && t - leeway > (json_int_t) now) {
         json_decref(payload);
         *err = "token not valid yet";
         return NGX_DECLINED;
@@ -216,17 +242,15 @@ ngx_kefu_jwt_decode_json(u_char *p, size_t len)
 {
     u_char     buf[NGX_KEFU_JWT_MAX_LEN];
     json_t    *j;
-    ngx_str_t  src, dst;
+    ngx_str_t  dst;
 
     if (len == 0 || ngx_base64_decoded_length(len) > sizeof(buf)) {
         return NULL;
     }
 
-    src.data = p;
-    src.len = len;
     dst.data = buf;
 
-    if (ngx_decode_base64url(&dst, &src) != NGX_OK) {
+    if (ngx_kefu_jwt_decode(&dst, p, len) != NGX_OK) {
         return NULL;
     }
 
@@ -238,6 +262,86 @@ ngx_kefu_jwt_decode_json(u_char *p, size_t len)
     }
 
     return j;
+}
+
+
+/*
+ * Canonical base64url only (RFC 7515, section 2): no padding and no bits
+ * set past the last byte, so that one token has exactly one spelling.
+ * nginx's decoder stops at "=" and ignores what follows, and keeps quiet
+ * about trailing bits.
+ */
+
+static ngx_int_t
+ngx_kefu_jwt_decode(ngx_str_t *dst, u_char *p, size_t len)
+{
+    u_char     c;
+    ngx_str_t  src;
+
+    if (len % 4 == 1) {
+        return NGX_ERROR;
+    }
+
+    if (len % 4) {
+        c = p[len - 1];
+
+        /* its value in the alphabet; only the top bits may be used */
+        c = (c >= 'A' && c <= 'Z') ? c - 'A'
+            : (c >= 'a' && c <= 'z') ? c - 'a' + 26
+            : (c >= '0' && c <= '9') ? c - '0' + 52
+            : (c == '-') ? 62 : (c == '_') ? 63 : 0xff;
+
+        if (c == 0xff || (c & (len % 4 == 2 ? 0x0f : 0x03))) {
+            return NGX_ERROR;
+        }
+    }
+
+    src.data = p;
+    src.len = len;
+
+    if (ngx_decode_base64url(dst, &src) != NGX_OK
+        || dst->len != len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0))
+    {
+        /* a "=" or another character outside the alphabet */
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A NumericDate (RFC 7519, section 2): a JSON number of seconds, fractions
+ * allowed by the RFC and dropped here; within year 0 to 9999, so that a
+ * huge value never reaches a cast or time arithmetic.
+ */
+
+#define NGX_KEFU_JWT_TIME_MAX  253402300799LL
+
+static ngx_int_t
+ngx_kefu_jwt_time(json_t *v, json_int_t *t)
+{
+    double  d;
+
+    if (json_is_integer(v)) {
+        *t = json_integer_value(v);
+        return (*t >= 0 && *t <= NGX_KEFU_JWT_TIME_MAX) ? NGX_OK : NGX_ERROR;
+    }
+
+    if (!json_is_real(v)) {
+        return NGX_ERROR;
+    }
+
+    d = json_real_value(v);
+
+    /* also false for a NaN */
+    if (!(d >= 0 && d <= (double) NGX_KEFU_JWT_TIME_MAX)) {
+        return NGX_ERROR;
+    }
+
+    *t = (json_int_t) d;
+
+    return NGX_OK;
 }
 
 

@@ -44,6 +44,8 @@ typedef struct {
 typedef struct {
     ngx_conf_post_handler_pt  post_handler;
     ngx_msec_t                min;
+    ngx_msec_t                max;       /* 0: none */
+    char                     *error;
 } ngx_kefu_msec_bounds_t;
 
 
@@ -56,7 +58,7 @@ static ngx_kefu_size_bounds_t  ngx_kefu_send_queue_bounds = {
 };
 
 static ngx_kefu_msec_bounds_t  ngx_kefu_positive_msec = {
-    ngx_kefu_check_msec, 1
+    ngx_kefu_check_msec, 1, 0, "must be positive"
 };
 
 static ngx_kefu_size_bounds_t  ngx_kefu_api_body_bounds = {
@@ -69,7 +71,12 @@ static ngx_kefu_size_bounds_t  ngx_kefu_text_bounds = {
 
 /* a resend after a reconnect must still find the original */
 static ngx_kefu_msec_bounds_t  ngx_kefu_dedup_bounds = {
-    ngx_kefu_check_msec, 60000
+    ngx_kefu_check_msec, 60000, 0, "must be at least 60s"
+};
+
+/* a few minutes of skew are clocks; more would stretch every token's life */
+static ngx_kefu_msec_bounds_t  ngx_kefu_leeway_bounds = {
+    ngx_kefu_check_msec, 0, 300000, "must be at most 5m"
 };
 
 static ngx_conf_num_bounds_t  ngx_kefu_retention_bounds = {
@@ -169,6 +176,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_kefu_main_conf_t, dedup_ttl),
       &ngx_kefu_dedup_bounds },
+
+    { ngx_string("kefu_token_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, token_leeway),
+      &ngx_kefu_leeway_bounds },
 
     { ngx_string("kefu_log_retention"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -271,6 +285,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     }
 
     kmcf->dedup_ttl = NGX_CONF_UNSET_MSEC;
+    kmcf->token_leeway = NGX_CONF_UNSET_MSEC;
     kmcf->log_max = NGX_CONF_UNSET;
 
     return kmcf;
@@ -290,6 +305,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_str_t  name;
 
     ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
+    ngx_conf_init_msec_value(kmcf->token_leeway, 30000);
     ngx_conf_init_value(kmcf->log_max, 10000);
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
@@ -577,7 +593,7 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (value[1].len > 64
         || ngx_kefu_valid_id(value[1].data, value[1].len) != NGX_OK)
     {
-        return "has an invalid site name: 1-64 characters [A-Za-z0-9._:@-]";
+        return "has an invalid site name: 1-64 characters [A-Za-z0-9._@-]";
     }
 
     if (ngx_kefu_site_find(kmcf, (char *) value[1].data) != NULL) {
@@ -753,8 +769,8 @@ ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data)
     ngx_kefu_msec_bounds_t  *b = post;
     ngx_msec_t              *mp = data;
 
-    if (*mp < b->min) {
-        return "must be positive";
+    if (*mp < b->min || (b->max && *mp > b->max)) {
+        return b->error;
     }
 
     return NGX_CONF_OK;

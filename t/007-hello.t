@@ -88,7 +88,7 @@ kefu: agent "agent-7" of site "shop1" authenticated
 --- ws
 my $ok = {sub => 'a1', role => 'agent', site => 'shop1', exp => time + 60};
 my @cases = (
-    ['expired', {%$ok, exp => time - 1}, $main::S1, 'token expired'],
+    ['expired', {%$ok, exp => time - 3600}, $main::S1, 'token expired'],
     ['no exp', {sub => 'a1', role => 'agent', site => 'shop1'}, $main::S1, 'token has no exp'],
     ['not valid yet', {%$ok, nbf => time + 3600}, $main::S1, 'token not valid yet'],
     ['forged', $ok, 'another-secret-0123456789', 'token signature is invalid'],
