@@ -18,35 +18,19 @@ void
 ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
 {
     json_t        *msg, *type, *cid;
+    ngx_int_t      limited;
     const char    *t, *id;
     json_error_t   err;
 
+    /* every message counts against the rate, malformed ones too */
+    limited = ngx_kefu_app_rate(ws);
+
     msg = json_loadb((const char *) data, len, 0, &err);
 
-    if (msg == NULL) {
-        ngx_kefu_app_error(ws, "bad_request", "malformed JSON", NULL);
-        return;
-    }
-
-    if (!json_is_object(msg)) {
-        ngx_kefu_app_error(ws, "bad_request", "a message is a JSON object",
-                           NULL);
-        goto done;
-    }
-
-    cid = json_object_get(msg, "cid");
+    cid = json_is_object(msg) ? json_object_get(msg, "cid") : NULL;
     id = json_is_string(cid) ? json_string_value(cid) : NULL;
 
-    type = json_object_get(msg, "type");
-
-    if (!json_is_string(type)) {
-        ngx_kefu_app_error(ws, "bad_request", "\"type\" must be a string", id);
-        goto done;
-    }
-
-    t = json_string_value(type);
-
-    if (ngx_kefu_app_rate(ws) != NGX_OK) {
+    if (limited != NGX_OK) {
         ngx_kefu_app_error(ws, "rate_limited", "too many messages, slow down",
                            id);
 
@@ -59,6 +43,26 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
     }
 
     ws->rate_strikes = 0;
+
+    if (msg == NULL) {
+        ngx_kefu_app_error(ws, "bad_request", "malformed JSON", NULL);
+        return;
+    }
+
+    if (!json_is_object(msg)) {
+        ngx_kefu_app_error(ws, "bad_request", "a message is a JSON object",
+                           NULL);
+        goto done;
+    }
+
+    type = json_object_get(msg, "type");
+
+    if (!json_is_string(type)) {
+        ngx_kefu_app_error(ws, "bad_request", "\"type\" must be a string", id);
+        goto done;
+    }
+
+    t = json_string_value(type);
 
     if (ngx_strcmp(t, "ping") == 0) {
         ngx_kefu_app_ping(ws, msg);
@@ -116,7 +120,9 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
 
 done:
 
-    json_decref(msg);
+    if (msg) {
+        json_decref(msg);
+    }
 }
 
 
