@@ -33,6 +33,9 @@ static void ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on);
 static void ngx_kefu_typing_lapse(ngx_event_t *ev);
 static void ngx_kefu_chat_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static json_t *ngx_kefu_page_url(json_t *url);
+static ngx_int_t ngx_kefu_page_token_param(u_char *p, size_t n,
+    const char *name);
 static void ngx_kefu_history_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static ngx_kefu_chat_ctx_t *ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws,
@@ -405,7 +408,7 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     title = json_object_get(msg, "title");
     referrer = json_object_get(msg, "referrer");
 
-    page = json_pack("{s:O,s:I}", "url", url,
+    page = json_pack("{s:o,s:I}", "url", ngx_kefu_page_url(url),
                      "ts", (json_int_t) ngx_kefu_now_ms());
     if (page == NULL) {
         return;
@@ -416,7 +419,7 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     }
 
     if (json_is_string(referrer)) {
-        json_object_set(page, "referrer", referrer);
+        json_object_set_new(page, "referrer", ngx_kefu_page_url(referrer));
     }
 
     j = json_dumps(page, JSON_COMPACT);
@@ -454,6 +457,97 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
                                   NULL, 4, argv, lens);
+}
+
+
+/*
+ * A URL as it may be stored and shown: without "token" or "access_token"
+ * parameters in its query or fragment.  Pages and shop links that carry a
+ * visitor's token would hand it to everyone who reads the page trail (the
+ * console, the API, logs).  Returns a new reference, or NULL (out of
+ * memory; json_pack then fails too).
+ */
+
+static json_t *
+ngx_kefu_page_url(json_t *url)
+{
+    u_char  *p, *last, *part, *end, *out, *o, opener;
+    size_t   len, n;
+    json_t  *v;
+
+    p = (u_char *) json_string_value(url);
+    len = json_string_length(url);
+    last = p + len;
+
+    /* the query starts at the first "?" before any "#" */
+    part = ngx_strlchr(p, last, '?');
+    end = ngx_strlchr(p, last, '#');
+
+    if (part == NULL || (end && end < part)) {
+        part = end;
+    }
+
+    if (part == NULL) {
+        return json_incref(url);
+    }
+
+    out = ngx_alloc(len, ngx_cycle->log);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    o = ngx_cpymem(out, p, part - p);
+    opener = '\0';
+
+    /*
+     * Each part runs from its separator ("?", "&" or "#") to the next one
+     * ("?" too: a fragment may hold a query of its own).  "?" and "#" are
+     * written only once something follows them.
+     */
+
+    while (part < last) {
+        if (*part != '&') {
+            opener = *part;
+        }
+
+        end = part + 1;
+
+        while (end < last && *end != '&' && *end != '#' && *end != '?') {
+            end++;
+        }
+
+        part++;
+        n = end - part;
+
+        if (!ngx_kefu_page_token_param(part, n, "token")
+            && !ngx_kefu_page_token_param(part, n, "access_token"))
+        {
+            *o++ = opener ? opener : '&';
+            opener = '\0';
+            o = ngx_cpymem(o, part, n);
+        }
+
+        part = end;
+    }
+
+    v = json_stringn((char *) out, o - out);
+    ngx_free(out);
+
+    return v;
+}
+
+
+/* "name" or "name=..." */
+
+static ngx_int_t
+ngx_kefu_page_token_param(u_char *p, size_t n, const char *name)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    return n >= len && ngx_strncasecmp(p, (u_char *) name, len) == 0
+           && (n == len || p[len] == '=');
 }
 
 

@@ -53,3 +53,52 @@ is($ws->recv_json->{message}, '"type" must be a string', 'type not a string');
 is($ws->recv_json->{type}, 'pong', 'and a good message still answered');
 --- no_error_log
 [error]
+
+
+
+=== TEST 3: pages are stored without token parameters (query, fragment, referrer)
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+use Kefu::API;
+my ($ws, $w);
+for (1 .. 50) {
+    $ws = ws_connect();
+    $ws->send_json({type => 'hello', role => 'visitor', site => 'shop1',
+                    page => {url => 'https://shop.example/widget/?site=shop1&token=eyJ.abc.def',
+                             referrer => 'https://shop.example/?access_token=xyz#top'}});
+    $w = $ws->recv_json;
+    last if $w->{type} eq 'welcome';
+    die "hello: $w->{message}" unless $w->{code} eq 'unavailable';
+    sleep 0.1;
+}
+is($w->{type}, 'welcome', 'welcome');
+my @pages = (
+    ['https://shop.example/p?token=abc', 'https://shop.example/p'],
+    ['https://shop.example/p?a=1&TOKEN=abc&b=2', 'https://shop.example/p?a=1&b=2'],
+    ['https://shop.example/p?token=abc&b=2', 'https://shop.example/p?b=2'],
+    ['https://shop.example/p?a=1&token&b=2#token=zzz', 'https://shop.example/p?a=1&b=2'],
+    ['https://shop.example/p#/chat?token=abc&x=1', 'https://shop.example/p#/chat?x=1'],
+    ['https://shop.example/p?tokens=1&mytoken=2#section', 'https://shop.example/p?tokens=1&mytoken=2#section'],
+    ['https://shop.example/p', 'https://shop.example/p'],
+);
+$ws->send_json({type => 'page', url => $_->[0]}) for @pages;
+my $key = "kefu:{s:shop1}:v:$w->{id}:pages";
+my $stored = [];
+for (1 .. 100) {
+    $stored = redis(LRANGE => $key, 0, -1);
+    last if @$stored >= 1 + @pages;
+    sleep 0.05;
+}
+is(scalar @$stored, 1 + @pages, 'every page stored');
+my $first = Kefu::WS::json_dec($stored->[0]);
+is($first->{url}, 'https://shop.example/widget/?site=shop1', "hello's page: without its token");
+is($first->{referrer}, 'https://shop.example/#top', "hello's referrer: without its access_token");
+for my $i (0 .. $#pages) {
+    is(Kefu::WS::json_dec($stored->[$i + 1])->{url}, $pages[$i][1], "stored as $pages[$i][1]");
+}
+--- no_error_log
+[error]
