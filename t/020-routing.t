@@ -138,7 +138,7 @@ my $r = int rand 1e6;
 my ($a) = agent("rf$r", groups => ['other-' . $g], status => 'online');
 my ($v, $vw, $ack, $n) = visitor($g);
 is($n->{state}, 'queued', 'an agent of another group is not given it');
-my ($b) = agent("rg$r", groups => [$g, 'x' x 70, 5], status => 'online');
+my ($b) = agent("rg$r", groups => [$g, 'x' x 70], status => 'online');
 ok(wait_conv($v, $ack->{conv}, state => 'open', agent => "rg$r"), 'an agent of the group is');
 --- error_log
 a group of its token is not a group name
