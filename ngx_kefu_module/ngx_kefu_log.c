@@ -316,7 +316,11 @@ ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
 
     for (i = 0; i < NGX_KEFU_LOG_N; i++) {
         li->len[i] = (uint16_t) len[i];
-        p = ngx_cpymem(p, src[i]->data, len[i]);
+
+        /* an unset value has no data at all: memcpy() may not be given NULL */
+        if (len[i]) {
+            p = ngx_cpymem(p, src[i]->data, len[i]);
+        }
     }
 
     ws->log_info = li;
