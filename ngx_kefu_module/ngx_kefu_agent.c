@@ -174,7 +174,11 @@ ngx_kefu_agent_op(ngx_kefu_ws_t *ws, json_t *msg, const char *cid,
 
     ctx->sid = ws->session_id;
     ctx->cid_len = n;
-    ngx_memcpy(ctx->cid, cid, n);
+
+    if (n) {
+        ngx_memcpy(ctx->cid, cid, n);
+    }
+
     ctx->cid[n] = '\0';
     ctx->after = 0;
 

@@ -91,7 +91,11 @@ ngx_kefu_route_arg(ngx_kefu_route_call_t *call, u_char *p, size_t len)
 
     call->argv[call->argc] = (char *) call->pos;
     call->lens[call->argc++] = len;
-    call->pos = ngx_cpymem(call->pos, p, len);
+
+    /* an empty argument may come without data: memcpy() takes no NULL */
+    if (len) {
+        call->pos = ngx_cpymem(call->pos, p, len);
+    }
 
     return NGX_OK;
 }
