@@ -592,7 +592,7 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
     json_object_set_new(j, "closes", o);
 
     if (sh) {
-        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                       "pages_total",
                       (json_int_t) ((kmcf->zone->shpool->end
                                      - kmcf->zone->shpool->start)
@@ -605,6 +605,7 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
                                     - kmcf->zone->shpool->pfree),
                       "sessions", (json_int_t) sh->sessions_n,
                       "refused", (json_int_t) sh->refused,
+                      "refused_visitors", (json_int_t) sh->refused_visitors,
                       "subscriptions", (json_int_t) sh->channels_n,
                       "subscriptions_uncounted",
                       (json_int_t) sh->channels_refused);
@@ -809,6 +810,11 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                      "sessions refused: the zone was full");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_total %uA\n",
                                      sh->refused);
+        rc |= ngx_kefu_status_family(ctx, "zone_refused_visitors_total",
+                                     "counter", "visitors refused: only the "
+                                     "agents' reserve was left");
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_visitors_total "
+                                     "%uA\n", sh->refused_visitors);
         rc |= ngx_kefu_status_family(ctx, "zone_subscriptions", "gauge",
                                      "channels a worker of this host is "
                                      "subscribed to, per worker");

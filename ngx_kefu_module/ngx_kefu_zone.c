@@ -15,6 +15,8 @@
 
 
 static ngx_int_t ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+static ngx_uint_t ngx_kefu_zone_in_reserve(ngx_slab_pool_t *pool,
+    size_t size);
 
 
 char *
@@ -189,6 +191,41 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * Whether an allocation of size would eat into the reserve, an eighth of
+ * the zone (at least two pages): the room left for it is the free pages and
+ * the free chunks of its slab slot (found as ngx_slab_alloc_locked() finds
+ * it; sessions are smaller than a page).  Counting chunks, not pages only,
+ * lets a visitor take the place of one that left, while pages that agents
+ * opened in the reserve still count as the reserve's.
+ */
+
+static ngx_uint_t
+ngx_kefu_zone_in_reserve(ngx_slab_pool_t *pool, size_t size)
+{
+    size_t      s, pages, room;
+    ngx_uint_t  shift, slot;
+
+    pages = (pool->end - pool->start) >> ngx_pagesize_shift;
+
+    if (size > pool->min_size) {
+        shift = 1;
+        for (s = size - 1; s >>= 1; shift++) { /* void */ }
+        slot = shift - pool->min_shift;
+
+    } else {
+        shift = pool->min_shift;
+        slot = 0;
+    }
+
+    room = (pool->pfree << ngx_pagesize_shift)
+           + ((pool->stats[slot].total - pool->stats[slot].used) << shift);
+
+    return room < (ngx_max(pages / 8, 2) << ngx_pagesize_shift)
+                  + ((size_t) 1 << shift);
+}
+
+
 ngx_uint_t
 ngx_kefu_zone_pid_gone(ngx_pid_t pid)
 {
@@ -196,16 +233,33 @@ ngx_kefu_zone_pid_gone(ngx_pid_t pid)
 }
 
 
+/*
+ * Visitors may not take the zone's last pages: those are kept for agents
+ * and admins, so that a flood of visitors (anonymous ones cost nothing to
+ * make) can never lock the people who answer them out.
+ */
+
 ngx_int_t
 ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
     ngx_uint_t site, ngx_uint_t role, ngx_str_t *id)
 {
+    size_t                    size;
     ngx_kefu_zone_session_t  *s;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    s = ngx_slab_alloc_locked(zone->shpool,
-                              offsetof(ngx_kefu_zone_session_t, id) + id->len);
+    size = offsetof(ngx_kefu_zone_session_t, id) + id->len;
+
+    if (role == NGX_KEFU_ROLE_VISITOR
+        && ngx_kefu_zone_in_reserve(zone->shpool, size))
+    {
+        zone->sh->refused++;
+        zone->sh->refused_visitors++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    s = ngx_slab_alloc_locked(zone->shpool, size);
 
     if (s == NULL) {
         zone->sh->refused++;

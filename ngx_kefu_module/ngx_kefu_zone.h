@@ -71,6 +71,7 @@ typedef struct {
     ngx_atomic_t                 channels_n;  /* worker subscriptions */
     ngx_atomic_t                 channels_refused;
     ngx_atomic_t                 refused;     /* zone full */
+    ngx_atomic_t                 refused_visitors;  /* the reserve reached */
     ngx_atomic_t                 by_role[4];
 
     /* zeroed with a new zone; kept, like the sessions, across reloads */

@@ -4,6 +4,8 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 
+worker_connections(1024);
+
 run_tests();
 
 __DATA__
@@ -102,3 +104,53 @@ for my $i (0 .. $#pages) {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 4: visitors fill their share of the session zone; agents and admins still sign in
+--- http_config
+    kefu_zone tiny:128k;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+    location = /status { kefu_status; }
+--- ws
+my (@open, $refused);
+for my $i (1 .. 2000) {
+    my $ws = ws_connect();
+    $ws->send_json({type => 'hello', role => 'visitor', site => 'shop1'});
+    my $m = $ws->recv_json;
+    if ($m->{type} eq 'welcome') { push @open, $ws; next }
+    is($m->{code}, 'unavailable', 'a visitor past its share: unavailable');
+    my ($code) = $ws->recv_close;
+    is($code, 1013, 'close 1013');
+    $refused = $i;
+    last;
+}
+ok($refused, 'visitors filled their share (' . scalar(@open) . ' sessions)');
+my $tok = sub {
+    my ($role, $sub) = @_;
+    jwt_hs256({sub => $sub, role => $role, site => 'shop1', exp => time + 60},
+              'shop1-secret-0123456789abcdef');
+};
+my @staff;
+for my $i (1 .. 20) {
+    my $role = $i % 2 ? 'agent' : 'admin';
+    my $ws = ws_connect();
+    $ws->send_json({type => 'hello', role => $role, site => 'shop1', token => $tok->($role, "staff$i")});
+    is($ws->recv_json->{type}, 'welcome', "$role $i signs in from the reserve");
+    push @staff, $ws;
+}
+my $ws = ws_connect();
+$ws->send_json({type => 'hello', role => 'visitor', site => 'shop1'});
+is($ws->recv_json->{code}, 'unavailable', 'still no room for another visitor');
+my ($st, $h, $body) = http_raw("GET /status HTTP/1.0\r\nHost: x\r\n\r\n");
+my $s = Kefu::WS::json_dec($body);
+cmp_ok($s->{zone}{refused_visitors}, '>=', 2, 'the refusals counted as visitors refused');
+is($s->{zone}{refused}, $s->{zone}{refused_visitors}, 'no one else was refused');
+--- error_log
+kefu: session zone is full
+--- no_error_log
+[alert]
+[crit]
+ngx_slab_alloc() failed
