@@ -134,6 +134,7 @@ typedef struct {
     ngx_kefu_local_t            *local;        /* per worker */
     ngx_msec_t                   dedup_ttl;
     ngx_msec_t                   token_leeway; /* clock skew for exp/nbf */
+    ngx_uint_t                   anonymous_per_address;
     ngx_int_t                    log_max;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */

@@ -13,6 +13,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_status.h"
 
 #include <openssl/rand.h>
 
@@ -160,6 +161,8 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
             return;
         }
 
+        ws->anonymous = 1;
+
         if (ngx_kefu_hello_anonymous(ws, &minted) != NGX_OK) {
             ngx_kefu_app_error(ws, "internal", "cannot create a visitor",
                                cid);
@@ -203,6 +206,7 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     /* agents' claims (groups, capacity) are needed for routing later */
     if (role == NGX_KEFU_ROLE_VISITOR) {
+        ws->anonymous = json_is_true(json_object_get(claims, "anon"));
         json_decref(claims);
 
     } else {
@@ -377,7 +381,8 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
 {
     u_char                chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
     json_t               *resume;
-    ngx_str_t             channel;
+    ngx_int_t             rc;
+    ngx_str_t             channel, addr;
     ngx_kefu_member_t    *m;
     ngx_kefu_main_conf_t *kmcf;
     ngx_kefu_welcome_t   *wc;
@@ -389,12 +394,29 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
     }
 
     if (kmcf->zone) {
-        if (ngx_kefu_zone_session_add(kmcf->zone, ws->session_id,
-                                      ws->site
-                                      - (ngx_kefu_site_t *) kmcf->sites.elts,
-                                      ws->role, &ws->user_id)
-            != NGX_OK)
-        {
+        ngx_kefu_log_addr(ws, &addr);
+
+        rc = ngx_kefu_zone_session_add(kmcf->zone, ws->session_id,
+                                       ws->site
+                                       - (ngx_kefu_site_t *) kmcf->sites.elts,
+                                       ws->role, &ws->user_id, &addr,
+                                       ws->anonymous
+                                       ? kmcf->anonymous_per_address : 0);
+
+        if (rc == NGX_BUSY) {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "kefu: %ui anonymous sessions from %V already, "
+                          "refusing visitor \"%V\"",
+                          kmcf->anonymous_per_address, &addr, &ws->user_id);
+
+            ngx_kefu_app_error(ws, "unavailable", "too many anonymous "
+                               "sessions from this address", NULL);
+            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
+                             "too many sessions from this address");
+            return;
+        }
+
+        if (rc != NGX_OK) {
             ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
                           "kefu: session zone is full, refusing %s \"%V\"",
                           ngx_kefu_roles[ws->role], &ws->user_id);

@@ -30,6 +30,7 @@ enum {
     NGX_KEFU_LOG_USER_AGENT,
     NGX_KEFU_LOG_REFERER,
     NGX_KEFU_LOG_XFF,
+    NGX_KEFU_LOG_ADDR,        /* as the request saw it: after realip */
     NGX_KEFU_LOG_N
 };
 
@@ -275,6 +276,7 @@ ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     src[NGX_KEFU_LOG_REFERER] = r->headers_in.referer
                                 ? &r->headers_in.referer->value : &none;
     src[NGX_KEFU_LOG_XFF] = &none;
+    src[NGX_KEFU_LOG_ADDR] = &r->connection->addr_text;
 
 #if (NGX_HTTP_X_FORWARDED_FOR)
 #if (nginx_version < 1023000)
@@ -325,6 +327,36 @@ ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
 
     ws->log_info = li;
     r->logged = 1;
+}
+
+
+/*
+ * The client's address as the request saw it: realip replaces the peer's
+ * address only for the life of the request, which ends at the takeover.
+ */
+
+void
+ngx_kefu_log_addr(ngx_kefu_ws_t *ws, ngx_str_t *addr)
+{
+    u_char               *p;
+    ngx_uint_t            i;
+    ngx_kefu_log_info_t  *li;
+
+    li = ws->log_info;
+
+    if (li == NULL) {
+        *addr = ws->connection->addr_text;
+        return;
+    }
+
+    p = li->data;
+
+    for (i = 0; i < NGX_KEFU_LOG_ADDR; i++) {
+        p += li->len[i];
+    }
+
+    addr->data = p;
+    addr->len = li->len[NGX_KEFU_LOG_ADDR];
 }
 
 

@@ -79,6 +79,10 @@ static ngx_kefu_msec_bounds_t  ngx_kefu_leeway_bounds = {
     ngx_kefu_check_msec, 0, 300000, "must be at most 5m"
 };
 
+static ngx_conf_num_bounds_t  ngx_kefu_per_address_bounds = {
+    ngx_conf_check_num_bounds, 0, 1000000
+};
+
 static ngx_conf_num_bounds_t  ngx_kefu_retention_bounds = {
     ngx_conf_check_num_bounds, 100, 100000000
 };
@@ -184,6 +188,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_main_conf_t, token_leeway),
       &ngx_kefu_leeway_bounds },
 
+    { ngx_string("kefu_anonymous_per_address"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, anonymous_per_address),
+      &ngx_kefu_per_address_bounds },
+
     { ngx_string("kefu_log_retention"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -286,6 +297,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
 
     kmcf->dedup_ttl = NGX_CONF_UNSET_MSEC;
     kmcf->token_leeway = NGX_CONF_UNSET_MSEC;
+    kmcf->anonymous_per_address = NGX_CONF_UNSET_UINT;
     kmcf->log_max = NGX_CONF_UNSET;
 
     return kmcf;
@@ -306,6 +318,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
     ngx_conf_init_msec_value(kmcf->token_leeway, 30000);
+    ngx_conf_init_uint_value(kmcf->anonymous_per_address, 100);
     ngx_conf_init_value(kmcf->log_max, 10000);
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */

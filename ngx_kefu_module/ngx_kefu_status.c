@@ -592,7 +592,7 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
     json_object_set_new(j, "closes", o);
 
     if (sh) {
-        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                       "pages_total",
                       (json_int_t) ((kmcf->zone->shpool->end
                                      - kmcf->zone->shpool->start)
@@ -606,6 +606,7 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
                       "sessions", (json_int_t) sh->sessions_n,
                       "refused", (json_int_t) sh->refused,
                       "refused_visitors", (json_int_t) sh->refused_visitors,
+                      "refused_address", (json_int_t) sh->refused_address,
                       "subscriptions", (json_int_t) sh->channels_n,
                       "subscriptions_uncounted",
                       (json_int_t) sh->channels_refused);
@@ -815,6 +816,11 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                      "agents' reserve was left");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_visitors_total "
                                      "%uA\n", sh->refused_visitors);
+        rc |= ngx_kefu_status_family(ctx, "zone_refused_address_total",
+                                     "counter", "anonymous visitors refused: "
+                                     "kefu_anonymous_per_address reached");
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_address_total "
+                                     "%uA\n", sh->refused_address);
         rc |= ngx_kefu_status_family(ctx, "zone_subscriptions", "gauge",
                                      "channels a worker of this host is "
                                      "subscribed to, per worker");

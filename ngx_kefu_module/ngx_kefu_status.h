@@ -26,6 +26,7 @@ char *ngx_kefu_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_kefu_log_add_variables(ngx_conf_t *cf);
 void ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r);
 void ngx_kefu_log_session(ngx_kefu_ws_t *ws);
+void ngx_kefu_log_addr(ngx_kefu_ws_t *ws, ngx_str_t *addr);
 
 
 #endif /* _NGX_KEFU_STATUS_H_INCLUDED_ */

@@ -17,6 +17,10 @@
 static ngx_int_t ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 static ngx_uint_t ngx_kefu_zone_in_reserve(ngx_slab_pool_t *pool,
     size_t size);
+static ngx_kefu_zone_addr_t *ngx_kefu_zone_addr_find(ngx_kefu_zone_sh_t *sh,
+    ngx_str_t *addr, uint32_t hash);
+static void ngx_kefu_zone_session_free(ngx_kefu_zone_t *zone,
+    ngx_kefu_zone_session_t *s);
 
 
 char *
@@ -99,6 +103,8 @@ ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_rbtree_insert_value);
     ngx_queue_init(&zone->sh->sessions);
+    ngx_rbtree_init(&zone->sh->addrs, &zone->sh->addrs_sentinel,
+                    ngx_rbtree_insert_value);
     ngx_kefu_zone_channels_init(zone->sh);
 
     len = sizeof(" in kefu zone \"\"") + shm_zone->shm.name.len;
@@ -165,11 +171,7 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
             continue;
         }
 
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&zone->sh->rbtree, &s->node);
-        zone->sh->sessions_n--;
-        zone->sh->by_role[s->role & 3]--;
-        ngx_slab_free_locked(zone->shpool, s);
+        ngx_kefu_zone_session_free(zone, s);
         n++;
     }
 
@@ -241,10 +243,16 @@ ngx_kefu_zone_pid_gone(ngx_pid_t pid)
 
 ngx_int_t
 ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
-    ngx_uint_t site, ngx_uint_t role, ngx_str_t *id)
+    ngx_uint_t site, ngx_uint_t role, ngx_str_t *id, ngx_str_t *addr,
+    ngx_uint_t per_addr)
 {
     size_t                    size;
+    uint32_t                  hash;
+    ngx_kefu_zone_addr_t     *za;
     ngx_kefu_zone_session_t  *s;
+
+    za = NULL;
+    hash = addr ? ngx_crc32_short(addr->data, addr->len) : 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -259,15 +267,52 @@ ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
         return NGX_DECLINED;
     }
 
+    if (addr && per_addr && addr->len <= 255) {
+        za = ngx_kefu_zone_addr_find(zone->sh, addr, hash);
+
+        if (za && za->sessions >= per_addr) {
+            zone->sh->refused_address++;
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_BUSY;
+        }
+
+        if (za == NULL) {
+            za = ngx_slab_alloc_locked(zone->shpool,
+                                       offsetof(ngx_kefu_zone_addr_t, addr)
+                                       + addr->len);
+            if (za == NULL) {
+                zone->sh->refused++;
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+                return NGX_DECLINED;
+            }
+
+            za->node.key = hash;
+            za->sessions = 0;
+            za->len = (u_char) addr->len;
+            ngx_memcpy(za->addr, addr->data, addr->len);
+            ngx_rbtree_insert(&zone->sh->addrs, &za->node);
+        }
+    }
+
     s = ngx_slab_alloc_locked(zone->shpool, size);
 
     if (s == NULL) {
+        if (za && za->sessions == 0) {
+            ngx_rbtree_delete(&zone->sh->addrs, &za->node);
+            ngx_slab_free_locked(zone->shpool, za);
+        }
+
         zone->sh->refused++;
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
 
+    if (za) {
+        za->sessions++;
+    }
+
     s->node.key = (ngx_rbtree_key_t) sid;
+    s->addr = za;
     s->pid = ngx_pid;
     s->started = ngx_time();
     s->site = (uint16_t) site;
@@ -285,6 +330,76 @@ ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/* with the zone locked: the session goes, and its place at its address */
+
+static void
+ngx_kefu_zone_session_free(ngx_kefu_zone_t *zone, ngx_kefu_zone_session_t *s)
+{
+    ngx_kefu_zone_addr_t  *za;
+
+    za = s->addr;
+
+    if (za && --za->sessions == 0) {
+        ngx_rbtree_delete(&zone->sh->addrs, &za->node);
+        ngx_slab_free_locked(zone->shpool, za);
+    }
+
+    ngx_queue_remove(&s->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &s->node);
+    zone->sh->sessions_n--;
+    zone->sh->by_role[s->role & 3]--;
+    ngx_slab_free_locked(zone->shpool, s);
+}
+
+
+/*
+ * Equal keys (a crc32 collision) may sit on either side of each other once
+ * the tree has rotated, so both sides of an equal key are looked at.
+ */
+
+static ngx_kefu_zone_addr_t *
+ngx_kefu_zone_addr_find_from(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, ngx_str_t *addr, uint32_t hash)
+{
+    ngx_kefu_zone_addr_t  *za;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        za = (ngx_kefu_zone_addr_t *) node;
+
+        if (za->len == addr->len
+            && ngx_memcmp(za->addr, addr->data, addr->len) == 0)
+        {
+            return za;
+        }
+
+        za = ngx_kefu_zone_addr_find_from(node->left, sentinel, addr, hash);
+
+        if (za) {
+            return za;
+        }
+
+        node = node->right;
+    }
+
+    return NULL;
+}
+
+
+static ngx_kefu_zone_addr_t *
+ngx_kefu_zone_addr_find(ngx_kefu_zone_sh_t *sh, ngx_str_t *addr,
+    uint32_t hash)
+{
+    return ngx_kefu_zone_addr_find_from(sh->addrs.root, sh->addrs.sentinel,
+                                        addr, hash);
 }
 
 
@@ -312,11 +427,7 @@ ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid)
         s = (ngx_kefu_zone_session_t *) node;
 
         /* ids are random 64-bit numbers: equal keys are the same session */
-        ngx_queue_remove(&s->queue);
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
-        zone->sh->sessions_n--;
-        zone->sh->by_role[s->role & 3]--;
-        ngx_slab_free_locked(zone->shpool, s);
+        ngx_kefu_zone_session_free(zone, s);
         break;
     }
 

@@ -14,9 +14,19 @@
 #include "ngx_kefu.h"
 
 
+/* anonymous sessions from one client address (kefu_anonymous_per_address) */
+typedef struct {
+    ngx_rbtree_node_t            node;       /* key: crc32 of the address */
+    ngx_uint_t                   sessions;
+    u_char                       len;
+    u_char                       addr[1];
+} ngx_kefu_zone_addr_t;
+
+
 typedef struct {
     ngx_rbtree_node_t            node;       /* key: the session id */
     ngx_queue_t                  queue;
+    ngx_kefu_zone_addr_t        *addr;       /* counted there, or NULL */
     ngx_pid_t                    pid;        /* the worker holding it */
     time_t                       started;
     uint16_t                     site;       /* index into the sites */
@@ -63,6 +73,9 @@ typedef struct {
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  sessions;
 
+    ngx_rbtree_t                 addrs;
+    ngx_rbtree_node_t            addrs_sentinel;
+
     ngx_rbtree_t                 channels;
     ngx_rbtree_node_t            channels_sentinel;
     ngx_queue_t                  channels_queue;
@@ -72,6 +85,7 @@ typedef struct {
     ngx_atomic_t                 channels_refused;
     ngx_atomic_t                 refused;     /* zone full */
     ngx_atomic_t                 refused_visitors;  /* the reserve reached */
+    ngx_atomic_t                 refused_address;   /* per-address cap */
     ngx_atomic_t                 by_role[4];
 
     /* zeroed with a new zone; kept, like the sessions, across reloads */
@@ -89,7 +103,8 @@ struct ngx_kefu_zone_s {
 char *ngx_kefu_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size);
 ngx_int_t ngx_kefu_zone_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
-    ngx_uint_t site, ngx_uint_t role, ngx_str_t *id);
+    ngx_uint_t site, ngx_uint_t role, ngx_str_t *id, ngx_str_t *addr,
+    ngx_uint_t per_addr);
 void ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid);
 void ngx_kefu_zone_session_agent(ngx_kefu_zone_t *zone, uint64_t sid,
     ngx_int_t state, ngx_int_t load);

@@ -175,6 +175,7 @@ is($ws->recv_json->{code}, 'unauthorized', "shop2's visitor token is refused by 
 === TEST 5: a full session zone refuses with unavailable and 1013, and recovers
 --- http_config
     kefu_zone tiny:32k;
+    kefu_anonymous_per_address 0;
     kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
 --- config
     location = /chat { kefu_chat; }

@@ -110,6 +110,7 @@ for my $i (0 .. $#pages) {
 === TEST 4: visitors fill their share of the session zone; agents and admins still sign in
 --- http_config
     kefu_zone tiny:128k;
+    kefu_anonymous_per_address 0;
     kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
 --- config
     location = /chat { kefu_chat; }
@@ -154,3 +155,64 @@ kefu: session zone is full
 [alert]
 [crit]
 ngx_slab_alloc() failed
+
+
+
+=== TEST 5: anonymous sessions per client address (after realip), not agents' or shop-signed visitors'
+--- http_config
+    kefu_anonymous_per_address 3;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat {
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+        kefu_chat;
+    }
+    location = /status { kefu_status; }
+--- ws
+my $hello = sub {
+    my ($from, %h) = @_;
+    my $ws = ws_connect($from ? (headers => ["X-Forwarded-For: $from"]) : ());
+    $ws->send_json({type => 'hello', role => 'visitor', site => 'shop1', %h});
+    return ($ws, $ws->recv_json);
+};
+my @open;
+for my $i (1 .. 3) {
+    my ($ws, $m) = $hello->('203.0.113.7');
+    is($m->{type}, 'welcome', "anonymous visitor $i from 203.0.113.7");
+    push @open, [$ws, $m];
+}
+my ($ws, $m) = $hello->('203.0.113.7');
+is($m->{code}, 'unavailable', 'the 4th from that address: unavailable');
+is($m->{message}, 'too many anonymous sessions from this address', 'saying why');
+my ($code) = $ws->recv_close;
+is($code, 1013, 'close 1013');
+($ws, $m) = $hello->('203.0.113.7', token => $open[0][1]{token});
+is($m->{code}, 'unavailable', "a known anonymous visitor's token counts too");
+($ws, $m) = $hello->('203.0.113.8');
+is($m->{type}, 'welcome', 'another address is not affected');
+my $signed = jwt_hs256({sub => 'shop-user-1', role => 'visitor', site => 'shop1', exp => time + 60},
+                       'shop1-secret-0123456789abcdef');
+($ws, $m) = $hello->('203.0.113.7', token => $signed);
+is($m->{type}, 'welcome', 'a visitor the shop signed is not counted');
+my $agent = ws_connect(headers => ['X-Forwarded-For: 203.0.113.7']);
+$agent->send_json({type => 'hello', role => 'agent', site => 'shop1',
+                   token => jwt_hs256({sub => 'a1', role => 'agent', site => 'shop1', exp => time + 60},
+                                      'shop1-secret-0123456789abcdef')});
+is($agent->recv_json->{type}, 'welcome', 'nor is an agent');
+close $open[0][0]->sock;
+my $back;
+for (1 .. 100) {
+    ($ws, $m) = $hello->('203.0.113.7');
+    $back = $m->{type} eq 'welcome' and last;
+    sleep 0.05;
+}
+ok($back, 'a session that left makes room');
+my ($st, $h, $body) = http_raw("GET /status HTTP/1.0\r\nHost: x\r\n\r\n");
+my $s = Kefu::WS::json_dec($body);
+cmp_ok($s->{zone}{refused_address}, '>=', 2, 'refusals counted');
+is($s->{zone}{refused}, 0, 'the zone itself was not full');
+--- error_log
+kefu: 3 anonymous sessions from 203.0.113.7 already, refusing visitor
+--- no_error_log
+[alert]
