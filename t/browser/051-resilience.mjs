@@ -23,7 +23,7 @@ async function agentSays(a, text) {
   await a.waitForSelector(`#entries .entry.mine[data-seq] .bubble >> text=${text}`);
 }
 
-plan(30);
+plan(31);
 try {
   const vctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
   const v = await vctx.newPage();
