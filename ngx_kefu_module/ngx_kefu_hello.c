@@ -38,11 +38,16 @@ static ngx_int_t ngx_kefu_hello_name(ngx_kefu_ws_t *ws, json_t *msg,
     const char *cid);
 static ngx_int_t ngx_kefu_set_str(ngx_kefu_ws_t *ws, ngx_str_t *dst,
     const char *src);
+/* the longest hello cid kept for the answer that comes after Redis's */
+#define NGX_KEFU_HELLO_CID_MAX  64
+
+
 typedef struct {
     uint64_t                     sid;
     ngx_kefu_main_conf_t        *kmcf;
     json_t                      *resume;
     ngx_str_t                    token;
+    char                        *cid;      /* hello's, echoed on error */
     u_char                       data[];
 } ngx_kefu_welcome_t;
 
@@ -380,9 +385,11 @@ static void
 ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
 {
     u_char                chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
+    size_t                cid_len;
     json_t               *resume;
     ngx_int_t             rc;
     ngx_str_t             channel, addr;
+    const char           *cid;
     ngx_kefu_member_t    *m;
     ngx_kefu_main_conf_t *kmcf;
     ngx_kefu_welcome_t   *wc;
@@ -444,8 +451,17 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
         resume = NULL;
     }
 
+    cid = json_string_value(json_object_get(msg, "cid"));
+    cid_len = cid ? ngx_strlen(cid) : 0;
+
+    if (cid_len > NGX_KEFU_HELLO_CID_MAX) {
+        cid = NULL;
+        cid_len = 0;
+    }
+
     wc = ngx_calloc(sizeof(ngx_kefu_welcome_t)
-                    + (token ? token->len : 0), ws->connection->log);
+                    + (token ? token->len : 0) + cid_len + 1,
+                    ws->connection->log);
     if (wc == NULL) {
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
         return;
@@ -459,6 +475,12 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
         wc->token.data = wc->data;
         wc->token.len = token->len;
         ngx_memcpy(wc->data, token->data, token->len);
+    }
+
+    if (cid) {
+        /* the hello's answer comes after Redis's: it keeps its cid */
+        wc->cid = (char *) wc->data + (token ? token->len : 0);
+        ngx_memcpy(wc->cid, cid, cid_len + 1);
     }
 
     /*
@@ -592,7 +614,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
          * storage is back (within kefu_hello_timeout).
          */
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
-                           "retry hello", NULL);
+                           "retry hello", wc->cid);
         ngx_kefu_hello_undo(ws);
         goto done;
     }

@@ -289,6 +289,11 @@ ngx_kefu_presence_expire(ngx_event_t *ev)
 
     ngx_kefu_route_call_t  *call;
 
+    /* what ops (and tests) see of a grace period: its end */
+    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                  "kefu: grace period of agent \"%*s\" over, checking it",
+                  g->id_len, g->id);
+
     call = ngx_kefu_route_call(g->kmcf, &ngx_kefu_script_route_expire,
                                g->site, 0, NULL, NULL);
     if (call) {

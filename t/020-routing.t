@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::Route;
+use POSIX ();
 
 workers(2);
 master_on();
@@ -18,8 +19,6 @@ add_block_preprocessor(sub {
     $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }\n"
         . ($block->config // '')) unless ($block->config // '') =~ /kefu_chat/;
 });
-
-sub redis { my $c = join ' ', map { "'$_'" } @_; my $o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp $o; $o }
 
 run_tests();
 
@@ -166,31 +165,38 @@ is($rc, 0, 'capacity=0 grace=0 are fine') or diag $out;
 
 
 
-=== TEST 6: once the queue has moved, queued visitors get an eta; every transition is in the site's event stream
+=== TEST 6: once the queue has moved, queued visitors get an eta (the group's gap between assignments times the position); every transition is in the site's event stream
 --- ws
 my $g = uniq_group();
 my $r = int rand 1e6;
 my ($a) = agent("rh$r", groups => [$g], capacity => 1, status => 'online');
-my @v = map { [visitor($g)] } 1 .. 5;
+my @v = map { [visitor($g)] } 0 .. 5;
 is($v[0][3]{state}, 'open', 'the first is served');
-ok(!defined $v[$_][3]{eta}, "no estimate before the queue moved (visitor $_)") for 1 .. 4;
+ok(!defined $v[$_][3]{eta}, "no estimate before the queue moved (visitor $_)") for 1 .. 5;
 my @served = ($v[0][2]{conv});
-for my $i (1 .. 3) {
-    sleep 0.2;
+for my $i (1 .. 2) {
     $a->send_json({type => 'close', conv => $served[-1]});
     ok(wait_conv($v[$i][0], $v[$i][2]{conv}, state => 'open'), "visitor $i served");
     push @served, $v[$i][2]{conv};
 }
-my $last = wait_conv($v[4][0], $v[4][2]{conv}, state => 'queued', position => 1);
-ok($last, 'the last one is next');
-cmp_ok($last->{eta} // 0, '>=', 1, 'with an estimate in seconds');
+# a slow queue so far: the moving average must show in the estimate
+my $qs = "kefu:{s:shop1}:qs:$g";
+ok(defined redis('HGET', $qs, 'gap'), 'the queue has moved: a gap is measured');
+redis('HSET', $qs, 'gap', 10000);
+$a->send_json({type => 'close', conv => $served[-1]});
+ok(wait_conv($v[3][0], $v[3][2]{conv}, state => 'open'), 'visitor 3 served');
+my $gap = redis('HGET', $qs, 'gap');
+cmp_ok($gap, '>=', 8000, "the gap moved by its average ($gap ms)");
+my $n4 = wait_conv($v[4][0], $v[4][2]{conv}, state => 'queued', position => 1);
+my $n5 = wait_conv($v[5][0], $v[5][2]{conv}, state => 'queued', position => 2);
+ok($n4 && $n5, 'the two left moved up to 1 and 2');
+is($n4->{eta}, POSIX::ceil($gap / 1000), 'eta at position 1: the gap, in seconds, rounded up');
+is($n5->{eta}, POSIX::ceil(2 * $gap / 1000), 'eta at position 2: twice that');
 my $c = $v[1][2]{conv};
 my %names;
-my @all = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} XRANGE 'kefu:{s:shop1}:events' - +`;
-chomp @all;
-for my $i (0 .. $#all) {
-    next unless $all[$i] eq 'conv' && ($all[$i + 1] // '') eq $c;
-    $names{$all[$i - 1]}++;
+for my $e (@{ redis('XRANGE', 'kefu:{s:shop1}:events', '-', '+') }) {
+    my %f = @{ $e->[1] };
+    $names{$f{event}}++ if ($f{conv} // '') eq $c;
 }
 is_deeply([sort keys %names], ['conv.assigned', 'conv.closed', 'conv.created', 'conv.queued', 'msg'],
           'created, queued, assigned, closed: all in the stream');

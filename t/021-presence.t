@@ -10,13 +10,7 @@ use Kefu::Route;
 workers(2);
 master_on();
 
-use IO::Socket::INET;
-$ENV{TEST_NGINX_REUSEPORT_PORT} ||= do {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
-    my $p = $s->sockport;
-    close $s;
-    $p;
-};
+free_port('TEST_NGINX_REUSEPORT_PORT');
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -27,7 +21,27 @@ add_block_preprocessor(sub {
     $block->set_value('config', "location = /chat { kefu_chat; }\n" . ($block->config // ''));
 });
 
-sub redis { my $c = join ' ', map { "'$_'" } @_; my $o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp $o; $o }
+# waits until the agent's connection count in Redis is n
+sub conns_are {
+    my ($id, $n) = @_;
+    for (1 .. 400) {
+        return 1 if (redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') // '') eq $n;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# waits until the error log has n lines matching the pattern
+sub log_has {
+    my ($re, $n) = @_;
+    my $log = server_root() . '/logs/error.log';
+    for (1 .. 600) {
+        open my $fh, '<', $log or die $!;
+        return 1 if grep({ $_ =~ $re } <$fh>) >= ($n // 1);
+        sleep 0.05;
+    }
+    return 0;
+}
 
 run_tests();
 
@@ -52,24 +66,27 @@ ok(wait_conv($a2, $ack->{conv}, state => 'open'), 'every tab is told');
 
 close $a1->sock;
 close $a2->sock;
-for (1 .. 50) { last if redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') eq '0'; sleep 0.05 }
-is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 0, 'both gone');
+ok(main::conns_are($id, 0), 'both gone');
 my ($a3, $w3, $p3) = agent($id, groups => [$g]);
 is($p3->{state}, 'online', 'back within the grace period: still online');
 my ($s) = grep { $_->{conv} eq $ack->{conv} } @{ $w3->{convs} };
 is($s->{state}, 'open', 'and the conversation is still its');
 is($s->{agent}, $id, '... assigned to it');
-sleep 2.5;
-my @heard = grep { $_->{type} eq 'presence' && $_->{agent} eq $id } $sup->drain(0.2);
-is(scalar @heard, 0, 'the reload was never seen as offline');
+# the grace period of the two closed tabs ends; then a presence change of
+# the agent's own: an "offline" would have come before it
+ok(main::log_has(qr/grace period of agent "\Q$id\E" over/), 'the grace period ended');
+$a3->send_json({type => 'status', state => 'away', cid => 'away'});
+my @heard = grep { $_->{type} eq 'presence' && $_->{agent} eq $id }
+            $sup->upto(sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id });
+is_deeply([map { $_->{state} } @heard], ['away'], 'the reload was never seen as offline');
 $v->send_json({type => 'msg', cid => 'after', text => 'still there?'});
 my $m = wait_for($a3, sub { $_[0]{type} eq 'msg' && ($_[0]{text} // '') eq 'still there?' });
 ok($m, 'the new connection gets the traffic');
 
 close $a3->sock;
-my $off = wait_for($sup, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id }, 6);
+my $off = wait_for($sup, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id }, 20);
 is($off->{state}, 'offline', 'offline once the grace period is over');
-my $q = wait_conv($v, $ack->{conv}, state => 'queued', timeout => 3);
+my $q = wait_conv($v, $ack->{conv}, state => 'queued');
 ok($q, 'its conversation goes back to the queue');
 is($q->{position}, 1, 'at the front');
 my $e = wait_for($v, sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'requeued' });
@@ -108,8 +125,7 @@ for my $i (0 .. $#tabs) {
 my $heard = grep { wait_for($_, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id }) } @admins;
 is($heard, 4, 'every admin hears it');
 close $_->sock for @tabs;
-for (1 .. 50) { last if redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') eq '0'; sleep 0.05 }
-is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 0, 'all counted out');
+ok(main::conns_are($id, 0), 'all counted out');
 
 
 
@@ -152,7 +168,6 @@ my ($code) = $a->recv_close(5);
 is($code, 1001, 'the old worker says going away');
 close $a->sock;
 close $b->sock;
-for (1 .. 60) { last if redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') eq '0'; sleep 0.05 }
-is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 0, 'both counted out by the exiting workers');
+ok(main::conns_are($id, 0), 'both counted out by the exiting workers');
 my ($c, $w, $p) = agent($id, groups => ['g-' . $r]);
 is($p->{state}, 'online', 'reconnecting after the reload: still online');

@@ -6,18 +6,30 @@ use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::Route;
 
+# a site of this file's own: it counts what it closes
+$Kefu::Route::SITE = 'shop22';
+
 our $S2 = 'shop2-secret-fedcba9876543210';
 
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site shop1 secret=$Kefu::Route::SECRET anonymous=on capacity=2 grace=5s;\n"
+        . "kefu_site shop22 secret=$Kefu::Route::SECRET anonymous=on capacity=2 grace=5s;\n"
         . "kefu_site shop2 secret=$main::S2;\n"
         . ($block->http_config // ''));
     $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }\n");
 });
 
-sub redis { my $c = join ' ', map { "'$_'" } @_; my $o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp $o; $o }
+# the site stream's events of one conversation, oldest first
+sub events_of {
+    my ($conv) = @_;
+    my @out;
+    for my $e (@{ redis('XRANGE', 'kefu:{s:shop22}:events', '-', '+') }) {
+        my %f = @{ $e->[1] };
+        push @out, \%f if ($f{conv} // '') eq $conv;
+    }
+    return @out;
+}
 
 sub err_of {
     my ($ws, $msg) = @_;
@@ -48,7 +60,7 @@ is($gb->{visitor}{id}, $vw->{id}, 'with the visitor');
 my $gv = wait_conv($v, $c, state => 'open', agent => "tb$r");
 is($gv->{agent}{name}, 'Bob', 'the visitor is told');
 my @log;
-while (my $m = wait_for($b, sub { $_[0]{type} eq 'msg' && $_[0]{conv} eq $c }, 2)) {
+while (my $m = wait_for($b, sub { $_[0]{type} eq 'msg' && $_[0]{conv} eq $c })) {
     push @log, $m;
     last if ($m->{event} // '') eq 'transferred';
 }
@@ -56,21 +68,24 @@ is($log[0]{text}, 'need help', 'the taker reads from the start');
 is($log[-1]{from}{role}, 'system', 'a system entry records the transfer');
 is($log[-1]{by}{id}, "ta$r", 'by whom');
 is($log[-1]{agent}{id}, "tb$r", 'to whom');
-is(redis('HGET', "kefu:{s:shop1}:a:ta$r", 'load'), 0, "the giver's load is released");
-is(redis('HGET', "kefu:{s:shop1}:a:tb$r", 'load'), 1, "the taker's counts it");
+is(redis('HGET', "kefu:{s:shop22}:a:ta$r", 'load'), 0, "the giver's load is released");
+is(redis('HGET', "kefu:{s:shop22}:a:tb$r", 'load'), 1, "the taker's counts it");
 $v->send_json({type => 'msg', cid => 'm2', text => 'hello Bob?'});
 ok(wait_for($b, sub { ($_[0]{text} // '') eq 'hello Bob?' }), 'the taker gets new messages');
-ok(!wait_for($a, sub { ($_[0]{text} // '') eq 'hello Bob?' }, 1), 'the giver no longer does');
+# one worker fans a message out to all its connections at once: had the
+# giver still been a member, its copy would have come before this pong
+ok(!(grep { ($_->{text} // '') eq 'hello Bob?' } $a->until_pong), 'the giver no longer does');
 is(err_of($a, {type => 'close', conv => $c, cid => 'x1'})->{code}, 'forbidden', 'nor may it close it');
 is(err_of($a, {type => 'transfer', conv => $c, agent => "ta$r", cid => 'x2'})->{code}, 'forbidden', 'or take it back');
 is(err_of($a, {type => 'msg', conv => $c, text => 'hi', cid => 'x3'})->{code}, 'forbidden', 'or write to it');
-my ($a2, $aw2) = kefu_connect(role => 'agent', site => 'shop1', token => agent_token("ta$r", groups => [$g]));
+my ($a2, $aw2) = kefu_connect(role => 'agent', site => 'shop22', token => agent_token("ta$r", groups => [$g]));
 ok(!(grep { $_->{conv} eq $c } @{ $aw2->{convs} }), "the giver's next connection does not list it");
 $v->send_json({type => 'msg', cid => 'm3', text => 'anyone?'});
-ok(!wait_for($a2, sub { ($_[0]{text} // '') eq 'anyone?' }, 1), 'nor reads it');
+ok(wait_for($b, sub { ($_[0]{text} // '') eq 'anyone?' }), 'the taker gets it');
+ok(!(grep { ($_->{text} // '') eq 'anyone?' } $a2->until_pong), 'nor reads it');
 is(err_of($b, {type => 'transfer', conv => $c, agent => "nobody$r", cid => 'x4'})->{code}, 'not_found', 'no such agent');
-redis('HSET', "kefu:{s:shop1}:a:off$r", 'state', 'offline', 'conns', 0);
-redis('SADD', 'kefu:{s:shop1}:agents', "off$r");
+redis('HSET', "kefu:{s:shop22}:a:off$r", 'state', 'offline', 'conns', 0);
+redis('SADD', 'kefu:{s:shop22}:agents', "off$r");
 my $e = err_of($b, {type => 'transfer', conv => $c, agent => "off$r", cid => 'x5'});
 is($e->{code}, 'forbidden', 'an offline agent');
 like($e->{message}, qr/offline/, '... says so');
@@ -119,14 +134,14 @@ my $r = int rand 1e6;
 my ($a) = agent("ca$r", groups => [$g], status => 'online', capacity => 1);
 my ($v, $vw, $ack, $n) = visitor($g);
 my $c = $ack->{conv};
-my $closed0 = redis('HGET', 'kefu:{s:shop1}:counts', 'closed') || 0;
+my $closed0 = redis('HGET', 'kefu:{s:shop22}:counts', 'closed') || 0;
 is(err_of($v, {type => 'rate', conv => $c, score => 5, cid => 'r0'})->{code}, 'forbidden', 'an open conversation cannot be rated');
 $a->send_json({type => 'close', conv => $c, cid => 'c1'});
 my $cn = wait_conv($a, $c, state => 'closed');
 ok($cn, 'closed');
 ok(wait_conv($v, $c, state => 'closed'), 'the visitor is told');
-is(redis('HGET', "kefu:{s:shop1}:a:ca$r", 'load'), 0, 'load released');
-is(redis('HGET', 'kefu:{s:shop1}:counts', 'closed'), $closed0 + 1, 'counted closed');
+is(redis('HGET', "kefu:{s:shop22}:a:ca$r", 'load'), 0, 'load released');
+is(redis('HGET', 'kefu:{s:shop22}:counts', 'closed'), $closed0 + 1, 'counted closed');
 $a->send_json({type => 'close', conv => $c, cid => 'c2'});
 ok(wait_conv($a, $c, state => 'closed'), 'closing again is harmless');
 $v->send_json({type => 'msg', cid => 'again', text => 'one more thing'});
@@ -139,13 +154,15 @@ my $rt = wait_conv($v, $c, state => 'closed');
 is($rt->{rating}{score}, 5, 'rated');
 is($rt->{rating}{comment}, 'quick and kind', 'with the comment');
 is(redis('HGET', "kefu:{c:$c}", 'score'), 5, 'stored');
-like(redis('XREVRANGE', 'kefu:{s:shop1}:events', '+', '-', 'COUNT', 20), qr/conv\.rated/, 'conv.rated is in the site stream');
+my ($rated) = grep { $_->{event} eq 'conv.rated' } main::events_of($c);
+ok($rated, 'conv.rated of this conversation is in the site stream');
+is(json_dec($rated->{data} // '{}')->{score}, 5, 'with its score');
 is(err_of($v, {type => 'rate', conv => $c, score => 7, cid => 'r2'})->{code}, 'bad_request', 'score 7');
 is(err_of($v, {type => 'rate', conv => $c, score => '5', cid => 'r3'})->{code}, 'bad_request', 'score as a string');
 is(err_of($v, {type => 'rate', conv => $c, score => 3, comment => 'x' x 1001, cid => 'r4'})->{code}, 'bad_request', 'a comment too long');
 is(err_of($v, {type => 'rate', score => 3, cid => 'r5'})->{code}, 'forbidden', 'the latest conversation is open: not ratable');
 is(err_of($a, {type => 'rate', conv => $c, score => 3, cid => 'r6'})->{code}, 'forbidden', 'agents do not rate');
-my ($o) = kefu_connect(role => 'visitor', site => 'shop1');
+my ($o) = kefu_connect(role => 'visitor', site => 'shop22');
 is(err_of($o, {type => 'rate', conv => $c, score => 1, cid => 'r7'})->{code}, 'forbidden', "another visitor cannot rate it");
 
 

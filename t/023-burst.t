@@ -11,13 +11,7 @@ workers(2);
 master_on();
 worker_connections(1024);
 
-use IO::Socket::INET;
-$ENV{TEST_NGINX_REUSEPORT_PORT} ||= do {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
-    my $p = $s->sockport;
-    close $s;
-    $p;
-};
+free_port('TEST_NGINX_REUSEPORT_PORT');
 
 our $SITE = "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
     . "kefu_site shop1 secret=$Kefu::Route::SECRET anonymous=on capacity=2 grace=10s;\n";
@@ -28,8 +22,6 @@ add_block_preprocessor(sub {
         . "server { listen 127.0.0.1:\$TEST_NGINX_REUSEPORT_PORT reuseport; location = /chat { kefu_chat; } }\n");
     $block->set_value('config', "location = /chat { kefu_chat; }\n");
 });
-
-sub redis { my $c = join ' ', map { "'$_'" } @_; my @o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp @o; wantarray ? @o : $o[0] }
 
 run_tests();
 
@@ -63,7 +55,7 @@ is(scalar(grep { $_ eq 'queued' } values %state), 18, 'eighteen queued');
 is_deeply([sort { $a <=> $b } @pos], [1 .. 18], 'each queued visitor told a different position, 1 to 18');
 my (%holder, $twice);
 for my $a (@agents) {
-    my @open = redis('SMEMBERS', "kefu:{s:shop1}:a:$a:open");
+    my @open = @{ redis('SMEMBERS', "kefu:{s:shop1}:a:$a:open") };
     is(redis('HGET', "kefu:{s:shop1}:a:$a", 'load'), 3, "$a at capacity, not above");
     is(scalar @open, 3, "$a holds three");
     for (@open) { $twice++ if $holder{$_}; $holder{$_} = $a }
@@ -71,8 +63,8 @@ for my $a (@agents) {
 ok(!$twice, 'no conversation held by two agents');
 my $assigned = 0;
 for my $i (0 .. 29) {
-    my @log = redis('XRANGE', "kefu:{c:$conv_of{$i}}:log", '-', '+');
-    my $n = grep { /"event":"assigned"/ } @log;
+    my $log = redis('XRANGE', "kefu:{c:$conv_of{$i}}:log", '-', '+');
+    my $n = grep { { @{ $_->[1] } }->{j} =~ /"event":"assigned"/ } @$log;
     $assigned++ if $n;
     die "assigned $n times" if $n > 1;
 }
@@ -86,17 +78,22 @@ for my $a (@agents) {
     }
 }
 my %queued_idx = map { $_ => 1 } grep { $state{$_} eq 'queued' } 0 .. 29;
+# the closes are done when the queue holds six and every agent three
+my $q = "kefu:{s:shop1}:q:$g";
+for (1 .. 600) {
+    last if redis('ZCARD', $q) == 6
+            && !grep { (redis('HGET', "kefu:{s:shop1}:a:$_", 'load') // 0) != 3 } @agents;
+    sleep 0.05;
+}
+my @heads = @{ redis('ZRANGE', $q, 0, -1) };
+my %rank = map { $heads[$_] => $_ + 1 } 0 .. $#heads;
 my $taken = 0;
 my %last;
 for my $i (keys %queued_idx) {
     my $c = $conv_of{$i};
-    # read until this visitor's state settles: open, or its final position
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        my $n = wait_conv($v[$i][0], $c, timeout => 0.7) or last;
-        $last{$i} = $n;
-        last if $n->{state} eq 'open';
-    }
+    # each visitor is told where it ends: open, or its place in the queue
+    $last{$i} = $rank{$c} ? wait_conv($v[$i][0], $c, state => 'queued', position => $rank{$c})
+                          : wait_conv($v[$i][0], $c, state => 'open');
     $taken++ if ($last{$i}{state} // '') eq 'open';
 }
 is($taken, 12, 'the twelve freed places go to twelve queued visitors');
@@ -105,11 +102,10 @@ is_deeply([sort { $a <=> $b } map { $_->{position} } grep { $_->{state} eq 'queu
 my %seen;
 for my $a (@agents) {
     is(redis('HGET', "kefu:{s:shop1}:a:$a", 'load'), 3, "$a back at capacity, not above");
-    $seen{$_}++ for redis('SMEMBERS', "kefu:{s:shop1}:a:$a:open");
+    $seen{$_}++ for @{ redis('SMEMBERS', "kefu:{s:shop1}:a:$a:open") };
 }
 ok(!(grep { $_ > 1 } values %seen), 'still nobody twice');
 is(redis('ZCARD', "kefu:{s:shop1}:q:$g"), 6, 'six in the queue');
-my @heads = redis('ZRANGE', "kefu:{s:shop1}:q:$g", 0, -1);
 my %by_conv = map { $conv_of{$_} => $_ } keys %conv_of;
 is_deeply([map { $last{$by_conv{$_}}{position} } @heads], [1 .. 6], 'positions match the queue order');
 $stop->();

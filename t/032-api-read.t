@@ -25,16 +25,19 @@ add_block_preprocessor(sub {
 _EOC_
 });
 
-$Kefu::API::Token = api_token(secret => $S, site => 'shopr');
+# lists and counts of its own: a site of this run's own
+our $SHOP = site_of_run('shopr');
+
+$Kefu::API::Token = api_token(secret => $S, site => $SHOP);
 
 sub agent {
     my ($id, $groups, %o) = @_;
-    my $t = jwt_hs256({sub => $id, role => 'agent', site => 'shopr', exp => time + 600,
+    my $t = jwt_hs256({sub => $id, role => 'agent', site => $main::SHOP, exp => time + 600,
                        name => "Agent $id", groups => $groups, capacity => 3}, $main::S);
     # a host just started may not have its Redis connection yet
     my ($ws, $w);
     for (1 .. 50) {
-        ($ws, $w) = kefu_connect(role => 'agent', site => 'shopr', token => $t, %o);
+        ($ws, $w) = kefu_connect(role => 'agent', site => $main::SHOP, token => $t, %o);
         last unless $w->{type} eq 'error' && $w->{code} eq 'unavailable';
         sleep 0.1;
     }
@@ -53,7 +56,7 @@ sub conv_in {
 
 sub visitor_conv {
     my ($group, %hello) = @_;
-    my ($v, $w) = kefu_connect(role => 'visitor', site => 'shopr', group => $group, %hello);
+    my ($v, $w) = kefu_connect(role => 'visitor', site => $main::SHOP, group => $group, %hello);
     $v->send_json({type => 'msg', cid => 'first', text => "hello from $group"});
     my $ack = $v->recv_type('ack') or die "no ack\n";
     return ($v, $w, $ack->{conv});

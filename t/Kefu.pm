@@ -20,20 +20,28 @@ use File::Temp qw(tempdir);
 use Time::HiRes ();
 
 our $Root;
+our @Hosts;
 
 BEGIN {
     $Root = abs_path(dirname(__FILE__) . '/..');
+    unshift @INC, "$Root/t/lib";
+
+    # each file a server root of its own, so that files can run in
+    # parallel (scripts/test sets none; a given one is used as is)
+    unless ($ENV{TEST_NGINX_SERVROOT}) {
+        (my $file = File::Basename::basename($0)) =~ s/\.t\z//;
+        $ENV{TEST_NGINX_SERVROOT} = "$Root/t/servroot/$file";
+    }
 
     unless (eval { require Test::Nginx::Socket; 1 }) {
         unshift @INC, "$Root/t/runner";
         delete $INC{'Test/Nginx/Socket.pm'};
         require Test::Nginx::Socket;
     }
-
-    unshift @INC, "$Root/t/lib";
 }
 
 use Kefu::WS ();
+use Kefu::Net ();
 
 our $Module = $ENV{TEST_NGINX_KEFU_MODULE}
               || "$Root/build/ngx_kefu_module.so";
@@ -49,7 +57,9 @@ sub import {
     my $caller = caller;
     *{"${caller}::$_"} = \&{"Kefu::WS::$_"} for @Kefu::WS::EXPORT;
     *{"${caller}::$_"} = \&{"t::Kefu::$_"} for qw(nginx_t nginx_pid
-                                                  kefu_root start_host);
+                                                  kefu_root start_host
+                                                  site_of_run);
+    *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_server);
 
     # fractional seconds in test code
     *{"${caller}::$_"} = \&{"Time::HiRes::$_"} for qw(sleep time);
@@ -61,6 +71,26 @@ sub import {
 }
 
 sub kefu_root { $Root }
+
+# A site name of this run's own, for a file whose checks count or list what
+# a site holds: they must not see what earlier runs left in Redis.  The
+# name as a word in the blocks' http_config, config and ws code becomes
+# "<name>r<random>" (call it after the file's own block preprocessors);
+# code outside the blocks uses the name returned.
+sub site_of_run {
+    my ($name) = @_;
+    my $uniq = $name . 'r' . (100000 + int rand 900000);
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        for my $sec (qw(http_config config ws)) {
+            my $v = $block->$sec;
+            next unless defined $v && !ref $v;
+            $v =~ s/(?<![\w-])\Q$name\E(?![\w-])/$uniq/g;
+            $block->set_value($sec, $v);
+        }
+    });
+    return $uniq;
+}
 
 # "nginx -t" on a configuration text (its http block gets load_module'd
 # module loaded): returns (exit status, output)
@@ -83,31 +113,60 @@ sub start_host {
     my ($http) = @_;
     my $dir = tempdir(CLEANUP => 1);
     mkdir "$dir/logs";
-    my $port = do {
-        require IO::Socket::INET;
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
-        my $p = $s->sockport; close $s; $p;
-    };
     $http =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{$ENV{$1} // die "$1 not set\n"}ge;
-    open my $fh, '>', "$dir/nginx.conf" or die $!;
-    print $fh "load_module $Module;\nworker_processes 2;\nerror_log $dir/logs/error.log info;\n"
-            . "pid $dir/nginx.pid;\nevents { worker_connections 256; }\n"
-            . "http {\n access_log off;\n $http\n server {\n listen 127.0.0.1:$port;\n"
-            . " location = /chat { kefu_chat; }\n }\n}\n";
-    close $fh;
-    system($ENV{TEST_NGINX_BINARY}, '-p', "$dir/", '-c', "$dir/nginx.conf") == 0
-        or die "second host did not start: " . `cat $dir/logs/error.log`;
-    for (1 .. 100) {
-        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port);
+    my $port;
+    for my $try (1 .. 5) {
+        $port = Kefu::Net::free_port();
+        open my $fh, '>', "$dir/nginx.conf" or die $!;
+        print $fh "load_module $Module;\nworker_processes 2;\nerror_log $dir/logs/error.log info;\n"
+                . "pid $dir/nginx.pid;\nevents { worker_connections 256; }\n"
+                . "http {\n access_log off;\n $http\n server {\n listen 127.0.0.1:$port;\n"
+                . " location = /chat { kefu_chat; }\n location = /__kefu_t { return 200; }\n }\n}\n";
+        close $fh;
+        my $out = `$ENV{TEST_NGINX_BINARY} -p $dir/ -c $dir/nginx.conf 2>&1`;
+        last if $? == 0;
+        # the port was taken between the pick and the bind: another one
+        next if $out =~ /Address already in use/;
+        die "second host did not start: $out" . `cat $dir/logs/error.log`;
+    }
+    require IO::Socket::INET;
+    my $up = 0;
+    for (1 .. 500) {
+        if (IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)) { $up = 1; last }
         Time::HiRes::sleep(0.02);
     }
+    die "second host does not listen\n" unless $up;
+    # ready when both workers have their Redis connections
+    wait_redis_log("$dir/logs/error.log", 4) if $http =~ /kefu_redis/;
+    my $stopped;
     my $stop = sub {
+        return if $stopped++;
         open my $p, '<', "$dir/nginx.pid" or return;
         my $pid = <$p>;
+        chomp $pid;
         kill 'TERM', $pid if $pid;
-        Time::HiRes::sleep(0.2);
+        for (1 .. 1500) { last unless kill 0, $pid; Time::HiRes::sleep(0.02) }
     };
+    push @Hosts, $stop;
     return ($port, $stop, "$dir/logs/error.log");
+}
+
+# hosts a block started are stopped when its code ends, however it ends
+sub stop_hosts { (pop @Hosts)->() while @Hosts }
+END { stop_hosts() }
+
+# waits (at most 20 s) until the log says n Redis connections are ready
+sub wait_redis_log {
+    my ($log, $want) = @_;
+    for (1 .. 400) {
+        my $n = 0;
+        if (open my $fh, '<', $log) {
+            /kefu: redis \S+ connection ready/ and $n++ while <$fh>;
+        }
+        return 1 if $n >= $want;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
 }
 
 # the pid of the running test nginx's master (or only) process
@@ -141,21 +200,45 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
 
 # A worker answers HTTP before its Redis connections are ready: a test that
 # talks to the private Redis first waits until every worker's two are (or
-# 5 s, where the log level hides the notice).
+# 20 s, where the log level hides the notice).
 sub redis_ready {
     my $block = shift;
     my $http = $block->http_config // '';
     return unless $http =~ /kefu_redis\s+127\.0\.0\.1:\$TEST_NGINX_\w*REDIS_PORT/;
     my $want = 2 * ($Test::Nginx::Socket::MasterOn ? $Test::Nginx::Socket::Workers : 1);
-    my $log = Test::Nginx::Socket::server_root() . '/logs/error.log';
-    for (1 .. 100) {
-        my $n = 0;
-        if (open my $fh, '<', $log) {
-            /kefu: redis \S+ connection ready/ and $n++ while <$fh>;
+    wait_redis_log(Test::Nginx::Socket::server_root() . '/logs/error.log', $want);
+}
+
+# Every block checks that no worker crashed: nginx logs a worker's death by
+# a signal as an [alert] (and the master starts another one, so nothing
+# else shows it).  A block that kills a worker itself says so with
+# "--- worker_killed": its SIGKILL is then the one death allowed.
+sub crash_patterns {
+    my ($block) = @_;
+    return ('[alert]', 'exited on signal') unless defined $block->worker_killed;
+    return (qr/\[alert\](?!.*exited on signal 9\b)/, qr/exited on signal (?!9\b)/);
+}
+
+if (Test::Nginx::Socket->can('add_default_no_error_log')) {
+    # the bundled runner: checked apart from the block's own assertions
+    Test::Nginx::Socket::add_default_no_error_log(\&crash_patterns);
+} else {
+    # upstream Test::Nginx: added to the block's own no_error_log
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        my $have = $block->no_error_log;
+        my @pats = crash_patterns($block);
+        if (!defined $have) {
+            $block->set_value('no_error_log', [@pats]);
+        } elsif (ref $have eq 'ARRAY') {
+            $block->set_value('no_error_log', [@$have, @pats]);
+        } elsif (ref $have) {
+            $block->set_value('no_error_log', [$have, @pats]);
+        } else {
+            $block->set_value('no_error_log',
+                [(grep { /\S/ } split /\n/, $have), @pats]);
         }
-        return if $n >= $want;
-        select undef, undef, undef, 0.05;
-    }
+    });
 }
 
 Test::Nginx::Socket::add_response_body_check(sub {
@@ -178,6 +261,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
     unless (eval { $sub->(); 1 }) {
         Test::More::fail("$name - ws code died: $@");
     }
+    stop_hosts();
 });
 
 1;

@@ -2,7 +2,7 @@
 // receives it, the agent replies; typing, read receipts both ways, private
 // notes, text rendered as text, the phone layout.  Run by t/050-browser-chat.t.
 
-import { launch, jwt, ok, is, shot, acceptAs, finish, watchErrors, W } from './lib.mjs';
+import { launch, jwt, ok, is, plan, settled, shot, acceptAs, finish, watchErrors, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -10,6 +10,7 @@ const wsUrl = base.replace(/^http/, 'ws') + '/chat';
 const errors = [];
 const { browser, close } = await launch();
 
+plan(27);
 try {
   // ---- the visitor ----
   const vctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
@@ -150,7 +151,13 @@ try {
   await shot(p, '050-phone-shop');
   await p.tap(W.launcher);
   await p.waitForSelector(W.panel, { state: 'visible' });
-  await p.waitForTimeout(400);   // the opening transition
+  // the opening transition ends with the panel at its full size
+  await p.waitForFunction((sel) => {
+    const e = document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf-panel');
+    const r = e.getBoundingClientRect();
+    return Math.round(r.width) === innerWidth && Math.round(r.height) === innerHeight;
+  }, W.panel, { timeout: 15000 }).catch(() => {});
+  await settled(p);
   const box = await p.$eval(W.panel, (e) => { const r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; });
   ok(box[0] === 390 && box[1] === 844, 'on a phone the panel fills the screen', JSON.stringify(box));
   await p.fill(W.input, 'Do you deliver on weekends?');

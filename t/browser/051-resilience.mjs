@@ -3,7 +3,7 @@
 // what the visitor typed offline is sent when it is back.  Run by
 // t/051-browser-resilience.t.
 
-import { launch, jwt, ok, is, shot, rawClient, acceptAs, finish, watchErrors, W } from './lib.mjs';
+import { launch, jwt, ok, is, plan, shot, rawClient, acceptAs, finish, watchErrors, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -23,6 +23,7 @@ async function agentSays(a, text) {
   await a.waitForSelector(`#entries .entry.mine[data-seq] .bubble >> text=${text}`);
 }
 
+plan(31);
 try {
   const vctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
   const v = await vctx.newPage();
@@ -113,7 +114,8 @@ try {
   await vctx.setOffline(false);
   await conn(v, 'online');
   await a.waitForSelector('#entries .entry.theirs .bubble >> text=x1');
-  await v.waitForSelector(W.mine + '[data-status="sent"] .kf-bubble >> text=x1');
+  // stored: sent, or already read by the agent, whose console has it open
+  await v.waitForSelector(W.mine + ':is([data-status="sent"], [data-status="read"]) .kf-bubble >> text=x1');
   await agentSays(a, 'r5: noted');
   await v.waitForSelector(W.theirs + ' .kf-bubble >> text=r5');
   c = await consoleTexts(a);

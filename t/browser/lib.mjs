@@ -26,11 +26,9 @@ export function ok(cond, name, diag) {
 export function is(got, want, name) {
   return ok(got === want, name, `got: ${JSON.stringify(got)}\nwant: ${JSON.stringify(want)}`);
 }
-// a check that cannot run against this server (e.g. before routing)
-export function skip(name, why) {
-  n++;
-  console.log(`ok ${n} - ${name} # SKIP ${why}`);
-}
+// the number of checks the script makes, said first: t/lib/Kefu/Browser.pm
+// compares it with the checks that ran
+export function plan(count) { console.log(`1..${count}`); }
 export function diag(text) { console.log('# ' + text); }
 
 // ---- tokens ----
@@ -66,8 +64,28 @@ export function screenshotDir() {
   return d;
 }
 
+// resolves once cond() is true (polled), rejects after ms
+export async function until(cond, what, ms = 15000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// waits for the page's finite animations and transitions (shadow trees
+// included) to finish
+export async function settled(page) {
+  await page.evaluate(() => {
+    const roots = [document, ...[...document.querySelectorAll('*')].map((e) => e.shadowRoot).filter(Boolean)];
+    return Promise.all(roots.flatMap((r) => r.getAnimations())
+      .filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+      .map((a) => a.finished.catch(() => {})));
+  });
+}
+
 export async function shot(page, name) {
-  await page.waitForTimeout(250);     // let the entry animations settle
+  await settled(page);     // let the entry animations settle
   const path = join(screenshotDir(), name + '.png');
   await page.screenshot({ path });
   diag('screenshot ' + path);
@@ -127,7 +145,6 @@ export async function acceptAs(page, url, site, token, conv) {
 
 export async function finish(close) {
   if (close) await close();
-  console.log(`1..${n}`);
   process.exit(failed ? 1 : 0);
 }
 

@@ -11,6 +11,8 @@ use Exporter 'import';
 use Time::HiRes qw(time);
 use IO::Socket::INET ();
 use Kefu::WS qw(http_raw json_enc json_dec jwt_hs256);
+# redis() is Kefu::Net's, exported here too for the API tests
+use Kefu::Net qw(redis);
 
 our @EXPORT = qw(api api_token api_raw api_ready redis);
 
@@ -45,11 +47,11 @@ sub api {
     return api_raw($req, %o);
 }
 
-# waits (at most 5 s) until a GET of the path is not 503: a freshly started
+# waits (at most 20 s) until a GET of the path is not 503: a freshly started
 # nginx answers unavailable until its Redis connection is ready
 sub api_ready {
     my ($path, %o) = @_;
-    my $deadline = time + 5;
+    my $deadline = time + 20;
     while (time < $deadline) {
         my ($st) = eval { api(GET => $path, undef, %o) };
         return 1 if defined $st && $st != 503;
@@ -61,49 +63,9 @@ sub api_ready {
 sub api_raw {
     my ($req, %o) = @_;
     my ($status, $h, $b) = http_raw($req, ($o{port} ? (port => $o{port}) : ()),
-                                    timeout => $o{timeout} || 5);
+                                    timeout => $o{timeout} || 10);
     my $j = (defined $b && length $b) ? eval { json_dec($b) } : undef;
     return ($status, $j, $h, $b);
-}
-
-# One Redis command over RESP (the tests' Redis, or port => N first):
-# returns the reply (arrays as array refs; an error dies)
-sub redis {
-    my @cmd = @_;
-    my $port = $ENV{TEST_NGINX_REDIS_PORT};
-    if (@cmd > 2 && $cmd[0] eq 'port') { (undef, $port, @cmd) = @cmd }
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Timeout => 3) or die "redis: $!\n";
-    my $req = '*' . @cmd . "\r\n";
-    $req .= '$' . length($_) . "\r\n$_\r\n" for @cmd;
-    print $s $req;
-    my $r = _resp($s);
-    close $s;
-    return $r;
-}
-
-sub _resp {
-    my ($s) = @_;
-    my $line = <$s>;
-    die "redis: no reply\n" unless defined $line;
-    $line =~ s/\r\n$//;
-    my ($t, $v) = (substr($line, 0, 1), substr($line, 1));
-    return $v if $t eq '+' || $t eq ':';
-    die "redis: $v\n" if $t eq '-';
-    if ($t eq '$') {
-        return undef if $v < 0;
-        my $buf = '';
-        while (length $buf < $v + 2) {
-            read($s, my $chunk, $v + 2 - length $buf) or die "redis: eof\n";
-            $buf .= $chunk;
-        }
-        return substr($buf, 0, $v);
-    }
-    if ($t eq '*') {
-        return undef if $v < 0;
-        return [map { _resp($s) } 1 .. $v];
-    }
-    die "redis: cannot parse $line\n";
 }
 
 1;

@@ -16,13 +16,16 @@ our @EXPORT = qw(agent_token agent visitor wait_for wait_conv uniq_group
 
 our $SECRET = 'shop1-secret-0123456789abcdef';
 
+# the site the helpers act in (a file that counts things sets one of its own)
+our $SITE = 'shop1';
+
 # a group name nothing else in the Redis of this run uses
 sub uniq_group { ($_[0] // 'g') . '-' . int(rand(1e9)) }
 
 sub agent_token {
     my ($sub, %claims) = @_;
     my $role = delete $claims{role} // 'agent';
-    my $site = delete $claims{site} // 'shop1';
+    my $site = delete $claims{site} // $SITE;
     my $secret = delete $claims{secret} // $SECRET;
     return jwt_hs256({sub => $sub, role => $role, site => $site,
                       exp => time + 600, %claims}, $secret);
@@ -35,7 +38,7 @@ sub agent {
     my $port = delete $o{port};
     my $status = delete $o{status};
     my ($ws, $w) = kefu_connect(($port ? (port => $port) : ()),
-                                role => $o{role} // 'agent', site => 'shop1',
+                                role => $o{role} // 'agent', site => $SITE,
                                 token => agent_token($sub, %o),
                                 ($status ? (status => $status) : ()));
     die "agent $sub: no welcome: " . ($w->{message} // '?') . "\n"
@@ -53,7 +56,7 @@ sub agent {
 sub visitor {
     my ($group, %o) = @_;
     my ($ws, $w) = kefu_connect(($o{port} ? (port => $o{port}) : ()),
-                                role => 'visitor', site => 'shop1',
+                                role => 'visitor', site => $SITE,
                                 group => $group);
     $ws->send_json({type => 'msg', cid => 'first', text => $o{text} // 'hi'});
     my $ack = wait_for($ws, sub { $_[0]{type} eq 'ack' });
@@ -63,16 +66,10 @@ sub visitor {
 }
 
 # the first message for which $pred is true, reading at most $timeout s;
-# the others read meanwhile are kept in $ws->{skipped}
+# the others read meanwhile are kept for later calls (Kefu::WS::wait_for)
 sub wait_for {
     my ($ws, $pred, $timeout) = @_;
-    my $deadline = time + ($timeout // 5);
-    while ((my $left = $deadline - time) > 0) {
-        my $m = $ws->recv_json($left) or return undef;
-        return $m if ref $m eq 'HASH' && $pred->($m);
-        push @{ $ws->{skipped} }, $m;
-    }
-    return undef;
+    return $ws->wait_for($pred, $timeout);
 }
 
 # a "conv" notice for $conv with the given fields (state, position, ...)

@@ -46,11 +46,11 @@ sub http_raw {
     my ($request, %opt) = @_;
     my $s = _socket(%opt) or die "connect: $!\n";
     print $s $request;
-    my $data = _read_until($s, qr/\r\n\r\n/, $opt{timeout} || 3);
+    my $data = _read_until($s, qr/\r\n\r\n/, $opt{timeout} || 10);
     my ($status, $headers, $rest) = _parse_head($data);
     my $len = $headers->{'content-length'};
     if (defined $len) {
-        my $deadline = time + ($opt{timeout} || 3);
+        my $deadline = time + ($opt{timeout} || 10);
         my $sel = IO::Select->new($s);
         while (length($rest) < $len && time < $deadline) {
             last unless $sel->can_read($deadline - time);
@@ -82,7 +82,7 @@ sub ws_connect {
     my $s = _socket(%opt) or die "connect: $!\n";
     print $s $req;
 
-    my $data = _read_until($s, qr/\r\n\r\n/, $opt{timeout} || 3);
+    my $data = _read_until($s, qr/\r\n\r\n/, $opt{timeout} || 10);
     my ($status, $headers, $rest) = _parse_head($data);
 
     my $expect = exists $opt{expect} ? $opt{expect} : 101;
@@ -112,24 +112,77 @@ sub kefu_connect {
     return ($ws, $ws->recv_json);
 }
 
-# messages until one of that type (others kept in $ws->{seen})
-sub recv_type {
-    my ($self, $type, $timeout) = @_;
-    while (my $m = $self->recv_json($timeout)) {
-        return $m if ($m->{type} // '') eq $type;
-        push @{ $self->{seen} }, $m;
+# The first message for which $pred is true, reading for at most $timeout
+# seconds (default 10); the messages read meanwhile are kept, in order, and
+# returned by later calls (recv_json, recv_type, wait_for, drain) first.
+sub wait_for {
+    my ($self, $pred, $timeout) = @_;
+    my $kept = $self->{kept} ||= [];
+    for my $i (0 .. $#$kept) {
+        my $m = $kept->[$i];
+        next unless ref $m eq 'HASH' && !$m->{_close};
+        if ($pred->($m)) { splice @$kept, $i, 1; return $m }
+    }
+    my $deadline = time + ($timeout // 10);
+    while ((my $left = $deadline - time) > 0) {
+        my $m = $self->_recv_json($left) or return undef;
+        return $m if ref $m eq 'HASH' && !$m->{_close} && $pred->($m);
+        push @$kept, $m;
+        return undef if $m->{_close};
     }
     return undef;
 }
 
-# every message that arrives within the time
+# the first message of that type (the others kept, as wait_for)
+sub recv_type {
+    my ($self, $type, $timeout) = @_;
+    return $self->wait_for(sub { ($_[0]{type} // '') eq $type }, $timeout);
+}
+
+# every message (kept ones first) up to and including the first for which
+# $pred is true; dies when none comes within $timeout (default 10 s)
+sub upto {
+    my ($self, $pred, $timeout) = @_;
+    my @all;
+    my $deadline = time + ($timeout // 10);
+    while (1) {
+        my $m = @{ $self->{kept} || [] } ? shift @{ $self->{kept} }
+              : $self->_recv_json($deadline - time);
+        die "upto: the awaited message did not come\n" unless $m;
+        push @all, $m;
+        return @all if ref $m eq 'HASH' && !$m->{_close} && $pred->($m);
+        die "upto: closed before the awaited message\n" if $m->{_close};
+    }
+}
+
+# every message kept and every one that arrives within the time
 sub drain {
     my ($self, $timeout) = @_;
-    my @all;
-    while (my $m = $self->recv_json($timeout)) {
+    my @all = splice @{ $self->{kept} || [] };
+    while (my $m = $self->_recv_json($timeout)) {
         push @all, $m;
     }
     return @all;
+}
+
+# Proves an absence without waiting for it: sends a ping and returns every
+# message that came before its pong (kept ones included; the pong is not
+# returned).  Whatever the server would answer to what was sent before the
+# ping has come by then.  Dies when no pong comes.
+my $PingN = 0;
+sub until_pong {
+    my ($self, $timeout) = @_;
+    my $id = 'sync-' . $$ . '-' . ++$PingN;
+    $self->send_json({type => 'ping', id => $id});
+    my @before = splice @{ $self->{kept} || [] };
+    my $deadline = time + ($timeout // 10);
+    while ((my $left = $deadline - time) > 0) {
+        my $m = $self->_recv_json($left) or last;
+        return @before if ($m->{type} // '') eq 'pong' && ($m->{id} // '') eq $id;
+        push @before, $m;
+        last if $m->{_close};
+    }
+    die "no pong for $id\n";
 }
 
 sub status { $_[0]{status} }
@@ -207,7 +260,7 @@ sub send_json { $_[0]->send_text(json_enc($_[1])) }
 # connection; undef on timeout.
 sub recv_frame {
     my ($self, $timeout) = @_;
-    $timeout = 3 unless defined $timeout;
+    $timeout = 10 unless defined $timeout;
     my $deadline = time + $timeout;
     my $sel = IO::Select->new($self->{sock});
 
@@ -228,8 +281,15 @@ sub recv_frame {
     }
 }
 
-# Next application message, decoded; server pings are answered on the way.
+# Next application message, decoded (kept ones first); server pings are
+# answered on the way.
 sub recv_json {
+    my ($self, $timeout) = @_;
+    return shift @{ $self->{kept} } if @{ $self->{kept} || [] };
+    return $self->_recv_json($timeout);
+}
+
+sub _recv_json {
     my ($self, $timeout) = @_;
     while (1) {
         my $f = $self->recv_frame($timeout);
@@ -272,7 +332,7 @@ sub _close_of {
 # true when the server closes the TCP connection within the time
 sub expect_eof {
     my ($self, $timeout) = @_;
-    $timeout = 3 unless defined $timeout;
+    $timeout = 10 unless defined $timeout;
     my $deadline = time + $timeout;
     my $sel = IO::Select->new($self->{sock});
     while (time < $deadline) {
@@ -288,14 +348,14 @@ sub expect_eof {
 sub close_ws {
     my ($self, $code, $reason) = @_;
     $self->send_frame(8, ws_close_payload($code, $reason));
-    return $self->recv_close(3);
+    return $self->recv_close(10);
 }
 
 sub _socket {
     my (%opt) = @_;
     return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                  PeerPort => $opt{port} || kefu_port(),
-                                 Timeout => 3, Proto => 'tcp');
+                                 Timeout => 10, Proto => 'tcp');
 }
 
 sub _read_until {

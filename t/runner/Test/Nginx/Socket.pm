@@ -16,18 +16,19 @@ use POSIX qw(WNOHANG);
 use File::Path qw(make_path remove_tree);
 use Time::HiRes qw(sleep time);
 use Cwd qw(cwd);
+use Kefu::Net ();
 
 our @EXPORT = qw(run_tests run_test repeat_each workers master_on master_off
     master_process_enabled log_level no_shuffle no_long_string server_port
     server_port_for_client server_root html_dir server_addr timeout
     worker_connections add_block_preprocessor add_response_body_check
     add_cleanup_handler no_root_location env_to_nginx config_preamble
-    bail_out);
+    bail_out add_default_no_error_log);
 
 our $ServRoot = $ENV{TEST_NGINX_SERVROOT} || cwd() . '/t/servroot';
 our $ServerAddr = '127.0.0.1';
-our $ServerPort = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT}
-                  || free_port();
+our $PortGiven = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
+our $ServerPort = $PortGiven || free_port();
 our $Workers = 1;
 our $MasterOn = 0;
 our $LogLevel = 'debug';
@@ -40,7 +41,9 @@ our @EnvToNginx;
 our @BlockPreprocessors;
 our @ResponseBodyChecks;
 our @CleanupHandlers;
+our @DefaultNoErrorLog;
 our $NginxPid;
+our $NginxStatus;
 
 $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort;
 $ENV{TEST_NGINX_PORT} = $ServerPort;
@@ -68,16 +71,11 @@ sub env_to_nginx (@) { push @EnvToNginx, @_ }
 sub config_preamble ($) { $ConfigPreamble = shift }
 sub bail_out (@) { Test::More::BAIL_OUT(@_) }
 
-sub free_port () {
-    for (1 .. 50) {
-        my $port = 20000 + int(rand(20000));
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $port, Listen => 1,
-                                      ReuseAddr => 1);
-        if ($s) { close $s; return $port }
-    }
-    die "no free port found\n";
-}
+# patterns no block's error.log may match, checked after the block's own
+# checks (a sub gets the block and returns the patterns)
+sub add_default_no_error_log ($) { push @DefaultNoErrorLog, shift }
+
+sub free_port () { Kefu::Net::free_port() }
 
 sub nginx_binary () {
     return $ENV{TEST_NGINX_BINARY} if $ENV{TEST_NGINX_BINARY};
@@ -182,19 +180,30 @@ sub start_nginx () {
     return "nginx did not start listening on port $ServerPort\n";
 }
 
+# stops nginx; returns the signal it died of on its own (a crash), if any
 sub stop_nginx () {
-    return unless $NginxPid;
-    kill 'TERM', $NginxPid;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        last if waitpid($NginxPid, WNOHANG) == $NginxPid;
-        sleep 0.02;
-    }
-    if (kill 0, $NginxPid) {
-        kill 'KILL', $NginxPid;
-        waitpid($NginxPid, 0);
+    return undef unless $NginxPid;
+    my ($status, $killed);
+    if (waitpid($NginxPid, WNOHANG) == $NginxPid) {
+        $status = $?;
+    } else {
+        kill 'TERM', $NginxPid;
+        my $deadline = time + 30;
+        while (time < $deadline) {
+            if (waitpid($NginxPid, WNOHANG) == $NginxPid) { $status = $?; last }
+            sleep 0.02;
+        }
+        if (!defined $status) {
+            kill 'KILL', $NginxPid;
+            waitpid($NginxPid, 0);
+            $killed = 1;
+            Test::More::diag("nginx did not stop within 30 s of TERM: killed");
+        }
     }
     $NginxPid = undef;
+    return 'KILL after a TERM that did not stop it' if $killed;
+    return undef unless defined $status && ($status & 127);
+    return $status & 127;
 }
 
 sub slurp ($) {
@@ -310,15 +319,24 @@ sub run_test ($) {
         return;
     }
 
-    write_config($block);
-
-    my $err = start_nginx();
+    my $err;
+    for my $try (1 .. 5) {
+        write_config($block);
+        $err = start_nginx();
+        # a port picked free was taken meanwhile: pick them again
+        last unless defined $err && $err =~ /Address already in use/
+                    && !$PortGiven;
+        $ServerPort = free_port();
+        $ENV{TEST_NGINX_SERVER_PORT} = $ENV{TEST_NGINX_PORT} = $ServerPort;
+        Kefu::Net::repick_ports();
+    }
     if (defined $err) {
         fail("$name - nginx failed to start:\n$err");
         return;
     }
 
     my $timeout = $block->timeout || $Timeout;
+    my $tests_before = Test::More->builder->current_test;
 
     for my $rep (0 .. $RepeatEach - 1) {
         my $raw;
@@ -379,9 +397,22 @@ sub run_test ($) {
 
     sleep($block->wait) if $block->wait;
 
-    stop_nginx();
+    my $signal = stop_nginx();
 
-    check_logs($block, slurp("$ServRoot/logs/error.log"));
+    my $log = slurp("$ServRoot/logs/error.log");
+    check_logs($block, $log);
+
+    # the plan: every block proves something of its own
+    ok(Test::More->builder->current_test > $tests_before,
+       "$name - the block makes at least one assertion");
+
+    ok(!$signal, "$name - nginx did not die of a signal" . ($signal ? " ($signal)" : ''));
+    for my $default (@DefaultNoErrorLog) {
+        for my $pat ($default->($block)) {
+            my $found = ref $pat ? ($log =~ $pat) : index($log, $pat) >= 0;
+            ok(!$found, "$name - pattern \"$pat\" should not match any line in error.log");
+        }
+    }
 }
 
 sub run_tests () {

@@ -1,0 +1,180 @@
+# What docs/routing.md and docs/protocol.md promise beyond the everyday:
+# a queue drained past the 16 system entries one script writes,
+# supervisors and admins acting on others' conversations, no transfer of a
+# queued conversation, the 32-group limit and the default group, a later
+# rating replacing an earlier one, welcome's convs capped at 50.
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::Route;
+use Kefu::API;
+
+workers(2);
+master_on();
+worker_connections(1024);
+
+# a site of this file's own: it counts loads, queues and lists; a default
+# group of this run's own: agents of earlier runs may still be in grace
+$Kefu::Route::SITE = 'shop24';
+our $DG = 'dg' . int(rand 1e9);
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site shop24 secret=$Kefu::Route::SECRET anonymous=on capacity=2 grace=30s default_group=$main::DG;\n"
+        . ($block->http_config // ''));
+    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n"
+        . "location /kefu/api/ { kefu_api; }\n");
+});
+
+$Kefu::API::Token = api_token(secret => $Kefu::Route::SECRET, site => 'shop24');
+
+sub err_of {
+    my ($ws, $msg) = @_;
+    $ws->send_json($msg);
+    return wait_for($ws, sub { $_[0]{type} eq 'error' && ($_[0]{cid} // '') eq ($msg->{cid} // '') });
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: an agent coming online drains a queue of 20 (past the 16 system entries of one script)
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my @v = map { [visitor($g, text => "waiting $_")] } 1 .. 20;
+is(scalar(grep { $_->[3]{state} eq 'queued' } @v), 20, 'twenty queued');
+is(redis('ZCARD', "kefu:{s:shop24}:q:$g"), 20, 'in the queue');
+my ($a) = agent("qa$r", groups => [$g], capacity => 25, status => 'online');
+my $open = 0;
+for my $i (0 .. 19) {
+    $open++ if wait_conv($v[$i][0], $v[$i][2]{conv}, state => 'open', agent => "qa$r");
+}
+is($open, 20, 'every one of them is assigned and told');
+is(redis('ZCARD', "kefu:{s:shop24}:q:$g"), 0, 'the queue is empty');
+is(redis('HGET', "kefu:{s:shop24}:a:qa$r", 'load'), 20, 'the load counts twenty');
+my %assigned;
+for my $i (0 .. 19) {
+    my $log = redis('XRANGE', "kefu:{c:$v[$i][2]{conv}}:log", '-', '+');
+    $assigned{$i} = grep { { @{ $_->[1] } }->{j} =~ /"event":"assigned"/ } @$log;
+}
+is_deeply([grep { $assigned{$_} != 1 } 0 .. 19], [], 'each log has one assignment entry');
+
+
+
+=== TEST 2: supervisors and admins transfer and close others' conversations; nobody transfers a queued one
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my ($a) = agent("sa$r", groups => [$g], status => 'online', capacity => 5, name => 'Ann');
+my ($b) = agent("sb$r", groups => ['x' . $g], name => 'Bob');
+my ($sup) = agent("ss$r", groups => ['y' . $g], supervisor => JSON::PP::true(), name => 'Sue');
+my ($adm) = agent("sm$r", role => 'admin');
+my ($plain) = agent("sp$r", groups => ['z' . $g]);
+my ($v1, $w1, $ack1, $n1) = visitor($g);
+my ($v2, $w2, $ack2, $n2) = visitor($g);
+my ($c1, $c2) = ($ack1->{conv}, $ack2->{conv});
+is($n1->{agent}{id}, "sa$r", "Ann has the first");
+is($n2->{agent}{id}, "sa$r", 'and the second');
+
+is(err_of($plain, {type => 'transfer', conv => $c1, agent => "sb$r", cid => 'p1'})->{code}, 'forbidden',
+   "a plain agent cannot transfer another's conversation");
+is(err_of($plain, {type => 'close', conv => $c1, cid => 'p2'})->{code}, 'forbidden', 'nor close it');
+
+$sup->send_json({type => 'transfer', conv => $c1, agent => "sb$r", cid => 's1'});
+ok(wait_conv($b, $c1, state => 'open', agent => "sb$r"), 'a supervisor transfers it to Bob');
+ok(wait_conv($v1, $c1, state => 'open', agent => "sb$r"), 'the visitor is told');
+my $ga = wait_conv($a, $c1, reason => 'transferred');
+is($ga->{agent}{id}, "sb$r", 'Ann is told who has it now');
+my $e = wait_for($v1, sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'transferred' });
+is($e->{by}{id}, "ss$r", 'the log says the supervisor did it');
+
+$adm->send_json({type => 'close', conv => $c2, cid => 'm1'});
+ok(wait_conv($v2, $c2, state => 'closed'), 'an admin closes the other: the visitor is told');
+ok(wait_conv($a, $c2, state => 'closed'), 'and its agent');
+$e = wait_for($v2, sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'closed' });
+is($e->{by}{id}, "sm$r", 'the log says the admin did it');
+is(redis('HGET', "kefu:{s:shop24}:a:sa$r", 'load'), 0, "Ann's load is released");
+$sup->send_json({type => 'close', conv => $c1, cid => 's2'});
+ok(wait_conv($b, $c1, state => 'closed'), "a supervisor closes Bob's");
+
+# a queued conversation: nobody of its group is online
+my $q = uniq_group();
+my ($v3, $w3, $ack3, $n3) = visitor($q);
+is($n3->{state}, 'queued', 'a queued conversation');
+for ([$sup, 'a supervisor'], [$adm, 'an admin']) {
+    my ($ws, $who) = @$_;
+    my $x = err_of($ws, {type => 'transfer', conv => $ack3->{conv}, agent => "sb$r", cid => "q$who"});
+    is($x->{code}, 'forbidden', "$who cannot transfer it to an agent");
+    $x = err_of($ws, {type => 'transfer', conv => $ack3->{conv}, group => $g, cid => "g$who"});
+    is($x->{code}, 'forbidden', "$who cannot transfer it to a group");
+}
+is(redis('ZCARD', "kefu:{s:shop24}:q:$q"), 1, 'it stays in its queue');
+
+
+
+=== TEST 3: a token's groups: at most 32 kept, the others ignored; none claimed: the site's default group
+--- ws
+my $r = int rand 1e6;
+my @groups = map { "m$r-$_" } 1 .. 40;
+my ($a) = agent("ga$r", groups => \@groups, status => 'online', capacity => 5);
+my $kept = json_dec(redis('HGET', "kefu:{s:shop24}:a:ga$r", 'groups'));
+is_deeply($kept, [@groups[0 .. 31]], 'the first 32 groups are kept');
+my ($v1, $w1, $ack1, $n1) = visitor($groups[31]);
+is($n1->{agent}{id}, "ga$r", 'a visitor of the 32nd group is routed to it');
+my ($v2, $w2, $ack2, $n2) = visitor($groups[32]);
+is($n2->{state}, 'queued', 'one of the 33rd is not');
+
+my ($d) = agent("gd$r", status => 'online', capacity => 50);
+is_deeply(json_dec(redis('HGET', "kefu:{s:shop24}:a:gd$r", 'groups')), [$main::DG],
+          "no groups claim: the site's default group");
+my ($v3) = kefu_connect(role => 'visitor', site => 'shop24');
+$v3->send_json({type => 'msg', cid => 'nogroup', text => 'hello'});
+my $ack3 = $v3->recv_type('ack');
+my $n3 = wait_conv($v3, $ack3->{conv}, state => 'open');
+is($n3->{group}, $main::DG, "a visitor without a group is in the site's default group");
+is($n3->{agent}{id}, "gd$r", 'routed to the agent without claims');
+--- error_log
+a group of its token is not a group name or one too many, ignored
+
+
+
+=== TEST 4: a later rating replaces an earlier one
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my ($a) = agent("ra$r", groups => [$g], status => 'online');
+my ($v, $vw, $ack) = visitor($g);
+my $c = $ack->{conv};
+$a->send_json({type => 'close', conv => $c});
+ok(wait_conv($v, $c, state => 'closed'), 'closed');
+$v->send_json({type => 'rate', conv => $c, score => 2, comment => 'slow', cid => 'r1'});
+is(wait_conv($v, $c, state => 'closed')->{rating}{score}, 2, 'rated 2');
+$v->send_json({type => 'rate', conv => $c, score => 5, comment => 'sorted out after all', cid => 'r2'});
+my $n = wait_conv($v, $c, state => 'closed');
+is($n->{rating}{score}, 5, 'rated again: 5');
+is($n->{rating}{comment}, 'sorted out after all', 'with the new comment');
+is(redis('HGET', "kefu:{c:$c}", 'score'), 5, 'the stored score is the later one');
+is(redis('HGET', "kefu:{c:$c}", 'comment'), 'sorted out after all', 'and the comment');
+my @rated = grep { ($_->{conv} // '') eq $c && $_->{event} eq 'conv.rated' }
+            map { { @{ $_->[1] } } } @{ redis('XRANGE', 'kefu:{s:shop24}:events', '-', '+') };
+is_deeply([map { json_dec($_->{data})->{score} } @rated], [2, 5], 'both ratings are events, in order');
+
+
+
+=== TEST 5: welcome's convs lists the latest 50 conversations
+--- ws
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop24', group => uniq_group());
+my @convs;
+for my $i (1 .. 55) {
+    my ($st, $j) = api(POST => "/kefu/api/sites/shop24/visitors/$w->{id}/messages",
+                       {cid => "n$i", text => "number $i", from => {role => 'bot', id => 'b'}});
+    die "message $i: $st\n" unless $st == 201 && $j->{created};
+    push @convs, $j->{conv};
+    ($st) = api(POST => "/kefu/api/sites/shop24/convs/$j->{conv}/close", {});
+    die "close $i: $st\n" unless $st == 200;
+}
+my ($v2, $w2) = kefu_connect(role => 'visitor', site => 'shop24', token => $w->{token});
+is(scalar @{ $w2->{convs} }, 50, 'fifty of the 55');
+is_deeply([sort map { $_->{conv} } @{ $w2->{convs} }], [sort @convs[5 .. 54]], 'the latest fifty');

@@ -1,0 +1,202 @@
+package Kefu::Net;
+
+# The tests' one way to pick a free port and their one way to talk to
+# Redis, plus a private Redis server for the files that stop, pause or fake
+# theirs.
+#
+#   free_port()                    a free loopback port
+#   free_port('TEST_NGINX_X_PORT') the same, kept in that environment
+#                                  variable and picked again by
+#                                  repick_ports() (the bundled runner does
+#                                  so when nginx finds a port taken)
+#   redis(@command)                one command on the tests' Redis
+#   redis(port => N, @command)     on another one
+#   redis_server()                 a Redis of the test's own on a free port
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IO::Socket::INET ();
+use IO::Select ();
+use Errno ();
+use File::Temp qw(tempdir);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(free_port redis redis_server repick_ports);
+
+# Ports are picked below the kernel's ephemeral range, so that no outgoing
+# connection (of this test, of nginx, of anyone's build) takes the port
+# between the pick and the bind.  A port can still be taken by another
+# test picking at the same moment: whoever binds it then retries with
+# another (the runner for nginx, redis_server for Redis).
+my ($Low, $High) = (10000, 32000);
+if (open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+    my ($lo) = split ' ', scalar <$fh>;
+    $High = $lo if $lo && $lo > $Low + 2000 && $lo < $High;
+}
+
+my %Given;          # ports this process already handed out
+my %Named;          # environment variable => 1
+
+sub free_port {
+    my ($env) = @_;
+    for (1 .. 200) {
+        my $port = $Low + int rand($High - $Low);
+        next if $Given{$port};
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $port, Listen => 1)
+            or next;
+        close $s;
+        $Given{$port} = 1;
+        if (defined $env) {
+            $ENV{$env} = $port;
+            $Named{$env} = 1;
+        }
+        return $port;
+    }
+    die "no free port found\n";
+}
+
+# every port given a name gets a new one (after a bind failed)
+sub repick_ports {
+    free_port($_) for keys %Named;
+}
+
+# One Redis command over RESP: the reply (arrays as array refs, nil as
+# undef); an error reply dies with its text.  No shell, no quoting: any
+# byte string is an argument.
+sub redis {
+    my @cmd = @_;
+    my $port = $ENV{TEST_NGINX_REDIS_PORT};
+    if (@cmd > 2 && $cmd[0] eq 'port') { (undef, $port, @cmd) = @cmd }
+    die "redis: no port (TEST_NGINX_REDIS_PORT)\n" unless $port;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Timeout => 5) or die "redis: $!\n";
+    my $req = '*' . @cmd . "\r\n";
+    for (@cmd) {
+        my $a = $_;
+        utf8::encode($a) if utf8::is_utf8($a);
+        $req .= '$' . length($a) . "\r\n$a\r\n";
+    }
+    local $SIG{PIPE} = 'IGNORE';
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite($s, $req, length($req) - $off, $off);
+        die "redis: write: $!\n" unless defined $n;
+        $off += $n;
+    }
+    my $r = {sock => $s, buf => '', deadline => time + 30};
+    my $reply = _resp($r);
+    close $s;
+    return $reply;
+}
+
+sub _fill {
+    my ($r) = @_;
+    my $left = $r->{deadline} - time;
+    die "redis: no reply within 30 s\n"
+        if $left <= 0 || !IO::Select->new($r->{sock})->can_read($left);
+    my $n = sysread($r->{sock}, $r->{buf}, 65536, length $r->{buf});
+    die "redis: connection closed\n" unless $n;
+}
+
+sub _line {
+    my ($r) = @_;
+    while ((my $i = index($r->{buf}, "\r\n")) < 0) { _fill($r) }
+    my $i = index($r->{buf}, "\r\n");
+    my $line = substr($r->{buf}, 0, $i);
+    substr($r->{buf}, 0, $i + 2, '');
+    return $line;
+}
+
+sub _resp {
+    my ($r) = @_;
+    my $line = _line($r);
+    my ($t, $v) = (substr($line, 0, 1), substr($line, 1));
+    return $v if $t eq '+' || $t eq ':';
+    die "redis: $v\n" if $t eq '-';
+    if ($t eq '$') {
+        return undef if $v < 0;
+        _fill($r) while length $r->{buf} < $v + 2;
+        my $data = substr($r->{buf}, 0, $v);
+        substr($r->{buf}, 0, $v + 2, '');
+        return $data;
+    }
+    if ($t eq '*') {
+        return undef if $v < 0;
+        return [map { _resp($r) } 1 .. $v];
+    }
+    die "redis: cannot parse $line\n";
+}
+
+# A Redis server of the test's own: redis_server(%extra_options) returns an
+# object with ->port, ->stop, ->start (again, same port and data), ->log.
+# Started on a free port, another one if that one was taken meanwhile.
+sub redis_server {
+    my (%opt) = @_;
+    my $self = bless {dir => tempdir(CLEANUP => 1), opt => \%opt},
+                     'Kefu::Net::RedisServer';
+    for (1 .. 10) {
+        $self->{port} = free_port();
+        return $self if $self->start;
+    }
+    die "redis-server did not start: " . $self->log;
+}
+
+package Kefu::Net::RedisServer;
+
+use Time::HiRes qw(sleep time);
+
+sub port { $_[0]{port} }
+sub dir { $_[0]{dir} }
+
+sub log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/redis.log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+# true once it answers PING (or LOADING); false when it could not bind
+sub start {
+    my ($self) = @_;
+    my @extra = map { ("--$_", $self->{opt}{$_}) } sort keys %{ $self->{opt} };
+    unlink "$self->{dir}/redis.pid";
+    system('redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
+           '--dir', $self->{dir}, '--appendonly', 'yes', '--save', '',
+           '--daemonize', 'yes', '--logfile', "$self->{dir}/redis.log",
+           '--pidfile', "$self->{dir}/redis.pid", @extra) == 0
+        or die "redis-server: $?\n";
+    my $deadline = time + 20;
+    while (time < $deadline) {
+        my $ok = eval { Kefu::Net::redis(port => $self->{port}, 'PING'); 1 };
+        return 1 if $ok || ($@ // '') =~ /LOADING/;
+        # a daemonized redis that could not bind exits at once
+        return 0 if $self->log =~ /Address already in use/
+                    && !-e "$self->{dir}/redis.pid";
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/redis.pid" or return undef;
+    my $pid = <$fh>;
+    chomp $pid if defined $pid;
+    return $pid;
+}
+
+# stops it and waits until the process is gone
+sub stop {
+    my ($self) = @_;
+    my $pid = $self->pid or return;
+    kill 'TERM', $pid;
+    my $deadline = time + 20;
+    while (time < $deadline && kill 0, $pid) { sleep 0.02 }
+}
+
+sub DESTROY { $_[0]->stop }
+
+1;
