@@ -11,6 +11,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_api.h"
+#include "ngx_kefu_route.h"
 
 
 static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
@@ -44,6 +45,7 @@ typedef struct {
 typedef struct {
     ngx_conf_post_handler_pt  post_handler;
     ngx_msec_t                min;
+    ngx_msec_t                max;          /* 0: none */
 } ngx_kefu_msec_bounds_t;
 
 
@@ -56,7 +58,7 @@ static ngx_kefu_size_bounds_t  ngx_kefu_send_queue_bounds = {
 };
 
 static ngx_kefu_msec_bounds_t  ngx_kefu_positive_msec = {
-    ngx_kefu_check_msec, 1
+    ngx_kefu_check_msec, 1, 0
 };
 
 static ngx_kefu_size_bounds_t  ngx_kefu_api_body_bounds = {
@@ -69,7 +71,12 @@ static ngx_kefu_size_bounds_t  ngx_kefu_text_bounds = {
 
 /* a resend after a reconnect must still find the original */
 static ngx_kefu_msec_bounds_t  ngx_kefu_dedup_bounds = {
-    ngx_kefu_check_msec, 60000
+    ngx_kefu_check_msec, 60000, 0
+};
+
+/* renewed every third of it: long enough to ride out a slow Redis reply */
+static ngx_kefu_msec_bounds_t  ngx_kefu_lease_bounds = {
+    ngx_kefu_check_msec, 1000, 300000
 };
 
 static ngx_conf_num_bounds_t  ngx_kefu_retention_bounds = {
@@ -169,6 +176,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_kefu_main_conf_t, dedup_ttl),
       &ngx_kefu_dedup_bounds },
+
+    { ngx_string("kefu_lease_time"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, lease_time),
+      &ngx_kefu_lease_bounds },
 
     { ngx_string("kefu_log_retention"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -272,6 +286,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
 
     kmcf->dedup_ttl = NGX_CONF_UNSET_MSEC;
     kmcf->log_max = NGX_CONF_UNSET;
+    kmcf->lease_time = NGX_CONF_UNSET_MSEC;
 
     return kmcf;
 }
@@ -291,6 +306,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
     ngx_conf_init_value(kmcf->log_max, 10000);
+    ngx_conf_init_msec_value(kmcf->lease_time, 5000);
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
     kmcf->stats = &kmcf->stats_local;
@@ -753,11 +769,26 @@ ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data)
     ngx_kefu_msec_bounds_t  *b = post;
     ngx_msec_t              *mp = data;
 
-    if (*mp < b->min) {
-        return "must be positive";
+    u_char  *p, *last;
+
+    if (b->max == 0) {
+        return *mp < b->min ? "must be positive" : NGX_CONF_OK;
     }
 
-    return NGX_CONF_OK;
+    if (*mp >= b->min && *mp <= b->max) {
+        return NGX_CONF_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, 64);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = ngx_snprintf(p, 63, "value must be between %Ms and %Ms",
+                        b->min / 1000, b->max / 1000);
+    *last = '\0';
+
+    return (char *) p;
 }
 
 
@@ -788,14 +819,22 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_kefu_redis_init_process(cycle);
+    if (ngx_kefu_redis_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_lease_init_process(cycle);
 }
 
 
-/* closes the Redis connections: an exiting worker leaves no socket open */
+/*
+ * Gives the leases back and closes the Redis connections: an exiting worker
+ * leaves no socket open.
+ */
 
 static void
 ngx_kefu_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_kefu_lease_exit(cycle);
     ngx_kefu_redis_exit_process(cycle);
 }

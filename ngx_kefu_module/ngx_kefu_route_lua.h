@@ -271,5 +271,56 @@
 "  return n\n"                                                                \
 "end\n"
 
+/*
+ * Presence as leases (docs/routing.md), after NGX_KEFU_LUA_ROUTE.  Every
+ * worker holds a lease per site, kefu:{s:<site>}:leases (token -> expiry,
+ * Redis's clock); each agent connection is a record "<token>|<session>" in
+ * kefu:{s:<site>}:a:<id>:c, listed under its lease in
+ * kefu:{s:<site>}:l:<token> as "<id>|<session>".  "conns" is the count of
+ * an agent's records; records go with their lease.  When it drops to 0 a
+ * grace deadline goes into kefu:{s:<site>}:grace, which any worker's sweep
+ * claims once.  Adding or removing a record is idempotent.
+ */
+#define NGX_KEFU_LUA_PRESENCE                                                 \
+"local function p_now()\n"                                                    \
+"  local t = redis.call('TIME')\n"                                            \
+"  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"        \
+"end\n"                                                                       \
+"local function p_split(m)\n"                                                 \
+"  return string.match(m, '^(.+)|(%x+)$')\n"                                  \
+"end\n"                                                                       \
+"local function p_count(aid)\n"                                               \
+"  local ak = R.sk .. 'a:' .. aid\n"                                          \
+"  local n = redis.call('SCARD', ak .. ':c')\n"                                \
+"  redis.call('HSET', ak, 'conns', n)\n"                                      \
+"  return n\n"                                                                \
+"end\n"                                                                       \
+"local function p_add(aid, rec)\n"                                            \
+"  local ak = R.sk .. 'a:' .. aid\n"                                          \
+"  local before = redis.call('SCARD', ak .. ':c')\n"                           \
+"  if redis.call('SADD', ak .. ':c', rec) == 0 then return end\n"             \
+"  p_count(aid)\n"                                                            \
+"  redis.call('ZREM', R.sk .. 'grace', aid)\n"                                \
+"  if before == 0 then r_index(aid) end\n"                                    \
+"end\n"                                                                       \
+"local function p_del(aid, rec, now)\n"                                       \
+"  local ak = R.sk .. 'a:' .. aid\n"                                          \
+"  if redis.call('SREM', ak .. ':c', rec) == 0 then return end\n"             \
+"  if p_count(aid) == 0 then\n"                                               \
+"    redis.call('HSET', ak, 'gone', R.tss)\n"                                 \
+"    redis.call('ZADD', R.sk .. 'grace', now + R.grace, aid)\n"               \
+"    r_index(aid)\n"                                                          \
+"  end\n"                                                                     \
+"end\n"                                                                       \
+"local function p_purge(tok, now)\n"                                          \
+"  local lk = R.sk .. 'l:' .. tok\n"                                          \
+"  for _, m in ipairs(redis.call('SMEMBERS', lk)) do\n"                       \
+"    local aid, sess = p_split(m)\n"                                          \
+"    if aid then p_del(aid, tok .. '|' .. sess, now) end\n"                   \
+"  end\n"                                                                     \
+"  redis.call('DEL', lk)\n"                                                   \
+"  redis.call('ZREM', R.sk .. 'leases', tok)\n"                               \
+"end\n"
+
 
 #endif /* _NGX_KEFU_ROUTE_LUA_H_INCLUDED_ */

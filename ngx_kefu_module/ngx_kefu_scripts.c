@@ -252,6 +252,63 @@ ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
 ), { 0 } };
 
 
+/*
+ * node claim: ARGV = token (the worker's, random), lease time (ms), the
+ * node it holds or "" for none, its floor (the latest id millisecond it
+ * may mint under the lease, by its own clock).  Node numbers are leases in
+ * kefu:nodes (node -> expiry, Redis's clock), kefu:nodes:owner (node ->
+ * token) and kefu:nodes:floor (node -> the latest floor any holder gave).
+ * The node held is renewed if still this worker's; otherwise a free one is
+ * taken, from a cursor that goes round (kefu:node).  Returns {node, floor
+ * of the previous holders}, {-1, "0"} when all 1024 are held.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_node_claim = { ngx_string(
+"local tok, ttl, want, fl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"
+"local z, o, f = 'kefu:nodes', 'kefu:nodes:owner', 'kefu:nodes:floor'\n"
+"local t = redis.call('TIME')\n"
+"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"for _, n in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now)) do\n"
+"  redis.call('ZREM', z, n)\n"
+"  redis.call('HDEL', o, n)\n"
+"end\n"
+"local function floor(n)\n"
+"  local old = redis.call('HGET', f, n) or '0'\n"
+"  if tonumber(fl) > tonumber(old) then redis.call('HSET', f, n, fl) end\n"
+"  return old\n"
+"end\n"
+"if want ~= '' and redis.call('HGET', o, want) == tok then\n"
+"  redis.call('ZADD', z, now + ttl, want)\n"
+"  floor(want)\n"
+"  return {tonumber(want), '0'}\n"
+"end\n"
+"local n\n"
+"if want ~= '' and not redis.call('ZSCORE', z, want) then n = want end\n"
+"if not n and redis.call('ZCARD', z) < 1024 then\n"
+"  local c = redis.call('INCR', 'kefu:node')\n"
+"  for i = 0, 1023 do\n"
+"    local k = tostring((c + i) % 1024)\n"
+"    if not redis.call('ZSCORE', z, k) then n = k break end\n"
+"  end\n"
+"end\n"
+"if not n then return {-1, '0'} end\n"
+"redis.call('ZADD', z, now + ttl, n)\n"
+"redis.call('HSET', o, n, tok)\n"
+"return {tonumber(n), floor(n)}\n"
+), { 0 } };
+
+
+/* node release: ARGV = token, node.  An exiting worker's number is free. */
+
+ngx_kefu_script_t  ngx_kefu_script_node_release = { ngx_string(
+"if redis.call('HGET', 'kefu:nodes:owner', ARGV[2]) == ARGV[1] then\n"
+"  redis.call('ZREM', 'kefu:nodes', ARGV[2])\n"
+"  redis.call('HDEL', 'kefu:nodes:owner', ARGV[2])\n"
+"end\n"
+"return 0\n"
+), { 0 } };
+
+
 /* every script, loaded by each Redis connection before it is ready */
 
 ngx_kefu_script_t  *ngx_kefu_scripts[] = {
@@ -263,7 +320,12 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_status,
     &ngx_kefu_script_route_up,
     &ngx_kefu_script_route_down,
-    &ngx_kefu_script_route_expire,
+    &ngx_kefu_script_route_sweep,
+    &ngx_kefu_script_lease_renew,
+    &ngx_kefu_script_lease_sync,
+    &ngx_kefu_script_lease_release,
+    &ngx_kefu_script_node_claim,
+    &ngx_kefu_script_node_release,
     &ngx_kefu_script_route_status,
     &ngx_kefu_script_route_accept,
     &ngx_kefu_script_route_handover,
