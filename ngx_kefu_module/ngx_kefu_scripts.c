@@ -9,7 +9,7 @@
  *   kefu:{c:<conv>}:log             stream; entry id "<seq>-1", fields
  *                                   j (the message JSON), f (who wrote it),
  *                                   p (1: private note), s (session)
- *   kefu:{c:<conv>}:cid:<who>:<cid> dedup record "id seq ts", expires
+ *   kefu:{s:<site>}:cid:<who>:<cid> dedup record "conv id seq ts", expires
  *   kefu:{c:<conv>}:joined          set of who joined (supervisors)
  *   kefu:{s:<site>}:<who>           a participant: "open" conversation
  *   kefu:{s:<site>}:<who>:convs     zset of its conversations by time
@@ -39,7 +39,10 @@
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
  * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
  * visitor has no open conversation, -4 the conversation is closed (service
- * only).  A new conversation is routed in the same step
+ * only), -5 the new conversation's id is taken (nothing was written: run
+ * again with fresh ids).  A cid is the sender's within its site, whatever
+ * conversation its message went to: a resend after a close finds the
+ * original.  A new conversation is routed in the same step
  * (ngx_kefu_route_lua.h): notice is what the sender is told of it (open
  * with its agent, or queued with position), more the groups whose queues
  * may still be drained.
@@ -56,6 +59,12 @@ NGX_KEFU_LUA_ROUTE
 "local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid\n"
 "local created = 0\n"
 "local ckey\n"
+"local dkey = 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid\n"
+"local d = redis.call('GET', dkey)\n"
+"if d then\n"
+"  local c, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')\n"
+"  if c then return {1, c, tonumber(s), i, tonumber(t), 0} end\n"
+"end\n"
 "if role == 'visitor' or (target ~= '' and conv == '') then\n"
 "  if conv ~= '' then\n"
 "    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',\n"
@@ -70,6 +79,9 @@ NGX_KEFU_LUA_ROUTE
 "    if not conv then\n"
 "      if role ~= 'visitor' and ARGV[21] ~= '1' then return {-3} end\n"
 "      conv = ARGV[7]\n"
+"      if redis.call('EXISTS', 'kefu:{c:' .. conv .. '}') == 1 then\n"
+"        return {-5}\n"
+"      end\n"
 "      created = 1\n"
 "      redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,\n"
 "                 'visitor', vid, 'state', 'queued',\n"
@@ -95,18 +107,13 @@ NGX_KEFU_LUA_ROUTE
 "  end\n"
 "end\n"
 "ckey = 'kefu:{c:' .. conv .. '}'\n"
-"local dkey = ckey .. ':cid:' .. who .. ':' .. cid\n"
-"local d = redis.call('GET', dkey)\n"
-"if d then\n"
-"  local i, s, t = string.match(d, '(%d+) (%d+) (%d+)')\n"
-"  return {1, conv, tonumber(s), i, tonumber(t), 0}\n"
-"end\n"
 "local seq = redis.call('HINCRBY', ckey, 'seq', 1)\n"
 "local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]\n"
 "redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
 "           seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])\n"
 "redis.call('HSET', ckey, 'updated', ts)\n"
-"redis.call('SET', dkey, id .. ' ' .. seq .. ' ' .. ts, 'EX', ARGV[14])\n"
+"redis.call('SET', dkey, conv .. ' ' .. id .. ' ' .. seq .. ' ' .. ts, 'EX',\n"
+"           ARGV[14])\n"
 "if created == 1 then\n"
 "  kefu_event(site, 'conv.created', conv, '', ts,\n"
 "             cjson.encode({group = ARGV[13], visitor = vid}))\n"
