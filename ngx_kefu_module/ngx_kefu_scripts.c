@@ -159,15 +159,23 @@ ngx_kefu_script_t  ngx_kefu_script_range = { ngx_string(
 
 /*
  * summaries: ARGV = site, who, role.  The participant's latest 50
- * conversations, each {conv, state, seq, agent, visitor, group, unread},
- * flattened.  unread counts entries after its read pointer that others
+ * conversations and, for an agent, every open one of its own (its index
+ * kefu:{s:<site>}:a:<id>:open, however many), each {conv, state, seq,
+ * agent, visitor, group, unread}, flattened.  unread counts entries after its read pointer that others
  * wrote (private notes not counted for visitors), scanning at most 500.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_summaries = { ngx_string(
 "local site, who, role = ARGV[1], ARGV[2], ARGV[3]\n"
-"local ids = redis.call('ZREVRANGE', 'kefu:{s:' .. site .. '}:' .. who ..\n"
-"                       ':convs', 0, 49)\n"
+"local pk = 'kefu:{s:' .. site .. '}:' .. who\n"
+"local ids = redis.call('ZREVRANGE', pk .. ':convs', 0, 49)\n"
+"if role == 'agent' then\n"
+"  local seen = {}\n"
+"  for _, c in ipairs(ids) do seen[c] = true end\n"
+"  for _, c in ipairs(redis.call('SMEMBERS', pk .. ':open')) do\n"
+"    if not seen[c] then ids[#ids + 1] = c end\n"
+"  end\n"
+"end\n"
 "local out = {}\n"
 "for _, c in ipairs(ids) do\n"
 "  local k = 'kefu:{c:' .. c .. '}'\n"

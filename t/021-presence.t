@@ -24,7 +24,7 @@ add_block_preprocessor(sub {
         . "kefu_site shop1 secret=$Kefu::Route::SECRET anonymous=on grace=2s;\n"
         . "server { listen 127.0.0.1:\$TEST_NGINX_REUSEPORT_PORT reuseport; location = /chat { kefu_chat; } }\n"
         . ($block->http_config // ''));
-    $block->set_value('config', "location = /chat { kefu_chat; }\n" . ($block->config // ''));
+    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n" . ($block->config // ''));
 });
 
 sub redis { my $c = join ' ', map { "'$_'" } @_; my $o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp $o; $o }
@@ -156,3 +156,31 @@ for (1 .. 60) { last if redis('HGET', "kefu:{s:shop1}:a:$id", 'conns') eq '0'; s
 is(redis('HGET', "kefu:{s:shop1}:a:$id", 'conns'), 0, 'both counted out by the exiting workers');
 my ($c, $w, $p) = agent($id, groups => ['g-' . $r]);
 is($p->{state}, 'online', 'reconnecting after the reload: still online');
+
+
+
+=== TEST 6: a reconnecting agent joins every open conversation of its own, however many newer ones it closed
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $id = "po$r";
+my ($a) = agent($id, groups => [$g], status => 'online', capacity => 100);
+my ($lv, $lw, $lack) = visitor($g, text => 'a long question');
+my $long = $lack->{conv};
+ok(wait_conv($a, $long, state => 'open'), 'the long conversation is the agent\'s');
+for my $i (1 .. 55) {
+    my ($v, $w, $ack) = visitor($g, text => "short $i");
+    ok(wait_conv($a, $ack->{conv}, state => 'open'), "short $i assigned") or last;
+    $a->send_json({type => 'close', conv => $ack->{conv}});
+    ok(wait_conv($a, $ack->{conv}, state => 'closed'), "short $i closed") or last;
+    close $v->sock;
+}
+close $a->sock;
+my ($a2, $w2) = agent($id, groups => [$g]);
+my ($s) = grep { $_->{conv} eq $long } @{ $w2->{convs} };
+ok($s, 'the welcome lists the long conversation among 56');
+is($s && $s->{state}, 'open', 'open');
+$lv->send_json({type => 'msg', cid => 'later', text => 'are you still there?'});
+ok(wait_for($a2, sub { $_[0]{type} eq 'msg' && ($_[0]{text} // '') eq 'are you still there?' }),
+   'its live messages reach the new connection');
+--- timeout: 60
