@@ -44,6 +44,7 @@ struct ngx_kefu_lease_s {
     ngx_int_t                    node;         /* -1: none */
     ngx_msec_t                   claim_sent;
     ngx_uint_t                   ticks;
+    u_char                      *held;         /* per site: renewed once */
     unsigned                     claiming:1;
     unsigned                     dirty:1;
 };
@@ -89,6 +90,11 @@ ngx_kefu_lease_init_process(ngx_cycle_t *cycle)
 
     lease->kmcf = kmcf;
     lease->node = -1;
+
+    lease->held = ngx_pcalloc(cycle->pool, kmcf->sites.nelts + 1);
+    if (lease->held == NULL) {
+        return NGX_ERROR;
+    }
 
     {
         u_char  rnd[8];
@@ -357,13 +363,18 @@ ngx_kefu_lease_renew_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         ngx_kefu_stat_add(kmcf, leases_lapsed, reply->element[1]->integer);
     }
 
-    if (reply->element[0]->integer) {
+    /* a lease never held before is new, not lapsed */
+    if (reply->element[0]->integer
+        && kmcf->lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts])
+    {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "kefu: site \"%V\": this worker's lease had lapsed, "
                       "its agents' connections are asserted again",
                       &site->name);
         ngx_kefu_lease_sync(kmcf->lease, site);
     }
+
+    kmcf->lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts] = 1;
 
     if (reply->element[2]->integer > 0) {
         ngx_kefu_lease_sweep(kmcf, site);
