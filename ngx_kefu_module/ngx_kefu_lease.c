@@ -296,8 +296,8 @@ ngx_kefu_lease_renew(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
 {
     u_char                 ts[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char                 grace[NGX_INT_T_LEN];
-    size_t                 lens[5];
-    const char            *argv[5];
+    size_t                 lens[6];
+    const char            *argv[6];
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = lease->kmcf;
@@ -312,9 +312,12 @@ ngx_kefu_lease_renew(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
     lens[3] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
     argv[4] = (char *) grace;
     lens[4] = ngx_sprintf(grace, "%M", site->grace) - grace;
+    argv[5] = lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts]
+              ? "1" : "0";
+    lens[5] = 1;
 
     if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_lease_renew,
-                            ngx_kefu_lease_renew_handler, site, 0, 5, argv,
+                            ngx_kefu_lease_renew_handler, site, 0, 6, argv,
                             lens)
         != NGX_OK)
     {
@@ -363,10 +366,7 @@ ngx_kefu_lease_renew_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         ngx_kefu_stat_add(kmcf, leases_lapsed, reply->element[1]->integer);
     }
 
-    /* a lease never held before is new, not lapsed */
-    if (reply->element[0]->integer
-        && kmcf->lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts])
-    {
+    if (reply->element[0]->integer) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "kefu: site \"%V\": this worker's lease had lapsed, "
                       "its agents' connections are asserted again",

@@ -83,10 +83,13 @@ NGX_KEFU_LUA_PRESENCE
 
 /*
  * lease renew, once per tick and site: ARGV = site, now, token, lease time
- * (ms), grace (ms).  Lapsed leases (this worker's own too, if Redis could
- * not hear it for that long) lose their records; this one is extended.
- * Returns {lost (the own lease had lapsed: its records must be asserted
- * again), leases purged, grace deadlines due}.
+ * (ms), grace (ms), "1" if this worker held the lease before.  Lapsed
+ * leases of others lose their records; this one is extended.  If this
+ * worker's own lease had lapsed too, Redis (or this worker's link to it)
+ * was away: a lapse is then no proof that a worker died, and every lapsed
+ * lease gets one more lease time to be renewed.  Returns {lost (the own
+ * lease had lapsed: its records must be asserted again), leases purged,
+ * grace deadlines due}.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_lease_renew = { ngx_string(
@@ -99,12 +102,16 @@ NGX_KEFU_LUA_PRESENCE
 "local L = R.sk .. 'leases'\n"
 "local s = redis.call('ZSCORE', L, tok)\n"
 "local lost = 0\n"
-"if not s or tonumber(s) <= now then lost = 1 end\n"
+"if ARGV[6] == '1' and (not s or tonumber(s) <= now) then lost = 1 end\n"
 "local purged = 0\n"
 "for _, l in ipairs(redis.call('ZRANGEBYSCORE', L, '-inf', now,\n"
 "                              'LIMIT', 0, 50)) do\n"
-"  p_purge(l, now)\n"
-"  if l ~= tok then purged = purged + 1 end\n"
+"  if lost == 1 then\n"
+"    redis.call('ZADD', L, now + ttl, l)\n"
+"  elseif l ~= tok then\n"
+"    p_purge(l, now)\n"
+"    purged = purged + 1\n"
+"  end\n"
 "end\n"
 "redis.call('ZADD', L, now + ttl, tok)\n"
 "local due = redis.call('ZCOUNT', R.sk .. 'grace', '-inf', now)\n"
