@@ -366,6 +366,8 @@ sub handle {
             if $prev && $prev->{cid} ne $m->{cid};
         $c->{acked}{$m->{conv}}{$m->{seq}} = { cid => $m->{cid}, from => $self->{id},
                                                text => $p ? $p->{text} : undef };
+        $c->{ids}{$m->{id}}{"$m->{conv}/$m->{seq}"} = 1;
+        $c->{ids}{$m->{conv}}{"conv $m->{conv}"} = 1;
     } elsif ($t eq 'msg' && defined $m->{seq}) {
         my $r = $self->{convs}{$m->{conv}} //= $self->conv_rec;
         my $mine = ($m->{from}{id} // '') eq ($self->{id} // '') && $r->{acked}{$m->{seq}};
@@ -376,6 +378,7 @@ sub handle {
         }
         $r->{got}{$m->{seq}} = 1;
         $r->{max} = $m->{seq} if $m->{seq} > $r->{max};
+        $c->{ids}{$m->{id}}{"$m->{conv}/$m->{seq}"} = 1 if defined $m->{id};
         # where it joined: the first seq it was sent
         $r->{last} = $m->{seq} - 1 unless $r->{started}++;
         $r->{last}++ while $r->{got}{$r->{last} + 1} || $r->{acked}{$r->{last} + 1};
@@ -638,6 +641,12 @@ sub check {
     $r{messages} = 0;
     $r{messages} += keys %{ $self->{acked}{$_} } for keys %{ $self->{acked} };
     return \%r;
+}
+
+# ids (of messages and conversations) seen for more than one thing
+sub duplicate_ids {
+    my ($self) = @_;
+    return grep { keys %{ $self->{ids}{$_} } > 1 } keys %{ $self->{ids} || {} };
 }
 
 # a status counter summed over the hosts still up
