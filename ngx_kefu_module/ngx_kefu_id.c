@@ -29,15 +29,16 @@ ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node, int64_t floor,
 {
     uint64_t  f;
 
-    if (!gen->ready || gen->node != node) {
-        /* another holder may have used this node up to its floor */
-        f = floor > (int64_t) NGX_KEFU_ID_EPOCH
-            ? (uint64_t) floor - NGX_KEFU_ID_EPOCH : 0;
+    /*
+     * Another holder may have used this node up to its floor (0 when the
+     * lease was only renewed); the next id comes after it.
+     */
+    f = floor > (int64_t) NGX_KEFU_ID_EPOCH
+        ? (uint64_t) floor - NGX_KEFU_ID_EPOCH : 0;
 
-        if (f > gen->last) {
-            gen->last = f;
-            gen->seq = NGX_KEFU_ID_SEQ_MAX;
-        }
+    if (f > gen->last) {
+        gen->last = f;
+        gen->seq = NGX_KEFU_ID_SEQ_MAX;
     }
 
     gen->node = node & ((1 << NGX_KEFU_ID_NODE_BITS) - 1);
