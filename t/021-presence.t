@@ -184,3 +184,28 @@ $lv->send_json({type => 'msg', cid => 'later', text => 'are you still there?'});
 ok(wait_for($a2, sub { $_[0]{type} eq 'msg' && ($_[0]{text} // '') eq 'are you still there?' }),
    'its live messages reach the new connection');
 --- timeout: 60
+
+
+
+=== TEST 7: a connection record the worker does not have (a close Redis never heard) is removed when the worker asserts its connections
+--- http_config
+kefu_lease_time 1s;
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $id = "ph$r";
+my $ak = "kefu:{s:shop1}:a:$id";
+my ($a) = agent($id, groups => [$g], status => 'online');
+is(redis('HGET', $ak, 'conns'), 1, 'one connection, one record');
+my ($tok) = redis('SMEMBERS', "$ak:c") =~ /^(\w+)\|/;
+ok($tok, 'held under a worker\'s lease');
+redis('SADD', "$ak:c", "$tok|00000000000000ff");
+redis('SADD', "kefu:{s:shop1}:l:$tok", "$id|00000000000000ff");
+redis('HSET', $ak, 'conns', 2);
+for (1 .. 200) { last if redis('HGET', $ak, 'conns') eq '1'; sleep 0.05 }
+is(redis('HGET', $ak, 'conns'), 1, 'the record of the connection it does not have is gone');
+is(redis('SISMEMBER', "$ak:c", "$tok|00000000000000ff"), 0, '... from the agent');
+is(redis('SISMEMBER', "kefu:{s:shop1}:l:$tok", "$id|00000000000000ff"), 0, '... and from the lease');
+is(redis('HGET', $ak, 'state'), 'online', 'the agent, still connected, stays online');
+$a->send_json({type => 'status', state => 'away'});
+ok(wait_for($a, sub { $_[0]{type} eq 'presence' && $_[0]{state} eq 'away' }), 'and its connection works');
