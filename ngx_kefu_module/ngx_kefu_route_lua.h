@@ -130,7 +130,7 @@
 "      redis.call('ZADD', R.sk .. 'f:' .. g, score, aid)\n"                    \
 "    else\n"                                                                   \
 "      redis.call('ZREM', R.sk .. 'f:' .. g, aid)\n"                           \
-"    end\n"                                                                    \
+"    end\n"                                                                   \
 "  end\n"                                                                      \
 "end\n"                                                                        \
 "local function r_pick(group, exclude)\n"                                      \
@@ -140,11 +140,20 @@
 "    local aid = c[1]\n"                                                       \
 "    if aid == exclude then aid = c[2] end\n"                                  \
 "    if not aid then return nil end\n"                                         \
-"    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',\n"   \
+"    local ak = R.sk .. 'a:' .. aid\n"                                        \
+"    local h = redis.call('HMGET', ak, 'state', 'conns',\n"                   \
 "                         'load', 'capacity', 'last', 'gone')\n"               \
+"    if (tonumber(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0\n" \
+"    then\n"                                                                  \
+"      -- a count no connection holds (kept before connections were\n"        \
+"      -- leases): gone since long, its grace period due now\n"               \
+"      h[2], h[6] = '0', string.format('%d', R.ts - R.grace)\n"               \
+"      redis.call('HSET', ak, 'conns', 0, 'gone', h[6])\n"                    \
+"      redis.call('ZADD', R.sk .. 'grace', 0, aid)\n"                         \
+"    end\n"                                                                   \
 "    if r_avail(h) and (tonumber(h[3]) or 0) < (tonumber(h[4]) or 0) then\n"   \
 "      return aid\n"                                                           \
-"    end\n"                                                                    \
+"    end\n"                                                                   \
 "    redis.call('ZREM', f, aid)\n"                                             \
 "  end\n"                                                                      \
 "end\n"                                                                        \
@@ -291,13 +300,13 @@
 "end\n"                                                                       \
 "local function p_count(aid)\n"                                               \
 "  local ak = R.sk .. 'a:' .. aid\n"                                          \
-"  local n = redis.call('SCARD', ak .. ':c')\n"                                \
+"  local n = redis.call('SCARD', ak .. ':c')\n"                               \
 "  redis.call('HSET', ak, 'conns', n)\n"                                      \
 "  return n\n"                                                                \
 "end\n"                                                                       \
 "local function p_add(aid, rec)\n"                                            \
 "  local ak = R.sk .. 'a:' .. aid\n"                                          \
-"  local before = redis.call('SCARD', ak .. ':c')\n"                           \
+"  local before = redis.call('SCARD', ak .. ':c')\n"                          \
 "  if redis.call('SADD', ak .. ':c', rec) == 0 then return end\n"             \
 "  p_count(aid)\n"                                                            \
 "  redis.call('ZREM', R.sk .. 'grace', aid)\n"                                \

@@ -127,6 +127,21 @@ is($n->{state}, 'queued', 'queued, not given to the ghost');
 my ($a, $w, $p) = agent("ghost$r", groups => [$g]);
 is($p->{state}, 'away', 'its next connection starts afresh');
 
+# a count no connection holds (kept by a version before leases): the agent
+# is not routed to, and it goes offline at once
+my $g2 = uniq_group();
+redis('HSET', "kefu:{s:shop1}:a:old$r", 'state', 'online', 'conns', 3, 'load', 0,
+      'capacity', 5, 'gone', $now - 60000, 'groups', qq(["$g2"]));
+redis('SADD', "kefu:{s:shop1}:g:$g2", "old$r");
+redis('SADD', "kefu:{s:shop1}:agents", "old$r");
+redis('ZADD', "kefu:{s:shop1}:f:$g2", 0, "old$r");
+my ($sup) = agent("boss$r", role => 'admin');
+my ($v2, $vw2, $ack2, $n2) = visitor($g2);
+is($n2->{state}, 'queued', 'queued, not given to an agent counted by an old counter');
+is(redis('HGET', "kefu:{s:shop1}:a:old$r", 'conns'), 0, 'its count is corrected');
+my $off = wait_for($sup, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq "old$r" }, 10);
+is($off && $off->{state}, 'offline', 'and it goes offline');
+
 
 
 === TEST 4: hello's status must be online or away
