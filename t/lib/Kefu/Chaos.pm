@@ -11,6 +11,9 @@ package Kefu::Chaos;
 #
 #   my $r = Kefu::Chaos::redis();                 # its own Redis
 #   my @h = map { Kefu::Chaos::host($r, lease => '2s', grace => '3s') } 1 .. 2;
+#                                  # also capacity =>, workers =>,
+#                                  # redis_port => (a proxy), http => '...'
+#   $h[0]->kill9_worker; ->kill9_host; ->reload; ->stop; ->start; ->status
 #   my $c = Kefu::Chaos->new(redis => $r, hosts => \@h);
 #   $c->agents(4); $c->visitors(8);               # spread over the hosts
 #   $c->run(3);                                   # traffic for 3 s
@@ -64,7 +67,7 @@ sub port { $_[0]{port} }
 sub start {
     my ($self) = @_;
     system("redis-server --port $self->{port} --bind 127.0.0.1 --dir $self->{dir}"
-           . " --appendonly yes --save '' --daemonize yes"
+           . " --appendonly yes --save '' --daemonize yes --enable-debug-command local"
            . " --logfile $self->{dir}/redis.log --pidfile $self->{dir}/redis.pid") == 0
         or die "redis-server: $?";
     for (1 .. 200) { return if $self->cli('ping') eq 'PONG'; Time::HiRes::sleep(0.05) }
@@ -107,6 +110,10 @@ sub new {
     my $lease = $o{lease} // '2s';
     my $grace = $o{grace} // '3s';
     my $cap = $o{capacity} // 10;
+    # redis_port: another way to the Redis (a proxy of the test's own);
+    # http: more configuration for the http block
+    my $rport = $o{redis_port} // $redis->port;
+    my $http = $o{http} // '';
     open my $fh, '>', "$d/nginx.conf" or die $!;
     print $fh <<"_EOC_";
 load_module $Kefu::Chaos::Module;
@@ -116,9 +123,10 @@ pid $d/nginx.pid;
 events { worker_connections 1024; }
 http {
     access_log off;
-    kefu_redis 127.0.0.1:@{[ $redis->port ]} connect_timeout=500ms timeout=1s;
+    kefu_redis 127.0.0.1:$rport connect_timeout=500ms timeout=1s;
     kefu_lease_time $lease;
     kefu_site shop1 secret=$Kefu::Chaos::SECRET anonymous=on grace=$grace capacity=$cap;
+    $http
     server {
         listen 127.0.0.1:$self->{port} reuseport;
         location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }
