@@ -33,6 +33,15 @@
 #define NGX_KEFU_LEASE_SYNC_TICKS  8
 
 
+/* the node numbers' keys, declared to the scripts (one hash slot) */
+#define NGX_KEFU_NODE_KEYS  4
+
+static const char  *ngx_kefu_node_keys[NGX_KEFU_NODE_KEYS] = {
+    "kefu:{nodes}", "kefu:{nodes}:owner", "kefu:{nodes}:floor",
+    "kefu:{nodes}:cursor"
+};
+
+
 /* grace deadlines one sweep call handles at most */
 #define NGX_KEFU_LEASE_SWEEP  "20"
 
@@ -202,9 +211,10 @@ ngx_kefu_lease_claim(ngx_kefu_lease_t *lease)
 {
     u_char                 ttl[NGX_INT_T_LEN], node[NGX_INT_T_LEN];
     u_char                 floor[NGX_INT64_LEN];
-    size_t                 lens[4];
+    size_t                 lens[NGX_KEFU_NODE_KEYS + 4];
     int64_t                last;
-    const char            *argv[4];
+    ngx_uint_t             i;
+    const char            *argv[NGX_KEFU_NODE_KEYS + 4];
     ngx_kefu_id_gen_t     *gen;
     ngx_kefu_main_conf_t  *kmcf;
 
@@ -219,21 +229,26 @@ ngx_kefu_lease_claim(ngx_kefu_lease_t *lease)
     last = (int64_t) gen->last + 1704067200000LL;
     last = ngx_max(last, ngx_kefu_now_ms()) + (int64_t) kmcf->lease_time;
 
-    argv[0] = (char *) lease->token;
-    lens[0] = sizeof(lease->token);
-    argv[1] = (char *) ttl;
-    lens[1] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
-    argv[2] = (char *) node;
-    lens[2] = lease->node >= 0 ? ngx_sprintf(node, "%i", lease->node) - node
-                               : 0;
-    argv[3] = (char *) floor;
-    lens[3] = ngx_sprintf(floor, "%L", last) - floor;
+    for (i = 0; i < NGX_KEFU_NODE_KEYS; i++) {
+        argv[i] = ngx_kefu_node_keys[i];
+        lens[i] = ngx_strlen(ngx_kefu_node_keys[i]);
+    }
+
+    argv[i] = (char *) lease->token;
+    lens[i++] = sizeof(lease->token);
+    argv[i] = (char *) ttl;
+    lens[i++] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
+    argv[i] = (char *) node;
+    lens[i++] = lease->node >= 0 ? ngx_sprintf(node, "%i", lease->node) - node
+                                 : 0;
+    argv[i] = (char *) floor;
+    lens[i++] = ngx_sprintf(floor, "%L", last) - floor;
 
     lease->claim_sent = ngx_current_msec;
 
     if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_node_claim,
-                            ngx_kefu_lease_claim_handler, lease, 0, 4, argv,
-                            lens)
+                            ngx_kefu_lease_claim_handler, lease,
+                            NGX_KEFU_NODE_KEYS, i, argv, lens)
         == NGX_OK)
     {
         lease->claiming = 1;
@@ -557,9 +572,9 @@ ngx_kefu_lease_exit(ngx_cycle_t *cycle)
 {
     u_char                 ts[NGX_INT64_LEN], grace[NGX_INT_T_LEN];
     u_char                 node[NGX_INT_T_LEN];
-    size_t                 lens[4];
+    size_t                 lens[NGX_KEFU_NODE_KEYS + 2];
     ngx_uint_t             i;
-    const char            *argv[4];
+    const char            *argv[NGX_KEFU_NODE_KEYS + 2];
     ngx_kefu_site_t       *site;
     ngx_kefu_lease_t      *lease;
     ngx_kefu_main_conf_t  *kmcf;
@@ -601,15 +616,20 @@ ngx_kefu_lease_exit(ngx_cycle_t *cycle)
     }
 
     if (lease->node >= 0) {
-        argv[0] = (char *) lease->token;
-        lens[0] = sizeof(lease->token);
-        argv[1] = (char *) node;
-        lens[1] = ngx_sprintf(node, "%i", lease->node) - node;
+        for (i = 0; i < NGX_KEFU_NODE_KEYS; i++) {
+            argv[i] = ngx_kefu_node_keys[i];
+            lens[i] = ngx_strlen(ngx_kefu_node_keys[i]);
+        }
+
+        argv[i] = (char *) lease->token;
+        lens[i++] = sizeof(lease->token);
+        argv[i] = (char *) node;
+        lens[i++] = ngx_sprintf(node, "%i", lease->node) - node;
 
         (void) ngx_kefu_redis_eval(kmcf->redis,
                                    &ngx_kefu_script_node_release,
-                                   ngx_kefu_lease_ignore, NULL, 0, 2, argv,
-                                   lens);
+                                   ngx_kefu_lease_ignore, NULL,
+                                   NGX_KEFU_NODE_KEYS, i, argv, lens);
     }
 }
 

@@ -268,19 +268,19 @@ ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
 
 
 /*
- * node claim: ARGV = token (the worker's, random), lease time (ms), the
- * node it holds or "" for none, its floor (the latest id millisecond it
- * may mint under the lease, by its own clock).  Node numbers are leases in
- * kefu:nodes (node -> expiry, Redis's clock), kefu:nodes:owner (node ->
- * token) and kefu:nodes:floor (node -> the latest floor any holder gave).
- * The node held is renewed if still this worker's; otherwise a free one is
- * taken, from a cursor that goes round (kefu:node).  Returns {node, floor
- * of the previous holders}, {-1, "0"} when all 1024 are held.
+ * node claim: KEYS = kefu:{nodes} (node -> lease expiry, Redis's clock),
+ * kefu:{nodes}:owner (node -> token), kefu:{nodes}:floor (node -> the
+ * latest floor any holder gave), kefu:{nodes}:cursor.  ARGV = token (the
+ * worker's, random), lease time (ms), the node it holds or "" for none,
+ * its floor (the latest id millisecond it may mint under the lease, by its
+ * own clock).  The node held is renewed if still this worker's; otherwise
+ * a free one is taken, looking from a cursor that goes round.  Returns
+ * {node, floor of the previous holders}, {-1, "0"} when all 1024 are held.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_node_claim = { ngx_string(
 "local tok, ttl, want, fl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"
-"local z, o, f = 'kefu:nodes', 'kefu:nodes:owner', 'kefu:nodes:floor'\n"
+"local z, o, f = KEYS[1], KEYS[2], KEYS[3]\n"
 "local t = redis.call('TIME')\n"
 "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 "for _, n in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now)) do\n"
@@ -300,7 +300,7 @@ ngx_kefu_script_t  ngx_kefu_script_node_claim = { ngx_string(
 "local n\n"
 "if want ~= '' and not redis.call('ZSCORE', z, want) then n = want end\n"
 "if not n and redis.call('ZCARD', z) < 1024 then\n"
-"  local c = redis.call('INCR', 'kefu:node')\n"
+"  local c = redis.call('INCR', KEYS[4])\n"
 "  for i = 0, 1023 do\n"
 "    local k = tostring((c + i) % 1024)\n"
 "    if not redis.call('ZSCORE', z, k) then n = k break end\n"
@@ -313,12 +313,15 @@ ngx_kefu_script_t  ngx_kefu_script_node_claim = { ngx_string(
 ), { 0 } };
 
 
-/* node release: ARGV = token, node.  An exiting worker's number is free. */
+/*
+ * node release: KEYS as node claim's, ARGV = token, node.  An exiting
+ * worker's number is free.
+ */
 
 ngx_kefu_script_t  ngx_kefu_script_node_release = { ngx_string(
-"if redis.call('HGET', 'kefu:nodes:owner', ARGV[2]) == ARGV[1] then\n"
-"  redis.call('ZREM', 'kefu:nodes', ARGV[2])\n"
-"  redis.call('HDEL', 'kefu:nodes:owner', ARGV[2])\n"
+"if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then\n"
+"  redis.call('ZREM', KEYS[1], ARGV[2])\n"
+"  redis.call('HDEL', KEYS[2], ARGV[2])\n"
 "end\n"
 "return 0\n"
 ), { 0 } };

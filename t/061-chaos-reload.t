@@ -42,6 +42,6 @@ $reconnects += $_->{connects} - 1 for @{ $c->{clients} };
 cmp_ok($reconnects, '>=', 20, "the clients went through the reloads ($reconnects reconnects)");
 cmp_ok($c->counter('id_node_claims') - $claims0, '>=', 40, 'every new worker took a node number');
 is_deeply([$c->duplicate_ids], [], 'no id given twice');
-my @nodes = grep { length } $c->rcli('ZRANGE', 'kefu:nodes', 0, -1);
+my @nodes = grep { length } $c->rcli('ZRANGE', 'kefu:{nodes}', 0, -1);
 is(scalar @nodes, 4, 'four node numbers held at the end: the old workers gave theirs back');
 --- timeout: 180

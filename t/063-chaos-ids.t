@@ -24,16 +24,16 @@ my $floor = int(time * 1000) + 20000;
 my @cmd;
 for my $n (0 .. 1023) {
     if ($free{$n}) {
-        push @cmd, "HSET kefu:nodes:floor $n $floor";
+        push @cmd, "HSET kefu:{nodes}:floor $n $floor";
     } else {
-        push @cmd, "ZADD kefu:nodes $far $n", "HSET kefu:nodes:owner $n fake$n";
+        push @cmd, "ZADD kefu:{nodes} $far $n", "HSET kefu:{nodes}:owner $n fake$n";
     }
 }
-push @cmd, 'SET kefu:node 1021';
+push @cmd, 'SET kefu:{nodes}:cursor 1021';
 open my $p, '|-', "redis-cli -p " . $r->port . " >/dev/null" or die $!;
 print $p "$_\n" for @cmd;
 close $p;
-is($r->cli('ZCARD', 'kefu:nodes'), 1020, '1020 numbers held by others');
+is($r->cli('ZCARD', 'kefu:{nodes}'), 1020, '1020 numbers held by others');
 
 my @h = map { Kefu::Chaos::host($r, lease => '2s', grace => '5s') } 1 .. 2;
 my @nodes = map { my $h = $_; map { /ids use node (\d+)/ ? $1 : () } `grep -h 'ids use node' $h->{dir}/logs/error.log` } @h;
@@ -62,5 +62,5 @@ my @bad_node = grep { !$free{($_ >> 12) & 1023} } @ids;
 is_deeply(\@bad_node, [], 'every id carries one of the free numbers');
 my @early = grep { ($_ >> 22) + $epoch <= $floor } @ids;
 is_deeply(\@early, [], 'every id starts after the floor of its number');
-is($r->cli('ZCARD', 'kefu:nodes'), 1024, 'all numbers held: 1020 by others, 4 by the live workers');
+is($r->cli('ZCARD', 'kefu:{nodes}'), 1024, 'all numbers held: 1020 by others, 4 by the live workers');
 --- timeout: 150
