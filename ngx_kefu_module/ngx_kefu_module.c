@@ -784,7 +784,7 @@ ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data)
         return NGX_CONF_ERROR;
     }
 
-    last = ngx_snprintf(p, 63, "value must be between %Ms and %Ms",
+    last = ngx_snprintf(p, 63, "must be between %Ms and %Ms",
                         b->min / 1000, b->max / 1000);
     *last = '\0';
 
