@@ -177,13 +177,6 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_main_conf_t, dedup_ttl),
       &ngx_kefu_dedup_bounds },
 
-    { ngx_string("kefu_lease_time"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_kefu_main_conf_t, lease_time),
-      &ngx_kefu_lease_bounds },
-
     { ngx_string("kefu_log_retention"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -211,6 +204,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("kefu_lease_time"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, lease_time),
+      &ngx_kefu_lease_bounds },
 
     { ngx_string("kefu_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
