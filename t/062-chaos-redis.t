@@ -4,6 +4,12 @@
 # agents still connected stay online and keep their conversations; the one
 # that left while Redis was away (its departure could not be told) is
 # healed by the sync and requeued after its grace period.
+#
+# The grace period (8 s) is longer than a worker's longest wait before it
+# tries Redis again (the reconnect backoff, at most 5 s): notices published while a
+# worker's pub/sub link is still down are not replayed to it, so the
+# requeued conversations' new agents must be listening when they are
+# assigned.
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
@@ -16,7 +22,7 @@ __DATA__
 === TEST 1: Redis away for longer than the grace period; an agent leaves meanwhile
 --- ws
 my $r = Kefu::Chaos::redis();
-my @h = map { Kefu::Chaos::host($r, lease => '2s', grace => '3s') } 1 .. 2;
+my @h = map { Kefu::Chaos::host($r, lease => '2s', grace => '8s') } 1 .. 2;
 my $c = Kefu::Chaos->new(redis => $r, hosts => \@h);
 my @a = $c->agents(4);
 $c->visitors(8);
@@ -29,8 +35,8 @@ my $healed0 = $c->counter('presence_resyncs') + $c->counter('leases_lapsed');
 $r->stop;
 $c->run(1);
 $gone->leave;
-# longer than the grace period (3 s) and the lease (2 s)
-$c->run(4);
+# longer than the grace period (8 s) and the lease (2 s)
+$c->run(8);
 $r->start;
 my $t0 = time;
 ok($c->wait_until(30, sub { $c->counter('conversations_requeued') >= $gone->{held} }),
@@ -46,5 +52,5 @@ is($c->counter('conversations_requeued'), $gone->{held}, 'only its conversations
 cmp_ok($c->counter('presence_resyncs') + $c->counter('leases_lapsed'), '>', $healed0,
        'the departure Redis could not hear was healed, and counted');
 cmp_ok($k->{messages}, '>', 40, "traffic went on ($k->{messages} messages acknowledged)");
-diag(sprintf 'Redis back: the departed agent requeued after %.1f s (lease 2s, grace 3s)', $t1);
+diag(sprintf 'Redis back: the departed agent requeued after %.1f s (lease 2s, grace 8s)', $t1);
 --- timeout: 150
