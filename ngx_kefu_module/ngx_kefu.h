@@ -49,6 +49,7 @@ typedef struct ngx_kefu_zone_s  ngx_kefu_zone_t;
 typedef struct ngx_kefu_redis_s  ngx_kefu_redis_t;
 typedef struct ngx_kefu_local_s  ngx_kefu_local_t;
 typedef struct ngx_kefu_redis_conf_s  ngx_kefu_redis_conf_t;
+typedef struct ngx_kefu_lease_s  ngx_kefu_lease_t;
 
 
 /*
@@ -80,6 +81,12 @@ typedef struct {
     ngx_atomic_t                 slow_consumer_closes;
     ngx_atomic_t                 protocol_errors;
     ngx_atomic_t                 rate_limited;
+    ngx_atomic_t                 leases_lapsed;     /* workers found dead */
+    ngx_atomic_t                 presence_resyncs;
+    ngx_atomic_t                 agents_expired;    /* grace over: offline */
+    ngx_atomic_t                 convs_requeued;
+    ngx_atomic_t                 node_claims;
+    ngx_atomic_t                 id_collisions;
     ngx_atomic_t                 redis_reconnects;
     ngx_atomic_t                 redis_commands;
     ngx_atomic_t                 redis_failures;    /* no reply: timeout... */
@@ -120,6 +127,7 @@ typedef struct {
     uint64_t                     last;
     ngx_uint_t                   seq;
     ngx_uint_t                   node;
+    ngx_msec_t                   until;        /* the node's lease, locally */
     unsigned                     ready:1;
 } ngx_kefu_id_gen_t;
 
@@ -132,6 +140,8 @@ typedef struct {
     ngx_kefu_redis_conf_t       *redis_conf;   /* kefu_redis */
     ngx_kefu_redis_t            *redis;        /* per worker */
     ngx_kefu_local_t            *local;        /* per worker */
+    ngx_kefu_lease_t            *lease;        /* per worker */
+    ngx_msec_t                   lease_time;   /* kefu_lease_time */
     ngx_msec_t                   dedup_ttl;
     ngx_msec_t                   token_leeway; /* clock skew for exp/nbf */
     ngx_uint_t                   anonymous_per_address;
@@ -183,7 +193,9 @@ ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
 const char *ngx_kefu_role_name(ngx_uint_t role);
 int64_t ngx_kefu_now_ms(void);
 
-void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node);
+void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node,
+    int64_t floor, ngx_msec_t until);
+void ngx_kefu_id_stop(ngx_kefu_id_gen_t *gen);
 uint64_t ngx_kefu_id_next(ngx_kefu_id_gen_t *gen);
 
 /* ngx_kefu_stats.c: counting what has more than one value */

@@ -408,6 +408,11 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return ngx_kefu_api_error(r, NGX_HTTP_CONFLICT, "conflict",
                                   "the conversation is closed");
 
+    case -5:
+        /* a new conversation's id was taken: nothing written, retry */
+        ngx_kefu_stat_inc(api->kmcf, id_collisions);
+        return ngx_kefu_api_unavailable(r);
+
     default:
         return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                   "no such conversation");

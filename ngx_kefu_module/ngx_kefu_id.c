@@ -3,8 +3,12 @@
  * Snowflake-style ids for messages and conversations: 41 bits of
  * milliseconds since 2024-01-01, 10 bits of node, 12 bits of sequence.
  * They sort by time, need no coordination per id, and are unique across
- * workers and hosts as long as every worker has its own node number, which
- * it takes from Redis when it connects (ngx_kefu_id_set_node()).
+ * workers and hosts as long as every worker has its own node number: a
+ * lease it holds in Redis (ngx_kefu_lease.c), renewed on a timer and
+ * released at exit.  Ids are minted only while the lease is known to be
+ * live (until, on this worker's monotonic clock); a node taken over after
+ * a lapse starts past the last millisecond its previous holder could have
+ * used (floor), whatever the two hosts' clocks say.
  *
  * Rendered as decimal strings on the wire: JavaScript numbers hold 53 bits.
  */
@@ -20,15 +24,40 @@
 
 
 void
-ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node)
+ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node, int64_t floor,
+    ngx_msec_t until)
 {
+    uint64_t  f;
+
+    /*
+     * Another holder may have used this node up to its floor (0 when the
+     * lease was only renewed); the next id comes after it.
+     */
+    f = floor > (int64_t) NGX_KEFU_ID_EPOCH
+        ? (uint64_t) floor - NGX_KEFU_ID_EPOCH : 0;
+
+    if (f > gen->last) {
+        gen->last = f;
+        gen->seq = NGX_KEFU_ID_SEQ_MAX;
+    }
+
     gen->node = node & ((1 << NGX_KEFU_ID_NODE_BITS) - 1);
+    gen->until = until;
     gen->ready = 1;
 }
 
 
+/* the lease is gone or going: no more ids under this node */
+
+void
+ngx_kefu_id_stop(ngx_kefu_id_gen_t *gen)
+{
+    gen->ready = 0;
+}
+
+
 /*
- * Returns 0 while the worker has no node number yet.  A clock that steps
+ * Returns 0 while the worker holds no live node lease.  A clock that steps
  * back does not produce duplicates: the generator keeps using the last
  * millisecond it issued, and borrows the next one when 4096 ids were
  * issued in a millisecond.
@@ -39,7 +68,7 @@ ngx_kefu_id_next(ngx_kefu_id_gen_t *gen)
 {
     uint64_t  now;
 
-    if (!gen->ready) {
+    if (!gen->ready || ngx_current_msec >= gen->until) {
         return 0;
     }
 

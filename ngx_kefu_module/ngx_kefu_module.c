@@ -11,6 +11,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_api.h"
+#include "ngx_kefu_route.h"
 
 
 static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
@@ -81,6 +82,11 @@ static ngx_kefu_msec_bounds_t  ngx_kefu_leeway_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_kefu_per_address_bounds = {
     ngx_conf_check_num_bounds, 0, 1000000
+};
+
+/* renewed every third of it: long enough to ride out a slow Redis reply */
+static ngx_kefu_msec_bounds_t  ngx_kefu_lease_bounds = {
+    ngx_kefu_check_msec, 1000, 300000, "must be between 1s and 300s"
 };
 
 static ngx_conf_num_bounds_t  ngx_kefu_retention_bounds = {
@@ -223,6 +229,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       0,
       NULL },
 
+    { ngx_string("kefu_lease_time"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, lease_time),
+      &ngx_kefu_lease_bounds },
+
     { ngx_string("kefu_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_kefu_zone,
@@ -299,6 +312,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     kmcf->token_leeway = NGX_CONF_UNSET_MSEC;
     kmcf->anonymous_per_address = NGX_CONF_UNSET_UINT;
     kmcf->log_max = NGX_CONF_UNSET;
+    kmcf->lease_time = NGX_CONF_UNSET_MSEC;
 
     return kmcf;
 }
@@ -320,6 +334,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(kmcf->token_leeway, 30000);
     ngx_conf_init_uint_value(kmcf->anonymous_per_address, 100);
     ngx_conf_init_value(kmcf->log_max, 10000);
+    ngx_conf_init_msec_value(kmcf->lease_time, 5000);
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
     kmcf->stats = &kmcf->stats_local;
@@ -817,14 +832,22 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_kefu_redis_init_process(cycle);
+    if (ngx_kefu_redis_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_lease_init_process(cycle);
 }
 
 
-/* closes the Redis connections: an exiting worker leaves no socket open */
+/*
+ * Gives the leases back and closes the Redis connections: an exiting worker
+ * leaves no socket open.
+ */
 
 static void
 ngx_kefu_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_kefu_lease_exit(cycle);
     ngx_kefu_redis_exit_process(cycle);
 }

@@ -20,14 +20,37 @@
 #define NGX_KEFU_MSG_IDS       4
 
 
+/* a new conversation whose id is taken is tried again, fresh ids each time */
+#define NGX_KEFU_MSG_TRIES     8
+
+#define NGX_KEFU_MSG_ARGS      18
+
+
+/*
+ * The script call, kept until Redis answered so that it can run again:
+ * its arguments are copied into data[], but for the ids (refilled before
+ * each run).
+ */
 typedef struct {
     uint64_t                     sid;
     ngx_kefu_site_t             *site;
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_uint_t                   tries;
+    ngx_uint_t                   visitor;
     size_t                       cid_len;
-    u_char                       cid[];
+    u_char                       cid[NGX_KEFU_MAX_CID_LEN + 1];
+    const char                  *argv[NGX_KEFU_MSG_ARGS];
+    size_t                       lens[NGX_KEFU_MSG_ARGS];
+    u_char                       id[NGX_INT64_LEN];
+    u_char                       newconv[NGX_INT64_LEN];
+    u_char                       mid[sizeof("\",\"id\":\"\",\"seq\":")
+                                     + NGX_INT64_LEN];
+    u_char                       ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)];
+    u_char                       data[];
 } ngx_kefu_msg_ctx_t;
 
 
+static ngx_int_t ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx);
 static void ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -36,18 +59,15 @@ void
 ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 {
     char                *tail;
-    u_char               idbuf[NGX_INT64_LEN], newconv[NGX_INT64_LEN];
     u_char               tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char               maxlen[NGX_INT_T_LEN], who[2 + NGX_KEFU_MAX_ID_LEN];
-    u_char               session[16], grace[NGX_INT_T_LEN];
-    u_char               ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)], *p;
-    size_t               lens[18];
+    u_char               session[16], grace[NGX_INT_T_LEN], *p;
+    size_t               lens[NGX_KEFU_MSG_ARGS], size;
     json_t              *text, *conv, *priv, *t, *from;
     int64_t              ts;
-    uint64_t             id, cid_id;
     ngx_uint_t           is_private;
     ngx_uint_t           i;
-    const char          *argv[18];
+    const char          *argv[NGX_KEFU_MSG_ARGS];
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_main_conf_t *kmcf;
 
@@ -108,10 +128,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         return;
     }
 
-    id = ngx_kefu_id_next(&kmcf->ids);
-    cid_id = ngx_kefu_id_next(&kmcf->ids);
-
-    if (id == 0 || !ngx_kefu_redis_ready(kmcf->redis)) {
+    if (!ngx_kefu_redis_ready(kmcf->redis)) {
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
                            "retry with the same cid", cid);
         return;
@@ -119,7 +136,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     ts = ngx_kefu_now_ms();
 
-    /* the stored JSON, less conv and seq which the script fills in */
+    /* the stored JSON, less conv, id and seq which are filled in later */
 
     from = json_pack("{s:s,s:s%}", "role", ngx_kefu_role_name(ws->role),
                      "id", ws->user_id.data, ws->user_id.len);
@@ -137,20 +154,10 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
     json_decref(t);
 
-    ctx = ngx_alloc(sizeof(ngx_kefu_msg_ctx_t) + ngx_strlen(cid),
-                    ws->connection->log);
-
-    if (tail == NULL || ctx == NULL) {
-        free(tail);
-        ngx_free(ctx);
+    if (tail == NULL) {
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
-
-    ctx->sid = ws->session_id;
-    ctx->site = ws->site;
-    ctx->cid_len = ngx_strlen(cid);
-    ngx_memcpy(ctx->cid, cid, ctx->cid_len);
 
     /* "{...}" becomes ",...}" to follow "seq":<n> */
     tail[0] = ',';
@@ -165,18 +172,17 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     argv[3] = json_is_string(conv) ? json_string_value(conv) : "";
     lens[3] = json_is_string(conv) ? json_string_length(conv) : 0;
     argv[4] = cid;
-    lens[4] = ctx->cid_len;
-    argv[5] = (char *) idbuf;
-    lens[5] = ngx_snprintf(idbuf, sizeof(idbuf), "%uL", id) - idbuf;
-    argv[6] = (char *) newconv;
-    lens[6] = ngx_snprintf(newconv, sizeof(newconv), "%uL", cid_id)
-              - newconv;
+    lens[4] = ngx_strlen(cid);
+    argv[5] = "";                 /* id */
+    lens[5] = 0;
+    argv[6] = "";                 /* new conversation id */
+    lens[6] = 0;
     argv[7] = (char *) tsbuf;
     lens[7] = ngx_snprintf(tsbuf, sizeof(tsbuf), "%L", ts) - tsbuf;
     argv[8] = "{\"type\":\"msg\",\"conv\":\"";
     lens[8] = ngx_strlen(argv[8]);
-    argv[9] = "\",\"id\":\"";
-    lens[9] = 0;   /* set below: it carries the id */
+    argv[9] = "";                 /* ","id":"<id>","seq": */
+    lens[9] = 0;
     argv[10] = tail;
     lens[10] = ngx_strlen(tail);
     argv[11] = is_private ? "1" : "0";
@@ -192,41 +198,92 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     argv[15] = (char *) session;
     lens[15] = ngx_snprintf(session, sizeof(session), "%016xL",
                             ws->session_id) - session;
-
-    /* routing a visitor's new conversation writes system entries */
-    p = ids;
-
-    for (i = 0; ws->role == NGX_KEFU_ROLE_VISITOR && i < NGX_KEFU_MSG_IDS;
-         i++)
-    {
-        p = ngx_sprintf(p, "%s%uL", i ? " " : "", ngx_kefu_id_next(&kmcf->ids));
-    }
-
-    argv[16] = (char *) ids;
-    lens[16] = p - ids;
+    argv[16] = "";                /* ids of routing's system entries */
+    lens[16] = 0;
     argv[17] = (char *) grace;
     lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", ws->site->grace)
                - grace;
 
-    {
-        /* mid: ","id":"<id>","seq": */
-        u_char  mid[sizeof("\",\"id\":\"\",\"seq\":") + NGX_INT64_LEN];
+    size = 0;
 
-        lens[9] = ngx_snprintf(mid, sizeof(mid), "\",\"id\":\"%uL\",\"seq\":",
-                               id) - mid;
-        argv[9] = (char *) mid;
+    for (i = 0; i < NGX_KEFU_MSG_ARGS; i++) {
+        size += lens[i];
+    }
 
-        if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
-                                ngx_kefu_msg_handler, ctx, 0, 18, argv, lens)
-            != NGX_OK)
-        {
-            ngx_free(ctx);
-            ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
-                               "retry with the same cid", cid);
-        }
+    ctx = ngx_alloc(sizeof(ngx_kefu_msg_ctx_t) + size, ws->connection->log);
+    if (ctx == NULL) {
+        free(tail);
+        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+        return;
+    }
+
+    ctx->sid = ws->session_id;
+    ctx->site = ws->site;
+    ctx->kmcf = kmcf;
+    ctx->tries = 0;
+    ctx->visitor = (ws->role == NGX_KEFU_ROLE_VISITOR);
+    ctx->cid_len = lens[4];
+    *ngx_cpymem(ctx->cid, cid, ctx->cid_len) = '\0';
+
+    p = ctx->data;
+
+    for (i = 0; i < NGX_KEFU_MSG_ARGS; i++) {
+        ctx->argv[i] = (char *) p;
+        ctx->lens[i] = lens[i];
+        p = ngx_cpymem(p, argv[i], lens[i]);
     }
 
     free(tail);
+
+    if (ngx_kefu_msg_run(ctx) != NGX_OK) {
+        ngx_free(ctx);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
+                           "retry with the same cid", cid);
+    }
+}
+
+
+/* fresh ids into the call, and run it */
+
+static ngx_int_t
+ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
+{
+    u_char                *p;
+    uint64_t               id, conv_id;
+    ngx_uint_t             i;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ctx->kmcf;
+
+    id = ngx_kefu_id_next(&kmcf->ids);
+    conv_id = ngx_kefu_id_next(&kmcf->ids);
+
+    if (id == 0 || conv_id == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx->argv[5] = (char *) ctx->id;
+    ctx->lens[5] = ngx_sprintf(ctx->id, "%uL", id) - ctx->id;
+    ctx->argv[6] = (char *) ctx->newconv;
+    ctx->lens[6] = ngx_sprintf(ctx->newconv, "%uL", conv_id) - ctx->newconv;
+    ctx->argv[9] = (char *) ctx->mid;
+    ctx->lens[9] = ngx_sprintf(ctx->mid, "\",\"id\":\"%uL\",\"seq\":", id)
+                   - ctx->mid;
+
+    /* routing a visitor's new conversation writes system entries */
+    p = ctx->ids;
+
+    for (i = 0; ctx->visitor && i < NGX_KEFU_MSG_IDS; i++) {
+        p = ngx_sprintf(p, "%s%uL", i ? " " : "",
+                        ngx_kefu_id_next(&kmcf->ids));
+    }
+
+    ctx->argv[16] = (char *) ctx->ids;
+    ctx->lens[16] = p - ctx->ids;
+
+    return ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
+                               ngx_kefu_msg_handler, ctx, 0,
+                               NGX_KEFU_MSG_ARGS, ctx->argv, ctx->lens);
 }
 
 
@@ -246,6 +303,25 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ngx_kefu_redis_main_conf(rd);
+
+    /* the new conversation's id was taken: nothing written, again */
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
+        && reply->element[0]->type == REDIS_REPLY_INTEGER
+        && reply->element[0]->integer == -5)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: a new conversation's id was taken, "
+                      "trying another");
+        ngx_kefu_stat_inc(kmcf, id_collisions);
+
+        if (++ctx->tries < NGX_KEFU_MSG_TRIES
+            && ngx_kefu_msg_run(ctx) == NGX_OK)
+        {
+            return;
+        }
+
+        reply = NULL;
+    }
 
     /* the sender may have left meanwhile: then there is no one to tell */
     ws = ngx_kefu_local_session(kmcf, ctx->sid);

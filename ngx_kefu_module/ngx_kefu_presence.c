@@ -1,11 +1,18 @@
 
 /*
- * Presence of agents (docs/routing.md).  Every agent connection counts in
- * Redis (conns) from its welcome to its close; agents and admins listen to
- * the site's presence channel.  When an agent's last connection closes,
- * this worker waits the site's grace period and then asks Redis to make
- * the agent offline, which happens only if no connection came back
- * meanwhile (the epoch counts connects), so a page reload changes nothing.
+ * Presence of agents (docs/routing.md).  Every agent connection is a
+ * record in Redis from its welcome to its close, held under this worker's
+ * lease (ngx_kefu_lease.c): if the worker dies its records go when the
+ * lease lapses, with no help from it.  Adding and removing a record is
+ * idempotent, so a call that timed out after it ran does no harm, and one
+ * that failed marks the lease for a sync that asserts the worker's live
+ * connections again.  Agents and admins listen to the site's presence
+ * channel.  When an agent's last record goes, a grace deadline is kept in
+ * Redis; whichever worker's sweep sees it pass first makes the agent
+ * offline, so a page reload (or an nginx reload) changes nothing.
+ *
+ * Entry points: ngx_kefu_presence_hello() once the welcome went out,
+ * ngx_kefu_presence_bye() when the connection closes.
  */
 
 
@@ -13,17 +20,6 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_zone.h"
-
-
-typedef struct {
-    ngx_event_t                  ev;
-    ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_site_t             *site;
-    size_t                       epoch_len;
-    u_char                       epoch[NGX_INT64_LEN];
-    size_t                       id_len;
-    u_char                       id[NGX_KEFU_MAX_ID_LEN];
-} ngx_kefu_grace_t;
 
 
 typedef struct {
@@ -37,11 +33,8 @@ typedef struct {
 static void ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf,
     void *data, ngx_int_t code, const char *message, json_t *result);
 static ngx_int_t ngx_kefu_presence_groups(ngx_kefu_ws_t *ws, char **out);
-static void ngx_kefu_presence_down(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site, ngx_str_t *id);
-static void ngx_kefu_presence_down_handler(ngx_kefu_redis_t *rd,
-    redisReply *reply, void *data);
-static void ngx_kefu_presence_expire(ngx_event_t *ev);
+static void ngx_kefu_presence_down_done(ngx_kefu_main_conf_t *kmcf,
+    void *data, ngx_int_t code, const char *message, json_t *result);
 
 
 /* after welcome */
@@ -50,6 +43,7 @@ void
 ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
 {
     u_char                  chan[sizeof("kefu:p:") + 64], cap[NGX_INT_T_LEN];
+    u_char                  sess[16];
     char                     *groups;
     json_t                   *v;
     ngx_str_t                 channel, state;
@@ -114,8 +108,19 @@ ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
     (void) ngx_kefu_route_arg(call, cap,
                               ngx_sprintf(cap, "%ui", capacity) - cap);
     (void) ngx_kefu_route_arg(call, state.data, state.len);
+    (void) ngx_kefu_route_arg(call, ngx_kefu_lease_token(ws->main_conf), 16);
+    (void) ngx_kefu_route_arg(call, sess,
+                              ngx_sprintf(sess, "%016xL", ws->session_id)
+                              - sess);
 
     free(groups);
+
+    /*
+     * Counted from now on as far as this worker knows: its close removes
+     * the record whatever became of this call, and the lease's sync adds
+     * it if this call is lost.
+     */
+    ws->present = 1;
 
     ngx_kefu_route_run(call);
 }
@@ -181,19 +186,15 @@ ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf, void *data,
 
     if (code < 0) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "kefu: agent \"%V\" is not counted present: %s",
+                      "kefu: agent \"%V\" is not counted present yet: %s",
                       &ctx->id, message);
 
-    } else if (ws == NULL) {
-        /* it left before Redis counted it: it counts no longer */
-        ngx_kefu_presence_down(kmcf, ctx->site, &ctx->id);
+        /* it may or may not have run: the next tick asserts the truth */
+        ngx_kefu_lease_dirty(kmcf);
 
-    } else {
-        ws->present = 1;
-
-        if (result) {
-            ngx_kefu_agent_result(ws, result);
-        }
+    } else if (ws && result) {
+        /* gone meanwhile: its close removed the record after this one */
+        ngx_kefu_agent_result(ws, result);
     }
 
     ngx_free(ctx);
@@ -205,104 +206,42 @@ ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf, void *data,
 void
 ngx_kefu_presence_bye(ngx_kefu_ws_t *ws)
 {
+    u_char                  sess[16];
+    ngx_kefu_route_call_t  *call;
+
     if (ws->role != NGX_KEFU_ROLE_AGENT || !ws->present) {
         return;
     }
 
     ws->present = 0;
-    ngx_kefu_presence_down(ws->main_conf, ws->site, &ws->user_id);
-}
 
-
-static void
-ngx_kefu_presence_down(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
-    ngx_str_t *id)
-{
-    ngx_kefu_route_call_t  *call;
-
-    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_down, site, 0,
-                               NULL, NULL);
+    call = ngx_kefu_route_call(ws->main_conf, &ngx_kefu_script_route_down,
+                               ws->site, 0, ngx_kefu_presence_down_done,
+                               NULL);
     if (call == NULL) {
+        ngx_kefu_lease_dirty(ws->main_conf);
         return;
     }
 
-    call->handler = ngx_kefu_presence_down_handler;
-
-    (void) ngx_kefu_route_arg(call, id->data, id->len);
+    (void) ngx_kefu_route_arg(call, ws->user_id.data, ws->user_id.len);
+    (void) ngx_kefu_route_arg(call, ngx_kefu_lease_token(ws->main_conf), 16);
+    (void) ngx_kefu_route_arg(call, sess,
+                              ngx_sprintf(sess, "%016xL", ws->session_id)
+                              - sess);
 
     ngx_kefu_route_run(call);
 }
 
 
-/* {conns, epoch}: the last connection went, the grace period starts */
+/* not heard (Redis not ready, timeout): the next tick's sync removes it */
 
 static void
-ngx_kefu_presence_down_handler(ngx_kefu_redis_t *rd, redisReply *reply,
-    void *data)
+ngx_kefu_presence_down_done(ngx_kefu_main_conf_t *kmcf, void *data,
+    ngx_int_t code, const char *message, json_t *result)
 {
-    ngx_kefu_route_call_t  *call = data;
-
-    ngx_kefu_grace_t  *g;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[0]->integer != 0
-        || reply->element[1]->type != REDIS_REPLY_STRING
-        || reply->element[1]->len > NGX_INT64_LEN
-        || call->lens[6] > NGX_KEFU_MAX_ID_LEN)
-    {
-        ngx_free(call);
-        return;
+    if (code < 0) {
+        ngx_kefu_lease_dirty(kmcf);
     }
-
-    g = ngx_calloc(sizeof(ngx_kefu_grace_t), ngx_cycle->log);
-    if (g == NULL) {
-        ngx_free(call);
-        return;
-    }
-
-    g->kmcf = call->kmcf;
-    g->site = call->site;
-    g->epoch_len = reply->element[1]->len;
-    ngx_memcpy(g->epoch, reply->element[1]->str, g->epoch_len);
-    g->id_len = call->lens[6];
-    ngx_memcpy(g->id, call->argv[6], g->id_len);
-
-    g->ev.handler = ngx_kefu_presence_expire;
-    g->ev.data = g;
-    g->ev.log = ngx_cycle->log;
-
-    /* a worker that exits does not wait: routing skips stale agents */
-    g->ev.cancelable = 1;
-
-    ngx_add_timer(&g->ev, g->site->grace ? g->site->grace : 1);
-
-    ngx_free(call);
-}
-
-
-static void
-ngx_kefu_presence_expire(ngx_event_t *ev)
-{
-    ngx_kefu_grace_t  *g = ev->data;
-
-    ngx_kefu_route_call_t  *call;
-
-    /* what ops (and tests) see of a grace period: its end */
-    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                  "kefu: grace period of agent \"%*s\" over, checking it",
-                  g->id_len, g->id);
-
-    call = ngx_kefu_route_call(g->kmcf, &ngx_kefu_script_route_expire,
-                               g->site, 0, NULL, NULL);
-    if (call) {
-        (void) ngx_kefu_route_arg(call, g->id, g->id_len);
-        (void) ngx_kefu_route_arg(call, g->epoch, g->epoch_len);
-        ngx_kefu_route_run(call);
-    }
-
-    ngx_free(g);
 }
 
 

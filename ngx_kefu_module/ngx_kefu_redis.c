@@ -20,6 +20,7 @@
 
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_route.h"
 #include <ngx_sha1.h>
 
 #include <poll.h>
@@ -77,7 +78,6 @@ struct ngx_kefu_redis_s {
     ngx_uint_t                   reconnects;
     ngx_uint_t                   commands;
     ngx_uint_t                   timeouts;
-    unsigned                     node_set:1;
     unsigned                     exiting:1;
 };
 
@@ -114,8 +114,6 @@ static void ngx_kefu_redis_handshake_reply(ngx_kefu_redis_t *rd,
 static void ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
-static void ngx_kefu_redis_node_reply(ngx_kefu_redis_t *rd, redisReply *r,
-    void *data);
 static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static ngx_int_t ngx_kefu_redis_send(ngx_kefu_redis_link_t *link,
@@ -340,7 +338,7 @@ ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
 
 /*
  * What an exiting worker still has to tell Redis (its agents' connections
- * counted out, ngx_kefu_presence.c) is written before the connection goes,
+ * counted out, its leases given back: ngx_kefu_presence.c, ngx_kefu_lease.c) is written before the connection goes,
  * waiting at most about 200 ms: nobody waits for the replies.
  */
 
@@ -798,8 +796,6 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
 static void
 ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 {
-    size_t                     lens[2];
-    const char                *argv[2];
     ngx_rbtree_node_t         *node, *root, *sentinel;
     ngx_kefu_redis_t          *rd;
     ngx_kefu_redis_channel_t  *ch;
@@ -838,25 +834,8 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
     /* the scripts are loaded first: Redis answers in order */
     ngx_kefu_conv_retry(rd->kmcf);
 
-    if (!rd->node_set) {
-        /* a node number for this worker's ids, unique across hosts */
-        argv[0] = "INCR";
-        lens[0] = 4;
-        argv[1] = "kefu:node";
-        lens[1] = 9;
-        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_node_reply, NULL, 2,
-                                   argv, lens);
-    }
-}
-
-
-static void
-ngx_kefu_redis_node_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
-{
-    if (r && r->type == REDIS_REPLY_INTEGER) {
-        ngx_kefu_id_set_node(&rd->kmcf->ids, (ngx_uint_t) r->integer);
-        rd->node_set = 1;
-    }
+    /* leases renewed, a node number for ids (ngx_kefu_lease.c) */
+    ngx_kefu_lease_ready(rd->kmcf);
 }
 
 

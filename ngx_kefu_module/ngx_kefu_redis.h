@@ -88,11 +88,16 @@ extern ngx_kefu_script_t  ngx_kefu_script_summaries;
 extern ngx_kefu_script_t  ngx_kefu_script_read;
 extern ngx_kefu_script_t  ngx_kefu_script_history;
 extern ngx_kefu_script_t  ngx_kefu_script_status;   /* ngx_kefu_status.c */
+extern ngx_kefu_script_t  ngx_kefu_script_node_claim;
+extern ngx_kefu_script_t  ngx_kefu_script_node_release;
 
 /* ngx_kefu_route_scripts.c */
 extern ngx_kefu_script_t  ngx_kefu_script_route_up;
 extern ngx_kefu_script_t  ngx_kefu_script_route_down;
-extern ngx_kefu_script_t  ngx_kefu_script_route_expire;
+extern ngx_kefu_script_t  ngx_kefu_script_route_sweep;
+extern ngx_kefu_script_t  ngx_kefu_script_lease_renew;
+extern ngx_kefu_script_t  ngx_kefu_script_lease_sync;
+extern ngx_kefu_script_t  ngx_kefu_script_lease_release;
 extern ngx_kefu_script_t  ngx_kefu_script_route_status;
 extern ngx_kefu_script_t  ngx_kefu_script_route_accept;
 extern ngx_kefu_script_t  ngx_kefu_script_route_handover;

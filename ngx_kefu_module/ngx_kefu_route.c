@@ -16,8 +16,6 @@
 #include "ngx_kefu_route.h"
 
 
-static void ngx_kefu_route_handler(ngx_kefu_redis_t *rd, redisReply *reply,
-    void *data);
 static ngx_int_t ngx_kefu_route_who(ngx_kefu_route_call_t *call,
     ngx_kefu_actor_t *actor);
 static ngx_int_t ngx_kefu_route_by(ngx_kefu_route_call_t *call,
@@ -47,7 +45,7 @@ ngx_kefu_route_call(ngx_kefu_main_conf_t *kmcf, ngx_kefu_script_t *script,
     call->site = site;
     call->done = done;
     call->data = data;
-    call->handler = ngx_kefu_route_handler;
+    call->handler = ngx_kefu_route_reply;
     call->again = 0;
     call->argc = 0;
     call->pos = call->buf;
@@ -166,8 +164,8 @@ ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf, ngx_kefu_route_done_pt done,
 
 /* {code, json or message, groups to drain, again?} */
 
-static void
-ngx_kefu_route_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+void
+ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_route_call_t  *call = data;
 

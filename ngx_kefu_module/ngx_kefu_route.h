@@ -124,6 +124,13 @@ void ngx_kefu_presence_hello(ngx_kefu_ws_t *ws);
 void ngx_kefu_presence_bye(ngx_kefu_ws_t *ws);
 void ngx_kefu_presence_mirror(ngx_kefu_ws_t *ws, json_t *notice);
 
+/* this worker's leases: presence and id node (ngx_kefu_lease.c) */
+ngx_int_t ngx_kefu_lease_init_process(ngx_cycle_t *cycle);
+void ngx_kefu_lease_ready(ngx_kefu_main_conf_t *kmcf);
+void ngx_kefu_lease_exit(ngx_cycle_t *cycle);
+void ngx_kefu_lease_dirty(ngx_kefu_main_conf_t *kmcf);
+u_char *ngx_kefu_lease_token(ngx_kefu_main_conf_t *kmcf);
+
 
 /*
  * Below: the module's own machinery for routing script calls, used by
@@ -158,6 +165,8 @@ ngx_kefu_route_call_t *ngx_kefu_route_call(ngx_kefu_main_conf_t *kmcf,
 ngx_int_t ngx_kefu_route_arg(ngx_kefu_route_call_t *call, u_char *p,
     size_t len);
 void ngx_kefu_route_run(ngx_kefu_route_call_t *call);
+void ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
 void ngx_kefu_route_drain(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     u_char *groups, size_t len);
 

@@ -130,7 +130,7 @@
 "      redis.call('ZADD', R.sk .. 'f:' .. g, score, aid)\n"                    \
 "    else\n"                                                                   \
 "      redis.call('ZREM', R.sk .. 'f:' .. g, aid)\n"                           \
-"    end\n"                                                                    \
+"    end\n"                                                                   \
 "  end\n"                                                                      \
 "end\n"                                                                        \
 "local function r_pick(group, exclude)\n"                                      \
@@ -140,11 +140,20 @@
 "    local aid = c[1]\n"                                                       \
 "    if aid == exclude then aid = c[2] end\n"                                  \
 "    if not aid then return nil end\n"                                         \
-"    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',\n"   \
+"    local ak = R.sk .. 'a:' .. aid\n"                                        \
+"    local h = redis.call('HMGET', ak, 'state', 'conns',\n"                   \
 "                         'load', 'capacity', 'last', 'gone')\n"               \
+"    if (tonumber(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0\n" \
+"    then\n"                                                                  \
+"      -- a count no connection holds (kept before connections were\n"        \
+"      -- leases): gone since long, its grace period due now\n"               \
+"      h[2], h[6] = '0', string.format('%d', R.ts - R.grace)\n"               \
+"      redis.call('HSET', ak, 'conns', 0, 'gone', h[6])\n"                    \
+"      redis.call('ZADD', R.sk .. 'grace', 0, aid)\n"                         \
+"    end\n"                                                                   \
 "    if r_avail(h) and (tonumber(h[3]) or 0) < (tonumber(h[4]) or 0) then\n"   \
 "      return aid\n"                                                           \
-"    end\n"                                                                    \
+"    end\n"                                                                   \
 "    redis.call('ZREM', f, aid)\n"                                             \
 "  end\n"                                                                      \
 "end\n"                                                                        \
@@ -269,6 +278,57 @@
 "  local v = redis.call('HGET', r_ck(conv), 'visitor')\n"                     \
 "  r_notice('v:' .. v, n, vsess)\n"                                           \
 "  return n\n"                                                                \
+"end\n"
+
+/*
+ * Presence as leases (docs/routing.md), after NGX_KEFU_LUA_ROUTE.  Every
+ * worker holds a lease per site, kefu:{s:<site>}:leases (token -> expiry,
+ * Redis's clock); each agent connection is a record "<token>|<session>" in
+ * kefu:{s:<site>}:a:<id>:c, listed under its lease in
+ * kefu:{s:<site>}:l:<token> as "<id>|<session>".  "conns" is the count of
+ * an agent's records; records go with their lease.  When it drops to 0 a
+ * grace deadline goes into kefu:{s:<site>}:grace, which any worker's sweep
+ * claims once.  Adding or removing a record is idempotent.
+ */
+#define NGX_KEFU_LUA_PRESENCE                                                 \
+"local function p_now()\n"                                                    \
+"  local t = redis.call('TIME')\n"                                            \
+"  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"        \
+"end\n"                                                                       \
+"local function p_split(m)\n"                                                 \
+"  return string.match(m, '^(.+)|(%x+)$')\n"                                  \
+"end\n"                                                                       \
+"local function p_count(aid)\n"                                               \
+"  local ak = R.sk .. 'a:' .. aid\n"                                          \
+"  local n = redis.call('SCARD', ak .. ':c')\n"                               \
+"  redis.call('HSET', ak, 'conns', n)\n"                                      \
+"  return n\n"                                                                \
+"end\n"                                                                       \
+"local function p_add(aid, rec)\n"                                            \
+"  local ak = R.sk .. 'a:' .. aid\n"                                          \
+"  local before = redis.call('SCARD', ak .. ':c')\n"                          \
+"  if redis.call('SADD', ak .. ':c', rec) == 0 then return end\n"             \
+"  p_count(aid)\n"                                                            \
+"  redis.call('ZREM', R.sk .. 'grace', aid)\n"                                \
+"  if before == 0 then r_index(aid) end\n"                                    \
+"end\n"                                                                       \
+"local function p_del(aid, rec, now)\n"                                       \
+"  local ak = R.sk .. 'a:' .. aid\n"                                          \
+"  if redis.call('SREM', ak .. ':c', rec) == 0 then return end\n"             \
+"  if p_count(aid) == 0 then\n"                                               \
+"    redis.call('HSET', ak, 'gone', R.tss)\n"                                 \
+"    redis.call('ZADD', R.sk .. 'grace', now + R.grace, aid)\n"               \
+"    r_index(aid)\n"                                                          \
+"  end\n"                                                                     \
+"end\n"                                                                       \
+"local function p_purge(tok, now)\n"                                          \
+"  local lk = R.sk .. 'l:' .. tok\n"                                          \
+"  for _, m in ipairs(redis.call('SMEMBERS', lk)) do\n"                       \
+"    local aid, sess = p_split(m)\n"                                          \
+"    if aid then p_del(aid, tok .. '|' .. sess, now) end\n"                   \
+"  end\n"                                                                     \
+"  redis.call('DEL', lk)\n"                                                   \
+"  redis.call('ZREM', R.sk .. 'leases', tok)\n"                               \
 "end\n"
 
 

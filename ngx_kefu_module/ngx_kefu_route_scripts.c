@@ -15,7 +15,9 @@
 
 /*
  * presence up: an agent connection said hello.  ARGV 7.. = agent id, name,
- * groups (JSON array), capacity, state on a first connection.
+ * groups (JSON array), capacity, state on a first connection, the
+ * worker's lease token, the session (hex).  The connection's record is
+ * added under the lease (again: nothing changes).
  * Returns {0, presence JSON}; its "assigned" lists the notices of what the
  * connecting agent was given (its subscriptions may be too young to hear
  * them).
@@ -24,17 +26,13 @@
 ngx_kefu_script_t  ngx_kefu_script_route_up = { ngx_string(
 NGX_KEFU_LUA_EVENT
 NGX_KEFU_LUA_ROUTE
+NGX_KEFU_LUA_PRESENCE
 "r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
-"local aid = ARGV[7]\n"
+"local aid, tok, sess = ARGV[7], ARGV[12], ARGV[13]\n"
 "R.me = aid\n"
 "local ak = R.sk .. 'a:' .. aid\n"
 "local h = redis.call('HMGET', ak, 'state', 'conns', 'gone', 'groups')\n"
-"local conns = redis.call('HINCRBY', ak, 'conns', 1)\n"
-"if conns < 1 then\n"
-"  conns = 1\n"
-"  redis.call('HSET', ak, 'conns', 1)\n"
-"end\n"
-"redis.call('HINCRBY', ak, 'epoch', 1)\n"
+"redis.call('SADD', R.sk .. 'l:' .. tok, aid .. '|' .. sess)\n"
 "redis.call('HSET', ak, 'name', ARGV[8], 'groups', ARGV[9],\n"
 "           'capacity', ARGV[10])\n"
 "redis.call('SADD', R.sk .. 'agents', aid)\n"
@@ -47,6 +45,7 @@ NGX_KEFU_LUA_ROUTE
 "for _, g in ipairs(cjson.decode(ARGV[9])) do\n"
 "  redis.call('SADD', R.sk .. 'g:' .. g, aid)\n"
 "end\n"
+"p_add(aid, tok .. '|' .. sess)\n"
 "local st = h[1]\n"
 "if not st or st == 'offline' or ((tonumber(h[2]) or 0) <= 0\n"
 "   and R.ts - (tonumber(h[3]) or 0) >= R.grace) then\n"
@@ -65,62 +64,166 @@ NGX_KEFU_LUA_ROUTE
 
 
 /*
- * presence down: ARGV 1, 2, 7 = site, now, agent id.  One connection fewer; at
- * zero the time is kept in "gone".  Returns {conns, epoch}.
+ * presence down: ARGV 7.. = agent id, lease token, session.  The
+ * connection's record goes (again: nothing changes); the last one starts
+ * the grace period.  Returns {0, ""}.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_route_down = { ngx_string(
-"local ak = 'kefu:{s:' .. ARGV[1] .. '}:a:' .. ARGV[7]\n"
-"local conns = redis.call('HINCRBY', ak, 'conns', -1)\n"
-"if conns <= 0 then\n"
-"  conns = 0\n"
-"  redis.call('HSET', ak, 'conns', 0, 'gone', ARGV[2])\n"
-"end\n"
-"return {conns, redis.call('HGET', ak, 'epoch') or '0'}\n"
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+NGX_KEFU_LUA_PRESENCE
+"r_init(ARGV[1], ARGV[2], '', ARGV[4], ARGV[5], ARGV[6])\n"
+"local aid, tok, sess = ARGV[7], ARGV[8], ARGV[9]\n"
+"redis.call('SREM', R.sk .. 'l:' .. tok, aid .. '|' .. sess)\n"
+"p_del(aid, tok .. '|' .. sess, p_now())\n"
+"return {0, ''}\n"
 ), { 0 } };
 
 
 /*
- * presence expire: ARGV 7.. = agent id, epoch.  Grace is over: if no
- * connection came back (same epoch, no conns) the agent is offline and its
- * open conversations go back to the front of their queues.  Returns
- * {code, "", more, again}: again 1 when ids ran out before all were done.
+ * lease renew, once per tick and site: ARGV = site, now, token, lease time
+ * (ms), grace (ms), "1" if this worker held the lease before.  Lapsed
+ * leases of others lose their records; this one is extended.  If this
+ * worker's own lease had lapsed too, Redis (or this worker's link to it)
+ * was away: a lapse is then no proof that a worker died, and every lapsed
+ * lease gets one more lease time to be renewed.  Returns {lost (the own
+ * lease had lapsed: its records must be asserted again), leases purged,
+ * grace deadlines due}.
  */
 
-ngx_kefu_script_t  ngx_kefu_script_route_expire = { ngx_string(
+ngx_kefu_script_t  ngx_kefu_script_lease_renew = { ngx_string(
 NGX_KEFU_LUA_EVENT
 NGX_KEFU_LUA_ROUTE
-"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
-"local aid = ARGV[7]\n"
-"local ak = R.sk .. 'a:' .. aid\n"
-"local h = redis.call('HMGET', ak, 'conns', 'epoch', 'state')\n"
-"if (tonumber(h[1]) or 0) > 0 or h[2] ~= ARGV[8] then return {1, '', ''} end\n"
-"if h[3] ~= 'offline' then\n"
-"  redis.call('HSET', ak, 'state', 'offline')\n"
-"  r_presence(aid, 'offline')\n"
-"  r_index(aid)\n"
-"end\n"
-"local again, groups = 0, {}\n"
-"for _, c in ipairs(redis.call('SMEMBERS', ak .. ':open')) do\n"
-"  if r_left() < 2 then again = 1 break end\n"
-"  r_release(aid, c)\n"
-"  redis.call('ZREM', ak .. ':convs', c)\n"
-"  local ch = redis.call('HMGET', r_ck(c), 'state', 'group', 'created',\n"
-"                        'agent')\n"
-"  if ch[1] == 'open' and ch[4] == aid then\n"
-"    r_count('open', 'queued')\n"
-"    local seq, j = r_entry(c, {event = 'requeued', agent = r_agent(aid),\n"
-"        text = 'the agent went offline; waiting for another agent'})\n"
-"    kefu_event(R.site, 'conv.queued', c, seq, R.tss, j)\n"
-"    r_enqueue(c, ch[2], tonumber(ch[3]) or R.ts)\n"
-"    groups[ch[2]] = 1\n"
-"    r_notice('a:' .. aid, {type = 'conv', conv = c, state = 'queued',\n"
-"             group = ch[2], reason = 'requeued'}, '-', 'l')\n"
+NGX_KEFU_LUA_PRESENCE
+"r_init(ARGV[1], ARGV[2], '', ARGV[5], '0', '-')\n"
+"local tok, ttl = ARGV[3], tonumber(ARGV[4])\n"
+"local now = p_now()\n"
+"local L = R.sk .. 'leases'\n"
+"local s = redis.call('ZSCORE', L, tok)\n"
+"local lost = 0\n"
+"if ARGV[6] == '1' and (not s or tonumber(s) <= now) then lost = 1 end\n"
+"local purged = 0\n"
+"for _, l in ipairs(redis.call('ZRANGEBYSCORE', L, '-inf', now,\n"
+"                              'LIMIT', 0, 50)) do\n"
+"  if lost == 1 then\n"
+"    redis.call('ZADD', L, now + ttl, l)\n"
+"  elseif l ~= tok then\n"
+"    p_purge(l, now)\n"
+"    purged = purged + 1\n"
 "  end\n"
 "end\n"
-"for g in pairs(groups) do r_drain(g, aid) end\n"
+"redis.call('ZADD', L, now + ttl, tok)\n"
+"local due = redis.call('ZCOUNT', R.sk .. 'grace', '-inf', now)\n"
+"return {lost, purged, due}\n"
+), { 0 } };
+
+
+/*
+ * lease sync: ARGV = site, now, token, lease time, grace, the worker's
+ * live agent connections of the site ("<id>|<session>" separated by
+ * spaces).  The lease's records become exactly these: what a dropped or
+ * lost call left wrong is healed.  Returns {removed, added}.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_lease_sync = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+NGX_KEFU_LUA_PRESENCE
+"r_init(ARGV[1], ARGV[2], '', ARGV[5], '0', '-')\n"
+"local tok, ttl = ARGV[3], tonumber(ARGV[4])\n"
+"local now = p_now()\n"
+"local lk = R.sk .. 'l:' .. tok\n"
+"local want, removed, added = {}, 0, 0\n"
+"for m in string.gmatch(ARGV[6], '%S+') do want[m] = true end\n"
+"for _, m in ipairs(redis.call('SMEMBERS', lk)) do\n"
+"  if not want[m] then\n"
+"    redis.call('SREM', lk, m)\n"
+"    local aid, sess = p_split(m)\n"
+"    if aid then p_del(aid, tok .. '|' .. sess, now) end\n"
+"    removed = removed + 1\n"
+"  end\n"
+"end\n"
+"for m in pairs(want) do\n"
+"  local aid, sess = p_split(m)\n"
+"  if aid then\n"
+"    if redis.call('SADD', lk, m) == 1 then added = added + 1 end\n"
+"    p_add(aid, tok .. '|' .. sess)\n"
+"  end\n"
+"end\n"
+"redis.call('ZADD', R.sk .. 'leases', now + ttl, tok)\n"
+"return {removed, added}\n"
+), { 0 } };
+
+
+/*
+ * lease release, by an exiting worker: ARGV = site, now, token, grace.
+ * Its records go at once rather than when the lease would lapse.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_lease_release = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+NGX_KEFU_LUA_PRESENCE
+"r_init(ARGV[1], ARGV[2], '', ARGV[4], '0', '-')\n"
+"p_purge(ARGV[3], p_now())\n"
+"return 0\n"
+), { 0 } };
+
+
+/*
+ * sweep: grace deadlines that passed (ARGV 7 = how many at most).  Each is
+ * claimed (removed) in this atomic step, so exactly one worker of any host
+ * acts on it: if the agent still has no connection it goes offline and its
+ * open conversations go back to the front of their queues.  Returns
+ * {0, "", more, again, agents made offline, conversations requeued}:
+ * again 1 when ids ran out before all were done (the rest stays due).
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_route_sweep = { ngx_string(
+NGX_KEFU_LUA_EVENT
+NGX_KEFU_LUA_ROUTE
+NGX_KEFU_LUA_PRESENCE
+"r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+"local G = R.sk .. 'grace'\n"
+"local now = p_now()\n"
+"local again, groups, expired, requeued = 0, {}, 0, 0\n"
+"for _, aid in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', now,\n"
+"                                'LIMIT', 0, tonumber(ARGV[7]))) do\n"
+"  local ak = R.sk .. 'a:' .. aid\n"
+"  local h = redis.call('HMGET', ak, 'conns', 'state')\n"
+"  if (tonumber(h[1]) or 0) == 0 then\n"
+"    if h[2] ~= 'offline' then\n"
+"      redis.call('HSET', ak, 'state', 'offline')\n"
+"      r_presence(aid, 'offline')\n"
+"      r_index(aid)\n"
+"      expired = expired + 1\n"
+"    end\n"
+"    for _, c in ipairs(redis.call('SMEMBERS', ak .. ':open')) do\n"
+"      if r_left() < 2 then again = 1 break end\n"
+"      r_release(aid, c)\n"
+"      redis.call('ZREM', ak .. ':convs', c)\n"
+"      local ch = redis.call('HMGET', r_ck(c), 'state', 'group', 'created',\n"
+"                            'agent')\n"
+"      if ch[1] == 'open' and ch[4] == aid then\n"
+"        r_count('open', 'queued')\n"
+"        local seq, j = r_entry(c, {event = 'requeued', agent = r_agent(aid),\n"
+"            text = 'the agent went offline; waiting for another agent'})\n"
+"        kefu_event(R.site, 'conv.queued', c, seq, R.tss, j)\n"
+"        r_enqueue(c, ch[2], tonumber(ch[3]) or R.ts)\n"
+"        groups[ch[2]] = 1\n"
+"        requeued = requeued + 1\n"
+"        r_notice('a:' .. aid, {type = 'conv', conv = c, state = 'queued',\n"
+"                 group = ch[2], reason = 'requeued'}, '-', 'l')\n"
+"      end\n"
+"    end\n"
+"  end\n"
+"  if again == 1 then break end\n"
+"  redis.call('ZREM', G, aid)\n"
+"end\n"
+"for g in pairs(groups) do r_drain(g) end\n"
 "local r = r_reply(0)\n"
-"r[4] = again\n"
+"r[4], r[5], r[6] = again, expired, requeued\n"
 "return r\n"
 ), { 0 } };
 

@@ -9,7 +9,7 @@
  *   kefu:{c:<conv>}:log             stream; entry id "<seq>-1", fields
  *                                   j (the message JSON), f (who wrote it),
  *                                   p (1: private note), s (session)
- *   kefu:{c:<conv>}:cid:<who>:<cid> dedup record "id seq ts", expires
+ *   kefu:{s:<site>}:cid:<who>:<cid> dedup record "conv id seq ts", expires
  *   kefu:{c:<conv>}:joined          set of who joined (supervisors)
  *   kefu:{s:<site>}:<who>           a participant: "open" conversation
  *   kefu:{s:<site>}:<who>:convs     zset of its conversations by time
@@ -39,7 +39,10 @@
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
  * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
  * visitor has no open conversation, -4 the conversation is closed (service
- * only).  A new conversation is routed in the same step
+ * only), -5 the new conversation's id is taken (nothing was written: run
+ * again with fresh ids).  A cid is the sender's within its site, whatever
+ * conversation its message went to: a resend after a close finds the
+ * original.  A new conversation is routed in the same step
  * (ngx_kefu_route_lua.h): notice is what the sender is told of it (open
  * with its agent, or queued with position), more the groups whose queues
  * may still be drained.
@@ -56,6 +59,12 @@ NGX_KEFU_LUA_ROUTE
 "local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid\n"
 "local created = 0\n"
 "local ckey\n"
+"local dkey = 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid\n"
+"local d = redis.call('GET', dkey)\n"
+"if d then\n"
+"  local c, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')\n"
+"  if c then return {1, c, tonumber(s), i, tonumber(t), 0} end\n"
+"end\n"
 "if role == 'visitor' or (target ~= '' and conv == '') then\n"
 "  if conv ~= '' then\n"
 "    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',\n"
@@ -70,6 +79,9 @@ NGX_KEFU_LUA_ROUTE
 "    if not conv then\n"
 "      if role ~= 'visitor' and ARGV[21] ~= '1' then return {-3} end\n"
 "      conv = ARGV[7]\n"
+"      if redis.call('EXISTS', 'kefu:{c:' .. conv .. '}') == 1 then\n"
+"        return {-5}\n"
+"      end\n"
 "      created = 1\n"
 "      redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,\n"
 "                 'visitor', vid, 'state', 'queued',\n"
@@ -95,18 +107,13 @@ NGX_KEFU_LUA_ROUTE
 "  end\n"
 "end\n"
 "ckey = 'kefu:{c:' .. conv .. '}'\n"
-"local dkey = ckey .. ':cid:' .. who .. ':' .. cid\n"
-"local d = redis.call('GET', dkey)\n"
-"if d then\n"
-"  local i, s, t = string.match(d, '(%d+) (%d+) (%d+)')\n"
-"  return {1, conv, tonumber(s), i, tonumber(t), 0}\n"
-"end\n"
 "local seq = redis.call('HINCRBY', ckey, 'seq', 1)\n"
 "local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]\n"
 "redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
 "           seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])\n"
 "redis.call('HSET', ckey, 'updated', ts)\n"
-"redis.call('SET', dkey, id .. ' ' .. seq .. ' ' .. ts, 'EX', ARGV[14])\n"
+"redis.call('SET', dkey, conv .. ' ' .. id .. ' ' .. seq .. ' ' .. ts, 'EX',\n"
+"           ARGV[14])\n"
 "if created == 1 then\n"
 "  kefu_event(site, 'conv.created', conv, '', ts,\n"
 "             cjson.encode({group = ARGV[13], visitor = vid}))\n"
@@ -152,15 +159,23 @@ ngx_kefu_script_t  ngx_kefu_script_range = { ngx_string(
 
 /*
  * summaries: ARGV = site, who, role.  The participant's latest 50
- * conversations, each {conv, state, seq, agent, visitor, group, unread},
- * flattened.  unread counts entries after its read pointer that others
+ * conversations and, for an agent, every open one of its own (its index
+ * kefu:{s:<site>}:a:<id>:open, however many), each {conv, state, seq,
+ * agent, visitor, group, unread}, flattened.  unread counts entries after its read pointer that others
  * wrote (private notes not counted for visitors), scanning at most 500.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_summaries = { ngx_string(
 "local site, who, role = ARGV[1], ARGV[2], ARGV[3]\n"
-"local ids = redis.call('ZREVRANGE', 'kefu:{s:' .. site .. '}:' .. who ..\n"
-"                       ':convs', 0, 49)\n"
+"local pk = 'kefu:{s:' .. site .. '}:' .. who\n"
+"local ids = redis.call('ZREVRANGE', pk .. ':convs', 0, 49)\n"
+"if role == 'agent' then\n"
+"  local seen = {}\n"
+"  for _, c in ipairs(ids) do seen[c] = true end\n"
+"  for _, c in ipairs(redis.call('SMEMBERS', pk .. ':open')) do\n"
+"    if not seen[c] then ids[#ids + 1] = c end\n"
+"  end\n"
+"end\n"
 "local out = {}\n"
 "for _, c in ipairs(ids) do\n"
 "  local k = 'kefu:{c:' .. c .. '}'\n"
@@ -252,6 +267,66 @@ ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
 ), { 0 } };
 
 
+/*
+ * node claim: KEYS = kefu:{nodes} (node -> lease expiry, Redis's clock),
+ * kefu:{nodes}:owner (node -> token), kefu:{nodes}:floor (node -> the
+ * latest floor any holder gave), kefu:{nodes}:cursor.  ARGV = token (the
+ * worker's, random), lease time (ms), the node it holds or "" for none,
+ * its floor (the latest id millisecond it may mint under the lease, by its
+ * own clock).  The node held is renewed if still this worker's; otherwise
+ * a free one is taken, looking from a cursor that goes round.  Returns
+ * {node, floor of the previous holders}, {-1, "0"} when all 1024 are held.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_node_claim = { ngx_string(
+"local tok, ttl, want, fl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"
+"local z, o, f = KEYS[1], KEYS[2], KEYS[3]\n"
+"local t = redis.call('TIME')\n"
+"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+"for _, n in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now)) do\n"
+"  redis.call('ZREM', z, n)\n"
+"  redis.call('HDEL', o, n)\n"
+"end\n"
+"local function floor(n)\n"
+"  local old = redis.call('HGET', f, n) or '0'\n"
+"  if tonumber(fl) > tonumber(old) then redis.call('HSET', f, n, fl) end\n"
+"  return old\n"
+"end\n"
+"if want ~= '' and redis.call('HGET', o, want) == tok then\n"
+"  redis.call('ZADD', z, now + ttl, want)\n"
+"  floor(want)\n"
+"  return {tonumber(want), '0'}\n"
+"end\n"
+"local n\n"
+"if want ~= '' and not redis.call('ZSCORE', z, want) then n = want end\n"
+"if not n and redis.call('ZCARD', z) < 1024 then\n"
+"  local c = redis.call('INCR', KEYS[4])\n"
+"  for i = 0, 1023 do\n"
+"    local k = tostring((c + i) % 1024)\n"
+"    if not redis.call('ZSCORE', z, k) then n = k break end\n"
+"  end\n"
+"end\n"
+"if not n then return {-1, '0'} end\n"
+"redis.call('ZADD', z, now + ttl, n)\n"
+"redis.call('HSET', o, n, tok)\n"
+"return {tonumber(n), floor(n)}\n"
+), { 0 } };
+
+
+/*
+ * node release: KEYS as node claim's, ARGV = token, node.  An exiting
+ * worker's number is free.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_node_release = { ngx_string(
+"if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then\n"
+"  redis.call('ZREM', KEYS[1], ARGV[2])\n"
+"  redis.call('HDEL', KEYS[2], ARGV[2])\n"
+"end\n"
+"return 0\n"
+), { 0 } };
+
+
 /* every script, loaded by each Redis connection before it is ready */
 
 ngx_kefu_script_t  *ngx_kefu_scripts[] = {
@@ -263,7 +338,12 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_status,
     &ngx_kefu_script_route_up,
     &ngx_kefu_script_route_down,
-    &ngx_kefu_script_route_expire,
+    &ngx_kefu_script_route_sweep,
+    &ngx_kefu_script_lease_renew,
+    &ngx_kefu_script_lease_sync,
+    &ngx_kefu_script_lease_release,
+    &ngx_kefu_script_node_claim,
+    &ngx_kefu_script_node_release,
     &ngx_kefu_script_route_status,
     &ngx_kefu_script_route_accept,
     &ngx_kefu_script_route_handover,

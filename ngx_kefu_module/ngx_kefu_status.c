@@ -118,6 +118,32 @@ static ngx_kefu_status_metric_t  ngx_kefu_status_metrics[] = {
       "messages refused by kefu_message_rate",
       offsetof(ngx_kefu_stats_t, rate_limited) },
 
+    { "leases_lapsed_total", "leases_lapsed", "counter",
+      "other workers' presence leases found lapsed (a worker or host "
+      "died) and their agents' connections removed",
+      offsetof(ngx_kefu_stats_t, leases_lapsed) },
+
+    { "presence_resyncs_total", "presence_resyncs", "counter",
+      "times this host's workers asserted their agents' connections "
+      "again and that changed something",
+      offsetof(ngx_kefu_stats_t, presence_resyncs) },
+
+    { "agents_expired_total", "agents_expired", "counter",
+      "agents made offline by this host once their grace period was over",
+      offsetof(ngx_kefu_stats_t, agents_expired) },
+
+    { "conversations_requeued_total", "conversations_requeued", "counter",
+      "open conversations of agents gone offline put back in their queue",
+      offsetof(ngx_kefu_stats_t, convs_requeued) },
+
+    { "id_node_claims_total", "id_node_claims", "counter",
+      "id node numbers taken by this host's workers (starts, lapses)",
+      offsetof(ngx_kefu_stats_t, node_claims) },
+
+    { "id_collisions_total", "id_collisions", "counter",
+      "new conversations whose id already existed, retried with a fresh id",
+      offsetof(ngx_kefu_stats_t, id_collisions) },
+
     { NULL, NULL, NULL, NULL, 0 }
 };
 

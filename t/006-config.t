@@ -63,11 +63,15 @@ my @cases = (
     ['', 'kefu_message_rate 0r/s;', qr/"kefu_message_rate" directive takes a rate/],
     ['', 'kefu_message_rate 10r/s burst=0;', qr/"kefu_message_rate" directive takes burst=N/],
     ['', 'kefu_message_rate 10r/s burst=x;', qr/"kefu_message_rate" directive takes burst=N/],
+    ['kefu_lease_time 500ms;', '', qr/"kefu_lease_time" directive must be between 1s and 300s/],
+    ['kefu_lease_time 1h;', '', qr/"kefu_lease_time" directive must be between 1s and 300s/],
+    ['kefu_lease_time soon;', '', qr/"kefu_lease_time" directive invalid value/],
+    ['kefu_lease_time 5s; kefu_lease_time 5s;', '', qr/"kefu_lease_time" directive is duplicate/],
 );
 for my $c (@cases) {
     my ($rc, $out) = nginx_t($conf->($c->[0], $c->[1]));
     isnt($rc, 0, "'$c->[0]$c->[1]' fails nginx -t");
     like($out, $c->[2], "'$c->[0]$c->[1]': message names the directive");
 }
-my ($rc, $out) = nginx_t($conf->('kefu_zone kefu:2m; kefu_site shop1 secret=0123456789abcdef0123 anonymous=on default_group=sales;', 'kefu_message_rate 20r/s burst=40;'));
+my ($rc, $out) = nginx_t($conf->('kefu_zone kefu:2m; kefu_lease_time 3s; kefu_site shop1 secret=0123456789abcdef0123 anonymous=on default_group=sales;', 'kefu_message_rate 20r/s burst=40;'));
 is($rc, 0, 'a good configuration passes') or diag($out);

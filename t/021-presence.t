@@ -18,7 +18,7 @@ add_block_preprocessor(sub {
         . "kefu_site shop1 secret=$Kefu::Route::SECRET anonymous=on grace=2s;\n"
         . "server { listen 127.0.0.1:\$TEST_NGINX_REUSEPORT_PORT reuseport; location = /chat { kefu_chat; } }\n"
         . ($block->http_config // ''));
-    $block->set_value('config', "location = /chat { kefu_chat; }\n" . ($block->config // ''));
+    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n" . ($block->config // ''));
 });
 
 # waits until the agent's connection count in Redis is n
@@ -72,9 +72,10 @@ is($p3->{state}, 'online', 'back within the grace period: still online');
 my ($s) = grep { $_->{conv} eq $ack->{conv} } @{ $w3->{convs} };
 is($s->{state}, 'open', 'and the conversation is still its');
 is($s->{agent}, $id, '... assigned to it');
-# the grace period of the two closed tabs ends; then a presence change of
-# the agent's own: an "offline" would have come before it
-ok(main::log_has(qr/grace period of agent "\Q$id\E" over/), 'the grace period ended');
+# no grace deadline is left for the agent (kefu:{s:<site>}:grace); then a
+# presence change of its own: an "offline" would have come before it
+is(redis('ZSCORE', 'kefu:{s:shop1}:grace', $id), undef,
+   'back within the grace period: no deadline is left that could make it offline');
 $a3->send_json({type => 'status', state => 'away', cid => 'away'});
 my @heard = grep { $_->{type} eq 'presence' && $_->{agent} eq $id }
             $sup->upto(sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq $id });
@@ -143,6 +144,21 @@ is($n->{state}, 'queued', 'queued, not given to the ghost');
 my ($a, $w, $p) = agent("ghost$r", groups => [$g]);
 is($p->{state}, 'away', 'its next connection starts afresh');
 
+# a count no connection holds (kept by a version before leases): the agent
+# is not routed to, and it goes offline at once
+my $g2 = uniq_group();
+redis('HSET', "kefu:{s:shop1}:a:old$r", 'state', 'online', 'conns', 3, 'load', 0,
+      'capacity', 5, 'gone', $now - 60000, 'groups', qq(["$g2"]));
+redis('SADD', "kefu:{s:shop1}:g:$g2", "old$r");
+redis('SADD', "kefu:{s:shop1}:agents", "old$r");
+redis('ZADD', "kefu:{s:shop1}:f:$g2", 0, "old$r");
+my ($sup) = agent("boss$r", role => 'admin');
+my ($v2, $vw2, $ack2, $n2) = visitor($g2);
+is($n2->{state}, 'queued', 'queued, not given to an agent counted by an old counter');
+is(redis('HGET', "kefu:{s:shop1}:a:old$r", 'conns'), 0, 'its count is corrected');
+my $off = wait_for($sup, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq "old$r" }, 10);
+is($off && $off->{state}, 'offline', 'and it goes offline');
+
 
 
 === TEST 4: hello's status must be online or away
@@ -171,3 +187,56 @@ close $b->sock;
 ok(main::conns_are($id, 0), 'both counted out by the exiting workers');
 my ($c, $w, $p) = agent($id, groups => ['g-' . $r]);
 is($p->{state}, 'online', 'reconnecting after the reload: still online');
+
+
+
+=== TEST 6: a reconnecting agent joins every open conversation of its own, however many newer ones it closed
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $id = "po$r";
+my ($a) = agent($id, groups => [$g], status => 'online', capacity => 100);
+my ($lv, $lw, $lack) = visitor($g, text => 'a long question');
+my $long = $lack->{conv};
+ok(wait_conv($a, $long, state => 'open'), 'the long conversation is the agent\'s');
+for my $i (1 .. 55) {
+    my ($v, $w, $ack) = visitor($g, text => "short $i");
+    ok(wait_conv($a, $ack->{conv}, state => 'open'), "short $i assigned") or last;
+    $a->send_json({type => 'close', conv => $ack->{conv}});
+    ok(wait_conv($a, $ack->{conv}, state => 'closed'), "short $i closed") or last;
+    close $v->sock;
+}
+close $a->sock;
+my ($a2, $w2) = agent($id, groups => [$g]);
+my ($s) = grep { $_->{conv} eq $long } @{ $w2->{convs} };
+ok($s, 'the welcome lists the long conversation among 56');
+is($s && $s->{state}, 'open', 'open');
+$lv->send_json({type => 'msg', cid => 'later', text => 'are you still there?'});
+ok(wait_for($a2, sub { $_[0]{type} eq 'msg' && ($_[0]{text} // '') eq 'are you still there?' }),
+   'its live messages reach the new connection');
+--- timeout: 60
+
+
+
+=== TEST 7: a connection record the worker does not have (a close Redis never heard) is removed when the worker asserts its connections
+--- http_config
+kefu_lease_time 1s;
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $id = "ph$r";
+my $ak = "kefu:{s:shop1}:a:$id";
+my ($a) = agent($id, groups => [$g], status => 'online');
+is(redis('HGET', $ak, 'conns'), 1, 'one connection, one record');
+my ($tok) = redis('SMEMBERS', "$ak:c") =~ /^(\w+)\|/;
+ok($tok, 'held under a worker\'s lease');
+redis('SADD', "$ak:c", "$tok|00000000000000ff");
+redis('SADD', "kefu:{s:shop1}:l:$tok", "$id|00000000000000ff");
+redis('HSET', $ak, 'conns', 2);
+for (1 .. 200) { last if redis('HGET', $ak, 'conns') eq '1'; sleep 0.05 }
+is(redis('HGET', $ak, 'conns'), 1, 'the record of the connection it does not have is gone');
+is(redis('SISMEMBER', "$ak:c", "$tok|00000000000000ff"), 0, '... from the agent');
+is(redis('SISMEMBER', "kefu:{s:shop1}:l:$tok", "$id|00000000000000ff"), 0, '... and from the lease');
+is(redis('HGET', $ak, 'state'), 'online', 'the agent, still connected, stays online');
+$a->send_json({type => 'status', state => 'away'});
+ok(wait_for($a, sub { $_[0]{type} eq 'presence' && $_[0]{state} eq 'away' }), 'and its connection works');

@@ -1,0 +1,640 @@
+
+/*
+ * This worker's leases in Redis (docs/routing.md, docs/storage.md), renewed
+ * on a timer every third of kefu_lease_time:
+ *
+ * - a presence lease per site, under which its agents' connections count
+ *   (ngx_kefu_presence.c).  A worker that dies (SIGKILL, a host gone)
+ *   stops renewing it: when it lapses, the next tick of any live worker
+ *   removes its connections and starts their agents' grace periods.
+ * - a node number for its ids (ngx_kefu_id.c), renewed, released at exit,
+ *   taken by another worker only once it lapsed.
+ *
+ * Each tick also sweeps the site's grace deadlines, so expiry and
+ * requeueing happen exactly once, by whichever worker of any host sees
+ * them first, whatever reloads happened in between: the deadline lives in
+ * Redis, not in a timer.  When a presence call was not heard (Redis not
+ * ready, a timeout), or the lease lapsed while Redis could not hear it,
+ * the next tick asserts the worker's live agent connections again (sync).
+ */
+
+
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"
+
+#include <openssl/rand.h>
+
+
+/*
+ * Every so many ticks the worker asserts its connections even though no
+ * call was known to fail: whatever drifted is healed within a bounded time.
+ */
+#define NGX_KEFU_LEASE_SYNC_TICKS  8
+
+
+/* the node numbers' keys, declared to the scripts (one hash slot) */
+#define NGX_KEFU_NODE_KEYS  4
+
+static const char  *ngx_kefu_node_keys[NGX_KEFU_NODE_KEYS] = {
+    "kefu:{nodes}", "kefu:{nodes}:owner", "kefu:{nodes}:floor",
+    "kefu:{nodes}:cursor"
+};
+
+
+/* grace deadlines one sweep call handles at most */
+#define NGX_KEFU_LEASE_SWEEP  "20"
+
+
+struct ngx_kefu_lease_s {
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_event_t                  tick;
+    u_char                       token[16];
+    ngx_int_t                    node;         /* -1: none */
+    ngx_msec_t                   claim_sent;
+    ngx_uint_t                   ticks;
+    u_char                      *held;         /* per site: renewed once */
+    unsigned                     claiming:1;
+    unsigned                     dirty:1;
+};
+
+
+static void ngx_kefu_lease_tick(ngx_event_t *ev);
+static void ngx_kefu_lease_run(ngx_kefu_lease_t *lease);
+static void ngx_kefu_lease_claim(ngx_kefu_lease_t *lease);
+static void ngx_kefu_lease_claim_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_lease_renew(ngx_kefu_lease_t *lease,
+    ngx_kefu_site_t *site);
+static void ngx_kefu_lease_renew_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_lease_sync(ngx_kefu_lease_t *lease,
+    ngx_kefu_site_t *site);
+static void ngx_kefu_lease_sync_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_lease_sweep(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site);
+static void ngx_kefu_lease_sweep_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_lease_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+
+
+ngx_int_t
+ngx_kefu_lease_init_process(ngx_cycle_t *cycle)
+{
+    ngx_kefu_lease_t      *lease;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+
+    if (kmcf == NULL || kmcf->redis_conf == NULL) {
+        return NGX_OK;
+    }
+
+    lease = ngx_pcalloc(cycle->pool, sizeof(ngx_kefu_lease_t));
+    if (lease == NULL) {
+        return NGX_ERROR;
+    }
+
+    lease->kmcf = kmcf;
+    lease->node = -1;
+
+    lease->held = ngx_pcalloc(cycle->pool, kmcf->sites.nelts + 1);
+    if (lease->held == NULL) {
+        return NGX_ERROR;
+    }
+
+    {
+        u_char  rnd[8];
+
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(lease->token, rnd, sizeof(rnd));
+    }
+
+    lease->tick.handler = ngx_kefu_lease_tick;
+    lease->tick.data = lease;
+    lease->tick.log = cycle->log;
+
+    /* it holds no deadline: an exiting worker need not wait for it */
+    lease->tick.cancelable = 1;
+
+    kmcf->lease = lease;
+
+    ngx_add_timer(&lease->tick, ngx_max(kmcf->lease_time / 3, 1));
+
+    return NGX_OK;
+}
+
+
+/* the worker's token, 16 hex digits; "-" without Redis */
+
+u_char *
+ngx_kefu_lease_token(ngx_kefu_main_conf_t *kmcf)
+{
+    return kmcf->lease ? kmcf->lease->token : (u_char *) "----------------";
+}
+
+
+/* something this worker told Redis may be lost: assert it all again */
+
+void
+ngx_kefu_lease_dirty(ngx_kefu_main_conf_t *kmcf)
+{
+    if (kmcf->lease) {
+        kmcf->lease->dirty = 1;
+    }
+}
+
+
+/* the command connection is (again) ready: renew now, not a tick later */
+
+void
+ngx_kefu_lease_ready(ngx_kefu_main_conf_t *kmcf)
+{
+    if (kmcf->lease) {
+        kmcf->lease->claiming = 0;
+        ngx_kefu_lease_run(kmcf->lease);
+    }
+}
+
+
+static void
+ngx_kefu_lease_tick(ngx_event_t *ev)
+{
+    ngx_kefu_lease_t  *lease = ev->data;
+
+    ngx_kefu_lease_run(lease);
+
+    /* an exiting worker keeps its leases while its connections close */
+    ngx_add_timer(ev, ngx_max(lease->kmcf->lease_time / 3, 1));
+}
+
+
+static void
+ngx_kefu_lease_run(ngx_kefu_lease_t *lease)
+{
+    ngx_uint_t             i, dirty;
+    ngx_kefu_site_t       *site;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = lease->kmcf;
+
+    if (!ngx_kefu_redis_ready(kmcf->redis)) {
+        return;
+    }
+
+    ngx_kefu_lease_claim(lease);
+
+    dirty = lease->dirty || ++lease->ticks % NGX_KEFU_LEASE_SYNC_TICKS == 0;
+    lease->dirty = 0;
+
+    site = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        ngx_kefu_lease_renew(lease, &site[i]);
+
+        if (dirty) {
+            ngx_kefu_lease_sync(lease, &site[i]);
+        }
+    }
+}
+
+
+/* the node number: renewed, or a free one taken */
+
+static void
+ngx_kefu_lease_claim(ngx_kefu_lease_t *lease)
+{
+    u_char                 ttl[NGX_INT_T_LEN], node[NGX_INT_T_LEN];
+    u_char                 floor[NGX_INT64_LEN];
+    size_t                 lens[NGX_KEFU_NODE_KEYS + 4];
+    int64_t                last;
+    ngx_uint_t             i;
+    const char            *argv[NGX_KEFU_NODE_KEYS + 4];
+    ngx_kefu_id_gen_t     *gen;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    if (lease->claiming) {
+        return;
+    }
+
+    kmcf = lease->kmcf;
+    gen = &kmcf->ids;
+
+    /* the latest millisecond an id may carry under the renewed lease */
+    last = (int64_t) gen->last + 1704067200000LL;
+    last = ngx_max(last, ngx_kefu_now_ms()) + (int64_t) kmcf->lease_time;
+
+    for (i = 0; i < NGX_KEFU_NODE_KEYS; i++) {
+        argv[i] = ngx_kefu_node_keys[i];
+        lens[i] = ngx_strlen(ngx_kefu_node_keys[i]);
+    }
+
+    argv[i] = (char *) lease->token;
+    lens[i++] = sizeof(lease->token);
+    argv[i] = (char *) ttl;
+    lens[i++] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
+    argv[i] = (char *) node;
+    lens[i++] = lease->node >= 0 ? ngx_sprintf(node, "%i", lease->node) - node
+                                 : 0;
+    argv[i] = (char *) floor;
+    lens[i++] = ngx_sprintf(floor, "%L", last) - floor;
+
+    lease->claim_sent = ngx_current_msec;
+
+    if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_node_claim,
+                            ngx_kefu_lease_claim_handler, lease,
+                            NGX_KEFU_NODE_KEYS, i, argv, lens)
+        == NGX_OK)
+    {
+        lease->claiming = 1;
+    }
+}
+
+
+static void
+ngx_kefu_lease_claim_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_lease_t  *lease = data;
+
+    int64_t                node, floor;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = lease->kmcf;
+    lease->claiming = 0;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        /* not renewed: ids stop when the lease may have lapsed */
+        return;
+    }
+
+    node = reply->element[0]->integer;
+
+    if (node < 0 || node > 1023) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "kefu: all 1024 id node numbers are held by live "
+                      "workers; no new messages until one is free");
+        ngx_kefu_id_stop(&kmcf->ids);
+        lease->node = -1;
+        return;
+    }
+
+    floor = ngx_atoof((u_char *) reply->element[1]->str,
+                      reply->element[1]->len);
+
+    if (node != lease->node) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "kefu: ids use node %L", node);
+        ngx_kefu_stat_inc(kmcf, node_claims);
+    }
+
+    lease->node = (ngx_int_t) node;
+
+    /* the lease started no earlier than the claim was sent */
+    ngx_kefu_id_set_node(&kmcf->ids, (ngx_uint_t) node,
+                         floor == NGX_ERROR ? 0 : floor,
+                         lease->claim_sent + kmcf->lease_time);
+}
+
+
+static void
+ngx_kefu_lease_renew(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
+{
+    u_char                 ts[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
+    u_char                 grace[NGX_INT_T_LEN];
+    size_t                 lens[6];
+    const char            *argv[6];
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = lease->kmcf;
+
+    argv[0] = (char *) site->name.data;
+    lens[0] = site->name.len;
+    argv[1] = (char *) ts;
+    lens[1] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[2] = (char *) lease->token;
+    lens[2] = sizeof(lease->token);
+    argv[3] = (char *) ttl;
+    lens[3] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
+    argv[4] = (char *) grace;
+    lens[4] = ngx_sprintf(grace, "%M", site->grace) - grace;
+    argv[5] = lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts]
+              ? "1" : "0";
+    lens[5] = 1;
+
+    if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_lease_renew,
+                            ngx_kefu_lease_renew_handler, site, 0, 6, argv,
+                            lens)
+        != NGX_OK)
+    {
+        lease->dirty = 1;
+    }
+}
+
+
+/* {lost, leases purged, grace deadlines due} */
+
+static void
+ngx_kefu_lease_renew_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_site_t  *site = data;
+
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_kefu_redis_main_conf(rd);
+
+    if (kmcf->lease == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "kefu: lease script failed: %s", reply->str);
+        }
+
+        /* may have lapsed meanwhile: the next tick asserts it all */
+        kmcf->lease->dirty = 1;
+        return;
+    }
+
+    if (reply->element[1]->integer > 0) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "kefu: site \"%V\": %L lapsed lease(s) of other "
+                      "workers removed with their connections", &site->name,
+                      reply->element[1]->integer);
+        ngx_kefu_stat_add(kmcf, leases_lapsed, reply->element[1]->integer);
+    }
+
+    if (reply->element[0]->integer) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: site \"%V\": this worker's lease had lapsed, "
+                      "its agents' connections are asserted again",
+                      &site->name);
+        ngx_kefu_lease_sync(kmcf->lease, site);
+    }
+
+    kmcf->lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts] = 1;
+
+    if (reply->element[2]->integer > 0) {
+        ngx_kefu_lease_sweep(kmcf, site);
+    }
+}
+
+
+/* the worker's live agent connections of a site, asserted as the truth */
+
+static void
+ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
+{
+    u_char                 ts[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
+    u_char                 grace[NGX_INT_T_LEN], *list, *p;
+    size_t                 lens[6], size;
+    const char            *argv[6];
+    ngx_rbtree_node_t     *node, *root, *sentinel;
+    ngx_kefu_ws_t         *ws;
+    ngx_rbtree_t          *tree;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = lease->kmcf;
+    tree = &kmcf->local->sessions;
+    root = tree->root;
+    sentinel = tree->sentinel;
+
+    size = 1;
+
+    for (node = root == sentinel ? NULL : ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(tree, node))
+    {
+        ws = (ngx_kefu_ws_t *) ((u_char *) node
+                                - offsetof(ngx_kefu_ws_t, session_node));
+
+        if (ws->present && ws->site == site) {
+            size += ws->user_id.len + 1 + 16 + 1;
+        }
+    }
+
+    list = ngx_alloc(size, ngx_cycle->log);
+    if (list == NULL) {
+        lease->dirty = 1;
+        return;
+    }
+
+    p = list;
+
+    for (node = root == sentinel ? NULL : ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(tree, node))
+    {
+        ws = (ngx_kefu_ws_t *) ((u_char *) node
+                                - offsetof(ngx_kefu_ws_t, session_node));
+
+        if (ws->present && ws->site == site) {
+            p = ngx_sprintf(p, "%V|%016xL ", &ws->user_id, ws->session_id);
+        }
+    }
+
+    argv[0] = (char *) site->name.data;
+    lens[0] = site->name.len;
+    argv[1] = (char *) ts;
+    lens[1] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[2] = (char *) lease->token;
+    lens[2] = sizeof(lease->token);
+    argv[3] = (char *) ttl;
+    lens[3] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
+    argv[4] = (char *) grace;
+    lens[4] = ngx_sprintf(grace, "%M", site->grace) - grace;
+    argv[5] = (char *) list;
+    lens[5] = p - list;
+
+    if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_lease_sync,
+                            ngx_kefu_lease_sync_handler, site, 0, 6, argv,
+                            lens)
+        != NGX_OK)
+    {
+        lease->dirty = 1;
+    }
+
+    ngx_free(list);
+}
+
+
+/* {removed, added} */
+
+static void
+ngx_kefu_lease_sync_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_site_t  *site = data;
+
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_kefu_redis_main_conf(rd);
+
+    if (kmcf->lease == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        kmcf->lease->dirty = 1;
+        return;
+    }
+
+    if (reply->element[0]->integer || reply->element[1]->integer) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "kefu: site \"%V\": agents' connections asserted "
+                      "again: %L removed, %L added", &site->name,
+                      reply->element[0]->integer, reply->element[1]->integer);
+        ngx_kefu_stat_inc(kmcf, presence_resyncs);
+    }
+}
+
+
+static void
+ngx_kefu_lease_sweep(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site)
+{
+    ngx_kefu_route_call_t  *call;
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_sweep, site, 0,
+                               NULL, NULL);
+    if (call == NULL) {
+        return;
+    }
+
+    call->handler = ngx_kefu_lease_sweep_handler;
+
+    (void) ngx_kefu_route_arg(call, (u_char *) NGX_KEFU_LEASE_SWEEP,
+                              sizeof(NGX_KEFU_LEASE_SWEEP) - 1);
+
+    ngx_kefu_route_run(call);
+}
+
+
+/* {0, "", more, again, agents made offline, conversations requeued} */
+
+static void
+ngx_kefu_lease_sweep_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_route_call_t  *call = data;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 6
+        && reply->element[4]->type == REDIS_REPLY_INTEGER
+        && reply->element[5]->type == REDIS_REPLY_INTEGER)
+    {
+        if (reply->element[4]->integer || reply->element[5]->integer) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "kefu: site \"%V\": grace over: %L agent(s) "
+                          "offline, %L conversation(s) requeued",
+                          &call->site->name, reply->element[4]->integer,
+                          reply->element[5]->integer);
+        }
+
+        ngx_kefu_stat_add(call->kmcf, agents_expired,
+                          reply->element[4]->integer);
+        ngx_kefu_stat_add(call->kmcf, convs_requeued,
+                          reply->element[5]->integer);
+    }
+
+    ngx_kefu_route_reply(rd, reply, call);
+}
+
+
+/*
+ * An exiting worker gives its leases back: its agents' connections stop
+ * counting now rather than when the lease would lapse, and its node number
+ * is free.  Written before the Redis connection closes; nobody waits for
+ * the replies.
+ */
+
+void
+ngx_kefu_lease_exit(ngx_cycle_t *cycle)
+{
+    u_char                 ts[NGX_INT64_LEN], grace[NGX_INT_T_LEN];
+    u_char                 node[NGX_INT_T_LEN];
+    size_t                 lens[NGX_KEFU_NODE_KEYS + 2];
+    ngx_uint_t             i;
+    const char            *argv[NGX_KEFU_NODE_KEYS + 2];
+    ngx_kefu_site_t       *site;
+    ngx_kefu_lease_t      *lease;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+
+    if (kmcf == NULL || kmcf->lease == NULL) {
+        return;
+    }
+
+    lease = kmcf->lease;
+
+    if (lease->tick.timer_set) {
+        ngx_del_timer(&lease->tick);
+    }
+
+    ngx_kefu_id_stop(&kmcf->ids);
+
+    if (!ngx_kefu_redis_ready(kmcf->redis)) {
+        return;
+    }
+
+    site = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        argv[0] = (char *) site[i].name.data;
+        lens[0] = site[i].name.len;
+        argv[1] = (char *) ts;
+        lens[1] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+        argv[2] = (char *) lease->token;
+        lens[2] = sizeof(lease->token);
+        argv[3] = (char *) grace;
+        lens[3] = ngx_sprintf(grace, "%M", site[i].grace) - grace;
+
+        (void) ngx_kefu_redis_eval(kmcf->redis,
+                                   &ngx_kefu_script_lease_release,
+                                   ngx_kefu_lease_ignore, NULL, 0, 4, argv,
+                                   lens);
+    }
+
+    if (lease->node >= 0) {
+        for (i = 0; i < NGX_KEFU_NODE_KEYS; i++) {
+            argv[i] = ngx_kefu_node_keys[i];
+            lens[i] = ngx_strlen(ngx_kefu_node_keys[i]);
+        }
+
+        argv[i] = (char *) lease->token;
+        lens[i++] = sizeof(lease->token);
+        argv[i] = (char *) node;
+        lens[i++] = ngx_sprintf(node, "%i", lease->node) - node;
+
+        (void) ngx_kefu_redis_eval(kmcf->redis,
+                                   &ngx_kefu_script_node_release,
+                                   ngx_kefu_lease_ignore, NULL,
+                                   NGX_KEFU_NODE_KEYS, i, argv, lens);
+    }
+}
+
+
+static void
+ngx_kefu_lease_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+}

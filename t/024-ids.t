@@ -1,0 +1,106 @@
+# Ids and dedup: a cid is the sender's within its site, so a resend after
+# the conversation closed is the same message, not a new conversation; a
+# new conversation never overwrites one that exists, even when its id is
+# taken (forced here by creating the ids the worker is about to mint);
+# node numbers are leases that go round without two live workers sharing
+# one.
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::Route;
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_lease_time 2s;\n"
+        . "kefu_site shop1 secret=$Kefu::Route::SECRET anonymous=on grace=2s;\n"
+        . ($block->http_config // ''));
+    $block->set_value('config', "location = /chat { kefu_chat; }\n" . ($block->config // ''));
+});
+
+sub redis { my $c = join ' ', map { "'$_'" } @_; my @o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp @o; wantarray ? @o : $o[0] }
+
+# lines of the error log matching $re
+sub log_lines {
+    my ($file, $re) = @_;
+    open my $fh, '<', $file or return ();
+    return grep { /$re/ } <$fh>;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a resend after the conversation closed is a duplicate of the original, not a new conversation
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my ($a) = agent("d$r", groups => [$g], status => 'online');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->send_json({type => 'msg', cid => 'c1', text => 'hello'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' });
+my $conv = $ack->{conv};
+ok(wait_conv($a, $conv, state => 'open'), 'the agent has it');
+$a->send_json({type => 'close', conv => $conv});
+ok(wait_conv($v, $conv, state => 'closed'), 'closed');
+# the client did not see its ack (say) and sends again, with the same cid
+$v->send_json({type => 'msg', cid => 'c1', text => 'hello'});
+my $dup = wait_for($v, sub { $_[0]{type} eq 'ack' });
+ok($dup->{dup}, 'a duplicate');
+is($dup->{conv}, $conv, 'of the original, in its conversation');
+is($dup->{id}, $ack->{id}, 'the same id');
+is($dup->{seq}, $ack->{seq}, 'the same seq');
+is(scalar redis('HGET', "kefu:{s:shop1}:v:$vw->{id}", 'open'), '', 'no new conversation was opened');
+my @mine = redis('ZRANGE', "kefu:{s:shop1}:v:$vw->{id}:convs", 0, -1);
+is_deeply(\@mine, [$conv], 'the visitor has one conversation, the original');
+my @log = redis('XRANGE', "kefu:{c:$conv}:log", '-', '+');
+is(scalar(grep { /"cid":"c1"/ } @log), 1, 'the message is stored once');
+# a new cid opens a new conversation as before
+$v->send_json({type => 'msg', cid => 'c2', text => 'another question'});
+my $ack2 = wait_for($v, sub { $_[0]{type} eq 'ack' });
+ok(!$ack2->{dup}, 'a new message');
+isnt($ack2->{conv}, $conv, 'in a new conversation');
+
+
+
+=== TEST 2: a new conversation whose id is taken is refused by the script and created with another id
+--- ws
+my $errlog = server_root() . '/logs/error.log';
+my ($node) = map { /ids use node (\d+)/ ? $1 : () } main::log_lines($errlog, qr/ids use node/);
+ok(defined $node, 'the worker logged its node number');
+# every id the worker would give a new conversation in the next 5 s
+# (the second of a fresh millisecond) already names a conversation
+my $epoch = 1704067200000;
+my $now = int(time * 1000);
+my $cmds = '';
+my @taken;
+for my $ms ($now .. $now + 5000) {
+    my $id = (($ms - $epoch) << 22) | ($node << 12) | 1;
+    push @taken, $id;
+    $cmds .= "HSET kefu:{c:$id} site other visitor someone state open seq 7\r\n";
+}
+open my $p, '|-', "redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} --pipe >/dev/null" or die $!;
+print $p $cmds;
+close $p;
+my %taken = map { $_ => 1 } @taken;
+my @convs;
+for my $i (1 .. 5) {
+    my ($v) = kefu_connect(role => 'visitor', site => 'shop1', group => uniq_group());
+    $v->send_json({type => 'msg', cid => "x$i", text => "visitor $i"});
+    my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' || $_[0]{type} eq 'error' });
+    is($ack->{type}, 'ack', "visitor $i: acknowledged");
+    ok(!$taken{$ack->{conv}}, "visitor $i: in a conversation of a fresh id");
+    push @convs, $ack->{conv};
+    is(redis('HGET', "kefu:{c:$ack->{conv}}", 'site'), 'shop1', "visitor $i: its conversation is stored as its own");
+}
+my $refused = () = main::log_lines($errlog, qr/a new conversation's id was taken/);
+cmp_ok($refused, '>=', 1, "the collision happened ($refused times) and was refused");
+my $lua = q{local n = 0 for _, id in ipairs(ARGV) do if redis.call("HGET", "kefu:{c:" .. id .. "}", "site") == "other" and redis.call("HGET", "kefu:{c:" .. id .. "}", "seq") == "7" then n = n + 1 end end return n};
+my $kept = 0;
+for (my $i = 0; $i < @taken; $i += 500) {
+    my $to = $i + 499 < $#taken ? $i + 499 : $#taken;
+    $kept += redis('EVAL', $lua, 0, @taken[$i .. $to]);
+}
+is($kept, scalar @taken, 'none of the existing conversations was overwritten');
+redis('DEL', map { "kefu:{c:$_}" } @taken[$_ * 500 .. ($_ * 500 + 499 < $#taken ? $_ * 500 + 499 : $#taken)]) for 0 .. int($#taken / 500);
+--- timeout: 30
