@@ -218,11 +218,29 @@ ngx_kefu_script_t  ngx_kefu_script_read = { ngx_string(
 
 /*
  * history: ARGV = conv, before (seq, "" for the end), limit, visitor
- * ("1": private notes left out).  Returns {more, json, json, ...} newest
- * first.
+ * ("1": private notes left out); for a connection that is not a member
+ * (a closed conversation read from a later connection), site, who, role:
+ * its visitor reads it, so does an agent whose list still has it (it
+ * closed it; one handed over left the list) or who joined it, and the
+ * site's admins.  Returns {more, json, json, ...} newest first, or {-1}:
+ * not the reader's (or no such conversation).
  */
 
 ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
+"if ARGV[5] then\n"
+"  local site, who, role = ARGV[5], ARGV[6], ARGV[7]\n"
+"  local ck = 'kefu:{c:' .. ARGV[1] .. '}'\n"
+"  local h = redis.call('HMGET', ck, 'site', 'visitor')\n"
+"  if h[1] ~= site then return {-1} end\n"
+"  local ok = role == 'admin'\n"
+"  if role == 'visitor' then ok = h[2] == string.sub(who, 3) end\n"
+"  if role == 'agent' then\n"
+"    ok = redis.call('ZSCORE', 'kefu:{s:' .. site .. '}:' .. who ..\n"
+"                    ':convs', ARGV[1]) ~= false\n"
+"         or redis.call('SISMEMBER', ck .. ':joined', who) == 1\n"
+"  end\n"
+"  if not ok then return {-1} end\n"
+"end\n"
 "local k = 'kefu:{c:' .. ARGV[1] .. '}:log'\n"
 "local limit = tonumber(ARGV[3])\n"
 "local top = '+'\n"
