@@ -11,6 +11,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_settings.h"
 
 
 #define NGX_KEFU_MAX_CID_LEN   64
@@ -30,6 +31,11 @@ typedef struct {
 
 static void ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static void ngx_kefu_msg_notice(ngx_kefu_ws_t *ws, redisReply *notice);
+static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts,
+    u_char *mid, size_t *mid_len);
+static void ngx_kefu_msg_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
 
 
 void
@@ -41,13 +47,15 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     u_char               maxlen[NGX_INT_T_LEN], who[2 + NGX_KEFU_MAX_ID_LEN];
     u_char               session[16], grace[NGX_INT_T_LEN];
     u_char               ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)], *p;
-    size_t               lens[18];
+    u_char               gmid[64];
+    char                *greeting;
+    size_t               lens[23];
     json_t              *text, *conv, *priv, *t, *from;
     int64_t              ts;
     uint64_t             id, cid_id;
     ngx_uint_t           is_private;
     ngx_uint_t           i;
-    const char          *argv[18];
+    const char          *argv[23];
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_main_conf_t *kmcf;
 
@@ -208,6 +216,27 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", ws->site->grace)
                - grace;
 
+    /* a visitor's new conversation opens with the site's greeting */
+    greeting = NULL;
+
+    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        greeting = ngx_kefu_msg_greeting(ws, ts, gmid, &lens[21]);
+    }
+
+    argv[18] = "";
+    lens[18] = 0;
+    argv[19] = "";
+    lens[19] = 0;
+    argv[20] = "";
+    lens[20] = 0;
+    argv[21] = (char *) gmid;
+    argv[22] = greeting ? greeting : "";
+    lens[22] = greeting ? ngx_strlen(greeting) : 0;
+
+    if (greeting == NULL) {
+        lens[21] = 0;
+    }
+
     {
         /* mid: ","id":"<id>","seq": */
         u_char  mid[sizeof("\",\"id\":\"\",\"seq\":") + NGX_INT64_LEN];
@@ -217,7 +246,9 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         argv[9] = (char *) mid;
 
         if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
-                                ngx_kefu_msg_handler, ctx, 0, 18, argv, lens)
+                                ngx_kefu_msg_handler, ctx, 0,
+                                ws->role == NGX_KEFU_ROLE_VISITOR ? 23 : 18,
+                                argv, lens)
             != NGX_OK)
         {
             ngx_free(ctx);
@@ -227,6 +258,45 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     }
 
     free(tail);
+    free(greeting);
+}
+
+
+/*
+ * The greeting entry, less conv and seq: mid is ","id":"<id>","seq":
+ * and the tail returned (to free()) the rest.  NULL for no greeting.
+ */
+
+static char *
+ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts, u_char *mid,
+    size_t *mid_len)
+{
+    char        *tail;
+    json_t      *t;
+    uint64_t     id;
+    const char  *text;
+
+    text = ngx_kefu_settings_text(ws->site, ws->lang_en, "welcome");
+    id = ngx_kefu_id_next(&ws->main_conf->ids);
+
+    if (text[0] == '\0' || id == 0) {
+        return NULL;
+    }
+
+    t = json_pack("{s:I,s:{s:s,s:s},s:s,s:s}", "ts", (json_int_t) ts,
+                  "from", "role", "system", "id", "greeting",
+                  "text", text, "event", "greeting");
+    tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
+    json_decref(t);
+
+    if (tail == NULL) {
+        return NULL;
+    }
+
+    tail[0] = ',';
+    *mid_len = ngx_sprintf(mid, "\",\"id\":\"%uL\",\"seq\":", id) - mid;
+
+    return tail;
 }
 
 
@@ -321,7 +391,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     /* a new conversation: where it went (its agent, or the queue) */
     if (reply->elements > 6 && e[6]->type == REDIS_REPLY_STRING && e[6]->len) {
-        (void) ngx_kefu_ws_send_text(ws, (u_char *) e[6]->str, e[6]->len);
+        ngx_kefu_msg_notice(ws, e[6]);
     }
 
     /*
@@ -332,4 +402,68 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     if (ngx_kefu_conv_member(ws, &conv) == NULL) {
         (void) ngx_kefu_conv_join(ws, &conv, 0);
     }
+}
+
+
+/*
+ * Queued while nobody can answer (outside hours, nobody of its group
+ * online): the visitor is promised no place in line, only that the
+ * conversation waits; it is marked offline for the agents.
+ */
+
+static void
+ngx_kefu_msg_notice(ngx_kefu_ws_t *ws, redisReply *notice)
+{
+    u_char       key[NGX_KEFU_MAX_ID_LEN + 16];
+    size_t       lens[4];
+    json_t      *n, *c, *s;
+    const char  *argv[4];
+
+    n = NULL;
+
+    if (ws->role == NGX_KEFU_ROLE_VISITOR && ngx_kefu_avail_offline(ws)) {
+        n = json_loadb(notice->str, notice->len, 0, NULL);
+    }
+
+    c = json_object_get(n, "conv");
+    s = json_object_get(n, "state");
+
+    if (!json_is_string(c) || !json_is_string(s)
+        || ngx_strcmp(json_string_value(s), "queued") != 0
+        || json_string_length(c) > NGX_KEFU_MAX_ID_LEN)
+    {
+        if (n) {
+            json_decref(n);
+        }
+
+        (void) ngx_kefu_ws_send_text(ws, (u_char *) notice->str,
+                                     notice->len);
+        return;
+    }
+
+    json_object_del(n, "position");
+    json_object_del(n, "eta");
+    json_object_set_new(n, "offline", json_true());
+
+    (void) ngx_kefu_app_send(ws, n);
+
+    argv[0] = "HSET";
+    lens[0] = 4;
+    argv[1] = (char *) key;
+    lens[1] = ngx_sprintf(key, "kefu:{c:%s}", json_string_value(c)) - key;
+    argv[2] = "offline";
+    lens[2] = 7;
+    argv[3] = "1";
+    lens[3] = 1;
+
+    (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_msg_ignore,
+                                  NULL, 4, argv, lens);
+
+    json_decref(n);
+}
+
+
+static void
+ngx_kefu_msg_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
 }

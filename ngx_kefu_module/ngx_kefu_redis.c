@@ -20,6 +20,7 @@
 
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_settings.h"
 #include <ngx_sha1.h>
 
 #include <poll.h>
@@ -830,6 +831,9 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
             }
         }
 
+        /* notices of changes may have been missed while it was down */
+        ngx_kefu_settings_ready(rd->kmcf);
+
         return;
     }
 
@@ -837,6 +841,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     /* the scripts are loaded first: Redis answers in order */
     ngx_kefu_conv_retry(rd->kmcf);
+    ngx_kefu_settings_ready(rd->kmcf);
 
     if (!rd->node_set) {
         /* a node number for this worker's ids, unique across hosts */
@@ -1155,6 +1160,7 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         payload.data = (u_char *) r->element[2]->str;
         payload.len = r->element[2]->len;
         ngx_kefu_conv_published(rd->kmcf, &channel, &payload);
+        ngx_kefu_settings_published(rd->kmcf, &channel, &payload);
         return;
     }
 

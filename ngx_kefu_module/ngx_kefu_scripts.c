@@ -26,6 +26,7 @@
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route_lua.h"
+#include "ngx_kefu_settings.h"
 
 
 /*
@@ -35,7 +36,9 @@
  * entries of routing), grace (ms); optional, for the HTTP API (role
  * "service"): target visitor (its open conversation when conv is ""), the
  * stream event name (default msg/note), "1" to open a conversation for a
- * target visitor who has none.
+ * target visitor who has none; for visitors, the greeting: mid and tail
+ * of its entry (ARGV 22, 23, as 10 and 11), written as the first entry of
+ * a conversation the message opens.
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
  * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
  * visitor has no open conversation, -4 the conversation is closed (service
@@ -100,6 +103,13 @@ NGX_KEFU_LUA_ROUTE
 "if d then\n"
 "  local i, s, t = string.match(d, '(%d+) (%d+) (%d+)')\n"
 "  return {1, conv, tonumber(s), i, tonumber(t), 0}\n"
+"end\n"
+"if created == 1 and (ARGV[23] or '') ~= '' then\n"
+"  local gs = redis.call('HINCRBY', ckey, 'seq', 1)\n"
+"  local gj = ARGV[9] .. conv .. ARGV[22] .. gs .. ARGV[23]\n"
+"  redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
+"             gs .. '-1', 'j', gj, 'f', 'system', 'p', '0', 's', '-')\n"
+"  redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. gs .. '|' .. gj)\n"
 "end\n"
 "local seq = redis.call('HINCRBY', ckey, 'seq', 1)\n"
 "local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]\n"
@@ -294,5 +304,9 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_api_log,
     &ngx_kefu_script_api_agents,
     &ngx_kefu_script_api_queue,
+    &ngx_kefu_script_settings_get,
+    &ngx_kefu_script_settings_put,
+    &ngx_kefu_script_avail,
+    &ngx_kefu_script_contact,
     NULL
 };
