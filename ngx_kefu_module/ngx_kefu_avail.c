@@ -99,16 +99,14 @@ ngx_kefu_avail_json(ngx_kefu_ws_t *ws)
 }
 
 
-/* nobody can answer the visitor now: outside hours or nobody online */
+/* inside the site's business hours */
 
 ngx_uint_t
-ngx_kefu_avail_offline(ngx_kefu_ws_t *ws)
+ngx_kefu_avail_open(ngx_kefu_ws_t *ws)
 {
-    ngx_uint_t  open, online;
+    ngx_kefu_site_rt_t  *rt = ws->site->rt;
 
-    ngx_kefu_avail_values(ws, &open, &online);
-
-    return !open || !online;
+    return rt == NULL || rt->open;
 }
 
 

@@ -31,11 +31,9 @@ typedef struct {
 
 static void ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
-static void ngx_kefu_msg_notice(ngx_kefu_ws_t *ws, redisReply *notice);
 static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts,
     u_char *mid, size_t *mid_len);
-static void ngx_kefu_msg_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
-    void *data);
+
 
 
 void
@@ -49,13 +47,13 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     u_char               ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)], *p;
     u_char               gmid[64];
     char                *greeting;
-    size_t               lens[23];
+    size_t               lens[24];
     json_t              *text, *conv, *priv, *t, *from;
     int64_t              ts;
     uint64_t             id, cid_id;
     ngx_uint_t           is_private;
     ngx_uint_t           i;
-    const char          *argv[23];
+    const char          *argv[24];
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_main_conf_t *kmcf;
 
@@ -237,6 +235,10 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         lens[21] = 0;
     }
 
+    /* outside business hours: a new conversation waits offline */
+    argv[23] = ngx_kefu_avail_open(ws) ? "1" : "0";
+    lens[23] = 1;
+
     {
         /* mid: ","id":"<id>","seq": */
         u_char  mid[sizeof("\",\"id\":\"\",\"seq\":") + NGX_INT64_LEN];
@@ -247,7 +249,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
         if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
                                 ngx_kefu_msg_handler, ctx, 0,
-                                ws->role == NGX_KEFU_ROLE_VISITOR ? 23 : 18,
+                                ws->role == NGX_KEFU_ROLE_VISITOR ? 24 : 18,
                                 argv, lens)
             != NGX_OK)
         {
@@ -391,7 +393,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     /* a new conversation: where it went (its agent, or the queue) */
     if (reply->elements > 6 && e[6]->type == REDIS_REPLY_STRING && e[6]->len) {
-        ngx_kefu_msg_notice(ws, e[6]);
+        (void) ngx_kefu_ws_send_text(ws, (u_char *) e[6]->str, e[6]->len);
     }
 
     /*
@@ -402,68 +404,4 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     if (ngx_kefu_conv_member(ws, &conv) == NULL) {
         (void) ngx_kefu_conv_join(ws, &conv, 0);
     }
-}
-
-
-/*
- * Queued while nobody can answer (outside hours, nobody of its group
- * online): the visitor is promised no place in line, only that the
- * conversation waits; it is marked offline for the agents.
- */
-
-static void
-ngx_kefu_msg_notice(ngx_kefu_ws_t *ws, redisReply *notice)
-{
-    u_char       key[NGX_KEFU_MAX_ID_LEN + 16];
-    size_t       lens[4];
-    json_t      *n, *c, *s;
-    const char  *argv[4];
-
-    n = NULL;
-
-    if (ws->role == NGX_KEFU_ROLE_VISITOR && ngx_kefu_avail_offline(ws)) {
-        n = json_loadb(notice->str, notice->len, 0, NULL);
-    }
-
-    c = json_object_get(n, "conv");
-    s = json_object_get(n, "state");
-
-    if (!json_is_string(c) || !json_is_string(s)
-        || ngx_strcmp(json_string_value(s), "queued") != 0
-        || json_string_length(c) > NGX_KEFU_MAX_ID_LEN)
-    {
-        if (n) {
-            json_decref(n);
-        }
-
-        (void) ngx_kefu_ws_send_text(ws, (u_char *) notice->str,
-                                     notice->len);
-        return;
-    }
-
-    json_object_del(n, "position");
-    json_object_del(n, "eta");
-    json_object_set_new(n, "offline", json_true());
-
-    (void) ngx_kefu_app_send(ws, n);
-
-    argv[0] = "HSET";
-    lens[0] = 4;
-    argv[1] = (char *) key;
-    lens[1] = ngx_sprintf(key, "kefu:{c:%s}", json_string_value(c)) - key;
-    argv[2] = "offline";
-    lens[2] = 7;
-    argv[3] = "1";
-    lens[3] = 1;
-
-    (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_msg_ignore,
-                                  NULL, 4, argv, lens);
-
-    json_decref(n);
-}
-
-
-static void
-ngx_kefu_msg_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
-{
 }

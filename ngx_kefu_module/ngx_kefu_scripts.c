@@ -38,7 +38,10 @@
  * stream event name (default msg/note), "1" to open a conversation for a
  * target visitor who has none; for visitors, the greeting: mid and tail
  * of its entry (ARGV 22, 23, as 10 and 11), written as the first entry of
- * a conversation the message opens.
+ * a conversation the message opens; ARGV 24 "0" when the site is outside
+ * its business hours.  A new conversation queued while nobody can answer
+ * (outside hours, nobody of its group online) is marked offline: the
+ * sender is promised no place in line.
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
  * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
  * visitor has no open conversation, -4 the conversation is closed (service
@@ -51,6 +54,14 @@
 ngx_kefu_script_t  ngx_kefu_script_msg = { ngx_string(
 NGX_KEFU_LUA_EVENT
 NGX_KEFU_LUA_ROUTE
+"local function r_online(group)\n"
+"  for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do\n"
+"    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',\n"
+"                         'load', 'capacity', 'last', 'gone')\n"
+"    if r_avail(h) then return true end\n"
+"  end\n"
+"  return false\n"
+"end\n"
 "local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
 "local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]\n"
 "local target, ev = ARGV[19] or '', ARGV[20] or ''\n"
@@ -131,7 +142,15 @@ NGX_KEFU_LUA_ROUTE
 "redis.call('PUBLISH', 'kefu:c:' .. conv, ARGV[16] .. '|' .. ARGV[12] ..\n"
 "           '|' .. seq .. '|' .. j)\n"
 "if created == 1 then\n"
-"  local r = r_reply(0, r_route(conv, ARGV[13], ARGV[16]))\n"
+"  local n = r_route(conv, ARGV[13], ARGV[16])\n"
+"  if n.state == 'queued' and role == 'visitor' then\n"
+"    local on = ARGV[24] ~= '0' and r_online(ARGV[13])\n"
+"    if not on then\n"
+"      n.position, n.eta, n.offline = nil, nil, true\n"
+"      redis.call('HSET', ckey, 'offline', '1')\n"
+"    end\n"
+"  end\n"
+"  local r = r_reply(0, n)\n"
 "  return {0, conv, seq, id, tonumber(ts), created, r[2], r[3]}\n"
 "end\n"
 "return {0, conv, seq, id, tonumber(ts), created}\n"

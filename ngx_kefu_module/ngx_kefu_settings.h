@@ -98,7 +98,7 @@ extern ngx_kefu_script_t  ngx_kefu_script_contact;    /* ngx_kefu_avail.c */
 
 /* ngx_kefu_avail.c: availability and the visitor's contact details */
 json_t *ngx_kefu_avail_json(ngx_kefu_ws_t *ws);
-ngx_uint_t ngx_kefu_avail_offline(ngx_kefu_ws_t *ws);
+ngx_uint_t ngx_kefu_avail_open(ngx_kefu_ws_t *ws);
 void ngx_kefu_avail_changed(ngx_kefu_site_rt_t *rt, ngx_uint_t force);
 void ngx_kefu_contact(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 
