@@ -40,9 +40,12 @@ try {
   const conv1 = await v.evaluate(() => window.KefuWidget.conversation());
   await v.waitForSelector(W.banner, { state: 'visible' });
   const kind = await v.getAttribute(W.banner, 'data-kind');
-  ok(kind === 'queue' || kind === 'wait', 'queued: the visitor is told it waits', kind);
-  const routing = kind === 'queue';
-  if (routing) {
+  ok(kind === 'queue' || kind === 'wait' || kind === 'leave', 'queued: the visitor is told it waits', kind);
+  const routing = kind === 'queue' || kind === 'leave';
+  if (kind === 'leave') {
+    // contract v2: nobody online, no place in line is promised
+    ok(!(await v.textContent(W.banner)).includes('第 1 位'), 'nobody online: no place in line promised (contract v2)');
+  } else if (routing) {
     is(await v.getAttribute(W.banner, 'data-position'), '1', 'first in line');
     ok((await v.textContent(W.banner)).includes('第 1 位'), 'the position, in Chinese', await v.textContent(W.banner));
   } else {
@@ -65,7 +68,9 @@ try {
   await v2.waitForSelector(W.banner, { state: 'visible' });
   const conv2 = await v2.evaluate(() => window.KefuWidget.conversation());
   ok(conv2 && conv2 !== conv1, 'a conversation of its own');
-  if (routing) {
+  if (kind === 'leave') {
+    is(await v2.getAttribute(W.banner, 'data-kind'), 'leave', 'the second visitor too is asked to leave a message');
+  } else if (routing) {
     await v2.waitForSelector(W.banner + '[data-position="2"]');
     ok((await v2.textContent(W.banner)).includes('number 2 in line'), 'second in line', await v2.textContent(W.banner));
   } else {
