@@ -255,6 +255,11 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
 
     v = json_object_get(claims, "site");
 
+    if (v == NULL) {
+        *err = "token has no \"site\" claim";
+        return NGX_DECLINED;
+    }
+
     if (!json_is_string(v)
         || json_string_length(v) != ws->site->name.len
         || ngx_strncmp(json_string_value(v), ws->site->name.data,

@@ -1367,7 +1367,9 @@
         st.open = open;
         wrap.classList.toggle('kf-open', open);
         launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
-        save('open', open);
+        /* per tab: a refresh keeps the panel as it was, a visit later
+           starts closed, with what arrived meanwhile on the badge */
+        try { sessionStorage.setItem(KEY + 'open', open ? '1' : ''); } catch (e) { /* ignored */ }
         if (open) {
             st.stick = true;
             render();
@@ -1428,7 +1430,9 @@
     st.outbox.forEach(addPending);
     function mount() {
         document.body.appendChild(host);
-        setOpen(opts.mode === 'page' || opts.open || load('open', false));
+        var wasOpen = false;
+        try { wasOpen = sessionStorage.getItem(KEY + 'open') === '1'; } catch (e) { /* ignored */ }
+        setOpen(opts.mode === 'page' || opts.open || wasOpen);
         connect();
     }
     if (document.body) {
