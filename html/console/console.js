@@ -3,6 +3,8 @@
 // wire contract v1 over one WebSocket, reconnects with backoff and
 // `resume`, and renders every text as text.  See docs/console.md.
 
+import { mountSettings } from './settings.js';
+
 const I18N = {
   en: {
     signinTitle: 'Agent console', signinHelp: "Paste the agent token your shop's admin gave you, or open the sign-in link they sent.",
@@ -140,6 +142,8 @@ function signIn(tok, fromForm) {
   $('me-name').textContent = st.myName;
   $('me-groups').textContent = (claims.groups || []).join(' · ') || claims.role;
   setAvatar($('me-avatar'), st.myName);
+  // the Settings area exists for admins only
+  if (claims.role === 'admin' && !st.settingsUi) st.settingsUi = mountSettings({ send, toast, lang });
   connect();
   return true;
 }
@@ -248,6 +252,7 @@ function heartbeat(secs) {
 
 function onMessage(m) {
   let c;
+  if (st.settingsUi && st.settingsUi.onMessage(m)) return;
   switch (m.type) {
   case 'welcome':
     st.welcomed = true;
@@ -871,6 +876,7 @@ function renderStatic() {
   for (const n of document.querySelectorAll('[data-t-title]')) n.title = t(n.dataset.tTitle);
   $('lang-switch').textContent = lang === 'zh' ? 'English' : '中文';
   $('transfer-target').placeholder = t('groupPh');
+  if (st.settingsUi) st.settingsUi.setLang(lang);
   if (st.claims) { setConn(st.conn || 'connecting'); renderAll(); }
 }
 
