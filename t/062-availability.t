@@ -18,7 +18,8 @@ add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
         . "kefu_site avl1 secret=$S anonymous=on grace=2s;\n");
-    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }\n");
+    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }\n"
+        . "location /kefu/api/ { kefu_api; }\n");
 });
 
 sub agent_on {
@@ -103,5 +104,8 @@ ok($an, 'the agent coming online gets the waiting conversation');
 is($an->{visitor}{contact}{email}, 'wang@example.com', "with the visitor's contact details");
 is($an->{visitor}{name}, '王小明', 'and name');
 my $vn = wait_conv($v, $c, state => 'open');
+my ($st, $j) = Kefu::API::api(GET => "/kefu/api/sites/avl1/convs/$c", undef,
+    token => Kefu::API::api_token(secret => $main::S, site => 'avl1'));
+is($j->{visitor}{contact}{email}, 'wang@example.com', 'the HTTP API shows the contact details');
 is($vn->{agent}{id}, "ag$g", 'the visitor is told who answers');
 --- timeout: 30

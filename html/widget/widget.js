@@ -1367,9 +1367,7 @@
         st.open = open;
         wrap.classList.toggle('kf-open', open);
         launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
-        /* per tab: a refresh keeps the panel as it was, a visit later
-           starts closed, with what arrived meanwhile on the badge */
-        try { sessionStorage.setItem(KEY + 'open', open ? '1' : ''); } catch (e) { /* ignored */ }
+        save('open', open);
         if (open) {
             st.stick = true;
             render();
@@ -1430,9 +1428,7 @@
     st.outbox.forEach(addPending);
     function mount() {
         document.body.appendChild(host);
-        var wasOpen = false;
-        try { wasOpen = sessionStorage.getItem(KEY + 'open') === '1'; } catch (e) { /* ignored */ }
-        setOpen(opts.mode === 'page' || opts.open || wasOpen);
+        setOpen(opts.mode === 'page' || opts.open || load('open', false));
         connect();
     }
     if (document.body) {

@@ -52,7 +52,8 @@ try {
   await v.waitForSelector(K + '.kf-contact-done');
   ok(true, 'the contact details are confirmed by the server');
   const conv1 = await v.evaluate(() => window.KefuWidget.conversation());
-  await v.close();   // the visitor leaves the shop
+  await v.click(K + '.kf-close');   // the visitor minimises the chat
+  await v.close();                  // and leaves the shop
 
   // ---- the only agent of the group comes online and answers ----
   const me = 'rtl' + Math.floor(Math.random() * 1e9);
