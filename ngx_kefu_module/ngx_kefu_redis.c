@@ -64,6 +64,7 @@ struct ngx_kefu_redis_link_s {
     ngx_uint_t                   failures;
     const char                  *name;
     unsigned                     subscriber:1;
+    unsigned                     loading:1;  /* said so, until ready */
 };
 
 
@@ -770,10 +771,14 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
     }
 
     if (ngx_kefu_redis_is_loading(r)) {
-        if (link->failures++ == 0) {
+        /* once per loading, however many reconnects came before it */
+        if (!link->loading) {
+            link->loading = 1;
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                           "kefu: redis is loading its data, waiting");
         }
+
+        link->failures++;
 
         /* the same connection asks again shortly, paced by Redis itself */
         argv[0] = "PING";
@@ -809,6 +814,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     link->state = NGX_KEFU_LINK_READY;
     link->failures = 0;
+    link->loading = 0;
     link->backoff = 0;
 
     ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,

@@ -69,6 +69,7 @@ try {
   await a.fill('[data-field="widget.title.en"]', 'Lumen Tea help');
   await a.$eval('[data-field="widget.color"]', (e) => { e.value = '#b91c1c'; e.dispatchEvent(new Event('input')); });
   await a.fill('[data-field="groups"]', `${group} = 售前 / Pre-sales`);
+  await a.check('[data-field="widget.hide_outside_hours"]');
   await shot(a, '056-desktop-settings-en');
   await a.click('#settings-save');
   await a.waitForSelector('.toast >> text=Saved');
@@ -96,7 +97,10 @@ try {
   watchErrors(p, 'phone', errors);
   await p.goto(`${base}/?group=${group}&site=${site}&ws=${encodeURIComponent(ws2)}`);
   await conn(p);
-  await p.tap(W.launcher);
+  await p.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot
+    .querySelector('.kf').classList.contains('kf-launcher-hidden'));
+  ok(await p.isHidden(W.launcher), 'outside business hours the launcher is hidden (hide_outside_hours)');
+  await p.evaluate(() => window.KefuWidget.open());   // the shop's own "Ask us" button still opens it
   await p.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot
     .querySelector('.kf-head-sub').textContent.includes('当前不在服务时间'));
   ok((await p.textContent(K + '.kf-greet')).includes('节日休息'), 'Chinese: the holiday text');
