@@ -205,3 +205,35 @@ like($out, qr/broken\.json/, '... naming the file');
 open $f, '>', "$dir/good.json"; print $f '{"hours": {"timezone": "Europe/Berlin", "weekly": {"mon": ["09:00-17:00"]}}}'; close $f;
 ($rc, $out) = nginx_t($conf->('good.json'));
 is($rc, 0, 'a good one passes') or diag $out;
+
+
+
+=== TEST 5: time zones with daylight saving and west of UTC, read from the system's TZif files
+--- ws
+use POSIX ();
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'set1');
+for my $tz ('Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe') {
+    local $ENV{TZ} = $tz;
+    POSIX::tzset();
+    my @t = localtime(time);
+    my $m = $t[2] * 60 + $t[1];
+    my $date = sub { POSIX::strftime('%Y-%m-%d', localtime(time + $_[0] * 86400)) };
+    my $hm = sub { sprintf '%02d:%02d', int($_[0] / 60), $_[0] % 60 };
+    if ($m < 5 || $m > 24 * 60 - 10) {
+        pass("$tz: near midnight, no room for the check") for 1 .. 2;
+        next;
+    }
+    my $days = sub { [map { {date => $date->($_), hours => [$_[0]]} } -1, 0, 1] };
+    my ($st) = api(PUT => '/kefu/api/sites/set1/settings',
+                   {hours => {timezone => $tz, exceptions => $days->($hm->($m - 3) . '-' . $hm->($m + 6))}});
+    my $a = wait_for($v, sub { $_[0]{type} eq 'availability' });
+    is($a->{open}, JSON::PP::true(), "$tz: an interval around the local time now: open");
+    api(PUT => '/kefu/api/sites/set1/settings',
+        {hours => {timezone => $tz, exceptions => $days->($hm->(0) . '-' . $hm->($m - 2))}});
+    $a = wait_for($v, sub { $_[0]{type} eq 'availability' });
+    is($a->{open}, JSON::PP::false(), "$tz: one that ended two minutes ago: closed");
+}
+delete $ENV{TZ};
+POSIX::tzset();
+api(PUT => '/kefu/api/sites/set1/settings', {});
+--- timeout: 30
