@@ -975,6 +975,7 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     size_t                    lens[4];
     json_t                   *v, *e;
     ngx_str_t                 field, err;
+    ngx_pool_t               *pool;
     const char               *argv[4];
     ngx_kefu_site_rt_t       *rt;
     ngx_kefu_settings_ctx_t  *ctx;
@@ -1002,8 +1003,14 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         return;
     }
 
-    if (ngx_kefu_settings_check(v, ws->connection->pool, ws->connection->log,
-                                &field, &err)
+    /* field names live in a pool of their own, not the connection's */
+    pool = ngx_create_pool(1024, ws->connection->log);
+    if (pool == NULL) {
+        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+        return;
+    }
+
+    if (ngx_kefu_settings_check(v, pool, ws->connection->log, &field, &err)
         != NGX_OK)
     {
         e = json_pack("{s:s,s:s,s:s%,s:s%}", "type", "error",
@@ -1024,8 +1031,11 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
             json_decref(e);
         }
 
+        ngx_destroy_pool(pool);
         return;
     }
+
+    ngx_destroy_pool(pool);
 
     doc = json_dumps(v, JSON_COMPACT);
 
