@@ -119,6 +119,9 @@ typedef struct {
     ngx_flag_t                   anonymous;
     ngx_uint_t                   capacity;     /* agents' default */
     ngx_msec_t                   grace;        /* offline after */
+    json_t                      *settings;     /* defaults: settings= */
+    void                        *rt;           /* per worker, see
+                                                  ngx_kefu_settings.h */
 } ngx_kefu_site_t;
 
 

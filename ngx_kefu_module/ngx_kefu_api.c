@@ -273,6 +273,13 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
     } else if (ngx_kefu_api_is(seg[2], "queues") && n == 4) {
         api->start = ngx_kefu_api_queue;
 
+    } else if (ngx_kefu_api_is(seg[2], "settings") && n == 3) {
+        /* PUT replaces the stored document: "post" 2 */
+        allow = "GET, PUT";
+        post = (r->method == NGX_HTTP_PUT) ? 2 : 0;
+        api->start = post ? ngx_kefu_api_settings_put
+                          : ngx_kefu_api_settings_get;
+
     } else {
         goto not_found;
     }
@@ -283,7 +290,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         api->id = seg[3];
     }
 
-    if ((post && r->method != NGX_HTTP_POST)
+    if ((post == 1 && r->method != NGX_HTTP_POST)
         || (!post && r->method != NGX_HTTP_GET))
     {
         h = ngx_list_push(&r->headers_out.headers);
@@ -301,7 +308,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
                                   "method not allowed here");
     }
 
-    api->body = post;
+    api->body = (post != 0);
 
     return NGX_DECLINED;
 
@@ -421,6 +428,7 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
     }
 
     ngx_memcpy(api->sub.data, json_string_value(v), api->sub.len);
+    api->admin = (ngx_strcmp(role, "admin") == 0);
     json_decref(claims);
 
     return NGX_DECLINED;

@@ -48,6 +48,7 @@ struct ngx_kefu_api_s {
     ngx_int_t                    rc;          /* of an error given early */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
+    unsigned                     admin:1;     /* the token's role */
 };
 
 
@@ -104,6 +105,12 @@ ngx_int_t ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
+
+/* ngx_kefu_api_settings.c */
+ngx_int_t ngx_kefu_api_settings_get(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
+ngx_int_t ngx_kefu_api_settings_put(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
 
 
 #endif /* _NGX_KEFU_API_H_INCLUDED_ */

@@ -255,6 +255,11 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
         } else if (k->len == 4 && ngx_strncmp(k->str, "open", 4) == 0) {
             json_object_set_new(v, "open", ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 7 && ngx_strncmp(k->str, "contact", 7) == 0) {
+            /* what the visitor left in the contact form */
+            json_object_set_new(v, "contact",
+                                ngx_kefu_api_json(h->element[i + 1]));
         }
     }
 

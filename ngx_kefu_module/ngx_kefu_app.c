@@ -8,6 +8,7 @@
 
 
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_settings.h"
 
 
 static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg);
@@ -113,6 +114,12 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
 
     } else if (ngx_strcmp(t, "rate") == 0) {
         ngx_kefu_rate(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "contact") == 0) {
+        ngx_kefu_contact(ws, msg, id);
+
+    } else if (ngx_strcmp(t, "settings") == 0) {
+        ngx_kefu_settings_ws(ws, msg, id);
 
     } else {
         ngx_kefu_app_error(ws, "bad_request", "unknown message type", id);

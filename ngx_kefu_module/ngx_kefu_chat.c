@@ -21,6 +21,7 @@
 typedef struct {
     uint64_t                     sid;
     size_t                       len;
+    size_t                       cid_len;     /* after the conv id */
     u_char                       conv[];
 } ngx_kefu_chat_ctx_t;
 
@@ -39,7 +40,7 @@ static ngx_int_t ngx_kefu_page_token_param(u_char *p, size_t n,
 static void ngx_kefu_history_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static ngx_kefu_chat_ctx_t *ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws,
-    ngx_str_t *conv);
+    ngx_str_t *conv, const char *cid);
 
 
 /* the conversation a message is about: "conv", or a visitor's latest */
@@ -258,11 +259,12 @@ void
 ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 {
     u_char               before[NGX_INT64_LEN], limit[NGX_INT_T_LEN];
-    size_t               lens[4];
-    json_t              *b, *l;
+    u_char               who[2 + NGX_KEFU_MAX_ID_LEN];
+    size_t               lens[7];
+    json_t              *b, *l, *v;
     json_int_t           n;
     ngx_str_t            conv;
-    const char          *argv[4];
+    const char          *argv[7];
     ngx_kefu_member_t   *m;
     ngx_kefu_chat_ctx_t *ctx;
 
@@ -279,18 +281,38 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         return;
     }
 
-    m = ngx_kefu_chat_member(ws, msg, cid);
-    if (m == NULL) {
-        return;
+    /*
+     * A conversation the connection is not in (closed before it came) is
+     * read after a check in Redis that it is the reader's.
+     */
+    v = json_object_get(msg, "conv");
+    m = NULL;
+
+    if (json_is_string(v)) {
+        conv.data = (u_char *) json_string_value(v);
+        conv.len = json_string_length(v);
+
+        if (ngx_kefu_valid_id(conv.data, conv.len) != NGX_OK) {
+            ngx_kefu_app_error(ws, "forbidden", "not your conversation", cid);
+            return;
+        }
+
+        m = ngx_kefu_conv_member(ws, &conv);
+
+    } else {
+        m = ngx_kefu_chat_member(ws, msg, cid);
+        if (m == NULL) {
+            return;
+        }
+
+        conv.data = m->conv->channel.data + 7;
+        conv.len = m->conv->channel.len - 7;
     }
 
     n = json_is_integer(l) ? json_integer_value(l) : NGX_KEFU_HISTORY_LIMIT;
     n = ngx_min(n, NGX_KEFU_HISTORY_MAX);
 
-    conv.data = m->conv->channel.data + 7;
-    conv.len = m->conv->channel.len - 7;
-
-    ctx = ngx_kefu_chat_ctx(ws, &conv);
+    ctx = ngx_kefu_chat_ctx(ws, &conv, cid);
     if (ctx == NULL) {
         return;
     }
@@ -307,9 +329,17 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     lens[2] = ngx_snprintf(limit, sizeof(limit), "%L", (int64_t) n) - limit;
     argv[3] = (ws->role == NGX_KEFU_ROLE_VISITOR) ? "1" : "0";
     lens[3] = 1;
+    argv[4] = (char *) ws->site->name.data;
+    lens[4] = ws->site->name.len;
+    argv[5] = (char *) who;
+    lens[5] = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                           &ws->user_id) - who;
+    argv[6] = ngx_kefu_role_name(ws->role);
+    lens[6] = ngx_strlen(argv[6]);
 
     if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_history,
-                            ngx_kefu_history_handler, ctx, 0, 4, argv, lens)
+                            ngx_kefu_history_handler, ctx, 0, m ? 4 : 7,
+                            argv, lens)
         != NGX_OK)
     {
         ngx_free(ctx);
@@ -338,6 +368,14 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         || reply->elements < 1)
     {
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", NULL);
+        goto done;
+    }
+
+    if (reply->element[0]->integer < 0) {
+        /* a conversation that does not exist looks like another's */
+        ngx_kefu_app_error(ws, "forbidden", "not your conversation",
+                           ctx->cid_len ? (char *) ctx->conv + ctx->len
+                                        : NULL);
         goto done;
     }
 
@@ -622,11 +660,14 @@ ngx_kefu_chat_from(ngx_kefu_ws_t *ws, u_char *buf, size_t size,
 
 
 static ngx_kefu_chat_ctx_t *
-ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws, ngx_str_t *conv)
+ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws, ngx_str_t *conv, const char *cid)
 {
+    size_t                cid_len;
     ngx_kefu_chat_ctx_t  *ctx;
 
-    ctx = ngx_alloc(sizeof(ngx_kefu_chat_ctx_t) + conv->len,
+    cid_len = cid ? ngx_min(ngx_strlen(cid), 64) : 0;
+
+    ctx = ngx_alloc(sizeof(ngx_kefu_chat_ctx_t) + conv->len + cid_len + 1,
                     ws->connection->log);
     if (ctx == NULL) {
         return NULL;
@@ -634,7 +675,13 @@ ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws, ngx_str_t *conv)
 
     ctx->sid = ws->session_id;
     ctx->len = conv->len;
+    ctx->cid_len = cid_len;
     ngx_memcpy(ctx->conv, conv->data, conv->len);
+    if (cid_len) {
+        ngx_memcpy(ctx->conv + conv->len, cid, cid_len);
+    }
+
+    ctx->conv[conv->len + cid_len] = '\0';
 
     return ctx;
 }

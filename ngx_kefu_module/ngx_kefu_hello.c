@@ -14,6 +14,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_settings.h"
 
 #include <openssl/rand.h>
 
@@ -141,6 +142,12 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         ws->group = s->default_group;
     }
 
+    /* a visitor's language, for the site's texts: zh unless en* */
+    v = json_object_get(msg, "lang");
+    ws->lang_en = json_is_string(v)
+                  && ngx_strncasecmp((u_char *) json_string_value(v),
+                                     (u_char *) "en", 2) == 0;
+
     /* an agent's availability on its first connection (default away) */
     v = json_object_get(msg, "status");
 
@@ -257,6 +264,11 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
     json_t  *v, *g;
 
     v = json_object_get(claims, "site");
+
+    if (v == NULL) {
+        *err = "token has no \"site\" claim";
+        return NGX_DECLINED;
+    }
 
     if (!json_is_string(v)
         || json_string_length(v) != ws->site->name.len
@@ -587,7 +599,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     u_char                session[16 + 1];
     size_t                i, n;
-    json_t               *w, *convs, *c, *r;
+    json_t               *w, *convs, *c, *r, *a;
     uint64_t              seq, from;
     ngx_str_t             conv;
     redisReply          **e;
@@ -669,6 +681,18 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     if (wc->token.len) {
         json_object_set_new(w, "token", json_stringn((char *) wc->token.data,
                                                      wc->token.len));
+    }
+
+    /* a visitor learns whether anyone can answer, and how to look */
+    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        a = ngx_kefu_avail_json(ws);
+
+        if (a) {
+            json_object_del(a, "type");
+            json_object_set_new(w, "availability", a);
+        }
+
+        json_object_set_new(w, "settings", ngx_kefu_settings_public(ws->site));
     }
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,

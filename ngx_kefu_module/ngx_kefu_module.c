@@ -12,6 +12,7 @@
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_settings.h"
 
 
 static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
@@ -24,6 +25,9 @@ static char *ngx_kefu_chat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_kefu_site_settings(ngx_conf_t *cf,
+    ngx_kefu_site_t *site, ngx_str_t *path);
+static void ngx_kefu_json_cleanup(void *data);
 static char *ngx_kefu_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -750,6 +754,17 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "settings=", 9) == 0) {
+            path.data = value[i].data + 9;
+            path.len = value[i].len - 9;
+
+            if (ngx_kefu_site_settings(cf, site, &path) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"kefu_site\"",
                            &value[i]);
@@ -762,6 +777,65 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * settings=<file>: the site's default settings, a JSON document of the
+ * schema the API takes (docs/api.md), checked as the API would.
+ */
+
+static ngx_int_t
+ngx_kefu_site_settings(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_str_t *path)
+{
+    json_t              *doc;
+    ngx_str_t            field, err;
+    json_error_t         jerr;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* configuration time: a blocking read is fine here */
+    doc = json_load_file((char *) path->data, 0, &jerr);
+
+    if (doc == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kefu_site\" settings file \"%V\": %s "
+                           "(line %d)", path, jerr.text, jerr.line);
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        json_decref(doc);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_kefu_json_cleanup;
+    cln->data = doc;
+
+    if (ngx_kefu_settings_check(doc, cf->pool, cf->log, &field, &err)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kefu_site\" settings file \"%V\": %V %V",
+                           path, &field, &err);
+        return NGX_ERROR;
+    }
+
+    site->settings = doc;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_json_cleanup(void *data)
+{
+    json_decref(data);
 }
 
 
@@ -836,7 +910,11 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_kefu_lease_init_process(cycle);
+    if (ngx_kefu_lease_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_settings_init_process(cycle);
 }
 
 
@@ -849,5 +927,6 @@ static void
 ngx_kefu_exit_process(ngx_cycle_t *cycle)
 {
     ngx_kefu_lease_exit(cycle);
+    ngx_kefu_settings_exit_process(cycle);
     ngx_kefu_redis_exit_process(cycle);
 }

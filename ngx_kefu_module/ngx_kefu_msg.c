@@ -11,6 +11,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_settings.h"
 
 
 #define NGX_KEFU_MAX_CID_LEN   64
@@ -23,7 +24,8 @@
 /* a new conversation whose id is taken is tried again, fresh ids each time */
 #define NGX_KEFU_MSG_TRIES     8
 
-#define NGX_KEFU_MSG_ARGS      18
+/* the script's arguments: ngx_kefu_scripts.c */
+#define NGX_KEFU_MSG_ARGS      24
 
 
 /*
@@ -45,6 +47,8 @@ typedef struct {
     u_char                       newconv[NGX_INT64_LEN];
     u_char                       mid[sizeof("\",\"id\":\"\",\"seq\":")
                                      + NGX_INT64_LEN];
+    u_char                       gmid[sizeof("\",\"id\":\"\",\"seq\":")
+                                      + NGX_INT64_LEN];
     u_char                       ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)];
     u_char                       data[];
 } ngx_kefu_msg_ctx_t;
@@ -53,6 +57,7 @@ typedef struct {
 static ngx_int_t ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx);
 static void ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts);
 
 
 void
@@ -62,6 +67,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     u_char               tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char               maxlen[NGX_INT_T_LEN], who[2 + NGX_KEFU_MAX_ID_LEN];
     u_char               session[16], grace[NGX_INT_T_LEN], *p;
+    char                *greeting;
     size_t               lens[NGX_KEFU_MSG_ARGS], size;
     json_t              *text, *conv, *priv, *t, *from;
     int64_t              ts;
@@ -204,6 +210,27 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", ws->site->grace)
                - grace;
 
+    /*
+     * A visitor's new conversation opens with the site's greeting (its id
+     * is minted with the others on each run); outside business hours a new
+     * conversation waits offline.
+     */
+    greeting = ws->role == NGX_KEFU_ROLE_VISITOR
+               ? ngx_kefu_msg_greeting(ws, ts) : NULL;
+
+    argv[18] = "";
+    lens[18] = 0;
+    argv[19] = "";
+    lens[19] = 0;
+    argv[20] = "";
+    lens[20] = 0;
+    argv[21] = "";                /* the greeting's ","id":"<id>","seq": */
+    lens[21] = 0;
+    argv[22] = greeting ? greeting : "";
+    lens[22] = greeting ? ngx_strlen(greeting) : 0;
+    argv[23] = ngx_kefu_avail_open(ws) ? "1" : "0";
+    lens[23] = 1;
+
     size = 0;
 
     for (i = 0; i < NGX_KEFU_MSG_ARGS; i++) {
@@ -213,6 +240,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     ctx = ngx_alloc(sizeof(ngx_kefu_msg_ctx_t) + size, ws->connection->log);
     if (ctx == NULL) {
         free(tail);
+        free(greeting);
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
@@ -230,10 +258,14 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     for (i = 0; i < NGX_KEFU_MSG_ARGS; i++) {
         ctx->argv[i] = (char *) p;
         ctx->lens[i] = lens[i];
-        p = ngx_cpymem(p, argv[i], lens[i]);
+
+        if (lens[i]) {
+            p = ngx_cpymem(p, argv[i], lens[i]);
+        }
     }
 
     free(tail);
+    free(greeting);
 
     if (ngx_kefu_msg_run(ctx) != NGX_OK) {
         ngx_free(ctx);
@@ -249,7 +281,7 @@ static ngx_int_t
 ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
 {
     u_char                *p;
-    uint64_t               id, conv_id;
+    uint64_t               id, conv_id, greeting_id;
     ngx_uint_t             i;
     ngx_kefu_main_conf_t  *kmcf;
 
@@ -257,8 +289,9 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
 
     id = ngx_kefu_id_next(&kmcf->ids);
     conv_id = ngx_kefu_id_next(&kmcf->ids);
+    greeting_id = ctx->lens[22] ? ngx_kefu_id_next(&kmcf->ids) : 1;
 
-    if (id == 0 || conv_id == 0) {
+    if (id == 0 || conv_id == 0 || greeting_id == 0) {
         return NGX_DECLINED;
     }
 
@@ -269,6 +302,13 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
     ctx->argv[9] = (char *) ctx->mid;
     ctx->lens[9] = ngx_sprintf(ctx->mid, "\",\"id\":\"%uL\",\"seq\":", id)
                    - ctx->mid;
+
+    if (ctx->lens[22]) {
+        ctx->argv[21] = (char *) ctx->gmid;
+        ctx->lens[21] = ngx_sprintf(ctx->gmid, "\",\"id\":\"%uL\",\"seq\":",
+                                    greeting_id)
+                        - ctx->gmid;
+    }
 
     /* routing a visitor's new conversation writes system entries */
     p = ctx->ids;
@@ -284,6 +324,40 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
     return ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
                                ngx_kefu_msg_handler, ctx, 0,
                                NGX_KEFU_MSG_ARGS, ctx->argv, ctx->lens);
+}
+
+
+/*
+ * The greeting entry's tail, after its conv, id and seq (to free()), or
+ * NULL for no greeting.
+ */
+
+static char *
+ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts)
+{
+    char        *tail;
+    json_t      *t;
+    const char  *text;
+
+    text = ngx_kefu_settings_text(ws->site, ws->lang_en, "welcome");
+
+    if (text[0] == '\0') {
+        return NULL;
+    }
+
+    t = json_pack("{s:I,s:{s:s,s:s},s:s,s:s}", "ts", (json_int_t) ts,
+                  "from", "role", "system", "id", "greeting",
+                  "text", text, "event", "greeting");
+    tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
+    json_decref(t);
+
+    if (tail == NULL) {
+        return NULL;
+    }
+
+    tail[0] = ',';
+
+    return tail;
 }
 
 

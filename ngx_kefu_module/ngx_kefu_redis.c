@@ -21,6 +21,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_settings.h"
 #include <ngx_sha1.h>
 
 #include <poll.h>
@@ -64,6 +65,7 @@ struct ngx_kefu_redis_link_s {
     ngx_uint_t                   failures;
     const char                  *name;
     unsigned                     subscriber:1;
+    unsigned                     loading:1;  /* said so, until ready */
 };
 
 
@@ -767,10 +769,14 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
     }
 
     if (ngx_kefu_redis_is_loading(r)) {
-        if (link->failures++ == 0) {
+        /* once per loading, however many reconnects came before it */
+        if (!link->loading) {
+            link->loading = 1;
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                           "kefu: redis is loading its data, waiting");
         }
+
+        link->failures++;
 
         /* the same connection asks again shortly, paced by Redis itself */
         argv[0] = "PING";
@@ -804,6 +810,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     link->state = NGX_KEFU_LINK_READY;
     link->failures = 0;
+    link->loading = 0;
     link->backoff = 0;
 
     ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
@@ -826,6 +833,9 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
             }
         }
 
+        /* notices of changes may have been missed while it was down */
+        ngx_kefu_settings_ready(rd->kmcf);
+
         return;
     }
 
@@ -833,6 +843,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     /* the scripts are loaded first: Redis answers in order */
     ngx_kefu_conv_retry(rd->kmcf);
+    ngx_kefu_settings_ready(rd->kmcf);
 
     /* leases renewed, a node number for ids (ngx_kefu_lease.c) */
     ngx_kefu_lease_ready(rd->kmcf);
@@ -1134,6 +1145,7 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         payload.data = (u_char *) r->element[2]->str;
         payload.len = r->element[2]->len;
         ngx_kefu_conv_published(rd->kmcf, &channel, &payload);
+        ngx_kefu_settings_published(rd->kmcf, &channel, &payload);
         return;
     }
 

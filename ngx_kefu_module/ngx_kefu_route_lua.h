@@ -198,9 +198,11 @@
 "  local n = {type = 'conv', conv = conv, state = 'open', agent = a,\n"       \
 "             group = h[2], reason = event}\n"                                \
 "  r_notice('v:' .. h[3], n, vsess)\n"                                        \
+"  local vh = redis.call('HMGET', R.sk .. 'v:' .. h[3], 'name', 'contact')\n"\
 "  local an = {type = 'conv', conv = conv, state = 'open', agent = a,\n"      \
-"              group = h[2], reason = event, visitor = {id = h[3]},\n"       \
-"              load = load}\n"                                                \
+"              group = h[2], reason = event, load = load,\n"                  \
+"              visitor = {id = h[3], name = vh[1] or nil,\n"                  \
+"                         contact = vh[2] and cjson.decode(vh[2]) or nil}}\n"\
 "  if aid == R.me then\n"                                                      \
 "    asess = R.sess\n"                                                         \
 "    R.mine[#R.mine + 1] = an\n"                                               \

@@ -26,6 +26,7 @@
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route_lua.h"
+#include "ngx_kefu_settings.h"
 
 
 /*
@@ -35,7 +36,12 @@
  * entries of routing), grace (ms); optional, for the HTTP API (role
  * "service"): target visitor (its open conversation when conv is ""), the
  * stream event name (default msg/note), "1" to open a conversation for a
- * target visitor who has none.
+ * target visitor who has none; for visitors, the greeting: mid and tail
+ * of its entry (ARGV 22, 23, as 10 and 11), written as the first entry of
+ * a conversation the message opens; ARGV 24 "0" when the site is outside
+ * its business hours.  A new conversation queued while nobody can answer
+ * (outside hours, nobody of its group online) is marked offline: the
+ * sender is promised no place in line.
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
  * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
  * visitor has no open conversation, -4 the conversation is closed (service
@@ -51,6 +57,14 @@
 ngx_kefu_script_t  ngx_kefu_script_msg = { ngx_string(
 NGX_KEFU_LUA_EVENT
 NGX_KEFU_LUA_ROUTE
+"local function r_online(group)\n"
+"  for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do\n"
+"    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',\n"
+"                         'load', 'capacity', 'last', 'gone')\n"
+"    if r_avail(h) then return true end\n"
+"  end\n"
+"  return false\n"
+"end\n"
 "local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
 "local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]\n"
 "local target, ev = ARGV[19] or '', ARGV[20] or ''\n"
@@ -107,6 +121,13 @@ NGX_KEFU_LUA_ROUTE
 "  end\n"
 "end\n"
 "ckey = 'kefu:{c:' .. conv .. '}'\n"
+"if created == 1 and (ARGV[23] or '') ~= '' then\n"
+"  local gs = redis.call('HINCRBY', ckey, 'seq', 1)\n"
+"  local gj = ARGV[9] .. conv .. ARGV[22] .. gs .. ARGV[23]\n"
+"  redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
+"             gs .. '-1', 'j', gj, 'f', 'system', 'p', '0', 's', '-')\n"
+"  redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. gs .. '|' .. gj)\n"
+"end\n"
 "local seq = redis.call('HINCRBY', ckey, 'seq', 1)\n"
 "local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]\n"
 "redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
@@ -128,7 +149,15 @@ NGX_KEFU_LUA_ROUTE
 "redis.call('PUBLISH', 'kefu:c:' .. conv, ARGV[16] .. '|' .. ARGV[12] ..\n"
 "           '|' .. seq .. '|' .. j)\n"
 "if created == 1 then\n"
-"  local r = r_reply(0, r_route(conv, ARGV[13], ARGV[16]))\n"
+"  local n = r_route(conv, ARGV[13], ARGV[16])\n"
+"  if n.state == 'queued' and role == 'visitor' then\n"
+"    local on = ARGV[24] ~= '0' and r_online(ARGV[13])\n"
+"    if not on then\n"
+"      n.position, n.eta, n.offline = nil, nil, true\n"
+"      redis.call('HSET', ckey, 'offline', '1')\n"
+"    end\n"
+"  end\n"
+"  local r = r_reply(0, n)\n"
 "  return {0, conv, seq, id, tonumber(ts), created, r[2], r[3]}\n"
 "end\n"
 "return {0, conv, seq, id, tonumber(ts), created}\n"
@@ -233,11 +262,29 @@ ngx_kefu_script_t  ngx_kefu_script_read = { ngx_string(
 
 /*
  * history: ARGV = conv, before (seq, "" for the end), limit, visitor
- * ("1": private notes left out).  Returns {more, json, json, ...} newest
- * first.
+ * ("1": private notes left out); for a connection that is not a member
+ * (a closed conversation read from a later connection), site, who, role:
+ * its visitor reads it, so does an agent whose list still has it (it
+ * closed it; one handed over left the list) or who joined it, and the
+ * site's admins.  Returns {more, json, json, ...} newest first, or {-1}:
+ * not the reader's (or no such conversation).
  */
 
 ngx_kefu_script_t  ngx_kefu_script_history = { ngx_string(
+"if ARGV[5] then\n"
+"  local site, who, role = ARGV[5], ARGV[6], ARGV[7]\n"
+"  local ck = 'kefu:{c:' .. ARGV[1] .. '}'\n"
+"  local h = redis.call('HMGET', ck, 'site', 'visitor')\n"
+"  if h[1] ~= site then return {-1} end\n"
+"  local ok = role == 'admin'\n"
+"  if role == 'visitor' then ok = h[2] == string.sub(who, 3) end\n"
+"  if role == 'agent' then\n"
+"    ok = redis.call('ZSCORE', 'kefu:{s:' .. site .. '}:' .. who ..\n"
+"                    ':convs', ARGV[1]) ~= false\n"
+"         or redis.call('SISMEMBER', ck .. ':joined', who) == 1\n"
+"  end\n"
+"  if not ok then return {-1} end\n"
+"end\n"
 "local k = 'kefu:{c:' .. ARGV[1] .. '}:log'\n"
 "local limit = tonumber(ARGV[3])\n"
 "local top = '+'\n"
@@ -356,5 +403,9 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_api_log,
     &ngx_kefu_script_api_agents,
     &ngx_kefu_script_api_queue,
+    &ngx_kefu_script_settings_get,
+    &ngx_kefu_script_settings_put,
+    &ngx_kefu_script_avail,
+    &ngx_kefu_script_contact,
     NULL
 };

@@ -120,6 +120,10 @@ struct ngx_kefu_ws_s {
     unsigned                     present:1;    /* counted in presence */
     unsigned                     status_online:1;  /* hello's "status" */
     unsigned                     anonymous:1;  /* a visitor of our minting */
+    unsigned                     lang_en:1;    /* a visitor's texts */
+    unsigned                     avail_sent:1; /* availability told: */
+    unsigned                     avail_open:1;
+    unsigned                     avail_online:1;
 };
 
 

@@ -94,6 +94,7 @@ my @cases = (
     ['forged', $ok, 'another-secret-0123456789', 'token signature is invalid'],
     ['signed for another site', $ok, $main::S2, 'token signature is invalid'],
     ['claims another site', {%$ok, site => 'shop2'}, $main::S1, 'token is for another site'],
+    ['no site', {sub => 'a1', role => 'agent', exp => time + 60}, $main::S1, 'token has no "site" claim'],
     ['claims another role', {%$ok, role => 'visitor'}, $main::S1, 'token is for another role'],
     ['no sub', {role => 'agent', site => 'shop1', exp => time + 60}, $main::S1, qr/token "sub" must be/],
     ['sub with a space', {%$ok, sub => 'a 1'}, $main::S1, qr/token "sub" must be/],

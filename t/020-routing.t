@@ -80,7 +80,7 @@ my $g = uniq_group();
 my $r = int rand 1e6;
 my ($v, $vw, $ack, $n) = visitor($g, text => 'one');
 is($n->{state}, 'queued', 'nobody there: queued');
-is($n->{position}, 1, 'first in line');
+is($n->{offline}, JSON::PP::true(), 'nobody of the group online: offline, no place promised (contract v2)');
 $v->send_json({type => 'msg', cid => "m$_", text => "more $_"}) for 2 .. 3;
 wait_for($v, sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq "m$_" }) for 2 .. 3;
 my ($a, $aw, $p) = agent("rc$r", groups => [$g], capacity => 3, status => 'online');

@@ -3,6 +3,8 @@
 // wire contract v1 over one WebSocket, reconnects with backoff and
 // `resume`, and renders every text as text.  See docs/console.md.
 
+import { mountSettings } from './settings.js';
+
 const I18N = {
   en: {
     signinTitle: 'Agent console', signinHelp: "Paste the agent token your shop's admin gave you, or open the sign-in link they sent.",
@@ -19,7 +21,7 @@ const I18N = {
     noteLabel: 'Internal note', typing: '{name} is typing…', seen: 'Seen', sent: 'Sent', sending: 'Sending…',
     failed: 'Not sent: {code}', visitor: 'Visitor', noVisitor: 'Visitor details appear here.',
     attrs: 'Details', page: 'Current page', trail: 'Page trail', convInfo: 'Conversation',
-    none: '—', started: 'Started', group: 'Group', entries: 'Entries', id: 'ID',
+    email: 'E-mail', phone: 'Phone', none: '—', started: 'Started', group: 'Group', entries: 'Entries', id: 'ID',
     st_queued: 'Queued', st_open: 'Open', st_closed: 'Closed',
     waiting: 'waiting {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
     sysAccepted: '{name} accepted the conversation', sysAssigned: 'Assigned to {name}',
@@ -46,7 +48,7 @@ const I18N = {
     noteLabel: '内部备注', typing: '{name} 正在输入…', seen: '已读', sent: '已发送', sending: '发送中…',
     failed: '发送失败：{code}', visitor: '访客', noVisitor: '访客信息会显示在这里。',
     attrs: '访客资料', page: '当前页面', trail: '浏览轨迹', convInfo: '会话信息',
-    none: '—', started: '开始时间', group: '技能组', entries: '消息数', id: '编号',
+    email: '邮箱', phone: '手机号', none: '—', started: '开始时间', group: '技能组', entries: '消息数', id: '编号',
     st_queued: '排队中', st_open: '进行中', st_closed: '已结束',
     waiting: '已等待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
     sysAccepted: '{name} 接入了会话', sysAssigned: '已分配给 {name}',
@@ -140,6 +142,8 @@ function signIn(tok, fromForm) {
   $('me-name').textContent = st.myName;
   $('me-groups').textContent = (claims.groups || []).join(' · ') || claims.role;
   setAvatar($('me-avatar'), st.myName);
+  // the Settings area exists for admins only
+  if (claims.role === 'admin' && !st.settingsUi) st.settingsUi = mountSettings({ send, toast, lang });
   connect();
   return true;
 }
@@ -248,6 +252,7 @@ function heartbeat(secs) {
 
 function onMessage(m) {
   let c;
+  if (st.settingsUi && st.settingsUi.onMessage(m)) return;
   switch (m.type) {
   case 'welcome':
     st.welcomed = true;
@@ -383,7 +388,8 @@ function mergeVisitor(old, v) {
 // short handle, the whole id is in the visitor panel
 function visitorName(c) {
   const v = c.visitor;
-  if (v && v.name) return v.name;
+  // bidirectional overrides in a name could reorder what is around it
+  if (v && v.name) return String(v.name).replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '');
   if (v && v.id) return /^v_[0-9a-f]{8,}$/.test(v.id) ? t('visitor') + ' ' + v.id.slice(-4).toUpperCase() : v.id;
   return t('visitor');
 }
@@ -792,6 +798,11 @@ function renderInfo() {
   const dl = $('info-attrs');
   dl.textContent = '';
   const attrs = v.attrs && typeof v.attrs === 'object' ? Object.entries(v.attrs) : [];
+  // what the visitor left in the contact form (contract v2 "contact")
+  const ct = v.contact && typeof v.contact === 'object' ? v.contact : {};
+  for (const k of ['email', 'phone']) {
+    if (ct[k]) attrs.unshift([k === 'email' ? t('email') : t('phone'), ct[k]]);
+  }
   if (!attrs.length) dl.appendChild(el('dd', 'muted', t('none')));
   for (const [k, val] of attrs) dl.append(el('dt', '', k), el('dd', '', typeof val === 'object' ? JSON.stringify(val) : val));
   if (v.page && v.page.url) addPageQuiet(c, v.page);
@@ -871,6 +882,7 @@ function renderStatic() {
   for (const n of document.querySelectorAll('[data-t-title]')) n.title = t(n.dataset.tTitle);
   $('lang-switch').textContent = lang === 'zh' ? 'English' : '中文';
   $('transfer-target').placeholder = t('groupPh');
+  if (st.settingsUi) st.settingsUi.setLang(lang);
   if (st.claims) { setConn(st.conn || 'connecting'); renderAll(); }
 }
 

@@ -4,12 +4,16 @@
  *   <script src="/kefu/widget.js" data-site="shop1" async></script>
  *
  * or a whole page of its own (widget/index.html, for iframes and apps' web
- * views).  It speaks the kefu wire contract v1 over one WebSocket, keeps an
+ * views).  It speaks the kefu wire contract v2 over one WebSocket, keeps an
  * anonymous visitor's token in localStorage, reconnects with backoff and
  * `resume`, and keeps what was typed offline in an outbox (localStorage)
  * until the server acknowledges each message by its `cid`.  Text is always
  * rendered as text.  Options are the script tag's data-* attributes, see
  * docs/widget.md.  No build step, no dependencies.
+ *
+ * The file is ASCII only (other characters are written as \u escapes), so
+ * it works on shop pages of any charset (GBK, Big5, ...) without a
+ * charset on the script tag or the server's Content-Type.
  */
 (function () {
     'use strict';
@@ -28,20 +32,20 @@
             launcher: 'Chat with us',
             close: 'Minimise chat',
             greeting: 'Hi there! How can we help you today?',
-            placeholder: 'Type a message…',
+            placeholder: 'Type a message\u2026',
             send: 'Send',
-            connecting: 'Connecting…',
-            offline: 'Offline — reconnecting…',
+            connecting: 'Connecting\u2026',
+            offline: 'Offline \u2014 reconnecting\u2026',
             online: 'We usually reply within a few minutes',
-            waiting: 'Waiting for an agent…',
+            waiting: 'Waiting for an agent\u2026',
             position: 'You are number {n} in line',
             eta: 'about {m} min',
             etaSoon: 'less than a minute',
-            leave: 'No one is online right now. Leave a message and we will reply here — you can close this page.',
+            leave: 'No one is online right now. Leave a message and we will reply here \u2014 you can close this page.',
             leaveHint: 'Leave your message here: we will answer even if you close this page.',
-            requeued: 'Waiting for another agent…',
+            requeued: 'Waiting for another agent\u2026',
             agentOnline: 'Online',
-            typing: '{name} is typing…',
+            typing: '{name} is typing\u2026',
             someone: 'Agent',
             you: 'You',
             sending: 'Sending',
@@ -60,46 +64,74 @@
             star: '{n} out of 5',
             queuedMsg: 'Will be sent when you are back online',
             powered: 'Powered by kefu',
-            event: 'Update'
+            event: 'Update',
+            awaySub: 'Leave a message',
+            closedHours: 'Outside our opening hours',
+            contactTitle: 'How can we reach you? We will answer by e-mail or phone too.',
+            contactName: 'Your name',
+            contactEmail: 'E-mail',
+            contactPhone: 'Phone',
+            contactSend: 'Send',
+            contactSkip: 'Skip',
+            contactNeed: 'Please give your name and an e-mail address or a phone number.',
+            contactBad: 'Please check the e-mail address and the phone number.',
+            contactThanks: 'Thank you, we will get back to you.',
+            refused: 'The chat cannot start: the server refused this page\'s sign-in ({reason}).',
+            unreadTitle: '({n}) New message',
+            unavailable: 'Unavailable'
         },
         zh: {
-            title: '在线客服',
-            launcher: '联系客服',
-            close: '收起对话',
-            greeting: '您好！请问有什么可以帮您？',
-            placeholder: '输入消息…',
-            send: '发送',
-            connecting: '正在连接…',
-            offline: '网络已断开，正在重连…',
-            online: '通常几分钟内回复',
-            waiting: '正在为您接入客服…',
-            position: '正在排队，您是第 {n} 位',
-            eta: '预计 {m} 分钟',
-            etaSoon: '不到 1 分钟',
-            leave: '客服暂时不在线。请留言，我们会在这里回复您，您可以先离开本页面。',
-            leaveHint: '您可以直接留言，即使关闭页面，我们也会在这里回复您。',
-            requeued: '正在为您转接其他客服…',
-            agentOnline: '在线',
-            typing: '{name} 正在输入…',
-            someone: '客服',
-            you: '我',
-            sending: '发送中',
-            sent: '已发送',
-            read: '已读',
-            failed: '发送失败',
-            joined: '{name} 已接入对话',
-            transferred: '已为您转接至 {name}',
-            closedNote: '对话已结束',
-            rateAsk: '请为本次服务评价',
-            rateComment: '还有什么想说的？（选填）',
-            rateSend: '提交评价',
-            rateThanks: '感谢您的评价！',
-            newConv: '如需继续咨询，直接发送消息即可开始新的对话。',
-            earlier: '查看更早的消息',
-            star: '{n} 星',
-            queuedMsg: '联网后自动发送',
-            powered: 'kefu 提供技术支持',
-            event: '通知'
+            title: '\u5728\u7ebf\u5ba2\u670d',
+            launcher: '\u8054\u7cfb\u5ba2\u670d',
+            close: '\u6536\u8d77\u5bf9\u8bdd',
+            greeting: '\u60a8\u597d\uff01\u8bf7\u95ee\u6709\u4ec0\u4e48\u53ef\u4ee5\u5e2e\u60a8\uff1f',
+            placeholder: '\u8f93\u5165\u6d88\u606f\u2026',
+            send: '\u53d1\u9001',
+            connecting: '\u6b63\u5728\u8fde\u63a5\u2026',
+            offline: '\u7f51\u7edc\u5df2\u65ad\u5f00\uff0c\u6b63\u5728\u91cd\u8fde\u2026',
+            online: '\u901a\u5e38\u51e0\u5206\u949f\u5185\u56de\u590d',
+            waiting: '\u6b63\u5728\u4e3a\u60a8\u63a5\u5165\u5ba2\u670d\u2026',
+            position: '\u6b63\u5728\u6392\u961f\uff0c\u60a8\u662f\u7b2c {n} \u4f4d',
+            eta: '\u9884\u8ba1 {m} \u5206\u949f',
+            etaSoon: '\u4e0d\u5230 1 \u5206\u949f',
+            leave: '\u5ba2\u670d\u6682\u65f6\u4e0d\u5728\u7ebf\u3002\u8bf7\u7559\u8a00\uff0c\u6211\u4eec\u4f1a\u5728\u8fd9\u91cc\u56de\u590d\u60a8\uff0c\u60a8\u53ef\u4ee5\u5148\u79bb\u5f00\u672c\u9875\u9762\u3002',
+            leaveHint: '\u60a8\u53ef\u4ee5\u76f4\u63a5\u7559\u8a00\uff0c\u5373\u4f7f\u5173\u95ed\u9875\u9762\uff0c\u6211\u4eec\u4e5f\u4f1a\u5728\u8fd9\u91cc\u56de\u590d\u60a8\u3002',
+            requeued: '\u6b63\u5728\u4e3a\u60a8\u8f6c\u63a5\u5176\u4ed6\u5ba2\u670d\u2026',
+            agentOnline: '\u5728\u7ebf',
+            typing: '{name} \u6b63\u5728\u8f93\u5165\u2026',
+            someone: '\u5ba2\u670d',
+            you: '\u6211',
+            sending: '\u53d1\u9001\u4e2d',
+            sent: '\u5df2\u53d1\u9001',
+            read: '\u5df2\u8bfb',
+            failed: '\u53d1\u9001\u5931\u8d25',
+            joined: '{name} \u5df2\u63a5\u5165\u5bf9\u8bdd',
+            transferred: '\u5df2\u4e3a\u60a8\u8f6c\u63a5\u81f3 {name}',
+            closedNote: '\u5bf9\u8bdd\u5df2\u7ed3\u675f',
+            rateAsk: '\u8bf7\u4e3a\u672c\u6b21\u670d\u52a1\u8bc4\u4ef7',
+            rateComment: '\u8fd8\u6709\u4ec0\u4e48\u60f3\u8bf4\u7684\uff1f\uff08\u9009\u586b\uff09',
+            rateSend: '\u63d0\u4ea4\u8bc4\u4ef7',
+            rateThanks: '\u611f\u8c22\u60a8\u7684\u8bc4\u4ef7\uff01',
+            newConv: '\u5982\u9700\u7ee7\u7eed\u54a8\u8be2\uff0c\u76f4\u63a5\u53d1\u9001\u6d88\u606f\u5373\u53ef\u5f00\u59cb\u65b0\u7684\u5bf9\u8bdd\u3002',
+            earlier: '\u67e5\u770b\u66f4\u65e9\u7684\u6d88\u606f',
+            star: '{n} \u661f',
+            queuedMsg: '\u8054\u7f51\u540e\u81ea\u52a8\u53d1\u9001',
+            powered: 'kefu \u63d0\u4f9b\u6280\u672f\u652f\u6301',
+            event: '\u901a\u77e5',
+            awaySub: '\u8bf7\u7559\u8a00',
+            closedHours: '\u5f53\u524d\u4e0d\u5728\u670d\u52a1\u65f6\u95f4',
+            contactTitle: '\u65b9\u4fbf\u7559\u4e0b\u8054\u7cfb\u65b9\u5f0f\u5417\uff1f\u6211\u4eec\u4e5f\u4f1a\u901a\u8fc7\u90ae\u4ef6\u6216\u7535\u8bdd\u56de\u590d\u60a8\u3002',
+            contactName: '\u60a8\u7684\u79f0\u547c',
+            contactEmail: '\u90ae\u7bb1',
+            contactPhone: '\u624b\u673a\u53f7',
+            contactSend: '\u63d0\u4ea4',
+            contactSkip: '\u8df3\u8fc7',
+            contactNeed: '\u8bf7\u586b\u5199\u79f0\u547c\uff0c\u4ee5\u53ca\u90ae\u7bb1\u6216\u624b\u673a\u53f7\u3002',
+            contactBad: '\u8bf7\u68c0\u67e5\u90ae\u7bb1\u548c\u624b\u673a\u53f7\u662f\u5426\u6b63\u786e\u3002',
+            contactThanks: '\u8c22\u8c22\uff0c\u6211\u4eec\u4f1a\u5c3d\u5feb\u8054\u7cfb\u60a8\u3002',
+            refused: '\u5ba2\u670d\u6682\u65f6\u65e0\u6cd5\u8fde\u63a5\uff1a\u670d\u52a1\u5668\u62d2\u7edd\u4e86\u672c\u9875\u9762\u7684\u8eab\u4efd\u9a8c\u8bc1\uff08{reason}\uff09\u3002',
+            unreadTitle: '({n}) \u6761\u65b0\u6d88\u606f',
+            unavailable: '\u6682\u4e0d\u53ef\u7528'
         }
     };
 
@@ -109,8 +141,8 @@
             'order.shipped': 'Order shipped', 'order.refunded': 'Refund issued'
         },
         zh: {
-            'order.paid': '订单已支付', 'order.created': '已下单',
-            'order.shipped': '订单已发货', 'order.refunded': '已退款'
+            'order.paid': '\u8ba2\u5355\u5df2\u652f\u4ed8', 'order.created': '\u5df2\u4e0b\u5355',
+            'order.shipped': '\u8ba2\u5355\u5df2\u53d1\u8d27', 'order.refunded': '\u5df2\u9000\u6b3e'
         }
     };
 
@@ -203,8 +235,22 @@
         peerTyping: null,
         peerTypingTimer: null,
         historyMore: {},
-        lastPage: location.href
+        lastPage: location.href,
+        avail: null,             /* {open, online, welcome, offline} */
+        settings: null,          /* the site's widget, contact, groups */
+        refusal: '',             /* the last "unauthorized" message */
+        refused: '',             /* set: the token was refused, no retry */
+        anonRetried: false,
+        contactAsked: load('contactAsked', false),
+        contactNote: '',
+        baseTitle: null,
+        lastPing: 0
     };
+
+    /* bidirectional overrides in a name could reorder what is around it */
+    function clean(s) {
+        return String(s || '').replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '');
+    }
 
     function cidgen() {
         var a = new Uint8Array(9), s = 'w';
@@ -285,6 +331,7 @@
     var panel = el('section', 'kf-panel');
     panel.setAttribute('role', 'dialog');
     panel.setAttribute('aria-label', opts.title || t('title'));
+    panel.setAttribute('dir', 'ltr');
 
     var head = el('header', 'kf-head');
     var avatar = el('div', 'kf-avatar');
@@ -329,9 +376,11 @@
     typingRow.appendChild(typingDots);
     typingRow.appendChild(typingText);
     var extra = el('div', 'kf-extra');          /* rating card */
+    var contactBox = el('div', 'kf-contact-box');   /* contact details */
     scroller.appendChild(earlier);
     scroller.appendChild(greet);
     scroller.appendChild(list);
+    scroller.appendChild(contactBox);
     scroller.appendChild(extra);
     scroller.appendChild(typingRow);
 
@@ -373,8 +422,42 @@
 
     function agentName(a) {
         if (!a) { return ''; }
-        if (typeof a === 'string') { return a; }
-        return a.name || a.id || '';
+        if (typeof a === 'string') { return clean(a); }
+        return clean(a.name || a.id || '');
+    }
+
+    function siteTitle() {
+        var w = st.settings && st.settings.widget;
+        var tt = w && w.title && (w.title[opts.lang] || w.title.en || w.title.zh);
+        return opts.title || tt || t('title');
+    }
+
+    /* nobody can answer now: outside hours, or nobody of the group online */
+    function away() {
+        return !!(st.avail && (!st.avail.open || !st.avail.online));
+    }
+
+    /* http(s) URLs become links; everything else stays text */
+    function linkify(node, text) {
+        var re = /\bhttps?:\/\/[^\s<>"'\u3000-\u303f\uff00-\uffef]+/gi, last = 0, m;
+        text = String(text || '');
+        while ((m = re.exec(text))) {
+            var url = m[0].replace(/[.,;:!?)\]}]+$/, '');
+            if (m.index > last) {
+                node.appendChild(document.createTextNode(text.slice(last, m.index)));
+            }
+            var a = el('a', '', url);
+            a.href = url;
+            a.target = '_blank';
+            a.rel = 'noopener noreferrer';
+            node.appendChild(a);
+            last = m.index + url.length;
+            re.lastIndex = last;
+        }
+        if (last < text.length) {
+            node.appendChild(document.createTextNode(text.slice(last)));
+        }
+        return node;
     }
 
     function isMine(e) {
@@ -456,13 +539,15 @@
         }
         var mine = isMine(e);
         li = el('li', 'kf-msg ' + (mine ? 'kf-mine' : 'kf-theirs'));
+        if (e.event === 'greeting') { li.classList.add('kf-greeting'); }
         if (!mine) {
             li.appendChild(el('div', 'kf-who',
-                              (e.from && (e.from.name || (e.from.role === 'bot' ? 'Bot' : ''))) ||
+                              e.event === 'greeting' ? siteTitle() :
+                              clean(e.from && (e.from.name || (e.from.role === 'bot' ? 'Bot' : ''))) ||
                               agentName(st.convs[e.conv] && st.convs[e.conv].agent) ||
                               t('someone')));
         }
-        li.appendChild(el('div', 'kf-bubble', e.text));
+        li.appendChild(linkify(el('div', 'kf-bubble'), e.text));
         var meta = el('div', 'kf-meta');
         meta.appendChild(el('span', 'kf-time', fmtTime(e.ts)));
         if (mine) {
@@ -481,10 +566,10 @@
             var s = statusOf(e);
             n.setAttribute('data-status', s);
             var sp = n.querySelector('.kf-status');
-            sp.textContent = s === 'read' ? '✓✓ ' + t('read')
-                : s === 'sent' ? '✓ ' + t('sent')
+            sp.textContent = s === 'read' ? '\u2713\u2713 ' + t('read')
+                : s === 'sent' ? '\u2713 ' + t('sent')
                 : s === 'failed' ? '! ' + t('failed')
-                : (st.conn === 'online' ? '… ' + t('sending') : '… ' + t('queuedMsg'));
+                : (st.conn === 'online' ? '\u2026 ' + t('sending') : '\u2026 ' + t('queuedMsg'));
             n.querySelector('.kf-time').textContent = fmtTime(e.ts);
         }
     }
@@ -522,6 +607,7 @@
             child = next;
         }
         renderHeader();
+        renderIntro();
         renderExtra();
         renderBadge();
         earlier.hidden = !(st.current && st.historyMore[st.current]);
@@ -544,7 +630,7 @@
             avatar.appendChild(el('span', 'kf-initial', name.slice(0, 1).toUpperCase()));
             avatar.classList.add('kf-agent');
         } else {
-            headTitle.textContent = opts.title || t('title');
+            headTitle.textContent = siteTitle();
             if (avatar.classList.contains('kf-agent')) {
                 avatar.textContent = '';
                 avatar.appendChild(svg(ICON.chat, 22));
@@ -552,12 +638,19 @@
             }
         }
         var sub, cls;
-        if (st.conn !== 'online') {
+        if (st.refused) {
+            sub = t('unavailable');
+            cls = 'away';
+        } else if (st.conn !== 'online') {
             sub = st.conn === 'offline' ? t('offline') : t('connecting');
             cls = 'off';
         } else if (name) {
             sub = t('agentOnline');
             cls = 'on';
+        } else if (away()) {
+            /* the truth: no green dot, no promise of a quick answer */
+            sub = st.avail.open ? t('awaySub') : t('closedHours');
+            cls = 'away';
         } else {
             sub = t('online');
             cls = 'on';
@@ -567,16 +660,19 @@
 
         /* queue, leave-a-message */
         var text = '', kind = '', hint = '';
-        if (c && c.state === 'queued') {
-            if (c.reason === 'offline' || c.reason === 'no_agents' ||
-                c.reason === 'no_agent' || c.reason === 'unstaffed')
+        if (st.refused) {
+            text = t('refused', { reason: st.refused });
+            kind = 'error';
+        } else if (c && c.state === 'queued') {
+            if (c.offline || away() || c.reason === 'offline' ||
+                c.reason === 'no_agents')
             {
-                text = t('leave');
+                text = (st.avail && st.avail.offline) || t('leave');
                 kind = 'leave';
             } else if (typeof c.position === 'number' && c.position > 0) {
                 text = t('position', { n: c.position });
                 if (typeof c.eta === 'number') {
-                    text += ' · ' + (c.eta < 60 ? t('etaSoon')
+                    text += ' \u00b7 ' + (c.eta < 60 ? t('etaSoon')
                                      : t('eta', { m: Math.round(c.eta / 60) }));
                 } else {
                     /* no estimate: nobody may be answering soon */
@@ -601,13 +697,106 @@
         }
     }
 
+    function renderIntro() {
+        var a = st.avail;
+        var text = (a && away() ? a.offline : a && a.welcome) ||
+                   opts.greeting || t('greeting');
+        var gt = greet.firstChild;
+        if (gt.textContent !== text) { gt.textContent = text; }
+        greet.setAttribute('data-kind', away() ? 'away' : 'welcome');
+        var c = st.current && st.convs[st.current];
+        var hasGreeting = Object.keys(st.entries).some(function (k) {
+            var e = st.entries[k];
+            return e.event === 'greeting' && e.conv === st.current;
+        });
+        greet.hidden = hasGreeting || !!(c && c.state !== 'closed' && away() &&
+                                         c.state === 'queued');
+        var w = st.settings && st.settings.widget;
+        if (!opts.color && w && w.color) {
+            wrap.style.setProperty('--kf-accent', w.color);
+        }
+        var open = c && c.state !== 'closed';
+        wrap.classList.toggle('kf-launcher-hidden',
+            !!(w && w.hide_outside_hours && st.avail && !st.avail.open &&
+               !open && !st.open && !unreadCount()));
+        renderContact();
+    }
+
+    function renderContact() {
+        var c = st.current && st.convs[st.current];
+        var ask = st.settings && st.settings.contact;
+        var want = st.contactNote ? 'done'
+            : c && c.state === 'queued' && (c.offline || away()) &&
+              (!ask || ask.ask !== false) && !st.contactAsked ? 'ask' : '';
+        if (contactBox.getAttribute('data-show') === want) { return; }
+        contactBox.setAttribute('data-show', want);
+        contactBox.textContent = '';
+        if (want === 'done') {
+            contactBox.appendChild(el('div', 'kf-contact-done', st.contactNote));
+            return;
+        }
+        if (!want) { return; }
+        var required = !!(ask && ask.required);
+        var card = el('form', 'kf-contact');
+        card.appendChild(el('div', 'kf-contact-title', t('contactTitle')));
+        var name = el('input'), email = el('input'), phone = el('input');
+        name.name = 'name'; name.placeholder = t('contactName'); name.maxLength = 128;
+        name.autocomplete = 'name';
+        email.name = 'email'; email.type = 'email'; email.placeholder = t('contactEmail');
+        email.maxLength = 254; email.autocomplete = 'email';
+        phone.name = 'phone'; phone.type = 'tel'; phone.placeholder = t('contactPhone');
+        phone.maxLength = 32; phone.autocomplete = 'tel';
+        [name, email, phone].forEach(function (i) {
+            i.setAttribute('aria-label', i.placeholder);
+            card.appendChild(i);
+        });
+        var err = el('div', 'kf-contact-err');
+        err.setAttribute('role', 'alert');
+        var row = el('div', 'kf-contact-row');
+        var ok = el('button', 'kf-contact-send', t('contactSend'));
+        ok.type = 'submit';
+        row.appendChild(ok);
+        if (!required) {
+            var skip = el('button', 'kf-contact-skip', t('contactSkip'));
+            skip.type = 'button';
+            skip.onclick = function () {
+                st.contactAsked = true;
+                save('contactAsked', true);
+                render();
+            };
+            row.appendChild(skip);
+        }
+        card.appendChild(err);
+        card.appendChild(row);
+        card.addEventListener('submit', function (ev) {
+            ev.preventDefault();
+            var m = { type: 'contact', cid: cidgen() };
+            var n = name.value.trim(), e = email.value.trim(), p = phone.value.trim();
+            if (n) { m.name = n; }
+            if (e) { m.email = e; }
+            if (p) { m.phone = p; }
+            if ((required && (!n || (!e && !p))) || (!n && !e && !p)) {
+                err.textContent = t('contactNeed');
+                return;
+            }
+            if ((e && !/^[^@\s]+@[^@\s]+$/.test(e)) || (p && !/^[0-9 +()\-]+$/.test(p))) {
+                err.textContent = t('contactBad');
+                return;
+            }
+            send(m);
+        });
+        contactBox.appendChild(card);
+        st.stick = true;
+    }
+
     function renderExtra() {
         var c = st.current && st.convs[st.current];
         /* the rating card is for a close this browser saw happen (kept
            across a refresh), not for every old conversation */
+        /* the latest conversation, closed (also while this browser was
+           away: it is read on return) and not rated here yet */
         var want = !c || c.state !== 'closed' ? ''
-            : st.rated[st.current] ? 'thanks'
-            : load('askRate', '') === st.current ? 'rate' : '';
+            : st.rated[st.current] ? 'thanks' : 'rate';
         if (extra.getAttribute('data-show') === want + ':' + st.current) { return; }
         extra.setAttribute('data-show', want + ':' + st.current);
         extra.textContent = '';
@@ -686,10 +875,21 @@
     }
 
     function renderBadge() {
-        var n = st.open ? 0 : unreadCount();
+        var all = unreadCount();
+        var n = st.open ? 0 : all;
         badge.hidden = n === 0;
         badge.textContent = n > 99 ? '99+' : String(n);
         launcher.setAttribute('aria-label', t('launcher') + (n ? ' (' + n + ')' : ''));
+        /* the page's title shows answers that wait, until they are seen */
+        var waiting = st.open && document.visibilityState !== 'hidden' ? 0 : all;
+        if (waiting) {
+            if (st.baseTitle === null) { st.baseTitle = document.title; }
+            var tt = t('unreadTitle', { n: waiting > 99 ? '99+' : waiting }) + ' \u00b7 ' + st.baseTitle;
+            if (document.title !== tt) { document.title = tt; }
+        } else if (st.baseTitle !== null) {
+            document.title = st.baseTitle;
+            st.baseTitle = null;
+        }
     }
 
     function renderTyping() {
@@ -712,7 +912,7 @@
             name: m.name, data: m.data
         };
         e.kind = m.type === 'event' ? 'event'
-            : (e.from.role === 'system' ? 'system' : 'msg');
+            : (e.from.role === 'system' && e.event !== 'greeting' ? 'system' : 'msg');
         if (!e.conv || !e.seq) { return; }
         var c = conv(e.conv);
         var key = entryKey(e);
@@ -815,6 +1015,7 @@
             if (opts.name) { hello.name = opts.name; }
             if (opts.attrs) { hello.attrs = opts.attrs; }
             if (opts.group) { hello.group = opts.group; }
+            hello.lang = opts.lang;
             hello.page = { url: location.href, title: document.title,
                            referrer: document.referrer };
             var resume = {}, any = false;
@@ -837,10 +1038,28 @@
             st.ws = null;
             st.welcomed = false;
             clearInterval(st.pingTimer);
-            if (ev.code === 4401 && !opts.token && load('token', '')) {
-                /* our anonymous token is no longer good: start afresh */
-                save('token', null);
-                st.tries = 0;
+            if (ev.code === 4401) {
+                var why = st.refusal || ev.reason || 'unauthorized';
+                st.refusal = '';
+                if (!opts.token && load('token', '') && !st.anonRetried) {
+                    /* our anonymous token is no longer good: start afresh */
+                    save('token', null);
+                    st.anonRetried = true;
+                    st.tries = 0;
+                } else {
+                    /* retrying the same refused token would loop for ever:
+                       say why, here and to the shop's developer */
+                    st.refused = why;
+                    if (window.console && console.error) {
+                        console.error('[kefu] the chat server refused this visitor (' + why +
+                            '). A visitor token (data-token) must be an HS256 JWT signed with ' +
+                            'the site\'s secret with the claims sub, role "visitor", site "' +
+                            opts.site + '" and exp (in the future); without a token the site ' +
+                            'needs anonymous=on. See docs/widget.md.');
+                    }
+                    setConn('offline');
+                    return;
+                }
             }
             setConn('offline');
             scheduleReconnect();
@@ -865,21 +1084,33 @@
         }
     }
 
+    /*
+     * An application ping every 5 s while the page is seen (every 25 s in
+     * a background tab), answered within 5 s or the connection is taken
+     * for dead: a frozen server or a silent network is noticed within
+     * about 10 s, not only at the server's heartbeat.
+     */
     function heartbeat(secs) {
         clearInterval(st.pingTimer);
         st.pongDue = null;
+        st.lastPing = Date.now();
         st.pingTimer = setInterval(function () {
-            if (st.pongDue && Date.now() > st.pongDue) {
+            var now = Date.now();
+            if (st.pongDue && now > st.pongDue) {
                 /* a connection that no longer answers: start a new one */
                 dropConnection();
                 setConn('offline');
                 scheduleReconnect();
                 return;
             }
-            if (send({ type: 'ping', id: 'hb' })) {
-                st.pongDue = Date.now() + 10000;
+            if (st.pongDue) { return; }
+            var every = document.visibilityState === 'hidden'
+                ? Math.max(5, Math.min(secs || 25, 25)) * 1000 : 5000;
+            if (now - st.lastPing >= every - 500 && send({ type: 'ping', id: 'hb' })) {
+                st.lastPing = now;
+                st.pongDue = now + 5000;
             }
-        }, Math.max(5, Math.min(secs || 25, 25)) * 1000);
+        }, 1000);
     }
 
     function flushOutbox() {
@@ -896,6 +1127,9 @@
             st.tries = 0;
             st.me = m.id;
             if (m.token && !opts.token) { save('token', m.token); }
+            st.anonRetried = false;
+            if (m.availability) { st.avail = m.availability; }
+            if (m.settings) { st.settings = m.settings; }
             var fresh = !st.current;
             (m.convs || []).slice().reverse().forEach(function (s) {
                 c = conv(s.conv);
@@ -908,6 +1142,7 @@
                 if (typeof s.position === 'number') { c.position = s.position; }
                 if (typeof s.eta === 'number') { c.eta = s.eta; }
                 if (s.reason) { c.reason = s.reason; }
+                if (s.offline) { c.offline = true; }
             });
             if (fresh && m.convs && m.convs.length) {
                 /* the newest still open one, else the newest */
@@ -922,6 +1157,17 @@
             break;
         case 'pong':
             st.pongDue = null;
+            break;
+        case 'availability':
+            st.avail = m;
+            if (m.settings) { st.settings = m.settings; }
+            render();
+            break;
+        case 'contact':
+            st.contactAsked = true;
+            save('contactAsked', true);
+            st.contactNote = t('contactThanks');
+            render();
             break;
         case 'ack':
             var p = st.entries['c:' + m.cid];
@@ -981,6 +1227,8 @@
             c.position = m.position;
             c.eta = m.eta;
             c.reason = m.reason;
+            /* a place in line comes once someone is there to serve it */
+            c.offline = m.state === 'queued' && !!m.offline;
             if (m.state !== 'closed') { focusConv(m.conv); }
             if (m.state === 'closed' && was !== 'closed') {
                 st.stick = true;
@@ -1020,6 +1268,7 @@
     }
 
     function onError(m) {
+        if (m.code === 'unauthorized') { st.refusal = m.message || ''; }
         if (!m.cid) { return; }
         var p = st.entries['c:' + m.cid];
         if (m.code === 'unavailable' || m.code === 'rate_limited') {
@@ -1140,6 +1389,7 @@
     });
     document.addEventListener('visibilitychange', function () {
         if (document.visibilityState === 'visible') { markRead(); }
+        renderBadge();
     });
 
     /* ---- the network and the page ---- */
@@ -1149,6 +1399,7 @@
         setConn('offline');
     });
     window.addEventListener('online', function () {
+        if (st.refused) { return; }
         st.tries = 0;
         clearTimeout(st.timer);
         connect();

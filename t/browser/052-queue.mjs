@@ -1,5 +1,5 @@
-// Waiting for an agent, in Chinese on a phone: the queue banner (with the
-// position once routing gives one), the embed tag's language override, page
+// Waiting for an agent, in Chinese on a phone: the waiting banner (nobody
+// online: no place in line, contract v2), the embed tag's language override, page
 // reports, the agent's name on assignment, and close with the rating card.
 // Run by t/052-browser-queue.t.
 
@@ -39,9 +39,10 @@ try {
   await v.waitForSelector(W.mine + '[data-status="sent"]');
   const conv1 = await v.evaluate(() => window.KefuWidget.conversation());
   await v.waitForSelector(W.banner, { state: 'visible' });
-  await v.waitForSelector(W.banner + '[data-kind="queue"]');
-  is(await v.getAttribute(W.banner, 'data-position'), '1', 'queued: first in line');
-  ok((await v.textContent(W.banner)).includes('第 1 位'), 'the position, in Chinese', await v.textContent(W.banner));
+  // contract v2: nobody of the group is online, so no place in line is promised
+  await v.waitForSelector(W.banner + '[data-kind="leave"]');
+  is(await v.getAttribute(W.banner, 'data-position'), null, 'nobody online: no place in line promised');
+  ok(!(await v.textContent(W.banner)).includes('第 1 位'), 'nor in the Chinese text', await v.textContent(W.banner));
   await shot(v, '052-phone-queued-zh');
 
   // ---- a second visitor: Chinese browser, the embed says English ----
@@ -58,8 +59,8 @@ try {
   await v2.waitForSelector(W.banner, { state: 'visible' });
   const conv2 = await v2.evaluate(() => window.KefuWidget.conversation());
   ok(conv2 && conv2 !== conv1, 'a conversation of its own');
-  await v2.waitForSelector(W.banner + '[data-position="2"]');
-  ok((await v2.textContent(W.banner)).includes('number 2 in line'), 'second in line', await v2.textContent(W.banner));
+  await v2.waitForSelector(W.banner + '[data-kind="leave"]');
+  ok(!(await v2.textContent(W.banner)).includes('in line'), 'the second visitor too is asked to leave a message', await v2.textContent(W.banner));
   await shot(v2, '052-desktop-queued-en');
 
   // page reports: the shop changes page with pushState, the widget says so

@@ -1,0 +1,175 @@
+
+/*
+ * The site's settings over the HTTP API (docs/api.md, "Site settings"):
+ * GET <api>/sites/<site>/settings reads them (admin and service tokens),
+ * PUT replaces the stored document (admin tokens).  A bad document is 400
+ * with "field" naming what is wrong.
+ */
+
+
+#include "ngx_kefu_api.h"
+#include "ngx_kefu_settings.h"
+
+
+static ngx_int_t ngx_kefu_api_settings_got(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_settings_put_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_settings_answer(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *stored, int64_t version);
+
+
+ngx_int_t
+ngx_kefu_api_settings_get(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body)
+{
+    size_t       lens[1];
+    const char  *argv[1];
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_settings_get, 1, argv, lens,
+                             ngx_kefu_api_settings_got);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_settings_got(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    json_t     *stored;
+    ngx_int_t   rc;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    stored = reply->element[0]->len
+             ? json_loadb(reply->element[0]->str, reply->element[0]->len, 0,
+                          NULL)
+             : NULL;
+
+    rc = ngx_kefu_api_settings_answer(r, api, stored,
+                                      ngx_kefu_api_int(reply->element[1]));
+
+    if (stored) {
+        json_decref(stored);
+    }
+
+    return rc;
+}
+
+
+/* the body is the whole document: {"hours": .., "texts": .., ...} */
+
+ngx_int_t
+ngx_kefu_api_settings_put(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body)
+{
+    char        *doc;
+    u_char       ts[NGX_INT64_LEN], *by;
+    size_t       lens[4];
+    ngx_int_t    rc;
+    ngx_str_t    field, err;
+    const char  *argv[4];
+
+    if (!api->admin) {
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                  "settings are changed with admin tokens");
+    }
+
+    if (ngx_kefu_settings_check(body, r->pool, r->connection->log, &field,
+                                &err)
+        != NGX_OK)
+    {
+        return ngx_kefu_api_send(r, NGX_HTTP_BAD_REQUEST,
+                   json_pack("{s:{s:s,s:o,s:s%}}", "error",
+                             "code", "bad_request",
+                             "message", json_sprintf("%.*s: %.*s",
+                                                     (int) field.len,
+                                                     field.data,
+                                                     (int) err.len,
+                                                     err.data),
+                             "field", field.data, field.len));
+    }
+
+    doc = json_dumps(body, JSON_COMPACT);
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    by = ngx_pnalloc(r->pool, api->sub.len + 2);
+    if (by == NULL) {
+        free(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* kept in the request's pool for the answer */
+    api->action.len = ngx_strlen(doc);
+    api->action.data = ngx_pnalloc(r->pool, api->action.len);
+    if (api->action.data == NULL) {
+        free(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(api->action.data, doc, api->action.len);
+
+    argv[0] = (char *) api->site->name.data;
+    lens[0] = api->site->name.len;
+    argv[1] = doc;
+    lens[1] = ngx_strlen(doc);
+    argv[2] = (char *) ts;
+    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[3] = (char *) by;
+    lens[3] = ngx_sprintf(by, "m:%V", &api->sub) - by;
+
+    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_settings_put, 4, argv, lens,
+                           ngx_kefu_api_settings_put_done);
+
+    free(doc);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_settings_put_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    json_t     *stored;
+    ngx_int_t   rc;
+
+    stored = json_loadb((char *) api->action.data, api->action.len, 0, NULL);
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        if (stored) {
+            json_decref(stored);
+        }
+
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    rc = ngx_kefu_api_settings_answer(r, api, stored, reply->integer);
+
+    if (stored) {
+        json_decref(stored);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_settings_answer(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *stored, int64_t version)
+{
+    return ngx_kefu_api_send(r, NGX_HTTP_OK,
+               json_pack("{s:o,s:O,s:I}",
+                         "settings", ngx_kefu_settings_merge(api->site,
+                                                             stored),
+                         "stored", stored ? stored : json_null(),
+                         "version", (json_int_t) version));
+}

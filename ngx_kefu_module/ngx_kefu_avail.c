@@ -1,0 +1,344 @@
+
+/*
+ * Availability (contract v2, "Availability: business hours and offline"):
+ * whether a visitor's site is open (business hours) and whether its group
+ * has someone online, with the texts to show.  Each worker knows both per
+ * site (ngx_kefu_settings.c); when either changes, its visitors whose
+ * values changed are told.  And the visitor's contact details, left when
+ * nobody can answer now.
+ */
+
+
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_settings.h"
+
+
+#define NGX_KEFU_CONTACT_NAME   128
+#define NGX_KEFU_CONTACT_EMAIL  254
+#define NGX_KEFU_CONTACT_PHONE  32
+
+
+static void ngx_kefu_avail_values(ngx_kefu_ws_t *ws, ngx_uint_t *open,
+    ngx_uint_t *online);
+static void ngx_kefu_contact_handler(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+
+
+/*
+ * contact: ARGV = site, visitor id, contact JSON, ts, name ("" for none).
+ * Stores the details with the visitor, tells the agent of its open
+ * conversation, and puts visitor.contact on the site's event stream.
+ * Returns the open conversation ("" for none).
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_contact = { ngx_string(
+NGX_KEFU_LUA_EVENT
+"local sk = 'kefu:{s:' .. ARGV[1] .. '}:'\n"
+"local vk = sk .. 'v:' .. ARGV[2]\n"
+"redis.call('HSET', vk, 'contact', ARGV[3])\n"
+"if ARGV[5] ~= '' then redis.call('HSET', vk, 'name', ARGV[5]) end\n"
+"local conv = redis.call('HGET', vk, 'open') or ''\n"
+"local c = cjson.decode(ARGV[3])\n"
+"if conv ~= '' then\n"
+"  local h = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'agent',\n"
+"                       'state')\n"
+"  local v = {id = ARGV[2], contact = c}\n"
+"  if ARGV[5] ~= '' then v.name = ARGV[5] end\n"
+"  if h[1] then\n"
+"    redis.call('PUBLISH', 'kefu:u:' .. ARGV[1] .. ':a:' .. h[1],\n"
+"               '-|u|0|' .. cjson.encode({type = 'conv', conv = conv,\n"
+"               state = h[2], reason = 'contact', visitor = v}))\n"
+"  end\n"
+"end\n"
+"c.visitor = ARGV[2]\n"
+"kefu_event(ARGV[1], 'visitor.contact', conv, '', ARGV[4], cjson.encode(c))\n"
+"return conv\n"
+), { 0 } };
+
+
+static void
+ngx_kefu_avail_values(ngx_kefu_ws_t *ws, ngx_uint_t *open,
+    ngx_uint_t *online)
+{
+    ngx_kefu_site_rt_t  *rt = ws->site->rt;
+
+    if (rt == NULL) {
+        *open = 1;
+        *online = 1;
+        return;
+    }
+
+    *open = rt->open;
+
+    /* before the first answer from Redis nothing is claimed either way */
+    *online = !rt->known
+              || json_object_getn(rt->online, (char *) ws->group.data,
+                                  ws->group.len) != NULL;
+}
+
+
+/* {"type":"availability","open","online","welcome","offline"} */
+
+json_t *
+ngx_kefu_avail_json(ngx_kefu_ws_t *ws)
+{
+    ngx_uint_t  open, online;
+
+    ngx_kefu_avail_values(ws, &open, &online);
+
+    ws->avail_sent = 1;
+    ws->avail_open = open;
+    ws->avail_online = online;
+
+    return json_pack("{s:s,s:b,s:b,s:s,s:s}", "type", "availability",
+                     "open", (int) open, "online", (int) online,
+                     "welcome", ngx_kefu_settings_text(ws->site, ws->lang_en,
+                                                       "welcome"),
+                     "offline", ngx_kefu_settings_text(ws->site, ws->lang_en,
+                                                       "offline"));
+}
+
+
+/* inside the site's business hours */
+
+ngx_uint_t
+ngx_kefu_avail_open(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_site_rt_t  *rt = ws->site->rt;
+
+    return rt == NULL || rt->open;
+}
+
+
+/*
+ * The site's hours, its online groups or its settings changed: each
+ * visitor of this worker on that site whose values changed (all of them,
+ * with force: the texts may have) is sent availability again.  A walk over
+ * the worker's sessions, once per change and not per message.
+ */
+
+void
+ngx_kefu_avail_changed(ngx_kefu_site_rt_t *rt, ngx_uint_t force)
+{
+    json_t             *a;
+    ngx_uint_t          open, online;
+    ngx_kefu_ws_t      *ws;
+    ngx_rbtree_node_t  *node, *root, *sentinel;
+
+    if (rt->kmcf->local == NULL) {
+        return;
+    }
+
+    root = rt->kmcf->local->sessions.root;
+    sentinel = rt->kmcf->local->sessions.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&rt->kmcf->local->sessions, node))
+    {
+        ws = (ngx_kefu_ws_t *) ((u_char *) node
+                                - offsetof(ngx_kefu_ws_t, session_node));
+
+        if (ws->role != NGX_KEFU_ROLE_VISITOR || ws->site != rt->site
+            || !ws->avail_sent)
+        {
+            continue;
+        }
+
+        ngx_kefu_avail_values(ws, &open, &online);
+
+        if (!force && open == ws->avail_open && online == ws->avail_online) {
+            continue;
+        }
+
+        a = ngx_kefu_avail_json(ws);
+
+        if (a) {
+            if (force) {
+                json_object_set_new(a, "settings",
+                                    ngx_kefu_settings_public(ws->site));
+            }
+
+            (void) ngx_kefu_app_send(ws, a);
+            json_decref(a);
+        }
+    }
+}
+
+
+/* the contact message: name?, email?, phone? */
+
+typedef struct {
+    uint64_t                     sid;
+    json_t                      *contact;
+    u_char                       cid[65];
+} ngx_kefu_contact_ctx_t;
+
+
+void
+ngx_kefu_contact(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    char                    *j;
+    u_char                   ts[NGX_INT64_LEN];
+    size_t                   lens[5], len, i;
+    json_t                  *c, *v;
+    ngx_uint_t               k;
+    const char              *argv[5], *s;
+    ngx_kefu_contact_ctx_t  *ctx;
+
+    static const char       *fields[] = { "name", "email", "phone" };
+    static const size_t      max[] = { NGX_KEFU_CONTACT_NAME,
+                                       NGX_KEFU_CONTACT_EMAIL,
+                                       NGX_KEFU_CONTACT_PHONE };
+
+    if (ws->role != NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_app_error(ws, "forbidden", "only visitors leave contact "
+                           "details", cid);
+        return;
+    }
+
+    c = json_object();
+    if (c == NULL) {
+        return;
+    }
+
+    for (k = 0; k < 3; k++) {
+        v = json_object_get(msg, fields[k]);
+
+        if (v == NULL || json_is_null(v)
+            || (json_is_string(v) && json_string_length(v) == 0))
+        {
+            continue;
+        }
+
+        s = json_is_string(v) ? json_string_value(v) : NULL;
+        len = s ? json_string_length(v) : 0;
+
+        if (s == NULL || len > max[k]
+            || (k == 1 && (ngx_strchr(s, '@') == NULL || s[0] == '@'
+                           || s[len - 1] == '@')))
+        {
+            json_decref(c);
+            ngx_kefu_app_error(ws, "bad_request",
+                               k == 0 ? "\"name\" must be a string of at most "
+                                        "128 bytes"
+                               : k == 1 ? "\"email\" must be an e-mail "
+                                          "address"
+                               : "\"phone\" must be a phone number: digits, "
+                                 "spaces, + - ( ), at most 32", cid);
+            return;
+        }
+
+        if (k == 2) {
+            for (i = 0; i < len; i++) {
+                if (!((s[i] >= '0' && s[i] <= '9') || s[i] == ' '
+                      || s[i] == '+' || s[i] == '-' || s[i] == '('
+                      || s[i] == ')'))
+                {
+                    json_decref(c);
+                    ngx_kefu_app_error(ws, "bad_request", "\"phone\" must be "
+                                       "a phone number: digits, spaces, "
+                                       "+ - ( ), at most 32", cid);
+                    return;
+                }
+            }
+        }
+
+        json_object_set(c, fields[k], v);
+    }
+
+    if (json_object_size(c) == 0) {
+        json_decref(c);
+        ngx_kefu_app_error(ws, "bad_request", "give at least one of "
+                           "\"name\", \"email\", \"phone\"", cid);
+        return;
+    }
+
+    j = json_dumps(c, JSON_COMPACT);
+    ctx = ngx_calloc(sizeof(ngx_kefu_contact_ctx_t), ws->connection->log);
+
+    if (j == NULL || ctx == NULL) {
+        free(j);
+        ngx_free(ctx);
+        json_decref(c);
+        return;
+    }
+
+    ctx->sid = ws->session_id;
+    ctx->contact = c;
+
+    if (cid) {
+        ngx_cpystrn(ctx->cid, (u_char *) cid, sizeof(ctx->cid));
+    }
+
+    v = json_object_get(c, "name");
+
+    argv[0] = (char *) ws->site->name.data;
+    lens[0] = ws->site->name.len;
+    argv[1] = (char *) ws->user_id.data;
+    lens[1] = ws->user_id.len;
+    argv[2] = j;
+    lens[2] = ngx_strlen(j);
+    argv[3] = (char *) ts;
+    lens[3] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[4] = v ? json_string_value(v) : "";
+    lens[4] = v ? json_string_length(v) : 0;
+
+    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_contact,
+                            ngx_kefu_contact_handler, ctx, 0, 5, argv, lens)
+        != NGX_OK)
+    {
+        json_decref(c);
+        ngx_free(ctx);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+    }
+
+    free(j);
+}
+
+
+static void
+ngx_kefu_contact_handler(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_contact_ctx_t  *ctx = data;
+
+    json_t         *m;
+    const char     *cid;
+    ngx_kefu_ws_t  *ws;
+
+    ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
+    cid = ctx->cid[0] ? (char *) ctx->cid : NULL;
+
+    if (ws == NULL) {
+        goto done;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+        goto done;
+    }
+
+    /* stored: the visitor's connections are told what the agents see */
+    m = json_deep_copy(ctx->contact);
+
+    if (m) {
+        json_object_set_new(m, "type", json_string("contact"));
+
+        if (cid) {
+            json_object_set_new(m, "cid", json_string(cid));
+        }
+
+        (void) ngx_kefu_app_send(ws, m);
+        json_decref(m);
+    }
+
+done:
+
+    json_decref(ctx->contact);
+    ngx_free(ctx);
+}

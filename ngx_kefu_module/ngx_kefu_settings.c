@@ -1,0 +1,1112 @@
+
+/*
+ * Site settings (docs/api.md, "Site settings"): the document's schema, the
+ * defaults from nginx.conf, and each worker's copy of every site's
+ * effective settings.
+ *
+ * Redis holds kefu:{s:<site>}:settings (hash: doc, version, updated, by).
+ * A write bumps the version and publishes "<site> <version>" on
+ * kefu:settings, to which every worker of every host subscribes once: each
+ * reloads that one site's document (one HMGET), so a change takes effect
+ * everywhere within a round trip, with no polling.  A worker whose Redis
+ * link comes back reloads every site, as it may have missed a notice.
+ */
+
+
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_settings.h"
+
+
+#define NGX_KEFU_SETTINGS_TEXT_MAX   2000
+#define NGX_KEFU_SETTINGS_LABEL_MAX  64
+#define NGX_KEFU_SETTINGS_GROUPS     100
+#define NGX_KEFU_AVAIL_RECHECK       100     /* ms: presence bursts */
+
+
+static ngx_int_t ngx_kefu_settings_texts(json_t *v, ngx_str_t *field,
+    ngx_str_t *err, ngx_uint_t max, const char *name, const char **keys);
+static json_t *ngx_kefu_settings_builtin(void);
+static void ngx_kefu_settings_apply(ngx_kefu_site_rt_t *rt, json_t *stored,
+    int64_t version);
+static void ngx_kefu_settings_load(ngx_kefu_site_rt_t *rt);
+static void ngx_kefu_settings_loaded(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static void ngx_kefu_settings_recheck(ngx_event_t *ev);
+static void ngx_kefu_settings_online(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_settings_tick(ngx_event_t *ev);
+static void ngx_kefu_settings_tick_arm(ngx_kefu_site_rt_t *rt);
+static void ngx_kefu_settings_stored(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+
+
+/*
+ * settings_get: ARGV = site.  {doc or "", version}.
+ * settings_put: ARGV = site, doc, ts, by.  Stores the document, bumps the
+ * version, announces it and records settings.changed in the site's event
+ * stream.  Returns the version.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_settings_get = { ngx_string(
+"local h = redis.call('HMGET', 'kefu:{s:' .. ARGV[1] .. '}:settings',\n"
+"                     'doc', 'version')\n"
+"return {h[1] or '', tonumber(h[2]) or 0}\n"
+), { 0 } };
+
+ngx_kefu_script_t  ngx_kefu_script_settings_put = { ngx_string(
+NGX_KEFU_LUA_EVENT
+"local k = 'kefu:{s:' .. ARGV[1] .. '}:settings'\n"
+"local v = redis.call('HINCRBY', k, 'version', 1)\n"
+"redis.call('HSET', k, 'doc', ARGV[2], 'updated', ARGV[3], 'by', ARGV[4])\n"
+"redis.call('PUBLISH', '" NGX_KEFU_SETTINGS_CHANNEL "', ARGV[1] .. ' ' .. v)\n"
+"kefu_event(ARGV[1], 'settings.changed', '', '', ARGV[3],\n"
+"           cjson.encode({version = v, by = ARGV[4]}))\n"
+"return v\n"
+), { 0 } };
+
+
+/*
+ * avail: ARGV = site, now (ms), grace (ms).  The groups that have an agent
+ * online (connected, or within its grace period): what "online" means in a
+ * visitor's availability.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_avail = { ngx_string(
+"local sk = 'kefu:{s:' .. ARGV[1] .. '}:'\n"
+"local now, grace = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+"local out, seen = {}, {}\n"
+"for _, aid in ipairs(redis.call('SMEMBERS', sk .. 'agents')) do\n"
+"  local h = redis.call('HMGET', sk .. 'a:' .. aid, 'state', 'conns',\n"
+"                       'gone', 'groups')\n"
+"  if h[1] == 'online' and h[4] and ((tonumber(h[2]) or 0) > 0\n"
+"     or now - (tonumber(h[3]) or 0) < grace) then\n"
+"    for _, g in ipairs(cjson.decode(h[4])) do\n"
+"      if not seen[g] then seen[g] = 1 out[#out + 1] = g end\n"
+"    end\n"
+"  end\n"
+"end\n"
+"return out\n"
+), { 0 } };
+
+
+static const char  *ngx_kefu_settings_keys[] = {
+    "hours", "texts", "groups", "widget", "contact", NULL
+};
+
+/* kept for later versions: refused until they are implemented */
+static const char  *ngx_kefu_settings_reserved[] = {
+    "canned", "rules", "faq", NULL
+};
+
+static const char  *ngx_kefu_langs[] = { "zh", "en", NULL };
+static const char  *ngx_kefu_text_keys[] = { "welcome", "offline", NULL };
+
+
+#define ngx_kefu_settings_fail(f, e)                                          \
+    do { ngx_str_set(field, f); ngx_str_set(err, e); return NGX_DECLINED; }   \
+    while (0)
+
+
+/*
+ * The whole document, as stored (defaults fill in what it leaves out).
+ * field gets the path of the first offending field ("hours.weekly.mon",
+ * "groups[2].name"), err what is wrong with it.
+ */
+
+ngx_int_t
+ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
+    ngx_str_t *field, ngx_str_t *err)
+{
+    size_t       i;
+    json_t      *v, *g, *x;
+    ngx_uint_t   k;
+    const char  *key, *s;
+    const char  *label_keys[] = { "name", "label", NULL };
+
+    if (!json_is_object(doc)) {
+        ngx_kefu_settings_fail("settings", "must be a JSON object");
+    }
+
+    json_object_foreach(doc, key, v) {
+        for (k = 0; ngx_kefu_settings_keys[k]; k++) {
+            if (ngx_strcmp(key, ngx_kefu_settings_keys[k]) == 0) {
+                break;
+            }
+        }
+
+        if (ngx_kefu_settings_keys[k]) {
+            continue;
+        }
+
+        field->len = ngx_strlen(key);
+        field->data = ngx_pnalloc(pool, field->len + 1);
+        if (field->data) {
+            ngx_memcpy(field->data, key, field->len + 1);
+        }
+
+        for (k = 0; ngx_kefu_settings_reserved[k]; k++) {
+            if (ngx_strcmp(key, ngx_kefu_settings_reserved[k]) == 0) {
+                ngx_str_set(err, "is reserved for a later version");
+                return NGX_DECLINED;
+            }
+        }
+
+        ngx_str_set(err, "is not a settings field (hours, texts, groups, "
+                    "widget, contact)");
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(doc, "hours");
+
+    if (v && !json_is_null(v)
+        && ngx_kefu_hours_check(v, pool, log, field, err, NULL) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* texts: {"zh": {"welcome", "offline"}, "en": {...}} */
+    v = json_object_get(doc, "texts");
+
+    if (v) {
+        if (!json_is_object(v)) {
+            ngx_kefu_settings_fail("texts", "must be an object: \"zh\" and "
+                                   "\"en\", each {\"welcome\", \"offline\"}");
+        }
+
+        json_object_foreach(v, key, x) {
+            for (k = 0; ngx_kefu_langs[k]; k++) {
+                if (ngx_strcmp(key, ngx_kefu_langs[k]) == 0) {
+                    break;
+                }
+            }
+
+            if (ngx_kefu_langs[k] == NULL) {
+                ngx_kefu_settings_fail("texts", "has a language other than "
+                                       "zh and en");
+            }
+
+            if (ngx_kefu_settings_texts(x, field, err,
+                                        NGX_KEFU_SETTINGS_TEXT_MAX,
+                                        k == 0 ? "texts.zh" : "texts.en",
+                                        ngx_kefu_text_keys)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    /* groups: [{"name": "presales", "label": {"zh": .., "en": ..}}] */
+    v = json_object_get(doc, "groups");
+
+    if (v) {
+        if (!json_is_array(v) || json_array_size(v) > NGX_KEFU_SETTINGS_GROUPS)
+        {
+            ngx_kefu_settings_fail("groups", "must be an array of at most 100 "
+                                   "{\"name\", \"label\"}");
+        }
+
+        json_array_foreach(v, i, g) {
+            x = json_is_object(g) ? json_object_get(g, "name") : NULL;
+            s = json_is_string(x) ? json_string_value(x) : "";
+
+            if (json_is_object(g)) {
+                json_object_foreach(g, key, x) {
+                    if (ngx_strcmp(key, label_keys[0]) != 0
+                        && ngx_strcmp(key, label_keys[1]) != 0)
+                    {
+                        g = NULL;
+                        break;
+                    }
+                }
+            }
+
+            if (g == NULL || ngx_strlen(s) > 64
+                || ngx_kefu_valid_id((u_char *) s, ngx_strlen(s)) != NGX_OK
+                || ngx_strchr(s, ':')
+                || (json_object_get(g, "label")
+                    && ngx_kefu_settings_texts(json_object_get(g, "label"),
+                                               field, err,
+                                               NGX_KEFU_SETTINGS_LABEL_MAX,
+                                               "label", ngx_kefu_langs)
+                       != NGX_OK))
+            {
+                field->data = ngx_pnalloc(pool, 32);
+                if (field->data) {
+                    field->len = ngx_sprintf(field->data, "groups[%uz]", i)
+                                 - field->data;
+                }
+                ngx_str_set(err, "must be {\"name\": a group name (1-64 of "
+                            "[A-Za-z0-9._@-]), \"label\": {\"zh\", \"en\"} "
+                            "(at most 64 bytes each)}");
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    /* widget: {"color", "title": {"zh", "en"}, "hide_outside_hours"} */
+    v = json_object_get(doc, "widget");
+
+    if (v) {
+        if (!json_is_object(v)) {
+            ngx_kefu_settings_fail("widget", "must be an object");
+        }
+
+        json_object_foreach(v, key, x) {
+            if (ngx_strcmp(key, "color") == 0) {
+                s = json_is_string(x) ? json_string_value(x) : "";
+
+                if ((ngx_strlen(s) != 7 && ngx_strlen(s) != 4) || s[0] != '#'
+                    || ngx_hextoi((u_char *) s + 1, ngx_strlen(s) - 1)
+                       == NGX_ERROR)
+                {
+                    ngx_kefu_settings_fail("widget.color", "must be a colour "
+                                           "#rgb or #rrggbb");
+                }
+
+            } else if (ngx_strcmp(key, "title") == 0) {
+                if (ngx_kefu_settings_texts(x, field, err,
+                                            NGX_KEFU_SETTINGS_LABEL_MAX,
+                                            "widget.title", ngx_kefu_langs)
+                    != NGX_OK)
+                {
+                    return NGX_DECLINED;
+                }
+
+            } else if (ngx_strcmp(key, "hide_outside_hours") == 0) {
+                if (!json_is_boolean(x)) {
+                    ngx_kefu_settings_fail("widget.hide_outside_hours",
+                                           "must be true or false");
+                }
+
+            } else {
+                ngx_kefu_settings_fail("widget", "has a field other than "
+                                       "color, title, hide_outside_hours");
+            }
+        }
+    }
+
+    /* contact: {"ask": bool, "required": bool} */
+    v = json_object_get(doc, "contact");
+
+    if (v) {
+        if (!json_is_object(v)) {
+            ngx_kefu_settings_fail("contact", "must be an object");
+        }
+
+        json_object_foreach(v, key, x) {
+            if (ngx_strcmp(key, "ask") == 0) {
+                if (!json_is_boolean(x)) {
+                    ngx_kefu_settings_fail("contact.ask", "must be true or "
+                                           "false");
+                }
+
+            } else if (ngx_strcmp(key, "required") == 0) {
+                if (!json_is_boolean(x)) {
+                    ngx_kefu_settings_fail("contact.required", "must be true "
+                                           "or false");
+                }
+
+            } else {
+                ngx_kefu_settings_fail("contact", "has a field other than "
+                                       "ask, required");
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* an object of bounded strings whose keys are among keys */
+
+static ngx_int_t
+ngx_kefu_settings_texts(json_t *v, ngx_str_t *field, ngx_str_t *err,
+    ngx_uint_t max, const char *name, const char **keys)
+{
+    json_t      *x;
+    ngx_uint_t   k;
+    const char  *key;
+
+    field->data = (u_char *) name;
+    field->len = ngx_strlen(name);
+
+    if (!json_is_object(v)) {
+        ngx_str_set(err, "must be an object of strings");
+        return NGX_DECLINED;
+    }
+
+    json_object_foreach(v, key, x) {
+        for (k = 0; keys[k]; k++) {
+            if (ngx_strcmp(key, keys[k]) == 0) {
+                break;
+            }
+        }
+
+        if (keys[k] == NULL) {
+            ngx_str_set(err, "has an unknown field");
+            return NGX_DECLINED;
+        }
+
+        if (!json_is_string(x) || json_string_length(x) > max) {
+            ngx_str_set(err, "must hold strings (bounded in length)");
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a site has before anyone set anything.  No greeting: the widget
+ * shows its own until the shop writes one (which then also opens each new
+ * conversation as its first entry).
+ */
+
+static json_t *
+ngx_kefu_settings_builtin(void)
+{
+    return json_pack("{s:n,s:{s:{s:s,s:s},s:{s:s,s:s}},s:[],"
+                     "s:{s:s,s:b},s:{s:b,s:b}}",
+                     "hours",
+                     "texts",
+                       "zh",
+                         "welcome", "",
+                         "offline", "现在没有客服在线。请留言并留下联系方式，"
+                                    "我们会尽快回复您。",
+                       "en",
+                         "welcome", "",
+                         "offline", "Nobody can answer right now. Leave a "
+                                    "message and your contact details, and "
+                                    "we will get back to you.",
+                     "groups",
+                     "widget", "color", "#1677ff", "hide_outside_hours", 0,
+                     "contact", "ask", 1, "required", 0);
+}
+
+
+/*
+ * The effective document: built-in, then the site's defaults
+ * (nginx.conf), then what is stored; each top-level field replaces the
+ * one before, except texts, widget and contact, merged one level down.
+ */
+
+json_t *
+ngx_kefu_settings_merge(ngx_kefu_site_t *site, json_t *stored)
+{
+    json_t      *doc, *layer, *v, *cur, *lv;
+    ngx_uint_t   i;
+    const char  *key, *lang;
+
+    doc = ngx_kefu_settings_builtin();
+    if (doc == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < 2; i++) {
+        layer = i == 0 ? site->settings : stored;
+
+        if (!json_is_object(layer)) {
+            continue;
+        }
+
+        /* a copy: the layers themselves are never changed */
+        layer = json_deep_copy(layer);
+        if (layer == NULL) {
+            json_decref(doc);
+            return NULL;
+        }
+
+        json_object_foreach(layer, key, v) {
+            cur = json_object_get(doc, key);
+
+            if (ngx_strcmp(key, "texts") == 0 && json_is_object(cur)
+                && json_is_object(v))
+            {
+                /* a shop may set only texts.zh.offline */
+                json_object_foreach(v, lang, lv) {
+                    if (json_is_object(json_object_get(cur, lang))) {
+                        (void) json_object_update(json_object_get(cur, lang),
+                                                  lv);
+
+                    } else {
+                        (void) json_object_set(cur, lang, lv);
+                    }
+                }
+
+            } else if ((ngx_strcmp(key, "widget") == 0
+                        || ngx_strcmp(key, "contact") == 0)
+                       && json_is_object(cur) && json_is_object(v))
+            {
+                (void) json_object_update(cur, v);
+
+            } else {
+                (void) json_object_set(doc, key, v);
+            }
+        }
+
+        json_decref(layer);
+    }
+
+    return doc;
+}
+
+
+/* the part of the settings visitors' widgets use */
+
+json_t *
+ngx_kefu_settings_public(ngx_kefu_site_t *site)
+{
+    ngx_kefu_site_rt_t  *rt = site->rt;
+
+    if (rt == NULL || rt->doc == NULL) {
+        return json_object();
+    }
+
+    return json_pack("{s:O,s:O,s:O}",
+                     "widget", json_object_get(rt->doc, "widget"),
+                     "contact", json_object_get(rt->doc, "contact"),
+                     "groups", json_object_get(rt->doc, "groups"));
+}
+
+
+/* texts.<lang>.<name>, else the other language's */
+
+const char *
+ngx_kefu_settings_text(ngx_kefu_site_t *site, ngx_uint_t en,
+    const char *name)
+{
+    json_t              *t, *v;
+    ngx_uint_t           i;
+    ngx_kefu_site_rt_t  *rt = site->rt;
+
+    t = rt && rt->doc ? json_object_get(rt->doc, "texts") : NULL;
+
+    for (i = 0; i < 2; i++) {
+        v = json_object_get(json_object_get(t, ngx_kefu_langs[(en + i) % 2]),
+                            name);
+
+        if (json_is_string(v) && json_string_length(v)) {
+            return json_string_value(v);
+        }
+    }
+
+    return "";
+}
+
+
+/* worker start: the defaults at once, Redis's copy when it is ready */
+
+ngx_int_t
+ngx_kefu_settings_init_process(ngx_cycle_t *cycle)
+{
+    ngx_str_t              channel;
+    ngx_uint_t             i;
+    ngx_kefu_site_t       *site;
+    ngx_kefu_site_rt_t    *rt;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+    if (kmcf == NULL) {
+        return NGX_OK;
+    }
+
+    site = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        rt = ngx_pcalloc(cycle->pool, sizeof(ngx_kefu_site_rt_t));
+        if (rt == NULL) {
+            return NGX_ERROR;
+        }
+
+        rt->site = &site[i];
+        rt->kmcf = kmcf;
+        rt->online = json_object();
+        site[i].rt = rt;
+
+        rt->tick.handler = ngx_kefu_settings_tick;
+        rt->tick.data = rt;
+        rt->tick.log = cycle->log;
+        rt->tick.cancelable = 1;
+
+        rt->recheck.handler = ngx_kefu_settings_recheck;
+        rt->recheck.data = rt;
+        rt->recheck.log = cycle->log;
+        rt->recheck.cancelable = 1;
+
+        ngx_kefu_settings_apply(rt, NULL, 0);
+
+        if (kmcf->redis == NULL) {
+            continue;
+        }
+
+        /* presence of the site's agents: whether anyone is online */
+        channel.data = ngx_pnalloc(cycle->pool, site[i].name.len + 7);
+        if (channel.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        channel.len = ngx_sprintf(channel.data, "kefu:p:%V", &site[i].name)
+                      - channel.data;
+
+        /* held for the worker's life: agents' joins only add to it */
+        if (ngx_kefu_redis_subscribe(kmcf->redis, &channel) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (kmcf->redis && kmcf->sites.nelts) {
+        ngx_str_set(&channel, NGX_KEFU_SETTINGS_CHANNEL);
+
+        if (ngx_kefu_redis_subscribe(kmcf->redis, &channel) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_kefu_settings_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             i;
+    ngx_kefu_site_t       *site;
+    ngx_kefu_site_rt_t    *rt;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+    if (kmcf == NULL) {
+        return;
+    }
+
+    site = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        rt = site[i].rt;
+
+        if (rt == NULL) {
+            continue;
+        }
+
+        if (rt->tick.timer_set) {
+            ngx_del_timer(&rt->tick);
+        }
+
+        if (rt->recheck.timer_set) {
+            ngx_del_timer(&rt->recheck);
+        }
+    }
+}
+
+
+/* Redis is (back) up: every site's settings and availability, afresh */
+
+void
+ngx_kefu_settings_ready(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_uint_t        i;
+    ngx_kefu_site_t  *site;
+
+    site = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        if (site[i].rt) {
+            ngx_kefu_settings_load(site[i].rt);
+            ngx_kefu_settings_recheck(&((ngx_kefu_site_rt_t *)
+                                        site[i].rt)->recheck);
+        }
+    }
+}
+
+
+/* "<site> <version>" on kefu:settings; presence on kefu:p:<site> */
+
+void
+ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
+    ngx_str_t *payload)
+{
+    u_char              *sp;
+    ngx_str_t            name;
+    ngx_uint_t           i;
+    ngx_kefu_site_t     *site;
+    ngx_kefu_site_rt_t  *rt;
+
+    site = kmcf->sites.elts;
+
+    if (channel->len == sizeof(NGX_KEFU_SETTINGS_CHANNEL) - 1
+        && ngx_strncmp(channel->data, NGX_KEFU_SETTINGS_CHANNEL,
+                       channel->len) == 0)
+    {
+        sp = ngx_strlchr(payload->data, payload->data + payload->len, ' ');
+        name.data = payload->data;
+        name.len = sp ? (size_t) (sp - payload->data) : payload->len;
+
+        for (i = 0; i < kmcf->sites.nelts; i++) {
+            rt = site[i].rt;
+
+            if (rt && site[i].name.len == name.len
+                && ngx_strncmp(site[i].name.data, name.data, name.len) == 0)
+            {
+                /* not compared with the version: a key deleted by hand
+                   starts its versions again */
+                ngx_kefu_settings_load(rt);
+            }
+        }
+
+        return;
+    }
+
+    if (channel->len < 8 || ngx_strncmp(channel->data, "kefu:p:", 7) != 0) {
+        return;
+    }
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        rt = site[i].rt;
+
+        if (rt && site[i].name.len == channel->len - 7
+            && ngx_strncmp(site[i].name.data, channel->data + 7,
+                           channel->len - 7) == 0)
+        {
+            /* a burst of presence changes costs one read */
+            if (!rt->recheck.timer_set) {
+                ngx_add_timer(&rt->recheck, NGX_KEFU_AVAIL_RECHECK);
+            }
+        }
+    }
+}
+
+
+static void
+ngx_kefu_settings_load(ngx_kefu_site_rt_t *rt)
+{
+    size_t       lens[1];
+    const char  *argv[1];
+
+    if (rt->loading) {
+        rt->again = 1;
+        return;
+    }
+
+    argv[0] = (char *) rt->site->name.data;
+    lens[0] = rt->site->name.len;
+
+    if (ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_settings_get,
+                            ngx_kefu_settings_loaded, rt, 0, 1, argv, lens)
+        == NGX_OK)
+    {
+        rt->loading = 1;
+    }
+}
+
+
+static void
+ngx_kefu_settings_loaded(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_site_rt_t  *rt = data;
+
+    json_t      *stored;
+    ngx_str_t    field, err;
+    ngx_pool_t  *pool;
+
+    rt->loading = 0;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_INTEGER)
+    {
+        stored = NULL;
+
+        if (reply->element[0]->len) {
+            stored = json_loadb(reply->element[0]->str,
+                                reply->element[0]->len, 0, NULL);
+        }
+
+        pool = ngx_create_pool(1024, ngx_cycle->log);
+
+        if (stored && pool
+            && ngx_kefu_settings_check(stored, pool, ngx_cycle->log, &field,
+                                       &err)
+               != NGX_OK)
+        {
+            /* stored by hand, or by a later version: the defaults rule */
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "kefu: settings of site \"%V\" ignored: %V %V",
+                          &rt->site->name, &field, &err);
+            json_decref(stored);
+            stored = NULL;
+        }
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        ngx_kefu_settings_apply(rt, stored, reply->element[1]->integer);
+        ngx_kefu_avail_changed(rt, 1);
+
+        if (stored) {
+            json_decref(stored);
+        }
+    }
+
+    if (rt->again) {
+        rt->again = 0;
+        ngx_kefu_settings_load(rt);
+    }
+}
+
+
+/* a new document: merged, its hours parsed, the hours' clock started */
+
+static void
+ngx_kefu_settings_apply(ngx_kefu_site_rt_t *rt, json_t *stored,
+    int64_t version)
+{
+    json_t            *doc, *hours;
+    ngx_str_t          field, err;
+    ngx_pool_t        *pool;
+    ngx_kefu_hours_t  *h;
+
+    doc = ngx_kefu_settings_merge(rt->site, stored);
+    if (doc == NULL) {
+        return;
+    }
+
+    h = NULL;
+    hours = json_object_get(doc, "hours");
+
+    if (json_is_object(hours)) {
+        pool = ngx_create_pool(1024, ngx_cycle->log);
+
+        if (pool == NULL
+            || ngx_kefu_hours_check(hours, pool, ngx_cycle->log, &field, &err,
+                                    &h)
+               != NGX_OK)
+        {
+            /* the zone file went away since it was checked */
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "kefu: business hours of site \"%V\" ignored: "
+                          "%V %V", &rt->site->name, &field, &err);
+            h = NULL;
+        }
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+    }
+
+    if (rt->doc) {
+        json_decref(rt->doc);
+    }
+
+    if (rt->stored) {
+        json_decref(rt->stored);
+    }
+
+    rt->stored = stored ? json_incref(stored) : NULL;
+
+    if (rt->hours) {
+        ngx_free(rt->hours);
+    }
+
+    rt->doc = doc;
+    rt->hours = h;
+    rt->version = version;
+    rt->open = ngx_kefu_hours_open(h, ngx_time());
+
+    ngx_kefu_settings_tick_arm(rt);
+}
+
+
+/* business hours turn at minute boundaries: look just after each */
+
+static void
+ngx_kefu_settings_tick_arm(ngx_kefu_site_rt_t *rt)
+{
+    if (rt->tick.timer_set) {
+        ngx_del_timer(&rt->tick);
+    }
+
+    if (rt->hours == NULL || ngx_exiting) {
+        return;
+    }
+
+    ngx_add_timer(&rt->tick, (60 - ngx_time() % 60) * 1000 + 200);
+}
+
+
+static void
+ngx_kefu_settings_tick(ngx_event_t *ev)
+{
+    ngx_uint_t           open;
+    ngx_kefu_site_rt_t  *rt = ev->data;
+
+    open = ngx_kefu_hours_open(rt->hours, ngx_time());
+
+    if (open != rt->open) {
+        rt->open = open;
+        ngx_kefu_avail_changed(rt, 0);
+    }
+
+    ngx_kefu_settings_tick_arm(rt);
+}
+
+
+/* which groups have someone online: read after presence changed */
+
+static void
+ngx_kefu_settings_recheck(ngx_event_t *ev)
+{
+    u_char               now[NGX_INT64_LEN], grace[NGX_INT_T_LEN];
+    size_t               lens[3];
+    const char          *argv[3];
+    ngx_kefu_site_rt_t  *rt = ev->data;
+
+    if (rt->kmcf->redis == NULL) {
+        return;
+    }
+
+    if (rt->checking) {
+        /* one more after the one under way */
+        if (!rt->recheck.timer_set) {
+            ngx_add_timer(&rt->recheck, NGX_KEFU_AVAIL_RECHECK);
+        }
+
+        return;
+    }
+
+    argv[0] = (char *) rt->site->name.data;
+    lens[0] = rt->site->name.len;
+    argv[1] = (char *) now;
+    lens[1] = ngx_sprintf(now, "%L", ngx_kefu_now_ms()) - now;
+    argv[2] = (char *) grace;
+    lens[2] = ngx_sprintf(grace, "%M", rt->site->grace) - grace;
+
+    if (ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_avail,
+                            ngx_kefu_settings_online, rt, 0, 3, argv, lens)
+        == NGX_OK)
+    {
+        rt->checking = 1;
+    }
+}
+
+
+static void
+ngx_kefu_settings_online(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_site_rt_t  *rt = data;
+
+    size_t   i;
+    json_t  *online;
+
+    rt->checking = 0;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    online = json_object();
+    if (online == NULL) {
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type == REDIS_REPLY_STRING
+            && reply->element[i]->len <= 64)
+        {
+            (void) json_object_setn_new(online, reply->element[i]->str,
+                                        reply->element[i]->len, json_true());
+        }
+    }
+
+    json_decref(rt->online);
+    rt->online = online;
+    rt->known = 1;
+
+    ngx_kefu_avail_changed(rt, 0);
+}
+
+
+/*
+ * The "settings" message: agents and admins read the site's settings,
+ * admins write them ("settings": the whole document).  The answer is
+ * {"type":"settings","settings": effective, "stored": as stored,
+ * "version"}; a bad document answers bad_request with "field".
+ */
+
+typedef struct {
+    uint64_t                     sid;
+    ngx_kefu_site_t             *site;
+    json_t                      *stored;
+    u_char                       cid[65];
+} ngx_kefu_settings_ctx_t;
+
+
+static void
+ngx_kefu_settings_send(ngx_kefu_ws_t *ws, json_t *doc, json_t *stored,
+    int64_t version, const char *cid)
+{
+    json_t  *m;
+
+    m = json_pack("{s:s,s:o,s:O,s:I}", "type", "settings",
+                  "settings", doc ? doc : json_object(),
+                  "stored", stored ? stored : json_null(),
+                  "version", (json_int_t) version);
+    if (m == NULL) {
+        return;
+    }
+
+    if (cid) {
+        json_object_set_new(m, "cid", json_string(cid));
+    }
+
+    (void) ngx_kefu_app_send(ws, m);
+    json_decref(m);
+}
+
+
+void
+ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+{
+    char                     *doc;
+    u_char                    ts[NGX_INT64_LEN], by[2 + NGX_KEFU_MAX_ID_LEN];
+    size_t                    lens[4];
+    json_t                   *v, *e;
+    ngx_str_t                 field, err;
+    ngx_pool_t               *pool;
+    const char               *argv[4];
+    ngx_kefu_site_rt_t       *rt;
+    ngx_kefu_settings_ctx_t  *ctx;
+
+    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_app_error(ws, "forbidden", "visitors do not read settings",
+                           cid);
+        return;
+    }
+
+    rt = ws->site->rt;
+    v = json_object_get(msg, "settings");
+
+    if (v == NULL || json_is_null(v)) {
+        /* this worker's copy: at most a round trip behind Redis */
+        ngx_kefu_settings_send(ws, rt && rt->doc ? json_incref(rt->doc) : NULL,
+                               rt ? rt->stored : NULL, rt ? rt->version : 0,
+                               cid);
+        return;
+    }
+
+    if (ws->role != NGX_KEFU_ROLE_ADMIN) {
+        ngx_kefu_app_error(ws, "forbidden", "only admins change settings",
+                           cid);
+        return;
+    }
+
+    /* field names live in a pool of their own, not the connection's */
+    pool = ngx_create_pool(1024, ws->connection->log);
+    if (pool == NULL) {
+        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+        return;
+    }
+
+    if (ngx_kefu_settings_check(v, pool, ws->connection->log, &field, &err)
+        != NGX_OK)
+    {
+        e = json_pack("{s:s,s:s,s:s%,s:s%}", "type", "error",
+                      "code", "bad_request",
+                      "message", err.data, err.len,
+                      "field", field.data, field.len);
+        if (e) {
+            json_object_set_new(e, "message",
+                                json_sprintf("%.*s: %.*s", (int) field.len,
+                                             field.data, (int) err.len,
+                                             err.data));
+            if (cid) {
+                json_object_set_new(e, "cid", json_string(cid));
+            }
+
+            ngx_kefu_stat_error(ws->main_conf, "bad_request");
+            (void) ngx_kefu_app_send(ws, e);
+            json_decref(e);
+        }
+
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    ngx_destroy_pool(pool);
+
+    doc = json_dumps(v, JSON_COMPACT);
+
+    if (doc == NULL || ngx_strlen(doc) > NGX_KEFU_SETTINGS_MAX) {
+        free(doc);
+        ngx_kefu_app_error(ws, "too_large", "the settings are too large",
+                           cid);
+        return;
+    }
+
+    ctx = ngx_calloc(sizeof(ngx_kefu_settings_ctx_t), ws->connection->log);
+    if (ctx == NULL) {
+        free(doc);
+        return;
+    }
+
+    ctx->sid = ws->session_id;
+    ctx->site = ws->site;
+    ctx->stored = json_incref(v);
+
+    if (cid) {
+        ngx_cpystrn(ctx->cid, (u_char *) cid, sizeof(ctx->cid));
+    }
+
+    argv[0] = (char *) ws->site->name.data;
+    lens[0] = ws->site->name.len;
+    argv[1] = doc;
+    lens[1] = ngx_strlen(doc);
+    argv[2] = (char *) ts;
+    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[3] = (char *) by;
+    lens[3] = ngx_sprintf(by, "%c:%V", "?vam"[ws->role], &ws->user_id) - by;
+
+    if (ngx_kefu_redis_eval(ws->main_conf->redis,
+                            &ngx_kefu_script_settings_put,
+                            ngx_kefu_settings_stored, ctx, 0, 4, argv, lens)
+        != NGX_OK)
+    {
+        json_decref(ctx->stored);
+        ngx_free(ctx);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+    }
+
+    free(doc);
+}
+
+
+static void
+ngx_kefu_settings_stored(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_settings_ctx_t  *ctx = data;
+
+    const char     *cid;
+    ngx_kefu_ws_t  *ws;
+
+    ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
+    cid = ctx->cid[0] ? (char *) ctx->cid : NULL;
+
+    if (ws) {
+        if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+            ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
+                               cid);
+
+        } else {
+            ngx_kefu_settings_send(ws,
+                                   ngx_kefu_settings_merge(ctx->site,
+                                                           ctx->stored),
+                                   ctx->stored, reply->integer, cid);
+        }
+    }
+
+    json_decref(ctx->stored);
+    ngx_free(ctx);
+}
