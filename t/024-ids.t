@@ -18,8 +18,6 @@ add_block_preprocessor(sub {
     $block->set_value('config', "location = /chat { kefu_chat; }\n" . ($block->config // ''));
 });
 
-sub redis { my $c = join ' ', map { "'$_'" } @_; my @o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $c`; chomp @o; wantarray ? @o : $o[0] }
-
 # lines of the error log matching $re
 sub log_lines {
     my ($file, $re) = @_;
@@ -50,10 +48,10 @@ ok($dup->{dup}, 'a duplicate');
 is($dup->{conv}, $conv, 'of the original, in its conversation');
 is($dup->{id}, $ack->{id}, 'the same id');
 is($dup->{seq}, $ack->{seq}, 'the same seq');
-is(scalar redis('HGET', "kefu:{s:shop1}:v:$vw->{id}", 'open'), '', 'no new conversation was opened');
-my @mine = redis('ZRANGE', "kefu:{s:shop1}:v:$vw->{id}:convs", 0, -1);
+is(redis('HGET', "kefu:{s:shop1}:v:$vw->{id}", 'open'), undef, 'no new conversation was opened');
+my @mine = @{ redis('ZRANGE', "kefu:{s:shop1}:v:$vw->{id}:convs", 0, -1) };
 is_deeply(\@mine, [$conv], 'the visitor has one conversation, the original');
-my @log = redis('XRANGE', "kefu:{c:$conv}:log", '-', '+');
+my @log = map { @{ $_->[1] } } @{ redis('XRANGE', "kefu:{c:$conv}:log", '-', '+') };
 is(scalar(grep { /"cid":"c1"/ } @log), 1, 'the message is stored once');
 # a new cid opens a new conversation as before
 $v->send_json({type => 'msg', cid => 'c2', text => 'another question'});

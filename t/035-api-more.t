@@ -80,7 +80,7 @@ my @rare;
 my $post = sub {
     my ($group, $n) = @_;
     my ($st, $j) = api(POST => "/kefu/api/sites/shopm/visitors/v$r-$n/messages",
-                       {cid => 'c', text => 'hi', group => $group, from => {role => 'bot', id => 'b'}});
+                       {cid => "c$r-$n", text => 'hi', group => $group, from => {role => 'bot', id => 'b'}});
     die "conversation $n: $st\n" unless $st == 201;
     return $j->{conv};
 };
