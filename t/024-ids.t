@@ -64,7 +64,13 @@ isnt($ack2->{conv}, $conv, 'in a new conversation');
 === TEST 2: a new conversation whose id is taken is refused by the script and created with another id
 --- ws
 my $errlog = server_root() . '/logs/error.log';
-my ($node) = map { /ids use node (\d+)/ ? $1 : () } main::log_lines($errlog, qr/ids use node/);
+# the worker takes its node number once its Redis link is up: wait for it
+my $node;
+for (1 .. 200) {
+    ($node) = map { /ids use node (\d+)/ ? $1 : () } main::log_lines($errlog, qr/ids use node/);
+    last if defined $node;
+    sleep 0.05;
+}
 ok(defined $node, 'the worker logged its node number');
 # every id the worker would give a new conversation in the next 5 s
 # (the second of a fresh millisecond) already names a conversation

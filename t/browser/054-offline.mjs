@@ -6,7 +6,7 @@
 // safe links, names without bidi overrides.  Desktop in English, a phone
 // in Chinese.  Run by t/054-browser-offline.t.
 
-import { launch, jwt, ok, is, shot, rawClient, finish, watchErrors, W } from './lib.mjs';
+import { launch, plan, jwt, ok, is, shot, rawClient, finish, watchErrors, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -20,6 +20,8 @@ const conn = (page) => page.waitForFunction(() => document.querySelector('#kefu-
 const dot = (page) => page.getAttribute(K + '.kf-dot', 'class');
 const sub = (page) => page.textContent(K + '.kf-head-sub');
 
+
+plan(29);
 try {
   // ---- desktop, English: nobody of the group is online ----
   const vctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });

@@ -5,7 +5,7 @@
 // Run by t/055-browser-pages.t, which writes the GBK page and gives the
 // server's pid.
 
-import { launch, jwt, ok, is, shot, rawClient, finish, diag, W } from './lib.mjs';
+import { launch, plan, jwt, ok, is, shot, rawClient, finish, diag, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -20,6 +20,8 @@ const conn = (page, state = 'online') => page.waitForFunction((s) => document.qu
 const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 let stopped = false;
 
+
+plan(16);
 try {
   // ---- a shop page in GBK ----
   const gctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });

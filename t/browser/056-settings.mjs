@@ -4,7 +4,7 @@
 // refused naming the field; an agent's console has no Settings at all.
 // Run by t/056-browser-settings.t (which starts the second host).
 
-import { launch, jwt, ok, is, shot, finish, watchErrors, W } from './lib.mjs';
+import { launch, plan, jwt, ok, is, shot, finish, watchErrors, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -17,6 +17,8 @@ const conn = (page) => page.waitForFunction(() => document.querySelector('#kefu-
   ?.querySelector('.kf')?.getAttribute('data-conn') === 'online');
 const today = (d) => new Date(Date.now() + 8 * 3600e3 + d * 86400e3).toISOString().slice(0, 10);
 
+
+plan(18);
 try {
   // ---- an agent: no Settings ----
   const agentTok = jwt({ sub: 'plain', role: 'agent', site, name: 'Plain', groups: [group] }, secret);
