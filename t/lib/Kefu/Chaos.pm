@@ -38,6 +38,12 @@ our $SECRET = 'shop1-secret-0123456789abcdef';
 our $Module = $ENV{TEST_NGINX_KEFU_MODULE}
               || abs_path(dirname(__FILE__) . '/../../..') . '/build/ngx_kefu_module.so';
 
+# everything started, stopped at the latest when the file ends: before
+# File::Temp removes the directories that hold their pid files (its END
+# block runs after this one, which is compiled later)
+our @Started;
+END { $_ && $_->stop for reverse @Started }
+
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                   Listen => 1) or die "no port: $!";
@@ -70,14 +76,23 @@ sub start {
            . " --appendonly yes --save '' --daemonize yes --enable-debug-command local"
            . " --logfile $self->{dir}/redis.log --pidfile $self->{dir}/redis.pid") == 0
         or die "redis-server: $?";
-    for (1 .. 200) { return if $self->cli('ping') eq 'PONG'; Time::HiRes::sleep(0.05) }
+    push @Kefu::Chaos::Started, $self;
+    for (1 .. 200) {
+        if ($self->cli('ping') eq 'PONG') {
+            open my $fh, '<', "$self->{dir}/redis.pid" or die "no redis.pid: $!";
+            chomp($self->{pid} = <$fh>);
+            return;
+        }
+        Time::HiRes::sleep(0.05);
+    }
     die "redis did not start\n";
 }
 
 sub stop {
     my ($self) = @_;
-    $self->cli('shutdown');
-    for (1 .. 200) { last unless -e "$self->{dir}/redis.pid"; Time::HiRes::sleep(0.05) }
+    my $pid = delete $self->{pid} or return;
+    kill 'TERM', $pid;
+    for (1 .. 200) { last unless kill 0, $pid; Time::HiRes::sleep(0.05) }
 }
 
 # redis-cli with arguments quoted for the shell: the first line (scalar)
@@ -90,7 +105,7 @@ sub cli {
     return wantarray ? @o : ($o[0] // '');
 }
 
-sub DESTROY { $_[0]->stop if -e "$_[0]{dir}/redis.pid" }
+sub DESTROY { $_[0]->stop }
 
 
 # ---- an nginx host with two workers --------------------------------------
@@ -149,6 +164,8 @@ sub start {
     system($ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx', '-p', "$d/", '-c', "$d/nginx.conf") == 0
         or die "host did not start: " . `cat $d/logs/error.log`;
     $self->{dead} = 0;
+    $self->{pid} = $self->master;
+    push @Kefu::Chaos::Started, $self;
     # its workers answer and hold their leases (a node number each)
     for (1 .. 200) {
         last if $self->log_count(qr/kefu: redis commands connection ready/) - $ready0 >= $self->{workers}
@@ -159,7 +176,7 @@ sub start {
 
 sub master {
     my ($self) = @_;
-    open my $p, '<', "$self->{dir}/nginx.pid" or return undef;
+    open my $p, '<', "$self->{dir}/nginx.pid" or return $self->{pid};
     my $pid = <$p>;
     chomp $pid if defined $pid;
     return $pid;
@@ -222,13 +239,14 @@ sub status {
 
 sub stop {
     my ($self) = @_;
+    return if $self->{dead};
     my $m = $self->master or return;
     kill 'TERM', $m;
     for (1 .. 200) { last unless kill 0, $m; Time::HiRes::sleep(0.05) }
     $self->{dead} = 1;
 }
 
-sub DESTROY { $_[0]->stop unless $_[0]{dead} }
+sub DESTROY { $_[0]->stop }
 
 
 # ---- a participant that reconnects by itself -----------------------------
