@@ -11,6 +11,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_api.h"
+#include "ngx_kefu_upload.h"
 
 
 static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
@@ -191,6 +192,69 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_loc_conf_t, api_max_body),
       &ngx_kefu_api_body_bounds },
 
+    { ngx_string("kefu_upload"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_kefu_upload_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_path"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_path,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_types"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_kefu_upload_types_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_quota"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_link_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_scan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_scan_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_sweep"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("kefu_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_kefu_redis_directive,
@@ -287,13 +351,19 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_kefu_main_conf_t *kmcf = conf;
 
-    ngx_str_t  name;
+    char       *rv;
+    ngx_str_t   name;
 
     ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
     ngx_conf_init_value(kmcf->log_max, 10000);
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
     kmcf->stats = &kmcf->stats_local;
+
+    rv = ngx_kefu_upload_init_main(cf, kmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
 
     if ((kmcf->sites.nelts || kmcf->need_zone) && kmcf->zone == NULL) {
         ngx_str_set(&name, "kefu");
@@ -564,6 +634,7 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_kefu_main_conf_t *kmcf = conf;
 
+    char             *rv;
     u_char           *p;
     ssize_t           n;
     ngx_str_t        *value, path;
@@ -594,6 +665,8 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_set(&site->default_group, "default");
     site->capacity = 5;
     site->grace = 30000;
+    site->upload.max_size = NGX_CONF_UNSET;
+    site->upload.quota = NGX_CONF_UNSET;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -706,6 +779,17 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        /* upload_max_size=, upload_types=, upload_quota= */
+        rv = ngx_kefu_upload_site_param(cf, site, &value[i]);
+
+        if (rv == NGX_CONF_OK) {
+            continue;
+        }
+
+        if (rv != NULL) {
+            return rv;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"kefu_site\"",
                            &value[i]);
@@ -788,7 +872,11 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_kefu_redis_init_process(cycle);
+    if (ngx_kefu_redis_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_upload_sweep_init(cycle);
 }
 
 

@@ -35,7 +35,8 @@
  * entries of routing), grace (ms); optional, for the HTTP API (role
  * "service"): target visitor (its open conversation when conv is ""), the
  * stream event name (default msg/note), "1" to open a conversation for a
- * target visitor who has none.
+ * target visitor who has none; the SHA-256 of an attached file, which the
+ * conversation then holds on to (ngx_kefu_upload_sweep.c).
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
  * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
  * visitor has no open conversation, -4 the conversation is closed (service
@@ -105,6 +106,9 @@ NGX_KEFU_LUA_ROUTE
 "local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]\n"
 "redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
 "           seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])\n"
+"if (ARGV[22] or '') ~= '' then\n"
+"  redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. ARGV[22], conv)\n"
+"end\n"
 "redis.call('HSET', ckey, 'updated', ts)\n"
 "redis.call('SET', dkey, id .. ' ' .. seq .. ' ' .. ts, 'EX', ARGV[14])\n"
 "if created == 1 then\n"
@@ -276,5 +280,8 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_api_log,
     &ngx_kefu_script_api_agents,
     &ngx_kefu_script_api_queue,
+    &ngx_kefu_script_upload_check,
+    &ngx_kefu_script_upload_done,
+    &ngx_kefu_script_upload_sweep,
     NULL
 };
