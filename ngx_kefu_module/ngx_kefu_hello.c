@@ -9,6 +9,7 @@
 
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_jwt.h"
+#include "ngx_kefu_upload.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
@@ -530,7 +531,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     u_char                session[16 + 1];
     size_t                i, n;
-    json_t               *w, *convs, *c, *r;
+    json_t               *w, *convs, *c, *r, *u;
     uint64_t              seq, from;
     ngx_str_t             conv;
     redisReply          **e;
@@ -612,6 +613,13 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     if (wc->token.len) {
         json_object_set_new(w, "token", json_stringn((char *) wc->token.data,
                                                      wc->token.len));
+    }
+
+    /* where and what a client may upload (docs/attachments.md) */
+    u = ngx_kefu_upload_info(ws->main_conf, ws->site);
+
+    if (u) {
+        json_object_set_new(w, "upload", u);
     }
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,

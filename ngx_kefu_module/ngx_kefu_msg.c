@@ -11,6 +11,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_upload.h"
 
 
 #define NGX_KEFU_MAX_CID_LEN   64
@@ -41,13 +42,15 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     u_char               maxlen[NGX_INT_T_LEN], who[2 + NGX_KEFU_MAX_ID_LEN];
     u_char               session[16], grace[NGX_INT_T_LEN];
     u_char               ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)], *p;
-    size_t               lens[18];
-    json_t              *text, *conv, *priv, *t, *from;
+    size_t               lens[22];
+    json_t              *text, *conv, *priv, *t, *from, *att;
     int64_t              ts;
     uint64_t             id, cid_id;
     ngx_uint_t           is_private;
     ngx_uint_t           i;
-    const char          *argv[18];
+    int                  argc;
+    ngx_str_t            whostr;
+    const char          *argv[22], *err;
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_main_conf_t *kmcf;
 
@@ -62,14 +65,37 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     }
 
     text = json_object_get(msg, "text");
+    att = json_object_get(msg, "attachment");
 
-    if (!json_is_string(text) || json_string_length(text) == 0) {
+    /* an attachment is checked and copied here (ngx_kefu_upload_serve.c) */
+    if (att && !json_is_null(att)) {
+        whostr.data = who;
+        whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",
+                                  "?vam"[ws->role], &ws->user_id) - who;
+
+        att = ngx_kefu_attach_check(ws->site, &whostr, att, &err);
+
+        if (att == NULL) {
+            ngx_kefu_app_error(ws, "bad_request", err, cid);
+            return;
+        }
+
+    } else {
+        att = NULL;
+    }
+
+    /* with an attachment, "text" may be empty or absent */
+    if (!(json_is_string(text) && json_string_length(text) > 0)
+        && !(att && (text == NULL || json_is_string(text))))
+    {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"text\" must be a non-empty "
                            "string", cid);
         return;
     }
 
-    if (json_string_length(text) > ws->conf->max_text) {
+    if (text && json_string_length(text) > ws->conf->max_text) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "too_large", "\"text\" is too long", cid);
         return;
     }
@@ -82,12 +108,14 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
                                  json_string_length(conv))
                != NGX_OK))
     {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"conv\" must be a "
                            "conversation id", cid);
         return;
     }
 
     if (!json_is_string(conv) && ws->role != NGX_KEFU_ROLE_VISITOR) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"conv\" is required", cid);
         return;
     }
@@ -95,6 +123,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     priv = json_object_get(msg, "private");
 
     if (priv && !json_is_boolean(priv)) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"private\" must be a boolean",
                            cid);
         return;
@@ -103,6 +132,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     is_private = json_is_true(priv);
 
     if (is_private && ws->role == NGX_KEFU_ROLE_VISITOR) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "forbidden", "visitors cannot send private "
                            "notes", cid);
         return;
@@ -112,6 +142,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     cid_id = ngx_kefu_id_next(&kmcf->ids);
 
     if (id == 0 || !ngx_kefu_redis_ready(kmcf->redis)) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
                            "retry with the same cid", cid);
         return;
@@ -128,10 +159,15 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
                                                        ws->name.len));
     }
 
-    t = json_pack("{s:I,s:o,s:O,s:s}", "ts", (json_int_t) ts, "from", from,
-                  "text", text, "cid", cid);
+    t = json_pack("{s:I,s:o,s:o,s:s}", "ts", (json_int_t) ts, "from", from,
+                  "text", text ? json_incref(text) : json_string(""),
+                  "cid", cid);
     if (t && is_private) {
         json_object_set_new(t, "private", json_true());
+    }
+
+    if (t && att) {
+        json_object_set(t, "attachment", att);
     }
 
     tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
@@ -143,6 +179,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     if (tail == NULL || ctx == NULL) {
         free(tail);
         ngx_free(ctx);
+        json_decref(att);
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
@@ -208,6 +245,19 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", ws->site->grace)
                - grace;
 
+    argc = 18;
+
+    /* the file's reference: it lives as long as its conversation */
+    if (att) {
+        argv[18] = "";
+        argv[19] = "";
+        argv[20] = "";
+        argv[21] = json_string_value(json_object_get(att, "id"));
+        lens[18] = lens[19] = lens[20] = 0;
+        lens[21] = NGX_KEFU_SHA256_HEX;
+        argc = 22;
+    }
+
     {
         /* mid: ","id":"<id>","seq": */
         u_char  mid[sizeof("\",\"id\":\"\",\"seq\":") + NGX_INT64_LEN];
@@ -217,7 +267,8 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         argv[9] = (char *) mid;
 
         if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
-                                ngx_kefu_msg_handler, ctx, 0, 18, argv, lens)
+                                ngx_kefu_msg_handler, ctx, 0, argc, argv,
+                                lens)
             != NGX_OK)
         {
             ngx_free(ctx);
@@ -227,6 +278,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     }
 
     free(tail);
+    json_decref(att);
 }
 
 

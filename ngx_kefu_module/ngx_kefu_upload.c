@@ -128,7 +128,6 @@ ngx_kefu_script_t  ngx_kefu_script_upload_done = { ngx_string(
 "local site, sha = ARGV[1], ARGV[2]\n"
 "redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. sha, ARGV[3])\n"
 "redis.call('ZADD', 'kefu:{s:' .. site .. '}:files', 'GT', ARGV[6], sha)\n"
-"redis.call('ZADD', 'kefu:{s:' .. site .. '}:files', 'NX', ARGV[6], sha)\n"
 "if ARGV[4] ~= '' then\n"
 "  local q = 'kefu:{s:' .. site .. '}:v:' .. ARGV[4] .. ':uploads:' ..\n"
 "            ARGV[5]\n"
@@ -204,12 +203,8 @@ ngx_kefu_upload_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* uploads go to it as it is written; files are below it */
     ucf->uri = clcf->name;
-
-    /* "/files/" and "/files" serve "/files/<site>/..." alike */
-    while (ucf->uri.len > 1 && ucf->uri.data[ucf->uri.len - 1] == '/') {
-        ucf->uri.len--;
-    }
 
     clcf->handler = ngx_kefu_upload_handler;
 
@@ -1572,9 +1567,10 @@ renamed:
     argv[4] = (char *) hourbuf;
     lens[4] = ngx_sprintf(hourbuf, "%L", hour) - hourbuf;
     argv[5] = (char *) due;
-    lens[5] = ngx_sprintf(due, "%L", (int64_t) (ngx_time()
-                                                + NGX_KEFU_UPLOAD_PENDING)
-                                     * 1000)
+    /* the sweep looks at it after one interval, and then now and then */
+    lens[5] = ngx_sprintf(due, "%L", ngx_kefu_now_ms()
+                                     + (int64_t) ngx_max(u->ucf->sweep,
+                                                         (ngx_msec_t) 1000))
               - due;
 
     ngx_kefu_upload_finish(r,

@@ -355,7 +355,9 @@ ngx_kefu_attach_link(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(buf, "%V/%V/%*s/%*s.%s", &ucf->uri, &site->name,
+    p = ngx_sprintf(buf, "%V%s%V/%*s/%*s.%s", &ucf->uri,
+                    ucf->uri.data[ucf->uri.len - 1] == '/' ? "" : "/",
+                    &site->name,
                     conv_len, conv, NGX_KEFU_SHA256_HEX, json_string_value(id),
                     ngx_kefu_upload_ext(t));
 
@@ -464,14 +466,15 @@ ngx_kefu_upload_serve(ngx_http_request_t *r)
 
     /* <uri>/<site>/<conv>/<sha>.<ext>, nothing else */
 
+    p = r->uri.data + ucf->uri.len;
+
     if (r->uri.len <= ucf->uri.len + 1
         || ngx_strncmp(r->uri.data, ucf->uri.data, ucf->uri.len) != 0
-        || r->uri.data[ucf->uri.len] != '/')
+        || (p[-1] != '/' && *p++ != '/'))
     {
         goto not_found;
     }
 
-    p = r->uri.data + ucf->uri.len + 1;
     last = r->uri.data + r->uri.len;
 
     for (i = 0; i < 3; i++) {

@@ -19,6 +19,9 @@ use Kefu::WS qw(http_raw);
 
 our @EXPORT = qw(upload fetch png jpeg gif webp pdf txt uri_escape);
 
+# the upload location, as written in the configuration
+our $Path = '/files';
+
 sub uri_escape {
     my ($s) = @_;
     $s =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
@@ -70,7 +73,7 @@ sub _pad {
 
 sub upload {
     my (%o) = @_;
-    my $path = $o{path} // '/files';
+    my $path = $o{path} // $Path;
     my @q = ("site=" . uri_escape($o{site} // 'shop1'));
     push @q, "conv=" . uri_escape($o{conv}) if defined $o{conv};
     push @q, "name=" . uri_escape($o{name}) if defined $o{name} && !$o{multipart};
