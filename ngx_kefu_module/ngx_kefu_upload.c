@@ -1077,12 +1077,12 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
     p = ngx_hex_dump(p, rnd, sizeof(rnd));
     *p = '\0';
 
-    u->fd = ngx_open_file(u->tmp, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN,
+    u->fd = ngx_open_file(u->tmp, NGX_FILE_RDWR, NGX_FILE_CREATE_OR_OPEN,
                           0640);
 
     if (u->fd == NGX_INVALID_FILE && ngx_errno == NGX_ENOENT) {
         if (ngx_create_full_path(u->tmp, 0750) == 0) {
-            u->fd = ngx_open_file(u->tmp, NGX_FILE_WRONLY,
+            u->fd = ngx_open_file(u->tmp, NGX_FILE_RDWR,
                                   NGX_FILE_CREATE_OR_OPEN, 0640);
         }
     }
