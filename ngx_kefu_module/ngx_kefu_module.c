@@ -637,6 +637,7 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char             *rv;
     u_char           *p;
     ssize_t           n;
+    ngx_int_t         rc;
     ngx_str_t        *value, path;
     ngx_uint_t        i;
     ngx_file_t        file;
@@ -780,13 +781,13 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         /* upload_max_size=, upload_types=, upload_quota= */
-        rv = ngx_kefu_upload_site_param(cf, site, &value[i]);
+        rc = ngx_kefu_upload_site_param(cf, site, &value[i], &rv);
 
-        if (rv == NGX_CONF_OK) {
+        if (rc == NGX_OK) {
             continue;
         }
 
-        if (rv != NULL) {
+        if (rc == NGX_ERROR) {
             return rv;
         }
 

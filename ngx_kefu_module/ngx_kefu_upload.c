@@ -83,6 +83,8 @@ static ngx_int_t ngx_kefu_upload_store(ngx_http_request_t *r,
 static ngx_int_t ngx_kefu_upload_stored(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static void ngx_kefu_upload_finish(ngx_http_request_t *r, ngx_int_t rc);
+static ngx_int_t ngx_kefu_upload_too_large(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
 static void ngx_kefu_upload_cleanup(void *data);
 
 
@@ -401,11 +403,14 @@ ngx_kefu_upload_misc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* kefu_site's upload_max_size=, upload_types=, upload_quota= */
+/*
+ * kefu_site's upload_max_size=, upload_types=, upload_quota=: NGX_OK,
+ * NGX_DECLINED (not one of them), or NGX_ERROR with err set.
+ */
 
-char *
+ngx_int_t
 ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
-    ngx_str_t *param)
+    ngx_str_t *param, char **err)
 {
     ngx_str_t   v, bad;
     ngx_int_t   n;
@@ -416,21 +421,23 @@ ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
         site->upload.max_size = ngx_parse_offset(&v);
 
         if (site->upload.max_size <= 0) {
-            return "has an invalid upload_max_size: a size, e.g. 10m";
+            *err = "has an invalid upload_max_size: a size, e.g. 10m";
+            return NGX_ERROR;
         }
 
-        return NGX_CONF_OK;
+        return NGX_OK;
     }
 
     if (ngx_strncmp(param->data, "upload_quota=", 13) == 0) {
         n = ngx_atoi(param->data + 13, param->len - 13);
 
         if (n == NGX_ERROR || n > 1000000) {
-            return "has an invalid upload_quota: files per visitor per hour";
+            *err = "has an invalid upload_quota: files per visitor per hour";
+            return NGX_ERROR;
         }
 
         site->upload.quota = n;
-        return NGX_CONF_OK;
+        return NGX_OK;
     }
 
     if (ngx_strncmp(param->data, "upload_types=", 13) == 0) {
@@ -442,14 +449,15 @@ ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
             || ngx_kefu_upload_type_bits(&v, &site->upload.types, &bad)
                != NGX_OK)
         {
-            return "has an invalid upload_types: a list of png, jpeg, gif, "
+            *err = "has an invalid upload_types: a list of png, jpeg, gif, "
                    "webp, pdf, txt, zip, mp4 (e.g. upload_types=png,pdf)";
+            return NGX_ERROR;
         }
 
-        return NGX_CONF_OK;
+        return NGX_OK;
     }
 
-    return NULL;
+    return NGX_DECLINED;
 }
 
 
@@ -689,11 +697,7 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
         > u->limits->max_size
           + (u->boundary.len ? NGX_KEFU_UPLOAD_MULTIPART : 0))
     {
-        *ngx_snprintf(name, sizeof(name) - 1, "%O", u->limits->max_size)
-            = '\0';
-        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "too_large", "the file is larger than this "
-                                  "site's upload limit");
+        return ngx_kefu_upload_too_large(r, u);
     }
 
     hour = ngx_time() / 3600;
@@ -1050,10 +1054,7 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
     }
 
     if (u->end - u->pos > u->limits->max_size) {
-        ngx_http_finalize_request(r,
-            ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                               "too_large", "the file is larger than this "
-                               "site's upload limit"));
+        ngx_http_finalize_request(r, ngx_kefu_upload_too_large(r, u));
         return;
     }
 
@@ -1609,6 +1610,20 @@ ngx_kefu_upload_stored(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     return ngx_kefu_api_send(r, NGX_HTTP_CREATED,
                              json_pack("{s:o}", "attachment", att));
+}
+
+
+static ngx_int_t
+ngx_kefu_upload_too_large(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char  msg[128];
+
+    *ngx_snprintf(msg, sizeof(msg) - 1, "the file is larger than this "
+                  "site's upload limit of %O bytes", u->limits->max_size)
+        = '\0';
+
+    return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                              "too_large", (char *) msg);
 }
 
 

@@ -79,8 +79,8 @@ char *ngx_kefu_upload_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_kefu_upload_types_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_kefu_upload_misc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
-    ngx_str_t *param);
+ngx_int_t ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_str_t *param, char **err);
 char *ngx_kefu_upload_init_main(ngx_conf_t *cf, ngx_kefu_main_conf_t *kmcf);
 
 /* ngx_kefu_upload_type.c */
