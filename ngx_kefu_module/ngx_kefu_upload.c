@@ -483,6 +483,11 @@ ngx_kefu_upload_init_main(ngx_conf_t *cf, ngx_kefu_main_conf_t *kmcf)
                "are stored";
     }
 
+    /* participants, quotas and references are in Redis */
+    if (ucf->uri.len && kmcf->redis_conf == NULL) {
+        return "\"kefu_upload\" needs \"kefu_redis\"";
+    }
+
     /* created at start like client_body_temp_path, owned by the workers */
     if (ucf->path.len) {
         dir = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));

@@ -328,14 +328,16 @@ my @bad = (
     ['kefu_site s1 secret=0123456789abcdef0123 upload_types=png,html;', qr/invalid upload_types/, 'a site may not allow html'],
     ['kefu_site s1 secret=0123456789abcdef0123 upload_max_size=x;', qr/invalid upload_max_size/, 'a bad site size'],
     ['kefu_upload_path /tmp; location = /f { kefu_upload; }', qr/needs a prefix location/, 'an exact location'],
+    ['kefu_upload_path /tmp; location /f { kefu_upload; }', qr/"kefu_upload" needs "kefu_redis"/, 'no Redis'],
 );
 for my $b (@bad) {
     my $srv = $b->[0] =~ /location/ ? "server { listen 127.0.0.1:1; $b->[0] }" : '';
     my $http = $b->[0] =~ /location/ ? ($b->[0] =~ /kefu_upload_path (\S+);/ ? "kefu_upload_path $1;" : '') : $b->[0];
+    $http .= ' kefu_redis 127.0.0.1:1;' unless $b->[2] eq 'no Redis';
     $srv =~ s/kefu_upload_path \S+; //;
     my ($rc, $out) = nginx_t("events {} http { $http $srv }");
     isnt($rc, 0, "$b->[2]: nginx -t fails");
     like($out, $b->[1], "$b->[2]: says why");
 }
-my ($rc, $out) = nginx_t("events {} http { kefu_upload_path /tmp; kefu_upload_scan unix:/run/clamav/clamd.ctl; kefu_site s1 secret=0123456789abcdef0123 upload_types=png,pdf upload_max_size=5m upload_quota=0; server { listen 127.0.0.1:1; location /f/ { kefu_upload; } } }");
+my ($rc, $out) = nginx_t("events {} http { kefu_redis 127.0.0.1:1; kefu_upload_path /tmp; kefu_upload_scan unix:/run/clamav/clamd.ctl; kefu_site s1 secret=0123456789abcdef0123 upload_types=png,pdf upload_max_size=5m upload_quota=0; server { listen 127.0.0.1:1; location /f/ { kefu_upload; } } }");
 is($rc, 0, 'a good configuration passes') or diag $out;
