@@ -295,13 +295,14 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                mid[64];
     u_char                cidbuf[1 + NGX_INT64_LEN], grace[NGX_INT_T_LEN];
     u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
-    size_t                lens[21];
-    json_t               *t;
+    int                   argc;
+    size_t                lens[22];
+    json_t               *t, *att;
     int64_t               ts;
     uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
     ngx_uint_t            i;
-    const char           *argv[21];
+    const char           *argv[22];
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = api->kmcf;
@@ -393,8 +394,22 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     lens[19] = ngx_strlen(ev);
     argv[20] = open ? "1" : "0";
     lens[20] = 1;
+    argc = 21;
 
-    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, 21, argv, lens,
+    /* an attached file is then its conversation's too (checked already) */
+    att = json_object_get(tail, "attachment");
+
+    if (json_is_object(att)
+        && json_is_string(json_object_get(att, "id"))
+        && json_string_length(json_object_get(att, "id"))
+           > NGX_KEFU_SHA256_HEX)
+    {
+        argv[21] = json_string_value(json_object_get(att, "id"));
+        lens[21] = NGX_KEFU_SHA256_HEX;
+        argc = 22;
+    }
+
+    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, argc, argv, lens,
                            ngx_kefu_api_store_done);
     free(s);
 
