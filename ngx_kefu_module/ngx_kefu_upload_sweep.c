@@ -31,6 +31,10 @@ typedef struct {
 static void ngx_kefu_upload_sweep_handler(ngx_event_t *ev);
 static void ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static void ngx_kefu_upload_sweep_later(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, u_char *sha);
+static void ngx_kefu_upload_sweep_ignore(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
 
 
 /* ARGV = site, now (ms), batch, next look (ms from now), lease (ms) */
@@ -218,9 +222,13 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
             continue;
         }
 
-        if (ngx_file_info(path, &fi) == NGX_FILE_ERROR
-            || ngx_file_mtime(&fi) >= guard)
-        {
+        if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
+            continue;
+        }
+
+        if (ngx_file_mtime(&fi) >= guard) {
+            /* looked at again next time: its upload adds its reference */
+            ngx_kefu_upload_sweep_later(kmcf, site, (u_char *) e->str);
             continue;
         }
 
@@ -235,4 +243,38 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
                       "conversation refers to it", NGX_KEFU_SHA256_HEX,
                       e->str, &site->name);
     }
+}
+
+
+static void
+ngx_kefu_upload_sweep_later(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char *sha)
+{
+    u_char       key[NGX_KEFU_MAX_ID_LEN + 32], due[NGX_INT64_LEN];
+    size_t       lens[5];
+    const char  *argv[5];
+
+    argv[0] = "ZADD";
+    lens[0] = 4;
+    argv[1] = (char *) key;
+    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:files",
+                           &site->name) - key;
+    argv[2] = "NX";
+    lens[2] = 2;
+    argv[3] = (char *) due;
+    lens[3] = ngx_snprintf(due, sizeof(due), "%L", ngx_kefu_now_ms()
+                           + (int64_t) ((ngx_kefu_upload_conf_t *) kmcf->upload)->sweep) - due;
+    argv[4] = (char *) sha;
+    lens[4] = NGX_KEFU_SHA256_HEX;
+
+    (void) ngx_kefu_redis_command(kmcf->redis, ngx_kefu_upload_sweep_ignore,
+                                  NULL, 5, argv, lens);
+}
+
+
+static void
+ngx_kefu_upload_sweep_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    /* lost: the file stays on disk unreferenced until an upload of it */
 }
