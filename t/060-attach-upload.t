@@ -170,6 +170,16 @@ is($st, 201, "shop2: its limit exactly");
 main::err_is([upload(token => $t2, site => 'shop2', conv => $c2, name => 'a.gif', data => gif(1, 1))],
              415, 'unsupported_media_type', "shop2 takes png and pdf only", qr/\(png, pdf\)/);
 
+# multipart bodies without a part named "file", or not closed
+for my $body ("--b1\r\nContent-Disposition: form-data; name=\"other\"; filename=\"a.png\"\r\n\r\nxx\r\n--b1--\r\n",
+              "--b1\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n" . png(1, 1) . "\r\n--b1")
+{
+    main::err_is([upload(@u, data => $body, type => 'multipart/form-data; boundary=b1')], 400, 'bad_request',
+                 'a multipart body without a closed part named file', qr/last part named "file"/);
+}
+main::err_is([upload(@u, name => 'x.png', data => 'x', type => 'multipart/form-data')], 400, 'bad_request',
+             'multipart without a boundary', qr/boundary/);
+
 # a chunked body over the limit is refused after reading, with JSON too
 my $big = png(1, 1, 70000);
 my $req = "POST /files?site=shop1&conv=$conv&name=big.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
