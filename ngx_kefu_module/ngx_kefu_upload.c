@@ -85,6 +85,7 @@ static ngx_int_t ngx_kefu_upload_stored(ngx_http_request_t *r,
 static void ngx_kefu_upload_finish(ngx_http_request_t *r, ngx_int_t rc);
 static ngx_int_t ngx_kefu_upload_too_large(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
+static void ngx_kefu_upload_drop(ngx_kefu_upload_t *u);
 static void ngx_kefu_upload_cleanup(void *data);
 
 
@@ -1308,6 +1309,7 @@ ngx_kefu_upload_slice(ngx_event_t *ev)
             if (size == (size_t) NGX_FILE_ERROR) {
                 ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                               "kefu: cannot write \"%s\"", u->tmp);
+                ngx_kefu_upload_drop(u);
                 ngx_kefu_upload_finish(r,
                     ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "unavailable",
@@ -1439,6 +1441,8 @@ refused:
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "kefu: upload refused: %s", msg);
 
+    ngx_kefu_upload_drop(u);
+
     return ngx_kefu_api_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "unsupported_media_type", (char *) msg);
 }
@@ -1467,6 +1471,7 @@ ngx_kefu_upload_store(ngx_http_request_t *r, ngx_kefu_upload_t *u)
                                   u->fd, u->att.size, ngx_kefu_upload_scanned,
                                   u);
     if (u->scan == NULL) {
+        ngx_kefu_upload_drop(u);
         return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                   "unavailable", "the virus scanner is "
                                   "unavailable, retry later");
@@ -1494,6 +1499,11 @@ ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
     r = u->r;
     c = r->connection;
     u->scan = NULL;
+
+    /* nothing of a refused file is left once the client hears of it */
+    if (rc != NGX_OK) {
+        ngx_kefu_upload_drop(u);
+    }
 
     if (rc == NGX_ERROR) {
         ngx_kefu_upload_finish(r,
@@ -1536,6 +1546,7 @@ ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
 
         ngx_log_error(NGX_LOG_CRIT, c->log, ngx_errno,
                       "kefu: cannot rename \"%s\" to \"%s\"", u->tmp, path);
+        ngx_kefu_upload_drop(u);
         ngx_kefu_upload_finish(r,
             ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                "unavailable", "file storage is unavailable"));
@@ -1646,6 +1657,21 @@ ngx_kefu_upload_finish(ngx_http_request_t *r, ngx_int_t rc)
 
 
 static void
+ngx_kefu_upload_drop(ngx_kefu_upload_t *u)
+{
+    if (u->fd != NGX_INVALID_FILE) {
+        ngx_close_file(u->fd);
+        u->fd = NGX_INVALID_FILE;
+    }
+
+    if (u->tmp && !u->stored) {
+        (void) ngx_delete_file(u->tmp);
+        u->tmp = NULL;
+    }
+}
+
+
+static void
 ngx_kefu_upload_cleanup(void *data)
 {
     ngx_kefu_upload_t *u = data;
@@ -1659,14 +1685,7 @@ ngx_kefu_upload_cleanup(void *data)
         u->scan = NULL;
     }
 
-    if (u->fd != NGX_INVALID_FILE) {
-        ngx_close_file(u->fd);
-        u->fd = NGX_INVALID_FILE;
-    }
-
-    if (u->tmp && !u->stored) {
-        (void) ngx_delete_file(u->tmp);
-    }
+    ngx_kefu_upload_drop(u);
 
     if (u->md) {
         EVP_MD_CTX_free(u->md);
