@@ -295,9 +295,11 @@ ok(!-e main::stored('shop1', sha256_hex($data)), 'the cut file is not stored');
 my $ok = 0;
 for (1 .. 50) { if (main::tmp_files('shop1') == 0) { $ok = 1; last } sleep 0.1 }
 ok($ok, 'no temporary file left');
-my @spool = glob(Test::Nginx::Socket::server_root() . '/client_body_temp/*/*');
-push @spool, glob(Test::Nginx::Socket::server_root() . '/client_body_temp/*');
-is(scalar(grep { -f } @spool), 0, "nginx's spooled body is gone too");
+# client_body_temp_path of the test's nginx.conf
+my ($spooldir) = grep { -d } map { Test::Nginx::Socket::server_root() . $_ } '/tmp/body', '/client_body_temp';
+ok($spooldir, "nginx's body spool directory is there");
+my @spool = grep { -f } glob("$spooldir/*"), glob("$spooldir/*/*"), glob("$spooldir/*/*/*");
+is(scalar @spool, 0, "nginx's spooled body is gone too");
 
 === TEST 7: two hosts on one directory: a file uploaded on one is served by the other; the same bytes are one file
 --- ws
