@@ -112,6 +112,20 @@ typedef struct {
 #define NGX_KEFU_MAX_ID_LEN          128
 
 
+/*
+ * A site's attachment limits: nginx.conf's defaults (kefu_upload_max_size,
+ * kefu_upload_types, kefu_upload_quota), overridden per site on kefu_site
+ * (upload_max_size=, upload_types=, upload_quota=).  Site settings kept in
+ * Redis may override them later: this is the one place they are read from
+ * (ngx_kefu_upload.h).
+ */
+typedef struct {
+    off_t                        max_size;
+    ngx_uint_t                   types;        /* bits of the type table */
+    ngx_int_t                    quota;        /* files/visitor/hour, 0 off */
+} ngx_kefu_upload_limits_t;
+
+
 typedef struct {
     ngx_str_t                    name;
     ngx_str_t                    secret;
@@ -122,6 +136,7 @@ typedef struct {
     json_t                      *settings;     /* defaults: settings= */
     void                        *rt;           /* per worker, see
                                                   ngx_kefu_settings.h */
+    ngx_kefu_upload_limits_t     upload;
 } ngx_kefu_site_t;
 
 
@@ -152,6 +167,7 @@ typedef struct {
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */
     ngx_flag_t                   need_zone;    /* chat or status is used */
+    void                        *upload;       /* ngx_kefu_upload_conf_t */
 } ngx_kefu_main_conf_t;
 
 

@@ -7,6 +7,7 @@
 
 
 #include "ngx_kefu_api.h"
+#include "ngx_kefu_upload.h"
 
 
 static ngx_int_t ngx_kefu_api_list_done(ngx_http_request_t *r,
@@ -354,7 +355,7 @@ ngx_kefu_api_log_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
     size_t   i;
-    json_t  *msgs;
+    json_t  *msgs, *m, *att;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
@@ -370,7 +371,17 @@ ngx_kefu_api_log_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     msgs = json_array();
 
     for (i = 2; msgs && i < reply->elements; i++) {
-        json_array_append_new(msgs, ngx_kefu_api_json(reply->element[i]));
+        m = ngx_kefu_api_json(reply->element[i]);
+
+        /* attachments with a fresh link, as participants get them */
+        att = json_object_get(m, "attachment");
+
+        if (json_is_object(att)) {
+            (void) ngx_kefu_attach_link(api->kmcf, api->site, att,
+                                        (char *) api->id.data, api->id.len);
+        }
+
+        json_array_append_new(msgs, m);
     }
 
     return ngx_kefu_api_send(r, NGX_HTTP_OK,

@@ -10,6 +10,7 @@
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_upload.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
@@ -31,7 +32,9 @@ static void ngx_kefu_api_action_done(ngx_kefu_main_conf_t *kmcf, void *data,
 /*
  * POST .../convs/<conv>/messages, .../visitors/<visitor>/messages:
  * {"cid", "text", "from"?: {"role": "bot"|"system"|"agent", "id", "name"},
- * "private"?, "group"?}.  The same storage step as a WebSocket message.
+ * "private"?, "group"?, "attachment"?}.  The same storage step as a
+ * WebSocket message.  An attachment is one uploaded with a service or admin
+ * token (docs/attachments.md); "text" may then be empty.
  */
 
 ngx_int_t
@@ -40,9 +43,10 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     u_char       whobuf[2 + NGX_KEFU_MAX_ID_LEN];
     json_t      *cid, *text, *from, *role, *id, *name, *priv, *group, *f, *t;
+    json_t      *att;
     ngx_int_t    rc;
-    ngx_str_t    who, g;
-    const char  *rn;
+    ngx_str_t    who, g, uploader;
+    const char  *rn, *err;
 
     cid = json_object_get(body, "cid");
     text = json_object_get(body, "text");
@@ -58,7 +62,32 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "characters");
     }
 
-    if (!json_is_string(text) || json_string_length(text) == 0) {
+    att = json_object_get(body, "attachment");
+
+    if (att && !json_is_null(att)) {
+        ngx_str_set(&uploader, "api");
+
+        att = ngx_kefu_attach_check(api->site, &uploader, att, &err);
+        if (att == NULL) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      err);
+        }
+
+        /* the body owns it from here: freed with it */
+        json_object_set_new(body, "attachment", att);
+
+        if (text == NULL) {
+            text = json_string("");
+            json_object_set_new(body, "text", text);
+        }
+
+    } else {
+        att = NULL;
+    }
+
+    if (!json_is_string(text)
+        || (json_string_length(text) == 0 && att == NULL))
+    {
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                   "\"text\" must be a non-empty string");
     }
@@ -134,6 +163,10 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
     t = json_pack("{s:o,s:O,s:O}", "from", f, "text", text, "cid", cid);
     if (t && json_is_true(priv)) {
         json_object_set_new(t, "private", json_true());
+    }
+
+    if (t && att) {
+        json_object_set(t, "attachment", att);
     }
 
     if (t == NULL) {
@@ -262,13 +295,14 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                mid[64];
     u_char                cidbuf[1 + NGX_INT64_LEN], grace[NGX_INT_T_LEN];
     u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
-    size_t                lens[21];
-    json_t               *t;
+    int                   argc;
+    size_t                lens[25];
+    json_t               *t, *att;
     int64_t               ts;
     uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
     ngx_uint_t            i;
-    const char           *argv[21];
+    const char           *argv[25];
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = api->kmcf;
@@ -360,8 +394,29 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     lens[19] = ngx_strlen(ev);
     argv[20] = open ? "1" : "0";
     lens[20] = 1;
+    argc = 21;
 
-    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, 21, argv, lens,
+    /* an attached file is then its conversation's too (checked already) */
+    att = json_object_get(tail, "attachment");
+
+    if (json_is_object(att)
+        && json_is_string(json_object_get(att, "id"))
+        && json_string_length(json_object_get(att, "id"))
+           > NGX_KEFU_SHA256_HEX)
+    {
+        /* 21-23 are a visitor's greeting and business hours: none here */
+        argv[21] = "";
+        lens[21] = 0;
+        argv[22] = "";
+        lens[22] = 0;
+        argv[23] = "1";
+        lens[23] = 1;
+        argv[24] = json_string_value(json_object_get(att, "id"));
+        lens[24] = NGX_KEFU_SHA256_HEX;
+        argc = 25;
+    }
+
+    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, argc, argv, lens,
                            ngx_kefu_api_store_done);
     free(s);
 

@@ -10,6 +10,7 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_upload.h"
 
 
 #define NGX_KEFU_TYPING_LAPSE   6000
@@ -356,6 +357,7 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     u_char          *p, *buf;
     size_t           len, i;
+    ngx_str_t       *entries;
     ngx_kefu_ws_t   *ws;
 
     ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
@@ -384,13 +386,28 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     len = sizeof("{\"type\":\"history\",\"conv\":\"\",\"more\":false,"
                  "\"msgs\":[]}") + ctx->len;
 
+    /* attachments get fresh links: history is where a client renews them */
+    entries = ngx_alloc(reply->elements * sizeof(ngx_str_t),
+                        ws->connection->log);
+    if (entries == NULL) {
+        goto done;
+    }
+
     for (i = 1; i < reply->elements; i++) {
-        len += reply->element[i]->len + 1;
+        entries[i].data = ngx_kefu_attach_links(ws->main_conf, ws->site,
+                                  (u_char *) reply->element[i]->str,
+                                  reply->element[i]->len, &entries[i].len);
+        if (entries[i].data == NULL) {
+            entries[i].len = 0;
+        }
+
+        len += (entries[i].data ? entries[i].len : reply->element[i]->len)
+               + 1;
     }
 
     buf = ngx_alloc(len, ws->connection->log);
     if (buf == NULL) {
-        goto done;
+        goto free_entries;
     }
 
     p = ngx_snprintf(buf, len, "{\"type\":\"history\",\"conv\":\"%*s\","
@@ -399,7 +416,9 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     /* the script returns newest first; clients get oldest first */
     for (i = reply->elements - 1; i >= 1; i--) {
-        p = ngx_cpymem(p, reply->element[i]->str, reply->element[i]->len);
+        p = entries[i].data
+            ? ngx_cpymem(p, entries[i].data, entries[i].len)
+            : ngx_cpymem(p, reply->element[i]->str, reply->element[i]->len);
 
         if (i > 1) {
             *p++ = ',';
@@ -411,6 +430,14 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     (void) ngx_kefu_ws_send_text(ws, buf, p - buf);
     ngx_free(buf);
+
+free_entries:
+
+    for (i = 1; i < reply->elements; i++) {
+        free(entries[i].data);
+    }
+
+    ngx_free(entries);
 
 done:
 

@@ -23,6 +23,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_upload.h"
 
 
 #define NGX_KEFU_CATCHUP_BATCH  200
@@ -468,7 +469,27 @@ ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq, u_char flag,
         return;
     }
 
-    (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
+    ngx_kefu_conv_send_entry(m->ws, json->data, json->len);
+}
+
+
+/* an entry as its reader gets it: attachments with a fresh link */
+
+void
+ngx_kefu_conv_send_entry(ngx_kefu_ws_t *ws, u_char *json, size_t len)
+{
+    u_char  *linked;
+    size_t   n;
+
+    linked = ngx_kefu_attach_links(ws->main_conf, ws->site, json, len, &n);
+
+    if (linked == NULL) {
+        (void) ngx_kefu_ws_send_text(ws, json, len);
+        return;
+    }
+
+    (void) ngx_kefu_ws_send_text(ws, linked, n);
+    free(linked);
 }
 
 

@@ -69,6 +69,7 @@ void ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *channel);
 void ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf);
 void ngx_kefu_conv_retry(ngx_kefu_main_conf_t *kmcf);
+void ngx_kefu_conv_send_entry(ngx_kefu_ws_t *ws, u_char *json, size_t len);
 
 /* ngx_kefu_chat.c */
 void ngx_kefu_typing(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);

@@ -9,6 +9,7 @@
 
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_jwt.h"
+#include "ngx_kefu_upload.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
@@ -599,7 +600,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     u_char                session[16 + 1];
     size_t                i, n;
-    json_t               *w, *convs, *c, *r, *a;
+    json_t               *w, *convs, *c, *r, *a, *u;
     uint64_t              seq, from;
     ngx_str_t             conv;
     redisReply          **e;
@@ -693,6 +694,13 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         }
 
         json_object_set_new(w, "settings", ngx_kefu_settings_public(ws->site));
+    }
+
+    /* where and what a client may upload (docs/attachments.md) */
+    u = ngx_kefu_upload_info(ws->main_conf, ws->site);
+
+    if (u) {
+        json_object_set_new(w, "upload", u);
     }
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,

@@ -13,6 +13,7 @@
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_upload.h"
 
 
 static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
@@ -226,6 +227,69 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_loc_conf_t, api_max_body),
       &ngx_kefu_api_body_bounds },
 
+    { ngx_string("kefu_upload"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_kefu_upload_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_path"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_path,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_types"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_kefu_upload_types_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_quota"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_link_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_scan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_scan_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kefu_upload_sweep"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_kefu_upload_misc,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("kefu_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_kefu_redis_directive,
@@ -332,7 +396,8 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_kefu_main_conf_t *kmcf = conf;
 
-    ngx_str_t  name;
+    char       *rv;
+    ngx_str_t   name;
 
     ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
     ngx_conf_init_msec_value(kmcf->token_leeway, 30000);
@@ -342,6 +407,11 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
     kmcf->stats = &kmcf->stats_local;
+
+    rv = ngx_kefu_upload_init_main(cf, kmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
 
     if ((kmcf->sites.nelts || kmcf->need_zone) && kmcf->zone == NULL) {
         ngx_str_set(&name, "kefu");
@@ -612,8 +682,10 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_kefu_main_conf_t *kmcf = conf;
 
+    char             *rv;
     u_char           *p;
     ssize_t           n;
+    ngx_int_t         rc;
     ngx_str_t        *value, path;
     ngx_uint_t        i;
     ngx_file_t        file;
@@ -642,6 +714,8 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_set(&site->default_group, "default");
     site->capacity = 5;
     site->grace = 30000;
+    site->upload.max_size = NGX_CONF_UNSET;
+    site->upload.quota = NGX_CONF_UNSET;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -763,6 +837,17 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             continue;
+        }
+
+        /* upload_max_size=, upload_types=, upload_quota= */
+        rc = ngx_kefu_upload_site_param(cf, site, &value[i], &rv);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            return rv;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -914,7 +999,11 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_kefu_settings_init_process(cycle);
+    if (ngx_kefu_settings_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_upload_sweep_init(cycle);
 }
 
 

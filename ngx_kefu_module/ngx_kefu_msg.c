@@ -12,6 +12,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_upload.h"
 
 
 #define NGX_KEFU_MAX_CID_LEN   64
@@ -25,7 +26,7 @@
 #define NGX_KEFU_MSG_TRIES     8
 
 /* the script's arguments: ngx_kefu_scripts.c */
-#define NGX_KEFU_MSG_ARGS      24
+#define NGX_KEFU_MSG_ARGS      25
 
 
 /*
@@ -69,11 +70,12 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     u_char               session[16], grace[NGX_INT_T_LEN], *p;
     char                *greeting;
     size_t               lens[NGX_KEFU_MSG_ARGS], size;
-    json_t              *text, *conv, *priv, *t, *from;
+    json_t              *text, *conv, *priv, *t, *from, *att;
     int64_t              ts;
     ngx_uint_t           is_private;
     ngx_uint_t           i;
-    const char          *argv[NGX_KEFU_MSG_ARGS];
+    ngx_str_t            whostr;
+    const char          *argv[NGX_KEFU_MSG_ARGS], *err;
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_main_conf_t *kmcf;
 
@@ -88,14 +90,37 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     }
 
     text = json_object_get(msg, "text");
+    att = json_object_get(msg, "attachment");
 
-    if (!json_is_string(text) || json_string_length(text) == 0) {
+    /* an attachment is checked and copied here (ngx_kefu_upload_serve.c) */
+    if (att && !json_is_null(att)) {
+        whostr.data = who;
+        whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",
+                                  "?vam"[ws->role], &ws->user_id) - who;
+
+        att = ngx_kefu_attach_check(ws->site, &whostr, att, &err);
+
+        if (att == NULL) {
+            ngx_kefu_app_error(ws, "bad_request", err, cid);
+            return;
+        }
+
+    } else {
+        att = NULL;
+    }
+
+    /* with an attachment, "text" may be empty or absent */
+    if (!(json_is_string(text) && json_string_length(text) > 0)
+        && !(att && (text == NULL || json_is_string(text))))
+    {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"text\" must be a non-empty "
                            "string", cid);
         return;
     }
 
-    if (json_string_length(text) > ws->conf->max_text) {
+    if (text && json_string_length(text) > ws->conf->max_text) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "too_large", "\"text\" is too long", cid);
         return;
     }
@@ -108,12 +133,14 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
                                  json_string_length(conv))
                != NGX_OK))
     {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"conv\" must be a "
                            "conversation id", cid);
         return;
     }
 
     if (!json_is_string(conv) && ws->role != NGX_KEFU_ROLE_VISITOR) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"conv\" is required", cid);
         return;
     }
@@ -121,6 +148,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     priv = json_object_get(msg, "private");
 
     if (priv && !json_is_boolean(priv)) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "bad_request", "\"private\" must be a boolean",
                            cid);
         return;
@@ -129,12 +157,14 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     is_private = json_is_true(priv);
 
     if (is_private && ws->role == NGX_KEFU_ROLE_VISITOR) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "forbidden", "visitors cannot send private "
                            "notes", cid);
         return;
     }
 
     if (!ngx_kefu_redis_ready(kmcf->redis)) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
                            "retry with the same cid", cid);
         return;
@@ -151,16 +181,22 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
                                                        ws->name.len));
     }
 
-    t = json_pack("{s:I,s:o,s:O,s:s}", "ts", (json_int_t) ts, "from", from,
-                  "text", text, "cid", cid);
+    t = json_pack("{s:I,s:o,s:o,s:s}", "ts", (json_int_t) ts, "from", from,
+                  "text", text ? json_incref(text) : json_string(""),
+                  "cid", cid);
     if (t && is_private) {
         json_object_set_new(t, "private", json_true());
+    }
+
+    if (t && att) {
+        json_object_set(t, "attachment", att);
     }
 
     tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
     json_decref(t);
 
     if (tail == NULL) {
+        json_decref(att);
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
@@ -231,6 +267,10 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     argv[23] = ngx_kefu_avail_open(ws) ? "1" : "0";
     lens[23] = 1;
 
+    /* an attached file's reference: it lives as long as its conversation */
+    argv[24] = att ? json_string_value(json_object_get(att, "id")) : "";
+    lens[24] = att ? NGX_KEFU_SHA256_HEX : 0;
+
     size = 0;
 
     for (i = 0; i < NGX_KEFU_MSG_ARGS; i++) {
@@ -241,6 +281,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     if (ctx == NULL) {
         free(tail);
         free(greeting);
+        json_decref(att);
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
@@ -266,6 +307,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     free(tail);
     free(greeting);
+    json_decref(att);
 
     if (ngx_kefu_msg_run(ctx) != NGX_OK) {
         ngx_free(ctx);

@@ -115,6 +115,11 @@ extern ngx_kefu_script_t  ngx_kefu_script_api_log;
 extern ngx_kefu_script_t  ngx_kefu_script_api_agents;
 extern ngx_kefu_script_t  ngx_kefu_script_api_queue;
 
+/* ngx_kefu_upload.c, ngx_kefu_upload_sweep.c */
+extern ngx_kefu_script_t  ngx_kefu_script_upload_check;
+extern ngx_kefu_script_t  ngx_kefu_script_upload_done;
+extern ngx_kefu_script_t  ngx_kefu_script_upload_sweep;
+
 
 char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -41,7 +41,9 @@
  * a conversation the message opens; ARGV 24 "0" when the site is outside
  * its business hours.  A new conversation queued while nobody can answer
  * (outside hours, nobody of its group online) is marked offline: the
- * sender is promised no place in line.
+ * sender is promised no place in line.  ARGV 25: the SHA-256 of an
+ * attached file, which the conversation then holds on to
+ * (ngx_kefu_upload_sweep.c).
  * Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
  * 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
  * visitor has no open conversation, -4 the conversation is closed (service
@@ -132,6 +134,9 @@ NGX_KEFU_LUA_ROUTE
 "local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]\n"
 "redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],\n"
 "           seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])\n"
+"if (ARGV[25] or '') ~= '' then\n"
+"  redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. ARGV[25], conv)\n"
+"end\n"
 "redis.call('HSET', ckey, 'updated', ts)\n"
 "redis.call('SET', dkey, conv .. ' ' .. id .. ' ' .. seq .. ' ' .. ts, 'EX',\n"
 "           ARGV[14])\n"
@@ -407,5 +412,8 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_settings_put,
     &ngx_kefu_script_avail,
     &ngx_kefu_script_contact,
+    &ngx_kefu_script_upload_check,
+    &ngx_kefu_script_upload_done,
+    &ngx_kefu_script_upload_sweep,
     NULL
 };

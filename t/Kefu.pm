@@ -107,21 +107,24 @@ sub nginx_t {
 }
 
 # Another nginx "host" with the module and the given http-level
-# configuration plus a kefu_chat location, on its own free port.  Returns
-# (port, stop) and is stopped at the latest when the object goes away.
+# configuration plus a kefu_chat location (and the server-level
+# configuration given second, the main-level third), on its own free port.  Returns (port, stop)
+# and is stopped at the latest when the object goes away.
 sub start_host {
-    my ($http) = @_;
+    my ($http, $server, $main) = @_;
+    $server //= '';
+    $main //= '';
     my $dir = tempdir(CLEANUP => 1);
     mkdir "$dir/logs";
-    $http =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{$ENV{$1} // die "$1 not set\n"}ge;
+    $_ =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{$ENV{$1} // die "$1 not set\n"}ge for $http, $server;
     my $port;
     for my $try (1 .. 5) {
         $port = Kefu::Net::free_port();
         open my $fh, '>', "$dir/nginx.conf" or die $!;
-        print $fh "load_module $Module;\nworker_processes 2;\nerror_log $dir/logs/error.log info;\n"
+        print $fh "load_module $Module;\n$main\nworker_processes 2;\nerror_log $dir/logs/error.log info;\n"
                 . "pid $dir/nginx.pid;\nevents { worker_connections 256; }\n"
                 . "http {\n access_log off;\n $http\n server {\n listen 127.0.0.1:$port;\n"
-                . " location = /chat { kefu_chat; }\n location = /__kefu_t { return 200; }\n }\n}\n";
+                . " location = /chat { kefu_chat; }\n location = /__kefu_t { return 200; }\n $server\n }\n}\n";
         close $fh;
         my $out = `$ENV{TEST_NGINX_BINARY} -p $dir/ -c $dir/nginx.conf 2>&1`;
         last if $? == 0;

@@ -1,9 +1,10 @@
-// kefu agent console: one ES module, no build step.  It signs in with an
+// kefu agent console: one ES module (and attach.js), no build step.  It signs in with an
 // agent JWT (pasted, or from the URL fragment #token=…), speaks the kefu
 // wire contract v1 over one WebSocket, reconnects with backoff and
 // `resume`, and renders every text as text.  See docs/console.md.
 
 import { mountSettings } from './settings.js';
+import { attachments } from './attach.js';
 
 const I18N = {
   en: {
@@ -258,6 +259,7 @@ function onMessage(m) {
     st.welcomed = true;
     st.tries = 0;
     st.me = m.id;
+    st.upload = m.upload || null;
     if (m.name) st.myName = m.name;
     setConn('online');
     heartbeat(m.heartbeat);
@@ -273,7 +275,9 @@ function onMessage(m) {
       if (!c.loaded && c.state !== 'closed') loadHistory(c);
     }
     act('status', { state: st.status });
-    for (const [cid, p] of st.pending) send({ type: 'msg', cid, conv: p.conv, text: p.text, private: p.private || undefined });
+    for (const [cid, p] of st.pending) {
+      send({ type: 'msg', cid, conv: p.conv, text: p.text, private: p.private || undefined, attachment: p.attachment });
+    }
     if (st.selected) {
       const s = conv(st.selected);
       if (!s.loaded) loadHistory(s);
@@ -310,6 +314,7 @@ function onMessage(m) {
     for (const h of m.msgs || []) {
       if (!h.type) h.type = h.name && h.text === undefined ? 'event' : 'msg';
       h.conv = h.conv || m.conv;
+      att.fresh(h);
       addEntry(h, false);
     }
     if (first) {
@@ -337,6 +342,7 @@ function onMessage(m) {
       c.entries.set(m.seq, {
         type: 'msg', conv: m.conv, seq: m.seq, id: m.id, ts: m.ts, cid: m.cid,
         text: p ? p.text : (tmp && tmp.text), private: p ? p.private : false,
+        attachment: p ? p.attachment : (tmp && tmp.attachment),
         from: { role: st.claims.role, id: st.me, name: st.myName },
       });
     }
@@ -435,7 +441,8 @@ function onError(m) {
   if (m.cid && st.pending.has(m.cid)) {
     const p = st.pending.get(m.cid);
     if (m.code === 'unavailable' || m.code === 'rate_limited') {
-      setTimeout(() => send({ type: 'msg', cid: m.cid, conv: p.conv, text: p.text, private: p.private || undefined }),
+      setTimeout(() => send({ type: 'msg', cid: m.cid, conv: p.conv, text: p.text, private: p.private || undefined,
+                              attachment: p.attachment }),
                  2000 + Math.random() * 2000);
       return;
     }
@@ -607,7 +614,8 @@ function lastPreview(c) {
   es.sort((a, b) => (a.seq || 1e12) - (b.seq || 1e12));
   const e = es[es.length - 1];
   if (!e) return '';
-  return (isMine(e) ? t('you') + ': ' : '') + (e.private ? '[' + t('noteLabel') + '] ' : '') + e.text;
+  return (isMine(e) ? t('you') + ': ' : '') + (e.private ? '[' + t('noteLabel') + '] ' : '') +
+         (e.text || (e.attachment ? '[' + e.attachment.name + ']' : ''));
 }
 
 // mine: open and mine (or joined); history: closed, or handed over to
@@ -745,7 +753,8 @@ function entryNode(c, e) {
   meta.appendChild(el('span', 'who', e.private ? t('noteLabel') + ' · ' + who : who));
   meta.appendChild(el('span', 'time', clock(e.ts)));
   li.appendChild(meta);
-  li.appendChild(el('div', 'bubble', e.text));
+  if (e.attachment) li.appendChild(att.node(e));
+  if (e.text || !e.attachment) li.appendChild(el('div', 'bubble', e.text));
   if (mine && !e.private) {
     const s = e.failed ? t('failed', { code: e.failed }) : e.pending ? t('sending') : c.peerRead >= e.seq ? t('seen') : t('sent');
     const r = el('div', 'receipt' + (c.peerRead >= e.seq && !e.pending ? ' seen' : ''), s);
@@ -999,6 +1008,10 @@ if ('Notification' in window && Notification.permission === 'default') {
   n.hidden = false;
   n.addEventListener('click', () => Notification.requestPermission().then(() => { n.hidden = Notification.permission !== 'default'; }));
 }
+
+// ---- attachments (attach.js) ----
+
+const att = attachments({ st, conv, send, cidgen, el, renderTimeline, toast, lang: () => lang });
 
 // ---- start ----
 

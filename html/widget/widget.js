@@ -547,7 +547,8 @@
                               agentName(st.convs[e.conv] && st.convs[e.conv].agent) ||
                               t('someone')));
         }
-        li.appendChild(linkify(el('div', 'kf-bubble'), e.text));
+        if (e.attachment) { li.appendChild(attachNode(e)); }
+        if (e.text || !e.attachment) { li.appendChild(linkify(el('div', 'kf-bubble'), e.text)); }
         var meta = el('div', 'kf-meta');
         meta.appendChild(el('span', 'kf-time', fmtTime(e.ts)));
         if (mine) {
@@ -909,7 +910,7 @@
         var e = {
             conv: m.conv, seq: m.seq, id: m.id, ts: m.ts, from: m.from || {},
             text: m.text, cid: m.cid, agent: m.agent, event: m.event,
-            name: m.name, data: m.data
+            name: m.name, data: m.data, attachment: m.attachment
         };
         e.kind = m.type === 'event' ? 'event'
             : (e.from.role === 'system' && e.event !== 'greeting' ? 'system' : 'msg');
@@ -1115,7 +1116,7 @@
 
     function flushOutbox() {
         st.outbox.forEach(function (o) {
-            send({ type: 'msg', cid: o.cid, text: o.text });
+            send({ type: 'msg', cid: o.cid, text: o.text, attachment: o.attachment });
         });
     }
 
@@ -1126,6 +1127,7 @@
             st.welcomed = true;
             st.tries = 0;
             st.me = m.id;
+            st.upload = m.upload || null;
             if (m.token && !opts.token) { save('token', m.token); }
             st.anonRetried = false;
             if (m.availability) { st.avail = m.availability; }
@@ -1201,6 +1203,7 @@
             (m.msgs || []).forEach(function (h) {
                 if (!h.type) { h.type = h.name && !h.text ? 'event' : 'msg'; }
                 h.conv = h.conv || m.conv;
+                attachFresh(h);
                 addEntry(h);
             });
             if (!c.read) {
@@ -1275,7 +1278,9 @@
             /* not stored: the outbox keeps it, try again shortly */
             setTimeout(function () {
                 st.outbox.forEach(function (o) {
-                    if (o.cid === m.cid) { send({ type: 'msg', cid: o.cid, text: o.text }); }
+                    if (o.cid === m.cid) {
+                        send({ type: 'msg', cid: o.cid, text: o.text, attachment: o.attachment });
+                    }
                 });
             }, 2000 + Math.random() * 2000);
             return;
@@ -1307,7 +1312,7 @@
     function addPending(o) {
         st.entries['c:' + o.cid] = {
             kind: 'msg', cid: o.cid, text: o.text, ts: o.ts,
-            from: { role: 'visitor', id: st.me }
+            from: { role: 'visitor', id: st.me }, attachment: o.attachment
         };
     }
 
@@ -1357,6 +1362,283 @@
         if (min > 1 && min !== Infinity) {
             st.pagingUp = true;
             send({ type: 'history', conv: st.current, before: min, limit: 50 });
+        }
+    });
+
+
+    /* ---- attachments (docs/attachments.md) ----
+     * A file button, paste and drag-and-drop; the upload goes over HTTP with
+     * a progress bar, then its answer is sent in a msg.  Images show as a
+     * thumbnail (made in the browser from the file, or scaled by it from
+     * the link) that opens full size; other files as cards.  Links expire:
+     * an image that fails to load asks history for a fresh one. */
+
+    var ATT = {
+        en: {
+            attach: 'Send a file or picture', drop: 'Drop to send',
+            tooLarge: '“{name}” is too large: files up to {max}.',
+            badType: '“{name}” cannot be sent: {why}.',
+            quota: 'Too many files this hour: please try again later.',
+            failed: '“{name}” was not sent: {why}', uploading: 'Uploading… {p}%',
+            open: 'Open full size', download: 'Download', noUpload: 'Files cannot be sent here.'
+        },
+        zh: {
+            attach: '发送文件或图片', drop: '松开即可发送',
+            tooLarge: '“{name}”太大：文件不能超过 {max}。',
+            badType: '“{name}”无法发送：{why}。',
+            quota: '本小时发送的文件过多，请稍后再试。',
+            failed: '“{name}”发送失败：{why}', uploading: '正在上传… {p}%',
+            open: '查看原图', download: '下载', noUpload: '此处不能发送文件。'
+        }
+    }[opts.lang];
+    var ICON_CLIP = 'M16.5 6v11.5a4 4 0 01-8 0V5a2.5 2.5 0 015 0v10.5a1 1 0 01-2 0V6H10v9.5a2.5 2.5 0 005 0V5a4 4 0 00-8 0v12.5a5.5 5.5 0 0011 0V6h-1.5z';
+
+    function at(key, vars) {
+        return String(ATT[key]).replace(/\{(\w+)\}/g, function (_, k) {
+            return vars && vars[k] !== undefined ? vars[k] : '';
+        });
+    }
+    /* links are relative to the chat server, which may not be the page's */
+    var httpBase = opts.ws.replace(/^ws/, 'http').replace(/^(https?:\/\/[^/]+).*$/, '$1');
+    function fileUrl(u) { return /^https?:/.test(u) ? u : httpBase + u; }
+    function fmtSize(n) {
+        return n < 1024 ? n + ' B'
+            : n < 1048576 ? Math.round(n / 1024) + ' KB'
+            : (n / 1048576).toFixed(n < 10485760 ? 1 : 0) + ' MB';
+    }
+    function fileKind(a) {
+        var k = { 'application/pdf': 'PDF', 'text/plain': 'TXT', 'application/zip': 'ZIP',
+                  'video/mp4': 'MP4' }[a.type];
+        return k || ((a.name || '').split('.').pop() || 'FILE').slice(0, 4).toUpperCase();
+    }
+
+    var fileInput = el('input');
+    fileInput.type = 'file';
+    fileInput.multiple = true;
+    fileInput.hidden = true;
+    fileInput.className = 'kf-file';
+    fileInput.addEventListener('change', function () {
+        sendFiles(fileInput.files);
+        fileInput.value = '';
+    });
+
+    function attachBtn() {
+        var b = el('button', 'kf-attach');
+        b.type = 'button';
+        b.setAttribute('aria-label', at('attach'));
+        b.title = at('attach');
+        b.appendChild(svg(ICON_CLIP, 22));
+        b.addEventListener('click', function () { fileInput.click(); });
+        var span = el('span', 'kf-attach-wrap');
+        span.appendChild(b);
+        span.appendChild(fileInput);
+        return span;
+    }
+
+    function attachNode(e) {
+        var a = e.attachment, box, img;
+        /* an image nothing can show (refused before a thumbnail): a card */
+        if (/^image\//.test(a.type || '') && (a.url || e.thumb)) {
+            box = el('button', 'kf-att kf-att-img');
+            box.type = 'button';
+            box.setAttribute('aria-label', at('open') + ': ' + a.name);
+            img = el('img');
+            img.alt = a.name || '';
+            if (a.width && a.height) {
+                var w = Math.min(220, a.width), h = Math.round(w * a.height / a.width);
+                if (h > 220) { h = 220; w = Math.round(h * a.width / a.height); }
+                img.width = Math.max(w, 24);
+                img.height = Math.max(h, 24);
+            }
+            img.src = e.thumb || (a.url ? fileUrl(a.url) : '');
+            img.addEventListener('error', function () { attachRefresh(e); });
+            box.appendChild(img);
+            box.addEventListener('click', function () {
+                if (e.attachment.url) { lightbox(e.attachment); }
+            });
+        } else {
+            box = el(a.url ? 'a' : 'div', 'kf-att kf-att-file');
+            if (a.url) {
+                box.href = fileUrl(a.url);
+                box.setAttribute('download', a.name || '');
+                box.target = '_blank';
+                box.rel = 'noopener';
+                box.title = at('download');
+            }
+            box.appendChild(el('span', 'kf-att-icon', fileKind(a)));
+            var info = el('span', 'kf-att-info');
+            info.appendChild(el('span', 'kf-att-name', a.name));
+            info.appendChild(el('span', 'kf-att-size', fmtSize(a.size || 0)));
+            box.appendChild(info);
+        }
+        var wrapNode = el('div', 'kf-att-wrap');
+        wrapNode.appendChild(box);
+        if (e.progress !== undefined && e.progress < 100 && !e.attError) {
+            var bar = el('div', 'kf-progress');
+            bar.setAttribute('role', 'progressbar');
+            bar.setAttribute('aria-valuemin', '0');
+            bar.setAttribute('aria-valuemax', '100');
+            var fill = el('i');
+            bar.appendChild(fill);
+            var label = el('div', 'kf-progress-text');
+            wrapNode.appendChild(bar);
+            wrapNode.appendChild(label);
+            e.paint = function () {
+                fill.style.width = e.progress + '%';
+                bar.setAttribute('aria-valuenow', String(e.progress));
+                label.textContent = at('uploading', { p: e.progress });
+            };
+            e.paint();
+        }
+        if (e.attError) {
+            wrapNode.appendChild(el('div', 'kf-att-error', e.attError));
+        }
+        return wrapNode;
+    }
+
+    function rebuild(e) {
+        if (e.node && e.node.parentNode) { e.node.parentNode.removeChild(e.node); }
+        e.node = null;
+        render();
+    }
+
+    /* a thumbnail made in the browser from the file itself */
+    function makeThumb(file, done) {
+        var url = URL.createObjectURL(file), im = new Image();
+        im.onload = function () {
+            var s = Math.min(1, 440 / Math.max(im.naturalWidth, im.naturalHeight));
+            var c = document.createElement('canvas');
+            c.width = Math.max(1, Math.round(im.naturalWidth * s));
+            c.height = Math.max(1, Math.round(im.naturalHeight * s));
+            c.getContext('2d').drawImage(im, 0, 0, c.width, c.height);
+            URL.revokeObjectURL(url);
+            try { done(c.toDataURL('image/png')); } catch (err) { done(null); }
+        };
+        im.onerror = function () { URL.revokeObjectURL(url); done(null); };
+        im.src = url;
+    }
+
+    function sendFiles(files) {
+        for (var i = 0; i < (files ? files.length : 0); i++) { sendFile(files[i]); }
+    }
+
+    function sendFile(f) {
+        var up = st.upload, name = f.name || 'image.png', cid = cidgen();
+        var e = {
+            kind: 'msg', cid: cid, text: '', ts: Date.now(),
+            from: { role: 'visitor', id: st.me },
+            attachment: { name: name, type: f.type, size: f.size }, progress: 0
+        };
+        st.entries['c:' + cid] = e;
+        st.stick = true;
+        if (!up) {
+            e.failed = 'bad_request';
+            e.attError = at('noUpload');
+        } else if (f.size > up.max_size) {
+            /* refused before a byte is sent */
+            e.failed = 'too_large';
+            e.attError = at('tooLarge', { name: name, max: fmtSize(up.max_size) });
+        }
+        render();
+        if (e.attError) { return; }
+        if (/^image\//.test(f.type)) {
+            makeThumb(f, function (url) { if (url) { e.thumb = url; rebuild(e); } });
+        }
+        var c = st.current && st.convs[st.current];
+        var q = '?site=' + encodeURIComponent(opts.site) + '&name=' + encodeURIComponent(name) +
+                (c && c.state !== 'closed' ? '&conv=' + encodeURIComponent(st.current) : '');
+        var xhr = new XMLHttpRequest();
+        xhr.open('POST', fileUrl(up.url) + q);
+        xhr.setRequestHeader('Authorization', 'Bearer ' + (opts.token || load('token', '')));
+        xhr.upload.onprogress = function (ev) {
+            if (ev.lengthComputable) {
+                e.progress = Math.min(99, Math.floor(ev.loaded * 100 / ev.total));
+                if (e.paint) { e.paint(); }
+            }
+        };
+        xhr.onload = function () {
+            var j = null;
+            try { j = JSON.parse(xhr.responseText); } catch (err) { j = null; }
+            if (xhr.status === 201 && j && j.attachment) {
+                e.progress = 100;
+                e.attachment = j.attachment;
+                var o = { cid: cid, text: '', ts: e.ts, attachment: j.attachment };
+                st.outbox.push(o);
+                save('outbox', st.outbox);
+                send({ type: 'msg', cid: cid, text: '', attachment: j.attachment });
+                rebuild(e);
+                return;
+            }
+            uploadFailed(e, xhr.status, j);
+        };
+        xhr.onerror = function () { uploadFailed(e, 0, null); };
+        xhr.send(f);
+    }
+
+    function uploadFailed(e, status, j) {
+        var why = (j && j.error && j.error.message) || (status ? 'HTTP ' + status : 'network error');
+        var name = e.attachment.name;
+        e.failed = (j && j.error && j.error.code) || 'failed';
+        e.attError = status === 413 ? at('tooLarge', { name: name, max: fmtSize(st.upload.max_size) })
+            : status === 415 ? at('badType', { name: name, why: why })
+            : status === 429 ? at('quota')
+            : at('failed', { name: name, why: why });
+        rebuild(e);
+    }
+
+    /* an expired link: history hands out a fresh one (once per entry) */
+    function attachRefresh(e) {
+        if (e.refreshed || !e.seq || !e.conv || e.thumb) { return; }
+        e.refreshed = true;
+        send({ type: 'history', conv: e.conv, before: e.seq + 1, limit: 1 });
+    }
+    function attachFresh(h) {
+        var old = h.attachment && h.conv && h.seq && st.entries[h.conv + ':' + h.seq];
+        if (old && old.attachment && old.attachment.url !== h.attachment.url) {
+            old.attachment = h.attachment;
+            rebuild(old);
+        }
+    }
+
+    form.insertBefore(attachBtn(), input);
+
+    var box = el('div', 'kf-lightbox');
+    box.hidden = true;
+    box.setAttribute('role', 'dialog');
+    var boxImg = el('img');
+    box.appendChild(boxImg);
+    box.addEventListener('click', function () { box.hidden = true; boxImg.removeAttribute('src'); });
+    wrap.appendChild(box);
+    function lightbox(a) {
+        boxImg.alt = a.name || '';
+        boxImg.src = fileUrl(a.url);
+        box.hidden = false;
+    }
+
+    input.addEventListener('paste', function (ev) {
+        var items = (ev.clipboardData && ev.clipboardData.files) || [];
+        if (items.length) {
+            ev.preventDefault();
+            sendFiles(items);
+        }
+    });
+    panel.addEventListener('dragover', function (ev) {
+        if (ev.dataTransfer && Array.prototype.indexOf.call(ev.dataTransfer.types, 'Files') >= 0) {
+            ev.preventDefault();
+            panel.classList.add('kf-dragging');
+            panel.setAttribute('data-drop', at('drop'));
+        }
+    });
+    panel.addEventListener('dragleave', function (ev) {
+        if (ev.target === panel || !panel.contains(ev.relatedTarget)) {
+            panel.classList.remove('kf-dragging');
+        }
+    });
+    panel.addEventListener('drop', function (ev) {
+        panel.classList.remove('kf-dragging');
+        if (ev.dataTransfer && ev.dataTransfer.files && ev.dataTransfer.files.length) {
+            ev.preventDefault();
+            sendFiles(ev.dataTransfer.files);
         }
     });
 

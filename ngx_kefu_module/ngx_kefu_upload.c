@@ -1,0 +1,1694 @@
+
+/*
+ * The upload (docs/attachments.md):
+ *
+ *   POST <kefu_upload location>?site=&conv=&name=
+ *   Authorization: Bearer <the WebSocket's token>
+ *
+ * with the file as the raw body, or as the last part (named "file") of a
+ * multipart/form-data body.  In order: the token and the participant (and
+ * the visitor's hourly quota) are checked in Redis before a byte of the
+ * body is read; nginx reads the body into a temporary file (never into
+ * memory, client_max_body_size applies); the worker then copies it in
+ * slices of NGX_KEFU_UPLOAD_SLICE bytes, letting other events run between
+ * them, hashing it (SHA-256) and sniffing its type from the first bytes;
+ * the optional scanner gets it; a rename puts it at
+ * <kefu_upload_path>/<site>/<sha[0..1]>/<sha>, so two hosts sharing the
+ * directory write the same name for the same bytes, atomically; Redis
+ * records the reference and counts the quota; 201 with the attachment.
+ *
+ * Every error is {"error":{"code","message"}} (ngx_kefu_api.c).  The
+ * request's cleanup stops whatever is still under way: the slice event,
+ * the scan, the temporary file.
+ */
+
+
+#include "ngx_kefu_api.h"
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_jwt.h"
+#include "ngx_kefu_upload.h"
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+
+/* a file uploaded before its conversation exists is kept this long */
+#define NGX_KEFU_UPLOAD_PENDING  86400
+
+
+typedef struct {
+    ngx_kefu_api_t               api;       /* first: the API's helpers */
+    ngx_kefu_upload_conf_t      *ucf;
+    ngx_kefu_upload_limits_t    *limits;
+    ngx_http_request_t          *r;
+    ngx_uint_t                   role;
+    ngx_str_t                    who;        /* v:<id>, a:<id>, m:<id>, api */
+    ngx_str_t                    id;         /* the token's sub */
+    ngx_str_t                    conv;
+    ngx_str_t                    boundary;   /* multipart's, with "\r\n--" */
+    ngx_kefu_attach_t            att;
+    ngx_file_t                  *in;         /* the body's temporary file */
+    off_t                        pos;
+    off_t                        end;
+    ngx_fd_t                     fd;         /* ours, in <site>/tmp */
+    u_char                      *tmp;        /* its path, NUL-terminated */
+    u_char                      *head;
+    size_t                       head_len;
+    u_char                      *chunk;
+    EVP_MD_CTX                  *md;
+    ngx_event_t                  ev;
+    ngx_kefu_scan_t             *scan;
+    time_t                       started;
+    unsigned                     typed:1;
+    unsigned                     stored:1;
+} ngx_kefu_upload_t;
+
+
+static ngx_int_t ngx_kefu_upload_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_upload_auth(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_name(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u, ngx_str_t *raw);
+static ngx_int_t ngx_kefu_upload_checked(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static void ngx_kefu_upload_body(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_upload_multipart(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static void ngx_kefu_upload_slice(ngx_event_t *ev);
+static ngx_int_t ngx_kefu_upload_typed(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static void ngx_kefu_upload_scanned(void *data, ngx_int_t rc,
+    ngx_str_t *name);
+static ngx_int_t ngx_kefu_upload_store(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_stored(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static void ngx_kefu_upload_finish(ngx_http_request_t *r, ngx_int_t rc);
+static ngx_int_t ngx_kefu_upload_too_large(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static void ngx_kefu_upload_drop(ngx_kefu_upload_t *u);
+static void ngx_kefu_upload_cleanup(void *data);
+
+
+/* visitor: its conversation (or its open one) and its quota; others: in */
+
+ngx_kefu_script_t  ngx_kefu_script_upload_check = { ngx_string(
+"local site, role, id, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
+"if role == 'visitor' then\n"
+"  if conv == '' then\n"
+"    conv = redis.call('HGET', 'kefu:{s:' .. site .. '}:v:' .. id, 'open')\n"
+"           or ''\n"
+"  else\n"
+"    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',\n"
+"                         'site')\n"
+"    if v[1] ~= id or v[2] ~= site then return {-1} end\n"
+"  end\n"
+"  local q = tonumber(ARGV[5])\n"
+"  if q > 0 then\n"
+"    local n = tonumber(redis.call('GET', 'kefu:{s:' .. site .. '}:v:' ..\n"
+"                                  id .. ':uploads:' .. ARGV[6]) or '0')\n"
+"    if n >= q then return {-2, conv} end\n"
+"  end\n"
+"  return {0, conv}\n"
+"end\n"
+"if conv == '' then return {-3} end\n"
+"local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent')\n"
+"if v[1] ~= site then return {-1} end\n"
+"if role == 'agent' and v[2] ~= id and redis.call('SISMEMBER',\n"
+"   'kefu:{c:' .. conv .. '}:joined', 'a:' .. id) == 0 then\n"
+"  return {-1}\n"
+"end\n"
+"return {0, conv}\n"
+), { 0 } };
+
+
+/*
+ * The file's reference (its conversation, or "p:<until>" for one not yet
+ * in a message), the sweep's schedule (ngx_kefu_upload_sweep.c) and the
+ * visitor's count for this hour.
+ */
+
+ngx_kefu_script_t  ngx_kefu_script_upload_done = { ngx_string(
+"local site, sha = ARGV[1], ARGV[2]\n"
+"redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. sha, ARGV[3])\n"
+"redis.call('ZADD', 'kefu:{s:' .. site .. '}:files', 'GT', ARGV[6], sha)\n"
+"if ARGV[4] ~= '' then\n"
+"  local q = 'kefu:{s:' .. site .. '}:v:' .. ARGV[4] .. ':uploads:' ..\n"
+"            ARGV[5]\n"
+"  redis.call('INCR', q)\n"
+"  redis.call('EXPIRE', q, 7200)\n"
+"end\n"
+"return 0\n"
+), { 0 } };
+
+
+/* configuration */
+
+static ngx_kefu_upload_conf_t *
+ngx_kefu_upload_conf(ngx_conf_t *cf)
+{
+    ngx_kefu_main_conf_t    *kmcf;
+    ngx_kefu_upload_conf_t  *ucf;
+
+    kmcf = ngx_http_conf_get_module_main_conf(cf, ngx_kefu_module);
+
+    if (kmcf->upload) {
+        return kmcf->upload;
+    }
+
+    ucf = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_upload_conf_t));
+    if (ucf == NULL) {
+        return NULL;
+    }
+
+    ucf->limits.max_size = NGX_CONF_UNSET;
+    ucf->limits.quota = NGX_CONF_UNSET;
+    ucf->link_ttl = NGX_CONF_UNSET;
+    ucf->scan_timeout = NGX_CONF_UNSET_MSEC;
+    ucf->sweep = NGX_CONF_UNSET_MSEC;
+
+    kmcf->upload = ucf;
+
+    return ucf;
+}
+
+
+char *
+ngx_kefu_upload_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_kefu_loc_conf_t  *kcf = conf;
+
+    ngx_kefu_upload_conf_t    *ucf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (kcf->enable || kcf->api) {
+        return "cannot share a location with \"kefu_chat\" or \"kefu_api\"";
+    }
+
+    ucf = ngx_kefu_upload_conf(cf);
+    if (ucf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->exact_match || clcf->regex || clcf->name.len == 0) {
+        return "needs a prefix location: files are served below it";
+    }
+
+    /* the links in messages name one location for every server */
+    if (ucf->uri.len
+        && (ucf->uri.len != clcf->name.len
+            || ngx_strncmp(ucf->uri.data, clcf->name.data, ucf->uri.len)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kefu_upload\" is already at \"%V\": links "
+                           "name one upload location", &ucf->uri);
+        return NGX_CONF_ERROR;
+    }
+
+    /* uploads go to it as it is written; files are below it */
+    ucf->uri = clcf->name;
+
+    clcf->handler = ngx_kefu_upload_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_kefu_upload_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t               *value;
+    ngx_kefu_upload_conf_t  *ucf;
+
+    ucf = ngx_kefu_upload_conf(cf);
+    if (ucf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ucf->path.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    ucf->path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &ucf->path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (ucf->path.len > 1 && ucf->path.data[ucf->path.len - 1] == '/') {
+        ucf->path.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_kefu_upload_types_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_str_t               *value, bad;
+    ngx_uint_t               i;
+    ngx_kefu_upload_conf_t  *ucf;
+
+    ucf = ngx_kefu_upload_conf(cf);
+    if (ucf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ucf->limits.types) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_kefu_upload_type_bits(&value[i], &ucf->limits.types, &bad)
+            != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown type \"%V\" in \"kefu_upload_types\":"
+                               " png, jpeg, gif, webp, pdf, txt, zip, mp4 "
+                               "(svg and html are never accepted)", &bad);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * kefu_upload_max_size size; kefu_upload_quota number;
+ * kefu_upload_link_ttl time; kefu_upload_scan off|unix:path|host:port;
+ * kefu_upload_scan_timeout time; kefu_upload_sweep time|off;
+ */
+
+char *
+ngx_kefu_upload_misc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t               *value, *name;
+    ngx_int_t                n;
+    ngx_url_t                url;
+    ngx_kefu_upload_conf_t  *ucf;
+
+    ucf = ngx_kefu_upload_conf(cf);
+    if (ucf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+    name = &cmd->name;
+
+    if (ngx_strcmp(name->data, "kefu_upload_max_size") == 0) {
+        if (ucf->limits.max_size != NGX_CONF_UNSET) {
+            return "is duplicate";
+        }
+
+        ucf->limits.max_size = ngx_parse_offset(&value[1]);
+
+        if (ucf->limits.max_size <= 0) {
+            return "takes a size greater than 0, e.g. 10m";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(name->data, "kefu_upload_quota") == 0) {
+        if (ucf->limits.quota != NGX_CONF_UNSET) {
+            return "is duplicate";
+        }
+
+        n = ngx_atoi(value[1].data, value[1].len);
+
+        if (n == NGX_ERROR || n > 1000000) {
+            return "takes a number of files per visitor per hour "
+                   "(0: no quota)";
+        }
+
+        ucf->limits.quota = n;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(name->data, "kefu_upload_link_ttl") == 0) {
+        if (ucf->link_ttl != NGX_CONF_UNSET) {
+            return "is duplicate";
+        }
+
+        ucf->link_ttl = ngx_parse_time(&value[1], 1);
+
+        if (ucf->link_ttl == (time_t) NGX_ERROR || ucf->link_ttl < 1
+            || ucf->link_ttl > 7 * 86400)
+        {
+            return "takes a time from 1s to 7d";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(name->data, "kefu_upload_scan_timeout") == 0) {
+        ucf->scan_timeout = ngx_parse_time(&value[1], 0);
+
+        if (ucf->scan_timeout == (ngx_msec_t) NGX_ERROR
+            || ucf->scan_timeout == 0)
+        {
+            return "takes a positive time";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(name->data, "kefu_upload_sweep") == 0) {
+        if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+            ucf->sweep = 0;
+            return NGX_CONF_OK;
+        }
+
+        ucf->sweep = ngx_parse_time(&value[1], 0);
+
+        if (ucf->sweep == (ngx_msec_t) NGX_ERROR || ucf->sweep < 100) {
+            return "takes off or a time of at least 100ms";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    /* kefu_upload_scan */
+
+    if (ucf->scan) {
+        return "is duplicate";
+    }
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_memzero(&url, sizeof(ngx_url_t));
+    url.url = value[1];
+    url.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &url) != NGX_OK || url.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kefu_upload_scan\" takes off, unix:/path or an "
+                           "address:port of clamd, not \"%V\"%s%s",
+                           &value[1], url.err ? ": " : "",
+                           url.err ? url.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    ucf->scan = &url.addrs[0];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * kefu_site's upload_max_size=, upload_types=, upload_quota=: NGX_OK,
+ * NGX_DECLINED (not one of them), or NGX_ERROR with err set.
+ */
+
+ngx_int_t
+ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_str_t *param, char **err)
+{
+    ngx_str_t   v, bad;
+    ngx_int_t   n;
+
+    if (ngx_strncmp(param->data, "upload_max_size=", 16) == 0) {
+        v.data = param->data + 16;
+        v.len = param->len - 16;
+        site->upload.max_size = ngx_parse_offset(&v);
+
+        if (site->upload.max_size <= 0) {
+            *err = "has an invalid upload_max_size: a size, e.g. 10m";
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(param->data, "upload_quota=", 13) == 0) {
+        n = ngx_atoi(param->data + 13, param->len - 13);
+
+        if (n == NGX_ERROR || n > 1000000) {
+            *err = "has an invalid upload_quota: files per visitor per hour";
+            return NGX_ERROR;
+        }
+
+        site->upload.quota = n;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(param->data, "upload_types=", 13) == 0) {
+        v.data = param->data + 13;
+        v.len = param->len - 13;
+        site->upload.types = 0;
+
+        if (v.len == 0
+            || ngx_kefu_upload_type_bits(&v, &site->upload.types, &bad)
+               != NGX_OK)
+        {
+            *err = "has an invalid upload_types: a list of png, jpeg, gif, "
+                   "webp, pdf, txt, zip, mp4 (e.g. upload_types=png,pdf)";
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* defaults, and each site's limits completed from them */
+
+char *
+ngx_kefu_upload_init_main(ngx_conf_t *cf, ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_str_t                list;
+    ngx_uint_t               i;
+    ngx_path_t              *dir;
+    ngx_kefu_site_t         *s;
+    ngx_kefu_upload_conf_t  *ucf;
+
+    ucf = kmcf->upload;
+
+    if (ucf == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (ucf->uri.len && ucf->path.len == 0) {
+        return "\"kefu_upload\" needs \"kefu_upload_path\": where files "
+               "are stored";
+    }
+
+    /* participants, quotas and references are in Redis */
+    if (ucf->uri.len && kmcf->redis_conf == NULL) {
+        return "\"kefu_upload\" needs \"kefu_redis\"";
+    }
+
+    /* created at start like client_body_temp_path, owned by the workers */
+    if (ucf->path.len) {
+        dir = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (dir == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        dir->name = ucf->path;
+        dir->conf_file = cf->conf_file->file.name.data;
+        dir->line = cf->conf_file->line;
+
+        if (ngx_add_path(cf, &dir) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_conf_init_value(ucf->limits.max_size, 10 * 1024 * 1024);
+    ngx_conf_init_value(ucf->limits.quota, 50);
+    ngx_conf_init_value(ucf->link_ttl, 3600);
+    ngx_conf_init_msec_value(ucf->scan_timeout, 30000);
+    ngx_conf_init_msec_value(ucf->sweep, 600000);
+
+    if (ucf->limits.types == 0) {
+        ngx_str_set(&list, "png,jpeg,gif,webp,pdf,txt");
+        (void) ngx_kefu_upload_type_bits(&list, &ucf->limits.types, &list);
+    }
+
+    s = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        if (s[i].upload.max_size == NGX_CONF_UNSET) {
+            s[i].upload.max_size = ucf->limits.max_size;
+        }
+
+        if (s[i].upload.quota == NGX_CONF_UNSET) {
+            s[i].upload.quota = ucf->limits.quota;
+        }
+
+        if (s[i].upload.types == 0) {
+            s[i].upload.types = ucf->limits.types;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the request */
+
+static ngx_int_t
+ngx_kefu_upload_handler(ngx_http_request_t *r)
+{
+    u_char                *p;
+    int64_t                hour;
+    ngx_int_t              rc;
+    ngx_str_t              site, conv, raw, *ct;
+    ngx_table_elt_t       *h;
+    ngx_kefu_upload_t     *u;
+    const char            *argv[6];
+    size_t                 lens[6];
+    u_char                 quota[NGX_INT_T_LEN], hourbuf[NGX_INT64_LEN];
+    u_char                 name[65];
+    ngx_http_cleanup_t    *cln;
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        return ngx_kefu_upload_serve(r);
+    }
+
+    u = ngx_pcalloc(r->pool, sizeof(ngx_kefu_upload_t));
+    if (u == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u->api.kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
+    u->api.kcf = ngx_http_get_module_loc_conf(r, ngx_kefu_module);
+    u->ucf = u->api.kmcf->upload;
+    u->r = r;
+    u->fd = NGX_INVALID_FILE;
+
+    ngx_http_set_ctx(r, u, ngx_kefu_module);
+
+    if (r != r->main) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "an upload cannot be a subrequest");
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "GET, HEAD, POST");
+
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                  "method_not_allowed", "uploads are POST, "
+                                  "files GET");
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_kefu_upload_cleanup;
+    cln->data = u;
+
+    if (ngx_kefu_api_arg(r, "site", &site) != NGX_OK) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"site\" is required");
+    }
+
+    if (site.len > 64) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "unknown site");
+    }
+
+    *ngx_cpymem(name, site.data, site.len) = '\0';
+    u->api.site = ngx_kefu_site_find(u->api.kmcf, (char *) name);
+
+    if (u->api.site == NULL) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "unknown site");
+    }
+
+    u->limits = &u->api.site->upload;
+
+    rc = ngx_kefu_upload_auth(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_kefu_api_arg(r, "conv", &conv);
+
+    if (rc == NGX_OK) {
+        if (ngx_kefu_valid_id(conv.data, conv.len) != NGX_OK) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"conv\" must be a conversation id");
+        }
+
+        u->conv = conv;
+
+    } else if (u->role != NGX_KEFU_ROLE_VISITOR) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"conv\" is required");
+    }
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    if (ct && ct->len >= 19
+        && ngx_strncasecmp(ct->data, (u_char *) "multipart/form-data", 19)
+           == 0)
+    {
+        p = ngx_strlcasestrn(ct->data, ct->data + ct->len,
+                             (u_char *) "boundary=", 9 - 1);
+
+        if (p == NULL) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "multipart/form-data without a "
+                                      "boundary");
+        }
+
+        raw.data = p + 9;
+        raw.len = ct->data + ct->len - raw.data;
+
+        if (raw.len && raw.data[0] == '"') {
+            raw.data++;
+            p = ngx_strlchr(raw.data, raw.data + raw.len - 1, '"');
+            raw.len = p ? (size_t) (p - raw.data) : 0;
+
+        } else {
+            for (p = raw.data; p < raw.data + raw.len && *p != ';'
+                               && *p != ' '; p++) { /* void */ }
+            raw.len = p - raw.data;
+        }
+
+        if (raw.len == 0 || raw.len > 70) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "the multipart boundary must be 1-70 "
+                                      "characters");
+        }
+
+        u->boundary.data = ngx_pnalloc(r->pool, raw.len + 4);
+        if (u->boundary.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        u->boundary.len = ngx_cpymem(ngx_cpymem(u->boundary.data, "\r\n--", 4),
+                                     raw.data, raw.len)
+                          - u->boundary.data;
+    }
+
+    /* the name: the argument, or a multipart part's filename later */
+    rc = ngx_kefu_api_arg(r, "name", &raw);
+
+    if (rc == NGX_OK) {
+        rc = ngx_kefu_upload_name(r, u, &raw);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+    } else if (u->boundary.len == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"name\" is required");
+    }
+
+    /* refused before a byte of it is read */
+    if (r->headers_in.content_length_n
+        > u->limits->max_size
+          + (u->boundary.len ? NGX_KEFU_UPLOAD_MULTIPART : 0))
+    {
+        return ngx_kefu_upload_too_large(r, u);
+    }
+
+    hour = ngx_time() / 3600;
+
+    argv[0] = (char *) u->api.site->name.data;
+    lens[0] = u->api.site->name.len;
+    argv[1] = u->role == NGX_KEFU_ROLE_VISITOR ? "visitor"
+              : u->role == NGX_KEFU_ROLE_AGENT ? "agent" : "admin";
+    lens[1] = ngx_strlen(argv[1]);
+    argv[2] = (char *) u->id.data;
+    lens[2] = u->id.len;
+    argv[3] = (char *) u->conv.data;
+    lens[3] = u->conv.len;
+    argv[4] = (char *) quota;
+    lens[4] = ngx_sprintf(quota, "%i", u->limits->quota) - quota;
+    argv[5] = (char *) hourbuf;
+    lens[5] = ngx_sprintf(hourbuf, "%L", hour) - hourbuf;
+
+    if (argv[3] == NULL) {
+        argv[3] = "";
+    }
+
+    /* given back by the one ngx_http_finalize_request() of the end */
+    r->main->count++;
+
+    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_upload_check, 6, argv, lens,
+                           ngx_kefu_upload_checked);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The token of the WebSocket's hello (visitor, anonymous visitor, agent,
+ * admin) or of the API (service).  A token another configured site's
+ * secret verifies is that site's: 403, not 401.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    json_t           *claims, *v;
+    ngx_str_t         token;
+    ngx_uint_t        i;
+    const char       *err, *role, *e2;
+    ngx_table_elt_t  *h;
+    ngx_kefu_site_t  *s, *site;
+
+    site = u->api.site;
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len < 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        err = "an Authorization: Bearer token is required";
+        goto unauthorized;
+    }
+
+    token.data = h->value.data + 7;
+    token.len = h->value.len - 7;
+
+    while (token.len && token.data[0] == ' ') {
+        token.data++;
+        token.len--;
+    }
+
+    if (ngx_kefu_jwt_verify(&token, &site->secret, ngx_time(), &claims,
+                            &err)
+        != NGX_OK)
+    {
+        s = u->api.kmcf->sites.elts;
+
+        for (i = 0; i < u->api.kmcf->sites.nelts; i++) {
+            if (&s[i] == site
+                || s[i].secret.len == 0
+                || ngx_kefu_jwt_verify(&token, &s[i].secret, ngx_time(),
+                                       &claims, &e2)
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            json_decref(claims);
+            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                      "token is for another site");
+        }
+
+        goto unauthorized;
+    }
+
+    v = json_object_get(claims, "site");
+
+    if (!json_is_string(v)
+        || json_string_length(v) != site->name.len
+        || ngx_strncmp(json_string_value(v), site->name.data,
+                       site->name.len) != 0)
+    {
+        json_decref(claims);
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                  "token is for another site");
+    }
+
+    v = json_object_get(claims, "role");
+    role = json_is_string(v) ? json_string_value(v) : "";
+
+    if (ngx_strcmp(role, "visitor") == 0) {
+        u->role = NGX_KEFU_ROLE_VISITOR;
+
+    } else if (ngx_strcmp(role, "agent") == 0) {
+        u->role = NGX_KEFU_ROLE_AGENT;
+
+    } else if (ngx_strcmp(role, "admin") == 0
+               || ngx_strcmp(role, "service") == 0)
+    {
+        u->role = NGX_KEFU_ROLE_ADMIN;
+
+    } else {
+        json_decref(claims);
+        err = "token \"role\" must be visitor, agent, admin or service";
+        goto unauthorized;
+    }
+
+    v = json_object_get(claims, "sub");
+
+    if (!json_is_string(v)
+        || ngx_kefu_valid_id((u_char *) json_string_value(v),
+                             json_string_length(v))
+           != NGX_OK)
+    {
+        json_decref(claims);
+        err = "token \"sub\" must be an id of 1-128 characters "
+              "[A-Za-z0-9._:@-]";
+        goto unauthorized;
+    }
+
+    u->id.len = json_string_length(v);
+    u->id.data = ngx_pnalloc(r->pool, u->id.len + 2);
+    u->who.data = ngx_pnalloc(r->pool, u->id.len + 2);
+
+    if (u->id.data == NULL || u->who.data == NULL) {
+        json_decref(claims);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(u->id.data, json_string_value(v), u->id.len);
+
+    /* who signs the attachment: what the msg that carries it says */
+    if (ngx_strcmp(role, "service") == 0) {
+        ngx_str_set(&u->who, "api");
+
+    } else {
+        u->who.len = ngx_sprintf(u->who.data, "%c:%V", "?vam"[u->role],
+                                 &u->id)
+                     - u->who.data;
+    }
+
+    json_decref(claims);
+
+    return NGX_DECLINED;
+
+unauthorized:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "kefu: upload refused: %s", err);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"kefu\"");
+
+    return ngx_kefu_api_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized", err);
+}
+
+
+/*
+ * A file name is only ever shown: its last path component, UTF-8, no
+ * control characters, at most 255 bytes.  NGX_DECLINED (go on), or the
+ * rc of the error response given (which may be NGX_OK).
+ */
+
+static ngx_int_t
+ngx_kefu_upload_name(ngx_http_request_t *r, ngx_kefu_upload_t *u,
+    ngx_str_t *raw)
+{
+    u_char  *p, *last, *start;
+
+    start = raw->data;
+    last = raw->data + raw->len;
+
+    for (p = raw->data; p < last; p++) {
+        if (*p == '/' || *p == '\\') {
+            start = p + 1;
+        }
+    }
+
+    for (p = start; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '"') {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"name\" must not contain control "
+                                      "characters or quotes");
+        }
+    }
+
+    if (last - start == 0 || last - start > NGX_KEFU_UPLOAD_MAX_NAME
+        || (last - start == 1 && *start == '.')
+        || (last - start == 2 && start[0] == '.' && start[1] == '.')
+        || ngx_kefu_utf8_validate(NGX_KEFU_UTF8_ACCEPT, start, last - start)
+           != NGX_KEFU_UTF8_ACCEPT)
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"name\" must be a file name of 1-255 "
+                                  "bytes of UTF-8");
+    }
+
+    u->att.name.data = start;
+    u->att.name.len = last - start;
+
+    return NGX_DECLINED;
+}
+
+
+/* the participant is in: read the body */
+
+static ngx_int_t
+ngx_kefu_upload_checked(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    ngx_kefu_upload_t *u = (ngx_kefu_upload_t *) api;
+
+    u_char      msg[128];
+    ngx_int_t   rc;
+    redisReply **e;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    e = reply->element;
+
+    switch (e[0]->integer) {
+
+    case 0:
+        break;
+
+    case -2:
+        *ngx_snprintf(msg, sizeof(msg) - 1, "over the quota of %i files an "
+                      "hour, retry later", u->limits->quota) = '\0';
+        return ngx_kefu_api_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                  "rate_limited", (char *) msg);
+
+    default:
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                  "not your conversation");
+    }
+
+    if (reply->elements > 1 && e[1]->type == REDIS_REPLY_STRING
+        && e[1]->len)
+    {
+        u->conv.data = ngx_pnalloc(r->pool, e[1]->len);
+        if (u->conv.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        u->conv.len = e[1]->len;
+        ngx_memcpy(u->conv.data, e[1]->str, e[1]->len);
+
+    } else {
+        u->conv.len = 0;
+    }
+
+    /* never in memory: a 100 MB upload costs the worker a few buffers */
+    r->request_body_in_file_only = 1;
+    r->request_body_in_clean_file = 1;
+    r->request_body_file_log_level = 0;
+
+    rc = ngx_http_read_client_request_body(r, ngx_kefu_upload_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    /* the body reading holds the request now; our reference goes */
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_kefu_upload_body(ngx_http_request_t *r)
+{
+    u_char              *p;
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_kefu_upload_t   *u;
+    u_char               rnd[12];
+
+    u = ngx_http_get_module_ctx(r, ngx_kefu_module);
+
+    b = (r->request_body && r->request_body->bufs)
+        ? r->request_body->bufs->buf : NULL;
+
+    if (b == NULL || !b->in_file || b->file_last == 0) {
+        if (b && !b->in_file && b->last > b->pos) {
+            /* cannot happen with request_body_in_file_only */
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                               "the file is empty"));
+        return;
+    }
+
+    u->in = b->file;
+    u->pos = b->file_pos;
+    u->end = b->file_last;
+
+    u->head = ngx_pnalloc(r->pool, NGX_KEFU_UPLOAD_HEAD);
+    u->chunk = ngx_pnalloc(r->pool, NGX_KEFU_UPLOAD_CHUNK);
+    u->md = EVP_MD_CTX_new();
+
+    if (u->head == NULL || u->chunk == NULL || u->md == NULL
+        || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (u->boundary.len) {
+        rc = ngx_kefu_upload_multipart(r, u);
+        if (rc != NGX_DECLINED) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    if (u->end - u->pos == 0) {
+        ngx_http_finalize_request(r,
+            ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                               "the file is empty"));
+        return;
+    }
+
+    if (u->end - u->pos > u->limits->max_size) {
+        ngx_http_finalize_request(r, ngx_kefu_upload_too_large(r, u));
+        return;
+    }
+
+    u->att.size = u->end - u->pos;
+
+    /* <path>/<site>/tmp/<random>: a random name, never the client's */
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    u->tmp = ngx_pnalloc(r->pool, u->ucf->path.len + u->api.site->name.len
+                                  + sizeof("//tmp/") + 2 * sizeof(rnd));
+    if (u->tmp == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_sprintf(u->tmp, "%V/%V/tmp/", &u->ucf->path, &u->api.site->name);
+    p = ngx_hex_dump(p, rnd, sizeof(rnd));
+    *p = '\0';
+
+    u->fd = ngx_open_file(u->tmp, NGX_FILE_RDWR, NGX_FILE_CREATE_OR_OPEN,
+                          0640);
+
+    if (u->fd == NGX_INVALID_FILE && ngx_errno == NGX_ENOENT) {
+        if (ngx_create_full_path(u->tmp, 0750) == 0) {
+            u->fd = ngx_open_file(u->tmp, NGX_FILE_RDWR,
+                                  NGX_FILE_CREATE_OR_OPEN, 0640);
+        }
+    }
+
+    if (u->fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "kefu: cannot create \"%s\"", u->tmp);
+        u->tmp = NULL;
+        ngx_http_finalize_request(r,
+            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                               "unavailable", "file storage is unavailable"));
+        return;
+    }
+
+    u->started = ngx_time();
+
+    u->ev.handler = ngx_kefu_upload_slice;
+    u->ev.data = r;
+    u->ev.log = r->connection->log;
+
+    /* a client that leaves meanwhile runs the cleanup */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_kefu_upload_slice(&u->ev);
+}
+
+
+/*
+ * Where the part named "file" is in the spooled body: its headers in the
+ * first bytes, its end at the closing delimiter near the end (it must be
+ * the last part, as browsers and curl -F send a single file).
+ */
+
+static ngx_int_t
+ngx_kefu_upload_multipart(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char     *p, *last, *hdr, *eol, *fn, *q;
+    ssize_t     n;
+    off_t       tail;
+    ngx_str_t   raw;
+    ngx_int_t   rc, found;
+
+    n = ngx_read_file(u->in, u->head, ngx_min(NGX_KEFU_UPLOAD_HEAD,
+                                              u->end - u->pos), u->pos);
+    if (n == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = u->head;
+    last = u->head + n;
+    found = 0;
+
+    /* the first delimiter has no CRLF before it */
+    for ( ;; ) {
+        p = ngx_strlcasestrn(p, last, u->boundary.data + 2,
+                             u->boundary.len - 2 - 1);
+        if (p == NULL) {
+            goto malformed;
+        }
+
+        p += u->boundary.len - 2;
+
+        if (last - p >= 2 && p[0] == '-' && p[1] == '-') {
+            goto malformed;                     /* closed: no file part */
+        }
+
+        hdr = p;
+        q = ngx_strlcasestrn(hdr, last, (u_char *) "\r\n\r\n", 4 - 1);
+        if (q == NULL) {
+            goto malformed;
+        }
+
+        /* Content-Disposition: form-data; name="file"; filename="x.png" */
+        for (p = hdr; p < q; p = eol + 2) {
+            eol = ngx_strlcasestrn(p, q + 2, (u_char *) "\r\n", 2 - 1);
+            if (eol == NULL) {
+                break;
+            }
+
+            if (eol - p < 20
+                || ngx_strncasecmp(p, (u_char *) "content-disposition:", 20)
+                   != 0)
+            {
+                continue;
+            }
+
+            if (ngx_strlcasestrn(p, eol, (u_char *) "name=\"file\"", 10)
+                == NULL)
+            {
+                break;
+            }
+
+            found = 1;
+
+            fn = ngx_strlcasestrn(p, eol, (u_char *) "filename=\"", 9);
+
+            if (fn && u->att.name.len == 0) {
+                raw.data = fn + 10;
+                q = ngx_strlchr(raw.data, eol, '"');
+                raw.len = q ? (size_t) (q - raw.data) : 0;
+
+                if (raw.len) {
+                    rc = ngx_kefu_upload_name(r, u, &raw);
+                    if (rc != NGX_DECLINED) {
+                        return rc;
+                    }
+
+                    /* it points into the head, which is reused */
+                    q = ngx_pnalloc(r->pool, u->att.name.len);
+                    if (q == NULL) {
+                        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    }
+
+                    ngx_memcpy(q, u->att.name.data, u->att.name.len);
+                    u->att.name.data = q;
+                }
+            }
+
+            break;
+        }
+
+        q = ngx_strlcasestrn(hdr, last, (u_char *) "\r\n\r\n", 4 - 1);
+
+        if (found) {
+            u->pos += q + 4 - u->head;
+            break;
+        }
+
+        p = q + 4;
+    }
+
+    if (u->att.name.len == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"name\" is required (or a filename in "
+                                  "the part)");
+    }
+
+    /* the closing delimiter, in the last bytes */
+    tail = ngx_max(u->pos, u->end - (off_t) (u->boundary.len + 64));
+    n = ngx_read_file(u->in, u->head, (size_t) (u->end - tail), tail);
+    if (n == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = u->head + n;
+    q = NULL;
+
+    for (p = u->head; p < last; p++) {
+        p = ngx_strlcasestrn(p, last, u->boundary.data,
+                             u->boundary.len - 1);
+        if (p == NULL) {
+            break;
+        }
+
+        q = p;
+    }
+
+    if (q == NULL || last - q < (ssize_t) u->boundary.len + 2
+        || q[u->boundary.len] != '-' || q[u->boundary.len + 1] != '-')
+    {
+        goto malformed;
+    }
+
+    u->end = tail + (q - u->head);
+
+    return NGX_DECLINED;
+
+malformed:
+
+    return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                              "a multipart body needs its last part named "
+                              "\"file\"");
+}
+
+
+/*
+ * One slice: copy and hash at most NGX_KEFU_UPLOAD_SLICE bytes, then let
+ * the worker's other events run (the next cycle takes the next slice).
+ */
+
+static void
+ngx_kefu_upload_slice(ngx_event_t *ev)
+{
+    size_t               size, done;
+    ssize_t              n, w;
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+    ngx_kefu_upload_t   *u;
+
+    r = ev->data;
+    u = ngx_http_get_module_ctx(r, ngx_kefu_module);
+
+    for (done = 0; done < NGX_KEFU_UPLOAD_SLICE && u->pos < u->end;
+         done += n)
+    {
+        size = (size_t) ngx_min((off_t) NGX_KEFU_UPLOAD_CHUNK,
+                                u->end - u->pos);
+
+        n = ngx_read_file(u->in, u->chunk, size, u->pos);
+
+        if (n <= 0) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "kefu: cannot read the upload's temporary file");
+            ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (EVP_DigestUpdate(u->md, u->chunk, n) != 1) {
+            ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        for (w = 0; w < n; /* void */) {
+            size = ngx_write_fd(u->fd, u->chunk + w, n - w);
+
+            if (size == (size_t) NGX_FILE_ERROR) {
+                ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                              "kefu: cannot write \"%s\"", u->tmp);
+                ngx_kefu_upload_drop(u);
+                ngx_kefu_upload_finish(r,
+                    ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "unavailable",
+                                       "file storage is unavailable"));
+                return;
+            }
+
+            w += size;
+        }
+
+        if (u->head_len < NGX_KEFU_UPLOAD_HEAD) {
+            size = ngx_min((size_t) n, NGX_KEFU_UPLOAD_HEAD - u->head_len);
+            ngx_memcpy(u->head + u->head_len, u->chunk, size);
+            u->head_len += size;
+        }
+
+        u->pos += n;
+
+        /* the type is known from the head: refuse before copying the rest */
+        if (!u->typed
+            && (u->head_len == NGX_KEFU_UPLOAD_HEAD || u->pos == u->end))
+        {
+            u->typed = 1;
+            rc = ngx_kefu_upload_typed(r, u);
+
+            if (rc != NGX_DECLINED) {
+                ngx_kefu_upload_finish(r, rc);
+                return;
+            }
+        }
+    }
+
+    if (u->pos < u->end) {
+        ngx_post_event(ev, &ngx_posted_next_events);
+        return;
+    }
+
+    ngx_kefu_upload_finish(r, ngx_kefu_upload_store(r, u));
+}
+
+
+/* NGX_DECLINED (go on), or the rc of the error response given (415) */
+
+static ngx_int_t
+ngx_kefu_upload_typed(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char                  *p, *name, msg[256], allowed[128];
+    ngx_int_t                rc;
+    ngx_str_t                ext;
+    ngx_uint_t               i;
+    ngx_kefu_upload_type_t  *t;
+
+    t = ngx_kefu_upload_sniff(u->head, u->head_len, &u->att.width,
+                              &u->att.height);
+
+    p = allowed;
+
+    for (i = 0; ngx_kefu_upload_types[i].name; i++) {
+        if (u->limits->types & ((ngx_uint_t) 1 << i)) {
+            p = ngx_slprintf(p, allowed + sizeof(allowed) - 1, "%s%s",
+                             p == allowed ? "" : ", ",
+                             ngx_kefu_upload_types[i].name);
+        }
+    }
+
+    *p = '\0';
+
+    if (t == NULL) {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "the file's bytes are of no "
+                      "type this site accepts (%s)", allowed) = '\0';
+        goto refused;
+    }
+
+    if (t->never) {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "the file is %s, which is never "
+                      "accepted: a browser would run what it contains",
+                      t->what) = '\0';
+        goto refused;
+    }
+
+    if (!(u->limits->types & ((ngx_uint_t) 1 << (t - ngx_kefu_upload_types))))
+    {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "the file is %s, not a type "
+                      "this site accepts (%s)", t->what, allowed) = '\0';
+        goto refused;
+    }
+
+    rc = ngx_kefu_upload_ext_fits(t, &u->att.name, &ext);
+
+    if (rc == NGX_DECLINED) {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "the file is %s but its name "
+                      "ends in .%*s", t->what,
+                      ngx_min(ext.len, (size_t) 32), ext.data) = '\0';
+        goto refused;
+    }
+
+    if (rc == NGX_DONE) {
+        /* no extension: the one of its type, so downloads open right */
+        name = ngx_pnalloc(r->pool, u->att.name.len + 16);
+        if (name == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(name, u->att.name.data, u->att.name.len);
+
+        if (p[-1] != '.') {
+            *p++ = '.';
+        }
+
+        p = ngx_sprintf(p, "%s", ngx_kefu_upload_ext(t));
+
+        if (p - name <= NGX_KEFU_UPLOAD_MAX_NAME) {
+            u->att.name.data = name;
+            u->att.name.len = p - name;
+        }
+    }
+
+    u->att.type = t;
+
+    if (!t->image) {
+        u->att.width = -1;
+        u->att.height = -1;
+    }
+
+    return NGX_DECLINED;
+
+refused:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "kefu: upload refused: %s", msg);
+
+    ngx_kefu_upload_drop(u);
+
+    return ngx_kefu_api_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "unsupported_media_type", (char *) msg);
+}
+
+
+/* all copied: the hash, then the scan or straight to the rename */
+
+static ngx_int_t
+ngx_kefu_upload_store(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char        md[EVP_MAX_MD_SIZE];
+    unsigned int  mdlen;
+
+    if (EVP_DigestFinal_ex(u->md, md, &mdlen) != 1 || mdlen != 32) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_hex_dump(u->att.sha, md, 32);
+
+    if (u->ucf->scan == NULL) {
+        ngx_kefu_upload_scanned(u, NGX_OK, NULL);
+        return NGX_DONE;
+    }
+
+    u->scan = ngx_kefu_scan_start(u->ucf, r->pool, r->connection->log,
+                                  u->fd, u->att.size, ngx_kefu_upload_scanned,
+                                  u);
+    if (u->scan == NULL) {
+        ngx_kefu_upload_drop(u);
+        return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable", "the virus scanner is "
+                                  "unavailable, retry later");
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
+{
+    ngx_kefu_upload_t *u = data;
+
+    u_char               *p, path[NGX_MAX_PATH], msg[160];
+    int64_t               hour;
+    ngx_str_t             final;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    const char           *argv[6];
+    size_t                lens[6];
+    u_char                hourbuf[NGX_INT64_LEN], due[NGX_INT64_LEN];
+    u_char                owner[NGX_INT64_LEN + 2];
+
+    r = u->r;
+    c = r->connection;
+    u->scan = NULL;
+
+    /* nothing of a refused file is left once the client hears of it */
+    if (rc != NGX_OK) {
+        ngx_kefu_upload_drop(u);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_kefu_upload_finish(r,
+            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                               "unavailable", "the virus scanner is "
+                               "unavailable, retry later"));
+        goto posted;
+    }
+
+    if (rc == NGX_DECLINED) {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "the virus scanner refused the "
+                      "file: %*s", ngx_min(name->len, (size_t) 100),
+                      name->data) = '\0';
+        ngx_log_error(NGX_LOG_WARN, c->log, 0, "kefu: upload refused: %s",
+                      msg);
+        ngx_kefu_upload_finish(r,
+            ngx_kefu_api_error(r, 422, "infected", (char *) msg));
+        goto posted;
+    }
+
+    if (ngx_kefu_upload_file_path(u->ucf, &u->api.site->name, u->att.sha,
+                                  path, sizeof(path), &final)
+        != NGX_OK)
+    {
+        ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        goto posted;
+    }
+
+    ngx_close_file(u->fd);
+    u->fd = NGX_INVALID_FILE;
+
+    /* same bytes, same name: a rename over an equal file changes nothing */
+    if (ngx_rename_file(u->tmp, path) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT
+            && ngx_create_full_path(path, 0750) == 0
+            && ngx_rename_file(u->tmp, path) != NGX_FILE_ERROR)
+        {
+            goto renamed;
+        }
+
+        ngx_log_error(NGX_LOG_CRIT, c->log, ngx_errno,
+                      "kefu: cannot rename \"%s\" to \"%s\"", u->tmp, path);
+        ngx_kefu_upload_drop(u);
+        ngx_kefu_upload_finish(r,
+            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                               "unavailable", "file storage is unavailable"));
+        goto posted;
+    }
+
+renamed:
+
+    u->stored = 1;
+
+    /* the sweep keeps what was renamed into place a moment ago */
+    (void) ngx_set_file_time(path, NGX_INVALID_FILE, ngx_time());
+
+    hour = ngx_time() / 3600;
+
+    argv[0] = (char *) u->api.site->name.data;
+    lens[0] = u->api.site->name.len;
+    argv[1] = (char *) u->att.sha;
+    lens[1] = NGX_KEFU_SHA256_HEX;
+
+    if (u->conv.len) {
+        argv[2] = (char *) u->conv.data;
+        lens[2] = u->conv.len;
+
+    } else {
+        p = ngx_sprintf(owner, "p:%L", (int64_t) (ngx_time()
+                                                  + NGX_KEFU_UPLOAD_PENDING)
+                                       * 1000);
+        argv[2] = (char *) owner;
+        lens[2] = p - owner;
+    }
+
+    argv[3] = u->role == NGX_KEFU_ROLE_VISITOR ? (char *) u->id.data : "";
+    lens[3] = u->role == NGX_KEFU_ROLE_VISITOR ? u->id.len : 0;
+    argv[4] = (char *) hourbuf;
+    lens[4] = ngx_sprintf(hourbuf, "%L", hour) - hourbuf;
+    argv[5] = (char *) due;
+    /* the sweep looks at it after one interval, and then now and then */
+    lens[5] = ngx_sprintf(due, "%L", ngx_kefu_now_ms()
+                                     + (int64_t) ngx_max(u->ucf->sweep,
+                                                         (ngx_msec_t) 1000))
+              - due;
+
+    ngx_kefu_upload_finish(r,
+        ngx_kefu_api_eval(r, &ngx_kefu_script_upload_done, 6, argv, lens,
+                          ngx_kefu_upload_stored));
+
+posted:
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_kefu_upload_stored(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    ngx_kefu_upload_t *u = (ngx_kefu_upload_t *) api;
+
+    json_t  *att;
+
+    att = ngx_kefu_attach_json(u->api.site, &u->who, &u->att);
+    if (att == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the uploader's own preview, scoped to its conversation (or itself) */
+    if (ngx_kefu_attach_link(u->api.kmcf, u->api.site, att,
+                             u->conv.len ? (char *) u->conv.data
+                                         : (char *) u->who.data,
+                             u->conv.len ? u->conv.len : u->who.len)
+        != NGX_OK)
+    {
+        json_decref(att);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_CREATED,
+                             json_pack("{s:o}", "attachment", att));
+}
+
+
+static ngx_int_t
+ngx_kefu_upload_too_large(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char  msg[128];
+
+    *ngx_snprintf(msg, sizeof(msg) - 1, "the file is larger than this "
+                  "site's upload limit of %O bytes", u->limits->max_size)
+        = '\0';
+
+    return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                              "too_large", (char *) msg);
+}
+
+
+/* NGX_DONE: still under way; otherwise the response rc */
+
+static void
+ngx_kefu_upload_finish(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_kefu_upload_drop(ngx_kefu_upload_t *u)
+{
+    if (u->fd != NGX_INVALID_FILE) {
+        ngx_close_file(u->fd);
+        u->fd = NGX_INVALID_FILE;
+    }
+
+    if (u->tmp && !u->stored) {
+        (void) ngx_delete_file(u->tmp);
+        u->tmp = NULL;
+    }
+}
+
+
+static void
+ngx_kefu_upload_cleanup(void *data)
+{
+    ngx_kefu_upload_t *u = data;
+
+    if (u->ev.posted) {
+        ngx_delete_posted_event(&u->ev);
+    }
+
+    if (u->scan) {
+        ngx_kefu_scan_cancel(u->scan);
+        u->scan = NULL;
+    }
+
+    ngx_kefu_upload_drop(u);
+
+    if (u->md) {
+        EVP_MD_CTX_free(u->md);
+        u->md = NULL;
+    }
+}

@@ -1,0 +1,36 @@
+# Attachments in headless Chromium (t/browser/057-attachments.mjs): a
+# visitor pastes an image into the widget, the agent sees the thumbnail
+# in the console and opens it; the agent sends a PDF, the visitor
+# downloads it; the widget's errors: too large, a type not allowed, quota.
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::Browser;
+use File::Temp qw(tempdir);
+
+our $S = 'browser54-secret-0123456789abcdef';
+$ENV{TEST_NGINX_KEFU_HTML} = kefu_root() . '/html';
+$ENV{TEST_NGINX_UPLOAD_DIR} = tempdir('kefu-uploads.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+if (my $why = browser_ready()) {
+    plan(skip_all => $why);
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site b54 secret=$S anonymous=on upload_max_size=300k upload_quota=2;\n"
+        . "kefu_upload_path \$TEST_NGINX_UPLOAD_DIR;\n" . ($block->http_config // ''));
+    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n"
+        . "location /files { kefu_upload; client_max_body_size 1m; }\n"
+        . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types; }\n");
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: paste an image, the agent opens it; the agent sends a PDF, the visitor downloads it; errors
+--- ws
+browser_run('057-attachments.mjs', site => 'b54', secret => $main::S);
+--- timeout: 120
