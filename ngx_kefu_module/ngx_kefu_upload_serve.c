@@ -30,6 +30,7 @@
 #define NGX_KEFU_LINK_SIG     43      /* base64url of 32 bytes */
 
 
+static ngx_int_t ngx_kefu_upload_valid_scope(ngx_str_t *s);
 static ngx_int_t ngx_kefu_link_sign(ngx_kefu_site_t *site, ngx_str_t *path,
     ngx_str_t *name, time_t e, u_char *sig);
 static ngx_int_t ngx_kefu_attach_mac(ngx_kefu_site_t *site, ngx_str_t *who,
@@ -496,7 +497,7 @@ ngx_kefu_upload_serve(ngx_http_request_t *r)
     if (p < last
         || seg[0].len > 64
         || ngx_kefu_valid_id(seg[0].data, seg[0].len) != NGX_OK
-        || ngx_kefu_valid_id(seg[1].data, seg[1].len) != NGX_OK
+        || ngx_kefu_upload_valid_scope(&seg[1]) != NGX_OK
         || seg[2].len < NGX_KEFU_SHA256_HEX + 2
         || seg[2].data[NGX_KEFU_SHA256_HEX] != '.')
     {
@@ -739,4 +740,19 @@ ngx_kefu_serve_header(ngx_http_request_t *r, const char *key, u_char *value,
     h->value.len = len;
 
     return NGX_OK;
+}
+
+
+/* a link's scope: a conversation id, or an uploader "<v|a|m>:<id>" */
+
+static ngx_int_t
+ngx_kefu_upload_valid_scope(ngx_str_t *s)
+{
+    if (s->len > 2 && s->data[1] == ':'
+        && (s->data[0] == 'v' || s->data[0] == 'a' || s->data[0] == 'm'))
+    {
+        return ngx_kefu_valid_id(s->data + 2, s->len - 2);
+    }
+
+    return ngx_kefu_valid_id(s->data, s->len);
 }

@@ -197,7 +197,7 @@ main::err_is([upload(@f)], 401, 'unauthorized', 'no token', qr/Bearer/);
 main::err_is([upload(@f, token => 'not.a.jwt')], 401, 'unauthorized', 'not a JWT');
 main::err_is([upload(@f, token => jwt_hs256({sub => 'x', role => 'visitor', site => 'shop1', exp => time + 60}, 'wrong-secret-0123456789abcdef'))],
              401, 'unauthorized', 'a bad signature');
-main::err_is([upload(@f, token => agent_token('a1', exp => time - 10))], 401, 'unauthorized', 'an expired token', qr/expired/);
+main::err_is([upload(@f, token => agent_token('a1', exp => time - 3600))], 401, 'unauthorized', 'an expired token', qr/expired/);
 main::err_is([upload(@f, token => agent_token('a1', site => 'shop2', secret => $main::S2))],
              403, 'forbidden', "another site's token", qr/another site/);
 main::err_is([upload(@f, token => $token2)], 403, 'forbidden', "another visitor's conversation", qr/not your conversation/);

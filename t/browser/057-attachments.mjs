@@ -5,7 +5,7 @@
 // t/057-browser-attachments.t (site: 300 KB limit, quota 2 files an hour).
 
 import { readFileSync } from 'node:fs';
-import { launch, jwt, ok, is, shot, acceptAs, finish, watchErrors, W } from './lib.mjs';
+import { launch, plan, jwt, ok, is, shot, acceptAs, finish, watchErrors, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -15,6 +15,8 @@ const { browser, close } = await launch();
 
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
 
+
+plan(21);
 try {
   // ---- the agent, online in the visitor's group ----
   const me = 'dora' + Math.floor(Math.random() * 1e9);
