@@ -83,6 +83,8 @@ sub purge {
     system(@APT, 'purge', $PKG) == 0 or diag("apt-get purge $PKG failed");
 }
 
+# Ctrl-C or a kill still cleans up
+$SIG{INT} = $SIG{TERM} = $SIG{HUP} = sub { exit 1 };
 END {
     my $status = $?;
     stop_test_nginx();

@@ -30,6 +30,8 @@ if (!$pid) {
     $ENV{KEFU_DEMO_PORT} = $port;
     exec 'scripts/demo' or die "exec: $!";
 }
+# Ctrl-C or a kill still cleans up
+$SIG{INT} = $SIG{TERM} = $SIG{HUP} = sub { exit 1 };
 END {
     if ($pid) {
         kill 'TERM', $pid;

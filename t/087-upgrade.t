@@ -63,6 +63,8 @@ sub wait_until {
     while (time < $until) { return 1 if $cond->(); sleep 0.05 }
     return 0;
 }
+# Ctrl-C or a kill still cleans up
+$SIG{INT} = $SIG{TERM} = $SIG{HUP} = sub { exit 1 };
 END {
     for my $f ("$dir/nginx.pid.oldbin", "$dir/nginx.pid") {
         my $pid = pid_of($f) or next;
