@@ -1,6 +1,8 @@
 # The README's minimal configuration, as printed (paths and ports made
 # local): nginx -t passes, and it serves the chat, the widget (gzipped, as
-# JavaScript) and the console.
+# JavaScript) and the console.  And the package's example configuration
+# (packaging/kefu.conf, for conf.d/) passes nginx -t inside an http block
+# as Debian's nginx.conf has it.
 use strict;
 use warnings;
 use FindBin;
@@ -84,5 +86,18 @@ my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1');
 is($w->{type}, 'welcome', 'an anonymous visitor is welcomed on /chat');
 $v->send_json({type => 'msg', cid => 'r1', text => 'hello from the README'});
 ok(wait_for($v, sub { $_[0]{type} eq 'ack' }), 'and its message stored');
+
+# the package's conf.d example
+my $example = do { open my $e, '<', "$Root/packaging/kefu.conf" or die $!; local $/; <$e> };
+ok(index($example, '/etc/nginx/kefu/shop1.secret') >= 0 && $example =~ /listen 80;/,
+   'the example names its secret file and port');
+$example =~ s{/etc/nginx/kefu/shop1\.secret}{$dir/shop1.secret}g;
+$example =~ s/listen 80;/listen 127.0.0.1:$port;/g;
+open my $xf, '>', "$dir/example.conf" or die $!;
+print $xf "load_module $module;\npid $dir/example.pid;\nerror_log $dir/logs/example.log;\n"
+        . "events {}\nhttp {\n    include /etc/nginx/mime.types;\n$example\n}\n";
+close $xf;
+$out = `$nginx -p $dir/ -c $dir/example.conf -t 2>&1`;
+is($?, 0, "packaging/kefu.conf passes nginx -t") or diag($out);
 
 done_testing();
