@@ -63,6 +63,7 @@ struct ngx_kefu_redis_link_s {
     ngx_uint_t                   failures;
     const char                  *name;
     unsigned                     subscriber:1;
+    unsigned                     loading_logged:1;  /* until next ready */
 };
 
 
@@ -797,7 +798,11 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
     }
 
     if (ngx_kefu_redis_is_loading(r)) {
-        if (link->failures++ == 0) {
+        /* once per outage, even after connect failures were logged */
+        link->failures++;
+
+        if (!link->loading_logged) {
+            link->loading_logged = 1;
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                           "kefu: redis is loading its data, waiting");
         }
@@ -836,6 +841,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     link->state = NGX_KEFU_LINK_READY;
     link->failures = 0;
+    link->loading_logged = 0;
     link->backoff = 0;
 
     ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,

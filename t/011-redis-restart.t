@@ -19,9 +19,10 @@ our $RPORT = do {
 $ENV{TEST_NGINX_OWN_REDIS_PORT} = $RPORT;
 
 sub redis_start {
+    my ($more) = @_;
     system("redis-server --port $RPORT --bind 127.0.0.1 --dir $RDIR --appendonly yes"
            . " --save '' --daemonize yes --logfile $RDIR/redis.log --pidfile $RDIR/redis.pid"
-           . " --enable-debug-command local") == 0
+           . " --enable-debug-command local " . ($more // '')) == 0
         or die "redis-server: $?";
 }
 sub redis_cli { my $out = `redis-cli -p $RPORT @_ 2>&1`; chomp $out; $out }
@@ -99,12 +100,16 @@ kefu: redis pub/sub connection ready
 --- config
     location = /chat { kefu_chat; }
 --- ws
-# a dataset big enough to take a moment to load
-main::redis_cli('debug populate 3000000 filler 64');
+# A dataset that loads for longer than the module's longest reconnect
+# backoff (5 s), whatever the machine's speed: 6000 keys, each delayed
+# 1 ms while loading (Redis's key-load-delay), so that nginx's links
+# certainly connect while Redis still answers LOADING; Redis answers
+# clients between every kilobyte it loads, so they get LOADING at once.
+main::redis_cli('debug populate 6000 filler 64');
 main::redis_cli('bgrewriteaof');
 for (1 .. 200) { last if main::redis_cli('info persistence') =~ /aof_rewrite_in_progress:0/ && main::redis_cli('info persistence') =~ /aof_rewrite_scheduled:0/; sleep 0.1 }
 main::redis_stop();
-main::redis_start();
+main::redis_start('--key-load-delay 1000 --loading-process-events-interval-bytes 1024');
 my $loading = 0;
 for (1 .. 100) {
     my $p = main::redis_cli('ping');
@@ -113,7 +118,7 @@ for (1 .. 100) {
     sleep 0.02;
 }
 ok($loading, 'Redis answered LOADING while it loaded');
-main::redis_wait();
+for (1 .. 6) { last if main::redis_wait() }
 my $welcome;
 for (1 .. 60) {
     my ($ws, $w) = kefu_connect(role => 'visitor', site => 'shop1');
@@ -124,7 +129,7 @@ ok($welcome, 'chat works once Redis has loaded');
 $welcome->send_json({type => 'msg', cid => 'after', text => 'loaded'});
 is($welcome->recv_type('ack')->{seq}, 1, 'and stores');
 main::redis_cli('flushall');
---- timeout: 30
+--- timeout: 40
 --- error_log
 kefu: redis is loading its data, waiting
 --- no_error_log
