@@ -64,6 +64,8 @@ typedef enum {
 
 static ngx_int_t ngx_kefu_log_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_kefu_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_table_elt_t *ngx_kefu_log_header(ngx_http_request_t *r,
     const char *name, const char *lowcase, u_char *value, size_t len);
 
@@ -100,6 +102,10 @@ static ngx_http_variable_t  ngx_kefu_log_vars[] = {
     { ngx_string("kefu_duration"), NULL, ngx_kefu_log_variable,
       NGX_KEFU_VAR_DURATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    /* usable anywhere, e.g. add_header X-Kefu-Version $kefu_version */
+    { ngx_string("kefu_version"), NULL, ngx_kefu_version_variable,
+      0, 0, 0 },
+
       ngx_http_null_variable
 };
 
@@ -118,6 +124,20 @@ ngx_kefu_log_add_variables(ngx_conf_t *cf)
         var->get_handler = v->get_handler;
         var->data = v->data;
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->data = (u_char *) NGX_KEFU_VERSION;
+    v->len = sizeof(NGX_KEFU_VERSION) - 1;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

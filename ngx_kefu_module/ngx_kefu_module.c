@@ -15,6 +15,9 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_upload.h"
 
+#include <hiredis/hiredis.h>
+#include <openssl/opensslv.h>
+
 
 static ngx_int_t ngx_kefu_preconfiguration(ngx_conf_t *cf);
 static void *ngx_kefu_create_main_conf(ngx_conf_t *cf);
@@ -34,6 +37,7 @@ static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data);
+static ngx_int_t ngx_kefu_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_kefu_init_process(ngx_cycle_t *cycle);
 static void ngx_kefu_exit_process(ngx_cycle_t *cycle);
 
@@ -343,7 +347,7 @@ ngx_module_t  ngx_kefu_module = {
     ngx_kefu_commands,                     /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_kefu_init_module,                  /* init module */
     ngx_kefu_init_process,                 /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -961,6 +965,29 @@ ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * What is running, in the error log of every start and reload, the way
+ * nginx logs its own version: after an upgrade the log says which module
+ * version the new workers have.  "nginx -t" stays quiet.
+ */
+
+static ngx_int_t
+ngx_kefu_init_module(ngx_cycle_t *cycle)
+{
+    if (ngx_test_config) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "kefu: ngx_kefu_module/" NGX_KEFU_VERSION
+                  " built for " NGINX_VER " with hiredis %d.%d.%d,"
+                  " jansson " JANSSON_VERSION ", " OPENSSL_VERSION_TEXT,
+                  HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+
+    return NGX_OK;
 }
 
 

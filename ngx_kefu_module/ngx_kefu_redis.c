@@ -131,7 +131,10 @@ static ngx_int_t ngx_kefu_redis_sub_send(ngx_kefu_redis_t *rd,
 static void ngx_kefu_redis_load_scripts(ngx_kefu_redis_t *rd);
 
 
-/* kefu_redis address [password=..] [db=..] [connect_timeout=..] [timeout=..] */
+/*
+ * kefu_redis address [user=..] [password=..] [db=..] [connect_timeout=..]
+ *     [timeout=..]
+ */
 
 char *
 ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -203,6 +206,18 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
             rc->password.len = value[i].len - 9;
+            if (rc->password.len == 0) {
+                return "has an empty password=";
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            rc->user.data = value[i].data + 5;
+            rc->user.len = value[i].len - 5;
+            if (rc->user.len == 0) {
+                return "has an empty user=";
+            }
             continue;
         }
 
@@ -240,6 +255,11 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "invalid parameter \"%V\" in \"kefu_redis\"",
                            &value[i]);
         return NGX_CONF_ERROR;
+    }
+
+    /* Redis 6 ACLs: AUTH <user> <password>; a user alone cannot sign in */
+    if (rc->user.len && rc->password.len == 0) {
+        return "has user= without password=";
     }
 
     /* hiredis takes C strings */
@@ -707,20 +727,28 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
 static void
 ngx_kefu_redis_handshake(ngx_kefu_redis_link_t *link)
 {
+    int                     n;
     u_char                  db[NGX_INT_T_LEN];
-    size_t                  lens[2];
-    const char             *argv[2];
+    size_t                  lens[3];
+    const char             *argv[3];
     ngx_kefu_redis_conf_t  *rc;
 
     rc = link->rd->conf;
 
     if (rc->password.len) {
-        argv[0] = "AUTH";
-        lens[0] = 4;
-        argv[1] = (char *) rc->password.data;
-        lens[1] = rc->password.len;
+        n = 0;
+        argv[n] = "AUTH";
+        lens[n++] = 4;
+
+        if (rc->user.len) {
+            argv[n] = (char *) rc->user.data;
+            lens[n++] = rc->user.len;
+        }
+
+        argv[n] = (char *) rc->password.data;
+        lens[n++] = rc->password.len;
         (void) ngx_kefu_redis_send(link, ngx_kefu_redis_handshake_reply,
-                                   link, 2, argv, lens);
+                                   link, n, argv, lens);
     }
 
     if (rc->db) {

@@ -34,6 +34,7 @@ typedef struct {
 struct ngx_kefu_redis_conf_s {
     ngx_str_t                    host;        /* numeric, or a unix path */
     ngx_int_t                    port;        /* 0 for a unix socket */
+    ngx_str_t                    user;        /* an ACL user, or empty */
     ngx_str_t                    password;
     ngx_int_t                    db;
     ngx_msec_t                   connect_timeout;

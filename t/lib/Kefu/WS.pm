@@ -21,6 +21,11 @@ our @EXPORT = qw(ws_connect http_raw ws_frame ws_close_payload json_enc
     json_dec kefu_port jwt_hs256 kefu_connect);
 
 our $Port;
+
+# TLS for every connection while set: {ca => PEM file to verify the server
+# with, name => the name its certificate must have (default localhost)};
+# or per call, tls => {...}
+our $TLS;
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
 sub json_enc { $JSON->encode($_[0]) }
@@ -53,7 +58,7 @@ sub http_raw {
         my $deadline = time + ($opt{timeout} || 10);
         my $sel = IO::Select->new($s);
         while (length($rest) < $len && time < $deadline) {
-            last unless $sel->can_read($deadline - time);
+            last unless _readable($sel, $s, $deadline - time);
             sysread($s, my $buf, 65536) or last;
             $rest .= $buf;
         }
@@ -274,7 +279,7 @@ sub recv_frame {
         return { eof => 1 } if $self->{eof};
         my $left = $deadline - time;
         return undef if $left <= 0;
-        return undef unless $sel->can_read($left);
+        return undef unless _readable($sel, $self->{sock}, $left);
         my $n = sysread($self->{sock}, my $buf, 65536);
         if (!$n) { $self->{eof} = 1; next }
         $self->{frame}->append($buf);
@@ -337,7 +342,7 @@ sub expect_eof {
     my $sel = IO::Select->new($self->{sock});
     while (time < $deadline) {
         return 1 if $self->{eof};
-        last unless $sel->can_read($deadline - time);
+        last unless _readable($sel, $self->{sock}, $deadline - time);
         my $n = sysread($self->{sock}, my $buf, 65536);
         return 1 if !$n;
     }
@@ -353,9 +358,31 @@ sub close_ws {
 
 sub _socket {
     my (%opt) = @_;
+    my $tls = exists $opt{tls} ? $opt{tls} : $TLS;
+    if ($tls) {
+        require IO::Socket::SSL;
+        my $s = IO::Socket::SSL->new(
+            PeerAddr => '127.0.0.1', PeerPort => $opt{port} || kefu_port(),
+            Timeout => 3,
+            SSL_ca_file => $tls->{ca},
+            SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_PEER(),
+            SSL_hostname => $tls->{name} || 'localhost',
+            SSL_verifycn_name => $tls->{name} || 'localhost',
+            SSL_verifycn_scheme => 'http',
+            ($tls->{alpn} ? (SSL_alpn_protocols => $tls->{alpn}) : ()),
+        ) or die "TLS connect: " . IO::Socket::SSL::errstr() . "\n";
+        return $s;
+    }
     return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                  PeerPort => $opt{port} || kefu_port(),
                                  Timeout => 10, Proto => 'tcp');
+}
+
+# select() sees the socket, not what TLS has already decrypted
+sub _readable {
+    my ($sel, $s, $timeout) = @_;
+    return 1 if $s->can('pending') && $s->pending;
+    return $sel->can_read($timeout);
 }
 
 sub _read_until {
@@ -364,7 +391,7 @@ sub _read_until {
     my $data = '';
     my $deadline = time + $timeout;
     while ($data !~ $re && time < $deadline) {
-        last unless $sel->can_read($deadline - time);
+        last unless _readable($sel, $s, $deadline - time);
         my $n = sysread($s, my $buf, 65536);
         last unless $n;
         $data .= $buf;
