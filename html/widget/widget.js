@@ -1376,19 +1376,19 @@
     var ATT = {
         en: {
             attach: 'Send a file or picture', drop: 'Drop to send',
-            tooLarge: '“{name}” is too large: files up to {max}.',
-            badType: '“{name}” cannot be sent: {why}.',
+            tooLarge: '\u201c{name}\u201d is too large: files up to {max}.',
+            badType: '\u201c{name}\u201d cannot be sent: {why}.',
             quota: 'Too many files this hour: please try again later.',
-            failed: '“{name}” was not sent: {why}', uploading: 'Uploading… {p}%',
+            failed: '\u201c{name}\u201d was not sent: {why}', uploading: 'Uploading\u2026 {p}%',
             open: 'Open full size', download: 'Download', noUpload: 'Files cannot be sent here.'
         },
         zh: {
-            attach: '发送文件或图片', drop: '松开即可发送',
-            tooLarge: '“{name}”太大：文件不能超过 {max}。',
-            badType: '“{name}”无法发送：{why}。',
-            quota: '本小时发送的文件过多，请稍后再试。',
-            failed: '“{name}”发送失败：{why}', uploading: '正在上传… {p}%',
-            open: '查看原图', download: '下载', noUpload: '此处不能发送文件。'
+            attach: '\u53d1\u9001\u6587\u4ef6\u6216\u56fe\u7247', drop: '\u677e\u5f00\u5373\u53ef\u53d1\u9001',
+            tooLarge: '\u201c{name}\u201d\u592a\u5927\uff1a\u6587\u4ef6\u4e0d\u80fd\u8d85\u8fc7 {max}\u3002',
+            badType: '\u201c{name}\u201d\u65e0\u6cd5\u53d1\u9001\uff1a{why}\u3002',
+            quota: '\u672c\u5c0f\u65f6\u53d1\u9001\u7684\u6587\u4ef6\u8fc7\u591a\uff0c\u8bf7\u7a0d\u540e\u518d\u8bd5\u3002',
+            failed: '\u201c{name}\u201d\u53d1\u9001\u5931\u8d25\uff1a{why}', uploading: '\u6b63\u5728\u4e0a\u4f20\u2026 {p}%',
+            open: '\u67e5\u770b\u539f\u56fe', download: '\u4e0b\u8f7d', noUpload: '\u6b64\u5904\u4e0d\u80fd\u53d1\u9001\u6587\u4ef6\u3002'
         }
     }[opts.lang];
     var ICON_CLIP = 'M16.5 6v11.5a4 4 0 01-8 0V5a2.5 2.5 0 015 0v10.5a1 1 0 01-2 0V6H10v9.5a2.5 2.5 0 005 0V5a4 4 0 00-8 0v12.5a5.5 5.5 0 0011 0V6h-1.5z';
