@@ -16,11 +16,6 @@ use IO::Socket::INET;
 workers(2);
 master_on();
 
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
-    my $p = $s->sockport; close $s; $p;
-}
-
 # the load balancer: an nginx of its own, without the module
 sub start_front {
     my ($servers) = @_;

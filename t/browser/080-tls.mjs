@@ -4,7 +4,7 @@
 // HTTP/2, and both open their WebSocket as wss:// on the same port.
 
 import { chromium } from 'playwright-core';
-import { jwt, ok, is, finish, watchErrors } from './lib.mjs';
+import { jwt, ok, is, finish, watchErrors, plan } from './lib.mjs';
 
 const base = process.env.KEFU_TLS_BASE, site = process.env.KEFU_SITE;
 const secret = process.env.KEFU_SECRET, group = process.env.KEFU_GROUP;
@@ -54,6 +54,8 @@ async function welcomed(sockets, ms = 10000) {
   return false;
 }
 
+
+plan(13);
 try {
   // the visitor, on the demo shop
   const v = await visit(`${base}/?site=${site}&group=${group}`, 'shop');
