@@ -824,6 +824,11 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
         ngx_free(out);
     }
 
+    /* catch-ups that paused for this client read on */
+    if (progress && ws->paced) {
+        ngx_kefu_conv_drained(ws);
+    }
+
     if (ws->out) {
         if (ngx_handle_write_event(wev, 0) != NGX_OK) {
             ws->failed = 1;

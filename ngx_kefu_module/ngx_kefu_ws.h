@@ -119,6 +119,7 @@ struct ngx_kefu_ws_s {
     unsigned                     failed:1;     /* drop the connection now */
     unsigned                     present:1;    /* counted in presence */
     unsigned                     status_online:1;  /* hello's "status" */
+    unsigned                     paced:1;      /* catch-ups wait to drain */
 };
 
 
