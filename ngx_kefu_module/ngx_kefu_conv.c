@@ -554,7 +554,9 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
     argv[2] = "+";
     lens[2] = 1;
     argv[3] = (char *) count;
-    lens[3] = ngx_sprintf(count, "%d", NGX_KEFU_CATCHUP_BATCH) - count;
+    lens[3] = ngx_sprintf(count, "%ui",
+                          m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
+              - count;
 
     if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_range,
                             ngx_kefu_conv_catchup_handler, cu, 0, 4, argv,
@@ -649,9 +651,26 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     m->reading = 0;
     m->backoff = 0;
 
-    if (full || n == NGX_KEFU_CATCHUP_BATCH
+    if (full) {
+        /*
+         * The rest once the client has read (ngx_kefu_conv_drained()); the
+         * next reads ask for about what fits, not for a batch mostly
+         * thrown away.
+         */
+        m->batch = ngx_max(i, 8);
+        m->paced = 1;
+        ws->paced = 1;
+        ngx_kefu_stat_inc(kmcf, catchup_paused);
+        return;
+    }
+
+    if (n == (m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
         || m->conv->max_seen > m->delivered)
     {
+        if (m->batch) {
+            m->batch = ngx_min(2 * m->batch, NGX_KEFU_CATCHUP_BATCH);
+        }
+
         ngx_kefu_conv_catchup(m);
         return;
     }

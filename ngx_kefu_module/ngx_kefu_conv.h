@@ -40,6 +40,7 @@ struct ngx_kefu_member_s {
     ngx_queue_t                  in_retry;    /* the worker's retries */
     ngx_msec_t                   retry_at;
     ngx_msec_t                   backoff;     /* of the catch-up's retries */
+    ngx_uint_t                   batch;       /* entries a read asks for */
     unsigned                     catching_up:1;
     unsigned                     reading:1;   /* a catch-up read in flight */
     unsigned                     retrying:1;  /* in the worker's retries */
