@@ -664,6 +664,13 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         return;
     }
 
+    if (n == 0 && m->conv->max_seen > m->delivered) {
+        /* published, yet not in the log: read again in a moment, not in
+         * a tight loop */
+        ngx_kefu_conv_catchup_later(m);
+        return;
+    }
+
     if (n == (m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
         || m->conv->max_seen > m->delivered)
     {

@@ -235,3 +235,50 @@ kefu: redis commands connection down
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 6: a catch-up refused by a BUSY Redis is retried with backoff, and the member catches up once Redis answers again
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_FAULT_REDIS_PORT timeout=5s;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+    location = /kefu/status { kefu_status; }
+--- ws
+my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+my ($b) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token});
+$a->send_json({type => 'msg', cid => 'm1', text => 'one'});
+my $conv = $a->recv_type('ack')->{conv};
+is($b->recv_type('msg')->{seq}, 1, 'the other tab has seq 1');
+my $retries = status($Kefu::WS::Port)->{catchup_retries};
+is($main::R->cli('config', 'set', 'busy-reply-threshold', '100'), 'OK', 'BUSY after 100 ms of a script');
+# in one write: an entry announced past a gap (the tab must catch up),
+# and a script that keeps Redis busy, so that the catch-up meets BUSY
+my $r = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $main::R->port) or die;
+my $resp = sub { join '', '*' . @_ . "\r\n", map { '$' . length($_) . "\r\n$_\r\n" } @_ };
+my $busy = 'local i = 0 while true do i = i + 1 end';
+print $r $resp->('PUBLISH', "kefu:c:$conv", '0000000000000000|0|3|{}'),
+         $resp->('EVAL', $busy, '0');
+my $seen = 0;
+for (1 .. 200) {
+    my $s = status($Kefu::WS::Port);
+    if ($s->{catchup_retries} >= $retries + 2) { $seen = 1; last }
+    sleep 0.05;
+}
+ok($seen, 'the catch-up failed and was tried again (catchup_retries)');
+like($main::R->cli('script', 'kill'), qr/^OK/, 'the busy script killed');
+close $r;
+$main::R->cli('config', 'set', 'busy-reply-threshold', '5000');
+$a->send_json({type => 'msg', conv => $conv, cid => "m$_", text => "n$_"}) for 2 .. 3;
+is($a->recv_type('ack')->{seq}, 2, 'seq 2 stored');
+my @got = map { my $m = $b->recv_type('msg', 10); $m ? $m->{seq} : undef } 1 .. 2;
+is_deeply(\@got, [2, 3], 'the tab caught up: seq 2 and 3, in order');
+$b->send_json({type => 'ping', id => 'x'});
+is($b->recv_json->{type}, 'pong', 'nothing else before the pong');
+--- timeout: 30
+--- error_log
+BUSY
+--- no_error_log
+[alert]
+[crit]
