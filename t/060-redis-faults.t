@@ -69,6 +69,7 @@ $t->round for 1 .. 2;
 ok($t->settle, 'before: acknowledged');
 for (1 .. 3) {
     $main::R->cli('script', 'flush');
+    $t->fault;
     $t->round for 1 .. 3;
 }
 $t->check('SCRIPT FLUSH');
@@ -106,6 +107,7 @@ while (waitpid($pid, POSIX::WNOHANG()) == 0) {
     $t->pump(0.3);
     $asleep++;
 }
+$t->fault;    # Redis is awake again
 ok($asleep, 'messages were sent while Redis slept');
 $t->round;
 $t->check('DEBUG SLEEP');
@@ -135,6 +137,7 @@ ok($t->settle, 'before: acknowledged');
 my $stalls = main::stat_sum('redis.pubsub_stalls', $Kefu::WS::Port, $sp2);
 # every worker's pub/sub connection: two hosts, two workers
 is($main::P->freeze('\r\nSUBSCRIBE\r\n'), 4, 'four pub/sub connections frozen');
+$t->fault;
 $t->round for 1 .. 3;
 ok($t->settle, 'acknowledged while pub/sub is stalled: the command links work');
 $t->check('stalled pub/sub');
@@ -223,6 +226,7 @@ $t->round for 1 .. 2;
 $t->pump(0.5);
 $main::R->start;
 ok($main::R->wait, 'Redis is back');
+$t->fault;
 $t->round for 1 .. 2;
 $t->check('Redis restart');
 cmp_ok($t->unavailable, '>', 0, 'messages sent while Redis was away were refused, then resent');
