@@ -13,6 +13,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_session.h"
 
 #include <openssl/rand.h>
 
@@ -375,28 +376,26 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
         ws->session_id = ((uint64_t) ngx_random() << 32) ^ ngx_random();
     }
 
-    if (kmcf->zone) {
-        if (ngx_kefu_zone_session_add(kmcf->zone, ws->session_id,
-                                      ws->site
-                                      - (ngx_kefu_site_t *) kmcf->sites.elts,
-                                      ws->role, &ws->user_id)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
-                          "kefu: session zone is full, refusing %s \"%V\"",
-                          ngx_kefu_roles[ws->role], &ws->user_id);
+    switch (ngx_kefu_session_register(ws)) {
 
-            ngx_kefu_app_error(ws, "unavailable", "server is at capacity",
-                               NULL);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
-                             "server is at capacity");
-            return;
-        }
+    case NGX_OK:
+        break;
 
-        ws->registered = 1;
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                      "kefu: session zone is full, refusing %s \"%V\"",
+                      ngx_kefu_roles[ws->role], &ws->user_id);
+
+        ngx_kefu_app_error(ws, "unavailable", "server is at capacity", NULL);
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
+                         "server is at capacity");
+        return;
+
+    default:
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+        return;
     }
 
-    ngx_kefu_local_register(ws);
     ws->hello_done = 1;
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR) {
@@ -621,8 +620,10 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     (void) ngx_kefu_app_send(ws, w);
     json_decref(w);
 
-    /* agents are counted present; agents and admins hear presence */
+    /* agents are counted present; agents and admins hear presence; an
+     * agent's last connection closing starts its grace period */
     ngx_kefu_presence_hello(ws);
+    (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
 
     /* live from now on, or replayed from what a resuming client saw */
     for (i = 0; i + 6 < n; i += 7) {
@@ -767,22 +768,7 @@ ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 static void
 ngx_kefu_hello_undo(ngx_kefu_ws_t *ws)
 {
-    ngx_kefu_welcome_cancel(ws);
-
-    if (ws->in_local) {
-        ngx_kefu_local_unregister(ws);
-        ws->in_local = 0;
-    }
-
-    if (ws->registered) {
-        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
-        ws->registered = 0;
-    }
-
-    if (ws->claims) {
-        json_decref(ws->claims);
-        ws->claims = NULL;
-    }
+    ngx_kefu_session_end(ws);
 
     ws->hello_done = 0;
 }

@@ -18,6 +18,7 @@
 #include "ngx_kefu.h"
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_session.h"
 
 
 #define NGX_KEFU_LOG_LINE_MAX    1024   /* the request line kept */
@@ -265,6 +266,9 @@ ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     ngx_uint_t            i;
     ngx_str_t             none;
     ngx_kefu_log_info_t  *li;
+
+    /* the line is written when the session ends, after everything else */
+    (void) ngx_kefu_session_on_close(ws, ngx_kefu_log_session);
 
     ngx_str_null(&none);
 

@@ -12,10 +12,9 @@
 
 
 #include "ngx_kefu_ws.h"
-#include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_session.h"
 #include "ngx_kefu_status.h"
-#include "ngx_kefu_route.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -1031,28 +1030,8 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     ws->out = NULL;
     ngx_kefu_stat_dec(ws->main_conf, connections);
 
-    /* an agent's last connection starts its grace period */
-    ngx_kefu_presence_bye(ws);
-
-    if (ws->claims) {
-        json_decref(ws->claims);
-        ws->claims = NULL;
-    }
-
-    ngx_kefu_welcome_cancel(ws);
-
-    if (ws->registered) {
-        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
-        ws->registered = 0;
-    }
-
-    /* replies still in flight for this session will not find it */
-    if (ws->in_local) {
-        ngx_kefu_local_unregister(ws);
-        ws->in_local = 0;
-    }
-
-    ngx_kefu_log_session(ws);
+    /* the session's parts let go: presence, welcome, index, zone, log */
+    ngx_kefu_session_close(ws);
 
     ngx_http_close_connection(c);
 }

@@ -44,6 +44,12 @@ typedef struct {
 typedef struct ngx_kefu_log_info_s  ngx_kefu_log_info_t;
 
 
+/* the close path's hooks (ngx_kefu_session.h) */
+typedef void (*ngx_kefu_close_pt)(ngx_kefu_ws_t *ws);
+
+#define NGX_KEFU_CLOSE_HOOKS  8
+
+
 /* one queued outgoing frame, header and payload in one allocation */
 typedef struct ngx_kefu_out_s  ngx_kefu_out_t;
 
@@ -105,6 +111,9 @@ struct ngx_kefu_ws_s {
     ngx_uint_t                   role;
 
     ngx_kefu_log_info_t         *log_info;
+
+    ngx_kefu_close_pt            close_hooks[NGX_KEFU_CLOSE_HOOKS];
+    ngx_uint_t                   nclose;
 
     uint16_t                     close_code;  /* what we sent, for logs */
 
