@@ -523,7 +523,7 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
         m->retrying = 0;
     }
 
-    if (ws->out_bytes > ws->conf->max_send_queue / 2) {
+    if (ws->io->out_bytes > ws->conf->max_send_queue / 2) {
         /* the client has enough to read: ngx_kefu_conv_drained() resumes */
         if (!m->paced) {
             m->paced = 1;
@@ -642,7 +642,7 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         ngx_kefu_conv_deliver(m, seq, e[4 * i + 1]->str[0], &session, &json,
                               0);
 
-        if (ws->failed || ws->close_sent) {
+        if (ws->io->failed || ws->io->close_sent) {
             m->reading = 0;
             return;
         }
@@ -696,11 +696,11 @@ static ngx_uint_t
 ngx_kefu_conv_room(ngx_kefu_ws_t *ws, size_t len)
 {
     /* an empty queue takes any entry: entries are below the queue's size */
-    if (ws->out_bytes == 0) {
+    if (ws->io->out_bytes == 0) {
         return 1;
     }
 
-    return ws->out_bytes + len + NGX_KEFU_FRAME_HEADER_MAX
+    return ws->io->out_bytes + len + NGX_KEFU_FRAME_HEADER_MAX
            <= ws->conf->max_send_queue / 2;
 }
 
@@ -717,7 +717,7 @@ ngx_kefu_conv_drained(ngx_kefu_ws_t *ws)
     ngx_kefu_member_t  *m;
 
     if (!ws->paced || !ws->in_local
-        || ws->out_bytes > ws->conf->max_send_queue / 4)
+        || ws->io->out_bytes > ws->conf->max_send_queue / 4)
     {
         return;
     }

@@ -199,10 +199,10 @@ ngx_kefu_log_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_KEFU_VAR_CLOSE_BY:
-        if (ws->close_received) {
+        if (ws->io->close_received) {
             ngx_str_set(&s, "client");
 
-        } else if (ws->close_sent) {
+        } else if (ws->io->close_sent) {
             ngx_str_set(&s, "server");
 
         } else if (ws->start) {
@@ -226,8 +226,8 @@ ngx_kefu_log_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s.len = ngx_sprintf(p, "%ui", ws->messages_out) - p;
 
         } else if (data == NGX_KEFU_VAR_CLOSE_CODE) {
-            if (ws->close_code) {
-                s.len = ngx_sprintf(p, "%ui", (ngx_uint_t) ws->close_code)
+            if (ws->io->close_code) {
+                s.len = ngx_sprintf(p, "%ui", (ngx_uint_t) ws->io->close_code)
                         - p;
             }
 
@@ -314,7 +314,7 @@ ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     li->start_sec = r->start_sec;
     li->start_msec = r->start_msec;
     li->request_length = r->request_length;
-    li->header_size = ws->out ? ws->out->len : 0;   /* the 101 */
+    li->header_size = ws->io->out ? ws->io->out->len : 0;   /* the 101 */
 
     p = li->data;
 
