@@ -254,7 +254,8 @@ sub status {
 
 # ---------------------------------------------------------------- traffic
 
-# traffic(ports => [visitors' host ports], agent_ports => [..], pairs => N)
+# traffic(ports => [visitors' host ports], agent_ports => [..], pairs => N,
+#         redis => a redis_server() to check the conversations in)
 #
 # N agents (online, capacity 1, one group) and N visitors, each visitor's
 # conversation assigned to one agent: two participants per conversation,
@@ -269,8 +270,8 @@ sub traffic {
     my $r = int rand 1e6;
     my @vp = @{ $o{ports} };
     my @ap = @{ $o{agent_ports} // $o{ports} };
-    my $self = bless { convs => {}, parts => [], round => 0 },
-                     'Kefu::Faults::Traffic';
+    my $self = bless { convs => {}, parts => [], round => 0,
+                       redis => $o{redis} }, 'Kefu::Faults::Traffic';
     my @agents;
     for my $i (0 .. $o{pairs} - 1) {
         my $id = "ca$i-$r";
@@ -438,6 +439,26 @@ sub check {
             }
         }
         $missing += grep { !$seen{$_} } keys %want;
+    }
+    if (my $r = $self->{redis}) {
+        # no conversation lost, duplicated or stuck: each is still open,
+        # with its agent, its seq at the last message
+        my $bad = 0;
+        for my $conv (sort keys %{ $self->{convs} }) {
+            my ($v, $ag) = @{ $self->{convs}{$conv} };
+            my ($state, $agent, $seq) = $r->cli('hmget', "kefu:{c:$conv}",
+                                                'state', 'agent', 'seq');
+            my $max = 0;
+            for (values %{ $v->{acked} }, values %{ $ag->{acked} }) {
+                $max = $_ if $_ > $max;
+            }
+            next if ($state // '') eq 'open' && ($agent // '') eq $ag->{id}
+                    && ($seq // 0) >= $max;
+            Test::More::diag("$conv: " . join(' ', map { $_ // '-' } $state, $agent, $seq)
+                             . " (last acknowledged $max)");
+            $bad++;
+        }
+        Test::More::is($bad, 0, "$name: every conversation still open, with its agent, its seq past every message");
     }
     Test::More::is($closed, 0, "$name: no participant was disconnected");
     Test::More::is($missing, 0, "$name: every acknowledged message delivered");
