@@ -530,7 +530,7 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
             ngx_kefu_stat_inc(ws->main_conf, catchup_paused);
         }
 
-        ws->paced = 1;
+        ws->io->drained = ngx_kefu_conv_drained;
         return;
     }
 
@@ -659,7 +659,7 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
          */
         m->batch = ngx_max(i, 8);
         m->paced = 1;
-        ws->paced = 1;
+        ws->io->drained = ngx_kefu_conv_drained;
         ngx_kefu_stat_inc(kmcf, catchup_paused);
         return;
     }
@@ -706,8 +706,9 @@ ngx_kefu_conv_room(ngx_kefu_ws_t *ws, size_t len)
 
 
 /*
- * The connection's send queue drained below a quarter of its size: the
- * members that paused their catch-up read on.
+ * The connection's send queue drained below a quarter of its size (the
+ * transport calls ws->io->drained once): the members that paused their
+ * catch-up read on.
  */
 
 void
@@ -716,13 +717,9 @@ ngx_kefu_conv_drained(ngx_kefu_ws_t *ws)
     ngx_queue_t        *q, *next;
     ngx_kefu_member_t  *m;
 
-    if (!ws->paced || !ws->in_local
-        || ws->io->out_bytes > ws->conf->max_send_queue / 4)
-    {
+    if (!ws->in_local) {
         return;
     }
-
-    ws->paced = 0;
 
     for (q = ngx_queue_head(&ws->members);
          q != ngx_queue_sentinel(&ws->members);

@@ -16,7 +16,7 @@
  */
 
 ngx_int_t
-ngx_kefu_session_on_close(ngx_kefu_ws_t *ws, ngx_kefu_close_pt h)
+ngx_kefu_session_on_close(ngx_kefu_ws_t *ws, ngx_kefu_ws_handler_pt h)
 {
     ngx_uint_t  i;
 
@@ -43,7 +43,7 @@ ngx_kefu_session_on_close(ngx_kefu_ws_t *ws, ngx_kefu_close_pt h)
 void
 ngx_kefu_session_close(ngx_kefu_ws_t *ws)
 {
-    ngx_kefu_close_pt  h;
+    ngx_kefu_ws_handler_pt  h;
 
     while (ws->nclose) {
         h = ws->close_hooks[--ws->nclose];

@@ -12,7 +12,6 @@
 
 
 #include "ngx_kefu_ws.h"
-#include "ngx_kefu_conv.h"
 #include "ngx_kefu_session.h"
 #include "ngx_kefu_status.h"
 
@@ -794,6 +793,7 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
     ngx_event_t       *wev;
     ngx_kefu_out_t    *out;
     ngx_connection_t  *c;
+    ngx_kefu_ws_handler_pt  h;
 
     c = ws->connection;
     wev = c->write;
@@ -829,9 +829,13 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
         ngx_free(out);
     }
 
-    /* catch-ups that paused for this client read on */
-    if (progress && ws->paced) {
-        ngx_kefu_conv_drained(ws);
+    /* whoever paused for this client (catch-ups) goes on */
+    if (progress && ws->io->drained
+        && ws->io->out_bytes <= ws->conf->max_send_queue / 4)
+    {
+        h = ws->io->drained;
+        ws->io->drained = NULL;
+        h(ws);
     }
 
     if (ws->io->out) {

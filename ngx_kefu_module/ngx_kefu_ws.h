@@ -44,8 +44,8 @@ typedef struct {
 typedef struct ngx_kefu_log_info_s  ngx_kefu_log_info_t;
 
 
-/* the close path's hooks (ngx_kefu_session.h) */
-typedef void (*ngx_kefu_close_pt)(ngx_kefu_ws_t *ws);
+/* a close hook (ngx_kefu_session.h), the transport's drained handler */
+typedef void (*ngx_kefu_ws_handler_pt)(ngx_kefu_ws_t *ws);
 
 #define NGX_KEFU_CLOSE_HOOKS  8
 
@@ -89,6 +89,9 @@ typedef struct {
 
     ngx_msec_t                   last_in;
     ngx_msec_t                   last_ping;
+
+    /* who waits for the send queue to drain below a quarter, once */
+    ngx_kefu_ws_handler_pt            drained;
 
     uint16_t                     close_code;  /* what we sent, for logs */
 
@@ -136,7 +139,7 @@ struct ngx_kefu_ws_s {
 
     ngx_kefu_log_info_t         *log_info;
 
-    ngx_kefu_close_pt            close_hooks[NGX_KEFU_CLOSE_HOOKS];
+    ngx_kefu_ws_handler_pt            close_hooks[NGX_KEFU_CLOSE_HOOKS];
     ngx_uint_t                   nclose;
 
     unsigned                     hello_done:1;
@@ -144,7 +147,6 @@ struct ngx_kefu_ws_s {
     unsigned                     in_local:1;    /* in the worker's index */
     unsigned                     present:1;    /* counted in presence */
     unsigned                     status_online:1;  /* hello's "status" */
-    unsigned                     paced:1;      /* catch-ups wait to drain */
 };
 
 
