@@ -21,7 +21,8 @@
 #include "ngx_kefu_ws.h"
 
 
-ngx_int_t ngx_kefu_session_on_close(ngx_kefu_ws_t *ws, ngx_kefu_ws_handler_pt h);
+ngx_int_t ngx_kefu_session_on_close(ngx_kefu_ws_t *ws,
+    ngx_kefu_ws_handler_pt h);
 void ngx_kefu_session_close(ngx_kefu_ws_t *ws);
 ngx_int_t ngx_kefu_session_register(ngx_kefu_ws_t *ws);
 void ngx_kefu_session_end(ngx_kefu_ws_t *ws);

@@ -154,7 +154,8 @@ ngx_kefu_ws_takeover(ngx_event_t *wev)
 
     if (ws->io->preread) {
         ws->io->last_in = ngx_current_msec;
-        ngx_kefu_ws_process(ws, ws->io->preread, ws->io->preread + ws->io->preread_len);
+        ngx_kefu_ws_process(ws, ws->io->preread,
+                            ws->io->preread + ws->io->preread_len);
         ngx_free(ws->io->preread);
         ws->io->preread = NULL;
         ws->io->preread_len = 0;
@@ -410,7 +411,9 @@ ngx_kefu_ws_parse(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
 
             /* fail fast: a bad sequence is refused at its first byte */
             ws->io->utf8_state = ngx_kefu_utf8_validate(ws->io->utf8_state,
-                                                    ws->io->msg + ws->io->msg_len, n);
+                                                        ws->io->msg
+                                                        + ws->io->msg_len,
+                                                        n);
             ws->io->msg_len += n;
 
             if (ws->io->utf8_state == NGX_KEFU_UTF8_REJECT) {
@@ -572,7 +575,8 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
     switch (ws->io->frame.opcode) {
 
     case NGX_KEFU_OP_PING:
-        (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_PONG, ws->io->ctl, ws->io->ctl_len);
+        (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_PONG, ws->io->ctl,
+                                 ws->io->ctl_len);
         break;
 
     case NGX_KEFU_OP_PONG:
@@ -1023,7 +1027,8 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     c = ws->connection;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "kefu websocket closed, code %ui", (ngx_uint_t) ws->io->close_code);
+                   "kefu websocket closed, code %ui",
+                   (ngx_uint_t) ws->io->close_code);
 
     ngx_kefu_ws_free_input(ws);
 

@@ -91,7 +91,7 @@ typedef struct {
     ngx_msec_t                   last_ping;
 
     /* who waits for the send queue to drain below a quarter, once */
-    ngx_kefu_ws_handler_pt            drained;
+    ngx_kefu_ws_handler_pt       drained;
 
     uint16_t                     close_code;  /* what we sent, for logs */
 
@@ -139,7 +139,7 @@ struct ngx_kefu_ws_s {
 
     ngx_kefu_log_info_t         *log_info;
 
-    ngx_kefu_ws_handler_pt            close_hooks[NGX_KEFU_CLOSE_HOOKS];
+    ngx_kefu_ws_handler_pt       close_hooks[NGX_KEFU_CLOSE_HOOKS];
     ngx_uint_t                   nclose;
 
     unsigned                     hello_done:1;
