@@ -335,7 +335,6 @@ sub pump {
     my ($self, $t) = @_;
     my $deadline = time + $t;
     my $sel = IO::Select->new(map { $_->{ws}->sock } $self->parts);
-    my %by = map { fileno($_->{ws}->sock) => $_ } $self->parts;
     while (1) {
         my $any = 0;
         for my $p ($self->parts) {
@@ -348,11 +347,9 @@ sub pump {
         my $left = $deadline - time;
         last if $left <= 0;
         next if $any;
-        $sel->can_read(ngx_min($left, 0.2));
+        $sel->can_read($left < 0.2 ? $left : 0.2);
     }
 }
-
-sub ngx_min { $_[0] < $_[1] ? $_[0] : $_[1] }
 
 sub _resend {
     my ($self) = @_;
@@ -395,7 +392,12 @@ sub _complete {
     return 1;
 }
 
-sub unavailable { my $n = 0; $n += $_->{unavailable} // 0 for $_[0]->parts; $n }
+# how many times a participant was told "unavailable"
+sub unavailable {
+    my $n = 0;
+    $n += $_->{unavailable} // 0 for $_[0]->parts;
+    return $n;
+}
 
 sub check {
     my ($self, $name, $timeout) = @_;
