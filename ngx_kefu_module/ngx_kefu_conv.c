@@ -743,6 +743,11 @@ ngx_kefu_conv_catchup_later(ngx_kefu_member_t *m)
     ngx_event_t       *ev;
     ngx_kefu_local_t  *local;
 
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        /* the worker is going: its connections are being closed */
+        return;
+    }
+
     local = m->ws->main_conf->local;
     ev = &local->retry;
 
