@@ -69,10 +69,14 @@ $t->round for 1 .. 2;
 ok($t->settle, 'before: acknowledged');
 # flushed with nothing in flight: every participant's next message meets
 # NOSCRIPT, and none is refused
+$main::R->cli('config', 'resetstat');
 $main::R->cli('script', 'flush');
 $t->round;
 ok($t->settle, 'acknowledged after the flush');
 is($t->unavailable, 0, 'no message was refused: each NOSCRIPT ran again behind its reload');
+my ($loads) = join("\n", $main::R->cli('info', 'commandstats')) =~ /cmdstat_script\|load:calls=(\d+)/;
+ok($loads && $loads <= 8, "the scripts that were missing loaded again, not all of them ($loads loads"
+   . " for four workers)");
 # and flushed again and again while messages are in flight
 for (1 .. 3) {
     $t->round;
