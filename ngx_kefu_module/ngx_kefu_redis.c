@@ -86,6 +86,7 @@ struct ngx_kefu_redis_link_s {
     ngx_uint_t                   failures;
     const char                  *name;
     unsigned                     subscriber:1;
+    unsigned                     loading:1;  /* said that Redis is loading */
 };
 
 
@@ -851,7 +852,12 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
     }
 
     if (ngx_kefu_redis_is_loading(r)) {
-        if (link->failures++ == 0) {
+        link->failures++;
+
+        /* said once a wait, even after failed connects to a Redis that
+         * was still starting */
+        if (!link->loading) {
+            link->loading = 1;
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                           "kefu: redis is loading its data, waiting");
         }
@@ -891,6 +897,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
     link->state = NGX_KEFU_LINK_READY;
     link->failures = 0;
     link->backoff = 0;
+    link->loading = 0;
 
     ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                   "kefu: redis %s connection ready", link->name);
