@@ -113,7 +113,9 @@ try {
   await vctx.setOffline(false);
   await conn(v, 'online');
   await a.waitForSelector('#entries .entry.theirs .bubble >> text=x1');
-  await v.waitForSelector(W.mine + '[data-status="sent"] .kf-bubble >> text=x1');
+  // acknowledged: "sent", or already "read" when the agent's console read
+  // it before this connection's welcome
+  await v.waitForSelector(W.mine + ':is([data-status="sent"], [data-status="read"]) .kf-bubble >> text=x1');
   await agentSays(a, 'r5: noted');
   await v.waitForSelector(W.theirs + ' .kf-bubble >> text=r5');
   c = await consoleTexts(a);
