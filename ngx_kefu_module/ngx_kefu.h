@@ -92,6 +92,11 @@ typedef struct {
     ngx_atomic_t                 redis_failures;    /* no reply: timeout... */
     ngx_atomic_t                 redis_latency_ms;  /* sum */
     ngx_atomic_t                 redis_latency[NGX_KEFU_STAT_BUCKETS];
+    ngx_atomic_t                 redis_busy;        /* over the cap */
+    ngx_atomic_t                 redis_noscript;    /* retried after load */
+    ngx_atomic_t                 redis_pubsub_stalls;
+    ngx_atomic_t                 catchup_retries;
+    ngx_atomic_t                 catchup_paused;
     ngx_atomic_t                 errors[NGX_KEFU_STAT_ERRORS];
     ngx_atomic_t                 closes[NGX_KEFU_STAT_CLOSES];
 } ngx_kefu_stats_t;
@@ -164,6 +169,7 @@ typedef struct {
     ngx_msec_t                   token_leeway; /* clock skew for exp/nbf */
     ngx_uint_t                   anonymous_per_address;
     ngx_int_t                    log_max;
+    ngx_int_t                    redis_max_inflight;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */
     ngx_flag_t                   need_zone;    /* chat or status is used */

@@ -13,6 +13,14 @@
  * or a Redis reconnect puts the member in catch-up, which reads the log from
  * delivered + 1 and ignores live traffic until it is level again.
  *
+ * A catch-up never stops silently: a read that fails (timeout, NOSCRIPT
+ * twice, BUSY, OOM, the cap of commands in flight) is tried again with a
+ * capped exponential backoff, by one timer of the worker.  And it paces
+ * itself to the client: a batch stops where the connection's send queue
+ * reaches half of kefu_max_send_queue, and the next read waits until the
+ * queue has drained to a quarter (ngx_kefu_conv_drained()), so a long
+ * conversation joined never makes a healthy client a slow consumer.
+ *
  * Asynchronous replies find their connection by session id, never by
  * pointer: a connection that left while its read was in flight is simply
  * not found.
@@ -27,6 +35,12 @@
 
 
 #define NGX_KEFU_CATCHUP_BATCH  200
+
+#define NGX_KEFU_CATCHUP_BACKOFF_MIN  100
+#define NGX_KEFU_CATCHUP_BACKOFF_MAX  5000
+
+/* a frame's header, at most, ahead of its payload */
+#define NGX_KEFU_FRAME_HEADER_MAX     10
 
 
 typedef struct {
@@ -50,6 +64,9 @@ static void ngx_kefu_conv_retry_one(ngx_kefu_conv_t *conv);
 static void ngx_kefu_conv_resync_one(ngx_kefu_conv_t *conv);
 static void ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static void ngx_kefu_conv_catchup_later(ngx_kefu_member_t *m);
+static void ngx_kefu_conv_retry_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_kefu_conv_room(ngx_kefu_ws_t *ws, size_t len);
 static void ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq,
     u_char flag, ngx_str_t *session, ngx_str_t *json, ngx_uint_t live);
 static ngx_int_t ngx_kefu_own_session(ngx_kefu_ws_t *ws, ngx_str_t *sid);
@@ -77,6 +94,13 @@ ngx_kefu_local_init(ngx_cycle_t *cycle)
                     ngx_str_rbtree_insert_value);
     ngx_rbtree_init(&local->sessions, &local->sessions_sentinel,
                     ngx_rbtree_insert_value);
+
+    ngx_queue_init(&local->retries);
+
+    local->retry.handler = ngx_kefu_conv_retry_handler;
+    local->retry.data = kmcf;
+    local->retry.log = cycle->log;
+    local->retry.cancelable = 1;
 
     kmcf->local = local;
 
@@ -246,6 +270,8 @@ ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
         ngx_kefu_zone_channel_members(ws->main_conf->zone, conv->counted, 1);
     }
 
+    ngx_memzero(m, sizeof(ngx_kefu_member_t));
+
     m->conv = conv;
     m->ws = ws;
     m->delivered = delivered;
@@ -276,6 +302,10 @@ ngx_kefu_conv_leave(ngx_kefu_member_t *m)
 
     /* peers must not see this one typing forever */
     ngx_kefu_typing_stop(m);
+
+    if (m->retrying) {
+        ngx_queue_remove(&m->in_retry);
+    }
 
     ngx_queue_remove(&m->in_conv);
     ngx_queue_remove(&m->in_ws);
@@ -498,16 +528,43 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
 {
     u_char              from[NGX_INT64_LEN], count[NGX_INT_T_LEN];
     size_t              lens[4];
+    ngx_kefu_ws_t      *ws;
     const char         *argv[4];
     ngx_kefu_catchup_t *cu;
 
-    cu = ngx_alloc(sizeof(ngx_kefu_catchup_t) + m->conv->channel.len,
-                   m->ws->connection->log);
-    if (cu == NULL) {
+    ws = m->ws;
+
+    if (m->reading) {
+        /* the read in flight goes on from where it ends */
         return;
     }
 
-    cu->sid = m->ws->session_id;
+    if (m->retrying) {
+        ngx_queue_remove(&m->in_retry);
+        m->retrying = 0;
+    }
+
+    if (ws->io->out_bytes > ws->conf->max_send_queue / 2) {
+        /* the client has enough to read: ngx_kefu_conv_drained() resumes */
+        if (!m->paced) {
+            m->paced = 1;
+            ngx_kefu_stat_inc(ws->main_conf, catchup_paused);
+        }
+
+        ws->io->drained = ngx_kefu_conv_drained;
+        return;
+    }
+
+    m->paced = 0;
+
+    cu = ngx_alloc(sizeof(ngx_kefu_catchup_t) + m->conv->channel.len,
+                   ws->connection->log);
+    if (cu == NULL) {
+        ngx_kefu_conv_catchup_later(m);
+        return;
+    }
+
+    cu->sid = ws->session_id;
     cu->len = m->conv->channel.len;
     ngx_memcpy(cu->channel, m->conv->channel.data, cu->len);
 
@@ -518,16 +575,22 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
     argv[2] = "+";
     lens[2] = 1;
     argv[3] = (char *) count;
-    lens[3] = ngx_sprintf(count, "%d", NGX_KEFU_CATCHUP_BATCH) - count;
+    lens[3] = ngx_sprintf(count, "%ui",
+                          m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
+              - count;
 
-    if (ngx_kefu_redis_eval(m->ws->main_conf->redis, &ngx_kefu_script_range,
+    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_range,
                             ngx_kefu_conv_catchup_handler, cu, 0, 4, argv,
                             lens)
         != NGX_OK)
     {
-        /* Redis is down: the resync after the reconnect catches up */
+        /* Redis down, or busy: tried again later (and on a reconnect) */
         ngx_free(cu);
+        ngx_kefu_conv_catchup_later(m);
+        return;
     }
+
+    m->reading = 1;
 }
 
 
@@ -537,9 +600,10 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_catchup_t  *cu = data;
 
-    size_t                 i;
+    size_t                 i, n;
     uint64_t               seq;
     ngx_str_t              conv, session, json;
+    ngx_uint_t             full;
     redisReply           **e;
     ngx_kefu_ws_t         *ws;
     ngx_kefu_member_t     *m;
@@ -554,37 +618,232 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     m = ws ? ngx_kefu_conv_member(ws, &conv) : NULL;
 
-    if (m == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements % 4)
-    {
-        /* gone, or Redis failed: a reconnect resyncs every member */
-        ngx_free(cu);
+    ngx_free(cu);
+
+    if (m == NULL) {
+        /* gone meanwhile */
         return;
     }
 
-    e = reply->element;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements % 4)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "kefu: catch-up of \"%V\" failed: %s, retrying",
+                          &conv, reply->str);
+        }
 
-    for (i = 0; i + 3 < reply->elements; i += 4) {
-        seq = (e[i]->type == REDIS_REPLY_INTEGER) ? (uint64_t) e[i]->integer
-                                                  : 0;
-        session.data = (u_char *) e[i + 2]->str;
-        session.len = e[i + 2]->len;
-        json.data = (u_char *) e[i + 3]->str;
-        json.len = e[i + 3]->len;
-
-        ngx_kefu_conv_deliver(m, seq, e[i + 1]->str[0], &session, &json, 0);
+        m->reading = 0;
+        ngx_kefu_conv_catchup_later(m);
+        return;
     }
 
-    ngx_free(cu);
+    /* still "reading" while the batch goes out: a flush that drains the
+     * queue meanwhile must not start a second read */
 
-    if (reply->elements / 4 == NGX_KEFU_CATCHUP_BATCH
+    e = reply->element;
+    n = reply->elements / 4;
+    full = 0;
+
+    for (i = 0; i < n; i++) {
+        seq = (e[4 * i]->type == REDIS_REPLY_INTEGER)
+              ? (uint64_t) e[4 * i]->integer : 0;
+        session.data = (u_char *) e[4 * i + 2]->str;
+        session.len = e[4 * i + 2]->len;
+        json.data = (u_char *) e[4 * i + 3]->str;
+        json.len = e[4 * i + 3]->len;
+
+        if (seq > m->delivered && !ngx_kefu_conv_room(ws, json.len)) {
+            /* the rest is read again once the client has caught up */
+            full = 1;
+            break;
+        }
+
+        ngx_kefu_conv_deliver(m, seq, e[4 * i + 1]->str[0], &session, &json,
+                              0);
+
+        if (ws->io->failed || ws->io->close_sent) {
+            m->reading = 0;
+            return;
+        }
+    }
+
+    m->reading = 0;
+    m->backoff = 0;
+
+    if (full) {
+        /*
+         * The rest once the client has read (ngx_kefu_conv_drained()); the
+         * next reads ask for about what fits, not for a batch mostly
+         * thrown away.
+         */
+        m->batch = ngx_max(i, 8);
+        m->paced = 1;
+        ws->io->drained = ngx_kefu_conv_drained;
+        ngx_kefu_stat_inc(kmcf, catchup_paused);
+        return;
+    }
+
+    if (n == 0 && m->conv->max_seen > m->delivered) {
+        /* published, yet not in the log: read again in a moment, not in
+         * a tight loop */
+        ngx_kefu_conv_catchup_later(m);
+        return;
+    }
+
+    if (n == (m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
         || m->conv->max_seen > m->delivered)
     {
+        if (m->batch) {
+            m->batch = ngx_min(2 * m->batch, NGX_KEFU_CATCHUP_BATCH);
+        }
+
         ngx_kefu_conv_catchup(m);
         return;
     }
 
-    m->catching_up = 0;
+    /* level, unless pub/sub was lost meanwhile: then its resubscription
+     * reads on (ngx_kefu_conv_subscribed()) */
+    if (m->conv->subscribed) {
+        m->catching_up = 0;
+    }
+}
+
+
+/* whether an entry of len bytes fits under the catch-up's mark */
+
+static ngx_uint_t
+ngx_kefu_conv_room(ngx_kefu_ws_t *ws, size_t len)
+{
+    /* an empty queue takes any entry: entries are below the queue's size */
+    if (ws->io->out_bytes == 0) {
+        return 1;
+    }
+
+    return ws->io->out_bytes + len + NGX_KEFU_FRAME_HEADER_MAX
+           <= ws->conf->max_send_queue / 2;
+}
+
+
+/*
+ * The connection's send queue drained below a quarter of its size (the
+ * transport calls ws->io->drained once): the members that paused their
+ * catch-up read on.
+ */
+
+void
+ngx_kefu_conv_drained(ngx_kefu_ws_t *ws)
+{
+    ngx_queue_t        *q, *next;
+    ngx_kefu_member_t  *m;
+
+    if (!ws->in_local) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ws->members);
+         q != ngx_queue_sentinel(&ws->members);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
+
+        if (m->paced) {
+            ngx_kefu_conv_catchup(m);
+        }
+    }
+}
+
+
+/* a failed catch-up read: again after a backoff, 100 ms doubling to 5 s */
+
+static void
+ngx_kefu_conv_catchup_later(ngx_kefu_member_t *m)
+{
+    ngx_event_t       *ev;
+    ngx_kefu_local_t  *local;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        /* the worker is going: its connections are being closed */
+        return;
+    }
+
+    local = m->ws->main_conf->local;
+    ev = &local->retry;
+
+    ngx_kefu_stat_inc(m->ws->main_conf, catchup_retries);
+
+    m->backoff = m->backoff ? ngx_min(m->backoff * 2,
+                                      NGX_KEFU_CATCHUP_BACKOFF_MAX)
+                            : NGX_KEFU_CATCHUP_BACKOFF_MIN;
+    m->retry_at = ngx_current_msec + m->backoff;
+
+    if (!m->retrying) {
+        ngx_queue_insert_tail(&local->retries, &m->in_retry);
+        m->retrying = 1;
+    }
+
+    if (!ev->timer_set
+        || (ngx_msec_int_t) (ev->timer.key - m->retry_at) > 0)
+    {
+        ngx_add_timer(ev, m->backoff);
+    }
+}
+
+
+static void
+ngx_kefu_conv_retry_handler(ngx_event_t *ev)
+{
+    ngx_queue_t            due, *q;
+    ngx_msec_int_t         left, next;
+    ngx_kefu_local_t      *local;
+    ngx_kefu_member_t     *m;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ev->data;
+    local = kmcf->local;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    /* the due ones first move aside: a retry may queue itself again */
+    ngx_queue_init(&due);
+    next = -1;
+
+    q = ngx_queue_head(&local->retries);
+
+    while (q != ngx_queue_sentinel(&local->retries)) {
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_retry);
+        q = ngx_queue_next(q);
+
+        left = (ngx_msec_int_t) (m->retry_at - ngx_current_msec);
+
+        if (left <= 0) {
+            ngx_queue_remove(&m->in_retry);
+            ngx_queue_insert_tail(&due, &m->in_retry);
+            continue;
+        }
+
+        if (next < 0 || left < next) {
+            next = left;
+        }
+    }
+
+    if (next >= 0) {
+        ngx_add_timer(ev, (ngx_msec_t) next);
+    }
+
+    while (!ngx_queue_empty(&due)) {
+        q = ngx_queue_head(&due);
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_retry);
+
+        ngx_queue_remove(q);
+        m->retrying = 0;
+
+        ngx_kefu_conv_catchup(m);
+    }
 }
 
 

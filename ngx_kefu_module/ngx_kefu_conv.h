@@ -37,7 +37,14 @@ struct ngx_kefu_member_s {
     ngx_kefu_ws_t               *ws;
     uint64_t                     delivered;   /* last seq delivered */
     ngx_event_t                 *typing;      /* while typing: its lapse */
+    ngx_queue_t                  in_retry;    /* the worker's retries */
+    ngx_msec_t                   retry_at;
+    ngx_msec_t                   backoff;     /* of the catch-up's retries */
+    ngx_uint_t                   batch;       /* entries a read asks for */
     unsigned                     catching_up:1;
+    unsigned                     reading:1;   /* a catch-up read in flight */
+    unsigned                     retrying:1;  /* in the worker's retries */
+    unsigned                     paced:1;     /* waits for the send queue */
 };
 
 
@@ -47,6 +54,8 @@ struct ngx_kefu_local_s {
     ngx_rbtree_node_t            convs_sentinel;
     ngx_rbtree_t                 sessions;
     ngx_rbtree_node_t            sessions_sentinel;
+    ngx_queue_t                  retries;     /* members whose read failed */
+    ngx_event_t                  retry;
 };
 
 
@@ -70,6 +79,7 @@ void ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf,
 void ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf);
 void ngx_kefu_conv_retry(ngx_kefu_main_conf_t *kmcf);
 void ngx_kefu_conv_send_entry(ngx_kefu_ws_t *ws, u_char *json, size_t len);
+void ngx_kefu_conv_drained(ngx_kefu_ws_t *ws);
 
 /* ngx_kefu_chat.c */
 void ngx_kefu_typing(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);

@@ -16,6 +16,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_session.h"
 
 #include <openssl/rand.h>
 
@@ -400,7 +401,6 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
     u_char                chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
     size_t                cid_len;
     json_t               *resume;
-    ngx_int_t             rc;
     ngx_str_t             channel, addr;
     const char           *cid;
     ngx_kefu_member_t    *m;
@@ -413,45 +413,39 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
         ws->session_id = ((uint64_t) ngx_random() << 32) ^ ngx_random();
     }
 
-    if (kmcf->zone) {
+    switch (ngx_kefu_session_register(ws)) {
+
+    case NGX_BUSY:
         ngx_kefu_log_addr(ws, &addr);
+        ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                      "kefu: %ui anonymous sessions from %V already, "
+                      "refusing visitor \"%V\"",
+                      kmcf->anonymous_per_address, &addr, &ws->user_id);
 
-        rc = ngx_kefu_zone_session_add(kmcf->zone, ws->session_id,
-                                       ws->site
-                                       - (ngx_kefu_site_t *) kmcf->sites.elts,
-                                       ws->role, &ws->user_id, &addr,
-                                       ws->anonymous
-                                       ? kmcf->anonymous_per_address : 0);
+        ngx_kefu_app_error(ws, "unavailable", "too many anonymous "
+                           "sessions from this address", NULL);
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
+                         "too many sessions from this address");
+        return;
 
-        if (rc == NGX_BUSY) {
-            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
-                          "kefu: %ui anonymous sessions from %V already, "
-                          "refusing visitor \"%V\"",
-                          kmcf->anonymous_per_address, &addr, &ws->user_id);
+    case NGX_OK:
+        break;
 
-            ngx_kefu_app_error(ws, "unavailable", "too many anonymous "
-                               "sessions from this address", NULL);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
-                             "too many sessions from this address");
-            return;
-        }
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                      "kefu: session zone is full, refusing %s \"%V\"",
+                      ngx_kefu_roles[ws->role], &ws->user_id);
 
-        if (rc != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
-                          "kefu: session zone is full, refusing %s \"%V\"",
-                          ngx_kefu_roles[ws->role], &ws->user_id);
+        ngx_kefu_app_error(ws, "unavailable", "server is at capacity", NULL);
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
+                         "server is at capacity");
+        return;
 
-            ngx_kefu_app_error(ws, "unavailable", "server is at capacity",
-                               NULL);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
-                             "server is at capacity");
-            return;
-        }
-
-        ws->registered = 1;
+    default:
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+        return;
     }
 
-    ngx_kefu_local_register(ws);
     ws->hello_done = 1;
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR) {
@@ -710,8 +704,10 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     (void) ngx_kefu_app_send(ws, w);
     json_decref(w);
 
-    /* agents are counted present; agents and admins hear presence */
+    /* agents are counted present; agents and admins hear presence; an
+     * agent's last connection closing starts its grace period */
     ngx_kefu_presence_hello(ws);
+    (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
 
     /* live from now on, or replayed from what a resuming client saw */
     for (i = 0; i + 6 < n; i += 7) {
@@ -856,22 +852,7 @@ ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 static void
 ngx_kefu_hello_undo(ngx_kefu_ws_t *ws)
 {
-    ngx_kefu_welcome_cancel(ws);
-
-    if (ws->in_local) {
-        ngx_kefu_local_unregister(ws);
-        ws->in_local = 0;
-    }
-
-    if (ws->registered) {
-        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
-        ws->registered = 0;
-    }
-
-    if (ws->claims) {
-        json_decref(ws->claims);
-        ws->claims = NULL;
-    }
+    ngx_kefu_session_end(ws);
 
     ws->hello_done = 0;
 }

@@ -18,6 +18,7 @@
 #include "ngx_kefu.h"
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_session.h"
 
 
 #define NGX_KEFU_LOG_LINE_MAX    1024   /* the request line kept */
@@ -219,10 +220,10 @@ ngx_kefu_log_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_KEFU_VAR_CLOSE_BY:
-        if (ws->close_received) {
+        if (ws->io->close_received) {
             ngx_str_set(&s, "client");
 
-        } else if (ws->close_sent) {
+        } else if (ws->io->close_sent) {
             ngx_str_set(&s, "server");
 
         } else if (ws->start) {
@@ -246,8 +247,8 @@ ngx_kefu_log_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s.len = ngx_sprintf(p, "%ui", ws->messages_out) - p;
 
         } else if (data == NGX_KEFU_VAR_CLOSE_CODE) {
-            if (ws->close_code) {
-                s.len = ngx_sprintf(p, "%ui", (ngx_uint_t) ws->close_code)
+            if (ws->io->close_code) {
+                s.len = ngx_sprintf(p, "%ui", (ngx_uint_t) ws->io->close_code)
                         - p;
             }
 
@@ -286,6 +287,9 @@ ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     ngx_uint_t            i;
     ngx_str_t             none;
     ngx_kefu_log_info_t  *li;
+
+    /* the line is written when the session ends, after everything else */
+    (void) ngx_kefu_session_on_close(ws, ngx_kefu_log_session);
 
     ngx_str_null(&none);
 
@@ -332,7 +336,7 @@ ngx_kefu_log_save(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     li->start_sec = r->start_sec;
     li->start_msec = r->start_msec;
     li->request_length = r->request_length;
-    li->header_size = ws->out ? ws->out->len : 0;   /* the 101 */
+    li->header_size = ws->io->out ? ws->io->out->len : 0;   /* the 101 */
 
     p = li->data;
 

@@ -98,6 +98,10 @@ static ngx_kefu_msec_bounds_t  ngx_kefu_lease_bounds = {
     ngx_kefu_check_msec, 1000, 300000, "must be between 1s and 300s"
 };
 
+static ngx_conf_num_bounds_t  ngx_kefu_inflight_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000000
+};
+
 static ngx_conf_num_bounds_t  ngx_kefu_retention_bounds = {
     ngx_conf_check_num_bounds, 100, 100000000
 };
@@ -307,6 +311,12 @@ static ngx_command_t  ngx_kefu_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_kefu_main_conf_t, lease_time),
       &ngx_kefu_lease_bounds },
+    { ngx_string("kefu_redis_max_inflight"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, redis_max_inflight),
+      &ngx_kefu_inflight_bounds },
 
     { ngx_string("kefu_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -385,6 +395,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     kmcf->anonymous_per_address = NGX_CONF_UNSET_UINT;
     kmcf->log_max = NGX_CONF_UNSET;
     kmcf->lease_time = NGX_CONF_UNSET_MSEC;
+    kmcf->redis_max_inflight = NGX_CONF_UNSET;
 
     return kmcf;
 }
@@ -408,6 +419,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(kmcf->anonymous_per_address, 100);
     ngx_conf_init_value(kmcf->log_max, 10000);
     ngx_conf_init_msec_value(kmcf->lease_time, 5000);
+    ngx_conf_init_value(kmcf->redis_max_inflight, 1000);
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
     kmcf->stats = &kmcf->stats_local;

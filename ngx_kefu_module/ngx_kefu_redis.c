@@ -15,6 +15,20 @@
  *   yet", retried shortly on the same connection, never a failure.
  * - hiredis resolves names with blocking calls: it is only ever given the
  *   numeric address resolved when the configuration was read.
+ * - Health: every "ping" interval the worker publishes a probe, on the
+ *   command connection, to a channel of its own that its pub/sub
+ *   connection listens to.  The probe answered proves the command link;
+ *   the probe heard proves the pub/sub link end to end.  A probe not heard
+ *   within "timeout" means a stalled pub/sub link (a half-open connection,
+ *   a frozen middlebox): it is dropped and reopened, and every member
+ *   catches up from the log.  (hiredis 0.14 cannot route a PING's reply on
+ *   a subscribed connection, hence the probe.)  TCP keepalive covers a
+ *   peer that is gone altogether.
+ * - Commands in flight on the command connection are capped
+ *   (kefu_redis_max_inflight): a Redis that slows down makes clients get
+ *   "unavailable" at once instead of queueing without bound.
+ * - NOSCRIPT (Redis lost its scripts: SCRIPT FLUSH, a failover) reloads the
+ *   one script, once, and runs the command again after it.
  */
 
 
@@ -25,11 +39,15 @@
 #include <ngx_sha1.h>
 
 #include <poll.h>
+#include <netinet/tcp.h>
 
 
 #define NGX_KEFU_REDIS_BACKOFF_MIN  100
 #define NGX_KEFU_REDIS_BACKOFF_MAX  5000
 #define NGX_KEFU_REDIS_LOADING_WAIT 250
+
+/* at least the number of ngx_kefu_scripts[] */
+#define NGX_KEFU_REDIS_SCRIPTS_MAX  64
 
 
 enum {
@@ -50,6 +68,10 @@ typedef struct {
     ngx_kefu_redis_handler_pt    handler;
     void                        *data;
     ngx_msec_t                   sent;
+    ngx_kefu_script_t           *script;    /* EVALSHA: what NOSCRIPT loads */
+    char                        *cmd;       /* EVALSHA, kept for one rerun */
+    size_t                       len;
+    unsigned                     retried:1;
 } ngx_kefu_redis_req_t;
 
 
@@ -60,6 +82,7 @@ struct ngx_kefu_redis_link_s {
     ngx_event_t                  retry;
     ngx_event_t                  timer;     /* connect, or oldest command */
     ngx_queue_t                  inflight;
+    ngx_uint_t                   ninflight;
     ngx_msec_t                   backoff;
     ngx_uint_t                   state;
     ngx_uint_t                   failures;
@@ -80,6 +103,15 @@ struct ngx_kefu_redis_s {
     ngx_uint_t                   reconnects;
     ngx_uint_t                   commands;
     ngx_uint_t                   timeouts;
+    ngx_event_t                  ping;      /* the health check */
+    ngx_msec_t                   probe_sent;
+    ngx_str_t                    probe;     /* this worker's channel */
+    u_char                       probe_name[sizeof("kefu:h:") + 32];
+    unsigned                     probing:1; /* published, not yet heard */
+    u_char                       loading[NGX_KEFU_REDIS_SCRIPTS_MAX];
+    unsigned                     probe_subscribed:1;
+    unsigned                     busy:1;    /* at the cap, said once */
+    unsigned                     node_set:1;
     unsigned                     exiting:1;
 };
 
@@ -118,9 +150,13 @@ static void ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r,
 static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
+static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd);
 static ngx_int_t ngx_kefu_redis_send(ngx_kefu_redis_link_t *link,
     ngx_kefu_redis_handler_pt h, void *data, int argc, const char **argv,
     const size_t *argvlen);
+static ngx_int_t ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
+    ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
+    int argc, const char **argv, const size_t *argvlen);
 static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
@@ -129,6 +165,15 @@ static void ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply,
 static ngx_int_t ngx_kefu_redis_sub_send(ngx_kefu_redis_t *rd,
     const char *cmd, ngx_str_t *channel);
 static void ngx_kefu_redis_load_scripts(ngx_kefu_redis_t *rd);
+static void ngx_kefu_redis_load_script(ngx_kefu_redis_t *rd,
+    ngx_kefu_script_t *s);
+static ngx_uint_t ngx_kefu_redis_script_loading(ngx_kefu_redis_t *rd,
+    ngx_kefu_script_t *s, ngx_uint_t set);
+static ngx_int_t ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req);
+static void ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link);
+static void ngx_kefu_redis_ping_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_probe_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data);
 
 
 /*
@@ -158,6 +203,7 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     rc->connect_timeout = 2000;
     rc->timeout = 2000;
+    rc->ping = 5000;
 
     value = cf->args->elts;
 
@@ -251,6 +297,16 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "ping=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+            rc->ping = ngx_parse_time(&s, 0);
+            if (rc->ping == (ngx_msec_t) NGX_ERROR || rc->ping < 100) {
+                return "has an invalid ping= (at least 100ms)";
+            }
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"kefu_redis\"",
                            &value[i]);
@@ -319,7 +375,23 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
     rd->sub.name = "pub/sub";
     rd->sub.subscriber = 1;
 
+    rd->ping.handler = ngx_kefu_redis_ping_handler;
+    rd->ping.data = rd;
+    rd->ping.log = cycle->log;
+    rd->ping.cancelable = 1;
+
     kmcf->redis = rd;
+
+    /* unique across workers and hosts: the pid alone is not */
+    rd->probe.data = rd->probe_name;
+    rd->probe.len = ngx_sprintf(rd->probe_name, "kefu:h:%P:%08xD%08xD",
+                                ngx_pid, (uint32_t) ngx_random(),
+                                (uint32_t) ngx_random())
+                    - rd->probe_name;
+
+    if (ngx_kefu_redis_subscribe(rd, &rd->probe) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ngx_kefu_redis_connect(&rd->cmd);
     ngx_kefu_redis_connect(&rd->sub);
@@ -344,6 +416,10 @@ ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
 
     /* no reconnect from here on; pending handlers get NULL */
     rd->exiting = 1;
+
+    if (rd->ping.timer_set) {
+        ngx_del_timer(&rd->ping);
+    }
 
     if (rd->cmd.ac) {
         ngx_kefu_redis_flush(rd->cmd.ac);
@@ -466,6 +542,8 @@ ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
     link->ac = ac;
     link->c = c;
     link->state = NGX_KEFU_LINK_CONNECTING;
+
+    ngx_kefu_redis_keepalive(link);
 
     ac->data = link;
     ac->ev.data = link;
@@ -689,6 +767,11 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
 
     ngx_kefu_stat_redis_link(rd->kmcf, link->subscriber, 0);
 
+    if (link->subscriber) {
+        rd->probing = 0;
+        rd->probe_subscribed = 0;
+    }
+
     if (was == NGX_KEFU_LINK_READY) {
         rd->reconnects++;
         ngx_kefu_stat_inc(rd->kmcf, redis_reconnects);
@@ -797,7 +880,10 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
     }
 
     if (ngx_kefu_redis_is_loading(r)) {
-        /* once per loading, however many reconnects came before it */
+        link->failures++;
+
+        /* said once a wait, even after failed connects to a Redis that
+         * was still starting */
         if (!link->loading) {
             link->loading = 1;
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
@@ -846,6 +932,10 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     ngx_kefu_stat_redis_link(rd->kmcf, link->subscriber, 1);
 
+    if (!rd->ping.timer_set) {
+        ngx_add_timer(&rd->ping, rd->conf->ping);
+    }
+
     if (link->subscriber) {
         /* everything this worker listens to, again */
         root = rd->channels.root;
@@ -881,27 +971,65 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 static void
 ngx_kefu_redis_load_scripts(ngx_kefu_redis_t *rd)
 {
-    size_t       lens[3];
-    ngx_uint_t   i;
-    const char  *argv[3];
+    ngx_uint_t  i;
 
     for (i = 0; ngx_kefu_scripts[i]; i++) {
-        argv[0] = "SCRIPT";
-        lens[0] = 6;
-        argv[1] = "LOAD";
-        lens[1] = 4;
-        argv[2] = (char *) ngx_kefu_scripts[i]->source.data;
-        lens[2] = ngx_kefu_scripts[i]->source.len;
-
-        (void) ngx_kefu_redis_send(&rd->cmd, ngx_kefu_redis_script_reply,
-                                   NULL, 3, argv, lens);
+        ngx_kefu_redis_load_script(rd, ngx_kefu_scripts[i]);
     }
+}
+
+
+static void
+ngx_kefu_redis_load_script(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s)
+{
+    size_t       lens[3];
+    const char  *argv[3];
+
+    argv[0] = "SCRIPT";
+    lens[0] = 6;
+    argv[1] = "LOAD";
+    lens[1] = 4;
+    argv[2] = (char *) s->source.data;
+    lens[2] = s->source.len;
+
+    if (ngx_kefu_redis_send(&rd->cmd, ngx_kefu_redis_script_reply, s, 3,
+                            argv, lens)
+        == NGX_OK)
+    {
+        (void) ngx_kefu_redis_script_loading(rd, s, 1);
+    }
+}
+
+
+/* whether a SCRIPT LOAD of s is in flight; set: 1 sets, 2 clears */
+
+static ngx_uint_t
+ngx_kefu_redis_script_loading(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_uint_t set)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_kefu_scripts[i]; i++) {
+        if (ngx_kefu_scripts[i] != s || i >= NGX_KEFU_REDIS_SCRIPTS_MAX) {
+            continue;
+        }
+
+        if (set) {
+            rd->loading[i] = (set == 1);
+        }
+
+        return rd->loading[i];
+    }
+
+    return 0;
 }
 
 
 static void
 ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
 {
+    (void) ngx_kefu_redis_script_loading(rd, data, 2);
+
     if (r && r->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
                       "kefu: redis refused a script: %s", r->str);
@@ -913,19 +1041,55 @@ ngx_int_t
 ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
-    if (!ngx_kefu_redis_ready(rd)) {
-        return NGX_DECLINED;
-    }
+    ngx_int_t  rc;
 
-    rd->commands++;
+    rc = ngx_kefu_redis_admit(rd);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     return ngx_kefu_redis_send(&rd->cmd, h, data, argc, argv, argvlen);
 }
 
 
+/* ready, and under the cap of commands in flight */
+
+static ngx_int_t
+ngx_kefu_redis_admit(ngx_kefu_redis_t *rd)
+{
+    ngx_uint_t  max;
+
+    if (!ngx_kefu_redis_ready(rd)) {
+        return NGX_DECLINED;
+    }
+
+    max = (ngx_uint_t) rd->kmcf->redis_max_inflight;
+
+    if (rd->cmd.ninflight >= max) {
+        ngx_kefu_stat_inc(rd->kmcf, redis_busy);
+
+        if (!rd->busy) {
+            rd->busy = 1;
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "kefu: %ui redis commands in flight "
+                          "(kefu_redis_max_inflight), refusing more",
+                          rd->cmd.ninflight);
+        }
+
+        return NGX_BUSY;
+    }
+
+    rd->commands++;
+
+    return NGX_OK;
+}
+
+
 /*
  * EVALSHA.  Scripts are loaded on every connect; one that Redis forgot
- * (SCRIPT FLUSH) fails this call once, with the scripts loaded again.
+ * (SCRIPT FLUSH, a failover) is loaded again, once, and the call runs
+ * again behind the load (ngx_kefu_redis_rerun()).
  */
 
 ngx_int_t
@@ -936,6 +1100,7 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     int          i;
     u_char       nk[NGX_INT_T_LEN];
     size_t       lens[32];
+    ngx_int_t    rc;
     const char  *args[32];
 
     if (argc + 3 > 32) {
@@ -954,7 +1119,14 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         lens[i + 3] = argvlen[i];
     }
 
-    return ngx_kefu_redis_command(rd, h, data, argc + 3, args, lens);
+    rc = ngx_kefu_redis_admit(rd);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_kefu_redis_send_script(&rd->cmd, s, h, data, argc + 3, args,
+                                      lens);
 }
 
 
@@ -962,6 +1134,20 @@ static ngx_int_t
 ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
+    return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
+                                      argvlen);
+}
+
+
+/* a script's call keeps its formatted command for a rerun after NOSCRIPT */
+
+static ngx_int_t
+ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
+    ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    int                    len, rc;
+    char                  *cmd;
     ngx_kefu_redis_req_t  *req;
 
     if (link->ac == NULL) {
@@ -977,16 +1163,42 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
     req->handler = h;
     req->data = data;
     req->sent = ngx_current_msec;
+    req->script = script;
+    req->cmd = NULL;
+    req->len = 0;
+    req->retried = 0;
 
-    if (redisAsyncCommandArgv(link->ac, ngx_kefu_redis_reply, req, argc,
-                              argv, argvlen)
-        != REDIS_OK)
-    {
+    if (script) {
+        cmd = NULL;
+        len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+
+        if (len < 0) {
+            ngx_free(req);
+            return NGX_ERROR;
+        }
+
+        req->cmd = cmd;
+        req->len = len;
+
+        rc = redisAsyncFormattedCommand(link->ac, ngx_kefu_redis_reply, req,
+                                        cmd, len);
+
+    } else {
+        rc = redisAsyncCommandArgv(link->ac, ngx_kefu_redis_reply, req, argc,
+                                   argv, argvlen);
+    }
+
+    if (rc != REDIS_OK) {
+        if (req->cmd) {
+            redisFreeCommand(req->cmd);
+        }
+
         ngx_free(req);
         return NGX_ERROR;
     }
 
     ngx_queue_insert_tail(&link->inflight, &req->queue);
+    link->ninflight++;
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);
@@ -1005,6 +1217,14 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     link = req->link;
 
     ngx_queue_remove(&req->queue);
+    link->ninflight--;
+
+    if (link->rd->busy
+        && link->ninflight < (ngx_uint_t) link->rd->kmcf->redis_max_inflight
+                             / 2)
+    {
+        link->rd->busy = 0;
+    }
 
     if (link->timer.timer_set) {
         ngx_del_timer(&link->timer);
@@ -1017,7 +1237,13 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (reply && ((redisReply *) reply)->type == REDIS_REPLY_ERROR
         && ngx_strncmp(((redisReply *) reply)->str, "NOSCRIPT", 8) == 0)
     {
-        ngx_kefu_redis_load_scripts(link->rd);
+        if (req->script && !req->retried
+            && ngx_kefu_redis_rerun(req) == NGX_OK)
+        {
+            /* its handler gets the rerun's reply */
+            return;
+        }
+
         reply = NULL;
     }
 
@@ -1030,7 +1256,63 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         req->handler(link->rd, reply, req->data);
     }
 
+    if (req->cmd) {
+        redisFreeCommand(req->cmd);
+    }
+
     ngx_free(req);
+}
+
+
+/*
+ * NOSCRIPT: Redis forgot the script.  It is loaded again (once, however
+ * many calls found it missing: they all run after that one load, since
+ * Redis answers in order) and this call runs again, once.
+ */
+
+static ngx_int_t
+ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
+{
+    ngx_kefu_redis_t       *rd;
+    ngx_kefu_redis_link_t  *link;
+
+    link = req->link;
+    rd = link->rd;
+
+    if (link->ac == NULL || link->state != NGX_KEFU_LINK_READY
+        || rd->exiting)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_kefu_stat_inc(rd->kmcf, redis_noscript);
+
+    if (!ngx_kefu_redis_script_loading(rd, req->script, 0)) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "kefu: redis lost script %*s (NOSCRIPT), loading it "
+                      "again", (size_t) 8, req->script->sha1);
+
+        ngx_kefu_redis_load_script(rd, req->script);
+    }
+
+    if (redisAsyncFormattedCommand(link->ac, ngx_kefu_redis_reply, req,
+                                   req->cmd, req->len)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    req->retried = 1;
+    req->sent = ngx_current_msec;
+
+    ngx_queue_insert_tail(&link->inflight, &req->queue);
+    link->ninflight++;
+
+    if (!link->timer.timer_set) {
+        ngx_kefu_redis_arm_timer(link);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1167,6 +1449,21 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     channel.data = (u_char *) r->element[1]->str;
     channel.len = r->element[1]->len;
 
+    if (channel.len == rd->probe.len
+        && ngx_strncmp(channel.data, rd->probe.data, channel.len) == 0)
+    {
+        if (kind.len == 9 && ngx_strncmp(kind.data, "subscribe", 9) == 0) {
+            rd->probe_subscribed = 1;
+
+        } else if (rd->probing) {
+            /* heard: both links work; the next probe after an interval */
+            rd->probing = 0;
+            ngx_add_timer(&rd->ping, rd->conf->ping);
+        }
+
+        return;
+    }
+
     if (kind.len == 7 && ngx_strncmp(kind.data, "message", 7) == 0
         && r->element[2]->type == REDIS_REPLY_STRING)
     {
@@ -1180,4 +1477,134 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (kind.len == 9 && ngx_strncmp(kind.data, "subscribe", 9) == 0) {
         ngx_kefu_conv_subscribed(rd->kmcf, &channel);
     }
+}
+
+
+/*
+ * The health check; see the top.  One timer per worker: it publishes a
+ * probe every "ping" interval, and a probe not heard back on the pub/sub
+ * connection within "timeout" takes that connection for stalled.
+ */
+
+static void
+ngx_kefu_redis_ping_handler(ngx_event_t *ev)
+{
+    ngx_kefu_redis_t  *rd = ev->data;
+
+    size_t       lens[3];
+    ngx_msec_t   waited;
+    const char  *argv[3];
+
+    if (rd->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (rd->probing) {
+        waited = ngx_current_msec - rd->probe_sent;
+
+        if (rd->sub.state != NGX_KEFU_LINK_READY || rd->sub.ac == NULL) {
+            rd->probing = 0;
+
+        } else if (waited < rd->conf->timeout) {
+            ngx_add_timer(ev, rd->conf->timeout - waited);
+            return;
+
+        } else {
+            rd->probing = 0;
+            ngx_kefu_stat_inc(rd->kmcf, redis_pubsub_stalls);
+
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "kefu: redis pub/sub connection stalled: probe "
+                          "not heard in %M ms, reconnecting", waited);
+
+            /* a timer handler, outside hiredis: freeing is allowed; the
+             * cleanup reconnects and every member catches up */
+            redisAsyncFree(rd->sub.ac);
+
+            ngx_add_timer(ev, rd->conf->ping);
+            return;
+        }
+    }
+
+    if (rd->cmd.state == NGX_KEFU_LINK_READY
+        && rd->sub.state == NGX_KEFU_LINK_READY && rd->probe_subscribed)
+    {
+        argv[0] = "PUBLISH";
+        lens[0] = 7;
+        argv[1] = (char *) rd->probe.data;
+        lens[1] = rd->probe.len;
+        argv[2] = "1";
+        lens[2] = 1;
+
+        /* not counted against the cap: it is what finds a stall */
+        if (ngx_kefu_redis_send(&rd->cmd, ngx_kefu_redis_probe_reply, NULL,
+                                3, argv, lens)
+            == NGX_OK)
+        {
+            rd->probing = 1;
+            rd->probe_sent = ngx_current_msec;
+            ngx_add_timer(ev, rd->conf->timeout);
+            return;
+        }
+    }
+
+    /* links down: their own reconnects run; look again later */
+    ngx_add_timer(ev, rd->conf->ping);
+}
+
+
+static void
+ngx_kefu_redis_probe_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
+{
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        /* the command link failed (its own timeout): no verdict on pub/sub */
+        rd->probing = 0;
+    }
+}
+
+
+/*
+ * TCP keepalive: a Redis host that vanished (no RST ever comes) is noticed
+ * even on a connection with nothing in flight.
+ */
+
+static void
+ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link)
+{
+    int           on, idle, cnt;
+    ngx_socket_t  fd;
+
+    if (link->rd->conf->port == 0) {
+        return;
+    }
+
+    fd = link->ac->c.fd;
+    on = 1;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, (const void *) &on,
+                   sizeof(int))
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_WARN, link->rd->log, ngx_socket_errno,
+                      "kefu: setsockopt(SO_KEEPALIVE) failed on redis %s",
+                      link->name);
+        return;
+    }
+
+#if (NGX_HAVE_KEEPALIVE_TUNABLE)
+
+    idle = (int) ngx_max(link->rd->conf->ping / 1000, 1);
+    cnt = 3;
+
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, (const void *) &idle,
+                      sizeof(int));
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, (const void *) &idle,
+                      sizeof(int));
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, (const void *) &cnt,
+                      sizeof(int));
+
+#else
+    (void) idle;
+    (void) cnt;
+#endif
 }

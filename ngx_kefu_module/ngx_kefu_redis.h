@@ -5,7 +5,9 @@
  * pub/sub, reconnected forever with capped exponential backoff.
  *
  * Replies reach a handler with the data given with the command; reply is
- * NULL when the command failed (timeout, disconnect).  The data must stay
+ * NULL when the command failed (timeout, disconnect).  Commands in flight
+ * are capped per worker (kefu_redis_max_inflight): beyond the cap a command
+ * is refused at once with NGX_BUSY, and its caller answers "unavailable".  The data must stay
  * valid until then: pass a lookup key (a session id), never a pointer to
  * something a client's departure frees.
  */
@@ -39,6 +41,7 @@ struct ngx_kefu_redis_conf_s {
     ngx_int_t                    db;
     ngx_msec_t                   connect_timeout;
     ngx_msec_t                   timeout;
+    ngx_msec_t                   ping;        /* health check interval */
 };
 
 

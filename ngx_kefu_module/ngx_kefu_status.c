@@ -143,6 +143,13 @@ static ngx_kefu_status_metric_t  ngx_kefu_status_metrics[] = {
     { "id_collisions_total", "id_collisions", "counter",
       "new conversations whose id already existed, retried with a fresh id",
       offsetof(ngx_kefu_stats_t, id_collisions) },
+    { "catchup_retries_total", "catchup_retries", "counter",
+      "catch-up reads of a conversation's log tried again after a failure",
+      offsetof(ngx_kefu_stats_t, catchup_retries) },
+
+    { "catchup_paused_total", "catchup_paused", "counter",
+      "catch-ups paused until the client's send queue drained",
+      offsetof(ngx_kefu_stats_t, catchup_paused) },
 
     { NULL, NULL, NULL, NULL, 0 }
 };
@@ -639,11 +646,14 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
         json_object_set_new(j, "zone", o);
     }
 
-    o = json_pack("{s:s,s:I,s:I,s:I}",
+    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}",
                   "state", ngx_kefu_status_redis_state(ctx->redis),
                   "reconnects", (json_int_t) st->redis_reconnects,
                   "commands", (json_int_t) st->redis_commands,
-                  "failures", (json_int_t) st->redis_failures);
+                  "failures", (json_int_t) st->redis_failures,
+                  "busy", (json_int_t) st->redis_busy,
+                  "noscript", (json_int_t) st->redis_noscript,
+                  "pubsub_stalls", (json_int_t) st->redis_pubsub_stalls);
 
     if (o && sh && ctx->redis != NGX_KEFU_STATUS_REDIS_NONE) {
         a = json_array();
@@ -895,6 +905,21 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                  "Redis connections lost after being ready");
     rc |= ngx_kefu_status_printf(ctx, "kefu_redis_reconnects_total %uA\n",
                                  st->redis_reconnects);
+    rc |= ngx_kefu_status_family(ctx, "redis_busy_total", "counter",
+                                 "Redis commands refused at once: "
+                                 "kefu_redis_max_inflight were in flight");
+    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_busy_total %uA\n",
+                                 st->redis_busy);
+    rc |= ngx_kefu_status_family(ctx, "redis_noscript_total", "counter",
+                                 "script calls run again after Redis had "
+                                 "lost the script (NOSCRIPT)");
+    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_noscript_total %uA\n",
+                                 st->redis_noscript);
+    rc |= ngx_kefu_status_family(ctx, "redis_pubsub_stalls_total", "counter",
+                                 "pub/sub connections reopened: the health "
+                                 "probe was not heard in time");
+    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_pubsub_stalls_total %uA\n",
+                                 st->redis_pubsub_stalls);
     rc |= ngx_kefu_status_family(ctx, "redis_command_failures_total",
                                  "counter",
                                  "Redis commands without a reply "

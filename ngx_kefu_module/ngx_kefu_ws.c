@@ -6,16 +6,14 @@
  *
  * Lifetime rule: nothing below frees the connection in the middle of
  * processing.  Errors mark it (ngx_kefu_ws_fail() queues a close frame,
- * ws->failed drops it) and every event handler ends in
+ * ws->io->failed drops it) and every event handler ends in
  * ngx_kefu_ws_finalize(), the one place where a connection is closed.
  */
 
 
 #include "ngx_kefu_ws.h"
-#include "ngx_kefu_zone.h"
-#include "ngx_kefu_conv.h"
+#include "ngx_kefu_session.h"
 #include "ngx_kefu_status.h"
-#include "ngx_kefu_route.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -76,11 +74,17 @@ ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response)
         return NGX_ERROR;
     }
 
+    /* the transport and the session it carries: see ngx_kefu_session.h */
+    ws->io = ngx_pcalloc(c->pool, sizeof(ngx_kefu_ws_io_t));
+    if (ws->io == NULL) {
+        return NGX_ERROR;
+    }
+
     ws->connection = c;
     ws->conf = ngx_http_get_module_loc_conf(r, ngx_kefu_module);
     ws->main_conf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
-    ws->frame.need = 2;
-    ws->out_last = &ws->out;
+    ws->io->frame.need = 2;
+    ws->io->out_last = &ws->io->out;
 
     out = ngx_kefu_ws_alloc_out(ws, response->len);
     if (out == NULL) {
@@ -124,16 +128,16 @@ ngx_kefu_ws_takeover(ngx_event_t *wev)
     ngx_kefu_stat_inc(ws->main_conf, connections);
 
     ws->start = ngx_current_msec;
-    ws->last_in = ws->start;
-    ws->last_ping = ws->start;
+    ws->io->last_in = ws->start;
+    ws->io->last_ping = ws->start;
     ws->rate_last = ws->start;
     ws->rate_tokens = (uint64_t) ws->conf->burst * 1000000;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "kefu websocket started, %uz bytes preread",
-                   ws->preread_len);
+                   ws->io->preread_len);
 
-    if (ws->failed) {
+    if (ws->io->failed) {
         ngx_kefu_ws_finalize(ws);
         return;
     }
@@ -148,12 +152,13 @@ ngx_kefu_ws_takeover(ngx_event_t *wev)
 
     /* frames pipelined behind the handshake come first */
 
-    if (ws->preread) {
-        ws->last_in = ngx_current_msec;
-        ngx_kefu_ws_process(ws, ws->preread, ws->preread + ws->preread_len);
-        ngx_free(ws->preread);
-        ws->preread = NULL;
-        ws->preread_len = 0;
+    if (ws->io->preread) {
+        ws->io->last_in = ngx_current_msec;
+        ngx_kefu_ws_process(ws, ws->io->preread,
+                            ws->io->preread + ws->io->preread_len);
+        ngx_free(ws->io->preread);
+        ws->io->preread = NULL;
+        ws->io->preread_len = 0;
     }
 
     /* the socket may hold more; the read handler finalizes */
@@ -184,14 +189,14 @@ ngx_kefu_ws_release_request(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     n = b->last - b->pos;
 
     if (n) {
-        ws->preread = ngx_alloc(n, c->log);
+        ws->io->preread = ngx_alloc(n, c->log);
 
-        if (ws->preread == NULL) {
-            ws->failed = 1;
+        if (ws->io->preread == NULL) {
+            ws->io->failed = 1;
 
         } else {
-            ngx_memcpy(ws->preread, b->pos, n);
-            ws->preread_len = n;
+            ngx_memcpy(ws->io->preread, b->pos, n);
+            ws->io->preread_len = n;
         }
     }
 
@@ -240,8 +245,8 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
         /* worker shutdown: first a close frame, on the second call drop */
         c->close = 0;
 
-        if (ws->close_sent) {
-            ws->failed = 1;
+        if (ws->io->close_sent) {
+            ws->io->failed = 1;
 
         } else {
             ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_GOING_AWAY,
@@ -261,7 +266,7 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
          * read now, there will be no second notification */
     }
 
-    if (ws->lingering) {
+    if (ws->io->lingering) {
         ngx_kefu_ws_drain(ws);
         ngx_kefu_ws_finalize(ws);
         return;
@@ -270,13 +275,13 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
     buf = ws->main_conf->read_buffer;
     consumed = 0;
 
-    while (!ws->failed && !ws->close_sent) {
+    while (!ws->io->failed && !ws->io->close_sent) {
 
         n = c->recv(c, buf, NGX_KEFU_READ_BUFFER_SIZE);
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ws->failed = 1;
+                ws->io->failed = 1;
             }
 
             break;
@@ -285,11 +290,11 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
         if (n == 0 || n == NGX_ERROR) {
             ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
                            "kefu websocket: client closed the connection");
-            ws->failed = 1;
+            ws->io->failed = 1;
             break;
         }
 
-        ws->last_in = ngx_current_msec;
+        ws->io->last_in = ngx_current_msec;
 
         ngx_kefu_ws_process(ws, buf, buf + n);
 
@@ -298,7 +303,7 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
         if (!rev->ready) {
             /* drained: the next edge brings us back */
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ws->failed = 1;
+                ws->io->failed = 1;
             }
 
             break;
@@ -328,7 +333,7 @@ ngx_kefu_ws_write_handler(ngx_event_t *wev)
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "kefu: client timed out reading");
         c->timedout = 1;
-        ws->failed = 1;
+        ws->io->failed = 1;
         ngx_kefu_ws_finalize(ws);
         return;
     }
@@ -346,7 +351,7 @@ ngx_kefu_ws_process(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
     ngx_kefu_ws_parse(ws, p, last);
 
     /* no more input is read once closing: what was buffered can go */
-    if (ws->close_sent || ws->failed) {
+    if (ws->io->close_sent || ws->io->failed) {
         ngx_kefu_ws_free_input(ws);
     }
 }
@@ -360,9 +365,9 @@ ngx_kefu_ws_parse(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
     const char        *reason;
     ngx_kefu_frame_t  *f;
 
-    f = &ws->frame;
+    f = &ws->io->frame;
 
-    while (p < last && !ws->failed && !ws->close_sent) {
+    while (p < last && !ws->io->failed && !ws->io->close_sent) {
 
         if (!f->in_payload) {
             rc = ngx_kefu_ws_parse_header(f, &p, last, &reason);
@@ -398,18 +403,20 @@ ngx_kefu_ws_parse(ngx_kefu_ws_t *ws, u_char *p, u_char *last)
         }
 
         if (f->opcode & 0x8) {
-            ngx_kefu_ws_unmask(f, ws->ctl + ws->ctl_len, p, n);
-            ws->ctl_len += n;
+            ngx_kefu_ws_unmask(f, ws->io->ctl + ws->io->ctl_len, p, n);
+            ws->io->ctl_len += n;
 
         } else {
-            ngx_kefu_ws_unmask(f, ws->msg + ws->msg_len, p, n);
+            ngx_kefu_ws_unmask(f, ws->io->msg + ws->io->msg_len, p, n);
 
             /* fail fast: a bad sequence is refused at its first byte */
-            ws->utf8_state = ngx_kefu_utf8_validate(ws->utf8_state,
-                                                    ws->msg + ws->msg_len, n);
-            ws->msg_len += n;
+            ws->io->utf8_state = ngx_kefu_utf8_validate(ws->io->utf8_state,
+                                                        ws->io->msg
+                                                        + ws->io->msg_len,
+                                                        n);
+            ws->io->msg_len += n;
 
-            if (ws->utf8_state == NGX_KEFU_UTF8_REJECT) {
+            if (ws->io->utf8_state == NGX_KEFU_UTF8_REJECT) {
                 ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_BAD_DATA,
                                  "invalid UTF-8 in text message");
                 return;
@@ -435,14 +442,14 @@ ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
     u_char            *msg;
     ngx_kefu_frame_t  *f;
 
-    f = &ws->frame;
+    f = &ws->io->frame;
 
     if (f->opcode & 0x8) {
-        ws->ctl_len = 0;
+        ws->io->ctl_len = 0;
 
-        if (f->remaining && ws->ctl == NULL) {
-            ws->ctl = ngx_alloc(NGX_KEFU_MAX_CONTROL, ws->connection->log);
-            if (ws->ctl == NULL) {
+        if (f->remaining && ws->io->ctl == NULL) {
+            ws->io->ctl = ngx_alloc(NGX_KEFU_MAX_CONTROL, ws->connection->log);
+            if (ws->io->ctl == NULL) {
                 ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "out of memory");
                 return NGX_ERROR;
             }
@@ -452,7 +459,7 @@ ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
     }
 
     if (f->opcode == NGX_KEFU_OP_CONT) {
-        if (!ws->in_message) {
+        if (!ws->io->in_message) {
             ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
             ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
                              "continuation frame without a message");
@@ -460,7 +467,7 @@ ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
         }
 
     } else {
-        if (ws->in_message) {
+        if (ws->io->in_message) {
             ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
             ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_PROTOCOL,
                              "new message inside a fragmented one");
@@ -473,26 +480,26 @@ ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
             return NGX_ERROR;
         }
 
-        ws->in_message = 1;
-        ws->msg_len = 0;
-        ws->utf8_state = NGX_KEFU_UTF8_ACCEPT;
+        ws->io->in_message = 1;
+        ws->io->msg_len = 0;
+        ws->io->utf8_state = NGX_KEFU_UTF8_ACCEPT;
     }
 
     max = ws->conf->max_message_size;
 
     /* refused on the header: no byte of an oversized frame is buffered */
-    if (f->remaining > (uint64_t) (max - ws->msg_len)) {
+    if (f->remaining > (uint64_t) (max - ws->io->msg_len)) {
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TOO_BIG, "message too big");
         return NGX_ERROR;
     }
 
-    size = ws->msg_len + (size_t) f->remaining;
+    size = ws->io->msg_len + (size_t) f->remaining;
 
-    if (size > ws->msg_size) {
+    if (size > ws->io->msg_size) {
 
         /* fragments grow the buffer geometrically, within the limit */
-        if (ws->msg_size && size < 2 * ws->msg_size) {
-            size = ngx_min(2 * ws->msg_size, max);
+        if (ws->io->msg_size && size < 2 * ws->io->msg_size) {
+            size = ngx_min(2 * ws->io->msg_size, max);
         }
 
         msg = ngx_alloc(size, ws->connection->log);
@@ -501,13 +508,13 @@ ngx_kefu_ws_frame_start(ngx_kefu_ws_t *ws)
             return NGX_ERROR;
         }
 
-        if (ws->msg) {
-            ngx_memcpy(msg, ws->msg, ws->msg_len);
-            ngx_free(ws->msg);
+        if (ws->io->msg) {
+            ngx_memcpy(msg, ws->io->msg, ws->io->msg_len);
+            ngx_free(ws->io->msg);
         }
 
-        ws->msg = msg;
-        ws->msg_size = size;
+        ws->io->msg = msg;
+        ws->io->msg_size = size;
     }
 
     return NGX_OK;
@@ -519,7 +526,7 @@ ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
 {
     ngx_kefu_frame_t  *f;
 
-    f = &ws->frame;
+    f = &ws->io->frame;
 
     ngx_kefu_stat_inc(ws->main_conf, frames_in);
 
@@ -536,9 +543,9 @@ ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
         return;
     }
 
-    ws->in_message = 0;
+    ws->io->in_message = 0;
 
-    if (ws->utf8_state != NGX_KEFU_UTF8_ACCEPT) {
+    if (ws->io->utf8_state != NGX_KEFU_UTF8_ACCEPT) {
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_BAD_DATA,
                          "truncated UTF-8 in text message");
         return;
@@ -547,16 +554,16 @@ ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
     ws->messages_in++;
     ngx_kefu_stat_inc(ws->main_conf, messages_in);
 
-    ngx_kefu_app_message(ws, ws->msg, ws->msg_len);
+    ngx_kefu_app_message(ws, ws->io->msg, ws->io->msg_len);
 
     /* an idle connection keeps no message buffer */
-    if (ws->msg) {
-        ngx_free(ws->msg);
-        ws->msg = NULL;
+    if (ws->io->msg) {
+        ngx_free(ws->io->msg);
+        ws->io->msg = NULL;
     }
 
-    ws->msg_len = 0;
-    ws->msg_size = 0;
+    ws->io->msg_len = 0;
+    ws->io->msg_size = 0;
 }
 
 
@@ -566,10 +573,11 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
     u_char      code[2];
     ngx_uint_t  bad;
 
-    switch (ws->frame.opcode) {
+    switch (ws->io->frame.opcode) {
 
     case NGX_KEFU_OP_PING:
-        (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_PONG, ws->ctl, ws->ctl_len);
+        (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_PONG, ws->io->ctl,
+                                 ws->io->ctl_len);
         break;
 
     case NGX_KEFU_OP_PONG:
@@ -577,9 +585,9 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
         break;
 
     case NGX_KEFU_OP_CLOSE:
-        ws->close_received = 1;
+        ws->io->close_received = 1;
 
-        bad = ngx_kefu_ws_check_close(ws->ctl, ws->ctl_len);
+        bad = ngx_kefu_ws_check_close(ws->io->ctl, ws->io->ctl_len);
 
         if (bad) {
             ngx_kefu_stat_inc(ws->main_conf, protocol_errors);
@@ -591,27 +599,27 @@ ngx_kefu_ws_control(ngx_kefu_ws_t *ws)
 
         /* echo the peer's status code (RFC 6455 section 5.5.1) */
 
-        if (ws->ctl_len >= 2) {
-            ngx_memcpy(code, ws->ctl, 2);
-            ws->close_code = (code[0] << 8) | code[1];
-            ngx_kefu_stat_close(ws->main_conf, ws->close_code);
+        if (ws->io->ctl_len >= 2) {
+            ngx_memcpy(code, ws->io->ctl, 2);
+            ws->io->close_code = (code[0] << 8) | code[1];
+            ngx_kefu_stat_close(ws->main_conf, ws->io->close_code);
             (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, code, 2);
 
         } else {
-            ws->close_code = NGX_KEFU_CLOSE_NO_STATUS;
+            ws->io->close_code = NGX_KEFU_CLOSE_NO_STATUS;
             (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, NULL, 0);
         }
 
-        ws->close_sent = 1;
+        ws->io->close_sent = 1;
         break;
     }
 
-    if (ws->ctl) {
-        ngx_free(ws->ctl);
-        ws->ctl = NULL;
+    if (ws->io->ctl) {
+        ngx_free(ws->io->ctl);
+        ws->io->ctl = NULL;
     }
 
-    ws->ctl_len = 0;
+    ws->io->ctl_len = 0;
 }
 
 
@@ -627,7 +635,7 @@ ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason)
     size_t   len;
     u_char   payload[NGX_KEFU_MAX_CONTROL];
 
-    if (ws->close_sent || ws->failed) {
+    if (ws->io->close_sent || ws->io->failed) {
         return;
     }
 
@@ -640,22 +648,22 @@ ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason)
     payload[1] = (u_char) code;
     ngx_memcpy(payload + 2, reason, len);
 
-    ws->close_code = (uint16_t) code;
+    ws->io->close_code = (uint16_t) code;
     ngx_kefu_stat_close(ws->main_conf, code);
 
     if (ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, payload, len + 2) != NGX_OK) {
-        ws->failed = 1;
+        ws->io->failed = 1;
     }
 
     /* input buffers are released once processing stops, see process() */
-    ws->close_sent = 1;
+    ws->io->close_sent = 1;
 }
 
 
 ngx_int_t
 ngx_kefu_ws_send_text(ngx_kefu_ws_t *ws, u_char *data, size_t len)
 {
-    if (ws->close_sent || ws->failed) {
+    if (ws->io->close_sent || ws->io->failed) {
         return NGX_DECLINED;
     }
 
@@ -688,7 +696,7 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
     size = ngx_kefu_ws_frame_header_size(len) + len;
 
     if (opcode != NGX_KEFU_OP_CLOSE
-        && ws->out_bytes + size > ws->conf->max_send_queue)
+        && ws->io->out_bytes + size > ws->conf->max_send_queue)
     {
         /*
          * Output is flushed after the event, so a burst of requests can
@@ -697,11 +705,11 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
          */
         ngx_kefu_ws_flush(ws);
 
-        if (ws->failed) {
+        if (ws->io->failed) {
             return NGX_ERROR;
         }
 
-        if (ws->out_bytes + size > ws->conf->max_send_queue) {
+        if (ws->io->out_bytes + size > ws->conf->max_send_queue) {
             ngx_kefu_ws_slow_consumer(ws);
             return NGX_ERROR;
         }
@@ -709,7 +717,7 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
 
     out = ngx_kefu_ws_alloc_out(ws, size);
     if (out == NULL) {
-        ws->failed = 1;
+        ws->io->failed = 1;
         return NGX_ERROR;
     }
 
@@ -739,9 +747,9 @@ ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size)
     out->len = size;
     out->sent = 0;
 
-    *ws->out_last = out;
-    ws->out_last = &out->next;
-    ws->out_bytes += size;
+    *ws->io->out_last = out;
+    ws->io->out_last = &out->next;
+    ws->io->out_bytes += size;
 
     return out;
 }
@@ -761,23 +769,23 @@ ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws)
 
     ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
                   "kefu: slow consumer, %uz bytes queued, closing",
-                  ws->out_bytes);
+                  ws->io->out_bytes);
 
-    out = ws->out;
+    out = ws->io->out;
 
     if (out && out->sent) {
-        ws->out_last = &out->next;
+        ws->io->out_last = &out->next;
         out = out->next;
 
     } else {
-        ws->out_last = &ws->out;
+        ws->io->out_last = &ws->io->out;
     }
 
-    *ws->out_last = NULL;
+    *ws->io->out_last = NULL;
 
     for ( /* void */ ; out; out = next) {
         next = out->next;
-        ws->out_bytes -= out->len;
+        ws->io->out_bytes -= out->len;
         ngx_free(out);
     }
 
@@ -793,22 +801,23 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
     ngx_event_t       *wev;
     ngx_kefu_out_t    *out;
     ngx_connection_t  *c;
+    ngx_kefu_ws_handler_pt  h;
 
     c = ws->connection;
     wev = c->write;
     progress = 0;
 
-    if (ws->failed) {
+    if (ws->io->failed) {
         return;
     }
 
-    while (ws->out) {
-        out = ws->out;
+    while (ws->io->out) {
+        out = ws->io->out;
 
         n = c->send(c, out->data + out->sent, out->len - out->sent);
 
         if (n == NGX_ERROR) {
-            ws->failed = 1;
+            ws->io->failed = 1;
             return;
         }
 
@@ -823,14 +832,23 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
             continue;
         }
 
-        ws->out = out->next;
-        ws->out_bytes -= out->len;
+        ws->io->out = out->next;
+        ws->io->out_bytes -= out->len;
         ngx_free(out);
     }
 
-    if (ws->out) {
+    /* whoever paused for this client (catch-ups) goes on */
+    if (progress && ws->io->drained
+        && ws->io->out_bytes <= ws->conf->max_send_queue / 4)
+    {
+        h = ws->io->drained;
+        ws->io->drained = NULL;
+        h(ws);
+    }
+
+    if (ws->io->out) {
         if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-            ws->failed = 1;
+            ws->io->failed = 1;
             return;
         }
 
@@ -842,13 +860,13 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
         return;
     }
 
-    ws->out_last = &ws->out;
+    ws->io->out_last = &ws->io->out;
 
     if (wev->timer_set) {
         ngx_del_timer(wev);
     }
 
-    if (ws->close_sent && !ws->lingering) {
+    if (ws->io->close_sent && !ws->io->lingering) {
         ngx_kefu_ws_linger(ws);
     }
 }
@@ -869,11 +887,11 @@ ngx_kefu_ws_linger(ngx_kefu_ws_t *ws)
 
     if (c->ssl || ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
         /* TLS ends with its own close_notify when the connection closes */
-        ws->failed = 1;
+        ws->io->failed = 1;
         return;
     }
 
-    ws->lingering = 1;
+    ws->io->lingering = 1;
     ngx_add_timer(c->read, NGX_KEFU_LINGER_TIMEOUT);
 
     ngx_kefu_ws_drain(ws);
@@ -893,14 +911,14 @@ ngx_kefu_ws_drain(ngx_kefu_ws_t *ws)
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-                ws->failed = 1;
+                ws->io->failed = 1;
             }
 
             return;
         }
 
         if (n == 0 || n == NGX_ERROR) {
-            ws->failed = 1;
+            ws->io->failed = 1;
             return;
         }
     }
@@ -922,12 +940,12 @@ ngx_kefu_ws_heartbeat(ngx_kefu_ws_t *ws)
     kcf = ws->conf;
     now = ngx_current_msec;
 
-    if (ws->lingering) {
-        ws->failed = 1;
+    if (ws->io->lingering) {
+        ws->io->failed = 1;
         return;
     }
 
-    if (ws->close_sent) {
+    if (ws->io->close_sent) {
         /* the write timer bounds how long the close frame may take */
         return;
     }
@@ -937,15 +955,15 @@ ngx_kefu_ws_heartbeat(ngx_kefu_ws_t *ws)
         return;
     }
 
-    if (now - ws->last_in >= kcf->idle_timeout) {
+    if (now - ws->io->last_in >= kcf->idle_timeout) {
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_GOING_AWAY, "idle timeout");
         return;
     }
 
-    if (now - ws->last_in >= kcf->ping_interval
-        && now - ws->last_ping >= kcf->ping_interval)
+    if (now - ws->io->last_in >= kcf->ping_interval
+        && now - ws->io->last_ping >= kcf->ping_interval)
     {
-        ws->last_ping = now;
+        ws->io->last_ping = now;
         (void) ngx_kefu_ws_queue(ws, NGX_KEFU_OP_PING, NULL, 0);
     }
 
@@ -960,16 +978,16 @@ ngx_kefu_ws_arm_heartbeat(ngx_kefu_ws_t *ws)
     ngx_msec_int_t        next, t;
     ngx_kefu_loc_conf_t  *kcf;
 
-    if (ws->close_sent || ws->failed) {
+    if (ws->io->close_sent || ws->io->failed) {
         return;
     }
 
     kcf = ws->conf;
     now = ngx_current_msec;
 
-    next = (ngx_msec_int_t) (ws->last_in + kcf->idle_timeout - now);
+    next = (ngx_msec_int_t) (ws->io->last_in + kcf->idle_timeout - now);
 
-    last = ngx_max(ws->last_in, ws->last_ping);
+    last = ngx_max(ws->io->last_in, ws->io->last_ping);
     t = (ngx_msec_int_t) (last + kcf->ping_interval - now);
     next = ngx_min(next, t);
 
@@ -985,17 +1003,17 @@ ngx_kefu_ws_arm_heartbeat(ngx_kefu_ws_t *ws)
 static void
 ngx_kefu_ws_free_input(ngx_kefu_ws_t *ws)
 {
-    if (ws->msg) {
-        ngx_free(ws->msg);
-        ws->msg = NULL;
+    if (ws->io->msg) {
+        ngx_free(ws->io->msg);
+        ws->io->msg = NULL;
     }
 
-    ws->msg_len = 0;
-    ws->msg_size = 0;
+    ws->io->msg_len = 0;
+    ws->io->msg_size = 0;
 
-    if (ws->ctl) {
-        ngx_free(ws->ctl);
-        ws->ctl = NULL;
+    if (ws->io->ctl) {
+        ngx_free(ws->io->ctl);
+        ws->io->ctl = NULL;
     }
 }
 
@@ -1006,52 +1024,33 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     ngx_kefu_out_t    *out, *next;
     ngx_connection_t  *c;
 
-    if (!ws->failed) {
+    if (!ws->io->failed) {
         return;
     }
 
     c = ws->connection;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "kefu websocket closed, code %ui", (ngx_uint_t) ws->close_code);
+                   "kefu websocket closed, code %ui",
+                   (ngx_uint_t) ws->io->close_code);
 
     ngx_kefu_ws_free_input(ws);
 
-    if (ws->preread) {
-        ngx_free(ws->preread);
-        ws->preread = NULL;
+    if (ws->io->preread) {
+        ngx_free(ws->io->preread);
+        ws->io->preread = NULL;
     }
 
-    for (out = ws->out; out; out = next) {
+    for (out = ws->io->out; out; out = next) {
         next = out->next;
         ngx_free(out);
     }
 
-    ws->out = NULL;
+    ws->io->out = NULL;
     ngx_kefu_stat_dec(ws->main_conf, connections);
 
-    /* an agent's last connection starts its grace period */
-    ngx_kefu_presence_bye(ws);
-
-    if (ws->claims) {
-        json_decref(ws->claims);
-        ws->claims = NULL;
-    }
-
-    ngx_kefu_welcome_cancel(ws);
-
-    if (ws->registered) {
-        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
-        ws->registered = 0;
-    }
-
-    /* replies still in flight for this session will not find it */
-    if (ws->in_local) {
-        ngx_kefu_local_unregister(ws);
-        ws->in_local = 0;
-    }
-
-    ngx_kefu_log_session(ws);
+    /* the session's parts let go: presence, welcome, index, zone, log */
+    ngx_kefu_session_close(ws);
 
     ngx_http_close_connection(c);
 }

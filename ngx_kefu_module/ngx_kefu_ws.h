@@ -44,6 +44,12 @@ typedef struct {
 typedef struct ngx_kefu_log_info_s  ngx_kefu_log_info_t;
 
 
+/* a close hook (ngx_kefu_session.h), the transport's drained handler */
+typedef void (*ngx_kefu_ws_handler_pt)(ngx_kefu_ws_t *ws);
+
+#define NGX_KEFU_CLOSE_HOOKS  8
+
+
 /* one queued outgoing frame, header and payload in one allocation */
 typedef struct ngx_kefu_out_s  ngx_kefu_out_t;
 
@@ -55,11 +61,12 @@ struct ngx_kefu_out_s {
 };
 
 
-struct ngx_kefu_ws_s {
-    ngx_connection_t            *connection;
-    ngx_kefu_loc_conf_t         *conf;
-    ngx_kefu_main_conf_t        *main_conf;
-
+/*
+ * The transport: one WebSocket connection's framing, buffers, heartbeats
+ * and close handshake (ngx_kefu_ws.c).  It knows nothing of the session it
+ * carries.
+ */
+typedef struct {
     ngx_kefu_frame_t             frame;
 
     /* the data message being assembled (text only; binary is refused) */
@@ -80,9 +87,35 @@ struct ngx_kefu_ws_s {
     ngx_kefu_out_t             **out_last;
     size_t                       out_bytes;
 
-    ngx_msec_t                   start;
     ngx_msec_t                   last_in;
     ngx_msec_t                   last_ping;
+
+    /* who waits for the send queue to drain below a quarter, once */
+    ngx_kefu_ws_handler_pt       drained;
+
+    uint16_t                     close_code;  /* what we sent, for logs */
+
+    unsigned                     in_message:1;  /* a fragmented message */
+    unsigned                     close_sent:1;
+    unsigned                     close_received:1;
+    unsigned                     lingering:1;  /* write side shut down */
+    unsigned                     write_posted:1;
+    unsigned                     failed:1;     /* drop the connection now */
+} ngx_kefu_ws_io_t;
+
+
+/*
+ * The session a client's connection carries: who it is, its
+ * conversations, presence (ngx_kefu_session.h).  ws->io is its transport.
+ */
+struct ngx_kefu_ws_s {
+    ngx_connection_t            *connection;
+    ngx_kefu_loc_conf_t         *conf;
+    ngx_kefu_main_conf_t        *main_conf;
+
+    ngx_kefu_ws_io_t            *io;
+
+    ngx_msec_t                   start;
 
     /* the message rate's token bucket, in millionths of a message */
     uint64_t                     rate_tokens;
@@ -106,17 +139,12 @@ struct ngx_kefu_ws_s {
 
     ngx_kefu_log_info_t         *log_info;
 
-    uint16_t                     close_code;  /* what we sent, for logs */
+    ngx_kefu_ws_handler_pt       close_hooks[NGX_KEFU_CLOSE_HOOKS];
+    ngx_uint_t                   nclose;
 
-    unsigned                     in_message:1;  /* a fragmented message */
     unsigned                     hello_done:1;
     unsigned                     registered:1;  /* in the session zone */
     unsigned                     in_local:1;    /* in the worker's index */
-    unsigned                     close_sent:1;
-    unsigned                     close_received:1;
-    unsigned                     lingering:1;  /* write side shut down */
-    unsigned                     write_posted:1;
-    unsigned                     failed:1;     /* drop the connection now */
     unsigned                     present:1;    /* counted in presence */
     unsigned                     status_online:1;  /* hello's "status" */
     unsigned                     anonymous:1;  /* a visitor of our minting */

@@ -67,11 +67,16 @@ my @cases = (
     ['kefu_lease_time 1h;', '', qr/"kefu_lease_time" directive must be between 1s and 300s/],
     ['kefu_lease_time soon;', '', qr/"kefu_lease_time" directive invalid value/],
     ['kefu_lease_time 5s; kefu_lease_time 5s;', '', qr/"kefu_lease_time" directive is duplicate/],
+    ['kefu_redis_max_inflight 0;', '', qr/"kefu_redis_max_inflight" directive value must be between 1 and 1000000/],
+    ['kefu_redis_max_inflight many;', '', qr/"kefu_redis_max_inflight" directive invalid number/],
+    ['kefu_redis_max_inflight 2000000;', '', qr/"kefu_redis_max_inflight" directive value must be between 1 and 1000000/],
+    ['kefu_redis 127.0.0.1:6379 ping=10ms;', '', qr/"kefu_redis" directive has an invalid ping= \(at least 100ms\)/],
+    ['kefu_redis 127.0.0.1:6379 ping=never;', '', qr/"kefu_redis" directive has an invalid ping=/],
 );
 for my $c (@cases) {
     my ($rc, $out) = nginx_t($conf->($c->[0], $c->[1]));
     isnt($rc, 0, "'$c->[0]$c->[1]' fails nginx -t");
     like($out, $c->[2], "'$c->[0]$c->[1]': message names the directive");
 }
-my ($rc, $out) = nginx_t($conf->('kefu_zone kefu:2m; kefu_lease_time 3s; kefu_site shop1 secret=0123456789abcdef0123 anonymous=on default_group=sales;', 'kefu_message_rate 20r/s burst=40;'));
+my ($rc, $out) = nginx_t($conf->('kefu_zone kefu:2m; kefu_lease_time 3s; kefu_site shop1 secret=0123456789abcdef0123 anonymous=on default_group=sales; kefu_redis 127.0.0.1:6379 ping=2s; kefu_redis_max_inflight 50;', 'kefu_message_rate 20r/s burst=40;'));
 is($rc, 0, 'a good configuration passes') or diag($out);

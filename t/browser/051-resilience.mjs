@@ -114,7 +114,8 @@ try {
   await vctx.setOffline(false);
   await conn(v, 'online');
   await a.waitForSelector('#entries .entry.theirs .bubble >> text=x1');
-  // stored: sent, or already read by the agent, whose console has it open
+  // acknowledged: "sent", or already "read" when the agent's console read
+  // it before this connection's welcome
   await v.waitForSelector(W.mine + ':is([data-status="sent"], [data-status="read"]) .kf-bubble >> text=x1');
   await agentSays(a, 'r5: noted');
   await v.waitForSelector(W.theirs + ' .kf-bubble >> text=r5');
