@@ -37,6 +37,7 @@ static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_kefu_check_msec(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_kefu_check_num(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_kefu_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_kefu_init_process(ngx_cycle_t *cycle);
 static void ngx_kefu_exit_process(ngx_cycle_t *cycle);
@@ -98,8 +99,16 @@ static ngx_kefu_msec_bounds_t  ngx_kefu_lease_bounds = {
     ngx_kefu_check_msec, 1000, 300000, "must be between 1s and 300s"
 };
 
-static ngx_conf_num_bounds_t  ngx_kefu_inflight_bounds = {
-    ngx_conf_check_num_bounds, 1, 1000000
+/* nginx's own check names no directive in its message: ours does */
+typedef struct {
+    ngx_conf_post_handler_pt  post_handler;
+    ngx_int_t                 min;
+    ngx_int_t                 max;
+} ngx_kefu_num_bounds_t;
+
+
+static ngx_kefu_num_bounds_t  ngx_kefu_inflight_bounds = {
+    ngx_kefu_check_num, 1, 1000000
 };
 
 static ngx_conf_num_bounds_t  ngx_kefu_retention_bounds = {
@@ -959,6 +968,32 @@ ngx_kefu_check_size(ngx_conf_t *cf, void *post, void *data)
     }
 
     last = ngx_snprintf(p, 63, "value must be between %uz and %uz",
+                        b->min, b->max);
+    *last = '\0';
+
+    return (char *) p;
+}
+
+
+static char *
+ngx_kefu_check_num(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_kefu_num_bounds_t  *b = post;
+    ngx_int_t              *np = data;
+
+    u_char  *p, *last;
+
+    if (*np >= b->min && *np <= b->max) {
+        return NGX_CONF_OK;
+    }
+
+    /* returned text follows "\"name\" directive" in nginx's message */
+    p = ngx_pnalloc(cf->pool, 64);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = ngx_snprintf(p, 63, "value must be between %i and %i",
                         b->min, b->max);
     *last = '\0';
 
