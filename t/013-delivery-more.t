@@ -52,7 +52,9 @@ for my $i (2 .. 41) {
     my ($st) = api(POST => $P, {cid => "m$i", text => "n$i", from => {role => 'bot', id => 'b'}});
     die "write $i: $st\n" unless $st == 201;
 }
-ok($killed >= 2, "pub/sub connections were killed ($killed)");
+# a worker's pub/sub connection is of TYPE pubsub once it subscribed: the
+# visitors' worker(s) at least (both visitors may be on one worker)
+ok($killed >= 1, "pub/sub connections were killed ($killed)");
 for my $ws ($v, $v2) {
     my @seqs;
     while (@seqs < 40) {
