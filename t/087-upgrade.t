@@ -115,7 +115,7 @@ my $last = $seen->{seq};
 
 # the binary upgrade: a new master with the new module
 kill 'USR2', $master;
-ok(wait_until(sub { -s "$dir/nginx.pid.oldbin" && pid_of("$dir/nginx.pid") ne $master }),
+ok(wait_until(sub { -s "$dir/nginx.pid.oldbin" && (pid_of("$dir/nginx.pid") // '') ne $master }),
    'USR2: a new master beside the old one');
 ok(wait_until(sub { slurp("$dir/logs/error.log") =~ /kefu: ngx_kefu_module\/\Q$new\E built for/ }),
    "the error log says the new master loaded $new");

@@ -171,7 +171,12 @@ sub start {
     my $deadline = time + 20;
     while (time < $deadline) {
         my $ok = eval { Kefu::Net::redis(port => $self->{port}, 'PING'); 1 };
-        return 1 if $ok || ($@ // '') =~ /LOADING/;
+        if ($ok || ($@ // '') =~ /LOADING/) {
+            # kept: at exit the temporary directory (and its pid file) may
+            # be removed before this object is destroyed
+            $self->{pid} = $self->pid;
+            return 1;
+        }
         # a daemonized redis that could not bind exits at once
         return 0 if $self->log =~ /Address already in use/
                     && !-e "$self->{dir}/redis.pid";
@@ -191,7 +196,8 @@ sub pid {
 # stops it and waits until the process is gone
 sub stop {
     my ($self) = @_;
-    my $pid = $self->pid or return;
+    my $pid = $self->pid // delete $self->{pid} or return;
+    delete $self->{pid};
     kill 'TERM', $pid;
     my $deadline = time + 20;
     while (time < $deadline && kill 0, $pid) { sleep 0.02 }
