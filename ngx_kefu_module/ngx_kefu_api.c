@@ -332,24 +332,12 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
     ngx_str_t         token;
     ngx_uint_t        i;
     const char       *err, *role, *e2;
-    ngx_table_elt_t  *h;
     ngx_kefu_site_t  *s;
 
-    h = r->headers_in.authorization;
+    err = ngx_kefu_api_bearer(r, &token);
 
-    if (h == NULL || h->value.len < 7
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
-    {
-        err = "an Authorization: Bearer token is required";
+    if (err) {
         goto unauthorized;
-    }
-
-    token.data = h->value.data + 7;
-    token.len = h->value.len - 7;
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
     }
 
     if (ngx_kefu_jwt_verify(&token, &api->site->secret, ngx_time(), &claims,
@@ -435,19 +423,7 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
 unauthorized:
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "kefu: API request refused: %s", err);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer realm=\"kefu\"");
-
-    return ngx_kefu_api_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized", err);
+    return ngx_kefu_api_unauthorized(r, "API request", err);
 }
 
 
@@ -886,4 +862,58 @@ ngx_kefu_api_valid(json_t *v, size_t max)
                                 json_string_length(v))
               == NGX_OK
            ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * The token of an "Authorization: Bearer <token>" header (the API and the
+ * upload location), or the reason there is none (else NULL).
+ */
+
+const char *
+ngx_kefu_api_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len < 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return "an Authorization: Bearer token is required";
+    }
+
+    token->data = h->value.data + 7;
+    token->len = h->value.len - 7;
+
+    while (token->len && token->data[0] == ' ') {
+        token->data++;
+        token->len--;
+    }
+
+    return NULL;
+}
+
+
+/* 401 with a Bearer challenge and the reason; logged as what was refused */
+
+ngx_int_t
+ngx_kefu_api_unauthorized(ngx_http_request_t *r, const char *what,
+    const char *err)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "kefu: %s refused: %s", what, err);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"kefu\"");
+
+    return ngx_kefu_api_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized", err);
 }

@@ -77,6 +77,9 @@ ngx_int_t ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_kefu_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_kefu_api_unavailable(ngx_http_request_t *r);
+const char *ngx_kefu_api_bearer(ngx_http_request_t *r, ngx_str_t *token);
+ngx_int_t ngx_kefu_api_unauthorized(ngx_http_request_t *r, const char *what,
+    const char *err);
 ngx_int_t ngx_kefu_api_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_int_t ngx_kefu_api_arg_int(ngx_http_request_t *r, ngx_kefu_api_t *api,

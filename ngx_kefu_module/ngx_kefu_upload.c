@@ -753,25 +753,13 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
     ngx_str_t         token;
     ngx_uint_t        i;
     const char       *err, *role, *e2;
-    ngx_table_elt_t  *h;
     ngx_kefu_site_t  *s, *site;
 
     site = u->api.site;
-    h = r->headers_in.authorization;
+    err = ngx_kefu_api_bearer(r, &token);
 
-    if (h == NULL || h->value.len < 7
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
-    {
-        err = "an Authorization: Bearer token is required";
+    if (err) {
         goto unauthorized;
-    }
-
-    token.data = h->value.data + 7;
-    token.len = h->value.len - 7;
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
     }
 
     if (ngx_kefu_jwt_verify(&token, &site->secret, ngx_time(), &claims,
@@ -870,19 +858,7 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
 
 unauthorized:
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "kefu: upload refused: %s", err);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer realm=\"kefu\"");
-
-    return ngx_kefu_api_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized", err);
+    return ngx_kefu_api_unauthorized(r, "upload", err);
 }
 
 
