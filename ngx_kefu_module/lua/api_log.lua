@@ -3,18 +3,19 @@
 -- {1, more, json, ...} oldest first: the entries after "after", or else
 -- the latest ones before "before" (or the end).  Private notes and
 -- agent-only events are included: the API sees everything.
+--@include num
 local k = 'kefu:{c:' .. ARGV[2] .. '}'
 if redis.call('HGET', k, 'site') ~= ARGV[1] then return {0} end
 local limit = tonumber(ARGV[5])
 local es
 if ARGV[4] ~= '' then
-  es = redis.call('XRANGE', k .. ':log', (tonumber(ARGV[4]) + 1) .. '-1',
+  es = redis.call('XRANGE', k .. ':log', n_inc(ARGV[4]) .. '-1',
                   '+', 'COUNT', limit + 1)
 else
   local top = '+'
   if ARGV[3] ~= '' then
-    local b = tonumber(ARGV[3]) - 1
-    if b < 1 then return {1, 0} end
+    local b = n_dec(ARGV[3])
+    if b == '0' then return {1, 0} end
     top = b .. '-1'
   end
   local r = redis.call('XREVRANGE', k .. ':log', top, '-', 'COUNT',

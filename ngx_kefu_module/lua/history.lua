@@ -5,6 +5,7 @@
 -- closed it; one handed over left the list) or who joined it, and the
 -- site's admins.  Returns {more, json, json, ...} newest first, or {-1}:
 -- not the reader's (or no such conversation).
+--@include num
 if ARGV[5] then
   local site, who, role = ARGV[5], ARGV[6], ARGV[7]
   local ck = 'kefu:{c:' .. ARGV[1] .. '}'
@@ -23,8 +24,8 @@ local k = 'kefu:{c:' .. ARGV[1] .. '}:log'
 local limit = tonumber(ARGV[3])
 local top = '+'
 if ARGV[2] ~= '' then
-  local b = tonumber(ARGV[2]) - 1
-  if b < 1 then return {0} end
+  local b = n_dec(ARGV[2])
+  if b == '0' then return {0} end
   top = b .. '-1'
 end
 local out, items = {0}, 0

@@ -89,13 +89,13 @@ else
 end
 ckey = 'kefu:{c:' .. conv .. '}'
 if created == 1 and (ARGV[23] or '') ~= '' then
-  local gs = redis.call('HINCRBY', ckey, 'seq', 1)
+  local gs = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
   local gj = ARGV[9] .. conv .. ARGV[22] .. gs .. ARGV[23]
   redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
              gs .. '-1', 'j', gj, 'f', 'system', 'p', '0', 's', '-')
   redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. gs .. '|' .. gj)
 end
-local seq = redis.call('HINCRBY', ckey, 'seq', 1)
+local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
 local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]
 redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
            seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])
@@ -128,6 +128,6 @@ if created == 1 then
     end
   end
   local r = r_reply(0, n)
-  return {0, conv, seq, id, tonumber(ts), created, r[2], r[3]}
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3]}
 end
-return {0, conv, seq, id, tonumber(ts), created}
+return {0, conv, tonumber(seq), id, tonumber(ts), created}

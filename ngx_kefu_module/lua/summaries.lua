@@ -3,6 +3,7 @@
 -- kefu:{s:<site>}:a:<id>:open, however many), each {conv, state, seq,
 -- agent, visitor, group, unread}, flattened.  unread counts entries after its read pointer that others
 -- wrote (private notes not counted for visitors), scanning at most 500.
+--@include num
 local site, who, role = ARGV[1], ARGV[2], ARGV[3]
 local pk = 'kefu:{s:' .. site .. '}:' .. who
 local ids = redis.call('ZREVRANGE', pk .. ':convs', 0, 49)
@@ -23,7 +24,7 @@ for _, c in ipairs(ids) do
     local rd = tonumber(h[6]) or 0
     local unread = 0
     if seq > rd then
-      local es = redis.call('XRANGE', k .. ':log', (rd + 1) .. '-1', '+',
+      local es = redis.call('XRANGE', k .. ':log', n_str(rd + 1) .. '-1', '+',
                             'COUNT', 500)
       for _, e in ipairs(es) do
         local f, p = nil, '0'

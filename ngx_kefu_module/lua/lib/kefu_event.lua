@@ -9,13 +9,15 @@
 -- kefu:{s:<site>}:convs orders the site's conversations by their last
 -- event; kefu:{c:<conv>}:assignments keeps its state changes (the latest
 -- 100) as {"event","seq","ts","data"}.
+--@include num
 local function kefu_event(site, name, conv, seq, ts, data)
+  seq, ts = n_str(seq), n_str(ts)
   redis.call('XADD', 'kefu:{s:' .. site .. '}:events', 'MAXLEN', '~',
              100000, '*', 'event', name, 'conv', conv,
-             'seq', tostring(seq), 'ts', tostring(ts), 'data', data)
+             'seq', seq, 'ts', ts, 'data', data)
   if conv ~= '' then
-    local t = string.match(tostring(ts), '^%d+$') or '0'
-    local s = string.match(tostring(seq), '^%d+$') or 'null'
+    local t = string.match(ts, '^%d+$') or '0'
+    local s = string.match(seq, '^%d+$') or 'null'
     redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
     if string.sub(name, 1, 5) == 'conv.' then
       local k = 'kefu:{c:' .. conv .. '}:assignments'

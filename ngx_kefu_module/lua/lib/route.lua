@@ -4,6 +4,7 @@
 -- the script may write, one each), grace (ms), log max length, the acting
 -- session ("-" for none).  r_reply() flushes queue positions and returns
 -- {code, json, groups that may have more to drain}.
+--@include num
 local R = {}
 local function r_init(site, ts, ids, grace, maxlen, sess)
   R.site, R.ts, R.tss, R.ids, R.idn = site, tonumber(ts), ts, {}, 0
@@ -32,11 +33,11 @@ local function r_agent(aid)
 end
 local function r_entry(conv, t)
   local k = r_ck(conv)
-  local seq = redis.call('HINCRBY', k, 'seq', 1)
+  local seq = n_str(redis.call('HINCRBY', k, 'seq', 1))
   R.idn = R.idn + 1
-  t.type, t.conv, t.id, t.seq, t.ts = 'msg', conv, R.ids[R.idn], seq, R.ts
+  t.type, t.conv, t.id = 'msg', conv, R.ids[R.idn]
   t.from = {role = 'system'}
-  local j = cjson.encode(t)
+  local j = n_json(t, seq, R.tss)
   redis.call('XADD', k .. ':log', 'MAXLEN', '~', R.maxlen, seq .. '-1',
              'j', j,
              'f', 'system', 'p', '0', 's', '-')
