@@ -213,6 +213,43 @@ ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site)
 }
 
 
+/*
+ * KEYS: the conversation, its log; ARGV: site, conv, before, after ("" for
+ * none), limit
+ */
+
+ngx_int_t
+ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    int64_t before, int64_t after, int64_t limit)
+{
+    ngx_str_t  none = ngx_null_string;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, conv);
+
+    if (before >= 0) {
+        ngx_kefu_call_int(c, before);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    if (after >= 0) {
+        ngx_kefu_call_int(c, after);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    ngx_kefu_call_int(c, limit);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

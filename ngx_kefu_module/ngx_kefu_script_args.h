@@ -55,6 +55,11 @@ ngx_int_t ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site,
 ngx_int_t ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site);
 
 
+/* lua/api_log.lua: a conversation's log; before, after: -1 for none */
+ngx_int_t ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, int64_t before, int64_t after, int64_t limit);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  25
