@@ -29,6 +29,12 @@
  *   "unavailable" at once instead of queueing without bound.
  * - NOSCRIPT (Redis lost its scripts: SCRIPT FLUSH, a failover) reloads the
  *   one script, once, and runs the command again after it.
+ * - kefu_redis sentinel: ngx_kefu_redis_sentinel.c names the master's
+ *   address (asked in ngx_kefu_redis_connect()), is told when a link goes
+ *   down or meets READONLY, and moves both links when the master changes
+ *   (ngx_kefu_redis_master_changed()).
+ * - wait=N: the message script's reply reaches its handler only after
+ *   WAIT N on the same connection counted N replicas (ngx_kefu_redis_wait()).
  */
 
 

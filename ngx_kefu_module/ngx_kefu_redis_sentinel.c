@@ -400,7 +400,7 @@ ngx_kefu_sentinel_ask_handler(ngx_event_t *ev)
             redisAsyncFree(ac);
         }
 
-        ngx_kefu_sentinel_failed(s, "connect failed");
+        ngx_kefu_sentinel_failed(s, "could not connect");
         return;
     }
 

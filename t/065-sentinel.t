@@ -7,6 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::Sentinel;
+use Kefu::API;
 
 workers(2);
 master_on();
@@ -246,12 +247,13 @@ ok(defined $h, 'the history is readable on the new master');
 
 
 
-=== TEST 5: wait=1 with the replica away: unavailable with the cid (stored on the master, not acknowledged); resent once the replica is back: acknowledged as a duplicate
+=== TEST 5: wait=1 with the replica away: unavailable with the cid (stored on the master, not acknowledged), the API's 503; resent once the replica is back: acknowledged as a duplicate
 --- http_config
     kefu_redis sentinel $TEST_NGINX_SENTINEL_NAME 127.0.0.1:$TEST_NGINX_SENTINEL_1 127.0.0.1:$TEST_NGINX_SENTINEL_2 127.0.0.1:$TEST_NGINX_SENTINEL_3 connect_timeout=500ms timeout=2s wait=1 wait_timeout=300ms;
     kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
 --- config
     location = /chat { kefu_chat; kefu_message_rate 10000r/s burst=10000; }
+    location /kefu/api/ { kefu_api; }
 --- timeout: 300
 --- ws
 my ($a, $w) = main::connect_until_welcome(role => 'visitor', site => 'shop1');
@@ -263,15 +265,28 @@ $a->send_json({type => 'msg', conv => $conv, cid => 'r2', text => 'r 2'});
 my $e = $a->wait_for(sub { ($_[0]{cid} // '') eq 'r2' }, 30);
 is($e->{type}, 'error', 'with the replica away: not acknowledged');
 is($e->{code}, 'unavailable', '... unavailable');
-my $ping = $a->until_pong;
-ok(1, 'the connection stays open');
+my @before = $a->until_pong;
+ok(!(grep { $_->{_close} } @before), 'the connection stays open');
 ok(main::wait_log(qr/a message reached 0 of 1 replicas within wait_timeout=300: not acknowledged/),
    'the log says why');
+$Kefu::API::Token = api_token(secret => 'shop1-secret-0123456789abcdef', site => 'shop1');
+my $P = "/kefu/api/sites/shop1/convs/$conv/messages";
+my ($st, $j) = api(POST => $P, {cid => 'api1', text => 'from the backend', from => {role => 'system'}});
+is($st, 503, 'a message posted over the API with the replica away: 503');
+is($j->{error}{code}, 'unavailable', '... unavailable');
 ok($main::S->replica->start, 'the replica is back');
 my $again = main::resend_until_ack($a, {type => 'msg', conv => $conv, cid => 'r2', text => 'r 2'});
 ok($again, 'the resend is acknowledged');
 ok($again->{dup}, 'as a duplicate: it was stored once, on the master');
 is($again->{seq}, 2, 'with its seq');
+for (1 .. 600) {
+    ($st, $j) = api(POST => $P, {cid => 'api1', text => 'from the backend', from => {role => 'system'}});
+    last unless $st == 503;
+    sleep 0.1;
+}
+is($st, 200, 'the API resend: 200');
+ok($j->{dup}, 'a duplicate');
+is($j->{seq}, 3, 'stored once, after the visitor\'s second');
 
 
 
