@@ -323,3 +323,29 @@ ok($got, 'and delivered: the pub/sub link moved too');
 my $clients = redis(port => $new, 'CLIENT', 'LIST');
 my $subs = () = $clients =~ /flags=P/g;
 ok($subs >= 2, "both workers' pub/sub connections are on the new master ($subs)");
+
+
+
+=== TEST 7: the Sentinel nginx listens to goes down, then the master is killed: nginx moves to the next Sentinel and still follows the switch
+--- http_config
+    kefu_redis sentinel $TEST_NGINX_SENTINEL_NAME 127.0.0.1:$TEST_NGINX_SENTINEL_1 127.0.0.1:$TEST_NGINX_SENTINEL_2 127.0.0.1:$TEST_NGINX_SENTINEL_3 connect_timeout=500ms timeout=1s;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; kefu_message_rate 10000r/s burst=10000; }
+--- timeout: 300
+--- ws
+my $old = $main::S->master_port;
+my ($a, $w) = main::connect_until_welcome(role => 'visitor', site => 'shop1');
+my $ack = main::resend_until_ack($a, {type => 'msg', cid => 'g1', text => 'g 1'});
+my $conv = $ack->{conv};
+ok($conv, 'chat works');
+$main::S->stop_sentinel(0);
+ok(main::wait_log(qr/redis Sentinel 127\.0\.0\.1:$ENV{TEST_NGINX_SENTINEL_1}: connection lost, trying the next one/),
+   'the lost Sentinel is noticed');
+$main::S->kill_master;
+my $new = $main::S->wait_switch($old);
+is($new, $main::S->replica_port, 'the two Sentinels left promoted the replica');
+my $m = main::resend_until_ack($a, {type => 'msg', conv => $conv, cid => 'g2', text => 'g 2'});
+ok($m, 'chat resumes by itself');
+ok(main::wait_log(qr/redis master "$ENV{TEST_NGINX_SENTINEL_NAME}" is at 127\.0\.0\.1:$new/),
+   'nginx learned the new master from another Sentinel');

@@ -12,6 +12,7 @@ package Kefu::Sentinel;
 #   $s->kill_master                   # SIGKILL of the current master
 #   $s->wait_switch($old_port)        # until a Sentinel names another one
 #   $s->replica->stop / ->start       # Kefu::Net::RedisServer
+#   $s->stop_sentinel($i)             # the i-th (from 0), until it is gone
 #   $s->stop
 #
 # Every wait is bounded and waits for the event itself.
@@ -131,11 +132,7 @@ sub replica_ports { map { $_->port } @{ $_[0]{replicas} } }
 # the master's port as the first Sentinel that answers names it
 sub asked_master {
     my ($self) = @_;
-    for my $p ($self->sentinel_ports) {
-        my $r = eval { redis(port => $p, 'SENTINEL', 'get-master-addr-by-name', $self->{name}) };
-        return $r->[1] if $r && @$r == 2;
-    }
-    return undef;
+    return $self->asked_master_from(map { $_->{port} } grep { $_->{pid} } @{ $self->{sentinels} });
 }
 
 # SIGKILL of the current master: no shutdown, no last write
@@ -164,15 +161,28 @@ sub wait_switch {
     die "no failover within 90 s\n";
 }
 
+sub stop_sentinel {
+    my ($self, $i) = @_;
+    my $s = $self->{sentinels}[$i] or return;
+    return unless $s->{pid};
+    kill 'TERM', $s->{pid};
+    my $deadline = time + 20;
+    while (time < $deadline && kill 0, $s->{pid}) { sleep 0.02 }
+    delete $s->{pid};
+}
+
+sub asked_master_from {
+    my ($self, @ports) = @_;
+    for my $p (@ports) {
+        my $r = eval { redis(port => $p, 'SENTINEL', 'get-master-addr-by-name', $self->{name}) };
+        return $r->[1] if $r && @$r == 2;
+    }
+    return undef;
+}
+
 sub stop {
     my ($self) = @_;
-    for my $s (@{ $self->{sentinels} }) {
-        next unless $s->{pid};
-        kill 'TERM', $s->{pid};
-        my $deadline = time + 20;
-        while (time < $deadline && kill 0, $s->{pid}) { sleep 0.02 }
-        delete $s->{pid};
-    }
+    $self->stop_sentinel($_) for 0 .. $#{ $self->{sentinels} };
     $_ && $_->stop for @{ $self->{replicas} || [] }, $self->{master};
 }
 
