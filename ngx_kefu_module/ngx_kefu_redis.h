@@ -109,6 +109,7 @@ extern ngx_kefu_script_t  ngx_kefu_script_route_close;
 extern ngx_kefu_script_t  ngx_kefu_script_route_join;
 extern ngx_kefu_script_t  ngx_kefu_script_route_rate;
 extern ngx_kefu_script_t  ngx_kefu_script_route_drain;
+extern ngx_kefu_script_t  ngx_kefu_script_queue;      /* ngx_kefu_queue.c */
 
 extern ngx_kefu_script_t *ngx_kefu_scripts[];
 

@@ -19,7 +19,7 @@
 "  R.site, R.ts, R.tss, R.ids, R.idn = site, tonumber(ts), ts, {}, 0\n"       \
 "  R.grace, R.maxlen, R.sess, R.dirty, R.more = tonumber(grace), maxlen,\n"   \
 "      sess, {}, {}\n"                                                        \
-"  R.skip, R.pubs = {}, {}\n"                                                  \
+"  R.skip, R.pubs, R.qev, R.vraw = {}, {}, {}, {}\n"                          \
 "  R.me, R.mine = nil, {}\n"                                                   \
 "  R.sk = 'kefu:{s:' .. site .. '}:'\n"                                       \
 "  for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end\n"         \
@@ -30,10 +30,71 @@
 "  if from then redis.call('HINCRBY', R.sk .. 'counts', from, -1) end\n"      \
 "  if to then redis.call('HINCRBY', R.sk .. 'counts', to, 1) end\n"           \
 "end\n"                                                                       \
+"local function r_json(t)\n"                                                  \
+"  return (string.gsub(cjson.encode(t), '\"@v:([^\"]*)@\"',\n"               \
+"                      function(id) return R.vraw[id] or 'null' end))\n"     \
+"end\n"                                                                       \
+"local function r_raw(j, kind)\n"                                            \
+"  if j and string.sub(j, 1, 1) == kind then return j end\n"                 \
+"end\n"                                                                       \
+"local function r_visitor(vid)\n"                                            \
+"  if not vid then return nil end\n"                                         \
+"  if not R.vraw[vid] then\n"                                                \
+"    local vk = R.sk .. 'v:' .. vid\n"                                       \
+"    local h = redis.call('HMGET', vk, 'name', 'contact', 'attrs', 'ua')\n"   \
+"    local p = redis.call('LINDEX', vk .. ':pages', -1)\n"                   \
+"    local j = '{\"id\":' .. cjson.encode(vid)\n"                             \
+"    if h[1] and h[1] ~= '' then j = j .. ',\"name\":' .. cjson.encode(h[1])\n"\
+"    end\n"                                                                   \
+"    if h[4] then j = j .. ',\"ua\":' .. cjson.encode(h[4]) end\n"            \
+"    for _, f in ipairs({{'contact', h[2]}, {'attrs', h[3]},\n"               \
+"                        {'page', p}}) do\n"                                  \
+"      if r_raw(f[2], '{') then j = j .. ',\"' .. f[1] .. '\":' .. f[2] end\n"\
+"    end\n"                                                                   \
+"    R.vraw[vid] = j .. '}'\n"                                                \
+"  end\n"                                                                     \
+"  return '@v:' .. vid .. '@'\n"                                             \
+"end\n"                                                                       \
+"local function r_preview(conv)\n"                                           \
+"  local es = redis.call('XREVRANGE', 'kefu:{c:' .. conv .. '}:log', '+',\n" \
+"                        '-', 'COUNT', 10)\n"                                 \
+"  for _, e in ipairs(es) do\n"                                              \
+"    local f = {}\n"                                                          \
+"    for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end\n"                  \
+"    if f.p ~= '1' and f.j then\n"                                           \
+"      local ok, m = pcall(cjson.decode, f.j)\n"                             \
+"      if ok and type(m) == 'table' then\n"                                  \
+"        local t = type(m.text) == 'string' and m.text or ''\n"             \
+"        if t == '' and type(m.attachment) == 'table' then\n"                \
+"          t = '[' .. tostring(m.attachment.name or 'file') .. ']'\n"        \
+"        end\n"                                                               \
+"        if t == '' and type(m.name) == 'string' then t = m.name end\n"      \
+"        local out, n = {}, 0\n"                                              \
+"        for ch in string.gmatch(t, '[%z\\1-\\127\\194-\\244][\\128-\\191]*') do\n"\
+"          n = n + 1\n"                                                       \
+"          if n > 80 then out[#out + 1] = '...' break end\n"                  \
+"          out[#out + 1] = ch\n"                                              \
+"        end\n"                                                               \
+"        t = table.concat(out)\n"                                            \
+"        -- never taken for a visitor's place holder (r_json)\n"             \
+"        if string.sub(t, 1, 3) == '@v:' then t = ' ' .. t end\n"            \
+"        return t\n"                                                          \
+"      end\n"                                                                 \
+"    end\n"                                                                   \
+"  end\n"                                                                     \
+"  return ''\n"                                                               \
+"end\n"                                                                       \
+"local function r_qitem(conv, group, rank, score)\n"                         \
+"  local h = redis.call('HMGET', r_ck(conv), 'visitor', 'offline')\n"        \
+"  return {conv = conv, group = group, position = rank + 1,\n"               \
+"          since = math.floor(tonumber(score) or 0),\n"                      \
+"          offline = h[2] == '1' or nil, visitor = r_visitor(h[1]),\n"        \
+"          last = r_preview(conv)}\n"                                         \
+"end\n"                                                                       \
 "local function r_notice(who, t, sess, flag)\n"                               \
 "  redis.call('PUBLISH', 'kefu:u:' .. R.site .. ':' .. who,\n"                \
 "             (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..\n"             \
-"             cjson.encode(t))\n"                                              \
+"             r_json(t))\n"                                                    \
 "end\n"                                                                       \
 "local function r_agent(aid)\n"                                               \
 "  local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')\n"               \
@@ -76,6 +137,24 @@
 "    end\n"                                                                   \
 "  end\n"                                                                     \
 "  R.dirty = {}\n"                                                            \
+"  for _, e in ipairs(R.qev) do\n"                                            \
+"    local conv, group = e[1], e[2]\n"                                       \
+"    local q = R.sk .. 'q:' .. group\n"                                      \
+"    local h = redis.call('HMGET', r_ck(conv), 'state', 'agent')\n"          \
+"    local rank = redis.call('ZRANK', q, conv)\n"                            \
+"    local n\n"                                                               \
+"    if rank and h[1] == 'queued' then\n"                                    \
+"      n = r_qitem(conv, group, rank, redis.call('ZSCORE', q, conv))\n"      \
+"      n.queued = true\n"                                                     \
+"    else\n"                                                                  \
+"      n = {conv = conv, group = group, queued = false}\n"                   \
+"      if h[2] then n.agent = r_agent(h[2]) end\n"                           \
+"    end\n"                                                                   \
+"    n.type, n.state, n.reason = 'conv', h[1], 'queue'\n"                    \
+"    redis.call('PUBLISH', 'kefu:g:' .. R.site .. ':' .. group,\n"           \
+"               '-|t|0|' .. r_json(n))\n"                                    \
+"  end\n"                                                                     \
+"  R.qev = {}\n"                                                              \
 "  for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end\n"      \
 "  R.pubs = {}\n"                                                              \
 "end\n"                                                                       \
@@ -84,6 +163,7 @@
 "  local rank = redis.call('ZRANK', q, conv)\n"                               \
 "  if not rank then return end\n"                                             \
 "  redis.call('ZREM', q, conv)\n"                                             \
+"  R.qev[#R.qev + 1] = {conv, group}\n"                                        \
 "  local s = R.sk .. 'qs:' .. group\n"                                        \
 "  local last = tonumber(redis.call('HGET', s, 'last'))\n"                    \
 "  if last then\n"                                                            \
@@ -111,6 +191,7 @@
 "  redis.call('HDEL', r_ck(conv), 'agent')\n"                                 \
 "  local rank = redis.call('ZRANK', q, conv)\n"                               \
 "  r_dirty(group, rank)\n"                                                    \
+"  R.qev[#R.qev + 1] = {conv, group}\n"                                        \
 "  return rank + 1\n"                                                         \
 "end\n"                                                                       \
 "local function r_avail(h)\n"                                                 \
@@ -165,7 +246,7 @@
 "  r_flush()\n"                                                               \
 "  local m = {}\n"                                                            \
 "  for g in pairs(R.more) do m[#m + 1] = g end\n"                             \
-"  return {code, t and cjson.encode(t) or '',\n"                               \
+"  return {code, t and r_json(t) or '',\n"                                     \
 "          #m > 0 and cjson.encode(m) or ''}\n"                                \
 "end\n"                                                                       \
 "local function r_release(aid, conv)\n"                                       \
@@ -198,11 +279,9 @@
 "  local n = {type = 'conv', conv = conv, state = 'open', agent = a,\n"       \
 "             group = h[2], reason = event}\n"                                \
 "  r_notice('v:' .. h[3], n, vsess)\n"                                        \
-"  local vh = redis.call('HMGET', R.sk .. 'v:' .. h[3], 'name', 'contact')\n"\
 "  local an = {type = 'conv', conv = conv, state = 'open', agent = a,\n"      \
 "              group = h[2], reason = event, load = load,\n"                  \
-"              visitor = {id = h[3], name = vh[1] or nil,\n"                  \
-"                         contact = vh[2] and cjson.decode(vh[2]) or nil}}\n"\
+"              visitor = r_visitor(h[3])}\n"                                  \
 "  if aid == R.me then\n"                                                      \
 "    asess = R.sess\n"                                                         \
 "    R.mine[#R.mine + 1] = an\n"                                               \

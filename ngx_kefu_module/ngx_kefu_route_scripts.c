@@ -271,7 +271,7 @@ NGX_KEFU_LUA_ROUTE
 "if h[3] == aid and h[2] == 'open' then\n"
 "  return r_reply(1, {type = 'conv', conv = conv, state = 'open',\n"
 "                     agent = r_agent(aid), group = h[5],\n"
-"                     visitor = {id = h[4]}, reason = 'accepted'})\n"
+"                     visitor = r_visitor(h[4]), reason = 'accepted'})\n"
 "end\n"
 "if h[2] ~= 'queued' then return {-4, 'the conversation is not queued'} end\n"
 "if not redis.call('HGET', R.sk .. 'a:' .. aid, 'name') then\n"
@@ -287,7 +287,8 @@ NGX_KEFU_LUA_ROUTE
 /*
  * handover (transfer, assign): ARGV 7.. = conv, target agent ("" for a
  * group), target group, actor who, supervisor ("1"), mode ("transfer",
- * "assign"), actor JSON ({role, id, name}).
+ * "assign"), actor JSON ({role, id, name}), "1" if the target group is
+ * declared (configuration or settings).
  */
 
 ngx_kefu_script_t  ngx_kefu_script_route_handover = { ngx_string(
@@ -328,6 +329,12 @@ NGX_KEFU_LUA_ROUTE
 "    return r_reply(1, {type = 'conv', conv = conv, state = 'open',\n"
 "                       agent = r_agent(to), group = h[5]})\n"
 "  end\n"
+"end\n"
+"-- a group is known if declared (ARGV 14: the worker knows it so) or an\n"
+"-- agent who signed in named it: a made-up one would be a dead end\n"
+"if to == '' and ARGV[14] ~= '1'\n"
+"   and redis.call('EXISTS', R.sk .. 'g:' .. tg) == 0 then\n"
+"  return {-3, 'no such group'}\n"
 "end\n"
 "local old = h[3]\n"
 "if old then\n"
@@ -422,7 +429,7 @@ NGX_KEFU_LUA_ROUTE
 "r_notice('v:' .. h[4], n, R.sess)\n"
 "if h[3] then\n"
 "  local an = {type = 'conv', conv = conv, state = 'closed', group = h[5],\n"
-"              reason = 'closed', agent = n.agent, visitor = {id = h[4]},\n"
+"              reason = 'closed', agent = n.agent, visitor = r_visitor(h[4]),\n"
 "              load = tonumber(redis.call('HGET', R.sk .. 'a:' .. h[3],\n"
 "                                         'load'))}\n"
 "  r_notice('a:' .. h[3], an, R.sess)\n"
@@ -448,7 +455,7 @@ NGX_KEFU_LUA_ROUTE
 "                     'group')\n"
 "if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end\n"
 "local n = {type = 'conv', conv = conv, state = h[2], group = h[5],\n"
-"           visitor = {id = h[4]}, reason = 'joined'}\n"
+"           visitor = r_visitor(h[4]), reason = 'joined'}\n"
 "if h[3] then n.agent = r_agent(h[3]) end\n"
 "if redis.call('SADD', k .. ':joined', who) == 0 then\n"
 "  return r_reply(1, n)\n"

@@ -403,6 +403,7 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_route_join,
     &ngx_kefu_script_route_rate,
     &ngx_kefu_script_route_drain,
+    &ngx_kefu_script_queue,
     &ngx_kefu_script_api_list,
     &ngx_kefu_script_api_conv,
     &ngx_kefu_script_api_log,

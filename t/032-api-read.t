@@ -257,6 +257,10 @@ is($vn->{agent}{id}, 'fay', 'the visitor is told who');
 ($st, $j) = api(POST => "$A/assign", {agent => 'fay'});
 is($st, 200, 'again: 200');
 ok(!$j->{changed}, 'nothing changed');
+($st, $j) = api(POST => "$A/transfer", {group => 'rj'});
+is($st, 404, 'to a group nobody declared or named: 404');
+# an agent of ri signed in (away): the group is known
+my $gus = main::agent('gus', ['ri']);
 ($st, $j) = api(POST => "$A/transfer", {group => 'ri'});
 is($st, 200, 'transferred to group ri');
 is($j->{state}, 'queued', 'queued there');
