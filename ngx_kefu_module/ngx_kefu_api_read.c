@@ -85,6 +85,11 @@ ngx_kefu_api_list(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         return api->rc;
     }
 
+    /* an agent lists its own conversations only */
+    if (api->agent) {
+        agent = api->sub;
+    }
+
     argv[0] = (char *) api->site->name.data;
     lens[0] = api->site->name.len;
     argv[1] = (char *) state.data;
@@ -156,15 +161,22 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t
 ngx_kefu_api_conv(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    size_t       lens[2];
-    const char  *argv[2];
+    size_t       lens[3];
+    const char  *argv[3];
 
     argv[0] = (char *) api->site->name.data;
     lens[0] = api->site->name.len;
     argv[1] = (char *) api->id.data;
     lens[1] = api->id.len;
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_conv, 2, argv, lens,
+    /* an agent reads what it may read over WebSocket, no more */
+    if (api->agent) {
+        argv[2] = (char *) api->reader.data;
+        lens[2] = api->reader.len;
+    }
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_conv,
+                             api->agent ? 3 : 2, argv, lens,
                              ngx_kefu_api_conv_done);
 }
 
@@ -305,10 +317,10 @@ ngx_int_t
 ngx_kefu_api_log(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
     u_char       b[NGX_INT64_LEN], a[NGX_INT64_LEN], l[NGX_INT64_LEN];
-    size_t       lens[5];
+    size_t       lens[6];
     int64_t      before, after, limit;
     ngx_int_t    rc, hb, ha;
-    const char  *argv[5];
+    const char  *argv[6];
 
     hb = ngx_kefu_api_arg_int(r, api, "before", 1, NGX_KEFU_API_INT_MAX,
                               &before);
@@ -345,7 +357,13 @@ ngx_kefu_api_log(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     argv[4] = (char *) l;
     lens[4] = ngx_snprintf(l, sizeof(l), "%L", limit) - l;
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_log, 5, argv, lens,
+    if (api->agent) {
+        argv[5] = (char *) api->reader.data;
+        lens[5] = api->reader.len;
+    }
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_log,
+                             api->agent ? 6 : 5, argv, lens,
                              ngx_kefu_api_log_done);
 }
 

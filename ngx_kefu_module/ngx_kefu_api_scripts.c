@@ -68,9 +68,11 @@ ngx_kefu_script_t  ngx_kefu_script_api_list = { ngx_string(
 
 
 /*
- * api_conv: ARGV = site, conv.  {0} if there is no such conversation of
- * the site, else {1, conv hash, visitor hash, pages, assignments,
- * joined}, the hashes as field/value lists.
+ * api_conv: ARGV = site, conv, reader? ("a:<id>" for an agent's token:
+ * only a conversation in its list or that it joined).  {0} if there is no
+ * such conversation of the site (or not the reader's), else {1, conv
+ * hash, visitor hash, pages, assignments, joined}, the hashes as
+ * field/value lists.
  */
 
 ngx_kefu_script_t  ngx_kefu_script_api_conv = { ngx_string(
@@ -79,6 +81,11 @@ ngx_kefu_script_t  ngx_kefu_script_api_conv = { ngx_string(
 "local f = {}\n"
 "for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
 "if f.site ~= ARGV[1] then return {0} end\n"
+"if ARGV[3] and not redis.call('ZSCORE', 'kefu:{s:' .. ARGV[1] .. '}:' ..\n"
+"                              ARGV[3] .. ':convs', ARGV[2])\n"
+"   and redis.call('SISMEMBER', k .. ':joined', ARGV[3]) == 0 then\n"
+"  return {0}\n"
+"end\n"
 "local vk = 'kefu:{s:' .. ARGV[1] .. '}:v:' .. (f.visitor or '')\n"
 "return {1, h, redis.call('HGETALL', vk),\n"
 "        redis.call('LRANGE', vk .. ':pages', 0, -1),\n"
@@ -89,7 +96,8 @@ ngx_kefu_script_t  ngx_kefu_script_api_conv = { ngx_string(
 
 /*
  * api_log: ARGV = site, conv, before (seq or ""), after (seq or ""),
- * limit.  {0} if there is no such conversation of the site, else
+ * limit, reader? (as api_conv's).  {0} if there is no such conversation
+ * of the site (or not the reader's), else
  * {1, more, json, ...} oldest first: the entries after "after", or else
  * the latest ones before "before" (or the end).  Private notes and
  * agent-only events are included: the API sees everything.
@@ -98,6 +106,11 @@ ngx_kefu_script_t  ngx_kefu_script_api_conv = { ngx_string(
 ngx_kefu_script_t  ngx_kefu_script_api_log = { ngx_string(
 "local k = 'kefu:{c:' .. ARGV[2] .. '}'\n"
 "if redis.call('HGET', k, 'site') ~= ARGV[1] then return {0} end\n"
+"if ARGV[6] and not redis.call('ZSCORE', 'kefu:{s:' .. ARGV[1] .. '}:' ..\n"
+"                              ARGV[6] .. ':convs', ARGV[2])\n"
+"   and redis.call('SISMEMBER', k .. ':joined', ARGV[6]) == 0 then\n"
+"  return {0}\n"
+"end\n"
 "local limit = tonumber(ARGV[5])\n"
 "local es\n"
 "if ARGV[4] ~= '' then\n"
