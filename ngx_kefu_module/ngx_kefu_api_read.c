@@ -186,7 +186,7 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
     size_t        i;
-    json_t       *c, *v, *read, *list, *last;
+    json_t       *c, *v, *read, *list, *last, *rating;
     redisReply  **e, *h, *k;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
@@ -221,6 +221,7 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     read = json_object_get(c, "read");
+    rating = NULL;
 
     /* the conversation's hash */
     h = e[1];
@@ -250,7 +251,28 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
         } else if (k->len == 7 && ngx_strncmp(k->str, "visitor", 7) == 0) {
             json_object_set_new(v, "id", ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 5 && ngx_strncmp(k->str, "score", 5) == 0) {
+            /* the visitor's rating, for the console's closed view */
+            rating = rating ? rating : json_object();
+            json_object_set_new(rating, "score",
+                                json_integer(ngx_kefu_api_int(
+                                                 h->element[i + 1])));
+
+        } else if (k->len == 7 && ngx_strncmp(k->str, "comment", 7) == 0) {
+            rating = rating ? rating : json_object();
+            json_object_set_new(rating, "comment",
+                                ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 6 && ngx_strncmp(k->str, "closed", 6) == 0) {
+            json_object_set_new(c, "closed",
+                                json_integer(ngx_kefu_api_int(
+                                                 h->element[i + 1])));
         }
+    }
+
+    if (rating) {
+        json_object_set_new(c, "rating", rating);
     }
 
     /* the visitor: name and attrs where hello recorded them */

@@ -691,6 +691,14 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         json_object_set_new(w, "settings", ngx_kefu_settings_public(ws->site));
     }
 
+    /* agents' consoles read through the HTTP API with their token */
+    if (ws->role != NGX_KEFU_ROLE_VISITOR && ws->main_conf->api_uri.len) {
+        json_object_set_new(w, "api",
+                            json_pack("{s:s%}", "url",
+                                      ws->main_conf->api_uri.data,
+                                      ws->main_conf->api_uri.len));
+    }
+
     /* where and what a client may upload (docs/attachments.md) */
     u = ngx_kefu_upload_info(ws->main_conf, ws->site);
 
