@@ -5,16 +5,16 @@
  * An agent's connection listens to kefu:g:<site>:<group> of each of its
  * groups: the routing scripts publish there a "conv" notice (reason
  * "queue", "queued" true or false) whenever a conversation enters or
- * leaves that group's queue (r_flush() in ngx_kefu_route_lua.h).  The
- * "queue" message reads the queues of the agent's groups now, so that a
- * console starts from the full list and follows the notices from there.
+ * leaves that group's queue (r_flush() in lua/lib/route.lua).  The
+ * "queue" message reads the queues of the agent's groups now
+ * (lua/queue.lua), so that a console starts from the full list and
+ * follows the notices from there.
  */
 
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
-#include "ngx_kefu_route_lua.h"
 
 
 /* conversations listed per group; the rest are counted in "more" */
@@ -30,36 +30,6 @@ typedef struct {
 
 static void ngx_kefu_queue_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
-
-
-/*
- * queue: ARGV = site, limit per group, groups (JSON array).  Returns the
- * "queue" answer's JSON: per group its queued conversations in order
- * (r_qitem(): conv, group, position, since, offline?, visitor, last),
- * and "more", how many were left out.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_queue = { ngx_string(
-NGX_KEFU_LUA_EVENT
-NGX_KEFU_LUA_ROUTE
-"r_init(ARGV[1], '0', '', '0', '0', '-')\n"
-"local limit = tonumber(ARGV[2])\n"
-"local out, more = {}, 0\n"
-"for _, g in ipairs(cjson.decode(ARGV[3])) do\n"
-"  local q = R.sk .. 'q:' .. g\n"
-"  local r = redis.call('ZRANGE', q, 0, limit - 1, 'WITHSCORES')\n"
-"  more = more + math.max(0, redis.call('ZCARD', q) - limit)\n"
-"  for i = 1, #r, 2 do\n"
-"    if redis.call('HGET', r_ck(r[i]), 'state') == 'queued' then\n"
-"      out[#out + 1] = r_qitem(r[i], g, (i - 1) / 2, r[i + 1])\n"
-"    end\n"
-"  end\n"
-"end\n"
-"if #out == 0 then\n"
-"  return '{\"type\":\"queue\",\"convs\":[],\"more\":' .. more .. '}'\n"
-"end\n"
-"return r_json({type = 'queue', convs = out, more = more})\n"
-), { 0 } };
 
 
 /* after welcome: an agent hears its groups' queues move */
