@@ -138,3 +138,21 @@ $a->send_json({type => 'transfer', conv => $ack2->{conv}, group => 'main', cid =
 my $t4 = wait_conv($a, $ack2->{conv}, reason => 'transferred');
 is($t4->{state}, 'queued', 'the declared default group takes it (queued: nobody there)');
 --- timeout: 40
+
+
+
+=== TEST 4: a conversation that came while nobody could answer is marked offline in the queue; an agent away still sees the queue
+--- ws
+my $g = uniq_group();
+my $r = int rand 1e6;
+my ($a) = agent("oa$r", groups => [$g]);
+my ($v, $vw, $ack) = visitor($g, text => 'anyone there?');
+my $n = wait_for($a, sub { $_[0]{type} eq 'conv' && ($_[0]{reason} // '') eq 'queue' && $_[0]{queued} });
+is($n->{conv}, $ack->{conv}, 'the agent, away, hears it enter the queue');
+ok($n->{offline}, '... marked offline (nobody online when it came)');
+$a->send_json({type => 'queue'});
+my $q = wait_for($a, sub { $_[0]{type} eq 'queue' });
+is($q->{convs}[0]{conv}, $ack->{conv}, 'queue lists it');
+ok($q->{convs}[0]{offline}, '... marked offline');
+is($q->{more}, 0, 'nothing left out');
+--- timeout: 30
