@@ -23,6 +23,238 @@
     (out)->lens[i] = ngx_snprintf(buf, sizeof(buf), fmt, v) - (buf)
 
 
+static void ngx_kefu_call_init(ngx_kefu_call_t *c);
+static void ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
+    const char *suffix);
+static void ngx_kefu_call_str(ngx_kefu_call_t *c, ngx_str_t *s);
+static void ngx_kefu_call_int(ngx_kefu_call_t *c, int64_t n);
+static ngx_int_t ngx_kefu_call_done(ngx_kefu_call_t *c);
+
+
+static void
+ngx_kefu_call_init(ngx_kefu_call_t *c)
+{
+    c->nkeys = 0;
+    c->argc = 0;
+    c->pos = c->buf;
+    c->overflow = 0;
+}
+
+
+/* a key "kefu:{<tag>:<id>}<suffix>": the tag is the hash slot's */
+
+static void
+ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
+    const char *suffix)
+{
+    size_t  n;
+
+    n = sizeof("kefu:{x:}") - 1 + id->len + ngx_strlen(suffix);
+
+    if (c->argc != c->nkeys || c->argc == NGX_KEFU_CALL_ARGS
+        || (size_t) (c->buf + NGX_KEFU_CALL_BUF - c->pos) < n)
+    {
+        c->overflow = 1;
+        return;
+    }
+
+    c->argv[c->argc] = (const char *) c->pos;
+    c->lens[c->argc] = n;
+    c->pos = ngx_sprintf(c->pos, "kefu:{%c:%V}%s", tag, id, suffix);
+    c->argc++;
+    c->nkeys++;
+}
+
+
+static void
+ngx_kefu_call_str(ngx_kefu_call_t *c, ngx_str_t *s)
+{
+    if (c->argc == NGX_KEFU_CALL_ARGS) {
+        c->overflow = 1;
+        return;
+    }
+
+    c->argv[c->argc] = s->len ? (const char *) s->data : "";
+    c->lens[c->argc] = s->len;
+    c->argc++;
+}
+
+
+/* numbers go as decimal strings (lua/lib/num.lua) */
+
+static void
+ngx_kefu_call_int(ngx_kefu_call_t *c, int64_t n)
+{
+    if (c->argc == NGX_KEFU_CALL_ARGS
+        || (size_t) (c->buf + NGX_KEFU_CALL_BUF - c->pos) < NGX_INT64_LEN)
+    {
+        c->overflow = 1;
+        return;
+    }
+
+    c->argv[c->argc] = (const char *) c->pos;
+    c->pos = ngx_sprintf(c->pos, "%L", n);
+    c->lens[c->argc] = c->pos - (u_char *) c->argv[c->argc];
+    c->argc++;
+}
+
+
+static ngx_int_t
+ngx_kefu_call_done(ngx_kefu_call_t *c)
+{
+    return c->overflow ? NGX_ERROR : NGX_OK;
+}
+
+
+/* KEYS: the log; ARGV: conv, from, "+", count */
+
+ngx_int_t
+ngx_kefu_range_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t from,
+    ngx_uint_t count)
+{
+    ngx_str_t  plus = ngx_string("+");
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_int(c, (int64_t) from);
+    ngx_kefu_call_str(c, &plus);
+    ngx_kefu_call_int(c, (int64_t) count);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation; ARGV: conv, who, seq, session (hex), head */
+
+ngx_int_t
+ngx_kefu_read_args(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *who,
+    int64_t seq, uint64_t session, ngx_str_t *head)
+{
+    ngx_str_t  s;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, who);
+    ngx_kefu_call_int(c, seq);
+
+    if (c->buf + NGX_KEFU_CALL_BUF - c->pos < 16) {
+        return NGX_ERROR;
+    }
+
+    s.data = c->pos;
+    c->pos = ngx_sprintf(c->pos, "%016xL", session);
+    s.len = c->pos - s.data;
+    ngx_kefu_call_str(c, &s);
+    ngx_kefu_call_str(c, head);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the settings; ARGV: site */
+
+ngx_int_t
+ngx_kefu_settings_get_args(ngx_kefu_call_t *c, ngx_str_t *site)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":settings");
+    ngx_kefu_call_str(c, site);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the settings, the event stream; ARGV: site, doc, ts, by */
+
+ngx_int_t
+ngx_kefu_settings_put_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *doc, int64_t ts, ngx_str_t *by)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":settings");
+    ngx_kefu_call_key(c, 's', site, ":events");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, doc);
+    ngx_kefu_call_int(c, ts);
+    ngx_kefu_call_str(c, by);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's agents; ARGV: site, now (ms), grace (ms) */
+
+ngx_int_t
+ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_msec_t grace)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":agents");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) grace);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's agents; ARGV: site */
+
+ngx_int_t
+ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":agents");
+    ngx_kefu_call_str(c, site);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the conversation, its log; ARGV: site, conv, before, after ("" for
+ * none), limit
+ */
+
+ngx_int_t
+ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    int64_t before, int64_t after, int64_t limit, ngx_str_t *reader)
+{
+    ngx_str_t  none = ngx_null_string;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, conv);
+
+    if (before >= 0) {
+        ngx_kefu_call_int(c, before);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    if (after >= 0) {
+        ngx_kefu_call_int(c, after);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    ngx_kefu_call_int(c, limit);
+
+    if (reader && reader->len) {
+        ngx_kefu_call_str(c, reader);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

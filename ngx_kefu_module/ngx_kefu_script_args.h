@@ -14,6 +14,56 @@
 #include "ngx_kefu.h"
 
 
+/*
+ * A script call: its KEYS first (nkeys of them: the Redis layer routes a
+ * call by its first key's slot), then its ARGV; keys and numbers are
+ * written into buf.
+ */
+
+#define NGX_KEFU_CALL_ARGS  16
+#define NGX_KEFU_CALL_BUF   1024
+
+typedef struct {
+    int                          nkeys;
+    int                          argc;
+    const char                  *argv[NGX_KEFU_CALL_ARGS];
+    size_t                       lens[NGX_KEFU_CALL_ARGS];
+    u_char                      *pos;
+    ngx_uint_t                   overflow;   /* an argument did not fit */
+    u_char                       buf[NGX_KEFU_CALL_BUF];
+} ngx_kefu_call_t;
+
+
+/* lua/range.lua: a conversation's log from seq "from" */
+ngx_int_t ngx_kefu_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    uint64_t from, ngx_uint_t count);
+
+/* lua/read.lua: a read pointer moved; head is the event's JSON less seq */
+ngx_int_t ngx_kefu_read_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *who, int64_t seq, uint64_t session, ngx_str_t *head);
+
+/* lua/settings_get.lua, lua/settings_put.lua: a site's settings */
+ngx_int_t ngx_kefu_settings_get_args(ngx_kefu_call_t *c, ngx_str_t *site);
+ngx_int_t ngx_kefu_settings_put_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *doc, int64_t ts, ngx_str_t *by);
+
+/* lua/avail.lua: the groups with an agent online */
+ngx_int_t ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_msec_t grace);
+
+/* lua/api_agents.lua: the site's agents */
+ngx_int_t ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site);
+
+
+/*
+ * lua/api_log.lua: a conversation's log; before, after: -1 for none;
+ * reader: an agent's "a:<id>" (only its conversations), NULL for any
+ */
+ngx_int_t ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, int64_t before, int64_t after, int64_t limit,
+    ngx_str_t *reader);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  25

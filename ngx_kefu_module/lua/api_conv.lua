@@ -1,5 +1,5 @@
 -- api_conv: ARGV = site, conv, reader? ("a:<id>" for an agent's token:
--- only a conversation in its list or that it joined).  {0} if there is no
+-- only its conversation, open or closed by it, or one it joined).  {0} if there is no
 -- such conversation of the site (or not the reader's), else {1, conv
 -- hash, visitor hash, pages, assignments, joined}, the hashes as
 -- field/value lists.
@@ -8,8 +8,7 @@ local h = redis.call('HGETALL', k)
 local f = {}
 for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
 if f.site ~= ARGV[1] then return {0} end
-if ARGV[3] and not redis.call('ZSCORE', 'kefu:{s:' .. ARGV[1] .. '}:' ..
-                              ARGV[3] .. ':convs', ARGV[2])
+if ARGV[3] and 'a:' .. (f.agent or '') ~= ARGV[3]
    and redis.call('SISMEMBER', k .. ':joined', ARGV[3]) == 0 then
   return {0}
 end
