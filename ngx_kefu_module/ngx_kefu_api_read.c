@@ -291,6 +291,10 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         } else if (k->len == 4 && ngx_strncmp(k->str, "open", 4) == 0) {
             json_object_set_new(v, "open", ngx_kefu_api_str(h->element[i + 1]));
 
+        } else if (k->len == 2 && ngx_strncmp(k->str, "ua", 2) == 0) {
+            /* its browser: the User-Agent of its latest connection */
+            json_object_set_new(v, "ua", ngx_kefu_api_str(h->element[i + 1]));
+
         } else if (k->len == 7 && ngx_strncmp(k->str, "contact", 7) == 0) {
             /* what the visitor left in the contact form */
             json_object_set_new(v, "contact",

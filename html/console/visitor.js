@@ -49,8 +49,10 @@ export function visitorPanel({ st, api, t, el, $, select, clock }) {
       }
       c.pages.sort((a, b) => (a.ts || 0) - (b.ts || 0));
       if (d.rating) c.rating = d.rating;
+      if (d.group && !c.group) c.group = d.group;
+      // what a welcome after a reload does not carry: the visitor's details
       if (d.visitor && typeof d.visitor === 'object') {
-        c.visitor = Object.assign({}, c.visitor || {}, ...['name', 'attrs', 'contact'].filter((k) => d.visitor[k]).map((k) => ({ [k]: d.visitor[k] })));
+        c.visitor = Object.assign({}, c.visitor || {}, ...['name', 'attrs', 'contact', 'ua', 'page'].filter((k) => d.visitor[k]).map((k) => ({ [k]: d.visitor[k] })));
       }
     }).catch(() => { /* the panel shows what the WebSocket said */ })
       .finally(() => { rec.busy = false; rec.at = Date.now(); if (st.selected === c.conv) st.renderInfo(); });

@@ -26,7 +26,7 @@ async function anon(page, text) {
 const played = (p) => p.evaluate(() => +document.getElementById('alert-sound').dataset.played);
 const item = (conv) => `.conv-item[data-conv="${conv}"]`;
 
-plan(47);
+plan(48);
 try {
   const me = 'carol' + r;
   const token = jwt({ sub: me, role: 'agent', site, name: 'Carol', groups: [group], capacity: 0 }, secret);
@@ -215,6 +215,9 @@ try {
   await a.reload();
   await a.waitForSelector('#conn[data-state="online"]');
   is(await a.getAttribute('#sound-toggle', 'aria-pressed'), 'false', 'still off after a reload');
+  await a.click(item(l2));
+  await a.waitForSelector('#info-device .dev-browser >> text=Safari 17');
+  ok(true, 'after a reload the panel still knows the visitor\'s browser (from the API)');
   await a.click('.tab[data-tab="queue"]');
   const V4 = await anon(vp, 'Anyone?');
   await a.waitForSelector(item(V4.conv));
