@@ -174,6 +174,9 @@ typedef struct {
     ngx_kefu_stats_t             stats_local;  /* until there is one */
     ngx_flag_t                   need_zone;    /* chat or status is used */
     void                        *upload;       /* ngx_kefu_upload_conf_t */
+    ngx_str_t                    api_uri;      /* the first kefu_api
+                                                  location: told to the
+                                                  console at welcome */
 } ngx_kefu_main_conf_t;
 
 

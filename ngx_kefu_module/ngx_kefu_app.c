@@ -118,6 +118,9 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
     } else if (ngx_strcmp(t, "contact") == 0) {
         ngx_kefu_contact(ws, msg, id);
 
+    } else if (ngx_strcmp(t, "queue") == 0) {
+        ngx_kefu_queue(ws, msg, id);
+
     } else if (ngx_strcmp(t, "settings") == 0) {
         ngx_kefu_settings_ws(ws, msg, id);
 

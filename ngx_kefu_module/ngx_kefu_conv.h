@@ -97,5 +97,9 @@ void ngx_kefu_join(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 void ngx_kefu_status(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 void ngx_kefu_rate(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
 
+/* ngx_kefu_queue.c */
+void ngx_kefu_queue(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_queue_hello(ngx_kefu_ws_t *ws);
+
 
 #endif /* _NGX_KEFU_CONV_H_INCLUDED_ */

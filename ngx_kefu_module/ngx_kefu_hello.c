@@ -31,6 +31,7 @@ static void ngx_kefu_hello_undo(ngx_kefu_ws_t *ws);
 static ngx_int_t ngx_kefu_hello_visitor_valid(ngx_kefu_ws_t *ws, json_t *msg,
     const char *cid);
 static void ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg);
+static ngx_int_t ngx_kefu_hello_ascii(ngx_str_t *s);
 static void ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static ngx_int_t ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims,
@@ -690,6 +691,14 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         json_object_set_new(w, "settings", ngx_kefu_settings_public(ws->site));
     }
 
+    /* agents' consoles read through the HTTP API with their token */
+    if (ws->role != NGX_KEFU_ROLE_VISITOR && ws->main_conf->api_uri.len) {
+        json_object_set_new(w, "api",
+                            json_pack("{s:s%}", "url",
+                                      ws->main_conf->api_uri.data,
+                                      ws->main_conf->api_uri.len));
+    }
+
     /* where and what a client may upload (docs/attachments.md) */
     u = ngx_kefu_upload_info(ws->main_conf, ws->site);
 
@@ -707,6 +716,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     /* agents are counted present; agents and admins hear presence; an
      * agent's last connection closing starts its grace period */
     ngx_kefu_presence_hello(ws);
+    ngx_kefu_queue_hello(ws);
     (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
 
     /* live from now on, or replayed from what a resuming client saw */
@@ -796,10 +806,10 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
 {
     char        *attrs;
     u_char       key[64 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
-    size_t       lens[8];
+    size_t       lens[10];
     json_t      *v;
     ngx_uint_t   n;
-    const char  *argv[8];
+    const char  *argv[10];
 
     v = json_object_get(msg, "attrs");
     attrs = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -820,6 +830,16 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
         lens[n++] = 4;
         argv[n] = (char *) ws->name.data;
         lens[n++] = ws->name.len;
+    }
+
+    /* a User-Agent is not UTF-8 by rule: only printable ASCII is kept */
+    if (ws->user_agent.len
+        && ngx_kefu_hello_ascii(&ws->user_agent) == NGX_OK)
+    {
+        argv[n] = "ua";
+        lens[n++] = 2;
+        argv[n] = (char *) ws->user_agent.data;
+        lens[n++] = ws->user_agent.len;
     }
 
     if (attrs) {
@@ -844,6 +864,21 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
 static void
 ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
+}
+
+
+static ngx_int_t
+ngx_kefu_hello_ascii(ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] > 0x7e) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
