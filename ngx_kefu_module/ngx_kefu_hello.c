@@ -84,6 +84,16 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
+    /* a site that is a string is looked up before the rest is refused */
+    s = req->site.data ? ngx_kefu_site_find(ws->main_conf,
+                                            (char *) req->site.data)
+                       : NULL;
+
+    if (req->site.data && s == NULL) {
+        ngx_kefu_hello_refuse(ws, "unknown site", cid);
+        return;
+    }
+
     if (req->code) {
         if (req->close) {
             ngx_kefu_hello_refuse(ws, req->message, req->error_cid);
@@ -92,13 +102,6 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
             ngx_kefu_app_error(ws, req->code, req->message, req->error_cid);
         }
 
-        return;
-    }
-
-    s = ngx_kefu_site_find(ws->main_conf, (char *) req->site.data);
-
-    if (s == NULL) {
-        ngx_kefu_hello_refuse(ws, "unknown site", cid);
         return;
     }
 
