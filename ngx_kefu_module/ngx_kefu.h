@@ -213,6 +213,7 @@ void ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 void ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws);
 void ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
+void ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
     const char *name);
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);

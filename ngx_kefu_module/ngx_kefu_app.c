@@ -75,7 +75,13 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
     }
 
     if (req.code) {
-        ngx_kefu_app_error(ws, req.code, req.message, req.error_cid);
+        if (req.type == NGX_KEFU_REQ_MSG) {
+            ngx_kefu_msg_refused(ws, &req);
+
+        } else {
+            ngx_kefu_app_error(ws, req.code, req.message, req.error_cid);
+        }
+
         goto done;
     }
 

@@ -58,6 +58,38 @@ static void ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts);
 
 
+/*
+ * A msg the validation refused: an attachment it carries is checked first,
+ * as the contract orders the checks (cid, attachment, text, ...).
+ */
+
+void
+ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    u_char      who[2 + NGX_KEFU_MAX_ID_LEN];
+    json_t     *att;
+    ngx_str_t   whostr;
+    const char *err;
+
+    if (req->attachment) {
+        whostr.data = who;
+        whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",
+                                  "?vam"[ws->role], &ws->user_id) - who;
+
+        att = ngx_kefu_attach_check(ws->site, &whostr, req->attachment, &err);
+
+        if (att == NULL) {
+            ngx_kefu_app_error(ws, "bad_request", err, req->cid);
+            return;
+        }
+
+        json_decref(att);
+    }
+
+    ngx_kefu_app_error(ws, req->code, req->message, req->error_cid);
+}
+
+
 /* the message's own checks are done (ngx_kefu_validate.c) */
 
 void
