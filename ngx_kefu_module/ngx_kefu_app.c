@@ -1,9 +1,9 @@
 
 /*
- * The application layer: one JSON object per text message, dispatched on
- * its "type" (see shared/protocol.md).  The chat types come with the chat
- * core; until then the transport answers ping and refuses the rest with a
- * contract-conforming error.
+ * The application layer: one JSON object per text message, checked by
+ * ngx_kefu_validate.c (what needs only the message and its sender) and
+ * dispatched on its "type" (see shared/protocol.md) to the handlers, which
+ * check what needs more.
  */
 
 
