@@ -73,26 +73,17 @@ ngx_kefu_queue_hello(ngx_kefu_ws_t *ws)
 
 
 void
-ngx_kefu_queue(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     u_char                 limit[NGX_INT_T_LEN];
     char                  *groups;
     size_t                 n, lens[3];
-    const char            *argv[3];
+    const char            *argv[3], *cid;
     ngx_kefu_queue_ctx_t  *ctx;
 
-    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_app_error(ws, "forbidden", "only agents see the queue", cid);
-        return;
-    }
-
+    /* agents and admins only, cid at most 64 bytes: ngx_kefu_validate() */
+    cid = req->cid;
     n = cid ? ngx_strlen(cid) : 0;
-
-    if (n > 64) {
-        ngx_kefu_app_error(ws, "bad_request", "\"cid\" must be at most 64 "
-                           "characters", NULL);
-        return;
-    }
 
     if (ws->main_conf->redis == NULL) {
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
