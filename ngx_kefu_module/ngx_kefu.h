@@ -174,6 +174,8 @@ typedef struct {
     ngx_kefu_stats_t             stats_local;  /* until there is one */
     ngx_flag_t                   need_zone;    /* chat or status is used */
     void                        *upload;       /* ngx_kefu_upload_conf_t */
+    void                        *revoke;       /* per worker,
+                                                  ngx_kefu_revoke.c */
 } ngx_kefu_main_conf_t;
 
 

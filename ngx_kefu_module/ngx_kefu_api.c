@@ -16,6 +16,7 @@
 
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_jwt.h"
+#include "ngx_kefu_revoke.h"
 
 
 static ngx_int_t ngx_kefu_api_handler(ngx_http_request_t *r);
@@ -252,6 +253,11 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
             goto not_found;
         }
 
+    } else if (ngx_kefu_api_is(seg[2], "revocations") && n == 3) {
+        allow = "GET, POST";
+        post = (r->method == NGX_HTTP_POST);
+        api->start = post ? ngx_kefu_api_revoke : ngx_kefu_api_revocations;
+
     } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 5) {
         allow = "POST";
         post = 1;
@@ -407,6 +413,11 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
         goto unauthorized;
     }
 
+    if (ngx_kefu_revoke_check(api->kmcf, api->site, claims, &err) != NGX_OK) {
+        json_decref(claims);
+        goto unauthorized;
+    }
+
     api->sub.len = json_string_length(v);
     api->sub.data = ngx_pnalloc(r->pool, api->sub.len);
 
@@ -550,6 +561,26 @@ ngx_int_t
 ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
     const char **argv, size_t *lens, ngx_kefu_api_done_pt done)
 {
+    return ngx_kefu_api_eval_keys(r, s, 0, argc, argv, lens, done);
+}
+
+
+/* the same for a plain command (s NULL), or a script with declared keys */
+
+ngx_int_t
+ngx_kefu_api_command(ngx_http_request_t *r, int argc, const char **argv,
+    size_t *lens, ngx_kefu_api_done_pt done)
+{
+    return ngx_kefu_api_eval_keys(r, NULL, 0, argc, argv, lens, done);
+}
+
+
+ngx_int_t
+ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    int nkeys, int argc, const char **argv, size_t *lens,
+    ngx_kefu_api_done_pt done)
+{
+    ngx_int_t              rc;
     ngx_kefu_api_wait_t   *w;
     ngx_kefu_main_conf_t  *kmcf;
 
@@ -564,10 +595,16 @@ ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, 0, argc,
-                            argv, lens)
-        != NGX_OK)
-    {
+    if (s) {
+        rc = ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, nkeys,
+                                 argc, argv, lens);
+
+    } else {
+        rc = ngx_kefu_redis_command(kmcf->redis, ngx_kefu_api_reply, w, argc,
+                                    argv, lens);
+    }
+
+    if (rc != NGX_OK) {
         w->cln->handler = NULL;
         ngx_free(w);
         return ngx_kefu_api_unavailable(r);

@@ -46,6 +46,7 @@ struct ngx_kefu_api_s {
     ngx_str_t                    sub;         /* the token's subject */
     ngx_kefu_api_start_pt        start;
     ngx_int_t                    rc;          /* of an error given early */
+    u_char                       kind;        /* revocations: j or s */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
     unsigned                     admin:1;     /* the token's role */
@@ -70,6 +71,11 @@ char *ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_kefu_api.c: waiting and answering */
 ngx_int_t ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s,
     int argc, const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r,
+    ngx_kefu_script_t *s, int nkeys, int argc, const char **argv,
+    size_t *lens, ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_command(ngx_http_request_t *r, int argc,
+    const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
 ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
     ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -108,6 +114,12 @@ ngx_int_t ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
+
+/* ngx_kefu_api_revoke.c */
+ngx_int_t ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_revocations(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
 
 /* ngx_kefu_api_settings.c */
 ngx_int_t ngx_kefu_api_settings_get(ngx_http_request_t *r,

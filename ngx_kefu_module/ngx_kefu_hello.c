@@ -17,6 +17,7 @@
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_session.h"
+#include "ngx_kefu_revoke.h"
 
 #include <openssl/rand.h>
 
@@ -207,9 +208,22 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         return;
     }
 
-    if (ngx_kefu_hello_identity(ws, claims, role, &err) != NGX_OK) {
+    if (ngx_kefu_hello_identity(ws, claims, role, &err) != NGX_OK
+        || ngx_kefu_revoke_check(ws->main_conf, s, claims, &err) != NGX_OK)
+    {
         json_decref(claims);
         ngx_kefu_hello_refuse(ws, err, cid);
+        return;
+    }
+
+    /* a revocation by jti finds the session by it (ngx_kefu_revoke.c) */
+    v = json_object_get(claims, "jti");
+
+    if (json_is_string(v)
+        && ngx_kefu_set_str(ws, &ws->jti, json_string_value(v)) != NGX_OK)
+    {
+        json_decref(claims);
+        ngx_kefu_hello_refuse(ws, "token \"jti\" is too long", cid);
         return;
     }
 

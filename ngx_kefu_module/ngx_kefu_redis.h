@@ -124,6 +124,9 @@ extern ngx_kefu_script_t  ngx_kefu_script_upload_check;
 extern ngx_kefu_script_t  ngx_kefu_script_upload_done;
 extern ngx_kefu_script_t  ngx_kefu_script_upload_sweep;
 
+/* ngx_kefu_api_revoke.c */
+extern ngx_kefu_script_t  ngx_kefu_script_revoke_add;
+
 
 char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -415,5 +415,6 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_upload_check,
     &ngx_kefu_script_upload_done,
     &ngx_kefu_script_upload_sweep,
+    &ngx_kefu_script_revoke_add,
     NULL
 };
