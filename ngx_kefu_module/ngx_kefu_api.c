@@ -253,6 +253,19 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
             goto not_found;
         }
 
+    } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 4) {
+        /* erasing a visitor: everything stored about it */
+        allow = "DELETE";
+        post = 3;
+        api->visitor = 1;
+        api->start = ngx_kefu_api_erase;
+
+    } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 5
+               && ngx_kefu_api_is(seg[4], "export"))
+    {
+        api->visitor = 1;
+        api->start = ngx_kefu_api_export;
+
     } else if (ngx_kefu_api_is(seg[2], "revocations") && n == 3) {
         allow = "GET, POST";
         post = (r->method == NGX_HTTP_POST);
@@ -297,6 +310,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
     }
 
     if ((post == 1 && r->method != NGX_HTTP_POST)
+        || (post == 3 && r->method != NGX_HTTP_DELETE)
         || (!post && r->method != NGX_HTTP_GET))
     {
         h = ngx_list_push(&r->headers_out.headers);
@@ -314,7 +328,8 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
                                   "method not allowed here");
     }
 
-    api->body = (post != 0);
+    /* DELETE takes no body */
+    api->body = (post != 0 && post != 3);
 
     return NGX_DECLINED;
 

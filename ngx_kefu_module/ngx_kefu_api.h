@@ -46,6 +46,7 @@ struct ngx_kefu_api_s {
     ngx_str_t                    sub;         /* the token's subject */
     ngx_kefu_api_start_pt        start;
     ngx_int_t                    rc;          /* of an error given early */
+    void                        *ctx;         /* an endpoint's own state */
     u_char                       kind;        /* revocations: j or s */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
@@ -120,6 +121,12 @@ ngx_int_t ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_revocations(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *body);
+
+/* ngx_kefu_api_erase.c */
+ngx_int_t ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
 
 /* ngx_kefu_api_settings.c */
 ngx_int_t ngx_kefu_api_settings_get(ngx_http_request_t *r,

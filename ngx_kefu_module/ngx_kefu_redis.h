@@ -124,8 +124,13 @@ extern ngx_kefu_script_t  ngx_kefu_script_upload_check;
 extern ngx_kefu_script_t  ngx_kefu_script_upload_done;
 extern ngx_kefu_script_t  ngx_kefu_script_upload_sweep;
 
-/* ngx_kefu_api_revoke.c */
+/* ngx_kefu_api_revoke.c, ngx_kefu_api_erase.c */
 extern ngx_kefu_script_t  ngx_kefu_script_revoke_add;
+extern ngx_kefu_script_t  ngx_kefu_script_export_visitor;
+extern ngx_kefu_script_t  ngx_kefu_script_export_conv;
+extern ngx_kefu_script_t  ngx_kefu_script_erase_conv;
+extern ngx_kefu_script_t  ngx_kefu_script_erase_file;
+extern ngx_kefu_script_t  ngx_kefu_script_erase_visitor;
 
 
 char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -416,5 +416,10 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_upload_done,
     &ngx_kefu_script_upload_sweep,
     &ngx_kefu_script_revoke_add,
+    &ngx_kefu_script_export_visitor,
+    &ngx_kefu_script_export_conv,
+    &ngx_kefu_script_erase_conv,
+    &ngx_kefu_script_erase_file,
+    &ngx_kefu_script_erase_visitor,
     NULL
 };
