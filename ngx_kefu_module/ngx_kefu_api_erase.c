@@ -37,6 +37,9 @@
 /* dedup records deleted per DEL */
 #define NGX_KEFU_ERASE_DEL      16
 
+/* the event stream's cap, as lua/lib/kefu_event.lua has it */
+#define NGX_KEFU_ERASE_EVENTS_MAX  "100000"
+
 /* an erasure's rounds over the visitor's index before it gives up */
 #define NGX_KEFU_ERASE_ROUNDS   4
 
@@ -104,120 +107,6 @@ static ngx_int_t ngx_kefu_erase_push(ngx_http_request_t *r,
     ngx_kefu_erase_t *e, ngx_uint_t what, ngx_str_t *key, ngx_str_t *arg);
 static ngx_int_t ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key,
     const char *fmt, ...);
-
-
-/*
- * export_visitor: KEYS = the visitor's hash, page trail, conversations;
- * ARGV = how many conversations.  {hash, pages, convs with scores}.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_export_visitor = { ngx_string(
-"return {redis.call('HGETALL', KEYS[1]),\n"
-"        redis.call('LRANGE', KEYS[2], 0, -1),\n"
-"        redis.call('ZREVRANGE', KEYS[3], 0, tonumber(ARGV[1]) - 1,\n"
-"                   'WITHSCORES')}\n"
-), { 0 } };
-
-
-/*
- * export_conv: KEYS = a conversation's hash, log, assignments, joined;
- * ARGV = site, visitor.  {0} unless it is that visitor's of the site,
- * else {1, hash, {entry json...}, assignments, joined}.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_export_conv = { ngx_string(
-"local h = redis.call('HGETALL', KEYS[1])\n"
-"local f = {}\n"
-"for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
-"if f.site ~= ARGV[1] or f.visitor ~= ARGV[2] then return {0} end\n"
-"local out = {}\n"
-"for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do\n"
-"  for i = 1, #e[2], 2 do\n"
-"    if e[2][i] == 'j' then out[#out + 1] = e[2][i + 1] end\n"
-"  end\n"
-"end\n"
-"return {1, h, out, redis.call('LRANGE', KEYS[3], 0, -1),\n"
-"        redis.call('SMEMBERS', KEYS[4])}\n"
-), { 0 } };
-
-
-/*
- * erase_conv: KEYS = a conversation's hash, log, joined, assignments;
- * ARGV = site, visitor.  {0}: not that visitor's (or gone already);
- * {2, state}: still queued or open (close it first); else the keys are
- * deleted and {1, agent or "", joined, attachments' SHA-256s, the cids of
- * the visitor's messages} tells what referred to it.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_erase_conv = { ngx_string(
-"local h = redis.call('HMGET', KEYS[1], 'site', 'visitor', 'state',\n"
-"                     'agent')\n"
-"if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then return {0} end\n"
-"if h[3] ~= 'closed' then return {2, h[3] or ''} end\n"
-"local who = 'v:' .. ARGV[2]\n"
-"local shas, cids, seen = {}, {}, {}\n"
-"for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do\n"
-"  local f = {}\n"
-"  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end\n"
-"  local ok, m = pcall(cjson.decode, f.j or '')\n"
-"  if ok and type(m) == 'table' then\n"
-"    if f.f == who and type(m.cid) == 'string' then\n"
-"      cids[#cids + 1] = m.cid\n"
-"    end\n"
-"    local a = m.attachment\n"
-"    if type(a) == 'table' and type(a.id) == 'string' then\n"
-"      local sha = string.match(a.id, '^(%x+)%.')\n"
-"      if sha and #sha == 64 and not seen[sha] then\n"
-"        seen[sha] = 1\n"
-"        shas[#shas + 1] = sha\n"
-"      end\n"
-"    end\n"
-"  end\n"
-"end\n"
-"local joined = redis.call('SMEMBERS', KEYS[3])\n"
-"redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])\n"
-"return {1, h[4] or '', joined, shas, cids}\n"
-), { 0 } };
-
-
-/*
- * erase_file: KEYS = a file's references, the site's files; ARGV = conv,
- * sha.  The conversation's reference goes; 1 if no other conversation
- * refers to the file (it may go from disk), else 0.  An upload's "p:<ms>"
- * marker does not keep it: the marker does not say whose upload it was,
- * and the erased visitor's own upload is one.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_erase_file = { ngx_string(
-"redis.call('SREM', KEYS[1], ARGV[1])\n"
-"for _, o in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
-"  if not string.match(o, '^p:') then return 0 end\n"
-"end\n"
-"redis.call('DEL', KEYS[1])\n"
-"redis.call('ZREM', KEYS[2], ARGV[2])\n"
-"return 1\n"
-), { 0 } };
-
-
-/*
- * erase_visitor: KEYS = the visitor's hash, page trail, conversations,
- * the site's events, the visitor's upload counts of this hour and the two
- * before; ARGV = the event's ts and data, the stream's cap, "1" if
- * conversations were erased.  0: a conversation is left (go round again);
- * 2: nothing was stored; 1: erased, and visitor.erased is on the stream.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_erase_visitor = { ngx_string(
-"if redis.call('ZCARD', KEYS[3]) > 0 then return 0 end\n"
-"local found = ARGV[4] == '1' or\n"
-"              redis.call('EXISTS', KEYS[1], KEYS[2]) > 0\n"
-"redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7])\n"
-"if not found then return 2 end\n"
-"redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',\n"
-"           'event', 'visitor.erased', 'conv', '', 'seq', '',\n"
-"           'ts', ARGV[1], 'data', ARGV[2])\n"
-"return 1\n"
-), { 0 } };
 
 
 /* GET .../visitors/<visitor>/export */
@@ -1154,8 +1043,8 @@ ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
                     &api->id, e->erased, &api->sub);
     argv[8] = (char *) data;
     lens[8] = p - data;
-    argv[9] = NGX_KEFU_EVENTS_MAX;
-    lens[9] = sizeof(NGX_KEFU_EVENTS_MAX) - 1;
+    argv[9] = NGX_KEFU_ERASE_EVENTS_MAX;
+    lens[9] = sizeof(NGX_KEFU_ERASE_EVENTS_MAX) - 1;
     argv[10] = e->erased ? "1" : "0";
     lens[10] = 1;
 

@@ -18,32 +18,6 @@ static ngx_int_t ngx_kefu_api_revoke_listed(ngx_http_request_t *r,
 
 
 /*
- * revoke_add: KEYS[1] = kefu:{s:<site>}:revoked; ARGV = member
- * ("j:<jti>" or "s:<sub>"), until (ms), now (ms), the most entries, the
- * channel, the notice's head ("<site> <kind>"), the value.  Expired
- * entries go first; an entry already there keeps the later expiry; the
- * key itself expires with its last entry.  {0} when the list is full,
- * else {1, until}.  Numbers stay strings: Lua would write a large one as
- * 1e+14.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_revoke_add = { ngx_string(
-"local k, m, u = KEYS[1], ARGV[1], ARGV[2]\n"
-"redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[3])\n"
-"local old = redis.call('ZSCORE', k, m)\n"
-"if not old and redis.call('ZCARD', k) >= tonumber(ARGV[4]) then\n"
-"  return {0}\n"
-"end\n"
-"if old and tonumber(old) > tonumber(u) then u = old end\n"
-"redis.call('ZADD', k, u, m)\n"
-"local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')\n"
-"redis.call('PEXPIREAT', k, top[2])\n"
-"redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. u .. ' ' .. ARGV[7])\n"
-"return {1, u}\n"
-), { 0 } };
-
-
-/*
  * {"jti": "..."} or {"sub": "..."}, and "exp": when the tokens it names
  * expire (seconds, as in a token; default and at most
  * NGX_KEFU_REVOKE_MAX_TTL from now).
