@@ -82,6 +82,7 @@ static ngx_int_t ngx_kefu_api_export_next(ngx_http_request_t *r,
 static ngx_int_t ngx_kefu_api_export_conv(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static json_t *ngx_kefu_api_export_hash(redisReply *h, ngx_uint_t conv);
+static void ngx_kefu_api_export_cleanup(void *data);
 
 static ngx_int_t ngx_kefu_erase_kicked(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
@@ -120,6 +121,7 @@ ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     const char         *argv[4];
     ngx_uint_t          i;
     ngx_kefu_erase_t   *e;
+    ngx_pool_cleanup_t *cln;
 
     e = ngx_pcalloc(r->pool, sizeof(ngx_kefu_erase_t));
     if (e == NULL) {
@@ -127,6 +129,15 @@ ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     }
 
     api->ctx = e;
+
+    /* a client that leaves half way: the document built so far goes */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_kefu_api_export_cleanup;
+    cln->data = e;
 
     if (ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:v:%V", &api->site->name,
                            &api->id) != NGX_OK
@@ -148,6 +159,17 @@ ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 
     return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_export_visitor, 3, 4,
                                   argv, lens, ngx_kefu_api_export_visitor);
+}
+
+
+static void
+ngx_kefu_api_export_cleanup(void *data)
+{
+    ngx_kefu_erase_t  *e = data;
+
+    json_decref(e->doc);
+    json_decref(e->convs);
+    e->doc = e->convs = NULL;
 }
 
 

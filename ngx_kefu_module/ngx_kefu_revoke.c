@@ -551,7 +551,8 @@ ngx_kefu_revoke_kick(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         ws = (ngx_kefu_ws_t *) ((u_char *) node
                                 - offsetof(ngx_kefu_ws_t, session_node));
 
-        if (ws->site != site) {
+        /* one closing already has been told why */
+        if (ws->site != site || ws->io->close_sent) {
             continue;
         }
 
@@ -608,7 +609,9 @@ ngx_kefu_revoke_sweep(ngx_kefu_revoke_site_t *rs)
         ws = (ngx_kefu_ws_t *) ((u_char *) node
                                 - offsetof(ngx_kefu_ws_t, session_node));
 
-        if (ws->site == rs->site && ngx_kefu_revoke_session(rs, ws)) {
+        if (ws->site == rs->site && !ws->io->close_sent
+            && ngx_kefu_revoke_session(rs, ws))
+        {
             ngx_kefu_app_error(ws, "unauthorized", "token revoked", NULL);
             ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED,
                              "token revoked");
