@@ -29,6 +29,8 @@
 typedef struct {
     ngx_str_node_t               sn;          /* "j:<jti>" or "s:<sub>" */
     int64_t                      until;       /* ms */
+    ngx_msec_t                   heard;       /* from a notice, when */
+    unsigned                     notice:1;
 } ngx_kefu_revoke_entry_t;
 
 
@@ -38,6 +40,7 @@ typedef struct {
     ngx_uint_t                   n;
     ngx_kefu_site_t             *site;
     ngx_kefu_main_conf_t        *kmcf;
+    ngx_msec_t                   sent;        /* the read in flight */
     unsigned                     loading:1;
     unsigned                     again:1;
 } ngx_kefu_revoke_site_t;
@@ -55,7 +58,8 @@ static void ngx_kefu_revoke_loaded(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_revoke_clear(ngx_kefu_revoke_site_t *rs);
 static ngx_int_t ngx_kefu_revoke_add(ngx_kefu_revoke_site_t *rs,
-    u_char *key, size_t len, int64_t until);
+    u_char *key, size_t len, int64_t until, ngx_uint_t notice);
+static void ngx_kefu_revoke_forget(ngx_kefu_revoke_site_t *rs);
 static ngx_kefu_revoke_entry_t *ngx_kefu_revoke_find(
     ngx_kefu_revoke_site_t *rs, u_char kind, u_char *value, size_t len);
 static void ngx_kefu_revoke_sweep(ngx_kefu_revoke_site_t *rs);
@@ -223,6 +227,7 @@ ngx_kefu_revoke_load(ngx_kefu_revoke_site_t *rs)
         == NGX_OK)
     {
         rs->loading = 1;
+        rs->sent = ngx_current_msec;
     }
 }
 
@@ -241,7 +246,7 @@ ngx_kefu_revoke_loaded(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
 
         /* the list as it is now: entries lifted or expired go too */
-        ngx_kefu_revoke_clear(rs);
+        ngx_kefu_revoke_forget(rs);
 
         for (i = 0; i + 1 < reply->elements; i += 2) {
             m = reply->element[i];
@@ -262,7 +267,7 @@ ngx_kefu_revoke_loaded(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                 until = (off_t) strtod(s->str, NULL);
             }
 
-            if (ngx_kefu_revoke_add(rs, (u_char *) m->str, m->len, until)
+            if (ngx_kefu_revoke_add(rs, (u_char *) m->str, m->len, until, 0)
                 != NGX_OK)
             {
                 break;
@@ -294,9 +299,44 @@ ngx_kefu_revoke_clear(ngx_kefu_revoke_site_t *rs)
 }
 
 
+/*
+ * Before a read of the whole list is applied: every entry goes but those
+ * a notice brought since the read was sent (the read may have been
+ * answered before the entry was added; a notice travels on the other
+ * connection).
+ */
+
+static void
+ngx_kefu_revoke_forget(ngx_kefu_revoke_site_t *rs)
+{
+    ngx_rbtree_node_t        *node, *next;
+    ngx_kefu_revoke_entry_t  *e;
+
+    if (rs->tree.root == rs->tree.sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(rs->tree.root, rs->tree.sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(&rs->tree, node);
+        e = (ngx_kefu_revoke_entry_t *) node;
+
+        if (e->notice && (ngx_msec_int_t) (e->heard - rs->sent) >= 0) {
+            continue;
+        }
+
+        ngx_rbtree_delete(&rs->tree, node);
+        ngx_free(e);
+        rs->n--;
+    }
+}
+
+
 static ngx_int_t
 ngx_kefu_revoke_add(ngx_kefu_revoke_site_t *rs, u_char *key, size_t len,
-    int64_t until)
+    int64_t until, ngx_uint_t notice)
 {
     uint32_t                  hash;
     ngx_str_t                 name;
@@ -311,6 +351,14 @@ ngx_kefu_revoke_add(ngx_kefu_revoke_site_t *rs, u_char *key, size_t len,
     if (e) {
         if (until > e->until) {
             e->until = until;
+        }
+
+        if (notice) {
+            e->notice = 1;
+            e->heard = ngx_current_msec;
+
+        } else {
+            e->notice = 0;
         }
 
         return NGX_OK;
@@ -331,6 +379,8 @@ ngx_kefu_revoke_add(ngx_kefu_revoke_site_t *rs, u_char *key, size_t len,
     ngx_memcpy(e->sn.str.data, key, len);
     e->sn.node.key = hash;
     e->until = until;
+    e->notice = notice ? 1 : 0;
+    e->heard = ngx_current_msec;
 
     ngx_rbtree_insert(&rs->tree, &e->sn.node);
     rs->n++;
@@ -500,7 +550,7 @@ ngx_kefu_revoke_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
         key[1] = ':';
         ngx_memcpy(key + 2, value.data, value.len);
 
-        if (ngx_kefu_revoke_add(rs, key, value.len + 2, until) != NGX_OK) {
+        if (ngx_kefu_revoke_add(rs, key, value.len + 2, until, 1) != NGX_OK) {
             /* full or out of memory: read the whole list again */
             ngx_kefu_revoke_load(rs);
         }
