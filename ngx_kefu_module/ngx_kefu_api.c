@@ -580,7 +580,18 @@ ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
 }
 
 
-/* the same for a plain command (s NULL), or a script with declared keys */
+/* the same, with the call's keys declared (ngx_kefu_script_args.h) */
+
+ngx_int_t
+ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    ngx_kefu_call_t *call, ngx_kefu_api_done_pt done)
+{
+    return ngx_kefu_api_eval_keys(r, s, call->nkeys, call->argc, call->argv,
+                                  call->lens, done);
+}
+
+
+/* the same for a plain command (s NULL) */
 
 ngx_int_t
 ngx_kefu_api_command(ngx_http_request_t *r, int argc, const char **argv,
@@ -589,6 +600,8 @@ ngx_kefu_api_command(ngx_http_request_t *r, int argc, const char **argv,
     return ngx_kefu_api_eval_keys(r, NULL, 0, argc, argv, lens, done);
 }
 
+
+/* a script with nkeys declared keys first, or a plain command */
 
 ngx_int_t
 ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,

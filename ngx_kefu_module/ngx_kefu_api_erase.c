@@ -48,6 +48,7 @@ typedef struct {
     ngx_str_t                    key;
     ngx_str_t                    arg;         /* the conv, or the sha */
     ngx_uint_t                   what;        /* NGX_KEFU_ERASE_* */
+    ngx_uint_t                   list;        /* DELS: which of dels[] */
 } ngx_kefu_erase_step_t;
 
 #define NGX_KEFU_ERASE_ZREM   0   /* ZREM key conv */
@@ -66,8 +67,10 @@ typedef struct {
     ngx_str_t                    conv;
     ngx_array_t                  steps;       /* ngx_kefu_erase_step_t */
     ngx_uint_t                   step;
-    ngx_array_t                  dels;        /* ngx_str_t: dedup keys */
-    ngx_uint_t                   ndel;
+    /* dedup records (ngx_str_t): the conversation's slot, and the
+       former per-site ones, honoured for a window after an upgrade */
+    ngx_array_t                  dels[2];
+    ngx_uint_t                   ndel[2];
     ngx_uint_t                   erased;      /* conversations */
     ngx_uint_t                   files;       /* deleted from disk */
     ngx_uint_t                   rounds;
@@ -512,7 +515,10 @@ ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 
     if (ngx_array_init(&e->steps, r->pool, 8, sizeof(ngx_kefu_erase_step_t))
         != NGX_OK
-        || ngx_array_init(&e->dels, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK)
+        || ngx_array_init(&e->dels[0], r->pool, 8, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&e->dels[1], r->pool, 8, sizeof(ngx_str_t))
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -653,7 +659,7 @@ static ngx_int_t
 ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    size_t                  i;
+    size_t                  i, vlen;
     ngx_int_t               rc;
     ngx_str_t               key, arg, *d;
     redisReply             *el;
@@ -669,9 +675,11 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     e->steps.nelts = 0;
-    e->dels.nelts = 0;
+    e->dels[0].nelts = 0;
+    e->dels[1].nelts = 0;
     e->step = 0;
-    e->ndel = 0;
+    e->ndel[0] = 0;
+    e->ndel[1] = 0;
 
     switch (ngx_kefu_api_int(reply->element[0])) {
 
@@ -802,8 +810,9 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
             }
         }
 
-        /* the dedup records of the visitor's messages */
+        /* the dedup records of its messages: "<who>:<cid>" each */
         el = reply->element[4];
+        vlen = sizeof("v:") - 1 + api->id.len;
 
         for (i = 0; i < el->elements; i++) {
             if (el->element[i]->type != REDIS_REPLY_STRING) {
@@ -813,21 +822,46 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
             arg.data = (u_char *) el->element[i]->str;
             arg.len = el->element[i]->len;
 
-            d = ngx_array_push(&e->dels);
+            d = ngx_array_push(&e->dels[0]);
             if (d == NULL
-                || ngx_kefu_erase_key(r, d, "kefu:{s:%V}:cid:v:%V:%V",
-                                      &api->site->name, &api->id, &arg)
+                || ngx_kefu_erase_key(r, d, "kefu:{c:%V}:cid:%V", &e->conv,
+                                      &arg)
+                   != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            /* the visitor's own under the former per-site key too */
+            if (arg.len <= vlen + 1 || arg.data[vlen] != ':'
+                || arg.data[0] != 'v' || arg.data[1] != ':'
+                || ngx_strncmp(arg.data + 2, api->id.data, api->id.len) != 0)
+            {
+                continue;
+            }
+
+            d = ngx_array_push(&e->dels[1]);
+            if (d == NULL
+                || ngx_kefu_erase_key(r, d, "kefu:{s:%V}:cid:%V",
+                                      &api->site->name, &arg)
                    != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
 
-        if (e->dels.nelts
-            && ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_DELS, &key, &arg)
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        for (i = 0; i < 2; i++) {
+            if (e->dels[i].nelts == 0) {
+                continue;
+            }
+
+            if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_DELS, &key, &arg)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ((ngx_kefu_erase_step_t *) e->steps.elts)[e->steps.nelts - 1].list
+                = i;
         }
 
         break;
@@ -906,7 +940,7 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
     size_t                  lens[NGX_KEFU_ERASE_DEL + 1];
     ngx_str_t               files, *d;
-    ngx_uint_t              n;
+    ngx_uint_t              n, *k;
     const char             *argv[NGX_KEFU_ERASE_DEL + 1];
     ngx_kefu_erase_t       *e;
     ngx_kefu_erase_step_t  *s;
@@ -966,12 +1000,15 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
     default: /* NGX_KEFU_ERASE_DELS */
         argv[0] = "DEL";
         lens[0] = 3;
-        d = e->dels.elts;
+        d = e->dels[s->list].elts;
+        k = &e->ndel[s->list];
 
-        for (n = 0; n < NGX_KEFU_ERASE_DEL && e->ndel < e->dels.nelts; n++) {
-            argv[n + 1] = (char *) d[e->ndel].data;
-            lens[n + 1] = d[e->ndel].len;
-            e->ndel++;
+        for (n = 0; n < NGX_KEFU_ERASE_DEL && *k < e->dels[s->list].nelts;
+             n++)
+        {
+            argv[n + 1] = (char *) d[*k].data;
+            lens[n + 1] = d[*k].len;
+            (*k)++;
         }
 
         return ngx_kefu_api_command(r, n + 1, argv, lens,
@@ -1005,7 +1042,9 @@ ngx_kefu_erase_step_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     /* a DEL step goes on until every record is gone */
-    if (s->what != NGX_KEFU_ERASE_DELS || e->ndel == e->dels.nelts) {
+    if (s->what != NGX_KEFU_ERASE_DELS
+        || e->ndel[s->list] == e->dels[s->list].nelts)
+    {
         e->step++;
     }
 
@@ -1128,6 +1167,7 @@ ngx_kefu_erase_push(ngx_http_request_t *r, ngx_kefu_erase_t *e,
     s->key = *key;
     s->arg = *arg;
     s->what = what;
+    s->list = 0;
 
     return NGX_OK;
 }

@@ -1,21 +1,21 @@
 -- erase_conv: KEYS = a conversation's hash, log, joined, assignments;
 -- ARGV = site, visitor.  {0}: not that visitor's (or gone already);
 -- {2, state}: still queued or open (close it first); else the keys are
--- deleted and {1, agent or "", joined, attachments' SHA-256s, the cids of
--- the visitor's messages} tells what referred to it.
+-- deleted and {1, agent or "", joined, attachments' SHA-256s,
+-- "<who>:<cid>" of its messages (their dedup records)} tells what
+-- referred to it.
 local h = redis.call('HMGET', KEYS[1], 'site', 'visitor', 'state',
                      'agent')
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then return {0} end
 if h[3] ~= 'closed' then return {2, h[3] or ''} end
-local who = 'v:' .. ARGV[2]
 local shas, cids, seen = {}, {}, {}
 for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
   local f = {}
   for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
   local ok, m = pcall(cjson.decode, f.j or '')
   if ok and type(m) == 'table' then
-    if f.f == who and type(m.cid) == 'string' then
-      cids[#cids + 1] = m.cid
+    if f.f and f.f ~= 'system' and type(m.cid) == 'string' then
+      cids[#cids + 1] = f.f .. ':' .. m.cid
     end
     local a = m.attachment
     if type(a) == 'table' and type(a.id) == 'string' then
