@@ -146,6 +146,7 @@ ngx_kefu_api_revoke_added(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     u_char      msg[128];
     json_t     *j;
+    int64_t     until;
     ngx_str_t   id;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
@@ -161,10 +162,13 @@ ngx_kefu_api_revoke_added(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     id = api->id;
+    until = ngx_kefu_api_int(reply->element[1]);
+
+    ngx_kefu_revoke_added(api->kmcf, api->site, api->kind, &id, until);
 
     j = json_pack("{s:s%,s:I}", api->kind == 'j' ? "jti" : "sub",
                   (char *) id.data, id.len,
-                  "until", (json_int_t) ngx_kefu_api_int(reply->element[1]));
+                  "until", (json_int_t) until);
 
     return ngx_kefu_api_send(r, NGX_HTTP_OK, j);
 }

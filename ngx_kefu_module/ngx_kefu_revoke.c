@@ -571,6 +571,41 @@ invalid:
 
 
 /*
+ * An entry the API just added through this worker: in force here at once,
+ * before its notice comes back (the next request may come first).
+ */
+
+void
+ngx_kefu_revoke_added(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char kind, ngx_str_t *value, int64_t until)
+{
+    u_char                   key[2 + NGX_KEFU_REVOKE_JTI_MAX];
+    ngx_kefu_revoke_t       *rv;
+    ngx_kefu_revoke_site_t  *rs;
+
+    rv = kmcf->revoke;
+
+    if (rv == NULL || value->len == 0
+        || value->len > NGX_KEFU_REVOKE_JTI_MAX)
+    {
+        return;
+    }
+
+    rs = &rv->sites[site - (ngx_kefu_site_t *) kmcf->sites.elts];
+
+    key[0] = kind;
+    key[1] = ':';
+    ngx_memcpy(key + 2, value->data, value->len);
+
+    if (ngx_kefu_revoke_add(rs, key, value->len + 2, until, 1) != NGX_OK) {
+        ngx_kefu_revoke_load(rs);
+    }
+
+    ngx_kefu_revoke_kick(kmcf, site, kind, value);
+}
+
+
+/*
  * Closes this worker's sessions of the site that a notice names: "j" the
  * token's jti, "s" its sub, "e" an erased visitor.  The next node is
  * taken before a session is closed: closing may take it out of the tree.

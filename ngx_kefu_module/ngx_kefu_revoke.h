@@ -39,6 +39,10 @@ void ngx_kefu_revoke_published(ngx_kefu_main_conf_t *kmcf,
 ngx_int_t ngx_kefu_revoke_check(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, json_t *claims, const char **err);
 
+/* an entry the API added through this worker (kind 'j' or 's') */
+void ngx_kefu_revoke_added(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char kind, ngx_str_t *value, int64_t until);
+
 /* closes this worker's sessions of a visitor ("e" on the channel) */
 void ngx_kefu_revoke_kick(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     u_char kind, ngx_str_t *value);
