@@ -1,3 +1,4 @@
+#!lua
 -- erase_conv: KEYS = a conversation's hash, log, joined, assignments;
 -- ARGV = site, visitor.  {0}: not that visitor's (or gone already);
 -- {2, state}: still queued or open (close it first); else the keys are

@@ -1,3 +1,4 @@
+#!lua
 -- erase_file: KEYS = a file's references, the site's files; ARGV = conv,
 -- sha.  The conversation's reference goes; 1 if no other conversation
 -- refers to the file (it may go from disk), else 0.  An upload's "p:<ms>"

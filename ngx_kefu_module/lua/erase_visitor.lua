@@ -1,3 +1,4 @@
+#!lua
 -- erase_visitor: KEYS = the visitor's hash, page trail, conversations,
 -- the site's events, the visitor's upload counts of this hour and the two
 -- before; ARGV = the event's ts and data, the stream's cap, "1" if

@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- export_conv: KEYS = a conversation's hash, log, assignments, joined;
 -- ARGV = site, visitor.  {0} unless it is that visitor's of the site,
 -- else {1, hash, {entry json...}, assignments, joined}.

@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- export_visitor: KEYS = the visitor's hash, page trail, conversations;
 -- ARGV = how many conversations.  {hash, pages, convs with scores}.
 return {redis.call('HGETALL', KEYS[1]),

@@ -1,3 +1,4 @@
+#!lua
 -- revoke_add: KEYS[1] = kefu:{s:<site>}:revoked; ARGV = member
 -- ("j:<jti>" or "s:<sub>"), until (ms), now (ms), the most entries, the
 -- channel, the notice's head ("<site> <kind>"), the value.  Expired
