@@ -866,18 +866,29 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
         break;
 
-    default:
-        /* gone already (an erasure that stopped half way) */
+    case 3:
+        /* gone already (an erasure that stopped half way, retention) */
         break;
+
+    default:
+        /* not the visitor's: it only leaves the visitor's index */
+        goto index;
     }
 
-    /* the site's list of conversations, and the visitor's index last */
+    /* the site's list of conversations */
     if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:convs", &api->site->name)
         != NGX_OK
         || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
-           != NGX_OK
-        || ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V:convs",
-                              &api->site->name, &api->id) != NGX_OK
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+index:
+
+    /* the visitor's index last: asking again finds what is left */
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V:convs",
+                           &api->site->name, &api->id) != NGX_OK
         || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
            != NGX_OK)
     {

@@ -58,6 +58,13 @@ sub keys_with {
     return sort @{ redis('KEYS', "*$p*") || [] };
 }
 
+# the connection is still open: a ping is answered, and nothing closed it before
+sub still_open {
+    my ($ws) = @_;
+    my @before = eval { $ws->until_pong };
+    return !$@ && !grep { ref $_ eq 'HASH' && $_->{_close} } @before;
+}
+
 # a visitor with a history: attrs and a page at hello, a first
 # conversation with an agent, closed and rated, contact details, a second
 # one still open.  Returns ($v, $welcome, $agent_ws, $closed_conv, $open_conv)
@@ -248,3 +255,37 @@ is_deeply([main::keys_with(sha256_hex($mine))], [], 'its references are gone');
 ok(!defined redis('ZSCORE', 'kefu:{s:shop1}:files', sha256_hex($mine)), 'and it left the sweep\'s list');
 my @refs = grep { !/^p:/ } @{ redis('SMEMBERS', 'kefu:{s:shop1}:file:' . sha256_hex($shared)) };
 is_deeply(\@refs, [$oack->{conv}], 'the PDF is now the other conversation\'s only');
+
+
+
+=== TEST 4: an erasure that stopped half way is finished by asking again; a conversation of someone else in the visitor's index is left alone
+--- ws
+my $g = uniq_group('eh');
+my ($a) = agent("eh-$g", groups => [$g], status => 'online');
+my @v;
+for my $n (1, 2) {
+    my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+    $v->send_json({type => 'msg', cid => "x$n", text => "visitor $n"});
+    my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+    push @v, [$v, $w, $ack->{conv}];
+}
+my ($id, $conv) = ($v[0][1]{id}, $v[0][2]);
+my $other = $v[1][2];
+# as if a worker died after the conversation's keys went: its index entries stay
+redis('DEL', "kefu:{c:$conv}", "kefu:{c:$conv}:log", "kefu:{c:$conv}:assignments");
+# and an index that names another visitor's conversation
+redis('ZADD', "kefu:{s:shop1}:v:$id:convs", 1, $other);
+my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$id");
+is($st, 200, 'erased');
+is($j->{convs}, 0, 'no conversation of its own was left to erase');
+# what the interrupted step had not reached yet: the dedup record of the
+# message in the conversation that went, which expires with its window
+my @left = main::keys_with($id);
+is_deeply(\@left, ["kefu:{c:$conv}:cid:v:$id:x1"], 'nothing names the visitor but the dedup record the interrupted step left');
+ok(redis('TTL', $left[0]) > 0, 'and it expires');
+ok(!defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $conv), 'its gone conversation left the site\'s list');
+is(redis('HGET', "kefu:{c:$other}", 'visitor'), $v[1][1]{id}, 'the other visitor\'s conversation is untouched');
+ok(defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $other), 'and stays in the site\'s list');
+my ($code) = $v[0][0]->recv_close(10);
+is($code, 4403, 'the erased visitor was closed');
+ok(main::still_open($v[1][0]), 'the other was not');

@@ -1,12 +1,13 @@
 #!lua
 -- erase_conv: KEYS = a conversation's hash, log, joined, assignments;
--- ARGV = site, visitor.  {0}: not that visitor's (or gone already);
+-- ARGV = site, visitor.  {3}: gone already; {0}: not that visitor's;
 -- {2, state}: still queued or open (close it first); else the keys are
 -- deleted and {1, agent or "", joined, attachments' SHA-256s,
 -- "<who>:<cid>" of its messages (their dedup records)} tells what
 -- referred to it.
 local h = redis.call('HMGET', KEYS[1], 'site', 'visitor', 'state',
                      'agent')
+if not h[1] then return {3} end
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then return {0} end
 if h[3] ~= 'closed' then return {2, h[3] or ''} end
 local shas, cids, seen = {}, {}, {}
