@@ -178,6 +178,8 @@ typedef struct {
     ngx_str_t                    api_uri;      /* the first kefu_api
                                                   location: told to the
                                                   console at welcome */
+    void                        *revoke;       /* per worker,
+                                                  ngx_kefu_revoke.c */
 } ngx_kefu_main_conf_t;
 
 

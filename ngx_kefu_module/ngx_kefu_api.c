@@ -16,6 +16,7 @@
 
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_jwt.h"
+#include "ngx_kefu_revoke.h"
 
 
 static ngx_int_t ngx_kefu_api_handler(ngx_http_request_t *r);
@@ -31,9 +32,6 @@ static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
 static void ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_api_cleanup(void *data);
-static ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r,
-    ngx_kefu_script_t *s, int nkeys, int argc, const char **argv,
-    size_t *lens, ngx_kefu_api_done_pt done);
 
 
 char *
@@ -276,6 +274,24 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
             goto not_found;
         }
 
+    } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 4) {
+        /* erasing a visitor: everything stored about it */
+        allow = "DELETE";
+        post = 3;
+        api->visitor = 1;
+        api->start = ngx_kefu_api_erase;
+
+    } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 5
+               && ngx_kefu_api_is(seg[4], "export"))
+    {
+        api->visitor = 1;
+        api->start = ngx_kefu_api_export;
+
+    } else if (ngx_kefu_api_is(seg[2], "revocations") && n == 3) {
+        allow = "GET, POST";
+        post = (r->method == NGX_HTTP_POST);
+        api->start = post ? ngx_kefu_api_revoke : ngx_kefu_api_revocations;
+
     } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 5) {
         allow = "POST";
         post = 1;
@@ -315,6 +331,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
     }
 
     if ((post == 1 && r->method != NGX_HTTP_POST)
+        || (post == 3 && r->method != NGX_HTTP_DELETE)
         || (!post && r->method != NGX_HTTP_GET))
     {
         h = ngx_list_push(&r->headers_out.headers);
@@ -332,7 +349,8 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
                                   "method not allowed here");
     }
 
-    api->body = (post != 0);
+    /* DELETE takes no body */
+    api->body = (post != 0 && post != 3);
 
     return NGX_DECLINED;
 
@@ -442,6 +460,11 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
         json_decref(claims);
         err = "token \"sub\" must be an id of 1-128 characters "
               "[A-Za-z0-9._@-]";
+        goto unauthorized;
+    }
+
+    if (ngx_kefu_revoke_check(api->kmcf, api->site, claims, &err) != NGX_OK) {
+        json_decref(claims);
         goto unauthorized;
     }
 
@@ -657,11 +680,24 @@ ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
 }
 
 
-static ngx_int_t
+/* the same for a plain command (s NULL) */
+
+ngx_int_t
+ngx_kefu_api_command(ngx_http_request_t *r, int argc, const char **argv,
+    size_t *lens, ngx_kefu_api_done_pt done)
+{
+    return ngx_kefu_api_eval_keys(r, NULL, 0, argc, argv, lens, done);
+}
+
+
+/* a script with nkeys declared keys first, or a plain command */
+
+ngx_int_t
 ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,
     int nkeys, int argc, const char **argv, size_t *lens,
     ngx_kefu_api_done_pt done)
 {
+    ngx_int_t              rc;
     ngx_kefu_api_wait_t   *w;
     ngx_kefu_main_conf_t  *kmcf;
 
@@ -676,10 +712,16 @@ ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, nkeys,
-                            argc, argv, lens)
-        != NGX_OK)
-    {
+    if (s) {
+        rc = ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, nkeys,
+                                 argc, argv, lens);
+
+    } else {
+        rc = ngx_kefu_redis_command(kmcf->redis, ngx_kefu_api_reply, w, argc,
+                                    argv, lens);
+    }
+
+    if (rc != NGX_OK) {
         w->cln->handler = NULL;
         ngx_free(w);
         return ngx_kefu_api_unavailable(r);

@@ -46,6 +46,8 @@ struct ngx_kefu_api_s {
     ngx_str_t                    sub;         /* the token's subject */
     ngx_kefu_api_start_pt        start;
     ngx_int_t                    rc;          /* of an error given early */
+    void                        *ctx;         /* an endpoint's own state */
+    u_char                       kind;        /* revocations: j or s */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
     ngx_str_t                    reader;      /* an agent's "a:<id>" */
@@ -76,6 +78,11 @@ ngx_int_t ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s,
     int argc, const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
     ngx_kefu_call_t *call, ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r,
+    ngx_kefu_script_t *s, int nkeys, int argc, const char **argv,
+    size_t *lens, ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_command(ngx_http_request_t *r, int argc,
+    const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
 ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
     ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -113,6 +120,18 @@ ngx_int_t ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+
+/* ngx_kefu_api_revoke.c */
+ngx_int_t ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_revocations(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
+
+/* ngx_kefu_api_erase.c */
+ngx_int_t ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 
 /* ngx_kefu_api_settings.c */

@@ -17,6 +17,7 @@
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_session.h"
+#include "ngx_kefu_revoke.h"
 
 #include <openssl/rand.h>
 
@@ -73,7 +74,7 @@ static const char  *ngx_kefu_roles[] = {
 void
 ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    json_t           *claims;
+    json_t           *claims, *v;
     ngx_str_t         token, minted;
     const char       *err, *cid;
     ngx_kefu_site_t  *s;
@@ -162,9 +163,22 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
-    if (ngx_kefu_hello_identity(ws, claims, req->role, &err) != NGX_OK) {
+    if (ngx_kefu_hello_identity(ws, claims, req->role, &err) != NGX_OK
+        || ngx_kefu_revoke_check(ws->main_conf, s, claims, &err) != NGX_OK)
+    {
         json_decref(claims);
         ngx_kefu_hello_refuse(ws, err, cid);
+        return;
+    }
+
+    /* a revocation by jti finds the session by it (ngx_kefu_revoke.c) */
+    v = json_object_get(claims, "jti");
+
+    if (json_is_string(v)
+        && ngx_kefu_set_str(ws, &ws->jti, json_string_value(v)) != NGX_OK)
+    {
+        json_decref(claims);
+        ngx_kefu_hello_refuse(ws, "token \"jti\" is too long", cid);
         return;
     }
 

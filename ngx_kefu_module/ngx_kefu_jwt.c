@@ -168,6 +168,17 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
         return NGX_DECLINED;
     }
 
+    /* a revocation names a token by it (ngx_kefu_revoke.c) */
+    v = json_object_get(payload, "jti");
+
+    if (v && (!json_is_string(v) || json_string_length(v) == 0
+              || json_string_length(v) > 128))
+    {
+        json_decref(payload);
+        *err = "token \"jti\" must be a string of 1-128 bytes";
+        return NGX_DECLINED;
+    }
+
     *claims = payload;
 
     return NGX_OK;

@@ -14,6 +14,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_revoke.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/opensslv.h>
@@ -1077,6 +1078,10 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_kefu_revoke_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_kefu_upload_sweep_init(cycle);
 }
 
@@ -1091,5 +1096,6 @@ ngx_kefu_exit_process(ngx_cycle_t *cycle)
 {
     ngx_kefu_lease_exit(cycle);
     ngx_kefu_settings_exit_process(cycle);
+    ngx_kefu_revoke_exit_process(cycle);
     ngx_kefu_redis_exit_process(cycle);
 }

@@ -42,6 +42,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_revoke.h"
 #include <ngx_sha1.h>
 
 #include <poll.h>
@@ -1155,6 +1156,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
         /* notices of changes may have been missed while it was down */
         ngx_kefu_settings_ready(rd->kmcf);
+        ngx_kefu_revoke_ready(rd->kmcf);
 
         return;
     }
@@ -1164,6 +1166,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
     /* the scripts are loaded first: Redis answers in order */
     ngx_kefu_conv_retry(rd->kmcf);
     ngx_kefu_settings_ready(rd->kmcf);
+    ngx_kefu_revoke_ready(rd->kmcf);
 
     /* leases renewed, a node number for ids (ngx_kefu_lease.c) */
     ngx_kefu_lease_ready(rd->kmcf);
@@ -1863,6 +1866,7 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         payload.len = r->element[2]->len;
         ngx_kefu_conv_published(rd->kmcf, &channel, &payload);
         ngx_kefu_settings_published(rd->kmcf, &channel, &payload);
+        ngx_kefu_revoke_published(rd->kmcf, &channel, &payload);
         return;
     }
 

@@ -29,6 +29,7 @@
 #include "ngx_kefu_upload.h"
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include "ngx_kefu_revoke.h"
 
 
 /* a file uploaded before its conversation exists is kept this long */
@@ -776,6 +777,11 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
         json_decref(claims);
         err = "token \"sub\" must be an id of 1-128 characters "
               "[A-Za-z0-9._:@-]";
+        goto unauthorized;
+    }
+
+    if (ngx_kefu_revoke_check(u->api.kmcf, site, claims, &err) != NGX_OK) {
+        json_decref(claims);
         goto unauthorized;
     }
 

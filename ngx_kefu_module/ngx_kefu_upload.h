@@ -122,6 +122,8 @@ void ngx_kefu_scan_cancel(ngx_kefu_scan_t *scan);
 
 /* ngx_kefu_upload_sweep.c */
 ngx_int_t ngx_kefu_upload_sweep_init(ngx_cycle_t *cycle);
+ngx_int_t ngx_kefu_upload_unlink(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, u_char *sha, size_t len, time_t guard);
 
 
 #endif /* _NGX_KEFU_UPLOAD_H_INCLUDED_ */

@@ -141,13 +141,9 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_sweep_t *sw = data;
 
-    u_char                   path[NGX_MAX_PATH];
     size_t                   i;
     time_t                   guard;
-    ngx_str_t                file;
-    ngx_uint_t               k;
     redisReply              *e;
-    ngx_file_info_t          fi;
     ngx_kefu_site_t         *site;
     ngx_kefu_main_conf_t    *kmcf;
     ngx_kefu_upload_conf_t  *ucf;
@@ -167,47 +163,70 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
 
-        if (e->type != REDIS_REPLY_STRING || e->len != NGX_KEFU_SHA256_HEX) {
-            continue;
+        if (e->type == REDIS_REPLY_STRING) {
+            ngx_kefu_upload_unlink(kmcf, site, (u_char *) e->str, e->len,
+                                   guard);
         }
-
-        for (k = 0; k < NGX_KEFU_SHA256_HEX; k++) {
-            if (!((e->str[k] >= '0' && e->str[k] <= '9')
-                  || (e->str[k] >= 'a' && e->str[k] <= 'f')))
-            {
-                break;
-            }
-        }
-
-        if (k < NGX_KEFU_SHA256_HEX
-            || ngx_kefu_upload_file_path(ucf, &site->name, (u_char *) e->str,
-                                         path, sizeof(path), &file)
-               != NGX_OK)
-        {
-            continue;
-        }
-
-        if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
-            continue;
-        }
-
-        if (ngx_file_mtime(&fi) >= guard) {
-            /* looked at again next time: its upload adds its reference */
-            ngx_kefu_upload_sweep_later(kmcf, site, (u_char *) e->str);
-            continue;
-        }
-
-        if (ngx_delete_file(path) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, ngx_errno,
-                          "kefu: cannot delete \"%s\"", path);
-            continue;
-        }
-
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "kefu: deleted attachment %*s of site \"%V\": no "
-                      "conversation refers to it", NGX_KEFU_SHA256_HEX,
-                      e->str, &site->name);
     }
+}
+
+
+/*
+ * Deletes a stored file that Redis no longer refers to (the sweep, an
+ * erasure), unless it was renamed into place since guard: an upload of
+ * the same bytes is under way, and it is looked at again later.
+ */
+
+ngx_int_t
+ngx_kefu_upload_unlink(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char *sha, size_t len, time_t guard)
+{
+    u_char                   path[NGX_MAX_PATH];
+    ngx_str_t                file;
+    ngx_uint_t               k;
+    ngx_file_info_t          fi;
+    ngx_kefu_upload_conf_t  *ucf;
+
+    ucf = kmcf->upload;
+
+    if (ucf == NULL || ucf->uri.len == 0 || len != NGX_KEFU_SHA256_HEX) {
+        return NGX_DECLINED;
+    }
+
+    for (k = 0; k < NGX_KEFU_SHA256_HEX; k++) {
+        if (!((sha[k] >= '0' && sha[k] <= '9')
+              || (sha[k] >= 'a' && sha[k] <= 'f')))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_kefu_upload_file_path(ucf, &site->name, sha, path, sizeof(path),
+                                  &file)
+        != NGX_OK
+        || ngx_file_info(path, &fi) == NGX_FILE_ERROR)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_file_mtime(&fi) >= guard) {
+        /* looked at again next time: its upload adds its reference */
+        ngx_kefu_upload_sweep_later(kmcf, site, sha);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_delete_file(path) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, ngx_errno,
+                      "kefu: cannot delete \"%s\"", path);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "kefu: deleted attachment %*s of site \"%V\": no "
+                  "conversation refers to it", NGX_KEFU_SHA256_HEX,
+                  sha, &site->name);
+
+    return NGX_OK;
 }
 
 

@@ -131,6 +131,7 @@ struct ngx_kefu_ws_s {
     ngx_str_t                    group;        /* a visitor's skill group */
     ngx_kefu_site_t             *site;
     ngx_str_t                    user_id;
+    ngx_str_t                    jti;          /* its token's, if any */
     ngx_str_t                    name;
     ngx_str_t                    user_agent;  /* at the upgrade, bounded */
     json_t                      *claims;      /* agents' groups, capacity */

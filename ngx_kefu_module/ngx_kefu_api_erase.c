@@ -1,0 +1,1211 @@
+
+/*
+ * A visitor's data on request (docs/api.md, "Export and erase a visitor"):
+ *
+ *   GET    /sites/<site>/visitors/<visitor>/export
+ *   DELETE /sites/<site>/visitors/<visitor>
+ *
+ * Both go conversation by conversation, one Redis call each, so that every
+ * call's keys share one hash tag: the visitor's own keys are
+ * {s:<site>}, a conversation's {c:<conv>}.
+ *
+ * Erasing: first every connection of the visitor, on every host, is told
+ * to close (kefu:revoke, "e"; 4403 "visitor erased").  Then per
+ * conversation, the oldest first: an open or queued one is closed as the
+ * API's close would (the agent's load released, the queue left); its keys
+ * go in one atomic step (erase_conv), which hands back what points at it
+ * from elsewhere: its agent and supervisors, its attachments, the
+ * visitor's dedup records; then those references go, one call each, and
+ * the conversation leaves the visitor's index last, so that an erasure
+ * that stopped half way (a worker that died, Redis gone) is finished by
+ * asking again.  Last, the visitor's own keys go in one step
+ * (erase_visitor), which refuses while a conversation is left (one the
+ * visitor opened meanwhile: the loop goes round again) and puts
+ * visitor.erased on the site's event stream.
+ */
+
+
+#include "ngx_kefu_api.h"
+#include "ngx_kefu_route.h"
+#include "ngx_kefu_upload.h"
+#include "ngx_kefu_revoke.h"
+
+
+/* conversations an export lists, the newest first */
+#define NGX_KEFU_EXPORT_CONVS   1000
+
+/* dedup records deleted per DEL */
+#define NGX_KEFU_ERASE_DEL      16
+
+/* the event stream's cap, as lua/lib/kefu_event.lua has it */
+#define NGX_KEFU_ERASE_EVENTS_MAX  "100000"
+
+/* an erasure's rounds over the visitor's index before it gives up */
+#define NGX_KEFU_ERASE_ROUNDS   4
+
+
+typedef struct {
+    ngx_str_t                    key;
+    ngx_str_t                    arg;         /* the conv, or the sha */
+    ngx_uint_t                   what;        /* NGX_KEFU_ERASE_* */
+    ngx_uint_t                   list;        /* DELS: which of dels[] */
+} ngx_kefu_erase_step_t;
+
+#define NGX_KEFU_ERASE_ZREM   0   /* ZREM key conv */
+#define NGX_KEFU_ERASE_FILE   1   /* erase_file: a file's reference */
+#define NGX_KEFU_ERASE_DELS   2   /* DEL of dedup records */
+#define NGX_KEFU_ERASE_COUNT  3   /* the site's count of closed ones */
+
+
+typedef struct {
+    /* export */
+    json_t                      *doc;
+    json_t                      *convs;       /* export: ids to read */
+    size_t                       next;
+
+    /* erase */
+    ngx_str_t                    conv;
+    ngx_array_t                  steps;       /* ngx_kefu_erase_step_t */
+    ngx_uint_t                   step;
+    /* dedup records (ngx_str_t): the conversation's slot, and the
+       former per-site ones, honoured for a window after an upgrade */
+    ngx_array_t                  dels[2];
+    ngx_uint_t                   ndel[2];
+    ngx_uint_t                   erased;      /* conversations */
+    ngx_uint_t                   files;       /* deleted from disk */
+    ngx_uint_t                   rounds;
+    unsigned                     closing:1;
+} ngx_kefu_erase_t;
+
+
+static ngx_int_t ngx_kefu_api_export_visitor(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_export_next(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_api_export_conv(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static json_t *ngx_kefu_api_export_hash(redisReply *h, ngx_uint_t conv);
+static void ngx_kefu_api_export_cleanup(void *data);
+
+static ngx_int_t ngx_kefu_erase_kicked(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_erase_next(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_listed(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_erase_conv(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_conv_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static void ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data,
+    ngx_int_t code, const char *message, json_t *result);
+static ngx_int_t ngx_kefu_erase_step(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_step_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_erase_visitor(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_visitor_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_erase_push(ngx_http_request_t *r,
+    ngx_kefu_erase_t *e, ngx_uint_t what, ngx_str_t *key, ngx_str_t *arg);
+static ngx_int_t ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key,
+    const char *fmt, ...);
+
+
+/* GET .../visitors/<visitor>/export */
+
+ngx_int_t
+ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
+{
+    u_char              n[NGX_INT_T_LEN];
+    size_t              lens[4];
+    ngx_str_t           k[3];
+    const char         *argv[4];
+    ngx_uint_t          i;
+    ngx_kefu_erase_t   *e;
+    ngx_pool_cleanup_t *cln;
+
+    e = ngx_pcalloc(r->pool, sizeof(ngx_kefu_erase_t));
+    if (e == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    api->ctx = e;
+
+    /* a client that leaves half way: the document built so far goes */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_kefu_api_export_cleanup;
+    cln->data = e;
+
+    if (ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:v:%V", &api->site->name,
+                           &api->id) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[1], "kefu:{s:%V}:v:%V:pages",
+                              &api->site->name, &api->id) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[2], "kefu:{s:%V}:v:%V:convs",
+                              &api->site->name, &api->id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < 3; i++) {
+        argv[i] = (char *) k[i].data;
+        lens[i] = k[i].len;
+    }
+
+    argv[3] = (char *) n;
+    lens[3] = ngx_sprintf(n, "%ui", (ngx_uint_t) NGX_KEFU_EXPORT_CONVS) - n;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_export_visitor, 3, 4,
+                                  argv, lens, ngx_kefu_api_export_visitor);
+}
+
+
+static void
+ngx_kefu_api_export_cleanup(void *data)
+{
+    ngx_kefu_erase_t  *e = data;
+
+    json_decref(e->doc);
+    json_decref(e->convs);
+    e->doc = e->convs = NULL;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_export_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t              i;
+    json_t             *v, *pages, *convs, *j;
+    redisReply         *h, *p, *c;
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_ARRAY
+        || reply->element[2]->type != REDIS_REPLY_ARRAY)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    h = reply->element[0];
+    p = reply->element[1];
+    c = reply->element[2];
+
+    if (h->elements == 0 && p->elements == 0 && c->elements == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "nothing is stored about this visitor");
+    }
+
+    v = ngx_kefu_api_export_hash(h, 0);
+    pages = json_array();
+    convs = json_array();
+    e->convs = json_array();
+    e->doc = json_object();
+
+    if (v == NULL || pages == NULL || convs == NULL || e->convs == NULL
+        || e->doc == NULL)
+    {
+        goto failed;
+    }
+
+    json_object_set_new(v, "id", json_stringn((char *) api->id.data,
+                                              api->id.len));
+
+    for (i = 0; i < p->elements; i++) {
+        j = ngx_kefu_api_json(p->element[i]);
+
+        if (j == NULL || json_array_append_new(pages, j) != 0) {
+            goto failed;
+        }
+    }
+
+    /* newest first from Redis; the export lists them oldest first */
+    for (i = c->elements; i >= 2; i -= 2) {
+        j = ngx_kefu_api_str(c->element[i - 2]);
+
+        if (j == NULL || json_array_append_new(e->convs, j) != 0) {
+            goto failed;
+        }
+    }
+
+    if (json_object_set_new(e->doc, "site",
+                            json_stringn((char *) api->site->name.data,
+                                         api->site->name.len)) != 0
+        || json_object_set_new(e->doc, "visitor", v) != 0
+        || json_object_set_new(e->doc, "pages", pages) != 0
+        || json_object_set_new(e->doc, "conversations", convs) != 0
+        || json_object_set_new(e->doc, "attachments", json_array()) != 0
+        || json_object_set_new(e->doc, "exported",
+                               json_integer(ngx_kefu_now_ms())) != 0)
+    {
+        v = pages = convs = NULL;
+        goto failed;
+    }
+
+    return ngx_kefu_api_export_next(r, api);
+
+failed:
+
+    json_decref(v);
+    json_decref(pages);
+    json_decref(convs);
+    json_decref(e->convs);
+    json_decref(e->doc);
+    e->convs = e->doc = NULL;
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_export_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    size_t              lens[6];
+    json_t             *doc;
+    ngx_str_t           conv, k[4];
+    ngx_uint_t          i;
+    const char         *argv[6];
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+
+    if (e->next == json_array_size(e->convs)) {
+        json_decref(e->convs);
+        e->convs = NULL;
+        doc = e->doc;
+        e->doc = NULL;
+        return ngx_kefu_api_send(r, NGX_HTTP_OK, doc);
+    }
+
+    conv.data = (u_char *) json_string_value(json_array_get(e->convs,
+                                                            e->next));
+    conv.len = conv.data ? ngx_strlen(conv.data) : 0;
+
+    e->next++;
+
+    if (conv.len == 0 || ngx_kefu_valid_id(conv.data, conv.len) != NGX_OK) {
+        return ngx_kefu_api_export_next(r, api);
+    }
+
+    if (ngx_kefu_erase_key(r, &k[0], "kefu:{c:%V}", &conv) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[1], "kefu:{c:%V}:log", &conv) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[2], "kefu:{c:%V}:assignments", &conv)
+           != NGX_OK
+        || ngx_kefu_erase_key(r, &k[3], "kefu:{c:%V}:joined", &conv)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < 4; i++) {
+        argv[i] = (char *) k[i].data;
+        lens[i] = k[i].len;
+    }
+
+    argv[4] = (char *) api->site->name.data;
+    lens[4] = api->site->name.len;
+    argv[5] = (char *) api->id.data;
+    lens[5] = api->id.len;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_export_conv, 4, 6,
+                                  argv, lens, ngx_kefu_api_export_conv);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_export_conv(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t              i;
+    json_t             *c, *msgs, *list, *m, *a, *atts;
+    redisReply         *el;
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
+        goto unavailable;
+    }
+
+    if (ngx_kefu_api_int(reply->element[0]) != 1 || reply->elements != 5) {
+        /* erased or expired meanwhile */
+        return ngx_kefu_api_export_next(r, api);
+    }
+
+    for (i = 1; i < 5; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_ARRAY) {
+            goto unavailable;
+        }
+    }
+
+    c = ngx_kefu_api_export_hash(reply->element[1], 1);
+    if (c == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set(c, "conv", json_array_get(e->convs, e->next - 1));
+
+    atts = json_object_get(e->doc, "attachments");
+
+    /* the entries as clients got them, private notes too */
+    msgs = json_array();
+    el = reply->element[2];
+
+    for (i = 0; msgs && i < el->elements; i++) {
+        m = ngx_kefu_api_json(el->element[i]);
+
+        if (m == NULL) {
+            continue;
+        }
+
+        a = json_object_get(m, "attachment");
+
+        if (json_is_object(a)) {
+            a = json_deep_copy(a);
+
+            if (a) {
+                json_object_set(a, "conv", json_object_get(m, "conv"));
+                json_object_set(a, "msg", json_object_get(m, "id"));
+                json_array_append_new(atts, a);
+            }
+        }
+
+        json_array_append_new(msgs, m);
+    }
+
+    json_object_set_new(c, "messages", msgs ? msgs : json_array());
+
+    list = json_array();
+    el = reply->element[3];
+
+    for (i = 0; list && i < el->elements; i++) {
+        json_array_append_new(list, ngx_kefu_api_json(el->element[i]));
+    }
+
+    json_object_set_new(c, "assignments", list ? list : json_array());
+
+    list = json_array();
+    el = reply->element[4];
+
+    for (i = 0; list && i < el->elements; i++) {
+        json_array_append_new(list, ngx_kefu_api_str(el->element[i]));
+    }
+
+    json_object_set_new(c, "joined", list ? list : json_array());
+
+    if (json_array_append_new(json_object_get(e->doc, "conversations"), c)
+        != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_api_export_next(r, api);
+
+unavailable:
+
+    json_decref(e->convs);
+    json_decref(e->doc);
+    e->convs = e->doc = NULL;
+
+    return ngx_kefu_api_unavailable(r);
+}
+
+
+/*
+ * A stored hash as the export shows it: numbers as numbers, JSON the
+ * module stored as JSON; a conversation's read pointers under "read" and
+ * its rating under "rating".
+ */
+
+static json_t *
+ngx_kefu_api_export_hash(redisReply *h, ngx_uint_t conv)
+{
+    size_t       i;
+    json_t      *o, *read, *v;
+    ngx_str_t    f;
+    redisReply  *val;
+
+    o = json_object();
+    read = json_object();
+
+    if (o == NULL || read == NULL) {
+        json_decref(o);
+        json_decref(read);
+        return NULL;
+    }
+
+    for (i = 0; i + 1 < h->elements; i += 2) {
+        if (h->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        f.data = (u_char *) h->element[i]->str;
+        f.len = h->element[i]->len;
+        val = h->element[i + 1];
+
+#define ngx_kefu_is(lit)                                                      \
+    (f.len == sizeof(lit) - 1 && ngx_strncmp(f.data, lit, f.len) == 0)
+
+        if (conv && f.len > 2 && f.data[0] == 'r' && f.data[1] == ':') {
+            json_object_set_new(read, (char *) f.data + 2,
+                                json_integer(ngx_kefu_api_int(val)));
+            continue;
+        }
+
+        if (ngx_kefu_is("attrs") || ngx_kefu_is("contact")) {
+            v = ngx_kefu_api_json(val);
+
+        } else if (ngx_kefu_is("seen") || ngx_kefu_is("seq")
+                   || ngx_kefu_is("created") || ngx_kefu_is("updated")
+                   || ngx_kefu_is("assigned") || ngx_kefu_is("queued")
+                   || ngx_kefu_is("closed") || ngx_kefu_is("score")
+                   || ngx_kefu_is("rated"))
+        {
+            v = json_integer(ngx_kefu_api_int(val));
+
+        } else {
+            v = ngx_kefu_api_str(val);
+        }
+
+#undef ngx_kefu_is
+
+        if (v == NULL) {
+            continue;
+        }
+
+        /* field names are the module's own: NUL-free, short */
+        json_object_set_new(o, h->element[i]->str, v);
+    }
+
+    if (conv) {
+        json_object_set_new(o, "read", read);
+
+    } else {
+        json_decref(read);
+    }
+
+    return o;
+}
+
+
+/* DELETE .../visitors/<visitor> */
+
+ngx_int_t
+ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
+{
+    u_char             *p, *msg;
+    size_t              lens[3];
+    const char         *argv[3];
+    ngx_kefu_erase_t   *e;
+
+    e = ngx_pcalloc(r->pool, sizeof(ngx_kefu_erase_t));
+    if (e == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    api->ctx = e;
+
+    if (ngx_array_init(&e->steps, r->pool, 8, sizeof(ngx_kefu_erase_step_t))
+        != NGX_OK
+        || ngx_array_init(&e->dels[0], r->pool, 8, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&e->dels[1], r->pool, 8, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* its connections on every host close first (ngx_kefu_revoke.c) */
+    msg = ngx_pnalloc(r->pool, api->site->name.len + api->id.len + 8);
+    if (msg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(msg, "%V e 0 %V", &api->site->name, &api->id);
+
+    argv[0] = "PUBLISH";
+    lens[0] = 7;
+    argv[1] = NGX_KEFU_REVOKE_CHANNEL;
+    lens[1] = sizeof(NGX_KEFU_REVOKE_CHANNEL) - 1;
+    argv[2] = (char *) msg;
+    lens[2] = p - msg;
+
+    return ngx_kefu_api_command(r, 3, argv, lens, ngx_kefu_erase_kicked);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_kicked(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    return ngx_kefu_erase_next(r, api);
+}
+
+
+/* the visitor's oldest conversation left, or its own keys if none is */
+
+static ngx_int_t
+ngx_kefu_erase_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    size_t              lens[4];
+    ngx_str_t           key;
+    const char         *argv[4];
+
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V:convs",
+                           &api->site->name, &api->id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "ZRANGE";
+    lens[0] = 6;
+    argv[1] = (char *) key.data;
+    lens[1] = key.len;
+    argv[2] = "0";
+    lens[2] = 1;
+    argv[3] = "0";
+    lens[3] = 1;
+
+    return ngx_kefu_api_command(r, 4, argv, lens, ngx_kefu_erase_listed);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_listed(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    redisReply         *c;
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    if (reply->elements == 0) {
+        return ngx_kefu_erase_visitor(r, api);
+    }
+
+    c = reply->element[0];
+
+    if (c->type != REDIS_REPLY_STRING || c->len == 0
+        || ngx_kefu_valid_id((u_char *) c->str, c->len) != NGX_OK)
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "the visitor's index holds "
+                                  "something that is not a conversation");
+    }
+
+    e->conv.data = ngx_pnalloc(r->pool, c->len);
+    if (e->conv.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(e->conv.data, c->str, c->len);
+    e->conv.len = c->len;
+    e->closing = 0;
+
+    return ngx_kefu_erase_conv(r, api);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_conv(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    size_t              lens[6];
+    ngx_str_t           k[4];
+    ngx_uint_t          i;
+    const char         *argv[6];
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+
+    if (ngx_kefu_erase_key(r, &k[0], "kefu:{c:%V}", &e->conv) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[1], "kefu:{c:%V}:log", &e->conv)
+           != NGX_OK
+        || ngx_kefu_erase_key(r, &k[2], "kefu:{c:%V}:joined", &e->conv)
+           != NGX_OK
+        || ngx_kefu_erase_key(r, &k[3], "kefu:{c:%V}:assignments", &e->conv)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < 4; i++) {
+        argv[i] = (char *) k[i].data;
+        lens[i] = k[i].len;
+    }
+
+    argv[4] = (char *) api->site->name.data;
+    lens[4] = api->site->name.len;
+    argv[5] = (char *) api->id.data;
+    lens[5] = api->id.len;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_conv, 4, 6, argv,
+                                  lens, ngx_kefu_erase_conv_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    size_t                  i, vlen;
+    ngx_int_t               rc;
+    ngx_str_t               key, arg, *d;
+    redisReply             *el;
+    ngx_kefu_actor_t        actor;
+    ngx_kefu_erase_t       *e;
+    ngx_kefu_api_wait_t    *w;
+    ngx_kefu_route_args_t   args;
+
+    e = api->ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    e->steps.nelts = 0;
+    e->dels[0].nelts = 0;
+    e->dels[1].nelts = 0;
+    e->step = 0;
+    e->ndel[0] = 0;
+    e->ndel[1] = 0;
+
+    switch (ngx_kefu_api_int(reply->element[0])) {
+
+    case 2:
+        /* queued or open: closed the way the API's close does it */
+        if (e->closing) {
+            return ngx_kefu_api_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                      "a conversation of the visitor could "
+                                      "not be closed; retry");
+        }
+
+        e->closing = 1;
+
+        ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
+        actor.site = api->site;
+        actor.id = api->sub;
+        actor.role = NGX_KEFU_ROLE_ADMIN;
+        actor.supervisor = 1;
+
+        ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
+        args.conv = e->conv;
+
+        w = ngx_kefu_api_wait(r, NULL);
+        if (w == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* the outcome may come before the operation returns */
+        w->sync = 1;
+
+        ngx_kefu_route_close(api->kmcf, &actor, &args, ngx_kefu_erase_closed,
+                             w);
+
+        if (w->sync == 2) {
+            rc = w->rc;
+            ngx_free(w);
+
+            return (rc == NGX_KEFU_ROUTE_UNAVAILABLE)
+                   ? ngx_kefu_api_unavailable(r)
+                   : ngx_kefu_erase_conv(r, api);
+        }
+
+        w->sync = 0;
+        r->read_event_handler = ngx_http_test_reading;
+
+        return NGX_DONE;
+
+    case 1:
+        if (reply->elements != 5
+            || reply->element[1]->type != REDIS_REPLY_STRING
+            || reply->element[2]->type != REDIS_REPLY_ARRAY
+            || reply->element[3]->type != REDIS_REPLY_ARRAY
+            || reply->element[4]->type != REDIS_REPLY_ARRAY)
+        {
+            return ngx_kefu_api_unavailable(r);
+        }
+
+        e->erased++;
+
+        /* the site's count of closed conversations */
+        if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:counts",
+                               &api->site->name) != NGX_OK
+            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_COUNT, &key, &e->conv)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* its agent's and supervisors' lists */
+        el = reply->element[1];
+
+        if (el->len) {
+            arg.data = (u_char *) el->str;
+            arg.len = el->len;
+
+            if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:a:%V:convs",
+                                   &api->site->name, &arg) != NGX_OK
+                || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key,
+                                       &e->conv) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        el = reply->element[2];
+
+        for (i = 0; i < el->elements; i++) {
+            if (el->element[i]->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            arg.data = (u_char *) el->element[i]->str;
+            arg.len = el->element[i]->len;
+
+            if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:%V:convs",
+                                   &api->site->name, &arg) != NGX_OK
+                || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key,
+                                       &e->conv) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        /* its attachments' references */
+        el = reply->element[3];
+
+        for (i = 0; i < el->elements; i++) {
+            if (el->element[i]->type != REDIS_REPLY_STRING
+                || el->element[i]->len != NGX_KEFU_SHA256_HEX)
+            {
+                continue;
+            }
+
+            arg.data = ngx_pnalloc(r->pool, NGX_KEFU_SHA256_HEX);
+            if (arg.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(arg.data, el->element[i]->str, NGX_KEFU_SHA256_HEX);
+            arg.len = NGX_KEFU_SHA256_HEX;
+
+            if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:file:%V",
+                                   &api->site->name, &arg) != NGX_OK
+                || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_FILE, &key, &arg)
+                   != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        /* the dedup records of its messages: "<who>:<cid>" each */
+        el = reply->element[4];
+        vlen = sizeof("v:") - 1 + api->id.len;
+
+        for (i = 0; i < el->elements; i++) {
+            if (el->element[i]->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            arg.data = (u_char *) el->element[i]->str;
+            arg.len = el->element[i]->len;
+
+            d = ngx_array_push(&e->dels[0]);
+            if (d == NULL
+                || ngx_kefu_erase_key(r, d, "kefu:{c:%V}:cid:%V", &e->conv,
+                                      &arg)
+                   != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            /* the visitor's own under the former per-site key too */
+            if (arg.len <= vlen + 1 || arg.data[vlen] != ':'
+                || arg.data[0] != 'v' || arg.data[1] != ':'
+                || ngx_strncmp(arg.data + 2, api->id.data, api->id.len) != 0)
+            {
+                continue;
+            }
+
+            d = ngx_array_push(&e->dels[1]);
+            if (d == NULL
+                || ngx_kefu_erase_key(r, d, "kefu:{s:%V}:cid:%V",
+                                      &api->site->name, &arg)
+                   != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        for (i = 0; i < 2; i++) {
+            if (e->dels[i].nelts == 0) {
+                continue;
+            }
+
+            if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_DELS, &key, &arg)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ((ngx_kefu_erase_step_t *) e->steps.elts)[e->steps.nelts - 1].list
+                = i;
+        }
+
+        break;
+
+    case 3:
+        /* gone already (an erasure that stopped half way, retention) */
+        break;
+
+    default:
+        /* not the visitor's: it only leaves the visitor's index */
+        goto index;
+    }
+
+    /* the site's list of conversations */
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:convs", &api->site->name)
+        != NGX_OK
+        || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+index:
+
+    /* the visitor's index last: asking again finds what is left */
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V:convs",
+                           &api->site->name, &api->id) != NGX_OK
+        || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_erase_step(r, api);
+}
+
+
+static void
+ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
+    const char *message, json_t *result)
+{
+    ngx_kefu_api_wait_t  *w = data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = w->r;
+
+    if (r == NULL) {
+        ngx_free(w);
+        return;
+    }
+
+    w->cln->handler = NULL;
+
+    if (w->sync) {
+        /* the caller goes on */
+        w->rc = code;
+        w->sync = 2;
+        return;
+    }
+
+    ngx_free(w);
+
+    c = r->connection;
+    r->read_event_handler = ngx_http_block_reading;
+
+    /* closed, or found closed already: erase_conv once more */
+    rc = (code == NGX_KEFU_ROUTE_UNAVAILABLE)
+         ? ngx_kefu_api_unavailable(r)
+         : ngx_kefu_erase_conv(r, ngx_http_get_module_ctx(r,
+                                                          ngx_kefu_module));
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the references to the erased conversation, one call each */
+
+static ngx_int_t
+ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    size_t                  lens[NGX_KEFU_ERASE_DEL + 1];
+    ngx_str_t               files, *d;
+    ngx_uint_t              n, *k;
+    const char             *argv[NGX_KEFU_ERASE_DEL + 1];
+    ngx_kefu_erase_t       *e;
+    ngx_kefu_erase_step_t  *s;
+
+    e = api->ctx;
+
+    if (e->step == e->steps.nelts) {
+        return ngx_kefu_erase_next(r, api);
+    }
+
+    s = (ngx_kefu_erase_step_t *) e->steps.elts + e->step;
+
+    switch (s->what) {
+
+    case NGX_KEFU_ERASE_ZREM:
+        argv[0] = "ZREM";
+        lens[0] = 4;
+        argv[1] = (char *) s->key.data;
+        lens[1] = s->key.len;
+        argv[2] = (char *) s->arg.data;
+        lens[2] = s->arg.len;
+        return ngx_kefu_api_command(r, 3, argv, lens,
+                                    ngx_kefu_erase_step_done);
+
+    case NGX_KEFU_ERASE_COUNT:
+        /* it was counted as closed: erase_conv erases closed ones only */
+        argv[0] = "HINCRBY";
+        lens[0] = 7;
+        argv[1] = (char *) s->key.data;
+        lens[1] = s->key.len;
+        argv[2] = "closed";
+        lens[2] = 6;
+        argv[3] = "-1";
+        lens[3] = 2;
+        return ngx_kefu_api_command(r, 4, argv, lens,
+                                    ngx_kefu_erase_step_done);
+
+    case NGX_KEFU_ERASE_FILE:
+        if (ngx_kefu_erase_key(r, &files, "kefu:{s:%V}:files",
+                               &api->site->name) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[0] = (char *) s->key.data;
+        lens[0] = s->key.len;
+        argv[1] = (char *) files.data;
+        lens[1] = files.len;
+        argv[2] = (char *) e->conv.data;
+        lens[2] = e->conv.len;
+        argv[3] = (char *) s->arg.data;
+        lens[3] = s->arg.len;
+
+        return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_file, 2, 4,
+                                      argv, lens, ngx_kefu_erase_step_done);
+
+    default: /* NGX_KEFU_ERASE_DELS */
+        argv[0] = "DEL";
+        lens[0] = 3;
+        d = e->dels[s->list].elts;
+        k = &e->ndel[s->list];
+
+        for (n = 0; n < NGX_KEFU_ERASE_DEL && *k < e->dels[s->list].nelts;
+             n++)
+        {
+            argv[n + 1] = (char *) d[*k].data;
+            lens[n + 1] = d[*k].len;
+            (*k)++;
+        }
+
+        return ngx_kefu_api_command(r, n + 1, argv, lens,
+                                    ngx_kefu_erase_step_done);
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_step_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    ngx_kefu_erase_t       *e;
+    ngx_kefu_erase_step_t  *s;
+
+    e = api->ctx;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    s = (ngx_kefu_erase_step_t *) e->steps.elts + e->step;
+
+    /* nothing refers to the file any more: from disk too, now */
+    if (s->what == NGX_KEFU_ERASE_FILE && reply->integer == 1
+        && ngx_kefu_upload_unlink(api->kmcf, api->site, s->arg.data,
+                                  s->arg.len, ngx_time() - 2)
+           == NGX_OK)
+    {
+        e->files++;
+    }
+
+    /* a DEL step goes on until every record is gone */
+    if (s->what != NGX_KEFU_ERASE_DELS
+        || e->ndel[s->list] == e->dels[s->list].nelts)
+    {
+        e->step++;
+    }
+
+    return ngx_kefu_erase_step(r, api);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    u_char             *ts, *data, *p;
+    size_t              lens[11];
+    int64_t             hour;
+    ngx_str_t           k[7];
+    ngx_uint_t          i;
+    const char         *argv[11];
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+    hour = ngx_time() / 3600;
+
+    if (ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:v:%V", &api->site->name,
+                           &api->id) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[1], "kefu:{s:%V}:v:%V:pages",
+                              &api->site->name, &api->id) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[2], "kefu:{s:%V}:v:%V:convs",
+                              &api->site->name, &api->id) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[3], "kefu:{s:%V}:events",
+                              &api->site->name) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[4], "kefu:{s:%V}:v:%V:uploads:%L",
+                              &api->site->name, &api->id, hour) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[5], "kefu:{s:%V}:v:%V:uploads:%L",
+                              &api->site->name, &api->id, hour - 1) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[6], "kefu:{s:%V}:v:%V:uploads:%L",
+                              &api->site->name, &api->id, hour - 2) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < 7; i++) {
+        argv[i] = (char *) k[i].data;
+        lens[i] = k[i].len;
+    }
+
+    ts = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    data = ngx_pnalloc(r->pool, api->id.len + NGX_INT_T_LEN + 64);
+
+    if (ts == NULL || data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[7] = (char *) ts;
+    lens[7] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+
+    /* ids are of [A-Za-z0-9._:@-]: nothing to escape */
+    p = ngx_sprintf(data, "{\"visitor\":\"%V\",\"convs\":%ui,\"by\":\"%V\"}",
+                    &api->id, e->erased, &api->sub);
+    argv[8] = (char *) data;
+    lens[8] = p - data;
+    argv[9] = NGX_KEFU_ERASE_EVENTS_MAX;
+    lens[9] = sizeof(NGX_KEFU_ERASE_EVENTS_MAX) - 1;
+    argv[10] = e->erased ? "1" : "0";
+    lens[10] = 1;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_visitor, 7, 11,
+                                  argv, lens, ngx_kefu_erase_visitor_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_visitor_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    ngx_kefu_erase_t  *e;
+
+    e = api->ctx;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    switch (reply->integer) {
+
+    case 0:
+        /* a conversation opened meanwhile: once more round */
+        if (++e->rounds == NGX_KEFU_ERASE_ROUNDS) {
+            return ngx_kefu_api_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                      "the visitor keeps opening "
+                                      "conversations; retry");
+        }
+
+        return ngx_kefu_erase_next(r, api);
+
+    case 2:
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "nothing is stored about this visitor");
+
+    default:
+        return ngx_kefu_api_send(r, NGX_HTTP_OK,
+                                 json_pack("{s:s%,s:b,s:I,s:I}",
+                                           "visitor", (char *) api->id.data,
+                                           api->id.len, "erased", 1,
+                                           "convs", (json_int_t) e->erased,
+                                           "files", (json_int_t) e->files));
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_push(ngx_http_request_t *r, ngx_kefu_erase_t *e,
+    ngx_uint_t what, ngx_str_t *key, ngx_str_t *arg)
+{
+    ngx_kefu_erase_step_t  *s;
+
+    s = ngx_array_push(&e->steps);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->key = *key;
+    s->arg = *arg;
+    s->what = what;
+    s->list = 0;
+
+    return NGX_OK;
+}
+
+
+/* a key in the request's pool */
+
+static ngx_int_t
+ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key, const char *fmt,
+    ...)
+{
+    u_char   *p;
+    u_char    buf[3 * NGX_KEFU_MAX_ID_LEN + 128];
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    key->len = p - buf;
+    key->data = ngx_pnalloc(r->pool, key->len);
+
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(key->data, buf, key->len);
+
+    return NGX_OK;
+}

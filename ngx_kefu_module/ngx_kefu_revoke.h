@@ -1,0 +1,51 @@
+
+/*
+ * Token revocation: a denylist per site by "jti" or by "sub"
+ * (docs/tokens.md, "Revoking tokens").  Redis holds it; every worker
+ * keeps a copy in its own memory, so hello, the API and uploads check a
+ * token without a Redis round trip, and closes its live sessions that a
+ * revocation names.
+ */
+
+
+#ifndef _NGX_KEFU_REVOKE_H_INCLUDED_
+#define _NGX_KEFU_REVOKE_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+
+
+/* every worker of every host listens here: "<site> <kind> <until> <value>" */
+#define NGX_KEFU_REVOKE_CHANNEL   "kefu:revoke"
+
+/* entries per site, and how far ahead an entry may expire (ms) */
+#define NGX_KEFU_REVOKE_MAX       10000
+#define NGX_KEFU_REVOKE_MAX_TTL   (366LL * 86400 * 1000)
+
+/* a jti is kept (and compared) up to this many bytes */
+#define NGX_KEFU_REVOKE_JTI_MAX   128
+
+/* how often each worker reads the whole list again (ms) */
+#define NGX_KEFU_REVOKE_REFRESH   10000
+
+
+ngx_int_t ngx_kefu_revoke_init_process(ngx_cycle_t *cycle);
+void ngx_kefu_revoke_exit_process(ngx_cycle_t *cycle);
+void ngx_kefu_revoke_ready(ngx_kefu_main_conf_t *kmcf);
+void ngx_kefu_revoke_published(ngx_kefu_main_conf_t *kmcf,
+    ngx_str_t *channel, ngx_str_t *payload);
+
+/* NGX_OK, or NGX_DECLINED with *err set: the token is revoked */
+ngx_int_t ngx_kefu_revoke_check(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, json_t *claims, const char **err);
+
+/* an entry the API added through this worker (kind 'j' or 's') */
+void ngx_kefu_revoke_added(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char kind, ngx_str_t *value, int64_t until);
+
+/* closes this worker's sessions of a visitor ("e" on the channel) */
+void ngx_kefu_revoke_kick(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    u_char kind, ngx_str_t *value);
+
+
+#endif /* _NGX_KEFU_REVOKE_H_INCLUDED_ */
