@@ -23,6 +23,8 @@ static ngx_int_t ngx_kefu_api_route(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_api_auth(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_api_groups(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *v);
 static void ngx_kefu_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t **body);
@@ -280,6 +282,30 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         api->start = post ? ngx_kefu_api_settings_put
                           : ngx_kefu_api_settings_get;
 
+    } else if (ngx_kefu_api_is(seg[2], "search") && n == 3) {
+        api->start = ngx_kefu_api_search;
+        api->agents_ok = 1;
+
+    } else if (ngx_kefu_api_is(seg[2], "canned") && (n == 3 || n == 4)) {
+        /* the caller's own canned replies: PUT and DELETE one by key */
+        api->agents_ok = 1;
+
+        if (n == 3) {
+            api->start = ngx_kefu_api_canned_get;
+
+        } else if (r->method == NGX_HTTP_PUT) {
+            api->start = ngx_kefu_api_canned_put;
+            post = 2;
+
+        } else if (r->method == NGX_HTTP_DELETE) {
+            api->start = ngx_kefu_api_canned_delete;
+            post = 3;
+
+        } else {
+            allow = "PUT, DELETE";
+            post = 1;
+        }
+
     } else {
         goto not_found;
     }
@@ -290,7 +316,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         api->id = seg[3];
     }
 
-    if ((post == 1 && r->method != NGX_HTTP_POST)
+    if ((post == 1 && (r->method != NGX_HTTP_POST || api->agents_ok))
         || (!post && r->method != NGX_HTTP_GET))
     {
         h = ngx_list_push(&r->headers_out.headers);
@@ -308,7 +334,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
                                   "method not allowed here");
     }
 
-    api->body = (post != 0);
+    api->body = (post == 1 || post == 2);
 
     return NGX_DECLINED;
 
@@ -388,10 +414,24 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
     v = json_object_get(claims, "role");
     role = json_is_string(v) ? json_string_value(v) : "";
 
-    if (ngx_strcmp(role, "admin") != 0 && ngx_strcmp(role, "service") != 0) {
+    if (ngx_strcmp(role, "admin") != 0 && ngx_strcmp(role, "service") != 0
+        && !(api->agents_ok && ngx_strcmp(role, "agent") == 0))
+    {
         json_decref(claims);
         return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                  "the API takes admin or service tokens");
+                                  api->agents_ok
+                                  ? "this endpoint takes admin, service or "
+                                    "agent tokens"
+                                  : "the API takes admin or service tokens");
+    }
+
+    if (ngx_strcmp(role, "agent") == 0
+        && ngx_kefu_api_groups(r, api, json_object_get(claims, "groups"))
+           != NGX_OK)
+    {
+        json_decref(claims);
+        err = "token \"groups\" must be an array of group names";
+        goto unauthorized;
     }
 
     v = json_object_get(claims, "sub");
@@ -417,6 +457,7 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     ngx_memcpy(api->sub.data, json_string_value(v), api->sub.len);
     api->admin = (ngx_strcmp(role, "admin") == 0);
+    api->agent = (ngx_strcmp(role, "agent") == 0);
     json_decref(claims);
 
     return NGX_DECLINED;
@@ -424,6 +465,56 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
 unauthorized:
 
     return ngx_kefu_api_unauthorized(r, "API request", err);
+}
+
+
+/* an agent token's groups (what it may search besides its own) */
+
+static ngx_int_t
+ngx_kefu_api_groups(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *v)
+{
+    size_t      i;
+    json_t     *g;
+    ngx_str_t  *s;
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_array(v) || json_array_size(v) > 64) {
+        return NGX_ERROR;
+    }
+
+    api->groups = ngx_array_create(r->pool, json_array_size(v) + 1,
+                                   sizeof(ngx_str_t));
+    if (api->groups == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_array_foreach(v, i, g) {
+        if (!json_is_string(g)
+            || ngx_kefu_valid_id((u_char *) json_string_value(g),
+                                 json_string_length(g))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        s = ngx_array_push(api->groups);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->len = json_string_length(g);
+        s->data = ngx_pnalloc(r->pool, s->len);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->data, json_string_value(g), s->len);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -550,6 +641,16 @@ ngx_int_t
 ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
     const char **argv, size_t *lens, ngx_kefu_api_done_pt done)
 {
+    return ngx_kefu_api_evalk(r, s, 0, argc, argv, lens, done);
+}
+
+
+/* the same with its first nkeys arguments declared as keys */
+
+ngx_int_t
+ngx_kefu_api_evalk(ngx_http_request_t *r, ngx_kefu_script_t *s, int nkeys,
+    int argc, const char **argv, size_t *lens, ngx_kefu_api_done_pt done)
+{
     ngx_kefu_api_wait_t   *w;
     ngx_kefu_main_conf_t  *kmcf;
 
@@ -564,8 +665,8 @@ ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, 0, argc,
-                            argv, lens)
+    if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, nkeys,
+                            argc, argv, lens)
         != NGX_OK)
     {
         w->cln->handler = NULL;

@@ -46,9 +46,13 @@ struct ngx_kefu_api_s {
     ngx_str_t                    sub;         /* the token's subject */
     ngx_kefu_api_start_pt        start;
     ngx_int_t                    rc;          /* of an error given early */
+    ngx_array_t                 *groups;      /* an agent's, of ngx_str_t */
+    void                        *data;        /* the endpoint's */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
     unsigned                     admin:1;     /* the token's role */
+    unsigned                     agent:1;     /* the token's role */
+    unsigned                     agents_ok:1; /* the endpoint takes agents */
 };
 
 
@@ -70,6 +74,9 @@ char *ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_kefu_api.c: waiting and answering */
 ngx_int_t ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s,
     int argc, const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_evalk(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    int nkeys, int argc, const char **argv, size_t *lens,
+    ngx_kefu_api_done_pt done);
 ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
     ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -108,6 +115,16 @@ ngx_int_t ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
+
+/* ngx_kefu_search_api.c, ngx_kefu_canned.c: agent tokens too */
+ngx_int_t ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_canned_get(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
+ngx_int_t ngx_kefu_api_canned_put(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
+ngx_int_t ngx_kefu_api_canned_delete(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
 
 /* ngx_kefu_api_settings.c */
 ngx_int_t ngx_kefu_api_settings_get(ngx_http_request_t *r,

@@ -11,6 +11,7 @@
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_search.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
@@ -298,6 +299,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     int                   argc;
     size_t                lens[25];
     json_t               *t, *att;
+    ngx_str_t            *saved;
     int64_t               ts;
     uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
@@ -416,6 +418,18 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
         argc = 25;
     }
 
+    /* a message is indexed for search once it is stored */
+    if (ngx_strcmp(type, "msg") == 0) {
+        saved = ngx_palloc(r->pool, sizeof(ngx_str_t) + lens[10]);
+
+        if (saved) {
+            saved->len = lens[10];
+            saved->data = (u_char *) (saved + 1);
+            ngx_memcpy(saved->data, s, lens[10]);
+            api->data = saved;
+        }
+    }
+
     rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, argc, argv, lens,
                            ngx_kefu_api_store_done);
     free(s);
@@ -430,6 +444,7 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     json_t       *j, *n;
     int64_t       code;
+    ngx_str_t     conv, *tail;
     redisReply  **e;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
@@ -475,6 +490,17 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     if (reply->elements < 6) {
         return ngx_kefu_api_unavailable(r);
+    }
+
+    tail = api->data;
+
+    if (code == 0 && tail && tail->data && e[1]->type == REDIS_REPLY_STRING) {
+        conv.data = (u_char *) e[1]->str;
+        conv.len = e[1]->len;
+        ngx_kefu_search_index_msg(api->kmcf, api->site, &conv,
+                                  (uint64_t) ngx_kefu_api_int(e[2]),
+                                  ngx_kefu_api_int(e[4]), tail->data,
+                                  tail->len);
     }
 
     j = json_pack("{s:o,s:o,s:I,s:I,s:b,s:b}",

@@ -11,6 +11,7 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_search.h"
 
 
 #define NGX_KEFU_CONTACT_NAME   128
@@ -295,6 +296,11 @@ ngx_kefu_contact(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         json_decref(c);
         ngx_free(ctx);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+
+    } else {
+        /* found by search by what it left, too */
+        ngx_kefu_search_index_visitor(ws->main_conf, ws->site, &ws->user_id,
+                                      ws->name.len ? &ws->name : NULL, c);
     }
 
     free(j);

@@ -17,6 +17,7 @@
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_session.h"
+#include "ngx_kefu_search.h"
 
 #include <openssl/rand.h>
 
@@ -832,6 +833,10 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_hello_ignore,
                                   NULL, n, argv, lens);
     free(attrs);
+
+    /* found by search by its id and name */
+    ngx_kefu_search_index_visitor(ws->main_conf, ws->site, &ws->user_id,
+                                  ws->name.len ? &ws->name : NULL, NULL);
 
     v = json_object_get(msg, "page");
 

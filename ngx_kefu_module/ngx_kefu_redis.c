@@ -1097,14 +1097,28 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
     const char **argv, const size_t *argvlen)
 {
-    int          i;
-    u_char       nk[NGX_INT_T_LEN];
-    size_t       lens[32];
-    ngx_int_t    rc;
-    const char  *args[32];
+    int           i;
+    u_char        nk[NGX_INT_T_LEN];
+    size_t        lens_buf[32], *lens;
+    ngx_int_t     rc;
+    const char   *args_buf[32], **args;
 
+    args = args_buf;
+    lens = lens_buf;
+
+    /* a call of many keys (the search index's terms) on the heap */
     if (argc + 3 > 32) {
-        return NGX_ERROR;
+        if (argc > 4096) {
+            return NGX_ERROR;
+        }
+
+        args = ngx_alloc((argc + 3) * (sizeof(char *) + sizeof(size_t)),
+                         ngx_cycle->log);
+        if (args == NULL) {
+            return NGX_ERROR;
+        }
+
+        lens = (size_t *) (args + argc + 3);
     }
 
     args[0] = "EVALSHA";
@@ -1121,12 +1135,17 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
 
     rc = ngx_kefu_redis_admit(rd);
 
-    if (rc != NGX_OK) {
-        return rc;
+    if (rc == NGX_OK) {
+        /* the command is formatted (copied) before this returns */
+        rc = ngx_kefu_redis_send_script(&rd->cmd, s, h, data, argc + 3, args,
+                                        lens);
     }
 
-    return ngx_kefu_redis_send_script(&rd->cmd, s, h, data, argc + 3, args,
-                                      lens);
+    if (args != args_buf) {
+        ngx_free(args);
+    }
+
+    return rc;
 }
 
 

@@ -27,6 +27,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route_lua.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_search.h"
 
 
 /*
@@ -415,5 +416,9 @@ ngx_kefu_script_t  *ngx_kefu_scripts[] = {
     &ngx_kefu_script_upload_check,
     &ngx_kefu_script_upload_done,
     &ngx_kefu_script_upload_sweep,
+    &ngx_kefu_script_search_index,
+    &ngx_kefu_script_search_find,
+    &ngx_kefu_script_search_fetch,
+    &ngx_kefu_script_canned,
     NULL
 };
