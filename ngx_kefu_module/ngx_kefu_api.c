@@ -38,6 +38,7 @@ ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_kefu_loc_conf_t  *kcf = conf;
 
+    ngx_kefu_main_conf_t      *kmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (kcf->api) {
@@ -52,6 +53,13 @@ ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_kefu_api_handler;
+
+    /* the console finds the API here (welcome's "api") */
+    kmcf = ngx_http_conf_get_module_main_conf(cf, ngx_kefu_module);
+
+    if (kmcf->api_uri.len == 0) {
+        kmcf->api_uri = clcf->name;
+    }
 
     return NGX_CONF_OK;
 }

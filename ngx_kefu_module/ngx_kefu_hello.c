@@ -691,6 +691,18 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         json_object_set_new(w, "settings", ngx_kefu_settings_public(ws->site));
     }
 
+    /* agents and admins: where the console's search and canned replies are */
+    if (ws->role != NGX_KEFU_ROLE_VISITOR && ws->main_conf->api_uri.len) {
+        json_object_set_new(w, "api", json_sprintf("%.*s%ssites/%.*s",
+                                (int) ws->main_conf->api_uri.len,
+                                ws->main_conf->api_uri.data,
+                                ws->main_conf->api_uri.data[
+                                    ws->main_conf->api_uri.len - 1] == '/'
+                                ? "" : "/",
+                                (int) ws->site->name.len,
+                                ws->site->name.data));
+    }
+
     /* where and what a client may upload (docs/attachments.md) */
     u = ngx_kefu_upload_info(ws->main_conf, ws->site);
 

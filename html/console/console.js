@@ -5,6 +5,8 @@
 
 import { mountSettings } from './settings.js';
 import { attachments } from './attach.js';
+import { mountSearch } from './search.js';
+import { mountCanned } from './canned.js';
 
 const I18N = {
   en: {
@@ -145,6 +147,7 @@ function signIn(tok, fromForm) {
   setAvatar($('me-avatar'), st.myName);
   // the Settings area exists for admins only
   if (claims.role === 'admin' && !st.settingsUi) st.settingsUi = mountSettings({ send, toast, lang });
+  mountFinders();
   connect();
   return true;
 }
@@ -253,6 +256,7 @@ function heartbeat(secs) {
 
 function onMessage(m) {
   let c;
+  if (m.type === 'settings' && st.cannedUi) st.cannedUi.reload();
   if (st.settingsUi && st.settingsUi.onMessage(m)) return;
   switch (m.type) {
   case 'welcome':
@@ -260,6 +264,8 @@ function onMessage(m) {
     st.tries = 0;
     st.me = m.id;
     st.upload = m.upload || null;
+    st.api = query.get('api') || params.get('api') || m.api || null;
+    if (st.searchUi) { st.searchUi.ready(st.api); st.cannedUi.ready(st.api); }
     if (m.name) st.myName = m.name;
     setConn('online');
     heartbeat(m.heartbeat);
@@ -892,6 +898,7 @@ function renderStatic() {
   $('lang-switch').textContent = lang === 'zh' ? 'English' : '中文';
   $('transfer-target').placeholder = t('groupPh');
   if (st.settingsUi) st.settingsUi.setLang(lang);
+  if (st.searchUi) { st.searchUi.setLang(lang); st.cannedUi.setLang(lang); }
   if (st.claims) { setConn(st.conn || 'connecting'); renderAll(); }
 }
 
@@ -1007,6 +1014,35 @@ if ('Notification' in window && Notification.permission === 'default') {
   const n = $('notify');
   n.hidden = false;
   n.addEventListener('click', () => Notification.requestPermission().then(() => { n.hidden = Notification.permission !== 'default'; }));
+}
+
+// ---- search (search.js) and canned replies (canned.js) ----
+
+function mountFinders() {
+  if (st.searchUi) return;
+  st.searchUi = mountSearch({ token: () => st.token, open: openFound, lang, ago });
+  st.cannedUi = mountCanned({ input: $('input'), composer: $('composer'), token: () => st.token, lang,
+                              context: cannedContext, toast });
+}
+
+// a conversation the console does not have (closed, or no longer the
+// agent's) opens read-only, from its history
+function openFound(id) {
+  if (!st.convs.has(id)) {
+    const c = conv(id);
+    c.state = 'closed';
+    c.found = true;
+  }
+  select(id);
+}
+
+function cannedContext() {
+  const c = st.selected && st.convs.get(st.selected);
+  let name = c && c.visitor && c.visitor.name;
+  if (!name && c) {
+    for (const e of c.entries.values()) if (e.from && e.from.role === 'visitor' && e.from.name) name = e.from.name;
+  }
+  return { visitor: { name, attrs: (c && c.visitor && c.visitor.attrs) || {} }, agent: { name: st.myName } };
 }
 
 // ---- attachments (attach.js) ----
