@@ -35,31 +35,6 @@ static ngx_int_t ngx_kefu_canned_call(ngx_http_request_t *r,
 
 
 /*
- * canned: KEYS[1] = the owner's hash.  ARGV = op (get, put, del), key,
- * document, the most an owner may have.  get: the documents by key; put: 1
- * created, 0 replaced, -1 full; del: 1 deleted, 0 there was none.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_canned = { ngx_string(
-"local op, k = ARGV[1], ARGV[2]\n"
-"if op == 'get' then\n"
-"  local h, ks, m, out = redis.call('HGETALL', KEYS[1]), {}, {}, {}\n"
-"  for i = 1, #h, 2 do ks[#ks + 1] = h[i] m[h[i]] = h[i + 1] end\n"
-"  table.sort(ks)\n"
-"  for _, k in ipairs(ks) do out[#out + 1] = m[k] end\n"
-"  return out\n"
-"end\n"
-"if op == 'del' then return redis.call('HDEL', KEYS[1], k) end\n"
-"local had = redis.call('HEXISTS', KEYS[1], k)\n"
-"if had == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then\n"
-"  return -1\n"
-"end\n"
-"redis.call('HSET', KEYS[1], k, ARGV[3])\n"
-"return 1 - had\n"
-), { 0 } };
-
-
-/*
  * One reply; prefix names it in errors ("canned[3]", or "" for a body).
  * field gets the path of the offending field, err what is wrong.
  */

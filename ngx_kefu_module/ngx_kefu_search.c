@@ -31,34 +31,6 @@ static void ngx_kefu_search_indexed(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
 
-/*
- * search_index: KEYS = the hit's document key (or a term key when there
- * is no document: visitors), then the term keys.  ARGV = member, ts
- * (ms), document ("" for none), ttl (s), postings per term, cutoff (ms:
- * older postings go).  Every key written gets the ttl again.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_search_index = { ngx_string(
-"local member, ts, doc = ARGV[1], ARGV[2], ARGV[3]\n"
-"local ttl, cap, cut = ARGV[4], tonumber(ARGV[5]), ARGV[6]\n"
-"local first = 1\n"
-"if doc ~= '' then\n"
-"  redis.call('SET', KEYS[1], doc, 'EX', ttl)\n"
-"  first = 2\n"
-"end\n"
-"for i = first, #KEYS do\n"
-"  local k = KEYS[i]\n"
-"  redis.call('ZADD', k, ts, member)\n"
-"  redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. cut)\n"
-"  if redis.call('ZCARD', k) > cap then\n"
-"    redis.call('ZREMRANGEBYRANK', k, 0, -cap - 1)\n"
-"  end\n"
-"  redis.call('EXPIRE', k, ttl)\n"
-"end\n"
-"return #KEYS - first + 1\n"
-), { 0 } };
-
-
 /* decode one UTF-8 character; *n its length (1 for a byte that is not one) */
 
 static uint32_t

@@ -49,10 +49,6 @@ void ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf,
 void ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact);
 
-extern ngx_kefu_script_t  ngx_kefu_script_search_index;
-extern ngx_kefu_script_t  ngx_kefu_script_search_find;
-extern ngx_kefu_script_t  ngx_kefu_script_search_fetch;
-extern ngx_kefu_script_t  ngx_kefu_script_canned;
 
 /* ngx_kefu_canned.c: the settings' "canned" */
 ngx_int_t ngx_kefu_canned_check(json_t *v, ngx_pool_t *pool,
