@@ -40,7 +40,9 @@ local function newest(first, n, count)
 end
 local hits, more = {}, 0
 if nw > 0 then
-  local r = newest(1, nw, 5000)
+  -- the whole site: the newest limit + 1 are the page; an agent's
+  -- filter may need to look further
+  local r = newest(1, nw, allow and 5000 or limit + 1)
   for i = 1, #r, 2 do
     local conv = string.match(r[i], '^(.-):')
     if allow == nil or allow[conv] then
