@@ -260,6 +260,16 @@ for my $bad (['', 'q=', 'no q'], ['?!', 'q=%3F%21', 'only punctuation'], ['long'
     is($st, 400, "$bad->[2]: 400");
     is($j->{error}{code}, 'bad_request', "$bad->[2]: bad_request");
 }
+# a long message: its first 200 distinct terms are indexed (one call of 200 keys and more)
+my @w = map { sprintf 'lw%03d', $_ } 1 .. 250;
+$v->send_json({type => 'msg', cid => 'long', text => join ' ', @w});
+$v->recv_type('ack') or die 'no ack';
+($st, $j) = main::search_until('lw001 lw200', sub { @{ $_[0]{hits} } });
+is(scalar @{ $j->{hits} }, 1, 'the first and the 200th term of a long message are found');
+ok($j->{hits}[0]{cut}, 'its text is cut, and says so');
+is(length $j->{hits}[0]{text}, 300, 'at 300 bytes');
+($st, $j) = api(GET => "/kefu/api/sites/$main::SHOP/search?q=lw201");
+is_deeply($j->{hits}, [], 'the 201st is not');
 ($st, $j) = api(POST => "/kefu/api/sites/$main::SHOP/search?q=x", {});
 is($st, 405, 'POST: 405');
 my $keys = redis('KEYS', "kefu:{s:$main::SHOP}:ix:*");
