@@ -1,8 +1,8 @@
 -- search_find: KEYS = nw word-term keys, nv visitor-term keys (the same
 -- terms), nf filter keys (none: the whole site).  ARGV = nw, nv, nf,
 -- limit, before (ms, "" for none).  Returns {hits: member, ts, ...
--- newest first, visitor ids, more}.  At most 5000 postings are looked at
--- per call, and an agent's filter holds its latest 5000 conversations
+-- newest first, visitor ids, more}.  At most 5000 postings of the
+-- shortest term's list are looked at per call, and an agent's filter holds its latest 5000 conversations
 -- and the first 5000 of each of its groups' queues.
 local nw, nv, nf = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit, before = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -15,46 +15,54 @@ if nf > 0 then
     end
   end
 end
-local function newest(first, n, count)
-  if n == 1 then
-    local max = '+inf'
-    if before then max = '(' .. ARGV[5] end
-    return redis.call('ZREVRANGEBYSCORE', KEYS[first], max, '-inf',
-                      'WITHSCORES', 'LIMIT', 0, count)
+-- The members of all n lists from KEYS[first] on, newest first: the
+-- shortest list is walked in pages and each member looked up in the
+-- others (a message's postings all have its ts), so a page of hits costs
+-- about its own size, not the lists'.  keep(member) filters; at most
+-- 5000 members are looked at.  Returns member, ts, ... and 1 if there
+-- were more than want.
+local function walk(first, n, want, keep)
+  local small, size = first, -1
+  for i = first, first + n - 1 do
+    local c = redis.call('ZCARD', KEYS[i])
+    if size < 0 or c < size then small, size = i, c end
   end
-  local args = {'ZINTER', n}
-  for i = first, first + n - 1 do args[#args + 1] = KEYS[i] end
-  args[#args + 1] = 'AGGREGATE'
-  args[#args + 1] = 'MAX'
-  args[#args + 1] = 'WITHSCORES'
-  local z = redis.call(unpack(args))
-  local r = {}
-  for i = #z - 1, 1, -2 do
-    if #r >= count * 2 then break end
-    if not before or tonumber(z[i + 1]) < before then
-      r[#r + 1] = z[i]
-      r[#r + 1] = z[i + 1]
+  local out, scanned, off = {}, 0, 0
+  local max = '+inf'
+  if before then max = '(' .. ARGV[5] end
+  while scanned < 5000 do
+    local r = redis.call('ZREVRANGEBYSCORE', KEYS[small], max, '-inf',
+                         'WITHSCORES', 'LIMIT', off, 200)
+    for i = 1, #r, 2 do
+      scanned = scanned + 1
+      local m, ok = r[i], true
+      for k = first, first + n - 1 do
+        if k ~= small and not redis.call('ZSCORE', KEYS[k], m) then
+          ok = false
+          break
+        end
+      end
+      if ok and keep(m) then
+        if #out >= want * 2 then return out, 1 end
+        out[#out + 1] = m
+        out[#out + 1] = r[i + 1]
+      end
+      if scanned >= 5000 then break end
     end
+    if #r < 400 then break end
+    off = off + 200
   end
-  return r
+  return out, 0
 end
 local hits, more = {}, 0
 if nw > 0 then
-  -- the whole site: the newest limit + 1 are the page; an agent's
-  -- filter may need to look further
-  local r = newest(1, nw, allow and 5000 or limit + 1)
-  for i = 1, #r, 2 do
-    local conv = string.match(r[i], '^(.-):')
-    if allow == nil or allow[conv] then
-      if #hits >= limit * 2 then more = 1 break end
-      hits[#hits + 1] = r[i]
-      hits[#hits + 1] = r[i + 1]
-    end
-  end
+  hits, more = walk(1, nw, limit, function(m)
+    return allow == nil or allow[string.match(m, '^(.-):')] ~= nil
+  end)
 end
 local vis = {}
 if nv > 0 and not before then
-  local r = newest(nw + 1, nv, 20)
+  local r = walk(nw + 1, nv, 20, function() return true end)
   for i = 1, #r, 2 do vis[#vis + 1] = r[i] end
 end
 return {hits, vis, more}
