@@ -27,12 +27,13 @@ local function walk(first, n, want, keep)
     local c = redis.call('ZCARD', KEYS[i])
     if size < 0 or c < size then small, size = i, c end
   end
-  local out, scanned, off = {}, 0, 0
+  local out, scanned, off, batch = {}, 0, 0, want + 1
   local max = '+inf'
   if before then max = '(' .. ARGV[5] end
+  -- pages that double: one call when the first want + 1 all match
   while scanned < 5000 do
     local r = redis.call('ZREVRANGEBYSCORE', KEYS[small], max, '-inf',
-                         'WITHSCORES', 'LIMIT', off, 200)
+                         'WITHSCORES', 'LIMIT', off, batch)
     for i = 1, #r, 2 do
       scanned = scanned + 1
       local m, ok = r[i], true
@@ -49,8 +50,9 @@ local function walk(first, n, want, keep)
       end
       if scanned >= 5000 then break end
     end
-    if #r < 400 then break end
-    off = off + 200
+    if #r < batch * 2 then break end
+    off = off + batch
+    batch = math.min(batch * 2, 5000 - scanned)
   end
   return out, 0
 end
