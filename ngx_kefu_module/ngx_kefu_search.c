@@ -378,11 +378,13 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     }
 
     doc_key.data = key;
-    p = ngx_sprintf(key, "kefu:{s:%V}:ix:m:%V:%uL", &site->name, conv, seq);
+    /* seq zero-padded: one conversation's hits of one ms sort by it */
+    p = ngx_sprintf(key, "kefu:{s:%V}:ix:m:%V:%015uL", &site->name, conv,
+                    seq);
     doc_key.len = p - key;
 
     member.data = p;
-    member.len = ngx_sprintf(p, "%V:%uL", conv, seq) - p;
+    member.len = ngx_sprintf(p, "%V:%015uL", conv, seq) - p;
 
     docs.data = (u_char *) s;
     docs.len = ngx_strlen(s);

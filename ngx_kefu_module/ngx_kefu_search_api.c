@@ -27,6 +27,7 @@ typedef struct {
     ngx_uint_t                   nv;          /* visitors found */
     ngx_uint_t                   more;
     int64_t                     *ts;          /* of each hit */
+    ngx_str_t                    last;        /* the last hit's member */
     ngx_str_t                   *visitors;
 } ngx_kefu_search_req_t;
 
@@ -44,11 +45,11 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
     u_char                   *p;
-    u_char                    lim[NGX_INT64_LEN], bef[NGX_INT64_LEN];
+    u_char                    lim[NGX_INT64_LEN];
     u_char                    n1[NGX_INT_T_LEN], n2[NGX_INT_T_LEN];
     u_char                    n3[NGX_INT_T_LEN];
     size_t                   *lens, pre;
-    int64_t                   before;
+    ngx_str_t                 bef_ts, bef_member;
     ngx_int_t                 rc;
     ngx_uint_t                i, k, nkeys;
     const char              **argv;
@@ -97,11 +98,35 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return api->rc;
     }
 
-    before = -1;
-    rc = ngx_kefu_api_arg_int(r, api, "before", 1, NGX_KEFU_API_INT_MAX,
-                              &before);
-    if (rc == NGX_ABORT) {
-        return api->rc;
+    /* before: a page's "next", "<ts>:<conv>:<seq>", or a time (ms) */
+    ngx_str_null(&bef_ts);
+    ngx_str_null(&bef_member);
+
+    if (ngx_kefu_api_arg(r, "before", &bef_ts) == NGX_OK) {
+        p = ngx_strlchr(bef_ts.data, bef_ts.data + bef_ts.len, ':');
+
+        if (p) {
+            bef_member.data = p + 1;
+            bef_member.len = bef_ts.data + bef_ts.len - p - 1;
+            bef_ts.len = p - bef_ts.data;
+        }
+
+        for (i = 0; i < bef_member.len; i++) {
+            if (!(bef_member.data[i] >= '0' && bef_member.data[i] <= '9')
+                && bef_member.data[i] != ':')
+            {
+                break;
+            }
+        }
+
+        if (bef_ts.len == 0 || bef_ts.len > 15
+            || ngx_atoof(bef_ts.data, bef_ts.len) == NGX_ERROR
+            || (p && (bef_member.len == 0 || i < bef_member.len)))
+        {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"before\" must be the \"next\" of a "
+                                      "page, or a time in ms");
+        }
     }
 
     if (ngx_kefu_search_filters(r, api, sr) != NGX_OK) {
@@ -115,7 +140,7 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     nkeys = 2 * t->n + sr->nf;
     pre = sizeof("kefu:{s:}:ix:w:") - 1 + api->site->name.len;
 
-    argv = ngx_palloc(r->pool, (nkeys + 5) * (sizeof(char *)
+    argv = ngx_palloc(r->pool, (nkeys + 6) * (sizeof(char *)
                                               + sizeof(size_t)));
     p = ngx_pnalloc(r->pool, 2 * (t->n * pre + (t->last - t->buf)));
 
@@ -123,7 +148,7 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    lens = (size_t *) (argv + nkeys + 5);
+    lens = (size_t *) (argv + nkeys + 6);
     k = 0;
 
     for (i = 0; i < 2 * t->n; i++) {
@@ -147,8 +172,10 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     lens[k++] = ngx_sprintf(n3, "%ui", sr->nf) - n3;
     argv[k] = (char *) lim;
     lens[k++] = ngx_sprintf(lim, "%L", sr->limit) - lim;
-    argv[k] = (char *) bef;
-    lens[k++] = before < 0 ? 0 : ngx_sprintf(bef, "%L", before) - bef;
+    argv[k] = bef_ts.len ? (char *) bef_ts.data : "";
+    lens[k++] = bef_ts.len;
+    argv[k] = bef_member.len ? (char *) bef_member.data : "";
+    lens[k++] = bef_member.len;
 
     return ngx_kefu_api_evalk(r, &ngx_kefu_script_search_find, (int) nkeys,
                               (int) k, argv, lens, ngx_kefu_search_found);
@@ -282,6 +309,10 @@ ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
                         (size_t) e->len, e->str);
         lens[k] = p - (u_char *) argv[k];
         k++;
+
+        /* the key ends with the member: the next page's cursor */
+        sr->last.data = p - e->len;
+        sr->last.len = e->len;
     }
 
     for (i = 0; i < nv; i++) {
@@ -406,7 +437,11 @@ ngx_kefu_search_fetched(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     if (out) {
         json_object_set_new(out, "next", sr->more && last > 0
-                                         ? json_integer(last) : json_null());
+                                         ? json_sprintf("%lld:%.*s",
+                                               (long long) last,
+                                               (int) sr->last.len,
+                                               sr->last.data)
+                                         : json_null());
     }
 
     return ngx_kefu_api_send(r, NGX_HTTP_OK, out);

@@ -1,3 +1,4 @@
+#!lua
 -- canned: KEYS[1] = the owner's hash.  ARGV = op (get, put, del), key,
 -- document, the most an owner may have.  get: the documents by key; put: 1
 -- created, 0 replaced, -1 full; del: 1 deleted, 0 there was none.

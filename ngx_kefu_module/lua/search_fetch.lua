@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 -- search_fetch: KEYS = nh hit documents, nv visitor hashes, nv visitors'
 -- conversation lists, nf filter keys.  ARGV = nh, nv, nf.  Returns
 -- {documents ("" for one expired meanwhile), per visitor {name, contact,

@@ -1,6 +1,9 @@
+#!lua flags=no-writes
 -- search_find: KEYS = nw word-term keys, nv visitor-term keys (the same
 -- terms), nf filter keys (none: the whole site).  ARGV = nw, nv, nf,
--- limit, before (ms, "" for none).  Returns {hits: member, ts, ...
+-- limit, before (ms, "" for none), after-member (with before: the last
+-- hit of the previous page; hits of its ms after it come next, "" for
+-- none).  Returns {hits: member, ts, ...
 -- newest first, visitor ids, more}.  At most 5000 postings of the
 -- shortest term's list are looked at per call, and an agent's filter holds its latest 5000 conversations
 -- and the first 5000 of each of its groups' queues.
@@ -29,7 +32,8 @@ local function walk(first, n, want, keep)
   end
   local out, scanned, off, batch = {}, 0, 0, want + 1
   local max = '+inf'
-  if before then max = '(' .. ARGV[5] end
+  local cut = ARGV[6] ~= '' and ARGV[6] or nil
+  if before then max = cut and ARGV[5] or '(' .. ARGV[5] end
   -- pages that double: one call when the first want + 1 all match
   while scanned < 5000 do
     local r = redis.call('ZREVRANGEBYSCORE', KEYS[small], max, '-inf',
@@ -37,7 +41,9 @@ local function walk(first, n, want, keep)
     for i = 1, #r, 2 do
       scanned = scanned + 1
       local m, ok = r[i], true
-      for k = first, first + n - 1 do
+      -- the previous page's millisecond: only what sorts after its last
+      if cut and r[i + 1] == ARGV[5] and m >= cut then ok = false end
+      for k = first, ok and first + n - 1 or first - 1 do
         if k ~= small and not redis.call('ZSCORE', KEYS[k], m) then
           ok = false
           break

@@ -1,3 +1,4 @@
+#!lua
 -- search_index: KEYS = the hit's document key (or a term key when there
 -- is no document: visitors), then the term keys.  ARGV = member, ts
 -- (ms), document ("" for none), ttl (s), postings per term, cutoff (ms:
