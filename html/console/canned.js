@@ -164,7 +164,10 @@ export function mountCanned(o) {
     }
   }, true);
   o.input.addEventListener('input', update);
-  o.input.addEventListener('blur', () => setTimeout(hide, 150));
+  // leaving the composer closes them, unless focus came straight back
+  o.input.addEventListener('blur', () => setTimeout(() => {
+    if (document.activeElement !== o.input) hide();
+  }, 150));
 
   // ---- the agent's own replies ----
   const dlg = el('dialog', 'dialog canned-dialog');
