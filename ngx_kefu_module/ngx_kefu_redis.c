@@ -72,6 +72,7 @@ typedef struct {
     char                        *cmd;       /* EVALSHA, kept for one rerun */
     size_t                       len;
     unsigned                     retried:1;
+    unsigned                     follow:1;  /* ngx_kefu_redis_eval_follow() */
 } ngx_kefu_redis_req_t;
 
 
@@ -83,6 +84,7 @@ struct ngx_kefu_redis_link_s {
     ngx_event_t                  timer;     /* connect, or oldest command */
     ngx_queue_t                  inflight;
     ngx_uint_t                   ninflight;
+    ngx_uint_t                   nfollow;   /* of them, follow-up writes */
     ngx_msec_t                   backoff;
     ngx_uint_t                   state;
     ngx_uint_t                   failures;
@@ -151,12 +153,16 @@ static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd);
+static ngx_int_t ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd,
+    ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
+    int nkeys, int argc, const char **argv, const size_t *argvlen,
+    ngx_uint_t follow);
 static ngx_int_t ngx_kefu_redis_send(ngx_kefu_redis_link_t *link,
     ngx_kefu_redis_handler_pt h, void *data, int argc, const char **argv,
     const size_t *argvlen);
 static ngx_int_t ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen);
+    int argc, const char **argv, const size_t *argvlen, ngx_uint_t follow);
 static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
@@ -1066,7 +1072,7 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd)
 
     max = (ngx_uint_t) rd->kmcf->redis_max_inflight;
 
-    if (rd->cmd.ninflight >= max) {
+    if (rd->cmd.ninflight - rd->cmd.nfollow >= max) {
         ngx_kefu_stat_inc(rd->kmcf, redis_busy);
 
         if (!rd->busy) {
@@ -1096,6 +1102,34 @@ ngx_int_t
 ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
     const char **argv, const size_t *argvlen)
+{
+    return ngx_kefu_redis_eval_do(rd, s, h, data, nkeys, argc, argv, argvlen,
+                                  0);
+}
+
+
+/*
+ * A write that follows a command just answered (the search index after a
+ * stored message): it takes no client's place under
+ * kefu_redis_max_inflight, and has a budget of its own as large; over it
+ * the write is not made (NGX_BUSY).  The connection answers in order, so
+ * follow-ups in flight stay about as many as the commands they follow.
+ */
+
+ngx_int_t
+ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    return ngx_kefu_redis_eval_do(rd, s, h, data, nkeys, argc, argv, argvlen,
+                                  1);
+}
+
+
+static ngx_int_t
+ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
+    const char **argv, const size_t *argvlen, ngx_uint_t follow)
 {
     int           i;
     u_char        nk[NGX_INT_T_LEN];
@@ -1133,12 +1167,21 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         lens[i + 3] = argvlen[i];
     }
 
-    rc = ngx_kefu_redis_admit(rd);
+    if (!follow) {
+        rc = ngx_kefu_redis_admit(rd);
+
+    } else if (!ngx_kefu_redis_ready(rd)) {
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = rd->cmd.nfollow >= (ngx_uint_t) rd->kmcf->redis_max_inflight
+             ? NGX_BUSY : NGX_OK;
+    }
 
     if (rc == NGX_OK) {
         /* the command is formatted (copied) before this returns */
         rc = ngx_kefu_redis_send_script(&rd->cmd, s, h, data, argc + 3, args,
-                                        lens);
+                                        lens, follow);
     }
 
     if (args != args_buf) {
@@ -1154,7 +1197,7 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
     return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
-                                      argvlen);
+                                      argvlen, 0);
 }
 
 
@@ -1163,7 +1206,7 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
 static ngx_int_t
 ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen)
+    int argc, const char **argv, const size_t *argvlen, ngx_uint_t follow)
 {
     int                    len, rc;
     char                  *cmd;
@@ -1186,6 +1229,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     req->cmd = NULL;
     req->len = 0;
     req->retried = 0;
+    req->follow = follow ? 1 : 0;
 
     if (script) {
         cmd = NULL;
@@ -1218,6 +1262,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
 
     ngx_queue_insert_tail(&link->inflight, &req->queue);
     link->ninflight++;
+    link->nfollow += req->follow;
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);
@@ -1237,6 +1282,7 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     ngx_queue_remove(&req->queue);
     link->ninflight--;
+    link->nfollow -= req->follow;
 
     if (link->rd->busy
         && link->ninflight < (ngx_uint_t) link->rd->kmcf->redis_max_inflight
@@ -1326,6 +1372,7 @@ ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
 
     ngx_queue_insert_tail(&link->inflight, &req->queue);
     link->ninflight++;
+    link->nfollow += req->follow;
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);

@@ -511,10 +511,15 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     lens[k++] = ngx_sprintf(cut, "%L",
                             ts - (int64_t) kmcf->search_retention) - cut;
 
-    /* the index is best effort: a failure is logged, the message stands */
-    rc = ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_search_index,
-                             ngx_kefu_search_indexed, NULL, (int) nkeys,
-                             (int) k, argv, lens);
+    /*
+     * The index is best effort: a failure is logged, the message stands.
+     * It follows the message's own call, and takes no client's place under
+     * kefu_redis_max_inflight.
+     */
+    rc = ngx_kefu_redis_eval_follow(kmcf->redis,
+                                    &ngx_kefu_script_search_index,
+                                    ngx_kefu_search_indexed, NULL,
+                                    (int) nkeys, (int) k, argv, lens);
 
     ngx_free(argv);
     ngx_free(keys);
