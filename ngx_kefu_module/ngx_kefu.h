@@ -170,6 +170,7 @@ typedef struct {
     ngx_msec_t                   token_leeway; /* clock skew for exp/nbf */
     ngx_uint_t                   anonymous_per_address;
     ngx_int_t                    log_max;
+    ngx_msec_t                   search_retention;
     ngx_int_t                    redis_max_inflight;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */

@@ -26,6 +26,8 @@ static ngx_int_t ngx_kefu_api_auth(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static const char *ngx_kefu_api_agent_may(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *claims);
+static ngx_int_t ngx_kefu_api_groups(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *v);
 static void ngx_kefu_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t **body);
@@ -320,6 +322,30 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         api->start = post ? ngx_kefu_api_settings_put
                           : ngx_kefu_api_settings_get;
 
+    } else if (ngx_kefu_api_is(seg[2], "search") && n == 3) {
+        api->start = ngx_kefu_api_search;
+        api->agents_ok = 1;
+
+    } else if (ngx_kefu_api_is(seg[2], "canned") && (n == 3 || n == 4)) {
+        /* the caller's own canned replies: PUT and DELETE one by key */
+        api->agents_ok = 1;
+
+        if (n == 3) {
+            api->start = ngx_kefu_api_canned_get;
+
+        } else if (r->method == NGX_HTTP_PUT) {
+            api->start = ngx_kefu_api_canned_put;
+            post = 2;
+
+        } else if (r->method == NGX_HTTP_DELETE) {
+            api->start = ngx_kefu_api_canned_delete;
+            post = 3;
+
+        } else {
+            allow = "PUT, DELETE";
+            post = 1;
+        }
+
     } else {
         goto not_found;
     }
@@ -330,7 +356,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         api->id = seg[3];
     }
 
-    if ((post == 1 && r->method != NGX_HTTP_POST)
+    if ((post == 1 && (r->method != NGX_HTTP_POST || api->agents_ok))
         || (post == 3 && r->method != NGX_HTTP_DELETE)
         || (!post && r->method != NGX_HTTP_GET))
     {
@@ -349,8 +375,8 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
                                   "method not allowed here");
     }
 
-    /* DELETE takes no body */
-    api->body = (post != 0 && post != 3);
+    /* POST and PUT take a body, GET and DELETE none */
+    api->body = (post == 1 || post == 2);
 
     return NGX_DECLINED;
 
@@ -431,15 +457,25 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
     role = json_is_string(v) ? json_string_value(v) : "";
 
     if (ngx_strcmp(role, "agent") == 0) {
-        /* the console's reads (contract v2, "Agents' view") */
-        e2 = ngx_kefu_api_agent_may(r, api, claims);
+        /*
+         * search and canned replies take an agent's token for what they
+         * do; elsewhere it only reads what the console shows (contract
+         * v2, "Agents' view")
+         */
+        e2 = api->agents_ok ? NULL : ngx_kefu_api_agent_may(r, api, claims);
 
         if (e2) {
             json_decref(claims);
             return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden", e2);
         }
 
-        api->agent = 1;
+        if (ngx_kefu_api_groups(r, api, json_object_get(claims, "groups"))
+            != NGX_OK)
+        {
+            json_decref(claims);
+            err = "token \"groups\" must be an array of group names";
+            goto unauthorized;
+        }
 
     } else if (ngx_strcmp(role, "admin") != 0
                && ngx_strcmp(role, "service") != 0)
@@ -478,6 +514,7 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     ngx_memcpy(api->sub.data, json_string_value(v), api->sub.len);
     api->admin = (ngx_strcmp(role, "admin") == 0);
+    api->agent = (ngx_strcmp(role, "agent") == 0);
     json_decref(claims);
 
     if (api->agent) {
@@ -495,6 +532,56 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
 unauthorized:
 
     return ngx_kefu_api_unauthorized(r, "API request", err);
+}
+
+
+/* an agent token's groups (what it may search besides its own) */
+
+static ngx_int_t
+ngx_kefu_api_groups(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *v)
+{
+    size_t      i;
+    json_t     *g;
+    ngx_str_t  *s;
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_array(v) || json_array_size(v) > 64) {
+        return NGX_ERROR;
+    }
+
+    api->groups = ngx_array_create(r->pool, json_array_size(v) + 1,
+                                   sizeof(ngx_str_t));
+    if (api->groups == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_array_foreach(v, i, g) {
+        if (!json_is_string(g)
+            || ngx_kefu_valid_id((u_char *) json_string_value(g),
+                                 json_string_length(g))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        s = ngx_array_push(api->groups);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->len = json_string_length(g);
+        s->data = ngx_pnalloc(r->pool, s->len);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->data, json_string_value(g), s->len);
+    }
+
+    return NGX_OK;
 }
 
 

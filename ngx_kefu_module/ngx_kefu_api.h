@@ -48,6 +48,8 @@ struct ngx_kefu_api_s {
     ngx_int_t                    rc;          /* of an error given early */
     void                        *ctx;         /* an endpoint's own state */
     u_char                       kind;        /* revocations: j or s */
+    ngx_array_t                 *groups;      /* an agent's, of ngx_str_t */
+    void                        *data;        /* search's own state */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
     ngx_str_t                    reader;      /* an agent's "a:<id>" */
@@ -55,6 +57,8 @@ struct ngx_kefu_api_s {
     unsigned                     agent:1;     /* an agent: reads only what
                                                  it may read over
                                                  WebSocket */
+    unsigned                     agents_ok:1; /* the endpoint takes agents
+                                                 for more than that */
 };
 
 
@@ -76,6 +80,9 @@ char *ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_kefu_api.c: waiting and answering */
 ngx_int_t ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s,
     int argc, const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    int nkeys, int argc, const char **argv, size_t *lens,
+    ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
     ngx_kefu_call_t *call, ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r,
@@ -133,6 +140,16 @@ ngx_int_t ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
+
+/* ngx_kefu_search_api.c, ngx_kefu_canned.c: agent tokens too */
+ngx_int_t ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_canned_get(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
+ngx_int_t ngx_kefu_api_canned_put(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
+ngx_int_t ngx_kefu_api_canned_delete(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body);
 
 /* ngx_kefu_api_settings.c */
 ngx_int_t ngx_kefu_api_settings_get(ngx_http_request_t *r,

@@ -11,6 +11,7 @@
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
 
 
@@ -294,6 +295,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                cidbuf[1 + NGX_INT64_LEN];
     u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
     json_t               *t, *att;
+    ngx_str_t            *saved;
     int64_t               ts;
     uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
@@ -396,6 +398,18 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     ngx_kefu_msg_argv(&args, &call);
 
+    /* a message is indexed for search once it is stored */
+    if (ngx_strcmp(type, "msg") == 0) {
+        saved = ngx_palloc(r->pool, sizeof(ngx_str_t) + args.tail.len);
+
+        if (saved) {
+            saved->len = args.tail.len;
+            saved->data = (u_char *) (saved + 1);
+            ngx_memcpy(saved->data, args.tail.data, args.tail.len);
+            api->data = saved;
+        }
+    }
+
     rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, call.argc, call.argv,
                            call.lens, ngx_kefu_api_store_done);
     free(s);
@@ -410,6 +424,7 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     json_t       *j, *n;
     int64_t       code;
+    ngx_str_t     conv, *tail;
     redisReply  **e;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
@@ -455,6 +470,17 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     if (reply->elements < 6) {
         return ngx_kefu_api_unavailable(r);
+    }
+
+    tail = api->data;
+
+    if (code == 0 && tail && tail->data && e[1]->type == REDIS_REPLY_STRING) {
+        conv.data = (u_char *) e[1]->str;
+        conv.len = e[1]->len;
+        ngx_kefu_search_index_msg(api->kmcf, api->site, &conv,
+                                  (uint64_t) ngx_kefu_api_int(e[2]),
+                                  ngx_kefu_api_int(e[4]), tail->data,
+                                  tail->len);
     }
 
     j = json_pack("{s:o,s:o,s:I,s:I,s:b,s:b}",

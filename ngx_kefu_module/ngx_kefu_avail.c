@@ -11,6 +11,7 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_search.h"
 
 
 
@@ -212,6 +213,11 @@ ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         json_decref(c);
         ngx_free(ctx);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+
+    } else {
+        /* found by search by what it left, too */
+        ngx_kefu_search_index_visitor(ws->main_conf, ws->site, &ws->user_id,
+                                      ws->name.len ? &ws->name : NULL, c);
     }
 
     free(j);

@@ -18,6 +18,7 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_session.h"
 #include "ngx_kefu_revoke.h"
+#include "ngx_kefu_search.h"
 
 #include <openssl/rand.h>
 
@@ -766,6 +767,10 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_hello_ignore,
                                   NULL, n, argv, lens);
     free(attrs);
+
+    /* found by search by its id and name */
+    ngx_kefu_search_index_visitor(ws->main_conf, ws->site, &ws->user_id,
+                                  ws->name.len ? &ws->name : NULL, NULL);
 
     if (req->page) {
         ngx_kefu_page(ws, req->page, NULL);

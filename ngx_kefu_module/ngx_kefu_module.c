@@ -91,6 +91,12 @@ static ngx_kefu_msec_bounds_t  ngx_kefu_leeway_bounds = {
     ngx_kefu_check_msec, 0, 300000, "must be at most 5m"
 };
 
+/* search postings: an hour at least, at most ten years */
+static ngx_kefu_msec_bounds_t  ngx_kefu_search_retention_bounds = {
+    ngx_kefu_check_msec, 3600000, (ngx_msec_t) 3650 * 86400 * 1000,
+    "must be between 1h and 3650d"
+};
+
 static ngx_conf_num_bounds_t  ngx_kefu_per_address_bounds = {
     ngx_conf_check_num_bounds, 0, 1000000
 };
@@ -230,6 +236,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_kefu_main_conf_t, log_max),
       &ngx_kefu_retention_bounds },
+
+    { ngx_string("kefu_search_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, search_retention),
+      &ngx_kefu_search_retention_bounds },
 
     { ngx_string("kefu_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -404,6 +417,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     kmcf->token_leeway = NGX_CONF_UNSET_MSEC;
     kmcf->anonymous_per_address = NGX_CONF_UNSET_UINT;
     kmcf->log_max = NGX_CONF_UNSET;
+    kmcf->search_retention = NGX_CONF_UNSET_MSEC;
     kmcf->lease_time = NGX_CONF_UNSET_MSEC;
     kmcf->redis_max_inflight = NGX_CONF_UNSET;
 
@@ -428,6 +442,8 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(kmcf->token_leeway, 30000);
     ngx_conf_init_uint_value(kmcf->anonymous_per_address, 100);
     ngx_conf_init_value(kmcf->log_max, 10000);
+    ngx_conf_init_msec_value(kmcf->search_retention,
+                             (ngx_msec_t) 90 * 24 * 3600 * 1000);
     ngx_conf_init_msec_value(kmcf->lease_time, 5000);
     ngx_conf_init_value(kmcf->redis_max_inflight, 1000);
 

@@ -14,6 +14,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
 
 
@@ -362,6 +363,22 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     /* the sender may have left meanwhile: then there is no one to tell */
     ws = ngx_kefu_local_session(kmcf, ctx->sid);
     site = ctx->site;
+
+    /* stored (not a duplicate): into the search index, by its own call */
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6
+        && reply->element[0]->type == REDIS_REPLY_INTEGER
+        && reply->element[0]->integer == 0
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && reply->element[2]->type == REDIS_REPLY_INTEGER
+        && reply->element[4]->type == REDIS_REPLY_INTEGER)
+    {
+        conv.data = (u_char *) reply->element[1]->str;
+        conv.len = reply->element[1]->len;
+        ngx_kefu_search_index_msg(kmcf, site, &conv,
+                                  (uint64_t) reply->element[2]->integer,
+                                  reply->element[4]->integer,
+                                  ctx->args.tail.data, ctx->args.tail.len);
+    }
 
     ngx_memcpy(cid, ctx->cid, ctx->cid_len);
     cid[ctx->cid_len] = '\0';

@@ -79,6 +79,7 @@ typedef struct {
     char                        *cmd;       /* EVALSHA, kept for one rerun */
     size_t                       len;
     unsigned                     retried:1;
+    unsigned                     follow:1;  /* ngx_kefu_redis_eval_follow() */
 } ngx_kefu_redis_req_t;
 
 
@@ -90,6 +91,7 @@ struct ngx_kefu_redis_link_s {
     ngx_event_t                  timer;     /* connect, or oldest command */
     ngx_queue_t                  inflight;
     ngx_uint_t                   ninflight;
+    ngx_uint_t                   nfollow;   /* of them, follow-up writes */
     ngx_msec_t                   backoff;
     ngx_uint_t                   state;
     ngx_uint_t                   failures;
@@ -168,12 +170,16 @@ static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd);
+static ngx_int_t ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd,
+    ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
+    int nkeys, int argc, const char **argv, const size_t *argvlen,
+    ngx_uint_t follow);
 static ngx_int_t ngx_kefu_redis_send(ngx_kefu_redis_link_t *link,
     ngx_kefu_redis_handler_pt h, void *data, int argc, const char **argv,
     const size_t *argvlen);
 static ngx_int_t ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen);
+    int argc, const char **argv, const size_t *argvlen, ngx_uint_t follow);
 static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
@@ -1271,7 +1277,7 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd)
 
     max = (ngx_uint_t) rd->kmcf->redis_max_inflight;
 
-    if (rd->cmd.ninflight >= max) {
+    if (rd->cmd.ninflight - rd->cmd.nfollow >= max) {
         ngx_kefu_stat_inc(rd->kmcf, redis_busy);
 
         if (!rd->busy) {
@@ -1302,14 +1308,56 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
     const char **argv, const size_t *argvlen)
 {
-    int          i;
-    u_char       nk[NGX_INT_T_LEN];
-    size_t       lens[32];
-    ngx_int_t    rc;
-    const char  *args[32];
+    return ngx_kefu_redis_eval_do(rd, s, h, data, nkeys, argc, argv, argvlen,
+                                  0);
+}
 
+
+/*
+ * A write that follows a command just answered (the search index after a
+ * stored message): it takes no client's place under
+ * kefu_redis_max_inflight, and has a budget of its own as large; over it
+ * the write is not made (NGX_BUSY).  The connection answers in order, so
+ * follow-ups in flight stay about as many as the commands they follow.
+ */
+
+ngx_int_t
+ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    return ngx_kefu_redis_eval_do(rd, s, h, data, nkeys, argc, argv, argvlen,
+                                  1);
+}
+
+
+static ngx_int_t
+ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
+    const char **argv, const size_t *argvlen, ngx_uint_t follow)
+{
+    int           i;
+    u_char        nk[NGX_INT_T_LEN];
+    size_t        lens_buf[32], *lens;
+    ngx_int_t     rc;
+    const char   *args_buf[32], **args;
+
+    args = args_buf;
+    lens = lens_buf;
+
+    /* a call of many keys (the search index's terms) on the heap */
     if (argc + 3 > 32) {
-        return NGX_ERROR;
+        if (argc > 4096) {
+            return NGX_ERROR;
+        }
+
+        args = ngx_alloc((argc + 3) * (sizeof(char *) + sizeof(size_t)),
+                         ngx_cycle->log);
+        if (args == NULL) {
+            return NGX_ERROR;
+        }
+
+        lens = (size_t *) (args + argc + 3);
     }
 
     args[0] = "EVALSHA";
@@ -1324,14 +1372,28 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         lens[i + 3] = argvlen[i];
     }
 
-    rc = ngx_kefu_redis_admit(rd);
+    if (!follow) {
+        rc = ngx_kefu_redis_admit(rd);
 
-    if (rc != NGX_OK) {
-        return rc;
+    } else if (!ngx_kefu_redis_ready(rd)) {
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = rd->cmd.nfollow >= (ngx_uint_t) rd->kmcf->redis_max_inflight
+             ? NGX_BUSY : NGX_OK;
     }
 
-    return ngx_kefu_redis_send_script(&rd->cmd, s, h, data, argc + 3, args,
-                                      lens);
+    if (rc == NGX_OK) {
+        /* the command is formatted (copied) before this returns */
+        rc = ngx_kefu_redis_send_script(&rd->cmd, s, h, data, argc + 3, args,
+                                        lens, follow);
+    }
+
+    if (args != args_buf) {
+        ngx_free(args);
+    }
+
+    return rc;
 }
 
 
@@ -1340,7 +1402,7 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
     return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
-                                      argvlen);
+                                      argvlen, 0);
 }
 
 
@@ -1349,7 +1411,7 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
 static ngx_int_t
 ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen)
+    int argc, const char **argv, const size_t *argvlen, ngx_uint_t follow)
 {
     int                    len, rc;
     char                  *cmd;
@@ -1372,6 +1434,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     req->cmd = NULL;
     req->len = 0;
     req->retried = 0;
+    req->follow = follow ? 1 : 0;
 
     if (script) {
         cmd = NULL;
@@ -1404,6 +1467,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
 
     ngx_queue_insert_tail(&link->inflight, &req->queue);
     link->ninflight++;
+    link->nfollow += req->follow;
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);
@@ -1423,6 +1487,7 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     ngx_queue_remove(&req->queue);
     link->ninflight--;
+    link->nfollow -= req->follow;
 
     if (link->rd->busy
         && link->ninflight < (ngx_uint_t) link->rd->kmcf->redis_max_inflight
@@ -1535,6 +1600,7 @@ ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
 
     ngx_queue_insert_tail(&link->inflight, &req->queue);
     link->ninflight++;
+    link->nfollow += req->follow;
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);

@@ -77,6 +77,10 @@ ngx_int_t ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
     const char **argv, const size_t *argvlen);
 
+ngx_int_t ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd,
+    ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
+    int nkeys, int argc, const char **argv, const size_t *argvlen);
+
 ngx_int_t ngx_kefu_redis_subscribe(ngx_kefu_redis_t *rd, ngx_str_t *channel);
 ngx_int_t ngx_kefu_redis_unsubscribe(ngx_kefu_redis_t *rd,
     ngx_str_t *channel);

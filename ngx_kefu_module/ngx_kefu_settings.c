@@ -15,6 +15,7 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_search.h"
 
 
 #define NGX_KEFU_SETTINGS_TEXT_MAX   2000
@@ -41,12 +42,12 @@ static void ngx_kefu_settings_stored(ngx_kefu_redis_t *rd, redisReply *reply,
 
 
 static const char  *ngx_kefu_settings_keys[] = {
-    "hours", "texts", "groups", "widget", "contact", NULL
+    "hours", "texts", "groups", "widget", "contact", "canned", NULL
 };
 
 /* kept for later versions: refused until they are implemented */
 static const char  *ngx_kefu_settings_reserved[] = {
-    "canned", "rules", "faq", NULL
+    "rules", "faq", NULL
 };
 
 static const char  *ngx_kefu_langs[] = { "zh", "en", NULL };
@@ -103,7 +104,7 @@ ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
         }
 
         ngx_str_set(err, "is not a settings field (hours, texts, groups, "
-                    "widget, contact)");
+                    "widget, contact, canned)");
         return NGX_DECLINED;
     }
 
@@ -237,6 +238,13 @@ ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
         }
     }
 
+    /* canned: [{"key", "title", "text"}] (ngx_kefu_canned.c) */
+    v = json_object_get(doc, "canned");
+
+    if (v && ngx_kefu_canned_check(v, pool, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
     /* contact: {"ask": bool, "required": bool} */
     v = json_object_get(doc, "contact");
 
@@ -319,7 +327,7 @@ static json_t *
 ngx_kefu_settings_builtin(void)
 {
     return json_pack("{s:n,s:{s:{s:s,s:s},s:{s:s,s:s}},s:[],"
-                     "s:{s:s,s:b},s:{s:b,s:b}}",
+                     "s:{s:s,s:b},s:{s:b,s:b},s:[]}",
                      "hours",
                      "texts",
                        "zh",
@@ -333,7 +341,8 @@ ngx_kefu_settings_builtin(void)
                                     "we will get back to you.",
                      "groups",
                      "widget", "color", "#1677ff", "hide_outside_hours", 0,
-                     "contact", "ask", 1, "required", 0);
+                     "contact", "ask", 1, "required", 0,
+                     "canned");
 }
 
 

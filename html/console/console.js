@@ -11,6 +11,8 @@ import { apiClient } from './api.js';
 import { transferPicker } from './transfer.js';
 import { visitorPanel } from './visitor.js';
 import { keyboard } from './keys.js';
+import { mountSearch } from './search.js';
+import { mountCanned } from './canned.js';
 
 const I18N = {
   en: {
@@ -171,6 +173,7 @@ function signIn(tok, fromForm) {
   setAvatar($('me-avatar'), st.myName);
   // the Settings area exists for admins only
   if (claims.role === 'admin' && !st.settingsUi) st.settingsUi = mountSettings({ send, toast, lang });
+  mountFinders();
   connect();
   return true;
 }
@@ -279,6 +282,7 @@ function heartbeat(secs) {
 
 function onMessage(m) {
   let c;
+  if (m.type === 'settings' && st.cannedUi) st.cannedUi.reload();
   if (st.settingsUi && st.settingsUi.onMessage(m)) return;
   if (queue.onMessage(m)) return;
   switch (m.type) {
@@ -288,6 +292,14 @@ function onMessage(m) {
     st.me = m.id;
     st.upload = m.upload || null;
     st.api = m.api || null;
+    if (st.searchUi) {
+      // the site's part of the API (api.js: #api= or ?api=, else welcome's)
+      const b = params.get('api') || query.get('api') || (st.api && st.api.url);
+      const u = b ? new URL(b, location.href).href.replace(/\/+$/, '') +
+                    '/sites/' + encodeURIComponent(st.site) : null;
+      st.searchUi.ready(u);
+      st.cannedUi.ready(u);
+    }
     if (m.name) st.myName = m.name;
     setConn('online');
     heartbeat(m.heartbeat);
@@ -929,6 +941,7 @@ function renderStatic() {
   $('lang-switch').textContent = lang === 'zh' ? 'English' : '中文';
   if (alertsUi) alertsUi.renderToggle();
   if (st.settingsUi) st.settingsUi.setLang(lang);
+  if (st.searchUi) { st.searchUi.setLang(lang); st.cannedUi.setLang(lang); }
   if (st.claims) { setConn(st.conn || 'connecting'); renderAll(); }
 }
 
@@ -1030,6 +1043,35 @@ if ('Notification' in window && Notification.permission === 'default') {
   const n = $('notify');
   n.hidden = false;
   n.addEventListener('click', () => Notification.requestPermission().then(() => { n.hidden = Notification.permission !== 'default'; }));
+}
+
+// ---- search (search.js) and canned replies (canned.js) ----
+
+function mountFinders() {
+  if (st.searchUi) return;
+  st.searchUi = mountSearch({ token: () => st.token, open: openFound, lang, ago });
+  st.cannedUi = mountCanned({ input: $('input'), composer: $('composer'), token: () => st.token, lang,
+                              context: cannedContext, toast });
+}
+
+// a conversation the console does not have (closed, or no longer the
+// agent's) opens read-only, from its history
+function openFound(id) {
+  if (!st.convs.has(id)) {
+    const c = conv(id);
+    c.state = 'closed';
+    c.found = true;
+  }
+  select(id);
+}
+
+function cannedContext() {
+  const c = st.selected && st.convs.get(st.selected);
+  let name = c && c.visitor && c.visitor.name;
+  if (!name && c) {
+    for (const e of c.entries.values()) if (e.from && e.from.role === 'visitor' && e.from.name) name = e.from.name;
+  }
+  return { visitor: { name, attrs: (c && c.visitor && c.visitor.attrs) || {} }, agent: { name: st.myName } };
 }
 
 // ---- attachments (attach.js) ----

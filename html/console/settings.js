@@ -4,6 +4,8 @@
 // texts visitors see, skill groups' display names, the widget's look, the
 // contact form.  A change reaches every visitor within a round trip.
 
+import { siteCannedFields } from './canned.js';
+
 const I18N = {
   en: {
     open: 'Settings', title: 'Site settings', close: 'Back to conversations', save: 'Save',
@@ -53,6 +55,7 @@ export function mountSettings(o) {
   let T = I18N[o.lang] || I18N.en;
   let lastCid = '';
   let doc = null;
+  let canned = null;
   const t = (k, v) => String(T[k]).replace(/\{(\w+)\}/g, (_, x) => (v && v[x] !== undefined ? v[x] : ''));
 
   const btn = el('button', 'link settings-open', '');
@@ -159,6 +162,11 @@ export function mountSettings(o) {
     }
     form.appendChild(fc);
 
+    // canned replies (canned.js)
+    const fk = el('fieldset', 'set-group');
+    canned = siteCannedFields(fk, o.lang && T === I18N.zh ? 'zh' : 'en');
+    form.appendChild(fk);
+
     const foot = el('div', 'set-foot');
     const err = el('p', 'error set-error');
     err.id = 'settings-error';
@@ -200,6 +208,7 @@ export function mountSettings(o) {
     const c = d.contact || {};
     $f('contact.ask').checked = c.ask !== false;
     $f('contact.required').checked = !!c.required;
+    canned.fill(d.canned);
   }
 
   // the form back into a document; a line it cannot read names itself
@@ -244,6 +253,7 @@ export function mountSettings(o) {
     if ($f('widget.title.zh').value.trim()) d.widget.title.zh = $f('widget.title.zh').value.trim();
     if ($f('widget.title.en').value.trim()) d.widget.title.en = $f('widget.title.en').value.trim();
     d.contact = { ask: $f('contact.ask').checked, required: $f('contact.required').checked };
+    d.canned = canned.collect();
     return d;
   }
 

@@ -1,0 +1,545 @@
+
+/*
+ * Search: the terms of a text, and the index they go into.  A message is
+ * indexed by its own script call once the msg script answered that it is
+ * stored (its keys share the site's hash tag, the message's its
+ * conversation's).  A worker that dies between the two leaves that one
+ * message out of the index: it is stored and delivered, only not found by
+ * search.  Visitors are indexed by id, name and contact details when they
+ * say hello or leave contact details.
+ *
+ * Keys (docs/storage.md), all under {s:<site>}:
+ *   kefu:{s:<site>}:ix:w:<term>          zset "<conv>:<seq>" -> ts
+ *   kefu:{s:<site>}:ix:m:<conv>:<seq>    string, the hit as JSON
+ *   kefu:{s:<site>}:ix:v:<term>          zset visitor id -> ts
+ * each bounded by kefu_search_retention (expiry, and postings older than
+ * it pruned on every write) and NGX_KEFU_SEARCH_POSTINGS per term.
+ */
+
+
+#include "ngx_kefu_search.h"
+
+
+static ngx_uint_t ngx_kefu_search_cjk(uint32_t c);
+static ngx_uint_t ngx_kefu_search_word(uint32_t *c);
+static void ngx_kefu_search_add(ngx_kefu_search_terms_t *t, u_char *p,
+    size_t len);
+static ngx_int_t ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, const char *ns, ngx_kefu_search_terms_t *t,
+    ngx_str_t *doc_key, ngx_str_t *member, int64_t ts, ngx_str_t *doc);
+static void ngx_kefu_search_indexed(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+
+
+/* decode one UTF-8 character; *n its length (1 for a byte that is not one) */
+
+static uint32_t
+ngx_kefu_search_utf8(u_char *p, u_char *last, size_t *n)
+{
+    uint32_t    c;
+    size_t      len, i;
+
+    c = *p;
+
+    if (c < 0x80) {
+        *n = 1;
+        return c;
+    }
+
+    if (c >= 0xf0 && c < 0xf8) {
+        len = 4;
+        c &= 0x07;
+
+    } else if (c >= 0xe0) {
+        len = 3;
+        c &= 0x0f;
+
+    } else if (c >= 0xc0) {
+        len = 2;
+        c &= 0x1f;
+
+    } else {
+        *n = 1;
+        return 0xfffd;
+    }
+
+    if ((size_t) (last - p) < len) {
+        *n = 1;
+        return 0xfffd;
+    }
+
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            *n = 1;
+            return 0xfffd;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    *n = len;
+
+    return c;
+}
+
+
+/* Han, kana, Hangul: no spaces between words, indexed by characters */
+
+static ngx_uint_t
+ngx_kefu_search_cjk(uint32_t c)
+{
+    return (c >= 0x3040 && c <= 0x30ff)
+           || (c >= 0x3400 && c <= 0x4dbf)
+           || (c >= 0x4e00 && c <= 0x9fff)
+           || (c >= 0xac00 && c <= 0xd7af)
+           || (c >= 0xf900 && c <= 0xfaff)
+           || (c >= 0x20000 && c <= 0x2fa1f);
+}
+
+
+/*
+ * A character of a word: ASCII letters, digits and "_" (full-width ones made
+ * ASCII), and letters of other scripts; upper case ASCII and Latin-1 made
+ * lower case.  Punctuation and symbols (ASCII, general and CJK
+ * punctuation, full-width forms) separate words.
+ */
+
+static ngx_uint_t
+ngx_kefu_search_word(uint32_t *c)
+{
+    uint32_t  ch = *c;
+
+    if (ch >= 0xff10 && ch <= 0xff5a) {
+        ch -= 0xfee0;                      /* full-width to ASCII */
+    }
+
+    if (ch < 0x80) {
+        if (ch >= 'A' && ch <= 'Z') {
+            ch |= 0x20;
+        }
+
+        *c = ch;
+
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+               || ch == '_';
+    }
+
+    if (ch < 0xc0 || ch == 0xd7 || ch == 0xf7 || ch == 0xfffd
+        || (ch >= 0x2000 && ch <= 0x2bff)
+        || (ch >= 0x3000 && ch <= 0x303f)
+        || (ch >= 0xfe30 && ch <= 0xfe4f)
+        || (ch >= 0xff00 && ch <= 0xffef)
+        || (ch >= 0x1f000 && ch <= 0x1faff))
+    {
+        return 0;
+    }
+
+    if (ch >= 0xc0 && ch <= 0xde) {
+        ch += 0x20;
+    }
+
+    *c = ch;
+
+    return 1;
+}
+
+
+/*
+ * The terms of a text, each once: lower-cased words (at most 64 bytes,
+ * longer ones cut), and for CJK each character and each pair of adjacent
+ * characters.  A query (query = 1) looks for pairs only, or the single
+ * character when its run has one: "退款" is the term "退款", "王" "王".
+ */
+
+void
+ngx_kefu_search_terms(ngx_kefu_search_terms_t *t, u_char *p, size_t len,
+    ngx_uint_t query)
+{
+    u_char    *last, *prev, *q, *w;
+    u_char     word[NGX_KEFU_SEARCH_TERM_MAX + 4];
+    size_t     n, m, run;
+    uint32_t   c;
+
+    t->n = 0;
+    t->last = t->buf;
+    t->end = t->buf + sizeof(t->buf);
+
+    last = p + len;
+    w = word;
+    prev = NULL;
+    run = 0;
+
+    while (p < last) {
+        c = ngx_kefu_search_utf8(p, last, &n);
+
+        if (ngx_kefu_search_cjk(c)) {
+            if (w > word) {
+                ngx_kefu_search_add(t, word, w - word);
+                w = word;
+            }
+
+            /* the run's length decides a query's single character */
+            if (prev == NULL) {
+                run = 0;
+
+                for (q = p; q < last; q += m) {
+                    if (!ngx_kefu_search_cjk(ngx_kefu_search_utf8(q, last,
+                                                                  &m)))
+                    {
+                        break;
+                    }
+
+                    run++;
+                }
+            }
+
+            if (!query || run == 1) {
+                ngx_kefu_search_add(t, p, n);
+            }
+
+            if (prev) {
+                ngx_kefu_search_add(t, prev, p + n - prev);
+            }
+
+            prev = p;
+            p += n;
+            continue;
+        }
+
+        prev = NULL;
+
+        if (ngx_kefu_search_word(&c)) {
+            /* a long word is cut, the same way in texts and queries */
+            if ((size_t) (w - word) + 4 <= NGX_KEFU_SEARCH_TERM_MAX) {
+                if (c < 0x80) {
+                    *w++ = (u_char) c;
+
+                } else if (c < 0x800) {
+                    *w++ = (u_char) (0xc0 | (c >> 6));
+                    *w++ = (u_char) (0x80 | (c & 0x3f));
+
+                } else if (c < 0x10000) {
+                    *w++ = (u_char) (0xe0 | (c >> 12));
+                    *w++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+                    *w++ = (u_char) (0x80 | (c & 0x3f));
+
+                } else {
+                    *w++ = (u_char) (0xf0 | (c >> 18));
+                    *w++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
+                    *w++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+                    *w++ = (u_char) (0x80 | (c & 0x3f));
+                }
+            }
+
+        } else if (w > word) {
+            ngx_kefu_search_add(t, word, w - word);
+            w = word;
+        }
+
+        p += n;
+    }
+
+    if (w > word) {
+        ngx_kefu_search_add(t, word, w - word);
+    }
+}
+
+
+static void
+ngx_kefu_search_add(ngx_kefu_search_terms_t *t, u_char *p, size_t len)
+{
+    ngx_uint_t  i;
+
+    if (t->n == NGX_KEFU_SEARCH_TERMS_MAX
+        || (size_t) (t->end - t->last) < len)
+    {
+        return;
+    }
+
+    for (i = 0; i < t->n; i++) {
+        if (t->term[i].len == len && ngx_memcmp(t->term[i].data, p, len) == 0)
+        {
+            return;
+        }
+    }
+
+    t->term[t->n].data = t->last;
+    t->term[t->n].len = len;
+    t->last = ngx_cpymem(t->last, p, len);
+    t->n++;
+}
+
+
+/*
+ * A stored message: tail is the entry's JSON from its ts on, as the msg
+ * script was given it (",\"ts\":...}").  Its text (with an attachment's
+ * name) is indexed; the hit keeps who wrote it and the start of the text.
+ */
+
+void
+ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, uint64_t seq, int64_t ts, u_char *tail, size_t tail_len)
+{
+    char                     *s;
+    u_char                   *key, *p;
+    size_t                    len, cut;
+    json_t                   *j, *text, *att, *doc;
+    ngx_str_t                 doc_key, member, docs;
+    ngx_kefu_search_terms_t  *t;
+
+    if (tail_len < 2 || tail[0] != ',') {
+        return;
+    }
+
+    tail[0] = '{';
+    j = json_loadb((char *) tail, tail_len, 0, NULL);
+    tail[0] = ',';
+
+    if (j == NULL) {
+        return;
+    }
+
+    text = json_object_get(j, "text");
+    att = json_object_get(j, "attachment");
+
+    t = ngx_alloc(sizeof(ngx_kefu_search_terms_t), ngx_cycle->log);
+    if (t == NULL) {
+        json_decref(j);
+        return;
+    }
+
+    /* the text, else what a file is called */
+    if (json_is_string(text) && json_string_length(text)) {
+        ngx_kefu_search_terms(t, (u_char *) json_string_value(text),
+                              json_string_length(text), 0);
+
+    } else if (json_is_string(json_object_get(att, "name"))) {
+        s = (char *) json_string_value(json_object_get(att, "name"));
+        ngx_kefu_search_terms(t, (u_char *) s, ngx_strlen(s), 0);
+
+    } else {
+        t->n = 0;
+    }
+
+    if (t->n == 0) {
+        ngx_free(t);
+        json_decref(j);
+        return;
+    }
+
+    /* the start of the text, cut at a character's boundary */
+    s = json_is_string(text) ? (char *) json_string_value(text) : "";
+    len = ngx_strlen(s);
+    cut = len;
+
+    if (cut > NGX_KEFU_SEARCH_SNIPPET) {
+        cut = NGX_KEFU_SEARCH_SNIPPET;
+
+        while (cut && ((u_char) s[cut] & 0xc0) == 0x80) {
+            cut--;
+        }
+    }
+
+    doc = json_pack("{s:s%,s:I,s:I,s:O,s:s%}",
+                    "conv", conv->data, conv->len,
+                    "seq", (json_int_t) seq,
+                    "ts", (json_int_t) ts,
+                    "from", json_object_get(j, "from")
+                            ? json_object_get(j, "from") : json_null(),
+                    "text", s, cut);
+
+    if (doc && cut < len) {
+        json_object_set_new(doc, "cut", json_true());
+    }
+
+    if (doc && json_is_true(json_object_get(j, "private"))) {
+        json_object_set_new(doc, "private", json_true());
+    }
+
+    if (doc && json_is_object(att)) {
+        json_object_set(doc, "attachment",
+                        json_object_get(att, "name")
+                        ? json_object_get(att, "name") : json_null());
+    }
+
+    json_decref(j);
+
+    s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+
+    len = sizeof("kefu:{s:}:ix:m::") + site->name.len + conv->len
+          + NGX_INT64_LEN;
+    key = s ? ngx_alloc(len * 2, ngx_cycle->log) : NULL;
+
+    if (key == NULL) {
+        free(s);
+        ngx_free(t);
+        return;
+    }
+
+    doc_key.data = key;
+    /* seq zero-padded: one conversation's hits of one ms sort by it */
+    p = ngx_sprintf(key, "kefu:{s:%V}:ix:m:%V:%015uL", &site->name, conv,
+                    seq);
+    doc_key.len = p - key;
+
+    member.data = p;
+    member.len = ngx_sprintf(p, "%V:%015uL", conv, seq) - p;
+
+    docs.data = (u_char *) s;
+    docs.len = ngx_strlen(s);
+
+    (void) ngx_kefu_search_eval(kmcf, site, "w", t, &doc_key, &member, ts,
+                                &docs);
+
+    ngx_free(key);
+    free(s);
+    ngx_free(t);
+}
+
+
+/* a visitor: found by its id, its name and its contact details */
+
+void
+ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact)
+{
+    u_char                   *p;
+    size_t                    len;
+    json_t                   *v;
+    ngx_uint_t                i;
+    const char               *f[] = { "name", "email", "phone", NULL };
+    ngx_kefu_search_terms_t  *t;
+
+    len = id->len + 1 + (name ? name->len : 0) + 1;
+
+    for (i = 0; contact && f[i]; i++) {
+        v = json_object_get(contact, f[i]);
+        len += json_is_string(v) ? json_string_length(v) + 1 : 0;
+    }
+
+    t = ngx_alloc(sizeof(ngx_kefu_search_terms_t) + len, ngx_cycle->log);
+    if (t == NULL) {
+        return;
+    }
+
+    /* one text of all of them, space-separated */
+    p = (u_char *) (t + 1);
+    p = ngx_cpymem(p, id->data, id->len);
+    *p++ = ' ';
+
+    if (name) {
+        p = ngx_cpymem(p, name->data, name->len);
+        *p++ = ' ';
+    }
+
+    for (i = 0; contact && f[i]; i++) {
+        v = json_object_get(contact, f[i]);
+
+        if (json_is_string(v)) {
+            p = ngx_cpymem(p, json_string_value(v), json_string_length(v));
+            *p++ = ' ';
+        }
+    }
+
+    ngx_kefu_search_terms(t, (u_char *) (t + 1), p - (u_char *) (t + 1), 0);
+
+    if (t->n) {
+        (void) ngx_kefu_search_eval(kmcf, site, "v", t, NULL, id,
+                                    ngx_kefu_now_ms(), NULL);
+    }
+
+    ngx_free(t);
+}
+
+
+static ngx_int_t
+ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    const char *ns, ngx_kefu_search_terms_t *t, ngx_str_t *doc_key,
+    ngx_str_t *member, int64_t ts, ngx_str_t *doc)
+{
+    u_char      *keys, *p;
+    u_char       tsb[NGX_INT64_LEN], ttl[NGX_INT64_LEN], cap[NGX_INT_T_LEN];
+    u_char       cut[NGX_INT64_LEN];
+    size_t      *lens, prefix;
+    ngx_int_t    rc;
+    ngx_uint_t   i, nkeys, k;
+    const char **argv;
+
+    nkeys = t->n + (doc_key ? 1 : 0);
+    prefix = sizeof("kefu:{s:}:ix:x:") - 1 + site->name.len;
+
+    argv = ngx_alloc((nkeys + 6) * (sizeof(char *) + sizeof(size_t)),
+                     ngx_cycle->log);
+    keys = ngx_alloc(t->n * prefix + (t->last - t->buf) + 1, ngx_cycle->log);
+
+    if (argv == NULL || keys == NULL) {
+        ngx_free(argv);
+        ngx_free(keys);
+        return NGX_ERROR;
+    }
+
+    lens = (size_t *) (argv + nkeys + 6);
+    k = 0;
+
+    if (doc_key) {
+        argv[k] = (char *) doc_key->data;
+        lens[k++] = doc_key->len;
+    }
+
+    p = keys;
+
+    for (i = 0; i < t->n; i++) {
+        argv[k] = (char *) p;
+        p = ngx_sprintf(p, "kefu:{s:%V}:ix:%s:%V", &site->name, ns,
+                        &t->term[i]);
+        lens[k] = p - (u_char *) argv[k];
+        k++;
+    }
+
+    argv[k] = (char *) member->data;
+    lens[k++] = member->len;
+    argv[k] = (char *) tsb;
+    lens[k++] = ngx_sprintf(tsb, "%L", ts) - tsb;
+    argv[k] = doc ? (char *) doc->data : "";
+    lens[k++] = doc ? doc->len : 0;
+    argv[k] = (char *) ttl;
+    lens[k++] = ngx_sprintf(ttl, "%M", kmcf->search_retention / 1000) - ttl;
+    argv[k] = (char *) cap;
+    lens[k++] = ngx_sprintf(cap, "%d", NGX_KEFU_SEARCH_POSTINGS) - cap;
+    argv[k] = (char *) cut;
+    lens[k++] = ngx_sprintf(cut, "%L",
+                            ts - (int64_t) kmcf->search_retention) - cut;
+
+    /*
+     * The index is best effort: a failure is logged, the message stands.
+     * It follows the message's own call, and takes no client's place under
+     * kefu_redis_max_inflight.
+     */
+    rc = ngx_kefu_redis_eval_follow(kmcf->redis,
+                                    &ngx_kefu_script_search_index,
+                                    ngx_kefu_search_indexed, NULL,
+                                    (int) nkeys, (int) k, argv, lens);
+
+    ngx_free(argv);
+    ngx_free(keys);
+
+    if (rc != NGX_OK) {
+        ngx_kefu_search_indexed(kmcf->redis, NULL, NULL);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_kefu_search_indexed(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: a search index write failed%s%*s: that entry "
+                      "is not found by search",
+                      reply ? ": " : "", reply ? (size_t) reply->len : 0,
+                      reply ? reply->str : "");
+    }
+}

@@ -1,0 +1,58 @@
+
+/*
+ * Search (docs/search.md): an index of words in Redis, under each site's
+ * hash tag, written by its own script call after a message is stored, and
+ * read by GET <api>/sites/<site>/search.  CJK text is indexed by single
+ * characters and character bigrams, other text by lower-cased words.
+ *
+ *   ngx_kefu_search.c         terms, indexing messages and visitors
+ *   ngx_kefu_search_api.c     the search endpoint
+ *   ngx_kefu_canned.c         canned replies: the settings' and personal
+ */
+
+
+#ifndef _NGX_KEFU_SEARCH_H_INCLUDED_
+#define _NGX_KEFU_SEARCH_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+#include "ngx_kefu_redis.h"
+
+
+#define NGX_KEFU_SEARCH_TERM_MAX      64      /* bytes of one term */
+#define NGX_KEFU_SEARCH_TERMS_MAX     200     /* distinct terms a message */
+#define NGX_KEFU_SEARCH_QTERMS_MAX    16      /* terms of a query */
+#define NGX_KEFU_SEARCH_QUERY_MAX     200     /* bytes of a query */
+#define NGX_KEFU_SEARCH_POSTINGS      10000   /* latest messages per term */
+#define NGX_KEFU_SEARCH_SNIPPET       300     /* bytes of text kept */
+#define NGX_KEFU_SEARCH_HITS          20
+#define NGX_KEFU_SEARCH_HITS_MAX      50
+#define NGX_KEFU_SEARCH_VISITORS_MAX  20
+
+
+typedef struct {
+    ngx_uint_t                   n;
+    ngx_str_t                    term[NGX_KEFU_SEARCH_TERMS_MAX];
+    u_char                      *last;       /* free space in buf */
+    u_char                      *end;
+    u_char                       buf[NGX_KEFU_SEARCH_TERMS_MAX
+                                     * (NGX_KEFU_SEARCH_TERM_MAX + 8)];
+} ngx_kefu_search_terms_t;
+
+
+void ngx_kefu_search_terms(ngx_kefu_search_terms_t *t, u_char *p,
+    size_t len, ngx_uint_t query);
+
+void ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
+    u_char *tail, size_t tail_len);
+void ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact);
+
+
+/* ngx_kefu_canned.c: the settings' "canned" */
+ngx_int_t ngx_kefu_canned_check(json_t *v, ngx_pool_t *pool,
+    ngx_str_t *field, ngx_str_t *err);
+
+
+#endif /* _NGX_KEFU_SEARCH_H_INCLUDED_ */

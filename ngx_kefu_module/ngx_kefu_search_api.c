@@ -1,0 +1,448 @@
+
+/*
+ * GET <api>/sites/<site>/search?q=&limit=&before=: conversations found by
+ * words of their messages and by their visitors (docs/api.md, "Search").
+ * Two script calls, each with every key it touches declared, all under the
+ * site's hash tag: search_find picks the hits from the index (for an agent
+ * only in conversations it may read), search_fetch reads what the hits
+ * show.
+ */
+
+
+#include "ngx_kefu_api.h"
+#include "ngx_kefu_search.h"
+
+
+/* the conversations an agent may search: its own, its groups' queues */
+#define NGX_KEFU_SEARCH_FILTERS_MAX   64
+
+
+typedef struct {
+    ngx_str_t                    q;
+    ngx_uint_t                   nw;          /* word terms */
+    ngx_uint_t                   nf;          /* filter keys */
+    ngx_str_t                    filter[NGX_KEFU_SEARCH_FILTERS_MAX + 1];
+    int64_t                      limit;
+    ngx_uint_t                   nh;          /* hits found */
+    ngx_uint_t                   nv;          /* visitors found */
+    ngx_uint_t                   more;
+    int64_t                     *ts;          /* of each hit */
+    ngx_str_t                    last;        /* the last hit's member */
+    ngx_str_t                   *visitors;
+} ngx_kefu_search_req_t;
+
+
+static ngx_int_t ngx_kefu_search_found(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_search_fetched(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_search_filters(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_kefu_search_req_t *sr);
+
+
+ngx_int_t
+ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body)
+{
+    u_char                   *p;
+    u_char                    lim[NGX_INT64_LEN];
+    u_char                    n1[NGX_INT_T_LEN], n2[NGX_INT_T_LEN];
+    u_char                    n3[NGX_INT_T_LEN];
+    size_t                   *lens, pre;
+    ngx_str_t                 bef_ts, bef_member;
+    ngx_int_t                 rc;
+    ngx_uint_t                i, k, nkeys;
+    const char              **argv;
+    ngx_kefu_search_req_t    *sr;
+    ngx_kefu_search_terms_t  *t;
+
+    sr = ngx_pcalloc(r->pool, sizeof(ngx_kefu_search_req_t));
+    t = ngx_palloc(r->pool, sizeof(ngx_kefu_search_terms_t));
+
+    if (sr == NULL || t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_kefu_api_arg(r, "q", &sr->q) != NGX_OK) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"q\" is required: the words to look for");
+    }
+
+    if (sr->q.len > NGX_KEFU_SEARCH_QUERY_MAX
+        || ngx_kefu_utf8_validate(NGX_KEFU_UTF8_ACCEPT, sr->q.data, sr->q.len)
+           != NGX_KEFU_UTF8_ACCEPT)
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"q\" must be UTF-8 text of at most 200 "
+                                  "bytes");
+    }
+
+    ngx_kefu_search_terms(t, sr->q.data, sr->q.len, 1);
+
+    if (t->n == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"q\" has no words to look for (only "
+                                  "punctuation or spaces)");
+    }
+
+    if (t->n > NGX_KEFU_SEARCH_QTERMS_MAX) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"q\" has more than 16 words (a CJK "
+                                  "query counts each pair of characters)");
+    }
+
+    sr->limit = NGX_KEFU_SEARCH_HITS;
+    rc = ngx_kefu_api_arg_int(r, api, "limit", 1, NGX_KEFU_SEARCH_HITS_MAX,
+                              &sr->limit);
+    if (rc == NGX_ABORT) {
+        return api->rc;
+    }
+
+    /* before: a page's "next", "<ts>:<conv>:<seq>", or a time (ms) */
+    ngx_str_null(&bef_ts);
+    ngx_str_null(&bef_member);
+
+    if (ngx_kefu_api_arg(r, "before", &bef_ts) == NGX_OK) {
+        p = ngx_strlchr(bef_ts.data, bef_ts.data + bef_ts.len, ':');
+
+        if (p) {
+            bef_member.data = p + 1;
+            bef_member.len = bef_ts.data + bef_ts.len - p - 1;
+            bef_ts.len = p - bef_ts.data;
+        }
+
+        for (i = 0; i < bef_member.len; i++) {
+            if (!(bef_member.data[i] >= '0' && bef_member.data[i] <= '9')
+                && bef_member.data[i] != ':')
+            {
+                break;
+            }
+        }
+
+        if (bef_ts.len == 0 || bef_ts.len > 15
+            || ngx_atoof(bef_ts.data, bef_ts.len) == NGX_ERROR
+            || (p && (bef_member.len == 0 || i < bef_member.len)))
+        {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"before\" must be the \"next\" of a "
+                                      "page, or a time in ms");
+        }
+    }
+
+    if (ngx_kefu_search_filters(r, api, sr) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sr->nw = t->n;
+    api->data = sr;
+
+    /* the same terms as words of messages and of visitors */
+    nkeys = 2 * t->n + sr->nf;
+    pre = sizeof("kefu:{s:}:ix:w:") - 1 + api->site->name.len;
+
+    argv = ngx_palloc(r->pool, (nkeys + 6) * (sizeof(char *)
+                                              + sizeof(size_t)));
+    p = ngx_pnalloc(r->pool, 2 * (t->n * pre + (t->last - t->buf)));
+
+    if (argv == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lens = (size_t *) (argv + nkeys + 6);
+    k = 0;
+
+    for (i = 0; i < 2 * t->n; i++) {
+        argv[k] = (char *) p;
+        p = ngx_sprintf(p, "kefu:{s:%V}:ix:%c:%V", &api->site->name,
+                        i < t->n ? 'w' : 'v', &t->term[i % t->n]);
+        lens[k] = p - (u_char *) argv[k];
+        k++;
+    }
+
+    for (i = 0; i < sr->nf; i++) {
+        argv[k] = (char *) sr->filter[i].data;
+        lens[k++] = sr->filter[i].len;
+    }
+
+    argv[k] = (char *) n1;
+    lens[k++] = ngx_sprintf(n1, "%ui", t->n) - n1;
+    argv[k] = (char *) n2;
+    lens[k++] = ngx_sprintf(n2, "%ui", t->n) - n2;
+    argv[k] = (char *) n3;
+    lens[k++] = ngx_sprintf(n3, "%ui", sr->nf) - n3;
+    argv[k] = (char *) lim;
+    lens[k++] = ngx_sprintf(lim, "%L", sr->limit) - lim;
+    argv[k] = bef_ts.len ? (char *) bef_ts.data : "";
+    lens[k++] = bef_ts.len;
+    argv[k] = bef_member.len ? (char *) bef_member.data : "";
+    lens[k++] = bef_member.len;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_find, (int) nkeys,
+                              (int) k, argv, lens, ngx_kefu_search_found);
+}
+
+
+/* an agent's: its conversations, and its groups' queues */
+
+static ngx_int_t
+ngx_kefu_search_filters(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_search_req_t *sr)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i;
+    ngx_str_t   *g;
+
+    sr->nf = 0;
+
+    if (!api->agent) {
+        return NGX_OK;
+    }
+
+    len = sizeof("kefu:{s:}:a::convs") + api->site->name.len + api->sub.len;
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->filter[0].data = p;
+    sr->filter[0].len = ngx_sprintf(p, "kefu:{s:%V}:a:%V:convs",
+                                    &api->site->name, &api->sub) - p;
+    sr->nf = 1;
+
+    g = api->groups ? api->groups->elts : NULL;
+
+    for (i = 0; g && i < api->groups->nelts
+                && sr->nf <= NGX_KEFU_SEARCH_FILTERS_MAX; i++)
+    {
+        len = sizeof("kefu:{s:}:q:") + api->site->name.len + g[i].len;
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        sr->filter[sr->nf].data = p;
+        sr->filter[sr->nf].len = ngx_sprintf(p, "kefu:{s:%V}:q:%V",
+                                             &api->site->name, &g[i]) - p;
+        sr->nf++;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    u_char                 *p;
+    u_char                  n1[NGX_INT_T_LEN], n2[NGX_INT_T_LEN];
+    u_char                  n3[NGX_INT_T_LEN];
+    size_t                 *lens, len;
+    ngx_uint_t              i, k, nh, nv, nkeys;
+    redisReply             *hits, *vis, *e;
+    const char            **argv;
+    ngx_kefu_search_req_t  *sr;
+
+    sr = api->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_ARRAY
+        || reply->element[0]->elements % 2)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    hits = reply->element[0];
+    vis = reply->element[1];
+    sr->more = (reply->element[2]->type == REDIS_REPLY_INTEGER
+                && reply->element[2]->integer == 1);
+
+    nh = hits->elements / 2;
+    nv = vis->elements;
+    nkeys = nh + 2 * nv + sr->nf;
+
+    if (nkeys == 0) {
+        return ngx_kefu_api_send(r, NGX_HTTP_OK,
+                                 json_pack("{s:s%,s:[],s:[],s:n}",
+                                           "q", sr->q.data, sr->q.len,
+                                           "hits", "visitors", "next"));
+    }
+
+    len = 0;
+
+    for (i = 0; i < nh; i++) {
+        e = hits->element[2 * i];
+        len += e->type == REDIS_REPLY_STRING ? e->len : 0;
+    }
+
+    for (i = 0; i < nv; i++) {
+        e = vis->element[i];
+        len += 3 * (e->type == REDIS_REPLY_STRING ? e->len : 0);
+    }
+
+    len += (nh + 2 * nv) * (sizeof("kefu:{s:}:ix:m::convs")
+                            + api->site->name.len);
+
+    argv = ngx_palloc(r->pool, (nkeys + 3) * (sizeof(char *)
+                                              + sizeof(size_t)));
+    p = ngx_pnalloc(r->pool, len);
+
+    sr->visitors = ngx_palloc(r->pool, (nv + 1) * sizeof(ngx_str_t));
+    sr->ts = ngx_palloc(r->pool, (nh + 1) * sizeof(int64_t));
+
+    if (argv == NULL || p == NULL || sr->visitors == NULL
+        || sr->ts == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lens = (size_t *) (argv + nkeys + 3);
+    k = 0;
+
+    for (i = 0; i < nh; i++) {
+        e = hits->element[2 * i];
+        sr->ts[i] = ngx_kefu_api_int(hits->element[2 * i + 1]);
+        argv[k] = (char *) p;
+        p = ngx_sprintf(p, "kefu:{s:%V}:ix:m:%*s", &api->site->name,
+                        (size_t) e->len, e->str);
+        lens[k] = p - (u_char *) argv[k];
+        k++;
+
+        /* the key ends with the member: the next page's cursor */
+        sr->last.data = p - e->len;
+        sr->last.len = e->len;
+    }
+
+    for (i = 0; i < nv; i++) {
+        e = vis->element[i];
+        sr->visitors[i].data = p;
+        p = ngx_sprintf(p, "%*s", (size_t) e->len, e->str);
+        sr->visitors[i].len = p - sr->visitors[i].data;
+    }
+
+    for (i = 0; i < 2 * nv; i++) {
+        argv[k] = (char *) p;
+        p = ngx_sprintf(p, "kefu:{s:%V}:v:%V%s", &api->site->name,
+                        &sr->visitors[i % nv], i < nv ? "" : ":convs");
+        lens[k] = p - (u_char *) argv[k];
+        k++;
+    }
+
+    for (i = 0; i < sr->nf; i++) {
+        argv[k] = (char *) sr->filter[i].data;
+        lens[k++] = sr->filter[i].len;
+    }
+
+    sr->nh = nh;
+    sr->nv = nv;
+
+    argv[k] = (char *) n1;
+    lens[k++] = ngx_sprintf(n1, "%ui", nh) - n1;
+    argv[k] = (char *) n2;
+    lens[k++] = ngx_sprintf(n2, "%ui", nv) - n2;
+    argv[k] = (char *) n3;
+    lens[k++] = ngx_sprintf(n3, "%ui", sr->nf) - n3;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_fetch, (int) nkeys,
+                              (int) k, argv, lens, ngx_kefu_search_fetched);
+}
+
+
+static ngx_int_t
+ngx_kefu_search_fetched(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    json_t                 *out, *hits, *vis, *h, *v, *convs;
+    int64_t                 last;
+    ngx_uint_t              i, j, idx;
+    redisReply             *docs, *vs, *e, *cs;
+    ngx_kefu_search_req_t  *sr;
+
+    sr = api->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_ARRAY
+        || reply->element[0]->elements != sr->nh)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    docs = reply->element[0];
+    vs = reply->element[1];
+
+    hits = json_array();
+    vis = json_array();
+    last = -1;
+
+    for (i = 0; hits && i < sr->nh; i++) {
+        e = docs->element[i];
+        last = sr->ts[i];
+
+        /* expired since the first call: not a hit any more */
+        h = ngx_kefu_api_json(e);
+
+        if (json_is_object(h)) {
+            json_array_append_new(hits, h);
+
+        } else {
+            json_decref(h);
+        }
+    }
+
+    for (i = 0; vis && i < vs->elements; i++) {
+        e = vs->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 5
+            || e->element[4]->type != REDIS_REPLY_ARRAY)
+        {
+            continue;
+        }
+
+        idx = (ngx_uint_t) ngx_kefu_api_int(e->element[0]);
+
+        if (idx < 1 || idx > sr->nv) {
+            continue;
+        }
+
+        convs = json_array();
+        cs = e->element[4];
+
+        for (j = 0; convs && j < cs->elements; j++) {
+            json_array_append_new(convs, ngx_kefu_api_str(cs->element[j]));
+        }
+
+        v = json_pack("{s:s%,s:o,s:o,s:o}",
+                      "id", sr->visitors[idx - 1].data,
+                      sr->visitors[idx - 1].len,
+                      "name", ngx_kefu_api_str(e->element[1]),
+                      "contact", ngx_kefu_api_json(e->element[2]),
+                      "convs", convs ? convs : json_array());
+
+        if (v && e->element[3]->type == REDIS_REPLY_STRING) {
+            json_object_set_new(v, "seen", json_integer(
+                                    ngx_kefu_api_int(e->element[3])));
+        }
+
+        if (v) {
+            json_array_append_new(vis, v);
+        }
+    }
+
+    out = json_pack("{s:s%,s:o,s:o}", "q", sr->q.data, sr->q.len,
+                    "hits", hits ? hits : json_array(),
+                    "visitors", vis ? vis : json_array());
+
+    if (out) {
+        json_object_set_new(out, "next", sr->more && last > 0
+                                         ? json_sprintf("%lld:%.*s",
+                                               (long long) last,
+                                               (int) sr->last.len,
+                                               sr->last.data)
+                                         : json_null());
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_OK, out);
+}
