@@ -588,7 +588,9 @@ ngx_kefu_api_groups(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *v)
 /*
  * What an agent's token may do: read, and only what the agent sees over
  * WebSocket: its conversations (the endpoints narrow them), its groups'
- * queues, the site's agents and settings.  NULL if allowed, else why not.
+ * queues, the site's agents and settings.  A whitelist, so that an
+ * endpoint added later (export, revocations, ...) is refused to agents
+ * until someone decides otherwise.  NULL if allowed, else why not.
  */
 
 static const char *
@@ -602,8 +604,17 @@ ngx_kefu_api_agent_may(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return "an agent's token only reads";
     }
 
-    if (api->start != ngx_kefu_api_queue) {
+    if (api->start == ngx_kefu_api_list
+        || api->start == ngx_kefu_api_conv
+        || api->start == ngx_kefu_api_log
+        || api->start == ngx_kefu_api_agents
+        || api->start == ngx_kefu_api_settings_get)
+    {
         return NULL;
+    }
+
+    if (api->start != ngx_kefu_api_queue) {
+        return "not for an agent's token";
     }
 
     groups = json_object_get(claims, "groups");

@@ -184,9 +184,14 @@ is($st, 403, "another site's token: 403");
 is($st, 401, 'no token: 401');
 ($st, $j) = api(GET => "/kefu/api/sites/other/search?q=parcel", undef, token => $other);
 is_deeply($j->{hits}, [], "another site's index has none of these");
-# an agent token is for search and canned replies only
-($st, $j) = api(GET => "/kefu/api/sites/$main::SHOP/convs", undef, token => main::agent_token('ann2', ['pa']));
-is($st, 403, 'an agent token elsewhere in the API: 403');
+# elsewhere an agent token reads only what the console shows
+($st, $j) = api(GET => "/kefu/api/sites/$main::SHOP/queues/pb", undef, token => main::agent_token('ann2', ['pa']));
+is($st, 403, "an agent token elsewhere in the API (another group's queue): 403");
+is($j->{error}{code}, 'forbidden', 'forbidden');
+($st, $j) = api(GET => "/kefu/api/sites/$main::SHOP/visitors/pa-none/export", undef, token => main::agent_token('ann2', ['pa']));
+is($st, 403, 'an agent token elsewhere in the API (export): 403');
+($st, $j) = api(GET => "/kefu/api/sites/$main::SHOP/queues/pa", undef, token => main::agent_token('ann2', ['pa']));
+is($st, 200, 'its own group\'s queue: 200');
 
 
 

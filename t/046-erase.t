@@ -135,6 +135,8 @@ is($st, 403, 'a visitor token: 403');
 is($j->{error}{code}, 'forbidden', 'forbidden');
 ($st, $j) = api(GET => "/kefu/api/sites/shop1/visitors/$id/export", undef, token => agent_token("er-$g"));
 is($st, 403, 'an agent token: 403');
+($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$id", undef, token => agent_token("er-$g"));
+is($st, 403, 'an agent token may not erase: 403');
 ($st) = api(GET => "/kefu/api/sites/shop1/visitors/$id/export", undef, token => undef);
 is($st, 401, 'no token: 401');
 ($st, $j) = api(GET => "/kefu/api/sites/shop2/visitors/$id/export", undef,

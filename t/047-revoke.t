@@ -214,6 +214,10 @@ for (
 ($st, $j) = api(POST => '/kefu/api/sites/shop1/revocations', {jti => 'j1'},
                 token => agent_token("rx-$g"));
 is($st, 403, 'an agent token: 403');
+($st, $j) = api(GET => '/kefu/api/sites/shop1/revocations', undef,
+                token => agent_token("rx-$g"));
+is($st, 403, 'an agent token reading the denylist: 403');
+is($j->{error}{code}, 'forbidden', 'forbidden');
 ($st, $j) = api(POST => '/kefu/api/sites/shop1/revocations', {jti => 'j1'},
                 token => agent_token("rx-$g", role => 'visitor'));
 is($st, 403, 'a visitor token: 403');
