@@ -22,6 +22,15 @@
  * (erase_visitor), which refuses while a conversation is left (one the
  * visitor opened meanwhile: the loop goes round again) and puts
  * visitor.erased on the site's event stream.
+ *
+ * The search index: a conversation's hits (ix:m:<conv>:<seq>, seq 1 to
+ * its last) go in batches before its keys do (its last seq read first,
+ * so an erasure that stops half way has nothing of them left to find),
+ * and those of messages added meanwhile after; the visitor leaves the
+ * ix:v:<term> sets of the terms its id, name and contact details give
+ * (computed from what is stored, the way indexing does) in the step that
+ * erases its keys.  Postings in ix:w:<term> hold only "<conv>:<seq>" and
+ * age out under the index's own bounds.
  */
 
 
@@ -29,6 +38,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_revoke.h"
+#include "ngx_kefu_search.h"
 
 
 /* conversations an export lists, the newest first */
@@ -36,6 +46,9 @@
 
 /* dedup records deleted per DEL */
 #define NGX_KEFU_ERASE_DEL      16
+
+/* search hits deleted per DEL */
+#define NGX_KEFU_ERASE_HITS     64
 
 /* the event stream's cap, as lua/lib/kefu_event.lua has it */
 #define NGX_KEFU_ERASE_EVENTS_MAX  "100000"
@@ -55,6 +68,7 @@ typedef struct {
 #define NGX_KEFU_ERASE_FILE   1   /* erase_file: a file's reference */
 #define NGX_KEFU_ERASE_DELS   2   /* DEL of dedup records */
 #define NGX_KEFU_ERASE_COUNT  3   /* the site's count of closed ones */
+#define NGX_KEFU_ERASE_HIT    4   /* DEL of search hits */
 
 
 typedef struct {
@@ -74,7 +88,12 @@ typedef struct {
     ngx_uint_t                   erased;      /* conversations */
     ngx_uint_t                   files;       /* deleted from disk */
     ngx_uint_t                   rounds;
+    /* the conversation's search hits: next to delete, last */
+    uint64_t                     hit_next;
+    uint64_t                     hit_last;
+    u_char                      *hit_keys;
     unsigned                     closing:1;
+    unsigned                     peek:1;      /* steps before erase_conv */
 } ngx_kefu_erase_t;
 
 
@@ -93,6 +112,10 @@ static ngx_int_t ngx_kefu_erase_next(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_listed(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_erase_peek(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_peeked(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_conv(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_conv_done(ngx_http_request_t *r,
@@ -105,6 +128,8 @@ static ngx_int_t ngx_kefu_erase_step_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_visitor(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_visitor_read(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_visitor_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_push(ngx_http_request_t *r,
@@ -613,8 +638,89 @@ ngx_kefu_erase_listed(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_memcpy(e->conv.data, c->str, c->len);
     e->conv.len = c->len;
     e->closing = 0;
+    e->hit_next = 1;
+    e->hit_last = 0;
 
-    return ngx_kefu_erase_conv(r, api);
+    return ngx_kefu_erase_peek(r, api);
+}
+
+
+/* whose it is and its last seq: its search hits go first */
+
+static ngx_int_t
+ngx_kefu_erase_peek(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    size_t              lens[5];
+    ngx_str_t           key;
+    const char         *argv[5];
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+
+    if (ngx_kefu_erase_key(r, &key, "kefu:{c:%V}", &e->conv) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "HMGET";
+    lens[0] = 5;
+    argv[1] = (char *) key.data;
+    lens[1] = key.len;
+    argv[2] = "site";
+    lens[2] = 4;
+    argv[3] = "visitor";
+    lens[3] = 7;
+    argv[4] = "seq";
+    lens[4] = 3;
+
+    return ngx_kefu_api_command(r, 5, argv, lens, ngx_kefu_erase_peeked);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_peeked(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    int64_t             seq;
+    ngx_str_t           none;
+    redisReply         *site, *visitor;
+    ngx_kefu_erase_t   *e;
+
+    e = api->ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    site = reply->element[0];
+    visitor = reply->element[1];
+    seq = ngx_kefu_api_int(reply->element[2]);
+
+    /* only the visitor's own: erase_conv decides the rest */
+    if (site->type != REDIS_REPLY_STRING
+        || visitor->type != REDIS_REPLY_STRING
+        || (size_t) site->len != api->site->name.len
+        || ngx_strncmp(site->str, api->site->name.data, site->len) != 0
+        || (size_t) visitor->len != api->id.len
+        || ngx_strncmp(visitor->str, api->id.data, visitor->len) != 0
+        || seq <= 0)
+    {
+        return ngx_kefu_erase_conv(r, api);
+    }
+
+    e->hit_last = (uint64_t) seq;
+    e->steps.nelts = 0;
+    e->step = 0;
+    e->peek = 1;
+
+    ngx_str_null(&none);
+
+    if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_HIT, &none, &none)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_erase_step(r, api);
 }
 
 
@@ -660,6 +766,7 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
     size_t                  i, vlen;
+    int64_t                 seq;
     ngx_int_t               rc;
     ngx_str_t               key, arg, *d;
     redisReply             *el;
@@ -728,7 +835,7 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return NGX_DONE;
 
     case 1:
-        if (reply->elements != 5
+        if (reply->elements != 6
             || reply->element[1]->type != REDIS_REPLY_STRING
             || reply->element[2]->type != REDIS_REPLY_ARRAY
             || reply->element[3]->type != REDIS_REPLY_ARRAY
@@ -738,6 +845,20 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         }
 
         e->erased++;
+
+        /* search hits of messages stored after the peek (or all) */
+        seq = ngx_kefu_api_int(reply->element[5]);
+
+        if (seq > 0 && (uint64_t) seq > e->hit_last) {
+            e->hit_last = (uint64_t) seq;
+            ngx_str_null(&arg);
+
+            if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_HIT, &arg, &arg)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
 
         /* the site's count of closed conversations */
         if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:counts",
@@ -949,16 +1070,22 @@ ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
 static ngx_int_t
 ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    size_t                  lens[NGX_KEFU_ERASE_DEL + 1];
+    u_char                 *p;
+    size_t                  lens[NGX_KEFU_ERASE_HITS + 1], klen;
     ngx_str_t               files, *d;
     ngx_uint_t              n, *k;
-    const char             *argv[NGX_KEFU_ERASE_DEL + 1];
+    const char             *argv[NGX_KEFU_ERASE_HITS + 1];
     ngx_kefu_erase_t       *e;
     ngx_kefu_erase_step_t  *s;
 
     e = api->ctx;
 
     if (e->step == e->steps.nelts) {
+        if (e->peek) {
+            e->peek = 0;
+            return ngx_kefu_erase_conv(r, api);
+        }
+
         return ngx_kefu_erase_next(r, api);
     }
 
@@ -1008,6 +1135,35 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_file, 2, 4,
                                       argv, lens, ngx_kefu_erase_step_done);
 
+    case NGX_KEFU_ERASE_HIT:
+        /* the keys' text is rewritten for each batch: hiredis copies it */
+        klen = sizeof("kefu:{s:}:ix:m::") - 1 + api->site->name.len
+               + e->conv.len + NGX_INT64_LEN;
+
+        if (e->hit_keys == NULL) {
+            e->hit_keys = ngx_pnalloc(r->pool, NGX_KEFU_ERASE_HITS * klen);
+            if (e->hit_keys == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        argv[0] = "DEL";
+        lens[0] = 3;
+        p = e->hit_keys;
+
+        for (n = 0; n < NGX_KEFU_ERASE_HITS && e->hit_next <= e->hit_last;
+             n++)
+        {
+            /* as ngx_kefu_search_index_msg() names them */
+            argv[n + 1] = (char *) p;
+            p = ngx_sprintf(p, "kefu:{s:%V}:ix:m:%V:%015uL",
+                            &api->site->name, &e->conv, e->hit_next++);
+            lens[n + 1] = p - (u_char *) argv[n + 1];
+        }
+
+        return ngx_kefu_api_command(r, n + 1, argv, lens,
+                                    ngx_kefu_erase_step_done);
+
     default: /* NGX_KEFU_ERASE_DELS */
         argv[0] = "DEL";
         lens[0] = 3;
@@ -1053,8 +1209,9 @@ ngx_kefu_erase_step_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     /* a DEL step goes on until every record is gone */
-    if (s->what != NGX_KEFU_ERASE_DELS
-        || e->ndel[s->list] == e->dels[s->list].nelts)
+    if ((s->what != NGX_KEFU_ERASE_DELS
+         || e->ndel[s->list] == e->dels[s->list].nelts)
+        && (s->what != NGX_KEFU_ERASE_HIT || e->hit_next > e->hit_last))
     {
         e->step++;
     }
@@ -1063,19 +1220,85 @@ ngx_kefu_erase_step_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 }
 
 
+/* what the visitor is found by in the search index: read it first */
+
 static ngx_int_t
 ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    u_char             *ts, *data, *p;
-    size_t              lens[11];
-    int64_t             hour;
-    ngx_str_t           k[7];
-    ngx_uint_t          i;
-    const char         *argv[11];
-    ngx_kefu_erase_t   *e;
+    size_t              lens[4];
+    ngx_str_t           key;
+    const char         *argv[4];
+
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V", &api->site->name,
+                           &api->id) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "HMGET";
+    lens[0] = 5;
+    argv[1] = (char *) key.data;
+    lens[1] = key.len;
+    argv[2] = "name";
+    lens[2] = 4;
+    argv[3] = "contact";
+    lens[3] = 7;
+
+    return ngx_kefu_api_command(r, 4, argv, lens,
+                                ngx_kefu_erase_visitor_read);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_visitor_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    u_char                   *ts, *data, *p, *tk;
+    size_t                   *lens;
+    int64_t                   hour;
+    json_t                   *contact;
+    ngx_str_t                 k[7], name;
+    ngx_uint_t                i, n;
+    const char              **argv;
+    ngx_kefu_erase_t         *e;
+    ngx_kefu_search_terms_t  *t;
 
     e = api->ctx;
     hour = ngx_time() / 3600;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    name.len = 0;
+
+    if (reply->element[0]->type == REDIS_REPLY_STRING) {
+        name.data = (u_char *) reply->element[0]->str;
+        name.len = reply->element[0]->len;
+    }
+
+    contact = (reply->element[1]->type == REDIS_REPLY_STRING)
+              ? ngx_kefu_api_json(reply->element[1]) : NULL;
+
+    t = ngx_kefu_search_visitor_terms(r->pool, &api->id,
+                                      name.len ? &name : NULL, contact);
+    json_decref(contact);
+
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv = ngx_palloc(r->pool, (12 + t->n) * (sizeof(char *)
+                                              + sizeof(size_t)));
+    tk = ngx_pnalloc(r->pool, t->n * (sizeof("kefu:{s:}:ix:v:") - 1
+                                      + api->site->name.len)
+                              + (t->last - t->buf) + 1);
+
+    if (argv == NULL || tk == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lens = (size_t *) (argv + 12 + t->n);
 
     if (ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:v:%V", &api->site->name,
                            &api->id) != NGX_OK
@@ -1100,6 +1323,18 @@ ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
         lens[i] = k[i].len;
     }
 
+    /* the ix:v:<term> sets the visitor is in, as indexing named them */
+    p = tk;
+
+    for (i = 0; i < t->n; i++) {
+        argv[7 + i] = (char *) p;
+        p = ngx_sprintf(p, "kefu:{s:%V}:ix:v:%V", &api->site->name,
+                        &t->term[i]);
+        lens[7 + i] = p - (u_char *) argv[7 + i];
+    }
+
+    n = 7 + t->n;
+
     ts = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     data = ngx_pnalloc(r->pool, api->id.len + NGX_INT_T_LEN + 64);
 
@@ -1107,21 +1342,24 @@ ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[7] = (char *) ts;
-    lens[7] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[n] = (char *) ts;
+    lens[n] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
 
     /* ids are of [A-Za-z0-9._:@-]: nothing to escape */
     p = ngx_sprintf(data, "{\"visitor\":\"%V\",\"convs\":%ui,\"by\":\"%V\"}",
                     &api->id, e->erased, &api->sub);
-    argv[8] = (char *) data;
-    lens[8] = p - data;
-    argv[9] = NGX_KEFU_ERASE_EVENTS_MAX;
-    lens[9] = sizeof(NGX_KEFU_ERASE_EVENTS_MAX) - 1;
-    argv[10] = e->erased ? "1" : "0";
-    lens[10] = 1;
+    argv[n + 1] = (char *) data;
+    lens[n + 1] = p - data;
+    argv[n + 2] = NGX_KEFU_ERASE_EVENTS_MAX;
+    lens[n + 2] = sizeof(NGX_KEFU_ERASE_EVENTS_MAX) - 1;
+    argv[n + 3] = e->erased ? "1" : "0";
+    lens[n + 3] = 1;
+    argv[n + 4] = (char *) api->id.data;
+    lens[n + 4] = api->id.len;
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_visitor, 7, 11,
-                                  argv, lens, ngx_kefu_erase_visitor_done);
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_visitor, (int) n,
+                                  (int) n + 5, argv, lens,
+                                  ngx_kefu_erase_visitor_done);
 }
 
 

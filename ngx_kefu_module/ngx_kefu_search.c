@@ -398,11 +398,16 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 }
 
 
-/* a visitor: found by its id, its name and its contact details */
+/*
+ * The terms a visitor is found by: its id, its name and its contact
+ * details, as one space-separated text.  Erasure computes them again from
+ * what is stored, to take the visitor out of them.  From the pool, or
+ * ngx_alloc()ed when pool is NULL.
+ */
 
-void
-ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact)
+ngx_kefu_search_terms_t *
+ngx_kefu_search_visitor_terms(ngx_pool_t *pool, ngx_str_t *id,
+    ngx_str_t *name, json_t *contact)
 {
     u_char                   *p;
     size_t                    len;
@@ -413,17 +418,18 @@ ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
 
     len = id->len + 1 + (name ? name->len : 0) + 1;
 
-    for (i = 0; contact && f[i]; i++) {
+    for (i = 0; json_is_object(contact) && f[i]; i++) {
         v = json_object_get(contact, f[i]);
         len += json_is_string(v) ? json_string_length(v) + 1 : 0;
     }
 
-    t = ngx_alloc(sizeof(ngx_kefu_search_terms_t) + len, ngx_cycle->log);
+    len += sizeof(ngx_kefu_search_terms_t);
+    t = pool ? ngx_palloc(pool, len) : ngx_alloc(len, ngx_cycle->log);
+
     if (t == NULL) {
-        return;
+        return NULL;
     }
 
-    /* one text of all of them, space-separated */
     p = (u_char *) (t + 1);
     p = ngx_cpymem(p, id->data, id->len);
     *p++ = ' ';
@@ -433,7 +439,7 @@ ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
         *p++ = ' ';
     }
 
-    for (i = 0; contact && f[i]; i++) {
+    for (i = 0; json_is_object(contact) && f[i]; i++) {
         v = json_object_get(contact, f[i]);
 
         if (json_is_string(v)) {
@@ -443,6 +449,23 @@ ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
     }
 
     ngx_kefu_search_terms(t, (u_char *) (t + 1), p - (u_char *) (t + 1), 0);
+
+    return t;
+}
+
+
+/* a visitor: found by its id, its name and its contact details */
+
+void
+ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact)
+{
+    ngx_kefu_search_terms_t  *t;
+
+    t = ngx_kefu_search_visitor_terms(NULL, id, name, contact);
+    if (t == NULL) {
+        return;
+    }
 
     if (t->n) {
         (void) ngx_kefu_search_eval(kmcf, site, "v", t, NULL, id,

@@ -46,6 +46,8 @@ void ngx_kefu_search_terms(ngx_kefu_search_terms_t *t, u_char *p,
 void ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
     u_char *tail, size_t tail_len);
+ngx_kefu_search_terms_t *ngx_kefu_search_visitor_terms(ngx_pool_t *pool,
+    ngx_str_t *id, ngx_str_t *name, json_t *contact);
 void ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact);
 

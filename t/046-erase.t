@@ -58,6 +58,18 @@ sub keys_with {
     return sort @{ redis('KEYS', "*$p*") || [] };
 }
 
+# a search (admin token) until the answer satisfies the predicate: the
+# index is written right after a message is stored.  The answer, or undef
+sub search_until {
+    my ($q, $pred) = @_;
+    for (1 .. 100) {
+        my ($st, $j) = api(GET => "/kefu/api/sites/shop1/search?q=$q");
+        return $j if $st == 200 && $pred->($j);
+        select undef, undef, undef, 0.1;
+    }
+    return undef;
+}
+
 # the connection is still open: a ping is answered, and nothing closed it before
 sub still_open {
     my ($ws) = @_;
@@ -167,6 +179,13 @@ my $ok = eval {
     ok(scalar @k, 'the visitor has keys');
     @k = main::keys_with("{c:$c1}");
     ok(scalar @k, 'so has its conversation');
+    # the search index holds its messages and finds it by name
+    my $found = main::search_until('shipped', sub { grep { $_->{conv} eq $c1 } @{ $_[0]{hits} || [] } });
+    ok($found, 'search finds the first conversation by a message');
+    my @hits = main::keys_with(":ix:m:$c1:");
+    ok(scalar @hits, 'its hits are stored');
+    ok(main::search_until('lei', sub { grep { $_->{id} eq $id } @{ $_[0]{visitors} || [] } }),
+       'search finds the visitor by name');
     my $last = redis('XREVRANGE', 'kefu:{s:shop1}:events', '+', '-', 'COUNT', 1)->[0][0];
 
     my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$id", undef, port => $port2);
@@ -185,6 +204,11 @@ my $ok = eval {
     ok(wait_conv($a, $c2, state => 'closed'), 'the agent hears the open conversation closed');
 
     is_deeply([main::keys_with($id)], [], 'no key names the visitor any more');
+    is_deeply([main::keys_with(":ix:m:$_:")], [], "no search hit of $_ is left") for $c1, $c2;
+    my ($sst, $sj) = api(GET => "/kefu/api/sites/shop1/search?q=shipped");
+    ok(!grep({ $_->{conv} eq $c1 } @{ $sj->{hits} || [] }), 'search finds its messages no more');
+    ($sst, $sj) = api(GET => "/kefu/api/sites/shop1/search?q=lei");
+    ok(!grep({ ($_->{id} // '') eq $id } @{ $sj->{visitors} || [] }), 'nor the visitor');
     is_deeply([main::keys_with("{c:$c1}")], [], 'nothing of the first conversation');
     is_deeply([main::keys_with("{c:$c2}")], [], 'nothing of the second');
     ok(!defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $_), "$_ left the site's list") for $c1, $c2;

@@ -3,10 +3,10 @@
 -- ARGV = site, visitor.  {3}: gone already; {0}: not that visitor's;
 -- {2, state}: still queued or open (close it first); else the keys are
 -- deleted and {1, agent or "", joined, attachments' SHA-256s,
--- "<who>:<cid>" of its messages (their dedup records)} tells what
--- referred to it.
+-- "<who>:<cid>" of its messages (their dedup records), its last seq
+-- (its search hits)} tells what referred to it.
 local h = redis.call('HMGET', KEYS[1], 'site', 'visitor', 'state',
-                     'agent')
+                     'agent', 'seq')
 if not h[1] then return {3} end
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then return {0} end
 if h[3] ~= 'closed' then return {2, h[3] or ''} end
@@ -31,4 +31,4 @@ for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
 end
 local joined = redis.call('SMEMBERS', KEYS[3])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-return {1, h[4] or '', joined, shas, cids}
+return {1, h[4] or '', joined, shas, cids, h[5] or '0'}
