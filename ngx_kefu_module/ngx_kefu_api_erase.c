@@ -1136,9 +1136,12 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
                                       argv, lens, ngx_kefu_erase_step_done);
 
     case NGX_KEFU_ERASE_HIT:
-        /* the keys' text is rewritten for each batch: hiredis copies it */
+        /*
+         * one buffer for every conversation's batches, rewritten each
+         * time (hiredis copies the command)
+         */
         klen = sizeof("kefu:{s:}:ix:m::") - 1 + api->site->name.len
-               + e->conv.len + NGX_INT64_LEN;
+               + NGX_KEFU_MAX_ID_LEN + NGX_INT64_LEN;
 
         if (e->hit_keys == NULL) {
             e->hit_keys = ngx_pnalloc(r->pool, NGX_KEFU_ERASE_HITS * klen);

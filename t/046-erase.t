@@ -297,6 +297,9 @@ for my $n (1, 2) {
 }
 my ($id, $conv) = ($v[0][1]{id}, $v[0][2]);
 my $other = $v[1][2];
+# the other's message is in the search index
+ok(main::search_until('visitor', sub { grep { $_->{conv} eq $other } @{ $_[0]{hits} || [] } }),
+   "the other visitor's message is found by search");
 # as if a worker died after the conversation's keys went: its index entries stay
 redis('DEL', "kefu:{c:$conv}", "kefu:{c:$conv}:log", "kefu:{c:$conv}:assignments");
 # and an index that names another visitor's conversation
@@ -312,6 +315,31 @@ ok(redis('TTL', $left[0]) > 0, 'and it expires');
 ok(!defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $conv), 'its gone conversation left the site\'s list');
 is(redis('HGET', "kefu:{c:$other}", 'visitor'), $v[1][1]{id}, 'the other visitor\'s conversation is untouched');
 ok(defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $other), 'and stays in the site\'s list');
+my @hits = main::keys_with(":ix:m:$other:");
+is(scalar @hits, 1, 'and its search hit stays');
 my ($code) = $v[0][0]->recv_close(10);
 is($code, 4403, 'the erased visitor was closed');
 ok(main::still_open($v[1][0]), 'the other was not');
+
+
+
+=== TEST 5: a conversation of more messages than one batch of search hits: every hit goes
+--- ws
+my $g = uniq_group('eb');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->send_json({type => 'msg', cid => 'b0', text => 'batch zero'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+for my $n (1 .. 150) {
+    my ($st) = api(POST => "/kefu/api/sites/shop1/convs/$conv/messages", {cid => "b$n", text => "batch number $n"});
+    die "message $n: $st\n" unless $st == 200 || $st == 201;
+}
+# the index call follows each message's: the last one's hit is the event to wait for
+my $j = main::search_until('150', sub { grep { $_->{conv} eq $conv } @{ $_[0]{hits} || [] } });
+ok($j, 'the last message is found by search');
+my @hits = main::keys_with(":ix:m:$conv:");
+ok(@hits > 128, 'more hits than two batches: ' . scalar @hits);
+my ($st);
+($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
+is($st, 200, 'erased');
+is_deeply([main::keys_with(":ix:m:$conv:")], [], 'no hit of the conversation is left');
