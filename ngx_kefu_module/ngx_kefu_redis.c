@@ -33,9 +33,6 @@
 
 
 #include "ngx_kefu_redis.h"
-#include "ngx_kefu_conv.h"
-#include "ngx_kefu_route.h"
-#include "ngx_kefu_settings.h"
 #include <ngx_sha1.h>
 
 #include <poll.h>
@@ -109,6 +106,9 @@ struct ngx_kefu_redis_s {
     u_char                       probe_name[sizeof("kefu:h:") + 32];
     unsigned                     probing:1; /* published, not yet heard */
     u_char                       loading[NGX_KEFU_REDIS_SCRIPTS_MAX];
+    const ngx_kefu_redis_consumer_t
+                                *consumers[NGX_KEFU_REDIS_CONSUMERS_MAX];
+    ngx_uint_t                   nconsumers;
     unsigned                     probe_subscribed:1;
     unsigned                     busy:1;    /* at the cap, said once */
     unsigned                     node_set:1;
@@ -174,6 +174,15 @@ static void ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_ping_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_probe_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
+static void ngx_kefu_redis_tell(ngx_kefu_redis_t *rd, ngx_uint_t what);
+
+
+/* what ngx_kefu_redis_tell() tells */
+enum {
+    NGX_KEFU_REDIS_READY = 0,
+    NGX_KEFU_REDIS_SUB_READY,
+    NGX_KEFU_REDIS_SUB_LOST
+};
 
 
 /*
@@ -780,7 +789,7 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
                       link->name, why);
 
         if (link->subscriber) {
-            ngx_kefu_conv_resync(rd->kmcf);
+            ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_SUB_LOST);
         }
 
     } else if (link->failures++ == 0) {
@@ -952,7 +961,7 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
         }
 
         /* notices of changes may have been missed while it was down */
-        ngx_kefu_settings_ready(rd->kmcf);
+        ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_SUB_READY);
 
         return;
     }
@@ -960,11 +969,46 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
     ngx_kefu_redis_load_scripts(rd);
 
     /* the scripts are loaded first: Redis answers in order */
-    ngx_kefu_conv_retry(rd->kmcf);
-    ngx_kefu_settings_ready(rd->kmcf);
+    ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_READY);
+}
 
-    /* leases renewed, a node number for ids (ngx_kefu_lease.c) */
-    ngx_kefu_lease_ready(rd->kmcf);
+
+ngx_int_t
+ngx_kefu_redis_consume(ngx_kefu_redis_t *rd,
+    const ngx_kefu_redis_consumer_t *consumer)
+{
+    if (rd == NULL) {
+        return NGX_OK;
+    }
+
+    if (rd->nconsumers == NGX_KEFU_REDIS_CONSUMERS_MAX) {
+        return NGX_ERROR;
+    }
+
+    rd->consumers[rd->nconsumers++] = consumer;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_redis_tell(ngx_kefu_redis_t *rd, ngx_uint_t what)
+{
+    void                            (*cb)(ngx_kefu_main_conf_t *kmcf);
+    ngx_uint_t                        i;
+    const ngx_kefu_redis_consumer_t  *c;
+
+    for (i = 0; i < rd->nconsumers; i++) {
+        c = rd->consumers[i];
+
+        cb = (what == NGX_KEFU_REDIS_READY) ? c->ready
+             : (what == NGX_KEFU_REDIS_SUB_READY) ? c->sub_ready
+             : c->sub_lost;
+
+        if (cb) {
+            cb(rd->kmcf);
+        }
+    }
 }
 
 
@@ -1434,8 +1478,10 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     ngx_kefu_redis_t  *rd = privdata;
 
-    ngx_str_t    kind, channel, payload;
-    redisReply  *r = reply;
+    ngx_str_t                         kind, channel, payload;
+    ngx_uint_t                        i;
+    redisReply                       *r = reply;
+    const ngx_kefu_redis_consumer_t  *c;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3
         || r->element[0]->type != REDIS_REPLY_STRING
@@ -1469,13 +1515,24 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     {
         payload.data = (u_char *) r->element[2]->str;
         payload.len = r->element[2]->len;
-        ngx_kefu_conv_published(rd->kmcf, &channel, &payload);
-        ngx_kefu_settings_published(rd->kmcf, &channel, &payload);
+
+        for (i = 0; i < rd->nconsumers; i++) {
+            c = rd->consumers[i];
+            if (c->message) {
+                c->message(rd->kmcf, &channel, &payload);
+            }
+        }
+
         return;
     }
 
     if (kind.len == 9 && ngx_strncmp(kind.data, "subscribe", 9) == 0) {
-        ngx_kefu_conv_subscribed(rd->kmcf, &channel);
+        for (i = 0; i < rd->nconsumers; i++) {
+            c = rd->consumers[i];
+            if (c->subscribed) {
+                c->subscribed(rd->kmcf, &channel);
+            }
+        }
     }
 }
 

@@ -26,6 +26,29 @@ typedef void (*ngx_kefu_redis_handler_pt)(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
 
+/*
+ * What a part of the module wants to hear from the Redis layer: its links'
+ * events and the messages on the channels subscribed.  The layer calls
+ * these and nothing else above it; any member may be NULL.  Consumers are
+ * called in the order they registered (ngx_kefu_init_process()).
+ */
+typedef struct {
+    /* the command link is (again) ready, its scripts loaded before */
+    void  (*ready)(ngx_kefu_main_conf_t *kmcf);
+    /* the pub/sub link is (again) ready, its channels being subscribed */
+    void  (*sub_ready)(ngx_kefu_main_conf_t *kmcf);
+    /* the pub/sub link was lost: what was published meanwhile is gone */
+    void  (*sub_lost)(ngx_kefu_main_conf_t *kmcf);
+    /* a channel's subscription confirmed: its messages come from now on */
+    void  (*subscribed)(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel);
+    /* a message on a channel subscribed */
+    void  (*message)(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
+                     ngx_str_t *payload);
+} ngx_kefu_redis_consumer_t;
+
+#define NGX_KEFU_REDIS_CONSUMERS_MAX  8
+
+
 /* a Lua script, loaded on every (re)connect, run by its SHA-1 */
 typedef struct {
     ngx_str_t                    source;
@@ -129,6 +152,9 @@ char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_kefu_redis_init_process(ngx_cycle_t *cycle);
 void ngx_kefu_redis_exit_process(ngx_cycle_t *cycle);
+
+ngx_int_t ngx_kefu_redis_consume(ngx_kefu_redis_t *rd,
+    const ngx_kefu_redis_consumer_t *consumer);
 
 ngx_uint_t ngx_kefu_redis_ready(ngx_kefu_redis_t *rd);
 ngx_kefu_main_conf_t *ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd);
