@@ -56,9 +56,17 @@ typedef struct {
 } ngx_kefu_script_t;
 
 
+/* a numeric address, as hiredis takes it */
+typedef struct {
+    u_char                      *host;        /* NUL-terminated */
+    ngx_int_t                    port;
+} ngx_kefu_redis_addr_t;
+
+
 struct ngx_kefu_redis_conf_s {
     ngx_str_t                    host;        /* numeric, or a unix path */
     ngx_int_t                    port;        /* 0 for a unix socket */
+    ngx_array_t                 *seeds;       /* cluster: addr_t, or NULL */
     ngx_str_t                    user;        /* an ACL user, or empty */
     ngx_str_t                    password;
     ngx_int_t                    db;
