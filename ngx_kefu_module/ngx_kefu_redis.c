@@ -72,7 +72,10 @@ static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd,
     ngx_kefu_redis_link_t *link);
 static ngx_int_t ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen);
+    int argc, const char **argv, const size_t *argvlen, ngx_int_t slot);
+static void ngx_kefu_redis_tryagain_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_done(ngx_kefu_redis_req_t *req,
+    redisReply *reply);
 static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
@@ -1235,6 +1238,7 @@ ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
         return NGX_DECLINED;
     }
 
+    slot = 0;
     link = &rd->cmd;
 
     if (rd->conf->seeds) {
@@ -1268,7 +1272,8 @@ ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
     }
 
     return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
-                                      argvlen);
+                                      argvlen, link->node ? (ngx_int_t) slot
+                                                          : -1);
 }
 
 
@@ -1328,6 +1333,8 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     const char             *args[32];
     ngx_kefu_redis_link_t  *link;
 
+    slot = 0;
+
     if (argc + 3 > 32 || nkeys > argc) {
         return NGX_ERROR;
     }
@@ -1363,7 +1370,8 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     }
 
     return ngx_kefu_redis_send_script(link, s, h, data, argc + 3, args,
-                                      lens);
+                                      lens, link->node ? (ngx_int_t) slot
+                                                       : -1);
 }
 
 
@@ -1372,7 +1380,7 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
     return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
-                                      argvlen);
+                                      argvlen, -1);
 }
 
 
@@ -1384,7 +1392,7 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
 static ngx_int_t
 ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen)
+    int argc, const char **argv, const size_t *argvlen, ngx_int_t slot)
 {
     int                    len, rc;
     char                  *cmd;
@@ -1407,7 +1415,9 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     req->cmd = NULL;
     req->len = 0;
     req->redirects = 0;
+    req->slot = slot;
     req->retried = 0;
+    req->wait.timer_set = 0;
 
     if (script || link->node) {
         cmd = NULL;
@@ -1517,6 +1527,37 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         reply = NULL;
     }
 
+    /*
+     * TRYAGAIN: a call with several keys in a slot being migrated, some
+     * of them moved already.  The migration finishes in moments: the call
+     * runs again after a pause, routed afresh.
+     */
+    if (r && r->type == REDIS_REPLY_ERROR && link->node && req->cmd
+        && req->slot >= 0 && ngx_strncmp(r->str, "TRYAGAIN", 8) == 0
+        && req->redirects < NGX_KEFU_REDIS_TRYAGAIN && !link->rd->exiting)
+    {
+        req->redirects++;
+        req->wait.handler = ngx_kefu_redis_tryagain_handler;
+        req->wait.data = req;
+        req->wait.log = link->rd->log;
+        req->wait.cancelable = 1;
+        ngx_add_timer(&req->wait, NGX_KEFU_REDIS_TRYAGAIN_WAIT);
+        return;
+    }
+
+    ngx_kefu_redis_done(req, reply);
+}
+
+
+/* a call's end: its handler gets the reply (NULL: failed) */
+
+static void
+ngx_kefu_redis_done(ngx_kefu_redis_req_t *req, redisReply *reply)
+{
+    ngx_kefu_redis_link_t  *link;
+
+    link = req->link;
+
     if (!link->subscriber) {
         ngx_kefu_stat_redis_reply(link->rd->kmcf,
                                   ngx_current_msec - req->sent, reply != NULL);
@@ -1531,6 +1572,23 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
 
     ngx_free(req);
+}
+
+
+static void
+ngx_kefu_redis_tryagain_handler(ngx_event_t *ev)
+{
+    ngx_kefu_redis_req_t  *req = ev->data;
+
+    ngx_kefu_redis_link_t  *link;
+
+    link = ngx_kefu_redis_cluster_route(req->link->rd, req->slot);
+
+    if (link && ngx_kefu_redis_resend(req, link, 0) == NGX_OK) {
+        return;
+    }
+
+    ngx_kefu_redis_done(req, NULL);
 }
 
 

@@ -25,6 +25,10 @@
 #define NGX_KEFU_REDIS_REDIRECTS    5
 #define NGX_KEFU_REDIS_NODES_MAX    32
 
+/* TRYAGAIN (a slot half migrated): the call again after a pause */
+#define NGX_KEFU_REDIS_TRYAGAIN      20
+#define NGX_KEFU_REDIS_TRYAGAIN_WAIT 50
+
 
 enum {
     NGX_KEFU_LINK_DOWN = 0,
@@ -64,6 +68,8 @@ typedef struct {
     char                        *cmd;       /* kept for a rerun or redirect */
     size_t                       len;
     ngx_uint_t                   redirects;
+    ngx_int_t                    slot;      /* cluster: its key's, or -1 */
+    ngx_event_t                  wait;      /* cluster: TRYAGAIN's pause */
     unsigned                     retried:1;
 } ngx_kefu_redis_req_t;
 
