@@ -89,6 +89,19 @@ sub wait_complete {
     return 0;
 }
 
+# redirections the masters answered since the last reset (INFO errorstats)
+sub redirections {
+    my ($kind) = @_;
+    my $n = 0;
+    for my $m ($C->masters) {
+        my $info = redis(port => $m, 'INFO', 'errorstats');
+        $n += $1 if $info =~ /errorstat_$kind:count=(\d+)/;
+    }
+    return $n;
+}
+
+sub reset_stats { redis(port => $_, 'CONFIG', 'RESETSTAT') for $C->masters }
+
 # how many of a host's workers are subscribed to a channel, per master
 sub shard_subscribers {
     my ($channel) = @_;
@@ -136,7 +149,9 @@ for my $h (@hosts) {
     my $maps = () = $log =~ /kefu: redis cluster slot map taken: 3 masters/g;
     is($maps, 2, 'both workers took the slot map: 3 masters');
 }
-# status reads spread over workers: many, every one complete
+# status reads spread over workers: many, every one complete, and each
+# sent to the right master at once (no MOVED: the slot computed right)
+main::reset_stats();
 my $bad = 0;
 for (1 .. 40) {
     my ($code, $j) = main::status_of($hosts[$_ % 2][0]);
@@ -144,6 +159,7 @@ for (1 .. 40) {
     diag("incomplete: $code " . Kefu::WS::json_enc($j->{sites})) unless $bad++;
 }
 is($bad, 0, '40 reads over both hosts: every one complete');
+is(main::redirections('MOVED'), 0, 'no read was sent to a wrong master (no MOVED)');
 
 # sharded pub/sub: a site's presence channel on its slot's master only
 for my $s (@main::SITES) {
@@ -173,6 +189,7 @@ my ($lo) = map { $_->[0] } grep { $slot >= $_->[0] && $slot <= $_->[1] }
 my $n = $slot - $lo + 1;
 
 # traffic while redis-cli moves the slots
+main::reset_stats();
 my $pid = fork // die;
 if (!$pid) {
     # the child only runs redis-cli: no END block, no server stopped
@@ -190,6 +207,12 @@ is($?, 0, "redis-cli --cluster reshard moved $n slots");
 is($main::C->master_of_slot($slot), $to, "slot $slot is now on the other master");
 ok($reads > 0, "$reads reads during the resharding");
 is($bad, 0, 'every read during the resharding complete and right');
+ok(main::redirections('MOVED') + main::redirections('ASK')
+   + main::redirections('TRYAGAIN') > 0,
+   'reads were redirected (MOVED, ASK or TRYAGAIN) and followed');
+diag("resharding: $reads reads, redirections MOVED "
+     . main::redirections('MOVED') . ', ASK ' . main::redirections('ASK')
+     . ', TRYAGAIN ' . main::redirections('TRYAGAIN'));
 ok(main::wait_complete($port), 'and after it');
 
 my $ch = "kefu:p:$site";
