@@ -39,6 +39,7 @@ static void ngx_kefu_redis_map_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static void ngx_kefu_redis_map_apply(ngx_kefu_redis_t *rd, u_char *next);
 static void ngx_kefu_redis_refresh_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_cluster_tell_ready(ngx_kefu_redis_t *rd);
 
 
 /* a seed: host:port, resolved here (configuration time) to a number */
@@ -330,6 +331,24 @@ ngx_kefu_redis_cluster_link_ready(ngx_kefu_redis_link_t *link)
 
     if (rd->map_known && link->node->owned) {
         ngx_kefu_redis_shard_connect(link->node);
+    }
+
+    ngx_kefu_redis_cluster_tell_ready(rd);
+}
+
+
+/*
+ * Consumers hear READY when calls can run again after none could: once,
+ * not once per master (a lease claim in flight would be sent twice).  A
+ * call that failed on one master's link meanwhile is retried by its
+ * caller's own backoff.
+ */
+
+static void
+ngx_kefu_redis_cluster_tell_ready(ngx_kefu_redis_t *rd)
+{
+    if (!rd->ready_told && ngx_kefu_redis_ready(rd)) {
+        rd->ready_told = 1;
         ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_READY);
     }
 }
@@ -343,6 +362,10 @@ ngx_kefu_redis_cluster_link_down(ngx_kefu_redis_link_t *link)
     ngx_kefu_redis_t  *rd;
 
     rd = link->rd;
+
+    if (!ngx_kefu_redis_ready(rd)) {
+        rd->ready_told = 0;
+    }
 
     if (rd->map_known && !rd->refresh.timer_set && !rd->exiting) {
         ngx_add_timer(&rd->refresh, NGX_KEFU_REDIS_REFRESH_SOON);
@@ -581,9 +604,7 @@ ngx_kefu_redis_map_apply(ngx_kefu_redis_t *rd, u_char *next)
 
     ngx_kefu_stat_redis_link(rd->kmcf, 0, ngx_kefu_redis_ready(rd));
 
-    if (first && ngx_kefu_redis_ready(rd)) {
-        ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_READY);
-    }
+    ngx_kefu_redis_cluster_tell_ready(rd);
 }
 
 

@@ -167,6 +167,7 @@ struct ngx_kefu_redis_s {
     unsigned                     exiting:1;
     unsigned                     map_known:1;
     unsigned                     map_asked:1;  /* CLUSTER SLOTS in flight */
+    unsigned                     ready_told:1; /* READY since last not ready */
 };
 
 
