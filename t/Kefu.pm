@@ -183,7 +183,7 @@ sub nginx_pid {
     return $pid;
 }
 
-# KEFU_TEST_REDIS=cluster (scripts/test): the tests' Redis is a cluster's
+# scripts/test --cluster3: the tests' Redis is a cluster's
 # seed, named with "kefu_redis cluster"
 sub cluster_conf {
     my ($text) = @_;
