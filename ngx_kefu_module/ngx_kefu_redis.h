@@ -2,14 +2,22 @@
 /*
  * Redis on nginx's event loop: hiredis's asynchronous API driven by nginx
  * events and timers.  Per worker, one connection for commands and one for
- * pub/sub, reconnected forever with capped exponential backoff.
+ * pub/sub, reconnected forever with capped exponential backoff; with
+ * "kefu_redis cluster", both per master (ngx_kefu_redis_cluster.c,
+ * ngx_kefu_redis_shard.c).  Callers never see a connection: a command's
+ * key is its first argument, a script call's its first key, and the layer
+ * sends it where that key lives.
  *
  * Replies reach a handler with the data given with the command; reply is
- * NULL when the command failed (timeout, disconnect).  Commands in flight
- * are capped per worker (kefu_redis_max_inflight): beyond the cap a command
- * is refused at once with NGX_BUSY, and its caller answers "unavailable".  The data must stay
- * valid until then: pass a lookup key (a session id), never a pointer to
- * something a client's departure frees.
+ * NULL when the command failed (timeout, disconnect).  Replies to calls on
+ * different masters come in no particular order.  Commands in flight are
+ * capped per connection (kefu_redis_max_inflight): beyond the cap a
+ * command is refused at once with NGX_BUSY, and its caller answers
+ * "unavailable".  The data must stay valid until then: pass a lookup key
+ * (a session id), never a pointer to something a client's departure frees.
+ *
+ * Link events and pub/sub messages reach the rest of the module only
+ * through the consumers it registered (ngx_kefu_redis_consume()).
  */
 
 
