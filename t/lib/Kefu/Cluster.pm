@@ -19,6 +19,8 @@ use strict;
 use warnings;
 
 use Kefu::Net ();
+use File::Temp qw(tempdir);
+use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 
 sub new {
@@ -28,7 +30,7 @@ sub new {
     my $self = bless {servers => [], dead => {}}, $class;
 
     for (1 .. $masters * (1 + $replicas)) {
-        push @{ $self->{servers} }, Kefu::Net::redis_server(
+        push @{ $self->{servers} }, _node(
             'cluster-enabled' => 'yes',
             'cluster-config-file' => 'nodes.conf',
             # a killed master is failed over within seconds
@@ -42,6 +44,25 @@ sub new {
 
     $self->wait_ok or die "cluster did not become ok\n";
     return $self;
+}
+
+# One node: a free port whose cluster bus port (+10000) is free too, and a
+# directory of its own for each try (a node that failed to bind may still
+# hold the lock on its nodes.conf while it exits).
+sub _node {
+    my (%opt) = @_;
+    for (1 .. 10) {
+        my $port = Kefu::Net::free_port();
+        my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                        LocalPort => $port + 10000,
+                                        Listen => 1) or next;
+        close $bus;
+        my $node = bless {dir => tempdir(CLEANUP => 1), opt => \%opt,
+                          port => $port}, 'Kefu::Net::RedisServer';
+        return $node if $node->start;
+        $node->stop;
+    }
+    die "a cluster node did not start\n";
 }
 
 sub ports { map { $_->port } @{ $_[0]{servers} } }
