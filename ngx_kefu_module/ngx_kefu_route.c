@@ -14,6 +14,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_settings.h"
 
 
 static ngx_int_t ngx_kefu_route_who(ngx_kefu_route_call_t *call,
@@ -22,6 +23,8 @@ static ngx_int_t ngx_kefu_route_by(ngx_kefu_route_call_t *call,
     ngx_kefu_actor_t *actor);
 static ngx_int_t ngx_kefu_route_conv_arg(ngx_kefu_route_call_t *call,
     ngx_str_t *conv);
+static ngx_uint_t ngx_kefu_route_group_declared(ngx_kefu_site_t *site,
+    ngx_str_t *group);
 static void ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_route_done_pt done, void *data, ngx_int_t code,
     const char *message);
@@ -425,8 +428,53 @@ ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
                                                          : "assign"),
                               transfer ? 8 : 6);
     (void) ngx_kefu_route_by(call, actor);
+    (void) ngx_kefu_route_arg(call, (u_char *)
+                              (ngx_kefu_route_group_declared(actor->site,
+                                                             &args->group)
+                               ? "1" : "0"), 1);
 
     ngx_kefu_route_run(call);
+}
+
+
+/*
+ * A group the site declares: its default group or one of its settings'
+ * groups.  Others are known only if an agent named it (checked in Redis).
+ */
+
+static ngx_uint_t
+ngx_kefu_route_group_declared(ngx_kefu_site_t *site, ngx_str_t *group)
+{
+    size_t               i;
+    json_t              *groups, *g, *name;
+    ngx_kefu_site_rt_t  *rt;
+
+    if (group->len == 0) {
+        return 0;
+    }
+
+    if (group->len == site->default_group.len
+        && ngx_strncmp(group->data, site->default_group.data, group->len)
+           == 0)
+    {
+        return 1;
+    }
+
+    rt = site->rt;
+    groups = (rt && rt->doc) ? json_object_get(rt->doc, "groups") : NULL;
+
+    json_array_foreach(groups, i, g) {
+        name = json_object_get(g, "name");
+
+        if (json_is_string(name) && json_string_length(name) == group->len
+            && ngx_strncmp(json_string_value(name), group->data, group->len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

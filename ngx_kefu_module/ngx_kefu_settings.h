@@ -90,7 +90,7 @@ extern const ngx_kefu_redis_consumer_t  ngx_kefu_settings_redis_consumer;
 json_t *ngx_kefu_settings_public(ngx_kefu_site_t *site);
 const char *ngx_kefu_settings_text(ngx_kefu_site_t *site, ngx_uint_t en,
     const char *name);
-void ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 
 extern ngx_kefu_script_t  ngx_kefu_script_settings_get;
 extern ngx_kefu_script_t  ngx_kefu_script_settings_put;
@@ -101,7 +101,7 @@ extern ngx_kefu_script_t  ngx_kefu_script_contact;    /* ngx_kefu_avail.c */
 json_t *ngx_kefu_avail_json(ngx_kefu_ws_t *ws);
 ngx_uint_t ngx_kefu_avail_open(ngx_kefu_ws_t *ws);
 void ngx_kefu_avail_changed(ngx_kefu_site_rt_t *rt, ngx_uint_t force);
-void ngx_kefu_contact(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 
 
 #endif /* _NGX_KEFU_SETTINGS_H_INCLUDED_ */
