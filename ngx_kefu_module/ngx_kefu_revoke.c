@@ -154,6 +154,19 @@ ngx_kefu_revoke_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * Either link (back) up: the list is read again, since revocations
+ * published while the pub/sub link was down were not heard.
+ */
+const ngx_kefu_redis_consumer_t  ngx_kefu_revoke_redis_consumer = {
+    ngx_kefu_revoke_ready,                 /* ready */
+    ngx_kefu_revoke_ready,                 /* sub_ready */
+    NULL,                                  /* sub_lost */
+    NULL,                                  /* subscribed */
+    ngx_kefu_revoke_published              /* message */
+};
+
+
 /* Redis is (back): what was published meanwhile is read */
 
 void

@@ -13,6 +13,7 @@
 
 
 #include "ngx_kefu.h"
+#include "ngx_kefu_redis.h"
 
 
 /* every worker of every host listens here: "<site> <kind> <until> <value>" */
@@ -28,6 +29,9 @@
 /* how often each worker reads the whole list again (ms) */
 #define NGX_KEFU_REVOKE_REFRESH   10000
 
+
+/* hears kefu:revoke, and reloads the list when a link is (back) up */
+extern const ngx_kefu_redis_consumer_t  ngx_kefu_revoke_redis_consumer;
 
 ngx_int_t ngx_kefu_revoke_init_process(ngx_cycle_t *cycle);
 void ngx_kefu_revoke_exit_process(ngx_cycle_t *cycle);
