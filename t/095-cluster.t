@@ -145,8 +145,15 @@ main::seed_counts();
 my @hosts = map { [start_host($main::HTTP, $main::SERVER)] } 1 .. 2;
 for my $h (@hosts) {
     ok(main::wait_complete($h->[0]), "host on $h->[0]: every site's counts, each from its master");
-    my $log = do { local $/; open my $fh, '<', $h->[2] or die; <$fh> };
-    my $maps = () = $log =~ /kefu: redis cluster slot map taken: 3 masters/g;
+    # each worker logs its map once; the status above may have come from
+    # one of them only, so wait for the other's line (up to 30 s)
+    my $maps = 0;
+    for (1 .. 300) {
+        my $log = do { local $/; open my $fh, '<', $h->[2] or die; <$fh> };
+        $maps = () = $log =~ /kefu: redis cluster slot map taken: 3 masters/g;
+        last if $maps >= 2;
+        select(undef, undef, undef, 0.1);
+    }
     is($maps, 2, 'both workers took the slot map: 3 masters');
 }
 # status reads spread over workers: many, every one complete, and each
