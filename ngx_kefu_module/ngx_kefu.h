@@ -142,6 +142,8 @@ typedef struct {
     void                        *rt;           /* per worker, see
                                                   ngx_kefu_settings.h */
     ngx_kefu_upload_limits_t     upload;
+    ngx_msec_t                   retention;    /* closed conversations */
+    ngx_msec_t                   anonymous_retention; /* idle visitors */
 } ngx_kefu_site_t;
 
 
@@ -169,6 +171,8 @@ typedef struct {
     ngx_msec_t                   token_leeway; /* clock skew for exp/nbf */
     ngx_uint_t                   anonymous_per_address;
     ngx_int_t                    log_max;
+    ngx_msec_t                   retention;    /* kefu_retention */
+    ngx_msec_t                   anonymous_retention;
     ngx_int_t                    redis_max_inflight;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */
