@@ -221,6 +221,10 @@ ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
 const char *ngx_kefu_role_name(ngx_uint_t role);
 int64_t ngx_kefu_now_ms(void);
+time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site);
+time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
+    ngx_uint_t anonymous);
 
 void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node,
     int64_t floor, ngx_msec_t until);

@@ -377,7 +377,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     lens[12] = group->len;
     argv[13] = (char *) ttl;
     lens[13] = ngx_snprintf(ttl, sizeof(ttl), "%T",
-                            (time_t) (kmcf->dedup_ttl / 1000)) - ttl;
+                            ngx_kefu_dedup_seconds(kmcf, api->site)) - ttl;
     argv[14] = (char *) maxlen;
     lens[14] = ngx_snprintf(maxlen, sizeof(maxlen), "%i", kmcf->log_max)
                - maxlen;

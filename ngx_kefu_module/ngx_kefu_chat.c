@@ -451,7 +451,7 @@ void
 ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 {
     char        *j;
-    u_char       key[64 + NGX_KEFU_MAX_ID_LEN];
+    u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ttl[NGX_TIME_T_LEN];
     size_t       lens[5];
     json_t      *url, *title, *referrer, *page;
     const char  *argv[5];
@@ -522,6 +522,17 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
                                   NULL, 4, argv, lens);
+
+    /* kept as long as the visitor's record (docs/storage.md) */
+    argv[0] = "EXPIRE";
+    lens[0] = 6;
+    argv[2] = (char *) ttl;
+    lens[2] = ngx_snprintf(ttl, sizeof(ttl), "%T",
+                           ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
+              - ttl;
+
+    (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
+                                  NULL, 3, argv, lens);
 }
 
 

@@ -795,11 +795,13 @@ static void
 ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
 {
     char        *attrs;
-    u_char       key[64 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
-    size_t       lens[8];
+    u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
+    u_char       ttl[NGX_TIME_T_LEN];
+    size_t       lens[10], klen;
     json_t      *v;
-    ngx_uint_t   n;
-    const char  *argv[8];
+    ngx_uint_t   n, i;
+    const char  *argv[10];
+    static char *suffix[] = { "", ":convs", ":pages" };
 
     v = json_object_get(msg, "attrs");
     attrs = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -813,7 +815,15 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
     lens[2] = 4;
     argv[3] = (char *) ts;
     lens[3] = ngx_snprintf(ts, sizeof(ts), "%L", ngx_kefu_now_ms()) - ts;
-    n = 4;
+    /* how long it is kept idle: the scripts that close its conversations
+     * and store its messages keep it that much longer (docs/storage.md) */
+    argv[4] = "ttl";
+    lens[4] = 3;
+    argv[5] = (char *) ttl;
+    lens[5] = ngx_snprintf(ttl, sizeof(ttl), "%T",
+                           ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
+              - ttl;
+    n = 6;
 
     if (ws->name.len) {
         argv[n] = "name";
@@ -832,6 +842,24 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_hello_ignore,
                                   NULL, n, argv, lens);
     free(attrs);
+
+    /* the record, its conversations' index and its page trail: idle from
+     * now on (the index and the trail may not exist yet: then no-ops) */
+    klen = lens[1];
+
+    for (i = 0; i < sizeof(suffix) / sizeof(char *); i++) {
+        argv[0] = "EXPIRE";
+        lens[0] = 6;
+        argv[1] = (char *) key;
+        lens[1] = ngx_cpymem(key + klen, suffix[i], ngx_strlen(suffix[i]))
+                  - key;
+        argv[2] = (char *) ttl;
+        lens[2] = lens[5];
+
+        (void) ngx_kefu_redis_command(ws->main_conf->redis,
+                                      ngx_kefu_hello_ignore, NULL, 3, argv,
+                                      lens);
+    }
 
     v = json_object_get(msg, "page");
 

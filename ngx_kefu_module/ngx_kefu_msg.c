@@ -233,7 +233,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     lens[12] = ws->group.len;
     argv[13] = (char *) ttl;
     lens[13] = ngx_snprintf(ttl, sizeof(ttl), "%T",
-                            (time_t) (kmcf->dedup_ttl / 1000)) - ttl;
+                            ngx_kefu_dedup_seconds(kmcf, ws->site)) - ttl;
     argv[14] = (char *) maxlen;
     lens[14] = ngx_snprintf(maxlen, sizeof(maxlen), "%i", kmcf->log_max)
                - maxlen;
