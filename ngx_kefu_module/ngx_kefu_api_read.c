@@ -2,7 +2,7 @@
 /*
  * The HTTP API's reads: conversation lists, one conversation, its log,
  * agents, queues (docs/api.md).  Each is one read-only script
- * (ngx_kefu_api_scripts.c) whose reply becomes the JSON answer.
+ * (lua/api_*.lua) whose reply becomes the JSON answer.
  */
 
 

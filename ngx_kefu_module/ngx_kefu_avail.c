@@ -24,38 +24,6 @@ static void ngx_kefu_contact_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
 
-/*
- * contact: ARGV = site, visitor id, contact JSON, ts, name ("" for none).
- * Stores the details with the visitor, tells the agent of its open
- * conversation, and puts visitor.contact on the site's event stream.
- * Returns the open conversation ("" for none).
- */
-
-ngx_kefu_script_t  ngx_kefu_script_contact = { ngx_string(
-NGX_KEFU_LUA_EVENT
-"local sk = 'kefu:{s:' .. ARGV[1] .. '}:'\n"
-"local vk = sk .. 'v:' .. ARGV[2]\n"
-"redis.call('HSET', vk, 'contact', ARGV[3])\n"
-"if ARGV[5] ~= '' then redis.call('HSET', vk, 'name', ARGV[5]) end\n"
-"local conv = redis.call('HGET', vk, 'open') or ''\n"
-"local c = cjson.decode(ARGV[3])\n"
-"if conv ~= '' then\n"
-"  local h = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'agent',\n"
-"                       'state')\n"
-"  local v = {id = ARGV[2], contact = c}\n"
-"  if ARGV[5] ~= '' then v.name = ARGV[5] end\n"
-"  if h[1] then\n"
-"    redis.call('PUBLISH', 'kefu:u:' .. ARGV[1] .. ':a:' .. h[1],\n"
-"               '-|u|0|' .. cjson.encode({type = 'conv', conv = conv,\n"
-"               state = h[2], reason = 'contact', visitor = v}))\n"
-"  end\n"
-"end\n"
-"c.visitor = ARGV[2]\n"
-"kefu_event(ARGV[1], 'visitor.contact', conv, '', ARGV[4], cjson.encode(c))\n"
-"return conv\n"
-), { 0 } };
-
-
 static void
 ngx_kefu_avail_values(ngx_kefu_ws_t *ws, ngx_uint_t *open,
     ngx_uint_t *online)

@@ -1,7 +1,7 @@
 
 /*
  * msg: a chat message from a client.  Validated here, stored and published
- * by one script call (ngx_kefu_scripts.c), acknowledged only when Redis
+ * by one script call (lua/msg.lua), acknowledged only when Redis
  * answered that it is stored.  If Redis is down, loading or too slow the
  * sender gets error "unavailable" with its cid: never silence, never an ack
  * for something that was not stored.
@@ -25,7 +25,7 @@
 /* a new conversation whose id is taken is tried again, fresh ids each time */
 #define NGX_KEFU_MSG_TRIES     8
 
-/* the script's arguments: ngx_kefu_scripts.c */
+/* the script's arguments: lua/msg.lua */
 #define NGX_KEFU_MSG_ARGS      25
 
 

@@ -46,83 +46,11 @@ struct ngx_kefu_redis_conf_s {
 
 
 /*
- * Lua shared by the scripts: the site's event stream, kefu:{s:<site>}:events
- * (docs/events.md).  A script that changes a conversation calls
- * kefu_event() in the same atomic step as the change, so the stream holds
- * what happened, in order, and nothing that did not.  Its length is capped
- * (MAXLEN ~): consumers that fall further behind lose the oldest entries.
- * Prepend NGX_KEFU_LUA_EVENT to a script's source to use it.
+ * The scripts (the files in lua/), generated into C at configure time
+ * (lua/ngx_kefu_lua.sh): ngx_kefu_script_<name> for lua/<name>.lua, and
+ * ngx_kefu_scripts[], all of them.
  */
-#define NGX_KEFU_EVENTS_MAX  "100000"
-
-#define NGX_KEFU_LUA_EVENT                                                    \
-"local function kefu_event(site, name, conv, seq, ts, data)\n"                \
-"  redis.call('XADD', 'kefu:{s:' .. site .. '}:events', 'MAXLEN', '~',\n"     \
-"             " NGX_KEFU_EVENTS_MAX ", '*', 'event', name, 'conv', conv,\n"   \
-"             'seq', tostring(seq), 'ts', tostring(ts), 'data', data)\n"      \
-NGX_KEFU_LUA_EVENT_INDEX                                                      \
-"end\n"
-
-
-/*
- * Part of kefu_event(): the indexes the HTTP API reads (docs/api.md).
- * kefu:{s:<site>}:convs orders the site's conversations by their last
- * event; kefu:{c:<conv>}:assignments keeps its state changes (the latest
- * 100) as {"event","seq","ts","data"}.
- */
-#define NGX_KEFU_LUA_EVENT_INDEX                                              \
-"  if conv ~= '' then\n"                                                      \
-"    local t = string.match(tostring(ts), '^%d+$') or '0'\n"                  \
-"    local s = string.match(tostring(seq), '^%d+$') or 'null'\n"              \
-"    redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)\n"          \
-"    if string.sub(name, 1, 5) == 'conv.' then\n"                             \
-"      local k = 'kefu:{c:' .. conv .. '}:assignments'\n"                     \
-"      redis.call('RPUSH', k, '{\"event\":' .. cjson.encode(name) ..\n"       \
-"                 ',\"seq\":' .. s .. ',\"ts\":' .. t .. ',\"data\":' ..\n"  \
-"                 (data ~= '' and data or 'null') .. '}')\n"                  \
-"      redis.call('LTRIM', k, -100, -1)\n"                                    \
-"    end\n"                                                                   \
-"  end\n"
-
-
-/* ngx_kefu_scripts.c */
-extern ngx_kefu_script_t  ngx_kefu_script_msg;
-extern ngx_kefu_script_t  ngx_kefu_script_range;
-extern ngx_kefu_script_t  ngx_kefu_script_summaries;
-extern ngx_kefu_script_t  ngx_kefu_script_read;
-extern ngx_kefu_script_t  ngx_kefu_script_history;
-extern ngx_kefu_script_t  ngx_kefu_script_status;   /* ngx_kefu_status.c */
-extern ngx_kefu_script_t  ngx_kefu_script_node_claim;
-extern ngx_kefu_script_t  ngx_kefu_script_node_release;
-
-/* ngx_kefu_route_scripts.c */
-extern ngx_kefu_script_t  ngx_kefu_script_route_up;
-extern ngx_kefu_script_t  ngx_kefu_script_route_down;
-extern ngx_kefu_script_t  ngx_kefu_script_route_sweep;
-extern ngx_kefu_script_t  ngx_kefu_script_lease_renew;
-extern ngx_kefu_script_t  ngx_kefu_script_lease_sync;
-extern ngx_kefu_script_t  ngx_kefu_script_lease_release;
-extern ngx_kefu_script_t  ngx_kefu_script_route_status;
-extern ngx_kefu_script_t  ngx_kefu_script_route_accept;
-extern ngx_kefu_script_t  ngx_kefu_script_route_handover;
-extern ngx_kefu_script_t  ngx_kefu_script_route_close;
-extern ngx_kefu_script_t  ngx_kefu_script_route_join;
-extern ngx_kefu_script_t  ngx_kefu_script_route_rate;
-extern ngx_kefu_script_t  ngx_kefu_script_route_drain;
-
-extern ngx_kefu_script_t *ngx_kefu_scripts[];
-
-/* ngx_kefu_api_scripts.c */
-extern ngx_kefu_script_t  ngx_kefu_script_api_list;
-extern ngx_kefu_script_t  ngx_kefu_script_api_conv;
-extern ngx_kefu_script_t  ngx_kefu_script_api_log;
-extern ngx_kefu_script_t  ngx_kefu_script_api_agents;
-extern ngx_kefu_script_t  ngx_kefu_script_api_queue;
-
-/* ngx_kefu_upload.c, ngx_kefu_upload_sweep.c */
-extern ngx_kefu_script_t  ngx_kefu_script_upload_check;
-extern ngx_kefu_script_t  ngx_kefu_script_upload_done;
-extern ngx_kefu_script_t  ngx_kefu_script_upload_sweep;
+#include "ngx_kefu_lua.h"
 
 
 char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -40,55 +40,6 @@ static void ngx_kefu_settings_stored(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
 
-/*
- * settings_get: ARGV = site.  {doc or "", version}.
- * settings_put: ARGV = site, doc, ts, by.  Stores the document, bumps the
- * version, announces it and records settings.changed in the site's event
- * stream.  Returns the version.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_settings_get = { ngx_string(
-"local h = redis.call('HMGET', 'kefu:{s:' .. ARGV[1] .. '}:settings',\n"
-"                     'doc', 'version')\n"
-"return {h[1] or '', tonumber(h[2]) or 0}\n"
-), { 0 } };
-
-ngx_kefu_script_t  ngx_kefu_script_settings_put = { ngx_string(
-NGX_KEFU_LUA_EVENT
-"local k = 'kefu:{s:' .. ARGV[1] .. '}:settings'\n"
-"local v = redis.call('HINCRBY', k, 'version', 1)\n"
-"redis.call('HSET', k, 'doc', ARGV[2], 'updated', ARGV[3], 'by', ARGV[4])\n"
-"redis.call('PUBLISH', '" NGX_KEFU_SETTINGS_CHANNEL "', ARGV[1] .. ' ' .. v)\n"
-"kefu_event(ARGV[1], 'settings.changed', '', '', ARGV[3],\n"
-"           cjson.encode({version = v, by = ARGV[4]}))\n"
-"return v\n"
-), { 0 } };
-
-
-/*
- * avail: ARGV = site, now (ms), grace (ms).  The groups that have an agent
- * online (connected, or within its grace period): what "online" means in a
- * visitor's availability.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_avail = { ngx_string(
-"local sk = 'kefu:{s:' .. ARGV[1] .. '}:'\n"
-"local now, grace = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-"local out, seen = {}, {}\n"
-"for _, aid in ipairs(redis.call('SMEMBERS', sk .. 'agents')) do\n"
-"  local h = redis.call('HMGET', sk .. 'a:' .. aid, 'state', 'conns',\n"
-"                       'gone', 'groups')\n"
-"  if h[1] == 'online' and h[4] and ((tonumber(h[2]) or 0) > 0\n"
-"     or now - (tonumber(h[3]) or 0) < grace) then\n"
-"    for _, g in ipairs(cjson.decode(h[4])) do\n"
-"      if not seen[g] then seen[g] = 1 out[#out + 1] = g end\n"
-"    end\n"
-"  end\n"
-"end\n"
-"return out\n"
-), { 0 } };
-
-
 static const char  *ngx_kefu_settings_keys[] = {
     "hours", "texts", "groups", "widget", "contact", NULL
 };

@@ -160,31 +160,6 @@ static const char  *ngx_kefu_status_roles[] = {
 };
 
 
-/*
- * The site's figures: KEYS = its counts hash and groups set, ARGV = site,
- * default group.  Returns {queued, open, closed, group, length, ...}, the
- * default group first, at most 1000 groups.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_status = { ngx_string(
-"local c = redis.call('HMGET', KEYS[1], 'queued', 'open', 'closed')\n"
-"local out = {tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0}\n"
-"local groups = redis.call('SMEMBERS', KEYS[2])\n"
-"table.insert(groups, 1, ARGV[2])\n"
-"local seen = {}\n"
-"for _, g in ipairs(groups) do\n"
-"  if #out >= 2003 then break end\n"
-"  if not seen[g] then\n"
-"    seen[g] = true\n"
-"    out[#out + 1] = g\n"
-"    out[#out + 1] =\n"
-"      redis.call('ZCARD', 'kefu:{s:' .. ARGV[1] .. '}:q:' .. g)\n"
-"  end\n"
-"end\n"
-"return out\n"
-), { 0 } };
-
-
 /* the worker's requests waiting for Redis; a worker is one process */
 static ngx_queue_t  ngx_kefu_status_waiting;
 static ngx_uint_t   ngx_kefu_status_next_id;

@@ -89,58 +89,6 @@ static void ngx_kefu_upload_drop(ngx_kefu_upload_t *u);
 static void ngx_kefu_upload_cleanup(void *data);
 
 
-/* visitor: its conversation (or its open one) and its quota; others: in */
-
-ngx_kefu_script_t  ngx_kefu_script_upload_check = { ngx_string(
-"local site, role, id, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
-"if role == 'visitor' then\n"
-"  if conv == '' then\n"
-"    conv = redis.call('HGET', 'kefu:{s:' .. site .. '}:v:' .. id, 'open')\n"
-"           or ''\n"
-"  else\n"
-"    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',\n"
-"                         'site')\n"
-"    if v[1] ~= id or v[2] ~= site then return {-1} end\n"
-"  end\n"
-"  local q = tonumber(ARGV[5])\n"
-"  if q > 0 then\n"
-"    local n = tonumber(redis.call('GET', 'kefu:{s:' .. site .. '}:v:' ..\n"
-"                                  id .. ':uploads:' .. ARGV[6]) or '0')\n"
-"    if n >= q then return {-2, conv} end\n"
-"  end\n"
-"  return {0, conv}\n"
-"end\n"
-"if conv == '' then return {-3} end\n"
-"local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent')\n"
-"if v[1] ~= site then return {-1} end\n"
-"if role == 'agent' and v[2] ~= id and redis.call('SISMEMBER',\n"
-"   'kefu:{c:' .. conv .. '}:joined', 'a:' .. id) == 0 then\n"
-"  return {-1}\n"
-"end\n"
-"return {0, conv}\n"
-), { 0 } };
-
-
-/*
- * The file's reference (its conversation, or "p:<until>" for one not yet
- * in a message), the sweep's schedule (ngx_kefu_upload_sweep.c) and the
- * visitor's count for this hour.
- */
-
-ngx_kefu_script_t  ngx_kefu_script_upload_done = { ngx_string(
-"local site, sha = ARGV[1], ARGV[2]\n"
-"redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. sha, ARGV[3])\n"
-"redis.call('ZADD', 'kefu:{s:' .. site .. '}:files', 'GT', ARGV[6], sha)\n"
-"if ARGV[4] ~= '' then\n"
-"  local q = 'kefu:{s:' .. site .. '}:v:' .. ARGV[4] .. ':uploads:' ..\n"
-"            ARGV[5]\n"
-"  redis.call('INCR', q)\n"
-"  redis.call('EXPIRE', q, 7200)\n"
-"end\n"
-"return 0\n"
-), { 0 } };
-
-
 /* configuration */
 
 static ngx_kefu_upload_conf_t *

@@ -37,41 +37,6 @@ static void ngx_kefu_upload_sweep_ignore(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
 
-/* ARGV = site, now (ms), batch, next look (ms from now), lease (ms) */
-
-ngx_kefu_script_t  ngx_kefu_script_upload_sweep = { ngx_string(
-"local site, now = ARGV[1], tonumber(ARGV[2])\n"
-"local base = 'kefu:{s:' .. site .. '}:files'\n"
-"if not redis.call('SET', base .. ':sweep', '1', 'NX', 'PX', ARGV[5]) then\n"
-"  return {}\n"
-"end\n"
-"local out = {}\n"
-"local due = redis.call('ZRANGEBYSCORE', base, '-inf', now, 'LIMIT', 0,\n"
-"                       tonumber(ARGV[3]))\n"
-"for _, sha in ipairs(due) do\n"
-"  local fk = 'kefu:{s:' .. site .. '}:file:' .. sha\n"
-"  local alive = 0\n"
-"  for _, o in ipairs(redis.call('SMEMBERS', fk)) do\n"
-"    local p = string.match(o, '^p:(%d+)$')\n"
-"    if (p and tonumber(p) > now) or (not p and\n"
-"        redis.call('EXISTS', 'kefu:{c:' .. o .. '}') == 1) then\n"
-"      alive = alive + 1\n"
-"    else\n"
-"      redis.call('SREM', fk, o)\n"
-"    end\n"
-"  end\n"
-"  if alive == 0 then\n"
-"    redis.call('DEL', fk)\n"
-"    redis.call('ZREM', base, sha)\n"
-"    out[#out + 1] = sha\n"
-"  else\n"
-"    redis.call('ZADD', base, now + tonumber(ARGV[4]), sha)\n"
-"  end\n"
-"end\n"
-"return out\n"
-), { 0 } };
-
-
 ngx_int_t
 ngx_kefu_upload_sweep_init(ngx_cycle_t *cycle)
 {

@@ -1,0 +1,48 @@
+-- history: ARGV = conv, before (seq, "" for the end), limit, visitor
+-- ("1": private notes left out); for a connection that is not a member
+-- (a closed conversation read from a later connection), site, who, role:
+-- its visitor reads it, so does an agent whose list still has it (it
+-- closed it; one handed over left the list) or who joined it, and the
+-- site's admins.  Returns {more, json, json, ...} newest first, or {-1}:
+-- not the reader's (or no such conversation).
+--@include num
+if ARGV[5] then
+  local site, who, role = ARGV[5], ARGV[6], ARGV[7]
+  local ck = 'kefu:{c:' .. ARGV[1] .. '}'
+  local h = redis.call('HMGET', ck, 'site', 'visitor')
+  if h[1] ~= site then return {-1} end
+  local ok = role == 'admin'
+  if role == 'visitor' then ok = h[2] == string.sub(who, 3) end
+  if role == 'agent' then
+    ok = redis.call('ZSCORE', 'kefu:{s:' .. site .. '}:' .. who ..
+                    ':convs', ARGV[1]) ~= false
+         or redis.call('SISMEMBER', ck .. ':joined', who) == 1
+  end
+  if not ok then return {-1} end
+end
+local k = 'kefu:{c:' .. ARGV[1] .. '}:log'
+local limit = tonumber(ARGV[3])
+local top = '+'
+if ARGV[2] ~= '' then
+  local b = n_dec(ARGV[2])
+  if b == '0' then return {0} end
+  top = b .. '-1'
+end
+local out, items = {0}, 0
+while true do
+  local es = redis.call('XREVRANGE', k, top, '-', 'COUNT', limit + 1)
+  if #es == 0 then return out end
+  for _, e in ipairs(es) do
+    local j, p = nil, '0'
+    for i = 1, #e[2], 2 do
+      if e[2][i] == 'j' then j = e[2][i + 1] end
+      if e[2][i] == 'p' then p = e[2][i + 1] end
+    end
+    if not (p == '1' and ARGV[4] == '1') then
+      if items == limit then out[1] = 1 return out end
+      out[#out + 1] = j
+      items = items + 1
+    end
+    top = '(' .. e[1]
+  end
+end

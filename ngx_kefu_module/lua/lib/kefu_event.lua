@@ -1,0 +1,30 @@
+-- Lua shared by the scripts: the site's event stream, kefu:{s:<site>}:events
+-- (docs/events.md).  A script that changes a conversation calls
+-- kefu_event() in the same atomic step as the change, so the stream holds
+-- what happened, in order, and nothing that did not.  Its length is capped
+-- (MAXLEN ~ 100000): consumers that fall further behind lose the oldest
+-- entries.  A script uses it with "--@include kefu_event".
+--
+-- It also keeps the indexes the HTTP API reads (docs/api.md).
+-- kefu:{s:<site>}:convs orders the site's conversations by their last
+-- event; kefu:{c:<conv>}:assignments keeps its state changes (the latest
+-- 100) as {"event","seq","ts","data"}.
+--@include num
+local function kefu_event(site, name, conv, seq, ts, data)
+  seq, ts = n_str(seq), n_str(ts)
+  redis.call('XADD', 'kefu:{s:' .. site .. '}:events', 'MAXLEN', '~',
+             100000, '*', 'event', name, 'conv', conv,
+             'seq', seq, 'ts', ts, 'data', data)
+  if conv ~= '' then
+    local t = string.match(ts, '^%d+$') or '0'
+    local s = string.match(seq, '^%d+$') or 'null'
+    redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
+    if string.sub(name, 1, 5) == 'conv.' then
+      local k = 'kefu:{c:' .. conv .. '}:assignments'
+      redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
+                 ',"seq":' .. s .. ',"ts":' .. t .. ',"data":' ..
+                 (data ~= '' and data or 'null') .. '}')
+      redis.call('LTRIM', k, -100, -1)
+    end
+  end
+end

@@ -1,0 +1,34 @@
+-- Numbers travel as decimal strings.  Lua's tostring() and ".." write
+-- 1e+14 from 10^14 on, and cjson keeps 14 digits, so a seq or a bound
+-- given by a client (up to 2^63 - 1) is never formatted by Lua: ARGV
+-- bounds are stepped as strings (n_inc, n_dec), a seq counted by Redis
+-- (HINCRBY, exact to 2^53) is written with n_str, and JSON that carries
+-- one gets it spliced in (n_json).  A script uses it with
+-- "--@include num".
+local function n_str(x)
+  if type(x) == 'string' then return x end
+  return string.format('%.0f', x)
+end
+local function n_dec(s)
+  -- s: decimal digits, > 0
+  local i = #s
+  while string.sub(s, i, i) == '0' do i = i - 1 end
+  local r = string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) - 1)
+            .. string.rep('9', #s - i)
+  return (string.gsub(r, '^0+(%d)', '%1'))
+end
+local function n_inc(s)
+  local i = #s
+  while i > 0 and string.sub(s, i, i) == '9' do i = i - 1 end
+  if i == 0 then return '1' .. string.rep('0', #s) end
+  return string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) + 1)
+         .. string.rep('0', #s - i)
+end
+local function n_json(t, seq, ts)
+  -- cjson.encode(t) with "seq" and "ts" as exact integers
+  local j = cjson.encode(t)
+  local head = '{"seq":' .. n_str(seq)
+  if ts then head = head .. ',"ts":' .. n_str(ts) end
+  if j == '{}' then return head .. '}' end
+  return head .. ',' .. string.sub(j, 2)
+end

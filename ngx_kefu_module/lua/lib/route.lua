@@ -1,0 +1,274 @@
+-- Lua shared by the routing scripts (docs/routing.md), prepended to their
+-- source after kefu_event ("--@include route").  r_init() takes the common arguments:
+-- site, now (ms), ids (space-separated message ids for the system entries
+-- the script may write, one each), grace (ms), log max length, the acting
+-- session ("-" for none).  r_reply() flushes queue positions and returns
+-- {code, json, groups that may have more to drain}.
+--@include num
+local R = {}
+local function r_init(site, ts, ids, grace, maxlen, sess)
+  R.site, R.ts, R.tss, R.ids, R.idn = site, tonumber(ts), ts, {}, 0
+  R.grace, R.maxlen, R.sess, R.dirty, R.more = tonumber(grace), maxlen,
+      sess, {}, {}
+  R.skip, R.pubs = {}, {}
+  R.me, R.mine = nil, {}
+  R.sk = 'kefu:{s:' .. site .. '}:'
+  for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end
+end
+local function r_left() return #R.ids - R.idn end
+local function r_ck(conv) return 'kefu:{c:' .. conv .. '}' end
+local function r_count(from, to)
+  if from then redis.call('HINCRBY', R.sk .. 'counts', from, -1) end
+  if to then redis.call('HINCRBY', R.sk .. 'counts', to, 1) end
+end
+local function r_notice(who, t, sess, flag)
+  redis.call('PUBLISH', 'kefu:u:' .. R.site .. ':' .. who,
+             (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..
+             cjson.encode(t))
+end
+local function r_agent(aid)
+  local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')
+  if n and n ~= '' then return {id = aid, name = n} end
+  return {id = aid}
+end
+local function r_entry(conv, t)
+  local k = r_ck(conv)
+  local seq = n_str(redis.call('HINCRBY', k, 'seq', 1))
+  R.idn = R.idn + 1
+  t.type, t.conv, t.id = 'msg', conv, R.ids[R.idn]
+  t.from = {role = 'system'}
+  local j = n_json(t, seq, R.tss)
+  redis.call('XADD', k .. ':log', 'MAXLEN', '~', R.maxlen, seq .. '-1',
+             'j', j,
+             'f', 'system', 'p', '0', 's', '-')
+  redis.call('HSET', k, 'updated', R.tss)
+  R.pubs[#R.pubs + 1] = {'kefu:c:' .. conv, '-|0|' .. seq .. '|' .. j}
+  return seq, j
+end
+local function r_eta(group, pos)
+  local gap = tonumber(redis.call('HGET', R.sk .. 'qs:' .. group, 'gap'))
+  if gap then return math.max(1, math.ceil(gap * pos / 1000)) end
+end
+local function r_queued(conv, group, pos)
+  return {type = 'conv', conv = conv, state = 'queued', group = group,
+          position = pos, eta = r_eta(group, pos)}
+end
+local function r_dirty(group, rank)
+  local d = R.dirty[group]
+  if d == nil or rank < d then R.dirty[group] = rank end
+end
+local function r_flush()
+  for group, from in pairs(R.dirty) do
+    local cs = redis.call('ZRANGE', R.sk .. 'q:' .. group, from,
+                          from + 499)
+    for i, c in ipairs(cs) do
+      local v = redis.call('HGET', r_ck(c), 'visitor')
+      if v then r_notice('v:' .. v, r_queued(c, group, from + i)) end
+    end
+  end
+  R.dirty = {}
+  for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end
+  R.pubs = {}
+end
+local function r_dequeue(group, conv)
+  local q = R.sk .. 'q:' .. group
+  local rank = redis.call('ZRANK', q, conv)
+  if not rank then return end
+  redis.call('ZREM', q, conv)
+  local s = R.sk .. 'qs:' .. group
+  local last = tonumber(redis.call('HGET', s, 'last'))
+  if last then
+    local d = math.max(0, R.ts - last)
+    local gap = tonumber(redis.call('HGET', s, 'gap'))
+    if gap then gap = gap * 0.8 + d * 0.2 else gap = d end
+    redis.call('HSET', s, 'gap', math.floor(gap))
+  end
+  if redis.call('ZCARD', q) > 0 then
+    redis.call('HSET', s, 'last', R.tss)
+  else
+    redis.call('HDEL', s, 'last')
+  end
+  r_dirty(group, rank)
+end
+local function r_enqueue(conv, group, score)
+  local q = R.sk .. 'q:' .. group
+  local t = redis.call('ZRANGE', q, -1, -1, 'WITHSCORES')
+  if score >= R.ts and t[2] and tonumber(t[2]) >= score then
+    score = tonumber(t[2]) + 0.001
+  end
+  redis.call('ZADD', q, score, conv)
+  redis.call('HSET', r_ck(conv), 'state', 'queued', 'group', group,
+             'queued', R.tss)
+  redis.call('HDEL', r_ck(conv), 'agent')
+  local rank = redis.call('ZRANK', q, conv)
+  r_dirty(group, rank)
+  return rank + 1
+end
+local function r_avail(h)
+  return h[1] == 'online' and ((tonumber(h[2]) or 0) > 0
+         or R.ts - (tonumber(h[6]) or 0) < R.grace)
+end
+local function r_index(aid)
+  local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
+                       'load',
+                       'capacity', 'last', 'gone', 'groups')
+  local load = tonumber(h[3]) or 0
+  local free = r_avail(h) and load < (tonumber(h[4]) or 0)
+  local score = load * 137438953472
+                + math.max(0, (tonumber(h[5]) or 0) - 1704067200000)
+  for _, g in ipairs(h[7] and cjson.decode(h[7]) or {}) do
+    if free then
+      redis.call('ZADD', R.sk .. 'f:' .. g, score, aid)
+    else
+      redis.call('ZREM', R.sk .. 'f:' .. g, aid)
+    end
+  end
+end
+local function r_pick(group, exclude)
+  local f = R.sk .. 'f:' .. group
+  while true do
+    local c = redis.call('ZRANGE', f, 0, 1)
+    local aid = c[1]
+    if aid == exclude then aid = c[2] end
+    if not aid then return nil end
+    local ak = R.sk .. 'a:' .. aid
+    local h = redis.call('HMGET', ak, 'state', 'conns',
+                         'load', 'capacity', 'last', 'gone')
+    if (tonumber(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0
+    then
+      -- a count no connection holds (kept before connections were
+      -- leases): gone since long, its grace period due now
+      h[2], h[6] = '0', string.format('%d', R.ts - R.grace)
+      redis.call('HSET', ak, 'conns', 0, 'gone', h[6])
+      redis.call('ZADD', R.sk .. 'grace', 0, aid)
+    end
+    if r_avail(h) and (tonumber(h[3]) or 0) < (tonumber(h[4]) or 0) then
+      return aid
+    end
+    redis.call('ZREM', f, aid)
+  end
+end
+local function r_presence(aid, st, sess)
+  redis.call('PUBLISH', 'kefu:p:' .. R.site, (sess or '-') .. '|t|0|' ..
+             cjson.encode({type = 'presence', agent = aid, state = st}))
+end
+local function r_reply(code, t)
+  r_flush()
+  local m = {}
+  for g in pairs(R.more) do m[#m + 1] = g end
+  return {code, t and cjson.encode(t) or '',
+          #m > 0 and cjson.encode(m) or ''}
+end
+local function r_release(aid, conv)
+  local ak = R.sk .. 'a:' .. aid
+  if redis.call('SREM', ak .. ':open', conv) == 1 then
+    if redis.call('HINCRBY', ak, 'load', -1) < 0 then
+      redis.call('HSET', ak, 'load', 0)
+    end
+  end
+  r_index(aid)
+end
+local function r_assign(conv, aid, event, text, by, vsess, asess, evname)
+  local k = r_ck(conv)
+  local h = redis.call('HMGET', k, 'state', 'group', 'visitor')
+  if h[1] == 'queued' then
+    r_dequeue(h[2], conv)
+    r_count('queued', 'open')
+  end
+  redis.call('HSET', k, 'state', 'open', 'agent', aid, 'assigned', R.tss)
+  local ak = R.sk .. 'a:' .. aid
+  local load = redis.call('HINCRBY', ak, 'load', 1)
+  redis.call('HSET', ak, 'last', R.tss)
+  redis.call('SADD', ak .. ':open', conv)
+  redis.call('ZADD', ak .. ':convs', R.ts, conv)
+  r_index(aid)
+  local a = r_agent(aid)
+  local seq, j = r_entry(conv, {event = event, agent = a, by = by,
+      text = text or ('conversation assigned to ' .. (a.name or aid))})
+  kefu_event(R.site, evname or 'conv.assigned', conv, seq, R.tss, j)
+  local n = {type = 'conv', conv = conv, state = 'open', agent = a,
+             group = h[2], reason = event}
+  r_notice('v:' .. h[3], n, vsess)
+  local vh = redis.call('HMGET', R.sk .. 'v:' .. h[3], 'name', 'contact')
+  local an = {type = 'conv', conv = conv, state = 'open', agent = a,
+              group = h[2], reason = event, load = load,
+              visitor = {id = h[3], name = vh[1] or nil,
+                         contact = vh[2] and cjson.decode(vh[2]) or nil}}
+  if aid == R.me then
+    asess = R.sess
+    R.mine[#R.mine + 1] = an
+  end
+  r_notice('a:' .. aid, an, asess)
+  return n, an
+end
+local function r_head(group)
+  local q = R.sk .. 'q:' .. group
+  local c = redis.call('ZRANGE', q, 0, 9, 'WITHSCORES')
+  for i = 1, #c, 2 do
+    if not R.skip[c[i]] then
+      if redis.call('HGET', r_ck(c[i]), 'state') == 'queued' then
+        return c[i], tonumber(c[i + 1])
+      end
+      redis.call('ZREM', q, c[i])
+    end
+  end
+end
+local function r_drain(group, exclude)
+  while true do
+    local head = r_head(group)
+    if not head then return end
+    local aid = r_pick(group, exclude)
+    if not aid then return end
+    if r_left() < 1 then R.more[group] = 1 return end
+    r_assign(head, aid, 'assigned', nil, nil, '-', '-')
+  end
+end
+local function r_groups(aid)
+  local g = redis.call('HGET', R.sk .. 'a:' .. aid, 'groups')
+  if g then return cjson.decode(g) end
+  return {}
+end
+local function r_drain_agent(aid)
+  local left = r_groups(aid)
+  while #left > 0 do
+    local bi, bs, bh
+    for i, x in ipairs(left) do
+      local h, s = r_head(x)
+      if h and (not bs or s < bs) then bi, bs, bh = i, s, h end
+    end
+    if not bi then return end
+    local aid2 = r_pick(left[bi])
+    if not aid2 then
+      table.remove(left, bi)
+    elseif r_left() < 1 then
+      R.more[left[bi]] = 1
+      return
+    else
+      r_assign(bh, aid2, 'assigned', nil, nil, '-', '-')
+    end
+  end
+end
+local function r_route(conv, group, vsess)
+  local q = R.sk .. 'q:' .. group
+  if redis.call('ZCARD', q) == 0 then
+    local aid = r_pick(group)
+    if aid then
+      return (r_assign(conv, aid, 'assigned', nil, nil, vsess, '-'))
+    end
+  end
+  local pos = r_enqueue(conv, group, R.ts)
+  if R.dirty[group] == pos - 1 then R.dirty[group] = pos end
+  kefu_event(R.site, 'conv.queued', conv, '', R.tss,
+             cjson.encode({group = group, position = pos}))
+  r_drain(group)
+  local st = redis.call('HMGET', r_ck(conv), 'state', 'agent')
+  if st[1] == 'open' then
+    local a = r_agent(st[2])
+    return {type = 'conv', conv = conv, state = 'open', agent = a,
+            group = group, reason = 'assigned'}
+  end
+  local n = r_queued(conv, group, redis.call('ZRANK', q, conv) + 1)
+  local v = redis.call('HGET', r_ck(conv), 'visitor')
+  r_notice('v:' .. v, n, vsess)
+  return n
+end

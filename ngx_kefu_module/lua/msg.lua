@@ -1,0 +1,133 @@
+-- msg: ARGV = site, who, role, conv ("" for a visitor's open one), cid,
+-- id, new conv id, ts, head, mid, tail (the JSON around conv and seq),
+-- private, group, dedup ttl, log max length, session, ids (for system
+-- entries of routing), grace (ms); optional, for the HTTP API (role
+-- "service"): target visitor (its open conversation when conv is ""), the
+-- stream event name (default msg/note), "1" to open a conversation for a
+-- target visitor who has none; for visitors, the greeting: mid and tail
+-- of its entry (ARGV 22, 23, as 10 and 11), written as the first entry of
+-- a conversation the message opens; ARGV 24 "0" when the site is outside
+-- its business hours.  A new conversation queued while nobody can answer
+-- (outside hours, nobody of its group online) is marked offline: the
+-- sender is promised no place in line.  ARGV 25: the SHA-256 of an
+-- attached file, which the conversation then holds on to
+-- (ngx_kefu_upload_sweep.c).
+-- Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
+-- 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
+-- visitor has no open conversation, -4 the conversation is closed (service
+-- only), -5 the new conversation's id is taken (nothing was written: run
+-- again with fresh ids).  A cid is the sender's within its site, whatever
+-- conversation its message went to: a resend after a close finds the
+-- original.  A new conversation is routed in the same step
+-- (lib/route.lua): notice is what the sender is told of it (open
+-- with its agent, or queued with position), more the groups whose queues
+-- may still be drained.
+--@include kefu_event
+--@include route
+local function r_online(group)
+  for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do
+    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
+                         'load', 'capacity', 'last', 'gone')
+    if r_avail(h) then return true end
+  end
+  return false
+end
+local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]
+local target, ev = ARGV[19] or '', ARGV[20] or ''
+local vid = string.sub(who, 3)
+if role ~= 'visitor' then vid = target end
+local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
+local created = 0
+local ckey
+local dkey = 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid
+local d = redis.call('GET', dkey)
+if d then
+  local c, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
+  if c then return {1, c, tonumber(s), i, tonumber(t), 0} end
+end
+if role == 'visitor' or (target ~= '' and conv == '') then
+  if conv ~= '' then
+    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
+                         'site', 'state')
+    if v[1] ~= string.sub(who, 3) or v[2] ~= site then
+      return {-1}
+    end
+    if v[3] == 'closed' then conv = '' end
+  end
+  if conv == '' then
+    conv = redis.call('HGET', ukey, 'open')
+    if not conv then
+      if role ~= 'visitor' and ARGV[21] ~= '1' then return {-3} end
+      conv = ARGV[7]
+      if redis.call('EXISTS', 'kefu:{c:' .. conv .. '}') == 1 then
+        return {-5}
+      end
+      created = 1
+      redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,
+                 'visitor', vid, 'state', 'queued',
+                 'group', ARGV[13], 'seq', 0, 'created', ts,
+                 'updated', ts)
+      redis.call('HSET', ukey, 'open', conv)
+      redis.call('ZADD', ukey .. ':convs', ts, conv)
+      r_init(site, ts, ARGV[17], ARGV[18], ARGV[15], ARGV[16])
+      r_count(nil, 'queued')
+    end
+  end
+elseif conv == '' then
+  return {-2}
+else
+  local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',
+                       'state')
+  if v[1] ~= site then return {-1} end
+  if role == 'service' and v[3] == 'closed' then return {-4} end
+  if role == 'agent' and v[2] ~= string.sub(who, 3)
+     and redis.call('SISMEMBER', 'kefu:{c:' .. conv .. '}:joined', who)
+         == 0 then
+    return {-1}
+  end
+end
+ckey = 'kefu:{c:' .. conv .. '}'
+if created == 1 and (ARGV[23] or '') ~= '' then
+  local gs = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
+  local gj = ARGV[9] .. conv .. ARGV[22] .. gs .. ARGV[23]
+  redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
+             gs .. '-1', 'j', gj, 'f', 'system', 'p', '0', 's', '-')
+  redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. gs .. '|' .. gj)
+end
+local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
+local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]
+redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
+           seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])
+if (ARGV[25] or '') ~= '' then
+  redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. ARGV[25], conv)
+end
+redis.call('HSET', ckey, 'updated', ts)
+redis.call('SET', dkey, conv .. ' ' .. id .. ' ' .. seq .. ' ' .. ts, 'EX',
+           ARGV[14])
+if created == 1 then
+  kefu_event(site, 'conv.created', conv, '', ts,
+             cjson.encode({group = ARGV[13], visitor = vid}))
+end
+if ev ~= '' then
+  kefu_event(site, ev, conv, seq, ts, j)
+elseif ARGV[12] == '1' then
+  kefu_event(site, 'note', conv, seq, ts, j)
+else
+  kefu_event(site, 'msg', conv, seq, ts, j)
+end
+redis.call('PUBLISH', 'kefu:c:' .. conv, ARGV[16] .. '|' .. ARGV[12] ..
+           '|' .. seq .. '|' .. j)
+if created == 1 then
+  local n = r_route(conv, ARGV[13], ARGV[16])
+  if n.state == 'queued' and role == 'visitor' then
+    local on = ARGV[24] ~= '0' and r_online(ARGV[13])
+    if not on then
+      n.position, n.eta, n.offline = nil, nil, true
+      redis.call('HSET', ckey, 'offline', '1')
+    end
+  end
+  local r = r_reply(0, n)
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3]}
+end
+return {0, conv, tonumber(seq), id, tonumber(ts), created}

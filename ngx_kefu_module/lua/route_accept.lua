@@ -1,0 +1,23 @@
+-- accept: ARGV 7.. = agent id, conv, name.  A queued conversation of the
+-- site becomes the agent's.
+--@include kefu_event
+--@include route
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local aid, conv = ARGV[7], ARGV[8]
+local k = r_ck(conv)
+local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
+                     'group')
+if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
+if h[3] == aid and h[2] == 'open' then
+  return r_reply(1, {type = 'conv', conv = conv, state = 'open',
+                     agent = r_agent(aid), group = h[5],
+                     visitor = {id = h[4]}, reason = 'accepted'})
+end
+if h[2] ~= 'queued' then return {-4, 'the conversation is not queued'} end
+if not redis.call('HGET', R.sk .. 'a:' .. aid, 'name') then
+  redis.call('HSET', R.sk .. 'a:' .. aid, 'name', ARGV[9])
+end
+local a = r_agent(aid)
+local n, an = r_assign(conv, aid, 'accepted', 'conversation accepted by ' ..
+                       (a.name or aid), nil, '-', R.sess)
+return r_reply(0, an)

@@ -1,0 +1,44 @@
+-- close: ARGV 7.. = conv, actor who, supervisor ("1"), actor JSON.
+--@include kefu_event
+--@include route
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local conv, who, sup = ARGV[7], ARGV[8], ARGV[9]
+local by = cjson.decode(ARGV[10])
+local k = r_ck(conv)
+local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
+                     'group')
+if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
+if sup ~= '1' and not (string.sub(who, 1, 2) == 'a:'
+                       and h[3] == string.sub(who, 3)) then
+  return {-2, 'not your conversation'}
+end
+local n = {type = 'conv', conv = conv, state = 'closed', group = h[5],
+           reason = 'closed'}
+if h[3] then n.agent = r_agent(h[3]) end
+if h[2] == 'closed' then return r_reply(1, n) end
+if h[2] == 'queued' then
+  r_dequeue(h[5], conv)
+  r_count('queued', 'closed')
+else
+  r_release(h[3], conv)
+  r_count('open', 'closed')
+end
+redis.call('HSET', k, 'state', 'closed', 'closed', R.tss)
+local vk = R.sk .. 'v:' .. h[4]
+if redis.call('HGET', vk, 'open') == conv then
+  redis.call('HDEL', vk, 'open')
+end
+local seq, j = r_entry(conv, {event = 'closed', by = by,
+                              text = 'conversation closed'})
+kefu_event(R.site, 'conv.closed', conv, seq, R.tss, j)
+r_notice('v:' .. h[4], n, R.sess)
+if h[3] then
+  local an = {type = 'conv', conv = conv, state = 'closed', group = h[5],
+              reason = 'closed', agent = n.agent, visitor = {id = h[4]},
+              load = tonumber(redis.call('HGET', R.sk .. 'a:' .. h[3],
+                                         'load'))}
+  r_notice('a:' .. h[3], an, R.sess)
+  if who == 'a:' .. h[3] then n = an end
+  r_drain_agent(h[3])
+end
+return r_reply(0, n)

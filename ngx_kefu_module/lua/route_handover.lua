@@ -1,0 +1,91 @@
+-- handover (transfer, assign): ARGV 7.. = conv, target agent ("" for a
+-- group), target group, actor who, supervisor ("1"), mode ("transfer",
+-- "assign"), actor JSON ({role, id, name}).
+--@include kefu_event
+--@include route
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local conv, to, tg, who, sup, mode = ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+    ARGV[11], ARGV[12]
+local by = cjson.decode(ARGV[13])
+local k = r_ck(conv)
+local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
+                     'group',
+                     'created')
+if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
+local me = string.sub(who, 3)
+if sup ~= '1' and not (string.sub(who, 1, 2) == 'a:' and h[3] == me) then
+  return {-2, 'not your conversation'}
+end
+if h[2] == 'closed' then return {-4, 'the conversation is closed'} end
+if mode == 'transfer' and h[2] ~= 'open' then
+  return {-4, 'the conversation is not open'}
+end
+if to ~= '' then
+  if redis.call('SISMEMBER', R.sk .. 'agents', to) == 0 then
+    return {-3, 'no such agent'}
+  end
+  local t = redis.call('HMGET', R.sk .. 'a:' .. to, 'state', 'conns',
+                       'load',
+                       'capacity', 'last', 'gone')
+  if t[1] ~= 'away' and not r_avail(t) then
+    return {-4, 'the agent is offline'}
+  end
+  if t[1] == 'away' and (tonumber(t[2]) or 0) <= 0
+     and R.ts - (tonumber(t[6]) or 0) >= R.grace then
+    return {-4, 'the agent is offline'}
+  end
+  if to == h[3] then
+    return r_reply(1, {type = 'conv', conv = conv, state = 'open',
+                       agent = r_agent(to), group = h[5]})
+  end
+end
+local old = h[3]
+if old then
+  r_release(old, conv)
+  redis.call('ZREM', R.sk .. 'a:' .. old .. ':convs', conv)
+end
+local result
+if to ~= '' then
+  local ta = r_agent(to)
+  local n, an = r_assign(conv, to, mode == 'transfer' and 'transferred'
+      or 'assigned', (mode == 'transfer' and 'transferred to ' or
+      'assigned to ') .. (ta.name or to), by, '-', '-',
+      mode == 'transfer' and 'conv.transferred' or 'conv.assigned')
+  result = an
+  if old then result = n end
+else
+  local seq, j = r_entry(conv, {event = 'transferred', group = tg, by = by,
+                                text = 'transferred to group ' .. tg})
+  kefu_event(R.site, 'conv.transferred', conv, seq, R.tss, j)
+  if h[2] == 'queued' then r_dequeue(h[5], conv) end
+  redis.call('HSET', k, 'group', tg)
+  local aid
+  if redis.call('ZCARD', R.sk .. 'q:' .. tg) == 0 then
+    aid = r_pick(tg, old)
+  end
+  if aid then
+    if h[2] == 'queued' then
+      redis.call('HSET', k, 'state', 'open')
+      r_count('queued', 'open')
+    end
+    local n = r_assign(conv, aid, 'assigned', nil, nil, '-', '-')
+    result = n
+  else
+    if h[2] == 'open' then r_count('open', 'queued') end
+    r_enqueue(conv, tg, tonumber(h[6]) or R.ts)
+    R.skip[conv] = true
+    result = r_queued(conv, tg, redis.call('ZRANK', R.sk .. 'q:' .. tg,
+                                           conv) + 1)
+  end
+end
+if old then
+  local st = redis.call('HMGET', k, 'state', 'agent', 'group')
+  local on = {type = 'conv', conv = conv, state = st[1], group = st[3],
+              reason = 'transferred'}
+  if st[2] then on.agent = r_agent(st[2]) end
+  on.load = tonumber(redis.call('HGET', R.sk .. 'a:' .. old, 'load'))
+  r_notice('a:' .. old, on, R.sess, 'l')
+  if who == 'a:' .. old then result = on end
+  r_drain_agent(old)
+end
+return r_reply(0, result)

@@ -1,0 +1,50 @@
+-- sweep: grace deadlines that passed (ARGV 7 = how many at most).  Each is
+-- claimed (removed) in this atomic step, so exactly one worker of any host
+-- acts on it: if the agent still has no connection it goes offline and its
+-- open conversations go back to the front of their queues.  Returns
+-- {0, "", more, again, agents made offline, conversations requeued}:
+-- again 1 when ids ran out before all were done (the rest stays due).
+--@include kefu_event
+--@include route
+--@include presence
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local G = R.sk .. 'grace'
+local now = p_now()
+local again, groups, expired, requeued = 0, {}, 0, 0
+for _, aid in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', now,
+                                'LIMIT', 0, tonumber(ARGV[7]))) do
+  local ak = R.sk .. 'a:' .. aid
+  local h = redis.call('HMGET', ak, 'conns', 'state')
+  if (tonumber(h[1]) or 0) == 0 then
+    if h[2] ~= 'offline' then
+      redis.call('HSET', ak, 'state', 'offline')
+      r_presence(aid, 'offline')
+      r_index(aid)
+      expired = expired + 1
+    end
+    for _, c in ipairs(redis.call('SMEMBERS', ak .. ':open')) do
+      if r_left() < 2 then again = 1 break end
+      r_release(aid, c)
+      redis.call('ZREM', ak .. ':convs', c)
+      local ch = redis.call('HMGET', r_ck(c), 'state', 'group', 'created',
+                            'agent')
+      if ch[1] == 'open' and ch[4] == aid then
+        r_count('open', 'queued')
+        local seq, j = r_entry(c, {event = 'requeued', agent = r_agent(aid),
+            text = 'the agent went offline; waiting for another agent'})
+        kefu_event(R.site, 'conv.queued', c, seq, R.tss, j)
+        r_enqueue(c, ch[2], tonumber(ch[3]) or R.ts)
+        groups[ch[2]] = 1
+        requeued = requeued + 1
+        r_notice('a:' .. aid, {type = 'conv', conv = c, state = 'queued',
+                 group = ch[2], reason = 'requeued'}, '-', 'l')
+      end
+    end
+  end
+  if again == 1 then break end
+  redis.call('ZREM', G, aid)
+end
+for g in pairs(groups) do r_drain(g) end
+local r = r_reply(0)
+r[4], r[5], r[6] = again, expired, requeued
+return r
