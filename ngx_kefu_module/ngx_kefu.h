@@ -173,6 +173,8 @@ typedef struct {
     ngx_int_t                    log_max;
     ngx_msec_t                   retention;    /* kefu_retention */
     ngx_msec_t                   anonymous_retention;
+    ngx_msec_t                   retain_interval; /* per worker */
+    ngx_event_t                 *retain_event;    /* per worker */
     ngx_int_t                    redis_max_inflight;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */
@@ -225,6 +227,7 @@ time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site);
 time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
     ngx_uint_t anonymous);
+ngx_int_t ngx_kefu_retain_init(ngx_cycle_t *cycle);
 
 void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node,
     int64_t floor, ngx_msec_t until);

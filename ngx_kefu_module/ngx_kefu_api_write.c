@@ -11,6 +11,7 @@
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_settings.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
@@ -294,15 +295,16 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                maxlen[NGX_INT_T_LEN], head[64];
     u_char                mid[64];
     u_char                cidbuf[1 + NGX_INT64_LEN], grace[NGX_INT_T_LEN];
+    u_char                vttl[NGX_TIME_T_LEN];
     u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
     int                   argc;
-    size_t                lens[25];
+    size_t                lens[28];
     json_t               *t, *att;
     int64_t               ts;
     uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
     ngx_uint_t            i;
-    const char           *argv[25];
+    const char           *argv[28];
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = api->kmcf;
@@ -394,7 +396,16 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     lens[19] = ngx_strlen(ev);
     argv[20] = open ? "1" : "0";
     lens[20] = 1;
-    argc = 21;
+
+    /* 21-23 are a visitor's greeting and business hours: none here */
+    argv[21] = "";
+    lens[21] = 0;
+    argv[22] = "";
+    lens[22] = 0;
+    argv[23] = "1";
+    lens[23] = 1;
+    argv[24] = "";
+    lens[24] = 0;
 
     /* an attached file is then its conversation's too (checked already) */
     att = json_object_get(tail, "attachment");
@@ -404,17 +415,20 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
         && json_string_length(json_object_get(att, "id"))
            > NGX_KEFU_SHA256_HEX)
     {
-        /* 21-23 are a visitor's greeting and business hours: none here */
-        argv[21] = "";
-        lens[21] = 0;
-        argv[22] = "";
-        lens[22] = 0;
-        argv[23] = "1";
-        lens[23] = 1;
         argv[24] = json_string_value(json_object_get(att, "id"));
         lens[24] = NGX_KEFU_SHA256_HEX;
-        argc = 25;
     }
+
+    /* a group neither declared nor an agent's goes to the default one;
+     * a visitor the API writes to first is kept the site's retention */
+    argv[25] = ngx_kefu_settings_group_known(api->site, group) ? "1" : "0";
+    lens[25] = 1;
+    argv[26] = (char *) api->site->default_group.data;
+    lens[26] = api->site->default_group.len;
+    argv[27] = (char *) vttl;
+    lens[27] = ngx_snprintf(vttl, sizeof(vttl), "%T",
+                            ngx_kefu_visitor_seconds(api->site, 0)) - vttl;
+    argc = 28;
 
     rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, argc, argv, lens,
                            ngx_kefu_api_store_done);

@@ -26,7 +26,7 @@
 #define NGX_KEFU_MSG_TRIES     8
 
 /* the script's arguments: lua/msg.lua */
-#define NGX_KEFU_MSG_ARGS      25
+#define NGX_KEFU_MSG_ARGS      28
 
 
 /*
@@ -68,6 +68,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     u_char               tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char               maxlen[NGX_INT_T_LEN], who[2 + NGX_KEFU_MAX_ID_LEN];
     u_char               session[16], grace[NGX_INT_T_LEN], *p;
+    u_char               vttl[NGX_TIME_T_LEN];
     char                *greeting;
     size_t               lens[NGX_KEFU_MSG_ARGS], size;
     json_t              *text, *conv, *priv, *t, *from, *att;
@@ -270,6 +271,21 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     /* an attached file's reference: it lives as long as its conversation */
     argv[24] = att ? json_string_value(json_object_get(att, "id")) : "";
     lens[24] = att ? NGX_KEFU_SHA256_HEX : 0;
+
+    /* a group neither declared nor an agent's goes to the default one */
+    argv[25] = ngx_kefu_settings_group_known(ws->site, &ws->group)
+               ? "1" : "0";
+    lens[25] = 1;
+    argv[26] = (char *) ws->site->default_group.data;
+    lens[26] = ws->site->default_group.len;
+
+    /* how long an idle visitor is kept (its record says it once hello
+     * stored it) */
+    argv[27] = (char *) vttl;
+    lens[27] = ngx_snprintf(vttl, sizeof(vttl), "%T",
+                            ngx_kefu_visitor_seconds(ws->site,
+                                                     ws->anonymous))
+               - vttl;
 
     size = 0;
 

@@ -450,6 +450,7 @@ void
 ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
 {
+    u_char                  buf[NGX_TIME_T_LEN];
     ngx_kefu_route_call_t  *call;
 
     if (actor->role == NGX_KEFU_ROLE_VISITOR) {
@@ -474,6 +475,12 @@ ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     (void) ngx_kefu_route_arg(call, (u_char *) (actor->supervisor ? "1" : "0"),
                               1);
     (void) ngx_kefu_route_by(call, actor);
+
+    /* how long the closed conversation is kept, and its visitor at least */
+    (void) ngx_kefu_route_arg(call, buf,
+                              ngx_sprintf(buf, "%T", (time_t)
+                                          (call->site->retention / 1000))
+                              - buf);
 
     ngx_kefu_route_run(call);
 }

@@ -87,6 +87,8 @@ void ngx_kefu_settings_ready(ngx_kefu_main_conf_t *kmcf);
 void ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *channel, ngx_str_t *payload);
 json_t *ngx_kefu_settings_public(ngx_kefu_site_t *site);
+ngx_uint_t ngx_kefu_settings_group_known(ngx_kefu_site_t *site,
+    ngx_str_t *group);
 const char *ngx_kefu_settings_text(ngx_kefu_site_t *site, ngx_uint_t en,
     const char *name);
 void ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
