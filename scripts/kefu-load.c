@@ -2517,7 +2517,14 @@ churn_text(ws_t *ws, char *m, size_t len)
             return;
         }
 
-        churn_fail(cc, "answered with an error");
+        {
+            char  why[160];
+
+            snprintf(why, sizeof(why), "%s answered with an error: %s",
+                     ws->tag == 0 ? "the agent" : "a visitor", msg);
+            churn_fail(cc, why);
+        }
+
         return;
     }
 
