@@ -14,6 +14,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_settings.h"
 
 
 static ngx_int_t ngx_kefu_route_who(ngx_kefu_route_call_t *call,
@@ -425,6 +426,13 @@ ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
                                                          : "assign"),
                               transfer ? 8 : 6);
     (void) ngx_kefu_route_by(call, actor);
+
+    /* a group the site declares; any other must be in an agent's claims */
+    (void) ngx_kefu_route_arg(call,
+                              (u_char *) (args->group.len == 0
+                                          || ngx_kefu_settings_group_known(
+                                                 call->site, &args->group)
+                                          ? "1" : "0"), 1);
 
     ngx_kefu_route_run(call);
 }

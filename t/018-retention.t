@@ -96,7 +96,7 @@ is(redis('EXISTS', "kefu:{s:shop1}:m:km$r:convs"), 1, "the admin's index has it"
 
 
 
-=== TEST 4: a group nobody declared or claims routes to the default group, and no key is made for it
+=== TEST 4: a group nobody declared or claims routes to the default group, a transfer to it is not_found, and no key is made for it
 --- http_config
 kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on default_group=dflt;
 --- ws
@@ -113,6 +113,12 @@ my ($a) = agent("kc$r", groups => [$g], status => 'away');
 my ($v2, $w2, $ack2, $n2) = visitor($g);
 is($n2->{group}, $g, "a group in an agent's claims is kept (even with nobody online)");
 is($n2->{state}, 'queued', '... and queued there');
+$a->send_json({type => 'status', state => 'online'});
+ok(wait_conv($a, $ack2->{conv}, state => 'open'), 'the agent online takes it');
+$a->send_json({type => 'transfer', conv => $ack2->{conv}, group => $made, cid => 't1'});
+my $e = $a->wait_for(sub { ($_[0]{cid} // '') eq 't1' });
+is($e->{code}, 'not_found', 'a transfer to a made-up group: not_found');
+is(redis('EXISTS', "kefu:{s:shop1}:q:$made"), 0, '... and still no queue for it');
 
 
 
