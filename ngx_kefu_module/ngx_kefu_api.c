@@ -29,6 +29,9 @@ static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
 static void ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_api_cleanup(void *data);
+static ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r,
+    ngx_kefu_script_t *s, int nkeys, int argc, const char **argv,
+    size_t *lens, ngx_kefu_api_done_pt done);
 
 
 char *
@@ -550,6 +553,26 @@ ngx_int_t
 ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
     const char **argv, size_t *lens, ngx_kefu_api_done_pt done)
 {
+    return ngx_kefu_api_eval_keys(r, s, 0, argc, argv, lens, done);
+}
+
+
+/* the same, with the call's keys declared (ngx_kefu_script_args.h) */
+
+ngx_int_t
+ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    ngx_kefu_call_t *call, ngx_kefu_api_done_pt done)
+{
+    return ngx_kefu_api_eval_keys(r, s, call->nkeys, call->argc, call->argv,
+                                  call->lens, done);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    int nkeys, int argc, const char **argv, size_t *lens,
+    ngx_kefu_api_done_pt done)
+{
     ngx_kefu_api_wait_t   *w;
     ngx_kefu_main_conf_t  *kmcf;
 
@@ -564,8 +587,8 @@ ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s, int argc,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, 0, argc,
-                            argv, lens)
+    if (ngx_kefu_redis_eval(kmcf->redis, s, ngx_kefu_api_reply, w, nkeys,
+                            argc, argv, lens)
         != NGX_OK)
     {
         w->cln->handler = NULL;

@@ -70,6 +70,8 @@ char *ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_kefu_api.c: waiting and answering */
 ngx_int_t ngx_kefu_api_eval(ngx_http_request_t *r, ngx_kefu_script_t *s,
     int argc, const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
+ngx_int_t ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    ngx_kefu_call_t *call, ngx_kefu_api_done_pt done);
 ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
     ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status,

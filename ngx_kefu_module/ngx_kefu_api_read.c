@@ -400,14 +400,14 @@ ngx_int_t
 ngx_kefu_api_agents(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
-    size_t       lens[1];
-    const char  *argv[1];
+    ngx_kefu_call_t  call;
 
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
+    if (ngx_kefu_api_agents_args(&call, &api->site->name) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_agents, 1, argv, lens,
-                             ngx_kefu_api_agents_done);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_agents, &call,
+                                  ngx_kefu_api_agents_done);
 }
 
 

@@ -23,14 +23,14 @@ ngx_int_t
 ngx_kefu_api_settings_get(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
-    size_t       lens[1];
-    const char  *argv[1];
+    ngx_kefu_call_t  call;
 
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
+    if (ngx_kefu_settings_get_args(&call, &api->site->name) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_settings_get, 1, argv, lens,
-                             ngx_kefu_api_settings_got);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_settings_get, &call,
+                                  ngx_kefu_api_settings_got);
 }
 
 
@@ -70,11 +70,10 @@ ngx_kefu_api_settings_put(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
     char        *doc;
-    u_char       ts[NGX_INT64_LEN], *by;
-    size_t       lens[4];
-    ngx_int_t    rc;
-    ngx_str_t    field, err;
-    const char  *argv[4];
+    u_char          *by;
+    ngx_int_t        rc;
+    ngx_str_t        field, err, d, b;
+    ngx_kefu_call_t  call;
 
     if (!api->admin) {
         return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
@@ -117,17 +116,21 @@ ngx_kefu_api_settings_put(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     ngx_memcpy(api->action.data, doc, api->action.len);
 
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
-    argv[1] = doc;
-    lens[1] = ngx_strlen(doc);
-    argv[2] = (char *) ts;
-    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-    argv[3] = (char *) by;
-    lens[3] = ngx_sprintf(by, "m:%V", &api->sub) - by;
+    d.data = (u_char *) doc;
+    d.len = ngx_strlen(doc);
+    b.data = by;
+    b.len = ngx_sprintf(by, "m:%V", &api->sub) - by;
 
-    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_settings_put, 4, argv, lens,
-                           ngx_kefu_api_settings_put_done);
+    if (ngx_kefu_settings_put_args(&call, &api->site->name, &d,
+                                   ngx_kefu_now_ms(), &b)
+        != NGX_OK)
+    {
+        free(doc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_kefu_api_eval_call(r, &ngx_kefu_script_settings_put, &call,
+                                ngx_kefu_api_settings_put_done);
 
     free(doc);
 

@@ -12,6 +12,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_script_args.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
@@ -290,21 +291,16 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_uint_t priv, const char *ev, ngx_uint_t open, ngx_str_t *group)
 {
     char                 *s;
-    u_char                idbuf[NGX_INT64_LEN], newconv[NGX_INT64_LEN];
-    u_char                tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
-    u_char                maxlen[NGX_INT_T_LEN], head[64];
-    u_char                mid[64];
-    u_char                cidbuf[1 + NGX_INT64_LEN], grace[NGX_INT_T_LEN];
-    u_char                vttl[NGX_TIME_T_LEN];
+    u_char                head[64];
+    u_char                cidbuf[1 + NGX_INT64_LEN];
     u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
-    int                   argc;
-    size_t                lens[28];
     json_t               *t, *att;
     int64_t               ts;
     uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
     ngx_uint_t            i;
-    const char           *argv[28];
+    ngx_kefu_msg_args_t   args;
+    ngx_kefu_msg_argv_t   call;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = api->kmcf;
@@ -348,64 +344,48 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     s[0] = ',';
 
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
-    argv[1] = (char *) who->data;
-    lens[1] = who->len;
-    argv[2] = "service";
-    lens[2] = 7;
-    argv[3] = api->visitor ? "" : (char *) api->id.data;
-    lens[3] = api->visitor ? 0 : api->id.len;
-    argv[4] = cid;
-    lens[4] = ngx_strlen(cid);
-    argv[5] = (char *) idbuf;
-    lens[5] = ngx_snprintf(idbuf, sizeof(idbuf), "%uL", id) - idbuf;
-    argv[6] = (char *) newconv;
-    lens[6] = ngx_snprintf(newconv, sizeof(newconv), "%uL", conv_id)
-              - newconv;
-    argv[7] = (char *) tsbuf;
-    lens[7] = ngx_snprintf(tsbuf, sizeof(tsbuf), "%L", ts) - tsbuf;
-    argv[8] = (char *) head;
-    lens[8] = ngx_snprintf(head, sizeof(head), "{\"type\":\"%s\",\"conv\":\"",
-                           type) - head;
-    argv[9] = (char *) mid;
-    lens[9] = ngx_snprintf(mid, sizeof(mid), "\",\"id\":\"%uL\",\"seq\":", id)
-              - mid;
-    argv[10] = s;
-    lens[10] = ngx_strlen(s);
-    argv[11] = priv ? "1" : "0";
-    lens[11] = 1;
-    argv[12] = (char *) group->data;
-    lens[12] = group->len;
-    argv[13] = (char *) ttl;
-    lens[13] = ngx_snprintf(ttl, sizeof(ttl), "%T",
-                            ngx_kefu_dedup_seconds(kmcf, api->site)) - ttl;
-    argv[14] = (char *) maxlen;
-    lens[14] = ngx_snprintf(maxlen, sizeof(maxlen), "%i", kmcf->log_max)
-               - maxlen;
-    argv[15] = "-";
-    lens[15] = 1;
-    argv[16] = (char *) ids;
-    lens[16] = p - ids;
-    argv[17] = (char *) grace;
-    lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", api->site->grace)
-               - grace;
-    argv[18] = api->visitor ? (char *) api->id.data : "";
-    lens[18] = api->visitor ? api->id.len : 0;
-    argv[19] = ev;
-    lens[19] = ngx_strlen(ev);
-    argv[20] = open ? "1" : "0";
-    lens[20] = 1;
+    ngx_memzero(&args, sizeof(ngx_kefu_msg_args_t));
 
-    /* 21-23 are a visitor's greeting and business hours: none here */
-    argv[21] = "";
-    lens[21] = 0;
-    argv[22] = "";
-    lens[22] = 0;
-    argv[23] = "1";
-    lens[23] = 1;
-    argv[24] = "";
-    lens[24] = 0;
+    args.site = api->site->name;
+    args.who = *who;
+    ngx_str_set(&args.role, "service");
+
+    if (!api->visitor) {
+        args.conv = api->id;
+    }
+
+    args.cid.data = (u_char *) cid;
+    args.cid.len = ngx_strlen(cid);
+    args.id = id;
+    args.newconv = conv_id;
+    args.ts = ts;
+    args.head.data = head;
+    args.head.len = ngx_snprintf(head, sizeof(head),
+                                 "{\"type\":\"%s\",\"conv\":\"", type)
+                    - head;
+    args.tail.data = (u_char *) s;
+    args.tail.len = ngx_strlen(s);
+    args.private = priv ? 1 : 0;
+    args.group = *group;
+    /* a group neither declared nor an agent's goes to the default one;
+     * a visitor the API writes to first is kept the site's retention */
+    args.group_known = ngx_kefu_settings_group_known(api->site, group);
+    args.default_group = api->site->default_group;
+    args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, api->site);
+    args.visitor_ttl = ngx_kefu_visitor_seconds(api->site, 0);
+    args.log_max = kmcf->log_max;
+    ngx_str_set(&args.session, "-");
+    args.ids.data = ids;
+    args.ids.len = p - ids;
+    args.grace = api->site->grace;
+
+    if (api->visitor) {
+        args.target = api->id;
+    }
+
+    args.event.data = (u_char *) ev;
+    args.event.len = ngx_strlen(ev);
+    args.open = open ? 1 : 0;
 
     /* an attached file is then its conversation's too (checked already) */
     att = json_object_get(tail, "attachment");
@@ -415,23 +395,15 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
         && json_string_length(json_object_get(att, "id"))
            > NGX_KEFU_SHA256_HEX)
     {
-        argv[24] = json_string_value(json_object_get(att, "id"));
-        lens[24] = NGX_KEFU_SHA256_HEX;
+        args.file.data = (u_char *)
+                         json_string_value(json_object_get(att, "id"));
+        args.file.len = NGX_KEFU_SHA256_HEX;
     }
 
-    /* a group neither declared nor an agent's goes to the default one;
-     * a visitor the API writes to first is kept the site's retention */
-    argv[25] = ngx_kefu_settings_group_known(api->site, group) ? "1" : "0";
-    lens[25] = 1;
-    argv[26] = (char *) api->site->default_group.data;
-    lens[26] = api->site->default_group.len;
-    argv[27] = (char *) vttl;
-    lens[27] = ngx_snprintf(vttl, sizeof(vttl), "%T",
-                            ngx_kefu_visitor_seconds(api->site, 0)) - vttl;
-    argc = 28;
+    ngx_kefu_msg_argv(&args, &call);
 
-    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, argc, argv, lens,
-                           ngx_kefu_api_store_done);
+    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, call.argc, call.argv,
+                           call.lens, ngx_kefu_api_store_done);
     free(s);
 
     return rc;

@@ -208,13 +208,12 @@ ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on)
 void
 ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 {
-    u_char              who[2 + NGX_KEFU_MAX_ID_LEN], seqbuf[NGX_INT64_LEN];
-    u_char              session[16], from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
+    u_char              who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char              from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
     u_char              head[512 + 3 * NGX_KEFU_MAX_ID_LEN];
-    size_t              lens[5];
     json_t             *seq;
-    ngx_str_t           f;
-    const char         *argv[5];
+    ngx_str_t           f, conv, w, h;
+    ngx_kefu_call_t     call;
     ngx_kefu_member_t  *m;
 
     seq = json_object_get(msg, "seq");
@@ -231,25 +230,24 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         return;
     }
 
-    argv[0] = (char *) m->conv->channel.data + 7;
-    lens[0] = m->conv->channel.len - 7;
-    argv[1] = (char *) who;
-    lens[1] = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                           &ws->user_id) - who;
-    argv[2] = (char *) seqbuf;
-    lens[2] = ngx_snprintf(seqbuf, sizeof(seqbuf), "%L",
-                           (int64_t) json_integer_value(seq)) - seqbuf;
-    argv[3] = (char *) session;
-    lens[3] = ngx_snprintf(session, sizeof(session), "%016xL",
-                           ws->session_id) - session;
-    argv[4] = (char *) head;
-    lens[4] = ngx_snprintf(head, sizeof(head),
-                           "{\"type\":\"read\",\"conv\":\"%*s\",\"from\":%V,"
-                           "\"seq\":", lens[0], argv[0], &f) - head;
+    conv.data = m->conv->channel.data + 7;
+    conv.len = m->conv->channel.len - 7;
+    w.data = who;
+    w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                         &ws->user_id) - who;
+    h.data = head;
+    h.len = ngx_snprintf(head, sizeof(head),
+                         "{\"type\":\"read\",\"conv\":\"%V\",\"from\":%V,"
+                         "\"seq\":", &conv, &f) - head;
 
-    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_read,
-                            ngx_kefu_chat_ignore, NULL, 0, 5, argv, lens)
-        != NGX_OK)
+    if (ngx_kefu_read_args(&call, &conv, &w,
+                           (int64_t) json_integer_value(seq),
+                           ws->session_id, &h)
+        != NGX_OK
+        || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_read,
+                               ngx_kefu_chat_ignore, NULL, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           != NGX_OK)
     {
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
     }

@@ -526,10 +526,9 @@ ngx_kefu_conv_send_entry(ngx_kefu_ws_t *ws, u_char *json, size_t len)
 static void
 ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
 {
-    u_char              from[NGX_INT64_LEN], count[NGX_INT_T_LEN];
-    size_t              lens[4];
     ngx_kefu_ws_t      *ws;
-    const char         *argv[4];
+    ngx_str_t           conv;
+    ngx_kefu_call_t     call;
     ngx_kefu_catchup_t *cu;
 
     ws = m->ws;
@@ -568,21 +567,16 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
     cu->len = m->conv->channel.len;
     ngx_memcpy(cu->channel, m->conv->channel.data, cu->len);
 
-    argv[0] = (char *) cu->channel + 7;
-    lens[0] = cu->len - 7;
-    argv[1] = (char *) from;
-    lens[1] = ngx_sprintf(from, "%uL", m->delivered + 1) - from;
-    argv[2] = "+";
-    lens[2] = 1;
-    argv[3] = (char *) count;
-    lens[3] = ngx_sprintf(count, "%ui",
-                          m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
-              - count;
+    conv.data = cu->channel + 7;
+    conv.len = cu->len - 7;
 
-    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_range,
-                            ngx_kefu_conv_catchup_handler, cu, 0, 4, argv,
-                            lens)
-        != NGX_OK)
+    if (ngx_kefu_range_args(&call, &conv, m->delivered + 1,
+                            m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
+        != NGX_OK
+        || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_range,
+                               ngx_kefu_conv_catchup_handler, cu, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           != NGX_OK)
     {
         /* Redis down, or busy: tried again later (and on a reconnect) */
         ngx_free(cu);

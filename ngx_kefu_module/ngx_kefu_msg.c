@@ -13,6 +13,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_script_args.h"
 
 
 #define NGX_KEFU_MAX_CID_LEN   64
@@ -25,14 +26,10 @@
 /* a new conversation whose id is taken is tried again, fresh ids each time */
 #define NGX_KEFU_MSG_TRIES     8
 
-/* the script's arguments: lua/msg.lua */
-#define NGX_KEFU_MSG_ARGS      28
-
-
 /*
  * The script call, kept until Redis answered so that it can run again:
- * its arguments are copied into data[], but for the ids (refilled before
- * each run).
+ * its arguments' strings are copied into data[]; the ids are new for
+ * each run.
  */
 typedef struct {
     uint64_t                     sid;
@@ -42,14 +39,8 @@ typedef struct {
     ngx_uint_t                   visitor;
     size_t                       cid_len;
     u_char                       cid[NGX_KEFU_MAX_CID_LEN + 1];
-    const char                  *argv[NGX_KEFU_MSG_ARGS];
-    size_t                       lens[NGX_KEFU_MSG_ARGS];
-    u_char                       id[NGX_INT64_LEN];
-    u_char                       newconv[NGX_INT64_LEN];
-    u_char                       mid[sizeof("\",\"id\":\"\",\"seq\":")
-                                     + NGX_INT64_LEN];
-    u_char                       gmid[sizeof("\",\"id\":\"\",\"seq\":")
-                                      + NGX_INT64_LEN];
+    ngx_kefu_msg_args_t          args;
+    ngx_kefu_msg_argv_t          call;
     u_char                       ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)];
     u_char                       data[];
 } ngx_kefu_msg_ctx_t;
@@ -65,19 +56,16 @@ void
 ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 {
     char                *tail;
-    u_char               tsbuf[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
-    u_char               maxlen[NGX_INT_T_LEN], who[2 + NGX_KEFU_MAX_ID_LEN];
-    u_char               session[16], grace[NGX_INT_T_LEN], *p;
-    u_char               vttl[NGX_TIME_T_LEN];
+    u_char               who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char               session[16];
     char                *greeting;
-    size_t               lens[NGX_KEFU_MSG_ARGS], size;
     json_t              *text, *conv, *priv, *t, *from, *att;
     int64_t              ts;
     ngx_uint_t           is_private;
-    ngx_uint_t           i;
     ngx_str_t            whostr;
-    const char          *argv[NGX_KEFU_MSG_ARGS], *err;
+    const char          *err;
     ngx_kefu_msg_ctx_t  *ctx;
+    ngx_kefu_msg_args_t  args;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ws->main_conf;
@@ -205,47 +193,39 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     /* "{...}" becomes ",...}" to follow "seq":<n> */
     tail[0] = ',';
 
-    argv[0] = (char *) ws->site->name.data;
-    lens[0] = ws->site->name.len;
-    argv[1] = (char *) who;
-    lens[1] = ngx_snprintf(who, sizeof(who), "%c:%V",
-                           "?vam"[ws->role], &ws->user_id) - who;
-    argv[2] = ngx_kefu_role_name(ws->role);
-    lens[2] = ngx_strlen(argv[2]);
-    argv[3] = json_is_string(conv) ? json_string_value(conv) : "";
-    lens[3] = json_is_string(conv) ? json_string_length(conv) : 0;
-    argv[4] = cid;
-    lens[4] = ngx_strlen(cid);
-    argv[5] = "";                 /* id */
-    lens[5] = 0;
-    argv[6] = "";                 /* new conversation id */
-    lens[6] = 0;
-    argv[7] = (char *) tsbuf;
-    lens[7] = ngx_snprintf(tsbuf, sizeof(tsbuf), "%L", ts) - tsbuf;
-    argv[8] = "{\"type\":\"msg\",\"conv\":\"";
-    lens[8] = ngx_strlen(argv[8]);
-    argv[9] = "";                 /* ","id":"<id>","seq": */
-    lens[9] = 0;
-    argv[10] = tail;
-    lens[10] = ngx_strlen(tail);
-    argv[11] = is_private ? "1" : "0";
-    lens[11] = 1;
-    argv[12] = (char *) ws->group.data;
-    lens[12] = ws->group.len;
-    argv[13] = (char *) ttl;
-    lens[13] = ngx_snprintf(ttl, sizeof(ttl), "%T",
-                            ngx_kefu_dedup_seconds(kmcf, ws->site)) - ttl;
-    argv[14] = (char *) maxlen;
-    lens[14] = ngx_snprintf(maxlen, sizeof(maxlen), "%i", kmcf->log_max)
-               - maxlen;
-    argv[15] = (char *) session;
-    lens[15] = ngx_snprintf(session, sizeof(session), "%016xL",
-                            ws->session_id) - session;
-    argv[16] = "";                /* ids of routing's system entries */
-    lens[16] = 0;
-    argv[17] = (char *) grace;
-    lens[17] = ngx_snprintf(grace, sizeof(grace), "%M", ws->site->grace)
-               - grace;
+    ngx_memzero(&args, sizeof(ngx_kefu_msg_args_t));
+
+    args.site = ws->site->name;
+    args.who.data = who;
+    args.who.len = ngx_snprintf(who, sizeof(who), "%c:%V",
+                                "?vam"[ws->role], &ws->user_id) - who;
+    args.role.data = (u_char *) ngx_kefu_role_name(ws->role);
+    args.role.len = ngx_strlen(args.role.data);
+
+    if (json_is_string(conv)) {
+        args.conv.data = (u_char *) json_string_value(conv);
+        args.conv.len = json_string_length(conv);
+    }
+
+    args.cid.data = (u_char *) cid;
+    args.cid.len = ngx_strlen(cid);
+    args.ts = ts;
+    ngx_str_set(&args.head, "{\"type\":\"msg\",\"conv\":\"");
+    args.tail.data = (u_char *) tail;
+    args.tail.len = ngx_strlen(tail);
+    args.private = is_private;
+    args.group = ws->group;
+    /* a group neither declared nor an agent's goes to the default one */
+    args.group_known = ngx_kefu_settings_group_known(ws->site, &ws->group);
+    args.default_group = ws->site->default_group;
+    args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, ws->site);
+    /* how long an idle visitor is kept (hello stores it in its record) */
+    args.visitor_ttl = ngx_kefu_visitor_seconds(ws->site, ws->anonymous);
+    args.log_max = kmcf->log_max;
+    args.session.data = session;
+    args.session.len = ngx_snprintf(session, sizeof(session), "%016xL",
+                                    ws->session_id) - session;
+    args.grace = ws->site->grace;
 
     /*
      * A visitor's new conversation opens with the site's greeting (its id
@@ -255,45 +235,22 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     greeting = ws->role == NGX_KEFU_ROLE_VISITOR
                ? ngx_kefu_msg_greeting(ws, ts) : NULL;
 
-    argv[18] = "";
-    lens[18] = 0;
-    argv[19] = "";
-    lens[19] = 0;
-    argv[20] = "";
-    lens[20] = 0;
-    argv[21] = "";                /* the greeting's ","id":"<id>","seq": */
-    lens[21] = 0;
-    argv[22] = greeting ? greeting : "";
-    lens[22] = greeting ? ngx_strlen(greeting) : 0;
-    argv[23] = ngx_kefu_avail_open(ws) ? "1" : "0";
-    lens[23] = 1;
-
-    /* an attached file's reference: it lives as long as its conversation */
-    argv[24] = att ? json_string_value(json_object_get(att, "id")) : "";
-    lens[24] = att ? NGX_KEFU_SHA256_HEX : 0;
-
-    /* a group neither declared nor an agent's goes to the default one */
-    argv[25] = ngx_kefu_settings_group_known(ws->site, &ws->group)
-               ? "1" : "0";
-    lens[25] = 1;
-    argv[26] = (char *) ws->site->default_group.data;
-    lens[26] = ws->site->default_group.len;
-
-    /* how long an idle visitor is kept (its record says it once hello
-     * stored it) */
-    argv[27] = (char *) vttl;
-    lens[27] = ngx_snprintf(vttl, sizeof(vttl), "%T",
-                            ngx_kefu_visitor_seconds(ws->site,
-                                                     ws->anonymous))
-               - vttl;
-
-    size = 0;
-
-    for (i = 0; i < NGX_KEFU_MSG_ARGS; i++) {
-        size += lens[i];
+    if (greeting) {
+        args.greeting.data = (u_char *) greeting;
+        args.greeting.len = ngx_strlen(greeting);
     }
 
-    ctx = ngx_alloc(sizeof(ngx_kefu_msg_ctx_t) + size, ws->connection->log);
+    args.closed_hours = !ngx_kefu_avail_open(ws);
+
+    /* an attached file's reference: it lives as long as its conversation */
+    if (att) {
+        args.file.data = (u_char *)
+                         json_string_value(json_object_get(att, "id"));
+        args.file.len = NGX_KEFU_SHA256_HEX;
+    }
+
+    ctx = ngx_alloc(sizeof(ngx_kefu_msg_ctx_t)
+                    + ngx_kefu_msg_args_size(&args), ws->connection->log);
     if (ctx == NULL) {
         free(tail);
         free(greeting);
@@ -307,19 +264,12 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     ctx->kmcf = kmcf;
     ctx->tries = 0;
     ctx->visitor = (ws->role == NGX_KEFU_ROLE_VISITOR);
-    ctx->cid_len = lens[4];
+    ctx->cid_len = args.cid.len;
     *ngx_cpymem(ctx->cid, cid, ctx->cid_len) = '\0';
 
-    p = ctx->data;
-
-    for (i = 0; i < NGX_KEFU_MSG_ARGS; i++) {
-        ctx->argv[i] = (char *) p;
-        ctx->lens[i] = lens[i];
-
-        if (lens[i]) {
-            p = ngx_cpymem(p, argv[i], lens[i]);
-        }
-    }
+    /* the call's strings live with it, to run it again */
+    ctx->args = args;
+    (void) ngx_kefu_msg_args_copy(&ctx->args, ctx->data);
 
     free(tail);
     free(greeting);
@@ -347,26 +297,15 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
 
     id = ngx_kefu_id_next(&kmcf->ids);
     conv_id = ngx_kefu_id_next(&kmcf->ids);
-    greeting_id = ctx->lens[22] ? ngx_kefu_id_next(&kmcf->ids) : 1;
+    greeting_id = ctx->args.greeting.len ? ngx_kefu_id_next(&kmcf->ids) : 1;
 
     if (id == 0 || conv_id == 0 || greeting_id == 0) {
         return NGX_DECLINED;
     }
 
-    ctx->argv[5] = (char *) ctx->id;
-    ctx->lens[5] = ngx_sprintf(ctx->id, "%uL", id) - ctx->id;
-    ctx->argv[6] = (char *) ctx->newconv;
-    ctx->lens[6] = ngx_sprintf(ctx->newconv, "%uL", conv_id) - ctx->newconv;
-    ctx->argv[9] = (char *) ctx->mid;
-    ctx->lens[9] = ngx_sprintf(ctx->mid, "\",\"id\":\"%uL\",\"seq\":", id)
-                   - ctx->mid;
-
-    if (ctx->lens[22]) {
-        ctx->argv[21] = (char *) ctx->gmid;
-        ctx->lens[21] = ngx_sprintf(ctx->gmid, "\",\"id\":\"%uL\",\"seq\":",
-                                    greeting_id)
-                        - ctx->gmid;
-    }
+    ctx->args.id = id;
+    ctx->args.newconv = conv_id;
+    ctx->args.greeting_id = greeting_id;
 
     /* routing a visitor's new conversation writes system entries */
     p = ctx->ids;
@@ -376,12 +315,15 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
                         ngx_kefu_id_next(&kmcf->ids));
     }
 
-    ctx->argv[16] = (char *) ctx->ids;
-    ctx->lens[16] = p - ctx->ids;
+    ctx->args.ids.data = ctx->ids;
+    ctx->args.ids.len = p - ctx->ids;
+
+    ngx_kefu_msg_argv(&ctx->args, &ctx->call);
 
     return ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
                                ngx_kefu_msg_handler, ctx, 0,
-                               NGX_KEFU_MSG_ARGS, ctx->argv, ctx->lens);
+                               ctx->call.argc, ctx->call.argv,
+                               ctx->call.lens);
 }
 
 

@@ -51,6 +51,7 @@ struct ngx_kefu_redis_conf_s {
  * ngx_kefu_scripts[], all of them.
  */
 #include "ngx_kefu_lua.h"
+#include "ngx_kefu_script_args.h"
 
 
 char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,

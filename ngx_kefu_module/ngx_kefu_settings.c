@@ -670,20 +670,18 @@ ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
 static void
 ngx_kefu_settings_load(ngx_kefu_site_rt_t *rt)
 {
-    size_t       lens[1];
-    const char  *argv[1];
+    ngx_kefu_call_t  call;
 
     if (rt->loading) {
         rt->again = 1;
         return;
     }
 
-    argv[0] = (char *) rt->site->name.data;
-    lens[0] = rt->site->name.len;
-
-    if (ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_settings_get,
-                            ngx_kefu_settings_loaded, rt, 0, 1, argv, lens)
-        == NGX_OK)
+    if (ngx_kefu_settings_get_args(&call, &rt->site->name) == NGX_OK
+        && ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_settings_get,
+                               ngx_kefu_settings_loaded, rt, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           == NGX_OK)
     {
         rt->loading = 1;
     }
@@ -847,9 +845,7 @@ ngx_kefu_settings_tick(ngx_event_t *ev)
 static void
 ngx_kefu_settings_recheck(ngx_event_t *ev)
 {
-    u_char               now[NGX_INT64_LEN], grace[NGX_INT_T_LEN];
-    size_t               lens[3];
-    const char          *argv[3];
+    ngx_kefu_call_t      call;
     ngx_kefu_site_rt_t  *rt = ev->data;
 
     if (rt->kmcf->redis == NULL) {
@@ -865,16 +861,13 @@ ngx_kefu_settings_recheck(ngx_event_t *ev)
         return;
     }
 
-    argv[0] = (char *) rt->site->name.data;
-    lens[0] = rt->site->name.len;
-    argv[1] = (char *) now;
-    lens[1] = ngx_sprintf(now, "%L", ngx_kefu_now_ms()) - now;
-    argv[2] = (char *) grace;
-    lens[2] = ngx_sprintf(grace, "%M", rt->site->grace) - grace;
-
-    if (ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_avail,
-                            ngx_kefu_settings_online, rt, 0, 3, argv, lens)
-        == NGX_OK)
+    if (ngx_kefu_avail_args(&call, &rt->site->name, ngx_kefu_now_ms(),
+                            rt->site->grace)
+        == NGX_OK
+        && ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_avail,
+                               ngx_kefu_settings_online, rt, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           == NGX_OK)
     {
         rt->checking = 1;
     }
@@ -960,12 +953,11 @@ void
 ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 {
     char                     *doc;
-    u_char                    ts[NGX_INT64_LEN], by[2 + NGX_KEFU_MAX_ID_LEN];
-    size_t                    lens[4];
+    u_char                    by[2 + NGX_KEFU_MAX_ID_LEN];
     json_t                   *v, *e;
-    ngx_str_t                 field, err;
+    ngx_str_t                 field, err, d, b;
     ngx_pool_t               *pool;
-    const char               *argv[4];
+    ngx_kefu_call_t           call;
     ngx_kefu_site_rt_t       *rt;
     ngx_kefu_settings_ctx_t  *ctx;
 
@@ -1049,19 +1041,19 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         ngx_cpystrn(ctx->cid, (u_char *) cid, sizeof(ctx->cid));
     }
 
-    argv[0] = (char *) ws->site->name.data;
-    lens[0] = ws->site->name.len;
-    argv[1] = doc;
-    lens[1] = ngx_strlen(doc);
-    argv[2] = (char *) ts;
-    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-    argv[3] = (char *) by;
-    lens[3] = ngx_sprintf(by, "%c:%V", "?vam"[ws->role], &ws->user_id) - by;
+    d.data = (u_char *) doc;
+    d.len = ngx_strlen(doc);
+    b.data = by;
+    b.len = ngx_sprintf(by, "%c:%V", "?vam"[ws->role], &ws->user_id) - by;
 
-    if (ngx_kefu_redis_eval(ws->main_conf->redis,
-                            &ngx_kefu_script_settings_put,
-                            ngx_kefu_settings_stored, ctx, 0, 4, argv, lens)
-        != NGX_OK)
+    if (ngx_kefu_settings_put_args(&call, &ws->site->name, &d,
+                                   ngx_kefu_now_ms(), &b)
+        != NGX_OK
+        || ngx_kefu_redis_eval(ws->main_conf->redis,
+                               &ngx_kefu_script_settings_put,
+                               ngx_kefu_settings_stored, ctx, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           != NGX_OK)
     {
         json_decref(ctx->stored);
         ngx_free(ctx);

@@ -82,8 +82,8 @@ $v->send_json({type => 'msg', cid => 'd1', text => 'once'});
 my $dup = $v->recv_type('ack');
 ok($dup->{dup}, 'a resend within the window: dup');
 is($dup->{seq}, $ack->{seq}, 'the same seq');
-# a cid is its sender's within the site, whatever conversation it went to
-my $key = "kefu:{s:shop13}:cid:v:$w->{id}:d1";
+# a cid is its sender's within the conversation: the record lives there
+my $key = "kefu:{c:$conv}:cid:v:$w->{id}:d1";
 is(redis('EXISTS', $key), 1, "its dedup record ($key)");
 my $ttl = redis('PTTL', $key);
 ok($ttl > 0 && $ttl <= 60000, "expires within the window of 1m ($ttl ms left)");

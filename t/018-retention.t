@@ -63,7 +63,7 @@ is(redis('TTL', "kefu:{c:$c}"), -1, 'an open conversation does not expire');
 is(redis('TTL', "kefu:{c:$c}:log"), -1, '... nor its log');
 my $vt = redis('TTL', $vk);
 ok($vt > 3000 && $vt <= 3600, "an anonymous visitor's record: its anonymous_retention ($vt s)");
-my $dt = redis('TTL', "kefu:{s:shop1}:cid:v:$w->{id}:first");
+my $dt = redis('TTL', "kefu:{c:$c}:cid:v:$w->{id}:first");
 ok($dt > 0 && $dt <= 7200, "its dedup record: no longer than the retention ($dt s)");
 $a->send_json({type => 'join', conv => $c});
 $a->send_json({type => 'close', conv => $c});

@@ -1,5 +1,5 @@
-# Ids and dedup: a cid is the sender's within its site, so a resend after
-# the conversation closed is the same message, not a new conversation; a
+# Ids and dedup: a cid is the sender's within its conversation, so a
+# resend to the conversation after it closed is the same message; a
 # new conversation never overwrites one that exists, even when its id is
 # taken (forced here by creating the ids the worker is about to mint);
 # node numbers are leases that go round without two live workers sharing
@@ -29,7 +29,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a resend after the conversation closed is a duplicate of the original, not a new conversation
+=== TEST 1: dedup is per sender and conversation: a resend to the closed conversation is the original; without conv, a new message in a new conversation
 --- ws
 my $g = uniq_group();
 my $r = int rand 1e6;
@@ -38,26 +38,30 @@ my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
 $v->send_json({type => 'msg', cid => 'c1', text => 'hello'});
 my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' });
 my $conv = $ack->{conv};
+is(redis('EXISTS', "kefu:{c:$conv}:cid:v:$vw->{id}:c1"), 1, "the dedup record lives in the conversation's slot");
 ok(wait_conv($a, $conv, state => 'open'), 'the agent has it');
 $a->send_json({type => 'close', conv => $conv});
 ok(wait_conv($v, $conv, state => 'closed'), 'closed');
-# the client did not see its ack (say) and sends again, with the same cid
-$v->send_json({type => 'msg', cid => 'c1', text => 'hello'});
+# the client did not see its ack (say) and sends again, to its conversation
+$v->send_json({type => 'msg', cid => 'c1', conv => $conv, text => 'hello'});
 my $dup = wait_for($v, sub { $_[0]{type} eq 'ack' });
 ok($dup->{dup}, 'a duplicate');
 is($dup->{conv}, $conv, 'of the original, in its conversation');
 is($dup->{id}, $ack->{id}, 'the same id');
 is($dup->{seq}, $ack->{seq}, 'the same seq');
 is(redis('HGET', "kefu:{s:shop1}:v:$vw->{id}", 'open'), undef, 'no new conversation was opened');
-my @mine = @{ redis('ZRANGE', "kefu:{s:shop1}:v:$vw->{id}:convs", 0, -1) };
-is_deeply(\@mine, [$conv], 'the visitor has one conversation, the original');
 my @log = map { @{ $_->[1] } } @{ redis('XRANGE', "kefu:{c:$conv}:log", '-', '+') };
 is(scalar(grep { /"cid":"c1"/ } @log), 1, 'the message is stored once');
-# a new cid opens a new conversation as before
-$v->send_json({type => 'msg', cid => 'c2', text => 'another question'});
+# the same cid without conv: the visitor's open conversation is a new one,
+# where that cid is new (the contract: per sender and conversation)
+$v->send_json({type => 'msg', cid => 'c1', text => 'hello again'});
 my $ack2 = wait_for($v, sub { $_[0]{type} eq 'ack' });
 ok(!$ack2->{dup}, 'a new message');
 isnt($ack2->{conv}, $conv, 'in a new conversation');
+$v->send_json({type => 'msg', cid => 'c1', text => 'hello again'});
+my $dup2 = wait_for($v, sub { $_[0]{type} eq 'ack' });
+ok($dup2->{dup}, 'and its resend there is a duplicate');
+is($dup2->{conv}, $ack2->{conv}, 'of that one');
 
 
 

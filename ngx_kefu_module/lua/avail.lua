@@ -1,10 +1,12 @@
--- avail: ARGV = site, now (ms), grace (ms).  The groups that have an agent
+#!lua flags=no-writes
+-- avail: KEYS = the site's agents (set).  ARGV = site, now (ms), grace (ms).  The groups that have an agent
 -- online (connected, or within its grace period): what "online" means in a
 -- visitor's availability.
-local sk = 'kefu:{s:' .. ARGV[1] .. '}:'
+-- the agents' hashes: keys of the declared set's slot
+local sk = string.gsub(KEYS[1], 'agents$', '')
 local now, grace = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out, seen = {}, {}
-for _, aid in ipairs(redis.call('SMEMBERS', sk .. 'agents')) do
+for _, aid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local h = redis.call('HMGET', sk .. 'a:' .. aid, 'state', 'conns',
                        'gone', 'groups')
   if h[1] == 'online' and h[4] and ((tonumber(h[2]) or 0) > 0

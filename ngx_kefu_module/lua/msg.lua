@@ -22,10 +22,11 @@
 -- 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
 -- visitor has no open conversation, -4 the conversation is closed (service
 -- only), -5 the new conversation's id is taken (nothing was written: run
--- again with fresh ids).  A cid is the sender's within its site, whatever
--- conversation its message went to: a resend after a close finds the
--- original.  A new conversation is routed in the same step
--- (lib/route.lua): notice is what the sender is told of it (open
+-- again with fresh ids).  A cid is the sender's within its conversation
+-- (its dedup record lives in the conversation's slot): a resend to the
+-- conversation it went to finds the original, also once closed; a
+-- visitor's resend without conv after a close is a new message.  A new
+-- conversation is routed in the same step (lib/route.lua): notice is what the sender is told of it (open
 -- with its agent, or queued with position), more the groups whose queues
 -- may still be drained.
 --@include kefu_event
@@ -47,12 +48,25 @@ local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
 local group = ARGV[13]
 local created = 0
 local ckey
-local dkey = 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid
-local d = redis.call('GET', dkey)
-if d then
-  local c, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
-  if c then return {1, c, tonumber(s), i, tonumber(t), 0} end
+-- dedup is per sender and conversation: the record lives with it
+local function dedup_key(c)
+  return 'kefu:{c:' .. c .. '}:cid:' .. who .. ':' .. cid
 end
+local function dedup(c)
+  local d = redis.call('GET', dedup_key(c))
+  if d then
+    local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
+    if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
+  end
+  -- a record of before 0.1.x's per-site dedup, kept for its window
+  -- across an upgrade (then gone: remove this with the next release)
+  d = redis.call('GET', 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid)
+  if d then
+    local o, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
+    if o == c then return {1, c, tonumber(s), i, tonumber(t), 0} end
+  end
+end
+local dup
 if role == 'visitor' or (target ~= '' and conv == '') then
   if conv ~= '' then
     local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
@@ -60,11 +74,16 @@ if role == 'visitor' or (target ~= '' and conv == '') then
     if v[1] ~= string.sub(who, 3) or v[2] ~= site then
       return {-1}
     end
+    dup = dedup(conv)
+    if dup then return dup end
     if v[3] == 'closed' then conv = '' end
   end
   if conv == '' then
     conv = redis.call('HGET', ukey, 'open')
-    if not conv then
+    if conv then
+      dup = dedup(conv)
+      if dup then return dup end
+    else
       if role ~= 'visitor' and ARGV[21] ~= '1' then return {-3} end
       conv = ARGV[7]
       if redis.call('EXISTS', 'kefu:{c:' .. conv .. '}') == 1 then
@@ -92,6 +111,8 @@ else
   local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',
                        'state')
   if v[1] ~= site then return {-1} end
+  dup = dedup(conv)
+  if dup then return dup end
   if role == 'service' and v[3] == 'closed' then return {-4} end
   if role == 'agent' and v[2] ~= string.sub(who, 3)
      and redis.call('SISMEMBER', 'kefu:{c:' .. conv .. '}:joined', who)
@@ -120,7 +141,7 @@ if (ARGV[25] or '') ~= '' then
   redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. ARGV[25], conv)
 end
 redis.call('HSET', ckey, 'updated', ts)
-redis.call('SET', dkey, conv .. ' ' .. id .. ' ' .. seq .. ' ' .. ts, 'EX',
+redis.call('SET', dedup_key(conv), id .. ' ' .. seq .. ' ' .. ts, 'EX',
            ARGV[14])
 if created == 1 then
   kefu_event(site, 'conv.created', conv, '', ts,

@@ -1,3 +1,4 @@
+#!lua
 -- node claim: KEYS = kefu:{nodes} (node -> lease expiry, Redis's clock),
 -- kefu:{nodes}:owner (node -> token), kefu:{nodes}:floor (node -> the
 -- latest floor any holder gave), kefu:{nodes}:cursor.  ARGV = token (the

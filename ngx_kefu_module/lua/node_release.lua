@@ -1,3 +1,4 @@
+#!lua
 -- node release: KEYS as node claim's, ARGV = token, node.  An exiting
 -- worker's number is free.
 if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then

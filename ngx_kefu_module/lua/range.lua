@@ -1,7 +1,8 @@
--- range: the log of one conversation from seq ARGV[2] up to ARGV[3]
+#!lua flags=no-writes
+-- range: KEYS = the conversation's log.  The log of one conversation from seq ARGV[2] up to ARGV[3]
 -- ("+" for the end), at most ARGV[4] entries: {seq, private, session, json}
 -- flattened.  Catch-up after a gap, a reconnect or a resume.
-local r = redis.call('XRANGE', 'kefu:{c:' .. ARGV[1] .. '}:log',
+local r = redis.call('XRANGE', KEYS[1],
                      ARGV[2] .. '-1', ARGV[3], 'COUNT', ARGV[4])
 local out = {}
 for _, e in ipairs(r) do

@@ -1,4 +1,6 @@
--- read: ARGV = conv, who, seq, session, json of the read event (less seq).
+#!lua
+-- read: KEYS = the conversation, its log.  ARGV = conv, who, seq, session,
+-- json of the read event (less seq).
 -- Moves the participant's read pointer forward (never back, never past the
 -- last entry) and tells the conversation.  Returns the pointer.
 -- It also keeps what welcome summaries need to count the unread in O(1)
@@ -6,7 +8,7 @@
 -- <w:<who> then> <pn then>"; unread is counted here, from the log, only
 -- when the pointer stops short of the last entry (at most 500 looked at).
 --@include num
-local k = 'kefu:{c:' .. ARGV[1] .. '}'
+local k = KEYS[1]
 local who = ARGV[2]
 local h = redis.call('HMGET', k, 'seq', 'r:' .. who, 'w:' .. who, 'pn')
 local last, cur = tonumber(h[1]) or 0, tonumber(h[2]) or 0
@@ -15,7 +17,7 @@ if seq <= cur then return cur end
 local unread = 0
 if seq < last then
   local visitor = string.sub(who, 1, 2) == 'v:'
-  local es = redis.call('XRANGE', k .. ':log', n_str(seq + 1) .. '-1', '+',
+  local es = redis.call('XRANGE', KEYS[2], n_str(seq + 1) .. '-1', '+',
                         'COUNT', 500)
   for _, e in ipairs(es) do
     local f, p = nil, '0'

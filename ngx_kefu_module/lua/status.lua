@@ -1,6 +1,9 @@
+#!lua flags=no-writes
 -- The site's figures: KEYS = its counts hash and groups set, ARGV = site,
 -- default group.  Returns {queued, open, closed, group, length, ...}, the
 -- default group first, at most 1000 groups.
+-- the groups' queues: keys of the declared hash's slot
+local sk = string.gsub(KEYS[1], 'counts$', '')
 local c = redis.call('HMGET', KEYS[1], 'queued', 'open', 'closed')
 local out = {tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0}
 local groups = redis.call('SMEMBERS', KEYS[2])
@@ -12,7 +15,7 @@ for _, g in ipairs(groups) do
     seen[g] = true
     out[#out + 1] = g
     out[#out + 1] =
-      redis.call('ZCARD', 'kefu:{s:' .. ARGV[1] .. '}:q:' .. g)
+      redis.call('ZCARD', sk .. 'q:' .. g)
   end
 end
 return out

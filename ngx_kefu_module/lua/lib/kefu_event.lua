@@ -10,9 +10,12 @@
 -- event; kefu:{c:<conv>}:assignments keeps its state changes (the latest
 -- 100) as {"event","seq","ts","data"}.
 --@include num
+-- K.events: the stream's key, when the script declared it
+local K = {}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
-  redis.call('XADD', 'kefu:{s:' .. site .. '}:events', 'MAXLEN', '~',
+  redis.call('XADD', K.events or 'kefu:{s:' .. site .. '}:events',
+             'MAXLEN', '~',
              100000, '*', 'event', name, 'conv', conv,
              'seq', seq, 'ts', ts, 'data', data)
   if conv ~= '' then

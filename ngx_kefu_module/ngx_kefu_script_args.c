@@ -1,0 +1,341 @@
+
+/*
+ * Script arguments by name (ngx_kefu_script_args.h): the builders.  Numbers
+ * are written as decimal strings here, never by the scripts
+ * (lua/lib/num.lua).
+ */
+
+
+#include "ngx_kefu.h"
+#include "ngx_kefu_script_args.h"
+
+
+#define ngx_kefu_arg(out, i, s)                                               \
+    (out)->argv[i] = (s)->len ? (const char *) (s)->data : "";                \
+    (out)->lens[i] = (s)->len
+
+#define ngx_kefu_arg_c(out, i, c)                                             \
+    (out)->argv[i] = (c);                                                     \
+    (out)->lens[i] = sizeof(c) - 1
+
+#define ngx_kefu_arg_fmt(out, i, buf, fmt, v)                                 \
+    (out)->argv[i] = (const char *) (buf);                                    \
+    (out)->lens[i] = ngx_snprintf(buf, sizeof(buf), fmt, v) - (buf)
+
+
+static void ngx_kefu_call_init(ngx_kefu_call_t *c);
+static void ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
+    const char *suffix);
+static void ngx_kefu_call_str(ngx_kefu_call_t *c, ngx_str_t *s);
+static void ngx_kefu_call_int(ngx_kefu_call_t *c, int64_t n);
+static ngx_int_t ngx_kefu_call_done(ngx_kefu_call_t *c);
+
+
+static void
+ngx_kefu_call_init(ngx_kefu_call_t *c)
+{
+    c->nkeys = 0;
+    c->argc = 0;
+    c->pos = c->buf;
+    c->overflow = 0;
+}
+
+
+/* a key "kefu:{<tag>:<id>}<suffix>": the tag is the hash slot's */
+
+static void
+ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
+    const char *suffix)
+{
+    size_t  n;
+
+    n = sizeof("kefu:{x:}") - 1 + id->len + ngx_strlen(suffix);
+
+    if (c->argc != c->nkeys || c->argc == NGX_KEFU_CALL_ARGS
+        || (size_t) (c->buf + NGX_KEFU_CALL_BUF - c->pos) < n)
+    {
+        c->overflow = 1;
+        return;
+    }
+
+    c->argv[c->argc] = (const char *) c->pos;
+    c->lens[c->argc] = n;
+    c->pos = ngx_sprintf(c->pos, "kefu:{%c:%V}%s", tag, id, suffix);
+    c->argc++;
+    c->nkeys++;
+}
+
+
+static void
+ngx_kefu_call_str(ngx_kefu_call_t *c, ngx_str_t *s)
+{
+    if (c->argc == NGX_KEFU_CALL_ARGS) {
+        c->overflow = 1;
+        return;
+    }
+
+    c->argv[c->argc] = s->len ? (const char *) s->data : "";
+    c->lens[c->argc] = s->len;
+    c->argc++;
+}
+
+
+/* numbers go as decimal strings (lua/lib/num.lua) */
+
+static void
+ngx_kefu_call_int(ngx_kefu_call_t *c, int64_t n)
+{
+    if (c->argc == NGX_KEFU_CALL_ARGS
+        || (size_t) (c->buf + NGX_KEFU_CALL_BUF - c->pos) < NGX_INT64_LEN)
+    {
+        c->overflow = 1;
+        return;
+    }
+
+    c->argv[c->argc] = (const char *) c->pos;
+    c->pos = ngx_sprintf(c->pos, "%L", n);
+    c->lens[c->argc] = c->pos - (u_char *) c->argv[c->argc];
+    c->argc++;
+}
+
+
+static ngx_int_t
+ngx_kefu_call_done(ngx_kefu_call_t *c)
+{
+    return c->overflow ? NGX_ERROR : NGX_OK;
+}
+
+
+/* KEYS: the log; ARGV: conv, from, "+", count */
+
+ngx_int_t
+ngx_kefu_range_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t from,
+    ngx_uint_t count)
+{
+    ngx_str_t  plus = ngx_string("+");
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_int(c, (int64_t) from);
+    ngx_kefu_call_str(c, &plus);
+    ngx_kefu_call_int(c, (int64_t) count);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation, its log; ARGV: conv, who, seq, session (hex),
+ * head */
+
+ngx_int_t
+ngx_kefu_read_args(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *who,
+    int64_t seq, uint64_t session, ngx_str_t *head)
+{
+    ngx_str_t  s;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, who);
+    ngx_kefu_call_int(c, seq);
+
+    if (c->buf + NGX_KEFU_CALL_BUF - c->pos < 16) {
+        return NGX_ERROR;
+    }
+
+    s.data = c->pos;
+    c->pos = ngx_sprintf(c->pos, "%016xL", session);
+    s.len = c->pos - s.data;
+    ngx_kefu_call_str(c, &s);
+    ngx_kefu_call_str(c, head);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the settings; ARGV: site */
+
+ngx_int_t
+ngx_kefu_settings_get_args(ngx_kefu_call_t *c, ngx_str_t *site)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":settings");
+    ngx_kefu_call_str(c, site);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the settings, the event stream; ARGV: site, doc, ts, by */
+
+ngx_int_t
+ngx_kefu_settings_put_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *doc, int64_t ts, ngx_str_t *by)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":settings");
+    ngx_kefu_call_key(c, 's', site, ":events");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, doc);
+    ngx_kefu_call_int(c, ts);
+    ngx_kefu_call_str(c, by);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's agents; ARGV: site, now (ms), grace (ms) */
+
+ngx_int_t
+ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_msec_t grace)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":agents");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) grace);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's agents; ARGV: site */
+
+ngx_int_t
+ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":agents");
+    ngx_kefu_call_str(c, site);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* the string fields of msg's arguments, for copying them whole */
+#define ngx_kefu_msg_strings(a)                                               \
+    { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \
+      &(a)->head, &(a)->tail, &(a)->group, &(a)->session, &(a)->ids,          \
+      &(a)->target, &(a)->event, &(a)->greeting, &(a)->file,                \
+      &(a)->default_group }
+
+
+/*
+ * lua/msg.lua's ARGV.  The ids are written afresh on every call: a run
+ * refused for a conversation id already taken goes again with new ones.
+ */
+
+void
+ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
+{
+    ngx_kefu_arg(out, 0, &a->site);
+    ngx_kefu_arg(out, 1, &a->who);
+    ngx_kefu_arg(out, 2, &a->role);
+    ngx_kefu_arg(out, 3, &a->conv);
+    ngx_kefu_arg(out, 4, &a->cid);
+    ngx_kefu_arg_fmt(out, 5, out->id, "%uL", a->id);
+    ngx_kefu_arg_fmt(out, 6, out->newconv, "%uL", a->newconv);
+    ngx_kefu_arg_fmt(out, 7, out->ts, "%L", a->ts);
+    ngx_kefu_arg(out, 8, &a->head);
+    ngx_kefu_arg_fmt(out, 9, out->mid, "\",\"id\":\"%uL\",\"seq\":", a->id);
+    ngx_kefu_arg(out, 10, &a->tail);
+
+    if (a->private) {
+        ngx_kefu_arg_c(out, 11, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 11, "0");
+    }
+
+    ngx_kefu_arg(out, 12, &a->group);
+    ngx_kefu_arg_fmt(out, 13, out->ttl, "%T", a->dedup_ttl);
+    ngx_kefu_arg_fmt(out, 14, out->log_max, "%i", a->log_max);
+    ngx_kefu_arg(out, 15, &a->session);
+    ngx_kefu_arg(out, 16, &a->ids);
+    ngx_kefu_arg_fmt(out, 17, out->grace, "%M", a->grace);
+    ngx_kefu_arg(out, 18, &a->target);
+    ngx_kefu_arg(out, 19, &a->event);
+
+    if (a->open) {
+        ngx_kefu_arg_c(out, 20, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 20, "0");
+    }
+
+    if (a->greeting.len) {
+        ngx_kefu_arg_fmt(out, 21, out->gmid, "\",\"id\":\"%uL\",\"seq\":",
+                         a->greeting_id);
+
+    } else {
+        ngx_kefu_arg_c(out, 21, "");
+    }
+
+    ngx_kefu_arg(out, 22, &a->greeting);
+
+    if (a->closed_hours) {
+        ngx_kefu_arg_c(out, 23, "0");
+
+    } else {
+        ngx_kefu_arg_c(out, 23, "1");
+    }
+
+    ngx_kefu_arg(out, 24, &a->file);
+
+    /* a group the site does not declare: the default one unless an agent
+     * claims it; how long an idle visitor is kept */
+    if (a->group_known) {
+        ngx_kefu_arg_c(out, 25, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 25, "0");
+    }
+
+    ngx_kefu_arg(out, 26, &a->default_group);
+    ngx_kefu_arg_fmt(out, 27, out->vttl, "%T", a->visitor_ttl);
+
+    out->argc = NGX_KEFU_MSG_ARGS;
+}
+
+
+/* the bytes of the string fields, to keep a call for running again */
+
+size_t
+ngx_kefu_msg_args_size(ngx_kefu_msg_args_t *a)
+{
+    size_t       size;
+    ngx_uint_t   i;
+    ngx_str_t   *s[] = ngx_kefu_msg_strings(a);
+
+    size = 0;
+
+    for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        size += s[i]->len;
+    }
+
+    return size;
+}
+
+
+/* the string fields copied to p (ngx_kefu_msg_args_size() bytes) */
+
+u_char *
+ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
+{
+    ngx_uint_t   i;
+    ngx_str_t   *s[] = ngx_kefu_msg_strings(a);
+
+    for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        if (s[i]->len) {
+            ngx_memcpy(p, s[i]->data, s[i]->len);
+        }
+
+        s[i]->data = p;
+        p += s[i]->len;
+    }
+
+    return p;
+}

@@ -1,0 +1,115 @@
+
+/*
+ * Script arguments by name: a script's caller fills a struct of named
+ * fields and one builder turns it into the script's argv, in the order
+ * its .lua file reads them.  Every caller of a script uses its builder,
+ * so an argument is added or moved in one place.
+ */
+
+
+#ifndef _NGX_KEFU_SCRIPT_ARGS_H_INCLUDED_
+#define _NGX_KEFU_SCRIPT_ARGS_H_INCLUDED_
+
+
+#include "ngx_kefu.h"
+
+
+/*
+ * A script call: its KEYS first (nkeys of them: the Redis layer routes a
+ * call by its first key's slot), then its ARGV; keys and numbers are
+ * written into buf.
+ */
+
+#define NGX_KEFU_CALL_ARGS  16
+#define NGX_KEFU_CALL_BUF   1024
+
+typedef struct {
+    int                          nkeys;
+    int                          argc;
+    const char                  *argv[NGX_KEFU_CALL_ARGS];
+    size_t                       lens[NGX_KEFU_CALL_ARGS];
+    u_char                      *pos;
+    ngx_uint_t                   overflow;   /* an argument did not fit */
+    u_char                       buf[NGX_KEFU_CALL_BUF];
+} ngx_kefu_call_t;
+
+
+/* lua/range.lua: a conversation's log from seq "from" */
+ngx_int_t ngx_kefu_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    uint64_t from, ngx_uint_t count);
+
+/* lua/read.lua: a read pointer moved; head is the event's JSON less seq */
+ngx_int_t ngx_kefu_read_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *who, int64_t seq, uint64_t session, ngx_str_t *head);
+
+/* lua/settings_get.lua, lua/settings_put.lua: a site's settings */
+ngx_int_t ngx_kefu_settings_get_args(ngx_kefu_call_t *c, ngx_str_t *site);
+ngx_int_t ngx_kefu_settings_put_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *doc, int64_t ts, ngx_str_t *by);
+
+/* lua/avail.lua: the groups with an agent online */
+ngx_int_t ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_msec_t grace);
+
+/* lua/api_agents.lua: the site's agents */
+ngx_int_t ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site);
+
+
+/* lua/msg.lua: a message from a WebSocket client or the HTTP API */
+
+#define NGX_KEFU_MSG_ARGS  28
+
+typedef struct {
+    ngx_str_t                    site;
+    ngx_str_t                    who;         /* "v:<id>", "a:<id>", ... */
+    ngx_str_t                    role;        /* "visitor", ..., "service" */
+    ngx_str_t                    conv;        /* "": a visitor's open one */
+    ngx_str_t                    cid;
+    ngx_str_t                    head;        /* {"type":"msg","conv":" */
+    ngx_str_t                    tail;        /* ,"ts":..,...} after seq */
+    ngx_str_t                    group;       /* a new conversation's */
+    ngx_str_t                    session;     /* hex, "-" for none */
+    ngx_str_t                    ids;         /* routing's entries' ids */
+    ngx_str_t                    target;      /* service: the visitor */
+    ngx_str_t                    event;       /* service: stream event */
+    ngx_str_t                    greeting;    /* its tail, "" for none */
+    ngx_str_t                    file;        /* attachment's SHA-256 */
+    ngx_str_t                    default_group; /* for an unknown group */
+    uint64_t                     id;          /* fresh for each run */
+    uint64_t                     newconv;
+    uint64_t                     greeting_id;
+    int64_t                      ts;          /* ms */
+    time_t                       dedup_ttl;   /* s */
+    time_t                       visitor_ttl; /* s: an idle visitor kept */
+    ngx_int_t                    log_max;
+    ngx_msec_t                   grace;
+    unsigned                     private:1;
+    unsigned                     open:1;      /* service: open one */
+    unsigned                     closed_hours:1;
+    unsigned                     group_known:1; /* declared by the site */
+} ngx_kefu_msg_args_t;
+
+typedef struct {
+    const char                  *argv[NGX_KEFU_MSG_ARGS];
+    size_t                       lens[NGX_KEFU_MSG_ARGS];
+    int                          argc;
+    u_char                       id[NGX_INT64_LEN];
+    u_char                       newconv[NGX_INT64_LEN];
+    u_char                       ts[NGX_INT64_LEN];
+    u_char                       ttl[NGX_INT64_LEN];
+    u_char                       log_max[NGX_INT64_LEN];
+    u_char                       grace[NGX_INT64_LEN];
+    u_char                       vttl[NGX_INT64_LEN];
+    u_char                       mid[sizeof("\",\"id\":\"\",\"seq\":")
+                                     + NGX_INT64_LEN];
+    u_char                       gmid[sizeof("\",\"id\":\"\",\"seq\":")
+                                      + NGX_INT64_LEN];
+} ngx_kefu_msg_argv_t;
+
+
+void ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out);
+size_t ngx_kefu_msg_args_size(ngx_kefu_msg_args_t *a);
+u_char *ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p);
+
+
+#endif /* _NGX_KEFU_SCRIPT_ARGS_H_INCLUDED_ */

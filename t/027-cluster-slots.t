@@ -1,0 +1,120 @@
+# Every script that declares its keys (#!lua) stays in one hash slot: the
+# chat, catch-up, read receipts, settings, availability, status and API
+# flows run against this file's own Redis in cluster mode, one node holding
+# all 16384 slots, where Redis itself refuses a script that touches a key
+# of a slot other than its declared keys' (docs/storage.md, "Slots").
+# scripts/test --cluster runs any other file that way.
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::API;
+use Time::HiRes qw(sleep);
+use File::Temp qw(tempdir);
+
+workers(2);
+master_on();
+
+# the cluster's state file, by an absolute path of this run's own
+our $NODES = tempdir(CLEANUP => 1) . '/nodes.conf';
+our $R = redis_server('cluster-enabled' => 'yes', 'cluster-config-file' => $NODES);
+$ENV{TEST_NGINX_CLUSTER_REDIS_PORT} = $R->port;
+redis(port => $R->port, 'CLUSTER', 'ADDSLOTSRANGE', 0, 16383);
+for (1 .. 200) {
+    last if redis(port => $R->port, 'CLUSTER', 'INFO') =~ /^cluster_state:ok/m;
+    sleep 0.05;
+}
+die "the cluster did not come up\n"
+    unless redis(port => $R->port, 'CLUSTER', 'INFO') =~ /^cluster_state:ok/m;
+
+our $S1 = 'shop1-secret-0123456789abcdef';
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', <<'_EOC_' . ($block->http_config // ''));
+    kefu_redis 127.0.0.1:$TEST_NGINX_CLUSTER_REDIS_PORT;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on default_group=presales;
+_EOC_
+    $block->set_value('config', <<'_EOC_' . ($block->config // ''));
+    location = /chat { kefu_chat; }
+    location /kefu/api/ { kefu_api; }
+    location = /kefu/status { kefu_status; }
+_EOC_
+});
+
+our $SHOP = site_of_run('shop1');
+
+sub rcl { redis(port => $R->port, @_) }
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the Redis is a cluster that refuses a declared script's cross-slot access
+--- ws
+my $ok = eval { rcl('EVAL', "#!lua\nreturn redis.call('GET', 'kefu:{s:other}:x')", 1, 'kefu:{s:shop1}:y'); 1 };
+ok(!$ok, 'a #!lua script reaching into another slot fails');
+like($@, qr/hash to the same slot/, 'with Redis\'s cross-slot error');
+is(rcl('EVAL', "#!lua\nreturn redis.call('GET', KEYS[1])", 1, 'kefu:{s:shop1}:y'), undef,
+   'one in its own slot runs');
+
+=== TEST 2: chat, a resumed catch-up, read receipts, history: every call in one slot
+--- ws
+my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+is($w->{type}, 'welcome', 'welcome') or diag explain $w;
+my @acks;
+for my $i (1 .. 3) {
+    $a->send_json({type => 'msg', cid => "c$i", text => "m$i"});
+    push @acks, $a->recv_type('ack');
+}
+is_deeply([map { $_->{seq} } @acks], [1, 2, 3], 'stored and acknowledged');
+my $conv = $acks[0]{conv};
+
+# a second connection resumes from seq 1: the range script reads the log
+my ($b, $w2) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token},
+                            resume => {$conv => 1});
+is($w2->{type}, 'welcome', 'resumed');
+my @got = map { $b->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{cid} // '') eq "c$_" }) } 2 .. 3;
+is_deeply([map { $_->{seq} } @got], [2, 3], 'caught up from the log');
+
+$b->send_json({type => 'read', conv => $conv, seq => 3});
+my $r = $a->wait_for(sub { $_[0]{type} eq 'read' });
+is($r->{seq}, 3, 'the read script told the conversation');
+
+$a->send_json({type => 'history', conv => $conv, before => 3});
+my $h = $a->recv_type('history');
+is_deeply([map { $_->{cid} } @{ $h->{msgs} }], ['c1', 'c2'], 'history');
+--- no_error_log
+[error]
+
+=== TEST 3: settings, availability, the agents' list and the status, in one slot each
+--- ws
+my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss');
+my ($st, $j, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings',
+                                {texts => {en => {welcome => 'Hi from the cluster'}}}, token => $adm);
+is($st, 200, 'settings stored (settings_put)') or diag $raw;
+($st, $j, undef, $raw) = api(GET => '/kefu/api/sites/shop1/settings', undef, token => $adm);
+is($st, 200, 'and read (settings_get)') or diag $raw;
+like($raw, qr/Hi from the cluster/, 'the document');
+my $ev = rcl('XREVRANGE', "kefu:{s:$main::SHOP}:events", '+', '-', 'COUNT', 1);
+is({@{ $ev->[0][1] }}->{event}, 'settings.changed', 'on the event stream, in the same step');
+
+# availability (the avail script) reaches a visitor once an agent is online
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop1');
+ok(!$vw->{availability}{online}, 'nobody online yet');
+my $t = jwt_hs256({sub => 'cl1', role => 'agent', site => $main::SHOP, exp => time + 300,
+                   groups => ['presales'], capacity => 3}, $main::S1);
+my ($ag, $aw) = kefu_connect(role => 'agent', site => 'shop1', token => $t, status => 'online');
+is($aw->{type}, 'welcome', 'an agent is online');
+my $av = $v->wait_for(sub { $_[0]{type} eq 'availability' });
+ok($av && $av->{online}, 'the visitor hears that someone is online') or diag(Kefu::WS::json_enc($av // {}) . ' ' . Kefu::WS::json_enc($vw));
+
+($st, $j, undef, $raw) = api(GET => '/kefu/api/sites/shop1/agents', undef,
+                             token => api_token(secret => $main::S1, site => 'shop1'));
+is($st, 200, 'the agents (api_agents)') or diag $raw;
+like($raw, qr/"cl1"/, 'with the one online');
+
+my ($sst, undef, $sb) = http_raw("GET /kefu/status?format=json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+is($sst, 200, 'the status (status script)');
+like($sb, qr/"\Q$main::SHOP\E"/, 'with the site');
+--- no_error_log
+[error]
