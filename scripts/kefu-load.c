@@ -2498,7 +2498,7 @@ churn_fail(churn_conn_t *cc, const char *why)
 static void
 churn_text(ws_t *ws, char *m, size_t len)
 {
-    char           state[16], conv[32], req[128], msg[96];
+    char           state[16], conv[32], req[160], msg[96];
     churn_conn_t  *cc = ws->data;
 
     (void) len;
@@ -2506,6 +2506,17 @@ churn_text(ws_t *ws, char *m, size_t len)
     if (json_type_is(m, "error")) {
         if (json_str(m, "message", msg, sizeof(msg)) != 0) {
             strcpy(msg, "?");
+        }
+
+        /* a close Redis could not take now (its cid is the conversation):
+         * asked again, as a client would */
+        if (ws->tag == 0 && json_str(m, "cid", conv, sizeof(conv)) == 0
+            && cc->retries++ < 200)
+        {
+            snprintf(req, sizeof(req), "{\"type\":\"close\",\"conv\":\"%s\","
+                     "\"cid\":\"%s\"}", conv, conv);
+            ws_send_text(ws, req);
+            return;
         }
 
         /* Redis not ready yet in a worker just started: as told */
@@ -2541,8 +2552,8 @@ churn_text(ws_t *ws, char *m, size_t len)
             && strcmp(state, "open") == 0
             && json_str(m, "conv", conv, sizeof(conv)) == 0)
         {
-            snprintf(req, sizeof(req), "{\"type\":\"close\",\"conv\":\"%s\"}",
-                     conv);
+            snprintf(req, sizeof(req), "{\"type\":\"close\",\"conv\":\"%s\","
+                     "\"cid\":\"%s\"}", conv, conv);
             ws_send_text(ws, req);
             ch.closes++;
         }

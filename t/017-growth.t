@@ -3,7 +3,10 @@
 # Redis goes (keys expire, the site's indexes are swept) and Redis returns
 # to about where it started: DBSIZE within 50 keys, used_memory within
 # 2 MiB.  The visitors come from build/kefu-load (scripts/kefu-load.c,
-# mode churn); the figures are noted (prove -v) for docs/storage.md.
+# mode churn); the figures are noted (prove -v) for docs/storage.md.  The
+# one agent stays subscribed to every conversation it closed for as long
+# as its connection lasts (a record each in the session zone): hence a
+# zone of 32m.
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
@@ -56,7 +59,8 @@ __DATA__
 
 === TEST 1: 20,000 visitors open and close a conversation; after the retention Redis is back to where it started
 --- http_config
-    kefu_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT;
+    kefu_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT timeout=10s;
+    kefu_zone kefu:32m;
     kefu_site growth secret=growth-secret-0123456789abcdef anonymous=on retention=3s anonymous_retention=3s;
     kefu_anonymous_per_address 0;
 --- config
