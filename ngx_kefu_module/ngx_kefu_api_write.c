@@ -367,9 +367,10 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     args.tail.len = ngx_strlen(s);
     args.private = priv ? 1 : 0;
     args.group = *group;
-    /* a group neither declared nor an agent's goes to the default one;
-     * a visitor the API writes to first is kept the site's retention */
-    args.group_known = ngx_kefu_settings_group_known(api->site, group);
+    /* the shop's backend declares a group by naming it (a visitor's
+     * made-up one goes to the default group); a visitor the API writes to
+     * first is kept the site's retention */
+    args.group_known = 1;
     args.default_group = api->site->default_group;
     args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, api->site);
     args.visitor_ttl = ngx_kefu_visitor_seconds(api->site, 0);

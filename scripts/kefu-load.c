@@ -2528,6 +2528,25 @@ churn_text(ws_t *ws, char *m, size_t len)
             return;
         }
 
+        /* a message Redis could not take now: sent again, same cid */
+        if (cc->st == C_SENT && ws->tag != 0 && strstr(msg, "same cid")
+            && cc->retries++ < 200)
+        {
+            ws_send_text(ws, "{\"type\":\"msg\",\"cid\":\"c1\","
+                             "\"text\":\"hello, I need help\"}");
+            return;
+        }
+
+        /* the agent goes on: what it could not close is counted */
+        if (ws->tag == 0 && cc->st == C_SENT) {
+            char  why[160];
+
+            snprintf(why, sizeof(why), "the agent answered with an error: %s",
+                     msg);
+            count_reason(why);
+            return;
+        }
+
         {
             char  why[160];
 

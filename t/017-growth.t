@@ -83,7 +83,7 @@ ok(wait_until('the first visitor forgotten',
 my ($keys0, $mem0, $exp0) = (dbsize(), info_memory(), expired_keys());
 Test::More::note("before: DBSIZE $keys0, used_memory $mem0");
 
-my $out = `$bin churn --port ${\ kefu_port()} --secret $main::SECRET --site growth --n $main::N --inflight 200 --sources 16 --timeout 200 2>&1`;
+my $out = `$bin churn --port ${\ kefu_port()} --secret $main::SECRET --site growth --n $main::N --inflight 200 --sources 16 --timeout 250 2>&1`;
 my $rc = $? >> 8;
 Test::More::note($out);
 is($rc, 0, "kefu-load churn: every visitor saw its conversation closed");

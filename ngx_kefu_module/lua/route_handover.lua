@@ -7,12 +7,6 @@ r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 local conv, to, tg, who, sup, mode = ARGV[7], ARGV[8], ARGV[9], ARGV[10],
     ARGV[11], ARGV[12]
 local by = cjson.decode(ARGV[13])
--- ARGV 14: "1" when the target group is declared by the site; else only a
--- group in an agent's claims is one (no queue for a made-up name)
-if tg ~= '' and ARGV[14] ~= '1'
-   and redis.call('EXISTS', R.sk .. 'g:' .. tg) == 0 then
-  return {-3, 'no such group'}
-end
 local k = r_ck(conv)
 local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
                      'group',
@@ -25,6 +19,12 @@ end
 if h[2] == 'closed' then return {-4, 'the conversation is closed'} end
 if mode == 'transfer' and h[2] ~= 'open' then
   return {-4, 'the conversation is not open'}
+end
+-- ARGV 14: "1" when the target group is declared by the site; else only a
+-- group in an agent's claims is one (no queue for a made-up name)
+if tg ~= '' and ARGV[14] ~= '1'
+   and redis.call('EXISTS', R.sk .. 'g:' .. tg) == 0 then
+  return {-3, 'no such group'}
 end
 if to ~= '' then
   if redis.call('SISMEMBER', R.sk .. 'agents', to) == 0 then
