@@ -3,7 +3,7 @@
 # Redis goes (keys expire, the site's indexes are swept) and Redis returns
 # to about where it started: DBSIZE within 50 keys, used_memory within
 # 2 MiB.  The visitors come from build/kefu-load (scripts/kefu-load.c,
-# mode churn); the figures are noted (prove -v) for docs/storage.md.  The
+# mode churn); the figures are printed (diag) for docs/storage.md.  The
 # one agent stays subscribed to every conversation it closed for as long
 # as its connection lasts (a record each in the session zone): hence a
 # zone of 32m.
@@ -81,23 +81,23 @@ ok(wait_until('the first visitor forgotten',
               sub { !redis(port => $main::R->port, 'EXISTS', "kefu:{s:growth}:v:$w->{id}") }, 60),
    "an idle anonymous visitor's record expires");
 my ($keys0, $mem0, $exp0) = (dbsize(), info_memory(), expired_keys());
-Test::More::note("before: DBSIZE $keys0, used_memory $mem0");
+Test::More::diag("before: DBSIZE $keys0, used_memory $mem0");
 
 my $out = `$bin churn --port ${\ kefu_port()} --secret $main::SECRET --site growth --n $main::N --inflight 200 --sources 16 --timeout 250 2>&1`;
 my $rc = $? >> 8;
-Test::More::note($out);
+Test::More::diag($out);
 is($rc, 0, "kefu-load churn: every visitor saw its conversation closed");
 like($out, qr/closed=$main::N failed=0/, "$main::N conversations opened and closed");
 
 my ($keys1, $mem1) = (dbsize(), info_memory());
-Test::More::note("right after: DBSIZE $keys1, used_memory $mem1");
+Test::More::diag("right after: DBSIZE $keys1, used_memory $mem1");
 
 # each visitor left at least its record, its index, the conversation's
 # hash, log and assignments and a dedup record, all expiring: what they
 # wrote was in Redis and went by expiry (the test can fail)
 ok(wait_until('keys expired', sub { expired_keys() - $exp0 >= 5 * $main::N }, 120),
    'at least 5 keys per visitor written and expired');
-Test::More::note('expired keys: ' . (expired_keys() - $exp0));
+Test::More::diag('expired keys: ' . (expired_keys() - $exp0));
 ok(wait_until('DBSIZE back', sub { dbsize() <= $keys0 + 50 }, 120),
    "DBSIZE back within 50 keys of where it started");
 ok(wait_until('the site index swept',
@@ -107,7 +107,7 @@ ok(wait_until('the event stream trimmed',
               sub { redis(port => $main::R->port, 'XLEN', 'kefu:{s:growth}:events') < 1000 }, 120),
    "the site's event stream trimmed to the retention");
 my ($keys2, $mem2) = (dbsize(), info_memory());
-Test::More::note("after the retention: DBSIZE $keys2, used_memory $mem2");
-Test::More::note('keys left: ' . join(' ', sort @{ redis(port => $main::R->port, 'KEYS', '*') }));
+Test::More::diag("after the retention: DBSIZE $keys2, used_memory $mem2");
+Test::More::diag('keys left: ' . join(' ', sort @{ redis(port => $main::R->port, 'KEYS', '*') }));
 cmp_ok($mem2, '<=', $mem0 + 2 * 1024 * 1024,
        'used_memory back within 2 MiB of where it started');

@@ -52,8 +52,11 @@ sub browser_run {
     # the scenarios' agents often sign in after their visitors, so the
     # fresh group starts as claimed (its set of agents exists; the member
     # is no agent, so nobody is online)
-    Kefu::Net::redis('SADD', "kefu:{s:$env{site}}:g:$ENV{KEFU_GROUP}",
-                     'claimed-by-test') if $env{site};
+    # (claim => [...]: more groups the scenario names so)
+    for my $g ($ENV{KEFU_GROUP}, @{ $env{claim} // [] }) {
+        Kefu::Net::redis('SADD', "kefu:{s:$env{site}}:g:$g",
+                         'claimed-by-test') if $env{site};
+    }
     local $ENV{KEFU_SCREENSHOTS} = $ENV{KEFU_SCREENSHOTS}
                                    // "$Root/build/screenshots";
 
