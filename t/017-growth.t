@@ -28,6 +28,15 @@ sub info_memory {
     return $info =~ /^used_memory:(\d+)/m ? $1 : undef;
 }
 
+# where Redis's memory is (INFO memory): what is kept and what is fixed
+sub memory_parts {
+    my $info = redis(port => $main::R->port, 'INFO', 'memory');
+    return join ' ', map { $info =~ /^($_):(\d+)/m ? "$1=$2" : () }
+        qw(used_memory used_memory_dataset used_memory_overhead
+           mem_clients_normal used_memory_scripts_eval
+           number_of_cached_scripts);
+}
+
 sub dbsize { redis(port => $main::R->port, 'DBSIZE') }
 
 sub expired_keys {
@@ -83,6 +92,7 @@ ok(wait_until('the first visitor forgotten',
    "an idle anonymous visitor's record expires");
 my ($keys0, $mem0, $exp0) = (dbsize(), info_memory(), expired_keys());
 Test::More::diag("before: DBSIZE $keys0, used_memory $mem0");
+Test::More::diag('before: ' . memory_parts());
 
 my $out = `$bin churn --port ${\ kefu_port()} --secret $main::SECRET --site growth --n $main::N --inflight 200 --sources 16 --timeout 600 2>&1`;
 my $rc = $? >> 8;
@@ -109,6 +119,7 @@ ok(wait_until('the event stream trimmed',
    "the site's event stream trimmed to the retention");
 my ($keys2, $mem2) = (dbsize(), info_memory());
 Test::More::diag("after the retention: DBSIZE $keys2, used_memory $mem2");
+Test::More::diag('after the retention: ' . memory_parts());
 Test::More::diag('keys left: ' . join(' ', sort @{ redis(port => $main::R->port, 'KEYS', '*') }));
 cmp_ok($mem2, '<=', $mem0 + 2 * 1024 * 1024,
        'used_memory back within 2 MiB of where it started');
