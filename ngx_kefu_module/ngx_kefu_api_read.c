@@ -304,11 +304,9 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t
 ngx_kefu_api_log(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    u_char       b[NGX_INT64_LEN], a[NGX_INT64_LEN], l[NGX_INT64_LEN];
-    size_t       lens[5];
-    int64_t      before, after, limit;
-    ngx_int_t    rc, hb, ha;
-    const char  *argv[5];
+    int64_t          before, after, limit;
+    ngx_int_t        rc, hb, ha;
+    ngx_kefu_call_t  call;
 
     hb = ngx_kefu_api_arg_int(r, api, "before", 1, NGX_KEFU_API_INT_MAX,
                               &before);
@@ -334,19 +332,16 @@ ngx_kefu_api_log(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         return api->rc;
     }
 
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
-    argv[1] = (char *) api->id.data;
-    lens[1] = api->id.len;
-    argv[2] = (char *) b;
-    lens[2] = hb == NGX_OK ? ngx_snprintf(b, sizeof(b), "%L", before) - b : 0;
-    argv[3] = (char *) a;
-    lens[3] = ha == NGX_OK ? ngx_snprintf(a, sizeof(a), "%L", after) - a : 0;
-    argv[4] = (char *) l;
-    lens[4] = ngx_snprintf(l, sizeof(l), "%L", limit) - l;
+    if (ngx_kefu_api_log_args(&call, &api->site->name, &api->id,
+                              hb == NGX_OK ? before : -1,
+                              ha == NGX_OK ? after : -1, limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_log, 5, argv, lens,
-                             ngx_kefu_api_log_done);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_log, &call,
+                                  ngx_kefu_api_log_done);
 }
 
 

@@ -8,6 +8,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_script_args.h"
+#include "ngx_kefu_upload.h"
 
 
 #define ngx_kefu_arg(out, i, s)                                               \
@@ -210,6 +211,85 @@ ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site)
     ngx_kefu_call_init(c);
     ngx_kefu_call_key(c, 's', site, ":agents");
     ngx_kefu_call_str(c, site);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the conversation, its log; ARGV: site, conv, before, after ("" for
+ * none), limit
+ */
+
+ngx_int_t
+ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    int64_t before, int64_t after, int64_t limit)
+{
+    ngx_str_t  none = ngx_null_string;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, conv);
+
+    if (before >= 0) {
+        ngx_kefu_call_int(c, before);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    if (after >= 0) {
+        ngx_kefu_call_int(c, after);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    ngx_kefu_call_int(c, limit);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the file's references, the site's files, the visitor's uploads of
+ * the hour (a visitor's only); ARGV: site, sha, owner, visitor ("" for
+ * none), hour, due (ms)
+ */
+
+ngx_int_t
+ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *sha, ngx_str_t *owner, ngx_str_t *visitor, int64_t hour,
+    int64_t due)
+{
+    u_char  suffix[sizeof(":v::uploads:") + NGX_KEFU_MAX_ID_LEN
+                   + NGX_KEFU_SHA256_HEX + NGX_INT64_LEN];
+
+    ngx_kefu_call_init(c);
+
+    if (sha->len > NGX_KEFU_SHA256_HEX || visitor->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":file:%V", sha) = '\0';
+    ngx_kefu_call_key(c, 's', site, (char *) suffix);
+    ngx_kefu_call_key(c, 's', site, ":files");
+
+    if (visitor->len) {
+        *ngx_snprintf(suffix, sizeof(suffix) - 1, ":v:%V:uploads:%L",
+                      visitor, hour)
+            = '\0';
+        ngx_kefu_call_key(c, 's', site, (char *) suffix);
+    }
+
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, sha);
+    ngx_kefu_call_str(c, owner);
+    ngx_kefu_call_str(c, visitor);
+    ngx_kefu_call_int(c, hour);
+    ngx_kefu_call_int(c, due);
 
     return ngx_kefu_call_done(c);
 }

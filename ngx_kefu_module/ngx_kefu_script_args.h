@@ -55,6 +55,20 @@ ngx_int_t ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site,
 ngx_int_t ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site);
 
 
+/* lua/api_log.lua: a conversation's log; before, after: -1 for none */
+ngx_int_t ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, int64_t before, int64_t after, int64_t limit);
+
+
+/*
+ * lua/upload_done.lua: a stored attachment's reference (conv, or
+ * "p:<until>"), the sweep's schedule, a visitor's hourly count
+ */
+ngx_int_t ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *sha, ngx_str_t *owner, ngx_str_t *visitor, int64_t hour,
+    int64_t due);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28

@@ -1410,15 +1410,14 @@ ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
 {
     ngx_kefu_upload_t *u = data;
 
-    u_char               *p, path[NGX_MAX_PATH], msg[160];
+    u_char                path[NGX_MAX_PATH], msg[160];
     int64_t               hour;
     ngx_str_t             final;
     ngx_connection_t     *c;
     ngx_http_request_t   *r;
-    const char           *argv[6];
-    size_t                lens[6];
-    u_char                hourbuf[NGX_INT64_LEN], due[NGX_INT64_LEN];
     u_char                owner[NGX_INT64_LEN + 2];
+    ngx_str_t             sha, own, vis;
+    ngx_kefu_call_t       call;
 
     r = u->r;
     c = r->connection;
@@ -1486,37 +1485,42 @@ renamed:
 
     hour = ngx_time() / 3600;
 
-    argv[0] = (char *) u->api.site->name.data;
-    lens[0] = u->api.site->name.len;
-    argv[1] = (char *) u->att.sha;
-    lens[1] = NGX_KEFU_SHA256_HEX;
+    sha.data = u->att.sha;
+    sha.len = NGX_KEFU_SHA256_HEX;
 
     if (u->conv.len) {
-        argv[2] = (char *) u->conv.data;
-        lens[2] = u->conv.len;
+        own = u->conv;
 
     } else {
-        p = ngx_sprintf(owner, "p:%L", (int64_t) (ngx_time()
-                                                  + NGX_KEFU_UPLOAD_PENDING)
-                                       * 1000);
-        argv[2] = (char *) owner;
-        lens[2] = p - owner;
+        own.data = owner;
+        own.len = ngx_sprintf(owner, "p:%L",
+                              (int64_t) (ngx_time() + NGX_KEFU_UPLOAD_PENDING)
+                              * 1000)
+                  - owner;
     }
 
-    argv[3] = u->role == NGX_KEFU_ROLE_VISITOR ? (char *) u->id.data : "";
-    lens[3] = u->role == NGX_KEFU_ROLE_VISITOR ? u->id.len : 0;
-    argv[4] = (char *) hourbuf;
-    lens[4] = ngx_sprintf(hourbuf, "%L", hour) - hourbuf;
-    argv[5] = (char *) due;
+    if (u->role == NGX_KEFU_ROLE_VISITOR) {
+        vis = u->id;
+
+    } else {
+        ngx_str_null(&vis);
+    }
+
     /* the sweep looks at it after one interval, and then now and then */
-    lens[5] = ngx_sprintf(due, "%L", ngx_kefu_now_ms()
-                                     + (int64_t) ngx_max(u->ucf->sweep,
-                                                         (ngx_msec_t) 1000))
-              - due;
+    if (ngx_kefu_upload_done_args(&call, &u->api.site->name, &sha, &own,
+                                  &vis, hour,
+                                  ngx_kefu_now_ms()
+                                  + (int64_t) ngx_max(u->ucf->sweep,
+                                                      (ngx_msec_t) 1000))
+        != NGX_OK)
+    {
+        ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        goto posted;
+    }
 
     ngx_kefu_upload_finish(r,
-        ngx_kefu_api_eval(r, &ngx_kefu_script_upload_done, 6, argv, lens,
-                          ngx_kefu_upload_stored));
+        ngx_kefu_api_eval_call(r, &ngx_kefu_script_upload_done, &call,
+                               ngx_kefu_upload_stored));
 
 posted:
 

@@ -57,7 +57,7 @@ like($@, qr/hash to the same slot/, 'with Redis\'s cross-slot error');
 is(rcl('EVAL', "#!lua\nreturn redis.call('GET', KEYS[1])", 1, 'kefu:{s:shop1}:y'), undef,
    'one in its own slot runs');
 
-=== TEST 2: chat, a resumed catch-up, read receipts, history: every call in one slot
+=== TEST 2: chat, a resumed catch-up, read receipts, history, the API's log: every call in one slot
 --- ws
 my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
 is($w->{type}, 'welcome', 'welcome') or diag explain $w;
@@ -83,6 +83,11 @@ is($r->{seq}, 3, 'the read script told the conversation');
 $a->send_json({type => 'history', conv => $conv, before => 3});
 my $h = $a->recv_type('history');
 is_deeply([map { $_->{cid} } @{ $h->{msgs} }], ['c1', 'c2'], 'history');
+
+my ($st, $j, undef, $raw) = api(GET => "/kefu/api/sites/shop1/convs/$conv/messages?after=1",
+                                undef, token => api_token(secret => $main::S1, site => 'shop1'));
+is($st, 200, "the API's log (api_log)") or diag $raw;
+is_deeply([map { $_->{cid} } @{ $j->{msgs} }], ['c2', 'c3'], 'after seq 1');
 --- no_error_log
 [error]
 

@@ -1,15 +1,16 @@
--- api_log: ARGV = site, conv, before (seq or ""), after (seq or ""),
+#!lua flags=no-writes
+-- api_log: KEYS = the conversation, its log.  ARGV = site, conv, before (seq or ""), after (seq or ""),
 -- limit.  {0} if there is no such conversation of the site, else
 -- {1, more, json, ...} oldest first: the entries after "after", or else
 -- the latest ones before "before" (or the end).  Private notes and
 -- agent-only events are included: the API sees everything.
 --@include num
-local k = 'kefu:{c:' .. ARGV[2] .. '}'
+local k = KEYS[1]
 if redis.call('HGET', k, 'site') ~= ARGV[1] then return {0} end
 local limit = tonumber(ARGV[5])
 local es
 if ARGV[4] ~= '' then
-  es = redis.call('XRANGE', k .. ':log', n_inc(ARGV[4]) .. '-1',
+  es = redis.call('XRANGE', KEYS[2], n_inc(ARGV[4]) .. '-1',
                   '+', 'COUNT', limit + 1)
 else
   local top = '+'
@@ -18,7 +19,7 @@ else
     if b == '0' then return {1, 0} end
     top = b .. '-1'
   end
-  local r = redis.call('XREVRANGE', k .. ':log', top, '-', 'COUNT',
+  local r = redis.call('XREVRANGE', KEYS[2], top, '-', 'COUNT',
                        limit + 1)
   es = {}
   for i = #r, 1, -1 do es[#es + 1] = r[i] end
