@@ -2510,9 +2510,7 @@ churn_text(ws_t *ws, char *m, size_t len)
 
         /* a close Redis could not take now (its cid is the conversation):
          * asked again, as a client would */
-        if (ws->tag == 0 && json_str(m, "cid", conv, sizeof(conv)) == 0
-            && cc->retries++ < 200)
-        {
+        if (ws->tag == 0 && json_str(m, "cid", conv, sizeof(conv)) == 0) {
             snprintf(req, sizeof(req), "{\"type\":\"close\",\"conv\":\"%s\","
                      "\"cid\":\"%s\"}", conv, conv);
             ws_send_text(ws, req);
