@@ -50,6 +50,7 @@ typedef struct ngx_kefu_redis_s  ngx_kefu_redis_t;
 typedef struct ngx_kefu_local_s  ngx_kefu_local_t;
 typedef struct ngx_kefu_redis_conf_s  ngx_kefu_redis_conf_t;
 typedef struct ngx_kefu_lease_s  ngx_kefu_lease_t;
+typedef struct ngx_kefu_req_s  ngx_kefu_req_t;
 
 
 /*
@@ -180,6 +181,9 @@ typedef struct {
     ngx_kefu_stats_t             stats_local;  /* until there is one */
     ngx_flag_t                   need_zone;    /* chat or status is used */
     void                        *upload;       /* ngx_kefu_upload_conf_t */
+    ngx_str_t                    api_uri;      /* the first kefu_api
+                                                  location: told to the
+                                                  console at welcome */
 } ngx_kefu_main_conf_t;
 
 
@@ -214,10 +218,11 @@ void ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code,
 ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
 
 /* ngx_kefu_hello.c: authentication, the first message of a connection */
-void ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 void ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws);
-void ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
+void ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
     const char *name);
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);

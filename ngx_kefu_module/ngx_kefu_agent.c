@@ -25,64 +25,8 @@ typedef struct {
 } ngx_kefu_agent_ctx_t;
 
 
-static void ngx_kefu_agent_op(ngx_kefu_ws_t *ws, json_t *msg,
-    const char *cid, ngx_uint_t op);
 static void ngx_kefu_agent_done(ngx_kefu_main_conf_t *kmcf, void *data,
     ngx_int_t code, const char *message, json_t *result);
-static ngx_int_t ngx_kefu_agent_str(ngx_kefu_ws_t *ws, json_t *msg,
-    const char *name, ngx_str_t *dst, const char *cid);
-
-
-enum {
-    ngx_kefu_op_accept = 0,
-    ngx_kefu_op_transfer,
-    ngx_kefu_op_close,
-    ngx_kefu_op_join,
-    ngx_kefu_op_status,
-    ngx_kefu_op_rate
-};
-
-
-void
-ngx_kefu_accept(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
-{
-    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_accept);
-}
-
-
-void
-ngx_kefu_transfer(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
-{
-    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_transfer);
-}
-
-
-void
-ngx_kefu_close(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
-{
-    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_close);
-}
-
-
-void
-ngx_kefu_join(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
-{
-    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_join);
-}
-
-
-void
-ngx_kefu_status(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
-{
-    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_status);
-}
-
-
-void
-ngx_kefu_rate(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
-{
-    ngx_kefu_agent_op(ws, msg, cid, ngx_kefu_op_rate);
-}
 
 
 /* the actor of a connection: a supervisor is an admin or says so */
@@ -102,69 +46,34 @@ ngx_kefu_agent_actor(ngx_kefu_ws_t *ws, ngx_kefu_actor_t *actor)
 }
 
 
-static void
-ngx_kefu_agent_op(ngx_kefu_ws_t *ws, json_t *msg, const char *cid,
-    ngx_uint_t op)
+/*
+ * accept, transfer, close, join, status, rate: the sender's role, the
+ * fields and the cid are checked already (ngx_kefu_validate.c)
+ */
+
+void
+ngx_kefu_agent_action(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    json_t                *v;
     size_t                 n;
+    const char            *cid;
     ngx_kefu_actor_t       actor;
     ngx_kefu_agent_ctx_t  *ctx;
     ngx_kefu_route_args_t  args;
 
-    static const char     *who[] = {
-        "only agents accept conversations",
-        "only agents transfer conversations",
-        "only agents close conversations",
-        "only supervisors join conversations",
-        "only agents have a status",
-        "only visitors rate conversations"
-    };
-
     ngx_kefu_agent_actor(ws, &actor);
-
-    /* the contract's roles first: a visitor's agent action is forbidden */
-    if ((op == ngx_kefu_op_rate) != (ws->role == NGX_KEFU_ROLE_VISITOR)
-        || (op == ngx_kefu_op_accept && ws->role != NGX_KEFU_ROLE_AGENT)
-        || (op == ngx_kefu_op_status && ws->role != NGX_KEFU_ROLE_AGENT)
-        || (op == ngx_kefu_op_join && !actor.supervisor))
-    {
-        ngx_kefu_app_error(ws, "forbidden", who[op], cid);
-        return;
-    }
 
     ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
 
-    if (ngx_kefu_agent_str(ws, msg, "conv", &args.conv, cid) != NGX_OK
-        || ngx_kefu_agent_str(ws, msg, "agent", &args.agent, cid) != NGX_OK
-        || ngx_kefu_agent_str(ws, msg, "group", &args.group, cid) != NGX_OK
-        || ngx_kefu_agent_str(ws, msg, "state", &args.state, cid) != NGX_OK
-        || ngx_kefu_agent_str(ws, msg, "comment", &args.comment, cid)
-           != NGX_OK)
-    {
-        return;
-    }
+    args.conv = req->conv;
+    args.agent = req->agent;
+    args.group = req->group;
+    args.state = req->state;
+    args.comment = req->comment;
+    args.score = req->score;
 
-    if (op == ngx_kefu_op_rate) {
-        v = json_object_get(msg, "score");
-
-        if (!json_is_integer(v)) {
-            ngx_kefu_app_error(ws, "bad_request", "\"score\" must be an "
-                               "integer from 1 to 5", cid);
-            return;
-        }
-
-        args.score = (ngx_int_t) ngx_max(ngx_min(json_integer_value(v), 6),
-                                         0);
-    }
-
-    n = cid ? ngx_strlen(cid) : 0;
-
-    if (n > 64) {
-        ngx_kefu_app_error(ws, "bad_request", "\"cid\" must be at most 64 "
-                           "characters", NULL);
-        return;
-    }
+    /* at most 64 (checked), and bounded here too: ctx->cid holds 64 */
+    cid = req->cid;
+    n = cid ? ngx_min(ngx_strlen(cid), NGX_KEFU_MAX_CID_LEN) : 0;
 
     ctx = ngx_alloc(sizeof(ngx_kefu_agent_ctx_t), ws->connection->log);
     if (ctx == NULL) {
@@ -182,33 +91,33 @@ ngx_kefu_agent_op(ngx_kefu_ws_t *ws, json_t *msg, const char *cid,
     ctx->cid[n] = '\0';
     ctx->after = 0;
 
-    switch (op) {
+    switch (req->type) {
 
-    case ngx_kefu_op_accept:
+    case NGX_KEFU_REQ_ACCEPT:
         ctx->after = NGX_KEFU_AGENT_JOIN;
         ngx_kefu_route_accept(ws->main_conf, &actor, &args,
                               ngx_kefu_agent_done, ctx);
         break;
 
-    case ngx_kefu_op_transfer:
+    case NGX_KEFU_REQ_TRANSFER:
         /* the giver stops reading it; a supervisor keeps watching */
         ctx->after = actor.supervisor ? 0 : NGX_KEFU_AGENT_LEAVE;
         ngx_kefu_route_transfer(ws->main_conf, &actor, &args,
                                 ngx_kefu_agent_done, ctx);
         break;
 
-    case ngx_kefu_op_close:
+    case NGX_KEFU_REQ_CLOSE:
         ngx_kefu_route_close(ws->main_conf, &actor, &args,
                              ngx_kefu_agent_done, ctx);
         break;
 
-    case ngx_kefu_op_join:
+    case NGX_KEFU_REQ_JOIN:
         ctx->after = NGX_KEFU_AGENT_JOIN;
         ngx_kefu_route_join(ws->main_conf, &actor, &args,
                             ngx_kefu_agent_done, ctx);
         break;
 
-    case ngx_kefu_op_status:
+    case NGX_KEFU_REQ_STATUS:
         ngx_kefu_route_status(ws->main_conf, &actor, &args,
                               ngx_kefu_agent_done, ctx);
         break;
@@ -217,34 +126,6 @@ ngx_kefu_agent_op(ngx_kefu_ws_t *ws, json_t *msg, const char *cid,
         ngx_kefu_route_rate(ws->main_conf, &actor, &args,
                             ngx_kefu_agent_done, ctx);
     }
-}
-
-
-/* an optional string field */
-
-static ngx_int_t
-ngx_kefu_agent_str(ngx_kefu_ws_t *ws, json_t *msg, const char *name,
-    ngx_str_t *dst, const char *cid)
-{
-    json_t  *v;
-    u_char   err[64];
-
-    v = json_object_get(msg, name);
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_OK;
-    }
-
-    if (!json_is_string(v)) {
-        ngx_snprintf(err, sizeof(err), "\"%s\" must be a string%Z", name);
-        ngx_kefu_app_error(ws, "bad_request", (char *) err, cid);
-        return NGX_DECLINED;
-    }
-
-    dst->data = (u_char *) json_string_value(v);
-    dst->len = json_string_length(v);
-
-    return NGX_OK;
 }
 
 

@@ -23,6 +23,8 @@ static ngx_int_t ngx_kefu_api_route(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_api_auth(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
+static const char *ngx_kefu_api_agent_may(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *claims);
 static void ngx_kefu_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t **body);
@@ -39,6 +41,7 @@ ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_kefu_loc_conf_t  *kcf = conf;
 
+    ngx_kefu_main_conf_t      *kmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (kcf->api) {
@@ -53,6 +56,24 @@ ngx_kefu_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_kefu_api_handler;
+
+    /* where agents' consoles find the API (welcome's "api") */
+    kmcf = ngx_http_conf_get_module_main_conf(cf, ngx_kefu_module);
+
+    if (kmcf->api_uri.len == 0 && !clcf->named
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
+        )
+    {
+        kmcf->api_uri = clcf->name;
+
+        while (kmcf->api_uri.len > 1
+               && kmcf->api_uri.data[kmcf->api_uri.len - 1] == '/')
+        {
+            kmcf->api_uri.len--;
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -391,10 +412,24 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
     v = json_object_get(claims, "role");
     role = json_is_string(v) ? json_string_value(v) : "";
 
-    if (ngx_strcmp(role, "admin") != 0 && ngx_strcmp(role, "service") != 0) {
+    if (ngx_strcmp(role, "agent") == 0) {
+        /* the console's reads (contract v2, "Agents' view") */
+        e2 = ngx_kefu_api_agent_may(r, api, claims);
+
+        if (e2) {
+            json_decref(claims);
+            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden", e2);
+        }
+
+        api->agent = 1;
+
+    } else if (ngx_strcmp(role, "admin") != 0
+               && ngx_strcmp(role, "service") != 0)
+    {
         json_decref(claims);
         return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                  "the API takes admin or service tokens");
+                                  "the API takes admin, service or agent "
+                                  "tokens");
     }
 
     v = json_object_get(claims, "sub");
@@ -422,11 +457,65 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
     api->admin = (ngx_strcmp(role, "admin") == 0);
     json_decref(claims);
 
+    if (api->agent) {
+        api->reader.data = ngx_pnalloc(r->pool, api->sub.len + 2);
+        if (api->reader.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        api->reader.len = ngx_sprintf(api->reader.data, "a:%V", &api->sub)
+                          - api->reader.data;
+    }
+
     return NGX_DECLINED;
 
 unauthorized:
 
     return ngx_kefu_api_unauthorized(r, "API request", err);
+}
+
+
+/*
+ * What an agent's token may do: read, and only what the agent sees over
+ * WebSocket: its conversations (the endpoints narrow them), its groups'
+ * queues, the site's agents and settings.  NULL if allowed, else why not.
+ */
+
+static const char *
+ngx_kefu_api_agent_may(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *claims)
+{
+    size_t   i;
+    json_t  *groups, *g;
+
+    if (r->method != NGX_HTTP_GET) {
+        return "an agent's token only reads";
+    }
+
+    if (api->start != ngx_kefu_api_queue) {
+        return NULL;
+    }
+
+    groups = json_object_get(claims, "groups");
+
+    if (groups == NULL) {
+        /* no claim: the site's default group, as for routing */
+        return (api->id.len == api->site->default_group.len
+                && ngx_strncmp(api->id.data, api->site->default_group.data,
+                               api->id.len) == 0)
+               ? NULL : "not a group of yours";
+    }
+
+    json_array_foreach(groups, i, g) {
+        if (json_is_string(g) && json_string_length(g) == api->id.len
+            && ngx_strncmp(json_string_value(g), api->id.data, api->id.len)
+               == 0)
+        {
+            return NULL;
+        }
+    }
+
+    return "not a group of yours";
 }
 
 

@@ -48,7 +48,11 @@ struct ngx_kefu_api_s {
     ngx_int_t                    rc;          /* of an error given early */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
+    ngx_str_t                    reader;      /* an agent's "a:<id>" */
     unsigned                     admin:1;     /* the token's role */
+    unsigned                     agent:1;     /* an agent: reads only what
+                                                 it may read over
+                                                 WebSocket */
 };
 
 

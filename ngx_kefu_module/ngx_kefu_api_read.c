@@ -85,6 +85,11 @@ ngx_kefu_api_list(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         return api->rc;
     }
 
+    /* an agent lists its own conversations only */
+    if (api->agent) {
+        agent = api->sub;
+    }
+
     argv[0] = (char *) api->site->name.data;
     lens[0] = api->site->name.len;
     argv[1] = (char *) state.data;
@@ -156,15 +161,22 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t
 ngx_kefu_api_conv(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    size_t       lens[2];
-    const char  *argv[2];
+    size_t       lens[3];
+    const char  *argv[3];
 
     argv[0] = (char *) api->site->name.data;
     lens[0] = api->site->name.len;
     argv[1] = (char *) api->id.data;
     lens[1] = api->id.len;
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_conv, 2, argv, lens,
+    /* an agent reads what it may read over WebSocket, no more */
+    if (api->agent) {
+        argv[2] = (char *) api->reader.data;
+        lens[2] = api->reader.len;
+    }
+
+    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_conv,
+                             api->agent ? 3 : 2, argv, lens,
                              ngx_kefu_api_conv_done);
 }
 
@@ -174,7 +186,7 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
     size_t        i;
-    json_t       *c, *v, *read, *list, *last;
+    json_t       *c, *v, *read, *list, *last, *rating;
     redisReply  **e, *h, *k;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
@@ -209,6 +221,7 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     read = json_object_get(c, "read");
+    rating = NULL;
 
     /* the conversation's hash */
     h = e[1];
@@ -238,7 +251,28 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
         } else if (k->len == 7 && ngx_strncmp(k->str, "visitor", 7) == 0) {
             json_object_set_new(v, "id", ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 5 && ngx_strncmp(k->str, "score", 5) == 0) {
+            /* the visitor's rating, for the console's closed view */
+            rating = rating ? rating : json_object();
+            json_object_set_new(rating, "score",
+                                json_integer(ngx_kefu_api_int(
+                                                 h->element[i + 1])));
+
+        } else if (k->len == 7 && ngx_strncmp(k->str, "comment", 7) == 0) {
+            rating = rating ? rating : json_object();
+            json_object_set_new(rating, "comment",
+                                ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 6 && ngx_strncmp(k->str, "closed", 6) == 0) {
+            json_object_set_new(c, "closed",
+                                json_integer(ngx_kefu_api_int(
+                                                 h->element[i + 1])));
         }
+    }
+
+    if (rating) {
+        json_object_set_new(c, "rating", rating);
     }
 
     /* the visitor: name and attrs where hello recorded them */
@@ -256,6 +290,10 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
         } else if (k->len == 4 && ngx_strncmp(k->str, "open", 4) == 0) {
             json_object_set_new(v, "open", ngx_kefu_api_str(h->element[i + 1]));
+
+        } else if (k->len == 2 && ngx_strncmp(k->str, "ua", 2) == 0) {
+            /* its browser: the User-Agent of its latest connection */
+            json_object_set_new(v, "ua", ngx_kefu_api_str(h->element[i + 1]));
 
         } else if (k->len == 7 && ngx_strncmp(k->str, "contact", 7) == 0) {
             /* what the visitor left in the contact form */
@@ -334,7 +372,8 @@ ngx_kefu_api_log(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 
     if (ngx_kefu_api_log_args(&call, &api->site->name, &api->id,
                               hb == NGX_OK ? before : -1,
-                              ha == NGX_OK ? after : -1, limit)
+                              ha == NGX_OK ? after : -1, limit,
+                              api->agent ? &api->reader : NULL)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

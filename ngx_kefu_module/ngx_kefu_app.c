@@ -1,39 +1,46 @@
 
 /*
- * The application layer: one JSON object per text message, dispatched on
- * its "type" (see shared/protocol.md).  The chat types come with the chat
- * core; until then the transport answers ping and refuses the rest with a
- * contract-conforming error.
+ * The application layer: one JSON object per text message, checked by
+ * ngx_kefu_validate.c (what needs only the message and its sender) and
+ * dispatched on its "type" (see shared/protocol.md) to the handlers, which
+ * check what needs more.
  */
 
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_route.h"
+#include "ngx_kefu_validate.h"
 
 
-static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg);
+static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 static ngx_int_t ngx_kefu_app_rate(ngx_kefu_ws_t *ws);
 
 
 void
 ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
 {
-    json_t        *msg, *type, *cid;
-    ngx_int_t      limited;
-    const char    *t, *id;
-    json_error_t   err;
+    ngx_int_t          limited;
+    ngx_kefu_req_t     req;
+    ngx_kefu_actor_t   actor;
+    ngx_kefu_sender_t  sender;
 
     /* every message counts against the rate, malformed ones too */
     limited = ngx_kefu_app_rate(ws);
 
-    msg = json_loadb((const char *) data, len, 0, &err);
+    ngx_kefu_agent_actor(ws, &actor);
 
-    cid = json_is_object(msg) ? json_object_get(msg, "cid") : NULL;
-    id = json_is_string(cid) ? json_string_value(cid) : NULL;
+    sender.role = ws->role;
+    sender.supervisor = actor.supervisor;
+    sender.max_text = ws->conf->max_text;
+    sender.max_attrs = ws->conf->max_attrs;
+
+    /* what needs only the message itself: ngx_kefu_validate.c */
+    ngx_kefu_validate(data, len, &sender, &req);
 
     if (limited != NGX_OK) {
         ngx_kefu_app_error(ws, "rate_limited", "too many messages, slow down",
-                           id);
+                           req.cid);
 
         /* a client that keeps sending into a full bucket is abusive */
         if (++ws->rate_strikes > ws->conf->burst) {
@@ -45,103 +52,90 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
 
     ws->rate_strikes = 0;
 
-    if (msg == NULL) {
-        ngx_kefu_app_error(ws, "bad_request", "malformed JSON", NULL);
-        return;
-    }
+    switch (req.type) {
 
-    if (!json_is_object(msg)) {
-        ngx_kefu_app_error(ws, "bad_request", "a message is a JSON object",
-                           NULL);
+    case NGX_KEFU_REQ_NONE:
+        ngx_kefu_app_error(ws, req.code, req.message, req.error_cid);
         goto done;
-    }
 
-    type = json_object_get(msg, "type");
-
-    if (!json_is_string(type)) {
-        ngx_kefu_app_error(ws, "bad_request", "\"type\" must be a string", id);
+    case NGX_KEFU_REQ_PING:
+        ngx_kefu_app_ping(ws, &req);
         goto done;
-    }
 
-    t = json_string_value(type);
-
-    if (ngx_strcmp(t, "ping") == 0) {
-        ngx_kefu_app_ping(ws, msg);
-        goto done;
-    }
-
-    if (ngx_strcmp(t, "hello") == 0) {
-        ngx_kefu_hello(ws, msg, id);
+    case NGX_KEFU_REQ_HELLO:
+        ngx_kefu_hello(ws, &req);
         goto done;
     }
 
     if (!ws->hello_done) {
         ngx_kefu_app_error(ws, "unauthorized", "the first message must be "
-                           "hello", id);
+                           "hello", req.cid);
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED, "hello required");
         goto done;
     }
 
-    if (ngx_strcmp(t, "msg") == 0) {
-        ngx_kefu_msg(ws, msg, id);
+    if (req.code) {
+        if (req.type == NGX_KEFU_REQ_MSG) {
+            ngx_kefu_msg_refused(ws, &req);
 
-    } else if (ngx_strcmp(t, "typing") == 0) {
-        ngx_kefu_typing(ws, msg, id);
+        } else {
+            ngx_kefu_app_error(ws, req.code, req.message, req.error_cid);
+        }
 
-    } else if (ngx_strcmp(t, "read") == 0) {
-        ngx_kefu_read(ws, msg, id);
+        goto done;
+    }
 
-    } else if (ngx_strcmp(t, "history") == 0) {
-        ngx_kefu_history(ws, msg, id);
+    switch (req.type) {
 
-    } else if (ngx_strcmp(t, "page") == 0) {
-        ngx_kefu_page(ws, msg, id);
+    case NGX_KEFU_REQ_MSG:
+        ngx_kefu_msg(ws, &req);
+        break;
 
-    } else if (ngx_strcmp(t, "accept") == 0) {
-        ngx_kefu_accept(ws, msg, id);
+    case NGX_KEFU_REQ_TYPING:
+        ngx_kefu_typing(ws, &req);
+        break;
 
-    } else if (ngx_strcmp(t, "transfer") == 0) {
-        ngx_kefu_transfer(ws, msg, id);
+    case NGX_KEFU_REQ_READ:
+        ngx_kefu_read(ws, &req);
+        break;
 
-    } else if (ngx_strcmp(t, "close") == 0) {
-        ngx_kefu_close(ws, msg, id);
+    case NGX_KEFU_REQ_HISTORY:
+        ngx_kefu_history(ws, &req);
+        break;
 
-    } else if (ngx_strcmp(t, "join") == 0) {
-        ngx_kefu_join(ws, msg, id);
+    case NGX_KEFU_REQ_PAGE:
+        ngx_kefu_page(ws, req.page, req.cid);
+        break;
 
-    } else if (ngx_strcmp(t, "status") == 0) {
-        ngx_kefu_status(ws, msg, id);
+    case NGX_KEFU_REQ_CONTACT:
+        ngx_kefu_contact(ws, &req);
+        break;
 
-    } else if (ngx_strcmp(t, "rate") == 0) {
-        ngx_kefu_rate(ws, msg, id);
+    case NGX_KEFU_REQ_SETTINGS:
+        ngx_kefu_settings_ws(ws, &req);
+        break;
 
-    } else if (ngx_strcmp(t, "contact") == 0) {
-        ngx_kefu_contact(ws, msg, id);
+    case NGX_KEFU_REQ_QUEUE:
+        ngx_kefu_queue(ws, &req);
+        break;
 
-    } else if (ngx_strcmp(t, "settings") == 0) {
-        ngx_kefu_settings_ws(ws, msg, id);
-
-    } else {
-        ngx_kefu_app_error(ws, "bad_request", "unknown message type", id);
+    default: /* accept, transfer, close, join, status, rate */
+        ngx_kefu_agent_action(ws, &req);
     }
 
 done:
 
-    if (msg) {
-        json_decref(msg);
-    }
+    ngx_kefu_validate_free(&req);
 }
 
 
 static void
-ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg)
+ngx_kefu_app_ping(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    json_t  *id, *pong;
+    json_t  *pong;
 
-    id = json_object_get(msg, "id");
-
-    if (id && !json_is_string(id)) {
-        ngx_kefu_app_error(ws, "bad_request", "\"id\" must be a string", NULL);
+    if (req->code) {
+        ngx_kefu_app_error(ws, req->code, req->message, req->error_cid);
         return;
     }
 
@@ -150,8 +144,8 @@ ngx_kefu_app_ping(ngx_kefu_ws_t *ws, json_t *msg)
         return;
     }
 
-    if (id) {
-        json_object_set(pong, "id", id);
+    if (req->id) {
+        json_object_set(pong, "id", req->id);
     }
 
     ngx_kefu_app_send(ws, pong);

@@ -13,9 +13,6 @@
 #include "ngx_kefu_settings.h"
 
 
-#define NGX_KEFU_CONTACT_NAME   128
-#define NGX_KEFU_CONTACT_EMAIL  254
-#define NGX_KEFU_CONTACT_PHONE  32
 
 
 static void ngx_kefu_avail_values(ngx_kefu_ws_t *ws, ngx_uint_t *open,
@@ -147,83 +144,35 @@ typedef struct {
 } ngx_kefu_contact_ctx_t;
 
 
+/* the details are checked already (ngx_kefu_validate.c) */
+
 void
-ngx_kefu_contact(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char                    *j;
     u_char                   ts[NGX_INT64_LEN];
-    size_t                   lens[5], len, i;
+    size_t                   lens[5];
     json_t                  *c, *v;
-    ngx_uint_t               k;
-    const char              *argv[5], *s;
+    const char              *argv[5], *cid;
     ngx_kefu_contact_ctx_t  *ctx;
 
-    static const char       *fields[] = { "name", "email", "phone" };
-    static const size_t      max[] = { NGX_KEFU_CONTACT_NAME,
-                                       NGX_KEFU_CONTACT_EMAIL,
-                                       NGX_KEFU_CONTACT_PHONE };
-
-    if (ws->role != NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_app_error(ws, "forbidden", "only visitors leave contact "
-                           "details", cid);
-        return;
-    }
+    cid = req->cid;
 
     c = json_object();
     if (c == NULL) {
         return;
     }
 
-    for (k = 0; k < 3; k++) {
-        v = json_object_get(msg, fields[k]);
-
-        if (v == NULL || json_is_null(v)
-            || (json_is_string(v) && json_string_length(v) == 0))
-        {
-            continue;
-        }
-
-        s = json_is_string(v) ? json_string_value(v) : NULL;
-        len = s ? json_string_length(v) : 0;
-
-        if (s == NULL || len > max[k]
-            || (k == 1 && (ngx_strchr(s, '@') == NULL || s[0] == '@'
-                           || s[len - 1] == '@')))
-        {
-            json_decref(c);
-            ngx_kefu_app_error(ws, "bad_request",
-                               k == 0 ? "\"name\" must be a string of at most "
-                                        "128 bytes"
-                               : k == 1 ? "\"email\" must be an e-mail "
-                                          "address"
-                               : "\"phone\" must be a phone number: digits, "
-                                 "spaces, + - ( ), at most 32", cid);
-            return;
-        }
-
-        if (k == 2) {
-            for (i = 0; i < len; i++) {
-                if (!((s[i] >= '0' && s[i] <= '9') || s[i] == ' '
-                      || s[i] == '+' || s[i] == '-' || s[i] == '('
-                      || s[i] == ')'))
-                {
-                    json_decref(c);
-                    ngx_kefu_app_error(ws, "bad_request", "\"phone\" must be "
-                                       "a phone number: digits, spaces, "
-                                       "+ - ( ), at most 32", cid);
-                    return;
-                }
-            }
-        }
-
-        json_object_set(c, fields[k], v);
+    if (req->name) {
+        json_object_set(c, "name", req->name);
     }
 
-    if (json_object_size(c) == 0) {
-        json_decref(c);
-        ngx_kefu_app_error(ws, "bad_request", "give at least one of "
-                           "\"name\", \"email\", \"phone\"", cid);
-        return;
+    if (req->email) {
+        json_object_set(c, "email", req->email);
+    }
+
+    if (req->phone) {
+        json_object_set(c, "phone", req->phone);
     }
 
     j = json_dumps(c, JSON_COMPACT);

@@ -14,9 +14,6 @@
 
 
 #define NGX_KEFU_TYPING_LAPSE   6000
-#define NGX_KEFU_HISTORY_LIMIT  50
-#define NGX_KEFU_HISTORY_MAX    200
-#define NGX_KEFU_MAX_URL        2048
 
 
 typedef struct {
@@ -28,7 +25,7 @@ typedef struct {
 
 
 static ngx_kefu_member_t *ngx_kefu_chat_member(ngx_kefu_ws_t *ws,
-    json_t *msg, const char *cid);
+    ngx_str_t *conv, const char *cid);
 static ngx_int_t ngx_kefu_chat_from(ngx_kefu_ws_t *ws, u_char *buf,
     size_t size, ngx_str_t *out);
 static void ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on);
@@ -47,26 +44,13 @@ static ngx_kefu_chat_ctx_t *ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws,
 /* the conversation a message is about: "conv", or a visitor's latest */
 
 static ngx_kefu_member_t *
-ngx_kefu_chat_member(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_chat_member(ngx_kefu_ws_t *ws, ngx_str_t *conv, const char *cid)
 {
-    json_t             *v;
-    ngx_str_t           conv;
     ngx_queue_t        *q;
     ngx_kefu_member_t  *m;
 
-    v = json_object_get(msg, "conv");
-
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v)) {
-            ngx_kefu_app_error(ws, "bad_request", "\"conv\" must be a string",
-                               cid);
-            return NULL;
-        }
-
-        conv.data = (u_char *) json_string_value(v);
-        conv.len = json_string_length(v);
-
-        m = ngx_kefu_conv_member(ws, &conv);
+    if (conv->data) {
+        m = ngx_kefu_conv_member(ws, conv);
 
         if (m == NULL) {
             /* a conversation that does not exist looks like another's */
@@ -96,24 +80,16 @@ ngx_kefu_chat_member(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
 
 
 void
-ngx_kefu_typing(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_typing(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    json_t             *on;
     ngx_kefu_member_t  *m;
 
-    on = json_object_get(msg, "on");
-
-    if (!json_is_boolean(on)) {
-        ngx_kefu_app_error(ws, "bad_request", "\"on\" must be a boolean", cid);
-        return;
-    }
-
-    m = ngx_kefu_chat_member(ws, msg, cid);
+    m = ngx_kefu_chat_member(ws, &req->conv, req->cid);
     if (m == NULL) {
         return;
     }
 
-    if (!json_is_true(on)) {
+    if (!req->on) {
         if (m->typing) {
             ngx_del_timer(m->typing);
             ngx_free(m->typing);
@@ -206,25 +182,16 @@ ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on)
 
 
 void
-ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     u_char              who[2 + NGX_KEFU_MAX_ID_LEN];
     u_char              from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
     u_char              head[512 + 3 * NGX_KEFU_MAX_ID_LEN];
-    json_t             *seq;
     ngx_str_t           f, conv, w, h;
     ngx_kefu_call_t     call;
     ngx_kefu_member_t  *m;
 
-    seq = json_object_get(msg, "seq");
-
-    if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
-        ngx_kefu_app_error(ws, "bad_request", "\"seq\" must be a "
-                           "non-negative integer", cid);
-        return;
-    }
-
-    m = ngx_kefu_chat_member(ws, msg, cid);
+    m = ngx_kefu_chat_member(ws, &req->conv, req->cid);
     if (m == NULL || ngx_kefu_chat_from(ws, from, sizeof(from), &f) != NGX_OK)
     {
         return;
@@ -240,66 +207,40 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
                          "{\"type\":\"read\",\"conv\":\"%V\",\"from\":%V,"
                          "\"seq\":", &conv, &f) - head;
 
-    if (ngx_kefu_read_args(&call, &conv, &w,
-                           (int64_t) json_integer_value(seq),
-                           ws->session_id, &h)
+    if (ngx_kefu_read_args(&call, &conv, &w, req->seq, ws->session_id, &h)
         != NGX_OK
         || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_read,
                                ngx_kefu_chat_ignore, NULL, call.nkeys,
                                call.argc, call.argv, call.lens)
            != NGX_OK)
     {
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
+                           req->cid);
     }
 }
 
 
 void
-ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     u_char               before[NGX_INT64_LEN], limit[NGX_INT_T_LEN];
     u_char               who[2 + NGX_KEFU_MAX_ID_LEN];
     size_t               lens[7];
-    json_t              *b, *l, *v;
-    json_int_t           n;
     ngx_str_t            conv;
     const char          *argv[7];
     ngx_kefu_member_t   *m;
     ngx_kefu_chat_ctx_t *ctx;
 
-    b = json_object_get(msg, "before");
-    l = json_object_get(msg, "limit");
-
-    if ((b && !json_is_null(b)
-         && (!json_is_integer(b) || json_integer_value(b) < 1))
-        || (l && !json_is_null(l)
-            && (!json_is_integer(l) || json_integer_value(l) < 1)))
-    {
-        ngx_kefu_app_error(ws, "bad_request", "\"before\" and \"limit\" must "
-                           "be positive integers", cid);
-        return;
-    }
-
     /*
      * A conversation the connection is not in (closed before it came) is
      * read after a check in Redis that it is the reader's.
      */
-    v = json_object_get(msg, "conv");
-    m = NULL;
-
-    if (json_is_string(v)) {
-        conv.data = (u_char *) json_string_value(v);
-        conv.len = json_string_length(v);
-
-        if (ngx_kefu_valid_id(conv.data, conv.len) != NGX_OK) {
-            ngx_kefu_app_error(ws, "forbidden", "not your conversation", cid);
-            return;
-        }
-
+    if (req->conv.data) {
+        conv = req->conv;
         m = ngx_kefu_conv_member(ws, &conv);
 
     } else {
-        m = ngx_kefu_chat_member(ws, msg, cid);
+        m = ngx_kefu_chat_member(ws, &req->conv, req->cid);
         if (m == NULL) {
             return;
         }
@@ -308,10 +249,7 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         conv.len = m->conv->channel.len - 7;
     }
 
-    n = json_is_integer(l) ? json_integer_value(l) : NGX_KEFU_HISTORY_LIMIT;
-    n = ngx_min(n, NGX_KEFU_HISTORY_MAX);
-
-    ctx = ngx_kefu_chat_ctx(ws, &conv, cid);
+    ctx = ngx_kefu_chat_ctx(ws, &conv, req->cid);
     if (ctx == NULL) {
         return;
     }
@@ -319,13 +257,13 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     argv[0] = (char *) ctx->conv;
     lens[0] = ctx->len;
     argv[1] = (char *) before;
-    lens[1] = json_is_integer(b)
+    lens[1] = req->before
               ? (size_t) (ngx_snprintf(before, sizeof(before), "%L",
-                                       (int64_t) json_integer_value(b))
+                                       req->before)
                           - before)
               : 0;
     argv[2] = (char *) limit;
-    lens[2] = ngx_snprintf(limit, sizeof(limit), "%L", (int64_t) n) - limit;
+    lens[2] = ngx_snprintf(limit, sizeof(limit), "%ui", req->limit) - limit;
     argv[3] = (ws->role == NGX_KEFU_ROLE_VISITOR) ? "1" : "0";
     lens[3] = 1;
     argv[4] = (char *) ws->site->name.data;
@@ -342,7 +280,8 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         != NGX_OK)
     {
         ngx_free(ctx);
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
+                           req->cid);
     }
 }
 
@@ -469,47 +408,34 @@ done:
 /* a visitor's page: kept as the trail of its latest conversation */
 
 void
-ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
 {
     char        *j;
     u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ttl[NGX_TIME_T_LEN];
     size_t       lens[5];
-    json_t      *url, *title, *referrer, *page;
+    json_t      *url, *title, *referrer, *p;
     const char  *argv[5];
 
-    if (ws->role != NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_app_error(ws, "forbidden", "only visitors report pages",
-                           cid);
-        return;
-    }
+    url = json_object_get(page, "url");
+    title = json_object_get(page, "title");
+    referrer = json_object_get(page, "referrer");
 
-    if (ngx_kefu_page_valid(msg) != NGX_OK) {
-        ngx_kefu_app_error(ws, "bad_request", "\"url\" (and \"title\", "
-                           "\"referrer\") must be strings of at most 2048 "
-                           "bytes", cid);
-        return;
-    }
-
-    url = json_object_get(msg, "url");
-    title = json_object_get(msg, "title");
-    referrer = json_object_get(msg, "referrer");
-
-    page = json_pack("{s:o,s:I}", "url", ngx_kefu_page_url(url),
-                     "ts", (json_int_t) ngx_kefu_now_ms());
-    if (page == NULL) {
+    p = json_pack("{s:o,s:I}", "url", ngx_kefu_page_url(url),
+                  "ts", (json_int_t) ngx_kefu_now_ms());
+    if (p == NULL) {
         return;
     }
 
     if (json_is_string(title)) {
-        json_object_set(page, "title", title);
+        json_object_set(p, "title", title);
     }
 
     if (json_is_string(referrer)) {
-        json_object_set_new(page, "referrer", ngx_kefu_page_url(referrer));
+        json_object_set_new(p, "referrer", ngx_kefu_page_url(referrer));
     }
 
-    j = json_dumps(page, JSON_COMPACT);
-    json_decref(page);
+    j = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
 
     if (j == NULL) {
         return;
@@ -645,39 +571,6 @@ ngx_kefu_page_token_param(u_char *p, size_t n, const char *name)
 
     return n >= len && ngx_strncasecmp(p, (u_char *) name, len) == 0
            && (n == len || p[len] == '=');
-}
-
-
-/* a page: "url", optional "title" and "referrer", each a bounded string */
-
-ngx_int_t
-ngx_kefu_page_valid(json_t *page)
-{
-    json_t      *v;
-    ngx_uint_t   i;
-    static const char  *fields[] = { "url", "title", "referrer" };
-
-    if (!json_is_object(page)) {
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        v = json_object_get(page, fields[i]);
-
-        if (i == 0 && (!json_is_string(v) || json_string_length(v) == 0)) {
-            return NGX_DECLINED;
-        }
-
-        if (v == NULL || json_is_null(v)) {
-            continue;
-        }
-
-        if (!json_is_string(v) || json_string_length(v) > NGX_KEFU_MAX_URL) {
-            return NGX_DECLINED;
-        }
-    }
-
-    return NGX_OK;
 }
 
 

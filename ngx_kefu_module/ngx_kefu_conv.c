@@ -619,6 +619,10 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         return;
     }
 
+    /* conv pointed into cu: the member's own copy from here on */
+    conv.data = m->conv->channel.data + 7;
+    conv.len = m->conv->channel.len - 7;
+
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements % 4)
     {

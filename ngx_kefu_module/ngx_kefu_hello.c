@@ -28,17 +28,17 @@
 static void ngx_kefu_hello_refuse(ngx_kefu_ws_t *ws, const char *message,
     const char *cid);
 static void ngx_kefu_hello_undo(ngx_kefu_ws_t *ws);
-static ngx_int_t ngx_kefu_hello_visitor_valid(ngx_kefu_ws_t *ws, json_t *msg,
-    const char *cid);
-static void ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg);
+static void ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws,
+    ngx_kefu_req_t *req);
+static ngx_int_t ngx_kefu_hello_ascii(ngx_str_t *s);
 static void ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static ngx_int_t ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims,
     ngx_uint_t role, const char **err);
 static ngx_int_t ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws,
     ngx_str_t *token);
-static ngx_int_t ngx_kefu_hello_name(ngx_kefu_ws_t *ws, json_t *msg,
-    const char *cid);
+static ngx_int_t ngx_kefu_hello_name(ngx_kefu_ws_t *ws,
+    ngx_kefu_req_t *req);
 static ngx_int_t ngx_kefu_set_str(ngx_kefu_ws_t *ws, ngx_str_t *dst,
     const char *src);
 /* the longest hello cid kept for the answer that comes after Redis's */
@@ -56,7 +56,7 @@ typedef struct {
 
 
 static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token,
-    json_t *msg);
+    ngx_kefu_req_t *req);
 static void ngx_kefu_welcome_read(ngx_kefu_ws_t *ws,
     ngx_kefu_welcome_t *wc);
 static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
@@ -68,73 +68,51 @@ static const char  *ngx_kefu_roles[] = {
 };
 
 
+/* the message's own checks are done (ngx_kefu_validate.c) */
+
 void
-ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    json_t           *v, *claims;
+    json_t           *claims;
     ngx_str_t         token, minted;
-    ngx_uint_t        role, i;
-    const char       *site, *err;
+    const char       *err, *cid;
     ngx_kefu_site_t  *s;
+
+    cid = req->cid;
 
     if (ws->hello_done) {
         ngx_kefu_app_error(ws, "bad_request", "already authenticated", cid);
         return;
     }
 
-    v = json_object_get(msg, "site");
+    /* a site that is a string is looked up before the rest is refused */
+    s = req->site.data ? ngx_kefu_site_find(ws->main_conf,
+                                            (char *) req->site.data)
+                       : NULL;
 
-    if (!json_is_string(v)) {
-        ngx_kefu_hello_refuse(ws, "\"site\" must be a string", cid);
-        return;
-    }
-
-    site = json_string_value(v);
-    s = ngx_kefu_site_find(ws->main_conf, site);
-
-    if (s == NULL) {
+    if (req->site.data && s == NULL) {
         ngx_kefu_hello_refuse(ws, "unknown site", cid);
         return;
     }
 
-    v = json_object_get(msg, "role");
-    role = 0;
+    if (req->code) {
+        if (req->close) {
+            ngx_kefu_hello_refuse(ws, req->message, req->error_cid);
 
-    if (json_is_string(v)) {
-        for (i = 1; i < sizeof(ngx_kefu_roles) / sizeof(char *); i++) {
-            if (ngx_strcmp(json_string_value(v), ngx_kefu_roles[i]) == 0) {
-                role = i;
-                break;
-            }
+        } else {
+            ngx_kefu_app_error(ws, req->code, req->message, req->error_cid);
         }
-    }
 
-    if (role == 0) {
-        ngx_kefu_hello_refuse(ws, "\"role\" must be visitor, agent or admin",
-                              cid);
-        return;
-    }
-
-    if (role == NGX_KEFU_ROLE_VISITOR
-        && ngx_kefu_hello_visitor_valid(ws, msg, cid) != NGX_OK)
-    {
         return;
     }
 
     ws->site = s;
-    ws->role = role;
+    ws->role = req->role;
 
     /* where a visitor's new conversation goes: asked for, or the default */
-    v = json_object_get(msg, "group");
-
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v)
-            || json_string_length(v) > 64
-            || ngx_kefu_valid_id((u_char *) json_string_value(v),
-                                 json_string_length(v))
-               != NGX_OK
-            || ngx_kefu_set_str(ws, &ws->group, json_string_value(v))
-               != NGX_OK)
+    if (req->group.len) {
+        if (ngx_kefu_set_str(ws, &ws->group, (char *) req->group.data)
+            != NGX_OK)
         {
             ngx_kefu_hello_refuse(ws, "\"group\" must be a group name", cid);
             return;
@@ -144,33 +122,15 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         ws->group = s->default_group;
     }
 
-    /* a visitor's language, for the site's texts: zh unless en* */
-    v = json_object_get(msg, "lang");
-    ws->lang_en = json_is_string(v)
-                  && ngx_strncasecmp((u_char *) json_string_value(v),
-                                     (u_char *) "en", 2) == 0;
+    ws->lang_en = req->lang_en;
 
-    /* an agent's availability on its first connection (default away) */
-    v = json_object_get(msg, "status");
-
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v)
-            || (ngx_strcmp(json_string_value(v), "online") != 0
-                && ngx_strcmp(json_string_value(v), "away") != 0))
-        {
-            ngx_kefu_hello_refuse(ws, "\"status\" must be online or away",
-                                  cid);
-            return;
-        }
-
-        ws->status_online = (json_string_value(v)[0] == 'o');
+    if (req->status) {
+        ws->status_online = (req->status == 1);
     }
 
-    v = json_object_get(msg, "token");
+    if (req->token == NULL) {
 
-    if (v == NULL || json_is_null(v)) {
-
-        if (role != NGX_KEFU_ROLE_VISITOR || !s->anonymous) {
+        if (req->role != NGX_KEFU_ROLE_VISITOR || !s->anonymous) {
             ngx_kefu_hello_refuse(ws, "a token is required", cid);
             return;
         }
@@ -184,21 +144,16 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
             return;
         }
 
-        if (ngx_kefu_hello_name(ws, msg, cid) != NGX_OK) {
+        if (ngx_kefu_hello_name(ws, req) != NGX_OK) {
             return;
         }
 
-        ngx_kefu_welcome(ws, &minted, msg);
+        ngx_kefu_welcome(ws, &minted, req);
         return;
     }
 
-    if (!json_is_string(v)) {
-        ngx_kefu_hello_refuse(ws, "\"token\" must be a string", cid);
-        return;
-    }
-
-    token.data = (u_char *) json_string_value(v);
-    token.len = json_string_length(v);
+    token.data = (u_char *) json_string_value(req->token);
+    token.len = json_string_length(req->token);
 
     if (ngx_kefu_jwt_verify(&token, &s->secret, ngx_time(), &claims, &err)
         != NGX_OK)
@@ -207,19 +162,19 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         return;
     }
 
-    if (ngx_kefu_hello_identity(ws, claims, role, &err) != NGX_OK) {
+    if (ngx_kefu_hello_identity(ws, claims, req->role, &err) != NGX_OK) {
         json_decref(claims);
         ngx_kefu_hello_refuse(ws, err, cid);
         return;
     }
 
-    if (ws->name.len == 0 && ngx_kefu_hello_name(ws, msg, cid) != NGX_OK) {
+    if (ws->name.len == 0 && ngx_kefu_hello_name(ws, req) != NGX_OK) {
         json_decref(claims);
         return;
     }
 
     /* agents' claims (groups, capacity) are needed for routing later */
-    if (role == NGX_KEFU_ROLE_VISITOR) {
+    if (req->role == NGX_KEFU_ROLE_VISITOR) {
         ws->anonymous = json_is_true(json_object_get(claims, "anon"));
         json_decref(claims);
 
@@ -227,28 +182,22 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
         ws->claims = claims;
     }
 
-    ngx_kefu_welcome(ws, NULL, msg);
+    ngx_kefu_welcome(ws, NULL, req);
 }
 
 
 /* a display name from hello, where the token gives none */
 
 static ngx_int_t
-ngx_kefu_hello_name(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_hello_name(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    json_t  *v;
-
-    v = json_object_get(msg, "name");
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_OK;
-    }
-
-    if (!json_is_string(v)
-        || ngx_kefu_set_str(ws, &ws->name, json_string_value(v)) != NGX_OK)
+    if (req->name_bad
+        || (req->name
+            && ngx_kefu_set_str(ws, &ws->name, json_string_value(req->name))
+               != NGX_OK))
     {
         ngx_kefu_hello_refuse(ws, "\"name\" must be a string of at most "
-                              "128 bytes", cid);
+                              "128 bytes", req->cid);
         return NGX_DECLINED;
     }
 
@@ -396,7 +345,7 @@ ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws, ngx_str_t *token)
  */
 
 static void
-ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
+ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
 {
     u_char                chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
     size_t                cid_len;
@@ -449,16 +398,11 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, json_t *msg)
     ws->hello_done = 1;
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_hello_visitor_store(ws, msg);
+        ngx_kefu_hello_visitor_store(ws, req);
     }
 
-    resume = json_object_get(msg, "resume");
-
-    if (resume && !json_is_object(resume)) {
-        resume = NULL;
-    }
-
-    cid = json_string_value(json_object_get(msg, "cid"));
+    resume = req->resume;
+    cid = req->cid;
     cid_len = cid ? ngx_strlen(cid) : 0;
 
     if (cid_len > NGX_KEFU_HELLO_CID_MAX) {
@@ -690,6 +634,14 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         json_object_set_new(w, "settings", ngx_kefu_settings_public(ws->site));
     }
 
+    /* agents' consoles read through the HTTP API with their token */
+    if (ws->role != NGX_KEFU_ROLE_VISITOR && ws->main_conf->api_uri.len) {
+        json_object_set_new(w, "api",
+                            json_pack("{s:s%}", "url",
+                                      ws->main_conf->api_uri.data,
+                                      ws->main_conf->api_uri.len));
+    }
+
     /* where and what a client may upload (docs/attachments.md) */
     u = ngx_kefu_upload_info(ws->main_conf, ws->site);
 
@@ -707,6 +659,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     /* agents are counted present; agents and admins hear presence; an
      * agent's last connection closing starts its grace period */
     ngx_kefu_presence_hello(ws);
+    ngx_kefu_queue_hello(ws);
     (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
 
     /* live from now on, or replayed from what a resuming client saw */
@@ -745,66 +698,23 @@ done:
 
 
 /*
- * A visitor's hello may carry what the shop knows of it ("attrs", an
- * object) and the page it is on: agents are shown both.  A bad one is
- * refused before anything is stored, and the connection may say hello
- * again.
- */
-
-static ngx_int_t
-ngx_kefu_hello_visitor_valid(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
-{
-    json_t  *v;
-
-    v = json_object_get(msg, "attrs");
-
-    if (v && !json_is_null(v)) {
-        if (!json_is_object(v)) {
-            ngx_kefu_app_error(ws, "bad_request", "\"attrs\" must be an "
-                               "object", cid);
-            return NGX_DECLINED;
-        }
-
-        if (json_dumpb(v, NULL, 0, JSON_COMPACT) > ws->conf->max_attrs) {
-            ngx_kefu_app_error(ws, "too_large", "\"attrs\" is too large",
-                               cid);
-            return NGX_DECLINED;
-        }
-    }
-
-    v = json_object_get(msg, "page");
-
-    if (v && !json_is_null(v) && ngx_kefu_page_valid(v) != NGX_OK) {
-        ngx_kefu_app_error(ws, "bad_request", "\"page\" must be an object "
-                           "with \"url\" (and \"title\", \"referrer\"), "
-                           "strings of at most 2048 bytes", cid);
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
  * kefu:{s:<site>}:v:<id>: the visitor's name, attrs and when it was last
  * seen, on the command connection ahead of anything else this connection
  * sends, so its first message already finds them.
  */
 
 static void
-ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
+ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char        *attrs;
     u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
     u_char       ttl[NGX_TIME_T_LEN];
-    size_t       lens[10], klen;
-    json_t      *v;
+    size_t       lens[12], klen;
     ngx_uint_t   n, i;
-    const char  *argv[10];
+    const char  *argv[12];
     static char *suffix[] = { "", ":convs", ":pages" };
 
-    v = json_object_get(msg, "attrs");
-    attrs = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+    attrs = req->attrs ? json_dumps(req->attrs, JSON_COMPACT) : NULL;
 
     argv[0] = "HSET";
     lens[0] = 4;
@@ -830,6 +740,16 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
         lens[n++] = 4;
         argv[n] = (char *) ws->name.data;
         lens[n++] = ws->name.len;
+    }
+
+    /* a User-Agent is not UTF-8 by rule: only printable ASCII is kept */
+    if (ws->user_agent.len
+        && ngx_kefu_hello_ascii(&ws->user_agent) == NGX_OK)
+    {
+        argv[n] = "ua";
+        lens[n++] = 2;
+        argv[n] = (char *) ws->user_agent.data;
+        lens[n++] = ws->user_agent.len;
     }
 
     if (attrs) {
@@ -861,10 +781,8 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
                                       lens);
     }
 
-    v = json_object_get(msg, "page");
-
-    if (json_is_object(v)) {
-        ngx_kefu_page(ws, v, NULL);
+    if (req->page) {
+        ngx_kefu_page(ws, req->page, NULL);
     }
 }
 
@@ -872,6 +790,21 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, json_t *msg)
 static void
 ngx_kefu_hello_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
+}
+
+
+static ngx_int_t
+ngx_kefu_hello_ascii(ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] > 0x7e) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -941,30 +874,6 @@ ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf, const char *name)
     }
 
     return NULL;
-}
-
-
-ngx_int_t
-ngx_kefu_valid_id(u_char *p, size_t len)
-{
-    u_char  *last;
-
-    if (len == 0 || len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_DECLINED;
-    }
-
-    for (last = p + len; p < last; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9')
-            || *p == '.' || *p == '_' || *p == '@' || *p == '-')
-        {
-            continue;
-        }
-
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -139,7 +139,8 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
 
     size = sizeof(ngx_kefu_hours_t)
            + (exc ? json_array_size(exc) : 0) * sizeof(ngx_kefu_hours_day_t)
-           + ntrans * (sizeof(int64_t) + sizeof(int32_t));
+           + ntrans * (sizeof(int64_t) + sizeof(int32_t))
+           + 2 * sizeof(int64_t);    /* for the alignments below */
 
     h = ngx_alloc(size, log);
     if (h == NULL) {
@@ -147,7 +148,9 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
     }
 
     ngx_memzero(h, sizeof(ngx_kefu_hours_t));
-    h->exc = (ngx_kefu_hours_day_t *) h->data;
+    /* data[] follows a 32-bit field: the arrays in it are aligned */
+    h->exc = (ngx_kefu_hours_day_t *) ngx_align_ptr(h->data,
+                                                    sizeof(int64_t));
 
     if (weekly) {
         json_object_foreach(weekly, key, v) {
@@ -212,7 +215,7 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
                   ngx_kefu_hours_cmp);
     }
 
-    h->at = (int64_t *) (h->exc + h->nexc);
+    h->at = (int64_t *) ngx_align_ptr(h->exc + h->nexc, sizeof(int64_t));
     h->off = (int32_t *) (h->at + ntrans);
 
     if (ngx_kefu_hours_tzif(tz, tzlen, h, ntrans) != NGX_OK) {

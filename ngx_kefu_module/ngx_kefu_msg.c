@@ -1,7 +1,8 @@
 
 /*
- * msg: a chat message from a client.  Validated here, stored and published
- * by one script call (lua/msg.lua), acknowledged only when Redis
+ * msg: a chat message from a client.  Checked by ngx_kefu_validate.c and
+ * here (its attachment), stored and published by one script call
+ * (lua/msg.lua), acknowledged only when Redis
  * answered that it is stored.  If Redis is down, loading or too slow the
  * sender gets error "unavailable" with its cid: never silence, never an ack
  * for something that was not stored.
@@ -14,9 +15,6 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_script_args.h"
-
-
-#define NGX_KEFU_MAX_CID_LEN   64
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -52,104 +50,74 @@ static void ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts);
 
 
+/*
+ * A msg the validation refused: an attachment it carries is checked first,
+ * as the contract orders the checks (cid, attachment, text, ...).
+ */
+
 void
-ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    u_char      who[2 + NGX_KEFU_MAX_ID_LEN];
+    json_t     *att;
+    ngx_str_t   whostr;
+    const char *err;
+
+    if (req->attachment) {
+        whostr.data = who;
+        whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",
+                                  "?vam"[ws->role], &ws->user_id) - who;
+
+        att = ngx_kefu_attach_check(ws->site, &whostr, req->attachment, &err);
+
+        if (att == NULL) {
+            ngx_kefu_app_error(ws, "bad_request", err, req->cid);
+            return;
+        }
+
+        json_decref(att);
+    }
+
+    ngx_kefu_app_error(ws, req->code, req->message, req->error_cid);
+}
+
+
+/* the message's own checks are done (ngx_kefu_validate.c) */
+
+void
+ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char                *tail;
     u_char               who[2 + NGX_KEFU_MAX_ID_LEN];
     u_char               session[16];
     char                *greeting;
-    json_t              *text, *conv, *priv, *t, *from, *att;
+    json_t              *text, *t, *from, *att;
     int64_t              ts;
     ngx_uint_t           is_private;
     ngx_str_t            whostr;
-    const char          *err;
+    const char          *err, *cid;
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_msg_args_t  args;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ws->main_conf;
-
-    if (cid == NULL || ngx_strlen(cid) == 0
-        || ngx_strlen(cid) > NGX_KEFU_MAX_CID_LEN)
-    {
-        ngx_kefu_app_error(ws, "bad_request", "\"cid\" must be a string of "
-                           "1-64 characters", NULL);
-        return;
-    }
-
-    text = json_object_get(msg, "text");
-    att = json_object_get(msg, "attachment");
+    cid = req->cid;
+    text = req->text;
+    is_private = req->private;
+    att = NULL;
 
     /* an attachment is checked and copied here (ngx_kefu_upload_serve.c) */
-    if (att && !json_is_null(att)) {
+    if (req->attachment) {
         whostr.data = who;
         whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",
                                   "?vam"[ws->role], &ws->user_id) - who;
 
-        att = ngx_kefu_attach_check(ws->site, &whostr, att, &err);
+        att = ngx_kefu_attach_check(ws->site, &whostr, req->attachment, &err);
 
         if (att == NULL) {
             ngx_kefu_app_error(ws, "bad_request", err, cid);
             return;
         }
-
-    } else {
-        att = NULL;
-    }
-
-    /* with an attachment, "text" may be empty or absent */
-    if (!(json_is_string(text) && json_string_length(text) > 0)
-        && !(att && (text == NULL || json_is_string(text))))
-    {
-        json_decref(att);
-        ngx_kefu_app_error(ws, "bad_request", "\"text\" must be a non-empty "
-                           "string", cid);
-        return;
-    }
-
-    if (text && json_string_length(text) > ws->conf->max_text) {
-        json_decref(att);
-        ngx_kefu_app_error(ws, "too_large", "\"text\" is too long", cid);
-        return;
-    }
-
-    conv = json_object_get(msg, "conv");
-
-    if (conv && !json_is_null(conv)
-        && (!json_is_string(conv)
-            || ngx_kefu_valid_id((u_char *) json_string_value(conv),
-                                 json_string_length(conv))
-               != NGX_OK))
-    {
-        json_decref(att);
-        ngx_kefu_app_error(ws, "bad_request", "\"conv\" must be a "
-                           "conversation id", cid);
-        return;
-    }
-
-    if (!json_is_string(conv) && ws->role != NGX_KEFU_ROLE_VISITOR) {
-        json_decref(att);
-        ngx_kefu_app_error(ws, "bad_request", "\"conv\" is required", cid);
-        return;
-    }
-
-    priv = json_object_get(msg, "private");
-
-    if (priv && !json_is_boolean(priv)) {
-        json_decref(att);
-        ngx_kefu_app_error(ws, "bad_request", "\"private\" must be a boolean",
-                           cid);
-        return;
-    }
-
-    is_private = json_is_true(priv);
-
-    if (is_private && ws->role == NGX_KEFU_ROLE_VISITOR) {
-        json_decref(att);
-        ngx_kefu_app_error(ws, "forbidden", "visitors cannot send private "
-                           "notes", cid);
-        return;
     }
 
     if (!ngx_kefu_redis_ready(kmcf->redis)) {
@@ -202,9 +170,8 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     args.role.data = (u_char *) ngx_kefu_role_name(ws->role);
     args.role.len = ngx_strlen(args.role.data);
 
-    if (json_is_string(conv)) {
-        args.conv.data = (u_char *) json_string_value(conv);
-        args.conv.len = json_string_length(conv);
+    if (req->conv.data) {
+        args.conv = req->conv;
     }
 
     args.cid.data = (u_char *) cid;

@@ -32,7 +32,6 @@ typedef struct {
 
 static void ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf,
     void *data, ngx_int_t code, const char *message, json_t *result);
-static ngx_int_t ngx_kefu_presence_groups(ngx_kefu_ws_t *ws, char **out);
 static void ngx_kefu_presence_down_done(ngx_kefu_main_conf_t *kmcf,
     void *data, ngx_int_t code, const char *message, json_t *result);
 
@@ -131,7 +130,7 @@ ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
  * A JSON array to be freed with free().
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_kefu_presence_groups(ngx_kefu_ws_t *ws, char **out)
 {
     size_t   i;

@@ -29,6 +29,12 @@
  *   "unavailable" at once instead of queueing without bound.
  * - NOSCRIPT (Redis lost its scripts: SCRIPT FLUSH, a failover) reloads the
  *   one script, once, and runs the command again after it.
+ * - kefu_redis sentinel: ngx_kefu_redis_sentinel.c names the master's
+ *   address (asked in ngx_kefu_redis_connect()), is told when a link goes
+ *   down or meets READONLY, and moves both links when the master changes
+ *   (ngx_kefu_redis_master_changed()).
+ * - wait=N: the message script's reply reaches its handler only after
+ *   WAIT N on the same connection counted N replicas (ngx_kefu_redis_wait()).
  */
 
 
@@ -98,6 +104,8 @@ struct ngx_kefu_redis_s {
     ngx_log_t                   *log;
     ngx_kefu_redis_link_t        cmd;
     ngx_kefu_redis_link_t        sub;
+    ngx_kefu_redis_sentinel_t   *sentinels; /* kefu_redis sentinel */
+    ngx_kefu_script_t           *durable;   /* wait=: what WAITs */
     ngx_rbtree_t                 channels;  /* wanted: ngx_str_node + count */
     ngx_rbtree_node_t            sentinel;
     ngx_uint_t                   reconnects;
@@ -114,6 +122,14 @@ struct ngx_kefu_redis_s {
     unsigned                     node_set:1;
     unsigned                     exiting:1;
 };
+
+
+/* a durable script's reply, held until WAIT answered */
+typedef struct {
+    ngx_kefu_redis_handler_pt    handler;
+    void                        *data;
+    redisReply                  *kept;
+} ngx_kefu_redis_wait_t;
 
 
 typedef struct {
@@ -174,11 +190,21 @@ static void ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_ping_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_probe_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
+static void ngx_kefu_redis_role_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data);
+static ngx_int_t ngx_kefu_redis_wait(ngx_kefu_redis_req_t *req,
+    redisReply *reply);
+static void ngx_kefu_redis_wait_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data);
+static redisReply *ngx_kefu_redis_copy_reply(redisReply *r, ngx_log_t *log);
+static void ngx_kefu_redis_free_reply(redisReply *r);
 
 
 /*
  * kefu_redis address [user=..] [password=..] [db=..] [connect_timeout=..]
- *     [timeout=..]
+ *     [timeout=..] [ping=..] [wait=N] [wait_timeout=..]
+ * kefu_redis sentinel <master-name> host:port [host:port ...]
+ *     [sentinel_user=..] [sentinel_password=..] ...the same options
  */
 
 char *
@@ -187,9 +213,10 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_kefu_main_conf_t *kmcf = conf;
 
     u_char                 *p;
+    char                   *err;
     ngx_str_t              *value, s;
     ngx_url_t               u;
-    ngx_uint_t              i;
+    ngx_uint_t              i, first;
     ngx_kefu_redis_conf_t  *rc;
 
     if (kmcf->redis_conf) {
@@ -204,10 +231,19 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rc->connect_timeout = 2000;
     rc->timeout = 2000;
     rc->ping = 5000;
+    rc->wait_timeout = 1000;
 
     value = cf->args->elts;
+    first = 2;
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+    if (value[1].len == 8 && ngx_strncmp(value[1].data, "sentinel", 8) == 0) {
+        /* the master's address comes from the Sentinels at run time */
+        err = ngx_kefu_redis_sentinel_conf(cf, rc, &first);
+        if (err != NGX_CONF_OK) {
+            return err;
+        }
+
+    } else if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
         if (value[1].len <= 5) {
             return "needs a path after unix:";
         }
@@ -247,7 +283,7 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    for (i = first; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
@@ -307,15 +343,58 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            rc->wait = ngx_atoi(value[i].data + 5, value[i].len - 5);
+            if (rc->wait == NGX_ERROR || rc->wait == 0) {
+                return "has an invalid wait= (a number of replicas, at "
+                       "least 1)";
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "wait_timeout=", 13) == 0) {
+            s.data = value[i].data + 13;
+            s.len = value[i].len - 13;
+            rc->wait_timeout = ngx_parse_time(&s, 0);
+            if (rc->wait_timeout == (ngx_msec_t) NGX_ERROR
+                || rc->wait_timeout == 0)
+            {
+                return "has an invalid wait_timeout=";
+            }
+            continue;
+        }
+
+        switch (ngx_kefu_redis_sentinel_param(cf, rc, &value[i])) {
+        case NGX_OK:
+            continue;
+        case NGX_ERROR:
+            return NGX_CONF_ERROR;
+        default:
+            break;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"kefu_redis\"",
                            &value[i]);
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * WAIT blocks the command connection: its reply must come well within
+     * the time after which a missing reply means a broken connection.
+     */
+    if (rc->wait && rc->wait_timeout >= rc->timeout) {
+        return "has wait_timeout= not less than timeout=";
+    }
+
     /* Redis 6 ACLs: AUTH <user> <password>; a user alone cannot sign in */
     if (rc->user.len && rc->password.len == 0) {
         return "has user= without password=";
+    }
+
+    if (rc->sentinel) {
+        kmcf->redis_conf = rc;
+        return NGX_CONF_OK;
     }
 
     /* hiredis takes C strings */
@@ -382,6 +461,17 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
 
     kmcf->redis = rd;
 
+    /* an ack promises the message is stored: with wait=, on replicas too */
+    rd->durable = rd->conf->wait ? &ngx_kefu_script_msg : NULL;
+
+    if (rd->conf->sentinel) {
+        /* the links connect once a Sentinel named the master */
+        rd->sentinels = ngx_kefu_redis_sentinel_init(rd, rd->conf, cycle->log);
+        if (rd->sentinels == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     /* unique across workers and hosts: the pid alone is not */
     rd->probe.data = rd->probe_name;
     rd->probe.len = ngx_sprintf(rd->probe_name, "kefu:h:%P:%08xD%08xD",
@@ -419,6 +509,10 @@ ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
 
     if (rd->ping.timer_set) {
         ngx_del_timer(&rd->ping);
+    }
+
+    if (rd->sentinels) {
+        ngx_kefu_redis_sentinel_exit(rd->sentinels);
     }
 
     if (rd->cmd.ac) {
@@ -476,6 +570,58 @@ ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd)
 }
 
 
+ngx_log_t *
+ngx_kefu_redis_log(ngx_kefu_redis_t *rd)
+{
+    return rd->log;
+}
+
+
+/*
+ * A Sentinel named another master: links connected elsewhere are closed
+ * (every pending handler gets NULL, the pub/sub members catch up) and
+ * every link connects to the new address at once, whatever its backoff.
+ * Called from the Sentinel's connection or timers, never from a link's
+ * own hiredis callback, so freeing a link's context here is allowed.
+ */
+
+void
+ngx_kefu_redis_master_changed(ngx_kefu_redis_t *rd)
+{
+    ngx_uint_t              i;
+    ngx_kefu_redis_link_t  *link;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    for (i = 0; i < 2; i++) {
+        link = i ? &rd->sub : &rd->cmd;
+
+        if (link->ac) {
+            ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                          "kefu: redis %s connection moves to the new "
+                          "master", link->name);
+
+            /* the cleanup marks it down and arms its retry */
+            redisAsyncFree(link->ac);
+        }
+
+        if (link->ac == NULL) {
+            link->backoff = 0;
+
+            if (link->retry.timer_set) {
+                ngx_del_timer(&link->retry);
+            }
+
+            if (link->retry.handler) {
+                ngx_add_timer(&link->retry, 1);
+            }
+        }
+    }
+}
+
+
 ngx_uint_t
 ngx_kefu_redis_is_loading(redisReply *r)
 {
@@ -487,6 +633,8 @@ ngx_kefu_redis_is_loading(redisReply *r)
 static void
 ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
 {
+    int                     port;
+    const char             *host;
     ngx_kefu_redis_t       *rd;
     redisAsyncContext      *ac;
     ngx_connection_t       *c;
@@ -513,8 +661,19 @@ ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
         return;
     }
 
-    ac = rc->port ? redisAsyncConnect((char *) rc->host.data, rc->port)
-                  : redisAsyncConnectUnix((char *) rc->host.data);
+    host = (const char *) rc->host.data;
+    port = rc->port;
+
+    /* with Sentinel: the master it named; none yet: it calls back */
+    if (rd->sentinels
+        && ngx_kefu_redis_sentinel_addr(rd->sentinels, &host, &port)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    ac = port ? redisAsyncConnect(host, port)
+              : redisAsyncConnectUnix(host);
 
     if (ac == NULL || ac->err) {
         ngx_kefu_redis_down(link, ac ? ac->errstr : "out of memory");
@@ -789,6 +948,11 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
                       link->name, why);
     }
 
+    /* the master may have moved: the Sentinels are asked again */
+    if (rd->sentinels) {
+        ngx_kefu_redis_sentinel_link_down(rd->sentinels, why);
+    }
+
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
     }
@@ -843,10 +1007,48 @@ ngx_kefu_redis_handshake(ngx_kefu_redis_link_t *link)
                                    link, 2, argv, lens);
     }
 
+    /*
+     * The address a Sentinel gave may be stale (a master demoted since):
+     * one that is not a master is left at once, and the Sentinels asked.
+     */
+    if (link->rd->sentinels) {
+        argv[0] = "ROLE";
+        lens[0] = 4;
+        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_role_reply, link, 1,
+                                   argv, lens);
+    }
+
     argv[0] = "PING";
     lens[0] = 4;
     (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link, 1,
                                argv, lens);
+}
+
+
+static void
+ngx_kefu_redis_role_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
+{
+    ngx_kefu_redis_link_t  *link = data;
+
+    if (r == NULL || ngx_kefu_redis_is_loading(r)) {
+        return;
+    }
+
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0
+        && r->element[0]->type == REDIS_REPLY_STRING
+        && r->element[0]->len == 6
+        && ngx_strncmp(r->element[0]->str, "master", 6) == 0)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "kefu: redis %s connection: the server is not a master "
+                  "(ROLE), asking the Sentinels again", link->name);
+
+    /* the PING's reply then drops the connection: see ping_reply */
+    link->state = NGX_KEFU_LINK_DOWN;
+    link->failures++;
 }
 
 
@@ -1247,9 +1449,32 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         reply = NULL;
     }
 
+    if (reply && ((redisReply *) reply)->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(((redisReply *) reply)->str, "READONLY", 8) == 0
+        && link->rd->sentinels)
+    {
+        /* a demoted master: as good as a switch; the caller answers
+         * "unavailable" as for a lost connection (nothing was written) */
+        ngx_kefu_redis_sentinel_link_down(link->rd->sentinels,
+                                          "the master is read-only now");
+        reply = NULL;
+    }
+
     if (!link->subscriber) {
         ngx_kefu_stat_redis_reply(link->rd->kmcf,
                                   ngx_current_msec - req->sent, reply != NULL);
+    }
+
+    /* wait=: the handler gets the reply once enough replicas have it */
+    if (req->script && req->script == link->rd->durable && reply
+        && ((redisReply *) reply)->type != REDIS_REPLY_ERROR)
+    {
+        if (ngx_kefu_redis_wait(req, reply) == NGX_OK) {
+            req->handler = NULL;
+
+        } else {
+            reply = NULL;
+        }
     }
 
     if (req->handler) {
@@ -1313,6 +1538,173 @@ ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * wait=N: WAIT N wait_timeout on the same connection, right after the
+ * script's reply.  WAIT waits for the replication offset of this
+ * connection's latest write, which is the script's or a later one.  The
+ * reply is copied (hiredis frees it when this callback returns) and handed
+ * over when WAIT answered: with fewer replicas than N, or no answer, the
+ * handler gets NULL, as for any failure: the client is told "unavailable"
+ * and resends, which the script deduplicates.
+ */
+
+static ngx_int_t
+ngx_kefu_redis_wait(ngx_kefu_redis_req_t *req, redisReply *reply)
+{
+    u_char                 n[NGX_INT_T_LEN], t[NGX_INT_T_LEN];
+    size_t                 lens[3];
+    const char            *argv[3];
+    ngx_kefu_redis_t      *rd;
+    ngx_kefu_redis_wait_t *w;
+
+    rd = req->link->rd;
+
+    if (req->link->ac == NULL || rd->exiting) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_alloc(sizeof(ngx_kefu_redis_wait_t), rd->log);
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->handler = req->handler;
+    w->data = req->data;
+    w->kept = ngx_kefu_redis_copy_reply(reply, rd->log);
+
+    if (w->kept == NULL) {
+        ngx_free(w);
+        return NGX_ERROR;
+    }
+
+    argv[0] = "WAIT";
+    lens[0] = 4;
+    argv[1] = (char *) n;
+    lens[1] = ngx_sprintf(n, "%i", rd->conf->wait) - n;
+    argv[2] = (char *) t;
+    lens[2] = ngx_sprintf(t, "%M", rd->conf->wait_timeout) - t;
+
+    /* not counted against the cap: it finishes a call already admitted */
+    if (ngx_kefu_redis_send(req->link, ngx_kefu_redis_wait_reply, w, 3,
+                            argv, lens)
+        != NGX_OK)
+    {
+        ngx_kefu_redis_free_reply(w->kept);
+        ngx_free(w);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_redis_wait_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
+{
+    ngx_kefu_redis_wait_t  *w = data;
+
+    redisReply  *kept;
+
+    kept = w->kept;
+
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER
+        || r->integer < rd->conf->wait)
+    {
+        if (r && r->type == REDIS_REPLY_INTEGER) {
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "kefu: a message reached %L of %i replicas "
+                          "within wait_timeout=%M: not acknowledged",
+                          (int64_t) r->integer, rd->conf->wait,
+                          rd->conf->wait_timeout);
+        }
+
+        kept = NULL;
+    }
+
+    if (w->handler) {
+        w->handler(rd, kept, w->data);
+    }
+
+    ngx_kefu_redis_free_reply(w->kept);
+    ngx_free(w);
+}
+
+
+/* a deep copy of a reply, with the fields the handlers read */
+
+static redisReply *
+ngx_kefu_redis_copy_reply(redisReply *r, ngx_log_t *log)
+{
+    size_t       i;
+    redisReply  *c;
+
+    c = ngx_calloc(sizeof(redisReply), log);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->type = r->type;
+    c->integer = r->integer;
+
+    if (r->str) {
+        c->str = ngx_alloc(r->len + 1, log);
+        if (c->str == NULL) {
+            ngx_free(c);
+            return NULL;
+        }
+
+        ngx_memcpy(c->str, r->str, r->len);
+        c->str[r->len] = '\0';
+        c->len = r->len;
+    }
+
+    if (r->element && r->elements) {
+        c->element = ngx_calloc(r->elements * sizeof(redisReply *), log);
+        if (c->element == NULL) {
+            ngx_kefu_redis_free_reply(c);
+            return NULL;
+        }
+
+        c->elements = r->elements;
+
+        for (i = 0; i < r->elements; i++) {
+            c->element[i] = ngx_kefu_redis_copy_reply(r->element[i], log);
+            if (c->element[i] == NULL) {
+                ngx_kefu_redis_free_reply(c);
+                return NULL;
+            }
+        }
+    }
+
+    return c;
+}
+
+
+static void
+ngx_kefu_redis_free_reply(redisReply *r)
+{
+    size_t  i;
+
+    if (r == NULL) {
+        return;
+    }
+
+    for (i = 0; r->element && i < r->elements; i++) {
+        ngx_kefu_redis_free_reply(r->element[i]);
+    }
+
+    if (r->element) {
+        ngx_free(r->element);
+    }
+
+    if (r->str) {
+        ngx_free(r->str);
+    }
+
+    ngx_free(r);
 }
 
 
@@ -1574,7 +1966,7 @@ ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link)
     int           on, idle, cnt;
     ngx_socket_t  fd;
 
-    if (link->rd->conf->port == 0) {
+    if (link->ac->c.connection_type != REDIS_CONN_TCP) {
         return;
     }
 

@@ -33,6 +33,11 @@ typedef struct {
 } ngx_kefu_script_t;
 
 
+/* kefu_redis sentinel: ngx_kefu_redis_sentinel.c */
+typedef struct ngx_kefu_redis_sentinel_conf_s  ngx_kefu_redis_sentinel_conf_t;
+typedef struct ngx_kefu_redis_sentinel_s  ngx_kefu_redis_sentinel_t;
+
+
 struct ngx_kefu_redis_conf_s {
     ngx_str_t                    host;        /* numeric, or a unix path */
     ngx_int_t                    port;        /* 0 for a unix socket */
@@ -42,6 +47,9 @@ struct ngx_kefu_redis_conf_s {
     ngx_msec_t                   connect_timeout;
     ngx_msec_t                   timeout;
     ngx_msec_t                   ping;        /* health check interval */
+    ngx_int_t                    wait;        /* replicas a message waits for */
+    ngx_msec_t                   wait_timeout;
+    ngx_kefu_redis_sentinel_conf_t  *sentinel;  /* or NULL: host and port */
 };
 
 
@@ -74,6 +82,23 @@ ngx_int_t ngx_kefu_redis_unsubscribe(ngx_kefu_redis_t *rd,
     ngx_str_t *channel);
 
 ngx_uint_t ngx_kefu_redis_is_loading(redisReply *r);
+
+/* the master's address changed (Sentinel): the links go there */
+void ngx_kefu_redis_master_changed(ngx_kefu_redis_t *rd);
+ngx_log_t *ngx_kefu_redis_log(ngx_kefu_redis_t *rd);
+
+/* ngx_kefu_redis_sentinel.c */
+char *ngx_kefu_redis_sentinel_conf(ngx_conf_t *cf, ngx_kefu_redis_conf_t *rc,
+    ngx_uint_t *next);
+ngx_int_t ngx_kefu_redis_sentinel_param(ngx_conf_t *cf,
+    ngx_kefu_redis_conf_t *rc, ngx_str_t *value);
+ngx_kefu_redis_sentinel_t *ngx_kefu_redis_sentinel_init(ngx_kefu_redis_t *rd,
+    ngx_kefu_redis_conf_t *rc, ngx_log_t *log);
+void ngx_kefu_redis_sentinel_exit(ngx_kefu_redis_sentinel_t *s);
+ngx_int_t ngx_kefu_redis_sentinel_addr(ngx_kefu_redis_sentinel_t *s,
+    const char **host, int *port);
+void ngx_kefu_redis_sentinel_link_down(ngx_kefu_redis_sentinel_t *s,
+    const char *why);
 
 
 #endif /* _NGX_KEFU_REDIS_H_INCLUDED_ */

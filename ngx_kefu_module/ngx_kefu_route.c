@@ -426,16 +426,11 @@ ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
                                                          : "assign"),
                               transfer ? 8 : 6);
     (void) ngx_kefu_route_by(call, actor);
-
-    /*
-     * A group the site declares; any other must be in an agent's claims.
-     * The HTTP API (no session: the shop's backend) declares a group by
-     * naming it.
-     */
+    /* a group the site declares; any other must be in an agent's claims,
+     * which the script checks (over the API too: contract v2) */
     (void) ngx_kefu_route_arg(call,
-                              (u_char *) (args->group.len == 0
-                                          || actor->session == 0
-                                          || ngx_kefu_settings_group_known(
+                              (u_char *) (args->group.len
+                                          && ngx_kefu_settings_group_known(
                                                  call->site, &args->group)
                                           ? "1" : "0"), 1);
 

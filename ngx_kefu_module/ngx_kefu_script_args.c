@@ -223,13 +223,14 @@ ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site)
 
 ngx_int_t
 ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
-    int64_t before, int64_t after, int64_t limit)
+    int64_t before, int64_t after, int64_t limit, ngx_str_t *reader)
 {
     ngx_str_t  none = ngx_null_string;
 
     ngx_kefu_call_init(c);
     ngx_kefu_call_key(c, 'c', conv, "");
     ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
     ngx_kefu_call_str(c, site);
     ngx_kefu_call_str(c, conv);
 
@@ -248,6 +249,10 @@ ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
     }
 
     ngx_kefu_call_int(c, limit);
+
+    if (reader && reader->len) {
+        ngx_kefu_call_str(c, reader);
+    }
 
     return ngx_kefu_call_done(c);
 }

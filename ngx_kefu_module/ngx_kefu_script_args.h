@@ -55,9 +55,13 @@ ngx_int_t ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site,
 ngx_int_t ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site);
 
 
-/* lua/api_log.lua: a conversation's log; before, after: -1 for none */
+/*
+ * lua/api_log.lua: a conversation's log; before, after: -1 for none;
+ * reader: an agent's "a:<id>" (only its conversations), NULL for any
+ */
 ngx_int_t ngx_kefu_api_log_args(ngx_kefu_call_t *c, ngx_str_t *site,
-    ngx_str_t *conv, int64_t before, int64_t after, int64_t limit);
+    ngx_str_t *conv, int64_t before, int64_t after, int64_t limit,
+    ngx_str_t *reader);
 
 
 /*

@@ -950,7 +950,7 @@ ngx_kefu_settings_send(ngx_kefu_ws_t *ws, json_t *doc, json_t *stored,
 
 
 void
-ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
+ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char                     *doc;
     u_char                    by[2 + NGX_KEFU_MAX_ID_LEN];
@@ -959,28 +959,19 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid)
     ngx_pool_t               *pool;
     ngx_kefu_call_t           call;
     ngx_kefu_site_rt_t       *rt;
+    const char               *cid;
     ngx_kefu_settings_ctx_t  *ctx;
 
-    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_app_error(ws, "forbidden", "visitors do not read settings",
-                           cid);
-        return;
-    }
-
+    /* roles are checked already (ngx_kefu_validate.c), the document here */
+    cid = req->cid;
     rt = ws->site->rt;
-    v = json_object_get(msg, "settings");
+    v = req->settings;
 
-    if (v == NULL || json_is_null(v)) {
+    if (v == NULL) {
         /* this worker's copy: at most a round trip behind Redis */
         ngx_kefu_settings_send(ws, rt && rt->doc ? json_incref(rt->doc) : NULL,
                                rt ? rt->stored : NULL, rt ? rt->version : 0,
                                cid);
-        return;
-    }
-
-    if (ws->role != NGX_KEFU_ROLE_ADMIN) {
-        ngx_kefu_app_error(ws, "forbidden", "only admins change settings",
-                           cid);
         return;
     }
 

@@ -91,7 +91,7 @@ ngx_uint_t ngx_kefu_settings_group_known(ngx_kefu_site_t *site,
     ngx_str_t *group);
 const char *ngx_kefu_settings_text(ngx_kefu_site_t *site, ngx_uint_t en,
     const char *name);
-void ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 
 extern ngx_kefu_script_t  ngx_kefu_script_settings_get;
 extern ngx_kefu_script_t  ngx_kefu_script_settings_put;
@@ -102,7 +102,7 @@ extern ngx_kefu_script_t  ngx_kefu_script_contact;    /* ngx_kefu_avail.c */
 json_t *ngx_kefu_avail_json(ngx_kefu_ws_t *ws);
 ngx_uint_t ngx_kefu_avail_open(ngx_kefu_ws_t *ws);
 void ngx_kefu_avail_changed(ngx_kefu_site_rt_t *rt, ngx_uint_t force);
-void ngx_kefu_contact(ngx_kefu_ws_t *ws, json_t *msg, const char *cid);
+void ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 
 
 #endif /* _NGX_KEFU_SETTINGS_H_INCLUDED_ */

@@ -86,6 +86,20 @@ ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response)
     ws->io->frame.need = 2;
     ws->io->out_last = &ws->io->out;
 
+    /* a visitor's browser and device, shown to agents: bounded, a copy */
+    if (r->headers_in.user_agent) {
+        ws->user_agent.len = ngx_min(r->headers_in.user_agent->value.len,
+                                     NGX_KEFU_MAX_UA_LEN);
+        ws->user_agent.data = ngx_pnalloc(c->pool, ws->user_agent.len);
+
+        if (ws->user_agent.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ws->user_agent.data, r->headers_in.user_agent->value.data,
+                   ws->user_agent.len);
+    }
+
     out = ngx_kefu_ws_alloc_out(ws, response->len);
     if (out == NULL) {
         return NGX_ERROR;

@@ -132,6 +132,7 @@ struct ngx_kefu_ws_s {
     ngx_kefu_site_t             *site;
     ngx_str_t                    user_id;
     ngx_str_t                    name;
+    ngx_str_t                    user_agent;  /* at the upgrade, bounded */
     json_t                      *claims;      /* agents' groups, capacity */
     void                        *welcome;     /* hello waiting to subscribe */
     uint64_t                     session_id;
@@ -153,6 +154,10 @@ struct ngx_kefu_ws_s {
     unsigned                     avail_open:1;
     unsigned                     avail_online:1;
 };
+
+
+/* a User-Agent kept for the agents' visitor panel: longer is cut */
+#define NGX_KEFU_MAX_UA_LEN  512
 
 
 /* ngx_kefu_ws.c */

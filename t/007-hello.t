@@ -255,3 +255,65 @@ is($e->{code}, 'bad_request', 'an unknown type: bad_request');
 is($e->{cid}, 'd1', 'with its cid');
 $ws->send_json({type => 'ping', id => 'still'});
 is($ws->recv_json->{id}, 'still', 'the connection stays open');
+
+
+
+=== TEST 8: the checks keep their order through the validation layer: a message with two faults is told about the one the contract checks first
+--- http_config
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; kefu_max_attrs 64; }
+--- ws
+# hello: an unknown site before the role, the attrs or the group
+for my $h ({role => 'boss'}, {role => 'visitor', attrs => {x => 'y' x 100}},
+           {role => 'visitor', group => 'no group'}) {
+    my $ws = ws_connect();
+    $ws->send_json({type => 'hello', site => 'nowhere', cid => 'h', %$h});
+    my $e = $ws->recv_json;
+    is("$e->{code}: $e->{message}", 'unauthorized: unknown site', "unknown site and a bad $h->{role}/"
+       . join(',', sort keys %$h) . ': the site first');
+    my ($code) = $ws->recv_close;
+    is($code, 4401, 'and close 4401');
+}
+# a known site: a visitor's oversize attrs are refused without a close
+{
+    my $ws = ws_connect();
+    $ws->send_json({type => 'hello', site => 'shop1', role => 'visitor', attrs => {x => 'y' x 100},
+                    group => 'no group', cid => 'h2'});
+    my $e = $ws->recv_json;
+    is("$e->{code} $e->{cid}", 'too_large h2', 'attrs before group, without a close');
+    $ws->send_json({type => 'hello', site => 'shop1', role => 'visitor'});
+    is($ws->recv_json->{type}, 'welcome', 'the connection may say hello again');
+    # after hello: per type, the first fault
+    $ws->send_json({type => 'msg', text => '', conv => 7, private => 'yes'});
+    my $m = $ws->recv_json;
+    is("$m->{code}: $m->{message}", 'bad_request: "cid" must be a string of 1-64 characters', 'msg: the cid first');
+    ok(!exists $m->{cid}, 'without a cid');
+    $ws->send_json({type => 'msg', cid => 'c1', text => '', conv => 7, private => 'yes'});
+    $m = $ws->recv_json;
+    is("$m->{code}: $m->{message} $m->{cid}", 'bad_request: "text" must be a non-empty string c1', 'msg: then the text');
+    $ws->send_json({type => 'msg', cid => 'c2', text => 'hi', conv => 'a b', private => 'yes'});
+    $m = $ws->recv_json;
+    is("$m->{code}: $m->{message}", 'bad_request: "conv" must be a conversation id', 'msg: then conv');
+    $ws->send_json({type => 'msg', cid => 'c3', text => 'hi', private => 'yes'});
+    $m = $ws->recv_json;
+    is("$m->{code}: $m->{message}", 'bad_request: "private" must be a boolean', 'msg: then private');
+    $ws->send_json({type => 'accept', conv => 5, cid => 'a1'});
+    $m = $ws->recv_json;
+    is("$m->{code}: $m->{message}", 'forbidden: only agents accept conversations', "an agent's action: the role before the fields");
+    $ws->send_json({type => 'history', before => 0, conv => 'a b'});
+    $m = $ws->recv_json;
+    is("$m->{code}: $m->{message}", 'bad_request: "before" and "limit" must be positive integers', 'history: the numbers before conv');
+    $ws->send_json({type => 'history', conv => 'a b'});
+    $m = $ws->recv_json;
+    is("$m->{code}: $m->{message}", 'forbidden: not your conversation', 'history: a conv that cannot be an id looks like another\'s');
+}
+# before hello: any other type, well formed or not, is unauthorized
+for my $msg ({type => 'msg'}, {type => 'dance'}) {
+    my $ws = ws_connect();
+    $ws->send_json({%$msg, cid => 'x'});
+    my $e = $ws->recv_json;
+    is("$e->{code} $e->{cid}", 'unauthorized x', "$msg->{type} before hello: unauthorized");
+    my ($code) = $ws->recv_close;
+    is($code, 4401, 'and close 4401');
+}

@@ -116,13 +116,13 @@ wait_conv($a, $d, state => 'open');
 $a->send_json({type => 'transfer', conv => $d, group => $g1, cid => 't2'});
 my $q = wait_conv($v2, $d, state => 'queued');
 is($q->{position}, 1, 'to its own group where only the giver is free: queued, not back');
-# the group is the site's once an agent's token claims it (contract v2)
-my ($dd) = agent("gd$r", groups => [$g3], status => 'away');
 $a->send_json({type => 'transfer', conv => $c, group => $g3, cid => 't3'});
 is(wait_for($a, sub { $_[0]{type} eq 'error' })->{code}, 'forbidden', 'not its conversation any more');
+# a group is known once an agent of it signed in (contract v2), here away
+my ($dd) = agent("gd$r", groups => [$g3]);
 $c2->send_json({type => 'transfer', conv => $c, group => $g3, cid => 't4'});
 $q = wait_conv($v, $c, state => 'queued', group => $g3);
-is($q->{position}, 1, 'a group with nobody online: queued there');
+is($q->{position}, 1, 'a group with nobody free: queued there');
 $dd->send_json({type => 'status', state => 'online'});
 ok(wait_conv($dd, $c, state => 'open', agent => "gd$r"), 'and assigned when an agent of it comes online');
 ok(wait_conv($v, $c, state => 'open', agent => "gd$r"), 'the visitor is told');

@@ -265,6 +265,10 @@ is($vn->{agent}{id}, 'fay', 'the visitor is told who');
 ($st, $j) = api(POST => "$A/assign", {agent => 'fay'});
 is($st, 200, 'again: 200');
 ok(!$j->{changed}, 'nothing changed');
+($st, $j) = api(POST => "$A/transfer", {group => 'rj'});
+is($st, 404, 'to a group nobody declared or named: 404');
+# an agent of ri signed in (away): the group is known
+my $gus = main::agent('gus', ['ri']);
 ($st, $j) = api(POST => "$A/transfer", {group => 'ri'});
 is($st, 200, 'transferred to group ri');
 is($j->{state}, 'queued', 'queued there');
@@ -283,3 +287,58 @@ is($st, 409, 'writing to it: 409');
 ($st, $j) = api(GET => "/kefu/api/sites/shopr/convs/$conv");
 is_deeply([map { $_->{event} } grep { $_->{event} ne 'conv.queued' } @{ $j->{assignments} }],
           ['conv.created', 'conv.assigned', 'conv.transferred', 'conv.closed'], 'its history');
+
+
+
+=== TEST 6: an agent's token reads what the agent sees over WebSocket: its conversations (closed by it too), its groups' queues, the agents, the settings; nothing else, and writes nothing
+--- ws
+my $r = int rand 1e6;
+my ($ga, $gb) = ("ka$r", "kb$r");
+my $amy = main::agent("amy$r", [$ga], status => 'online');
+my $bob = main::agent("bob$r", [$gb], status => 'online');
+my ($v1, $w1, $mine) = main::visitor_conv($ga);
+main::conv_in($amy, 'open');
+my ($v2, $w2, $his) = main::visitor_conv($gb);
+main::conv_in($bob, 'open');
+my $T = main::Kefu::API::api_token(secret => $main::S, site => $main::SHOP, role => 'agent',
+                                   sub => "amy$r", groups => [$ga]);
+my $B = "/kefu/api/sites/shopr";
+my ($st, $j) = api(GET => "$B/convs/$mine", undef, token => $T);
+is($st, 200, 'an agent reads its conversation');
+is($j->{visitor}{id} // $j->{visitor}, $w1->{id}, '... with its visitor');
+($st, $j) = api(GET => "$B/convs/$mine/messages", undef, token => $T);
+is($st, 200, '... and its messages');
+ok((grep { ($_->{text} // '') eq "hello from $ga" } @{ $j->{msgs} }), '... the visitor\'s');
+($st, $j) = api(GET => "$B/convs/$his", undef, token => $T);
+is($st, 404, "another agent's conversation: 404, as one that does not exist");
+($st, $j) = api(GET => "$B/convs/$his/messages", undef, token => $T);
+is($st, 404, '... nor its messages');
+($st, $j) = api(GET => "$B/convs?limit=100", undef, token => $T);
+is($st, 200, 'the list');
+is_deeply([map { $_->{conv} } @{ $j->{convs} }], [$mine], 'lists only its own');
+($st, $j) = api(GET => "$B/convs?agent=bob$r", undef, token => $T);
+is_deeply([map { $_->{conv} } @{ $j->{convs} }], [$mine], 'even when asking for another agent\'s');
+$amy->send_json({type => 'close', conv => $mine, cid => 'c'});
+main::conv_in($amy, 'closed');
+($st, $j) = api(GET => "$B/convs/$mine/messages", undef, token => $T);
+is($st, 200, 'the agent who closed it still reads it');
+ok((grep { ($_->{event} // '') eq 'closed' } @{ $j->{msgs} }), '... with the close');
+($st, $j) = api(GET => "$B/queues/$ga", undef, token => $T);
+is($st, 200, 'its group\'s queue');
+($st, $j) = api(GET => "$B/queues/$gb", undef, token => $T);
+is($st, 403, 'another group\'s queue: 403');
+is($j->{error}{code}, 'forbidden', '... forbidden');
+($st, $j) = api(GET => "$B/agents", undef, token => $T);
+is($st, 200, 'the site\'s agents (the transfer picker)');
+my ($b) = grep { $_->{id} eq "bob$r" } @{ $j->{agents} };
+is($b->{state}, 'online', '... with presence');
+is($b->{load}, 1, '... and load');
+($st, $j) = api(GET => "$B/settings", undef, token => $T);
+is($st, 200, 'the settings, read');
+($st, $j) = api(POST => "$B/convs/$mine/messages", {cid => 'x', text => 'hi'}, token => $T);
+is($st, 403, 'an agent\'s token writes nothing: 403');
+($st, $j) = api(POST => "$B/convs/$his/close", {}, token => $T);
+is($st, 403, '... not even a close');
+my $V = main::Kefu::API::api_token(secret => $main::S, site => $main::SHOP, role => 'visitor', sub => 'v1');
+($st, $j) = api(GET => "$B/agents", undef, token => $V);
+is($st, 403, 'a visitor\'s token: 403');

@@ -138,6 +138,14 @@ is($e->{type} . '/' . ($e->{code} // ''), 'error/bad_request', "the agent cannot
 $v->send_json({type => 'msg', cid => 'nothing'});
 $e = wait_for($v, sub { $_[0]{type} eq 'error' || $_[0]{type} eq 'ack' });
 is($e->{type}, 'error', 'no text and no attachment: refused');
+# the attachment is checked before what follows it (text, conv, private)
+$v->send_json({type => 'msg', cid => 'two', attachment => {%$att, name => 'b.png'}, private => 'yes'});
+$e = wait_for($v, sub { $_[0]{type} eq 'error' || $_[0]{type} eq 'ack' });
+like("$e->{code}: $e->{message}", qr/^bad_request: .*not one this sender uploaded/,
+     'a forged attachment and a bad "private": the attachment is told first');
+$v->send_json({type => 'msg', cid => 'two', attachment => $att, private => 'yes'});
+$e = wait_for($v, sub { $_[0]{type} eq 'error' || $_[0]{type} eq 'ack' });
+is("$e->{code}: $e->{message}", 'bad_request: "private" must be a boolean', 'a good one: then "private"');
 my $url = $att->{url};
 $url =~ s/&s=.*/&s=/;
 $v->send_json({type => 'msg', cid => 'good', attachment => {%$att, url => 'http://evil.example/x'}});

@@ -18,6 +18,7 @@ add_block_preprocessor(sub {
     $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
         . "kefu_site b53 secret=$S anonymous=on;\n" . ($block->http_config // ''));
     $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n"
+        . "location /kefu/api/ { kefu_api; }\n"
         . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types; }\n");
 });
 

@@ -5,6 +5,12 @@
 
 import { mountSettings } from './settings.js';
 import { attachments } from './attach.js';
+import { queueView } from './queue.js';
+import { alerts } from './alerts.js';
+import { apiClient } from './api.js';
+import { transferPicker } from './transfer.js';
+import { visitorPanel } from './visitor.js';
+import { keyboard } from './keys.js';
 
 const I18N = {
   en: {
@@ -33,7 +39,17 @@ const I18N = {
     connecting: 'Connecting…', connected: 'Connected', offline: 'Offline — reconnecting in {s} s',
     newMsg: 'New message', from: 'from {name}', you: 'You',
     notImpl: 'This server does not support “{what}” yet.', err: '{code}: {msg}',
-    now: 'just now', lt1: '< 1 min', min: '{n} min', hour: '{n} h', day: '{n} d', closeConfirm: 'Click again to close'
+    now: 'just now', lt1: '< 1 min', min: '{n} min', hour: '{n} h', day: '{n} d', closeConfirm: 'Click again to close',
+    soundOn: 'Sound: on', soundOff: 'Sound: off', cueMsg: 'New message from {name}', cueConv: 'New conversation: {name}',
+    offlineTag: 'left a message', pres_online: 'online', pres_away: 'away', pres_offline: 'offline',
+    loadOf: '{n}/{m} open', loadN: '{n} open', loading: 'Loading…', pickerPartial: 'Agents could not be listed: the HTTP API is not reachable.',
+    groupSub: '{on} online · {free} free', current: 'current group', pickGroup: 'Groups', pickAgent: 'Agents',
+    device: 'Browser and device', dev_phone: 'phone', dev_tablet: 'tablet', dev_desktop: 'desktop',
+    contactName: 'Contact name: {name}', prevConvs: 'Previous conversations', noPrev: 'None with you',
+    events: 'Business events', closedBy: 'Closed by', rating: 'Rating', notRated: 'Not rated', comment: 'Comment',
+    keysTitle: 'Keyboard shortcuts', keysHelp: 'Shortcuts (?)', kNext: 'Next unread conversation', kCompose: 'Write a reply',
+    kNote: 'Internal note', kTransfer: 'Transfer', kClose: 'Close the conversation (twice to confirm)', kQueue: 'The queue',
+    kHelp: 'This list'
   },
   zh: {
     signinTitle: '客服工作台', signinHelp: '粘贴管理员发给您的客服令牌，或直接打开登录链接。',
@@ -60,7 +76,17 @@ const I18N = {
     connecting: '正在连接…', connected: '已连接', offline: '连接已断开，{s} 秒后重连',
     newMsg: '新消息', from: '来自 {name}', you: '我',
     notImpl: '当前服务器尚不支持“{what}”。', err: '{code}：{msg}',
-    now: '刚刚', lt1: '不到 1 分钟', min: '{n} 分钟', hour: '{n} 小时', day: '{n} 天', closeConfirm: '再次点击确认结束'
+    now: '刚刚', lt1: '不到 1 分钟', min: '{n} 分钟', hour: '{n} 小时', day: '{n} 天', closeConfirm: '再次点击确认结束',
+    soundOn: '提示音：开', soundOff: '提示音：关', cueMsg: '{name} 发来新消息', cueConv: '新会话：{name}',
+    offlineTag: '留言', pres_online: '在线', pres_away: '离开', pres_offline: '离线',
+    loadOf: '接待中 {n}/{m}', loadN: '接待中 {n}', loading: '加载中…', pickerPartial: '无法列出客服：HTTP API 不可达。',
+    groupSub: '{on} 人在线 · {free} 人空闲', current: '当前技能组', pickGroup: '技能组', pickAgent: '客服',
+    device: '浏览器与设备', dev_phone: '手机', dev_tablet: '平板', dev_desktop: '电脑',
+    contactName: '留言姓名：{name}', prevConvs: '历史会话', noPrev: '此前未与您会话',
+    events: '业务事件', closedBy: '结束人', rating: '评价', notRated: '未评价', comment: '评价内容',
+    keysTitle: '快捷键', keysHelp: '快捷键 (?)', kNext: '下一个未读会话', kCompose: '输入回复',
+    kNote: '内部备注', kTransfer: '转接', kClose: '结束会话（按两次确认）', kQueue: '排队列表',
+    kHelp: '显示本列表'
   }
 };
 
@@ -254,12 +280,14 @@ function heartbeat(secs) {
 function onMessage(m) {
   let c;
   if (st.settingsUi && st.settingsUi.onMessage(m)) return;
+  if (queue.onMessage(m)) return;
   switch (m.type) {
   case 'welcome':
     st.welcomed = true;
     st.tries = 0;
     st.me = m.id;
     st.upload = m.upload || null;
+    st.api = m.api || null;
     if (m.name) st.myName = m.name;
     setConn('online');
     heartbeat(m.heartbeat);
@@ -296,6 +324,8 @@ function onMessage(m) {
     if (m.group) c.group = m.group;
     c.position = typeof m.position === 'number' ? m.position : null;
     if (m.reason === 'joined' && agentId(m.agent) !== st.me) c.joined = true;
+    // handed over by this agent: history, not its queue
+    if (m.reason === 'transferred') c.handedOver = agentId(m.agent) !== st.me;
     if (m.state === 'open' && !c.loaded) loadHistory(c);
     if (m.state === 'queued' && was !== 'queued') notify(c, null);
     // a conversation just given to me: show it
@@ -323,7 +353,8 @@ function onMessage(m) {
         // what the server counted unread at hello stays unread until seen
         const n = c.serverUnread;
         c.myRead = n <= 0 ? c.lastSeq : n >= others.length ? 0 : others[others.length - n].seq - 1;
-        c.unread = Math.max(n, others.filter((e) => e.seq > c.myRead).length);
+        // system lines (assigned, closed, ...) never count as unread here
+        c.unread = others.filter((e) => e.seq > c.myRead && !isSystem(e)).length;
       } else {
         // given to us while connected: the visitor's words are all new
         c.myRead = 0;
@@ -400,6 +431,7 @@ function visitorName(c) {
   return t('visitor');
 }
 function isMine(e) { return e.from && e.from.id === st.me && e.from.role !== 'visitor' && e.from.role !== 'system'; }
+function isSystem(e) { return e.type !== 'event' && e.from && e.from.role === 'system'; }
 
 function addEntry(m, live) {
   if (!m.conv || !m.seq) return;
@@ -421,7 +453,7 @@ function addEntry(m, live) {
     if (!c.agentSeq || c.agentSeq < m.seq) { c.agent = m.agent; c.agentSeq = m.seq; }
   }
   if (m.seq === 1 || m.ts && m.ts < c.created) c.created = Math.min(c.created, m.ts || c.created);
-  if (live && !isMine(m)) {
+  if (live && !isMine(m) && !isSystem(m)) {
     if (!(st.selected === m.conv && visible())) c.unread++;
     if (fromVisitor || m.type === 'event') notify(c, m);
   }
@@ -534,6 +566,7 @@ function visible() { return document.visibilityState !== 'hidden' && document.ha
 function select(id) {
   if (st.selected && st.selected !== id) typing(false);
   st.selected = id;
+  if (typeof panel !== 'undefined') panel.invalidate(id);
   const c = conv(id);
   if (!c.loaded) loadHistory(c);
   $('app').dataset.pane = 'conv';
@@ -544,6 +577,8 @@ function select(id) {
 // ---- notifications ----
 
 function notify(c, m) {
+  // sound and cue whether the console is in front or not (alerts.js)
+  if (!(m && st.selected === c.conv && visible() && document.hasFocus())) alertsUi.cue(c, m, visitorName(c));
   if (document.visibilityState !== 'hidden' && document.hasFocus()) return;
   st.newCount++;
   flashTitle();
@@ -601,7 +636,7 @@ function sysText(e) {
   case 'accepted': return t('sysAccepted', { name });
   case 'assigned': return t('sysAssigned', { name });
   case 'transferred': return t('sysTransferred', { name: name || e.group || '' });
-  case 'closed': return t('sysClosed', { name });
+  case 'closed': return t('sysClosed', { name: (e.by && (e.by.name || e.by.id)) || name });
   case 'joined': return t('sysJoined', { name });
   case 'requeued': return t('sysRequeued');
   case 'rated': return t('sysRated', { n: e.score });
@@ -622,8 +657,8 @@ function lastPreview(c) {
 // someone else
 function isMineOpen(c) { return c.state === 'open' && (!c.agent || agentId(c.agent) === st.me || c.joined); }
 function inTab(c) {
-  if (st.tab === 'queue') return c.state === 'queued';
-  if (st.tab === 'closed') return c.state === 'closed' || (c.state === 'open' && !isMineOpen(c));
+  if (st.tab === 'queue') return c.state === 'queued' && !c.handedOver;
+  if (st.tab === 'closed') return c.state === 'closed' || (c.state === 'open' && !isMineOpen(c)) || !!c.handedOver;
   return isMineOpen(c);
 }
 
@@ -632,7 +667,7 @@ function renderList() {
   ul.textContent = '';
   const all = [...st.convs.values()];
   $('count-mine').textContent = all.filter(isMineOpen).length || '';
-  $('count-queue').textContent = all.filter((c) => c.state === 'queued').length || '';
+  $('count-queue').textContent = all.filter((c) => c.state === 'queued' && !c.handedOver).length || '';
   const list = all.filter(inTab).sort((a, b) => (st.tab === 'queue' ? (a.position ?? 1e9) - (b.position ?? 1e9) || a.created - b.created
                                                    : (b.lastTs || b.created) - (a.lastTs || a.created)));
   if (!list.length) {
@@ -652,7 +687,7 @@ function renderList() {
     top.appendChild(el('span', 'ci-name', visitorName(c)));
     top.appendChild(el('span', 'ci-time muted', ago(c.lastTs || c.created)));
     const bottom = el('div', 'ci-bottom');
-    bottom.appendChild(el('span', 'ci-text muted', lastPreview(c) || c.conv));
+    bottom.appendChild(el('span', 'ci-text muted', lastPreview(c) || c.preview || c.conv));
     if (c.unread > 0) {
       const b = el('b', 'unread', c.unread > 99 ? '99+' : c.unread);
       b.setAttribute('aria-label', c.unread + ' unread');
@@ -665,6 +700,7 @@ function renderList() {
     const waitSince = waitingSince(c);
     if (waitSince) tags.appendChild(el('span', 'wait', t('waiting', { t: Date.now() - waitSince < 60000 ? t('lt1') : ago(waitSince) })));
     if (c.state === 'queued' && typeof c.position === 'number') tags.appendChild(el('span', 'tag', t('queuePos', { n: c.position })));
+    if (c.state === 'queued' && c.offline) tags.appendChild(el('span', 'tag offline', t('offlineTag')));
     body.append(top, bottom, tags);
     li.append(av, body);
     if (c.state === 'queued') {
@@ -834,6 +870,7 @@ function renderInfo() {
   ci.append(el('dt', '', t('group')), el('dd', '', c.group || t('none')));
   ci.append(el('dt', '', t('started')), el('dd', '', new Date(c.created).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB')));
   ci.append(el('dt', '', t('entries')), el('dd', '', c.seq));
+  panel.render(c);
 }
 function addPageQuiet(c, p) {
   const last = c.pages[c.pages.length - 1];
@@ -890,7 +927,7 @@ function renderStatic() {
   for (const n of document.querySelectorAll('[data-t]')) n.textContent = t(n.dataset.t);
   for (const n of document.querySelectorAll('[data-t-title]')) n.title = t(n.dataset.tTitle);
   $('lang-switch').textContent = lang === 'zh' ? 'English' : '中文';
-  $('transfer-target').placeholder = t('groupPh');
+  if (alertsUi) alertsUi.renderToggle();
   if (st.settingsUi) st.settingsUi.setLang(lang);
   if (st.claims) { setConn(st.conn || 'connecting'); renderAll(); }
 }
@@ -958,21 +995,7 @@ $('close').addEventListener('click', () => {
   b.textContent = t('closeConfirm');
   setTimeout(() => { if (b.dataset.confirm) { delete b.dataset.confirm; b.textContent = t('close'); } }, 4000);
 });
-$('transfer').addEventListener('click', () => {
-  $('transfer-target').value = '';
-  $('transfer-dialog').showModal();
-  $('transfer-target').focus();
-});
-for (const r of document.querySelectorAll('#transfer-form input[name=to]')) {
-  r.addEventListener('change', () => { $('transfer-target').placeholder = t(r.value === 'agent' ? 'agentPh' : 'groupPh'); });
-}
-$('transfer-cancel').addEventListener('click', () => $('transfer-dialog').close());
-$('transfer-form').addEventListener('submit', (ev) => {
-  const target = $('transfer-target').value.trim();
-  const to = document.querySelector('#transfer-form input[name=to]:checked').value;
-  if (!target) { ev.preventDefault(); return; }
-  act('transfer', { conv: st.selected, [to]: target });
-});
+$('transfer').addEventListener('click', () => picker.open());
 $('earlier').addEventListener('click', () => {
   const c = conv(st.selected);
   const min = Math.min(...[...c.entries.values()].filter((e) => e.seq).map((e) => e.seq));
@@ -1012,6 +1035,36 @@ if ('Notification' in window && Notification.permission === 'default') {
 // ---- attachments (attach.js) ----
 
 const att = attachments({ st, conv, send, cidgen, el, renderTimeline, toast, lang: () => lang });
+
+// ---- the agents' view: queue, alerts, transfer picker, visitor panel, keys ----
+
+st.renderInfo = renderInfo;
+const api = apiClient({ st });
+var alertsUi = alerts({ t, el, $, onOpen: (id) => { st.tab = tabOf(conv(id)); syncTabs(); select(id); } });
+const queue = queueView({ st, conv, send, renderAll, cue: (c) => notify(c, null) });
+const picker = transferPicker({ st, api, t, el, $, act });
+const panel = visitorPanel({ st, api, t, el, $, select, clock });
+function tabOf(c) { return c.state === 'queued' ? 'queue' : isMineOpen(c) ? 'mine' : 'closed'; }
+function syncTabs() {
+  for (const x of document.querySelectorAll('.tab')) x.setAttribute('aria-selected', x.dataset.tab === st.tab ? 'true' : 'false');
+}
+keyboard({ t, el, $, actions: {
+  kNext() {
+    // the next conversation with unread messages, after the one open
+    const all = [...st.convs.values()].filter((c) => c.unread > 0 && c.conv !== st.selected)
+      .sort((a, b) => (b.lastTs || b.created) - (a.lastTs || a.created));
+    const c = all[0];
+    if (!c) return;
+    st.tab = tabOf(c);
+    syncTabs();
+    select(c.conv);
+  },
+  kCompose() { if (st.selected) { st.mode = 'reply'; renderComposerState(); $('input').focus(); } },
+  kNote() { if (st.selected) { st.mode = st.mode === 'note' ? 'reply' : 'note'; renderComposerState(); $('input').focus(); } },
+  kTransfer() { if (st.selected && !$('transfer').hidden) picker.open(); },
+  kClose() { if (st.selected && !$('close').hidden) $('close').click(); },
+  kQueue() { st.tab = 'queue'; syncTabs(); renderList(); },
+} });
 
 // ---- start ----
 

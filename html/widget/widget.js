@@ -171,17 +171,60 @@
     } catch (e) {
         opts.attrs = null;
     }
-    /* the standalone page passes its options in the query string */
+    /*
+     * The standalone page passes its options in the query string or in the
+     * fragment (#token=... never reaches a server).  A token is taken out
+     * of the address at once, before anything reads or reports it (the
+     * page trail, the console, the API, logs, Referer headers); the tab
+     * keeps it for its reloads in sessionStorage.
+     */
     if (ds.query !== undefined) {
-        new URLSearchParams(location.search).forEach(function (v, k) {
-            if (k === 'attrs') {
-                try { opts.attrs = JSON.parse(v); } catch (e) { /* ignored */ }
-            } else if (k === 'lang') {
-                opts.lang = pickLang(v);
-            } else if (k in opts && typeof opts[k] === 'string') {
-                opts[k] = v;
+        [location.search, location.hash.slice(1)].forEach(function (q) {
+            new URLSearchParams(q).forEach(function (v, k) {
+                if (k === 'attrs') {
+                    try { opts.attrs = JSON.parse(v); } catch (e) { /* ignored */ }
+                } else if (k === 'lang') {
+                    opts.lang = pickLang(v);
+                } else if (k in opts && typeof opts[k] === 'string') {
+                    opts[k] = v;
+                }
+            });
+        });
+        var tokenKey = 'kefu.' + opts.site + '.pageToken';
+        try {
+            if (opts.token) {
+                sessionStorage.setItem(tokenKey, opts.token);
+            } else {
+                opts.token = sessionStorage.getItem(tokenKey) || '';
+            }
+        } catch (e) { /* storage off: the address's token, this load only */ }
+        stripToken();
+    }
+
+    function stripToken() {
+        var u, h, changed = false;
+        try {
+            u = new URL(location.href);
+        } catch (e) {
+            return;
+        }
+        ['token', 'access_token'].forEach(function (k) {
+            if (u.searchParams.has(k)) {
+                u.searchParams.delete(k);
+                changed = true;
+            }
+            h = new URLSearchParams(u.hash.slice(1));
+            if (h.has(k)) {
+                h.delete(k);
+                u.hash = h.toString();
+                changed = true;
             }
         });
+        if (changed) {
+            try {
+                history.replaceState(history.state, '', u.href);
+            } catch (e) { /* a sandboxed frame: nothing better to do */ }
+        }
     }
 
     var T = I18N[opts.lang];

@@ -1,12 +1,21 @@
 #!lua flags=no-writes
--- api_log: KEYS = the conversation, its log.  ARGV = site, conv, before (seq or ""), after (seq or ""),
--- limit.  {0} if there is no such conversation of the site, else
+-- api_log: KEYS = the conversation, its log, its joined set.  ARGV = site,
+-- conv, before (seq or ""), after (seq or ""), limit, reader? ("a:<id>"
+-- for an agent's token: only its conversation, open or closed by it, or
+-- one it joined).  {0} if there is no such conversation of the site (or
+-- not the reader's), else
 -- {1, more, json, ...} oldest first: the entries after "after", or else
 -- the latest ones before "before" (or the end).  Private notes and
 -- agent-only events are included: the API sees everything.
 --@include num
 local k = KEYS[1]
 if redis.call('HGET', k, 'site') ~= ARGV[1] then return {0} end
+-- an agent reads what it reads over WebSocket: the conversation keeps
+-- "agent" when closed, and loses it when handed over or requeued
+if ARGV[6] and 'a:' .. (redis.call('HGET', k, 'agent') or '') ~= ARGV[6]
+   and redis.call('SISMEMBER', KEYS[3], ARGV[6]) == 0 then
+  return {0}
+end
 local limit = tonumber(ARGV[5])
 local es
 if ARGV[4] ~= '' then

@@ -30,9 +30,20 @@ function emit(line,    n) {
     if (line ~ /^[ \t]*--/ || line ~ /^[ \t]*$/) {
         return
     }
-    gsub(/\\/, "\\\\", line)
-    gsub(/"/, "\\\"", line)
-    print "\"" line "\\n\""
+    print "\"" cstr(line) "\\n\""
+}
+# the body of a C string literal: not gsub(), whose "\\\\" in the replacement
+# is one backslash in mawk (the awk of Debian) and two in gawk
+function cstr(s,    o, i, c) {
+    o = ""
+    for (i = 1; i <= length(s); i++) {
+        c = substr(s, i, 1)
+        if (c == "\\" || c == "\"") {
+            o = o "\\"
+        }
+        o = o c
+    }
+    return o
 }
 function include(file,    l, r) {
     if (included[file]) {

@@ -11,7 +11,7 @@ if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
 if h[3] == aid and h[2] == 'open' then
   return r_reply(1, {type = 'conv', conv = conv, state = 'open',
                      agent = r_agent(aid), group = h[5],
-                     visitor = {id = h[4]}, reason = 'accepted'})
+                     visitor = r_visitor(h[4]), reason = 'accepted'})
 end
 if h[2] ~= 'queued' then return {-4, 'the conversation is not queued'} end
 if not redis.call('HGET', R.sk .. 'a:' .. aid, 'name') then

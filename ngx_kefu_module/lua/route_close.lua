@@ -40,7 +40,7 @@ k_visitor(vk, ARGV[11])
 r_notice('v:' .. h[4], n, R.sess)
 if h[3] then
   local an = {type = 'conv', conv = conv, state = 'closed', group = h[5],
-              reason = 'closed', agent = n.agent, visitor = {id = h[4]},
+              reason = 'closed', agent = n.agent, visitor = r_visitor(h[4]),
               load = tonumber(redis.call('HGET', R.sk .. 'a:' .. h[3],
                                          'load'))}
   r_notice('a:' .. h[3], an, R.sess)

@@ -1,6 +1,7 @@
 -- handover (transfer, assign): ARGV 7.. = conv, target agent ("" for a
 -- group), target group, actor who, supervisor ("1"), mode ("transfer",
--- "assign"), actor JSON ({role, id, name}).
+-- "assign"), actor JSON ({role, id, name}), "1" if the target group is
+-- declared (configuration or settings).
 --@include kefu_event
 --@include route
 r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
@@ -20,12 +21,6 @@ if h[2] == 'closed' then return {-4, 'the conversation is closed'} end
 if mode == 'transfer' and h[2] ~= 'open' then
   return {-4, 'the conversation is not open'}
 end
--- ARGV 14: "1" when the target group is declared by the site; else only a
--- group in an agent's claims is one (no queue for a made-up name)
-if tg ~= '' and ARGV[14] ~= '1'
-   and redis.call('EXISTS', R.sk .. 'g:' .. tg) == 0 then
-  return {-3, 'no such group'}
-end
 if to ~= '' then
   if redis.call('SISMEMBER', R.sk .. 'agents', to) == 0 then
     return {-3, 'no such agent'}
@@ -44,6 +39,12 @@ if to ~= '' then
     return r_reply(1, {type = 'conv', conv = conv, state = 'open',
                        agent = r_agent(to), group = h[5]})
   end
+end
+-- a group is known if declared (ARGV 14: the worker knows it so) or an
+-- agent who signed in named it: a made-up one would be a dead end
+if to == '' and ARGV[14] ~= '1'
+   and redis.call('EXISTS', R.sk .. 'g:' .. tg) == 0 then
+  return {-3, 'no such group'}
 end
 local old = h[3]
 if old then

@@ -10,7 +10,7 @@ local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
                      'group')
 if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
 local n = {type = 'conv', conv = conv, state = h[2], group = h[5],
-           visitor = {id = h[4]}, reason = 'joined'}
+           visitor = r_visitor(h[4]), reason = 'joined'}
 if h[3] then n.agent = r_agent(h[3]) end
 if redis.call('SADD', k .. ':joined', who) == 0 then
   return r_reply(1, n)

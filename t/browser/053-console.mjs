@@ -128,11 +128,17 @@ try {
   is(seqs.join(','), Array.from({ length: 65 }, (_, i) => i + 1).join(','), 'then the older ones: every entry once, in order');
   ok(await a.isHidden('#earlier'), 'and nothing more to load');
 
-  // ---- transfer: the dialog sends it ----
+  // ---- transfer: the picker sends it ----
+  // Dave (of aftersales) signs in, away: the group is known, nobody free
+  const dave = 'dave' + Math.floor(Math.random() * 1e9);
+  const dtoken = jwt({ sub: dave, role: 'agent', site, name: 'Dave', groups: ['aftersales'] }, secret);
+  const D = await rawClient(vp, wsUrl);
+  await D.send({ type: 'hello', role: 'agent', site, token: dtoken, status: 'away' });
+  await D.next('welcome');
   await a.click(`.conv-item[data-conv="${A.conv}"]`);
   await a.click('#transfer');
-  await a.waitForSelector('#transfer-dialog[open]');
-  await a.fill('#transfer-target', 'aftersales');
+  await a.waitForSelector('#transfer-dialog[open] #transfer-groups .pick-btn[data-value="aftersales"]');
+  await a.click('#transfer-groups .pick-btn[data-value="aftersales"]');
   await shot(a, '053-console-transfer');
   await a.click('#transfer-ok');
   await a.waitForFunction(() => !document.querySelector('#transfer-dialog').open);
@@ -142,23 +148,22 @@ try {
 
   // to another agent of the site, who is online: it is theirs, and leaves
   // this agent's list
-  const dave = 'dave' + Math.floor(Math.random() * 1e9);
-  const dtoken = jwt({ sub: dave, role: 'agent', site, name: 'Dave', groups: ['aftersales'] }, secret);
-  const D = await rawClient(vp, wsUrl);
-  await D.send({ type: 'hello', role: 'agent', site, token: dtoken, status: 'online' });
-  await D.next('welcome');
   await D.send({ type: 'status', state: 'online' });
   await a.click(`.conv-item[data-conv="${B.conv}"]`);
   await a.click('#transfer');
-  await a.check('#transfer-form input[value=agent]');
-  await a.fill('#transfer-target', dave);
+  await a.waitForSelector(`#transfer-agents .pick-btn[data-value="${dave}"]:not([disabled])`);
+  await a.click(`#transfer-agents .pick-btn[data-value="${dave}"]`);
   await a.click('#transfer-ok');
   // Dave first gets A (transferred to his group before he came online),
   // then B, transferred to him by name
-  const fromA = await D.next('conv', 15000);
+  // (the queue notices of his group come too: contract v2 "Agents' view")
+  const nextOpen = async (conv) => {
+    for (;;) { const m = await D.next('conv', 15000); if (m.conv === conv && m.reason !== 'queue') return m; }
+  };
+  const fromA = await nextOpen(A.conv);
   ok(fromA.conv === A.conv && fromA.state === 'open' && fromA.agent && fromA.agent.id === dave,
      'the conversation sent to his group went to Dave when he came online', JSON.stringify(fromA));
-  const fromB = await D.next('conv', 15000);
+  const fromB = await nextOpen(B.conv);
   ok(fromB.conv === B.conv && fromB.state === 'open' && fromB.agent && fromB.agent.id === dave,
      'transferred to the other agent', JSON.stringify(fromB));
   await a.waitForSelector(`.conv-item[data-conv="${B.conv}"]`, { state: 'detached' });

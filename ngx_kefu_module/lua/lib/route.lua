@@ -11,7 +11,7 @@ local function r_init(site, ts, ids, grace, maxlen, sess)
   R.site, R.ts, R.tss, R.ids, R.idn = site, tonumber(ts), ts, {}, 0
   R.grace, R.maxlen, R.sess, R.dirty, R.more = tonumber(grace), maxlen,
       sess, {}, {}
-  R.skip, R.pubs = {}, {}
+  R.skip, R.pubs, R.qev, R.vraw = {}, {}, {}, {}
   R.me, R.mine = nil, {}
   R.sk = 'kefu:{s:' .. site .. '}:'
   for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end
@@ -22,10 +22,80 @@ local function r_count(from, to)
   if from then redis.call('HINCRBY', R.sk .. 'counts', from, -1) end
   if to then redis.call('HINCRBY', R.sk .. 'counts', to, 1) end
 end
+-- JSON of a notice, with each visitor's place holder (r_visitor())
+-- replaced by that visitor's JSON as stored: attributes keep their
+-- numbers as the shop wrote them (cjson would cut them to 14 digits)
+local function r_json(t)
+  return (string.gsub(cjson.encode(t), '"@v:([^"]*)@"',
+                      function(id) return R.vraw[id] or 'null' end))
+end
+local function r_raw(j, kind)
+  if j and string.sub(j, 1, 1) == kind then return j end
+end
+-- what agents are told of a visitor (contract v2): id, name, ua (its
+-- User-Agent at hello), contact, attrs, page (its current one)
+local function r_visitor(vid)
+  if not vid then return nil end
+  if not R.vraw[vid] then
+    local vk = R.sk .. 'v:' .. vid
+    local h = redis.call('HMGET', vk, 'name', 'contact', 'attrs', 'ua')
+    local p = redis.call('LINDEX', vk .. ':pages', -1)
+    local j = '{"id":' .. cjson.encode(vid)
+    if h[1] and h[1] ~= '' then j = j .. ',"name":' .. cjson.encode(h[1])
+    end
+    if h[4] then j = j .. ',"ua":' .. cjson.encode(h[4]) end
+    for _, f in ipairs({{'contact', h[2]}, {'attrs', h[3]},
+                        {'page', p}}) do
+      if r_raw(f[2], '{') then j = j .. ',"' .. f[1] .. '":' .. f[2] end
+    end
+    R.vraw[vid] = j .. '}'
+  end
+  return '@v:' .. vid .. '@'
+end
+-- the latest entry a visitor would see, as a preview of at most 80
+-- characters (whole UTF-8 sequences)
+local function r_preview(conv)
+  local es = redis.call('XREVRANGE', 'kefu:{c:' .. conv .. '}:log', '+',
+                        '-', 'COUNT', 10)
+  for _, e in ipairs(es) do
+    local f = {}
+    for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
+    if f.p ~= '1' and f.j then
+      local ok, m = pcall(cjson.decode, f.j)
+      if ok and type(m) == 'table' then
+        local t = type(m.text) == 'string' and m.text or ''
+        if t == '' and type(m.attachment) == 'table' then
+          t = '[' .. tostring(m.attachment.name or 'file') .. ']'
+        end
+        if t == '' and type(m.name) == 'string' then t = m.name end
+        -- cut after 80 characters, never inside a UTF-8 sequence
+        local n, i = 0, 1
+        while i <= #t do
+          local b = string.byte(t, i)
+          n = n + 1
+          if n > 80 then t = string.sub(t, 1, i - 1) .. '...' break end
+          i = i + (b >= 240 and 4 or b >= 224 and 3 or b >= 192 and 2 or 1)
+        end
+        -- never taken for a visitor's place holder (r_json)
+        if string.sub(t, 1, 3) == '@v:' then t = ' ' .. t end
+        return t
+      end
+    end
+  end
+  return ''
+end
+-- a queued conversation as the agents' queue shows it
+local function r_qitem(conv, group, rank, score)
+  local h = redis.call('HMGET', r_ck(conv), 'visitor', 'offline')
+  return {conv = conv, group = group, position = rank + 1,
+          since = math.floor(tonumber(score) or 0),
+          offline = h[2] == '1' or nil, visitor = r_visitor(h[1]),
+          last = r_preview(conv)}
+end
 local function r_notice(who, t, sess, flag)
   redis.call('PUBLISH', 'kefu:u:' .. R.site .. ':' .. who,
              (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..
-             cjson.encode(t))
+             r_json(t))
 end
 local function r_agent(aid)
   local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')
@@ -68,6 +138,26 @@ local function r_flush()
     end
   end
   R.dirty = {}
+  -- the agents of a group hear a conversation enter or leave its queue
+  -- (contract v2, "Agents' view"), on kefu:g:<site>:<group>
+  for _, e in ipairs(R.qev) do
+    local conv, group = e[1], e[2]
+    local q = R.sk .. 'q:' .. group
+    local h = redis.call('HMGET', r_ck(conv), 'state', 'agent')
+    local rank = redis.call('ZRANK', q, conv)
+    local n
+    if rank and h[1] == 'queued' then
+      n = r_qitem(conv, group, rank, redis.call('ZSCORE', q, conv))
+      n.queued = true
+    else
+      n = {conv = conv, group = group, queued = false}
+      if h[2] then n.agent = r_agent(h[2]) end
+    end
+    n.type, n.state, n.reason = 'conv', h[1], 'queue'
+    redis.call('PUBLISH', 'kefu:g:' .. R.site .. ':' .. group,
+               '-|t|0|' .. r_json(n))
+  end
+  R.qev = {}
   for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end
   R.pubs = {}
 end
@@ -76,6 +166,7 @@ local function r_dequeue(group, conv)
   local rank = redis.call('ZRANK', q, conv)
   if not rank then return end
   redis.call('ZREM', q, conv)
+  R.qev[#R.qev + 1] = {conv, group}
   local s = R.sk .. 'qs:' .. group
   local last = tonumber(redis.call('HGET', s, 'last'))
   if last then
@@ -103,6 +194,7 @@ local function r_enqueue(conv, group, score)
   redis.call('HDEL', r_ck(conv), 'agent')
   local rank = redis.call('ZRANK', q, conv)
   r_dirty(group, rank)
+  R.qev[#R.qev + 1] = {conv, group}
   return rank + 1
 end
 local function r_avail(h)
@@ -157,7 +249,7 @@ local function r_reply(code, t)
   r_flush()
   local m = {}
   for g in pairs(R.more) do m[#m + 1] = g end
-  return {code, t and cjson.encode(t) or '',
+  return {code, t and r_json(t) or '',
           #m > 0 and cjson.encode(m) or ''}
 end
 local function r_release(aid, conv)
@@ -191,11 +283,9 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname)
   local n = {type = 'conv', conv = conv, state = 'open', agent = a,
              group = h[2], reason = event}
   r_notice('v:' .. h[3], n, vsess)
-  local vh = redis.call('HMGET', R.sk .. 'v:' .. h[3], 'name', 'contact')
   local an = {type = 'conv', conv = conv, state = 'open', agent = a,
               group = h[2], reason = event, load = load,
-              visitor = {id = h[3], name = vh[1] or nil,
-                         contact = vh[2] and cjson.decode(vh[2]) or nil}}
+              visitor = r_visitor(h[3])}
   if aid == R.me then
     asess = R.sess
     R.mine[#R.mine + 1] = an

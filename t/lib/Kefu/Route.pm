@@ -72,13 +72,16 @@ sub wait_for {
     return $ws->wait_for($pred, $timeout);
 }
 
-# a "conv" notice for $conv with the given fields (state, position, ...)
+# a "conv" notice for $conv with the given fields (state, position, ...);
+# the queue notices of an agent's groups (reason "queue", contract v2
+# "Agents' view") only when asked for by their reason
 sub wait_conv {
     my ($ws, $conv, %f) = @_;
     my $timeout = delete $f{timeout};
     return wait_for($ws, sub {
         my $m = shift;
         return 0 unless $m->{type} eq 'conv' && $m->{conv} eq $conv;
+        return 0 if ($m->{reason} // '') eq 'queue' && !defined $f{reason};
         for (keys %f) {
             my $v = $_ eq 'agent' ? ($m->{agent} || {})->{id} : $m->{$_};
             return 0 unless defined $v && $v eq $f{$_};
