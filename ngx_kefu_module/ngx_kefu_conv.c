@@ -902,6 +902,15 @@ again:
  * others catch up when their subscription is confirmed).
  */
 
+const ngx_kefu_redis_consumer_t  ngx_kefu_conv_redis_consumer = {
+    ngx_kefu_conv_retry,                   /* ready */
+    NULL,                                  /* sub_ready */
+    ngx_kefu_conv_resync,                  /* sub_lost */
+    ngx_kefu_conv_subscribed,              /* subscribed */
+    ngx_kefu_conv_published                /* message */
+};
+
+
 void
 ngx_kefu_conv_retry(ngx_kefu_main_conf_t *kmcf)
 {

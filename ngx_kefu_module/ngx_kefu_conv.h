@@ -11,6 +11,7 @@
 
 
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_redis.h"
 #include "ngx_kefu_validate.h"
 
 
@@ -79,6 +80,9 @@ void ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *channel);
 void ngx_kefu_conv_resync(ngx_kefu_main_conf_t *kmcf);
 void ngx_kefu_conv_retry(ngx_kefu_main_conf_t *kmcf);
+
+/* delivery's side of the Redis layer: messages, catch-ups after a loss */
+extern const ngx_kefu_redis_consumer_t  ngx_kefu_conv_redis_consumer;
 void ngx_kefu_conv_send_entry(ngx_kefu_ws_t *ws, u_char *json, size_t len);
 void ngx_kefu_conv_drained(ngx_kefu_ws_t *ws);
 

@@ -150,6 +150,13 @@ ngx_kefu_lease_dirty(ngx_kefu_main_conf_t *kmcf)
 }
 
 
+/* leases renewed, a node number for ids, as soon as commands can run */
+const ngx_kefu_redis_consumer_t  ngx_kefu_lease_redis_consumer = {
+    ngx_kefu_lease_ready,                  /* ready */
+    NULL, NULL, NULL, NULL
+};
+
+
 /* the command connection is (again) ready: renew now, not a tick later */
 
 void

@@ -1155,6 +1155,22 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /*
+     * What hears the Redis layer's events, in this order: delivery retries
+     * first, then settings, then leases (as the calls ran before).
+     */
+    if (ngx_kefu_redis_consume(kmcf->redis, &ngx_kefu_conv_redis_consumer)
+           != NGX_OK
+        || ngx_kefu_redis_consume(kmcf->redis,
+                                  &ngx_kefu_settings_redis_consumer)
+           != NGX_OK
+        || ngx_kefu_redis_consume(kmcf->redis,
+                                  &ngx_kefu_lease_redis_consumer)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_kefu_lease_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -30,98 +30,24 @@
  * - NOSCRIPT (Redis lost its scripts: SCRIPT FLUSH, a failover) reloads the
  *   one script, once, and runs the command again after it.
  * - kefu_redis sentinel: ngx_kefu_redis_sentinel.c names the master's
- *   address (asked in ngx_kefu_redis_connect()), is told when a link goes
- *   down or meets READONLY, and moves both links when the master changes
- *   (ngx_kefu_redis_master_changed()).
+ *   address (asked where a link picks its address, at each connect), is
+ *   told when a link goes down, meets READONLY or finds the server not a
+ *   master (ROLE, at the handshake), and moves both links when the master
+ *   changes (ngx_kefu_redis_master_changed()).
  * - wait=N: the message script's reply reaches its handler only after
- *   WAIT N on the same connection counted N replicas (ngx_kefu_redis_wait()).
+ *   WAIT N on the same connection counted N replicas (ngx_kefu_redis_wait(),
+ *   from ngx_kefu_redis_done(), where every call ends).
  */
 
 
-#include "ngx_kefu_redis.h"
-#include "ngx_kefu_conv.h"
-#include "ngx_kefu_route.h"
-#include "ngx_kefu_settings.h"
+#include "ngx_kefu_redis_int.h"
 #include <ngx_sha1.h>
 
 #include <poll.h>
 #include <netinet/tcp.h>
 
 
-#define NGX_KEFU_REDIS_BACKOFF_MIN  100
-#define NGX_KEFU_REDIS_BACKOFF_MAX  5000
 #define NGX_KEFU_REDIS_LOADING_WAIT 250
-
-/* at least the number of ngx_kefu_scripts[] */
-#define NGX_KEFU_REDIS_SCRIPTS_MAX  64
-
-
-enum {
-    NGX_KEFU_LINK_DOWN = 0,
-    NGX_KEFU_LINK_CONNECTING,
-    NGX_KEFU_LINK_HANDSHAKE,
-    NGX_KEFU_LINK_READY
-};
-
-
-typedef struct ngx_kefu_redis_link_s  ngx_kefu_redis_link_t;
-
-
-/* one command in flight, in the order sent */
-typedef struct {
-    ngx_queue_t                  queue;
-    ngx_kefu_redis_link_t       *link;
-    ngx_kefu_redis_handler_pt    handler;
-    void                        *data;
-    ngx_msec_t                   sent;
-    ngx_kefu_script_t           *script;    /* EVALSHA: what NOSCRIPT loads */
-    char                        *cmd;       /* EVALSHA, kept for one rerun */
-    size_t                       len;
-    unsigned                     retried:1;
-} ngx_kefu_redis_req_t;
-
-
-struct ngx_kefu_redis_link_s {
-    ngx_kefu_redis_t            *rd;
-    redisAsyncContext           *ac;
-    ngx_connection_t            *c;
-    ngx_event_t                  retry;
-    ngx_event_t                  timer;     /* connect, or oldest command */
-    ngx_queue_t                  inflight;
-    ngx_uint_t                   ninflight;
-    ngx_msec_t                   backoff;
-    ngx_uint_t                   state;
-    ngx_uint_t                   failures;
-    const char                  *name;
-    unsigned                     subscriber:1;
-    unsigned                     loading:1;  /* said so, until ready */
-};
-
-
-struct ngx_kefu_redis_s {
-    ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_redis_conf_t       *conf;
-    ngx_log_t                   *log;
-    ngx_kefu_redis_link_t        cmd;
-    ngx_kefu_redis_link_t        sub;
-    ngx_kefu_redis_sentinel_t   *sentinels; /* kefu_redis sentinel */
-    ngx_kefu_script_t           *durable;   /* wait=: what WAITs */
-    ngx_rbtree_t                 channels;  /* wanted: ngx_str_node + count */
-    ngx_rbtree_node_t            sentinel;
-    ngx_uint_t                   reconnects;
-    ngx_uint_t                   commands;
-    ngx_uint_t                   timeouts;
-    ngx_event_t                  ping;      /* the health check */
-    ngx_msec_t                   probe_sent;
-    ngx_str_t                    probe;     /* this worker's channel */
-    u_char                       probe_name[sizeof("kefu:h:") + 32];
-    unsigned                     probing:1; /* published, not yet heard */
-    u_char                       loading[NGX_KEFU_REDIS_SCRIPTS_MAX];
-    unsigned                     probe_subscribed:1;
-    unsigned                     busy:1;    /* at the cap, said once */
-    unsigned                     node_set:1;
-    unsigned                     exiting:1;
-};
 
 
 /* a durable script's reply, held until WAIT answered */
@@ -132,15 +58,7 @@ typedef struct {
 } ngx_kefu_redis_wait_t;
 
 
-typedef struct {
-    ngx_str_node_t               sn;
-    ngx_uint_t                   count;
-    u_char                       data[];
-} ngx_kefu_redis_channel_t;
-
-
 static void ngx_kefu_redis_flush(redisAsyncContext *ac);
-static void ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_retry_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_timer_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_read_handler(ngx_event_t *ev);
@@ -166,13 +84,14 @@ static void ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r,
 static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
-static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd);
-static ngx_int_t ngx_kefu_redis_send(ngx_kefu_redis_link_t *link,
-    ngx_kefu_redis_handler_pt h, void *data, int argc, const char **argv,
-    const size_t *argvlen);
+static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd,
+    ngx_kefu_redis_link_t *link);
 static ngx_int_t ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen);
+    int argc, const char **argv, const size_t *argvlen, ngx_int_t slot);
+static void ngx_kefu_redis_tryagain_handler(ngx_event_t *ev);
+static void ngx_kefu_redis_done(ngx_kefu_redis_req_t *req,
+    redisReply *reply);
 static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
@@ -180,16 +99,21 @@ static void ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static ngx_int_t ngx_kefu_redis_sub_send(ngx_kefu_redis_t *rd,
     const char *cmd, ngx_str_t *channel);
-static void ngx_kefu_redis_load_scripts(ngx_kefu_redis_t *rd);
-static void ngx_kefu_redis_load_script(ngx_kefu_redis_t *rd,
+static void ngx_kefu_redis_load_scripts(ngx_kefu_redis_link_t *link);
+static void ngx_kefu_redis_load_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *s);
-static ngx_uint_t ngx_kefu_redis_script_loading(ngx_kefu_redis_t *rd,
+static ngx_uint_t ngx_kefu_redis_script_loading(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *s, ngx_uint_t set);
 static ngx_int_t ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req);
+static ngx_int_t ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req,
+    ngx_kefu_redis_link_t *link, ngx_uint_t asking);
+static ngx_int_t ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle,
+    ngx_kefu_script_t *s);
 static void ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_ping_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_probe_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
+static ngx_int_t ngx_kefu_redis_link_addr(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_role_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static ngx_int_t ngx_kefu_redis_wait(ngx_kefu_redis_req_t *req,
@@ -203,6 +127,7 @@ static void ngx_kefu_redis_free_reply(redisReply *r);
 /*
  * kefu_redis address [user=..] [password=..] [db=..] [connect_timeout=..]
  *     [timeout=..] [ping=..] [wait=N] [wait_timeout=..]
+ * kefu_redis cluster host:port [host:port ...] ...the same options
  * kefu_redis sentinel <master-name> host:port [host:port ...]
  *     [sentinel_user=..] [sentinel_password=..] ...the same options
  */
@@ -216,11 +141,44 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                   *err;
     ngx_str_t              *value, s;
     ngx_url_t               u;
-    ngx_uint_t              i, first;
+    ngx_uint_t              i, sentinel, cluster;
     ngx_kefu_redis_conf_t  *rc;
 
     if (kmcf->redis_conf) {
         return "is duplicate";
+    }
+
+    /*
+     * A cluster fails over by itself (its replicas promote themselves and
+     * the slot map follows): Sentinel watches one master, not a cluster.
+     * Said before either form reads the other's words as addresses (a
+     * Sentinel's master may be named "cluster": the word after
+     * "sentinel" is a name).
+     */
+    value = cf->args->elts;
+    sentinel = (value[1].len == 8
+                && ngx_strncmp(value[1].data, "sentinel", 8) == 0);
+    cluster = (value[1].len == 7
+               && ngx_strncmp(value[1].data, "cluster", 7) == 0);
+
+    for (i = sentinel ? 3 : 2; i < cf->args->nelts; i++) {
+        if (value[i].len == 7
+            && ngx_strncmp(value[i].data, "cluster", 7) == 0)
+        {
+            cluster = 1;
+
+        } else if ((value[i].len == 8
+                    && ngx_strncmp(value[i].data, "sentinel", 8) == 0)
+                   || ngx_strncmp(value[i].data, "sentinel_", 9) == 0)
+        {
+            sentinel = 1;
+        }
+    }
+
+    if (sentinel && cluster) {
+        return "cannot combine \"sentinel\" and \"cluster\": a Redis "
+               "Cluster fails over by itself, Sentinel watches a single "
+               "master";
     }
 
     rc = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_redis_conf_t));
@@ -233,14 +191,32 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rc->ping = 5000;
     rc->wait_timeout = 1000;
 
-    value = cf->args->elts;
-    first = 2;
+    i = 2;
 
     if (value[1].len == 8 && ngx_strncmp(value[1].data, "sentinel", 8) == 0) {
         /* the master's address comes from the Sentinels at run time */
-        err = ngx_kefu_redis_sentinel_conf(cf, rc, &first);
+        err = ngx_kefu_redis_sentinel_conf(cf, rc, &i);
         if (err != NGX_CONF_OK) {
             return err;
+        }
+
+    } else if (value[1].len == 7
+               && ngx_strncmp(value[1].data, "cluster", 7) == 0)
+    {
+        /* kefu_redis cluster host:port [host:port ...] [options] */
+        for ( /* void */ ; i < cf->args->nelts; i++) {
+            if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')) {
+                break;
+            }
+
+            p = (u_char *) ngx_kefu_redis_cluster_conf(cf, rc, &value[i]);
+            if (p != NGX_CONF_OK) {
+                return (char *) p;
+            }
+        }
+
+        if (rc->seeds == NULL) {
+            return "cluster needs at least one host:port";
         }
 
     } else if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
@@ -283,7 +259,7 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    for (i = first; i < cf->args->nelts; i++) {
+    for ( /* void */ ; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
@@ -379,6 +355,10 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (rc->seeds && rc->db) {
+        return "has db= with cluster (a cluster has database 0 only)";
+    }
+
     /*
      * WAIT blocks the command connection: its reply must come well within
      * the time after which a missing reply means a broken connection.
@@ -392,7 +372,7 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has user= without password=";
     }
 
-    if (rc->sentinel) {
+    if (rc->seeds || rc->sentinel) {
         kmcf->redis_conf = rc;
         return NGX_CONF_OK;
     }
@@ -429,6 +409,13 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
 
     /* the same in every process: computed where it is used */
     for (i = 0; ngx_kefu_scripts[i]; i++) {
+        if (kmcf->redis_conf->seeds
+            && ngx_kefu_redis_cluster_script(cycle, ngx_kefu_scripts[i])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         ngx_sha1_init(&sha);
         ngx_sha1_update(&sha, ngx_kefu_scripts[i]->source.data,
                         ngx_kefu_scripts[i]->source.len);
@@ -448,12 +435,6 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
     ngx_rbtree_init(&rd->channels, &rd->sentinel,
                     ngx_str_rbtree_insert_value);
 
-    rd->cmd.rd = rd;
-    rd->cmd.name = "commands";
-    rd->sub.rd = rd;
-    rd->sub.name = "pub/sub";
-    rd->sub.subscriber = 1;
-
     rd->ping.handler = ngx_kefu_redis_ping_handler;
     rd->ping.data = rd;
     rd->ping.log = cycle->log;
@@ -464,6 +445,10 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
     /* an ack promises the message is stored: with wait=, on replicas too */
     rd->durable = rd->conf->wait ? &ngx_kefu_script_msg : NULL;
 
+    if (rd->conf->seeds) {
+        return ngx_kefu_redis_cluster_init(rd);
+    }
+
     if (rd->conf->sentinel) {
         /* the links connect once a Sentinel named the master */
         rd->sentinels = ngx_kefu_redis_sentinel_init(rd, rd->conf, cycle->log);
@@ -471,6 +456,10 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
     }
+
+    ngx_kefu_redis_link_init(&rd->cmd, rd, "commands");
+    ngx_kefu_redis_link_init(&rd->sub, rd, "pub/sub");
+    rd->sub.subscriber = 1;
 
     /* unique across workers and hosts: the pid alone is not */
     rd->probe.data = rd->probe_name;
@@ -493,8 +482,10 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
 void
 ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_kefu_redis_t      *rd;
-    ngx_kefu_main_conf_t  *kmcf;
+    ngx_uint_t              i;
+    ngx_kefu_redis_t       *rd;
+    ngx_kefu_redis_node_t  *node;
+    ngx_kefu_main_conf_t   *kmcf;
 
     kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
 
@@ -509,6 +500,23 @@ ngx_kefu_redis_exit_process(ngx_cycle_t *cycle)
 
     if (rd->ping.timer_set) {
         ngx_del_timer(&rd->ping);
+    }
+
+    if (rd->conf->seeds) {
+        ngx_kefu_redis_cluster_exit(rd);
+
+        for (i = 0; i < rd->nnodes; i++) {
+            node = rd->nodes[i];
+            ngx_kefu_redis_shard_close(node, 0);
+
+            if (node->cmd.ac) {
+                ngx_kefu_redis_flush(node->cmd.ac);
+                redisAsyncFree(node->cmd.ac);
+            }
+        }
+
+        kmcf->redis = NULL;
+        return;
     }
 
     if (rd->sentinels) {
@@ -559,7 +567,67 @@ ngx_kefu_redis_flush(redisAsyncContext *ac)
 ngx_uint_t
 ngx_kefu_redis_ready(ngx_kefu_redis_t *rd)
 {
+    if (rd && rd->conf->seeds) {
+        return ngx_kefu_redis_cluster_ready(rd);
+    }
+
     return rd && rd->cmd.state == NGX_KEFU_LINK_READY;
+}
+
+
+/*
+ * Scripts publish with redis.call('PUBLISH', ...).  In a cluster a
+ * message goes out on its channel's shard only: the same scripts are
+ * loaded there with SPUBLISH (the channel then shares the slot of the
+ * keys the script declares).
+ */
+
+static ngx_int_t
+ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle, ngx_kefu_script_t *s)
+{
+    u_char      *p, *last, *d, *src;
+    size_t       n;
+    ngx_uint_t   count;
+
+    static u_char  pub[] = "redis.call('PUBLISH'";
+
+    src = s->source.data;
+    last = src + s->source.len;
+    count = 0;
+
+    for (p = src; p + sizeof(pub) - 1 <= last; p++) {
+        if (ngx_strncmp(p, pub, sizeof(pub) - 1) == 0) {
+            count++;
+        }
+    }
+
+    if (count == 0) {
+        return NGX_OK;
+    }
+
+    d = ngx_pnalloc(cycle->pool, s->source.len + count);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->source.data = d;
+
+    for (p = src; p < last; /* void */) {
+        n = last - p;
+
+        if (n >= sizeof(pub) - 1 && ngx_strncmp(p, pub, sizeof(pub) - 1) == 0)
+        {
+            d = ngx_cpymem(d, "redis.call('SPUBLISH'", sizeof(pub));
+            p += sizeof(pub) - 1;
+            continue;
+        }
+
+        *d++ = *p++;
+    }
+
+    s->source.len = d - s->source.data;
+
+    return NGX_OK;
 }
 
 
@@ -630,11 +698,68 @@ ngx_kefu_redis_is_loading(redisReply *r)
 }
 
 
-static void
+void
+ngx_kefu_redis_link_init(ngx_kefu_redis_link_t *link, ngx_kefu_redis_t *rd,
+    const char *name)
+{
+    link->rd = rd;
+    link->name = name;
+
+    (void) ngx_kefu_redis_link_addr(link);
+
+    link->retry.handler = ngx_kefu_redis_retry_handler;
+    link->retry.data = link;
+    link->retry.log = rd->log;
+    link->retry.cancelable = 1;
+
+    link->timer.handler = ngx_kefu_redis_timer_handler;
+    link->timer.data = link;
+    link->timer.log = rd->log;
+    link->timer.cancelable = 1;
+
+    ngx_queue_init(&link->inflight);
+}
+
+
+/*
+ * A link's address: its cluster node's, the master a Sentinel named last
+ * (asked again at every connect: the master moves; NGX_DECLINED while no
+ * Sentinel answered, and ngx_kefu_redis_master_changed() connects the
+ * links once one does), or the configured one.  This is the one place a
+ * link picks where it connects.
+ */
+
+static ngx_int_t
+ngx_kefu_redis_link_addr(ngx_kefu_redis_link_t *link)
+{
+    ngx_kefu_redis_t  *rd;
+
+    rd = link->rd;
+
+    if (link->node) {
+        link->host = (char *) link->node->host;
+        link->port = link->node->port;
+        return NGX_OK;
+    }
+
+    if (rd->sentinels) {
+        link->host = NULL;
+        link->port = 0;
+
+        return ngx_kefu_redis_sentinel_addr(rd->sentinels, &link->host,
+                                            &link->port);
+    }
+
+    link->host = (char *) rd->conf->host.data;
+    link->port = (int) rd->conf->port;
+
+    return NGX_OK;
+}
+
+
+void
 ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
 {
-    int                     port;
-    const char             *host;
     ngx_kefu_redis_t       *rd;
     redisAsyncContext      *ac;
     ngx_connection_t       *c;
@@ -643,37 +768,17 @@ ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
     rd = link->rd;
     rc = rd->conf;
 
-    if (link->retry.handler == NULL) {
-        link->retry.handler = ngx_kefu_redis_retry_handler;
-        link->retry.data = link;
-        link->retry.log = rd->log;
-        link->retry.cancelable = 1;
-
-        link->timer.handler = ngx_kefu_redis_timer_handler;
-        link->timer.data = link;
-        link->timer.log = rd->log;
-        link->timer.cancelable = 1;
-
-        ngx_queue_init(&link->inflight);
-    }
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    if (ngx_exiting || ngx_terminate || ngx_quit || link->ac) {
         return;
     }
 
-    host = (const char *) rc->host.data;
-    port = rc->port;
-
-    /* with Sentinel: the master it named; none yet: it calls back */
-    if (rd->sentinels
-        && ngx_kefu_redis_sentinel_addr(rd->sentinels, &host, &port)
-           != NGX_OK)
-    {
+    if (ngx_kefu_redis_link_addr(link) != NGX_OK) {
+        /* no master named yet: the Sentinels' answer connects the link */
         return;
     }
 
-    ac = port ? redisAsyncConnect(host, port)
-              : redisAsyncConnectUnix(host);
+    ac = link->port ? redisAsyncConnect(link->host, link->port)
+                    : redisAsyncConnectUnix(link->host);
 
     if (ac == NULL || ac->err) {
         ngx_kefu_redis_down(link, ac ? ac->errstr : "out of memory");
@@ -924,6 +1029,32 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
         return;
     }
 
+    if (link->node) {
+        /* a cluster node's link: the map is asked again; a node that
+         * serves no slots any more is not reconnected */
+        ngx_kefu_stat_redis_link(rd->kmcf, 0, ngx_kefu_redis_ready(rd));
+
+        if (was == NGX_KEFU_LINK_READY) {
+            rd->reconnects++;
+            ngx_kefu_stat_inc(rd->kmcf, redis_reconnects);
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "kefu: redis %s connection down (%s)",
+                          link->name, why);
+
+        } else if (link->failures++ == 0) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "kefu: redis %s not available (%s)",
+                          link->name, why);
+        }
+
+        if (!ngx_kefu_redis_cluster_link_down(link)) {
+            link->backoff = 0;
+            return;
+        }
+
+        goto retry;
+    }
+
     ngx_kefu_stat_redis_link(rd->kmcf, link->subscriber, 0);
 
     if (link->subscriber) {
@@ -939,7 +1070,7 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
                       link->name, why);
 
         if (link->subscriber) {
-            ngx_kefu_conv_resync(rd->kmcf);
+            ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_SUB_LOST);
         }
 
     } else if (link->failures++ == 0) {
@@ -952,6 +1083,8 @@ ngx_kefu_redis_down(ngx_kefu_redis_link_t *link, const char *why)
     if (rd->sentinels) {
         ngx_kefu_redis_sentinel_link_down(rd->sentinels, why);
     }
+
+retry:
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -1086,8 +1219,8 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
 
         /* said once a wait, even after failed connects to a Redis that
          * was still starting */
-        if (!link->loading) {
-            link->loading = 1;
+        if (!link->loading_data) {
+            link->loading_data = 1;
             ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                           "kefu: redis is loading its data, waiting");
         }
@@ -1126,11 +1259,27 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
 
     link->state = NGX_KEFU_LINK_READY;
     link->failures = 0;
-    link->loading = 0;
+    link->loading_data = 0;
     link->backoff = 0;
 
     ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                   "kefu: redis %s connection ready", link->name);
+
+    if (link->node) {
+        ngx_kefu_redis_load_scripts(link);
+
+        /* the map first (asked here if not known); then, Redis answering
+         * in order, consumers' commands find the scripts loaded */
+        ngx_kefu_redis_cluster_link_ready(link);
+
+        ngx_kefu_stat_redis_link(rd->kmcf, 0, ngx_kefu_redis_ready(rd));
+
+        if (!rd->ping.timer_set) {
+            ngx_add_timer(&rd->ping, rd->conf->ping);
+        }
+
+        return;
+    }
 
     ngx_kefu_stat_redis_link(rd->kmcf, link->subscriber, 1);
 
@@ -1154,38 +1303,116 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
         }
 
         /* notices of changes may have been missed while it was down */
-        ngx_kefu_settings_ready(rd->kmcf);
+        ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_SUB_READY);
 
         return;
     }
 
-    ngx_kefu_redis_load_scripts(rd);
+    ngx_kefu_redis_load_scripts(link);
 
     /* the scripts are loaded first: Redis answers in order */
-    ngx_kefu_conv_retry(rd->kmcf);
-    ngx_kefu_settings_ready(rd->kmcf);
-
-    /* leases renewed, a node number for ids (ngx_kefu_lease.c) */
-    ngx_kefu_lease_ready(rd->kmcf);
+    ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_READY);
 }
 
 
-static void
-ngx_kefu_redis_load_scripts(ngx_kefu_redis_t *rd)
+ngx_int_t
+ngx_kefu_redis_consume(ngx_kefu_redis_t *rd,
+    const ngx_kefu_redis_consumer_t *consumer)
 {
-    ngx_uint_t  i;
+    if (rd == NULL) {
+        return NGX_OK;
+    }
 
-    for (i = 0; ngx_kefu_scripts[i]; i++) {
-        ngx_kefu_redis_load_script(rd, ngx_kefu_scripts[i]);
+    if (rd->nconsumers == NGX_KEFU_REDIS_CONSUMERS_MAX) {
+        return NGX_ERROR;
+    }
+
+    rd->consumers[rd->nconsumers++] = consumer;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_kefu_redis_tell(ngx_kefu_redis_t *rd, ngx_uint_t what)
+{
+    void                            (*cb)(ngx_kefu_main_conf_t *kmcf);
+    ngx_uint_t                        i;
+    const ngx_kefu_redis_consumer_t  *c;
+
+    for (i = 0; i < rd->nconsumers; i++) {
+        c = rd->consumers[i];
+
+        cb = (what == NGX_KEFU_REDIS_READY) ? c->ready
+             : (what == NGX_KEFU_REDIS_SUB_READY) ? c->sub_ready
+             : c->sub_lost;
+
+        if (cb) {
+            cb(rd->kmcf);
+        }
+    }
+}
+
+
+void
+ngx_kefu_redis_tell_subscribed(ngx_kefu_redis_t *rd, ngx_str_t *channel)
+{
+    ngx_uint_t                        i;
+    const ngx_kefu_redis_consumer_t  *c;
+
+    for (i = 0; i < rd->nconsumers; i++) {
+        c = rd->consumers[i];
+        if (c->subscribed) {
+            c->subscribed(rd->kmcf, channel);
+        }
+    }
+}
+
+
+void
+ngx_kefu_redis_tell_message(ngx_kefu_redis_t *rd, ngx_str_t *channel,
+    ngx_str_t *payload)
+{
+    ngx_uint_t                        i;
+    const ngx_kefu_redis_consumer_t  *c;
+
+    for (i = 0; i < rd->nconsumers; i++) {
+        c = rd->consumers[i];
+        if (c->message) {
+            c->message(rd->kmcf, channel, payload);
+        }
     }
 }
 
 
 static void
-ngx_kefu_redis_load_script(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s)
+ngx_kefu_redis_load_scripts(ngx_kefu_redis_link_t *link)
 {
-    size_t       lens[3];
-    const char  *argv[3];
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_kefu_scripts[i]; i++) {
+        ngx_kefu_redis_load_script(link, ngx_kefu_scripts[i]);
+    }
+}
+
+
+static void
+ngx_kefu_redis_load_script(ngx_kefu_redis_link_t *link, ngx_kefu_script_t *s)
+{
+    size_t                  lens[3];
+    ngx_uint_t              i;
+    const char             *argv[3];
+    ngx_kefu_redis_load_t  *load;
+
+    load = NULL;
+
+    for (i = 0; ngx_kefu_scripts[i] && i < NGX_KEFU_REDIS_SCRIPTS_MAX; i++) {
+        if (ngx_kefu_scripts[i] == s) {
+            load = &link->loads[i];
+            load->link = link;
+            break;
+        }
+    }
 
     argv[0] = "SCRIPT";
     lens[0] = 6;
@@ -1194,11 +1421,11 @@ ngx_kefu_redis_load_script(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s)
     argv[2] = (char *) s->source.data;
     lens[2] = s->source.len;
 
-    if (ngx_kefu_redis_send(&rd->cmd, ngx_kefu_redis_script_reply, s, 3,
+    if (ngx_kefu_redis_send(link, ngx_kefu_redis_script_reply, load, 3,
                             argv, lens)
-        == NGX_OK)
+        == NGX_OK && load)
     {
-        (void) ngx_kefu_redis_script_loading(rd, s, 1);
+        load->loading = 1;
     }
 }
 
@@ -1206,8 +1433,8 @@ ngx_kefu_redis_load_script(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s)
 /* whether a SCRIPT LOAD of s is in flight; set: 1 sets, 2 clears */
 
 static ngx_uint_t
-ngx_kefu_redis_script_loading(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
-    ngx_uint_t set)
+ngx_kefu_redis_script_loading(ngx_kefu_redis_link_t *link,
+    ngx_kefu_script_t *s, ngx_uint_t set)
 {
     ngx_uint_t  i;
 
@@ -1217,10 +1444,10 @@ ngx_kefu_redis_script_loading(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         }
 
         if (set) {
-            rd->loading[i] = (set == 1);
+            link->loads[i].loading = (set == 1);
         }
 
-        return rd->loading[i];
+        return link->loads[i].loading;
     }
 
     return 0;
@@ -1230,7 +1457,11 @@ ngx_kefu_redis_script_loading(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
 static void
 ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
 {
-    (void) ngx_kefu_redis_script_loading(rd, data, 2);
+    ngx_kefu_redis_load_t  *load = data;
+
+    if (load) {
+        load->loading = 0;
+    }
 
     if (r && r->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
@@ -1243,32 +1474,72 @@ ngx_int_t
 ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
-    ngx_int_t  rc;
+    int                     i;
+    size_t                  lens[32];
+    ngx_int_t               rc;
+    ngx_uint_t              slot;
+    const char             *args[32];
+    ngx_kefu_redis_link_t  *link;
 
-    rc = ngx_kefu_redis_admit(rd);
+    if (rd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    slot = 0;
+    link = &rd->cmd;
+
+    if (rd->conf->seeds) {
+        /* the key is the command's first argument (a channel for
+         * PUBLISH, which a cluster sends on the channel's shard only) */
+        slot = argc > 1 ? ngx_kefu_redis_slot((u_char *) argv[1], argvlen[1])
+                        : 0;
+
+        if (argc <= 32 && argvlen[0] == 7
+            && ngx_strncasecmp((u_char *) argv[0], (u_char *) "PUBLISH", 7)
+               == 0)
+        {
+            for (i = 1; i < argc; i++) {
+                args[i] = argv[i];
+                lens[i] = argvlen[i];
+            }
+
+            args[0] = "SPUBLISH";
+            lens[0] = 8;
+            argv = args;
+            argvlen = lens;
+        }
+
+        link = ngx_kefu_redis_cluster_route(rd, slot);
+    }
+
+    rc = ngx_kefu_redis_admit(rd, link);
 
     if (rc != NGX_OK) {
         return rc;
     }
 
-    return ngx_kefu_redis_send(&rd->cmd, h, data, argc, argv, argvlen);
+    return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
+                                      argvlen, link->node ? (ngx_int_t) slot
+                                                          : -1);
 }
 
 
 /* ready, and under the cap of commands in flight */
 
 static ngx_int_t
-ngx_kefu_redis_admit(ngx_kefu_redis_t *rd)
+ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link)
 {
     ngx_uint_t  max;
 
-    if (!ngx_kefu_redis_ready(rd)) {
+    if (link == NULL || link->state != NGX_KEFU_LINK_READY
+        || !ngx_kefu_redis_ready(rd))
+    {
         return NGX_DECLINED;
     }
 
     max = (ngx_uint_t) rd->kmcf->redis_max_inflight;
 
-    if (rd->cmd.ninflight >= max) {
+    if (link->ninflight >= max) {
         ngx_kefu_stat_inc(rd->kmcf, redis_busy);
 
         if (!rd->busy) {
@@ -1276,7 +1547,7 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd)
             ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                           "kefu: %ui redis commands in flight "
                           "(kefu_redis_max_inflight), refusing more",
-                          rd->cmd.ninflight);
+                          link->ninflight);
         }
 
         return NGX_BUSY;
@@ -1291,7 +1562,9 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd)
 /*
  * EVALSHA.  Scripts are loaded on every connect; one that Redis forgot
  * (SCRIPT FLUSH, a failover) is loaded again, once, and the call runs
- * again behind the load (ngx_kefu_redis_rerun()).
+ * again behind the load (ngx_kefu_redis_rerun()).  In a cluster the call
+ * goes to the node serving its first key's slot (a call without keys to
+ * slot 0's).
  */
 
 ngx_int_t
@@ -1299,14 +1572,22 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
     const char **argv, const size_t *argvlen)
 {
-    int          i;
-    u_char       nk[NGX_INT_T_LEN];
-    size_t       lens[32];
-    ngx_int_t    rc;
-    const char  *args[32];
+    int                     i;
+    u_char                  nk[NGX_INT_T_LEN];
+    size_t                  lens[32];
+    ngx_int_t               rc;
+    ngx_uint_t              slot;
+    const char             *args[32];
+    ngx_kefu_redis_link_t  *link;
 
-    if (argc + 3 > 32) {
+    slot = 0;
+
+    if (argc + 3 > 32 || nkeys > argc) {
         return NGX_ERROR;
+    }
+
+    if (rd == NULL) {
+        return NGX_DECLINED;
     }
 
     args[0] = "EVALSHA";
@@ -1321,32 +1602,44 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         lens[i + 3] = argvlen[i];
     }
 
-    rc = ngx_kefu_redis_admit(rd);
+    link = &rd->cmd;
+
+    if (rd->conf->seeds) {
+        slot = nkeys ? ngx_kefu_redis_slot((u_char *) argv[0], argvlen[0])
+                     : 0;
+        link = ngx_kefu_redis_cluster_route(rd, slot);
+    }
+
+    rc = ngx_kefu_redis_admit(rd, link);
 
     if (rc != NGX_OK) {
         return rc;
     }
 
-    return ngx_kefu_redis_send_script(&rd->cmd, s, h, data, argc + 3, args,
-                                      lens);
+    return ngx_kefu_redis_send_script(link, s, h, data, argc + 3, args,
+                                      lens, link->node ? (ngx_int_t) slot
+                                                       : -1);
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
     return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
-                                      argvlen);
+                                      argvlen, -1);
 }
 
 
-/* a script's call keeps its formatted command for a rerun after NOSCRIPT */
+/*
+ * A script's call keeps its formatted command for a rerun after NOSCRIPT;
+ * in a cluster every call does, for a redirection.
+ */
 
 static ngx_int_t
 ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
-    int argc, const char **argv, const size_t *argvlen)
+    int argc, const char **argv, const size_t *argvlen, ngx_int_t slot)
 {
     int                    len, rc;
     char                  *cmd;
@@ -1368,9 +1661,12 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     req->script = script;
     req->cmd = NULL;
     req->len = 0;
+    req->redirects = 0;
+    req->slot = slot;
     req->retried = 0;
+    req->wait.timer_set = 0;
 
-    if (script) {
+    if (script || link->node) {
         cmd = NULL;
         len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
 
@@ -1414,9 +1710,14 @@ static void
 ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     ngx_kefu_redis_req_t   *req = privdata;
+
+    ngx_uint_t              ask;
+    redisReply             *r;
+    ngx_kefu_redis_node_t  *node;
     ngx_kefu_redis_link_t  *link;
 
     link = req->link;
+    r = reply;
 
     ngx_queue_remove(&req->queue);
     link->ninflight--;
@@ -1436,8 +1737,8 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         ngx_kefu_redis_arm_timer(link);
     }
 
-    if (reply && ((redisReply *) reply)->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(((redisReply *) reply)->str, "NOSCRIPT", 8) == 0)
+    if (r && r->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(r->str, "NOSCRIPT", 8) == 0)
     {
         if (req->script && !req->retried
             && ngx_kefu_redis_rerun(req) == NGX_OK)
@@ -1449,9 +1750,8 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         reply = NULL;
     }
 
-    if (reply && ((redisReply *) reply)->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(((redisReply *) reply)->str, "READONLY", 8) == 0
-        && link->rd->sentinels)
+    if (r && r->type == REDIS_REPLY_ERROR && link->rd->sentinels
+        && ngx_strncmp(r->str, "READONLY", 8) == 0)
     {
         /* a demoted master: as good as a switch; the caller answers
          * "unavailable" as for a lost connection (nothing was written) */
@@ -1460,14 +1760,71 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         reply = NULL;
     }
 
+    /*
+     * A cluster's redirections: MOVED (the slot has a new owner: the map
+     * is asked again, the call goes there) and ASK (the slot is being
+     * migrated and this key already left: ASKING, then the call, on the
+     * importing node).  A call is redirected a few times at most.
+     */
+    if (r && r->type == REDIS_REPLY_ERROR && link->node && req->cmd
+        && (ngx_strncmp(r->str, "MOVED ", 6) == 0
+            || ngx_strncmp(r->str, "ASK ", 4) == 0))
+    {
+        node = ngx_kefu_redis_cluster_redirect(link->rd, r, &ask);
+
+        if (node && req->redirects < NGX_KEFU_REDIS_REDIRECTS
+            && ngx_kefu_redis_resend(req, &node->cmd, ask) == NGX_OK)
+        {
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, link->rd->log, 0,
+                      "kefu: redis %s: %s, not followed", link->name,
+                      r->str);
+        reply = NULL;
+    }
+
+    /*
+     * TRYAGAIN: a call with several keys in a slot being migrated, some
+     * of them moved already.  The migration finishes in moments: the call
+     * runs again after a pause, routed afresh.
+     */
+    if (r && r->type == REDIS_REPLY_ERROR && link->node && req->cmd
+        && req->slot >= 0 && ngx_strncmp(r->str, "TRYAGAIN", 8) == 0
+        && req->redirects < NGX_KEFU_REDIS_TRYAGAIN && !link->rd->exiting)
+    {
+        req->redirects++;
+        req->wait.handler = ngx_kefu_redis_tryagain_handler;
+        req->wait.data = req;
+        req->wait.log = link->rd->log;
+        req->wait.cancelable = 1;
+        ngx_add_timer(&req->wait, NGX_KEFU_REDIS_TRYAGAIN_WAIT);
+        return;
+    }
+
+    ngx_kefu_redis_done(req, reply);
+}
+
+
+/*
+ * A call's end: its handler gets the reply (NULL: failed); with wait=,
+ * the message script's reply only once WAIT counted enough replicas.
+ */
+
+static void
+ngx_kefu_redis_done(ngx_kefu_redis_req_t *req, redisReply *reply)
+{
+    ngx_kefu_redis_link_t  *link;
+
+    link = req->link;
+
     if (!link->subscriber) {
         ngx_kefu_stat_redis_reply(link->rd->kmcf,
                                   ngx_current_msec - req->sent, reply != NULL);
     }
 
-    /* wait=: the handler gets the reply once enough replicas have it */
     if (req->script && req->script == link->rd->durable && reply
-        && ((redisReply *) reply)->type != REDIS_REPLY_ERROR)
+        && reply->type != REDIS_REPLY_ERROR)
     {
         if (ngx_kefu_redis_wait(req, reply) == NGX_OK) {
             req->handler = NULL;
@@ -1486,6 +1843,23 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
 
     ngx_free(req);
+}
+
+
+static void
+ngx_kefu_redis_tryagain_handler(ngx_event_t *ev)
+{
+    ngx_kefu_redis_req_t  *req = ev->data;
+
+    ngx_kefu_redis_link_t  *link;
+
+    link = ngx_kefu_redis_cluster_route(req->link->rd, req->slot);
+
+    if (link && ngx_kefu_redis_resend(req, link, 0) == NGX_OK) {
+        return;
+    }
+
+    ngx_kefu_redis_done(req, NULL);
 }
 
 
@@ -1512,12 +1886,46 @@ ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
 
     ngx_kefu_stat_inc(rd->kmcf, redis_noscript);
 
-    if (!ngx_kefu_redis_script_loading(rd, req->script, 0)) {
+    if (!ngx_kefu_redis_script_loading(link, req->script, 0)) {
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "kefu: redis lost script %*s (NOSCRIPT), loading it "
                       "again", (size_t) 8, req->script->sha1);
 
-        ngx_kefu_redis_load_script(rd, req->script);
+        ngx_kefu_redis_load_script(link, req->script);
+    }
+
+    if (ngx_kefu_redis_resend(req, link, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    req->retried = 1;
+
+    return NGX_OK;
+}
+
+
+/* a call sent again, as it was formatted, on a link (behind ASKING) */
+
+static ngx_int_t
+ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req, ngx_kefu_redis_link_t *link,
+    ngx_uint_t asking)
+{
+    size_t       len;
+    const char  *argv[1];
+
+    if (link->ac == NULL || link->state != NGX_KEFU_LINK_READY
+        || link->rd->exiting)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (asking) {
+        argv[0] = "ASKING";
+        len = 6;
+
+        if (ngx_kefu_redis_send(link, NULL, NULL, 1, argv, &len) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (redisAsyncFormattedCommand(link->ac, ngx_kefu_redis_reply, req,
@@ -1527,7 +1935,11 @@ ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
         return NGX_ERROR;
     }
 
-    req->retried = 1;
+    if (link != req->link) {
+        req->redirects++;
+        req->link = link;
+    }
+
     req->sent = ngx_current_msec;
 
     ngx_queue_insert_tail(&link->inflight, &req->queue);
@@ -1544,11 +1956,12 @@ ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
 /*
  * wait=N: WAIT N wait_timeout on the same connection, right after the
  * script's reply.  WAIT waits for the replication offset of this
- * connection's latest write, which is the script's or a later one.  The
- * reply is copied (hiredis frees it when this callback returns) and handed
- * over when WAIT answered: with fewer replicas than N, or no answer, the
- * handler gets NULL, as for any failure: the client is told "unavailable"
- * and resends, which the script deduplicates.
+ * connection's latest write, which is the script's or a later one (in a
+ * cluster: the connection to the master that ran the script, after any
+ * redirection).  The reply is copied (hiredis frees it when its callback
+ * returns) and handed over when WAIT answered: with fewer replicas than
+ * N, or no answer, the handler gets NULL, as for any failure: the client
+ * is told "unavailable" and resends, which the script deduplicates.
  */
 
 static ngx_int_t
@@ -1753,8 +2166,16 @@ ngx_kefu_redis_subscribe(ngx_kefu_redis_t *rd, ngx_str_t *channel)
     ch->sn.str.len = channel->len;
     ch->sn.node.key = hash;
     ch->count = 1;
+    ch->node = -1;
+    ch->slot = ngx_kefu_redis_slot(channel->data, channel->len);
 
     ngx_rbtree_insert(&rd->channels, &ch->sn.node);
+
+    if (rd->conf->seeds) {
+        /* on its shard, now or when that shard's link is ready */
+        ngx_kefu_redis_shard_subscribe(rd, ch);
+        return NGX_OK;
+    }
 
     /* while down, the reconnect subscribes it */
     if (rd->sub.state == NGX_KEFU_LINK_READY) {
@@ -1782,7 +2203,10 @@ ngx_kefu_redis_unsubscribe(ngx_kefu_redis_t *rd, ngx_str_t *channel)
         return NGX_OK;
     }
 
-    if (rd->sub.state == NGX_KEFU_LINK_READY) {
+    if (rd->conf->seeds) {
+        ngx_kefu_redis_shard_unsubscribe(rd, ch);
+
+    } else if (rd->sub.state == NGX_KEFU_LINK_READY) {
         (void) ngx_kefu_redis_sub_send(rd, "UNSUBSCRIBE", &ch->sn.str);
     }
 
@@ -1861,13 +2285,12 @@ ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     {
         payload.data = (u_char *) r->element[2]->str;
         payload.len = r->element[2]->len;
-        ngx_kefu_conv_published(rd->kmcf, &channel, &payload);
-        ngx_kefu_settings_published(rd->kmcf, &channel, &payload);
+        ngx_kefu_redis_tell_message(rd, &channel, &payload);
         return;
     }
 
     if (kind.len == 9 && ngx_strncmp(kind.data, "subscribe", 9) == 0) {
-        ngx_kefu_conv_subscribed(rd->kmcf, &channel);
+        ngx_kefu_redis_tell_subscribed(rd, &channel);
     }
 }
 
@@ -1888,6 +2311,16 @@ ngx_kefu_redis_ping_handler(ngx_event_t *ev)
     const char  *argv[3];
 
     if (rd->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (rd->conf->seeds) {
+        /* a cluster: each shard's pub/sub link answers a PING, and the
+         * slot map is asked again (topology changes show up within an
+         * interval even when no call was redirected) */
+        ngx_kefu_redis_shard_ping(rd);
+        ngx_kefu_redis_cluster_refresh(rd);
+        ngx_add_timer(ev, ngx_min(rd->conf->ping, rd->conf->timeout));
         return;
     }
 
@@ -1966,7 +2399,7 @@ ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link)
     int           on, idle, cnt;
     ngx_socket_t  fd;
 
-    if (link->ac->c.connection_type != REDIS_CONN_TCP) {
+    if (link->port == 0) {
         return;
     }
 

@@ -2,14 +2,23 @@
 /*
  * Redis on nginx's event loop: hiredis's asynchronous API driven by nginx
  * events and timers.  Per worker, one connection for commands and one for
- * pub/sub, reconnected forever with capped exponential backoff.
+ * pub/sub, reconnected forever with capped exponential backoff; with
+ * "kefu_redis cluster", both per master (ngx_kefu_redis_cluster.c,
+ * ngx_kefu_redis_shard.c); with "kefu_redis sentinel", both to the master
+ * the Sentinels name (ngx_kefu_redis_sentinel.c).  Callers never see a connection: a command's
+ * key is its first argument, a script call's its first key, and the layer
+ * sends it where that key lives.
  *
  * Replies reach a handler with the data given with the command; reply is
- * NULL when the command failed (timeout, disconnect).  Commands in flight
- * are capped per worker (kefu_redis_max_inflight): beyond the cap a command
- * is refused at once with NGX_BUSY, and its caller answers "unavailable".  The data must stay
- * valid until then: pass a lookup key (a session id), never a pointer to
- * something a client's departure frees.
+ * NULL when the command failed (timeout, disconnect).  Replies to calls on
+ * different masters come in no particular order.  Commands in flight are
+ * capped per connection (kefu_redis_max_inflight): beyond the cap a
+ * command is refused at once with NGX_BUSY, and its caller answers
+ * "unavailable".  The data must stay valid until then: pass a lookup key
+ * (a session id), never a pointer to something a client's departure frees.
+ *
+ * Link events and pub/sub messages reach the rest of the module only
+ * through the consumers it registered (ngx_kefu_redis_consume()).
  */
 
 
@@ -26,6 +35,29 @@ typedef void (*ngx_kefu_redis_handler_pt)(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
 
+/*
+ * What a part of the module wants to hear from the Redis layer: its links'
+ * events and the messages on the channels subscribed.  The layer calls
+ * these and nothing else above it; any member may be NULL.  Consumers are
+ * called in the order they registered (ngx_kefu_init_process()).
+ */
+typedef struct {
+    /* the command link is (again) ready, its scripts loaded before */
+    void  (*ready)(ngx_kefu_main_conf_t *kmcf);
+    /* the pub/sub link is (again) ready, its channels being subscribed */
+    void  (*sub_ready)(ngx_kefu_main_conf_t *kmcf);
+    /* the pub/sub link was lost: what was published meanwhile is gone */
+    void  (*sub_lost)(ngx_kefu_main_conf_t *kmcf);
+    /* a channel's subscription confirmed: its messages come from now on */
+    void  (*subscribed)(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel);
+    /* a message on a channel subscribed */
+    void  (*message)(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
+                     ngx_str_t *payload);
+} ngx_kefu_redis_consumer_t;
+
+#define NGX_KEFU_REDIS_CONSUMERS_MAX  8
+
+
 /* a Lua script, loaded on every (re)connect, run by its SHA-1 */
 typedef struct {
     ngx_str_t                    source;
@@ -37,10 +69,17 @@ typedef struct {
 typedef struct ngx_kefu_redis_sentinel_conf_s  ngx_kefu_redis_sentinel_conf_t;
 typedef struct ngx_kefu_redis_sentinel_s  ngx_kefu_redis_sentinel_t;
 
+/* a numeric address, as hiredis takes it */
+typedef struct {
+    u_char                      *host;        /* NUL-terminated */
+    ngx_int_t                    port;
+} ngx_kefu_redis_addr_t;
+
 
 struct ngx_kefu_redis_conf_s {
     ngx_str_t                    host;        /* numeric, or a unix path */
     ngx_int_t                    port;        /* 0 for a unix socket */
+    ngx_array_t                 *seeds;       /* cluster: addr_t, or NULL */
     ngx_str_t                    user;        /* an ACL user, or empty */
     ngx_str_t                    password;
     ngx_int_t                    db;
@@ -66,6 +105,9 @@ char *ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_kefu_redis_init_process(ngx_cycle_t *cycle);
 void ngx_kefu_redis_exit_process(ngx_cycle_t *cycle);
+
+ngx_int_t ngx_kefu_redis_consume(ngx_kefu_redis_t *rd,
+    const ngx_kefu_redis_consumer_t *consumer);
 
 ngx_uint_t ngx_kefu_redis_ready(ngx_kefu_redis_t *rd);
 ngx_kefu_main_conf_t *ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd);

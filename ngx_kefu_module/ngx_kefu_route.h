@@ -128,6 +128,7 @@ ngx_int_t ngx_kefu_presence_groups(ngx_kefu_ws_t *ws, char **out);
 /* this worker's leases: presence and id node (ngx_kefu_lease.c) */
 ngx_int_t ngx_kefu_lease_init_process(ngx_cycle_t *cycle);
 void ngx_kefu_lease_ready(ngx_kefu_main_conf_t *kmcf);
+extern const ngx_kefu_redis_consumer_t  ngx_kefu_lease_redis_consumer;
 void ngx_kefu_lease_exit(ngx_cycle_t *cycle);
 void ngx_kefu_lease_dirty(ngx_kefu_main_conf_t *kmcf);
 u_char *ngx_kefu_lease_token(ngx_kefu_main_conf_t *kmcf);

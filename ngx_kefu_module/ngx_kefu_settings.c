@@ -590,6 +590,19 @@ ngx_kefu_settings_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * Either link (back) up: settings are read again, and notices of changes
+ * missed while the pub/sub link was down no longer matter.
+ */
+const ngx_kefu_redis_consumer_t  ngx_kefu_settings_redis_consumer = {
+    ngx_kefu_settings_ready,               /* ready */
+    ngx_kefu_settings_ready,               /* sub_ready */
+    NULL,                                  /* sub_lost */
+    NULL,                                  /* subscribed */
+    ngx_kefu_settings_published            /* message */
+};
+
+
 /* Redis is (back) up: every site's settings and availability, afresh */
 
 void

@@ -86,6 +86,7 @@ void ngx_kefu_settings_exit_process(ngx_cycle_t *cycle);
 void ngx_kefu_settings_ready(ngx_kefu_main_conf_t *kmcf);
 void ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *channel, ngx_str_t *payload);
+extern const ngx_kefu_redis_consumer_t  ngx_kefu_settings_redis_consumer;
 json_t *ngx_kefu_settings_public(ngx_kefu_site_t *site);
 ngx_uint_t ngx_kefu_settings_group_known(ngx_kefu_site_t *site,
     ngx_str_t *group);

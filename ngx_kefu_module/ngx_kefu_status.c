@@ -23,6 +23,9 @@
 
 
 #define NGX_KEFU_STATUS_REDIS_NONE   0   /* no kefu_redis */
+
+/* a reply's data: the request's id and the site's index */
+#define NGX_KEFU_STATUS_SITE_BITS    16
 #define NGX_KEFU_STATUS_REDIS_UP     1
 #define NGX_KEFU_STATUS_REDIS_DOWN   2
 
@@ -298,7 +301,10 @@ ngx_kefu_status_handler(ngx_http_request_t *r)
 
         rc = ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_status,
                                  ngx_kefu_status_reply,
-                                 (void *) (uintptr_t) ctx->id, 2, 4,
+                                 (void *) (uintptr_t)
+                                     (ctx->id << NGX_KEFU_STATUS_SITE_BITS
+                                      | i),
+                                 2, 4,
                                  argv, lens);
         if (rc != NGX_OK) {
             ctx->redis = NGX_KEFU_STATUS_REDIS_DOWN;
@@ -353,7 +359,11 @@ ngx_kefu_status_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_kefu_main_conf_t   *kmcf;
     ngx_kefu_status_ctx_t  *ctx;
 
-    id = (ngx_uint_t) (uintptr_t) data;
+    /* which request, and which of its sites: replies from a cluster's
+     * masters come in no particular order */
+    id = (ngx_uint_t) (uintptr_t) data >> NGX_KEFU_STATUS_SITE_BITS;
+    n = (ngx_uint_t) (uintptr_t) data
+        & ((1 << NGX_KEFU_STATUS_SITE_BITS) - 1);
     ctx = NULL;
 
     if (ngx_kefu_status_waiting.next == NULL) {
@@ -380,9 +390,6 @@ ngx_kefu_status_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     kmcf = ngx_kefu_redis_main_conf(rd);
     sites = kmcf->sites.elts;
-
-    /* replies come in the order asked: this one is for the next site */
-    n = json_object_size(ctx->sites);
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 3 || n >= kmcf->sites.nelts)

@@ -562,6 +562,7 @@ struct ws_s {
     const ws_handler_t  *handler;
     void                *data;        /* the mode's */
     int                  tag;
+    const char          *path;        /* NULL: --path */
 };
 
 
@@ -810,7 +811,7 @@ ws_event(ev_t *ev, uint32_t events)
             return;
         }
 
-        ws_connected(ws, ws_host, ws_path);
+        ws_connected(ws, ws_host, ws->path ? ws->path : ws_path);
         return;
     }
 
@@ -1227,6 +1228,7 @@ typedef struct {
     int          rate;
     int          duration;
     int          agents;
+    int          size;
 } options_t;
 
 
@@ -1240,7 +1242,10 @@ usage(void)
         " [--inflight I] [--conn-rate R] [--timeout SECONDS]\n"
         "                      [--hold SECONDS]\n"
         "       kefu-load pairs --port P --secret S [--site shop1] [--n N]"
-        " [--rate PER_SECOND] [--duration SECONDS] [--sources S]\n"
+        " [--rate PER_SECOND] [--duration SECONDS] [--size BYTES]"
+        " [--sources S]\n"
+        "       kefu-load nchan --port P [--n N] [--rate PER_SECOND]"
+        " [--duration SECONDS] [--size BYTES] [--sources S]\n"
         "       kefu-load route --port P --secret S [--site shop1] [--n N]"
         " [--agents A] [--sources S]\n"
         "       kefu-load churn --port P --secret S [--site shop1] [--n N]"
@@ -1290,7 +1295,7 @@ parse_options(int argc, char **argv, options_t *o)
 
     o->mode = argv[1];
 
-    if (strcmp(o->mode, "pairs") == 0) {
+    if (strcmp(o->mode, "pairs") == 0 || strcmp(o->mode, "nchan") == 0) {
         o->n = 1000;
     } else if (strcmp(o->mode, "route") == 0) {
         o->n = 2000;
@@ -1352,6 +1357,8 @@ parse_options(int argc, char **argv, options_t *o)
             o->rate = int_arg(v, 1, 10000);
         } else if (strcmp(a, "--duration") == 0) {
             o->duration = int_arg(v, 1, 600);
+        } else if (strcmp(a, "--size") == 0) {
+            o->size = int_arg(v, 0, 4096);
         } else if (strcmp(a, "--agents") == 0) {
             o->agents = int_arg(v, 1, 10000);
         } else {
@@ -1366,6 +1373,7 @@ parse_options(int argc, char **argv, options_t *o)
     if (o->port == 0
         || (strcmp(o->mode, "pairs") == 0
             && (o->secret == NULL || o->n > MAX_CONNS / 2))
+        || (strcmp(o->mode, "nchan") == 0 && o->n > MAX_CONNS / 2)
         || (strcmp(o->mode, "route") == 0
             && (o->secret == NULL || o->n + o->agents > MAX_CONNS))
         || (strcmp(o->mode, "churn") == 0 && o->secret == NULL))
@@ -1727,6 +1735,26 @@ run_idle(options_t *o)
 }
 
 
+/*
+ * A message's text: its send time and number, which the receiver parses,
+ * padded with 'x' to size bytes when size is larger (--size: the payload
+ * the comparison with other servers fixes).
+ */
+static void
+text_of(char *out, size_t cap, int size, double t, uint64_t n)
+{
+    int  len;
+
+    len = snprintf(out, cap, "t=%.6f n=%llu ", t, (unsigned long long) n);
+
+    while (len < size && (size_t) len + 1 < cap) {
+        out[len++] = 'x';
+    }
+
+    out[len] = '\0';
+}
+
+
 /* ----------------------------------------------------- mode: pairs */
 
 enum { P_WAIT, P_HELLO, P_OPENING, P_ACCEPTING, P_READY, P_FAILED };
@@ -1739,6 +1767,7 @@ typedef struct {
     uint64_t        sent, acked, received, dups, gaps, refused;
     uint64_t        expected;       /* the next number the agent should see */
     double          next_send;
+    char            path[2][32];    /* nchan: the publisher's, subscriber's */
 } pair_t;
 
 
@@ -1812,11 +1841,38 @@ pair_open(ws_t *ws)
 
 
 static void
+pair_received(pair_t *pr, const char *text)
+{
+    double  t;
+    long    n;
+
+    if (sscanf(text, "t=%lf n=%ld", &t, &n) != 2) {
+        return;
+    }
+
+    if (pp.nlat < pp.lat_cap) {
+        pp.lat[pp.nlat++] = (now() - pp.t_base - t) * 1000;
+    }
+
+    if ((uint64_t) n == pr->expected) {
+        pr->received++;
+        pr->expected++;
+
+    } else if ((uint64_t) n < pr->expected) {
+        pr->dups++;
+
+    } else {
+        pr->gaps += n - pr->expected;
+        pr->received++;
+        pr->expected = n + 1;
+    }
+}
+
+
+static void
 pair_text(ws_t *ws, char *m, size_t len)
 {
     char     *p, state[16];
-    double    t;
-    long      n;
     pair_t   *pr = ws->data;
 
     (void) len;
@@ -1877,25 +1933,8 @@ pair_text(ws_t *ws, char *m, size_t len)
     }
 
     p = strstr(m, "\"text\":\"t=");
-    if (p == NULL || sscanf(p + 10, "%lf n=%ld", &t, &n) != 2) {
-        return;
-    }
-
-    if (pp.nlat < pp.lat_cap) {
-        pp.lat[pp.nlat++] = (now() - pp.t_base - t) * 1000;
-    }
-
-    if ((uint64_t) n == pr->expected) {
-        pr->received++;
-        pr->expected++;
-
-    } else if ((uint64_t) n < pr->expected) {
-        pr->dups++;
-
-    } else {
-        pr->gaps += n - pr->expected;
-        pr->received++;
-        pr->expected = n + 1;
+    if (p != NULL) {
+        pair_received(pr, p + 8);
     }
 }
 
@@ -1920,6 +1959,50 @@ pair_closed(ws_t *ws, const char *why)
 static const ws_handler_t  pair_handler = { pair_open, pair_text, pair_closed };
 
 
+/*
+ * nchan: the same pairs against nchan (scripts/bench compare), one channel
+ * per pair: the visitor publishes over a WebSocket to /pub/<pair> and gets
+ * nchan's answer to each publication (its ack), the agent subscribes over
+ * a WebSocket to /sub/<pair> and receives the messages' bodies.
+ */
+static void
+nchan_open(ws_t *ws)
+{
+    pair_t  *pr = ws->data;
+
+    pp.opening--;
+    pr->st[ws->tag] = P_READY;
+
+    if (pr->st[0] == P_READY && pr->st[1] == P_READY) {
+        pp.ready++;
+    }
+}
+
+
+static void
+nchan_text(ws_t *ws, char *m, size_t len)
+{
+    pair_t  *pr = ws->data;
+
+    (void) len;
+
+    if (!pp.running) {
+        return;
+    }
+
+    if (ws->tag == 0) {
+        pr->acked++;        /* nchan's answer to one publication */
+        return;
+    }
+
+    pair_received(pr, m);
+}
+
+
+static const ws_handler_t  nchan_handler = { nchan_open, nchan_text,
+                                             pair_closed };
+
+
 static int
 pcmp(const void *a, const void *b)
 {
@@ -1932,8 +2015,8 @@ pcmp(const void *a, const void *b)
 static int
 run_pairs(options_t *o)
 {
-    int                 i, next;
-    char                msg[256];
+    int                 i, next, nchan = strcmp(o->mode, "nchan") == 0;
+    char                msg[4096 + 256], text[4096 + 1];
     double              t0, deadline, end, interval;
     rlim_t              lim;
     uint64_t            sent = 0, acked = 0, recv = 0, dups = 0, gaps = 0;
@@ -1976,8 +2059,17 @@ run_pairs(options_t *o)
             pair_t  *pr = &pairs[next / 2];
             ws_t    *ws = &pr->c[next % 2];
 
-            ws_init(ws, &pair_handler, pr, next % 2);
+            ws_init(ws, nchan ? &nchan_handler : &pair_handler, pr,
+                    next % 2);
             pr->st[next % 2] = P_WAIT;
+
+            if (nchan) {
+                snprintf(pr->conv, sizeof(pr->conv), "%s/p%d",
+                         next % 2 ? "/sub" : "/pub", next / 2);
+                ws->path = next % 2 ? pr->path[1] : pr->path[0];
+                snprintf(next % 2 ? pr->path[1] : pr->path[0],
+                         sizeof(pr->path[0]), "%s", pr->conv);
+            }
 
             if (ws_connect(ws, o->host, o->port,
                            o->source_base + next % o->sources) == 0)
@@ -2033,11 +2125,19 @@ run_pairs(options_t *o)
 
             while (pr->next_send <= t) {
                 pr->sent++;
+                text_of(text, sizeof(text), o->size, now() - pp.t_base,
+                        pr->sent);
+
+                if (nchan) {
+                    ws_send_text(&pr->c[0], text);
+                    pr->next_send += interval;
+                    continue;
+                }
+
                 snprintf(msg, sizeof(msg),
                          "{\"type\":\"msg\",\"conv\":\"%s\",\"cid\":\"m%llu\","
-                         "\"text\":\"t=%.6f n=%llu\"}", pr->conv,
-                         (unsigned long long) pr->sent, now() - pp.t_base,
-                         (unsigned long long) pr->sent);
+                         "\"text\":\"%s\"}", pr->conv,
+                         (unsigned long long) pr->sent, text);
                 ws_send_text(&pr->c[0], msg);
                 pr->next_send += interval;
             }
@@ -2083,14 +2183,16 @@ run_pairs(options_t *o)
            (unsigned long long) (acked > recv ? acked - recv : 0),
            (unsigned long long) dups, (unsigned long long) gaps,
            (unsigned long long) refused, pp.failed);
-    printf("SUMMARY mode=pairs pairs=%d rate=%d sent=%llu acked=%llu "
+    printf("SUMMARY mode=%s pairs=%d rate=%d sent=%llu acked=%llu "
            "delivered=%llu msgs_per_s=%.0f p50=%.2f p99=%.2f p999=%.2f "
-           "lost=%llu dup=%llu ooo=%llu\n", pp.ready, o->rate,
+           "lost=%llu dup=%llu ooo=%llu refused=%llu\n", o->mode, pp.ready,
+           o->rate,
            (unsigned long long) sent, (unsigned long long) acked,
            (unsigned long long) recv, recv / (double) o->duration,
            PCT(0.5), PCT(0.99), PCT(0.999),
            (unsigned long long) (acked > recv ? acked - recv : 0),
-           (unsigned long long) dups, (unsigned long long) gaps);
+           (unsigned long long) dups, (unsigned long long) gaps,
+           (unsigned long long) refused);
     fflush(stdout);
 
     /* close frames, a short wait for the answers, then the rest */
@@ -2823,7 +2925,7 @@ main(int argc, char **argv)
         return run_selftest();
     }
 
-    if (strcmp(o.mode, "pairs") == 0) {
+    if (strcmp(o.mode, "pairs") == 0 || strcmp(o.mode, "nchan") == 0) {
         return run_pairs(&o);
     }
 

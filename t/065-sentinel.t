@@ -122,6 +122,9 @@ my @cases = (
     ['kefu_redis 127.0.0.1:6379 wait=two;', qr/"kefu_redis" directive has an invalid wait=/],
     ['kefu_redis 127.0.0.1:6379 wait=1 wait_timeout=0;', qr/"kefu_redis" directive has an invalid wait_timeout=/],
     ['kefu_redis 127.0.0.1:6379 wait=1 wait_timeout=3s timeout=2s;', qr/"kefu_redis" directive has wait_timeout= not less than timeout=/],
+    ['kefu_redis sentinel mymaster 127.0.0.1:26379 cluster;', qr/"kefu_redis" directive cannot combine "sentinel" and "cluster"/],
+    ['kefu_redis cluster sentinel mymaster 127.0.0.1:26379;', qr/"kefu_redis" directive cannot combine "sentinel" and "cluster"/],
+    ['kefu_redis cluster 127.0.0.1:7000 sentinel_password=x;', qr/"kefu_redis" directive cannot combine "sentinel" and "cluster"/],
 );
 for my $c (@cases) {
     my ($rc, $out) = nginx_t($http->($c->[0]));
@@ -132,6 +135,10 @@ my ($rc, $out) = nginx_t($http->('kefu_redis sentinel mymaster 127.0.0.1:26379 1
 is($rc, 0, 'a good Sentinel configuration passes') or diag($out);
 ($rc, $out) = nginx_t($http->('kefu_redis 127.0.0.1:6379 wait=2;'));
 is($rc, 0, 'wait= on a plain address passes') or diag($out);
+($rc, $out) = nginx_t($http->('kefu_redis sentinel cluster 127.0.0.1:26379;'));
+is($rc, 0, 'a master named "cluster" is a name, not the cluster form') or diag($out);
+($rc, $out) = nginx_t($http->('kefu_redis cluster 127.0.0.1:7000 wait=1 wait_timeout=500ms;'));
+is($rc, 0, 'wait= with cluster passes') or diag($out);
 
 
 

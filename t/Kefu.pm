@@ -116,6 +116,7 @@ sub start_host {
     $main //= '';
     my $dir = tempdir(CLEANUP => 1);
     mkdir "$dir/logs";
+    $http = cluster_conf($http);
     $_ =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{$ENV{$1} // die "$1 not set\n"}ge for $http, $server;
     my $port;
     for my $try (1 .. 5) {
@@ -182,8 +183,21 @@ sub nginx_pid {
     return $pid;
 }
 
+# scripts/test --cluster3: the tests' Redis is a cluster's
+# seed, named with "kefu_redis cluster"
+sub cluster_conf {
+    my ($text) = @_;
+    $text =~ s/kefu_redis\s+(127\.0\.0\.1:\$TEST_NGINX_REDIS_PORT)\b/kefu_redis cluster $1/g
+        if $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $text;
+    return $text;
+}
+
 Test::Nginx::Socket::add_block_preprocessor(sub {
     my $block = shift;
+
+    if ($ENV{TEST_NGINX_REDIS_CLUSTER} && defined $block->http_config) {
+        $block->set_value('http_config', cluster_conf($block->http_config));
+    }
 
     my $main = $block->main_config;
     $main = '' unless defined $main;
@@ -207,7 +221,7 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
 sub redis_ready {
     my $block = shift;
     my $http = $block->http_config // '';
-    return unless $http =~ /kefu_redis\s+127\.0\.0\.1:\$TEST_NGINX_\w*REDIS_PORT/;
+    return unless $http =~ /kefu_redis\s+(?:cluster\s+)?127\.0\.0\.1:\$TEST_NGINX_\w*REDIS_PORT/;
     my $want = 2 * ($Test::Nginx::Socket::MasterOn ? $Test::Nginx::Socket::Workers : 1);
     wait_redis_log(Test::Nginx::Socket::server_root() . '/logs/error.log', $want);
 }

@@ -71,9 +71,27 @@ sub redis {
     my $port = $ENV{TEST_NGINX_REDIS_PORT};
     if (@cmd > 2 && $cmd[0] eq 'port') { (undef, $port, @cmd) = @cmd }
     die "redis: no port (TEST_NGINX_REDIS_PORT)\n" unless $port;
+    # a cluster (KEFU_TEST_REDIS=cluster): MOVED and ASK followed, a few
+    # times at most
+    for my $hop (1 .. 5) {
+        my $reply = eval { _redis($port, undef, @cmd) };
+        return $reply unless $@;
+        my $err = $@;
+        if ($err =~ /^redis: MOVED \d+ \S*:(\d+)/) { $port = $1; next }
+        if ($err =~ /^redis: ASK \d+ \S*:(\d+)/) {
+            return _redis($1, 'ASKING', @cmd);
+        }
+        die $err;
+    }
+    die "redis: redirected too often\n";
+}
+
+sub _redis {
+    my ($port, $first, @cmd) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                   Timeout => 5) or die "redis: $!\n";
-    my $req = '*' . @cmd . "\r\n";
+    my $req = $first ? "*1\r\n\$" . length($first) . "\r\n$first\r\n" : '';
+    $req .= '*' . @cmd . "\r\n";
     for (@cmd) {
         my $a = $_;
         utf8::encode($a) if utf8::is_utf8($a);
@@ -87,6 +105,7 @@ sub redis {
         $off += $n;
     }
     my $r = {sock => $s, buf => '', deadline => time + 30};
+    _resp($r) if $first;
     my $reply = _resp($r);
     close $s;
     return $reply;
