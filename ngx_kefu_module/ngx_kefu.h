@@ -143,6 +143,8 @@ typedef struct {
     void                        *rt;           /* per worker, see
                                                   ngx_kefu_settings.h */
     ngx_kefu_upload_limits_t     upload;
+    ngx_msec_t                   retention;    /* closed conversations */
+    ngx_msec_t                   anonymous_retention; /* idle visitors */
 } ngx_kefu_site_t;
 
 
@@ -171,6 +173,10 @@ typedef struct {
     ngx_uint_t                   anonymous_per_address;
     ngx_int_t                    log_max;
     ngx_msec_t                   search_retention;
+    ngx_msec_t                   retention;    /* kefu_retention */
+    ngx_msec_t                   anonymous_retention;
+    ngx_msec_t                   retain_interval; /* per worker */
+    ngx_event_t                 *retain_event;    /* per worker */
     ngx_int_t                    redis_max_inflight;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */
@@ -225,6 +231,11 @@ ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
 const char *ngx_kefu_role_name(ngx_uint_t role);
 int64_t ngx_kefu_now_ms(void);
+time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site);
+time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
+    ngx_uint_t anonymous);
+ngx_int_t ngx_kefu_retain_init(ngx_cycle_t *cycle);
 
 void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node,
     int64_t floor, ngx_msec_t until);

@@ -12,6 +12,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_search.h"
+#include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"
 
 
@@ -368,7 +369,13 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     args.tail.len = ngx_strlen(s);
     args.private = priv ? 1 : 0;
     args.group = *group;
-    args.dedup_ttl = (time_t) (kmcf->dedup_ttl / 1000);
+    /* the shop's backend declares a group by naming it (a visitor's
+     * made-up one goes to the default group); a visitor the API writes to
+     * first is kept the site's retention */
+    args.group_known = 1;
+    args.default_group = api->site->default_group;
+    args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, api->site);
+    args.visitor_ttl = ngx_kefu_visitor_seconds(api->site, 0);
     args.log_max = kmcf->log_max;
     ngx_str_set(&args.session, "-");
     args.ids.data = ids;

@@ -293,8 +293,8 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     ngx_kefu_chat_ctx_t  *ctx = data;
 
     u_char          *p, *buf;
-    size_t           len, i;
-    ngx_str_t       *entries;
+    size_t           len, i, first;
+    ngx_str_t       *entries, next;
     ngx_kefu_ws_t   *ws;
 
     ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
@@ -318,10 +318,27 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         goto done;
     }
 
+    /*
+     * 2: the script looked at as many entries as it may (private notes
+     * skipped for a visitor) and says where to go on: "before" then tells
+     * the client, whose oldest message may be far above.
+     */
+    first = 1;
+    next.len = 0;
+
+    if (reply->element[0]->integer == 2 && reply->elements >= 2
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && reply->element[1]->len < NGX_INT64_LEN)
+    {
+        next.data = (u_char *) reply->element[1]->str;
+        next.len = reply->element[1]->len;
+        first = 2;
+    }
+
     /* the entries are JSON already: the reply is put together as text */
 
     len = sizeof("{\"type\":\"history\",\"conv\":\"\",\"more\":false,"
-                 "\"msgs\":[]}") + ctx->len;
+                 "\"before\":,\"msgs\":[]}") + ctx->len + next.len;
 
     /* attachments get fresh links: history is where a client renews them */
     entries = ngx_alloc(reply->elements * sizeof(ngx_str_t),
@@ -330,7 +347,7 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         goto done;
     }
 
-    for (i = 1; i < reply->elements; i++) {
+    for (i = first; i < reply->elements; i++) {
         entries[i].data = ngx_kefu_attach_links(ws->main_conf, ws->site,
                                   (u_char *) reply->element[i]->str,
                                   reply->element[i]->len, &entries[i].len);
@@ -348,16 +365,22 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     }
 
     p = ngx_snprintf(buf, len, "{\"type\":\"history\",\"conv\":\"%*s\","
-                     "\"more\":%s,\"msgs\":[", ctx->len, ctx->conv,
+                     "\"more\":%s,", ctx->len, ctx->conv,
                      reply->element[0]->integer ? "true" : "false");
 
+    if (next.len) {
+        p = ngx_snprintf(p, len - (p - buf), "\"before\":%V,", &next);
+    }
+
+    p = ngx_cpymem(p, "\"msgs\":[", sizeof("\"msgs\":[") - 1);
+
     /* the script returns newest first; clients get oldest first */
-    for (i = reply->elements - 1; i >= 1; i--) {
+    for (i = reply->elements - 1; i >= first; i--) {
         p = entries[i].data
             ? ngx_cpymem(p, entries[i].data, entries[i].len)
             : ngx_cpymem(p, reply->element[i]->str, reply->element[i]->len);
 
-        if (i > 1) {
+        if (i > first) {
             *p++ = ',';
         }
     }
@@ -370,7 +393,7 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
 free_entries:
 
-    for (i = 1; i < reply->elements; i++) {
+    for (i = first; i < reply->elements; i++) {
         free(entries[i].data);
     }
 
@@ -388,7 +411,7 @@ void
 ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
 {
     char        *j;
-    u_char       key[64 + NGX_KEFU_MAX_ID_LEN];
+    u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ttl[NGX_TIME_T_LEN];
     size_t       lens[5];
     json_t      *url, *title, *referrer, *p;
     const char  *argv[5];
@@ -446,6 +469,17 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
                                   NULL, 4, argv, lens);
+
+    /* kept as long as the visitor's record (docs/storage.md) */
+    argv[0] = "EXPIRE";
+    lens[0] = 6;
+    argv[2] = (char *) ttl;
+    lens[2] = ngx_snprintf(ttl, sizeof(ttl), "%T",
+                           ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
+              - ttl;
+
+    (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
+                                  NULL, 3, argv, lens);
 }
 
 

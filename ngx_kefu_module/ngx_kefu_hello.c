@@ -722,10 +722,12 @@ static void
 ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char        *attrs;
-    u_char       key[64 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
-    size_t       lens[10];
-    ngx_uint_t   n;
-    const char  *argv[10];
+    u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ts[NGX_INT64_LEN];
+    u_char       ttl[NGX_TIME_T_LEN];
+    size_t       lens[12], klen;
+    ngx_uint_t   n, i;
+    const char  *argv[12];
+    static char *suffix[] = { "", ":convs", ":pages" };
 
     attrs = req->attrs ? json_dumps(req->attrs, JSON_COMPACT) : NULL;
 
@@ -738,7 +740,15 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     lens[2] = 4;
     argv[3] = (char *) ts;
     lens[3] = ngx_snprintf(ts, sizeof(ts), "%L", ngx_kefu_now_ms()) - ts;
-    n = 4;
+    /* how long it is kept idle: the scripts that close its conversations
+     * and store its messages keep it that much longer (docs/storage.md) */
+    argv[4] = "ttl";
+    lens[4] = 3;
+    argv[5] = (char *) ttl;
+    lens[5] = ngx_snprintf(ttl, sizeof(ttl), "%T",
+                           ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
+              - ttl;
+    n = 6;
 
     if (ws->name.len) {
         argv[n] = "name";
@@ -767,6 +777,24 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_hello_ignore,
                                   NULL, n, argv, lens);
     free(attrs);
+
+    /* the record, its conversations' index and its page trail: idle from
+     * now on (the index and the trail may not exist yet: then no-ops) */
+    klen = lens[1];
+
+    for (i = 0; i < sizeof(suffix) / sizeof(char *); i++) {
+        argv[0] = "EXPIRE";
+        lens[0] = 6;
+        argv[1] = (char *) key;
+        lens[1] = ngx_cpymem(key + klen, suffix[i], ngx_strlen(suffix[i]))
+                  - key;
+        argv[2] = (char *) ttl;
+        lens[2] = lens[5];
+
+        (void) ngx_kefu_redis_command(ws->main_conf->redis,
+                                      ngx_kefu_hello_ignore, NULL, 3, argv,
+                                      lens);
+    }
 
     /* found by search by its id and name */
     ngx_kefu_search_index_visitor(ws->main_conf, ws->site, &ws->user_id,

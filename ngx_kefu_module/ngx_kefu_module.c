@@ -32,6 +32,7 @@ static char *ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_kefu_site_settings(ngx_conf_t *cf,
     ngx_kefu_site_t *site, ngx_str_t *path);
+static ngx_msec_t ngx_kefu_parse_keep(ngx_str_t *s);
 static void ngx_kefu_json_cleanup(void *data);
 static char *ngx_kefu_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -95,6 +96,12 @@ static ngx_kefu_msec_bounds_t  ngx_kefu_leeway_bounds = {
 static ngx_kefu_msec_bounds_t  ngx_kefu_search_retention_bounds = {
     ngx_kefu_check_msec, 3600000, (ngx_msec_t) 3650 * 86400 * 1000,
     "must be between 1h and 3650d"
+};
+
+/* EXPIRE takes seconds; ten years is "keep", not a typo's 10^12 */
+static ngx_kefu_msec_bounds_t  ngx_kefu_keep_bounds = {
+    ngx_kefu_check_msec, 1000, 315360000000ULL,
+    "must be between 1s and 3650d"
 };
 
 static ngx_conf_num_bounds_t  ngx_kefu_per_address_bounds = {
@@ -243,6 +250,20 @@ static ngx_command_t  ngx_kefu_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_kefu_main_conf_t, search_retention),
       &ngx_kefu_search_retention_bounds },
+
+    { ngx_string("kefu_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, retention),
+      &ngx_kefu_keep_bounds },
+
+    { ngx_string("kefu_anonymous_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, anonymous_retention),
+      &ngx_kefu_keep_bounds },
 
     { ngx_string("kefu_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -418,6 +439,8 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     kmcf->anonymous_per_address = NGX_CONF_UNSET_UINT;
     kmcf->log_max = NGX_CONF_UNSET;
     kmcf->search_retention = NGX_CONF_UNSET_MSEC;
+    kmcf->retention = NGX_CONF_UNSET_MSEC;
+    kmcf->anonymous_retention = NGX_CONF_UNSET_MSEC;
     kmcf->lease_time = NGX_CONF_UNSET_MSEC;
     kmcf->redis_max_inflight = NGX_CONF_UNSET;
 
@@ -435,8 +458,10 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_kefu_main_conf_t *kmcf = conf;
 
-    char       *rv;
-    ngx_str_t   name;
+    char             *rv;
+    ngx_str_t         name;
+    ngx_uint_t        i;
+    ngx_kefu_site_t  *site;
 
     ngx_conf_init_msec_value(kmcf->dedup_ttl, 86400000);
     ngx_conf_init_msec_value(kmcf->token_leeway, 30000);
@@ -446,6 +471,17 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
                              (ngx_msec_t) 90 * 24 * 3600 * 1000);
     ngx_conf_init_msec_value(kmcf->lease_time, 5000);
     ngx_conf_init_value(kmcf->redis_max_inflight, 1000);
+    ngx_conf_init_msec_value(kmcf->retention, 90 * 86400000ULL);
+    ngx_conf_init_msec_value(kmcf->anonymous_retention, 30 * 86400000ULL);
+
+    /* kefu_site may come before the defaults it inherits */
+    site = kmcf->sites.elts;
+
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        ngx_conf_init_msec_value(site[i].retention, kmcf->retention);
+        ngx_conf_init_msec_value(site[i].anonymous_retention,
+                                 kmcf->anonymous_retention);
+    }
 
     /* counters go to the zone once a worker runs (ngx_kefu_zone.c) */
     kmcf->stats = &kmcf->stats_local;
@@ -716,7 +752,8 @@ ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * kefu_site name secret=... | secret_file=path [anonymous=on|off]
- *           [default_group=name] [capacity=N] [grace=time];
+ *           [default_group=name] [capacity=N] [grace=time]
+ *           [retention=time] [anonymous_retention=time];
  */
 
 static char *
@@ -758,6 +795,8 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     site->grace = 30000;
     site->upload.max_size = NGX_CONF_UNSET;
     site->upload.quota = NGX_CONF_UNSET;
+    site->retention = NGX_CONF_UNSET_MSEC;
+    site->anonymous_retention = NGX_CONF_UNSET_MSEC;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -870,6 +909,34 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "retention=", 10) == 0) {
+            path.data = value[i].data + 10;
+            path.len = value[i].len - 10;
+
+            site->retention = ngx_kefu_parse_keep(&path);
+
+            if (site->retention == (ngx_msec_t) NGX_ERROR) {
+                return "has an invalid retention: a time from 1s to 3650d, "
+                       "e.g. retention=90d";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "anonymous_retention=", 20) == 0) {
+            path.data = value[i].data + 20;
+            path.len = value[i].len - 20;
+
+            site->anonymous_retention = ngx_kefu_parse_keep(&path);
+
+            if (site->anonymous_retention == (ngx_msec_t) NGX_ERROR) {
+                return "has an invalid anonymous_retention: a time from 1s "
+                       "to 3650d, e.g. anonymous_retention=30d";
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "settings=", 9) == 0) {
             path.data = value[i].data + 9;
             path.len = value[i].len - 9;
@@ -904,6 +971,25 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a retention: whole seconds (Redis's EXPIRE), 1s to ten years */
+
+static ngx_msec_t
+ngx_kefu_parse_keep(ngx_str_t *s)
+{
+    ngx_msec_t  ms;
+
+    ms = ngx_parse_time(s, 0);
+
+    if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000
+        || ms > ngx_kefu_keep_bounds.max)
+    {
+        return (ngx_msec_t) NGX_ERROR;
+    }
+
+    return ms;
 }
 
 
@@ -1115,6 +1201,10 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_kefu_revoke_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_kefu_retain_init(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

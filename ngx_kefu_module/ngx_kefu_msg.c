@@ -183,7 +183,12 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     args.tail.len = ngx_strlen(tail);
     args.private = is_private;
     args.group = ws->group;
-    args.dedup_ttl = (time_t) (kmcf->dedup_ttl / 1000);
+    /* a group neither declared nor an agent's goes to the default one */
+    args.group_known = ngx_kefu_settings_group_known(ws->site, &ws->group);
+    args.default_group = ws->site->default_group;
+    args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, ws->site);
+    /* how long an idle visitor is kept (hello stores it in its record) */
+    args.visitor_ttl = ngx_kefu_visitor_seconds(ws->site, ws->anonymous);
     args.log_max = kmcf->log_max;
     args.session.data = session;
     args.session.len = ngx_snprintf(session, sizeof(session), "%016xL",

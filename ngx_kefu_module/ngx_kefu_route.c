@@ -23,8 +23,6 @@ static ngx_int_t ngx_kefu_route_by(ngx_kefu_route_call_t *call,
     ngx_kefu_actor_t *actor);
 static ngx_int_t ngx_kefu_route_conv_arg(ngx_kefu_route_call_t *call,
     ngx_str_t *conv);
-static ngx_uint_t ngx_kefu_route_group_declared(ngx_kefu_site_t *site,
-    ngx_str_t *group);
 static void ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_route_done_pt done, void *data, ngx_int_t code,
     const char *message);
@@ -428,53 +426,15 @@ ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
                                                          : "assign"),
                               transfer ? 8 : 6);
     (void) ngx_kefu_route_by(call, actor);
-    (void) ngx_kefu_route_arg(call, (u_char *)
-                              (ngx_kefu_route_group_declared(actor->site,
-                                                             &args->group)
-                               ? "1" : "0"), 1);
+    /* a group the site declares; any other must be in an agent's claims,
+     * which the script checks (over the API too: contract v2) */
+    (void) ngx_kefu_route_arg(call,
+                              (u_char *) (args->group.len
+                                          && ngx_kefu_settings_group_known(
+                                                 call->site, &args->group)
+                                          ? "1" : "0"), 1);
 
     ngx_kefu_route_run(call);
-}
-
-
-/*
- * A group the site declares: its default group or one of its settings'
- * groups.  Others are known only if an agent named it (checked in Redis).
- */
-
-static ngx_uint_t
-ngx_kefu_route_group_declared(ngx_kefu_site_t *site, ngx_str_t *group)
-{
-    size_t               i;
-    json_t              *groups, *g, *name;
-    ngx_kefu_site_rt_t  *rt;
-
-    if (group->len == 0) {
-        return 0;
-    }
-
-    if (group->len == site->default_group.len
-        && ngx_strncmp(group->data, site->default_group.data, group->len)
-           == 0)
-    {
-        return 1;
-    }
-
-    rt = site->rt;
-    groups = (rt && rt->doc) ? json_object_get(rt->doc, "groups") : NULL;
-
-    json_array_foreach(groups, i, g) {
-        name = json_object_get(g, "name");
-
-        if (json_is_string(name) && json_string_length(name) == group->len
-            && ngx_strncmp(json_string_value(name), group->data, group->len)
-               == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -498,6 +458,7 @@ void
 ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
 {
+    u_char                  buf[NGX_TIME_T_LEN];
     ngx_kefu_route_call_t  *call;
 
     if (actor->role == NGX_KEFU_ROLE_VISITOR) {
@@ -522,6 +483,12 @@ ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     (void) ngx_kefu_route_arg(call, (u_char *) (actor->supervisor ? "1" : "0"),
                               1);
     (void) ngx_kefu_route_by(call, actor);
+
+    /* how long the closed conversation is kept, and its visitor at least */
+    (void) ngx_kefu_route_arg(call, buf,
+                              ngx_sprintf(buf, "%T", (time_t)
+                                          (call->site->retention / 1000))
+                              - buf);
 
     ngx_kefu_route_run(call);
 }

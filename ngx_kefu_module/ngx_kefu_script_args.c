@@ -126,7 +126,8 @@ ngx_kefu_range_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t from,
 }
 
 
-/* KEYS: the conversation; ARGV: conv, who, seq, session (hex), head */
+/* KEYS: the conversation, its log; ARGV: conv, who, seq, session (hex),
+ * head */
 
 ngx_int_t
 ngx_kefu_read_args(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *who,
@@ -136,6 +137,7 @@ ngx_kefu_read_args(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *who,
 
     ngx_kefu_call_init(c);
     ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
     ngx_kefu_call_str(c, conv);
     ngx_kefu_call_str(c, who);
     ngx_kefu_call_int(c, seq);
@@ -302,7 +304,8 @@ ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \
       &(a)->head, &(a)->tail, &(a)->group, &(a)->session, &(a)->ids,          \
-      &(a)->target, &(a)->event, &(a)->greeting, &(a)->file }
+      &(a)->target, &(a)->event, &(a)->greeting, &(a)->file,                \
+      &(a)->default_group }
 
 
 /*
@@ -366,6 +369,18 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
     }
 
     ngx_kefu_arg(out, 24, &a->file);
+
+    /* a group the site does not declare: the default one unless an agent
+     * claims it; how long an idle visitor is kept */
+    if (a->group_known) {
+        ngx_kefu_arg_c(out, 25, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 25, "0");
+    }
+
+    ngx_kefu_arg(out, 26, &a->default_group);
+    ngx_kefu_arg_fmt(out, 27, out->vttl, "%T", a->visitor_ttl);
 
     out->argc = NGX_KEFU_MSG_ARGS;
 }

@@ -75,7 +75,7 @@ ngx_int_t ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
 
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
-#define NGX_KEFU_MSG_ARGS  25
+#define NGX_KEFU_MSG_ARGS  28
 
 typedef struct {
     ngx_str_t                    site;
@@ -92,16 +92,19 @@ typedef struct {
     ngx_str_t                    event;       /* service: stream event */
     ngx_str_t                    greeting;    /* its tail, "" for none */
     ngx_str_t                    file;        /* attachment's SHA-256 */
+    ngx_str_t                    default_group; /* for an unknown group */
     uint64_t                     id;          /* fresh for each run */
     uint64_t                     newconv;
     uint64_t                     greeting_id;
     int64_t                      ts;          /* ms */
     time_t                       dedup_ttl;   /* s */
+    time_t                       visitor_ttl; /* s: an idle visitor kept */
     ngx_int_t                    log_max;
     ngx_msec_t                   grace;
     unsigned                     private:1;
     unsigned                     open:1;      /* service: open one */
     unsigned                     closed_hours:1;
+    unsigned                     group_known:1; /* declared by the site */
 } ngx_kefu_msg_args_t;
 
 typedef struct {
@@ -114,6 +117,7 @@ typedef struct {
     u_char                       ttl[NGX_INT64_LEN];
     u_char                       log_max[NGX_INT64_LEN];
     u_char                       grace[NGX_INT64_LEN];
+    u_char                       vttl[NGX_INT64_LEN];
     u_char                       mid[sizeof("\",\"id\":\"\",\"seq\":")
                                      + NGX_INT64_LEN];
     u_char                       gmid[sizeof("\",\"id\":\"\",\"seq\":")

@@ -431,6 +431,44 @@ ngx_kefu_settings_public(ngx_kefu_site_t *site)
 }
 
 
+/*
+ * A group the site declares: its default group or one of its settings'
+ * groups.  Groups in agents' token claims are known in Redis only: the
+ * script that opens a conversation looks there for any other name.
+ */
+
+ngx_uint_t
+ngx_kefu_settings_group_known(ngx_kefu_site_t *site, ngx_str_t *group)
+{
+    size_t               i;
+    json_t              *g, *name;
+    ngx_kefu_site_rt_t  *rt = site->rt;
+
+    if (group->len == site->default_group.len
+        && ngx_strncmp(group->data, site->default_group.data, group->len)
+           == 0)
+    {
+        return 1;
+    }
+
+    g = (rt && rt->doc) ? json_object_get(rt->doc, "groups") : NULL;
+
+    json_array_foreach(g, i, name) {
+        name = json_object_get(name, "name");
+
+        if (json_is_string(name)
+            && json_string_length(name) == group->len
+            && ngx_strncmp(json_string_value(name), group->data, group->len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* texts.<lang>.<name>, else the other language's */
 
 const char *

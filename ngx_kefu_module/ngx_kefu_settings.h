@@ -88,6 +88,8 @@ void ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *channel, ngx_str_t *payload);
 extern const ngx_kefu_redis_consumer_t  ngx_kefu_settings_redis_consumer;
 json_t *ngx_kefu_settings_public(ngx_kefu_site_t *site);
+ngx_uint_t ngx_kefu_settings_group_known(ngx_kefu_site_t *site,
+    ngx_str_t *group);
 const char *ngx_kefu_settings_text(ngx_kefu_site_t *site, ngx_uint_t en,
     const char *name);
 void ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);

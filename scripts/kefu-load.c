@@ -16,6 +16,8 @@
  *                  [--rate 15] [--duration 10] [--sources 8]
  *   kefu-load route --port P --secret S [--site shop1] [--n 2000]
  *                  [--agents 20] [--sources 8]
+ *   kefu-load churn --port P --secret S [--site shop1] [--n 1000]
+ *                  [--inflight 100] [--sources 8] [--timeout 300]
  *   kefu-load selftest
  *
  * idle: opens N WebSocket connections, at most --inflight of them in the
@@ -51,6 +53,13 @@
  * send to the last visitor told "open"), the time to assignment per
  * visitor (p50, p99), how many were queued instead, and checks that the
  * agents were told of exactly as many.
+ *
+ * churn: --n anonymous visitors, --inflight at a time, each opens a
+ * conversation that one agent closes at once, then leaves.  Prints
+ *
+ *     SUMMARY mode=churn visitors=<n> closed=<n> failed=<n> ...
+ *
+ * Exit status 0 when every visitor saw its conversation closed.
  *
  * selftest: checks the hash functions against published test vectors.
  *
@@ -1239,6 +1248,8 @@ usage(void)
         " [--duration SECONDS] [--size BYTES] [--sources S]\n"
         "       kefu-load route --port P --secret S [--site shop1] [--n N]"
         " [--agents A] [--sources S]\n"
+        "       kefu-load churn --port P --secret S [--site shop1] [--n N]"
+        " [--inflight I] [--sources S] [--timeout SECONDS]\n"
         "       kefu-load selftest\n");
     exit(2);
 }
@@ -1290,6 +1301,10 @@ parse_options(int argc, char **argv, options_t *o)
         o->n = 2000;
     } else if (strcmp(o->mode, "idle") == 0) {
         o->n = 10000;
+    } else if (strcmp(o->mode, "churn") == 0) {
+        o->n = 1000;
+        o->inflight = 100;
+        o->timeout = 300;
     } else if (strcmp(o->mode, "selftest") != 0) {
         usage();
     }
@@ -1360,7 +1375,8 @@ parse_options(int argc, char **argv, options_t *o)
             && (o->secret == NULL || o->n > MAX_CONNS / 2))
         || (strcmp(o->mode, "nchan") == 0 && o->n > MAX_CONNS / 2)
         || (strcmp(o->mode, "route") == 0
-            && (o->secret == NULL || o->n + o->agents > MAX_CONNS)))
+            && (o->secret == NULL || o->n + o->agents > MAX_CONNS))
+        || (strcmp(o->mode, "churn") == 0 && o->secret == NULL))
     {
         usage();
     }
@@ -2505,6 +2521,312 @@ run_route(options_t *o)
 }
 
 
+/* ----------------------------------------------------- mode: churn */
+
+/*
+ * churn: --n anonymous visitors, at most --inflight at a time, each
+ * connects, says hello, opens a conversation with one message and waits
+ * until it is closed, then leaves (close 1000).  One agent (capacity
+ * 1000, the site's default group, online) closes every conversation it is
+ * given at once.  What a site's storage holds afterwards is the point
+ * (t/017-growth.t): the tool only reports how many went through.
+ */
+
+enum { C_IDLE, C_WAIT, C_HELLO, C_SENT, C_CLOSED, C_DONE, C_FAILED };
+
+
+typedef struct {
+    ws_t     ws;
+    uint8_t  st;
+    uint8_t  retries;
+} churn_conn_t;
+
+
+static struct {
+    options_t     *o;
+    churn_conn_t  *c;             /* the agent first, then the visitors */
+    int            active;        /* visitors between connect and leaving */
+    int            done;
+    int            failed;
+    int            closes;        /* close requests the agent sent */
+    int            agent_ready;
+} ch;
+
+
+static void
+churn_hello(ws_t *ws)
+{
+    char  req[1024], token[800];
+
+    if (ws->tag == 0) {
+        mint_route_token(ch.o, 0, token, sizeof(token));
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
+                 "\"status\":\"online\",\"token\":\"%s\"}", ch.o->site, token);
+    } else {
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
+                 ch.o->site);
+    }
+
+    ws_send_text(ws, req);
+}
+
+
+static void
+churn_open(ws_t *ws)
+{
+    churn_conn_t  *cc = ws->data;
+
+    cc->st = C_HELLO;
+    churn_hello(ws);
+}
+
+
+static void
+churn_fail(churn_conn_t *cc, const char *why)
+{
+    if (cc->st == C_DONE || cc->st == C_FAILED) {
+        return;
+    }
+
+    cc->st = C_FAILED;
+    ch.failed++;
+    count_reason(why);
+    ws_close(&cc->ws, why);
+}
+
+
+static void
+churn_text(ws_t *ws, char *m, size_t len)
+{
+    char           state[16], conv[32], req[160], msg[96];
+    churn_conn_t  *cc = ws->data;
+
+    (void) len;
+
+    if (json_type_is(m, "error")) {
+        if (json_str(m, "message", msg, sizeof(msg)) != 0) {
+            strcpy(msg, "?");
+        }
+
+        /* a close Redis could not take now (its cid is the conversation):
+         * asked again, as a client would */
+        if (ws->tag == 0 && json_str(m, "cid", conv, sizeof(conv)) == 0) {
+            snprintf(req, sizeof(req), "{\"type\":\"close\",\"conv\":\"%s\","
+                     "\"cid\":\"%s\"}", conv, conv);
+            ws_send_text(ws, req);
+            return;
+        }
+
+        /* Redis not ready yet in a worker just started: as told */
+        if (cc->st == C_HELLO && strstr(msg, "retry hello")
+            && cc->retries++ < 50)
+        {
+            usleep(20000);
+            churn_hello(ws);
+            return;
+        }
+
+        /* a message Redis could not take now: sent again, same cid */
+        if (cc->st == C_SENT && ws->tag != 0 && strstr(msg, "same cid")
+            && cc->retries++ < 200)
+        {
+            ws_send_text(ws, "{\"type\":\"msg\",\"cid\":\"c1\","
+                             "\"text\":\"hello, I need help\"}");
+            return;
+        }
+
+        /* the agent goes on: what it could not close is counted */
+        if (ws->tag == 0 && cc->st == C_SENT) {
+            char  why[160];
+
+            snprintf(why, sizeof(why), "the agent answered with an error: %s",
+                     msg);
+            count_reason(why);
+            return;
+        }
+
+        {
+            char  why[160];
+
+            snprintf(why, sizeof(why), "%s answered with an error: %s",
+                     ws->tag == 0 ? "the agent" : "a visitor", msg);
+            churn_fail(cc, why);
+        }
+
+        return;
+    }
+
+    if (ws->tag == 0) {
+        if (cc->st == C_HELLO && json_type_is(m, "presence")) {
+            cc->st = C_SENT;
+            ch.agent_ready = 1;
+            return;
+        }
+
+        /* given a conversation: closed at once */
+        if (json_type_is(m, "conv")
+            && json_str(m, "state", state, sizeof(state)) == 0
+            && strcmp(state, "open") == 0
+            && json_str(m, "conv", conv, sizeof(conv)) == 0)
+        {
+            snprintf(req, sizeof(req), "{\"type\":\"close\",\"conv\":\"%s\","
+                     "\"cid\":\"%s\"}", conv, conv);
+            ws_send_text(ws, req);
+            ch.closes++;
+        }
+
+        return;
+    }
+
+    if (cc->st == C_HELLO && json_type_is(m, "welcome")) {
+        cc->st = C_SENT;
+        ws_send_text(ws, "{\"type\":\"msg\",\"cid\":\"c1\","
+                         "\"text\":\"hello, I need help\"}");
+        return;
+    }
+
+    if (cc->st == C_SENT && json_type_is(m, "conv")
+        && json_str(m, "state", state, sizeof(state)) == 0
+        && strcmp(state, "closed") == 0)
+    {
+        cc->st = C_CLOSED;
+        ws_shutdown(ws);
+    }
+}
+
+
+static void
+churn_closed(ws_t *ws, const char *why)
+{
+    churn_conn_t  *cc = ws->data;
+
+    if (ws->tag != 0) {
+        ch.active--;
+    }
+
+    if (cc->st == C_CLOSED) {
+        cc->st = C_DONE;
+        ch.done++;
+        return;
+    }
+
+    if (cc->st != C_FAILED) {
+        cc->st = C_FAILED;
+        ch.failed++;
+        count_reason(why);
+    }
+}
+
+
+static const ws_handler_t  churn_handler = { churn_open, churn_text,
+                                             churn_closed };
+
+
+static int
+churn_connect(int i)
+{
+    churn_conn_t  *cc = &ch.c[i];
+
+    ws_init(&cc->ws, &churn_handler, cc, i);
+    cc->st = C_WAIT;
+
+    if (ws_connect(&cc->ws, ch.o->host, ch.o->port,
+                   ch.o->source_base + i % ch.o->sources) != 0)
+    {
+        cc->st = C_FAILED;
+        ch.failed++;
+        count_reason("connect: error");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+run_churn(options_t *o)
+{
+    int      next, total;
+    double   t0, deadline;
+
+    ch.o = o;
+    total = o->n + 1;
+
+    if (raise_nofile() < (rlim_t) o->inflight + 32) {
+        fprintf(stderr, "kefu-load: --inflight %d needs as many descriptors\n",
+                o->inflight);
+        return 2;
+    }
+
+    ch.c = calloc(total, sizeof(churn_conn_t));
+
+    if (ch.c == NULL) {
+        perror("kefu-load");
+        return 1;
+    }
+
+    loop_init(0);
+
+    t0 = now();
+    deadline = t0 + o->timeout;
+
+    if (churn_connect(0) != 0) {
+        print_reasons();
+        return 1;
+    }
+
+    while (!ch.agent_ready && ch.failed == 0 && now() < deadline
+           && !stopping())
+    {
+        loop_once(50);
+    }
+
+    if (!ch.agent_ready) {
+        printf("churn: the agent did not come online\n");
+        print_reasons();
+        return 1;
+    }
+
+    next = 1;
+
+    while (ch.done + ch.failed < o->n && now() < deadline && !stopping()) {
+        while (next < total && ch.active < o->inflight) {
+            ch.active++;
+
+            if (churn_connect(next) != 0) {
+                ch.active--;
+            }
+
+            next++;
+        }
+
+        loop_once(50);
+    }
+
+    printf("SUMMARY mode=churn visitors=%d closed=%d failed=%d "
+           "unfinished=%d closes_sent=%d seconds=%.3f\n", o->n, ch.done,
+           ch.failed, o->n - ch.done - ch.failed, ch.closes, now() - t0);
+    fflush(stdout);
+
+    if (ch.failed) {
+        print_reasons();
+    }
+
+    ws_shutdown(&ch.c[0].ws);
+    deadline = now() + 2;
+
+    while (ch.c[0].ws.state != WS_CLOSED && now() < deadline) {
+        loop_once(50);
+    }
+
+    ws_close(&ch.c[0].ws, "shut down");
+
+    return ch.done == o->n ? 0 : 1;
+}
+
+
 /* -------------------------------------------------- mode: selftest */
 
 static int
@@ -2609,6 +2931,10 @@ main(int argc, char **argv)
 
     if (strcmp(o.mode, "route") == 0) {
         return run_route(&o);
+    }
+
+    if (strcmp(o.mode, "churn") == 0) {
+        return run_churn(&o);
     }
 
     return run_idle(&o);

@@ -78,6 +78,8 @@ is($cl->{by}{id}, "ra$r", 'saying who closed it');
 --- ws
 my $g = uniq_group();
 my $r = int rand 1e6;
+# the group is the site's once an agent's token claims it (contract v2)
+my ($a0) = agent("rc0$r", groups => [$g], status => 'away');
 my ($v, $vw, $ack, $n) = visitor($g, text => 'one');
 is($n->{state}, 'queued', 'nobody there: queued');
 is($n->{offline}, JSON::PP::true(), 'nobody of the group online: offline, no place promised (contract v2)');
@@ -136,9 +138,12 @@ is(redis('ZCARD', "kefu:{s:shop1}:q:$g"), 0, 'and leaves the queue');
 my $g = uniq_group();
 my $r = int rand 1e6;
 my ($a) = agent("rf$r", groups => ['other-' . $g], status => 'online');
+# the group is the site's once an agent's token claims it (contract v2)
+my ($b) = agent("rg$r", groups => [$g, 'x' x 70], status => 'away');
 my ($v, $vw, $ack, $n) = visitor($g);
 is($n->{state}, 'queued', 'an agent of another group is not given it');
-my ($b) = agent("rg$r", groups => [$g, 'x' x 70], status => 'online');
+is($n->{group}, $g, '... queued in its group');
+$b->send_json({type => 'status', state => 'online'});
 ok(wait_conv($v, $ack->{conv}, state => 'open', agent => "rg$r"), 'an agent of the group is');
 --- error_log
 a group of its token is not a group name

@@ -43,10 +43,12 @@ __DATA__
 --- ws
 my $g = uniq_group();
 my $r = int rand 1e6;
+# the group is the site's once an agent's token claims it (contract v2)
+my ($a) = agent("qa$r", groups => [$g], capacity => 25, status => 'away');
 my @v = map { [visitor($g, text => "waiting $_")] } 1 .. 20;
 is(scalar(grep { $_->[3]{state} eq 'queued' } @v), 20, 'twenty queued');
 is(redis('ZCARD', "kefu:{s:shop24}:q:$g"), 20, 'in the queue');
-my ($a) = agent("qa$r", groups => [$g], capacity => 25, status => 'online');
+$a->send_json({type => 'status', state => 'online'});
 my $open = 0;
 for my $i (0 .. 19) {
     $open++ if wait_conv($v[$i][0], $v[$i][2]{conv}, state => 'open', agent => "qa$r");
@@ -101,6 +103,7 @@ ok(wait_conv($b, $c1, state => 'closed'), "a supervisor closes Bob's");
 
 # a queued conversation: nobody of its group is online
 my $q = uniq_group();
+my ($qa) = agent("sq$r", groups => [$q], status => 'away');
 my ($v3, $w3, $ack3, $n3) = visitor($q);
 is($n3->{state}, 'queued', 'a queued conversation');
 for ([$sup, 'a supervisor'], [$adm, 'an admin']) {

@@ -68,6 +68,9 @@ ok(main::none_before_pong($v, 'availability'), "another group's agent changes no
 === TEST 2: offline: queued with offline: true, contact stored and streamed, routed when an agent comes online
 --- ws
 my $g = uniq_group();
+# the group is the site's once an agent's token claims it (contract v2):
+# its agent signs in away
+my $a0 = main::agent_on("ag$g", $g);
 my ($v, $vw) = kefu_connect(role => 'visitor', site => 'avl1', group => $g, lang => 'zh');
 is($vw->{availability}{online}, JSON::PP::false(), 'nobody online');
 $v->send_json({type => 'msg', cid => 'q1', text => '我的订单还没到'});
@@ -95,7 +98,7 @@ my ($ce) = grep { $_->{event} eq 'visitor.contact' } map { +{@{ $_->[1] }} } @$e
 ok($ce, 'visitor.contact is on the event stream');
 is(JSON::PP::decode_json($ce->{data})->{email}, 'wang@example.com', '... with the details');
 is($ce->{conv}, $c, '... and the conversation');
-my $a = main::agent_on("ag$g", $g);
+my $a = $a0;
 $a->send_json({type => 'contact', cid => 'x', name => 'me'});
 is(wait_for($a, sub { $_[0]{type} eq 'error' })->{code}, 'forbidden', 'agents leave no contact details');
 $a->send_json({type => 'status', state => 'online'});

@@ -4,13 +4,21 @@
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
+use File::Temp ();
 use Kefu::API;
 
 our $S = 'shopr-secret-0123456789abcdef';
 
+# the groups the tests' visitors ask for, declared in the site's settings
+# (contract v2: a group nobody declares or claims is the default one)
+our $GROUPS = File::Temp->new(SUFFIX => '.json');
+print $GROUPS '{"groups":[' . join(',', map { qq({"name":"$_"}) } 'ra' .. 'ri') . ']}';
+$GROUPS->flush;
+$ENV{TEST_NGINX_SHOPR_SETTINGS} = $GROUPS->filename;
+
 our $SITE = <<'_EOC_';
     kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    kefu_site shopr secret=shopr-secret-0123456789abcdef anonymous=on default_group=ra;
+    kefu_site shopr secret=shopr-secret-0123456789abcdef anonymous=on default_group=ra settings=$TEST_NGINX_SHOPR_SETTINGS;
 _EOC_
 
 add_block_preprocessor(sub {

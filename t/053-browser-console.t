@@ -30,5 +30,5 @@ __DATA__
 
 === TEST 1: the console: sign-in, unread, keyboard, paging, title flash, transfer, sign-out
 --- ws
-browser_run('053-console.mjs', site => 'b53', secret => $main::S);
+browser_run('053-console.mjs', site => 'b53', secret => $main::S, claim => ['aftersales']);
 --- timeout: 90

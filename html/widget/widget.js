@@ -278,6 +278,7 @@
         peerTyping: null,
         peerTypingTimer: null,
         historyMore: {},
+        historyBefore: {},
         lastPage: location.href,
         avail: null,             /* {open, online, welcome, offline} */
         settings: null,          /* the site's widget, contact, groups */
@@ -1243,6 +1244,8 @@
         case 'history':
             c = conv(m.conv);
             st.historyMore[m.conv] = !!m.more;
+            /* where the server stopped looking (many private notes skipped) */
+            st.historyBefore[m.conv] = m.before;
             (m.msgs || []).forEach(function (h) {
                 if (!h.type) { h.type = h.name && !h.text ? 'event' : 'msg'; }
                 h.conv = h.conv || m.conv;
@@ -1402,6 +1405,9 @@
             var e = st.entries[k];
             if (e.conv === st.current && e.seq && e.seq < min) { min = e.seq; }
         });
+        if (st.historyBefore[st.current] < min) {
+            min = st.historyBefore[st.current];
+        }
         if (min > 1 && min !== Infinity) {
             st.pagingUp = true;
             send({ type: 'history', conv: st.current, before: min, limit: 50 });

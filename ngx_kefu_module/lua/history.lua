@@ -4,7 +4,10 @@
 -- its visitor reads it, so does an agent whose list still has it (it
 -- closed it; one handed over left the list) or who joined it, and the
 -- site's admins.  Returns {more, json, json, ...} newest first, or {-1}:
--- not the reader's (or no such conversation).
+-- not the reader's (or no such conversation).  At most 1000 entries are
+-- looked at (a visitor's history skips private notes, which may be many):
+-- having looked at that many without filling the page, it returns
+-- {2, seq to ask "before" next, json, ...}.
 --@include num
 if ARGV[5] then
   local site, who, role = ARGV[5], ARGV[6], ARGV[7]
@@ -28,7 +31,7 @@ if ARGV[2] ~= '' then
   if b == '0' then return {0} end
   top = b .. '-1'
 end
-local out, items = {0}, 0
+local out, items, looked = {0}, 0, 0
 while true do
   local es = redis.call('XREVRANGE', k, top, '-', 'COUNT', limit + 1)
   if #es == 0 then return out end
@@ -42,6 +45,15 @@ while true do
       if items == limit then out[1] = 1 return out end
       out[#out + 1] = j
       items = items + 1
+    end
+    looked = looked + 1
+    if looked >= 1000 and items < limit then
+      -- the rest on the next call, from this entry down
+      local s = string.match(e[1], '^(%d+)')
+      if s == '1' then return out end
+      table.insert(out, 2, s)
+      out[1] = 2
+      return out
     end
     top = '(' .. e[1]
   end

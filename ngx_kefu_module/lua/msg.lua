@@ -11,7 +11,13 @@
 -- (outside hours, nobody of its group online) is marked offline: the
 -- sender is promised no place in line.  ARGV 25: the SHA-256 of an
 -- attached file, which the conversation then holds on to
--- (ngx_kefu_upload_sweep.c).
+-- (ngx_kefu_upload_sweep.c).  ARGV 26: "1" when the group (13) is one the
+-- site declares, else a conversation goes to the default group (ARGV 27)
+-- unless an agent's token claims the group (kefu:{s:<site>}:g:<group>
+-- exists): no queue is made for a made-up name.  ARGV 28: how long (s) an
+-- idle visitor's record is kept if its hello did not say (an API target).
+-- Counters for welcome summaries (summaries.lua): w:<who> entries written
+-- by each writer, pn private notes.
 -- Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
 -- 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
 -- visitor has no open conversation, -4 the conversation is closed (service
@@ -39,6 +45,7 @@ local target, ev = ARGV[19] or '', ARGV[20] or ''
 local vid = string.sub(who, 3)
 if role ~= 'visitor' then vid = target end
 local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
+local group = ARGV[13]
 local created = 0
 local ckey
 -- dedup is per sender and conversation: the record lives with it
@@ -83,12 +90,17 @@ if role == 'visitor' or (target ~= '' and conv == '') then
         return {-5}
       end
       created = 1
+      if ARGV[26] == '0' and redis.call('EXISTS', 'kefu:{s:' .. site ..
+                                        '}:g:' .. group) == 0 then
+        group = ARGV[27]
+      end
       redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,
                  'visitor', vid, 'state', 'queued',
-                 'group', ARGV[13], 'seq', 0, 'created', ts,
+                 'group', group, 'seq', 0, 'created', ts,
                  'updated', ts)
       redis.call('HSET', ukey, 'open', conv)
       redis.call('ZADD', ukey .. ':convs', ts, conv)
+      k_trim(ukey .. ':convs')
       r_init(site, ts, ARGV[17], ARGV[18], ARGV[15], ARGV[16])
       r_count(nil, 'queued')
     end
@@ -120,6 +132,11 @@ local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
 local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]
 redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
            seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])
+redis.call('HINCRBY', ckey, 'w:' .. who, 1)
+if ARGV[12] == '1' then redis.call('HINCRBY', ckey, 'pn', 1) end
+if (role == 'visitor' or target ~= '') and ARGV[28] then
+  k_visitor(ukey, ARGV[28])
+end
 if (ARGV[25] or '') ~= '' then
   redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. ARGV[25], conv)
 end
@@ -128,7 +145,7 @@ redis.call('SET', dedup_key(conv), id .. ' ' .. seq .. ' ' .. ts, 'EX',
            ARGV[14])
 if created == 1 then
   kefu_event(site, 'conv.created', conv, '', ts,
-             cjson.encode({group = ARGV[13], visitor = vid}))
+             cjson.encode({group = group, visitor = vid}))
 end
 if ev ~= '' then
   kefu_event(site, ev, conv, seq, ts, j)
@@ -140,9 +157,9 @@ end
 redis.call('PUBLISH', 'kefu:c:' .. conv, ARGV[16] .. '|' .. ARGV[12] ..
            '|' .. seq .. '|' .. j)
 if created == 1 then
-  local n = r_route(conv, ARGV[13], ARGV[16])
+  local n = r_route(conv, group, ARGV[16])
   if n.state == 'queued' and role == 'visitor' then
-    local on = ARGV[24] ~= '0' and r_online(ARGV[13])
+    local on = ARGV[24] ~= '0' and r_online(group)
     if not on then
       n.position, n.eta, n.offline = nil, nil, true
       redis.call('HSET', ckey, 'offline', '1')

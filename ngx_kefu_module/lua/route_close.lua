@@ -1,6 +1,10 @@
--- close: ARGV 7.. = conv, actor who, supervisor ("1"), actor JSON.
+-- close: ARGV 7.. = conv, actor who, supervisor ("1"), actor JSON,
+-- retention (s): the conversation's keys expire that long after, and its
+-- visitor's record is kept its own ttl from now (the retention if it has
+-- none).
 --@include kefu_event
 --@include route
+--@include retain
 r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 local conv, who, sup = ARGV[7], ARGV[8], ARGV[9]
 local by = cjson.decode(ARGV[10])
@@ -31,6 +35,8 @@ end
 local seq, j = r_entry(conv, {event = 'closed', by = by,
                               text = 'conversation closed'})
 kefu_event(R.site, 'conv.closed', conv, seq, R.tss, j)
+k_expire(conv, ARGV[11])
+k_visitor(vk, ARGV[11])
 r_notice('v:' .. h[4], n, R.sess)
 if h[3] then
   local an = {type = 'conv', conv = conv, state = 'closed', group = h[5],

@@ -5,6 +5,7 @@
 -- session ("-" for none).  r_reply() flushes queue positions and returns
 -- {code, json, groups that may have more to drain}.
 --@include num
+--@include retain
 local R = {}
 local function r_init(site, ts, ids, grace, maxlen, sess)
   R.site, R.ts, R.tss, R.ids, R.idn = site, tonumber(ts), ts, {}, 0
@@ -273,6 +274,7 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname)
   redis.call('HSET', ak, 'last', R.tss)
   redis.call('SADD', ak .. ':open', conv)
   redis.call('ZADD', ak .. ':convs', R.ts, conv)
+  k_trim(ak .. ':convs')
   r_index(aid)
   local a = r_agent(aid)
   local seq, j = r_entry(conv, {event = event, agent = a, by = by,
