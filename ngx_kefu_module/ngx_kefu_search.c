@@ -487,6 +487,7 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     size_t      *lens, prefix;
     ngx_int_t    rc;
     ngx_uint_t   i, nkeys, k;
+    ngx_msec_t   keep;
     const char **argv;
 
     nkeys = t->n + (doc_key ? 1 : 0);
@@ -526,13 +527,25 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     lens[k++] = ngx_sprintf(tsb, "%L", ts) - tsb;
     argv[k] = doc ? (char *) doc->data : "";
     lens[k++] = doc ? doc->len : 0;
+    /*
+     * Kept no longer than the site keeps what it points to: its
+     * conversations (retention=), and for visitors' terms an idle
+     * visitor's record (anonymous_retention=), whichever is shorter.
+     */
+    keep = ngx_min(kmcf->search_retention, site->retention);
+
+    if (ns[0] == 'v') {
+        keep = ngx_min(keep, site->anonymous_retention);
+    }
+
+    keep = ngx_max(keep, 1000);
+
     argv[k] = (char *) ttl;
-    lens[k++] = ngx_sprintf(ttl, "%M", kmcf->search_retention / 1000) - ttl;
+    lens[k++] = ngx_sprintf(ttl, "%M", keep / 1000) - ttl;
     argv[k] = (char *) cap;
     lens[k++] = ngx_sprintf(cap, "%d", NGX_KEFU_SEARCH_POSTINGS) - cap;
     argv[k] = (char *) cut;
-    lens[k++] = ngx_sprintf(cut, "%L",
-                            ts - (int64_t) kmcf->search_retention) - cut;
+    lens[k++] = ngx_sprintf(cut, "%L", ts - (int64_t) keep) - cut;
 
     /*
      * The index is best effort: a failure is logged, the message stands.
