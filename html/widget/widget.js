@@ -78,7 +78,14 @@
             contactThanks: 'Thank you, we will get back to you.',
             refused: 'The chat cannot start: the server refused this page\'s sign-in ({reason}).',
             unreadTitle: '({n}) New message',
-            unavailable: 'Unavailable'
+            unavailable: 'Unavailable',
+            botName: 'Assistant',
+            botTag: 'Bot',
+            botSub: 'Our assistant is answering',
+            botBanner: 'Our assistant is answering; a person is one click away.',
+            handoff: 'Talk to a person',
+            handedOff: 'Connecting you to a person\u2026',
+            quick: 'Quick replies'
         },
         zh: {
             title: '\u5728\u7ebf\u5ba2\u670d',
@@ -131,7 +138,14 @@
             contactThanks: '\u8c22\u8c22\uff0c\u6211\u4eec\u4f1a\u5c3d\u5feb\u8054\u7cfb\u60a8\u3002',
             refused: '\u5ba2\u670d\u6682\u65f6\u65e0\u6cd5\u8fde\u63a5\uff1a\u670d\u52a1\u5668\u62d2\u7edd\u4e86\u672c\u9875\u9762\u7684\u8eab\u4efd\u9a8c\u8bc1\uff08{reason}\uff09\u3002',
             unreadTitle: '({n}) \u6761\u65b0\u6d88\u606f',
-            unavailable: '\u6682\u4e0d\u53ef\u7528'
+            unavailable: '\u6682\u4e0d\u53ef\u7528',
+            botName: '智能助手',
+            botTag: '机器人',
+            botSub: '智能助手正在为您解答',
+            botBanner: '智能助手正在为您解答，随时可以一键转人工。',
+            handoff: '转人工',
+            handedOff: '正在为您转接人工客服\u2026',
+            quick: '快捷回复'
         }
     };
 
@@ -287,6 +301,7 @@
         anonRetried: false,
         contactAsked: load('contactAsked', false),
         contactNote: '',
+        usedButtons: {},         /* entry key -> true: its buttons were used */
         baseTitle: null,
         lastPing: 0
     };
@@ -419,11 +434,16 @@
     var typingText = el('span', 'kf-typing-text');
     typingRow.appendChild(typingDots);
     typingRow.appendChild(typingText);
+    var quick = el('div', 'kf-quick');          /* the latest message's buttons */
+    quick.setAttribute('role', 'group');
+    quick.setAttribute('aria-label', t('quick'));
+    quick.hidden = true;
     var extra = el('div', 'kf-extra');          /* rating card */
     var contactBox = el('div', 'kf-contact-box');   /* contact details */
     scroller.appendChild(earlier);
     scroller.appendChild(greet);
     scroller.appendChild(list);
+    scroller.appendChild(quick);
     scroller.appendChild(contactBox);
     scroller.appendChild(extra);
     scroller.appendChild(typingRow);
@@ -468,6 +488,13 @@
         if (!a) { return ''; }
         if (typeof a === 'string') { return clean(a); }
         return clean(a.name || a.id || '');
+    }
+
+    function botName() {
+        var b = st.settings && st.settings.bot;
+        var n = b && b.name;
+        if (n && typeof n === 'object') { n = n[opts.lang] || n.en || n.zh; }
+        return clean(n || '') || t('botName');
     }
 
     function siteTitle() {
@@ -551,6 +578,9 @@
         if (e.event === 'joined') {
             return t('joined', { name: who });
         }
+        if (e.event === 'handoff') {
+            return t('handedOff');
+        }
         return e.text || '';
     }
 
@@ -584,10 +614,16 @@
         var mine = isMine(e);
         li = el('li', 'kf-msg ' + (mine ? 'kf-mine' : 'kf-theirs'));
         if (e.event === 'greeting') { li.classList.add('kf-greeting'); }
-        if (!mine) {
+        if (!mine && e.from && e.from.role === 'bot' && e.event !== 'greeting') {
+            /* the bot says it is one: its name and a tag */
+            li.classList.add('kf-bot');
+            var who = el('div', 'kf-who', clean(e.from.name) || botName());
+            who.appendChild(el('span', 'kf-bot-tag', t('botTag')));
+            li.appendChild(who);
+        } else if (!mine) {
             li.appendChild(el('div', 'kf-who',
                               e.event === 'greeting' ? siteTitle() :
-                              clean(e.from && (e.from.name || (e.from.role === 'bot' ? 'Bot' : ''))) ||
+                              clean(e.from && e.from.name) ||
                               agentName(st.convs[e.conv] && st.convs[e.conv].agent) ||
                               t('someone')));
         }
@@ -653,6 +689,7 @@
         }
         renderHeader();
         renderIntro();
+        renderQuick();
         renderExtra();
         renderBadge();
         earlier.hidden = !(st.current && st.historyMore[st.current]);
@@ -692,6 +729,9 @@
         } else if (name) {
             sub = t('agentOnline');
             cls = 'on';
+        } else if (c && c.state === 'bot') {
+            sub = t('botSub');
+            cls = 'on';
         } else if (away()) {
             /* the truth: no green dot, no promise of a quick answer */
             sub = st.avail.open ? t('awaySub') : t('closedHours');
@@ -708,6 +748,9 @@
         if (st.refused) {
             text = t('refused', { reason: st.refused });
             kind = 'error';
+        } else if (c && c.state === 'bot') {
+            text = t('botBanner');
+            kind = 'bot';
         } else if (c && c.state === 'queued') {
             if (c.offline || away() || c.reason === 'offline' ||
                 c.reason === 'no_agents')
@@ -730,9 +773,22 @@
             }
         }
         banner.hidden = !text;
+        if (banner.getAttribute('data-kind') === kind && kind === 'bot' &&
+            banner.firstChild && banner.firstChild.textContent === text)
+        {
+            /* unchanged: keep the button (and its focus) */
+            return;
+        }
         banner.textContent = text;
         if (hint) {
             banner.appendChild(el('div', 'kf-banner-hint', hint));
+        }
+        if (kind === 'bot') {
+            /* a person is always one click away */
+            var hb = el('button', 'kf-handoff', t('handoff'));
+            hb.type = 'button';
+            hb.onclick = function () { handoff(); };
+            banner.appendChild(hb);
         }
         banner.setAttribute('data-kind', kind);
         if (c && typeof c.position === 'number') {
@@ -832,6 +888,77 @@
         });
         contactBox.appendChild(card);
         st.stick = true;
+    }
+
+    /*
+     * Quick replies: the buttons of the latest message of the conversation
+     * shown, if a bot or an agent sent it and the visitor has not written
+     * since (a click, or typing instead, puts them away).  The handoff
+     * button asks for a person (`handoff`), the others send their value.
+     */
+    function latestWithButtons() {
+        var c = st.current && st.convs[st.current];
+        if (!c || c.state === 'closed') { return null; }
+        var last = null, pending = false;
+        Object.keys(st.entries).forEach(function (k) {
+            var e = st.entries[k];
+            if (!e.seq) { if (e.kind === 'msg') { pending = true; } return; }
+            if (e.conv !== st.current || e.kind !== 'msg') { return; }
+            if (!last || e.seq > last.seq) { last = e; }
+        });
+        if (pending || !last || isMine(last) || !last.buttons || !last.buttons.length ||
+            st.usedButtons[entryKey(last)])
+        {
+            return null;
+        }
+        return last;
+    }
+
+    function renderQuick() {
+        var e = latestWithButtons();
+        var c = e && st.convs[e.conv];
+        var bs = e ? e.buttons.filter(function (b) {
+            return b && typeof b.text === 'string' && b.text &&
+                   (b.value !== '__handoff__' || c.state === 'bot');
+        }) : [];
+        var key = e && bs.length ? entryKey(e) + ':' + c.state : '';
+        if (quick.getAttribute('data-for') === key) { return; }
+        quick.setAttribute('data-for', key);
+        quick.textContent = '';
+        quick.hidden = !key;
+        if (!key) { return; }
+        bs.forEach(function (b) {
+            var n = el('button', 'kf-qr', clean(b.text));
+            n.type = 'button';
+            if (b.value === '__handoff__') {
+                n.classList.add('kf-qr-handoff');
+                n.setAttribute('data-handoff', '1');
+            }
+            n.onclick = function () {
+                st.usedButtons[entryKey(e)] = true;
+                if (b.value === '__handoff__') {
+                    handoff();
+                } else {
+                    sendText(typeof b.value === 'string' && b.value ? b.value : b.text);
+                }
+                render();
+                input.focus();
+            };
+            quick.appendChild(n);
+        });
+        st.stick = true;
+    }
+
+    /* the visitor asks for a person: the conversation leaves the bot */
+    function handoff() {
+        var c = st.current && st.convs[st.current];
+        if (!c) { return; }
+        Object.keys(st.entries).forEach(function (k) {
+            var e = st.entries[k];
+            if (e.conv === st.current && e.buttons) { st.usedButtons[entryKey(e)] = true; }
+        });
+        send({ type: 'handoff', conv: st.current });
+        render();
     }
 
     function renderExtra() {
@@ -954,7 +1081,9 @@
         var e = {
             conv: m.conv, seq: m.seq, id: m.id, ts: m.ts, from: m.from || {},
             text: m.text, cid: m.cid, agent: m.agent, event: m.event,
-            name: m.name, data: m.data, attachment: m.attachment
+            name: m.name, data: m.data, attachment: m.attachment,
+            buttons: Array.isArray(m.buttons) ? m.buttons.slice(0, 10) : null,
+            faq: m.faq, rule: m.rule
         };
         e.kind = m.type === 'event' ? 'event'
             : (e.from.role === 'system' && e.event !== 'greeting' ? 'system' : 'msg');
@@ -1343,13 +1472,17 @@
     function submitText() {
         var text = input.value.replace(/\s+$/, '').replace(/^\s*\n/, '');
         if (!text.trim()) { return; }
+        input.value = '';
+        autosize();
+        typing(false);
+        sendText(text);
+    }
+
+    function sendText(text) {
         var o = { cid: cidgen(), text: text, ts: Date.now() };
         st.outbox.push(o);
         save('outbox', st.outbox);
         addPending(o);
-        input.value = '';
-        autosize();
-        typing(false);
         st.stick = true;
         send({ type: 'msg', cid: o.cid, text: o.text });
         render();
