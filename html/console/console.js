@@ -51,7 +51,12 @@ const I18N = {
     events: 'Business events', closedBy: 'Closed by', rating: 'Rating', notRated: 'Not rated', comment: 'Comment',
     keysTitle: 'Keyboard shortcuts', keysHelp: 'Shortcuts (?)', kNext: 'Next unread conversation', kCompose: 'Write a reply',
     kNote: 'Internal note', kTransfer: 'Transfer', kClose: 'Close the conversation (twice to confirm)', kQueue: 'The queue',
-    kHelp: 'This list'
+    kHelp: 'This list',
+    tabBot: 'Bot', noBot: 'No conversation is with the bot', st_bot: 'Bot', takeOver: 'Take over',
+    botReadOnly: 'The bot is answering this conversation. Take it over to reply.', botTag: 'Bot',
+    sysHandoff: 'Handed to a person (asked by {by})', by_visitor: 'the visitor', by_rule: 'a rule', by_bot: 'the bot', by_api: 'the API',
+    ruleTag: 'Rule', act_route: 'route', act_label: 'label', act_handoff: 'handoff', act_event: 'event', act_reply: 'reply', act_suggest: 'suggestion',
+    faqTag: 'FAQ {id}', labels: 'Labels'
   },
   zh: {
     signinTitle: '客服工作台', signinHelp: '粘贴管理员发给您的客服令牌，或直接打开登录链接。',
@@ -88,7 +93,12 @@ const I18N = {
     events: '业务事件', closedBy: '结束人', rating: '评价', notRated: '未评价', comment: '评价内容',
     keysTitle: '快捷键', keysHelp: '快捷键 (?)', kNext: '下一个未读会话', kCompose: '输入回复',
     kNote: '内部备注', kTransfer: '转接', kClose: '结束会话（按两次确认）', kQueue: '排队列表',
-    kHelp: '显示本列表'
+    kHelp: '显示本列表',
+    tabBot: '机器人', noBot: '暂无机器人接待中的会话', st_bot: '机器人接待', takeOver: '接管',
+    botReadOnly: '机器人正在接待此会话，接管后即可回复。', botTag: '机器人',
+    sysHandoff: '已转人工（{by}发起）', by_visitor: '访客', by_rule: '规则', by_bot: '机器人', by_api: 'API',
+    ruleTag: '规则', act_route: '分配', act_label: '标签', act_handoff: '转人工', act_event: '事件', act_reply: '回复', act_suggest: '推荐回复',
+    faqTag: '常见问题 {id}', labels: '标签'
   }
 };
 
@@ -311,6 +321,7 @@ function onMessage(m) {
       if (s.visitor) c.visitor = mergeVisitor(c.visitor, s.visitor);
       if (s.group) c.group = s.group;
       if (typeof s.position === 'number') c.position = s.position;
+      if (Array.isArray(s.labels)) c.labels = s.labels;
       if (!c.loaded) c.serverUnread = s.unread || 0;
       if (!c.loaded && c.state !== 'closed') loadHistory(c);
     }
@@ -335,7 +346,15 @@ function onMessage(m) {
     if (m.visitor !== undefined) c.visitor = mergeVisitor(c.visitor, m.visitor);
     if (m.group) c.group = m.group;
     c.position = typeof m.position === 'number' ? m.position : null;
+    if (Array.isArray(m.labels)) c.labels = m.labels;
+    if (m.state === 'bot') c.inQueue = true;
     if (m.reason === 'joined' && agentId(m.agent) !== st.me) c.joined = true;
+    // a bot conversation another agent took over: not ours to show
+    if (was === 'bot' && m.state === 'open' && agentId(m.agent) !== st.me && st.selected !== m.conv) {
+      st.convs.delete(m.conv);
+      renderAll();
+      break;
+    }
     // handed over by this agent: history, not its queue
     if (m.reason === 'transferred') c.handedOver = agentId(m.agent) !== st.me;
     if (m.state === 'open' && !c.loaded) loadHistory(c);
@@ -652,6 +671,7 @@ function sysText(e) {
   case 'joined': return t('sysJoined', { name });
   case 'requeued': return t('sysRequeued');
   case 'rated': return t('sysRated', { n: e.score });
+  case 'handoff': return t('sysHandoff', { by: t('by_' + (e.by && typeof e.by === 'object' ? e.by.role : e.by)) });
   default: return e.text || e.event || '';
   }
 }
@@ -669,6 +689,7 @@ function lastPreview(c) {
 // someone else
 function isMineOpen(c) { return c.state === 'open' && (!c.agent || agentId(c.agent) === st.me || c.joined); }
 function inTab(c) {
+  if (st.tab === 'bot') return c.state === 'bot';
   if (st.tab === 'queue') return c.state === 'queued' && !c.handedOver;
   if (st.tab === 'closed') return c.state === 'closed' || (c.state === 'open' && !isMineOpen(c)) || !!c.handedOver;
   return isMineOpen(c);
@@ -680,10 +701,12 @@ function renderList() {
   const all = [...st.convs.values()];
   $('count-mine').textContent = all.filter(isMineOpen).length || '';
   $('count-queue').textContent = all.filter((c) => c.state === 'queued' && !c.handedOver).length || '';
+  $('count-bot').textContent = all.filter((c) => c.state === 'bot').length || '';
   const list = all.filter(inTab).sort((a, b) => (st.tab === 'queue' ? (a.position ?? 1e9) - (b.position ?? 1e9) || a.created - b.created
                                                    : (b.lastTs || b.created) - (a.lastTs || a.created)));
   if (!list.length) {
-    ul.appendChild(el('li', 'convs-empty muted', t(st.tab === 'queue' ? 'noQueue' : st.tab === 'closed' ? 'noClosed' : 'noConvs')));
+    ul.appendChild(el('li', 'convs-empty muted', t(st.tab === 'queue' ? 'noQueue' : st.tab === 'closed' ? 'noClosed' :
+                                                   st.tab === 'bot' ? 'noBot' : 'noConvs')));
   }
   for (const c of list) {
     const li = el('li', 'conv-item');
@@ -709,14 +732,15 @@ function renderList() {
     const pill = el('span', 'pill ' + c.state, t('st_' + c.state));
     tags.appendChild(pill);
     if (c.group) tags.appendChild(el('span', 'tag', c.group));
+    for (const l of (c.labels || []).slice(0, 3)) tags.appendChild(el('span', 'tag label', l));
     const waitSince = waitingSince(c);
     if (waitSince) tags.appendChild(el('span', 'wait', t('waiting', { t: Date.now() - waitSince < 60000 ? t('lt1') : ago(waitSince) })));
     if (c.state === 'queued' && typeof c.position === 'number') tags.appendChild(el('span', 'tag', t('queuePos', { n: c.position })));
     if (c.state === 'queued' && c.offline) tags.appendChild(el('span', 'tag offline', t('offlineTag')));
     body.append(top, bottom, tags);
     li.append(av, body);
-    if (c.state === 'queued') {
-      const a = el('button', 'btn small primary', t('accept'));
+    if (c.state === 'queued' || c.state === 'bot') {
+      const a = el('button', 'btn small primary', t(c.state === 'bot' ? 'takeOver' : 'accept'));
       a.type = 'button';
       a.dataset.accept = c.conv;
       li.appendChild(a);
@@ -728,7 +752,7 @@ function renderList() {
 // waiting: queued since created, or the visitor's last message without an answer after it
 function waitingSince(c) {
   if (c.state === 'closed') return 0;
-  if (c.state === 'queued') return c.created;
+  if (c.state === 'queued' || c.state === 'bot') return c.created;
   let lastV = 0, lastA = 0;
   for (const e of c.entries.values()) {
     if (!e.from) continue;
@@ -755,7 +779,12 @@ function renderHead() {
   if (c.state === 'queued' && typeof c.position === 'number') bits.push(t('queuePos', { n: c.position }));
   if (c.agent && agentId(c.agent) !== st.me) bits.push(t('assignedTo', { name: c.agent.name || c.agent.id }));
   $('conv-sub').textContent = bits.join(' · ');
-  $('accept').hidden = c.state !== 'queued';
+  const lb = $('conv-labels');
+  lb.textContent = '';
+  for (const l of c.labels || []) lb.appendChild(el('span', 'tag label', l));
+  lb.hidden = !(c.labels && c.labels.length);
+  $('accept').hidden = c.state !== 'queued' && c.state !== 'bot';
+  $('accept').textContent = t(c.state === 'bot' ? 'takeOver' : 'accept');
   $('transfer').hidden = c.state !== 'open';
   $('close').hidden = c.state !== 'open';
 }
@@ -788,6 +817,30 @@ function entryNode(c, e) {
     li.appendChild(card);
     return li;
   }
+  if (e.from && e.from.role === 'system' && e.event === 'rule') {
+    // what a rule did, and which rule: agents see why something happened
+    const li = el('li', 'entry rule');
+    li.dataset.action = e.action || '';
+    const card = el('div', 'rule-card');
+    const h = el('div', 'rule-head');
+    h.appendChild(el('span', 'rule-tag', t('ruleTag')));
+    h.appendChild(el('span', 'rule-name', (e.rule && (e.rule.name || e.rule.id)) || ''));
+    if (e.action) h.appendChild(el('span', 'rule-action', t('act_' + e.action)));
+    h.appendChild(el('span', 'muted', clock(e.ts)));
+    card.appendChild(h);
+    if (e.text) card.appendChild(el('div', 'rule-text', e.text));
+    if (e.suggested_reply) {
+      const sg = el('div', 'suggest');
+      sg.appendChild(el('div', 'suggest-text', e.suggested_reply));
+      const b = el('button', 'btn small', t('useReply'));
+      b.type = 'button';
+      b.dataset.suggest = e.seq;
+      sg.appendChild(b);
+      card.appendChild(sg);
+    }
+    li.appendChild(card);
+    return li;
+  }
   if (e.from && e.from.role === 'system') {
     const li = el('li', 'entry system');
     li.appendChild(el('span', '', sysText(e) + ' · ' + clock(e.ts)));
@@ -795,14 +848,29 @@ function entryNode(c, e) {
   }
   const mine = isMine(e);
   const visitor = e.from && e.from.role === 'visitor';
-  const li = el('li', 'entry msg ' + (visitor ? 'theirs' : 'ours') + (mine ? ' mine' : '') + (e.private ? ' note' : ''));
+  const bot = e.from && e.from.role === 'bot';
+  const li = el('li', 'entry msg ' + (visitor ? 'theirs' : 'ours') + (mine ? ' mine' : '') + (e.private ? ' note' : '') +
+                (bot ? ' bot' : ''));
   const who = visitor ? (e.from.name || visitorName(c)) : mine ? t('you') : (e.from.name || e.from.id || e.from.role);
   const meta = el('div', 'meta');
   meta.appendChild(el('span', 'who', e.private ? t('noteLabel') + ' · ' + who : who));
+  if (bot) meta.appendChild(el('span', 'bot-tag', t('botTag')));
+  if (bot && e.faq) meta.appendChild(el('span', 'bot-src', t('faqTag', { id: e.faq })));
+  if (bot && e.rule) meta.appendChild(el('span', 'bot-src', t('ruleTag') + ' ' + (typeof e.rule === 'object' ? e.rule.name || e.rule.id : e.rule)));
   meta.appendChild(el('span', 'time', clock(e.ts)));
   li.appendChild(meta);
   if (e.attachment) li.appendChild(att.node(e));
   if (e.text || !e.attachment) li.appendChild(el('div', 'bubble', e.text));
+  if (Array.isArray(e.buttons) && e.buttons.length) {
+    // the buttons the visitor was offered (shown, not clickable here)
+    const bs = el('div', 'msg-buttons');
+    for (const b of e.buttons.slice(0, 10)) {
+      const x = el('span', 'msg-button' + (b && b.value === '__handoff__' ? ' handoff' : ''), b && b.text);
+      if (b && b.value && b.value !== b.text) x.title = b.value;
+      bs.appendChild(x);
+    }
+    li.appendChild(bs);
+  }
   if (mine && !e.private) {
     const s = e.failed ? t('failed', { code: e.failed }) : e.pending ? t('sending') : c.peerRead >= e.seq ? t('seen') : t('sent');
     const r = el('div', 'receipt' + (c.peerRead >= e.seq && !e.pending ? ' seen' : ''), s);
@@ -919,9 +987,11 @@ function renderComposerState() {
   $('send').textContent = st.mode === 'note' ? t('addNote') : t('send');
   $('composer').classList.toggle('note', st.mode === 'note');
   for (const b of document.querySelectorAll('.mode')) b.setAttribute('aria-selected', b.dataset.mode === st.mode ? 'true' : 'false');
-  const closed = !c || c.state === 'closed';
+  const closed = !c || c.state === 'closed' || c.state === 'bot';
   input.disabled = closed;
   $('send').disabled = closed;
+  // a bot conversation is read-only until an agent takes it over
+  $('bot-note').hidden = !(c && c.state === 'bot');
 }
 
 function renderAll(scroll) {
@@ -1086,7 +1156,7 @@ var alertsUi = alerts({ t, el, $, onOpen: (id) => { st.tab = tabOf(conv(id)); sy
 const queue = queueView({ st, conv, send, renderAll, cue: (c) => notify(c, null) });
 const picker = transferPicker({ st, api, t, el, $, act });
 const panel = visitorPanel({ st, api, t, el, $, select, clock });
-function tabOf(c) { return c.state === 'queued' ? 'queue' : isMineOpen(c) ? 'mine' : 'closed'; }
+function tabOf(c) { return c.state === 'queued' ? 'queue' : c.state === 'bot' ? 'bot' : isMineOpen(c) ? 'mine' : 'closed'; }
 function syncTabs() {
   for (const x of document.querySelectorAll('.tab')) x.setAttribute('aria-selected', x.dataset.tab === st.tab ? 'true' : 'false');
 }

@@ -1,7 +1,10 @@
 // The Queue tab (contract v2, "Agents' view"): the queued conversations of
 // the agent's groups.  The `queue` message gives the whole list after each
 // welcome; `conv` notices with reason "queue" (queued true or false) keep it
-// live as conversations enter and leave the queues.  Used by console.js.
+// live as conversations enter and leave the queues.  Its second array,
+// `bots`, lists the conversations of those groups the bot answers (state
+// bot), shown in the Bot tab; `conv` notices with state bot keep it live.
+// Used by console.js.
 
 export function queueView({ st, conv, send, renderAll, cue }) {
   let asked = 0;
@@ -11,10 +14,11 @@ export function queueView({ st, conv, send, renderAll, cue }) {
   }
 
   // one waiting conversation as the server describes it
-  function take(q) {
+  function take(q, bot) {
     const c = conv(q.conv);
     // a conversation of ours that is open stays as it is
-    if (c.state !== 'open') c.state = 'queued';
+    if (c.state !== 'open') c.state = bot || q.state === 'bot' ? 'bot' : 'queued';
+    if (Array.isArray(q.labels)) c.labels = q.labels;
     if (q.group) c.group = q.group;
     if (typeof q.position === 'number') c.position = q.position;
     if (q.since) c.created = q.since;
@@ -35,9 +39,10 @@ export function queueView({ st, conv, send, renderAll, cue }) {
     if (m.type === 'queue') {
       const seen = new Set();
       for (const q of m.convs || []) seen.add(take(q).conv);
-      // what left the queues while we were away
+      for (const q of m.bots || []) seen.add(take(q, true).conv);
+      // what left the queues (or the bot) while we were away
       for (const c of [...st.convs.values()]) {
-        if (c.inQueue && !seen.has(c.conv) && c.state === 'queued') forget(c);
+        if (c.inQueue && !seen.has(c.conv) && (c.state === 'queued' || c.state === 'bot')) forget(c);
       }
       st.queueMore = m.more || 0;
       renderAll();
@@ -50,7 +55,7 @@ export function queueView({ st, conv, send, renderAll, cue }) {
         if (!had) cue(c, null);
       } else {
         const c = st.convs.get(m.conv);
-        if (c && c.state === 'queued') {
+        if (c && (c.state === 'queued' || c.state === 'bot')) {
           const mine = m.agent && m.agent.id === st.me;
           if (mine) { c.state = m.state; c.agent = m.agent; c.inQueue = false; }
           else forget(c);
@@ -64,7 +69,8 @@ export function queueView({ st, conv, send, renderAll, cue }) {
 
   // a conversation someone else took (or that left our groups): not ours to show
   function forget(c) {
-    if (c.loaded && c.entries.size && c.state !== 'queued') return;
+    if (c.loaded && c.entries.size && c.state !== 'queued' && c.state !== 'bot') return;
+    if (st.selected === c.conv && c.state === 'bot') return;   // being read: left as it is
     st.convs.delete(c.conv);
     if (st.selected === c.conv) st.selected = null;
   }
