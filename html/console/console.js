@@ -182,7 +182,9 @@ function signIn(tok, fromForm) {
   $('me-groups').textContent = (claims.groups || []).join(' · ') || claims.role;
   setAvatar($('me-avatar'), st.myName);
   // the Settings area exists for admins only
-  if (claims.role === 'admin' && !st.settingsUi) st.settingsUi = mountSettings({ send, toast, lang });
+  if (claims.role === 'admin' && !st.settingsUi) {
+    st.settingsUi = mountSettings({ send, toast, lang, token: () => st.token, siteApi: () => st.siteApi });
+  }
   mountFinders();
   connect();
   return true;
@@ -302,11 +304,12 @@ function onMessage(m) {
     st.me = m.id;
     st.upload = m.upload || null;
     st.api = m.api || null;
+    // the site's part of the API (api.js: #api= or ?api=, else welcome's)
+    const apiBase = params.get('api') || query.get('api') || (st.api && st.api.url);
+    st.siteApi = apiBase ? new URL(apiBase, location.href).href.replace(/\/+$/, '') +
+                           '/sites/' + encodeURIComponent(st.site) : null;
     if (st.searchUi) {
-      // the site's part of the API (api.js: #api= or ?api=, else welcome's)
-      const b = params.get('api') || query.get('api') || (st.api && st.api.url);
-      const u = b ? new URL(b, location.href).href.replace(/\/+$/, '') +
-                    '/sites/' + encodeURIComponent(st.site) : null;
+      const u = st.siteApi;
       st.searchUi.ready(u);
       st.cannedUi.ready(u);
     }

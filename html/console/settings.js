@@ -5,6 +5,7 @@
 // contact form.  A change reaches every visitor within a round trip.
 
 import { siteCannedFields } from './canned.js';
+import { automationFields } from './automation.js';
 
 const I18N = {
   en: {
@@ -56,6 +57,7 @@ export function mountSettings(o) {
   let lastCid = '';
   let doc = null;
   let canned = null;
+  let auto = null;
   const t = (k, v) => String(T[k]).replace(/\{(\w+)\}/g, (_, x) => (v && v[x] !== undefined ? v[x] : ''));
 
   const btn = el('button', 'link settings-open', '');
@@ -167,6 +169,10 @@ export function mountSettings(o) {
     canned = siteCannedFields(fk, o.lang && T === I18N.zh ? 'zh' : 'en');
     form.appendChild(fk);
 
+    // the bot, the FAQ, the rules and "Try it" (automation.js)
+    auto = automationFields(form, { lang: T === I18N.zh ? 'zh' : 'en', siteApi: o.siteApi, token: o.token,
+                                    showError: (f, msg) => showError(f, msg) });
+
     const foot = el('div', 'set-foot');
     const err = el('p', 'error set-error');
     err.id = 'settings-error';
@@ -209,6 +215,7 @@ export function mountSettings(o) {
     $f('contact.ask').checked = c.ask !== false;
     $f('contact.required').checked = !!c.required;
     canned.fill(d.canned);
+    auto.fill(d);
   }
 
   // the form back into a document; a line it cannot read names itself
@@ -254,6 +261,7 @@ export function mountSettings(o) {
     if ($f('widget.title.en').value.trim()) d.widget.title.en = $f('widget.title.en').value.trim();
     d.contact = { ask: $f('contact.ask').checked, required: $f('contact.required').checked };
     d.canned = canned.collect();
+    auto.collect(d);
     return d;
   }
 
@@ -263,10 +271,26 @@ export function mountSettings(o) {
     err.hidden = !msg;
     err.textContent = msg || '';
     if (!field) return;
-    // "hours.weekly.mon", "groups[2]", "hours.exceptions[0]": the input
-    const name = field.replace(/\[\d+\]$/, '');
-    const input = $f(name) || $f(name.split('.').slice(0, 2).join('.'));
-    if (input) { input.classList.add('invalid'); input.setAttribute('aria-invalid', 'true'); input.focus(); }
+    // "hours.weekly.mon", "groups[2]", "hours.exceptions[0]",
+    // "rules[3].if[0].op", "faq[1].alts[4]": the input, else the nearest
+    // one above it
+    let name = field, input = null;
+    while (name && !(input = $f(name))) {
+      const cut = name.replace(/(\[\d+\]|\.[^.[\]]+)$/, '');
+      if (cut === name) break;
+      name = cut;
+    }
+    if (!input) {
+      // e.g. rules[3] itself: its card's first input
+      const m = /^(rules|faq)\[(\d+)\]/.exec(field);
+      if (m) input = box.querySelector(`[data-field^="${m[1]}[${m[2]}]"]`);
+    }
+    if (input) {
+      input.classList.add('invalid');
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      input.scrollIntoView({ block: 'center' });
+    }
     err.dataset.field = field;
   }
 
