@@ -1,0 +1,230 @@
+// Bots in the browser (issue 15): a visitor asks an FAQ question, gets the
+// bot's answer with buttons, uses one (the value is sent, the buttons go),
+// then clicks "talk to a person"; the agent sees the conversation in the
+// Bot tab while the bot answers, read-only, and then with everything the
+// bot said once it is handed over.  A second visitor (Chinese, on a phone)
+// is taken over from the Bot tab.  An admin adds a rule in Settings (forms,
+// not JSON), sees a server error land on the field it names, tries the
+// unsaved rule and FAQ ("Try it") and saves.  Run by t/059-browser-bots.t.
+
+import { launch, plan, jwt, ok, is, shot, finish, watchErrors, until, W } from './lib.mjs';
+
+const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
+const group = process.env.KEFU_GROUP;
+const API = `${base}/kefu/api/sites/${site}`;
+const errors = [];
+const { browser, close } = await launch();
+const K = '#kefu-widget ';
+
+const adminTok = jwt({ sub: 'boss', role: 'admin', site, name: 'Boss' }, secret);
+async function api(method, path, body) {
+  const r = await fetch(API + path, {
+    method, headers: { Authorization: 'Bearer ' + adminTok, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const j = await r.json().catch(() => null);
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
+  return j;
+}
+const conn = (page) => page.waitForFunction(() => document.querySelector('#kefu-widget')?.shadowRoot
+  ?.querySelector('.kf')?.getAttribute('data-conn') === 'online');
+const wtext = (page, sel) => page.$$eval('#kefu-widget', (h, sel) => [...h[0].shadowRoot.querySelectorAll(sel)]
+  .map((n) => n.textContent.trim()), sel);
+
+const SETTINGS = {
+  bot: { enabled: true, groups: [group], mode: 'faq', name: { zh: '小茶', en: 'Tea bot' } },
+  faq: [
+    { id: 'shipping', question: { zh: '多久发货？', en: 'When do you ship?' },
+      alts: ['什么时候发货', 'how long is delivery'], keywords: ['发货', 'shipping', 'ship'],
+      answer: { zh: '付款后 24 小时内从杭州发货。', en: 'We ship from Hangzhou within 24 hours of payment.' },
+      buttons: [{ text: 'Track my order', value: 'track my order' }] },
+    { id: 'track', question: { zh: '怎么查物流？', en: 'How do I track my order?' },
+      alts: ['查订单', 'track my order'], keywords: ['物流', 'track'],
+      answer: { zh: '在“我的订单”里点“查看物流”。', en: 'Open My orders and choose Track.' } },
+  ],
+};
+
+plan(39);
+try {
+  await api('PUT', '/settings', SETTINGS);
+
+  // ---- the agent's console, signed in before anyone writes ----
+  const me = 'alice' + Math.floor(Math.random() * 1e9);
+  const agentTok = jwt({ sub: me, role: 'agent', site, name: 'Alice', groups: [group] }, secret);
+  const actx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' });
+  const a = await actx.newPage();
+  watchErrors(a, 'agent console', errors);
+  await a.goto(`${base}/console/#token=${agentTok}`);
+  await a.waitForSelector('#conn[data-state="online"]');
+  await a.click('.tab[data-tab="bot"]');
+  await a.waitForSelector('#convs .convs-empty');
+  ok(true, 'the agent has a Bot tab, empty');
+
+  // ---- a visitor asks an FAQ question ----
+  const vctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
+  const v = await vctx.newPage();
+  watchErrors(v, 'visitor', errors);
+  await v.goto(`${base}/?lang=en&group=${group}&site=${site}`);
+  await conn(v);
+  await v.click(W.launcher);
+  await v.fill(W.input, 'When do you ship?');
+  await v.press(W.input, 'Enter');
+  await v.waitForSelector(K + '.kf-msg.kf-bot >> text=within 24 hours');
+  ok(true, 'the bot answers from the FAQ');
+  ok((await v.textContent(K + '.kf-msg.kf-bot .kf-who')).includes('Tea bot'), "under the bot's name in English");
+  ok((await v.textContent(K + '.kf-bot-tag')).includes('Bot'), 'tagged as a bot');
+  await v.waitForSelector(K + '.kf-banner[data-kind="bot"]');
+  ok((await v.textContent(W.banner)).includes('a person is one click away'), 'the banner says a person is one click away');
+  ok((await v.textContent(K + '.kf-head-sub')).includes('Our assistant is answering'), 'the header says the assistant answers');
+  await v.waitForSelector(K + '.kf-quick:not([hidden]) .kf-qr');
+  const qr = await wtext(v, '.kf-quick .kf-qr');
+  is(qr[0], 'Track my order', "the answer's button as a quick reply");
+  ok(!!(await v.$(K + '.kf-quick .kf-qr[data-handoff]')), 'and the handoff button last');
+  is(await v.$eval(K + '.kf-quick .kf-qr:last-child', (b) => b.hasAttribute('data-handoff')), true, '... as the last one');
+  is(await v.$eval(K + '.kf-quick .kf-qr', (b) => b.tagName), 'BUTTON', 'quick replies are buttons');
+  await shot(v, '059-desktop-visitor-bot-answer-en');
+
+  // the agent sees it in the Bot tab, live, and reads it without replying
+  const conv = await v.$eval('#kefu-widget', (h) => h.shadowRoot.querySelector('.kf-panel').getAttribute('data-conv'));
+  await a.waitForSelector(`#convs .conv-item[data-conv="${conv}"][data-state="bot"]`);
+  ok(true, 'the bot conversation appears in the Bot tab');
+  is((await a.textContent('#count-bot')).trim(), '1', 'counted on the tab');
+  await a.click(`#convs .conv-item[data-conv="${conv}"]`);
+  await a.waitForSelector('#entries .entry.msg.bot .bubble >> text=within 24 hours');
+  ok(true, "the agent reads the bot's answer");
+  ok((await a.textContent('#entries .entry.msg.bot .meta')).includes('FAQ shipping'), 'naming the FAQ entry it came from');
+  ok(await a.isDisabled('#input'), 'read-only: the composer is off');
+  ok(await a.isVisible('#bot-note'), 'saying why');
+  is((await a.textContent('#accept')).trim(), 'Take over', 'with a Take over button');
+  await shot(a, '059-desktop-console-bot-tab-en');
+
+  // a quick reply by keyboard: its value is sent, the buttons go
+  await v.focus(K + '.kf-quick .kf-qr');
+  await v.keyboard.press('Enter');
+  await v.waitForSelector(K + '.kf-msg.kf-mine .kf-bubble >> text=track my order');
+  ok(true, "a quick reply by keyboard sends the button's value");
+  await v.waitForSelector(K + '.kf-msg.kf-bot >> text=Open My orders');
+  ok(true, 'the bot answers it');
+  // the new answer has only the handoff button; the old ones are gone
+  await v.waitForSelector(K + '.kf-quick:not([hidden]) .kf-qr[data-handoff]');
+  is((await wtext(v, '.kf-quick .kf-qr')).length, 1, "only the latest answer's buttons are shown");
+
+  // typing instead puts the buttons away
+  await v.fill(W.input, 'hmm');
+  await v.press(W.input, 'Enter');
+  await v.waitForSelector(K + '.kf-msg.kf-mine .kf-bubble >> text=hmm');
+  await v.waitForSelector(K + '.kf-msg.kf-bot >> nth=2');
+  await shot(v, '059-desktop-visitor-quick-en');
+
+  // ---- talk to a person ----
+  await v.click(K + '.kf-quick .kf-qr[data-handoff]');
+  await v.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf')
+    .getAttribute('data-conv-state') !== 'bot');
+  ok(true, 'the visitor clicks "talk to a person": the conversation leaves the bot');
+  ok(await v.isHidden(K + '.kf-quick'), 'the buttons are gone');
+  await v.waitForSelector(K + '.kf-sys >> text=Connecting you to a person');
+  ok(true, 'the visitor is told');
+
+  // the agent: the conversation is routed like a new one (to Alice, or her queue)
+  await a.waitForFunction((c) => ['open', 'queued'].includes(document.querySelector(`#conv`).dataset.state), conv);
+  if ((await a.getAttribute('#conv', 'data-state')) === 'queued') await a.click('#accept');
+  await a.waitForSelector('#conv[data-state="open"]');
+  ok(true, 'the agent has it');
+  ok(await a.isEnabled('#input'), 'and may reply');
+  is(await a.$$eval('#entries .entry.msg.bot', (x) => x.length) >= 3, true, 'seeing everything the bot said');
+  ok((await a.textContent('#entries')).includes('Handed to a person'), 'and the handoff');
+  await a.fill('#input', 'Hi, Alice here. Let me check your parcel.');
+  await a.press('#input', 'Enter');
+  await v.waitForSelector(K + '.kf-msg.kf-theirs .kf-bubble >> text=Alice here');
+  ok(true, 'the visitor gets the person');
+  await shot(a, '059-desktop-console-handed-en');
+  await shot(v, '059-desktop-visitor-person-en');
+
+  // ---- a second visitor (Chinese, phone), taken over from the Bot tab ----
+  const pctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true,
+                                          deviceScaleFactor: 2, locale: 'zh-CN' });
+  const p = await pctx.newPage();
+  watchErrors(p, 'phone', errors);
+  await p.goto(`${base}/?group=${group}&site=${site}`);
+  await conn(p);
+  await p.tap(W.launcher);
+  await p.fill(W.input, '什么时候发货');
+  await p.press(W.input, 'Enter');
+  await p.waitForSelector(K + '.kf-msg.kf-bot >> text=24 小时内');
+  ok((await p.textContent(K + '.kf-msg.kf-bot .kf-who')).includes('小茶'), 'Chinese: the bot answers under its Chinese name');
+  ok((await p.textContent(W.banner)).includes('转人工'), 'the banner offers a person');
+  await shot(p, '059-phone-visitor-bot-zh');
+  const conv2 = await p.$eval('#kefu-widget', (h) => h.shadowRoot.querySelector('.kf-panel').getAttribute('data-conv'));
+  await a.click('.tab[data-tab="bot"]');
+  await a.click(`#convs .conv-item[data-conv="${conv2}"]`);
+  await a.waitForSelector('#entries .entry.msg.bot .bubble >> text=24 小时内');
+  await a.click('#accept');
+  await a.waitForSelector(`#conv[data-conv="${conv2}"][data-state="open"]`);
+  ok(true, 'the agent takes it over from the Bot tab');
+  await p.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf')
+    .getAttribute('data-conv-state') === 'open');
+  await p.waitForSelector(K + '.kf-sys >> text=Alice');
+  ok(await p.isHidden(K + '.kf-quick .kf-qr[data-handoff]'), 'the visitor: a person joined, no handoff button left');
+  await shot(p, '059-phone-visitor-taken-zh');
+
+  // ---- an admin adds a rule in Settings and tries it ----
+  const sctx = await browser.newContext({ viewport: { width: 1440, height: 1000 }, locale: 'en-US' });
+  const s = await sctx.newPage();
+  watchErrors(s, 'admin console', errors);
+  await s.goto(`${base}/console/#token=${adminTok}`);
+  await s.waitForSelector('#conn[data-state="online"]');
+  await s.click('#settings-open');
+  await s.waitForFunction(() => document.querySelector('#settings').dataset.version !== undefined);
+  is(await s.inputValue('[data-field="faq[0].id"]'), 'shipping', 'Settings shows the stored FAQ');
+  ok(await s.isChecked('[data-field="bot.enabled"]'), 'and the bot on');
+  await s.click('#rules-add');
+  await s.fill('[data-field="rules[0].id"]', 'refund-route');
+  await s.fill('[data-field="rules[0].name"]', '退款转售后');
+  await s.fill('[data-field="rules[0].if[0].keywords"]', '退款, refund');
+  await s.selectOption('[data-field="rules[0].then[0].kind"]', 'route');
+  await s.fill('[data-field="rules[0].then[0].route"]', 'aftersales');
+  await s.click('.rule .auto-add-then');
+  await s.selectOption('[data-field="rules[0].then[1].kind"]', 'label');
+  await s.fill('[data-field="rules[0].then[1].label"]', 'refund');
+  // a condition the server refuses: the error lands on its field
+  await s.click('.rule .auto-add-if');
+  await s.selectOption('[data-field="rules[0].if[1].kind"]', 'attr');
+  await s.fill('[data-field="rules[0].if[1].attr"]', 'vip');
+  await s.selectOption('[data-field="rules[0].if[1].op"]', 'gt');
+  await s.fill('[data-field="rules[0].if[1].value"]', 'gold');
+  await s.click('#settings-save');
+  await s.waitForSelector('#settings-error:not([hidden])');
+  const bad = await s.getAttribute('#settings-error', 'data-field');
+  ok(/^rules\[0\]\.if\[1\]/.test(bad), 'a bad condition is refused, naming it: ' + bad);
+  ok(await s.$eval('[data-field="rules[0].if[1].value"], [data-field="rules[0].if[1].op"]',
+                   (e) => !!e.closest('.cond').querySelector('.invalid')), 'and the field is marked');
+  await shot(s, '059-desktop-settings-rule-error-en');
+  await s.click('[data-field="rules[0].if[1].kind"] ~ .auto-x');
+  ok(!(await s.$('[data-field="rules[0].if[1].kind"]')), 'the condition removed');
+
+  // try it, unsaved
+  await s.fill('#try-text', 'I want a refund for my tea');
+  await s.click('#try-run');
+  await s.waitForSelector('#try-out[data-state="done"]');
+  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-route"]', 'data-fires'), 'true', 'Try it: the unsaved rule fires');
+  ok((await s.textContent('#try-out .try-rule[data-rule="refund-route"] .try-why')).includes('refund'), 'naming the keyword why');
+  ok((await s.textContent('#try-out .try-rule[data-rule="refund-route"] .try-acts')).includes('aftersales'), 'and what it would do');
+  await s.fill('#try-text', 'When do you ship?');
+  await s.click('#try-run');
+  await s.waitForSelector('#try-out[data-state="done"] .try-decision');
+  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-route"]', 'data-fires'), 'false', 'another message: the rule does not fire');
+  is(await s.getAttribute('#try-out .try-decision', 'data-decision'), 'answer', 'and the FAQ bot would answer');
+  ok(!!(await s.$('#try-out .try-entry[data-faq="shipping"]')), 'with the shipping entry');
+  await shot(s, '059-desktop-settings-try-en');
+
+  await s.click('#settings-save');
+  await s.waitForSelector('.toast >> text=Saved');
+  const stored = await api('GET', '/settings');
+  const doc = stored.settings || stored;
+  is(JSON.stringify(doc.rules[0].then), JSON.stringify([{ route: 'aftersales' }, { label: 'refund' }]), 'saved: the rule as the forms said');
+
+  ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
+} catch (e) {
+  ok(false, 'the scenario ran: ' + e.message, e.stack + '\n' + errors.join('\n'));
+}
+await finish(close);
