@@ -14,6 +14,7 @@
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"
+#include "ngx_kefu_bot.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
@@ -46,7 +47,8 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     u_char       whobuf[2 + NGX_KEFU_MAX_ID_LEN];
     json_t      *cid, *text, *from, *role, *id, *name, *priv, *group, *f, *t;
-    json_t      *att;
+    u_char       errbuf[160];
+    json_t      *att, *buttons;
     ngx_int_t    rc;
     ngx_str_t    who, g, uploader;
     const char  *rn, *err;
@@ -112,6 +114,23 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "\"group\" must be a group name");
     }
 
+    buttons = json_object_get(body, "buttons");
+
+    if (buttons && !json_is_null(buttons)) {
+        buttons = ngx_kefu_buttons_check(buttons, "buttons", errbuf,
+                                         sizeof(errbuf));
+        if (buttons == NULL) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      (char *) errbuf);
+        }
+
+        /* the body owns the clean copy: freed with it */
+        json_object_set_new(body, "buttons", buttons);
+
+    } else {
+        buttons = NULL;
+    }
+
     if (from && !json_is_object(from)) {
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                   "\"from\" must be an object");
@@ -137,6 +156,12 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
     who.data = whobuf;
 
     if (ngx_strcmp(rn, "system") == 0) {
+        if (buttons) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"buttons\" are for a bot's or an "
+                                      "agent's message (\"from.role\")");
+        }
+
         ngx_str_set(&who, "y:system");
         f = json_pack("{s:s}", "role", "system");
 
@@ -170,6 +195,10 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     if (t && att) {
         json_object_set(t, "attachment", att);
+    }
+
+    if (t && buttons) {
+        json_object_set(t, "buttons", buttons);
     }
 
     if (t == NULL) {

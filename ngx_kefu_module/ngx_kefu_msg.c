@@ -150,6 +150,10 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         json_object_set(t, "attachment", att);
     }
 
+    if (t && req->buttons) {
+        json_object_set(t, "buttons", req->buttons);
+    }
+
     tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
     json_decref(t);
 

@@ -8,6 +8,7 @@
 
 
 #include "ngx_kefu_validate.h"
+#include "ngx_kefu_bot.h"
 
 
 typedef struct {
@@ -225,6 +226,11 @@ ngx_kefu_validate(u_char *data, size_t len, ngx_kefu_sender_t *sender,
 void
 ngx_kefu_validate_free(ngx_kefu_req_t *req)
 {
+    if (req->buttons) {
+        json_decref(req->buttons);
+        req->buttons = NULL;
+    }
+
     if (req->json) {
         json_decref(req->json);
         req->json = NULL;
@@ -389,7 +395,7 @@ static void
 ngx_kefu_validate_msg(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
 {
     size_t   len;
-    json_t  *text, *conv, *priv;
+    json_t  *text, *conv, *priv, *v;
 
     len = r->cid ? ngx_strlen(r->cid) : 0;
 
@@ -458,6 +464,26 @@ ngx_kefu_validate_msg(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
     if (r->private && s->role == NGX_KEFU_ROLE_VISITOR) {
         ngx_kefu_refuse(r, "forbidden", "visitors cannot send private notes",
                         r->cid);
+        return;
+    }
+
+    /* buttons: an agent's (or a bot's) message only */
+    v = json_object_get(r->json, "buttons");
+
+    if (v == NULL || json_is_null(v)) {
+        return;
+    }
+
+    if (s->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_refuse(r, "bad_request", "\"buttons\" are for an agent's "
+                        "or a bot's message", r->cid);
+        return;
+    }
+
+    r->buttons = ngx_kefu_buttons_check(v, "buttons", r->errbuf,
+                                        sizeof(r->errbuf));
+    if (r->buttons == NULL) {
+        ngx_kefu_refuse(r, "bad_request", (char *) r->errbuf, r->cid);
     }
 }
 

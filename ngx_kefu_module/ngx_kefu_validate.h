@@ -102,6 +102,8 @@ struct ngx_kefu_req_s {
     json_t                      *resume;      /* hello: an object */
     json_t                      *text;        /* msg */
     json_t                      *attachment;  /* msg: still to be checked */
+    json_t                      *buttons;     /* msg: a clean copy, or NULL */
+    u_char                       errbuf[160]; /* a message naming a field */
     json_t                      *email;       /* contact */
     json_t                      *phone;
     json_t                      *settings;    /* settings: the new document */
