@@ -12,7 +12,7 @@ const I18N = {
     bot: 'Bot', botOn: 'The bot answers new conversations first', botGroups: 'Groups',
     botGroupsHelp: 'Comma-separated; empty: every group', mode: 'Mode', mode_faq: 'FAQ bot (answers from the FAQ below)',
     mode_external: 'External bot (reads the event stream, answers over the API)', botName: 'Name',
-    t_not_understood: 'When it did not understand', t_choose: 'When it offers choices', t_handoff: 'The “talk to a person” button',
+    t_not_understood: 'When it did not understand', t_choose: 'When it offers choices', t_handoff: 'The "talk to a person" button',
     t_handed_off: 'When a person takes over', zh: 'Chinese', en: 'English',
     faq: 'FAQ', faqHelp: 'The bot answers when one entry clearly matches, offers the closest as buttons when unsure, and says so when nothing matches.',
     addFaq: 'Add an FAQ entry', id: 'Id', idHelp: 'Letters, digits and . _ @ -', question: 'Question', alts: 'Other ways to ask',
@@ -23,7 +23,7 @@ const I18N = {
     w_message: 'a visitor writes', w_conv_created: 'a conversation starts', w_event: 'a business event arrives',
     w_waiting: 'a conversation waits longer than', w_offline: 'a visitor writes outside business hours',
     eventName: 'Event name', seconds: 'Seconds', addIf: 'Add a condition', addThen: 'Add an action',
-    c_keywords: 'the message contains one of', c_attr: 'the visitor’s attribute', c_data: 'the event’s data', c_page: 'the page starts with',
+    c_keywords: 'the message contains one of', c_attr: "the visitor's attribute", c_data: "the event's data", c_page: 'the page starts with',
     c_hours: 'business hours', c_group: 'the group is', c_state: 'the conversation is',
     op_eq: 'equals', op_contains: 'contains', op_gt: 'is greater than', key: 'Key', value: 'Value',
     h_inside: 'inside', h_outside: 'outside', s_bot: 'with the bot', s_queued: 'queued', s_open: 'open',
@@ -31,7 +31,7 @@ const I18N = {
     a_handoff: 'hand off to a person', a_event: 'post an event', data: 'Data (JSON object, optional)',
     noConds: 'No condition: the rule fires every time.', json: 'JSON view of the rules', badJson: 'not a JSON object',
     try: 'Try it', tryHelp: 'What would a message do with the rules and FAQ above (saved or not)?',
-    tryText: 'A visitor’s message', tryLang: 'Language', tryGroup: 'Group', tryPage: 'Page URL', tryState: 'State',
+    tryText: "A visitor's message", tryLang: 'Language', tryGroup: 'Group', tryPage: 'Page URL', tryState: 'State',
     tryWhen: 'Trigger', tryRun: 'Try it', tryNoApi: 'Trying needs the HTTP API (kefu_api), which this console cannot reach.',
     fires: 'fires', notFires: 'does not fire', because: 'because', failed: 'failed: {c}', actions: 'actions',
     decision_answer: 'The bot answers with', decision_choose: 'The bot is unsure and offers', decision_none: 'The bot did not understand: it says so',
@@ -117,7 +117,7 @@ export function automationFields(form, o) {
 
   // an input bound to obj[key]; name is its place in the document
   function bind(tag, name, obj, key, opts = {}) {
-    const i = el(tag, 'field');
+    const i = el(tag, opts.type === 'checkbox' ? '' : 'field');
     if (tag === 'textarea') i.rows = opts.rows || 2;
     if (opts.type) i.type = opts.type;
     i.dataset.field = name;
@@ -478,7 +478,8 @@ export function automationFields(form, o) {
       body: JSON.stringify(body),
     });
     const j = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(j.message || j.error || 'HTTP ' + r.status), { field: j.field });
+    const e = (j && j.error) || {};
+    if (!r.ok) throw Object.assign(new Error(e.message || e.code || 'HTTP ' + r.status), { field: e.field });
     return j;
   }
   async function run() {
@@ -511,7 +512,7 @@ export function automationFields(form, o) {
       showFaq(out, b);
       out.dataset.state = 'done';
     } catch (e) {
-      o.showError(e.field, t('tryFailed', { msg: e.message }));
+      if (e.field) o.showError(e.field, t('tryFailed', { msg: e.message }));
       out.appendChild(el('p', 'error', t('tryFailed', { msg: e.message })));
       out.dataset.state = 'error';
     }
