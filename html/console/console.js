@@ -351,6 +351,8 @@ function onMessage(m) {
     c.position = typeof m.position === 'number' ? m.position : null;
     if (Array.isArray(m.labels)) c.labels = m.labels;
     if (m.state === 'bot') c.inQueue = true;
+    // what the bot said while we were not in the conversation: read again
+    if (was === 'bot' && m.state !== 'bot' && c.loaded) loadHistory(c);
     if (m.reason === 'joined' && agentId(m.agent) !== st.me) c.joined = true;
     // a bot conversation another agent took over: not ours to show
     if (was === 'bot' && m.state === 'open' && agentId(m.agent) !== st.me && st.selected !== m.conv) {
@@ -1111,6 +1113,12 @@ window.addEventListener('focus', () => { stopFlash(); markRead(); });
 window.addEventListener('offline', () => { dropConnection(); scheduleReconnect(); });
 window.addEventListener('online', () => { st.tries = 0; clearTimeout(st.timer); connect(); });
 setInterval(() => { if (st.claims) renderList(); }, 30000);
+// a bot conversation being read is not streamed to the agent: its history
+// is asked again now and then while it is open on screen
+setInterval(() => {
+  const c = st.selected && st.convs.get(st.selected);
+  if (c && c.state === 'bot' && visible()) loadHistory(c);
+}, 4000);
 
 if ('Notification' in window && Notification.permission === 'default') {
   const n = $('notify');
