@@ -139,13 +139,13 @@
             refused: '\u5ba2\u670d\u6682\u65f6\u65e0\u6cd5\u8fde\u63a5\uff1a\u670d\u52a1\u5668\u62d2\u7edd\u4e86\u672c\u9875\u9762\u7684\u8eab\u4efd\u9a8c\u8bc1\uff08{reason}\uff09\u3002',
             unreadTitle: '({n}) \u6761\u65b0\u6d88\u606f',
             unavailable: '\u6682\u4e0d\u53ef\u7528',
-            botName: '智能助手',
-            botTag: '机器人',
-            botSub: '智能助手正在为您解答',
-            botBanner: '智能助手正在为您解答，随时可以一键转人工。',
-            handoff: '转人工',
-            handedOff: '正在为您转接人工客服\u2026',
-            quick: '快捷回复'
+            botName: '\u667a\u80fd\u52a9\u624b',
+            botTag: '\u673a\u5668\u4eba',
+            botSub: '\u667a\u80fd\u52a9\u624b\u6b63\u5728\u4e3a\u60a8\u89e3\u7b54',
+            botBanner: '\u667a\u80fd\u52a9\u624b\u6b63\u5728\u4e3a\u60a8\u89e3\u7b54\uff0c\u968f\u65f6\u53ef\u4ee5\u4e00\u952e\u8f6c\u4eba\u5de5\u3002',
+            handoff: '\u8f6c\u4eba\u5de5',
+            handedOff: '\u6b63\u5728\u4e3a\u60a8\u8f6c\u63a5\u4eba\u5de5\u5ba2\u670d\u2026',
+            quick: '\u5feb\u6377\u56de\u590d'
         }
     };
 
