@@ -1,0 +1,98 @@
+// Buttons in the browser (issue 15): a bot's and an agent's messages sent
+// over the HTTP API with buttons show in the widget as quick replies; a
+// click (by keyboard) sends the button's value and puts them away, typing
+// instead puts them away too, only the latest message's are shown, and the
+// handoff button stays hidden while no bot has the conversation.  The
+// agent's console shows the bot's message tagged, with the buttons the
+// visitor was offered.  Run by t/059-browser-buttons.t.
+
+import { launch, plan, jwt, ok, is, shot, finish, watchErrors, W, acceptAs } from './lib.mjs';
+
+const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
+const group = process.env.KEFU_GROUP;
+const API = `${base}/kefu/api/sites/${site}`;
+const wsUrl = base.replace(/^http/, 'ws') + '/chat';
+const errors = [];
+const { browser, close } = await launch();
+const K = '#kefu-widget ';
+const svc = jwt({ sub: 'shop', role: 'service', site }, secret);
+async function post(path, body) {
+  const r = await fetch(API + path, { method: 'POST', body: JSON.stringify(body),
+    headers: { Authorization: 'Bearer ' + svc, 'Content-Type': 'application/json' } });
+  const j = await r.json().catch(() => null);
+  if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(j)}`);
+  return j;
+}
+const quick = (page) => page.$$eval('#kefu-widget', (h) => [...h[0].shadowRoot.querySelectorAll('.kf-quick:not([hidden]) .kf-qr')]
+  .map((n) => n.textContent.trim()));
+
+plan(15);
+try {
+  const me = 'alice' + Math.floor(Math.random() * 1e9);
+  const atok = jwt({ sub: me, role: 'agent', site, name: 'Alice', groups: [group] }, secret);
+  const a = await (await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' })).newPage();
+  watchErrors(a, 'agent console', errors);
+  await a.goto(`${base}/console/#token=${atok}`);
+  await a.waitForSelector('#conn[data-state="online"]');
+
+  const v = await (await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' })).newPage();
+  watchErrors(v, 'visitor', errors);
+  await v.goto(`${base}/?lang=en&group=${group}&site=${site}`);
+  await v.waitForFunction(() => document.querySelector('#kefu-widget')?.shadowRoot?.querySelector('.kf')
+    ?.getAttribute('data-conn') === 'online');
+  await v.click(W.launcher);
+  await v.fill(W.input, 'When do you ship?');
+  await v.press(W.input, 'Enter');
+  await v.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf-panel').getAttribute('data-conv'));
+  const conv = await v.$eval('#kefu-widget', (h) => h.shadowRoot.querySelector('.kf-panel').getAttribute('data-conv'));
+  const r = await acceptAs(a, wsUrl, site, atok, conv);
+  is(r.type, 'conv', 'the agent has the conversation');
+
+  // a bot's message with buttons: quick replies
+  await post(`/convs/${conv}/messages`, { cid: 'b1', text: 'We ship within 24 hours of payment.',
+    from: { role: 'bot', id: 'bot', name: 'Tea bot' },
+    buttons: [{ text: 'Track my order', value: 'track my order' }, { text: 'Talk to a person', value: '__handoff__' }] });
+  await v.waitForSelector(K + '.kf-quick:not([hidden]) .kf-qr');
+  ok((await v.textContent(K + '.kf-msg.kf-bot .kf-who')).includes('Tea bot'), "the bot's message under its name");
+  ok((await v.textContent(K + '.kf-msg.kf-bot .kf-bot-tag')) === 'Bot', 'tagged as a bot');
+  is(JSON.stringify(await quick(v)), JSON.stringify(['Track my order']),
+     'its buttons as quick replies; no handoff button while no bot has the conversation');
+  is(await v.$eval(K + '.kf-quick', (q) => q.getAttribute('role') + ' ' + q.getAttribute('aria-label')), 'group Quick replies',
+     'a labelled group');
+  is(await v.$eval(K + '.kf-qr', (b) => b.tagName + ' ' + b.type), 'BUTTON button', 'of buttons');
+  await shot(v, '059-desktop-visitor-quick-en');
+
+  // by keyboard: the value is sent, the buttons go
+  await v.focus(K + '.kf-qr');
+  await v.keyboard.press('Enter');
+  await v.waitForSelector(K + '.kf-msg.kf-mine .kf-bubble >> text=track my order');
+  ok(true, "Enter on a quick reply sends the button's value");
+  await v.waitForSelector(K + '.kf-quick[hidden]', { state: 'attached' });
+  ok(true, 'and the buttons go');
+  await a.click(`.conv-item[data-conv="${conv}"]`);
+  await a.waitForSelector('#entries .entry.theirs .bubble >> text=track my order');
+  ok(true, 'the agent receives it as the visitor\'s message');
+
+  // an agent's buttons, then the visitor types instead
+  await post(`/convs/${conv}/messages`, { cid: 'a1', text: 'Is it order #1001?',
+    from: { role: 'agent', id: me, name: 'Alice' }, buttons: [{ text: 'Yes' }, { text: 'No, another one' }] });
+  await v.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelectorAll('.kf-quick:not([hidden]) .kf-qr').length === 2);
+  is(JSON.stringify(await quick(v)), JSON.stringify(['Yes', 'No, another one']), "an agent's buttons: only the latest message's");
+  await v.fill(W.input, 'It is #1002');
+  await v.press(W.input, 'Enter');
+  await v.waitForSelector(K + '.kf-quick[hidden]', { state: 'attached' });
+  ok(true, 'typing instead puts them away');
+  await v.waitForSelector(K + '.kf-msg.kf-mine[data-seq] .kf-bubble >> text=It is #1002');
+  is((await quick(v)).length, 0, 'and they stay away once the message is stored');
+
+  // the console: the bot tagged, the buttons offered shown
+  await a.waitForSelector('#entries .entry.msg.bot .bot-tag');
+  ok(true, "the console tags the bot's message");
+  is(JSON.stringify(await a.$$eval('#entries .entry.msg.bot .msg-button', (x) => x.map((n) => n.textContent))),
+     JSON.stringify(['Track my order', 'Talk to a person']), 'and shows the buttons it offered');
+  await shot(a, '059-desktop-console-buttons-en');
+  ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
+} catch (e) {
+  ok(false, 'the scenario ran: ' + e.message, e.stack + '\n' + errors.join('\n'));
+}
+await finish(close);
