@@ -274,16 +274,12 @@ export function mountSettings(o) {
     // "hours.weekly.mon", "groups[2]", "hours.exceptions[0]",
     // "rules[3].if[0].op", "faq[1].alts[4]": the input, else the nearest
     // one above it
+    // ("faq[0].question": its first language's input)
     let name = field, input = null;
-    while (name && !(input = $f(name))) {
+    while (name && !(input = $f(name) || box.querySelector(`[data-field^="${name}."], [data-field^="${name}["]`))) {
       const cut = name.replace(/(\[\d+\]|\.[^.[\]]+)$/, '');
       if (cut === name) break;
       name = cut;
-    }
-    if (!input) {
-      // e.g. rules[3] itself: its card's first input
-      const m = /^(rules|faq)\[(\d+)\]/.exec(field);
-      if (m) input = box.querySelector(`[data-field^="${m[1]}[${m[2]}]"]`);
     }
     if (input) {
       input.classList.add('invalid');
