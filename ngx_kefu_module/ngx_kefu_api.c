@@ -322,6 +322,16 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         api->start = post ? ngx_kefu_api_settings_put
                           : ngx_kefu_api_settings_get;
 
+    } else if ((ngx_kefu_api_is(seg[2], "rules")
+                || ngx_kefu_api_is(seg[2], "faq"))
+               && n == 4 && ngx_kefu_api_is(seg[3], "try"))
+    {
+        /* explains what the rules and the FAQ bot would do: admins */
+        allow = "POST";
+        post = 1;
+        api->start = ngx_kefu_api_is(seg[2], "rules")
+                     ? ngx_kefu_api_rules_try : ngx_kefu_api_faq_try;
+
     } else if (ngx_kefu_api_is(seg[2], "search") && n == 3) {
         api->start = ngx_kefu_api_search;
         api->agents_ok = 1;

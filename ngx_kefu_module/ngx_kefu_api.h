@@ -129,6 +129,12 @@ ngx_int_t ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 
+/* ngx_kefu_api_bot.c */
+ngx_int_t ngx_kefu_api_rules_try(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+ngx_int_t ngx_kefu_api_faq_try(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body);
+
 /* ngx_kefu_api_revoke.c */
 ngx_int_t ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);

@@ -42,12 +42,13 @@ static void ngx_kefu_settings_stored(ngx_kefu_redis_t *rd, redisReply *reply,
 
 
 static const char  *ngx_kefu_settings_keys[] = {
-    "hours", "texts", "groups", "widget", "contact", "canned", NULL
+    "hours", "texts", "groups", "widget", "contact", "canned", "bot", "faq",
+    "rules", NULL
 };
 
 /* kept for later versions: refused until they are implemented */
 static const char  *ngx_kefu_settings_reserved[] = {
-    "rules", "faq", NULL
+    NULL
 };
 
 static const char  *ngx_kefu_langs[] = { "zh", "en", NULL };
@@ -104,7 +105,7 @@ ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
         }
 
         ngx_str_set(err, "is not a settings field (hours, texts, groups, "
-                    "widget, contact, canned)");
+                    "widget, contact, canned, bot, faq, rules)");
         return NGX_DECLINED;
     }
 
@@ -245,7 +246,12 @@ ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
         return NGX_DECLINED;
     }
 
-    /* contact: {"ask": bool, "required": bool} */
+    /* bot, faq, rules (ngx_kefu_bot_conf.c) */
+    if (ngx_kefu_bot_check(doc, pool, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+        /* contact: {"ask": bool, "required": bool} */
     v = json_object_get(doc, "contact");
 
     if (v) {
@@ -595,6 +601,9 @@ ngx_kefu_settings_exit_process(ngx_cycle_t *cycle)
         if (rt->recheck.timer_set) {
             ngx_del_timer(&rt->recheck);
         }
+
+        ngx_kefu_bot_conf_free(rt->bot);
+        rt->bot = NULL;
     }
 }
 
@@ -772,10 +781,11 @@ static void
 ngx_kefu_settings_apply(ngx_kefu_site_rt_t *rt, json_t *stored,
     int64_t version)
 {
-    json_t            *doc, *hours;
-    ngx_str_t          field, err;
-    ngx_pool_t        *pool;
-    ngx_kefu_hours_t  *h;
+    json_t               *doc, *hours;
+    ngx_str_t             field, err;
+    ngx_pool_t           *pool;
+    ngx_kefu_hours_t     *h;
+    ngx_kefu_bot_conf_t  *bc;
 
     doc = ngx_kefu_settings_merge(rt->site, stored);
     if (doc == NULL) {
@@ -818,6 +828,18 @@ ngx_kefu_settings_apply(ngx_kefu_site_rt_t *rt, json_t *stored,
     if (rt->hours) {
         ngx_free(rt->hours);
     }
+
+    /* the rules' and the FAQ's matchers, for this version */
+    bc = ngx_kefu_bot_compile(doc, ngx_cycle->log);
+
+    if (bc == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "kefu: bot, faq and rules of site \"%V\" not "
+                      "compiled: out of memory", &rt->site->name);
+    }
+
+    ngx_kefu_bot_conf_free(rt->bot);
+    rt->bot = bc;
 
     rt->doc = doc;
     rt->hours = h;

@@ -15,6 +15,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_bot.h"
 
 
 #define NGX_KEFU_SETTINGS_CHANNEL    "kefu:settings"
@@ -60,6 +61,7 @@ typedef struct {
     json_t                      *stored;      /* as stored, or NULL */
     int64_t                      version;     /* stored: 0 for none */
     ngx_kefu_hours_t            *hours;       /* NULL: always open */
+    ngx_kefu_bot_conf_t         *bot;         /* bot, faq, rules compiled */
     json_t                      *online;      /* groups with an agent */
     ngx_event_t                  tick;        /* business hours turn */
     ngx_event_t                  recheck;     /* presence changed */

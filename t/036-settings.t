@@ -82,7 +82,7 @@ main::bad({texts => {zh => {welcome => 42}}}, 'texts.zh', 'a text that is not a 
 main::bad({groups => [{name => 'ok'}, {name => 'bad name!'}]}, 'groups[1]', 'a bad group name');
 main::bad({widget => {color => 'red'}}, 'widget.color', 'a colour that is not #rrggbb');
 main::bad({contact => {required => 'yes'}}, 'contact.required', 'not a boolean');
-main::bad({rules => []}, 'rules', 'a field reserved for later');
+main::bad({rules => 'all'}, 'rules', 'rules not an array (they are settings now: t/101-bot-rules.t)');
 main::bad({colour => 1}, 'colour', 'an unknown field');
 ($st, $j) = api(PUT => '/kefu/api/sites/set1/settings', {texts => {}},
                 token => api_token(secret => $main::S, site => 'set1'));

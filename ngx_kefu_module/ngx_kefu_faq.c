@@ -1,0 +1,261 @@
+
+/*
+ * The FAQ bot's decision (docs/automation.md "FAQ"): a message's terms
+ * (the search's tokenizer: words, CJK pairs) against every entry's
+ * question (each language) and alts, and its keywords found in the
+ * normalized message.  An entry's score is the largest share of one of
+ * its phrases' terms that the message has, plus 0.5 when one of its
+ * keywords is in the message, at most 1.  Then:
+ *
+ *   answer   the best scores at least 0.7 and 0.2 above the second;
+ *   choose   else the best scores at least 0.35: the 2-3 closest (scores
+ *            at least 0.35) are offered as buttons;
+ *   none     else: the bot says it did not understand (never a guess).
+ */
+
+
+#include "ngx_kefu_bot.h"
+#include "ngx_kefu_search.h"
+
+
+#define NGX_KEFU_FAQ_ANSWER    0.7
+#define NGX_KEFU_FAQ_MARGIN    0.2
+#define NGX_KEFU_FAQ_CHOOSE    0.35
+#define NGX_KEFU_FAQ_KEYWORD   0.5
+#define NGX_KEFU_FAQ_OFFER     3
+
+
+typedef struct {
+    double                      *score;       /* per entry */
+    uint32_t                    *best;        /* per entry: its phrase */
+    u_char                     **kw;          /* per entry: a keyword found */
+    size_t                      *kwlen;
+} ngx_kefu_faq_scan_t;
+
+
+static ngx_int_t
+ngx_kefu_faq_found(void *data, uint32_t id, u_char *p, size_t len)
+{
+    ngx_kefu_faq_scan_t  *sc = data;
+
+    if (sc->kw[id] == NULL) {
+        sc->kw[id] = p;
+        sc->kwlen[id] = len;
+    }
+
+    return 0;
+}
+
+
+/* the terms of one phrase the message has: an entry's "why" */
+
+static json_t *
+ngx_kefu_faq_why(ngx_kefu_bot_conf_t *bc, ngx_kefu_faq_scan_t *sc,
+    uint32_t e, ngx_kefu_search_terms_t *msg, ngx_kefu_search_terms_t *st)
+{
+    json_t                 *why;
+    ngx_uint_t              i, k;
+    ngx_kefu_faq_phrase_t  *ph;
+
+    why = json_array();
+    if (why == NULL) {
+        return NULL;
+    }
+
+    if (sc->best[e] != (uint32_t) -1) {
+        ph = &bc->phrase[sc->best[e]];
+        ngx_kefu_search_terms(st, ph->text.data, ph->text.len, 1);
+
+        for (i = 0; i < st->n; i++) {
+            for (k = 0; k < msg->n; k++) {
+                if (st->term[i].len == msg->term[k].len
+                    && ngx_memcmp(st->term[i].data, msg->term[k].data,
+                                  st->term[i].len) == 0)
+                {
+                    json_array_append_new(why, json_stringn(
+                                          (char *) st->term[i].data,
+                                          st->term[i].len));
+                    break;
+                }
+            }
+        }
+    }
+
+    if (sc->kw[e]) {
+        json_array_append_new(why, json_sprintf("keyword %.*s",
+                                                (int) sc->kwlen[e],
+                                                sc->kw[e]));
+    }
+
+    return why;
+}
+
+
+/*
+ * {"decision": "answer"|"choose"|"none", "entries": [{"id", "question",
+ * "score", "why"}]}: the entries answered or offered, best first.  NULL if
+ * out of memory.
+ */
+
+json_t *
+ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
+    ngx_uint_t en, ngx_pool_t *pool)
+{
+    u_char                   *norm;
+    size_t                    nlen;
+    double                   *cover, s, top[NGX_KEFU_FAQ_OFFER];
+    uint32_t                  idx[NGX_KEFU_FAQ_OFFER];
+    json_t                   *out, *list, *e, *o, *why;
+    ngx_uint_t                i, k, lo, hi, mid, n, m;
+    ngx_kefu_faq_term_t      *t;
+    ngx_kefu_faq_scan_t       sc;
+    ngx_kefu_search_terms_t  *msg, *st;
+    const char               *decision;
+
+    list = json_array();
+    out = json_pack("{s:s,s:o}", "decision", "none", "entries", list);
+
+    if (out == NULL || bc == NULL || bc->nfaq == 0 || len == 0) {
+        return out;
+    }
+
+    sc.score = ngx_pcalloc(pool, bc->nfaq * sizeof(double));
+    sc.best = ngx_palloc(pool, bc->nfaq * sizeof(uint32_t));
+    sc.kw = ngx_pcalloc(pool, bc->nfaq * sizeof(u_char *));
+    sc.kwlen = ngx_pcalloc(pool, bc->nfaq * sizeof(size_t));
+    cover = ngx_pcalloc(pool, (bc->nphrases + 1) * sizeof(double));
+    msg = ngx_palloc(pool, sizeof(ngx_kefu_search_terms_t));
+    st = ngx_palloc(pool, sizeof(ngx_kefu_search_terms_t));
+    norm = ngx_pnalloc(pool, len);
+
+    if (sc.score == NULL || sc.best == NULL || sc.kw == NULL
+        || sc.kwlen == NULL || cover == NULL || msg == NULL || st == NULL
+        || norm == NULL)
+    {
+        json_decref(out);
+        return NULL;
+    }
+
+    for (i = 0; i < bc->nfaq; i++) {
+        sc.best[i] = (uint32_t) -1;
+    }
+
+    /* the message's terms against the sorted terms of every phrase */
+    ngx_kefu_search_terms(msg, text, len, 1);
+
+    for (k = 0; k < msg->n; k++) {
+        lo = 0;
+        hi = bc->nterms;
+
+        while (lo < hi) {
+            mid = (lo + hi) / 2;
+            t = &bc->term[mid];
+            n = ngx_min(t->term.len, msg->term[k].len);
+            m = ngx_memcmp(t->term.data, msg->term[k].data, n) < 0
+                || (ngx_memcmp(t->term.data, msg->term[k].data, n) == 0
+                    && t->term.len < msg->term[k].len);
+
+            if (m) {
+                lo = mid + 1;
+
+            } else {
+                hi = mid;
+            }
+        }
+
+        for ( ; lo < bc->nterms; lo++) {
+            t = &bc->term[lo];
+
+            if (t->term.len != msg->term[k].len
+                || ngx_memcmp(t->term.data, msg->term[k].data, t->term.len)
+                   != 0)
+            {
+                break;
+            }
+
+            cover[t->phrase] += t->weight;
+        }
+    }
+
+    for (i = 0; i < bc->nphrases; i++) {
+        if (bc->phrase[i].weight == 0 || cover[i] == 0) {
+            continue;
+        }
+
+        s = cover[i] / bc->phrase[i].weight;
+
+        if (s > sc.score[bc->phrase[i].entry]) {
+            sc.score[bc->phrase[i].entry] = s;
+            sc.best[bc->phrase[i].entry] = i;
+        }
+    }
+
+    if (bc->faq_ac) {
+        nlen = ngx_kefu_ac_normalize(norm, text, len);
+        ngx_kefu_ac_scan(bc->faq_ac, norm, nlen, ngx_kefu_faq_found, &sc);
+    }
+
+    /* the best few, best first (ties: the earlier entry) */
+    n = 0;
+
+    for (i = 0; i < bc->nfaq; i++) {
+        s = sc.score[i] + (sc.kw[i] ? NGX_KEFU_FAQ_KEYWORD : 0);
+        s = s > 1 ? 1 : s;
+        sc.score[i] = s;
+
+        if (s <= 0) {
+            continue;
+        }
+
+        for (k = n; k > 0 && top[k - 1] < s; k--) {
+            if (k < NGX_KEFU_FAQ_OFFER) {
+                top[k] = top[k - 1];
+                idx[k] = idx[k - 1];
+            }
+        }
+
+        if (k < NGX_KEFU_FAQ_OFFER) {
+            top[k] = s;
+            idx[k] = i;
+            n += (n < NGX_KEFU_FAQ_OFFER);
+        }
+    }
+
+    if (n && top[0] >= NGX_KEFU_FAQ_ANSWER
+        && (n == 1 || top[0] - top[1] >= NGX_KEFU_FAQ_MARGIN))
+    {
+        decision = "answer";
+        n = 1;
+
+    } else if (n && top[0] >= NGX_KEFU_FAQ_CHOOSE) {
+        decision = "choose";
+
+        while (top[n - 1] < NGX_KEFU_FAQ_CHOOSE) {
+            n--;
+        }
+
+    } else {
+        decision = "none";
+    }
+
+    /* "none" still shows the closest, for "try it" */
+    for (i = 0; i < n; i++) {
+        e = json_array_get(bc->faq, idx[i]);
+        why = ngx_kefu_faq_why(bc, &sc, idx[i], msg, st);
+
+        o = json_pack("{s:O,s:s,s:f,s:o}", "id", json_object_get(e, "id"),
+                      "question",
+                      ngx_kefu_bot_text(json_object_get(e, "question"), en),
+                      "score", (double) ((ngx_int_t) (top[i] * 100 + 0.5))
+                               / 100,
+                      "why", why ? why : json_array());
+        if (o == NULL || json_array_append_new(list, o) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+
+    json_object_set_new(out, "decision", json_string(decision));
+
+    return out;
+}

@@ -1,0 +1,395 @@
+
+/*
+ * Rules (docs/automation.md): which of a site's rules a trigger fires, and
+ * why.  Keywords of all rules are found in one pass over the normalized
+ * message (ngx_kefu_ac.c); every other condition is checked in the
+ * rule's order, the first that fails stops the rule.
+ */
+
+
+#include "ngx_kefu_bot.h"
+
+
+/* occurrences kept for the "why" of the rules that fire */
+#define NGX_KEFU_RULES_FOUND   256
+
+
+typedef struct {
+    uint32_t                     id;
+    u_char                      *p;
+    size_t                       len;
+} ngx_kefu_rules_hit_t;
+
+
+typedef struct {
+    uint32_t                    *mask;        /* per rule: conditions met */
+    ngx_uint_t                   nhits;
+    ngx_kefu_rules_hit_t         hit[NGX_KEFU_RULES_FOUND];
+} ngx_kefu_rules_scan_t;
+
+
+static ngx_int_t ngx_kefu_rules_found(void *data, uint32_t id, u_char *p,
+    size_t len);
+static ngx_int_t ngx_kefu_rules_cond(ngx_kefu_rule_ctx_t *rc, json_t *c,
+    ngx_kefu_rules_scan_t *sc, uint32_t id, json_t *why, json_t **why_not);
+static ngx_int_t ngx_kefu_rules_value(json_t *have, const char *op,
+    json_t *want);
+static double ngx_kefu_rules_number(json_t *v, ngx_uint_t *ok);
+
+
+static const char  *ngx_kefu_when_names[] = {
+    "message", "conv_created", "event", "waiting", "offline"
+};
+
+
+static ngx_int_t
+ngx_kefu_rules_found(void *data, uint32_t id, u_char *p, size_t len)
+{
+    ngx_kefu_rules_scan_t  *sc = data;
+
+    if (!(sc->mask[id / 32] & (1u << (id % 32)))
+        && sc->nhits < NGX_KEFU_RULES_FOUND)
+    {
+        sc->hit[sc->nhits].id = id;
+        sc->hit[sc->nhits].p = p;
+        sc->hit[sc->nhits].len = len;
+        sc->nhits++;
+    }
+
+    sc->mask[id / 32] |= 1u << (id % 32);
+
+    return 0;
+}
+
+
+/*
+ * An array of {"id", "name"?, "fires", "why", "not"?, "actions"}: the
+ * rules that fire, in their order (explain: every rule, with why not).
+ * NULL if out of memory.
+ */
+
+json_t *
+ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
+    ngx_uint_t explain, ngx_pool_t *pool)
+{
+    size_t                  j;
+    u_char                 *norm;
+    size_t                  nlen;
+    json_t                 *out, *o, *why, *why_not, *c, *name;
+    ngx_int_t               ok;
+    ngx_uint_t              i;
+    ngx_kefu_rule_t        *rule;
+    ngx_kefu_rules_scan_t  *sc;
+
+    out = json_array();
+
+    if (out == NULL || bc == NULL || bc->nrules == 0) {
+        return out;
+    }
+
+    sc = ngx_pcalloc(pool, sizeof(ngx_kefu_rules_scan_t));
+    if (sc == NULL) {
+        goto failed;
+    }
+
+    sc->mask = ngx_pcalloc(pool, bc->nrules * sizeof(uint32_t));
+    if (sc->mask == NULL) {
+        goto failed;
+    }
+
+    if (rc->text.len && bc->ac) {
+        norm = ngx_pnalloc(pool, rc->text.len);
+        if (norm == NULL) {
+            goto failed;
+        }
+
+        nlen = ngx_kefu_ac_normalize(norm, rc->text.data, rc->text.len);
+        ngx_kefu_ac_scan(bc->ac, norm, nlen, ngx_kefu_rules_found, sc);
+    }
+
+    for (i = 0; i < bc->nrules; i++) {
+        rule = &bc->rule[i];
+        why = json_array();
+        why_not = NULL;
+        ok = 1;
+
+        if (why == NULL) {
+            goto failed;
+        }
+
+        if (!rule->enabled) {
+            ok = 0;
+            why_not = json_string("the rule is disabled");
+
+        } else if (rule->when != rc->when) {
+            ok = 0;
+            why_not = json_sprintf("the trigger is %s, not %s",
+                                   ngx_kefu_when_names[rc->when],
+                                   ngx_kefu_when_names[rule->when]);
+
+        } else if (rule->when == NGX_KEFU_WHEN_EVENT
+                   && (rc->event == NULL
+                       || ngx_strcmp(rc->event, rule->event) != 0))
+        {
+            ok = 0;
+            why_not = json_sprintf("the event is %s, not %s",
+                                   rc->event ? rc->event : "none",
+                                   rule->event);
+
+        } else if (rule->when == NGX_KEFU_WHEN_WAITING
+                   && rc->waited < rule->seconds)
+        {
+            ok = 0;
+            why_not = json_sprintf("waited %lld seconds, not %lld",
+                                   (long long) rc->waited,
+                                   (long long) rule->seconds);
+
+        } else {
+            json_array_append_new(why, json_sprintf("trigger %s",
+                                      ngx_kefu_when_names[rule->when]));
+
+            json_array_foreach(json_object_get(rule->json, "if"), j, c) {
+                if (ngx_kefu_rules_cond(rc, c, sc, i * 32 + j, why, &why_not)
+                    != NGX_OK)
+                {
+                    ok = 0;
+                    break;
+                }
+            }
+        }
+
+        if (!ok && !explain) {
+            json_decref(why);
+            json_decref(why_not);
+            continue;
+        }
+
+        o = json_pack("{s:s,s:b,s:o,s:O}", "id", rule->id, "fires", (int) ok,
+                      "why", why,
+                      "actions", json_object_get(rule->json, "then"));
+        if (o == NULL) {
+            json_decref(why_not);
+            goto failed;
+        }
+
+        name = json_object_get(rule->json, "name");
+
+        if (name) {
+            json_object_set(o, "name", name);
+        }
+
+        if (why_not) {
+            json_object_set_new(o, "not", why_not);
+        }
+
+        if (json_array_append_new(out, o) != 0) {
+            goto failed;
+        }
+    }
+
+    return out;
+
+failed:
+
+    json_decref(out);
+    return NULL;
+}
+
+
+/* one condition: NGX_OK holds (why gets a line), else why_not says why */
+
+static ngx_int_t
+ngx_kefu_rules_cond(ngx_kefu_rule_ctx_t *rc, json_t *c,
+    ngx_kefu_rules_scan_t *sc, uint32_t id, json_t *why, json_t **why_not)
+{
+    size_t       plen;
+    json_t      *v, *have;
+    ngx_uint_t   k;
+    const char  *s, *key, *op;
+
+    if (json_object_get(c, "keywords")) {
+        if (!(sc->mask[id / 32] & (1u << (id % 32)))) {
+            *why_not = json_string(rc->text.len ? "no keyword in the message"
+                                                : "no message");
+            return NGX_DECLINED;
+        }
+
+        for (k = 0; k < sc->nhits; k++) {
+            if (sc->hit[k].id == id) {
+                json_array_append_new(why, json_sprintf("keyword %.*s",
+                                          (int) sc->hit[k].len,
+                                          sc->hit[k].p));
+                return NGX_OK;
+            }
+        }
+
+        json_array_append_new(why, json_string("keyword"));
+        return NGX_OK;
+    }
+
+    if ((v = json_object_get(c, "attr")) || (v = json_object_get(c, "data"))) {
+        key = json_string_value(v);
+        op = json_string_value(json_object_get(c, "op"));
+        have = json_object_get(json_object_get(c, "attr") ? rc->attrs
+                                                          : rc->data, key);
+        s = json_object_get(c, "attr") ? "attr" : "data";
+
+        if (have == NULL
+            || ngx_kefu_rules_value(have, op, json_object_get(c, "value"))
+               != NGX_OK)
+        {
+            *why_not = have ? json_sprintf("%s %s is not %s the value", s,
+                                           key, op)
+                            : json_sprintf("no %s %s", s, key);
+            return NGX_DECLINED;
+        }
+
+        json_array_append_new(why, json_sprintf("%s %s %s", s, key, op));
+        return NGX_OK;
+    }
+
+    if ((v = json_object_get(c, "page"))) {
+        plen = json_string_length(v);
+
+        if (rc->page.len < plen
+            || ngx_strncmp(rc->page.data, json_string_value(v), plen) != 0)
+        {
+            *why_not = json_sprintf("the page is not under %s",
+                                    json_string_value(v));
+            return NGX_DECLINED;
+        }
+
+        json_array_append_new(why, json_sprintf("page under %s",
+                                                json_string_value(v)));
+        return NGX_OK;
+    }
+
+    if ((v = json_object_get(c, "hours"))) {
+        s = json_string_value(v);
+
+        if ((ngx_strcmp(s, "inside") == 0) != (rc->hours != 0)) {
+            *why_not = json_sprintf("not %s business hours", s);
+            return NGX_DECLINED;
+        }
+
+        json_array_append_new(why, json_sprintf("%s business hours", s));
+        return NGX_OK;
+    }
+
+    if ((v = json_object_get(c, "group"))) {
+        if (rc->group.len != json_string_length(v)
+            || ngx_strncmp(rc->group.data, json_string_value(v),
+                           rc->group.len) != 0)
+        {
+            *why_not = json_sprintf("the group is %.*s, not %s",
+                                    (int) rc->group.len, rc->group.data,
+                                    json_string_value(v));
+            return NGX_DECLINED;
+        }
+
+        json_array_append_new(why, json_sprintf("group is %s",
+                                                json_string_value(v)));
+        return NGX_OK;
+    }
+
+    if ((v = json_object_get(c, "state"))) {
+        if (rc->state == NULL || ngx_strcmp(rc->state, json_string_value(v))
+                                 != 0)
+        {
+            *why_not = json_sprintf("the state is %s, not %s",
+                                    rc->state ? rc->state : "none",
+                                    json_string_value(v));
+            return NGX_DECLINED;
+        }
+
+        json_array_append_new(why, json_sprintf("state is %s",
+                                                json_string_value(v)));
+        return NGX_OK;
+    }
+
+    *why_not = json_string("an unknown condition");
+
+    return NGX_DECLINED;
+}
+
+
+/* a number, or a string that is one (attrs are often strings) */
+
+static double
+ngx_kefu_rules_number(json_t *v, ngx_uint_t *ok)
+{
+    char    *end;
+    double   d;
+
+    if (json_is_number(v)) {
+        *ok = 1;
+        return json_number_value(v);
+    }
+
+    *ok = 0;
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) > 64)
+    {
+        return 0;
+    }
+
+    d = strtod(json_string_value(v), &end);
+    *ok = (*end == '\0');
+
+    return d;
+}
+
+
+static ngx_int_t
+ngx_kefu_rules_value(json_t *have, const char *op, json_t *want)
+{
+    u_char      *a, *b;
+    size_t       al, bl;
+    double       x, y;
+    ngx_int_t    rc;
+    ngx_uint_t   okx, oky;
+
+    if (ngx_strcmp(op, "eq") == 0) {
+        if (json_equal(have, want)) {
+            return NGX_OK;
+        }
+
+        x = ngx_kefu_rules_number(have, &okx);
+        y = ngx_kefu_rules_number(want, &oky);
+
+        return (okx && oky && x == y && json_is_number(want)) ? NGX_OK
+                                                              : NGX_DECLINED;
+    }
+
+    if (ngx_strcmp(op, "gt") == 0) {
+        x = ngx_kefu_rules_number(have, &okx);
+        y = ngx_kefu_rules_number(want, &oky);
+
+        return (okx && oky && x > y) ? NGX_OK : NGX_DECLINED;
+    }
+
+    /* contains: normalized, as keywords */
+    if (!json_is_string(have) || !json_is_string(want)) {
+        return NGX_DECLINED;
+    }
+
+    al = json_string_length(have);
+    bl = json_string_length(want);
+
+    a = ngx_alloc(al + bl + 2, ngx_cycle->log);
+    if (a == NULL) {
+        return NGX_DECLINED;
+    }
+
+    b = a + al + 1;
+    al = ngx_kefu_ac_normalize(a, (u_char *) json_string_value(have), al);
+    bl = ngx_kefu_ac_normalize(b, (u_char *) json_string_value(want), bl);
+
+    rc = (bl <= al && ngx_strlcasestrn(a, a + al, b, bl - 1) != NULL)
+         ? NGX_OK : NGX_DECLINED;
+
+    ngx_free(a);
+
+    return rc;
+}
