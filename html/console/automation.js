@@ -511,6 +511,7 @@ export function automationFields(form, o) {
       showRules(out, a);
       showFaq(out, b);
       out.dataset.state = 'done';
+      out.scrollIntoView({ block: 'nearest' });
     } catch (e) {
       if (e.field) o.showError(e.field, t('tryFailed', { msg: e.message }));
       out.appendChild(el('p', 'error', t('tryFailed', { msg: e.message })));

@@ -3,9 +3,7 @@
 // then clicks "talk to a person"; the agent sees the conversation in the
 // Bot tab while the bot answers, read-only, and then with everything the
 // bot said once it is handed over.  A second visitor (Chinese, on a phone)
-// is taken over from the Bot tab.  An admin adds a rule in Settings (forms,
-// not JSON), sees a server error land on the field it names, tries the
-// unsaved rule and FAQ ("Try it") and saves.  Run by t/059-browser-bots.t.
+// is taken over from the Bot tab.  Run by t/059-browser-bots.t.
 
 import { launch, plan, jwt, ok, is, shot, finish, watchErrors, until, W } from './lib.mjs';
 
@@ -44,7 +42,7 @@ const SETTINGS = {
   ],
 };
 
-plan(39);
+plan(33);
 try {
   await api('PUT', '/settings', SETTINGS);
 
@@ -166,62 +164,6 @@ try {
   await p.waitForSelector(K + '.kf-sys >> text=Alice');
   ok(await p.isHidden(K + '.kf-quick .kf-qr[data-handoff]'), 'the visitor: a person joined, no handoff button left');
   await shot(p, '059-phone-visitor-taken-zh');
-
-  // ---- an admin adds a rule in Settings and tries it ----
-  const sctx = await browser.newContext({ viewport: { width: 1440, height: 1000 }, locale: 'en-US' });
-  const s = await sctx.newPage();
-  watchErrors(s, 'admin console', errors);
-  await s.goto(`${base}/console/#token=${adminTok}`);
-  await s.waitForSelector('#conn[data-state="online"]');
-  await s.click('#settings-open');
-  await s.waitForFunction(() => document.querySelector('#settings').dataset.version !== undefined);
-  is(await s.inputValue('[data-field="faq[0].id"]'), 'shipping', 'Settings shows the stored FAQ');
-  ok(await s.isChecked('[data-field="bot.enabled"]'), 'and the bot on');
-  await s.click('#rules-add');
-  await s.fill('[data-field="rules[0].id"]', 'refund-route');
-  await s.fill('[data-field="rules[0].name"]', '退款转售后');
-  await s.fill('[data-field="rules[0].if[0].keywords"]', '退款, refund');
-  await s.selectOption('[data-field="rules[0].then[0].kind"]', 'route');
-  await s.fill('[data-field="rules[0].then[0].route"]', 'aftersales');
-  await s.click('.rule .auto-add-then');
-  await s.selectOption('[data-field="rules[0].then[1].kind"]', 'label');
-  await s.fill('[data-field="rules[0].then[1].label"]', 'refund');
-  // a condition the server refuses: the error lands on its field
-  await s.click('.rule .auto-add-if');
-  await s.selectOption('[data-field="rules[0].if[1].kind"]', 'attr');
-  await s.fill('[data-field="rules[0].if[1].attr"]', 'vip');
-  await s.selectOption('[data-field="rules[0].if[1].op"]', 'gt');
-  await s.fill('[data-field="rules[0].if[1].value"]', 'gold');
-  await s.click('#settings-save');
-  await s.waitForSelector('#settings-error:not([hidden])');
-  const bad = await s.getAttribute('#settings-error', 'data-field');
-  ok(/^rules\[0\]\.if\[1\]/.test(bad), 'a bad condition is refused, naming it: ' + bad);
-  ok(await s.$eval('[data-field="rules[0].if[1].value"], [data-field="rules[0].if[1].op"]',
-                   (e) => !!e.closest('.cond').querySelector('.invalid')), 'and the field is marked');
-  await shot(s, '059-desktop-settings-rule-error-en');
-  await s.click('[data-field="rules[0].if[1].kind"] ~ .auto-x');
-  ok(!(await s.$('[data-field="rules[0].if[1].kind"]')), 'the condition removed');
-
-  // try it, unsaved
-  await s.fill('#try-text', 'I want a refund for my tea');
-  await s.click('#try-run');
-  await s.waitForSelector('#try-out[data-state="done"]');
-  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-route"]', 'data-fires'), 'true', 'Try it: the unsaved rule fires');
-  ok((await s.textContent('#try-out .try-rule[data-rule="refund-route"] .try-why')).includes('refund'), 'naming the keyword why');
-  ok((await s.textContent('#try-out .try-rule[data-rule="refund-route"] .try-acts')).includes('aftersales'), 'and what it would do');
-  await s.fill('#try-text', 'When do you ship?');
-  await s.click('#try-run');
-  await s.waitForSelector('#try-out[data-state="done"] .try-decision');
-  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-route"]', 'data-fires'), 'false', 'another message: the rule does not fire');
-  is(await s.getAttribute('#try-out .try-decision', 'data-decision'), 'answer', 'and the FAQ bot would answer');
-  ok(!!(await s.$('#try-out .try-entry[data-faq="shipping"]')), 'with the shipping entry');
-  await shot(s, '059-desktop-settings-try-en');
-
-  await s.click('#settings-save');
-  await s.waitForSelector('.toast >> text=Saved');
-  const stored = await api('GET', '/settings');
-  const doc = stored.settings || stored;
-  is(JSON.stringify(doc.rules[0].then), JSON.stringify([{ route: 'aftersales' }, { label: 'refund' }]), 'saved: the rule as the forms said');
 
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {
