@@ -272,3 +272,24 @@ is($st, 200, 'new rules on host 1');
 ok($seen->('after'), 'host 2 matches with the new rules');
 my $t = main::try_rules({text => 'apple'}, port => $port2);
 ok(!$t->{before}, 'the old rules are gone there');
+
+
+
+=== TEST 6: the demo's tea-shop bot, FAQ and rules (docs/demo-settings.json) are valid and do what they say
+--- ws
+open my $fh, '<:raw', "$FindBin::Bin/../docs/demo-settings.json" or die $!;
+my $doc = Kefu::WS::json_dec(do { local $/; <$fh> });
+my ($st, $j) = api(PUT => "/kefu/api/sites/botr/settings", $doc);
+is($st, 200, 'the demo settings are accepted');
+my $t = main::try_rules({text => '我想退款，茶叶碎了'});
+ok($t->{'refund-route'}{fires} && $t->{damaged}{fires}, 'refund and damaged fire together');
+$t = main::try_rules({when => {type => 'conv_created'}, attrs => {vip => JSON::PP::true()}, page => '/checkout/pay'});
+ok($t->{vip}{fires} && $t->{'checkout-help'}{fires}, 'a VIP at checkout');
+$t = main::try_rules({event => {name => 'order.paid', data => {amount => 1288}}});
+ok($t->{'big-order'}{fires}, 'a big order');
+($st, $j) = api(POST => "/kefu/api/sites/botr/faq/try", {text => '龙井泡茶水温多少'});
+is($j->{decision}, 'answer', 'zh: answered');
+is($j->{entries}[0]{id}, 'brewing', 'brewing');
+($st, $j) = api(POST => "/kefu/api/sites/botr/faq/try", {text => 'Do you take PayPal?', lang => 'en'});
+is($j->{entries}[0]{id}, 'payment', 'en: payment');
+is($j->{decision}, 'answer', 'answered');
