@@ -89,13 +89,22 @@ function parseButtons(s) {
     return i > 0 ? { text: l.slice(0, i).trim(), value: l.slice(i + 3).trim() } : { text: l };
   });
 }
-const showButtons = (bs) => (bs || []).map((b) => (b.value && b.value !== b.text ? b.text + ' = ' + b.value : b.text)).join('\n');
+const showButtons = (bs) => (bs || []).map((b) => (b.value ? b.text + ' = ' + b.value : b.text)).join('\n');
 // str or {zh,en} into {zh,en}, and back (one language given: a string)
 const both = (v) => (typeof v === 'string' ? { zh: v, en: v } : { zh: (v && v.zh) || '', en: (v && v.en) || '' });
 function oneOrBoth(v) {
   const zh = (v.zh || '').trim(), en = (v.en || '').trim();
-  if (zh && en) return { zh, en };
+  if (zh && en && zh !== en) return { zh, en };
   return zh || en;
+}
+// a condition's value as typed: true/false and numbers keep their type
+// (what the document held stays as it was while its text is unchanged)
+function typed(text, orig, op) {
+  if (orig !== undefined && String(orig) === text) return orig;
+  const x = String(text).trim();
+  if (x === 'true' || x === 'false') return x === 'true';
+  if (x !== '' && !Number.isNaN(Number(x)) && (op === 'gt' || op === 'eq')) return Number(x);
+  return text;
 }
 
 // automationFields(form, { lang, siteApi: () => url|null, token: () => jwt })
@@ -248,6 +257,7 @@ export function automationFields(form, o) {
       c.kwText = c.kwText ?? (c.keywords || []).join(', ');
       row.appendChild(bind('input', p + '.keywords', c, 'kwText', { ph: t('kwHelp'), label: t('keywords') }));
     } else if (kind === 'attr' || kind === 'data') {
+      if (!('orig' in c)) c.orig = c.value;
       row.appendChild(bind('input', p + '.' + kind, c, kind, { ph: t('key'), label: t('key') }));
       row.appendChild(select(p + '.op', c, 'op', ['eq', 'contains', 'gt'].map((x) => [x, t('op_' + x)]), 'op'));
       row.appendChild(bind('input', p + '.value', c, 'value', { ph: t('value'), label: t('value') }));
@@ -377,18 +387,17 @@ export function automationFields(form, o) {
       x.when = { type: r.when.type };
       if (r.when.type === 'event') x.when.name = (r.when.name || '').trim();
       if (r.when.type === 'waiting') x.when.seconds = Number(r.when.seconds) || 0;
-      x.if = r.if.map((c) => {
+      const conds = r.if.map((c) => {
         if ('keywords' in c) return { keywords: c.kwText !== undefined ? words(c.kwText) : c.keywords || [] };
         if ('attr' in c || 'data' in c) {
           const k = 'attr' in c ? 'attr' : 'data';
-          let v = c.value;
-          // a number compares as a number (gt needs one)
-          if (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) && (c.op === 'gt' || c.op === 'eq')) v = Number(v);
+          const v = typeof c.value === 'string' ? typed(c.value, c.orig, c.op) : c.value;
           return { [k]: (c[k] || '').trim(), op: c.op || 'eq', value: v };
         }
         const k = CONDS.find((n) => n in c);
         return { [k]: typeof c[k] === 'string' ? c[k].trim() : c[k] };
       });
+      if (conds.length) x.if = conds;
       x.then = r.then.map((a, k) => {
         if ('reply' in a) {
           const y = { reply: oneOrBoth(both(a.reply)) };

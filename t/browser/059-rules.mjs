@@ -5,7 +5,9 @@
 // decision), saves, and the stored rule is what the forms said.
 // Run by t/059-browser-rules.t.
 
-import { launch, plan, jwt, ok, is, shot, finish, watchErrors } from './lib.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launch, plan, jwt, ok, is, shot, finish, watchErrors, root } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -24,24 +26,22 @@ async function api(method, path, body) {
   return j;
 }
 
-const SETTINGS = {
-  bot: { enabled: true, groups: [group], mode: 'faq', name: { zh: '小茶', en: 'Tea bot' } },
-  faq: [
-    { id: 'shipping', question: { zh: '多久发货？', en: 'When do you ship?' },
-      alts: ['什么时候发货', 'how long is delivery'], keywords: ['发货', 'shipping', 'ship'],
-      answer: { zh: '付款后 24 小时内从杭州发货。', en: 'We ship from Hangzhou within 24 hours of payment.' },
-      buttons: [{ text: 'Track my order', value: 'track my order' }] },
-    { id: 'track', question: { zh: '怎么查物流？', en: 'How do I track my order?' },
-      alts: ['查订单', 'track my order'], keywords: ['物流', 'track'],
-      answer: { zh: '在“我的订单”里点“查看物流”。', en: 'Open My orders and choose Track.' } },
-  ],
-};
+// the demo's tea shop: its bot, six FAQ entries and seven rules (zh and en)
+const DEMO = JSON.parse(readFileSync(join(root, 'docs', 'demo-settings.json'), 'utf8'));
+const SETTINGS = { bot: DEMO.bot, faq: DEMO.faq, rules: DEMO.rules };
+const N = DEMO.rules.length;
+// the same document whatever the order of its keys
+const canon = (v) => (Array.isArray(v) ? v.map(canon) : v && typeof v === 'object'
+  ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v);
+const same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 
-plan(13);
+plan(20);
 try {
   await api('PUT', '/settings', SETTINGS);
+  const before = await api('GET', '/settings');
+  const doc0 = before.settings || before;
 
-  // ---- an admin adds a rule in Settings and tries it ----
+  // ---- the demo's bot, FAQ and rules in Settings, saved back unchanged ----
   const sctx = await browser.newContext({ viewport: { width: 1440, height: 1000 }, locale: 'en-US' });
   const s = await sctx.newPage();
   watchErrors(s, 'admin console', errors);
@@ -49,44 +49,61 @@ try {
   await s.waitForSelector('#conn[data-state="online"]');
   await s.click('#settings-open');
   await s.waitForFunction(() => document.querySelector('#settings').dataset.version !== undefined);
-  is(await s.inputValue('[data-field="faq[0].id"]'), 'shipping', 'Settings shows the stored FAQ');
-  ok(await s.isChecked('[data-field="bot.enabled"]'), 'and the bot on');
+  is(await s.inputValue('[data-field="faq[0].id"]'), DEMO.faq[0].id, 'Settings shows the stored FAQ');
+  is(await s.$$eval('.faq-entry', (x) => x.length), DEMO.faq.length, 'every entry of it');
+  is(await s.$$eval('.auto-card.rule', (x) => x.length), N, 'and every rule, as forms');
+  ok(await s.isChecked('[data-field="bot.enabled"]'), 'the bot on');
+  is(await s.inputValue('[data-field="bot.name.zh"]'), DEMO.bot.name.zh, 'with its name');
+  is(await s.inputValue('[data-field="rules[0].if[0].keywords"]'), DEMO.rules[0].if[0].keywords.join(', '), "a rule's keywords");
+  await s.evaluate(() => document.querySelector('.auto-faq').scrollIntoView());
+  await shot(s, '059-desktop-settings-faq-en');
+  const v0 = await s.getAttribute('#settings', 'data-version');
+  await s.click('#settings-save');
+  await s.waitForFunction((v) => document.querySelector('#settings').dataset.version !== v, v0);
+  const after = await api('GET', '/settings');
+  const doc1 = after.settings || after;
+  for (const k of ['bot', 'faq', 'rules']) {
+    ok(same(doc1[k], doc0[k]), `saved unchanged from the forms: the same ${k}`,
+       JSON.stringify(doc1[k]) + '\n' + JSON.stringify(doc0[k]));
+  }
+
+  // ---- an admin adds a rule and tries it ----
   await s.click('#rules-add');
-  await s.fill('[data-field="rules[0].id"]', 'refund-route');
-  await s.fill('[data-field="rules[0].name"]', '退款转售后');
-  await s.fill('[data-field="rules[0].if[0].keywords"]', '退款, refund');
-  await s.selectOption('[data-field="rules[0].then[0].kind"]', 'route');
-  await s.fill('[data-field="rules[0].then[0].route"]', 'aftersales');
-  await s.click('.rule .auto-add-then');
-  await s.selectOption('[data-field="rules[0].then[1].kind"]', 'label');
-  await s.fill('[data-field="rules[0].then[1].label"]', 'refund');
+  await s.fill(`[data-field="rules[${N}].id"]`, 'refund-fast');
+  await s.fill(`[data-field="rules[${N}].name"]`, '退款优先');
+  await s.fill(`[data-field="rules[${N}].if[0].keywords"]`, '退款, refund');
+  await s.selectOption(`[data-field="rules[${N}].then[0].kind"]`, 'route');
+  await s.fill(`[data-field="rules[${N}].then[0].route"]`, 'aftersales');
+  await s.click(`.rule[data-index="${N}"] .auto-add-then`);
+  await s.selectOption(`[data-field="rules[${N}].then[1].kind"]`, 'label');
+  await s.fill(`[data-field="rules[${N}].then[1].label"]`, 'refund');
   // a condition the server refuses: the error lands on its field
-  await s.click('.rule .auto-add-if');
-  await s.selectOption('[data-field="rules[0].if[1].kind"]', 'attr');
-  await s.fill('[data-field="rules[0].if[1].attr"]', 'vip');
-  await s.selectOption('[data-field="rules[0].if[1].op"]', 'gt');
-  await s.fill('[data-field="rules[0].if[1].value"]', 'gold');
+  await s.click(`.rule[data-index="${N}"] .auto-add-if`);
+  await s.selectOption(`[data-field="rules[${N}].if[1].kind"]`, 'attr');
+  await s.fill(`[data-field="rules[${N}].if[1].attr"]`, 'vip');
+  await s.selectOption(`[data-field="rules[${N}].if[1].op"]`, 'gt');
+  await s.fill(`[data-field="rules[${N}].if[1].value"]`, 'gold');
   await s.click('#settings-save');
   await s.waitForSelector('#settings-error:not([hidden])');
   const bad = await s.getAttribute('#settings-error', 'data-field');
-  ok(/^rules\[0\]\.if\[1\]/.test(bad), 'a bad condition is refused, naming it: ' + bad);
-  ok(await s.$eval('[data-field="rules[0].if[1].value"], [data-field="rules[0].if[1].op"]',
+  ok(new RegExp(`^rules\\[${N}\\]\\.if\\[1\\]`).test(bad), 'a bad condition is refused, naming it: ' + bad);
+  ok(await s.$eval(`[data-field="rules[${N}].if[1].value"], [data-field="rules[${N}].if[1].op"]`,
                    (e) => !!e.closest('.cond').querySelector('.invalid')), 'and the field is marked');
   await shot(s, '059-desktop-settings-rule-error-en');
-  await s.click('[data-field="rules[0].if[1].kind"] ~ .auto-x');
-  ok(!(await s.$('[data-field="rules[0].if[1].kind"]')), 'the condition removed');
+  await s.click(`[data-field="rules[${N}].if[1].kind"] ~ .auto-x`);
+  ok(!(await s.$(`[data-field="rules[${N}].if[1].kind"]`)), 'the condition removed');
 
   // try it, unsaved
   await s.fill('#try-text', 'I want a refund for my tea');
   await s.click('#try-run');
   await s.waitForSelector('#try-out[data-state="done"]');
-  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-route"]', 'data-fires'), 'true', 'Try it: the unsaved rule fires');
-  ok((await s.textContent('#try-out .try-rule[data-rule="refund-route"] .try-why')).includes('refund'), 'naming the keyword why');
-  ok((await s.textContent('#try-out .try-rule[data-rule="refund-route"] .try-acts')).includes('aftersales'), 'and what it would do');
+  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-fast"]', 'data-fires'), 'true', 'Try it: the unsaved rule fires');
+  ok((await s.textContent('#try-out .try-rule[data-rule="refund-fast"] .try-why')).includes('refund'), 'naming the keyword why');
+  ok((await s.textContent('#try-out .try-rule[data-rule="refund-fast"] .try-acts')).includes('aftersales'), 'and what it would do');
   await s.fill('#try-text', 'When do you ship?');
   await s.click('#try-run');
   await s.waitForSelector('#try-out[data-state="done"] .try-decision');
-  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-route"]', 'data-fires'), 'false', 'another message: the rule does not fire');
+  is(await s.getAttribute('#try-out .try-rule[data-rule="refund-fast"]', 'data-fires'), 'false', 'another message: the rule does not fire');
   is(await s.getAttribute('#try-out .try-decision', 'data-decision'), 'answer', 'and the FAQ bot would answer');
   ok(!!(await s.$('#try-out .try-entry[data-faq="shipping"]')), 'with the shipping entry');
   await shot(s, '059-desktop-settings-try-en');
@@ -95,7 +112,7 @@ try {
   await s.waitForSelector('.toast >> text=Saved');
   const stored = await api('GET', '/settings');
   const doc = stored.settings || stored;
-  is(JSON.stringify(doc.rules[0].then), JSON.stringify([{ route: 'aftersales' }, { label: 'refund' }]), 'saved: the rule as the forms said');
+  is(JSON.stringify(doc.rules[N].then), JSON.stringify([{ route: 'aftersales' }, { label: 'refund' }]), 'saved: the rule as the forms said');
 
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {
