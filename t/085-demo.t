@@ -72,6 +72,19 @@ is($bw->{type}, 'welcome', "Bob's link signs him in");
 my (undef, $adw) = kefu_connect(role => 'admin', site => 'demo', token => token_of($link{admin}));
 is($adw->{type}, 'welcome', "the admin's link signs in an admin");
 
+# the tea shop's bot, FAQ and rules (docs/demo-settings.json) are what the
+# admin's console loads into Settings (t/059-browser-rules.t shows them)
+{
+    my ($ad) = kefu_connect(role => 'admin', site => 'demo', token => token_of($link{admin}));
+    $ad->send_json({type => 'settings', cid => 'demo-get'});
+    my $set = wait_for($ad, sub { $_[0]{type} eq 'settings' });
+    my $doc = $set && $set->{settings} || {};
+    ok($doc->{bot} && $doc->{bot}{enabled}, "the demo's bot is on");
+    ok(@{ $doc->{faq} // [] } >= 3 && !grep({ !ref $_->{answer} || !$_->{answer}{zh} || !$_->{answer}{en} } @{ $doc->{faq} }),
+       'its FAQ, every answer in Chinese and English');
+    ok(@{ $doc->{rules} // [] } >= 3, 'and its rules');
+}
+
 # the customer, as the widget page would
 my ($v, $vw) = kefu_connect(role => 'visitor', site => 'demo', token => token_of($customer));
 is($vw->{type}, 'welcome', 'the customer page signs in a visitor');

@@ -531,7 +531,9 @@ export function automationFields(form, o) {
     out.appendChild(el('h4', '', t('rulesOut')));
     const ul = el('ul', 'try-rules');
     if (!(a.rules || []).length) ul.appendChild(el('li', 'muted', t('noRules')));
-    for (const r of a.rules || []) {
+    // the rules that fire first, each part in the document's order
+    const rs = (a.rules || []).filter((r) => r.fires).concat((a.rules || []).filter((r) => !r.fires));
+    for (const r of rs) {
       const li = el('li', 'try-rule ' + (r.fires ? 'fires' : 'not'));
       li.dataset.rule = r.id;
       li.dataset.fires = r.fires ? 'true' : 'false';
