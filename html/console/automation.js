@@ -32,6 +32,8 @@ const I18N = {
     noConds: 'No condition: the rule fires every time.', json: 'JSON view of the rules', badJson: 'not a JSON object',
     try: 'Try it', tryHelp: 'What would a message do with the rules and FAQ above (saved or not)?',
     tryText: "A visitor's message", tryLang: 'Language', tryGroup: 'Group', tryPage: 'Page URL', tryState: 'State',
+    tryHours: 'Business hours', hoursNow: 'as now', tryAttrs: 'Visitor attributes (JSON)', tryData: 'Event data (JSON)',
+    tryWaited: 'Seconds waited',
     tryWhen: 'Trigger', tryRun: 'Try it', tryNoApi: 'Trying needs the HTTP API (kefu_api), which this console cannot reach.',
     fires: 'fires', notFires: 'does not fire', because: 'because', failed: 'failed: {c}', actions: 'actions',
     decision_answer: 'The bot answers with', decision_choose: 'The bot is unsure and offers', decision_none: 'The bot did not understand: it says so',
@@ -61,6 +63,8 @@ const I18N = {
     noConds: '没有条件：每次都会触发。', json: '规则的 JSON 视图', badJson: '不是 JSON 对象',
     try: '试一试', tryHelp: '一条消息在上面的规则和常见问题下（无论是否已保存）会怎样？',
     tryText: '访客消息', tryLang: '语言', tryGroup: '技能组', tryPage: '页面地址', tryState: '状态',
+    tryHours: '营业时间', hoursNow: '按当前时间', tryAttrs: '访客属性（JSON）', tryData: '事件数据（JSON）',
+    tryWaited: '已等待秒数',
     tryWhen: '触发', tryRun: '试一试', tryNoApi: '“试一试”需要 HTTP API（kefu_api），当前工作台无法访问。',
     fires: '触发', notFires: '不触发', because: '原因', failed: '未满足：{c}', actions: '动作',
     decision_answer: '机器人将回答', decision_choose: '机器人不确定，将提供选项', decision_none: '机器人未能理解，将如实告知',
@@ -456,7 +460,8 @@ export function automationFields(form, o) {
   }
 
   // ---- try it ----
-  const tryState = { text: '', lang: o.lang === 'zh' ? 'zh' : 'en', group: '', page: '', state: '', when: 'message' };
+  const tryState = { text: '', lang: o.lang === 'zh' ? 'zh' : 'en', group: '', page: '', state: '', when: 'message',
+                     hours: '', attrs: '', event: '', data: '', seconds: '' };
   function renderTry() {
     ft.textContent = '';
     ft.appendChild(el('legend', '', t('try')));
@@ -465,11 +470,20 @@ export function automationFields(form, o) {
     ta.id = 'try-text';
     ft.appendChild(field(t('tryText'), ta));
     const row = el('div', 'auto-row try-opts');
-    row.appendChild(field(t('tryWhen'), select('try.when', tryState, 'when', WHENS.filter((w) => w !== 'waiting' && w !== 'event').map((x) => [x, t('w_' + x)]))));
+    row.appendChild(field(t('tryWhen'), select('try.when', tryState, 'when', WHENS.map((x) => [x, t('w_' + x)]), '', renderTry)));
+    if (tryState.when === 'event') {
+      row.appendChild(field(t('eventName'), bind('input', 'try.event', tryState, 'event', { ph: 'order.paid' })));
+      row.appendChild(field(t('tryData'), bind('input', 'try.data', tryState, 'data', { ph: '{"amount": 1500}' })));
+    }
+    if (tryState.when === 'waiting') {
+      row.appendChild(field(t('tryWaited'), bind('input', 'try.seconds', tryState, 'seconds', { type: 'number' })));
+    }
     row.appendChild(field(t('tryLang'), select('try.lang', tryState, 'lang', [['zh', t('zh')], ['en', t('en')]])));
     row.appendChild(field(t('tryGroup'), bind('input', 'try.group', tryState, 'group', { ph: 'presales' })));
     row.appendChild(field(t('tryState'), select('try.state', tryState, 'state', [['', '—'], ...['bot', 'queued', 'open'].map((x) => [x, t('s_' + x)])])));
     row.appendChild(field(t('tryPage'), bind('input', 'try.page', tryState, 'page', { ph: 'https://shop.example/refund' })));
+    row.appendChild(field(t('tryHours'), select('try.hours', tryState, 'hours', [['', t('hoursNow')], ['inside', t('h_inside')], ['outside', t('h_outside')]])));
+    row.appendChild(field(t('tryAttrs'), bind('input', 'try.attrs', tryState, 'attrs', { ph: '{"vip": true}' })));
     ft.appendChild(row);
     const go = button(t('tryRun'), 'btn primary', run);
     go.id = 'try-run';
@@ -510,6 +524,26 @@ export function automationFields(form, o) {
       return;
     }
     const body = { text: tryState.text, lang: tryState.lang, when: { type: tryState.when }, rules: rs };
+    // a JSON object typed in a field, or the field marked
+    const obj = (name, text) => {
+      let v;
+      try { v = JSON.parse(text); } catch (e) { v = null; }
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw { field: name, msg: name + ': ' + t('badJson') };
+      return v;
+    };
+    try {
+      if (tryState.attrs.trim()) body.attrs = obj('try.attrs', tryState.attrs);
+      if (tryState.when === 'event') {
+        body.event = { name: tryState.event.trim() };
+        if (tryState.data.trim()) body.event.data = obj('try.data', tryState.data);
+      }
+    } catch (e) {
+      o.showError(e.field, e.msg);
+      out.dataset.state = 'error';
+      return;
+    }
+    if (tryState.when === 'waiting') body.when.seconds = Number(tryState.seconds) || 0;
+    if (tryState.hours) body.hours = tryState.hours;
     if (tryState.group.trim()) body.group = tryState.group.trim();
     if (tryState.page.trim()) body.page = tryState.page.trim();
     if (tryState.state) body.state = tryState.state;

@@ -35,7 +35,7 @@ const canon = (v) => (Array.isArray(v) ? v.map(canon) : v && typeof v === 'objec
   ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v);
 const same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 
-plan(20);
+plan(22);
 try {
   await api('PUT', '/settings', SETTINGS);
   const before = await api('GET', '/settings');
@@ -107,6 +107,18 @@ try {
   is(await s.getAttribute('#try-out .try-decision', 'data-decision'), 'answer', 'and the FAQ bot would answer');
   ok(!!(await s.$('#try-out .try-entry[data-faq="shipping"]')), 'with the shipping entry');
   await shot(s, '059-desktop-settings-try-en');
+
+  // a business event: the demo's big-order rule, by the event's data
+  await s.selectOption('[data-field="try.when"]', 'event');
+  await s.fill('[data-field="try.event"]', 'order.paid');
+  await s.fill('[data-field="try.data"]', '{"amount": 1500}');
+  await s.click('#try-run');
+  await s.waitForSelector('#try-out[data-state="done"]');
+  is(await s.getAttribute('#try-out .try-rule[data-rule="big-order"]', 'data-fires'), 'true', 'an event with its data: the big-order rule fires');
+  await s.fill('[data-field="try.data"]', '{"amount": 15}');
+  await s.click('#try-run');
+  await s.waitForSelector('#try-out[data-state="done"]');
+  is(await s.getAttribute('#try-out .try-rule[data-rule="big-order"]', 'data-fires'), 'false', 'a small one: it does not');
 
   await s.click('#settings-save');
   await s.waitForSelector('.toast >> text=Saved');
