@@ -56,7 +56,8 @@ const I18N = {
     botReadOnly: 'The bot is answering this conversation. Take it over to reply.', botTag: 'Bot',
     sysHandoff: 'Handed to a person (asked by {by})', by_visitor: 'the visitor', by_rule: 'a rule', by_bot: 'the bot', by_api: 'the API',
     ruleTag: 'Rule', act_route: 'route', act_label: 'label', act_handoff: 'handoff', act_event: 'event', act_reply: 'reply', act_suggest: 'suggestion',
-    faqTag: 'FAQ {id}', labels: 'Labels'
+    faqTag: 'FAQ {id}', labels: 'Labels',
+    qrToggle: 'Quick replies', qrPh: 'Buttons the visitor can tap, comma-separated (at most 10)'
   },
   zh: {
     signinTitle: '客服工作台', signinHelp: '粘贴管理员发给您的客服令牌，或直接打开登录链接。',
@@ -98,7 +99,8 @@ const I18N = {
     botReadOnly: '机器人正在接待此会话，接管后即可回复。', botTag: '机器人',
     sysHandoff: '已转人工（{by}发起）', by_visitor: '访客', by_rule: '规则', by_bot: '机器人', by_api: 'API',
     ruleTag: '规则', act_route: '分配', act_label: '标签', act_handoff: '转人工', act_event: '事件', act_reply: '回复', act_suggest: '推荐回复',
-    faqTag: '常见问题 {id}', labels: '标签'
+    faqTag: '常见问题 {id}', labels: '标签',
+    qrToggle: '快捷按钮', qrPh: '访客可点击的按钮，用逗号分隔（最多 10 个）'
   }
 };
 
@@ -330,7 +332,8 @@ function onMessage(m) {
     }
     act('status', { state: st.status });
     for (const [cid, p] of st.pending) {
-      send({ type: 'msg', cid, conv: p.conv, text: p.text, private: p.private || undefined, attachment: p.attachment });
+      send({ type: 'msg', cid, conv: p.conv, text: p.text, private: p.private || undefined, attachment: p.attachment,
+             buttons: p.buttons });
     }
     if (st.selected) {
       const s = conv(st.selected);
@@ -409,7 +412,7 @@ function onMessage(m) {
       c.entries.set(m.seq, {
         type: 'msg', conv: m.conv, seq: m.seq, id: m.id, ts: m.ts, cid: m.cid,
         text: p ? p.text : (tmp && tmp.text), private: p ? p.private : false,
-        attachment: p ? p.attachment : (tmp && tmp.attachment),
+        attachment: p ? p.attachment : (tmp && tmp.attachment), buttons: p ? p.buttons : (tmp && tmp.buttons),
         from: { role: st.claims.role, id: st.me, name: st.myName },
       });
     }
@@ -510,7 +513,7 @@ function onError(m) {
     const p = st.pending.get(m.cid);
     if (m.code === 'unavailable' || m.code === 'rate_limited') {
       setTimeout(() => send({ type: 'msg', cid: m.cid, conv: p.conv, text: p.text, private: p.private || undefined,
-                              attachment: p.attachment }),
+                              attachment: p.attachment, buttons: p.buttons }),
                  2000 + Math.random() * 2000);
       return;
     }
@@ -564,10 +567,18 @@ function sendText() {
   const c = conv(st.selected);
   const cid = cidgen();
   const p = { conv: c.conv, text, private: st.mode === 'note', ts: Date.now() };
+  // quick replies for the visitor (a reply's buttons; never a note's)
+  const bi = $('buttons-input');
+  if (!bi.hidden && !p.private) {
+    const bs = bi.value.split(/[,，、]/).map((x) => x.trim()).filter(Boolean).slice(0, 10)
+      .map((x) => ({ text: [...x].slice(0, 30).join('') }));
+    if (bs.length) p.buttons = bs;
+  }
   st.pending.set(cid, p);
   c.entries.set('c:' + cid, { type: 'msg', conv: c.conv, cid, text, private: p.private, ts: p.ts, pending: true,
-                              from: { role: st.claims.role, id: st.me, name: st.myName } });
-  send({ type: 'msg', cid, conv: c.conv, text, private: p.private || undefined });
+                              buttons: p.buttons, from: { role: st.claims.role, id: st.me, name: st.myName } });
+  send({ type: 'msg', cid, conv: c.conv, text, private: p.private || undefined, buttons: p.buttons });
+  if (p.buttons) { bi.value = ''; bi.hidden = true; $('buttons-toggle').setAttribute('aria-pressed', 'false'); }
   input.value = '';
   typing(false);
   renderTimeline('bottom');
@@ -1013,6 +1024,7 @@ function renderStatic() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   for (const n of document.querySelectorAll('[data-t]')) n.textContent = t(n.dataset.t);
   for (const n of document.querySelectorAll('[data-t-title]')) n.title = t(n.dataset.tTitle);
+  for (const n of document.querySelectorAll('[data-t-ph]')) n.placeholder = t(n.dataset.tPh);
   $('lang-switch').textContent = lang === 'zh' ? 'English' : '中文';
   if (alertsUi) alertsUi.renderToggle();
   if (st.settingsUi) st.settingsUi.setLang(lang);
@@ -1104,6 +1116,15 @@ for (const b of document.querySelectorAll('.mode')) {
   b.addEventListener('click', () => { typing(false); st.mode = b.dataset.mode; renderComposerState(); $('input').focus(); });
 }
 $('composer').addEventListener('submit', (ev) => { ev.preventDefault(); sendText(); });
+$('buttons-toggle').addEventListener('click', () => {
+  const bi = $('buttons-input');
+  bi.hidden = !bi.hidden;
+  $('buttons-toggle').setAttribute('aria-pressed', bi.hidden ? 'false' : 'true');
+  (bi.hidden ? $('input') : bi).focus();
+});
+$('buttons-input').addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter') { ev.preventDefault(); $('input').focus(); }
+});
 $('input').addEventListener('keydown', (ev) => {
   if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendText(); }
 });

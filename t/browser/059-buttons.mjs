@@ -4,7 +4,8 @@
 // instead puts them away too, only the latest message's are shown, and the
 // handoff button stays hidden while no bot has the conversation.  The
 // agent's console shows the bot's message tagged, with the buttons the
-// visitor was offered.  Run by t/059-browser-buttons.t.
+// visitor was offered, and lets the agent offer quick replies of its own.
+// Run by t/059-browser-buttons.t.
 
 import { launch, plan, jwt, ok, is, shot, finish, watchErrors, W, acceptAs } from './lib.mjs';
 
@@ -26,7 +27,7 @@ async function post(path, body) {
 const quick = (page) => page.$$eval('#kefu-widget', (h) => [...h[0].shadowRoot.querySelectorAll('.kf-quick:not([hidden]) .kf-qr')]
   .map((n) => n.textContent.trim()));
 
-plan(15);
+plan(18);
 try {
   const me = 'alice' + Math.floor(Math.random() * 1e9);
   const atok = jwt({ sub: me, role: 'agent', site, name: 'Alice', groups: [group] }, secret);
@@ -91,6 +92,20 @@ try {
   is(JSON.stringify(await a.$$eval('#entries .entry.msg.bot .msg-button', (x) => x.map((n) => n.textContent))),
      JSON.stringify(['Track my order', 'Talk to a person']), 'and shows the buttons it offered');
   await shot(a, '059-desktop-console-buttons-en');
+
+  // the agent offers quick replies from the console
+  await a.click('#buttons-toggle');
+  await a.fill('#buttons-input', 'Green tea, Black tea, Oolong');
+  await a.fill('#input', 'Which tea would you like?');
+  await a.press('#input', 'Enter');
+  await v.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelectorAll('.kf-quick:not([hidden]) .kf-qr').length === 3);
+  is(JSON.stringify(await quick(v)), JSON.stringify(['Green tea', 'Black tea', 'Oolong']), "the agent's quick replies from the console reach the visitor");
+  ok(await a.isHidden('#buttons-input'), 'and the console puts its button field away');
+  await a.waitForSelector('#entries .entry.msg.mine .msg-button >> text=Oolong');
+  await v.click(K + '.kf-qr >> text=Oolong');
+  await a.waitForSelector('#entries .entry.theirs .bubble >> text=Oolong');
+  ok(true, 'the visitor taps one: the agent gets its text');
+  await shot(v, '059-desktop-visitor-agent-quick-en');
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {
   ok(false, 'the scenario ran: ' + e.message, e.stack + '\n' + errors.join('\n'));
