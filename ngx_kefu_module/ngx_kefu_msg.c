@@ -16,6 +16,7 @@
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
+#include "ngx_kefu_bot.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -387,6 +388,17 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                                   (uint64_t) reply->element[2]->integer,
                                   reply->element[4]->integer,
                                   ctx->args.tail.data, ctx->args.tail.len);
+
+        /* a visitor's message: the site's rules (ngx_kefu_bot_run.c) */
+        if (ctx->visitor) {
+            ngx_kefu_bot_on_visitor_msg(kmcf, site, &conv,
+                (uint64_t) reply->element[2]->integer,
+                reply->element[5]->type == REDIS_REPLY_INTEGER
+                && reply->element[5]->integer == 1,
+                &ctx->args.group, ctx->args.closed_hours,
+                ws ? ws->lang_en : 0,
+                ctx->args.tail.data, ctx->args.tail.len);
+        }
     }
 
     ngx_memcpy(cid, ctx->cid, ctx->cid_len);
