@@ -31,7 +31,7 @@ static const char  *ngx_kefu_bot_triggers[] = {
 
 static void ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, ngx_uint_t when,
-    ngx_uint_t en, json_t *rule);
+    ngx_uint_t en, json_t *rule, ngx_uint_t *routed);
 static ngx_int_t ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, const char *who, json_t *tail,
     u_char *cid, ngx_uint_t priv, const char *ev);
@@ -96,7 +96,7 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     size_t                i;
     u_char               *doc;
     json_t               *j, *fired, *r, *text;
-    ngx_uint_t            k, when[3], n;
+    ngx_uint_t            k, when[3], n, routed;
     ngx_pool_t           *pool;
     ngx_kefu_site_rt_t   *rt = site->rt;
     ngx_kefu_bot_conf_t  *bc;
@@ -152,12 +152,15 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
         when[n++] = NGX_KEFU_WHEN_CONV_CREATED;
     }
 
+    routed = 0;
+
     for (k = 0; k < n; k++) {
         ctx.when = when[k];
         fired = ngx_kefu_rules_eval(bc, &ctx, 0, pool);
 
         json_array_foreach(fired, i, r) {
-            ngx_kefu_bot_fire(kmcf, site, conv, seq, when[k], en, r);
+            ngx_kefu_bot_fire(kmcf, site, conv, seq, when[k], en, r,
+                              &routed);
         }
 
         json_decref(fired);
@@ -173,7 +176,7 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
 static void
 ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_uint_t when, ngx_uint_t en,
-    json_t *rule)
+    json_t *rule, ngx_uint_t *routed)
 {
     size_t                i;
     u_char                cid[NGX_KEFU_MAX_CID_LEN + 1];
@@ -253,6 +256,17 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
                                 json_is_string(name) ? json_string_value(name)
                                                      : id);
 
+        } else if (ngx_strcmp(action, "route") == 0
+                   && when == NGX_KEFU_WHEN_CONV_CREATED && !*routed)
+        {
+            /* the first route of a new conversation chose its group */
+            *routed = 1;
+            line = json_sprintf("Rule %s: routed to %s",
+                                json_is_string(name) ? json_string_value(name)
+                                                     : id,
+                                json_string_value(json_object_get(a,
+                                                                  "route")));
+
         } else {
             /* not acted on in conversations yet (docs/automation.md) */
             line = json_sprintf("Rule %s: %s (not applied by this version)",
@@ -277,6 +291,69 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
             json_decref(t);
         }
     }
+}
+
+
+/*
+ * Intent routing, before a visitor's message that may open a conversation
+ * is stored: the group of the first conv_created rule with "route" that
+ * fires on its text (NGX_OK, *out pointing into the compiled settings,
+ * valid until the worker's next settings reload), else NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_kefu_bot_route(ngx_kefu_site_t *site, json_t *text, ngx_str_t *group,
+    ngx_uint_t hours, ngx_str_t *out)
+{
+    size_t                i, j;
+    json_t               *fired, *r, *a, *g;
+    ngx_int_t             rc;
+    ngx_pool_t           *pool;
+    ngx_kefu_site_rt_t   *rt = site->rt;
+    ngx_kefu_bot_conf_t  *bc;
+    ngx_kefu_rule_ctx_t   ctx;
+
+    bc = rt ? rt->bot : NULL;
+
+    if (bc == NULL || bc->nrules == 0 || !json_is_string(text)) {
+        return NGX_DECLINED;
+    }
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&ctx, sizeof(ngx_kefu_rule_ctx_t));
+    ctx.when = NGX_KEFU_WHEN_CONV_CREATED;
+    ctx.text.data = (u_char *) json_string_value(text);
+    ctx.text.len = json_string_length(text);
+    ctx.group = *group;
+    ctx.hours = hours;
+
+    fired = ngx_kefu_rules_eval(bc, &ctx, 0, pool);
+    rc = NGX_DECLINED;
+
+    json_array_foreach(fired, i, r) {
+        json_array_foreach(json_object_get(r, "actions"), j, a) {
+            g = json_object_get(a, "route");
+
+            if (json_is_string(g)) {
+                /* the compiled settings' own string outlives "fired" */
+                out->data = (u_char *) json_string_value(g);
+                out->len = json_string_length(g);
+                rc = NGX_OK;
+                goto done;
+            }
+        }
+    }
+
+done:
+
+    json_decref(fired);
+    ngx_destroy_pool(pool);
+
+    return rc;
 }
 
 

@@ -107,3 +107,32 @@ $v->recv_type('ack');
 my @bot = grep { ($_->{from}{role} // '') eq 'bot' } main::log_of($conv);
 is(scalar(grep { $_->{rule} eq 'hello' } @bot), 1, 'conv_created: once, for the first message');
 is(scalar(grep { $_->{rule} eq 'night' } @bot), 3, 'offline: once per visitor message (three)');
+
+
+
+=== TEST 3: intent routing: a conv_created rule with route chooses a new conversation's group before an agent is chosen; its entry says so
+--- ws
+my ($st) = api(PUT => "/kefu/api/sites/botl/settings", {
+    groups => [{name => 'presales'}, {name => 'aftersales'}],
+    rules => [
+        {id => 'refund-route', name => '退款转售后', when => {type => 'conv_created'}, if => [{keywords => ['退款', 'refund']}],
+         then => [{route => 'aftersales'}]},
+    ]});
+is($st, 200, 'an intent routing rule');
+my ($v, $w) = kefu_connect(role => 'visitor', site => $main::SITE, group => 'presales');
+$v->send_json({type => 'msg', cid => 'i1', text => '我要退款'});
+my $conv = $v->recv_type('ack')->{conv};
+$v->send_json({type => 'msg', conv => $conv, cid => 'i2', text => 'marker'});
+$v->recv_type('ack');
+my ($st2, $j) = api(GET => "/kefu/api/sites/botl/convs/$conv");
+is($j->{group}, 'aftersales', 'the conversation went to aftersales, not the visitor\'s presales');
+my ($e) = grep { ($_->{event} // '') eq 'rule' } main::log_of($conv);
+is($e && $e->{action}, 'route', 'a route entry');
+is($e && $e->{text}, 'Rule 退款转售后: routed to aftersales', 'naming the rule and the group');
+ok($e && $e->{private}, 'private');
+# a message that does not fire the rule stays in its group
+my ($v2) = kefu_connect(role => 'visitor', site => $main::SITE, group => 'presales');
+$v2->send_json({type => 'msg', cid => 'j1', text => 'what teas do you have?'});
+my $conv2 = $v2->recv_type('ack')->{conv};
+($st2, $j) = api(GET => "/kefu/api/sites/botl/convs/$conv2");
+is($j->{group}, 'presales', 'another message: the visitor\'s group');
