@@ -156,6 +156,16 @@ json_t *ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
     ngx_uint_t explain, ngx_pool_t *pool);
 
 
+/* ngx_kefu_bot_run.c: rules acting on a visitor's stored message */
+json_t *ngx_kefu_bot_from(ngx_kefu_site_t *site, ngx_uint_t en);
+ngx_int_t ngx_kefu_bot_route(ngx_kefu_site_t *site, json_t *text,
+    ngx_str_t *group, ngx_uint_t hours, ngx_str_t *out);
+void ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq,
+    ngx_uint_t created, ngx_str_t *group, ngx_uint_t closed, ngx_uint_t en,
+    u_char *tail, size_t tail_len);
+
+
 /* ngx_kefu_faq.c: what the FAQ bot does with a message */
 json_t *ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text,
     size_t len, ngx_uint_t en, ngx_pool_t *pool);

@@ -16,6 +16,7 @@
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
+#include "ngx_kefu_bot.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -38,6 +39,8 @@ typedef struct {
     ngx_uint_t                   visitor;
     size_t                       cid_len;
     u_char                       cid[NGX_KEFU_MAX_CID_LEN + 1];
+    size_t                       asked_len;   /* the visitor's own group */
+    u_char                       asked[NGX_KEFU_MAX_GROUP_LEN];
     ngx_kefu_msg_args_t          args;
     ngx_kefu_msg_argv_t          call;
     u_char                       ids[NGX_KEFU_MSG_IDS * (NGX_INT64_LEN + 1)];
@@ -214,6 +217,20 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     args.closed_hours = !ngx_kefu_avail_open(ws);
 
+    /*
+     * Intent routing: a visitor's message that may open a conversation
+     * goes to the group of the first conv_created rule with "route" that
+     * its text fires, before an agent is chosen (ngx_kefu_bot_run.c).
+     */
+    if (ws->role == NGX_KEFU_ROLE_VISITOR && req->conv.data == NULL
+        && text && ngx_kefu_bot_route(ws->site, text, &ws->group,
+                                      !args.closed_hours, &args.group)
+                   == NGX_OK)
+    {
+        args.group_known = ngx_kefu_settings_group_known(ws->site,
+                                                         &args.group);
+    }
+
     /* an attached file's reference: it lives as long as its conversation */
     if (att) {
         args.file.data = (u_char *)
@@ -238,6 +255,8 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     ctx->visitor = (ws->role == NGX_KEFU_ROLE_VISITOR);
     ctx->cid_len = args.cid.len;
     *ngx_cpymem(ctx->cid, cid, ctx->cid_len) = '\0';
+    ctx->asked_len = ngx_min(ws->group.len, NGX_KEFU_MAX_GROUP_LEN);
+    ngx_memcpy(ctx->asked, ws->group.data, ctx->asked_len);
 
     /* the call's strings live with it, to run it again */
     ctx->args = args;
@@ -342,7 +361,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     json_t               *ack;
     int64_t               code;
     uint64_t              seq;
-    ngx_str_t             conv;
+    ngx_str_t             conv, asked;
     redisReply          **e;
     ngx_kefu_ws_t        *ws;
     ngx_kefu_site_t      *site;
@@ -387,6 +406,20 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                                   (uint64_t) reply->element[2]->integer,
                                   reply->element[4]->integer,
                                   ctx->args.tail.data, ctx->args.tail.len);
+
+        /* a visitor's message: the site's rules (ngx_kefu_bot_run.c) */
+        if (ctx->visitor) {
+            asked.data = ctx->asked;
+            asked.len = ctx->asked_len;
+
+            ngx_kefu_bot_on_visitor_msg(kmcf, site, &conv,
+                (uint64_t) reply->element[2]->integer,
+                reply->element[5]->type == REDIS_REPLY_INTEGER
+                && reply->element[5]->integer == 1,
+                &asked, ctx->args.closed_hours,
+                ws ? ws->lang_en : 0,
+                ctx->args.tail.data, ctx->args.tail.len);
+        }
     }
 
     ngx_memcpy(cid, ctx->cid, ctx->cid_len);

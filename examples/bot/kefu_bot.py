@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""An external bot for ngx_kefu_module (bot.mode "external").
+
+Reads the site's event stream (kefu:{s:<site>}:events) as a Redis consumer
+group member, and answers visitors' messages over the HTTP API as the bot
+from a keyword table: the first entry one of whose keywords is in the
+message.  Standard library only: a small RESP client, urllib, hmac.
+
+    kefu_bot.py --redis 127.0.0.1:6379 --api http://127.0.0.1:8080/kefu/api \
+                --site shop1 --secret <site secret> [--table table.json]
+
+The table is a JSON array of {"keywords": [...], "reply": "...",
+"buttons"?: [{"text", "value"?}]}.  Entries are acknowledged (XACK) once
+answered, so a bot that crashes answers what it had not acknowledged when
+it starts again (the reply's cid, "x:<entry id>", makes a second answer to
+the same entry a duplicate).
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+
+DEFAULT_TABLE = [
+    {"keywords": ["发货", "shipping", "delivery"],
+     "reply": "We ship within 48 hours. 48小时内发货。",
+     "buttons": [{"text": "Order status", "value": "order status"}]},
+    {"keywords": ["退货", "return"],
+     "reply": "Unopened tea can be returned within 7 days. 未拆封7天内可退。"},
+]
+
+
+class Resp:
+    """Just enough RESP2 for XGROUP, XREADGROUP and XACK."""
+
+    def __init__(self, host, port, timeout=30):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def command(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return self.read()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("Redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("Redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise RuntimeError("unexpected RESP reply: %r" % line)
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def service_token(site, secret, ttl=3600):
+    """An HS256 JWT of role service for the site (docs/tokens.md)."""
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64url(json.dumps({"sub": "bot", "role": "service", "site": site,
+                                "exp": int(time.time()) + ttl}).encode())
+    sig = hmac.new(secret.encode(), ("%s.%s" % (header, claims)).encode(),
+                   hashlib.sha256).digest()
+    return "%s.%s.%s" % (header, claims, b64url(sig))
+
+
+def answer(table, text):
+    low = text.lower()
+    for entry in table:
+        if any(k.lower() in low for k in entry["keywords"]):
+            return entry
+    return None
+
+
+def post(api, site, token, path, body):
+    req = urllib.request.Request(
+        "%s/sites/%s/%s" % (api, site, path), data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + token,
+                 "Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--redis", default="127.0.0.1:6379")
+    ap.add_argument("--api", required=True, help="the kefu_api location's URL")
+    ap.add_argument("--site", required=True)
+    ap.add_argument("--secret", required=True)
+    ap.add_argument("--table", help="a JSON keyword table")
+    ap.add_argument("--group", default="bot", help="the consumer group")
+    ap.add_argument("--name", default="Bot", help="the bot's display name")
+    args = ap.parse_args()
+
+    table = DEFAULT_TABLE
+    if args.table:
+        with open(args.table, encoding="utf-8") as f:
+            table = json.load(f)
+
+    host, port = args.redis.rsplit(":", 1)
+    r = Resp(host, int(port))
+    key = "kefu:{s:%s}:events" % args.site
+    try:
+        r.command("XGROUP", "CREATE", key, args.group, "$", "MKSTREAM")
+    except RuntimeError as e:
+        if "BUSYGROUP" not in str(e):
+            raise
+    token = service_token(args.site, args.secret)
+    print("kefu_bot: reading %s as %s" % (key, args.group), flush=True)
+
+    # what this consumer had not acknowledged first ("0"), then new entries
+    start = "0"
+    while True:
+        reply = r.command("XREADGROUP", "GROUP", args.group, "bot-1",
+                          "COUNT", 100, "BLOCK", 5000, "STREAMS", key, start)
+        entries = reply[0][1] if reply else []
+        if start == "0" and not entries:
+            start = ">"
+            continue
+        for entry_id, fields in entries:
+            f = dict(zip(fields[0::2], fields[1::2]))
+            if f.get(b"event") == b"msg":
+                m = json.loads(f[b"data"])
+                if m.get("from", {}).get("role") == "visitor":
+                    hit = answer(table, m.get("text", ""))
+                    if hit:
+                        body = {"cid": "x:" + entry_id.decode(),
+                                "text": hit["reply"],
+                                "from": {"role": "bot", "id": "bot",
+                                         "name": args.name}}
+                        if hit.get("buttons"):
+                            body["buttons"] = hit["buttons"]
+                        st = post(args.api, args.site, token,
+                                  "convs/%s/messages" % m["conv"], body)
+                        if st >= 500:
+                            # not answered: left unacknowledged, read again
+                            continue
+            r.command("XACK", key, args.group, entry_id)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(0)

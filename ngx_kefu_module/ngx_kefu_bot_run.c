@@ -1,0 +1,451 @@
+
+/*
+ * Rules acting on live conversations (docs/automation.md "Rules in
+ * conversations"): after a visitor's message is stored (not a duplicate),
+ * the worker that stored it runs the site's rules of the triggers it
+ * makes: message, offline (outside business hours), conv_created (the
+ * message opened the conversation).  Only the stored message's worker runs
+ * them, once; a resend is a duplicate and runs nothing.  Bot, agent and
+ * system messages trigger nothing, so a bot's reply never loops.
+ *
+ * Each action is written like an API message (lua/msg.lua, role
+ * "service") with a cid derived from the rule, the trigger and the
+ * message's seq ("r:<rule>:<trigger>:<seq>:<n>"): run twice, it would be
+ * a duplicate, never a second reply.  Actions done here: reply (a bot
+ * message with the rule's buttons and the handoff button), suggest; each
+ * action is also recorded as a private system entry naming the rule.
+ */
+
+
+#include "ngx_kefu_conv.h"
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_settings.h"
+#include "ngx_kefu_script_args.h"
+#include "ngx_kefu_bot.h"
+
+
+static const char  *ngx_kefu_bot_triggers[] = {
+    "m", "c", "e", "w", "o"
+};
+
+
+static void ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, ngx_uint_t when,
+    ngx_uint_t en, json_t *rule, ngx_uint_t *routed);
+static ngx_int_t ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, const char *who, json_t *tail,
+    u_char *cid, ngx_uint_t priv, const char *ev);
+static void ngx_kefu_bot_posted(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+
+
+/* the bot's from: {"role": "bot", "id": "bot", "name": bot.name} */
+
+json_t *
+ngx_kefu_bot_from(ngx_kefu_site_t *site, ngx_uint_t en)
+{
+    json_t               *f;
+    const char           *name;
+    ngx_kefu_site_rt_t   *rt = site->rt;
+    ngx_kefu_bot_conf_t  *bc;
+
+    bc = rt ? rt->bot : NULL;
+    name = bc ? ngx_kefu_bot_text(json_object_get(bc->bot, "name"), en) : "";
+
+    f = json_pack("{s:s,s:s}", "role", "bot", "id", "bot");
+
+    if (f && name[0]) {
+        json_object_set_new(f, "name", json_string(name));
+    }
+
+    return f;
+}
+
+
+/* the handoff button's text: bot.texts.<lang>.handoff, else built in */
+
+static const char *
+ngx_kefu_bot_handoff_text(ngx_kefu_bot_conf_t *bc, ngx_uint_t en)
+{
+    json_t      *t;
+    const char  *langs[] = { "zh", "en" };
+
+    t = json_object_get(json_object_get(json_object_get(bc->bot, "texts"),
+                                        langs[en]), "handoff");
+
+    if (json_is_string(t)) {
+        return json_string_value(t);
+    }
+
+    return en ? "Talk to a person" : "转人工";
+}
+
+
+/*
+ * A visitor's message was stored: seq in conv; created when it opened the
+ * conversation; closed when outside business hours.  tail is the stored
+ * JSON after seq (",\"ts\":...}").
+ */
+
+void
+ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq,
+    ngx_uint_t created, ngx_str_t *group, ngx_uint_t closed, ngx_uint_t en,
+    u_char *tail, size_t tail_len)
+{
+    size_t                i;
+    u_char               *doc;
+    json_t               *j, *fired, *r, *text;
+    ngx_uint_t            k, when[3], n, routed;
+    ngx_pool_t           *pool;
+    ngx_kefu_site_rt_t   *rt = site->rt;
+    ngx_kefu_bot_conf_t  *bc;
+    ngx_kefu_rule_ctx_t   ctx;
+
+    bc = rt ? rt->bot : NULL;
+
+    if (bc == NULL || bc->nrules == 0 || tail_len < 2) {
+        return;
+    }
+
+    /* ",\"ts\":...}" is an object once it starts with "{" */
+    doc = ngx_alloc(tail_len, ngx_cycle->log);
+    if (doc == NULL) {
+        return;
+    }
+
+    ngx_memcpy(doc, tail, tail_len);
+    doc[0] = '{';
+    j = json_loadb((char *) doc, tail_len, 0, NULL);
+    ngx_free(doc);
+
+    text = json_object_get(j, "text");
+
+    if (j == NULL) {
+        return;
+    }
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        json_decref(j);
+        return;
+    }
+
+    ngx_memzero(&ctx, sizeof(ngx_kefu_rule_ctx_t));
+
+    if (json_is_string(text)) {
+        ctx.text.data = (u_char *) json_string_value(text);
+        ctx.text.len = json_string_length(text);
+    }
+
+    ctx.group = *group;
+    ctx.hours = !closed;
+
+    n = 0;
+    when[n++] = NGX_KEFU_WHEN_MESSAGE;
+
+    if (closed) {
+        when[n++] = NGX_KEFU_WHEN_OFFLINE;
+    }
+
+    if (created) {
+        when[n++] = NGX_KEFU_WHEN_CONV_CREATED;
+    }
+
+    routed = 0;
+
+    for (k = 0; k < n; k++) {
+        ctx.when = when[k];
+        fired = ngx_kefu_rules_eval(bc, &ctx, 0, pool);
+
+        json_array_foreach(fired, i, r) {
+            ngx_kefu_bot_fire(kmcf, site, conv, seq, when[k], en, r,
+                              &routed);
+        }
+
+        json_decref(fired);
+    }
+
+    ngx_destroy_pool(pool);
+    json_decref(j);
+}
+
+
+/* one rule fired: its actions, each with its private system entry */
+
+static void
+ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, uint64_t seq, ngx_uint_t when, ngx_uint_t en,
+    json_t *rule, ngx_uint_t *routed)
+{
+    size_t                i;
+    u_char                cid[NGX_KEFU_MAX_CID_LEN + 1];
+    json_t               *a, *v, *t, *b, *rid, *name, *line, *ruleref;
+    const char           *id, *action, *text;
+    ngx_kefu_site_rt_t   *rt = site->rt;
+    ngx_kefu_bot_conf_t  *bc = rt->bot;
+
+    id = json_string_value(json_object_get(rule, "id"));
+    rid = json_object_get(rule, "id");
+    name = json_object_get(rule, "name");
+
+    json_array_foreach(json_object_get(rule, "actions"), i, a) {
+        t = NULL;
+        text = NULL;
+
+        if ((v = json_object_get(a, "reply"))) {
+            action = "reply";
+            text = ngx_kefu_bot_text(v, en);
+
+            /* the rule's buttons, then the handoff button, last */
+            b = json_deep_copy(json_object_get(a, "buttons"));
+            b = b ? b : json_array();
+
+            if (b && json_array_size(b) >= NGX_KEFU_BUTTONS_MAX) {
+                json_array_remove(b, NGX_KEFU_BUTTONS_MAX - 1);
+            }
+
+            if (b) {
+                json_array_append_new(b, json_pack("{s:s,s:s}", "text",
+                                          ngx_kefu_bot_handoff_text(bc, en),
+                                          "value", NGX_KEFU_HANDOFF_VALUE));
+            }
+
+            t = json_pack("{s:o,s:s,s:o,s:O}", "from",
+                          ngx_kefu_bot_from(site, en), "text", text,
+                          "buttons", b ? b : json_array(), "rule", rid);
+
+            *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%s:%s:%uL:%uz",
+                          id, ngx_kefu_bot_triggers[when], seq, i) = '\0';
+
+            if (t) {
+                (void) ngx_kefu_bot_post(kmcf, site, conv, "b:bot", t, cid,
+                                         0, "");
+                json_decref(t);
+            }
+
+        } else if ((v = json_object_get(a, "suggest"))) {
+            action = "suggest";
+
+        } else if (json_object_get(a, "route")) {
+            action = "route";
+
+        } else if (json_object_get(a, "label")) {
+            action = "label";
+
+        } else if (json_object_get(a, "handoff")) {
+            action = "handoff";
+
+        } else {
+            action = "event";
+        }
+
+        /* the private entry naming the rule (agents and admins only) */
+        ruleref = json_pack("{s:O}", "id", rid);
+        if (ruleref && name) {
+            json_object_set(ruleref, "name", name);
+        }
+
+        if (ngx_strcmp(action, "reply") == 0) {
+            line = json_sprintf("Rule %s: replied \"%s\"",
+                                json_is_string(name) ? json_string_value(name)
+                                                     : id, text);
+
+        } else if (ngx_strcmp(action, "suggest") == 0) {
+            line = json_sprintf("Rule %s: suggested a reply",
+                                json_is_string(name) ? json_string_value(name)
+                                                     : id);
+
+        } else if (ngx_strcmp(action, "route") == 0
+                   && when == NGX_KEFU_WHEN_CONV_CREATED && !*routed)
+        {
+            /* the first route of a new conversation chose its group */
+            *routed = 1;
+            line = json_sprintf("Rule %s: routed to %s",
+                                json_is_string(name) ? json_string_value(name)
+                                                     : id,
+                                json_string_value(json_object_get(a,
+                                                                  "route")));
+
+        } else {
+            /* not acted on in conversations yet (docs/automation.md) */
+            line = json_sprintf("Rule %s: %s (not applied by this version)",
+                                json_is_string(name) ? json_string_value(name)
+                                                     : id, action);
+        }
+
+        t = json_pack("{s:{s:s},s:o,s:s,s:o,s:s}", "from", "role", "system",
+                      "text", line, "event", "rule", "rule", ruleref,
+                      "action", action);
+
+        if (t && (v = json_object_get(a, "suggest"))) {
+            json_object_set(t, "suggested_reply", v);
+        }
+
+        *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%s:%s:%uL:%uz:s",
+                      id, ngx_kefu_bot_triggers[when], seq, i) = '\0';
+
+        if (t) {
+            (void) ngx_kefu_bot_post(kmcf, site, conv, "y:system", t, cid, 1,
+                                     "rule");
+            json_decref(t);
+        }
+    }
+}
+
+
+/*
+ * Intent routing, before a visitor's message that may open a conversation
+ * is stored: the group of the first conv_created rule with "route" that
+ * fires on its text (NGX_OK, *out pointing into the compiled settings,
+ * valid until the worker's next settings reload), else NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_kefu_bot_route(ngx_kefu_site_t *site, json_t *text, ngx_str_t *group,
+    ngx_uint_t hours, ngx_str_t *out)
+{
+    size_t                i, j;
+    json_t               *fired, *r, *a, *g;
+    ngx_int_t             rc;
+    ngx_pool_t           *pool;
+    ngx_kefu_site_rt_t   *rt = site->rt;
+    ngx_kefu_bot_conf_t  *bc;
+    ngx_kefu_rule_ctx_t   ctx;
+
+    bc = rt ? rt->bot : NULL;
+
+    if (bc == NULL || bc->nrules == 0 || !json_is_string(text)) {
+        return NGX_DECLINED;
+    }
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&ctx, sizeof(ngx_kefu_rule_ctx_t));
+    ctx.when = NGX_KEFU_WHEN_CONV_CREATED;
+    ctx.text.data = (u_char *) json_string_value(text);
+    ctx.text.len = json_string_length(text);
+    ctx.group = *group;
+    ctx.hours = hours;
+
+    fired = ngx_kefu_rules_eval(bc, &ctx, 0, pool);
+    rc = NGX_DECLINED;
+
+    json_array_foreach(fired, i, r) {
+        json_array_foreach(json_object_get(r, "actions"), j, a) {
+            g = json_object_get(a, "route");
+
+            if (json_is_string(g)) {
+                /* the compiled settings' own string outlives "fired" */
+                out->data = (u_char *) json_string_value(g);
+                out->len = json_string_length(g);
+                rc = NGX_OK;
+                goto done;
+            }
+        }
+    }
+
+done:
+
+    json_decref(fired);
+    ngx_destroy_pool(pool);
+
+    return rc;
+}
+
+
+/* an entry into conv, as the API writes one (lua/msg.lua, "service") */
+
+static ngx_int_t
+ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, const char *who, json_t *tail, u_char *cid,
+    ngx_uint_t priv, const char *ev)
+{
+    char                 *s;
+    int64_t               ts;
+    json_t               *t;
+    uint64_t              id;
+    ngx_int_t             rc;
+    ngx_kefu_msg_args_t   args;
+    ngx_kefu_msg_argv_t   call;
+
+    id = ngx_kefu_id_next(&kmcf->ids);
+
+    if (id == 0 || !ngx_kefu_redis_ready(kmcf->redis)) {
+        return NGX_DECLINED;
+    }
+
+    ts = ngx_kefu_now_ms();
+
+    t = json_pack("{s:I}", "ts", (json_int_t) ts);
+    if (t == NULL || json_object_update(t, tail) != 0
+        || json_object_set_new(t, "cid", json_string((char *) cid)) != 0
+        || (priv && json_object_set_new(t, "private", json_true()) != 0))
+    {
+        json_decref(t);
+        return NGX_ERROR;
+    }
+
+    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(t);
+
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    s[0] = ',';
+
+    ngx_memzero(&args, sizeof(ngx_kefu_msg_args_t));
+
+    args.site = site->name;
+    args.who.data = (u_char *) who;
+    args.who.len = ngx_strlen(who);
+    ngx_str_set(&args.role, "service");
+    args.conv = *conv;
+    args.cid.data = cid;
+    args.cid.len = ngx_strlen(cid);
+    args.id = id;
+    args.newconv = id;
+    args.ts = ts;
+    ngx_str_set(&args.head, "{\"type\":\"msg\",\"conv\":\"");
+    args.tail.data = (u_char *) s;
+    args.tail.len = ngx_strlen(s);
+    args.private = priv ? 1 : 0;
+    args.group = site->default_group;
+    args.group_known = 1;
+    args.default_group = site->default_group;
+    args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, site);
+    args.visitor_ttl = ngx_kefu_visitor_seconds(site, 0);
+    args.log_max = kmcf->log_max;
+    ngx_str_set(&args.session, "-");
+    ngx_str_set(&args.ids, "");
+    args.grace = site->grace;
+    args.event.data = (u_char *) ev;
+    args.event.len = ngx_strlen(ev);
+
+    ngx_kefu_msg_argv(&args, &call);
+
+    rc = ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
+                             ngx_kefu_bot_posted, NULL, 0, call.argc,
+                             call.argv, call.lens);
+    free(s);
+
+    return rc;
+}
+
+
+static void
+ngx_kefu_bot_posted(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[0]->integer < 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: a rule's entry was not stored");
+    }
+}

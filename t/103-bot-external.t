@@ -1,0 +1,59 @@
+# The external bot example (examples/bot/kefu_bot.py, bot.mode external):
+# run against this suite's nginx and Redis, it reads the site's event
+# stream as a consumer group and answers a visitor's message over the HTTP
+# API as the bot, with buttons; what it does not know it leaves alone.
+use utf8;
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::API;
+
+our $S = 'ext-secret-0123456789abcdef';
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site botx secret=$S anonymous=on default_group=presales;\n");
+    $block->set_value('config', "location = /chat { kefu_chat; }\n"
+        . "location /kefu/api/ { kefu_api; }\n");
+    $block->set_value('ws', "api_ready('/kefu/api/sites/botx/settings') or die 'Redis not ready'; " . $block->ws)
+        if defined $block->ws;
+});
+
+our $SITE = site_of_run('botx');
+$Kefu::API::Token = api_token(secret => $S, site => $SITE, role => 'admin', sub => 'boss');
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the example bot answers a visitor from its keyword table, with buttons, as the bot; a message it does not know gets no answer
+--- ws
+my ($st) = api(PUT => "/kefu/api/sites/botx/settings", {bot => {enabled => JSON::PP::true(), mode => 'external'}});
+is($st, 200, 'bot.mode external');
+my $port = Test::Nginx::Socket::server_port();
+my $pid = open(my $out, '-|', 'python3', "$FindBin::Bin/../examples/bot/kefu_bot.py",
+               '--redis', "127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}", '--api', "http://127.0.0.1:$port/kefu/api",
+               '--site', $main::SITE, '--secret', $main::S, '--name', 'Tea bot') or die "python3: $!";
+my $ok = eval {
+    my $line = <$out>;
+    like($line, qr/^kefu_bot: reading/, 'the bot reads the stream');
+    my ($v) = kefu_connect(role => 'visitor', site => $main::SITE);
+    $v->send_json({type => 'msg', cid => 'q0', text => 'hi, anyone?'});
+    my $conv = $v->recv_type('ack')->{conv};
+    $v->send_json({type => 'msg', conv => $conv, cid => 'q1', text => 'When is SHIPPING?'});
+    $v->recv_type('ack');
+    my $m = $v->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{from}{role} // '') eq 'bot' }, 20);
+    ok($m, 'the bot answered');
+    like($m && $m->{text}, qr/48 hours/, 'from its table');
+    is_deeply($m && $m->{from}, {role => 'bot', id => 'bot', name => 'Tea bot'}, 'as the bot');
+    is_deeply($m && $m->{buttons}, [{text => 'Order status', value => 'order status'}], 'with buttons');
+    # its answer came after the second message: the first got none
+    my ($st2, $j) = api(GET => "/kefu/api/sites/botx/convs/$conv/messages");
+    my @bot = grep { ($_->{from}{role} // '') eq 'bot' } @{ $j->{msgs} };
+    is(scalar @bot, 1, 'one answer: "hi, anyone?" is not in its table');
+    1;
+};
+kill 'TERM', $pid;
+waitpid $pid, 0;
+die $@ unless $ok;
