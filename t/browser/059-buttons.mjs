@@ -5,7 +5,9 @@
 // handoff button stays hidden while no bot has the conversation.  The
 // agent's console shows the bot's message tagged, with the buttons the
 // visitor was offered, and lets the agent offer quick replies of its own.
-// Run by t/059-browser-buttons.t.
+// A live rule: its reply is the bot's with its buttons, its actions cards
+// in the console naming it, its suggestion one click into the composer,
+// and none of it reaches the visitor.  Run by t/059-browser-buttons.t.
 
 import { launch, plan, jwt, ok, is, shot, finish, watchErrors, W, acceptAs } from './lib.mjs';
 
@@ -27,7 +29,7 @@ async function post(path, body) {
 const quick = (page) => page.$$eval('#kefu-widget', (h) => [...h[0].shadowRoot.querySelectorAll('.kf-quick:not([hidden]) .kf-qr')]
   .map((n) => n.textContent.trim()));
 
-plan(18);
+plan(23);
 try {
   const me = 'alice' + Math.floor(Math.random() * 1e9);
   const atok = jwt({ sub: me, role: 'agent', site, name: 'Alice', groups: [group] }, secret);
@@ -106,6 +108,36 @@ try {
   await a.waitForSelector('#entries .entry.theirs .bubble >> text=Oolong');
   ok(true, 'the visitor taps one: the agent gets its text');
   await shot(v, '059-desktop-visitor-agent-quick-en');
+
+  // a rule at work: its reply is the bot's (its buttons as quick replies),
+  // its actions cards in the console naming it, its suggestion one click
+  // into the composer
+  const admin = jwt({ sub: 'boss', role: 'admin', site, name: 'Boss' }, secret);
+  const put = await fetch(`${API}/settings`, { method: 'PUT',
+    headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ rules: [{ id: 'refund-reply', name: 'Refunds', when: { type: 'message' },
+      if: [{ keywords: ['refund', '退款'] }],
+      then: [{ reply: { zh: '退款 3 天内到账。', en: 'Refunds take 3 days.' }, buttons: [{ text: 'Order status', value: 'order status' }] },
+             { suggest: 'Offer a 10% coupon for the next order.' }] }] }) });
+  is(put.status, 200, 'a rule stored');
+  await v.fill(W.input, 'Can I get a refund?');
+  await v.press(W.input, 'Enter');
+  await v.waitForSelector(K + '.kf-msg.kf-bot .kf-bubble >> text=Refunds take 3 days.');
+  await v.waitForFunction(() => [...document.querySelector('#kefu-widget').shadowRoot.querySelectorAll('.kf-quick:not([hidden]) .kf-qr')]
+    .map((n) => n.textContent).join('|') === 'Order status');
+  ok(true, "the rule's reply, its button as a quick reply (no handoff button: a person has the conversation)");
+  await a.waitForSelector('#entries .entry.rule[data-action="suggest"] .rule-name >> text=Refunds');
+  ok((await a.textContent('#entries .entry.rule[data-action="reply"] .rule-name')) === 'Refunds', 'the console shows each action as a card naming the rule');
+  await a.click('#entries .entry.rule[data-action="suggest"] [data-suggest]');
+  is(await a.inputValue('#input'), 'Offer a 10% coupon for the next order.', 'the suggestion one click into the composer');
+  // the agent sends it; once it reaches the visitor, everything stored
+  // before it has too: no rule entry among it
+  await a.press('#input', 'Enter');
+  await v.waitForSelector(K + '.kf-msg.kf-theirs .kf-bubble >> text=Offer a 10% coupon');
+  is(await v.$$eval('#kefu-widget', (h) => [...h[0].shadowRoot.querySelectorAll('.kf-list > li')]
+    .filter((n) => /Refunds|refund-reply|suggest/.test(n.textContent) && !n.querySelector('.kf-bubble')).length), 0,
+     'the visitor got no rule entry before the suggestion the agent sent');
+  await shot(a, '059-desktop-console-rule-en');
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {
   ok(false, 'the scenario ran: ' + e.message, e.stack + '\n' + errors.join('\n'));
