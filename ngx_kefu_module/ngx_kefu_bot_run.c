@@ -10,8 +10,8 @@
  *
  * Each action is written like an API message (lua/msg.lua, role
  * "service") with a cid derived from the rule, the trigger and the
- * message's seq ("r:<rule>:<trigger>:<seq>:<n>"): run twice, it would be
- * a duplicate, never a second reply.  Actions done here: reply (a bot
+ * message's seq ("r:<crc32 of the rule id>:<trigger>:<seq>:<n>"): run
+ * twice, it would be a duplicate, never a second reply.  Actions done here: reply (a bot
  * message with the rule's buttons and the handoff button), suggest; each
  * action is also recorded as a private system entry naming the rule.
  */
@@ -180,6 +180,7 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 {
     size_t                i;
     u_char                cid[NGX_KEFU_MAX_CID_LEN + 1];
+    uint32_t              crc;
     json_t               *a, *v, *t, *b, *rid, *name, *line, *ruleref;
     const char           *id, *action, *text;
     ngx_kefu_site_rt_t   *rt = site->rt;
@@ -187,6 +188,9 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
     id = json_string_value(json_object_get(rule, "id"));
     rid = json_object_get(rule, "id");
+
+    /* a rule id is up to 64 bytes: its CRC keeps the cid within 64 */
+    crc = ngx_crc32_short((u_char *) id, ngx_strlen(id));
     name = json_object_get(rule, "name");
 
     json_array_foreach(json_object_get(rule, "actions"), i, a) {
@@ -215,8 +219,8 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
                           ngx_kefu_bot_from(site, en), "text", text,
                           "buttons", b ? b : json_array(), "rule", rid);
 
-            *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%s:%s:%uL:%uz",
-                          id, ngx_kefu_bot_triggers[when], seq, i) = '\0';
+            *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%08xD:%s:%uL:%uz",
+                          crc, ngx_kefu_bot_triggers[when], seq, i) = '\0';
 
             if (t) {
                 (void) ngx_kefu_bot_post(kmcf, site, conv, "b:bot", t, cid,
@@ -282,8 +286,8 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
             json_object_set(t, "suggested_reply", v);
         }
 
-        *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%s:%s:%uL:%uz:s",
-                      id, ngx_kefu_bot_triggers[when], seq, i) = '\0';
+        *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%08xD:%s:%uL:%uz:s",
+                      crc, ngx_kefu_bot_triggers[when], seq, i) = '\0';
 
         if (t) {
             (void) ngx_kefu_bot_post(kmcf, site, conv, "y:system", t, cid, 1,

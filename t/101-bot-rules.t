@@ -219,7 +219,7 @@ my ($st, $j) = api(PUT => "/kefu/api/sites/botr/settings", {faq => $faq});
 is($st, 200, 'FAQ stored');
 my $F = "/kefu/api/sites/botr/faq/try";
 ($st, $j) = api(POST => $F, {text => '请问什么时候发货呀'});
-is($st, 200, '200');
+is($st, 200, 'faq/try: 200');
 is($j->{decision}, 'answer', 'an alt\'s words and a keyword: answer');
 is($j->{entries}[0]{id}, 'shipping', 'the shipping entry');
 is($j->{entries}[0]{question}, '多久发货？', 'its question, in zh by default');

@@ -136,3 +136,23 @@ $v2->send_json({type => 'msg', cid => 'j1', text => 'what teas do you have?'});
 my $conv2 = $v2->recv_type('ack')->{conv};
 ($st2, $j) = api(GET => "/kefu/api/sites/botl/convs/$conv2");
 is($j->{group}, 'presales', 'another message: the visitor\'s group');
+
+
+
+=== TEST 4: rules of 64-byte ids: each action's cid stays within 64 bytes and unique, so none is taken for another's duplicate
+--- ws
+my $long = 'r' x 63;
+my ($st) = api(PUT => "/kefu/api/sites/botl/settings", {rules => [
+    {id => "${long}1", when => {type => 'message'}, if => [{keywords => ['tea']}], then => [{reply => 'One'}, {suggest => 'a'}]},
+    {id => "${long}2", when => {type => 'message'}, if => [{keywords => ['tea']}], then => [{reply => 'Two'}, {suggest => 'b'}]},
+]});
+is($st, 200, 'two rules whose ids differ in their 64th byte');
+my ($v) = kefu_connect(role => 'visitor', site => $main::SITE);
+$v->send_json({type => 'msg', cid => 'l1', text => 'green tea?'});
+my $conv = $v->recv_type('ack')->{conv};
+$v->send_json({type => 'msg', conv => $conv, cid => 'l2', text => 'marker'});
+$v->recv_type('ack');
+my @log = main::log_of($conv);
+is_deeply([sort map { $_->{text} } grep { ($_->{from}{role} // '') eq 'bot' } @log], ['One', 'Two'], 'both replies stored');
+is(scalar(grep { ($_->{event} // '') eq 'rule' } @log), 4, 'and the four entries');
+ok(!(grep { length($_->{cid} // '') > 64 } @log), 'no cid longer than 64 bytes');
