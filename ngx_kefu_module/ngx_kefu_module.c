@@ -493,7 +493,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if ((kmcf->sites.nelts || kmcf->need_zone) && kmcf->zone == NULL) {
         ngx_str_set(&name, "kefu");
-        return ngx_kefu_zone_add(cf, &name, 1024 * 1024);
+        return ngx_kefu_zone_add(cf, &name, 8 * 1024 * 1024);
     }
 
     return NGX_CONF_OK;
@@ -1137,7 +1137,7 @@ ngx_kefu_init_module(ngx_cycle_t *cycle)
                   " jansson " JANSSON_VERSION ", " OPENSSL_VERSION_TEXT,
                   HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 
-    return NGX_OK;
+    return ngx_kefu_zone_init_module(cycle);
 }
 
 

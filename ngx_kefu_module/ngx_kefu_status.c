@@ -542,6 +542,7 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
     ngx_kefu_site_t           *site;
     ngx_kefu_stats_t          *st;
     ngx_kefu_zone_sh_t        *sh;
+    ngx_kefu_zone_room_t       room;
     ngx_kefu_zone_worker_t    *w;
     ngx_kefu_status_metric_t  *m;
 
@@ -607,7 +608,9 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
     json_object_set_new(j, "closes", o);
 
     if (sh) {
-        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+        ngx_kefu_zone_room(kmcf->zone, &room);
+
+        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                       "pages_total",
                       (json_int_t) ((kmcf->zone->shpool->end
                                      - kmcf->zone->shpool->start)
@@ -619,12 +622,16 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
                                     / ngx_pagesize
                                     - kmcf->zone->shpool->pfree),
                       "sessions", (json_int_t) sh->sessions_n,
+                      "room", (json_int_t) room.sessions,
+                      "room_visitors", (json_int_t) room.visitors,
                       "refused", (json_int_t) sh->refused,
                       "refused_visitors", (json_int_t) sh->refused_visitors,
                       "refused_address", (json_int_t) sh->refused_address,
-                      "subscriptions", (json_int_t) sh->channels_n,
+                      "subscriptions",
+                      (json_int_t) ngx_kefu_zone_subscriptions_total(
+                                                                kmcf->zone),
                       "subscriptions_uncounted",
-                      (json_int_t) sh->channels_refused);
+                      (json_int_t) sh->uncounted);
         json_object_set_new(j, "zone", o);
     }
 
@@ -753,6 +760,7 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
     ngx_kefu_stats_t          *st;
     ngx_kefu_zone_sh_t        *sh;
     ngx_slab_pool_t           *shpool;
+    ngx_kefu_zone_room_t       room;
     ngx_kefu_zone_worker_t    *w;
     ngx_kefu_status_metric_t  *m;
 
@@ -825,6 +833,16 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                      "sessions recorded in the zone");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_sessions %uA\n",
                                      sh->sessions_n);
+
+        ngx_kefu_zone_room(kmcf->zone, &room);
+
+        rc |= ngx_kefu_status_family(ctx, "zone_room", "gauge",
+                                     "more sessions the zone can take now: "
+                                     "visitors' before the agents' reserve, "
+                                     "agents' and admins' into it");
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_room{for=\"visitors\"} "
+                                     "%ui\nkefu_zone_room{for=\"agents\"} "
+                                     "%ui\n", room.visitors, room.sessions);
         rc |= ngx_kefu_status_family(ctx, "zone_refused_total", "counter",
                                      "sessions refused: the zone was full");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_total %uA\n",
@@ -842,14 +860,15 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
         rc |= ngx_kefu_status_family(ctx, "zone_subscriptions", "gauge",
                                      "channels a worker of this host is "
                                      "subscribed to, per worker");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions %uA\n",
-                                     sh->channels_n);
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions %ui\n",
+                                     ngx_kefu_zone_subscriptions_total(
+                                                                kmcf->zone));
         rc |= ngx_kefu_status_family(ctx,
                                      "zone_subscriptions_uncounted_total",
-                                     "counter", "subscriptions left out of "
-                                     "the zone: it was full");
+                                     "counter", "subscriptions of a process "
+                                     "that found no slot in the zone");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions_uncounted"
-                                     "_total %uA\n", sh->channels_refused);
+                                     "_total %uA\n", sh->uncounted);
     }
 
     if (ctx->redis == NGX_KEFU_STATUS_REDIS_NONE) {
