@@ -362,6 +362,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_main_conf_t, redis_max_inflight),
       &ngx_kefu_inflight_bounds },
 
+    { ngx_string("kefu_redis_max_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, redis_max_wait),
+      NULL },
+
     { ngx_string("kefu_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_kefu_zone,
@@ -443,6 +450,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     kmcf->anonymous_retention = NGX_CONF_UNSET_MSEC;
     kmcf->lease_time = NGX_CONF_UNSET_MSEC;
     kmcf->redis_max_inflight = NGX_CONF_UNSET;
+    kmcf->redis_max_wait = NGX_CONF_UNSET_MSEC;
 
     return kmcf;
 }
@@ -471,6 +479,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
                              (ngx_msec_t) 90 * 24 * 3600 * 1000);
     ngx_conf_init_msec_value(kmcf->lease_time, 5000);
     ngx_conf_init_value(kmcf->redis_max_inflight, 1000);
+    ngx_conf_init_msec_value(kmcf->redis_max_wait, 1000);
     ngx_conf_init_msec_value(kmcf->retention, 90 * 86400000ULL);
     ngx_conf_init_msec_value(kmcf->anonymous_retention, 30 * 86400000ULL);
 

@@ -635,12 +635,13 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
         json_object_set_new(j, "zone", o);
     }
 
-    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}",
+    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                   "state", ngx_kefu_status_redis_state(ctx->redis),
                   "reconnects", (json_int_t) st->redis_reconnects,
                   "commands", (json_int_t) st->redis_commands,
                   "failures", (json_int_t) st->redis_failures,
                   "busy", (json_int_t) st->redis_busy,
+                  "overdue", (json_int_t) st->redis_overdue,
                   "noscript", (json_int_t) st->redis_noscript,
                   "pubsub_stalls", (json_int_t) st->redis_pubsub_stalls);
 
@@ -654,11 +655,12 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
                 continue;
             }
 
-            json_array_append_new(a, json_pack("{s:i,s:I,s:s,s:s}",
+            json_array_append_new(a, json_pack("{s:i,s:I,s:s,s:s,s:I}",
                                   "worker", (int) i,
                                   "pid", (json_int_t) w->pid,
                                   "command", w->redis_cmd ? "up" : "down",
-                                  "pubsub", w->redis_sub ? "up" : "down"));
+                                  "pubsub", w->redis_sub ? "up" : "down",
+                                  "queue", (json_int_t) w->redis_queue));
         }
 
         json_object_set_new(o, "workers", a);
@@ -900,6 +902,22 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                          k, w->redis_cmd ? 1 : 0,
                                          k, w->redis_sub ? 1 : 0);
         }
+
+        rc |= ngx_kefu_status_family(ctx, "redis_queue", "gauge",
+                                     "commands a worker sent to Redis that "
+                                     "await their replies, by worker");
+
+        for (k = 0; k < NGX_KEFU_ZONE_WORKERS; k++) {
+            w = &sh->workers[k];
+
+            if (!ngx_kefu_status_worker_alive(w)) {
+                continue;
+            }
+
+            rc |= ngx_kefu_status_printf(ctx, "kefu_redis_queue{worker="
+                                         "\"%ui\"} %uA\n", k,
+                                         w->redis_queue);
+        }
     }
 
     rc |= ngx_kefu_status_family(ctx, "redis_reconnects_total", "counter",
@@ -911,6 +929,11 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                  "kefu_redis_max_inflight were in flight");
     rc |= ngx_kefu_status_printf(ctx, "kefu_redis_busy_total %uA\n",
                                  st->redis_busy);
+    rc |= ngx_kefu_status_family(ctx, "redis_overdue_total", "counter",
+                                 "Redis commands refused at once: one sent "
+                                 "before them had waited kefu_redis_max_wait");
+    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_overdue_total %uA\n",
+                                 st->redis_overdue);
     rc |= ngx_kefu_status_family(ctx, "redis_noscript_total", "counter",
                                  "script calls run again after Redis had "
                                  "lost the script (NOSCRIPT)");

@@ -164,6 +164,7 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
     if (ngx_worker < NGX_KEFU_ZONE_WORKERS) {
         zone->sh->workers[ngx_worker].redis_cmd = 0;
         zone->sh->workers[ngx_worker].redis_sub = 0;
+        zone->sh->workers[ngx_worker].redis_queue = 0;
         zone->sh->workers[ngx_worker].pid = ngx_pid;
     }
 

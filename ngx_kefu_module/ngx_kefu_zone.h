@@ -63,6 +63,7 @@ typedef struct {
     ngx_atomic_t                 pid;
     ngx_atomic_t                 redis_cmd;   /* 1: the connection is ready */
     ngx_atomic_t                 redis_sub;
+    ngx_atomic_t                 redis_queue; /* commands awaiting replies */
 } ngx_kefu_zone_worker_t;
 
 
