@@ -479,7 +479,6 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
                              (ngx_msec_t) 90 * 24 * 3600 * 1000);
     ngx_conf_init_msec_value(kmcf->lease_time, 5000);
     ngx_conf_init_value(kmcf->redis_max_inflight, 1000);
-    ngx_conf_init_msec_value(kmcf->redis_max_wait, 1000);
     ngx_conf_init_msec_value(kmcf->retention, 90 * 86400000ULL);
     ngx_conf_init_msec_value(kmcf->anonymous_retention, 30 * 86400000ULL);
 

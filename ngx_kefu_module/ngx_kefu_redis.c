@@ -88,6 +88,7 @@ static void ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r,
 static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
+static ngx_msec_t ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd);
 static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd,
     ngx_kefu_redis_link_t *link, ngx_uint_t follow);
 static ngx_int_t ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd,
@@ -1543,11 +1544,29 @@ ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
  * caller logs it.
  */
 
+/*
+ * kefu_redis_max_wait, by default half of kefu_redis timeout= and at least
+ * 1s: a timeout raised for a slow Redis raises the bound with it, and a
+ * short one is not undercut by refusals of what would still be answered
+ */
+
+static ngx_msec_t
+ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd)
+{
+    if (rd->kmcf->redis_max_wait != NGX_CONF_UNSET_MSEC) {
+        return rd->kmcf->redis_max_wait;
+    }
+
+    return ngx_max(rd->conf->timeout / 2, 1000);
+}
+
+
 static ngx_int_t
 ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
     ngx_uint_t follow)
 {
     ngx_uint_t             max;
+    ngx_msec_t             bound;
     ngx_msec_int_t         waited;
     ngx_kefu_redis_req_t  *oldest;
 
@@ -1583,12 +1602,14 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
         return NGX_BUSY;
     }
 
-    if (rd->kmcf->redis_max_wait && !ngx_queue_empty(&link->inflight)) {
+    bound = ngx_kefu_redis_max_wait(rd);
+
+    if (bound && !ngx_queue_empty(&link->inflight)) {
         oldest = ngx_queue_data(ngx_queue_head(&link->inflight),
                                 ngx_kefu_redis_req_t, queue);
         waited = (ngx_msec_int_t) (ngx_current_msec - oldest->sent);
 
-        if (waited >= (ngx_msec_int_t) rd->kmcf->redis_max_wait) {
+        if (waited >= (ngx_msec_int_t) bound) {
             ngx_kefu_stat_inc(rd->kmcf, redis_overdue);
 
             if (!rd->overdue) {
@@ -1834,7 +1855,8 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     /* said again once replies come within half the bound */
     if (link->rd->overdue
-        && ngx_current_msec - req->sent < link->rd->kmcf->redis_max_wait / 2)
+        && ngx_current_msec - req->sent
+           < ngx_kefu_redis_max_wait(link->rd) / 2)
     {
         link->rd->overdue = 0;
     }
