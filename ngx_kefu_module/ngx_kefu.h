@@ -94,6 +94,7 @@ typedef struct {
     ngx_atomic_t                 redis_latency_ms;  /* sum */
     ngx_atomic_t                 redis_latency[NGX_KEFU_STAT_BUCKETS];
     ngx_atomic_t                 redis_busy;        /* over the cap */
+    ngx_atomic_t                 redis_overdue;     /* Redis too late */
     ngx_atomic_t                 redis_noscript;    /* retried after load */
     ngx_atomic_t                 redis_pubsub_stalls;
     ngx_atomic_t                 catchup_retries;
@@ -178,6 +179,7 @@ typedef struct {
     ngx_msec_t                   retain_interval; /* per worker */
     ngx_event_t                 *retain_event;    /* per worker */
     ngx_int_t                    redis_max_inflight;
+    ngx_msec_t                   redis_max_wait;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
     ngx_kefu_stats_t             stats_local;  /* until there is one */
     ngx_flag_t                   need_zone;    /* chat or status is used */
@@ -249,6 +251,7 @@ void ngx_kefu_stat_redis_reply(ngx_kefu_main_conf_t *kmcf, ngx_msec_t ms,
     ngx_uint_t ok);
 void ngx_kefu_stat_redis_link(ngx_kefu_main_conf_t *kmcf, ngx_uint_t sub,
     ngx_uint_t up);
+void ngx_kefu_stat_redis_queue(ngx_kefu_main_conf_t *kmcf, ngx_uint_t n);
 
 /* ngx_kefu_utf8.c */
 #define NGX_KEFU_UTF8_ACCEPT  0

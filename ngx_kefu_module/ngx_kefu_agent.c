@@ -198,8 +198,6 @@ ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result)
     json_t     *list, *n, *c;
     ngx_str_t   conv;
 
-    ngx_kefu_presence_mirror(ws, result);
-
     list = json_object_get(result, "assigned");
 
     if (!json_is_array(list)) {
@@ -220,7 +218,6 @@ ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result)
         }
 
         (void) ngx_kefu_app_send(ws, n);
-        ngx_kefu_presence_mirror(ws, n);
 
         conv.data = (u_char *) json_string_value(c);
         conv.len = json_string_length(c);

@@ -241,10 +241,7 @@ ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
         ngx_queue_init(&conv->members);
         ngx_rbtree_insert(&local->convs, &conv->sn.node);
 
-        if (ws->main_conf->zone) {
-            conv->counted = ngx_kefu_zone_channel_add(ws->main_conf->zone,
-                                                      &conv->channel);
-        }
+        ngx_kefu_zone_subscriptions(ws->main_conf->zone, 1);
 
         /* members catch up once Redis confirms the subscription */
         if (ngx_kefu_redis_subscribe(ws->main_conf->redis, &conv->channel)
@@ -264,10 +261,6 @@ ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
         }
 
         return NULL;
-    }
-
-    if (conv->counted) {
-        ngx_kefu_zone_channel_members(ws->main_conf->zone, conv->counted, 1);
     }
 
     ngx_memzero(m, sizeof(ngx_kefu_member_t));
@@ -311,10 +304,6 @@ ngx_kefu_conv_leave(ngx_kefu_member_t *m)
     ngx_queue_remove(&m->in_ws);
     ngx_free(m);
 
-    if (conv->counted) {
-        ngx_kefu_zone_channel_members(kmcf->zone, conv->counted, -1);
-    }
-
     if (!ngx_queue_empty(&conv->members)) {
         return;
     }
@@ -327,9 +316,7 @@ ngx_kefu_conv_leave(ngx_kefu_member_t *m)
 static void
 ngx_kefu_conv_free(ngx_kefu_main_conf_t *kmcf, ngx_kefu_conv_t *conv)
 {
-    if (conv->counted) {
-        ngx_kefu_zone_channel_del(kmcf->zone, conv->counted);
-    }
+    ngx_kefu_zone_subscriptions(kmcf->zone, -1);
 
     ngx_rbtree_delete(&kmcf->local->convs, &conv->sn.node);
     ngx_free(conv);
@@ -358,7 +345,6 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
     ngx_str_t *payload)
 {
     u_char             *p, *last, flag;
-    json_t             *presence;
     uint64_t            seq;
     ngx_str_t           session, json;
     ngx_queue_t        *q, *next;
@@ -395,15 +381,6 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
     json.data = p + 1;
     json.len = last - json.data;
 
-    /* a site's presence: mirrored in the zone by the agent's sessions */
-    presence = NULL;
-
-    if (flag == 't' && channel->len > 7
-        && ngx_strncmp(channel->data, "kefu:p:", 7) == 0)
-    {
-        presence = json_loadb((char *) json.data, json.len, 0, NULL);
-    }
-
     if (seq > conv->max_seen) {
         conv->max_seen = seq;
     }
@@ -421,10 +398,6 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
         case 't':
             if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
                 (void) ngx_kefu_ws_send_text(m->ws, json.data, json.len);
-            }
-
-            if (presence) {
-                ngx_kefu_presence_mirror(m->ws, presence);
             }
 
             break;
@@ -448,10 +421,6 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
                 ngx_kefu_conv_deliver(m, seq, flag, &session, &json, 1);
             }
         }
-    }
-
-    if (presence) {
-        json_decref(presence);
     }
 
     return;
@@ -1046,7 +1015,6 @@ ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
         }
     }
 
-    ngx_kefu_presence_mirror(m->ws, n);
     json_decref(n);
 
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
@@ -1080,7 +1048,6 @@ ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json)
         }
     }
 
-    ngx_kefu_presence_mirror(m->ws, n);
     json_decref(n);
 
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);

@@ -25,7 +25,6 @@ struct ngx_kefu_conv_s {
     ngx_queue_t                  members;
     uint64_t                     max_seen;    /* highest seq published */
     ngx_str_t                    channel;
-    void                        *counted;     /* in the session zone */
     unsigned                     subscribed:1;
     u_char                       data[];      /* id, then channel */
 };

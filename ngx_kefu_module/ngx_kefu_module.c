@@ -362,6 +362,13 @@ static ngx_command_t  ngx_kefu_commands[] = {
       offsetof(ngx_kefu_main_conf_t, redis_max_inflight),
       &ngx_kefu_inflight_bounds },
 
+    { ngx_string("kefu_redis_max_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_kefu_main_conf_t, redis_max_wait),
+      NULL },
+
     { ngx_string("kefu_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_kefu_zone,
@@ -443,6 +450,7 @@ ngx_kefu_create_main_conf(ngx_conf_t *cf)
     kmcf->anonymous_retention = NGX_CONF_UNSET_MSEC;
     kmcf->lease_time = NGX_CONF_UNSET_MSEC;
     kmcf->redis_max_inflight = NGX_CONF_UNSET;
+    kmcf->redis_max_wait = NGX_CONF_UNSET_MSEC;
 
     return kmcf;
 }
@@ -493,7 +501,7 @@ ngx_kefu_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if ((kmcf->sites.nelts || kmcf->need_zone) && kmcf->zone == NULL) {
         ngx_str_set(&name, "kefu");
-        return ngx_kefu_zone_add(cf, &name, 1024 * 1024);
+        return ngx_kefu_zone_add(cf, &name, 8 * 1024 * 1024);
     }
 
     return NGX_CONF_OK;
@@ -1137,7 +1145,7 @@ ngx_kefu_init_module(ngx_cycle_t *cycle)
                   " jansson " JANSSON_VERSION ", " OPENSSL_VERSION_TEXT,
                   HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 
-    return NGX_OK;
+    return ngx_kefu_zone_init_module(cycle);
 }
 
 

@@ -19,7 +19,6 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
-#include "ngx_kefu_zone.h"
 
 
 typedef struct {
@@ -244,59 +243,3 @@ ngx_kefu_presence_down_done(ngx_kefu_main_conf_t *kmcf, void *data,
 }
 
 
-/*
- * The session zone mirrors, for each agent session of this host, what its
- * connection last heard of its agent: the state (a presence event or
- * reply) and the load (the conv notices agents get carry it).
- */
-
-void
-ngx_kefu_presence_mirror(ngx_kefu_ws_t *ws, json_t *n)
-{
-    json_t      *t, *a, *v;
-    ngx_int_t    state, load;
-    const char  *s;
-
-    if (ws->role != NGX_KEFU_ROLE_AGENT || !ws->registered || n == NULL) {
-        return;
-    }
-
-    t = json_object_get(n, "type");
-    a = json_object_get(n, "agent");
-
-    if (json_is_object(a)) {
-        a = json_object_get(a, "id");
-    }
-
-    if (!json_is_string(t) || !json_is_string(a)
-        || json_string_length(a) != ws->user_id.len
-        || ngx_strncmp(json_string_value(a), ws->user_id.data,
-                       ws->user_id.len) != 0)
-    {
-        return;
-    }
-
-    state = -1;
-    load = -1;
-
-    if (ngx_strcmp(json_string_value(t), "presence") == 0) {
-        v = json_object_get(n, "state");
-        s = json_is_string(v) ? json_string_value(v) : "";
-
-        state = ngx_strcmp(s, "online") == 0 ? NGX_KEFU_PRESENCE_ONLINE
-                : ngx_strcmp(s, "away") == 0 ? NGX_KEFU_PRESENCE_AWAY
-                : ngx_strcmp(s, "offline") == 0 ? NGX_KEFU_PRESENCE_OFFLINE
-                : NGX_KEFU_PRESENCE_UNKNOWN;
-    }
-
-    v = json_object_get(n, "load");
-
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        load = (ngx_int_t) json_integer_value(v);
-    }
-
-    if (state >= 0 || load >= 0) {
-        ngx_kefu_zone_session_agent(ws->main_conf->zone, ws->session_id,
-                                    state, load);
-    }
-}

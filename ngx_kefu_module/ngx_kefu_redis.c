@@ -24,9 +24,13 @@
  *   catches up from the log.  (hiredis 0.14 cannot route a PING's reply on
  *   a subscribed connection, hence the probe.)  TCP keepalive covers a
  *   peer that is gone altogether.
- * - Commands in flight on the command connection are capped
- *   (kefu_redis_max_inflight): a Redis that slows down makes clients get
- *   "unavailable" at once instead of queueing without bound.
+ * - What waits for Redis is bounded, in count and in time: commands in
+ *   flight on a command connection are capped (kefu_redis_max_inflight),
+ *   and none is sent behind one that has waited kefu_redis_max_wait
+ *   already.  A Redis that slows down or stalls makes clients get
+ *   "unavailable" at once, and resend, instead of a queue that grows until
+ *   the timeout fails it all at once; what was admitted is answered within
+ *   about max_wait plus the time Redis needs for the queue.
  * - NOSCRIPT (Redis lost its scripts: SCRIPT FLUSH, a failover) reloads the
  *   one script, once, and runs the command again after it.
  * - kefu_redis sentinel: ngx_kefu_redis_sentinel.c names the master's
@@ -84,6 +88,7 @@ static void ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r,
 static void ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
+static ngx_msec_t ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd);
 static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd,
     ngx_kefu_redis_link_t *link, ngx_uint_t follow);
 static ngx_int_t ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd,
@@ -1530,17 +1535,40 @@ ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
 
 
 /*
- * Ready, and under the cap of commands in flight on the link.  Follow-up
- * writes (ngx_kefu_redis_eval_follow()) take no client's place under the
- * cap, and have a budget of their own as large: over it the write is not
- * made (NGX_BUSY), unlogged, since its caller logs it.
+ * Ready, under the cap of commands in flight on the link, and not behind a
+ * command that has waited kefu_redis_max_wait for its reply already: the
+ * replies come in order, so the oldest one's wait is the least a new
+ * command would add to it.  Follow-up writes (ngx_kefu_redis_eval_follow())
+ * take no client's place under the cap, and have a budget of their own as
+ * large: over it the write is not made (NGX_BUSY), unlogged, since its
+ * caller logs it.
  */
+
+/*
+ * kefu_redis_max_wait, by default half of kefu_redis timeout= and at least
+ * 1s: a timeout raised for a slow Redis raises the bound with it, and a
+ * short one is not undercut by refusals of what would still be answered
+ */
+
+static ngx_msec_t
+ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd)
+{
+    if (rd->kmcf->redis_max_wait != NGX_CONF_UNSET_MSEC) {
+        return rd->kmcf->redis_max_wait;
+    }
+
+    return ngx_max(rd->conf->timeout / 2, 1000);
+}
+
 
 static ngx_int_t
 ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
     ngx_uint_t follow)
 {
-    ngx_uint_t  max;
+    ngx_uint_t             max;
+    ngx_msec_t             bound;
+    ngx_msec_int_t         waited;
+    ngx_kefu_redis_req_t  *oldest;
 
     if (link == NULL || link->state != NGX_KEFU_LINK_READY
         || !ngx_kefu_redis_ready(rd))
@@ -1572,6 +1600,28 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
         }
 
         return NGX_BUSY;
+    }
+
+    bound = ngx_kefu_redis_max_wait(rd);
+
+    if (bound && !ngx_queue_empty(&link->inflight)) {
+        oldest = ngx_queue_data(ngx_queue_head(&link->inflight),
+                                ngx_kefu_redis_req_t, queue);
+        waited = (ngx_msec_int_t) (ngx_current_msec - oldest->sent);
+
+        if (waited >= (ngx_msec_int_t) bound) {
+            ngx_kefu_stat_inc(rd->kmcf, redis_overdue);
+
+            if (!rd->overdue) {
+                rd->overdue = 1;
+                ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                              "kefu: a redis command has waited %M ms for "
+                              "its reply (kefu_redis_max_wait), refusing "
+                              "more", (ngx_msec_t) waited);
+            }
+
+            return NGX_BUSY;
+        }
     }
 
     rd->commands++;
@@ -1768,6 +1818,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_queue_insert_tail(&link->inflight, &req->queue);
     link->ninflight++;
     link->nfollow += req->follow;
+    ngx_kefu_stat_redis_queue(link->rd->kmcf, ++link->rd->queued);
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);
@@ -1793,12 +1844,21 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ngx_queue_remove(&req->queue);
     link->ninflight--;
     link->nfollow -= req->follow;
+    ngx_kefu_stat_redis_queue(link->rd->kmcf, --link->rd->queued);
 
     if (link->rd->busy
         && link->ninflight < (ngx_uint_t) link->rd->kmcf->redis_max_inflight
                              / 2)
     {
         link->rd->busy = 0;
+    }
+
+    /* said again once replies come within half the bound */
+    if (link->rd->overdue
+        && ngx_current_msec - req->sent
+           < ngx_kefu_redis_max_wait(link->rd) / 2)
+    {
+        link->rd->overdue = 0;
     }
 
     if (link->timer.timer_set) {
@@ -2017,6 +2077,7 @@ ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req, ngx_kefu_redis_link_t *link,
     ngx_queue_insert_tail(&link->inflight, &req->queue);
     link->ninflight++;
     link->nfollow += req->follow;
+    ngx_kefu_stat_redis_queue(link->rd->kmcf, ++link->rd->queued);
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);

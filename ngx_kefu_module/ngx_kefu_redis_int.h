@@ -150,6 +150,7 @@ struct ngx_kefu_redis_s {
     ngx_rbtree_node_t            sentinel;
     ngx_uint_t                   reconnects;
     ngx_uint_t                   commands;
+    ngx_uint_t                   queued;    /* awaiting replies, all links */
     ngx_uint_t                   timeouts;
     ngx_event_t                  ping;      /* the health check */
     ngx_msec_t                   probe_sent;
@@ -169,6 +170,7 @@ struct ngx_kefu_redis_s {
     unsigned                     probing:1; /* published, not yet heard */
     unsigned                     probe_subscribed:1;
     unsigned                     busy:1;    /* at the cap, said once */
+    unsigned                     overdue:1; /* too late, said once */
     unsigned                     exiting:1;
     unsigned                     map_known:1;
     unsigned                     map_asked:1;  /* CLUSTER SLOTS in flight */

@@ -122,7 +122,6 @@ void ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result);
 /* presence of agents' connections (ngx_kefu_presence.c) */
 void ngx_kefu_presence_hello(ngx_kefu_ws_t *ws);
 void ngx_kefu_presence_bye(ngx_kefu_ws_t *ws);
-void ngx_kefu_presence_mirror(ngx_kefu_ws_t *ws, json_t *notice);
 ngx_int_t ngx_kefu_presence_groups(ngx_kefu_ws_t *ws, char **out);
 
 /* this worker's leases: presence and id node (ngx_kefu_lease.c) */

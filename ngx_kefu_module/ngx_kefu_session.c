@@ -77,17 +77,13 @@ ngx_kefu_session_register(ngx_kefu_ws_t *ws)
         /* anonymous visitors count against their address (after realip) */
         ngx_kefu_log_addr(ws, &addr);
 
-        rc = ngx_kefu_zone_session_add(kmcf->zone, ws->session_id,
-                                       ws->site
-                                       - (ngx_kefu_site_t *) kmcf->sites.elts,
-                                       ws->role, &ws->user_id, &addr,
+        rc = ngx_kefu_zone_session_add(kmcf->zone, ws->role, &addr,
                                        ws->anonymous
-                                       ? kmcf->anonymous_per_address : 0);
+                                       ? kmcf->anonymous_per_address : 0,
+                                       &ws->zone_session);
         if (rc != NGX_OK) {
             return rc;
         }
-
-        ws->registered = 1;
     }
 
     ngx_kefu_local_register(ws);
@@ -109,9 +105,9 @@ ngx_kefu_session_end(ngx_kefu_ws_t *ws)
         ws->in_local = 0;
     }
 
-    if (ws->registered) {
-        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->session_id);
-        ws->registered = 0;
+    if (ws->zone_session) {
+        ngx_kefu_zone_session_del(ws->main_conf->zone, ws->zone_session);
+        ws->zone_session = NULL;
     }
 
     if (ws->claims) {

@@ -116,3 +116,18 @@ ngx_kefu_stat_redis_link(ngx_kefu_main_conf_t *kmcf, ngx_uint_t sub,
         w->redis_cmd = up;
     }
 }
+
+
+/* this worker's commands awaiting Redis's replies, for the status */
+
+void
+ngx_kefu_stat_redis_queue(ngx_kefu_main_conf_t *kmcf, ngx_uint_t n)
+{
+    if (kmcf->zone == NULL || kmcf->zone->sh == NULL
+        || ngx_worker >= NGX_KEFU_ZONE_WORKERS || ngx_exiting)
+    {
+        return;
+    }
+
+    kmcf->zone->sh->workers[ngx_worker].redis_queue = n;
+}

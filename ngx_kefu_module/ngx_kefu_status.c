@@ -542,6 +542,7 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
     ngx_kefu_site_t           *site;
     ngx_kefu_stats_t          *st;
     ngx_kefu_zone_sh_t        *sh;
+    ngx_kefu_zone_room_t       room;
     ngx_kefu_zone_worker_t    *w;
     ngx_kefu_status_metric_t  *m;
 
@@ -607,7 +608,9 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
     json_object_set_new(j, "closes", o);
 
     if (sh) {
-        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+        ngx_kefu_zone_room(kmcf->zone, &room);
+
+        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                       "pages_total",
                       (json_int_t) ((kmcf->zone->shpool->end
                                      - kmcf->zone->shpool->start)
@@ -619,21 +622,26 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
                                     / ngx_pagesize
                                     - kmcf->zone->shpool->pfree),
                       "sessions", (json_int_t) sh->sessions_n,
+                      "room", (json_int_t) room.sessions,
+                      "room_visitors", (json_int_t) room.visitors,
                       "refused", (json_int_t) sh->refused,
                       "refused_visitors", (json_int_t) sh->refused_visitors,
                       "refused_address", (json_int_t) sh->refused_address,
-                      "subscriptions", (json_int_t) sh->channels_n,
+                      "subscriptions",
+                      (json_int_t) ngx_kefu_zone_subscriptions_total(
+                                                                kmcf->zone),
                       "subscriptions_uncounted",
-                      (json_int_t) sh->channels_refused);
+                      (json_int_t) sh->uncounted);
         json_object_set_new(j, "zone", o);
     }
 
-    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}",
+    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                   "state", ngx_kefu_status_redis_state(ctx->redis),
                   "reconnects", (json_int_t) st->redis_reconnects,
                   "commands", (json_int_t) st->redis_commands,
                   "failures", (json_int_t) st->redis_failures,
                   "busy", (json_int_t) st->redis_busy,
+                  "overdue", (json_int_t) st->redis_overdue,
                   "noscript", (json_int_t) st->redis_noscript,
                   "pubsub_stalls", (json_int_t) st->redis_pubsub_stalls);
 
@@ -647,11 +655,12 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
                 continue;
             }
 
-            json_array_append_new(a, json_pack("{s:i,s:I,s:s,s:s}",
+            json_array_append_new(a, json_pack("{s:i,s:I,s:s,s:s,s:I}",
                                   "worker", (int) i,
                                   "pid", (json_int_t) w->pid,
                                   "command", w->redis_cmd ? "up" : "down",
-                                  "pubsub", w->redis_sub ? "up" : "down"));
+                                  "pubsub", w->redis_sub ? "up" : "down",
+                                  "queue", (json_int_t) w->redis_queue));
         }
 
         json_object_set_new(o, "workers", a);
@@ -753,6 +762,7 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
     ngx_kefu_stats_t          *st;
     ngx_kefu_zone_sh_t        *sh;
     ngx_slab_pool_t           *shpool;
+    ngx_kefu_zone_room_t       room;
     ngx_kefu_zone_worker_t    *w;
     ngx_kefu_status_metric_t  *m;
 
@@ -825,6 +835,16 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                      "sessions recorded in the zone");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_sessions %uA\n",
                                      sh->sessions_n);
+
+        ngx_kefu_zone_room(kmcf->zone, &room);
+
+        rc |= ngx_kefu_status_family(ctx, "zone_room", "gauge",
+                                     "more sessions the zone can take now: "
+                                     "visitors' before the agents' reserve, "
+                                     "agents' and admins' into it");
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_room{for=\"visitors\"} "
+                                     "%ui\nkefu_zone_room{for=\"agents\"} "
+                                     "%ui\n", room.visitors, room.sessions);
         rc |= ngx_kefu_status_family(ctx, "zone_refused_total", "counter",
                                      "sessions refused: the zone was full");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_total %uA\n",
@@ -842,14 +862,15 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
         rc |= ngx_kefu_status_family(ctx, "zone_subscriptions", "gauge",
                                      "channels a worker of this host is "
                                      "subscribed to, per worker");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions %uA\n",
-                                     sh->channels_n);
+        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions %ui\n",
+                                     ngx_kefu_zone_subscriptions_total(
+                                                                kmcf->zone));
         rc |= ngx_kefu_status_family(ctx,
                                      "zone_subscriptions_uncounted_total",
-                                     "counter", "subscriptions left out of "
-                                     "the zone: it was full");
+                                     "counter", "subscriptions of a process "
+                                     "that found no slot in the zone");
         rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions_uncounted"
-                                     "_total %uA\n", sh->channels_refused);
+                                     "_total %uA\n", sh->uncounted);
     }
 
     if (ctx->redis == NGX_KEFU_STATUS_REDIS_NONE) {
@@ -881,6 +902,22 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                          k, w->redis_cmd ? 1 : 0,
                                          k, w->redis_sub ? 1 : 0);
         }
+
+        rc |= ngx_kefu_status_family(ctx, "redis_queue", "gauge",
+                                     "commands a worker sent to Redis that "
+                                     "await their replies, by worker");
+
+        for (k = 0; k < NGX_KEFU_ZONE_WORKERS; k++) {
+            w = &sh->workers[k];
+
+            if (!ngx_kefu_status_worker_alive(w)) {
+                continue;
+            }
+
+            rc |= ngx_kefu_status_printf(ctx, "kefu_redis_queue{worker="
+                                         "\"%ui\"} %uA\n", k,
+                                         w->redis_queue);
+        }
     }
 
     rc |= ngx_kefu_status_family(ctx, "redis_reconnects_total", "counter",
@@ -892,6 +929,11 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                  "kefu_redis_max_inflight were in flight");
     rc |= ngx_kefu_status_printf(ctx, "kefu_redis_busy_total %uA\n",
                                  st->redis_busy);
+    rc |= ngx_kefu_status_family(ctx, "redis_overdue_total", "counter",
+                                 "Redis commands refused at once: one sent "
+                                 "before them had waited kefu_redis_max_wait");
+    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_overdue_total %uA\n",
+                                 st->redis_overdue);
     rc |= ngx_kefu_status_family(ctx, "redis_noscript_total", "counter",
                                  "script calls run again after Redis had "
                                  "lost the script (NOSCRIPT)");

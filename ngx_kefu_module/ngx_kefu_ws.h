@@ -136,6 +136,7 @@ struct ngx_kefu_ws_s {
     ngx_str_t                    user_agent;  /* at the upgrade, bounded */
     json_t                      *claims;      /* agents' groups, capacity */
     void                        *welcome;     /* hello waiting to subscribe */
+    void                        *zone_session;  /* its record in the zone */
     uint64_t                     session_id;
     ngx_uint_t                   role;
 
@@ -145,7 +146,6 @@ struct ngx_kefu_ws_s {
     ngx_uint_t                   nclose;
 
     unsigned                     hello_done:1;
-    unsigned                     registered:1;  /* in the session zone */
     unsigned                     in_local:1;    /* in the worker's index */
     unsigned                     present:1;    /* counted in presence */
     unsigned                     status_online:1;  /* hello's "status" */

@@ -1,10 +1,14 @@
 
 /*
  * The session zone (see ngx_kefu_zone.h).  Modelled on nginx's limit_req
- * zone: the slab pool of a shared memory zone, an rbtree for lookups and a
- * queue for walks, the old zone reused on reload.  Unlike rate-limit
- * entries, a session cannot be evicted to make room: a full zone refuses
- * the new session (logged and counted), it never fails a worker.
+ * zone: the slab pool of a shared memory zone, an rbtree for lookups (of
+ * client addresses) and a queue for walks, the old zone reused on reload.
+ * Unlike rate-limit entries, a session cannot be evicted to make room: a
+ * full zone refuses
+ * the new session (logged and counted), it never fails a worker.  What it
+ * can hold is logged at start and shown by the status endpoint
+ * (ngx_kefu_zone_room()), so that a zone too small is seen before it
+ * refuses anyone.
  */
 
 
@@ -15,6 +19,10 @@
 
 
 static ngx_int_t ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+static ngx_uint_t ngx_kefu_zone_shift(ngx_slab_pool_t *pool, size_t size,
+    ngx_uint_t *slot);
+static ngx_uint_t ngx_kefu_zone_per_page(ngx_uint_t shift);
+static size_t ngx_kefu_zone_reserve(ngx_slab_pool_t *pool);
 static ngx_uint_t ngx_kefu_zone_in_reserve(ngx_slab_pool_t *pool,
     size_t size);
 static ngx_kefu_zone_addr_t *ngx_kefu_zone_addr_find(ngx_kefu_zone_sh_t *sh,
@@ -63,6 +71,9 @@ ngx_kefu_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
     shm_zone->init = ngx_kefu_zone_init;
     shm_zone->data = zone;
 
+    zone->name = *name;
+    zone->size = size;
+
     kmcf->zone = zone;
 
     return NGX_CONF_OK;
@@ -100,12 +111,9 @@ ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_rbtree_insert_value);
     ngx_queue_init(&zone->sh->sessions);
     ngx_rbtree_init(&zone->sh->addrs, &zone->sh->addrs_sentinel,
                     ngx_rbtree_insert_value);
-    ngx_kefu_zone_channels_init(zone->sh);
 
     len = sizeof(" in kefu zone \"\"") + shm_zone->shm.name.len;
 
@@ -134,8 +142,9 @@ ngx_kefu_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 ngx_int_t
 ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                n;
+    ngx_uint_t                n, i;
     ngx_queue_t              *q, *next;
+    ngx_kefu_zone_proc_t     *p;
     ngx_kefu_zone_t          *zone;
     ngx_kefu_main_conf_t     *kmcf;
     ngx_kefu_zone_session_t  *s;
@@ -155,10 +164,23 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
     if (ngx_worker < NGX_KEFU_ZONE_WORKERS) {
         zone->sh->workers[ngx_worker].redis_cmd = 0;
         zone->sh->workers[ngx_worker].redis_sub = 0;
+        zone->sh->workers[ngx_worker].redis_queue = 0;
         zone->sh->workers[ngx_worker].pid = ngx_pid;
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* a slot of its own for its subscriptions: a free one, or a dead one's */
+    for (i = 0; i < NGX_KEFU_ZONE_PROCS; i++) {
+        p = &zone->sh->procs[i];
+
+        if (p->pid == 0 || ngx_kefu_zone_pid_gone((ngx_pid_t) p->pid)) {
+            p->pid = ngx_pid;
+            p->subscriptions = 0;
+            zone->proc = p;
+            break;
+        }
+    }
 
     for (q = ngx_queue_head(&zone->sh->sessions);
          q != ngx_queue_sentinel(&zone->sh->sessions);
@@ -182,11 +204,11 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
                       "kefu: removed %ui sessions of exited workers", n);
     }
 
-    n = ngx_kefu_zone_channels_reap(zone);
-
-    if (n) {
-        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "kefu: removed %ui subscriptions of exited workers", n);
+    if (zone->proc == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "kefu: more than %d nginx processes use the session "
+                      "zone, this one's subscriptions are not counted",
+                      NGX_KEFU_ZONE_PROCS);
     }
 
     return NGX_OK;
@@ -194,37 +216,222 @@ ngx_kefu_zone_init_process(ngx_cycle_t *cycle)
 
 
 /*
- * Whether an allocation of size would eat into the reserve, an eighth of
- * the zone (at least two pages): the room left for it is the free pages and
- * the free chunks of its slab slot (found as ngx_slab_alloc_locked() finds
- * it; sessions are smaller than a page).  Counting chunks, not pages only,
- * lets a visitor take the place of one that left, while pages that agents
- * opened in the reserve still count as the reserve's.
+ * At start and at each reload: what the zone holds, in the error log, and
+ * a warning when its visitors' share is less than the connections the
+ * workers may hold, which would be refused for the zone's sake rather than
+ * for nginx's.  "nginx -t" stays quiet.
+ */
+
+ngx_int_t
+ngx_kefu_zone_init_module(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             conns, visitors, sessions;
+    ngx_core_conf_t       *ccf;
+    ngx_event_conf_t      *ecf;
+    ngx_kefu_zone_t       *zone;
+    ngx_kefu_zone_room_t   room;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+
+    if (ngx_test_config || kmcf == NULL || kmcf->zone == NULL
+        || kmcf->zone->sh == NULL)
+    {
+        return NGX_OK;
+    }
+
+    zone = kmcf->zone;
+
+    ngx_kefu_zone_room(zone, &room);
+
+    sessions = zone->sh->sessions_n;
+    visitors = zone->sh->by_role[NGX_KEFU_ROLE_VISITOR] + room.visitors;
+    sessions += room.sessions;
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "kefu: kefu_zone \"%V\" (%uzk) holds about %ui sessions, "
+                  "%ui of them visitors' (%ui held now)",
+                  &zone->name, zone->size / 1024, sessions, visitors,
+                  (ngx_uint_t) zone->sh->sessions_n);
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    ecf = ngx_event_get_conf(cycle->conf_ctx, ngx_event_core_module);
+
+    if (ccf == NULL || ecf == NULL) {
+        return NGX_OK;
+    }
+
+    conns = (ngx_uint_t) ccf->worker_processes * ecf->connections;
+
+    if (visitors < conns) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "kefu: kefu_zone \"%V\" (%uzk) holds about %ui "
+                      "visitors' sessions, fewer than the %ui connections "
+                      "of worker_processes and worker_connections: "
+                      "visitors past it will be refused",
+                      &zone->name, zone->size / 1024, visitors, conns);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * How many more sessions fit now: in free pages and in the free chunks of
+ * the sessions' slab slot, for agents and admins; for visitors, what is
+ * left above the reserve (as ngx_kefu_zone_in_reserve() counts).  Address
+ * records of anonymous visitors take from the same pages, so it is "about".
+ */
+
+void
+ngx_kefu_zone_room(ngx_kefu_zone_t *zone, ngx_kefu_zone_room_t *room)
+{
+    ngx_uint_t        shift, slot, chunks, per_page, pfree, reserve, under;
+    ngx_slab_pool_t  *pool;
+
+    pool = zone->shpool;
+
+    ngx_shmtx_lock(&pool->mutex);
+
+    shift = ngx_kefu_zone_shift(pool, sizeof(ngx_kefu_zone_session_t), &slot);
+    chunks = pool->stats[slot].total - pool->stats[slot].used;
+    pfree = pool->pfree;
+    reserve = ngx_kefu_zone_reserve(pool) >> ngx_pagesize_shift;
+
+    ngx_shmtx_unlock(&pool->mutex);
+
+    per_page = ngx_kefu_zone_per_page(shift);
+
+    room->sessions = pfree * per_page + chunks;
+
+    /* free chunks first, then whole pages down to the reserve's; or, with
+     * the reserve reached, the chunks beyond what stands for its pages */
+    if (pfree > reserve) {
+        room->visitors = chunks + (pfree - reserve) * per_page;
+
+    } else {
+        under = (reserve - pfree) << (ngx_pagesize_shift - shift);
+        room->visitors = chunks > under ? chunks - under : 0;
+    }
+}
+
+
+/* this process's channels, as it subscribes and unsubscribes */
+
+void
+ngx_kefu_zone_subscriptions(ngx_kefu_zone_t *zone, ngx_int_t delta)
+{
+    if (zone == NULL) {
+        return;
+    }
+
+    if (zone->proc) {
+        (void) ngx_atomic_fetch_add(&zone->proc->subscriptions,
+                                    (ngx_atomic_int_t) delta);
+
+    } else if (delta > 0) {
+        (void) ngx_atomic_fetch_add(&zone->sh->uncounted, 1);
+    }
+}
+
+
+ngx_uint_t
+ngx_kefu_zone_subscriptions_total(ngx_kefu_zone_t *zone)
+{
+    ngx_uint_t             i, n;
+    ngx_pid_t              pid;
+    ngx_kefu_zone_proc_t  *p;
+
+    n = 0;
+
+    for (i = 0; i < NGX_KEFU_ZONE_PROCS; i++) {
+        p = &zone->sh->procs[i];
+        pid = (ngx_pid_t) p->pid;
+
+        if (pid && !ngx_kefu_zone_pid_gone(pid)) {
+            n += p->subscriptions;
+        }
+    }
+
+    return n;
+}
+
+
+/* the slab slot's shift (and index) of an allocation of size, as
+ * ngx_slab_alloc_locked() finds it; sessions are smaller than a page */
+
+static ngx_uint_t
+ngx_kefu_zone_shift(ngx_slab_pool_t *pool, size_t size, ngx_uint_t *slot)
+{
+    size_t      s;
+    ngx_uint_t  shift;
+
+    if (size > pool->min_size) {
+        shift = 1;
+        for (s = size - 1; s >>= 1; shift++) { /* void */ }
+        *slot = shift - pool->min_shift;
+
+    } else {
+        shift = pool->min_shift;
+        *slot = 0;
+    }
+
+    return shift;
+}
+
+
+/* chunks of 1 << shift a page holds: small ones keep their bitmap there */
+
+static ngx_uint_t
+ngx_kefu_zone_per_page(ngx_uint_t shift)
+{
+    ngx_uint_t  chunks, map;
+
+    chunks = ngx_pagesize >> shift;
+
+    if (((size_t) 1 << shift) >= ngx_pagesize / (8 * sizeof(uintptr_t))) {
+        return chunks;
+    }
+
+    map = chunks / 8;
+
+    return chunks - ((map + ((size_t) 1 << shift) - 1) >> shift);
+}
+
+
+/* an eighth of the zone, at least two pages */
+
+static size_t
+ngx_kefu_zone_reserve(ngx_slab_pool_t *pool)
+{
+    size_t  pages;
+
+    pages = (pool->end - pool->start) >> ngx_pagesize_shift;
+
+    return ngx_max(pages / 8, 2) << ngx_pagesize_shift;
+}
+
+
+/*
+ * Whether an allocation of size would eat into the reserve: the room left
+ * for it is the free pages and the free chunks of its slab slot.  Counting
+ * chunks, not pages only, lets a visitor take the place of one that left,
+ * while pages that agents opened in the reserve still count as the
+ * reserve's.
  */
 
 static ngx_uint_t
 ngx_kefu_zone_in_reserve(ngx_slab_pool_t *pool, size_t size)
 {
-    size_t      s, pages, room;
+    size_t      room;
     ngx_uint_t  shift, slot;
 
-    pages = (pool->end - pool->start) >> ngx_pagesize_shift;
-
-    if (size > pool->min_size) {
-        shift = 1;
-        for (s = size - 1; s >>= 1; shift++) { /* void */ }
-        slot = shift - pool->min_shift;
-
-    } else {
-        shift = pool->min_shift;
-        slot = 0;
-    }
+    shift = ngx_kefu_zone_shift(pool, size, &slot);
 
     room = (pool->pfree << ngx_pagesize_shift)
            + ((pool->stats[slot].total - pool->stats[slot].used) << shift);
 
-    return room < (ngx_max(pages / 8, 2) << ngx_pagesize_shift)
-                  + ((size_t) 1 << shift);
+    return room < ngx_kefu_zone_reserve(pool) + ((size_t) 1 << shift);
 }
 
 
@@ -242,9 +449,8 @@ ngx_kefu_zone_pid_gone(ngx_pid_t pid)
  */
 
 ngx_int_t
-ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
-    ngx_uint_t site, ngx_uint_t role, ngx_str_t *id, ngx_str_t *addr,
-    ngx_uint_t per_addr)
+ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, ngx_uint_t role,
+    ngx_str_t *addr, ngx_uint_t per_addr, void **session)
 {
     size_t                    size;
     uint32_t                  hash;
@@ -256,7 +462,7 @@ ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    size = offsetof(ngx_kefu_zone_session_t, id) + id->len;
+    size = sizeof(ngx_kefu_zone_session_t);
 
     if (role == NGX_KEFU_ROLE_VISITOR
         && ngx_kefu_zone_in_reserve(zone->shpool, size))
@@ -311,23 +517,17 @@ ngx_kefu_zone_session_add(ngx_kefu_zone_t *zone, uint64_t sid,
         za->sessions++;
     }
 
-    s->node.key = (ngx_rbtree_key_t) sid;
     s->addr = za;
     s->pid = ngx_pid;
-    s->started = ngx_time();
-    s->site = (uint16_t) site;
     s->role = (u_char) role;
-    s->len = (u_char) id->len;
-    s->state = NGX_KEFU_PRESENCE_UNKNOWN;
-    s->load = 0;
-    ngx_memcpy(s->id, id->data, id->len);
 
-    ngx_rbtree_insert(&zone->sh->rbtree, &s->node);
     ngx_queue_insert_head(&zone->sh->sessions, &s->queue);
     zone->sh->sessions_n++;
     zone->sh->by_role[role & 3]++;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    *session = s;
 
     return NGX_OK;
 }
@@ -348,7 +548,6 @@ ngx_kefu_zone_session_free(ngx_kefu_zone_t *zone, ngx_kefu_zone_session_t *s)
     }
 
     ngx_queue_remove(&s->queue);
-    ngx_rbtree_delete(&zone->sh->rbtree, &s->node);
     zone->sh->sessions_n--;
     zone->sh->by_role[s->role & 3]--;
     ngx_slab_free_locked(zone->shpool, s);
@@ -404,77 +603,9 @@ ngx_kefu_zone_addr_find(ngx_kefu_zone_sh_t *sh, ngx_str_t *addr,
 
 
 void
-ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, uint64_t sid)
+ngx_kefu_zone_session_del(ngx_kefu_zone_t *zone, void *session)
 {
-    ngx_rbtree_key_t          key;
-    ngx_rbtree_node_t        *node, *sentinel;
-    ngx_kefu_zone_session_t  *s;
-
-    key = (ngx_rbtree_key_t) sid;
-
     ngx_shmtx_lock(&zone->shpool->mutex);
-
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (key != node->key) {
-            node = (key < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        s = (ngx_kefu_zone_session_t *) node;
-
-        /* ids are random 64-bit numbers: equal keys are the same session */
-        ngx_kefu_zone_session_free(zone, s);
-        break;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/* an agent session's mirror of its presence: state and load, -1 unchanged */
-
-void
-ngx_kefu_zone_session_agent(ngx_kefu_zone_t *zone, uint64_t sid,
-    ngx_int_t state, ngx_int_t load)
-{
-    ngx_rbtree_key_t          key;
-    ngx_rbtree_node_t        *node, *sentinel;
-    ngx_kefu_zone_session_t  *s;
-
-    if (zone == NULL) {
-        return;
-    }
-
-    key = (ngx_rbtree_key_t) sid;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (key != node->key) {
-            node = (key < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        s = (ngx_kefu_zone_session_t *) node;
-
-        if (state >= 0) {
-            s->state = (u_char) state;
-        }
-
-        if (load >= 0) {
-            s->load = (uint16_t) ngx_min(load, 65535);
-        }
-
-        break;
-    }
-
+    ngx_kefu_zone_session_free(zone, session);
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }

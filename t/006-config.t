@@ -64,6 +64,7 @@ my @cases = (
     ['', 'kefu_message_rate 10r/s burst=0;', qr/"kefu_message_rate" directive takes burst=N/],
     ['', 'kefu_message_rate 10r/s burst=x;', qr/"kefu_message_rate" directive takes burst=N/],
     ['kefu_lease_time 500ms;', '', qr/"kefu_lease_time" directive must be between 1s and 300s/],
+    ['kefu_redis_max_wait soon;', '', qr/"kefu_redis_max_wait" directive invalid value/],
     ['kefu_lease_time 1h;', '', qr/"kefu_lease_time" directive must be between 1s and 300s/],
     ['kefu_lease_time soon;', '', qr/"kefu_lease_time" directive invalid value/],
     ['kefu_lease_time 5s; kefu_lease_time 5s;', '', qr/"kefu_lease_time" directive is duplicate/],

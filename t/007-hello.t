@@ -182,7 +182,7 @@ is($ws->recv_json->{code}, 'unauthorized', "shop2's visitor token is refused by 
     location = /chat { kefu_chat; }
 --- ws
 my (@open, $refused);
-for my $i (1 .. 400) {
+for my $i (1 .. 1500) {
     my $ws = ws_connect();
     $ws->send_json({type => 'hello', role => 'visitor', site => 'shop1'});
     my $m = $ws->recv_json;

@@ -107,17 +107,24 @@ for my $i (0 .. $#pages) {
 
 
 
-=== TEST 4: visitors fill their share of the session zone; agents and admins still sign in
+=== TEST 4: visitors fill their share of the session zone, as its gauge said; agents and admins still sign in
 --- http_config
-    kefu_zone tiny:128k;
+    kefu_zone tiny:32k;
     kefu_anonymous_per_address 0;
     kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
 --- config
     location = /chat { kefu_chat; }
     location = /status { kefu_status; }
 --- ws
+my $status = sub {
+    my ($st, $h, $body) = http_raw("GET /status HTTP/1.0\r\nHost: x\r\n\r\n");
+    return Kefu::WS::json_dec($body);
+};
+my $z0 = $status->()->{zone};
+cmp_ok($z0->{room_visitors}, '>', 100, "the gauge: room for $z0->{room_visitors} visitors");
+cmp_ok($z0->{room}, '>', $z0->{room_visitors}, "and for $z0->{room} agents' sessions, the reserve with it");
 my (@open, $refused);
-for my $i (1 .. 2000) {
+for my $i (1 .. $z0->{room_visitors} + 50) {
     my $ws = ws_connect();
     $ws->send_json({type => 'hello', role => 'visitor', site => 'shop1'});
     my $m = $ws->recv_json;
@@ -128,7 +135,12 @@ for my $i (1 .. 2000) {
     $refused = $i;
     last;
 }
-ok($refused, 'visitors filled their share (' . scalar(@open) . ' sessions)');
+ok($refused, 'visitors filled their share');
+is(scalar(@open), $z0->{room_visitors}, 'as many visitors as the gauge said there was room for');
+my $z1 = $status->()->{zone};
+is($z1->{room_visitors}, 0, 'the gauge: no room left for visitors');
+is($z1->{sessions}, scalar(@open), 'the sessions counted');
+cmp_ok($z1->{room}, '>=', 20, "room left for $z1->{room} agents and admins");
 my $tok = sub {
     my ($role, $sub) = @_;
     jwt_hs256({sub => $sub, role => $role, site => 'shop1', exp => time + 60},
@@ -145,12 +157,14 @@ for my $i (1 .. 20) {
 my $ws = ws_connect();
 $ws->send_json({type => 'hello', role => 'visitor', site => 'shop1'});
 is($ws->recv_json->{code}, 'unavailable', 'still no room for another visitor');
-my ($st, $h, $body) = http_raw("GET /status HTTP/1.0\r\nHost: x\r\n\r\n");
-my $s = Kefu::WS::json_dec($body);
+my $s = $status->();
+is($s->{zone}{room}, $z1->{room} - 20, 'the reserve took the 20');
 cmp_ok($s->{zone}{refused_visitors}, '>=', 2, 'the refusals counted as visitors refused');
 is($s->{zone}{refused}, $s->{zone}{refused_visitors}, 'no one else was refused');
---- error_log
-kefu: session zone is full
+--- error_log eval
+[qr/kefu: kefu_zone "tiny" \(32k\) holds about \d+ sessions, \d+ of them visitors' \(0 held now\)/,
+ qr/kefu: kefu_zone "tiny" \(32k\) holds about \d+ visitors' sessions, fewer than the \d+ connections of worker_processes and worker_connections/,
+ 'kefu: session zone is full']
 --- no_error_log
 [alert]
 [crit]

@@ -5,9 +5,9 @@
 # 2 MiB.  The visitors come from build/kefu-load (scripts/kefu-load.c,
 # mode churn); the figures are printed (diag) for docs/storage.md.  The
 # one agent stays subscribed to every conversation it closed for as long
-# as its connection lasts (a record each in the session zone): hence a
-# zone of 32m.  Alone on the 2 cores the visitors take about a minute;
-# beside other suites several (the load tool's limit is 10 minutes).
+# as its connection lasts (a count, not a record, in the session zone).
+# Alone on the 2 cores the visitors take about a minute; beside other
+# suites several (the load tool's limit is 10 minutes).
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
@@ -75,7 +75,6 @@ __DATA__
 === TEST 1: 20,000 visitors open and close a conversation; after the retention Redis is back to where it started
 --- http_config
     kefu_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT timeout=10s;
-    kefu_zone kefu:32m;
     kefu_site growth secret=growth-secret-0123456789abcdef anonymous=on retention=3s anonymous_retention=3s;
     kefu_anonymous_per_address 0;
 --- config

@@ -314,3 +314,77 @@ BUSY
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 7: a stalled Redis and a burst: behind a command that waited kefu_redis_max_wait each msg is refused at once; every msg answered before the timeout; the same cids stored when resent
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_FAULT_REDIS_PORT timeout=10s ping=200ms;
+    kefu_redis_max_wait 300ms;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+    kefu_message_rate 1000r/s burst=1000;
+--- config
+    location = /chat { kefu_chat; }
+    location = /kefu/status { kefu_status; }
+--- ws
+my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
+my ($b) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token});
+$a->send_json({type => 'msg', cid => 'm0', text => 'zero'});
+my $conv = $a->recv_type('ack')->{conv};
+is($b->recv_type('msg')->{cid}, 'm0', 'the other tab has it');
+my $s0 = status($Kefu::WS::Port);
+# Redis holds every command for 3 s, the health probes of both workers too
+is($main::R->cli('client', 'pause', '3000', 'all'), 'OK', 'Redis paused');
+my $n = 60;
+$a->send_json({type => 'msg', conv => $conv, cid => "m$_", text => "n$_"}) for 1 .. 5;
+# past kefu_redis_max_wait and a probe interval: every worker's oldest
+# command has waited longer than the bound
+sleep 0.8;
+$a->send_json({type => 'msg', conv => $conv, cid => "m$_", text => "n$_"}) for 6 .. $n;
+my (@order, %ack, %refused);
+while (keys(%ack) + keys(%refused) < $n) {
+    my $m = $a->recv_json(20) or last;
+    next unless $m->{type} eq 'ack' || $m->{type} eq 'error';
+    push @order, $m->{type};
+    if ($m->{type} eq 'ack') { $ack{ $m->{cid} } = $m->{seq} }
+    else {
+        is($m->{code}, 'unavailable', "$m->{cid}: unavailable");
+        $refused{ $m->{cid} } = 1;
+    }
+    if (keys(%refused) == $n - 5 && !grep { $_ eq 'ack' } @order) {
+        # all refused while Redis is still paused: the gauges meanwhile
+        my $s = status($Kefu::WS::Port);
+        cmp_ok($s->{redis}{overdue} - $s0->{redis}{overdue}, '>=', $n - 5,
+               'status counts the refusals (redis.overdue)');
+        my $queue = 0;
+        $queue += $_->{queue} for @{ $s->{redis}{workers} };
+        cmp_ok($queue, '>=', 2, "status shows the commands waiting for Redis ($queue)");
+    }
+}
+is(keys(%ack) + keys(%refused), $n, 'every msg answered: ack or unavailable');
+ok(!(grep { !$refused{"m$_"} } 6 .. $n), 'each msg sent behind the overdue one refused');
+my ($first_ack) = grep { $order[$_] eq 'ack' } 0 .. $#order;
+ok(!(grep { $order[$_] eq 'error' } ($first_ack // @order) .. $#order),
+   'every refusal came before any acknowledgement: at once, not at the timeout');
+for my $cid (sort keys %refused) {
+    $a->send_json({type => 'msg', conv => $conv, cid => $cid, text => 'again'});
+    my $m = $a->wait_for(sub { ($_[0]{cid} // '') eq $cid }, 10);
+    is($m && $m->{type}, 'ack', "$cid acknowledged when sent again");
+    ok($m && !$m->{dup}, "$cid stored once, now");
+}
+my %got;
+for (1 .. $n) {
+    my $m = $b->recv_type('msg', 10) or last;
+    $got{ $m->{cid} }++;
+}
+is(scalar(keys %got), $n, "the other tab gets all $n");
+ok(!(grep { $_ != 1 } values %got), 'each once');
+my $s = status($Kefu::WS::Port);
+is($s->{redis}{failures}, $s0->{redis}{failures}, 'no command timed out');
+--- timeout: 60
+--- error_log
+redis command has waited
+--- no_error_log
+[alert]
+[crit]
+timed out waiting for a reply
