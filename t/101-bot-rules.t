@@ -44,6 +44,26 @@ sub try_rules {
     return { map { $_->{id} => $_ } @{ $j->{rules} } };
 }
 
+# PUT the settings, then wait until this worker runs them: the change
+# reaches it by the settings notice, after the PUT answered.  A rule of its
+# own (never firing) marks the version.
+our $Mark = 0;
+sub put_settings {
+    my ($doc, $port) = @_;
+    my $id = 'mark' . ++$main::Mark . 'x' . int(rand 1e6);
+    my %d = %$doc;
+    $d{rules} = [@{ $d{rules} // [] }, {id => $id, when => {type => 'message'},
+                 if => [{keywords => ["zz$id"]}], then => [{label => 'mark'}]}];
+    my ($st, $j) = api(PUT => "/kefu/api/sites/$main::SITE/settings", \%d);
+    return ($st, $j) unless $st == 200;
+    for (1 .. 400) {
+        my ($s2, $t) = api(POST => "/kefu/api/sites/$main::SITE/rules/try", {text => 'x'}, $port ? (port => $port) : ());
+        return ($st, $j) if $s2 == 200 && grep { $_->{id} eq $id } @{ $t->{rules} };
+        select undef, undef, undef, 0.025;
+    }
+    die "the settings never reached the worker\n";
+}
+
 run_tests();
 
 __DATA__
@@ -113,7 +133,7 @@ my $rules = [
     {id => 'pages', when => {type => 'message'}, if => [{page => '/checkout'}, {group => 'presales'}, {hours => 'inside'}], then => [{handoff => main::T()}]},
     {id => 'off', enabled => main::F(), when => {type => 'message'}, then => [{label => 'never'}]},
 ];
-my ($st, $j) = api(PUT => $P, {rules => $rules});
+my ($st, $j) = main::put_settings({rules => $rules});
 is($st, 200, 'rules stored');
 
 my $t = main::try_rules({text => '我要退款'});
@@ -194,7 +214,7 @@ my @rules;
 for my $i (0 .. 99) {
     push @rules, {id => "r$i", when => {type => 'message'}, if => [{keywords => [@kw[$i * 100 .. $i * 100 + 99]]}], then => [{label => "l$i"}]};
 }
-my ($st, $j) = api(PUT => "/kefu/api/sites/botr/settings", {rules => \@rules});
+my ($st, $j) = main::put_settings({rules => \@rules});
 is($st, 200, '100 rules of 100 keywords each');
 my $t = main::try_rules({text => 'please KW4321 and 关键词丙 but not kw99999'});
 is_deeply([sort grep { $t->{$_}{fires} } keys %$t], ['r43', 'r99'], 'exactly the rules of the keywords in the text');
@@ -215,7 +235,7 @@ my $faq = [
     {id => 'return-shipping', question => {zh => '退货运费谁出？', en => 'Who pays return shipping?'},
      answer => {zh => '我们承担', en => 'We do'}},
 ];
-my ($st, $j) = api(PUT => "/kefu/api/sites/botr/settings", {faq => $faq});
+my ($st, $j) = main::put_settings({faq => $faq});
 is($st, 200, 'FAQ stored');
 my $F = "/kefu/api/sites/botr/faq/try";
 ($st, $j) = api(POST => $F, {text => '请问什么时候发货呀'});
@@ -279,7 +299,7 @@ ok(!$t->{before}, 'the old rules are gone there');
 --- ws
 open my $fh, '<:raw', "$FindBin::Bin/../docs/demo-settings.json" or die $!;
 my $doc = Kefu::WS::json_dec(do { local $/; <$fh> });
-my ($st, $j) = api(PUT => "/kefu/api/sites/botr/settings", $doc);
+my ($st, $j) = main::put_settings($doc);
 is($st, 200, 'the demo settings are accepted');
 my $t = main::try_rules({text => '我想退款，茶叶碎了'});
 ok($t->{'refund-route'}{fires} && $t->{damaged}{fires}, 'refund and damaged fire together');

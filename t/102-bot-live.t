@@ -35,13 +35,33 @@ sub log_of {
     return @{ $j->{msgs} };
 }
 
+# PUT the settings, then wait until this worker runs them (they reach it
+# by the settings notice, after the PUT answered): a rule of its own that
+# never fires marks the version
+our $Mark = 0;
+sub put_settings {
+    my ($doc) = @_;
+    my $id = 'mark' . ++$main::Mark . 'x' . int(rand 1e6);
+    my %d = %$doc;
+    $d{rules} = [@{ $d{rules} // [] }, {id => $id, when => {type => 'message'},
+                 if => [{keywords => ["zz$id"]}], then => [{label => 'mark'}]}];
+    my ($st, $j) = api(PUT => "/kefu/api/sites/$main::SITE/settings", \%d);
+    return ($st, $j) unless $st == 200;
+    for (1 .. 400) {
+        my ($s2, $t) = api(POST => "/kefu/api/sites/$main::SITE/rules/try", {text => 'x'});
+        return ($st, $j) if $s2 == 200 && grep { $_->{id} eq $id } @{ $t->{rules} };
+        select undef, undef, undef, 0.025;
+    }
+    die "the settings never reached the worker\n";
+}
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a message rule replies as the bot with buttons and the handoff button; its private entry names the rule; a resend fires nothing; the bot's reply fires nothing
 --- ws
-my ($st) = api(PUT => "/kefu/api/sites/botl/settings", {
+my ($st) = main::put_settings({
     bot => {name => {zh => '小茶', en => 'Tea bot'}, texts => {en => {handoff => 'Talk to a person'}}},
     rules => [
         {id => 'refund-reply', name => 'Refunds', when => {type => 'message'}, if => [{keywords => ['refund']}],
@@ -89,7 +109,7 @@ ok(!(grep { ($_->{event} // '') eq 'rule' } @seen), 'the visitor got no rule ent
 
 === TEST 2: conv_created fires on the message that opens a conversation only; offline fires outside business hours
 --- ws
-my ($st) = api(PUT => "/kefu/api/sites/botl/settings", {
+my ($st) = main::put_settings({
     hours => {timezone => 'UTC', weekly => {}},
     rules => [
         {id => 'hello', when => {type => 'conv_created'}, then => [{reply => 'Welcome!'}]},
@@ -112,7 +132,7 @@ is(scalar(grep { $_->{rule} eq 'night' } @bot), 3, 'offline: once per visitor me
 
 === TEST 3: intent routing: a conv_created rule with route chooses a new conversation's group before an agent is chosen; its entry says so
 --- ws
-my ($st) = api(PUT => "/kefu/api/sites/botl/settings", {
+my ($st) = main::put_settings({
     groups => [{name => 'presales'}, {name => 'aftersales'}],
     rules => [
         {id => 'refund-route', name => '退款转售后', when => {type => 'conv_created'}, if => [{keywords => ['退款', 'refund']}],
@@ -142,7 +162,7 @@ is($j->{group}, 'presales', 'another message: the visitor\'s group');
 === TEST 4: rules of 64-byte ids: each action's cid stays within 64 bytes and unique, so none is taken for another's duplicate
 --- ws
 my $long = 'r' x 63;
-my ($st) = api(PUT => "/kefu/api/sites/botl/settings", {rules => [
+my ($st) = main::put_settings({rules => [
     {id => "${long}1", when => {type => 'message'}, if => [{keywords => ['tea']}], then => [{reply => 'One'}, {suggest => 'a'}]},
     {id => "${long}2", when => {type => 'message'}, if => [{keywords => ['tea']}], then => [{reply => 'Two'}, {suggest => 'b'}]},
 ]});
