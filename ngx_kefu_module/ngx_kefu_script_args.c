@@ -300,6 +300,55 @@ ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* a key of the site's slot named after a participant: "<who><tail>" */
+
+static void
+ngx_kefu_call_who_key(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *who,
+    const char *tail)
+{
+    u_char  suffix[sizeof(":") + NGX_KEFU_MAX_ID_LEN + 2 + 32];
+
+    if (who->len > NGX_KEFU_MAX_ID_LEN + 2 || ngx_strlen(tail) > 31) {
+        c->overflow = 1;
+        return;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":%V%s", who, tail) = '\0';
+    ngx_kefu_call_key(c, 's', site, (char *) suffix);
+}
+
+
+/* KEYS: the participant's conversations, its open ones; ARGV: role */
+
+ngx_int_t
+ngx_kefu_summaries_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *who,
+    ngx_str_t *role)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, who, ":convs");
+    ngx_kefu_call_who_key(c, site, who, ":open");
+    ngx_kefu_call_str(c, role);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation; ARGV: conv, who, role */
+
+ngx_int_t
+ngx_kefu_summary_args(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *who,
+    ngx_str_t *role)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, who);
+    ngx_kefu_call_str(c, role);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

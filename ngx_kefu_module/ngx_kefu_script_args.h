@@ -73,6 +73,16 @@ ngx_int_t ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t due);
 
 
+/*
+ * lua/summaries.lua, then lua/summary.lua per conversation (pipelined): a
+ * welcome's conversations; who: "v:<id>", "a:<id>", "m:<id>"
+ */
+ngx_int_t ngx_kefu_summaries_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *role);
+ngx_int_t ngx_kefu_summary_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *who, ngx_str_t *role);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
