@@ -349,6 +349,61 @@ ngx_kefu_summary_args(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *who,
 }
 
 
+/*
+ * KEYS: the conversation, its log, its joined set; ARGV: conv, before (""
+ * for the end), limit, visitor ("1": no private notes); for a reader not
+ * a member (site not NULL): site, who, role, listed
+ */
+
+ngx_int_t
+ngx_kefu_history_args(ngx_kefu_call_t *c, ngx_str_t *conv, int64_t before,
+    ngx_uint_t limit, ngx_uint_t visitor, ngx_str_t *site, ngx_str_t *who,
+    ngx_str_t *role, ngx_uint_t listed)
+{
+    ngx_str_t  none = ngx_null_string, one = ngx_string("1"),
+               zero = ngx_string("0");
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, conv);
+
+    if (before > 0) {
+        ngx_kefu_call_int(c, before);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    ngx_kefu_call_int(c, (int64_t) limit);
+    ngx_kefu_call_str(c, visitor ? &one : &zero);
+
+    if (site) {
+        ngx_kefu_call_str(c, site);
+        ngx_kefu_call_str(c, who);
+        ngx_kefu_call_str(c, role);
+        ngx_kefu_call_str(c, listed ? &one : &zero);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the agent's conversations; ARGV: conv */
+
+ngx_int_t
+ngx_kefu_history_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *conv)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, who, ":convs");
+    ngx_kefu_call_str(c, conv);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

@@ -83,6 +83,18 @@ ngx_int_t ngx_kefu_summary_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     ngx_str_t *who, ngx_str_t *role);
 
 
+/*
+ * lua/history.lua: a page of a conversation's log; before 0 for the end;
+ * site NULL for a member, else the reader not a member (who, role) and
+ * whether lua/history_check.lua found it in an agent's list
+ */
+ngx_int_t ngx_kefu_history_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    int64_t before, ngx_uint_t limit, ngx_uint_t visitor, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *role, ngx_uint_t listed);
+ngx_int_t ngx_kefu_history_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *conv);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
