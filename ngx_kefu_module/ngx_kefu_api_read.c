@@ -12,8 +12,10 @@
 
 static ngx_int_t ngx_kefu_api_list_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
-static ngx_int_t ngx_kefu_api_conv_done(ngx_http_request_t *r,
+static ngx_int_t ngx_kefu_api_conv_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_conv_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *vreply);
 static ngx_int_t ngx_kefu_api_log_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_agents_done(ngx_http_request_t *r,
@@ -161,33 +163,34 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t
 ngx_kefu_api_conv(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    size_t       lens[3];
-    const char  *argv[3];
-
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
-    argv[1] = (char *) api->id.data;
-    lens[1] = api->id.len;
+    ngx_kefu_call_t  call;
 
     /* an agent reads what it may read over WebSocket, no more */
-    if (api->agent) {
-        argv[2] = (char *) api->reader.data;
-        lens[2] = api->reader.len;
+    if (ngx_kefu_api_conv_args(&call, &api->site->name, &api->id,
+                               api->agent ? &api->reader : NULL)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_conv,
-                             api->agent ? 3 : 2, argv, lens,
-                             ngx_kefu_api_conv_done);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_conv, &call,
+                                  ngx_kefu_api_conv_read);
 }
 
 
+/*
+ * The conversation (its slot) came: kept in the request's pool while its
+ * visitor is read in the site's slot.
+ */
+
 static ngx_int_t
-ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+ngx_kefu_api_conv_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    size_t        i;
-    json_t       *c, *v, *read, *list, *last, *rating;
-    redisReply  **e, *h, *k;
+    size_t            i;
+    ngx_str_t         vid;
+    redisReply       *h;
+    ngx_kefu_call_t   call;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
@@ -200,11 +203,74 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "no such conversation");
     }
 
-    if (reply->elements != 6) {
+    if (reply->elements != 4
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
         return ngx_kefu_api_unavailable(r);
     }
 
-    e = reply->element;
+    api->ctx = ngx_kefu_redis_reply_copy(r->pool, reply);
+    if (api->ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = reply->element[1];
+    ngx_str_null(&vid);
+
+    for (i = 0; i + 1 < h->elements; i += 2) {
+        if (h->element[i]->len == 7
+            && ngx_strncmp(h->element[i]->str, "visitor", 7) == 0
+            && h->element[i + 1]->type == REDIS_REPLY_STRING)
+        {
+            vid.data = (u_char *) h->element[i + 1]->str;
+            vid.len = h->element[i + 1]->len;
+        }
+    }
+
+    if (vid.len == 0
+        || ngx_kefu_valid_id(vid.data, vid.len) != NGX_OK
+        || ngx_kefu_api_visitor_args(&call, &api->site->name, &vid)
+           != NGX_OK)
+    {
+        /* no visitor to read: the answer shows none */
+        return ngx_kefu_api_conv_done(r, api, ngx_kefu_redis_empty_reply());
+    }
+
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_visitor, &call,
+                                  ngx_kefu_api_conv_done);
+}
+
+
+/* the visitor's hash and pages: the answer, with the conversation kept */
+
+static ngx_int_t
+ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *vreply)
+{
+    size_t        i;
+    json_t       *c, *v, *read, *list, *last, *rating;
+    redisReply  **e, *h, *k, *conv, *all[6], empty;
+
+    conv = api->ctx;
+
+    ngx_memzero(&empty, sizeof(redisReply));
+    empty.type = REDIS_REPLY_ARRAY;
+
+    if (vreply->type != REDIS_REPLY_ARRAY
+        || (vreply->elements != 0 && vreply->elements != 2))
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    /* as one script answered before: {1, conv, visitor, pages, ...} */
+    all[0] = conv->element[0];
+    all[1] = conv->element[1];
+    all[2] = vreply->elements ? vreply->element[0] : &empty;
+    all[3] = vreply->elements ? vreply->element[1] : &empty;
+    all[4] = conv->element[2];
+    all[5] = conv->element[3];
+
+    e = all;
 
     c = json_pack("{s:s%,s:n,s:n,s:n,s:I,s:n,s:I,s:I,s:{},s:[]}",
                   "conv", api->id.data, api->id.len,

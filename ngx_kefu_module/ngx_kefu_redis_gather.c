@@ -43,7 +43,6 @@ struct ngx_kefu_gather_s {
 static void ngx_kefu_gather_reply(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_gather_done(ngx_kefu_redis_t *rd, ngx_kefu_gather_t *g);
-static redisReply *ngx_kefu_gather_copy(ngx_pool_t *pool, redisReply *r);
 
 
 static redisReply  ngx_kefu_gather_empty = { .type = REDIS_REPLY_ARRAY };
@@ -155,14 +154,14 @@ ngx_kefu_gather_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     } else if (reply->type == REDIS_REPLY_ERROR) {
         if (g->error == NULL) {
-            g->error = ngx_kefu_gather_copy(g->pool, reply);
+            g->error = ngx_kefu_redis_reply_copy(g->pool, reply);
             if (g->error == NULL) {
                 g->failed = 1;
             }
         }
 
     } else if (!g->failed && g->error == NULL) {
-        part->reply = ngx_kefu_gather_copy(g->pool, reply);
+        part->reply = ngx_kefu_redis_reply_copy(g->pool, reply);
         if (part->reply == NULL) {
             g->failed = 1;
         }
@@ -230,10 +229,13 @@ done:
 }
 
 
-/* hiredis frees a reply when its callback returns: a deep copy */
+/*
+ * hiredis frees a reply when its callback returns: a deep copy in a pool,
+ * for what a later step still needs
+ */
 
-static redisReply *
-ngx_kefu_gather_copy(ngx_pool_t *pool, redisReply *r)
+redisReply *
+ngx_kefu_redis_reply_copy(ngx_pool_t *pool, redisReply *r)
 {
     size_t       i;
     redisReply  *c;
@@ -264,7 +266,7 @@ ngx_kefu_gather_copy(ngx_pool_t *pool, redisReply *r)
         }
 
         for (i = 0; i < r->elements; i++) {
-            c->element[i] = ngx_kefu_gather_copy(pool, r->element[i]);
+            c->element[i] = ngx_kefu_redis_reply_copy(pool, r->element[i]);
             if (c->element[i] == NULL) {
                 return NULL;
             }

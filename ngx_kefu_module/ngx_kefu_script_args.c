@@ -404,6 +404,98 @@ ngx_kefu_history_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* KEYS: the conversation, its assignments, its joined set; ARGV: site,
+ * conv, reader? (an agent's "a:<id>") */
+
+ngx_int_t
+ngx_kefu_api_conv_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    ngx_str_t *reader)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":assignments");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, conv);
+
+    if (reader && reader->len) {
+        ngx_kefu_call_str(c, reader);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: a visitor's hash, its page trail (visitor: its id) */
+
+ngx_int_t
+ngx_kefu_api_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor)
+{
+    u_char     v[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t  w;
+
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    w.data = v;
+    w.len = ngx_sprintf(v, "v:%V", visitor) - v;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, &w, "");
+    ngx_kefu_call_who_key(c, site, &w, ":pages");
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the visitor's hash, its uploads of the hour; ARGV: conv, quota */
+
+ngx_int_t
+ngx_kefu_upload_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_str_t *conv, ngx_int_t quota, int64_t hour)
+{
+    u_char     v[2 + NGX_KEFU_MAX_ID_LEN], tail[sizeof(":uploads:")
+                                                   + NGX_INT64_LEN];
+    ngx_str_t  w;
+
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    w.data = v;
+    w.len = ngx_sprintf(v, "v:%V", visitor) - v;
+    *ngx_snprintf(tail, sizeof(tail) - 1, ":uploads:%L", hour) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, &w, "");
+    ngx_kefu_call_who_key(c, site, &w, (char *) tail);
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_int(c, quota);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation, its joined set; ARGV: site, role, id, conv */
+
+ngx_int_t
+ngx_kefu_upload_owner_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *role, ngx_str_t *id, ngx_str_t *conv)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, role);
+    ngx_kefu_call_str(c, id);
+    ngx_kefu_call_str(c, conv);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

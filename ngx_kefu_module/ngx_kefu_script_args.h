@@ -95,6 +95,27 @@ ngx_int_t ngx_kefu_history_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *who, ngx_str_t *conv);
 
 
+/*
+ * lua/api_conv.lua (reader: an agent's "a:<id>", NULL for any), then
+ * lua/api_visitor.lua for its visitor: one conversation for the API
+ */
+ngx_int_t ngx_kefu_api_conv_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, ngx_str_t *reader);
+ngx_int_t ngx_kefu_api_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor);
+
+
+/*
+ * An upload's checks: lua/upload_owner.lua, the conversation named (role
+ * "visitor", "agent", "admin"), then for a visitor lua/upload_check.lua,
+ * its open conversation and its quota (0 for none) in the site's slot
+ */
+ngx_int_t ngx_kefu_upload_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_str_t *conv, ngx_int_t quota, int64_t hour);
+ngx_int_t ngx_kefu_upload_owner_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *role, ngx_str_t *id, ngx_str_t *conv);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
