@@ -496,6 +496,77 @@ ngx_kefu_upload_owner_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* KEYS: the conversation; ARGV: the fields wanted (C strings) */
+
+ngx_int_t
+ngx_kefu_conv_fields_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    const char **fields, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+    ngx_str_t   f;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+
+    for (i = 0; i < n; i++) {
+        f.data = (u_char *) fields[i];
+        f.len = ngx_strlen(fields[i]);
+        ngx_kefu_call_str(c, &f);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the group's queue; ARGV: limit */
+
+ngx_int_t
+ngx_kefu_api_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, int64_t limit)
+{
+    ngx_str_t  q;
+    u_char     name[sizeof("q:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (group->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    q.data = name;
+    q.len = ngx_sprintf(name, "q:%V", group) - name;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, &q, "");
+    ngx_kefu_call_int(c, limit);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's conversations; ARGV: since ("" for -1), cursor, count */
+
+ngx_int_t
+ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t since,
+    ngx_str_t *cursor, int64_t count)
+{
+    ngx_str_t  none = ngx_null_string;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":convs");
+
+    if (since >= 0) {
+        ngx_kefu_call_int(c, since);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    ngx_kefu_call_str(c, cursor);
+    ngx_kefu_call_int(c, count);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

@@ -116,6 +116,18 @@ ngx_int_t ngx_kefu_upload_owner_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *role, ngx_str_t *id, ngx_str_t *conv);
 
 
+/*
+ * Listings: the index in the site's slot (lua/api_list.lua: since -1 for
+ * any; lua/api_queue.lua), then lua/conv_fields.lua per conversation
+ */
+ngx_int_t ngx_kefu_conv_fields_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    const char **fields, ngx_uint_t n);
+ngx_int_t ngx_kefu_api_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, int64_t limit);
+ngx_int_t ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t since, ngx_str_t *cursor, int64_t count);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
