@@ -567,6 +567,51 @@ ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t since,
 }
 
 
+/*
+ * KEYS: the sweep's state, the site's conversations, its events; ARGV:
+ * now, retention, batch, lease (ms)
+ */
+
+ngx_int_t
+ngx_kefu_retain_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_msec_t retention, ngx_uint_t batch, ngx_msec_t lease)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":retain");
+    ngx_kefu_call_key(c, 's', site, ":convs");
+    ngx_kefu_call_key(c, 's', site, ":events");
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) retention);
+    ngx_kefu_call_int(c, (int64_t) batch);
+    ngx_kefu_call_int(c, (int64_t) lease);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the site's conversations, its counts; ARGV: n conversations gone
+ * (at most NGX_KEFU_RETAIN_DROP_MAX a call)
+ */
+
+ngx_int_t
+ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *convs, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":convs");
+    ngx_kefu_call_key(c, 's', site, ":counts");
+
+    for (i = 0; i < n; i++) {
+        ngx_kefu_call_str(c, &convs[i]);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

@@ -128,6 +128,19 @@ ngx_int_t ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t since, ngx_str_t *cursor, int64_t count);
 
 
+/*
+ * The retention sweep: lua/retain_sweep.lua (the site's slot), each
+ * conversation's hash asked in its own (lua/conv_fields.lua), then
+ * lua/retain_drop.lua for those gone, a few a call
+ */
+#define NGX_KEFU_RETAIN_DROP_MAX  (NGX_KEFU_CALL_ARGS - 2)
+
+ngx_int_t ngx_kefu_retain_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_msec_t retention, ngx_uint_t batch, ngx_msec_t lease);
+ngx_int_t ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *convs, ngx_uint_t n);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
