@@ -612,6 +612,55 @@ ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* KEYS: the site's files, the sweep's lease; ARGV: now, batch, next, lease */
+
+ngx_int_t
+ngx_kefu_upload_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_uint_t batch, ngx_msec_t next, ngx_msec_t lease)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":files");
+    ngx_kefu_call_key(c, 's', site, ":files:sweep");
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) batch);
+    ngx_kefu_call_int(c, (int64_t) next);
+    ngx_kefu_call_int(c, (int64_t) lease);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the site's files, the file's references; ARGV: sha, n conversations
+ * gone (at most NGX_KEFU_UPLOAD_REAP_MAX a call)
+ */
+
+ngx_int_t
+ngx_kefu_upload_reap_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *sha, ngx_str_t *convs, ngx_uint_t n)
+{
+    u_char      suffix[sizeof(":file:") + NGX_KEFU_SHA256_HEX];
+    ngx_uint_t  i;
+
+    if (sha->len > NGX_KEFU_SHA256_HEX) {
+        return NGX_ERROR;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":file:%V", sha) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":files");
+    ngx_kefu_call_key(c, 's', site, (char *) suffix);
+    ngx_kefu_call_str(c, sha);
+
+    for (i = 0; i < n; i++) {
+        ngx_kefu_call_str(c, &convs[i]);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

@@ -141,6 +141,19 @@ ngx_int_t ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *convs, ngx_uint_t n);
 
 
+/*
+ * The attachments' sweep: lua/upload_sweep.lua (the site's slot), each
+ * conversation referring to a file asked in its own (lua/conv_fields.lua),
+ * then lua/upload_reap.lua per file for those gone, a few a call
+ */
+#define NGX_KEFU_UPLOAD_REAP_MAX  (NGX_KEFU_CALL_ARGS - 3)
+
+ngx_int_t ngx_kefu_upload_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_uint_t batch, ngx_msec_t next, ngx_msec_t lease);
+ngx_int_t ngx_kefu_upload_reap_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *sha, ngx_str_t *convs, ngx_uint_t n);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
