@@ -661,6 +661,73 @@ ngx_kefu_upload_reap_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* KEYS: the group's queue; ARGV: limit */
+
+ngx_int_t
+ngx_kefu_queue_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *group,
+    ngx_uint_t limit)
+{
+    return ngx_kefu_api_queue_args(c, site, group, (int64_t) limit);
+}
+
+
+/* KEYS: the conversation, its log; ARGV: conv */
+
+ngx_int_t
+ngx_kefu_queue_item_args(ngx_kefu_call_t *c, ngx_str_t *conv)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_str(c, conv);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the group's queue, the visitor's hash and pages (a visitor known);
+ * ARGV: site, conv, group, position, since, offline, last, visitor
+ */
+
+ngx_int_t
+ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
+{
+    u_char     v[2 + NGX_KEFU_MAX_ID_LEN], q[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t  w, g;
+
+    if (e->visitor.len > NGX_KEFU_MAX_ID_LEN
+        || e->group.len > NGX_KEFU_MAX_ID_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    g.data = q;
+    g.len = ngx_sprintf(q, "q:%V", &e->group) - q;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, &e->site, &g, "");
+
+    if (e->visitor.len) {
+        w.data = v;
+        w.len = ngx_sprintf(v, "v:%V", &e->visitor) - v;
+        ngx_kefu_call_who_key(c, &e->site, &w, "");
+        ngx_kefu_call_who_key(c, &e->site, &w, ":pages");
+    }
+
+    ngx_kefu_call_str(c, &e->site);
+    ngx_kefu_call_str(c, &e->conv);
+    ngx_kefu_call_str(c, &e->group);
+    ngx_kefu_call_int(c, (int64_t) e->position);
+    ngx_kefu_call_str(c, &e->since);
+    ngx_kefu_call_str(c, &e->offline);
+    ngx_kefu_call_str(c, &e->last);
+    ngx_kefu_call_str(c, &e->visitor);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

@@ -154,6 +154,29 @@ ngx_int_t ngx_kefu_upload_reap_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *sha, ngx_str_t *convs, ngx_uint_t n);
 
 
+/*
+ * The agents' view of the queues: lua/queue.lua per group (the site's
+ * slot), lua/queue_item.lua per conversation (its slot), then
+ * lua/queue_entry.lua per queued one (the site's: its visitor)
+ */
+typedef struct {
+    ngx_str_t                    site;
+    ngx_str_t                    conv;
+    ngx_str_t                    group;
+    ngx_uint_t                   position;    /* from 1 */
+    ngx_str_t                    since;       /* the queue's score */
+    ngx_str_t                    offline;     /* "1" or "" */
+    ngx_str_t                    last;        /* preview, "" for none */
+    ngx_str_t                    visitor;     /* "" for none */
+} ngx_kefu_queue_entry_t;
+
+ngx_int_t ngx_kefu_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, ngx_uint_t limit);
+ngx_int_t ngx_kefu_queue_item_args(ngx_kefu_call_t *c, ngx_str_t *conv);
+ngx_int_t ngx_kefu_queue_entry_args(ngx_kefu_call_t *c,
+    ngx_kefu_queue_entry_t *e);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
