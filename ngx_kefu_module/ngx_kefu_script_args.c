@@ -728,6 +728,64 @@ ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
 }
 
 
+/* KEYS: the site's counts, its groups; ARGV: site, default group */
+
+ngx_int_t
+ngx_kefu_status_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *default_group)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":counts");
+    ngx_kefu_call_key(c, 's', site, ":groups");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, default_group);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the site's denylist; ARGV: member ("j:<jti>", "s:<sub>"), until,
+ * now (ms), the most entries, the channel, the notice's head ("<site>
+ * <kind>"), the value
+ */
+
+ngx_int_t
+ngx_kefu_revoke_add_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *member, int64_t until, int64_t now, ngx_uint_t max,
+    ngx_str_t *channel, ngx_str_t *head, ngx_str_t *value)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":revoked");
+    ngx_kefu_call_str(c, member);
+    ngx_kefu_call_int(c, until);
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) max);
+    ngx_kefu_call_str(c, channel);
+    ngx_kefu_call_str(c, head);
+    ngx_kefu_call_str(c, value);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the owner's canned replies; ARGV: op, key, document, the most */
+
+ngx_int_t
+ngx_kefu_canned_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *owner,
+    ngx_str_t *op, ngx_str_t *key, ngx_str_t *doc, ngx_uint_t max)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, owner, ":canned");
+    ngx_kefu_call_str(c, op);
+    ngx_kefu_call_str(c, key);
+    ngx_kefu_call_str(c, doc);
+    ngx_kefu_call_int(c, (int64_t) max);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

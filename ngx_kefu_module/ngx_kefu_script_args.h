@@ -177,6 +177,22 @@ ngx_int_t ngx_kefu_queue_entry_args(ngx_kefu_call_t *c,
     ngx_kefu_queue_entry_t *e);
 
 
+/* lua/status.lua: a site's figures */
+ngx_int_t ngx_kefu_status_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *default_group);
+
+/* lua/revoke_add.lua: an entry of a site's token denylist */
+ngx_int_t ngx_kefu_revoke_add_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *member, int64_t until, int64_t now, ngx_uint_t max,
+    ngx_str_t *channel, ngx_str_t *head, ngx_str_t *value);
+
+
+/* lua/canned.lua: an owner's ("a:<id>", "m:<id>") canned replies */
+ngx_int_t ngx_kefu_canned_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *owner, ngx_str_t *op, ngx_str_t *key, ngx_str_t *doc,
+    ngx_uint_t max);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28
