@@ -788,6 +788,50 @@ ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
 }
 
 
+/*
+ * One call of s per item, pipelined (ngx_kefu_redis_gather()): done gets
+ * the replies in one array (flat: their elements one after another)
+ */
+
+ngx_int_t
+ngx_kefu_api_gather(ngx_http_request_t *r, ngx_kefu_script_t *s,
+    ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
+    ngx_kefu_api_done_pt done)
+{
+    ngx_kefu_api_wait_t   *w;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
+
+    if (!ngx_kefu_redis_ready(kmcf->redis)) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    if (n == 0) {
+        return done(r, ngx_http_get_module_ctx(r, ngx_kefu_module),
+                    ngx_kefu_redis_empty_reply());
+    }
+
+    w = ngx_kefu_api_wait(r, done);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_kefu_redis_gather(kmcf->redis, s, calls, n, flat,
+                              ngx_kefu_api_reply, w)
+        != NGX_OK)
+    {
+        w->cln->handler = NULL;
+        ngx_free(w);
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
 /* the same for a plain command (s NULL) */
 
 ngx_int_t

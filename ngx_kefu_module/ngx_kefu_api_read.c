@@ -10,16 +10,37 @@
 #include "ngx_kefu_upload.h"
 
 
+/* a listing's filter, while its rows are read */
+typedef struct {
+    ngx_str_t                    state;
+    ngx_str_t                    agent;
+    ngx_str_t                    group;
+    int64_t                      limit;
+    int64_t                      look;
+} ngx_kefu_api_list_t;
+
+/* entries of the index a filtered page looks at, at most */
+#define NGX_KEFU_API_LIST_LOOK  200
+
+static ngx_int_t ngx_kefu_api_list_read(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_list_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *rows);
+static ngx_int_t ngx_kefu_api_rows(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *index, size_t first,
+    const char **fields, ngx_uint_t nf, ngx_kefu_api_done_pt done);
+static ngx_int_t ngx_kefu_api_conv_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_conv_done(ngx_http_request_t *r,
-    ngx_kefu_api_t *api, redisReply *reply);
+    ngx_kefu_api_t *api, redisReply *vreply);
 static ngx_int_t ngx_kefu_api_log_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_agents_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
-static ngx_int_t ngx_kefu_api_queue_done(ngx_http_request_t *r,
+static ngx_int_t ngx_kefu_api_queue_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_queue_done(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *rows);
 
 
 /* GET .../convs?state=&agent=&group=&since=&cursor=&limit= */
@@ -27,14 +48,12 @@ static ngx_int_t ngx_kefu_api_queue_done(ngx_http_request_t *r,
 ngx_int_t
 ngx_kefu_api_list(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    u_char      *p;
-    u_char       lim[NGX_INT64_LEN], since[NGX_INT64_LEN];
-    size_t       lens[7];
-    int64_t      limit, t;
-    ngx_int_t    rc;
-    ngx_str_t    state, agent, group, cursor;
-    ngx_uint_t   i;
-    const char  *argv[7];
+    u_char               *p;
+    int64_t               limit, t;
+    ngx_int_t             rc;
+    ngx_str_t             state, agent, group, cursor;
+    ngx_kefu_call_t       call;
+    ngx_kefu_api_list_t  *f;
 
     ngx_str_null(&state);
     ngx_str_null(&agent);
@@ -90,69 +109,145 @@ ngx_kefu_api_list(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         agent = api->sub;
     }
 
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
-    argv[1] = (char *) state.data;
-    lens[1] = state.len;
-    argv[2] = (char *) agent.data;
-    lens[2] = agent.len;
-    argv[3] = (char *) group.data;
-    lens[3] = group.len;
-    argv[4] = (char *) since;
-    lens[4] = t < 0 ? 0 : ngx_snprintf(since, sizeof(since), "%L", t) - since;
-    argv[5] = (char *) cursor.data;
-    lens[5] = cursor.len;
-    argv[6] = (char *) lim;
-    lens[6] = ngx_snprintf(lim, sizeof(lim), "%L", limit) - lim;
-
-    for (i = 1; i < 6; i++) {
-        if (argv[i] == NULL) {
-            argv[i] = "";
-        }
+    f = ngx_pcalloc(r->pool, sizeof(ngx_kefu_api_list_t));
+    if (f == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_list, 7, argv, lens,
+    f->state = state;
+    f->agent = agent;
+    f->group = group;
+    f->limit = limit;
+
+    /*
+     * The index in the site's slot, then each entry's row in its own:
+     * unfiltered, the page and one more (is there a next page?); a filter
+     * looks at NGX_KEFU_API_LIST_LOOK entries at most.
+     */
+    f->look = (state.len || agent.len || group.len)
+              ? ngx_max(limit, NGX_KEFU_API_LIST_LOOK) : limit;
+
+    if (ngx_kefu_api_list_args(&call, &api->site->name, t, &cursor,
+                               f->look + 1)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    api->data = f;
+
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_list, &call,
+                                  ngx_kefu_api_list_read);
+}
+
+
+static const char  *ngx_kefu_api_list_fields[] = { "site", "state", "seq",
+    "agent", "visitor", "group", "created", "updated" };
+
+
+static ngx_int_t
+ngx_kefu_api_list_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    return ngx_kefu_api_rows(r, api, reply, 1, ngx_kefu_api_list_fields, 8,
                              ngx_kefu_api_list_done);
+}
+
+
+static ngx_uint_t
+ngx_kefu_api_list_is(redisReply *v, ngx_str_t *want)
+{
+    return want->len == 0
+           || (v->len == want->len
+               && ngx_strncmp(v->str, want->data, want->len) == 0);
 }
 
 
 static ngx_int_t
 ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
-    redisReply *reply)
+    redisReply *rows)
 {
-    size_t        i;
-    json_t       *convs, *c;
-    redisReply  **e;
+    u_char               *p;
+    size_t                i, k, n, looked;
+    json_t               *convs, *c, *next;
+    redisReply          **e, **x, *ix;
+    ngx_kefu_api_list_t  *f;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || (reply->elements - 1) % 8)
-    {
+    f = api->data;
+    ix = api->ctx;
+    x = ix->element;
+    n = ix->elements / 2;
+
+    if (rows->type != REDIS_REPLY_ARRAY || rows->elements != n) {
         return ngx_kefu_api_unavailable(r);
     }
 
-    e = reply->element;
     convs = json_array();
+    if (convs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    for (i = 1; convs && i + 7 < reply->elements; i += 8) {
-        c = json_pack("{s:s%,s:o,s:I,s:o,s:o,s:o,s:I,s:I}",
-                      "conv", e[i]->str, e[i]->len,
-                      "state", ngx_kefu_api_str(e[i + 1]),
-                      "seq", (json_int_t) ngx_kefu_api_int(e[i + 2]),
-                      "agent", ngx_kefu_api_str(e[i + 3]),
-                      "visitor", ngx_kefu_api_str(e[i + 4]),
-                      "group", ngx_kefu_api_str(e[i + 5]),
-                      "created", (json_int_t) ngx_kefu_api_int(e[i + 6]),
-                      "updated", (json_int_t) ngx_kefu_api_int(e[i + 7]));
+    next = NULL;
+    looked = 0;
 
-        if (c == NULL || json_array_append_new(convs, c) != 0) {
+    for (i = 0, k = 0; i < n && looked < (size_t) f->look; i++) {
+        looked++;
+        e = rows->element[i]->element;
+
+        if (rows->element[i]->elements == 8
+            && (size_t) e[0]->len == api->site->name.len
+            && ngx_strncmp(e[0]->str, api->site->name.data, e[0]->len) == 0
+            && ngx_kefu_api_list_is(e[1], &f->state)
+            && ngx_kefu_api_list_is(e[3], &f->agent)
+            && ngx_kefu_api_list_is(e[5], &f->group))
+        {
+            c = json_pack("{s:o,s:o,s:I,s:o,s:o,s:o,s:I,s:I}",
+                          "conv", ngx_kefu_api_str(x[2 * i + 1]),
+                          "state", ngx_kefu_api_str(e[1]),
+                          "seq", (json_int_t) ngx_kefu_api_int(e[2]),
+                          "agent", ngx_kefu_api_str(e[3]),
+                          "visitor", ngx_kefu_api_str(e[4]),
+                          "group", ngx_kefu_api_str(e[5]),
+                          "created", (json_int_t) ngx_kefu_api_int(e[6]),
+                          "updated", (json_int_t) ngx_kefu_api_int(e[7]));
+
+            if (c == NULL || json_array_append_new(convs, c) != 0) {
+                json_decref(convs);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            k++;
+        }
+
+        if (k == (size_t) f->limit) {
+            break;
+        }
+    }
+
+    /* stopped before the index's end: go on after the last looked at */
+    if (n > looked && looked) {
+        i = looked - 1;
+        p = ngx_pnalloc(r->pool, x[2 * i]->len + 1 + x[2 * i + 1]->len);
+        if (p == NULL) {
             json_decref(convs);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        ngx_memcpy(p, x[2 * i]->str, x[2 * i]->len);
+        p[x[2 * i]->len] = ':';
+        ngx_memcpy(p + x[2 * i]->len + 1, x[2 * i + 1]->str,
+                   x[2 * i + 1]->len);
+        next = json_stringn((char *) p, x[2 * i]->len + 1
+                                        + x[2 * i + 1]->len);
     }
 
     return ngx_kefu_api_send(r, NGX_HTTP_OK,
                              json_pack("{s:o,s:o}", "convs", convs,
-                                       "next", ngx_kefu_api_str(e[0])));
+                                       "next", next ? next : json_null()));
 }
 
 
@@ -161,33 +256,34 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t
 ngx_kefu_api_conv(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    size_t       lens[3];
-    const char  *argv[3];
-
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
-    argv[1] = (char *) api->id.data;
-    lens[1] = api->id.len;
+    ngx_kefu_call_t  call;
 
     /* an agent reads what it may read over WebSocket, no more */
-    if (api->agent) {
-        argv[2] = (char *) api->reader.data;
-        lens[2] = api->reader.len;
+    if (ngx_kefu_api_conv_args(&call, &api->site->name, &api->id,
+                               api->agent ? &api->reader : NULL)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_conv,
-                             api->agent ? 3 : 2, argv, lens,
-                             ngx_kefu_api_conv_done);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_conv, &call,
+                                  ngx_kefu_api_conv_read);
 }
 
 
+/*
+ * The conversation (its slot) came: kept in the request's pool while its
+ * visitor is read in the site's slot.
+ */
+
 static ngx_int_t
-ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+ngx_kefu_api_conv_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    size_t        i;
-    json_t       *c, *v, *read, *list, *last, *rating;
-    redisReply  **e, *h, *k;
+    size_t            i;
+    ngx_str_t         vid;
+    redisReply       *h;
+    ngx_kefu_call_t   call;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
@@ -200,11 +296,74 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "no such conversation");
     }
 
-    if (reply->elements != 6) {
+    if (reply->elements != 4
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
         return ngx_kefu_api_unavailable(r);
     }
 
-    e = reply->element;
+    api->ctx = ngx_kefu_redis_reply_copy(r->pool, reply);
+    if (api->ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = reply->element[1];
+    ngx_str_null(&vid);
+
+    for (i = 0; i + 1 < h->elements; i += 2) {
+        if (h->element[i]->len == 7
+            && ngx_strncmp(h->element[i]->str, "visitor", 7) == 0
+            && h->element[i + 1]->type == REDIS_REPLY_STRING)
+        {
+            vid.data = (u_char *) h->element[i + 1]->str;
+            vid.len = h->element[i + 1]->len;
+        }
+    }
+
+    if (vid.len == 0
+        || ngx_kefu_valid_id(vid.data, vid.len) != NGX_OK
+        || ngx_kefu_api_visitor_args(&call, &api->site->name, &vid)
+           != NGX_OK)
+    {
+        /* no visitor to read: the answer shows none */
+        return ngx_kefu_api_conv_done(r, api, ngx_kefu_redis_empty_reply());
+    }
+
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_visitor, &call,
+                                  ngx_kefu_api_conv_done);
+}
+
+
+/* the visitor's hash and pages: the answer, with the conversation kept */
+
+static ngx_int_t
+ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *vreply)
+{
+    size_t        i;
+    json_t       *c, *v, *read, *list, *last, *rating;
+    redisReply  **e, *h, *k, *conv, *all[6], empty;
+
+    conv = api->ctx;
+
+    ngx_memzero(&empty, sizeof(redisReply));
+    empty.type = REDIS_REPLY_ARRAY;
+
+    if (vreply->type != REDIS_REPLY_ARRAY
+        || (vreply->elements != 0 && vreply->elements != 2))
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    /* as one script answered before: {1, conv, visitor, pages, ...} */
+    all[0] = conv->element[0];
+    all[1] = conv->element[1];
+    all[2] = vreply->elements ? vreply->element[0] : &empty;
+    all[3] = vreply->elements ? vreply->element[1] : &empty;
+    all[4] = conv->element[2];
+    all[5] = conv->element[3];
+
+    e = all;
 
     c = json_pack("{s:s%,s:n,s:n,s:n,s:I,s:n,s:I,s:I,s:{},s:[]}",
                   "conv", api->id.data, api->id.len,
@@ -541,14 +700,15 @@ ngx_kefu_api_agents_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
 /* GET .../queues/<group>?limit= */
 
+static const char  *ngx_kefu_api_queue_fields[] = { "visitor", "created" };
+
+
 ngx_int_t
 ngx_kefu_api_queue(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    u_char       l[NGX_INT64_LEN];
-    size_t       lens[3];
-    int64_t      limit;
-    ngx_int_t    rc;
-    const char  *argv[3];
+    int64_t          limit;
+    ngx_int_t        rc;
+    ngx_kefu_call_t  call;
 
     limit = NGX_KEFU_API_LIST_MAX;
     rc = ngx_kefu_api_arg_int(r, api, "limit", 1, NGX_KEFU_API_QUEUE_MAX,
@@ -557,42 +717,74 @@ ngx_kefu_api_queue(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         return api->rc;
     }
 
-    argv[0] = (char *) api->site->name.data;
-    lens[0] = api->site->name.len;
-    argv[1] = (char *) api->id.data;
-    lens[1] = api->id.len;
-    argv[2] = (char *) l;
-    lens[2] = ngx_snprintf(l, sizeof(l), "%L", limit) - l;
+    if (ngx_kefu_api_queue_args(&call, &api->site->name, &api->id, limit)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_api_queue, 3, argv, lens,
-                             ngx_kefu_api_queue_done);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_api_queue, &call,
+                                  ngx_kefu_api_queue_read);
+}
+
+
+/* the queue (the site's slot): each conversation read in its own */
+
+static ngx_int_t
+ngx_kefu_api_queue_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    ngx_int_t  rc;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || (reply->elements - 1) % 2)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    rc = ngx_kefu_api_rows(r, api, reply, 1, ngx_kefu_api_queue_fields, 2,
+                           ngx_kefu_api_queue_done);
+
+    return rc;
 }
 
 
 static ngx_int_t
 ngx_kefu_api_queue_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
-    redisReply *reply)
+    redisReply *rows)
 {
-    size_t        i;
+    size_t        i, k;
     json_t       *convs, *c;
-    redisReply  **e;
+    redisReply  **e, *q, *row, none;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || (reply->elements - 1) % 4)
+    q = api->ctx;
+    e = q->element;
+
+    if (rows->type != REDIS_REPLY_ARRAY
+        || rows->elements != (q->elements - 1) / 2)
     {
         return ngx_kefu_api_unavailable(r);
     }
 
-    e = reply->element;
+    ngx_memzero(&none, sizeof(redisReply));
+    none.type = REDIS_REPLY_STRING;
+    none.str = "";
+
     convs = json_array();
 
-    for (i = 1; convs && i + 3 < reply->elements; i += 4) {
+    for (i = 1, k = 0; convs && i + 1 < q->elements; i += 2, k++) {
+        row = rows->element[k];
+
         c = json_pack("{s:o,s:I,s:I,s:o,s:I}",
                       "conv", ngx_kefu_api_str(e[i]),
-                      "position", (json_int_t) (i - 1) / 4 + 1,
+                      "position", (json_int_t) k + 1,
                       "since", (json_int_t) ngx_kefu_api_int(e[i + 1]),
-                      "visitor", ngx_kefu_api_str(e[i + 2]),
-                      "created", (json_int_t) ngx_kefu_api_int(e[i + 3]));
+                      "visitor", ngx_kefu_api_str(row->elements == 2
+                                                  ? row->element[0] : &none),
+                      "created", (json_int_t) ngx_kefu_api_int(
+                                     row->elements == 2 ? row->element[1]
+                                                        : &none));
         if (c) {
             json_array_append_new(convs, c);
         }
@@ -604,4 +796,63 @@ ngx_kefu_api_queue_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                        "length",
                                        (json_int_t) ngx_kefu_api_int(e[0]),
                                        "convs", convs));
+}
+
+
+/*
+ * A listing's index came (kept in the request's pool as api->ctx): its
+ * conversations, each conv the element at first, first + 2, ..., are
+ * read in their own slots, pipelined; done gets one reply per
+ * conversation ({} for one gone).
+ */
+
+static ngx_int_t
+ngx_kefu_api_rows(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *index, size_t first, const char **fields, ngx_uint_t nf,
+    ngx_kefu_api_done_pt done)
+{
+    size_t            i, n;
+    ngx_int_t         rc;
+    ngx_str_t         conv;
+    redisReply       *e;
+    ngx_kefu_call_t  *calls;
+
+    api->ctx = ngx_kefu_redis_reply_copy(r->pool, index);
+    if (api->ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = (index->elements - first + 1) / 2;
+
+    calls = NULL;
+
+    if (n) {
+        calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), r->connection->log);
+        if (calls == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        e = index->element[first + 2 * i];
+        conv.data = (u_char *) e->str;
+        conv.len = e->len;
+
+        if (e->type != REDIS_REPLY_STRING
+            || ngx_kefu_conv_fields_args(&calls[i], &conv, fields, nf)
+               != NGX_OK)
+        {
+            ngx_free(calls);
+            return ngx_kefu_api_unavailable(r);
+        }
+    }
+
+    rc = ngx_kefu_api_gather(r, &ngx_kefu_script_conv_fields, calls, n, 0,
+                             done);
+
+    if (calls) {
+        ngx_free(calls);
+    }
+
+    return rc;
 }

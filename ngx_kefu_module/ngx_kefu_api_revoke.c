@@ -26,17 +26,14 @@ static ngx_int_t ngx_kefu_api_revoke_listed(ngx_http_request_t *r,
 ngx_int_t
 ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    u_char       *p, *member, *head;
-    u_char        key[NGX_KEFU_MAX_ID_LEN + 32];
-    u_char        until[NGX_INT64_LEN], now[NGX_INT64_LEN];
-    u_char        max[NGX_INT_T_LEN];
-    size_t        lens[8];
-    json_t       *jti, *sub, *exp, *v;
-    double        d;
-    int64_t       ms, t;
-    ngx_str_t     value;
-    const char   *argv[8];
-    u_char        kind;
+    u_char          *p, *member, *head;
+    json_t          *jti, *sub, *exp, *v;
+    double           d;
+    int64_t          ms, t;
+    ngx_str_t        value, m, h;
+    ngx_str_t        channel = ngx_string(NGX_KEFU_REVOKE_CHANNEL);
+    u_char           kind;
+    ngx_kefu_call_t  call;
 
     jti = json_object_get(body, "jti");
     sub = json_object_get(body, "sub");
@@ -111,32 +108,25 @@ ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     *p++ = ' ';
     *p++ = kind;
 
-    argv[0] = (char *) key;
-    lens[0] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:revoked",
-                           &api->site->name) - key;
-    argv[1] = (char *) member;
-    lens[1] = 2 + value.len;
-    argv[2] = (char *) until;
-    lens[2] = ngx_sprintf(until, "%L", t) - until;
-    argv[3] = (char *) now;
-    lens[3] = ngx_sprintf(now, "%L", ms) - now;
-    argv[4] = (char *) max;
-    lens[4] = ngx_sprintf(max, "%ui", (ngx_uint_t) NGX_KEFU_REVOKE_MAX)
-              - max;
-    argv[5] = NGX_KEFU_REVOKE_CHANNEL;
-    lens[5] = sizeof(NGX_KEFU_REVOKE_CHANNEL) - 1;
-    argv[6] = (char *) head;
-    lens[6] = p - head;
-    argv[7] = (char *) value.data;
-    lens[7] = value.len;
+    m.data = member;
+    m.len = 2 + value.len;
+    h.data = head;
+    h.len = p - head;
+
+    if (ngx_kefu_revoke_add_args(&call, &api->site->name, &m, t, ms,
+                                 NGX_KEFU_REVOKE_MAX, &channel, &h, &value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* for the answer: the body is gone by then */
     api->id.data = member + 2;
     api->id.len = value.len;
     api->kind = kind;
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_revoke_add, 1, 8, argv,
-                                  lens, ngx_kefu_api_revoke_added);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_revoke_add, &call,
+                                  ngx_kefu_api_revoke_added);
 }
 
 

@@ -365,30 +365,31 @@ static ngx_int_t
 ngx_kefu_canned_call(ngx_http_request_t *r, ngx_kefu_api_t *api,
     const char *op, const char *doc)
 {
-    u_char      *key;
-    size_t       lens[5];
-    const char  *argv[5];
+    u_char           who[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t        owner, o, d;
+    ngx_kefu_call_t  call;
 
-    key = ngx_pnalloc(r->pool, sizeof("kefu:{s:}:a::canned")
-                               + api->site->name.len + api->sub.len);
-    if (key == NULL) {
+    if (api->sub.len > NGX_KEFU_MAX_ID_LEN) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = (char *) key;
-    lens[0] = ngx_sprintf(key, "kefu:{s:%V}:%c:%V:canned", &api->site->name,
-                          api->agent ? 'a' : 'm', &api->sub) - key;
-    argv[1] = op;
-    lens[1] = ngx_strlen(op);
-    argv[2] = (char *) api->id.data;
-    lens[2] = api->id.len;
-    argv[3] = doc;
-    lens[3] = ngx_strlen(doc);
-    argv[4] = "200";
-    lens[4] = 3;
+    owner.data = who;
+    owner.len = ngx_sprintf(who, "%c:%V", api->agent ? 'a' : 'm', &api->sub)
+                - who;
+    o.data = (u_char *) op;
+    o.len = ngx_strlen(op);
+    d.data = (u_char *) doc;
+    d.len = ngx_strlen(doc);
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_canned, 1, 5, argv, lens,
-                              ngx_kefu_canned_done);
+    if (ngx_kefu_canned_args(&call, &api->site->name, &owner, &o, &api->id,
+                             &d, 200)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_canned, &call,
+                                  ngx_kefu_canned_done);
 }
 
 

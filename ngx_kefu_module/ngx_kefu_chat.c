@@ -18,6 +18,8 @@
 
 typedef struct {
     uint64_t                     sid;
+    int64_t                      before;      /* history's */
+    ngx_uint_t                   limit;
     size_t                       len;
     size_t                       cid_len;     /* after the conv id */
     u_char                       conv[];
@@ -35,6 +37,12 @@ static void ngx_kefu_chat_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
 static json_t *ngx_kefu_page_url(json_t *url);
 static ngx_int_t ngx_kefu_page_token_param(u_char *p, size_t n,
     const char *name);
+static ngx_int_t ngx_kefu_history_who(ngx_kefu_ws_t *ws, ngx_str_t *w,
+    u_char *who);
+static ngx_int_t ngx_kefu_history_read(ngx_kefu_ws_t *ws,
+    ngx_kefu_chat_ctx_t *ctx, ngx_uint_t check, ngx_uint_t listed);
+static void ngx_kefu_history_checked(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
 static void ngx_kefu_history_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static ngx_kefu_chat_ctx_t *ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws,
@@ -223,11 +231,9 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 void
 ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    u_char               before[NGX_INT64_LEN], limit[NGX_INT_T_LEN];
     u_char               who[2 + NGX_KEFU_MAX_ID_LEN];
-    size_t               lens[7];
-    ngx_str_t            conv;
-    const char          *argv[7];
+    ngx_str_t            conv, w;
+    ngx_kefu_call_t      call;
     ngx_kefu_member_t   *m;
     ngx_kefu_chat_ctx_t *ctx;
 
@@ -254,34 +260,100 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
-    argv[0] = (char *) ctx->conv;
-    lens[0] = ctx->len;
-    argv[1] = (char *) before;
-    lens[1] = req->before
-              ? (size_t) (ngx_snprintf(before, sizeof(before), "%L",
-                                       req->before)
-                          - before)
-              : 0;
-    argv[2] = (char *) limit;
-    lens[2] = ngx_snprintf(limit, sizeof(limit), "%ui", req->limit) - limit;
-    argv[3] = (ws->role == NGX_KEFU_ROLE_VISITOR) ? "1" : "0";
-    lens[3] = 1;
-    argv[4] = (char *) ws->site->name.data;
-    lens[4] = ws->site->name.len;
-    argv[5] = (char *) who;
-    lens[5] = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                           &ws->user_id) - who;
-    argv[6] = ngx_kefu_role_name(ws->role);
-    lens[6] = ngx_strlen(argv[6]);
+    ctx->before = req->before;
+    ctx->limit = req->limit;
 
-    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_history,
-                            ngx_kefu_history_handler, ctx, 0, m ? 4 : 7,
-                            argv, lens)
-        != NGX_OK)
-    {
+    /* an agent's list is in the site's slot: checked in a call first */
+    if (m == NULL && ws->role == NGX_KEFU_ROLE_AGENT) {
+        if (ngx_kefu_history_who(ws, &w, who) == NGX_OK
+            && ngx_kefu_history_check_args(&call, &ws->site->name, &w, &conv)
+               == NGX_OK
+            && ngx_kefu_redis_eval(ws->main_conf->redis,
+                                   &ngx_kefu_script_history_check,
+                                   ngx_kefu_history_checked, ctx, call.nkeys,
+                                   call.argc, call.argv, call.lens)
+               == NGX_OK)
+        {
+            return;
+        }
+
         ngx_free(ctx);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
                            req->cid);
+        return;
+    }
+
+    if (ngx_kefu_history_read(ws, ctx, m == NULL, 0) != NGX_OK) {
+        ngx_free(ctx);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
+                           req->cid);
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_history_who(ngx_kefu_ws_t *ws, ngx_str_t *w, u_char *who)
+{
+    w->data = who;
+    w->len = ngx_snprintf(who, 2 + NGX_KEFU_MAX_ID_LEN, "%c:%V",
+                          "?vam"[ws->role], &ws->user_id) - who;
+
+    return NGX_OK;
+}
+
+
+/* the page itself, in the conversation's slot */
+
+static ngx_int_t
+ngx_kefu_history_read(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
+    ngx_uint_t check, ngx_uint_t listed)
+{
+    u_char            who[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t         conv, w, role;
+    ngx_kefu_call_t   call;
+
+    conv.data = ctx->conv;
+    conv.len = ctx->len;
+    role.data = (u_char *) ngx_kefu_role_name(ws->role);
+    role.len = ngx_strlen(role.data);
+    (void) ngx_kefu_history_who(ws, &w, who);
+
+    if (ngx_kefu_history_args(&call, &conv, ctx->before, ctx->limit,
+                              ws->role == NGX_KEFU_ROLE_VISITOR,
+                              check ? &ws->site->name : NULL, &w, &role,
+                              listed)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_history,
+                               ngx_kefu_history_handler, ctx, call.nkeys,
+                               call.argc, call.argv, call.lens);
+}
+
+
+static void
+ngx_kefu_history_checked(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_chat_ctx_t  *ctx = data;
+
+    ngx_kefu_ws_t  *ws;
+
+    ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
+
+    if (ws == NULL) {
+        ngx_free(ctx);
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+        || ngx_kefu_history_read(ws, ctx, 1, reply->integer == 1) != NGX_OK)
+    {
+        ngx_free(ctx);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
+                           NULL);
     }
 }
 

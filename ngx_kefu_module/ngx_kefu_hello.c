@@ -61,6 +61,8 @@ static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token,
     ngx_kefu_req_t *req);
 static void ngx_kefu_welcome_read(ngx_kefu_ws_t *ws,
     ngx_kefu_welcome_t *wc);
+static void ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
 static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
@@ -522,26 +524,92 @@ static void
 ngx_kefu_welcome_read(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
 {
     u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
-    size_t                lens[3];
-    const char           *argv[3];
+    ngx_str_t             w, role;
+    ngx_kefu_call_t       call;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ws->main_conf;
 
-    argv[0] = (char *) ws->site->name.data;
-    lens[0] = ws->site->name.len;
-    argv[1] = (char *) who;
-    lens[1] = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                           &ws->user_id) - who;
-    argv[2] = ngx_kefu_roles[ws->role];
-    lens[2] = ngx_strlen(argv[2]);
+    w.data = who;
+    w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                         &ws->user_id) - who;
+    role.data = (u_char *) ngx_kefu_roles[ws->role];
+    role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
 
-    if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_summaries,
-                            ngx_kefu_welcome_handler, wc, 0, 3, argv, lens)
-        != NGX_OK)
+    /* the index in the site's slot, then each conversation in its own */
+    if (ngx_kefu_summaries_args(&call, &ws->site->name, &w, &role) != NGX_OK
+        || ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_summaries,
+                               ngx_kefu_welcome_index, wc, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           != NGX_OK)
     {
         ngx_kefu_welcome_handler(kmcf->redis, NULL, wc);
     }
+}
+
+
+/* the participant's conversations: one summary call each, pipelined */
+
+static void
+ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_welcome_t  *wc = data;
+
+    u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
+    size_t                i, n;
+    ngx_str_t             w, role, conv;
+    ngx_kefu_ws_t        *ws;
+    ngx_kefu_call_t      *calls;
+
+    ws = ngx_kefu_local_session(wc->kmcf, wc->sid);
+
+    if (ws == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_kefu_welcome_handler(rd, NULL, wc);
+        return;
+    }
+
+    n = reply->elements;
+
+    if (n == 0) {
+        ngx_kefu_welcome_handler(rd, ngx_kefu_redis_empty_reply(), wc);
+        return;
+    }
+
+    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ws->connection->log);
+    if (calls == NULL) {
+        ngx_kefu_welcome_handler(rd, NULL, wc);
+        return;
+    }
+
+    w.data = who;
+    w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                         &ws->user_id) - who;
+    role.data = (u_char *) ngx_kefu_roles[ws->role];
+    role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
+
+    for (i = 0; i < n; i++) {
+        conv.data = (u_char *) reply->element[i]->str;
+        conv.len = reply->element[i]->len;
+
+        if (reply->element[i]->type != REDIS_REPLY_STRING
+            || ngx_kefu_summary_args(&calls[i], &conv, &w, &role) != NGX_OK)
+        {
+            ngx_free(calls);
+            ngx_kefu_welcome_handler(rd, NULL, wc);
+            return;
+        }
+    }
+
+    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_summary, calls, n, 1,
+                              ngx_kefu_welcome_handler, wc)
+        != NGX_OK)
+    {
+        ngx_free(calls);
+        ngx_kefu_welcome_handler(rd, NULL, wc);
+        return;
+    }
+
+    ngx_free(calls);
 }
 
 

@@ -6,9 +6,12 @@
  * groups: the routing scripts publish there a "conv" notice (reason
  * "queue", "queued" true or false) whenever a conversation enters or
  * leaves that group's queue (r_flush() in lua/lib/route.lua).  The
- * "queue" message reads the queues of the agent's groups now
- * (lua/queue.lua), so that a console starts from the full list and
- * follows the notices from there.
+ * "queue" message reads the queues of the agent's groups now, so that a
+ * console starts from the full list and follows the notices from there:
+ * each group's queue in the site's slot (lua/queue.lua), each listed
+ * conversation in its own (lua/queue_item.lua), then each queued one's
+ * entry with its visitor in the site's (lua/queue_entry.lua); every step's
+ * calls pipelined, so three round trips whatever the length.
  */
 
 
@@ -21,13 +24,29 @@
 #define NGX_KEFU_QUEUE_LIST  100
 
 
+/* a "queue" request's steps, in a pool of their own */
 typedef struct {
+    ngx_pool_t                  *pool;
     uint64_t                     sid;
     size_t                       cid_len;
     u_char                       cid[65];
+    ngx_str_t                    site;
+    ngx_str_t                   *groups;
+    ngx_uint_t                   ngroups;
+    int64_t                      more;
+    ngx_kefu_queue_entry_t      *items;
+    ngx_uint_t                   nitems;
 } ngx_kefu_queue_ctx_t;
 
 
+static void ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows,
+    void *data);
+static void ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows,
+    void *data);
+static void ngx_kefu_queue_entries(ngx_kefu_redis_t *rd, redisReply *rows,
+    void *data);
+static void ngx_kefu_queue_answer(ngx_kefu_redis_t *rd,
+    ngx_kefu_queue_ctx_t *ctx, redisReply *entries);
 static void ngx_kefu_queue_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -75,10 +94,13 @@ ngx_kefu_queue_hello(ngx_kefu_ws_t *ws)
 void
 ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    u_char                 limit[NGX_INT_T_LEN];
     char                  *groups;
-    size_t                 n, lens[3];
-    const char            *argv[3], *cid;
+    size_t                 n, i;
+    json_t                *a, *g;
+    ngx_str_t              s;
+    ngx_pool_t            *pool;
+    const char            *cid;
+    ngx_kefu_call_t       *calls;
     ngx_kefu_queue_ctx_t  *ctx;
 
     /* agents and admins only, cid at most 64 bytes: ngx_kefu_validate() */
@@ -95,34 +117,349 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
-    ctx = ngx_alloc(sizeof(ngx_kefu_queue_ctx_t), ws->connection->log);
-    if (ctx == NULL) {
-        free(groups);
-        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
-        return;
+    a = json_loads(groups, 0, NULL);
+    free(groups);
+
+    calls = NULL;
+    pool = ngx_create_pool(4096, ws->connection->log);
+
+    if (a == NULL || !json_is_array(a) || pool == NULL) {
+        goto nomem;
     }
 
+    ctx = ngx_pcalloc(pool, sizeof(ngx_kefu_queue_ctx_t));
+    if (ctx == NULL) {
+        goto nomem;
+    }
+
+    ctx->pool = pool;
     ctx->sid = ws->session_id;
     ctx->cid_len = n;
     ngx_memcpy(ctx->cid, cid ? cid : "", n);
     ctx->cid[n] = '\0';
 
-    argv[0] = (char *) ws->site->name.data;
-    lens[0] = ws->site->name.len;
-    argv[1] = (char *) limit;
-    lens[1] = ngx_sprintf(limit, "%d", NGX_KEFU_QUEUE_LIST) - limit;
-    argv[2] = groups;
-    lens[2] = ngx_strlen(groups);
+    ctx->site.len = ws->site->name.len;
+    ctx->site.data = ngx_pstrdup(pool, &ws->site->name);
+    ctx->groups = ngx_palloc(pool, (json_array_size(a) + 1)
+                                   * sizeof(ngx_str_t));
+    calls = ngx_alloc((json_array_size(a) + 1) * sizeof(ngx_kefu_call_t),
+                      ws->connection->log);
 
-    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_queue,
-                            ngx_kefu_queue_handler, ctx, 0, 3, argv, lens)
-        != NGX_OK)
-    {
-        ngx_free(ctx);
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+    if (ctx->site.data == NULL || ctx->groups == NULL || calls == NULL) {
+        goto nomem;
     }
 
-    free(groups);
+    json_array_foreach(a, i, g) {
+        if (!json_is_string(g)) {
+            continue;
+        }
+
+        s.data = (u_char *) json_string_value(g);
+        s.len = json_string_length(g);
+
+        ctx->groups[ctx->ngroups].len = s.len;
+        ctx->groups[ctx->ngroups].data = ngx_pstrdup(pool, &s);
+
+        if (ctx->groups[ctx->ngroups].data == NULL
+            || ngx_kefu_queue_args(&calls[ctx->ngroups], &ctx->site, &s,
+                                   NGX_KEFU_QUEUE_LIST)
+               != NGX_OK)
+        {
+            goto nomem;
+        }
+
+        ctx->ngroups++;
+    }
+
+    json_decref(a);
+    a = NULL;
+
+    if (ctx->ngroups == 0) {
+        ngx_free(calls);
+        ngx_kefu_queue_answer(ws->main_conf->redis, ctx, NULL);
+        return;
+    }
+
+    if (ngx_kefu_redis_gather(ws->main_conf->redis, &ngx_kefu_script_queue,
+                              calls, ctx->ngroups, 0, ngx_kefu_queue_listed,
+                              ctx)
+        != NGX_OK)
+    {
+        ngx_free(calls);
+        ngx_destroy_pool(pool);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+        return;
+    }
+
+    ngx_free(calls);
+    return;
+
+nomem:
+
+    if (a) {
+        json_decref(a);
+    }
+
+    if (calls) {
+        ngx_free(calls);
+    }
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+}
+
+
+/* each group's first conversations: each read in its own slot */
+
+static void
+ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
+{
+    ngx_kefu_queue_ctx_t  *ctx = data;
+
+    size_t                   i, k, n;
+    ngx_str_t                s;
+    redisReply              *r;
+    ngx_kefu_call_t         *calls;
+    ngx_kefu_queue_entry_t  *e;
+
+    if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
+        || rows->elements != ctx->ngroups)
+    {
+        ngx_kefu_queue_handler(rd, NULL, ctx);
+        return;
+    }
+
+    n = 0;
+
+    for (i = 0; i < rows->elements; i++) {
+        r = rows->element[i];
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 1
+            || r->element[0]->type != REDIS_REPLY_INTEGER
+            || (r->elements - 1) % 2)
+        {
+            ngx_kefu_queue_handler(rd, NULL, ctx);
+            return;
+        }
+
+        ctx->more += r->element[0]->integer;
+        n += (r->elements - 1) / 2;
+    }
+
+    if (n == 0) {
+        ngx_kefu_queue_answer(rd, ctx, NULL);
+        return;
+    }
+
+    ctx->items = ngx_pcalloc(ctx->pool, n * sizeof(ngx_kefu_queue_entry_t));
+    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
+
+    if (ctx->items == NULL || calls == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < rows->elements; i++) {
+        r = rows->element[i];
+
+        for (k = 1; k + 1 < r->elements; k += 2) {
+            e = &ctx->items[ctx->nitems];
+
+            e->site = ctx->site;
+            e->group = ctx->groups[i];
+            e->position = (k - 1) / 2 + 1;
+
+            s.data = (u_char *) r->element[k]->str;
+            s.len = r->element[k]->len;
+            e->conv.len = s.len;
+            e->conv.data = ngx_pstrdup(ctx->pool, &s);
+
+            s.data = (u_char *) r->element[k + 1]->str;
+            s.len = r->element[k + 1]->len;
+            e->since.len = s.len;
+            e->since.data = ngx_pstrdup(ctx->pool, &s);
+
+            if (r->element[k]->type != REDIS_REPLY_STRING
+                || r->element[k + 1]->type != REDIS_REPLY_STRING
+                || e->conv.data == NULL || e->since.data == NULL
+                || ngx_kefu_queue_item_args(&calls[ctx->nitems], &e->conv)
+                   != NGX_OK)
+            {
+                goto failed;
+            }
+
+            ctx->nitems++;
+        }
+    }
+
+    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_queue_item, calls, n, 0,
+                              ngx_kefu_queue_items, ctx)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_free(calls);
+    return;
+
+failed:
+
+    if (calls) {
+        ngx_free(calls);
+    }
+
+    ngx_kefu_queue_handler(rd, NULL, ctx);
+}
+
+
+/* those still queued: their entries, with their visitors (site's slot) */
+
+static void
+ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
+{
+    ngx_kefu_queue_ctx_t  *ctx = data;
+
+    size_t                   i, k, n;
+    ngx_str_t                s, *f[3];
+    redisReply              *r;
+    ngx_kefu_call_t         *calls;
+    ngx_kefu_queue_entry_t  *e;
+
+    if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
+        || rows->elements != ctx->nitems)
+    {
+        ngx_kefu_queue_handler(rd, NULL, ctx);
+        return;
+    }
+
+    calls = ngx_alloc(ctx->nitems * sizeof(ngx_kefu_call_t), ngx_cycle->log);
+    if (calls == NULL) {
+        ngx_kefu_queue_handler(rd, NULL, ctx);
+        return;
+    }
+
+    n = 0;
+
+    for (i = 0; i < rows->elements; i++) {
+        r = rows->element[i];
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+            || r->element[0]->len != 6
+            || ngx_strncmp(r->element[0]->str, "queued", 6) != 0)
+        {
+            continue;
+        }
+
+        e = &ctx->items[i];
+        f[0] = &e->visitor;
+        f[1] = &e->offline;
+        f[2] = &e->last;
+
+        for (k = 0; k < 3; k++) {
+            s.data = (u_char *) r->element[k + 1]->str;
+            s.len = r->element[k + 1]->len;
+            f[k]->len = s.len;
+            f[k]->data = s.len ? ngx_pstrdup(ctx->pool, &s) : (u_char *) "";
+
+            if (f[k]->data == NULL) {
+                goto failed;
+            }
+        }
+
+        if (ngx_kefu_queue_entry_args(&calls[n], e) != NGX_OK) {
+            goto failed;
+        }
+
+        n++;
+    }
+
+    if (n == 0) {
+        ngx_free(calls);
+        ngx_kefu_queue_answer(rd, ctx, NULL);
+        return;
+    }
+
+    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_queue_entry, calls, n, 0,
+                              ngx_kefu_queue_entries, ctx)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_free(calls);
+    return;
+
+failed:
+
+    ngx_free(calls);
+    ngx_kefu_queue_handler(rd, NULL, ctx);
+}
+
+
+static void
+ngx_kefu_queue_entries(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
+{
+    ngx_kefu_queue_ctx_t  *ctx = data;
+
+    if (rows == NULL || rows->type != REDIS_REPLY_ARRAY) {
+        ngx_kefu_queue_handler(rd, NULL, ctx);
+        return;
+    }
+
+    ngx_kefu_queue_answer(rd, ctx, rows);
+}
+
+
+/* {"type":"queue","convs":[entry, ...],"more":N}: the entries as written */
+
+static void
+ngx_kefu_queue_answer(ngx_kefu_redis_t *rd, ngx_kefu_queue_ctx_t *ctx,
+    redisReply *entries)
+{
+    u_char      *p;
+    size_t       i, len;
+    redisReply   answer;
+
+    len = sizeof("{\"type\":\"queue\",\"convs\":[],\"more\":}")
+          + NGX_INT64_LEN;
+
+    for (i = 0; entries && i < entries->elements; i++) {
+        if (entries->element[i]->type != REDIS_REPLY_STRING) {
+            ngx_kefu_queue_handler(rd, NULL, ctx);
+            return;
+        }
+
+        len += entries->element[i]->len + 1;
+    }
+
+    p = ngx_pnalloc(ctx->pool, len);
+    if (p == NULL) {
+        ngx_kefu_queue_handler(rd, NULL, ctx);
+        return;
+    }
+
+    ngx_memzero(&answer, sizeof(redisReply));
+    answer.type = REDIS_REPLY_STRING;
+    answer.str = (char *) p;
+
+    p = ngx_cpymem(p, "{\"type\":\"queue\",\"convs\":[",
+                   sizeof("{\"type\":\"queue\",\"convs\":[") - 1);
+
+    for (i = 0; entries && i < entries->elements; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, entries->element[i]->str,
+                       entries->element[i]->len);
+    }
+
+    p = ngx_sprintf(p, "],\"more\":%L}", ctx->more);
+    answer.len = p - (u_char *) answer.str;
+
+    ngx_kefu_queue_handler(rd, &answer, ctx);
 }
 
 
@@ -167,5 +504,5 @@ ngx_kefu_queue_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
 done:
 
-    ngx_free(ctx);
+    ngx_destroy_pool(ctx->pool);
 }

@@ -1781,6 +1781,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     req->cmd = NULL;
     req->len = 0;
     req->redirects = 0;
+    req->tryagains = 0;
     req->slot = slot;
     req->retried = 0;
     req->follow = follow ? 1 : 0;
@@ -1918,14 +1919,20 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     /*
      * TRYAGAIN: a call with several keys in a slot being migrated, some
-     * of them moved already.  The migration finishes in moments: the call
-     * runs again after a pause, routed afresh.
+     * of them moved already (or, on the importing node after ASK, some of
+     * them absent: a declared key that does not exist, such as a
+     * conversation's "joined" set, is answered TRYAGAIN for as long as
+     * its slot migrates).  The migration finishes in moments: the call
+     * runs again after a pause, routed afresh, its redirections counted
+     * from none again (each retry may take ASK again), the retries on
+     * their own count.
      */
     if (r && r->type == REDIS_REPLY_ERROR && link->node && req->cmd
         && req->slot >= 0 && ngx_strncmp(r->str, "TRYAGAIN", 8) == 0
-        && req->redirects < NGX_KEFU_REDIS_TRYAGAIN && !link->rd->exiting)
+        && req->tryagains < NGX_KEFU_REDIS_TRYAGAIN && !link->rd->exiting)
     {
-        req->redirects++;
+        req->tryagains++;
+        req->redirects = 0;
         req->wait.handler = ngx_kefu_redis_tryagain_handler;
         req->wait.data = req;
         req->wait.log = link->rd->log;

@@ -123,6 +123,13 @@ ngx_int_t ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen);
 
+/* ngx_kefu_redis_gather.c: one script per item, pipelined, one reply */
+ngx_int_t ngx_kefu_redis_gather(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
+    ngx_kefu_redis_handler_pt h, void *data);
+redisReply *ngx_kefu_redis_empty_reply(void);
+redisReply *ngx_kefu_redis_reply_copy(ngx_pool_t *pool, redisReply *r);
+
 ngx_int_t ngx_kefu_redis_subscribe(ngx_kefu_redis_t *rd, ngx_str_t *channel);
 ngx_int_t ngx_kefu_redis_unsubscribe(ngx_kefu_redis_t *rd,
     ngx_str_t *channel);

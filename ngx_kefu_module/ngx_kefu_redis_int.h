@@ -69,6 +69,7 @@ typedef struct {
     char                        *cmd;       /* kept for a rerun or redirect */
     size_t                       len;
     ngx_uint_t                   redirects;
+    ngx_uint_t                   tryagains;   /* TRYAGAIN retries so far */
     ngx_int_t                    slot;      /* cluster: its key's, or -1 */
     ngx_event_t                  wait;      /* cluster: TRYAGAIN's pause */
     unsigned                     retried:1;

@@ -14,12 +14,29 @@
 
 
 /* conversations looked at per site and run */
-#define NGX_KEFU_RETAIN_BATCH  "500"
+#define NGX_KEFU_RETAIN_BATCH  500
+
+
+/* one site's sweep, from the index read to the drop */
+typedef struct {
+    ngx_pool_t                  *pool;
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_site_t             *site;
+    redisReply                  *index;      /* the batch, copied */
+    int64_t                      trimmed;
+    int64_t                      removed;
+    ngx_uint_t                   more;
+} ngx_kefu_retain_t;
 
 
 static void ngx_kefu_retain_handler(ngx_event_t *ev);
-static void ngx_kefu_retain_done(ngx_kefu_redis_t *rd, redisReply *reply,
+static void ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static void ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows,
+    void *data);
+static void ngx_kefu_retain_dropped(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static void ngx_kefu_retain_finish(ngx_kefu_retain_t *rt);
 
 
 /* a resend must find its original, but never after its conversation went */
@@ -98,12 +115,11 @@ ngx_kefu_retain_handler(ngx_event_t *ev)
 {
     ngx_kefu_main_conf_t *kmcf = ev->data;
 
-    u_char            now[NGX_INT64_LEN], keep[NGX_INT64_LEN];
-    u_char            lease[NGX_INT64_LEN];
-    size_t            lens[5];
-    ngx_uint_t        i;
-    const char       *argv[5];
-    ngx_kefu_site_t  *s;
+    ngx_uint_t          i;
+    ngx_pool_t         *pool;
+    ngx_kefu_site_t    *s;
+    ngx_kefu_call_t     call;
+    ngx_kefu_retain_t  *rt;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -118,51 +134,225 @@ ngx_kefu_retain_handler(ngx_event_t *ev)
     s = kmcf->sites.elts;
 
     for (i = 0; i < kmcf->sites.nelts; i++) {
-        argv[0] = (char *) s[i].name.data;
-        lens[0] = s[i].name.len;
-        argv[1] = (char *) now;
-        lens[1] = ngx_sprintf(now, "%L", ngx_kefu_now_ms()) - now;
-        argv[2] = (char *) keep;
-        lens[2] = ngx_sprintf(keep, "%M", s[i].retention) - keep;
-        argv[3] = NGX_KEFU_RETAIN_BATCH;
-        lens[3] = sizeof(NGX_KEFU_RETAIN_BATCH) - 1;
-        argv[4] = (char *) lease;
-        lens[4] = ngx_sprintf(lease, "%M",
-                              kmcf->retain_interval
-                              - kmcf->retain_interval / 10)
-                  - lease;
-
-        if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_retain_sweep,
-                                ngx_kefu_retain_done, kmcf, 0, 5, argv, lens)
+        if (ngx_kefu_retain_sweep_args(&call, &s[i].name, ngx_kefu_now_ms(),
+                                       s[i].retention, NGX_KEFU_RETAIN_BATCH,
+                                       kmcf->retain_interval
+                                       - kmcf->retain_interval / 10)
             != NGX_OK)
         {
+            continue;
+        }
+
+        /* the sweep's steps keep what they need in a pool of their own */
+        pool = ngx_create_pool(1024, ev->log);
+        if (pool == NULL) {
+            return;
+        }
+
+        rt = ngx_pcalloc(pool, sizeof(ngx_kefu_retain_t));
+        if (rt == NULL) {
+            ngx_destroy_pool(pool);
+            return;
+        }
+
+        rt->pool = pool;
+        rt->kmcf = kmcf;
+        rt->site = &s[i];
+
+        if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_retain_sweep,
+                                ngx_kefu_retain_swept, rt, call.nkeys,
+                                call.argc, call.argv, call.lens)
+            != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
             return;
         }
     }
 }
 
 
+/* the batch of old index entries: is each one's hash gone? (its slot) */
+
 static void
-ngx_kefu_retain_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
-    ngx_kefu_main_conf_t *kmcf = data;
+    ngx_kefu_retain_t  *rt = data;
+
+    size_t             i, n;
+    ngx_str_t          conv;
+    ngx_kefu_call_t   *calls;
+
+    static const char  *fields[] = { "site" };
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 4
-        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+        || reply->elements < 3
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
+        /* {-1}: another worker's turn */
+        ngx_destroy_pool(rt->pool);
         return;
     }
 
-    if (reply->element[1]->integer || reply->element[3]->integer) {
+    rt->more = reply->element[1]->integer == 1;
+    rt->trimmed = reply->element[2]->integer;
+
+    n = reply->elements - 3;
+
+    if (n == 0) {
+        ngx_kefu_retain_finish(rt);
+        return;
+    }
+
+    rt->index = ngx_kefu_redis_reply_copy(rt->pool, reply);
+    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
+
+    if (rt->index == NULL || calls == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        conv.data = (u_char *) reply->element[3 + i]->str;
+        conv.len = reply->element[3 + i]->len;
+
+        if (reply->element[3 + i]->type != REDIS_REPLY_STRING
+            || ngx_kefu_conv_fields_args(&calls[i], &conv, fields, 1)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_conv_fields, calls, n, 0,
+                              ngx_kefu_retain_checked, rt)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_free(calls);
+    return;
+
+failed:
+
+    if (calls) {
+        ngx_free(calls);
+    }
+
+    ngx_destroy_pool(rt->pool);
+}
+
+
+/* those gone leave the index, a few conversations a call, pipelined */
+
+static void
+ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
+{
+    ngx_kefu_retain_t  *rt = data;
+
+    size_t            i, n, ncalls;
+    ngx_str_t        *gone;
+    redisReply       *e;
+    ngx_kefu_call_t  *calls;
+
+    if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
+        || rows->elements != rt->index->elements - 3)
+    {
+        ngx_destroy_pool(rt->pool);
+        return;
+    }
+
+    gone = ngx_palloc(rt->pool, rows->elements * sizeof(ngx_str_t));
+    if (gone == NULL) {
+        ngx_destroy_pool(rt->pool);
+        return;
+    }
+
+    n = 0;
+
+    for (i = 0; i < rows->elements; i++) {
+        if (rows->element[i]->type == REDIS_REPLY_ARRAY
+            && rows->element[i]->elements == 0)
+        {
+            e = rt->index->element[3 + i];
+            gone[n].data = (u_char *) e->str;
+            gone[n].len = e->len;
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        ngx_kefu_retain_finish(rt);
+        return;
+    }
+
+    ncalls = (n + NGX_KEFU_RETAIN_DROP_MAX - 1) / NGX_KEFU_RETAIN_DROP_MAX;
+
+    calls = ngx_alloc(ncalls * sizeof(ngx_kefu_call_t), ngx_cycle->log);
+    if (calls == NULL) {
+        ngx_destroy_pool(rt->pool);
+        return;
+    }
+
+    for (i = 0; i < ncalls; i++) {
+        if (ngx_kefu_retain_drop_args(&calls[i], &rt->site->name,
+                                      gone + i * NGX_KEFU_RETAIN_DROP_MAX,
+                                      ngx_min(NGX_KEFU_RETAIN_DROP_MAX,
+                                              n - i * NGX_KEFU_RETAIN_DROP_MAX))
+            != NGX_OK)
+        {
+            ngx_free(calls);
+            ngx_destroy_pool(rt->pool);
+            return;
+        }
+    }
+
+    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_retain_drop, calls, ncalls,
+                              0, ngx_kefu_retain_dropped, rt)
+        != NGX_OK)
+    {
+        ngx_destroy_pool(rt->pool);
+    }
+
+    ngx_free(calls);
+}
+
+
+static void
+ngx_kefu_retain_dropped(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_retain_t  *rt = data;
+
+    size_t  i;
+
+    for (i = 0; reply && reply->type == REDIS_REPLY_ARRAY
+                && i < reply->elements; i++)
+    {
+        if (reply->element[i]->type == REDIS_REPLY_INTEGER) {
+            rt->removed += reply->element[i]->integer;
+        }
+    }
+
+    ngx_kefu_retain_finish(rt);
+}
+
+
+static void
+ngx_kefu_retain_finish(ngx_kefu_retain_t *rt)
+{
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = rt->kmcf;
+
+    if (rt->removed || rt->trimmed) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "kefu retain: %L conversations and %L events gone",
-                       (int64_t) reply->element[1]->integer,
-                       (int64_t) reply->element[3]->integer);
+                       rt->removed, rt->trimmed);
     }
 
     /* a full batch: the rest soon, not an interval later */
-    if (reply->element[2]->integer == 1
+    if (rt->more
         && !(ngx_exiting || ngx_terminate || ngx_quit)
         && kmcf->retain_event)
     {
@@ -172,4 +362,6 @@ ngx_kefu_retain_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
         ngx_add_timer(kmcf->retain_event, 100);
     }
+
+    ngx_destroy_pool(rt->pool);
 }

@@ -300,6 +300,492 @@ ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* a key of the site's slot named after a participant: "<who><tail>" */
+
+static void
+ngx_kefu_call_who_key(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *who,
+    const char *tail)
+{
+    u_char  suffix[sizeof(":") + NGX_KEFU_MAX_ID_LEN + 2 + 32];
+
+    if (who->len > NGX_KEFU_MAX_ID_LEN + 2 || ngx_strlen(tail) > 31) {
+        c->overflow = 1;
+        return;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":%V%s", who, tail) = '\0';
+    ngx_kefu_call_key(c, 's', site, (char *) suffix);
+}
+
+
+/* KEYS: the participant's conversations, its open ones; ARGV: role */
+
+ngx_int_t
+ngx_kefu_summaries_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *who,
+    ngx_str_t *role)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, who, ":convs");
+    ngx_kefu_call_who_key(c, site, who, ":open");
+    ngx_kefu_call_str(c, role);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation; ARGV: conv, who, role */
+
+ngx_int_t
+ngx_kefu_summary_args(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *who,
+    ngx_str_t *role)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, who);
+    ngx_kefu_call_str(c, role);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the conversation, its log, its joined set; ARGV: conv, before (""
+ * for the end), limit, visitor ("1": no private notes); for a reader not
+ * a member (site not NULL): site, who, role, listed
+ */
+
+ngx_int_t
+ngx_kefu_history_args(ngx_kefu_call_t *c, ngx_str_t *conv, int64_t before,
+    ngx_uint_t limit, ngx_uint_t visitor, ngx_str_t *site, ngx_str_t *who,
+    ngx_str_t *role, ngx_uint_t listed)
+{
+    ngx_str_t  none = ngx_null_string, one = ngx_string("1"),
+               zero = ngx_string("0");
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, conv);
+
+    if (before > 0) {
+        ngx_kefu_call_int(c, before);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    ngx_kefu_call_int(c, (int64_t) limit);
+    ngx_kefu_call_str(c, visitor ? &one : &zero);
+
+    if (site) {
+        ngx_kefu_call_str(c, site);
+        ngx_kefu_call_str(c, who);
+        ngx_kefu_call_str(c, role);
+        ngx_kefu_call_str(c, listed ? &one : &zero);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the agent's conversations; ARGV: conv */
+
+ngx_int_t
+ngx_kefu_history_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *conv)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, who, ":convs");
+    ngx_kefu_call_str(c, conv);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation, its assignments, its joined set; ARGV: site,
+ * conv, reader? (an agent's "a:<id>") */
+
+ngx_int_t
+ngx_kefu_api_conv_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    ngx_str_t *reader)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":assignments");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, conv);
+
+    if (reader && reader->len) {
+        ngx_kefu_call_str(c, reader);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: a visitor's hash, its page trail (visitor: its id) */
+
+ngx_int_t
+ngx_kefu_api_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor)
+{
+    u_char     v[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t  w;
+
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    w.data = v;
+    w.len = ngx_sprintf(v, "v:%V", visitor) - v;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, &w, "");
+    ngx_kefu_call_who_key(c, site, &w, ":pages");
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the visitor's hash, its uploads of the hour; ARGV: conv, quota */
+
+ngx_int_t
+ngx_kefu_upload_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_str_t *conv, ngx_int_t quota, int64_t hour)
+{
+    u_char     v[2 + NGX_KEFU_MAX_ID_LEN], tail[sizeof(":uploads:")
+                                                   + NGX_INT64_LEN];
+    ngx_str_t  w;
+
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    w.data = v;
+    w.len = ngx_sprintf(v, "v:%V", visitor) - v;
+    *ngx_snprintf(tail, sizeof(tail) - 1, ":uploads:%L", hour) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, &w, "");
+    ngx_kefu_call_who_key(c, site, &w, (char *) tail);
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_int(c, quota);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation, its joined set; ARGV: site, role, id, conv */
+
+ngx_int_t
+ngx_kefu_upload_owner_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *role, ngx_str_t *id, ngx_str_t *conv)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, role);
+    ngx_kefu_call_str(c, id);
+    ngx_kefu_call_str(c, conv);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation; ARGV: the fields wanted (C strings) */
+
+ngx_int_t
+ngx_kefu_conv_fields_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    const char **fields, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+    ngx_str_t   f;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+
+    for (i = 0; i < n; i++) {
+        f.data = (u_char *) fields[i];
+        f.len = ngx_strlen(fields[i]);
+        ngx_kefu_call_str(c, &f);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the group's queue; ARGV: limit */
+
+ngx_int_t
+ngx_kefu_api_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, int64_t limit)
+{
+    ngx_str_t  q;
+    u_char     name[sizeof("q:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (group->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    q.data = name;
+    q.len = ngx_sprintf(name, "q:%V", group) - name;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, &q, "");
+    ngx_kefu_call_int(c, limit);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's conversations; ARGV: since ("" for -1), cursor, count */
+
+ngx_int_t
+ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t since,
+    ngx_str_t *cursor, int64_t count)
+{
+    ngx_str_t  none = ngx_null_string;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":convs");
+
+    if (since >= 0) {
+        ngx_kefu_call_int(c, since);
+
+    } else {
+        ngx_kefu_call_str(c, &none);
+    }
+
+    ngx_kefu_call_str(c, cursor);
+    ngx_kefu_call_int(c, count);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the sweep's state, the site's conversations, its events; ARGV:
+ * now, retention, batch, lease (ms)
+ */
+
+ngx_int_t
+ngx_kefu_retain_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_msec_t retention, ngx_uint_t batch, ngx_msec_t lease)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":retain");
+    ngx_kefu_call_key(c, 's', site, ":convs");
+    ngx_kefu_call_key(c, 's', site, ":events");
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) retention);
+    ngx_kefu_call_int(c, (int64_t) batch);
+    ngx_kefu_call_int(c, (int64_t) lease);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the site's conversations, its counts; ARGV: n conversations gone
+ * (at most NGX_KEFU_RETAIN_DROP_MAX a call)
+ */
+
+ngx_int_t
+ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *convs, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":convs");
+    ngx_kefu_call_key(c, 's', site, ":counts");
+
+    for (i = 0; i < n; i++) {
+        ngx_kefu_call_str(c, &convs[i]);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's files, the sweep's lease; ARGV: now, batch, next, lease */
+
+ngx_int_t
+ngx_kefu_upload_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_uint_t batch, ngx_msec_t next, ngx_msec_t lease)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":files");
+    ngx_kefu_call_key(c, 's', site, ":files:sweep");
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) batch);
+    ngx_kefu_call_int(c, (int64_t) next);
+    ngx_kefu_call_int(c, (int64_t) lease);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the site's files, the file's references; ARGV: sha, n conversations
+ * gone (at most NGX_KEFU_UPLOAD_REAP_MAX a call)
+ */
+
+ngx_int_t
+ngx_kefu_upload_reap_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *sha, ngx_str_t *convs, ngx_uint_t n)
+{
+    u_char      suffix[sizeof(":file:") + NGX_KEFU_SHA256_HEX];
+    ngx_uint_t  i;
+
+    if (sha->len > NGX_KEFU_SHA256_HEX) {
+        return NGX_ERROR;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":file:%V", sha) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":files");
+    ngx_kefu_call_key(c, 's', site, (char *) suffix);
+    ngx_kefu_call_str(c, sha);
+
+    for (i = 0; i < n; i++) {
+        ngx_kefu_call_str(c, &convs[i]);
+    }
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the group's queue; ARGV: limit */
+
+ngx_int_t
+ngx_kefu_queue_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *group,
+    ngx_uint_t limit)
+{
+    return ngx_kefu_api_queue_args(c, site, group, (int64_t) limit);
+}
+
+
+/* KEYS: the conversation, its log; ARGV: conv */
+
+ngx_int_t
+ngx_kefu_queue_item_args(ngx_kefu_call_t *c, ngx_str_t *conv)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_str(c, conv);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the group's queue, the visitor's hash and pages (a visitor known);
+ * ARGV: site, conv, group, position, since, offline, last, visitor
+ */
+
+ngx_int_t
+ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
+{
+    u_char     v[2 + NGX_KEFU_MAX_ID_LEN], q[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t  w, g;
+
+    if (e->visitor.len > NGX_KEFU_MAX_ID_LEN
+        || e->group.len > NGX_KEFU_MAX_ID_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    g.data = q;
+    g.len = ngx_sprintf(q, "q:%V", &e->group) - q;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, &e->site, &g, "");
+
+    if (e->visitor.len) {
+        w.data = v;
+        w.len = ngx_sprintf(v, "v:%V", &e->visitor) - v;
+        ngx_kefu_call_who_key(c, &e->site, &w, "");
+        ngx_kefu_call_who_key(c, &e->site, &w, ":pages");
+    }
+
+    ngx_kefu_call_str(c, &e->site);
+    ngx_kefu_call_str(c, &e->conv);
+    ngx_kefu_call_str(c, &e->group);
+    ngx_kefu_call_int(c, (int64_t) e->position);
+    ngx_kefu_call_str(c, &e->since);
+    ngx_kefu_call_str(c, &e->offline);
+    ngx_kefu_call_str(c, &e->last);
+    ngx_kefu_call_str(c, &e->visitor);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's counts, its groups; ARGV: site, default group */
+
+ngx_int_t
+ngx_kefu_status_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *default_group)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":counts");
+    ngx_kefu_call_key(c, 's', site, ":groups");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, default_group);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the site's denylist; ARGV: member ("j:<jti>", "s:<sub>"), until,
+ * now (ms), the most entries, the channel, the notice's head ("<site>
+ * <kind>"), the value
+ */
+
+ngx_int_t
+ngx_kefu_revoke_add_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *member, int64_t until, int64_t now, ngx_uint_t max,
+    ngx_str_t *channel, ngx_str_t *head, ngx_str_t *value)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":revoked");
+    ngx_kefu_call_str(c, member);
+    ngx_kefu_call_int(c, until);
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) max);
+    ngx_kefu_call_str(c, channel);
+    ngx_kefu_call_str(c, head);
+    ngx_kefu_call_str(c, value);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the owner's canned replies; ARGV: op, key, document, the most */
+
+ngx_int_t
+ngx_kefu_canned_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *owner,
+    ngx_str_t *op, ngx_str_t *key, ngx_str_t *doc, ngx_uint_t max)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, owner, ":canned");
+    ngx_kefu_call_str(c, op);
+    ngx_kefu_call_str(c, key);
+    ngx_kefu_call_str(c, doc);
+    ngx_kefu_call_int(c, (int64_t) max);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* the string fields of msg's arguments, for copying them whole */
 #define ngx_kefu_msg_strings(a)                                               \
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \

@@ -73,6 +73,126 @@ ngx_int_t ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t due);
 
 
+/*
+ * lua/summaries.lua, then lua/summary.lua per conversation (pipelined): a
+ * welcome's conversations; who: "v:<id>", "a:<id>", "m:<id>"
+ */
+ngx_int_t ngx_kefu_summaries_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *role);
+ngx_int_t ngx_kefu_summary_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *who, ngx_str_t *role);
+
+
+/*
+ * lua/history.lua: a page of a conversation's log; before 0 for the end;
+ * site NULL for a member, else the reader not a member (who, role) and
+ * whether lua/history_check.lua found it in an agent's list
+ */
+ngx_int_t ngx_kefu_history_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    int64_t before, ngx_uint_t limit, ngx_uint_t visitor, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *role, ngx_uint_t listed);
+ngx_int_t ngx_kefu_history_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *who, ngx_str_t *conv);
+
+
+/*
+ * lua/api_conv.lua (reader: an agent's "a:<id>", NULL for any), then
+ * lua/api_visitor.lua for its visitor: one conversation for the API
+ */
+ngx_int_t ngx_kefu_api_conv_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, ngx_str_t *reader);
+ngx_int_t ngx_kefu_api_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor);
+
+
+/*
+ * An upload's checks: lua/upload_owner.lua, the conversation named (role
+ * "visitor", "agent", "admin"), then for a visitor lua/upload_check.lua,
+ * its open conversation and its quota (0 for none) in the site's slot
+ */
+ngx_int_t ngx_kefu_upload_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_str_t *conv, ngx_int_t quota, int64_t hour);
+ngx_int_t ngx_kefu_upload_owner_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *role, ngx_str_t *id, ngx_str_t *conv);
+
+
+/*
+ * Listings: the index in the site's slot (lua/api_list.lua: since -1 for
+ * any; lua/api_queue.lua), then lua/conv_fields.lua per conversation
+ */
+ngx_int_t ngx_kefu_conv_fields_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    const char **fields, ngx_uint_t n);
+ngx_int_t ngx_kefu_api_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, int64_t limit);
+ngx_int_t ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t since, ngx_str_t *cursor, int64_t count);
+
+
+/*
+ * The retention sweep: lua/retain_sweep.lua (the site's slot), each
+ * conversation's hash asked in its own (lua/conv_fields.lua), then
+ * lua/retain_drop.lua for those gone, a few a call
+ */
+#define NGX_KEFU_RETAIN_DROP_MAX  (NGX_KEFU_CALL_ARGS - 2)
+
+ngx_int_t ngx_kefu_retain_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_msec_t retention, ngx_uint_t batch, ngx_msec_t lease);
+ngx_int_t ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *convs, ngx_uint_t n);
+
+
+/*
+ * The attachments' sweep: lua/upload_sweep.lua (the site's slot), each
+ * conversation referring to a file asked in its own (lua/conv_fields.lua),
+ * then lua/upload_reap.lua per file for those gone, a few a call
+ */
+#define NGX_KEFU_UPLOAD_REAP_MAX  (NGX_KEFU_CALL_ARGS - 3)
+
+ngx_int_t ngx_kefu_upload_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_uint_t batch, ngx_msec_t next, ngx_msec_t lease);
+ngx_int_t ngx_kefu_upload_reap_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *sha, ngx_str_t *convs, ngx_uint_t n);
+
+
+/*
+ * The agents' view of the queues: lua/queue.lua per group (the site's
+ * slot), lua/queue_item.lua per conversation (its slot), then
+ * lua/queue_entry.lua per queued one (the site's: its visitor)
+ */
+typedef struct {
+    ngx_str_t                    site;
+    ngx_str_t                    conv;
+    ngx_str_t                    group;
+    ngx_uint_t                   position;    /* from 1 */
+    ngx_str_t                    since;       /* the queue's score */
+    ngx_str_t                    offline;     /* "1" or "" */
+    ngx_str_t                    last;        /* preview, "" for none */
+    ngx_str_t                    visitor;     /* "" for none */
+} ngx_kefu_queue_entry_t;
+
+ngx_int_t ngx_kefu_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, ngx_uint_t limit);
+ngx_int_t ngx_kefu_queue_item_args(ngx_kefu_call_t *c, ngx_str_t *conv);
+ngx_int_t ngx_kefu_queue_entry_args(ngx_kefu_call_t *c,
+    ngx_kefu_queue_entry_t *e);
+
+
+/* lua/status.lua: a site's figures */
+ngx_int_t ngx_kefu_status_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *default_group);
+
+/* lua/revoke_add.lua: an entry of a site's token denylist */
+ngx_int_t ngx_kefu_revoke_add_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *member, int64_t until, int64_t now, ngx_uint_t max,
+    ngx_str_t *channel, ngx_str_t *head, ngx_str_t *value);
+
+
+/* lua/canned.lua: an owner's ("a:<id>", "m:<id>") canned replies */
+ngx_int_t ngx_kefu_canned_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *owner, ngx_str_t *op, ngx_str_t *key, ngx_str_t *doc,
+    ngx_uint_t max);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  28

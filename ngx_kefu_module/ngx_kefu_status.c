@@ -192,12 +192,10 @@ ngx_kefu_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_kefu_status_handler(ngx_http_request_t *r)
 {
-    u_char                 key[2][sizeof("kefu:{s:}:groups") + 64];
-    size_t                 lens[4];
     ngx_str_t              fmt;
     ngx_int_t              rc;
     ngx_uint_t             i;
-    const char            *argv[4];
+    ngx_kefu_call_t        call;
 #if (NGX_HTTP_HEADERS)
     ngx_table_elt_t       *accept;
 #endif
@@ -288,24 +286,21 @@ ngx_kefu_status_handler(ngx_http_request_t *r)
     site = kmcf->sites.elts;
 
     for (i = 0; i < kmcf->sites.nelts; i++) {
-        argv[0] = (char *) key[0];
-        lens[0] = ngx_sprintf(key[0], "kefu:{s:%V}:counts", &site[i].name)
-                  - key[0];
-        argv[1] = (char *) key[1];
-        lens[1] = ngx_sprintf(key[1], "kefu:{s:%V}:groups", &site[i].name)
-                  - key[1];
-        argv[2] = (char *) site[i].name.data;
-        lens[2] = site[i].name.len;
-        argv[3] = (char *) site[i].default_group.data;
-        lens[3] = site[i].default_group.len;
+        if (ngx_kefu_status_args(&call, &site[i].name,
+                                 &site[i].default_group)
+            != NGX_OK)
+        {
+            ctx->redis = NGX_KEFU_STATUS_REDIS_DOWN;
+            break;
+        }
 
         rc = ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_status,
                                  ngx_kefu_status_reply,
                                  (void *) (uintptr_t)
                                      (ctx->id << NGX_KEFU_STATUS_SITE_BITS
                                       | i),
-                                 2, 4,
-                                 argv, lens);
+                                 call.nkeys, call.argc,
+                                 call.argv, call.lens);
         if (rc != NGX_OK) {
             ctx->redis = NGX_KEFU_STATUS_REDIS_DOWN;
             break;

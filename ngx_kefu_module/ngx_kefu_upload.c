@@ -59,6 +59,7 @@ typedef struct {
     ngx_event_t                  ev;
     ngx_kefu_scan_t             *scan;
     time_t                       started;
+    int64_t                      hour;       /* the quota's clock hour */
     unsigned                     typed:1;
     unsigned                     stored:1;
 } ngx_kefu_upload_t;
@@ -69,6 +70,10 @@ static ngx_int_t ngx_kefu_upload_auth(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_name(ngx_http_request_t *r,
     ngx_kefu_upload_t *u, ngx_str_t *raw);
+static ngx_int_t ngx_kefu_upload_owned(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_upload_quota(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_checked(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static void ngx_kefu_upload_body(ngx_http_request_t *r);
@@ -496,10 +501,9 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
     ngx_str_t              site, conv, raw, *ct;
     ngx_table_elt_t       *h;
     ngx_kefu_upload_t     *u;
-    const char            *argv[6];
-    size_t                 lens[6];
-    u_char                 quota[NGX_INT_T_LEN], hourbuf[NGX_INT64_LEN];
     u_char                 name[65];
+    ngx_str_t              role;
+    ngx_kefu_call_t        call;
     ngx_http_cleanup_t    *cln;
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
@@ -657,29 +661,32 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
 
     hour = ngx_time() / 3600;
 
-    argv[0] = (char *) u->api.site->name.data;
-    lens[0] = u->api.site->name.len;
-    argv[1] = u->role == NGX_KEFU_ROLE_VISITOR ? "visitor"
-              : u->role == NGX_KEFU_ROLE_AGENT ? "agent" : "admin";
-    lens[1] = ngx_strlen(argv[1]);
-    argv[2] = (char *) u->id.data;
-    lens[2] = u->id.len;
-    argv[3] = (char *) u->conv.data;
-    lens[3] = u->conv.len;
-    argv[4] = (char *) quota;
-    lens[4] = ngx_sprintf(quota, "%i", u->limits->quota) - quota;
-    argv[5] = (char *) hourbuf;
-    lens[5] = ngx_sprintf(hourbuf, "%L", hour) - hourbuf;
-
-    if (argv[3] == NULL) {
-        argv[3] = "";
-    }
+    u->hour = hour;
 
     /* given back by the one ngx_http_finalize_request() of the end */
     r->main->count++;
 
-    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_upload_check, 6, argv, lens,
-                           ngx_kefu_upload_checked);
+    if (u->conv.len) {
+        /* the conversation named: the uploader's? (its slot) */
+        role.data = (u_char *) (u->role == NGX_KEFU_ROLE_VISITOR ? "visitor"
+                                : u->role == NGX_KEFU_ROLE_AGENT ? "agent"
+                                : "admin");
+        role.len = ngx_strlen(role.data);
+
+        rc = ngx_kefu_upload_owner_args(&call, &u->api.site->name, &role,
+                                        &u->id, &u->conv) != NGX_OK
+             ? NGX_HTTP_INTERNAL_SERVER_ERROR
+             : ngx_kefu_api_eval_call(r, &ngx_kefu_script_upload_owner, &call,
+                                      ngx_kefu_upload_owned);
+
+    } else if (u->role == NGX_KEFU_ROLE_VISITOR) {
+        rc = ngx_kefu_upload_quota(r, u);
+
+    } else {
+        /* only a visitor's upload may go to its open conversation */
+        rc = ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                "not your conversation");
+    }
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
@@ -864,6 +871,45 @@ ngx_kefu_upload_name(ngx_http_request_t *r, ngx_kefu_upload_t *u,
 
 
 /* the participant is in: read the body */
+
+/* the conversation named is the uploader's: a visitor's quota next */
+
+static ngx_int_t
+ngx_kefu_upload_owned(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    ngx_kefu_upload_t *u = (ngx_kefu_upload_t *) api;
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
+        && reply->element[0]->type == REDIS_REPLY_INTEGER
+        && reply->element[0]->integer == 0
+        && u->role == NGX_KEFU_ROLE_VISITOR)
+    {
+        return ngx_kefu_upload_quota(r, u);
+    }
+
+    return ngx_kefu_upload_checked(r, api, reply);
+}
+
+
+/* a visitor's open conversation (none named) and quota: the site's slot */
+
+static ngx_int_t
+ngx_kefu_upload_quota(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    ngx_kefu_call_t  call;
+
+    if (ngx_kefu_upload_check_args(&call, &u->api.site->name, &u->id,
+                                   &u->conv, u->limits->quota, u->hour)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_upload_check, &call,
+                                  ngx_kefu_upload_checked);
+}
+
 
 static ngx_int_t
 ngx_kefu_upload_checked(ngx_http_request_t *r, ngx_kefu_api_t *api,

@@ -9,7 +9,11 @@
  * a look.  Every kefu_upload_sweep, one worker of all hosts (a Redis
  * lease) takes at most 100 due files per site: a reference whose
  * conversation hash (kefu:{c:<conv>}) is gone is dropped, and a file with
- * none left is deleted from disk.  So whatever removes a conversation,
+ * none left is deleted from disk.  The files' sets are in the site's slot
+ * and each conversation in its own: the due files are read there
+ * (lua/upload_sweep.lua), each conversation they name asked in its slot,
+ * pipelined, and those gone dropped back in the site's
+ * (lua/upload_reap.lua).  So whatever removes a conversation,
  * retention expiring it or a visitor's erasure deleting it, removes its
  * files at the next sweep; no key is ever scanned for.
  */
@@ -19,18 +23,31 @@
 #include "ngx_kefu_upload.h"
 
 
-#define NGX_KEFU_SWEEP_BATCH  "100"
+#define NGX_KEFU_SWEEP_BATCH  100
 
 
+/* one site's sweep, its steps' state in a pool of its own */
 typedef struct {
+    ngx_pool_t                  *pool;
     ngx_uint_t                   site;       /* index in kmcf->sites */
     time_t                       sent;
+    ngx_uint_t                   n;          /* conversations asked */
+    ngx_str_t                   *convs;
+    ngx_uint_t                  *file;       /* each one's file, in shas */
+    ngx_str_t                   *shas;
+    ngx_uint_t                   nshas;
 } ngx_kefu_sweep_t;
 
 
 static void ngx_kefu_upload_sweep_handler(ngx_event_t *ev);
 static void ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static void ngx_kefu_upload_sweep_checked(ngx_kefu_redis_t *rd,
+    redisReply *rows, void *data);
+static void ngx_kefu_upload_sweep_reaped(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_upload_sweep_unlink(ngx_kefu_redis_t *rd,
+    ngx_kefu_sweep_t *sw, redisReply *shas);
 static void ngx_kefu_upload_sweep_later(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, u_char *sha);
 static void ngx_kefu_upload_sweep_ignore(ngx_kefu_redis_t *rd,
@@ -79,11 +96,9 @@ ngx_kefu_upload_sweep_handler(ngx_event_t *ev)
 {
     ngx_kefu_main_conf_t *kmcf = ev->data;
 
-    u_char                   now[NGX_INT64_LEN], next[NGX_INT64_LEN];
-    u_char                   lease[NGX_INT64_LEN];
-    size_t                   lens[5];
     ngx_uint_t               i;
-    const char              *argv[5];
+    ngx_pool_t              *pool;
+    ngx_kefu_call_t          call;
     ngx_kefu_site_t         *s;
     ngx_kefu_sweep_t        *sw;
     ngx_kefu_upload_conf_t  *ucf;
@@ -103,37 +118,42 @@ ngx_kefu_upload_sweep_handler(ngx_event_t *ev)
     s = kmcf->sites.elts;
 
     for (i = 0; i < kmcf->sites.nelts; i++) {
-        sw = ngx_alloc(sizeof(ngx_kefu_sweep_t), ev->log);
-        if (sw == NULL) {
+        if (ngx_kefu_upload_sweep_args(&call, &s[i].name, ngx_kefu_now_ms(),
+                                       NGX_KEFU_SWEEP_BATCH, 10 * ucf->sweep,
+                                       ucf->sweep - ucf->sweep / 10)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        pool = ngx_create_pool(1024, ev->log);
+        if (pool == NULL) {
             return;
         }
 
+        sw = ngx_pcalloc(pool, sizeof(ngx_kefu_sweep_t));
+        if (sw == NULL) {
+            ngx_destroy_pool(pool);
+            return;
+        }
+
+        sw->pool = pool;
         sw->site = i;
         sw->sent = ngx_time();
 
-        argv[0] = (char *) s[i].name.data;
-        lens[0] = s[i].name.len;
-        argv[1] = (char *) now;
-        lens[1] = ngx_sprintf(now, "%L", ngx_kefu_now_ms()) - now;
-        argv[2] = NGX_KEFU_SWEEP_BATCH;
-        lens[2] = sizeof(NGX_KEFU_SWEEP_BATCH) - 1;
-        argv[3] = (char *) next;
-        lens[3] = ngx_sprintf(next, "%M", 10 * ucf->sweep) - next;
-        argv[4] = (char *) lease;
-        lens[4] = ngx_sprintf(lease, "%M", ucf->sweep - ucf->sweep / 10)
-                  - lease;
-
         if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_upload_sweep,
-                                ngx_kefu_upload_sweep_done, sw, 0, 5, argv,
-                                lens)
+                                ngx_kefu_upload_sweep_done, sw, call.nkeys,
+                                call.argc, call.argv, call.lens)
             != NGX_OK)
         {
-            ngx_free(sw);
+            ngx_destroy_pool(pool);
             return;
         }
     }
 }
 
+
+/* the due files: those decided are deleted, the others' conversations asked */
 
 static void
 ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -141,6 +161,223 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_sweep_t *sw = data;
 
+    size_t             i, k, m, n;
+    redisReply        *ask, *e;
+    ngx_kefu_call_t   *calls;
+
+    static const char  *fields[] = { "site" };
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        /* {}: another worker's turn */
+        ngx_destroy_pool(sw->pool);
+        return;
+    }
+
+    ngx_kefu_upload_sweep_unlink(rd, sw, reply->element[0]);
+
+    ask = reply->element[1];
+
+    /* {sha, n, conv * n, ...}: counted, then copied */
+    n = 0;
+    m = 0;
+
+    for (i = 0; i + 1 < ask->elements; i += 2 + k) {
+        if (ask->element[i]->type != REDIS_REPLY_STRING
+            || ask->element[i + 1]->type != REDIS_REPLY_INTEGER
+            || ask->element[i + 1]->integer < 1
+            || i + 2 + (size_t) ask->element[i + 1]->integer > ask->elements)
+        {
+            ngx_destroy_pool(sw->pool);
+            return;
+        }
+
+        k = ask->element[i + 1]->integer;
+        n += k;
+        m++;
+    }
+
+    if (n == 0) {
+        ngx_destroy_pool(sw->pool);
+        return;
+    }
+
+    sw->convs = ngx_palloc(sw->pool, n * sizeof(ngx_str_t));
+    sw->file = ngx_palloc(sw->pool, n * sizeof(ngx_uint_t));
+    sw->shas = ngx_palloc(sw->pool, m * sizeof(ngx_str_t));
+    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
+
+    if (sw->convs == NULL || sw->file == NULL || sw->shas == NULL
+        || calls == NULL)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i + 1 < ask->elements; i += 2 + k) {
+        k = ask->element[i + 1]->integer;
+        e = ask->element[i];
+
+        sw->shas[sw->nshas].len = e->len;
+        sw->shas[sw->nshas].data = ngx_pstrdup(sw->pool,
+                                       &(ngx_str_t) { e->len,
+                                                      (u_char *) e->str });
+
+        for (m = 0; m < k; m++) {
+            e = ask->element[i + 2 + m];
+
+            sw->convs[sw->n].len = e->len;
+            sw->convs[sw->n].data = ngx_pstrdup(sw->pool,
+                                        &(ngx_str_t) { e->len,
+                                                       (u_char *) e->str });
+            sw->file[sw->n] = sw->nshas;
+
+            if (e->type != REDIS_REPLY_STRING
+                || sw->convs[sw->n].data == NULL
+                || ngx_kefu_conv_fields_args(&calls[sw->n], &sw->convs[sw->n],
+                                             fields, 1)
+                   != NGX_OK)
+            {
+                goto failed;
+            }
+
+            sw->n++;
+        }
+
+        if (sw->shas[sw->nshas].data == NULL) {
+            goto failed;
+        }
+
+        sw->nshas++;
+    }
+
+    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_conv_fields, calls, n, 0,
+                              ngx_kefu_upload_sweep_checked, sw)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_free(calls);
+    return;
+
+failed:
+
+    if (calls) {
+        ngx_free(calls);
+    }
+
+    ngx_destroy_pool(sw->pool);
+}
+
+
+/* the conversations gone leave their files' references */
+
+static void
+ngx_kefu_upload_sweep_checked(ngx_kefu_redis_t *rd, redisReply *rows,
+    void *data)
+{
+    ngx_kefu_sweep_t *sw = data;
+
+    ngx_str_t         *gone;
+    ngx_uint_t         i, j, f, ng, ncalls;
+    ngx_kefu_call_t   *calls;
+    ngx_kefu_site_t   *site;
+
+    if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
+        || rows->elements != sw->n)
+    {
+        ngx_destroy_pool(sw->pool);
+        return;
+    }
+
+    site = (ngx_kefu_site_t *) ngx_kefu_redis_main_conf(rd)->sites.elts
+           + sw->site;
+
+    /* at most one call per file and NGX_KEFU_UPLOAD_REAP_MAX gone */
+    calls = ngx_alloc(sw->n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
+    gone = ngx_palloc(sw->pool, sw->n * sizeof(ngx_str_t));
+
+    if (calls == NULL || gone == NULL) {
+        goto failed;
+    }
+
+    ncalls = 0;
+
+    for (f = 0; f < sw->nshas; f++) {
+        ng = 0;
+
+        for (i = 0; i < sw->n; i++) {
+            if (sw->file[i] == f
+                && rows->element[i]->type == REDIS_REPLY_ARRAY
+                && rows->element[i]->elements == 0)
+            {
+                gone[ng++] = sw->convs[i];
+            }
+        }
+
+        for (j = 0; j < ng; j += NGX_KEFU_UPLOAD_REAP_MAX) {
+            if (ngx_kefu_upload_reap_args(&calls[ncalls], &site->name,
+                                          &sw->shas[f], gone + j,
+                                          ngx_min(NGX_KEFU_UPLOAD_REAP_MAX,
+                                                  ng - j))
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+            ncalls++;
+        }
+    }
+
+    if (ncalls == 0) {
+        ngx_free(calls);
+        ngx_destroy_pool(sw->pool);
+        return;
+    }
+
+    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_upload_reap, calls, ncalls,
+                              0, ngx_kefu_upload_sweep_reaped, sw)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_free(calls);
+    return;
+
+failed:
+
+    if (calls) {
+        ngx_free(calls);
+    }
+
+    ngx_destroy_pool(sw->pool);
+}
+
+
+static void
+ngx_kefu_upload_sweep_reaped(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_sweep_t *sw = data;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        ngx_kefu_upload_sweep_unlink(rd, sw, reply);
+    }
+
+    ngx_destroy_pool(sw->pool);
+}
+
+
+/* the files no reference is left to */
+
+static void
+ngx_kefu_upload_sweep_unlink(ngx_kefu_redis_t *rd, ngx_kefu_sweep_t *sw,
+    redisReply *shas)
+{
     size_t                   i;
     time_t                   guard;
     redisReply              *e;
@@ -154,16 +391,11 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
 
     /* a file renamed into place since is being uploaded again: kept */
     guard = sw->sent - (time_t) ngx_min(ucf->sweep / 1000, 10);
-    ngx_free(sw);
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        return;
-    }
+    for (i = 0; i < shas->elements; i++) {
+        e = shas->element[i];
 
-    for (i = 0; i < reply->elements; i++) {
-        e = reply->element[i];
-
-        if (e->type == REDIS_REPLY_STRING) {
+        if (e->type == REDIS_REPLY_STRING && e->len) {
             ngx_kefu_upload_unlink(kmcf, site, (u_char *) e->str, e->len,
                                    guard);
         }

@@ -1,6 +1,8 @@
 # Every script that declares its keys (#!lua) stays in one hash slot: the
 # chat, catch-up, read receipts, settings, availability, status and API
-# flows run against this file's own Redis in cluster mode, one node holding
+# flows, and the read side split into one call per slot (welcome's
+# summaries, the queues, lists, a conversation, history of a closed one,
+# uploads' checks, the attachments' and the retention sweeps) run against this file's own Redis in cluster mode, one node holding
 # all 16384 slots, where Redis itself refuses a script that touches a key
 # of a slot other than its declared keys' (docs/storage.md, "Slots").
 # scripts/test --cluster runs any other file that way.
@@ -8,8 +10,13 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::API;
+use Kefu::Route;
+use Kefu::Upload;
+use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep);
 use File::Temp qw(tempdir);
+
+BEGIN { $ENV{TEST_NGINX_UPLOAD_DIR} = tempdir('kefu-uploads.XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
 workers(2);
 master_on();
@@ -42,6 +49,8 @@ _EOC_
 });
 
 our $SHOP = site_of_run('shop1');
+our $S3 = site_of_run('shop3');
+$Kefu::Route::SITE = $SHOP;
 
 sub rcl { redis(port => $R->port, @_) }
 
@@ -121,5 +130,133 @@ like($raw, qr/"cl1"/, 'with the one online');
 my ($sst, undef, $sb) = http_raw("GET /kefu/status?format=json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 is($sst, 200, 'the status (status script)');
 like($sb, qr/"\Q$main::SHOP\E"/, 'with the site');
+--- no_error_log
+[error]
+
+=== TEST 4: the read side split by slot: welcome's summaries, the agents' queue, the API's lists, queue and conversation, history of a closed conversation
+--- ws
+# each script of these flows declares its keys: without "#!lua" Redis
+# would not refuse a key of another slot, and this test could not fail
+for my $s (qw(summaries summary queue queue_item queue_entry api_list api_queue conv_fields
+              api_conv api_visitor history history_check upload_owner upload_check upload_sweep
+              upload_reap retain_sweep retain_drop)) {
+    open(my $fh, '<', "$FindBin::Bin/../ngx_kefu_module/lua/$s.lua") or die "$s.lua: $!";
+    like(scalar <$fh>, qr/^#!lua\b/, "$s.lua is a #!lua script");
+}
+my $r = int rand 1e6;
+my $g = uniq_group();
+my $adm = api_token(secret => $main::S1, site => 'shop1');
+my ($a) = agent("sp$r", groups => [$g], status => 'online', capacity => 1, name => 'Sam');
+my ($v, $vw, $ack) = visitor($g, text => 'first one');
+my $c = $ack->{conv};
+wait_conv($a, $c, state => 'open');
+my ($v2, $vw2, $ack2) = visitor($g, text => 'waiting here');
+my $c2 = $ack2->{conv};
+
+# the agents' view (queue, queue_item, queue_entry)
+$a->send_json({type => 'queue', cid => 'q1'});
+my $q = wait_for($a, sub { $_[0]{type} eq 'queue' });
+my ($qi) = grep { $_->{conv} eq $c2 } @{ $q->{convs} || [] };
+ok($qi, 'the queued conversation is in the agent\'s queue view') or diag explain $q;
+is($qi && $qi->{visitor}{id}, $vw2->{id}, '... with its visitor (read in the site\'s slot)');
+is($qi && $qi->{last}, 'waiting here', '... and its preview (read in its own)');
+is($q->{cid}, 'q1', '... answering the request');
+
+# the API: a group's queue (api_queue, conv_fields)
+my ($st, $j, undef, $raw) = api(GET => "/kefu/api/sites/shop1/queues/$g", undef, token => $adm);
+is($st, 200, 'the API\'s queue') or diag $raw;
+is_deeply([map { [$_->{conv}, $_->{visitor}] } @{ $j->{convs} }], [[$c2, $vw2->{id}]],
+          '... lists it with its visitor');
+
+# the list, filtered and paged (api_list, conv_fields)
+($st, $j, undef, $raw) = api(GET => "/kefu/api/sites/shop1/convs?state=open&agent=sp$r", undef, token => $adm);
+is($st, 200, 'the API\'s list') or diag $raw;
+is_deeply([map { $_->{conv} } @{ $j->{convs} }], [$c], '... filtered to the open one of the agent');
+($st, $j, undef, $raw) = api(GET => "/kefu/api/sites/shop1/convs?limit=1", undef, token => $adm);
+is(scalar @{ $j->{convs} }, 1, 'a page of one');
+ok($j->{next}, '... with a cursor') or diag $raw;
+my %seen = map { $_->{conv} => 1 } @{ $j->{convs} };
+($st, $j, undef, $raw) = api(GET => "/kefu/api/sites/shop1/convs?limit=1&cursor=$j->{next}", undef, token => $adm);
+is($st, 200, 'the next page') or diag $raw;
+ok(@{ $j->{convs} } == 1 && !$seen{ $j->{convs}[0]{conv} }, '... another conversation') or diag $raw;
+
+# one conversation (api_conv, then api_visitor)
+($st, $j, undef, $raw) = api(GET => "/kefu/api/sites/shop1/convs/$c", undef, token => $adm);
+is($st, 200, 'the API\'s conversation') or diag $raw;
+is($j->{state}, 'open', '... its state (its slot)');
+is($j->{visitor}{id}, $vw->{id}, '... its visitor (the site\'s)');
+my $at = api_token(secret => $main::S1, site => 'shop1', role => 'agent', sub => "sp$r");
+($st) = api(GET => "/kefu/api/sites/shop1/convs/$c2", undef, token => $at);
+is($st, 404, 'an agent\'s token reads no conversation not its own');
+
+# closed, then read on a new connection: summaries, summary, history_check, history
+$a->send_json({type => 'close', conv => $c, cid => 'cl'});
+wait_conv($v, $c, state => 'closed');
+$a->close_ws(1000, 'bye');
+my ($a2, $aw) = agent("sp$r", groups => [$g]);
+my ($sum) = grep { $_->{conv} eq $c } @{ $aw->{convs} };
+is($sum && $sum->{state}, 'closed', 'welcome lists the closed conversation');
+$a2->send_json({type => 'history', conv => $c, cid => 'h1'});
+my $h = wait_for($a2, sub { $_[0]{type} eq 'history' || $_[0]{type} eq 'error' });
+is($h->{type}, 'history', 'the agent who closed it reads its history') or diag explain $h;
+ok((grep { ($_->{text} // '') eq 'first one' } @{ $h->{msgs} || [] }), '... with the first message');
+my ($o) = agent("other$r", groups => [$g]);
+$o->send_json({type => 'history', conv => $c, cid => 'h2'});
+$h = wait_for($o, sub { $_[0]{type} eq 'history' || $_[0]{type} eq 'error' });
+is($h->{code}, 'forbidden', 'another agent cannot');
+my ($v3, $vw3) = kefu_connect(role => 'visitor', site => 'shop1', token => $vw->{token});
+($sum) = grep { $_->{conv} eq $c } @{ $vw3->{convs} };
+is($sum && $sum->{state}, 'closed', 'the visitor\'s welcome lists it too');
+--- no_error_log
+[error]
+
+=== TEST 5: the uploads' checks and the attachments' and retention sweeps, one slot each call
+--- http_config
+    kefu_upload_path $TEST_NGINX_UPLOAD_DIR;
+    kefu_upload_sweep 1s;
+    kefu_site shop3 secret=shop3-secret-0123456789abcdef anonymous=on retention=2s;
+--- config
+    location /files/ { kefu_upload; }
+--- ws
+$Kefu::Upload::Path = '/files/';
+my $dir = $ENV{TEST_NGINX_UPLOAD_DIR};
+my $stored = sub { my ($sha) = @_; "$dir/shop1/" . substr($sha, 0, 2) . "/$sha" };
+my $g = uniq_group();
+my $r = int rand 1e6;
+my ($a) = agent("up$r", groups => [$g], status => 'online');
+my ($v, $vw, $ack) = visitor($g);
+my $c = $ack->{conv};
+wait_conv($a, $c, state => 'open');
+my ($x) = kefu_connect(role => 'visitor', site => 'shop1');
+
+# upload_owner then upload_check (named), upload_check alone (its open one)
+my $f1 = png(13, 13, 100);
+my ($st, $j, undef, $raw) = upload(site => 'shop1', token => $vw->{token}, conv => $c, name => 'a.png', data => $f1);
+is($st, 201, 'a visitor uploads to its conversation') or diag $raw;
+($st, $j, undef, $raw) = upload(site => 'shop1', token => $vw->{token}, name => 'b.png', data => png(14, 14, 100));
+is($st, 201, '... and to its open one, unnamed') or diag $raw;
+($st, $j, undef, $raw) = upload(site => 'shop1', token => agent_token("up$r"), conv => $c, name => 'c.png', data => png(15, 15, 100));
+is($st, 201, 'its agent uploads to it') or diag $raw;
+($st) = upload(site => 'shop1', token => $x->{token} // '', conv => $c, name => 'd.png', data => png(16, 16, 100));
+ok($st == 403 || $st == 401, 'another visitor cannot');
+($st) = upload(site => 'shop1', token => agent_token("nobody$r"), conv => $c, name => 'e.png', data => png(17, 17, 100));
+is($st, 403, 'nor an agent it is not assigned to');
+
+# upload_sweep, conv_fields, upload_reap: the conversation gone, its file goes
+ok(-f $stored->(sha256_hex($f1)), 'stored');
+rcl('DEL', "kefu:{c:$c}");
+my $deleted = 0;
+for (1 .. 150) { if (!-e $stored->(sha256_hex($f1))) { $deleted = 1; last } sleep 0.1 }
+ok($deleted, 'the sweep deletes the file of a conversation gone');
+is(rcl('EXISTS', "kefu:{s:$main::SHOP}:file:" . sha256_hex($f1)), 0, '... and its references');
+
+# retain_sweep, conv_fields, retain_drop: an index entry whose hash expired
+my $s3 = $main::S3;
+rcl('ZADD', "kefu:{s:$s3}:convs", 1000, '4242424242');
+rcl('HSET', "kefu:{s:$s3}:counts", 'closed', 1);
+my $gone = 0;
+for (1 .. 150) { if (!defined rcl('ZSCORE', "kefu:{s:$s3}:convs", '4242424242')) { $gone = 1; last } sleep 0.1 }
+ok($gone, 'the retention sweep drops the index entry of a conversation gone');
+is(rcl('HGET', "kefu:{s:$s3}:counts", 'closed'), 0, '... and counts it');
 --- no_error_log
 [error]

@@ -1,14 +1,9 @@
--- api_queue: ARGV = site, group, limit.  {length, then per queued
--- conversation conv, enqueued (ms), visitor, created}, oldest first.
-local q = 'kefu:{s:' .. ARGV[1] .. '}:q:' .. ARGV[2]
-local out = {redis.call('ZCARD', q)}
-local r = redis.call('ZRANGE', q, 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
-for i = 1, #r, 2 do
-  local h = redis.call('HMGET', 'kefu:{c:' .. r[i] .. '}', 'visitor',
-                       'created')
-  out[#out + 1] = r[i]
-  out[#out + 1] = r[i + 1]
-  out[#out + 1] = h[1] or ''
-  out[#out + 1] = h[2] or ''
-end
+#!lua flags=no-writes
+-- api_queue: KEYS = the group's queue.  ARGV = limit.  {length, then per
+-- queued conversation conv, enqueued (ms)}, oldest first; each one's
+-- visitor and creation are read next in its own slot (conv_fields.lua).
+local out = {redis.call('ZCARD', KEYS[1])}
+local r = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1,
+                     'WITHSCORES')
+for i = 1, #r do out[#out + 1] = r[i] end
 return out

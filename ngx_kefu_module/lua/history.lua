@@ -1,8 +1,11 @@
--- history: ARGV = conv, before (seq, "" for the end), limit, visitor
--- ("1": private notes left out); for a connection that is not a member
--- (a closed conversation read from a later connection), site, who, role:
--- its visitor reads it, so does an agent whose list still has it (it
--- closed it; one handed over left the list) or who joined it, and the
+#!lua flags=no-writes
+-- history: KEYS = the conversation, its log, its joined set.  ARGV =
+-- conv, before (seq, "" for the end), limit, visitor ("1": private notes
+-- left out); for a connection that is not a member (a closed
+-- conversation read from a later connection), site, who, role, listed
+-- ("1": history_check.lua found it in the agent's list, in the site's
+-- slot): its visitor reads it, so does an agent whose list still has it
+-- (it closed it; one handed over left the list) or who joined it, and the
 -- site's admins.  Returns {more, json, json, ...} newest first, or {-1}:
 -- not the reader's (or no such conversation).  At most 1000 entries are
 -- looked at (a visitor's history skips private notes, which may be many):
@@ -11,19 +14,16 @@
 --@include num
 if ARGV[5] then
   local site, who, role = ARGV[5], ARGV[6], ARGV[7]
-  local ck = 'kefu:{c:' .. ARGV[1] .. '}'
-  local h = redis.call('HMGET', ck, 'site', 'visitor')
+  local h = redis.call('HMGET', KEYS[1], 'site', 'visitor')
   if h[1] ~= site then return {-1} end
   local ok = role == 'admin'
   if role == 'visitor' then ok = h[2] == string.sub(who, 3) end
   if role == 'agent' then
-    ok = redis.call('ZSCORE', 'kefu:{s:' .. site .. '}:' .. who ..
-                    ':convs', ARGV[1]) ~= false
-         or redis.call('SISMEMBER', ck .. ':joined', who) == 1
+    ok = ARGV[8] == '1' or redis.call('SISMEMBER', KEYS[3], who) == 1
   end
   if not ok then return {-1} end
 end
-local k = 'kefu:{c:' .. ARGV[1] .. '}:log'
+local k = KEYS[2]
 local limit = tonumber(ARGV[3])
 local top = '+'
 if ARGV[2] ~= '' then

@@ -6,6 +6,8 @@ package Kefu::Cluster;
 # and stopped when the object goes away (also when a test dies).
 #
 #   my $c = Kefu::Cluster->new;            # waits for cluster_state:ok
+#   my $c = Kefu::Cluster->attach($port);  # a running one (scripts/test
+#                                          # --cluster3's), not stopped
 #   $c->ports                              # every node's port
 #   $c->master_of_slot($slot)              # port of the slot's master
 #   $c->slot('kefu:{s:a}:counts')          # CLUSTER KEYSLOT
@@ -43,6 +45,20 @@ sub new {
     die "redis-cli --cluster create failed: $out" if $? != 0;
 
     $self->wait_ok or die "cluster did not become ok\n";
+    return $self;
+}
+
+# a cluster someone else started: its nodes as CLUSTER NODES names them
+sub attach {
+    my ($class, $port) = @_;
+    my $self = bless {servers => [], dead => {}, attached => 1}, $class;
+    my $text = Kefu::Net::redis(port => $port, 'CLUSTER', 'NODES');
+    for my $line (split /\n/, $text) {
+        my (undef, $addr) = split ' ', $line;
+        my ($p) = $addr =~ /:(\d+)/;
+        push @{ $self->{servers} }, bless {port => $p}, 'Kefu::Cluster::Attached';
+    }
+    $self->wait_ok or die "cluster not ok\n";
     return $self;
 }
 
@@ -188,11 +204,17 @@ sub wait_ok {
 
 sub stop {
     my ($self) = @_;
+    return if $self->{attached};
     for my $s (@{ $self->{servers} || [] }) {
         $s->stop if $s;
     }
 }
 
 sub DESTROY { $_[0]->stop }
+
+package Kefu::Cluster::Attached;
+
+sub port { $_[0]{port} }
+sub stop { }
 
 1;
