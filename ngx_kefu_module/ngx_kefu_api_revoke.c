@@ -30,12 +30,12 @@ ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     u_char        key[NGX_KEFU_MAX_ID_LEN + 32];
     u_char        until[NGX_INT64_LEN], now[NGX_INT64_LEN];
     u_char        max[NGX_INT_T_LEN];
-    size_t        lens[8];
+    size_t        lens[7];
     json_t       *jti, *sub, *exp, *v;
     double        d;
     int64_t       ms, t;
     ngx_str_t     value;
-    const char   *argv[8];
+    const char   *argv[7];
     u_char        kind;
 
     jti = json_object_get(body, "jti");
@@ -123,19 +123,17 @@ ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     argv[4] = (char *) max;
     lens[4] = ngx_sprintf(max, "%ui", (ngx_uint_t) NGX_KEFU_REVOKE_MAX)
               - max;
-    argv[5] = NGX_KEFU_REVOKE_CHANNEL;
-    lens[5] = sizeof(NGX_KEFU_REVOKE_CHANNEL) - 1;
-    argv[6] = (char *) head;
-    lens[6] = p - head;
-    argv[7] = (char *) value.data;
-    lens[7] = value.len;
+    argv[5] = (char *) head;
+    lens[5] = p - head;
+    argv[6] = (char *) value.data;
+    lens[6] = value.len;
 
     /* for the answer: the body is gone by then */
     api->id.data = member + 2;
     api->id.len = value.len;
     api->kind = kind;
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_revoke_add, 1, 8, argv,
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_revoke_add, 1, 7, argv,
                                   lens, ngx_kefu_api_revoke_added);
 }
 

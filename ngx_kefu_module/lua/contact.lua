@@ -15,7 +15,7 @@ if conv ~= '' then
   local v = {id = ARGV[2], contact = c}
   if ARGV[5] ~= '' then v.name = ARGV[5] end
   if h[1] then
-    redis.call('PUBLISH', 'kefu:u:' .. ARGV[1] .. ':a:' .. h[1],
+    redis.call('PUBLISH', sk .. 'u:a:' .. h[1],
                '-|u|0|' .. cjson.encode({type = 'conv', conv = conv,
                state = h[2], reason = 'contact', visitor = v}))
   end
