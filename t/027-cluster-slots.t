@@ -130,7 +130,7 @@ like($sb, qr/"\Q$main::SHOP\E"/, 'with the site');
 [error]
 
 
-=== TEST 4: with kefu_redis cluster every script publishes (SPUBLISH) on a channel of its own slot: a conversation's, a participant's, a queue's, presence, settings, revocation
+=== TEST 4: with kefu_redis cluster every script publishes (SPUBLISH) on a channel of its own slot: a conversation's, a participant's, a queue's, presence, settings, revocation; contact in two steps
 --- sharded
 --- ws
 my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss4');
@@ -155,6 +155,21 @@ is($m && $m->{text}, 'hello shards', 'and gets the message (on kefu:{c:<conv>})'
 $ag->send_json({type => 'read', conv => $conv, seq => $ack->{seq}});
 my $r = $v->wait_for(sub { $_[0]{type} eq 'read' });
 is($r && $r->{seq}, $ack->{seq}, 'a read receipt (read, on kefu:{c:<conv>})');
+
+# contact: stored in the site's slot (contact), then the agent of the open
+# conversation read in the conversation's and told on its own channel
+$v->send_json({type => 'contact', cid => 'k1', name => 'Shard Li', email => 'li@example.com'});
+my $ct = $v->wait_for(sub { $_[0]{type} eq 'contact' });
+is($ct && $ct->{cid}, 'k1', 'contact stored (contact)');
+my $cn = $ag->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{reason} // '') eq 'contact' });
+is($cn && $cn->{conv}, $conv, 'the agent is told, with the conversation');
+is($cn && $cn->{state}, 'open', '... its state');
+is($cn && $cn->{visitor}{contact}{email}, 'li@example.com', '... and the details');
+is($cn && $cn->{visitor}{name}, 'Shard Li', '... and the name');
+is($cn && $cn->{visitor}{id}, $vw->{id}, '... of the visitor');
+my $ev = rcl('XREVRANGE', "kefu:{s:$main::SHOP}:events", '+', '-', 'COUNT', 5);
+my ($ce) = grep { $_->{event} eq 'visitor.contact' } map { +{@{ $_->[1] }} } @$ev;
+is($ce && $ce->{conv}, $conv, 'visitor.contact on the event stream, with the conversation');
 
 my ($st, $j, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings',
                                 {widget => {color => '#0a0b0c'}}, token => $adm);
