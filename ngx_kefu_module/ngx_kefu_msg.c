@@ -5,9 +5,10 @@
  * (lua/msg.lua) in the conversation's slot, acknowledged only when Redis
  * answered that it is stored.  A visitor's first message takes three:
  * open (its conversation found or made, in the site's slot), msg, then
- * route_new (routing of a conversation open made), after the ack.  If Redis is down, loading or too slow the
- * sender gets error "unavailable" with its cid: never silence, never an ack
- * for something that was not stored.
+ * route_new (routing of a conversation open made), after the ack.  If
+ * Redis is down, loading or too slow the sender gets error "unavailable"
+ * with its cid: never silence, never an ack for something that was not
+ * stored.
  */
 
 
