@@ -58,7 +58,7 @@ ngx_kefu_fuzz_accepted(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
     ngx_uint_t  t;
 
     check(json_is_object(r->json));
-    check(r->type >= NGX_KEFU_REQ_PING && r->type <= NGX_KEFU_REQ_SETTINGS);
+    check(r->type >= NGX_KEFU_REQ_PING && r->type < NGX_KEFU_REQ_LAST);
     check(r->message == NULL && r->error_cid == NULL && !r->close);
 
     /* a conversation id in a field that names one is a valid id */
@@ -167,6 +167,11 @@ ngx_kefu_fuzz_accepted(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
             }
         }
 
+        break;
+
+    case NGX_KEFU_REQ_QUEUE:
+        check(s->role != NGX_KEFU_ROLE_VISITOR);
+        check(r->cid == NULL || ngx_strlen(r->cid) <= 64);
         break;
 
     case NGX_KEFU_REQ_SETTINGS:
