@@ -183,7 +183,7 @@ my ($v2, $w2) = kefu_connect(role => 'visitor', site => 'shop24', token => $w->{
 is(scalar @{ $w2->{convs} }, 50, 'fifty of the 55');
 is_deeply([sort map { $_->{conv} } @{ $w2->{convs} }], [sort @convs[5 .. 54]], 'the latest fifty');
 
-=== TEST 6: a worker that dies between a first message's calls leaves no conversation stuck: open's conversation waits in its queue, the next drain assigns it, the visitor's message goes there
+=== TEST 6: a worker that dies between a first message's calls leaves no conversation stuck: the route sweep routes what open made, the visitor's message goes there
 --- ws
 # open.lua run as a worker would run it, and nothing after it (the worker
 # "died"): its Lua with the shared code inserted as the build does
@@ -216,12 +216,14 @@ my $res = redis('EVAL', $src, 1, "kefu:{s:shop24}:v:$vw->{id}", @argv);
 is($res->[0], 0, 'open made the conversation');
 is($res->[1], $conv, '... with its id');
 is(redis('HGET', "kefu:{c:$conv}", 'state'), 'queued', 'queued');
-is(redis('ZSCORE', "kefu:{s:shop24}:q:$g", $conv), $now, 'and in its queue, though route_new never ran');
-# an agent coming online drains the queue: the conversation is not stuck
+is(redis('ZSCORE', "kefu:{s:shop24}:opening", $conv), $now, 'listed to be routed, though route_new never ran');
 $a->send_json({type => 'status', state => 'online'});
-my $n = wait_for($a, sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $conv && ($_[0]{state} // '') eq 'open' });
-ok($n, 'the next drain assigns it to the agent');
-is(redis('ZCARD', "kefu:{s:shop24}:q:$g"), 0, 'the queue is empty');
+wait_for($a, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq "dz$r" && $_[0]{state} eq 'online' });
+# the route sweep (a lease tick) routes it 5 s after open: not stuck
+my $n = wait_for($a, sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $conv && ($_[0]{state} // '') eq 'open' }, 20);
+ok($n, 'the sweep routes it: the agent gets it');
+ok(!defined redis('ZSCORE', "kefu:{s:shop24}:opening", $conv), 'no longer listed');
+is(redis('ZCARD', "kefu:{s:shop24}:q:$g"), 0, 'not left in the queue');
 # the visitor's message (the client's resend) goes to it: open finds it
 $v->send_json({type => 'msg', cid => 'after', text => 'still there?'});
 my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' });

@@ -5,9 +5,10 @@
 -- ARGV as msg's (ngx_kefu_msg_argv()): the visitor is the sender, or the
 -- API's target (role "service", ARGV 19; ARGV 21 "1" to open one for it).
 -- A new conversation is created queued, with the site's greeting as its
--- first entry (ARGV 22, 23) and conv.created on the stream, and it is put
--- in its group's queue at once: a worker that dies before route_new
--- leaves it where the next drain finds it, never stuck.  Not yet in one
+-- first entry (ARGV 22, 23) and conv.created on the stream, and it is
+-- listed in kefu:{s:<site>}:opening (by time) until route_new routes it:
+-- one that a worker dying in between left there is routed by the route
+-- sweep after 5 s (route_sweep.lua), never stuck.  Not yet in one
 -- slot: the conversation's hash and log are written here too (until the
 -- routing record of storage.md's "The split, designed further").
 -- Returns {code, conv}: 0 made, 1 found, -3 the target visitor has none,
@@ -46,6 +47,6 @@ if (ARGV[23] or '') ~= '' then
 end
 kefu_event(site, 'conv.created', conv, '', ts,
            cjson.encode({group = group, visitor = vid}))
--- in line without a place promised yet: route_new takes it out again
-redis.call('ZADD', R.sk .. 'q:' .. group, ts, conv)
+-- to be routed: by route_new, or by the sweep if route_new never comes
+redis.call('ZADD', R.sk .. 'opening', ts, conv)
 return {0, conv}
