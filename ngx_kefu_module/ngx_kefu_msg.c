@@ -192,6 +192,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         /* the conversation the visitor is in: none, or closed, and msg
          * asks for open first */
         args.conv = ngx_kefu_msg_visitor_conv(ws);
+        args.implicit = 1;
     }
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR) {

@@ -414,6 +414,15 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
     ngx_kefu_arg(out, 27, &a->default_group);
     ngx_kefu_arg_fmt(out, 28, out->vttl, "%T", a->visitor_ttl);
 
+    /* a visitor's message that named no conversation: one closed is not
+     * where it goes (nor where its cid is looked up) */
+    if (a->implicit) {
+        ngx_kefu_arg_c(out, 29, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 29, "0");
+    }
+
     out->argc = NGX_KEFU_MSG_ARGS;
 
     /* KEYS[1] of open and route_new: the visitor's record, in the site's

@@ -86,7 +86,7 @@ ngx_int_t ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
  * a message that opens a conversation
  */
 
-#define NGX_KEFU_MSG_ARGS  28
+#define NGX_KEFU_MSG_ARGS  29
 
 typedef struct {
     ngx_str_t                    site;
@@ -118,6 +118,8 @@ typedef struct {
     unsigned                     open:1;      /* service: open one */
     unsigned                     closed_hours:1;
     unsigned                     group_known:1; /* declared by the site */
+    unsigned                     implicit:1;  /* conv: the connection's
+                                                 own, not the client's */
 } ngx_kefu_msg_args_t;
 
 /* argv[0]: KEYS[1] of open and route_new; argv + 1: ARGV (argc of them) */

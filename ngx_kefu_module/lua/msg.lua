@@ -9,7 +9,10 @@
 -- 25: the SHA-256 of an attached file, which the conversation then holds
 -- on to (ngx_kefu_upload_sweep.c).  ARGV 26, 27: whether the group is one
 -- the site declares, the default group (open's).  ARGV 28: how long (s)
--- an idle visitor's record is kept if its hello did not say.  One
+-- an idle visitor's record is kept if its hello did not say.  ARGV 29
+-- "1" when the visitor named no conversation (the worker took the one its
+-- connection is in): a closed one is then not where the message goes,
+-- nor where its cid is looked up.  One
 -- builder, ngx_kefu_msg_argv(), for msg, open and route_new.
 -- Counters for welcome summaries (summaries.lua): w:<who> entries written
 -- by each writer, pn private notes.
@@ -60,6 +63,7 @@ if role == 'visitor' or (target ~= '' and conv == '') then
   if v[1] ~= vid or v[2] ~= site then
     return {-1}
   end
+  if v[3] == 'closed' and ARGV[29] == '1' then return {-6} end
   dup = dedup(conv)
   if dup then return dup end
   if v[3] == 'closed' then return {-6} end
