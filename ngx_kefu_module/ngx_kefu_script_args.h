@@ -80,13 +80,9 @@ ngx_int_t ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t due);
 
 
-/*
- * lua/msg.lua: a message from a WebSocket client or the HTTP API; also
- * the arguments of lua/open.lua and lua/route_new.lua, the other calls of
- * a message that opens a conversation
- */
+/* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
-#define NGX_KEFU_MSG_ARGS  29
+#define NGX_KEFU_MSG_ARGS  28
 
 typedef struct {
     ngx_str_t                    site;
@@ -104,8 +100,6 @@ typedef struct {
     ngx_str_t                    greeting;    /* its tail, "" for none */
     ngx_str_t                    file;        /* attachment's SHA-256 */
     ngx_str_t                    default_group; /* for an unknown group */
-    ngx_str_t                    visitor;     /* the visitor's id, if one
-                                                 writes */
     uint64_t                     id;          /* fresh for each run */
     uint64_t                     newconv;
     uint64_t                     greeting_id;
@@ -118,17 +112,12 @@ typedef struct {
     unsigned                     open:1;      /* service: open one */
     unsigned                     closed_hours:1;
     unsigned                     group_known:1; /* declared by the site */
-    unsigned                     implicit:1;  /* conv: the connection's
-                                                 own, not the client's */
 } ngx_kefu_msg_args_t;
 
-/* argv[0]: KEYS[1] of open and route_new; argv + 1: ARGV (argc of them) */
 typedef struct {
-    const char                  *argv[1 + NGX_KEFU_MSG_ARGS];
-    size_t                       lens[1 + NGX_KEFU_MSG_ARGS];
+    const char                  *argv[NGX_KEFU_MSG_ARGS];
+    size_t                       lens[NGX_KEFU_MSG_ARGS];
     int                          argc;
-    u_char                       key[sizeof("kefu:{s:}:v:") + 64
-                                     + NGX_KEFU_MAX_ID_LEN];
     u_char                       id[NGX_INT64_LEN];
     u_char                       newconv[NGX_INT64_LEN];
     u_char                       ts[NGX_INT64_LEN];
