@@ -10,7 +10,7 @@
  * {s:<site>}, a conversation's {c:<conv>}.
  *
  * Erasing: first every connection of the visitor, on every host, is told
- * to close (kefu:revoke, "e"; 4403 "visitor erased").  Then per
+ * to close (kefu:{s:<site>}:revoke, "e"; 4403 "visitor erased").  Then per
  * conversation, the oldest first: an open or queued one is closed as the
  * API's close would (the agent's load released, the queue left); its keys
  * go in one atomic step (erase_conv), which hands back what points at it
@@ -35,6 +35,7 @@
 
 
 #include "ngx_kefu_api.h"
+#include "ngx_kefu_conv.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_revoke.h"
@@ -526,7 +527,7 @@ ngx_kefu_api_export_hash(redisReply *h, ngx_uint_t conv)
 ngx_int_t
 ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    u_char             *p, *msg;
+    u_char             *p, *msg, *ch;
     size_t              lens[3];
     const char         *argv[3];
     ngx_kefu_erase_t   *e;
@@ -550,7 +551,9 @@ ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 
     /* its connections on every host close first (ngx_kefu_revoke.c) */
     msg = ngx_pnalloc(r->pool, api->site->name.len + api->id.len + 8);
-    if (msg == NULL) {
+    ch = ngx_pnalloc(r->pool, sizeof(NGX_KEFU_CH_SITE) + api->site->name.len
+                              + sizeof(NGX_KEFU_REVOKE_CHANNEL));
+    if (msg == NULL || ch == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -558,8 +561,10 @@ ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 
     argv[0] = "PUBLISH";
     lens[0] = 7;
-    argv[1] = NGX_KEFU_REVOKE_CHANNEL;
-    lens[1] = sizeof(NGX_KEFU_REVOKE_CHANNEL) - 1;
+    argv[1] = (char *) ch;
+    lens[1] = ngx_sprintf(ch, NGX_KEFU_CH_SITE "%V" NGX_KEFU_REVOKE_CHANNEL,
+                          &api->site->name)
+              - ch;
     argv[2] = (char *) msg;
     lens[2] = p - msg;
 

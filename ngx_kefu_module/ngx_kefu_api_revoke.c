@@ -31,7 +31,6 @@ ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     double           d;
     int64_t          ms, t;
     ngx_str_t        value, m, h;
-    ngx_str_t        channel = ngx_string(NGX_KEFU_REVOKE_CHANNEL);
     u_char           kind;
     ngx_kefu_call_t  call;
 
@@ -114,7 +113,7 @@ ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     h.len = p - head;
 
     if (ngx_kefu_revoke_add_args(&call, &api->site->name, &m, t, ms,
-                                 NGX_KEFU_REVOKE_MAX, &channel, &h, &value)
+                                 NGX_KEFU_REVOKE_MAX, &h, &value)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -12,6 +12,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_search.h"
+#include "ngx_kefu_script_args.h"
 
 
 
@@ -20,6 +21,11 @@ static void ngx_kefu_avail_values(ngx_kefu_ws_t *ws, ngx_uint_t *open,
     ngx_uint_t *online);
 static void ngx_kefu_contact_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static ngx_int_t ngx_kefu_contact_agent(void *ctx, char *conv, size_t len);
+static void ngx_kefu_contact_notice(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_contact_sent(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
 
 
 static void
@@ -138,10 +144,26 @@ ngx_kefu_avail_changed(ngx_kefu_site_rt_t *rt, ngx_uint_t force)
 
 /* the contact message: name?, email?, phone? */
 
+/*
+ * Contact details, in two steps because they live in two slots: the
+ * visitor's record and the site's event stream (lua/contact.lua, the
+ * site's slot), then, if the visitor has an open conversation, its agent
+ * read from the conversation's hash (its own slot) and told on its
+ * channel.  The notice is a courtesy (the details are stored and shown
+ * with the visitor wherever agents look): a worker that dies in between,
+ * or a Redis that refuses the read, only costs the agent that notice.
+ */
+
 typedef struct {
     uint64_t                     sid;
     json_t                      *contact;
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_site_t             *site;
+    ngx_str_t                    conv;
+    size_t                       vid_len;
+    u_char                       vid[NGX_KEFU_MAX_ID_LEN];
     u_char                       cid[65];
+    u_char                       convbuf[NGX_KEFU_MAX_ID_LEN];
 } ngx_kefu_contact_ctx_t;
 
 
@@ -151,10 +173,10 @@ void
 ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char                    *j;
-    u_char                   ts[NGX_INT64_LEN];
-    size_t                   lens[5];
     json_t                  *c, *v;
-    const char              *argv[5], *cid;
+    ngx_str_t                contact, name;
+    const char              *cid;
+    ngx_kefu_call_t          call;
     ngx_kefu_contact_ctx_t  *ctx;
 
     cid = req->cid;
@@ -179,7 +201,7 @@ ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     j = json_dumps(c, JSON_COMPACT);
     ctx = ngx_calloc(sizeof(ngx_kefu_contact_ctx_t), ws->connection->log);
 
-    if (j == NULL || ctx == NULL) {
+    if (j == NULL || ctx == NULL || ws->user_id.len > NGX_KEFU_MAX_ID_LEN) {
         free(j);
         ngx_free(ctx);
         json_decref(c);
@@ -188,6 +210,10 @@ ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     ctx->sid = ws->session_id;
     ctx->contact = c;
+    ctx->kmcf = ws->main_conf;
+    ctx->site = ws->site;
+    ctx->vid_len = ws->user_id.len;
+    ngx_memcpy(ctx->vid, ws->user_id.data, ws->user_id.len);
 
     if (cid) {
         ngx_cpystrn(ctx->cid, (u_char *) cid, sizeof(ctx->cid));
@@ -195,20 +221,18 @@ ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     v = json_object_get(c, "name");
 
-    argv[0] = (char *) ws->site->name.data;
-    lens[0] = ws->site->name.len;
-    argv[1] = (char *) ws->user_id.data;
-    lens[1] = ws->user_id.len;
-    argv[2] = j;
-    lens[2] = ngx_strlen(j);
-    argv[3] = (char *) ts;
-    lens[3] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-    argv[4] = v ? json_string_value(v) : "";
-    lens[4] = v ? json_string_length(v) : 0;
+    contact.data = (u_char *) j;
+    contact.len = ngx_strlen(j);
+    name.data = v ? (u_char *) json_string_value(v) : NULL;
+    name.len = v ? json_string_length(v) : 0;
 
-    if (ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_contact,
-                            ngx_kefu_contact_handler, ctx, 0, 5, argv, lens)
-        != NGX_OK)
+    if (ngx_kefu_contact_args(&call, &ws->site->name, &ws->user_id, &contact,
+                              ngx_kefu_now_ms(), &name)
+        != NGX_OK
+        || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_contact,
+                               ngx_kefu_contact_handler, ctx, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           != NGX_OK)
     {
         json_decref(c);
         ngx_free(ctx);
@@ -234,20 +258,20 @@ ngx_kefu_contact_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     const char     *cid;
     ngx_kefu_ws_t  *ws;
 
-    ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
+    ws = ngx_kefu_local_session(ctx->kmcf, ctx->sid);
     cid = ctx->cid[0] ? (char *) ctx->cid : NULL;
 
-    if (ws == NULL) {
-        goto done;
-    }
-
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+        if (ws) {
+            ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
+                               cid);
+        }
+
         goto done;
     }
 
     /* stored: the visitor's connections are told what the agents see */
-    m = json_deep_copy(ctx->contact);
+    m = ws ? json_deep_copy(ctx->contact) : NULL;
 
     if (m) {
         json_object_set_new(m, "type", json_string("contact"));
@@ -260,8 +284,126 @@ ngx_kefu_contact_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         json_decref(m);
     }
 
+    /* then the agent of its open conversation, read in that one's slot */
+    if (reply->len && reply->len <= NGX_KEFU_MAX_ID_LEN
+        && ngx_kefu_contact_agent(ctx, reply->str, reply->len) == NGX_OK)
+    {
+        return;
+    }
+
 done:
 
     json_decref(ctx->contact);
     ngx_free(ctx);
+}
+
+
+static ngx_int_t
+ngx_kefu_contact_agent(void *data, char *conv, size_t len)
+{
+    ngx_kefu_contact_ctx_t  *ctx = data;
+
+    u_char       key[sizeof("kefu:{c:}") + NGX_KEFU_MAX_ID_LEN];
+    size_t       lens[4];
+    const char  *argv[4];
+
+    ctx->conv.data = ctx->convbuf;
+    ctx->conv.len = len;
+    ngx_memcpy(ctx->convbuf, conv, len);
+
+    argv[0] = "HMGET";
+    lens[0] = 5;
+    argv[1] = (char *) key;
+    lens[1] = ngx_sprintf(key, "kefu:{c:%V}", &ctx->conv) - key;
+    argv[2] = "agent";
+    lens[2] = 5;
+    argv[3] = "state";
+    lens[3] = 5;
+
+    return ngx_kefu_redis_command(ctx->kmcf->redis,
+                                  ngx_kefu_contact_notice, ctx, 4, argv,
+                                  lens);
+}
+
+
+/* the agent hears of the details as before the split: a "conv" notice */
+
+static void
+ngx_kefu_contact_notice(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_contact_ctx_t  *ctx = data;
+
+    u_char       *ch;
+    char         *s;
+    size_t        lens[3], n;
+    json_t       *v, *t;
+    ngx_str_t     payload;
+    const char   *argv[3];
+    redisReply  **e;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        goto done;
+    }
+
+    e = reply->element;
+
+    v = json_pack("{s:s%,s:O}", "id", ctx->vid, ctx->vid_len,
+                  "contact", ctx->contact);
+    if (v && json_object_get(ctx->contact, "name")) {
+        json_object_set(v, "name", json_object_get(ctx->contact, "name"));
+    }
+
+    t = v ? json_pack("{s:s,s:s%,s:s%,s:s,s:o}", "type", "conv",
+                      "conv", ctx->conv.data, ctx->conv.len,
+                      "state", e[1]->type == REDIS_REPLY_STRING ? e[1]->str
+                                                                : "",
+                      e[1]->type == REDIS_REPLY_STRING ? e[1]->len
+                                                       : (size_t) 0,
+                      "reason", "contact", "visitor", v)
+          : NULL;
+
+    s = t ? json_dumps(t, JSON_COMPACT) : NULL;
+    json_decref(t);
+
+    n = sizeof(NGX_KEFU_CH_SITE "}:u:a:") + ctx->site->name.len
+        + e[0]->len;
+    ch = s ? ngx_alloc(n + sizeof("-|u|0|") + ngx_strlen(s), ngx_cycle->log)
+           : NULL;
+
+    if (ch) {
+        payload.data = ngx_sprintf(ch, NGX_KEFU_CH_SITE "%V}:u:a:%*s",
+                                   &ctx->site->name, e[0]->len, e[0]->str);
+        payload.len = ngx_sprintf(payload.data, "-|u|0|%s", s)
+                      - payload.data;
+
+        argv[0] = "PUBLISH";
+        lens[0] = 7;
+        argv[1] = (char *) ch;
+        lens[1] = payload.data - ch;
+        argv[2] = (char *) payload.data;
+        lens[2] = payload.len;
+
+        /* the layer copies the command: the buffers go at once */
+        (void) ngx_kefu_redis_command(ctx->kmcf->redis,
+                                      ngx_kefu_contact_sent, NULL, 3, argv,
+                                      lens);
+        ngx_free(ch);
+    }
+
+    free(s);
+
+done:
+
+    json_decref(ctx->contact);
+    ngx_free(ctx);
+}
+
+
+static void
+ngx_kefu_contact_sent(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    /* fire and forget, as a published notice is */
 }

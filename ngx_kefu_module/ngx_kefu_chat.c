@@ -75,7 +75,7 @@ ngx_kefu_chat_member(ngx_kefu_ws_t *ws, ngx_str_t *conv, const char *cid)
         {
             m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
 
-            if (m->conv->channel.data[5] == 'c') {
+            if (ngx_kefu_channel_kind(&m->conv->channel) == 'c') {
                 return m;
             }
         }
@@ -179,8 +179,9 @@ ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on)
     lens[2] = ngx_snprintf(payload, sizeof(payload),
                            "%016xL|t|0|{\"type\":\"typing\",\"conv\":\"%*s\","
                            "\"from\":%V,\"on\":%s}",
-                           m->ws->session_id, m->conv->channel.len - 7,
-                           m->conv->channel.data + 7, &f,
+                           m->ws->session_id,
+                           m->conv->channel.len - NGX_KEFU_CH_CONV_LEN - 1,
+                           m->conv->channel.data + NGX_KEFU_CH_CONV_LEN, &f,
                            on ? "true" : "false")
               - payload;
 
@@ -205,8 +206,7 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
-    conv.data = m->conv->channel.data + 7;
-    conv.len = m->conv->channel.len - 7;
+    (void) ngx_kefu_channel_conv(&m->conv->channel, &conv);
     w.data = who;
     w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
                          &ws->user_id) - who;
@@ -251,8 +251,7 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
             return;
         }
 
-        conv.data = m->conv->channel.data + 7;
-        conv.len = m->conv->channel.len - 7;
+        (void) ngx_kefu_channel_conv(&m->conv->channel, &conv);
     }
 
     ctx = ngx_kefu_chat_ctx(ws, &conv, req->cid);

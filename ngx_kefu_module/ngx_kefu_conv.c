@@ -3,8 +3,8 @@
  * Delivery on one worker (docs/storage.md).
  *
  * A "channel" here is a Redis pub/sub channel that connections of this
- * worker listen to: a conversation's (kefu:c:<conv>, sequenced entries) or a
- * participant's own (kefu:u:<site>:<who>, notices such as a new
+ * worker listen to: a conversation's (kefu:{c:<conv>}, sequenced entries)
+ * or a participant's own (kefu:{s:<site>}:u:<who>, notices such as a new
  * conversation).  The worker subscribes once per channel, on its first
  * member, and unsubscribes after its last.
  *
@@ -168,7 +168,7 @@ ngx_kefu_local_session(ngx_kefu_main_conf_t *kmcf, uint64_t sid)
 ngx_kefu_member_t *
 ngx_kefu_conv_join(ngx_kefu_ws_t *ws, ngx_str_t *conv, uint64_t delivered)
 {
-    u_char     buf[sizeof("kefu:c:") - 1 + NGX_KEFU_MAX_ID_LEN];
+    u_char     buf[NGX_KEFU_CH_CONV_MAX];
     ngx_str_t  channel;
 
     if (conv->len > NGX_KEFU_MAX_ID_LEN) {
@@ -176,17 +176,104 @@ ngx_kefu_conv_join(ngx_kefu_ws_t *ws, ngx_str_t *conv, uint64_t delivered)
     }
 
     channel.data = buf;
-    channel.len = ngx_cpymem(ngx_cpymem(buf, "kefu:c:", 7), conv->data,
-                             conv->len)
+    channel.len = ngx_cpymem(ngx_cpymem(buf, NGX_KEFU_CH_CONV,
+                                        NGX_KEFU_CH_CONV_LEN),
+                             conv->data, conv->len)
                   - buf;
+    buf[channel.len++] = '}';
 
     return ngx_kefu_channel_join(ws, &channel, delivered);
+}
+
+
+ngx_int_t
+ngx_kefu_channel_conv(ngx_str_t *channel, ngx_str_t *conv)
+{
+    if (channel->len <= NGX_KEFU_CH_CONV_LEN + 1
+        || ngx_strncmp(channel->data, NGX_KEFU_CH_CONV, NGX_KEFU_CH_CONV_LEN)
+           != 0
+        || channel->data[channel->len - 1] != '}')
+    {
+        return NGX_DECLINED;
+    }
+
+    conv->data = channel->data + NGX_KEFU_CH_CONV_LEN;
+    conv->len = channel->len - NGX_KEFU_CH_CONV_LEN - 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_kefu_channel_site(ngx_str_t *channel, ngx_str_t *site)
+{
+    u_char  *p, *last;
+
+    if (channel->len <= NGX_KEFU_CH_SITE_LEN
+        || ngx_strncmp(channel->data, NGX_KEFU_CH_SITE, NGX_KEFU_CH_SITE_LEN)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = channel->data + NGX_KEFU_CH_SITE_LEN;
+    last = channel->data + channel->len;
+
+    /* a site's name holds no '}' (kefu_site) */
+    site->data = p;
+
+    while (p < last && *p != '}') {
+        p++;
+    }
+
+    if (p == last || p == site->data) {
+        return NGX_DECLINED;
+    }
+
+    site->len = p - site->data;
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_kefu_channel_kind(ngx_str_t *channel)
+{
+    u_char     *p;
+    ngx_str_t   x;
+
+    if (ngx_kefu_channel_conv(channel, &x) == NGX_OK) {
+        return 'c';
+    }
+
+    if (ngx_kefu_channel_site(channel, &x) != NGX_OK) {
+        return 0;
+    }
+
+    /* "}:" and the kind's letter after the site */
+    p = x.data + x.len;
+
+    if (channel->data + channel->len - p < 3 || p[1] != ':') {
+        return 0;
+    }
+
+    switch (p[2]) {
+    case 'u':
+    case 'g':
+    case 'p':
+    case 's':
+    case 'r':
+        return p[2];
+    }
+
+    return 0;
 }
 
 
 ngx_kefu_member_t *
 ngx_kefu_conv_member(ngx_kefu_ws_t *ws, ngx_str_t *conv)
 {
+    ngx_str_t           id;
     ngx_queue_t        *q;
     ngx_kefu_member_t  *m;
 
@@ -198,10 +285,9 @@ ngx_kefu_conv_member(ngx_kefu_ws_t *ws, ngx_str_t *conv)
     {
         m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
 
-        if (m->conv->channel.len == conv->len + 7
-            && ngx_strncmp(m->conv->channel.data, "kefu:c:", 7) == 0
-            && ngx_strncmp(m->conv->channel.data + 7, conv->data, conv->len)
-               == 0)
+        if (ngx_kefu_channel_conv(&m->conv->channel, &id) == NGX_OK
+            && id.len == conv->len
+            && ngx_strncmp(id.data, conv->data, conv->len) == 0)
         {
             return m;
         }
@@ -271,7 +357,7 @@ ngx_kefu_channel_join(ngx_kefu_ws_t *ws, ngx_str_t *channel,
     m->typing = NULL;
 
     /* only conversations have a log to catch up from */
-    m->catching_up = (channel->data[5] == 'c');
+    m->catching_up = (ngx_kefu_channel_kind(channel) == 'c');
 
     ngx_queue_insert_tail(&conv->members, &m->in_conv);
     ngx_queue_insert_tail(&ws->members, &m->in_ws);
@@ -536,8 +622,9 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
     cu->len = m->conv->channel.len;
     ngx_memcpy(cu->channel, m->conv->channel.data, cu->len);
 
-    conv.data = cu->channel + 7;
-    conv.len = cu->len - 7;
+    /* a member catching up is in a conversation's channel */
+    conv.data = cu->channel + NGX_KEFU_CH_CONV_LEN;
+    conv.len = cu->len - NGX_KEFU_CH_CONV_LEN - 1;
 
     if (ngx_kefu_range_args(&call, &conv, m->delivered + 1,
                             m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
@@ -576,8 +663,9 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     ws = ngx_kefu_local_session(kmcf, cu->sid);
 
-    conv.data = cu->channel + 7;
-    conv.len = cu->len - 7;
+    /* a member catching up is in a conversation's channel */
+    conv.data = cu->channel + NGX_KEFU_CH_CONV_LEN;
+    conv.len = cu->len - NGX_KEFU_CH_CONV_LEN - 1;
 
     m = ws ? ngx_kefu_conv_member(ws, &conv) : NULL;
 
@@ -589,8 +677,8 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     }
 
     /* conv pointed into cu: the member's own copy from here on */
-    conv.data = m->conv->channel.data + 7;
-    conv.len = m->conv->channel.len - 7;
+    conv.data = m->conv->channel.data + NGX_KEFU_CH_CONV_LEN;
+    conv.len = m->conv->channel.len - NGX_KEFU_CH_CONV_LEN - 1;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements % 4)
@@ -830,7 +918,7 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
     ngx_kefu_conv_catchup_due(conv);
 
     /* a participant's channel: connections waiting for it say welcome */
-    if (channel->len > 7 && channel->data[5] == 'u') {
+    if (ngx_kefu_channel_kind(channel) == 'u') {
         ngx_kefu_conv_welcome_due(kmcf, channel);
     }
 }
@@ -948,7 +1036,7 @@ ngx_kefu_conv_resync_one(ngx_kefu_conv_t *conv)
          q = ngx_queue_next(q))
     {
         m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
-        m->catching_up = (conv->channel.data[5] == 'c');
+        m->catching_up = (ngx_kefu_channel_kind(&conv->channel) == 'c');
     }
 }
 

@@ -30,6 +30,34 @@ struct ngx_kefu_conv_s {
 };
 
 
+/*
+ * Channels carry the hash tag of the keys of the scripts that publish on
+ * them, so that in a cluster a script's SPUBLISH stays in its own slot
+ * (docs/storage.md, "Channels"):
+ *   kefu:{c:<conv>}              a conversation's entries (sequenced)
+ *   kefu:{s:<site>}:u:<who>      a participant's notices
+ *   kefu:{s:<site>}:g:<group>    a group's queue, for its agents
+ *   kefu:{s:<site>}:p            the site's presence
+ *   kefu:{s:<site>}:settings     the site's settings changed
+ *   kefu:{s:<site>}:revoke       tokens revoked, visitors erased
+ */
+#define NGX_KEFU_CH_CONV         "kefu:{c:"
+#define NGX_KEFU_CH_CONV_LEN     (sizeof(NGX_KEFU_CH_CONV) - 1)
+#define NGX_KEFU_CH_SITE         "kefu:{s:"
+#define NGX_KEFU_CH_SITE_LEN     (sizeof(NGX_KEFU_CH_SITE) - 1)
+
+/* "kefu:{c:" + id + "}" */
+#define NGX_KEFU_CH_CONV_MAX     (NGX_KEFU_CH_CONV_LEN + NGX_KEFU_MAX_ID_LEN \
+                                  + 1)
+
+/* the conversation a channel is of: NGX_OK, or NGX_DECLINED if none */
+ngx_int_t ngx_kefu_channel_conv(ngx_str_t *channel, ngx_str_t *conv);
+/* 'c' a conversation's, or a site's 'u', 'g', 'p', 's', 'r'; else 0 */
+ngx_uint_t ngx_kefu_channel_kind(ngx_str_t *channel);
+/* a site's channel's site: NGX_OK, or NGX_DECLINED if not a site's */
+ngx_int_t ngx_kefu_channel_site(ngx_str_t *channel, ngx_str_t *site);
+
+
 /* one connection in one conversation */
 struct ngx_kefu_member_s {
     ngx_queue_t                  in_conv;

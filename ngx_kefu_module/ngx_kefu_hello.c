@@ -364,7 +364,8 @@ ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws, ngx_str_t *token)
 static void
 ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
 {
-    u_char                chan[64 + 2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                chan[sizeof(NGX_KEFU_CH_SITE "}:u:v:") + 64
+                               + NGX_KEFU_MAX_ID_LEN];
     size_t                cid_len;
     json_t               *resume;
     ngx_str_t             channel, addr;
@@ -463,7 +464,8 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
     }
 
     channel.data = chan;
-    channel.len = ngx_snprintf(chan, sizeof(chan), "kefu:u:%V:%c:%V",
+    channel.len = ngx_snprintf(chan, sizeof(chan),
+                               NGX_KEFU_CH_SITE "%V}:u:%c:%V",
                                &ws->site->name, "?vam"[ws->role],
                                &ws->user_id)
                   - chan;

@@ -40,7 +40,8 @@ static void ngx_kefu_presence_down_done(ngx_kefu_main_conf_t *kmcf,
 void
 ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
 {
-    u_char                  chan[sizeof("kefu:p:") + 64], cap[NGX_INT_T_LEN];
+    u_char                  chan[sizeof(NGX_KEFU_CH_SITE "}:p") + 64];
+    u_char                  cap[NGX_INT_T_LEN];
     u_char                  sess[16];
     char                     *groups;
     json_t                   *v;
@@ -54,7 +55,7 @@ ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
     }
 
     channel.data = chan;
-    channel.len = ngx_snprintf(chan, sizeof(chan), "kefu:p:%V",
+    channel.len = ngx_snprintf(chan, sizeof(chan), NGX_KEFU_CH_SITE "%V}:p",
                                &ws->site->name) - chan;
     (void) ngx_kefu_channel_join(ws, &channel, 0);
 

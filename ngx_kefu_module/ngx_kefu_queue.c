@@ -2,7 +2,7 @@
 /*
  * The agents' view of the queues (contract v2, "Agents' view").
  *
- * An agent's connection listens to kefu:g:<site>:<group> of each of its
+ * An agent's connection listens to kefu:{s:<site>}:g:<group> of each of its
  * groups: the routing scripts publish there a "conv" notice (reason
  * "queue", "queued" true or false) whenever a conversation enters or
  * leaves that group's queue (r_flush() in lua/lib/route.lua).  The
@@ -56,7 +56,8 @@ static void ngx_kefu_queue_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 void
 ngx_kefu_queue_hello(ngx_kefu_ws_t *ws)
 {
-    u_char     chan[sizeof("kefu:g::") + NGX_KEFU_MAX_ID_LEN + 64];
+    u_char     chan[sizeof(NGX_KEFU_CH_SITE "}:g:") + NGX_KEFU_MAX_ID_LEN
+                    + 64];
     char      *groups;
     size_t     i;
     json_t    *a, *g;
@@ -75,7 +76,8 @@ ngx_kefu_queue_hello(ngx_kefu_ws_t *ws)
 
     json_array_foreach(a, i, g) {
         channel.data = chan;
-        channel.len = ngx_snprintf(chan, sizeof(chan), "kefu:g:%V:%s",
+        channel.len = ngx_snprintf(chan, sizeof(chan),
+                                   NGX_KEFU_CH_SITE "%V}:g:%s",
                                    &ws->site->name, json_string_value(g))
                       - chan;
 

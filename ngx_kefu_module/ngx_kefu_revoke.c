@@ -10,8 +10,8 @@
  * Every worker keeps a copy in its own memory (one tree per site), so a
  * hello, an API request or an upload is checked without a Redis round
  * trip.  The copy is kept by three things: an API call that adds an entry
- * publishes it on kefu:revoke, which every worker of every host hears at
- * once; each worker reads the whole list again every
+ * publishes it on kefu:{s:<site>}:revoke, which every worker of every host
+ * hears at once; each worker reads the whole list again every
  * NGX_KEFU_REVOKE_REFRESH and whenever its Redis links come back (what
  * was published while it was cut off); and each change, heard or read,
  * walks the worker's sessions and closes those that used a token it names
@@ -118,11 +118,22 @@ ngx_kefu_revoke_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&rv->refresh, NGX_KEFU_REVOKE_REFRESH);
 
-    ngx_str_set(&channel, NGX_KEFU_REVOKE_CHANNEL);
+    /* held for the worker's life, one per site (its slot) */
+    for (i = 0; i < kmcf->sites.nelts; i++) {
+        channel.data = ngx_pnalloc(cycle->pool, sizeof(NGX_KEFU_CH_SITE)
+                                   + site[i].name.len
+                                   + sizeof(NGX_KEFU_REVOKE_CHANNEL));
+        if (channel.data == NULL) {
+            return NGX_ERROR;
+        }
 
-    /* held for the worker's life */
-    if (ngx_kefu_redis_subscribe(kmcf->redis, &channel) == NGX_ERROR) {
-        return NGX_ERROR;
+        channel.len = ngx_sprintf(channel.data, NGX_KEFU_CH_SITE "%V"
+                                  NGX_KEFU_REVOKE_CHANNEL, &site[i].name)
+                      - channel.data;
+
+        if (ngx_kefu_redis_subscribe(kmcf->redis, &channel) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -495,11 +506,7 @@ ngx_kefu_revoke_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
 
     rv = kmcf->revoke;
 
-    if (rv == NULL
-        || channel->len != sizeof(NGX_KEFU_REVOKE_CHANNEL) - 1
-        || ngx_strncmp(channel->data, NGX_KEFU_REVOKE_CHANNEL, channel->len)
-           != 0)
-    {
+    if (rv == NULL || ngx_kefu_channel_kind(channel) != 'r') {
         return;
     }
 
@@ -578,8 +585,8 @@ ngx_kefu_revoke_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
 invalid:
 
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "kefu: malformed notice on " NGX_KEFU_REVOKE_CHANNEL ": "
-                  "\"%V\"", payload);
+                  "kefu: malformed notice on \"%V\": "
+                  "\"%V\"", channel, payload);
 }
 
 

@@ -16,8 +16,12 @@
 #include "ngx_kefu_redis.h"
 
 
-/* every worker of every host listens here: "<site> <kind> <until> <value>" */
-#define NGX_KEFU_REVOKE_CHANNEL   "kefu:revoke"
+/*
+ * every worker of every host listens on each of its sites'
+ * kefu:{s:<site>}:revoke (in the slot of the list, kefu:{s:<site>}:revoked,
+ * whose script publishes there): "<site> <kind> <until> <value>"
+ */
+#define NGX_KEFU_REVOKE_CHANNEL   "}:revoke"
 
 /* entries per site, and how far ahead an entry may expire (ms) */
 #define NGX_KEFU_REVOKE_MAX       10000
@@ -30,7 +34,7 @@
 #define NGX_KEFU_REVOKE_REFRESH   10000
 
 
-/* hears kefu:revoke, and reloads the list when a link is (back) up */
+/* hears kefu:{s:<site>}:revoke, and reloads the list when a link is (back) up */
 extern const ngx_kefu_redis_consumer_t  ngx_kefu_revoke_redis_consumer;
 
 ngx_int_t ngx_kefu_revoke_init_process(ngx_cycle_t *cycle);

@@ -203,6 +203,36 @@ ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
 }
 
 
+/*
+ * KEYS: the visitor, the site's event stream; ARGV: site, visitor id,
+ * contact, ts, name
+ */
+
+ngx_int_t
+ngx_kefu_contact_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_str_t *contact, int64_t ts, ngx_str_t *name)
+{
+    u_char  suffix[sizeof(":v:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf(suffix, ":v:%V", visitor) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+    ngx_kefu_call_key(c, 's', site, ":events");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, visitor);
+    ngx_kefu_call_str(c, contact);
+    ngx_kefu_call_int(c, ts);
+    ngx_kefu_call_str(c, name);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* KEYS: the site's agents; ARGV: site */
 
 ngx_int_t
@@ -753,7 +783,7 @@ ngx_kefu_status_args(ngx_kefu_call_t *c, ngx_str_t *site,
 ngx_int_t
 ngx_kefu_revoke_add_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *member, int64_t until, int64_t now, ngx_uint_t max,
-    ngx_str_t *channel, ngx_str_t *head, ngx_str_t *value)
+    ngx_str_t *head, ngx_str_t *value)
 {
     ngx_kefu_call_init(c);
     ngx_kefu_call_key(c, 's', site, ":revoked");
@@ -761,7 +791,6 @@ ngx_kefu_revoke_add_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_kefu_call_int(c, until);
     ngx_kefu_call_int(c, now);
     ngx_kefu_call_int(c, (int64_t) max);
-    ngx_kefu_call_str(c, channel);
     ngx_kefu_call_str(c, head);
     ngx_kefu_call_str(c, value);
 

@@ -51,6 +51,13 @@ ngx_int_t ngx_kefu_settings_put_args(ngx_kefu_call_t *c, ngx_str_t *site,
 ngx_int_t ngx_kefu_avail_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t now, ngx_msec_t grace);
 
+/*
+ * lua/contact.lua: a visitor's contact details (JSON), its name ("" for
+ * none)
+ */
+ngx_int_t ngx_kefu_contact_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_str_t *contact, int64_t ts, ngx_str_t *name);
+
 /* lua/api_agents.lua: the site's agents */
 ngx_int_t ngx_kefu_api_agents_args(ngx_kefu_call_t *c, ngx_str_t *site);
 
@@ -184,7 +191,7 @@ ngx_int_t ngx_kefu_status_args(ngx_kefu_call_t *c, ngx_str_t *site,
 /* lua/revoke_add.lua: an entry of a site's token denylist */
 ngx_int_t ngx_kefu_revoke_add_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *member, int64_t until, int64_t now, ngx_uint_t max,
-    ngx_str_t *channel, ngx_str_t *head, ngx_str_t *value);
+    ngx_str_t *head, ngx_str_t *value);
 
 
 /* lua/canned.lua: an owner's ("a:<id>", "m:<id>") canned replies */

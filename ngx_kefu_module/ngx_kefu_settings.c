@@ -5,11 +5,12 @@
  * effective settings.
  *
  * Redis holds kefu:{s:<site>}:settings (hash: doc, version, updated, by).
- * A write bumps the version and publishes "<site> <version>" on
- * kefu:settings, to which every worker of every host subscribes once: each
- * reloads that one site's document (one HMGET), so a change takes effect
- * everywhere within a round trip, with no polling.  A worker whose Redis
- * link comes back reloads every site, as it may have missed a notice.
+ * A write bumps the version and publishes "<site> <version>" on the
+ * channel of the same name (in the hash's slot), to which every worker of
+ * every host subscribes once per site: each reloads that one site's
+ * document (one HMGET), so a change takes effect everywhere within a round
+ * trip, with no polling.  A worker whose Redis link comes back reloads
+ * every site, as it may have missed a notice.
  */
 
 
@@ -506,7 +507,7 @@ ngx_int_t
 ngx_kefu_settings_init_process(ngx_cycle_t *cycle)
 {
     ngx_str_t              channel;
-    ngx_uint_t             i;
+    ngx_uint_t             i, k;
     ngx_kefu_site_t       *site;
     ngx_kefu_site_rt_t    *rt;
     ngx_kefu_main_conf_t  *kmcf;
@@ -545,26 +546,29 @@ ngx_kefu_settings_init_process(ngx_cycle_t *cycle)
             continue;
         }
 
-        /* presence of the site's agents: whether anyone is online */
-        channel.data = ngx_pnalloc(cycle->pool, site[i].name.len + 7);
-        if (channel.data == NULL) {
-            return NGX_ERROR;
-        }
+        /*
+         * Presence of the site's agents (whether anyone is online) and
+         * its settings' changes, each in the site's slot (settings_put
+         * publishes from there); held for the worker's life: agents'
+         * joins only add to them.
+         */
+        for (k = 0; k < 2; k++) {
+            channel.data = ngx_pnalloc(cycle->pool, site[i].name.len
+                                       + sizeof(NGX_KEFU_CH_SITE "}:")
+                                       + sizeof("settings"));
+            if (channel.data == NULL) {
+                return NGX_ERROR;
+            }
 
-        channel.len = ngx_sprintf(channel.data, "kefu:p:%V", &site[i].name)
-                      - channel.data;
+            channel.len = ngx_sprintf(channel.data, NGX_KEFU_CH_SITE "%V}:%s",
+                                      &site[i].name, k ? "settings" : "p")
+                          - channel.data;
 
-        /* held for the worker's life: agents' joins only add to it */
-        if (ngx_kefu_redis_subscribe(kmcf->redis, &channel) == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (kmcf->redis && kmcf->sites.nelts) {
-        ngx_str_set(&channel, NGX_KEFU_SETTINGS_CHANNEL);
-
-        if (ngx_kefu_redis_subscribe(kmcf->redis, &channel) == NGX_ERROR) {
-            return NGX_ERROR;
+            if (ngx_kefu_redis_subscribe(kmcf->redis, &channel)
+                == NGX_ERROR)
+            {
+                return NGX_ERROR;
+            }
         }
     }
 
@@ -641,7 +645,10 @@ ngx_kefu_settings_ready(ngx_kefu_main_conf_t *kmcf)
 }
 
 
-/* "<site> <version>" on kefu:settings; presence on kefu:p:<site> */
+/*
+ * "<site> <version>" on kefu:{s:<site>}:settings; presence on
+ * kefu:{s:<site>}:p
+ */
 
 void
 ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
@@ -649,16 +656,15 @@ ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
 {
     u_char              *sp;
     ngx_str_t            name;
-    ngx_uint_t           i;
+    ngx_uint_t           i, kind;
     ngx_kefu_site_t     *site;
     ngx_kefu_site_rt_t  *rt;
 
     site = kmcf->sites.elts;
 
-    if (channel->len == sizeof(NGX_KEFU_SETTINGS_CHANNEL) - 1
-        && ngx_strncmp(channel->data, NGX_KEFU_SETTINGS_CHANNEL,
-                       channel->len) == 0)
-    {
+    kind = ngx_kefu_channel_kind(channel);
+
+    if (kind == 's') {
         sp = ngx_strlchr(payload->data, payload->data + payload->len, ' ');
         name.data = payload->data;
         name.len = sp ? (size_t) (sp - payload->data) : payload->len;
@@ -678,16 +684,15 @@ ngx_kefu_settings_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
         return;
     }
 
-    if (channel->len < 8 || ngx_strncmp(channel->data, "kefu:p:", 7) != 0) {
+    if (kind != 'p' || ngx_kefu_channel_site(channel, &name) != NGX_OK) {
         return;
     }
 
     for (i = 0; i < kmcf->sites.nelts; i++) {
         rt = site[i].rt;
 
-        if (rt && site[i].name.len == channel->len - 7
-            && ngx_strncmp(site[i].name.data, channel->data + 7,
-                           channel->len - 7) == 0)
+        if (rt && site[i].name.len == name.len
+            && ngx_strncmp(site[i].name.data, name.data, name.len) == 0)
         {
             /* a burst of presence changes costs one read */
             if (!rt->recheck.timer_set) {

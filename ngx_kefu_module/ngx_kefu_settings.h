@@ -4,8 +4,8 @@
  * display names, the widget's look, the contact form), stored per site in
  * Redis, defaults from nginx.conf (kefu_site ... settings=<file>).  Each
  * worker keeps the effective document of every site and reloads it when a
- * change is announced on the "kefu:settings" channel.  See docs/api.md,
- * "Site settings", for the schema.
+ * change is announced on its "kefu:{s:<site>}:settings" channel.  See
+ * docs/api.md, "Site settings", for the schema.
  */
 
 
@@ -18,7 +18,6 @@
 #include "ngx_kefu_bot.h"
 
 
-#define NGX_KEFU_SETTINGS_CHANNEL    "kefu:settings"
 #define NGX_KEFU_SETTINGS_MAX        (256 * 1024)   /* as JSON */
 
 /* intervals a day, dated exceptions */

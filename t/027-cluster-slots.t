@@ -4,7 +4,9 @@
 # summaries, the queues, lists, a conversation, history of a closed one,
 # uploads' checks, the attachments' and the retention sweeps) run against this file's own Redis in cluster mode, one node holding
 # all 16384 slots, where Redis itself refuses a script that touches a key
-# of a slot other than its declared keys' (docs/storage.md, "Slots").
+# of a slot other than its declared keys' (docs/storage.md, "Slots"), and,
+# with kefu_redis cluster (TEST 4), a script's SPUBLISH to a channel of
+# another slot.
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -37,8 +39,11 @@ our $S1 = 'shop1-secret-0123456789abcdef';
 
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value('http_config', <<'_EOC_' . ($block->http_config // ''));
-    kefu_redis 127.0.0.1:$TEST_NGINX_CLUSTER_REDIS_PORT;
+    # "--- sharded": kefu_redis cluster (scripts publish with SPUBLISH)
+    my $link = defined $block->sharded
+        ? 'kefu_redis cluster 127.0.0.1:$TEST_NGINX_CLUSTER_REDIS_PORT ping=500ms timeout=1s;'
+        : 'kefu_redis 127.0.0.1:$TEST_NGINX_CLUSTER_REDIS_PORT;';
+    $block->set_value('http_config', "    $link\n" . <<'_EOC_' . ($block->http_config // ''));
     kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on default_group=presales;
 _EOC_
     $block->set_value('config', <<'_EOC_' . ($block->config // ''));
@@ -258,5 +263,64 @@ my $gone = 0;
 for (1 .. 150) { if (!defined rcl('ZSCORE', "kefu:{s:$s3}:convs", '4242424242')) { $gone = 1; last } sleep 0.1 }
 ok($gone, 'the retention sweep drops the index entry of a conversation gone');
 is(rcl('HGET', "kefu:{s:$s3}:counts", 'closed'), 0, '... and counts it');
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: with kefu_redis cluster every script publishes (SPUBLISH) on a channel of its own slot: a conversation's, a participant's, a queue's, presence, settings, revocation; contact in two steps
+--- sharded
+--- ws
+my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss4');
+# a channel a script cannot reach refuses the whole script: each step below
+# proves its script ran and its notice was heard on the channel's shard
+my $g = 'sharded4';
+my $t = jwt_hs256({sub => 'sh4', role => 'agent', site => $main::SHOP, exp => time + 300,
+                   groups => [$g], capacity => 3}, $main::S1);
+my ($ag, $aw) = kefu_connect(role => 'agent', site => 'shop1', token => $t, status => 'online');
+is($aw->{type}, 'welcome', 'an agent online (presence on kefu:{s:<site>}:p)');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+is($vw->{type}, 'welcome', 'a visitor');
+$v->send_json({type => 'msg', cid => 'x1', text => 'hello shards'});
+my $ack = $v->recv_type('ack');
+ok($ack && $ack->{seq}, 'stored (msg)') or diag explain $ack;
+my $conv = $ack->{conv};
+my $n = $ag->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $conv && $_[0]{state} eq 'open' });
+ok($n, 'the agent is assigned it (routing, on kefu:{s:<site>}:u:a:<id>)');
+my $m = $ag->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{cid} // '') eq 'x1' });
+is($m && $m->{text}, 'hello shards', 'and gets the message (on kefu:{c:<conv>})');
+
+$ag->send_json({type => 'read', conv => $conv, seq => $ack->{seq}});
+my $r = $v->wait_for(sub { $_[0]{type} eq 'read' });
+is($r && $r->{seq}, $ack->{seq}, 'a read receipt (read, on kefu:{c:<conv>})');
+
+# contact: stored in the site's slot (contact), then the agent of the open
+# conversation read in the conversation's and told on its own channel
+$v->send_json({type => 'contact', cid => 'k1', name => 'Shard Li', email => 'li@example.com'});
+my $ct = $v->wait_for(sub { $_[0]{type} eq 'contact' });
+is($ct && $ct->{cid}, 'k1', 'contact stored (contact)');
+my $cn = $ag->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{reason} // '') eq 'contact' });
+is($cn && $cn->{conv}, $conv, 'the agent is told, with the conversation');
+is($cn && $cn->{state}, 'open', '... its state');
+is($cn && $cn->{visitor}{contact}{email}, 'li@example.com', '... and the details');
+is($cn && $cn->{visitor}{name}, 'Shard Li', '... and the name');
+is($cn && $cn->{visitor}{id}, $vw->{id}, '... of the visitor');
+my $ev = rcl('XREVRANGE', "kefu:{s:$main::SHOP}:events", '+', '-', 'COUNT', 5);
+my ($ce) = grep { $_->{event} eq 'visitor.contact' } map { +{@{ $_->[1] }} } @$ev;
+is($ce && $ce->{conv}, $conv, 'visitor.contact on the event stream, with the conversation');
+
+my ($st, $j, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings',
+                                {widget => {color => '#0a0b0c'}}, token => $adm);
+is($st, 200, 'settings stored (settings_put)') or diag $raw;
+my $a = $v->wait_for(sub { $_[0]{type} eq 'availability'
+                           && ($_[0]{settings}{widget}{color} // '') eq '#0a0b0c' });
+ok($a, 'the visitor is told at once (kefu:{s:<site>}:settings heard)');
+
+($st, $j, undef, $raw) = api(POST => '/kefu/api/sites/shop1/revocations',
+                             {sub => 'sh4', exp => int(time) + 600},
+                             token => api_token(secret => $main::S1, site => 'shop1'));
+is($st, 200, 'the agent revoked (revoke_add)') or diag $raw;
+my ($code, $reason) = $ag->recv_close(10);
+is($code, 4401, 'its connection is closed (kefu:{s:<site>}:revoke heard)');
 --- no_error_log
 [error]

@@ -290,7 +290,7 @@ is($main::R->cli('config', 'set', 'busy-reply-threshold', '100'), 'OK', 'BUSY af
 my $r = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $main::R->port) or die;
 my $resp = sub { join '', '*' . @_ . "\r\n", map { '$' . length($_) . "\r\n$_\r\n" } @_ };
 my $busy = 'local i = 0 while true do i = i + 1 end';
-print $r $resp->('PUBLISH', "kefu:c:$conv", '0000000000000000|0|3|{}'),
+print $r $resp->('PUBLISH', "kefu:{c:$conv}", '0000000000000000|0|3|{}'),
          $resp->('EVAL', $busy, '0');
 my $seen = 0;
 for (1 .. 200) {

@@ -170,7 +170,7 @@ is(main::redirections('MOVED'), 0, 'no read was sent to a wrong master (no MOVED
 
 # sharded pub/sub: a site's presence channel on its slot's master only
 for my $s (@main::SITES) {
-    my $ch = "kefu:p:$s";
+    my $ch = "kefu:{s:$s}:p";
     my $owner = $main::C->master_of_slot($main::C->slot($ch));
     my $n = main::shard_subscribers($ch);
     is($n->{$owner}, 4, "$ch: the 4 workers of 2 hosts subscribed on its master");
@@ -222,7 +222,7 @@ diag("resharding: $reads reads, redirections MOVED "
      . ', TRYAGAIN ' . main::redirections('TRYAGAIN'));
 ok(main::wait_complete($port), 'and after it');
 
-my $ch = "kefu:p:$site";
+my $ch = "kefu:{s:$site}:p";
 if ($main::C->master_of_slot($main::C->slot($ch)) == $to) {
     my $ok = 0;
     for (1 .. 100) {

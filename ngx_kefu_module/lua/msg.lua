@@ -126,7 +126,7 @@ if created == 1 and (ARGV[23] or '') ~= '' then
   local gj = ARGV[9] .. conv .. ARGV[22] .. gs .. ARGV[23]
   redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
              gs .. '-1', 'j', gj, 'f', 'system', 'p', '0', 's', '-')
-  redis.call('PUBLISH', 'kefu:c:' .. conv, '-|0|' .. gs .. '|' .. gj)
+  redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', '-|0|' .. gs .. '|' .. gj)
 end
 local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
 local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]
@@ -154,7 +154,7 @@ elseif ARGV[12] == '1' then
 else
   kefu_event(site, 'msg', conv, seq, ts, j)
 end
-redis.call('PUBLISH', 'kefu:c:' .. conv, ARGV[16] .. '|' .. ARGV[12] ..
+redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', ARGV[16] .. '|' .. ARGV[12] ..
            '|' .. seq .. '|' .. j)
 if created == 1 then
   local n = r_route(conv, group, ARGV[16])

@@ -31,6 +31,6 @@ end
 redis.call('HSET', k, 'r:' .. who, n_str(seq), 'u:' .. who,
            unread .. ' ' .. n_str(last) .. ' ' .. (h[3] or '0') .. ' ' ..
            (h[4] or '0'))
-redis.call('PUBLISH', 'kefu:c:' .. ARGV[1], ARGV[4] .. '|t|0|' ..
+redis.call('PUBLISH', 'kefu:{c:' .. ARGV[1] .. '}', ARGV[4] .. '|t|0|' ..
            ARGV[5] .. n_str(seq) .. '}')
 return seq

@@ -1,7 +1,8 @@
 #!lua
 -- revoke_add: KEYS[1] = kefu:{s:<site>}:revoked; ARGV = member
 -- ("j:<jti>" or "s:<sub>"), until (ms), now (ms), the most entries, the
--- channel, the notice's head ("<site> <kind>"), the value.  Expired
+-- notice's head ("<site> <kind>"), the value.  The notice goes out on
+-- kefu:{s:<site>}:revoke, named after KEYS[1] so that it shares its slot.  Expired
 -- entries go first; an entry already there keeps the later expiry; the
 -- key itself expires with its last entry.  {0} when the list is full,
 -- else {1, until}.  Numbers stay strings: Lua would write a large one as
@@ -16,5 +17,6 @@ if old and tonumber(old) > tonumber(u) then u = old end
 redis.call('ZADD', k, u, m)
 local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', k, top[2])
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. u .. ' ' .. ARGV[7])
+redis.call('PUBLISH', string.sub(k, 1, -8) .. 'revoke',
+           ARGV[5] .. ' ' .. u .. ' ' .. ARGV[6])
 return {1, u}

@@ -8,7 +8,8 @@ local k = KEYS[1]
 K.events = KEYS[2]
 local v = redis.call('HINCRBY', k, 'version', 1)
 redis.call('HSET', k, 'doc', ARGV[2], 'updated', ARGV[3], 'by', ARGV[4])
-redis.call('PUBLISH', 'kefu:settings', ARGV[1] .. ' ' .. v)
+redis.call('PUBLISH', 'kefu:{s:' .. ARGV[1] .. '}:settings',
+           ARGV[1] .. ' ' .. v)
 kefu_event(ARGV[1], 'settings.changed', '', '', ARGV[3],
            cjson.encode({version = v, by = ARGV[4]}))
 return v

@@ -93,7 +93,7 @@ local function r_qitem(conv, group, rank, score)
           last = r_preview(conv)}
 end
 local function r_notice(who, t, sess, flag)
-  redis.call('PUBLISH', 'kefu:u:' .. R.site .. ':' .. who,
+  redis.call('PUBLISH', R.sk .. 'u:' .. who,
              (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..
              r_json(t))
 end
@@ -113,7 +113,7 @@ local function r_entry(conv, t)
              'j', j,
              'f', 'system', 'p', '0', 's', '-')
   redis.call('HSET', k, 'updated', R.tss)
-  R.pubs[#R.pubs + 1] = {'kefu:c:' .. conv, '-|0|' .. seq .. '|' .. j}
+  R.pubs[#R.pubs + 1] = {r_ck(conv), '-|0|' .. seq .. '|' .. j}
   return seq, j
 end
 local function r_eta(group, pos)
@@ -139,7 +139,7 @@ local function r_flush()
   end
   R.dirty = {}
   -- the agents of a group hear a conversation enter or leave its queue
-  -- (contract v2, "Agents' view"), on kefu:g:<site>:<group>
+  -- (contract v2, "Agents' view"), on kefu:{s:<site>}:g:<group>
   for _, e in ipairs(R.qev) do
     local conv, group = e[1], e[2]
     local q = R.sk .. 'q:' .. group
@@ -154,7 +154,7 @@ local function r_flush()
       if h[2] then n.agent = r_agent(h[2]) end
     end
     n.type, n.state, n.reason = 'conv', h[1], 'queue'
-    redis.call('PUBLISH', 'kefu:g:' .. R.site .. ':' .. group,
+    redis.call('PUBLISH', R.sk .. 'g:' .. group,
                '-|t|0|' .. r_json(n))
   end
   R.qev = {}
@@ -242,7 +242,7 @@ local function r_pick(group, exclude)
   end
 end
 local function r_presence(aid, st, sess)
-  redis.call('PUBLISH', 'kefu:p:' .. R.site, (sess or '-') .. '|t|0|' ..
+  redis.call('PUBLISH', R.sk .. 'p', (sess or '-') .. '|t|0|' ..
              cjson.encode({type = 'presence', agent = aid, state = st}))
 end
 local function r_reply(code, t)
