@@ -226,11 +226,14 @@ ngx_kefu_redis_shard_timer(ngx_event_t *ev)
 static void
 ngx_kefu_redis_shard_down(ngx_kefu_redis_shard_t *sh, const char *why)
 {
-    ngx_uint_t         was;
+    ngx_uint_t         was, level;
     ngx_kefu_redis_t  *rd;
 
     rd = sh->node->rd;
     was = sh->state;
+
+    /* a slot that moved is a topology change, not a fault */
+    level = (ngx_strcmp(why, "moved") == 0) ? NGX_LOG_WARN : NGX_LOG_ERR;
 
     if (sh->c) {
         ngx_close_connection(sh->c);
@@ -260,14 +263,14 @@ ngx_kefu_redis_shard_down(ngx_kefu_redis_shard_t *sh, const char *why)
     if (was == NGX_KEFU_LINK_READY) {
         rd->reconnects++;
         ngx_kefu_stat_inc(rd->kmcf, redis_reconnects);
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+        ngx_log_error(level, rd->log, 0,
                       "kefu: redis %s sharded pub/sub connection down (%s)",
                       sh->node->name, why);
 
         ngx_kefu_redis_shard_resync(rd);
 
     } else if (sh->failures++ == 0) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+        ngx_log_error(level, rd->log, 0,
                       "kefu: redis %s sharded pub/sub not available (%s)",
                       sh->node->name, why);
     }
@@ -419,6 +422,21 @@ ngx_kefu_redis_shard_reply(ngx_kefu_redis_shard_t *sh, redisReply *r)
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
+
+        /*
+         * A channel's slot moved (a resharding): not a fault; the link is
+         * made again and its channels subscribed where they are now
+         */
+        if (ngx_strncmp(r->str, "MOVED ", 6) == 0
+            || ngx_strncmp(r->str, "ASK ", 4) == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "kefu: redis %s sharded pub/sub: %s, following",
+                          sh->node->name, r->str);
+            ngx_kefu_redis_shard_down(sh, "moved");
+            return;
+        }
+
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "kefu: redis %s sharded pub/sub refused: %s",
                       sh->node->name, r->str);
