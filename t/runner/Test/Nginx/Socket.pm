@@ -187,10 +187,15 @@ sub stop_nginx () {
     if (waitpid($NginxPid, WNOHANG) == $NginxPid) {
         $status = $?;
     } else {
+        # TERM again each second: a signal that lands between the event
+        # loop's check and its epoll_wait is heard only at the next event
+        # or timer, and a process without timers may have none coming
         kill 'TERM', $NginxPid;
         my $deadline = time + 30;
+        my $again = time + 1;
         while (time < $deadline) {
             if (waitpid($NginxPid, WNOHANG) == $NginxPid) { $status = $?; last }
+            if (time >= $again) { kill 'TERM', $NginxPid; $again = time + 1 }
             sleep 0.02;
         }
         if (!defined $status) {
