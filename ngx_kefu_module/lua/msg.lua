@@ -16,6 +16,9 @@
 -- unless an agent's token claims the group (kefu:{s:<site>}:g:<group>
 -- exists): no queue is made for a made-up name.  ARGV 28: how long (s) an
 -- idle visitor's record is kept if its hello did not say (an API target).
+-- ARGV 29, 30: "1" when a visitor's new conversation of the group asked
+-- (13), of the default group (27) starts with the site's bot: then it is
+-- not routed but enters state bot (lib/bot.lua) until a handoff.
 -- Counters for welcome summaries (summaries.lua): w:<who> entries written
 -- by each writer, pn private notes.
 -- Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
@@ -31,6 +34,7 @@
 -- may still be drained.
 --@include kefu_event
 --@include route
+--@include bot
 local function r_online(group)
   for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do
     local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
@@ -47,6 +51,7 @@ if role ~= 'visitor' then vid = target end
 local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
 local group = ARGV[13]
 local created = 0
+local bot = false
 local ckey
 -- dedup is per sender and conversation: the record lives with it
 local function dedup_key(c)
@@ -94,15 +99,18 @@ if role == 'visitor' or (target ~= '' and conv == '') then
                                         '}:g:' .. group) == 0 then
         group = ARGV[27]
       end
+      if role == 'visitor' then
+        bot = (group == ARGV[13] and ARGV[29] or ARGV[30]) == '1'
+      end
       redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,
-                 'visitor', vid, 'state', 'queued',
+                 'visitor', vid, 'state', bot and 'bot' or 'queued',
                  'group', group, 'seq', 0, 'created', ts,
                  'updated', ts)
       redis.call('HSET', ukey, 'open', conv)
       redis.call('ZADD', ukey .. ':convs', ts, conv)
       k_trim(ukey .. ':convs')
       r_init(site, ts, ARGV[17], ARGV[18], ARGV[15], ARGV[16])
-      r_count(nil, 'queued')
+      if not bot then r_count(nil, 'queued') end
     end
   end
 elseif conv == '' then
@@ -156,6 +164,12 @@ else
 end
 redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', ARGV[16] .. '|' .. ARGV[12] ..
            '|' .. seq .. '|' .. j)
+if bot then
+  b_enter(conv, group)
+  local n = {type = 'conv', conv = conv, state = 'bot', group = group}
+  local r = b_reply(0, n)
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3]}
+end
 if created == 1 then
   local n = r_route(conv, group, ARGV[16])
   if n.state == 'queued' and role == 'visitor' then

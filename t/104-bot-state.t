@@ -1,0 +1,150 @@
+# The bot state on the server (issue 15; docs/automation.md "The bot
+# state"): with bot.enabled, a new conversation of bot.groups starts in
+# state bot (no agent, no queue); the agents of its groups list it in
+# queue.bots and hear it enter and leave; accept takes it over; the FAQ
+# bot answers in it; every handoff path routes it like a new one.
+use utf8;
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::API;
+use Kefu::Route;
+
+our $S = 'bots-secret-0123456789abcdef';
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site bst secret=$S anonymous=on default_group=presales grace=30s;\n");
+    $block->set_value('config', "location = /chat { kefu_chat; }\n"
+        . "location /kefu/api/ { kefu_api; }\n"
+        . "location = /status { kefu_status; }\n");
+    $block->set_value('ws', "api_ready('/kefu/api/sites/bst/settings') or die 'Redis not ready'; " . $block->ws)
+        if defined $block->ws;
+});
+
+our $SITE = site_of_run('bst');
+$Kefu::API::Token = api_token(secret => $S, site => $SITE, role => 'admin', sub => 'boss');
+$Kefu::Route::SITE = $SITE;
+$Kefu::Route::SECRET = $S;
+
+# the conversation's log as the API reads it (private entries too)
+sub log_of {
+    my ($conv, %o) = @_;
+    my ($st, $j) = api(GET => "/kefu/api/sites/$main::SITE/convs/$conv/messages?limit=200", undef, %o);
+    die "log: $st\n" unless $st == 200;
+    return @{ $j->{msgs} };
+}
+
+sub conv_of {
+    my ($conv) = @_;
+    my ($st, $j) = api(GET => "/kefu/api/sites/$main::SITE/convs/$conv");
+    die "conv: $st\n" unless $st == 200;
+    return $j;
+}
+
+# the site's conversations by state, from /status (read from Redis)
+sub counts {
+    my ($c, $h, $b) = http_raw("GET /status HTTP/1.0\r\nHost: x\r\n\r\n");
+    my $j = Kefu::WS::json_dec($b);
+    return $j->{sites}{$main::SITE}{conversations};
+}
+
+# PUT the settings, then wait until this worker runs them (they reach it
+# by the settings notice, after the PUT answered): a rule that never fires
+# marks the version
+our $Mark = 0;
+sub put_settings {
+    my ($doc, %o) = @_;
+    my $id = 'mark' . ++$main::Mark . 'x' . int(rand 1e6);
+    my %d = %$doc;
+    $d{rules} = [@{ $d{rules} // [] }, {id => $id, when => {type => 'message'},
+                 if => [{keywords => ["zz$id"]}], then => [{label => 'mark'}]}];
+    my ($st, $j) = api(PUT => "/kefu/api/sites/$main::SITE/settings", \%d);
+    return ($st, $j) unless $st == 200;
+    for my $port (undef, @{ $o{ports} || [] }) {
+        my $agree = 0;
+        for (1 .. 400) {
+            my ($s2, $t) = api(POST => "/kefu/api/sites/$main::SITE/rules/try", {text => 'x'},
+                               ($port ? (port => $port) : ()));
+            # every worker: several answers in a row
+            if ($s2 == 200 && grep { $_->{id} eq $id } @{ $t->{rules} }) { last if ++$agree >= 6 }
+            else { $agree = 0; select undef, undef, undef, 0.025 }
+        }
+        die "the settings never reached the workers\n" unless $agree >= 6;
+    }
+    return ($st, $j);
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a new conversation of a bot group starts in bot: no agent, no queue; conv and welcome say so; counts; queue.bots; agents hear it enter; accept takes it over
+--- ws
+my $g = uniq_group('bot');
+my ($st) = main::put_settings({groups => [{name => $g}, {name => 'other'}],
+                               bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'external'}});
+is($st, 200, 'the bot is on for one group');
+my $c0 = main::counts();
+my ($a, $aw) = agent('ag1', groups => [$g], capacity => 5, status => 'online');
+my ($v, $vw, $ack, $n) = visitor($g, text => 'hello bot');
+ok($ack && !$ack->{dup}, 'the first message is stored');
+my $conv = $ack->{conv};
+is($n->{state}, 'bot', 'the visitor is told: state bot');
+is($n->{group}, $g, 'in its group');
+ok(!$n->{agent} && !defined $n->{position}, 'no agent, no place in a queue');
+my $j = main::conv_of($conv);
+is($j->{state}, 'bot', 'the API says bot');
+ok(!$j->{agent}, 'and no agent although one is online and free');
+# the agent hears it enter the bot
+my $e = wait_conv($a, $conv, state => 'bot');
+ok($e, 'the agent of the group hears it enter bot');
+ok($e && $e->{visitor}{id}, 'with its visitor');
+is($e && $e->{last}, 'hello bot', 'and its last message');
+my $c1 = main::counts();
+is($c1->{bot} - ($c0->{bot} // 0), 1, 'counted as bot');
+is($c1->{queued} - $c0->{queued}, 0, 'not queued');
+# queue.bots
+$a->send_json({type => 'queue', cid => 'q1'});
+my $q = $a->recv_type('queue');
+ok(!(grep { $_->{conv} eq $conv } @{ $q->{convs} }), 'not in the queue');
+my ($b) = grep { $_->{conv} eq $conv } @{ $q->{bots} || [] };
+ok($b, "in queue.bots") or diag(Kefu::WS::json_enc($q));
+is($b && $b->{state}, 'bot', 'state bot');
+is($b && $b->{group}, $g, 'its group');
+is($b && $b->{last}, 'hello bot', 'its preview');
+ok($b && $b->{since} > 0, 'since');
+# an agent of the group reads what was said before taking it over
+$a->send_json({type => 'history', conv => $conv, cid => 'h1'});
+my $h = $a->recv_type('history');
+ok($h && (grep { ($_->{text} // '') eq 'hello bot' } @{ $h->{msgs} || [] }), 'the agent reads its history');
+# an agent of another group does not see it
+my ($o) = agent('ag2', groups => ['other'], capacity => 5, status => 'online');
+$o->send_json({type => 'queue', cid => 'q2'});
+my $q2 = $o->recv_type('queue');
+ok(!(grep { $_->{conv} eq $conv } @{ $q2->{bots} || [] }), 'another group\'s agent: not listed');
+$o->send_json({type => 'history', conv => $conv, cid => 'h2'});
+my $h2 = $o->wait_for(sub { $_[0]{type} eq 'history' || $_[0]{type} eq 'error' });
+is($h2->{type}, 'error', 'nor may it read it');
+# the visitor's welcome lists it in state bot
+my ($v2, $vw2) = kefu_connect(role => 'visitor', site => $main::SITE, token => $vw->{token});
+my ($wc) = grep { $_->{conv} eq $conv } @{ $vw2->{convs} || [] };
+is($wc && $wc->{state}, 'bot', 'welcome.convs: state bot') or diag explain $vw2;
+# a group without the bot is routed as before
+my ($v3, undef, $ack3, $n3) = visitor('other', text => 'hi other');
+is($n3->{state}, 'open', 'a group without the bot: routed at once');
+# accept takes it over
+$a->send_json({type => 'accept', conv => $conv, cid => 'acc'});
+my $an = wait_conv($a, $conv, state => 'open', reason => 'accepted');
+ok($an, 'accept: open');
+is($an && $an->{agent}{id}, 'ag1', 'the agent\'s');
+my $vn = wait_conv($v, $conv, state => 'open');
+is($vn && $vn->{agent}{id}, 'ag1', 'the visitor is told');
+my ($sys) = grep { ($_->{event} // '') eq 'accepted' } main::log_of($conv);
+ok($sys, 'a system entry: accepted');
+my $c2 = main::counts();
+is($c2->{bot} - ($c0->{bot} // 0), 0, 'no longer counted as bot');
+$a->send_json({type => 'queue', cid => 'q3'});
+my $q3 = $a->recv_type('queue');
+ok(!(grep { $_->{conv} eq $conv } @{ $q3->{bots} || [] }), 'no longer in queue.bots');
