@@ -32,7 +32,7 @@ const I18N = {
     attrs: 'Details', page: 'Current page', trail: 'Page trail', convInfo: 'Conversation',
     email: 'E-mail', phone: 'Phone', none: '—', started: 'Started', group: 'Group', entries: 'Entries', id: 'ID',
     st_queued: 'Queued', st_open: 'Open', st_closed: 'Closed',
-    waiting: 'waiting {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
+    waiting: 'waiting {t}', withBot: 'with the bot {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
     sysAccepted: '{name} accepted the conversation', sysAssigned: 'Assigned to {name}',
     sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysJoined: '{name} joined',
     sysRated: 'Visitor rated {n}/5', sysRequeued: 'Back in the queue', denied: 'The server does not show this conversation to you any more.', suggested: 'Suggested reply', useReply: 'Use this reply',
@@ -75,7 +75,7 @@ const I18N = {
     attrs: '访客资料', page: '当前页面', trail: '浏览轨迹', convInfo: '会话信息',
     email: '邮箱', phone: '手机号', none: '—', started: '开始时间', group: '技能组', entries: '消息数', id: '编号',
     st_queued: '排队中', st_open: '进行中', st_closed: '已结束',
-    waiting: '已等待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
+    waiting: '已等待 {t}', withBot: '机器人接待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
     sysAccepted: '{name} 接入了会话', sysAssigned: '已分配给 {name}',
     sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysJoined: '{name} 加入了会话',
     sysRated: '访客评分 {n}/5', sysRequeued: '已重新排队', denied: '服务器不再向您提供此会话的记录。', suggested: '推荐回复', useReply: '使用此回复',
@@ -353,7 +353,12 @@ function onMessage(m) {
     if (m.group) c.group = m.group;
     c.position = typeof m.position === 'number' ? m.position : null;
     if (Array.isArray(m.labels)) c.labels = m.labels;
-    if (m.state === 'bot') c.inQueue = true;
+    if (m.state === 'bot') {
+      // entering the bot: the notice is a list item (queue.bots' shape)
+      c.inQueue = true;
+      if (typeof m.last === 'string') c.preview = m.last;
+      if (m.since) c.created = m.since;
+    }
     // what the bot said while we were not in the conversation: read again
     if (was === 'bot' && m.state !== 'bot' && c.loaded) loadHistory(c);
     if (m.reason === 'joined' && agentId(m.agent) !== st.me) c.joined = true;
@@ -750,7 +755,7 @@ function renderList() {
     if (c.group) tags.appendChild(el('span', 'tag', c.group));
     for (const l of (c.labels || []).slice(0, 3)) tags.appendChild(el('span', 'tag label', l));
     const waitSince = waitingSince(c);
-    if (waitSince) tags.appendChild(el('span', 'wait', t('waiting', { t: Date.now() - waitSince < 60000 ? t('lt1') : ago(waitSince) })));
+    if (waitSince) tags.appendChild(el('span', c.state === 'bot' ? 'wait bot' : 'wait', t(c.state === 'bot' ? 'withBot' : 'waiting', { t: Date.now() - waitSince < 60000 ? t('lt1') : ago(waitSince) })));
     if (c.state === 'queued' && typeof c.position === 'number') tags.appendChild(el('span', 'tag', t('queuePos', { n: c.position })));
     if (c.state === 'queued' && c.offline) tags.appendChild(el('span', 'tag offline', t('offlineTag')));
     body.append(top, bottom, tags);
