@@ -374,7 +374,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     json_t               *ack;
     int64_t               code;
     uint64_t              seq;
-    ngx_str_t             conv, asked;
+    ngx_str_t             conv, asked, state;
     redisReply          **e;
     ngx_kefu_ws_t        *ws;
     ngx_kefu_site_t      *site;
@@ -432,6 +432,19 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                 &asked, ctx->args.closed_hours,
                 ws ? ws->lang_en : 0,
                 ctx->args.tail.data, ctx->args.tail.len);
+
+            /* in state bot: the bot answers, or hands off */
+            if (reply->elements > 8
+                && reply->element[8]->type == REDIS_REPLY_STRING)
+            {
+                state.data = (u_char *) reply->element[8]->str;
+                state.len = reply->element[8]->len;
+
+                ngx_kefu_bot_answer(kmcf, site, &conv,
+                                    (uint64_t) reply->element[2]->integer,
+                                    &state, ws ? ws->lang_en : 0,
+                                    ctx->args.tail.data, ctx->args.tail.len);
+            }
         }
     }
 

@@ -779,6 +779,21 @@ ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
 }
 
 
+/* KEYS: the conversation; ARGV: seq, "1" a miss or "0" */
+
+ngx_int_t
+ngx_kefu_bot_miss_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t seq,
+    ngx_uint_t miss)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_int(c, (int64_t) seq);
+    ngx_kefu_call_int(c, miss ? 1 : 0);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* KEYS: the site's counts, its groups; ARGV: site, default group */
 
 ngx_int_t

@@ -202,6 +202,11 @@ ngx_int_t ngx_kefu_canned_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_uint_t max);
 
 
+/* lua/bot_miss.lua: the FAQ bot's misses in a row in a conversation */
+ngx_int_t ngx_kefu_bot_miss_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    uint64_t seq, ngx_uint_t miss);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  30

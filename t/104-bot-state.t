@@ -148,3 +148,91 @@ is($c2->{bot} - ($c0->{bot} // 0), 0, 'no longer counted as bot');
 $a->send_json({type => 'queue', cid => 'q3'});
 my $q3 = $a->recv_type('queue');
 ok(!(grep { $_->{conv} eq $conv } @{ $q3->{bots} || [] }), 'no longer in queue.bots');
+
+
+
+=== TEST 2: mode faq: one clear match gets the answer with its buttons and faq id; unsure gets choose with the closest as buttons; nothing gets not_understood; every answer ends with the handoff button; once per visitor message, in its language; external: nothing answers
+--- ws
+my $g = uniq_group('faq');
+my $faq = [
+    {id => 'shipping', question => {zh => '多久发货？', en => 'When do you ship my order?'},
+     alts => ['how long is delivery'], keywords => ['发货'],
+     answer => {zh => '付款后48小时内发货。', en => 'We ship within 48 hours of payment.'},
+     buttons => [{text => 'Track my order', value => 'track'}]},
+    {id => 'returns', question => {zh => '怎么退货？', en => 'How do I return green tea?'},
+     answer => {zh => '七天无理由退货。', en => 'Returns are free within 7 days.'}},
+    {id => 'storage', question => {zh => '茶叶怎么保存？', en => 'How do I store green tea?'},
+     answer => {zh => '密封冷藏。', en => 'Keep it sealed and cool.'}},
+];
+my ($st) = main::put_settings({groups => [{name => $g}],
+    bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'faq', name => {zh => '小茶', en => 'Tea bot'},
+            texts => {en => {not_understood => 'Sorry, no idea.', choose => 'Which one?', handoff => 'A person please'}}},
+    faq => $faq});
+is($st, 200, 'the FAQ bot is on');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => $main::SITE, group => $g, lang => 'en');
+my $bot = sub { my $c = shift; $v->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{from}{role} // '') eq 'bot' && $_[0]{cid} eq $c }) };
+# a clear match
+$v->send_json({type => 'msg', cid => 'm1', text => 'When do you ship my order?'});
+my $ack = $v->recv_type('ack');
+my $conv = $ack->{conv};
+my $a1 = $bot->('f:' . $ack->{seq});
+ok($a1, 'the bot answers');
+is($a1->{text}, 'We ship within 48 hours of payment.', 'the entry\'s answer, in the visitor\'s language');
+is($a1->{faq}, 'shipping', 'naming the entry');
+is_deeply($a1->{from}, {role => 'bot', id => 'bot', name => 'Tea bot'}, 'from the bot');
+is_deeply($a1->{buttons}, [{text => 'Track my order', value => 'track'}, {text => 'A person please', value => '__handoff__'}],
+          'its buttons, then the handoff button');
+# unsure: two entries about green tea
+$v->send_json({type => 'msg', conv => $conv, cid => 'm2', text => 'return or store green tea'});
+my $ack2 = $v->recv_type('ack');
+my $a2 = $bot->('f:' . $ack2->{seq});
+is($a2->{text}, 'Which one?', 'unsure: the choose text');
+my @b = @{ $a2->{buttons} || [] };
+ok(@b >= 3 && @b <= 4, 'two or three questions and the handoff button');
+is_deeply([sort map { $_->{value} } @b[0 .. $#b - 1]], ['How do I return green tea?', 'How do I store green tea?'],
+          'the closest questions, their text as the value');
+is($b[-1]{value}, '__handoff__', 'the handoff button last');
+ok(!$a2->{faq}, 'no entry named');
+# nothing: not understood, once
+$v->send_json({type => 'msg', conv => $conv, cid => 'm3', text => 'xylophone quartz'});
+my $ack3 = $v->recv_type('ack');
+my $a3 = $bot->('f:' . $ack3->{seq});
+is($a3->{text}, 'Sorry, no idea.', 'nothing matches: not_understood');
+is_deeply($a3->{buttons}, [{text => 'A person please', value => '__handoff__'}], 'with the handoff button');
+# a clear match again resets the misses: one more miss does not hand off
+$v->send_json({type => 'msg', conv => $conv, cid => 'm4', text => 'how long is delivery'});
+my $ack4 = $v->recv_type('ack');
+is($bot->('f:' . $ack4->{seq})->{faq}, 'shipping', 'an alt phrasing is a clear match');
+$v->send_json({type => 'msg', conv => $conv, cid => 'm5', text => 'zebra crossing'});
+my $ack5 = $v->recv_type('ack');
+is($bot->('f:' . $ack5->{seq})->{text}, 'Sorry, no idea.', 'one miss after an answer: not understood, still the bot');
+# a resend is a duplicate: no second answer
+$v->send_json({type => 'msg', conv => $conv, cid => 'm1', text => 'When do you ship my order?'});
+ok($v->recv_type('ack')->{dup}, 'the resend is a dup');
+$v->send_json({type => 'msg', conv => $conv, cid => 'm6', text => 'marker 发货'});
+my $ack6 = $v->recv_type('ack');
+$bot->('f:' . $ack6->{seq});
+my @log = main::log_of($conv);
+my %per;
+$per{$_->{cid}}++ for grep { ($_->{from}{role} // '') eq 'bot' } @log;
+is_deeply([sort values %per], [1, 1, 1, 1, 1, 1], 'exactly one answer per visitor message (six)');
+is(main::conv_of($conv)->{state}, 'bot', 'still with the bot');
+# zh: the visitor's language
+my ($z) = kefu_connect(role => 'visitor', site => $main::SITE, group => $g, lang => 'zh');
+$z->send_json({type => 'msg', cid => 'z1', text => '多久发货？'});
+my $zack = $z->recv_type('ack');
+my $za = $z->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{cid} // '') eq 'f:' . $zack->{seq} });
+is($za->{text}, '付款后48小时内发货。', 'zh: the zh answer');
+is($za->{from}{name}, '小茶', 'the bot\'s zh name');
+is($za->{buttons}[-1]{text}, '转人工', 'the built-in zh handoff text');
+# an agent's message in a bot conversation it took over is not answered; external mode answers nothing
+($st) = main::put_settings({groups => [{name => $g}],
+    bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'external'}, faq => $faq});
+my ($x) = kefu_connect(role => 'visitor', site => $main::SITE, group => $g, lang => 'en');
+$x->send_json({type => 'msg', cid => 'x1', text => 'When do you ship my order?'});
+my $xack = $x->recv_type('ack');
+$x->send_json({type => 'msg', conv => $xack->{conv}, cid => 'x2', text => 'marker'});
+$x->recv_type('ack');
+my @seen = $x->until_pong;
+ok(!(grep { ($_->{type} // '') eq 'msg' && ($_->{from}{role} // '') eq 'bot' } @seen), 'external: nothing answers inside nginx');
+is(main::conv_of($xack->{conv})->{state}, 'bot', 'but the conversation is in bot');

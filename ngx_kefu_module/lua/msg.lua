@@ -21,7 +21,9 @@
 -- not routed but enters state bot (lib/bot.lua) until a handoff.
 -- Counters for welcome summaries (summaries.lua): w:<who> entries written
 -- by each writer, pn private notes.
--- Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
+-- Returns {code, conv, seq, id, ts, created, notice, more, state}: code 0
+-- stored (state, for a visitor's message: its conversation's now, so that
+-- the worker knows whether the bot answers it),
 -- 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
 -- visitor has no open conversation, -4 the conversation is closed (service
 -- only), -5 the new conversation's id is taken (nothing was written: run
@@ -168,7 +170,8 @@ if bot then
   b_enter(conv, group)
   local n = {type = 'conv', conv = conv, state = 'bot', group = group}
   local r = b_reply(0, n)
-  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3]}
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3],
+          'bot'}
 end
 if created == 1 then
   local n = r_route(conv, group, ARGV[16])
@@ -180,6 +183,11 @@ if created == 1 then
     end
   end
   local r = r_reply(0, n)
-  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3]}
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3],
+          n.state}
+end
+if role == 'visitor' then
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, '', '',
+          redis.call('HGET', ckey, 'state') or ''}
 end
 return {0, conv, tonumber(seq), id, tonumber(ts), created}
