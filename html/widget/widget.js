@@ -895,18 +895,22 @@
      * shown, if a bot or an agent sent it and the visitor has not written
      * since (a click, or typing instead, puts them away).  The handoff
      * button asks for a person (`handoff`), the others send their value.
+     * A system line after it (handed off, a person joined) puts them away
+     * too: they were offered before someone else took the conversation.
      */
     function latestWithButtons() {
         var c = st.current && st.convs[st.current];
         if (!c || c.state === 'closed') { return null; }
-        var last = null, pending = false;
+        var last = null, pending = false, sys = 0;
         Object.keys(st.entries).forEach(function (k) {
             var e = st.entries[k];
             if (!e.seq) { if (e.kind === 'msg') { pending = true; } return; }
-            if (e.conv !== st.current || e.kind !== 'msg') { return; }
+            if (e.conv !== st.current) { return; }
+            if (e.kind === 'system') { sys = Math.max(sys, e.seq); return; }
+            if (e.kind !== 'msg') { return; }
             if (!last || e.seq > last.seq) { last = e; }
         });
-        if (pending || !last || isMine(last) || !last.buttons || !last.buttons.length ||
+        if (pending || !last || sys > last.seq || isMine(last) || !last.buttons || !last.buttons.length ||
             st.usedButtons[entryKey(last)])
         {
             return null;
