@@ -832,6 +832,7 @@ function entryNode(c, e) {
       const b = el('button', 'btn small', t('useReply'));
       b.type = 'button';
       b.dataset.suggest = e.seq;
+      b.disabled = !canWrite(c);     // nothing to fill while read-only
       s.appendChild(b);
       card.appendChild(s);
     }
@@ -856,6 +857,7 @@ function entryNode(c, e) {
       const b = el('button', 'btn small', t('useReply'));
       b.type = 'button';
       b.dataset.suggest = e.seq;
+      b.disabled = !canWrite(c);     // nothing to fill while read-only
       sg.appendChild(b);
       card.appendChild(sg);
     }
@@ -1001,6 +1003,10 @@ function renderPresence() {
   document.querySelector('.presence').classList.toggle('unsupported', st.unsupported.has('status'));
 }
 
+// the composer works in a conversation of ours: not a closed one, nor one
+// the bot has (it is read-only until taken over)
+function canWrite(c) { return !!c && c.state !== 'closed' && c.state !== 'bot'; }
+
 function renderComposerState() {
   const c = st.selected && conv(st.selected);
   const input = $('input');
@@ -1008,7 +1014,7 @@ function renderComposerState() {
   $('send').textContent = st.mode === 'note' ? t('addNote') : t('send');
   $('composer').classList.toggle('note', st.mode === 'note');
   for (const b of document.querySelectorAll('.mode')) b.setAttribute('aria-selected', b.dataset.mode === st.mode ? 'true' : 'false');
-  const closed = !c || c.state === 'closed' || c.state === 'bot';
+  const closed = !canWrite(c);
   input.disabled = closed;
   $('send').disabled = closed;
   // a bot conversation is read-only until an agent takes it over
