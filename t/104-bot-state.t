@@ -236,3 +236,163 @@ $x->recv_type('ack');
 my @seen = $x->until_pong;
 ok(!(grep { ($_->{type} // '') eq 'msg' && ($_->{from}{role} // '') eq 'bot' } @seen), 'external: nothing answers inside nginx');
 is(main::conv_of($xack->{conv})->{state}, 'bot', 'but the conversation is in bot');
+
+
+
+=== TEST 3: handoff on every path, the agent on another host: the button, the words, the handoff message, two misses in a row, a rule; routed like a new one (open, then queued); a visible handoff entry with by; the agents hear it leave the bot; the agent reads all the bot said; not in bot: harmless
+--- ws
+my $g = uniq_group('hand');
+my ($port2) = start_host("kefu_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n"
+    . "kefu_site $main::SITE secret=$main::S anonymous=on default_group=presales grace=30s;\n",
+    "location /kefu/api/ { kefu_api; }\n");
+api_ready("/kefu/api/sites/$main::SITE/settings", port => $port2) or die "host 2 not ready\n";
+my ($st) = main::put_settings({groups => [{name => $g}],
+    bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'faq',
+            texts => {zh => {handed_off => '人工客服马上就来。'}, en => {handed_off => 'A person will be with you.'}}},
+    faq => [{id => 'ship', question => {zh => '多久发货？', en => 'When do you ship?'}, answer => 'In two days.'}],
+    rules => [{id => 'angry', name => 'Complaints', when => {type => 'message'}, if => [{keywords => ['complaint']}],
+               then => [{handoff => JSON::PP::true()}]}]},
+    ports => [$port2]);
+is($st, 200, 'the bot, an FAQ and a handoff rule, on both hosts');
+my ($a) = agent('hx1', groups => [$g], capacity => 1, status => 'online', port => $port2);
+my $handed = sub {
+    my ($conv) = @_;
+    my @h = grep { ($_->{event} // '') eq 'handoff' } main::log_of($conv);
+    return $h[0];
+};
+# the button: an FAQ answer, then the handoff button's value
+my ($v1, $w1, $ack1, $n1) = visitor($g, text => 'When do you ship?');
+my $c1 = $ack1->{conv};
+is($n1->{state}, 'bot', 'in bot');
+my $ans = $v1->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{faq} // '') eq 'ship' });
+ok($ans, 'the bot answered');
+is(wait_conv($a, $c1, state => 'bot')->{reason}, 'bot', 'the agent on host 2 heard it enter the bot');
+$v1->send_json({type => 'msg', conv => $c1, cid => 'b1', text => '__handoff__'});
+$v1->recv_type('ack');
+my $o1 = wait_conv($v1, $c1, state => 'open');
+ok($o1, 'the button: routed like a new one, open at once (a free agent)');
+is($o1 && $o1->{agent}{id}, 'hx1', 'with the agent of host 2');
+my $e1 = $v1->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'handoff' });
+ok($e1, 'the visitor sees the handoff entry');
+is($e1 && $e1->{by}, 'visitor', 'by the visitor');
+is($e1 && $e1->{text}, '人工客服马上就来。', 'the handed_off text in the visitor\'s language');
+is_deeply($e1 && $e1->{from}, {role => 'system'}, 'a system entry');
+ok($e1 && !$e1->{private}, 'visible to all');
+my $an = wait_conv($a, $c1, state => 'open', reason => 'assigned');
+ok($an, 'the agent is assigned it');
+my $left = wait_conv($a, $c1, reason => 'handoff');
+is($left && $left->{state}, 'open', 'and hears it leave the bot');
+# the agent sees everything the bot said
+$a->send_json({type => 'history', conv => $c1, cid => 'hh'});
+my $h = $a->recv_type('history');
+my @texts = map { $_->{text} // '' } @{ $h->{msgs} || [] };
+ok((grep { $_ eq 'When do you ship?' } @texts) && (grep { $_ eq 'In two days.' } @texts),
+   'the agent reads the visitor\'s question and the bot\'s answer');
+# not in bot: harmless, the current conv back
+$v1->send_json({type => 'handoff', conv => $c1, cid => 'again'});
+my $same = $v1->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c1 && defined $_[0]{changed} });
+is($same && $same->{state}, 'open', 'a handoff of an open conversation: its current state');
+ok($same && !$same->{changed}, 'changed false');
+is(scalar(grep { ($_->{event} // '') eq 'handoff' } main::log_of($c1)), 1, 'one handoff entry');
+# the words, as the whole first message: the agent is full now, queued
+my ($v2, $w2, $ack2, $n2) = visitor($g, text => ' 转人工 ');
+my $c2 = $ack2->{conv};
+my $q2 = wait_conv($v2, $c2, state => 'queued');
+ok($q2, 'the words: queued (the agent is full)');
+is($q2 && $q2->{position}, 1, 'first in line');
+is($handed->($c2)->{by}, 'visitor', 'the words: by the visitor');
+# human, case and spaces aside
+my ($v2b, undef, $ack2b) = visitor($g, text => 'Human');
+ok(wait_conv($v2b, $ack2b->{conv}, state => 'queued'), '"Human": handed off');
+# words inside a longer message do not hand off
+my ($v2c, undef, $ack2c) = visitor($g, text => 'is a human there');
+$v2c->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{from}{role} // '') eq 'bot' });
+is(main::conv_of($ack2c->{conv})->{state}, 'bot', 'a sentence with "human" in it stays with the bot');
+# the handoff message, without conv: the visitor's open conversation
+my ($v3, $w3, $ack3) = visitor($g, text => 'When do you ship?');
+my $c3 = $ack3->{conv};
+$v3->send_json({type => 'handoff', cid => 'h3'});
+my $r3 = $v3->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c3 && defined $_[0]{changed} });
+ok($r3 && $r3->{changed}, 'the handoff message: changed');
+is($r3 && $r3->{state}, 'queued', 'queued');
+is($handed->($c3)->{by}, 'visitor', 'by the visitor');
+# two not understood in a row: the bot hands off
+my ($v4, $w4, $ack4) = visitor($g, text => 'xylophone');
+my $c4 = $ack4->{conv};
+my $nu = $v4->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{from}{role} // '') eq 'bot' });
+ok($nu && $nu->{buttons}[-1]{value} eq '__handoff__', 'the first miss: not understood, with the handoff button');
+$v4->send_json({type => 'msg', conv => $c4, cid => 'x2', text => 'quartz'});
+$v4->recv_type('ack');
+ok(wait_conv($v4, $c4, state => 'queued'), 'the second miss in a row: handed off');
+is($handed->($c4)->{by}, 'bot', 'by the bot');
+is(scalar(grep { ($_->{from}{role} // '') eq 'bot' } main::log_of($c4)), 1, 'no second not-understood');
+# a rule's handoff action
+my ($v5, $w5, $ack5) = visitor($g, text => 'I have a complaint');
+my $c5 = $ack5->{conv};
+ok(wait_conv($v5, $c5, state => 'queued'), 'a rule: handed off');
+is($handed->($c5)->{by}, 'rule', 'by the rule');
+my ($re) = grep { ($_->{event} // '') eq 'rule' } main::log_of($c5);
+is($re && $re->{action}, 'handoff', 'its private entry: action handoff');
+is($re && $re->{text}, 'Rule Complaints: handed off to a person', 'naming the rule');
+ok($re && $re->{private}, 'private');
+# a visitor may not hand off another's conversation
+my ($v6) = kefu_connect(role => 'visitor', site => $main::SITE, group => $g);
+$v6->send_json({type => 'handoff', conv => $c1, cid => 'nope'});
+my $err = $v6->recv_type('error');
+is($err && $err->{code}, 'forbidden', 'another visitor\'s conversation: forbidden');
+# agents: handoff is the visitor's
+$a->send_json({type => 'handoff', conv => $c1, cid => 'ag'});
+is($a->recv_type('error')->{code}, 'forbidden', 'an agent\'s handoff: forbidden (agents accept)');
+
+
+
+=== TEST 4: POST /sites/<s>/convs/<c>/handoff: service and admin tokens; the conversation leaves the bot (by api); again: 200, changed false; unknown: 404; closed: 409; a visitor's or an agent's token: refused; JSON errors
+--- ws
+my $g = uniq_group('api');
+my ($st) = main::put_settings({groups => [{name => $g}],
+    bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'external'}});
+is($st, 200, 'an external bot');
+my $svc = api_token(secret => $main::S, site => $main::SITE, role => 'service', sub => 'extbot');
+my ($v, $w, $ack, $n) = visitor($g, text => 'hello');
+my $conv = $ack->{conv};
+is($n->{state}, 'bot', 'in bot');
+my $url = "/kefu/api/sites/$main::SITE/convs/$conv/handoff";
+my ($s1, $j1) = api(POST => $url, undef, token => $svc);
+is($s1, 200, 'the external bot\'s service token: 200');
+is($j1->{conv}, $conv, 'the conversation');
+is($j1->{state}, 'queued', 'routed like a new one: queued (nobody online)');
+is($j1->{group}, $g, 'in its group');
+ok($j1->{changed}, 'changed');
+ok(!exists $j1->{type}, 'the notice less its type');
+ok(wait_conv($v, $conv, state => 'queued'), 'the visitor is told');
+my ($e) = grep { ($_->{event} // '') eq 'handoff' } main::log_of($conv);
+is($e && $e->{by}, 'api', 'the entry: by api');
+my ($s2, $j2) = api(POST => $url, {});
+is($s2, 200, 'again, with the admin token: 200');
+ok(!$j2->{changed}, 'changed false');
+is($j2->{state}, 'queued', 'its current state');
+is($j2->{position}, 1, 'and place');
+my ($s3, $j3) = api(POST => "/kefu/api/sites/$main::SITE/convs/123456789/handoff", {});
+is($s3, 404, 'no such conversation: 404');
+is($j3->{error}{code}, 'not_found', 'a JSON error');
+my ($s4, $j4) = api(GET => $url);
+is($s4, 405, 'GET: 405');
+# closed: 409
+my ($s5) = api(POST => "/kefu/api/sites/$main::SITE/convs/$conv/close", {});
+is($s5, 200, 'closed');
+my ($s6, $j6) = api(POST => $url, {});
+is($s6, 409, 'a closed conversation: 409');
+is($j6->{error}{code}, 'conflict', 'conflict');
+# an agent's token is no API token
+my ($s7, $j7) = api(POST => $url, {}, token => agent_token('ag9'));
+ok($s7 == 401 || $s7 == 403, 'an agent\'s token: refused') or diag $s7;
+ok($j7 && $j7->{error}, 'with a JSON error');
+# close of a bot conversation (a supervisor's) leaves no count behind
+my ($vb, undef, $ackb) = visitor($g, text => 'hi again');
+my $c0 = main::counts();
+my ($s8, $j8) = api(POST => "/kefu/api/sites/$main::SITE/convs/$ackb->{conv}/close", {});
+is($s8, 200, 'a bot conversation closed by the API');
+is($j8->{state}, 'closed', 'closed');
+my $c1 = main::counts();
+is($c0->{bot} - $c1->{bot}, 1, 'no longer counted as bot');
+is($c1->{closed} - $c0->{closed}, 1, 'counted closed');
