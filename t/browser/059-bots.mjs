@@ -69,10 +69,12 @@ const SETTINGS = {
     { id: 'ship-suggest', name: 'Shipping questions', when: { type: 'message' },
       if: [{ keywords: ['ship', '发货'] }],
       then: [{ suggest: 'Your parcel leaves Hangzhou within a day; shall I look up its tracking number?' }] },
+    { id: 'complaints', name: 'Complaints to a person', when: { type: 'message' },
+      if: [{ keywords: ['complain', '投诉'] }], then: [{ handoff: true }] },
   ],
 };
 
-plan(37);
+plan(42);
 try {
   await api('PUT', '/settings', SETTINGS);
   await settingsRun('ship-suggest');
@@ -204,6 +206,36 @@ try {
   await p.waitForSelector(K + '.kf-sys >> text=Alice');
   ok(await p.isHidden(K + '.kf-quick'), "the visitor: a person joined, the bot's buttons (handoff and all) put away");
   await shot(p, '059-phone-visitor-taken-zh');
+
+  // ---- a rule hands a third visitor to a person while Alice is away ----
+  await a.click('.presence .seg[data-status="away"]');
+  const tctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
+  const q = await tctx.newPage();
+  watchErrors(q, 'third visitor', errors);
+  await q.goto(`${base}/?lang=en&group=${group}&site=${site}`);
+  await conn(q);
+  await q.click(W.launcher);
+  // the server has Alice away once the widget says nobody is online
+  await q.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf-dot')
+    .classList.contains('kf-away'));
+  await q.fill(W.input, 'I want to complain about my parcel');
+  await q.press(W.input, 'Enter');
+  await q.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf')
+    .getAttribute('data-conv-state') === 'queued');
+  await q.waitForSelector(K + '.kf-sys >> text=Connecting you to a person');
+  ok(true, 'a rule hands the conversation to a person: it waits in the queue, and the visitor is told');
+  ok(await q.isHidden(K + '.kf-handoff'), 'no "talk to a person" left to click');
+  const conv3 = await q.$eval('#kefu-widget', (h) => h.shadowRoot.querySelector('.kf-panel').getAttribute('data-conv'));
+  await a.click('.tab[data-tab="queue"]');
+  await a.waitForSelector(`#convs .conv-item[data-conv="${conv3}"][data-state="queued"]`);
+  ok(true, "the agent finds it in the queue");
+  await a.click(`#convs .conv-item[data-conv="${conv3}"] [data-accept]`);
+  await a.waitForSelector(`#conv[data-conv="${conv3}"][data-state="open"]`);
+  await a.waitForSelector('#entries .entry.rule[data-action="handoff"] .rule-name >> text=Complaints to a person');
+  ok(true, "accepted, the rule's handoff is a card naming the rule");
+  ok((await a.textContent('#entries')).includes('Handed to a person (asked by a rule)'), 'and the handoff line says a rule asked');
+  await shot(a, '059-desktop-console-rule-handoff-en');
+  await shot(q, '059-desktop-visitor-rule-handoff-en');
 
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {
