@@ -362,8 +362,10 @@ function onMessage(m) {
     // what the bot said while we were not in the conversation: read again
     if (was === 'bot' && m.state !== 'bot' && c.loaded) loadHistory(c);
     if (m.reason === 'joined' && agentId(m.agent) !== st.me) c.joined = true;
-    // a bot conversation another agent took over: not ours to show
-    if (was === 'bot' && m.state === 'open' && agentId(m.agent) !== st.me && st.selected !== m.conv) {
+    // a bot conversation another agent took over, or closed while the bot
+    // had it (the visitor left): not ours to show, nor our History
+    if (was === 'bot' && (m.state === 'open' && agentId(m.agent) !== st.me || m.state === 'closed') &&
+        st.selected !== m.conv) {
       st.convs.delete(m.conv);
       renderAll();
       break;
