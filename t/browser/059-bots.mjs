@@ -74,7 +74,7 @@ const SETTINGS = {
   ],
 };
 
-plan(42);
+plan(44);
 try {
   await api('PUT', '/settings', SETTINGS);
   await settingsRun('ship-suggest');
@@ -236,6 +236,25 @@ try {
   ok((await a.textContent('#entries')).includes('Handed to a person (asked by a rule)'), 'and the handoff line says a rule asked');
   await shot(a, '059-desktop-console-rule-handoff-en');
   await shot(q, '059-desktop-visitor-rule-handoff-en');
+
+  // ---- a bot conversation closed while the bot has it (the shop's API) ----
+  const fctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
+  const f = await fctx.newPage();
+  watchErrors(f, 'fourth visitor', errors);
+  await f.goto(`${base}/?lang=en&group=${group}&site=${site}`);
+  await conn(f);
+  await f.click(W.launcher);
+  await f.fill(W.input, 'how long is delivery');
+  await f.press(W.input, 'Enter');
+  await f.waitForSelector(K + '.kf-msg.kf-bot >> text=within 24 hours');
+  const conv4 = await f.$eval('#kefu-widget', (h) => h.shadowRoot.querySelector('.kf-panel').getAttribute('data-conv'));
+  await a.click('.tab[data-tab="bot"]');
+  await a.waitForSelector(`#convs .conv-item[data-conv="${conv4}"][data-state="bot"]`);
+  await api('POST', `/convs/${conv4}/close`, {});
+  await a.waitForSelector(`#convs .conv-item[data-conv="${conv4}"]`, { state: 'detached' });
+  ok(true, 'closed while the bot had it: it leaves the Bot tab');
+  await a.click('.tab[data-tab="closed"]');
+  is(await a.$$eval(`#convs .conv-item[data-conv="${conv4}"]`, (x) => x.length), 0, "and is not in the agent's History");
 
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {
