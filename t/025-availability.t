@@ -112,3 +112,31 @@ my ($st, $j) = Kefu::API::api(GET => "/kefu/api/sites/avl1/convs/$c", undef,
 is($j->{visitor}{contact}{email}, 'wang@example.com', 'the HTTP API shows the contact details');
 is($vn->{agent}{id}, "ag$g", 'the visitor is told who answers');
 --- timeout: 30
+
+
+
+=== TEST 3: availability says whether the site's bot takes the visitor's group, again when the settings change
+--- ws
+my $g = uniq_group();
+my $tok = Kefu::API::api_token(secret => $main::S, site => 'avl1', role => 'admin', sub => 'boss');
+Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings', {}, token => $tok);
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'avl1', group => $g, lang => 'en');
+my ($o, $ow) = kefu_connect(role => 'visitor', site => 'avl1', group => "other$g", lang => 'en');
+is($vw->{availability}{bot}, JSON::PP::false(), 'welcome: no bot');
+# each change marked by its offline text: the availability it causes
+my ($st) = Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings',
+    {bot => {enabled => JSON::PP::true(), groups => [$g]}, texts => {en => {offline => "on $g"}}}, token => $tok);
+is($st, 200, 'the bot turned on for one group');
+my $m = wait_for($v, sub { $_[0]{type} eq 'availability' && $_[0]{offline} eq "on $g" });
+is($m->{bot}, JSON::PP::true(), "a visitor of that group is told the bot answers");
+is($m->{online}, JSON::PP::false(), 'while nobody of the group is online');
+$m = wait_for($o, sub { $_[0]{type} eq 'availability' && $_[0]{offline} eq "on $g" });
+is($m->{bot}, JSON::PP::false(), "a visitor of another group is told too: not for it");
+my ($v2, $v2w) = kefu_connect(role => 'visitor', site => 'avl1', group => $g, lang => 'en');
+is($v2w->{availability}{bot}, JSON::PP::true(), "a new visitor of the group: in welcome");
+Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings',
+    {bot => {enabled => JSON::PP::false(), groups => [$g]}, texts => {en => {offline => "off $g"}}}, token => $tok);
+$m = wait_for($v, sub { $_[0]{type} eq 'availability' && $_[0]{offline} eq "off $g" });
+is($m->{bot}, JSON::PP::false(), 'the bot turned off: the visitor is told');
+Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings', {}, token => $tok);
+--- timeout: 30
