@@ -7,7 +7,7 @@
 // on a phone) is taken over from the Bot tab.  Run by t/059-browser-bots.t.
 
 import { request } from 'node:http';
-import { launch, plan, jwt, ok, is, shot, finish, watchErrors, until, W } from './lib.mjs';
+import { launch, plan, jwt, ok, is, shot, finish, watchErrors, until, rawClient, W } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -74,7 +74,7 @@ const SETTINGS = {
   ],
 };
 
-plan(44);
+plan(48);
 try {
   await api('PUT', '/settings', SETTINGS);
   await settingsRun('ship-suggest');
@@ -215,9 +215,13 @@ try {
   await q.goto(`${base}/?lang=en&group=${group}&site=${site}`);
   await conn(q);
   await q.click(W.launcher);
-  // the server has Alice away once the widget says nobody is online
-  await q.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf-dot')
-    .classList.contains('kf-away'));
+  // the server has Alice away once a visitor of the group hears that
+  // nobody is online (the widget itself shows the bot instead)
+  const probe = await rawClient(q, base.replace(/^http/, 'ws') + '/chat');
+  await probe.send({ type: 'hello', role: 'visitor', site, group });
+  let av = (await probe.next('welcome')).availability;
+  while (av.online) av = await probe.next('availability', 15000);
+  await probe.close();
   await q.fill(W.input, 'I want to complain about my parcel');
   await q.press(W.input, 'Enter');
   await q.waitForFunction(() => document.querySelector('#kefu-widget').shadowRoot.querySelector('.kf')
@@ -237,16 +241,29 @@ try {
   await shot(a, '059-desktop-console-rule-handoff-en');
   await shot(q, '059-desktop-visitor-rule-handoff-en');
 
-  // ---- a bot conversation closed while the bot has it (the shop's API) ----
+  // ---- a bot unsure, then the conversation closed while the bot has it ----
   const fctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
   const f = await fctx.newPage();
   watchErrors(f, 'fourth visitor', errors);
   await f.goto(`${base}/?lang=en&group=${group}&site=${site}`);
   await conn(f);
   await f.click(W.launcher);
-  await f.fill(W.input, 'how long is delivery');
+  // Alice is still away, but the bot answers this group: no "leave a message"
+  is((await f.textContent(K + '.kf-head-sub')).trim(), 'Our assistant answers at once',
+     'nobody online but the bot: the widget says the assistant answers');
+  ok(!(await f.textContent(K + '.kf-greet')).includes('Nobody can answer'), "and greets as usual, not with the offline text");
+  // a question the bot is unsure of: it offers the closest ones
+  await f.fill(W.input, 'track or ship');
   await f.press(W.input, 'Enter');
+  await f.waitForSelector(K + '.kf-msg.kf-bot >> text=Did you mean one of these?');
+  await f.waitForSelector(K + '.kf-quick:not([hidden]) .kf-qr[data-handoff]');
+  const choices = await wtext(f, '.kf-quick .kf-qr');
+  ok(choices.includes('When do you ship?') && choices.includes('How do I track my order?'),
+     'unsure, the bot offers the closest questions as quick replies', JSON.stringify(choices));
+  await shot(f, '059-desktop-visitor-bot-choose-en');
+  await f.click(K + '.kf-quick .kf-qr >> text=When do you ship?');
   await f.waitForSelector(K + '.kf-msg.kf-bot >> text=within 24 hours');
+  ok(true, 'one chosen, the bot answers it');
   const conv4 = await f.$eval('#kefu-widget', (h) => h.shadowRoot.querySelector('.kf-panel').getAttribute('data-conv'));
   await a.click('.tab[data-tab="bot"]');
   await a.waitForSelector(`#convs .conv-item[data-conv="${conv4}"][data-state="bot"]`);
