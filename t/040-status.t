@@ -359,6 +359,34 @@ is(main::status_json()->{sites}{stat40q}{queues}{vip}, 2, 'it follows Redis');
 
 
 
+=== TEST 3b: a group's queue is reported once a conversation has waited in it: nothing seeded by hand
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    kefu_site stat40g secret=stat40g-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+use Kefu::Route ();
+use Kefu::WS qw(kefu_connect);
+main::wait_redis();
+redis('DEL', 'kefu:{s:stat40g}:groups', 'kefu:{s:stat40g}:q:vip', 'kefu:{s:stat40g}:counts');
+is_deeply(main::status_json()->{sites}{stat40g}{queues}, {default => 0}, 'before: only the default group');
+# an agent names the group in its token, away: a vip visitor waits
+my ($ag, $aw) = kefu_connect(role => 'agent', site => 'stat40g', status => 'away',
+    token => Kefu::Route::agent_token('vipdesk', site => 'stat40g',
+        secret => 'stat40g-secret-0123456789abcdef', groups => ['vip']));
+is($aw->{type}, 'welcome', 'the vip agent is in, away');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'stat40g', group => 'vip');
+$v->send_json({type => 'msg', cid => 'q1', text => 'waiting'});
+my $n = $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{state} });
+is($n->{state}, 'queued', 'queued in vip');
+is($n->{group}, 'vip', '... the vip group');
+my $s = main::status_json();
+is($s->{sites}{stat40g}{queues}{vip}, 1, 'the status reports the vip queue');
+is(main::status_prom()->{'kefu_queue_length{site="stat40g",group="vip"}'}, 1, 'and Prometheus too');
+
+
+
 === TEST 4: Redis down: the status still answers at once, Redis figures absent
 --- http_config
     kefu_redis 127.0.0.1:$TEST_NGINX_DEAD_PORT connect_timeout=200ms timeout=500ms;
