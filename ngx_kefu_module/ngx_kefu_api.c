@@ -31,6 +31,8 @@ static ngx_int_t ngx_kefu_api_groups(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *v);
 static void ngx_kefu_api_body(ngx_http_request_t *r);
 static size_t ngx_kefu_api_body_max(ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_api_too_large(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t **body);
 static void ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -152,13 +154,7 @@ ngx_kefu_api_handler(ngx_http_request_t *r)
     }
 
     if (len > (off_t) ngx_kefu_api_body_max(api)) {
-        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "too_large",
-                                  ngx_kefu_api_body_max(api)
-                                  == api->kcf->api_max_body
-                                  ? "the body is over kefu_api_max_body"
-                                  : "the settings document is over "
-                                    "256 KB");
+        return ngx_kefu_api_too_large(r, api);
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_kefu_api_body);
@@ -710,6 +706,18 @@ ngx_kefu_api_body_max(ngx_kefu_api_t *api)
 
 
 static ngx_int_t
+ngx_kefu_api_too_large(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                              "too_large",
+                              ngx_kefu_api_body_max(api)
+                              == api->kcf->api_max_body
+                              ? "the body is over kefu_api_max_body"
+                              : "the settings document is over 256 KB");
+}
+
+
+static ngx_int_t
 ngx_kefu_api_body_json(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t **body)
 {
@@ -733,13 +741,7 @@ ngx_kefu_api_body_json(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     /* a chunked body has no length to refuse it by in advance */
     if (len > (off_t) ngx_kefu_api_body_max(api)) {
-        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "too_large",
-                                  ngx_kefu_api_body_max(api)
-                                  == api->kcf->api_max_body
-                                  ? "the body is over kefu_api_max_body"
-                                  : "the settings document is over "
-                                    "256 KB");
+        return ngx_kefu_api_too_large(r, api);
     }
 
     if (len == 0) {
