@@ -431,3 +431,23 @@ $v2->send_json({type => 'msg', cid => 'back', text => 'me again'});
 my $ack2 = $v2->recv_type('ack');
 isnt($ack2->{conv}, $conv, 'a new conversation');
 is(wait_conv($v2, $ack2->{conv}, state => 'bot')->{state}, 'bot', 'in bot');
+
+
+
+=== TEST 6: the bot turned off while a conversation is in bot: the visitor's next message hands it to a person; a new conversation is routed as before
+--- ws
+my $g = uniq_group('off');
+my ($st) = main::put_settings({groups => [{name => $g}],
+    bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'external'}});
+my ($v, $w, $ack, $n) = visitor($g, text => 'hello');
+my $conv = $ack->{conv};
+is($n->{state}, 'bot', 'in bot');
+($st) = main::put_settings({groups => [{name => $g}], bot => {enabled => JSON::PP::false(), groups => [$g]}});
+is($st, 200, 'the bot is off');
+$v->send_json({type => 'msg', conv => $conv, cid => 'again', text => 'still there?'});
+$v->recv_type('ack');
+ok(wait_conv($v, $conv, state => 'queued'), 'handed to a person');
+my ($e) = grep { ($_->{event} // '') eq 'handoff' } main::log_of($conv);
+is($e && $e->{by}, 'bot', 'by the bot');
+my ($v2, undef, $ack2, $n2) = visitor($g, text => 'hi');
+is($n2->{state}, 'queued', 'a new conversation: queued as before');
