@@ -10,7 +10,9 @@
  * closest entries' questions as buttons; nothing, "not_understood".  Every
  * answer ends with the handoff button.  An answer's cid is "f:<seq>" of
  * the visitor's message, so whatever runs it again is a duplicate, never
- * a second answer.  With bot.mode external nothing answers here.
+ * a second answer.  With bot.mode external nothing answers here.  A
+ * conversation still in bot after the bot was turned off (bot.enabled
+ * false) goes to a person on the visitor's next message.
  *
  * A handoff is ngx_kefu_route_handoff() (lua/route_handoff.lua): the
  * conversation leaves bot and is routed like a new one.
@@ -165,7 +167,13 @@ ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
     bc = rt ? rt->bot : NULL;
 
-    if (bc && bc->enabled && !bc->external) {
+    /* the bot was turned off since: nobody would answer, a person will */
+    if (bc == NULL || !bc->enabled) {
+        ngx_kefu_bot_handoff(kmcf, site, conv, "bot", en);
+        goto done;
+    }
+
+    if (!bc->external) {
         ngx_kefu_bot_faq(kmcf, site, conv, seq, en, text, len);
     }
 

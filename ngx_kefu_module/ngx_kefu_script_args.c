@@ -794,6 +794,44 @@ ngx_kefu_bot_miss_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t seq,
 }
 
 
+/* KEYS: the site's bot conversations, the sweep's lease */
+
+ngx_int_t
+ngx_kefu_bot_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_msec_t idle, ngx_msec_t lease, ngx_uint_t batch)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":bots");
+    ngx_kefu_call_key(c, 's', site, ":bots:lease");
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) idle);
+    ngx_kefu_call_int(c, (int64_t) lease);
+    ngx_kefu_call_int(c, (int64_t) batch);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's bot conversations; ARGV: conv, ms pairs, added after */
+
+ngx_int_t
+ngx_kefu_bot_touch_args(ngx_kefu_call_t *c, ngx_str_t *site)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":bots");
+
+    return c->overflow ? NGX_ERROR : NGX_OK;
+}
+
+
+void
+ngx_kefu_bot_touch_add(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *ms)
+{
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, ms);
+}
+
+
 /* KEYS: the site's counts, its groups; ARGV: site, default group */
 
 ngx_int_t

@@ -207,6 +207,14 @@ ngx_int_t ngx_kefu_bot_miss_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     uint64_t seq, ngx_uint_t miss);
 
 
+/* lua/bot_sweep.lua, lua/bot_touch.lua: idle bot conversations closed */
+ngx_int_t ngx_kefu_bot_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_msec_t idle, ngx_msec_t lease, ngx_uint_t batch);
+ngx_int_t ngx_kefu_bot_touch_args(ngx_kefu_call_t *c, ngx_str_t *site);
+void ngx_kefu_bot_touch_add(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *ms);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
 #define NGX_KEFU_MSG_ARGS  30

@@ -14,8 +14,10 @@ our $S = 'bots-secret-0123456789abcdef';
 
 add_block_preprocessor(sub {
     my $block = shift;
+    # the idle sweep's block closes bot conversations after 2 s
+    my $idle = $block->name =~ /idle/ ? ' bot_idle=2s' : '';
     $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site bst secret=$S anonymous=on default_group=presales grace=30s;\n");
+        . "kefu_site bst secret=$S anonymous=on default_group=presales grace=30s$idle;\n");
     $block->set_value('config', "location = /chat { kefu_chat; }\n"
         . "location /kefu/api/ { kefu_api; }\n"
         . "location = /status { kefu_status; }\n");
@@ -396,3 +398,56 @@ is($j8->{state}, 'closed', 'closed');
 my $c1 = main::counts();
 is($c0->{bot} - $c1->{bot}, 1, 'no longer counted as bot');
 is($c1->{closed} - $c0->{closed}, 1, 'counted closed');
+
+
+
+=== TEST 5: the visitor leaves a bot conversation: it is closed once idle for bot_idle (here 2s), like an agent's close; the agents hear it leave; counts; the visitor's next message opens a new one
+--- ws
+my $g = uniq_group('idle');
+my ($st) = main::put_settings({groups => [{name => $g}],
+    bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'external'}});
+is($st, 200, 'the bot is on');
+my ($a) = agent('id1', groups => [$g], capacity => 5, status => 'away');
+my ($v, $w, $ack, $n) = visitor($g, text => 'hello, anyone?');
+my $conv = $ack->{conv};
+is($n->{state}, 'bot', 'in bot');
+ok(wait_conv($a, $conv, state => 'bot'), 'the agent heard it enter');
+my $c0 = main::counts();
+$v->close_ws;
+my $gone = wait_conv($a, $conv, reason => 'closed', timeout => 30);
+ok($gone, 'once idle, the agents hear it leave the bot');
+is($gone && $gone->{state}, 'closed', 'closed');
+is(main::conv_of($conv)->{state}, 'closed', 'the API says closed');
+my ($e) = grep { ($_->{event} // '') eq 'closed' } main::log_of($conv);
+ok($e, 'a closed entry, as an agent\'s close writes');
+my $c1 = main::counts();
+# earlier blocks' bot conversations of this site are idle too: they move
+# from bot to closed alike
+ok($c1->{closed} - $c0->{closed} >= 1, 'counted closed');
+is($c1->{bot} + $c1->{closed}, $c0->{bot} + $c0->{closed}, 'each one closed left bot');
+# the visitor comes back: a new conversation, with the bot again
+my ($v2, $w2) = kefu_connect(role => 'visitor', site => $main::SITE, token => $w->{token}, group => $g);
+$v2->send_json({type => 'msg', cid => 'back', text => 'me again'});
+my $ack2 = $v2->recv_type('ack');
+isnt($ack2->{conv}, $conv, 'a new conversation');
+is(wait_conv($v2, $ack2->{conv}, state => 'bot')->{state}, 'bot', 'in bot');
+
+
+
+=== TEST 6: the bot turned off while a conversation is in bot: the visitor's next message hands it to a person; a new conversation is routed as before
+--- ws
+my $g = uniq_group('off');
+my ($st) = main::put_settings({groups => [{name => $g}],
+    bot => {enabled => JSON::PP::true(), groups => [$g], mode => 'external'}});
+my ($v, $w, $ack, $n) = visitor($g, text => 'hello');
+my $conv = $ack->{conv};
+is($n->{state}, 'bot', 'in bot');
+($st) = main::put_settings({groups => [{name => $g}], bot => {enabled => JSON::PP::false(), groups => [$g]}});
+is($st, 200, 'the bot is off');
+$v->send_json({type => 'msg', conv => $conv, cid => 'again', text => 'still there?'});
+$v->recv_type('ack');
+ok(wait_conv($v, $conv, state => 'queued'), 'handed to a person');
+my ($e) = grep { ($_->{event} // '') eq 'handoff' } main::log_of($conv);
+is($e && $e->{by}, 'bot', 'by the bot');
+my ($v2, undef, $ack2, $n2) = visitor($g, text => 'hi');
+is($n2->{state}, 'queued', 'a new conversation: queued as before');

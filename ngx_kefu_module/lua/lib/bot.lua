@@ -1,8 +1,9 @@
 -- The bot state (docs/automation.md "The bot state"), after route
 -- ("--@include bot").  A conversation in state bot has no agent and is in
 -- no queue; it is listed in kefu:{s:<site>}:b:<group> (zset, scored by
--- when it entered) so that the agents of its group see it (queue.bots) and
--- the bot sweep finds it, and counted as counts.bot.  The agents of its
+-- when it entered) so that the agents of its group see it (queue.bots),
+-- and in kefu:{s:<site>}:bots (scored by its last known activity) for the
+-- idle sweep (ngx_kefu_bot_idle.c), and counted as counts.bot.  The agents of its
 -- group hear it enter and leave on kefu:{s:<site>}:g:<group>, like the
 -- queue's notices.
 local B = {ev = {}}
@@ -10,6 +11,7 @@ local function b_key(group) return R.sk .. 'b:' .. group end
 -- enters bot (its hash says so already): listed, counted, announced
 local function b_enter(conv, group)
   redis.call('ZADD', b_key(group), R.ts, conv)
+  redis.call('ZADD', R.sk .. 'bots', R.ts, conv)
   r_count(nil, 'bot')
   B.ev[#B.ev + 1] = {conv, group, true}
 end
@@ -18,6 +20,7 @@ end
 -- reason (handoff, accepted, assigned, closed)
 local function b_leave(conv, group, why, to)
   redis.call('ZREM', b_key(group), conv)
+  redis.call('ZREM', R.sk .. 'bots', conv)
   redis.call('HSET', r_ck(conv), 'state', to or 'queued')
   r_count('bot', to or 'queued')
   B.ev[#B.ev + 1] = {conv, group, false, why}
