@@ -74,7 +74,7 @@ const SETTINGS = {
   ],
 };
 
-plan(48);
+plan(50);
 try {
   await api('PUT', '/settings', SETTINGS);
   await settingsRun('ship-suggest');
@@ -120,6 +120,10 @@ try {
   await a.waitForSelector(`#convs .conv-item[data-conv="${conv}"][data-state="bot"]`);
   ok(true, 'the bot conversation appears in the Bot tab');
   is((await a.textContent('#count-bot')).trim(), '1', 'counted on the tab');
+  const item = `#convs .conv-item[data-conv="${conv}"]`;
+  ok(/When do you ship\?|within 24 hours/.test(await a.textContent(item + ' .ci-text')), "with the conversation's last words",
+     await a.textContent(item + ' .ci-text'));
+  ok((await a.textContent(item + ' .wait')).includes('with the bot'), 'and how long the bot has had it');
   await a.click(`#convs .conv-item[data-conv="${conv}"]`);
   await a.waitForSelector('#entries .entry.msg.bot .bubble >> text=within 24 hours');
   ok(true, "the agent reads the bot's answer");
