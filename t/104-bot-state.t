@@ -219,6 +219,15 @@ my %per;
 $per{$_->{cid}}++ for grep { ($_->{from}{role} // '') eq 'bot' } @log;
 is_deeply([sort values %per], [1, 1, 1, 1, 1, 1], 'exactly one answer per visitor message (six)');
 is(main::conv_of($conv)->{state}, 'bot', 'still with the bot');
+# a bot's message over the API (an external helper) is not answered
+my ($sa) = api(POST => "/kefu/api/sites/$main::SITE/convs/$conv/messages",
+               {cid => 'api1', text => 'When do you ship my order?', from => {role => 'bot', id => 'bot'}});
+is($sa, 201, 'a bot message over the API');
+$v->send_json({type => 'msg', conv => $conv, cid => 'm7', text => 'marker 发货'});
+my $ack7 = $v->recv_type('ack');
+$bot->('f:' . $ack7->{seq});
+is(scalar(grep { ($_->{cid} // '') =~ /^f:/ } main::log_of($conv)), 7,
+   'answers for the seven visitor messages only, none for the API\'s bot message');
 # zh: the visitor's language
 my ($z) = kefu_connect(role => 'visitor', site => $main::SITE, group => $g, lang => 'zh');
 $z->send_json({type => 'msg', cid => 'z1', text => '多久发货？'});
