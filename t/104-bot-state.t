@@ -408,6 +408,17 @@ my $c1 = main::counts();
 is($c0->{bot} - $c1->{bot}, 1, 'no longer counted as bot');
 is($c1->{closed} - $c0->{closed}, 1, 'counted closed');
 
+# kefu_site bot_idle= is checked by nginx -t
+for (['bot_idle=0', 1], ['bot_idle=8d', 1], ['bot_idle=soon', 1], ['bot_idle=1s', 0], ['bot_idle=7d', 0]) {
+    my ($rc, $out) = nginx_t("events {} http { kefu_site s1 secret=0123456789abcdef0123 $_->[0]; }");
+    if ($_->[1]) {
+        isnt($rc, 0, "$_->[0] refused");
+        like($out, qr/"kefu_site" directive has an invalid bot_idle: a time from 1s to 7d/, '... naming the directive and the bounds');
+    } else {
+        is($rc, 0, "$_->[0] is fine") or diag $out;
+    }
+}
+
 
 
 === TEST 5: the visitor leaves a bot conversation: it is closed once idle for bot_idle (here 2s), like an agent's close; the agents hear it leave; counts; the visitor's next message opens a new one
