@@ -612,6 +612,7 @@ ngx_kefu_route_handoff(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
 {
     ngx_str_t               by;
+    ngx_kefu_site_rt_t     *rt;
     ngx_kefu_route_call_t  *call;
 
     if (args->conv.len == 0 && actor->role != NGX_KEFU_ROLE_VISITOR) {
@@ -662,6 +663,11 @@ ngx_kefu_route_handoff(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         call->failed = 0;
         (void) ngx_kefu_route_arg(call, (u_char *) "", 0);
     }
+
+    /* outside business hours a queued one is offline (lua/msg.lua) */
+    rt = call->site->rt;
+    (void) ngx_kefu_route_arg(call, (u_char *) (rt && !rt->open ? "0" : "1"),
+                              1);
 
     ngx_kefu_route_run(call);
 }

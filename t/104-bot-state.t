@@ -219,6 +219,15 @@ my %per;
 $per{$_->{cid}}++ for grep { ($_->{from}{role} // '') eq 'bot' } @log;
 is_deeply([sort values %per], [1, 1, 1, 1, 1, 1], 'exactly one answer per visitor message (six)');
 is(main::conv_of($conv)->{state}, 'bot', 'still with the bot');
+# a bot's message over the API (an external helper) is not answered
+my ($sa) = api(POST => "/kefu/api/sites/$main::SITE/convs/$conv/messages",
+               {cid => 'api1', text => 'When do you ship my order?', from => {role => 'bot', id => 'bot'}});
+is($sa, 201, 'a bot message over the API');
+$v->send_json({type => 'msg', conv => $conv, cid => 'm7', text => 'marker 发货'});
+my $ack7 = $v->recv_type('ack');
+$bot->('f:' . $ack7->{seq});
+is(scalar(grep { ($_->{cid} // '') =~ /^f:/ } main::log_of($conv)), 7,
+   'answers for the seven visitor messages only, none for the API\'s bot message');
 # zh: the visitor's language
 my ($z) = kefu_connect(role => 'visitor', site => $main::SITE, group => $g, lang => 'zh');
 $z->send_json({type => 'msg', cid => 'z1', text => '多久发货？'});
@@ -362,18 +371,19 @@ my $url = "/kefu/api/sites/$main::SITE/convs/$conv/handoff";
 my ($s1, $j1) = api(POST => $url, undef, token => $svc);
 is($s1, 200, 'the external bot\'s service token: 200');
 is($j1->{conv}, $conv, 'the conversation');
-is($j1->{state}, 'queued', 'routed like a new one: queued (nobody online)');
+is($j1->{state}, 'queued', 'routed like a new one: queued');
+ok($j1->{offline} && !defined $j1->{position}, 'nobody of the group online: offline, no place in line promised, as for a new one');
 is($j1->{group}, $g, 'in its group');
 ok($j1->{changed}, 'changed');
 ok(!exists $j1->{type}, 'the notice less its type');
-ok(wait_conv($v, $conv, state => 'queued'), 'the visitor is told');
+ok(wait_conv($v, $conv, state => 'queued', offline => 1), 'the visitor is told: offline');
 my ($e) = grep { ($_->{event} // '') eq 'handoff' } main::log_of($conv);
 is($e && $e->{by}, 'api', 'the entry: by api');
 my ($s2, $j2) = api(POST => $url, {});
 is($s2, 200, 'again, with the admin token: 200');
 ok(!$j2->{changed}, 'changed false');
 is($j2->{state}, 'queued', 'its current state');
-is($j2->{position}, 1, 'and place');
+ok($j2->{offline}, 'offline');
 my ($s3, $j3) = api(POST => "/kefu/api/sites/$main::SITE/convs/123456789/handoff", {});
 is($s3, 404, 'no such conversation: 404');
 is($j3->{error}{code}, 'not_found', 'a JSON error');
@@ -398,6 +408,17 @@ is($j8->{state}, 'closed', 'closed');
 my $c1 = main::counts();
 is($c0->{bot} - $c1->{bot}, 1, 'no longer counted as bot');
 is($c1->{closed} - $c0->{closed}, 1, 'counted closed');
+
+# kefu_site bot_idle= is checked by nginx -t
+for (['bot_idle=0', 1], ['bot_idle=8d', 1], ['bot_idle=soon', 1], ['bot_idle=1s', 0], ['bot_idle=7d', 0]) {
+    my ($rc, $out) = nginx_t("events {} http { kefu_site s1 secret=0123456789abcdef0123 $_->[0]; }");
+    if ($_->[1]) {
+        isnt($rc, 0, "$_->[0] refused");
+        like($out, qr/"kefu_site" directive has an invalid bot_idle: a time from 1s to 7d/, '... naming the directive and the bounds');
+    } else {
+        is($rc, 0, "$_->[0] is fine") or diag $out;
+    }
+}
 
 
 

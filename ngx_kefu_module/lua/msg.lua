@@ -37,14 +37,6 @@
 --@include kefu_event
 --@include route
 --@include bot
-local function r_online(group)
-  for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do
-    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
-                         'load', 'capacity', 'last', 'gone')
-    if r_avail(h) then return true end
-  end
-  return false
-end
 local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]
 local target, ev = ARGV[19] or '', ARGV[20] or ''

@@ -1,10 +1,14 @@
 -- handoff: ARGV 7.. = conv ("" for the visitor's open one), who ("v:<id>":
 -- a visitor asks, the conversation must be its own; "" for the API, a rule
 -- or the bot), by (visitor, api, rule, bot), text (the system entry's:
--- bot.texts.<lang>.handed_off, "" for the built-in one).  A conversation
+-- bot.texts.<lang>.handed_off, "" for the built-in one), "0" when the site
+-- is outside its business hours.  A conversation
 -- in state bot leaves it and is routed like a new one (r_route(): open
 -- with a free agent, else queued), with a system entry event "handoff"
--- that everyone sees.  Not in bot: nothing changes (code 1) and the
+-- that everyone sees; queued while nobody can answer (outside hours,
+-- nobody of its group online) it is marked offline as a new one is
+-- (lua/msg.lua), and the visitor told so.  Not in bot: nothing changes
+-- (code 1) and the
 -- current conv notice comes back.  Returns the notice with "changed".
 --@include kefu_event
 --@include route
@@ -30,8 +34,12 @@ if h[2] ~= 'bot' then
              changed = false}
   if h[3] then n.agent = r_agent(h[3]) end
   if h[2] == 'queued' then
-    local rank = redis.call('ZRANK', R.sk .. 'q:' .. h[5], conv)
-    if rank then n.position = rank + 1 end
+    if redis.call('HGET', k, 'offline') == '1' then
+      n.offline = true
+    else
+      local rank = redis.call('ZRANK', R.sk .. 'q:' .. h[5], conv)
+      if rank then n.position = rank + 1 end
+    end
   end
   return r_reply(1, n)
 end
@@ -40,5 +48,11 @@ local seq, j = r_entry(conv, {event = 'handoff', by = by,
     text = text ~= '' and text or 'handed off to a person'})
 kefu_event(R.site, 'conv.handoff', conv, seq, R.tss, j)
 local n = r_route(conv, h[5], visitor and R.sess or '-')
+if n.state == 'queued' and (ARGV[11] == '0' or not r_online(h[5])) then
+  n.position, n.eta, n.offline = nil, nil, true
+  redis.call('HSET', k, 'offline', '1')
+  -- after the queue's notice (its position): no place is promised
+  r_notice('v:' .. h[4], n, visitor and R.sess or '-')
+end
 n.changed = true
 return b_reply(0, n)
