@@ -998,7 +998,24 @@ ngx_kefu_bot_compile_rules(ngx_kefu_bot_conf_t *bc)
             rule->when = NGX_KEFU_WHEN_MESSAGE;
         }
 
+        /* what live runs must read before evaluating (ngx_kefu_rules_live.c) */
+        if (rule->enabled) {
+            bc->when_mask |= 1u << rule->when;
+        }
+
         json_array_foreach(json_object_get(r, "if"), j, c) {
+            if (rule->enabled
+                && (json_object_get(c, "attr") || json_object_get(c, "page")))
+            {
+                bc->need_visitor = 1;
+            }
+
+            if (rule->enabled
+                && (json_object_get(c, "group") || json_object_get(c, "state")))
+            {
+                bc->need_conv = 1;
+            }
+
             kws = json_object_get(c, "keywords");
 
             json_array_foreach(kws, k, kw) {

@@ -18,7 +18,9 @@ if sup ~= '1' and not (string.sub(who, 1, 2) == 'a:' and h[3] == me) then
   return {-2, 'not your conversation'}
 end
 if h[2] == 'closed' then return {-4, 'the conversation is closed'} end
-if mode == 'transfer' and h[2] ~= 'open' then
+-- a queued one may go to another group's queue (a rule's route, the API)
+if mode == 'transfer' and h[2] ~= 'open'
+   and not (h[2] == 'queued' and to == '') then
   return {-4, 'the conversation is not open'}
 end
 if to ~= '' then
