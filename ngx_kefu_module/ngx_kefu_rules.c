@@ -145,6 +145,15 @@ ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
                                    (long long) rc->waited,
                                    (long long) rule->seconds);
 
+        } else if (rule->when == NGX_KEFU_WHEN_WAITING && rc->state
+                   && ngx_strcmp(rc->state, "queued") != 0
+                   && ngx_strcmp(rc->state, "bot") != 0)
+        {
+            /* only a conversation that still waits (queued or in bot) */
+            ok = 0;
+            why_not = json_sprintf("the conversation is %s: not waiting",
+                                   rc->state);
+
         } else {
             json_array_append_new(why, json_sprintf("trigger %s",
                                       ngx_kefu_when_names[rule->when]));

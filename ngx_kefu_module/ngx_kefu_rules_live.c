@@ -431,15 +431,6 @@ ngx_kefu_rules_run_eval(ngx_kefu_rules_run_t *run)
     for (k = 0; k < run->nwhen; k++) {
         ctx.when = run->when[k];
 
-        /* waiting: only while the conversation still waits */
-        if (ctx.when == NGX_KEFU_WHEN_WAITING
-            && (ctx.state == NULL
-                || (ngx_strcmp(ctx.state, "queued") != 0
-                    && ngx_strcmp(ctx.state, "bot") != 0)))
-        {
-            continue;
-        }
-
         fired = ngx_kefu_rules_eval(bc, &ctx, 0, run->pool);
 
         json_array_foreach(fired, i, r) {

@@ -286,6 +286,12 @@ is(scalar(grep { ($_->{rule} // '') eq 'slow' } @log), 1, 'one reply of slow, fr
 is(scalar(grep { ($_->{rule}{id} // '') eq 'slow' && $_->{action} eq 'label' } @e), 1, 'one label entry');
 my ($sc, $c) = api(GET => "/kefu/api/sites/botm/convs/$conv");
 is_deeply($c->{labels}, ['waited'], 'labeled');
+# rules/try says the same: an open conversation does not wait
+my $t = main::try_rules({when => {type => 'waiting', seconds => 5}, state => 'open'});
+ok(!$t->{slower}{fires}, 'rules/try: slower does not fire for an open conversation');
+is($t->{slower}{not}, 'the conversation is open: not waiting', 'and says why');
+$t = main::try_rules({when => {type => 'waiting', seconds => 5}, state => 'queued'});
+ok($t->{slower}{fires} && $t->{slow}{fires}, 'both fire for a queued one');
 
 
 
