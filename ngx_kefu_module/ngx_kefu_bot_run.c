@@ -11,9 +11,11 @@
  * Each action is written like an API message (lua/msg.lua, role
  * "service") with a cid derived from the rule, the trigger and the
  * message's seq ("r:<crc32 of the rule id>:<trigger>:<seq>:<n>"): run
- * twice, it would be a duplicate, never a second reply.  Actions done here: reply (a bot
- * message with the rule's buttons and the handoff button), suggest; each
- * action is also recorded as a private system entry naming the rule.
+ * twice, it would be a duplicate, never a second reply.  Actions done
+ * here: reply (a bot message with the rule's buttons and the handoff
+ * button), suggest; route, label and event are done by
+ * ngx_kefu_rules_live.c, which also reads what the conditions need first.
+ * Each action is recorded as a private system entry naming the rule.
  */
 
 
