@@ -160,6 +160,13 @@ is_deeply($row && $row->{labels}, ['big-order', 'exact'], 'the listing carries t
 my ($a2, $aw2) = kefu_connect(role => 'agent', site => $main::SITE, token => $tok->());
 my ($sum) = grep { $_->{conv} eq $conv } @{ $aw2->{convs} };
 is_deeply($sum && $sum->{labels}, ['big-order', 'exact'], 'the agent\'s welcome summary has the labels');
+# routing's own notices carry them to agents, not to the visitor
+my ($sx) = api(POST => "/kefu/api/sites/botm/convs/$conv/close", {});
+is($sx, 200, 'closed by the API');
+my $cn = $a2->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{state} eq 'closed' });
+is_deeply($cn && $cn->{labels}, ['big-order', 'exact'], 'the agent\'s closed notice has the labels');
+my $vn = $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{state} eq 'closed' });
+ok($vn && !exists $vn->{labels}, 'the visitor\'s has none');
 my @bad = grep { $_->{labels} } $v->until_pong;
 ok(!@bad, 'the visitor was told no labels');
 
