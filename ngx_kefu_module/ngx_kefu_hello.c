@@ -759,7 +759,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
 
     /* live from now on, or replayed from what a resuming client saw */
-    for (i = 0; i + 6 < n; i += 7) {
+    for (i = 0; i + 7 < n; i += 8) {
         if (e[i + 1]->len == 6 && ngx_strncmp(e[i + 1]->str, "closed", 6) == 0
             && wc->resume == NULL)
         {
