@@ -69,6 +69,9 @@ typedef struct {
     ngx_str_t                    state;       /* status: online, away */
     ngx_int_t                    score;       /* rate: 1-5 */
     ngx_str_t                    comment;     /* rate: at most 1000 bytes */
+    unsigned                     queued:1;    /* transfer to a group: a
+                                                 queued one too (a rule's
+                                                 route) */
 } ngx_kefu_route_args_t;
 
 

@@ -184,14 +184,16 @@ ngx_kefu_rules_on_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         return;
     }
 
+    /* the conversation's start first: its intent routing is the run's
+     * first route */
+    if (created) {
+        run->when[run->nwhen++] = NGX_KEFU_WHEN_CONV_CREATED;
+    }
+
     run->when[run->nwhen++] = NGX_KEFU_WHEN_MESSAGE;
 
     if (closed) {
         run->when[run->nwhen++] = NGX_KEFU_WHEN_OFFLINE;
-    }
-
-    if (created) {
-        run->when[run->nwhen++] = NGX_KEFU_WHEN_CONV_CREATED;
     }
 
     run->seq = seq;
@@ -574,6 +576,7 @@ ngx_kefu_rules_act(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         args.conv.data = act->conv;
         args.conv.len = conv->len;
         args.group = target;
+        args.queued = 1;
 
         ngx_kefu_route_transfer(kmcf, &actor, &args, ngx_kefu_rules_routed,
                                 act);

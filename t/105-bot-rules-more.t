@@ -222,7 +222,7 @@ is($t->{vip}{not}, 'attr level is not gt the value', 'and says why');
 
 
 
-=== TEST 3: route of a message rule transfers an existing conversation through the transfer path (its public entry), then the rule's entry; the API's transfer moves a queued conversation too
+=== TEST 3: route of a message rule transfers an existing conversation, a queued one too, through the transfer path (its public entry), then the rule's entry
 --- ws
 my ($st) = main::put_settings({
     groups => [{name => 'presales'}, {name => 'aftersales'}],
@@ -250,8 +250,7 @@ is($tr && $tr->{by}{name}, '破损', 'by the rule');
 ok(redis('ZSCORE', "kefu:{s:$main::SITE}:q:aftersales", $conv), 'in aftersales\' queue');
 ok(!redis('ZSCORE', "kefu:{s:$main::SITE}:q:presales", $conv), 'out of presales\'');
 my ($s2, $j2) = api(POST => "/kefu/api/sites/botm/convs/$conv/transfer", {group => 'presales'});
-is($s2, 200, 'the API moves a queued conversation to another group');
-is($j2->{group}, 'presales', 'back to presales');
+is($s2, 409, 'the API still transfers no queued conversation: that is a rule\'s route only');
 
 
 
@@ -325,3 +324,26 @@ is($got, 'version one', 'host B answers with host A\'s rules');
 is($st, 200, 'rules changed on host A');
 for (1 .. 200) { $got = $reply->(); last if $got eq 'version two'; select undef, undef, undef, 0.025 }
 is($got, 'version two', 'host B answers with the new rules');
+
+
+
+=== TEST 6: one route a run: a new conversation's intent routing comes first, a message rule's route after it only says so
+--- ws
+my ($st) = main::put_settings({
+    groups => [{name => 'presales'}, {name => 'aftersales'}],
+    rules => [
+        {id => 'm-route', when => {type => 'message'}, if => [{keywords => ['refund']}], then => [{route => 'presales'}]},
+        {id => 'c-route', when => {type => 'conv_created'}, if => [{keywords => ['refund']}], then => [{route => 'aftersales'}]},
+    ]});
+is($st, 200, 'two routes');
+my ($v) = kefu_connect(role => 'visitor', site => $main::SITE, group => 'presales');
+$v->send_json({type => 'msg', cid => 'x1', text => 'a refund please'});
+my $conv = $v->recv_type('ack')->{conv};
+my @e = main::rule_entries_upto($conv, sub { ($_[0]{rule}{id} // '') eq 'm-route' });
+my ($c) = grep { $_->{rule}{id} eq 'c-route' } @e;
+is($c && $c->{text}, 'Rule c-route: routed to aftersales', 'intent routing first');
+my ($m) = grep { $_->{rule}{id} eq 'm-route' } @e;
+is($m->{text}, 'Rule m-route: not routed to presales: an earlier rule routed it', 'the message rule\'s route after it');
+my ($sc, $j) = api(GET => "/kefu/api/sites/botm/convs/$conv");
+is($j->{group}, 'aftersales', 'it stays in aftersales');
+ok(!(grep { ($_->{event} // '') eq 'transferred' } main::log_of($conv)), 'no transfer');
