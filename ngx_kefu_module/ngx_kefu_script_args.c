@@ -753,6 +753,7 @@ ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
     ngx_kefu_call_str(c, &e->offline);
     ngx_kefu_call_str(c, &e->last);
     ngx_kefu_call_str(c, &e->visitor);
+    ngx_kefu_call_str(c, &e->labels);
 
     return ngx_kefu_call_done(c);
 }

@@ -175,6 +175,7 @@ typedef struct {
     ngx_str_t                    offline;     /* "1" or "" */
     ngx_str_t                    last;        /* preview, "" for none */
     ngx_str_t                    visitor;     /* "" for none */
+    ngx_str_t                    labels;      /* JSON array, "" for none */
 } ngx_kefu_queue_entry_t;
 
 ngx_int_t ngx_kefu_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,

@@ -292,6 +292,14 @@ is(scalar(grep { ($_->{rule} // '') eq 'slow' } @log), 1, 'one reply of slow, fr
 is(scalar(grep { ($_->{rule}{id} // '') eq 'slow' && $_->{action} eq 'label' } @e), 1, 'one label entry');
 my ($sc, $c) = api(GET => "/kefu/api/sites/botm/convs/$conv");
 is_deeply($c->{labels}, ['waited'], 'labeled');
+# an agent of the group (who takes nothing: capacity 0) sees it in its queue, labeled
+my ($ag) = kefu_connect(role => 'agent', site => $main::SITE, status => 'online',
+    token => Kefu::WS::jwt_hs256({sub => 'wq1', role => 'agent', site => $main::SITE, groups => ['aftersales'],
+                                  capacity => 0, exp => time + 600}, $main::S));
+$ag->send_json({type => 'queue', cid => 'q1'});
+my $q = $ag->wait_for(sub { $_[0]{type} eq 'queue' });
+my ($item) = grep { $_->{conv} eq $conv } @{ $q->{convs} || [] };
+is_deeply($item && $item->{labels}, ['waited'], 'the agents\' queue item has the labels');
 # rules/try says the same: an open conversation does not wait
 my $t = main::try_rules({when => {type => 'waiting', seconds => 5}, state => 'open'});
 ok(!$t->{slower}{fires}, 'rules/try: slower does not fire for an open conversation');

@@ -1,9 +1,9 @@
 #!lua flags=no-writes
 -- queue_entry: KEYS = the group's queue (the call's slot), the visitor's
 -- hash and pages (if it has one).  ARGV = site, conv, group, position,
--- since, offline, last, visitor.  One conversation's entry of the "queue"
--- answer (r_qitem()'s fields: conv, group, position, since, offline?,
--- visitor, last), as JSON.
+-- since, offline, last, visitor, labels (JSON, "" for none).  One
+-- conversation's entry of the "queue" answer (r_qitem()'s fields: conv,
+-- group, position, since, offline?, visitor, last, labels?), as JSON.
 --@include kefu_event
 --@include route
 r_init(ARGV[1], '0', '', '0', '0', '-')
@@ -13,4 +13,5 @@ return r_json({conv = ARGV[2], group = ARGV[3],
                position = tonumber(ARGV[4]),
                since = math.floor(tonumber(ARGV[5]) or 0),
                offline = ARGV[6] == '1' or nil, visitor = r_visitor(vid),
-               last = last})
+               last = last,
+               labels = ARGV[9] ~= '' and cjson.decode(ARGV[9]) or nil})
