@@ -50,6 +50,8 @@ struct ngx_kefu_api_s {
     u_char                       kind;        /* revocations: j or s */
     ngx_array_t                 *groups;      /* an agent's, of ngx_str_t */
     void                        *data;        /* search's own state */
+    json_t                      *event;       /* a business event's name
+                                                 and data, for its rules */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
     ngx_str_t                    reader;      /* an agent's "a:<id>" */

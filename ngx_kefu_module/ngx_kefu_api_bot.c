@@ -1,6 +1,6 @@
 
 /*
- * "Try it" for rules and the FAQ (admin tokens; SPEC-bots.md "HTTP API"):
+ * "Try it" for rules and the FAQ (admin tokens; docs/automation.md "HTTP API"):
  *
  *   POST <api>/sites/<site>/rules/try  {"text"?, "when"?, "attrs"?, "page"?,
  *       "group"?, "state"?, "event"?: {"name", "data"}, "lang"?, "hours"?,

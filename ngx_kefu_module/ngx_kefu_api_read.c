@@ -22,6 +22,7 @@ typedef struct {
 /* entries of the index a filtered page looks at, at most */
 #define NGX_KEFU_API_LIST_LOOK  200
 
+static void ngx_kefu_api_labels(json_t *c, redisReply *v);
 static ngx_int_t ngx_kefu_api_list_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_list_done(ngx_http_request_t *r,
@@ -142,7 +143,7 @@ ngx_kefu_api_list(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 
 
 static const char  *ngx_kefu_api_list_fields[] = { "site", "state", "seq",
-    "agent", "visitor", "group", "created", "updated" };
+    "agent", "visitor", "group", "created", "updated", "labels" };
 
 
 static ngx_int_t
@@ -153,7 +154,7 @@ ngx_kefu_api_list_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return ngx_kefu_api_unavailable(r);
     }
 
-    return ngx_kefu_api_rows(r, api, reply, 1, ngx_kefu_api_list_fields, 8,
+    return ngx_kefu_api_rows(r, api, reply, 1, ngx_kefu_api_list_fields, 9,
                              ngx_kefu_api_list_done);
 }
 
@@ -198,7 +199,7 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         looked++;
         e = rows->element[i]->element;
 
-        if (rows->element[i]->elements == 8
+        if (rows->element[i]->elements == 9
             && (size_t) e[0]->len == api->site->name.len
             && ngx_strncmp(e[0]->str, api->site->name.data, e[0]->len) == 0
             && ngx_kefu_api_list_is(e[1], &f->state)
@@ -214,6 +215,10 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
                           "group", ngx_kefu_api_str(e[5]),
                           "created", (json_int_t) ngx_kefu_api_int(e[6]),
                           "updated", (json_int_t) ngx_kefu_api_int(e[7]));
+
+            if (c) {
+                ngx_kefu_api_labels(c, e[8]);
+            }
 
             if (c == NULL || json_array_append_new(convs, c) != 0) {
                 json_decref(convs);
@@ -248,6 +253,22 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     return ngx_kefu_api_send(r, NGX_HTTP_OK,
                              json_pack("{s:o,s:o}", "convs", convs,
                                        "next", next ? next : json_null()));
+}
+
+
+/* a rule's labels (a JSON array in the hash) as "labels", [] for none */
+
+static void
+ngx_kefu_api_labels(json_t *c, redisReply *v)
+{
+    json_t  *l;
+
+    l = (v->type == REDIS_REPLY_STRING && v->len)
+        ? json_loadb(v->str, v->len, 0, NULL) : NULL;
+
+    json_object_set_new(c, "labels", json_is_array(l) ? json_incref(l)
+                                                      : json_array());
+    json_decref(l);
 }
 
 
@@ -423,6 +444,9 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
             json_object_set_new(rating, "comment",
                                 ngx_kefu_api_str(h->element[i + 1]));
 
+        } else if (k->len == 6 && ngx_strncmp(k->str, "labels", 6) == 0) {
+            ngx_kefu_api_labels(c, h->element[i + 1]);
+
         } else if (k->len == 6 && ngx_strncmp(k->str, "closed", 6) == 0) {
             json_object_set_new(c, "closed",
                                 json_integer(ngx_kefu_api_int(
@@ -432,6 +456,10 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     if (rating) {
         json_object_set_new(c, "rating", rating);
+    }
+
+    if (json_object_get(c, "labels") == NULL) {
+        json_object_set_new(c, "labels", json_array());
     }
 
     /* the visitor: name and attrs where hello recorded them */

@@ -228,12 +228,20 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
  * stored like a private note).
  */
 
+static void
+ngx_kefu_api_event_free(void *data)
+{
+    json_decref(data);
+}
+
+
 ngx_int_t
 ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    json_t      *name, *data, *reply, *vis, *cid, *open, *t;
-    ngx_int_t    rc;
-    ngx_str_t    who;
+    json_t              *name, *data, *reply, *vis, *cid, *open, *t;
+    ngx_int_t            rc;
+    ngx_str_t            who;
+    ngx_pool_cleanup_t  *cln;
 
     name = json_object_get(body, "name");
     data = json_object_get(body, "data");
@@ -297,6 +305,21 @@ ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     if (t == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* kept for the event's rules until the request goes */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    api->event = json_pack("{s:O,s:O}", "name", name,
+                           "data", json_object_get(t, "data"));
+
+    if (cln == NULL || api->event == NULL) {
+        json_decref(api->event);
+        api->event = NULL;
+        json_decref(t);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_kefu_api_event_free;
+    cln->data = api->event;
 
     ngx_str_set(&who, "y:event");
 
@@ -509,6 +532,16 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     tail = api->data;
+
+    /* a business event stored (not a duplicate): its rules (automation) */
+    if (code == 0 && api->event && e[1]->type == REDIS_REPLY_STRING) {
+        conv.data = (u_char *) e[1]->str;
+        conv.len = e[1]->len;
+        ngx_kefu_rules_on_event(api->kmcf, api->site, &conv,
+                                (uint64_t) ngx_kefu_api_int(e[2]),
+                                json_object_get(api->event, "name"),
+                                json_object_get(api->event, "data"));
+    }
 
     if (code == 0 && tail && tail->data && e[1]->type == REDIS_REPLY_STRING) {
         conv.data = (u_char *) e[1]->str;

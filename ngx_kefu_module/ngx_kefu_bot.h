@@ -12,7 +12,7 @@
 #include "ngx_kefu.h"
 
 
-/* a message's buttons (contract v2 "Bots and buttons", SPEC-bots.md) */
+/* a message's buttons (contract v2 "Bots and buttons", docs/automation.md) */
 #define NGX_KEFU_BUTTONS_MAX         10
 #define NGX_KEFU_BUTTON_TEXT_MAX     100
 #define NGX_KEFU_BUTTON_VALUE_MAX    500
@@ -35,7 +35,7 @@ json_t *ngx_kefu_buttons_field(json_t *v, const char *prefix, u_char *field,
     const char **err);
 
 
-/* bounds of the settings (SPEC-bots.md "Settings") */
+/* bounds of the settings (docs/automation.md "Settings") */
 #define NGX_KEFU_FAQ_MAX             1000
 #define NGX_KEFU_FAQ_ALTS_MAX        20
 #define NGX_KEFU_FAQ_KEYWORDS_MAX    50
@@ -118,6 +118,9 @@ typedef struct {
     ngx_kefu_ac_t               *ac;          /* rules' keywords: id is
                                                  rule * 32 + condition */
     ngx_uint_t                   nkeywords;
+    ngx_uint_t                   when_mask;   /* 1 << when of enabled rules */
+    unsigned                     need_visitor:1;  /* attr or page used */
+    unsigned                     need_conv:1;     /* group or state used */
 
     ngx_uint_t                   nfaq;
     ngx_uint_t                   nphrases;
@@ -149,6 +152,8 @@ typedef struct {
     const char                  *state;       /* bot, queued, open */
     ngx_int_t                    hours;       /* 1 inside, 0 outside */
     int64_t                      waited;      /* seconds */
+    ngx_uint_t                   routed;      /* a live run routed once */
+    ngx_uint_t                   group_read;  /* group is the conv's own */
 } ngx_kefu_rule_ctx_t;
 
 /* rules that fire, each with its why; explain: every rule, why not too */
@@ -181,6 +186,24 @@ void ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     u_char *tail, size_t tail_len);
 void ngx_kefu_bot_handoff(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, const char *by, ngx_uint_t en);
+void ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, uint64_t seq, ngx_uint_t when, ngx_uint_t en,
+    json_t *rule, ngx_kefu_rule_ctx_t *rc);
+ngx_int_t ngx_kefu_bot_rule_entry(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, json_t *entry, u_char *cid);
+
+
+/* ngx_kefu_rules_live.c: triggers that read the conversation first */
+void ngx_kefu_rules_on_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, uint64_t seq, ngx_uint_t created, ngx_str_t *group,
+    ngx_uint_t closed, ngx_uint_t en, json_t *msg);
+void ngx_kefu_rules_on_event(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, json_t *name,
+    json_t *data);
+ngx_int_t ngx_kefu_rules_act(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, ngx_kefu_rule_ctx_t *rc,
+    json_t *rule, json_t *a, json_t *entry, u_char *cid);
+void ngx_kefu_rules_wait(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site);
 
 
 /* ngx_kefu_faq.c: what the FAQ bot does with a message */

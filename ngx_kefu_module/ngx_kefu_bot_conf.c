@@ -1,6 +1,6 @@
 
 /*
- * The site settings' "bot", "faq" and "rules" (SPEC-bots.md "Settings",
+ * The site settings' "bot", "faq" and "rules" (docs/automation.md "Settings",
  * docs/automation.md): checked when a document is put (errors name the
  * field, "rules[3].if[0].op"), compiled on every worker when the settings
  * change (one pool per compiled version, freed when the next replaces it).
@@ -998,7 +998,24 @@ ngx_kefu_bot_compile_rules(ngx_kefu_bot_conf_t *bc)
             rule->when = NGX_KEFU_WHEN_MESSAGE;
         }
 
+        /* what live runs must read before evaluating (ngx_kefu_rules_live.c) */
+        if (rule->enabled) {
+            bc->when_mask |= 1u << rule->when;
+        }
+
         json_array_foreach(json_object_get(r, "if"), j, c) {
+            if (rule->enabled
+                && (json_object_get(c, "attr") || json_object_get(c, "page")))
+            {
+                bc->need_visitor = 1;
+            }
+
+            if (rule->enabled
+                && (json_object_get(c, "group") || json_object_get(c, "state")))
+            {
+                bc->need_conv = 1;
+            }
+
             kws = json_object_get(c, "keywords");
 
             json_array_foreach(kws, k, kw) {

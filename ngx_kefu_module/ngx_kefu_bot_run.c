@@ -11,10 +11,12 @@
  * Each action is written like an API message (lua/msg.lua, role
  * "service") with a cid derived from the rule, the trigger and the
  * message's seq ("r:<crc32 of the rule id>:<trigger>:<seq>:<n>"): run
- * twice, it would be a duplicate, never a second reply.  Actions done here: reply (a bot
- * message with the rule's buttons and the handoff button), suggest,
- * handoff (ngx_kefu_bot_answer.c); each action is also recorded as a
- * private system entry naming the rule.
+ * twice, it would be a duplicate, never a second reply.  Actions done
+ * here: reply (a bot message with the rule's buttons and the handoff
+ * button), suggest, handoff (ngx_kefu_bot_answer.c); route, label and
+ * event are done by ngx_kefu_rules_live.c, which also reads what the
+ * conditions need first.
+ * Each action is recorded as a private system entry naming the rule.
  */
 
 
@@ -30,9 +32,6 @@ static const char  *ngx_kefu_bot_triggers[] = {
 };
 
 
-static void ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, ngx_uint_t when,
-    ngx_uint_t en, json_t *rule, ngx_uint_t *routed);
 static void ngx_kefu_bot_posted(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -91,14 +90,10 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     ngx_uint_t created, ngx_str_t *group, ngx_uint_t closed, ngx_uint_t en,
     u_char *tail, size_t tail_len)
 {
-    size_t                i;
     u_char               *doc;
-    json_t               *j, *fired, *r, *text;
-    ngx_uint_t            k, when[3], n, routed;
-    ngx_pool_t           *pool;
+    json_t               *j;
     ngx_kefu_site_rt_t   *rt = site->rt;
     ngx_kefu_bot_conf_t  *bc;
-    ngx_kefu_rule_ctx_t   ctx;
 
     bc = rt ? rt->bot : NULL;
 
@@ -117,64 +112,23 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     j = json_loadb((char *) doc, tail_len, 0, NULL);
     ngx_free(doc);
 
-    text = json_object_get(j, "text");
-
     if (j == NULL) {
         return;
     }
 
-    pool = ngx_create_pool(4096, ngx_cycle->log);
-    if (pool == NULL) {
-        json_decref(j);
-        return;
-    }
-
-    ngx_memzero(&ctx, sizeof(ngx_kefu_rule_ctx_t));
-
-    if (json_is_string(text)) {
-        ctx.text.data = (u_char *) json_string_value(text);
-        ctx.text.len = json_string_length(text);
-    }
-
-    ctx.group = *group;
-    ctx.hours = !closed;
-
-    n = 0;
-    when[n++] = NGX_KEFU_WHEN_MESSAGE;
-
-    if (closed) {
-        when[n++] = NGX_KEFU_WHEN_OFFLINE;
-    }
-
-    if (created) {
-        when[n++] = NGX_KEFU_WHEN_CONV_CREATED;
-    }
-
-    routed = 0;
-
-    for (k = 0; k < n; k++) {
-        ctx.when = when[k];
-        fired = ngx_kefu_rules_eval(bc, &ctx, 0, pool);
-
-        json_array_foreach(fired, i, r) {
-            ngx_kefu_bot_fire(kmcf, site, conv, seq, when[k], en, r,
-                              &routed);
-        }
-
-        json_decref(fired);
-    }
-
-    ngx_destroy_pool(pool);
-    json_decref(j);
+    /* the conversation's group, state and visitor are read first, then
+     * the rules run (ngx_kefu_rules_live.c): it owns j from here */
+    ngx_kefu_rules_on_msg(kmcf, site, conv, seq, created, group, closed, en,
+                          j);
 }
 
 
 /* one rule fired: its actions, each with its private system entry */
 
-static void
+void
 ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_uint_t when, ngx_uint_t en,
-    json_t *rule, ngx_uint_t *routed)
+    json_t *rule, ngx_kefu_rule_ctx_t *rc)
 {
     size_t                i;
     u_char                cid[NGX_KEFU_MAX_CID_LEN + 1];
@@ -260,17 +214,6 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
                                 json_is_string(name) ? json_string_value(name)
                                                      : id);
 
-        } else if (ngx_strcmp(action, "route") == 0
-                   && when == NGX_KEFU_WHEN_CONV_CREATED && !*routed)
-        {
-            /* the first route of a new conversation chose its group */
-            *routed = 1;
-            line = json_sprintf("Rule %s: routed to %s",
-                                json_is_string(name) ? json_string_value(name)
-                                                     : id,
-                                json_string_value(json_object_get(a,
-                                                                  "route")));
-
         } else if (ngx_strcmp(action, "handoff") == 0) {
             line = json_sprintf("Rule %s: handed off to a person",
                                 json_is_string(name) ? json_string_value(name)
@@ -293,6 +236,15 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
         *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%08xD:%s:%uL:%uz:s",
                       crc, ngx_kefu_bot_triggers[when], seq, i) = '\0';
+
+        /* route, label, event: done first, then the entry says how it
+         * went (ngx_kefu_rules_live.c) */
+        if (t && ngx_kefu_rules_act(kmcf, site, conv, rc, rule, a, t, cid)
+                 == NGX_OK)
+        {
+            json_decref(t);
+            continue;
+        }
 
         if (t) {
             (void) ngx_kefu_bot_post(kmcf, site, conv, "y:system", t, cid, 1,
@@ -363,6 +315,17 @@ done:
     ngx_destroy_pool(pool);
 
     return rc;
+}
+
+
+/* a rule's private system entry into conv (ngx_kefu_rules_live.c) */
+
+ngx_int_t
+ngx_kefu_bot_rule_entry(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, json_t *entry, u_char *cid)
+{
+    return ngx_kefu_bot_post(kmcf, site, conv, "y:system", entry, cid, 1,
+                             "rule");
 }
 
 

@@ -490,7 +490,8 @@ ngx_kefu_conv_lookup(ngx_kefu_local_t *local, ngx_str_t *channel)
 
 /*
  * One payload from Redis: "<session>|<flag>|<seq>|<json>", flag 0 (entry),
- * 1 (private note), t (transient: typing, read), u (a participant notice).
+ * 1 (private note), t (transient: typing, read), a (transient, not for
+ * visitors), u (a participant notice).
  */
 
 void
@@ -550,6 +551,14 @@ ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
 
         case 't':
             if (ngx_kefu_own_session(m->ws, &session) != NGX_OK) {
+                (void) ngx_kefu_ws_send_text(m->ws, json.data, json.len);
+            }
+
+            break;
+
+        case 'a':
+            /* transient, for agents and admins only (a rule's labels) */
+            if (m->ws->role != NGX_KEFU_ROLE_VISITOR) {
                 (void) ngx_kefu_ws_send_text(m->ws, json.data, json.len);
             }
 

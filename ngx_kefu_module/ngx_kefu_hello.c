@@ -623,7 +623,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     u_char                session[16 + 1];
     size_t                i, n;
-    json_t               *w, *convs, *c, *r, *a, *u;
+    json_t               *w, *convs, *c, *r, *a, *u, *lb;
     uint64_t              seq, from;
     ngx_str_t             conv;
     redisReply          **e;
@@ -643,7 +643,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         reply = NULL;
 
     } else if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-               || reply->elements % 7)
+               || reply->elements % 8)
     {
         /*
          * The connection stays: the client may say hello again once
@@ -659,7 +659,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     e = reply ? reply->element : NULL;
     n = reply ? reply->elements : 0;
 
-    for (i = 0; convs && i + 6 < n; i += 7) {
+    for (i = 0; convs && i + 7 < n; i += 8) {
         c = json_pack("{s:s%,s:s%,s:I,s:I}",
                       "conv", e[i]->str, e[i]->len,
                       "state", e[i + 1]->str, e[i + 1]->len,
@@ -677,6 +677,17 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         if (e[i + 4]->len && ws->role != NGX_KEFU_ROLE_VISITOR) {
             json_object_set_new(c, "visitor", json_stringn(e[i + 4]->str,
                                                            e[i + 4]->len));
+        }
+
+        /* a rule's labels: for agents and admins (docs/automation.md) */
+        if (e[i + 7]->len && ws->role != NGX_KEFU_ROLE_VISITOR) {
+            lb = json_loadb(e[i + 7]->str, e[i + 7]->len, 0, NULL);
+
+            if (json_is_array(lb)) {
+                json_object_set(c, "labels", lb);
+            }
+
+            json_decref(lb);
         }
 
         json_array_append_new(convs, c);
@@ -748,7 +759,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
 
     /* live from now on, or replayed from what a resuming client saw */
-    for (i = 0; i + 6 < n; i += 7) {
+    for (i = 0; i + 7 < n; i += 8) {
         if (e[i + 1]->len == 6 && ngx_strncmp(e[i + 1]->str, "closed", 6) == 0
             && wc->resume == NULL)
         {

@@ -22,6 +22,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_bot.h"
 
 #include <openssl/rand.h>
 
@@ -203,6 +204,9 @@ ngx_kefu_lease_run(ngx_kefu_lease_t *lease)
 
     for (i = 0; i < kmcf->sites.nelts; i++) {
         ngx_kefu_lease_renew(lease, &site[i]);
+
+        /* the rules' waiting trigger: a lease of its own per group */
+        ngx_kefu_rules_wait(kmcf, &site[i]);
 
         if (dirty) {
             ngx_kefu_lease_sync(lease, &site[i]);

@@ -342,7 +342,7 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
     ngx_kefu_queue_ctx_t  *ctx = data;
 
     size_t                   i, k, n;
-    ngx_str_t                s, *f[3];
+    ngx_str_t                s, *f[4];
     redisReply              *r;
     ngx_kefu_call_t         *calls;
     ngx_kefu_queue_entry_t  *e;
@@ -367,7 +367,7 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
 
         e = &ctx->items[i];
 
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 5
             || (e->bot ? (r->element[0]->len != 3
                           || ngx_strncmp(r->element[0]->str, "bot", 3) != 0)
                        : (r->element[0]->len != 6
@@ -381,8 +381,9 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
         f[0] = &e->visitor;
         f[1] = &e->offline;
         f[2] = &e->last;
+        f[3] = &e->labels;
 
-        for (k = 0; k < 3; k++) {
+        for (k = 0; k < 4; k++) {
             s.data = (u_char *) r->element[k + 1]->str;
             s.len = r->element[k + 1]->len;
             f[k]->len = s.len;

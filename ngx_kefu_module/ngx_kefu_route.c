@@ -422,9 +422,10 @@ ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     (void) ngx_kefu_route_who(call, actor);
     (void) ngx_kefu_route_arg(call, (u_char *) (actor->supervisor ? "1" : "0"),
                               1);
-    (void) ngx_kefu_route_arg(call, (u_char *) (transfer ? "transfer"
-                                                         : "assign"),
-                              transfer ? 8 : 6);
+    (void) ngx_kefu_route_arg(call, (u_char *) (!transfer ? "assign"
+                                                : args->queued ? "route"
+                                                : "transfer"),
+                              !transfer ? 6 : args->queued ? 5 : 8);
     (void) ngx_kefu_route_by(call, actor);
     /* a group the site declares; any other must be in an agent's claims,
      * which the script checks (over the API too: contract v2) */

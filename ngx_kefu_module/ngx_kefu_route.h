@@ -73,6 +73,9 @@ typedef struct {
                                                  rule, bot */
     ngx_str_t                    text;        /* handoff: its entry's text,
                                                  empty for the built-in */
+    unsigned                     queued:1;    /* transfer to a group: a
+                                                 queued one too (a rule's
+                                                 route) */
 } ngx_kefu_route_args_t;
 
 

@@ -34,7 +34,8 @@ static ngx_int_t ngx_kefu_rules_cond(ngx_kefu_rule_ctx_t *rc, json_t *c,
     ngx_kefu_rules_scan_t *sc, uint32_t id, json_t *why, json_t **why_not);
 static ngx_int_t ngx_kefu_rules_value(json_t *have, const char *op,
     json_t *want);
-static double ngx_kefu_rules_number(json_t *v, ngx_uint_t *ok);
+static ngx_uint_t ngx_kefu_rules_number(json_t *v, int64_t *i, double *d);
+static ngx_int_t ngx_kefu_rules_cmp(json_t *x, json_t *y);
 
 
 static const char  *ngx_kefu_when_names[] = {
@@ -143,6 +144,15 @@ ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
             why_not = json_sprintf("waited %lld seconds, not %lld",
                                    (long long) rc->waited,
                                    (long long) rule->seconds);
+
+        } else if (rule->when == NGX_KEFU_WHEN_WAITING && rc->state
+                   && ngx_strcmp(rc->state, "queued") != 0
+                   && ngx_strcmp(rc->state, "bot") != 0)
+        {
+            /* only a conversation that still waits (queued or in bot) */
+            ok = 0;
+            why_not = json_sprintf("the conversation is %s: not waiting",
+                                   rc->state);
 
         } else {
             json_array_append_new(why, json_sprintf("trigger %s",
@@ -313,20 +323,28 @@ ngx_kefu_rules_cond(ngx_kefu_rule_ctx_t *rc, json_t *c,
 }
 
 
-/* a number, or a string that is one (attrs are often strings) */
+/*
+ * A number, or a string that is one (attrs are often strings): integers
+ * are kept exact as int64 (an order id of 18 digits is not a double), the
+ * rest as a double.  ok: 0 not a number, 1 an integer (*i), 2 a real (*d).
+ */
 
-static double
-ngx_kefu_rules_number(json_t *v, ngx_uint_t *ok)
+static ngx_uint_t
+ngx_kefu_rules_number(json_t *v, int64_t *i, double *d)
 {
-    char    *end;
-    double   d;
+    char        *end;
+    const char  *s;
+    long long    ll;
 
-    if (json_is_number(v)) {
-        *ok = 1;
-        return json_number_value(v);
+    if (json_is_integer(v)) {
+        *i = json_integer_value(v);
+        return 1;
     }
 
-    *ok = 0;
+    if (json_is_real(v)) {
+        *d = json_real_value(v);
+        return 2;
+    }
 
     if (!json_is_string(v) || json_string_length(v) == 0
         || json_string_length(v) > 64)
@@ -334,10 +352,48 @@ ngx_kefu_rules_number(json_t *v, ngx_uint_t *ok)
         return 0;
     }
 
-    d = strtod(json_string_value(v), &end);
-    *ok = (*end == '\0');
+    s = json_string_value(v);
 
-    return d;
+    errno = 0;
+    ll = strtoll(s, &end, 10);
+
+    if (*end == '\0' && errno == 0) {
+        *i = ll;
+        return 1;
+    }
+
+    *d = strtod(s, &end);
+
+    return (*end == '\0') ? 2 : 0;
+}
+
+
+/* -1, 0, 1 as x is below, equal to or above y; 2 if either is none */
+
+static ngx_int_t
+ngx_kefu_rules_cmp(json_t *x, json_t *y)
+{
+    double       dx, dy;
+    int64_t      ix, iy;
+    ngx_uint_t   kx, ky;
+    long double  lx, ly;
+
+    kx = ngx_kefu_rules_number(x, &ix, &dx);
+    ky = ngx_kefu_rules_number(y, &iy, &dy);
+
+    if (kx == 0 || ky == 0) {
+        return 2;
+    }
+
+    if (kx == 1 && ky == 1) {
+        return (ix > iy) - (ix < iy);
+    }
+
+    /* long double holds every int64 exactly on x86-64 */
+    lx = (kx == 1) ? (long double) ix : (long double) dx;
+    ly = (ky == 1) ? (long double) iy : (long double) dy;
+
+    return (lx > ly) - (lx < ly);
 }
 
 
@@ -346,27 +402,19 @@ ngx_kefu_rules_value(json_t *have, const char *op, json_t *want)
 {
     u_char      *a, *b;
     size_t       al, bl;
-    double       x, y;
     ngx_int_t    rc;
-    ngx_uint_t   okx, oky;
 
     if (ngx_strcmp(op, "eq") == 0) {
         if (json_equal(have, want)) {
             return NGX_OK;
         }
 
-        x = ngx_kefu_rules_number(have, &okx);
-        y = ngx_kefu_rules_number(want, &oky);
-
-        return (okx && oky && x == y && json_is_number(want)) ? NGX_OK
-                                                              : NGX_DECLINED;
+        return (json_is_number(want) && ngx_kefu_rules_cmp(have, want) == 0)
+               ? NGX_OK : NGX_DECLINED;
     }
 
     if (ngx_strcmp(op, "gt") == 0) {
-        x = ngx_kefu_rules_number(have, &okx);
-        y = ngx_kefu_rules_number(want, &oky);
-
-        return (okx && oky && x > y) ? NGX_OK : NGX_DECLINED;
+        return (ngx_kefu_rules_cmp(have, want) == 1) ? NGX_OK : NGX_DECLINED;
     }
 
     /* contains: normalized, as keywords */

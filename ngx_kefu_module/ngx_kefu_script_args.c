@@ -774,6 +774,7 @@ ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
     ngx_kefu_call_str(c, &e->last);
     ngx_kefu_call_str(c, &e->visitor);
     ngx_kefu_call_int(c, e->bot ? 1 : 0);
+    ngx_kefu_call_str(c, &e->labels);
 
     return ngx_kefu_call_done(c);
 }
@@ -1027,4 +1028,55 @@ ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
     }
 
     return p;
+}
+
+
+/* KEYS: the conversation; ARGV: site, conv, label, at most how many */
+
+ngx_int_t
+ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    ngx_str_t *label, ngx_uint_t max)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, label);
+    ngx_kefu_call_int(c, (int64_t) max);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the group's sweep lease, the site's marks, the group's queue;
+ * ARGV: now, lease (ms), limit, keep (ms), holder, rules
+ * ("<crc>:<seconds> ...")
+ */
+
+ngx_int_t
+ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, int64_t now, int64_t lease, int64_t limit,
+    int64_t keep, ngx_str_t *holder, ngx_str_t *rules)
+{
+    u_char  tail[sizeof(":rw:lease:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (group->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    ngx_kefu_call_init(c);
+    *ngx_snprintf(tail, sizeof(tail) - 1, ":rw:lease:%V", group) = '\0';
+    ngx_kefu_call_key(c, 's', site, (char *) tail);
+    ngx_kefu_call_key(c, 's', site, ":rw");
+    *ngx_snprintf(tail, sizeof(tail) - 1, ":q:%V", group) = '\0';
+    ngx_kefu_call_key(c, 's', site, (char *) tail);
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, lease);
+    ngx_kefu_call_int(c, limit);
+    ngx_kefu_call_int(c, keep);
+    ngx_kefu_call_str(c, holder);
+    ngx_kefu_call_str(c, rules);
+
+    return ngx_kefu_call_done(c);
 }

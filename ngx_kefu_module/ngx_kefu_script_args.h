@@ -176,6 +176,7 @@ typedef struct {
     ngx_str_t                    last;        /* preview, "" for none */
     ngx_str_t                    visitor;     /* "" for none */
     ngx_uint_t                   bot;         /* in state bot (b:<group>) */
+    ngx_str_t                    labels;      /* JSON array, "" for none */
 } ngx_kefu_queue_entry_t;
 
 /* bots: the group's bot conversations instead of its queue */
@@ -273,6 +274,16 @@ typedef struct {
 void ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out);
 size_t ngx_kefu_msg_args_size(ngx_kefu_msg_args_t *a);
 u_char *ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p);
+
+
+/* lua/label.lua: a rule's label on a conversation */
+ngx_int_t ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, ngx_str_t *label, ngx_uint_t max);
+
+/* lua/rule_wait.lua: the waiting trigger's sweep of one group's queue */
+ngx_int_t ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *group, int64_t now, int64_t lease, int64_t limit,
+    int64_t keep, ngx_str_t *holder, ngx_str_t *rules);
 
 
 #endif /* _NGX_KEFU_SCRIPT_ARGS_H_INCLUDED_ */

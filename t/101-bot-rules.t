@@ -179,7 +179,7 @@ ok($t->{slow}{fires}, 'waiting long enough in the queue: fires');
 $t = main::try_rules({when => {type => 'waiting', seconds => 100}, state => 'queued'});
 ok(!$t->{slow}{fires}, 'not long enough: no');
 $t = main::try_rules({when => {type => 'waiting', seconds => 301}, state => 'open'});
-is($t->{slow}{not}, 'the state is open, not queued', 'state');
+is($t->{slow}{not}, 'the conversation is open: not waiting', 'an open conversation is not waiting, whatever the rule\'s conditions');
 
 $t = main::try_rules({when => {type => 'offline'}, text => 'hello?'});
 ok($t->{night}{fires}, 'offline: fires');

@@ -1,5 +1,5 @@
 // The bot, FAQ and rules parts of the console's Settings (admins; issue 15,
-// /work/wt/SPEC-bots.md): forms over the settings document's `bot`, `faq`
+// docs/automation.md): forms over the settings document's `bot`, `faq`
 // and `rules`, never raw JSON (a JSON view of the rules is an extra), and a
 // "Try it" box that sends the unsaved rules and FAQ to
 // POST <api>/sites/<site>/rules/try and /faq/try and shows what would fire

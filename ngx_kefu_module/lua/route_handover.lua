@@ -1,7 +1,8 @@
 -- handover (transfer, assign): ARGV 7.. = conv, target agent ("" for a
 -- group), target group, actor who, supervisor ("1"), mode ("transfer",
--- "assign"), actor JSON ({role, id, name}), "1" if the target group is
--- declared (configuration or settings).
+-- "assign", or "route": a rule's transfer to a group, which may move a
+-- queued one too), actor JSON ({role, id, name}), "1" if the target
+-- group is declared (configuration or settings).
 --@include kefu_event
 --@include route
 --@include bot
@@ -21,6 +22,12 @@ end
 if h[2] == 'closed' then return {-4, 'the conversation is closed'} end
 if mode == 'transfer' and h[2] ~= 'open' then
   return {-4, 'the conversation is not open'}
+end
+-- a rule's route (mode "route", to a group): a queued one goes to the
+-- group's queue too (docs/automation.md)
+if mode == 'route' and (to ~= '' or (h[2] ~= 'open' and h[2] ~= 'queued'))
+then
+  return {-4, 'the conversation is not open or queued'}
 end
 if to ~= '' then
   if redis.call('SISMEMBER', R.sk .. 'agents', to) == 0 then

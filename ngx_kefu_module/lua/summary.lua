@@ -1,7 +1,8 @@
 #!lua flags=no-writes
 -- summary: KEYS = the conversation.  ARGV = conv, who, role.  What a
 -- welcome says of one of the participant's conversations: {conv, state,
--- seq, agent, visitor, group, unread}, or {} when it is gone.  unread:
+-- seq, agent, visitor, group, unread, labels (JSON, "" for none)}, or {}
+-- when it is gone.  unread:
 -- the entries after its read pointer that others wrote (private notes not
 -- counted for visitors), from counters alone: one HMGET, no log read.
 -- msg.lua counts each writer's entries (w:<who>) and private notes (pn);
@@ -10,7 +11,8 @@
 -- the reader's own entries and, for visitors, private notes.
 local c, who, role = ARGV[1], ARGV[2], ARGV[3]
 local h = redis.call('HMGET', KEYS[1], 'state', 'seq', 'agent', 'visitor',
-                     'group', 'r:' .. who, 'u:' .. who, 'w:' .. who, 'pn')
+                     'group', 'r:' .. who, 'u:' .. who, 'w:' .. who, 'pn',
+                     'labels')
 if not h[1] then return {} end
 local seq = tonumber(h[2]) or 0
 local u, at, w0, p0 = 0, tonumber(h[6]) or 0, 0, 0
@@ -25,4 +27,5 @@ if role == 'visitor' then
   unread = unread - ((tonumber(h[9]) or 0) - p0)
 end
 if unread < 0 then unread = 0 end
-return {c, h[1], seq, h[3] or '', h[4] or '', h[5] or '', unread}
+return {c, h[1], seq, h[3] or '', h[4] or '', h[5] or '', unread,
+        h[10] or ''}

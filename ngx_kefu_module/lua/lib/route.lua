@@ -92,7 +92,21 @@ local function r_qitem(conv, group, rank, score)
           offline = h[2] == '1' or nil, visitor = r_visitor(h[1]),
           last = r_preview(conv)}
 end
+-- a rule's labels (docs/automation.md) go with agents' and admins'
+-- "conv" notices, never a visitor's: a copy, the caller's table unchanged
+local function r_labels(who, t)
+  if t.type ~= 'conv' or not t.conv or string.sub(who, 1, 2) == 'v:' then
+    return t
+  end
+  local l = redis.call('HGET', r_ck(t.conv), 'labels')
+  if not l then return t end
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  c.labels = cjson.decode(l)
+  return c
+end
 local function r_notice(who, t, sess, flag)
+  t = r_labels(who, t)
   redis.call('PUBLISH', R.sk .. 'u:' .. who,
              (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..
              r_json(t))
@@ -154,6 +168,7 @@ local function r_flush()
       if h[2] then n.agent = r_agent(h[2]) end
     end
     n.type, n.state, n.reason = 'conv', h[1], 'queue'
+    n = r_labels('g:' .. group, n)
     redis.call('PUBLISH', R.sk .. 'g:' .. group,
                '-|t|0|' .. r_json(n))
   end
