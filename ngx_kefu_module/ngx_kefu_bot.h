@@ -154,6 +154,7 @@ typedef struct {
     int64_t                      waited;      /* seconds */
     ngx_uint_t                   routed;      /* a live run routed once */
     ngx_uint_t                   group_read;  /* group is the conv's own */
+    ngx_uint_t                   handed_off;  /* a rule handed it off */
 } ngx_kefu_rule_ctx_t;
 
 /* rules that fire, each with its why; explain: every rule, why not too */
@@ -168,7 +169,7 @@ ngx_int_t ngx_kefu_bot_route(ngx_kefu_site_t *site, json_t *text,
 void ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq,
     ngx_uint_t created, ngx_str_t *group, ngx_uint_t closed, ngx_uint_t en,
-    u_char *tail, size_t tail_len);
+    ngx_str_t *answer, u_char *tail, size_t tail_len);
 
 
 /* an entry into conv as the API writes one: the bot's, a rule's */
@@ -184,6 +185,9 @@ const char *ngx_kefu_bot_handed_off(ngx_kefu_site_t *site, ngx_uint_t en);
 void ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_str_t *state, ngx_uint_t en,
     u_char *tail, size_t tail_len);
+void ngx_kefu_bot_answer_msg(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, ngx_str_t *state,
+    ngx_uint_t en, json_t *msg);
 void ngx_kefu_bot_handoff(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, const char *by, ngx_uint_t en);
 void ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
@@ -196,7 +200,7 @@ ngx_int_t ngx_kefu_bot_rule_entry(ngx_kefu_main_conf_t *kmcf,
 /* ngx_kefu_rules_live.c: triggers that read the conversation first */
 void ngx_kefu_rules_on_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_uint_t created, ngx_str_t *group,
-    ngx_uint_t closed, ngx_uint_t en, json_t *msg);
+    ngx_uint_t closed, ngx_uint_t en, ngx_str_t *answer, json_t *msg);
 void ngx_kefu_rules_on_event(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, json_t *name,
     json_t *data);

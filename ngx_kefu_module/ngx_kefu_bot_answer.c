@@ -116,11 +116,8 @@ ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_str_t *state, ngx_uint_t en,
     u_char *tail, size_t tail_len)
 {
-    u_char               *doc, *text;
-    size_t                len;
-    json_t               *j, *t;
-    ngx_kefu_site_rt_t   *rt = site->rt;
-    ngx_kefu_bot_conf_t  *bc;
+    u_char  *doc;
+    json_t  *j;
 
     if (tail_len < 2) {
         return;
@@ -137,10 +134,28 @@ ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     j = json_loadb((char *) doc, tail_len, 0, NULL);
     ngx_free(doc);
 
+    ngx_kefu_bot_answer_msg(kmcf, site, conv, seq, state, en, j);
+
+    json_decref(j);
+}
+
+
+/* the same, with the stored message as JSON (the caller keeps it) */
+
+void
+ngx_kefu_bot_answer_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, uint64_t seq, ngx_str_t *state, ngx_uint_t en,
+    json_t *j)
+{
+    u_char               *text;
+    size_t                len;
+    json_t               *t;
+    ngx_kefu_site_rt_t   *rt = site->rt;
+    ngx_kefu_bot_conf_t  *bc;
+
     t = json_object_get(j, "text");
 
     if (!json_is_string(t)) {
-        json_decref(j);
         return;
     }
 
@@ -179,7 +194,7 @@ ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
 done:
 
-    json_decref(j);
+    return;
 }
 
 

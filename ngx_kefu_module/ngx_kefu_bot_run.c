@@ -88,7 +88,7 @@ void
 ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq,
     ngx_uint_t created, ngx_str_t *group, ngx_uint_t closed, ngx_uint_t en,
-    u_char *tail, size_t tail_len)
+    ngx_str_t *answer, u_char *tail, size_t tail_len)
 {
     u_char               *doc;
     json_t               *j;
@@ -98,6 +98,11 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     bc = rt ? rt->bot : NULL;
 
     if (bc == NULL || bc->nrules == 0 || tail_len < 2) {
+        if (answer) {
+            ngx_kefu_bot_answer(kmcf, site, conv, seq, answer, en, tail,
+                                tail_len);
+        }
+
         return;
     }
 
@@ -116,10 +121,14 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
         return;
     }
 
-    /* the conversation's group, state and visitor are read first, then
-     * the rules run (ngx_kefu_rules_live.c): it owns j from here */
+    /*
+     * the conversation's group, state and visitor are read first, then
+     * the rules run (ngx_kefu_rules_live.c): it owns j from here, and the
+     * bot answers (answer: the state) after them, unless a rule of this
+     * message handed the conversation to a person
+     */
     ngx_kefu_rules_on_msg(kmcf, site, conv, seq, created, group, closed, en,
-                          j);
+                          answer, j);
 }
 
 
@@ -193,6 +202,7 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
             /* the conversation to a person (harmless outside bot) */
             action = "handoff";
             ngx_kefu_bot_handoff(kmcf, site, conv, "rule", en);
+            rc->handed_off = 1;
 
         } else {
             action = "event";

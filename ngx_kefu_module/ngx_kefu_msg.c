@@ -374,6 +374,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     json_t               *ack;
     int64_t               code;
     uint64_t              seq;
+    ngx_uint_t            has_state;
     ngx_str_t             conv, asked, state;
     redisReply          **e;
     ngx_kefu_ws_t        *ws;
@@ -425,26 +426,23 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
             asked.data = ctx->asked;
             asked.len = ctx->asked_len;
 
+            /* in state bot the bot answers, or hands off, after the
+             * rules of the message */
+            has_state = reply->elements > 8
+                        && reply->element[8]->type == REDIS_REPLY_STRING;
+
+            if (has_state) {
+                state.data = (u_char *) reply->element[8]->str;
+                state.len = reply->element[8]->len;
+            }
+
             ngx_kefu_bot_on_visitor_msg(kmcf, site, &conv,
                 (uint64_t) reply->element[2]->integer,
                 reply->element[5]->type == REDIS_REPLY_INTEGER
                 && reply->element[5]->integer == 1,
                 &asked, ctx->args.closed_hours,
-                ws ? ws->lang_en : 0,
+                ws ? ws->lang_en : 0, has_state ? &state : NULL,
                 ctx->args.tail.data, ctx->args.tail.len);
-
-            /* in state bot: the bot answers, or hands off */
-            if (reply->elements > 8
-                && reply->element[8]->type == REDIS_REPLY_STRING)
-            {
-                state.data = (u_char *) reply->element[8]->str;
-                state.len = reply->element[8]->len;
-
-                ngx_kefu_bot_answer(kmcf, site, &conv,
-                                    (uint64_t) reply->element[2]->integer,
-                                    &state, ws ? ws->lang_en : 0,
-                                    ctx->args.tail.data, ctx->args.tail.len);
-            }
         }
     }
 

@@ -57,6 +57,9 @@ typedef struct {
     ngx_str_t                    page;
     json_t                      *attrs;
     ngx_uint_t                   group_read;
+    ngx_str_t                    answer;     /* the bot answers after, in
+                                                this state ("": it does not) */
+    ngx_uint_t                   handed_off; /* a rule handed it off */
 } ngx_kefu_rules_run_t;
 
 
@@ -167,7 +170,7 @@ ngx_kefu_rules_wanted(ngx_kefu_site_t *site, ngx_uint_t mask)
 void
 ngx_kefu_rules_on_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_uint_t created, ngx_str_t *group,
-    ngx_uint_t closed, ngx_uint_t en, json_t *msg)
+    ngx_uint_t closed, ngx_uint_t en, ngx_str_t *answer, json_t *msg)
 {
     ngx_uint_t             mask;
     ngx_kefu_site_rt_t    *rt = site->rt;
@@ -180,8 +183,17 @@ ngx_kefu_rules_on_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     if (!ngx_kefu_rules_wanted(site, mask)
         || (run = ngx_kefu_rules_run_new(kmcf, site, conv)) == NULL)
     {
+        if (answer) {
+            ngx_kefu_bot_answer_msg(kmcf, site, conv, seq, answer, en, msg);
+        }
+
         json_decref(msg);
         return;
+    }
+
+    if (answer) {
+        run->answer.data = ngx_pstrdup(run->pool, answer);
+        run->answer.len = run->answer.data ? answer->len : 0;
     }
 
     /* the conversation's start first: its intent routing is the run's
@@ -452,12 +464,21 @@ ngx_kefu_rules_run_eval(ngx_kefu_rules_run_t *run)
 
         json_decref(fired);
     }
+
+    run->handed_off = ctx.handed_off;
 }
 
 
 static void
 ngx_kefu_rules_run_free(ngx_kefu_rules_run_t *run)
 {
+    /* the bot's answer comes after the rules of the message, never after
+     * one that handed the conversation to a person */
+    if (run->answer.len && !run->handed_off && run->msg) {
+        ngx_kefu_bot_answer_msg(run->kmcf, run->site, &run->conv, run->seq,
+                                &run->answer, run->en, run->msg);
+    }
+
     json_decref(run->msg);
     json_decref(run->event);
     json_decref(run->attrs);

@@ -346,6 +346,8 @@ my ($re) = grep { ($_->{event} // '') eq 'rule' } main::log_of($c5);
 is($re && $re->{action}, 'handoff', 'its private entry: action handoff');
 is($re && $re->{text}, 'Rule Complaints: handed off to a person', 'naming the rule');
 ok($re && $re->{private}, 'private');
+is(scalar(grep { ($_->{from}{role} // '') eq 'bot' } main::log_of($c5)), 0,
+   'the FAQ bot does not answer the message a rule handed off (it runs after the rules)');
 # a visitor may not hand off another's conversation
 my ($v6) = kefu_connect(role => 'visitor', site => $main::SITE, group => $g);
 $v6->send_json({type => 'handoff', conv => $c1, cid => 'nope'});
