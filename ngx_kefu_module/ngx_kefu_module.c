@@ -1216,6 +1216,10 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_kefu_idle_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_kefu_upload_sweep_init(cycle);
 }
 
