@@ -34,7 +34,7 @@ const I18N = {
     st_queued: 'Queued', st_open: 'Open', st_closed: 'Closed',
     waiting: 'waiting {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
     sysAccepted: '{name} accepted the conversation', sysAssigned: 'Assigned to {name}',
-    sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysJoined: '{name} joined',
+    sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysIdle: 'Closed automatically: no message for a while', sysJoined: '{name} joined',
     sysRated: 'Visitor rated {n}/5', sysRequeued: 'Back in the queue', denied: 'The server does not show this conversation to you any more.', suggested: 'Suggested reply', useReply: 'Use this reply',
     transferTitle: 'Transfer conversation', toGroup: 'To a group', toAgent: 'To an agent', cancel: 'Cancel',
     groupPh: 'Group name, e.g. aftersales', agentPh: 'Agent id, e.g. bob',
@@ -77,7 +77,7 @@ const I18N = {
     st_queued: '排队中', st_open: '进行中', st_closed: '已结束',
     waiting: '已等待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
     sysAccepted: '{name} 接入了会话', sysAssigned: '已分配给 {name}',
-    sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysJoined: '{name} 加入了会话',
+    sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysIdle: '长时间无消息，会话已自动结束', sysJoined: '{name} 加入了会话',
     sysRated: '访客评分 {n}/5', sysRequeued: '已重新排队', denied: '服务器不再向您提供此会话的记录。', suggested: '推荐回复', useReply: '使用此回复',
     transferTitle: '转接会话', toGroup: '转给技能组', toAgent: '转给客服', cancel: '取消',
     groupPh: '技能组名称，例如 aftersales', agentPh: '客服编号，例如 bob',
@@ -683,7 +683,10 @@ function sysText(e) {
   case 'accepted': return t('sysAccepted', { name });
   case 'assigned': return t('sysAssigned', { name });
   case 'transferred': return t('sysTransferred', { name: name || e.group || '' });
-  case 'closed': return t('sysClosed', { name: (e.by && (e.by.name || e.by.id)) || name });
+  case 'closed':
+    // the idle sweep's close (docs/routing.md, "Idle conversations")
+    if (e.by && e.by.reason === 'idle') return t('sysIdle');
+    return t('sysClosed', { name: (e.by && (e.by.name || e.by.id)) || name });
   case 'joined': return t('sysJoined', { name });
   case 'requeued': return t('sysRequeued');
   case 'rated': return t('sysRated', { n: e.score });
