@@ -1091,7 +1091,7 @@
             text: m.text, cid: m.cid, agent: m.agent, event: m.event,
             name: m.name, data: m.data, attachment: m.attachment,
             buttons: Array.isArray(m.buttons) ? m.buttons.slice(0, 10) : null,
-            faq: m.faq, rule: m.rule
+            faq: m.faq, rule: m.rule, by: m.by
         };
         e.kind = m.type === 'event' ? 'event'
             : (e.from.role === 'system' && e.event !== 'greeting' ? 'system' : 'msg');
