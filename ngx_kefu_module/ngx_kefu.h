@@ -146,6 +146,8 @@ typedef struct {
     ngx_kefu_upload_limits_t     upload;
     ngx_msec_t                   retention;    /* closed conversations */
     ngx_msec_t                   anonymous_retention; /* idle visitors */
+    ngx_msec_t                   bot_idle;     /* a bot conversation closed
+                                                  after (ngx_kefu_bot_idle.c) */
 } ngx_kefu_site_t;
 
 
@@ -180,6 +182,7 @@ typedef struct {
     ngx_event_t                 *retain_event;    /* per worker */
     ngx_msec_t                   idle_interval;   /* per worker */
     ngx_event_t                 *idle_event;      /* per worker */
+    ngx_msec_t                   bot_idle_interval; /* per worker */
     ngx_int_t                    redis_max_inflight;
     ngx_msec_t                   redis_max_wait;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
@@ -241,6 +244,7 @@ time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
     ngx_uint_t anonymous);
 ngx_int_t ngx_kefu_retain_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_kefu_idle_init(ngx_cycle_t *cycle);   /* ngx_kefu_idle.c */
+ngx_int_t ngx_kefu_bot_idle_init(ngx_cycle_t *cycle);
 
 void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node,
     int64_t floor, ngx_msec_t until);

@@ -122,6 +122,11 @@ ngx_kefu_agent_action(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
                               ngx_kefu_agent_done, ctx);
         break;
 
+    case NGX_KEFU_REQ_HANDOFF:
+        ngx_kefu_route_handoff(ws->main_conf, &actor, &args,
+                               ngx_kefu_agent_done, ctx);
+        break;
+
     default: /* rate */
         ngx_kefu_route_rate(ws->main_conf, &actor, &args,
                             ngx_kefu_agent_done, ctx);

@@ -169,7 +169,7 @@ ngx_kefu_api_handler(ngx_http_request_t *r)
 
 /*
  * <location>/sites/<site>/convs[/<conv>[/messages|events|assign|
- * transfer|close]], .../visitors/<visitor>/messages|events, .../agents,
+ * transfer|close|handoff]], .../visitors/<visitor>/messages|events, .../agents,
  * .../queues/<group>.
  */
 
@@ -267,7 +267,8 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
         } else if (n == 5 && (ngx_kefu_api_is(seg[4], "assign")
                               || ngx_kefu_api_is(seg[4], "transfer")
-                              || ngx_kefu_api_is(seg[4], "close")))
+                              || ngx_kefu_api_is(seg[4], "close")
+                              || ngx_kefu_api_is(seg[4], "handoff")))
         {
             allow = "POST";
             api->start = ngx_kefu_api_action;

@@ -558,6 +558,7 @@ ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     json_t                 *agent, *group;
     ngx_int_t               rc;
+    const char             *text;
     ngx_kefu_actor_t        actor;
     ngx_kefu_api_wait_t    *w;
     ngx_kefu_route_args_t   args;
@@ -606,6 +607,16 @@ ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     } else if (api->action.data[0] == 't') {
         ngx_kefu_route_transfer(api->kmcf, &actor, &args,
                                 ngx_kefu_api_action_done, w);
+
+    } else if (api->action.data[0] == 'h') {
+        /* a bot conversation to a person (an external bot's handoff) */
+        ngx_str_set(&args.by, "api");
+        text = ngx_kefu_bot_handed_off(api->site, 0);
+        args.text.data = (u_char *) text;
+        args.text.len = ngx_strlen(text);
+
+        ngx_kefu_route_handoff(api->kmcf, &actor, &args,
+                               ngx_kefu_api_action_done, w);
 
     } else {
         ngx_kefu_route_close(api->kmcf, &actor, &args,

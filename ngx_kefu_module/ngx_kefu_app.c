@@ -119,7 +119,7 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
         ngx_kefu_queue(ws, &req);
         break;
 
-    default: /* accept, transfer, close, join, status, rate */
+    default: /* accept, transfer, close, join, status, rate, handoff */
         ngx_kefu_agent_action(ws, &req);
     }
 

@@ -13,6 +13,7 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
+#include "ngx_kefu_bot.h"
 
 
 
@@ -54,7 +55,8 @@ ngx_kefu_avail_values(ngx_kefu_ws_t *ws, ngx_uint_t *open,
 json_t *
 ngx_kefu_avail_json(ngx_kefu_ws_t *ws)
 {
-    ngx_uint_t  open, online;
+    ngx_uint_t           open, online, bot;
+    ngx_kefu_site_rt_t  *rt = ws->site->rt;
 
     ngx_kefu_avail_values(ws, &open, &online);
 
@@ -62,8 +64,17 @@ ngx_kefu_avail_json(ngx_kefu_ws_t *ws)
     ws->avail_open = open;
     ws->avail_online = online;
 
-    return json_pack("{s:s,s:b,s:b,s:s,s:s}", "type", "availability",
+    /*
+     * The site's bot answers a new conversation of the visitor's group
+     * (bot.enabled, bot.groups): the widget says so rather than "nobody
+     * can answer" before the visitor writes.  It changes with the
+     * settings, and those are sent again to everyone.
+     */
+    bot = rt && ngx_kefu_bot_starts(rt->bot, &ws->group);
+
+    return json_pack("{s:s,s:b,s:b,s:b,s:s,s:s}", "type", "availability",
                      "open", (int) open, "online", (int) online,
+                     "bot", (int) bot,
                      "welcome", ngx_kefu_settings_text(ws->site, ws->lang_en,
                                                        "welcome"),
                      "offline", ngx_kefu_settings_text(ws->site, ws->lang_en,

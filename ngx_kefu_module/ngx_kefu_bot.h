@@ -166,6 +166,23 @@ void ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     u_char *tail, size_t tail_len);
 
 
+/* an entry into conv as the API writes one: the bot's, a rule's */
+ngx_int_t ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, const char *who, json_t *tail,
+    u_char *cid, ngx_uint_t priv, const char *ev);
+
+
+/* ngx_kefu_bot_answer.c: the bot in a conversation in state bot */
+const char *ngx_kefu_bot_says(ngx_kefu_bot_conf_t *bc, ngx_uint_t en,
+    const char *key);
+const char *ngx_kefu_bot_handed_off(ngx_kefu_site_t *site, ngx_uint_t en);
+void ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, uint64_t seq, ngx_str_t *state, ngx_uint_t en,
+    u_char *tail, size_t tail_len);
+void ngx_kefu_bot_handoff(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, const char *by, ngx_uint_t en);
+
+
 /* ngx_kefu_faq.c: what the FAQ bot does with a message */
 json_t *ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text,
     size_t len, ngx_uint_t en, ngx_pool_t *pool);

@@ -12,8 +12,9 @@
  * "service") with a cid derived from the rule, the trigger and the
  * message's seq ("r:<crc32 of the rule id>:<trigger>:<seq>:<n>"): run
  * twice, it would be a duplicate, never a second reply.  Actions done here: reply (a bot
- * message with the rule's buttons and the handoff button), suggest; each
- * action is also recorded as a private system entry naming the rule.
+ * message with the rule's buttons and the handoff button), suggest,
+ * handoff (ngx_kefu_bot_answer.c); each action is also recorded as a
+ * private system entry naming the rule.
  */
 
 
@@ -32,9 +33,6 @@ static const char  *ngx_kefu_bot_triggers[] = {
 static void ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, ngx_uint_t when,
     ngx_uint_t en, json_t *rule, ngx_uint_t *routed);
-static ngx_int_t ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site, ngx_str_t *conv, const char *who, json_t *tail,
-    u_char *cid, ngx_uint_t priv, const char *ev);
 static void ngx_kefu_bot_posted(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -238,7 +236,9 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
             action = "label";
 
         } else if (json_object_get(a, "handoff")) {
+            /* the conversation to a person (harmless outside bot) */
             action = "handoff";
+            ngx_kefu_bot_handoff(kmcf, site, conv, "rule", en);
 
         } else {
             action = "event";
@@ -270,6 +270,11 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
                                                      : id,
                                 json_string_value(json_object_get(a,
                                                                   "route")));
+
+        } else if (ngx_strcmp(action, "handoff") == 0) {
+            line = json_sprintf("Rule %s: handed off to a person",
+                                json_is_string(name) ? json_string_value(name)
+                                                     : id);
 
         } else {
             /* not acted on in conversations yet (docs/automation.md) */
@@ -363,7 +368,7 @@ done:
 
 /* an entry into conv, as the API writes one (lua/msg.lua, "service") */
 
-static ngx_int_t
+ngx_int_t
 ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, const char *who, json_t *tail, u_char *cid,
     ngx_uint_t priv, const char *ev)

@@ -761,7 +761,7 @@ ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * kefu_site name secret=... | secret_file=path [anonymous=on|off]
  *           [default_group=name] [capacity=N] [grace=time]
- *           [retention=time] [anonymous_retention=time];
+ *           [retention=time] [anonymous_retention=time] [bot_idle=time];
  */
 
 static char *
@@ -801,6 +801,7 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_set(&site->default_group, "default");
     site->capacity = 5;
     site->grace = 30000;
+    site->bot_idle = 30 * 60000;
     site->upload.max_size = NGX_CONF_UNSET;
     site->upload.quota = NGX_CONF_UNSET;
     site->retention = NGX_CONF_UNSET_MSEC;
@@ -912,6 +913,22 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             {
                 return "has an invalid grace: a time of at most 24h, "
                        "e.g. grace=30s";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "bot_idle=", 9) == 0) {
+            path.data = value[i].data + 9;
+            path.len = value[i].len - 9;
+
+            site->bot_idle = ngx_parse_time(&path, 0);
+
+            if (site->bot_idle == (ngx_msec_t) NGX_ERROR
+                || site->bot_idle < 1000 || site->bot_idle > 7 * 86400000)
+            {
+                return "has an invalid bot_idle: a time from 1s to 7d, "
+                       "e.g. bot_idle=30m";
             }
 
             continue;
@@ -1217,6 +1234,10 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_kefu_idle_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_kefu_bot_idle_init(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -102,6 +102,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     const char          *err, *cid;
     ngx_kefu_msg_ctx_t  *ctx;
     ngx_kefu_msg_args_t  args;
+    ngx_kefu_site_rt_t   *rt;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ws->main_conf;
@@ -229,6 +230,18 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     {
         args.group_known = ngx_kefu_settings_group_known(ws->site,
                                                          &args.group);
+    }
+
+    /*
+     * The site's bot (bot.enabled, bot.groups): a visitor's new
+     * conversation of its groups starts in state bot instead of being
+     * routed; the script knows which group it ends up in.
+     */
+    rt = ws->site->rt;
+
+    if (ws->role == NGX_KEFU_ROLE_VISITOR && rt) {
+        args.bot = ngx_kefu_bot_starts(rt->bot, &args.group);
+        args.bot_default = ngx_kefu_bot_starts(rt->bot, &args.default_group);
     }
 
     /* an attached file's reference: it lives as long as its conversation */
@@ -361,7 +374,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     json_t               *ack;
     int64_t               code;
     uint64_t              seq;
-    ngx_str_t             conv, asked;
+    ngx_str_t             conv, asked, state;
     redisReply          **e;
     ngx_kefu_ws_t        *ws;
     ngx_kefu_site_t      *site;
@@ -419,6 +432,19 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                 &asked, ctx->args.closed_hours,
                 ws ? ws->lang_en : 0,
                 ctx->args.tail.data, ctx->args.tail.len);
+
+            /* in state bot: the bot answers, or hands off */
+            if (reply->elements > 8
+                && reply->element[8]->type == REDIS_REPLY_STRING)
+            {
+                state.data = (u_char *) reply->element[8]->str;
+                state.len = reply->element[8]->len;
+
+                ngx_kefu_bot_answer(kmcf, site, &conv,
+                                    (uint64_t) reply->element[2]->integer,
+                                    &state, ws ? ws->lang_en : 0,
+                                    ctx->args.tail.data, ctx->args.tail.len);
+            }
         }
     }
 

@@ -11,7 +11,9 @@
  * each group's queue in the site's slot (lua/queue.lua), each listed
  * conversation in its own (lua/queue_item.lua), then each queued one's
  * entry with its visitor in the site's (lua/queue_entry.lua); every step's
- * calls pipelined, so three round trips whatever the length.
+ * calls pipelined, so three round trips whatever the length.  The bot
+ * conversations of the same groups (kefu:{s:<site>}:b:<group>, state bot,
+ * lua/lib/bot.lua) are listed the same way, in "bots".
  */
 
 
@@ -34,6 +36,7 @@ typedef struct {
     ngx_str_t                   *groups;
     ngx_uint_t                   ngroups;
     int64_t                      more;
+    int64_t                      bots_more;
     ngx_kefu_queue_entry_t      *items;
     ngx_uint_t                   nitems;
 } ngx_kefu_queue_ctx_t;
@@ -144,7 +147,7 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     ctx->site.data = ngx_pstrdup(pool, &ws->site->name);
     ctx->groups = ngx_palloc(pool, (json_array_size(a) + 1)
                                    * sizeof(ngx_str_t));
-    calls = ngx_alloc((json_array_size(a) + 1) * sizeof(ngx_kefu_call_t),
+    calls = ngx_alloc(2 * (json_array_size(a) + 1) * sizeof(ngx_kefu_call_t),
                       ws->connection->log);
 
     if (ctx->site.data == NULL || ctx->groups == NULL || calls == NULL) {
@@ -162,9 +165,13 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         ctx->groups[ctx->ngroups].len = s.len;
         ctx->groups[ctx->ngroups].data = ngx_pstrdup(pool, &s);
 
+        /* each group twice: its queue, then its bot conversations */
         if (ctx->groups[ctx->ngroups].data == NULL
-            || ngx_kefu_queue_args(&calls[ctx->ngroups], &ctx->site, &s,
-                                   NGX_KEFU_QUEUE_LIST)
+            || ngx_kefu_queue_args(&calls[2 * ctx->ngroups], &ctx->site, &s,
+                                   NGX_KEFU_QUEUE_LIST, 0)
+               != NGX_OK
+            || ngx_kefu_queue_args(&calls[2 * ctx->ngroups + 1], &ctx->site,
+                                   &s, NGX_KEFU_QUEUE_LIST, 1)
                != NGX_OK)
         {
             goto nomem;
@@ -183,7 +190,8 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     }
 
     if (ngx_kefu_redis_gather(ws->main_conf->redis, &ngx_kefu_script_queue,
-                              calls, ctx->ngroups, 0, ngx_kefu_queue_listed,
+                              calls, 2 * ctx->ngroups, 0,
+                              ngx_kefu_queue_listed,
                               ctx)
         != NGX_OK)
     {
@@ -228,7 +236,7 @@ ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
     ngx_kefu_queue_entry_t  *e;
 
     if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
-        || rows->elements != ctx->ngroups)
+        || rows->elements != 2 * ctx->ngroups)
     {
         ngx_kefu_queue_handler(rd, NULL, ctx);
         return;
@@ -247,7 +255,13 @@ ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
             return;
         }
 
-        ctx->more += r->element[0]->integer;
+        if (i % 2) {
+            ctx->bots_more += r->element[0]->integer;
+
+        } else {
+            ctx->more += r->element[0]->integer;
+        }
+
         n += (r->elements - 1) / 2;
     }
 
@@ -270,7 +284,8 @@ ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
             e = &ctx->items[ctx->nitems];
 
             e->site = ctx->site;
-            e->group = ctx->groups[i];
+            e->group = ctx->groups[i / 2];
+            e->bot = i % 2;
             e->position = (k - 1) / 2 + 1;
 
             s.data = (u_char *) r->element[k]->str;
@@ -316,7 +331,10 @@ failed:
 }
 
 
-/* those still queued: their entries, with their visitors (site's slot) */
+/*
+ * those still queued (still in bot, for the bot list): their entries, with
+ * their visitors (site's slot)
+ */
 
 static void
 ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
@@ -347,14 +365,19 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
     for (i = 0; i < rows->elements; i++) {
         r = rows->element[i];
 
+        e = &ctx->items[i];
+
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
-            || r->element[0]->len != 6
-            || ngx_strncmp(r->element[0]->str, "queued", 6) != 0)
+            || (e->bot ? (r->element[0]->len != 3
+                          || ngx_strncmp(r->element[0]->str, "bot", 3) != 0)
+                       : (r->element[0]->len != 6
+                          || ngx_strncmp(r->element[0]->str, "queued", 6)
+                             != 0)))
         {
+            e->bot = 2;   /* left out */
             continue;
         }
 
-        e = &ctx->items[i];
         f[0] = &e->visitor;
         f[1] = &e->offline;
         f[2] = &e->last;
@@ -414,18 +437,22 @@ ngx_kefu_queue_entries(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
 }
 
 
-/* {"type":"queue","convs":[entry, ...],"more":N}: the entries as written */
+/*
+ * {"type":"queue","convs":[entry, ...],"more":N,"bots":[entry, ...],
+ * "bots_more":N}: the entries as written, each in its list
+ */
 
 static void
 ngx_kefu_queue_answer(ngx_kefu_redis_t *rd, ngx_kefu_queue_ctx_t *ctx,
     redisReply *entries)
 {
     u_char      *p;
-    size_t       i, len;
+    size_t       i, k, len;
+    ngx_uint_t   bot, first;
     redisReply   answer;
 
-    len = sizeof("{\"type\":\"queue\",\"convs\":[],\"more\":}")
-          + NGX_INT64_LEN;
+    len = sizeof("{\"type\":\"queue\",\"convs\":[],\"more\":,"
+                 "\"bots\":[],\"bots_more\":}") + 2 * NGX_INT64_LEN;
 
     for (i = 0; entries && i < entries->elements; i++) {
         if (entries->element[i]->type != REDIS_REPLY_STRING) {
@@ -449,16 +476,37 @@ ngx_kefu_queue_answer(ngx_kefu_redis_t *rd, ngx_kefu_queue_ctx_t *ctx,
     p = ngx_cpymem(p, "{\"type\":\"queue\",\"convs\":[",
                    sizeof("{\"type\":\"queue\",\"convs\":[") - 1);
 
-    for (i = 0; entries && i < entries->elements; i++) {
-        if (i) {
-            *p++ = ',';
+    /* the entries follow the items that were still there, in order */
+    for (bot = 0; bot < 2; bot++) {
+        if (bot) {
+            p = ngx_sprintf(p, "],\"more\":%L,\"bots\":[", ctx->more);
         }
 
-        p = ngx_cpymem(p, entries->element[i]->str,
-                       entries->element[i]->len);
+        first = 1;
+        k = 0;
+
+        for (i = 0; entries && i < ctx->nitems && k < entries->elements;
+             i++)
+        {
+            if (ctx->items[i].bot == 2) {
+                continue;
+            }
+
+            if (ctx->items[i].bot == bot) {
+                if (!first) {
+                    *p++ = ',';
+                }
+
+                first = 0;
+                p = ngx_cpymem(p, entries->element[k]->str,
+                               entries->element[k]->len);
+            }
+
+            k++;
+        }
     }
 
-    p = ngx_sprintf(p, "],\"more\":%L}", ctx->more);
+    p = ngx_sprintf(p, "],\"bots_more\":%L}", ctx->bots_more);
     answer.len = p - (u_char *) answer.str;
 
     ngx_kefu_queue_handler(rd, &answer, ctx);

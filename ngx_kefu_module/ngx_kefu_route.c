@@ -646,6 +646,72 @@ ngx_kefu_route_rate(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
 }
 
 
+void
+ngx_kefu_route_handoff(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
+    ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)
+{
+    ngx_str_t               by;
+    ngx_kefu_site_rt_t     *rt;
+    ngx_kefu_route_call_t  *call;
+
+    if (args->conv.len == 0 && actor->role != NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" is required");
+        return;
+    }
+
+    if (args->conv.len
+        && !ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN))
+    {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" must be a conversation id");
+        return;
+    }
+
+    by = args->by;
+
+    if (by.len == 0) {
+        if (actor->role == NGX_KEFU_ROLE_VISITOR) {
+            ngx_str_set(&by, "visitor");
+
+        } else {
+            ngx_str_set(&by, "api");
+        }
+    }
+
+    call = ngx_kefu_route_start(kmcf, &ngx_kefu_script_route_handoff, actor,
+                                done, data);
+    if (call == NULL) {
+        return;
+    }
+
+    (void) ngx_kefu_route_conv_arg(call, &args->conv);
+
+    /* a visitor's own conversation only; the others act for the site */
+    if (actor->role == NGX_KEFU_ROLE_VISITOR) {
+        (void) ngx_kefu_route_who(call, actor);
+
+    } else {
+        (void) ngx_kefu_route_arg(call, (u_char *) "", 0);
+    }
+
+    (void) ngx_kefu_route_arg(call, by.data, by.len);
+
+    /* a text the call's buffer cannot hold: the built-in one */
+    if (ngx_kefu_route_arg(call, args->text.data, args->text.len) != NGX_OK) {
+        call->failed = 0;
+        (void) ngx_kefu_route_arg(call, (u_char *) "", 0);
+    }
+
+    /* outside business hours a queued one is offline (lua/msg.lua) */
+    rt = call->site->rt;
+    (void) ngx_kefu_route_arg(call, (u_char *) (rt && !rt->open ? "0" : "1"),
+                              1);
+
+    ngx_kefu_route_run(call);
+}
+
+
 const char *
 ngx_kefu_route_error_code(ngx_int_t code)
 {

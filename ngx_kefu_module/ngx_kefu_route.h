@@ -69,6 +69,10 @@ typedef struct {
     ngx_str_t                    state;       /* status: online, away */
     ngx_int_t                    score;       /* rate: 1-5 */
     ngx_str_t                    comment;     /* rate: at most 1000 bytes */
+    ngx_str_t                    by;          /* handoff: visitor, api,
+                                                 rule, bot */
+    ngx_str_t                    text;        /* handoff: its entry's text,
+                                                 empty for the built-in */
 } ngx_kefu_route_args_t;
 
 
@@ -88,6 +92,10 @@ typedef void (*ngx_kefu_route_done_pt)(ngx_kefu_main_conf_t *kmcf,
  * join: a supervisor watches (and may write to) a conversation.
  * status: an agent becomes online or away.
  * rate: a visitor scores its closed conversation.
+ * handoff: a conversation in state bot goes to a person: routed like a new
+ *     one (docs/automation.md "Handoff"); the visitor asks for its own
+ *     (args->conv empty: its open one), the API, a rule or the bot for any
+ *     of the site.  Not in bot: NOOP with the current notice.
  */
 void ngx_kefu_route_accept(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_actor_t *actor, ngx_kefu_route_args_t *args,
@@ -111,6 +119,9 @@ void ngx_kefu_route_status(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_actor_t *actor, ngx_kefu_route_args_t *args,
     ngx_kefu_route_done_pt done, void *data);
 void ngx_kefu_route_rate(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_actor_t *actor, ngx_kefu_route_args_t *args,
+    ngx_kefu_route_done_pt done, void *data);
+void ngx_kefu_route_handoff(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_actor_t *actor, ngx_kefu_route_args_t *args,
     ngx_kefu_route_done_pt done, void *data);
 

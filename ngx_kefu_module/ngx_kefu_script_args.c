@@ -733,9 +733,28 @@ ngx_kefu_upload_reap_args(ngx_kefu_call_t *c, ngx_str_t *site,
 
 ngx_int_t
 ngx_kefu_queue_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *group,
-    ngx_uint_t limit)
+    ngx_uint_t limit, ngx_uint_t bots)
 {
-    return ngx_kefu_api_queue_args(c, site, group, (int64_t) limit);
+    ngx_str_t  q;
+    u_char     name[sizeof("b:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (!bots) {
+        return ngx_kefu_api_queue_args(c, site, group, (int64_t) limit);
+    }
+
+    /* the group's bot conversations (lua/lib/bot.lua), listed alike */
+    if (group->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    q.data = name;
+    q.len = ngx_sprintf(name, "b:%V", group) - name;
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_who_key(c, site, &q, "");
+    ngx_kefu_call_int(c, (int64_t) limit);
+
+    return ngx_kefu_call_done(c);
 }
 
 
@@ -754,8 +773,9 @@ ngx_kefu_queue_item_args(ngx_kefu_call_t *c, ngx_str_t *conv)
 
 
 /*
- * KEYS: the group's queue, the visitor's hash and pages (a visitor known);
- * ARGV: site, conv, group, position, since, offline, last, visitor
+ * KEYS: the group's queue (bot list), the visitor's hash and pages (a
+ * visitor known); ARGV: site, conv, group, position, since, offline, last,
+ * visitor, "1" for a bot conversation
  */
 
 ngx_int_t
@@ -771,7 +791,7 @@ ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
     }
 
     g.data = q;
-    g.len = ngx_sprintf(q, "q:%V", &e->group) - q;
+    g.len = ngx_sprintf(q, "%c:%V", e->bot ? 'b' : 'q', &e->group) - q;
 
     ngx_kefu_call_init(c);
     ngx_kefu_call_who_key(c, &e->site, &g, "");
@@ -791,8 +811,62 @@ ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
     ngx_kefu_call_str(c, &e->offline);
     ngx_kefu_call_str(c, &e->last);
     ngx_kefu_call_str(c, &e->visitor);
+    ngx_kefu_call_int(c, e->bot ? 1 : 0);
 
     return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation; ARGV: seq, "1" a miss or "0" */
+
+ngx_int_t
+ngx_kefu_bot_miss_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t seq,
+    ngx_uint_t miss)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_int(c, (int64_t) seq);
+    ngx_kefu_call_int(c, miss ? 1 : 0);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's bot conversations, the sweep's lease */
+
+ngx_int_t
+ngx_kefu_bot_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_msec_t idle, ngx_msec_t lease, ngx_uint_t batch)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":bots");
+    ngx_kefu_call_key(c, 's', site, ":bots:lease");
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) idle);
+    ngx_kefu_call_int(c, (int64_t) lease);
+    ngx_kefu_call_int(c, (int64_t) batch);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's bot conversations; ARGV: conv, ms pairs, added after */
+
+ngx_int_t
+ngx_kefu_bot_touch_args(ngx_kefu_call_t *c, ngx_str_t *site)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":bots");
+
+    return c->overflow ? NGX_ERROR : NGX_OK;
+}
+
+
+void
+ngx_kefu_bot_touch_add(ngx_kefu_call_t *c, ngx_str_t *conv, ngx_str_t *ms)
+{
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, ms);
 }
 
 
@@ -934,6 +1008,21 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
 
     ngx_kefu_arg(out, 26, &a->default_group);
     ngx_kefu_arg_fmt(out, 27, out->vttl, "%T", a->visitor_ttl);
+
+    /* a visitor's new conversation starts with the bot: of either group */
+    if (a->bot) {
+        ngx_kefu_arg_c(out, 28, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 28, "0");
+    }
+
+    if (a->bot_default) {
+        ngx_kefu_arg_c(out, 29, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 29, "0");
+    }
 
     out->argc = NGX_KEFU_MSG_ARGS;
 }

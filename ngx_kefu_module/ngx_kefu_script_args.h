@@ -188,10 +188,12 @@ typedef struct {
     ngx_str_t                    offline;     /* "1" or "" */
     ngx_str_t                    last;        /* preview, "" for none */
     ngx_str_t                    visitor;     /* "" for none */
+    ngx_uint_t                   bot;         /* in state bot (b:<group>) */
 } ngx_kefu_queue_entry_t;
 
+/* bots: the group's bot conversations instead of its queue */
 ngx_int_t ngx_kefu_queue_args(ngx_kefu_call_t *c, ngx_str_t *site,
-    ngx_str_t *group, ngx_uint_t limit);
+    ngx_str_t *group, ngx_uint_t limit, ngx_uint_t bots);
 ngx_int_t ngx_kefu_queue_item_args(ngx_kefu_call_t *c, ngx_str_t *conv);
 ngx_int_t ngx_kefu_queue_entry_args(ngx_kefu_call_t *c,
     ngx_kefu_queue_entry_t *e);
@@ -213,9 +215,22 @@ ngx_int_t ngx_kefu_canned_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_uint_t max);
 
 
+/* lua/bot_miss.lua: the FAQ bot's misses in a row in a conversation */
+ngx_int_t ngx_kefu_bot_miss_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    uint64_t seq, ngx_uint_t miss);
+
+
+/* lua/bot_sweep.lua, lua/bot_touch.lua: idle bot conversations closed */
+ngx_int_t ngx_kefu_bot_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_msec_t idle, ngx_msec_t lease, ngx_uint_t batch);
+ngx_int_t ngx_kefu_bot_touch_args(ngx_kefu_call_t *c, ngx_str_t *site);
+void ngx_kefu_bot_touch_add(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *ms);
+
+
 /* lua/msg.lua: a message from a WebSocket client or the HTTP API */
 
-#define NGX_KEFU_MSG_ARGS  28
+#define NGX_KEFU_MSG_ARGS  30
 
 typedef struct {
     ngx_str_t                    site;
@@ -245,6 +260,9 @@ typedef struct {
     unsigned                     open:1;      /* service: open one */
     unsigned                     closed_hours:1;
     unsigned                     group_known:1; /* declared by the site */
+    unsigned                     bot:1;       /* a new one of group starts
+                                                 in bot (lua/lib/bot.lua) */
+    unsigned                     bot_default:1; /* of default_group */
 } ngx_kefu_msg_args_t;
 
 typedef struct {

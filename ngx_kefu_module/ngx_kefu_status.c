@@ -387,7 +387,7 @@ ngx_kefu_status_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     sites = kmcf->sites.elts;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements < 3 || n >= kmcf->sites.nelts)
+        || reply->elements < 4 || n >= kmcf->sites.nelts)
     {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ctx->r->connection->log, 0,
@@ -400,13 +400,14 @@ ngx_kefu_status_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     } else {
         e = reply->element;
 
-        convs = json_pack("{s:I,s:I,s:I}",
+        convs = json_pack("{s:I,s:I,s:I,s:I}",
                           "queued", (json_int_t) e[0]->integer,
                           "open", (json_int_t) e[1]->integer,
-                          "closed", (json_int_t) e[2]->integer);
+                          "closed", (json_int_t) e[2]->integer,
+                          "bot", (json_int_t) e[3]->integer);
         queues = json_object();
 
-        for (i = 3; queues && i + 1 < reply->elements; i += 2) {
+        for (i = 4; queues && i + 1 < reply->elements; i += 2) {
             if (e[i]->type == REDIS_REPLY_STRING
                 && e[i + 1]->type == REDIS_REPLY_INTEGER)
             {
@@ -761,7 +762,7 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
     ngx_kefu_zone_worker_t    *w;
     ngx_kefu_status_metric_t  *m;
 
-    static const char  *states[] = { "queued", "open", "closed" };
+    static const char  *states[] = { "queued", "open", "closed", "bot" };
 
     st = kmcf->stats;
     sh = (kmcf->zone && kmcf->zone->sh) ? kmcf->zone->sh : NULL;
@@ -1000,7 +1001,7 @@ ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
                                   sites[k].name.len);
         *p = '\0';
 
-        for (i = 0; i < 3; i++) {
+        for (i = 0; i < 4; i++) {
             rc |= ngx_kefu_status_printf(ctx, "kefu_conversations{site=\"%s\","
                                          "state=\"%s\"} %L\n", sname,
                                          states[i],

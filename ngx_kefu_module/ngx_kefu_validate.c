@@ -47,6 +47,7 @@ static ngx_kefu_req_name_t  ngx_kefu_req_names[] = {
     { "contact", NGX_KEFU_REQ_CONTACT },
     { "settings", NGX_KEFU_REQ_SETTINGS },
     { "queue", NGX_KEFU_REQ_QUEUE },
+    { "handoff", NGX_KEFU_REQ_HANDOFF },
     { NULL, 0 }
 };
 
@@ -179,6 +180,28 @@ ngx_kefu_validate(u_char *data, size_t len, ngx_kefu_sender_t *sender,
 
     case NGX_KEFU_REQ_CONTACT:
         ngx_kefu_validate_contact(sender, req);
+        return;
+
+    case NGX_KEFU_REQ_HANDOFF:
+        /* a visitor asks for a person (docs/automation.md "Handoff") */
+        if (sender->role != NGX_KEFU_ROLE_VISITOR) {
+            ngx_kefu_refuse(req, "forbidden", "only visitors ask for a "
+                            "person (agents accept)", req->cid);
+            return;
+        }
+
+        if (ngx_kefu_validate_str(req, "conv", "\"conv\" must be a string",
+                                  &req->conv)
+            != NGX_OK)
+        {
+            return;
+        }
+
+        if (req->cid && ngx_strlen(req->cid) > NGX_KEFU_MAX_CID_LEN) {
+            ngx_kefu_refuse(req, "bad_request", "\"cid\" must be at most "
+                            "64 characters", NULL);
+        }
+
         return;
 
     case NGX_KEFU_REQ_QUEUE:

@@ -49,6 +49,7 @@ typedef enum {
     NGX_KEFU_REQ_CONTACT,
     NGX_KEFU_REQ_SETTINGS,
     NGX_KEFU_REQ_QUEUE,
+    NGX_KEFU_REQ_HANDOFF,
     NGX_KEFU_REQ_LAST            /* not a type: the fuzz harness's bound */
 } ngx_kefu_req_type_e;
 

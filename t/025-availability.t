@@ -30,12 +30,14 @@ sub agent_on {
     return $ws;
 }
 
-# a ping after which nothing of the given type may have come
+# a ping after which nothing of the given type may have come (but the
+# availability a worker sends everyone with the settings once it has read
+# them, which may come after the welcome and be kept by wait_for until now)
 sub none_before_pong {
     my ($ws, $type) = @_;
     $ws->send_json({type => 'ping', id => 'chk'});
     my $bad;
-    wait_for($ws, sub { $bad = 1 if $_[0]{type} eq $type; $_[0]{type} eq 'pong' });
+    wait_for($ws, sub { $bad = 1 if $_[0]{type} eq $type && !$_[0]{settings}; $_[0]{type} eq 'pong' });
     return !$bad;
 }
 
@@ -45,19 +47,22 @@ __DATA__
 
 === TEST 1: availability follows the only agent of the group going online, away and back
 --- ws
+# (the availability a worker sends everyone once it has read the site's
+# settings, with them, may come after the welcome: not the agent's doing,
+# and it may say online: false, read before the agent came)
 my $g = uniq_group();
 my ($v, $vw) = kefu_connect(role => 'visitor', site => 'avl1', group => $g, lang => 'en');
 is($vw->{availability}{online}, JSON::PP::false(), 'welcome: nobody of the group is online');
 is($vw->{availability}{open}, JSON::PP::true(), 'welcome: open (no hours set)');
 like($vw->{availability}{offline}, qr/\S/, 'welcome: the offline text');
 my $a = main::agent_on("al$g", $g, status => 'online');
-my $m = wait_for($v, sub { $_[0]{type} eq 'availability' });
+my $m = wait_for($v, sub { $_[0]{type} eq 'availability' && !$_[0]{settings} });
 is($m->{online}, JSON::PP::true(), 'the agent comes online: online');
 $a->send_json({type => 'status', state => 'away'});
-$m = wait_for($v, sub { $_[0]{type} eq 'availability' });
+$m = wait_for($v, sub { $_[0]{type} eq 'availability' && !$_[0]{settings} });
 is($m->{online}, JSON::PP::false(), 'it goes away: offline');
 $a->send_json({type => 'status', state => 'online'});
-$m = wait_for($v, sub { $_[0]{type} eq 'availability' });
+$m = wait_for($v, sub { $_[0]{type} eq 'availability' && !$_[0]{settings} });
 is($m->{online}, JSON::PP::true(), 'back: online');
 my $o = main::agent_on("ot$g", "other$g", status => 'online');
 ok(main::none_before_pong($v, 'availability'), "another group's agent changes nothing for this visitor");
@@ -111,4 +116,32 @@ my ($st, $j) = Kefu::API::api(GET => "/kefu/api/sites/avl1/convs/$c", undef,
     token => Kefu::API::api_token(secret => $main::S, site => 'avl1'));
 is($j->{visitor}{contact}{email}, 'wang@example.com', 'the HTTP API shows the contact details');
 is($vn->{agent}{id}, "ag$g", 'the visitor is told who answers');
+--- timeout: 30
+
+
+
+=== TEST 3: availability says whether the site's bot takes the visitor's group, again when the settings change
+--- ws
+my $g = uniq_group();
+my $tok = Kefu::API::api_token(secret => $main::S, site => 'avl1', role => 'admin', sub => 'boss');
+Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings', {}, token => $tok);
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'avl1', group => $g, lang => 'en');
+my ($o, $ow) = kefu_connect(role => 'visitor', site => 'avl1', group => "other$g", lang => 'en');
+is($vw->{availability}{bot}, JSON::PP::false(), 'welcome: no bot');
+# each change marked by its offline text: the availability it causes
+my ($st) = Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings',
+    {bot => {enabled => JSON::PP::true(), groups => [$g]}, texts => {en => {offline => "on $g"}}}, token => $tok);
+is($st, 200, 'the bot turned on for one group');
+my $m = wait_for($v, sub { $_[0]{type} eq 'availability' && $_[0]{offline} eq "on $g" });
+is($m->{bot}, JSON::PP::true(), "a visitor of that group is told the bot answers");
+is($m->{online}, JSON::PP::false(), 'while nobody of the group is online');
+$m = wait_for($o, sub { $_[0]{type} eq 'availability' && $_[0]{offline} eq "on $g" });
+is($m->{bot}, JSON::PP::false(), "a visitor of another group is told too: not for it");
+my ($v2, $v2w) = kefu_connect(role => 'visitor', site => 'avl1', group => $g, lang => 'en');
+is($v2w->{availability}{bot}, JSON::PP::true(), "a new visitor of the group: in welcome");
+Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings',
+    {bot => {enabled => JSON::PP::false(), groups => [$g]}, texts => {en => {offline => "off $g"}}}, token => $tok);
+$m = wait_for($v, sub { $_[0]{type} eq 'availability' && $_[0]{offline} eq "off $g" });
+is($m->{bot}, JSON::PP::false(), 'the bot turned off: the visitor is told');
+Kefu::API::api(PUT => '/kefu/api/sites/avl1/settings', {}, token => $tok);
 --- timeout: 30

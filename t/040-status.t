@@ -342,9 +342,9 @@ redis('ZADD', 'kefu:{s:stat40q}:q:presales', 1, 'c1', 2, 'c2', 3, 'c3');
 redis('ZADD', 'kefu:{s:stat40q}:q:vip', 1, 'c4');
 
 my $s = main::status_json();
-is_deeply($s->{sites}{stat40q}{conversations}, {queued => 3, open => 5, closed => 7}, 'conversations by state');
+is_deeply($s->{sites}{stat40q}{conversations}, {queued => 3, open => 5, closed => 7, bot => 0}, 'conversations by state');
 is_deeply($s->{sites}{stat40q}{queues}, {presales => 3, vip => 1, empty => 0}, 'queue per group');
-is_deeply($s->{sites}{stat40r}{conversations}, {queued => 0, open => 0, closed => 0}, 'a site with nothing yet');
+is_deeply($s->{sites}{stat40r}{conversations}, {queued => 0, open => 0, closed => 0, bot => 0}, 'a site with nothing yet');
 is_deeply($s->{sites}{stat40r}{queues}, {default => 0}, 'its default group');
 
 my $v = main::status_prom();

@@ -92,8 +92,12 @@ is($vw->{id}, 'c1042', 'the known customer c1042');
 $v->send_json({type => 'msg', cid => 'd1', text => 'Is my tea paid?'});
 my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' });
 ok($ack, 'his message is stored');
+# the demo's bot has presales: it answers first, and a person is a click away
+my $b = wait_for($v, sub { $_[0]{type} eq 'msg' && ($_[0]{from}{role} // '') eq 'bot' });
+ok($b && ($b->{buttons} || [])->[-1]{value} eq '__handoff__', 'the tea bot answers, with the handoff button');
+$v->send_json({type => 'handoff', cid => 'd2'});
 my $m = wait_for($alice, sub { $_[0]{type} eq 'msg' });
-is($m && $m->{conv}, $ack && $ack->{conv}, "and routed to Alice (presales, the site's default)");
+is($m && $m->{conv}, $ack && $ack->{conv}, "handed off, routed to Alice (presales, the site's default)");
 
 # the printed curl, as printed
 (my $cmd = $curl) =~ s/\\\n/ /g;

@@ -1,7 +1,8 @@
 # The external bot example (examples/bot/kefu_bot.py, bot.mode external):
 # run against this suite's nginx and Redis, it reads the site's event
 # stream as a consumer group and answers a visitor's message over the HTTP
-# API as the bot, with buttons; what it does not know it leaves alone.
+# API as the bot, with buttons; what it does not know it leaves alone; a
+# table entry with handoff gives the conversation to a person over the API.
 use utf8;
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -27,7 +28,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: the example bot answers a visitor from its keyword table, with buttons, as the bot; a message it does not know gets no answer
+=== TEST 1: the example bot answers a visitor from its keyword table, with buttons, as the bot; a message it does not know gets no answer; an entry with handoff gives the conversation to a person
 --- ws
 my ($st) = api(PUT => "/kefu/api/sites/botx/settings", {bot => {enabled => JSON::PP::true(), mode => 'external'}});
 is($st, 200, 'bot.mode external');
@@ -52,6 +53,17 @@ my $ok = eval {
     my ($st2, $j) = api(GET => "/kefu/api/sites/botx/convs/$conv/messages");
     my @bot = grep { ($_->{from}{role} // '') eq 'bot' } @{ $j->{msgs} };
     is(scalar @bot, 1, 'one answer: "hi, anyone?" is not in its table');
+    # the conversation is the bot's (bot.enabled, every group) until a handoff
+    ($st2, $j) = api(GET => "/kefu/api/sites/botx/convs/$conv");
+    is($j->{state}, 'bot', 'the conversation is in state bot');
+    $v->send_json({type => 'msg', conv => $conv, cid => 'q2', text => 'can I talk to a person?'});
+    $v->recv_type('ack');
+    my $n = $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $conv && ($_[0]{state} // '') eq 'queued' }, 20);
+    ok($n, 'its handoff entry: the conversation goes to a person (queued)');
+    ($st2, $j) = api(GET => "/kefu/api/sites/botx/convs/$conv/messages");
+    my ($h) = grep { ($_->{event} // '') eq 'handoff' } @{ $j->{msgs} };
+    is($h && $h->{by}, 'api', 'handed off over the API');
+    ok((grep { ($_->{text} // '') =~ /Connecting you to a person/ } @{ $j->{msgs} }), 'after its reply');
     1;
 };
 kill 'TERM', $pid;

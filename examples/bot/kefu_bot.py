@@ -9,11 +9,15 @@ message.  Standard library only: a small RESP client, urllib, hmac.
     kefu_bot.py --redis 127.0.0.1:6379 --api http://127.0.0.1:8080/kefu/api \
                 --site shop1 --secret <site secret> [--table table.json]
 
-The table is a JSON array of {"keywords": [...], "reply": "...",
-"buttons"?: [{"text", "value"?}]}.  Entries are acknowledged (XACK) once
-answered, so a bot that crashes answers what it had not acknowledged when
-it starts again (the reply's cid, "x:<entry id>", makes a second answer to
-the same entry a duplicate).
+The table is a JSON array of {"keywords": [...], "reply"?: "...",
+"buttons"?: [{"text", "value"?}], "handoff"?: true}: an entry with
+"handoff" gives the conversation to a person after its reply
+(POST .../convs/<conv>/handoff; the words 人工/human/agent alone and the
+handoff button need no bot: nginx hands those off itself).  Entries are
+acknowledged (XACK) once answered, so a bot that crashes answers what it
+had not acknowledged when it starts again (the reply's cid, "x:<entry
+id>", makes a second answer to the same entry a duplicate, and a second
+handoff changes nothing).
 """
 
 import argparse
@@ -33,6 +37,9 @@ DEFAULT_TABLE = [
      "buttons": [{"text": "Order status", "value": "order status"}]},
     {"keywords": ["退货", "return"],
      "reply": "Unopened tea can be returned within 7 days. 未拆封7天内可退。"},
+    {"keywords": ["真人", "客服", "person", "someone"],
+     "reply": "Connecting you to a person. 正在为您转接人工客服。",
+     "handoff": True},
 ]
 
 
@@ -163,7 +170,8 @@ def main():
                 m = json.loads(f[b"data"])
                 if m.get("from", {}).get("role") == "visitor":
                     hit = answer(table, m.get("text", ""))
-                    if hit:
+                    st = 200
+                    if hit and hit.get("reply"):
                         body = {"cid": "x:" + entry_id.decode(),
                                 "text": hit["reply"],
                                 "from": {"role": "bot", "id": "bot",
@@ -172,9 +180,13 @@ def main():
                             body["buttons"] = hit["buttons"]
                         st = post(args.api, args.site, token,
                                   "convs/%s/messages" % m["conv"], body)
-                        if st >= 500:
-                            # not answered: left unacknowledged, read again
-                            continue
+                    if hit and hit.get("handoff") and st < 500:
+                        # to a person: routed like a new conversation
+                        st = post(args.api, args.site, token,
+                                  "convs/%s/handoff" % m["conv"], {})
+                    if st >= 500:
+                        # not done: left unacknowledged, read again
+                        continue
             r.command("XACK", key, args.group, entry_id)
 
 

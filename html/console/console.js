@@ -32,7 +32,7 @@ const I18N = {
     attrs: 'Details', page: 'Current page', trail: 'Page trail', convInfo: 'Conversation',
     email: 'E-mail', phone: 'Phone', none: '—', started: 'Started', group: 'Group', entries: 'Entries', id: 'ID',
     st_queued: 'Queued', st_open: 'Open', st_closed: 'Closed',
-    waiting: 'waiting {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
+    waiting: 'waiting {t}', withBot: 'with the bot {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
     sysAccepted: '{name} accepted the conversation', sysAssigned: 'Assigned to {name}',
     sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysIdle: 'Closed automatically: no message for a while', sysJoined: '{name} joined',
     sysRated: 'Visitor rated {n}/5', sysRequeued: 'Back in the queue', denied: 'The server does not show this conversation to you any more.', suggested: 'Suggested reply', useReply: 'Use this reply',
@@ -75,7 +75,7 @@ const I18N = {
     attrs: '访客资料', page: '当前页面', trail: '浏览轨迹', convInfo: '会话信息',
     email: '邮箱', phone: '手机号', none: '—', started: '开始时间', group: '技能组', entries: '消息数', id: '编号',
     st_queued: '排队中', st_open: '进行中', st_closed: '已结束',
-    waiting: '已等待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
+    waiting: '已等待 {t}', withBot: '机器人接待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
     sysAccepted: '{name} 接入了会话', sysAssigned: '已分配给 {name}',
     sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysIdle: '长时间无消息，会话已自动结束', sysJoined: '{name} 加入了会话',
     sysRated: '访客评分 {n}/5', sysRequeued: '已重新排队', denied: '服务器不再向您提供此会话的记录。', suggested: '推荐回复', useReply: '使用此回复',
@@ -353,12 +353,19 @@ function onMessage(m) {
     if (m.group) c.group = m.group;
     c.position = typeof m.position === 'number' ? m.position : null;
     if (Array.isArray(m.labels)) c.labels = m.labels;
-    if (m.state === 'bot') c.inQueue = true;
+    if (m.state === 'bot') {
+      // entering the bot: the notice is a list item (queue.bots' shape)
+      c.inQueue = true;
+      if (typeof m.last === 'string') c.preview = m.last;
+      if (m.since) c.created = m.since;
+    }
     // what the bot said while we were not in the conversation: read again
     if (was === 'bot' && m.state !== 'bot' && c.loaded) loadHistory(c);
     if (m.reason === 'joined' && agentId(m.agent) !== st.me) c.joined = true;
-    // a bot conversation another agent took over: not ours to show
-    if (was === 'bot' && m.state === 'open' && agentId(m.agent) !== st.me && st.selected !== m.conv) {
+    // a bot conversation another agent took over, or closed while the bot
+    // had it (the visitor left): not ours to show, nor our History
+    if (was === 'bot' && (m.state === 'open' && agentId(m.agent) !== st.me || m.state === 'closed') &&
+        st.selected !== m.conv) {
       st.convs.delete(m.conv);
       renderAll();
       break;
@@ -753,7 +760,7 @@ function renderList() {
     if (c.group) tags.appendChild(el('span', 'tag', c.group));
     for (const l of (c.labels || []).slice(0, 3)) tags.appendChild(el('span', 'tag label', l));
     const waitSince = waitingSince(c);
-    if (waitSince) tags.appendChild(el('span', 'wait', t('waiting', { t: Date.now() - waitSince < 60000 ? t('lt1') : ago(waitSince) })));
+    if (waitSince) tags.appendChild(el('span', c.state === 'bot' ? 'wait bot' : 'wait', t(c.state === 'bot' ? 'withBot' : 'waiting', { t: Date.now() - waitSince < 60000 ? t('lt1') : ago(waitSince) })));
     if (c.state === 'queued' && typeof c.position === 'number') tags.appendChild(el('span', 'tag', t('queuePos', { n: c.position })));
     if (c.state === 'queued' && c.offline) tags.appendChild(el('span', 'tag offline', t('offlineTag')));
     body.append(top, bottom, tags);
@@ -830,6 +837,7 @@ function entryNode(c, e) {
       const b = el('button', 'btn small', t('useReply'));
       b.type = 'button';
       b.dataset.suggest = e.seq;
+      b.disabled = !canWrite(c);     // nothing to fill while read-only
       s.appendChild(b);
       card.appendChild(s);
     }
@@ -854,6 +862,7 @@ function entryNode(c, e) {
       const b = el('button', 'btn small', t('useReply'));
       b.type = 'button';
       b.dataset.suggest = e.seq;
+      b.disabled = !canWrite(c);     // nothing to fill while read-only
       sg.appendChild(b);
       card.appendChild(sg);
     }
@@ -999,6 +1008,10 @@ function renderPresence() {
   document.querySelector('.presence').classList.toggle('unsupported', st.unsupported.has('status'));
 }
 
+// the composer works in a conversation of ours: not a closed one, nor one
+// the bot has (it is read-only until taken over)
+function canWrite(c) { return !!c && c.state !== 'closed' && c.state !== 'bot'; }
+
 function renderComposerState() {
   const c = st.selected && conv(st.selected);
   const input = $('input');
@@ -1006,7 +1019,7 @@ function renderComposerState() {
   $('send').textContent = st.mode === 'note' ? t('addNote') : t('send');
   $('composer').classList.toggle('note', st.mode === 'note');
   for (const b of document.querySelectorAll('.mode')) b.setAttribute('aria-selected', b.dataset.mode === st.mode ? 'true' : 'false');
-  const closed = !c || c.state === 'closed' || c.state === 'bot';
+  const closed = !canWrite(c);
   input.disabled = closed;
   $('send').disabled = closed;
   // a bot conversation is read-only until an agent takes it over

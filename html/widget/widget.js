@@ -84,6 +84,7 @@
             botName: 'Assistant',
             botTag: 'Bot',
             botSub: 'Our assistant is answering',
+            botReady: 'Our assistant answers at once',
             botBanner: 'Our assistant is answering; a person is one click away.',
             handoff: 'Talk to a person',
             handedOff: 'Connecting you to a person\u2026',
@@ -146,6 +147,7 @@
             botName: '\u667a\u80fd\u52a9\u624b',
             botTag: '\u673a\u5668\u4eba',
             botSub: '\u667a\u80fd\u52a9\u624b\u6b63\u5728\u4e3a\u60a8\u89e3\u7b54',
+            botReady: '\u667a\u80fd\u52a9\u624b\u4e3a\u60a8\u5373\u65f6\u89e3\u7b54',
             botBanner: '\u667a\u80fd\u52a9\u624b\u6b63\u5728\u4e3a\u60a8\u89e3\u7b54\uff0c\u968f\u65f6\u53ef\u4ee5\u4e00\u952e\u8f6c\u4eba\u5de5\u3002',
             handoff: '\u8f6c\u4eba\u5de5',
             handedOff: '\u6b63\u5728\u4e3a\u60a8\u8f6c\u63a5\u4eba\u5de5\u5ba2\u670d\u2026',
@@ -513,6 +515,16 @@
         return !!(st.avail && (!st.avail.open || !st.avail.online));
     }
 
+    /* the bot has the conversation, or will answer the visitor's first
+       message (availability's bot: the site's bot takes new conversations
+       of this visitor's group): then nobody is "away" for the visitor */
+    function botAnswers() {
+        var c = st.current && st.convs[st.current];
+        if (c && c.state === 'bot') { return 'now'; }
+        if ((!c || c.state === 'closed') && st.avail && st.avail.bot) { return 'first'; }
+        return '';
+    }
+
     /* http(s) URLs become links; everything else stays text */
     function linkify(node, text) {
         var re = /\bhttps?:\/\/[^\s<>"'\u3000-\u303f\uff00-\uffef]+/gi, last = 0, m;
@@ -734,8 +746,8 @@
         } else if (name) {
             sub = t('agentOnline');
             cls = 'on';
-        } else if (c && c.state === 'bot') {
-            sub = t('botSub');
+        } else if (botAnswers()) {
+            sub = t(botAnswers() === 'now' ? 'botSub' : 'botReady');
             cls = 'on';
         } else if (away()) {
             /* the truth: no green dot, no promise of a quick answer */
@@ -805,11 +817,12 @@
 
     function renderIntro() {
         var a = st.avail;
-        var text = (a && away() ? a.offline : a && a.welcome) ||
+        var off = away() && !botAnswers();
+        var text = (a && off ? a.offline : a && a.welcome) ||
                    opts.greeting || t('greeting');
         var gt = greet.firstChild;
         if (gt.textContent !== text) { gt.textContent = text; }
-        greet.setAttribute('data-kind', away() ? 'away' : 'welcome');
+        greet.setAttribute('data-kind', off ? 'away' : 'welcome');
         var c = st.current && st.convs[st.current];
         var hasGreeting = Object.keys(st.entries).some(function (k) {
             var e = st.entries[k];
@@ -903,18 +916,22 @@
      * shown, if a bot or an agent sent it and the visitor has not written
      * since (a click, or typing instead, puts them away).  The handoff
      * button asks for a person (`handoff`), the others send their value.
+     * A system line after it (handed off, a person joined) puts them away
+     * too: they were offered before someone else took the conversation.
      */
     function latestWithButtons() {
         var c = st.current && st.convs[st.current];
         if (!c || c.state === 'closed') { return null; }
-        var last = null, pending = false;
+        var last = null, pending = false, sys = 0;
         Object.keys(st.entries).forEach(function (k) {
             var e = st.entries[k];
             if (!e.seq) { if (e.kind === 'msg') { pending = true; } return; }
-            if (e.conv !== st.current || e.kind !== 'msg') { return; }
+            if (e.conv !== st.current) { return; }
+            if (e.kind === 'system') { sys = Math.max(sys, e.seq); return; }
+            if (e.kind !== 'msg') { return; }
             if (!last || e.seq > last.seq) { last = e; }
         });
-        if (pending || !last || isMine(last) || !last.buttons || !last.buttons.length ||
+        if (pending || !last || sys > last.seq || isMine(last) || !last.buttons || !last.buttons.length ||
             st.usedButtons[entryKey(last)])
         {
             return null;

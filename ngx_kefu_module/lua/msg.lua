@@ -16,9 +16,14 @@
 -- unless an agent's token claims the group (kefu:{s:<site>}:g:<group>
 -- exists): no queue is made for a made-up name.  ARGV 28: how long (s) an
 -- idle visitor's record is kept if its hello did not say (an API target).
+-- ARGV 29, 30: "1" when a visitor's new conversation of the group asked
+-- (13), of the default group (27) starts with the site's bot: then it is
+-- not routed but enters state bot (lib/bot.lua) until a handoff.
 -- Counters for welcome summaries (summaries.lua): w:<who> entries written
 -- by each writer, pn private notes.
--- Returns {code, conv, seq, id, ts, created, notice, more}: code 0 stored,
+-- Returns {code, conv, seq, id, ts, created, notice, more, state}: code 0
+-- stored (state, for a visitor's message: its conversation's now, so that
+-- the worker knows whether the bot answers it),
 -- 1 duplicate, -1 forbidden, -2 conversation required, -3 the target
 -- visitor has no open conversation, -4 the conversation is closed (service
 -- only), -5 the new conversation's id is taken (nothing was written: run
@@ -31,14 +36,7 @@
 -- may still be drained.
 --@include kefu_event
 --@include route
-local function r_online(group)
-  for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do
-    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
-                         'load', 'capacity', 'last', 'gone')
-    if r_avail(h) then return true end
-  end
-  return false
-end
+--@include bot
 local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]
 local target, ev = ARGV[19] or '', ARGV[20] or ''
@@ -47,6 +45,7 @@ if role ~= 'visitor' then vid = target end
 local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
 local group = ARGV[13]
 local created = 0
+local bot = false
 local ckey
 -- dedup is per sender and conversation: the record lives with it
 local function dedup_key(c)
@@ -94,15 +93,18 @@ if role == 'visitor' or (target ~= '' and conv == '') then
                                         '}:g:' .. group) == 0 then
         group = ARGV[27]
       end
+      if role == 'visitor' then
+        bot = (group == ARGV[13] and ARGV[29] or ARGV[30]) == '1'
+      end
       redis.call('HSET', 'kefu:{c:' .. conv .. '}', 'site', site,
-                 'visitor', vid, 'state', 'queued',
+                 'visitor', vid, 'state', bot and 'bot' or 'queued',
                  'group', group, 'seq', 0, 'created', ts,
                  'updated', ts)
       redis.call('HSET', ukey, 'open', conv)
       redis.call('ZADD', ukey .. ':convs', ts, conv)
       k_trim(ukey .. ':convs')
       r_init(site, ts, ARGV[17], ARGV[18], ARGV[15], ARGV[16])
-      r_count(nil, 'queued')
+      if not bot then r_count(nil, 'queued') end
     end
   end
 elseif conv == '' then
@@ -156,6 +158,13 @@ else
 end
 redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', ARGV[16] .. '|' .. ARGV[12] ..
            '|' .. seq .. '|' .. j)
+if bot then
+  b_enter(conv, group)
+  local n = {type = 'conv', conv = conv, state = 'bot', group = group}
+  local r = b_reply(0, n)
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3],
+          'bot'}
+end
 if created == 1 then
   local n = r_route(conv, group, ARGV[16])
   if n.state == 'queued' and role == 'visitor' then
@@ -166,6 +175,11 @@ if created == 1 then
     end
   end
   local r = r_reply(0, n)
-  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3]}
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, r[2], r[3],
+          n.state}
+end
+if role == 'visitor' then
+  return {0, conv, tonumber(seq), id, tonumber(ts), created, '', '',
+          redis.call('HGET', ckey, 'state') or ''}
 end
 return {0, conv, tonumber(seq), id, tonumber(ts), created}

@@ -8,6 +8,7 @@
 --@include kefu_event
 --@include route
 --@include retain
+--@include bot
 r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 local conv, who, sup = ARGV[7], ARGV[8], ARGV[9]
 local by = cjson.decode(ARGV[10])
@@ -33,6 +34,8 @@ end
 if h[2] == 'queued' then
   r_dequeue(h[5], conv)
   r_count('queued', 'closed')
+elseif h[2] == 'bot' then
+  b_leave(conv, h[5], 'closed', 'closed')
 else
   r_release(h[3], conv)
   r_count('open', 'closed')
@@ -56,4 +59,4 @@ if h[3] then
   if who == 'a:' .. h[3] then n = an end
   r_drain_agent(h[3])
 end
-return r_reply(0, n)
+return b_reply(0, n)

@@ -4,6 +4,7 @@
 -- declared (configuration or settings).
 --@include kefu_event
 --@include route
+--@include bot
 r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 local conv, to, tg, who, sup, mode = ARGV[7], ARGV[8], ARGV[9], ARGV[10],
     ARGV[11], ARGV[12]
@@ -45,6 +46,11 @@ end
 if to == '' and ARGV[14] ~= '1'
    and redis.call('EXISTS', R.sk .. 'g:' .. tg) == 0 then
   return {-3, 'no such group'}
+end
+-- a supervisor's assign takes a conversation from the bot too
+if h[2] == 'bot' then
+  b_leave(conv, h[5], 'assigned')
+  h[2] = 'queued'
 end
 local old = h[3]
 if old then
@@ -95,4 +101,4 @@ if old then
   if who == 'a:' .. old then result = on end
   r_drain_agent(old)
 end
-return r_reply(0, result)
+return b_reply(0, result)

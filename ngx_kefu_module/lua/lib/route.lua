@@ -204,6 +204,16 @@ local function r_avail(h)
   return h[1] == 'online' and ((tonumber(h[2]) or 0) > 0
          or R.ts - (tonumber(h[6]) or 0) < R.grace)
 end
+-- is an agent of the group there to answer (a new conversation queued
+-- while nobody is is marked offline: no place in line is promised)
+local function r_online(group)
+  for _, aid in ipairs(redis.call('SMEMBERS', R.sk .. 'g:' .. group)) do
+    local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
+                         'load', 'capacity', 'last', 'gone')
+    if r_avail(h) then return true end
+  end
+  return false
+end
 local function r_index(aid)
   local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
                        'load',
