@@ -180,6 +180,8 @@ typedef struct {
     ngx_msec_t                   anonymous_retention;
     ngx_msec_t                   retain_interval; /* per worker */
     ngx_event_t                 *retain_event;    /* per worker */
+    ngx_msec_t                   idle_interval;   /* per worker */
+    ngx_event_t                 *idle_event;      /* per worker */
     ngx_msec_t                   bot_idle_interval; /* per worker */
     ngx_int_t                    redis_max_inflight;
     ngx_msec_t                   redis_max_wait;
@@ -241,6 +243,7 @@ time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
 time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
     ngx_uint_t anonymous);
 ngx_int_t ngx_kefu_retain_init(ngx_cycle_t *cycle);
+ngx_int_t ngx_kefu_idle_init(ngx_cycle_t *cycle);   /* ngx_kefu_idle.c */
 ngx_int_t ngx_kefu_bot_idle_init(ngx_cycle_t *cycle);
 
 void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node,

@@ -1233,6 +1233,10 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_kefu_idle_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_kefu_bot_idle_init(cycle) != NGX_OK) {
         return NGX_ERROR;
     }

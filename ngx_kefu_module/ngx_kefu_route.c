@@ -495,6 +495,45 @@ ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
 }
 
 
+/*
+ * The idle sweep's close (ngx_kefu_idle.c): by the system, and only if the
+ * conversation is still open (or with the bot) and its last event is at
+ * or before cut (ms), checked by the script in the same step.
+ */
+
+void
+ngx_kefu_route_close_idle(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, int64_t cut, ngx_str_t *text,
+    ngx_kefu_route_done_pt done, void *data)
+{
+    u_char                  buf[NGX_INT64_LEN];
+    ngx_kefu_route_call_t  *call;
+
+    static u_char           by[] = "{\"role\":\"system\",\"reason\":\"idle\"}";
+
+    call = ngx_kefu_route_call(kmcf, &ngx_kefu_script_route_close, site, 0,
+                               done, data);
+    if (call == NULL) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_INTERNAL,
+                            "out of memory");
+        return;
+    }
+
+    (void) ngx_kefu_route_conv_arg(call, conv);
+    (void) ngx_kefu_route_arg(call, (u_char *) "y:system", 8);
+    (void) ngx_kefu_route_arg(call, (u_char *) "1", 1);
+    (void) ngx_kefu_route_arg(call, by, sizeof(by) - 1);
+    (void) ngx_kefu_route_arg(call, buf,
+                              ngx_sprintf(buf, "%T",
+                                          (time_t) (site->retention / 1000))
+                              - buf);
+    (void) ngx_kefu_route_arg(call, buf, ngx_sprintf(buf, "%L", cut) - buf);
+    (void) ngx_kefu_route_arg(call, text->data, text->len);
+
+    ngx_kefu_route_run(call);
+}
+
+
 void
 ngx_kefu_route_join(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     ngx_kefu_route_args_t *args, ngx_kefu_route_done_pt done, void *data)

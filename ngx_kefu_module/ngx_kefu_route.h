@@ -91,6 +91,7 @@ typedef void (*ngx_kefu_route_done_pt)(ngx_kefu_main_conf_t *kmcf,
  *     args->agent or to args->group (routed again there; queued if nobody
  *     is free).
  * close: the conversation's agent (or a supervisor) resolves it.
+ * close_idle: the system closes one nobody wrote in (ngx_kefu_idle.c).
  * join: a supervisor watches (and may write to) a conversation.
  * status: an agent becomes online or away.
  * rate: a visitor scores its closed conversation.
@@ -110,6 +111,9 @@ void ngx_kefu_route_transfer(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_route_done_pt done, void *data);
 void ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_actor_t *actor, ngx_kefu_route_args_t *args,
+    ngx_kefu_route_done_pt done, void *data);
+void ngx_kefu_route_close_idle(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, int64_t cut, ngx_str_t *text,
     ngx_kefu_route_done_pt done, void *data);
 void ngx_kefu_route_join(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_actor_t *actor, ngx_kefu_route_args_t *args,

@@ -642,6 +642,44 @@ ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/*
+ * KEYS: the idle sweep's state, the site's conversations; ARGV: now,
+ * idle_close, batch, lease (ms), the worker's token
+ */
+
+ngx_int_t
+ngx_kefu_idle_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site, int64_t now,
+    ngx_msec_t idle, ngx_uint_t batch, ngx_msec_t lease, ngx_str_t *token)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":idle");
+    ngx_kefu_call_key(c, 's', site, ":convs");
+    ngx_kefu_call_int(c, now);
+    ngx_kefu_call_int(c, (int64_t) idle);
+    ngx_kefu_call_int(c, (int64_t) batch);
+    ngx_kefu_call_int(c, (int64_t) lease);
+    ngx_kefu_call_str(c, token);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the idle sweep's state; ARGV: the worker's token, cursor, more */
+
+ngx_int_t
+ngx_kefu_idle_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *token, ngx_str_t *cursor, ngx_uint_t more)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":idle");
+    ngx_kefu_call_str(c, token);
+    ngx_kefu_call_str(c, cursor);
+    ngx_kefu_call_int(c, more ? 1 : 0);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /* KEYS: the site's files, the sweep's lease; ARGV: now, batch, next, lease */
 
 ngx_int_t

@@ -149,6 +149,19 @@ ngx_int_t ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
 
 
 /*
+ * The idle sweep (ngx_kefu_idle.c): lua/idle_sweep.lua (the site's slot),
+ * each conversation's state asked in its own (lua/conv_fields.lua), the
+ * idle ones closed (lua/route_close.lua with a cut), then
+ * lua/idle_done.lua moves the cursor
+ */
+ngx_int_t ngx_kefu_idle_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    int64_t now, ngx_msec_t idle, ngx_uint_t batch, ngx_msec_t lease,
+    ngx_str_t *token);
+ngx_int_t ngx_kefu_idle_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *token, ngx_str_t *cursor, ngx_uint_t more);
+
+
+/*
  * The attachments' sweep: lua/upload_sweep.lua (the site's slot), each
  * conversation referring to a file asked in its own (lua/conv_fields.lua),
  * then lua/upload_reap.lua per file for those gone, a few a call

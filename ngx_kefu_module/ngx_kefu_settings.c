@@ -44,7 +44,7 @@ static void ngx_kefu_settings_stored(ngx_kefu_redis_t *rd, redisReply *reply,
 
 static const char  *ngx_kefu_settings_keys[] = {
     "hours", "texts", "groups", "widget", "contact", "canned", "bot", "faq",
-    "rules", NULL
+    "rules", "idle_close", NULL
 };
 
 /* kept for later versions: refused until they are implemented */
@@ -106,7 +106,7 @@ ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
         }
 
         ngx_str_set(err, "is not a settings field (hours, texts, groups, "
-                    "widget, contact, canned, bot, faq, rules)");
+                    "widget, contact, canned, bot, faq, rules, idle_close)");
         return NGX_DECLINED;
     }
 
@@ -252,7 +252,21 @@ ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
         return NGX_DECLINED;
     }
 
-        /* contact: {"ask": bool, "required": bool} */
+    /* idle_close: seconds without a message before the sweep closes an
+     * open conversation (ngx_kefu_idle.c); 0: never */
+    v = json_object_get(doc, "idle_close");
+
+    if (v && !(json_is_integer(v)
+               && (json_integer_value(v) == 0
+                   || (json_integer_value(v) >= NGX_KEFU_IDLE_CLOSE_MIN
+                       && json_integer_value(v) <= NGX_KEFU_IDLE_CLOSE_MAX))))
+    {
+        ngx_kefu_settings_fail("idle_close", "must be a whole number of "
+                               "seconds from 60 to 2592000 (30 days), or 0 "
+                               "(never)");
+    }
+
+    /* contact: {"ask": bool, "required": bool} */
     v = json_object_get(doc, "contact");
 
     if (v) {
@@ -334,7 +348,7 @@ static json_t *
 ngx_kefu_settings_builtin(void)
 {
     return json_pack("{s:n,s:{s:{s:s,s:s},s:{s:s,s:s}},s:[],"
-                     "s:{s:s,s:b},s:{s:b,s:b},s:[]}",
+                     "s:{s:s,s:b},s:{s:b,s:b},s:[],s:I}",
                      "hours",
                      "texts",
                        "zh",
@@ -349,7 +363,8 @@ ngx_kefu_settings_builtin(void)
                      "groups",
                      "widget", "color", "#1677ff", "hide_outside_hours", 0,
                      "contact", "ask", 1, "required", 0,
-                     "canned");
+                     "canned",
+                     "idle_close", (json_int_t) NGX_KEFU_IDLE_CLOSE_DEFAULT);
 }
 
 
@@ -473,6 +488,31 @@ ngx_kefu_settings_group_known(ngx_kefu_site_t *site, ngx_str_t *group)
     }
 
     return 0;
+}
+
+
+/*
+ * The site's idle_close in ms (0: never), once its stored settings were
+ * read: until then NGX_DECLINED, as the defaults may not be what the shop
+ * set.
+ */
+
+ngx_int_t
+ngx_kefu_settings_idle_close(ngx_kefu_site_t *site, ngx_msec_t *ms)
+{
+    json_t              *v;
+    ngx_kefu_site_rt_t  *rt = site->rt;
+
+    if (rt == NULL || !rt->read || rt->doc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(rt->doc, "idle_close");
+
+    *ms = json_is_integer(v) ? (ngx_msec_t) json_integer_value(v) * 1000
+                             : NGX_KEFU_IDLE_CLOSE_DEFAULT * 1000;
+
+    return NGX_OK;
 }
 
 
@@ -767,6 +807,7 @@ ngx_kefu_settings_loaded(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
         ngx_kefu_settings_apply(rt, stored, reply->element[1]->integer);
         ngx_kefu_avail_changed(rt, 1);
+        rt->read = 1;
 
         if (stored) {
             json_decref(stored);

@@ -20,6 +20,11 @@
 
 #define NGX_KEFU_SETTINGS_MAX        (256 * 1024)   /* as JSON */
 
+/* idle_close: seconds (docs/routing.md, "Idle conversations") */
+#define NGX_KEFU_IDLE_CLOSE_MIN      60
+#define NGX_KEFU_IDLE_CLOSE_MAX      (30 * 86400)
+#define NGX_KEFU_IDLE_CLOSE_DEFAULT  86400
+
 /* intervals a day, dated exceptions */
 #define NGX_KEFU_HOURS_PER_DAY       8
 #define NGX_KEFU_HOURS_EXCEPTIONS    400
@@ -69,6 +74,7 @@ typedef struct {
     unsigned                     loading:1;
     unsigned                     again:1;     /* reload once loaded */
     unsigned                     checking:1;
+    unsigned                     read:1;      /* stored settings read */
 } ngx_kefu_site_rt_t;
 
 
@@ -91,6 +97,8 @@ extern const ngx_kefu_redis_consumer_t  ngx_kefu_settings_redis_consumer;
 json_t *ngx_kefu_settings_public(ngx_kefu_site_t *site);
 ngx_uint_t ngx_kefu_settings_group_known(ngx_kefu_site_t *site,
     ngx_str_t *group);
+ngx_int_t ngx_kefu_settings_idle_close(ngx_kefu_site_t *site,
+    ngx_msec_t *ms);
 const char *ngx_kefu_settings_text(ngx_kefu_site_t *site, ngx_uint_t en,
     const char *name);
 void ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);

@@ -2,7 +2,7 @@
 # chat, catch-up, read receipts, settings, availability, status and API
 # flows, and the read side split into one call per slot (welcome's
 # summaries, the queues, lists, a conversation, history of a closed one,
-# uploads' checks, the attachments' and the retention sweeps) run against this file's own Redis in cluster mode, one node holding
+# uploads' checks, the attachments', retention and idle sweeps) run against this file's own Redis in cluster mode, one node holding
 # all 16384 slots, where Redis itself refuses a script that touches a key
 # of a slot other than its declared keys' (docs/storage.md, "Slots"), and,
 # with kefu_redis cluster (TEST 4), a script's SPUBLISH to a channel of
@@ -144,7 +144,7 @@ like($sb, qr/"\Q$main::SHOP\E"/, 'with the site');
 # would not refuse a key of another slot, and this test could not fail
 for my $s (qw(summaries summary queue queue_item queue_entry api_list api_queue conv_fields
               api_conv api_visitor history history_check upload_owner upload_check upload_sweep
-              upload_reap retain_sweep retain_drop)) {
+              upload_reap retain_sweep retain_drop idle_sweep idle_done)) {
     open(my $fh, '<', "$FindBin::Bin/../ngx_kefu_module/lua/$s.lua") or die "$s.lua: $!";
     like(scalar <$fh>, qr/^#!lua\b/, "$s.lua is a #!lua script");
 }
@@ -215,7 +215,7 @@ is($sum && $sum->{state}, 'closed', 'the visitor\'s welcome lists it too');
 --- no_error_log
 [error]
 
-=== TEST 5: the uploads' checks and the attachments' and retention sweeps, one slot each call
+=== TEST 5: the uploads' checks and the attachments', retention and idle sweeps, one slot each call
 --- http_config
     kefu_upload_path $TEST_NGINX_UPLOAD_DIR;
     kefu_upload_sweep 1s;
@@ -263,6 +263,20 @@ my $gone = 0;
 for (1 .. 150) { if (!defined rcl('ZSCORE', "kefu:{s:$s3}:convs", '4242424242')) { $gone = 1; last } sleep 0.1 }
 ok($gone, 'the retention sweep drops the index entry of a conversation gone');
 is(rcl('HGET', "kefu:{s:$s3}:counts", 'closed'), 0, '... and counts it');
+
+# idle_sweep, conv_fields, (route_close), idle_done: an open conversation
+# whose last event the test moves back past idle_close (60 s)
+($st, $j, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings', {idle_close => 60},
+                             token => api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss5'));
+is($st, 200, 'idle_close 60 stored') or diag $raw;
+my $ik = "kefu:{s:$main::SHOP}:idle";
+rcl('HSET', $ik, 'lease', int(time * 1000) + 600000, 'owner', 'test');
+my ($vi, undef, $acki) = visitor($g, text => 'then silence');
+ok(wait_conv($a, $acki->{conv}, state => 'open'), 'an open conversation');
+rcl('ZADD', "kefu:{s:$main::SHOP}:convs", int(time * 1000) - 120000, $acki->{conv});
+rcl('HDEL', $ik, 'cursor', 'lease', 'owner');
+my $ic = wait_conv($vi, $acki->{conv}, state => 'closed', timeout => 30);
+is($ic && $ic->{reason}, 'idle', 'the idle sweep closes it');
 --- no_error_log
 [error]
 

@@ -34,7 +34,7 @@ const I18N = {
     st_queued: 'Queued', st_open: 'Open', st_closed: 'Closed',
     waiting: 'waiting {t}', withBot: 'with the bot {t}', queuePos: '#{n} in queue', assignedTo: 'with {name}',
     sysAccepted: '{name} accepted the conversation', sysAssigned: 'Assigned to {name}',
-    sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysJoined: '{name} joined',
+    sysTransferred: 'Transferred to {name}', sysClosed: 'Conversation closed by {name}', sysIdle: 'Closed automatically: no message for a while', sysJoined: '{name} joined',
     sysRated: 'Visitor rated {n}/5', sysRequeued: 'Back in the queue', denied: 'The server does not show this conversation to you any more.', suggested: 'Suggested reply', useReply: 'Use this reply',
     transferTitle: 'Transfer conversation', toGroup: 'To a group', toAgent: 'To an agent', cancel: 'Cancel',
     groupPh: 'Group name, e.g. aftersales', agentPh: 'Agent id, e.g. bob',
@@ -48,7 +48,7 @@ const I18N = {
     groupSub: '{on} online · {free} free', current: 'current group', pickGroup: 'Groups', pickAgent: 'Agents',
     device: 'Browser and device', dev_phone: 'phone', dev_tablet: 'tablet', dev_desktop: 'desktop',
     contactName: 'Contact name: {name}', prevConvs: 'Previous conversations', noPrev: 'None with you',
-    events: 'Business events', closedBy: 'Closed by', rating: 'Rating', notRated: 'Not rated', comment: 'Comment',
+    events: 'Business events', closedBy: 'Closed by', byIdle: 'The system (no message for a while)', rating: 'Rating', notRated: 'Not rated', comment: 'Comment',
     keysTitle: 'Keyboard shortcuts', keysHelp: 'Shortcuts (?)', kNext: 'Next unread conversation', kCompose: 'Write a reply',
     kNote: 'Internal note', kTransfer: 'Transfer', kClose: 'Close the conversation (twice to confirm)', kQueue: 'The queue',
     kHelp: 'This list',
@@ -77,7 +77,7 @@ const I18N = {
     st_queued: '排队中', st_open: '进行中', st_closed: '已结束',
     waiting: '已等待 {t}', withBot: '机器人接待 {t}', queuePos: '排队第 {n} 位', assignedTo: '由 {name} 接待',
     sysAccepted: '{name} 接入了会话', sysAssigned: '已分配给 {name}',
-    sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysJoined: '{name} 加入了会话',
+    sysTransferred: '已转接给 {name}', sysClosed: '{name} 结束了会话', sysIdle: '长时间无消息，会话已自动结束', sysJoined: '{name} 加入了会话',
     sysRated: '访客评分 {n}/5', sysRequeued: '已重新排队', denied: '服务器不再向您提供此会话的记录。', suggested: '推荐回复', useReply: '使用此回复',
     transferTitle: '转接会话', toGroup: '转给技能组', toAgent: '转给客服', cancel: '取消',
     groupPh: '技能组名称，例如 aftersales', agentPh: '客服编号，例如 bob',
@@ -91,7 +91,7 @@ const I18N = {
     groupSub: '{on} 人在线 · {free} 人空闲', current: '当前技能组', pickGroup: '技能组', pickAgent: '客服',
     device: '浏览器与设备', dev_phone: '手机', dev_tablet: '平板', dev_desktop: '电脑',
     contactName: '留言姓名：{name}', prevConvs: '历史会话', noPrev: '此前未与您会话',
-    events: '业务事件', closedBy: '结束人', rating: '评价', notRated: '未评价', comment: '评价内容',
+    events: '业务事件', closedBy: '结束人', byIdle: '系统（长时间无消息）', rating: '评价', notRated: '未评价', comment: '评价内容',
     keysTitle: '快捷键', keysHelp: '快捷键 (?)', kNext: '下一个未读会话', kCompose: '输入回复',
     kNote: '内部备注', kTransfer: '转接', kClose: '结束会话（按两次确认）', kQueue: '排队列表',
     kHelp: '显示本列表',
@@ -690,7 +690,10 @@ function sysText(e) {
   case 'accepted': return t('sysAccepted', { name });
   case 'assigned': return t('sysAssigned', { name });
   case 'transferred': return t('sysTransferred', { name: name || e.group || '' });
-  case 'closed': return t('sysClosed', { name: (e.by && (e.by.name || e.by.id)) || name });
+  case 'closed':
+    // the idle sweep's close (docs/routing.md, "Idle conversations")
+    if (e.by && e.by.reason === 'idle') return t('sysIdle');
+    return t('sysClosed', { name: (e.by && (e.by.name || e.by.id)) || name });
   case 'joined': return t('sysJoined', { name });
   case 'requeued': return t('sysRequeued');
   case 'rated': return t('sysRated', { n: e.score });

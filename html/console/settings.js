@@ -19,6 +19,9 @@ const I18N = {
     widget: 'Widget', color: 'Colour', wtitle: 'Title', hide: 'Hide the chat button outside business hours',
     contact: 'Contact details', ask: 'Ask visitors for contact details when nobody can answer',
     required: 'Required (name and an e-mail or phone)', zh: 'Chinese', en: 'English',
+    convs: 'Conversations', idle: 'Close a conversation after this many minutes without a message',
+    idleHelp: '0: never. 1 minute to 30 days (43200); a day (1440) unless set. Queued conversations are never closed.',
+    badIdle: 'Not saved: the minutes must be a number, 0 or more',
     bad: 'Not saved: {msg}', badLine: 'Not saved: cannot read line {n} of {what}',
     days: { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' },
   },
@@ -33,6 +36,9 @@ const I18N = {
     widget: '访客窗口', color: '主题色', wtitle: '标题', hide: '非营业时间隐藏客服按钮',
     contact: '联系方式', ask: '无人接待时请访客留下联系方式',
     required: '必填（称呼，以及邮箱或手机号）', zh: '中文', en: 'English',
+    convs: '会话', idle: '会话无新消息多少分钟后自动结束',
+    idleHelp: '0 为从不；1 分钟至 30 天（43200）；未设置时为一天（1440）。排队中的会话不会被关闭。',
+    badIdle: '未保存：分钟数须为 0 或更大的数字',
     bad: '未保存：{msg}', badLine: '未保存：无法识别{what}的第 {n} 行',
     days: { mon: '星期一', tue: '星期二', wed: '星期三', thu: '星期四', fri: '星期五', sat: '星期六', sun: '星期日' },
   },
@@ -164,6 +170,16 @@ export function mountSettings(o) {
     }
     form.appendChild(fc);
 
+    // conversations: idle_close, edited in minutes (stored in seconds)
+    const fi = el('fieldset', 'set-group');
+    fi.appendChild(el('legend', '', t('convs')));
+    const idle = input('idle_close', 'number');
+    idle.min = '0';
+    idle.step = 'any';
+    idle.inputMode = 'decimal';
+    fi.appendChild(field(t('idle'), idle, t('idleHelp')));
+    form.appendChild(fi);
+
     // canned replies (canned.js)
     const fk = el('fieldset', 'set-group');
     canned = siteCannedFields(fk, o.lang && T === I18N.zh ? 'zh' : 'en');
@@ -214,6 +230,8 @@ export function mountSettings(o) {
     const c = d.contact || {};
     $f('contact.ask').checked = c.ask !== false;
     $f('contact.required').checked = !!c.required;
+    // 90 s shows as 1.5 and is saved back as 90
+    $f('idle_close').value = typeof d.idle_close === 'number' ? String(d.idle_close / 60) : '1440';
     canned.fill(d.canned);
     auto.fill(d);
   }
@@ -260,6 +278,12 @@ export function mountSettings(o) {
     if ($f('widget.title.zh').value.trim()) d.widget.title.zh = $f('widget.title.zh').value.trim();
     if ($f('widget.title.en').value.trim()) d.widget.title.en = $f('widget.title.en').value.trim();
     d.contact = { ask: $f('contact.ask').checked, required: $f('contact.required').checked };
+    const idle = $f('idle_close').value.trim();
+    if (idle !== '') {
+      const m = Number(idle);
+      if (!Number.isFinite(m) || m < 0) throw { field: 'idle_close', msg: t('badIdle') };
+      d.idle_close = Math.round(m * 60);
+    }
     d.canned = canned.collect();
     auto.collect(d);
     return d;

@@ -111,7 +111,7 @@ export function visitorPanel({ st, api, t, el, $, select, clock }) {
     cl.hidden = c.state !== 'closed';
     if (c.state === 'closed') {
       const closed = [...c.entries.values()].filter((e) => e.event === 'closed').pop();
-      const by = closed && closed.by ? (closed.by.name || closed.by.id) : null;
+      const by = closed && closed.by ? (closed.by.reason === 'idle' ? t('byIdle') : closed.by.name || closed.by.id) : null;
       cl.append(el('dt', '', t('closedBy')), el('dd', 'closed-by', by || t('none')));
       const r = c.rating;
       cl.append(el('dt', '', t('rating')),

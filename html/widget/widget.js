@@ -55,6 +55,7 @@
             joined: '{name} joined the conversation',
             transferred: 'You have been transferred to {name}',
             closedNote: 'The conversation was closed',
+            closedIdle: 'The conversation was closed after a while without messages',
             rateAsk: 'How did we do?',
             rateComment: 'Anything to add? (optional)',
             rateSend: 'Submit',
@@ -117,6 +118,7 @@
             joined: '{name} \u5df2\u63a5\u5165\u5bf9\u8bdd',
             transferred: '\u5df2\u4e3a\u60a8\u8f6c\u63a5\u81f3 {name}',
             closedNote: '\u5bf9\u8bdd\u5df2\u7ed3\u675f',
+            closedIdle: '\u957f\u65f6\u95f4\u65e0\u6d88\u606f\uff0c\u5bf9\u8bdd\u5df2\u81ea\u52a8\u7ed3\u675f',
             rateAsk: '\u8bf7\u4e3a\u672c\u6b21\u670d\u52a1\u8bc4\u4ef7',
             rateComment: '\u8fd8\u6709\u4ec0\u4e48\u60f3\u8bf4\u7684\uff1f\uff08\u9009\u586b\uff09',
             rateSend: '\u63d0\u4ea4\u8bc4\u4ef7',
@@ -585,7 +587,7 @@
             return t('transferred', { name: who });
         }
         if (e.event === 'closed') {
-            return t('closedNote');
+            return t(e.by && e.by.reason === 'idle' ? 'closedIdle' : 'closedNote');
         }
         if (e.event === 'requeued') {
             return t('requeued');
@@ -1106,7 +1108,7 @@
             text: m.text, cid: m.cid, agent: m.agent, event: m.event,
             name: m.name, data: m.data, attachment: m.attachment,
             buttons: Array.isArray(m.buttons) ? m.buttons.slice(0, 10) : null,
-            faq: m.faq, rule: m.rule
+            faq: m.faq, rule: m.rule, by: m.by
         };
         e.kind = m.type === 'event' ? 'event'
             : (e.from.role === 'system' && e.event !== 'greeting' ? 'system' : 'msg');

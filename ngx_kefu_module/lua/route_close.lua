@@ -1,7 +1,10 @@
 -- close: ARGV 7.. = conv, actor who, supervisor ("1"), actor JSON,
 -- retention (s): the conversation's keys expire that long after, and its
 -- visitor's record is kept its own ttl from now (the retention if it has
--- none).
+-- none); for the idle sweep also the cut (ms) and the entry's text: then
+-- only an open (or bot) conversation whose last event (its score in the
+-- site's convs) is at or before the cut is closed, checked in this same
+-- step, so one that just got a message stays open ({1, ''} otherwise).
 --@include kefu_event
 --@include route
 --@include retain
@@ -21,6 +24,13 @@ local n = {type = 'conv', conv = conv, state = 'closed', group = h[5],
            reason = 'closed'}
 if h[3] then n.agent = r_agent(h[3]) end
 if h[2] == 'closed' then return r_reply(1, n) end
+local text = 'conversation closed'
+if ARGV[12] and ARGV[12] ~= '' then
+  if h[2] ~= 'open' and h[2] ~= 'bot' then return r_reply(1) end
+  local last = tonumber(redis.call('ZSCORE', R.sk .. 'convs', conv) or '')
+  if not last or last > tonumber(ARGV[12]) then return r_reply(1) end
+  n.reason, text = 'idle', ARGV[13]
+end
 if h[2] == 'queued' then
   r_dequeue(h[5], conv)
   r_count('queued', 'closed')
@@ -35,15 +45,14 @@ local vk = R.sk .. 'v:' .. h[4]
 if redis.call('HGET', vk, 'open') == conv then
   redis.call('HDEL', vk, 'open')
 end
-local seq, j = r_entry(conv, {event = 'closed', by = by,
-                              text = 'conversation closed'})
+local seq, j = r_entry(conv, {event = 'closed', by = by, text = text})
 kefu_event(R.site, 'conv.closed', conv, seq, R.tss, j)
 k_expire(conv, ARGV[11])
 k_visitor(vk, ARGV[11])
 r_notice('v:' .. h[4], n, R.sess)
 if h[3] then
   local an = {type = 'conv', conv = conv, state = 'closed', group = h[5],
-              reason = 'closed', agent = n.agent, visitor = r_visitor(h[4]),
+              reason = n.reason, agent = n.agent, visitor = r_visitor(h[4]),
               load = tonumber(redis.call('HGET', R.sk .. 'a:' .. h[3],
                                          'load'))}
   r_notice('a:' .. h[3], an, R.sess)

@@ -1,7 +1,8 @@
 // The console's Settings area, in the browser: an admin edits the site's
 // settings and a visitor on another nginx host sees them at once (colour,
 // title, texts, business hours with a holiday today); a bad value is
-// refused naming the field; an agent's console has no Settings at all.
+// refused naming the field; idle conversations' closing in minutes (the
+// setting idle_close, in seconds); an agent's console has no Settings.
 // Run by t/056-browser-settings.t (which starts the second host).
 
 import { launch, plan, jwt, ok, is, shot, finish, watchErrors, W } from './lib.mjs';
@@ -18,7 +19,7 @@ const conn = (page) => page.waitForFunction(() => document.querySelector('#kefu-
 const today = (d) => new Date(Date.now() + 8 * 3600e3 + d * 86400e3).toISOString().slice(0, 10);
 
 
-plan(18);
+plan(22);
 try {
   // ---- an agent: no Settings ----
   const agentTok = jwt({ sub: 'plain', role: 'agent', site, name: 'Plain', groups: [group] }, secret);
@@ -50,6 +51,7 @@ try {
   await a.waitForSelector('#settings:not([hidden]) [data-field="texts.en.offline"]');
   await a.waitForFunction(() => document.querySelector('#settings').dataset.version !== undefined);
   ok(true, 'an admin opens Settings, loaded from the server');
+  is(await a.inputValue('[data-field="idle_close"]'), '1440', 'idle conversations close after a day unless set (in minutes)');
 
   // a bad time zone: refused, naming the field
   await a.uncheck('[data-field="always"]');
@@ -60,8 +62,15 @@ try {
   ok(await a.$eval('[data-field="hours.timezone"]', (e) => e.classList.contains('invalid')), 'and the field is marked');
   await shot(a, '056-desktop-settings-error-en');
 
-  // a good document: colour, title, texts, a holiday today (Shanghai time)
+  // half a minute without a message: below the server's minute, refused
   await a.fill('[data-field="hours.timezone"]', 'Asia/Shanghai');
+  await a.fill('[data-field="idle_close"]', '0.5');
+  await a.click('#settings-save');
+  await a.waitForFunction(() => document.querySelector('#settings-error').dataset.field === 'idle_close');
+  ok(await a.$eval('[data-field="idle_close"]', (e) => e.classList.contains('invalid')), 'idle_close of 30 s is refused, its field marked');
+  await a.fill('[data-field="idle_close"]', '30');
+
+  // a good document: colour, title, texts, a holiday today (Shanghai time)
   for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) {
     await a.fill(`[data-field="hours.weekly.${d}"]`, '00:00-24:00');
   }
@@ -126,6 +135,8 @@ try {
   await ap.waitForSelector('#settings:not([hidden]) [data-field="texts.zh.offline"]');
   await ap.waitForFunction(() => document.querySelector('[data-field="texts.zh.offline"]').value.includes('节日休息'));
   ok(true, 'the Chinese Settings area shows what is stored');
+  ok((await ap.textContent('#settings')).includes('会话无新消息多少分钟后自动结束'), 'idle closing has its Chinese label');
+  is(await ap.inputValue('[data-field="idle_close"]'), '30', '... and the stored 30 minutes');
   await shot(ap, '056-phone-settings-zh');
 
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
