@@ -8,6 +8,7 @@
 
 
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_http.h"
 #include <ngx_sha1.h>
 
 
@@ -201,10 +202,6 @@ static ngx_int_t
 ngx_kefu_handshake_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    size_t                 len;
-    ngx_buf_t             *b;
-    ngx_int_t              rc;
-    ngx_chain_t            out;
     ngx_kefu_main_conf_t  *kmcf;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -213,43 +210,12 @@ ngx_kefu_handshake_error(ngx_http_request_t *r, ngx_uint_t status,
     kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
     ngx_kefu_stat_inc(kmcf, handshake_failures);
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
-    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}\n") - 1
-          + ngx_strlen(code) + ngx_strlen(message);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* code and message are our own literals: nothing to escape */
-    b->last = ngx_snprintf(b->last, len, "{\"error\":{\"code\":\"%s\","
-                           "\"message\":\"%s\"}}\n", code, message);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
     if (status == 426) {
+        /* nginx has no line of its own for 426 */
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_kefu_http_error(r, status, code, message);
 }
 
 

@@ -18,6 +18,7 @@
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_http.h"
 
 #include <signal.h>
 
@@ -1135,37 +1136,9 @@ static ngx_int_t
 ngx_kefu_status_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    size_t        len;
-    ngx_buf_t    *b;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
-    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}\n") - 1
-          + ngx_strlen(code) + ngx_strlen(message);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* code and message are our own literals: nothing to escape */
-    b->last = ngx_snprintf(b->last, len, "{\"error\":{\"code\":\"%s\","
-                           "\"message\":\"%s\"}}\n", code, message);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    ngx_table_elt_t  *h;
 
     if (status == NGX_HTTP_NOT_ALLOWED) {
-        ngx_table_elt_t  *h;
-
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1176,14 +1149,5 @@ ngx_kefu_status_error(ngx_http_request_t *r, ngx_uint_t status,
         ngx_str_set(&h->value, "GET, HEAD");
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_kefu_http_error(r, status, code, message);
 }
