@@ -1283,7 +1283,7 @@ ngx_kefu_status_sites(ngx_kefu_status_ctx_t *ctx,
             *ngx_kefu_status_label(sname, site[k].name.data,
                                    site[k].name.len) = '\0';
 
-            for (i = 0; i < 3; i++) {
+            for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
                 rc |= ngx_kefu_status_printf(ctx, "kefu_%s{site=\"%s\","
                                              "state=\"%s\"} %L\n", m->name,
                                              sname, states[i],
