@@ -826,14 +826,15 @@ ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
 
 
 /*
- * One call of s per item, pipelined (ngx_kefu_redis_gather()): done gets
- * the replies in one array (flat: their elements one after another)
+ * One call of s per item, built by args, pipelined
+ * (ngx_kefu_redis_gather_each()): done gets the replies in one array
+ * (flat: their elements one after another)
  */
 
 ngx_int_t
 ngx_kefu_api_gather(ngx_http_request_t *r, ngx_kefu_script_t *s,
-    ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
-    ngx_kefu_api_done_pt done)
+    ngx_uint_t n, ngx_kefu_gather_args_pt args, void *args_data,
+    ngx_uint_t flat, ngx_kefu_api_done_pt done)
 {
     ngx_kefu_api_wait_t   *w;
     ngx_kefu_main_conf_t  *kmcf;
@@ -854,8 +855,8 @@ ngx_kefu_api_gather(ngx_http_request_t *r, ngx_kefu_script_t *s,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_kefu_redis_gather(kmcf->redis, s, calls, n, flat,
-                              ngx_kefu_api_reply, w)
+    if (ngx_kefu_redis_gather_each(kmcf->redis, s, n, args, args_data, flat,
+                                   ngx_kefu_api_reply, w)
         != NGX_OK)
     {
         w->cln->handler = NULL;

@@ -87,8 +87,8 @@ ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,
 ngx_int_t ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
     ngx_kefu_call_t *call, ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_gather(ngx_http_request_t *r, ngx_kefu_script_t *s,
-    ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
-    ngx_kefu_api_done_pt done);
+    ngx_uint_t n, ngx_kefu_gather_args_pt args, void *args_data,
+    ngx_uint_t flat, ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_command(ngx_http_request_t *r, int argc,
     const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
 ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,

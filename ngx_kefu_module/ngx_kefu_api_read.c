@@ -811,48 +811,22 @@ ngx_kefu_api_rows(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *index, size_t first, const char **fields, ngx_uint_t nf,
     ngx_kefu_api_done_pt done)
 {
-    size_t            i, n;
-    ngx_int_t         rc;
-    ngx_str_t         conv;
-    redisReply       *e;
-    ngx_kefu_call_t  *calls;
+    ngx_kefu_gather_convs_t  *gc;
 
     api->ctx = ngx_kefu_redis_reply_copy(r->pool, index);
-    if (api->ctx == NULL) {
+    gc = ngx_palloc(r->pool, sizeof(ngx_kefu_gather_convs_t));
+
+    if (api->ctx == NULL || gc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = (index->elements - first + 1) / 2;
+    gc->index = api->ctx;
+    gc->first = first;
+    gc->step = 2;
+    gc->fields = fields;
+    gc->nfields = nf;
 
-    calls = NULL;
-
-    if (n) {
-        calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), r->connection->log);
-        if (calls == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        e = index->element[first + 2 * i];
-        conv.data = (u_char *) e->str;
-        conv.len = e->len;
-
-        if (e->type != REDIS_REPLY_STRING
-            || ngx_kefu_conv_fields_args(&calls[i], &conv, fields, nf)
-               != NGX_OK)
-        {
-            ngx_free(calls);
-            return ngx_kefu_api_unavailable(r);
-        }
-    }
-
-    rc = ngx_kefu_api_gather(r, &ngx_kefu_script_conv_fields, calls, n, 0,
-                             done);
-
-    if (calls) {
-        ngx_free(calls);
-    }
-
-    return rc;
+    return ngx_kefu_api_gather(r, &ngx_kefu_script_conv_fields,
+                               (index->elements - first + 1) / 2,
+                               ngx_kefu_gather_conv_fields, gc, 0, done);
 }
