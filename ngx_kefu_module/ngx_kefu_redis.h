@@ -123,6 +123,11 @@ ngx_int_t ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen);
 
+/* ngx_kefu_redis_ev.c: hiredis on nginx's events */
+ngx_connection_t *ngx_kefu_redis_ev_attach(redisAsyncContext *ac,
+    void *owner, ngx_log_t *log, void (*cleanup)(void *privdata));
+void *ngx_kefu_redis_ev_detach(void *privdata);
+
 /* ngx_kefu_redis_gather.c: one script per item, pipelined, one reply */
 ngx_int_t ngx_kefu_redis_gather(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
