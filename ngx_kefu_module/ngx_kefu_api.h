@@ -47,10 +47,11 @@ struct ngx_kefu_api_s {
     ngx_str_t                    sub;         /* the token's subject */
     ngx_kefu_api_start_pt        start;
     ngx_int_t                    rc;          /* of an error given early */
-    void                        *ctx;         /* an endpoint's own state */
+    redisReply                  *kept;        /* a reply, copied, that a
+                                                 later step reads */
     u_char                       kind;        /* revocations: j or s */
     ngx_array_t                 *groups;      /* an agent's, of ngx_str_t */
-    void                        *data;        /* search's own state */
+    void                        *data;        /* an endpoint's own state */
     unsigned                     visitor:1;   /* id is a visitor's */
     unsigned                     body:1;      /* the method takes a body */
     ngx_str_t                    reader;      /* an agent's "a:<id>" */

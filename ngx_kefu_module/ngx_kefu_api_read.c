@@ -178,7 +178,7 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_kefu_api_list_t  *f;
 
     f = api->data;
-    ix = api->ctx;
+    ix = api->kept;
     x = ix->element;
     n = ix->elements / 2;
 
@@ -302,8 +302,8 @@ ngx_kefu_api_conv_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return ngx_kefu_api_unavailable(r);
     }
 
-    api->ctx = ngx_kefu_redis_reply_copy(r->pool, reply);
-    if (api->ctx == NULL) {
+    api->kept = ngx_kefu_redis_reply_copy(r->pool, reply);
+    if (api->kept == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -344,7 +344,7 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t       *c, *v, *read, *list, *last, *rating;
     redisReply  **e, *h, *k, *conv, *all[6], empty;
 
-    conv = api->ctx;
+    conv = api->kept;
 
     ngx_memzero(&empty, sizeof(redisReply));
     empty.type = REDIS_REPLY_ARRAY;
@@ -758,7 +758,7 @@ ngx_kefu_api_queue_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t       *convs, *c;
     redisReply  **e, *q, *row, none;
 
-    q = api->ctx;
+    q = api->kept;
     e = q->element;
 
     if (rows->type != REDIS_REPLY_ARRAY
@@ -800,7 +800,7 @@ ngx_kefu_api_queue_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
 
 /*
- * A listing's index came (kept in the request's pool as api->ctx): its
+ * A listing's index came (kept in the request's pool as api->kept): its
  * conversations, each conv the element at first, first + 2, ..., are
  * read in their own slots, pipelined; done gets one reply per
  * conversation ({} for one gone).
@@ -813,14 +813,14 @@ ngx_kefu_api_rows(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     ngx_kefu_gather_convs_t  *gc;
 
-    api->ctx = ngx_kefu_redis_reply_copy(r->pool, index);
+    api->kept = ngx_kefu_redis_reply_copy(r->pool, index);
     gc = ngx_palloc(r->pool, sizeof(ngx_kefu_gather_convs_t));
 
-    if (api->ctx == NULL || gc == NULL) {
+    if (api->kept == NULL || gc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    gc->index = api->ctx;
+    gc->index = api->kept;
     gc->first = first;
     gc->step = 2;
     gc->fields = fields;
