@@ -15,12 +15,21 @@
 #define NGX_KEFU_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+/* a walk over the request's headers (ngx_kefu_header_next()) */
+typedef struct {
+    ngx_list_part_t  *part;
+    ngx_uint_t        i;
+} ngx_kefu_header_iter_t;
+
+
 static ngx_int_t ngx_kefu_handshake_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 static ngx_int_t ngx_kefu_header_has_token(ngx_http_request_t *r,
     const char *name, const char *token);
 static ngx_table_elt_t *ngx_kefu_find_header(ngx_http_request_t *r,
     const char *name, ngx_uint_t *count);
+static ngx_table_elt_t *ngx_kefu_header_next(ngx_http_request_t *r,
+    const char *name, ngx_kefu_header_iter_t *it);
 static ngx_int_t ngx_kefu_origin_allowed(ngx_http_request_t *r,
     ngx_kefu_loc_conf_t *kcf);
 static ngx_int_t ngx_kefu_add_header(ngx_http_request_t *r, const char *name,
@@ -219,45 +228,67 @@ ngx_kefu_handshake_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * The request's headers of one name, one after another: it starts from
+ * it->part NULL and returns NULL after the last.
+ */
+
+static ngx_table_elt_t *
+ngx_kefu_header_next(ngx_http_request_t *r, const char *name,
+    ngx_kefu_header_iter_t *it)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    if (it->part == NULL) {
+        it->part = &r->headers_in.headers.part;
+        it->i = 0;
+    }
+
+    len = ngx_strlen(name);
+
+    for ( ;; ) {
+
+        if (it->i >= it->part->nelts) {
+            if (it->part->next == NULL) {
+                return NULL;
+            }
+
+            it->part = it->part->next;
+            it->i = 0;
+            continue;
+        }
+
+        h = (ngx_table_elt_t *) it->part->elts + it->i++;
+
+        if (h->key.len == len
+            && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0)
+        {
+            return h;
+        }
+    }
+}
+
+
 /* the first header of that name; count says how many there were */
 
 static ngx_table_elt_t *
 ngx_kefu_find_header(ngx_http_request_t *r, const char *name,
     ngx_uint_t *count)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
+    ngx_table_elt_t         *h, *found;
+    ngx_kefu_header_iter_t   it;
 
-    len = ngx_strlen(name);
+    it.part = NULL;
     found = NULL;
     *count = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    while ((h = ngx_kefu_header_next(r, name, &it))) {
+        if (found == NULL) {
+            found = h;
         }
 
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            if (found == NULL) {
-                found = &h[i];
-            }
-
-            (*count)++;
-        }
+        (*count)++;
     }
 
     return found;
@@ -273,38 +304,17 @@ static ngx_int_t
 ngx_kefu_header_has_token(ngx_http_request_t *r, const char *name,
     const char *token)
 {
-    u_char           *p, *last, *start, *end;
-    size_t            len, tlen;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char                  *p, *last, *start, *end;
+    size_t                   tlen;
+    ngx_table_elt_t         *h;
+    ngx_kefu_header_iter_t   it;
 
-    len = ngx_strlen(name);
     tlen = ngx_strlen(token);
+    it.part = NULL;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+    while ((h = ngx_kefu_header_next(r, name, &it))) {
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
             start = p;
