@@ -147,6 +147,8 @@ static ngx_int_t ngx_kefu_status_sites(ngx_kefu_status_ctx_t *ctx,
     ngx_kefu_status_metric_t *m, json_t *section);
 static ngx_int_t ngx_kefu_status_queue_length(ngx_kefu_status_ctx_t *ctx,
     ngx_kefu_status_metric_t *m, json_t *section);
+static json_t *ngx_kefu_status_read(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_site_t *site, const char *key, u_char *label);
 
 static ngx_int_t ngx_kefu_status_printf(ngx_kefu_status_ctx_t *ctx,
     const char *fmt, ...);
@@ -1252,6 +1254,26 @@ ngx_kefu_status_latency(ngx_kefu_status_ctx_t *ctx,
 }
 
 
+/* what Redis said of a site (NULL: nothing), and its name as a label */
+
+static json_t *
+ngx_kefu_status_read(ngx_kefu_status_ctx_t *ctx, ngx_kefu_site_t *site,
+    const char *key, u_char *label)
+{
+    json_t  *v;
+
+    v = json_object_get(json_object_getn(ctx->sites, (char *) site->name.data,
+                                         site->name.len),
+                        key);
+
+    if (v) {
+        *ngx_kefu_status_label(label, site->name.data, site->name.len) = '\0';
+    }
+
+    return v;
+}
+
+
 /* JSON: every site's figures, null where Redis could not be read */
 
 static ngx_int_t
@@ -1272,16 +1294,10 @@ ngx_kefu_status_sites(ngx_kefu_status_ctx_t *ctx,
         rc = NGX_OK;
 
         for (k = 0; k < ctx->kmcf->sites.nelts; k++) {
-            v = json_object_get(json_object_getn(ctx->sites,
-                                                 (char *) site[k].name.data,
-                                                 site[k].name.len),
-                                "conversations");
+            v = ngx_kefu_status_read(ctx, &site[k], "conversations", sname);
             if (v == NULL) {
                 continue;
             }
-
-            *ngx_kefu_status_label(sname, site[k].name.data,
-                                   site[k].name.len) = '\0';
 
             for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
                 rc |= ngx_kefu_status_printf(ctx, "kefu_%s{site=\"%s\","
@@ -1339,16 +1355,10 @@ ngx_kefu_status_queue_length(ngx_kefu_status_ctx_t *ctx,
     rc = NGX_OK;
 
     for (k = 0; k < ctx->kmcf->sites.nelts; k++) {
-        queues = json_object_get(json_object_getn(ctx->sites,
-                                                  (char *) site[k].name.data,
-                                                  site[k].name.len),
-                                 "queues");
+        queues = ngx_kefu_status_read(ctx, &site[k], "queues", sname);
         if (queues == NULL) {
             continue;
         }
-
-        *ngx_kefu_status_label(sname, site[k].name.data,
-                               site[k].name.len) = '\0';
 
         json_object_foreach(queues, group, v) {
             *ngx_kefu_status_label(gname, (u_char *) group,
