@@ -16,6 +16,7 @@ static ngx_cycle_t         ngx_kefu_fuzz_cycle = {
 };
 
 volatile ngx_cycle_t      *ngx_cycle = &ngx_kefu_fuzz_cycle;
+volatile ngx_time_t       *ngx_cached_time;   /* ngx_kefu_util.c's clock */
 ngx_module_t               ngx_http_module;
 ngx_module_t               ngx_kefu_module;
 

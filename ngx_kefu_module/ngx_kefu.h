@@ -231,13 +231,8 @@ ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
 void ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 void ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws);
-void ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
-    const char *name);
-ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
-const char *ngx_kefu_role_name(ngx_uint_t role);
-int64_t ngx_kefu_now_ms(void);
+
+/* ngx_kefu_retain.c: how long records are kept, and their sweep */
 time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site);
 time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
@@ -265,6 +260,9 @@ void ngx_kefu_stat_redis_queue(ngx_kefu_main_conf_t *kmcf, ngx_uint_t n);
 #define NGX_KEFU_UTF8_REJECT  12
 
 uint32_t ngx_kefu_utf8_validate(uint32_t state, u_char *p, size_t len);
+
+
+#include "ngx_kefu_util.h"
 
 
 #endif /* _NGX_KEFU_H_INCLUDED_ */

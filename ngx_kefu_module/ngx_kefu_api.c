@@ -827,14 +827,15 @@ ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
 
 
 /*
- * One call of s per item, pipelined (ngx_kefu_redis_gather()): done gets
- * the replies in one array (flat: their elements one after another)
+ * One call of s per item, built by args, pipelined
+ * (ngx_kefu_redis_gather_each()): done gets the replies in one array
+ * (flat: their elements one after another)
  */
 
 ngx_int_t
 ngx_kefu_api_gather(ngx_http_request_t *r, ngx_kefu_script_t *s,
-    ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
-    ngx_kefu_api_done_pt done)
+    ngx_uint_t n, ngx_kefu_gather_args_pt args, void *args_data,
+    ngx_uint_t flat, ngx_kefu_api_done_pt done)
 {
     ngx_kefu_api_wait_t   *w;
     ngx_kefu_main_conf_t  *kmcf;
@@ -855,8 +856,8 @@ ngx_kefu_api_gather(ngx_http_request_t *r, ngx_kefu_script_t *s,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_kefu_redis_gather(kmcf->redis, s, calls, n, flat,
-                              ngx_kefu_api_reply, w)
+    if (ngx_kefu_redis_gather_each(kmcf->redis, s, n, args, args_data, flat,
+                                   ngx_kefu_api_reply, w)
         != NGX_OK)
     {
         w->cln->handler = NULL;
@@ -1007,77 +1008,6 @@ ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     ngx_http_run_posted_requests(c);
-}
-
-
-/* one JSON document as the whole response; j is consumed */
-
-ngx_int_t
-ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status, json_t *j)
-{
-    char         *s;
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    if (j == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-
-    if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(s);
-
-    b = ngx_create_temp_buf(r->pool, len + 1);
-    if (b == NULL) {
-        free(s);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, s, len);
-    *b->last++ = LF;
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
-    free(s);
-
-    /* an early error: nothing of the body is wanted any more */
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len + 1;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-ngx_int_t
-ngx_kefu_api_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message)
-{
-    return ngx_kefu_api_send(r, status,
-                             json_pack("{s:{s:s,s:s}}", "error", "code", code,
-                                       "message", message));
 }
 
 

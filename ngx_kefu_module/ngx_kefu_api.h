@@ -13,6 +13,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_http.h"
 
 
 #define NGX_KEFU_API_MAX_NAME     64
@@ -46,10 +47,11 @@ struct ngx_kefu_api_s {
     ngx_str_t                    sub;         /* the token's subject */
     ngx_kefu_api_start_pt        start;
     ngx_int_t                    rc;          /* of an error given early */
-    void                        *ctx;         /* an endpoint's own state */
+    redisReply                  *kept;        /* a reply, copied, that a
+                                                 later step reads */
     u_char                       kind;        /* revocations: j or s */
     ngx_array_t                 *groups;      /* an agent's, of ngx_str_t */
-    void                        *data;        /* search's own state */
+    void                        *data;        /* an endpoint's own state */
     json_t                      *event;       /* a business event's name
                                                  and data, for its rules */
     unsigned                     visitor:1;   /* id is a visitor's */
@@ -87,21 +89,18 @@ ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r, ngx_kefu_script_t *s,
     ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_eval_call(ngx_http_request_t *r, ngx_kefu_script_t *s,
     ngx_kefu_call_t *call, ngx_kefu_api_done_pt done);
-ngx_int_t ngx_kefu_api_eval_keys(ngx_http_request_t *r,
-    ngx_kefu_script_t *s, int nkeys, int argc, const char **argv,
-    size_t *lens, ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_gather(ngx_http_request_t *r, ngx_kefu_script_t *s,
-    ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
-    ngx_kefu_api_done_pt done);
+    ngx_uint_t n, ngx_kefu_gather_args_pt args, void *args_data,
+    ngx_uint_t flat, ngx_kefu_api_done_pt done);
 ngx_int_t ngx_kefu_api_command(ngx_http_request_t *r, int argc,
     const char **argv, size_t *lens, ngx_kefu_api_done_pt done);
 ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
     ngx_kefu_api_done_pt done);
-ngx_int_t ngx_kefu_api_send(ngx_http_request_t *r, ngx_uint_t status,
-    json_t *j);
-ngx_int_t ngx_kefu_api_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message);
 ngx_int_t ngx_kefu_api_unavailable(ngx_http_request_t *r);
+
+/* the API answers with the module's one JSON writer (ngx_kefu_http.c) */
+#define ngx_kefu_api_send   ngx_kefu_http_json
+#define ngx_kefu_api_error  ngx_kefu_http_error
 const char *ngx_kefu_api_bearer(ngx_http_request_t *r, ngx_str_t *token);
 ngx_int_t ngx_kefu_api_unauthorized(ngx_http_request_t *r, const char *what,
     const char *err);

@@ -157,7 +157,7 @@ ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    api->ctx = e;
+    api->data = e;
 
     /* a client that leaves half way: the document built so far goes */
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -211,7 +211,7 @@ ngx_kefu_api_export_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply         *h, *p, *c;
     ngx_kefu_erase_t   *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
         || reply->element[0]->type != REDIS_REPLY_ARRAY
@@ -301,7 +301,7 @@ ngx_kefu_api_export_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
     const char         *argv[6];
     ngx_kefu_erase_t   *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (e->next == json_array_size(e->convs)) {
         json_decref(e->convs);
@@ -355,7 +355,7 @@ ngx_kefu_api_export_conv(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply         *el;
     ngx_kefu_erase_t   *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
         goto unavailable;
@@ -537,7 +537,7 @@ ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    api->ctx = e;
+    api->data = e;
 
     if (ngx_array_init(&e->steps, r->pool, 8, sizeof(ngx_kefu_erase_step_t))
         != NGX_OK
@@ -615,7 +615,7 @@ ngx_kefu_erase_listed(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply         *c;
     ngx_kefu_erase_t   *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_ARRAY) {
         return ngx_kefu_api_unavailable(r);
@@ -660,7 +660,7 @@ ngx_kefu_erase_peek(ngx_http_request_t *r, ngx_kefu_api_t *api)
     const char         *argv[5];
     ngx_kefu_erase_t   *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (ngx_kefu_erase_key(r, &key, "kefu:{c:%V}", &e->conv) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -690,7 +690,7 @@ ngx_kefu_erase_peeked(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply         *site, *visitor;
     ngx_kefu_erase_t   *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
         return ngx_kefu_api_unavailable(r);
@@ -738,7 +738,7 @@ ngx_kefu_erase_conv(ngx_http_request_t *r, ngx_kefu_api_t *api)
     const char         *argv[6];
     ngx_kefu_erase_t   *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (ngx_kefu_erase_key(r, &k[0], "kefu:{c:%V}", &e->conv) != NGX_OK
         || ngx_kefu_erase_key(r, &k[1], "kefu:{c:%V}:log", &e->conv)
@@ -780,7 +780,7 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_kefu_api_wait_t    *w;
     ngx_kefu_route_args_t   args;
 
-    e = api->ctx;
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
         return ngx_kefu_api_unavailable(r);
@@ -1083,7 +1083,7 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
     ngx_kefu_erase_t       *e;
     ngx_kefu_erase_step_t  *s;
 
-    e = api->ctx;
+    e = api->data;
 
     if (e->step == e->steps.nelts) {
         if (e->peek) {
@@ -1199,7 +1199,7 @@ ngx_kefu_erase_step_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_kefu_erase_t       *e;
     ngx_kefu_erase_step_t  *s;
 
-    e = api->ctx;
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         return ngx_kefu_api_unavailable(r);
@@ -1271,7 +1271,7 @@ ngx_kefu_erase_visitor_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_kefu_erase_t         *e;
     ngx_kefu_search_terms_t  *t;
 
-    e = api->ctx;
+    e = api->data;
     hour = ngx_time() / 3600;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
@@ -1377,7 +1377,7 @@ ngx_kefu_erase_visitor_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 {
     ngx_kefu_erase_t  *e;
 
-    e = api->ctx;
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         return ngx_kefu_api_unavailable(r);

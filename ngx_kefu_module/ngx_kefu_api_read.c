@@ -179,7 +179,7 @@ ngx_kefu_api_list_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_kefu_api_list_t  *f;
 
     f = api->data;
-    ix = api->ctx;
+    ix = api->kept;
     x = ix->element;
     n = ix->elements / 2;
 
@@ -323,8 +323,8 @@ ngx_kefu_api_conv_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return ngx_kefu_api_unavailable(r);
     }
 
-    api->ctx = ngx_kefu_redis_reply_copy(r->pool, reply);
-    if (api->ctx == NULL) {
+    api->kept = ngx_kefu_redis_reply_copy(r->pool, reply);
+    if (api->kept == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -365,7 +365,7 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t       *c, *v, *read, *list, *last, *rating;
     redisReply  **e, *h, *k, *conv, *all[6], empty;
 
-    conv = api->ctx;
+    conv = api->kept;
 
     ngx_memzero(&empty, sizeof(redisReply));
     empty.type = REDIS_REPLY_ARRAY;
@@ -786,7 +786,7 @@ ngx_kefu_api_queue_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t       *convs, *c;
     redisReply  **e, *q, *row, none;
 
-    q = api->ctx;
+    q = api->kept;
     e = q->element;
 
     if (rows->type != REDIS_REPLY_ARRAY
@@ -828,7 +828,7 @@ ngx_kefu_api_queue_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
 
 /*
- * A listing's index came (kept in the request's pool as api->ctx): its
+ * A listing's index came (kept in the request's pool as api->kept): its
  * conversations, each conv the element at first, first + 2, ..., are
  * read in their own slots, pipelined; done gets one reply per
  * conversation ({} for one gone).
@@ -839,48 +839,22 @@ ngx_kefu_api_rows(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *index, size_t first, const char **fields, ngx_uint_t nf,
     ngx_kefu_api_done_pt done)
 {
-    size_t            i, n;
-    ngx_int_t         rc;
-    ngx_str_t         conv;
-    redisReply       *e;
-    ngx_kefu_call_t  *calls;
+    ngx_kefu_gather_convs_t  *gc;
 
-    api->ctx = ngx_kefu_redis_reply_copy(r->pool, index);
-    if (api->ctx == NULL) {
+    api->kept = ngx_kefu_redis_reply_copy(r->pool, index);
+    gc = ngx_palloc(r->pool, sizeof(ngx_kefu_gather_convs_t));
+
+    if (api->kept == NULL || gc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = (index->elements - first + 1) / 2;
+    gc->index = api->kept;
+    gc->first = first;
+    gc->step = 2;
+    gc->fields = fields;
+    gc->nfields = nf;
 
-    calls = NULL;
-
-    if (n) {
-        calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), r->connection->log);
-        if (calls == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        e = index->element[first + 2 * i];
-        conv.data = (u_char *) e->str;
-        conv.len = e->len;
-
-        if (e->type != REDIS_REPLY_STRING
-            || ngx_kefu_conv_fields_args(&calls[i], &conv, fields, nf)
-               != NGX_OK)
-        {
-            ngx_free(calls);
-            return ngx_kefu_api_unavailable(r);
-        }
-    }
-
-    rc = ngx_kefu_api_gather(r, &ngx_kefu_script_conv_fields, calls, n, 0,
-                             done);
-
-    if (calls) {
-        ngx_free(calls);
-    }
-
-    return rc;
+    return ngx_kefu_api_gather(r, &ngx_kefu_script_conv_fields,
+                               (index->elements - first + 1) / 2,
+                               ngx_kefu_gather_conv_fields, gc, 0, done);
 }

@@ -8,6 +8,7 @@
 
 
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_chat.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_validate.h"

@@ -116,19 +116,5 @@ extern const ngx_kefu_redis_consumer_t  ngx_kefu_conv_redis_consumer;
 void ngx_kefu_conv_send_entry(ngx_kefu_ws_t *ws, u_char *json, size_t len);
 void ngx_kefu_conv_drained(ngx_kefu_ws_t *ws);
 
-/* ngx_kefu_chat.c */
-void ngx_kefu_typing(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_typing_stop(ngx_kefu_member_t *m);
-void ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid);
-
-/* ngx_kefu_agent.c */
-void ngx_kefu_agent_action(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-
-/* ngx_kefu_queue.c */
-void ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_queue_hello(ngx_kefu_ws_t *ws);
-
 
 #endif /* _NGX_KEFU_CONV_H_INCLUDED_ */

@@ -8,10 +8,18 @@
 
 
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_http.h"
 #include <ngx_sha1.h>
 
 
 #define NGX_KEFU_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+/* a walk over the request's headers (ngx_kefu_header_next()) */
+typedef struct {
+    ngx_list_part_t  *part;
+    ngx_uint_t        i;
+} ngx_kefu_header_iter_t;
 
 
 static ngx_int_t ngx_kefu_handshake_error(ngx_http_request_t *r,
@@ -20,6 +28,8 @@ static ngx_int_t ngx_kefu_header_has_token(ngx_http_request_t *r,
     const char *name, const char *token);
 static ngx_table_elt_t *ngx_kefu_find_header(ngx_http_request_t *r,
     const char *name, ngx_uint_t *count);
+static ngx_table_elt_t *ngx_kefu_header_next(ngx_http_request_t *r,
+    const char *name, ngx_kefu_header_iter_t *it);
 static ngx_int_t ngx_kefu_origin_allowed(ngx_http_request_t *r,
     ngx_kefu_loc_conf_t *kcf);
 static ngx_int_t ngx_kefu_add_header(ngx_http_request_t *r, const char *name,
@@ -201,10 +211,6 @@ static ngx_int_t
 ngx_kefu_handshake_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    size_t                 len;
-    ngx_buf_t             *b;
-    ngx_int_t              rc;
-    ngx_chain_t            out;
     ngx_kefu_main_conf_t  *kmcf;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -213,43 +219,54 @@ ngx_kefu_handshake_error(ngx_http_request_t *r, ngx_uint_t status,
     kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
     ngx_kefu_stat_inc(kmcf, handshake_failures);
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
-    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}\n") - 1
-          + ngx_strlen(code) + ngx_strlen(message);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* code and message are our own literals: nothing to escape */
-    b->last = ngx_snprintf(b->last, len, "{\"error\":{\"code\":\"%s\","
-                           "\"message\":\"%s\"}}\n", code, message);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
     if (status == 426) {
+        /* nginx has no line of its own for 426 */
         ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
     }
 
-    rc = ngx_http_send_header(r);
+    return ngx_kefu_http_error(r, status, code, message);
+}
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+
+/*
+ * The request's headers of one name, one after another: it starts from
+ * it->part NULL and returns NULL after the last.
+ */
+
+static ngx_table_elt_t *
+ngx_kefu_header_next(ngx_http_request_t *r, const char *name,
+    ngx_kefu_header_iter_t *it)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    if (it->part == NULL) {
+        it->part = &r->headers_in.headers.part;
+        it->i = 0;
     }
 
-    out.buf = b;
-    out.next = NULL;
+    len = ngx_strlen(name);
 
-    return ngx_http_output_filter(r, &out);
+    for ( ;; ) {
+
+        if (it->i >= it->part->nelts) {
+            if (it->part->next == NULL) {
+                return NULL;
+            }
+
+            it->part = it->part->next;
+            it->i = 0;
+            continue;
+        }
+
+        h = (ngx_table_elt_t *) it->part->elts + it->i++;
+
+        if (h->key.len == len
+            && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0)
+        {
+            return h;
+        }
+    }
 }
 
 
@@ -259,39 +276,19 @@ static ngx_table_elt_t *
 ngx_kefu_find_header(ngx_http_request_t *r, const char *name,
     ngx_uint_t *count)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
+    ngx_table_elt_t         *h, *found;
+    ngx_kefu_header_iter_t   it;
 
-    len = ngx_strlen(name);
+    it.part = NULL;
     found = NULL;
     *count = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    while ((h = ngx_kefu_header_next(r, name, &it))) {
+        if (found == NULL) {
+            found = h;
         }
 
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            if (found == NULL) {
-                found = &h[i];
-            }
-
-            (*count)++;
-        }
+        (*count)++;
     }
 
     return found;
@@ -307,38 +304,17 @@ static ngx_int_t
 ngx_kefu_header_has_token(ngx_http_request_t *r, const char *name,
     const char *token)
 {
-    u_char           *p, *last, *start, *end;
-    size_t            len, tlen;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char                  *p, *last, *start, *end;
+    size_t                   tlen;
+    ngx_table_elt_t         *h;
+    ngx_kefu_header_iter_t   it;
 
-    len = ngx_strlen(name);
     tlen = ngx_strlen(token);
+    it.part = NULL;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+    while ((h = ngx_kefu_header_next(r, name, &it))) {
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
             start = p;

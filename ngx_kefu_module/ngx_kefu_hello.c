@@ -12,6 +12,7 @@
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_status.h"
@@ -65,11 +66,6 @@ static void ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
-
-
-static const char  *ngx_kefu_roles[] = {
-    NULL, "visitor", "agent", "admin"
-};
 
 
 /* the message's own checks are done (ngx_kefu_validate.c) */
@@ -952,45 +948,4 @@ ngx_kefu_set_str(ngx_kefu_ws_t *ws, ngx_str_t *dst, const char *src)
     dst->len = len;
 
     return NGX_OK;
-}
-
-
-ngx_kefu_site_t *
-ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_kefu_site_t  *s;
-
-    len = ngx_strlen(name);
-    s = kmcf->sites.elts;
-
-    for (i = 0; i < kmcf->sites.nelts; i++) {
-        if (s[i].name.len == len
-            && ngx_strncmp(s[i].name.data, name, len) == 0)
-        {
-            return &s[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-const char *
-ngx_kefu_role_name(ngx_uint_t role)
-{
-    return role < sizeof(ngx_kefu_roles) / sizeof(char *)
-           ? ngx_kefu_roles[role] : NULL;
-}
-
-
-int64_t
-ngx_kefu_now_ms(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (int64_t) tp->sec * 1000 + tp->msec;
 }

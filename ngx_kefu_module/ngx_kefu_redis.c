@@ -3,7 +3,7 @@
  * hiredis (0.14) on nginx's event loop; see ngx_kefu_redis.h.
  *
  * - The socket hiredis opened is wrapped in an nginx connection and hiredis's
- *   event hooks add and delete nginx events.  They are level-triggered
+ *   event hooks add and delete nginx events (ngx_kefu_redis_ev.c).  They are level-triggered
  *   (flags 0): hiredis reads at most 16 KB per call, and a level-triggered
  *   read event simply comes back while more is waiting.
  * - hiredis 0.14 has no timeouts: nginx timers bound the connect and the
@@ -65,14 +65,6 @@ typedef struct {
 static void ngx_kefu_redis_flush(redisAsyncContext *ac);
 static void ngx_kefu_redis_retry_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_timer_handler(ngx_event_t *ev);
-static void ngx_kefu_redis_read_handler(ngx_event_t *ev);
-static void ngx_kefu_redis_write_handler(ngx_event_t *ev);
-static void ngx_kefu_redis_event(ngx_kefu_redis_link_t *link,
-    ngx_uint_t write, ngx_uint_t on);
-static void ngx_kefu_redis_add_read(void *privdata);
-static void ngx_kefu_redis_del_read(void *privdata);
-static void ngx_kefu_redis_add_write(void *privdata);
-static void ngx_kefu_redis_del_write(void *privdata);
 static void ngx_kefu_redis_cleanup(void *privdata);
 static void ngx_kefu_redis_on_connect(const redisAsyncContext *ac,
     int status);
@@ -800,18 +792,12 @@ ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, rd->log);
+    c = ngx_kefu_redis_ev_attach(ac, link, rd->log, ngx_kefu_redis_cleanup);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_kefu_redis_down(link, "no free connection");
         return;
     }
-
-    c->data = link;
-    c->read->handler = ngx_kefu_redis_read_handler;
-    c->write->handler = ngx_kefu_redis_write_handler;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
 
     link->ac = ac;
     link->c = c;
@@ -819,19 +805,8 @@ ngx_kefu_redis_connect(ngx_kefu_redis_link_t *link)
 
     ngx_kefu_redis_keepalive(link);
 
-    ac->data = link;
-    ac->ev.data = link;
-    ac->ev.addRead = ngx_kefu_redis_add_read;
-    ac->ev.delRead = ngx_kefu_redis_del_read;
-    ac->ev.addWrite = ngx_kefu_redis_add_write;
-    ac->ev.delWrite = ngx_kefu_redis_del_write;
-    ac->ev.cleanup = ngx_kefu_redis_cleanup;
-
     redisAsyncSetConnectCallback(ac, ngx_kefu_redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, ngx_kefu_redis_on_disconnect);
-
-    /* a connect completes with the socket becoming writable */
-    ngx_kefu_redis_add_write(link);
 
     ngx_add_timer(&link->timer, rc->connect_timeout);
 }
@@ -870,72 +845,7 @@ ngx_kefu_redis_timer_handler(ngx_event_t *ev)
 }
 
 
-static void
-ngx_kefu_redis_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t       *c = ev->data;
-    ngx_kefu_redis_link_t  *link = c->data;
-
-    redisAsyncHandleRead(link->ac);
-}
-
-
-static void
-ngx_kefu_redis_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t       *c = ev->data;
-    ngx_kefu_redis_link_t  *link = c->data;
-
-    redisAsyncHandleWrite(link->ac);
-}
-
-
 /* hiredis's event hooks: level-triggered nginx events, see the top */
-
-static void
-ngx_kefu_redis_event(ngx_kefu_redis_link_t *link, ngx_uint_t write,
-    ngx_uint_t on)
-{
-    ngx_event_t  *ev;
-
-    ev = write ? link->c->write : link->c->read;
-
-    if (on && !ev->active) {
-        (void) ngx_add_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT, 0);
-
-    } else if (!on && ev->active) {
-        (void) ngx_del_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_kefu_redis_add_read(void *privdata)
-{
-    ngx_kefu_redis_event(privdata, 0, 1);
-}
-
-
-static void
-ngx_kefu_redis_del_read(void *privdata)
-{
-    ngx_kefu_redis_event(privdata, 0, 0);
-}
-
-
-static void
-ngx_kefu_redis_add_write(void *privdata)
-{
-    ngx_kefu_redis_event(privdata, 1, 1);
-}
-
-
-static void
-ngx_kefu_redis_del_write(void *privdata)
-{
-    ngx_kefu_redis_event(privdata, 1, 0);
-}
-
 
 /*
  * hiredis is freeing its context (and will close the socket): forget the
@@ -945,35 +855,11 @@ ngx_kefu_redis_del_write(void *privdata)
 static void
 ngx_kefu_redis_cleanup(void *privdata)
 {
-    ngx_kefu_redis_link_t  *link = privdata;
+    ngx_kefu_redis_link_t  *link;
 
-    ngx_connection_t  *c;
+    link = ngx_kefu_redis_ev_detach(privdata);
 
-    c = link->c;
-
-    if (c) {
-        if (c->read->active) {
-            (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->write->active) {
-            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        /* hiredis closes the descriptor itself */
-        c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(c);
-        link->c = NULL;
-    }
-
+    link->c = NULL;
     link->ac = NULL;
 
     if (link->timer.timer_set) {

@@ -123,10 +123,37 @@ ngx_int_t ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen);
 
+/* ngx_kefu_redis_ev.c: hiredis on nginx's events */
+ngx_connection_t *ngx_kefu_redis_ev_attach(redisAsyncContext *ac,
+    void *owner, ngx_log_t *log, void (*cleanup)(void *privdata));
+void *ngx_kefu_redis_ev_detach(void *privdata);
+
 /* ngx_kefu_redis_gather.c: one script per item, pipelined, one reply */
 ngx_int_t ngx_kefu_redis_gather(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_call_t *calls, ngx_uint_t n, ngx_uint_t flat,
     ngx_kefu_redis_handler_pt h, void *data);
+
+/* builds calls[i] of a gather */
+typedef ngx_int_t (*ngx_kefu_gather_args_pt)(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
+
+ngx_int_t ngx_kefu_redis_gather_each(ngx_kefu_redis_t *rd,
+    ngx_kefu_script_t *s, ngx_uint_t n, ngx_kefu_gather_args_pt args,
+    void *args_data, ngx_uint_t flat, ngx_kefu_redis_handler_pt h,
+    void *data);
+
+/* the fields of each conversation named at index->element[first + i * step]
+ * (ngx_kefu_script_conv_fields) */
+typedef struct {
+    redisReply                  *index;
+    size_t                       first;
+    size_t                       step;
+    const char                 **fields;
+    ngx_uint_t                   nfields;
+} ngx_kefu_gather_convs_t;
+
+ngx_int_t ngx_kefu_gather_conv_fields(ngx_kefu_call_t *call, ngx_uint_t i,
+    void *data);
 redisReply *ngx_kefu_redis_empty_reply(void);
 redisReply *ngx_kefu_redis_reply_copy(ngx_pool_t *pool, redisReply *r);
 

@@ -18,6 +18,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_script_args.h"
 
 
 typedef struct ngx_kefu_gather_s  ngx_kefu_gather_t;
@@ -137,6 +138,70 @@ ngx_kefu_redis_gather(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The same with the calls built here, one by one, by args(call, i,
+ * args_data): the callers' call arrays, their failures and their frees in
+ * one place.  NGX_OK: the handler will be called; otherwise it will not.
+ */
+
+ngx_int_t
+ngx_kefu_redis_gather_each(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_uint_t n, ngx_kefu_gather_args_pt args, void *args_data,
+    ngx_uint_t flat, ngx_kefu_redis_handler_pt h, void *data)
+{
+    ngx_int_t         rc;
+    ngx_uint_t        i;
+    ngx_kefu_call_t  *calls;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    /* a call holds its arguments (a kilobyte): not on the stack */
+    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_kefu_redis_log(rd));
+    if (calls == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (args(&calls[i], i, args_data) != NGX_OK) {
+            ngx_free(calls);
+            return NGX_ERROR;
+        }
+    }
+
+    rc = ngx_kefu_redis_gather(rd, s, calls, n, flat, h, data);
+
+    ngx_free(calls);
+
+    return rc;
+}
+
+
+/* args for ngx_kefu_redis_gather_each(): fields of conversations named in
+ * a reply's elements */
+
+ngx_int_t
+ngx_kefu_gather_conv_fields(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_gather_convs_t  *gc = data;
+
+    ngx_str_t    conv;
+    redisReply  *e;
+
+    e = gc->index->element[gc->first + i * gc->step];
+
+    if (e->type != REDIS_REPLY_STRING) {
+        return NGX_ERROR;
+    }
+
+    conv.data = (u_char *) e->str;
+    conv.len = e->len;
+
+    return ngx_kefu_conv_fields_args(call, &conv, gc->fields, gc->nfields);
 }
 
 

@@ -94,14 +94,6 @@ static void ngx_kefu_sentinel_sub_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_kefu_sentinel_master(ngx_kefu_redis_sentinel_t *s,
     u_char *host, size_t hlen, u_char *port, size_t plen, const char *how);
-static void ngx_kefu_sentinel_read_handler(ngx_event_t *ev);
-static void ngx_kefu_sentinel_write_handler(ngx_event_t *ev);
-static void ngx_kefu_sentinel_event(ngx_kefu_redis_sentinel_t *s,
-    ngx_uint_t write, ngx_uint_t on);
-static void ngx_kefu_sentinel_add_read(void *privdata);
-static void ngx_kefu_sentinel_del_read(void *privdata);
-static void ngx_kefu_sentinel_add_write(void *privdata);
-static void ngx_kefu_sentinel_del_write(void *privdata);
 static void ngx_kefu_sentinel_cleanup(void *privdata);
 
 
@@ -404,33 +396,17 @@ ngx_kefu_sentinel_ask_handler(ngx_event_t *ev)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, s->log);
+    c = ngx_kefu_redis_ev_attach(ac, s, s->log, ngx_kefu_sentinel_cleanup);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_kefu_sentinel_failed(s, "no free connection");
         return;
     }
 
-    c->data = s;
-    c->read->handler = ngx_kefu_sentinel_read_handler;
-    c->write->handler = ngx_kefu_sentinel_write_handler;
-    c->read->log = s->log;
-    c->write->log = s->log;
-
     s->ac = ac;
     s->c = c;
 
-    ac->data = s;
-    ac->ev.data = s;
-    ac->ev.addRead = ngx_kefu_sentinel_add_read;
-    ac->ev.delRead = ngx_kefu_sentinel_del_read;
-    ac->ev.addWrite = ngx_kefu_sentinel_add_write;
-    ac->ev.delWrite = ngx_kefu_sentinel_del_write;
-    ac->ev.cleanup = ngx_kefu_sentinel_cleanup;
-
     redisAsyncSetConnectCallback(ac, ngx_kefu_sentinel_on_connect);
-
-    ngx_kefu_sentinel_add_write(s);
 
     if (s->timer.timer_set) {
         ngx_del_timer(&s->timer);
@@ -712,71 +688,6 @@ ngx_kefu_sentinel_master(ngx_kefu_redis_sentinel_t *s, u_char *host,
 
 /* hiredis on nginx's events, as the links do (ngx_kefu_redis.c) */
 
-static void
-ngx_kefu_sentinel_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c = ev->data;
-    ngx_kefu_redis_sentinel_t  *s = c->data;
-
-    redisAsyncHandleRead(s->ac);
-}
-
-
-static void
-ngx_kefu_sentinel_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c = ev->data;
-    ngx_kefu_redis_sentinel_t  *s = c->data;
-
-    redisAsyncHandleWrite(s->ac);
-}
-
-
-static void
-ngx_kefu_sentinel_event(ngx_kefu_redis_sentinel_t *s, ngx_uint_t write,
-    ngx_uint_t on)
-{
-    ngx_event_t  *ev;
-
-    ev = write ? s->c->write : s->c->read;
-
-    if (on && !ev->active) {
-        (void) ngx_add_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT, 0);
-
-    } else if (!on && ev->active) {
-        (void) ngx_del_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_kefu_sentinel_add_read(void *privdata)
-{
-    ngx_kefu_sentinel_event(privdata, 0, 1);
-}
-
-
-static void
-ngx_kefu_sentinel_del_read(void *privdata)
-{
-    ngx_kefu_sentinel_event(privdata, 0, 0);
-}
-
-
-static void
-ngx_kefu_sentinel_add_write(void *privdata)
-{
-    ngx_kefu_sentinel_event(privdata, 1, 1);
-}
-
-
-static void
-ngx_kefu_sentinel_del_write(void *privdata)
-{
-    ngx_kefu_sentinel_event(privdata, 1, 0);
-}
-
-
 /*
  * hiredis frees the context: a connection we closed ourselves is just
  * forgotten; one that failed or was lost moves on to the next Sentinel.
@@ -785,36 +696,12 @@ ngx_kefu_sentinel_del_write(void *privdata)
 static void
 ngx_kefu_sentinel_cleanup(void *privdata)
 {
-    ngx_kefu_redis_sentinel_t  *s = privdata;
+    ngx_uint_t                  was;
+    ngx_kefu_redis_sentinel_t  *s;
 
-    ngx_uint_t         was;
-    ngx_connection_t  *c;
+    s = ngx_kefu_redis_ev_detach(privdata);
 
-    c = s->c;
-
-    if (c) {
-        if (c->read->active) {
-            (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->write->active) {
-            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        /* hiredis closes the descriptor itself */
-        c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(c);
-        s->c = NULL;
-    }
-
+    s->c = NULL;
     s->ac = NULL;
 
     if (s->timer.timer_set) {

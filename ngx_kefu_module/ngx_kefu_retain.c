@@ -23,6 +23,8 @@ typedef struct {
     ngx_kefu_main_conf_t        *kmcf;
     ngx_kefu_site_t             *site;
     redisReply                  *index;      /* the batch, copied */
+    ngx_str_t                   *gone;       /* of the index: to drop */
+    size_t                       ngone;
     int64_t                      trimmed;
     int64_t                      removed;
     ngx_uint_t                   more;
@@ -33,6 +35,8 @@ static void ngx_kefu_retain_handler(ngx_event_t *ev);
 static void ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows,
+    void *data);
+static ngx_int_t ngx_kefu_retain_drop(ngx_kefu_call_t *call, ngx_uint_t i,
     void *data);
 static void ngx_kefu_retain_dropped(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
@@ -178,9 +182,8 @@ ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_retain_t  *rt = data;
 
-    size_t             i, n;
-    ngx_str_t          conv;
-    ngx_kefu_call_t   *calls;
+    size_t                    n;
+    ngx_kefu_gather_convs_t   gc;
 
     static const char  *fields[] = { "site" };
 
@@ -206,41 +209,21 @@ ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     rt->index = ngx_kefu_redis_reply_copy(rt->pool, reply);
-    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
 
-    if (rt->index == NULL || calls == NULL) {
-        goto failed;
-    }
+    gc.index = rt->index;
+    gc.first = 3;
+    gc.step = 1;
+    gc.fields = fields;
+    gc.nfields = 1;
 
-    for (i = 0; i < n; i++) {
-        conv.data = (u_char *) reply->element[3 + i]->str;
-        conv.len = reply->element[3 + i]->len;
-
-        if (reply->element[3 + i]->type != REDIS_REPLY_STRING
-            || ngx_kefu_conv_fields_args(&calls[i], &conv, fields, 1)
-               != NGX_OK)
-        {
-            goto failed;
-        }
-    }
-
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_conv_fields, calls, n, 0,
-                              ngx_kefu_retain_checked, rt)
-        != NGX_OK)
+    if (rt->index == NULL
+        || ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_conv_fields, n,
+                                      ngx_kefu_gather_conv_fields, &gc, 0,
+                                      ngx_kefu_retain_checked, rt)
+           != NGX_OK)
     {
-        goto failed;
+        ngx_destroy_pool(rt->pool);
     }
-
-    ngx_free(calls);
-    return;
-
-failed:
-
-    if (calls) {
-        ngx_free(calls);
-    }
-
-    ngx_destroy_pool(rt->pool);
 }
 
 
@@ -251,10 +234,9 @@ ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
 {
     ngx_kefu_retain_t  *rt = data;
 
-    size_t            i, n, ncalls;
-    ngx_str_t        *gone;
-    redisReply       *e;
-    ngx_kefu_call_t  *calls;
+    size_t        i, n, ncalls;
+    ngx_str_t    *gone;
+    redisReply   *e;
 
     if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
         || rows->elements != rt->index->elements - 3)
@@ -287,35 +269,32 @@ ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
         return;
     }
 
+    rt->gone = gone;
+    rt->ngone = n;
     ncalls = (n + NGX_KEFU_RETAIN_DROP_MAX - 1) / NGX_KEFU_RETAIN_DROP_MAX;
 
-    calls = ngx_alloc(ncalls * sizeof(ngx_kefu_call_t), ngx_cycle->log);
-    if (calls == NULL) {
-        ngx_destroy_pool(rt->pool);
-        return;
-    }
-
-    for (i = 0; i < ncalls; i++) {
-        if (ngx_kefu_retain_drop_args(&calls[i], &rt->site->name,
-                                      gone + i * NGX_KEFU_RETAIN_DROP_MAX,
-                                      ngx_min(NGX_KEFU_RETAIN_DROP_MAX,
-                                              n - i * NGX_KEFU_RETAIN_DROP_MAX))
-            != NGX_OK)
-        {
-            ngx_free(calls);
-            ngx_destroy_pool(rt->pool);
-            return;
-        }
-    }
-
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_retain_drop, calls, ncalls,
-                              0, ngx_kefu_retain_dropped, rt)
+    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_retain_drop, ncalls,
+                                   ngx_kefu_retain_drop, rt, 0,
+                                   ngx_kefu_retain_dropped, rt)
         != NGX_OK)
     {
         ngx_destroy_pool(rt->pool);
     }
+}
 
-    ngx_free(calls);
+
+/* the ith call drops the ith few of those gone */
+
+static ngx_int_t
+ngx_kefu_retain_drop(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_retain_t  *rt = data;
+
+    return ngx_kefu_retain_drop_args(call, &rt->site->name,
+                                     rt->gone + i * NGX_KEFU_RETAIN_DROP_MAX,
+                                     ngx_min(NGX_KEFU_RETAIN_DROP_MAX,
+                                             rt->ngone
+                                             - i * NGX_KEFU_RETAIN_DROP_MAX));
 }
 
 

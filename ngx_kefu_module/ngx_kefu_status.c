@@ -18,6 +18,7 @@
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_http.h"
 
 #include <signal.h>
 
@@ -42,19 +43,61 @@ typedef struct {
     json_t                      *sites;     /* what Redis said, per site */
     ngx_chain_t                 *out;
     ngx_chain_t                 *tail;
+
+    /* while the answer is written */
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_stats_t            *st;
+    ngx_kefu_zone_sh_t          *sh;        /* NULL: no zone */
+    ngx_kefu_zone_room_t         room;
+    json_t                      *json[3];   /* the document, its sections */
+
     unsigned                     prometheus:1;
     unsigned                     linked:1;
 } ngx_kefu_status_ctx_t;
 
 
-/* a counter or gauge of ngx_kefu_stats_t with a single value */
-typedef struct {
-    const char                  *name;      /* after "kefu_" */
-    const char                  *json;
+/*
+ * The metrics, in the order both outputs list them, one row a sample or
+ * a family of another shape.  A row names its Prometheus family (after
+ * "kefu_") with the sample's labels, and its key in a section of the JSON
+ * document; either is NULL where only the other output has it.  A value
+ * comes from get(); a family by worker, by code or by site, or a
+ * histogram, from emit(), which writes both outputs (section NULL: the
+ * Prometheus one).  The rows of one family follow each other: its HELP and
+ * TYPE are written once, before the first.  To add a counter, add a field
+ * to ngx_kefu_stats_t and a row here.
+ */
+
+#define NGX_KEFU_STATUS_TOP          0
+#define NGX_KEFU_STATUS_ZONE         1
+#define NGX_KEFU_STATUS_REDIS        2
+
+/* what a row needs to appear in an output */
+#define NGX_KEFU_STATUS_NEED_ZONE    0x01   /* the session zone */
+#define NGX_KEFU_STATUS_NEED_REDIS   0x02   /* kefu_redis */
+#define NGX_KEFU_STATUS_NEED_UP      0x04   /* this request read Redis */
+
+
+typedef struct ngx_kefu_status_metric_s  ngx_kefu_status_metric_t;
+
+typedef int64_t (*ngx_kefu_status_get_pt)(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+typedef ngx_int_t (*ngx_kefu_status_emit_pt)(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+
+struct ngx_kefu_status_metric_s {
+    const char                  *name;
+    const char                  *labels;
     const char                  *type;
     const char                  *help;
+    ngx_uint_t                   prom_need;
+    ngx_uint_t                   section;
+    const char                  *json;
+    ngx_uint_t                   json_need;
+    ngx_kefu_status_get_pt       get;
     size_t                       offset;
-} ngx_kefu_status_metric_t;
+    ngx_kefu_status_emit_pt      emit;
+};
 
 
 static ngx_int_t ngx_kefu_status_handler(ngx_http_request_t *r);
@@ -62,10 +105,51 @@ static void ngx_kefu_status_cleanup(void *data);
 static void ngx_kefu_status_reply(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static ngx_int_t ngx_kefu_status_send(ngx_kefu_status_ctx_t *ctx);
-static ngx_int_t ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx,
-    ngx_kefu_main_conf_t *kmcf);
-static ngx_int_t ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
-    ngx_kefu_main_conf_t *kmcf);
+static ngx_int_t ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx);
+static ngx_int_t ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx);
+static ngx_uint_t ngx_kefu_status_has(ngx_kefu_status_ctx_t *ctx,
+    ngx_uint_t need);
+static json_t *ngx_kefu_status_section(ngx_kefu_status_ctx_t *ctx,
+    ngx_uint_t section);
+
+static int64_t ngx_kefu_status_stat(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+static int64_t ngx_kefu_status_sh(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+static int64_t ngx_kefu_status_one(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+static int64_t ngx_kefu_status_pages(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+static int64_t ngx_kefu_status_room(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+static int64_t ngx_kefu_status_subscriptions(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+static int64_t ngx_kefu_status_redis_read(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m);
+
+static ngx_int_t ngx_kefu_status_version(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_connections(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_errors(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_closes(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_redis_state(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_links(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_queues(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_latency(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_sites(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static ngx_int_t ngx_kefu_status_queue_length(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section);
+static json_t *ngx_kefu_status_read(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_site_t *site, const char *key, u_char *label);
+
 static ngx_int_t ngx_kefu_status_printf(ngx_kefu_status_ctx_t *ctx,
     const char *fmt, ...);
 static ngx_int_t ngx_kefu_status_append(ngx_kefu_status_ctx_t *ctx,
@@ -75,91 +159,266 @@ static ngx_int_t ngx_kefu_status_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 
 
-#define ngx_kefu_status_value(stats, offset)                                 \
-    (*(ngx_atomic_t *) ((u_char *) (stats) + (offset)))
+/* how a row finds its value */
+#define ngx_kefu_status_st(field)                                            \
+    ngx_kefu_status_stat, offsetof(ngx_kefu_stats_t, field), NULL
+#define ngx_kefu_status_zone(field)                                          \
+    ngx_kefu_status_sh, offsetof(ngx_kefu_zone_sh_t, field), NULL
+#define ngx_kefu_status_fn(get, arg)  get, arg, NULL
+#define ngx_kefu_status_emit(emit)    NULL, 0, emit
+
+/* a plain counter of ngx_kefu_stats_t, at the document's top */
+#define ngx_kefu_status_counter(name, json, help, field)                     \
+    { name, NULL, "counter", help, 0, NGX_KEFU_STATUS_TOP, json, 0,          \
+      ngx_kefu_status_st(field) }
+
+/* a figure of the session zone, in the "zone" section */
+#define ngx_kefu_status_zoned(name, labels, type, help, json, value)         \
+    { name, labels, type, help, NGX_KEFU_STATUS_NEED_ZONE,                   \
+      NGX_KEFU_STATUS_ZONE, json, NGX_KEFU_STATUS_NEED_ZONE, value }
+
+/* a counter of the Redis layer: JSON always, Prometheus with kefu_redis */
+#define ngx_kefu_status_redis(name, json, help, field)                       \
+    { name, NULL, "counter", help, NGX_KEFU_STATUS_NEED_REDIS,               \
+      NGX_KEFU_STATUS_REDIS, json, 0, ngx_kefu_status_st(field) }
+
+#define NGX_KEFU_STATUS_ZONE_ROOM_HELP                                       \
+    "more sessions the zone can take now: visitors' before the agents' "     \
+    "reserve, agents' and admins' into it"
+#define NGX_KEFU_STATUS_SESSIONS_HELP                                        \
+    "authenticated sessions on this host, by role"
+
+/* ngx_kefu_status_pages() and ngx_kefu_status_room() */
+#define NGX_KEFU_STATUS_PAGES_TOTAL  0
+#define NGX_KEFU_STATUS_PAGES_USED   1
+#define NGX_KEFU_STATUS_PAGES_FREE   2
+#define NGX_KEFU_STATUS_ROOM_ALL     0
+#define NGX_KEFU_STATUS_ROOM_VISITORS 1
 
 
 static ngx_kefu_status_metric_t  ngx_kefu_status_metrics[] = {
 
+    { "info", "version=\"" NGX_KEFU_VERSION "\"", "gauge",
+      "the module's version", 0, NGX_KEFU_STATUS_TOP, NULL, 0,
+      ngx_kefu_status_fn(ngx_kefu_status_one, 0) },
+
+    { NULL, NULL, NULL, NULL, 0, NGX_KEFU_STATUS_TOP, "version", 0,
+      ngx_kefu_status_emit(ngx_kefu_status_version) },
+
     { "connections", NULL, "gauge",
       "WebSocket connections open, authenticated or not",
-      offsetof(ngx_kefu_stats_t, connections) },
+      0, NGX_KEFU_STATUS_TOP, NULL, 0, ngx_kefu_status_st(connections) },
 
-    { "handshakes_total", "handshakes", "counter",
-      "WebSocket handshakes accepted (101)",
-      offsetof(ngx_kefu_stats_t, handshakes) },
+    { NULL, NULL, NULL, NULL, 0, NGX_KEFU_STATUS_TOP, "connections", 0,
+      ngx_kefu_status_emit(ngx_kefu_status_connections) },
 
-    { "handshake_failures_total", "handshake_failures", "counter",
-      "requests to a kefu_chat location refused with an HTTP error",
-      offsetof(ngx_kefu_stats_t, handshake_failures) },
+    ngx_kefu_status_counter("handshakes_total", "handshakes",
+        "WebSocket handshakes accepted (101)", handshakes),
 
-    { "frames_in_total", "frames_in", "counter",
-      "WebSocket frames received, control frames included",
-      offsetof(ngx_kefu_stats_t, frames_in) },
+    ngx_kefu_status_counter("handshake_failures_total", "handshake_failures",
+        "requests to a kefu_chat location refused with an HTTP error",
+        handshake_failures),
 
-    { "messages_in_total", "messages_in", "counter",
-      "complete text messages received from clients",
-      offsetof(ngx_kefu_stats_t, messages_in) },
+    ngx_kefu_status_counter("frames_in_total", "frames_in",
+        "WebSocket frames received, control frames included", frames_in),
 
-    { "messages_out_total", "messages_out", "counter",
-      "text messages queued to clients",
-      offsetof(ngx_kefu_stats_t, messages_out) },
+    ngx_kefu_status_counter("messages_in_total", "messages_in",
+        "complete text messages received from clients", messages_in),
 
-    { "acks_total", "acks", "counter",
-      "chat messages acknowledged as stored (ack)",
-      offsetof(ngx_kefu_stats_t, acks) },
+    ngx_kefu_status_counter("messages_out_total", "messages_out",
+        "text messages queued to clients", messages_out),
 
-    { "slow_consumer_closes_total", "slow_consumer_closes", "counter",
-      "connections closed because their send queue was full",
-      offsetof(ngx_kefu_stats_t, slow_consumer_closes) },
+    ngx_kefu_status_counter("acks_total", "acks",
+        "chat messages acknowledged as stored (ack)", acks),
 
-    { "protocol_errors_total", "protocol_errors", "counter",
-      "WebSocket framing errors (close 1002)",
-      offsetof(ngx_kefu_stats_t, protocol_errors) },
+    ngx_kefu_status_counter("slow_consumer_closes_total",
+        "slow_consumer_closes",
+        "connections closed because their send queue was full",
+        slow_consumer_closes),
 
-    { "rate_limited_total", "rate_limited", "counter",
-      "messages refused by kefu_message_rate",
-      offsetof(ngx_kefu_stats_t, rate_limited) },
+    ngx_kefu_status_counter("protocol_errors_total", "protocol_errors",
+        "WebSocket framing errors (close 1002)", protocol_errors),
 
-    { "leases_lapsed_total", "leases_lapsed", "counter",
-      "other workers' presence leases found lapsed (a worker or host "
-      "died) and their agents' connections removed",
-      offsetof(ngx_kefu_stats_t, leases_lapsed) },
+    ngx_kefu_status_counter("rate_limited_total", "rate_limited",
+        "messages refused by kefu_message_rate", rate_limited),
 
-    { "presence_resyncs_total", "presence_resyncs", "counter",
-      "times this host's workers asserted their agents' connections "
-      "again and that changed something",
-      offsetof(ngx_kefu_stats_t, presence_resyncs) },
+    ngx_kefu_status_counter("leases_lapsed_total", "leases_lapsed",
+        "other workers' presence leases found lapsed (a worker or host "
+        "died) and their agents' connections removed", leases_lapsed),
 
-    { "agents_expired_total", "agents_expired", "counter",
-      "agents made offline by this host once their grace period was over",
-      offsetof(ngx_kefu_stats_t, agents_expired) },
+    ngx_kefu_status_counter("presence_resyncs_total", "presence_resyncs",
+        "times this host's workers asserted their agents' connections "
+        "again and that changed something", presence_resyncs),
 
-    { "conversations_requeued_total", "conversations_requeued", "counter",
-      "open conversations of agents gone offline put back in their queue",
-      offsetof(ngx_kefu_stats_t, convs_requeued) },
+    ngx_kefu_status_counter("agents_expired_total", "agents_expired",
+        "agents made offline by this host once their grace period was over",
+        agents_expired),
 
-    { "id_node_claims_total", "id_node_claims", "counter",
-      "id node numbers taken by this host's workers (starts, lapses)",
-      offsetof(ngx_kefu_stats_t, node_claims) },
+    ngx_kefu_status_counter("conversations_requeued_total",
+        "conversations_requeued",
+        "open conversations of agents gone offline put back in their queue",
+        convs_requeued),
 
-    { "id_collisions_total", "id_collisions", "counter",
-      "new conversations whose id already existed, retried with a fresh id",
-      offsetof(ngx_kefu_stats_t, id_collisions) },
-    { "catchup_retries_total", "catchup_retries", "counter",
-      "catch-up reads of a conversation's log tried again after a failure",
-      offsetof(ngx_kefu_stats_t, catchup_retries) },
+    ngx_kefu_status_counter("id_node_claims_total", "id_node_claims",
+        "id node numbers taken by this host's workers (starts, lapses)",
+        node_claims),
 
-    { "catchup_paused_total", "catchup_paused", "counter",
-      "catch-ups paused until the client's send queue drained",
-      offsetof(ngx_kefu_stats_t, catchup_paused) },
+    ngx_kefu_status_counter("id_collisions_total", "id_collisions",
+        "new conversations whose id already existed, retried with a fresh "
+        "id", id_collisions),
 
-    { NULL, NULL, NULL, NULL, 0 }
+    ngx_kefu_status_counter("catchup_retries_total", "catchup_retries",
+        "catch-up reads of a conversation's log tried again after a failure",
+        catchup_retries),
+
+    ngx_kefu_status_counter("catchup_paused_total", "catchup_paused",
+        "catch-ups paused until the client's send queue drained",
+        catchup_paused),
+
+    /* JSON has them in "connections" */
+    { "sessions", "role=\"visitor\"", "gauge", NGX_KEFU_STATUS_SESSIONS_HELP,
+      NGX_KEFU_STATUS_NEED_ZONE, NGX_KEFU_STATUS_TOP, NULL, 0,
+      ngx_kefu_status_zone(by_role[NGX_KEFU_ROLE_VISITOR]) },
+
+    { "sessions", "role=\"agent\"", "gauge", NGX_KEFU_STATUS_SESSIONS_HELP,
+      NGX_KEFU_STATUS_NEED_ZONE, NGX_KEFU_STATUS_TOP, NULL, 0,
+      ngx_kefu_status_zone(by_role[NGX_KEFU_ROLE_AGENT]) },
+
+    { "sessions", "role=\"admin\"", "gauge", NGX_KEFU_STATUS_SESSIONS_HELP,
+      NGX_KEFU_STATUS_NEED_ZONE, NGX_KEFU_STATUS_TOP, NULL, 0,
+      ngx_kefu_status_zone(by_role[NGX_KEFU_ROLE_ADMIN]) },
+
+    { "errors_total", NULL, "counter",
+      "error messages sent to clients, by code",
+      0, NGX_KEFU_STATUS_TOP, "errors", 0,
+      ngx_kefu_status_emit(ngx_kefu_status_errors) },
+
+    { "closes_total", NULL, "counter", "close frames sent, by status code",
+      0, NGX_KEFU_STATUS_TOP, "closes", 0,
+      ngx_kefu_status_emit(ngx_kefu_status_closes) },
+
+    ngx_kefu_status_zoned(NULL, NULL, NULL, NULL, "pages_total",
+        ngx_kefu_status_fn(ngx_kefu_status_pages,
+                           NGX_KEFU_STATUS_PAGES_TOTAL)),
+
+    ngx_kefu_status_zoned("zone_pages", "state=\"used\"", "gauge",
+        "pages of the session zone", "pages_used",
+        ngx_kefu_status_fn(ngx_kefu_status_pages,
+                           NGX_KEFU_STATUS_PAGES_USED)),
+
+    ngx_kefu_status_zoned("zone_pages", "state=\"free\"", "gauge",
+        "pages of the session zone", "pages_free",
+        ngx_kefu_status_fn(ngx_kefu_status_pages,
+                           NGX_KEFU_STATUS_PAGES_FREE)),
+
+    ngx_kefu_status_zoned("zone_sessions", NULL, "gauge",
+        "sessions recorded in the zone", "sessions",
+        ngx_kefu_status_zone(sessions_n)),
+
+    ngx_kefu_status_zoned("zone_room", "for=\"visitors\"", "gauge",
+        NGX_KEFU_STATUS_ZONE_ROOM_HELP, "room_visitors",
+        ngx_kefu_status_fn(ngx_kefu_status_room,
+                           NGX_KEFU_STATUS_ROOM_VISITORS)),
+
+    ngx_kefu_status_zoned("zone_room", "for=\"agents\"", "gauge",
+        NGX_KEFU_STATUS_ZONE_ROOM_HELP, "room",
+        ngx_kefu_status_fn(ngx_kefu_status_room, NGX_KEFU_STATUS_ROOM_ALL)),
+
+    ngx_kefu_status_zoned("zone_refused_total", NULL, "counter",
+        "sessions refused: the zone was full", "refused",
+        ngx_kefu_status_zone(refused)),
+
+    ngx_kefu_status_zoned("zone_refused_visitors_total", NULL, "counter",
+        "visitors refused: only the agents' reserve was left",
+        "refused_visitors", ngx_kefu_status_zone(refused_visitors)),
+
+    ngx_kefu_status_zoned("zone_refused_address_total", NULL, "counter",
+        "anonymous visitors refused: kefu_anonymous_per_address reached",
+        "refused_address", ngx_kefu_status_zone(refused_address)),
+
+    ngx_kefu_status_zoned("zone_subscriptions", NULL, "gauge",
+        "channels a worker of this host is subscribed to, per worker",
+        "subscriptions", ngx_kefu_status_fn(ngx_kefu_status_subscriptions, 0)),
+
+    ngx_kefu_status_zoned("zone_subscriptions_uncounted_total", NULL,
+        "counter", "subscriptions of a process that found no slot in the "
+        "zone", "subscriptions_uncounted", ngx_kefu_status_zone(uncounted)),
+
+    { "redis_status_up", NULL, "gauge",
+      "1 if this scrape read its figures from Redis",
+      NGX_KEFU_STATUS_NEED_REDIS, NGX_KEFU_STATUS_REDIS, NULL, 0,
+      ngx_kefu_status_fn(ngx_kefu_status_redis_read, 0) },
+
+    { NULL, NULL, NULL, NULL, 0, NGX_KEFU_STATUS_REDIS, "state", 0,
+      ngx_kefu_status_emit(ngx_kefu_status_redis_state) },
+
+    /* JSON: {"worker","pid","command","pubsub","queue"} each */
+    { "redis_up", NULL, "gauge",
+      "1 if a worker's Redis connection is ready, by worker and link",
+      NGX_KEFU_STATUS_NEED_ZONE|NGX_KEFU_STATUS_NEED_REDIS,
+      NGX_KEFU_STATUS_REDIS, "workers",
+      NGX_KEFU_STATUS_NEED_ZONE|NGX_KEFU_STATUS_NEED_REDIS,
+      ngx_kefu_status_emit(ngx_kefu_status_links) },
+
+    { "redis_queue", NULL, "gauge",
+      "commands a worker sent to Redis that await their replies, by worker",
+      NGX_KEFU_STATUS_NEED_ZONE|NGX_KEFU_STATUS_NEED_REDIS,
+      NGX_KEFU_STATUS_REDIS, NULL, 0,
+      ngx_kefu_status_emit(ngx_kefu_status_queues) },
+
+    ngx_kefu_status_redis("redis_reconnects_total", "reconnects",
+        "Redis connections lost after being ready", redis_reconnects),
+
+    ngx_kefu_status_redis(NULL, "commands", NULL, redis_commands),
+
+    ngx_kefu_status_redis("redis_busy_total", "busy",
+        "Redis commands refused at once: kefu_redis_max_inflight were in "
+        "flight", redis_busy),
+
+    ngx_kefu_status_redis("redis_overdue_total", "overdue",
+        "Redis commands refused at once: one sent before them had waited "
+        "kefu_redis_max_wait", redis_overdue),
+
+    ngx_kefu_status_redis("redis_noscript_total", "noscript",
+        "script calls run again after Redis had lost the script (NOSCRIPT)",
+        redis_noscript),
+
+    ngx_kefu_status_redis("redis_pubsub_stalls_total", "pubsub_stalls",
+        "pub/sub connections reopened: the health probe was not heard in "
+        "time", redis_pubsub_stalls),
+
+    ngx_kefu_status_redis("redis_command_failures_total", "failures",
+        "Redis commands without a reply (timeout, disconnect)",
+        redis_failures),
+
+    { "redis_command_duration_seconds", NULL, "histogram",
+      "time from sending a Redis command to its reply",
+      NGX_KEFU_STATUS_NEED_REDIS, NGX_KEFU_STATUS_REDIS, "latency",
+      NGX_KEFU_STATUS_NEED_ZONE|NGX_KEFU_STATUS_NEED_REDIS,
+      ngx_kefu_status_emit(ngx_kefu_status_latency) },
+
+    /* absent, not zero, unless read: Prometheus must not see a false
+     * value; JSON says null */
+    { "conversations", NULL, "gauge", "conversations by state, from Redis",
+      NGX_KEFU_STATUS_NEED_UP, NGX_KEFU_STATUS_TOP, "sites",
+      NGX_KEFU_STATUS_NEED_REDIS,
+      ngx_kefu_status_emit(ngx_kefu_status_sites) },
+
+    { "queue_length", NULL, "gauge",
+      "conversations waiting in a group's queue, from Redis",
+      NGX_KEFU_STATUS_NEED_UP, NGX_KEFU_STATUS_TOP, NULL, 0,
+      ngx_kefu_status_emit(ngx_kefu_status_queue_length) },
+
+    { NULL, NULL, NULL, NULL, 0, 0, NULL, 0, NULL, 0, NULL }
 };
 
 
 static const char  *ngx_kefu_status_roles[] = {
     NULL, "visitor", "agent", "admin"
+};
+
+static const char  *ngx_kefu_status_section_names[] = {
+    NULL, "zone", "redis"
 };
 
 
@@ -453,8 +712,16 @@ ngx_kefu_status_send(ngx_kefu_status_ctx_t *ctx)
     r = ctx->r;
     kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
 
-    rc = ctx->prometheus ? ngx_kefu_status_prometheus(ctx, kmcf)
-                         : ngx_kefu_status_json(ctx, kmcf);
+    ctx->kmcf = kmcf;
+    ctx->st = kmcf->stats;
+    ctx->sh = (kmcf->zone && kmcf->zone->sh) ? kmcf->zone->sh : NULL;
+
+    if (ctx->sh) {
+        ngx_kefu_zone_room(kmcf->zone, &ctx->room);
+    }
+
+    rc = ctx->prometheus ? ngx_kefu_status_prometheus(ctx)
+                         : ngx_kefu_status_json(ctx);
     if (rc != NGX_OK || ctx->out == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -493,233 +760,70 @@ ngx_kefu_status_send(ngx_kefu_status_ctx_t *ctx)
 }
 
 
-/* the zone's workers that are alive, for the Redis link states */
-
 static ngx_uint_t
-ngx_kefu_status_worker_alive(ngx_kefu_zone_worker_t *w)
+ngx_kefu_status_has(ngx_kefu_status_ctx_t *ctx, ngx_uint_t need)
 {
-    ngx_pid_t  pid;
-
-    pid = (ngx_pid_t) w->pid;
-
-    if (pid == 0) {
+    if ((need & NGX_KEFU_STATUS_NEED_ZONE) && ctx->sh == NULL) {
         return 0;
     }
 
-    return pid == ngx_pid || kill(pid, 0) == 0 || ngx_errno != ESRCH;
-}
-
-
-static const char *
-ngx_kefu_status_redis_state(ngx_uint_t redis)
-{
-    switch (redis) {
-
-    case NGX_KEFU_STATUS_REDIS_UP:
-        return "up";
-
-    case NGX_KEFU_STATUS_REDIS_DOWN:
-        return "down";
-
-    default:
-        return "none";
+    if ((need & NGX_KEFU_STATUS_NEED_REDIS)
+        && ctx->redis == NGX_KEFU_STATUS_REDIS_NONE)
+    {
+        return 0;
     }
+
+    if ((need & NGX_KEFU_STATUS_NEED_UP)
+        && ctx->redis != NGX_KEFU_STATUS_REDIS_UP)
+    {
+        return 0;
+    }
+
+    return 1;
 }
 
 
 static ngx_int_t
-ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
+ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx)
 {
-    char                      *s, name[NGX_INT_T_LEN + 1];
-    json_t                    *j, *o, *a, *v;
+    char                      *s;
+    json_t                    *section;
     ngx_int_t                  rc;
-    ngx_uint_t                 i, sum, roles;
-    ngx_atomic_int_t           conns;
-    ngx_kefu_site_t           *site;
-    ngx_kefu_stats_t          *st;
-    ngx_kefu_zone_sh_t        *sh;
-    ngx_kefu_zone_room_t       room;
-    ngx_kefu_zone_worker_t    *w;
     ngx_kefu_status_metric_t  *m;
 
-    st = kmcf->stats;
-    sh = (kmcf->zone && kmcf->zone->sh) ? kmcf->zone->sh : NULL;
-
-    j = json_pack("{s:s,s:I}", "version", NGX_KEFU_VERSION,
-                  "time", (json_int_t) ngx_kefu_now_ms());
-    if (j == NULL) {
+    ctx->json[NGX_KEFU_STATUS_TOP] = json_object();
+    if (ctx->json[NGX_KEFU_STATUS_TOP] == NULL) {
         return NGX_ERROR;
     }
 
-    conns = (ngx_atomic_int_t) st->connections;
-    o = json_pack("{s:I}", "total", (json_int_t) conns);
-    roles = 0;
+    rc = NGX_OK;
 
-    for (i = 1; o && sh && i < 4; i++) {
-        json_object_set_new(o, ngx_kefu_status_roles[i],
-                            json_integer((json_int_t) sh->by_role[i]));
-        roles += sh->by_role[i];
-    }
-
-    if (o) {
-        /* upgraded, hello not done yet */
-        json_object_set_new(o, "unauthenticated",
-                            json_integer(conns > (ngx_atomic_int_t) roles
-                                         ? conns - roles : 0));
-    }
-
-    json_object_set_new(j, "connections", o);
-
-    for (m = ngx_kefu_status_metrics; m->name; m++) {
-        if (m->json) {
-            json_object_set_new(j, m->json,
-                json_integer((json_int_t) ngx_kefu_status_value(st,
-                                                                m->offset)));
+    for (m = ngx_kefu_status_metrics; m->get || m->emit; m++) {
+        if (m->json == NULL || !ngx_kefu_status_has(ctx, m->json_need)) {
+            continue;
         }
-    }
 
-    o = json_object();
+        section = ngx_kefu_status_section(ctx, m->section);
+        if (section == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
 
-    for (i = 0; o && i < NGX_KEFU_STAT_ERRORS; i++) {
-        json_object_set_new(o, ngx_kefu_stat_error_names[i],
-                            json_integer((json_int_t) st->errors[i]));
-    }
-
-    json_object_set_new(j, "errors", o);
-
-    o = json_object();
-
-    for (i = 0; o && i < NGX_KEFU_STAT_CLOSES; i++) {
-        if (ngx_kefu_stat_close_codes[i]) {
-            *ngx_sprintf((u_char *) name, "%ui",
-                         ngx_kefu_stat_close_codes[i]) = '\0';
+        if (m->emit) {
+            rc |= m->emit(ctx, m, section);
 
         } else {
-            ngx_cpystrn((u_char *) name, (u_char *) "other", sizeof(name));
+            rc |= json_object_set_new(section, m->json,
+                                      json_integer(m->get(ctx, m)));
         }
-
-        json_object_set_new(o, name, json_integer((json_int_t) st->closes[i]));
     }
 
-    json_object_set_new(j, "closes", o);
+    s = (rc == NGX_OK) ? json_dumps(ctx->json[NGX_KEFU_STATUS_TOP],
+                                    JSON_COMPACT)
+                       : NULL;
 
-    if (sh) {
-        ngx_kefu_zone_room(kmcf->zone, &room);
-
-        o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                      "pages_total",
-                      (json_int_t) ((kmcf->zone->shpool->end
-                                     - kmcf->zone->shpool->start)
-                                    / ngx_pagesize),
-                      "pages_free", (json_int_t) kmcf->zone->shpool->pfree,
-                      "pages_used",
-                      (json_int_t) ((kmcf->zone->shpool->end
-                                     - kmcf->zone->shpool->start)
-                                    / ngx_pagesize
-                                    - kmcf->zone->shpool->pfree),
-                      "sessions", (json_int_t) sh->sessions_n,
-                      "room", (json_int_t) room.sessions,
-                      "room_visitors", (json_int_t) room.visitors,
-                      "refused", (json_int_t) sh->refused,
-                      "refused_visitors", (json_int_t) sh->refused_visitors,
-                      "refused_address", (json_int_t) sh->refused_address,
-                      "subscriptions",
-                      (json_int_t) ngx_kefu_zone_subscriptions_total(
-                                                                kmcf->zone),
-                      "subscriptions_uncounted",
-                      (json_int_t) sh->uncounted);
-        json_object_set_new(j, "zone", o);
-    }
-
-    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                  "state", ngx_kefu_status_redis_state(ctx->redis),
-                  "reconnects", (json_int_t) st->redis_reconnects,
-                  "commands", (json_int_t) st->redis_commands,
-                  "failures", (json_int_t) st->redis_failures,
-                  "busy", (json_int_t) st->redis_busy,
-                  "overdue", (json_int_t) st->redis_overdue,
-                  "noscript", (json_int_t) st->redis_noscript,
-                  "pubsub_stalls", (json_int_t) st->redis_pubsub_stalls);
-
-    if (o && sh && ctx->redis != NGX_KEFU_STATUS_REDIS_NONE) {
-        a = json_array();
-
-        for (i = 0; a && i < NGX_KEFU_ZONE_WORKERS; i++) {
-            w = &sh->workers[i];
-
-            if (!ngx_kefu_status_worker_alive(w)) {
-                continue;
-            }
-
-            json_array_append_new(a, json_pack("{s:i,s:I,s:s,s:s,s:I}",
-                                  "worker", (int) i,
-                                  "pid", (json_int_t) w->pid,
-                                  "command", w->redis_cmd ? "up" : "down",
-                                  "pubsub", w->redis_sub ? "up" : "down",
-                                  "queue", (json_int_t) w->redis_queue));
-        }
-
-        json_object_set_new(o, "workers", a);
-
-        a = json_array();
-        sum = 0;
-
-        for (i = 0; a && i < NGX_KEFU_STAT_BUCKETS; i++) {
-            sum += st->redis_latency[i];
-
-            if (i == NGX_KEFU_STAT_BUCKETS - 1) {
-                json_array_append_new(a, json_pack("{s:s,s:I}",
-                                      "le_ms", "+Inf",
-                                      "count", (json_int_t) sum));
-
-            } else {
-                json_array_append_new(a, json_pack("{s:I,s:I}",
-                                      "le_ms",
-                                      (json_int_t) ngx_kefu_stat_buckets[i],
-                                      "count", (json_int_t) sum));
-            }
-        }
-
-        json_object_set_new(o, "latency",
-                            json_pack("{s:I,s:I,s:o*}",
-                                      "sum_ms",
-                                      (json_int_t) st->redis_latency_ms,
-                                      "count", (json_int_t) sum,
-                                      "buckets", a));
-    }
-
-    json_object_set_new(j, "redis", o);
-
-    if (ctx->redis == NGX_KEFU_STATUS_REDIS_DOWN) {
-        /* what could not be read is null, never a guess */
-        json_object_clear(ctx->sites);
-    }
-
-    if (ctx->redis != NGX_KEFU_STATUS_REDIS_NONE) {
-        o = json_object();
-
-        site = kmcf->sites.elts;
-
-        for (i = 0; o && i < kmcf->sites.nelts; i++) {
-            v = json_object_getn(ctx->sites, (char *) site[i].name.data,
-                                 site[i].name.len);
-
-            if (v == NULL || json_is_null(v)) {
-                v = json_pack("{s:n,s:n}", "conversations", "queues");
-
-            } else {
-                json_incref(v);
-            }
-
-            json_object_setn_new(o, (char *) site[i].name.data,
-                                 site[i].name.len, v);
-        }
-
-        json_object_set_new(j, "sites", o);
-    }
-
-    s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
+    json_decref(ctx->json[NGX_KEFU_STATUS_TOP]);
+    ngx_memzero(ctx->json, sizeof(ctx->json));
 
     if (s == NULL) {
         return NGX_ERROR;
@@ -737,308 +841,538 @@ ngx_kefu_status_json(ngx_kefu_status_ctx_t *ctx, ngx_kefu_main_conf_t *kmcf)
 }
 
 
-/* HELP and TYPE of a family, then its samples */
+/* a section of the document, made where its first row comes */
 
-#define ngx_kefu_status_family(ctx, name, type, help)                        \
-    ngx_kefu_status_printf(ctx, "# HELP kefu_%s %s\n# TYPE kefu_%s %s\n",    \
-                           name, help, name, type)
+static json_t *
+ngx_kefu_status_section(ngx_kefu_status_ctx_t *ctx, ngx_uint_t section)
+{
+    json_t  *o;
+
+    if (ctx->json[section]) {
+        return ctx->json[section];
+    }
+
+    o = json_object();
+
+    if (o == NULL
+        || json_object_set_new(ctx->json[NGX_KEFU_STATUS_TOP],
+                               ngx_kefu_status_section_names[section], o)
+           != 0)
+    {
+        return NULL;
+    }
+
+    ctx->json[section] = o;
+
+    return o;
+}
 
 
 static ngx_int_t
-ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx,
-    ngx_kefu_main_conf_t *kmcf)
+ngx_kefu_status_prometheus(ngx_kefu_status_ctx_t *ctx)
 {
-    u_char                     sname[2 * 64 + 1], gname[2 * 256 + 1], *p;
-    size_t                     n, i;
-    json_t                    *site, *v, *queues;
     ngx_int_t                  rc;
-    ngx_uint_t                 k, sum;
-    const char                *group;
-    ngx_kefu_site_t           *sites;
-    ngx_kefu_stats_t          *st;
-    ngx_kefu_zone_sh_t        *sh;
-    ngx_slab_pool_t           *shpool;
-    ngx_kefu_zone_room_t       room;
-    ngx_kefu_zone_worker_t    *w;
+    const char                *family;
     ngx_kefu_status_metric_t  *m;
 
-    static const char  *states[] = { "queued", "open", "closed", "bot" };
-
-    st = kmcf->stats;
-    sh = (kmcf->zone && kmcf->zone->sh) ? kmcf->zone->sh : NULL;
     rc = NGX_OK;
+    family = NULL;
 
-    rc |= ngx_kefu_status_family(ctx, "info", "gauge",
-                                 "the module's version");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_info{version=\"%s\"} 1\n",
-                                 NGX_KEFU_VERSION);
-
-    for (m = ngx_kefu_status_metrics; m->name; m++) {
-        rc |= ngx_kefu_status_family(ctx, m->name, m->type, m->help);
-        rc |= ngx_kefu_status_printf(ctx, "kefu_%s %A\n", m->name,
-                                     (ngx_atomic_int_t)
-                                     ngx_kefu_status_value(st, m->offset));
-    }
-
-    if (sh) {
-        rc |= ngx_kefu_status_family(ctx, "sessions", "gauge",
-                                     "authenticated sessions on this host, "
-                                     "by role");
-
-        for (k = 1; k < 4; k++) {
-            rc |= ngx_kefu_status_printf(ctx, "kefu_sessions{role=\"%s\"} "
-                                         "%A\n", ngx_kefu_status_roles[k],
-                                         (ngx_atomic_int_t) sh->by_role[k]);
-        }
-    }
-
-    rc |= ngx_kefu_status_family(ctx, "errors_total", "counter",
-                                 "error messages sent to clients, by code");
-
-    for (k = 0; k < NGX_KEFU_STAT_ERRORS; k++) {
-        rc |= ngx_kefu_status_printf(ctx, "kefu_errors_total{code=\"%s\"} "
-                                     "%uA\n", ngx_kefu_stat_error_names[k],
-                                     st->errors[k]);
-    }
-
-    rc |= ngx_kefu_status_family(ctx, "closes_total", "counter",
-                                 "close frames sent, by status code");
-
-    for (k = 0; k < NGX_KEFU_STAT_CLOSES; k++) {
-        if (ngx_kefu_stat_close_codes[k]) {
-            rc |= ngx_kefu_status_printf(ctx, "kefu_closes_total{code=\"%ui\"}"
-                                         " %uA\n",
-                                         ngx_kefu_stat_close_codes[k],
-                                         st->closes[k]);
-        } else {
-            rc |= ngx_kefu_status_printf(ctx, "kefu_closes_total"
-                                         "{code=\"other\"} %uA\n",
-                                         st->closes[k]);
-        }
-    }
-
-    if (sh) {
-        shpool = kmcf->zone->shpool;
-        n = (shpool->end - shpool->start) / ngx_pagesize;
-
-        rc |= ngx_kefu_status_family(ctx, "zone_pages", "gauge",
-                                     "pages of the session zone");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_pages{state=\"used\"} "
-                                     "%uz\nkefu_zone_pages{state=\"free\"} "
-                                     "%ui\n", n - shpool->pfree,
-                                     shpool->pfree);
-        rc |= ngx_kefu_status_family(ctx, "zone_sessions", "gauge",
-                                     "sessions recorded in the zone");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_sessions %uA\n",
-                                     sh->sessions_n);
-
-        ngx_kefu_zone_room(kmcf->zone, &room);
-
-        rc |= ngx_kefu_status_family(ctx, "zone_room", "gauge",
-                                     "more sessions the zone can take now: "
-                                     "visitors' before the agents' reserve, "
-                                     "agents' and admins' into it");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_room{for=\"visitors\"} "
-                                     "%ui\nkefu_zone_room{for=\"agents\"} "
-                                     "%ui\n", room.visitors, room.sessions);
-        rc |= ngx_kefu_status_family(ctx, "zone_refused_total", "counter",
-                                     "sessions refused: the zone was full");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_total %uA\n",
-                                     sh->refused);
-        rc |= ngx_kefu_status_family(ctx, "zone_refused_visitors_total",
-                                     "counter", "visitors refused: only the "
-                                     "agents' reserve was left");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_visitors_total "
-                                     "%uA\n", sh->refused_visitors);
-        rc |= ngx_kefu_status_family(ctx, "zone_refused_address_total",
-                                     "counter", "anonymous visitors refused: "
-                                     "kefu_anonymous_per_address reached");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_refused_address_total "
-                                     "%uA\n", sh->refused_address);
-        rc |= ngx_kefu_status_family(ctx, "zone_subscriptions", "gauge",
-                                     "channels a worker of this host is "
-                                     "subscribed to, per worker");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions %ui\n",
-                                     ngx_kefu_zone_subscriptions_total(
-                                                                kmcf->zone));
-        rc |= ngx_kefu_status_family(ctx,
-                                     "zone_subscriptions_uncounted_total",
-                                     "counter", "subscriptions of a process "
-                                     "that found no slot in the zone");
-        rc |= ngx_kefu_status_printf(ctx, "kefu_zone_subscriptions_uncounted"
-                                     "_total %uA\n", sh->uncounted);
-    }
-
-    if (ctx->redis == NGX_KEFU_STATUS_REDIS_NONE) {
-        return rc == NGX_OK ? NGX_OK : NGX_ERROR;
-    }
-
-    rc |= ngx_kefu_status_family(ctx, "redis_status_up", "gauge",
-                                 "1 if this scrape read its figures "
-                                 "from Redis");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_status_up %d\n",
-                                 ctx->redis == NGX_KEFU_STATUS_REDIS_UP);
-
-    if (sh) {
-        rc |= ngx_kefu_status_family(ctx, "redis_up", "gauge",
-                                     "1 if a worker's Redis connection is "
-                                     "ready, by worker and link");
-
-        for (k = 0; k < NGX_KEFU_ZONE_WORKERS; k++) {
-            w = &sh->workers[k];
-
-            if (!ngx_kefu_status_worker_alive(w)) {
-                continue;
-            }
-
-            rc |= ngx_kefu_status_printf(ctx, "kefu_redis_up{worker=\"%ui\","
-                                         "link=\"command\"} %d\n"
-                                         "kefu_redis_up{worker=\"%ui\","
-                                         "link=\"pubsub\"} %d\n",
-                                         k, w->redis_cmd ? 1 : 0,
-                                         k, w->redis_sub ? 1 : 0);
-        }
-
-        rc |= ngx_kefu_status_family(ctx, "redis_queue", "gauge",
-                                     "commands a worker sent to Redis that "
-                                     "await their replies, by worker");
-
-        for (k = 0; k < NGX_KEFU_ZONE_WORKERS; k++) {
-            w = &sh->workers[k];
-
-            if (!ngx_kefu_status_worker_alive(w)) {
-                continue;
-            }
-
-            rc |= ngx_kefu_status_printf(ctx, "kefu_redis_queue{worker="
-                                         "\"%ui\"} %uA\n", k,
-                                         w->redis_queue);
-        }
-    }
-
-    rc |= ngx_kefu_status_family(ctx, "redis_reconnects_total", "counter",
-                                 "Redis connections lost after being ready");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_reconnects_total %uA\n",
-                                 st->redis_reconnects);
-    rc |= ngx_kefu_status_family(ctx, "redis_busy_total", "counter",
-                                 "Redis commands refused at once: "
-                                 "kefu_redis_max_inflight were in flight");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_busy_total %uA\n",
-                                 st->redis_busy);
-    rc |= ngx_kefu_status_family(ctx, "redis_overdue_total", "counter",
-                                 "Redis commands refused at once: one sent "
-                                 "before them had waited kefu_redis_max_wait");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_overdue_total %uA\n",
-                                 st->redis_overdue);
-    rc |= ngx_kefu_status_family(ctx, "redis_noscript_total", "counter",
-                                 "script calls run again after Redis had "
-                                 "lost the script (NOSCRIPT)");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_noscript_total %uA\n",
-                                 st->redis_noscript);
-    rc |= ngx_kefu_status_family(ctx, "redis_pubsub_stalls_total", "counter",
-                                 "pub/sub connections reopened: the health "
-                                 "probe was not heard in time");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_pubsub_stalls_total %uA\n",
-                                 st->redis_pubsub_stalls);
-    rc |= ngx_kefu_status_family(ctx, "redis_command_failures_total",
-                                 "counter",
-                                 "Redis commands without a reply "
-                                 "(timeout, disconnect)");
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_command_failures_total "
-                                 "%uA\n", st->redis_failures);
-
-    rc |= ngx_kefu_status_family(ctx, "redis_command_duration_seconds",
-                                 "histogram",
-                                 "time from sending a Redis command to "
-                                 "its reply");
-    sum = 0;
-
-    for (k = 0; k < NGX_KEFU_STAT_BUCKETS; k++) {
-        sum += st->redis_latency[k];
-
-        if (k == NGX_KEFU_STAT_BUCKETS - 1) {
-            rc |= ngx_kefu_status_printf(ctx,
-                                         "kefu_redis_command_duration_seconds"
-                                         "_bucket{le=\"+Inf\"} %ui\n", sum);
-
-        } else {
-            rc |= ngx_kefu_status_printf(ctx,
-                                         "kefu_redis_command_duration_seconds"
-                                         "_bucket{le=\"%M.%03M\"} %ui\n",
-                                         ngx_kefu_stat_buckets[k] / 1000,
-                                         ngx_kefu_stat_buckets[k] % 1000,
-                                         sum);
-        }
-    }
-
-    rc |= ngx_kefu_status_printf(ctx, "kefu_redis_command_duration_seconds_sum"
-                                 " %uA.%03uA\n"
-                                 "kefu_redis_command_duration_seconds_count"
-                                 " %ui\n",
-                                 st->redis_latency_ms / 1000,
-                                 st->redis_latency_ms % 1000, sum);
-
-    if (ctx->redis != NGX_KEFU_STATUS_REDIS_UP) {
-        /* absent, not zero: Prometheus must not see a false value */
-        return rc == NGX_OK ? NGX_OK : NGX_ERROR;
-    }
-
-    sites = kmcf->sites.elts;
-
-    rc |= ngx_kefu_status_family(ctx, "conversations", "gauge",
-                                 "conversations by state, from Redis");
-
-    for (k = 0; k < kmcf->sites.nelts; k++) {
-        site = json_object_getn(ctx->sites, (char *) sites[k].name.data,
-                                sites[k].name.len);
-        v = json_object_get(site, "conversations");
-
-        if (v == NULL) {
+    for (m = ngx_kefu_status_metrics; m->get || m->emit; m++) {
+        if (m->name == NULL || !ngx_kefu_status_has(ctx, m->prom_need)) {
             continue;
         }
 
-        p = ngx_kefu_status_label(sname, sites[k].name.data,
-                                  sites[k].name.len);
-        *p = '\0';
-
-        for (i = 0; i < 4; i++) {
-            rc |= ngx_kefu_status_printf(ctx, "kefu_conversations{site=\"%s\","
-                                         "state=\"%s\"} %L\n", sname,
-                                         states[i],
-                                         (int64_t) json_integer_value(
-                                             json_object_get(v, states[i])));
-        }
-    }
-
-    rc |= ngx_kefu_status_family(ctx, "queue_length", "gauge",
-                                 "conversations waiting in a group's "
-                                 "queue, from Redis");
-
-    for (k = 0; k < kmcf->sites.nelts; k++) {
-        site = json_object_getn(ctx->sites, (char *) sites[k].name.data,
-                                sites[k].name.len);
-        queues = json_object_get(site, "queues");
-
-        if (queues == NULL) {
-            continue;
+        if (family == NULL || ngx_strcmp(family, m->name) != 0) {
+            family = m->name;
+            rc |= ngx_kefu_status_printf(ctx, "# HELP kefu_%s %s\n"
+                                         "# TYPE kefu_%s %s\n", m->name,
+                                         m->help, m->name, m->type);
         }
 
-        p = ngx_kefu_status_label(sname, sites[k].name.data,
-                                  sites[k].name.len);
-        *p = '\0';
+        if (m->emit) {
+            rc |= m->emit(ctx, m, NULL);
 
-        json_object_foreach(queues, group, v) {
-            n = ngx_min(ngx_strlen(group), 256);
-            p = ngx_kefu_status_label(gname, (u_char *) group, n);
-            *p = '\0';
+        } else if (m->labels) {
+            rc |= ngx_kefu_status_printf(ctx, "kefu_%s{%s} %L\n", m->name,
+                                         m->labels, m->get(ctx, m));
 
-            rc |= ngx_kefu_status_printf(ctx, "kefu_queue_length{site=\"%s\","
-                                         "group=\"%s\"} %L\n", sname, gname,
-                                         (int64_t) json_integer_value(v));
+        } else {
+            rc |= ngx_kefu_status_printf(ctx, "kefu_%s %L\n", m->name,
+                                         m->get(ctx, m));
         }
     }
 
     return rc == NGX_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+static int64_t
+ngx_kefu_status_stat(ngx_kefu_status_ctx_t *ctx, ngx_kefu_status_metric_t *m)
+{
+    return (ngx_atomic_int_t) *(ngx_atomic_t *) ((u_char *) ctx->st
+                                                 + m->offset);
+}
+
+
+static int64_t
+ngx_kefu_status_sh(ngx_kefu_status_ctx_t *ctx, ngx_kefu_status_metric_t *m)
+{
+    return (ngx_atomic_int_t) *(ngx_atomic_t *) ((u_char *) ctx->sh
+                                                 + m->offset);
+}
+
+
+static int64_t
+ngx_kefu_status_one(ngx_kefu_status_ctx_t *ctx, ngx_kefu_status_metric_t *m)
+{
+    return 1;
+}
+
+
+static int64_t
+ngx_kefu_status_pages(ngx_kefu_status_ctx_t *ctx, ngx_kefu_status_metric_t *m)
+{
+    ngx_uint_t        total;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = ctx->kmcf->zone->shpool;
+    total = (shpool->end - shpool->start) / ngx_pagesize;
+
+    switch (m->offset) {
+
+    case NGX_KEFU_STATUS_PAGES_USED:
+        return total - shpool->pfree;
+
+    case NGX_KEFU_STATUS_PAGES_FREE:
+        return shpool->pfree;
+
+    default:
+        return total;
+    }
+}
+
+
+static int64_t
+ngx_kefu_status_room(ngx_kefu_status_ctx_t *ctx, ngx_kefu_status_metric_t *m)
+{
+    return m->offset == NGX_KEFU_STATUS_ROOM_VISITORS ? ctx->room.visitors
+                                                      : ctx->room.sessions;
+}
+
+
+static int64_t
+ngx_kefu_status_subscriptions(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m)
+{
+    return ngx_kefu_zone_subscriptions_total(ctx->kmcf->zone);
+}
+
+
+static int64_t
+ngx_kefu_status_redis_read(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m)
+{
+    return ctx->redis == NGX_KEFU_STATUS_REDIS_UP;
+}
+
+
+static ngx_int_t
+ngx_kefu_status_version(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    return json_object_set_new(section, "version",
+                               json_string(NGX_KEFU_VERSION))
+           | json_object_set_new(section, "time",
+                                 json_integer(ngx_kefu_now_ms()));
+}
+
+
+static ngx_int_t
+ngx_kefu_status_connections(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    json_t            *o;
+    ngx_uint_t         i, roles;
+    ngx_atomic_int_t   conns;
+
+    conns = (ngx_atomic_int_t) ctx->st->connections;
+    o = json_pack("{s:I}", "total", (json_int_t) conns);
+    roles = 0;
+
+    for (i = 1; o && ctx->sh && i < 4; i++) {
+        json_object_set_new(o, ngx_kefu_status_roles[i],
+                            json_integer((json_int_t) ctx->sh->by_role[i]));
+        roles += ctx->sh->by_role[i];
+    }
+
+    if (o) {
+        /* upgraded, hello not done yet */
+        json_object_set_new(o, "unauthenticated",
+                            json_integer(conns > (ngx_atomic_int_t) roles
+                                         ? conns - roles : 0));
+    }
+
+    return json_object_set_new(section, m->json, o);
+}
+
+
+static ngx_int_t
+ngx_kefu_status_errors(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    json_t     *o;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    if (section == NULL) {
+        rc = NGX_OK;
+
+        for (i = 0; i < NGX_KEFU_STAT_ERRORS; i++) {
+            rc |= ngx_kefu_status_printf(ctx, "kefu_%s{code=\"%s\"} %uA\n",
+                                         m->name,
+                                         ngx_kefu_stat_error_names[i],
+                                         ctx->st->errors[i]);
+        }
+
+        return rc;
+    }
+
+    o = json_object();
+
+    for (i = 0; o && i < NGX_KEFU_STAT_ERRORS; i++) {
+        json_object_set_new(o, ngx_kefu_stat_error_names[i],
+                            json_integer((json_int_t) ctx->st->errors[i]));
+    }
+
+    return json_object_set_new(section, m->json, o);
+}
+
+
+static ngx_int_t
+ngx_kefu_status_closes(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    char        code[NGX_INT_T_LEN + 1];
+    json_t     *o;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    o = NULL;
+    rc = NGX_OK;
+
+    if (section) {
+        o = json_object();
+        if (o == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < NGX_KEFU_STAT_CLOSES; i++) {
+        if (ngx_kefu_stat_close_codes[i]) {
+            *ngx_sprintf((u_char *) code, "%ui",
+                         ngx_kefu_stat_close_codes[i]) = '\0';
+
+        } else {
+            ngx_cpystrn((u_char *) code, (u_char *) "other", sizeof(code));
+        }
+
+        if (o) {
+            json_object_set_new(o, code,
+                                json_integer((json_int_t) ctx->st->closes[i]));
+
+        } else {
+            rc |= ngx_kefu_status_printf(ctx, "kefu_%s{code=\"%s\"} %uA\n",
+                                         m->name, code, ctx->st->closes[i]);
+        }
+    }
+
+    return o ? json_object_set_new(section, m->json, o) : rc;
+}
+
+
+static ngx_int_t
+ngx_kefu_status_redis_state(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    const char  *state;
+
+    switch (ctx->redis) {
+
+    case NGX_KEFU_STATUS_REDIS_UP:
+        state = "up";
+        break;
+
+    case NGX_KEFU_STATUS_REDIS_DOWN:
+        state = "down";
+        break;
+
+    default:
+        state = "none";
+    }
+
+    return json_object_set_new(section, m->json, json_string(state));
+}
+
+
+/* the zone's workers that are alive, for the Redis link states */
+
+static ngx_uint_t
+ngx_kefu_status_worker_alive(ngx_kefu_zone_worker_t *w)
+{
+    ngx_pid_t  pid;
+
+    pid = (ngx_pid_t) w->pid;
+
+    if (pid == 0) {
+        return 0;
+    }
+
+    return pid == ngx_pid || kill(pid, 0) == 0 || ngx_errno != ESRCH;
+}
+
+
+static ngx_int_t
+ngx_kefu_status_links(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    json_t                  *a;
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    ngx_kefu_zone_worker_t  *w;
+
+    a = section ? json_array() : NULL;
+    rc = NGX_OK;
+
+    for (i = 0; i < NGX_KEFU_ZONE_WORKERS; i++) {
+        w = &ctx->sh->workers[i];
+
+        if (!ngx_kefu_status_worker_alive(w)) {
+            continue;
+        }
+
+        if (section == NULL) {
+            rc |= ngx_kefu_status_printf(ctx,
+                      "kefu_%s{worker=\"%ui\",link=\"command\"} %d\n"
+                      "kefu_%s{worker=\"%ui\",link=\"pubsub\"} %d\n",
+                      m->name, i, w->redis_cmd ? 1 : 0,
+                      m->name, i, w->redis_sub ? 1 : 0);
+
+        } else if (a) {
+            json_array_append_new(a, json_pack("{s:i,s:I,s:s,s:s,s:I}",
+                                  "worker", (int) i,
+                                  "pid", (json_int_t) w->pid,
+                                  "command", w->redis_cmd ? "up" : "down",
+                                  "pubsub", w->redis_sub ? "up" : "down",
+                                  "queue", (json_int_t) w->redis_queue));
+        }
+    }
+
+    return section ? json_object_set_new(section, m->json, a) : rc;
+}
+
+
+/* Prometheus only: JSON has the queue in "workers" */
+
+static ngx_int_t
+ngx_kefu_status_queues(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    ngx_kefu_zone_worker_t  *w;
+
+    rc = NGX_OK;
+
+    for (i = 0; i < NGX_KEFU_ZONE_WORKERS; i++) {
+        w = &ctx->sh->workers[i];
+
+        if (ngx_kefu_status_worker_alive(w)) {
+            rc |= ngx_kefu_status_printf(ctx, "kefu_%s{worker=\"%ui\"} %uA\n",
+                                         m->name, i, w->redis_queue);
+        }
+    }
+
+    return rc;
+}
+
+
+/* cumulative buckets: Prometheus's le in seconds, JSON's le_ms */
+
+static ngx_int_t
+ngx_kefu_status_latency(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    json_t            *a;
+    ngx_int_t          rc;
+    ngx_uint_t         i, sum;
+    ngx_kefu_stats_t  *st;
+
+    st = ctx->st;
+    a = section ? json_array() : NULL;
+    rc = NGX_OK;
+    sum = 0;
+
+    for (i = 0; i < NGX_KEFU_STAT_BUCKETS; i++) {
+        sum += st->redis_latency[i];
+
+        if (section && a == NULL) {
+            continue;
+        }
+
+        if (i == NGX_KEFU_STAT_BUCKETS - 1) {
+            rc |= section ? json_array_append_new(a, json_pack("{s:s,s:I}",
+                                "le_ms", "+Inf", "count", (json_int_t) sum))
+                          : ngx_kefu_status_printf(ctx, "kefu_%s_bucket"
+                                "{le=\"+Inf\"} %ui\n", m->name, sum);
+
+        } else {
+            rc |= section ? json_array_append_new(a, json_pack("{s:I,s:I}",
+                                "le_ms",
+                                (json_int_t) ngx_kefu_stat_buckets[i],
+                                "count", (json_int_t) sum))
+                          : ngx_kefu_status_printf(ctx, "kefu_%s_bucket"
+                                "{le=\"%M.%03M\"} %ui\n", m->name,
+                                ngx_kefu_stat_buckets[i] / 1000,
+                                ngx_kefu_stat_buckets[i] % 1000, sum);
+        }
+    }
+
+    if (section) {
+        return json_object_set_new(section, m->json,
+                                   json_pack("{s:I,s:I,s:o*}",
+                                             "sum_ms",
+                                             (json_int_t) st->redis_latency_ms,
+                                             "count", (json_int_t) sum,
+                                             "buckets", a));
+    }
+
+    return rc | ngx_kefu_status_printf(ctx, "kefu_%s_sum %uA.%03uA\n"
+                                       "kefu_%s_count %ui\n", m->name,
+                                       st->redis_latency_ms / 1000,
+                                       st->redis_latency_ms % 1000,
+                                       m->name, sum);
+}
+
+
+/* what Redis said of a site (NULL: nothing), and its name as a label */
+
+static json_t *
+ngx_kefu_status_read(ngx_kefu_status_ctx_t *ctx, ngx_kefu_site_t *site,
+    const char *key, u_char *label)
+{
+    json_t  *v;
+
+    v = json_object_get(json_object_getn(ctx->sites, (char *) site->name.data,
+                                         site->name.len),
+                        key);
+
+    if (v) {
+        *ngx_kefu_status_label(label, site->name.data, site->name.len) = '\0';
+    }
+
+    return v;
+}
+
+
+/* JSON: every site's figures, null where Redis could not be read */
+
+static ngx_int_t
+ngx_kefu_status_sites(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    u_char            sname[2 * 64 + 1];
+    json_t           *o, *v;
+    ngx_int_t         rc;
+    ngx_uint_t        k, i;
+    ngx_kefu_site_t  *site;
+
+    static const char  *states[] = { "queued", "open", "closed", "bot" };
+
+    site = ctx->kmcf->sites.elts;
+
+    if (section == NULL) {
+        rc = NGX_OK;
+
+        for (k = 0; k < ctx->kmcf->sites.nelts; k++) {
+            v = ngx_kefu_status_read(ctx, &site[k], "conversations", sname);
+            if (v == NULL) {
+                continue;
+            }
+
+            for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+                rc |= ngx_kefu_status_printf(ctx, "kefu_%s{site=\"%s\","
+                                             "state=\"%s\"} %L\n", m->name,
+                                             sname, states[i],
+                                             (int64_t) json_integer_value(
+                                                 json_object_get(v,
+                                                                 states[i])));
+            }
+        }
+
+        return rc;
+    }
+
+    if (ctx->redis == NGX_KEFU_STATUS_REDIS_DOWN) {
+        /* what could not be read is null, never a guess */
+        json_object_clear(ctx->sites);
+    }
+
+    o = json_object();
+
+    for (k = 0; o && k < ctx->kmcf->sites.nelts; k++) {
+        v = json_object_getn(ctx->sites, (char *) site[k].name.data,
+                             site[k].name.len);
+
+        if (v == NULL || json_is_null(v)) {
+            v = json_pack("{s:n,s:n}", "conversations", "queues");
+
+        } else {
+            json_incref(v);
+        }
+
+        json_object_setn_new(o, (char *) site[k].name.data, site[k].name.len,
+                             v);
+    }
+
+    return json_object_set_new(section, m->json, o);
+}
+
+
+/* Prometheus only: JSON has the queues in "sites" */
+
+static ngx_int_t
+ngx_kefu_status_queue_length(ngx_kefu_status_ctx_t *ctx,
+    ngx_kefu_status_metric_t *m, json_t *section)
+{
+    u_char            sname[2 * 64 + 1], gname[2 * 256 + 1];
+    json_t           *queues, *v;
+    ngx_int_t         rc;
+    ngx_uint_t        k;
+    const char       *group;
+    ngx_kefu_site_t  *site;
+
+    site = ctx->kmcf->sites.elts;
+    rc = NGX_OK;
+
+    for (k = 0; k < ctx->kmcf->sites.nelts; k++) {
+        queues = ngx_kefu_status_read(ctx, &site[k], "queues", sname);
+        if (queues == NULL) {
+            continue;
+        }
+
+        json_object_foreach(queues, group, v) {
+            *ngx_kefu_status_label(gname, (u_char *) group,
+                                   ngx_min(ngx_strlen(group), 256)) = '\0';
+
+            rc |= ngx_kefu_status_printf(ctx, "kefu_%s{site=\"%s\","
+                                         "group=\"%s\"} %L\n", m->name,
+                                         sname, gname,
+                                         (int64_t) json_integer_value(v));
+        }
+    }
+
+    return rc;
 }
 
 
@@ -1136,37 +1470,9 @@ static ngx_int_t
 ngx_kefu_status_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    size_t        len;
-    ngx_buf_t    *b;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
-    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\"}}\n") - 1
-          + ngx_strlen(code) + ngx_strlen(message);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* code and message are our own literals: nothing to escape */
-    b->last = ngx_snprintf(b->last, len, "{\"error\":{\"code\":\"%s\","
-                           "\"message\":\"%s\"}}\n", code, message);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    ngx_table_elt_t  *h;
 
     if (status == NGX_HTTP_NOT_ALLOWED) {
-        ngx_table_elt_t  *h;
-
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1177,14 +1483,5 @@ ngx_kefu_status_error(ngx_http_request_t *r, ngx_uint_t status,
         ngx_str_set(&h->value, "GET, HEAD");
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_kefu_http_error(r, status, code, message);
 }

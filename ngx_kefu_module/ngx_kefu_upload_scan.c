@@ -38,6 +38,10 @@ struct ngx_kefu_scan_s {
 
 static void ngx_kefu_scan_write(ngx_event_t *ev);
 static void ngx_kefu_scan_read(ngx_event_t *ev);
+static ngx_uint_t ngx_kefu_scan_timedout(ngx_kefu_scan_t *s,
+    ngx_event_t *ev);
+static void ngx_kefu_scan_wait(ngx_kefu_scan_t *s, ngx_event_t *ev,
+    ngx_uint_t timed);
 static void ngx_kefu_scan_end(ngx_kefu_scan_t *s, ngx_int_t rc,
     ngx_str_t *name);
 
@@ -129,10 +133,7 @@ ngx_kefu_scan_write(ngx_event_t *ev)
     c = ev->data;
     s = c->data;
 
-    if (ev->timedout) {
-        ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
-                      "kefu: the virus scanner timed out");
-        ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+    if (ngx_kefu_scan_timedout(s, ev)) {
         return;
     }
 
@@ -181,12 +182,7 @@ ngx_kefu_scan_write(ngx_event_t *ev)
         n = c->send(c, s->buf + s->sent, s->len - s->sent);
 
         if (n == NGX_AGAIN) {
-            ngx_add_timer(ev, s->timeout);
-
-            if (ngx_handle_write_event(ev, 0) != NGX_OK) {
-                ngx_kefu_scan_end(s, NGX_ERROR, NULL);
-            }
-
+            ngx_kefu_scan_wait(s, ev, 1);
             return;
         }
 
@@ -213,19 +209,13 @@ ngx_kefu_scan_read(ngx_event_t *ev)
     c = ev->data;
     s = c->data;
 
-    if (ev->timedout) {
-        ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
-                      "kefu: the virus scanner timed out");
-        ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+    if (ngx_kefu_scan_timedout(s, ev)) {
         return;
     }
 
     if (!s->ended) {
         /* nothing is expected before the end: an early error message */
-        if (ngx_handle_read_event(ev, 0) != NGX_OK) {
-            ngx_kefu_scan_end(s, NGX_ERROR, NULL);
-        }
-
+        ngx_kefu_scan_wait(s, ev, 0);
         return;
     }
 
@@ -237,12 +227,7 @@ ngx_kefu_scan_read(ngx_event_t *ev)
         n = c->recv(c, s->reply + s->rlen, sizeof(s->reply) - 1 - s->rlen);
 
         if (n == NGX_AGAIN) {
-            ngx_add_timer(ev, s->timeout);
-
-            if (ngx_handle_read_event(ev, 0) != NGX_OK) {
-                ngx_kefu_scan_end(s, NGX_ERROR, NULL);
-            }
-
+            ngx_kefu_scan_wait(s, ev, 1);
             return;
         }
 
@@ -289,6 +274,41 @@ ngx_kefu_scan_read(ngx_event_t *ev)
                   "answered \"%*s\"", last - s->reply, s->reply);
 
     ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+}
+
+
+static ngx_uint_t
+ngx_kefu_scan_timedout(ngx_kefu_scan_t *s, ngx_event_t *ev)
+{
+    if (!ev->timedout) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, NGX_ETIMEDOUT,
+                  "kefu: the virus scanner timed out");
+    ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+
+    return 1;
+}
+
+
+/* the socket is not ready: wait for it (timed: at most scan_timeout) */
+
+static void
+ngx_kefu_scan_wait(ngx_kefu_scan_t *s, ngx_event_t *ev, ngx_uint_t timed)
+{
+    ngx_int_t  rc;
+
+    if (timed) {
+        ngx_add_timer(ev, s->timeout);
+    }
+
+    rc = ev->write ? ngx_handle_write_event(ev, 0)
+                   : ngx_handle_read_event(ev, 0);
+
+    if (rc != NGX_OK) {
+        ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+    }
 }
 
 

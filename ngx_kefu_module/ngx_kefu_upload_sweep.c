@@ -26,6 +26,14 @@
 #define NGX_KEFU_SWEEP_BATCH  100
 
 
+/* a reap call: a file's references from some of the conversations gone */
+typedef struct {
+    ngx_uint_t                   file;       /* in shas */
+    ngx_uint_t                   first;      /* in gone */
+    ngx_uint_t                   n;
+} ngx_kefu_sweep_reap_t;
+
+
 /* one site's sweep, its steps' state in a pool of its own */
 typedef struct {
     ngx_pool_t                  *pool;
@@ -36,14 +44,21 @@ typedef struct {
     ngx_uint_t                  *file;       /* each one's file, in shas */
     ngx_str_t                   *shas;
     ngx_uint_t                   nshas;
+    ngx_str_t                   *site_name;
+    ngx_str_t                   *gone;       /* conversations, by file */
+    ngx_kefu_sweep_reap_t       *reaps;      /* a call each */
 } ngx_kefu_sweep_t;
 
 
 static void ngx_kefu_upload_sweep_handler(ngx_event_t *ev);
 static void ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static ngx_int_t ngx_kefu_upload_sweep_ask(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
 static void ngx_kefu_upload_sweep_checked(ngx_kefu_redis_t *rd,
     redisReply *rows, void *data);
+static ngx_int_t ngx_kefu_upload_sweep_reap(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
 static void ngx_kefu_upload_sweep_reaped(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_upload_sweep_unlink(ngx_kefu_redis_t *rd,
@@ -161,11 +176,8 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_sweep_t *sw = data;
 
-    size_t             i, k, m, n;
-    redisReply        *ask, *e;
-    ngx_kefu_call_t   *calls;
-
-    static const char  *fields[] = { "site" };
+    size_t        i, k, m, n;
+    redisReply   *ask, *e;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
@@ -208,11 +220,8 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
     sw->convs = ngx_palloc(sw->pool, n * sizeof(ngx_str_t));
     sw->file = ngx_palloc(sw->pool, n * sizeof(ngx_uint_t));
     sw->shas = ngx_palloc(sw->pool, m * sizeof(ngx_str_t));
-    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
 
-    if (sw->convs == NULL || sw->file == NULL || sw->shas == NULL
-        || calls == NULL)
-    {
+    if (sw->convs == NULL || sw->file == NULL || sw->shas == NULL) {
         goto failed;
     }
 
@@ -235,10 +244,7 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
             sw->file[sw->n] = sw->nshas;
 
             if (e->type != REDIS_REPLY_STRING
-                || sw->convs[sw->n].data == NULL
-                || ngx_kefu_conv_fields_args(&calls[sw->n], &sw->convs[sw->n],
-                                             fields, 1)
-                   != NGX_OK)
+                || sw->convs[sw->n].data == NULL)
             {
                 goto failed;
             }
@@ -253,23 +259,30 @@ ngx_kefu_upload_sweep_done(ngx_kefu_redis_t *rd, redisReply *reply,
         sw->nshas++;
     }
 
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_conv_fields, calls, n, 0,
-                              ngx_kefu_upload_sweep_checked, sw)
-        != NGX_OK)
+    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_conv_fields, n,
+                                   ngx_kefu_upload_sweep_ask, sw, 0,
+                                   ngx_kefu_upload_sweep_checked, sw)
+        == NGX_OK)
     {
-        goto failed;
+        return;
     }
-
-    ngx_free(calls);
-    return;
 
 failed:
 
-    if (calls) {
-        ngx_free(calls);
-    }
-
     ngx_destroy_pool(sw->pool);
+}
+
+
+/* whether the ith conversation is still there */
+
+static ngx_int_t
+ngx_kefu_upload_sweep_ask(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_sweep_t *sw = data;
+
+    static const char  *fields[] = { "site" };
+
+    return ngx_kefu_conv_fields_args(call, &sw->convs[i], fields, 1);
 }
 
 
@@ -281,9 +294,7 @@ ngx_kefu_upload_sweep_checked(ngx_kefu_redis_t *rd, redisReply *rows,
 {
     ngx_kefu_sweep_t *sw = data;
 
-    ngx_str_t         *gone;
-    ngx_uint_t         i, j, f, ng, ncalls;
-    ngx_kefu_call_t   *calls;
+    ngx_uint_t         i, j, f, ng, first, nreaps;
     ngx_kefu_site_t   *site;
 
     if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
@@ -295,66 +306,63 @@ ngx_kefu_upload_sweep_checked(ngx_kefu_redis_t *rd, redisReply *rows,
 
     site = (ngx_kefu_site_t *) ngx_kefu_redis_main_conf(rd)->sites.elts
            + sw->site;
+    sw->site_name = &site->name;
 
     /* at most one call per file and NGX_KEFU_UPLOAD_REAP_MAX gone */
-    calls = ngx_alloc(sw->n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
-    gone = ngx_palloc(sw->pool, sw->n * sizeof(ngx_str_t));
+    sw->gone = ngx_palloc(sw->pool, sw->n * sizeof(ngx_str_t));
+    sw->reaps = ngx_palloc(sw->pool, sw->n * sizeof(ngx_kefu_sweep_reap_t));
 
-    if (calls == NULL || gone == NULL) {
-        goto failed;
+    if (sw->gone == NULL || sw->reaps == NULL) {
+        ngx_destroy_pool(sw->pool);
+        return;
     }
 
-    ncalls = 0;
+    ng = 0;
+    nreaps = 0;
 
     for (f = 0; f < sw->nshas; f++) {
-        ng = 0;
+        first = ng;
 
         for (i = 0; i < sw->n; i++) {
             if (sw->file[i] == f
                 && rows->element[i]->type == REDIS_REPLY_ARRAY
                 && rows->element[i]->elements == 0)
             {
-                gone[ng++] = sw->convs[i];
+                sw->gone[ng++] = sw->convs[i];
             }
         }
 
-        for (j = 0; j < ng; j += NGX_KEFU_UPLOAD_REAP_MAX) {
-            if (ngx_kefu_upload_reap_args(&calls[ncalls], &site->name,
-                                          &sw->shas[f], gone + j,
-                                          ngx_min(NGX_KEFU_UPLOAD_REAP_MAX,
-                                                  ng - j))
-                != NGX_OK)
-            {
-                goto failed;
-            }
-
-            ncalls++;
+        for (j = first; j < ng; j += NGX_KEFU_UPLOAD_REAP_MAX) {
+            sw->reaps[nreaps].file = f;
+            sw->reaps[nreaps].first = j;
+            sw->reaps[nreaps].n = ngx_min(NGX_KEFU_UPLOAD_REAP_MAX, ng - j);
+            nreaps++;
         }
     }
 
-    if (ncalls == 0) {
-        ngx_free(calls);
-        ngx_destroy_pool(sw->pool);
-        return;
-    }
-
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_upload_reap, calls, ncalls,
-                              0, ngx_kefu_upload_sweep_reaped, sw)
-        != NGX_OK)
+    if (nreaps == 0
+        || ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_upload_reap,
+                                      nreaps, ngx_kefu_upload_sweep_reap, sw,
+                                      0, ngx_kefu_upload_sweep_reaped, sw)
+           != NGX_OK)
     {
-        goto failed;
+        ngx_destroy_pool(sw->pool);
     }
+}
 
-    ngx_free(calls);
-    return;
 
-failed:
+static ngx_int_t
+ngx_kefu_upload_sweep_reap(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_sweep_t *sw = data;
 
-    if (calls) {
-        ngx_free(calls);
-    }
+    ngx_kefu_sweep_reap_t  *rp;
 
-    ngx_destroy_pool(sw->pool);
+    rp = &sw->reaps[i];
+
+    return ngx_kefu_upload_reap_args(call, sw->site_name,
+                                     &sw->shas[rp->file], sw->gone + rp->first,
+                                     rp->n);
 }
 
 

@@ -772,30 +772,6 @@ ngx_kefu_page_valid(json_t *page)
 }
 
 
-ngx_int_t
-ngx_kefu_valid_id(u_char *p, size_t len)
-{
-    u_char  *last;
-
-    if (len == 0 || len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_DECLINED;
-    }
-
-    for (last = p + len; p < last; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9')
-            || *p == '.' || *p == '_' || *p == '@' || *p == '-')
-        {
-            continue;
-        }
-
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_kefu_refuse(ngx_kefu_req_t *r, const char *code, const char *message,
     const char *cid)

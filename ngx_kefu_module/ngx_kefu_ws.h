@@ -99,7 +99,6 @@ typedef struct {
     unsigned                     close_sent:1;
     unsigned                     close_received:1;
     unsigned                     lingering:1;  /* write side shut down */
-    unsigned                     write_posted:1;
     unsigned                     failed:1;     /* drop the connection now */
 } ngx_kefu_ws_io_t;
 

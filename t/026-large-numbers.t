@@ -15,16 +15,10 @@ our $SITE = <<'_EOC_';
     kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on default_group=presales;
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shop1/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
-    $block->set_value('config', <<'_EOC_' . ($block->config // ''));
+api_blocks(http => $main::SITE, ready => '/kefu/api/sites/shop1/convs', config => <<'_EOC_');
     location = /chat { kefu_chat; }
     location /kefu/api/ { kefu_api; }
 _EOC_
-});
 
 our $SHOP = site_of_run('shop1');
 $Kefu::API::Token = api_token(secret => $S1, site => $SHOP);

@@ -5,6 +5,7 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::API;
+use Kefu::Chat;
 
 our $S1 = 'shop1-secret-0123456789abcdef';
 
@@ -14,61 +15,16 @@ our $SITE = <<'_EOC_';
     kefu_site shop2 secret=shop2-secret-0123456789abcdef anonymous=on;
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    # on one line: the block's own line numbers stay as they are
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shop1/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
-    $block->set_value('config', <<'_EOC_' . ($block->config // ''));
+api_blocks(http => $main::SITE, ready => '/kefu/api/sites/shop1/convs', config => <<'_EOC_');
     location = /chat { kefu_chat; }
     location /kefu/api/ { kefu_api; }
 _EOC_
-});
 
 # agents and groups of fixed names: a site of this run's own
 our $SHOP = site_of_run('shop1');
 
 $Kefu::API::Token = api_token(secret => $S1, site => $SHOP);
-
-# an agent of shop1 in a group of its own, connected
-sub agent {
-    my ($id, $group, %o) = @_;
-    my $t = jwt_hs256({sub => $id, role => 'agent', site => $main::SHOP, exp => time + 600,
-                       name => "Agent $id", groups => [$group], capacity => 5}, $main::S1);
-    # a host just started may not have its Redis connection yet
-    my ($ws, $w);
-    for (1 .. 50) {
-        ($ws, $w) = kefu_connect(role => 'agent', site => $main::SHOP, token => $t, %o);
-        last unless $w->{type} eq 'error' && $w->{code} eq 'unavailable';
-        sleep 0.1;
-    }
-    die "agent hello: $w->{type} $w->{message}\n" unless $w->{type} eq 'welcome';
-    return $ws;
-}
-
-# a visitor who opened a conversation in a group: ($ws, $welcome, $conv)
-sub visitor_conv {
-    my ($group) = @_;
-    my ($v, $w) = kefu_connect(role => 'visitor', site => $main::SHOP, group => $group);
-    $v->send_json({type => 'msg', cid => 'first', text => 'hello?'});
-    my $ack = $v->recv_type('ack') or die "no ack\n";
-    return ($v, $w, $ack->{conv});
-}
-
-# the agent takes the conversation; it and the visitor read the log up to
-# the system entry that records it
-sub take {
-    my ($a, $conv, $v) = @_;
-    $a->send_json({type => 'accept', conv => $conv});
-    my $c = $a->recv_type('conv', 5);
-    die "accept failed\n" unless $c && $c->{conv} eq $conv;
-    for my $ws (grep { defined } $a, $v) {
-        while (my $m = $ws->recv_type('msg', 5)) {
-            last if $m->{from}{role} eq 'system';
-        }
-    }
-}
+chat_site($SHOP, $S1);
 
 run_tests();
 

@@ -21,17 +21,10 @@ our $SITE = <<'_EOC_';
     kefu_site shopr secret=shopr-secret-0123456789abcdef anonymous=on default_group=ra settings=$TEST_NGINX_SHOPR_SETTINGS;
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    # on one line: the block's own line numbers stay as they are
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shopr/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
-    $block->set_value('config', <<'_EOC_' . ($block->config // ''));
+api_blocks(http => $main::SITE, ready => '/kefu/api/sites/shopr/convs', config => <<'_EOC_');
     location = /chat { kefu_chat; }
     location /kefu/api/ { kefu_api; }
 _EOC_
-});
 
 # lists and counts of its own: a site of this run's own
 our $SHOP = site_of_run('shopr');

@@ -14,17 +14,10 @@ our $SITE = <<'_EOC_';
     kefu_site shops secret=shops-secret-0123456789abcdef anonymous=on default_group=sa;
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    # on one line: the block's own line numbers stay as they are
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shops/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
-    $block->set_value('config', <<'_EOC_' . ($block->config // ''));
+api_blocks(http => $main::SITE, ready => '/kefu/api/sites/shops/convs', config => <<'_EOC_');
     location = /chat { kefu_chat; }
     location /kefu/api/ { kefu_api; }
 _EOC_
-});
 
 $Kefu::API::Token = api_token(secret => $S, site => 'shops');
 

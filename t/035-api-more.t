@@ -8,19 +8,13 @@ use Kefu::API;
 
 our $S = 'shopm-secret-0123456789abcdef';
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shopm/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', <<'_EOC_' . ($block->http_config // ''));
+api_blocks(ready => '/kefu/api/sites/shopm/convs', http => <<'_EOC_', config => <<'_EOC_');
     kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     kefu_site shopm secret=shopm-secret-0123456789abcdef anonymous=on grace=0 default_group=ma;
 _EOC_
-    $block->set_value('config', <<'_EOC_');
     location = /chat { kefu_chat; }
     location /kefu/api/ { kefu_api; }
 _EOC_
-});
 
 # lists and agents of its own: a site of this run's own
 our $SHOP = site_of_run('shopm');

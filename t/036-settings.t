@@ -14,15 +14,11 @@ use File::Temp ();
 
 our $S = 'set-secret-0123456789abcdef';
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site set1 secret=$S anonymous=on;\n" . ($block->http_config // ''));
-    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }\n"
+api_blocks(ready => '/kefu/api/sites/set1/settings',
+    http => "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site set1 secret=$S anonymous=on;\n",
+    config => "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }\n"
         . "location /kefu/api/ { kefu_api; }\n");
-    $block->set_value('ws', "api_ready('/kefu/api/sites/set1/settings') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-});
 
 $Kefu::API::Token = api_token(secret => $S, site => 'set1', role => 'admin', sub => 'boss');
 

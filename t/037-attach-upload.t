@@ -37,13 +37,8 @@ our $LOC = <<'_EOC_';
     }
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shop1/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
-    $block->set_value('config', $main::LOC . ($block->config // ''));
-});
+api_blocks(ready => '/kefu/api/sites/shop1/convs', http => $main::SITE,
+    config => $main::LOC);
 
 $Kefu::API::Token = api_token(secret => $S1, site => 'shop1');
 

@@ -22,17 +22,11 @@ our $SITE = <<'_EOC_';
     kefu_upload_path $TEST_NGINX_UPLOAD_DIR;
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shop1/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
-    $block->set_value('config', <<'_EOC_' . ($block->config // ''));
+api_blocks(http => $main::SITE, ready => '/kefu/api/sites/shop1/convs', config => <<'_EOC_');
     location = /chat { kefu_chat; }
     location /kefu/api/ { kefu_api; }
     location /files/ { kefu_upload; client_max_body_size 20m; }
 _EOC_
-});
 
 $Kefu::API::Token = api_token(secret => $S1, site => 'shop1');
 $Kefu::Upload::Path = '/files/';

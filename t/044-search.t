@@ -19,17 +19,10 @@ our $SITE = <<'_EOC_';
     kefu_search_retention 2h;
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    # on one line: the block's own line numbers stay as they are
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shops/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
-    $block->set_value('config', <<'_EOC_' . ($block->config // ''));
+api_blocks(http => $main::SITE, ready => '/kefu/api/sites/shops/convs', config => <<'_EOC_');
     location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }
     location /kefu/api/ { kefu_api; }
 _EOC_
-});
 
 # the index is the site's: a site of this run's own
 our $SHOP = site_of_run('shops');

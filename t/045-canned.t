@@ -10,14 +10,10 @@ use Kefu::WS qw(jwt_hs256);
 
 our $S = 'shopc-secret-0123456789abcdef';
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site shopc secret=$S anonymous=on;\n" . ($block->http_config // ''));
-    $block->set_value('config', "location = /chat { kefu_chat; }\nlocation /kefu/api/ { kefu_api; }\n");
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shopc/settings') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-});
+api_blocks(ready => '/kefu/api/sites/shopc/settings',
+    http => "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site shopc secret=$S anonymous=on;\n",
+    config => "location = /chat { kefu_chat; }\nlocation /kefu/api/ { kefu_api; }\n");
 
 our $SHOP = site_of_run('shopc');
 $Kefu::API::Token = api_token(secret => $S, site => $SHOP, role => 'admin', sub => 'boss');

@@ -9,7 +9,6 @@ use Encode ();
 use File::Temp ();
 
 our $S = 'browser55-secret-0123456789abcdef';
-$ENV{TEST_NGINX_KEFU_HTML} = kefu_root() . '/html';
 
 # the shop page, written in GBK
 our $Dir = File::Temp::tempdir(CLEANUP => 1);
@@ -23,19 +22,8 @@ our $Dir = File::Temp::tempdir(CLEANUP => 1);
 $ENV{TEST_NGINX_GBK_DIR} = $Dir;
 
 # no skip: without Chromium the file fails and says why
-if (my $why = browser_ready()) {
-    die "no browser: $why (scripts/test installs Chromium and the\n"
-        . "node packages; see t/README.md)\n";
-}
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site b55 secret=$S anonymous=on;\n");
-    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n"
-        . "location /gbk/ { alias \$TEST_NGINX_GBK_DIR/; charset gbk; }\n"
-        . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types; }\n");
-});
+browser_blocks(site => 'b55', secret => $S,
+    locations => "location /gbk/ { alias \$TEST_NGINX_GBK_DIR/; charset gbk; }\n");
 
 run_tests();
 

@@ -9,24 +9,13 @@ use Kefu::Browser;
 use File::Temp qw(tempdir);
 
 our $S = 'browser54-secret-0123456789abcdef';
-$ENV{TEST_NGINX_KEFU_HTML} = kefu_root() . '/html';
 $ENV{TEST_NGINX_UPLOAD_DIR} = tempdir('kefu-uploads.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # no skip: without Chromium the file fails and says why
-if (my $why = browser_ready()) {
-    die "no browser: $why (scripts/test installs Chromium and the\n"
-        . "node packages; see t/README.md)\n";
-}
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site b54 secret=$S anonymous=on upload_max_size=300k upload_quota=2;\n"
-        . "kefu_upload_path \$TEST_NGINX_UPLOAD_DIR;\n" . ($block->http_config // ''));
-    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n"
-        . "location /files { kefu_upload; client_max_body_size 1m; }\n"
-        . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types; }\n");
-});
+browser_blocks(site => 'b54', secret => $S,
+    site_params => 'upload_max_size=300k upload_quota=2',
+    http => "kefu_upload_path \$TEST_NGINX_UPLOAD_DIR;\n",
+    locations => "location /files { kefu_upload; client_max_body_size 1m; }\n");
 
 run_tests();
 

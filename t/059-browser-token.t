@@ -9,23 +9,12 @@ use t::Kefu;
 use Kefu::Browser;
 
 our $S = 'browser58-secret-0123456789abcdef';
-$ENV{TEST_NGINX_KEFU_HTML} = kefu_root() . '/html';
 
 # no skip: without Chromium the file fails and says why
-if (my $why = browser_ready()) {
-    die "no browser: $why (scripts/test installs Chromium and the\n"
-        . "node packages; see t/README.md)\n";
-}
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site b58 secret=$S anonymous=on;\n"
-        . "log_format tok58 '\$request \"\$http_referer\"';\n");
-    $block->set_value('config', "location = /chat { kefu_chat; access_log logs/tok58.log tok58; }\n"
-        . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types;"
-        . " access_log logs/tok58.log tok58; }\n");
-});
+browser_blocks(site => 'b58', secret => $S,
+    http => "log_format tok58 '\$request \"\$http_referer\"';\n",
+    chat => 'kefu_chat; access_log logs/tok58.log tok58;',
+    root => 'access_log logs/tok58.log tok58;');
 
 run_tests();
 

@@ -6,59 +6,21 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::API;
+use Kefu::Chat;
 
 our $S1 = 'shop1-secret-0123456789abcdef';
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('ws', "api_ready('/kefu/api/sites/shop1/convs') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-    $block->set_value('http_config', <<'_EOC_');
+api_blocks(ready => '/kefu/api/sites/shop1/convs', http => <<'_EOC_', config => <<'_EOC_');
     kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on default_group=presales;
 _EOC_
-    $block->set_value('config', <<'_EOC_');
     location = /chat { kefu_chat; }
     location /kefu/api/ { kefu_api; }
 _EOC_
-});
 
 our $SHOP = site_of_run('shop1');
 $Kefu::API::Token = api_token(secret => $S1, site => $SHOP);
-
-sub agent {
-    my ($id, $group) = @_;
-    my $t = jwt_hs256({sub => $id, role => 'agent', site => $main::SHOP, exp => time + 600,
-                       name => "Agent $id", groups => [$group], capacity => 5}, $main::S1);
-    my ($ws, $w);
-    for (1 .. 50) {
-        ($ws, $w) = kefu_connect(role => 'agent', site => $main::SHOP, token => $t);
-        last unless $w->{type} eq 'error' && $w->{code} eq 'unavailable';
-        sleep 0.1;
-    }
-    die "agent hello: $w->{type}\n" unless $w->{type} eq 'welcome';
-    return $ws;
-}
-
-sub visitor_conv {
-    my ($group) = @_;
-    my ($v, $w) = kefu_connect(role => 'visitor', site => $main::SHOP, group => $group);
-    $v->send_json({type => 'msg', cid => 'first', text => 'hello?'});
-    my $ack = $v->recv_type('ack') or die "no ack\n";
-    return ($v, $w, $ack->{conv});
-}
-
-sub take {
-    my ($a, $conv, $v) = @_;
-    $a->send_json({type => 'accept', conv => $conv});
-    my $c = $a->recv_type('conv', 5);
-    die "accept failed\n" unless $c && $c->{conv} eq $conv;
-    for my $ws ($a, $v) {
-        while (my $m = $ws->recv_type('msg', 5)) {
-            last if $m->{from}{role} eq 'system';
-        }
-    }
-}
+chat_site($SHOP, $S1);
 
 run_tests();
 

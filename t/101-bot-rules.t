@@ -8,22 +8,20 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::API;
+use Kefu::Chat;
 
 our $S = 'bot-secret-0123456789abcdef';
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site botr secret=$S anonymous=on default_group=presales;\n");
+api_blocks(ready => '/kefu/api/sites/botr/settings',
+    http => "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site botr secret=$S anonymous=on default_group=presales;\n",
     # 10,000 keywords are more than the default 64k of a request body
-    $block->set_value('config', "location = /chat { kefu_chat; }\n"
+    config => "location = /chat { kefu_chat; }\n"
         . "location /kefu/api/ { kefu_api; kefu_api_max_body 256k; }\n");
-    $block->set_value('ws', "api_ready('/kefu/api/sites/botr/settings') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-});
 
 our $SITE = site_of_run('botr');
 $Kefu::API::Token = api_token(secret => $S, site => $SITE, role => 'admin', sub => 'boss');
+chat_site($SITE, $S);
 
 sub bad {
     my ($doc, $field, $what) = @_;
@@ -42,26 +40,6 @@ sub try_rules {
     my ($st, $j) = api(POST => "/kefu/api/sites/$main::SITE/rules/try", $body, %o);
     die "rules/try: $st\n" unless $st == 200;
     return { map { $_->{id} => $_ } @{ $j->{rules} } };
-}
-
-# PUT the settings, then wait until this worker runs them: the change
-# reaches it by the settings notice, after the PUT answered.  A rule of its
-# own (never firing) marks the version.
-our $Mark = 0;
-sub put_settings {
-    my ($doc, $port) = @_;
-    my $id = 'mark' . ++$main::Mark . 'x' . int(rand 1e6);
-    my %d = %$doc;
-    $d{rules} = [@{ $d{rules} // [] }, {id => $id, when => {type => 'message'},
-                 if => [{keywords => ["zz$id"]}], then => [{label => 'mark'}]}];
-    my ($st, $j) = api(PUT => "/kefu/api/sites/$main::SITE/settings", \%d);
-    return ($st, $j) unless $st == 200;
-    for (1 .. 400) {
-        my ($s2, $t) = api(POST => "/kefu/api/sites/$main::SITE/rules/try", {text => 'x'}, $port ? (port => $port) : ());
-        return ($st, $j) if $s2 == 200 && grep { $_->{id} eq $id } @{ $t->{rules} };
-        select undef, undef, undef, 0.025;
-    }
-    die "the settings never reached the worker\n";
 }
 
 run_tests();

@@ -9,21 +9,19 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::API;
+use Kefu::Chat;
 
 our $S = 'live-secret-0123456789abcdef';
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site botl secret=$S anonymous=on default_group=presales;\n");
-    $block->set_value('config', "location = /chat { kefu_chat; }\n"
+api_blocks(ready => '/kefu/api/sites/botl/settings',
+    http => "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site botl secret=$S anonymous=on default_group=presales;\n",
+    config => "location = /chat { kefu_chat; }\n"
         . "location /kefu/api/ { kefu_api; }\n");
-    $block->set_value('ws', "api_ready('/kefu/api/sites/botl/settings') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-});
 
 our $SITE = site_of_run('botl');
 $Kefu::API::Token = api_token(secret => $S, site => $SITE, role => 'admin', sub => 'boss');
+chat_site($SITE, $S);
 
 sub T { JSON::PP::true() }
 
@@ -33,26 +31,6 @@ sub log_of {
     my ($st, $j) = api(GET => "/kefu/api/sites/$main::SITE/convs/$conv/messages?limit=200");
     die "log: $st\n" unless $st == 200;
     return @{ $j->{msgs} };
-}
-
-# PUT the settings, then wait until this worker runs them (they reach it
-# by the settings notice, after the PUT answered): a rule of its own that
-# never fires marks the version
-our $Mark = 0;
-sub put_settings {
-    my ($doc) = @_;
-    my $id = 'mark' . ++$main::Mark . 'x' . int(rand 1e6);
-    my %d = %$doc;
-    $d{rules} = [@{ $d{rules} // [] }, {id => $id, when => {type => 'message'},
-                 if => [{keywords => ["zz$id"]}], then => [{label => 'mark'}]}];
-    my ($st, $j) = api(PUT => "/kefu/api/sites/$main::SITE/settings", \%d);
-    return ($st, $j) unless $st == 200;
-    for (1 .. 400) {
-        my ($s2, $t) = api(POST => "/kefu/api/sites/$main::SITE/rules/try", {text => 'x'});
-        return ($st, $j) if $s2 == 200 && grep { $_->{id} eq $id } @{ $t->{rules} };
-        select undef, undef, undef, 0.025;
-    }
-    die "the settings never reached the worker\n";
 }
 
 run_tests();

@@ -11,15 +11,11 @@ use Kefu::API;
 
 our $S = 'ext-secret-0123456789abcdef';
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site botx secret=$S anonymous=on default_group=presales;\n");
-    $block->set_value('config', "location = /chat { kefu_chat; }\n"
+api_blocks(ready => '/kefu/api/sites/botx/settings',
+    http => "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+        . "kefu_site botx secret=$S anonymous=on default_group=presales;\n",
+    config => "location = /chat { kefu_chat; }\n"
         . "location /kefu/api/ { kefu_api; }\n");
-    $block->set_value('ws', "api_ready('/kefu/api/sites/botx/settings') or die 'Redis not ready'; " . $block->ws)
-        if defined $block->ws;
-});
 
 our $SITE = site_of_run('botx');
 $Kefu::API::Token = api_token(secret => $S, site => $SITE, role => 'admin', sub => 'boss');

@@ -14,7 +14,7 @@ use Kefu::WS qw(http_raw json_enc json_dec jwt_hs256);
 # redis() is Kefu::Net's, exported here too for the API tests
 use Kefu::Net qw(redis);
 
-our @EXPORT = qw(api api_token api_raw api_ready redis);
+our @EXPORT = qw(api api_token api_raw api_ready api_blocks redis);
 
 # the token api() sends unless told otherwise
 our $Token;
@@ -58,6 +58,21 @@ sub api_ready {
         select(undef, undef, undef, 0.05);
     }
     return 0;
+}
+
+# Every block's nginx for an API test: http is its http_config and config
+# its locations (each before the block's own); ready: a path every block's
+# ws waits on (api_ready) before it starts.
+sub api_blocks {
+    my (%o) = @_;
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        # on one line: the block's own line numbers stay as they are
+        $block->set_value('ws', "api_ready('$o{ready}') or die 'Redis not ready'; " . $block->ws)
+            if $o{ready} && defined $block->ws;
+        $block->set_value('http_config', $o{http} . ($block->http_config // ''));
+        $block->set_value('config', $o{config} . ($block->config // ''));
+    });
 }
 
 sub api_raw {

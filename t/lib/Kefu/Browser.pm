@@ -4,6 +4,7 @@ package Kefu::Browser;
 # Chromium driven by playwright-core) against the block's live nginx and
 # turns its TAP lines into this test's own tests.
 #
+#   browser_blocks(site => 'b50', secret => $S, api => 1);
 #   browser_run('050-chat.mjs', site => 'b50', secret => $S);
 #
 # The script gets the base URL, the site, its secret and a fresh group name
@@ -18,7 +19,7 @@ use Kefu::Net ();
 use IO::Select ();
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(browser_run browser_ready);
+our @EXPORT = qw(browser_run browser_ready browser_blocks);
 
 my $Root = do {
     require File::Basename;
@@ -38,6 +39,32 @@ sub browser_ready {
             or return 'npm ci failed in t/browser';
     }
     return undef;
+}
+
+# A browser file's setup: Chromium and the node packages there (no skip:
+# without them the file fails and says why), and every block's nginx: the
+# site on the test's Redis, /chat, the html/ tree at /; api => 1 adds
+# /kefu/api/; site_params, http, locations and chat change what they say.
+sub browser_blocks {
+    my (%o) = @_;
+    if (my $why = browser_ready()) {
+        die "no browser: $why (scripts/test installs Chromium and the\n"
+            . "node packages; see t/README.md)\n";
+    }
+    $ENV{TEST_NGINX_KEFU_HTML} = "$Root/html";
+    my $site = "kefu_site $o{site} secret=$o{secret} anonymous=on"
+        . ($o{site_params} ? " $o{site_params}" : '') . ";\n";
+    my $chat = $o{chat} // 'kefu_chat; kefu_message_rate 100r/s burst=200;';
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
+            . $site . ($o{http} // '') . ($block->http_config // ''));
+        $block->set_value('config', "location = /chat { $chat }\n"
+            . ($o{api} ? "location /kefu/api/ { kefu_api; }\n" : '')
+            . ($o{locations} // '')
+            . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types;"
+            . ($o{root} ? " $o{root}" : '') . " }\n");
+    });
 }
 
 sub browser_run {
