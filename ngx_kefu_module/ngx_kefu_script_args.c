@@ -1087,7 +1087,8 @@ ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
 
 
 /*
- * KEYS: the group's sweep lease, the site's marks, the group's queue;
+ * KEYS: the group's sweep lease, the site's marks, the group's queue, its
+ * bot conversations;
  * ARGV: now, lease (ms), limit, keep (ms), holder, rules
  * ("<crc>:<seconds> ...")
  */
@@ -1108,6 +1109,8 @@ ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_kefu_call_key(c, 's', site, (char *) tail);
     ngx_kefu_call_key(c, 's', site, ":rw");
     *ngx_snprintf(tail, sizeof(tail) - 1, ":q:%V", group) = '\0';
+    ngx_kefu_call_key(c, 's', site, (char *) tail);
+    *ngx_snprintf(tail, sizeof(tail) - 1, ":b:%V", group) = '\0';
     ngx_kefu_call_key(c, 's', site, (char *) tail);
     ngx_kefu_call_int(c, now);
     ngx_kefu_call_int(c, lease);

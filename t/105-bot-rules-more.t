@@ -309,6 +309,35 @@ ok($t->{slower}{fires} && $t->{slow}{fires}, 'both fire for a queued one');
 
 
 
+=== TEST 4b: waiting: a conversation in state bot longer than the rule's seconds gets its actions once
+--- ws
+my ($st) = main::put_settings({
+    groups => [{name => 'presales'}, {name => 'botwait'}],
+    bot => {enabled => T, groups => ['botwait'], mode => 'external'},
+    rules => [
+        {id => 'botslow', name => 'Bot slow', when => {type => 'waiting', seconds => 1}, if => [{state => 'bot'}],
+         then => [{reply => 'A person can help too'}, {label => 'bot-waited'}]},
+    ]});
+is($st, 200, 'the bot (external: nothing answers in nginx) and a waiting rule for bot conversations');
+my ($v) = kefu_connect(role => 'visitor', site => $main::SITE, group => 'botwait');
+$v->send_json({type => 'msg', cid => 'b1', text => 'anyone?'});
+my $ack = $v->recv_type('ack');
+my $conv = $ack->{conv};
+my $n = $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $conv });
+is($n && $n->{state}, 'bot', 'the conversation is with the bot');
+my $m = $v->wait_for(sub { ($_[0]{from}{role} // '') eq 'bot' }, 30);
+is($m && $m->{text}, 'A person can help too', 'the waiting rule fired for it');
+is($m && $m->{rule}, 'botslow', 'naming the rule');
+ok($m->{ts} - $ack->{ts} >= 1000, 'not before the second');
+my @e = main::rule_entries_upto($conv, sub { ($_[0]{action} // '') eq 'label' });
+is(scalar(grep { ($_->{rule} // '') eq 'botslow' } main::log_of($conv)), 1, 'once');
+my ($sc, $c) = api(GET => "/kefu/api/sites/botm/convs/$conv");
+is_deeply($c->{labels}, ['bot-waited'], 'labeled');
+main::put_settings({groups => [{name => 'presales'}]});
+--- timeout: 60
+
+
+
 === TEST 5: rules changed on one host take effect on the other: a PUT on host A, a visitor's message on host B
 --- ws
 my ($port2) = start_host("kefu_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n"

@@ -1,6 +1,8 @@
 #!lua
 -- rule_wait: KEYS = the sweep's lease for a group, the site's marks (a
--- zset), the group's queue (kefu:{s:<site>}:q:<group>).  ARGV = now (ms),
+-- zset), the group's queue (kefu:{s:<site>}:q:<group>), its conversations
+-- in state bot (kefu:{s:<site>}:b:<group>, scored by when they entered
+-- it).  ARGV = now (ms),
 -- the lease (ms), how many of the queue's oldest at most, how long a mark
 -- is kept (ms), the lease's holder, the waiting rules ("<crc>:<seconds>"
 -- separated by spaces).
@@ -26,8 +28,8 @@ for crc, s in string.gmatch(ARGV[6], '(%x+):(%d+)') do
 end
 local out, n = {}, 0
 if not least then return out end
-do
-  local q = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - least,
+for k = 3, 4 do
+  local q = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', now - least,
                        'WITHSCORES', 'LIMIT', 0, limit)
   for i = 1, #q, 2 do
     local at = tonumber(q[i + 1])
