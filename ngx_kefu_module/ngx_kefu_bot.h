@@ -165,7 +165,9 @@ json_t *ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
 /* ngx_kefu_bot_run.c: rules acting on a visitor's stored message */
 json_t *ngx_kefu_bot_from(ngx_kefu_site_t *site, ngx_uint_t en);
 ngx_int_t ngx_kefu_bot_route(ngx_kefu_site_t *site, json_t *text,
-    ngx_str_t *group, ngx_uint_t hours, ngx_str_t *out);
+    ngx_str_t *group, ngx_uint_t hours, json_t *intent, ngx_str_t *out);
+/* a visitor's attrs and page kept on its connection for intent routing */
+void ngx_kefu_bot_intent(ngx_kefu_ws_t *ws, const char *key, json_t *v);
 void ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq,
     ngx_uint_t created, ngx_str_t *group, ngx_uint_t closed, ngx_uint_t en,

@@ -274,8 +274,10 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
 ngx_int_t
 ngx_kefu_bot_route(ngx_kefu_site_t *site, json_t *text, ngx_str_t *group,
-    ngx_uint_t hours, ngx_str_t *out)
+    ngx_uint_t hours, json_t *intent, ngx_str_t *out)
 {
+    json_t  *page;
+
     size_t                i, j;
     json_t               *fired, *r, *a, *g;
     ngx_int_t             rc;
@@ -302,6 +304,15 @@ ngx_kefu_bot_route(ngx_kefu_site_t *site, json_t *text, ngx_str_t *group,
     ctx.group = *group;
     ctx.hours = hours;
 
+    /* attrs and page conditions too: what the connection kept of them */
+    ctx.attrs = json_object_get(intent, "attrs");
+    page = json_object_get(intent, "page");
+
+    if (json_is_string(page)) {
+        ctx.page.data = (u_char *) json_string_value(page);
+        ctx.page.len = json_string_length(page);
+    }
+
     fired = ngx_kefu_rules_eval(bc, &ctx, 0, pool);
     rc = NGX_DECLINED;
 
@@ -325,6 +336,35 @@ done:
     ngx_destroy_pool(pool);
 
     return rc;
+}
+
+
+/*
+ * A visitor's hello attrs or latest page (key "attrs", "page"), kept on
+ * its connection only while the site's rules look at them, so that intent
+ * routing sees them before its first message is stored; an idle visitor
+ * of a site without such rules keeps nothing.
+ */
+
+void
+ngx_kefu_bot_intent(ngx_kefu_ws_t *ws, const char *key, json_t *v)
+{
+    ngx_kefu_site_rt_t  *rt = ws->site ? ws->site->rt : NULL;
+
+    if (rt == NULL || rt->bot == NULL || !rt->bot->need_visitor
+        || v == NULL)
+    {
+        return;
+    }
+
+    if (ws->intent == NULL) {
+        ws->intent = json_object();
+        if (ws->intent == NULL) {
+            return;
+        }
+    }
+
+    (void) json_object_set(ws->intent, key, v);
 }
 
 

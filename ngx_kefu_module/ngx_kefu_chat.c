@@ -12,6 +12,7 @@
 #include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_bot.h"
 
 
 #define NGX_KEFU_TYPING_LAPSE   6000
@@ -505,6 +506,9 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
     if (json_is_string(referrer)) {
         json_object_set_new(p, "referrer", ngx_kefu_page_url(referrer));
     }
+
+    /* intent routing may look at where the visitor is */
+    ngx_kefu_bot_intent(ws, "page", json_object_get(p, "url"));
 
     j = json_dumps(p, JSON_COMPACT);
     json_decref(p);

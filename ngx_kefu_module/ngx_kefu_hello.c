@@ -17,6 +17,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_bot.h"
 #include "ngx_kefu_session.h"
 #include "ngx_kefu_revoke.h"
 #include "ngx_kefu_search.h"
@@ -413,6 +414,8 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR) {
         ngx_kefu_hello_visitor_store(ws, req);
+        ngx_kefu_bot_intent(ws, "attrs", req->attrs);
+        ngx_kefu_bot_intent(ws, "page", json_object_get(req->page, "url"));
     }
 
     resume = req->resume;

@@ -225,7 +225,8 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
      */
     if (ws->role == NGX_KEFU_ROLE_VISITOR && req->conv.data == NULL
         && text && ngx_kefu_bot_route(ws->site, text, &ws->group,
-                                      !args.closed_hours, &args.group)
+                                      !args.closed_hours, ws->intent,
+                                      &args.group)
                    == NGX_OK)
     {
         args.group_known = ngx_kefu_settings_group_known(ws->site,

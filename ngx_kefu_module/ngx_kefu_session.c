@@ -114,4 +114,9 @@ ngx_kefu_session_end(ngx_kefu_ws_t *ws)
         json_decref(ws->claims);
         ws->claims = NULL;
     }
+
+    if (ws->intent) {
+        json_decref(ws->intent);
+        ws->intent = NULL;
+    }
 }

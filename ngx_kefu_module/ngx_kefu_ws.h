@@ -134,6 +134,9 @@ struct ngx_kefu_ws_s {
     ngx_str_t                    name;
     ngx_str_t                    user_agent;  /* at the upgrade, bounded */
     json_t                      *claims;      /* agents' groups, capacity */
+    json_t                      *intent;      /* a visitor's {attrs, page}
+                                                 while its site's rules
+                                                 route by them */
     void                        *welcome;     /* hello waiting to subscribe */
     void                        *zone_session;  /* its record in the zone */
     uint64_t                     session_id;

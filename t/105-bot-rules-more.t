@@ -338,6 +338,57 @@ main::put_settings({groups => [{name => 'presales'}]});
 
 
 
+=== TEST 4c: intent routing by the visitor's attrs and page: the new conversation starts in the rule's group, before an agent is chosen (no transfer)
+--- ws
+my ($st) = main::put_settings({
+    groups => [{name => 'presales'}, {name => 'vipdesk'}, {name => 'aftersales'}],
+    rules => [
+        {id => 'vip', name => 'VIP', when => {type => 'conv_created'},
+         if => [{attr => 'tier', op => 'eq', value => 'gold'}], then => [{route => 'vipdesk'}]},
+        {id => 'refund-page', when => {type => 'conv_created'},
+         if => [{page => 'https://shop.example/refund'}], then => [{route => 'aftersales'}]},
+    ]});
+is($st, 200, 'routing rules by attrs and by page');
+# every worker has them (a visitor's attrs are kept only where rules look at them)
+my $agree = 0;
+for (1 .. 400) {
+    my ($s2, $t) = api(POST => "/kefu/api/sites/$main::SITE/rules/try", {text => 'x'});
+    $agree = ($s2 == 200 && grep { $_->{id} eq 'vip' } @{ $t->{rules} }) ? $agree + 1 : 0;
+    last if $agree >= 6;
+    select undef, undef, undef, 0.025;
+}
+my ($v) = kefu_connect(role => 'visitor', site => $main::SITE, attrs => {tier => 'gold'});
+$v->send_json({type => 'msg', cid => 'i1', text => 'hello'});
+my $ack = $v->recv_type('ack');
+my $n = $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $ack->{conv} });
+is($n && $n->{group}, 'vipdesk', 'a gold visitor\'s conversation starts in vipdesk');
+my @e = main::rule_entries_upto($ack->{conv}, sub { ($_[0]{rule}{id} // '') eq 'vip' });
+is($e[0]{text}, 'Rule VIP: routed to vipdesk', 'the rule says it routed');
+ok(!grep({ ($_->{event} // '') eq 'transferred' } main::log_of($ack->{conv})), 'no transfer: it was routed there at once');
+my ($v2) = kefu_connect(role => 'visitor', site => $main::SITE);
+$v2->send_json({type => 'page', cid => 'p1', url => 'https://shop.example/refund/42', title => 'Refund'});
+$v2->send_json({type => 'msg', cid => 'i2', text => 'hello'});
+my $ack2 = $v2->recv_type('ack');
+my $n2 = $v2->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $ack2->{conv} });
+is($n2 && $n2->{group}, 'aftersales', 'a visitor on the refund page: aftersales');
+main::rule_entries_upto($ack2->{conv}, sub { ($_[0]{rule}{id} // '') eq 'refund-page' });
+ok(!grep({ ($_->{event} // '') eq 'transferred' } main::log_of($ack2->{conv})), 'no transfer either');
+my ($v3) = kefu_connect(role => 'visitor', site => $main::SITE, attrs => {tier => 'silver'});
+$v3->send_json({type => 'msg', cid => 'i3', text => 'hello'});
+my $ack3 = $v3->recv_type('ack');
+my $n3 = $v3->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $ack3->{conv} });
+is($n3 && $n3->{group}, 'presales', 'a silver visitor: the default group');
+# the page given in hello counts too
+my ($v4) = kefu_connect(role => 'visitor', site => $main::SITE, page => {url => 'https://shop.example/refund/7'});
+$v4->send_json({type => 'msg', cid => 'i4', text => 'hello'});
+my $ack4 = $v4->recv_type('ack');
+my $n4 = $v4->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $ack4->{conv} });
+is($n4 && $n4->{group}, 'aftersales', "hello's page: aftersales");
+main::put_settings({groups => [{name => 'presales'}]});
+--- timeout: 60
+
+
+
 === TEST 5: rules changed on one host take effect on the other: a PUT on host A, a visitor's message on host B
 --- ws
 my ($port2) = start_host("kefu_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n"
