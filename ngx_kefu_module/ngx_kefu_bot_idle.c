@@ -74,21 +74,12 @@ ngx_kefu_bot_idle_init(ngx_cycle_t *cycle)
         t = ngx_min(t, site[i].bot_idle / 4);
     }
 
-    ev = ngx_pcalloc(cycle->pool, sizeof(ngx_event_t));
+    kmcf->bot_idle_interval = ngx_max(t, 1000);
+
+    ev = ngx_kefu_chore(cycle, ngx_kefu_bot_idle_handler, kmcf, kmcf->bot_idle_interval);
     if (ev == NULL) {
         return NGX_ERROR;
     }
-
-    kmcf->bot_idle_interval = ngx_max(t, 1000);
-
-    ev->handler = ngx_kefu_bot_idle_handler;
-    ev->data = kmcf;
-    ev->log = cycle->log;
-
-    /* a periodic chore: it must not hold a worker that is shutting down */
-    ev->cancelable = 1;
-
-    ngx_add_timer(ev, kmcf->bot_idle_interval);
 
     return NGX_OK;
 }

@@ -93,24 +93,44 @@ ngx_kefu_retain_init(ngx_cycle_t *cycle)
         t = ngx_min(t, site[i].retention / 10);
     }
 
-    ev = ngx_pcalloc(cycle->pool, sizeof(ngx_event_t));
+    kmcf->retain_interval = ngx_max(t, 1000);
+
+    ev = ngx_kefu_chore(cycle, ngx_kefu_retain_handler, kmcf, kmcf->retain_interval);
     if (ev == NULL) {
         return NGX_ERROR;
     }
 
-    kmcf->retain_interval = ngx_max(t, 1000);
-
-    ev->handler = ngx_kefu_retain_handler;
-    ev->data = kmcf;
-    ev->log = cycle->log;
-
-    /* a periodic chore: it must not hold a worker that is shutting down */
-    ev->cancelable = 1;
-
     kmcf->retain_event = ev;
-    ngx_add_timer(ev, kmcf->retain_interval);
 
     return NGX_OK;
+}
+
+
+/*
+ * A worker's periodic chore (the leased sweeps: retention here, idle and
+ * bot conversations): its timer, first due after interval, cancelable so
+ * that it never holds a worker that is shutting down.
+ */
+
+ngx_event_t *
+ngx_kefu_chore(ngx_cycle_t *cycle, ngx_event_handler_pt handler, void *data,
+    ngx_msec_t interval)
+{
+    ngx_event_t  *ev;
+
+    ev = ngx_pcalloc(cycle->pool, sizeof(ngx_event_t));
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    ev->handler = handler;
+    ev->data = data;
+    ev->log = cycle->log;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, interval);
+
+    return ev;
 }
 
 
