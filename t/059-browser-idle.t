@@ -11,23 +11,8 @@ use Kefu::Browser;
 use Kefu::API;
 
 our $S = 'browser59i-secret-0123456789abcdef';
-$ENV{TEST_NGINX_KEFU_HTML} = kefu_root() . '/html';
-
-# no skip: without Chromium the file fails and says why
-if (my $why = browser_ready()) {
-    die "no browser: $why (scripts/test installs Chromium and the\n"
-        . "node packages; see t/README.md)\n";
-}
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    # retention=10s: the idle sweep's turn is a second
-    $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
-        . "kefu_site bidle secret=$S anonymous=on retention=10s;\n");
-    $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n"
-        . "location /kefu/api/ { kefu_api; }\n"
-        . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types; }\n");
-});
+# retention=10s: the idle sweep's turn is a second
+browser_blocks(site => 'bidle', secret => $S, api => 1, site_params => 'retention=10s');
 
 our $SITE = site_of_run('bidle');
 
