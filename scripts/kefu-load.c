@@ -1872,7 +1872,7 @@ pair_received(pair_t *pr, const char *text)
 static void
 pair_text(ws_t *ws, char *m, size_t len)
 {
-    char     *p, state[16];
+    char     *p, state[16], conv[32];
     pair_t   *pr = ws->data;
 
     (void) len;
@@ -1919,9 +1919,18 @@ pair_text(ws_t *ws, char *m, size_t len)
         return;
     }
 
+    /*
+     * Its own conversation open: the answer to its accept.  Not any
+     * "conv" in state open: agents of the group also hear of every other
+     * conversation that leaves the queue (reason "queue"), and taking one
+     * of those for its own answer left an agent that never accepted its
+     * conversation (its messages stored and queued, counted lost).
+     */
     if (pr->st[1] == P_ACCEPTING && json_type_is(m, "conv")
         && json_str(m, "state", state, sizeof(state)) == 0
-        && strcmp(state, "open") == 0)
+        && strcmp(state, "open") == 0
+        && json_str(m, "conv", conv, sizeof(conv)) == 0
+        && strcmp(conv, pr->conv) == 0)
     {
         pr->st[1] = P_READY;
         pp.ready++;
