@@ -202,6 +202,7 @@ ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result)
 
     if (!json_is_array(list)) {
         (void) ngx_kefu_app_send(ws, result);
+        ngx_kefu_conv_closed(ws, result);
         return;
     }
 

@@ -17,6 +17,7 @@
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_jwt.h"
 #include "ngx_kefu_revoke.h"
+#include "ngx_kefu_settings.h"
 
 
 static ngx_int_t ngx_kefu_api_handler(ngx_http_request_t *r);
@@ -29,6 +30,9 @@ static const char *ngx_kefu_api_agent_may(ngx_http_request_t *r,
 static ngx_int_t ngx_kefu_api_groups(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *v);
 static void ngx_kefu_api_body(ngx_http_request_t *r);
+static size_t ngx_kefu_api_body_max(ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_api_too_large(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t **body);
 static void ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -149,10 +153,8 @@ ngx_kefu_api_handler(ngx_http_request_t *r)
         }
     }
 
-    if (len > (off_t) api->kcf->api_max_body) {
-        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "too_large", "the body is over "
-                                  "kefu_api_max_body");
+    if (len > (off_t) ngx_kefu_api_body_max(api)) {
+        return ngx_kefu_api_too_large(r, api);
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_kefu_api_body);
@@ -678,6 +680,43 @@ ngx_kefu_api_body(ngx_http_request_t *r)
 }
 
 
+/*
+ * The settings document (and an unsaved one given to rules/try and
+ * faq/try) may be as large as the settings' own bound: an admin's FAQ
+ * must not need kefu_api_max_body raised to be saved.
+ */
+
+static size_t
+ngx_kefu_api_body_max(ngx_kefu_api_t *api)
+{
+    size_t  max;
+
+    max = api->kcf->api_max_body;
+
+    if ((api->start == ngx_kefu_api_settings_put
+         || api->start == ngx_kefu_api_rules_try
+         || api->start == ngx_kefu_api_faq_try)
+        && max < NGX_KEFU_SETTINGS_MAX)
+    {
+        max = NGX_KEFU_SETTINGS_MAX;
+    }
+
+    return max;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_too_large(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                              "too_large",
+                              ngx_kefu_api_body_max(api)
+                              == api->kcf->api_max_body
+                              ? "the body is over kefu_api_max_body"
+                              : "the settings document is over 256 KB");
+}
+
+
 static ngx_int_t
 ngx_kefu_api_body_json(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t **body)
@@ -701,10 +740,8 @@ ngx_kefu_api_body_json(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     /* a chunked body has no length to refuse it by in advance */
-    if (len > (off_t) api->kcf->api_max_body) {
-        return ngx_kefu_api_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "too_large", "the body is over "
-                                  "kefu_api_max_body");
+    if (len > (off_t) ngx_kefu_api_body_max(api)) {
+        return ngx_kefu_api_too_large(r, api);
     }
 
     if (len == 0) {

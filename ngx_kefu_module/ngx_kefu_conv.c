@@ -36,6 +36,9 @@
 
 #define NGX_KEFU_CATCHUP_BATCH  200
 
+/* closed conversations a connection stays in (an agent's day of them) */
+#define NGX_KEFU_CLOSED_KEEP    16
+
 #define NGX_KEFU_CATCHUP_BACKOFF_MIN  100
 #define NGX_KEFU_CATCHUP_BACKOFF_MAX  5000
 
@@ -396,6 +399,70 @@ ngx_kefu_conv_leave(ngx_kefu_member_t *m)
 
     (void) ngx_kefu_redis_unsubscribe(kmcf->redis, &conv->channel);
     ngx_kefu_conv_free(kmcf, conv);
+}
+
+
+/*
+ * A "conv" notice or result with state "closed": the member is marked,
+ * and beyond NGX_KEFU_CLOSED_KEEP closed ones the oldest are left, so that
+ * an agent's connection open all day does not stay subscribed to every
+ * conversation it ever closed.  The latest closed stay for what follows a
+ * close (the rating, a look back); older ones are read with "history".
+ */
+
+void
+ngx_kefu_conv_closed(ngx_kefu_ws_t *ws, json_t *notice)
+{
+    json_t             *c, *st;
+    ngx_str_t           conv;
+    ngx_uint_t          n;
+    ngx_queue_t        *q, *next;
+    ngx_kefu_member_t  *m;
+
+    c = json_object_get(notice, "conv");
+    st = json_object_get(notice, "state");
+
+    if (!json_is_string(c) || !json_is_string(st)
+        || ngx_strcmp(json_string_value(st), "closed") != 0)
+    {
+        return;
+    }
+
+    conv.data = (u_char *) json_string_value(c);
+    conv.len = json_string_length(c);
+
+    m = ngx_kefu_conv_member(ws, &conv);
+
+    if (m == NULL || m->closed) {
+        return;
+    }
+
+    m->closed = 1;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ws->members);
+         q != ngx_queue_sentinel(&ws->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
+        n += m->closed;
+    }
+
+    /* members are in the order joined: the oldest closed go first */
+
+    for (q = ngx_queue_head(&ws->members);
+         n > NGX_KEFU_CLOSED_KEEP && q != ngx_queue_sentinel(&ws->members);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
+
+        if (m->closed) {
+            ngx_kefu_conv_leave(m);
+            n--;
+        }
+    }
 }
 
 
@@ -1103,9 +1170,11 @@ ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
         }
     }
 
-    json_decref(n);
-
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
+
+    ngx_kefu_conv_closed(m->ws, n);
+
+    json_decref(n);
 }
 
 

@@ -74,6 +74,7 @@ struct ngx_kefu_member_s {
     unsigned                     reading:1;   /* a catch-up read in flight */
     unsigned                     retrying:1;  /* in the worker's retries */
     unsigned                     paced:1;     /* waits for the send queue */
+    unsigned                     closed:1;    /* its conversation closed */
 };
 
 
@@ -100,6 +101,8 @@ ngx_kefu_member_t *ngx_kefu_conv_join(ngx_kefu_ws_t *ws, ngx_str_t *conv,
     uint64_t delivered);
 ngx_kefu_member_t *ngx_kefu_conv_member(ngx_kefu_ws_t *ws, ngx_str_t *conv);
 void ngx_kefu_conv_leave(ngx_kefu_member_t *m);
+/* a conversation of the connection closed: the oldest closed are left */
+void ngx_kefu_conv_closed(ngx_kefu_ws_t *ws, json_t *notice);
 
 void ngx_kefu_conv_published(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel,
     ngx_str_t *payload);

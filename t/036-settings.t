@@ -237,3 +237,26 @@ delete $ENV{TZ};
 POSIX::tzset();
 api(PUT => '/kefu/api/sites/set1/settings', {});
 --- timeout: 30
+
+
+
+=== TEST 6: a settings document up to 256 KB is taken with kefu_api_max_body at its default; other bodies keep that bound
+--- ws
+my @faq = map { {id => "q$_", question => "question $_", answer => ('a' x 2500)} } 1 .. 60;
+my ($st, $j) = api(PUT => '/kefu/api/sites/set1/settings', {faq => \@faq});
+is($st, 200, 'a 150 KB document (over the 64k default): 200');
+is(scalar @{ $j->{stored}{faq} }, 60, 'all of it stored');
+($st, $j) = api(POST => '/kefu/api/sites/set1/faq/try', {text => 'question 7', faq => \@faq});
+is($st, 200, 'faq/try with the same unsaved FAQ: 200');
+my @big = map { {id => "q$_", question => "question $_", answer => ('b' x 3900)} } 1 .. 70;
+($st, $j) = api(PUT => '/kefu/api/sites/set1/settings', {faq => \@big});
+is($st, 413, 'a document over 256 KB: 413');
+is($j->{error}{code}, 'too_large', 'too_large');
+like($j->{error}{message}, qr/settings document is over 256 KB/, 'saying which bound');
+is(scalar @{ (api(GET => '/kefu/api/sites/set1/settings'))[1]{stored}{faq} }, 60,
+   'the stored document is unchanged');
+($st, $j) = api(POST => '/kefu/api/sites/set1/visitors/v1/messages', {cid => 'big', text => 'x' x 70000});
+is($st, 413, 'a message body over kefu_api_max_body is still 413');
+like($j->{error}{message}, qr/kefu_api_max_body/, 'naming the directive');
+redis('DEL', 'kefu:{s:set1}:settings');
+--- timeout: 30

@@ -359,6 +359,80 @@ is(main::status_json()->{sites}{stat40q}{queues}{vip}, 2, 'it follows Redis');
 
 
 
+=== TEST 3b: a group's queue is reported once a conversation has waited in it: nothing seeded by hand
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    kefu_site stat40g secret=stat40g-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; }
+--- ws
+use Kefu::Route ();
+use Kefu::WS qw(kefu_connect);
+main::wait_redis();
+redis('DEL', 'kefu:{s:stat40g}:groups', 'kefu:{s:stat40g}:q:vip', 'kefu:{s:stat40g}:counts');
+is_deeply(main::status_json()->{sites}{stat40g}{queues}, {default => 0}, 'before: only the default group');
+# an agent names the group in its token, away: a vip visitor waits
+my ($ag, $aw) = kefu_connect(role => 'agent', site => 'stat40g', status => 'away',
+    token => Kefu::Route::agent_token('vipdesk', site => 'stat40g',
+        secret => 'stat40g-secret-0123456789abcdef', groups => ['vip']));
+is($aw->{type}, 'welcome', 'the vip agent is in, away');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'stat40g', group => 'vip');
+$v->send_json({type => 'msg', cid => 'q1', text => 'waiting'});
+my $n = $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{state} });
+is($n->{state}, 'queued', 'queued in vip');
+is($n->{group}, 'vip', '... the vip group');
+my $s = main::status_json();
+is($s->{sites}{stat40g}{queues}{vip}, 1, 'the status reports the vip queue');
+is(main::status_prom()->{'kefu_queue_length{site="stat40g",group="vip"}'}, 1, 'and Prometheus too');
+
+
+
+=== TEST 3c: an agent's connection stays in its latest 16 closed conversations, not in every one it closed
+--- http_config
+    kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    kefu_site stat40c secret=stat40c-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; kefu_message_rate 100r/s burst=100; }
+--- ws
+use Kefu::Route ();
+use Kefu::WS qw(kefu_connect);
+main::wait_redis();
+my ($ag, $aw) = kefu_connect(role => 'agent', site => 'stat40c', status => 'online',
+    token => Kefu::Route::agent_token('closer', site => 'stat40c', capacity => 100,
+        secret => 'stat40c-secret-0123456789abcdef'));
+is($aw->{type}, 'welcome', 'the agent is in');
+$ag->wait_for(sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq 'closer' });
+my $s0 = main::wait_connections(1)->{zone}{subscriptions};
+my @convs;
+for my $i (1 .. 20) {
+    my ($v) = kefu_connect(role => 'visitor', site => 'stat40c');
+    $v->send_json({type => 'msg', cid => "c$i", text => "question $i"});
+    my $ack = $v->wait_for(sub { $_[0]{type} eq 'ack' });
+    my $c = $ack->{conv};
+    push @convs, $c;
+    $ag->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && $_[0]{state} eq 'open' });
+    $ag->wait_for(sub { $_[0]{type} eq 'msg' && $_[0]{conv} eq $c && $_[0]{cid} && $_[0]{cid} eq "c$i" });
+    $ag->send_json({type => 'close', conv => $c, cid => "x$i"});
+    $ag->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && $_[0]{state} eq 'closed' });
+    $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && $_[0]{state} eq 'closed' });
+    $v->close_ws(1000, 'bye');
+    close $v->sock;
+}
+my $s = main::wait_connections(1);
+my $subs = $s->{zone}{subscriptions};
+for (1 .. 200) {
+    last if $subs == $s0 + 16;
+    sleep 0.05;
+    $subs = main::status_json()->{zone}{subscriptions};
+}
+is($subs, $s0 + 16, 'subscribed to the latest 16 closed conversations, not 20');
+# the ones left are still readable
+$ag->send_json({type => 'history', conv => $convs[0], cid => 'h1'});
+my $h = $ag->wait_for(sub { $_[0]{type} eq 'history' && $_[0]{conv} eq $convs[0] });
+ok($h && grep({ ($_->{text} // '') eq 'question 1' } @{ $h->{msgs} }), 'the oldest one, left, is read with history');
+
+
+
 === TEST 4: Redis down: the status still answers at once, Redis figures absent
 --- http_config
     kefu_redis 127.0.0.1:$TEST_NGINX_DEAD_PORT connect_timeout=200ms timeout=500ms;

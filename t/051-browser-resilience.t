@@ -21,6 +21,7 @@ add_block_preprocessor(sub {
     $block->set_value('http_config', "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;\n"
         . "kefu_site b51 secret=$S anonymous=on;\n" . ($block->http_config // ''));
     $block->set_value('config', "location = /chat { kefu_chat; kefu_message_rate 100r/s burst=200; }\n"
+        . "location /kefu/api/ { kefu_api; }\n"
         . "location / { root \$TEST_NGINX_KEFU_HTML; include /etc/nginx/mime.types; }\n");
 });
 
@@ -31,4 +32,11 @@ __DATA__
 === TEST 1: refresh, new tab, offline and back: the same conversation, every message exactly once
 --- ws
 browser_run('051-resilience.mjs', site => 'b51', secret => $main::S);
+--- timeout: 90
+
+
+
+=== TEST 2: a visitor erased by the shop while its widget is open: nothing kept, no reconnect, a reload starts afresh
+--- ws
+browser_run('051-erased.mjs', site => 'b51', secret => $main::S);
 --- timeout: 90

@@ -1,8 +1,7 @@
 # Waiting in the queue, in Chinese on a phone, in headless Chromium
 # (t/browser/052-queue.mjs): the queue banner and position, the embed
 # tag's language override, page reports, the agent's name on assignment,
-# close and the rating card.  The position and close need routing; without
-# it those checks are skipped and say so.
+# close and the rating card.
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;

@@ -300,7 +300,35 @@ export function mountSettings(o) {
     }
     showError(null, '');
     lastCid = 'set' + Date.now().toString(36);
+    // over the API where there is one: a document may be 256 KB there,
+    // while a WebSocket message stops at kefu_max_message_size (64k)
+    if (o.siteApi && o.siteApi()) {
+      putApi(lastCid, d);
+      return;
+    }
     o.send({ type: 'settings', cid: lastCid, settings: d });
+  }
+
+  async function putApi(cid, d) {
+    let r, j;
+    try {
+      r = await fetch(o.siteApi() + '/settings', {
+        method: 'PUT', cache: 'no-store',
+        headers: { Authorization: 'Bearer ' + o.token(), 'Content-Type': 'application/json' },
+        body: JSON.stringify(d),
+      });
+      j = await r.json().catch(() => ({}));
+    } catch (e) {
+      if (cid === lastCid) showError(null, t('bad', { msg: e.message }));
+      return;
+    }
+    if (cid !== lastCid) return;
+    if (!r.ok) {
+      const e = (j && j.error) || {};
+      showError(e.field, t('bad', { msg: e.message || e.code || 'HTTP ' + r.status }));
+      return;
+    }
+    handle({ type: 'settings', cid, version: j.version, settings: j.settings });
   }
 
   function show(on) {
@@ -322,23 +350,22 @@ export function mountSettings(o) {
   }
   setLang(o.lang);
 
-  return {
-    setLang,
-    onMessage(m) {
-      if (m.type === 'settings') {
-        fill(m.settings);
-        if (m.cid && m.cid.startsWith('set')) {
-          o.toast(t('saved', { v: m.version }));
-          box.querySelector('#settings-form').dataset.version = m.version;
-        }
-        box.dataset.version = m.version;
-        return true;
+  function handle(m) {
+    if (m.type === 'settings') {
+      fill(m.settings);
+      if (m.cid && m.cid.startsWith('set')) {
+        o.toast(t('saved', { v: m.version }));
+        box.querySelector('#settings-form').dataset.version = m.version;
       }
-      if (m.type === 'error' && m.cid && m.cid === lastCid) {
-        showError(m.field, t('bad', { msg: m.message || m.code }));
-        return true;
-      }
-      return false;
-    },
-  };
+      box.dataset.version = m.version;
+      return true;
+    }
+    if (m.type === 'error' && m.cid && m.cid === lastCid) {
+      showError(m.field, t('bad', { msg: m.message || m.code }));
+      return true;
+    }
+    return false;
+  }
+
+  return { setLang, onMessage: handle };
 }

@@ -77,6 +77,7 @@
             contactBad: 'Please check the e-mail address and the phone number.',
             contactThanks: 'Thank you, we will get back to you.',
             refused: 'The chat cannot start: the server refused this page\'s sign-in ({reason}).',
+            erased: 'This chat and everything stored about you were deleted at the shop.',
             unreadTitle: '({n}) New message',
             unavailable: 'Unavailable',
             botName: 'Assistant',
@@ -136,6 +137,7 @@
             contactNeed: '\u8bf7\u586b\u5199\u79f0\u547c\uff0c\u4ee5\u53ca\u90ae\u7bb1\u6216\u624b\u673a\u53f7\u3002',
             contactBad: '\u8bf7\u68c0\u67e5\u90ae\u7bb1\u548c\u624b\u673a\u53f7\u662f\u5426\u6b63\u786e\u3002',
             contactThanks: '\u8c22\u8c22\uff0c\u6211\u4eec\u4f1a\u5c3d\u5feb\u8054\u7cfb\u60a8\u3002',
+            erased: '\u6b64\u5bf9\u8bdd\u53ca\u60a8\u7684\u6240\u6709\u8d44\u6599\u5df2\u88ab\u5546\u5bb6\u5220\u9664\u3002',
             refused: '\u5ba2\u670d\u6682\u65f6\u65e0\u6cd5\u8fde\u63a5\uff1a\u670d\u52a1\u5668\u62d2\u7edd\u4e86\u672c\u9875\u9762\u7684\u8eab\u4efd\u9a8c\u8bc1\uff08{reason}\uff09\u3002',
             unreadTitle: '({n}) \u6761\u65b0\u6d88\u606f',
             unavailable: '\u6682\u4e0d\u53ef\u7528',
@@ -298,6 +300,7 @@
         settings: null,          /* the site's widget, contact, groups */
         refusal: '',             /* the last "unauthorized" message */
         refused: '',             /* set: the token was refused, no retry */
+        erased: false,           /* the shop erased this visitor (4403) */
         anonRetried: false,
         contactAsked: load('contactAsked', false),
         contactNote: '',
@@ -746,7 +749,7 @@
         /* queue, leave-a-message */
         var text = '', kind = '', hint = '';
         if (st.refused) {
-            text = t('refused', { reason: st.refused });
+            text = st.erased ? t('erased') : t('refused', { reason: st.refused });
             kind = 'error';
         } else if (c && c.state === 'bot') {
             text = t('botBanner');
@@ -810,8 +813,11 @@
             var e = st.entries[k];
             return e.event === 'greeting' && e.conv === st.current;
         });
-        greet.hidden = hasGreeting || !!(c && c.state !== 'closed' && away() &&
-                                         c.state === 'queued');
+        greet.hidden = st.erased || hasGreeting ||
+                       !!(c && c.state !== 'closed' && away() && c.state === 'queued');
+        /* erased: nothing typed here could be sent or kept */
+        input.disabled = st.erased;
+        sendBtn.disabled = st.erased;
         var w = st.settings && st.settings.widget;
         if (!opts.color && w && w.color) {
             wrap.style.setProperty('--kf-accent', w.color);
@@ -1212,6 +1218,16 @@
             st.ws = null;
             st.welcomed = false;
             clearInterval(st.pingTimer);
+            if (ev.code === 4403) {
+                /* the shop erased this visitor: nothing of it stays here,
+                   not even the outbox, whose resend would store it again */
+                forget();
+                st.erased = true;
+                st.refused = ev.reason || 'visitor erased';
+                setConn('offline');
+                render();
+                return;
+            }
             if (ev.code === 4401) {
                 var why = st.refusal || ev.reason || 'unauthorized';
                 st.refusal = '';
@@ -1238,6 +1254,24 @@
             setConn('offline');
             scheduleReconnect();
         };
+    }
+
+    /* every key of this site in localStorage, and what is on screen */
+    function forget() {
+        var drop = [], i, k;
+        try {
+            for (i = 0; i < localStorage.length; i++) {
+                k = localStorage.key(i);
+                if (k && k.indexOf(KEY) === 0) { drop.push(k); }
+            }
+            drop.forEach(function (k) { localStorage.removeItem(k); });
+        } catch (e) { /* storage off: nothing was kept */ }
+        st.outbox = [];
+        st.rated = {};
+        st.entries = {};
+        st.convs = {};
+        st.current = null;
+        st.contactAsked = false;
     }
 
     function scheduleReconnect() {

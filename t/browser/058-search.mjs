@@ -7,7 +7,7 @@
 // in the console; an admin edits the site's in Settings.  Run by
 // t/058-browser-search.t (which starts the second host).
 
-import { launch, jwt, ok, is, plan, until, shot, rawClient, acceptAs, finish, watchErrors } from './lib.mjs';
+import { launch, jwt, ok, is, plan, until, shot, rawClient, acceptAs, finish, watchErrors, expectRefused } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -38,7 +38,7 @@ async function search(a, q) {
     && !document.querySelector('#search-results .search-msg:not(.error)')?.textContent.match(/Searching|正在搜索/), q);
 }
 
-plan(32);
+plan(33);
 try {
   // the site's canned replies, as an admin would set them over the API
   const site1 = [
@@ -202,6 +202,7 @@ try {
   await s.click('#settings-save');
   await s.waitForSelector('#settings-error:not([hidden])');
   is(await s.getAttribute('#settings-error', 'data-field'), 'canned[2].key', 'a shortcut used twice is refused, naming the field');
+  expectRefused(errors, 400);
   await s.fill('[data-field="canned[2].key"]', 'bye');
   await s.click('#settings-save');
   await s.waitForFunction(() => document.querySelector('#settings').dataset.version === '2');

@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, plan, jwt, ok, is, shot, finish, watchErrors, root } from './lib.mjs';
+import { launch, plan, jwt, ok, is, shot, finish, watchErrors, root, expectRefused } from './lib.mjs';
 
 const base = process.env.KEFU_BASE, site = process.env.KEFU_SITE, secret = process.env.KEFU_SECRET;
 const group = process.env.KEFU_GROUP;
@@ -35,7 +35,7 @@ const canon = (v) => (Array.isArray(v) ? v.map(canon) : v && typeof v === 'objec
   ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v);
 const same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 
-plan(22);
+plan(26);
 try {
   await api('PUT', '/settings', SETTINGS);
   const before = await api('GET', '/settings');
@@ -90,6 +90,7 @@ try {
   ok(await s.$eval(`[data-field="rules[${N}].if[1].value"], [data-field="rules[${N}].if[1].op"]`,
                    (e) => !!e.closest('.cond').querySelector('.invalid')), 'and the field is marked');
   await shot(s, '059-desktop-settings-rule-error-en');
+  expectRefused(errors, 400);
   await s.click(`[data-field="rules[${N}].if[1].kind"] ~ .auto-x`);
   ok(!(await s.$(`[data-field="rules[${N}].if[1].kind"]`)), 'the condition removed');
 
@@ -125,6 +126,20 @@ try {
   const stored = await api('GET', '/settings');
   const doc = stored.settings || stored;
   is(JSON.stringify(doc.rules[N].then), JSON.stringify([{ route: 'aftersales' }, { label: 'refund' }]), 'saved: the rule as the forms said');
+
+  // a document over a WebSocket message's 64k: the console saves it over the API
+  const big = DEMO.faq.concat(Array.from({ length: 50 }, (_, i) =>
+    ({ id: 'big' + i, question: 'Question ' + i, answer: 'x'.repeat(2000) })));
+  const put = await api('PUT', '/settings', { ...stored.stored, faq: big });
+  ok(JSON.stringify(put.stored).length > 100000, 'a stored document of over 100 KB');
+  await s.click('#settings-close');
+  await s.click('#settings-open');
+  await s.waitForSelector(`#settings[data-version="${put.version}"]`);
+  await s.click('#settings-save');
+  await s.waitForSelector(`#settings-form[data-version="${put.version + 1}"]`);
+  const bigAfter = await api('GET', '/settings');
+  is(bigAfter.version, put.version + 1, 'the console saved it: the next version');
+  is((bigAfter.stored.faq || []).length, big.length, 'with every FAQ entry');
 
   ok(errors.length === 0, 'no script errors in any page', errors.join('\n'));
 } catch (e) {

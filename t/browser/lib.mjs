@@ -98,6 +98,14 @@ export function watchErrors(page, label, list) {
   page.on('console', (m) => { if (m.type() === 'error') list.push(`${label}: console: ${m.text()}`); });
 }
 
+// a refusal the test asked for (an API answer of that status): the
+// browser logs it as a console error; this takes exactly one out
+export function expectRefused(list, status) {
+  const i = list.findIndex((e) => e.includes(`status of ${status}`));
+  ok(i >= 0, `the browser saw the ${status} the test asked for`);
+  if (i >= 0) list.splice(i, 1);
+}
+
 // A raw kefu client inside a browser page: ws(page, url).hello({...}),
 // .send({...}), .next(type, timeout) resolves with the next message of that
 // type, .close().

@@ -189,6 +189,9 @@ local function r_enqueue(conv, group, score)
     score = tonumber(t[2]) + 0.001
   end
   redis.call('ZADD', q, score, conv)
+  -- the groups the status endpoint reports (declared or named by an
+  -- agent's token, or the conversation went to the default group)
+  redis.call('SADD', R.sk .. 'groups', group)
   redis.call('HSET', r_ck(conv), 'state', 'queued', 'group', group,
              'queued', R.tss)
   redis.call('HDEL', r_ck(conv), 'agent')
