@@ -452,7 +452,7 @@ ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
     rc = ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
                              ngx_kefu_bot_posted, NULL, 0, call.argc,
-                             call.argv, call.lens);
+                             call.argv + 1, call.lens + 1);
     free(s);
 
     return rc;

@@ -229,9 +229,13 @@ void ngx_kefu_bot_touch_add(ngx_kefu_call_t *c, ngx_str_t *conv,
     ngx_str_t *ms);
 
 
-/* lua/msg.lua: a message from a WebSocket client or the HTTP API */
+/*
+ * lua/msg.lua: a message from a WebSocket client or the HTTP API; also
+ * the arguments of lua/open.lua and lua/route_new.lua, the other calls of
+ * a message that opens a conversation
+ */
 
-#define NGX_KEFU_MSG_ARGS  30
+#define NGX_KEFU_MSG_ARGS  31
 
 typedef struct {
     ngx_str_t                    site;
@@ -249,6 +253,8 @@ typedef struct {
     ngx_str_t                    greeting;    /* its tail, "" for none */
     ngx_str_t                    file;        /* attachment's SHA-256 */
     ngx_str_t                    default_group; /* for an unknown group */
+    ngx_str_t                    visitor;     /* the visitor's id, if one
+                                                 writes */
     uint64_t                     id;          /* fresh for each run */
     uint64_t                     newconv;
     uint64_t                     greeting_id;
@@ -261,15 +267,20 @@ typedef struct {
     unsigned                     open:1;      /* service: open one */
     unsigned                     closed_hours:1;
     unsigned                     group_known:1; /* declared by the site */
+    unsigned                     implicit:1;  /* conv: the connection's
+                                                 own, not the client's */
     unsigned                     bot:1;       /* a new one of group starts
                                                  in bot (lua/lib/bot.lua) */
     unsigned                     bot_default:1; /* of default_group */
 } ngx_kefu_msg_args_t;
 
+/* argv[0]: KEYS[1] of open and route_new; argv + 1: ARGV (argc of them) */
 typedef struct {
-    const char                  *argv[NGX_KEFU_MSG_ARGS];
-    size_t                       lens[NGX_KEFU_MSG_ARGS];
+    const char                  *argv[1 + NGX_KEFU_MSG_ARGS];
+    size_t                       lens[1 + NGX_KEFU_MSG_ARGS];
     int                          argc;
+    u_char                       key[sizeof("kefu:{s:}:v:") + 64
+                                     + NGX_KEFU_MAX_ID_LEN];
     u_char                       id[NGX_INT64_LEN];
     u_char                       newconv[NGX_INT64_LEN];
     u_char                       ts[NGX_INT64_LEN];
