@@ -15,6 +15,7 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_msg_event.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
@@ -361,6 +362,10 @@ typedef struct {
 } ngx_kefu_api_msg_t;
 
 
+static ngx_int_t ngx_kefu_api_store_msg(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_kefu_api_msg_t *m);
+
+
 static ngx_int_t
 ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_str_t *who, const char *type, json_t *tail, const char *cid,
@@ -508,9 +513,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                     m->call.lens, ngx_kefu_api_store_opened);
 
     } else {
-        rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, m->call.argc,
-                               m->call.argv + 1, m->call.lens + 1,
-                               ngx_kefu_api_store_done);
+        rc = ngx_kefu_api_store_msg(r, api, m);
     }
 
     return rc;
@@ -561,9 +564,22 @@ ngx_kefu_api_store_opened(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_memcpy(m->conv, reply->element[1]->str, m->args.conv.len);
     ngx_kefu_msg_argv(&m->args, &m->call);
 
-    return ngx_kefu_api_eval(r, &ngx_kefu_script_msg, m->call.argc,
-                             m->call.argv + 1, m->call.lens + 1,
-                             ngx_kefu_api_store_done);
+    return ngx_kefu_api_store_msg(r, api, m);
+}
+
+
+/* msg, or msg_slot in a cluster (ngx_kefu_msg_event.c) */
+
+static ngx_int_t
+ngx_kefu_api_store_msg(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_api_msg_t *m)
+{
+    ngx_kefu_msg_eval_t  ev;
+
+    ngx_kefu_msg_eval_args(api->kmcf, &m->args, &m->call, &ev);
+
+    return ngx_kefu_api_eval_keys(r, ev.script, ev.nkeys, ev.argc, ev.argv,
+                                  ev.lens, ngx_kefu_api_store_done);
 }
 
 
@@ -660,6 +676,9 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                   "no such conversation");
     }
+
+    /* in a cluster the message's event follows */
+    ngx_kefu_msg_event(api->kmcf, &m->args, reply);
 
     if (reply->elements < 6) {
         return ngx_kefu_api_unavailable(r);

@@ -20,6 +20,7 @@
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_msg_event.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -330,6 +331,7 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
     u_char                *p;
     uint64_t               id, conv_id, greeting_id;
     ngx_uint_t             i;
+    ngx_kefu_msg_eval_t    ev;
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = ctx->kmcf;
@@ -360,10 +362,12 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
     ngx_kefu_msg_argv(&ctx->args, &ctx->call);
 
     if (ctx->script == &ngx_kefu_script_msg) {
-        return ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
-                                   ngx_kefu_msg_handler, ctx, 0,
-                                   ctx->call.argc, ctx->call.argv + 1,
-                                   ctx->call.lens + 1);
+        /* msg, or msg_slot in a cluster (ngx_kefu_msg_event.c) */
+        ngx_kefu_msg_eval_args(kmcf, &ctx->args, &ctx->call, &ev);
+
+        return ngx_kefu_redis_eval(kmcf->redis, ev.script,
+                                   ngx_kefu_msg_handler, ctx, ev.nkeys,
+                                   ev.argc, ev.argv, ev.lens);
     }
 
     /* open and route_new: the visitor's record first, the site's slot */
@@ -639,6 +643,9 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     cid[ctx->cid_len] = '\0';
     notice_len = ctx->notice_len;
     ngx_memcpy(notice, ctx->notice, notice_len);
+
+    /* in a cluster the event follows (before route_new's ids are new) */
+    ngx_kefu_msg_event(kmcf, &ctx->args, reply);
 
     /* stored (not a duplicate): into the search index, by its own call */
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6

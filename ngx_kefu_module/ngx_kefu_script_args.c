@@ -633,6 +633,7 @@ ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_kefu_call_init(c);
     ngx_kefu_call_key(c, 's', site, ":convs");
     ngx_kefu_call_key(c, 's', site, ":counts");
+    ngx_kefu_call_key(c, 's', site, ":ev");
 
     for (i = 0; i < n; i++) {
         ngx_kefu_call_str(c, &convs[i]);
@@ -1085,6 +1086,114 @@ ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
     }
 
     return p;
+}
+
+
+/*
+ * KEYS: the site's marks, its stream, its convs index; the visitor's
+ * record, index and pages (a visitor kept alive); the file's references
+ * (a file).  ARGV: site, conv, prev, visitor ttl, file, then seq, name,
+ * ts, JSON per entry.
+ */
+
+ngx_int_t
+ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c,
+    ngx_kefu_event_put_t *p)
+{
+    int          k;
+    u_char      *b;
+    ngx_uint_t   i, nn;
+
+    if (p->n > NGX_KEFU_EVENT_PUT_MAX
+        || p->site.len > NGX_KEFU_MAX_ID_LEN
+        || p->visitor.len > NGX_KEFU_MAX_ID_LEN
+        || p->file.len > NGX_KEFU_MAX_ID_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    k = 0;
+
+#define ngx_kefu_ep_key(fmt, ...)                                             \
+    b = c->keys[k];                                                           \
+    c->argv[k] = (const char *) b;                                            \
+    c->lens[k] = ngx_snprintf(b, sizeof(c->keys[0]), fmt, __VA_ARGS__) - b;  \
+    k++
+
+    ngx_kefu_ep_key("kefu:{s:%V}:ev", &p->site);
+    ngx_kefu_ep_key("kefu:{s:%V}:events", &p->site);
+    ngx_kefu_ep_key("kefu:{s:%V}:convs", &p->site);
+
+    if (p->visitor.len) {
+        ngx_kefu_ep_key("kefu:{s:%V}:v:%V", &p->site, &p->visitor);
+        ngx_kefu_ep_key("kefu:{s:%V}:v:%V:convs", &p->site, &p->visitor);
+        ngx_kefu_ep_key("kefu:{s:%V}:v:%V:pages", &p->site, &p->visitor);
+    }
+
+    if (p->file.len) {
+        ngx_kefu_ep_key("kefu:{s:%V}:file:%V", &p->site, &p->file);
+    }
+
+#undef ngx_kefu_ep_key
+
+    c->nkeys = k;
+    nn = 0;
+
+#define ngx_kefu_ep_str(s)                                                    \
+    c->argv[k] = (s)->len ? (const char *) (s)->data : "";                   \
+    c->lens[k] = (s)->len;                                                    \
+    k++
+
+#define ngx_kefu_ep_num(fmt, v)                                               \
+    b = c->nums[nn++];                                                        \
+    c->argv[k] = (const char *) b;                                            \
+    c->lens[k] = ngx_snprintf(b, NGX_INT64_LEN, fmt, v) - b;                  \
+    k++
+
+    ngx_kefu_ep_str(&p->site);
+    ngx_kefu_ep_str(&p->conv);
+    ngx_kefu_ep_num("%uL", p->prev);
+
+    if (p->visitor.len) {
+        ngx_kefu_ep_num("%T", p->visitor_ttl);
+
+    } else {
+        c->argv[k] = "";
+        c->lens[k] = 0;
+        k++;
+    }
+
+    ngx_kefu_ep_str(&p->file);
+
+    for (i = 0; i < p->n; i++) {
+        ngx_kefu_ep_num("%uL", p->e[i].seq);
+        ngx_kefu_ep_str(&p->e[i].name);
+        ngx_kefu_ep_num("%L", p->e[i].ts);
+        ngx_kefu_ep_str(&p->e[i].json);
+    }
+
+#undef ngx_kefu_ep_str
+#undef ngx_kefu_ep_num
+
+    c->argc = k;
+
+    return NGX_OK;
+}
+
+
+/* KEYS: the conversation's log; ARGV: mark, seq, at most how many */
+
+ngx_int_t
+ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t mark,
+    uint64_t seq, ngx_uint_t count)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_int(c, (int64_t) mark);
+    ngx_kefu_call_int(c, (int64_t) seq);
+    ngx_kefu_call_int(c, (int64_t) count);
+
+    return ngx_kefu_call_done(c);
 }
 
 
