@@ -194,6 +194,9 @@ typedef struct {
                                                   console at welcome */
     void                        *revoke;       /* per worker,
                                                   ngx_kefu_revoke.c */
+    void                        *msg_events;   /* per worker, the pass's
+                                                  messages' events:
+                                                  ngx_kefu_msg_event.c */
 } ngx_kefu_main_conf_t;
 
 

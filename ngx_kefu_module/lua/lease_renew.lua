@@ -5,7 +5,7 @@
 -- was away: a lapse is then no proof that a worker died, and every lapsed
 -- lease gets one more lease time to be renewed.  Returns {lost (the own
 -- lease had lapsed: its records must be asserted again), leases purged,
--- grace deadlines due}.
+-- grace deadlines due and new conversations left unrouted (route_sweep)}.
 --@include kefu_event
 --@include route
 --@include presence
@@ -28,4 +28,5 @@ for _, l in ipairs(redis.call('ZRANGEBYSCORE', L, '-inf', now,
 end
 redis.call('ZADD', L, now + ttl, tok)
 local due = redis.call('ZCOUNT', R.sk .. 'grace', '-inf', now)
+           + redis.call('ZCOUNT', R.sk .. 'opening', '-inf', now - 5000)
 return {lost, purged, due}
