@@ -178,11 +178,6 @@ typedef struct {
     ngx_msec_t                   search_retention;
     ngx_msec_t                   retention;    /* kefu_retention */
     ngx_msec_t                   anonymous_retention;
-    ngx_msec_t                   retain_interval; /* per worker */
-    ngx_event_t                 *retain_event;    /* per worker */
-    ngx_msec_t                   idle_interval;   /* per worker */
-    ngx_event_t                 *idle_event;      /* per worker */
-    ngx_msec_t                   bot_idle_interval; /* per worker */
     ngx_int_t                    redis_max_inflight;
     ngx_msec_t                   redis_max_wait;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
@@ -238,9 +233,6 @@ time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
 time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
     ngx_uint_t anonymous);
 ngx_int_t ngx_kefu_retain_init(ngx_cycle_t *cycle);
-/* a worker's periodic chore: its cancelable timer (the leased sweeps) */
-ngx_event_t *ngx_kefu_chore(ngx_cycle_t *cycle, ngx_event_handler_pt handler,
-    void *data, ngx_msec_t interval);
 ngx_int_t ngx_kefu_idle_init(ngx_cycle_t *cycle);   /* ngx_kefu_idle.c */
 ngx_int_t ngx_kefu_bot_idle_init(ngx_cycle_t *cycle);
 
