@@ -65,6 +65,8 @@ static void ngx_kefu_welcome_read(ngx_kefu_ws_t *ws,
     ngx_kefu_welcome_t *wc);
 static void ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static ngx_int_t ngx_kefu_welcome_summary(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
 static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
@@ -551,16 +553,21 @@ ngx_kefu_welcome_read(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
 
 /* the participant's conversations: one summary call each, pipelined */
 
+typedef struct {
+    redisReply                  *index;
+    ngx_str_t                    who;
+    ngx_str_t                    role;
+} ngx_kefu_welcome_list_t;
+
+
 static void
 ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_welcome_t  *wc = data;
 
-    u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
-    size_t                i, n;
-    ngx_str_t             w, role, conv;
-    ngx_kefu_ws_t        *ws;
-    ngx_kefu_call_t      *calls;
+    u_char                    who[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_kefu_ws_t            *ws;
+    ngx_kefu_welcome_list_t   wl;
 
     ws = ngx_kefu_local_session(wc->kmcf, wc->sid);
 
@@ -569,48 +576,46 @@ ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         return;
     }
 
-    n = reply->elements;
-
-    if (n == 0) {
+    if (reply->elements == 0) {
         ngx_kefu_welcome_handler(rd, ngx_kefu_redis_empty_reply(), wc);
         return;
     }
 
-    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ws->connection->log);
-    if (calls == NULL) {
-        ngx_kefu_welcome_handler(rd, NULL, wc);
-        return;
-    }
+    wl.index = reply;
+    wl.who.data = who;
+    wl.who.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                              &ws->user_id) - who;
+    wl.role.data = (u_char *) ngx_kefu_roles[ws->role];
+    wl.role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
 
-    w.data = who;
-    w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                         &ws->user_id) - who;
-    role.data = (u_char *) ngx_kefu_roles[ws->role];
-    role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
-
-    for (i = 0; i < n; i++) {
-        conv.data = (u_char *) reply->element[i]->str;
-        conv.len = reply->element[i]->len;
-
-        if (reply->element[i]->type != REDIS_REPLY_STRING
-            || ngx_kefu_summary_args(&calls[i], &conv, &w, &role) != NGX_OK)
-        {
-            ngx_free(calls);
-            ngx_kefu_welcome_handler(rd, NULL, wc);
-            return;
-        }
-    }
-
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_summary, calls, n, 1,
-                              ngx_kefu_welcome_handler, wc)
+    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_summary,
+                                   reply->elements, ngx_kefu_welcome_summary,
+                                   &wl, 1, ngx_kefu_welcome_handler, wc)
         != NGX_OK)
     {
-        ngx_free(calls);
         ngx_kefu_welcome_handler(rd, NULL, wc);
-        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_welcome_summary(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_welcome_list_t  *wl = data;
+
+    ngx_str_t    conv;
+    redisReply  *e;
+
+    e = wl->index->element[i];
+
+    if (e->type != REDIS_REPLY_STRING) {
+        return NGX_ERROR;
     }
 
-    ngx_free(calls);
+    conv.data = (u_char *) e->str;
+    conv.len = e->len;
+
+    return ngx_kefu_summary_args(call, &conv, &wl->who, &wl->role);
 }
 
 
