@@ -15,6 +15,7 @@
 #include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_presence.h"
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_bot.h"

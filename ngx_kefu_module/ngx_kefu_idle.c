@@ -25,6 +25,7 @@
 #include "ngx_kefu.h"
 #include "ngx_kefu_sweep.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_lease.h"
 #include "ngx_kefu_settings.h"
 
 

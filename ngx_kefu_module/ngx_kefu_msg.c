@@ -10,6 +10,7 @@
 
 
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"

@@ -17,9 +17,8 @@
  */
 
 
-#include "ngx_kefu_conv.h"
+#include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
-#include "ngx_kefu_route.h"
 
 
 /* conversations listed per group; the rest are counted in "more" */
@@ -77,7 +76,7 @@ ngx_kefu_queue_hello(ngx_kefu_ws_t *ws)
         return;
     }
 
-    if (ngx_kefu_presence_groups(ws, &groups) != NGX_OK) {
+    if (ngx_kefu_agent_groups(ws, &groups) != NGX_OK) {
         return;
     }
 
@@ -123,7 +122,7 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
-    if (ngx_kefu_presence_groups(ws, &groups) != NGX_OK) {
+    if (ngx_kefu_agent_groups(ws, &groups) != NGX_OK) {
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
