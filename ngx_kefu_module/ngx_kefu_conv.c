@@ -32,7 +32,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_route.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 
 
 #define NGX_KEFU_CATCHUP_BATCH  200

@@ -9,7 +9,7 @@
 
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_jwt.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_chat.h"

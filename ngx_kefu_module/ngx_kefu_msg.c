@@ -14,7 +14,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"

@@ -27,6 +27,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_jwt.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "ngx_kefu_revoke.h"
