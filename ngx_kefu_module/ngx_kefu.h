@@ -224,7 +224,6 @@ ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
 
 /* ngx_kefu_hello.c: authentication, the first message of a connection */
 void ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 void ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws);
 
 /* ngx_kefu_retain.c: how long records are kept, and their sweep */

@@ -1004,9 +1004,10 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 static void
 ngx_kefu_conv_welcome_due(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 {
-    ngx_queue_t        *q;
-    ngx_kefu_conv_t    *conv;
-    ngx_kefu_member_t  *m;
+    ngx_queue_t             *q;
+    ngx_kefu_conv_t         *conv;
+    ngx_kefu_member_t       *m;
+    ngx_kefu_ws_handler_pt   h;
 
 again:
 
@@ -1022,8 +1023,10 @@ again:
     {
         m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
 
-        if (m->ws->welcome) {
-            ngx_kefu_welcome_subscribed(m->ws);
+        if (m->ws->subscribed) {
+            h = m->ws->subscribed;
+            m->ws->subscribed = NULL;
+            h(m->ws);
             goto again;
         }
     }

@@ -62,6 +62,7 @@ typedef struct {
 
 static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token,
     ngx_kefu_req_t *req);
+static void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 static void ngx_kefu_welcome_read(ngx_kefu_ws_t *ws,
     ngx_kefu_welcome_t *wc);
 static void ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -480,8 +481,9 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
     }
 
     if (m && kmcf->redis && !m->conv->subscribed) {
-        /* ngx_kefu_welcome_subscribed() goes on */
+        /* delivery calls ngx_kefu_welcome_subscribed() to go on */
         ws->welcome = wc;
+        ws->subscribed = ngx_kefu_welcome_subscribed;
         return;
     }
 
@@ -491,7 +493,7 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
 
 /* Redis confirmed the subscription of a connection waiting for welcome */
 
-void
+static void
 ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws)
 {
     ngx_kefu_welcome_t  *wc;
@@ -515,6 +517,7 @@ ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws)
     }
 
     ws->welcome = NULL;
+    ws->subscribed = NULL;
 
     if (wc->resume) {
         json_decref(wc->resume);

@@ -138,6 +138,9 @@ struct ngx_kefu_ws_s {
                                                  while its site's rules
                                                  route by them */
     void                        *welcome;     /* hello waiting to subscribe */
+    ngx_kefu_ws_handler_pt       subscribed;  /* hello's, called by delivery
+                                                 once its channel is
+                                                 subscribed */
     void                        *zone_session;  /* its record in the zone */
     uint64_t                     session_id;
     ngx_uint_t                   role;
