@@ -218,6 +218,8 @@ ngx_int_t ngx_kefu_handshake_handler(ngx_http_request_t *r);
 
 /* ngx_kefu_app.c: one complete text message from a client */
 void ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len);
+
+/* ngx_kefu_app_send.c: a JSON message, an error, to a connection */
 void ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code,
     const char *message, const char *cid);
 ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);

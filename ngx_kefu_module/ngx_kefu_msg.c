@@ -112,7 +112,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     is_private = req->private;
     att = NULL;
 
-    /* an attachment is checked and copied here (ngx_kefu_upload_serve.c) */
+    /* an attachment is checked and copied here (ngx_kefu_attach.c) */
     if (req->attachment) {
         whostr.data = who;
         whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",

@@ -7,7 +7,6 @@
  *
  *   ngx_kefu_search.c         terms, indexing messages and visitors
  *   ngx_kefu_search_api.c     the search endpoint
- *   ngx_kefu_canned.c         canned replies: the settings' and personal
  */
 
 
