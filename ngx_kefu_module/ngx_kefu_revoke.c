@@ -215,39 +215,51 @@ ngx_kefu_revoke_refresh(ngx_event_t *ev)
 }
 
 
+/*
+ * The site's entries not yet expired, with their expiries: what a worker
+ * loads and the API lists.
+ */
+
+void
+ngx_kefu_revoke_list(ngx_kefu_revoke_list_t *l, ngx_str_t *site)
+{
+    l->argv[0] = "ZRANGEBYSCORE";
+    l->lens[0] = sizeof("ZRANGEBYSCORE") - 1;
+    l->argv[1] = (char *) l->key;
+    l->lens[1] = ngx_snprintf(l->key, sizeof(l->key), "kefu:{s:%V}:revoked",
+                              site) - l->key;
+    l->argv[2] = (char *) l->now;
+    l->lens[2] = ngx_snprintf(l->now, sizeof(l->now), "(%L",
+                              ngx_kefu_now_ms()) - l->now;
+    l->argv[3] = "+inf";
+    l->lens[3] = 4;
+    l->argv[4] = "WITHSCORES";
+    l->lens[4] = 10;
+    l->argv[5] = "LIMIT";
+    l->lens[5] = 5;
+    l->argv[6] = "0";
+    l->lens[6] = 1;
+    l->argv[7] = (char *) l->max;
+    l->lens[7] = ngx_sprintf(l->max, "%ui", (ngx_uint_t) NGX_KEFU_REVOKE_MAX)
+                 - l->max;
+}
+
+
 static void
 ngx_kefu_revoke_load(ngx_kefu_revoke_site_t *rs)
 {
-    u_char       key[NGX_KEFU_MAX_ID_LEN + 32], now[NGX_INT64_LEN + 1];
-    u_char       max[NGX_INT_T_LEN];
-    size_t       lens[8];
-    const char  *argv[8];
+    ngx_kefu_revoke_list_t  list;
 
     if (rs->loading) {
         rs->again = 1;
         return;
     }
 
-    argv[0] = "ZRANGEBYSCORE";
-    lens[0] = sizeof("ZRANGEBYSCORE") - 1;
-    argv[1] = (char *) key;
-    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:revoked",
-                           &rs->site->name) - key;
-    argv[2] = (char *) now;
-    lens[2] = ngx_snprintf(now, sizeof(now), "(%L", ngx_kefu_now_ms()) - now;
-    argv[3] = "+inf";
-    lens[3] = 4;
-    argv[4] = "WITHSCORES";
-    lens[4] = 10;
-    argv[5] = "LIMIT";
-    lens[5] = 5;
-    argv[6] = "0";
-    lens[6] = 1;
-    argv[7] = (char *) max;
-    lens[7] = ngx_sprintf(max, "%ui", (ngx_uint_t) NGX_KEFU_REVOKE_MAX) - max;
+    ngx_kefu_revoke_list(&list, &rs->site->name);
 
     if (ngx_kefu_redis_command(rs->kmcf->redis, ngx_kefu_revoke_loaded, rs,
-                               8, argv, lens)
+                               NGX_KEFU_REVOKE_LIST_ARGS, list.argv,
+                               list.lens)
         == NGX_OK)
     {
         rs->loading = 1;
