@@ -7,6 +7,8 @@
 // (`rules[3].if[0].op`), so an error from the server lands on the input it
 // names.  Used by settings.js.
 
+import { el, field } from './dom.js';
+
 const I18N = {
   en: {
     bot: 'Bot', botOn: 'The bot answers new conversations first', botGroups: 'Groups',
@@ -76,13 +78,6 @@ const WHENS = ['message', 'conv_created', 'event', 'waiting', 'offline'];
 const CONDS = ['keywords', 'attr', 'data', 'page', 'hours', 'group', 'state'];
 const ACTS = ['reply', 'suggest', 'route', 'label', 'handoff', 'event'];
 const TEXTS = ['not_understood', 'choose', 'handoff', 'handed_off'];
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 const words = (s) => String(s || '').split(/[,，、\n]+/).map((x) => x.trim()).filter(Boolean);
 const lines = (s) => String(s || '').split('\n').map((x) => x.trim()).filter(Boolean);
@@ -161,13 +156,6 @@ export function automationFields(form, o) {
     s.value = obj[key] ?? values[0][0];
     s.addEventListener('change', () => { obj[key] = s.value; if (then) then(); });
     return s;
-  }
-  function field(label, input, help) {
-    const w = el('label', 'set-field');
-    w.appendChild(el('span', 'set-label', label));
-    w.appendChild(input);
-    if (help) w.appendChild(el('span', 'set-help', help));
-    return w;
   }
   function check(label, input) {
     const w = el('label', 'set-check');

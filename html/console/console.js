@@ -13,6 +13,7 @@ import { visitorPanel } from './visitor.js';
 import { keyboard } from './keys.js';
 import { mountSearch } from './search.js';
 import { mountCanned } from './canned.js';
+import { el } from './dom.js';
 
 const I18N = {
   en: {
@@ -116,13 +117,6 @@ function t(key, vars) {
 }
 
 const $ = (id) => document.getElementById(id);
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = String(text);   // text, never HTML
-  return e;
-}
-
 // ---- state ----
 
 const st = {
