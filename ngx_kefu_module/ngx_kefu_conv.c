@@ -169,6 +169,43 @@ ngx_kefu_local_session(ngx_kefu_main_conf_t *kmcf, uint64_t sid)
 }
 
 
+/*
+ * Each of this worker's sessions of a site in turn.  The next is taken
+ * before one is handed over: handling it may close it, which takes it out
+ * of the index.
+ */
+
+void
+ngx_kefu_local_each(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_kefu_local_each_pt handler, void *data)
+{
+    ngx_kefu_ws_t      *ws;
+    ngx_rbtree_node_t  *node, *next, *root, *sentinel;
+
+    if (kmcf->local == NULL) {
+        return;
+    }
+
+    root = kmcf->local->sessions.root;
+    sentinel = kmcf->local->sessions.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel); node; node = next) {
+        next = ngx_rbtree_next(&kmcf->local->sessions, node);
+
+        ws = (ngx_kefu_ws_t *) ((u_char *) node
+                                - offsetof(ngx_kefu_ws_t, session_node));
+
+        if (ws->site == site) {
+            handler(ws, data);
+        }
+    }
+}
+
+
 ngx_kefu_member_t *
 ngx_kefu_conv_join(ngx_kefu_ws_t *ws, ngx_str_t *conv, uint64_t delivered)
 {
