@@ -239,11 +239,7 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
         return NGX_DECLINED;
     }
 
-    if (!json_is_string(v)
-        || json_string_length(v) != ws->site->name.len
-        || ngx_strncmp(json_string_value(v), ws->site->name.data,
-                       ws->site->name.len) != 0)
-    {
+    if (ngx_kefu_jwt_site_is(claims, &ws->site->name) != NGX_OK) {
         *err = "token is for another site";
         return NGX_DECLINED;
     }
@@ -257,17 +253,11 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
         return NGX_DECLINED;
     }
 
-    v = json_object_get(claims, "sub");
-
-    if (!json_is_string(v)
-        || ngx_kefu_valid_id((u_char *) json_string_value(v),
-                             json_string_length(v))
-           != NGX_OK)
-    {
-        *err = "token \"sub\" must be an id of 1-128 characters "
-               "[A-Za-z0-9._@-]";
+    if (ngx_kefu_jwt_sub(claims, err) != NGX_OK) {
         return NGX_DECLINED;
     }
+
+    v = json_object_get(claims, "sub");
 
     if (ngx_kefu_set_str(ws, &ws->user_id, json_string_value(v)) != NGX_OK) {
         *err = "out of memory";
