@@ -126,6 +126,12 @@ static void ngx_kefu_redis_wait_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static redisReply *ngx_kefu_redis_copy_reply(redisReply *r, ngx_log_t *log);
 static void ngx_kefu_redis_free_reply(redisReply *r);
+static char *ngx_kefu_redis_conf_form(ngx_conf_t *cf);
+static char *ngx_kefu_redis_conf_address(ngx_conf_t *cf,
+    ngx_kefu_redis_conf_t *rc, ngx_uint_t *ip);
+static char *ngx_kefu_redis_conf_param(ngx_conf_t *cf,
+    ngx_kefu_redis_conf_t *rc, ngx_str_t *v);
+static char *ngx_kefu_redis_conf_check(ngx_kefu_redis_conf_t *rc);
 
 
 /*
@@ -143,22 +149,84 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                 *p;
     char                   *err;
-    ngx_str_t              *value, s;
-    ngx_url_t               u;
-    ngx_uint_t              i, sentinel, cluster;
+    ngx_str_t              *value;
+    ngx_uint_t              i;
     ngx_kefu_redis_conf_t  *rc;
 
     if (kmcf->redis_conf) {
         return "is duplicate";
     }
 
-    /*
-     * A cluster fails over by itself (its replicas promote themselves and
-     * the slot map follows): Sentinel watches one master, not a cluster.
-     * Said before either form reads the other's words as addresses (a
-     * Sentinel's master may be named "cluster": the word after
-     * "sentinel" is a name).
-     */
+    err = ngx_kefu_redis_conf_form(cf);
+    if (err != NGX_CONF_OK) {
+        return err;
+    }
+
+    rc = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_redis_conf_t));
+    if (rc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc->connect_timeout = 2000;
+    rc->timeout = 2000;
+    rc->ping = 5000;
+    rc->wait_timeout = 1000;
+
+    i = 2;
+
+    err = ngx_kefu_redis_conf_address(cf, rc, &i);
+    if (err != NGX_CONF_OK) {
+        return err;
+    }
+
+    value = cf->args->elts;
+
+    for ( /* void */ ; i < cf->args->nelts; i++) {
+        err = ngx_kefu_redis_conf_param(cf, rc, &value[i]);
+        if (err != NGX_CONF_OK) {
+            return err;
+        }
+    }
+
+    err = ngx_kefu_redis_conf_check(rc);
+    if (err != NGX_CONF_OK) {
+        return err;
+    }
+
+    if (rc->seeds || rc->sentinel) {
+        kmcf->redis_conf = rc;
+        return NGX_CONF_OK;
+    }
+
+    /* hiredis takes C strings */
+    p = ngx_pnalloc(cf->pool, rc->host.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ngx_cpymem(p, rc->host.data, rc->host.len) = '\0';
+    rc->host.data = p;
+
+    kmcf->redis_conf = rc;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A cluster fails over by itself (its replicas promote themselves and
+ * the slot map follows): Sentinel watches one master, not a cluster.
+ * Said before either form reads the other's words as addresses (a
+ * Sentinel's master may be named "cluster": the word after
+ * "sentinel" is a name).
+ */
+
+static char *
+ngx_kefu_redis_conf_form(ngx_conf_t *cf)
+{
+    ngx_str_t   *value;
+    ngx_uint_t   i, sentinel, cluster;
+
     value = cf->args->elts;
     sentinel = (value[1].len == 8
                 && ngx_strncmp(value[1].data, "sentinel", 8) == 0);
@@ -185,17 +253,24 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                "master";
     }
 
-    rc = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_redis_conf_t));
-    if (rc == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    return NGX_CONF_OK;
+}
 
-    rc->connect_timeout = 2000;
-    rc->timeout = 2000;
-    rc->ping = 5000;
-    rc->wait_timeout = 1000;
 
-    i = 2;
+/* the form's addresses: from value[1], *i left at the first option */
+
+static char *
+ngx_kefu_redis_conf_address(ngx_conf_t *cf, ngx_kefu_redis_conf_t *rc,
+    ngx_uint_t *ip)
+{
+    u_char      *p;
+    char        *err;
+    ngx_str_t   *value;
+    ngx_url_t    u;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+    i = *ip;
 
     if (value[1].len == 8 && ngx_strncmp(value[1].data, "sentinel", 8) == 0) {
         /* the master's address comes from the Sentinels at run time */
@@ -263,102 +338,119 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    for ( /* void */ ; i < cf->args->nelts; i++) {
+    *ip = i;
 
-        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
-            rc->password.data = value[i].data + 9;
-            rc->password.len = value[i].len - 9;
-            if (rc->password.len == 0) {
-                return "has an empty password=";
-            }
-            continue;
+    return NGX_CONF_OK;
+}
+
+
+/* one branch per option of the directive */
+
+static char *
+ngx_kefu_redis_conf_param(ngx_conf_t *cf, ngx_kefu_redis_conf_t *rc,
+    ngx_str_t *v)
+{
+    ngx_str_t  s;
+
+    if (ngx_strncmp(v->data, "password=", 9) == 0) {
+        rc->password.data = v->data + 9;
+        rc->password.len = v->len - 9;
+        if (rc->password.len == 0) {
+            return "has an empty password=";
         }
-
-        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
-            rc->user.data = value[i].data + 5;
-            rc->user.len = value[i].len - 5;
-            if (rc->user.len == 0) {
-                return "has an empty user=";
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            rc->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (rc->db == NGX_ERROR) {
-                return "has an invalid db=";
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
-            rc->connect_timeout = ngx_parse_time(&s, 0);
-            if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || rc->connect_timeout == 0)
-            {
-                return "has an invalid connect_timeout=";
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-            rc->timeout = ngx_parse_time(&s, 0);
-            if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
-                return "has an invalid timeout=";
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ping=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-            rc->ping = ngx_parse_time(&s, 0);
-            if (rc->ping == (ngx_msec_t) NGX_ERROR || rc->ping < 100) {
-                return "has an invalid ping= (at least 100ms)";
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
-            rc->wait = ngx_atoi(value[i].data + 5, value[i].len - 5);
-            if (rc->wait == NGX_ERROR || rc->wait == 0) {
-                return "has an invalid wait= (a number of replicas, at "
-                       "least 1)";
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "wait_timeout=", 13) == 0) {
-            s.data = value[i].data + 13;
-            s.len = value[i].len - 13;
-            rc->wait_timeout = ngx_parse_time(&s, 0);
-            if (rc->wait_timeout == (ngx_msec_t) NGX_ERROR
-                || rc->wait_timeout == 0)
-            {
-                return "has an invalid wait_timeout=";
-            }
-            continue;
-        }
-
-        switch (ngx_kefu_redis_sentinel_param(cf, rc, &value[i])) {
-        case NGX_OK:
-            continue;
-        case NGX_ERROR:
-            return NGX_CONF_ERROR;
-        default:
-            break;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"kefu_redis\"",
-                           &value[i]);
-        return NGX_CONF_ERROR;
+        return NGX_CONF_OK;
     }
 
+    if (ngx_strncmp(v->data, "user=", 5) == 0) {
+        rc->user.data = v->data + 5;
+        rc->user.len = v->len - 5;
+        if (rc->user.len == 0) {
+            return "has an empty user=";
+        }
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "db=", 3) == 0) {
+        rc->db = ngx_atoi(v->data + 3, v->len - 3);
+        if (rc->db == NGX_ERROR) {
+            return "has an invalid db=";
+        }
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "connect_timeout=", 16) == 0) {
+        s.data = v->data + 16;
+        s.len = v->len - 16;
+        rc->connect_timeout = ngx_parse_time(&s, 0);
+        if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
+            || rc->connect_timeout == 0)
+        {
+            return "has an invalid connect_timeout=";
+        }
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "timeout=", 8) == 0) {
+        s.data = v->data + 8;
+        s.len = v->len - 8;
+        rc->timeout = ngx_parse_time(&s, 0);
+        if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
+            return "has an invalid timeout=";
+        }
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "ping=", 5) == 0) {
+        s.data = v->data + 5;
+        s.len = v->len - 5;
+        rc->ping = ngx_parse_time(&s, 0);
+        if (rc->ping == (ngx_msec_t) NGX_ERROR || rc->ping < 100) {
+            return "has an invalid ping= (at least 100ms)";
+        }
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "wait=", 5) == 0) {
+        rc->wait = ngx_atoi(v->data + 5, v->len - 5);
+        if (rc->wait == NGX_ERROR || rc->wait == 0) {
+            return "has an invalid wait= (a number of replicas, at "
+                   "least 1)";
+        }
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "wait_timeout=", 13) == 0) {
+        s.data = v->data + 13;
+        s.len = v->len - 13;
+        rc->wait_timeout = ngx_parse_time(&s, 0);
+        if (rc->wait_timeout == (ngx_msec_t) NGX_ERROR
+            || rc->wait_timeout == 0)
+        {
+            return "has an invalid wait_timeout=";
+        }
+        return NGX_CONF_OK;
+    }
+
+    switch (ngx_kefu_redis_sentinel_param(cf, rc, v)) {
+    case NGX_OK:
+        return NGX_CONF_OK;
+    case NGX_ERROR:
+        return NGX_CONF_ERROR;
+    default:
+        break;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"kefu_redis\"", v);
+    return NGX_CONF_ERROR;
+}
+
+
+/* what the options mean only together */
+
+static char *
+ngx_kefu_redis_conf_check(ngx_kefu_redis_conf_t *rc)
+{
     if (rc->seeds && rc->db) {
         return "has db= with cluster (a cluster has database 0 only)";
     }
@@ -375,22 +467,6 @@ ngx_kefu_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (rc->user.len && rc->password.len == 0) {
         return "has user= without password=";
     }
-
-    if (rc->seeds || rc->sentinel) {
-        kmcf->redis_conf = rc;
-        return NGX_CONF_OK;
-    }
-
-    /* hiredis takes C strings */
-    p = ngx_pnalloc(cf->pool, rc->host.len + 1);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *ngx_cpymem(p, rc->host.data, rc->host.len) = '\0';
-    rc->host.data = p;
-
-    kmcf->redis_conf = rc;
 
     return NGX_CONF_OK;
 }
