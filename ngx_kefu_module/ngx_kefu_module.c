@@ -34,6 +34,10 @@ static char *ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_kefu_site_settings(ngx_conf_t *cf,
     ngx_kefu_site_t *site, ngx_str_t *path);
 static ngx_msec_t ngx_kefu_parse_keep(ngx_str_t *s);
+static char *ngx_kefu_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_str_t *v);
+static char *ngx_kefu_site_secret_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_str_t *path);
 static void ngx_kefu_json_cleanup(void *data);
 static char *ngx_kefu_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -771,13 +775,8 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_kefu_main_conf_t *kmcf = conf;
 
     char             *rv;
-    u_char           *p;
-    ssize_t           n;
-    ngx_int_t         rc;
-    ngx_str_t        *value, path;
+    ngx_str_t        *value;
     ngx_uint_t        i;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
     ngx_kefu_site_t  *site;
 
     value = cf->args->elts;
@@ -809,192 +808,224 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     site->anonymous_retention = NGX_CONF_UNSET_MSEC;
 
     for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
-            site->secret.data = value[i].data + 7;
-            site->secret.len = value[i].len - 7;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "secret_file=", 12) == 0) {
-            path.data = value[i].data + 12;
-            path.len = value[i].len - 12;
-
-            if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memzero(&file, sizeof(ngx_file_t));
-            file.name = path;
-            file.log = cf->log;
-
-            /* configuration time: a blocking read is fine here */
-            file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY,
-                                    NGX_FILE_OPEN, 0);
-            if (file.fd == NGX_INVALID_FILE) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                                   "\"kefu_site\" cannot open secret file "
-                                   "\"%V\"", &path);
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
-                || ngx_file_size(&fi) > 4096)
-            {
-                ngx_close_file(file.fd);
-                return "secret file must be at most 4096 bytes";
-            }
-
-            p = ngx_pnalloc(cf->pool, 4096);
-            if (p == NULL) {
-                ngx_close_file(file.fd);
-                return NGX_CONF_ERROR;
-            }
-
-            n = ngx_read_file(&file, p, 4096, 0);
-            ngx_close_file(file.fd);
-
-            if (n == NGX_ERROR) {
-                return NGX_CONF_ERROR;
-            }
-
-            /* the trailing newline an editor leaves is not the secret's */
-            while (n > 0 && (p[n - 1] == LF || p[n - 1] == CR)) {
-                n--;
-            }
-
-            site->secret.data = p;
-            site->secret.len = n;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "anonymous=on") == 0) {
-            site->anonymous = 1;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "anonymous=off") == 0) {
-            site->anonymous = 0;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "default_group=", 14) == 0) {
-            site->default_group.data = value[i].data + 14;
-            site->default_group.len = value[i].len - 14;
-
-            if (ngx_kefu_valid_id(site->default_group.data,
-                                  site->default_group.len)
-                != NGX_OK)
-            {
-                return "has an invalid default_group";
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "capacity=", 9) == 0) {
-            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
-
-            if (n == NGX_ERROR || n > 1000) {
-                return "has an invalid capacity: an integer from 0 to 1000";
-            }
-
-            site->capacity = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "grace=", 6) == 0) {
-            path.data = value[i].data + 6;
-            path.len = value[i].len - 6;
-
-            site->grace = ngx_parse_time(&path, 0);
-
-            if (site->grace == (ngx_msec_t) NGX_ERROR
-                || site->grace > 86400000)
-            {
-                return "has an invalid grace: a time of at most 24h, "
-                       "e.g. grace=30s";
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "bot_idle=", 9) == 0) {
-            path.data = value[i].data + 9;
-            path.len = value[i].len - 9;
-
-            site->bot_idle = ngx_parse_time(&path, 0);
-
-            if (site->bot_idle == (ngx_msec_t) NGX_ERROR
-                || site->bot_idle < 1000 || site->bot_idle > 7 * 86400000)
-            {
-                return "has an invalid bot_idle: a time from 1s to 7d, "
-                       "e.g. bot_idle=30m";
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "retention=", 10) == 0) {
-            path.data = value[i].data + 10;
-            path.len = value[i].len - 10;
-
-            site->retention = ngx_kefu_parse_keep(&path);
-
-            if (site->retention == (ngx_msec_t) NGX_ERROR) {
-                return "has an invalid retention: a time from 1s to 3650d, "
-                       "e.g. retention=90d";
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "anonymous_retention=", 20) == 0) {
-            path.data = value[i].data + 20;
-            path.len = value[i].len - 20;
-
-            site->anonymous_retention = ngx_kefu_parse_keep(&path);
-
-            if (site->anonymous_retention == (ngx_msec_t) NGX_ERROR) {
-                return "has an invalid anonymous_retention: a time from 1s "
-                       "to 3650d, e.g. anonymous_retention=30d";
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "settings=", 9) == 0) {
-            path.data = value[i].data + 9;
-            path.len = value[i].len - 9;
-
-            if (ngx_kefu_site_settings(cf, site, &path) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        /* upload_max_size=, upload_types=, upload_quota= */
-        rc = ngx_kefu_upload_site_param(cf, site, &value[i], &rv);
-
-        if (rc == NGX_OK) {
-            continue;
-        }
-
-        if (rc == NGX_ERROR) {
+        rv = ngx_kefu_site_param(cf, site, &value[i]);
+        if (rv != NGX_CONF_OK) {
             return rv;
         }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"kefu_site\"",
-                           &value[i]);
-        return NGX_CONF_ERROR;
     }
 
     /* HS256 with a short key is guessable offline from any token */
     if (site->secret.len < 16) {
         return "needs a secret of at least 16 bytes (secret= or secret_file=)";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* one branch per parameter of kefu_site */
+
+static char *
+ngx_kefu_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site, ngx_str_t *v)
+{
+    char       *rv;
+    ssize_t     n;
+    ngx_int_t   rc;
+    ngx_str_t   path;
+
+    if (ngx_strncmp(v->data, "secret=", 7) == 0) {
+        site->secret.data = v->data + 7;
+        site->secret.len = v->len - 7;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "secret_file=", 12) == 0) {
+        path.data = v->data + 12;
+        path.len = v->len - 12;
+
+        return ngx_kefu_site_secret_file(cf, site, &path);
+    }
+
+    if (ngx_strcmp(v->data, "anonymous=on") == 0) {
+        site->anonymous = 1;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(v->data, "anonymous=off") == 0) {
+        site->anonymous = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "default_group=", 14) == 0) {
+        site->default_group.data = v->data + 14;
+        site->default_group.len = v->len - 14;
+
+        if (ngx_kefu_valid_id(site->default_group.data,
+                              site->default_group.len)
+            != NGX_OK)
+        {
+            return "has an invalid default_group";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "capacity=", 9) == 0) {
+        n = ngx_atoi(v->data + 9, v->len - 9);
+
+        if (n == NGX_ERROR || n > 1000) {
+            return "has an invalid capacity: an integer from 0 to 1000";
+        }
+
+        site->capacity = (ngx_uint_t) n;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "grace=", 6) == 0) {
+        path.data = v->data + 6;
+        path.len = v->len - 6;
+
+        site->grace = ngx_parse_time(&path, 0);
+
+        if (site->grace == (ngx_msec_t) NGX_ERROR
+            || site->grace > 86400000)
+        {
+            return "has an invalid grace: a time of at most 24h, "
+                   "e.g. grace=30s";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "bot_idle=", 9) == 0) {
+        path.data = v->data + 9;
+        path.len = v->len - 9;
+
+        site->bot_idle = ngx_parse_time(&path, 0);
+
+        if (site->bot_idle == (ngx_msec_t) NGX_ERROR
+            || site->bot_idle < 1000 || site->bot_idle > 7 * 86400000)
+        {
+            return "has an invalid bot_idle: a time from 1s to 7d, "
+                   "e.g. bot_idle=30m";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "retention=", 10) == 0) {
+        path.data = v->data + 10;
+        path.len = v->len - 10;
+
+        site->retention = ngx_kefu_parse_keep(&path);
+
+        if (site->retention == (ngx_msec_t) NGX_ERROR) {
+            return "has an invalid retention: a time from 1s to 3650d, "
+                   "e.g. retention=90d";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "anonymous_retention=", 20) == 0) {
+        path.data = v->data + 20;
+        path.len = v->len - 20;
+
+        site->anonymous_retention = ngx_kefu_parse_keep(&path);
+
+        if (site->anonymous_retention == (ngx_msec_t) NGX_ERROR) {
+            return "has an invalid anonymous_retention: a time from 1s "
+                   "to 3650d, e.g. anonymous_retention=30d";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(v->data, "settings=", 9) == 0) {
+        path.data = v->data + 9;
+        path.len = v->len - 9;
+
+        if (ngx_kefu_site_settings(cf, site, &path) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    /* upload_max_size=, upload_types=, upload_quota= */
+    rc = ngx_kefu_upload_site_param(cf, site, v, &rv);
+
+    if (rc == NGX_OK) {
+        return NGX_CONF_OK;
+    }
+
+    if (rc == NGX_ERROR) {
+        return rv;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"kefu_site\"",
+                       v);
+    return NGX_CONF_ERROR;
+}
+
+
+/* secret_file=: the secret's bytes, read once at configuration time */
+
+static char *
+ngx_kefu_site_secret_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_str_t *path)
+{
+    u_char           *p;
+    ssize_t           n;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = *path;
+    file.log = cf->log;
+
+    /* configuration time: a blocking read is fine here */
+    file.fd = ngx_open_file(path->data, NGX_FILE_RDONLY,
+                            NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"kefu_site\" cannot open secret file "
+                           "\"%V\"", path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 4096)
+    {
+        ngx_close_file(file.fd);
+        return "secret file must be at most 4096 bytes";
+    }
+
+    p = ngx_pnalloc(cf->pool, 4096);
+    if (p == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, p, 4096, 0);
+    ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the trailing newline an editor leaves is not the secret's */
+    while (n > 0 && (p[n - 1] == LF || p[n - 1] == CR)) {
+        n--;
+    }
+
+    site->secret.data = p;
+    site->secret.len = n;
 
     return NGX_CONF_OK;
 }
