@@ -28,6 +28,16 @@
 static ngx_int_t ngx_kefu_settings_texts(json_t *v, ngx_str_t *field,
     ngx_str_t *err, ngx_uint_t max, const char *name, const char **keys);
 static json_t *ngx_kefu_settings_builtin(void);
+static ngx_int_t ngx_kefu_settings_check_keys(json_t *doc, ngx_pool_t *pool,
+    ngx_str_t *field, ngx_str_t *err);
+static ngx_int_t ngx_kefu_settings_check_texts(json_t *v, ngx_str_t *field,
+    ngx_str_t *err);
+static ngx_int_t ngx_kefu_settings_check_groups(json_t *v, ngx_pool_t *pool,
+    ngx_str_t *field, ngx_str_t *err);
+static ngx_int_t ngx_kefu_settings_check_widget(json_t *v, ngx_str_t *field,
+    ngx_str_t *err);
+static ngx_int_t ngx_kefu_settings_check_contact(json_t *v, ngx_str_t *field,
+    ngx_str_t *err);
 static void ngx_kefu_settings_apply(ngx_kefu_site_rt_t *rt, json_t *stored,
     int64_t version);
 static void ngx_kefu_settings_load(ngx_kefu_site_rt_t *rt);
@@ -71,15 +81,87 @@ ngx_int_t
 ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
     ngx_str_t *field, ngx_str_t *err)
 {
-    size_t       i;
-    json_t      *v, *g, *x;
-    ngx_uint_t   k;
-    const char  *key, *s;
-    const char  *label_keys[] = { "name", "label", NULL };
+    json_t  *v;
 
     if (!json_is_object(doc)) {
         ngx_kefu_settings_fail("settings", "must be a JSON object");
     }
+
+    if (ngx_kefu_settings_check_keys(doc, pool, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(doc, "hours");
+
+    if (v && !json_is_null(v)
+        && ngx_kefu_hours_check(v, pool, log, field, err, NULL) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(doc, "texts");
+
+    if (v && ngx_kefu_settings_check_texts(v, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(doc, "groups");
+
+    if (v && ngx_kefu_settings_check_groups(v, pool, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(doc, "widget");
+
+    if (v && ngx_kefu_settings_check_widget(v, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    /* canned: [{"key", "title", "text"}] (ngx_kefu_canned.c) */
+    v = json_object_get(doc, "canned");
+
+    if (v && ngx_kefu_canned_check(v, pool, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    /* bot, faq, rules (ngx_kefu_bot_conf.c) */
+    if (ngx_kefu_bot_check(doc, pool, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    /* idle_close: seconds without a message before the sweep closes an
+     * open conversation (ngx_kefu_idle.c); 0: never */
+    v = json_object_get(doc, "idle_close");
+
+    if (v && !(json_is_integer(v)
+               && (json_integer_value(v) == 0
+                   || (json_integer_value(v) >= NGX_KEFU_IDLE_CLOSE_MIN
+                       && json_integer_value(v) <= NGX_KEFU_IDLE_CLOSE_MAX))))
+    {
+        ngx_kefu_settings_fail("idle_close", "must be a whole number of "
+                               "seconds from 60 to 2592000 (30 days), or 0 "
+                               "(never)");
+    }
+
+    v = json_object_get(doc, "contact");
+
+    if (v && ngx_kefu_settings_check_contact(v, field, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the document's fields are all known ones */
+
+static ngx_int_t
+ngx_kefu_settings_check_keys(json_t *doc, ngx_pool_t *pool, ngx_str_t *field,
+    ngx_str_t *err)
+{
+    json_t      *v;
+    ngx_uint_t   k;
+    const char  *key;
 
     json_object_foreach(doc, key, v) {
         for (k = 0; ngx_kefu_settings_keys[k]; k++) {
@@ -110,187 +192,184 @@ ngx_kefu_settings_check(json_t *doc, ngx_pool_t *pool, ngx_log_t *log,
         return NGX_DECLINED;
     }
 
-    v = json_object_get(doc, "hours");
+    return NGX_OK;
+}
 
-    if (v && !json_is_null(v)
-        && ngx_kefu_hours_check(v, pool, log, field, err, NULL) != NGX_OK)
-    {
-        return NGX_DECLINED;
+
+/* texts: {"zh": {"welcome", "offline"}, "en": {...}} */
+
+static ngx_int_t
+ngx_kefu_settings_check_texts(json_t *v, ngx_str_t *field, ngx_str_t *err)
+{
+    json_t      *x;
+    ngx_uint_t   k;
+    const char  *key;
+
+    if (!json_is_object(v)) {
+        ngx_kefu_settings_fail("texts", "must be an object: \"zh\" and "
+                               "\"en\", each {\"welcome\", \"offline\"}");
     }
 
-    /* texts: {"zh": {"welcome", "offline"}, "en": {...}} */
-    v = json_object_get(doc, "texts");
-
-    if (v) {
-        if (!json_is_object(v)) {
-            ngx_kefu_settings_fail("texts", "must be an object: \"zh\" and "
-                                   "\"en\", each {\"welcome\", \"offline\"}");
+    json_object_foreach(v, key, x) {
+        for (k = 0; ngx_kefu_langs[k]; k++) {
+            if (ngx_strcmp(key, ngx_kefu_langs[k]) == 0) {
+                break;
+            }
         }
 
-        json_object_foreach(v, key, x) {
-            for (k = 0; ngx_kefu_langs[k]; k++) {
-                if (ngx_strcmp(key, ngx_kefu_langs[k]) == 0) {
+        if (ngx_kefu_langs[k] == NULL) {
+            ngx_kefu_settings_fail("texts", "has a language other than "
+                                   "zh and en");
+        }
+
+        if (ngx_kefu_settings_texts(x, field, err,
+                                    NGX_KEFU_SETTINGS_TEXT_MAX,
+                                    k == 0 ? "texts.zh" : "texts.en",
+                                    ngx_kefu_text_keys)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* groups: [{"name": "presales", "label": {"zh": .., "en": ..}}] */
+
+static ngx_int_t
+ngx_kefu_settings_check_groups(json_t *v, ngx_pool_t *pool, ngx_str_t *field,
+    ngx_str_t *err)
+{
+    size_t       i;
+    json_t      *g, *x;
+    const char  *key, *s;
+    const char  *label_keys[] = { "name", "label", NULL };
+
+    if (!json_is_array(v) || json_array_size(v) > NGX_KEFU_SETTINGS_GROUPS) {
+        ngx_kefu_settings_fail("groups", "must be an array of at most 100 "
+                               "{\"name\", \"label\"}");
+    }
+
+    json_array_foreach(v, i, g) {
+        x = json_is_object(g) ? json_object_get(g, "name") : NULL;
+        s = json_is_string(x) ? json_string_value(x) : "";
+
+        if (json_is_object(g)) {
+            json_object_foreach(g, key, x) {
+                if (ngx_strcmp(key, label_keys[0]) != 0
+                    && ngx_strcmp(key, label_keys[1]) != 0)
+                {
+                    g = NULL;
                     break;
                 }
             }
+        }
 
-            if (ngx_kefu_langs[k] == NULL) {
-                ngx_kefu_settings_fail("texts", "has a language other than "
-                                       "zh and en");
+        if (g == NULL || ngx_strlen(s) > 64
+            || ngx_kefu_valid_id((u_char *) s, ngx_strlen(s)) != NGX_OK
+            || ngx_strchr(s, ':')
+            || (json_object_get(g, "label")
+                && ngx_kefu_settings_texts(json_object_get(g, "label"),
+                                           field, err,
+                                           NGX_KEFU_SETTINGS_LABEL_MAX,
+                                           "label", ngx_kefu_langs)
+                   != NGX_OK))
+        {
+            field->data = ngx_pnalloc(pool, 32);
+            if (field->data) {
+                field->len = ngx_sprintf(field->data, "groups[%uz]", i)
+                             - field->data;
+            }
+            ngx_str_set(err, "must be {\"name\": a group name (1-64 of "
+                        "[A-Za-z0-9._@-]), \"label\": {\"zh\", \"en\"} "
+                        "(at most 64 bytes each)}");
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* widget: {"color", "title": {"zh", "en"}, "hide_outside_hours"} */
+
+static ngx_int_t
+ngx_kefu_settings_check_widget(json_t *v, ngx_str_t *field, ngx_str_t *err)
+{
+    json_t      *x;
+    const char  *key, *s;
+
+    if (!json_is_object(v)) {
+        ngx_kefu_settings_fail("widget", "must be an object");
+    }
+
+    json_object_foreach(v, key, x) {
+        if (ngx_strcmp(key, "color") == 0) {
+            s = json_is_string(x) ? json_string_value(x) : "";
+
+            if ((ngx_strlen(s) != 7 && ngx_strlen(s) != 4) || s[0] != '#'
+                || ngx_hextoi((u_char *) s + 1, ngx_strlen(s) - 1)
+                   == NGX_ERROR)
+            {
+                ngx_kefu_settings_fail("widget.color", "must be a colour "
+                                       "#rgb or #rrggbb");
             }
 
+        } else if (ngx_strcmp(key, "title") == 0) {
             if (ngx_kefu_settings_texts(x, field, err,
-                                        NGX_KEFU_SETTINGS_TEXT_MAX,
-                                        k == 0 ? "texts.zh" : "texts.en",
-                                        ngx_kefu_text_keys)
+                                        NGX_KEFU_SETTINGS_LABEL_MAX,
+                                        "widget.title", ngx_kefu_langs)
                 != NGX_OK)
             {
                 return NGX_DECLINED;
             }
-        }
-    }
 
-    /* groups: [{"name": "presales", "label": {"zh": .., "en": ..}}] */
-    v = json_object_get(doc, "groups");
-
-    if (v) {
-        if (!json_is_array(v) || json_array_size(v) > NGX_KEFU_SETTINGS_GROUPS)
-        {
-            ngx_kefu_settings_fail("groups", "must be an array of at most 100 "
-                                   "{\"name\", \"label\"}");
-        }
-
-        json_array_foreach(v, i, g) {
-            x = json_is_object(g) ? json_object_get(g, "name") : NULL;
-            s = json_is_string(x) ? json_string_value(x) : "";
-
-            if (json_is_object(g)) {
-                json_object_foreach(g, key, x) {
-                    if (ngx_strcmp(key, label_keys[0]) != 0
-                        && ngx_strcmp(key, label_keys[1]) != 0)
-                    {
-                        g = NULL;
-                        break;
-                    }
-                }
+        } else if (ngx_strcmp(key, "hide_outside_hours") == 0) {
+            if (!json_is_boolean(x)) {
+                ngx_kefu_settings_fail("widget.hide_outside_hours",
+                                       "must be true or false");
             }
 
-            if (g == NULL || ngx_strlen(s) > 64
-                || ngx_kefu_valid_id((u_char *) s, ngx_strlen(s)) != NGX_OK
-                || ngx_strchr(s, ':')
-                || (json_object_get(g, "label")
-                    && ngx_kefu_settings_texts(json_object_get(g, "label"),
-                                               field, err,
-                                               NGX_KEFU_SETTINGS_LABEL_MAX,
-                                               "label", ngx_kefu_langs)
-                       != NGX_OK))
-            {
-                field->data = ngx_pnalloc(pool, 32);
-                if (field->data) {
-                    field->len = ngx_sprintf(field->data, "groups[%uz]", i)
-                                 - field->data;
-                }
-                ngx_str_set(err, "must be {\"name\": a group name (1-64 of "
-                            "[A-Za-z0-9._@-]), \"label\": {\"zh\", \"en\"} "
-                            "(at most 64 bytes each)}");
-                return NGX_DECLINED;
+        } else {
+            ngx_kefu_settings_fail("widget", "has a field other than "
+                                   "color, title, hide_outside_hours");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* contact: {"ask": bool, "required": bool} */
+
+static ngx_int_t
+ngx_kefu_settings_check_contact(json_t *v, ngx_str_t *field, ngx_str_t *err)
+{
+    json_t      *x;
+    const char  *key;
+
+    if (!json_is_object(v)) {
+        ngx_kefu_settings_fail("contact", "must be an object");
+    }
+
+    json_object_foreach(v, key, x) {
+        if (ngx_strcmp(key, "ask") == 0) {
+            if (!json_is_boolean(x)) {
+                ngx_kefu_settings_fail("contact.ask", "must be true or "
+                                       "false");
             }
-        }
-    }
 
-    /* widget: {"color", "title": {"zh", "en"}, "hide_outside_hours"} */
-    v = json_object_get(doc, "widget");
-
-    if (v) {
-        if (!json_is_object(v)) {
-            ngx_kefu_settings_fail("widget", "must be an object");
-        }
-
-        json_object_foreach(v, key, x) {
-            if (ngx_strcmp(key, "color") == 0) {
-                s = json_is_string(x) ? json_string_value(x) : "";
-
-                if ((ngx_strlen(s) != 7 && ngx_strlen(s) != 4) || s[0] != '#'
-                    || ngx_hextoi((u_char *) s + 1, ngx_strlen(s) - 1)
-                       == NGX_ERROR)
-                {
-                    ngx_kefu_settings_fail("widget.color", "must be a colour "
-                                           "#rgb or #rrggbb");
-                }
-
-            } else if (ngx_strcmp(key, "title") == 0) {
-                if (ngx_kefu_settings_texts(x, field, err,
-                                            NGX_KEFU_SETTINGS_LABEL_MAX,
-                                            "widget.title", ngx_kefu_langs)
-                    != NGX_OK)
-                {
-                    return NGX_DECLINED;
-                }
-
-            } else if (ngx_strcmp(key, "hide_outside_hours") == 0) {
-                if (!json_is_boolean(x)) {
-                    ngx_kefu_settings_fail("widget.hide_outside_hours",
-                                           "must be true or false");
-                }
-
-            } else {
-                ngx_kefu_settings_fail("widget", "has a field other than "
-                                       "color, title, hide_outside_hours");
+        } else if (ngx_strcmp(key, "required") == 0) {
+            if (!json_is_boolean(x)) {
+                ngx_kefu_settings_fail("contact.required", "must be true "
+                                       "or false");
             }
-        }
-    }
 
-    /* canned: [{"key", "title", "text"}] (ngx_kefu_canned.c) */
-    v = json_object_get(doc, "canned");
-
-    if (v && ngx_kefu_canned_check(v, pool, field, err) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    /* bot, faq, rules (ngx_kefu_bot_conf.c) */
-    if (ngx_kefu_bot_check(doc, pool, field, err) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    /* idle_close: seconds without a message before the sweep closes an
-     * open conversation (ngx_kefu_idle.c); 0: never */
-    v = json_object_get(doc, "idle_close");
-
-    if (v && !(json_is_integer(v)
-               && (json_integer_value(v) == 0
-                   || (json_integer_value(v) >= NGX_KEFU_IDLE_CLOSE_MIN
-                       && json_integer_value(v) <= NGX_KEFU_IDLE_CLOSE_MAX))))
-    {
-        ngx_kefu_settings_fail("idle_close", "must be a whole number of "
-                               "seconds from 60 to 2592000 (30 days), or 0 "
-                               "(never)");
-    }
-
-    /* contact: {"ask": bool, "required": bool} */
-    v = json_object_get(doc, "contact");
-
-    if (v) {
-        if (!json_is_object(v)) {
-            ngx_kefu_settings_fail("contact", "must be an object");
-        }
-
-        json_object_foreach(v, key, x) {
-            if (ngx_strcmp(key, "ask") == 0) {
-                if (!json_is_boolean(x)) {
-                    ngx_kefu_settings_fail("contact.ask", "must be true or "
-                                           "false");
-                }
-
-            } else if (ngx_strcmp(key, "required") == 0) {
-                if (!json_is_boolean(x)) {
-                    ngx_kefu_settings_fail("contact.required", "must be true "
-                                           "or false");
-                }
-
-            } else {
-                ngx_kefu_settings_fail("contact", "has a field other than "
-                                       "ask, required");
-            }
+        } else {
+            ngx_kefu_settings_fail("contact", "has a field other than "
+                                   "ask, required");
         }
     }
 
