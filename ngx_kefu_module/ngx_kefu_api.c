@@ -23,6 +23,16 @@
 static ngx_int_t ngx_kefu_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_kefu_api_route(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_api_split(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_uint_t *np);
+static ngx_int_t ngx_kefu_api_endpoint(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_str_t *seg, ngx_uint_t n, ngx_uint_t *post,
+    const char **allow);
+static ngx_int_t ngx_kefu_api_endpoint_conv(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_str_t *seg, ngx_uint_t n, ngx_uint_t *post,
+    const char **allow);
+static ngx_int_t ngx_kefu_api_not_allowed(ngx_http_request_t *r,
+    const char *allow);
 static ngx_int_t ngx_kefu_api_auth(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static const char *ngx_kefu_api_agent_may(ngx_http_request_t *r,
@@ -176,12 +186,69 @@ ngx_kefu_api_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
+    u_char       name[64 + 1];
+    ngx_str_t    seg[6];
+    ngx_uint_t   n, post;
+    const char  *allow;
+
+    if (ngx_kefu_api_split(r, seg, &n) != NGX_OK) {
+        goto not_found;
+    }
+
+    ngx_memcpy(name, seg[1].data, seg[1].len);
+    name[seg[1].len] = '\0';
+
+    api->site = ngx_kefu_site_find(api->kmcf, (char *) name);
+
+    if (api->site == NULL) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "unknown site");
+    }
+
+    /*
+     * post: 0 GET, 1 POST, 2 PUT (each with a body), 3 DELETE; allow: the
+     * methods the endpoint takes
+     */
+    post = 0;
+    allow = "GET";
+
+    if (ngx_kefu_api_endpoint(r, api, seg, n, &post, &allow) != NGX_OK) {
+        goto not_found;
+    }
+
+    if (n > 3) {
+        api->id = seg[3];
+    }
+
+    if ((post == 1 && (r->method != NGX_HTTP_POST || api->agents_ok))
+        || (post == 3 && r->method != NGX_HTTP_DELETE)
+        || (!post && r->method != NGX_HTTP_GET))
+    {
+        return ngx_kefu_api_not_allowed(r, allow);
+    }
+
+    /* POST and PUT take a body, GET and DELETE none */
+    api->body = (post == 1 || post == 2);
+
+    return NGX_DECLINED;
+
+not_found:
+
+    return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                              "no such endpoint");
+}
+
+
+/*
+ * The URI after the location in at most 6 segments, "sites" and valid ids;
+ * NGX_DECLINED for anything else
+ */
+
+static ngx_int_t
+ngx_kefu_api_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *np)
+{
     u_char                    *p, *last, *q;
-    u_char                     name[64 + 1];
-    ngx_str_t                  seg[6];
-    ngx_uint_t                 n, post, i;
-    const char                *allow;
-    ngx_table_elt_t           *h;
+    ngx_uint_t                 n, i;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -205,7 +272,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         }
 
         if (n == 6) {
-            goto not_found;
+            return NGX_DECLINED;
         }
 
         q = ngx_strlchr(p, last, '/');
@@ -221,68 +288,39 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
     if (n < 3 || seg[0].len != 5 || ngx_strncmp(seg[0].data, "sites", 5)
         || seg[1].len > 64)
     {
-        goto not_found;
+        return NGX_DECLINED;
     }
 
     for (i = 1; i < n; i++) {
         if (ngx_kefu_valid_id(seg[i].data, seg[i].len) != NGX_OK) {
-            goto not_found;
+            return NGX_DECLINED;
         }
     }
 
-    ngx_memcpy(name, seg[1].data, seg[1].len);
-    name[seg[1].len] = '\0';
+    *np = n;
 
-    api->site = ngx_kefu_site_find(api->kmcf, (char *) name);
+    return NGX_OK;
+}
 
-    if (api->site == NULL) {
-        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                  "unknown site");
-    }
-
-    post = 0;
-    allow = "GET";
 
 #define ngx_kefu_api_is(s, lit)                                               \
     ((s).len == sizeof(lit) - 1 && ngx_strncmp((s).data, lit, (s).len) == 0)
 
+
+/* the endpoint of seg[2..n-1]: its start handler, methods, body or not */
+
+static ngx_int_t
+ngx_kefu_api_endpoint(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_str_t *seg, ngx_uint_t n, ngx_uint_t *post, const char **allow)
+{
     if (ngx_kefu_api_is(seg[2], "convs")) {
+        return ngx_kefu_api_endpoint_conv(r, api, seg, n, post, allow);
+    }
 
-        if (n == 3) {
-            api->start = ngx_kefu_api_list;
-
-        } else if (n == 4) {
-            api->start = ngx_kefu_api_conv;
-
-        } else if (n == 5 && ngx_kefu_api_is(seg[4], "messages")) {
-            allow = "GET, POST";
-            api->start = r->method == NGX_HTTP_POST ? ngx_kefu_api_message
-                                                    : ngx_kefu_api_log;
-            post = (r->method == NGX_HTTP_POST);
-
-        } else if (n == 5 && ngx_kefu_api_is(seg[4], "events")) {
-            allow = "POST";
-            api->start = ngx_kefu_api_event;
-            post = 1;
-
-        } else if (n == 5 && (ngx_kefu_api_is(seg[4], "assign")
-                              || ngx_kefu_api_is(seg[4], "transfer")
-                              || ngx_kefu_api_is(seg[4], "close")
-                              || ngx_kefu_api_is(seg[4], "handoff")))
-        {
-            allow = "POST";
-            api->start = ngx_kefu_api_action;
-            api->action = seg[4];
-            post = 1;
-
-        } else {
-            goto not_found;
-        }
-
-    } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 4) {
+    if (ngx_kefu_api_is(seg[2], "visitors") && n == 4) {
         /* erasing a visitor: everything stored about it */
-        allow = "DELETE";
-        post = 3;
+        *allow = "DELETE";
+        *post = 3;
         api->visitor = 1;
         api->start = ngx_kefu_api_erase;
 
@@ -293,13 +331,13 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
         api->start = ngx_kefu_api_export;
 
     } else if (ngx_kefu_api_is(seg[2], "revocations") && n == 3) {
-        allow = "GET, POST";
-        post = (r->method == NGX_HTTP_POST);
-        api->start = post ? ngx_kefu_api_revoke : ngx_kefu_api_revocations;
+        *allow = "GET, POST";
+        *post = (r->method == NGX_HTTP_POST);
+        api->start = *post ? ngx_kefu_api_revoke : ngx_kefu_api_revocations;
 
     } else if (ngx_kefu_api_is(seg[2], "visitors") && n == 5) {
-        allow = "POST";
-        post = 1;
+        *allow = "POST";
+        *post = 1;
         api->visitor = 1;
 
         if (ngx_kefu_api_is(seg[4], "messages")) {
@@ -309,7 +347,7 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
             api->start = ngx_kefu_api_event;
 
         } else {
-            goto not_found;
+            return NGX_DECLINED;
         }
 
     } else if (ngx_kefu_api_is(seg[2], "agents") && n == 3) {
@@ -320,18 +358,18 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     } else if (ngx_kefu_api_is(seg[2], "settings") && n == 3) {
         /* PUT replaces the stored document: "post" 2 */
-        allow = "GET, PUT";
-        post = (r->method == NGX_HTTP_PUT) ? 2 : 0;
-        api->start = post ? ngx_kefu_api_settings_put
-                          : ngx_kefu_api_settings_get;
+        *allow = "GET, PUT";
+        *post = (r->method == NGX_HTTP_PUT) ? 2 : 0;
+        api->start = *post ? ngx_kefu_api_settings_put
+                           : ngx_kefu_api_settings_get;
 
     } else if ((ngx_kefu_api_is(seg[2], "rules")
                 || ngx_kefu_api_is(seg[2], "faq"))
                && n == 4 && ngx_kefu_api_is(seg[3], "try"))
     {
         /* explains what the rules and the FAQ bot would do: admins */
-        allow = "POST";
-        post = 1;
+        *allow = "POST";
+        *post = 1;
         api->start = ngx_kefu_api_is(seg[2], "rules")
                      ? ngx_kefu_api_rules_try : ngx_kefu_api_faq_try;
 
@@ -348,55 +386,87 @@ ngx_kefu_api_route(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
         } else if (r->method == NGX_HTTP_PUT) {
             api->start = ngx_kefu_api_canned_put;
-            post = 2;
+            *post = 2;
 
         } else if (r->method == NGX_HTTP_DELETE) {
             api->start = ngx_kefu_api_canned_delete;
-            post = 3;
+            *post = 3;
 
         } else {
-            allow = "PUT, DELETE";
-            post = 1;
+            *allow = "PUT, DELETE";
+            *post = 1;
         }
 
     } else {
-        goto not_found;
+        return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/* .../convs[/<conv>[/messages|events|assign|transfer|close|handoff]] */
+
+static ngx_int_t
+ngx_kefu_api_endpoint_conv(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_str_t *seg, ngx_uint_t n, ngx_uint_t *post, const char **allow)
+{
+    if (n == 3) {
+        api->start = ngx_kefu_api_list;
+
+    } else if (n == 4) {
+        api->start = ngx_kefu_api_conv;
+
+    } else if (n == 5 && ngx_kefu_api_is(seg[4], "messages")) {
+        *allow = "GET, POST";
+        api->start = r->method == NGX_HTTP_POST ? ngx_kefu_api_message
+                                                : ngx_kefu_api_log;
+        *post = (r->method == NGX_HTTP_POST);
+
+    } else if (n == 5 && ngx_kefu_api_is(seg[4], "events")) {
+        *allow = "POST";
+        api->start = ngx_kefu_api_event;
+        *post = 1;
+
+    } else if (n == 5 && (ngx_kefu_api_is(seg[4], "assign")
+                          || ngx_kefu_api_is(seg[4], "transfer")
+                          || ngx_kefu_api_is(seg[4], "close")
+                          || ngx_kefu_api_is(seg[4], "handoff")))
+    {
+        *allow = "POST";
+        api->start = ngx_kefu_api_action;
+        api->action = seg[4];
+        *post = 1;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
 
 #undef ngx_kefu_api_is
 
-    if (n > 3) {
-        api->id = seg[3];
+
+static ngx_int_t
+ngx_kefu_api_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if ((post == 1 && (r->method != NGX_HTTP_POST || api->agents_ok))
-        || (post == 3 && r->method != NGX_HTTP_DELETE)
-        || (!post && r->method != NGX_HTTP_GET))
-    {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        h->value.data = (u_char *) allow;
-        h->value.len = ngx_strlen(allow);
-
-        return ngx_kefu_api_error(r, NGX_HTTP_NOT_ALLOWED,
-                                  "method_not_allowed",
-                                  "method not allowed here");
-    }
-
-    /* POST and PUT take a body, GET and DELETE none */
-    api->body = (post == 1 || post == 2);
-
-    return NGX_DECLINED;
-
-not_found:
-
-    return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                              "no such endpoint");
+    return ngx_kefu_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                              "method_not_allowed",
+                              "method not allowed here");
 }
 
 
