@@ -74,6 +74,14 @@ static ngx_int_t ngx_kefu_msg_open(ngx_kefu_msg_ctx_t *ctx);
 static ngx_str_t ngx_kefu_msg_visitor_conv(ngx_kefu_ws_t *ws);
 static void ngx_kefu_msg_reply_error(ngx_kefu_msg_ctx_t *ctx);
 static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts);
+static char *ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
+    json_t *att, int64_t ts);
+static void ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
+    ngx_kefu_msg_args_t *args, u_char *who, u_char *session, int64_t ts);
+static char *ngx_kefu_msg_routing(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
+    ngx_kefu_msg_args_t *args, int64_t ts);
+static ngx_kefu_msg_ctx_t *ngx_kefu_msg_ctx_create(ngx_kefu_ws_t *ws,
+    ngx_kefu_msg_args_t *args);
 
 
 /*
@@ -113,24 +121,19 @@ ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 void
 ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    char                *tail;
-    u_char               who[2 + NGX_KEFU_MAX_ID_LEN];
-    u_char               session[16];
-    char                *greeting;
-    json_t              *text, *t, *from, *att;
-    int64_t              ts;
-    ngx_uint_t           is_private;
-    ngx_str_t            whostr;
-    const char          *err, *cid;
-    ngx_kefu_msg_ctx_t  *ctx;
-    ngx_kefu_msg_args_t  args;
-    ngx_kefu_site_rt_t   *rt;
-    ngx_kefu_main_conf_t *kmcf;
+    char                  *tail, *greeting;
+    u_char                 who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                 session[16];
+    json_t                *att;
+    int64_t                ts;
+    ngx_str_t              whostr;
+    const char            *err, *cid;
+    ngx_kefu_msg_ctx_t    *ctx;
+    ngx_kefu_msg_args_t    args;
+    ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = ws->main_conf;
     cid = req->cid;
-    text = req->text;
-    is_private = req->private;
     att = NULL;
 
     /* an attachment is checked and copied here (ngx_kefu_attach.c) */
@@ -156,7 +159,58 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     ts = ngx_kefu_now_ms();
 
-    /* the stored JSON, less conv, id and seq which are filled in later */
+    tail = ngx_kefu_msg_tail(ws, req, att, ts);
+
+    if (tail == NULL) {
+        json_decref(att);
+        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+        return;
+    }
+
+    ngx_kefu_msg_args_fill(ws, req, &args, who, session, ts);
+
+    args.tail.data = (u_char *) tail;
+    args.tail.len = ngx_strlen(tail);
+
+    greeting = ngx_kefu_msg_routing(ws, req, &args, ts);
+
+    /* an attached file's reference: it lives as long as its conversation */
+    if (att) {
+        args.file.data = (u_char *)
+                         json_string_value(json_object_get(att, "id"));
+        args.file.len = NGX_KEFU_SHA256_HEX;
+    }
+
+    ctx = ngx_kefu_msg_ctx_create(ws, &args);
+
+    free(tail);
+    free(greeting);
+    json_decref(att);
+
+    if (ctx == NULL) {
+        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+        return;
+    }
+
+    if (ngx_kefu_msg_run(ctx) != NGX_OK) {
+        ngx_free(ctx);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
+                           "retry with the same cid", cid);
+    }
+}
+
+
+/*
+ * The stored JSON, less conv, id and seq which are filled in later:
+ * "{...}" becomes ",...}" to follow "seq":<n>.  The caller frees it.
+ */
+
+static char *
+ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req, json_t *att,
+    int64_t ts)
+{
+    char    *tail;
+    json_t  *t, *from;
 
     from = json_pack("{s:s,s:s%}", "role", ngx_kefu_role_name(ws->role),
                      "id", ws->user_id.data, ws->user_id.len);
@@ -166,9 +220,10 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     }
 
     t = json_pack("{s:I,s:o,s:o,s:s}", "ts", (json_int_t) ts, "from", from,
-                  "text", text ? json_incref(text) : json_string(""),
-                  "cid", cid);
-    if (t && is_private) {
+                  "text", req->text ? json_incref(req->text)
+                                    : json_string(""),
+                  "cid", req->cid);
+    if (t && req->private) {
         json_object_set_new(t, "private", json_true());
     }
 
@@ -183,57 +238,79 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
     json_decref(t);
 
-    if (tail == NULL) {
-        json_decref(att);
-        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
-        return;
+    if (tail) {
+        tail[0] = ',';
     }
 
-    /* "{...}" becomes ",...}" to follow "seq":<n> */
-    tail[0] = ',';
+    return tail;
+}
 
-    ngx_memzero(&args, sizeof(ngx_kefu_msg_args_t));
 
-    args.site = ws->site->name;
-    args.who.data = who;
-    args.who.len = ngx_snprintf(who, sizeof(who), "%c:%V",
-                                "?vam"[ws->role], &ws->user_id) - who;
-    args.role.data = (u_char *) ngx_kefu_role_name(ws->role);
-    args.role.len = ngx_strlen(args.role.data);
+/* the call's arguments from the sender and its session */
+
+static void
+ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
+    ngx_kefu_msg_args_t *args, u_char *who, u_char *session, int64_t ts)
+{
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ws->main_conf;
+
+    ngx_memzero(args, sizeof(ngx_kefu_msg_args_t));
+
+    args->site = ws->site->name;
+    args->who.data = who;
+    args->who.len = ngx_snprintf(who, 2 + NGX_KEFU_MAX_ID_LEN, "%c:%V",
+                                 "?vam"[ws->role], &ws->user_id) - who;
+    args->role.data = (u_char *) ngx_kefu_role_name(ws->role);
+    args->role.len = ngx_strlen(args->role.data);
 
     if (req->conv.data) {
-        args.conv = req->conv;
+        args->conv = req->conv;
 
     } else if (ws->role == NGX_KEFU_ROLE_VISITOR) {
         /* the conversation the visitor is in: none, or closed, and msg
          * asks for open first */
-        args.conv = ngx_kefu_msg_visitor_conv(ws);
-        args.implicit = 1;
+        args->conv = ngx_kefu_msg_visitor_conv(ws);
+        args->implicit = 1;
     }
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR) {
-        args.visitor = ws->user_id;
+        args->visitor = ws->user_id;
     }
 
-    args.cid.data = (u_char *) cid;
-    args.cid.len = ngx_strlen(cid);
-    args.ts = ts;
-    ngx_str_set(&args.head, "{\"type\":\"msg\",\"conv\":\"");
-    args.tail.data = (u_char *) tail;
-    args.tail.len = ngx_strlen(tail);
-    args.private = is_private;
-    args.group = ws->group;
+    args->cid.data = (u_char *) req->cid;
+    args->cid.len = ngx_strlen(req->cid);
+    args->ts = ts;
+    ngx_str_set(&args->head, "{\"type\":\"msg\",\"conv\":\"");
+    args->private = req->private;
+    args->group = ws->group;
     /* a group neither declared nor an agent's goes to the default one */
-    args.group_known = ngx_kefu_settings_group_known(ws->site, &ws->group);
-    args.default_group = ws->site->default_group;
-    args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, ws->site);
+    args->group_known = ngx_kefu_settings_group_known(ws->site, &ws->group);
+    args->default_group = ws->site->default_group;
+    args->dedup_ttl = ngx_kefu_dedup_seconds(kmcf, ws->site);
     /* how long an idle visitor is kept (hello stores it in its record) */
-    args.visitor_ttl = ngx_kefu_visitor_seconds(ws->site, ws->anonymous);
-    args.log_max = kmcf->log_max;
-    args.session.data = session;
-    args.session.len = ngx_snprintf(session, sizeof(session), "%016xL",
-                                    ws->session_id) - session;
-    args.grace = ws->site->grace;
+    args->visitor_ttl = ngx_kefu_visitor_seconds(ws->site, ws->anonymous);
+    args->log_max = kmcf->log_max;
+    args->session.data = session;
+    args->session.len = ngx_snprintf(session, 16, "%016xL", ws->session_id)
+                        - session;
+    args->grace = ws->site->grace;
+}
+
+
+/*
+ * What a visitor's new conversation starts with: greeting, offline, the
+ * group intent routing picks, the bot.  Returns the greeting (the caller
+ * frees it) or NULL.
+ */
+
+static char *
+ngx_kefu_msg_routing(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
+    ngx_kefu_msg_args_t *args, int64_t ts)
+{
+    char                *greeting;
+    ngx_kefu_site_rt_t  *rt;
 
     /*
      * A visitor's new conversation opens with the site's greeting (its id
@@ -244,11 +321,11 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
                ? ngx_kefu_msg_greeting(ws, ts) : NULL;
 
     if (greeting) {
-        args.greeting.data = (u_char *) greeting;
-        args.greeting.len = ngx_strlen(greeting);
+        args->greeting.data = (u_char *) greeting;
+        args->greeting.len = ngx_strlen(greeting);
     }
 
-    args.closed_hours = !ngx_kefu_avail_open(ws);
+    args->closed_hours = !ngx_kefu_avail_open(ws);
 
     /*
      * Intent routing: a visitor's message that may open a conversation
@@ -256,13 +333,13 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
      * its text fires, before an agent is chosen (ngx_kefu_bot_run.c).
      */
     if (ws->role == NGX_KEFU_ROLE_VISITOR && req->conv.data == NULL
-        && text && ngx_kefu_bot_route(ws->site, text, &ws->group,
-                                      !args.closed_hours, ws->intent,
-                                      &args.group)
-                   == NGX_OK)
+        && req->text && ngx_kefu_bot_route(ws->site, req->text, &ws->group,
+                                           !args->closed_hours, ws->intent,
+                                           &args->group)
+                        == NGX_OK)
     {
-        args.group_known = ngx_kefu_settings_group_known(ws->site,
-                                                         &args.group);
+        args->group_known = ngx_kefu_settings_group_known(ws->site,
+                                                          &args->group);
     }
 
     /*
@@ -273,54 +350,48 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     rt = ws->site->rt;
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR && rt) {
-        args.bot = ngx_kefu_bot_starts(rt->bot, &args.group);
-        args.bot_default = ngx_kefu_bot_starts(rt->bot, &args.default_group);
+        args->bot = ngx_kefu_bot_starts(rt->bot, &args->group);
+        args->bot_default = ngx_kefu_bot_starts(rt->bot,
+                                                &args->default_group);
     }
 
-    /* an attached file's reference: it lives as long as its conversation */
-    if (att) {
-        args.file.data = (u_char *)
-                         json_string_value(json_object_get(att, "id"));
-        args.file.len = NGX_KEFU_SHA256_HEX;
-    }
+    return greeting;
+}
+
+
+/* the call kept until Redis answered: its strings copied into it */
+
+static ngx_kefu_msg_ctx_t *
+ngx_kefu_msg_ctx_create(ngx_kefu_ws_t *ws, ngx_kefu_msg_args_t *args)
+{
+    ngx_kefu_msg_ctx_t  *ctx;
 
     ctx = ngx_alloc(sizeof(ngx_kefu_msg_ctx_t)
-                    + ngx_kefu_msg_args_size(&args), ws->connection->log);
+                    + ngx_kefu_msg_args_size(args), ws->connection->log);
     if (ctx == NULL) {
-        free(tail);
-        free(greeting);
-        json_decref(att);
-        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
-        return;
+        return NULL;
     }
 
     ctx->sid = ws->session_id;
     ctx->site = ws->site;
-    ctx->kmcf = kmcf;
-    ctx->script = args.conv.len ? &ngx_kefu_script_msg : &ngx_kefu_script_open;
+    ctx->kmcf = ws->main_conf;
+    ctx->script = args->conv.len ? &ngx_kefu_script_msg
+                                 : &ngx_kefu_script_open;
     ctx->opened = 0;
     ctx->created = 0;
     ctx->notice_len = 0;
     ctx->tries = 0;
     ctx->visitor = (ws->role == NGX_KEFU_ROLE_VISITOR);
-    ctx->cid_len = args.cid.len;
-    *ngx_cpymem(ctx->cid, cid, ctx->cid_len) = '\0';
+    ctx->cid_len = args->cid.len;
+    *ngx_cpymem(ctx->cid, args->cid.data, ctx->cid_len) = '\0';
     ctx->asked_len = ngx_min(ws->group.len, NGX_KEFU_MAX_GROUP_LEN);
     ngx_memcpy(ctx->asked, ws->group.data, ctx->asked_len);
 
     /* the call's strings live with it, to run it again */
-    ctx->args = args;
+    ctx->args = *args;
     (void) ngx_kefu_msg_args_copy(&ctx->args, ctx->data);
 
-    free(tail);
-    free(greeting);
-    json_decref(att);
-
-    if (ngx_kefu_msg_run(ctx) != NGX_OK) {
-        ngx_free(ctx);
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
-                           "retry with the same cid", cid);
-    }
+    return ctx;
 }
 
 
