@@ -29,6 +29,13 @@ static ngx_int_t ngx_kefu_hours_tz(const char *name, ngx_log_t *log,
 static ngx_int_t ngx_kefu_hours_tzif(u_char *p, size_t len,
     ngx_kefu_hours_t *h, ngx_uint_t count);
 static int ngx_kefu_hours_cmp(const void *a, const void *b);
+static ngx_int_t ngx_kefu_hours_check_keys(json_t *hours, ngx_pool_t *pool,
+    ngx_str_t *field, ngx_str_t *err);
+static ngx_int_t ngx_kefu_hours_tz_name(const char *name);
+static ngx_int_t ngx_kefu_hours_weekly(json_t *weekly, ngx_kefu_hours_t *h,
+    ngx_pool_t *pool, ngx_str_t *field, ngx_str_t *err);
+static ngx_int_t ngx_kefu_hours_exceptions(json_t *exc, ngx_kefu_hours_t *h,
+    ngx_pool_t *pool, ngx_str_t *field, ngx_str_t *err);
 
 
 #define ngx_kefu_be32(p)                                                      \
@@ -45,14 +52,12 @@ ngx_int_t
 ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
     ngx_str_t *field, ngx_str_t *err, ngx_kefu_hours_t **out)
 {
-    u_char              *tz, *p;
-    size_t               tzlen, size, i;
-    json_t              *weekly, *exc, *v, *e;
-    int32_t              date;
-    ngx_uint_t           d, n, ntrans;
-    const char          *key, *name;
-    ngx_kefu_hours_t    *h;
-    ngx_kefu_interval_t  iv[NGX_KEFU_HOURS_PER_DAY];
+    u_char            *tz;
+    size_t             tzlen, size;
+    json_t            *weekly, *exc, *v;
+    ngx_uint_t         ntrans;
+    const char        *name;
+    ngx_kefu_hours_t  *h;
 
     tz = NULL;
     tzlen = 0;
@@ -65,40 +70,16 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
                             "open)");
     }
 
-    json_object_foreach(hours, key, v) {
-        if (ngx_strcmp(key, "timezone") != 0
-            && ngx_strcmp(key, "weekly") != 0
-            && ngx_strcmp(key, "exceptions") != 0)
-        {
-            field->len = ngx_strlen(key) + 6;
-            field->data = ngx_pnalloc(pool, field->len);
-            if (field->data) {
-                ngx_sprintf(field->data, "hours.%s", key);
-            }
-            ngx_str_set(err, "is not a field of hours (timezone, weekly, "
-                        "exceptions)");
-            return NGX_DECLINED;
-        }
+    if (ngx_kefu_hours_check_keys(hours, pool, field, err) != NGX_OK) {
+        return NGX_DECLINED;
     }
 
     v = json_object_get(hours, "timezone");
     name = json_is_string(v) ? json_string_value(v) : NULL;
 
-    if (name == NULL || ngx_strlen(name) == 0 || ngx_strlen(name) > 64
-        || ngx_strstr(name, "..") || name[0] == '/')
-    {
+    if (ngx_kefu_hours_tz_name(name) != NGX_OK) {
         ngx_kefu_hours_fail("hours.timezone", "must be an IANA time zone "
                             "name, e.g. Asia/Shanghai");
-    }
-
-    for (p = (u_char *) name; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '/' || *p == '_'
-              || *p == '-' || *p == '+'))
-        {
-            ngx_kefu_hours_fail("hours.timezone", "must be an IANA time zone "
-                                "name, e.g. Asia/Shanghai");
-        }
     }
 
     if (ngx_kefu_hours_tz(name, log, &tz, &tzlen) != NGX_OK) {
@@ -152,67 +133,15 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
     h->exc = (ngx_kefu_hours_day_t *) ngx_align_ptr(h->data,
                                                     sizeof(int64_t));
 
-    if (weekly) {
-        json_object_foreach(weekly, key, v) {
-            for (d = 0; d < 7; d++) {
-                if (ngx_strcmp(key, ngx_kefu_days[d]) == 0) {
-                    break;
-                }
-            }
-
-            if (d == 7 || ngx_kefu_hours_intervals(v, iv, &n) != NGX_OK) {
-                ngx_free(h);
-                field->len = ngx_strlen(key) + 13;
-                field->data = ngx_pnalloc(pool, field->len);
-                if (field->data) {
-                    ngx_sprintf(field->data, "hours.weekly.%s", key);
-                }
-                if (d == 7) {
-                    ngx_str_set(err, "is not a day: mon, tue, wed, thu, fri, "
-                                "sat, sun");
-
-                } else {
-                    ngx_str_set(err, "must be a list of at most 8 "
-                                "\"HH:MM-HH:MM\" (00:00 to 24:00, each "
-                                "ending after it starts)");
-                }
-
-                goto failed;
-            }
-
-            h->nweek[d] = n;
-            ngx_memcpy(h->week[d], iv, n * sizeof(ngx_kefu_interval_t));
-        }
+    if (weekly && ngx_kefu_hours_weekly(weekly, h, pool, field, err) != NGX_OK)
+    {
+        ngx_free(h);
+        goto failed;
     }
 
-    if (exc) {
-        json_array_foreach(exc, i, e) {
-            if (!json_is_object(e)
-                || ngx_kefu_hours_date(json_object_get(e, "date"), &date)
-                   != NGX_OK
-                || ngx_kefu_hours_intervals(json_object_get(e, "hours"),
-                                            h->exc[i].iv, &h->exc[i].n)
-                   != NGX_OK)
-            {
-                ngx_free(h);
-                field->data = ngx_pnalloc(pool, 32);
-                if (field->data) {
-                    field->len = ngx_sprintf(field->data,
-                                             "hours.exceptions[%uz]", i)
-                                 - field->data;
-                }
-                ngx_str_set(err, "must be {\"date\": \"YYYY-MM-DD\", "
-                            "\"hours\": [\"HH:MM-HH:MM\", ...]} (hours [] "
-                            "for closed all day)");
-                goto failed;
-            }
-
-            h->exc[i].date = date;
-        }
-
-        h->nexc = json_array_size(exc);
-        ngx_qsort(h->exc, h->nexc, sizeof(ngx_kefu_hours_day_t),
-                  ngx_kefu_hours_cmp);
+    if (exc && ngx_kefu_hours_exceptions(exc, h, pool, field, err) != NGX_OK) {
+        ngx_free(h);
+        goto failed;
     }
 
     h->at = (int64_t *) ngx_align_ptr(h->exc + h->nexc, sizeof(int64_t));
@@ -244,6 +173,145 @@ failed:
     return NGX_DECLINED;
 
 #undef ngx_kefu_hours_fail
+}
+
+
+static ngx_int_t
+ngx_kefu_hours_check_keys(json_t *hours, ngx_pool_t *pool, ngx_str_t *field,
+    ngx_str_t *err)
+{
+    json_t      *v;
+    const char  *key;
+
+    json_object_foreach(hours, key, v) {
+        if (ngx_strcmp(key, "timezone") != 0
+            && ngx_strcmp(key, "weekly") != 0
+            && ngx_strcmp(key, "exceptions") != 0)
+        {
+            field->len = ngx_strlen(key) + 6;
+            field->data = ngx_pnalloc(pool, field->len);
+            if (field->data) {
+                ngx_sprintf(field->data, "hours.%s", key);
+            }
+            ngx_str_set(err, "is not a field of hours (timezone, weekly, "
+                        "exceptions)");
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a zone name, not a path: [A-Za-z0-9/_+-], no "..", not absolute */
+
+static ngx_int_t
+ngx_kefu_hours_tz_name(const char *name)
+{
+    u_char  *p;
+
+    if (name == NULL || ngx_strlen(name) == 0 || ngx_strlen(name) > 64
+        || ngx_strstr(name, "..") || name[0] == '/')
+    {
+        return NGX_DECLINED;
+    }
+
+    for (p = (u_char *) name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '/' || *p == '_'
+              || *p == '-' || *p == '+'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* hours.weekly into h->week */
+
+static ngx_int_t
+ngx_kefu_hours_weekly(json_t *weekly, ngx_kefu_hours_t *h, ngx_pool_t *pool,
+    ngx_str_t *field, ngx_str_t *err)
+{
+    json_t               *v;
+    ngx_uint_t            d, n;
+    const char           *key;
+    ngx_kefu_interval_t   iv[NGX_KEFU_HOURS_PER_DAY];
+
+    json_object_foreach(weekly, key, v) {
+        for (d = 0; d < 7; d++) {
+            if (ngx_strcmp(key, ngx_kefu_days[d]) == 0) {
+                break;
+            }
+        }
+
+        if (d == 7 || ngx_kefu_hours_intervals(v, iv, &n) != NGX_OK) {
+            field->len = ngx_strlen(key) + 13;
+            field->data = ngx_pnalloc(pool, field->len);
+            if (field->data) {
+                ngx_sprintf(field->data, "hours.weekly.%s", key);
+            }
+            if (d == 7) {
+                ngx_str_set(err, "is not a day: mon, tue, wed, thu, fri, "
+                            "sat, sun");
+
+            } else {
+                ngx_str_set(err, "must be a list of at most 8 "
+                            "\"HH:MM-HH:MM\" (00:00 to 24:00, each "
+                            "ending after it starts)");
+            }
+
+            return NGX_DECLINED;
+        }
+
+        h->nweek[d] = n;
+        ngx_memcpy(h->week[d], iv, n * sizeof(ngx_kefu_interval_t));
+    }
+
+    return NGX_OK;
+}
+
+
+/* hours.exceptions into h->exc, sorted by date */
+
+static ngx_int_t
+ngx_kefu_hours_exceptions(json_t *exc, ngx_kefu_hours_t *h, ngx_pool_t *pool,
+    ngx_str_t *field, ngx_str_t *err)
+{
+    size_t    i;
+    json_t   *e;
+    int32_t   date;
+
+    json_array_foreach(exc, i, e) {
+        if (!json_is_object(e)
+            || ngx_kefu_hours_date(json_object_get(e, "date"), &date)
+               != NGX_OK
+            || ngx_kefu_hours_intervals(json_object_get(e, "hours"),
+                                        h->exc[i].iv, &h->exc[i].n)
+               != NGX_OK)
+        {
+            field->data = ngx_pnalloc(pool, 32);
+            if (field->data) {
+                field->len = ngx_sprintf(field->data,
+                                         "hours.exceptions[%uz]", i)
+                             - field->data;
+            }
+            ngx_str_set(err, "must be {\"date\": \"YYYY-MM-DD\", "
+                        "\"hours\": [\"HH:MM-HH:MM\", ...]} (hours [] "
+                        "for closed all day)");
+            return NGX_DECLINED;
+        }
+
+        h->exc[i].date = date;
+    }
+
+    h->nexc = json_array_size(exc);
+    ngx_qsort(h->exc, h->nexc, sizeof(ngx_kefu_hours_day_t),
+              ngx_kefu_hours_cmp);
+
+    return NGX_OK;
 }
 
 
