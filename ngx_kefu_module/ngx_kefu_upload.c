@@ -67,6 +67,14 @@ typedef struct {
 
 
 static ngx_int_t ngx_kefu_upload_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_upload_site(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_conv(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_boundary(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_start(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_auth(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_name(ngx_http_request_t *r,
@@ -496,15 +504,10 @@ ngx_kefu_upload_init_main(ngx_conf_t *cf, ngx_kefu_main_conf_t *kmcf)
 static ngx_int_t
 ngx_kefu_upload_handler(ngx_http_request_t *r)
 {
-    u_char                *p;
-    int64_t                hour;
     ngx_int_t              rc;
-    ngx_str_t              site, conv, raw, *ct;
+    ngx_str_t              raw;
     ngx_table_elt_t       *h;
     ngx_kefu_upload_t     *u;
-    u_char                 name[65];
-    ngx_str_t              role;
-    ngx_kefu_call_t        call;
     ngx_http_cleanup_t    *cln;
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
@@ -552,6 +555,68 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
     cln->handler = ngx_kefu_upload_cleanup;
     cln->data = u;
 
+    rc = ngx_kefu_upload_site(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    u->limits = &u->api.site->upload;
+
+    rc = ngx_kefu_upload_auth(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_kefu_upload_conv(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_kefu_upload_boundary(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    /* the name: the argument, or a multipart part's filename later */
+    rc = ngx_kefu_api_arg(r, "name", &raw);
+
+    if (rc == NGX_OK) {
+        rc = ngx_kefu_upload_name(r, u, &raw);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+    } else if (u->boundary.len == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"name\" is required");
+    }
+
+    /* refused before a byte of it is read */
+    if (r->headers_in.content_length_n
+        > u->limits->max_size
+          + (u->boundary.len ? NGX_KEFU_UPLOAD_MULTIPART : 0))
+    {
+        return ngx_kefu_upload_too_large(r, u);
+    }
+
+    rc = ngx_kefu_upload_start(r, u);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* ?site=: NGX_DECLINED once u->api.site is found */
+
+static ngx_int_t
+ngx_kefu_upload_site(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char     name[65];
+    ngx_str_t  site;
+
     if (ngx_kefu_api_arg(r, "site", &site) != NGX_OK) {
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                   "\"site\" is required");
@@ -570,12 +635,17 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
                                   "unknown site");
     }
 
-    u->limits = &u->api.site->upload;
+    return NGX_DECLINED;
+}
 
-    rc = ngx_kefu_upload_auth(r, u);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
+
+/* ?conv=: required but for a visitor (its open conversation) */
+
+static ngx_int_t
+ngx_kefu_upload_conv(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    ngx_int_t  rc;
+    ngx_str_t  conv;
 
     rc = ngx_kefu_api_arg(r, "conv", &conv);
 
@@ -591,6 +661,18 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                   "\"conv\" is required");
     }
+
+    return NGX_DECLINED;
+}
+
+
+/* multipart/form-data: its boundary, as "\r\n--<boundary>" */
+
+static ngx_int_t
+ngx_kefu_upload_boundary(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char     *p;
+    ngx_str_t   raw, *ct;
 
     ct = r->headers_in.content_type ? &r->headers_in.content_type->value
                                     : NULL;
@@ -638,27 +720,22 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
                           - u->boundary.data;
     }
 
-    /* the name: the argument, or a multipart part's filename later */
-    rc = ngx_kefu_api_arg(r, "name", &raw);
+    return NGX_DECLINED;
+}
 
-    if (rc == NGX_OK) {
-        rc = ngx_kefu_upload_name(r, u, &raw);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
 
-    } else if (u->boundary.len == 0) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"name\" is required");
-    }
+/*
+ * The checks that need Redis: the conversation is the uploader's, or a
+ * visitor's quota; NGX_DONE once one is under way
+ */
 
-    /* refused before a byte of it is read */
-    if (r->headers_in.content_length_n
-        > u->limits->max_size
-          + (u->boundary.len ? NGX_KEFU_UPLOAD_MULTIPART : 0))
-    {
-        return ngx_kefu_upload_too_large(r, u);
-    }
+static ngx_int_t
+ngx_kefu_upload_start(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    int64_t           hour;
+    ngx_int_t         rc;
+    ngx_str_t         role;
+    ngx_kefu_call_t   call;
 
     hour = ngx_time() / 3600;
 
@@ -689,11 +766,7 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
                                 "not your conversation");
     }
 
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    return NGX_DONE;
+    return rc;
 }
 
 
