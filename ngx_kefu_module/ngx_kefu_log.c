@@ -67,6 +67,9 @@ static ngx_int_t ngx_kefu_log_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_kefu_version_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_kefu_log_request_line(ngx_http_request_t *r,
+    ngx_str_t *line);
+static ngx_int_t ngx_kefu_log_headers(ngx_http_request_t *r, ngx_str_t *s);
 static ngx_table_elt_t *ngx_kefu_log_header(ngx_http_request_t *r,
     const char *name, const char *lowcase, u_char *value, size_t len);
 
@@ -389,7 +392,7 @@ ngx_kefu_log_addr(ngx_kefu_ws_t *ws, ngx_str_t *addr)
 void
 ngx_kefu_log_session(ngx_kefu_ws_t *ws)
 {
-    u_char                     *p, *last, *sp, *q;
+    u_char                     *p;
     ngx_str_t                   s[NGX_KEFU_LOG_N];
     ngx_uint_t                  i, n;
     ngx_pool_t                 *pool;
@@ -448,9 +451,53 @@ ngx_kefu_log_session(ngx_kefu_ws_t *ws)
         p += li->len[i];
     }
 
-    /* "GET /chat?x=1 HTTP/1.1": method, URI and its arguments, protocol */
+    ngx_kefu_log_request_line(r, &s[NGX_KEFU_LOG_REQUEST]);
 
-    r->request_line = s[NGX_KEFU_LOG_REQUEST];
+    r->headers_in.server = s[NGX_KEFU_LOG_HOST];
+    r->headers_in.content_length_n = -1;
+    r->headers_in.keep_alive_n = -1;
+
+    if (ngx_kefu_log_headers(r, s) != NGX_OK) {
+        goto done;
+    }
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.last_modified_time = -1;
+
+    r->start_sec = li->start_sec;
+    r->start_msec = li->start_msec;
+    r->request_length = li->request_length;
+    r->header_size = li->header_size;
+    r->request_complete = 1;
+
+    action = c->log->action;
+    c->log->action = "logging kefu session";
+
+    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+
+    for (i = 0; i < n; i++) {
+        h[i](r);
+    }
+
+    c->log->action = action;
+
+done:
+
+    ngx_destroy_pool(pool);
+    ngx_free(li);
+}
+
+
+/* "GET /chat?x=1 HTTP/1.1": method, URI and its arguments, protocol */
+
+static void
+ngx_kefu_log_request_line(ngx_http_request_t *r, ngx_str_t *line)
+{
+    u_char  *p, *last, *sp, *q;
+
+    r->request_line = *line;
     r->method = NGX_HTTP_GET;
     r->http_version = NGX_HTTP_VERSION_11;
 
@@ -484,19 +531,22 @@ ngx_kefu_log_session(ngx_kefu_ws_t *ws)
             r->http_protocol.len = last - q - 1;
         }
     }
+}
 
-    r->headers_in.server = s[NGX_KEFU_LOG_HOST];
-    r->headers_in.content_length_n = -1;
-    r->headers_in.keep_alive_n = -1;
 
-    if (ngx_list_init(&r->headers_in.headers, pool, 4,
+/* the request's headers a log format may name, as the handshake had them */
+
+static ngx_int_t
+ngx_kefu_log_headers(ngx_http_request_t *r, ngx_str_t *s)
+{
+    if (ngx_list_init(&r->headers_in.headers, r->pool, 4,
                       sizeof(ngx_table_elt_t))
         != NGX_OK
-        || ngx_list_init(&r->headers_out.headers, pool, 1,
+        || ngx_list_init(&r->headers_out.headers, r->pool, 1,
                          sizeof(ngx_table_elt_t))
            != NGX_OK)
     {
-        goto done;
+        return NGX_ERROR;
     }
 
     if (s[NGX_KEFU_LOG_HOST].len) {
@@ -528,7 +578,7 @@ ngx_kefu_log_session(ngx_kefu_ws_t *ws)
                                   s[NGX_KEFU_LOG_XFF].len);
 #if (nginx_version < 1023000)
         if (xff
-            && ngx_array_init(&r->headers_in.x_forwarded_for, pool, 1,
+            && ngx_array_init(&r->headers_in.x_forwarded_for, r->pool, 1,
                               sizeof(ngx_table_elt_t *))
                == NGX_OK)
         {
@@ -548,32 +598,7 @@ ngx_kefu_log_session(ngx_kefu_ws_t *ws)
 #endif
     }
 
-    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
-    r->headers_out.content_length_n = -1;
-    r->headers_out.last_modified_time = -1;
-
-    r->start_sec = li->start_sec;
-    r->start_msec = li->start_msec;
-    r->request_length = li->request_length;
-    r->header_size = li->header_size;
-    r->request_complete = 1;
-
-    action = c->log->action;
-    c->log->action = "logging kefu session";
-
-    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
-    n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
-
-    for (i = 0; i < n; i++) {
-        h[i](r);
-    }
-
-    c->log->action = action;
-
-done:
-
-    ngx_destroy_pool(pool);
-    ngx_free(li);
+    return NGX_OK;
 }
 
 
