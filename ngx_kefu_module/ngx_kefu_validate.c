@@ -26,6 +26,15 @@ static ngx_int_t ngx_kefu_validate_str(ngx_kefu_req_t *r, const char *name,
     const char *err, ngx_str_t *dst);
 static void ngx_kefu_validate_contact(ngx_kefu_sender_t *s,
     ngx_kefu_req_t *r);
+static void ngx_kefu_validate_ping(ngx_kefu_req_t *r);
+static void ngx_kefu_validate_typing(ngx_kefu_req_t *r);
+static void ngx_kefu_validate_read(ngx_kefu_req_t *r);
+static void ngx_kefu_validate_page(ngx_kefu_sender_t *s, ngx_kefu_req_t *r);
+static void ngx_kefu_validate_handoff(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
+static void ngx_kefu_validate_queue(ngx_kefu_sender_t *s, ngx_kefu_req_t *r);
+static void ngx_kefu_validate_settings(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
 static void ngx_kefu_refuse(ngx_kefu_req_t *r, const char *code,
     const char *message, const char *cid);
 
@@ -105,13 +114,7 @@ ngx_kefu_validate(u_char *data, size_t len, ngx_kefu_sender_t *sender,
     switch (req->type) {
 
     case NGX_KEFU_REQ_PING:
-        req->id = json_object_get(req->json, "id");
-
-        if (req->id && !json_is_string(req->id)) {
-            ngx_kefu_refuse(req, "bad_request", "\"id\" must be a string",
-                            NULL);
-        }
-
+        ngx_kefu_validate_ping(req);
         return;
 
     case NGX_KEFU_REQ_HELLO:
@@ -123,29 +126,11 @@ ngx_kefu_validate(u_char *data, size_t len, ngx_kefu_sender_t *sender,
         return;
 
     case NGX_KEFU_REQ_TYPING:
-        type = json_object_get(req->json, "on");
-
-        if (!json_is_boolean(type)) {
-            ngx_kefu_refuse(req, "bad_request", "\"on\" must be a boolean",
-                            req->cid);
-            return;
-        }
-
-        req->on = json_is_true(type);
-        (void) ngx_kefu_validate_conv(req);
+        ngx_kefu_validate_typing(req);
         return;
 
     case NGX_KEFU_REQ_READ:
-        type = json_object_get(req->json, "seq");
-
-        if (!json_is_integer(type) || json_integer_value(type) < 0) {
-            ngx_kefu_refuse(req, "bad_request", "\"seq\" must be a "
-                            "non-negative integer", req->cid);
-            return;
-        }
-
-        req->seq = json_integer_value(type);
-        (void) ngx_kefu_validate_conv(req);
+        ngx_kefu_validate_read(req);
         return;
 
     case NGX_KEFU_REQ_HISTORY:
@@ -153,20 +138,7 @@ ngx_kefu_validate(u_char *data, size_t len, ngx_kefu_sender_t *sender,
         return;
 
     case NGX_KEFU_REQ_PAGE:
-        if (sender->role != NGX_KEFU_ROLE_VISITOR) {
-            ngx_kefu_refuse(req, "forbidden", "only visitors report pages",
-                            req->cid);
-            return;
-        }
-
-        if (ngx_kefu_page_valid(req->json) != NGX_OK) {
-            ngx_kefu_refuse(req, "bad_request", "\"url\" (and \"title\", "
-                            "\"referrer\") must be strings of at most 2048 "
-                            "bytes", req->cid);
-            return;
-        }
-
-        req->page = req->json;
+        ngx_kefu_validate_page(sender, req);
         return;
 
     case NGX_KEFU_REQ_ACCEPT:
@@ -183,65 +155,151 @@ ngx_kefu_validate(u_char *data, size_t len, ngx_kefu_sender_t *sender,
         return;
 
     case NGX_KEFU_REQ_HANDOFF:
-        /* a visitor asks for a person (docs/automation.md "Handoff") */
-        if (sender->role != NGX_KEFU_ROLE_VISITOR) {
-            ngx_kefu_refuse(req, "forbidden", "only visitors ask for a "
-                            "person (agents accept)", req->cid);
-            return;
-        }
-
-        if (ngx_kefu_validate_str(req, "conv", "\"conv\" must be a string",
-                                  &req->conv)
-            != NGX_OK)
-        {
-            return;
-        }
-
-        if (req->cid && ngx_strlen(req->cid) > NGX_KEFU_MAX_CID_LEN) {
-            ngx_kefu_refuse(req, "bad_request", "\"cid\" must be at most "
-                            "64 characters", NULL);
-        }
-
+        ngx_kefu_validate_handoff(sender, req);
         return;
 
     case NGX_KEFU_REQ_QUEUE:
-        if (sender->role == NGX_KEFU_ROLE_VISITOR) {
-            ngx_kefu_refuse(req, "forbidden", "only agents see the queue",
-                            req->cid);
-            return;
-        }
-
-        if (req->cid && ngx_strlen(req->cid) > 64) {
-            ngx_kefu_refuse(req, "bad_request", "\"cid\" must be at most "
-                            "64 characters", NULL);
-        }
-
+        ngx_kefu_validate_queue(sender, req);
         return;
 
     case NGX_KEFU_REQ_SETTINGS:
-        if (sender->role == NGX_KEFU_ROLE_VISITOR) {
-            ngx_kefu_refuse(req, "forbidden", "visitors do not read settings",
-                            req->cid);
-            return;
-        }
-
-        req->settings = json_object_get(req->json, "settings");
-
-        if (req->settings == NULL || json_is_null(req->settings)) {
-            req->settings = NULL;
-            return;
-        }
-
-        if (sender->role != NGX_KEFU_ROLE_ADMIN) {
-            ngx_kefu_refuse(req, "forbidden", "only admins change settings",
-                            req->cid);
-        }
-
+        ngx_kefu_validate_settings(sender, req);
         return;
 
     default:
         ngx_kefu_refuse(req, "bad_request", "unknown message type", req->cid);
         return;
+    }
+}
+
+
+static void
+ngx_kefu_validate_ping(ngx_kefu_req_t *req)
+{
+    req->id = json_object_get(req->json, "id");
+
+    if (req->id && !json_is_string(req->id)) {
+        ngx_kefu_refuse(req, "bad_request", "\"id\" must be a string",
+                        NULL);
+    }
+}
+
+
+static void
+ngx_kefu_validate_typing(ngx_kefu_req_t *req)
+{
+    json_t  *v;
+
+    v = json_object_get(req->json, "on");
+
+    if (!json_is_boolean(v)) {
+        ngx_kefu_refuse(req, "bad_request", "\"on\" must be a boolean",
+                        req->cid);
+        return;
+    }
+
+    req->on = json_is_true(v);
+    (void) ngx_kefu_validate_conv(req);
+}
+
+
+static void
+ngx_kefu_validate_read(ngx_kefu_req_t *req)
+{
+    json_t  *v;
+
+    v = json_object_get(req->json, "seq");
+
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        ngx_kefu_refuse(req, "bad_request", "\"seq\" must be a "
+                        "non-negative integer", req->cid);
+        return;
+    }
+
+    req->seq = json_integer_value(v);
+    (void) ngx_kefu_validate_conv(req);
+}
+
+
+static void
+ngx_kefu_validate_page(ngx_kefu_sender_t *sender, ngx_kefu_req_t *req)
+{
+    if (sender->role != NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_refuse(req, "forbidden", "only visitors report pages",
+                        req->cid);
+        return;
+    }
+
+    if (ngx_kefu_page_valid(req->json) != NGX_OK) {
+        ngx_kefu_refuse(req, "bad_request", "\"url\" (and \"title\", "
+                        "\"referrer\") must be strings of at most 2048 "
+                        "bytes", req->cid);
+        return;
+    }
+
+    req->page = req->json;
+}
+
+
+static void
+ngx_kefu_validate_handoff(ngx_kefu_sender_t *sender, ngx_kefu_req_t *req)
+{
+    /* a visitor asks for a person (docs/automation.md "Handoff") */
+    if (sender->role != NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_refuse(req, "forbidden", "only visitors ask for a "
+                        "person (agents accept)", req->cid);
+        return;
+    }
+
+    if (ngx_kefu_validate_str(req, "conv", "\"conv\" must be a string",
+                              &req->conv)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    if (req->cid && ngx_strlen(req->cid) > NGX_KEFU_MAX_CID_LEN) {
+        ngx_kefu_refuse(req, "bad_request", "\"cid\" must be at most "
+                        "64 characters", NULL);
+    }
+}
+
+
+static void
+ngx_kefu_validate_queue(ngx_kefu_sender_t *sender, ngx_kefu_req_t *req)
+{
+    if (sender->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_refuse(req, "forbidden", "only agents see the queue",
+                        req->cid);
+        return;
+    }
+
+    if (req->cid && ngx_strlen(req->cid) > 64) {
+        ngx_kefu_refuse(req, "bad_request", "\"cid\" must be at most "
+                        "64 characters", NULL);
+    }
+}
+
+
+static void
+ngx_kefu_validate_settings(ngx_kefu_sender_t *sender, ngx_kefu_req_t *req)
+{
+    if (sender->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_refuse(req, "forbidden", "visitors do not read settings",
+                        req->cid);
+        return;
+    }
+
+    req->settings = json_object_get(req->json, "settings");
+
+    if (req->settings == NULL || json_is_null(req->settings)) {
+        req->settings = NULL;
+        return;
+    }
+
+    if (sender->role != NGX_KEFU_ROLE_ADMIN) {
+        ngx_kefu_refuse(req, "forbidden", "only admins change settings",
+                        req->cid);
     }
 }
 
