@@ -82,6 +82,10 @@ static char *ngx_kefu_msg_routing(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     ngx_kefu_msg_args_t *args, int64_t ts);
 static ngx_kefu_msg_ctx_t *ngx_kefu_msg_ctx_create(ngx_kefu_ws_t *ws,
     ngx_kefu_msg_args_t *args);
+static ngx_kefu_msg_ctx_t *ngx_kefu_msg_stored(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_msg_ctx_t *ctx, ngx_kefu_ws_t *ws, redisReply *reply);
+static void ngx_kefu_msg_ack(ngx_kefu_ws_t *ws, redisReply *reply,
+    u_char *cid, u_char *notice, size_t notice_len);
 
 
 /*
@@ -681,18 +685,11 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_msg_ctx_t  *ctx = data;
 
-    u_char                cid[NGX_KEFU_MAX_CID_LEN + 1];
-    u_char                notice[NGX_KEFU_MSG_NOTICE];
-    size_t                notice_len;
-    json_t               *ack;
-    int64_t               code;
-    uint64_t              seq;
-    ngx_uint_t            has_state;
-    ngx_str_t             conv, asked, state;
-    redisReply          **e;
-    ngx_kefu_ws_t        *ws;
-    ngx_kefu_site_t      *site;
-    ngx_kefu_main_conf_t *kmcf;
+    u_char                 cid[NGX_KEFU_MAX_CID_LEN + 1];
+    u_char                 notice[NGX_KEFU_MSG_NOTICE];
+    size_t                 notice_len;
+    ngx_kefu_ws_t         *ws;
+    ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = ngx_kefu_redis_main_conf(rd);
 
@@ -710,7 +707,6 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     /* the sender may have left meanwhile: then there is no one to tell */
     ws = ngx_kefu_local_session(kmcf, ctx->sid);
-    site = ctx->site;
     ngx_memcpy(cid, ctx->cid, ctx->cid_len);
     cid[ctx->cid_len] = '\0';
     notice_len = ctx->notice_len;
@@ -719,7 +715,35 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     /* in a cluster the event follows (before route_new's ids are new) */
     ngx_kefu_msg_event(kmcf, &ctx->args, reply);
 
-    /* stored (not a duplicate): into the search index, by its own call */
+    /* stored (not a duplicate): index, rules, route_new */
+    ctx = ngx_kefu_msg_stored(kmcf, ctx, ws, reply);
+
+    /* (else it lives on for route_new) */
+    if (ctx) {
+        ngx_free(ctx);
+    }
+
+    if (ws == NULL) {
+        return;
+    }
+
+    ngx_kefu_msg_ack(ws, reply, cid, notice, notice_len);
+}
+
+
+/*
+ * A message stored (not a duplicate): into the search index, by its own
+ * call; a visitor's to the site's rules; a conversation open made on to
+ * route_new.  Returns ctx, or NULL if it lives on for route_new.
+ */
+
+static ngx_kefu_msg_ctx_t *
+ngx_kefu_msg_stored(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_ctx_t *ctx,
+    ngx_kefu_ws_t *ws, redisReply *reply)
+{
+    ngx_str_t   conv, asked, state;
+    ngx_uint_t  has_state;
+
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6
         && reply->element[0]->type == REDIS_REPLY_INTEGER
         && reply->element[0]->integer == 0
@@ -729,7 +753,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     {
         conv.data = (u_char *) reply->element[1]->str;
         conv.len = reply->element[1]->len;
-        ngx_kefu_search_index_msg(kmcf, site, &conv,
+        ngx_kefu_search_index_msg(kmcf, ctx->site, &conv,
                                   (uint64_t) reply->element[2]->integer,
                                   reply->element[4]->integer,
                                   ctx->args.tail.data, ctx->args.tail.len);
@@ -749,7 +773,7 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                 state.len = reply->element[8]->len;
             }
 
-            ngx_kefu_bot_on_visitor_msg(kmcf, site, &conv,
+            ngx_kefu_bot_on_visitor_msg(kmcf, ctx->site, &conv,
                 (uint64_t) reply->element[2]->integer,
                 ctx->created,
                 &asked, ctx->args.closed_hours,
@@ -768,25 +792,31 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
             ctx->script = &ngx_kefu_script_route_new;
 
             if (ngx_kefu_msg_run(ctx) == NGX_OK) {
-                ctx = NULL;
-
-            } else {
-                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                              "kefu: a new conversation waits in its queue "
-                              "for the next drain: routing it could not "
-                              "be sent");
+                return NULL;
             }
+
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "kefu: a new conversation waits in its queue "
+                          "for the next drain: routing it could not "
+                          "be sent");
         }
     }
 
-    /* (else it lives on for route_new) */
-    if (ctx) {
-        ngx_free(ctx);
-    }
+    return ctx;
+}
 
-    if (ws == NULL) {
-        return;
-    }
+
+/* the sender's ack, or why its message was not stored */
+
+static void
+ngx_kefu_msg_ack(ngx_kefu_ws_t *ws, redisReply *reply, u_char *cid,
+    u_char *notice, size_t notice_len)
+{
+    json_t       *ack;
+    int64_t       code;
+    uint64_t      seq;
+    ngx_str_t     conv;
+    redisReply  **e;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 1
