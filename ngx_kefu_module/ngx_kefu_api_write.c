@@ -33,6 +33,12 @@ static ngx_int_t ngx_kefu_api_store_opened(ngx_http_request_t *r,
 static ngx_int_t ngx_kefu_api_store_routed(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static void ngx_kefu_api_msg_cleanup(void *data);
+static ngx_int_t ngx_kefu_api_msg_attachment(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body, json_t **textp, json_t **attp);
+static ngx_int_t ngx_kefu_api_msg_buttons(ngx_http_request_t *r, json_t *body,
+    json_t **buttonsp);
+static ngx_int_t ngx_kefu_api_msg_from(ngx_http_request_t *r, json_t *from,
+    json_t *buttons, ngx_str_t *who, u_char *whobuf, json_t **f);
 static ngx_int_t ngx_kefu_api_store_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static void ngx_kefu_api_action_done(ngx_kefu_main_conf_t *kmcf, void *data,
@@ -51,19 +57,20 @@ ngx_int_t
 ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
-    u_char       whobuf[2 + NGX_KEFU_MAX_ID_LEN];
-    json_t      *cid, *text, *from, *role, *id, *name, *priv, *group, *f, *t;
-    u_char       errbuf[160];
-    json_t      *att, *buttons;
-    ngx_int_t    rc;
-    ngx_str_t    who, g, uploader;
-    const char  *rn, *err;
+    u_char      whobuf[2 + NGX_KEFU_MAX_ID_LEN];
+    json_t     *cid, *text, *from, *priv, *group, *f, *t;
+    json_t     *att, *buttons;
+    ngx_int_t   rc;
+    ngx_str_t   who, g;
 
     cid = json_object_get(body, "cid");
     text = json_object_get(body, "text");
     from = json_object_get(body, "from");
     priv = json_object_get(body, "private");
     group = json_object_get(body, "group");
+    att = NULL;
+    buttons = NULL;
+    f = NULL;
 
     if (!json_is_string(cid) || json_string_length(cid) == 0
         || json_string_length(cid) > NGX_KEFU_API_MAX_CID)
@@ -73,27 +80,9 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "characters");
     }
 
-    att = json_object_get(body, "attachment");
-
-    if (att && !json_is_null(att)) {
-        ngx_str_set(&uploader, "api");
-
-        att = ngx_kefu_attach_check(api->site, &uploader, att, &err);
-        if (att == NULL) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      err);
-        }
-
-        /* the body owns it from here: freed with it */
-        json_object_set_new(body, "attachment", att);
-
-        if (text == NULL) {
-            text = json_string("");
-            json_object_set_new(body, "text", text);
-        }
-
-    } else {
-        att = NULL;
+    rc = ngx_kefu_api_msg_attachment(r, api, body, &text, &att);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     if (!json_is_string(text)
@@ -120,78 +109,14 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "\"group\" must be a group name");
     }
 
-    buttons = json_object_get(body, "buttons");
-
-    if (buttons && !json_is_null(buttons)) {
-        buttons = ngx_kefu_buttons_check(buttons, "buttons", errbuf,
-                                         sizeof(errbuf));
-        if (buttons == NULL) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      (char *) errbuf);
-        }
-
-        /* the body owns the clean copy: freed with it */
-        json_object_set_new(body, "buttons", buttons);
-
-    } else {
-        buttons = NULL;
+    rc = ngx_kefu_api_msg_buttons(r, body, &buttons);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    if (from && !json_is_object(from)) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"from\" must be an object");
-    }
-
-    role = from ? json_object_get(from, "role") : NULL;
-    id = from ? json_object_get(from, "id") : NULL;
-    name = from ? json_object_get(from, "name") : NULL;
-    rn = json_is_string(role) ? json_string_value(role) : "system";
-
-    if (role && !json_is_string(role)) {
-        rn = "";
-    }
-
-    if (name && !(json_is_string(name)
-                  && json_string_length(name) <= NGX_KEFU_MAX_ID_LEN))
-    {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"from.name\" must be a string of at most "
-                                  "128 bytes");
-    }
-
-    who.data = whobuf;
-
-    if (ngx_strcmp(rn, "system") == 0) {
-        if (buttons) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "\"buttons\" are for a bot's or an "
-                                      "agent's message (\"from.role\")");
-        }
-
-        ngx_str_set(&who, "y:system");
-        f = json_pack("{s:s}", "role", "system");
-
-    } else if (ngx_strcmp(rn, "bot") == 0 || ngx_strcmp(rn, "agent") == 0) {
-
-        if (ngx_kefu_api_valid(id, NGX_KEFU_MAX_ID_LEN) != NGX_OK) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "\"from.id\" must be an id of 1-128 "
-                                      "characters [A-Za-z0-9._@-]");
-        }
-
-        who.len = ngx_snprintf(whobuf, sizeof(whobuf), "%c:%s", rn[0],
-                               json_string_value(id))
-                  - whobuf;
-        f = json_pack("{s:s,s:O}", "role", rn, "id", id);
-
-    } else {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"from.role\" must be bot, system or "
-                                  "agent");
-    }
-
-    if (f && json_is_string(name)) {
-        json_object_set(f, "name", name);
+    rc = ngx_kefu_api_msg_from(r, from, buttons, &who, whobuf, &f);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     t = json_pack("{s:o,s:O,s:O}", "from", f, "text", text, "cid", cid);
@@ -223,6 +148,147 @@ ngx_kefu_api_message(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_decref(t);
 
     return rc;
+}
+
+
+/* "attachment": checked, and then the body's; "text" may then be empty */
+
+static ngx_int_t
+ngx_kefu_api_msg_attachment(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body, json_t **textp, json_t **attp)
+{
+    json_t      *att;
+    ngx_str_t    uploader;
+    const char  *err;
+
+    att = json_object_get(body, "attachment");
+
+    if (att && !json_is_null(att)) {
+        ngx_str_set(&uploader, "api");
+
+        att = ngx_kefu_attach_check(api->site, &uploader, att, &err);
+        if (att == NULL) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      err);
+        }
+
+        /* the body owns it from here: freed with it */
+        json_object_set_new(body, "attachment", att);
+
+        if (*textp == NULL) {
+            *textp = json_string("");
+            json_object_set_new(body, "text", *textp);
+        }
+
+    } else {
+        att = NULL;
+    }
+
+    *attp = att;
+
+    return NGX_DECLINED;
+}
+
+
+/* "buttons": the body holds the clean copy */
+
+static ngx_int_t
+ngx_kefu_api_msg_buttons(ngx_http_request_t *r, json_t *body,
+    json_t **buttonsp)
+{
+    u_char   errbuf[160];
+    json_t  *buttons;
+
+    buttons = json_object_get(body, "buttons");
+
+    if (buttons && !json_is_null(buttons)) {
+        buttons = ngx_kefu_buttons_check(buttons, "buttons", errbuf,
+                                         sizeof(errbuf));
+        if (buttons == NULL) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      (char *) errbuf);
+        }
+
+        /* the body owns the clean copy: freed with it */
+        json_object_set_new(body, "buttons", buttons);
+
+    } else {
+        buttons = NULL;
+    }
+
+    *buttonsp = buttons;
+
+    return NGX_DECLINED;
+}
+
+
+/* "from": who the message is stored as (who) and its "from" object (f) */
+
+static ngx_int_t
+ngx_kefu_api_msg_from(ngx_http_request_t *r, json_t *from, json_t *buttons,
+    ngx_str_t *who, u_char *whobuf, json_t **f)
+{
+    json_t      *role, *id, *name;
+    const char  *rn;
+
+    if (from && !json_is_object(from)) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"from\" must be an object");
+    }
+
+    role = from ? json_object_get(from, "role") : NULL;
+    id = from ? json_object_get(from, "id") : NULL;
+    name = from ? json_object_get(from, "name") : NULL;
+    rn = json_is_string(role) ? json_string_value(role) : "system";
+
+    if (role && !json_is_string(role)) {
+        rn = "";
+    }
+
+    if (name && !(json_is_string(name)
+                  && json_string_length(name) <= NGX_KEFU_MAX_ID_LEN))
+    {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"from.name\" must be a string of at most "
+                                  "128 bytes");
+    }
+
+    who->data = whobuf;
+
+    if (ngx_strcmp(rn, "system") == 0) {
+        if (buttons) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"buttons\" are for a bot's or an "
+                                      "agent's message (\"from.role\")");
+        }
+
+        ngx_str_set(who, "y:system");
+        *f = json_pack("{s:s}", "role", "system");
+
+    } else if (ngx_strcmp(rn, "bot") == 0 || ngx_strcmp(rn, "agent") == 0) {
+
+        if (ngx_kefu_api_valid(id, NGX_KEFU_MAX_ID_LEN) != NGX_OK) {
+            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                      "\"from.id\" must be an id of 1-128 "
+                                      "characters [A-Za-z0-9._@-]");
+        }
+
+        who->len = ngx_snprintf(whobuf, 2 + NGX_KEFU_MAX_ID_LEN, "%c:%s",
+                                rn[0], json_string_value(id))
+                   - whobuf;
+        *f = json_pack("{s:s,s:O}", "role", rn, "id", id);
+
+    } else {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"from.role\" must be bot, system or "
+                                  "agent");
+    }
+
+    if (*f && json_is_string(name)) {
+        json_object_set(*f, "name", name);
+    }
+
+    return NGX_DECLINED;
 }
 
 
