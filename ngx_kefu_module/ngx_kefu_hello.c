@@ -71,6 +71,11 @@ static ngx_int_t ngx_kefu_welcome_summary(ngx_kefu_call_t *call,
     ngx_uint_t i, void *data);
 static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static json_t *ngx_kefu_welcome_convs(ngx_kefu_ws_t *ws, redisReply *reply);
+static json_t *ngx_kefu_welcome_json(ngx_kefu_ws_t *ws,
+    ngx_kefu_welcome_t *wc, json_t *convs);
+static void ngx_kefu_welcome_join(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc,
+    redisReply *reply);
 
 
 /* the message's own checks are done (ngx_kefu_validate.c) */
@@ -619,14 +624,9 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_welcome_t  *wc = data;
 
-    u_char                session[16 + 1];
-    size_t                i, n;
-    json_t               *w, *convs, *c, *r, *a, *u, *lb;
-    uint64_t              seq, from;
-    ngx_str_t             conv;
-    redisReply          **e;
-    ngx_kefu_ws_t        *ws;
-    ngx_kefu_main_conf_t *kmcf;
+    json_t                *w;
+    ngx_kefu_ws_t         *ws;
+    ngx_kefu_main_conf_t  *kmcf;
 
     /* also called directly, with no Redis configured */
     kmcf = wc->kmcf;
@@ -652,6 +652,47 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         ngx_kefu_hello_undo(ws);
         goto done;
     }
+
+    w = ngx_kefu_welcome_json(ws, wc, ngx_kefu_welcome_convs(ws, reply));
+    if (w == NULL) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+        goto done;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "kefu: %s \"%V\" of site \"%V\" authenticated",
+                  ngx_kefu_roles[ws->role], &ws->user_id, &ws->site->name);
+
+    (void) ngx_kefu_app_send(ws, w);
+    json_decref(w);
+
+    /* agents are counted present; agents and admins hear presence; an
+     * agent's last connection closing starts its grace period */
+    ngx_kefu_presence_hello(ws);
+    ngx_kefu_queue_hello(ws);
+    (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
+
+    /* live from now on, or replayed from what a resuming client saw */
+    ngx_kefu_welcome_join(ws, wc, reply);
+
+done:
+
+    if (wc->resume) {
+        json_decref(wc->resume);
+    }
+
+    ngx_free(wc);
+}
+
+
+/* the conversations hello found, 8 fields each, as welcome's "convs" */
+
+static json_t *
+ngx_kefu_welcome_convs(ngx_kefu_ws_t *ws, redisReply *reply)
+{
+    size_t        i, n;
+    json_t       *convs, *c, *lb;
+    redisReply  **e;
 
     convs = json_array();
     e = reply ? reply->element : NULL;
@@ -691,6 +732,19 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         json_array_append_new(convs, c);
     }
 
+    return convs;
+}
+
+
+/* the welcome message: identity, conversations, what the client may do */
+
+static json_t *
+ngx_kefu_welcome_json(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc,
+    json_t *convs)
+{
+    u_char   session[16 + 1];
+    json_t  *w, *a, *u;
+
     *ngx_snprintf(session, 16, "%016xL", ws->session_id) = '\0';
 
     w = json_pack("{s:s,s:s,s:s,s:s%,s:o,s:I,s:I}",
@@ -702,8 +756,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
                   "heartbeat", (json_int_t) (ws->conf->ping_interval / 1000),
                   "ts", (json_int_t) ngx_kefu_now_ms());
     if (w == NULL) {
-        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
-        goto done;
+        return NULL;
     }
 
     if (ws->name.len) {
@@ -743,20 +796,25 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         json_object_set_new(w, "upload", u);
     }
 
-    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
-                  "kefu: %s \"%V\" of site \"%V\" authenticated",
-                  ngx_kefu_roles[ws->role], &ws->user_id, &ws->site->name);
+    return w;
+}
 
-    (void) ngx_kefu_app_send(ws, w);
-    json_decref(w);
 
-    /* agents are counted present; agents and admins hear presence; an
-     * agent's last connection closing starts its grace period */
-    ngx_kefu_presence_hello(ws);
-    ngx_kefu_queue_hello(ws);
-    (void) ngx_kefu_session_on_close(ws, ngx_kefu_presence_bye);
+/* live from now on, or replayed from what a resuming client saw */
 
-    /* live from now on, or replayed from what a resuming client saw */
+static void
+ngx_kefu_welcome_join(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc,
+    redisReply *reply)
+{
+    size_t        i, n;
+    json_t       *r;
+    uint64_t      seq, from;
+    ngx_str_t     conv;
+    redisReply  **e;
+
+    e = reply ? reply->element : NULL;
+    n = reply ? reply->elements : 0;
+
     for (i = 0; i + 7 < n; i += 8) {
         if (e[i + 1]->len == 6 && ngx_strncmp(e[i + 1]->str, "closed", 6) == 0
             && wc->resume == NULL)
@@ -780,14 +838,6 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
         (void) ngx_kefu_conv_join(ws, &conv, from);
     }
-
-done:
-
-    if (wc->resume) {
-        json_decref(wc->resume);
-    }
-
-    ngx_free(wc);
 }
 
 
