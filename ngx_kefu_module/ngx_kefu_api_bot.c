@@ -28,6 +28,12 @@ static ngx_int_t ngx_kefu_api_bot_refused(ngx_http_request_t *r,
     ngx_str_t *field, ngx_str_t *err);
 static ngx_int_t ngx_kefu_api_bot_bad(ngx_http_request_t *r,
     const char *field, const char *err);
+static ngx_int_t ngx_kefu_api_rules_try_input(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body, ngx_kefu_rule_ctx_t *ctx);
+static ngx_int_t ngx_kefu_api_rules_try_when(ngx_http_request_t *r,
+    json_t *body, ngx_kefu_rule_ctx_t *ctx);
+static ngx_int_t ngx_kefu_api_rules_try_conv(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *body, ngx_kefu_rule_ctx_t *ctx);
 
 
 static ngx_int_t
@@ -115,16 +121,11 @@ ngx_int_t
 ngx_kefu_api_rules_try(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
-    json_t               *when, *type, *ev, *v, *res;
+    json_t               *res;
     ngx_int_t             rc;
     ngx_str_t             field, err;
-    ngx_uint_t            k;
-    const char           *s;
-    ngx_kefu_site_rt_t   *rt;
     ngx_kefu_rule_ctx_t   ctx;
     ngx_kefu_bot_conf_t  *bc, *own;
-    const char           *types[] = { "message", "conv_created", "event",
-                                      "waiting", "offline", NULL };
 
     if (!api->admin) {
         return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
@@ -133,138 +134,19 @@ ngx_kefu_api_rules_try(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     ngx_memzero(&ctx, sizeof(ngx_kefu_rule_ctx_t));
 
-    v = json_object_get(body, "text");
-
-    if (!ngx_kefu_api_bot_str(v, api->kcf->max_text)) {
-        return ngx_kefu_api_bot_bad(r, "text", "must be a string of at most "
-                                    "kefu_max_text bytes");
+    rc = ngx_kefu_api_rules_try_input(r, api, body, &ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    if (v) {
-        ctx.text.data = (u_char *) json_string_value(v);
-        ctx.text.len = json_string_length(v);
+    rc = ngx_kefu_api_rules_try_when(r, body, &ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    ev = json_object_get(body, "event");
-
-    if (ev && !(json_is_object(ev)
-                && json_is_string(json_object_get(ev, "name"))
-                && (json_object_get(ev, "data") == NULL
-                    || json_is_object(json_object_get(ev, "data")))))
-    {
-        return ngx_kefu_api_bot_bad(r, "event", "must be {\"name\", "
-                                    "\"data\"?: {...}}");
-    }
-
-    if (ev) {
-        ctx.event = json_string_value(json_object_get(ev, "name"));
-        ctx.data = json_object_get(ev, "data");
-    }
-
-    /* the trigger: when.type, else an event's, else a message */
-    when = json_object_get(body, "when");
-    ctx.when = ev ? NGX_KEFU_WHEN_EVENT : NGX_KEFU_WHEN_MESSAGE;
-
-    if (when) {
-        type = json_object_get(when, "type");
-        s = json_is_string(type) ? json_string_value(type) : "";
-
-        for (k = 0; types[k]; k++) {
-            if (ngx_strcmp(s, types[k]) == 0) {
-                break;
-            }
-        }
-
-        if (!json_is_object(when) || types[k] == NULL) {
-            return ngx_kefu_api_bot_bad(r, "when.type", "must be message, "
-                                        "conv_created, event, waiting or "
-                                        "offline");
-        }
-
-        ctx.when = k;
-
-        v = json_object_get(when, "name");
-
-        if (v && !json_is_string(v)) {
-            return ngx_kefu_api_bot_bad(r, "when.name", "must be a string");
-        }
-
-        if (v) {
-            ctx.event = json_string_value(v);
-        }
-
-        v = json_object_get(when, "seconds");
-
-        if (v && !json_is_integer(v)) {
-            return ngx_kefu_api_bot_bad(r, "when.seconds", "must be an "
-                                        "integer (how long it waited)");
-        }
-
-        ctx.waited = v ? json_integer_value(v) : 0;
-    }
-
-    ctx.attrs = json_object_get(body, "attrs");
-
-    if (ctx.attrs && !json_is_object(ctx.attrs)) {
-        return ngx_kefu_api_bot_bad(r, "attrs", "must be an object");
-    }
-
-    v = json_object_get(body, "page");
-
-    if (!ngx_kefu_api_bot_str(v, 2048)) {
-        return ngx_kefu_api_bot_bad(r, "page", "must be a string");
-    }
-
-    if (v) {
-        ctx.page.data = (u_char *) json_string_value(v);
-        ctx.page.len = json_string_length(v);
-    }
-
-    v = json_object_get(body, "group");
-
-    if (!ngx_kefu_api_bot_str(v, NGX_KEFU_API_MAX_NAME)) {
-        return ngx_kefu_api_bot_bad(r, "group", "must be a group name");
-    }
-
-    if (v) {
-        ctx.group.data = (u_char *) json_string_value(v);
-        ctx.group.len = json_string_length(v);
-
-    } else {
-        ctx.group = api->site->default_group;
-    }
-
-    v = json_object_get(body, "state");
-    s = json_is_string(v) ? json_string_value(v) : "";
-
-    if (v && ngx_strcmp(s, "bot") != 0 && ngx_strcmp(s, "queued") != 0
-        && ngx_strcmp(s, "open") != 0)
-    {
-        return ngx_kefu_api_bot_bad(r, "state", "must be bot, queued or "
-                                    "open");
-    }
-
-    ctx.state = v ? s : NULL;
-
-    /* business hours: as given, else the site's now */
-    v = json_object_get(body, "hours");
-    s = json_is_string(v) ? json_string_value(v) : "";
-
-    if (v && ngx_strcmp(s, "inside") != 0 && ngx_strcmp(s, "outside") != 0) {
-        return ngx_kefu_api_bot_bad(r, "hours", "must be inside or outside");
-    }
-
-    rt = api->site->rt;
-    ctx.hours = v ? (ngx_strcmp(s, "inside") == 0)
-                  : (rt == NULL || rt->open);
-
-    v = json_object_get(body, "lang");
-
-    if (v && !(json_is_string(v)
-               && (ngx_strcmp(json_string_value(v), "zh") == 0
-                   || ngx_strcmp(json_string_value(v), "en") == 0)))
-    {
-        return ngx_kefu_api_bot_bad(r, "lang", "must be zh or en");
+    rc = ngx_kefu_api_rules_try_conv(r, api, body, &ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_kefu_api_bot_conf(r, api, body, "rules", &bc, &own, &field,
@@ -286,6 +168,181 @@ ngx_kefu_api_rules_try(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     return ngx_kefu_api_send(r, NGX_HTTP_OK,
                              json_pack("{s:o}", "rules", res));
+}
+
+
+/* the message's text and the event tried */
+
+static ngx_int_t
+ngx_kefu_api_rules_try_input(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body, ngx_kefu_rule_ctx_t *ctx)
+{
+    json_t  *v, *ev;
+
+    v = json_object_get(body, "text");
+
+    if (!ngx_kefu_api_bot_str(v, api->kcf->max_text)) {
+        return ngx_kefu_api_bot_bad(r, "text", "must be a string of at most "
+                                    "kefu_max_text bytes");
+    }
+
+    if (v) {
+        ctx->text.data = (u_char *) json_string_value(v);
+        ctx->text.len = json_string_length(v);
+    }
+
+    ev = json_object_get(body, "event");
+
+    if (ev && !(json_is_object(ev)
+                && json_is_string(json_object_get(ev, "name"))
+                && (json_object_get(ev, "data") == NULL
+                    || json_is_object(json_object_get(ev, "data")))))
+    {
+        return ngx_kefu_api_bot_bad(r, "event", "must be {\"name\", "
+                                    "\"data\"?: {...}}");
+    }
+
+    if (ev) {
+        ctx->event = json_string_value(json_object_get(ev, "name"));
+        ctx->data = json_object_get(ev, "data");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_kefu_api_rules_try_when(ngx_http_request_t *r, json_t *body,
+    ngx_kefu_rule_ctx_t *ctx)
+{
+    json_t      *when, *type, *v;
+    ngx_uint_t   k;
+    const char  *s;
+    const char  *types[] = { "message", "conv_created", "event",
+                             "waiting", "offline", NULL };
+
+    /* the trigger: when.type, else an event's, else a message */
+    when = json_object_get(body, "when");
+    ctx->when = json_object_get(body, "event") ? NGX_KEFU_WHEN_EVENT
+                                               : NGX_KEFU_WHEN_MESSAGE;
+
+    if (when) {
+        type = json_object_get(when, "type");
+        s = json_is_string(type) ? json_string_value(type) : "";
+
+        for (k = 0; types[k]; k++) {
+            if (ngx_strcmp(s, types[k]) == 0) {
+                break;
+            }
+        }
+
+        if (!json_is_object(when) || types[k] == NULL) {
+            return ngx_kefu_api_bot_bad(r, "when.type", "must be message, "
+                                        "conv_created, event, waiting or "
+                                        "offline");
+        }
+
+        ctx->when = k;
+
+        v = json_object_get(when, "name");
+
+        if (v && !json_is_string(v)) {
+            return ngx_kefu_api_bot_bad(r, "when.name", "must be a string");
+        }
+
+        if (v) {
+            ctx->event = json_string_value(v);
+        }
+
+        v = json_object_get(when, "seconds");
+
+        if (v && !json_is_integer(v)) {
+            return ngx_kefu_api_bot_bad(r, "when.seconds", "must be an "
+                                        "integer (how long it waited)");
+        }
+
+        ctx->waited = v ? json_integer_value(v) : 0;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the conversation the rules see: attrs, page, group, state, hours, lang */
+
+static ngx_int_t
+ngx_kefu_api_rules_try_conv(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *body, ngx_kefu_rule_ctx_t *ctx)
+{
+    json_t              *v;
+    const char          *s;
+    ngx_kefu_site_rt_t  *rt;
+
+    ctx->attrs = json_object_get(body, "attrs");
+
+    if (ctx->attrs && !json_is_object(ctx->attrs)) {
+        return ngx_kefu_api_bot_bad(r, "attrs", "must be an object");
+    }
+
+    v = json_object_get(body, "page");
+
+    if (!ngx_kefu_api_bot_str(v, 2048)) {
+        return ngx_kefu_api_bot_bad(r, "page", "must be a string");
+    }
+
+    if (v) {
+        ctx->page.data = (u_char *) json_string_value(v);
+        ctx->page.len = json_string_length(v);
+    }
+
+    v = json_object_get(body, "group");
+
+    if (!ngx_kefu_api_bot_str(v, NGX_KEFU_API_MAX_NAME)) {
+        return ngx_kefu_api_bot_bad(r, "group", "must be a group name");
+    }
+
+    if (v) {
+        ctx->group.data = (u_char *) json_string_value(v);
+        ctx->group.len = json_string_length(v);
+
+    } else {
+        ctx->group = api->site->default_group;
+    }
+
+    v = json_object_get(body, "state");
+    s = json_is_string(v) ? json_string_value(v) : "";
+
+    if (v && ngx_strcmp(s, "bot") != 0 && ngx_strcmp(s, "queued") != 0
+        && ngx_strcmp(s, "open") != 0)
+    {
+        return ngx_kefu_api_bot_bad(r, "state", "must be bot, queued or "
+                                    "open");
+    }
+
+    ctx->state = v ? s : NULL;
+
+    /* business hours: as given, else the site's now */
+    v = json_object_get(body, "hours");
+    s = json_is_string(v) ? json_string_value(v) : "";
+
+    if (v && ngx_strcmp(s, "inside") != 0 && ngx_strcmp(s, "outside") != 0) {
+        return ngx_kefu_api_bot_bad(r, "hours", "must be inside or outside");
+    }
+
+    rt = api->site->rt;
+    ctx->hours = v ? (ngx_strcmp(s, "inside") == 0)
+                  : (rt == NULL || rt->open);
+
+    v = json_object_get(body, "lang");
+
+    if (v && !(json_is_string(v)
+               && (ngx_strcmp(json_string_value(v), "zh") == 0
+                   || ngx_strcmp(json_string_value(v), "en") == 0)))
+    {
+        return ngx_kefu_api_bot_bad(r, "lang", "must be zh or en");
+    }
+
+    return NGX_DECLINED;
 }
 
 
