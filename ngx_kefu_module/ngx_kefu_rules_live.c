@@ -88,6 +88,12 @@ static ngx_int_t ngx_kefu_rules_str(ngx_pool_t *pool, ngx_str_t *dst,
     redisReply *r);
 static void ngx_kefu_rules_act_done(ngx_kefu_rules_act_t *act,
     const char *fmt, const char *what);
+static void ngx_kefu_rules_act_route(ngx_kefu_rules_act_t *act,
+    ngx_kefu_rule_ctx_t *rc, json_t *v, ngx_str_t *conv);
+static void ngx_kefu_rules_act_label(ngx_kefu_rules_act_t *act, json_t *v,
+    ngx_str_t *conv);
+static void ngx_kefu_rules_act_event(ngx_kefu_rules_act_t *act,
+    ngx_kefu_rule_ctx_t *rc, json_t *v, json_t *entry, ngx_str_t *conv);
 static void ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_rules_evented(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -526,16 +532,8 @@ ngx_kefu_rules_act(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, ngx_kefu_rule_ctx_t *rc, json_t *rule, json_t *a,
     json_t *entry, u_char *cid)
 {
-    char                  *s;
-    size_t                 lens[16];
-    json_t                *v, *ev, *name;
-    ngx_str_t              target;
-    const char            *argv[16];
-    ngx_kefu_call_t        call;
-    ngx_kefu_actor_t       actor;
+    json_t                *v, *name;
     ngx_kefu_rules_act_t  *act;
-    ngx_kefu_route_args_t  args;
-    u_char                 ts[NGX_INT64_LEN], key[64 + NGX_KEFU_MAX_ID_LEN];
 
     if (!(v = json_object_get(a, "route")) && !(v = json_object_get(a, "label"))
         && !(v = json_object_get(a, "event")))
@@ -561,69 +559,106 @@ ngx_kefu_rules_act(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_cpystrn(act->conv, conv->data, conv->len + 1);
 
     if (json_object_get(a, "route")) {
-        target.data = (u_char *) json_string_value(v);
-        target.len = json_string_length(v);
-        ngx_cpystrn(act->target, target.data,
-                    ngx_min(target.len + 1, sizeof(act->target)));
+        ngx_kefu_rules_act_route(act, rc, v, conv);
 
-        /* the first route of a run; a new conversation's was its intent
-         * routing (it is in that group already) */
-        if (rc->routed) {
-            ngx_kefu_rules_act_done(act, "Rule %s: not routed to %s: an "
-                                    "earlier rule routed it", NULL);
-            return NGX_OK;
-        }
+    } else if (json_object_get(a, "label")) {
+        ngx_kefu_rules_act_label(act, v, conv);
 
-        rc->routed = 1;
-
-        if (rc->when == NGX_KEFU_WHEN_CONV_CREATED
-            && (!rc->group_read
-                || (rc->group.len == target.len
-                    && ngx_strncmp(rc->group.data, target.data, target.len)
-                       == 0)))
-        {
-            ngx_kefu_rules_act_done(act, "Rule %s: routed to %s", NULL);
-            return NGX_OK;
-        }
-
-        ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
-        actor.site = site;
-        ngx_str_set(&actor.id, "rule");
-        actor.name.data = (u_char *) act->rule;
-        actor.name.len = act->rule ? ngx_strlen(act->rule) : 0;
-        actor.role = NGX_KEFU_ROLE_ADMIN;
-        actor.supervisor = 1;
-
-        ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
-        args.conv.data = act->conv;
-        args.conv.len = conv->len;
-        args.group = target;
-        args.queued = 1;
-
-        ngx_kefu_route_transfer(kmcf, &actor, &args, ngx_kefu_rules_routed,
-                                act);
-        return NGX_OK;
+    } else {
+        ngx_kefu_rules_act_event(act, rc, v, entry, conv);
     }
 
-    if (json_object_get(a, "label")) {
-        ngx_cpystrn(act->target, (u_char *) json_string_value(v),
-                    ngx_min(json_string_length(v) + 1, sizeof(act->target)));
-        target.data = act->target;
-        target.len = ngx_strlen(act->target);
+    return NGX_OK;
+}
 
-        if (ngx_kefu_label_args(&call, &site->name, conv, &target,
-                                NGX_KEFU_LABELS_MAX) != NGX_OK
-            || ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_label,
-                                   ngx_kefu_rules_labeled, act, call.nkeys,
-                                   call.argc, call.argv, call.lens)
-               != NGX_OK)
-        {
-            ngx_kefu_rules_act_done(act, "Rule %s: not labeled %s: storage "
-                                    "is unavailable", NULL);
-        }
 
-        return NGX_OK;
+/* route: a transfer to the rule's group, once per run */
+
+static void
+ngx_kefu_rules_act_route(ngx_kefu_rules_act_t *act, ngx_kefu_rule_ctx_t *rc,
+    json_t *v, ngx_str_t *conv)
+{
+    ngx_str_t              target;
+    ngx_kefu_actor_t       actor;
+    ngx_kefu_route_args_t  args;
+
+    target.data = (u_char *) json_string_value(v);
+    target.len = json_string_length(v);
+    ngx_cpystrn(act->target, target.data,
+                ngx_min(target.len + 1, sizeof(act->target)));
+
+    /* the first route of a run; a new conversation's was its intent
+     * routing (it is in that group already) */
+    if (rc->routed) {
+        ngx_kefu_rules_act_done(act, "Rule %s: not routed to %s: an "
+                                "earlier rule routed it", NULL);
+        return;
     }
+
+    rc->routed = 1;
+
+    if (rc->when == NGX_KEFU_WHEN_CONV_CREATED
+        && (!rc->group_read
+            || (rc->group.len == target.len
+                && ngx_strncmp(rc->group.data, target.data, target.len)
+                   == 0)))
+    {
+        ngx_kefu_rules_act_done(act, "Rule %s: routed to %s", NULL);
+        return;
+    }
+
+    ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
+    actor.site = act->site;
+    ngx_str_set(&actor.id, "rule");
+    actor.name.data = (u_char *) act->rule;
+    actor.name.len = act->rule ? ngx_strlen(act->rule) : 0;
+    actor.role = NGX_KEFU_ROLE_ADMIN;
+    actor.supervisor = 1;
+
+    ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
+    args.conv.data = act->conv;
+    args.conv.len = conv->len;
+    args.group = target;
+    args.queued = 1;
+
+    ngx_kefu_route_transfer(act->kmcf, &actor, &args, ngx_kefu_rules_routed,
+                            act);
+}
+
+
+static void
+ngx_kefu_rules_act_label(ngx_kefu_rules_act_t *act, json_t *v, ngx_str_t *conv)
+{
+    ngx_str_t        target;
+    ngx_kefu_call_t  call;
+
+    ngx_cpystrn(act->target, (u_char *) json_string_value(v),
+                ngx_min(json_string_length(v) + 1, sizeof(act->target)));
+    target.data = act->target;
+    target.len = ngx_strlen(act->target);
+
+    if (ngx_kefu_label_args(&call, &act->site->name, conv, &target,
+                            NGX_KEFU_LABELS_MAX) != NGX_OK
+        || ngx_kefu_redis_eval(act->kmcf->redis, &ngx_kefu_script_label,
+                               ngx_kefu_rules_labeled, act, call.nkeys,
+                               call.argc, call.argv, call.lens)
+           != NGX_OK)
+    {
+        ngx_kefu_rules_act_done(act, "Rule %s: not labeled %s: storage "
+                                "is unavailable", NULL);
+    }
+}
+
+
+static void
+ngx_kefu_rules_act_event(ngx_kefu_rules_act_t *act, ngx_kefu_rule_ctx_t *rc,
+    json_t *v, json_t *entry, ngx_str_t *conv)
+{
+    char        *s;
+    size_t       lens[16];
+    json_t      *ev;
+    const char  *argv[16];
+    u_char       ts[NGX_INT64_LEN], key[64 + NGX_KEFU_MAX_ID_LEN];
 
     /* event: {"rule": {"id", "name"?}, "name", "data", "trigger", "seq"?}
      * on the site's stream, event "rule.event" */
@@ -647,13 +682,13 @@ ngx_kefu_rules_act(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     if (s == NULL) {
         ngx_kefu_rules_act_done(act, "Rule %s: no event %s: out of memory",
                                 NULL);
-        return NGX_OK;
+        return;
     }
 
     argv[0] = "XADD";
     argv[1] = (char *) key;
     lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:events",
-                           &site->name) - key;
+                           &act->site->name) - key;
     argv[2] = "MAXLEN";
     argv[3] = "~";
     argv[4] = "100000";
@@ -685,8 +720,8 @@ ngx_kefu_rules_act(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     lens[14] = 4;
     lens[15] = ngx_strlen(s);
 
-    if (ngx_kefu_redis_command(kmcf->redis, ngx_kefu_rules_evented, act, 16,
-                               argv, lens)
+    if (ngx_kefu_redis_command(act->kmcf->redis, ngx_kefu_rules_evented,
+                               act, 16, argv, lens)
         != NGX_OK)
     {
         ngx_kefu_rules_act_done(act, "Rule %s: no event %s: storage is "
@@ -694,8 +729,6 @@ ngx_kefu_rules_act(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     }
 
     free(s);
-
-    return NGX_OK;
 }
 
 
