@@ -66,6 +66,11 @@ static uint32_t ngx_kefu_ac_utf8(u_char **p, u_char *last);
 static int ngx_libc_cdecl ngx_kefu_ac_cmp(const void *a, const void *b);
 static ngx_inline uint32_t ngx_kefu_ac_go(ngx_kefu_ac_t *ac, uint32_t s,
     u_char c);
+static size_t ngx_kefu_ac_trie(ngx_kefu_ac_kw_t *k, ngx_uint_t n,
+    ngx_kefu_ac_tnode_t *tn, uint32_t *term, ngx_kefu_ac_node_t *node);
+static void ngx_kefu_ac_edges(ngx_kefu_ac_t *ac, ngx_kefu_ac_tnode_t *tn,
+    ngx_kefu_ac_node_t *node, size_t nn);
+static void ngx_kefu_ac_links(ngx_kefu_ac_t *ac, uint32_t *queue);
 
 
 /* one character of UTF-8 (a bad byte is itself) */
@@ -204,8 +209,8 @@ ngx_kefu_ac_t *
 ngx_kefu_ac_build(ngx_pool_t *pool, ngx_str_t *kw, uint32_t *ids,
     ngx_uint_t n)
 {
-    size_t                i, j, total, nn, ne, head, tail;
-    uint32_t              s, t, f, c, *queue, *term;
+    size_t                i, total, nn;
+    uint32_t              s, *queue, *term;
     ngx_kefu_ac_t        *ac;
     ngx_kefu_ac_kw_t     *k;
     ngx_kefu_ac_tnode_t  *tn;
@@ -242,6 +247,67 @@ ngx_kefu_ac_build(ngx_pool_t *pool, ngx_str_t *kw, uint32_t *ids,
     {
         goto failed_tmp;
     }
+
+    nn = ngx_kefu_ac_trie(k, n, tn, term, node);
+
+    /* ids: contiguous per terminal node (equal keywords are adjacent) */
+    for (i = 0; i < n; i++) {
+        s = term[i];
+
+        if (node[s].nids == 0) {
+            node[s].id = i;
+        }
+
+        node[s].nids++;
+        ac->ids[i] = k[i].id;
+        ac->bound[i] = (ngx_kefu_ac_alnum(k[i].data[0]) ? 1 : 0)
+                       | (ngx_kefu_ac_alnum(k[i].data[k[i].len - 1]) ? 2 : 0);
+    }
+
+    /* edges, contiguous per node and sorted */
+    ac->edge = ngx_palloc(pool, total * sizeof(ngx_kefu_ac_edge_t));
+    if (ac->edge == NULL) {
+        goto failed_tmp;
+    }
+
+    ngx_kefu_ac_edges(ac, tn, node, nn);
+
+    ngx_kefu_ac_links(ac, queue);
+
+    ngx_free(tn);
+    ngx_free(term);
+    ngx_free(queue);
+    ngx_free(k);
+
+    return ac;
+
+failed_tmp:
+
+    ngx_free(tn);
+    ngx_free(term);
+    ngx_free(queue);
+
+failed:
+
+    if (k) {
+        ngx_free(k);
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The trie of the sorted keywords into tn (node[].depth with it), each
+ * keyword's terminal node into term; returns the number of nodes
+ */
+
+static size_t
+ngx_kefu_ac_trie(ngx_kefu_ac_kw_t *k, ngx_uint_t n, ngx_kefu_ac_tnode_t *tn,
+    uint32_t *term, ngx_kefu_ac_node_t *node)
+{
+    size_t    i, j, nn;
+    uint32_t  s, t, c;
 
     ngx_memzero(&tn[0], sizeof(ngx_kefu_ac_tnode_t));
     nn = 1;
@@ -280,25 +346,18 @@ ngx_kefu_ac_build(ngx_pool_t *pool, ngx_str_t *kw, uint32_t *ids,
         term[i] = s;
     }
 
-    /* ids: contiguous per terminal node (equal keywords are adjacent) */
-    for (i = 0; i < n; i++) {
-        s = term[i];
+    return nn;
+}
 
-        if (node[s].nids == 0) {
-            node[s].id = i;
-        }
 
-        node[s].nids++;
-        ac->ids[i] = k[i].id;
-        ac->bound[i] = (ngx_kefu_ac_alnum(k[i].data[0]) ? 1 : 0)
-                       | (ngx_kefu_ac_alnum(k[i].data[k[i].len - 1]) ? 2 : 0);
-    }
+/* the trie's children as edges, contiguous per node and sorted; root[] */
 
-    /* edges, contiguous per node and sorted */
-    ac->edge = ngx_palloc(pool, total * sizeof(ngx_kefu_ac_edge_t));
-    if (ac->edge == NULL) {
-        goto failed_tmp;
-    }
+static void
+ngx_kefu_ac_edges(ngx_kefu_ac_t *ac, ngx_kefu_ac_tnode_t *tn,
+    ngx_kefu_ac_node_t *node, size_t nn)
+{
+    size_t    j, ne;
+    uint32_t  s, t, c;
 
     ne = 0;
 
@@ -323,8 +382,20 @@ ngx_kefu_ac_build(ngx_pool_t *pool, ngx_str_t *kw, uint32_t *ids,
     for (j = 0; j < node[0].nedges; j++) {
         ac->root[ac->edge[j].byte] = ac->edge[j].to;
     }
+}
 
-    /* failure and dictionary links, breadth first */
+
+/* failure and dictionary links, breadth first (queue: one per node) */
+
+static void
+ngx_kefu_ac_links(ngx_kefu_ac_t *ac, uint32_t *queue)
+{
+    size_t               j, head, tail;
+    uint32_t             s, t, f, c;
+    ngx_kefu_ac_node_t  *node;
+
+    node = ac->node;
+
     head = 0;
     tail = 0;
 
@@ -350,27 +421,6 @@ ngx_kefu_ac_build(ngx_pool_t *pool, ngx_str_t *kw, uint32_t *ids,
             queue[tail++] = t;
         }
     }
-
-    ngx_free(tn);
-    ngx_free(term);
-    ngx_free(queue);
-    ngx_free(k);
-
-    return ac;
-
-failed_tmp:
-
-    ngx_free(tn);
-    ngx_free(term);
-    ngx_free(queue);
-
-failed:
-
-    if (k) {
-        ngx_free(k);
-    }
-
-    return NULL;
 }
 
 
