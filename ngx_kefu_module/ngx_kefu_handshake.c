@@ -26,6 +26,11 @@ typedef struct {
 
 static ngx_int_t ngx_kefu_handshake_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
+static ngx_int_t ngx_kefu_handshake_check_upgrade(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_handshake_check_key(ngx_http_request_t *r,
+    ngx_str_t *key);
+static ngx_int_t ngx_kefu_handshake_response(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_uint_t subprotocol, ngx_str_t *response);
 static ngx_int_t ngx_kefu_header_has_token(ngx_http_request_t *r,
     const char *name, const char *token);
 static ngx_table_elt_t *ngx_kefu_find_header(ngx_http_request_t *r,
@@ -49,14 +54,11 @@ static const ngx_kefu_ws_handlers_t  ngx_kefu_handshake_ws = {
 ngx_int_t
 ngx_kefu_handshake_handler(ngx_http_request_t *r)
 {
-    u_char                sha1[20], *p, *accept_key;
-    ngx_str_t             key, decoded, response, src, dst;
-    ngx_uint_t            count, subprotocol;
-    ngx_sha1_t            sha;
-    ngx_table_elt_t      *h;
-    ngx_kefu_main_conf_t *kmcf;
-    ngx_kefu_loc_conf_t  *kcf;
-    u_char                keybuf[32];
+    ngx_int_t              rc;
+    ngx_str_t              key, response;
+    ngx_uint_t             subprotocol;
+    ngx_kefu_main_conf_t  *kmcf;
+    ngx_kefu_loc_conf_t   *kcf;
 
     kcf = ngx_http_get_module_loc_conf(r, ngx_kefu_module);
     kmcf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
@@ -65,6 +67,60 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
         return ngx_kefu_handshake_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                         "a WebSocket cannot be a subrequest");
     }
+
+    rc = ngx_kefu_handshake_check_upgrade(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_kefu_handshake_check_key(r, &key);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    /* a WebSocket GET has no body; its bytes would be taken for frames */
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        return ngx_kefu_handshake_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                        "a WebSocket handshake has no body");
+    }
+
+    if (ngx_kefu_origin_allowed(r, kcf) != NGX_OK) {
+        return ngx_kefu_handshake_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                        "origin not allowed");
+    }
+
+    subprotocol = (ngx_kefu_header_has_token(r, "Sec-WebSocket-Protocol",
+                                             NGX_KEFU_SUBPROTOCOL)
+                   == NGX_OK);
+
+    if (ngx_kefu_handshake_response(r, &key, subprotocol, &response)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_kefu_ws_start(r, &response, &ngx_kefu_handshake_ws) != NGX_OK) {
+        ngx_kefu_stat_inc(kmcf, handshake_failures);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_kefu_stat_inc(kmcf, handshakes);
+
+    /* the request is kept until the takeover runs, see ngx_kefu_ws.c */
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* GET, HTTP/1.1, Upgrade: websocket, version 13: else the refusal */
+
+static ngx_int_t
+ngx_kefu_handshake_check_upgrade(ngx_http_request_t *r)
+{
+    ngx_uint_t        count;
+    ngx_table_elt_t  *h;
 
     if (r->method != NGX_HTTP_GET) {
         if (ngx_kefu_add_header(r, "Allow", "GET") != NGX_OK) {
@@ -119,7 +175,19 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
                                         "Sec-WebSocket-Version must be 13");
     }
 
-    /* the key: base64 of exactly 16 bytes, so 24 characters */
+    return NGX_DECLINED;
+}
+
+
+/* the key: base64 of exactly 16 bytes, so 24 characters */
+
+static ngx_int_t
+ngx_kefu_handshake_check_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char            keybuf[32];
+    ngx_str_t         decoded;
+    ngx_uint_t        count;
+    ngx_table_elt_t  *h;
 
     h = ngx_kefu_find_header(r, "Sec-WebSocket-Key", &count);
 
@@ -129,39 +197,37 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
                                         "16-byte value");
     }
 
-    key = h->value;
+    *key = h->value;
     decoded.data = keybuf;
 
-    if (ngx_decode_base64(&decoded, &key) != NGX_OK || decoded.len != 16) {
+    if (ngx_decode_base64(&decoded, key) != NGX_OK || decoded.len != 16) {
         return ngx_kefu_handshake_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                         "Sec-WebSocket-Key must be a base64 "
                                         "16-byte value");
     }
 
-    /* a WebSocket GET has no body; its bytes would be taken for frames */
+    return NGX_DECLINED;
+}
 
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        return ngx_kefu_handshake_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                        "a WebSocket handshake has no body");
-    }
 
-    if (ngx_kefu_origin_allowed(r, kcf) != NGX_OK) {
-        return ngx_kefu_handshake_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                        "origin not allowed");
-    }
+/* the 101 with Sec-WebSocket-Accept, sent by the takeover */
 
-    subprotocol = (ngx_kefu_header_has_token(r, "Sec-WebSocket-Protocol",
-                                             NGX_KEFU_SUBPROTOCOL)
-                   == NGX_OK);
+static ngx_int_t
+ngx_kefu_handshake_response(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_uint_t subprotocol, ngx_str_t *response)
+{
+    u_char      sha1[20], *p, *accept_key;
+    ngx_str_t   src, dst;
+    ngx_sha1_t  sha;
 
     ngx_sha1_init(&sha);
-    ngx_sha1_update(&sha, key.data, key.len);
+    ngx_sha1_update(&sha, key->data, key->len);
     ngx_sha1_update(&sha, NGX_KEFU_WS_GUID, sizeof(NGX_KEFU_WS_GUID) - 1);
     ngx_sha1_final(sha1, &sha);
 
     accept_key = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
     if (accept_key == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     src.data = sha1;
@@ -169,7 +235,7 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
     dst.data = accept_key;
     ngx_encode_base64(&dst, &src);
 
-    response.len = sizeof("HTTP/1.1 101 Switching Protocols" CRLF
+    response->len = sizeof("HTTP/1.1 101 Switching Protocols" CRLF
                           "Upgrade: websocket" CRLF
                           "Connection: Upgrade" CRLF
                           "Sec-WebSocket-Accept: " CRLF
@@ -177,12 +243,12 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
                           CRLF) - 1
                    + dst.len;
 
-    response.data = ngx_pnalloc(r->pool, response.len);
-    if (response.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    response->data = ngx_pnalloc(r->pool, response->len);
+    if (response->data == NULL) {
+        return NGX_ERROR;
     }
 
-    p = ngx_cpymem(response.data,
+    p = ngx_cpymem(response->data,
                    "HTTP/1.1 101 Switching Protocols" CRLF
                    "Upgrade: websocket" CRLF
                    "Connection: Upgrade" CRLF
@@ -201,19 +267,9 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
     }
 
     *p++ = CR; *p++ = LF;
-    response.len = p - response.data;
+    response->len = p - response->data;
 
-    if (ngx_kefu_ws_start(r, &response, &ngx_kefu_handshake_ws) != NGX_OK) {
-        ngx_kefu_stat_inc(kmcf, handshake_failures);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_kefu_stat_inc(kmcf, handshakes);
-
-    /* the request is kept until the takeover runs, see ngx_kefu_ws.c */
-    r->main->count++;
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
