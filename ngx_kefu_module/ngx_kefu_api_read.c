@@ -35,6 +35,9 @@ static ngx_int_t ngx_kefu_api_conv_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_conv_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *vreply);
+static void ngx_kefu_api_conv_hash(json_t *c, json_t *v, redisReply *h);
+static void ngx_kefu_api_conv_visitor(json_t *v, redisReply *h,
+    redisReply *pages);
 static ngx_int_t ngx_kefu_api_log_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_agents_done(ngx_http_request_t *r,
@@ -363,8 +366,8 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *vreply)
 {
     size_t        i;
-    json_t       *c, *v, *read, *list, *last, *rating;
-    redisReply  **e, *h, *k, *conv, *all[6], empty;
+    json_t       *c, *v, *list;
+    redisReply  **e, *conv, *all[6], empty;
 
     conv = api->kept;
 
@@ -401,11 +404,42 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_kefu_api_conv_hash(c, v, e[1]);
+    ngx_kefu_api_conv_visitor(v, e[2], e[3]);
+
+    json_object_set_new(c, "visitor", v);
+
+    list = json_array();
+
+    for (i = 0; list && e[4]->type == REDIS_REPLY_ARRAY && i < e[4]->elements;
+         i++)
+    {
+        json_array_append_new(list, ngx_kefu_api_json(e[4]->element[i]));
+    }
+
+    json_object_set_new(c, "assignments", list ? list : json_array());
+
+    list = json_object_get(c, "joined");
+
+    for (i = 0; e[5]->type == REDIS_REPLY_ARRAY && i < e[5]->elements; i++) {
+        json_array_append_new(list, ngx_kefu_api_str(e[5]->element[i]));
+    }
+
+    return ngx_kefu_api_send(r, NGX_HTTP_OK, c);
+}
+
+
+/* the conversation's hash into c (its visitor's id into v) */
+
+static void
+ngx_kefu_api_conv_hash(json_t *c, json_t *v, redisReply *h)
+{
+    size_t       i;
+    json_t      *read, *rating;
+    redisReply  *k;
+
     read = json_object_get(c, "read");
     rating = NULL;
-
-    /* the conversation's hash */
-    h = e[1];
 
     for (i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
         k = h->element[i];
@@ -462,9 +496,20 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     if (json_object_get(c, "labels") == NULL) {
         json_object_set_new(c, "labels", json_array());
     }
+}
 
-    /* the visitor: name and attrs where hello recorded them */
-    h = e[2];
+
+/*
+ * The visitor: name and attrs where hello recorded them (its hash h);
+ * the page trail, oldest first, the latest being the visitor's page
+ */
+
+static void
+ngx_kefu_api_conv_visitor(json_t *v, redisReply *h, redisReply *pages)
+{
+    size_t       i;
+    json_t      *list, *last;
+    redisReply  *k;
 
     for (i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
         k = h->element[i];
@@ -490,38 +535,17 @@ ngx_kefu_api_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         }
     }
 
-    /* the page trail, oldest first; the latest is the visitor's page */
     list = json_object_get(v, "pages");
     last = NULL;
 
-    for (i = 0; e[3]->type == REDIS_REPLY_ARRAY && i < e[3]->elements; i++) {
-        last = ngx_kefu_api_json(e[3]->element[i]);
+    for (i = 0; pages->type == REDIS_REPLY_ARRAY && i < pages->elements; i++) {
+        last = ngx_kefu_api_json(pages->element[i]);
         json_array_append_new(list, last);
     }
 
     if (last) {
         json_object_set(v, "page", last);
     }
-
-    json_object_set_new(c, "visitor", v);
-
-    list = json_array();
-
-    for (i = 0; list && e[4]->type == REDIS_REPLY_ARRAY && i < e[4]->elements;
-         i++)
-    {
-        json_array_append_new(list, ngx_kefu_api_json(e[4]->element[i]));
-    }
-
-    json_object_set_new(c, "assignments", list ? list : json_array());
-
-    list = json_object_get(c, "joined");
-
-    for (i = 0; e[5]->type == REDIS_REPLY_ARRAY && i < e[5]->elements; i++) {
-        json_array_append_new(list, ngx_kefu_api_str(e[5]->element[i]));
-    }
-
-    return ngx_kefu_api_send(r, NGX_HTTP_OK, c);
 }
 
 
