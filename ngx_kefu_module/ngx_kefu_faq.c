@@ -33,6 +33,12 @@ typedef struct {
 } ngx_kefu_faq_scan_t;
 
 
+static void ngx_kefu_faq_cover(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_search_terms_t *msg, double *cover);
+static ngx_uint_t ngx_kefu_faq_top(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_faq_scan_t *sc, double *top, uint32_t *idx);
+
+
 static ngx_int_t
 ngx_kefu_faq_found(void *data, uint32_t id, u_char *p, size_t len)
 {
@@ -106,8 +112,7 @@ ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
     double                   *cover, s, top[NGX_KEFU_FAQ_OFFER];
     uint32_t                  idx[NGX_KEFU_FAQ_OFFER];
     json_t                   *out, *list, *e, *o, *why;
-    ngx_uint_t                i, k, lo, hi, mid, n, m;
-    ngx_kefu_faq_term_t      *t;
+    ngx_uint_t                i, n;
     ngx_kefu_faq_scan_t       sc;
     ngx_kefu_search_terms_t  *msg, *st;
     const char               *decision;
@@ -143,39 +148,7 @@ ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
     /* the message's terms against the sorted terms of every phrase */
     ngx_kefu_search_terms(msg, text, len, 1);
 
-    for (k = 0; k < msg->n; k++) {
-        lo = 0;
-        hi = bc->nterms;
-
-        while (lo < hi) {
-            mid = (lo + hi) / 2;
-            t = &bc->term[mid];
-            n = ngx_min(t->term.len, msg->term[k].len);
-            m = ngx_memcmp(t->term.data, msg->term[k].data, n) < 0
-                || (ngx_memcmp(t->term.data, msg->term[k].data, n) == 0
-                    && t->term.len < msg->term[k].len);
-
-            if (m) {
-                lo = mid + 1;
-
-            } else {
-                hi = mid;
-            }
-        }
-
-        for ( ; lo < bc->nterms; lo++) {
-            t = &bc->term[lo];
-
-            if (t->term.len != msg->term[k].len
-                || ngx_memcmp(t->term.data, msg->term[k].data, t->term.len)
-                   != 0)
-            {
-                break;
-            }
-
-            cover[t->phrase] += t->weight;
-        }
-    }
+    ngx_kefu_faq_cover(bc, msg, cover);
 
     for (i = 0; i < bc->nphrases; i++) {
         if (bc->phrase[i].weight == 0 || cover[i] == 0) {
@@ -196,30 +169,7 @@ ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
     }
 
     /* the best few, best first (ties: the earlier entry) */
-    n = 0;
-
-    for (i = 0; i < bc->nfaq; i++) {
-        s = sc.score[i] + (sc.kw[i] ? NGX_KEFU_FAQ_KEYWORD : 0);
-        s = s > 1 ? 1 : s;
-        sc.score[i] = s;
-
-        if (s <= 0) {
-            continue;
-        }
-
-        for (k = n; k > 0 && top[k - 1] < s; k--) {
-            if (k < NGX_KEFU_FAQ_OFFER) {
-                top[k] = top[k - 1];
-                idx[k] = idx[k - 1];
-            }
-        }
-
-        if (k < NGX_KEFU_FAQ_OFFER) {
-            top[k] = s;
-            idx[k] = i;
-            n += (n < NGX_KEFU_FAQ_OFFER);
-        }
-    }
+    n = ngx_kefu_faq_top(bc, &sc, top, idx);
 
     if (n && top[0] >= NGX_KEFU_FAQ_ANSWER
         && (n == 1 || top[0] - top[1] >= NGX_KEFU_FAQ_MARGIN))
@@ -258,4 +208,87 @@ ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
     json_object_set_new(out, "decision", json_string(decision));
 
     return out;
+}
+
+
+/* the message's terms against the sorted terms of every phrase */
+
+static void
+ngx_kefu_faq_cover(ngx_kefu_bot_conf_t *bc, ngx_kefu_search_terms_t *msg,
+    double *cover)
+{
+    ngx_uint_t            k, lo, hi, mid, n, m;
+    ngx_kefu_faq_term_t  *t;
+
+    for (k = 0; k < msg->n; k++) {
+        lo = 0;
+        hi = bc->nterms;
+
+        while (lo < hi) {
+            mid = (lo + hi) / 2;
+            t = &bc->term[mid];
+            n = ngx_min(t->term.len, msg->term[k].len);
+            m = ngx_memcmp(t->term.data, msg->term[k].data, n) < 0
+                || (ngx_memcmp(t->term.data, msg->term[k].data, n) == 0
+                    && t->term.len < msg->term[k].len);
+
+            if (m) {
+                lo = mid + 1;
+
+            } else {
+                hi = mid;
+            }
+        }
+
+        for ( ; lo < bc->nterms; lo++) {
+            t = &bc->term[lo];
+
+            if (t->term.len != msg->term[k].len
+                || ngx_memcmp(t->term.data, msg->term[k].data, t->term.len)
+                   != 0)
+            {
+                break;
+            }
+
+            cover[t->phrase] += t->weight;
+        }
+    }
+}
+
+
+/* the entries' final scores; the best few into top and idx, best first */
+
+static ngx_uint_t
+ngx_kefu_faq_top(ngx_kefu_bot_conf_t *bc, ngx_kefu_faq_scan_t *sc,
+    double *top, uint32_t *idx)
+{
+    double      s;
+    ngx_uint_t  i, k, n;
+
+    n = 0;
+
+    for (i = 0; i < bc->nfaq; i++) {
+        s = sc->score[i] + (sc->kw[i] ? NGX_KEFU_FAQ_KEYWORD : 0);
+        s = s > 1 ? 1 : s;
+        sc->score[i] = s;
+
+        if (s <= 0) {
+            continue;
+        }
+
+        for (k = n; k > 0 && top[k - 1] < s; k--) {
+            if (k < NGX_KEFU_FAQ_OFFER) {
+                top[k] = top[k - 1];
+                idx[k] = idx[k - 1];
+            }
+        }
+
+        if (k < NGX_KEFU_FAQ_OFFER) {
+            top[k] = s;
+            idx[k] = i;
+            n += (n < NGX_KEFU_FAQ_OFFER);
+        }
+    }
+
+    return n;
 }
