@@ -157,7 +157,8 @@ u_char *ngx_kefu_lease_token(ngx_kefu_main_conf_t *kmcf);
  */
 
 #define NGX_KEFU_ROUTE_IDS           16    /* system entries per call */
-#define NGX_KEFU_ROUTE_ARGS          16
+#define NGX_KEFU_ROUTE_ARGS          20
+#define NGX_KEFU_ROUTE_IDS_ARG       3     /* argv: key, site, now, ids */
 #define NGX_KEFU_ROUTE_MAX_COMMENT   1000
 
 typedef struct {

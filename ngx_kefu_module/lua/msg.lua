@@ -104,6 +104,9 @@ if role == 'visitor' or (target ~= '' and conv == '') then
       redis.call('ZADD', ukey .. ':convs', ts, conv)
       k_trim(ukey .. ':convs')
       r_init(site, ts, ARGV[17], ARGV[18], ARGV[15], ARGV[16])
+      -- its routing record, in the site's slot (lib/route.lua)
+      r_new(conv, {state = bot and 'bot' or 'queued', group = group,
+                   visitor = vid, created = ts})
       if not bot then r_count(nil, 'queued') end
     end
   end
@@ -171,7 +174,7 @@ if created == 1 then
     local on = ARGV[24] ~= '0' and r_online(group)
     if not on then
       n.position, n.eta, n.offline = nil, nil, true
-      redis.call('HSET', ckey, 'offline', '1')
+      r_set(conv, {offline = '1'})
     end
   end
   local r = r_reply(0, n)
