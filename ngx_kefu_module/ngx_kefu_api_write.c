@@ -15,6 +15,7 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_msg_event.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64
@@ -27,6 +28,11 @@ static ngx_int_t ngx_kefu_api_store(ngx_http_request_t *r,
     ngx_kefu_api_t *api, ngx_str_t *who, const char *type, json_t *tail,
     const char *cid, ngx_uint_t priv, const char *ev, ngx_uint_t open,
     ngx_str_t *group);
+static ngx_int_t ngx_kefu_api_store_opened(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_store_routed(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static void ngx_kefu_api_msg_cleanup(void *data);
 static ngx_int_t ngx_kefu_api_store_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static void ngx_kefu_api_action_done(ngx_kefu_main_conf_t *kmcf, void *data,
@@ -338,6 +344,28 @@ ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
  * whose fields (after conv, id, seq and ts) are tail's.
  */
 
+/*
+ * A message from the API, as the WebSocket's: msg (lua/msg.lua) into the
+ * conversation named; to a target visitor, open first (its open
+ * conversation, found or made) and, for one it made, route_new after the
+ * message is stored (ngx_kefu_msg.c says why).  The call's strings live in
+ * the request's pool across the steps.
+ */
+
+typedef struct {
+    ngx_kefu_msg_args_t          args;
+    ngx_kefu_msg_argv_t          call;
+    ngx_str_t                   *tail;        /* for search, msg only */
+    json_t                      *answer;      /* while route_new runs */
+    ngx_uint_t                   created;
+    u_char                       conv[NGX_KEFU_MAX_ID_LEN];
+} ngx_kefu_api_msg_t;
+
+
+static ngx_int_t ngx_kefu_api_store_msg(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_kefu_api_msg_t *m);
+
+
 static ngx_int_t
 ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_str_t *who, const char *type, json_t *tail, const char *cid,
@@ -349,12 +377,12 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
     json_t               *t, *att;
     ngx_str_t            *saved;
+    ngx_kefu_api_msg_t   *m;
     int64_t               ts;
     uint64_t              id, conv_id, rid;
     ngx_int_t             rc;
     ngx_uint_t            i;
     ngx_kefu_msg_args_t   args;
-    ngx_kefu_msg_argv_t   call;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = api->kmcf;
@@ -455,25 +483,156 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
         args.file.len = NGX_KEFU_SHA256_HEX;
     }
 
-    ngx_kefu_msg_argv(&args, &call);
+    m = ngx_pcalloc(r->pool, sizeof(ngx_kefu_api_msg_t)
+                             + ngx_kefu_msg_args_size(&args));
+    if (m == NULL) {
+        free(s);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    m->args = args;
+    (void) ngx_kefu_msg_args_copy(&m->args, (u_char *) (m + 1));
+    free(s);
 
     /* a message is indexed for search once it is stored */
     if (ngx_strcmp(type, "msg") == 0) {
-        saved = ngx_palloc(r->pool, sizeof(ngx_str_t) + args.tail.len);
+        saved = ngx_palloc(r->pool, sizeof(ngx_str_t));
 
         if (saved) {
-            saved->len = args.tail.len;
-            saved->data = (u_char *) (saved + 1);
-            ngx_memcpy(saved->data, args.tail.data, args.tail.len);
-            api->data = saved;
+            *saved = m->args.tail;
+            m->tail = saved;
         }
     }
 
-    rc = ngx_kefu_api_eval(r, &ngx_kefu_script_msg, call.argc, call.argv,
-                           call.lens, ngx_kefu_api_store_done);
-    free(s);
+    api->data = m;
+    ngx_kefu_msg_argv(&m->args, &m->call);
+
+    if (api->visitor) {
+        rc = ngx_kefu_api_eval_keys(r, &ngx_kefu_script_open, 1,
+                                    m->call.argc + 1, m->call.argv,
+                                    m->call.lens, ngx_kefu_api_store_opened);
+
+    } else {
+        rc = ngx_kefu_api_store_msg(r, api, m);
+    }
 
     return rc;
+}
+
+
+/* open's reply: the target visitor's conversation, then msg into it */
+
+static ngx_int_t
+ngx_kefu_api_store_opened(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    int64_t              code;
+    ngx_kefu_api_msg_t  *m;
+
+    m = api->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    code = reply->element[0]->integer;
+
+    if (code == -3) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "the visitor has no open conversation");
+    }
+
+    if (code == -5) {
+        /* a new conversation's id was taken: nothing written, retry */
+        ngx_kefu_stat_inc(api->kmcf, id_collisions);
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    if ((code != 0 && code != 1) || reply->elements < 2
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[1]->len == 0
+        || reply->element[1]->len > NGX_KEFU_MAX_ID_LEN)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    m->created = (code == 0);
+    m->args.conv.data = m->conv;
+    m->args.conv.len = reply->element[1]->len;
+    ngx_memcpy(m->conv, reply->element[1]->str, m->args.conv.len);
+    ngx_kefu_msg_argv(&m->args, &m->call);
+
+    return ngx_kefu_api_store_msg(r, api, m);
+}
+
+
+/* msg, or msg_slot in a cluster (ngx_kefu_msg_event.c) */
+
+static ngx_int_t
+ngx_kefu_api_store_msg(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_api_msg_t *m)
+{
+    ngx_kefu_msg_eval_t  ev;
+
+    ngx_kefu_msg_eval_args(api->kmcf, &m->args, &m->call, &ev);
+
+    return ngx_kefu_api_eval_keys(r, ev.script, ev.nkeys, ev.argc, ev.argv,
+                                  ev.lens, ngx_kefu_api_store_done);
+}
+
+
+static void
+ngx_kefu_api_msg_cleanup(void *data)
+{
+    ngx_kefu_api_msg_t  *m = data;
+
+    json_decref(m->answer);
+    m->answer = NULL;
+}
+
+
+/* route_new's reply: where the conversation the message opened went */
+
+static ngx_int_t
+ngx_kefu_api_store_routed(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    json_t              *j, *n;
+    ngx_kefu_api_msg_t  *m;
+
+    m = api->data;
+    j = m->answer;
+    m->answer = NULL;
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
+        /* queues the routing could not finish */
+        if (reply->element[2]->type == REDIS_REPLY_STRING
+            && reply->element[2]->len)
+        {
+            ngx_kefu_route_drain(api->kmcf, api->site,
+                                 (u_char *) reply->element[2]->str,
+                                 reply->element[2]->len);
+        }
+
+        if (reply->element[1]->type == REDIS_REPLY_STRING
+            && reply->element[1]->len)
+        {
+            n = json_loadb(reply->element[1]->str, reply->element[1]->len, 0,
+                           NULL);
+
+            if (json_is_object(n)) {
+                json_object_del(n, "type");
+                json_object_set(j, "routing", n);
+            }
+
+            json_decref(n);
+        }
+    }
+
+    /* stored either way: a conversation not routed waits in its queue */
+    return ngx_kefu_api_send(r, NGX_HTTP_CREATED, j);
 }
 
 
@@ -481,10 +640,14 @@ static ngx_int_t
 ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    json_t       *j, *n;
-    int64_t       code;
-    ngx_str_t     conv, *tail;
-    redisReply  **e;
+    json_t              *j;
+    int64_t              code;
+    ngx_str_t            conv, *tail;
+    redisReply         **e;
+    ngx_pool_cleanup_t  *cln;
+    ngx_kefu_api_msg_t  *m;
+
+    m = api->data;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
@@ -495,31 +658,18 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     e = reply->element;
     code = e[0]->integer;
 
-    /* queues the routing of a new conversation could not finish */
-    if (reply->elements > 7 && e[7]->type == REDIS_REPLY_STRING
-        && e[7]->len)
-    {
-        ngx_kefu_route_drain(api->kmcf, api->site, (u_char *) e[7]->str,
-                             e[7]->len);
-    }
-
     switch (code) {
 
     case 0:
     case 1:
         break;
 
-    case -3:
-        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                  "the visitor has no open conversation");
-
     case -4:
         return ngx_kefu_api_error(r, NGX_HTTP_CONFLICT, "conflict",
                                   "the conversation is closed");
 
-    case -5:
-        /* a new conversation's id was taken: nothing written, retry */
-        ngx_kefu_stat_inc(api->kmcf, id_collisions);
+    case -6:
+        /* the target visitor's conversation closed between the calls */
         return ngx_kefu_api_unavailable(r);
 
     default:
@@ -527,11 +677,14 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "no such conversation");
     }
 
+    /* in a cluster the message's event follows */
+    ngx_kefu_msg_event(api->kmcf, &m->args, reply);
+
     if (reply->elements < 6) {
         return ngx_kefu_api_unavailable(r);
     }
 
-    tail = api->data;
+    tail = m->tail;
 
     /* a business event stored (not a duplicate): its rules (automation) */
     if (code == 0 && api->event && e[1]->type == REDIS_REPLY_STRING) {
@@ -558,20 +711,26 @@ ngx_kefu_api_store_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
                   "seq", (json_int_t) ngx_kefu_api_int(e[2]),
                   "ts", (json_int_t) ngx_kefu_api_int(e[4]),
                   "dup", code == 1,
-                  "created", ngx_kefu_api_int(e[5]) == 1);
+                  "created", m->created && code == 0);
 
-    /* a new conversation: where routing put it */
-    if (j && reply->elements > 6 && e[6]->type == REDIS_REPLY_STRING
-        && e[6]->len)
-    {
-        n = json_loadb(e[6]->str, e[6]->len, 0, NULL);
-
-        if (json_is_object(n)) {
-            json_object_del(n, "type");
-            json_object_set(j, "routing", n);
+    /* a new conversation: routed now that its first message is stored */
+    if (j && m->created && code == 0) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            json_decref(j);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        json_decref(n);
+        /* the answer waits for route_new; a request gone frees it */
+        cln->handler = ngx_kefu_api_msg_cleanup;
+        cln->data = m;
+        m->answer = j;
+        ngx_kefu_msg_argv(&m->args, &m->call);
+
+        return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_route_new, 1,
+                                      m->call.argc + 1, m->call.argv,
+                                      m->call.lens,
+                                      ngx_kefu_api_store_routed);
     }
 
     return ngx_kefu_api_send(r, code == 1 ? NGX_HTTP_OK : NGX_HTTP_CREATED,

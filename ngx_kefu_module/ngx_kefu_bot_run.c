@@ -25,6 +25,7 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_msg_event.h"
 
 
 static const char  *ngx_kefu_bot_triggers[] = {
@@ -391,8 +392,9 @@ ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     json_t               *t;
     uint64_t              id;
     ngx_int_t             rc;
-    ngx_kefu_msg_args_t   args;
+    ngx_kefu_msg_args_t   args, *kept;
     ngx_kefu_msg_argv_t   call;
+    ngx_kefu_msg_eval_t   e;
 
     id = ngx_kefu_id_next(&kmcf->ids);
 
@@ -449,11 +451,31 @@ ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     args.event.len = ngx_strlen(ev);
 
     ngx_kefu_msg_argv(&args, &call);
+    ngx_kefu_msg_eval_args(kmcf, &args, &call, &e);
 
-    rc = ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
-                             ngx_kefu_bot_posted, NULL, 0, call.argc,
-                             call.argv, call.lens);
+    /* in a cluster the entry's event follows from the reply: the
+     * arguments are kept for it */
+    kept = NULL;
+
+    if (ngx_kefu_redis_cluster(kmcf->redis)) {
+        kept = ngx_alloc(sizeof(ngx_kefu_msg_args_t)
+                         + ngx_kefu_msg_args_size(&args), ngx_cycle->log);
+        if (kept == NULL) {
+            free(s);
+            return NGX_ERROR;
+        }
+
+        *kept = args;
+        (void) ngx_kefu_msg_args_copy(kept, (u_char *) (kept + 1));
+    }
+
+    rc = ngx_kefu_redis_eval(kmcf->redis, e.script, ngx_kefu_bot_posted,
+                             kept, e.nkeys, e.argc, e.argv, e.lens);
     free(s);
+
+    if (rc != NGX_OK && kept) {
+        ngx_free(kept);
+    }
 
     return rc;
 }
@@ -462,6 +484,13 @@ ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 static void
 ngx_kefu_bot_posted(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
+    ngx_kefu_msg_args_t  *kept = data;
+
+    if (kept) {
+        ngx_kefu_msg_event(ngx_kefu_redis_main_conf(rd), kept, reply);
+        ngx_free(kept);
+    }
+
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER

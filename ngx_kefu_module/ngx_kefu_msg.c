@@ -2,10 +2,13 @@
 /*
  * msg: a chat message from a client.  Checked by ngx_kefu_validate.c and
  * here (its attachment), stored and published by one script call
- * (lua/msg.lua), acknowledged only when Redis
- * answered that it is stored.  If Redis is down, loading or too slow the
- * sender gets error "unavailable" with its cid: never silence, never an ack
- * for something that was not stored.
+ * (lua/msg.lua) in the conversation's slot, acknowledged only when Redis
+ * answered that it is stored.  A visitor's first message takes three:
+ * open (its conversation found or made, in the site's slot), msg, then
+ * route_new (routing of a conversation open made), after the ack.  If
+ * Redis is down, loading or too slow the sender gets error "unavailable"
+ * with its cid: never silence, never an ack for something that was not
+ * stored.
  */
 
 
@@ -17,6 +20,7 @@
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_msg_event.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -25,6 +29,10 @@
 
 /* a new conversation whose id is taken is tried again, fresh ids each time */
 #define NGX_KEFU_MSG_TRIES     8
+
+/* what a visitor is told of its new bot conversation (open's notice) */
+#define NGX_KEFU_MSG_NOTICE    (128 + NGX_KEFU_MAX_ID_LEN                    \
+                                + 2 * NGX_KEFU_MAX_GROUP_LEN)
 
 /*
  * The script call, kept until Redis answered so that it can run again:
@@ -35,8 +43,14 @@ typedef struct {
     uint64_t                     sid;
     ngx_kefu_site_t             *site;
     ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_script_t           *script;     /* open, msg or route_new */
     ngx_uint_t                   tries;
     ngx_uint_t                   visitor;
+    ngx_uint_t                   opened;     /* open ran: no second time */
+    ngx_uint_t                   created;    /* by open: route_new next */
+    size_t                       notice_len; /* open made it in state bot */
+    u_char                       notice[NGX_KEFU_MSG_NOTICE];
+    u_char                       conv[NGX_KEFU_MAX_ID_LEN];
     size_t                       cid_len;
     u_char                       cid[NGX_KEFU_MAX_CID_LEN + 1];
     size_t                       asked_len;   /* the visitor's own group */
@@ -51,6 +65,13 @@ typedef struct {
 static ngx_int_t ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx);
 static void ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static void ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static void ngx_kefu_msg_routed(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static ngx_int_t ngx_kefu_msg_open(ngx_kefu_msg_ctx_t *ctx);
+static ngx_str_t ngx_kefu_msg_visitor_conv(ngx_kefu_ws_t *ws);
+static void ngx_kefu_msg_reply_error(ngx_kefu_msg_ctx_t *ctx);
 static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts);
 
 
@@ -181,6 +202,16 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     if (req->conv.data) {
         args.conv = req->conv;
+
+    } else if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        /* the conversation the visitor is in: none, or closed, and msg
+         * asks for open first */
+        args.conv = ngx_kefu_msg_visitor_conv(ws);
+        args.implicit = 1;
+    }
+
+    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        args.visitor = ws->user_id;
     }
 
     args.cid.data = (u_char *) cid;
@@ -265,6 +296,10 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     ctx->sid = ws->session_id;
     ctx->site = ws->site;
     ctx->kmcf = kmcf;
+    ctx->script = args.conv.len ? &ngx_kefu_script_msg : &ngx_kefu_script_open;
+    ctx->opened = 0;
+    ctx->created = 0;
+    ctx->notice_len = 0;
     ctx->tries = 0;
     ctx->visitor = (ws->role == NGX_KEFU_ROLE_VISITOR);
     ctx->cid_len = args.cid.len;
@@ -296,6 +331,7 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
     u_char                *p;
     uint64_t               id, conv_id, greeting_id;
     ngx_uint_t             i;
+    ngx_kefu_msg_eval_t    ev;
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = ctx->kmcf;
@@ -325,10 +361,212 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
 
     ngx_kefu_msg_argv(&ctx->args, &ctx->call);
 
-    return ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_msg,
-                               ngx_kefu_msg_handler, ctx, 0,
-                               ctx->call.argc, ctx->call.argv,
+    if (ctx->script == &ngx_kefu_script_msg) {
+        /* msg, or msg_slot in a cluster (ngx_kefu_msg_event.c) */
+        ngx_kefu_msg_eval_args(kmcf, &ctx->args, &ctx->call, &ev);
+
+        return ngx_kefu_redis_eval(kmcf->redis, ev.script,
+                                   ngx_kefu_msg_handler, ctx, ev.nkeys,
+                                   ev.argc, ev.argv, ev.lens);
+    }
+
+    /* open and route_new: the visitor's record first, the site's slot */
+    return ngx_kefu_redis_eval(kmcf->redis, ctx->script,
+                               ctx->script == &ngx_kefu_script_open
+                               ? ngx_kefu_msg_opened : ngx_kefu_msg_routed,
+                               ctx, 1, ctx->call.argc + 1, ctx->call.argv,
                                ctx->call.lens);
+}
+
+
+/* the conversation a visitor's message without "conv" goes to */
+
+static ngx_str_t
+ngx_kefu_msg_visitor_conv(ngx_kefu_ws_t *ws)
+{
+    ngx_str_t           conv;
+    ngx_queue_t        *q;
+    ngx_kefu_member_t  *m;
+
+    for (q = ngx_queue_last(&ws->members);
+         q != ngx_queue_sentinel(&ws->members);
+         q = ngx_queue_prev(q))
+    {
+        m = ngx_queue_data(q, ngx_kefu_member_t, in_ws);
+
+        if (ngx_kefu_channel_conv(&m->conv->channel, &conv) == NGX_OK) {
+            return conv;
+        }
+    }
+
+    ngx_str_null(&conv);
+
+    return conv;
+}
+
+
+/* open: the visitor's conversation found or made, then msg */
+
+static ngx_int_t
+ngx_kefu_msg_open(ngx_kefu_msg_ctx_t *ctx)
+{
+    if (ctx->opened) {
+        /* open gave a conversation msg found closed at once: a race with
+         * a close; the client resends */
+        return NGX_DECLINED;
+    }
+
+    ctx->opened = 1;
+    ctx->tries = 0;
+    ctx->script = &ngx_kefu_script_open;
+    ngx_str_null(&ctx->args.conv);
+
+    return ngx_kefu_msg_run(ctx);
+}
+
+
+static void
+ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_msg_ctx_t  *ctx = data;
+
+    int64_t               code;
+    ngx_kefu_main_conf_t *kmcf;
+
+    kmcf = ngx_kefu_redis_main_conf(rd);
+    ctx->opened = 1;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_kefu_msg_reply_error(ctx);
+        return;
+    }
+
+    code = reply->element[0]->integer;
+
+    /* the new conversation's id was taken: nothing written, again */
+    if (code == -5) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: a new conversation's id was taken, "
+                      "trying another");
+        ngx_kefu_stat_inc(kmcf, id_collisions);
+
+        if (++ctx->tries < NGX_KEFU_MSG_TRIES
+            && ngx_kefu_msg_run(ctx) == NGX_OK)
+        {
+            return;
+        }
+
+        ngx_kefu_msg_reply_error(ctx);
+        return;
+    }
+
+    if ((code != 0 && code != 1) || reply->elements < 2
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[1]->len == 0
+        || reply->element[1]->len > NGX_KEFU_MAX_ID_LEN)
+    {
+        ngx_kefu_msg_reply_error(ctx);
+        return;
+    }
+
+    /* made by this call: routed after the message is stored */
+    ctx->created = (code == 0);
+
+    /*
+     * made in state bot (the site's bot is on for its group): the visitor
+     * is told so after its ack, as of a routed one; route_new only
+     * announces it to the group's agents
+     */
+    if (code == 0 && reply->elements > 3
+        && reply->element[2]->type == REDIS_REPLY_STRING
+        && reply->element[2]->len == sizeof("bot") - 1
+        && ngx_strncmp(reply->element[2]->str, "bot", 3) == 0
+        && reply->element[3]->type == REDIS_REPLY_STRING
+        && reply->element[3]->len <= NGX_KEFU_MSG_NOTICE)
+    {
+        ctx->notice_len = reply->element[3]->len;
+        ngx_memcpy(ctx->notice, reply->element[3]->str, ctx->notice_len);
+    }
+
+    ctx->args.conv.data = ctx->conv;
+    ctx->args.conv.len = reply->element[1]->len;
+    ngx_memcpy(ctx->conv, reply->element[1]->str, ctx->args.conv.len);
+
+    ctx->script = &ngx_kefu_script_msg;
+    ctx->tries = 0;
+
+    if (ngx_kefu_msg_run(ctx) != NGX_OK) {
+        ngx_kefu_msg_reply_error(ctx);
+    }
+}
+
+
+/* open or msg failed before anything was acknowledged */
+
+static void
+ngx_kefu_msg_reply_error(ngx_kefu_msg_ctx_t *ctx)
+{
+    ngx_kefu_ws_t  *ws;
+
+    ws = ngx_kefu_local_session(ctx->kmcf, ctx->sid);
+
+    if (ws) {
+        ctx->cid[ctx->cid_len] = '\0';
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
+                           "retry with the same cid", (char *) ctx->cid);
+    }
+
+    ngx_free(ctx);
+}
+
+
+/* route_new's reply: where the new conversation went */
+
+static void
+ngx_kefu_msg_routed(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_msg_ctx_t  *ctx = data;
+
+    ngx_kefu_ws_t         *ws;
+    ngx_kefu_site_t       *site;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_kefu_redis_main_conf(rd);
+    ws = ngx_kefu_local_session(kmcf, ctx->sid);
+    site = ctx->site;
+    ngx_free(ctx);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 3)
+    {
+        /* the conversation waits in its queue for the next drain */
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "kefu: routing a new conversation failed: %s, "
+                          "it waits in its queue", reply->str);
+        }
+
+        return;
+    }
+
+    /* queues the routing could not finish are drained, sender or not */
+    if (reply->element[2]->type == REDIS_REPLY_STRING
+        && reply->element[2]->len)
+    {
+        ngx_kefu_route_drain(kmcf, site, (u_char *) reply->element[2]->str,
+                             reply->element[2]->len);
+    }
+
+    /* a new conversation: where it went (its agent, or the queue) */
+    if (ws && reply->element[1]->type == REDIS_REPLY_STRING
+        && reply->element[1]->len)
+    {
+        (void) ngx_kefu_ws_send_text(ws, (u_char *) reply->element[1]->str,
+                                     reply->element[1]->len);
+    }
 }
 
 
@@ -372,6 +610,8 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_kefu_msg_ctx_t  *ctx = data;
 
     u_char                cid[NGX_KEFU_MAX_CID_LEN + 1];
+    u_char                notice[NGX_KEFU_MSG_NOTICE];
+    size_t                notice_len;
     json_t               *ack;
     int64_t               code;
     uint64_t              seq;
@@ -384,28 +624,28 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     kmcf = ngx_kefu_redis_main_conf(rd);
 
-    /* the new conversation's id was taken: nothing written, again */
+    /* no conversation to write to (none yet, or closed): open first */
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
         && reply->element[0]->type == REDIS_REPLY_INTEGER
-        && reply->element[0]->integer == -5)
+        && reply->element[0]->integer == -6)
     {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "kefu: a new conversation's id was taken, "
-                      "trying another");
-        ngx_kefu_stat_inc(kmcf, id_collisions);
-
-        if (++ctx->tries < NGX_KEFU_MSG_TRIES
-            && ngx_kefu_msg_run(ctx) == NGX_OK)
-        {
-            return;
+        if (ngx_kefu_msg_open(ctx) != NGX_OK) {
+            ngx_kefu_msg_reply_error(ctx);
         }
 
-        reply = NULL;
+        return;
     }
 
     /* the sender may have left meanwhile: then there is no one to tell */
     ws = ngx_kefu_local_session(kmcf, ctx->sid);
     site = ctx->site;
+    ngx_memcpy(cid, ctx->cid, ctx->cid_len);
+    cid[ctx->cid_len] = '\0';
+    notice_len = ctx->notice_len;
+    ngx_memcpy(notice, ctx->notice, notice_len);
+
+    /* in a cluster the event follows (before route_new's ids are new) */
+    ngx_kefu_msg_event(kmcf, &ctx->args, reply);
 
     /* stored (not a duplicate): into the search index, by its own call */
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6
@@ -439,25 +679,37 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
             ngx_kefu_bot_on_visitor_msg(kmcf, site, &conv,
                 (uint64_t) reply->element[2]->integer,
-                reply->element[5]->type == REDIS_REPLY_INTEGER
-                && reply->element[5]->integer == 1,
+                ctx->created,
                 &asked, ctx->args.closed_hours,
                 ws ? ws->lang_en : 0, has_state ? &state : NULL,
                 ctx->args.tail.data, ctx->args.tail.len);
         }
+
+        /*
+         * A conversation open made is routed now that its first message
+         * is stored (so that message comes before the assignment, as in
+         * one step); if that call cannot go, the conversation waits in
+         * its queue for the next drain.
+         */
+        if (ctx->created) {
+            ctx->created = 0;
+            ctx->script = &ngx_kefu_script_route_new;
+
+            if (ngx_kefu_msg_run(ctx) == NGX_OK) {
+                ctx = NULL;
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                              "kefu: a new conversation waits in its queue "
+                              "for the next drain: routing it could not "
+                              "be sent");
+            }
+        }
     }
 
-    ngx_memcpy(cid, ctx->cid, ctx->cid_len);
-    cid[ctx->cid_len] = '\0';
-    ngx_free(ctx);
-
-    /* queues the routing could not finish are drained, sender or not */
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 7
-        && reply->element[7]->type == REDIS_REPLY_STRING
-        && reply->element[7]->len)
-    {
-        ngx_kefu_route_drain(kmcf, site, (u_char *) reply->element[7]->str,
-                             reply->element[7]->len);
+    /* (else it lives on for route_new) */
+    if (ctx) {
+        ngx_free(ctx);
     }
 
     if (ws == NULL) {
@@ -515,9 +767,9 @@ ngx_kefu_msg_handler(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     json_decref(ack);
 
-    /* a new conversation: where it went (its agent, or the queue) */
-    if (reply->elements > 6 && e[6]->type == REDIS_REPLY_STRING && e[6]->len) {
-        (void) ngx_kefu_ws_send_text(ws, (u_char *) e[6]->str, e[6]->len);
+    /* a new bot conversation: the visitor hears its state (open's) */
+    if (code == 0 && notice_len) {
+        (void) ngx_kefu_ws_send_text(ws, notice, notice_len);
     }
 
     /*

@@ -445,7 +445,9 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
     kmcf->redis = rd;
 
     /* an ack promises the message is stored: with wait=, on replicas too */
-    rd->durable = rd->conf->wait ? &ngx_kefu_script_msg : NULL;
+    rd->durable = rd->conf->wait == 0 ? NULL
+                  : rd->conf->seeds ? &ngx_kefu_script_msg_slot
+                  : &ngx_kefu_script_msg;
 
     if (rd->conf->seeds) {
         return ngx_kefu_redis_cluster_init(rd);
@@ -637,6 +639,13 @@ ngx_kefu_main_conf_t *
 ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd)
 {
     return rd->kmcf;
+}
+
+
+ngx_uint_t
+ngx_kefu_redis_cluster(ngx_kefu_redis_t *rd)
+{
+    return rd != NULL && rd->conf->seeds != NULL;
 }
 
 

@@ -110,6 +110,8 @@ ngx_int_t ngx_kefu_redis_consume(ngx_kefu_redis_t *rd,
     const ngx_kefu_redis_consumer_t *consumer);
 
 ngx_uint_t ngx_kefu_redis_ready(ngx_kefu_redis_t *rd);
+/* "kefu_redis cluster" (several masters, keys of one slot a call) */
+ngx_uint_t ngx_kefu_redis_cluster(ngx_kefu_redis_t *rd);
 ngx_kefu_main_conf_t *ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd);
 
 ngx_int_t ngx_kefu_redis_command(ngx_kefu_redis_t *rd,

@@ -34,7 +34,7 @@
 #define NGX_KEFU_REVOKE_REFRESH   10000
 
 
-/* hears kefu:{s:<site>}:revoke, and reloads the list when a link is (back) up */
+/* hears kefu:{s:<site>}:revoke; reloads the list when a link is (back) up */
 extern const ngx_kefu_redis_consumer_t  ngx_kefu_revoke_redis_consumer;
 
 ngx_int_t ngx_kefu_revoke_init_process(ngx_cycle_t *cycle);

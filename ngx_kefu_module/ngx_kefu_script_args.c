@@ -633,6 +633,7 @@ ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_kefu_call_init(c);
     ngx_kefu_call_key(c, 's', site, ":convs");
     ngx_kefu_call_key(c, 's', site, ":counts");
+    ngx_kefu_call_key(c, 's', site, ":ev");
 
     for (i = 0; i < n; i++) {
         ngx_kefu_call_str(c, &convs[i]);
@@ -933,99 +934,118 @@ ngx_kefu_canned_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *owner,
     { &(a)->site, &(a)->who, &(a)->role, &(a)->conv, &(a)->cid,               \
       &(a)->head, &(a)->tail, &(a)->group, &(a)->session, &(a)->ids,          \
       &(a)->target, &(a)->event, &(a)->greeting, &(a)->file,                \
-      &(a)->default_group }
+      &(a)->default_group, &(a)->visitor }
 
 
 /*
- * lua/msg.lua's ARGV.  The ids are written afresh on every call: a run
- * refused for a conversation id already taken goes again with new ones.
+ * The ARGV of lua/msg.lua, lua/open.lua and lua/route_new.lua (argv + 1),
+ * and the visitor's key that open and route_new take as KEYS[1] (argv[0]).
+ * The ids are written afresh on every call: a run refused for a
+ * conversation id already taken goes again with new ones.
  */
 
 void
 ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
 {
-    ngx_kefu_arg(out, 0, &a->site);
-    ngx_kefu_arg(out, 1, &a->who);
-    ngx_kefu_arg(out, 2, &a->role);
-    ngx_kefu_arg(out, 3, &a->conv);
-    ngx_kefu_arg(out, 4, &a->cid);
-    ngx_kefu_arg_fmt(out, 5, out->id, "%uL", a->id);
-    ngx_kefu_arg_fmt(out, 6, out->newconv, "%uL", a->newconv);
-    ngx_kefu_arg_fmt(out, 7, out->ts, "%L", a->ts);
-    ngx_kefu_arg(out, 8, &a->head);
-    ngx_kefu_arg_fmt(out, 9, out->mid, "\",\"id\":\"%uL\",\"seq\":", a->id);
-    ngx_kefu_arg(out, 10, &a->tail);
+    ngx_kefu_arg(out, 1, &a->site);
+    ngx_kefu_arg(out, 2, &a->who);
+    ngx_kefu_arg(out, 3, &a->role);
+    ngx_kefu_arg(out, 4, &a->conv);
+    ngx_kefu_arg(out, 5, &a->cid);
+    ngx_kefu_arg_fmt(out, 6, out->id, "%uL", a->id);
+    ngx_kefu_arg_fmt(out, 7, out->newconv, "%uL", a->newconv);
+    ngx_kefu_arg_fmt(out, 8, out->ts, "%L", a->ts);
+    ngx_kefu_arg(out, 9, &a->head);
+    ngx_kefu_arg_fmt(out, 10, out->mid, "\",\"id\":\"%uL\",\"seq\":", a->id);
+    ngx_kefu_arg(out, 11, &a->tail);
 
     if (a->private) {
-        ngx_kefu_arg_c(out, 11, "1");
+        ngx_kefu_arg_c(out, 12, "1");
 
     } else {
-        ngx_kefu_arg_c(out, 11, "0");
+        ngx_kefu_arg_c(out, 12, "0");
     }
 
-    ngx_kefu_arg(out, 12, &a->group);
-    ngx_kefu_arg_fmt(out, 13, out->ttl, "%T", a->dedup_ttl);
-    ngx_kefu_arg_fmt(out, 14, out->log_max, "%i", a->log_max);
-    ngx_kefu_arg(out, 15, &a->session);
-    ngx_kefu_arg(out, 16, &a->ids);
-    ngx_kefu_arg_fmt(out, 17, out->grace, "%M", a->grace);
-    ngx_kefu_arg(out, 18, &a->target);
-    ngx_kefu_arg(out, 19, &a->event);
+    ngx_kefu_arg(out, 13, &a->group);
+    ngx_kefu_arg_fmt(out, 14, out->ttl, "%T", a->dedup_ttl);
+    ngx_kefu_arg_fmt(out, 15, out->log_max, "%i", a->log_max);
+    ngx_kefu_arg(out, 16, &a->session);
+    ngx_kefu_arg(out, 17, &a->ids);
+    ngx_kefu_arg_fmt(out, 18, out->grace, "%M", a->grace);
+    ngx_kefu_arg(out, 19, &a->target);
+    ngx_kefu_arg(out, 20, &a->event);
 
     if (a->open) {
-        ngx_kefu_arg_c(out, 20, "1");
+        ngx_kefu_arg_c(out, 21, "1");
 
     } else {
-        ngx_kefu_arg_c(out, 20, "0");
+        ngx_kefu_arg_c(out, 21, "0");
     }
 
     if (a->greeting.len) {
-        ngx_kefu_arg_fmt(out, 21, out->gmid, "\",\"id\":\"%uL\",\"seq\":",
+        ngx_kefu_arg_fmt(out, 22, out->gmid, "\",\"id\":\"%uL\",\"seq\":",
                          a->greeting_id);
 
     } else {
-        ngx_kefu_arg_c(out, 21, "");
+        ngx_kefu_arg_c(out, 22, "");
     }
 
-    ngx_kefu_arg(out, 22, &a->greeting);
+    ngx_kefu_arg(out, 23, &a->greeting);
 
     if (a->closed_hours) {
-        ngx_kefu_arg_c(out, 23, "0");
+        ngx_kefu_arg_c(out, 24, "0");
 
     } else {
-        ngx_kefu_arg_c(out, 23, "1");
+        ngx_kefu_arg_c(out, 24, "1");
     }
 
-    ngx_kefu_arg(out, 24, &a->file);
+    ngx_kefu_arg(out, 25, &a->file);
 
     /* a group the site does not declare: the default one unless an agent
      * claims it; how long an idle visitor is kept */
     if (a->group_known) {
-        ngx_kefu_arg_c(out, 25, "1");
+        ngx_kefu_arg_c(out, 26, "1");
 
     } else {
-        ngx_kefu_arg_c(out, 25, "0");
+        ngx_kefu_arg_c(out, 26, "0");
     }
 
-    ngx_kefu_arg(out, 26, &a->default_group);
-    ngx_kefu_arg_fmt(out, 27, out->vttl, "%T", a->visitor_ttl);
+    ngx_kefu_arg(out, 27, &a->default_group);
+    ngx_kefu_arg_fmt(out, 28, out->vttl, "%T", a->visitor_ttl);
 
-    /* a visitor's new conversation starts with the bot: of either group */
-    if (a->bot) {
-        ngx_kefu_arg_c(out, 28, "1");
-
-    } else {
-        ngx_kefu_arg_c(out, 28, "0");
-    }
-
-    if (a->bot_default) {
+    /* a visitor's message that named no conversation: one closed is not
+     * where it goes (nor where its cid is looked up) */
+    if (a->implicit) {
         ngx_kefu_arg_c(out, 29, "1");
 
     } else {
         ngx_kefu_arg_c(out, 29, "0");
     }
 
+    /* a visitor's new conversation starts with the bot: of either group */
+    if (a->bot) {
+        ngx_kefu_arg_c(out, 30, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 30, "0");
+    }
+
+    if (a->bot_default) {
+        ngx_kefu_arg_c(out, 31, "1");
+
+    } else {
+        ngx_kefu_arg_c(out, 31, "0");
+    }
+
     out->argc = NGX_KEFU_MSG_ARGS;
+
+    /* KEYS[1] of open and route_new: the visitor's record, in the site's
+     * slot (the sender, or the API's target) */
+    out->argv[0] = (const char *) out->key;
+    out->lens[0] = ngx_snprintf(out->key, sizeof(out->key),
+                                "kefu:{s:%V}:v:%V", &a->site,
+                                a->target.len ? &a->target : &a->visitor)
+                   - out->key;
 }
 
 
@@ -1066,6 +1086,114 @@ ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
     }
 
     return p;
+}
+
+
+/*
+ * KEYS: the site's marks, its stream, its convs index; the visitor's
+ * record, index and pages (a visitor kept alive); the file's references
+ * (a file).  ARGV: site, conv, prev, visitor ttl, file, then seq, name,
+ * ts, JSON per entry.
+ */
+
+ngx_int_t
+ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c,
+    ngx_kefu_event_put_t *p)
+{
+    int          k;
+    u_char      *b;
+    ngx_uint_t   i, nn;
+
+    if (p->n > NGX_KEFU_EVENT_PUT_MAX
+        || p->site.len > NGX_KEFU_MAX_ID_LEN
+        || p->visitor.len > NGX_KEFU_MAX_ID_LEN
+        || p->file.len > NGX_KEFU_MAX_ID_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    k = 0;
+
+#define ngx_kefu_ep_key(fmt, ...)                                             \
+    b = c->keys[k];                                                           \
+    c->argv[k] = (const char *) b;                                            \
+    c->lens[k] = ngx_snprintf(b, sizeof(c->keys[0]), fmt, __VA_ARGS__) - b;  \
+    k++
+
+    ngx_kefu_ep_key("kefu:{s:%V}:ev", &p->site);
+    ngx_kefu_ep_key("kefu:{s:%V}:events", &p->site);
+    ngx_kefu_ep_key("kefu:{s:%V}:convs", &p->site);
+
+    if (p->visitor.len) {
+        ngx_kefu_ep_key("kefu:{s:%V}:v:%V", &p->site, &p->visitor);
+        ngx_kefu_ep_key("kefu:{s:%V}:v:%V:convs", &p->site, &p->visitor);
+        ngx_kefu_ep_key("kefu:{s:%V}:v:%V:pages", &p->site, &p->visitor);
+    }
+
+    if (p->file.len) {
+        ngx_kefu_ep_key("kefu:{s:%V}:file:%V", &p->site, &p->file);
+    }
+
+#undef ngx_kefu_ep_key
+
+    c->nkeys = k;
+    nn = 0;
+
+#define ngx_kefu_ep_str(s)                                                    \
+    c->argv[k] = (s)->len ? (const char *) (s)->data : "";                   \
+    c->lens[k] = (s)->len;                                                    \
+    k++
+
+#define ngx_kefu_ep_num(fmt, v)                                               \
+    b = c->nums[nn++];                                                        \
+    c->argv[k] = (const char *) b;                                            \
+    c->lens[k] = ngx_snprintf(b, NGX_INT64_LEN, fmt, v) - b;                  \
+    k++
+
+    ngx_kefu_ep_str(&p->site);
+    ngx_kefu_ep_str(&p->conv);
+    ngx_kefu_ep_num("%uL", p->prev);
+
+    if (p->visitor.len) {
+        ngx_kefu_ep_num("%T", p->visitor_ttl);
+
+    } else {
+        c->argv[k] = "";
+        c->lens[k] = 0;
+        k++;
+    }
+
+    ngx_kefu_ep_str(&p->file);
+
+    for (i = 0; i < p->n; i++) {
+        ngx_kefu_ep_num("%uL", p->e[i].seq);
+        ngx_kefu_ep_str(&p->e[i].name);
+        ngx_kefu_ep_num("%L", p->e[i].ts);
+        ngx_kefu_ep_str(&p->e[i].json);
+    }
+
+#undef ngx_kefu_ep_str
+#undef ngx_kefu_ep_num
+
+    c->argc = k;
+
+    return NGX_OK;
+}
+
+
+/* KEYS: the conversation's log; ARGV: mark, seq, at most how many */
+
+ngx_int_t
+ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t mark,
+    uint64_t seq, ngx_uint_t count)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_int(c, (int64_t) mark);
+    ngx_kefu_call_int(c, (int64_t) seq);
+    ngx_kefu_call_int(c, (int64_t) count);
+
+    return ngx_kefu_call_done(c);
 }
 
 

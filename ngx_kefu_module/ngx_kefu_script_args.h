@@ -140,7 +140,7 @@ ngx_int_t ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site,
  * conversation's hash asked in its own (lua/conv_fields.lua), then
  * lua/retain_drop.lua for those gone, a few a call
  */
-#define NGX_KEFU_RETAIN_DROP_MAX  (NGX_KEFU_CALL_ARGS - 2)
+#define NGX_KEFU_RETAIN_DROP_MAX  (NGX_KEFU_CALL_ARGS - 3)
 
 ngx_int_t ngx_kefu_retain_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t now, ngx_msec_t retention, ngx_uint_t batch, ngx_msec_t lease);
@@ -229,9 +229,13 @@ void ngx_kefu_bot_touch_add(ngx_kefu_call_t *c, ngx_str_t *conv,
     ngx_str_t *ms);
 
 
-/* lua/msg.lua: a message from a WebSocket client or the HTTP API */
+/*
+ * lua/msg.lua: a message from a WebSocket client or the HTTP API; also
+ * the arguments of lua/open.lua and lua/route_new.lua, the other calls of
+ * a message that opens a conversation
+ */
 
-#define NGX_KEFU_MSG_ARGS  30
+#define NGX_KEFU_MSG_ARGS  31
 
 typedef struct {
     ngx_str_t                    site;
@@ -249,6 +253,8 @@ typedef struct {
     ngx_str_t                    greeting;    /* its tail, "" for none */
     ngx_str_t                    file;        /* attachment's SHA-256 */
     ngx_str_t                    default_group; /* for an unknown group */
+    ngx_str_t                    visitor;     /* the visitor's id, if one
+                                                 writes */
     uint64_t                     id;          /* fresh for each run */
     uint64_t                     newconv;
     uint64_t                     greeting_id;
@@ -261,15 +267,20 @@ typedef struct {
     unsigned                     open:1;      /* service: open one */
     unsigned                     closed_hours:1;
     unsigned                     group_known:1; /* declared by the site */
+    unsigned                     implicit:1;  /* conv: the connection's
+                                                 own, not the client's */
     unsigned                     bot:1;       /* a new one of group starts
                                                  in bot (lua/lib/bot.lua) */
     unsigned                     bot_default:1; /* of default_group */
 } ngx_kefu_msg_args_t;
 
+/* argv[0]: KEYS[1] of open and route_new; argv + 1: ARGV (argc of them) */
 typedef struct {
-    const char                  *argv[NGX_KEFU_MSG_ARGS];
-    size_t                       lens[NGX_KEFU_MSG_ARGS];
+    const char                  *argv[1 + NGX_KEFU_MSG_ARGS];
+    size_t                       lens[1 + NGX_KEFU_MSG_ARGS];
     int                          argc;
+    u_char                       key[sizeof("kefu:{s:}:v:") + 64
+                                     + NGX_KEFU_MAX_ID_LEN];
     u_char                       id[NGX_INT64_LEN];
     u_char                       newconv[NGX_INT64_LEN];
     u_char                       ts[NGX_INT64_LEN];
@@ -287,6 +298,51 @@ typedef struct {
 void ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out);
 size_t ngx_kefu_msg_args_size(ngx_kefu_msg_args_t *a);
 u_char *ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p);
+
+
+/*
+ * With "kefu_redis cluster", a message's event (ngx_kefu_msg_event.c):
+ * lua/event_put.lua (the site's slot) after lua/msg_slot.lua, and
+ * lua/ev_range.lua (the conversation's) to read what a dead worker's
+ * event_put left out
+ */
+
+#define NGX_KEFU_EVENT_PUT_MAX   32   /* entries a call puts */
+#define NGX_KEFU_EVENT_PUT_ARGS  (7 + 5 + 4 * NGX_KEFU_EVENT_PUT_MAX)
+
+typedef struct {
+    uint64_t                     seq;
+    ngx_str_t                    name;        /* msg, note, event */
+    int64_t                      ts;
+    ngx_str_t                    json;
+} ngx_kefu_event_entry_t;
+
+typedef struct {
+    ngx_str_t                    site;
+    ngx_str_t                    conv;
+    uint64_t                     prev;        /* the message before e[0] */
+    ngx_str_t                    visitor;     /* kept alive; "" for none */
+    time_t                       visitor_ttl;
+    ngx_str_t                    file;        /* SHA-256 hex; "" for none */
+    ngx_uint_t                   n;
+    ngx_kefu_event_entry_t      *e;
+} ngx_kefu_event_put_t;
+
+typedef struct {
+    int                          nkeys;
+    int                          argc;
+    const char                  *argv[NGX_KEFU_EVENT_PUT_ARGS];
+    size_t                       lens[NGX_KEFU_EVENT_PUT_ARGS];
+    u_char                       keys[7][sizeof("kefu:{s:}:v::convs")
+                                         + 2 * NGX_KEFU_MAX_ID_LEN];
+    u_char                       nums[2 + 2 * NGX_KEFU_EVENT_PUT_MAX]
+                                     [NGX_INT64_LEN];
+} ngx_kefu_event_put_call_t;
+
+ngx_int_t ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c,
+    ngx_kefu_event_put_t *p);
+ngx_int_t ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    uint64_t mark, uint64_t seq, ngx_uint_t count);
 
 
 /* lua/label.lua: a rule's label on a conversation */

@@ -342,7 +342,105 @@ is($code, 4401, 'its connection is closed (kefu:{s:<site>}:revoke heard)');
 --- no_error_log
 [error]
 
-=== TEST 7: routing in two steps with kefu_redis cluster: every routing script in the site's slot, each conversation's side (conv_apply) in its own; assignments, drain, transfer, accept, join, close, rate land in the conversations' hashes and logs, and on the stream with their seqs
+=== TEST 7: with kefu_redis cluster a message is msg_slot in its conversation's slot, then its event by event_put in the site's: every message's event once on the stream, on two hosts and from the API, also when a worker died between the two calls (the next message, or the resend, puts it from the log)
+--- sharded
+--- ws
+my $api = api_token(secret => $main::S1, site => 'shop1');
+my ($port2) = start_host(<<"_C_");
+    kefu_redis cluster 127.0.0.1:$ENV{TEST_NGINX_CLUSTER_REDIS_PORT} ping=500ms timeout=1s;
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on default_group=presales;
+_C_
+my $g = 'outbox7';
+my $t = jwt_hs256({sub => 'ob7', role => 'agent', site => $main::SHOP, exp => time + 300,
+                   groups => [$g], capacity => 3}, $main::S1);
+my ($ag, $aw) = kefu_connect(port => $port2, role => 'agent', site => 'shop1', token => $t,
+                             status => 'online');
+is($aw->{type}, 'welcome', 'an agent online on the second host');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->send_json({type => 'msg', cid => 'o1', text => 'first'});
+my $ack = $v->recv_type('ack');
+ok($ack && $ack->{seq}, 'the first message is stored') or diag explain $ack;
+my $conv = $ack->{conv};
+ok($ag->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $conv && $_[0]{state} eq 'open' }),
+   'the agent on the other host is assigned it');
+my @seqs = ($ack->{seq});
+for my $i (2 .. 3) {
+    $v->send_json({type => 'msg', conv => $conv, cid => "o$i", text => "visitor $i"});
+    push @seqs, $v->recv_type('ack')->{seq};
+    $ag->send_json({type => 'msg', conv => $conv, cid => "a$i", text => "agent $i"});
+    my $a = $ag->wait_for(sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq "a$i" });
+    push @seqs, $a->{seq};
+}
+my ($st, $j, undef, $raw) = api(POST => "/kefu/api/sites/shop1/convs/$conv/messages",
+                                {cid => 'api1', text => 'from the backend'}, token => $api);
+is($st, 201, "the API's message") or diag $raw;
+push @seqs, $j->{seq};
+my $vm = $v->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{cid} // '') eq 'api1' });
+ok($vm, 'the visitor gets it');
+
+# the stream, read until every message's event is there: each once
+my $msgs = sub {
+    my %n;
+    for my $e (@{ rcl('XRANGE', "kefu:{s:$main::SHOP}:events", '-', '+') }) {
+        my %f = @{ $e->[1] };
+        $n{$f{seq}}++ if $f{conv} eq $conv && $f{event} eq 'msg';
+    }
+    return \%n;
+};
+my $wait_all = sub {
+    my ($want) = @_;
+    my $n;
+    for (1 .. 200) {
+        $n = $msgs->();
+        last if (grep { $n->{$_} } @$want) == @$want;
+        sleep 0.05;
+    }
+    return $n;
+};
+my $n = $wait_all->(\@seqs);
+is_deeply([map { $n->{$_} // 0 } @seqs], [map { 1 } @seqs], 'every message\'s event once on the stream')
+    or diag explain $n;
+is(scalar keys %$n, scalar @seqs, 'and nothing else as msg');
+is(rcl('HGET', "kefu:{s:$main::SHOP}:ev", $conv), $seqs[-1], 'the site\'s mark is the last message');
+ok(rcl('TTL', "kefu:{s:$main::SHOP}:v:$vw->{id}") > 0, 'the visitor\'s record is kept alive (with an expiry)');
+
+# a worker that died between msg and event_put: the log has the message,
+# the stream not, the mark is behind (as event_put never ran)
+my $lose = sub {
+    my ($seq) = @_;
+    for my $e (@{ rcl('XRANGE', "kefu:{s:$main::SHOP}:events", '-', '+') }) {
+        my %f = @{ $e->[1] };
+        rcl('XDEL', "kefu:{s:$main::SHOP}:events", $e->[0])
+            if $f{conv} eq $conv && $f{event} eq 'msg' && $f{seq} == $seq;
+    }
+    rcl('HSET', "kefu:{s:$main::SHOP}:ev", $conv, $seq - 1);
+};
+$lose->($seqs[-1]);
+is($msgs->()->{$seqs[-1]}, undef, 'one event lost');
+$v->send_json({type => 'msg', conv => $conv, cid => 'o9', text => 'after the loss'});
+push @seqs, $v->recv_type('ack')->{seq};
+$n = $wait_all->(\@seqs);
+is_deeply([map { $n->{$_} // 0 } @seqs], [map { 1 } @seqs],
+          'the next message puts the lost event from the log, and its own: each once')
+    or diag explain $n;
+
+# the same loss, then the client's resend of that message (a duplicate)
+$lose->($seqs[-1]);
+$v->send_json({type => 'msg', conv => $conv, cid => 'o9', text => 'after the loss'});
+my $dup = $v->recv_type('ack');
+ok($dup->{dup}, 'the resend is a duplicate');
+$n = $wait_all->(\@seqs);
+is_deeply([map { $n->{$_} // 0 } @seqs], [map { 1 } @seqs], 'and its event is put once')
+    or diag explain $n;
+
+# a repeat of event_put changes nothing: a message more, each once still
+$v->send_json({type => 'msg', conv => $conv, cid => 'o10', text => 'last'});
+push @seqs, $v->recv_type('ack')->{seq};
+$n = $wait_all->(\@seqs);
+is_deeply([map { $n->{$_} // 0 } @seqs], [map { 1 } @seqs], 'all once at the end') or diag explain $n;
+is(rcl('HGET', "kefu:{s:$main::SHOP}:ev", $conv), $seqs[-1], 'the mark at the last');
+
+=== TEST 8: routing in two steps with kefu_redis cluster: every routing script in the site's slot, each conversation's side (conv_apply) in its own; assignments, drain, transfer, accept, join, close, rate land in the conversations' hashes and logs, and on the stream with their seqs
 --- sharded
 --- ws
 # without "#!lua" Redis would not refuse a key of another slot, and this
@@ -434,7 +532,7 @@ is(scalar(@$left), 0, 'nothing is left pending')
 [error]
 [warn]
 
-=== TEST 8: a routing step whose conversation's side could not be written (its worker died, its call failed) is replayed by the route sweep from the record
+=== TEST 9: a routing step whose conversation's side could not be written (its worker died, its call failed) is replayed by the route sweep from the record
 --- sharded
 --- ws
 my $r = int rand 1e6;

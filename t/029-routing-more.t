@@ -2,7 +2,8 @@
 # a queue drained past the 16 system entries one script writes,
 # supervisors and admins acting on others' conversations, no transfer of a
 # queued conversation, the 32-group limit and the default group, a later
-# rating replacing an earlier one, welcome's convs capped at 50.
+# rating replacing an earlier one, welcome's convs capped at 50, no
+# conversation stuck by a worker dying between a first message's calls.
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
@@ -181,3 +182,52 @@ for my $i (1 .. 55) {
 my ($v2, $w2) = kefu_connect(role => 'visitor', site => 'shop24', token => $w->{token});
 is(scalar @{ $w2->{convs} }, 50, 'fifty of the 55');
 is_deeply([sort map { $_->{conv} } @{ $w2->{convs} }], [sort @convs[5 .. 54]], 'the latest fifty');
+
+=== TEST 6: a worker that dies between a first message's calls leaves no conversation stuck: the route sweep routes what open made, the visitor's message goes there
+--- ws
+# open.lua run as a worker would run it, and nothing after it (the worker
+# "died"): its Lua with the shared code inserted as the build does
+my $dir = "$FindBin::Bin/../ngx_kefu_module/lua";
+my $src;
+my $expand;
+$expand = sub {
+    my ($file) = @_;
+    open my $fh, '<', $file or die "$file: $!";
+    my $o = '';
+    while (my $l = <$fh>) {
+        if ($l =~ /^\s*--\@include\s+(\S+)/) { $o .= $expand->("$dir/lib/$1.lua"); next }
+        $o .= $l;
+    }
+    return $o;
+};
+$src = $expand->("$dir/open.lua");
+my $g = uniq_group();
+my $r = int rand 1e6;
+# the group is the site's once an agent's token claims it
+my ($a) = agent("dz$r", groups => [$g], capacity => 2, status => 'away');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop24', group => $g);
+is($vw->{type}, 'welcome', 'a visitor');
+my $conv = '9' . (100000000 + $r);
+my $now = int(time * 1000);
+my @argv = ('shop24', "v:$vw->{id}", 'visitor', '', 'x', '1', $conv, $now,
+            '{"type":"msg","conv":"', '', '', '0', $g, 60, 1000, '-', '', 30000,
+            '', '', '0', '', '', '1', '', '1', $main::DG, 3600);
+my $res = redis('EVAL', $src, 1, "kefu:{s:shop24}:v:$vw->{id}", @argv);
+is($res->[0], 0, 'open made the conversation');
+is($res->[1], $conv, '... with its id');
+is(redis('HGET', "kefu:{c:$conv}", 'state'), 'queued', 'queued');
+is(redis('ZSCORE', "kefu:{s:shop24}:opening", $conv), $now, 'listed to be routed, though route_new never ran');
+$a->send_json({type => 'status', state => 'online'});
+wait_for($a, sub { $_[0]{type} eq 'presence' && $_[0]{agent} eq "dz$r" && $_[0]{state} eq 'online' });
+# the route sweep (a lease tick) routes it 5 s after open: not stuck
+my $n = wait_for($a, sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $conv && ($_[0]{state} // '') eq 'open' }, 20);
+ok($n, 'the sweep routes it: the agent gets it');
+ok(!defined redis('ZSCORE', "kefu:{s:shop24}:opening", $conv), 'no longer listed');
+is(redis('ZCARD', "kefu:{s:shop24}:q:$g"), 0, 'not left in the queue');
+# the visitor's message (the client's resend) goes to it: open finds it
+$v->send_json({type => 'msg', cid => 'after', text => 'still there?'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' });
+is($ack && $ack->{conv}, $conv, "the visitor's message goes to that conversation");
+my $m = wait_for($a, sub { $_[0]{type} eq 'msg' && ($_[0]{cid} // '') eq 'after' });
+is($m && $m->{text}, 'still there?', 'and reaches its agent');
+is(redis('HGET', "kefu:{s:shop24}:a:dz$r", 'load'), 1, 'assigned once: the load counts one');

@@ -6,7 +6,8 @@
 -- was away: a lapse is then no proof that a worker died, and every lapsed
 -- lease gets one more lease time to be renewed.  Returns {lost (the own
 -- lease had lapsed: its records must be asserted again), leases purged,
--- grace deadlines and unapplied routing steps due (the route sweep)}.
+-- grace deadlines due, new conversations left unrouted and unapplied
+-- routing steps (route_sweep)}.
 --@include kefu_event
 --@include route
 --@include presence
@@ -31,6 +32,7 @@ redis.call('ZADD', L, now + ttl, tok)
 -- the route sweep runs for grace deadlines due and for conversations'
 -- sides left unapplied for 2 s (routing in two steps: a cluster)
 local due = redis.call('ZCOUNT', R.sk .. 'grace', '-inf', now)
+            + redis.call('ZCOUNT', R.sk .. 'opening', '-inf', now - 5000)
             + redis.call('ZCOUNT', R.sk .. 'apply', '-inf',
                          string.format('%.0f', tonumber(ARGV[2]) - 2000))
 return {lost, purged, due}

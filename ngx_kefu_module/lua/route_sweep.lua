@@ -1,5 +1,6 @@
 #!lua
--- sweep: grace deadlines that passed (ARGV 8 = how many at most).  Each is
+-- sweep: grace deadlines that passed (ARGV 8 = how many at most), and new
+-- conversations left unrouted (below).  Each is
 -- claimed (removed) in this atomic step, so exactly one worker of any host
 -- acts on it: if the agent still has no connection it goes offline and its
 -- open conversations go back to the front of their queues.  Returns
@@ -44,6 +45,20 @@ for _, aid in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', now,
   end
   if again == 1 then break end
   redis.call('ZREM', G, aid)
+end
+-- new conversations open made and route_new did not route within 5 s (its
+-- worker died between the calls): routed here, once (claimed by ZREM)
+local O = R.sk .. 'opening'
+if again == 0 then
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', O, '-inf', now - 5000,
+                                'LIMIT', 0, tonumber(ARGV[8]))) do
+    if r_left() < 2 then again = 1 break end
+    redis.call('ZREM', O, c)
+    local r = r_rec(c) or {}
+    if r.state == 'queued' and r.group then
+      r_route(c, r.group, '-')
+    end
+  end
 end
 for g in pairs(groups) do r_drain(g) end
 local r = r_reply(0)

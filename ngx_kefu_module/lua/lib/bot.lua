@@ -8,12 +8,21 @@
 -- queue's notices.
 local B = {ev = {}}
 local function b_key(group) return R.sk .. 'b:' .. group end
--- enters bot (its hash says so already): listed, counted, announced
-local function b_enter(conv, group)
+-- enters bot (its hash says so already): listed and counted; announced
+-- by b_enter, or later by b_announce (a visitor's new conversation: open
+-- lists it, route_new announces it once its first message is stored, so
+-- that the agents' notice shows that message)
+local function b_list(conv, group)
   redis.call('ZADD', b_key(group), R.ts, conv)
   redis.call('ZADD', R.sk .. 'bots', R.ts, conv)
   r_count(nil, 'bot')
+end
+local function b_announce(conv, group)
   B.ev[#B.ev + 1] = {conv, group, true}
+end
+local function b_enter(conv, group)
+  b_list(conv, group)
+  b_announce(conv, group)
 end
 -- leaves bot for queued (routing takes it from there: r_assign counts
 -- queued to open) or for closed (to given); why is the agents' notice's

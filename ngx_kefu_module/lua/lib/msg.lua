@@ -1,0 +1,152 @@
+-- A message stored (lua/msg.lua on one Redis, lua/msg_slot.lua with
+-- "kefu_redis cluster"): m_run(here).  ARGV = site, who, role, conv,
+-- cid, id, new conv id (open's), ts, head, mid, tail (the JSON around
+-- conv and seq), private, group, dedup
+-- ttl, log max length, session, ids (routing's system entries: open's and
+-- route_new's), grace (ms); optional, for the HTTP API (role "service"):
+-- target visitor, the stream event name (default msg/note), "1" to open a
+-- conversation for a target visitor who has none (open's); for visitors,
+-- the greeting: mid and tail of its entry (ARGV 22, 23, open's); ARGV 24
+-- "0" when the site is outside its business hours (route_new's).  ARGV
+-- 25: the SHA-256 of an attached file, which the conversation then holds
+-- on to (ngx_kefu_upload_sweep.c).  ARGV 26, 27: whether the group is one
+-- the site declares, the default group (open's).  ARGV 28: how long (s)
+-- an idle visitor's record is kept if its hello did not say.  ARGV 29
+-- "1" when the visitor named no conversation (the worker took the one its
+-- connection is in): a closed one is then not where the message goes,
+-- nor where its cid is looked up.  ARGV 30, 31: "1" when a visitor's new
+-- conversation of the group asked (13), of the default group (27) starts
+-- with the site's bot (open's).  One builder, ngx_kefu_msg_argv(), for
+-- msg, open and route_new.
+-- Counters for welcome summaries (summaries.lua): w:<who> entries written
+-- by each writer, pn private notes.
+-- A message goes to a conversation that exists: a visitor's first message
+-- (and the API's to a target visitor) is three calls, open (the site's
+-- slot: the visitor's open conversation, found or made), msg (the
+-- conversation's), route_new (routing of a new one): docs/storage.md,
+-- "Slots".  Returns {code, conv, seq, id, ts, 0, '', '', state}: code 0
+-- stored (state, for a visitor's message: its conversation's now, so that
+-- the worker knows whether the bot answers it; only the first six for
+-- others), 1 duplicate, -1 forbidden, -2 conversation required, -4 the
+-- conversation is closed (service only), -6 no conversation to write to:
+-- a visitor's (or a target visitor's) conv is "" or closed, open first.
+-- A cid is the sender's within its conversation (its dedup record lives in the
+-- conversation's slot): a resend to the conversation it went to finds the
+-- original, also once closed; a visitor's resend after a close is a new
+-- message.
+-- here: the site's side is written in the same step (one Redis: the
+-- event on the stream and the convs index, the visitor's record kept
+-- alive, an attachment's reference).  Else (a cluster: only the
+-- conversation's keys are touched) the worker puts the event with
+-- lua/event_put.lua from the reply, which then has a tenth element: the
+-- seq of the conversation's message before this one (0 for none), for
+-- event_put's check that none is missing (docs/storage.md, "The
+-- message's event, via the log").
+--@include kefu_event
+--@include retain
+local function m_run(here)
+  local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+  local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]
+  local target, ev = ARGV[19] or '', ARGV[20] or ''
+  local vid = string.sub(who, 3)
+  if role ~= 'visitor' then vid = target end
+  local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
+  local ckey
+  -- dedup is per sender and conversation: the record lives with it
+  local function dedup_key(c)
+    return 'kefu:{c:' .. c .. '}:cid:' .. who .. ':' .. cid
+  end
+  local function dedup(c)
+    local d = redis.call('GET', dedup_key(c))
+    if d then
+      local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
+      if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
+    end
+    -- a record of before 0.1.x's per-site dedup, kept for its window
+    -- across an upgrade (then gone: remove this with the next release);
+    -- in the site's slot, so never looked at in a cluster (which 0.1.x
+    -- did not run on)
+    if not here then return end
+    d = redis.call('GET', 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid)
+    if d then
+      local o, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
+      if o == c then return {1, c, tonumber(s), i, tonumber(t), 0} end
+    end
+  end
+  local dup
+  if role == 'visitor' or (target ~= '' and conv == '') then
+    if conv == '' then return {-6} end
+    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
+                         'site', 'state')
+    if v[1] ~= vid or v[2] ~= site then
+      return {-1}
+    end
+    if v[3] == 'closed' and ARGV[29] == '1' then return {-6} end
+    dup = dedup(conv)
+    if dup then return dup end
+    if v[3] == 'closed' then return {-6} end
+  elseif conv == '' then
+    return {-2}
+  else
+    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',
+                         'state', 'visitor')
+    if v[1] ~= site then return {-1} end
+    if target ~= '' and v[4] ~= vid then return {-1} end
+    dup = dedup(conv)
+    if dup then return dup end
+    if role == 'service' and v[3] == 'closed' then return {-4} end
+    if role == 'agent' and v[2] ~= string.sub(who, 3)
+       and redis.call('SISMEMBER', 'kefu:{c:' .. conv .. '}:joined', who)
+           == 0 then
+      return {-1}
+    end
+  end
+  ckey = 'kefu:{c:' .. conv .. '}'
+  local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
+  local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]
+  local name = ev
+  if name == '' then name = ARGV[12] == '1' and 'note' or 'msg' end
+  local prev
+  if here then
+    redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
+               seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])
+  else
+    -- the log is the event's outbox: the entry keeps its event's name when
+    -- it is not the default, and the hash the last message's seq (lm), so
+    -- that event_put knows one before it is missing (prev)
+    if ev ~= '' then
+      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
+                 seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16],
+                 'e', ev)
+    else
+      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
+                 seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])
+    end
+    prev = redis.call('HGET', ckey, 'lm') or '0'
+    redis.call('HSET', ckey, 'lm', seq)
+  end
+  redis.call('HINCRBY', ckey, 'w:' .. who, 1)
+  if ARGV[12] == '1' then redis.call('HINCRBY', ckey, 'pn', 1) end
+  if here and (role == 'visitor' or target ~= '') and ARGV[28] then
+    k_visitor(ukey, ARGV[28])
+  end
+  if here and (ARGV[25] or '') ~= '' then
+    redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. ARGV[25], conv)
+  end
+  redis.call('HSET', ckey, 'updated', ts)
+  redis.call('SET', dedup_key(conv), id .. ' ' .. seq .. ' ' .. ts, 'EX',
+             ARGV[14])
+  if here then kefu_event(site, name, conv, seq, ts, j) end
+  redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', ARGV[16] .. '|' ..
+             ARGV[12] .. '|' .. seq .. '|' .. j)
+  local state = ''
+  if role == 'visitor' then state = redis.call('HGET', ckey, 'state') or '' end
+  if not here then
+    return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state,
+            tonumber(prev)}
+  end
+  if role == 'visitor' then
+    return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state}
+  end
+  return {0, conv, tonumber(seq), id, tonumber(ts), 0}
+end
