@@ -37,24 +37,30 @@ static void ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf,
 static void ngx_kefu_route_finish(ngx_kefu_route_call_t *call,
     ngx_int_t code, json_t *result, u_char *more, size_t more_len,
     ngx_uint_t again);
-static ngx_int_t ngx_kefu_route_apply(ngx_kefu_route_call_t *call,
-    redisReply *list, ngx_int_t code, json_t *result, redisReply *more,
-    ngx_uint_t again);
+static void ngx_kefu_route_call_applied(void *data);
 static void ngx_kefu_route_applied(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_route_put(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
 
-/* a routing call's second step: its conversations' sides, then done */
+/* a routing call waiting for its conversations' sides */
 typedef struct {
     ngx_kefu_route_call_t       *call;
     ngx_int_t                    code;
     json_t                      *result;
     ngx_uint_t                   again;
-    ngx_uint_t                   pending;
     u_char                      *more;
     size_t                       more_len;
+} ngx_kefu_route_wait_t;
+
+/* the second step of one routing script's reply */
+typedef struct {
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_site_t             *site;
+    ngx_kefu_route_applied_pt    done;
+    void                        *data;
+    ngx_uint_t                   pending;
 } ngx_kefu_route_apply_t;
 
 /* one conversation of it */
@@ -235,6 +241,7 @@ ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_int_t              code;
     ngx_uint_t             again;
     redisReply           **e, *more;
+    ngx_kefu_route_wait_t  *w;
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = call->kmcf;
@@ -274,11 +281,32 @@ ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
             && e[3]->integer == 1;
 
     if (reply->elements > 4 && e[4]->type == REDIS_REPLY_ARRAY
-        && e[4]->elements >= 2
-        && ngx_kefu_route_apply(call, e[4], code, result, more, again)
-           == NGX_OK)
+        && e[4]->elements >= 2)
     {
-        return;
+        w = ngx_alloc(sizeof(ngx_kefu_route_wait_t)
+                      + (more ? more->len : 0), ngx_cycle->log);
+
+        if (w) {
+            w->call = call;
+            w->code = code;
+            w->result = result;
+            w->again = again;
+            w->more = (u_char *) w + sizeof(ngx_kefu_route_wait_t);
+            w->more_len = more ? more->len : 0;
+
+            if (more) {
+                ngx_memcpy(w->more, more->str, more->len);
+            }
+
+            if (ngx_kefu_route_apply_list(kmcf, call->site, e[4],
+                                          ngx_kefu_route_call_applied, w)
+                == NGX_OK)
+            {
+                return;
+            }
+
+            ngx_free(w);
+        }
     }
 
     ngx_kefu_route_finish(call, code, result,
@@ -320,16 +348,29 @@ ngx_kefu_route_finish(ngx_kefu_route_call_t *call, ngx_int_t code,
 }
 
 
+static void
+ngx_kefu_route_call_applied(void *data)
+{
+    ngx_kefu_route_wait_t  *w = data;
+
+    ngx_kefu_route_finish(w->call, w->code, w->result, w->more, w->more_len,
+                          w->again);
+    ngx_free(w);
+}
+
+
 /*
- * The second step: conv_apply for each conversation listed ({conv,
- * payload, ...}), all sent at once; each reply is followed by its
- * route_put.  NGX_ERROR: nothing was sent (no memory), the caller
- * completes at once and the route sweep applies them later.
+ * The second step of a routing script's reply on a cluster (its list
+ * {conv, payload, ...}): conv_apply for each conversation, all sent at
+ * once, each reply followed by its route_put; done(data) once the last
+ * came back.  NGX_DECLINED: nothing listed; NGX_ERROR: nothing could be
+ * sent (no memory): done is not called, and the route sweep applies them
+ * later.
  */
 
-static ngx_int_t
-ngx_kefu_route_apply(ngx_kefu_route_call_t *call, redisReply *list,
-    ngx_int_t code, json_t *result, redisReply *more, ngx_uint_t again)
+ngx_int_t
+ngx_kefu_route_apply_list(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    redisReply *list, ngx_kefu_route_applied_pt done, void *data)
 {
     u_char                  *p;
     u_char                   keys[4][NGX_KEFU_MAX_ID_LEN + 32];
@@ -340,26 +381,25 @@ ngx_kefu_route_apply(ngx_kefu_route_call_t *call, redisReply *list,
     ngx_kefu_route_conv_t   *rc;
     ngx_kefu_route_apply_t  *ap;
 
-    ap = ngx_alloc(sizeof(ngx_kefu_route_apply_t)
-                   + (more ? more->len : 0), ngx_cycle->log);
+    if (list == NULL || list->type != REDIS_REPLY_ARRAY
+        || list->elements < 2)
+    {
+        return NGX_DECLINED;
+    }
+
+    ap = ngx_alloc(sizeof(ngx_kefu_route_apply_t), ngx_cycle->log);
     if (ap == NULL) {
         return NGX_ERROR;
     }
 
-    ap->call = call;
-    ap->code = code;
-    ap->result = result;
-    ap->again = again;
+    ap->kmcf = kmcf;
+    ap->site = site;
+    ap->done = done;
+    ap->data = data;
     ap->pending = 1;    /* held until every call went out */
-    ap->more = (u_char *) ap + sizeof(ngx_kefu_route_apply_t);
-    ap->more_len = more ? more->len : 0;
-
-    if (more) {
-        ngx_memcpy(ap->more, more->str, more->len);
-    }
 
     argv[6] = (char *) max;
-    lens[6] = ngx_sprintf(max, "%i", call->kmcf->log_max) - max;
+    lens[6] = ngx_sprintf(max, "%i", kmcf->log_max) - max;
 
     for (i = 0; i + 1 < list->elements; i += 2) {
         c = list->element[i];
@@ -392,9 +432,8 @@ ngx_kefu_route_apply(ngx_kefu_route_call_t *call, redisReply *list,
         argv[5] = pl->str;
         lens[5] = pl->len;
 
-        if (call->kmcf->redis == NULL
-            || ngx_kefu_redis_eval(call->kmcf->redis,
-                                   &ngx_kefu_script_conv_apply,
+        if (kmcf->redis == NULL
+            || ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_conv_apply,
                                    ngx_kefu_route_applied, rc, 4, 7, argv,
                                    lens)
                != NGX_OK)
@@ -428,7 +467,7 @@ ngx_kefu_route_applied(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_kefu_route_apply_t *ap;
 
     ap = rc->ap;
-    site = ap->call->site;
+    site = ap->site;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
@@ -465,9 +504,10 @@ ngx_kefu_route_applied(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     argv[6] = reply->element[1]->str;
     lens[6] = reply->element[1]->len;
 
-    if (rd && ngx_kefu_redis_eval(rd, &ngx_kefu_script_route_put,
-                                  ngx_kefu_route_put, ap, 3, 7, argv, lens)
-              == NGX_OK)
+    if (ap->kmcf->redis
+        && ngx_kefu_redis_eval(ap->kmcf->redis, &ngx_kefu_script_route_put,
+                               ngx_kefu_route_put, ap, 3, 7, argv, lens)
+           == NGX_OK)
     {
         ngx_free(rc);
         return;
@@ -497,8 +537,10 @@ ngx_kefu_route_put(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         return;
     }
 
-    ngx_kefu_route_finish(ap->call, ap->code, ap->result, ap->more,
-                          ap->more_len, ap->again);
+    if (ap->done) {
+        ap->done(ap->data);
+    }
+
     ngx_free(ap);
 }
 
