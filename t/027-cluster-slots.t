@@ -545,15 +545,17 @@ ok(wait_conv($a, $c, state => 'open'), 'open');
 rcl('RENAME', "kefu:{c:$c}", "kefu:{c:$c}:aside");
 rcl('SET', "kefu:{c:$c}", 'x');
 $a->send_json({type => 'close', conv => $c, cid => 'cl'});
-ok(wait_conv($v, $c, state => 'closed'), 'the close is decided (the site\'s step) and told');
+ok(wait_conv($a, $c, state => 'closed'), 'the close is decided (the site\'s step): its agent is answered');
 my $p;
 for (1 .. 100) { $p = rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c); last if $p; sleep 0.05 }
 ok($p, 'its conversation\'s side is pending in the site\'s apply set');
 is(rcl('HGET', "kefu:{c:$c}:aside", 'state'), 'open', 'and not written');
 rcl('DEL', "kefu:{c:$c}");
 rcl('RENAME', "kefu:{c:$c}:aside", "kefu:{c:$c}");
+ok(wait_conv($v, $c, state => 'closed', timeout => 15),
+   'the sweep applies it: the visitor is told (its notice waited for the conversation\'s side)');
 my $e = $v->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'closed' }, 15);
-ok($e, 'the sweep applies it: the visitor gets the closed entry') or diag explain $e;
+ok($e, '... and gets the closed entry') or diag explain $e;
 is(rcl('HGET', "kefu:{c:$c}", 'state'), 'closed', 'the hash is closed');
 my $ev;
 for (1 .. 100) {

@@ -8,13 +8,18 @@
 -- write yet, go to the stream (the entries' with their seq and JSON as in
 -- the log; one whose seq is lost, or of a conversation gone, is dropped);
 -- they leave the record's "ap", and when nothing is left and the hash has
--- the record's version, the conversation leaves the pending set.  A
--- repeat finds them gone: each event is put once.  Returns the items left.
+-- the record's version (or the conversation is gone: version "-1"), the
+-- conversation leaves the pending set.  A
+-- repeat finds them gone: each event is put once.  The notices the
+-- routing step held for the conversation (its "n") are published here.
+-- Returns the items left.
 --@include kefu_event
 K.events, K.noasg = KEYS[3], true
 local site, conv = ARGV[1], ARGV[2]
 local s = redis.call('HGET', KEYS[1], 'ap')
-if not s then
+-- the conversation is gone (erased, expired): nothing of it is put
+if not s or ARGV[4] == '-1' then
+  redis.call('HDEL', KEYS[1], 'ap')
   redis.call('ZREM', KEYS[2], conv)
   return 0
 end
@@ -33,6 +38,10 @@ for _, it in ipairs(p.i or {}) do
     left[#left + 1] = it
   end
 end
+-- the step's notices about the conversation (lib/route.lua r_notice()),
+-- now that its side is written
+for _, x in ipairs(p.n or {}) do redis.call('PUBLISH', x[1], x[2]) end
+p.n = {}
 if #left == 0 and tonumber(ARGV[4]) >= tonumber(p.v) then
   redis.call('HDEL', KEYS[1], 'ap')
   redis.call('ZREM', KEYS[2], conv)

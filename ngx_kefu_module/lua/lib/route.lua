@@ -73,7 +73,7 @@ local function r_rec(conv)
   R.rec[conv] = r
   return r
 end
--- a new conversation's record (msg.lua made its hash)
+-- a new conversation's record (open.lua made its hash)
 local function r_new(conv, t)
   local set = {}
   for f, x in pairs(t) do
@@ -101,7 +101,7 @@ end
 local function r_ap(conv)
   local a = R.ap[conv]
   if not a then
-    a = {f = {}, d = {}, i = {}, j = {}}
+    a = {f = {}, d = {}, i = {}, j = {}, n = {}}
     R.ap[conv] = a
     R.apo[#R.apo + 1] = conv
   end
@@ -160,11 +160,13 @@ local function r_commit()
       end
     else
       local p = redis.call('HGET', rk, 'ap')
-      p = p and cjson.decode(p) or {f = {}, d = {}, i = {}, j = {}}
+      p = p and cjson.decode(p) or {f = {}, d = {}, i = {}, j = {}, n = {}}
+      p.n = p.n or {}
       for f, x in pairs(a.f) do p.f[f], p.d[f] = x, nil end
       for f in pairs(a.d) do p.f[f], p.d[f] = nil, true end
       for _, it in ipairs(a.i) do p.i[#p.i + 1] = it end
       for _, w in ipairs(a.j) do p.j[#p.j + 1] = w end
+      for _, x in ipairs(a.n) do p.n[#p.n + 1] = x end
       if a.x then p.x = a.x end
       p.v = v
       local s = cjson.encode(p)
@@ -274,11 +276,19 @@ local function r_labels(who, t)
   c.labels = cjson.decode(l)
   return c
 end
+-- on a cluster a notice about a conversation this step changed waits for
+-- its side: route_put publishes it once conv_apply wrote it, so that an
+-- agent told "open" finds the hash naming it when it writes
 local function r_notice(who, t, sess, flag)
   t = r_labels(who, t)
-  redis.call('PUBLISH', R.sk .. 'u:' .. who,
-             (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..
-             r_json(t))
+  local ch = R.sk .. 'u:' .. who
+  local m = (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. r_json(t)
+  local a = R.one == false and t.conv and R.ap[t.conv]
+  if a then
+    a.n[#a.n + 1] = {ch, m}
+  else
+    redis.call('PUBLISH', ch, m)
+  end
 end
 local function r_agent(aid)
   local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')
