@@ -6,7 +6,9 @@
 # all 16384 slots, where Redis itself refuses a script that touches a key
 # of a slot other than its declared keys' (docs/storage.md, "Slots"), and,
 # with kefu_redis cluster (TEST 4), a script's SPUBLISH to a channel of
-# another slot.
+# another slot; with kefu_redis cluster (TEST 7), a message as msg_slot
+# in its conversation's slot and its event by event_put in the site's,
+# healed from the log.
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
