@@ -178,11 +178,6 @@ typedef struct {
     ngx_msec_t                   search_retention;
     ngx_msec_t                   retention;    /* kefu_retention */
     ngx_msec_t                   anonymous_retention;
-    ngx_msec_t                   retain_interval; /* per worker */
-    ngx_event_t                 *retain_event;    /* per worker */
-    ngx_msec_t                   idle_interval;   /* per worker */
-    ngx_event_t                 *idle_event;      /* per worker */
-    ngx_msec_t                   bot_idle_interval; /* per worker */
     ngx_int_t                    redis_max_inflight;
     ngx_msec_t                   redis_max_wait;
     ngx_kefu_stats_t            *stats;        /* in the zone, see above */
@@ -194,6 +189,9 @@ typedef struct {
                                                   console at welcome */
     void                        *revoke;       /* per worker,
                                                   ngx_kefu_revoke.c */
+    void                        *msg_events;   /* per worker, the pass's
+                                                  messages' events:
+                                                  ngx_kefu_msg_event.c */
 } ngx_kefu_main_conf_t;
 
 
@@ -223,13 +221,14 @@ ngx_int_t ngx_kefu_handshake_handler(ngx_http_request_t *r);
 
 /* ngx_kefu_app.c: one complete text message from a client */
 void ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len);
+
+/* ngx_kefu_app_send.c: a JSON message, an error, to a connection */
 void ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code,
     const char *message, const char *cid);
 ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
 
 /* ngx_kefu_hello.c: authentication, the first message of a connection */
 void ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 void ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws);
 
 /* ngx_kefu_retain.c: how long records are kept, and their sweep */
@@ -238,9 +237,6 @@ time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
 time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
     ngx_uint_t anonymous);
 ngx_int_t ngx_kefu_retain_init(ngx_cycle_t *cycle);
-/* a worker's periodic chore: its cancelable timer (the leased sweeps) */
-ngx_event_t *ngx_kefu_chore(ngx_cycle_t *cycle, ngx_event_handler_pt handler,
-    void *data, ngx_msec_t interval);
 ngx_int_t ngx_kefu_idle_init(ngx_cycle_t *cycle);   /* ngx_kefu_idle.c */
 ngx_int_t ngx_kefu_bot_idle_init(ngx_cycle_t *cycle);
 

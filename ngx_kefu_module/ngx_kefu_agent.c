@@ -236,3 +236,51 @@ ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result)
 
     json_decref(list);
 }
+
+
+/*
+ * The token's "groups" (valid names only), or the site's default group.
+ * A JSON array to be freed with free().
+ */
+
+ngx_int_t
+ngx_kefu_agent_groups(ngx_kefu_ws_t *ws, char **out)
+{
+    size_t   i;
+    json_t  *claim, *g, *a;
+
+    a = json_array();
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    claim = ws->claims ? json_object_get(ws->claims, "groups") : NULL;
+
+    json_array_foreach(claim, i, g) {
+        if (!json_is_string(g) || json_string_length(g) > 64
+            || ngx_kefu_valid_id((u_char *) json_string_value(g),
+                                 json_string_length(g))
+               != NGX_OK
+            || json_array_size(a) >= 32)
+        {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "kefu: agent \"%V\": a group of its token is "
+                          "not a group name or one too many, ignored",
+                          &ws->user_id);
+            continue;
+        }
+
+        json_array_append(a, g);
+    }
+
+    if (claim == NULL) {
+        json_array_append_new(a, json_stringn((char *)
+                                              ws->site->default_group.data,
+                                              ws->site->default_group.len));
+    }
+
+    *out = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+
+    return *out ? NGX_OK : NGX_ERROR;
+}

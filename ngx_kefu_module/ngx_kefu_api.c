@@ -436,13 +436,7 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
                 continue;
             }
 
-            v = json_object_get(claims, "site");
-
-            if (json_is_string(v)
-                && json_string_length(v) == s[i].name.len
-                && ngx_strncmp(json_string_value(v), s[i].name.data,
-                               s[i].name.len) == 0)
-            {
+            if (ngx_kefu_jwt_site_is(claims, &s[i].name) == NGX_OK) {
                 json_decref(claims);
                 return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                           "token is for another site");
@@ -454,13 +448,7 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
         goto unauthorized;
     }
 
-    v = json_object_get(claims, "site");
-
-    if (!json_is_string(v)
-        || json_string_length(v) != api->site->name.len
-        || ngx_strncmp(json_string_value(v), api->site->name.data,
-                       api->site->name.len) != 0)
-    {
+    if (ngx_kefu_jwt_site_is(claims, &api->site->name) != NGX_OK) {
         json_decref(claims);
         return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                   "token is for another site");
@@ -499,18 +487,12 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
                                   "tokens");
     }
 
-    v = json_object_get(claims, "sub");
-
-    if (!json_is_string(v)
-        || ngx_kefu_valid_id((u_char *) json_string_value(v),
-                             json_string_length(v))
-           != NGX_OK)
-    {
+    if (ngx_kefu_jwt_sub(claims, &err) != NGX_OK) {
         json_decref(claims);
-        err = "token \"sub\" must be an id of 1-128 characters "
-              "[A-Za-z0-9._@-]";
         goto unauthorized;
     }
+
+    v = json_object_get(claims, "sub");
 
     if (ngx_kefu_revoke_check(api->kmcf, api->site, claims, &err) != NGX_OK) {
         json_decref(claims);

@@ -151,7 +151,7 @@ ngx_int_t ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api,
 ngx_int_t ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 
-/* ngx_kefu_search_api.c, ngx_kefu_canned.c: agent tokens too */
+/* ngx_kefu_search_api.c, ngx_kefu_api_canned.c: agent tokens too */
 ngx_int_t ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_canned_get(ngx_http_request_t *r,

@@ -8,6 +8,7 @@
 
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 
 
 /* a listing's filter, while its rows are read */

@@ -167,30 +167,12 @@ ngx_int_t
 ngx_kefu_api_revocations(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
-    u_char       key[NGX_KEFU_MAX_ID_LEN + 32], now[NGX_INT64_LEN + 1];
-    u_char       max[NGX_INT_T_LEN];
-    size_t       lens[8];
-    const char  *argv[8];
+    ngx_kefu_revoke_list_t  list;
 
-    argv[0] = "ZRANGEBYSCORE";
-    lens[0] = sizeof("ZRANGEBYSCORE") - 1;
-    argv[1] = (char *) key;
-    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:revoked",
-                           &api->site->name) - key;
-    argv[2] = (char *) now;
-    lens[2] = ngx_snprintf(now, sizeof(now), "(%L", ngx_kefu_now_ms()) - now;
-    argv[3] = "+inf";
-    lens[3] = 4;
-    argv[4] = "WITHSCORES";
-    lens[4] = 10;
-    argv[5] = "LIMIT";
-    lens[5] = 5;
-    argv[6] = "0";
-    lens[6] = 1;
-    argv[7] = (char *) max;
-    lens[7] = ngx_sprintf(max, "%ui", (ngx_uint_t) NGX_KEFU_REVOKE_MAX) - max;
+    ngx_kefu_revoke_list(&list, &api->site->name);
 
-    return ngx_kefu_api_command(r, 8, argv, lens, ngx_kefu_api_revoke_listed);
+    return ngx_kefu_api_command(r, NGX_KEFU_REVOKE_LIST_ARGS, list.argv,
+                                list.lens, ngx_kefu_api_revoke_listed);
 }
 
 

@@ -10,7 +10,7 @@
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"

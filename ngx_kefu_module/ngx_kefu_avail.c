@@ -18,6 +18,7 @@
 
 
 
+static void ngx_kefu_avail_tell(ngx_kefu_ws_t *ws, void *force);
 static void ngx_kefu_avail_values(ngx_kefu_ws_t *ws, ngx_uint_t *open,
     ngx_uint_t *online);
 static void ngx_kefu_contact_handler(ngx_kefu_redis_t *rd,
@@ -103,52 +104,39 @@ ngx_kefu_avail_open(ngx_kefu_ws_t *ws)
 void
 ngx_kefu_avail_changed(ngx_kefu_site_rt_t *rt, ngx_uint_t force)
 {
-    json_t             *a;
-    ngx_uint_t          open, online;
-    ngx_kefu_ws_t      *ws;
-    ngx_rbtree_node_t  *node, *root, *sentinel;
+    ngx_kefu_local_each(rt->kmcf, rt->site, ngx_kefu_avail_tell,
+                        force ? (void *) 1 : NULL);
+}
 
-    if (rt->kmcf->local == NULL) {
+
+/* a visitor told of availability before is told again if it changed */
+
+static void
+ngx_kefu_avail_tell(ngx_kefu_ws_t *ws, void *force)
+{
+    json_t      *a;
+    ngx_uint_t   open, online;
+
+    if (ws->role != NGX_KEFU_ROLE_VISITOR || !ws->avail_sent) {
         return;
     }
 
-    root = rt->kmcf->local->sessions.root;
-    sentinel = rt->kmcf->local->sessions.sentinel;
+    ngx_kefu_avail_values(ws, &open, &online);
 
-    if (root == sentinel) {
+    if (!force && open == ws->avail_open && online == ws->avail_online) {
         return;
     }
 
-    for (node = ngx_rbtree_min(root, sentinel);
-         node;
-         node = ngx_rbtree_next(&rt->kmcf->local->sessions, node))
-    {
-        ws = (ngx_kefu_ws_t *) ((u_char *) node
-                                - offsetof(ngx_kefu_ws_t, session_node));
+    a = ngx_kefu_avail_json(ws);
 
-        if (ws->role != NGX_KEFU_ROLE_VISITOR || ws->site != rt->site
-            || !ws->avail_sent)
-        {
-            continue;
+    if (a) {
+        if (force) {
+            json_object_set_new(a, "settings",
+                                ngx_kefu_settings_public(ws->site));
         }
 
-        ngx_kefu_avail_values(ws, &open, &online);
-
-        if (!force && open == ws->avail_open && online == ws->avail_online) {
-            continue;
-        }
-
-        a = ngx_kefu_avail_json(ws);
-
-        if (a) {
-            if (force) {
-                json_object_set_new(a, "settings",
-                                    ngx_kefu_settings_public(ws->site));
-            }
-
-            (void) ngx_kefu_app_send(ws, a);
-            json_decref(a);
-        }
+        (void) ngx_kefu_app_send(ws, a);
+        json_decref(a);
     }
 }
 

@@ -105,6 +105,29 @@ ngx_kefu_bot_handed_off(ngx_kefu_site_t *site, ngx_uint_t en)
 }
 
 
+/* the stored message's JSON after its seq (",\"ts\":...}"), as an object */
+
+json_t *
+ngx_kefu_bot_tail_json(u_char *tail, size_t tail_len)
+{
+    u_char  *doc;
+    json_t  *j;
+
+    /* ",\"ts\":...}" is an object once it starts with "{" */
+    doc = ngx_alloc(tail_len, ngx_cycle->log);
+    if (doc == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(doc, tail, tail_len);
+    doc[0] = '{';
+    j = json_loadb((char *) doc, tail_len, 0, NULL);
+    ngx_free(doc);
+
+    return j;
+}
+
+
 /*
  * A visitor's message was stored in conv at seq; state is its
  * conversation's state after it (lua/msg.lua), tail the stored JSON after
@@ -116,23 +139,13 @@ ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_str_t *state, ngx_uint_t en,
     u_char *tail, size_t tail_len)
 {
-    u_char  *doc;
     json_t  *j;
 
     if (tail_len < 2) {
         return;
     }
 
-    /* ",\"ts\":...}" is an object once it starts with "{" */
-    doc = ngx_alloc(tail_len, ngx_cycle->log);
-    if (doc == NULL) {
-        return;
-    }
-
-    ngx_memcpy(doc, tail, tail_len);
-    doc[0] = '{';
-    j = json_loadb((char *) doc, tail_len, 0, NULL);
-    ngx_free(doc);
+    j = ngx_kefu_bot_tail_json(tail, tail_len);
 
     ngx_kefu_bot_answer_msg(kmcf, site, conv, seq, state, en, j);
 

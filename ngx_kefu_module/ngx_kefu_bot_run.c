@@ -91,7 +91,6 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
     ngx_uint_t created, ngx_str_t *group, ngx_uint_t closed, ngx_uint_t en,
     ngx_str_t *answer, u_char *tail, size_t tail_len)
 {
-    u_char               *doc;
     json_t               *j;
     ngx_kefu_site_rt_t   *rt = site->rt;
     ngx_kefu_bot_conf_t  *bc;
@@ -107,16 +106,7 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
         return;
     }
 
-    /* ",\"ts\":...}" is an object once it starts with "{" */
-    doc = ngx_alloc(tail_len, ngx_cycle->log);
-    if (doc == NULL) {
-        return;
-    }
-
-    ngx_memcpy(doc, tail, tail_len);
-    doc[0] = '{';
-    j = json_loadb((char *) doc, tail_len, 0, NULL);
-    ngx_free(doc);
+    j = ngx_kefu_bot_tail_json(tail, tail_len);
 
     if (j == NULL) {
         return;

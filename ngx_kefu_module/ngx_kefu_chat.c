@@ -11,7 +11,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include "ngx_kefu_bot.h"
 
 

@@ -12,6 +12,7 @@
 
 
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_route.h"
 
 
 /* ngx_kefu_msg.c */
@@ -25,8 +26,13 @@ void ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 void ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 void ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid);
 
-/* ngx_kefu_agent.c */
+/* ngx_kefu_agent.c; the actor of a connection, an outcome's notice sent
+ * to it, the groups of an agent (its token's, or the site's default) as
+ * a JSON array to free() */
 void ngx_kefu_agent_action(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
+void ngx_kefu_agent_actor(ngx_kefu_ws_t *ws, ngx_kefu_actor_t *actor);
+void ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result);
+ngx_int_t ngx_kefu_agent_groups(ngx_kefu_ws_t *ws, char **out);
 
 /* ngx_kefu_queue.c */
 void ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);

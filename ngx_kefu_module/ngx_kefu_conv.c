@@ -32,7 +32,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_route.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 
 
 #define NGX_KEFU_CATCHUP_BATCH  200
@@ -166,6 +166,43 @@ ngx_kefu_local_session(ngx_kefu_main_conf_t *kmcf, uint64_t sid)
     }
 
     return NULL;
+}
+
+
+/*
+ * Each of this worker's sessions of a site in turn.  The next is taken
+ * before one is handed over: handling it may close it, which takes it out
+ * of the index.
+ */
+
+void
+ngx_kefu_local_each(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_kefu_local_each_pt handler, void *data)
+{
+    ngx_kefu_ws_t      *ws;
+    ngx_rbtree_node_t  *node, *next, *root, *sentinel;
+
+    if (kmcf->local == NULL) {
+        return;
+    }
+
+    root = kmcf->local->sessions.root;
+    sentinel = kmcf->local->sessions.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel); node; node = next) {
+        next = ngx_rbtree_next(&kmcf->local->sessions, node);
+
+        ws = (ngx_kefu_ws_t *) ((u_char *) node
+                                - offsetof(ngx_kefu_ws_t, session_node));
+
+        if (ws->site == site) {
+            handler(ws, data);
+        }
+    }
 }
 
 
@@ -1004,9 +1041,10 @@ ngx_kefu_conv_subscribed(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 static void
 ngx_kefu_conv_welcome_due(ngx_kefu_main_conf_t *kmcf, ngx_str_t *channel)
 {
-    ngx_queue_t        *q;
-    ngx_kefu_conv_t    *conv;
-    ngx_kefu_member_t  *m;
+    ngx_queue_t             *q;
+    ngx_kefu_conv_t         *conv;
+    ngx_kefu_member_t       *m;
+    ngx_kefu_ws_handler_pt   h;
 
 again:
 
@@ -1022,8 +1060,10 @@ again:
     {
         m = ngx_queue_data(q, ngx_kefu_member_t, in_conv);
 
-        if (m->ws->welcome) {
-            ngx_kefu_welcome_subscribed(m->ws);
+        if (m->ws->subscribed) {
+            h = m->ws->subscribed;
+            m->ws->subscribed = NULL;
+            h(m->ws);
             goto again;
         }
     }

@@ -94,6 +94,9 @@ void ngx_kefu_local_register(ngx_kefu_ws_t *ws);
 void ngx_kefu_local_unregister(ngx_kefu_ws_t *ws);
 ngx_kefu_ws_t *ngx_kefu_local_session(ngx_kefu_main_conf_t *kmcf,
     uint64_t sid);
+typedef void (*ngx_kefu_local_each_pt)(ngx_kefu_ws_t *ws, void *data);
+void ngx_kefu_local_each(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_kefu_local_each_pt handler, void *data);
 
 ngx_kefu_member_t *ngx_kefu_channel_join(ngx_kefu_ws_t *ws,
     ngx_str_t *channel, uint64_t delivered);

@@ -9,6 +9,8 @@
 
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_http.h"
+#include "ngx_kefu_session.h"
+#include "ngx_kefu_status.h"
 #include <ngx_sha1.h>
 
 
@@ -34,6 +36,14 @@ static ngx_int_t ngx_kefu_origin_allowed(ngx_http_request_t *r,
     ngx_kefu_loc_conf_t *kcf);
 static ngx_int_t ngx_kefu_add_header(ngx_http_request_t *r, const char *name,
     const char *value);
+
+
+/* the session layer above the transport this handshake starts */
+static const ngx_kefu_ws_handlers_t  ngx_kefu_handshake_ws = {
+    ngx_kefu_log_save,
+    ngx_kefu_app_message,
+    ngx_kefu_session_close
+};
 
 
 ngx_int_t
@@ -193,7 +203,7 @@ ngx_kefu_handshake_handler(ngx_http_request_t *r)
     *p++ = CR; *p++ = LF;
     response.len = p - response.data;
 
-    if (ngx_kefu_ws_start(r, &response) != NGX_OK) {
+    if (ngx_kefu_ws_start(r, &response, &ngx_kefu_handshake_ws) != NGX_OK) {
         ngx_kefu_stat_inc(kmcf, handshake_failures);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -9,12 +9,13 @@
 
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_jwt.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_presence.h"
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_bot.h"
@@ -61,10 +62,13 @@ typedef struct {
 
 static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token,
     ngx_kefu_req_t *req);
+static void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 static void ngx_kefu_welcome_read(ngx_kefu_ws_t *ws,
     ngx_kefu_welcome_t *wc);
 static void ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static ngx_int_t ngx_kefu_welcome_summary(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
 static void ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
@@ -235,11 +239,7 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
         return NGX_DECLINED;
     }
 
-    if (!json_is_string(v)
-        || json_string_length(v) != ws->site->name.len
-        || ngx_strncmp(json_string_value(v), ws->site->name.data,
-                       ws->site->name.len) != 0)
-    {
+    if (ngx_kefu_jwt_site_is(claims, &ws->site->name) != NGX_OK) {
         *err = "token is for another site";
         return NGX_DECLINED;
     }
@@ -253,17 +253,11 @@ ngx_kefu_hello_identity(ngx_kefu_ws_t *ws, json_t *claims, ngx_uint_t role,
         return NGX_DECLINED;
     }
 
-    v = json_object_get(claims, "sub");
-
-    if (!json_is_string(v)
-        || ngx_kefu_valid_id((u_char *) json_string_value(v),
-                             json_string_length(v))
-           != NGX_OK)
-    {
-        *err = "token \"sub\" must be an id of 1-128 characters "
-               "[A-Za-z0-9._@-]";
+    if (ngx_kefu_jwt_sub(claims, err) != NGX_OK) {
         return NGX_DECLINED;
     }
+
+    v = json_object_get(claims, "sub");
 
     if (ngx_kefu_set_str(ws, &ws->user_id, json_string_value(v)) != NGX_OK) {
         *err = "out of memory";
@@ -477,8 +471,9 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
     }
 
     if (m && kmcf->redis && !m->conv->subscribed) {
-        /* ngx_kefu_welcome_subscribed() goes on */
+        /* delivery calls ngx_kefu_welcome_subscribed() to go on */
         ws->welcome = wc;
+        ws->subscribed = ngx_kefu_welcome_subscribed;
         return;
     }
 
@@ -488,7 +483,7 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
 
 /* Redis confirmed the subscription of a connection waiting for welcome */
 
-void
+static void
 ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws)
 {
     ngx_kefu_welcome_t  *wc;
@@ -512,6 +507,7 @@ ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws)
     }
 
     ws->welcome = NULL;
+    ws->subscribed = NULL;
 
     if (wc->resume) {
         json_decref(wc->resume);
@@ -551,16 +547,21 @@ ngx_kefu_welcome_read(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
 
 /* the participant's conversations: one summary call each, pipelined */
 
+typedef struct {
+    redisReply                  *index;
+    ngx_str_t                    who;
+    ngx_str_t                    role;
+} ngx_kefu_welcome_list_t;
+
+
 static void
 ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_welcome_t  *wc = data;
 
-    u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
-    size_t                i, n;
-    ngx_str_t             w, role, conv;
-    ngx_kefu_ws_t        *ws;
-    ngx_kefu_call_t      *calls;
+    u_char                    who[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_kefu_ws_t            *ws;
+    ngx_kefu_welcome_list_t   wl;
 
     ws = ngx_kefu_local_session(wc->kmcf, wc->sid);
 
@@ -569,48 +570,46 @@ ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         return;
     }
 
-    n = reply->elements;
-
-    if (n == 0) {
+    if (reply->elements == 0) {
         ngx_kefu_welcome_handler(rd, ngx_kefu_redis_empty_reply(), wc);
         return;
     }
 
-    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ws->connection->log);
-    if (calls == NULL) {
-        ngx_kefu_welcome_handler(rd, NULL, wc);
-        return;
-    }
+    wl.index = reply;
+    wl.who.data = who;
+    wl.who.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
+                              &ws->user_id) - who;
+    wl.role.data = (u_char *) ngx_kefu_roles[ws->role];
+    wl.role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
 
-    w.data = who;
-    w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                         &ws->user_id) - who;
-    role.data = (u_char *) ngx_kefu_roles[ws->role];
-    role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
-
-    for (i = 0; i < n; i++) {
-        conv.data = (u_char *) reply->element[i]->str;
-        conv.len = reply->element[i]->len;
-
-        if (reply->element[i]->type != REDIS_REPLY_STRING
-            || ngx_kefu_summary_args(&calls[i], &conv, &w, &role) != NGX_OK)
-        {
-            ngx_free(calls);
-            ngx_kefu_welcome_handler(rd, NULL, wc);
-            return;
-        }
-    }
-
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_summary, calls, n, 1,
-                              ngx_kefu_welcome_handler, wc)
+    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_summary,
+                                   reply->elements, ngx_kefu_welcome_summary,
+                                   &wl, 1, ngx_kefu_welcome_handler, wc)
         != NGX_OK)
     {
-        ngx_free(calls);
         ngx_kefu_welcome_handler(rd, NULL, wc);
-        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_welcome_summary(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_welcome_list_t  *wl = data;
+
+    ngx_str_t    conv;
+    redisReply  *e;
+
+    e = wl->index->element[i];
+
+    if (e->type != REDIS_REPLY_STRING) {
+        return NGX_ERROR;
     }
 
-    ngx_free(calls);
+    conv.data = (u_char *) e->str;
+    conv.len = e->len;
+
+    return ngx_kefu_summary_args(call, &conv, &wl->who, &wl->role);
 }
 
 

@@ -23,8 +23,9 @@
 
 
 #include "ngx_kefu.h"
-#include "ngx_kefu_redis.h"
+#include "ngx_kefu_sweep.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_lease.h"
 #include "ngx_kefu_settings.h"
 
 
@@ -35,180 +36,122 @@
 
 
 typedef struct {
-    ngx_pool_t                  *pool;
-    ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_site_t             *site;
+    ngx_kefu_sweep_t             sweep;      /* index: cut, more, cursor,
+                                                the batch */
     ngx_str_t                    token;
     ngx_str_t                    cursor;     /* where the next turn starts */
     ngx_str_t                    text;       /* the system entry's */
-    ngx_str_t                   *convs;      /* the batch, then the open */
+    ngx_str_t                   *convs;      /* the open of the batch */
     ngx_uint_t                   n;
     ngx_uint_t                   next;       /* the close under way */
     ngx_uint_t                   closed;
     int64_t                      cut;
-    unsigned                     more:1;
     unsigned                     failed:1;
 } ngx_kefu_idle_t;
 
 
-static void ngx_kefu_idle_handler(ngx_event_t *ev);
-static void ngx_kefu_idle_swept(ngx_kefu_redis_t *rd, redisReply *reply,
-    void *data);
-static void ngx_kefu_idle_checked(ngx_kefu_redis_t *rd, redisReply *rows,
-    void *data);
+static ngx_msec_t ngx_kefu_idle_period(ngx_kefu_site_t *site);
+static ngx_int_t ngx_kefu_idle_start(ngx_kefu_sweep_t *sw,
+    ngx_kefu_call_t *call, ngx_msec_t lease);
+static ngx_int_t ngx_kefu_idle_swept(ngx_kefu_sweep_t *sw,
+    redisReply *reply);
+static void ngx_kefu_idle_checked(ngx_kefu_sweep_t *sw, ngx_kefu_redis_t *rd,
+    redisReply *rows);
 static void ngx_kefu_idle_close_next(ngx_kefu_idle_t *it);
 static void ngx_kefu_idle_closed(ngx_kefu_main_conf_t *kmcf, void *data,
     ngx_int_t code, const char *message, json_t *result);
 static void ngx_kefu_idle_finish(ngx_kefu_idle_t *it);
 static void ngx_kefu_idle_done(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
-static ngx_int_t ngx_kefu_idle_str(ngx_pool_t *pool, ngx_str_t *dst,
-    redisReply *r);
+
+
+static const char  *ngx_kefu_idle_fields[] = { "state" };
+
+/* the retention sweep's interval, at most 10s (idle_close is 60s or
+ * more): a test with a short retention= gets a short turn */
+static const ngx_kefu_sweep_conf_t  ngx_kefu_idle_sweep = {
+    NGX_KEFU_IDLE_INTERVAL,
+    ngx_kefu_idle_period,
+    sizeof(ngx_kefu_idle_t),
+    &ngx_kefu_script_idle_sweep,
+    ngx_kefu_idle_start,
+    ngx_kefu_idle_swept,
+    ngx_kefu_idle_fields,
+    1,
+    ngx_kefu_idle_checked
+};
 
 
 ngx_int_t
 ngx_kefu_idle_init(ngx_cycle_t *cycle)
 {
-    ngx_uint_t             i;
-    ngx_msec_t             t;
-    ngx_event_t           *ev;
-    ngx_kefu_site_t       *site;
-    ngx_kefu_main_conf_t  *kmcf;
+    return ngx_kefu_sweep_init(cycle, &ngx_kefu_idle_sweep);
+}
 
-    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
 
-    if (kmcf == NULL || kmcf->redis == NULL || kmcf->sites.nelts == 0) {
-        return NGX_OK;
+static ngx_msec_t
+ngx_kefu_idle_period(ngx_kefu_site_t *site)
+{
+    return site->retention / 10;
+}
+
+
+static ngx_int_t
+ngx_kefu_idle_start(ngx_kefu_sweep_t *sw, ngx_kefu_call_t *call,
+    ngx_msec_t lease)
+{
+    ngx_kefu_idle_t  *it = (ngx_kefu_idle_t *) sw;
+
+    ngx_msec_t  idle, unit;
+
+    /* 0: never; not yet read: the shop may have set 0 */
+    if (ngx_kefu_settings_idle_close(sw->site, &idle) != NGX_OK
+        || idle == 0)
+    {
+        return NGX_DECLINED;
     }
 
-    /* the retention sweep's interval, at most 10s (idle_close is 60s or
-     * more): a test with a short retention= gets a short turn */
-    t = NGX_KEFU_IDLE_INTERVAL;
-    site = kmcf->sites.elts;
+    it->token.data = ngx_kefu_lease_token(sw->kmcf);
+    it->token.len = 16;
 
-    for (i = 0; i < kmcf->sites.nelts; i++) {
-        t = ngx_min(t, site[i].retention / 10);
+    if (ngx_kefu_idle_sweep_args(call, &sw->site->name, ngx_kefu_now_ms(),
+                                 idle, NGX_KEFU_IDLE_BATCH, lease, &it->token)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
-    kmcf->idle_interval = ngx_max(t, 1000);
-
-    ev = ngx_kefu_chore(cycle, ngx_kefu_idle_handler, kmcf, kmcf->idle_interval);
-    if (ev == NULL) {
+    /* the system entry's text: "... for 1 day", "... for 30 minutes" */
+    it->text.data = ngx_pnalloc(sw->pool, 96);
+    if (it->text.data == NULL) {
         return NGX_ERROR;
     }
 
-    kmcf->idle_event = ev;
+    idle /= 1000;
+    unit = idle % 86400 == 0 ? 86400 : idle % 3600 == 0 ? 3600
+           : idle % 60 == 0 ? 60 : 1;
+
+    it->text.len = ngx_sprintf(it->text.data,
+                               "conversation closed: no message for "
+                               "%M %s%s", idle / unit,
+                               unit == 86400 ? "day"
+                               : unit == 3600 ? "hour"
+                               : unit == 60 ? "minute" : "second",
+                               idle / unit == 1 ? "" : "s")
+                   - it->text.data;
 
     return NGX_OK;
 }
 
 
-static void
-ngx_kefu_idle_handler(ngx_event_t *ev)
-{
-    ngx_kefu_main_conf_t *kmcf = ev->data;
-
-    ngx_str_t         token;
-    ngx_uint_t        i;
-    ngx_msec_t        idle, unit;
-    ngx_pool_t       *pool;
-    ngx_kefu_idle_t  *it;
-    ngx_kefu_site_t  *s;
-    ngx_kefu_call_t   call;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_add_timer(ev, kmcf->idle_interval);
-
-    if (!ngx_kefu_redis_ready(kmcf->redis)) {
-        return;
-    }
-
-    token.data = ngx_kefu_lease_token(kmcf);
-    token.len = 16;
-
-    s = kmcf->sites.elts;
-
-    for (i = 0; i < kmcf->sites.nelts; i++) {
-
-        /* 0: never; not yet read: the shop may have set 0 */
-        if (ngx_kefu_settings_idle_close(&s[i], &idle) != NGX_OK
-            || idle == 0)
-        {
-            continue;
-        }
-
-        if (ngx_kefu_idle_sweep_args(&call, &s[i].name, ngx_kefu_now_ms(),
-                                     idle, NGX_KEFU_IDLE_BATCH,
-                                     kmcf->idle_interval
-                                     - kmcf->idle_interval / 10, &token)
-            != NGX_OK)
-        {
-            continue;
-        }
-
-        pool = ngx_create_pool(1024, ev->log);
-        if (pool == NULL) {
-            return;
-        }
-
-        it = ngx_pcalloc(pool, sizeof(ngx_kefu_idle_t));
-        if (it == NULL) {
-            ngx_destroy_pool(pool);
-            return;
-        }
-
-        it->pool = pool;
-        it->kmcf = kmcf;
-        it->site = &s[i];
-        it->token = token;
-
-        /* the system entry's text: "... for 1 day", "... for 30 minutes" */
-        it->text.data = ngx_pnalloc(pool, 96);
-        if (it->text.data == NULL) {
-            ngx_destroy_pool(pool);
-            return;
-        }
-
-        idle /= 1000;
-        unit = idle % 86400 == 0 ? 86400 : idle % 3600 == 0 ? 3600
-               : idle % 60 == 0 ? 60 : 1;
-
-        it->text.len = ngx_sprintf(it->text.data,
-                                   "conversation closed: no message for "
-                                   "%M %s%s", idle / unit,
-                                   unit == 86400 ? "day"
-                                   : unit == 3600 ? "hour"
-                                   : unit == 60 ? "minute" : "second",
-                                   idle / unit == 1 ? "" : "s")
-                       - it->text.data;
-
-        if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_idle_sweep,
-                                ngx_kefu_idle_swept, it, call.nkeys,
-                                call.argc, call.argv, call.lens)
-            != NGX_OK)
-        {
-            ngx_destroy_pool(pool);
-            return;
-        }
-    }
-}
-
-
 /* {cut, more, cursor, conv, ...}: each one's state, in its own slot */
 
-static void
-ngx_kefu_idle_swept(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+static ngx_int_t
+ngx_kefu_idle_swept(ngx_kefu_sweep_t *sw, redisReply *reply)
 {
-    ngx_kefu_idle_t  *it = data;
+    ngx_kefu_idle_t  *it = (ngx_kefu_idle_t *) sw;
 
-    size_t            i, n;
-    ngx_str_t         cut;
-    ngx_kefu_call_t  *calls;
-
-    static const char  *fields[] = { "state" };
+    redisReply  *cursor;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 3
@@ -222,85 +165,43 @@ ngx_kefu_idle_swept(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                           "kefu idle sweep failed: %s", reply->str);
         }
 
-        ngx_destroy_pool(it->pool);
-        return;
+        return NGX_DECLINED;
     }
 
-    cut.data = (u_char *) reply->element[0]->str;
-    cut.len = reply->element[0]->len;
-    it->cut = ngx_atoof(cut.data, cut.len);
-    it->more = reply->element[1]->integer == 1;
+    it->cut = ngx_atoof((u_char *) reply->element[0]->str,
+                        reply->element[0]->len);
+    sw->first = 3;
+    sw->more = reply->element[1]->integer == 1;
 
-    if (it->cut == NGX_ERROR
-        || ngx_kefu_idle_str(it->pool, &it->cursor, reply->element[2])
-           != NGX_OK)
-    {
-        ngx_destroy_pool(it->pool);
-        return;
+    cursor = reply->element[2];
+
+    if (it->cut == NGX_ERROR || cursor->len == 0 || cursor->len > 128) {
+        return NGX_DECLINED;
     }
 
-    n = reply->elements - 3;
-
-    if (n == 0) {
-        ngx_kefu_idle_finish(it);
-        return;
-    }
-
-    it->convs = ngx_palloc(it->pool, n * sizeof(ngx_str_t));
-    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
-
-    if (it->convs == NULL || calls == NULL) {
-        goto failed;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (reply->element[3 + i]->type != REDIS_REPLY_STRING
-            || ngx_kefu_idle_str(it->pool, &it->convs[i],
-                                 reply->element[3 + i])
-               != NGX_OK
-            || ngx_kefu_conv_fields_args(&calls[i], &it->convs[i], fields, 1)
-               != NGX_OK)
-        {
-            goto failed;
-        }
-    }
-
-    it->n = n;
-
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_conv_fields, calls, n, 0,
-                              ngx_kefu_idle_checked, it)
-        != NGX_OK)
-    {
-        goto failed;
-    }
-
-    ngx_free(calls);
-    return;
-
-failed:
-
-    if (calls) {
-        ngx_free(calls);
-    }
-
-    ngx_destroy_pool(it->pool);
+    return NGX_OK;
 }
 
 
 /* those still open (or with the bot) are closed; queued ones never */
 
 static void
-ngx_kefu_idle_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
+ngx_kefu_idle_checked(ngx_kefu_sweep_t *sw, ngx_kefu_redis_t *rd,
+    redisReply *rows)
 {
-    ngx_kefu_idle_t  *it = data;
+    ngx_kefu_idle_t  *it = (ngx_kefu_idle_t *) sw;
 
     size_t       i, n;
-    redisReply  *st;
+    redisReply  *st, *e;
 
-    if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
-        || rows->elements != it->n)
-    {
-        ngx_destroy_pool(it->pool);
+    /* the copy's: it lives as long as the turn */
+    e = sw->index->element[2];
+    it->cursor.data = (u_char *) e->str;
+    it->cursor.len = e->len;
+
+    it->convs = ngx_palloc(sw->pool, (rows->elements + 1) * sizeof(ngx_str_t));
+    if (it->convs == NULL) {
+        ngx_destroy_pool(sw->pool);
         return;
     }
 
@@ -319,7 +220,10 @@ ngx_kefu_idle_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
             && ((st->len == 4 && ngx_strncmp(st->str, "open", 4) == 0)
                 || (st->len == 3 && ngx_strncmp(st->str, "bot", 3) == 0)))
         {
-            it->convs[n++] = it->convs[i];
+            e = sw->index->element[sw->first + i];
+            it->convs[n].data = (u_char *) e->str;
+            it->convs[n].len = e->len;
+            n++;
         }
     }
 
@@ -340,8 +244,9 @@ ngx_kefu_idle_close_next(ngx_kefu_idle_t *it)
         return;
     }
 
-    ngx_kefu_route_close_idle(it->kmcf, it->site, &it->convs[it->next],
-                              it->cut, &it->text, ngx_kefu_idle_closed, it);
+    ngx_kefu_route_close_idle(it->sweep.kmcf, it->sweep.site,
+                              &it->convs[it->next], it->cut, &it->text,
+                              ngx_kefu_idle_closed, it);
 }
 
 
@@ -378,21 +283,22 @@ ngx_kefu_idle_finish(ngx_kefu_idle_t *it)
     if (it->closed) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "kefu: %ui idle conversations of site \"%V\" closed",
-                      it->closed, &it->site->name);
+                      it->closed, &it->sweep.site->name);
     }
 
     if (it->failed
-        || !ngx_kefu_redis_ready(it->kmcf->redis)
-        || ngx_kefu_idle_done_args(&call, &it->site->name, &it->token,
-                                   &it->cursor, it->more)
+        || !ngx_kefu_redis_ready(it->sweep.kmcf->redis)
+        || ngx_kefu_idle_done_args(&call, &it->sweep.site->name, &it->token,
+                                   &it->cursor, it->sweep.more)
            != NGX_OK
-        || ngx_kefu_redis_eval(it->kmcf->redis, &ngx_kefu_script_idle_done,
+        || ngx_kefu_redis_eval(it->sweep.kmcf->redis,
+                               &ngx_kefu_script_idle_done,
                                ngx_kefu_idle_done, it, call.nkeys,
                                call.argc, call.argv, call.lens)
            != NGX_OK)
     {
         /* the lease lapses; the next turn reads this batch again */
-        ngx_destroy_pool(it->pool);
+        ngx_destroy_pool(it->sweep.pool);
     }
 }
 
@@ -402,41 +308,12 @@ ngx_kefu_idle_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_idle_t  *it = data;
 
-    ngx_kefu_main_conf_t  *kmcf;
-
-    kmcf = it->kmcf;
-
-    /* a full batch: the rest soon, not an interval later */
-    if (it->more
-        && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1
-        && !(ngx_exiting || ngx_terminate || ngx_quit)
-        && kmcf->idle_event)
+    /* the cursor moved: a full batch's rest soon */
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+        || reply->integer != 1)
     {
-        if (kmcf->idle_event->timer_set) {
-            ngx_del_timer(kmcf->idle_event);
-        }
-
-        ngx_add_timer(kmcf->idle_event, 100);
+        it->sweep.more = 0;
     }
 
-    ngx_destroy_pool(it->pool);
-}
-
-
-static ngx_int_t
-ngx_kefu_idle_str(ngx_pool_t *pool, ngx_str_t *dst, redisReply *r)
-{
-    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 128) {
-        return NGX_ERROR;
-    }
-
-    dst->data = ngx_pnalloc(pool, r->len);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(dst->data, r->str, r->len);
-    dst->len = r->len;
-
-    return NGX_OK;
+    ngx_kefu_sweep_done(&it->sweep);
 }

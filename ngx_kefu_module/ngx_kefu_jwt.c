@@ -372,3 +372,42 @@ ngx_kefu_jwt_hmac(ngx_str_t *secret, u_char *data, size_t len, u_char *sig)
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_kefu_jwt_site_is(json_t *claims, ngx_str_t *site)
+{
+    json_t  *v;
+
+    v = json_object_get(claims, "site");
+
+    if (!json_is_string(v)
+        || json_string_length(v) != site->len
+        || ngx_strncmp(json_string_value(v), site->data, site->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_kefu_jwt_sub(json_t *claims, const char **err)
+{
+    json_t  *v;
+
+    v = json_object_get(claims, "sub");
+
+    if (!json_is_string(v)
+        || ngx_kefu_valid_id((u_char *) json_string_value(v),
+                             json_string_length(v))
+           != NGX_OK)
+    {
+        *err = "token \"sub\" must be an id of 1-128 characters "
+               "[A-Za-z0-9._@-]";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}

@@ -21,5 +21,10 @@ ngx_int_t ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret,
 ngx_int_t ngx_kefu_jwt_sign(ngx_pool_t *pool, json_t *claims,
     ngx_str_t *secret, ngx_str_t *token);
 
+/* the claims' "site" is site: NGX_OK; NGX_DECLINED if not */
+ngx_int_t ngx_kefu_jwt_site_is(json_t *claims, ngx_str_t *site);
+/* the claims' "sub", an id: NGX_OK; NGX_DECLINED with *err if not */
+ngx_int_t ngx_kefu_jwt_sub(json_t *claims, const char **err);
+
 
 #endif /* _NGX_KEFU_JWT_H_INCLUDED_ */

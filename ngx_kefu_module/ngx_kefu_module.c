@@ -12,6 +12,7 @@
 #include "ngx_kefu_status.h"
 #include "ngx_kefu_api.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_lease.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_revoke.h"

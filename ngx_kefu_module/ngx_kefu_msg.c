@@ -13,10 +13,11 @@
 
 
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_settings.h"
-#include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
@@ -132,7 +133,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     is_private = req->private;
     att = NULL;
 
-    /* an attachment is checked and copied here (ngx_kefu_upload_serve.c) */
+    /* an attachment is checked and copied here (ngx_kefu_attach.c) */
     if (req->attachment) {
         whostr.data = who;
         whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",

@@ -3,7 +3,10 @@
  * A message's event with "kefu_redis cluster": msg_slot writes only the
  * conversation's slot, so its event (and the site's other writes: the
  * visitor kept alive, an attachment's reference) follows by event_put in
- * the site's slot, sent as soon as msg's reply is here.  The log is the
+ * the site's slot: the events of the messages whose replies one pass of
+ * the event loop handled wait in a posted event, which sends one event_put
+ * per site (at most NGX_KEFU_EVENT_PUT_MAX messages a call) when the
+ * pass's other events are done.  The log is the
  * outbox: a worker that died between the two calls left the site's mark
  * behind, and the conversation's next event_put (a later message, or the
  * resend of the same one, which msg answers as a duplicate) finds it so
@@ -17,23 +20,43 @@
 #include "ngx_kefu_msg_event.h"
 
 
+/* a message's event waiting for the end of the event-loop pass */
+typedef struct ngx_kefu_msg_event_item_s  ngx_kefu_msg_event_item_t;
+
+struct ngx_kefu_msg_event_item_s {
+    ngx_kefu_msg_event_item_t   *next;
+    ngx_str_t                    site;
+    ngx_kefu_event_put_t         e;
+    u_char                       data[];
+};
+
+/* per worker (kmcf->msg_events): the pass's events, flushed when posted */
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_msg_event_item_t   *head;
+    ngx_kefu_msg_event_item_t  **last;
+} ngx_kefu_msg_events_t;
+
+/* a call in flight: its site, for a heal */
 typedef struct {
     ngx_kefu_main_conf_t        *kmcf;
-    uint64_t                     upto;       /* the seq the call was for */
-    uint64_t                     mark;       /* the site's, when behind */
+    ngx_uint_t                   heal;       /* this is one: not again */
     ngx_str_t                    site;
-    ngx_str_t                    conv;
+    ngx_str_t                    conv;       /* a heal's */
+    uint64_t                     mark;
+    uint64_t                     upto;
     u_char                       data[];
 } ngx_kefu_msg_event_ctx_t;
 
 
-static ngx_int_t ngx_kefu_msg_event_send(ngx_kefu_msg_event_ctx_t *ctx,
-    ngx_kefu_event_put_t *p, ngx_kefu_redis_handler_pt h);
+static void ngx_kefu_msg_events_flush(ngx_event_t *ev);
+static ngx_int_t ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf,
+    ngx_str_t *site, ngx_kefu_event_put_t *e, ngx_uint_t n,
+    ngx_kefu_msg_event_ctx_t *heal);
 static void ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd,
-    redisReply *reply, void *data);
-static void ngx_kefu_msg_event_healed(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 
 
@@ -75,15 +98,14 @@ void
 ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
     redisReply *reply)
 {
-    u_char                    *p;
-    size_t                     len;
-    int64_t                    code;
-    uint64_t                   seq;
-    ngx_str_t                  conv;
-    redisReply               **e;
-    ngx_kefu_event_put_t       put;
-    ngx_kefu_event_entry_t     entry;
-    ngx_kefu_msg_event_ctx_t  *ctx;
+    u_char                     *p;
+    size_t                      len;
+    int64_t                     code;
+    uint64_t                    seq;
+    ngx_str_t                   conv, visitor;
+    redisReply                **e;
+    ngx_kefu_msg_events_t      *b;
+    ngx_kefu_msg_event_item_t  *it;
 
     if (!ngx_kefu_redis_cluster(kmcf->redis)
         || reply == NULL || reply->type != REDIS_REPLY_ARRAY
@@ -97,7 +119,8 @@ ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
     if (e[0]->type != REDIS_REPLY_INTEGER
         || e[1]->type != REDIS_REPLY_STRING
         || e[1]->len == 0 || e[1]->len > NGX_KEFU_MAX_ID_LEN
-        || e[2]->type != REDIS_REPLY_INTEGER || e[2]->integer <= 0)
+        || e[2]->type != REDIS_REPLY_INTEGER || e[2]->integer <= 0
+        || a->site.len > NGX_KEFU_MAX_ID_LEN)
     {
         return;
     }
@@ -116,117 +139,231 @@ ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
         return;
     }
 
-    ctx = ngx_alloc(sizeof(ngx_kefu_msg_event_ctx_t) + a->site.len
-                    + conv.len, ngx_cycle->log);
-    if (ctx == NULL) {
+    b = kmcf->msg_events;
+
+    if (b == NULL) {
+        b = ngx_calloc(sizeof(ngx_kefu_msg_events_t), ngx_cycle->log);
+        if (b == NULL) {
+            return;
+        }
+
+        b->kmcf = kmcf;
+        b->ev.handler = ngx_kefu_msg_events_flush;
+        b->ev.data = b;
+        b->ev.log = ngx_cycle->log;
+        b->last = &b->head;
+        kmcf->msg_events = b;
+    }
+
+    /* the visitor written to is kept alive, as msg does on one Redis */
+    ngx_str_null(&visitor);
+
+    if (code == 0) {
+        if (a->role.len == sizeof("visitor") - 1
+            && ngx_strncmp(a->role.data, "visitor", a->role.len) == 0
+            && a->who.len > 2)
+        {
+            visitor.data = a->who.data + 2;
+            visitor.len = a->who.len - 2;
+
+        } else if (a->target.len) {
+            visitor = a->target;
+        }
+
+        if (visitor.len > NGX_KEFU_MAX_ID_LEN
+            || a->file.len > NGX_KEFU_MAX_ID_LEN)
+        {
+            return;
+        }
+    }
+
+    /* the entry's JSON as msg wrote it: head, conv, mid, seq, tail */
+    len = a->site.len + conv.len;
+
+    if (code == 0) {
+        len += visitor.len + a->file.len + a->event.len
+               + a->head.len + conv.len
+               + sizeof("\",\"id\":\"\",\"seq\":") - 1 + 2 * NGX_INT64_LEN
+               + a->tail.len;
+    }
+
+    it = ngx_alloc(sizeof(ngx_kefu_msg_event_item_t) + len, ngx_cycle->log);
+    if (it == NULL) {
         return;
     }
 
-    ctx->kmcf = kmcf;
-    ctx->upto = seq;
-    ctx->mark = 0;
-    ctx->site.data = ctx->data;
-    ctx->site.len = a->site.len;
-    ctx->conv.data = ngx_cpymem(ctx->data, a->site.data, a->site.len);
-    ctx->conv.len = conv.len;
-    ngx_memcpy(ctx->conv.data, conv.data, conv.len);
+    ngx_memzero(&it->e, sizeof(ngx_kefu_event_put_t));
+    it->next = NULL;
 
-    ngx_memzero(&put, sizeof(ngx_kefu_event_put_t));
-    put.site = ctx->site;
-    put.conv = ctx->conv;
+    p = it->data;
+    it->site.data = p;
+    it->site.len = a->site.len;
+    p = ngx_cpymem(p, a->site.data, a->site.len);
+    it->e.conv.data = p;
+    it->e.conv.len = conv.len;
+    p = ngx_cpymem(p, conv.data, conv.len);
 
     if (code == 1) {
         /* nothing new: only whether the mark is behind the original */
-        put.prev = seq;
-
-        if (ngx_kefu_msg_event_send(ctx, &put, ngx_kefu_msg_event_put_done)
-            != NGX_OK)
-        {
-            ngx_free(ctx);
-        }
-
-        return;
-    }
-
-    put.prev = (uint64_t) ngx_max(e[9]->integer, 0);
-
-    /* the visitor written to is kept alive, as msg does on one Redis */
-    if (a->role.len == sizeof("visitor") - 1
-        && ngx_strncmp(a->role.data, "visitor", a->role.len) == 0
-        && a->who.len > 2)
-    {
-        put.visitor.data = a->who.data + 2;
-        put.visitor.len = a->who.len - 2;
-
-    } else if (a->target.len) {
-        put.visitor = a->target;
-    }
-
-    put.visitor_ttl = a->visitor_ttl;
-    put.file = a->file;
-
-    /* the entry's JSON as msg wrote it: head, conv, mid, seq, tail */
-    len = a->head.len + conv.len + sizeof("\",\"id\":\"\",\"seq\":") - 1
-          + 2 * NGX_INT64_LEN + a->tail.len;
-
-    p = ngx_alloc(len, ngx_cycle->log);
-    if (p == NULL) {
-        ngx_free(ctx);
-        return;
-    }
-
-    entry.seq = seq;
-    entry.ts = a->ts;
-    entry.json.data = p;
-    entry.json.len = ngx_snprintf(p, len, "%V%V\",\"id\":\"%uL\",\"seq\":%uL%V",
-                                  &a->head, &conv, a->id, seq, &a->tail)
-                     - p;
-
-    if (a->event.len) {
-        entry.name = a->event;
-
-    } else if (a->private) {
-        ngx_str_set(&entry.name, "note");
+        it->e.prev = seq;
 
     } else {
-        ngx_str_set(&entry.name, "msg");
+        it->e.prev = (uint64_t) ngx_max(e[9]->integer, 0);
+        it->e.seq = seq;
+        it->e.ts = a->ts;
+
+        /* (none: no copy of a NULL) */
+        it->e.visitor.data = p;
+        it->e.visitor.len = visitor.len;
+
+        if (visitor.len) {
+            p = ngx_cpymem(p, visitor.data, visitor.len);
+        }
+
+        it->e.visitor_ttl = a->visitor_ttl;
+
+        it->e.file.data = p;
+        it->e.file.len = a->file.len;
+
+        if (a->file.len) {
+            p = ngx_cpymem(p, a->file.data, a->file.len);
+        }
+
+        if (a->event.len) {
+            it->e.name.data = p;
+            it->e.name.len = a->event.len;
+            p = ngx_cpymem(p, a->event.data, a->event.len);
+
+        } else if (a->private) {
+            ngx_str_set(&it->e.name, "note");
+
+        } else {
+            ngx_str_set(&it->e.name, "msg");
+        }
+
+        it->e.json.data = p;
+        it->e.json.len = ngx_snprintf(p, it->data + len - p,
+                                      "%V%V\",\"id\":\"%uL\",\"seq\":%uL%V",
+                                      &a->head, &conv, a->id, seq, &a->tail)
+                         - p;
     }
 
-    put.n = 1;
-    put.e = &entry;
+    /* the messages of this pass go together, one call per site */
+    *b->last = it;
+    b->last = &it->next;
 
-    if (ngx_kefu_msg_event_send(ctx, &put, ngx_kefu_msg_event_put_done)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "kefu: a message's event could not be sent: the "
-                      "conversation's next message puts it");
+    if (!b->ev.posted) {
+        ngx_post_event(&b->ev, &ngx_posted_events);
+    }
+}
+
+
+/* the pass is over: one event_put per site for its messages */
+
+static void
+ngx_kefu_msg_events_flush(ngx_event_t *ev)
+{
+    ngx_kefu_msg_events_t  *b = ev->data;
+
+    ngx_uint_t                   n;
+    ngx_kefu_event_put_t         e[NGX_KEFU_EVENT_PUT_MAX];
+    ngx_kefu_msg_event_item_t   *it, *rest, **next;
+    ngx_kefu_msg_event_item_t   *batch[NGX_KEFU_EVENT_PUT_MAX];
+
+    rest = b->head;
+    b->head = NULL;
+    b->last = &b->head;
+
+    while (rest) {
+        /* the first one's site: its messages in order, up to the most */
+        n = 0;
+        next = &rest;
+
+        for (it = rest; it; it = *next) {
+            if (n < NGX_KEFU_EVENT_PUT_MAX
+                && it->site.len == rest->site.len
+                && ngx_memcmp(it->site.data, rest->site.data,
+                              it->site.len) == 0)
+            {
+                batch[n] = it;
+                e[n++] = it->e;
+                *next = it->next;
+
+                continue;
+            }
+
+            next = &it->next;
+        }
+
+        if (ngx_kefu_msg_event_send(b->kmcf, &batch[0]->site, e, n, NULL)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "kefu: %ui message events of site \"%V\" could "
+                          "not be sent: each conversation's next message "
+                          "puts them", n, &batch[0]->site);
+        }
+
+        while (n) {
+            ngx_free(batch[--n]);
+        }
+    }
+}
+
+
+/* one event_put; heal: the ctx of the heal it is (its site and conv) */
+
+static ngx_int_t
+ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf, ngx_str_t *site,
+    ngx_kefu_event_put_t *e, ngx_uint_t n, ngx_kefu_msg_event_ctx_t *heal)
+{
+    ngx_int_t                   rc;
+    ngx_kefu_msg_event_ctx_t   *ctx;
+    ngx_kefu_event_put_call_t  *call;
+
+    ctx = heal;
+
+    if (ctx == NULL) {
+        ctx = ngx_alloc(sizeof(ngx_kefu_msg_event_ctx_t) + site->len,
+                        ngx_cycle->log);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->kmcf = kmcf;
+        ctx->heal = 0;
+        ctx->site.data = ctx->data;
+        ctx->site.len = site->len;
+        ngx_memcpy(ctx->data, site->data, site->len);
+        ngx_str_null(&ctx->conv);
+    }
+
+    call = ngx_alloc(sizeof(ngx_kefu_event_put_call_t), ngx_cycle->log);
+
+    rc = NGX_ERROR;
+
+    if (call && ngx_kefu_event_put_args(call, &ctx->site, e, n) == NGX_OK) {
+        /* writes that follow the messages', like the search index's */
+        rc = ngx_kefu_redis_eval_follow(kmcf->redis,
+                                        &ngx_kefu_script_event_put,
+                                        ngx_kefu_msg_event_put_done, ctx,
+                                        call->nkeys, call->argc, call->argv,
+                                        call->lens);
+    }
+
+    if (call) {
+        ngx_free(call);
+    }
+
+    if (rc != NGX_OK && heal == NULL) {
         ngx_free(ctx);
     }
 
-    ngx_free(p);
+    return rc;
 }
 
 
-static ngx_int_t
-ngx_kefu_msg_event_send(ngx_kefu_msg_event_ctx_t *ctx,
-    ngx_kefu_event_put_t *p, ngx_kefu_redis_handler_pt h)
-{
-    ngx_kefu_event_put_call_t  call;
-
-    if (ngx_kefu_event_put_args(&call, p) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /* a write that follows the message's, like the search index's */
-    return ngx_kefu_redis_eval_follow(ctx->kmcf->redis,
-                                      &ngx_kefu_script_event_put, h, ctx,
-                                      call.nkeys, call.argc, call.argv,
-                                      call.lens);
-}
-
-
-/* event_put's reply: done, or the mark is behind and the log is read */
+/* event_put's reply: the conversations whose mark is behind are healed */
 
 static void
 ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -234,16 +371,17 @@ ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_msg_event_ctx_t  *ctx = data;
 
-    ngx_kefu_call_t  call;
+    size_t                     i;
+    uint64_t                   mark, upto;
+    redisReply               **e;
+    ngx_kefu_call_t            call;
+    ngx_kefu_msg_event_ctx_t  *h;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements < 2
-        || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
-    {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "kefu: a message's event of conversation \"%V\" was "
-                      "not put%s%s: its next message puts it", &ctx->conv,
+                      "kefu: message events of site \"%V\" were not "
+                      "put%s%s: each conversation's next message puts "
+                      "them", &ctx->site,
                       reply && reply->type == REDIS_REPLY_ERROR ? ": " : "",
                       reply && reply->type == REDIS_REPLY_ERROR
                       ? reply->str : "");
@@ -251,27 +389,60 @@ ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
         return;
     }
 
-    if (reply->element[0]->integer != 2) {
-        ngx_free(ctx);
-        return;
+    e = reply->element;
+
+    /* a heal that finds the mark behind again (a race) stops there */
+    for (i = 0; !ctx->heal && i + 2 < reply->elements; i += 3) {
+        if (e[i]->type != REDIS_REPLY_STRING || e[i]->len == 0
+            || e[i]->len > NGX_KEFU_MAX_ID_LEN
+            || e[i + 1]->type != REDIS_REPLY_STRING
+            || e[i + 2]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        mark = (uint64_t) ngx_atoof((u_char *) e[i + 1]->str,
+                                    e[i + 1]->len);
+        upto = (uint64_t) ngx_atoof((u_char *) e[i + 2]->str,
+                                    e[i + 2]->len);
+
+        if ((off_t) mark < 0 || (off_t) upto <= 0) {
+            continue;
+        }
+
+        h = ngx_alloc(sizeof(ngx_kefu_msg_event_ctx_t) + ctx->site.len
+                      + e[i]->len, ngx_cycle->log);
+        if (h == NULL) {
+            continue;
+        }
+
+        h->kmcf = ctx->kmcf;
+        h->heal = 1;
+        h->site.data = h->data;
+        h->site.len = ctx->site.len;
+        h->conv.data = ngx_cpymem(h->data, ctx->site.data, ctx->site.len);
+        h->conv.len = e[i]->len;
+        ngx_memcpy(h->conv.data, e[i]->str, e[i]->len);
+        h->mark = mark;
+        h->upto = upto;
+
+        if (ngx_kefu_ev_range_args(&call, &h->conv, mark, upto,
+                                   NGX_KEFU_EVENT_PUT_MAX) != NGX_OK
+            || ngx_kefu_redis_eval_follow(rd, &ngx_kefu_script_ev_range,
+                                          ngx_kefu_msg_event_range, h,
+                                          call.nkeys, call.argc, call.argv,
+                                          call.lens)
+               != NGX_OK)
+        {
+            ngx_free(h);
+        }
     }
 
-    ctx->mark = (uint64_t) ngx_max(reply->element[1]->integer, 0);
-
-    if (ngx_kefu_ev_range_args(&call, &ctx->conv, ctx->mark, ctx->upto,
-                               NGX_KEFU_EVENT_PUT_MAX) != NGX_OK
-        || ngx_kefu_redis_eval_follow(rd, &ngx_kefu_script_ev_range,
-                                      ngx_kefu_msg_event_range, ctx,
-                                      call.nkeys, call.argc, call.argv,
-                                      call.lens)
-           != NGX_OK)
-    {
-        ngx_free(ctx);
-    }
+    ngx_free(ctx);
 }
 
 
-/* the log's entries above the mark: put, after the mark */
+/* the log's entries above the mark: put, after the mark, in seq order */
 
 static void
 ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -279,10 +450,10 @@ ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_msg_event_ctx_t  *ctx = data;
 
-    size_t                   i, n;
-    redisReply             **e;
-    ngx_kefu_event_put_t     put;
-    ngx_kefu_event_entry_t   entries[NGX_KEFU_EVENT_PUT_MAX];
+    size_t                  i, n;
+    uint64_t                prev;
+    redisReply            **e;
+    ngx_kefu_event_put_t    entries[NGX_KEFU_EVENT_PUT_MAX];
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements % 4 != 0)
@@ -293,6 +464,7 @@ ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd, redisReply *reply,
 
     n = 0;
     e = reply->element;
+    prev = ctx->mark;
 
     for (i = 0; i + 3 < reply->elements && n < NGX_KEFU_EVENT_PUT_MAX;
          i += 4)
@@ -305,6 +477,8 @@ ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd, redisReply *reply,
             continue;
         }
 
+        ngx_memzero(&entries[n], sizeof(ngx_kefu_event_put_t));
+        entries[n].conv = ctx->conv;
         entries[n].seq = (uint64_t) ngx_atoof((u_char *) e[i]->str,
                                               e[i]->len);
         entries[n].name.data = (u_char *) e[i + 1]->str;
@@ -317,6 +491,9 @@ ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd, redisReply *reply,
             continue;
         }
 
+        /* each after the one before it, the first after the mark */
+        entries[n].prev = prev;
+        prev = entries[n].seq;
         n++;
     }
 
@@ -330,33 +507,9 @@ ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd, redisReply *reply,
                   "seq %uL put again from its log (a worker died between "
                   "msg and event_put)", &ctx->conv, n, ctx->mark);
 
-    ngx_memzero(&put, sizeof(ngx_kefu_event_put_t));
-    put.site = ctx->site;
-    put.conv = ctx->conv;
-    put.prev = ctx->mark;
-    put.n = n;
-    put.e = entries;
-
-    if (ngx_kefu_msg_event_send(ctx, &put, ngx_kefu_msg_event_healed)
+    if (ngx_kefu_msg_event_send(ctx->kmcf, &ctx->site, entries, n, ctx)
         != NGX_OK)
     {
         ngx_free(ctx);
     }
-}
-
-
-static void
-ngx_kefu_msg_event_healed(ngx_kefu_redis_t *rd, redisReply *reply,
-    void *data)
-{
-    ngx_kefu_msg_event_ctx_t  *ctx = data;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "kefu: the events of conversation \"%V\" read from "
-                      "its log were not put: its next message does it",
-                      &ctx->conv);
-    }
-
-    ngx_free(ctx);
 }

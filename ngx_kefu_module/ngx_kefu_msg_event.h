@@ -6,7 +6,8 @@
  *   ngx_kefu_msg_event.c      which script stores a message (lua/msg.lua
  *                             on one Redis, the event in the same step;
  *                             lua/msg_slot.lua in a cluster), and then
- *                             lua/event_put.lua with its event, healed
+ *                             lua/event_put.lua with its event (one call
+ *                             per site per event-loop pass), healed
  *                             from the log (lua/ev_range.lua) when a
  *                             worker died between the two calls
  *

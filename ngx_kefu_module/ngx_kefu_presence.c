@@ -16,9 +16,10 @@
  */
 
 
-#include "ngx_kefu_conv.h"
+#include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
-#include "ngx_kefu_route.h"
+#include "ngx_kefu_presence.h"
+#include "ngx_kefu_lease.h"
 
 
 typedef struct {
@@ -78,7 +79,7 @@ ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
         ngx_str_set(&state, "away");
     }
 
-    if (ngx_kefu_presence_groups(ws, &groups) != NGX_OK) {
+    if (ngx_kefu_agent_groups(ws, &groups) != NGX_OK) {
         return;
     }
 
@@ -122,54 +123,6 @@ ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
     ws->present = 1;
 
     ngx_kefu_route_run(call);
-}
-
-
-/*
- * The token's "groups" (valid names only), or the site's default group.
- * A JSON array to be freed with free().
- */
-
-ngx_int_t
-ngx_kefu_presence_groups(ngx_kefu_ws_t *ws, char **out)
-{
-    size_t   i;
-    json_t  *claim, *g, *a;
-
-    a = json_array();
-    if (a == NULL) {
-        return NGX_ERROR;
-    }
-
-    claim = ws->claims ? json_object_get(ws->claims, "groups") : NULL;
-
-    json_array_foreach(claim, i, g) {
-        if (!json_is_string(g) || json_string_length(g) > 64
-            || ngx_kefu_valid_id((u_char *) json_string_value(g),
-                                 json_string_length(g))
-               != NGX_OK
-            || json_array_size(a) >= 32)
-        {
-            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
-                          "kefu: agent \"%V\": a group of its token is "
-                          "not a group name or one too many, ignored",
-                          &ws->user_id);
-            continue;
-        }
-
-        json_array_append(a, g);
-    }
-
-    if (claim == NULL) {
-        json_array_append_new(a, json_stringn((char *)
-                                              ws->site->default_group.data,
-                                              ws->site->default_group.len));
-    }
-
-    *out = json_dumps(a, JSON_COMPACT);
-    json_decref(a);
-
-    return *out ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -17,9 +17,8 @@
  */
 
 
-#include "ngx_kefu_conv.h"
+#include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
-#include "ngx_kefu_route.h"
 
 
 /* conversations listed per group; the rest are counted in "more" */
@@ -39,9 +38,16 @@ typedef struct {
     int64_t                      bots_more;
     ngx_kefu_queue_entry_t      *items;
     ngx_uint_t                   nitems;
+    ngx_kefu_queue_entry_t     **kept;     /* the items still there */
 } ngx_kefu_queue_ctx_t;
 
 
+static ngx_int_t ngx_kefu_queue_list_args(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
+static ngx_int_t ngx_kefu_queue_item_call(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
+static ngx_int_t ngx_kefu_queue_entry_call(ngx_kefu_call_t *call,
+    ngx_uint_t i, void *data);
 static void ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows,
     void *data);
 static void ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows,
@@ -70,7 +76,7 @@ ngx_kefu_queue_hello(ngx_kefu_ws_t *ws)
         return;
     }
 
-    if (ngx_kefu_presence_groups(ws, &groups) != NGX_OK) {
+    if (ngx_kefu_agent_groups(ws, &groups) != NGX_OK) {
         return;
     }
 
@@ -105,7 +111,6 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     ngx_str_t              s;
     ngx_pool_t            *pool;
     const char            *cid;
-    ngx_kefu_call_t       *calls;
     ngx_kefu_queue_ctx_t  *ctx;
 
     /* agents and admins only, cid at most 64 bytes: ngx_kefu_validate() */
@@ -117,7 +122,7 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
-    if (ngx_kefu_presence_groups(ws, &groups) != NGX_OK) {
+    if (ngx_kefu_agent_groups(ws, &groups) != NGX_OK) {
         ngx_kefu_app_error(ws, "internal", "out of memory", cid);
         return;
     }
@@ -125,7 +130,6 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     a = json_loads(groups, 0, NULL);
     free(groups);
 
-    calls = NULL;
     pool = ngx_create_pool(4096, ws->connection->log);
 
     if (a == NULL || !json_is_array(a) || pool == NULL) {
@@ -147,10 +151,8 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     ctx->site.data = ngx_pstrdup(pool, &ws->site->name);
     ctx->groups = ngx_palloc(pool, (json_array_size(a) + 1)
                                    * sizeof(ngx_str_t));
-    calls = ngx_alloc(2 * (json_array_size(a) + 1) * sizeof(ngx_kefu_call_t),
-                      ws->connection->log);
 
-    if (ctx->site.data == NULL || ctx->groups == NULL || calls == NULL) {
+    if (ctx->site.data == NULL || ctx->groups == NULL) {
         goto nomem;
     }
 
@@ -165,15 +167,7 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         ctx->groups[ctx->ngroups].len = s.len;
         ctx->groups[ctx->ngroups].data = ngx_pstrdup(pool, &s);
 
-        /* each group twice: its queue, then its bot conversations */
-        if (ctx->groups[ctx->ngroups].data == NULL
-            || ngx_kefu_queue_args(&calls[2 * ctx->ngroups], &ctx->site, &s,
-                                   NGX_KEFU_QUEUE_LIST, 0)
-               != NGX_OK
-            || ngx_kefu_queue_args(&calls[2 * ctx->ngroups + 1], &ctx->site,
-                                   &s, NGX_KEFU_QUEUE_LIST, 1)
-               != NGX_OK)
-        {
+        if (ctx->groups[ctx->ngroups].data == NULL) {
             goto nomem;
         }
 
@@ -181,27 +175,23 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     }
 
     json_decref(a);
-    a = NULL;
 
     if (ctx->ngroups == 0) {
-        ngx_free(calls);
         ngx_kefu_queue_answer(ws->main_conf->redis, ctx, NULL);
         return;
     }
 
-    if (ngx_kefu_redis_gather(ws->main_conf->redis, &ngx_kefu_script_queue,
-                              calls, 2 * ctx->ngroups, 0,
-                              ngx_kefu_queue_listed,
-                              ctx)
+    /* each group twice: its queue, then its bot conversations */
+    if (ngx_kefu_redis_gather_each(ws->main_conf->redis,
+                                   &ngx_kefu_script_queue, 2 * ctx->ngroups,
+                                   ngx_kefu_queue_list_args, ctx, 0,
+                                   ngx_kefu_queue_listed, ctx)
         != NGX_OK)
     {
-        ngx_free(calls);
         ngx_destroy_pool(pool);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
-        return;
     }
 
-    ngx_free(calls);
     return;
 
 nomem:
@@ -210,15 +200,21 @@ nomem:
         json_decref(a);
     }
 
-    if (calls) {
-        ngx_free(calls);
-    }
-
     if (pool) {
         ngx_destroy_pool(pool);
     }
 
     ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+}
+
+
+static ngx_int_t
+ngx_kefu_queue_list_args(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_queue_ctx_t  *ctx = data;
+
+    return ngx_kefu_queue_args(call, &ctx->site, &ctx->groups[i / 2],
+                               NGX_KEFU_QUEUE_LIST, i % 2);
 }
 
 
@@ -232,7 +228,6 @@ ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
     size_t                   i, k, n;
     ngx_str_t                s;
     redisReply              *r;
-    ngx_kefu_call_t         *calls;
     ngx_kefu_queue_entry_t  *e;
 
     if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
@@ -271,10 +266,9 @@ ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
     }
 
     ctx->items = ngx_pcalloc(ctx->pool, n * sizeof(ngx_kefu_queue_entry_t));
-    calls = ngx_alloc(n * sizeof(ngx_kefu_call_t), ngx_cycle->log);
-
-    if (ctx->items == NULL || calls == NULL) {
-        goto failed;
+    if (ctx->items == NULL) {
+        ngx_kefu_queue_handler(rd, NULL, ctx);
+        return;
     }
 
     for (i = 0; i < rows->elements; i++) {
@@ -300,34 +294,32 @@ ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
 
             if (r->element[k]->type != REDIS_REPLY_STRING
                 || r->element[k + 1]->type != REDIS_REPLY_STRING
-                || e->conv.data == NULL || e->since.data == NULL
-                || ngx_kefu_queue_item_args(&calls[ctx->nitems], &e->conv)
-                   != NGX_OK)
+                || e->conv.data == NULL || e->since.data == NULL)
             {
-                goto failed;
+                ngx_kefu_queue_handler(rd, NULL, ctx);
+                return;
             }
 
             ctx->nitems++;
         }
     }
 
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_queue_item, calls, n, 0,
-                              ngx_kefu_queue_items, ctx)
+    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_queue_item, n,
+                                   ngx_kefu_queue_item_call, ctx, 0,
+                                   ngx_kefu_queue_items, ctx)
         != NGX_OK)
     {
-        goto failed;
+        ngx_kefu_queue_handler(rd, NULL, ctx);
     }
+}
 
-    ngx_free(calls);
-    return;
 
-failed:
+static ngx_int_t
+ngx_kefu_queue_item_call(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_queue_ctx_t  *ctx = data;
 
-    if (calls) {
-        ngx_free(calls);
-    }
-
-    ngx_kefu_queue_handler(rd, NULL, ctx);
+    return ngx_kefu_queue_item_args(call, &ctx->items[i].conv);
 }
 
 
@@ -344,7 +336,6 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
     size_t                   i, k, n;
     ngx_str_t                s, *f[4];
     redisReply              *r;
-    ngx_kefu_call_t         *calls;
     ngx_kefu_queue_entry_t  *e;
 
     if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
@@ -354,8 +345,9 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
         return;
     }
 
-    calls = ngx_alloc(ctx->nitems * sizeof(ngx_kefu_call_t), ngx_cycle->log);
-    if (calls == NULL) {
+    ctx->kept = ngx_palloc(ctx->pool,
+                           ctx->nitems * sizeof(ngx_kefu_queue_entry_t *));
+    if (ctx->kept == NULL) {
         ngx_kefu_queue_handler(rd, NULL, ctx);
         return;
     }
@@ -390,37 +382,35 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
             f[k]->data = s.len ? ngx_pstrdup(ctx->pool, &s) : (u_char *) "";
 
             if (f[k]->data == NULL) {
-                goto failed;
+                ngx_kefu_queue_handler(rd, NULL, ctx);
+                return;
             }
         }
 
-        if (ngx_kefu_queue_entry_args(&calls[n], e) != NGX_OK) {
-            goto failed;
-        }
-
-        n++;
+        ctx->kept[n++] = e;
     }
 
     if (n == 0) {
-        ngx_free(calls);
         ngx_kefu_queue_answer(rd, ctx, NULL);
         return;
     }
 
-    if (ngx_kefu_redis_gather(rd, &ngx_kefu_script_queue_entry, calls, n, 0,
-                              ngx_kefu_queue_entries, ctx)
+    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_queue_entry, n,
+                                   ngx_kefu_queue_entry_call, ctx, 0,
+                                   ngx_kefu_queue_entries, ctx)
         != NGX_OK)
     {
-        goto failed;
+        ngx_kefu_queue_handler(rd, NULL, ctx);
     }
+}
 
-    ngx_free(calls);
-    return;
 
-failed:
+static ngx_int_t
+ngx_kefu_queue_entry_call(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
+{
+    ngx_kefu_queue_ctx_t  *ctx = data;
 
-    ngx_free(calls);
-    ngx_kefu_queue_handler(rd, NULL, ctx);
+    return ngx_kefu_queue_entry_args(call, ctx->kept[i]);
 }
 
 

@@ -97,6 +97,8 @@ static void ngx_kefu_redis_done(ngx_kefu_redis_req_t *req,
 static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
+static void ngx_kefu_redis_inflight(ngx_kefu_redis_link_t *link,
+    ngx_kefu_redis_req_t *req);
 static void ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static ngx_int_t ngx_kefu_redis_sub_send(ngx_kefu_redis_t *rd,
@@ -1649,6 +1651,22 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
  * in a cluster every call does, for a redirection.
  */
 
+/* a request went out on link: it waits there for its reply */
+
+static void
+ngx_kefu_redis_inflight(ngx_kefu_redis_link_t *link, ngx_kefu_redis_req_t *req)
+{
+    ngx_queue_insert_tail(&link->inflight, &req->queue);
+    link->ninflight++;
+    link->nfollow += req->follow;
+    ngx_kefu_stat_redis_queue(link->rd->kmcf, ++link->rd->queued);
+
+    if (!link->timer.timer_set) {
+        ngx_kefu_redis_arm_timer(link);
+    }
+}
+
+
 static ngx_int_t
 ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
@@ -1711,14 +1729,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
         return NGX_ERROR;
     }
 
-    ngx_queue_insert_tail(&link->inflight, &req->queue);
-    link->ninflight++;
-    link->nfollow += req->follow;
-    ngx_kefu_stat_redis_queue(link->rd->kmcf, ++link->rd->queued);
-
-    if (!link->timer.timer_set) {
-        ngx_kefu_redis_arm_timer(link);
-    }
+    ngx_kefu_redis_inflight(link, req);
 
     return NGX_OK;
 }
@@ -1976,14 +1987,7 @@ ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req, ngx_kefu_redis_link_t *link,
 
     req->sent = ngx_current_msec;
 
-    ngx_queue_insert_tail(&link->inflight, &req->queue);
-    link->ninflight++;
-    link->nfollow += req->follow;
-    ngx_kefu_stat_redis_queue(link->rd->kmcf, ++link->rd->queued);
-
-    if (!link->timer.timer_set) {
-        ngx_kefu_redis_arm_timer(link);
-    }
+    ngx_kefu_redis_inflight(link, req);
 
     return NGX_OK;
 }

@@ -13,7 +13,8 @@
  * - Handshake: AUTH as configured, then PING; "+PONG" makes it ready and
  *   every channel of its shard is subscribed.
  * - Health: every interval a PING (allowed on a subscribed connection,
- *   answered ["pong", ""]); none within "timeout" means a stalled link:
+ *   answered ["pong", ""], or +PONG while no channel is subscribed); none
+ *   within "timeout" means a stalled link:
  *   it is dropped and reopened.
  * - What was published while a shard's link was down, or while a slot
  *   moved to another master (Redis then sends "sunsubscribe" for its
@@ -401,6 +402,18 @@ ngx_kefu_redis_shard_read(ngx_event_t *ev)
 }
 
 
+/* the health check answered: the link is alive */
+static void
+ngx_kefu_redis_shard_ponged(ngx_kefu_redis_shard_t *sh)
+{
+    sh->pinging = 0;
+
+    if (sh->timer.timer_set) {
+        ngx_del_timer(&sh->timer);
+    }
+}
+
+
 static void
 ngx_kefu_redis_shard_reply(ngx_kefu_redis_shard_t *sh, redisReply *r)
 {
@@ -411,10 +424,19 @@ ngx_kefu_redis_shard_reply(ngx_kefu_redis_shard_t *sh, redisReply *r)
     rd = sh->node->rd;
 
     if (r->type == REDIS_REPLY_STATUS) {
-        if (r->len == 4 && ngx_strncmp(r->str, "PONG", 4) == 0
-            && sh->state == NGX_KEFU_LINK_HANDSHAKE)
-        {
-            ngx_kefu_redis_shard_ready_link(sh);
+        if (r->len == 4 && ngx_strncmp(r->str, "PONG", 4) == 0) {
+            if (sh->state == NGX_KEFU_LINK_HANDSHAKE) {
+                ngx_kefu_redis_shard_ready_link(sh);
+                return;
+            }
+
+            /*
+             * the health check's answer on a link with no channel
+             * subscribed (a master none of this worker's channels hash
+             * to): Redis answers +PONG there, ["pong", ""] only once
+             * subscribed
+             */
+            ngx_kefu_redis_shard_ponged(sh);
         }
 
         /* +OK: AUTH */
@@ -454,12 +476,7 @@ ngx_kefu_redis_shard_reply(ngx_kefu_redis_shard_t *sh, redisReply *r)
     kind.len = r->element[0]->len;
 
     if (kind.len == 4 && ngx_strncmp(kind.data, "pong", 4) == 0) {
-        sh->pinging = 0;
-
-        if (sh->timer.timer_set) {
-            ngx_del_timer(&sh->timer);
-        }
-
+        ngx_kefu_redis_shard_ponged(sh);
         return;
     }
 

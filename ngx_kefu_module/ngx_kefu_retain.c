@@ -10,7 +10,7 @@
 
 
 #include "ngx_kefu.h"
-#include "ngx_kefu_redis.h"
+#include "ngx_kefu_sweep.h"
 
 
 /* conversations looked at per site and run */
@@ -19,28 +19,47 @@
 
 /* one site's sweep, from the index read to the drop */
 typedef struct {
-    ngx_pool_t                  *pool;
-    ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_site_t             *site;
-    redisReply                  *index;      /* the batch, copied */
+    ngx_kefu_sweep_t             sweep;      /* index: the batch */
     ngx_str_t                   *gone;       /* of the index: to drop */
     size_t                       ngone;
     int64_t                      trimmed;
     int64_t                      removed;
-    ngx_uint_t                   more;
 } ngx_kefu_retain_t;
 
 
-static void ngx_kefu_retain_handler(ngx_event_t *ev);
-static void ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply,
-    void *data);
-static void ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows,
-    void *data);
+static ngx_msec_t ngx_kefu_retain_period(ngx_kefu_site_t *site);
+static ngx_int_t ngx_kefu_retain_start(ngx_kefu_sweep_t *sw,
+    ngx_kefu_call_t *call, ngx_msec_t lease);
+static ngx_int_t ngx_kefu_retain_swept(ngx_kefu_sweep_t *sw,
+    redisReply *reply);
+static void ngx_kefu_retain_checked(ngx_kefu_sweep_t *sw,
+    ngx_kefu_redis_t *rd, redisReply *rows);
 static ngx_int_t ngx_kefu_retain_drop(ngx_kefu_call_t *call, ngx_uint_t i,
     void *data);
 static void ngx_kefu_retain_dropped(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_retain_finish(ngx_kefu_retain_t *rt);
+
+
+static const char  *ngx_kefu_retain_fields[] = { "site" };
+
+/*
+ * The sweep of the site-level indexes (lua/retain_sweep.lua): every worker
+ * has a timer, a tenth of the shortest retention (1s to 60s); one worker
+ * of all hosts takes each interval's turn by a lease in Redis, and one
+ * whose batch was full runs again at once (100 ms) until it is done.
+ */
+static const ngx_kefu_sweep_conf_t  ngx_kefu_retain_sweep = {
+    60000,
+    ngx_kefu_retain_period,
+    sizeof(ngx_kefu_retain_t),
+    &ngx_kefu_script_retain_sweep,
+    ngx_kefu_retain_start,
+    ngx_kefu_retain_swept,
+    ngx_kefu_retain_fields,
+    1,
+    ngx_kefu_retain_checked
+};
 
 
 /* a resend must find its original, but never after its conversation went */
@@ -64,148 +83,43 @@ ngx_kefu_visitor_seconds(ngx_kefu_site_t *site, ngx_uint_t anonymous)
 }
 
 
-/*
- * The sweep of the site-level indexes (lua/retain_sweep.lua): every worker
- * has a timer, a tenth of the shortest retention (1s to 60s); one worker
- * of all hosts takes each interval's turn by a lease in Redis, and one
- * whose batch was full runs again at once (100 ms) until it is done.
- */
-
 ngx_int_t
 ngx_kefu_retain_init(ngx_cycle_t *cycle)
 {
-    ngx_uint_t             i;
-    ngx_msec_t             t;
-    ngx_event_t           *ev;
-    ngx_kefu_site_t       *site;
-    ngx_kefu_main_conf_t  *kmcf;
+    return ngx_kefu_sweep_init(cycle, &ngx_kefu_retain_sweep);
+}
 
-    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
 
-    if (kmcf == NULL || kmcf->redis == NULL || kmcf->sites.nelts == 0) {
-        return NGX_OK;
+static ngx_msec_t
+ngx_kefu_retain_period(ngx_kefu_site_t *site)
+{
+    return site->retention / 10;
+}
+
+
+static ngx_int_t
+ngx_kefu_retain_start(ngx_kefu_sweep_t *sw, ngx_kefu_call_t *call,
+    ngx_msec_t lease)
+{
+    if (ngx_kefu_retain_sweep_args(call, &sw->site->name, ngx_kefu_now_ms(),
+                                   sw->site->retention, NGX_KEFU_RETAIN_BATCH,
+                                   lease)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
-
-    t = 60000;
-    site = kmcf->sites.elts;
-
-    for (i = 0; i < kmcf->sites.nelts; i++) {
-        t = ngx_min(t, site[i].retention / 10);
-    }
-
-    kmcf->retain_interval = ngx_max(t, 1000);
-
-    ev = ngx_kefu_chore(cycle, ngx_kefu_retain_handler, kmcf, kmcf->retain_interval);
-    if (ev == NULL) {
-        return NGX_ERROR;
-    }
-
-    kmcf->retain_event = ev;
 
     return NGX_OK;
 }
 
 
-/*
- * A worker's periodic chore (the leased sweeps: retention here, idle and
- * bot conversations): its timer, first due after interval, cancelable so
- * that it never holds a worker that is shutting down.
- */
+/* {1, more, trimmed, conv, ...}: the batch of old index entries, each
+ * one's hash asked for in its slot */
 
-ngx_event_t *
-ngx_kefu_chore(ngx_cycle_t *cycle, ngx_event_handler_pt handler, void *data,
-    ngx_msec_t interval)
+static ngx_int_t
+ngx_kefu_retain_swept(ngx_kefu_sweep_t *sw, redisReply *reply)
 {
-    ngx_event_t  *ev;
-
-    ev = ngx_pcalloc(cycle->pool, sizeof(ngx_event_t));
-    if (ev == NULL) {
-        return NULL;
-    }
-
-    ev->handler = handler;
-    ev->data = data;
-    ev->log = cycle->log;
-    ev->cancelable = 1;
-
-    ngx_add_timer(ev, interval);
-
-    return ev;
-}
-
-
-static void
-ngx_kefu_retain_handler(ngx_event_t *ev)
-{
-    ngx_kefu_main_conf_t *kmcf = ev->data;
-
-    ngx_uint_t          i;
-    ngx_pool_t         *pool;
-    ngx_kefu_site_t    *s;
-    ngx_kefu_call_t     call;
-    ngx_kefu_retain_t  *rt;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_add_timer(ev, kmcf->retain_interval);
-
-    if (!ngx_kefu_redis_ready(kmcf->redis)) {
-        return;
-    }
-
-    s = kmcf->sites.elts;
-
-    for (i = 0; i < kmcf->sites.nelts; i++) {
-        if (ngx_kefu_retain_sweep_args(&call, &s[i].name, ngx_kefu_now_ms(),
-                                       s[i].retention, NGX_KEFU_RETAIN_BATCH,
-                                       kmcf->retain_interval
-                                       - kmcf->retain_interval / 10)
-            != NGX_OK)
-        {
-            continue;
-        }
-
-        /* the sweep's steps keep what they need in a pool of their own */
-        pool = ngx_create_pool(1024, ev->log);
-        if (pool == NULL) {
-            return;
-        }
-
-        rt = ngx_pcalloc(pool, sizeof(ngx_kefu_retain_t));
-        if (rt == NULL) {
-            ngx_destroy_pool(pool);
-            return;
-        }
-
-        rt->pool = pool;
-        rt->kmcf = kmcf;
-        rt->site = &s[i];
-
-        if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_retain_sweep,
-                                ngx_kefu_retain_swept, rt, call.nkeys,
-                                call.argc, call.argv, call.lens)
-            != NGX_OK)
-        {
-            ngx_destroy_pool(pool);
-            return;
-        }
-    }
-}
-
-
-/* the batch of old index entries: is each one's hash gone? (its slot) */
-
-static void
-ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
-{
-    ngx_kefu_retain_t  *rt = data;
-
-    size_t                    n;
-    ngx_kefu_gather_convs_t   gc;
-
-    static const char  *fields[] = { "site" };
+    ngx_kefu_retain_t  *rt = (ngx_kefu_retain_t *) sw;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 3
@@ -214,60 +128,37 @@ ngx_kefu_retain_swept(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
         /* {-1}: another worker's turn */
-        ngx_destroy_pool(rt->pool);
-        return;
+        return NGX_DECLINED;
     }
 
-    rt->more = reply->element[1]->integer == 1;
+    sw->first = 3;
+    sw->more = reply->element[1]->integer == 1;
     rt->trimmed = reply->element[2]->integer;
 
-    n = reply->elements - 3;
-
-    if (n == 0) {
-        ngx_kefu_retain_finish(rt);
-        return;
-    }
-
-    rt->index = ngx_kefu_redis_reply_copy(rt->pool, reply);
-
-    gc.index = rt->index;
-    gc.first = 3;
-    gc.step = 1;
-    gc.fields = fields;
-    gc.nfields = 1;
-
-    if (rt->index == NULL
-        || ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_conv_fields, n,
-                                      ngx_kefu_gather_conv_fields, &gc, 0,
-                                      ngx_kefu_retain_checked, rt)
-           != NGX_OK)
-    {
-        ngx_destroy_pool(rt->pool);
-    }
+    return NGX_OK;
 }
 
 
 /* those gone leave the index, a few conversations a call, pipelined */
 
 static void
-ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
+ngx_kefu_retain_checked(ngx_kefu_sweep_t *sw, ngx_kefu_redis_t *rd,
+    redisReply *rows)
 {
-    ngx_kefu_retain_t  *rt = data;
+    ngx_kefu_retain_t  *rt = (ngx_kefu_retain_t *) sw;
 
     size_t        i, n, ncalls;
     ngx_str_t    *gone;
     redisReply   *e;
 
-    if (rows == NULL || rows->type != REDIS_REPLY_ARRAY
-        || rows->elements != rt->index->elements - 3)
-    {
-        ngx_destroy_pool(rt->pool);
+    if (rows->elements == 0) {
+        ngx_kefu_retain_finish(rt);
         return;
     }
 
-    gone = ngx_palloc(rt->pool, rows->elements * sizeof(ngx_str_t));
+    gone = ngx_palloc(sw->pool, rows->elements * sizeof(ngx_str_t));
     if (gone == NULL) {
-        ngx_destroy_pool(rt->pool);
+        ngx_destroy_pool(sw->pool);
         return;
     }
 
@@ -277,7 +168,7 @@ ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
         if (rows->element[i]->type == REDIS_REPLY_ARRAY
             && rows->element[i]->elements == 0)
         {
-            e = rt->index->element[3 + i];
+            e = sw->index->element[sw->first + i];
             gone[n].data = (u_char *) e->str;
             gone[n].len = e->len;
             n++;
@@ -298,7 +189,7 @@ ngx_kefu_retain_checked(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
                                    ngx_kefu_retain_dropped, rt)
         != NGX_OK)
     {
-        ngx_destroy_pool(rt->pool);
+        ngx_destroy_pool(sw->pool);
     }
 }
 
@@ -310,7 +201,7 @@ ngx_kefu_retain_drop(ngx_kefu_call_t *call, ngx_uint_t i, void *data)
 {
     ngx_kefu_retain_t  *rt = data;
 
-    return ngx_kefu_retain_drop_args(call, &rt->site->name,
+    return ngx_kefu_retain_drop_args(call, &rt->sweep.site->name,
                                      rt->gone + i * NGX_KEFU_RETAIN_DROP_MAX,
                                      ngx_min(NGX_KEFU_RETAIN_DROP_MAX,
                                              rt->ngone
@@ -340,27 +231,11 @@ ngx_kefu_retain_dropped(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 static void
 ngx_kefu_retain_finish(ngx_kefu_retain_t *rt)
 {
-    ngx_kefu_main_conf_t  *kmcf;
-
-    kmcf = rt->kmcf;
-
     if (rt->removed || rt->trimmed) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "kefu retain: %L conversations and %L events gone",
                        rt->removed, rt->trimmed);
     }
 
-    /* a full batch: the rest soon, not an interval later */
-    if (rt->more
-        && !(ngx_exiting || ngx_terminate || ngx_quit)
-        && kmcf->retain_event)
-    {
-        if (kmcf->retain_event->timer_set) {
-            ngx_del_timer(kmcf->retain_event);
-        }
-
-        ngx_add_timer(kmcf->retain_event, 100);
-    }
-
-    ngx_destroy_pool(rt->pool);
+    ngx_kefu_sweep_done(&rt->sweep);
 }

@@ -63,6 +63,9 @@ static void ngx_kefu_revoke_forget(ngx_kefu_revoke_site_t *rs);
 static ngx_kefu_revoke_entry_t *ngx_kefu_revoke_find(
     ngx_kefu_revoke_site_t *rs, u_char kind, u_char *value, size_t len);
 static void ngx_kefu_revoke_sweep(ngx_kefu_revoke_site_t *rs);
+static void ngx_kefu_revoke_sweep_one(ngx_kefu_ws_t *ws, void *data);
+static void ngx_kefu_revoke_kick_one(ngx_kefu_ws_t *ws, void *data);
+static void ngx_kefu_revoke_close(ngx_kefu_ws_t *ws);
 static ngx_int_t ngx_kefu_revoke_session(ngx_kefu_revoke_site_t *rs,
     ngx_kefu_ws_t *ws);
 
@@ -215,39 +218,51 @@ ngx_kefu_revoke_refresh(ngx_event_t *ev)
 }
 
 
+/*
+ * The site's entries not yet expired, with their expiries: what a worker
+ * loads and the API lists.
+ */
+
+void
+ngx_kefu_revoke_list(ngx_kefu_revoke_list_t *l, ngx_str_t *site)
+{
+    l->argv[0] = "ZRANGEBYSCORE";
+    l->lens[0] = sizeof("ZRANGEBYSCORE") - 1;
+    l->argv[1] = (char *) l->key;
+    l->lens[1] = ngx_snprintf(l->key, sizeof(l->key), "kefu:{s:%V}:revoked",
+                              site) - l->key;
+    l->argv[2] = (char *) l->now;
+    l->lens[2] = ngx_snprintf(l->now, sizeof(l->now), "(%L",
+                              ngx_kefu_now_ms()) - l->now;
+    l->argv[3] = "+inf";
+    l->lens[3] = 4;
+    l->argv[4] = "WITHSCORES";
+    l->lens[4] = 10;
+    l->argv[5] = "LIMIT";
+    l->lens[5] = 5;
+    l->argv[6] = "0";
+    l->lens[6] = 1;
+    l->argv[7] = (char *) l->max;
+    l->lens[7] = ngx_sprintf(l->max, "%ui", (ngx_uint_t) NGX_KEFU_REVOKE_MAX)
+                 - l->max;
+}
+
+
 static void
 ngx_kefu_revoke_load(ngx_kefu_revoke_site_t *rs)
 {
-    u_char       key[NGX_KEFU_MAX_ID_LEN + 32], now[NGX_INT64_LEN + 1];
-    u_char       max[NGX_INT_T_LEN];
-    size_t       lens[8];
-    const char  *argv[8];
+    ngx_kefu_revoke_list_t  list;
 
     if (rs->loading) {
         rs->again = 1;
         return;
     }
 
-    argv[0] = "ZRANGEBYSCORE";
-    lens[0] = sizeof("ZRANGEBYSCORE") - 1;
-    argv[1] = (char *) key;
-    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:revoked",
-                           &rs->site->name) - key;
-    argv[2] = (char *) now;
-    lens[2] = ngx_snprintf(now, sizeof(now), "(%L", ngx_kefu_now_ms()) - now;
-    argv[3] = "+inf";
-    lens[3] = 4;
-    argv[4] = "WITHSCORES";
-    lens[4] = 10;
-    argv[5] = "LIMIT";
-    lens[5] = 5;
-    argv[6] = "0";
-    lens[6] = 1;
-    argv[7] = (char *) max;
-    lens[7] = ngx_sprintf(max, "%ui", (ngx_uint_t) NGX_KEFU_REVOKE_MAX) - max;
+    ngx_kefu_revoke_list(&list, &rs->site->name);
 
     if (ngx_kefu_redis_command(rs->kmcf->redis, ngx_kefu_revoke_loaded, rs,
-                               8, argv, lens)
+                               NGX_KEFU_REVOKE_LIST_ARGS, list.argv,
+                               list.lens)
         == NGX_OK)
     {
         rs->loading = 1;
@@ -631,57 +646,55 @@ ngx_kefu_revoke_added(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
  * taken before a session is closed: closing may take it out of the tree.
  */
 
+typedef struct {
+    u_char                       kind;
+    ngx_str_t                   *value;
+} ngx_kefu_revoke_kick_t;
+
+
 void
 ngx_kefu_revoke_kick(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     u_char kind, ngx_str_t *value)
 {
-    ngx_str_t          *have;
-    ngx_kefu_ws_t      *ws;
-    ngx_rbtree_node_t  *node, *next, *root, *sentinel;
+    ngx_kefu_revoke_kick_t  k;
 
-    if (kmcf->local == NULL) {
+    k.kind = kind;
+    k.value = value;
+
+    ngx_kefu_local_each(kmcf, site, ngx_kefu_revoke_kick_one, &k);
+}
+
+
+static void
+ngx_kefu_revoke_kick_one(ngx_kefu_ws_t *ws, void *data)
+{
+    ngx_kefu_revoke_kick_t  *k = data;
+
+    ngx_str_t  *have;
+
+    /* one closing already has been told why */
+    if (ws->io->close_sent) {
         return;
     }
 
-    root = kmcf->local->sessions.root;
-    sentinel = kmcf->local->sessions.sentinel;
-
-    if (root == sentinel) {
+    if (k->kind == 'e' && ws->role != NGX_KEFU_ROLE_VISITOR) {
         return;
     }
 
-    for (node = ngx_rbtree_min(root, sentinel); node; node = next) {
-        next = ngx_rbtree_next(&kmcf->local->sessions, node);
+    have = (k->kind == 'j') ? &ws->jti : &ws->user_id;
 
-        ws = (ngx_kefu_ws_t *) ((u_char *) node
-                                - offsetof(ngx_kefu_ws_t, session_node));
+    if (have->len != k->value->len
+        || ngx_strncmp(have->data, k->value->data, k->value->len) != 0)
+    {
+        return;
+    }
 
-        /* one closing already has been told why */
-        if (ws->site != site || ws->io->close_sent) {
-            continue;
-        }
+    if (k->kind == 'e') {
+        ngx_kefu_app_error(ws, "forbidden", "visitor erased", NULL);
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_FORBIDDEN, "visitor erased");
 
-        if (kind == 'e' && ws->role != NGX_KEFU_ROLE_VISITOR) {
-            continue;
-        }
-
-        have = (kind == 'j') ? &ws->jti : &ws->user_id;
-
-        if (have->len != value->len
-            || ngx_strncmp(have->data, value->data, value->len) != 0)
-        {
-            continue;
-        }
-
-        if (kind == 'e') {
-            ngx_kefu_app_error(ws, "forbidden", "visitor erased", NULL);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_FORBIDDEN, "visitor erased");
-
-        } else {
-            ngx_kefu_app_error(ws, "unauthorized", "token revoked", NULL);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED,
-                             "token revoked");
-        }
+    } else {
+        ngx_kefu_revoke_close(ws);
     }
 }
 
@@ -691,37 +704,29 @@ ngx_kefu_revoke_kick(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 static void
 ngx_kefu_revoke_sweep(ngx_kefu_revoke_site_t *rs)
 {
-    ngx_kefu_ws_t         *ws;
-    ngx_rbtree_node_t     *node, *next, *root, *sentinel;
-    ngx_kefu_main_conf_t  *kmcf;
-
-    kmcf = rs->kmcf;
-
-    if (kmcf->local == NULL || rs->n == 0) {
-        return;
+    if (rs->n) {
+        ngx_kefu_local_each(rs->kmcf, rs->site, ngx_kefu_revoke_sweep_one,
+                            rs);
     }
+}
 
-    root = kmcf->local->sessions.root;
-    sentinel = kmcf->local->sessions.sentinel;
 
-    if (root == sentinel) {
-        return;
+static void
+ngx_kefu_revoke_sweep_one(ngx_kefu_ws_t *ws, void *data)
+{
+    ngx_kefu_revoke_site_t  *rs = data;
+
+    if (!ws->io->close_sent && ngx_kefu_revoke_session(rs, ws)) {
+        ngx_kefu_revoke_close(ws);
     }
+}
 
-    for (node = ngx_rbtree_min(root, sentinel); node; node = next) {
-        next = ngx_rbtree_next(&kmcf->local->sessions, node);
 
-        ws = (ngx_kefu_ws_t *) ((u_char *) node
-                                - offsetof(ngx_kefu_ws_t, session_node));
-
-        if (ws->site == rs->site && !ws->io->close_sent
-            && ngx_kefu_revoke_session(rs, ws))
-        {
-            ngx_kefu_app_error(ws, "unauthorized", "token revoked", NULL);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED,
-                             "token revoked");
-        }
-    }
+static void
+ngx_kefu_revoke_close(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_app_error(ws, "unauthorized", "token revoked", NULL);
+    ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_UNAUTHORIZED, "token revoked");
 }
 
 

@@ -43,6 +43,19 @@ void ngx_kefu_revoke_ready(ngx_kefu_main_conf_t *kmcf);
 void ngx_kefu_revoke_published(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *channel, ngx_str_t *payload);
 
+/* ZRANGEBYSCORE of the site's live entries (the load's and the API's) */
+#define NGX_KEFU_REVOKE_LIST_ARGS  8
+
+typedef struct {
+    const char                  *argv[NGX_KEFU_REVOKE_LIST_ARGS];
+    size_t                       lens[NGX_KEFU_REVOKE_LIST_ARGS];
+    u_char                       key[NGX_KEFU_MAX_ID_LEN + 32];
+    u_char                       now[NGX_INT64_LEN + 1];
+    u_char                       max[NGX_INT_T_LEN];
+} ngx_kefu_revoke_list_t;
+
+void ngx_kefu_revoke_list(ngx_kefu_revoke_list_t *l, ngx_str_t *site);
+
 /* NGX_OK, or NGX_DECLINED with *err set: the token is revoked */
 ngx_int_t ngx_kefu_revoke_check(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, json_t *claims, const char **err);

@@ -133,24 +133,6 @@ const char *ngx_kefu_route_error_code(ngx_int_t code);
 ngx_uint_t ngx_kefu_route_http_status(ngx_int_t code);
 
 
-/* the actor of a WebSocket connection (ngx_kefu_agent.c) */
-void ngx_kefu_agent_actor(ngx_kefu_ws_t *ws, ngx_kefu_actor_t *actor);
-void ngx_kefu_agent_result(ngx_kefu_ws_t *ws, json_t *result);
-
-/* presence of agents' connections (ngx_kefu_presence.c) */
-void ngx_kefu_presence_hello(ngx_kefu_ws_t *ws);
-void ngx_kefu_presence_bye(ngx_kefu_ws_t *ws);
-ngx_int_t ngx_kefu_presence_groups(ngx_kefu_ws_t *ws, char **out);
-
-/* this worker's leases: presence and id node (ngx_kefu_lease.c) */
-ngx_int_t ngx_kefu_lease_init_process(ngx_cycle_t *cycle);
-void ngx_kefu_lease_ready(ngx_kefu_main_conf_t *kmcf);
-extern const ngx_kefu_redis_consumer_t  ngx_kefu_lease_redis_consumer;
-void ngx_kefu_lease_exit(ngx_cycle_t *cycle);
-void ngx_kefu_lease_dirty(ngx_kefu_main_conf_t *kmcf);
-u_char *ngx_kefu_lease_token(ngx_kefu_main_conf_t *kmcf);
-
-
 /*
  * Below: the module's own machinery for routing script calls, used by
  * ngx_kefu_route.c, ngx_kefu_presence.c and ngx_kefu_msg.c.

@@ -26,6 +26,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_lease.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"

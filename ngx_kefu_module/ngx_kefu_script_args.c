@@ -1090,26 +1090,30 @@ ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
 
 
 /*
- * KEYS: the site's marks, its stream, its convs index; the visitor's
- * record, index and pages (a visitor kept alive); the file's references
- * (a file).  ARGV: site, conv, prev, visitor ttl, file, then seq, name,
- * ts, JSON per entry.
+ * KEYS: the site's marks, its stream, its convs index; then per message
+ * the visitor's record (a visitor kept alive), the file's references (a
+ * file).  ARGV: site, then per message conv, prev, visitor ttl, file, seq,
+ * name, ts, JSON.
  */
 
 ngx_int_t
-ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c,
-    ngx_kefu_event_put_t *p)
+ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
+    ngx_kefu_event_put_t *e, ngx_uint_t n)
 {
-    int          k;
+    int          k, a;
     u_char      *b;
     ngx_uint_t   i, nn;
 
-    if (p->n > NGX_KEFU_EVENT_PUT_MAX
-        || p->site.len > NGX_KEFU_MAX_ID_LEN
-        || p->visitor.len > NGX_KEFU_MAX_ID_LEN
-        || p->file.len > NGX_KEFU_MAX_ID_LEN)
-    {
+    if (n > NGX_KEFU_EVENT_PUT_MAX || site->len > NGX_KEFU_MAX_ID_LEN) {
         return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (e[i].visitor.len > NGX_KEFU_MAX_ID_LEN
+            || e[i].file.len > NGX_KEFU_MAX_ID_LEN)
+        {
+            return NGX_ERROR;
+        }
     }
 
     k = 0;
@@ -1120,62 +1124,76 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c,
     c->lens[k] = ngx_snprintf(b, sizeof(c->keys[0]), fmt, __VA_ARGS__) - b;  \
     k++
 
-    ngx_kefu_ep_key("kefu:{s:%V}:ev", &p->site);
-    ngx_kefu_ep_key("kefu:{s:%V}:events", &p->site);
-    ngx_kefu_ep_key("kefu:{s:%V}:convs", &p->site);
+    ngx_kefu_ep_key("kefu:{s:%V}:ev", site);
+    ngx_kefu_ep_key("kefu:{s:%V}:events", site);
+    ngx_kefu_ep_key("kefu:{s:%V}:convs", site);
 
-    if (p->visitor.len) {
-        ngx_kefu_ep_key("kefu:{s:%V}:v:%V", &p->site, &p->visitor);
-        ngx_kefu_ep_key("kefu:{s:%V}:v:%V:convs", &p->site, &p->visitor);
-        ngx_kefu_ep_key("kefu:{s:%V}:v:%V:pages", &p->site, &p->visitor);
-    }
+    for (i = 0; i < n; i++) {
+        if (e[i].visitor.len) {
+            ngx_kefu_ep_key("kefu:{s:%V}:v:%V", site, &e[i].visitor);
+        }
 
-    if (p->file.len) {
-        ngx_kefu_ep_key("kefu:{s:%V}:file:%V", &p->site, &p->file);
+        if (e[i].file.len) {
+            ngx_kefu_ep_key("kefu:{s:%V}:file:%V", site, &e[i].file);
+        }
     }
 
 #undef ngx_kefu_ep_key
 
     c->nkeys = k;
+    a = k;
     nn = 0;
 
 #define ngx_kefu_ep_str(s)                                                    \
-    c->argv[k] = (s)->len ? (const char *) (s)->data : "";                   \
-    c->lens[k] = (s)->len;                                                    \
-    k++
+    c->argv[a] = (s)->len ? (const char *) (s)->data : "";                   \
+    c->lens[a] = (s)->len;                                                    \
+    a++
 
 #define ngx_kefu_ep_num(fmt, v)                                               \
     b = c->nums[nn++];                                                        \
-    c->argv[k] = (const char *) b;                                            \
-    c->lens[k] = ngx_snprintf(b, NGX_INT64_LEN, fmt, v) - b;                  \
-    k++
+    c->argv[a] = (const char *) b;                                            \
+    c->lens[a] = ngx_snprintf(b, NGX_INT64_LEN, fmt, v) - b;                  \
+    a++
 
-    ngx_kefu_ep_str(&p->site);
-    ngx_kefu_ep_str(&p->conv);
-    ngx_kefu_ep_num("%uL", p->prev);
+#define ngx_kefu_ep_none()                                                    \
+    c->argv[a] = "";                                                          \
+    c->lens[a] = 0;                                                           \
+    a++
 
-    if (p->visitor.len) {
-        ngx_kefu_ep_num("%T", p->visitor_ttl);
+    ngx_kefu_ep_str(site);
 
-    } else {
-        c->argv[k] = "";
-        c->lens[k] = 0;
-        k++;
-    }
+    for (i = 0; i < n; i++) {
+        ngx_kefu_ep_str(&e[i].conv);
+        ngx_kefu_ep_num("%uL", e[i].prev);
 
-    ngx_kefu_ep_str(&p->file);
+        if (e[i].visitor.len) {
+            ngx_kefu_ep_num("%T", e[i].visitor_ttl);
 
-    for (i = 0; i < p->n; i++) {
-        ngx_kefu_ep_num("%uL", p->e[i].seq);
-        ngx_kefu_ep_str(&p->e[i].name);
-        ngx_kefu_ep_num("%L", p->e[i].ts);
-        ngx_kefu_ep_str(&p->e[i].json);
+        } else {
+            ngx_kefu_ep_none();
+        }
+
+        ngx_kefu_ep_str(&e[i].file);
+
+        if (e[i].seq) {
+            ngx_kefu_ep_num("%uL", e[i].seq);
+            ngx_kefu_ep_str(&e[i].name);
+            ngx_kefu_ep_num("%L", e[i].ts);
+            ngx_kefu_ep_str(&e[i].json);
+
+        } else {
+            ngx_kefu_ep_none();
+            ngx_kefu_ep_none();
+            ngx_kefu_ep_none();
+            ngx_kefu_ep_none();
+        }
     }
 
 #undef ngx_kefu_ep_str
 #undef ngx_kefu_ep_num
+#undef ngx_kefu_ep_none
 
-    c->argc = k;
+    c->argc = a;
 
     return NGX_OK;
 }

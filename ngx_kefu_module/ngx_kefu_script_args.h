@@ -307,40 +307,40 @@ u_char *ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p);
  * event_put left out
  */
 
-#define NGX_KEFU_EVENT_PUT_MAX   32   /* entries a call puts */
-#define NGX_KEFU_EVENT_PUT_ARGS  (7 + 5 + 4 * NGX_KEFU_EVENT_PUT_MAX)
+#define NGX_KEFU_EVENT_PUT_MAX   32   /* messages a call puts */
+#define NGX_KEFU_EVENT_PUT_KEYS  (3 + 2 * NGX_KEFU_EVENT_PUT_MAX)
+#define NGX_KEFU_EVENT_PUT_ARGS  (NGX_KEFU_EVENT_PUT_KEYS + 1             \
+                                  + 8 * NGX_KEFU_EVENT_PUT_MAX)
 
+/* one message's event (seq 0: a duplicate's check of the mark alone) */
 typedef struct {
+    ngx_str_t                    conv;
+    uint64_t                     prev;        /* the message before it */
+    ngx_str_t                    visitor;     /* kept alive; "" for none */
+    time_t                       visitor_ttl;
+    ngx_str_t                    file;        /* SHA-256 hex; "" for none */
     uint64_t                     seq;
     ngx_str_t                    name;        /* msg, note, event */
     int64_t                      ts;
     ngx_str_t                    json;
-} ngx_kefu_event_entry_t;
-
-typedef struct {
-    ngx_str_t                    site;
-    ngx_str_t                    conv;
-    uint64_t                     prev;        /* the message before e[0] */
-    ngx_str_t                    visitor;     /* kept alive; "" for none */
-    time_t                       visitor_ttl;
-    ngx_str_t                    file;        /* SHA-256 hex; "" for none */
-    ngx_uint_t                   n;
-    ngx_kefu_event_entry_t      *e;
 } ngx_kefu_event_put_t;
 
+/* a call's arguments (large: on the heap) */
 typedef struct {
     int                          nkeys;
     int                          argc;
     const char                  *argv[NGX_KEFU_EVENT_PUT_ARGS];
     size_t                       lens[NGX_KEFU_EVENT_PUT_ARGS];
-    u_char                       keys[7][sizeof("kefu:{s:}:v::convs")
-                                         + 2 * NGX_KEFU_MAX_ID_LEN];
-    u_char                       nums[2 + 2 * NGX_KEFU_EVENT_PUT_MAX]
+    u_char                       keys[NGX_KEFU_EVENT_PUT_KEYS]
+                                     [sizeof("kefu:{s:}:file:")
+                                      + 2 * NGX_KEFU_MAX_ID_LEN];
+    u_char                       nums[4 * NGX_KEFU_EVENT_PUT_MAX]
                                      [NGX_INT64_LEN];
 } ngx_kefu_event_put_call_t;
 
+/* e[0 .. n - 1], n at most NGX_KEFU_EVENT_PUT_MAX, of one site */
 ngx_int_t ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c,
-    ngx_kefu_event_put_t *p);
+    ngx_str_t *site, ngx_kefu_event_put_t *e, ngx_uint_t n);
 ngx_int_t ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     uint64_t mark, uint64_t seq, ngx_uint_t count);
 

@@ -7,7 +7,6 @@
  *
  *   ngx_kefu_search.c         terms, indexing messages and visitors
  *   ngx_kefu_search_api.c     the search endpoint
- *   ngx_kefu_canned.c         canned replies: the settings' and personal
  */
 
 
@@ -50,11 +49,6 @@ ngx_kefu_search_terms_t *ngx_kefu_search_visitor_terms(ngx_pool_t *pool,
     ngx_str_t *id, ngx_str_t *name, json_t *contact);
 void ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact);
-
-
-/* ngx_kefu_canned.c: the settings' "canned" */
-ngx_int_t ngx_kefu_canned_check(json_t *v, ngx_pool_t *pool,
-    ngx_str_t *field, ngx_str_t *err);
 
 
 #endif /* _NGX_KEFU_SEARCH_H_INCLUDED_ */

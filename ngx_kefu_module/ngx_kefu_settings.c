@@ -16,7 +16,7 @@
 
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
-#include "ngx_kefu_search.h"
+#include "ngx_kefu_canned.h"
 
 
 #define NGX_KEFU_SETTINGS_TEXT_MAX   2000

@@ -27,6 +27,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_jwt.h"
 #include "ngx_kefu_upload.h"
+#include "ngx_kefu_attach.h"
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "ngx_kefu_revoke.h"
@@ -742,13 +743,7 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
         goto unauthorized;
     }
 
-    v = json_object_get(claims, "site");
-
-    if (!json_is_string(v)
-        || json_string_length(v) != site->name.len
-        || ngx_strncmp(json_string_value(v), site->name.data,
-                       site->name.len) != 0)
-    {
+    if (ngx_kefu_jwt_site_is(claims, &site->name) != NGX_OK) {
         json_decref(claims);
         return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
                                   "token is for another site");
@@ -774,18 +769,12 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
         goto unauthorized;
     }
 
-    v = json_object_get(claims, "sub");
-
-    if (!json_is_string(v)
-        || ngx_kefu_valid_id((u_char *) json_string_value(v),
-                             json_string_length(v))
-           != NGX_OK)
-    {
+    if (ngx_kefu_jwt_sub(claims, &err) != NGX_OK) {
         json_decref(claims);
-        err = "token \"sub\" must be an id of 1-128 characters "
-              "[A-Za-z0-9._:@-]";
         goto unauthorized;
     }
+
+    v = json_object_get(claims, "sub");
 
     if (ngx_kefu_revoke_check(u->api.kmcf, site, claims, &err) != NGX_OK) {
         json_decref(claims);

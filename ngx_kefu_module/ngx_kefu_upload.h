@@ -7,8 +7,9 @@
  *
  *   ngx_kefu_upload.c         the upload: token, participant, body, store
  *   ngx_kefu_upload_type.c    what a file is, from its first bytes
- *   ngx_kefu_upload_serve.c   links: minting, checking, serving the file;
- *                             attachments in messages
+ *   ngx_kefu_upload_serve.c   links: checking them, serving the file
+ *   ngx_kefu_attach.c         attachments in messages, minting links
+ *                             (ngx_kefu_attach.h)
  *   ngx_kefu_upload_scan.c    the optional clamd scan (INSTREAM)
  *   ngx_kefu_upload_sweep.c   files whose conversations are gone
  */
@@ -96,16 +97,6 @@ ngx_kefu_upload_type_t *ngx_kefu_upload_type_by_ext(u_char *p, size_t len);
 
 /* ngx_kefu_upload_serve.c */
 ngx_int_t ngx_kefu_upload_serve(ngx_http_request_t *r);
-json_t *ngx_kefu_attach_json(ngx_kefu_site_t *site, ngx_str_t *who,
-    ngx_kefu_attach_t *a);
-json_t *ngx_kefu_attach_check(ngx_kefu_site_t *site, ngx_str_t *who,
-    json_t *att, const char **err);
-u_char *ngx_kefu_attach_links(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site, u_char *json, size_t len, size_t *out);
-ngx_int_t ngx_kefu_attach_link(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site, json_t *att, const char *conv, size_t conv_len);
-json_t *ngx_kefu_upload_info(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site);
 ngx_int_t ngx_kefu_upload_file_path(ngx_kefu_upload_conf_t *ucf,
     ngx_str_t *site, u_char *sha, u_char *buf, size_t size, ngx_str_t *path);
 

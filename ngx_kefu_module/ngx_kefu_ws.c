@@ -12,8 +12,6 @@
 
 
 #include "ngx_kefu_ws.h"
-#include "ngx_kefu_session.h"
-#include "ngx_kefu_status.h"
 
 
 static void ngx_kefu_ws_takeover(ngx_event_t *wev);
@@ -48,7 +46,8 @@ static void ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws);
  */
 
 ngx_int_t
-ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response)
+ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response,
+    const ngx_kefu_ws_handlers_t *handlers)
 {
     ngx_kefu_ws_t             *ws;
     ngx_kefu_out_t            *out;
@@ -80,6 +79,7 @@ ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response)
         return NGX_ERROR;
     }
 
+    ws->io->handlers = handlers;
     ws->connection = c;
     ws->conf = ngx_http_get_module_loc_conf(r, ngx_kefu_module);
     ws->main_conf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
@@ -217,7 +217,7 @@ ngx_kefu_ws_release_request(ngx_kefu_ws_t *ws, ngx_http_request_t *r)
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
 
     /* the access log line is written when the session ends */
-    ngx_kefu_log_save(ws, r);
+    ws->io->handlers->taken(ws, r);
 
     ngx_http_free_request(r, 0);
 
@@ -568,7 +568,7 @@ ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws)
     ws->messages_in++;
     ngx_kefu_stat_inc(ws->main_conf, messages_in);
 
-    ngx_kefu_app_message(ws, ws->io->msg, ws->io->msg_len);
+    ws->io->handlers->message(ws, ws->io->msg, ws->io->msg_len);
 
     /* an idle connection keeps no message buffer */
     if (ws->io->msg) {
@@ -1064,7 +1064,7 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     ngx_kefu_stat_dec(ws->main_conf, connections);
 
     /* the session's parts let go: presence, welcome, index, zone, log */
-    ngx_kefu_session_close(ws);
+    ws->io->handlers->closed(ws);
 
     ngx_http_close_connection(c);
 }

@@ -50,6 +50,22 @@ typedef void (*ngx_kefu_ws_handler_pt)(ngx_kefu_ws_t *ws);
 #define NGX_KEFU_CLOSE_HOOKS  8
 
 
+/*
+ * What the layers above give the transport when it takes a connection
+ * over (ngx_kefu_ws_start()): it calls up only through these.
+ */
+typedef struct {
+    /* the HTTP request is about to be freed: keep what is needed of it */
+    void                       (*taken)(ngx_kefu_ws_t *ws,
+                                        ngx_http_request_t *r);
+    /* one complete, UTF-8-checked text message */
+    void                       (*message)(ngx_kefu_ws_t *ws, u_char *data,
+                                          size_t len);
+    /* the connection ends: the session lets go of what it holds */
+    ngx_kefu_ws_handler_pt       closed;
+} ngx_kefu_ws_handlers_t;
+
+
 /* one queued outgoing frame, header and payload in one allocation */
 typedef struct ngx_kefu_out_s  ngx_kefu_out_t;
 
@@ -67,6 +83,7 @@ struct ngx_kefu_out_s {
  * carries.
  */
 typedef struct {
+    const ngx_kefu_ws_handlers_t *handlers;
     ngx_kefu_frame_t             frame;
 
     /* the data message being assembled (text only; binary is refused) */
@@ -138,6 +155,9 @@ struct ngx_kefu_ws_s {
                                                  while its site's rules
                                                  route by them */
     void                        *welcome;     /* hello waiting to subscribe */
+    ngx_kefu_ws_handler_pt       subscribed;  /* hello's, called by delivery
+                                                 once its channel is
+                                                 subscribed */
     void                        *zone_session;  /* its record in the zone */
     uint64_t                     session_id;
     ngx_uint_t                   role;
@@ -164,7 +184,8 @@ struct ngx_kefu_ws_s {
 
 
 /* ngx_kefu_ws.c */
-ngx_int_t ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response);
+ngx_int_t ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response,
+    const ngx_kefu_ws_handlers_t *handlers);
 ngx_int_t ngx_kefu_ws_send_text(ngx_kefu_ws_t *ws, u_char *data, size_t len);
 void ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason);
 

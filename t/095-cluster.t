@@ -14,6 +14,8 @@
 #   holding a site's keys): every status read during and after it is
 #   complete and right (MOVED, ASK, TRYAGAIN followed); its channel
 #   follows the slot to its new master.
+# - A master none of the worker's channels hash to: its sharded link
+#   answers the health check with +PONG and stays up.
 # - A master killed under traffic: its replica is promoted and reads of
 #   that site come back by themselves; the time is printed, never
 #   asserted.
@@ -262,3 +264,28 @@ my $new = $main::C->master_of_slot($main::C->slot("kefu:{s:$site}:counts"));
 isnt($new, $victim, "the slot is served by the promoted replica ($new)");
 diag(sprintf "failover: master killed -> every site read again in %.1f s "
      . "(cluster-node-timeout 1000 ms, kefu_redis ping=500ms)", $back // -1);
+
+
+
+=== TEST 5: a master none of a worker's channels hash to: its sharded pub/sub link answers the health check (+PONG, not ["pong", ""]) and stays up
+--- ws
+# one site only: the other masters hold none of its channels, so the
+# workers' sharded links to them subscribe nothing
+my $one = "kefu_redis cluster 127.0.0.1:$main::SEED connect_timeout=500ms timeout=1s ping=500ms;\n"
+    . "kefu_site $main::SITES[0] secret=$main::SITES[0]-secret-0123456789abcdef anonymous=on;\n";
+my ($port, undef, $log) = start_host($one, $main::SERVER);
+my $home = $main::C->master_of_slot($main::C->slot("kefu:{s:$main::SITES[0]}:p"));
+for my $m (grep { $_ != $home } $main::C->masters) {
+    # each worker's command link and sharded link, alive past eight
+    # health checks (a link whose pong is missed is dropped after 1 s)
+    my $old = 0;
+    for (1 .. 300) {
+        $old = grep { /\bflags=N\b/ && /\bage=(\d+)/ && $1 >= 4 }
+               split /\n/, redis(port => $m, 'CLIENT', 'LIST');
+        last if $old >= 4;
+        select(undef, undef, undef, 0.1);
+    }
+    cmp_ok($old, '>=', 4, "master $m: both workers' command and sharded links up for 4 s and more");
+}
+my $text = do { local $/; open my $fh, '<', $log or die; <$fh> };
+unlike($text, qr/sharded pub\/sub connection down/, 'no sharded link was dropped');

@@ -7,6 +7,8 @@
 // (`rules[3].if[0].op`), so an error from the server lands on the input it
 // names.  Used by settings.js.
 
+import { el, field } from './dom.js';
+
 const I18N = {
   en: {
     bot: 'Bot', botOn: 'The bot answers new conversations first', botGroups: 'Groups',
@@ -76,13 +78,6 @@ const WHENS = ['message', 'conv_created', 'event', 'waiting', 'offline'];
 const CONDS = ['keywords', 'attr', 'data', 'page', 'hours', 'group', 'state'];
 const ACTS = ['reply', 'suggest', 'route', 'label', 'handoff', 'event'];
 const TEXTS = ['not_understood', 'choose', 'handoff', 'handed_off'];
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 const words = (s) => String(s || '').split(/[,，、\n]+/).map((x) => x.trim()).filter(Boolean);
 const lines = (s) => String(s || '').split('\n').map((x) => x.trim()).filter(Boolean);
@@ -162,13 +157,6 @@ export function automationFields(form, o) {
     s.addEventListener('change', () => { obj[key] = s.value; if (then) then(); });
     return s;
   }
-  function field(label, input, help) {
-    const w = el('label', 'set-field');
-    w.appendChild(el('span', 'set-label', label));
-    w.appendChild(input);
-    if (help) w.appendChild(el('span', 'set-help', help));
-    return w;
-  }
   function check(label, input) {
     const w = el('label', 'set-check');
     w.append(input, el('span', '', label));
@@ -241,73 +229,63 @@ export function automationFields(form, o) {
   }
 
   // ---- the rules ----
-  function condRow(r, i, c, j) {
-    const row = el('div', 'auto-row cond');
-    const p = `rules[${i}].if[${j}]`;
-    const kind = CONDS.find((k) => k in c) || 'keywords';
-    const ks = el('select', 'field');
-    ks.dataset.field = p + '.kind';
-    ks.setAttribute('aria-label', t('if'));
-    for (const k of CONDS) { const op = el('option', '', t('c_' + k)); op.value = k; ks.appendChild(op); }
-    ks.value = kind;
-    ks.addEventListener('change', () => {
-      r.if[j] = ks.value === 'keywords' ? { keywords: [] } : ks.value === 'hours' ? { hours: 'inside' }
-        : ks.value === 'state' ? { state: 'bot' } : ks.value === 'attr' || ks.value === 'data' ? { [ks.value]: '', op: 'eq', value: '' }
-        : { [ks.value]: '' };
+  // a condition's or an action's row: its kind (a new kind starts from
+  // fresh(kind)), the kind's inputs (fill), a remove button
+  function kindRow(cls, p, list, j, kinds, prefix, label, fresh, fill) {
+    const row = el('div', 'auto-row ' + cls);
+    const pick = { kind: kinds.find((k) => k in list[j]) || kinds[0] };
+    row.appendChild(select(p + '.kind', pick, 'kind', kinds.map((k) => [k, t(prefix + k)]), label, () => {
+      list[j] = fresh(pick.kind);
       renderRules();
-    });
-    row.appendChild(ks);
-    if (kind === 'keywords') {
-      c.kwText = c.kwText ?? (c.keywords || []).join(', ');
-      row.appendChild(bind('input', p + '.keywords', c, 'kwText', { ph: t('kwHelp'), label: t('keywords') }));
-    } else if (kind === 'attr' || kind === 'data') {
-      if (!('orig' in c)) c.orig = c.value;
-      row.appendChild(bind('input', p + '.' + kind, c, kind, { ph: t('key'), label: t('key') }));
-      row.appendChild(select(p + '.op', c, 'op', ['eq', 'contains', 'gt'].map((x) => [x, t('op_' + x)]), 'op'));
-      row.appendChild(bind('input', p + '.value', c, 'value', { ph: t('value'), label: t('value') }));
-    } else if (kind === 'hours') {
-      row.appendChild(select(p + '.hours', c, 'hours', [['inside', t('h_inside')], ['outside', t('h_outside')]], t('c_hours')));
-    } else if (kind === 'state') {
-      row.appendChild(select(p + '.state', c, 'state', ['bot', 'queued', 'open'].map((x) => [x, t('s_' + x)]), t('c_state')));
-    } else {
-      row.appendChild(bind('input', p + '.' + kind, c, kind, { label: t('c_' + kind) }));
-    }
-    row.appendChild(button('×', 'icon-btn auto-x', () => { r.if.splice(j, 1); renderRules(); }));
+    }));
+    fill(row, pick.kind);
+    row.appendChild(button('×', 'icon-btn auto-x', () => { list.splice(j, 1); renderRules(); }));
     row.lastChild.setAttribute('aria-label', t('remove'));
     return row;
   }
-  function actRow(r, i, a, k) {
-    const row = el('div', 'auto-row act');
-    const p = `rules[${i}].then[${k}]`;
-    const kind = ACTS.find((x) => x in a) || 'reply';
-    const ks = el('select', 'field');
-    ks.dataset.field = p + '.kind';
-    ks.setAttribute('aria-label', t('then'));
-    for (const x of ACTS) { const op = el('option', '', t('a_' + x)); op.value = x; ks.appendChild(op); }
-    ks.value = kind;
-    ks.addEventListener('change', () => {
-      r.then[k] = ks.value === 'handoff' ? { handoff: true } : ks.value === 'event' ? { event: { name: '' } }
-        : ks.value === 'reply' ? { reply: { zh: '', en: '' } } : { [ks.value]: '' };
-      renderRules();
+  function condRow(r, i, c, j) {
+    const p = `rules[${i}].if[${j}]`;
+    const fresh = (k) => (k === 'keywords' ? { keywords: [] } : k === 'hours' ? { hours: 'inside' }
+      : k === 'state' ? { state: 'bot' } : k === 'attr' || k === 'data' ? { [k]: '', op: 'eq', value: '' }
+      : { [k]: '' });
+    return kindRow('cond', p, r.if, j, CONDS, 'c_', t('if'), fresh, (row, kind) => {
+      if (kind === 'keywords') {
+        c.kwText = c.kwText ?? (c.keywords || []).join(', ');
+        row.appendChild(bind('input', p + '.keywords', c, 'kwText', { ph: t('kwHelp'), label: t('keywords') }));
+      } else if (kind === 'attr' || kind === 'data') {
+        if (!('orig' in c)) c.orig = c.value;
+        row.appendChild(bind('input', p + '.' + kind, c, kind, { ph: t('key'), label: t('key') }));
+        row.appendChild(select(p + '.op', c, 'op', ['eq', 'contains', 'gt'].map((x) => [x, t('op_' + x)]), 'op'));
+        row.appendChild(bind('input', p + '.value', c, 'value', { ph: t('value'), label: t('value') }));
+      } else if (kind === 'hours') {
+        row.appendChild(select(p + '.hours', c, 'hours', [['inside', t('h_inside')], ['outside', t('h_outside')]], t('c_hours')));
+      } else if (kind === 'state') {
+        row.appendChild(select(p + '.state', c, 'state', ['bot', 'queued', 'open'].map((x) => [x, t('s_' + x)]), t('c_state')));
+      } else {
+        row.appendChild(bind('input', p + '.' + kind, c, kind, { label: t('c_' + kind) }));
+      }
     });
-    row.appendChild(ks);
-    const box = el('div', 'auto-act-body');
-    if (kind === 'reply') {
-      box.appendChild(bilingual(p + '.reply', a, 'reply', t('a_reply'), 'textarea'));
-      a.btnText = a.btnText ?? showButtons(a.buttons);
-      box.appendChild(field(t('buttons'), bind('textarea', p + '.buttons', a, 'btnText'), t('buttonsHelp')));
-    } else if (kind === 'event') {
-      a.event = a.event || { name: '' };
-      box.appendChild(field(t('eventName'), bind('input', p + '.event.name', a.event, 'name')));
-      a.event.dataText = a.event.dataText ?? (a.event.data ? JSON.stringify(a.event.data) : '');
-      box.appendChild(field(t('data'), bind('input', p + '.event.data', a.event, 'dataText', { ph: '{"flow": "refund"}' })));
-    } else if (kind !== 'handoff') {
-      box.appendChild(bind(kind === 'suggest' ? 'textarea' : 'input', p + '.' + kind, a, kind, { label: t('a_' + kind) }));
-    }
-    row.appendChild(box);
-    row.appendChild(button('×', 'icon-btn auto-x', () => { r.then.splice(k, 1); renderRules(); }));
-    row.lastChild.setAttribute('aria-label', t('remove'));
-    return row;
+  }
+  function actRow(r, i, a, k) {
+    const p = `rules[${i}].then[${k}]`;
+    const fresh = (x) => (x === 'handoff' ? { handoff: true } : x === 'event' ? { event: { name: '' } }
+      : x === 'reply' ? { reply: { zh: '', en: '' } } : { [x]: '' });
+    return kindRow('act', p, r.then, k, ACTS, 'a_', t('then'), fresh, (row, kind) => {
+      const box = el('div', 'auto-act-body');
+      if (kind === 'reply') {
+        box.appendChild(bilingual(p + '.reply', a, 'reply', t('a_reply'), 'textarea'));
+        a.btnText = a.btnText ?? showButtons(a.buttons);
+        box.appendChild(field(t('buttons'), bind('textarea', p + '.buttons', a, 'btnText'), t('buttonsHelp')));
+      } else if (kind === 'event') {
+        a.event = a.event || { name: '' };
+        box.appendChild(field(t('eventName'), bind('input', p + '.event.name', a.event, 'name')));
+        a.event.dataText = a.event.dataText ?? (a.event.data ? JSON.stringify(a.event.data) : '');
+        box.appendChild(field(t('data'), bind('input', p + '.event.data', a.event, 'dataText', { ph: '{"flow": "refund"}' })));
+      } else if (kind !== 'handoff') {
+        box.appendChild(bind(kind === 'suggest' ? 'textarea' : 'input', p + '.' + kind, a, kind, { label: t('a_' + kind) }));
+      }
+      row.appendChild(box);
+    });
   }
   function renderRules() {
     fr.textContent = '';

@@ -9,6 +9,8 @@
 // DELETE <api>/canned/<key>); the site's by admins in Settings
 // (siteCannedFields below, used by settings.js).
 
+import { el } from './dom.js';
+
 const I18N = {
   en: {
     none: 'No canned reply starts with “/{p}”', manage: 'My canned replies…', title: 'My canned replies',
@@ -25,13 +27,6 @@ const I18N = {
     siteTitle: '快捷回复', siteHelp: '快捷键，以及中文和英文内容。变量：{{visitor.name|您}}、{{agent.name}}、{{attrs.order_id}}', remove: '移除',
   },
 };
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // a reply's text (or title) in the language, else the other one
 export function pickText(v, lang) {

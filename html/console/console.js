@@ -13,6 +13,7 @@ import { visitorPanel } from './visitor.js';
 import { keyboard } from './keys.js';
 import { mountSearch } from './search.js';
 import { mountCanned } from './canned.js';
+import { el } from './dom.js';
 
 const I18N = {
   en: {
@@ -116,13 +117,6 @@ function t(key, vars) {
 }
 
 const $ = (id) => document.getElementById(id);
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = String(text);   // text, never HTML
-  return e;
-}
-
 // ---- state ----
 
 const st = {
@@ -815,11 +809,30 @@ function renderHead() {
   $('close').hidden = c.state !== 'open';
 }
 
+// an event's or a rule's entry: the list item, its card, the card's head
+function cardEntry(kind) {
+  const li = el('li', 'entry ' + kind);
+  const card = el('div', kind + '-card');
+  const h = el('div', kind + '-head');
+  return [li, card, h];
+}
+
+// a suggested reply, with the button that fills the composer with it
+function suggestion(c, e, label) {
+  const s = el('div', 'suggest');
+  if (label) s.appendChild(el('div', 'suggest-label', label));
+  s.appendChild(el('div', 'suggest-text', e.suggested_reply));
+  const b = el('button', 'btn small', t('useReply'));
+  b.type = 'button';
+  b.dataset.suggest = e.seq;
+  b.disabled = !canWrite(c);     // nothing to fill while read-only
+  s.appendChild(b);
+  return s;
+}
+
 function entryNode(c, e) {
   if (e.type === 'event') {
-    const li = el('li', 'entry event');
-    const card = el('div', 'event-card');
-    const h = el('div', 'event-head');
+    const [li, card, h] = cardEntry('event');
     h.appendChild(el('span', 'event-name', e.name));
     h.appendChild(el('span', 'muted', clock(e.ts)));
     card.appendChild(h);
@@ -830,42 +843,21 @@ function entryNode(c, e) {
       }
       card.appendChild(dl);
     }
-    if (e.suggested_reply) {
-      const s = el('div', 'suggest');
-      s.appendChild(el('div', 'suggest-label', t('suggested')));
-      s.appendChild(el('div', 'suggest-text', e.suggested_reply));
-      const b = el('button', 'btn small', t('useReply'));
-      b.type = 'button';
-      b.dataset.suggest = e.seq;
-      b.disabled = !canWrite(c);     // nothing to fill while read-only
-      s.appendChild(b);
-      card.appendChild(s);
-    }
+    if (e.suggested_reply) card.appendChild(suggestion(c, e, t('suggested')));
     li.appendChild(card);
     return li;
   }
   if (e.from && e.from.role === 'system' && e.event === 'rule') {
     // what a rule did, and which rule: agents see why something happened
-    const li = el('li', 'entry rule');
+    const [li, card, h] = cardEntry('rule');
     li.dataset.action = e.action || '';
-    const card = el('div', 'rule-card');
-    const h = el('div', 'rule-head');
     h.appendChild(el('span', 'rule-tag', t('ruleTag')));
     h.appendChild(el('span', 'rule-name', (e.rule && (e.rule.name || e.rule.id)) || ''));
     if (e.action) h.appendChild(el('span', 'rule-action', t('act_' + e.action)));
     h.appendChild(el('span', 'muted', clock(e.ts)));
     card.appendChild(h);
     if (e.text) card.appendChild(el('div', 'rule-text', e.text));
-    if (e.suggested_reply) {
-      const sg = el('div', 'suggest');
-      sg.appendChild(el('div', 'suggest-text', e.suggested_reply));
-      const b = el('button', 'btn small', t('useReply'));
-      b.type = 'button';
-      b.dataset.suggest = e.seq;
-      b.disabled = !canWrite(c);     // nothing to fill while read-only
-      sg.appendChild(b);
-      card.appendChild(sg);
-    }
+    if (e.suggested_reply) card.appendChild(suggestion(c, e));
     li.appendChild(card);
     return li;
   }

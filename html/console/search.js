@@ -6,6 +6,8 @@
 // agent no longer has opens read-only).  The API's address comes with the
 // welcome ("api").
 
+import { el } from './dom.js';
+
 const I18N = {
   en: {
     ph: 'Search messages and visitors…', label: 'Search', clear: 'Clear search',
@@ -20,13 +22,6 @@ const I18N = {
     convs: '{n} 个会话', note: '备注', file: '文件：{name}',
   },
 };
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // the query's words highlighted in a text, as text nodes and <mark>s
 function highlight(node, text, q) {

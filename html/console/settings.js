@@ -6,6 +6,7 @@
 
 import { siteCannedFields } from './canned.js';
 import { automationFields } from './automation.js';
+import { el, field } from './dom.js';
 
 const I18N = {
   en: {
@@ -48,13 +49,6 @@ const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const ZONES = ['Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Taipei', 'Asia/Singapore', 'Asia/Tokyo',
   'Europe/London', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'UTC'];
 
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 // mountSettings({ send, toast, lang }): builds the area; returns what the
 // console calls: onMessage(m) (true when it was for the settings),
 // setLang(lang).
@@ -77,13 +71,6 @@ export function mountSettings(o) {
   box.setAttribute('aria-labelledby', 'settings-title');
   document.body.appendChild(box);
 
-  function field(label, input, help) {
-    const w = el('label', 'set-field');
-    w.appendChild(el('span', 'set-label', label));
-    w.appendChild(input);
-    if (help) w.appendChild(el('span', 'set-help', help));
-    return w;
-  }
   function input(name, type) {
     const i = el(type === 'textarea' ? 'textarea' : 'input', 'field');
     if (type && type !== 'textarea') i.type = type;

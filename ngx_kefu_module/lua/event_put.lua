@@ -1,44 +1,60 @@
 #!lua
--- event_put: a message's event onto the site's stream, with "kefu_redis
--- cluster", after msg_slot stored it in its conversation's slot (the
+-- event_put: messages' events onto the site's stream, with "kefu_redis
+-- cluster", after msg_slot stored them in their conversations' slots (a
 -- conversation's log is the outbox: docs/storage.md, "The message's
--- event, via the log").  KEYS = the site's marks (kefu:{s:<site>}:ev,
--- field <conv>: the last seq whose event is on the stream), the stream,
--- the convs index; then, with a visitor to keep alive (ARGV 4), its
--- record, index and pages; then, with a file (ARGV 5), its references.
--- ARGV = site, conv, prev (the seq of the conversation's message before
--- the first entry given: 0 for none), the visitor's ttl ("" for none),
--- the file's SHA-256 ("" for none), then per entry: seq, event name, ts,
--- the entry's JSON, in seq order.
--- Only entries above the mark are put, and the mark moves in the same
--- step: a repeat puts nothing.  A mark below prev means a message's
--- event was lost between the two calls (its worker died): nothing is put
--- and the reply says so, and the worker reads the missing entries from
--- the log (ev_range) and calls again with them.  The visitor and the file
--- are kept in every case (both are idempotent).
--- Returns {code, mark}: 0 put, 1 nothing above the mark (a repeat), 2
--- the mark is behind prev (heal first); mark as it is now.
+-- event, via the log"); one call for the messages of a site that one
+-- event-loop pass of a worker stored.  KEYS = the site's marks
+-- (kefu:{s:<site>}:ev, field <conv>: the last seq whose event is on the
+-- stream), the stream, the convs index; then, per message in order, the
+-- visitor's record to keep alive (when its ttl is given; its index and
+-- pages are built on its key) and the file's references (when a file is
+-- given).  ARGV = site, then 8 per message: conv, prev (the seq of the
+-- conversation's message before it: 0 for none), the visitor's ttl (""
+-- for none), the file's SHA-256 ("" for none), seq ("" for none: a
+-- duplicate's check alone), event name, ts, the entry's JSON; a
+-- conversation's messages in seq order.
+-- A message's event is put only above its conversation's mark, and the
+-- mark moves in the same step: a repeat puts nothing.  A mark below prev
+-- means an event was lost between the two calls (its worker died):
+-- nothing more of that conversation is put here, and the worker reads the
+-- missing entries from the log (ev_range) and calls again with them.  The
+-- visitor and the file are kept in every case (both are idempotent).
+-- Returns, for each conversation whose mark is behind, {conv, mark, the
+-- highest seq given for it}, flattened ({} when all is put).
 --@include kefu_event
 --@include retain
-local site, conv = ARGV[1], ARGV[2]
-local n = 3
-if ARGV[4] ~= '' then
-  k_visitor(KEYS[4], ARGV[4])
-  n = 6
-end
-if ARGV[5] ~= '' then redis.call('SADD', KEYS[n + 1], conv) end
-local mark = tonumber(redis.call('HGET', KEYS[1], conv) or '0')
-if mark < tonumber(ARGV[3]) then return {2, mark} end
+local site = ARGV[1]
 K.events = KEYS[2]
-local put = 0
-for i = 6, #ARGV - 3, 4 do
-  local s = tonumber(ARGV[i])
-  if s and s > mark then
-    kefu_event(site, ARGV[i + 1], conv, ARGV[i], ARGV[i + 2], ARGV[i + 3])
-    mark = s
-    put = put + 1
+local k = 4
+local marks, behind, order = {}, {}, {}
+for i = 2, #ARGV - 7, 8 do
+  local conv, prev = ARGV[i], tonumber(ARGV[i + 1]) or 0
+  if ARGV[i + 2] ~= '' then
+    k_visitor(KEYS[k], ARGV[i + 2])
+    k = k + 1
   end
+  if ARGV[i + 3] ~= '' then
+    redis.call('SADD', KEYS[k], conv)
+    k = k + 1
+  end
+  local mark = marks[conv] or
+               tonumber(redis.call('HGET', KEYS[1], conv) or '0')
+  local seq = tonumber(ARGV[i + 4])
+  if behind[conv] or mark < prev then
+    if not behind[conv] then order[#order + 1] = conv end
+    behind[conv] = math.max(behind[conv] or 0, seq or prev)
+  elseif seq and seq > mark then
+    kefu_event(site, ARGV[i + 5], conv, ARGV[i + 4], ARGV[i + 6],
+               ARGV[i + 7])
+    redis.call('HSET', KEYS[1], conv, ARGV[i + 4])
+    mark = seq
+  end
+  marks[conv] = mark
 end
-if put == 0 then return {1, mark} end
-redis.call('HSET', KEYS[1], conv, n_str(mark))
-return {0, mark}
+local out = {}
+for _, c in ipairs(order) do
+  out[#out + 1] = c
+  out[#out + 1] = n_str(marks[c])
+  out[#out + 1] = n_str(behind[c])
+end
+return out
