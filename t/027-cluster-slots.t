@@ -515,9 +515,12 @@ for (1 .. 50) {
     last if grep { $_->{event} eq 'conv.rated' } @ev;
     sleep 0.1;
 }
-is_deeply([map { $_->{event} } @ev],
-          [qw(conv.created msg conv.assigned conv.transferred conv.assigned conv.joined conv.closed conv.rated)],
-          'the stream has each event once, in order') or diag Test::More::explain \@ev;
+# the message's own event comes by event_put, per event-loop pass: it may
+# follow the routing of the conversation it opened (docs/events.md)
+is(scalar(grep { $_->{event} eq 'msg' } @ev), 1, 'the message\'s event is on the stream once');
+is_deeply([map { $_->{event} } grep { $_->{event} ne 'msg' } @ev],
+          [qw(conv.created conv.assigned conv.transferred conv.assigned conv.joined conv.closed conv.rated)],
+          'the stream has each routing event once, in order') or diag Test::More::explain \@ev;
 my @seqd = grep { $_->{seq} ne '' && $_->{event} ne 'msg' } @ev;
 is(scalar(@seqd), 5, 'five carry a seq');
 is_deeply([map { json_dec($_->{data})->{id} } @seqd], [map { $want->{$_->{seq}}{id} } @seqd],
