@@ -70,6 +70,7 @@ typedef struct {
 #define NGX_KEFU_ERASE_DELS   2   /* DEL of dedup records */
 #define NGX_KEFU_ERASE_COUNT  3   /* the site's count of closed ones */
 #define NGX_KEFU_ERASE_HIT    4   /* DEL of search hits */
+#define NGX_KEFU_ERASE_REC    5   /* DEL key: its routing record */
 
 
 typedef struct {
@@ -1001,6 +1002,16 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
         goto index;
     }
 
+    /* its routing record (lib/route.lua), which names the visitor */
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:r:%V", &api->site->name,
+                           &e->conv)
+        != NGX_OK
+        || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_REC, &key, &e->conv)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     /* the site's list of conversations */
     if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:convs", &api->site->name)
         != NGX_OK
@@ -1106,6 +1117,14 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
         argv[2] = (char *) s->arg.data;
         lens[2] = s->arg.len;
         return ngx_kefu_api_command(r, 3, argv, lens,
+                                    ngx_kefu_erase_step_done);
+
+    case NGX_KEFU_ERASE_REC:
+        argv[0] = "DEL";
+        lens[0] = 3;
+        argv[1] = (char *) s->key.data;
+        lens[1] = s->key.len;
+        return ngx_kefu_api_command(r, 2, argv, lens,
                                     ngx_kefu_erase_step_done);
 
     case NGX_KEFU_ERASE_COUNT:

@@ -78,6 +78,7 @@ static void ngx_kefu_lease_sweep(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site);
 static void ngx_kefu_lease_sweep_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static size_t ngx_kefu_lease_key(u_char *buf, ngx_kefu_site_t *site);
 static void ngx_kefu_lease_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -323,28 +324,31 @@ ngx_kefu_lease_renew(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
 {
     u_char                 ts[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char                 grace[NGX_INT_T_LEN];
-    size_t                 lens[6];
-    const char            *argv[6];
+    u_char                 key[NGX_KEFU_MAX_ID_LEN + 32];
+    size_t                 lens[7];
+    const char            *argv[7];
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = lease->kmcf;
 
-    argv[0] = (char *) site->name.data;
-    lens[0] = site->name.len;
-    argv[1] = (char *) ts;
-    lens[1] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-    argv[2] = (char *) lease->token;
-    lens[2] = sizeof(lease->token);
-    argv[3] = (char *) ttl;
-    lens[3] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
-    argv[4] = (char *) grace;
-    lens[4] = ngx_sprintf(grace, "%M", site->grace) - grace;
-    argv[5] = lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts]
+    argv[0] = (char *) key;
+    lens[0] = ngx_kefu_lease_key(key, site);
+    argv[1] = (char *) site->name.data;
+    lens[1] = site->name.len;
+    argv[2] = (char *) ts;
+    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[3] = (char *) lease->token;
+    lens[3] = sizeof(lease->token);
+    argv[4] = (char *) ttl;
+    lens[4] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
+    argv[5] = (char *) grace;
+    lens[5] = ngx_sprintf(grace, "%M", site->grace) - grace;
+    argv[6] = lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts]
               ? "1" : "0";
-    lens[5] = 1;
+    lens[6] = 1;
 
     if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_lease_renew,
-                            ngx_kefu_lease_renew_handler, site, 0, 6, argv,
+                            ngx_kefu_lease_renew_handler, site, 1, 7, argv,
                             lens)
         != NGX_OK)
     {
@@ -416,8 +420,9 @@ ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
 {
     u_char                 ts[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
     u_char                 grace[NGX_INT_T_LEN], *list, *p;
-    size_t                 lens[6], size;
-    const char            *argv[6];
+    u_char                 key[NGX_KEFU_MAX_ID_LEN + 32];
+    size_t                 lens[7], size;
+    const char            *argv[7];
     ngx_rbtree_node_t     *node, *root, *sentinel;
     ngx_kefu_ws_t         *ws;
     ngx_rbtree_t          *tree;
@@ -462,21 +467,23 @@ ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
         }
     }
 
-    argv[0] = (char *) site->name.data;
-    lens[0] = site->name.len;
-    argv[1] = (char *) ts;
-    lens[1] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-    argv[2] = (char *) lease->token;
-    lens[2] = sizeof(lease->token);
-    argv[3] = (char *) ttl;
-    lens[3] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
-    argv[4] = (char *) grace;
-    lens[4] = ngx_sprintf(grace, "%M", site->grace) - grace;
-    argv[5] = (char *) list;
-    lens[5] = p - list;
+    argv[0] = (char *) key;
+    lens[0] = ngx_kefu_lease_key(key, site);
+    argv[1] = (char *) site->name.data;
+    lens[1] = site->name.len;
+    argv[2] = (char *) ts;
+    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[3] = (char *) lease->token;
+    lens[3] = sizeof(lease->token);
+    argv[4] = (char *) ttl;
+    lens[4] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
+    argv[5] = (char *) grace;
+    lens[5] = ngx_sprintf(grace, "%M", site->grace) - grace;
+    argv[6] = (char *) list;
+    lens[6] = p - list;
 
     if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_lease_sync,
-                            ngx_kefu_lease_sync_handler, site, 0, 6, argv,
+                            ngx_kefu_lease_sync_handler, site, 1, 7, argv,
                             lens)
         != NGX_OK)
     {
@@ -542,7 +549,8 @@ ngx_kefu_lease_sweep(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site)
 }
 
 
-/* {0, "", more, again, agents made offline, conversations requeued} */
+/* {0, "", more, again, conversations' sides, agents made offline,
+ * conversations requeued} */
 
 static void
 ngx_kefu_lease_sweep_handler(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -550,22 +558,22 @@ ngx_kefu_lease_sweep_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_route_call_t  *call = data;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 6
-        && reply->element[4]->type == REDIS_REPLY_INTEGER
-        && reply->element[5]->type == REDIS_REPLY_INTEGER)
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 7
+        && reply->element[5]->type == REDIS_REPLY_INTEGER
+        && reply->element[6]->type == REDIS_REPLY_INTEGER)
     {
-        if (reply->element[4]->integer || reply->element[5]->integer) {
+        if (reply->element[5]->integer || reply->element[6]->integer) {
             ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                           "kefu: site \"%V\": grace over: %L agent(s) "
                           "offline, %L conversation(s) requeued",
-                          &call->site->name, reply->element[4]->integer,
-                          reply->element[5]->integer);
+                          &call->site->name, reply->element[5]->integer,
+                          reply->element[6]->integer);
         }
 
         ngx_kefu_stat_add(call->kmcf, agents_expired,
-                          reply->element[4]->integer);
-        ngx_kefu_stat_add(call->kmcf, convs_requeued,
                           reply->element[5]->integer);
+        ngx_kefu_stat_add(call->kmcf, convs_requeued,
+                          reply->element[6]->integer);
     }
 
     ngx_kefu_route_reply(rd, reply, call);
@@ -584,6 +592,7 @@ ngx_kefu_lease_exit(ngx_cycle_t *cycle)
 {
     u_char                 ts[NGX_INT64_LEN], grace[NGX_INT_T_LEN];
     u_char                 node[NGX_INT_T_LEN];
+    u_char                 key[NGX_KEFU_MAX_ID_LEN + 32];
     size_t                 lens[NGX_KEFU_NODE_KEYS + 2];
     ngx_uint_t             i;
     const char            *argv[NGX_KEFU_NODE_KEYS + 2];
@@ -612,18 +621,20 @@ ngx_kefu_lease_exit(ngx_cycle_t *cycle)
     site = kmcf->sites.elts;
 
     for (i = 0; i < kmcf->sites.nelts; i++) {
-        argv[0] = (char *) site[i].name.data;
-        lens[0] = site[i].name.len;
-        argv[1] = (char *) ts;
-        lens[1] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-        argv[2] = (char *) lease->token;
-        lens[2] = sizeof(lease->token);
-        argv[3] = (char *) grace;
-        lens[3] = ngx_sprintf(grace, "%M", site[i].grace) - grace;
+        argv[0] = (char *) key;
+        lens[0] = ngx_kefu_lease_key(key, &site[i]);
+        argv[1] = (char *) site[i].name.data;
+        lens[1] = site[i].name.len;
+        argv[2] = (char *) ts;
+        lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+        argv[3] = (char *) lease->token;
+        lens[3] = sizeof(lease->token);
+        argv[4] = (char *) grace;
+        lens[4] = ngx_sprintf(grace, "%M", site[i].grace) - grace;
 
         (void) ngx_kefu_redis_eval(kmcf->redis,
                                    &ngx_kefu_script_lease_release,
-                                   ngx_kefu_lease_ignore, NULL, 0, 4, argv,
+                                   ngx_kefu_lease_ignore, NULL, 1, 5, argv,
                                    lens);
     }
 
@@ -649,4 +660,15 @@ ngx_kefu_lease_exit(ngx_cycle_t *cycle)
 static void
 ngx_kefu_lease_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
+}
+
+
+/* KEYS[1] of the lease scripts: the site's leases (its slot) */
+
+static size_t
+ngx_kefu_lease_key(u_char *buf, ngx_kefu_site_t *site)
+{
+    return ngx_snprintf(buf, NGX_KEFU_MAX_ID_LEN + 32, "kefu:{s:%V}:leases",
+                        &site->name)
+           - buf;
 }

@@ -8,6 +8,14 @@
  * may still be drained (they write at most NGX_KEFU_ROUTE_IDS system
  * entries per call) name those groups in their reply: a drain call
  * follows, and again, until no group is left.
+ *
+ * Every routing script runs in the site's slot.  On a cluster
+ * ("kefu_redis cluster") its reply lists what each conversation it changed
+ * must get in its own slot: the reply runs conv_apply for each (pipelined,
+ * each to its master), then route_put (the events with their seqs, the
+ * pending entry gone) in the site's, and only then completes
+ * (docs/storage.md, "Routing in two steps").  On one Redis the script did
+ * both in its own step and lists nothing.
  */
 
 
@@ -26,6 +34,47 @@ static ngx_int_t ngx_kefu_route_conv_arg(ngx_kefu_route_call_t *call,
 static void ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_route_done_pt done, void *data, ngx_int_t code,
     const char *message);
+static void ngx_kefu_route_finish(ngx_kefu_route_call_t *call,
+    ngx_int_t code, json_t *result, u_char *more, size_t more_len,
+    ngx_uint_t again);
+static void ngx_kefu_route_call_applied(void *data);
+static void ngx_kefu_route_applied(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static void ngx_kefu_route_put(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+
+
+/* a routing call waiting for its conversations' sides */
+typedef struct {
+    ngx_kefu_route_call_t       *call;
+    ngx_int_t                    code;
+    json_t                      *result;
+    ngx_uint_t                   again;
+    u_char                      *more;
+    size_t                       more_len;
+} ngx_kefu_route_wait_t;
+
+/* the second step of one routing script's reply */
+typedef struct {
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_site_t             *site;
+    ngx_kefu_route_applied_pt    done;
+    void                        *data;
+    ngx_uint_t                   pending;
+} ngx_kefu_route_apply_t;
+
+/* one conversation of it */
+typedef struct {
+    ngx_kefu_route_apply_t      *ap;
+    size_t                       len;
+    u_char                       conv[NGX_KEFU_MAX_ID_LEN];
+} ngx_kefu_route_conv_t;
+
+
+/* the conversation's keys conv_apply declares */
+static const char  *ngx_kefu_route_conv_keys[] = {
+    "", ":log", ":joined", ":assignments"
+};
 
 
 ngx_kefu_route_call_t *
@@ -34,6 +83,7 @@ ngx_kefu_route_call(ngx_kefu_main_conf_t *kmcf, ngx_kefu_script_t *script,
     void *data)
 {
     u_char                 buf[NGX_INT64_LEN];
+    u_char                 key[NGX_KEFU_MAX_ID_LEN + 32];
     ngx_kefu_route_call_t  *call;
 
     call = ngx_alloc(sizeof(ngx_kefu_route_call_t), ngx_cycle->log);
@@ -53,6 +103,15 @@ ngx_kefu_route_call(ngx_kefu_main_conf_t *kmcf, ngx_kefu_script_t *script,
     call->end = call->buf + sizeof(call->buf);
     call->failed = 0;
 
+    /* KEYS[1]: the site's slot (the scripts build their keys on its tag) */
+    if (site->name.len > NGX_KEFU_MAX_ID_LEN) {
+        call->failed = 1;
+    }
+
+    (void) ngx_kefu_route_arg(call, key,
+                              ngx_snprintf(key, sizeof(key),
+                                           "kefu:{s:%V}:apply", &site->name)
+                              - key);
     (void) ngx_kefu_route_arg(call, site->name.data, site->name.len);
     (void) ngx_kefu_route_arg(call, buf,
                               ngx_sprintf(buf, "%L", ngx_kefu_now_ms()) - buf);
@@ -73,6 +132,11 @@ ngx_kefu_route_call(ngx_kefu_main_conf_t *kmcf, ngx_kefu_script_t *script,
     } else {
         (void) ngx_kefu_route_arg(call, (u_char *) "-", 1);
     }
+
+    /* "2": a cluster, the conversations' sides are a second call */
+    (void) ngx_kefu_route_arg(call, (u_char *) (kmcf->redis_conf
+                                                && kmcf->redis_conf->seeds
+                                                ? "2" : "1"), 1);
 
     return call;
 }
@@ -124,7 +188,7 @@ ngx_kefu_route_run(ngx_kefu_route_call_t *call)
     }
 
     /* fresh ids: a run again must not reuse what the last one wrote */
-    p = (u_char *) call->argv[2];
+    p = (u_char *) call->argv[NGX_KEFU_ROUTE_IDS_ARG];
 
     for (i = 0; i < NGX_KEFU_ROUTE_IDS; i++) {
         id = ngx_kefu_id_next(&kmcf->ids);
@@ -136,10 +200,12 @@ ngx_kefu_route_run(ngx_kefu_route_call_t *call)
         p = ngx_sprintf(p, "%s%uL", i ? " " : "", id);
     }
 
-    call->lens[2] = p - (u_char *) call->argv[2];
+    call->lens[NGX_KEFU_ROUTE_IDS_ARG] = p
+                                         - (u_char *) call->argv[
+                                               NGX_KEFU_ROUTE_IDS_ARG];
 
     if (ngx_kefu_redis_eval(kmcf->redis, call->script, call->handler, call,
-                            0, call->argc, call->argv, call->lens)
+                            1, call->argc, call->argv, call->lens)
         == NGX_OK)
     {
         return;
@@ -163,7 +229,7 @@ ngx_kefu_route_fail(ngx_kefu_main_conf_t *kmcf, ngx_kefu_route_done_pt done,
 }
 
 
-/* {code, json or message, groups to drain, again?} */
+/* {code, json or message, groups to drain, again?, conversations' sides} */
 
 void
 ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
@@ -173,7 +239,9 @@ ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     char                   msg[128];
     json_t                *result;
     ngx_int_t              code;
-    redisReply           **e;
+    ngx_uint_t             again;
+    redisReply           **e, *more;
+    ngx_kefu_route_wait_t  *w;
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = call->kmcf;
@@ -207,6 +275,55 @@ ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     result = e[1]->len ? json_loadb(e[1]->str, e[1]->len, 0, NULL) : NULL;
+    more = reply->elements > 2 && e[2]->type == REDIS_REPLY_STRING
+           && e[2]->len ? e[2] : NULL;
+    again = reply->elements > 3 && e[3]->type == REDIS_REPLY_INTEGER
+            && e[3]->integer == 1;
+
+    if (reply->elements > 4 && e[4]->type == REDIS_REPLY_ARRAY
+        && e[4]->elements >= 2)
+    {
+        w = ngx_alloc(sizeof(ngx_kefu_route_wait_t)
+                      + (more ? more->len : 0), ngx_cycle->log);
+
+        if (w) {
+            w->call = call;
+            w->code = code;
+            w->result = result;
+            w->again = again;
+            w->more = (u_char *) w + sizeof(ngx_kefu_route_wait_t);
+            w->more_len = more ? more->len : 0;
+
+            if (more) {
+                ngx_memcpy(w->more, more->str, more->len);
+            }
+
+            if (ngx_kefu_route_apply_list(kmcf, call->site, e[4],
+                                          ngx_kefu_route_call_applied, w)
+                == NGX_OK)
+            {
+                return;
+            }
+
+            ngx_free(w);
+        }
+    }
+
+    ngx_kefu_route_finish(call, code, result,
+                          more ? (u_char *) more->str : NULL,
+                          more ? more->len : 0, again);
+}
+
+
+/* the outcome to the caller, then a drain, a run again, or the end */
+
+static void
+ngx_kefu_route_finish(ngx_kefu_route_call_t *call, ngx_int_t code,
+    json_t *result, u_char *more, size_t more_len, ngx_uint_t again)
+{
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = call->kmcf;
 
     if (call->done) {
         call->done(kmcf, call->data, code, NULL, result);
@@ -217,22 +334,214 @@ ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         json_decref(result);
     }
 
-    if (reply->elements > 2 && e[2]->type == REDIS_REPLY_STRING
-        && e[2]->len)
-    {
-        ngx_kefu_route_drain(kmcf, call->site, (u_char *) e[2]->str,
-                             e[2]->len);
+    if (more_len) {
+        ngx_kefu_route_drain(kmcf, call->site, more, more_len);
     }
 
     /* the script ran out of ids: once more, bounded */
-    if (reply->elements > 3 && e[3]->type == REDIS_REPLY_INTEGER
-        && e[3]->integer == 1 && call->again++ < 16)
-    {
+    if (again && call->again++ < 16) {
         ngx_kefu_route_run(call);
         return;
     }
 
     ngx_free(call);
+}
+
+
+static void
+ngx_kefu_route_call_applied(void *data)
+{
+    ngx_kefu_route_wait_t  *w = data;
+
+    ngx_kefu_route_finish(w->call, w->code, w->result, w->more, w->more_len,
+                          w->again);
+    ngx_free(w);
+}
+
+
+/*
+ * The second step of a routing script's reply on a cluster (its list
+ * {conv, payload, ...}): conv_apply for each conversation, all sent at
+ * once, each reply followed by its route_put; done(data) once the last
+ * came back.  NGX_DECLINED: nothing listed; NGX_ERROR: nothing could be
+ * sent (no memory): done is not called, and the route sweep applies them
+ * later.
+ */
+
+ngx_int_t
+ngx_kefu_route_apply_list(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    redisReply *list, ngx_kefu_route_applied_pt done, void *data)
+{
+    u_char                  *p;
+    u_char                   keys[4][NGX_KEFU_MAX_ID_LEN + 32];
+    u_char                   max[NGX_INT_T_LEN];
+    size_t                   i, k, lens[7];
+    const char              *argv[7];
+    redisReply              *c, *pl;
+    ngx_kefu_route_conv_t   *rc;
+    ngx_kefu_route_apply_t  *ap;
+
+    if (list == NULL || list->type != REDIS_REPLY_ARRAY
+        || list->elements < 2)
+    {
+        return NGX_DECLINED;
+    }
+
+    ap = ngx_alloc(sizeof(ngx_kefu_route_apply_t), ngx_cycle->log);
+    if (ap == NULL) {
+        return NGX_ERROR;
+    }
+
+    ap->kmcf = kmcf;
+    ap->site = site;
+    ap->done = done;
+    ap->data = data;
+    ap->pending = 1;    /* held until every call went out */
+
+    argv[6] = (char *) max;
+    lens[6] = ngx_sprintf(max, "%i", kmcf->log_max) - max;
+
+    for (i = 0; i + 1 < list->elements; i += 2) {
+        c = list->element[i];
+        pl = list->element[i + 1];
+
+        if (c->type != REDIS_REPLY_STRING || pl->type != REDIS_REPLY_STRING
+            || c->len == 0 || c->len > NGX_KEFU_MAX_ID_LEN)
+        {
+            continue;
+        }
+
+        rc = ngx_alloc(sizeof(ngx_kefu_route_conv_t), ngx_cycle->log);
+        if (rc == NULL) {
+            continue;
+        }
+
+        rc->ap = ap;
+        rc->len = c->len;
+        ngx_memcpy(rc->conv, c->str, c->len);
+
+        for (k = 0; k < 4; k++) {
+            p = ngx_snprintf(keys[k], sizeof(keys[k]), "kefu:{c:%*s}%s",
+                             c->len, c->str, ngx_kefu_route_conv_keys[k]);
+            argv[k] = (char *) keys[k];
+            lens[k] = p - keys[k];
+        }
+
+        argv[4] = c->str;
+        lens[4] = c->len;
+        argv[5] = pl->str;
+        lens[5] = pl->len;
+
+        if (kmcf->redis == NULL
+            || ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_conv_apply,
+                                   ngx_kefu_route_applied, rc, 4, 7, argv,
+                                   lens)
+               != NGX_OK)
+        {
+            /* left to the route sweep */
+            ngx_free(rc);
+            continue;
+        }
+
+        ap->pending++;
+    }
+
+    /* the hold: completes now if nothing went out */
+    ngx_kefu_route_put(NULL, NULL, ap);
+
+    return NGX_OK;
+}
+
+
+/* conv_apply's {JSON of the entries' seqs, the hash's version}: route_put */
+
+static void
+ngx_kefu_route_applied(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_route_conv_t  *rc = data;
+
+    u_char                  keys[3][NGX_KEFU_MAX_ID_LEN * 2 + 32];
+    size_t                  lens[7];
+    const char             *argv[7];
+    ngx_kefu_site_t        *site;
+    ngx_kefu_route_apply_t *ap;
+
+    ap = rc->ap;
+    site = ap->site;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: conversation %*s: its routing step is not "
+                      "applied yet (%s): the route sweep will",
+                      rc->len, rc->conv,
+                      reply && reply->type == REDIS_REPLY_ERROR
+                      ? reply->str : "no reply");
+        goto done;
+    }
+
+    argv[0] = (char *) keys[0];
+    lens[0] = ngx_snprintf(keys[0], sizeof(keys[0]), "kefu:{s:%V}:r:%*s",
+                           &site->name, rc->len, rc->conv)
+              - keys[0];
+    argv[1] = (char *) keys[1];
+    lens[1] = ngx_snprintf(keys[1], sizeof(keys[1]), "kefu:{s:%V}:apply",
+                           &site->name)
+              - keys[1];
+    argv[2] = (char *) keys[2];
+    lens[2] = ngx_snprintf(keys[2], sizeof(keys[2]), "kefu:{s:%V}:events",
+                           &site->name)
+              - keys[2];
+    argv[3] = (char *) site->name.data;
+    lens[3] = site->name.len;
+    argv[4] = (char *) rc->conv;
+    lens[4] = rc->len;
+    argv[5] = reply->element[0]->str;
+    lens[5] = reply->element[0]->len;
+    argv[6] = reply->element[1]->str;
+    lens[6] = reply->element[1]->len;
+
+    if (ap->kmcf->redis
+        && ngx_kefu_redis_eval(ap->kmcf->redis, &ngx_kefu_script_route_put,
+                               ngx_kefu_route_put, ap, 3, 7, argv, lens)
+           == NGX_OK)
+    {
+        ngx_free(rc);
+        return;
+    }
+
+done:
+
+    ngx_free(rc);
+    ngx_kefu_route_put(NULL, NULL, ap);
+}
+
+
+/* route_put's reply (or a conversation given up): the last one completes */
+
+static void
+ngx_kefu_route_put(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_route_apply_t  *ap = data;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: routing events not put yet (%s): the route "
+                      "sweep will", reply->str);
+    }
+
+    if (--ap->pending) {
+        return;
+    }
+
+    if (ap->done) {
+        ap->done(ap->data);
+    }
+
+    ngx_free(ap);
 }
 
 

@@ -139,7 +139,8 @@ ngx_uint_t ngx_kefu_route_http_status(ngx_int_t code);
  */
 
 #define NGX_KEFU_ROUTE_IDS           16    /* system entries per call */
-#define NGX_KEFU_ROUTE_ARGS          16
+#define NGX_KEFU_ROUTE_ARGS          20
+#define NGX_KEFU_ROUTE_IDS_ARG       3     /* argv: key, site, now, ids */
 #define NGX_KEFU_ROUTE_MAX_COMMENT   1000
 
 typedef struct {
@@ -170,6 +171,15 @@ void ngx_kefu_route_reply(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 void ngx_kefu_route_drain(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     u_char *groups, size_t len);
+
+/* a cluster's second step of a routing script (docs/storage.md, "Routing
+ * in two steps"): conv_apply, then route_put, for each conversation of
+ * the reply's list; done(data) when all came back (not called unless
+ * NGX_OK; NGX_DECLINED: an empty list) */
+typedef void (*ngx_kefu_route_applied_pt)(void *data);
+ngx_int_t ngx_kefu_route_apply_list(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, redisReply *list, ngx_kefu_route_applied_pt done,
+    void *data);
 
 
 #endif /* _NGX_KEFU_ROUTE_H_INCLUDED_ */

@@ -225,3 +225,33 @@ is(err_of($a, {type => 'accept', conv => $c, cid => 'st1'})->{code}, 'forbidden'
 is(err_of($a, {type => 'transfer', conv => $c, group => $g, cid => 'st2'})->{code}, 'forbidden', 'transferring one');
 my ($adm) = agent("hm$r", role => 'admin');
 is(err_of($adm, {type => 'status', state => 'online', cid => 'ad'})->{code}, 'forbidden', 'admins have no status');
+
+=== TEST 6: a conversation from before the routing record (an upgrade): on one Redis the first action reads its hash and makes the record, and everything goes on from there (with kefu_redis cluster it is not found)
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my ($a) = agent("ua$r", groups => [$g], status => 'online', capacity => 2);
+my ($b) = agent("ub$r", groups => [$g], capacity => 2);
+my ($v, undef, $ack, $n) = visitor($g, text => 'from before');
+my $c = $ack->{conv};
+is($n->{agent}{id}, "ua$r", 'assigned');
+my $rk = "kefu:{s:shop22}:r:$c";
+is(redis('HGET', $rk, 'agent'), "ua$r", 'its routing record names the agent');
+# as the conversation was before the record existed
+redis('DEL', $rk);
+if ($ENV{TEST_NGINX_REDIS_CLUSTER}) {
+    # scripts/test --cluster: the hash is another slot, routing cannot
+    # read it (docs/storage.md, "Routing in two steps": upgrade)
+    is(err_of($a, {type => 'transfer', conv => $c, agent => "ub$r", cid => 'up0'})->{code},
+       'forbidden', 'with kefu_redis cluster it is not found by routing');
+    is(redis('EXISTS', $rk), 0, '... and gets no record');
+} else {
+    $a->send_json({type => 'transfer', conv => $c, agent => "ub$r", cid => 'up1'});
+    ok(wait_conv($v, $c, state => 'open', agent => "ub$r"), 'transferred: the action found it by its hash');
+    is(redis('HGET', $rk, 'agent'), "ub$r", 'the record is made, and names the new agent');
+    is(redis('HGET', $rk, 'visitor'), $ack->{conv} && redis('HGET', "kefu:{c:$c}", 'visitor'), '... and the visitor');
+    $b->send_json({type => 'close', conv => $c, cid => 'up2'});
+    ok(wait_conv($v, $c, state => 'closed'), 'then closed by the new agent');
+    ok(redis('TTL', $rk) > 0, 'the closed conversation\'s record expires with it');
+    is(redis('HGET', "kefu:{c:$c}", 'state'), 'closed', 'its hash is closed');
+}

@@ -108,6 +108,7 @@ is_deeply([map { $_->{cid} } @{ $j->{msgs} }], ['c2', 'c3'], 'after seq 1');
 [error]
 
 === TEST 3: settings, availability, the agents' list and the status, in one slot each
+--- sharded
 --- ws
 my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss');
 my ($st, $j, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings',
@@ -141,6 +142,7 @@ like($sb, qr/"\Q$main::SHOP\E"/, 'with the site');
 [error]
 
 === TEST 4: the read side split by slot: welcome's summaries, the agents' queue, the API's lists, queue and conversation, history of a closed conversation
+--- sharded
 --- ws
 # each script of these flows declares its keys: without "#!lua" Redis
 # would not refuse a key of another slot, and this test could not fail
@@ -218,6 +220,7 @@ is($sum && $sum->{state}, 'closed', 'the visitor\'s welcome lists it too');
 [error]
 
 === TEST 5: the uploads' checks and the attachments', retention and idle sweeps, one slot each call
+--- sharded
 --- http_config
     kefu_upload_path $TEST_NGINX_UPLOAD_DIR;
     kefu_upload_sweep 1s;
@@ -438,5 +441,137 @@ push @seqs, $v->recv_type('ack')->{seq};
 $n = $wait_all->(\@seqs);
 is_deeply([map { $n->{$_} // 0 } @seqs], [map { 1 } @seqs], 'all once at the end') or diag explain $n;
 is(rcl('HGET', "kefu:{s:$main::SHOP}:ev", $conv), $seqs[-1], 'the mark at the last');
+
+=== TEST 8: routing in two steps with kefu_redis cluster: every routing script in the site's slot, each conversation's side (conv_apply) in its own; assignments, drain, transfer, accept, join, close, rate land in the conversations' hashes and logs, and on the stream with their seqs
+--- sharded
+--- ws
+# without "#!lua" Redis would not refuse a key of another slot, and this
+# test could not fail
+for my $s (qw(route_accept route_close route_down route_drain route_handoff route_handover
+              route_join route_rate route_status route_sweep route_up lease_renew lease_sync
+              lease_release conv_apply route_put)) {
+    open(my $fh, '<', "$FindBin::Bin/../ngx_kefu_module/lua/$s.lua") or die "$s.lua: $!";
+    like(scalar <$fh>, qr/^#!lua\b/, "$s.lua is a #!lua script");
+}
+my $r = int rand 1e6;
+my ($g, $g2) = (uniq_group(), uniq_group());
+my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => "boss$r");
+my ($a) = agent("ta$r", groups => [$g], status => 'online', capacity => 1, name => 'Tao');
+my ($v, $vw, $ack, $n1) = visitor($g, text => 'first');
+my $c = $ack->{conv};
+is($n1->{state}, 'open', 'assigned at once (route_up put the agent in the free set)');
+my ($v2, $vw2, $ack2, $n2) = visitor($g, text => 'second');
+my $c2 = $ack2->{conv};
+is($n2->{state}, 'queued', 'the next one queued: the agent is full');
+
+# another agent comes online: route_up drains the queue to it, in two steps
+my ($b) = agent("tb$r", groups => [$g], status => 'online', capacity => 2, name => 'Bo');
+ok(wait_conv($v2, $c2, state => 'open', agent => "tb$r"), 'the queued one goes to the new agent (drain)');
+my $sys = $v2->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'assigned' });
+ok($sys && $sys->{seq}, 'its visitor gets the system entry (conv_apply, on kefu:{c:<conv>})') or diag explain $sys;
+is(rcl('HGET', "kefu:{c:$c2}", 'agent'), "tb$r", 'the conversation\'s hash has its agent');
+is(rcl('HGET', "kefu:{c:$c2}", 'state'), 'open', '... and state');
+is(rcl('HGET', "kefu:{s:$main::SHOP}:r:$c2", 'agent'), "tb$r", 'so has its routing record (the site\'s)');
+
+# transfer to a group whose one agent is away: queued there; it accepts
+my ($d) = agent("td$r", groups => [$g2], capacity => 1, name => 'Di', status => 'away');
+$a->send_json({type => 'transfer', conv => $c, group => $g2, cid => 't1'});
+ok(wait_conv($v, $c, state => 'queued', group => $g2), 'transferred to a group: queued');
+$d->send_json({type => 'accept', conv => $c, cid => 'ac'});
+ok(wait_conv($v, $c, state => 'open', agent => "td$r"), 'accepted by an agent of that group');
+my $acc = $v->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'accepted' });
+ok($acc, 'the accept\'s system entry reaches the visitor');
+
+# a supervisor joins; the agent closes; the visitor rates
+my ($m) = kefu_connect(role => 'admin', site => 'shop1', token => $adm);
+$m->send_json({type => 'join', conv => $c, cid => 'j1'});
+ok(wait_conv($m, $c, reason => 'joined'), 'a supervisor joins');
+$d->send_json({type => 'close', conv => $c, cid => 'cl'});
+ok(wait_conv($v, $c, state => 'closed'), 'closed');
+$v->send_json({type => 'rate', conv => $c, score => 4, cid => 'rt'});
+my $rt = $v->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{rating} });
+is($rt && $rt->{rating}{score}, 4, 'rated');
+
+# the conversation's side: hash, log, joined, expiry
+my %h = @{ rcl('HGETALL', "kefu:{c:$c}") };
+is($h{state}, 'closed', 'its hash: closed');
+is($h{score}, 4, '... rated');
+is($h{agent}, "td$r", '... by its last agent');
+is($h{group}, $g2, '... in the group it went to');
+ok(rcl('SISMEMBER', "kefu:{c:$c}:joined", "m:boss$r"), 'the supervisor is in its joined set');
+ok(rcl('TTL', "kefu:{c:$c}:log") > 0, 'its log expires (the retention)');
+ok(rcl('TTL', "kefu:{s:$main::SHOP}:r:$c") > 0, 'so does its routing record');
+my @log = map { json_dec({@{ $_->[1] }}->{j}) } @{ rcl('XRANGE', "kefu:{c:$c}:log", '-', '+') };
+is_deeply([map { $_->{event} // 'msg' } @log], [qw(msg assigned transferred accepted joined closed)],
+          'its log: the message and each system entry, in order') or diag Test::More::explain \@log;
+is_deeply([map { $_->{seq} } @log], [1 .. 6], '... with seqs 1 to 6');
+
+# the stream: every conv.* event once, the system entries' with their seq
+my $want = {map { $_->{seq} => $_ } grep { $_->{event} } @log};
+my @ev;
+for (1 .. 50) {
+    @ev = grep { $_->{conv} eq $c } map { +{@{ $_->[1] }} }
+          @{ rcl('XRANGE', "kefu:{s:$main::SHOP}:events", '-', '+') };
+    last if grep { $_->{event} eq 'conv.rated' } @ev;
+    sleep 0.1;
+}
+# the message's own event comes by event_put, per event-loop pass: it may
+# follow the routing of the conversation it opened (docs/events.md)
+is(scalar(grep { $_->{event} eq 'msg' } @ev), 1, 'the message\'s event is on the stream once');
+is_deeply([map { $_->{event} } grep { $_->{event} ne 'msg' } @ev],
+          [qw(conv.created conv.assigned conv.transferred conv.assigned conv.joined conv.closed conv.rated)],
+          'the stream has each routing event once, in order') or diag Test::More::explain \@ev;
+my @seqd = grep { $_->{seq} ne '' && $_->{event} ne 'msg' } @ev;
+is(scalar(@seqd), 5, 'five carry a seq');
+is_deeply([map { json_dec($_->{data})->{id} } @seqd], [map { $want->{$_->{seq}}{id} } @seqd],
+          '... each its log entry\'s (same id at that seq)');
+my @asg = map { json_dec($_) } @{ rcl('LRANGE', "kefu:{c:$c}:assignments", 0, -1) };
+is_deeply([map { $_->{event} } @asg],
+          [qw(conv.created conv.assigned conv.transferred conv.assigned conv.joined conv.closed conv.rated)],
+          'its assignments list: every conv.* event') or diag Test::More::explain \@asg;
+my $left = rcl('ZRANGE', "kefu:{s:$main::SHOP}:apply", 0, -1);
+is(scalar(@$left), 0, 'nothing is left pending')
+    or diag Test::More::explain [map { [$_, rcl('HGETALL', "kefu:{s:$main::SHOP}:r:$_"),
+                                        rcl('HGETALL', "kefu:{c:$_}")] } @$left];
+--- no_error_log
+[error]
+[warn]
+
+=== TEST 9: a routing step whose conversation's side could not be written (its worker died, its call failed) is replayed by the route sweep from the record
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my ($a) = agent("hx$r", groups => [$g], status => 'online', capacity => 2);
+my ($v, $vw, $ack) = visitor($g, text => 'hello');
+my $c = $ack->{conv};
+ok(wait_conv($a, $c, state => 'open'), 'open');
+# the conversation's slot refuses conv_apply for now: its hash is not a hash
+rcl('RENAME', "kefu:{c:$c}", "kefu:{c:$c}:aside");
+rcl('SET', "kefu:{c:$c}", 'x');
+$a->send_json({type => 'close', conv => $c, cid => 'cl'});
+ok(wait_conv($a, $c, state => 'closed'), 'the close is decided (the site\'s step): its agent is answered');
+my $p;
+for (1 .. 100) { $p = rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c); last if $p; sleep 0.05 }
+ok($p, 'its conversation\'s side is pending in the site\'s apply set');
+is(rcl('HGET', "kefu:{c:$c}:aside", 'state'), 'open', 'and not written');
+rcl('DEL', "kefu:{c:$c}");
+rcl('RENAME', "kefu:{c:$c}:aside", "kefu:{c:$c}");
+ok(wait_conv($v, $c, state => 'closed', timeout => 15),
+   'the sweep applies it: the visitor is told (its notice waited for the conversation\'s side)');
+my $e = $v->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{event} // '') eq 'closed' }, 15);
+ok($e, '... and gets the closed entry') or diag explain $e;
+is(rcl('HGET', "kefu:{c:$c}", 'state'), 'closed', 'the hash is closed');
+my $ev;
+for (1 .. 100) {
+    ($ev) = grep { $_->{conv} eq $c && $_->{event} eq 'conv.closed' } map { +{@{ $_->[1] }} }
+            @{ rcl('XRANGE', "kefu:{s:$main::SHOP}:events", '-', '+') };
+    last if $ev;
+    sleep 0.05;
+}
+is($ev && $ev->{seq}, $e && $e->{seq}, 'conv.closed reaches the stream with the entry\'s seq');
+for (1 .. 100) { last unless rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c); sleep 0.05 }
+ok(!rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c), 'and leaves the apply set');
+ok(!rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c", 'ap'), '... and the record\'s pending side');
 --- no_error_log
 [error]

@@ -242,13 +242,15 @@ is($nq->{state}, 'queued', 'another queued');
 my $last = redis('ZSCORE', "kefu:{s:$main::SITE}:convs", $c);
 ok($last, "its last event: $last");
 # route_close.lua as the sweep calls it (ngx_kefu_route_close_idle()):
-# common arguments, conv, who, supervisor, by, retention (s), cut, text
+# the site's key, common arguments (mode 1: one Redis), conv, who,
+# supervisor, by, retention (s), cut, text
 my $src = main::script_src('route_close');
 my $n = 0;
 my $close = sub {
     my ($conv, $cut) = @_;
     my $ids = join ' ', map { 7000000000000000000 + $r * 1000 + $n++ } 1 .. 16;
-    return redis('EVAL', $src, 0, $main::SITE, int(time * 1000), $ids, 30000, 1000, '-',
+    return redis('EVAL', $src, 1, "kefu:{s:$main::SITE}:apply", $main::SITE, int(time * 1000),
+                 $ids, 30000, 1000, '-', '1',
                  $conv, 'y:system', '1', '{"role":"system","reason":"idle"}', 10,
                  $cut, 'conversation closed: no message for 1 minute');
 };

@@ -192,12 +192,26 @@ sub cluster_conf {
     return $text;
 }
 
+# the rewrite runs after every other preprocessor: most files set their
+# kefu_redis line in a preprocessor of their own, registered after this
+# file's (it used to run before them, and left them on a plain kefu_redis)
+my $cluster_pp = sub {
+    my $block = shift;
+    $block->set_value('http_config', cluster_conf($block->http_config))
+        if $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $block->http_config;
+};
+{
+    no warnings 'redefine';
+    *Test::Nginx::Socket::add_block_preprocessor = sub ($) {
+        my $pp = shift;
+        my $list = \@Test::Nginx::Socket::BlockPreprocessors;
+        @$list = ((grep { $_ != $cluster_pp } @$list), $pp, $cluster_pp);
+    };
+}
+push @Test::Nginx::Socket::BlockPreprocessors, $cluster_pp;
+
 Test::Nginx::Socket::add_block_preprocessor(sub {
     my $block = shift;
-
-    if ($ENV{TEST_NGINX_REDIS_CLUSTER} && defined $block->http_config) {
-        $block->set_value('http_config', cluster_conf($block->http_config));
-    }
 
     my $main = $block->main_config;
     $main = '' unless defined $main;

@@ -1,3 +1,4 @@
+#!lua
 -- lease release, by an exiting worker: ARGV = site, now, token, grace.
 -- Its records go at once rather than when the lease would lapse.
 --@include kefu_event

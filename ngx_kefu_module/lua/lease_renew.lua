@@ -1,11 +1,13 @@
--- lease renew, once per tick and site: ARGV = site, now, token, lease time
+#!lua
+-- lease renew, once per tick and site: KEYS = the site's leases; ARGV = site, now, token, lease time
 -- (ms), grace (ms), "1" if this worker held the lease before.  Lapsed
 -- leases of others lose their records; this one is extended.  If this
 -- worker's own lease had lapsed too, Redis (or this worker's link to it)
 -- was away: a lapse is then no proof that a worker died, and every lapsed
 -- lease gets one more lease time to be renewed.  Returns {lost (the own
 -- lease had lapsed: its records must be asserted again), leases purged,
--- grace deadlines due and new conversations left unrouted (route_sweep)}.
+-- grace deadlines due, new conversations left unrouted and unapplied
+-- routing steps (route_sweep)}.
 --@include kefu_event
 --@include route
 --@include presence
@@ -27,6 +29,10 @@ for _, l in ipairs(redis.call('ZRANGEBYSCORE', L, '-inf', now,
   end
 end
 redis.call('ZADD', L, now + ttl, tok)
+-- the route sweep runs for grace deadlines due and for conversations'
+-- sides left unapplied for 2 s (routing in two steps: a cluster)
 local due = redis.call('ZCOUNT', R.sk .. 'grace', '-inf', now)
-           + redis.call('ZCOUNT', R.sk .. 'opening', '-inf', now - 5000)
+            + redis.call('ZCOUNT', R.sk .. 'opening', '-inf', now - 5000)
+            + redis.call('ZCOUNT', R.sk .. 'apply', '-inf',
+                         string.format('%.0f', tonumber(ARGV[2]) - 2000))
 return {lost, purged, due}

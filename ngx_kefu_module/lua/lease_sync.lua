@@ -1,3 +1,4 @@
+#!lua
 -- lease sync: ARGV = site, now, token, lease time, grace, the worker's
 -- live agent connections of the site ("<id>|<session>" separated by
 -- spaces).  The lease's records become exactly these: what a dropped or

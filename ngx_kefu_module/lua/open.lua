@@ -8,9 +8,11 @@
 -- first entry (ARGV 22, 23) and conv.created on the stream, and it is
 -- listed in kefu:{s:<site>}:opening (by time) until route_new routes it:
 -- one that a worker dying in between left there is routed by the route
--- sweep after 5 s (route_sweep.lua), never stuck.  Not yet in one
--- slot: the conversation's hash and log are written here too (until the
--- routing record of storage.md's "The split, designed further").
+-- sweep after 5 s (route_sweep.lua), never stuck.  It makes the
+-- conversation's routing record too (lib/route.lua), which route_new and
+-- every routing step read.  Not yet in one slot: the conversation's hash
+-- and log are written here too (docs/storage.md, "Routing in two steps").
+
 -- A visitor's new conversation of a group whose bot is on (ARGV 30: of
 -- the group asked, 13; ARGV 31: of the default group, 27) starts in state
 -- bot instead (lib/bot.lua): not listed in opening, not counted queued,
@@ -47,6 +49,8 @@ redis.call('HSET', ukey, 'open', conv)
 redis.call('ZADD', ukey .. ':convs', ts, conv)
 k_trim(ukey .. ':convs')
 r_init(site, ts, ARGV[17], ARGV[18], ARGV[15], ARGV[16])
+r_new(conv, {state = bot and 'bot' or 'queued', group = group,
+             visitor = vid, created = ts})
 if not bot then r_count(nil, 'queued') end
 if (ARGV[23] or '') ~= '' then
   local gs = n_str(redis.call('HINCRBY', ckey, 'seq', 1))

@@ -1,15 +1,15 @@
--- accept: ARGV 7.. = agent id, conv, name.  A queued conversation of the
+#!lua
+-- accept: ARGV 8.. = agent id, conv, name.  A queued conversation of the
 -- site becomes the agent's; so does one in state bot (the agent takes it
 -- over from the bot).
 --@include kefu_event
 --@include route
 --@include bot
-r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-local aid, conv = ARGV[7], ARGV[8]
-local k = r_ck(conv)
-local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
-                     'group')
-if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+local aid, conv = ARGV[8], ARGV[9]
+local r = r_rec(conv)
+if not r then return {-2, 'not a conversation of your site'} end
+local h = {R.site, r.state, r.agent, r.visitor, r.group}
 if h[3] == aid and h[2] == 'open' then
   return r_reply(1, {type = 'conv', conv = conv, state = 'open',
                      agent = r_agent(aid), group = h[5],
@@ -21,7 +21,7 @@ if h[2] == 'bot' then
 end
 if h[2] ~= 'queued' then return {-4, 'the conversation is not queued'} end
 if not redis.call('HGET', R.sk .. 'a:' .. aid, 'name') then
-  redis.call('HSET', R.sk .. 'a:' .. aid, 'name', ARGV[9])
+  redis.call('HSET', R.sk .. 'a:' .. aid, 'name', ARGV[10])
 end
 local a = r_agent(aid)
 local n, an = r_assign(conv, aid, 'accepted', 'conversation accepted by ' ..

@@ -1,4 +1,5 @@
--- handoff: ARGV 7.. = conv ("" for the visitor's open one), who ("v:<id>":
+#!lua
+-- handoff: ARGV 8.. = conv ("" for the visitor's open one), who ("v:<id>":
 -- a visitor asks, the conversation must be its own; "" for the API, a rule
 -- or the bot), by (visitor, api, rule, bot), text (the system entry's:
 -- bot.texts.<lang>.handed_off, "" for the built-in one), "0" when the site
@@ -13,18 +14,17 @@
 --@include kefu_event
 --@include route
 --@include bot
-r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-local conv, who, by, text = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+local conv, who, by, text = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local visitor = string.sub(who, 1, 2) == 'v:'
 if conv == '' then
   if not visitor then return {-1, '"conv" is required'} end
   conv = redis.call('HGET', R.sk .. who, 'open')
   if not conv then return {-2, 'no open conversation'} end
 end
-local k = r_ck(conv)
-local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
-                     'group')
-if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
+local r = r_rec(conv)
+if not r then return {-2, 'not a conversation of your site'} end
+local h = {R.site, r.state, r.agent, r.visitor, r.group}
 if visitor and who ~= 'v:' .. (h[4] or '') then
   return {-2, 'not your conversation'}
 end
@@ -34,7 +34,7 @@ if h[2] ~= 'bot' then
              changed = false}
   if h[3] then n.agent = r_agent(h[3]) end
   if h[2] == 'queued' then
-    if redis.call('HGET', k, 'offline') == '1' then
+    if r.offline == '1' then
       n.offline = true
     else
       local rank = redis.call('ZRANK', R.sk .. 'q:' .. h[5], conv)
@@ -44,13 +44,12 @@ if h[2] ~= 'bot' then
   return r_reply(1, n)
 end
 b_leave(conv, h[5], 'handoff')
-local seq, j = r_entry(conv, {event = 'handoff', by = by,
-    text = text ~= '' and text or 'handed off to a person'})
-kefu_event(R.site, 'conv.handoff', conv, seq, R.tss, j)
+r_entry(conv, {event = 'handoff', by = by,
+    text = text ~= '' and text or 'handed off to a person'}, 'conv.handoff')
 local n = r_route(conv, h[5], visitor and R.sess or '-')
-if n.state == 'queued' and (ARGV[11] == '0' or not r_online(h[5])) then
+if n.state == 'queued' and (ARGV[12] == '0' or not r_online(h[5])) then
   n.position, n.eta, n.offline = nil, nil, true
-  redis.call('HSET', k, 'offline', '1')
+  r_set(conv, {offline = '1'})
   -- after the queue's notice (its position): no place is promised
   r_notice('v:' .. h[4], n, visitor and R.sess or '-')
 end

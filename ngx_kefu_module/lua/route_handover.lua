@@ -1,4 +1,5 @@
--- handover (transfer, assign): ARGV 7.. = conv, target agent ("" for a
+#!lua
+-- handover (transfer, assign): ARGV 8.. = conv, target agent ("" for a
 -- group), target group, actor who, supervisor ("1"), mode ("transfer",
 -- "assign", or "route": a rule's transfer to a group, which may move a
 -- queued one too), actor JSON ({role, id, name}), "1" if the target
@@ -6,15 +7,13 @@
 --@include kefu_event
 --@include route
 --@include bot
-r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-local conv, to, tg, who, sup, mode = ARGV[7], ARGV[8], ARGV[9], ARGV[10],
-    ARGV[11], ARGV[12]
-local by = cjson.decode(ARGV[13])
-local k = r_ck(conv)
-local h = redis.call('HMGET', k, 'site', 'state', 'agent', 'visitor',
-                     'group',
-                     'created')
-if h[1] ~= R.site then return {-2, 'not a conversation of your site'} end
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+local conv, to, tg, who, sup, mode = ARGV[8], ARGV[9], ARGV[10], ARGV[11],
+    ARGV[12], ARGV[13]
+local by = cjson.decode(ARGV[14])
+local r = r_rec(conv)
+if not r then return {-2, 'not a conversation of your site'} end
+local h = {R.site, r.state, r.agent, r.visitor, r.group, r.created}
 local me = string.sub(who, 3)
 if sup ~= '1' and not (string.sub(who, 1, 2) == 'a:' and h[3] == me) then
   return {-2, 'not your conversation'}
@@ -48,9 +47,9 @@ if to ~= '' then
                        agent = r_agent(to), group = h[5]})
   end
 end
--- a group is known if declared (ARGV 14: the worker knows it so) or an
+-- a group is known if declared (ARGV 15: the worker knows it so) or an
 -- agent who signed in named it: a made-up one would be a dead end
-if to == '' and ARGV[14] ~= '1'
+if to == '' and ARGV[15] ~= '1'
    and redis.call('EXISTS', R.sk .. 'g:' .. tg) == 0 then
   return {-3, 'no such group'}
 end
@@ -74,18 +73,17 @@ if to ~= '' then
   result = an
   if old then result = n end
 else
-  local seq, j = r_entry(conv, {event = 'transferred', group = tg, by = by,
-                                text = 'transferred to group ' .. tg})
-  kefu_event(R.site, 'conv.transferred', conv, seq, R.tss, j)
+  r_entry(conv, {event = 'transferred', group = tg, by = by,
+                 text = 'transferred to group ' .. tg}, 'conv.transferred')
   if h[2] == 'queued' then r_dequeue(h[5], conv) end
-  redis.call('HSET', k, 'group', tg)
+  r_set(conv, {group = tg})
   local aid
   if redis.call('ZCARD', R.sk .. 'q:' .. tg) == 0 then
     aid = r_pick(tg, old)
   end
   if aid then
     if h[2] == 'queued' then
-      redis.call('HSET', k, 'state', 'open')
+      r_set(conv, {state = 'open'})
       r_count('queued', 'open')
     end
     local n = r_assign(conv, aid, 'assigned', nil, nil, '-', '-')
@@ -99,7 +97,7 @@ else
   end
 end
 if old then
-  local st = redis.call('HMGET', k, 'state', 'agent', 'group')
+  local st = {r.state, r.agent, r.group}
   local on = {type = 'conv', conv = conv, state = st[1], group = st[3],
               reason = 'transferred'}
   if st[2] then on.agent = r_agent(st[2]) end

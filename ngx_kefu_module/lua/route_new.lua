@@ -14,14 +14,17 @@
 -- A conversation open made in state bot is left alone (not routed): the
 -- agents of its group only hear it enter the bot, now that its first
 -- message is there for their notice's preview.
+-- It reads the conversation's routing record (lib/route.lua), and applies
+-- its side in the same step: not yet in one slot (evaluated without
+-- "#!lua", as open is; docs/storage.md, "Routing in two steps").
 --@include kefu_event
 --@include route
 --@include bot
 r_init(ARGV[1], ARGV[8], ARGV[17], ARGV[18], ARGV[15], ARGV[16])
 local role, conv = ARGV[3], ARGV[4]
-local ckey = r_ck(conv)
-local h = redis.call('HMGET', ckey, 'state', 'group', 'agent', 'site')
-if h[4] ~= R.site or not h[2] then return {1, '', ''} end
+local rec = r_rec(conv)
+if not rec or not rec.group then return {1, '', ''} end
+local h = {rec.state, rec.group, rec.agent}
 if h[1] == 'bot' then
   b_announce(conv, h[2])
   return b_reply(1, nil)
@@ -40,7 +43,7 @@ if n.state == 'queued' and role == 'visitor' then
   local on = ARGV[24] ~= '0' and r_online(h[2])
   if not on then
     n.position, n.eta, n.offline = nil, nil, true
-    redis.call('HSET', ckey, 'offline', '1')
+    r_set(conv, {offline = '1'})
   end
 end
 return r_reply(0, n)

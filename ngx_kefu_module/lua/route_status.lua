@@ -1,9 +1,10 @@
--- status: ARGV 7.. = agent id, state (online, away).  The presence JSON
+#!lua
+-- status: ARGV 8.. = agent id, state (online, away).  The presence JSON
 -- returned lists in "assigned" the notices of what the agent was given.
 --@include kefu_event
 --@include route
-r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-local aid, st = ARGV[7], ARGV[8]
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+local aid, st = ARGV[8], ARGV[9]
 R.me = aid
 local ak = R.sk .. 'a:' .. aid
 local n = {type = 'presence', agent = aid, state = st}

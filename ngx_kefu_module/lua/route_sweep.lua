@@ -1,4 +1,5 @@
--- sweep: grace deadlines that passed (ARGV 7 = how many at most), and new
+#!lua
+-- sweep: grace deadlines that passed (ARGV 8 = how many at most), and new
 -- conversations left unrouted (below).  Each is
 -- claimed (removed) in this atomic step, so exactly one worker of any host
 -- acts on it: if the agent still has no connection it goes offline and its
@@ -8,12 +9,12 @@
 --@include kefu_event
 --@include route
 --@include presence
-r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+r_init(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 local G = R.sk .. 'grace'
 local now = p_now()
 local again, groups, expired, requeued = 0, {}, 0, 0
 for _, aid in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', now,
-                                'LIMIT', 0, tonumber(ARGV[7]))) do
+                                'LIMIT', 0, tonumber(ARGV[8]))) do
   local ak = R.sk .. 'a:' .. aid
   local h = redis.call('HMGET', ak, 'conns', 'state')
   if (tonumber(h[1]) or 0) == 0 then
@@ -27,13 +28,13 @@ for _, aid in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', now,
       if r_left() < 2 then again = 1 break end
       r_release(aid, c)
       redis.call('ZREM', ak .. ':convs', c)
-      local ch = redis.call('HMGET', r_ck(c), 'state', 'group', 'created',
-                            'agent')
+      local r = r_rec(c) or {}
+      local ch = {r.state, r.group, r.created, r.agent}
       if ch[1] == 'open' and ch[4] == aid then
         r_count('open', 'queued')
-        local seq, j = r_entry(c, {event = 'requeued', agent = r_agent(aid),
-            text = 'the agent went offline; waiting for another agent'})
-        kefu_event(R.site, 'conv.queued', c, seq, R.tss, j)
+        r_entry(c, {event = 'requeued', agent = r_agent(aid),
+            text = 'the agent went offline; waiting for another agent'},
+            'conv.queued')
         r_enqueue(c, ch[2], tonumber(ch[3]) or R.ts)
         groups[ch[2]] = 1
         requeued = requeued + 1
@@ -50,16 +51,33 @@ end
 local O = R.sk .. 'opening'
 if again == 0 then
   for _, c in ipairs(redis.call('ZRANGEBYSCORE', O, '-inf', now - 5000,
-                                'LIMIT', 0, tonumber(ARGV[7]))) do
+                                'LIMIT', 0, tonumber(ARGV[8]))) do
     if r_left() < 2 then again = 1 break end
     redis.call('ZREM', O, c)
-    local ch = redis.call('HMGET', r_ck(c), 'state', 'group')
-    if ch[1] == 'queued' and ch[2] then
-      r_route(c, ch[2], '-')
+    local r = r_rec(c) or {}
+    if r.state == 'queued' and r.group then
+      r_route(c, r.group, '-')
     end
   end
 end
 for g in pairs(groups) do r_drain(g) end
 local r = r_reply(0)
-r[4], r[5], r[6] = again, expired, requeued
+r[4], r[6], r[7] = again, expired, requeued
+-- two-step: the conversations' sides not applied 2 s after their step
+-- (the worker that made it died, or its call failed) are replayed from
+-- their records, each claimed for another 2 s by this sweep
+if not R.one then
+  local ap = R.sk .. 'apply'
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', ap, '-inf',
+                                R.ts - 2000, 'LIMIT', 0, 50)) do
+    local p = redis.call('HGET', r_rk(c), 'ap')
+    if p then
+      redis.call('ZADD', ap, 'XX', R.tss, c)
+      r[5][#r[5] + 1] = c
+      r[5][#r[5] + 1] = p
+    else
+      redis.call('ZREM', ap, c)
+    end
+  end
+end
 return r

@@ -30,23 +30,24 @@ end
 local function b_leave(conv, group, why, to)
   redis.call('ZREM', b_key(group), conv)
   redis.call('ZREM', R.sk .. 'bots', conv)
-  redis.call('HSET', r_ck(conv), 'state', to or 'queued')
+  r_set(conv, {state = to or 'queued'})
   r_count('bot', to or 'queued')
   B.ev[#B.ev + 1] = {conv, group, false, why}
 end
 -- a bot conversation as the agents' lists show it (r_qitem()'s shape)
 local function b_item(conv, group, score)
-  local h = redis.call('HMGET', r_ck(conv), 'visitor')
+  local r = r_rec(conv) or {}
   return {conv = conv, group = group, state = 'bot',
           since = math.floor(tonumber(score) or 0),
-          visitor = r_visitor(h[1]), last = r_preview(conv)}
+          visitor = r_visitor(r.visitor), last = r_preview(conv)}
 end
 -- the agents' notices, once the script's changes are made
 local function b_flush()
   for _, e in ipairs(B.ev) do
     local conv, group = e[1], e[2]
     local n
-    local h = redis.call('HMGET', r_ck(conv), 'state', 'agent')
+    local r = r_rec(conv) or {}
+    local h = {r.state, r.agent}
     if e[3] then
       n = b_item(conv, group, R.ts)
       n.reason = 'bot'

@@ -10,7 +10,9 @@
 -- event; kefu:{c:<conv>}:assignments keeps its state changes (the latest
 -- 100) as {"event","seq","ts","data"}.
 --@include num
--- K.events: the stream's key, when the script declared it
+-- K.events: the stream's key, when the script declared it; K.noasg: the
+-- conversation's assignments are another slot's (route_put.lua: its
+-- conv_apply wrote them)
 local K = {}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
@@ -22,7 +24,7 @@ local function kefu_event(site, name, conv, seq, ts, data)
     local t = string.match(ts, '^%d+$') or '0'
     local s = string.match(seq, '^%d+$') or 'null'
     redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
-    if string.sub(name, 1, 5) == 'conv.' then
+    if string.sub(name, 1, 5) == 'conv.' and not K.noasg then
       local k = 'kefu:{c:' .. conv .. '}:assignments'
       redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
                  ',"seq":' .. s .. ',"ts":' .. t .. ',"data":' ..

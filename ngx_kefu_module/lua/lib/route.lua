@@ -2,22 +2,183 @@
 -- source after kefu_event ("--@include route").  r_init() takes the common arguments:
 -- site, now (ms), ids (space-separated message ids for the system entries
 -- the script may write, one each), grace (ms), log max length, the acting
--- session ("-" for none).  r_reply() flushes queue positions and returns
--- {code, json, groups that may have more to drain}.
+-- session ("-" for none), the mode ("2": a cluster, the conversation's
+-- side is a second call; anything else: one Redis, the same step).
+-- r_reply() flushes queue positions and returns {code, json, groups that
+-- may have more to drain, 0, the conversations' side to apply (conv,
+-- payload, ...: two-step only)}.
+--
+-- Routing reads and writes only the site's slot: each conversation that
+-- is not closed has a routing record there, kefu:{s:<site>}:r:<conv>
+-- (state, agent, group, visitor, offline, created, v: the routing
+-- version, bumped by every step that changes it; ap: what its
+-- conversation's side still has to get, two-step only).  What a step
+-- changes of a conversation is gathered (r_set(), r_entry(), r_event())
+-- and, at r_reply(), applied to the conversation's hash and log
+-- (lib/apply.lua): on one Redis in the same step, in a cluster by the
+-- worker's second call (conv_apply.lua), listed meanwhile in
+-- kefu:{s:<site>}:apply (conv -> ms) for the route sweep to replay.
 --@include num
 --@include retain
+--@include apply
 local R = {}
-local function r_init(site, ts, ids, grace, maxlen, sess)
+local function r_init(site, ts, ids, grace, maxlen, sess, mode)
   R.site, R.ts, R.tss, R.ids, R.idn = site, tonumber(ts), ts, {}, 0
   R.grace, R.maxlen, R.sess, R.dirty, R.more = tonumber(grace), maxlen,
       sess, {}, {}
-  R.skip, R.pubs, R.qev, R.vraw = {}, {}, {}, {}
+  R.skip, R.qev, R.vraw = {}, {}, {}
   R.me, R.mine = nil, {}
+  R.one = mode ~= '2'
+  R.rec, R.ap, R.apo, R.out = {}, {}, {}, {}
   R.sk = 'kefu:{s:' .. site .. '}:'
   for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end
 end
 local function r_left() return #R.ids - R.idn end
 local function r_ck(conv) return 'kefu:{c:' .. conv .. '}' end
+local function r_rk(conv) return R.sk .. 'r:' .. conv end
+-- the routing record's fields (the others of a step go to the hash only)
+local RF = {'state', 'agent', 'group', 'visitor', 'offline', 'created'}
+local RFS = {}
+for _, f in ipairs(RF) do RFS[f] = true end
+-- a conversation's routing record (a table, cached for the step), nil
+-- when it is none of the site's.  One made before the record existed (an
+-- upgrade) gets it from its hash, on one Redis only (another slot).
+local function r_rec(conv)
+  local r = R.rec[conv]
+  if r ~= nil then return r or nil end
+  local rk = r_rk(conv)
+  local h = redis.call('HMGET', rk, 'v', unpack(RF))
+  if not h[2] and R.one then
+    local c = redis.call('HMGET', r_ck(conv), 'site', unpack(RF))
+    if c[1] == R.site and c[2] then
+      local set = {}
+      for i, f in ipairs(RF) do
+        h[i + 1] = c[i + 1]
+        if c[i + 1] then
+          set[#set + 1] = f
+          set[#set + 1] = c[i + 1]
+        end
+      end
+      redis.call('HSET', rk, unpack(set))
+      local t = redis.call('PTTL', r_ck(conv))
+      if t > 0 then redis.call('PEXPIRE', rk, t) end
+    end
+  end
+  if not h[2] then
+    R.rec[conv] = false
+    return nil
+  end
+  r = {v = tonumber(h[1]) or 0}
+  for i, f in ipairs(RF) do r[f] = h[i + 1] or nil end
+  R.rec[conv] = r
+  return r
+end
+-- a new conversation's record (open.lua made its hash)
+local function r_new(conv, t)
+  local set = {}
+  for f, x in pairs(t) do
+    set[#set + 1] = f
+    set[#set + 1] = x
+  end
+  redis.call('HSET', r_rk(conv), unpack(set))
+  t.v = 0
+  R.rec[conv] = t
+end
+-- is the conversation still there (its record; on one Redis its hash)
+local function r_exists(conv)
+  return redis.call('EXISTS', r_rk(conv)) == 1
+         or (R.one and redis.call('EXISTS', r_ck(conv)) == 1)
+end
+-- k_trim() (lib/retain.lua) by the records: the site's slot only
+local function r_trim(z)
+  for _, c in ipairs(redis.call('ZRANGE', z, 0, 1)) do
+    if not r_exists(c) then redis.call('ZREM', z, c) end
+  end
+  local n = redis.call('ZCARD', z)
+  if n > 10000 then redis.call('ZREMRANGEBYRANK', z, 0, n - 10001) end
+end
+-- what the step gives the conversation's side
+local function r_ap(conv)
+  local a = R.ap[conv]
+  if not a then
+    a = {f = {}, d = {}, i = {}, j = {}, n = {}}
+    R.ap[conv] = a
+    R.apo[#R.apo + 1] = conv
+  end
+  return a
+end
+-- fields of a conversation: set (t), deleted (del, a list); the record's
+-- own fields there too
+local function r_set(conv, t, del)
+  local r, a = r_rec(conv), r_ap(conv)
+  local set = {}
+  for f, x in pairs(t) do
+    a.f[f], a.d[f] = x, nil
+    if RFS[f] then
+      r[f] = x
+      set[#set + 1] = f
+      set[#set + 1] = x
+    end
+  end
+  if #set > 0 then redis.call('HSET', r_rk(conv), unpack(set)) end
+  for _, f in ipairs(del or {}) do
+    a.f[f], a.d[f] = nil, true
+    if RFS[f] then
+      r[f] = nil
+      redis.call('HDEL', r_rk(conv), f)
+    end
+  end
+end
+-- an event of the conversation without a log entry (conv.queued of a new
+-- one, conv.rated), in order with its entries
+local function r_event(conv, name, data)
+  local a = r_ap(conv)
+  a.i[#a.i + 1] = {k = 'v', ev = name, d = data, ts = R.tss}
+end
+-- the step's changes of each conversation: applied now on one Redis
+-- (with their events), else kept in the record and listed for the
+-- worker's second call and the sweep.  Returns the conversation
+-- channels' publishes, for the end of the step.
+local function r_commit()
+  local pubs = {}
+  for _, conv in ipairs(R.apo) do
+    local a, rk = R.ap[conv], r_rk(conv)
+    local v = redis.call('HINCRBY', rk, 'v', 1)
+    if R.rec[conv] then R.rec[conv].v = v end
+    for _, it in ipairs(a.i) do it.v = v end
+    if a.x then redis.call('EXPIRE', rk, a.x) end
+    if R.one then
+      a.v = v
+      local got = a_apply(conv, a, R.maxlen, pubs, false)
+      for _, it in ipairs(a.i) do
+        if it.k == 'e' then
+          local g = got[it.t.id]
+          kefu_event(R.site, it.ev, conv, g[1], it.ts, g[2])
+        else
+          kefu_event(R.site, it.ev, conv, '', it.ts, it.d)
+        end
+      end
+    else
+      local p = redis.call('HGET', rk, 'ap')
+      p = p and cjson.decode(p) or {f = {}, d = {}, i = {}, j = {}, n = {}}
+      p.n = p.n or {}
+      for f, x in pairs(a.f) do p.f[f], p.d[f] = x, nil end
+      for f in pairs(a.d) do p.f[f], p.d[f] = nil, true end
+      for _, it in ipairs(a.i) do p.i[#p.i + 1] = it end
+      for _, w in ipairs(a.j) do p.j[#p.j + 1] = w end
+      for _, x in ipairs(a.n) do p.n[#p.n + 1] = x end
+      if a.x then p.x = a.x end
+      p.v = v
+      local s = cjson.encode(p)
+      redis.call('HSET', rk, 'ap', s)
+      redis.call('ZADD', R.sk .. 'apply', 'NX', R.tss, conv)
+      R.out[#R.out + 1] = conv
+      R.out[#R.out + 1] = s
+    end
+  end
+  R.ap, R.apo = {}, {}
+  return pubs
+end
 local function r_count(from, to)
   if from then redis.call('HINCRBY', R.sk .. 'counts', from, -1) end
   if to then redis.call('HINCRBY', R.sk .. 'counts', to, 1) end
@@ -55,6 +216,13 @@ end
 -- the latest entry a visitor would see, as a preview of at most 80
 -- characters (whole UTF-8 sequences)
 local function r_preview(conv)
+  -- in a cluster the log is another slot: the record's "last" (kept by
+  -- whoever stores a visitor-visible message; until the message's outbox
+  -- does, none)
+  if R.one == false then
+    local r = r_rec(conv)
+    return r and redis.call('HGET', r_rk(conv), 'last') or ''
+  end
   local es = redis.call('XREVRANGE', 'kefu:{c:' .. conv .. '}:log', '+',
                         '-', 'COUNT', 10)
   for _, e in ipairs(es) do
@@ -86,10 +254,10 @@ local function r_preview(conv)
 end
 -- a queued conversation as the agents' queue shows it
 local function r_qitem(conv, group, rank, score)
-  local h = redis.call('HMGET', r_ck(conv), 'visitor', 'offline')
+  local r = r_rec(conv) or {}
   return {conv = conv, group = group, position = rank + 1,
           since = math.floor(tonumber(score) or 0),
-          offline = h[2] == '1' or nil, visitor = r_visitor(h[1]),
+          offline = r.offline == '1' or nil, visitor = r_visitor(r.visitor),
           last = r_preview(conv)}
 end
 -- a rule's labels (docs/automation.md) go with agents' and admins'
@@ -98,37 +266,44 @@ local function r_labels(who, t)
   if t.type ~= 'conv' or not t.conv or string.sub(who, 1, 2) == 'v:' then
     return t
   end
-  local l = redis.call('HGET', r_ck(t.conv), 'labels')
+  -- a rule's labels are in the conversation's hash (label.lua): on one
+  -- Redis read there, in a cluster the record's (none yet)
+  local l = redis.call('HGET', R.one and r_ck(t.conv) or r_rk(t.conv),
+                       'labels')
   if not l then return t end
   local c = {}
   for k, v in pairs(t) do c[k] = v end
   c.labels = cjson.decode(l)
   return c
 end
+-- on a cluster a notice about a conversation this step changed waits for
+-- its side: route_put publishes it once conv_apply wrote it, so that an
+-- agent told "open" finds the hash naming it when it writes
 local function r_notice(who, t, sess, flag)
   t = r_labels(who, t)
-  redis.call('PUBLISH', R.sk .. 'u:' .. who,
-             (sess or '-') .. '|' .. (flag or 'u') .. '|0|' ..
-             r_json(t))
+  local ch = R.sk .. 'u:' .. who
+  local m = (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. r_json(t)
+  local a = R.one == false and t.conv and R.ap[t.conv]
+  if a then
+    a.n[#a.n + 1] = {ch, m}
+  else
+    redis.call('PUBLISH', ch, m)
+  end
 end
 local function r_agent(aid)
   local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')
   if n and n ~= '' then return {id = aid, name = n} end
   return {id = aid}
 end
-local function r_entry(conv, t)
-  local k = r_ck(conv)
-  local seq = n_str(redis.call('HINCRBY', k, 'seq', 1))
+-- a system entry of the conversation and the stream event ev it carries
+-- (written with its seq when the conversation's side is applied)
+local function r_entry(conv, t, ev)
   R.idn = R.idn + 1
   t.type, t.conv, t.id = 'msg', conv, R.ids[R.idn]
   t.from = {role = 'system'}
-  local j = n_json(t, seq, R.tss)
-  redis.call('XADD', k .. ':log', 'MAXLEN', '~', R.maxlen, seq .. '-1',
-             'j', j,
-             'f', 'system', 'p', '0', 's', '-')
-  redis.call('HSET', k, 'updated', R.tss)
-  R.pubs[#R.pubs + 1] = {r_ck(conv), '-|0|' .. seq .. '|' .. j}
-  return seq, j
+  local a = r_ap(conv)
+  a.i[#a.i + 1] = {k = 'e', ev = ev, t = t, ts = R.tss}
+  a.f.updated, a.d.updated = R.tss, nil
 end
 local function r_eta(group, pos)
   local gap = tonumber(redis.call('HGET', R.sk .. 'qs:' .. group, 'gap'))
@@ -142,12 +317,12 @@ local function r_dirty(group, rank)
   local d = R.dirty[group]
   if d == nil or rank < d then R.dirty[group] = rank end
 end
-local function r_flush()
+local function r_flush(pubs)
   for group, from in pairs(R.dirty) do
     local cs = redis.call('ZRANGE', R.sk .. 'q:' .. group, from,
                           from + 499)
     for i, c in ipairs(cs) do
-      local v = redis.call('HGET', r_ck(c), 'visitor')
+      local v = (r_rec(c) or {}).visitor
       if v then r_notice('v:' .. v, r_queued(c, group, from + i)) end
     end
   end
@@ -157,7 +332,8 @@ local function r_flush()
   for _, e in ipairs(R.qev) do
     local conv, group = e[1], e[2]
     local q = R.sk .. 'q:' .. group
-    local h = redis.call('HMGET', r_ck(conv), 'state', 'agent')
+    local r = r_rec(conv) or {}
+    local h = {r.state, r.agent}
     local rank = redis.call('ZRANK', q, conv)
     local n
     if rank and h[1] == 'queued' then
@@ -173,8 +349,7 @@ local function r_flush()
                '-|t|0|' .. r_json(n))
   end
   R.qev = {}
-  for _, p in ipairs(R.pubs) do redis.call('PUBLISH', p[1], p[2]) end
-  R.pubs = {}
+  for _, p in ipairs(pubs or {}) do redis.call('PUBLISH', p[1], p[2]) end
 end
 local function r_dequeue(group, conv)
   local q = R.sk .. 'q:' .. group
@@ -207,9 +382,7 @@ local function r_enqueue(conv, group, score)
   -- the groups the status endpoint reports (declared or named by an
   -- agent's token, or the conversation went to the default group)
   redis.call('SADD', R.sk .. 'groups', group)
-  redis.call('HSET', r_ck(conv), 'state', 'queued', 'group', group,
-             'queued', R.tss)
-  redis.call('HDEL', r_ck(conv), 'agent')
+  r_set(conv, {state = 'queued', group = group, queued = R.tss}, {'agent'})
   local rank = redis.call('ZRANK', q, conv)
   r_dirty(group, rank)
   R.qev[#R.qev + 1] = {conv, group}
@@ -274,11 +447,11 @@ local function r_presence(aid, st, sess)
              cjson.encode({type = 'presence', agent = aid, state = st}))
 end
 local function r_reply(code, t)
-  r_flush()
+  r_flush(r_commit())
   local m = {}
   for g in pairs(R.more) do m[#m + 1] = g end
   return {code, t and r_json(t) or '',
-          #m > 0 and cjson.encode(m) or ''}
+          #m > 0 and cjson.encode(m) or '', 0, R.out}
 end
 local function r_release(aid, conv)
   local ak = R.sk .. 'a:' .. aid
@@ -290,24 +463,24 @@ local function r_release(aid, conv)
   r_index(aid)
 end
 local function r_assign(conv, aid, event, text, by, vsess, asess, evname)
-  local k = r_ck(conv)
-  local h = redis.call('HMGET', k, 'state', 'group', 'visitor')
+  local r = r_rec(conv)
+  local h = {r.state, r.group, r.visitor}
   if h[1] == 'queued' then
     r_dequeue(h[2], conv)
     r_count('queued', 'open')
   end
-  redis.call('HSET', k, 'state', 'open', 'agent', aid, 'assigned', R.tss)
+  r_set(conv, {state = 'open', agent = aid, assigned = R.tss})
   local ak = R.sk .. 'a:' .. aid
   local load = redis.call('HINCRBY', ak, 'load', 1)
   redis.call('HSET', ak, 'last', R.tss)
   redis.call('SADD', ak .. ':open', conv)
   redis.call('ZADD', ak .. ':convs', R.ts, conv)
-  k_trim(ak .. ':convs')
+  r_trim(ak .. ':convs')
   r_index(aid)
   local a = r_agent(aid)
-  local seq, j = r_entry(conv, {event = event, agent = a, by = by,
-      text = text or ('conversation assigned to ' .. (a.name or aid))})
-  kefu_event(R.site, evname or 'conv.assigned', conv, seq, R.tss, j)
+  r_entry(conv, {event = event, agent = a, by = by,
+      text = text or ('conversation assigned to ' .. (a.name or aid))},
+      evname or 'conv.assigned')
   local n = {type = 'conv', conv = conv, state = 'open', agent = a,
              group = h[2], reason = event}
   r_notice('v:' .. h[3], n, vsess)
@@ -326,7 +499,7 @@ local function r_head(group)
   local c = redis.call('ZRANGE', q, 0, 9, 'WITHSCORES')
   for i = 1, #c, 2 do
     if not R.skip[c[i]] then
-      if redis.call('HGET', r_ck(c[i]), 'state') == 'queued' then
+      if (r_rec(c[i]) or {}).state == 'queued' then
         return c[i], tonumber(c[i + 1])
       end
       redis.call('ZREM', q, c[i])
@@ -378,17 +551,16 @@ local function r_route(conv, group, vsess)
   end
   local pos = r_enqueue(conv, group, R.ts)
   if R.dirty[group] == pos - 1 then R.dirty[group] = pos end
-  kefu_event(R.site, 'conv.queued', conv, '', R.tss,
-             cjson.encode({group = group, position = pos}))
+  r_event(conv, 'conv.queued', cjson.encode({group = group, position = pos}))
   r_drain(group)
-  local st = redis.call('HMGET', r_ck(conv), 'state', 'agent')
+  local r = r_rec(conv)
+  local st = {r.state, r.agent}
   if st[1] == 'open' then
     local a = r_agent(st[2])
     return {type = 'conv', conv = conv, state = 'open', agent = a,
             group = group, reason = 'assigned'}
   end
   local n = r_queued(conv, group, redis.call('ZRANK', q, conv) + 1)
-  local v = redis.call('HGET', r_ck(conv), 'visitor')
-  r_notice('v:' .. v, n, vsess)
+  r_notice('v:' .. r.visitor, n, vsess)
   return n
 end

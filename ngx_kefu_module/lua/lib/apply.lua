@@ -1,0 +1,96 @@
+-- The conversation's side of a routing step (docs/storage.md, "Routing in
+-- two steps"), "--@include apply".  A routing step decides in the site's
+-- slot and leaves, per conversation, what its hash and log must get: p =
+-- {v (the routing version), f (fields to set), d (fields to delete, as a
+-- set), i (items: {k = "e", v, ev, t, ts} a system entry to append, its
+-- JSON t without seq, ev the stream event it carries; {k = "v", v, ev, d,
+-- ts} an event without an entry), j (supervisors who joined), x (seconds:
+-- the keys expire, a close)}.  a_apply() writes it in the conversation's
+-- slot: on one Redis in the routing step itself (lib/route.lua), in a
+-- cluster as the second call, conv_apply.lua.  An item is written only if
+-- its version is above the hash's "v" (a repeat or a late call writes
+-- nothing); the fields only if p.v is.  Returns {[entry id] = {seq,
+-- JSON}} for every entry given, written now or before ("as", two-step
+-- only, keeps the seqs of the latest 32 for a repeat's answer); {} for one
+-- written before whose seq is no longer known, or when the conversation
+-- is gone (erased, expired: nothing is written, its keys are not made
+-- again), so that its event is dropped rather than waited for.
+--@include num
+--@include retain
+local function a_asg(conv, name, seq, ts, data)
+  if string.sub(name, 1, 5) ~= 'conv.' then return end
+  local k = 'kefu:{c:' .. conv .. '}:assignments'
+  redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
+             ',"seq":' .. (seq ~= '' and seq or 'null') .. ',"ts":' ..
+             ts .. ',"data":' .. (data ~= '' and data or 'null') .. '}')
+  redis.call('LTRIM', k, -100, -1)
+end
+local function a_apply(conv, p, maxlen, pubs, two)
+  local k = 'kefu:{c:' .. conv .. '}'
+  local as, got = {}, {}
+  if two and redis.call('EXISTS', k) == 0 then
+    for _, it in ipairs(p.i or {}) do
+      if it.k == 'e' then got[it.t.id] = {} end
+    end
+    return got
+  end
+  -- one Redis: in the step itself, nothing can have overtaken it
+  local hv = two and tonumber(redis.call('HGET', k, 'v')) or 0
+  if two then
+    local s = redis.call('HGET', k, 'as')
+    if s then as = cjson.decode(s) end
+  end
+  local fresh = false
+  for _, it in ipairs(p.i or {}) do
+    if tonumber(it.v) > hv then
+      if it.k == 'e' then
+        local seq = n_str(redis.call('HINCRBY', k, 'seq', 1))
+        local j = n_json(it.t, seq, it.ts)
+        redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, seq .. '-1',
+                   'j', j, 'f', 'system', 'p', '0', 's', '-')
+        pubs[#pubs + 1] = {k, '-|0|' .. seq .. '|' .. j}
+        got[it.t.id] = {seq, j}
+        if two then
+          as[#as + 1] = {it.t.id, seq}
+          a_asg(conv, it.ev, seq, it.ts, j)
+        end
+        fresh = true
+      elseif two then
+        a_asg(conv, it.ev, '', it.ts, it.d)
+      end
+    elseif it.k == 'e' then
+      got[it.t.id] = {}
+      for _, x in ipairs(as) do
+        if x[1] == it.t.id then
+          local e = redis.call('XRANGE', k .. ':log', x[2] .. '-1',
+                               x[2] .. '-1')
+          if e[1] then
+            for n = 1, #e[1][2], 2 do
+              if e[1][2][n] == 'j' then got[it.t.id] = {x[2], e[1][2][n + 1]}
+              end
+            end
+          end
+        end
+      end
+    end
+  end
+  if tonumber(p.v) > hv then
+    local set = {'v', n_str(tonumber(p.v))}
+    for f, x in pairs(p.f or {}) do
+      set[#set + 1] = f
+      set[#set + 1] = x
+    end
+    redis.call('HSET', k, unpack(set))
+    for f in pairs(p.d or {}) do redis.call('HDEL', k, f) end
+    for _, who in ipairs(p.j or {}) do
+      redis.call('SADD', k .. ':joined', who)
+    end
+    if p.x then k_expire(conv, p.x)
+    elseif #(p.j or {}) > 0 then k_follow(conv) end
+  end
+  if two and fresh then
+    while #as > 32 do table.remove(as, 1) end
+    redis.call('HSET', k, 'as', cjson.encode(as))
+  end
+  return got
+end
