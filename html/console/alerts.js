@@ -33,8 +33,6 @@ export function alerts({ t, el, $, onOpen }) {
   audio.preload = 'auto';
   audio.src = chime();
   audio.dataset.played = '0';
-  // counted when it really plays (a browser may refuse before any click)
-  audio.addEventListener('play', () => { audio.dataset.played = String(+audio.dataset.played + 1); });
   document.body.appendChild(audio);
 
   const cueBox = $('cue');
@@ -76,7 +74,13 @@ export function alerts({ t, el, $, onOpen }) {
       try {
         audio.currentTime = 0;
         const p = audio.play();
-        if (p && p.catch) p.catch(() => { /* not allowed before a click: the cue is enough */ });
+        // counted when it really plays (a browser may refuse before any
+        // click); a chime restarted while it still sounds fires no 'play'
+        // event, but its promise resolves
+        if (p && p.then) {
+          p.then(() => { audio.dataset.played = String(+audio.dataset.played + 1); },
+                 () => { /* not allowed before a click: the cue is enough */ });
+        }
       } catch (e) { /* ignored */ }
     }
   }
