@@ -35,6 +35,17 @@
 #define NGX_KEFU_LEASE_SYNC_TICKS  8
 
 
+/* lease_renew's and lease_sync's arguments, and the buffers they point to */
+typedef struct {
+    const char            *argv[7];
+    size_t                 lens[7];
+    u_char                 key[NGX_KEFU_MAX_ID_LEN + 32];
+    u_char                 ts[NGX_INT64_LEN];
+    u_char                 ttl[NGX_INT_T_LEN];
+    u_char                 grace[NGX_INT_T_LEN];
+} ngx_kefu_lease_args_t;
+
+
 /* the node numbers' keys, declared to the scripts (one hash slot) */
 #define NGX_KEFU_NODE_KEYS  4
 
@@ -79,6 +90,8 @@ static void ngx_kefu_lease_sweep(ngx_kefu_main_conf_t *kmcf,
 static void ngx_kefu_lease_sweep_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static size_t ngx_kefu_lease_key(u_char *buf, ngx_kefu_site_t *site);
+static void ngx_kefu_lease_args(ngx_kefu_lease_args_t *a,
+    ngx_kefu_lease_t *lease, ngx_kefu_site_t *site);
 static void ngx_kefu_lease_ignore(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -322,34 +335,19 @@ ngx_kefu_lease_claim_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 static void
 ngx_kefu_lease_renew(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
 {
-    u_char                 ts[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
-    u_char                 grace[NGX_INT_T_LEN];
-    u_char                 key[NGX_KEFU_MAX_ID_LEN + 32];
-    size_t                 lens[7];
-    const char            *argv[7];
+    ngx_kefu_lease_args_t  a;
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = lease->kmcf;
 
-    argv[0] = (char *) key;
-    lens[0] = ngx_kefu_lease_key(key, site);
-    argv[1] = (char *) site->name.data;
-    lens[1] = site->name.len;
-    argv[2] = (char *) ts;
-    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-    argv[3] = (char *) lease->token;
-    lens[3] = sizeof(lease->token);
-    argv[4] = (char *) ttl;
-    lens[4] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
-    argv[5] = (char *) grace;
-    lens[5] = ngx_sprintf(grace, "%M", site->grace) - grace;
-    argv[6] = lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts]
-              ? "1" : "0";
-    lens[6] = 1;
+    ngx_kefu_lease_args(&a, lease, site);
+    a.argv[6] = lease->held[site - (ngx_kefu_site_t *) kmcf->sites.elts]
+                ? "1" : "0";
+    a.lens[6] = 1;
 
     if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_lease_renew,
-                            ngx_kefu_lease_renew_handler, site, 1, 7, argv,
-                            lens)
+                            ngx_kefu_lease_renew_handler, site, 1, 7, a.argv,
+                            a.lens)
         != NGX_OK)
     {
         lease->dirty = 1;
@@ -418,11 +416,9 @@ ngx_kefu_lease_renew_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 static void
 ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
 {
-    u_char                 ts[NGX_INT64_LEN], ttl[NGX_INT_T_LEN];
-    u_char                 grace[NGX_INT_T_LEN], *list, *p;
-    u_char                 key[NGX_KEFU_MAX_ID_LEN + 32];
-    size_t                 lens[7], size;
-    const char            *argv[7];
+    u_char                *list, *p;
+    size_t                 size;
+    ngx_kefu_lease_args_t  a;
     ngx_rbtree_node_t     *node, *root, *sentinel;
     ngx_kefu_ws_t         *ws;
     ngx_rbtree_t          *tree;
@@ -467,24 +463,13 @@ ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
         }
     }
 
-    argv[0] = (char *) key;
-    lens[0] = ngx_kefu_lease_key(key, site);
-    argv[1] = (char *) site->name.data;
-    lens[1] = site->name.len;
-    argv[2] = (char *) ts;
-    lens[2] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-    argv[3] = (char *) lease->token;
-    lens[3] = sizeof(lease->token);
-    argv[4] = (char *) ttl;
-    lens[4] = ngx_sprintf(ttl, "%M", kmcf->lease_time) - ttl;
-    argv[5] = (char *) grace;
-    lens[5] = ngx_sprintf(grace, "%M", site->grace) - grace;
-    argv[6] = (char *) list;
-    lens[6] = p - list;
+    ngx_kefu_lease_args(&a, lease, site);
+    a.argv[6] = (char *) list;
+    a.lens[6] = p - list;
 
     if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_lease_sync,
-                            ngx_kefu_lease_sync_handler, site, 1, 7, argv,
-                            lens)
+                            ngx_kefu_lease_sync_handler, site, 1, 7, a.argv,
+                            a.lens)
         != NGX_OK)
     {
         lease->dirty = 1;
@@ -660,6 +645,31 @@ ngx_kefu_lease_exit(ngx_cycle_t *cycle)
 static void
 ngx_kefu_lease_ignore(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
+}
+
+
+/*
+ * the arguments lease_renew and lease_sync share: KEYS[1], site, now,
+ * the worker's token, the lease's ttl, the site's grace; each adds its
+ * seventh
+ */
+
+static void
+ngx_kefu_lease_args(ngx_kefu_lease_args_t *a, ngx_kefu_lease_t *lease,
+    ngx_kefu_site_t *site)
+{
+    a->argv[0] = (char *) a->key;
+    a->lens[0] = ngx_kefu_lease_key(a->key, site);
+    a->argv[1] = (char *) site->name.data;
+    a->lens[1] = site->name.len;
+    a->argv[2] = (char *) a->ts;
+    a->lens[2] = ngx_sprintf(a->ts, "%L", ngx_kefu_now_ms()) - a->ts;
+    a->argv[3] = (char *) lease->token;
+    a->lens[3] = sizeof(lease->token);
+    a->argv[4] = (char *) a->ttl;
+    a->lens[4] = ngx_sprintf(a->ttl, "%M", lease->kmcf->lease_time) - a->ttl;
+    a->argv[5] = (char *) a->grace;
+    a->lens[5] = ngx_sprintf(a->grace, "%M", site->grace) - a->grace;
 }
 
 
