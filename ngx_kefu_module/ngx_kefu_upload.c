@@ -66,6 +66,9 @@ typedef struct {
 } ngx_kefu_upload_t;
 
 
+static ngx_int_t ngx_kefu_upload_method(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_upload_request(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_site(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_conv(ngx_http_request_t *r,
@@ -76,6 +79,10 @@ static ngx_int_t ngx_kefu_upload_start(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_auth(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_token(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u, json_t **claims);
+static ngx_int_t ngx_kefu_upload_who(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u, json_t *sub, ngx_uint_t service);
 static ngx_int_t ngx_kefu_upload_name(ngx_http_request_t *r,
     ngx_kefu_upload_t *u, ngx_str_t *raw);
 static ngx_int_t ngx_kefu_upload_owned(ngx_http_request_t *r,
@@ -87,11 +94,30 @@ static ngx_int_t ngx_kefu_upload_checked(ngx_http_request_t *r,
 static void ngx_kefu_upload_body(ngx_http_request_t *r);
 static ngx_int_t ngx_kefu_upload_multipart(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_spooled(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_size(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_tmp(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_part(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_disposition(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u, u_char *hdr, u_char *end, ngx_uint_t *found);
+static ngx_int_t ngx_kefu_upload_closing(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_malformed(ngx_http_request_t *r);
 static void ngx_kefu_upload_slice(ngx_event_t *ev);
 static ngx_int_t ngx_kefu_upload_typed(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static void ngx_kefu_upload_scanned(void *data, ngx_int_t rc,
     ngx_str_t *name);
+static ngx_int_t ngx_kefu_upload_refused(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_str_t *name);
+static ngx_int_t ngx_kefu_upload_place(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_record(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_store(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_stored(ngx_http_request_t *r,
@@ -109,8 +135,6 @@ ngx_int_t
 ngx_kefu_upload_handler(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
-    ngx_str_t              raw;
-    ngx_table_elt_t       *h;
     ngx_kefu_upload_t     *u;
     ngx_http_cleanup_t    *cln;
 
@@ -130,6 +154,41 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
     u->fd = NGX_INVALID_FILE;
 
     ngx_http_set_ctx(r, u, ngx_kefu_module);
+
+    rc = ngx_kefu_upload_method(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_kefu_upload_cleanup;
+    cln->data = u;
+
+    rc = ngx_kefu_upload_request(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_kefu_upload_start(r, u);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* an upload is a main request's POST: NGX_DECLINED, or the error */
+
+static ngx_int_t
+ngx_kefu_upload_method(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
 
     if (r != r->main) {
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
@@ -151,13 +210,21 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
                                   "files GET");
     }
 
-    cln = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return NGX_DECLINED;
+}
 
-    cln->handler = ngx_kefu_upload_cleanup;
-    cln->data = u;
+
+/*
+ * What the request says without Redis: the site, the token, the
+ * conversation, the multipart boundary, the name and the length.
+ * NGX_DECLINED when all of it is acceptable, or the response.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_request(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    ngx_int_t  rc;
+    ngx_str_t  raw;
 
     rc = ngx_kefu_upload_site(r, u);
     if (rc != NGX_DECLINED) {
@@ -203,13 +270,7 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
         return ngx_kefu_upload_too_large(r, u);
     }
 
-    rc = ngx_kefu_upload_start(r, u);
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    return NGX_DONE;
+    return NGX_DECLINED;
 }
 
 
@@ -383,47 +444,13 @@ ngx_kefu_upload_start(ngx_http_request_t *r, ngx_kefu_upload_t *u)
 static ngx_int_t
 ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
 {
-    json_t           *claims, *v;
-    ngx_str_t         token;
-    ngx_uint_t        i;
-    const char       *err, *role, *e2;
-    ngx_kefu_site_t  *s, *site;
+    json_t      *claims, *v;
+    ngx_int_t    rc;
+    const char  *err, *role;
 
-    site = u->api.site;
-    err = ngx_kefu_api_bearer(r, &token);
-
-    if (err) {
-        goto unauthorized;
-    }
-
-    if (ngx_kefu_jwt_verify(&token, &site->secret, ngx_time(), &claims,
-                            &err)
-        != NGX_OK)
-    {
-        s = u->api.kmcf->sites.elts;
-
-        for (i = 0; i < u->api.kmcf->sites.nelts; i++) {
-            if (&s[i] == site
-                || s[i].secret.len == 0
-                || ngx_kefu_jwt_verify(&token, &s[i].secret, ngx_time(),
-                                       &claims, &e2)
-                   != NGX_OK)
-            {
-                continue;
-            }
-
-            json_decref(claims);
-            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                      "token is for another site");
-        }
-
-        goto unauthorized;
-    }
-
-    if (ngx_kefu_jwt_site_is(claims, &site->name) != NGX_OK) {
-        json_decref(claims);
-        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                  "token is for another site");
+    rc = ngx_kefu_upload_token(r, u, &claims);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     v = json_object_get(claims, "role");
@@ -446,31 +473,100 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
         goto unauthorized;
     }
 
-    if (ngx_kefu_jwt_sub(claims, &err) != NGX_OK) {
+    if (ngx_kefu_jwt_sub(claims, &err) != NGX_OK
+        || ngx_kefu_revoke_check(u->api.kmcf, u->api.site, claims, &err)
+           != NGX_OK)
+    {
         json_decref(claims);
         goto unauthorized;
     }
 
-    v = json_object_get(claims, "sub");
+    rc = ngx_kefu_upload_who(r, u, json_object_get(claims, "sub"),
+                             ngx_strcmp(role, "service") == 0);
 
-    if (ngx_kefu_revoke_check(u->api.kmcf, site, claims, &err) != NGX_OK) {
-        json_decref(claims);
-        goto unauthorized;
+    json_decref(claims);
+
+    return rc;
+
+unauthorized:
+
+    return ngx_kefu_api_unauthorized(r, "upload", err);
+}
+
+
+/*
+ * The bearer token, verified with the site's secret: NGX_DECLINED with
+ * its claims (the caller's reference), or the response.  A token another
+ * site's secret verifies is forbidden rather than unauthorized.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_token(ngx_http_request_t *r, ngx_kefu_upload_t *u,
+    json_t **claims)
+{
+    ngx_str_t         token;
+    ngx_uint_t        i;
+    const char       *err, *e2;
+    ngx_kefu_site_t  *s, *site;
+
+    site = u->api.site;
+    err = ngx_kefu_api_bearer(r, &token);
+
+    if (err) {
+        return ngx_kefu_api_unauthorized(r, "upload", err);
     }
 
-    u->id.len = json_string_length(v);
+    if (ngx_kefu_jwt_verify(&token, &site->secret, ngx_time(), claims,
+                            &err)
+        != NGX_OK)
+    {
+        s = u->api.kmcf->sites.elts;
+
+        for (i = 0; i < u->api.kmcf->sites.nelts; i++) {
+            if (&s[i] == site
+                || s[i].secret.len == 0
+                || ngx_kefu_jwt_verify(&token, &s[i].secret, ngx_time(),
+                                       claims, &e2)
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            json_decref(*claims);
+            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                      "token is for another site");
+        }
+
+        return ngx_kefu_api_unauthorized(r, "upload", err);
+    }
+
+    if (ngx_kefu_jwt_site_is(*claims, &site->name) != NGX_OK) {
+        json_decref(*claims);
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                  "token is for another site");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the uploader's id (sub) and who signs the attachment, as its msg says */
+
+static ngx_int_t
+ngx_kefu_upload_who(ngx_http_request_t *r, ngx_kefu_upload_t *u, json_t *sub,
+    ngx_uint_t service)
+{
+    u->id.len = json_string_length(sub);
     u->id.data = ngx_pnalloc(r->pool, u->id.len + 2);
     u->who.data = ngx_pnalloc(r->pool, u->id.len + 2);
 
     if (u->id.data == NULL || u->who.data == NULL) {
-        json_decref(claims);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(u->id.data, json_string_value(v), u->id.len);
+    ngx_memcpy(u->id.data, json_string_value(sub), u->id.len);
 
-    /* who signs the attachment: what the msg that carries it says */
-    if (ngx_strcmp(role, "service") == 0) {
+    if (service) {
         ngx_str_set(&u->who, "api");
 
     } else {
@@ -479,13 +575,7 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
                      - u->who.data;
     }
 
-    json_decref(claims);
-
     return NGX_DECLINED;
-
-unauthorized:
-
-    return ngx_kefu_api_unauthorized(r, "upload", err);
 }
 
 
@@ -647,13 +737,50 @@ ngx_kefu_upload_checked(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static void
 ngx_kefu_upload_body(ngx_http_request_t *r)
 {
-    u_char              *p;
     ngx_int_t            rc;
-    ngx_buf_t           *b;
     ngx_kefu_upload_t   *u;
-    u_char               rnd[12];
 
     u = ngx_http_get_module_ctx(r, ngx_kefu_module);
+
+    rc = ngx_kefu_upload_spooled(r, u);
+
+    if (rc == NGX_DECLINED && u->boundary.len) {
+        rc = ngx_kefu_upload_multipart(r, u);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_kefu_upload_size(r, u);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_kefu_upload_tmp(r, u);
+    }
+
+    if (rc != NGX_DECLINED) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    u->started = ngx_time();
+
+    u->ev.handler = ngx_kefu_upload_slice;
+    u->ev.data = r;
+    u->ev.log = r->connection->log;
+
+    /* a client that leaves meanwhile runs the cleanup */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_kefu_upload_slice(&u->ev);
+}
+
+
+/* the body nginx spooled to its temporary file, and the copy's buffers */
+
+static ngx_int_t
+ngx_kefu_upload_spooled(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    ngx_buf_t  *b;
 
     b = (r->request_body && r->request_body->bufs)
         ? r->request_body->bufs->buf : NULL;
@@ -661,14 +788,11 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
     if (b == NULL || !b->in_file || b->file_last == 0) {
         if (b && !b->in_file && b->last > b->pos) {
             /* cannot happen with request_body_in_file_only */
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_finalize_request(r,
-            ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                               "the file is empty"));
-        return;
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "the file is empty");
     }
 
     u->in = b->file;
@@ -682,44 +806,49 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
     if (u->head == NULL || u->chunk == NULL || u->md == NULL
         || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1)
     {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (u->boundary.len) {
-        rc = ngx_kefu_upload_multipart(r, u);
-        if (rc != NGX_DECLINED) {
-            ngx_http_finalize_request(r, rc);
-            return;
-        }
-    }
+    return NGX_DECLINED;
+}
 
+
+/* the file's own bytes (a multipart part's, or the whole body) */
+
+static ngx_int_t
+ngx_kefu_upload_size(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
     if (u->end - u->pos == 0) {
-        ngx_http_finalize_request(r,
-            ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                               "the file is empty"));
-        return;
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "the file is empty");
     }
 
     if (u->end - u->pos > u->limits->max_size) {
-        ngx_http_finalize_request(r, ngx_kefu_upload_too_large(r, u));
-        return;
+        return ngx_kefu_upload_too_large(r, u);
     }
 
     u->att.size = u->end - u->pos;
 
-    /* <path>/<site>/tmp/<random>: a random name, never the client's */
+    return NGX_DECLINED;
+}
+
+
+/* <path>/<site>/tmp/<random>: a random name, never the client's */
+
+static ngx_int_t
+ngx_kefu_upload_tmp(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char  *p;
+    u_char   rnd[12];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     u->tmp = ngx_pnalloc(r->pool, u->ucf->path.len + u->api.site->name.len
                                   + sizeof("//tmp/") + 2 * sizeof(rnd));
     if (u->tmp == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_sprintf(u->tmp, "%V/%V/tmp/", &u->ucf->path, &u->api.site->name);
@@ -740,23 +869,11 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "kefu: cannot create \"%s\"", u->tmp);
         u->tmp = NULL;
-        ngx_http_finalize_request(r,
-            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "unavailable", "file storage is unavailable"));
-        return;
+        return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable", "file storage is unavailable");
     }
 
-    u->started = ngx_time();
-
-    u->ev.handler = ngx_kefu_upload_slice;
-    u->ev.data = r;
-    u->ev.log = r->connection->log;
-
-    /* a client that leaves meanwhile runs the cleanup */
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    ngx_kefu_upload_slice(&u->ev);
+    return NGX_DECLINED;
 }
 
 
@@ -769,11 +886,32 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_kefu_upload_multipart(ngx_http_request_t *r, ngx_kefu_upload_t *u)
 {
-    u_char     *p, *last, *hdr, *eol, *fn, *q;
-    ssize_t     n;
-    off_t       tail;
-    ngx_str_t   raw;
-    ngx_int_t   rc, found;
+    ngx_int_t  rc;
+
+    rc = ngx_kefu_upload_part(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (u->att.name.len == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "\"name\" is required (or a filename in "
+                                  "the part)");
+    }
+
+    return ngx_kefu_upload_closing(r, u);
+}
+
+
+/* the part named "file" in the head: u->pos moves to its first byte */
+
+static ngx_int_t
+ngx_kefu_upload_part(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char      *p, *last, *hdr, *q;
+    ssize_t      n;
+    ngx_int_t    rc;
+    ngx_uint_t   found;
 
     n = ngx_read_file(u->in, u->head, ngx_min(NGX_KEFU_UPLOAD_HEAD,
                                               u->end - u->pos), u->pos);
@@ -790,87 +928,116 @@ ngx_kefu_upload_multipart(ngx_http_request_t *r, ngx_kefu_upload_t *u)
         p = ngx_strlcasestrn(p, last, u->boundary.data + 2,
                              u->boundary.len - 2 - 1);
         if (p == NULL) {
-            goto malformed;
+            return ngx_kefu_upload_malformed(r);
         }
 
         p += u->boundary.len - 2;
 
         if (last - p >= 2 && p[0] == '-' && p[1] == '-') {
-            goto malformed;                     /* closed: no file part */
+            return ngx_kefu_upload_malformed(r);  /* closed: no file part */
         }
 
         hdr = p;
         q = ngx_strlcasestrn(hdr, last, (u_char *) "\r\n\r\n", 4 - 1);
         if (q == NULL) {
-            goto malformed;
+            return ngx_kefu_upload_malformed(r);
         }
 
-        /* Content-Disposition: form-data; name="file"; filename="x.png" */
-        for (p = hdr; p < q; p = eol + 2) {
-            eol = ngx_strlcasestrn(p, q + 2, (u_char *) "\r\n", 2 - 1);
-            if (eol == NULL) {
-                break;
-            }
-
-            if (eol - p < 20
-                || ngx_strncasecmp(p, (u_char *) "content-disposition:", 20)
-                   != 0)
-            {
-                continue;
-            }
-
-            if (ngx_strlcasestrn(p, eol, (u_char *) "name=\"file\"", 10)
-                == NULL)
-            {
-                break;
-            }
-
-            found = 1;
-
-            fn = ngx_strlcasestrn(p, eol, (u_char *) "filename=\"", 9);
-
-            if (fn && u->att.name.len == 0) {
-                raw.data = fn + 10;
-                q = ngx_strlchr(raw.data, eol, '"');
-                raw.len = q ? (size_t) (q - raw.data) : 0;
-
-                if (raw.len) {
-                    rc = ngx_kefu_upload_name(r, u, &raw);
-                    if (rc != NGX_DECLINED) {
-                        return rc;
-                    }
-
-                    /* it points into the head, which is reused */
-                    q = ngx_pnalloc(r->pool, u->att.name.len);
-                    if (q == NULL) {
-                        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                    }
-
-                    ngx_memcpy(q, u->att.name.data, u->att.name.len);
-                    u->att.name.data = q;
-                }
-            }
-
-            break;
+        rc = ngx_kefu_upload_disposition(r, u, hdr, q, &found);
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
-
-        q = ngx_strlcasestrn(hdr, last, (u_char *) "\r\n\r\n", 4 - 1);
 
         if (found) {
             u->pos += q + 4 - u->head;
-            break;
+            return NGX_DECLINED;
         }
 
         p = q + 4;
     }
+}
 
-    if (u->att.name.len == 0) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"name\" is required (or a filename in "
-                                  "the part)");
+
+/*
+ * The part's headers (hdr up to end, its blank line):
+ * Content-Disposition: form-data; name="file"; filename="x.png".  *found
+ * when it is the file's part, whose filename names the attachment unless
+ * the "name" argument did.  NGX_DECLINED, or the response.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_disposition(ngx_http_request_t *r, ngx_kefu_upload_t *u,
+    u_char *hdr, u_char *end, ngx_uint_t *found)
+{
+    u_char     *p, *eol, *fn, *q;
+    ngx_int_t   rc;
+    ngx_str_t   raw;
+
+    for (p = hdr; p < end; p = eol + 2) {
+        eol = ngx_strlcasestrn(p, end + 2, (u_char *) "\r\n", 2 - 1);
+        if (eol == NULL) {
+            break;
+        }
+
+        if (eol - p < 20
+            || ngx_strncasecmp(p, (u_char *) "content-disposition:", 20)
+               != 0)
+        {
+            continue;
+        }
+
+        if (ngx_strlcasestrn(p, eol, (u_char *) "name=\"file\"", 10)
+            == NULL)
+        {
+            break;
+        }
+
+        *found = 1;
+
+        fn = ngx_strlcasestrn(p, eol, (u_char *) "filename=\"", 9);
+
+        if (fn == NULL || u->att.name.len) {
+            break;
+        }
+
+        raw.data = fn + 10;
+        q = ngx_strlchr(raw.data, eol, '"');
+        raw.len = q ? (size_t) (q - raw.data) : 0;
+
+        if (raw.len == 0) {
+            break;
+        }
+
+        rc = ngx_kefu_upload_name(r, u, &raw);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        /* it points into the head, which is reused */
+        q = ngx_pnalloc(r->pool, u->att.name.len);
+        if (q == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(q, u->att.name.data, u->att.name.len);
+        u->att.name.data = q;
+
+        break;
     }
 
-    /* the closing delimiter, in the last bytes */
+    return NGX_DECLINED;
+}
+
+
+/* the closing delimiter, in the last bytes: u->end moves to it */
+
+static ngx_int_t
+ngx_kefu_upload_closing(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char   *p, *q, *last;
+    off_t     tail;
+    ssize_t   n;
+
     tail = ngx_max(u->pos, u->end - (off_t) (u->boundary.len + 64));
     n = ngx_read_file(u->in, u->head, (size_t) (u->end - tail), tail);
     if (n == NGX_ERROR) {
@@ -893,15 +1060,18 @@ ngx_kefu_upload_multipart(ngx_http_request_t *r, ngx_kefu_upload_t *u)
     if (q == NULL || last - q < (ssize_t) u->boundary.len + 2
         || q[u->boundary.len] != '-' || q[u->boundary.len + 1] != '-')
     {
-        goto malformed;
+        return ngx_kefu_upload_malformed(r);
     }
 
     u->end = tail + (q - u->head);
 
     return NGX_DECLINED;
+}
 
-malformed:
 
+static ngx_int_t
+ngx_kefu_upload_malformed(ngx_http_request_t *r)
+{
     return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                               "a multipart body needs its last part named "
                               "\"file\"");
@@ -1128,14 +1298,8 @@ ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
 {
     ngx_kefu_upload_t *u = data;
 
-    u_char                path[NGX_MAX_PATH], msg[160];
-    int64_t               hour;
-    ngx_str_t             final;
-    ngx_connection_t     *c;
-    ngx_http_request_t   *r;
-    u_char                owner[NGX_INT64_LEN + 2];
-    ngx_str_t             sha, own, vis;
-    ngx_kefu_call_t       call;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     r = u->r;
     c = r->connection;
@@ -1146,60 +1310,102 @@ ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
         ngx_kefu_upload_drop(u);
     }
 
-    if (rc == NGX_ERROR) {
-        ngx_kefu_upload_finish(r,
-            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "unavailable", "the virus scanner is "
-                               "unavailable, retry later"));
-        goto posted;
+    if (rc == NGX_ERROR || rc == NGX_DECLINED) {
+        rc = ngx_kefu_upload_refused(r, rc, name);
+
+    } else {
+        rc = ngx_kefu_upload_place(r, u);
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_kefu_upload_record(r, u);
+        }
     }
 
-    if (rc == NGX_DECLINED) {
-        *ngx_snprintf(msg, sizeof(msg) - 1, "the virus scanner refused the "
-                      "file: %*s", ngx_min(name->len, (size_t) 100),
-                      name->data) = '\0';
-        ngx_log_error(NGX_LOG_WARN, c->log, 0, "kefu: upload refused: %s",
-                      msg);
-        ngx_kefu_upload_finish(r,
-            ngx_kefu_api_error(r, 422, "infected", (char *) msg));
-        goto posted;
+    ngx_kefu_upload_finish(r, rc);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the scanner's answer other than clean: unavailable, or what it found */
+
+static ngx_int_t
+ngx_kefu_upload_refused(ngx_http_request_t *r, ngx_int_t rc, ngx_str_t *name)
+{
+    u_char  msg[160];
+
+    if (rc == NGX_ERROR) {
+        return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable", "the virus scanner is "
+                                  "unavailable, retry later");
     }
+
+    *ngx_snprintf(msg, sizeof(msg) - 1, "the virus scanner refused the "
+                  "file: %*s", ngx_min(name->len, (size_t) 100),
+                  name->data) = '\0';
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "kefu: upload refused: %s", msg);
+
+    return ngx_kefu_api_error(r, 422, "infected", (char *) msg);
+}
+
+
+/*
+ * The file renamed into <path>/<site>/<sha[0..1]>/<sha>: NGX_DECLINED, or
+ * the response.  Same bytes, same name: a rename over an equal file
+ * changes nothing.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_place(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char     path[NGX_MAX_PATH];
+    ngx_str_t  final;
 
     if (ngx_kefu_upload_file_path(u->ucf, &u->api.site->name, u->att.sha,
                                   path, sizeof(path), &final)
         != NGX_OK)
     {
-        ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        goto posted;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_close_file(u->fd);
     u->fd = NGX_INVALID_FILE;
 
-    /* same bytes, same name: a rename over an equal file changes nothing */
-    if (ngx_rename_file(u->tmp, path) == NGX_FILE_ERROR) {
-        if (ngx_errno == NGX_ENOENT
-            && ngx_create_full_path(path, 0750) == 0
-            && ngx_rename_file(u->tmp, path) != NGX_FILE_ERROR)
-        {
-            goto renamed;
-        }
-
-        ngx_log_error(NGX_LOG_CRIT, c->log, ngx_errno,
+    if (ngx_rename_file(u->tmp, path) == NGX_FILE_ERROR
+        && (ngx_errno != NGX_ENOENT
+            || ngx_create_full_path(path, 0750) != 0
+            || ngx_rename_file(u->tmp, path) == NGX_FILE_ERROR))
+    {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "kefu: cannot rename \"%s\" to \"%s\"", u->tmp, path);
         ngx_kefu_upload_drop(u);
-        ngx_kefu_upload_finish(r,
-            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "unavailable", "file storage is unavailable"));
-        goto posted;
+        return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable", "file storage is unavailable");
     }
-
-renamed:
 
     u->stored = 1;
 
     /* the sweep keeps what was renamed into place a moment ago */
     (void) ngx_set_file_time(path, NGX_INVALID_FILE, ngx_time());
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Redis records the reference (its conversation's, or pending for a
+ * while) and counts the visitor's quota; 201 follows
+ * (ngx_kefu_upload_stored).
+ */
+
+static ngx_int_t
+ngx_kefu_upload_record(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char           owner[NGX_INT64_LEN + 2];
+    int64_t          hour;
+    ngx_str_t        sha, own, vis;
+    ngx_kefu_call_t  call;
 
     hour = ngx_time() / 3600;
 
@@ -1232,17 +1438,11 @@ renamed:
                                                       (ngx_msec_t) 1000))
         != NGX_OK)
     {
-        ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        goto posted;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_kefu_upload_finish(r,
-        ngx_kefu_api_eval_call(r, &ngx_kefu_script_upload_done, &call,
-                               ngx_kefu_upload_stored));
-
-posted:
-
-    ngx_http_run_posted_requests(c);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_upload_done, &call,
+                                  ngx_kefu_upload_stored);
 }
 
 
