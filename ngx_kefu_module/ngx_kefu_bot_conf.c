@@ -38,6 +38,8 @@ static ngx_int_t ngx_kefu_bot_check_context(ngx_kefu_bot_check_t *c,
     json_t *x, size_t i, size_t j);
 static ngx_int_t ngx_kefu_bot_check_action(ngx_kefu_bot_check_t *c,
     json_t *x, size_t i, size_t j);
+static ngx_int_t ngx_kefu_bot_check_reply(ngx_kefu_bot_check_t *c,
+    json_t *x, json_t *v, size_t i, size_t j);
 static ngx_int_t ngx_kefu_bot_check_buttons(ngx_kefu_bot_check_t *c,
     json_t *x, const char *fmt, size_t i, size_t j);
 static ngx_uint_t ngx_kefu_bot_text_ok(json_t *v, size_t max);
@@ -772,29 +774,7 @@ ngx_kefu_bot_check_action(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
     }
 
     if ((v = json_object_get(x, "reply"))) {
-        if (json_object_size(x) > 1 + (json_object_get(x, "buttons") != NULL))
-        {
-            return ngx_kefu_bot_fail(c, "must be {\"reply\", \"buttons\"?}",
-                                     "rules[%uz].then[%uz]", i, j);
-        }
-
-        if (!ngx_kefu_bot_text_ok(v, NGX_KEFU_BOT_TEXT_MAX)) {
-            return ngx_kefu_bot_fail(c, "must be a string or {\"zh\", "
-                                     "\"en\"}, non-empty",
-                                     "rules[%uz].then[%uz].reply", i, j);
-        }
-
-        v = json_object_get(x, "buttons");
-
-        if (v && ngx_kefu_bot_check_buttons(c, v,
-                                            "rules[%uz].then[%uz].buttons",
-                                            i, j)
-                 != NGX_OK)
-        {
-            return NGX_DECLINED;
-        }
-
-        return NGX_OK;
+        return ngx_kefu_bot_check_reply(c, x, v, i, j);
     }
 
     if (json_object_size(x) != 1) {
@@ -860,6 +840,36 @@ ngx_kefu_bot_check_action(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
     return ngx_kefu_bot_fail(c, "is not an action (reply, suggest, route, "
                              "label, handoff, event)",
                              "rules[%uz].then[%uz]", i, j);
+}
+
+
+/* {"reply", "buttons"?}: the bot's text, and its buttons under it */
+
+static ngx_int_t
+ngx_kefu_bot_check_reply(ngx_kefu_bot_check_t *c, json_t *x, json_t *v,
+    size_t i, size_t j)
+{
+    if (json_object_size(x) > 1 + (json_object_get(x, "buttons") != NULL)) {
+        return ngx_kefu_bot_fail(c, "must be {\"reply\", \"buttons\"?}",
+                                 "rules[%uz].then[%uz]", i, j);
+    }
+
+    if (!ngx_kefu_bot_text_ok(v, NGX_KEFU_BOT_TEXT_MAX)) {
+        return ngx_kefu_bot_fail(c, "must be a string or {\"zh\", "
+                                 "\"en\"}, non-empty",
+                                 "rules[%uz].then[%uz].reply", i, j);
+    }
+
+    v = json_object_get(x, "buttons");
+
+    if (v && ngx_kefu_bot_check_buttons(c, v, "rules[%uz].then[%uz].buttons",
+                                        i, j)
+             != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
