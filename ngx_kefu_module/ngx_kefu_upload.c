@@ -523,8 +523,6 @@ ngx_kefu_upload_name(ngx_http_request_t *r, ngx_kefu_upload_t *u,
 }
 
 
-/* the participant is in: read the body */
-
 /* the conversation named is the uploader's: a visitor's quota next */
 
 static ngx_int_t
