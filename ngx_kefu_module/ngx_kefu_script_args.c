@@ -1092,7 +1092,8 @@ ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
 /*
  * KEYS: the site's marks, its stream, its convs index; then per message
  * the visitor's record (a visitor kept alive), the file's references (a
- * file).  ARGV: site, then per message conv, prev, visitor ttl, file, seq,
+ * file), the routing record (a message that is not a duplicate's check
+ * nor a note: the queue's preview).  ARGV: site, then per message conv, prev, visitor ttl, file, seq,
  * name, ts, JSON.
  */
 
@@ -1110,7 +1111,8 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
 
     for (i = 0; i < n; i++) {
         if (e[i].visitor.len > NGX_KEFU_MAX_ID_LEN
-            || e[i].file.len > NGX_KEFU_MAX_ID_LEN)
+            || e[i].file.len > NGX_KEFU_MAX_ID_LEN
+            || e[i].conv.len > NGX_KEFU_MAX_ID_LEN)
         {
             return NGX_ERROR;
         }
@@ -1135,6 +1137,14 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
 
         if (e[i].file.len) {
             ngx_kefu_ep_key("kefu:{s:%V}:file:%V", site, &e[i].file);
+        }
+
+        /* event_put.lua declares it by the same rule */
+        if (e[i].seq
+            && !(e[i].name.len == 4
+                 && ngx_strncmp(e[i].name.data, "note", 4) == 0))
+        {
+            ngx_kefu_ep_key("kefu:{s:%V}:r:%V", site, &e[i].conv);
         }
     }
 

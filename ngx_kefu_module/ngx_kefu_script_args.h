@@ -308,7 +308,7 @@ u_char *ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p);
  */
 
 #define NGX_KEFU_EVENT_PUT_MAX   32   /* messages a call puts */
-#define NGX_KEFU_EVENT_PUT_KEYS  (3 + 2 * NGX_KEFU_EVENT_PUT_MAX)
+#define NGX_KEFU_EVENT_PUT_KEYS  (3 + 3 * NGX_KEFU_EVENT_PUT_MAX)
 #define NGX_KEFU_EVENT_PUT_ARGS  (NGX_KEFU_EVENT_PUT_KEYS + 1             \
                                   + 8 * NGX_KEFU_EVENT_PUT_MAX)
 

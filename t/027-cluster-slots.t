@@ -8,7 +8,8 @@
 # with kefu_redis cluster (TEST 4), a script's SPUBLISH to a channel of
 # another slot; with kefu_redis cluster (TEST 7), a message as msg_slot
 # in its conversation's slot and its event by event_put in the site's,
-# healed from the log.
+# healed from the log, which also keeps the queue's preview on the
+# routing record (TEST 10).
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -575,3 +576,42 @@ ok(!rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c), 'and leaves the apply set')
 ok(!rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c", 'ap'), '... and the record\'s pending side');
 --- no_error_log
 [error]
+
+=== TEST 10: with kefu_redis cluster the queue's preview of a conversation (its routing record's "last", in the site's slot) is kept by event_put as each message's event is put: the latest reply, not a private note; a transfer's queue notice carries it
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my ($g, $g2) = (uniq_group(), uniq_group());
+my ($a) = agent("pa$r", groups => [$g], status => 'online', capacity => 1, name => 'Pat');
+my ($v, $vw, $ack) = visitor($g, text => 'first');
+my $c = $ack->{conv};
+ok(wait_conv($a, $c, state => 'open'), 'assigned');
+my $rk = "kefu:{s:$main::SHOP}:r:$c";
+# the event's mark moves in the same step as the preview: wait for it
+my $put = sub {
+    my ($seq) = @_;
+    for (1 .. 100) {
+        return 1 if (rcl('HGET', "kefu:{s:$main::SHOP}:ev", $c) // 0) >= $seq;
+        sleep 0.05;
+    }
+    return 0;
+};
+$v->send_json({type => 'msg', conv => $c, cid => 'v2', text => 'where is my parcel?'});
+my $a2 = $v->wait_for(sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq 'v2' });
+ok($put->($a2->{seq}), 'the visitor\'s message\'s event is put');
+is(rcl('HGET', $rk, 'last'), 'where is my parcel?', 'the record\'s preview is the visitor\'s message');
+$a->send_json({type => 'msg', conv => $c, cid => 'r1', text => 'on its way: ' . ('x' x 100)});
+$a->wait_for(sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq 'r1' });
+$a->send_json({type => 'msg', conv => $c, cid => 'n1', text => 'VIP customer', private => JSON::PP::true()});
+my $an = $a->wait_for(sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq 'n1' });
+ok($put->($an->{seq}), 'the note\'s event is put too');
+like(rcl('HGET', $rk, 'last'), qr/^on its way: x+\.\.\.$/, 'the preview: the agent\'s reply, cut; not the note');
+my ($d) = agent("pd$r", groups => [$g2], capacity => 1, name => 'Dee', status => 'away');
+$a->send_json({type => 'transfer', conv => $c, group => $g2, cid => 't1'});
+my $n = $d->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{reason} // '') eq 'queue'
+                           && $_[0]{conv} eq $c && $_[0]{queued} });
+ok($n, 'the other group\'s agent is told it entered its queue');
+like($n && $n->{last}, qr/^on its way: x+\.\.\.$/, '... with its preview (the record\'s, in the site\'s slot)');
+--- no_error_log
+[error]
+[warn]
