@@ -1242,6 +1242,28 @@ ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
 }
 
 
+/* KEYS: the routing record; ARGV: the labels (a JSON array) */
+
+ngx_int_t
+ngx_kefu_label_put_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    ngx_str_t *labels)
+{
+    u_char  suffix[sizeof(":r:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":r:%V", conv) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+    ngx_kefu_call_str(c, labels);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /*
  * KEYS: the group's sweep lease, the site's marks, the group's queue, its
  * bot conversations;

@@ -348,6 +348,8 @@ ngx_int_t ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
 /* lua/label.lua: a rule's label on a conversation */
 ngx_int_t ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *conv, ngx_str_t *label, ngx_uint_t max);
+ngx_int_t ngx_kefu_label_put_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, ngx_str_t *labels);
 
 /* lua/rule_wait.lua: the waiting trigger's sweep of one group's queue */
 ngx_int_t ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,

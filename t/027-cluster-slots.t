@@ -615,3 +615,39 @@ like($n && $n->{last}, qr/^on its way: x+\.\.\.$/, '... with its preview (the re
 --- no_error_log
 [error]
 [warn]
+
+=== TEST 11: with kefu_redis cluster a rule's labels (label, in the conversation's slot) are copied onto the routing record (label_put, the site's slot), so routing's notices carry them to agents
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss');
+my ($st, undef, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings', {rules => [
+    {id => "lb$r", when => {type => 'message'}, if => [{keywords => ["refund$r"]}],
+     then => [{label => 'refund'}]}]}, token => $adm);
+is($st, 200, 'a rule that labels') or diag $raw;
+my ($a) = agent("la$r", groups => [$g], status => 'online', capacity => 1, name => 'Lu');
+my ($v, $vw, $ack) = visitor($g, text => 'hello');
+my $c = $ack->{conv};
+ok(wait_conv($a, $c, state => 'open'), 'assigned');
+# the settings reach the visitor's worker by pub/sub: ask until the rule fires
+my $n;
+for my $i (1 .. 30) {
+    $v->send_json({type => 'msg', conv => $c, cid => "rf$i", text => "a refund$r please"});
+    $n = $a->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && $_[0]{labels} }, 1);
+    last if $n;
+}
+is_deeply($n && $n->{labels}, ['refund'], 'labeled: its agent is told');
+is(rcl('HGET', "kefu:{c:$c}", 'labels'), '["refund"]', 'the conversation\'s hash has the label');
+my $rec;
+for (1 .. 100) { $rec = rcl('HGET', "kefu:{s:$main::SHOP}:r:$c", 'labels'); last if $rec; sleep 0.05 }
+is($rec, '["refund"]', 'so has its routing record');
+($st, undef, undef, $raw) = api(POST => "/kefu/api/sites/shop1/convs/$c/close", {}, token => $adm);
+is($st, 200, 'closed by the API (route_close)') or diag $raw;
+my $cn = $a->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && ($_[0]{state} // '') eq 'closed' });
+is_deeply($cn && $cn->{labels}, ['refund'], 'routing\'s closed notice carries the labels to its agent');
+my $vn = $v->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{state} // '') eq 'closed' });
+ok($vn && !exists $vn->{labels}, 'the visitor\'s none');
+--- no_error_log
+[error]
+[warn]
