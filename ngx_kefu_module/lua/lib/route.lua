@@ -249,7 +249,7 @@ local function r_labels(who, t)
     return t
   end
   -- a rule's labels are in the conversation's hash (label.lua): on one
-  -- Redis read there, in a cluster the record's (none yet)
+  -- Redis read there, in a cluster the record's (label_put.lua)
   local l = redis.call('HGET', R.one and r_ck(t.conv) or r_rk(t.conv),
                        'labels')
   if not l then return t end
