@@ -94,6 +94,10 @@ static void ngx_kefu_rules_act_label(ngx_kefu_rules_act_t *act, json_t *v,
     ngx_str_t *conv);
 static void ngx_kefu_rules_act_event(ngx_kefu_rules_act_t *act,
     ngx_kefu_rule_ctx_t *rc, json_t *v, json_t *entry, ngx_str_t *conv);
+static void ngx_kefu_rules_label_put(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
+static void ngx_kefu_rules_label_had(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
 static void ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_rules_evented(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -768,7 +772,9 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_rules_act_t  *act = data;
 
-    int64_t  code;
+    int64_t          code;
+    ngx_str_t        labels, conv;
+    ngx_kefu_call_t  call;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
@@ -780,6 +786,31 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     code = reply->element[0]->integer;
+
+    if ((code == 0 || code == 1)
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && ngx_kefu_redis_cluster(rd))
+    {
+        /* routing's record, in the site's slot, gets a copy for its
+         * notices; "it was" also mends a copy a dying worker left out */
+        labels.data = (u_char *) reply->element[1]->str;
+        labels.len = reply->element[1]->len;
+        conv.data = act->conv;
+        conv.len = ngx_strlen(act->conv);
+
+        if (ngx_kefu_label_put_args(&call, &act->site->name, &conv, &labels)
+            == NGX_OK
+            && ngx_kefu_redis_eval(act->kmcf->redis,
+                                   &ngx_kefu_script_label_put,
+                                   code ? ngx_kefu_rules_label_had
+                                        : ngx_kefu_rules_label_put,
+                                   act, call.nkeys, call.argc, call.argv,
+                                   call.lens)
+               == NGX_OK)
+        {
+            return;
+        }
+    }
 
     if (code == 0 || code == 1) {
         ngx_kefu_rules_act_done(act, code ? "Rule %s: labeled %s (it was)"
@@ -794,6 +825,22 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         json_decref(act->entry);
         ngx_free(act);
     }
+}
+
+
+/* the record's copy is for routing's notices: the label is given anyway */
+
+static void
+ngx_kefu_rules_label_put(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_rules_act_done(data, "Rule %s: labeled %s", NULL);
+}
+
+
+static void
+ngx_kefu_rules_label_had(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_rules_act_done(data, "Rule %s: labeled %s (it was)", NULL);
 }
 
 

@@ -1092,7 +1092,8 @@ ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
 /*
  * KEYS: the site's marks, its stream, its convs index; then per message
  * the visitor's record (a visitor kept alive), the file's references (a
- * file).  ARGV: site, then per message conv, prev, visitor ttl, file, seq,
+ * file), the routing record (a message that is not a duplicate's check
+ * nor a note: the queue's preview).  ARGV: site, then per message conv, prev, visitor ttl, file, seq,
  * name, ts, JSON.
  */
 
@@ -1110,7 +1111,8 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
 
     for (i = 0; i < n; i++) {
         if (e[i].visitor.len > NGX_KEFU_MAX_ID_LEN
-            || e[i].file.len > NGX_KEFU_MAX_ID_LEN)
+            || e[i].file.len > NGX_KEFU_MAX_ID_LEN
+            || e[i].conv.len > NGX_KEFU_MAX_ID_LEN)
         {
             return NGX_ERROR;
         }
@@ -1135,6 +1137,14 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
 
         if (e[i].file.len) {
             ngx_kefu_ep_key("kefu:{s:%V}:file:%V", site, &e[i].file);
+        }
+
+        /* event_put.lua declares it by the same rule */
+        if (e[i].seq
+            && !(e[i].name.len == 4
+                 && ngx_strncmp(e[i].name.data, "note", 4) == 0))
+        {
+            ngx_kefu_ep_key("kefu:{s:%V}:r:%V", site, &e[i].conv);
         }
     }
 
@@ -1227,6 +1237,28 @@ ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
     ngx_kefu_call_str(c, conv);
     ngx_kefu_call_str(c, label);
     ngx_kefu_call_int(c, (int64_t) max);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the routing record; ARGV: the labels (a JSON array) */
+
+ngx_int_t
+ngx_kefu_label_put_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    ngx_str_t *labels)
+{
+    u_char  suffix[sizeof(":r:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":r:%V", conv) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+    ngx_kefu_call_str(c, labels);
 
     return ngx_kefu_call_done(c);
 }

@@ -308,7 +308,7 @@ u_char *ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p);
  */
 
 #define NGX_KEFU_EVENT_PUT_MAX   32   /* messages a call puts */
-#define NGX_KEFU_EVENT_PUT_KEYS  (3 + 2 * NGX_KEFU_EVENT_PUT_MAX)
+#define NGX_KEFU_EVENT_PUT_KEYS  (3 + 3 * NGX_KEFU_EVENT_PUT_MAX)
 #define NGX_KEFU_EVENT_PUT_ARGS  (NGX_KEFU_EVENT_PUT_KEYS + 1             \
                                   + 8 * NGX_KEFU_EVENT_PUT_MAX)
 
@@ -348,6 +348,8 @@ ngx_int_t ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
 /* lua/label.lua: a rule's label on a conversation */
 ngx_int_t ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *conv, ngx_str_t *label, ngx_uint_t max);
+ngx_int_t ngx_kefu_label_put_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, ngx_str_t *labels);
 
 /* lua/rule_wait.lua: the waiting trigger's sweep of one group's queue */
 ngx_int_t ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,

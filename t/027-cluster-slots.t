@@ -8,7 +8,8 @@
 # with kefu_redis cluster (TEST 4), a script's SPUBLISH to a channel of
 # another slot; with kefu_redis cluster (TEST 7), a message as msg_slot
 # in its conversation's slot and its event by event_put in the site's,
-# healed from the log.
+# healed from the log, which also keeps the queue's preview on the
+# routing record (TEST 10).
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -575,3 +576,78 @@ ok(!rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c), 'and leaves the apply set')
 ok(!rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c", 'ap'), '... and the record\'s pending side');
 --- no_error_log
 [error]
+
+=== TEST 10: with kefu_redis cluster the queue's preview of a conversation (its routing record's "last", in the site's slot) is kept by event_put as each message's event is put: the latest reply, not a private note; a transfer's queue notice carries it
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my ($g, $g2) = (uniq_group(), uniq_group());
+my ($a) = agent("pa$r", groups => [$g], status => 'online', capacity => 1, name => 'Pat');
+my ($v, $vw, $ack) = visitor($g, text => 'first');
+my $c = $ack->{conv};
+ok(wait_conv($a, $c, state => 'open'), 'assigned');
+my $rk = "kefu:{s:$main::SHOP}:r:$c";
+# the event's mark moves in the same step as the preview: wait for it
+my $put = sub {
+    my ($seq) = @_;
+    for (1 .. 100) {
+        return 1 if (rcl('HGET', "kefu:{s:$main::SHOP}:ev", $c) // 0) >= $seq;
+        sleep 0.05;
+    }
+    return 0;
+};
+$v->send_json({type => 'msg', conv => $c, cid => 'v2', text => 'where is my parcel?'});
+my $a2 = $v->wait_for(sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq 'v2' });
+ok($put->($a2->{seq}), 'the visitor\'s message\'s event is put');
+is(rcl('HGET', $rk, 'last'), 'where is my parcel?', 'the record\'s preview is the visitor\'s message');
+$a->send_json({type => 'msg', conv => $c, cid => 'r1', text => 'on its way: ' . ('x' x 100)});
+$a->wait_for(sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq 'r1' });
+$a->send_json({type => 'msg', conv => $c, cid => 'n1', text => 'VIP customer', private => JSON::PP::true()});
+my $an = $a->wait_for(sub { $_[0]{type} eq 'ack' && $_[0]{cid} eq 'n1' });
+ok($put->($an->{seq}), 'the note\'s event is put too');
+like(rcl('HGET', $rk, 'last'), qr/^on its way: x+\.\.\.$/, 'the preview: the agent\'s reply, cut; not the note');
+my ($d) = agent("pd$r", groups => [$g2], capacity => 1, name => 'Dee', status => 'away');
+$a->send_json({type => 'transfer', conv => $c, group => $g2, cid => 't1'});
+my $n = $d->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{reason} // '') eq 'queue'
+                           && $_[0]{conv} eq $c && $_[0]{queued} });
+ok($n, 'the other group\'s agent is told it entered its queue');
+like($n && $n->{last}, qr/^on its way: x+\.\.\.$/, '... with its preview (the record\'s, in the site\'s slot)');
+--- no_error_log
+[error]
+[warn]
+
+=== TEST 11: with kefu_redis cluster a rule's labels (label, in the conversation's slot) are copied onto the routing record (label_put, the site's slot), so routing's notices carry them to agents
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss');
+my ($st, undef, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings', {rules => [
+    {id => "lb$r", when => {type => 'message'}, if => [{keywords => ["refund$r"]}],
+     then => [{label => 'refund'}]}]}, token => $adm);
+is($st, 200, 'a rule that labels') or diag $raw;
+my ($a) = agent("la$r", groups => [$g], status => 'online', capacity => 1, name => 'Lu');
+my ($v, $vw, $ack) = visitor($g, text => 'hello');
+my $c = $ack->{conv};
+ok(wait_conv($a, $c, state => 'open'), 'assigned');
+# the settings reach the visitor's worker by pub/sub: ask until the rule fires
+my $n;
+for my $i (1 .. 30) {
+    $v->send_json({type => 'msg', conv => $c, cid => "rf$i", text => "a refund$r please"});
+    $n = $a->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && $_[0]{labels} }, 1);
+    last if $n;
+}
+is_deeply($n && $n->{labels}, ['refund'], 'labeled: its agent is told');
+is(rcl('HGET', "kefu:{c:$c}", 'labels'), '["refund"]', 'the conversation\'s hash has the label');
+my $rec;
+for (1 .. 100) { $rec = rcl('HGET', "kefu:{s:$main::SHOP}:r:$c", 'labels'); last if $rec; sleep 0.05 }
+is($rec, '["refund"]', 'so has its routing record');
+($st, undef, undef, $raw) = api(POST => "/kefu/api/sites/shop1/convs/$c/close", {}, token => $adm);
+is($st, 200, 'closed by the API (route_close)') or diag $raw;
+my $cn = $a->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && ($_[0]{state} // '') eq 'closed' });
+is_deeply($cn && $cn->{labels}, ['refund'], 'routing\'s closed notice carries the labels to its agent');
+my $vn = $v->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{state} // '') eq 'closed' });
+ok($vn && !exists $vn->{labels}, 'the visitor\'s none');
+--- no_error_log
+[error]
+[warn]

@@ -7,8 +7,10 @@
 -- (kefu:{s:<site>}:ev, field <conv>: the last seq whose event is on the
 -- stream), the stream, the convs index; then, per message in order, the
 -- visitor's record to keep alive (when its ttl is given; its index and
--- pages are built on its key) and the file's references (when a file is
--- given).  ARGV = site, then 8 per message: conv, prev (the seq of the
+-- pages are built on its key), the file's references (when a file is
+-- given) and the conversation's routing record (kefu:{s:<site>}:r:<conv>,
+-- when a seq is given and the event is not a note: its "last", the
+-- queue's preview, lib/preview.lua).  ARGV = site, then 8 per message: conv, prev (the seq of the
 -- conversation's message before it: 0 for none), the visitor's ttl (""
 -- for none), the file's SHA-256 ("" for none), seq ("" for none: a
 -- duplicate's check alone), event name, ts, the entry's JSON; a
@@ -23,6 +25,7 @@
 -- highest seq given for it}, flattened ({} when all is put).
 --@include kefu_event
 --@include retain
+--@include preview
 local site = ARGV[1]
 K.events = KEYS[2]
 local k = 4
@@ -37,6 +40,11 @@ for i = 2, #ARGV - 7, 8 do
     redis.call('SADD', KEYS[k], conv)
     k = k + 1
   end
+  local rk
+  if ARGV[i + 4] ~= '' and ARGV[i + 5] ~= 'note' then
+    rk = KEYS[k]
+    k = k + 1
+  end
   local mark = marks[conv] or
                tonumber(redis.call('HGET', KEYS[1], conv) or '0')
   local seq = tonumber(ARGV[i + 4])
@@ -48,6 +56,11 @@ for i = 2, #ARGV - 7, 8 do
                ARGV[i + 7])
     redis.call('HSET', KEYS[1], conv, ARGV[i + 4])
     mark = seq
+    -- a conversation routed before the upgrade has no record: none made
+    if rk and redis.call('EXISTS', rk) == 1 then
+      local t = p_text(ARGV[i + 7])
+      if t then redis.call('HSET', rk, 'last', t) end
+    end
   end
   marks[conv] = mark
 end

@@ -21,6 +21,7 @@
 --@include num
 --@include retain
 --@include apply
+--@include preview
 local R = {}
 local function r_init(site, ts, ids, grace, maxlen, sess, mode)
   R.site, R.ts, R.tss, R.ids, R.idn = site, tonumber(ts), ts, {}, 0
@@ -213,12 +214,10 @@ local function r_visitor(vid)
   end
   return '@v:' .. vid .. '@'
 end
--- the latest entry a visitor would see, as a preview of at most 80
--- characters (whole UTF-8 sequences)
+-- the latest entry a visitor would see, as a preview (lib/preview.lua)
 local function r_preview(conv)
-  -- in a cluster the log is another slot: the record's "last" (kept by
-  -- whoever stores a visitor-visible message; until the message's outbox
-  -- does, none)
+  -- in a cluster the log is another slot: the record's "last", kept by
+  -- event_put as each visitor-visible message's event is put
   if R.one == false then
     local r = r_rec(conv)
     return r and redis.call('HGET', r_rk(conv), 'last') or ''
@@ -229,25 +228,8 @@ local function r_preview(conv)
     local f = {}
     for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
     if f.p ~= '1' and f.j then
-      local ok, m = pcall(cjson.decode, f.j)
-      if ok and type(m) == 'table' then
-        local t = type(m.text) == 'string' and m.text or ''
-        if t == '' and type(m.attachment) == 'table' then
-          t = '[' .. tostring(m.attachment.name or 'file') .. ']'
-        end
-        if t == '' and type(m.name) == 'string' then t = m.name end
-        -- cut after 80 characters, never inside a UTF-8 sequence
-        local n, i = 0, 1
-        while i <= #t do
-          local b = string.byte(t, i)
-          n = n + 1
-          if n > 80 then t = string.sub(t, 1, i - 1) .. '...' break end
-          i = i + (b >= 240 and 4 or b >= 224 and 3 or b >= 192 and 2 or 1)
-        end
-        -- never taken for a visitor's place holder (r_json)
-        if string.sub(t, 1, 3) == '@v:' then t = ' ' .. t end
-        return t
-      end
+      local t = p_text(f.j)
+      if t then return t end
     end
   end
   return ''
@@ -267,7 +249,7 @@ local function r_labels(who, t)
     return t
   end
   -- a rule's labels are in the conversation's hash (label.lua): on one
-  -- Redis read there, in a cluster the record's (none yet)
+  -- Redis read there, in a cluster the record's (label_put.lua)
   local l = redis.call('HGET', R.one and r_ck(t.conv) or r_rk(t.conv),
                        'labels')
   if not l then return t end
