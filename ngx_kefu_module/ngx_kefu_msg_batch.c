@@ -31,6 +31,12 @@
 #include "ngx_kefu_msg_batch.h"
 
 
+/* a call's arguments stay within what ngx_kefu_redis_eval_n() takes */
+#if (NGX_KEFU_MSG_BATCH_MAX * (NGX_KEFU_MSG_ARGS + 2) + 1 > 4096)
+#error "NGX_KEFU_MSG_BATCH_MAX: too many arguments for one call"
+#endif
+
+
 typedef struct ngx_kefu_msg_batch_item_s  ngx_kefu_msg_batch_item_t;
 
 /* a message waiting for the end of the pass, then for its reply */
