@@ -24,7 +24,7 @@ _EOC_
 
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value('http_config', $main::SITE);
+    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
     $block->set_value('config', "location = /chat { kefu_chat; }\n");
 });
 
@@ -169,4 +169,50 @@ ok($c3, 'the worker still answers');
 --- no_error_log
 [alert]
 [crit]
+--- timeout: 60
+
+
+=== TEST 3: kefu_redis_max_inflight counts messages, not calls: of ten messages in one write under a cap of four, four at most are taken, the others refused at once with unavailable and their cid; resent, they are stored after them
+--- http_config
+    kefu_redis_max_inflight 4;
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+# the first message (open, msg, route_new) resent while the worker's own
+# calls at its start fill the cap
+my ($v, $w, $c, $m);
+for (1 .. 100) {
+    ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+    last if $w->{type} eq 'welcome';
+    sleep 0.1;
+}
+for (1 .. 100) {
+    $v->send_json({type => 'msg', cid => 'first', text => 'hello?'});
+    $m = $v->wait_for(sub { ($_[0]{cid} // '') eq 'first' }, 10) or last;
+    last if $m->{type} eq 'ack';
+    sleep 0.1;
+}
+$c = $m && $m->{conv} or die "no ack: " . json_enc($m) . "\n";
+$v->until_pong;
+my $seq = gr('HGET', "kefu:{c:$c}", 'seq');
+frames($v, map { {type => 'msg', cid => "m$_", text => "capped $_"} } 1 .. 10);
+my $r = answers($v, 10);
+my @acked = grep { $_->{type} eq 'ack' } @$r;
+my @refused = grep { $_->{type} eq 'error' } @$r;
+ok(@acked >= 1 && @acked <= 4, 'one to four taken (' . scalar(@acked) . '), not the whole call');
+is(@acked + @refused, 10, 'every message answered');
+is(scalar(grep { $_->{code} eq 'unavailable' } @refused), scalar(@refused), 'the others: unavailable');
+is_deeply([map { $_->{seq} } @acked], [map { $seq + $_ } 1 .. @acked], 'the taken ones stored in order');
+# resent, three at a time (under the cap), each after the last answered
+my @left = map { $_->{cid} } @refused;
+my @again;
+while (my @three = splice @left, 0, 3) {
+    frames($v, map { {type => 'msg', cid => $_, text => "again $_"} } @three);
+    push @again, @{ answers($v, scalar @three) };
+}
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @again), scalar(@refused), 'the refused ones stored when resent');
+is(gr('HGET', "kefu:{c:$c}", 'seq'), $seq + 10, 'ten stored in all');
+--- no_error_log
+[alert]
 --- timeout: 60
