@@ -192,6 +192,9 @@ typedef struct {
     void                        *msg_events;   /* per worker, the pass's
                                                   messages' events:
                                                   ngx_kefu_msg_event.c */
+    void                        *msg_batch;    /* per worker, the pass's
+                                                  messages: group commit,
+                                                  ngx_kefu_msg_batch.c */
 } ngx_kefu_main_conf_t;
 
 

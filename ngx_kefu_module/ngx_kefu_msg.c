@@ -22,6 +22,7 @@
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
 #include "ngx_kefu_msg_event.h"
+#include "ngx_kefu_msg_batch.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -407,7 +408,6 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
     u_char                *p;
     uint64_t               id, conv_id, greeting_id;
     ngx_uint_t             i;
-    ngx_kefu_msg_eval_t    ev;
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = ctx->kmcf;
@@ -438,12 +438,11 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
     ngx_kefu_msg_argv(&ctx->args, &ctx->call);
 
     if (ctx->script == &ngx_kefu_script_msg) {
-        /* msg, or msg_slot in a cluster (ngx_kefu_msg_event.c) */
-        ngx_kefu_msg_eval_args(kmcf, &ctx->args, &ctx->call, &ev);
-
-        return ngx_kefu_redis_eval(kmcf->redis, ev.script,
-                                   ngx_kefu_msg_handler, ctx, ev.nkeys,
-                                   ev.argc, ev.argv, ev.lens);
+        /* with the pass's other messages (ngx_kefu_msg_batch.c) */
+        return ngx_kefu_msg_batch_add(kmcf, &ctx->args.conv,
+                                      ctx->call.argc, ctx->call.argv + 1,
+                                      ctx->call.lens + 1,
+                                      ngx_kefu_msg_handler, ctx);
     }
 
     /* open and route_new: the visitor's record first, the site's slot */

@@ -82,15 +82,15 @@ static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
     void *data);
 static ngx_msec_t ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd);
 static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd,
-    ngx_kefu_redis_link_t *link, ngx_uint_t follow);
+    ngx_kefu_redis_link_t *link, ngx_uint_t follow, ngx_uint_t n);
 static ngx_int_t ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen,
-    ngx_uint_t follow);
+    ngx_uint_t follow, ngx_uint_t weight);
 static ngx_int_t ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
     int argc, const char **argv, const size_t *argvlen, ngx_int_t slot,
-    ngx_uint_t follow);
+    ngx_uint_t follow, ngx_uint_t weight);
 static void ngx_kefu_redis_tryagain_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_done(ngx_kefu_redis_req_t *req,
     redisReply *reply);
@@ -1495,7 +1495,7 @@ ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
         link = ngx_kefu_redis_cluster_route(rd, slot);
     }
 
-    rc = ngx_kefu_redis_admit(rd, link, 0);
+    rc = ngx_kefu_redis_admit(rd, link, 0, 1);
 
     if (rc != NGX_OK) {
         return rc;
@@ -1503,7 +1503,7 @@ ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
 
     return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
                                       argvlen, link->node ? (ngx_int_t) slot
-                                                          : -1, 0);
+                                                          : -1, 0, 0);
 }
 
 
@@ -1534,9 +1534,11 @@ ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd)
 }
 
 
+/* n: the commands it would add, more than one for a batch's messages */
+
 static ngx_int_t
 ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
-    ngx_uint_t follow)
+    ngx_uint_t follow, ngx_uint_t n)
 {
     ngx_uint_t             max;
     ngx_msec_t             bound;
@@ -1561,7 +1563,7 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
         return NGX_OK;
     }
 
-    if (link->ninflight - link->nfollow >= max) {
+    if (link->ninflight - link->nfollow + n > max) {
         ngx_kefu_stat_inc(rd->kmcf, redis_busy);
 
         if (!rd->busy) {
@@ -1617,7 +1619,45 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     const char **argv, const size_t *argvlen)
 {
     return ngx_kefu_redis_eval_do(rd, s, h, data, nkeys, argc, argv, argvlen,
-                                  0);
+                                  0, 0);
+}
+
+
+/*
+ * A batch (ngx_kefu_msg_batch.c): kefu_redis_max_inflight counts its
+ * messages, so each is admitted when it joins the batch, with the ones
+ * waiting before it (pending), where the key lives; the call that carries
+ * them (ngx_kefu_redis_eval_n()) then counts n in flight and is not
+ * refused for the count again.
+ */
+
+ngx_int_t
+ngx_kefu_redis_admit_key(ngx_kefu_redis_t *rd, const u_char *key,
+    size_t len, ngx_uint_t pending)
+{
+    ngx_kefu_redis_link_t  *link;
+
+    if (rd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    link = &rd->cmd;
+
+    if (rd->conf->seeds) {
+        link = ngx_kefu_redis_cluster_route(rd, ngx_kefu_redis_slot(key, len));
+    }
+
+    return ngx_kefu_redis_admit(rd, link, 0, pending + 1);
+}
+
+
+ngx_int_t
+ngx_kefu_redis_eval_n(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, ngx_uint_t n, int nkeys,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    return ngx_kefu_redis_eval_do(rd, s, h, data, nkeys, argc, argv, argvlen,
+                                  0, ngx_max(n, 1));
 }
 
 
@@ -1635,14 +1675,18 @@ ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     const char **argv, const size_t *argvlen)
 {
     return ngx_kefu_redis_eval_do(rd, s, h, data, nkeys, argc, argv, argvlen,
-                                  1);
+                                  1, 0);
 }
 
+
+/* weight: the commands (messages) a call carries, admitted before; 0: one,
+ * admitted here */
 
 static ngx_int_t
 ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
-    const char **argv, const size_t *argvlen, ngx_uint_t follow)
+    const char **argv, const size_t *argvlen, ngx_uint_t follow,
+    ngx_uint_t weight)
 {
     int                     i;
     u_char                  nk[NGX_INT_T_LEN];
@@ -1696,13 +1740,25 @@ ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         link = ngx_kefu_redis_cluster_route(rd, slot);
     }
 
-    rc = ngx_kefu_redis_admit(rd, link, follow);
+    if (weight) {
+        /* its messages were admitted one by one (ready, then, too) */
+        rc = (link && link->state == NGX_KEFU_LINK_READY
+              && ngx_kefu_redis_ready(rd)) ? NGX_OK : NGX_DECLINED;
+
+        if (rc == NGX_OK) {
+            rd->commands += weight;
+        }
+
+    } else {
+        rc = ngx_kefu_redis_admit(rd, link, follow, 1);
+    }
 
     if (rc == NGX_OK) {
         /* the command is formatted (copied) before this returns */
         rc = ngx_kefu_redis_send_script(link, s, h, data, argc + 3, args,
                                         lens, link->node ? (ngx_int_t) slot
-                                                         : -1, follow);
+                                                         : -1, follow,
+                                        weight);
     }
 
     if (args != args_buf) {
@@ -1718,7 +1774,7 @@ ngx_kefu_redis_send(ngx_kefu_redis_link_t *link, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
 {
     return ngx_kefu_redis_send_script(link, NULL, h, data, argc, argv,
-                                      argvlen, -1, 0);
+                                      argvlen, -1, 0, 0);
 }
 
 
@@ -1733,9 +1789,10 @@ static void
 ngx_kefu_redis_inflight(ngx_kefu_redis_link_t *link, ngx_kefu_redis_req_t *req)
 {
     ngx_queue_insert_tail(&link->inflight, &req->queue);
-    link->ninflight++;
+    link->ninflight += req->weight;
     link->nfollow += req->follow;
-    ngx_kefu_stat_redis_queue(link->rd->kmcf, ++link->rd->queued);
+    link->rd->queued += req->weight;
+    ngx_kefu_stat_redis_queue(link->rd->kmcf, link->rd->queued);
 
     if (!link->timer.timer_set) {
         ngx_kefu_redis_arm_timer(link);
@@ -1747,7 +1804,7 @@ static ngx_int_t
 ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
     int argc, const char **argv, const size_t *argvlen, ngx_int_t slot,
-    ngx_uint_t follow)
+    ngx_uint_t follow, ngx_uint_t weight)
 {
     int                    len, rc;
     char                  *cmd;
@@ -1774,6 +1831,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     req->slot = slot;
     req->retried = 0;
     req->follow = follow ? 1 : 0;
+    req->weight = weight ? weight : 1;
     req->wait.timer_set = 0;
 
     if (script || link->node) {
@@ -1825,9 +1883,10 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     r = reply;
 
     ngx_queue_remove(&req->queue);
-    link->ninflight--;
+    link->ninflight -= req->weight;
     link->nfollow -= req->follow;
-    ngx_kefu_stat_redis_queue(link->rd->kmcf, --link->rd->queued);
+    link->rd->queued -= req->weight;
+    ngx_kefu_stat_redis_queue(link->rd->kmcf, link->rd->queued);
 
     if (link->rd->busy
         && link->ninflight < (ngx_uint_t) link->rd->kmcf->redis_max_inflight
@@ -1944,7 +2003,10 @@ ngx_kefu_redis_done(ngx_kefu_redis_req_t *req, redisReply *reply)
                                   ngx_current_msec - req->sent, reply != NULL);
     }
 
-    if (req->script && req->script == link->rd->durable && reply
+    if (req->script && link->rd->durable
+        && (req->script == link->rd->durable
+            || req->script == &ngx_kefu_script_msg_batch)
+        && reply
         && reply->type != REDIS_REPLY_ERROR)
     {
         if (ngx_kefu_redis_wait(req, reply) == NGX_OK) {

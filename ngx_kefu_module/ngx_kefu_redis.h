@@ -113,6 +113,8 @@ ngx_uint_t ngx_kefu_redis_ready(ngx_kefu_redis_t *rd);
 /* "kefu_redis cluster" (several masters, keys of one slot a call) */
 ngx_uint_t ngx_kefu_redis_cluster(ngx_kefu_redis_t *rd);
 ngx_kefu_main_conf_t *ngx_kefu_redis_main_conf(ngx_kefu_redis_t *rd);
+/* a key's Redis Cluster hash slot (its {tag}'s) */
+ngx_uint_t ngx_kefu_redis_slot(const u_char *key, size_t len);
 
 ngx_int_t ngx_kefu_redis_command(ngx_kefu_redis_t *rd,
     ngx_kefu_redis_handler_pt h, void *data, int argc, const char **argv,
@@ -120,6 +122,18 @@ ngx_int_t ngx_kefu_redis_command(ngx_kefu_redis_t *rd,
 ngx_int_t ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, int nkeys, int argc,
     const char **argv, const size_t *argvlen);
+
+/*
+ * A batch of n messages in one call: each admitted when it joins
+ * (pending: the batch's messages before it, bound where key lives), the
+ * call then counted as n commands in flight (kefu_redis_max_inflight
+ * counts messages)
+ */
+ngx_int_t ngx_kefu_redis_admit_key(ngx_kefu_redis_t *rd, const u_char *key,
+    size_t len, ngx_uint_t pending);
+ngx_int_t ngx_kefu_redis_eval_n(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, ngx_uint_t n, int nkeys,
+    int argc, const char **argv, const size_t *argvlen);
 
 ngx_int_t ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,

@@ -16,7 +16,7 @@
 
 
 /* at least the number of ngx_kefu_scripts[] */
-#define NGX_KEFU_REDIS_SCRIPTS_MAX  64
+#define NGX_KEFU_REDIS_SCRIPTS_MAX  128
 
 #define NGX_KEFU_REDIS_BACKOFF_MIN  100
 #define NGX_KEFU_REDIS_BACKOFF_MAX  5000
@@ -72,6 +72,8 @@ typedef struct {
     ngx_uint_t                   tryagains;   /* TRYAGAIN retries so far */
     ngx_int_t                    slot;      /* cluster: its key's, or -1 */
     ngx_event_t                  wait;      /* cluster: TRYAGAIN's pause */
+    ngx_uint_t                   weight;    /* commands it counts: a batch's
+                                               messages, else 1 */
     unsigned                     retried:1;
     unsigned                     follow:1;  /* ngx_kefu_redis_eval_follow() */
 } ngx_kefu_redis_req_t;
@@ -206,7 +208,6 @@ char *ngx_kefu_redis_cluster_conf(ngx_conf_t *cf, ngx_kefu_redis_conf_t *rc,
     ngx_str_t *addr);
 ngx_int_t ngx_kefu_redis_cluster_init(ngx_kefu_redis_t *rd);
 void ngx_kefu_redis_cluster_exit(ngx_kefu_redis_t *rd);
-ngx_uint_t ngx_kefu_redis_slot(const u_char *key, size_t len);
 ngx_kefu_redis_link_t *ngx_kefu_redis_cluster_route(ngx_kefu_redis_t *rd,
     ngx_uint_t slot);
 ngx_uint_t ngx_kefu_redis_cluster_ready(ngx_kefu_redis_t *rd);

@@ -1,8 +1,8 @@
 -- A message stored (lua/msg.lua on one Redis, lua/msg_slot.lua with
--- "kefu_redis cluster"): m_run(here).  ARGV = site, who, role, conv,
--- cid, id, new conv id (open's), ts, head, mid, tail (the JSON around
--- conv and seq), private, group, dedup
--- ttl, log max length, session, ids (routing's system entries: open's and
+-- "kefu_redis cluster"), and each message of lua/msg_batch.lua:
+-- m_run(here, A), A its arguments (ARGV when omitted).  A = site, who,
+-- role, conv, cid, id, new conv id (open's), ts, head, mid, tail (the
+-- JSON around conv and seq), private, group, dedup ttl, log max length, session, ids (routing's system entries: open's and
 -- route_new's), grace (ms); optional, for the HTTP API (role "service"):
 -- target visitor, the stream event name (default msg/note), "1" to open a
 -- conversation for a target visitor who has none (open's); for visitors,
@@ -44,10 +44,11 @@
 -- message's event, via the log").
 --@include kefu_event
 --@include retain
-local function m_run(here)
-  local site, who, role, conv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-  local cid, id, ts = ARGV[5], ARGV[6], ARGV[8]
-  local target, ev = ARGV[19] or '', ARGV[20] or ''
+local function m_run(here, A)
+  A = A or ARGV
+  local site, who, role, conv = A[1], A[2], A[3], A[4]
+  local cid, id, ts = A[5], A[6], A[8]
+  local target, ev = A[19] or '', A[20] or ''
   local vid = string.sub(who, 3)
   if role ~= 'visitor' then vid = target end
   local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
@@ -81,7 +82,7 @@ local function m_run(here)
     if v[1] ~= vid or v[2] ~= site then
       return {-1}
     end
-    if v[3] == 'closed' and ARGV[29] == '1' then return {-6} end
+    if v[3] == 'closed' and A[29] == '1' then return {-6} end
     dup = dedup(conv)
     if dup then return dup end
     if v[3] == 'closed' then return {-6} end
@@ -103,42 +104,42 @@ local function m_run(here)
   end
   ckey = 'kefu:{c:' .. conv .. '}'
   local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
-  local j = ARGV[9] .. conv .. ARGV[10] .. seq .. ARGV[11]
+  local j = A[9] .. conv .. A[10] .. seq .. A[11]
   local name = ev
-  if name == '' then name = ARGV[12] == '1' and 'note' or 'msg' end
+  if name == '' then name = A[12] == '1' and 'note' or 'msg' end
   local prev
   if here then
-    redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
-               seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])
+    redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
+               seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
   else
     -- the log is the event's outbox: the entry keeps its event's name when
     -- it is not the default, and the hash the last message's seq (lm), so
     -- that event_put knows one before it is missing (prev)
     if ev ~= '' then
-      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
-                 seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16],
+      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
+                 seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16],
                  'e', ev)
     else
-      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', ARGV[15],
-                 seq .. '-1', 'j', j, 'f', who, 'p', ARGV[12], 's', ARGV[16])
+      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
+                 seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
     end
     prev = redis.call('HGET', ckey, 'lm') or '0'
     redis.call('HSET', ckey, 'lm', seq)
   end
   redis.call('HINCRBY', ckey, 'w:' .. who, 1)
-  if ARGV[12] == '1' then redis.call('HINCRBY', ckey, 'pn', 1) end
-  if here and (role == 'visitor' or target ~= '') and ARGV[28] then
-    k_visitor(ukey, ARGV[28])
+  if A[12] == '1' then redis.call('HINCRBY', ckey, 'pn', 1) end
+  if here and (role == 'visitor' or target ~= '') and A[28] then
+    k_visitor(ukey, A[28])
   end
-  if here and (ARGV[25] or '') ~= '' then
-    redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. ARGV[25], conv)
+  if here and (A[25] or '') ~= '' then
+    redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. A[25], conv)
   end
   redis.call('HSET', ckey, 'updated', ts)
   redis.call('SET', dedup_key(conv), id .. ' ' .. seq .. ' ' .. ts, 'EX',
-             ARGV[14])
+             A[14])
   if here then kefu_event(site, name, conv, seq, ts, j) end
-  redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', ARGV[16] .. '|' ..
-             ARGV[12] .. '|' .. seq .. '|' .. j)
+  redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', A[16] .. '|' ..
+             A[12] .. '|' .. seq .. '|' .. j)
   local state = ''
   if role == 'visitor' then state = redis.call('HGET', ckey, 'state') or '' end
   if not here then

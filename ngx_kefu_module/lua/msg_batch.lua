@@ -1,0 +1,29 @@
+#!lua
+-- msg_batch: the messages one worker's event-loop pass took, stored in
+-- one call (group commit, ngx_kefu_msg_batch.c): each message exactly as
+-- msg (one Redis: here) or msg_slot (with "kefu_redis cluster": then all
+-- of them of one slot) stores it, lib/msg.lua in the order given, so a
+-- conversation's messages keep their order and a duplicate cid of an
+-- earlier message of the same call is answered as one.  KEYS = each
+-- message's conversation hash (kefu:{c:<conv>}, "kefu:{c:}" for a
+-- visitor's message that names none); ARGV = "1" for here, then per
+-- message the count of its arguments and msg's ARGV
+-- (ngx_kefu_msg_argv()).  Returns one reply per message, msg's (or
+-- msg_slot's); a message whose step failed gets an error in its place,
+-- its batch-mates theirs.
+--@include msg
+local here = ARGV[1] == '1'
+local out, a = {}, 2
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  local A = {}
+  for j = 1, n do A[j] = ARGV[a + j] end
+  a = a + n + 1
+  local ok, r = pcall(m_run, here, A)
+  if ok then
+    out[i] = r
+  else
+    out[i] = {err = type(r) == 'table' and r.err or tostring(r)}
+  end
+end
+return out

@@ -1,0 +1,338 @@
+
+/*
+ * Group commit: the chat messages one pass of the event loop took (frames
+ * of many clients read in one pass, Redis replies that led to a msg) wait
+ * in a posted event, which runs once the pass's other events are done and
+ * sends them as one lua/msg_batch.lua call: the script call's own cost,
+ * most of a message's time in Redis, is paid once for many.  Like
+ * ngx_kefu_msg_event.c's event_put, per worker, bounded: at most
+ * NGX_KEFU_MSG_BATCH_MAX messages or NGX_KEFU_MSG_BATCH_BYTES of
+ * arguments a call, then another call.  A batch of one is plain msg (or
+ * msg_slot).
+ *
+ * - Each message is stored exactly as alone (lib/msg.lua), in the order
+ *   taken, so each conversation's messages keep their order across calls
+ *   too (one connection answers in order); each gets its own reply, its
+ *   handler (ngx_kefu_msg.c's, as for one msg call) its own outcome: an
+ *   ack only once the call answered, a dup, a refusal.
+ * - kefu_redis_max_inflight counts messages: each is admitted as it joins
+ *   (with those waiting before it), and is refused at once over the cap.
+ * - A sender that leaves meanwhile frees nothing here: the handler's data
+ *   is the message's call, which looks its sender up by session id.
+ * - With "kefu_redis cluster" a call holds the messages of one slot
+ *   (their conversations' keys: mostly one conversation's messages), so
+ *   each still runs where its keys live; on one Redis and with Sentinel,
+ *   one call holds any conversations.
+ */
+
+
+#include "ngx_kefu.h"
+#include "ngx_kefu_redis.h"
+#include "ngx_kefu_msg_batch.h"
+
+
+/* a call's arguments stay within what ngx_kefu_redis_eval_n() takes */
+#if (NGX_KEFU_MSG_BATCH_MAX * (NGX_KEFU_MSG_ARGS + 2) + 1 > 4096)
+#error "NGX_KEFU_MSG_BATCH_MAX: too many arguments for one call"
+#endif
+
+
+typedef struct ngx_kefu_msg_batch_item_s  ngx_kefu_msg_batch_item_t;
+
+/* a message waiting for the end of the pass, then for its reply */
+struct ngx_kefu_msg_batch_item_s {
+    ngx_kefu_msg_batch_item_t   *next;
+    ngx_kefu_redis_handler_pt    handler;
+    void                        *data;
+    int                          argc;
+    const char                 **argv;
+    const size_t                *lens;
+    size_t                       bytes;
+    ngx_uint_t                   slot;
+    size_t                       key_len;
+    u_char                       key[sizeof("kefu:{c:}")
+                                     + NGX_KEFU_MAX_ID_LEN];
+    size_t                       count_len;
+    u_char                       count[NGX_INT_T_LEN];
+};
+
+/* per worker (kmcf->msg_batch): the pass's messages, sent when posted */
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_msg_batch_item_t   *head;
+    ngx_kefu_msg_batch_item_t  **last;
+    ngx_uint_t                   pending;
+} ngx_kefu_msg_batch_t;
+
+/* a call in flight: its messages, in the order of its replies */
+typedef struct {
+    ngx_uint_t                   n;
+    ngx_kefu_msg_batch_item_t   *items[NGX_KEFU_MSG_BATCH_MAX];
+} ngx_kefu_msg_batch_call_t;
+
+
+static void ngx_kefu_msg_batch_flush(ngx_event_t *ev);
+static void ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_msg_batch_call_t *call);
+static void ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+
+
+ngx_int_t
+ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
+    int argc, const char **argv, const size_t *lens,
+    ngx_kefu_redis_handler_pt h, void *data)
+{
+    int                         i;
+    u_char                      key[sizeof("kefu:{c:}") + NGX_KEFU_MAX_ID_LEN];
+    size_t                      key_len;
+    ngx_int_t                   rc;
+    ngx_kefu_msg_batch_t       *b;
+    ngx_kefu_msg_batch_item_t  *it;
+
+    if (conv->len > NGX_KEFU_MAX_ID_LEN || argc <= 0
+        || argc > NGX_KEFU_MSG_ARGS)
+    {
+        return NGX_ERROR;
+    }
+
+    key_len = ngx_snprintf(key, sizeof(key), "kefu:{c:%V}", conv) - key;
+
+    b = kmcf->msg_batch;
+
+    /* admitted now, counted with the batch's messages before it */
+    rc = ngx_kefu_redis_admit_key(kmcf->redis, key, key_len,
+                                  b ? b->pending : 0);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (b == NULL) {
+        b = ngx_calloc(sizeof(ngx_kefu_msg_batch_t), ngx_cycle->log);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->kmcf = kmcf;
+        b->ev.handler = ngx_kefu_msg_batch_flush;
+        b->ev.data = b;
+        b->ev.log = ngx_cycle->log;
+        b->last = &b->head;
+        kmcf->msg_batch = b;
+    }
+
+    it = ngx_alloc(sizeof(ngx_kefu_msg_batch_item_t), ngx_cycle->log);
+    if (it == NULL) {
+        return NGX_ERROR;
+    }
+
+    it->next = NULL;
+    it->handler = h;
+    it->data = data;
+    it->argc = argc;
+    it->argv = argv;
+    it->lens = lens;
+    it->key_len = key_len;
+    ngx_memcpy(it->key, key, key_len);
+    it->slot = ngx_kefu_redis_cluster(kmcf->redis)
+               ? ngx_kefu_redis_slot(key, key_len) : 0;
+    it->count_len = ngx_sprintf(it->count, "%d", argc) - it->count;
+
+    it->bytes = key_len + it->count_len;
+
+    for (i = 0; i < argc; i++) {
+        it->bytes += lens[i];
+    }
+
+    *b->last = it;
+    b->last = &it->next;
+    b->pending++;
+
+    if (!b->ev.posted) {
+        ngx_post_event(&b->ev, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the pass is over: its messages in calls, in order */
+
+static void
+ngx_kefu_msg_batch_flush(ngx_event_t *ev)
+{
+    ngx_kefu_msg_batch_t  *b = ev->data;
+
+    size_t                       bytes;
+    ngx_uint_t                   cluster;
+    ngx_kefu_msg_batch_call_t   *call;
+    ngx_kefu_msg_batch_item_t   *it, *rest, **next;
+
+    rest = b->head;
+    b->head = NULL;
+    b->last = &b->head;
+    b->pending = 0;
+
+    cluster = ngx_kefu_redis_cluster(b->kmcf->redis);
+
+    while (rest) {
+        call = ngx_alloc(sizeof(ngx_kefu_msg_batch_call_t), ngx_cycle->log);
+
+        if (call == NULL) {
+            /* each alone then: its handler hears the failure */
+            it = rest;
+            rest = it->next;
+            it->handler(b->kmcf->redis, NULL, it->data);
+            ngx_free(it);
+            continue;
+        }
+
+        /*
+         * The first one's slot (one Redis: any), in order, up to the
+         * bounds; one that does not fit ends the call, so that nothing
+         * of its slot after it goes before it.
+         */
+        call->n = 0;
+        bytes = 0;
+        next = &rest;
+
+        for (it = rest; it; it = *next) {
+            if (cluster && it->slot != rest->slot) {
+                next = &it->next;
+                continue;
+            }
+
+            if (call->n == NGX_KEFU_MSG_BATCH_MAX
+                || (call->n && bytes + it->bytes > NGX_KEFU_MSG_BATCH_BYTES))
+            {
+                break;
+            }
+
+            bytes += it->bytes;
+            call->items[call->n++] = it;
+            *next = it->next;
+        }
+
+        ngx_kefu_msg_batch_send(b->kmcf, call);
+    }
+}
+
+
+static void
+ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_msg_batch_call_t *call)
+{
+    int                         argc, nkeys, j;
+    size_t                     *lens;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, n;
+    const char                **argv;
+    ngx_kefu_script_t          *script;
+    ngx_kefu_msg_batch_item_t  *it;
+
+    n = call->n;
+    script = &ngx_kefu_script_msg_batch;
+
+    if (n == 1) {
+        /* alone: msg, or msg_slot (routed by its conversation) */
+        it = call->items[0];
+        nkeys = ngx_kefu_redis_cluster(kmcf->redis) ? 1 : 0;
+        argc = nkeys + it->argc;
+        script = nkeys ? &ngx_kefu_script_msg_slot : &ngx_kefu_script_msg;
+
+    } else {
+        /* KEYS (each conversation), here, then each count and ARGV */
+        nkeys = (int) n;
+        argc = nkeys + 1;
+
+        for (i = 0; i < n; i++) {
+            argc += 1 + call->items[i]->argc;
+        }
+    }
+
+    argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
+                     ngx_cycle->log);
+
+    rc = NGX_ERROR;
+
+    if (argv) {
+        lens = (size_t *) (argv + argc);
+        argc = 0;
+
+        for (i = 0; (int) i < nkeys; i++) {
+            argv[argc] = (const char *) call->items[i]->key;
+            lens[argc++] = call->items[i]->key_len;
+        }
+
+        if (n > 1) {
+            argv[argc] = ngx_kefu_redis_cluster(kmcf->redis) ? "0" : "1";
+            lens[argc++] = 1;
+        }
+
+        for (i = 0; i < n; i++) {
+            it = call->items[i];
+
+            if (n > 1) {
+                argv[argc] = (const char *) it->count;
+                lens[argc++] = it->count_len;
+            }
+
+            for (j = 0; j < it->argc; j++) {
+                argv[argc] = it->argv[j];
+                lens[argc++] = it->lens[j];
+            }
+        }
+
+        rc = ngx_kefu_redis_eval_n(kmcf->redis, script,
+                                   ngx_kefu_msg_batch_done, call, n, nkeys,
+                                   argc, argv, lens);
+        ngx_free(argv);
+    }
+
+    if (rc != NGX_OK) {
+        /* not sent (Redis went down in this pass): each hears it */
+        ngx_kefu_msg_batch_done(kmcf->redis, NULL, call);
+    }
+}
+
+
+/* each message its own reply, in order */
+
+static void
+ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_msg_batch_call_t  *call = data;
+
+    ngx_uint_t                  i, n;
+    redisReply                 *r;
+    ngx_kefu_msg_batch_item_t  *it;
+
+    n = call->n;
+
+    if (n > 1 && reply
+        && (reply->type != REDIS_REPLY_ARRAY || reply->elements != n))
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "kefu: a batch of %ui messages was not stored%s%s",
+                      n, reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        reply = NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        it = call->items[i];
+        r = reply == NULL ? NULL : n == 1 ? reply : reply->element[i];
+
+        if (r && r->type == REDIS_REPLY_ERROR && n > 1) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "kefu: a message of a batch was not stored: %s",
+                          r->str);
+        }
+
+        it->handler(rd, r, it->data);
+        ngx_free(it);
+    }
+
+    ngx_free(call);
+}

@@ -1,0 +1,218 @@
+# Group commit: the messages one pass of a worker's event loop reads go to
+# Redis as one script call (lua/msg_batch.lua, ngx_kefu_msg_batch.c), each
+# still acknowledged only once stored and answered on its own.  One worker:
+# the frames of one TCP write are read, and their messages taken, in one
+# pass, so the batches here are not a matter of timing.  This file's own
+# Redis: its INFO commandstats counts this file's calls only.
+use FindBin;
+use lib "$FindBin::Bin/..";
+use t::Kefu;
+use Kefu::Chat;
+
+workers(1);
+worker_connections(1024);
+
+our $R = redis_server();
+$ENV{TEST_NGINX_GC_REDIS_PORT} = $R->port;
+our $SECRET = 'gc-secret-0123456789abcdef';
+
+our $SITE = <<"_EOC_";
+    kefu_redis 127.0.0.1:\$TEST_NGINX_GC_REDIS_PORT;
+    kefu_site shop1 secret=$SECRET anonymous=on capacity=5;
+    kefu_message_rate 1000r/s;
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', $main::SITE . ($block->http_config // ''));
+    $block->set_value('config', "location = /chat { kefu_chat; }\n");
+});
+
+sub gr { redis('port', $main::R->port, @_) }
+
+sub evalsha_calls {
+    my ($n) = gr('INFO', 'commandstats') =~ /cmdstat_evalsha:calls=(\d+)/;
+    return $n // 0;
+}
+
+# frames as one write: one pass of the worker reads them all
+sub frames {
+    my ($ws, @msgs) = @_;
+    my $bytes = '';
+    for my $m (@msgs) {
+        $bytes .= Protocol::WebSocket::Frame->new(buffer => json_enc($m), type => 'text',
+                                                  masked => 1, max_payload_size => 0)->to_bytes;
+    }
+    $ws->send_raw($bytes) or die "write failed\n";
+}
+
+# what a sender was answered for the n messages it sent, in order (acks
+# and errors): the n answers, then whatever came before a pong after them
+sub answers {
+    my ($ws, $n) = @_;
+    my $is = sub { ($_[0]{type} // '') =~ /^(ack|error)$/ && defined $_[0]{cid} };
+    my @got;
+    while (@got < $n) {
+        my $m = $ws->wait_for($is, 20) or last;
+        push @got, $m;
+    }
+    push @got, grep { $is->($_) } $ws->until_pong(20);
+    return \@got;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the frames of one write are one call: every message acked once, seqs contiguous in send order per conversation, a duplicate cid within the call answered as a dup, a message to another's conversation refused and one to a closed conversation kept out of it while their batch-mates are stored, and fewer script calls than messages
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("ann$g", $g, status => 'online');
+my ($v1, undef, $c1) = visitor_conv($g);
+my ($v2, undef, $c2) = visitor_conv($g);
+my ($v3, undef, $c3) = visitor_conv($g);
+$ag->send_json({type => 'close', conv => $c3});
+$v3->wait_for(sub { ($_[0]{type} // '') eq 'conv' && ($_[0]{state} // '') eq 'closed' }, 10)
+    or die "no close\n";
+my %seq0 = map { $_ => gr('HGET', "kefu:{c:$_}", 'seq') } $c1, $c2, $c3;
+
+# control: v1's eight messages one at a time, each awaited (one call each)
+my $before = evalsha_calls();
+for my $i (1 .. 8) {
+    $v1->send_json({type => 'msg', cid => "s$i", text => "single word$i"});
+    $v1->recv_type('ack', 10) or die "no ack for s$i\n";
+}
+my $single = evalsha_calls() - $before;
+%seq0 = (%seq0, $c1 => gr('HGET', "kefu:{c:$c1}", 'seq'));
+
+# the same eight as one write, then everyone's batch
+$before = evalsha_calls();
+frames($v1, map { {type => 'msg', cid => "b$_", text => "batch word$_"} } 1 .. 8);
+my $r1 = answers($v1, 8);
+my $batched = evalsha_calls() - $before;
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r1), 8, 'eight acks for eight messages in one write');
+is_deeply([map { $_->{cid} } @$r1], [map { "b$_" } 1 .. 8], 'each once, in send order');
+is_deeply([map { $_->{seq} } @$r1], [map { $seq0{$c1} + $_ } 1 .. 8], 'seqs contiguous, in send order');
+ok($batched <= $single - 4, "eight in one write cost at least four script calls fewer ($batched) than eight alone ($single)");
+ok($batched - 8 < 8, "fewer message script calls than messages (all calls $batched, eight of them the search index's)");
+
+%seq0 = (%seq0, $c1 => gr('HGET', "kefu:{c:$c1}", 'seq'));
+frames($ag, {type => 'msg', cid => 'a1', conv => $c1, text => 'agent one'},
+           {type => 'msg', cid => 'a2', conv => $c2, text => 'agent two'},
+           {type => 'msg', cid => 'a1', conv => $c1, text => 'agent one again'},
+           {type => 'msg', cid => 'a3', conv => $c1, text => 'agent three'});
+frames($v2, {type => 'msg', cid => 'x1', conv => $c1, text => 'not mine'},
+            {type => 'msg', cid => 'x2', text => 'mine'},
+            {type => 'msg', cid => 'x3', text => 'mine too'});
+frames($v3, {type => 'msg', cid => 'y1', conv => $c3, text => 'after the close'},
+            {type => 'msg', cid => 'y2', conv => $c2, text => 'not mine either'});
+frames($v1, {type => 'msg', cid => 'd1', text => 'visitor one'},
+            {type => 'msg', cid => 'd2', text => 'visitor two'},
+            {type => 'msg', cid => 'd1', text => 'visitor one again'});
+# (y1 finds its conversation closed: open makes a new one, then it is
+# stored there)
+my ($ra, $r2, $r3, $rv) = (answers($ag, 4), answers($v2, 3), answers($v3, 2), answers($v1, 3));
+my %got;
+for my $r ($ra, $r2, $r3, $rv) { $got{$_->{cid}}++ for @$r }
+is_deeply(\%got, {a1 => 2, a2 => 1, a3 => 1, x1 => 1, x2 => 1, x3 => 1, y1 => 1, y2 => 1,
+                  d1 => 2, d2 => 1}, 'every message answered once (a repeated cid once each)');
+my %by = map { ($_->{cid} . ($_->{dup} ? '+' : '')) => $_ } @$ra, @$r2, @$r3, @$rv;
+is($by{'a1+'}{seq}, $by{a1}{seq}, "the agent's repeated cid within the call: a dup of the first");
+is($by{'a1+'}{id}, $by{a1}{id}, 'with its id');
+is($by{'d1+'}{seq}, $by{d1}{seq}, "the visitor's too");
+is($by{x1}{code}, 'forbidden', "another's conversation refused");
+is($by{y2}{code}, 'forbidden', 'and again');
+is($by{x2}{type} . $by{x3}{type}, 'ackack', 'their batch-mates stored');
+is($by{y1}{type}, 'ack', 'the message to a closed conversation acked...');
+isnt($by{y1}{conv}, $c3, '... in a new conversation');
+is(gr('HGET', "kefu:{c:$c3}", 'seq'), $seq0{$c3}, 'the closed one untouched');
+my @c1 = sort { $a <=> $b } map { $_->{seq} } grep { $_->{type} eq 'ack' && !$_->{dup} && $_->{conv} eq $c1 } @$ra, @$rv;
+is_deeply(\@c1, [map { $seq0{$c1} + $_ } 1 .. 4], "the first conversation's four: contiguous");
+ok($by{a1}{seq} < $by{a3}{seq} && $by{d1}{seq} < $by{d2}{seq}, "each sender's in its send order");
+my @c2 = map { $by{$_}{seq} } qw(x2 x3);
+ok($by{x2}{seq} < $by{x3}{seq}, "the second's: the visitor's two in send order");
+is_deeply([sort { $a <=> $b } @c2, $by{a2}{seq}], [map { $seq0{$c2} + $_ } 1 .. 3], "the second's three: contiguous");
+my $log = gr('XRANGE', "kefu:{c:$c1}:log", '-', '+');
+my @texts = map { { @{ $_->[1] } }->{j} =~ /"text":"([^"]*)"/ ? $1 : '' } @$log;
+is(scalar(grep { /again/ } @texts), 0, 'no duplicate stored');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
+
+
+=== TEST 2: a sender that closes its socket right after its frames: its messages stored, the others acked, nothing touched after free
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("bob$g", $g, status => 'online');
+my ($v1, undef, $c1) = visitor_conv($g);
+my ($v2, undef, $c2) = visitor_conv($g);
+my $seq1 = gr('HGET', "kefu:{c:$c1}", 'seq');
+frames($v2, map { {type => 'msg', cid => "o$_", text => "other $_"} } 1 .. 5);
+frames($v1, map { {type => 'msg', cid => "l$_", text => "leaving $_"} } 1 .. 5);
+close $v1->sock;
+my $r = answers($v2, 5);
+is_deeply([map { "$_->{type} $_->{cid}" } @$r], [map { "ack o$_" } 1 .. 5], 'the other sender: five acks');
+my $stored;
+for (1 .. 400) {
+    last if ($stored = gr('HGET', "kefu:{c:$c1}", 'seq') - $seq1) >= 5;
+    sleep 0.025;
+}
+is($stored, 5, "the leaver's five stored");
+# the worker lives on: a new visitor is answered by it
+my ($v3, undef, $c3) = visitor_conv($g);
+ok($c3, 'the worker still answers');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
+
+
+=== TEST 3: kefu_redis_max_inflight counts messages, not calls: of ten messages in one write under a cap of four, four at most are taken, the others refused at once with unavailable and their cid; resent, they are stored after them
+--- http_config
+    kefu_redis_max_inflight 4;
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+# the first message (open, msg, route_new) resent while the worker's own
+# calls at its start fill the cap
+my ($v, $w, $c, $m);
+for (1 .. 100) {
+    ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+    last if $w->{type} eq 'welcome';
+    sleep 0.1;
+}
+for (1 .. 100) {
+    $v->send_json({type => 'msg', cid => 'first', text => 'hello?'});
+    $m = $v->wait_for(sub { ($_[0]{cid} // '') eq 'first' }, 10) or last;
+    last if $m->{type} eq 'ack';
+    sleep 0.1;
+}
+$c = $m && $m->{conv} or die "no ack: " . json_enc($m) . "\n";
+$v->until_pong;
+my $seq = gr('HGET', "kefu:{c:$c}", 'seq');
+frames($v, map { {type => 'msg', cid => "m$_", text => "capped $_"} } 1 .. 10);
+my $r = answers($v, 10);
+my @acked = grep { $_->{type} eq 'ack' } @$r;
+my @refused = grep { $_->{type} eq 'error' } @$r;
+ok(@acked >= 1 && @acked <= 4, 'one to four taken (' . scalar(@acked) . '), not the whole call');
+is(@acked + @refused, 10, 'every message answered');
+is(scalar(grep { $_->{code} eq 'unavailable' } @refused), scalar(@refused), 'the others: unavailable');
+is_deeply([map { $_->{seq} } @acked], [map { $seq + $_ } 1 .. @acked], 'the taken ones stored in order');
+# resent, three at a time (under the cap), each after the last answered
+my @left = map { $_->{cid} } @refused;
+my @again;
+while (my @three = splice @left, 0, 3) {
+    frames($v, map { {type => 'msg', cid => $_, text => "again $_"} } @three);
+    push @again, @{ answers($v, scalar @three) };
+}
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @again), scalar(@refused), 'the refused ones stored when resent');
+is(gr('HGET', "kefu:{c:$c}", 'seq'), $seq + 10, 'ten stored in all');
+--- no_error_log
+[alert]
+--- timeout: 60
