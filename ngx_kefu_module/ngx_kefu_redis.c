@@ -1453,6 +1453,20 @@ ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
 }
 
 
+void
+ngx_kefu_redis_args_set(ngx_kefu_redis_args_t *a, ngx_str_t **words)
+{
+    /* the words not given are NULL: the array's rest is zeroed */
+    for (a->argc = 0;
+         a->argc < NGX_KEFU_REDIS_ARGS && words[a->argc] != NULL;
+         a->argc++)
+    {
+        a->argv[a->argc] = (char *) words[a->argc]->data;
+        a->lens[a->argc] = words[a->argc]->len;
+    }
+}
+
+
 ngx_int_t
 ngx_kefu_redis_command(ngx_kefu_redis_t *rd, ngx_kefu_redis_handler_pt h,
     void *data, int argc, const char **argv, const size_t *argvlen)
