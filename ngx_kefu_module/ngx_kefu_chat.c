@@ -47,6 +47,10 @@ static void ngx_kefu_history_checked(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_history_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static void ngx_kefu_history_send(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
+    redisReply *reply, size_t first, ngx_str_t *next);
+static ngx_str_t *ngx_kefu_history_links(ngx_kefu_ws_t *ws,
+    redisReply *reply, size_t first, size_t *len);
 static ngx_kefu_chat_ctx_t *ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws,
     ngx_str_t *conv, const char *cid);
 
@@ -365,9 +369,8 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_chat_ctx_t  *ctx = data;
 
-    u_char          *p, *buf;
-    size_t           len, i, first;
-    ngx_str_t       *entries, next;
+    size_t           first;
+    ngx_str_t        next;
     ngx_kefu_ws_t   *ws;
 
     ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
@@ -408,28 +411,30 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         first = 2;
     }
 
-    /* the entries are JSON already: the reply is put together as text */
+    ngx_kefu_history_send(ws, ctx, reply, first, &next);
+
+done:
+
+    ngx_free(ctx);
+}
+
+
+/* the entries are JSON already: the reply is put together as text */
+
+static void
+ngx_kefu_history_send(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
+    redisReply *reply, size_t first, ngx_str_t *next)
+{
+    u_char      *p, *buf;
+    size_t       len, i;
+    ngx_str_t   *entries;
 
     len = sizeof("{\"type\":\"history\",\"conv\":\"\",\"more\":false,"
-                 "\"before\":,\"msgs\":[]}") + ctx->len + next.len;
+                 "\"before\":,\"msgs\":[]}") + ctx->len + next->len;
 
-    /* attachments get fresh links: history is where a client renews them */
-    entries = ngx_alloc(reply->elements * sizeof(ngx_str_t),
-                        ws->connection->log);
+    entries = ngx_kefu_history_links(ws, reply, first, &len);
     if (entries == NULL) {
-        goto done;
-    }
-
-    for (i = first; i < reply->elements; i++) {
-        entries[i].data = ngx_kefu_attach_links(ws->main_conf, ws->site,
-                                  (u_char *) reply->element[i]->str,
-                                  reply->element[i]->len, &entries[i].len);
-        if (entries[i].data == NULL) {
-            entries[i].len = 0;
-        }
-
-        len += (entries[i].data ? entries[i].len : reply->element[i]->len)
-               + 1;
+        return;
     }
 
     buf = ngx_alloc(len, ws->connection->log);
@@ -441,8 +446,8 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
                      "\"more\":%s,", ctx->len, ctx->conv,
                      reply->element[0]->integer ? "true" : "false");
 
-    if (next.len) {
-        p = ngx_snprintf(p, len - (p - buf), "\"before\":%V,", &next);
+    if (next->len) {
+        p = ngx_snprintf(p, len - (p - buf), "\"before\":%V,", next);
     }
 
     p = ngx_cpymem(p, "\"msgs\":[", sizeof("\"msgs\":[") - 1);
@@ -471,10 +476,41 @@ free_entries:
     }
 
     ngx_free(entries);
+}
 
-done:
 
-    ngx_free(ctx);
+/*
+ * Attachments get fresh links: history is where a client renews them.
+ * The entries from first on as they go out (data NULL: the entry as
+ * stored); *len grows by what they take.  NULL on failure.
+ */
+
+static ngx_str_t *
+ngx_kefu_history_links(ngx_kefu_ws_t *ws, redisReply *reply, size_t first,
+    size_t *len)
+{
+    size_t       i;
+    ngx_str_t   *entries;
+
+    entries = ngx_alloc(reply->elements * sizeof(ngx_str_t),
+                        ws->connection->log);
+    if (entries == NULL) {
+        return NULL;
+    }
+
+    for (i = first; i < reply->elements; i++) {
+        entries[i].data = ngx_kefu_attach_links(ws->main_conf, ws->site,
+                                  (u_char *) reply->element[i]->str,
+                                  reply->element[i]->len, &entries[i].len);
+        if (entries[i].data == NULL) {
+            entries[i].len = 0;
+        }
+
+        *len += (entries[i].data ? entries[i].len : reply->element[i]->len)
+                + 1;
+    }
+
+    return entries;
 }
 
 
