@@ -167,32 +167,30 @@ ngx_kefu_typing_lapse(ngx_event_t *ev)
 static void
 ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on)
 {
-    u_char      from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
-    u_char      payload[512 + 3 * NGX_KEFU_MAX_ID_LEN];
-    size_t      lens[3];
-    ngx_str_t   f;
-    const char *argv[3];
+    u_char                  from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
+    u_char                  payload[512 + 3 * NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t               f, pl;
+    ngx_kefu_redis_args_t   a;
 
     if (ngx_kefu_chat_from(m->ws, from, sizeof(from), &f) != NGX_OK) {
         return;
     }
 
-    argv[0] = "PUBLISH";
-    lens[0] = 7;
-    argv[1] = (char *) m->conv->channel.data;
-    lens[1] = m->conv->channel.len;
-    argv[2] = (char *) payload;
-    lens[2] = ngx_snprintf(payload, sizeof(payload),
-                           "%016xL|t|0|{\"type\":\"typing\",\"conv\":\"%*s\","
-                           "\"from\":%V,\"on\":%s}",
-                           m->ws->session_id,
-                           m->conv->channel.len - NGX_KEFU_CH_CONV_LEN - 1,
-                           m->conv->channel.data + NGX_KEFU_CH_CONV_LEN, &f,
-                           on ? "true" : "false")
-              - payload;
+    pl.data = payload;
+    pl.len = ngx_snprintf(payload, sizeof(payload),
+                          "%016xL|t|0|{\"type\":\"typing\",\"conv\":\"%*s\","
+                          "\"from\":%V,\"on\":%s}",
+                          m->ws->session_id,
+                          m->conv->channel.len - NGX_KEFU_CH_CONV_LEN - 1,
+                          m->conv->channel.data + NGX_KEFU_CH_CONV_LEN, &f,
+                          on ? "true" : "false")
+             - payload;
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("PUBLISH"), &m->conv->channel, &pl);
 
     (void) ngx_kefu_redis_command(m->ws->main_conf->redis,
-                                  ngx_kefu_chat_ignore, NULL, 3, argv, lens);
+                                  ngx_kefu_chat_ignore, NULL, a.argc, a.argv,
+                                  a.lens);
 }
 
 
@@ -519,11 +517,11 @@ ngx_kefu_history_links(ngx_kefu_ws_t *ws, redisReply *reply, size_t first,
 void
 ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
 {
-    char        *j;
-    u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ttl[NGX_TIME_T_LEN];
-    size_t       lens[5];
-    json_t      *url, *title, *referrer, *p;
-    const char  *argv[5];
+    char                   *j;
+    u_char                  key[96 + NGX_KEFU_MAX_ID_LEN], ttl[NGX_TIME_T_LEN];
+    json_t                 *url, *title, *referrer, *p;
+    ngx_str_t               k, v, t;
+    ngx_kefu_redis_args_t   a;
 
     url = json_object_get(page, "url");
     title = json_object_get(page, "title");
@@ -554,16 +552,16 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
     }
 
     /* kefu:{s:<site>}:v:<id>:pages, the latest 50 */
-    argv[0] = "RPUSH";
-    lens[0] = 5;
-    argv[1] = (char *) key;
-    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V:pages",
-                           &ws->site->name, &ws->user_id) - key;
-    argv[2] = j;
-    lens[2] = ngx_strlen(j);
+    k.data = key;
+    k.len = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V:pages",
+                         &ws->site->name, &ws->user_id) - key;
+    v.data = (u_char *) j;
+    v.len = ngx_strlen(j);
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("RPUSH"), &k, &v);
 
     if (ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
-                               NULL, 3, argv, lens)
+                               NULL, a.argc, a.argv, a.lens)
         != NGX_OK)
     {
         free(j);
@@ -573,25 +571,22 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
 
     free(j);
 
-    argv[0] = "LTRIM";
-    argv[2] = "-50";
-    lens[2] = 3;
-    argv[3] = "-1";
-    lens[3] = 2;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("LTRIM"), &k, ngx_kefu_word("-50"),
+                        ngx_kefu_word("-1"));
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
-                                  NULL, 4, argv, lens);
+                                  NULL, a.argc, a.argv, a.lens);
 
     /* kept as long as the visitor's record (docs/storage.md) */
-    argv[0] = "EXPIRE";
-    lens[0] = 6;
-    argv[2] = (char *) ttl;
-    lens[2] = ngx_snprintf(ttl, sizeof(ttl), "%T",
-                           ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
-              - ttl;
+    t.data = ttl;
+    t.len = ngx_snprintf(ttl, sizeof(ttl), "%T",
+                         ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
+            - ttl;
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("EXPIRE"), &k, &t);
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
-                                  NULL, 3, argv, lens);
+                                  NULL, a.argc, a.argv, a.lens);
 }
 
 
