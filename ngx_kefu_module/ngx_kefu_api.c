@@ -35,6 +35,10 @@ static ngx_int_t ngx_kefu_api_not_allowed(ngx_http_request_t *r,
     const char *allow);
 static ngx_int_t ngx_kefu_api_auth(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
+static ngx_uint_t ngx_kefu_api_other_site(ngx_kefu_api_t *api,
+    ngx_str_t *token);
+static ngx_int_t ngx_kefu_api_claims(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, json_t *claims, const char **err);
 static const char *ngx_kefu_api_agent_may(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *claims);
 static ngx_int_t ngx_kefu_api_groups(ngx_http_request_t *r,
@@ -479,11 +483,10 @@ ngx_kefu_api_not_allowed(ngx_http_request_t *r, const char *allow)
 static ngx_int_t
 ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    json_t           *claims, *v;
+    json_t           *claims;
+    ngx_int_t         rc;
     ngx_str_t         token;
-    ngx_uint_t        i;
-    const char       *err, *role, *e2;
-    ngx_kefu_site_t  *s;
+    const char       *err;
 
     err = ngx_kefu_api_bearer(r, &token);
 
@@ -495,92 +498,31 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
                             &err)
         != NGX_OK)
     {
-        s = api->kmcf->sites.elts;
-
-        for (i = 0; i < api->kmcf->sites.nelts; i++) {
-            if (&s[i] == api->site
-                || ngx_kefu_jwt_verify(&token, &s[i].secret, ngx_time(),
-                                       &claims, &e2)
-                   != NGX_OK)
-            {
-                continue;
-            }
-
-            if (ngx_kefu_jwt_site_is(claims, &s[i].name) == NGX_OK) {
-                json_decref(claims);
-                return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                          "token is for another site");
-            }
-
-            json_decref(claims);
+        if (ngx_kefu_api_other_site(api, &token)) {
+            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                      "token is for another site");
         }
 
         goto unauthorized;
     }
 
-    if (ngx_kefu_jwt_site_is(claims, &api->site->name) != NGX_OK) {
-        json_decref(claims);
-        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                  "token is for another site");
-    }
-
-    v = json_object_get(claims, "role");
-    role = json_is_string(v) ? json_string_value(v) : "";
-
-    if (ngx_strcmp(role, "agent") == 0) {
-        /*
-         * search and canned replies take an agent's token for what they
-         * do; elsewhere it only reads what the console shows (contract
-         * v2, "Agents' view")
-         */
-        e2 = api->agents_ok ? NULL : ngx_kefu_api_agent_may(r, api, claims);
-
-        if (e2) {
-            json_decref(claims);
-            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden", e2);
-        }
-
-        if (ngx_kefu_api_groups(r, api, json_object_get(claims, "groups"))
-            != NGX_OK)
-        {
-            json_decref(claims);
-            err = "token \"groups\" must be an array of group names";
-            goto unauthorized;
-        }
-
-    } else if (ngx_strcmp(role, "admin") != 0
-               && ngx_strcmp(role, "service") != 0)
-    {
-        json_decref(claims);
-        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                  "the API takes admin, service or agent "
-                                  "tokens");
-    }
-
-    if (ngx_kefu_jwt_sub(claims, &err) != NGX_OK) {
-        json_decref(claims);
-        goto unauthorized;
-    }
-
-    v = json_object_get(claims, "sub");
-
-    if (ngx_kefu_revoke_check(api->kmcf, api->site, claims, &err) != NGX_OK) {
-        json_decref(claims);
-        goto unauthorized;
-    }
-
-    api->sub.len = json_string_length(v);
-    api->sub.data = ngx_pnalloc(r->pool, api->sub.len);
-
-    if (api->sub.data == NULL) {
-        json_decref(claims);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(api->sub.data, json_string_value(v), api->sub.len);
-    api->admin = (ngx_strcmp(role, "admin") == 0);
-    api->agent = (ngx_strcmp(role, "agent") == 0);
+    rc = ngx_kefu_api_claims(r, api, claims, &err);
     json_decref(claims);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_HTTP_FORBIDDEN:
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden", err);
+
+    case NGX_HTTP_UNAUTHORIZED:
+        goto unauthorized;
+
+    default:
+        return rc;
+    }
 
     if (api->agent) {
         api->reader.data = ngx_pnalloc(r->pool, api->sub.len + 2);
@@ -597,6 +539,112 @@ ngx_kefu_api_auth(ngx_http_request_t *r, ngx_kefu_api_t *api)
 unauthorized:
 
     return ngx_kefu_api_unauthorized(r, "API request", err);
+}
+
+
+/* a token the site's secret does not verify: another site's that names it */
+
+static ngx_uint_t
+ngx_kefu_api_other_site(ngx_kefu_api_t *api, ngx_str_t *token)
+{
+    json_t           *claims;
+    ngx_uint_t        i;
+    const char       *err;
+    ngx_kefu_site_t  *s;
+
+    s = api->kmcf->sites.elts;
+
+    for (i = 0; i < api->kmcf->sites.nelts; i++) {
+        if (&s[i] == api->site
+            || ngx_kefu_jwt_verify(token, &s[i].secret, ngx_time(), &claims,
+                                   &err)
+               != NGX_OK)
+        {
+            continue;
+        }
+
+        if (ngx_kefu_jwt_site_is(claims, &s[i].name) == NGX_OK) {
+            json_decref(claims);
+            return 1;
+        }
+
+        json_decref(claims);
+    }
+
+    return 0;
+}
+
+
+/*
+ * A verified token's claims: its site, role, sub, and revocation; sets
+ * api->sub, admin and agent.  NGX_OK; NGX_HTTP_FORBIDDEN or
+ * NGX_HTTP_UNAUTHORIZED with *err saying why (never pointing into
+ * claims); NGX_HTTP_INTERNAL_SERVER_ERROR.
+ */
+
+static ngx_int_t
+ngx_kefu_api_claims(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    json_t *claims, const char **err)
+{
+    json_t      *v;
+    const char  *role;
+
+    if (ngx_kefu_jwt_site_is(claims, &api->site->name) != NGX_OK) {
+        *err = "token is for another site";
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    v = json_object_get(claims, "role");
+    role = json_is_string(v) ? json_string_value(v) : "";
+
+    if (ngx_strcmp(role, "agent") == 0) {
+        /*
+         * search and canned replies take an agent's token for what they
+         * do; elsewhere it only reads what the console shows (contract
+         * v2, "Agents' view")
+         */
+        *err = api->agents_ok ? NULL : ngx_kefu_api_agent_may(r, api, claims);
+
+        if (*err) {
+            return NGX_HTTP_FORBIDDEN;
+        }
+
+        if (ngx_kefu_api_groups(r, api, json_object_get(claims, "groups"))
+            != NGX_OK)
+        {
+            *err = "token \"groups\" must be an array of group names";
+            return NGX_HTTP_UNAUTHORIZED;
+        }
+
+    } else if (ngx_strcmp(role, "admin") != 0
+               && ngx_strcmp(role, "service") != 0)
+    {
+        *err = "the API takes admin, service or agent tokens";
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    if (ngx_kefu_jwt_sub(claims, err) != NGX_OK) {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    v = json_object_get(claims, "sub");
+
+    if (ngx_kefu_revoke_check(api->kmcf, api->site, claims, err) != NGX_OK) {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    api->sub.len = json_string_length(v);
+    api->sub.data = ngx_pnalloc(r->pool, api->sub.len);
+
+    if (api->sub.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(api->sub.data, json_string_value(v), api->sub.len);
+    api->admin = (ngx_strcmp(role, "admin") == 0);
+    api->agent = (ngx_strcmp(role, "agent") == 0);
+
+    return NGX_OK;
 }
 
 

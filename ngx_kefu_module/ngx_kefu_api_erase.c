@@ -122,22 +122,52 @@ static ngx_int_t ngx_kefu_erase_conv(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_conv_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_erase_close(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_refs(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_erase_refs_lists(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *agent, redisReply *supervisors);
+static ngx_int_t ngx_kefu_erase_refs_files(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *files);
+static ngx_int_t ngx_kefu_erase_refs_dedup(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *records);
+static ngx_int_t ngx_kefu_erase_unlist(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_uint_t own);
 static void ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data,
     ngx_int_t code, const char *message, json_t *result);
 static ngx_int_t ngx_kefu_erase_step(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_step_file(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_kefu_erase_step_t *s);
+static ngx_int_t ngx_kefu_erase_step_hits(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_erase_step_dels(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_kefu_erase_step_t *s);
 static ngx_int_t ngx_kefu_erase_step_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_visitor(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_visitor_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+static ngx_kefu_search_terms_t *ngx_kefu_erase_visitor_terms(
+    ngx_http_request_t *r, ngx_kefu_api_t *api, redisReply *reply);
+static ngx_uint_t ngx_kefu_erase_visitor_keys(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_kefu_search_terms_t *t, const char **argv,
+    size_t *lens);
+static ngx_int_t ngx_kefu_erase_visitor_event(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, const char **argv, size_t *lens);
 static ngx_int_t ngx_kefu_erase_visitor_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_push(ngx_http_request_t *r,
     ngx_kefu_erase_t *e, ngx_uint_t what, ngx_str_t *key, ngx_str_t *arg);
 static ngx_int_t ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key,
     const char *fmt, ...);
+static ngx_int_t ngx_kefu_erase_own_keys(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, const char **argv, size_t *lens);
+static ngx_int_t ngx_kefu_erase_conv_args(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_str_t *conv, const char **suffix,
+    const char **argv, size_t *lens);
 
 
 /* GET .../visitors/<visitor>/export */
@@ -147,9 +177,7 @@ ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
     u_char              n[NGX_INT_T_LEN];
     size_t              lens[4];
-    ngx_str_t           k[3];
     const char         *argv[4];
-    ngx_uint_t          i;
     ngx_kefu_erase_t   *e;
     ngx_pool_cleanup_t *cln;
 
@@ -169,19 +197,8 @@ ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     cln->handler = ngx_kefu_api_export_cleanup;
     cln->data = e;
 
-    if (ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:v:%V", &api->site->name,
-                           &api->id) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[1], "kefu:{s:%V}:v:%V:pages",
-                              &api->site->name, &api->id) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[2], "kefu:{s:%V}:v:%V:convs",
-                              &api->site->name, &api->id) != NGX_OK)
-    {
+    if (ngx_kefu_erase_own_keys(r, api, argv, lens) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < 3; i++) {
-        argv[i] = (char *) k[i].data;
-        lens[i] = k[i].len;
     }
 
     argv[3] = (char *) n;
@@ -297,10 +314,11 @@ ngx_kefu_api_export_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
     size_t              lens[6];
     json_t             *doc;
-    ngx_str_t           conv, k[4];
-    ngx_uint_t          i;
+    ngx_str_t           conv;
     const char         *argv[6];
     ngx_kefu_erase_t   *e;
+
+    static const char  *keys[] = { "", ":log", ":assignments", ":joined" };
 
     e = api->data;
 
@@ -322,25 +340,9 @@ ngx_kefu_api_export_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return ngx_kefu_api_export_next(r, api);
     }
 
-    if (ngx_kefu_erase_key(r, &k[0], "kefu:{c:%V}", &conv) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[1], "kefu:{c:%V}:log", &conv) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[2], "kefu:{c:%V}:assignments", &conv)
-           != NGX_OK
-        || ngx_kefu_erase_key(r, &k[3], "kefu:{c:%V}:joined", &conv)
-           != NGX_OK)
-    {
+    if (ngx_kefu_erase_conv_args(r, api, &conv, keys, argv, lens) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    for (i = 0; i < 4; i++) {
-        argv[i] = (char *) k[i].data;
-        lens[i] = k[i].len;
-    }
-
-    argv[4] = (char *) api->site->name.data;
-    lens[4] = api->site->name.len;
-    argv[5] = (char *) api->id.data;
-    lens[5] = api->id.len;
 
     return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_export_conv, 4, 6,
                                   argv, lens, ngx_kefu_api_export_conv);
@@ -528,10 +530,9 @@ ngx_kefu_api_export_hash(redisReply *h, ngx_uint_t conv)
 ngx_int_t
 ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    u_char             *p, *msg, *ch;
-    size_t              lens[3];
-    const char         *argv[3];
-    ngx_kefu_erase_t   *e;
+    ngx_str_t               ch, msg;
+    ngx_kefu_erase_t       *e;
+    ngx_kefu_redis_args_t   a;
 
     e = ngx_pcalloc(r->pool, sizeof(ngx_kefu_erase_t));
     if (e == NULL) {
@@ -551,25 +552,20 @@ ngx_kefu_api_erase(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     }
 
     /* its connections on every host close first (ngx_kefu_revoke.c) */
-    msg = ngx_pnalloc(r->pool, api->site->name.len + api->id.len + 8);
-    ch = ngx_pnalloc(r->pool, sizeof(NGX_KEFU_CH_SITE) + api->site->name.len
-                              + sizeof(NGX_KEFU_REVOKE_CHANNEL));
-    if (msg == NULL || ch == NULL) {
+    if (ngx_kefu_erase_key(r, &msg, "%V e 0 %V", &api->site->name, &api->id)
+        != NGX_OK
+        || ngx_kefu_erase_key(r, &ch,
+                              NGX_KEFU_CH_SITE "%V" NGX_KEFU_REVOKE_CHANNEL,
+                              &api->site->name)
+           != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(msg, "%V e 0 %V", &api->site->name, &api->id);
+    ngx_kefu_redis_args(&a, ngx_kefu_word("PUBLISH"), &ch, &msg);
 
-    argv[0] = "PUBLISH";
-    lens[0] = 7;
-    argv[1] = (char *) ch;
-    lens[1] = ngx_sprintf(ch, NGX_KEFU_CH_SITE "%V" NGX_KEFU_REVOKE_CHANNEL,
-                          &api->site->name)
-              - ch;
-    argv[2] = (char *) msg;
-    lens[2] = p - msg;
-
-    return ngx_kefu_api_command(r, 3, argv, lens, ngx_kefu_erase_kicked);
+    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens,
+                                ngx_kefu_erase_kicked);
 }
 
 
@@ -586,9 +582,8 @@ ngx_kefu_erase_kicked(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static ngx_int_t
 ngx_kefu_erase_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    size_t              lens[4];
-    ngx_str_t           key;
-    const char         *argv[4];
+    ngx_str_t               key;
+    ngx_kefu_redis_args_t   a;
 
     if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V:convs",
                            &api->site->name, &api->id) != NGX_OK)
@@ -596,16 +591,11 @@ ngx_kefu_erase_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = "ZRANGE";
-    lens[0] = 6;
-    argv[1] = (char *) key.data;
-    lens[1] = key.len;
-    argv[2] = "0";
-    lens[2] = 1;
-    argv[3] = "0";
-    lens[3] = 1;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("ZRANGE"), &key,
+                        ngx_kefu_word("0"), ngx_kefu_word("0"));
 
-    return ngx_kefu_api_command(r, 4, argv, lens, ngx_kefu_erase_listed);
+    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens,
+                                ngx_kefu_erase_listed);
 }
 
 
@@ -656,10 +646,9 @@ ngx_kefu_erase_listed(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static ngx_int_t
 ngx_kefu_erase_peek(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    size_t              lens[5];
-    ngx_str_t           key;
-    const char         *argv[5];
-    ngx_kefu_erase_t   *e;
+    ngx_str_t               key;
+    ngx_kefu_erase_t       *e;
+    ngx_kefu_redis_args_t   a;
 
     e = api->data;
 
@@ -667,18 +656,12 @@ ngx_kefu_erase_peek(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = "HMGET";
-    lens[0] = 5;
-    argv[1] = (char *) key.data;
-    lens[1] = key.len;
-    argv[2] = "site";
-    lens[2] = 4;
-    argv[3] = "visitor";
-    lens[3] = 7;
-    argv[4] = "seq";
-    lens[4] = 3;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("HMGET"), &key,
+                        ngx_kefu_word("site"), ngx_kefu_word("visitor"),
+                        ngx_kefu_word("seq"));
 
-    return ngx_kefu_api_command(r, 5, argv, lens, ngx_kefu_erase_peeked);
+    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens,
+                                ngx_kefu_erase_peeked);
 }
 
 
@@ -734,52 +717,36 @@ static ngx_int_t
 ngx_kefu_erase_conv(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
     size_t              lens[6];
-    ngx_str_t           k[4];
-    ngx_uint_t          i;
     const char         *argv[6];
     ngx_kefu_erase_t   *e;
 
+    static const char  *keys[] = { "", ":log", ":joined", ":assignments" };
+
     e = api->data;
 
-    if (ngx_kefu_erase_key(r, &k[0], "kefu:{c:%V}", &e->conv) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[1], "kefu:{c:%V}:log", &e->conv)
-           != NGX_OK
-        || ngx_kefu_erase_key(r, &k[2], "kefu:{c:%V}:joined", &e->conv)
-           != NGX_OK
-        || ngx_kefu_erase_key(r, &k[3], "kefu:{c:%V}:assignments", &e->conv)
-           != NGX_OK)
+    if (ngx_kefu_erase_conv_args(r, api, &e->conv, keys, argv, lens)
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    for (i = 0; i < 4; i++) {
-        argv[i] = (char *) k[i].data;
-        lens[i] = k[i].len;
-    }
-
-    argv[4] = (char *) api->site->name.data;
-    lens[4] = api->site->name.len;
-    argv[5] = (char *) api->id.data;
-    lens[5] = api->id.len;
 
     return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_conv, 4, 6, argv,
                                   lens, ngx_kefu_erase_conv_done);
 }
 
 
+/*
+ * What erase_conv did: 2, the conversation is open or queued (it is
+ * closed first, then asked again); 1, its keys went, and what refers to it
+ * goes now; 3, gone already; else not the visitor's.
+ */
+
 static ngx_int_t
 ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    size_t                  i, vlen;
-    int64_t                 seq;
-    ngx_int_t               rc;
-    ngx_str_t               key, arg, *d;
-    redisReply             *el;
-    ngx_kefu_actor_t        actor;
-    ngx_kefu_erase_t       *e;
-    ngx_kefu_api_wait_t    *w;
-    ngx_kefu_route_args_t   args;
+    ngx_uint_t          own;
+    ngx_kefu_erase_t   *e;
 
     e = api->data;
 
@@ -793,52 +760,12 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     e->step = 0;
     e->ndel[0] = 0;
     e->ndel[1] = 0;
+    own = 1;
 
     switch (ngx_kefu_api_int(reply->element[0])) {
 
     case 2:
-        /* queued or open: closed the way the API's close does it */
-        if (e->closing) {
-            return ngx_kefu_api_error(r, NGX_HTTP_CONFLICT, "conflict",
-                                      "a conversation of the visitor could "
-                                      "not be closed; retry");
-        }
-
-        e->closing = 1;
-
-        ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
-        actor.site = api->site;
-        actor.id = api->sub;
-        actor.role = NGX_KEFU_ROLE_ADMIN;
-        actor.supervisor = 1;
-
-        ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
-        args.conv = e->conv;
-
-        w = ngx_kefu_api_wait(r, NULL);
-        if (w == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* the outcome may come before the operation returns */
-        w->sync = 1;
-
-        ngx_kefu_route_close(api->kmcf, &actor, &args, ngx_kefu_erase_closed,
-                             w);
-
-        if (w->sync == 2) {
-            rc = w->rc;
-            ngx_free(w);
-
-            return (rc == NGX_KEFU_ROUTE_UNAVAILABLE)
-                   ? ngx_kefu_api_unavailable(r)
-                   : ngx_kefu_erase_conv(r, api);
-        }
-
-        w->sync = 0;
-        r->read_event_handler = ngx_http_test_reading;
-
-        return NGX_DONE;
+        return ngx_kefu_erase_close(r, api);
 
     case 1:
         if (reply->elements != 6
@@ -850,145 +777,8 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
             return ngx_kefu_api_unavailable(r);
         }
 
-        e->erased++;
-
-        /* search hits of messages stored after the peek (or all) */
-        seq = ngx_kefu_api_int(reply->element[5]);
-
-        if (seq > 0 && (uint64_t) seq > e->hit_last) {
-            e->hit_last = (uint64_t) seq;
-            ngx_str_null(&arg);
-
-            if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_HIT, &arg, &arg)
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-
-        /* the site's count of closed conversations */
-        if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:counts",
-                               &api->site->name) != NGX_OK
-            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_COUNT, &key, &e->conv)
-               != NGX_OK)
-        {
+        if (ngx_kefu_erase_refs(r, api, reply) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* its agent's and supervisors' lists */
-        el = reply->element[1];
-
-        if (el->len) {
-            arg.data = (u_char *) el->str;
-            arg.len = el->len;
-
-            if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:a:%V:convs",
-                                   &api->site->name, &arg) != NGX_OK
-                || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key,
-                                       &e->conv) != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-
-        el = reply->element[2];
-
-        for (i = 0; i < el->elements; i++) {
-            if (el->element[i]->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-
-            arg.data = (u_char *) el->element[i]->str;
-            arg.len = el->element[i]->len;
-
-            if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:%V:convs",
-                                   &api->site->name, &arg) != NGX_OK
-                || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key,
-                                       &e->conv) != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-
-        /* its attachments' references */
-        el = reply->element[3];
-
-        for (i = 0; i < el->elements; i++) {
-            if (el->element[i]->type != REDIS_REPLY_STRING
-                || el->element[i]->len != NGX_KEFU_SHA256_HEX)
-            {
-                continue;
-            }
-
-            arg.data = ngx_pnalloc(r->pool, NGX_KEFU_SHA256_HEX);
-            if (arg.data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_memcpy(arg.data, el->element[i]->str, NGX_KEFU_SHA256_HEX);
-            arg.len = NGX_KEFU_SHA256_HEX;
-
-            if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:file:%V",
-                                   &api->site->name, &arg) != NGX_OK
-                || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_FILE, &key, &arg)
-                   != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-
-        /* the dedup records of its messages: "<who>:<cid>" each */
-        el = reply->element[4];
-        vlen = sizeof("v:") - 1 + api->id.len;
-
-        for (i = 0; i < el->elements; i++) {
-            if (el->element[i]->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-
-            arg.data = (u_char *) el->element[i]->str;
-            arg.len = el->element[i]->len;
-
-            d = ngx_array_push(&e->dels[0]);
-            if (d == NULL
-                || ngx_kefu_erase_key(r, d, "kefu:{c:%V}:cid:%V", &e->conv,
-                                      &arg)
-                   != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            /* the visitor's own under the former per-site key too */
-            if (arg.len <= vlen + 1 || arg.data[vlen] != ':'
-                || arg.data[0] != 'v' || arg.data[1] != ':'
-                || ngx_strncmp(arg.data + 2, api->id.data, api->id.len) != 0)
-            {
-                continue;
-            }
-
-            d = ngx_array_push(&e->dels[1]);
-            if (d == NULL
-                || ngx_kefu_erase_key(r, d, "kefu:{s:%V}:cid:%V",
-                                      &api->site->name, &arg)
-                   != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-
-        for (i = 0; i < 2; i++) {
-            if (e->dels[i].nelts == 0) {
-                continue;
-            }
-
-            if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_DELS, &key, &arg)
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ((ngx_kefu_erase_step_t *) e->steps.elts)[e->steps.nelts - 1].list
-                = i;
         }
 
         break;
@@ -999,40 +789,318 @@ ngx_kefu_erase_conv_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     default:
         /* not the visitor's: it only leaves the visitor's index */
-        goto index;
+        own = 0;
     }
 
-    /* its routing record (lib/route.lua), which names the visitor */
-    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:r:%V", &api->site->name,
-                           &e->conv)
-        != NGX_OK
-        || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_REC, &key, &e->conv)
-           != NGX_OK)
-    {
+    if (ngx_kefu_erase_unlist(r, api, own) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the site's list of conversations */
-    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:convs", &api->site->name)
-        != NGX_OK
-        || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
-           != NGX_OK)
-    {
+    return ngx_kefu_erase_step(r, api);
+}
+
+
+/* queued or open: closed the way the API's close does it */
+
+static ngx_int_t
+ngx_kefu_erase_close(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    ngx_int_t               rc;
+    ngx_kefu_actor_t        actor;
+    ngx_kefu_erase_t       *e;
+    ngx_kefu_api_wait_t    *w;
+    ngx_kefu_route_args_t   args;
+
+    e = api->data;
+
+    if (e->closing) {
+        return ngx_kefu_api_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                  "a conversation of the visitor could "
+                                  "not be closed; retry");
+    }
+
+    e->closing = 1;
+
+    ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
+    actor.site = api->site;
+    actor.id = api->sub;
+    actor.role = NGX_KEFU_ROLE_ADMIN;
+    actor.supervisor = 1;
+
+    ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
+    args.conv = e->conv;
+
+    w = ngx_kefu_api_wait(r, NULL);
+    if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-index:
+    /* the outcome may come before the operation returns */
+    w->sync = 1;
 
-    /* the visitor's index last: asking again finds what is left */
+    ngx_kefu_route_close(api->kmcf, &actor, &args, ngx_kefu_erase_closed, w);
+
+    if (w->sync == 2) {
+        rc = w->rc;
+        ngx_free(w);
+
+        return (rc == NGX_KEFU_ROUTE_UNAVAILABLE)
+               ? ngx_kefu_api_unavailable(r)
+               : ngx_kefu_erase_conv(r, api);
+    }
+
+    w->sync = 0;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Its keys went: the steps for what referred to them (erase_conv's reply:
+ * its agent, supervisors, attachments, dedup records, last seq).
+ */
+
+static ngx_int_t
+ngx_kefu_erase_refs(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    int64_t             seq;
+    ngx_str_t           key, none;
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    e->erased++;
+
+    /* search hits of messages stored after the peek (or all) */
+    seq = ngx_kefu_api_int(reply->element[5]);
+
+    if (seq > 0 && (uint64_t) seq > e->hit_last) {
+        e->hit_last = (uint64_t) seq;
+        ngx_str_null(&none);
+
+        if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_HIT, &none, &none)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the site's count of closed conversations */
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:counts", &api->site->name)
+        != NGX_OK
+        || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_COUNT, &key, &e->conv)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_kefu_erase_refs_lists(r, api, reply->element[1],
+                                  reply->element[2])
+        != NGX_OK
+        || ngx_kefu_erase_refs_files(r, api, reply->element[3]) != NGX_OK
+        || ngx_kefu_erase_refs_dedup(r, api, reply->element[4]) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* its agent's and supervisors' lists */
+
+static ngx_int_t
+ngx_kefu_erase_refs_lists(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *agent, redisReply *supervisors)
+{
+    size_t              i;
+    ngx_str_t           key, arg;
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    if (agent->len) {
+        arg.data = (u_char *) agent->str;
+        arg.len = agent->len;
+
+        if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:a:%V:convs",
+                               &api->site->name, &arg) != NGX_OK
+            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < supervisors->elements; i++) {
+        if (supervisors->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        arg.data = (u_char *) supervisors->element[i]->str;
+        arg.len = supervisors->element[i]->len;
+
+        if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:%V:convs",
+                               &api->site->name, &arg) != NGX_OK
+            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* its attachments' references */
+
+static ngx_int_t
+ngx_kefu_erase_refs_files(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *files)
+{
+    size_t              i;
+    ngx_str_t           key, arg;
+    redisReply         *el;
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    for (i = 0; i < files->elements; i++) {
+        el = files->element[i];
+
+        if (el->type != REDIS_REPLY_STRING || el->len != NGX_KEFU_SHA256_HEX) {
+            continue;
+        }
+
+        arg.data = ngx_pnalloc(r->pool, NGX_KEFU_SHA256_HEX);
+        if (arg.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(arg.data, el->str, NGX_KEFU_SHA256_HEX);
+        arg.len = NGX_KEFU_SHA256_HEX;
+
+        if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:file:%V",
+                               &api->site->name, &arg) != NGX_OK
+            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_FILE, &key, &arg)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the dedup records of its messages: "<who>:<cid>" each */
+
+static ngx_int_t
+ngx_kefu_erase_refs_dedup(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *records)
+{
+    size_t              i, vlen;
+    ngx_str_t           arg, none, *d;
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+    vlen = sizeof("v:") - 1 + api->id.len;
+
+    for (i = 0; i < records->elements; i++) {
+        if (records->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        arg.data = (u_char *) records->element[i]->str;
+        arg.len = records->element[i]->len;
+
+        d = ngx_array_push(&e->dels[0]);
+        if (d == NULL
+            || ngx_kefu_erase_key(r, d, "kefu:{c:%V}:cid:%V", &e->conv, &arg)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* the visitor's own under the former per-site key too */
+        if (arg.len <= vlen + 1 || arg.data[vlen] != ':'
+            || arg.data[0] != 'v' || arg.data[1] != ':'
+            || ngx_strncmp(arg.data + 2, api->id.data, api->id.len) != 0)
+        {
+            continue;
+        }
+
+        d = ngx_array_push(&e->dels[1]);
+        if (d == NULL
+            || ngx_kefu_erase_key(r, d, "kefu:{s:%V}:cid:%V",
+                                  &api->site->name, &arg)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* one step a list: it goes on until the list is done */
+    ngx_str_null(&none);
+
+    for (i = 0; i < 2; i++) {
+        if (e->dels[i].nelts == 0) {
+            continue;
+        }
+
+        if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_DELS, &none, &none)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ((ngx_kefu_erase_step_t *) e->steps.elts)[e->steps.nelts - 1].list = i;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The indexes that list the conversation: the visitor's last, so that
+ * asking again finds what is left; the routing record (lib/route.lua),
+ * which names the visitor, and the site's list only for the visitor's own.
+ */
+
+static ngx_int_t
+ngx_kefu_erase_unlist(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_uint_t own)
+{
+    ngx_str_t           key;
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    if (own
+        && (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:r:%V",
+                               &api->site->name, &e->conv) != NGX_OK
+            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_REC, &key, &e->conv)
+               != NGX_OK
+            || ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:convs",
+                                  &api->site->name) != NGX_OK
+            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V:convs",
                            &api->site->name, &api->id) != NGX_OK
         || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_ZREM, &key, &e->conv)
            != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    return ngx_kefu_erase_step(r, api);
+    return NGX_OK;
 }
 
 
@@ -1086,12 +1154,8 @@ ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
 static ngx_int_t
 ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    u_char                 *p;
-    size_t                  lens[NGX_KEFU_ERASE_HITS + 1], klen;
-    ngx_str_t               files, *d;
-    ngx_uint_t              n, *k;
-    const char             *argv[NGX_KEFU_ERASE_HITS + 1];
     ngx_kefu_erase_t       *e;
+    ngx_kefu_redis_args_t   a;
     ngx_kefu_erase_step_t  *s;
 
     e = api->data;
@@ -1110,104 +1174,136 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
     switch (s->what) {
 
     case NGX_KEFU_ERASE_ZREM:
-        argv[0] = "ZREM";
-        lens[0] = 4;
-        argv[1] = (char *) s->key.data;
-        lens[1] = s->key.len;
-        argv[2] = (char *) s->arg.data;
-        lens[2] = s->arg.len;
-        return ngx_kefu_api_command(r, 3, argv, lens,
-                                    ngx_kefu_erase_step_done);
+        ngx_kefu_redis_args(&a, ngx_kefu_word("ZREM"), &s->key, &s->arg);
+        break;
 
     case NGX_KEFU_ERASE_REC:
-        argv[0] = "DEL";
-        lens[0] = 3;
-        argv[1] = (char *) s->key.data;
-        lens[1] = s->key.len;
-        return ngx_kefu_api_command(r, 2, argv, lens,
-                                    ngx_kefu_erase_step_done);
+        ngx_kefu_redis_args(&a, ngx_kefu_word("DEL"), &s->key);
+        break;
 
     case NGX_KEFU_ERASE_COUNT:
         /* it was counted as closed: erase_conv erases closed ones only */
-        argv[0] = "HINCRBY";
-        lens[0] = 7;
-        argv[1] = (char *) s->key.data;
-        lens[1] = s->key.len;
-        argv[2] = "closed";
-        lens[2] = 6;
-        argv[3] = "-1";
-        lens[3] = 2;
-        return ngx_kefu_api_command(r, 4, argv, lens,
-                                    ngx_kefu_erase_step_done);
+        ngx_kefu_redis_args(&a, ngx_kefu_word("HINCRBY"), &s->key,
+                            ngx_kefu_word("closed"), ngx_kefu_word("-1"));
+        break;
 
     case NGX_KEFU_ERASE_FILE:
-        if (ngx_kefu_erase_key(r, &files, "kefu:{s:%V}:files",
-                               &api->site->name) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        argv[0] = (char *) s->key.data;
-        lens[0] = s->key.len;
-        argv[1] = (char *) files.data;
-        lens[1] = files.len;
-        argv[2] = (char *) e->conv.data;
-        lens[2] = e->conv.len;
-        argv[3] = (char *) s->arg.data;
-        lens[3] = s->arg.len;
-
-        return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_file, 2, 4,
-                                      argv, lens, ngx_kefu_erase_step_done);
+        return ngx_kefu_erase_step_file(r, api, s);
 
     case NGX_KEFU_ERASE_HIT:
-        /*
-         * one buffer for every conversation's batches, rewritten each
-         * time (hiredis copies the command)
-         */
-        klen = sizeof("kefu:{s:}:ix:m::") - 1 + api->site->name.len
-               + NGX_KEFU_MAX_ID_LEN + NGX_INT64_LEN;
-
-        if (e->hit_keys == NULL) {
-            e->hit_keys = ngx_pnalloc(r->pool, NGX_KEFU_ERASE_HITS * klen);
-            if (e->hit_keys == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
-
-        argv[0] = "DEL";
-        lens[0] = 3;
-        p = e->hit_keys;
-
-        for (n = 0; n < NGX_KEFU_ERASE_HITS && e->hit_next <= e->hit_last;
-             n++)
-        {
-            /* as ngx_kefu_search_index_msg() names them */
-            argv[n + 1] = (char *) p;
-            p = ngx_sprintf(p, "kefu:{s:%V}:ix:m:%V:%015uL",
-                            &api->site->name, &e->conv, e->hit_next++);
-            lens[n + 1] = p - (u_char *) argv[n + 1];
-        }
-
-        return ngx_kefu_api_command(r, n + 1, argv, lens,
-                                    ngx_kefu_erase_step_done);
+        return ngx_kefu_erase_step_hits(r, api);
 
     default: /* NGX_KEFU_ERASE_DELS */
-        argv[0] = "DEL";
-        lens[0] = 3;
-        d = e->dels[s->list].elts;
-        k = &e->ndel[s->list];
-
-        for (n = 0; n < NGX_KEFU_ERASE_DEL && *k < e->dels[s->list].nelts;
-             n++)
-        {
-            argv[n + 1] = (char *) d[*k].data;
-            lens[n + 1] = d[*k].len;
-            (*k)++;
-        }
-
-        return ngx_kefu_api_command(r, n + 1, argv, lens,
-                                    ngx_kefu_erase_step_done);
+        return ngx_kefu_erase_step_dels(r, api, s);
     }
+
+    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens,
+                                ngx_kefu_erase_step_done);
+}
+
+
+static ngx_int_t
+ngx_kefu_erase_step_file(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_erase_step_t *s)
+{
+    size_t              lens[4];
+    ngx_str_t           files;
+    const char         *argv[4];
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    if (ngx_kefu_erase_key(r, &files, "kefu:{s:%V}:files", &api->site->name)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = (char *) s->key.data;
+    lens[0] = s->key.len;
+    argv[1] = (char *) files.data;
+    lens[1] = files.len;
+    argv[2] = (char *) e->conv.data;
+    lens[2] = e->conv.len;
+    argv[3] = (char *) s->arg.data;
+    lens[3] = s->arg.len;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_file, 2, 4, argv,
+                                  lens, ngx_kefu_erase_step_done);
+}
+
+
+/* the next batch of the conversation's search hits */
+
+static ngx_int_t
+ngx_kefu_erase_step_hits(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    u_char             *p;
+    size_t              lens[NGX_KEFU_ERASE_HITS + 1], klen;
+    ngx_uint_t          n;
+    const char         *argv[NGX_KEFU_ERASE_HITS + 1];
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    /*
+     * one buffer for every conversation's batches, rewritten each
+     * time (hiredis copies the command)
+     */
+    klen = sizeof("kefu:{s:}:ix:m::") - 1 + api->site->name.len
+           + NGX_KEFU_MAX_ID_LEN + NGX_INT64_LEN;
+
+    if (e->hit_keys == NULL) {
+        e->hit_keys = ngx_pnalloc(r->pool, NGX_KEFU_ERASE_HITS * klen);
+        if (e->hit_keys == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    argv[0] = "DEL";
+    lens[0] = 3;
+    p = e->hit_keys;
+
+    for (n = 0; n < NGX_KEFU_ERASE_HITS && e->hit_next <= e->hit_last; n++) {
+        /* as ngx_kefu_search_index_msg() names them */
+        argv[n + 1] = (char *) p;
+        p = ngx_sprintf(p, "kefu:{s:%V}:ix:m:%V:%015uL",
+                        &api->site->name, &e->conv, e->hit_next++);
+        lens[n + 1] = p - (u_char *) argv[n + 1];
+    }
+
+    return ngx_kefu_api_command(r, n + 1, argv, lens,
+                                ngx_kefu_erase_step_done);
+}
+
+
+/* the next batch of a list of dedup records */
+
+static ngx_int_t
+ngx_kefu_erase_step_dels(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_erase_step_t *s)
+{
+    size_t              lens[NGX_KEFU_ERASE_DEL + 1];
+    ngx_str_t          *d;
+    ngx_uint_t          n, *k;
+    const char         *argv[NGX_KEFU_ERASE_DEL + 1];
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    argv[0] = "DEL";
+    lens[0] = 3;
+    d = e->dels[s->list].elts;
+    k = &e->ndel[s->list];
+
+    for (n = 0; n < NGX_KEFU_ERASE_DEL && *k < e->dels[s->list].nelts; n++) {
+        argv[n + 1] = (char *) d[*k].data;
+        lens[n + 1] = d[*k].len;
+        (*k)++;
+    }
+
+    return ngx_kefu_api_command(r, n + 1, argv, lens,
+                                ngx_kefu_erase_step_done);
 }
 
 
@@ -1252,9 +1348,8 @@ ngx_kefu_erase_step_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static ngx_int_t
 ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    size_t              lens[4];
-    ngx_str_t           key;
-    const char         *argv[4];
+    ngx_str_t               key;
+    ngx_kefu_redis_args_t   a;
 
     if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V", &api->site->name,
                            &api->id) != NGX_OK)
@@ -1262,16 +1357,10 @@ ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = "HMGET";
-    lens[0] = 5;
-    argv[1] = (char *) key.data;
-    lens[1] = key.len;
-    argv[2] = "name";
-    lens[2] = 4;
-    argv[3] = "contact";
-    lens[3] = 7;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("HMGET"), &key,
+                        ngx_kefu_word("name"), ngx_kefu_word("contact"));
 
-    return ngx_kefu_api_command(r, 4, argv, lens,
+    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens,
                                 ngx_kefu_erase_visitor_read);
 }
 
@@ -1280,22 +1369,52 @@ static ngx_int_t
 ngx_kefu_erase_visitor_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    u_char                   *ts, *data, *p, *tk;
     size_t                   *lens;
-    int64_t                   hour;
-    json_t                   *contact;
-    ngx_str_t                 k[7], name;
-    ngx_uint_t                i, n;
+    ngx_uint_t                n;
     const char              **argv;
-    ngx_kefu_erase_t         *e;
     ngx_kefu_search_terms_t  *t;
-
-    e = api->data;
-    hour = ngx_time() / 3600;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         return ngx_kefu_api_unavailable(r);
     }
+
+    t = ngx_kefu_erase_visitor_terms(r, api, reply);
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* 7 keys, a key a term, 5 arguments */
+    argv = ngx_palloc(r->pool, (12 + t->n) * (sizeof(char *)
+                                              + sizeof(size_t)));
+    if (argv == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lens = (size_t *) (argv + 12 + t->n);
+
+    n = ngx_kefu_erase_visitor_keys(r, api, t, argv, lens);
+
+    if (n == 0
+        || ngx_kefu_erase_visitor_event(r, api, argv + n, lens + n) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_visitor, (int) n,
+                                  (int) n + 5, argv, lens,
+                                  ngx_kefu_erase_visitor_done);
+}
+
+
+/* the terms of its name and contact details (HMGET's reply) */
+
+static ngx_kefu_search_terms_t *
+ngx_kefu_erase_visitor_terms(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *reply)
+{
+    json_t                   *contact;
+    ngx_str_t                 name;
+    ngx_kefu_search_terms_t  *t;
 
     name.len = 0;
 
@@ -1311,47 +1430,51 @@ ngx_kefu_erase_visitor_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                       name.len ? &name : NULL, contact);
     json_decref(contact);
 
-    if (t == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return t;
+}
+
+
+/*
+ * erase_visitor's keys: the visitor's own, the site's event stream, the
+ * upload counts of the last three hours, and the ix:v:<term> sets the
+ * visitor is in, as indexing named them.  Returns how many, 0 on failure.
+ */
+
+static ngx_uint_t
+ngx_kefu_erase_visitor_keys(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_search_terms_t *t, const char **argv, size_t *lens)
+{
+    u_char      *p;
+    int64_t      hour;
+    ngx_str_t    k[4];
+    ngx_uint_t   i;
+
+    hour = ngx_time() / 3600;
+
+    p = ngx_pnalloc(r->pool, t->n * (sizeof("kefu:{s:}:ix:v:") - 1
+                                     + api->site->name.len)
+                             + (t->last - t->buf) + 1);
+    if (p == NULL) {
+        return 0;
     }
 
-    argv = ngx_palloc(r->pool, (12 + t->n) * (sizeof(char *)
-                                              + sizeof(size_t)));
-    tk = ngx_pnalloc(r->pool, t->n * (sizeof("kefu:{s:}:ix:v:") - 1
-                                      + api->site->name.len)
-                              + (t->last - t->buf) + 1);
-
-    if (argv == NULL || tk == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    lens = (size_t *) (argv + 12 + t->n);
-
-    if (ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:v:%V", &api->site->name,
-                           &api->id) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[1], "kefu:{s:%V}:v:%V:pages",
-                              &api->site->name, &api->id) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[2], "kefu:{s:%V}:v:%V:convs",
-                              &api->site->name, &api->id) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[3], "kefu:{s:%V}:events",
+    if (ngx_kefu_erase_own_keys(r, api, argv, lens) != NGX_OK
+        || ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:events",
                               &api->site->name) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[4], "kefu:{s:%V}:v:%V:uploads:%L",
+        || ngx_kefu_erase_key(r, &k[1], "kefu:{s:%V}:v:%V:uploads:%L",
                               &api->site->name, &api->id, hour) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[5], "kefu:{s:%V}:v:%V:uploads:%L",
+        || ngx_kefu_erase_key(r, &k[2], "kefu:{s:%V}:v:%V:uploads:%L",
                               &api->site->name, &api->id, hour - 1) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[6], "kefu:{s:%V}:v:%V:uploads:%L",
+        || ngx_kefu_erase_key(r, &k[3], "kefu:{s:%V}:v:%V:uploads:%L",
                               &api->site->name, &api->id, hour - 2) != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return 0;
     }
 
-    for (i = 0; i < 7; i++) {
-        argv[i] = (char *) k[i].data;
-        lens[i] = k[i].len;
+    for (i = 0; i < 4; i++) {
+        argv[3 + i] = (char *) k[i].data;
+        lens[3 + i] = k[i].len;
     }
-
-    /* the ix:v:<term> sets the visitor is in, as indexing named them */
-    p = tk;
 
     for (i = 0; i < t->n; i++) {
         argv[7 + i] = (char *) p;
@@ -1360,33 +1483,45 @@ ngx_kefu_erase_visitor_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
         lens[7 + i] = p - (u_char *) argv[7 + i];
     }
 
-    n = 7 + t->n;
+    return 7 + t->n;
+}
+
+
+/* erase_visitor's arguments: visitor.erased's time and data, the stream's
+ * cap, whether conversations went, the visitor */
+
+static ngx_int_t
+ngx_kefu_erase_visitor_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    const char **argv, size_t *lens)
+{
+    u_char             *ts, *data, *p;
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
 
     ts = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     data = ngx_pnalloc(r->pool, api->id.len + NGX_INT_T_LEN + 64);
 
     if (ts == NULL || data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    argv[n] = (char *) ts;
-    lens[n] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
+    argv[0] = (char *) ts;
+    lens[0] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
 
     /* ids are of [A-Za-z0-9._:@-]: nothing to escape */
     p = ngx_sprintf(data, "{\"visitor\":\"%V\",\"convs\":%ui,\"by\":\"%V\"}",
                     &api->id, e->erased, &api->sub);
-    argv[n + 1] = (char *) data;
-    lens[n + 1] = p - data;
-    argv[n + 2] = NGX_KEFU_ERASE_EVENTS_MAX;
-    lens[n + 2] = sizeof(NGX_KEFU_ERASE_EVENTS_MAX) - 1;
-    argv[n + 3] = e->erased ? "1" : "0";
-    lens[n + 3] = 1;
-    argv[n + 4] = (char *) api->id.data;
-    lens[n + 4] = api->id.len;
+    argv[1] = (char *) data;
+    lens[1] = p - data;
+    argv[2] = NGX_KEFU_ERASE_EVENTS_MAX;
+    lens[2] = sizeof(NGX_KEFU_ERASE_EVENTS_MAX) - 1;
+    argv[3] = e->erased ? "1" : "0";
+    lens[3] = 1;
+    argv[4] = (char *) api->id.data;
+    lens[4] = api->id.len;
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_visitor, (int) n,
-                                  (int) n + 5, argv, lens,
-                                  ngx_kefu_erase_visitor_done);
+    return NGX_OK;
 }
 
 
@@ -1471,6 +1606,66 @@ ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key, const char *fmt,
     }
 
     ngx_memcpy(key->data, buf, key->len);
+
+    return NGX_OK;
+}
+
+
+/* the visitor's own keys: its record, its pages, its conversations */
+
+static ngx_int_t
+ngx_kefu_erase_own_keys(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    const char **argv, size_t *lens)
+{
+    ngx_str_t   k;
+    ngx_uint_t  i;
+
+    static const char  *suffix[] = { "", ":pages", ":convs" };
+
+    for (i = 0; i < 3; i++) {
+        if (ngx_kefu_erase_key(r, &k, "kefu:{s:%V}:v:%V%s", &api->site->name,
+                               &api->id, suffix[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        argv[i] = (char *) k.data;
+        lens[i] = k.len;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A conversation's script call (export_conv, erase_conv): its four keys,
+ * kefu:{c:<conv>} and the suffixes given, in the order the script
+ * declares them; then the site and the visitor.
+ */
+
+static ngx_int_t
+ngx_kefu_erase_conv_args(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_str_t *conv, const char **suffix, const char **argv, size_t *lens)
+{
+    ngx_str_t   k;
+    ngx_uint_t  i;
+
+    for (i = 0; i < 4; i++) {
+        if (ngx_kefu_erase_key(r, &k, "kefu:{c:%V}%s", conv, suffix[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        argv[i] = (char *) k.data;
+        lens[i] = k.len;
+    }
+
+    argv[4] = (char *) api->site->name.data;
+    lens[4] = api->site->name.len;
+    argv[5] = (char *) api->id.data;
+    lens[5] = api->id.len;
 
     return NGX_OK;
 }

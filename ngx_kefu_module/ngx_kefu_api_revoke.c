@@ -11,6 +11,10 @@
 #include "ngx_kefu_revoke.h"
 
 
+static const char *ngx_kefu_api_revoke_what(json_t *body, ngx_str_t *value,
+    u_char *kind);
+static const char *ngx_kefu_api_revoke_until(ngx_kefu_api_t *api,
+    json_t *exp, int64_t ms, int64_t *t);
 static ngx_int_t ngx_kefu_api_revoke_added(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_revoke_listed(ngx_http_request_t *r,
@@ -27,69 +31,23 @@ ngx_int_t
 ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
     u_char          *p, *member, *head;
-    json_t          *jti, *sub, *exp, *v;
-    double           d;
     int64_t          ms, t;
     ngx_str_t        value, m, h;
     u_char           kind;
+    const char      *err;
     ngx_kefu_call_t  call;
-
-    jti = json_object_get(body, "jti");
-    sub = json_object_get(body, "sub");
-    exp = json_object_get(body, "exp");
-
-    if ((jti == NULL) == (sub == NULL)) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "give one of \"jti\" and \"sub\"");
-    }
-
-    v = jti ? jti : sub;
-    kind = jti ? 'j' : 's';
-
-    if (!json_is_string(v) || json_string_length(v) == 0
-        || json_string_length(v) > NGX_KEFU_REVOKE_JTI_MAX
-        || (sub && ngx_kefu_valid_id((u_char *) json_string_value(v),
-                                     json_string_length(v))
-                   != NGX_OK))
-    {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  jti ? "\"jti\" must be a string of 1-128 "
-                                        "bytes"
-                                      : "\"sub\" must be an id of 1-128 "
-                                        "characters [A-Za-z0-9._:@-]");
-    }
-
-    value.data = (u_char *) json_string_value(v);
-    value.len = json_string_length(v);
-
-    /* a jti is any string: one with a space or a newline cannot be sent */
-    for (p = value.data; p < value.data + value.len; p++) {
-        if (*p < 0x21 || *p == 0x7f) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "\"jti\" must not hold spaces or "
-                                      "control characters");
-        }
-    }
 
     ms = ngx_kefu_now_ms();
 
-    if (exp == NULL || json_is_null(exp)) {
-        t = ms + NGX_KEFU_REVOKE_MAX_TTL;
+    err = ngx_kefu_api_revoke_what(body, &value, &kind);
 
-    } else {
-        /* a NumericDate, as in the token: fractions allowed, and dropped */
-        d = json_is_number(exp) ? json_number_value(exp) : -1;
+    if (err == NULL) {
+        err = ngx_kefu_api_revoke_until(api, json_object_get(body, "exp"), ms,
+                                        &t);
+    }
 
-        /* also false for a NaN */
-        if (!(d >= 0 && d * 1000 <= (double) (ms + NGX_KEFU_REVOKE_MAX_TTL))) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "\"exp\" must be the tokens' expiry "
-                                      "in seconds, at most 366 days from "
-                                      "now");
-        }
-
-        /* a token is taken until its exp plus the clock leeway */
-        t = (int64_t) d * 1000 + (int64_t) api->kmcf->token_leeway;
+    if (err) {
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request", err);
     }
 
     member = ngx_pnalloc(r->pool, 2 + value.len);
@@ -126,6 +84,80 @@ ngx_kefu_api_revoke(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 
     return ngx_kefu_api_eval_call(r, &ngx_kefu_script_revoke_add, &call,
                                   ngx_kefu_api_revoke_added);
+}
+
+
+/* what is revoked: a "jti" ('j') or a "sub" ('s'); NULL, or what is wrong */
+
+static const char *
+ngx_kefu_api_revoke_what(json_t *body, ngx_str_t *value, u_char *kind)
+{
+    u_char  *p;
+    json_t  *jti, *sub, *v;
+
+    jti = json_object_get(body, "jti");
+    sub = json_object_get(body, "sub");
+
+    if ((jti == NULL) == (sub == NULL)) {
+        return "give one of \"jti\" and \"sub\"";
+    }
+
+    v = jti ? jti : sub;
+    *kind = jti ? 'j' : 's';
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) > NGX_KEFU_REVOKE_JTI_MAX
+        || (sub && ngx_kefu_valid_id((u_char *) json_string_value(v),
+                                     json_string_length(v))
+                   != NGX_OK))
+    {
+        return jti ? "\"jti\" must be a string of 1-128 bytes"
+                   : "\"sub\" must be an id of 1-128 characters "
+                     "[A-Za-z0-9._:@-]";
+    }
+
+    value->data = (u_char *) json_string_value(v);
+    value->len = json_string_length(v);
+
+    /* a jti is any string: one with a space or a newline cannot be sent */
+    for (p = value->data; p < value->data + value->len; p++) {
+        if (*p < 0x21 || *p == 0x7f) {
+            return "\"jti\" must not hold spaces or control characters";
+        }
+    }
+
+    return NULL;
+}
+
+
+/* until when (ms) the entry holds: the tokens' "exp" plus the clock
+ * leeway, at most NGX_KEFU_REVOKE_MAX_TTL from now; NULL, or what is
+ * wrong */
+
+static const char *
+ngx_kefu_api_revoke_until(ngx_kefu_api_t *api, json_t *exp, int64_t ms,
+    int64_t *t)
+{
+    double  d;
+
+    if (exp == NULL || json_is_null(exp)) {
+        *t = ms + NGX_KEFU_REVOKE_MAX_TTL;
+        return NULL;
+    }
+
+    /* a NumericDate, as in the token: fractions allowed, and dropped */
+    d = json_is_number(exp) ? json_number_value(exp) : -1;
+
+    /* also false for a NaN */
+    if (!(d >= 0 && d * 1000 <= (double) (ms + NGX_KEFU_REVOKE_MAX_TTL))) {
+        return "\"exp\" must be the tokens' expiry in seconds, at most 366 "
+               "days from now";
+    }
+
+    /* a token is taken until its exp plus the clock leeway */
+    *t = (int64_t) d * 1000 + (int64_t) api->kmcf->token_leeway;
+
+    return NULL;
 }
 
 

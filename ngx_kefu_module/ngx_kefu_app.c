@@ -16,6 +16,7 @@
 
 static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 static ngx_int_t ngx_kefu_app_rate(ngx_kefu_ws_t *ws);
+static void ngx_kefu_app_dispatch(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 
 
 void
@@ -86,47 +87,56 @@ ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len)
         goto done;
     }
 
-    switch (req.type) {
-
-    case NGX_KEFU_REQ_MSG:
-        ngx_kefu_msg(ws, &req);
-        break;
-
-    case NGX_KEFU_REQ_TYPING:
-        ngx_kefu_typing(ws, &req);
-        break;
-
-    case NGX_KEFU_REQ_READ:
-        ngx_kefu_read(ws, &req);
-        break;
-
-    case NGX_KEFU_REQ_HISTORY:
-        ngx_kefu_history(ws, &req);
-        break;
-
-    case NGX_KEFU_REQ_PAGE:
-        ngx_kefu_page(ws, req.page, req.cid);
-        break;
-
-    case NGX_KEFU_REQ_CONTACT:
-        ngx_kefu_contact(ws, &req);
-        break;
-
-    case NGX_KEFU_REQ_SETTINGS:
-        ngx_kefu_settings_ws(ws, &req);
-        break;
-
-    case NGX_KEFU_REQ_QUEUE:
-        ngx_kefu_queue(ws, &req);
-        break;
-
-    default: /* accept, transfer, close, join, status, rate, handoff */
-        ngx_kefu_agent_action(ws, &req);
-    }
+    ngx_kefu_app_dispatch(ws, &req);
 
 done:
 
     ngx_kefu_validate_free(&req);
+}
+
+
+/* a valid request of a session that said hello: to the part that does it */
+
+static void
+ngx_kefu_app_dispatch(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    switch (req->type) {
+
+    case NGX_KEFU_REQ_MSG:
+        ngx_kefu_msg(ws, req);
+        break;
+
+    case NGX_KEFU_REQ_TYPING:
+        ngx_kefu_typing(ws, req);
+        break;
+
+    case NGX_KEFU_REQ_READ:
+        ngx_kefu_read(ws, req);
+        break;
+
+    case NGX_KEFU_REQ_HISTORY:
+        ngx_kefu_history(ws, req);
+        break;
+
+    case NGX_KEFU_REQ_PAGE:
+        ngx_kefu_page(ws, req->page, req->cid);
+        break;
+
+    case NGX_KEFU_REQ_CONTACT:
+        ngx_kefu_contact(ws, req);
+        break;
+
+    case NGX_KEFU_REQ_SETTINGS:
+        ngx_kefu_settings_ws(ws, req);
+        break;
+
+    case NGX_KEFU_REQ_QUEUE:
+        ngx_kefu_queue(ws, req);
+        break;
+
+    default: /* accept, transfer, close, join, status, rate, handoff */
+        ngx_kefu_agent_action(ws, req);
+    }
 }
 
 

@@ -47,6 +47,10 @@ static void ngx_kefu_history_checked(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_history_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static void ngx_kefu_history_send(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
+    redisReply *reply, size_t first, ngx_str_t *next);
+static ngx_str_t *ngx_kefu_history_links(ngx_kefu_ws_t *ws,
+    redisReply *reply, size_t first, size_t *len);
 static ngx_kefu_chat_ctx_t *ngx_kefu_chat_ctx(ngx_kefu_ws_t *ws,
     ngx_str_t *conv, const char *cid);
 
@@ -163,32 +167,30 @@ ngx_kefu_typing_lapse(ngx_event_t *ev)
 static void
 ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on)
 {
-    u_char      from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
-    u_char      payload[512 + 3 * NGX_KEFU_MAX_ID_LEN];
-    size_t      lens[3];
-    ngx_str_t   f;
-    const char *argv[3];
+    u_char                  from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
+    u_char                  payload[512 + 3 * NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t               f, pl;
+    ngx_kefu_redis_args_t   a;
 
     if (ngx_kefu_chat_from(m->ws, from, sizeof(from), &f) != NGX_OK) {
         return;
     }
 
-    argv[0] = "PUBLISH";
-    lens[0] = 7;
-    argv[1] = (char *) m->conv->channel.data;
-    lens[1] = m->conv->channel.len;
-    argv[2] = (char *) payload;
-    lens[2] = ngx_snprintf(payload, sizeof(payload),
-                           "%016xL|t|0|{\"type\":\"typing\",\"conv\":\"%*s\","
-                           "\"from\":%V,\"on\":%s}",
-                           m->ws->session_id,
-                           m->conv->channel.len - NGX_KEFU_CH_CONV_LEN - 1,
-                           m->conv->channel.data + NGX_KEFU_CH_CONV_LEN, &f,
-                           on ? "true" : "false")
-              - payload;
+    pl.data = payload;
+    pl.len = ngx_snprintf(payload, sizeof(payload),
+                          "%016xL|t|0|{\"type\":\"typing\",\"conv\":\"%*s\","
+                          "\"from\":%V,\"on\":%s}",
+                          m->ws->session_id,
+                          m->conv->channel.len - NGX_KEFU_CH_CONV_LEN - 1,
+                          m->conv->channel.data + NGX_KEFU_CH_CONV_LEN, &f,
+                          on ? "true" : "false")
+             - payload;
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("PUBLISH"), &m->conv->channel, &pl);
 
     (void) ngx_kefu_redis_command(m->ws->main_conf->redis,
-                                  ngx_kefu_chat_ignore, NULL, 3, argv, lens);
+                                  ngx_kefu_chat_ignore, NULL, a.argc, a.argv,
+                                  a.lens);
 }
 
 
@@ -365,9 +367,8 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 {
     ngx_kefu_chat_ctx_t  *ctx = data;
 
-    u_char          *p, *buf;
-    size_t           len, i, first;
-    ngx_str_t       *entries, next;
+    size_t           first;
+    ngx_str_t        next;
     ngx_kefu_ws_t   *ws;
 
     ws = ngx_kefu_local_session(ngx_kefu_redis_main_conf(rd), ctx->sid);
@@ -408,28 +409,30 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         first = 2;
     }
 
-    /* the entries are JSON already: the reply is put together as text */
+    ngx_kefu_history_send(ws, ctx, reply, first, &next);
+
+done:
+
+    ngx_free(ctx);
+}
+
+
+/* the entries are JSON already: the reply is put together as text */
+
+static void
+ngx_kefu_history_send(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
+    redisReply *reply, size_t first, ngx_str_t *next)
+{
+    u_char      *p, *buf;
+    size_t       len, i;
+    ngx_str_t   *entries;
 
     len = sizeof("{\"type\":\"history\",\"conv\":\"\",\"more\":false,"
-                 "\"before\":,\"msgs\":[]}") + ctx->len + next.len;
+                 "\"before\":,\"msgs\":[]}") + ctx->len + next->len;
 
-    /* attachments get fresh links: history is where a client renews them */
-    entries = ngx_alloc(reply->elements * sizeof(ngx_str_t),
-                        ws->connection->log);
+    entries = ngx_kefu_history_links(ws, reply, first, &len);
     if (entries == NULL) {
-        goto done;
-    }
-
-    for (i = first; i < reply->elements; i++) {
-        entries[i].data = ngx_kefu_attach_links(ws->main_conf, ws->site,
-                                  (u_char *) reply->element[i]->str,
-                                  reply->element[i]->len, &entries[i].len);
-        if (entries[i].data == NULL) {
-            entries[i].len = 0;
-        }
-
-        len += (entries[i].data ? entries[i].len : reply->element[i]->len)
-               + 1;
+        return;
     }
 
     buf = ngx_alloc(len, ws->connection->log);
@@ -441,8 +444,8 @@ ngx_kefu_history_handler(ngx_kefu_redis_t *rd, redisReply *reply,
                      "\"more\":%s,", ctx->len, ctx->conv,
                      reply->element[0]->integer ? "true" : "false");
 
-    if (next.len) {
-        p = ngx_snprintf(p, len - (p - buf), "\"before\":%V,", &next);
+    if (next->len) {
+        p = ngx_snprintf(p, len - (p - buf), "\"before\":%V,", next);
     }
 
     p = ngx_cpymem(p, "\"msgs\":[", sizeof("\"msgs\":[") - 1);
@@ -471,10 +474,41 @@ free_entries:
     }
 
     ngx_free(entries);
+}
 
-done:
 
-    ngx_free(ctx);
+/*
+ * Attachments get fresh links: history is where a client renews them.
+ * The entries from first on as they go out (data NULL: the entry as
+ * stored); *len grows by what they take.  NULL on failure.
+ */
+
+static ngx_str_t *
+ngx_kefu_history_links(ngx_kefu_ws_t *ws, redisReply *reply, size_t first,
+    size_t *len)
+{
+    size_t       i;
+    ngx_str_t   *entries;
+
+    entries = ngx_alloc(reply->elements * sizeof(ngx_str_t),
+                        ws->connection->log);
+    if (entries == NULL) {
+        return NULL;
+    }
+
+    for (i = first; i < reply->elements; i++) {
+        entries[i].data = ngx_kefu_attach_links(ws->main_conf, ws->site,
+                                  (u_char *) reply->element[i]->str,
+                                  reply->element[i]->len, &entries[i].len);
+        if (entries[i].data == NULL) {
+            entries[i].len = 0;
+        }
+
+        *len += (entries[i].data ? entries[i].len : reply->element[i]->len)
+                + 1;
+    }
+
+    return entries;
 }
 
 
@@ -483,11 +517,11 @@ done:
 void
 ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
 {
-    char        *j;
-    u_char       key[96 + NGX_KEFU_MAX_ID_LEN], ttl[NGX_TIME_T_LEN];
-    size_t       lens[5];
-    json_t      *url, *title, *referrer, *p;
-    const char  *argv[5];
+    char                   *j;
+    u_char                  key[96 + NGX_KEFU_MAX_ID_LEN], ttl[NGX_TIME_T_LEN];
+    json_t                 *url, *title, *referrer, *p;
+    ngx_str_t               k, v, t;
+    ngx_kefu_redis_args_t   a;
 
     url = json_object_get(page, "url");
     title = json_object_get(page, "title");
@@ -518,16 +552,16 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
     }
 
     /* kefu:{s:<site>}:v:<id>:pages, the latest 50 */
-    argv[0] = "RPUSH";
-    lens[0] = 5;
-    argv[1] = (char *) key;
-    lens[1] = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V:pages",
-                           &ws->site->name, &ws->user_id) - key;
-    argv[2] = j;
-    lens[2] = ngx_strlen(j);
+    k.data = key;
+    k.len = ngx_snprintf(key, sizeof(key), "kefu:{s:%V}:v:%V:pages",
+                         &ws->site->name, &ws->user_id) - key;
+    v.data = (u_char *) j;
+    v.len = ngx_strlen(j);
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("RPUSH"), &k, &v);
 
     if (ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
-                               NULL, 3, argv, lens)
+                               NULL, a.argc, a.argv, a.lens)
         != NGX_OK)
     {
         free(j);
@@ -537,25 +571,22 @@ ngx_kefu_page(ngx_kefu_ws_t *ws, json_t *page, const char *cid)
 
     free(j);
 
-    argv[0] = "LTRIM";
-    argv[2] = "-50";
-    lens[2] = 3;
-    argv[3] = "-1";
-    lens[3] = 2;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("LTRIM"), &k, ngx_kefu_word("-50"),
+                        ngx_kefu_word("-1"));
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
-                                  NULL, 4, argv, lens);
+                                  NULL, a.argc, a.argv, a.lens);
 
     /* kept as long as the visitor's record (docs/storage.md) */
-    argv[0] = "EXPIRE";
-    lens[0] = 6;
-    argv[2] = (char *) ttl;
-    lens[2] = ngx_snprintf(ttl, sizeof(ttl), "%T",
-                           ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
-              - ttl;
+    t.data = ttl;
+    t.len = ngx_snprintf(ttl, sizeof(ttl), "%T",
+                         ngx_kefu_visitor_seconds(ws->site, ws->anonymous))
+            - ttl;
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("EXPIRE"), &k, &t);
 
     (void) ngx_kefu_redis_command(ws->main_conf->redis, ngx_kefu_chat_ignore,
-                                  NULL, 3, argv, lens);
+                                  NULL, a.argc, a.argv, a.lens);
 }
 
 

@@ -69,6 +69,8 @@ static void ngx_kefu_conv_resync_one(ngx_kefu_conv_t *conv);
 static void ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_conv_catchup_later(ngx_kefu_member_t *m);
+static ngx_int_t ngx_kefu_conv_catchup_deliver(ngx_kefu_ws_t *ws,
+    ngx_kefu_member_t *m, redisReply *reply, size_t *done);
 static void ngx_kefu_conv_retry_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_kefu_conv_room(ngx_kefu_ws_t *ws, size_t len);
 static void ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq,
@@ -765,10 +767,8 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     ngx_kefu_catchup_t  *cu = data;
 
     size_t                 i, n;
-    uint64_t               seq;
-    ngx_str_t              conv, session, json;
-    ngx_uint_t             full;
-    redisReply           **e;
+    ngx_int_t              rc;
+    ngx_str_t              conv;
     ngx_kefu_ws_t         *ws;
     ngx_kefu_member_t     *m;
     ngx_kefu_main_conf_t  *kmcf;
@@ -811,37 +811,18 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     /* still "reading" while the batch goes out: a flush that drains the
      * queue meanwhile must not start a second read */
 
-    e = reply->element;
     n = reply->elements / 4;
-    full = 0;
-
-    for (i = 0; i < n; i++) {
-        seq = (e[4 * i]->type == REDIS_REPLY_INTEGER)
-              ? (uint64_t) e[4 * i]->integer : 0;
-        session.data = (u_char *) e[4 * i + 2]->str;
-        session.len = e[4 * i + 2]->len;
-        json.data = (u_char *) e[4 * i + 3]->str;
-        json.len = e[4 * i + 3]->len;
-
-        if (seq > m->delivered && !ngx_kefu_conv_room(ws, json.len)) {
-            /* the rest is read again once the client has caught up */
-            full = 1;
-            break;
-        }
-
-        ngx_kefu_conv_deliver(m, seq, e[4 * i + 1]->str[0], &session, &json,
-                              0);
-
-        if (ws->io->failed || ws->io->close_sent) {
-            m->reading = 0;
-            return;
-        }
-    }
+    rc = ngx_kefu_conv_catchup_deliver(ws, m, reply, &i);
 
     m->reading = 0;
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
     m->backoff = 0;
 
-    if (full) {
+    if (rc == NGX_AGAIN) {
         /*
          * The rest once the client has read (ngx_kefu_conv_drained()); the
          * next reads ask for about what fits, not for a batch mostly
@@ -877,6 +858,53 @@ ngx_kefu_conv_catchup_handler(ngx_kefu_redis_t *rd, redisReply *reply,
     if (m->conv->subscribed) {
         m->catching_up = 0;
     }
+}
+
+
+/*
+ * A batch read (seq, kind, session, JSON each) to the client, while its
+ * queue has room for what it has not had: NGX_OK, all of it; NGX_AGAIN,
+ * the queue full after *done entries; NGX_DONE, the connection failed.
+ */
+
+static ngx_int_t
+ngx_kefu_conv_catchup_deliver(ngx_kefu_ws_t *ws, ngx_kefu_member_t *m,
+    redisReply *reply, size_t *done)
+{
+    size_t        i, n;
+    uint64_t      seq;
+    ngx_str_t     session, json;
+    redisReply  **e;
+
+    e = reply->element;
+    n = reply->elements / 4;
+
+    for (i = 0; i < n; i++) {
+        seq = (e[4 * i]->type == REDIS_REPLY_INTEGER)
+              ? (uint64_t) e[4 * i]->integer : 0;
+        session.data = (u_char *) e[4 * i + 2]->str;
+        session.len = e[4 * i + 2]->len;
+        json.data = (u_char *) e[4 * i + 3]->str;
+        json.len = e[4 * i + 3]->len;
+
+        if (seq > m->delivered && !ngx_kefu_conv_room(ws, json.len)) {
+            /* the rest is read again once the client has caught up */
+            *done = i;
+            return NGX_AGAIN;
+        }
+
+        ngx_kefu_conv_deliver(m, seq, e[4 * i + 1]->str[0], &session, &json,
+                              0);
+
+        if (ws->io->failed || ws->io->close_sent) {
+            *done = i;
+            return NGX_DONE;
+        }
+    }
+
+    *done = n;
+
+    return NGX_OK;
 }
 
 

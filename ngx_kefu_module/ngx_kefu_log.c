@@ -65,6 +65,10 @@ typedef enum {
 
 static ngx_int_t ngx_kefu_log_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_kefu_log_text(ngx_kefu_ws_t *ws, uintptr_t data,
+    ngx_str_t *s);
+static ngx_int_t ngx_kefu_log_figure(ngx_http_request_t *r,
+    ngx_kefu_ws_t *ws, uintptr_t data, ngx_str_t *s);
 static ngx_int_t ngx_kefu_version_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_kefu_log_request_line(ngx_http_request_t *r,
@@ -169,9 +173,7 @@ static ngx_int_t
 ngx_kefu_log_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char         *p;
     ngx_str_t       s;
-    ngx_msec_t      ms;
     ngx_kefu_ws_t  *ws;
 
     ws = ngx_kefu_log_ws(r);
@@ -183,82 +185,11 @@ ngx_kefu_log_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     ngx_str_null(&s);
-    p = NULL;
 
-    switch (data) {
-
-    case NGX_KEFU_VAR_ROLE:
-        if (ws->role) {
-            s.data = (u_char *) ngx_kefu_role_name(ws->role);
-            s.len = s.data ? ngx_strlen(s.data) : 0;
-        }
-        break;
-
-    case NGX_KEFU_VAR_USER:
-        s = ws->user_id;
-        break;
-
-    case NGX_KEFU_VAR_SITE:
-        if (ws->site) {
-            s = ws->site->name;
-        }
-        break;
-
-    case NGX_KEFU_VAR_GROUP:
-        if (ws->role == NGX_KEFU_ROLE_VISITOR) {
-            s = ws->group;
-        }
-        break;
-
-    case NGX_KEFU_VAR_SESSION:
-        if (ws->hello_done) {
-            p = ngx_pnalloc(r->pool, 16);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            s.data = p;
-            s.len = ngx_sprintf(p, "%016xL", ws->session_id) - p;
-        }
-        break;
-
-    case NGX_KEFU_VAR_CLOSE_BY:
-        if (ws->io->close_received) {
-            ngx_str_set(&s, "client");
-
-        } else if (ws->io->close_sent) {
-            ngx_str_set(&s, "server");
-
-        } else if (ws->start) {
-            /* the connection dropped without a close frame */
-            ngx_str_set(&s, "network");
-        }
-        break;
-
-    default:
-        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 4);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        s.data = p;
-
-        if (data == NGX_KEFU_VAR_MESSAGES_IN) {
-            s.len = ngx_sprintf(p, "%ui", ws->messages_in) - p;
-
-        } else if (data == NGX_KEFU_VAR_MESSAGES_OUT) {
-            s.len = ngx_sprintf(p, "%ui", ws->messages_out) - p;
-
-        } else if (data == NGX_KEFU_VAR_CLOSE_CODE) {
-            if (ws->io->close_code) {
-                s.len = ngx_sprintf(p, "%ui", (ngx_uint_t) ws->io->close_code)
-                        - p;
-            }
-
-        } else if (ws->start) {
-            ms = ngx_current_msec - ws->start;
-            s.len = ngx_sprintf(p, "%M.%03M", ms / 1000, ms % 1000) - p;
-        }
+    if (ngx_kefu_log_text(ws, data, &s) == NGX_DECLINED
+        && ngx_kefu_log_figure(r, ws, data, &s) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (s.len == 0) {
@@ -270,6 +201,109 @@ ngx_kefu_log_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* the variables that are the session's own text (empty: not set);
+ * NGX_DECLINED for the others */
+
+static ngx_int_t
+ngx_kefu_log_text(ngx_kefu_ws_t *ws, uintptr_t data, ngx_str_t *s)
+{
+    switch (data) {
+
+    case NGX_KEFU_VAR_ROLE:
+        if (ws->role) {
+            s->data = (u_char *) ngx_kefu_role_name(ws->role);
+            s->len = s->data ? ngx_strlen(s->data) : 0;
+        }
+        break;
+
+    case NGX_KEFU_VAR_USER:
+        *s = ws->user_id;
+        break;
+
+    case NGX_KEFU_VAR_SITE:
+        if (ws->site) {
+            *s = ws->site->name;
+        }
+        break;
+
+    case NGX_KEFU_VAR_GROUP:
+        if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+            *s = ws->group;
+        }
+        break;
+
+    case NGX_KEFU_VAR_CLOSE_BY:
+        if (ws->io->close_received) {
+            ngx_str_set(s, "client");
+
+        } else if (ws->io->close_sent) {
+            ngx_str_set(s, "server");
+
+        } else if (ws->start) {
+            /* the connection dropped without a close frame */
+            ngx_str_set(s, "network");
+        }
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the variables printed from a number, in the request's pool */
+
+static ngx_int_t
+ngx_kefu_log_figure(ngx_http_request_t *r, ngx_kefu_ws_t *ws,
+    uintptr_t data, ngx_str_t *s)
+{
+    u_char      *p;
+    ngx_msec_t   ms;
+
+    if (data == NGX_KEFU_VAR_SESSION) {
+        if (ws->hello_done) {
+            p = ngx_pnalloc(r->pool, 16);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            s->data = p;
+            s->len = ngx_sprintf(p, "%016xL", ws->session_id) - p;
+        }
+
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->data = p;
+
+    if (data == NGX_KEFU_VAR_MESSAGES_IN) {
+        s->len = ngx_sprintf(p, "%ui", ws->messages_in) - p;
+
+    } else if (data == NGX_KEFU_VAR_MESSAGES_OUT) {
+        s->len = ngx_sprintf(p, "%ui", ws->messages_out) - p;
+
+    } else if (data == NGX_KEFU_VAR_CLOSE_CODE) {
+        if (ws->io->close_code) {
+            s->len = ngx_sprintf(p, "%ui", (ngx_uint_t) ws->io->close_code)
+                     - p;
+        }
+
+    } else if (ws->start) {
+        ms = ngx_current_msec - ws->start;
+        s->len = ngx_sprintf(p, "%M.%03M", ms / 1000, ms % 1000) - p;
+    }
 
     return NGX_OK;
 }

@@ -42,6 +42,11 @@ typedef struct {
 } ngx_kefu_queue_ctx_t;
 
 
+static ngx_kefu_queue_ctx_t *ngx_kefu_queue_ctx(ngx_kefu_ws_t *ws,
+    const char *cid, size_t n, json_t *groups);
+static void ngx_kefu_queue_next(ngx_kefu_redis_t *rd,
+    ngx_kefu_queue_ctx_t *ctx, ngx_kefu_script_t *s, ngx_uint_t n,
+    ngx_kefu_gather_args_pt args, ngx_kefu_redis_handler_pt h);
 static ngx_int_t ngx_kefu_queue_list_args(ngx_kefu_call_t *call,
     ngx_uint_t i, void *data);
 static ngx_int_t ngx_kefu_queue_item_call(ngx_kefu_call_t *call,
@@ -106,10 +111,8 @@ void
 ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char                  *groups;
-    size_t                 n, i;
-    json_t                *a, *g;
-    ngx_str_t              s;
-    ngx_pool_t            *pool;
+    size_t                 n;
+    json_t                *a;
     const char            *cid;
     ngx_kefu_queue_ctx_t  *ctx;
 
@@ -130,10 +133,51 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     a = json_loads(groups, 0, NULL);
     free(groups);
 
-    pool = ngx_create_pool(4096, ws->connection->log);
+    ctx = (a && json_is_array(a)) ? ngx_kefu_queue_ctx(ws, cid, n, a) : NULL;
 
-    if (a == NULL || !json_is_array(a) || pool == NULL) {
-        goto nomem;
+    if (a) {
+        json_decref(a);
+    }
+
+    if (ctx == NULL) {
+        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+        return;
+    }
+
+    if (ctx->ngroups == 0) {
+        ngx_kefu_queue_answer(ws->main_conf->redis, ctx, NULL);
+        return;
+    }
+
+    /* each group twice: its queue, then its bot conversations */
+    if (ngx_kefu_redis_gather_each(ws->main_conf->redis,
+                                   &ngx_kefu_script_queue, 2 * ctx->ngroups,
+                                   ngx_kefu_queue_list_args, ctx, 0,
+                                   ngx_kefu_queue_listed, ctx)
+        != NGX_OK)
+    {
+        ngx_destroy_pool(ctx->pool);
+        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
+    }
+}
+
+
+/* the request's context, in a pool of its own: its groups copied from the
+ * agent's (a JSON array); NULL when out of memory */
+
+static ngx_kefu_queue_ctx_t *
+ngx_kefu_queue_ctx(ngx_kefu_ws_t *ws, const char *cid, size_t n,
+    json_t *groups)
+{
+    size_t                 i;
+    json_t                *g;
+    ngx_str_t              s;
+    ngx_pool_t            *pool;
+    ngx_kefu_queue_ctx_t  *ctx;
+
+    pool = ngx_create_pool(4096, ws->connection->log);
+    if (pool == NULL) {
+        return NULL;
     }
 
     ctx = ngx_pcalloc(pool, sizeof(ngx_kefu_queue_ctx_t));
@@ -149,14 +193,14 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     ctx->site.len = ws->site->name.len;
     ctx->site.data = ngx_pstrdup(pool, &ws->site->name);
-    ctx->groups = ngx_palloc(pool, (json_array_size(a) + 1)
+    ctx->groups = ngx_palloc(pool, (json_array_size(groups) + 1)
                                    * sizeof(ngx_str_t));
 
     if (ctx->site.data == NULL || ctx->groups == NULL) {
         goto nomem;
     }
 
-    json_array_foreach(a, i, g) {
+    json_array_foreach(groups, i, g) {
         if (!json_is_string(g)) {
             continue;
         }
@@ -174,37 +218,13 @@ ngx_kefu_queue(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         ctx->ngroups++;
     }
 
-    json_decref(a);
-
-    if (ctx->ngroups == 0) {
-        ngx_kefu_queue_answer(ws->main_conf->redis, ctx, NULL);
-        return;
-    }
-
-    /* each group twice: its queue, then its bot conversations */
-    if (ngx_kefu_redis_gather_each(ws->main_conf->redis,
-                                   &ngx_kefu_script_queue, 2 * ctx->ngroups,
-                                   ngx_kefu_queue_list_args, ctx, 0,
-                                   ngx_kefu_queue_listed, ctx)
-        != NGX_OK)
-    {
-        ngx_destroy_pool(pool);
-        ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
-    }
-
-    return;
+    return ctx;
 
 nomem:
 
-    if (a) {
-        json_decref(a);
-    }
+    ngx_destroy_pool(pool);
 
-    if (pool) {
-        ngx_destroy_pool(pool);
-    }
-
-    ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+    return NULL;
 }
 
 
@@ -304,13 +324,8 @@ ngx_kefu_queue_listed(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
         }
     }
 
-    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_queue_item, n,
-                                   ngx_kefu_queue_item_call, ctx, 0,
-                                   ngx_kefu_queue_items, ctx)
-        != NGX_OK)
-    {
-        ngx_kefu_queue_handler(rd, NULL, ctx);
-    }
+    ngx_kefu_queue_next(rd, ctx, &ngx_kefu_script_queue_item, n,
+                        ngx_kefu_queue_item_call, ngx_kefu_queue_items);
 }
 
 
@@ -395,11 +410,20 @@ ngx_kefu_queue_items(ngx_kefu_redis_t *rd, redisReply *rows, void *data)
         return;
     }
 
-    if (ngx_kefu_redis_gather_each(rd, &ngx_kefu_script_queue_entry, n,
-                                   ngx_kefu_queue_entry_call, ctx, 0,
-                                   ngx_kefu_queue_entries, ctx)
-        != NGX_OK)
-    {
+    ngx_kefu_queue_next(rd, ctx, &ngx_kefu_script_queue_entry, n,
+                        ngx_kefu_queue_entry_call, ngx_kefu_queue_entries);
+}
+
+
+/* the request's next step: a script per item, gathered into one reply;
+ * one that cannot go is answered "unavailable" */
+
+static void
+ngx_kefu_queue_next(ngx_kefu_redis_t *rd, ngx_kefu_queue_ctx_t *ctx,
+    ngx_kefu_script_t *s, ngx_uint_t n, ngx_kefu_gather_args_pt args,
+    ngx_kefu_redis_handler_pt h)
+{
+    if (ngx_kefu_redis_gather_each(rd, s, n, args, ctx, 0, h, ctx) != NGX_OK) {
         ngx_kefu_queue_handler(rd, NULL, ctx);
     }
 }

@@ -96,6 +96,11 @@ static void ngx_kefu_redis_done(ngx_kefu_redis_req_t *req,
     redisReply *reply);
 static void ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
+static void ngx_kefu_redis_settled(ngx_kefu_redis_req_t *req);
+static ngx_int_t ngx_kefu_redis_recover(ngx_kefu_redis_req_t *req,
+    redisReply *r);
+static ngx_int_t ngx_kefu_redis_redirected(ngx_kefu_redis_req_t *req,
+    redisReply *r);
 static void ngx_kefu_redis_arm_timer(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_inflight(ngx_kefu_redis_link_t *link,
     ngx_kefu_redis_req_t *req);
@@ -1093,7 +1098,9 @@ ngx_kefu_redis_handshake(ngx_kefu_redis_link_t *link)
     int                     n;
     u_char                  db[NGX_INT_T_LEN];
     size_t                  lens[3];
+    ngx_str_t               dbs;
     const char             *argv[3];
+    ngx_kefu_redis_args_t   a;
     ngx_kefu_redis_conf_t  *rc;
 
     rc = link->rd->conf;
@@ -1115,12 +1122,11 @@ ngx_kefu_redis_handshake(ngx_kefu_redis_link_t *link)
     }
 
     if (rc->db) {
-        argv[0] = "SELECT";
-        lens[0] = 6;
-        argv[1] = (char *) db;
-        lens[1] = ngx_snprintf(db, sizeof(db), "%i", rc->db) - db;
+        dbs.data = db;
+        dbs.len = ngx_snprintf(db, sizeof(db), "%i", rc->db) - db;
+        ngx_kefu_redis_args(&a, ngx_kefu_word("SELECT"), &dbs);
         (void) ngx_kefu_redis_send(link, ngx_kefu_redis_handshake_reply,
-                                   link, 2, argv, lens);
+                                   link, a.argc, a.argv, a.lens);
     }
 
     /*
@@ -1128,16 +1134,14 @@ ngx_kefu_redis_handshake(ngx_kefu_redis_link_t *link)
      * one that is not a master is left at once, and the Sentinels asked.
      */
     if (link->rd->sentinels) {
-        argv[0] = "ROLE";
-        lens[0] = 4;
-        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_role_reply, link, 1,
-                                   argv, lens);
+        ngx_kefu_redis_args(&a, ngx_kefu_word("ROLE"));
+        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_role_reply, link,
+                                   a.argc, a.argv, a.lens);
     }
 
-    argv[0] = "PING";
-    lens[0] = 4;
-    (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link, 1,
-                               argv, lens);
+    ngx_kefu_redis_args(&a, ngx_kefu_word("PING"));
+    (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link, a.argc,
+                               a.argv, a.lens);
 }
 
 
@@ -1189,8 +1193,7 @@ ngx_kefu_redis_handshake_reply(ngx_kefu_redis_t *rd, redisReply *r,
 static void
 ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
 {
-    size_t                  len;
-    const char             *argv[1];
+    ngx_kefu_redis_args_t   a;
     ngx_kefu_redis_link_t  *link = data;
 
     if (r == NULL || link->ac == NULL) {
@@ -1211,10 +1214,9 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
         link->failures++;
 
         /* the same connection asks again shortly, paced by Redis itself */
-        argv[0] = "PING";
-        len = 4;
-        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link, 1,
-                                   argv, &len);
+        ngx_kefu_redis_args(&a, ngx_kefu_word("PING"));
+        (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link,
+                                   a.argc, a.argv, a.lens);
         return;
     }
 
@@ -1382,9 +1384,8 @@ ngx_kefu_redis_load_scripts(ngx_kefu_redis_link_t *link)
 static void
 ngx_kefu_redis_load_script(ngx_kefu_redis_link_t *link, ngx_kefu_script_t *s)
 {
-    size_t                  lens[3];
     ngx_uint_t              i;
-    const char             *argv[3];
+    ngx_kefu_redis_args_t   a;
     ngx_kefu_redis_load_t  *load;
 
     load = NULL;
@@ -1397,15 +1398,11 @@ ngx_kefu_redis_load_script(ngx_kefu_redis_link_t *link, ngx_kefu_script_t *s)
         }
     }
 
-    argv[0] = "SCRIPT";
-    lens[0] = 6;
-    argv[1] = "LOAD";
-    lens[1] = 4;
-    argv[2] = (char *) s->source.data;
-    lens[2] = s->source.len;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("SCRIPT"), ngx_kefu_word("LOAD"),
+                        &s->source);
 
-    if (ngx_kefu_redis_send(link, ngx_kefu_redis_script_reply, load, 3,
-                            argv, lens)
+    if (ngx_kefu_redis_send(link, ngx_kefu_redis_script_reply, load, a.argc,
+                            a.argv, a.lens)
         == NGX_OK && load)
     {
         load->loading = 1;
@@ -1449,6 +1446,20 @@ ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
     if (r && r->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
                       "kefu: redis refused a script: %s", r->str);
+    }
+}
+
+
+void
+ngx_kefu_redis_args_set(ngx_kefu_redis_args_t *a, ngx_str_t **words)
+{
+    /* the words not given are NULL: the array's rest is zeroed */
+    for (a->argc = 0;
+         a->argc < NGX_KEFU_REDIS_ARGS && words[a->argc] != NULL;
+         a->argc++)
+    {
+        a->argv[a->argc] = (char *) words[a->argc]->data;
+        a->lens[a->argc] = words[a->argc]->len;
     }
 }
 
@@ -1874,13 +1885,42 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     ngx_kefu_redis_req_t   *req = privdata;
 
-    ngx_uint_t              ask;
-    redisReply             *r;
-    ngx_kefu_redis_node_t  *node;
+    redisReply  *r;
+
+    r = reply;
+
+    ngx_kefu_redis_settled(req);
+
+    if (r && r->type == REDIS_REPLY_ERROR) {
+
+        switch (ngx_kefu_redis_recover(req, r)) {
+
+        case NGX_DONE:
+            /* the call goes on: its handler gets a later reply */
+            return;
+
+        case NGX_DECLINED:
+            /* answered as a lost connection is */
+            reply = NULL;
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    ngx_kefu_redis_done(req, reply);
+}
+
+
+/* a reply came: the call leaves the link's in-flight count and timer */
+
+static void
+ngx_kefu_redis_settled(ngx_kefu_redis_req_t *req)
+{
     ngx_kefu_redis_link_t  *link;
 
     link = req->link;
-    r = reply;
 
     ngx_queue_remove(&req->queue);
     link->ninflight -= req->weight;
@@ -1910,29 +1950,59 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (!ngx_queue_empty(&link->inflight) && link->ac) {
         ngx_kefu_redis_arm_timer(link);
     }
+}
 
-    if (r && r->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(r->str, "NOSCRIPT", 8) == 0)
-    {
+
+/*
+ * An error reply the layer may get past: NGX_DONE, the call was sent
+ * again; NGX_DECLINED, it failed as for a lost connection; NGX_OK, the
+ * error is the caller's.
+ */
+
+static ngx_int_t
+ngx_kefu_redis_recover(ngx_kefu_redis_req_t *req, redisReply *r)
+{
+    ngx_kefu_redis_link_t  *link;
+
+    link = req->link;
+
+    if (ngx_strncmp(r->str, "NOSCRIPT", 8) == 0) {
         if (req->script && !req->retried
             && ngx_kefu_redis_rerun(req) == NGX_OK)
         {
             /* its handler gets the rerun's reply */
-            return;
+            return NGX_DONE;
         }
 
-        reply = NULL;
+        return NGX_DECLINED;
     }
 
-    if (r && r->type == REDIS_REPLY_ERROR && link->rd->sentinels
-        && ngx_strncmp(r->str, "READONLY", 8) == 0)
-    {
+    if (link->rd->sentinels && ngx_strncmp(r->str, "READONLY", 8) == 0) {
         /* a demoted master: as good as a switch; the caller answers
          * "unavailable" as for a lost connection (nothing was written) */
         ngx_kefu_redis_sentinel_link_down(link->rd->sentinels,
                                           "the master is read-only now");
-        reply = NULL;
+        return NGX_DECLINED;
     }
+
+    if (link->node && req->cmd) {
+        return ngx_kefu_redis_redirected(req, r);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a cluster's error replies to a call it may send again */
+
+static ngx_int_t
+ngx_kefu_redis_redirected(ngx_kefu_redis_req_t *req, redisReply *r)
+{
+    ngx_uint_t              ask;
+    ngx_kefu_redis_node_t  *node;
+    ngx_kefu_redis_link_t  *link;
+
+    link = req->link;
 
     /*
      * A cluster's redirections: MOVED (the slot has a new owner: the map
@@ -1940,22 +2010,21 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
      * migrated and this key already left: ASKING, then the call, on the
      * importing node).  A call is redirected a few times at most.
      */
-    if (r && r->type == REDIS_REPLY_ERROR && link->node && req->cmd
-        && (ngx_strncmp(r->str, "MOVED ", 6) == 0
-            || ngx_strncmp(r->str, "ASK ", 4) == 0))
+    if (ngx_strncmp(r->str, "MOVED ", 6) == 0
+        || ngx_strncmp(r->str, "ASK ", 4) == 0)
     {
         node = ngx_kefu_redis_cluster_redirect(link->rd, r, &ask);
 
         if (node && req->redirects < NGX_KEFU_REDIS_REDIRECTS
             && ngx_kefu_redis_resend(req, &node->cmd, ask) == NGX_OK)
         {
-            return;
+            return NGX_DONE;
         }
 
         ngx_log_error(NGX_LOG_ERR, link->rd->log, 0,
                       "kefu: redis %s: %s, not followed", link->name,
                       r->str);
-        reply = NULL;
+        return NGX_DECLINED;
     }
 
     /*
@@ -1968,8 +2037,7 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
      * from none again (each retry may take ASK again), the retries on
      * their own count.
      */
-    if (r && r->type == REDIS_REPLY_ERROR && link->node && req->cmd
-        && req->slot >= 0 && ngx_strncmp(r->str, "TRYAGAIN", 8) == 0
+    if (req->slot >= 0 && ngx_strncmp(r->str, "TRYAGAIN", 8) == 0
         && req->tryagains < NGX_KEFU_REDIS_TRYAGAIN && !link->rd->exiting)
     {
         req->tryagains++;
@@ -1979,10 +2047,10 @@ ngx_kefu_redis_reply(redisAsyncContext *ac, void *reply, void *privdata)
         req->wait.log = link->rd->log;
         req->wait.cancelable = 1;
         ngx_add_timer(&req->wait, NGX_KEFU_REDIS_TRYAGAIN_WAIT);
-        return;
+        return NGX_DONE;
     }
 
-    ngx_kefu_redis_done(req, reply);
+    return NGX_OK;
 }
 
 
@@ -2093,8 +2161,7 @@ static ngx_int_t
 ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req, ngx_kefu_redis_link_t *link,
     ngx_uint_t asking)
 {
-    size_t       len;
-    const char  *argv[1];
+    ngx_kefu_redis_args_t  a;
 
     if (link->ac == NULL || link->state != NGX_KEFU_LINK_READY
         || link->rd->exiting)
@@ -2103,10 +2170,11 @@ ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req, ngx_kefu_redis_link_t *link,
     }
 
     if (asking) {
-        argv[0] = "ASKING";
-        len = 6;
+        ngx_kefu_redis_args(&a, ngx_kefu_word("ASKING"));
 
-        if (ngx_kefu_redis_send(link, NULL, NULL, 1, argv, &len) != NGX_OK) {
+        if (ngx_kefu_redis_send(link, NULL, NULL, a.argc, a.argv, a.lens)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -2146,10 +2214,10 @@ static ngx_int_t
 ngx_kefu_redis_wait(ngx_kefu_redis_req_t *req, redisReply *reply)
 {
     u_char                 n[NGX_INT_T_LEN], t[NGX_INT_T_LEN];
-    size_t                 lens[3];
-    const char            *argv[3];
+    ngx_str_t              ns, ts;
     ngx_kefu_redis_t      *rd;
     ngx_kefu_redis_wait_t *w;
+    ngx_kefu_redis_args_t  a;
 
     rd = req->link->rd;
 
@@ -2171,16 +2239,16 @@ ngx_kefu_redis_wait(ngx_kefu_redis_req_t *req, redisReply *reply)
         return NGX_ERROR;
     }
 
-    argv[0] = "WAIT";
-    lens[0] = 4;
-    argv[1] = (char *) n;
-    lens[1] = ngx_sprintf(n, "%i", rd->conf->wait) - n;
-    argv[2] = (char *) t;
-    lens[2] = ngx_sprintf(t, "%M", rd->conf->wait_timeout) - t;
+    ns.data = n;
+    ns.len = ngx_sprintf(n, "%i", rd->conf->wait) - n;
+    ts.data = t;
+    ts.len = ngx_sprintf(t, "%M", rd->conf->wait_timeout) - t;
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("WAIT"), &ns, &ts);
 
     /* not counted against the cap: it finishes a call already admitted */
-    if (ngx_kefu_redis_send(req->link, ngx_kefu_redis_wait_reply, w, 3,
-                            argv, lens)
+    if (ngx_kefu_redis_send(req->link, ngx_kefu_redis_wait_reply, w, a.argc,
+                            a.argv, a.lens)
         != NGX_OK)
     {
         ngx_kefu_redis_free_reply(w->kept);
@@ -2484,9 +2552,8 @@ ngx_kefu_redis_ping_handler(ngx_event_t *ev)
 {
     ngx_kefu_redis_t  *rd = ev->data;
 
-    size_t       lens[3];
-    ngx_msec_t   waited;
-    const char  *argv[3];
+    ngx_msec_t              waited;
+    ngx_kefu_redis_args_t   a;
 
     if (rd->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -2532,16 +2599,12 @@ ngx_kefu_redis_ping_handler(ngx_event_t *ev)
     if (rd->cmd.state == NGX_KEFU_LINK_READY
         && rd->sub.state == NGX_KEFU_LINK_READY && rd->probe_subscribed)
     {
-        argv[0] = "PUBLISH";
-        lens[0] = 7;
-        argv[1] = (char *) rd->probe.data;
-        lens[1] = rd->probe.len;
-        argv[2] = "1";
-        lens[2] = 1;
+        ngx_kefu_redis_args(&a, ngx_kefu_word("PUBLISH"), &rd->probe,
+                            ngx_kefu_word("1"));
 
         /* not counted against the cap: it is what finds a stall */
         if (ngx_kefu_redis_send(&rd->cmd, ngx_kefu_redis_probe_reply, NULL,
-                                3, argv, lens)
+                                a.argc, a.argv, a.lens)
             == NGX_OK)
         {
             rd->probing = 1;

@@ -135,6 +135,33 @@ ngx_int_t ngx_kefu_redis_eval_n(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, ngx_uint_t n, int nkeys,
     int argc, const char **argv, const size_t *argvlen);
 
+/*
+ * A plain (non-script) command's argv and lens from its words, each an
+ * ngx_str_t *, a literal word as ngx_kefu_word("ZRANGE"):
+ *
+ *     ngx_kefu_redis_args(&a, ngx_kefu_word("DEL"), &key);
+ *     ngx_kefu_redis_command(rd, h, data, a.argc, a.argv, a.lens);
+ *
+ * The words fill an array of NGX_KEFU_REDIS_ARGS: more are a compile-time
+ * error ("excess elements"), not a command cut short.  The words' bytes are
+ * not copied: they must live until the command is sent (hiredis copies it).
+ */
+#define NGX_KEFU_REDIS_ARGS  8
+
+typedef struct {
+    int                          argc;
+    const char                  *argv[NGX_KEFU_REDIS_ARGS];
+    size_t                       lens[NGX_KEFU_REDIS_ARGS];
+} ngx_kefu_redis_args_t;
+
+#define ngx_kefu_word(s)  (&(ngx_str_t) ngx_string(s))
+
+#define ngx_kefu_redis_args(a, ...)                                           \
+    ngx_kefu_redis_args_set(a,                                                \
+                            (ngx_str_t *[NGX_KEFU_REDIS_ARGS]) { __VA_ARGS__ })
+
+void ngx_kefu_redis_args_set(ngx_kefu_redis_args_t *a, ngx_str_t **words);
+
 ngx_int_t ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen);

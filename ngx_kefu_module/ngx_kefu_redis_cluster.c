@@ -418,16 +418,12 @@ ngx_kefu_redis_cluster_refresh(ngx_kefu_redis_t *rd)
 static void
 ngx_kefu_redis_map_ask(ngx_kefu_redis_link_t *link)
 {
-    size_t       lens[2];
-    const char  *argv[2];
+    ngx_kefu_redis_args_t  a;
 
-    argv[0] = "CLUSTER";
-    lens[0] = 7;
-    argv[1] = "SLOTS";
-    lens[1] = 5;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("CLUSTER"), ngx_kefu_word("SLOTS"));
 
-    if (ngx_kefu_redis_send(link, ngx_kefu_redis_map_reply, link->node, 2,
-                            argv, lens)
+    if (ngx_kefu_redis_send(link, ngx_kefu_redis_map_reply, link->node,
+                            a.argc, a.argv, a.lens)
         == NGX_OK)
     {
         link->rd->map_asked = 1;

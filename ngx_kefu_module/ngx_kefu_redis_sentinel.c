@@ -498,10 +498,11 @@ ngx_kefu_sentinel_on_connect(const redisAsyncContext *ac, int status)
 {
     ngx_kefu_redis_sentinel_t  *s = ac->data;
 
-    size_t          lens[3];
-    const char     *argv[3];
-    ngx_uint_t      n;
-    redisAsyncContext  *rac;
+    size_t                  lens[3];
+    const char             *argv[3];
+    ngx_uint_t              n;
+    redisAsyncContext      *rac;
+    ngx_kefu_redis_args_t   a;
 
     if (status != REDIS_OK) {
         /* hiredis frees the context after this; the cleanup moves on */
@@ -528,15 +529,12 @@ ngx_kefu_sentinel_on_connect(const redisAsyncContext *ac, int status)
                                      (int) n, argv, lens);
     }
 
-    argv[0] = "SENTINEL";
-    lens[0] = 8;
-    argv[1] = "get-master-addr-by-name";
-    lens[1] = 23;
-    argv[2] = (char *) s->sc->name.data;
-    lens[2] = s->sc->name.len;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("SENTINEL"),
+                        ngx_kefu_word("get-master-addr-by-name"),
+                        &s->sc->name);
 
-    (void) redisAsyncCommandArgv(rac, ngx_kefu_sentinel_addr_reply, s, 3,
-                                 argv, lens);
+    (void) redisAsyncCommandArgv(rac, ngx_kefu_sentinel_addr_reply, s, a.argc,
+                                 a.argv, a.lens);
 }
 
 
@@ -565,8 +563,8 @@ ngx_kefu_sentinel_addr_reply(redisAsyncContext *ac, void *reply,
 {
     ngx_kefu_redis_sentinel_t  *s = privdata;
 
-    size_t       lens[2];
-    const char  *argv[2], *why;
+    const char             *why;
+    ngx_kefu_redis_args_t   a;
     redisReply  *r = reply;
 
     if (r == NULL || s->exiting) {
@@ -608,13 +606,11 @@ ngx_kefu_sentinel_addr_reply(redisAsyncContext *ac, void *reply,
     s->state = NGX_KEFU_SENTINEL_WATCHING;
     s->failed = 0;
 
-    argv[0] = "SUBSCRIBE";
-    lens[0] = 9;
-    argv[1] = "+switch-master";
-    lens[1] = 14;
+    ngx_kefu_redis_args(&a, ngx_kefu_word("SUBSCRIBE"),
+                        ngx_kefu_word("+switch-master"));
 
-    (void) redisAsyncCommandArgv(ac, ngx_kefu_sentinel_sub_reply, s, 2, argv,
-                                 lens);
+    (void) redisAsyncCommandArgv(ac, ngx_kefu_sentinel_sub_reply, s, a.argc,
+                                 a.argv, a.lens);
 }
 
 

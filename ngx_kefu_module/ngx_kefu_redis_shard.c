@@ -44,6 +44,12 @@ static ngx_int_t ngx_kefu_redis_shard_append(ngx_kefu_redis_shard_t *sh,
 static void ngx_kefu_redis_shard_flush(ngx_kefu_redis_shard_t *sh);
 static void ngx_kefu_redis_shard_reply(ngx_kefu_redis_shard_t *sh,
     redisReply *r);
+static void ngx_kefu_redis_shard_status(ngx_kefu_redis_shard_t *sh,
+    redisReply *r);
+static void ngx_kefu_redis_shard_error(ngx_kefu_redis_shard_t *sh,
+    redisReply *r);
+static void ngx_kefu_redis_shard_push(ngx_kefu_redis_shard_t *sh,
+    redisReply *r);
 static void ngx_kefu_redis_shard_ready_link(ngx_kefu_redis_shard_t *sh);
 static void ngx_kefu_redis_shard_resync(ngx_kefu_redis_t *rd);
 static ngx_kefu_redis_channel_t *ngx_kefu_redis_shard_channel(
@@ -417,58 +423,88 @@ ngx_kefu_redis_shard_ponged(ngx_kefu_redis_shard_t *sh)
 static void
 ngx_kefu_redis_shard_reply(ngx_kefu_redis_shard_t *sh, redisReply *r)
 {
+    switch (r->type) {
+
+    case REDIS_REPLY_STATUS:
+        ngx_kefu_redis_shard_status(sh, r);
+        return;
+
+    case REDIS_REPLY_ERROR:
+        ngx_kefu_redis_shard_error(sh, r);
+        return;
+
+    case REDIS_REPLY_ARRAY:
+        ngx_kefu_redis_shard_push(sh, r);
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+static void
+ngx_kefu_redis_shard_status(ngx_kefu_redis_shard_t *sh, redisReply *r)
+{
+    if (r->len == 4 && ngx_strncmp(r->str, "PONG", 4) == 0) {
+        if (sh->state == NGX_KEFU_LINK_HANDSHAKE) {
+            ngx_kefu_redis_shard_ready_link(sh);
+            return;
+        }
+
+        /*
+         * the health check's answer on a link with no channel
+         * subscribed (a master none of this worker's channels hash
+         * to): Redis answers +PONG there, ["pong", ""] only once
+         * subscribed
+         */
+        ngx_kefu_redis_shard_ponged(sh);
+    }
+
+    /* +OK: AUTH */
+}
+
+
+static void
+ngx_kefu_redis_shard_error(ngx_kefu_redis_shard_t *sh, redisReply *r)
+{
+    ngx_kefu_redis_t  *rd;
+
+    rd = sh->node->rd;
+
+    /*
+     * A channel's slot moved (a resharding): not a fault; the link is
+     * made again and its channels subscribed where they are now
+     */
+    if (ngx_strncmp(r->str, "MOVED ", 6) == 0
+        || ngx_strncmp(r->str, "ASK ", 4) == 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "kefu: redis %s sharded pub/sub: %s, following",
+                      sh->node->name, r->str);
+        ngx_kefu_redis_shard_down(sh, "moved");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "kefu: redis %s sharded pub/sub refused: %s",
+                  sh->node->name, r->str);
+    ngx_kefu_redis_shard_down(sh, "refused");
+}
+
+
+/* what the link pushes: pong, smessage, ssubscribe, sunsubscribe */
+
+static void
+ngx_kefu_redis_shard_push(ngx_kefu_redis_shard_t *sh, redisReply *r)
+{
     ngx_str_t                  kind, channel, payload;
     ngx_kefu_redis_t          *rd;
     ngx_kefu_redis_channel_t  *ch;
 
     rd = sh->node->rd;
 
-    if (r->type == REDIS_REPLY_STATUS) {
-        if (r->len == 4 && ngx_strncmp(r->str, "PONG", 4) == 0) {
-            if (sh->state == NGX_KEFU_LINK_HANDSHAKE) {
-                ngx_kefu_redis_shard_ready_link(sh);
-                return;
-            }
-
-            /*
-             * the health check's answer on a link with no channel
-             * subscribed (a master none of this worker's channels hash
-             * to): Redis answers +PONG there, ["pong", ""] only once
-             * subscribed
-             */
-            ngx_kefu_redis_shard_ponged(sh);
-        }
-
-        /* +OK: AUTH */
-        return;
-    }
-
-    if (r->type == REDIS_REPLY_ERROR) {
-
-        /*
-         * A channel's slot moved (a resharding): not a fault; the link is
-         * made again and its channels subscribed where they are now
-         */
-        if (ngx_strncmp(r->str, "MOVED ", 6) == 0
-            || ngx_strncmp(r->str, "ASK ", 4) == 0)
-        {
-            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                          "kefu: redis %s sharded pub/sub: %s, following",
-                          sh->node->name, r->str);
-            ngx_kefu_redis_shard_down(sh, "moved");
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "kefu: redis %s sharded pub/sub refused: %s",
-                      sh->node->name, r->str);
-        ngx_kefu_redis_shard_down(sh, "refused");
-        return;
-    }
-
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2
-        || r->element[0]->type != REDIS_REPLY_STRING)
-    {
+    if (r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
         return;
     }
 

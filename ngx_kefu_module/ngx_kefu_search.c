@@ -29,6 +29,9 @@ static ngx_int_t ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *doc_key, ngx_str_t *member, int64_t ts, ngx_str_t *doc);
 static void ngx_kefu_search_indexed(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static ngx_kefu_search_terms_t *ngx_kefu_search_msg_terms(json_t *j);
+static char *ngx_kefu_search_msg_doc(json_t *j, ngx_str_t *conv,
+    uint64_t seq, int64_t ts);
 
 
 /* decode one UTF-8 character; *n its length (1 for a byte that is not one) */
@@ -282,8 +285,8 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 {
     char                     *s;
     u_char                   *key, *p;
-    size_t                    len, cut;
-    json_t                   *j, *text, *att, *doc;
+    size_t                    len;
+    json_t                   *j;
     ngx_str_t                 doc_key, member, docs;
     ngx_kefu_search_terms_t  *t;
 
@@ -299,73 +302,14 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         return;
     }
 
-    text = json_object_get(j, "text");
-    att = json_object_get(j, "attachment");
-
-    t = ngx_alloc(sizeof(ngx_kefu_search_terms_t), ngx_cycle->log);
+    t = ngx_kefu_search_msg_terms(j);
     if (t == NULL) {
         json_decref(j);
         return;
     }
 
-    /* the text, else what a file is called */
-    if (json_is_string(text) && json_string_length(text)) {
-        ngx_kefu_search_terms(t, (u_char *) json_string_value(text),
-                              json_string_length(text), 0);
-
-    } else if (json_is_string(json_object_get(att, "name"))) {
-        s = (char *) json_string_value(json_object_get(att, "name"));
-        ngx_kefu_search_terms(t, (u_char *) s, ngx_strlen(s), 0);
-
-    } else {
-        t->n = 0;
-    }
-
-    if (t->n == 0) {
-        ngx_free(t);
-        json_decref(j);
-        return;
-    }
-
-    /* the start of the text, cut at a character's boundary */
-    s = json_is_string(text) ? (char *) json_string_value(text) : "";
-    len = ngx_strlen(s);
-    cut = len;
-
-    if (cut > NGX_KEFU_SEARCH_SNIPPET) {
-        cut = NGX_KEFU_SEARCH_SNIPPET;
-
-        while (cut && ((u_char) s[cut] & 0xc0) == 0x80) {
-            cut--;
-        }
-    }
-
-    doc = json_pack("{s:s%,s:I,s:I,s:O,s:s%}",
-                    "conv", conv->data, conv->len,
-                    "seq", (json_int_t) seq,
-                    "ts", (json_int_t) ts,
-                    "from", json_object_get(j, "from")
-                            ? json_object_get(j, "from") : json_null(),
-                    "text", s, cut);
-
-    if (doc && cut < len) {
-        json_object_set_new(doc, "cut", json_true());
-    }
-
-    if (doc && json_is_true(json_object_get(j, "private"))) {
-        json_object_set_new(doc, "private", json_true());
-    }
-
-    if (doc && json_is_object(att)) {
-        json_object_set(doc, "attachment",
-                        json_object_get(att, "name")
-                        ? json_object_get(att, "name") : json_null());
-    }
-
+    s = ngx_kefu_search_msg_doc(j, conv, seq, ts);
     json_decref(j);
-
-    s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
 
     len = sizeof("kefu:{s:}:ix:m::") + site->name.len + conv->len
           + NGX_INT64_LEN;
@@ -395,6 +339,106 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_free(key);
     free(s);
     ngx_free(t);
+}
+
+
+/* the terms of the message's text, else of what its file is called; NULL
+ * when there are none (ngx_free() what it returns) */
+
+static ngx_kefu_search_terms_t *
+ngx_kefu_search_msg_terms(json_t *j)
+{
+    char                     *s;
+    json_t                   *text, *att;
+    ngx_kefu_search_terms_t  *t;
+
+    text = json_object_get(j, "text");
+    att = json_object_get(j, "attachment");
+
+    t = ngx_alloc(sizeof(ngx_kefu_search_terms_t), ngx_cycle->log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    if (json_is_string(text) && json_string_length(text)) {
+        ngx_kefu_search_terms(t, (u_char *) json_string_value(text),
+                              json_string_length(text), 0);
+
+    } else if (json_is_string(json_object_get(att, "name"))) {
+        s = (char *) json_string_value(json_object_get(att, "name"));
+        ngx_kefu_search_terms(t, (u_char *) s, ngx_strlen(s), 0);
+
+    } else {
+        t->n = 0;
+    }
+
+    if (t->n == 0) {
+        ngx_free(t);
+        return NULL;
+    }
+
+    return t;
+}
+
+
+/*
+ * The hit's document, as JSON text (free() it): who wrote it and the
+ * start of the text, cut at a character's boundary; NULL on failure.
+ */
+
+static char *
+ngx_kefu_search_msg_doc(json_t *j, ngx_str_t *conv, uint64_t seq,
+    int64_t ts)
+{
+    char    *s;
+    size_t   len, cut;
+    json_t  *text, *att, *doc;
+
+    text = json_object_get(j, "text");
+    att = json_object_get(j, "attachment");
+
+    s = json_is_string(text) ? (char *) json_string_value(text) : "";
+    len = ngx_strlen(s);
+    cut = len;
+
+    if (cut > NGX_KEFU_SEARCH_SNIPPET) {
+        cut = NGX_KEFU_SEARCH_SNIPPET;
+
+        while (cut && ((u_char) s[cut] & 0xc0) == 0x80) {
+            cut--;
+        }
+    }
+
+    doc = json_pack("{s:s%,s:I,s:I,s:O,s:s%}",
+                    "conv", conv->data, conv->len,
+                    "seq", (json_int_t) seq,
+                    "ts", (json_int_t) ts,
+                    "from", json_object_get(j, "from")
+                            ? json_object_get(j, "from") : json_null(),
+                    "text", s, cut);
+
+    if (doc == NULL) {
+        return NULL;
+    }
+
+    if (cut < len) {
+        json_object_set_new(doc, "cut", json_true());
+    }
+
+    if (json_is_true(json_object_get(j, "private"))) {
+        json_object_set_new(doc, "private", json_true());
+    }
+
+    if (json_is_object(att)) {
+        json_object_set(doc, "attachment",
+                        json_object_get(att, "name")
+                        ? json_object_get(att, "name") : json_null());
+    }
+
+    s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+
+    return s;
 }
 
 

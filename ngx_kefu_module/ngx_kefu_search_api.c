@@ -32,8 +32,18 @@ typedef struct {
 } ngx_kefu_search_req_t;
 
 
+static ngx_int_t ngx_kefu_search_query(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_kefu_search_req_t *sr,
+    ngx_kefu_search_terms_t *t);
+static ngx_int_t ngx_kefu_search_before(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, ngx_str_t *ts, ngx_str_t *member);
 static ngx_int_t ngx_kefu_search_found(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+static size_t ngx_kefu_search_fetch_len(ngx_kefu_api_t *api,
+    redisReply *hits, redisReply *vis, ngx_uint_t nh, ngx_uint_t nv);
+static ngx_uint_t ngx_kefu_search_fetch_keys(ngx_kefu_api_t *api,
+    ngx_kefu_search_req_t *sr, redisReply *hits, redisReply *vis, u_char *p,
+    const char **argv, size_t *lens);
 static ngx_int_t ngx_kefu_search_fetched(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_search_filters(ngx_http_request_t *r,
@@ -50,7 +60,6 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                    n3[NGX_INT_T_LEN];
     size_t                   *lens, pre;
     ngx_str_t                 bef_ts, bef_member;
-    ngx_int_t                 rc;
     ngx_uint_t                i, k, nkeys;
     const char              **argv;
     ngx_kefu_search_req_t    *sr;
@@ -63,70 +72,10 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_kefu_api_arg(r, "q", &sr->q) != NGX_OK) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"q\" is required: the words to look for");
-    }
-
-    if (sr->q.len > NGX_KEFU_SEARCH_QUERY_MAX
-        || ngx_kefu_utf8_validate(NGX_KEFU_UTF8_ACCEPT, sr->q.data, sr->q.len)
-           != NGX_KEFU_UTF8_ACCEPT)
+    if (ngx_kefu_search_query(r, api, sr, t) != NGX_OK
+        || ngx_kefu_search_before(r, api, &bef_ts, &bef_member) != NGX_OK)
     {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"q\" must be UTF-8 text of at most 200 "
-                                  "bytes");
-    }
-
-    ngx_kefu_search_terms(t, sr->q.data, sr->q.len, 1);
-
-    if (t->n == 0) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"q\" has no words to look for (only "
-                                  "punctuation or spaces)");
-    }
-
-    if (t->n > NGX_KEFU_SEARCH_QTERMS_MAX) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"q\" has more than 16 words (a CJK "
-                                  "query counts each pair of characters)");
-    }
-
-    sr->limit = NGX_KEFU_SEARCH_HITS;
-    rc = ngx_kefu_api_arg_int(r, api, "limit", 1, NGX_KEFU_SEARCH_HITS_MAX,
-                              &sr->limit);
-    if (rc == NGX_ABORT) {
         return api->rc;
-    }
-
-    /* before: a page's "next", "<ts>:<conv>:<seq>", or a time (ms) */
-    ngx_str_null(&bef_ts);
-    ngx_str_null(&bef_member);
-
-    if (ngx_kefu_api_arg(r, "before", &bef_ts) == NGX_OK) {
-        p = ngx_strlchr(bef_ts.data, bef_ts.data + bef_ts.len, ':');
-
-        if (p) {
-            bef_member.data = p + 1;
-            bef_member.len = bef_ts.data + bef_ts.len - p - 1;
-            bef_ts.len = p - bef_ts.data;
-        }
-
-        for (i = 0; i < bef_member.len; i++) {
-            if (!(bef_member.data[i] >= '0' && bef_member.data[i] <= '9')
-                && bef_member.data[i] != ':')
-            {
-                break;
-            }
-        }
-
-        if (bef_ts.len == 0 || bef_ts.len > 15
-            || ngx_atoof(bef_ts.data, bef_ts.len) == NGX_ERROR
-            || (p && (bef_member.len == 0 || i < bef_member.len)))
-        {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "\"before\" must be the \"next\" of a "
-                                      "page, or a time in ms");
-        }
     }
 
     if (ngx_kefu_search_filters(r, api, sr) != NGX_OK) {
@@ -179,6 +128,108 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_find, (int) nkeys,
                               (int) k, argv, lens, ngx_kefu_search_found);
+}
+
+
+/*
+ * "q", its terms, and "limit": NGX_OK, or NGX_ABORT with the error sent
+ * and its code in api->rc.
+ */
+
+static ngx_int_t
+ngx_kefu_search_query(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_search_req_t *sr, ngx_kefu_search_terms_t *t)
+{
+    const char  *err;
+
+    if (ngx_kefu_api_arg(r, "q", &sr->q) != NGX_OK) {
+        err = "\"q\" is required: the words to look for";
+        goto bad;
+    }
+
+    if (sr->q.len > NGX_KEFU_SEARCH_QUERY_MAX
+        || ngx_kefu_utf8_validate(NGX_KEFU_UTF8_ACCEPT, sr->q.data, sr->q.len)
+           != NGX_KEFU_UTF8_ACCEPT)
+    {
+        err = "\"q\" must be UTF-8 text of at most 200 bytes";
+        goto bad;
+    }
+
+    ngx_kefu_search_terms(t, sr->q.data, sr->q.len, 1);
+
+    if (t->n == 0) {
+        err = "\"q\" has no words to look for (only punctuation or spaces)";
+        goto bad;
+    }
+
+    if (t->n > NGX_KEFU_SEARCH_QTERMS_MAX) {
+        err = "\"q\" has more than 16 words (a CJK query counts each pair "
+              "of characters)";
+        goto bad;
+    }
+
+    sr->limit = NGX_KEFU_SEARCH_HITS;
+
+    /* NGX_ABORT: api->rc set */
+    return ngx_kefu_api_arg_int(r, api, "limit", 1, NGX_KEFU_SEARCH_HITS_MAX,
+                                &sr->limit) == NGX_ABORT
+           ? NGX_ABORT : NGX_OK;
+
+bad:
+
+    api->rc = ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request", err);
+
+    return NGX_ABORT;
+}
+
+
+/*
+ * "before": a page's "next", "<ts>:<conv>:<seq>", or a time (ms); both
+ * empty without it.  NGX_OK, or NGX_ABORT with the error sent and its code
+ * in api->rc.
+ */
+
+static ngx_int_t
+ngx_kefu_search_before(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_str_t *ts, ngx_str_t *member)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    ngx_str_null(ts);
+    ngx_str_null(member);
+
+    if (ngx_kefu_api_arg(r, "before", ts) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    p = ngx_strlchr(ts->data, ts->data + ts->len, ':');
+
+    if (p) {
+        member->data = p + 1;
+        member->len = ts->data + ts->len - p - 1;
+        ts->len = p - ts->data;
+    }
+
+    for (i = 0; i < member->len; i++) {
+        if (!(member->data[i] >= '0' && member->data[i] <= '9')
+            && member->data[i] != ':')
+        {
+            break;
+        }
+    }
+
+    if (ts->len == 0 || ts->len > 15
+        || ngx_atoof(ts->data, ts->len) == NGX_ERROR
+        || (p && (member->len == 0 || i < member->len)))
+    {
+        api->rc = ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "\"before\" must be the \"next\" of a "
+                                     "page, or a time in ms");
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -238,9 +289,9 @@ ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                 *p;
     u_char                  n1[NGX_INT_T_LEN], n2[NGX_INT_T_LEN];
     u_char                  n3[NGX_INT_T_LEN];
-    size_t                 *lens, len;
-    ngx_uint_t              i, k, nh, nv, nkeys;
-    redisReply             *hits, *vis, *e;
+    size_t                 *lens;
+    ngx_uint_t              k, nh, nv, nkeys;
+    redisReply             *hits, *vis;
     const char            **argv;
     ngx_kefu_search_req_t  *sr;
 
@@ -270,6 +321,49 @@ ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                            "hits", "visitors", "next"));
     }
 
+    argv = ngx_palloc(r->pool, (nkeys + 3) * (sizeof(char *)
+                                              + sizeof(size_t)));
+    p = ngx_pnalloc(r->pool, ngx_kefu_search_fetch_len(api, hits, vis, nh,
+                                                       nv));
+
+    sr->visitors = ngx_palloc(r->pool, (nv + 1) * sizeof(ngx_str_t));
+    sr->ts = ngx_palloc(r->pool, (nh + 1) * sizeof(int64_t));
+
+    if (argv == NULL || p == NULL || sr->visitors == NULL
+        || sr->ts == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lens = (size_t *) (argv + nkeys + 3);
+
+    k = ngx_kefu_search_fetch_keys(api, sr, hits, vis, p, argv, lens);
+
+    sr->nh = nh;
+    sr->nv = nv;
+
+    argv[k] = (char *) n1;
+    lens[k++] = ngx_sprintf(n1, "%ui", nh) - n1;
+    argv[k] = (char *) n2;
+    lens[k++] = ngx_sprintf(n2, "%ui", nv) - n2;
+    argv[k] = (char *) n3;
+    lens[k++] = ngx_sprintf(n3, "%ui", sr->nf) - n3;
+
+    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_fetch, (int) nkeys,
+                              (int) k, argv, lens, ngx_kefu_search_fetched);
+}
+
+
+/* the bytes search_fetch's keys and the visitors' ids take */
+
+static size_t
+ngx_kefu_search_fetch_len(ngx_kefu_api_t *api, redisReply *hits,
+    redisReply *vis, ngx_uint_t nh, ngx_uint_t nv)
+{
+    size_t       len;
+    ngx_uint_t   i;
+    redisReply  *e;
+
     len = 0;
 
     for (i = 0; i < nh; i++) {
@@ -285,20 +379,27 @@ ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
     len += (nh + 2 * nv) * (sizeof("kefu:{s:}:ix:m::convs")
                             + api->site->name.len);
 
-    argv = ngx_palloc(r->pool, (nkeys + 3) * (sizeof(char *)
-                                              + sizeof(size_t)));
-    p = ngx_pnalloc(r->pool, len);
+    return len;
+}
 
-    sr->visitors = ngx_palloc(r->pool, (nv + 1) * sizeof(ngx_str_t));
-    sr->ts = ngx_palloc(r->pool, (nh + 1) * sizeof(int64_t));
 
-    if (argv == NULL || p == NULL || sr->visitors == NULL
-        || sr->ts == NULL)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+/*
+ * search_fetch's keys, written at p: the hits' ix:m keys (the last one's
+ * member is the next page's cursor), each visitor's record and list of
+ * conversations, the agent's filters; the visitors' ids kept in sr.
+ * Returns how many.
+ */
 
-    lens = (size_t *) (argv + nkeys + 3);
+static ngx_uint_t
+ngx_kefu_search_fetch_keys(ngx_kefu_api_t *api, ngx_kefu_search_req_t *sr,
+    redisReply *hits, redisReply *vis, u_char *p, const char **argv,
+    size_t *lens)
+{
+    ngx_uint_t   i, k, nh, nv;
+    redisReply  *e;
+
+    nh = hits->elements / 2;
+    nv = vis->elements;
     k = 0;
 
     for (i = 0; i < nh; i++) {
@@ -335,18 +436,7 @@ ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
         lens[k++] = sr->filter[i].len;
     }
 
-    sr->nh = nh;
-    sr->nv = nv;
-
-    argv[k] = (char *) n1;
-    lens[k++] = ngx_sprintf(n1, "%ui", nh) - n1;
-    argv[k] = (char *) n2;
-    lens[k++] = ngx_sprintf(n2, "%ui", nv) - n2;
-    argv[k] = (char *) n3;
-    lens[k++] = ngx_sprintf(n3, "%ui", sr->nf) - n3;
-
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_fetch, (int) nkeys,
-                              (int) k, argv, lens, ngx_kefu_search_fetched);
+    return k;
 }
 
 

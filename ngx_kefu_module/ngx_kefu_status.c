@@ -101,6 +101,10 @@ struct ngx_kefu_status_metric_s {
 
 
 static ngx_int_t ngx_kefu_status_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_status_format(ngx_http_request_t *r,
+    ngx_kefu_status_ctx_t *ctx);
+static void ngx_kefu_status_ask(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_status_ctx_t *ctx);
 static void ngx_kefu_status_cleanup(void *data);
 static void ngx_kefu_status_reply(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
@@ -451,14 +455,6 @@ ngx_kefu_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_kefu_status_handler(ngx_http_request_t *r)
 {
-    ngx_str_t              fmt;
-    ngx_int_t              rc;
-    ngx_uint_t             i;
-    ngx_kefu_call_t        call;
-#if (NGX_HTTP_HEADERS)
-    ngx_table_elt_t       *accept;
-#endif
-    ngx_kefu_site_t       *site;
     ngx_pool_cleanup_t    *cln;
     ngx_kefu_main_conf_t  *kmcf;
     ngx_kefu_status_ctx_t *ctx;
@@ -482,33 +478,9 @@ ngx_kefu_status_handler(ngx_http_request_t *r)
 
     ctx->r = r;
 
-    if (ngx_http_arg(r, (u_char *) "format", 6, &fmt) == NGX_OK) {
-
-        if (fmt.len == 10
-            && ngx_strncmp(fmt.data, "prometheus", 10) == 0)
-        {
-            ctx->prometheus = 1;
-
-        } else if (!(fmt.len == 4 && ngx_strncmp(fmt.data, "json", 4) == 0)) {
-            return ngx_kefu_status_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "bad_request",
-                                         "format is json or prometheus");
-        }
-
-#if (NGX_HTTP_HEADERS)
-    } else {
-        /* Prometheus asks for text/plain;version=0.0.4 */
-        accept = r->headers_in.accept;
-
-        if (accept
-            && ngx_strlcasestrn(accept->value.data,
-                                accept->value.data + accept->value.len,
-                                (u_char *) "text/plain", 10 - 1)
-               != NULL)
-        {
-            ctx->prometheus = 1;
-        }
-#endif
+    if (ngx_kefu_status_format(r, ctx) != NGX_OK) {
+        return ngx_kefu_status_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "format is json or prometheus");
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -535,6 +507,80 @@ ngx_kefu_status_handler(ngx_http_request_t *r)
         ctx->redis = NGX_KEFU_STATUS_REDIS_DOWN;
         return ngx_kefu_status_send(ctx);
     }
+
+    ngx_kefu_status_ask(kmcf, ctx);
+
+    if (ctx->waiting == 0) {
+        return ngx_kefu_status_send(ctx);
+    }
+
+    ngx_queue_insert_tail(&ngx_kefu_status_waiting, &ctx->queue);
+    ctx->linked = 1;
+
+    /* notice a client that leaves: its request goes, the replies find none */
+    r->read_event_handler = ngx_http_test_reading;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * ?format=json or prometheus; without it, Prometheus's Accept
+ * (text/plain;version=0.0.4) picks its format.  NGX_DECLINED: another
+ * format asked for.
+ */
+
+static ngx_int_t
+ngx_kefu_status_format(ngx_http_request_t *r, ngx_kefu_status_ctx_t *ctx)
+{
+    ngx_str_t         fmt;
+#if (NGX_HTTP_HEADERS)
+    ngx_table_elt_t  *accept;
+#endif
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &fmt) == NGX_OK) {
+
+        if (fmt.len == 10
+            && ngx_strncmp(fmt.data, "prometheus", 10) == 0)
+        {
+            ctx->prometheus = 1;
+
+        } else if (!(fmt.len == 4 && ngx_strncmp(fmt.data, "json", 4) == 0)) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+#if (NGX_HTTP_HEADERS)
+    accept = r->headers_in.accept;
+
+    if (accept
+        && ngx_strlcasestrn(accept->value.data,
+                            accept->value.data + accept->value.len,
+                            (u_char *) "text/plain", 10 - 1)
+           != NULL)
+    {
+        ctx->prometheus = 1;
+    }
+#endif
+
+    return NGX_OK;
+}
+
+
+/* each site's figures asked of Redis (the status script), one call a site;
+ * Redis counted down when a call cannot go */
+
+static void
+ngx_kefu_status_ask(ngx_kefu_main_conf_t *kmcf, ngx_kefu_status_ctx_t *ctx)
+{
+    ngx_int_t         rc;
+    ngx_uint_t        i;
+    ngx_kefu_call_t   call;
+    ngx_kefu_site_t  *site;
 
     if (ngx_kefu_status_waiting.next == NULL) {
         ngx_queue_init(&ngx_kefu_status_waiting);
@@ -567,20 +613,6 @@ ngx_kefu_status_handler(ngx_http_request_t *r)
 
         ctx->waiting++;
     }
-
-    if (ctx->waiting == 0) {
-        return ngx_kefu_status_send(ctx);
-    }
-
-    ngx_queue_insert_tail(&ngx_kefu_status_waiting, &ctx->queue);
-    ctx->linked = 1;
-
-    /* notice a client that leaves: its request goes, the replies find none */
-    r->read_event_handler = ngx_http_test_reading;
-
-    r->main->count++;
-
-    return NGX_DONE;
 }
 
 

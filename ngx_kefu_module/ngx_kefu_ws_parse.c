@@ -10,6 +10,12 @@
 #include "ngx_kefu_ws.h"
 
 
+static ngx_uint_t ngx_kefu_ws_parse_gather(ngx_kefu_frame_t *f, u_char **pos,
+    u_char *last);
+static ngx_int_t ngx_kefu_ws_parse_length(u_char **h, uint64_t *len,
+    const char **reason);
+
+
 /*
  * Consumes header bytes from *pos.  Returns NGX_AGAIN when the input ran out
  * first, NGX_OK with the frame described in f, or the close code the
@@ -21,34 +27,11 @@ ngx_int_t
 ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last,
     const char **reason)
 {
-    u_char    *p, *h, b0, b1;
+    u_char    *h, b0, b1;
     uint64_t   len;
-    ngx_uint_t i, need;
+    ngx_int_t  rc;
 
-    p = *pos;
-
-    while (p < last && f->have < f->need) {
-        f->hdr[f->have++] = *p++;
-
-        if (f->have == 2) {
-            b1 = f->hdr[1];
-
-            need = 2 + 4;
-
-            if ((b1 & 0x7f) == 126) {
-                need += 2;
-
-            } else if ((b1 & 0x7f) == 127) {
-                need += 8;
-            }
-
-            f->need = need;
-        }
-    }
-
-    *pos = p;
-
-    if (f->have < f->need || f->have < 2) {
+    if (!ngx_kefu_ws_parse_gather(f, pos, last)) {
         return NGX_AGAIN;
     }
 
@@ -84,35 +67,11 @@ ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last,
         return NGX_KEFU_CLOSE_PROTOCOL;
     }
 
-    len = b1 & 0x7f;
-    h += 2;
+    h++;
 
-    if (len == 126) {
-        len = ((uint64_t) h[0] << 8) | h[1];
-        h += 2;
-
-        /* the minimal encoding is mandatory (section 5.2) */
-        if (len < 126) {
-            *reason = "length not minimally encoded";
-            return NGX_KEFU_CLOSE_PROTOCOL;
-        }
-
-    } else if (len == 127) {
-        if (h[0] & 0x80) {
-            *reason = "invalid 64-bit length";
-            return NGX_KEFU_CLOSE_PROTOCOL;
-        }
-
-        len = 0;
-        for (i = 0; i < 8; i++) {
-            len = (len << 8) | h[i];
-        }
-        h += 8;
-
-        if (len <= 0xffff) {
-            *reason = "length not minimally encoded";
-            return NGX_KEFU_CLOSE_PROTOCOL;
-        }
+    rc = ngx_kefu_ws_parse_length(&h, &len, reason);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* control frames: never fragmented, at most 125 bytes (section 5.5) */
@@ -130,6 +89,94 @@ ngx_kefu_ws_parse_header(ngx_kefu_frame_t *f, u_char **pos, u_char *last,
     f->mask_pos = 0;
     f->remaining = len;
     f->in_payload = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The header's bytes from *pos into f->hdr; how many it takes is known
+ * from its second byte on.  Returns 1 once the whole header is there.
+ */
+
+static ngx_uint_t
+ngx_kefu_ws_parse_gather(ngx_kefu_frame_t *f, u_char **pos, u_char *last)
+{
+    u_char      *p, b1;
+    ngx_uint_t   need;
+
+    p = *pos;
+
+    while (p < last && f->have < f->need) {
+        f->hdr[f->have++] = *p++;
+
+        if (f->have == 2) {
+            b1 = f->hdr[1];
+
+            need = 2 + 4;
+
+            if ((b1 & 0x7f) == 126) {
+                need += 2;
+
+            } else if ((b1 & 0x7f) == 127) {
+                need += 8;
+            }
+
+            f->need = need;
+        }
+    }
+
+    *pos = p;
+
+    return f->have >= f->need && f->have >= 2;
+}
+
+
+/*
+ * The payload length from the header's second byte at *h on (7 bits, or
+ * 16 or 64 after them, each in its minimal encoding: section 5.2); *h
+ * left at the mask.
+ */
+
+static ngx_int_t
+ngx_kefu_ws_parse_length(u_char **h, uint64_t *len, const char **reason)
+{
+    u_char      *p;
+    uint64_t     n;
+    ngx_uint_t   i;
+
+    p = *h;
+    n = *p++ & 0x7f;
+
+    if (n == 126) {
+        n = ((uint64_t) p[0] << 8) | p[1];
+        p += 2;
+
+        if (n < 126) {
+            *reason = "length not minimally encoded";
+            return NGX_KEFU_CLOSE_PROTOCOL;
+        }
+
+    } else if (n == 127) {
+        if (p[0] & 0x80) {
+            *reason = "invalid 64-bit length";
+            return NGX_KEFU_CLOSE_PROTOCOL;
+        }
+
+        n = 0;
+        for (i = 0; i < 8; i++) {
+            n = (n << 8) | p[i];
+        }
+        p += 8;
+
+        if (n <= 0xffff) {
+            *reason = "length not minimally encoded";
+            return NGX_KEFU_CLOSE_PROTOCOL;
+        }
+    }
+
+    *h = p;
+    *len = n;
 
     return NGX_OK;
 }
