@@ -212,11 +212,16 @@ try {
   // ---- a visitor who wrote while the console was offline: sound on return ----
   await a.click('.tab[data-tab="queue"]');
   const p0 = await played(a);
+  const e0 = errors.length;
   await actx.setOffline(true);
   await a.waitForSelector('#conn:not([data-state="online"])');
   const V5 = await anon(vp, 'Hello, anyone there?');
   await actx.setOffline(false);
   await a.waitForSelector('#conn[data-state="online"]');
+  // a reconnect tried while offline is logged by the browser as an error
+  for (let i = errors.length - 1; i >= e0; i--) {
+    if (/WebSocket connection to .* failed/.test(errors[i])) errors.splice(i, 1);
+  }
   await a.waitForSelector(item(V5.conv));
   await until(async () => (await played(a)) > p0, 'the sound for what came while offline');
   ok(true, 'a conversation that came while the console was offline: sound when it is back');
@@ -236,7 +241,7 @@ try {
   await a.waitForSelector('#cue:not([hidden])');
   is(await played(a), 0, 'the cue without the sound');
 
-  is(errors.join('\n'), '', 'no console errors');
+  ok(errors.length === 0, 'no console errors', errors.join('\n'));
 } catch (e) {
   ok(false, 'the run: ' + e.message);
   console.log('# ' + (e.stack || e).toString().replace(/\n/g, '\n# '));
