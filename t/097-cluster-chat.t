@@ -1,5 +1,5 @@
-# Chat and routing on a real Redis Cluster of three masters and three
-# replicas (t/lib/Kefu/Cluster.pm), with two nginx hosts: visitors on one,
+# Chat and routing on a real Redis Cluster of three masters and six
+# replicas, two each (t/lib/Kefu/Cluster.pm), with two nginx hosts: visitors on one,
 # the agent on the other.
 #
 # - A site's conversations spread over every master (`{c:<conv>}` keys),
@@ -23,7 +23,10 @@ use POSIX qw(WNOHANG);
 workers(2);
 master_on();
 
-our $C = Kefu::Cluster->new;
+# two replicas a master: with wait=1 acks go on after a failover only if
+# the promoted replica has a replica of its own (docs/storage.md, "Failover
+# and durability": run at least N+1 replicas)
+our $C = Kefu::Cluster->new(replicas => 2);
 our $SITE = 'cc';
 our $SECRET = 'cc-secret-0123456789abcdef';
 
@@ -35,7 +38,8 @@ sub http_conf {
         . "kefu_site $main::SITE secret=$main::SECRET anonymous=on default_group=sales;\n";
 }
 
-# an agent of the site, on a host just started (it may not have Redis yet)
+# an agent of the site, online, on a host just started (it may not have
+# Redis yet)
 sub agent_on {
     my ($port, $id) = @_;
     my $t = jwt_hs256({sub => $id, role => 'agent', site => $main::SITE,
@@ -43,7 +47,7 @@ sub agent_on {
                        capacity => 200}, $main::SECRET);
     for (1 .. 100) {
         my ($ws, $w) = kefu_connect(port => $port, role => 'agent', site => $main::SITE,
-                                    token => $t);
+                                    token => $t, status => 'online');
         return $ws if $w->{type} eq 'welcome';
         select undef, undef, undef, 0.1;
     }
