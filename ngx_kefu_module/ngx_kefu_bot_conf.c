@@ -26,10 +26,20 @@ static ngx_int_t ngx_kefu_bot_check_rules(ngx_kefu_bot_check_t *c,
     json_t *v);
 static ngx_int_t ngx_kefu_bot_check_rule(ngx_kefu_bot_check_t *c, json_t *r,
     size_t i, ngx_uint_t *nkw);
+static ngx_int_t ngx_kefu_bot_check_when(ngx_kefu_bot_check_t *c, json_t *x,
+    size_t i);
 static ngx_int_t ngx_kefu_bot_check_cond(ngx_kefu_bot_check_t *c, json_t *x,
     size_t i, size_t j, ngx_uint_t *nkw);
+static ngx_int_t ngx_kefu_bot_check_keywords(ngx_kefu_bot_check_t *c,
+    json_t *x, json_t *v, size_t i, size_t j, ngx_uint_t *nkw);
+static ngx_int_t ngx_kefu_bot_check_compare(ngx_kefu_bot_check_t *c,
+    json_t *x, size_t i, size_t j);
+static ngx_int_t ngx_kefu_bot_check_context(ngx_kefu_bot_check_t *c,
+    json_t *x, size_t i, size_t j);
 static ngx_int_t ngx_kefu_bot_check_action(ngx_kefu_bot_check_t *c,
     json_t *x, size_t i, size_t j);
+static ngx_int_t ngx_kefu_bot_check_reply(ngx_kefu_bot_check_t *c,
+    json_t *x, json_t *v, size_t i, size_t j);
 static ngx_int_t ngx_kefu_bot_check_buttons(ngx_kefu_bot_check_t *c,
     json_t *x, const char *fmt, size_t i, size_t j);
 static ngx_uint_t ngx_kefu_bot_text_ok(json_t *v, size_t max);
@@ -38,6 +48,16 @@ static ngx_uint_t ngx_kefu_bot_id_ok(json_t *v);
 static ngx_uint_t ngx_kefu_bot_keys_ok(json_t *o, const char **keys);
 static ngx_int_t ngx_kefu_bot_compile_rules(ngx_kefu_bot_conf_t *bc);
 static ngx_int_t ngx_kefu_bot_compile_faq(ngx_kefu_bot_conf_t *bc);
+static void ngx_kefu_bot_compile_rule(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_rule_t *rule, json_t *r);
+static ngx_int_t ngx_kefu_bot_rules_keywords(ngx_kefu_bot_conf_t *bc,
+    ngx_str_t *words, uint32_t *ids, ngx_uint_t *nwords);
+static size_t ngx_kefu_bot_faq_phrases(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_faq_phrase_t *ph);
+static ngx_int_t ngx_kefu_bot_faq_keywords(ngx_kefu_bot_conf_t *bc,
+    ngx_str_t *words, uint32_t *ids, size_t *nwords);
+static ngx_int_t ngx_kefu_bot_faq_terms(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_search_terms_t *st);
 
 
 /* field from a format, err as given */
@@ -441,10 +461,8 @@ ngx_kefu_bot_check_rule(ngx_kefu_bot_check_t *c, json_t *r, size_t i,
 {
     size_t       j;
     json_t      *x, *y;
-    const char  *s;
     const char  *keys[] = { "id", "name", "enabled", "when", "if", "then",
                             NULL };
-    const char  *wkeys[] = { "type", "name", "seconds", NULL };
 
     if (!json_is_object(r) || !ngx_kefu_bot_keys_ok(r, keys)) {
         return ngx_kefu_bot_fail(c, "must be an object {\"id\", \"name\"?, "
@@ -473,39 +491,10 @@ ngx_kefu_bot_check_rule(ngx_kefu_bot_check_t *c, json_t *r, size_t i,
                                  "rules[%uz].enabled", i);
     }
 
-    x = json_object_get(r, "when");
-    y = json_object_get(x, "type");
-    s = json_is_string(y) ? json_string_value(y) : "";
-
-    if (!json_is_object(x) || !ngx_kefu_bot_keys_ok(x, wkeys)) {
-        return ngx_kefu_bot_fail(c, "must be {\"type\", \"name\"?, "
-                                 "\"seconds\"?}", "rules[%uz].when", i);
-    }
-
-    if (ngx_strcmp(s, "event") == 0) {
-        if (!ngx_kefu_bot_id_ok(json_object_get(x, "name"))) {
-            return ngx_kefu_bot_fail(c, "must be an event name (1-64 of "
-                                     "[A-Za-z0-9._@-])",
-                                     "rules[%uz].when.name", i);
-        }
-
-    } else if (ngx_strcmp(s, "waiting") == 0) {
-        y = json_object_get(x, "seconds");
-
-        if (!json_is_integer(y) || json_integer_value(y) < 1
-            || json_integer_value(y) > 7 * 86400)
-        {
-            return ngx_kefu_bot_fail(c, "must be an integer of 1-604800",
-                                     "rules[%uz].when.seconds", i);
-        }
-
-    } else if (ngx_strcmp(s, "message") != 0
-               && ngx_strcmp(s, "conv_created") != 0
-               && ngx_strcmp(s, "offline") != 0)
+    if (ngx_kefu_bot_check_when(c, json_object_get(r, "when"), i)
+        != NGX_OK)
     {
-        return ngx_kefu_bot_fail(c, "must be message, conv_created, event, "
-                                 "waiting or offline",
-                                 "rules[%uz].when.type", i);
+        return NGX_DECLINED;
     }
 
     x = json_object_get(r, "if");
@@ -542,13 +531,58 @@ ngx_kefu_bot_check_rule(ngx_kefu_bot_check_t *c, json_t *r, size_t i,
 }
 
 
+/* what starts a rule: a message, a new conversation, an event, a wait */
+
+static ngx_int_t
+ngx_kefu_bot_check_when(ngx_kefu_bot_check_t *c, json_t *x, size_t i)
+{
+    json_t      *y;
+    const char  *s;
+    const char  *wkeys[] = { "type", "name", "seconds", NULL };
+
+    y = json_object_get(x, "type");
+    s = json_is_string(y) ? json_string_value(y) : "";
+
+    if (!json_is_object(x) || !ngx_kefu_bot_keys_ok(x, wkeys)) {
+        return ngx_kefu_bot_fail(c, "must be {\"type\", \"name\"?, "
+                                 "\"seconds\"?}", "rules[%uz].when", i);
+    }
+
+    if (ngx_strcmp(s, "event") == 0) {
+        if (!ngx_kefu_bot_id_ok(json_object_get(x, "name"))) {
+            return ngx_kefu_bot_fail(c, "must be an event name (1-64 of "
+                                     "[A-Za-z0-9._@-])",
+                                     "rules[%uz].when.name", i);
+        }
+
+    } else if (ngx_strcmp(s, "waiting") == 0) {
+        y = json_object_get(x, "seconds");
+
+        if (!json_is_integer(y) || json_integer_value(y) < 1
+            || json_integer_value(y) > 7 * 86400)
+        {
+            return ngx_kefu_bot_fail(c, "must be an integer of 1-604800",
+                                     "rules[%uz].when.seconds", i);
+        }
+
+    } else if (ngx_strcmp(s, "message") != 0
+               && ngx_strcmp(s, "conv_created") != 0
+               && ngx_strcmp(s, "offline") != 0)
+    {
+        return ngx_kefu_bot_fail(c, "must be message, conv_created, event, "
+                                 "waiting or offline",
+                                 "rules[%uz].when.type", i);
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_kefu_bot_check_cond(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
     size_t j, ngx_uint_t *nkw)
 {
-    json_t      *v, *op, *val;
-    const char  *key, *s, *o;
-    const char  *akeys[] = { "attr", "data", "op", "value", NULL };
+    json_t  *v;
 
     if (!json_is_object(x) || json_object_size(x) == 0) {
         return ngx_kefu_bot_fail(c, "must be one of {\"keywords\"}, "
@@ -559,84 +593,121 @@ ngx_kefu_bot_check_cond(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
     }
 
     if ((v = json_object_get(x, "keywords"))) {
-        if (json_object_size(x) != 1 || json_array_size(v) == 0
-            || !ngx_kefu_bot_strings_ok(v, NGX_KEFU_RULES_KEYWORDS_MAX,
-                                        NGX_KEFU_KEYWORD_MAX))
-        {
-            return ngx_kefu_bot_fail(c, "must be a non-empty array of "
-                                     "strings of 1-100 bytes",
-                                     "rules[%uz].if[%uz].keywords", i, j);
-        }
-
-        *nkw += json_array_size(v);
-
-        if (*nkw > NGX_KEFU_RULES_KEYWORDS_MAX) {
-            return ngx_kefu_bot_fail(c, "makes more than 20000 keywords in "
-                                     "all rules", "rules[%uz].if[%uz].keywords",
-                                     i, j);
-        }
-
-        return NGX_OK;
+        return ngx_kefu_bot_check_keywords(c, x, v, i, j, nkw);
     }
 
     if (json_object_get(x, "attr") || json_object_get(x, "data")) {
-        key = json_object_get(x, "attr") ? "attr" : "data";
-
-        if (!ngx_kefu_bot_keys_ok(x, akeys) || json_object_size(x) != 3) {
-            return ngx_kefu_bot_fail(c, "must be {\"attr\" or \"data\", "
-                                     "\"op\", \"value\"}",
-                                     "rules[%uz].if[%uz]", i, j);
-        }
-
-        v = json_object_get(x, key);
-
-        if (!json_is_string(v) || json_string_length(v) == 0
-            || json_string_length(v) > 64)
-        {
-            return ngx_kefu_bot_fail(c, "must be a key of 1-64 bytes",
-                                     "rules[%uz].if[%uz].%s", i, j, key);
-        }
-
-        op = json_object_get(x, "op");
-        o = json_is_string(op) ? json_string_value(op) : "";
-        val = json_object_get(x, "value");
-
-        if (ngx_strcmp(o, "eq") == 0) {
-            if (!(json_is_string(val) || json_is_number(val)
-                  || json_is_boolean(val)))
-            {
-                return ngx_kefu_bot_fail(c, "must be a string, a number or "
-                                         "a boolean for eq",
-                                         "rules[%uz].if[%uz].value", i, j);
-            }
-
-        } else if (ngx_strcmp(o, "contains") == 0) {
-            if (!json_is_string(val) || json_string_length(val) == 0
-                || json_string_length(val) > 500)
-            {
-                return ngx_kefu_bot_fail(c, "must be a string of 1-500 bytes "
-                                         "for contains",
-                                         "rules[%uz].if[%uz].value", i, j);
-            }
-
-        } else if (ngx_strcmp(o, "gt") == 0) {
-            if (!json_is_number(val)) {
-                return ngx_kefu_bot_fail(c, "must be a number for gt",
-                                         "rules[%uz].if[%uz].value", i, j);
-            }
-
-        } else {
-            return ngx_kefu_bot_fail(c, "must be eq, contains or gt",
-                                     "rules[%uz].if[%uz].op", i, j);
-        }
-
-        return NGX_OK;
+        return ngx_kefu_bot_check_compare(c, x, i, j);
     }
 
     if (json_object_size(x) != 1) {
         return ngx_kefu_bot_fail(c, "must hold one condition",
                                  "rules[%uz].if[%uz]", i, j);
     }
+
+    return ngx_kefu_bot_check_context(c, x, i, j);
+}
+
+
+/* {"keywords": [...]}: counted against the keywords of all rules */
+
+static ngx_int_t
+ngx_kefu_bot_check_keywords(ngx_kefu_bot_check_t *c, json_t *x, json_t *v,
+    size_t i, size_t j, ngx_uint_t *nkw)
+{
+    if (json_object_size(x) != 1 || json_array_size(v) == 0
+        || !ngx_kefu_bot_strings_ok(v, NGX_KEFU_RULES_KEYWORDS_MAX,
+                                    NGX_KEFU_KEYWORD_MAX))
+    {
+        return ngx_kefu_bot_fail(c, "must be a non-empty array of "
+                                 "strings of 1-100 bytes",
+                                 "rules[%uz].if[%uz].keywords", i, j);
+    }
+
+    *nkw += json_array_size(v);
+
+    if (*nkw > NGX_KEFU_RULES_KEYWORDS_MAX) {
+        return ngx_kefu_bot_fail(c, "makes more than 20000 keywords in "
+                                 "all rules", "rules[%uz].if[%uz].keywords",
+                                 i, j);
+    }
+
+    return NGX_OK;
+}
+
+
+/* {"attr" or "data", "op", "value"}: the value fits the operator */
+
+static ngx_int_t
+ngx_kefu_bot_check_compare(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
+    size_t j)
+{
+    json_t      *v, *op, *val;
+    const char  *key, *o;
+    const char  *akeys[] = { "attr", "data", "op", "value", NULL };
+
+    key = json_object_get(x, "attr") ? "attr" : "data";
+
+    if (!ngx_kefu_bot_keys_ok(x, akeys) || json_object_size(x) != 3) {
+        return ngx_kefu_bot_fail(c, "must be {\"attr\" or \"data\", "
+                                 "\"op\", \"value\"}",
+                                 "rules[%uz].if[%uz]", i, j);
+    }
+
+    v = json_object_get(x, key);
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) > 64)
+    {
+        return ngx_kefu_bot_fail(c, "must be a key of 1-64 bytes",
+                                 "rules[%uz].if[%uz].%s", i, j, key);
+    }
+
+    op = json_object_get(x, "op");
+    o = json_is_string(op) ? json_string_value(op) : "";
+    val = json_object_get(x, "value");
+
+    if (ngx_strcmp(o, "eq") == 0) {
+        if (!(json_is_string(val) || json_is_number(val)
+              || json_is_boolean(val)))
+        {
+            return ngx_kefu_bot_fail(c, "must be a string, a number or "
+                                     "a boolean for eq",
+                                     "rules[%uz].if[%uz].value", i, j);
+        }
+
+    } else if (ngx_strcmp(o, "contains") == 0) {
+        if (!json_is_string(val) || json_string_length(val) == 0
+            || json_string_length(val) > 500)
+        {
+            return ngx_kefu_bot_fail(c, "must be a string of 1-500 bytes "
+                                     "for contains",
+                                     "rules[%uz].if[%uz].value", i, j);
+        }
+
+    } else if (ngx_strcmp(o, "gt") == 0) {
+        if (!json_is_number(val)) {
+            return ngx_kefu_bot_fail(c, "must be a number for gt",
+                                     "rules[%uz].if[%uz].value", i, j);
+        }
+
+    } else {
+        return ngx_kefu_bot_fail(c, "must be eq, contains or gt",
+                                 "rules[%uz].if[%uz].op", i, j);
+    }
+
+    return NGX_OK;
+}
+
+
+/* one key naming what the conversation is in: page, hours, group, state */
+
+static ngx_int_t
+ngx_kefu_bot_check_context(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
+    size_t j)
+{
+    json_t      *v;
+    const char  *s;
 
     if ((v = json_object_get(x, "page"))) {
         if (!json_is_string(v) || json_string_length(v) == 0
@@ -703,29 +774,7 @@ ngx_kefu_bot_check_action(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
     }
 
     if ((v = json_object_get(x, "reply"))) {
-        if (json_object_size(x) > 1 + (json_object_get(x, "buttons") != NULL))
-        {
-            return ngx_kefu_bot_fail(c, "must be {\"reply\", \"buttons\"?}",
-                                     "rules[%uz].then[%uz]", i, j);
-        }
-
-        if (!ngx_kefu_bot_text_ok(v, NGX_KEFU_BOT_TEXT_MAX)) {
-            return ngx_kefu_bot_fail(c, "must be a string or {\"zh\", "
-                                     "\"en\"}, non-empty",
-                                     "rules[%uz].then[%uz].reply", i, j);
-        }
-
-        v = json_object_get(x, "buttons");
-
-        if (v && ngx_kefu_bot_check_buttons(c, v,
-                                            "rules[%uz].then[%uz].buttons",
-                                            i, j)
-                 != NGX_OK)
-        {
-            return NGX_DECLINED;
-        }
-
-        return NGX_OK;
+        return ngx_kefu_bot_check_reply(c, x, v, i, j);
     }
 
     if (json_object_size(x) != 1) {
@@ -791,6 +840,36 @@ ngx_kefu_bot_check_action(ngx_kefu_bot_check_t *c, json_t *x, size_t i,
     return ngx_kefu_bot_fail(c, "is not an action (reply, suggest, route, "
                              "label, handoff, event)",
                              "rules[%uz].then[%uz]", i, j);
+}
+
+
+/* {"reply", "buttons"?}: the bot's text, and its buttons under it */
+
+static ngx_int_t
+ngx_kefu_bot_check_reply(ngx_kefu_bot_check_t *c, json_t *x, json_t *v,
+    size_t i, size_t j)
+{
+    if (json_object_size(x) > 1 + (json_object_get(x, "buttons") != NULL)) {
+        return ngx_kefu_bot_fail(c, "must be {\"reply\", \"buttons\"?}",
+                                 "rules[%uz].then[%uz]", i, j);
+    }
+
+    if (!ngx_kefu_bot_text_ok(v, NGX_KEFU_BOT_TEXT_MAX)) {
+        return ngx_kefu_bot_fail(c, "must be a string or {\"zh\", "
+                                 "\"en\"}, non-empty",
+                                 "rules[%uz].then[%uz].reply", i, j);
+    }
+
+    v = json_object_get(x, "buttons");
+
+    if (v && ngx_kefu_bot_check_buttons(c, v, "rules[%uz].then[%uz].buttons",
+                                        i, j)
+             != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -934,13 +1013,11 @@ ngx_kefu_bot_keyword(ngx_pool_t *pool, json_t *k, ngx_str_t *out)
 static ngx_int_t
 ngx_kefu_bot_compile_rules(ngx_kefu_bot_conf_t *bc)
 {
-    size_t            i, j, k;
-    json_t           *r, *w, *c, *kws, *kw, *x;
-    uint32_t         *ids;
-    ngx_str_t        *words;
-    ngx_uint_t        n;
-    const char       *type;
-    ngx_kefu_rule_t  *rule;
+    size_t       i, j;
+    json_t      *r, *c;
+    uint32_t    *ids;
+    ngx_str_t   *words;
+    ngx_uint_t   n;
 
     if (!json_is_array(bc->rules) || json_array_size(bc->rules) == 0) {
         return NGX_OK;
@@ -967,58 +1044,97 @@ ngx_kefu_bot_compile_rules(ngx_kefu_bot_conf_t *bc)
         return NGX_ERROR;
     }
 
+    json_array_foreach(bc->rules, i, r) {
+        ngx_kefu_bot_compile_rule(bc, &bc->rule[i], r);
+    }
+
+    if (ngx_kefu_bot_rules_keywords(bc, words, ids, &n) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    bc->nkeywords = n;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    bc->ac = ngx_kefu_ac_build(bc->pool, words, ids, n);
+
+    return bc->ac ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a rule: its trigger, and what live runs must read before evaluating it */
+
+static void
+ngx_kefu_bot_compile_rule(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_t *rule,
+    json_t *r)
+{
+    size_t       j;
+    json_t      *w, *c, *x;
+    const char  *type;
+
+    rule->json = r;
+    rule->id = json_string_value(json_object_get(r, "id"));
+    x = json_object_get(r, "enabled");
+    rule->enabled = (x == NULL || json_is_true(x));
+
+    w = json_object_get(r, "when");
+    type = json_string_value(json_object_get(w, "type"));
+    type = type ? type : "";
+
+    if (ngx_strcmp(type, "conv_created") == 0) {
+        rule->when = NGX_KEFU_WHEN_CONV_CREATED;
+
+    } else if (ngx_strcmp(type, "event") == 0) {
+        rule->when = NGX_KEFU_WHEN_EVENT;
+        rule->event = json_string_value(json_object_get(w, "name"));
+
+    } else if (ngx_strcmp(type, "waiting") == 0) {
+        rule->when = NGX_KEFU_WHEN_WAITING;
+        rule->seconds = json_integer_value(json_object_get(w, "seconds"));
+
+    } else if (ngx_strcmp(type, "offline") == 0) {
+        rule->when = NGX_KEFU_WHEN_OFFLINE;
+
+    } else {
+        rule->when = NGX_KEFU_WHEN_MESSAGE;
+    }
+
+    /* what live runs must read before evaluating (ngx_kefu_rules_live.c) */
+    if (!rule->enabled) {
+        return;
+    }
+
+    bc->when_mask |= 1u << rule->when;
+
+    json_array_foreach(json_object_get(r, "if"), j, c) {
+        if (json_object_get(c, "attr") || json_object_get(c, "page")) {
+            bc->need_visitor = 1;
+        }
+
+        if (json_object_get(c, "group") || json_object_get(c, "state")) {
+            bc->need_conv = 1;
+        }
+    }
+}
+
+
+/* every rule's keywords, normalized, each with rule * 32 + condition */
+
+static ngx_int_t
+ngx_kefu_bot_rules_keywords(ngx_kefu_bot_conf_t *bc, ngx_str_t *words,
+    uint32_t *ids, ngx_uint_t *nwords)
+{
+    size_t       i, j, k;
+    json_t      *r, *c, *kw;
+    ngx_uint_t   n;
+
     n = 0;
 
     json_array_foreach(bc->rules, i, r) {
-        rule = &bc->rule[i];
-        rule->json = r;
-        rule->id = json_string_value(json_object_get(r, "id"));
-        x = json_object_get(r, "enabled");
-        rule->enabled = (x == NULL || json_is_true(x));
-
-        w = json_object_get(r, "when");
-        type = json_string_value(json_object_get(w, "type"));
-        type = type ? type : "";
-
-        if (ngx_strcmp(type, "conv_created") == 0) {
-            rule->when = NGX_KEFU_WHEN_CONV_CREATED;
-
-        } else if (ngx_strcmp(type, "event") == 0) {
-            rule->when = NGX_KEFU_WHEN_EVENT;
-            rule->event = json_string_value(json_object_get(w, "name"));
-
-        } else if (ngx_strcmp(type, "waiting") == 0) {
-            rule->when = NGX_KEFU_WHEN_WAITING;
-            rule->seconds = json_integer_value(json_object_get(w, "seconds"));
-
-        } else if (ngx_strcmp(type, "offline") == 0) {
-            rule->when = NGX_KEFU_WHEN_OFFLINE;
-
-        } else {
-            rule->when = NGX_KEFU_WHEN_MESSAGE;
-        }
-
-        /* what live runs must read before evaluating (ngx_kefu_rules_live.c) */
-        if (rule->enabled) {
-            bc->when_mask |= 1u << rule->when;
-        }
-
         json_array_foreach(json_object_get(r, "if"), j, c) {
-            if (rule->enabled
-                && (json_object_get(c, "attr") || json_object_get(c, "page")))
-            {
-                bc->need_visitor = 1;
-            }
-
-            if (rule->enabled
-                && (json_object_get(c, "group") || json_object_get(c, "state")))
-            {
-                bc->need_conv = 1;
-            }
-
-            kws = json_object_get(c, "keywords");
-
-            json_array_foreach(kws, k, kw) {
+            json_array_foreach(json_object_get(c, "keywords"), k, kw) {
                 if (ngx_kefu_bot_keyword(bc->pool, kw, &words[n]) != NGX_OK) {
                     return NGX_ERROR;
                 }
@@ -1032,15 +1148,9 @@ ngx_kefu_bot_compile_rules(ngx_kefu_bot_conf_t *bc)
         }
     }
 
-    bc->nkeywords = n;
+    *nwords = n;
 
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    bc->ac = ngx_kefu_ac_build(bc->pool, words, ids, n);
-
-    return bc->ac ? NGX_OK : NGX_ERROR;
+    return NGX_OK;
 }
 
 
@@ -1067,13 +1177,10 @@ ngx_kefu_bot_term_cmp(const void *a, const void *b)
 static ngx_int_t
 ngx_kefu_bot_compile_faq(ngx_kefu_bot_conf_t *bc)
 {
-    size_t                    i, j, np, nt, nk;
-    json_t                   *e, *q, *x, *alts, *kws;
+    size_t                    i, np, nk;
+    json_t                   *e;
     uint32_t                 *ids;
-    ngx_str_t                *words, *text;
-    ngx_uint_t                t, lang;
-    const char               *langs[] = { "zh", "en" };
-    ngx_kefu_faq_term_t      *term;
+    ngx_str_t                *words;
     ngx_kefu_faq_phrase_t    *ph;
     ngx_kefu_search_terms_t  *st;
 
@@ -1100,86 +1207,14 @@ ngx_kefu_bot_compile_faq(ngx_kefu_bot_conf_t *bc)
         goto failed;
     }
 
-    /* the phrases, then their terms (counted first, copied next) */
-    np = 0;
-    nk = 0;
+    bc->phrase = ph;
+    bc->nphrases = ngx_kefu_bot_faq_phrases(bc, ph);
 
-    json_array_foreach(bc->faq, i, e) {
-        q = json_object_get(e, "question");
-
-        for (lang = 0; lang < 2; lang++) {
-            x = json_is_string(q) ? (lang ? NULL : q)
-                                  : json_object_get(q, langs[lang]);
-
-            if (json_is_string(x)) {
-                ph[np].entry = i;
-                ph[np].text.data = (u_char *) json_string_value(x);
-                ph[np].text.len = json_string_length(x);
-                np++;
-            }
-        }
-
-        alts = json_object_get(e, "alts");
-
-        json_array_foreach(alts, j, x) {
-            ph[np].entry = i;
-            ph[np].text.data = (u_char *) json_string_value(x);
-            ph[np].text.len = json_string_length(x);
-            np++;
-        }
-
-        kws = json_object_get(e, "keywords");
-
-        json_array_foreach(kws, j, x) {
-            if (ngx_kefu_bot_keyword(bc->pool, x, &words[nk]) != NGX_OK) {
-                goto failed;
-            }
-
-            if (words[nk].len && words[nk].len <= 255) {
-                ids[nk++] = i;
-            }
-        }
-    }
-
-    nt = 0;
-
-    for (i = 0; i < np; i++) {
-        ngx_kefu_search_terms(st, ph[i].text.data, ph[i].text.len, 1);
-        ph[i].weight = st->n;
-        nt += st->n;
-    }
-
-    term = ngx_palloc(bc->pool, (nt + 1) * sizeof(ngx_kefu_faq_term_t));
-    if (term == NULL) {
+    if (ngx_kefu_bot_faq_keywords(bc, words, ids, &nk) != NGX_OK
+        || ngx_kefu_bot_faq_terms(bc, st) != NGX_OK)
+    {
         goto failed;
     }
-
-    nt = 0;
-
-    for (i = 0; i < np; i++) {
-        ngx_kefu_search_terms(st, ph[i].text.data, ph[i].text.len, 1);
-
-        for (t = 0; t < st->n; t++) {
-            text = &term[nt].term;
-            text->len = st->term[t].len;
-            text->data = ngx_pnalloc(bc->pool, text->len);
-            if (text->data == NULL) {
-                goto failed;
-            }
-
-            ngx_memcpy(text->data, st->term[t].data, text->len);
-            term[nt].phrase = i;
-            term[nt].weight = 1;
-            nt++;
-        }
-    }
-
-    ngx_qsort(term, nt, sizeof(ngx_kefu_faq_term_t), ngx_kefu_bot_term_cmp);
-
-    bc->nphrases = np;
-    bc->phrase = ph;
-    bc->nterms = nt;
-    bc->term = term;
 
     if (nk) {
         bc->faq_ac = ngx_kefu_ac_build(bc->pool, words, ids, nk);
@@ -1199,4 +1234,126 @@ failed:
     }
 
     return NGX_ERROR;
+}
+
+
+/* the phrases: each entry's question in each language, then its alts */
+
+static size_t
+ngx_kefu_bot_faq_phrases(ngx_kefu_bot_conf_t *bc, ngx_kefu_faq_phrase_t *ph)
+{
+    size_t       i, j, np;
+    json_t      *e, *q, *x;
+    ngx_uint_t   lang;
+    const char  *langs[] = { "zh", "en" };
+
+    np = 0;
+
+    json_array_foreach(bc->faq, i, e) {
+        q = json_object_get(e, "question");
+
+        for (lang = 0; lang < 2; lang++) {
+            x = json_is_string(q) ? (lang ? NULL : q)
+                                  : json_object_get(q, langs[lang]);
+
+            if (json_is_string(x)) {
+                ph[np].entry = i;
+                ph[np].text.data = (u_char *) json_string_value(x);
+                ph[np].text.len = json_string_length(x);
+                np++;
+            }
+        }
+
+        json_array_foreach(json_object_get(e, "alts"), j, x) {
+            ph[np].entry = i;
+            ph[np].text.data = (u_char *) json_string_value(x);
+            ph[np].text.len = json_string_length(x);
+            np++;
+        }
+    }
+
+    return np;
+}
+
+
+/* every entry's keywords, normalized, each with its entry */
+
+static ngx_int_t
+ngx_kefu_bot_faq_keywords(ngx_kefu_bot_conf_t *bc, ngx_str_t *words,
+    uint32_t *ids, size_t *nwords)
+{
+    size_t   i, j, nk;
+    json_t  *e, *x;
+
+    nk = 0;
+
+    json_array_foreach(bc->faq, i, e) {
+        json_array_foreach(json_object_get(e, "keywords"), j, x) {
+            if (ngx_kefu_bot_keyword(bc->pool, x, &words[nk]) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (words[nk].len && words[nk].len <= 255) {
+                ids[nk++] = i;
+            }
+        }
+    }
+
+    *nwords = nk;
+
+    return NGX_OK;
+}
+
+
+/* the phrases' terms (counted first, copied next), sorted for bisection */
+
+static ngx_int_t
+ngx_kefu_bot_faq_terms(ngx_kefu_bot_conf_t *bc, ngx_kefu_search_terms_t *st)
+{
+    size_t                  i, nt;
+    ngx_str_t              *text;
+    ngx_uint_t              t;
+    ngx_kefu_faq_term_t    *term;
+    ngx_kefu_faq_phrase_t  *ph;
+
+    ph = bc->phrase;
+    nt = 0;
+
+    for (i = 0; i < bc->nphrases; i++) {
+        ngx_kefu_search_terms(st, ph[i].text.data, ph[i].text.len, 1);
+        ph[i].weight = st->n;
+        nt += st->n;
+    }
+
+    term = ngx_palloc(bc->pool, (nt + 1) * sizeof(ngx_kefu_faq_term_t));
+    if (term == NULL) {
+        return NGX_ERROR;
+    }
+
+    nt = 0;
+
+    for (i = 0; i < bc->nphrases; i++) {
+        ngx_kefu_search_terms(st, ph[i].text.data, ph[i].text.len, 1);
+
+        for (t = 0; t < st->n; t++) {
+            text = &term[nt].term;
+            text->len = st->term[t].len;
+            text->data = ngx_pnalloc(bc->pool, text->len);
+            if (text->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(text->data, st->term[t].data, text->len);
+            term[nt].phrase = i;
+            term[nt].weight = 1;
+            nt++;
+        }
+    }
+
+    ngx_qsort(term, nt, sizeof(ngx_kefu_faq_term_t), ngx_kefu_bot_term_cmp);
+
+    bc->nterms = nt;
+    bc->term = term;
+
+    return NGX_OK;
 }

@@ -32,9 +32,20 @@ static const char  *ngx_kefu_bot_triggers[] = {
     "m", "c", "e", "w", "o"
 };
 
+/* the actions of a rule, by the key that names each; any other is "event" */
+static const char  *ngx_kefu_bot_actions[] = {
+    "reply", "suggest", "route", "label", "handoff", NULL
+};
+
 
 static void ngx_kefu_bot_posted(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static const char *ngx_kefu_bot_action(json_t *a);
+static const char *ngx_kefu_bot_fire_reply(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, ngx_uint_t en, json_t *a,
+    json_t *rid, u_char *cid);
+static json_t *ngx_kefu_bot_fire_note(json_t *rule, json_t *a,
+    const char *action, const char *text);
 
 
 /* the bot's from: {"role": "bot", "id": "bot", "name": bot.name} */
@@ -130,113 +141,39 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_uint_t when, ngx_uint_t en,
     json_t *rule, ngx_kefu_rule_ctx_t *rc)
 {
-    size_t                i;
-    u_char                cid[NGX_KEFU_MAX_CID_LEN + 1];
-    uint32_t              crc;
-    json_t               *a, *v, *t, *b, *rid, *name, *line, *ruleref;
-    const char           *id, *action, *text;
-    ngx_kefu_site_rt_t   *rt = site->rt;
-    ngx_kefu_bot_conf_t  *bc = rt->bot;
+    size_t       i;
+    u_char       base[NGX_KEFU_MAX_CID_LEN + 1], cid[NGX_KEFU_MAX_CID_LEN + 1];
+    uint32_t     crc;
+    json_t      *a, *t, *rid;
+    const char  *id, *action, *text;
 
     id = json_string_value(json_object_get(rule, "id"));
     rid = json_object_get(rule, "id");
 
     /* a rule id is up to 64 bytes: its CRC keeps the cid within 64 */
     crc = ngx_crc32_short((u_char *) id, ngx_strlen(id));
-    name = json_object_get(rule, "name");
+
+    *ngx_snprintf(base, NGX_KEFU_MAX_CID_LEN, "r:%08xD:%s:%uL",
+                  crc, ngx_kefu_bot_triggers[when], seq) = '\0';
 
     json_array_foreach(json_object_get(rule, "actions"), i, a) {
-        t = NULL;
+        action = ngx_kefu_bot_action(a);
         text = NULL;
 
-        if ((v = json_object_get(a, "reply"))) {
-            action = "reply";
-            text = ngx_kefu_bot_text(v, en);
-
-            /* the rule's buttons, then the handoff button, last */
-            b = json_deep_copy(json_object_get(a, "buttons"));
-            b = b ? b : json_array();
-
-            if (b && json_array_size(b) >= NGX_KEFU_BUTTONS_MAX) {
-                json_array_remove(b, NGX_KEFU_BUTTONS_MAX - 1);
-            }
-
-            if (b) {
-                json_array_append_new(b, json_pack("{s:s,s:s}", "text",
-                                          ngx_kefu_bot_handoff_text(bc, en),
-                                          "value", NGX_KEFU_HANDOFF_VALUE));
-            }
-
-            t = json_pack("{s:o,s:s,s:o,s:O}", "from",
-                          ngx_kefu_bot_from(site, en), "text", text,
-                          "buttons", b ? b : json_array(), "rule", rid);
-
-            *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%08xD:%s:%uL:%uz",
-                          crc, ngx_kefu_bot_triggers[when], seq, i) = '\0';
-
-            if (t) {
-                (void) ngx_kefu_bot_post(kmcf, site, conv, "b:bot", t, cid,
-                                         0, "");
-                json_decref(t);
-            }
-
-        } else if ((v = json_object_get(a, "suggest"))) {
-            action = "suggest";
-
-        } else if (json_object_get(a, "route")) {
-            action = "route";
-
-        } else if (json_object_get(a, "label")) {
-            action = "label";
-
-        } else if (json_object_get(a, "handoff")) {
-            /* the conversation to a person (harmless outside bot) */
-            action = "handoff";
-            ngx_kefu_bot_handoff(kmcf, site, conv, "rule", en);
-            rc->handed_off = 1;
-
-        } else {
-            action = "event";
-        }
-
-        /* the private entry naming the rule (agents and admins only) */
-        ruleref = json_pack("{s:O}", "id", rid);
-        if (ruleref && name) {
-            json_object_set(ruleref, "name", name);
-        }
-
         if (ngx_strcmp(action, "reply") == 0) {
-            line = json_sprintf("Rule %s: replied \"%s\"",
-                                json_is_string(name) ? json_string_value(name)
-                                                     : id, text);
-
-        } else if (ngx_strcmp(action, "suggest") == 0) {
-            line = json_sprintf("Rule %s: suggested a reply",
-                                json_is_string(name) ? json_string_value(name)
-                                                     : id);
+            *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "%s:%uz", base, i)
+                = '\0';
+            text = ngx_kefu_bot_fire_reply(kmcf, site, conv, en, a, rid, cid);
 
         } else if (ngx_strcmp(action, "handoff") == 0) {
-            line = json_sprintf("Rule %s: handed off to a person",
-                                json_is_string(name) ? json_string_value(name)
-                                                     : id);
-
-        } else {
-            /* not acted on in conversations yet (docs/automation.md) */
-            line = json_sprintf("Rule %s: %s (not applied by this version)",
-                                json_is_string(name) ? json_string_value(name)
-                                                     : id, action);
+            /* the conversation to a person (harmless outside bot) */
+            ngx_kefu_bot_handoff(kmcf, site, conv, "rule", en);
+            rc->handed_off = 1;
         }
 
-        t = json_pack("{s:{s:s},s:o,s:s,s:o,s:s}", "from", "role", "system",
-                      "text", line, "event", "rule", "rule", ruleref,
-                      "action", action);
+        t = ngx_kefu_bot_fire_note(rule, a, action, text);
 
-        if (t && (v = json_object_get(a, "suggest"))) {
-            json_object_set(t, "suggested_reply", v);
-        }
-
-        *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "r:%08xD:%s:%uL:%uz:s",
-                      crc, ngx_kefu_bot_triggers[when], seq, i) = '\0';
+        *ngx_snprintf(cid, NGX_KEFU_MAX_CID_LEN, "%s:%uz:s", base, i) = '\0';
 
         /* route, label, event: done first, then the entry says how it
          * went (ngx_kefu_rules_live.c) */
@@ -253,6 +190,108 @@ ngx_kefu_bot_fire(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
             json_decref(t);
         }
     }
+}
+
+
+/* what an action of a rule does, by its key */
+
+static const char *
+ngx_kefu_bot_action(json_t *a)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; ngx_kefu_bot_actions[k]; k++) {
+        if (json_object_get(a, ngx_kefu_bot_actions[k])) {
+            return ngx_kefu_bot_actions[k];
+        }
+    }
+
+    return "event";
+}
+
+
+/* a reply of the bot: the rule's buttons, then the handoff button, last */
+
+static const char *
+ngx_kefu_bot_fire_reply(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, ngx_uint_t en, json_t *a, json_t *rid, u_char *cid)
+{
+    json_t               *t, *b;
+    const char           *text;
+    ngx_kefu_site_rt_t   *rt = site->rt;
+    ngx_kefu_bot_conf_t  *bc = rt->bot;
+
+    text = ngx_kefu_bot_text(json_object_get(a, "reply"), en);
+
+    b = json_deep_copy(json_object_get(a, "buttons"));
+    b = b ? b : json_array();
+
+    if (b && json_array_size(b) >= NGX_KEFU_BUTTONS_MAX) {
+        json_array_remove(b, NGX_KEFU_BUTTONS_MAX - 1);
+    }
+
+    if (b) {
+        json_array_append_new(b, json_pack("{s:s,s:s}", "text",
+                                  ngx_kefu_bot_handoff_text(bc, en),
+                                  "value", NGX_KEFU_HANDOFF_VALUE));
+    }
+
+    t = json_pack("{s:o,s:s,s:o,s:O}", "from",
+                  ngx_kefu_bot_from(site, en), "text", text,
+                  "buttons", b ? b : json_array(), "rule", rid);
+
+    if (t) {
+        (void) ngx_kefu_bot_post(kmcf, site, conv, "b:bot", t, cid, 0, "");
+        json_decref(t);
+    }
+
+    return text;
+}
+
+
+/* the private entry naming the rule and what it did (agents and admins) */
+
+static json_t *
+ngx_kefu_bot_fire_note(json_t *rule, json_t *a, const char *action,
+    const char *text)
+{
+    json_t      *t, *v, *rid, *name, *line, *ruleref;
+    const char  *who;
+
+    rid = json_object_get(rule, "id");
+    name = json_object_get(rule, "name");
+    who = json_is_string(name) ? json_string_value(name)
+                               : json_string_value(rid);
+
+    ruleref = json_pack("{s:O}", "id", rid);
+    if (ruleref && name) {
+        json_object_set(ruleref, "name", name);
+    }
+
+    if (ngx_strcmp(action, "reply") == 0) {
+        line = json_sprintf("Rule %s: replied \"%s\"", who, text);
+
+    } else if (ngx_strcmp(action, "suggest") == 0) {
+        line = json_sprintf("Rule %s: suggested a reply", who);
+
+    } else if (ngx_strcmp(action, "handoff") == 0) {
+        line = json_sprintf("Rule %s: handed off to a person", who);
+
+    } else {
+        /* not acted on in conversations yet (docs/automation.md) */
+        line = json_sprintf("Rule %s: %s (not applied by this version)",
+                            who, action);
+    }
+
+    t = json_pack("{s:{s:s},s:o,s:s,s:o,s:s}", "from", "role", "system",
+                  "text", line, "event", "rule", "rule", ruleref,
+                  "action", action);
+
+    if (t && (v = json_object_get(a, "suggest"))) {
+        json_object_set(t, "suggested_reply", v);
+    }
+
+    return t;
 }
 
 

@@ -37,6 +37,14 @@ static void ngx_kefu_faq_cover(ngx_kefu_bot_conf_t *bc,
     ngx_kefu_search_terms_t *msg, double *cover);
 static ngx_uint_t ngx_kefu_faq_top(ngx_kefu_bot_conf_t *bc,
     ngx_kefu_faq_scan_t *sc, double *top, uint32_t *idx);
+static ngx_int_t ngx_kefu_faq_score(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_faq_scan_t *sc, ngx_kefu_search_terms_t *msg, u_char *text,
+    size_t len, ngx_pool_t *pool);
+static const char *ngx_kefu_faq_decision(double *top, ngx_uint_t *np);
+static json_t *ngx_kefu_faq_entry(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_faq_scan_t *sc, uint32_t k, double score,
+    ngx_kefu_search_terms_t *msg, ngx_kefu_search_terms_t *st,
+    ngx_uint_t en);
 
 
 static ngx_int_t
@@ -107,15 +115,13 @@ json_t *
 ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
     ngx_uint_t en, ngx_pool_t *pool)
 {
-    u_char                   *norm;
-    size_t                    nlen;
-    double                   *cover, s, top[NGX_KEFU_FAQ_OFFER];
+    double                    top[NGX_KEFU_FAQ_OFFER];
     uint32_t                  idx[NGX_KEFU_FAQ_OFFER];
-    json_t                   *out, *list, *e, *o, *why;
+    json_t                   *out, *list, *o;
     ngx_uint_t                i, n;
+    const char               *decision;
     ngx_kefu_faq_scan_t       sc;
     ngx_kefu_search_terms_t  *msg, *st;
-    const char               *decision;
 
     list = json_array();
     out = json_pack("{s:s,s:o}", "decision", "none", "entries", list);
@@ -128,26 +134,71 @@ ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
     sc.best = ngx_palloc(pool, bc->nfaq * sizeof(uint32_t));
     sc.kw = ngx_pcalloc(pool, bc->nfaq * sizeof(u_char *));
     sc.kwlen = ngx_pcalloc(pool, bc->nfaq * sizeof(size_t));
-    cover = ngx_pcalloc(pool, (bc->nphrases + 1) * sizeof(double));
     msg = ngx_palloc(pool, sizeof(ngx_kefu_search_terms_t));
     st = ngx_palloc(pool, sizeof(ngx_kefu_search_terms_t));
-    norm = ngx_pnalloc(pool, len);
 
     if (sc.score == NULL || sc.best == NULL || sc.kw == NULL
-        || sc.kwlen == NULL || cover == NULL || msg == NULL || st == NULL
-        || norm == NULL)
+        || sc.kwlen == NULL || msg == NULL || st == NULL)
     {
-        json_decref(out);
-        return NULL;
+        goto failed;
     }
 
     for (i = 0; i < bc->nfaq; i++) {
         sc.best[i] = (uint32_t) -1;
     }
 
-    /* the message's terms against the sorted terms of every phrase */
     ngx_kefu_search_terms(msg, text, len, 1);
 
+    if (ngx_kefu_faq_score(bc, &sc, msg, text, len, pool) != NGX_OK) {
+        goto failed;
+    }
+
+    /* the best few, best first (ties: the earlier entry) */
+    n = ngx_kefu_faq_top(bc, &sc, top, idx);
+    decision = ngx_kefu_faq_decision(top, &n);
+
+    /* "none" still shows the closest, for "try it" */
+    for (i = 0; i < n; i++) {
+        o = ngx_kefu_faq_entry(bc, &sc, idx[i], top[i], msg, st, en);
+
+        if (o == NULL || json_array_append_new(list, o) != 0) {
+            goto failed;
+        }
+    }
+
+    json_object_set_new(out, "decision", json_string(decision));
+
+    return out;
+
+failed:
+
+    json_decref(out);
+    return NULL;
+}
+
+
+/*
+ * Each entry's score: its best phrase's share of terms the message's
+ * terms cover, and the entry's keywords found in the normalized message.
+ */
+
+static ngx_int_t
+ngx_kefu_faq_score(ngx_kefu_bot_conf_t *bc, ngx_kefu_faq_scan_t *sc,
+    ngx_kefu_search_terms_t *msg, u_char *text, size_t len, ngx_pool_t *pool)
+{
+    u_char      *norm;
+    size_t       nlen;
+    double      *cover, s;
+    ngx_uint_t   i;
+
+    cover = ngx_pcalloc(pool, (bc->nphrases + 1) * sizeof(double));
+    norm = ngx_pnalloc(pool, len);
+
+    if (cover == NULL || norm == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the message's terms against the sorted terms of every phrase */
     ngx_kefu_faq_cover(bc, msg, cover);
 
     for (i = 0; i < bc->nphrases; i++) {
@@ -157,57 +208,68 @@ ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text, size_t len,
 
         s = cover[i] / bc->phrase[i].weight;
 
-        if (s > sc.score[bc->phrase[i].entry]) {
-            sc.score[bc->phrase[i].entry] = s;
-            sc.best[bc->phrase[i].entry] = i;
+        if (s > sc->score[bc->phrase[i].entry]) {
+            sc->score[bc->phrase[i].entry] = s;
+            sc->best[bc->phrase[i].entry] = i;
         }
     }
 
     if (bc->faq_ac) {
         nlen = ngx_kefu_ac_normalize(norm, text, len);
-        ngx_kefu_ac_scan(bc->faq_ac, norm, nlen, ngx_kefu_faq_found, &sc);
+        ngx_kefu_ac_scan(bc->faq_ac, norm, nlen, ngx_kefu_faq_found, sc);
     }
 
-    /* the best few, best first (ties: the earlier entry) */
-    n = ngx_kefu_faq_top(bc, &sc, top, idx);
+    return NGX_OK;
+}
+
+
+/* answer one clear best, offer the few good enough to choose, or none */
+
+static const char *
+ngx_kefu_faq_decision(double *top, ngx_uint_t *np)
+{
+    ngx_uint_t  n;
+
+    n = *np;
 
     if (n && top[0] >= NGX_KEFU_FAQ_ANSWER
         && (n == 1 || top[0] - top[1] >= NGX_KEFU_FAQ_MARGIN))
     {
-        decision = "answer";
-        n = 1;
+        *np = 1;
+        return "answer";
+    }
 
-    } else if (n && top[0] >= NGX_KEFU_FAQ_CHOOSE) {
-        decision = "choose";
-
+    if (n && top[0] >= NGX_KEFU_FAQ_CHOOSE) {
         while (top[n - 1] < NGX_KEFU_FAQ_CHOOSE) {
             n--;
         }
 
-    } else {
-        decision = "none";
+        *np = n;
+        return "choose";
     }
 
-    /* "none" still shows the closest, for "try it" */
-    for (i = 0; i < n; i++) {
-        e = json_array_get(bc->faq, idx[i]);
-        why = ngx_kefu_faq_why(bc, &sc, idx[i], msg, st);
+    return "none";
+}
 
-        o = json_pack("{s:O,s:s,s:f,s:o}", "id", json_object_get(e, "id"),
-                      "question",
-                      ngx_kefu_bot_text(json_object_get(e, "question"), en),
-                      "score", (double) ((ngx_int_t) (top[i] * 100 + 0.5))
-                               / 100,
-                      "why", why ? why : json_array());
-        if (o == NULL || json_array_append_new(list, o) != 0) {
-            json_decref(out);
-            return NULL;
-        }
-    }
 
-    json_object_set_new(out, "decision", json_string(decision));
+/* {"id", "question", "score", "why"} of an entry offered */
 
-    return out;
+static json_t *
+ngx_kefu_faq_entry(ngx_kefu_bot_conf_t *bc, ngx_kefu_faq_scan_t *sc,
+    uint32_t k, double score, ngx_kefu_search_terms_t *msg,
+    ngx_kefu_search_terms_t *st, ngx_uint_t en)
+{
+    json_t  *e, *why;
+
+    e = json_array_get(bc->faq, k);
+    why = ngx_kefu_faq_why(bc, sc, k, msg, st);
+
+    return json_pack("{s:O,s:s,s:f,s:o}", "id", json_object_get(e, "id"),
+                     "question",
+                     ngx_kefu_bot_text(json_object_get(e, "question"), en),
+                     "score", (double) ((ngx_int_t) (score * 100 + 0.5))
+                              / 100,
+                     "why", why ? why : json_array());
 }
 
 

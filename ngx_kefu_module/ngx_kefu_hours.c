@@ -32,11 +32,21 @@ static int ngx_kefu_hours_cmp(const void *a, const void *b);
 static ngx_int_t ngx_kefu_hours_check_keys(json_t *hours, ngx_pool_t *pool,
     ngx_str_t *field, ngx_str_t *err);
 static ngx_int_t ngx_kefu_hours_tz_name(const char *name);
+static ngx_int_t ngx_kefu_hours_zone(json_t *hours, ngx_log_t *log,
+    ngx_str_t *field, ngx_str_t *err, u_char **tz, size_t *tzlen);
+static ngx_int_t ngx_kefu_hours_build(json_t *hours, u_char *tz,
+    size_t tzlen, ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *field,
+    ngx_str_t *err, ngx_kefu_hours_t **out);
 static ngx_int_t ngx_kefu_hours_weekly(json_t *weekly, ngx_kefu_hours_t *h,
     ngx_pool_t *pool, ngx_str_t *field, ngx_str_t *err);
 static ngx_int_t ngx_kefu_hours_exceptions(json_t *exc, ngx_kefu_hours_t *h,
     ngx_pool_t *pool, ngx_str_t *field, ngx_str_t *err);
 
+
+/* in a checker with field and err: says which field and what, and returns */
+#define ngx_kefu_hours_fail(f, e)                                             \
+    do { ngx_str_set(field, f); ngx_str_set(err, e); return NGX_DECLINED; }   \
+    while (0)
 
 #define ngx_kefu_be32(p)                                                      \
     ((uint32_t) (p)[0] << 24 | (uint32_t) (p)[1] << 16                        \
@@ -53,26 +63,48 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
     ngx_str_t *field, ngx_str_t *err, ngx_kefu_hours_t **out)
 {
     u_char            *tz;
-    size_t             tzlen, size;
-    json_t            *weekly, *exc, *v;
-    ngx_uint_t         ntrans;
-    const char        *name;
+    size_t             tzlen;
+    ngx_int_t          rc;
     ngx_kefu_hours_t  *h;
-
-    tz = NULL;
-    tzlen = 0;
-
-#define ngx_kefu_hours_fail(f, e)                                             \
-    do { ngx_str_set(field, f); ngx_str_set(err, e); goto failed; } while (0)
 
     if (!json_is_object(hours)) {
         ngx_kefu_hours_fail("hours", "must be an object (or null: always "
                             "open)");
     }
 
-    if (ngx_kefu_hours_check_keys(hours, pool, field, err) != NGX_OK) {
+    if (ngx_kefu_hours_check_keys(hours, pool, field, err) != NGX_OK
+        || ngx_kefu_hours_zone(hours, log, field, err, &tz, &tzlen) != NGX_OK)
+    {
         return NGX_DECLINED;
     }
+
+    rc = ngx_kefu_hours_build(hours, tz, tzlen, pool, log, field, err, &h);
+
+    ngx_free(tz);
+
+    if (rc != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (out) {
+        *out = h;
+
+    } else {
+        ngx_free(h);
+    }
+
+    return NGX_OK;
+}
+
+
+/* hours.timezone: its name, and its zone file's bytes (*tz, to be freed) */
+
+static ngx_int_t
+ngx_kefu_hours_zone(json_t *hours, ngx_log_t *log, ngx_str_t *field,
+    ngx_str_t *err, u_char **tz, size_t *tzlen)
+{
+    json_t      *v;
+    const char  *name;
 
     v = json_object_get(hours, "timezone");
     name = json_is_string(v) ? json_string_value(v) : NULL;
@@ -82,10 +114,32 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
                             "name, e.g. Asia/Shanghai");
     }
 
-    if (ngx_kefu_hours_tz(name, log, &tz, &tzlen) != NGX_OK) {
+    *tz = NULL;
+    *tzlen = 0;
+
+    if (ngx_kefu_hours_tz(name, log, tz, tzlen) != NGX_OK) {
         ngx_kefu_hours_fail("hours.timezone", "is not a time zone of this "
                             "system (" NGX_KEFU_ZONEINFO ")");
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The parsed form, in one allocation: the weekly intervals, the dated
+ * exceptions and the zone's transitions.
+ */
+
+static ngx_int_t
+ngx_kefu_hours_build(json_t *hours, u_char *tz, size_t tzlen,
+    ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *field, ngx_str_t *err,
+    ngx_kefu_hours_t **out)
+{
+    size_t             size;
+    json_t            *weekly, *exc;
+    ngx_uint_t         ntrans;
+    ngx_kefu_hours_t  *h;
 
     /* the transitions' count is known only once the file is read */
     ntrans = 0;
@@ -133,15 +187,13 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
     h->exc = (ngx_kefu_hours_day_t *) ngx_align_ptr(h->data,
                                                     sizeof(int64_t));
 
-    if (weekly && ngx_kefu_hours_weekly(weekly, h, pool, field, err) != NGX_OK)
+    if ((weekly && ngx_kefu_hours_weekly(weekly, h, pool, field, err)
+                   != NGX_OK)
+        || (exc && ngx_kefu_hours_exceptions(exc, h, pool, field, err)
+                   != NGX_OK))
     {
         ngx_free(h);
-        goto failed;
-    }
-
-    if (exc && ngx_kefu_hours_exceptions(exc, h, pool, field, err) != NGX_OK) {
-        ngx_free(h);
-        goto failed;
+        return NGX_DECLINED;
     }
 
     h->at = (int64_t *) ngx_align_ptr(h->exc + h->nexc, sizeof(int64_t));
@@ -153,26 +205,9 @@ ngx_kefu_hours_check(json_t *hours, ngx_pool_t *pool, ngx_log_t *log,
                             "file");
     }
 
-    ngx_free(tz);
-
-    if (out) {
-        *out = h;
-
-    } else {
-        ngx_free(h);
-    }
+    *out = h;
 
     return NGX_OK;
-
-failed:
-
-    if (tz) {
-        ngx_free(tz);
-    }
-
-    return NGX_DECLINED;
-
-#undef ngx_kefu_hours_fail
 }
 
 

@@ -26,6 +26,13 @@ static ngx_int_t ngx_kefu_jwt_decode(ngx_str_t *dst, u_char *p, size_t len);
 static ngx_int_t ngx_kefu_jwt_time(json_t *v, json_int_t *t);
 static ngx_int_t ngx_kefu_jwt_hmac(ngx_str_t *secret, u_char *data,
     size_t len, u_char *sig);
+static ngx_int_t ngx_kefu_jwt_check_header(u_char *p, size_t len,
+    const char **err);
+static ngx_int_t ngx_kefu_jwt_check_sig(ngx_str_t *secret, u_char *p,
+    u_char *dot2, u_char *last, const char **err);
+static ngx_int_t ngx_kefu_jwt_check_times(json_t *payload, time_t now,
+    const char **err);
+static ngx_int_t ngx_kefu_jwt_check_jti(json_t *payload, const char **err);
 
 
 /*
@@ -39,12 +46,7 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
     json_t **claims, const char **err)
 {
     u_char     *p, *last, *dot1, *dot2;
-    u_char      sig[NGX_KEFU_JWT_SIG_LEN], given[64];
-    time_t                 leeway;
-    json_t                *header, *payload, *v;
-    ngx_str_t              dst;
-    json_int_t             t;
-    ngx_kefu_main_conf_t  *kmcf;
+    json_t     *payload;
 
     *claims = NULL;
 
@@ -64,9 +66,40 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
         return NGX_DECLINED;
     }
 
-    /* the header first: only HS256 is accepted, never "none" */
+    if (ngx_kefu_jwt_check_header(p, dot1 - p, err) != NGX_OK
+        || ngx_kefu_jwt_check_sig(secret, p, dot2, last, err) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
 
-    header = ngx_kefu_jwt_decode_json(p, dot1 - p);
+    payload = ngx_kefu_jwt_decode_json(dot1 + 1, dot2 - dot1 - 1);
+
+    if (payload == NULL) {
+        *err = "token claims are not valid";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_kefu_jwt_check_times(payload, now, err) != NGX_OK
+        || ngx_kefu_jwt_check_jti(payload, err) != NGX_OK)
+    {
+        json_decref(payload);
+        return NGX_DECLINED;
+    }
+
+    *claims = payload;
+
+    return NGX_OK;
+}
+
+
+/* the header first: only HS256 is accepted, never "none" */
+
+static ngx_int_t
+ngx_kefu_jwt_check_header(u_char *p, size_t len, const char **err)
+{
+    json_t  *header, *v;
+
+    header = ngx_kefu_jwt_decode_json(p, len);
 
     if (header == NULL) {
         *err = "token header is not valid";
@@ -95,7 +128,18 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
 
     json_decref(header);
 
-    /* the signature covers "header.payload" */
+    return NGX_OK;
+}
+
+
+/* the signature (after dot2) covers "header.payload" (p up to dot2) */
+
+static ngx_int_t
+ngx_kefu_jwt_check_sig(ngx_str_t *secret, u_char *p, u_char *dot2,
+    u_char *last, const char **err)
+{
+    u_char      sig[NGX_KEFU_JWT_SIG_LEN], given[64];
+    ngx_str_t   dst;
 
     if (last - (dot2 + 1) > 44) {
         *err = "token signature is invalid";
@@ -118,18 +162,23 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
         return NGX_DECLINED;
     }
 
-    payload = ngx_kefu_jwt_decode_json(dot1 + 1, dot2 - dot1 - 1);
+    return NGX_OK;
+}
 
-    if (payload == NULL) {
-        *err = "token claims are not valid";
-        return NGX_DECLINED;
-    }
 
-    /*
-     * exp is required: a token that never expires cannot be revoked.  The
-     * leeway allows for clocks of the shop's backend and of nginx that
-     * differ by a little.
-     */
+/*
+ * exp is required: a token that never expires cannot be revoked.  The
+ * leeway allows for clocks of the shop's backend and of nginx that
+ * differ by a little.
+ */
+
+static ngx_int_t
+ngx_kefu_jwt_check_times(json_t *payload, time_t now, const char **err)
+{
+    time_t                 leeway;
+    json_t                *v;
+    json_int_t             t;
+    ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_kefu_module);
     leeway = kmcf ? (time_t) (kmcf->token_leeway / 1000) : 0;
@@ -137,19 +186,16 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
     v = json_object_get(payload, "exp");
 
     if (v == NULL) {
-        json_decref(payload);
         *err = "token has no exp";
         return NGX_DECLINED;
     }
 
     if (ngx_kefu_jwt_time(v, &t) != NGX_OK) {
-        json_decref(payload);
         *err = "token \"exp\" must be a time in seconds";
         return NGX_DECLINED;
     }
 
     if (t + leeway <= (json_int_t) now) {
-        json_decref(payload);
         *err = "token expired";
         return NGX_DECLINED;
     }
@@ -157,29 +203,34 @@ ngx_kefu_jwt_verify(ngx_str_t *token, ngx_str_t *secret, time_t now,
     v = json_object_get(payload, "nbf");
 
     if (v && ngx_kefu_jwt_time(v, &t) != NGX_OK) {
-        json_decref(payload);
         *err = "token \"nbf\" must be a time in seconds";
         return NGX_DECLINED;
     }
 
     if (v && t - leeway > (json_int_t) now) {
-        json_decref(payload);
         *err = "token not valid yet";
         return NGX_DECLINED;
     }
 
-    /* a revocation names a token by it (ngx_kefu_revoke.c) */
+    return NGX_OK;
+}
+
+
+/* a revocation names a token by it (ngx_kefu_revoke.c) */
+
+static ngx_int_t
+ngx_kefu_jwt_check_jti(json_t *payload, const char **err)
+{
+    json_t  *v;
+
     v = json_object_get(payload, "jti");
 
     if (v && (!json_is_string(v) || json_string_length(v) == 0
               || json_string_length(v) > 128))
     {
-        json_decref(payload);
         *err = "token \"jti\" must be a string of 1-128 bytes";
         return NGX_DECLINED;
     }
-
-    *claims = payload;
 
     return NGX_OK;
 }

@@ -33,11 +33,6 @@ static char *ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_kefu_site_settings(ngx_conf_t *cf,
     ngx_kefu_site_t *site, ngx_str_t *path);
-static ngx_msec_t ngx_kefu_parse_keep(ngx_str_t *s);
-static char *ngx_kefu_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
-    ngx_str_t *v);
-static char *ngx_kefu_site_secret_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
-    ngx_str_t *path);
 static void ngx_kefu_json_cleanup(void *data);
 static char *ngx_kefu_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_kefu_message_rate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -65,6 +60,37 @@ typedef struct {
     ngx_msec_t                max;       /* 0: none */
     char                     *error;
 } ngx_kefu_msec_bounds_t;
+
+
+typedef struct ngx_kefu_site_param_s  ngx_kefu_site_param_t;
+
+typedef char *(*ngx_kefu_site_set_pt)(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value);
+
+struct ngx_kefu_site_param_s {
+    ngx_str_t                 name;      /* with its "=" */
+    ngx_kefu_site_set_pt      set;
+    size_t                    offset;    /* ngx_kefu_site_msec's */
+    ngx_kefu_msec_bounds_t   *bounds;
+};
+
+
+static char *ngx_kefu_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_str_t *v);
+static char *ngx_kefu_site_secret(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value);
+static char *ngx_kefu_site_secret_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *path);
+static char *ngx_kefu_site_anonymous(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value);
+static char *ngx_kefu_site_default_group(ngx_conf_t *cf,
+    ngx_kefu_site_t *site, ngx_kefu_site_param_t *p, ngx_str_t *value);
+static char *ngx_kefu_site_capacity(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value);
+static char *ngx_kefu_site_msec(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value);
+static char *ngx_kefu_site_settings_file(ngx_conf_t *cf,
+    ngx_kefu_site_t *site, ngx_kefu_site_param_t *p, ngx_str_t *value);
 
 
 static ngx_kefu_size_bounds_t  ngx_kefu_message_size_bounds = {
@@ -117,6 +143,53 @@ static ngx_conf_num_bounds_t  ngx_kefu_per_address_bounds = {
 static ngx_kefu_msec_bounds_t  ngx_kefu_lease_bounds = {
     ngx_kefu_check_msec, 1000, 300000, "must be between 1s and 300s"
 };
+
+/* a time parameter of kefu_site, its bounds and the words of its error */
+
+static ngx_kefu_msec_bounds_t  ngx_kefu_grace_bounds = {
+    NULL, 0, 86400000,
+    "has an invalid grace: a time of at most 24h, e.g. grace=30s"
+};
+
+static ngx_kefu_msec_bounds_t  ngx_kefu_bot_idle_bounds = {
+    NULL, 1000, 7 * 86400000,
+    "has an invalid bot_idle: a time from 1s to 7d, e.g. bot_idle=30m"
+};
+
+/* whole seconds (Redis's EXPIRE), 1s to ten years as ngx_kefu_keep_bounds */
+static ngx_kefu_msec_bounds_t  ngx_kefu_site_retention_bounds = {
+    NULL, 1000, 315360000000ULL,
+    "has an invalid retention: a time from 1s to 3650d, e.g. retention=90d"
+};
+
+static ngx_kefu_msec_bounds_t  ngx_kefu_anonymous_retention_bounds = {
+    NULL, 1000, 315360000000ULL,
+    "has an invalid anonymous_retention: a time from 1s to 3650d, "
+    "e.g. anonymous_retention=30d"
+};
+
+
+/* the parameters of kefu_site (name=value), tried in this order */
+
+static ngx_kefu_site_param_t  ngx_kefu_site_params[] = {
+    { ngx_string("secret="), ngx_kefu_site_secret, 0, NULL },
+    { ngx_string("secret_file="), ngx_kefu_site_secret_file, 0, NULL },
+    { ngx_string("anonymous="), ngx_kefu_site_anonymous, 0, NULL },
+    { ngx_string("default_group="), ngx_kefu_site_default_group, 0, NULL },
+    { ngx_string("capacity="), ngx_kefu_site_capacity, 0, NULL },
+    { ngx_string("grace="), ngx_kefu_site_msec,
+      offsetof(ngx_kefu_site_t, grace), &ngx_kefu_grace_bounds },
+    { ngx_string("bot_idle="), ngx_kefu_site_msec,
+      offsetof(ngx_kefu_site_t, bot_idle), &ngx_kefu_bot_idle_bounds },
+    { ngx_string("retention="), ngx_kefu_site_msec,
+      offsetof(ngx_kefu_site_t, retention), &ngx_kefu_site_retention_bounds },
+    { ngx_string("anonymous_retention="), ngx_kefu_site_msec,
+      offsetof(ngx_kefu_site_t, anonymous_retention),
+      &ngx_kefu_anonymous_retention_bounds },
+    { ngx_string("settings="), ngx_kefu_site_settings_file, 0, NULL },
+    { ngx_null_string, NULL, 0, NULL }
+};
+
 
 /* nginx's own check names no directive in its message: ours does */
 typedef struct {
@@ -307,42 +380,42 @@ static ngx_command_t  ngx_kefu_commands[] = {
 
     { ngx_string("kefu_upload_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_kefu_upload_misc,
+      ngx_kefu_upload_max_size_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("kefu_upload_quota"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_kefu_upload_misc,
+      ngx_kefu_upload_quota_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("kefu_upload_link_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_kefu_upload_misc,
+      ngx_kefu_upload_link_ttl_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("kefu_upload_scan"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_kefu_upload_misc,
+      ngx_kefu_upload_scan_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("kefu_upload_scan_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_kefu_upload_misc,
+      ngx_kefu_upload_scan_timeout_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("kefu_upload_sweep"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_kefu_upload_misc,
+      ngx_kefu_upload_sweep_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -823,133 +896,23 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* one branch per parameter of kefu_site */
+/* one parameter of kefu_site: a row of ngx_kefu_site_params or an upload one */
 
 static char *
 ngx_kefu_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site, ngx_str_t *v)
 {
-    char       *rv;
-    ssize_t     n;
-    ngx_int_t   rc;
-    ngx_str_t   path;
+    char                   *rv;
+    ngx_int_t               rc;
+    ngx_str_t               value;
+    ngx_kefu_site_param_t  *p;
 
-    if (ngx_strncmp(v->data, "secret=", 7) == 0) {
-        site->secret.data = v->data + 7;
-        site->secret.len = v->len - 7;
-        return NGX_CONF_OK;
-    }
+    for (p = ngx_kefu_site_params; p->name.len; p++) {
+        if (ngx_strncmp(v->data, p->name.data, p->name.len) == 0) {
+            value.data = v->data + p->name.len;
+            value.len = v->len - p->name.len;
 
-    if (ngx_strncmp(v->data, "secret_file=", 12) == 0) {
-        path.data = v->data + 12;
-        path.len = v->len - 12;
-
-        return ngx_kefu_site_secret_file(cf, site, &path);
-    }
-
-    if (ngx_strcmp(v->data, "anonymous=on") == 0) {
-        site->anonymous = 1;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(v->data, "anonymous=off") == 0) {
-        site->anonymous = 0;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(v->data, "default_group=", 14) == 0) {
-        site->default_group.data = v->data + 14;
-        site->default_group.len = v->len - 14;
-
-        if (ngx_kefu_valid_id(site->default_group.data,
-                              site->default_group.len)
-            != NGX_OK)
-        {
-            return "has an invalid default_group";
+            return p->set(cf, site, p, &value);
         }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(v->data, "capacity=", 9) == 0) {
-        n = ngx_atoi(v->data + 9, v->len - 9);
-
-        if (n == NGX_ERROR || n > 1000) {
-            return "has an invalid capacity: an integer from 0 to 1000";
-        }
-
-        site->capacity = (ngx_uint_t) n;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(v->data, "grace=", 6) == 0) {
-        path.data = v->data + 6;
-        path.len = v->len - 6;
-
-        site->grace = ngx_parse_time(&path, 0);
-
-        if (site->grace == (ngx_msec_t) NGX_ERROR
-            || site->grace > 86400000)
-        {
-            return "has an invalid grace: a time of at most 24h, "
-                   "e.g. grace=30s";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(v->data, "bot_idle=", 9) == 0) {
-        path.data = v->data + 9;
-        path.len = v->len - 9;
-
-        site->bot_idle = ngx_parse_time(&path, 0);
-
-        if (site->bot_idle == (ngx_msec_t) NGX_ERROR
-            || site->bot_idle < 1000 || site->bot_idle > 7 * 86400000)
-        {
-            return "has an invalid bot_idle: a time from 1s to 7d, "
-                   "e.g. bot_idle=30m";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(v->data, "retention=", 10) == 0) {
-        path.data = v->data + 10;
-        path.len = v->len - 10;
-
-        site->retention = ngx_kefu_parse_keep(&path);
-
-        if (site->retention == (ngx_msec_t) NGX_ERROR) {
-            return "has an invalid retention: a time from 1s to 3650d, "
-                   "e.g. retention=90d";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(v->data, "anonymous_retention=", 20) == 0) {
-        path.data = v->data + 20;
-        path.len = v->len - 20;
-
-        site->anonymous_retention = ngx_kefu_parse_keep(&path);
-
-        if (site->anonymous_retention == (ngx_msec_t) NGX_ERROR) {
-            return "has an invalid anonymous_retention: a time from 1s "
-                   "to 3650d, e.g. anonymous_retention=30d";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strncmp(v->data, "settings=", 9) == 0) {
-        path.data = v->data + 9;
-        path.len = v->len - 9;
-
-        if (ngx_kefu_site_settings(cf, site, &path) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        return NGX_CONF_OK;
     }
 
     /* upload_max_size=, upload_types=, upload_quota= */
@@ -970,11 +933,109 @@ ngx_kefu_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site, ngx_str_t *v)
 }
 
 
+static char *
+ngx_kefu_site_secret(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value)
+{
+    site->secret = *value;
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_kefu_site_anonymous(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value)
+{
+    if (ngx_strcmp(value->data, "on") == 0) {
+        site->anonymous = 1;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value->data, "off") == 0) {
+        site->anonymous = 0;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V%V\" in \"kefu_site\"",
+                       &p->name, value);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_kefu_site_default_group(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value)
+{
+    site->default_group = *value;
+
+    if (ngx_kefu_valid_id(site->default_group.data, site->default_group.len)
+        != NGX_OK)
+    {
+        return "has an invalid default_group";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_kefu_site_capacity(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi(value->data, value->len);
+
+    if (n == NGX_ERROR || n > 1000) {
+        return "has an invalid capacity: an integer from 0 to 1000";
+    }
+
+    site->capacity = (ngx_uint_t) n;
+    return NGX_CONF_OK;
+}
+
+
+/* grace=, bot_idle=, retention=, anonymous_retention=: a time in bounds */
+
+static char *
+ngx_kefu_site_msec(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value)
+{
+    ngx_msec_t               ms;
+    ngx_kefu_msec_bounds_t  *b;
+
+    b = p->bounds;
+    ms = ngx_parse_time(value, 0);
+
+    if (ms == (ngx_msec_t) NGX_ERROR || ms < b->min
+        || (b->max && ms > b->max))
+    {
+        return b->error;
+    }
+
+    *(ngx_msec_t *) ((u_char *) site + p->offset) = ms;
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_kefu_site_settings_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
+    ngx_kefu_site_param_t *p, ngx_str_t *value)
+{
+    if (ngx_kefu_site_settings(cf, site, value) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* secret_file=: the secret's bytes, read once at configuration time */
 
 static char *
 ngx_kefu_site_secret_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
-    ngx_str_t *path)
+    ngx_kefu_site_param_t *param, ngx_str_t *path)
 {
     u_char           *p;
     ssize_t           n;
@@ -1028,25 +1089,6 @@ ngx_kefu_site_secret_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
     site->secret.len = n;
 
     return NGX_CONF_OK;
-}
-
-
-/* a retention: whole seconds (Redis's EXPIRE), 1s to ten years */
-
-static ngx_msec_t
-ngx_kefu_parse_keep(ngx_str_t *s)
-{
-    ngx_msec_t  ms;
-
-    ms = ngx_parse_time(s, 0);
-
-    if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000
-        || ms > ngx_kefu_keep_bounds.max)
-    {
-        return (ngx_msec_t) NGX_ERROR;
-    }
-
-    return ms;
 }
 
 

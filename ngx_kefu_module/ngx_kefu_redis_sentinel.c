@@ -78,6 +78,10 @@ struct ngx_kefu_redis_sentinel_s {
 };
 
 
+static ngx_int_t ngx_kefu_sentinel_conf_addr(ngx_conf_t *cf,
+    ngx_kefu_redis_sentinel_conf_t *sc, ngx_str_t *value);
+static char *ngx_kefu_sentinel_conf_auth(ngx_conf_t *cf,
+    ngx_kefu_redis_sentinel_conf_t *sc, ngx_uint_t i);
 static void ngx_kefu_sentinel_ask_handler(ngx_event_t *ev);
 static void ngx_kefu_sentinel_timer_handler(ngx_event_t *ev);
 static void ngx_kefu_sentinel_schedule(ngx_kefu_redis_sentinel_t *s,
@@ -108,9 +112,7 @@ ngx_kefu_redis_sentinel_conf(ngx_conf_t *cf, ngx_kefu_redis_conf_t *rc,
 {
     u_char                          *p;
     ngx_str_t                       *value;
-    ngx_url_t                        u;
     ngx_uint_t                       i;
-    ngx_kefu_sentinel_addr_t        *a;
     ngx_kefu_redis_sentinel_conf_t  *sc;
 
     value = cf->args->elts;
@@ -149,55 +151,86 @@ ngx_kefu_redis_sentinel_conf(ngx_conf_t *cf, ngx_kefu_redis_conf_t *rc,
             break;
         }
 
-        if (ngx_strncmp(value[i].data, "unix:", 5) == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid Sentinel address \"%V\" in "
-                               "\"kefu_redis\": Sentinels are reached over "
-                               "TCP", &value[i]);
+        if (ngx_kefu_sentinel_conf_addr(cf, sc, &value[i]) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-        u.url = value[i];
-        u.default_port = NGX_KEFU_SENTINEL_PORT;
-
-        /* configuration time: the only place a name may be resolved */
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid Sentinel address \"%V\" in "
-                               "\"kefu_redis\"%s%s", &value[i],
-                               u.err ? ": " : "", u.err ? u.err : "");
-            return NGX_CONF_ERROR;
-        }
-
-        a = ngx_array_push(&sc->addrs);
-        if (a == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        a->host = p;
-        p[ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
-                        NGX_SOCKADDR_STRLEN, 0)] = '\0';
-
-        /* hiredis wants an IPv6 address without brackets */
-        if (p[0] == '[') {
-            a->host++;
-            p[ngx_strlen(p) - 1] = '\0';
-        }
-
-        a->port = u.port;
-        a->text = value[i];
     }
 
     rc->sentinel = sc;
     *next = i;
 
-    /* the Sentinels' own credentials, among the options that follow */
+    return ngx_kefu_sentinel_conf_auth(cf, sc, i);
+}
+
+
+/* one Sentinel's address: resolved here, kept as hiredis takes it */
+
+static ngx_int_t
+ngx_kefu_sentinel_conf_addr(ngx_conf_t *cf,
+    ngx_kefu_redis_sentinel_conf_t *sc, ngx_str_t *value)
+{
+    u_char                    *p;
+    ngx_url_t                  u;
+    ngx_kefu_sentinel_addr_t  *a;
+
+    if (ngx_strncmp(value->data, "unix:", 5) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Sentinel address \"%V\" in "
+                           "\"kefu_redis\": Sentinels are reached over "
+                           "TCP", value);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = *value;
+    u.default_port = NGX_KEFU_SENTINEL_PORT;
+
+    /* configuration time: the only place a name may be resolved */
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Sentinel address \"%V\" in "
+                           "\"kefu_redis\"%s%s", value,
+                           u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_ERROR;
+    }
+
+    a = ngx_array_push(&sc->addrs);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->host = p;
+    p[ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
+                    NGX_SOCKADDR_STRLEN, 0)] = '\0';
+
+    /* hiredis wants an IPv6 address without brackets */
+    if (p[0] == '[') {
+        a->host++;
+        p[ngx_strlen(p) - 1] = '\0';
+    }
+
+    a->port = u.port;
+    a->text = *value;
+
+    return NGX_OK;
+}
+
+
+/* the Sentinels' own credentials, among the options from the i-th on */
+
+static char *
+ngx_kefu_sentinel_conf_auth(ngx_conf_t *cf,
+    ngx_kefu_redis_sentinel_conf_t *sc, ngx_uint_t i)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
     for ( /* void */ ; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "sentinel_user=", 14) == 0) {

@@ -28,10 +28,39 @@ typedef struct {
 } ngx_kefu_rules_scan_t;
 
 
+/* a condition other than keywords: {"<name>": v, ...} */
+typedef ngx_int_t (*ngx_kefu_rules_cond_pt)(ngx_kefu_rule_ctx_t *rc,
+    json_t *c, json_t *v, json_t *why, json_t **why_not);
+
+typedef struct {
+    const char                  *name;
+    ngx_kefu_rules_cond_pt       check;
+} ngx_kefu_rules_kind_t;
+
+
 static ngx_int_t ngx_kefu_rules_found(void *data, uint32_t id, u_char *p,
     size_t len);
+static ngx_kefu_rules_scan_t *ngx_kefu_rules_scan(ngx_kefu_bot_conf_t *bc,
+    ngx_kefu_rule_ctx_t *rc, ngx_pool_t *pool);
+static ngx_uint_t ngx_kefu_rules_trigger(ngx_kefu_rule_t *rule,
+    ngx_kefu_rule_ctx_t *rc, json_t **why_not);
+static ngx_uint_t ngx_kefu_rules_conds(ngx_kefu_rule_ctx_t *rc,
+    ngx_kefu_rule_t *rule, ngx_uint_t i, ngx_kefu_rules_scan_t *sc,
+    json_t *why, json_t **why_not);
+static json_t *ngx_kefu_rules_result(ngx_kefu_rule_t *rule, ngx_uint_t ok,
+    json_t *why, json_t *why_not);
 static ngx_int_t ngx_kefu_rules_cond(ngx_kefu_rule_ctx_t *rc, json_t *c,
     ngx_kefu_rules_scan_t *sc, uint32_t id, json_t *why, json_t **why_not);
+static ngx_int_t ngx_kefu_rules_cond_value(ngx_kefu_rule_ctx_t *rc,
+    json_t *c, json_t *v, json_t *why, json_t **why_not);
+static ngx_int_t ngx_kefu_rules_cond_page(ngx_kefu_rule_ctx_t *rc,
+    json_t *c, json_t *v, json_t *why, json_t **why_not);
+static ngx_int_t ngx_kefu_rules_cond_hours(ngx_kefu_rule_ctx_t *rc,
+    json_t *c, json_t *v, json_t *why, json_t **why_not);
+static ngx_int_t ngx_kefu_rules_cond_group(ngx_kefu_rule_ctx_t *rc,
+    json_t *c, json_t *v, json_t *why, json_t **why_not);
+static ngx_int_t ngx_kefu_rules_cond_state(ngx_kefu_rule_ctx_t *rc,
+    json_t *c, json_t *v, json_t *why, json_t **why_not);
 static ngx_int_t ngx_kefu_rules_value(json_t *have, const char *op,
     json_t *want);
 static ngx_uint_t ngx_kefu_rules_number(json_t *v, int64_t *i, double *d);
@@ -40,6 +69,19 @@ static ngx_int_t ngx_kefu_rules_cmp(json_t *x, json_t *y);
 
 static const char  *ngx_kefu_when_names[] = {
     "message", "conv_created", "event", "waiting", "offline"
+};
+
+
+/* the conditions after keywords, in the order a condition is looked at */
+
+static ngx_kefu_rules_kind_t  ngx_kefu_rules_kinds[] = {
+    { "attr", ngx_kefu_rules_cond_value },
+    { "data", ngx_kefu_rules_cond_value },
+    { "page", ngx_kefu_rules_cond_page },
+    { "hours", ngx_kefu_rules_cond_hours },
+    { "group", ngx_kefu_rules_cond_group },
+    { "state", ngx_kefu_rules_cond_state },
+    { NULL, NULL }
 };
 
 
@@ -73,12 +115,8 @@ json_t *
 ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
     ngx_uint_t explain, ngx_pool_t *pool)
 {
-    size_t                  j;
-    u_char                 *norm;
-    size_t                  nlen;
-    json_t                 *out, *o, *why, *why_not, *c, *name;
-    ngx_int_t               ok;
-    ngx_uint_t              i;
+    json_t                 *out, *o, *why, *why_not;
+    ngx_uint_t              i, ok;
     ngx_kefu_rule_t        *rule;
     ngx_kefu_rules_scan_t  *sc;
 
@@ -88,84 +126,27 @@ ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
         return out;
     }
 
-    sc = ngx_pcalloc(pool, sizeof(ngx_kefu_rules_scan_t));
+    sc = ngx_kefu_rules_scan(bc, rc, pool);
     if (sc == NULL) {
         goto failed;
-    }
-
-    sc->mask = ngx_pcalloc(pool, bc->nrules * sizeof(uint32_t));
-    if (sc->mask == NULL) {
-        goto failed;
-    }
-
-    if (rc->text.len && bc->ac) {
-        norm = ngx_pnalloc(pool, rc->text.len);
-        if (norm == NULL) {
-            goto failed;
-        }
-
-        nlen = ngx_kefu_ac_normalize(norm, rc->text.data, rc->text.len);
-        ngx_kefu_ac_scan(bc->ac, norm, nlen, ngx_kefu_rules_found, sc);
     }
 
     for (i = 0; i < bc->nrules; i++) {
         rule = &bc->rule[i];
         why = json_array();
         why_not = NULL;
-        ok = 1;
 
         if (why == NULL) {
             goto failed;
         }
 
-        if (!rule->enabled) {
-            ok = 0;
-            why_not = json_string("the rule is disabled");
+        ok = ngx_kefu_rules_trigger(rule, rc, &why_not);
 
-        } else if (rule->when != rc->when) {
-            ok = 0;
-            why_not = json_sprintf("the trigger is %s, not %s",
-                                   ngx_kefu_when_names[rc->when],
-                                   ngx_kefu_when_names[rule->when]);
-
-        } else if (rule->when == NGX_KEFU_WHEN_EVENT
-                   && (rc->event == NULL
-                       || ngx_strcmp(rc->event, rule->event) != 0))
-        {
-            ok = 0;
-            why_not = json_sprintf("the event is %s, not %s",
-                                   rc->event ? rc->event : "none",
-                                   rule->event);
-
-        } else if (rule->when == NGX_KEFU_WHEN_WAITING
-                   && rc->waited < rule->seconds)
-        {
-            ok = 0;
-            why_not = json_sprintf("waited %lld seconds, not %lld",
-                                   (long long) rc->waited,
-                                   (long long) rule->seconds);
-
-        } else if (rule->when == NGX_KEFU_WHEN_WAITING && rc->state
-                   && ngx_strcmp(rc->state, "queued") != 0
-                   && ngx_strcmp(rc->state, "bot") != 0)
-        {
-            /* only a conversation that still waits (queued or in bot) */
-            ok = 0;
-            why_not = json_sprintf("the conversation is %s: not waiting",
-                                   rc->state);
-
-        } else {
+        if (ok) {
             json_array_append_new(why, json_sprintf("trigger %s",
                                       ngx_kefu_when_names[rule->when]));
 
-            json_array_foreach(json_object_get(rule->json, "if"), j, c) {
-                if (ngx_kefu_rules_cond(rc, c, sc, i * 32 + j, why, &why_not)
-                    != NGX_OK)
-                {
-                    ok = 0;
-                    break;
-                }
-            }
+            ok = ngx_kefu_rules_conds(rc, rule, i, sc, why, &why_not);
         }
 
         if (!ok && !explain) {
@@ -174,25 +155,9 @@ ngx_kefu_rules_eval(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
             continue;
         }
 
-        o = json_pack("{s:s,s:b,s:o,s:O}", "id", rule->id, "fires", (int) ok,
-                      "why", why,
-                      "actions", json_object_get(rule->json, "then"));
-        if (o == NULL) {
-            json_decref(why_not);
-            goto failed;
-        }
+        o = ngx_kefu_rules_result(rule, ok, why, why_not);
 
-        name = json_object_get(rule->json, "name");
-
-        if (name) {
-            json_object_set(o, "name", name);
-        }
-
-        if (why_not) {
-            json_object_set_new(o, "not", why_not);
-        }
-
-        if (json_array_append_new(out, o) != 0) {
+        if (o == NULL || json_array_append_new(out, o) != 0) {
             goto failed;
         }
     }
@@ -206,16 +171,148 @@ failed:
 }
 
 
+/* the keywords of all rules, found in one pass over the normalized text */
+
+static ngx_kefu_rules_scan_t *
+ngx_kefu_rules_scan(ngx_kefu_bot_conf_t *bc, ngx_kefu_rule_ctx_t *rc,
+    ngx_pool_t *pool)
+{
+    u_char                 *norm;
+    size_t                  nlen;
+    ngx_kefu_rules_scan_t  *sc;
+
+    sc = ngx_pcalloc(pool, sizeof(ngx_kefu_rules_scan_t));
+    if (sc == NULL) {
+        return NULL;
+    }
+
+    sc->mask = ngx_pcalloc(pool, bc->nrules * sizeof(uint32_t));
+    if (sc->mask == NULL) {
+        return NULL;
+    }
+
+    if (rc->text.len && bc->ac) {
+        norm = ngx_pnalloc(pool, rc->text.len);
+        if (norm == NULL) {
+            return NULL;
+        }
+
+        nlen = ngx_kefu_ac_normalize(norm, rc->text.data, rc->text.len);
+        ngx_kefu_ac_scan(bc->ac, norm, nlen, ngx_kefu_rules_found, sc);
+    }
+
+    return sc;
+}
+
+
+/* 1 if the rule is enabled and its trigger is this one; else 0, why not */
+
+static ngx_uint_t
+ngx_kefu_rules_trigger(ngx_kefu_rule_t *rule, ngx_kefu_rule_ctx_t *rc,
+    json_t **why_not)
+{
+    if (!rule->enabled) {
+        *why_not = json_string("the rule is disabled");
+        return 0;
+    }
+
+    if (rule->when != rc->when) {
+        *why_not = json_sprintf("the trigger is %s, not %s",
+                                ngx_kefu_when_names[rc->when],
+                                ngx_kefu_when_names[rule->when]);
+        return 0;
+    }
+
+    if (rule->when == NGX_KEFU_WHEN_EVENT
+        && (rc->event == NULL || ngx_strcmp(rc->event, rule->event) != 0))
+    {
+        *why_not = json_sprintf("the event is %s, not %s",
+                                rc->event ? rc->event : "none",
+                                rule->event);
+        return 0;
+    }
+
+    if (rule->when == NGX_KEFU_WHEN_WAITING && rc->waited < rule->seconds) {
+        *why_not = json_sprintf("waited %lld seconds, not %lld",
+                                (long long) rc->waited,
+                                (long long) rule->seconds);
+        return 0;
+    }
+
+    /* only a conversation that still waits (queued or in bot) */
+    if (rule->when == NGX_KEFU_WHEN_WAITING && rc->state
+        && ngx_strcmp(rc->state, "queued") != 0
+        && ngx_strcmp(rc->state, "bot") != 0)
+    {
+        *why_not = json_sprintf("the conversation is %s: not waiting",
+                                rc->state);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* 1 if every condition of rule i holds; the first that fails stops it */
+
+static ngx_uint_t
+ngx_kefu_rules_conds(ngx_kefu_rule_ctx_t *rc, ngx_kefu_rule_t *rule,
+    ngx_uint_t i, ngx_kefu_rules_scan_t *sc, json_t *why, json_t **why_not)
+{
+    size_t   j;
+    json_t  *c;
+
+    json_array_foreach(json_object_get(rule->json, "if"), j, c) {
+        if (ngx_kefu_rules_cond(rc, c, sc, i * 32 + j, why, why_not)
+            != NGX_OK)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* {"id", "name"?, "fires", "why", "not"?, "actions"}; why and why_not taken */
+
+static json_t *
+ngx_kefu_rules_result(ngx_kefu_rule_t *rule, ngx_uint_t ok, json_t *why,
+    json_t *why_not)
+{
+    json_t  *o, *name;
+
+    o = json_pack("{s:s,s:b,s:o,s:O}", "id", rule->id, "fires", (int) ok,
+                  "why", why,
+                  "actions", json_object_get(rule->json, "then"));
+    if (o == NULL) {
+        json_decref(why_not);
+        return NULL;
+    }
+
+    name = json_object_get(rule->json, "name");
+
+    if (name) {
+        json_object_set(o, "name", name);
+    }
+
+    if (why_not) {
+        json_object_set_new(o, "not", why_not);
+    }
+
+    return o;
+}
+
+
 /* one condition: NGX_OK holds (why gets a line), else why_not says why */
 
 static ngx_int_t
 ngx_kefu_rules_cond(ngx_kefu_rule_ctx_t *rc, json_t *c,
     ngx_kefu_rules_scan_t *sc, uint32_t id, json_t *why, json_t **why_not)
 {
-    size_t       plen;
-    json_t      *v, *have;
-    ngx_uint_t   k;
-    const char  *s, *key, *op;
+    json_t                 *v;
+    ngx_uint_t              k;
+    ngx_kefu_rules_kind_t  *kind;
 
     if (json_object_get(c, "keywords")) {
         if (!(sc->mask[id / 32] & (1u << (id % 32)))) {
@@ -237,89 +334,125 @@ ngx_kefu_rules_cond(ngx_kefu_rule_ctx_t *rc, json_t *c,
         return NGX_OK;
     }
 
-    if ((v = json_object_get(c, "attr")) || (v = json_object_get(c, "data"))) {
-        key = json_string_value(v);
-        op = json_string_value(json_object_get(c, "op"));
-        have = json_object_get(json_object_get(c, "attr") ? rc->attrs
-                                                          : rc->data, key);
-        s = json_object_get(c, "attr") ? "attr" : "data";
+    for (kind = ngx_kefu_rules_kinds; kind->name; kind++) {
+        v = json_object_get(c, kind->name);
 
-        if (have == NULL
-            || ngx_kefu_rules_value(have, op, json_object_get(c, "value"))
-               != NGX_OK)
-        {
-            *why_not = have ? json_sprintf("%s %s is not %s the value", s,
-                                           key, op)
-                            : json_sprintf("no %s %s", s, key);
-            return NGX_DECLINED;
+        if (v) {
+            return kind->check(rc, c, v, why, why_not);
         }
-
-        json_array_append_new(why, json_sprintf("%s %s %s", s, key, op));
-        return NGX_OK;
-    }
-
-    if ((v = json_object_get(c, "page"))) {
-        plen = json_string_length(v);
-
-        if (rc->page.len < plen
-            || ngx_strncmp(rc->page.data, json_string_value(v), plen) != 0)
-        {
-            *why_not = json_sprintf("the page is not under %s",
-                                    json_string_value(v));
-            return NGX_DECLINED;
-        }
-
-        json_array_append_new(why, json_sprintf("page under %s",
-                                                json_string_value(v)));
-        return NGX_OK;
-    }
-
-    if ((v = json_object_get(c, "hours"))) {
-        s = json_string_value(v);
-
-        if ((ngx_strcmp(s, "inside") == 0) != (rc->hours != 0)) {
-            *why_not = json_sprintf("not %s business hours", s);
-            return NGX_DECLINED;
-        }
-
-        json_array_append_new(why, json_sprintf("%s business hours", s));
-        return NGX_OK;
-    }
-
-    if ((v = json_object_get(c, "group"))) {
-        if (rc->group.len != json_string_length(v)
-            || ngx_strncmp(rc->group.data, json_string_value(v),
-                           rc->group.len) != 0)
-        {
-            *why_not = json_sprintf("the group is %.*s, not %s",
-                                    (int) rc->group.len, rc->group.data,
-                                    json_string_value(v));
-            return NGX_DECLINED;
-        }
-
-        json_array_append_new(why, json_sprintf("group is %s",
-                                                json_string_value(v)));
-        return NGX_OK;
-    }
-
-    if ((v = json_object_get(c, "state"))) {
-        if (rc->state == NULL || ngx_strcmp(rc->state, json_string_value(v))
-                                 != 0)
-        {
-            *why_not = json_sprintf("the state is %s, not %s",
-                                    rc->state ? rc->state : "none",
-                                    json_string_value(v));
-            return NGX_DECLINED;
-        }
-
-        json_array_append_new(why, json_sprintf("state is %s",
-                                                json_string_value(v)));
-        return NGX_OK;
     }
 
     *why_not = json_string("an unknown condition");
 
     return NGX_DECLINED;
+}
+
+
+/* {"attr" or "data", "op", "value"}: the visitor's or the event's value */
+
+static ngx_int_t
+ngx_kefu_rules_cond_value(ngx_kefu_rule_ctx_t *rc, json_t *c, json_t *v,
+    json_t *why, json_t **why_not)
+{
+    json_t      *have;
+    const char  *s, *key, *op;
+
+    key = json_string_value(v);
+    op = json_string_value(json_object_get(c, "op"));
+    have = json_object_get(json_object_get(c, "attr") ? rc->attrs
+                                                      : rc->data, key);
+    s = json_object_get(c, "attr") ? "attr" : "data";
+
+    if (have == NULL
+        || ngx_kefu_rules_value(have, op, json_object_get(c, "value"))
+           != NGX_OK)
+    {
+        *why_not = have ? json_sprintf("%s %s is not %s the value", s,
+                                       key, op)
+                        : json_sprintf("no %s %s", s, key);
+        return NGX_DECLINED;
+    }
+
+    json_array_append_new(why, json_sprintf("%s %s %s", s, key, op));
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_rules_cond_page(ngx_kefu_rule_ctx_t *rc, json_t *c, json_t *v,
+    json_t *why, json_t **why_not)
+{
+    size_t  plen;
+
+    plen = json_string_length(v);
+
+    if (rc->page.len < plen
+        || ngx_strncmp(rc->page.data, json_string_value(v), plen) != 0)
+    {
+        *why_not = json_sprintf("the page is not under %s",
+                                json_string_value(v));
+        return NGX_DECLINED;
+    }
+
+    json_array_append_new(why, json_sprintf("page under %s",
+                                            json_string_value(v)));
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_rules_cond_hours(ngx_kefu_rule_ctx_t *rc, json_t *c, json_t *v,
+    json_t *why, json_t **why_not)
+{
+    const char  *s;
+
+    s = json_string_value(v);
+
+    if ((ngx_strcmp(s, "inside") == 0) != (rc->hours != 0)) {
+        *why_not = json_sprintf("not %s business hours", s);
+        return NGX_DECLINED;
+    }
+
+    json_array_append_new(why, json_sprintf("%s business hours", s));
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_rules_cond_group(ngx_kefu_rule_ctx_t *rc, json_t *c, json_t *v,
+    json_t *why, json_t **why_not)
+{
+    if (rc->group.len != json_string_length(v)
+        || ngx_strncmp(rc->group.data, json_string_value(v),
+                       rc->group.len) != 0)
+    {
+        *why_not = json_sprintf("the group is %.*s, not %s",
+                                (int) rc->group.len, rc->group.data,
+                                json_string_value(v));
+        return NGX_DECLINED;
+    }
+
+    json_array_append_new(why, json_sprintf("group is %s",
+                                            json_string_value(v)));
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_kefu_rules_cond_state(ngx_kefu_rule_ctx_t *rc, json_t *c, json_t *v,
+    json_t *why, json_t **why_not)
+{
+    if (rc->state == NULL || ngx_strcmp(rc->state, json_string_value(v)) != 0)
+    {
+        *why_not = json_sprintf("the state is %s, not %s",
+                                rc->state ? rc->state : "none",
+                                json_string_value(v));
+        return NGX_DECLINED;
+    }
+
+    json_array_append_new(why, json_sprintf("state is %s",
+                                            json_string_value(v)));
+    return NGX_OK;
 }
 
 

@@ -48,6 +48,10 @@ static void ngx_kefu_settings_online(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_settings_tick(ngx_event_t *ev);
 static void ngx_kefu_settings_tick_arm(ngx_kefu_site_rt_t *rt);
+static ngx_int_t ngx_kefu_settings_ws_check(ngx_kefu_ws_t *ws, json_t *v,
+    const char *cid);
+static void ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
+    const char *cid);
 static void ngx_kefu_settings_stored(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -1121,15 +1125,10 @@ ngx_kefu_settings_send(ngx_kefu_ws_t *ws, json_t *doc, json_t *stored,
 void
 ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    char                     *doc;
-    u_char                    by[2 + NGX_KEFU_MAX_ID_LEN];
-    json_t                   *v, *e;
-    ngx_str_t                 field, err, d, b;
-    ngx_pool_t               *pool;
-    ngx_kefu_call_t           call;
-    ngx_kefu_site_rt_t       *rt;
-    const char               *cid;
-    ngx_kefu_settings_ctx_t  *ctx;
+    char                *doc;
+    json_t              *v;
+    const char          *cid;
+    ngx_kefu_site_rt_t  *rt;
 
     /* roles are checked already (ngx_kefu_validate.c), the document here */
     cid = req->cid;
@@ -1144,39 +1143,9 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
-    /* field names live in a pool of their own, not the connection's */
-    pool = ngx_create_pool(1024, ws->connection->log);
-    if (pool == NULL) {
-        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+    if (ngx_kefu_settings_ws_check(ws, v, cid) != NGX_OK) {
         return;
     }
-
-    if (ngx_kefu_settings_check(v, pool, ws->connection->log, &field, &err)
-        != NGX_OK)
-    {
-        e = json_pack("{s:s,s:s,s:s%,s:s%}", "type", "error",
-                      "code", "bad_request",
-                      "message", err.data, err.len,
-                      "field", field.data, field.len);
-        if (e) {
-            json_object_set_new(e, "message",
-                                json_sprintf("%.*s: %.*s", (int) field.len,
-                                             field.data, (int) err.len,
-                                             err.data));
-            if (cid) {
-                json_object_set_new(e, "cid", json_string(cid));
-            }
-
-            ngx_kefu_stat_error(ws->main_conf, "bad_request");
-            (void) ngx_kefu_app_send(ws, e);
-            json_decref(e);
-        }
-
-        ngx_destroy_pool(pool);
-        return;
-    }
-
-    ngx_destroy_pool(pool);
 
     doc = json_dumps(v, JSON_COMPACT);
 
@@ -1187,9 +1156,72 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         return;
     }
 
+    ngx_kefu_settings_ws_put(ws, v, doc, cid);
+
+    free(doc);
+}
+
+
+/* the document checked as the API checks it: NGX_OK, or the error sent */
+
+static ngx_int_t
+ngx_kefu_settings_ws_check(ngx_kefu_ws_t *ws, json_t *v, const char *cid)
+{
+    json_t      *e;
+    ngx_str_t    field, err;
+    ngx_pool_t  *pool;
+
+    /* field names live in a pool of their own, not the connection's */
+    pool = ngx_create_pool(1024, ws->connection->log);
+    if (pool == NULL) {
+        ngx_kefu_app_error(ws, "internal", "out of memory", cid);
+        return NGX_ERROR;
+    }
+
+    if (ngx_kefu_settings_check(v, pool, ws->connection->log, &field, &err)
+        == NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_OK;
+    }
+
+    e = json_pack("{s:s,s:s,s:s%,s:s%}", "type", "error",
+                  "code", "bad_request",
+                  "message", err.data, err.len,
+                  "field", field.data, field.len);
+    if (e) {
+        json_object_set_new(e, "message",
+                            json_sprintf("%.*s: %.*s", (int) field.len,
+                                         field.data, (int) err.len,
+                                         err.data));
+        if (cid) {
+            json_object_set_new(e, "cid", json_string(cid));
+        }
+
+        ngx_kefu_stat_error(ws->main_conf, "bad_request");
+        (void) ngx_kefu_app_send(ws, e);
+        json_decref(e);
+    }
+
+    ngx_destroy_pool(pool);
+
+    return NGX_DECLINED;
+}
+
+
+/* settings_put in Redis, by whom; ngx_kefu_settings_stored answers */
+
+static void
+ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
+    const char *cid)
+{
+    u_char                    by[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t                 d, b;
+    ngx_kefu_call_t           call;
+    ngx_kefu_settings_ctx_t  *ctx;
+
     ctx = ngx_calloc(sizeof(ngx_kefu_settings_ctx_t), ws->connection->log);
     if (ctx == NULL) {
-        free(doc);
         return;
     }
 
@@ -1219,8 +1251,6 @@ ngx_kefu_settings_ws(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         ngx_free(ctx);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable", cid);
     }
-
-    free(doc);
 }
 
 

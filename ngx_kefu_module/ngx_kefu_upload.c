@@ -23,12 +23,9 @@
  */
 
 
-#include "ngx_kefu_api.h"
+#include "ngx_kefu_upload_int.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_jwt.h"
-#include "ngx_kefu_upload.h"
-#include "ngx_kefu_attach.h"
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "ngx_kefu_revoke.h"
 
@@ -37,48 +34,21 @@
 #define NGX_KEFU_UPLOAD_PENDING  86400
 
 
-typedef struct {
-    ngx_kefu_api_t               api;       /* first: the API's helpers */
-    ngx_kefu_upload_conf_t      *ucf;
-    ngx_kefu_upload_limits_t    *limits;
-    ngx_http_request_t          *r;
-    ngx_uint_t                   role;
-    ngx_str_t                    who;        /* v:<id>, a:<id>, m:<id>, api */
-    ngx_str_t                    id;         /* the token's sub */
-    ngx_str_t                    conv;
-    ngx_str_t                    boundary;   /* multipart's, with "\r\n--" */
-    ngx_kefu_attach_t            att;
-    ngx_file_t                  *in;         /* the body's temporary file */
-    off_t                        pos;
-    off_t                        end;
-    ngx_fd_t                     fd;         /* ours, in <site>/tmp */
-    u_char                      *tmp;        /* its path, NUL-terminated */
-    u_char                      *head;
-    size_t                       head_len;
-    u_char                      *chunk;
-    EVP_MD_CTX                  *md;
-    ngx_event_t                  ev;
-    ngx_kefu_scan_t             *scan;
-    time_t                       started;
-    int64_t                      hour;       /* the quota's clock hour */
-    unsigned                     typed:1;
-    unsigned                     stored:1;
-} ngx_kefu_upload_t;
-
-
-static ngx_int_t ngx_kefu_upload_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_upload_method(ngx_http_request_t *r);
+static ngx_int_t ngx_kefu_upload_request(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_site(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_conv(ngx_http_request_t *r,
-    ngx_kefu_upload_t *u);
-static ngx_int_t ngx_kefu_upload_boundary(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_start(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_auth(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
-static ngx_int_t ngx_kefu_upload_name(ngx_http_request_t *r,
-    ngx_kefu_upload_t *u, ngx_str_t *raw);
+static ngx_int_t ngx_kefu_upload_token(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u, json_t **claims);
+static ngx_int_t ngx_kefu_upload_who(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u, json_t *sub, ngx_uint_t service);
 static ngx_int_t ngx_kefu_upload_owned(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_upload_quota(ngx_http_request_t *r,
@@ -86,13 +56,23 @@ static ngx_int_t ngx_kefu_upload_quota(ngx_http_request_t *r,
 static ngx_int_t ngx_kefu_upload_checked(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static void ngx_kefu_upload_body(ngx_http_request_t *r);
-static ngx_int_t ngx_kefu_upload_multipart(ngx_http_request_t *r,
+static ngx_int_t ngx_kefu_upload_spooled(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_size(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_tmp(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static void ngx_kefu_upload_slice(ngx_event_t *ev);
 static ngx_int_t ngx_kefu_upload_typed(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static void ngx_kefu_upload_scanned(void *data, ngx_int_t rc,
     ngx_str_t *name);
+static ngx_int_t ngx_kefu_upload_refused(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_str_t *name);
+static ngx_int_t ngx_kefu_upload_place(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
+static ngx_int_t ngx_kefu_upload_record(ngx_http_request_t *r,
+    ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_store(ngx_http_request_t *r,
     ngx_kefu_upload_t *u);
 static ngx_int_t ngx_kefu_upload_stored(ngx_http_request_t *r,
@@ -104,409 +84,12 @@ static void ngx_kefu_upload_drop(ngx_kefu_upload_t *u);
 static void ngx_kefu_upload_cleanup(void *data);
 
 
-/* configuration */
-
-static ngx_kefu_upload_conf_t *
-ngx_kefu_upload_conf(ngx_conf_t *cf)
-{
-    ngx_kefu_main_conf_t    *kmcf;
-    ngx_kefu_upload_conf_t  *ucf;
-
-    kmcf = ngx_http_conf_get_module_main_conf(cf, ngx_kefu_module);
-
-    if (kmcf->upload) {
-        return kmcf->upload;
-    }
-
-    ucf = ngx_pcalloc(cf->pool, sizeof(ngx_kefu_upload_conf_t));
-    if (ucf == NULL) {
-        return NULL;
-    }
-
-    ucf->limits.max_size = NGX_CONF_UNSET;
-    ucf->limits.quota = NGX_CONF_UNSET;
-    ucf->link_ttl = NGX_CONF_UNSET;
-    ucf->scan_timeout = NGX_CONF_UNSET_MSEC;
-    ucf->sweep = NGX_CONF_UNSET_MSEC;
-
-    kmcf->upload = ucf;
-
-    return ucf;
-}
-
-
-char *
-ngx_kefu_upload_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_kefu_loc_conf_t  *kcf = conf;
-
-    ngx_kefu_upload_conf_t    *ucf;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (kcf->enable || kcf->api) {
-        return "cannot share a location with \"kefu_chat\" or \"kefu_api\"";
-    }
-
-    ucf = ngx_kefu_upload_conf(cf);
-    if (ucf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->exact_match || clcf->regex || clcf->name.len == 0) {
-        return "needs a prefix location: files are served below it";
-    }
-
-    /* the links in messages name one location for every server */
-    if (ucf->uri.len
-        && (ucf->uri.len != clcf->name.len
-            || ngx_strncmp(ucf->uri.data, clcf->name.data, ucf->uri.len)))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"kefu_upload\" is already at \"%V\": links "
-                           "name one upload location", &ucf->uri);
-        return NGX_CONF_ERROR;
-    }
-
-    /* uploads go to it as it is written; files are below it */
-    ucf->uri = clcf->name;
-
-    clcf->handler = ngx_kefu_upload_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_kefu_upload_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_str_t               *value;
-    ngx_kefu_upload_conf_t  *ucf;
-
-    ucf = ngx_kefu_upload_conf(cf);
-    if (ucf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ucf->path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    ucf->path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &ucf->path, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    while (ucf->path.len > 1 && ucf->path.data[ucf->path.len - 1] == '/') {
-        ucf->path.len--;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_kefu_upload_types_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_str_t               *value, bad;
-    ngx_uint_t               i;
-    ngx_kefu_upload_conf_t  *ucf;
-
-    ucf = ngx_kefu_upload_conf(cf);
-    if (ucf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ucf->limits.types) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        if (ngx_kefu_upload_type_bits(&value[i], &ucf->limits.types, &bad)
-            != NGX_OK)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown type \"%V\" in \"kefu_upload_types\":"
-                               " png, jpeg, gif, webp, pdf, txt, zip, mp4 "
-                               "(svg and html are never accepted)", &bad);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * kefu_upload_max_size size; kefu_upload_quota number;
- * kefu_upload_link_ttl time; kefu_upload_scan off|unix:path|host:port;
- * kefu_upload_scan_timeout time; kefu_upload_sweep time|off;
- */
-
-char *
-ngx_kefu_upload_misc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_str_t               *value, *name;
-    ngx_int_t                n;
-    ngx_url_t                url;
-    ngx_kefu_upload_conf_t  *ucf;
-
-    ucf = ngx_kefu_upload_conf(cf);
-    if (ucf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-    name = &cmd->name;
-
-    if (ngx_strcmp(name->data, "kefu_upload_max_size") == 0) {
-        if (ucf->limits.max_size != NGX_CONF_UNSET) {
-            return "is duplicate";
-        }
-
-        ucf->limits.max_size = ngx_parse_offset(&value[1]);
-
-        if (ucf->limits.max_size <= 0) {
-            return "takes a size greater than 0, e.g. 10m";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(name->data, "kefu_upload_quota") == 0) {
-        if (ucf->limits.quota != NGX_CONF_UNSET) {
-            return "is duplicate";
-        }
-
-        n = ngx_atoi(value[1].data, value[1].len);
-
-        if (n == NGX_ERROR || n > 1000000) {
-            return "takes a number of files per visitor per hour "
-                   "(0: no quota)";
-        }
-
-        ucf->limits.quota = n;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(name->data, "kefu_upload_link_ttl") == 0) {
-        if (ucf->link_ttl != NGX_CONF_UNSET) {
-            return "is duplicate";
-        }
-
-        ucf->link_ttl = ngx_parse_time(&value[1], 1);
-
-        if (ucf->link_ttl == (time_t) NGX_ERROR || ucf->link_ttl < 1
-            || ucf->link_ttl > 7 * 86400)
-        {
-            return "takes a time from 1s to 7d";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(name->data, "kefu_upload_scan_timeout") == 0) {
-        ucf->scan_timeout = ngx_parse_time(&value[1], 0);
-
-        if (ucf->scan_timeout == (ngx_msec_t) NGX_ERROR
-            || ucf->scan_timeout == 0)
-        {
-            return "takes a positive time";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(name->data, "kefu_upload_sweep") == 0) {
-        if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-            ucf->sweep = 0;
-            return NGX_CONF_OK;
-        }
-
-        ucf->sweep = ngx_parse_time(&value[1], 0);
-
-        if (ucf->sweep == (ngx_msec_t) NGX_ERROR || ucf->sweep < 100) {
-            return "takes off or a time of at least 100ms";
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    /* kefu_upload_scan */
-
-    if (ucf->scan) {
-        return "is duplicate";
-    }
-
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        return NGX_CONF_OK;
-    }
-
-    ngx_memzero(&url, sizeof(ngx_url_t));
-    url.url = value[1];
-    url.no_resolve = 1;
-
-    if (ngx_parse_url(cf->pool, &url) != NGX_OK || url.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"kefu_upload_scan\" takes off, unix:/path or an "
-                           "address:port of clamd, not \"%V\"%s%s",
-                           &value[1], url.err ? ": " : "",
-                           url.err ? url.err : "");
-        return NGX_CONF_ERROR;
-    }
-
-    ucf->scan = &url.addrs[0];
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * kefu_site's upload_max_size=, upload_types=, upload_quota=: NGX_OK,
- * NGX_DECLINED (not one of them), or NGX_ERROR with err set.
- */
-
-ngx_int_t
-ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
-    ngx_str_t *param, char **err)
-{
-    ngx_str_t   v, bad;
-    ngx_int_t   n;
-
-    if (ngx_strncmp(param->data, "upload_max_size=", 16) == 0) {
-        v.data = param->data + 16;
-        v.len = param->len - 16;
-        site->upload.max_size = ngx_parse_offset(&v);
-
-        if (site->upload.max_size <= 0) {
-            *err = "has an invalid upload_max_size: a size, e.g. 10m";
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-    if (ngx_strncmp(param->data, "upload_quota=", 13) == 0) {
-        n = ngx_atoi(param->data + 13, param->len - 13);
-
-        if (n == NGX_ERROR || n > 1000000) {
-            *err = "has an invalid upload_quota: files per visitor per hour";
-            return NGX_ERROR;
-        }
-
-        site->upload.quota = n;
-        return NGX_OK;
-    }
-
-    if (ngx_strncmp(param->data, "upload_types=", 13) == 0) {
-        v.data = param->data + 13;
-        v.len = param->len - 13;
-        site->upload.types = 0;
-
-        if (v.len == 0
-            || ngx_kefu_upload_type_bits(&v, &site->upload.types, &bad)
-               != NGX_OK)
-        {
-            *err = "has an invalid upload_types: a list of png, jpeg, gif, "
-                   "webp, pdf, txt, zip, mp4 (e.g. upload_types=png,pdf)";
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/* defaults, and each site's limits completed from them */
-
-char *
-ngx_kefu_upload_init_main(ngx_conf_t *cf, ngx_kefu_main_conf_t *kmcf)
-{
-    ngx_str_t                list;
-    ngx_uint_t               i;
-    ngx_path_t              *dir;
-    ngx_kefu_site_t         *s;
-    ngx_kefu_upload_conf_t  *ucf;
-
-    ucf = kmcf->upload;
-
-    if (ucf == NULL) {
-        return NGX_CONF_OK;
-    }
-
-    if (ucf->uri.len && ucf->path.len == 0) {
-        return "\"kefu_upload\" needs \"kefu_upload_path\": where files "
-               "are stored";
-    }
-
-    /* participants, quotas and references are in Redis */
-    if (ucf->uri.len && kmcf->redis_conf == NULL) {
-        return "\"kefu_upload\" needs \"kefu_redis\"";
-    }
-
-    /* created at start like client_body_temp_path, owned by the workers */
-    if (ucf->path.len) {
-        dir = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-        if (dir == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        dir->name = ucf->path;
-        dir->conf_file = cf->conf_file->file.name.data;
-        dir->line = cf->conf_file->line;
-
-        if (ngx_add_path(cf, &dir) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    ngx_conf_init_value(ucf->limits.max_size, 10 * 1024 * 1024);
-    ngx_conf_init_value(ucf->limits.quota, 50);
-    ngx_conf_init_value(ucf->link_ttl, 3600);
-    ngx_conf_init_msec_value(ucf->scan_timeout, 30000);
-    ngx_conf_init_msec_value(ucf->sweep, 600000);
-
-    if (ucf->limits.types == 0) {
-        ngx_str_set(&list, "png,jpeg,gif,webp,pdf,txt");
-        (void) ngx_kefu_upload_type_bits(&list, &ucf->limits.types, &list);
-    }
-
-    s = kmcf->sites.elts;
-
-    for (i = 0; i < kmcf->sites.nelts; i++) {
-        if (s[i].upload.max_size == NGX_CONF_UNSET) {
-            s[i].upload.max_size = ucf->limits.max_size;
-        }
-
-        if (s[i].upload.quota == NGX_CONF_UNSET) {
-            s[i].upload.quota = ucf->limits.quota;
-        }
-
-        if (s[i].upload.types == 0) {
-            s[i].upload.types = ucf->limits.types;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 /* the request */
 
-static ngx_int_t
+ngx_int_t
 ngx_kefu_upload_handler(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
-    ngx_str_t              raw;
-    ngx_table_elt_t       *h;
     ngx_kefu_upload_t     *u;
     ngx_http_cleanup_t    *cln;
 
@@ -526,6 +109,41 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
     u->fd = NGX_INVALID_FILE;
 
     ngx_http_set_ctx(r, u, ngx_kefu_module);
+
+    rc = ngx_kefu_upload_method(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_kefu_upload_cleanup;
+    cln->data = u;
+
+    rc = ngx_kefu_upload_request(r, u);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_kefu_upload_start(r, u);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* an upload is a main request's POST: NGX_DECLINED, or the error */
+
+static ngx_int_t
+ngx_kefu_upload_method(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
 
     if (r != r->main) {
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
@@ -547,13 +165,21 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
                                   "files GET");
     }
 
-    cln = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return NGX_DECLINED;
+}
 
-    cln->handler = ngx_kefu_upload_cleanup;
-    cln->data = u;
+
+/*
+ * What the request says without Redis: the site, the token, the
+ * conversation, the multipart boundary, the name and the length.
+ * NGX_DECLINED when all of it is acceptable, or the response.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_request(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    ngx_int_t  rc;
+    ngx_str_t  raw;
 
     rc = ngx_kefu_upload_site(r, u);
     if (rc != NGX_DECLINED) {
@@ -599,13 +225,7 @@ ngx_kefu_upload_handler(ngx_http_request_t *r)
         return ngx_kefu_upload_too_large(r, u);
     }
 
-    rc = ngx_kefu_upload_start(r, u);
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    return NGX_DONE;
+    return NGX_DECLINED;
 }
 
 
@@ -660,64 +280,6 @@ ngx_kefu_upload_conv(ngx_http_request_t *r, ngx_kefu_upload_t *u)
     } else if (u->role != NGX_KEFU_ROLE_VISITOR) {
         return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                   "\"conv\" is required");
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/* multipart/form-data: its boundary, as "\r\n--<boundary>" */
-
-static ngx_int_t
-ngx_kefu_upload_boundary(ngx_http_request_t *r, ngx_kefu_upload_t *u)
-{
-    u_char     *p;
-    ngx_str_t   raw, *ct;
-
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
-
-    if (ct && ct->len >= 19
-        && ngx_strncasecmp(ct->data, (u_char *) "multipart/form-data", 19)
-           == 0)
-    {
-        p = ngx_strlcasestrn(ct->data, ct->data + ct->len,
-                             (u_char *) "boundary=", 9 - 1);
-
-        if (p == NULL) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "multipart/form-data without a "
-                                      "boundary");
-        }
-
-        raw.data = p + 9;
-        raw.len = ct->data + ct->len - raw.data;
-
-        if (raw.len && raw.data[0] == '"') {
-            raw.data++;
-            p = ngx_strlchr(raw.data, raw.data + raw.len - 1, '"');
-            raw.len = p ? (size_t) (p - raw.data) : 0;
-
-        } else {
-            for (p = raw.data; p < raw.data + raw.len && *p != ';'
-                               && *p != ' '; p++) { /* void */ }
-            raw.len = p - raw.data;
-        }
-
-        if (raw.len == 0 || raw.len > 70) {
-            return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                      "the multipart boundary must be 1-70 "
-                                      "characters");
-        }
-
-        u->boundary.data = ngx_pnalloc(r->pool, raw.len + 4);
-        if (u->boundary.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        u->boundary.len = ngx_cpymem(ngx_cpymem(u->boundary.data, "\r\n--", 4),
-                                     raw.data, raw.len)
-                          - u->boundary.data;
     }
 
     return NGX_DECLINED;
@@ -779,47 +341,13 @@ ngx_kefu_upload_start(ngx_http_request_t *r, ngx_kefu_upload_t *u)
 static ngx_int_t
 ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
 {
-    json_t           *claims, *v;
-    ngx_str_t         token;
-    ngx_uint_t        i;
-    const char       *err, *role, *e2;
-    ngx_kefu_site_t  *s, *site;
+    json_t      *claims, *v;
+    ngx_int_t    rc;
+    const char  *err, *role;
 
-    site = u->api.site;
-    err = ngx_kefu_api_bearer(r, &token);
-
-    if (err) {
-        goto unauthorized;
-    }
-
-    if (ngx_kefu_jwt_verify(&token, &site->secret, ngx_time(), &claims,
-                            &err)
-        != NGX_OK)
-    {
-        s = u->api.kmcf->sites.elts;
-
-        for (i = 0; i < u->api.kmcf->sites.nelts; i++) {
-            if (&s[i] == site
-                || s[i].secret.len == 0
-                || ngx_kefu_jwt_verify(&token, &s[i].secret, ngx_time(),
-                                       &claims, &e2)
-                   != NGX_OK)
-            {
-                continue;
-            }
-
-            json_decref(claims);
-            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                      "token is for another site");
-        }
-
-        goto unauthorized;
-    }
-
-    if (ngx_kefu_jwt_site_is(claims, &site->name) != NGX_OK) {
-        json_decref(claims);
-        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                  "token is for another site");
+    rc = ngx_kefu_upload_token(r, u, &claims);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     v = json_object_get(claims, "role");
@@ -842,31 +370,100 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
         goto unauthorized;
     }
 
-    if (ngx_kefu_jwt_sub(claims, &err) != NGX_OK) {
+    if (ngx_kefu_jwt_sub(claims, &err) != NGX_OK
+        || ngx_kefu_revoke_check(u->api.kmcf, u->api.site, claims, &err)
+           != NGX_OK)
+    {
         json_decref(claims);
         goto unauthorized;
     }
 
-    v = json_object_get(claims, "sub");
+    rc = ngx_kefu_upload_who(r, u, json_object_get(claims, "sub"),
+                             ngx_strcmp(role, "service") == 0);
 
-    if (ngx_kefu_revoke_check(u->api.kmcf, site, claims, &err) != NGX_OK) {
-        json_decref(claims);
-        goto unauthorized;
+    json_decref(claims);
+
+    return rc;
+
+unauthorized:
+
+    return ngx_kefu_api_unauthorized(r, "upload", err);
+}
+
+
+/*
+ * The bearer token, verified with the site's secret: NGX_DECLINED with
+ * its claims (the caller's reference), or the response.  A token another
+ * site's secret verifies is forbidden rather than unauthorized.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_token(ngx_http_request_t *r, ngx_kefu_upload_t *u,
+    json_t **claims)
+{
+    ngx_str_t         token;
+    ngx_uint_t        i;
+    const char       *err, *e2;
+    ngx_kefu_site_t  *s, *site;
+
+    site = u->api.site;
+    err = ngx_kefu_api_bearer(r, &token);
+
+    if (err) {
+        return ngx_kefu_api_unauthorized(r, "upload", err);
     }
 
-    u->id.len = json_string_length(v);
+    if (ngx_kefu_jwt_verify(&token, &site->secret, ngx_time(), claims,
+                            &err)
+        != NGX_OK)
+    {
+        s = u->api.kmcf->sites.elts;
+
+        for (i = 0; i < u->api.kmcf->sites.nelts; i++) {
+            if (&s[i] == site
+                || s[i].secret.len == 0
+                || ngx_kefu_jwt_verify(&token, &s[i].secret, ngx_time(),
+                                       claims, &e2)
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            json_decref(*claims);
+            return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                      "token is for another site");
+        }
+
+        return ngx_kefu_api_unauthorized(r, "upload", err);
+    }
+
+    if (ngx_kefu_jwt_site_is(*claims, &site->name) != NGX_OK) {
+        json_decref(*claims);
+        return ngx_kefu_api_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                  "token is for another site");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the uploader's id (sub) and who signs the attachment, as its msg says */
+
+static ngx_int_t
+ngx_kefu_upload_who(ngx_http_request_t *r, ngx_kefu_upload_t *u, json_t *sub,
+    ngx_uint_t service)
+{
+    u->id.len = json_string_length(sub);
     u->id.data = ngx_pnalloc(r->pool, u->id.len + 2);
     u->who.data = ngx_pnalloc(r->pool, u->id.len + 2);
 
     if (u->id.data == NULL || u->who.data == NULL) {
-        json_decref(claims);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(u->id.data, json_string_value(v), u->id.len);
+    ngx_memcpy(u->id.data, json_string_value(sub), u->id.len);
 
-    /* who signs the attachment: what the msg that carries it says */
-    if (ngx_strcmp(role, "service") == 0) {
+    if (service) {
         ngx_str_set(&u->who, "api");
 
     } else {
@@ -875,13 +472,7 @@ ngx_kefu_upload_auth(ngx_http_request_t *r, ngx_kefu_upload_t *u)
                      - u->who.data;
     }
 
-    json_decref(claims);
-
     return NGX_DECLINED;
-
-unauthorized:
-
-    return ngx_kefu_api_unauthorized(r, "upload", err);
 }
 
 
@@ -891,7 +482,7 @@ unauthorized:
  * rc of the error response given (which may be NGX_OK).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_kefu_upload_name(ngx_http_request_t *r, ngx_kefu_upload_t *u,
     ngx_str_t *raw)
 {
@@ -931,8 +522,6 @@ ngx_kefu_upload_name(ngx_http_request_t *r, ngx_kefu_upload_t *u,
     return NGX_DECLINED;
 }
 
-
-/* the participant is in: read the body */
 
 /* the conversation named is the uploader's: a visitor's quota next */
 
@@ -1043,13 +632,50 @@ ngx_kefu_upload_checked(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static void
 ngx_kefu_upload_body(ngx_http_request_t *r)
 {
-    u_char              *p;
     ngx_int_t            rc;
-    ngx_buf_t           *b;
     ngx_kefu_upload_t   *u;
-    u_char               rnd[12];
 
     u = ngx_http_get_module_ctx(r, ngx_kefu_module);
+
+    rc = ngx_kefu_upload_spooled(r, u);
+
+    if (rc == NGX_DECLINED && u->boundary.len) {
+        rc = ngx_kefu_upload_multipart(r, u);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_kefu_upload_size(r, u);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_kefu_upload_tmp(r, u);
+    }
+
+    if (rc != NGX_DECLINED) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    u->started = ngx_time();
+
+    u->ev.handler = ngx_kefu_upload_slice;
+    u->ev.data = r;
+    u->ev.log = r->connection->log;
+
+    /* a client that leaves meanwhile runs the cleanup */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_kefu_upload_slice(&u->ev);
+}
+
+
+/* the body nginx spooled to its temporary file, and the copy's buffers */
+
+static ngx_int_t
+ngx_kefu_upload_spooled(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    ngx_buf_t  *b;
 
     b = (r->request_body && r->request_body->bufs)
         ? r->request_body->bufs->buf : NULL;
@@ -1057,14 +683,11 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
     if (b == NULL || !b->in_file || b->file_last == 0) {
         if (b && !b->in_file && b->last > b->pos) {
             /* cannot happen with request_body_in_file_only */
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_finalize_request(r,
-            ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                               "the file is empty"));
-        return;
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "the file is empty");
     }
 
     u->in = b->file;
@@ -1078,44 +701,49 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
     if (u->head == NULL || u->chunk == NULL || u->md == NULL
         || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1)
     {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (u->boundary.len) {
-        rc = ngx_kefu_upload_multipart(r, u);
-        if (rc != NGX_DECLINED) {
-            ngx_http_finalize_request(r, rc);
-            return;
-        }
-    }
+    return NGX_DECLINED;
+}
 
+
+/* the file's own bytes (a multipart part's, or the whole body) */
+
+static ngx_int_t
+ngx_kefu_upload_size(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
     if (u->end - u->pos == 0) {
-        ngx_http_finalize_request(r,
-            ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                               "the file is empty"));
-        return;
+        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "the file is empty");
     }
 
     if (u->end - u->pos > u->limits->max_size) {
-        ngx_http_finalize_request(r, ngx_kefu_upload_too_large(r, u));
-        return;
+        return ngx_kefu_upload_too_large(r, u);
     }
 
     u->att.size = u->end - u->pos;
 
-    /* <path>/<site>/tmp/<random>: a random name, never the client's */
+    return NGX_DECLINED;
+}
+
+
+/* <path>/<site>/tmp/<random>: a random name, never the client's */
+
+static ngx_int_t
+ngx_kefu_upload_tmp(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char  *p;
+    u_char   rnd[12];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     u->tmp = ngx_pnalloc(r->pool, u->ucf->path.len + u->api.site->name.len
                                   + sizeof("//tmp/") + 2 * sizeof(rnd));
     if (u->tmp == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_sprintf(u->tmp, "%V/%V/tmp/", &u->ucf->path, &u->api.site->name);
@@ -1136,171 +764,11 @@ ngx_kefu_upload_body(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "kefu: cannot create \"%s\"", u->tmp);
         u->tmp = NULL;
-        ngx_http_finalize_request(r,
-            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "unavailable", "file storage is unavailable"));
-        return;
+        return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable", "file storage is unavailable");
     }
-
-    u->started = ngx_time();
-
-    u->ev.handler = ngx_kefu_upload_slice;
-    u->ev.data = r;
-    u->ev.log = r->connection->log;
-
-    /* a client that leaves meanwhile runs the cleanup */
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    ngx_kefu_upload_slice(&u->ev);
-}
-
-
-/*
- * Where the part named "file" is in the spooled body: its headers in the
- * first bytes, its end at the closing delimiter near the end (it must be
- * the last part, as browsers and curl -F send a single file).
- */
-
-static ngx_int_t
-ngx_kefu_upload_multipart(ngx_http_request_t *r, ngx_kefu_upload_t *u)
-{
-    u_char     *p, *last, *hdr, *eol, *fn, *q;
-    ssize_t     n;
-    off_t       tail;
-    ngx_str_t   raw;
-    ngx_int_t   rc, found;
-
-    n = ngx_read_file(u->in, u->head, ngx_min(NGX_KEFU_UPLOAD_HEAD,
-                                              u->end - u->pos), u->pos);
-    if (n == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = u->head;
-    last = u->head + n;
-    found = 0;
-
-    /* the first delimiter has no CRLF before it */
-    for ( ;; ) {
-        p = ngx_strlcasestrn(p, last, u->boundary.data + 2,
-                             u->boundary.len - 2 - 1);
-        if (p == NULL) {
-            goto malformed;
-        }
-
-        p += u->boundary.len - 2;
-
-        if (last - p >= 2 && p[0] == '-' && p[1] == '-') {
-            goto malformed;                     /* closed: no file part */
-        }
-
-        hdr = p;
-        q = ngx_strlcasestrn(hdr, last, (u_char *) "\r\n\r\n", 4 - 1);
-        if (q == NULL) {
-            goto malformed;
-        }
-
-        /* Content-Disposition: form-data; name="file"; filename="x.png" */
-        for (p = hdr; p < q; p = eol + 2) {
-            eol = ngx_strlcasestrn(p, q + 2, (u_char *) "\r\n", 2 - 1);
-            if (eol == NULL) {
-                break;
-            }
-
-            if (eol - p < 20
-                || ngx_strncasecmp(p, (u_char *) "content-disposition:", 20)
-                   != 0)
-            {
-                continue;
-            }
-
-            if (ngx_strlcasestrn(p, eol, (u_char *) "name=\"file\"", 10)
-                == NULL)
-            {
-                break;
-            }
-
-            found = 1;
-
-            fn = ngx_strlcasestrn(p, eol, (u_char *) "filename=\"", 9);
-
-            if (fn && u->att.name.len == 0) {
-                raw.data = fn + 10;
-                q = ngx_strlchr(raw.data, eol, '"');
-                raw.len = q ? (size_t) (q - raw.data) : 0;
-
-                if (raw.len) {
-                    rc = ngx_kefu_upload_name(r, u, &raw);
-                    if (rc != NGX_DECLINED) {
-                        return rc;
-                    }
-
-                    /* it points into the head, which is reused */
-                    q = ngx_pnalloc(r->pool, u->att.name.len);
-                    if (q == NULL) {
-                        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                    }
-
-                    ngx_memcpy(q, u->att.name.data, u->att.name.len);
-                    u->att.name.data = q;
-                }
-            }
-
-            break;
-        }
-
-        q = ngx_strlcasestrn(hdr, last, (u_char *) "\r\n\r\n", 4 - 1);
-
-        if (found) {
-            u->pos += q + 4 - u->head;
-            break;
-        }
-
-        p = q + 4;
-    }
-
-    if (u->att.name.len == 0) {
-        return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                  "\"name\" is required (or a filename in "
-                                  "the part)");
-    }
-
-    /* the closing delimiter, in the last bytes */
-    tail = ngx_max(u->pos, u->end - (off_t) (u->boundary.len + 64));
-    n = ngx_read_file(u->in, u->head, (size_t) (u->end - tail), tail);
-    if (n == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    last = u->head + n;
-    q = NULL;
-
-    for (p = u->head; p < last; p++) {
-        p = ngx_strlcasestrn(p, last, u->boundary.data,
-                             u->boundary.len - 1);
-        if (p == NULL) {
-            break;
-        }
-
-        q = p;
-    }
-
-    if (q == NULL || last - q < (ssize_t) u->boundary.len + 2
-        || q[u->boundary.len] != '-' || q[u->boundary.len + 1] != '-')
-    {
-        goto malformed;
-    }
-
-    u->end = tail + (q - u->head);
 
     return NGX_DECLINED;
-
-malformed:
-
-    return ngx_kefu_api_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                              "a multipart body needs its last part named "
-                              "\"file\"");
 }
 
 
@@ -1524,14 +992,8 @@ ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
 {
     ngx_kefu_upload_t *u = data;
 
-    u_char                path[NGX_MAX_PATH], msg[160];
-    int64_t               hour;
-    ngx_str_t             final;
-    ngx_connection_t     *c;
-    ngx_http_request_t   *r;
-    u_char                owner[NGX_INT64_LEN + 2];
-    ngx_str_t             sha, own, vis;
-    ngx_kefu_call_t       call;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     r = u->r;
     c = r->connection;
@@ -1542,60 +1004,102 @@ ngx_kefu_upload_scanned(void *data, ngx_int_t rc, ngx_str_t *name)
         ngx_kefu_upload_drop(u);
     }
 
-    if (rc == NGX_ERROR) {
-        ngx_kefu_upload_finish(r,
-            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "unavailable", "the virus scanner is "
-                               "unavailable, retry later"));
-        goto posted;
+    if (rc == NGX_ERROR || rc == NGX_DECLINED) {
+        rc = ngx_kefu_upload_refused(r, rc, name);
+
+    } else {
+        rc = ngx_kefu_upload_place(r, u);
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_kefu_upload_record(r, u);
+        }
     }
 
-    if (rc == NGX_DECLINED) {
-        *ngx_snprintf(msg, sizeof(msg) - 1, "the virus scanner refused the "
-                      "file: %*s", ngx_min(name->len, (size_t) 100),
-                      name->data) = '\0';
-        ngx_log_error(NGX_LOG_WARN, c->log, 0, "kefu: upload refused: %s",
-                      msg);
-        ngx_kefu_upload_finish(r,
-            ngx_kefu_api_error(r, 422, "infected", (char *) msg));
-        goto posted;
+    ngx_kefu_upload_finish(r, rc);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the scanner's answer other than clean: unavailable, or what it found */
+
+static ngx_int_t
+ngx_kefu_upload_refused(ngx_http_request_t *r, ngx_int_t rc, ngx_str_t *name)
+{
+    u_char  msg[160];
+
+    if (rc == NGX_ERROR) {
+        return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable", "the virus scanner is "
+                                  "unavailable, retry later");
     }
+
+    *ngx_snprintf(msg, sizeof(msg) - 1, "the virus scanner refused the "
+                  "file: %*s", ngx_min(name->len, (size_t) 100),
+                  name->data) = '\0';
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "kefu: upload refused: %s", msg);
+
+    return ngx_kefu_api_error(r, 422, "infected", (char *) msg);
+}
+
+
+/*
+ * The file renamed into <path>/<site>/<sha[0..1]>/<sha>: NGX_DECLINED, or
+ * the response.  Same bytes, same name: a rename over an equal file
+ * changes nothing.
+ */
+
+static ngx_int_t
+ngx_kefu_upload_place(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char     path[NGX_MAX_PATH];
+    ngx_str_t  final;
 
     if (ngx_kefu_upload_file_path(u->ucf, &u->api.site->name, u->att.sha,
                                   path, sizeof(path), &final)
         != NGX_OK)
     {
-        ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        goto posted;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_close_file(u->fd);
     u->fd = NGX_INVALID_FILE;
 
-    /* same bytes, same name: a rename over an equal file changes nothing */
-    if (ngx_rename_file(u->tmp, path) == NGX_FILE_ERROR) {
-        if (ngx_errno == NGX_ENOENT
-            && ngx_create_full_path(path, 0750) == 0
-            && ngx_rename_file(u->tmp, path) != NGX_FILE_ERROR)
-        {
-            goto renamed;
-        }
-
-        ngx_log_error(NGX_LOG_CRIT, c->log, ngx_errno,
+    if (ngx_rename_file(u->tmp, path) == NGX_FILE_ERROR
+        && (ngx_errno != NGX_ENOENT
+            || ngx_create_full_path(path, 0750) != 0
+            || ngx_rename_file(u->tmp, path) == NGX_FILE_ERROR))
+    {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "kefu: cannot rename \"%s\" to \"%s\"", u->tmp, path);
         ngx_kefu_upload_drop(u);
-        ngx_kefu_upload_finish(r,
-            ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "unavailable", "file storage is unavailable"));
-        goto posted;
+        return ngx_kefu_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable", "file storage is unavailable");
     }
-
-renamed:
 
     u->stored = 1;
 
     /* the sweep keeps what was renamed into place a moment ago */
     (void) ngx_set_file_time(path, NGX_INVALID_FILE, ngx_time());
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Redis records the reference (its conversation's, or pending for a
+ * while) and counts the visitor's quota; 201 follows
+ * (ngx_kefu_upload_stored).
+ */
+
+static ngx_int_t
+ngx_kefu_upload_record(ngx_http_request_t *r, ngx_kefu_upload_t *u)
+{
+    u_char           owner[NGX_INT64_LEN + 2];
+    int64_t          hour;
+    ngx_str_t        sha, own, vis;
+    ngx_kefu_call_t  call;
 
     hour = ngx_time() / 3600;
 
@@ -1628,17 +1132,11 @@ renamed:
                                                       (ngx_msec_t) 1000))
         != NGX_OK)
     {
-        ngx_kefu_upload_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        goto posted;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_kefu_upload_finish(r,
-        ngx_kefu_api_eval_call(r, &ngx_kefu_script_upload_done, &call,
-                               ngx_kefu_upload_stored));
-
-posted:
-
-    ngx_http_run_posted_requests(c);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_upload_done, &call,
+                                  ngx_kefu_upload_stored);
 }
 
 

@@ -74,12 +74,26 @@ extern ngx_kefu_upload_type_t  ngx_kefu_upload_types[];
 
 
 /* ngx_kefu_upload.c */
+ngx_int_t ngx_kefu_upload_handler(ngx_http_request_t *r);
+
+/* ngx_kefu_upload_conf.c */
 char *ngx_kefu_upload_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_kefu_upload_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_kefu_upload_types_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_kefu_upload_misc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_kefu_upload_max_size_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_kefu_upload_quota_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_kefu_upload_link_ttl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_kefu_upload_scan_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_kefu_upload_scan_timeout_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_kefu_upload_sweep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_kefu_upload_site_param(ngx_conf_t *cf, ngx_kefu_site_t *site,
     ngx_str_t *param, char **err);
 char *ngx_kefu_upload_init_main(ngx_conf_t *cf, ngx_kefu_main_conf_t *kmcf);

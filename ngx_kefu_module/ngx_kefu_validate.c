@@ -11,24 +11,37 @@
 #include "ngx_kefu_bot.h"
 
 
+typedef void (*ngx_kefu_req_check_pt)(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
+
 typedef struct {
     const char                  *name;
     ngx_uint_t                   type;
+    ngx_kefu_req_check_pt        check;
 } ngx_kefu_req_name_t;
 
 
 static void ngx_kefu_validate_hello(ngx_kefu_sender_t *s, ngx_kefu_req_t *r);
+static ngx_int_t ngx_kefu_validate_hello_who(ngx_kefu_req_t *r);
+static ngx_int_t ngx_kefu_validate_hello_visitor(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
+static ngx_int_t ngx_kefu_validate_hello_group(ngx_kefu_req_t *r);
+static ngx_int_t ngx_kefu_validate_hello_status(ngx_kefu_req_t *r);
 static void ngx_kefu_validate_msg(ngx_kefu_sender_t *s, ngx_kefu_req_t *r);
 static ngx_int_t ngx_kefu_validate_conv(ngx_kefu_req_t *r);
-static void ngx_kefu_validate_history(ngx_kefu_req_t *r);
+static void ngx_kefu_validate_history(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
 static void ngx_kefu_validate_agent(ngx_kefu_sender_t *s, ngx_kefu_req_t *r);
 static ngx_int_t ngx_kefu_validate_str(ngx_kefu_req_t *r, const char *name,
     const char *err, ngx_str_t *dst);
 static void ngx_kefu_validate_contact(ngx_kefu_sender_t *s,
     ngx_kefu_req_t *r);
-static void ngx_kefu_validate_ping(ngx_kefu_req_t *r);
-static void ngx_kefu_validate_typing(ngx_kefu_req_t *r);
-static void ngx_kefu_validate_read(ngx_kefu_req_t *r);
+static void ngx_kefu_validate_ping(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
+static void ngx_kefu_validate_typing(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
+static void ngx_kefu_validate_read(ngx_kefu_sender_t *s,
+    ngx_kefu_req_t *r);
 static void ngx_kefu_validate_page(ngx_kefu_sender_t *s, ngx_kefu_req_t *r);
 static void ngx_kefu_validate_handoff(ngx_kefu_sender_t *s,
     ngx_kefu_req_t *r);
@@ -39,25 +52,27 @@ static void ngx_kefu_refuse(ngx_kefu_req_t *r, const char *code,
     const char *message, const char *cid);
 
 
+/* each message type and its checker */
+
 static ngx_kefu_req_name_t  ngx_kefu_req_names[] = {
-    { "ping", NGX_KEFU_REQ_PING },
-    { "hello", NGX_KEFU_REQ_HELLO },
-    { "msg", NGX_KEFU_REQ_MSG },
-    { "typing", NGX_KEFU_REQ_TYPING },
-    { "read", NGX_KEFU_REQ_READ },
-    { "history", NGX_KEFU_REQ_HISTORY },
-    { "page", NGX_KEFU_REQ_PAGE },
-    { "accept", NGX_KEFU_REQ_ACCEPT },
-    { "transfer", NGX_KEFU_REQ_TRANSFER },
-    { "close", NGX_KEFU_REQ_CLOSE },
-    { "join", NGX_KEFU_REQ_JOIN },
-    { "status", NGX_KEFU_REQ_STATUS },
-    { "rate", NGX_KEFU_REQ_RATE },
-    { "contact", NGX_KEFU_REQ_CONTACT },
-    { "settings", NGX_KEFU_REQ_SETTINGS },
-    { "queue", NGX_KEFU_REQ_QUEUE },
-    { "handoff", NGX_KEFU_REQ_HANDOFF },
-    { NULL, 0 }
+    { "ping", NGX_KEFU_REQ_PING, ngx_kefu_validate_ping },
+    { "hello", NGX_KEFU_REQ_HELLO, ngx_kefu_validate_hello },
+    { "msg", NGX_KEFU_REQ_MSG, ngx_kefu_validate_msg },
+    { "typing", NGX_KEFU_REQ_TYPING, ngx_kefu_validate_typing },
+    { "read", NGX_KEFU_REQ_READ, ngx_kefu_validate_read },
+    { "history", NGX_KEFU_REQ_HISTORY, ngx_kefu_validate_history },
+    { "page", NGX_KEFU_REQ_PAGE, ngx_kefu_validate_page },
+    { "accept", NGX_KEFU_REQ_ACCEPT, ngx_kefu_validate_agent },
+    { "transfer", NGX_KEFU_REQ_TRANSFER, ngx_kefu_validate_agent },
+    { "close", NGX_KEFU_REQ_CLOSE, ngx_kefu_validate_agent },
+    { "join", NGX_KEFU_REQ_JOIN, ngx_kefu_validate_agent },
+    { "status", NGX_KEFU_REQ_STATUS, ngx_kefu_validate_agent },
+    { "rate", NGX_KEFU_REQ_RATE, ngx_kefu_validate_agent },
+    { "contact", NGX_KEFU_REQ_CONTACT, ngx_kefu_validate_contact },
+    { "settings", NGX_KEFU_REQ_SETTINGS, ngx_kefu_validate_settings },
+    { "queue", NGX_KEFU_REQ_QUEUE, ngx_kefu_validate_queue },
+    { "handoff", NGX_KEFU_REQ_HANDOFF, ngx_kefu_validate_handoff },
+    { NULL, 0, NULL }
 };
 
 
@@ -107,74 +122,17 @@ ngx_kefu_validate(u_char *data, size_t len, ngx_kefu_sender_t *sender,
     for (n = ngx_kefu_req_names; n->name; n++) {
         if (ngx_strcmp(t, n->name) == 0) {
             req->type = n->type;
-            break;
+            n->check(sender, req);
+            return;
         }
     }
 
-    switch (req->type) {
-
-    case NGX_KEFU_REQ_PING:
-        ngx_kefu_validate_ping(req);
-        return;
-
-    case NGX_KEFU_REQ_HELLO:
-        ngx_kefu_validate_hello(sender, req);
-        return;
-
-    case NGX_KEFU_REQ_MSG:
-        ngx_kefu_validate_msg(sender, req);
-        return;
-
-    case NGX_KEFU_REQ_TYPING:
-        ngx_kefu_validate_typing(req);
-        return;
-
-    case NGX_KEFU_REQ_READ:
-        ngx_kefu_validate_read(req);
-        return;
-
-    case NGX_KEFU_REQ_HISTORY:
-        ngx_kefu_validate_history(req);
-        return;
-
-    case NGX_KEFU_REQ_PAGE:
-        ngx_kefu_validate_page(sender, req);
-        return;
-
-    case NGX_KEFU_REQ_ACCEPT:
-    case NGX_KEFU_REQ_TRANSFER:
-    case NGX_KEFU_REQ_CLOSE:
-    case NGX_KEFU_REQ_JOIN:
-    case NGX_KEFU_REQ_STATUS:
-    case NGX_KEFU_REQ_RATE:
-        ngx_kefu_validate_agent(sender, req);
-        return;
-
-    case NGX_KEFU_REQ_CONTACT:
-        ngx_kefu_validate_contact(sender, req);
-        return;
-
-    case NGX_KEFU_REQ_HANDOFF:
-        ngx_kefu_validate_handoff(sender, req);
-        return;
-
-    case NGX_KEFU_REQ_QUEUE:
-        ngx_kefu_validate_queue(sender, req);
-        return;
-
-    case NGX_KEFU_REQ_SETTINGS:
-        ngx_kefu_validate_settings(sender, req);
-        return;
-
-    default:
-        ngx_kefu_refuse(req, "bad_request", "unknown message type", req->cid);
-        return;
-    }
+    ngx_kefu_refuse(req, "bad_request", "unknown message type", req->cid);
 }
 
 
 static void
-ngx_kefu_validate_ping(ngx_kefu_req_t *req)
+ngx_kefu_validate_ping(ngx_kefu_sender_t *sender, ngx_kefu_req_t *req)
 {
     req->id = json_object_get(req->json, "id");
 
@@ -186,7 +144,7 @@ ngx_kefu_validate_ping(ngx_kefu_req_t *req)
 
 
 static void
-ngx_kefu_validate_typing(ngx_kefu_req_t *req)
+ngx_kefu_validate_typing(ngx_kefu_sender_t *sender, ngx_kefu_req_t *req)
 {
     json_t  *v;
 
@@ -204,7 +162,7 @@ ngx_kefu_validate_typing(ngx_kefu_req_t *req)
 
 
 static void
-ngx_kefu_validate_read(ngx_kefu_req_t *req)
+ngx_kefu_validate_read(ngx_kefu_sender_t *sender, ngx_kefu_req_t *req)
 {
     json_t  *v;
 
@@ -331,90 +289,19 @@ ngx_kefu_validate_hello(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
 {
     json_t      *v;
     const char  *p;
-    ngx_uint_t   i;
 
-    v = json_object_get(r->json, "site");
-
-    if (!json_is_string(v)) {
-        ngx_kefu_refuse(r, "unauthorized", "\"site\" must be a string",
-                        r->cid);
-        r->close = 1;
+    if (ngx_kefu_validate_hello_who(r) != NGX_OK) {
         return;
     }
 
-    r->site.data = (u_char *) json_string_value(v);
-    r->site.len = ngx_strlen(r->site.data);
-
-    v = json_object_get(r->json, "role");
-
-    if (json_is_string(v)) {
-        for (i = 1; i < sizeof(ngx_kefu_req_roles) / sizeof(char *); i++) {
-            if (ngx_strcmp(json_string_value(v), ngx_kefu_req_roles[i]) == 0)
-            {
-                r->role = i;
-                break;
-            }
-        }
-    }
-
-    if (r->role == 0) {
-        ngx_kefu_refuse(r, "unauthorized", "\"role\" must be visitor, agent "
-                        "or admin", r->cid);
-        r->close = 1;
+    if (r->role == NGX_KEFU_ROLE_VISITOR
+        && ngx_kefu_validate_hello_visitor(s, r) != NGX_OK)
+    {
         return;
     }
 
-    if (r->role == NGX_KEFU_ROLE_VISITOR) {
-        v = json_object_get(r->json, "attrs");
-
-        if (v && !json_is_null(v)) {
-            if (!json_is_object(v)) {
-                ngx_kefu_refuse(r, "bad_request", "\"attrs\" must be an "
-                                "object", r->cid);
-                return;
-            }
-
-            if (json_dumpb(v, NULL, 0, JSON_COMPACT) > s->max_attrs) {
-                ngx_kefu_refuse(r, "too_large", "\"attrs\" is too large",
-                                r->cid);
-                return;
-            }
-
-            r->attrs = v;
-        }
-
-        v = json_object_get(r->json, "page");
-
-        if (v && !json_is_null(v)) {
-            if (ngx_kefu_page_valid(v) != NGX_OK) {
-                ngx_kefu_refuse(r, "bad_request", "\"page\" must be an object "
-                                "with \"url\" (and \"title\", \"referrer\"), "
-                                "strings of at most 2048 bytes", r->cid);
-                return;
-            }
-
-            r->page = v;
-        }
-    }
-
-    /* where a visitor's new conversation goes: empty for the default */
-    v = json_object_get(r->json, "group");
-
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v)
-            || json_string_length(v) > NGX_KEFU_MAX_GROUP_LEN
-            || ngx_kefu_valid_id((u_char *) json_string_value(v),
-                                 json_string_length(v))
-               != NGX_OK)
-        {
-            ngx_kefu_refuse(r, "unauthorized", "\"group\" must be a group "
-                            "name", r->cid);
-            r->close = 1;
-            return;
-        }
-
-        r->group.data = (u_char *) json_string_value(v);
-        r->group.len = json_string_length(v);
+    if (ngx_kefu_validate_hello_group(r) != NGX_OK) {
+        return;
     }
 
     /* a visitor's language, for the site's texts: zh unless en* */
@@ -423,21 +310,8 @@ ngx_kefu_validate_hello(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
                  && ngx_strncasecmp((u_char *) json_string_value(v),
                                     (u_char *) "en", 2) == 0;
 
-    /* an agent's availability on its first connection (default away) */
-    v = json_object_get(r->json, "status");
-
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v)
-            || (ngx_strcmp(json_string_value(v), "online") != 0
-                && ngx_strcmp(json_string_value(v), "away") != 0))
-        {
-            ngx_kefu_refuse(r, "unauthorized", "\"status\" must be online or "
-                            "away", r->cid);
-            r->close = 1;
-            return;
-        }
-
-        r->status = (json_string_value(v)[0] == 'o') ? 1 : 2;
+    if (ngx_kefu_validate_hello_status(r) != NGX_OK) {
+        return;
     }
 
     v = json_object_get(r->json, "token");
@@ -469,6 +343,152 @@ ngx_kefu_validate_hello(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
 
     v = json_object_get(r->json, "resume");
     r->resume = json_is_object(v) ? v : NULL;
+}
+
+
+/* who says hello: the site and the role, both required */
+
+static ngx_int_t
+ngx_kefu_validate_hello_who(ngx_kefu_req_t *r)
+{
+    json_t      *v;
+    ngx_uint_t   i;
+
+    v = json_object_get(r->json, "site");
+
+    if (!json_is_string(v)) {
+        ngx_kefu_refuse(r, "unauthorized", "\"site\" must be a string",
+                        r->cid);
+        r->close = 1;
+        return NGX_ERROR;
+    }
+
+    r->site.data = (u_char *) json_string_value(v);
+    r->site.len = ngx_strlen(r->site.data);
+
+    v = json_object_get(r->json, "role");
+
+    if (json_is_string(v)) {
+        for (i = 1; i < sizeof(ngx_kefu_req_roles) / sizeof(char *); i++) {
+            if (ngx_strcmp(json_string_value(v), ngx_kefu_req_roles[i]) == 0)
+            {
+                r->role = i;
+                break;
+            }
+        }
+    }
+
+    if (r->role == 0) {
+        ngx_kefu_refuse(r, "unauthorized", "\"role\" must be visitor, agent "
+                        "or admin", r->cid);
+        r->close = 1;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* what only a visitor tells: its attributes and the page it is on */
+
+static ngx_int_t
+ngx_kefu_validate_hello_visitor(ngx_kefu_sender_t *s, ngx_kefu_req_t *r)
+{
+    json_t  *v;
+
+    v = json_object_get(r->json, "attrs");
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            ngx_kefu_refuse(r, "bad_request", "\"attrs\" must be an "
+                            "object", r->cid);
+            return NGX_ERROR;
+        }
+
+        if (json_dumpb(v, NULL, 0, JSON_COMPACT) > s->max_attrs) {
+            ngx_kefu_refuse(r, "too_large", "\"attrs\" is too large",
+                            r->cid);
+            return NGX_ERROR;
+        }
+
+        r->attrs = v;
+    }
+
+    v = json_object_get(r->json, "page");
+
+    if (v && !json_is_null(v)) {
+        if (ngx_kefu_page_valid(v) != NGX_OK) {
+            ngx_kefu_refuse(r, "bad_request", "\"page\" must be an object "
+                            "with \"url\" (and \"title\", \"referrer\"), "
+                            "strings of at most 2048 bytes", r->cid);
+            return NGX_ERROR;
+        }
+
+        r->page = v;
+    }
+
+    return NGX_OK;
+}
+
+
+/* where a visitor's new conversation goes: empty for the default */
+
+static ngx_int_t
+ngx_kefu_validate_hello_group(ngx_kefu_req_t *r)
+{
+    json_t  *v;
+
+    v = json_object_get(r->json, "group");
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_string(v)
+        || json_string_length(v) > NGX_KEFU_MAX_GROUP_LEN
+        || ngx_kefu_valid_id((u_char *) json_string_value(v),
+                             json_string_length(v))
+           != NGX_OK)
+    {
+        ngx_kefu_refuse(r, "unauthorized", "\"group\" must be a group "
+                        "name", r->cid);
+        r->close = 1;
+        return NGX_ERROR;
+    }
+
+    r->group.data = (u_char *) json_string_value(v);
+    r->group.len = json_string_length(v);
+
+    return NGX_OK;
+}
+
+
+/* an agent's availability on its first connection (default away) */
+
+static ngx_int_t
+ngx_kefu_validate_hello_status(ngx_kefu_req_t *r)
+{
+    json_t  *v;
+
+    v = json_object_get(r->json, "status");
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_string(v)
+        || (ngx_strcmp(json_string_value(v), "online") != 0
+            && ngx_strcmp(json_string_value(v), "away") != 0))
+    {
+        ngx_kefu_refuse(r, "unauthorized", "\"status\" must be online or "
+                        "away", r->cid);
+        r->close = 1;
+        return NGX_ERROR;
+    }
+
+    r->status = (json_string_value(v)[0] == 'o') ? 1 : 2;
+
+    return NGX_OK;
 }
 
 
@@ -596,7 +616,7 @@ ngx_kefu_validate_conv(ngx_kefu_req_t *r)
 
 
 static void
-ngx_kefu_validate_history(ngx_kefu_req_t *r)
+ngx_kefu_validate_history(ngx_kefu_sender_t *sender, ngx_kefu_req_t *r)
 {
     json_t  *b, *l, *v;
 

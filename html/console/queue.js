@@ -8,6 +8,7 @@
 
 export function queueView({ st, conv, send, renderAll, cue }) {
   let asked = 0;
+  let listed = false;       // a list came since the page loaded
 
   function ask() {
     if (send({ type: 'queue' })) asked = Date.now();
@@ -38,7 +39,18 @@ export function queueView({ st, conv, send, renderAll, cue }) {
     }
     if (m.type === 'queue') {
       const seen = new Set();
-      for (const q of m.convs || []) seen.add(take(q).conv);
+      let arrived = null;
+      for (const q of m.convs || []) {
+        const had = st.convs.has(q.conv) && st.convs.get(q.conv).state === 'queued';
+        const c = take(q);
+        seen.add(c.conv);
+        if (!had) arrived = c;
+      }
+      // a conversation that came while we were reconnecting (its notice
+      // went to nobody) is as new to the agent as a notice's: one cue for
+      // the list, not one per item, and none for the page's first list
+      if (arrived && listed) cue(arrived, null);
+      listed = true;
       for (const q of m.bots || []) seen.add(take(q, true).conv);
       // what left the queues (or the bot) while we were away
       for (const c of [...st.convs.values()]) {

@@ -26,7 +26,7 @@ async function anon(page, text) {
 const played = (p) => p.evaluate(() => +document.getElementById('alert-sound').dataset.played);
 const item = (conv) => `.conv-item[data-conv="${conv}"]`;
 
-plan(48);
+plan(49);
 try {
   const me = 'carol' + r;
   const token = jwt({ sub: me, role: 'agent', site, name: 'Carol', groups: [group], capacity: 0 }, secret);
@@ -208,6 +208,18 @@ try {
   await a.click('#transfer-cancel');
   await a.keyboard.press('Alt+KeyE');
   is(await a.textContent('#close'), 'Click again to close', 'Alt+E: close, to be confirmed');
+
+  // ---- a visitor who wrote while the console was offline: sound on return ----
+  await a.click('.tab[data-tab="queue"]');
+  const p0 = await played(a);
+  await actx.setOffline(true);
+  await a.waitForSelector('#conn:not([data-state="online"])');
+  const V5 = await anon(vp, 'Hello, anyone there?');
+  await actx.setOffline(false);
+  await a.waitForSelector('#conn[data-state="online"]');
+  await a.waitForSelector(item(V5.conv));
+  await until(async () => (await played(a)) > p0, 'the sound for what came while offline');
+  ok(true, 'a conversation that came while the console was offline: sound when it is back');
 
   // ---- sound off, remembered; the cue stays ----
   await a.click('#sound-toggle');
