@@ -85,6 +85,10 @@ for my $i (1 .. 3) {
 }
 is_deeply([map { $_->{seq} } @acks], [1, 2, 3], 'stored and acknowledged');
 my $conv = $acks[0]{conv};
+# where it went: told once route_new's side is applied (route_put also
+# publishes it to the visitor's other connections, as the next one is)
+my $where = $a->recv_type('conv');
+is($where && $where->{conv}, $conv, 'the sender is told where its conversation went');
 
 # a second connection resumes from seq 1: the range script reads the log
 my ($b, $w2) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token},
