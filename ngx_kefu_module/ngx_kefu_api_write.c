@@ -32,6 +32,14 @@ static ngx_int_t ngx_kefu_api_store_opened(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_store_routed(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+static ngx_int_t ngx_kefu_api_store_apply(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, redisReply *list,
+    ngx_int_t (*next)(ngx_http_request_t *r, ngx_kefu_api_t *api));
+static void ngx_kefu_api_store_applied(void *data);
+static ngx_int_t ngx_kefu_api_store_next_msg(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
+static ngx_int_t ngx_kefu_api_store_answer(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
 static void ngx_kefu_api_msg_cleanup(void *data);
 static ngx_int_t ngx_kefu_api_msg_attachment(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *body, json_t **textp, json_t **attp);
@@ -414,8 +422,10 @@ ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
  * A message from the API, as the WebSocket's: msg (lua/msg.lua) into the
  * conversation named; to a target visitor, open first (its open
  * conversation, found or made) and, for one it made, route_new after the
- * message is stored (ngx_kefu_msg.c says why).  The call's strings live in
- * the request's pool across the steps.
+ * message is stored (ngx_kefu_msg.c says why).  On a cluster the
+ * conversation's side of open and of route_new (their replies' lists) is
+ * applied before msg, resp. the answer (ngx_kefu_route_apply_list()).
+ * The call's strings live in the request's pool across the steps.
  */
 
 typedef struct {
@@ -424,6 +434,9 @@ typedef struct {
     ngx_str_t                   *tail;        /* for search, msg only */
     json_t                      *answer;      /* while route_new runs */
     ngx_uint_t                   created;
+    ngx_int_t                  (*next)(ngx_http_request_t *r,
+                                       ngx_kefu_api_t *api);
+                                              /* after the side applied */
     u_char                       conv[NGX_KEFU_MAX_ID_LEN];
 } ngx_kefu_api_msg_t;
 
@@ -527,6 +540,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     args.ids.data = ids;
     args.ids.len = p - ids;
     args.grace = api->site->grace;
+    args.cluster = ngx_kefu_redis_cluster(kmcf->redis) ? 1 : 0;
 
     if (api->visitor) {
         args.target = api->id;
@@ -630,7 +644,115 @@ ngx_kefu_api_store_opened(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_memcpy(m->conv, reply->element[1]->str, m->args.conv.len);
     ngx_kefu_msg_argv(&m->args, &m->call);
 
-    return ngx_kefu_api_store_msg(r, api, m);
+    /* on a cluster msg needs the hash: open's side first */
+    return ngx_kefu_api_store_apply(r, api,
+                                    reply->elements > 4 ? reply->element[4]
+                                                        : NULL,
+                                    ngx_kefu_api_store_next_msg);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_store_next_msg(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    return ngx_kefu_api_store_msg(r, api, api->data);
+}
+
+
+/*
+ * The conversations' sides listed by open's or route_new's reply on a
+ * cluster, applied before the request goes on with next; nothing listed
+ * (one Redis), or nothing that could be sent (the route sweep applies
+ * it), goes on at once.  A request gone meanwhile is not gone on with.
+ */
+
+static ngx_int_t
+ngx_kefu_api_store_apply(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    redisReply *list,
+    ngx_int_t (*next)(ngx_http_request_t *r, ngx_kefu_api_t *api))
+{
+    ngx_kefu_api_msg_t   *m;
+    ngx_kefu_api_wait_t  *w;
+
+    m = api->data;
+
+    if (list == NULL || list->type != REDIS_REPLY_ARRAY
+        || list->elements < 2)
+    {
+        return next(r, api);
+    }
+
+    w = ngx_kefu_api_wait(r, NULL);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    m->next = next;
+
+    /* it may complete before ngx_kefu_route_apply_list() returns */
+    w->sync = 1;
+
+    if (ngx_kefu_route_apply_list(api->kmcf, api->site, list,
+                                  ngx_kefu_api_store_applied, w)
+        != NGX_OK)
+    {
+        w->cln->handler = NULL;
+        ngx_free(w);
+        return next(r, api);
+    }
+
+    if (w->sync == 2) {
+        ngx_free(w);
+        return next(r, api);
+    }
+
+    w->sync = 0;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_kefu_api_store_applied(void *data)
+{
+    ngx_kefu_api_wait_t  *w = data;
+
+    ngx_int_t            rc;
+    ngx_kefu_api_t      *api;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+    ngx_kefu_api_msg_t  *m;
+
+    r = w->r;
+
+    if (r == NULL) {
+        ngx_free(w);
+        return;
+    }
+
+    w->cln->handler = NULL;
+
+    if (w->sync) {
+        /* the caller goes on */
+        w->sync = 2;
+        return;
+    }
+
+    ngx_free(w);
+
+    c = r->connection;
+    r->read_event_handler = ngx_http_block_reading;
+
+    api = ngx_http_get_module_ctx(r, ngx_kefu_module);
+    m = api->data;
+    rc = m->next(r, api);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -670,7 +792,6 @@ ngx_kefu_api_store_routed(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     m = api->data;
     j = m->answer;
-    m->answer = NULL;
 
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
         /* queues the routing could not finish */
@@ -695,9 +816,29 @@ ngx_kefu_api_store_routed(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
             json_decref(n);
         }
+
+        /* on a cluster: answered once the conversation's side is there */
+        if (reply->elements > 4) {
+            return ngx_kefu_api_store_apply(r, api, reply->element[4],
+                                            ngx_kefu_api_store_answer);
+        }
     }
 
     /* stored either way: a conversation not routed waits in its queue */
+    return ngx_kefu_api_store_answer(r, api);
+}
+
+
+static ngx_int_t
+ngx_kefu_api_store_answer(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    json_t              *j;
+    ngx_kefu_api_msg_t  *m;
+
+    m = api->data;
+    j = m->answer;
+    m->answer = NULL;
+
     return ngx_kefu_api_send(r, NGX_HTTP_CREATED, j);
 }
 

@@ -34,6 +34,15 @@
  */
 #define NGX_KEFU_LEASE_SYNC_TICKS  8
 
+/*
+ * A worker without an id node yet asks again this soon (ms) when its claim
+ * could not run: on a cluster READY comes with the first master's link,
+ * and {nodes}' master may follow a moment later; a tick (a third of the
+ * lease) would leave the worker without ids, refusing every message, that
+ * long.
+ */
+#define NGX_KEFU_LEASE_CLAIM_AGAIN  100
+
 
 /* lease_renew's and lease_sync's arguments, and the buffers they point to */
 typedef struct {
@@ -278,6 +287,11 @@ ngx_kefu_lease_claim(ngx_kefu_lease_t *lease)
         == NGX_OK)
     {
         lease->claiming = 1;
+        return;
+    }
+
+    if (lease->node < 0) {
+        ngx_add_timer(&lease->tick, NGX_KEFU_LEASE_CLAIM_AGAIN);
     }
 }
 
@@ -300,6 +314,10 @@ ngx_kefu_lease_claim_handler(ngx_kefu_redis_t *rd, redisReply *reply,
         || reply->element[1]->type != REDIS_REPLY_STRING)
     {
         /* not renewed: ids stop when the lease may have lapsed */
+        if (lease->node < 0 && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+            ngx_add_timer(&lease->tick, NGX_KEFU_LEASE_CLAIM_AGAIN);
+        }
+
         return;
     }
 

@@ -5,7 +5,11 @@
  * (lua/msg.lua) in the conversation's slot, acknowledged only when Redis
  * answered that it is stored.  A visitor's first message takes three:
  * open (its conversation found or made, in the site's slot), msg, then
- * route_new (routing of a conversation open made), after the ack.  If
+ * route_new (routing of a conversation open made), after the ack.  On a
+ * cluster open and route_new run in the site's slot only, and the
+ * conversation's side of each (open's: its hash and greeting) is applied
+ * by ngx_kefu_route_apply_list() from their replies, before msg and
+ * before the sender hears where its conversation went.  If
  * Redis is down, loading or too slow the sender gets error "unavailable"
  * with its cid: never silence, never an ack for something that was not
  * stored.
@@ -71,6 +75,8 @@ static void ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_msg_routed(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static void ngx_kefu_msg_open_applied(void *data);
+static void ngx_kefu_msg_route_applied(void *data);
 static ngx_int_t ngx_kefu_msg_open(ngx_kefu_msg_ctx_t *ctx);
 static ngx_str_t ngx_kefu_msg_visitor_conv(ngx_kefu_ws_t *ws);
 static void ngx_kefu_msg_reply_error(ngx_kefu_msg_ctx_t *ctx);
@@ -301,6 +307,7 @@ ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     args->session.len = ngx_snprintf(session, 16, "%016xL", ws->session_id)
                         - session;
     args->grace = ws->site->grace;
+    args->cluster = ngx_kefu_redis_cluster(kmcf->redis) ? 1 : 0;
 }
 
 
@@ -573,6 +580,29 @@ ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ctx->script = &ngx_kefu_script_msg;
     ctx->tries = 0;
 
+    /*
+     * On a cluster the conversation's side of open (its hash, greeting,
+     * conv.created; or a step of it still pending) comes first: msg needs
+     * the hash.  If it cannot be sent msg goes anyway: it finds no hash
+     * and the sender resends, or the route sweep applies it meanwhile.
+     */
+    if (reply->elements > 4
+        && ngx_kefu_route_apply_list(kmcf, ctx->site, reply->element[4],
+                                     ngx_kefu_msg_open_applied, ctx)
+           == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_kefu_msg_open_applied(ctx);
+}
+
+
+static void
+ngx_kefu_msg_open_applied(void *data)
+{
+    ngx_kefu_msg_ctx_t  *ctx = data;
+
     if (ngx_kefu_msg_run(ctx) != NGX_OK) {
         ngx_kefu_msg_reply_error(ctx);
     }
@@ -598,6 +628,18 @@ ngx_kefu_msg_reply_error(ngx_kefu_msg_ctx_t *ctx)
 }
 
 
+/*
+ * route_new's outcome for the sender, kept while a cluster applies the
+ * conversation's side (ngx_kefu_route_apply_list())
+ */
+typedef struct {
+    uint64_t                     sid;
+    ngx_kefu_main_conf_t        *kmcf;
+    size_t                       len;
+    u_char                       notice[];
+} ngx_kefu_msg_routed_t;
+
+
 /* route_new's reply: where the new conversation went */
 
 static void
@@ -605,12 +647,15 @@ ngx_kefu_msg_routed(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_msg_ctx_t  *ctx = data;
 
-    ngx_kefu_ws_t         *ws;
-    ngx_kefu_site_t       *site;
-    ngx_kefu_main_conf_t  *kmcf;
+    uint64_t                sid;
+    redisReply             *n;
+    ngx_kefu_ws_t          *ws;
+    ngx_kefu_site_t        *site;
+    ngx_kefu_main_conf_t   *kmcf;
+    ngx_kefu_msg_routed_t  *rt;
 
     kmcf = ngx_kefu_redis_main_conf(rd);
-    ws = ngx_kefu_local_session(kmcf, ctx->sid);
+    sid = ctx->sid;
     site = ctx->site;
     ngx_free(ctx);
 
@@ -636,12 +681,64 @@ ngx_kefu_msg_routed(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     /* a new conversation: where it went (its agent, or the queue) */
-    if (ws && reply->element[1]->type == REDIS_REPLY_STRING
-        && reply->element[1]->len)
+    n = reply->element[1]->type == REDIS_REPLY_STRING ? reply->element[1]
+                                                      : NULL;
+
+    /*
+     * On a cluster the conversations' sides first: the sender is told
+     * "open" once its conversation's hash names the agent (as an agent
+     * is, by route_put); without memory for the wait it is told now and
+     * the route sweep applies them.
+     */
+    if (reply->elements > 4 && reply->element[4]->type == REDIS_REPLY_ARRAY
+        && reply->element[4]->elements >= 2)
     {
-        (void) ngx_kefu_ws_send_text(ws, (u_char *) reply->element[1]->str,
-                                     reply->element[1]->len);
+        rt = ngx_alloc(sizeof(ngx_kefu_msg_routed_t) + (n ? n->len : 0),
+                       ngx_cycle->log);
+
+        if (rt) {
+            rt->sid = sid;
+            rt->kmcf = kmcf;
+            rt->len = n ? n->len : 0;
+
+            if (rt->len) {
+                ngx_memcpy(rt->notice, n->str, rt->len);
+            }
+
+            if (ngx_kefu_route_apply_list(kmcf, site, reply->element[4],
+                                          ngx_kefu_msg_route_applied, rt)
+                == NGX_OK)
+            {
+                return;
+            }
+
+            ngx_free(rt);
+        }
     }
+
+    ws = ngx_kefu_local_session(kmcf, sid);
+
+    if (ws && n && n->len) {
+        (void) ngx_kefu_ws_send_text(ws, (u_char *) n->str, n->len);
+    }
+}
+
+
+static void
+ngx_kefu_msg_route_applied(void *data)
+{
+    ngx_kefu_msg_routed_t  *rt = data;
+
+    ngx_kefu_ws_t  *ws;
+
+    /* the sender may have left meanwhile */
+    ws = ngx_kefu_local_session(rt->kmcf, rt->sid);
+
+    if (ws && rt->len) {
+        (void) ngx_kefu_ws_send_text(ws, rt->notice, rt->len);
+    }
+
+    ngx_free(rt);
 }
 
 

@@ -22,14 +22,30 @@
 #include "ngx_kefu_lease.h"
 
 
+/* route_up tried again while Redis is not ready (ids, a link), at most */
+#define NGX_KEFU_PRESENCE_TRIES   30
+#define NGX_KEFU_PRESENCE_AGAIN   1000    /* ms between them */
+
+
 typedef struct {
     uint64_t                     sid;
     ngx_kefu_site_t             *site;
+    ngx_uint_t                   tries;
     ngx_str_t                    id;
     u_char                       data[NGX_KEFU_MAX_ID_LEN];
 } ngx_kefu_presence_ctx_t;
 
+/* a connection's route_up to try again */
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_kefu_main_conf_t        *kmcf;
+    uint64_t                     sid;
+    ngx_uint_t                   tries;
+} ngx_kefu_presence_again_t;
 
+
+static void ngx_kefu_presence_up(ngx_kefu_ws_t *ws, ngx_uint_t tries);
+static void ngx_kefu_presence_again(ngx_event_t *ev);
 static void ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf,
     void *data, ngx_int_t code, const char *message, json_t *result);
 static void ngx_kefu_presence_down_done(ngx_kefu_main_conf_t *kmcf,
@@ -41,15 +57,8 @@ static void ngx_kefu_presence_down_done(ngx_kefu_main_conf_t *kmcf,
 void
 ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
 {
-    u_char                  chan[sizeof(NGX_KEFU_CH_SITE "}:p") + 64];
-    u_char                  cap[NGX_INT_T_LEN];
-    u_char                  sess[16];
-    char                     *groups;
-    json_t                   *v;
-    ngx_str_t                 channel, state;
-    ngx_uint_t                capacity;
-    ngx_kefu_route_call_t    *call;
-    ngx_kefu_presence_ctx_t  *ctx;
+    u_char      chan[sizeof(NGX_KEFU_CH_SITE "}:p") + 64];
+    ngx_str_t   channel;
 
     if (ws->role == NGX_KEFU_ROLE_VISITOR) {
         return;
@@ -63,6 +72,24 @@ ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
     if (ws->role != NGX_KEFU_ROLE_AGENT || ws->main_conf->redis == NULL) {
         return;
     }
+
+    ngx_kefu_presence_up(ws, 0);
+}
+
+
+/* the agent's connection counted, its state, groups and capacity set */
+
+static void
+ngx_kefu_presence_up(ngx_kefu_ws_t *ws, ngx_uint_t tries)
+{
+    u_char                    cap[NGX_INT_T_LEN];
+    u_char                    sess[16];
+    char                     *groups;
+    json_t                   *v;
+    ngx_str_t                 state;
+    ngx_uint_t                capacity;
+    ngx_kefu_route_call_t    *call;
+    ngx_kefu_presence_ctx_t  *ctx;
 
     capacity = ws->site->capacity;
     v = ws->claims ? json_object_get(ws->claims, "capacity") : NULL;
@@ -98,6 +125,7 @@ ngx_kefu_presence_hello(ngx_kefu_ws_t *ws)
 
     ctx->sid = ws->session_id;
     ctx->site = ws->site;
+    ctx->tries = tries;
     ctx->id.data = ctx->data;
     ctx->id.len = ngx_min(ws->user_id.len, NGX_KEFU_MAX_ID_LEN);
     ngx_memcpy(ctx->data, ws->user_id.data, ctx->id.len);
@@ -132,7 +160,8 @@ ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf, void *data,
 {
     ngx_kefu_presence_ctx_t  *ctx = data;
 
-    ngx_kefu_ws_t  *ws;
+    ngx_kefu_ws_t              *ws;
+    ngx_kefu_presence_again_t  *again;
 
     ws = ngx_kefu_local_session(kmcf, ctx->sid);
 
@@ -144,12 +173,55 @@ ngx_kefu_presence_up_done(ngx_kefu_main_conf_t *kmcf, void *data,
         /* it may or may not have run: the next tick asserts the truth */
         ngx_kefu_lease_dirty(kmcf);
 
+        /*
+         * The lease's sync asserts the connection, not the agent's state
+         * and groups: while Redis is not ready (the worker's first second:
+         * no id node yet; a link down) route_up is tried again, so that an
+         * agent who came early is routed to without reconnecting.
+         */
+        if (code == NGX_KEFU_ROUTE_UNAVAILABLE && ws && ws->present
+            && ctx->tries + 1 < NGX_KEFU_PRESENCE_TRIES)
+        {
+            again = ngx_calloc(sizeof(ngx_kefu_presence_again_t),
+                               ngx_cycle->log);
+
+            if (again) {
+                again->kmcf = kmcf;
+                again->sid = ctx->sid;
+                again->tries = ctx->tries + 1;
+                again->ev.handler = ngx_kefu_presence_again;
+                again->ev.data = again;
+                again->ev.log = ngx_cycle->log;
+                /* nothing to finish at an exit: the connection goes too */
+                again->ev.cancelable = 1;
+                ngx_add_timer(&again->ev, NGX_KEFU_PRESENCE_AGAIN);
+            }
+        }
+
     } else if (ws && result) {
         /* gone meanwhile: its close removed the record after this one */
         ngx_kefu_agent_result(ws, result);
     }
 
     ngx_free(ctx);
+}
+
+
+static void
+ngx_kefu_presence_again(ngx_event_t *ev)
+{
+    ngx_kefu_presence_again_t  *again = ev->data;
+
+    ngx_kefu_ws_t  *ws;
+
+    ws = ngx_kefu_local_session(again->kmcf, again->sid);
+
+    /* still connected (its close would have removed it) */
+    if (ws && ws->present) {
+        ngx_kefu_presence_up(ws, again->tries);
+    }
+
+    ngx_free(again);
 }
 
 

@@ -1037,6 +1037,15 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
         ngx_kefu_arg_c(out, 31, "0");
     }
 
+    /* open, route_new: "2", a cluster (routing in two steps, as
+     * ngx_kefu_route_call()'s mode) */
+    if (a->cluster) {
+        ngx_kefu_arg_c(out, 32, "2");
+
+    } else {
+        ngx_kefu_arg_c(out, 32, "1");
+    }
+
     out->argc = NGX_KEFU_MSG_ARGS;
 
     /* KEYS[1] of open and route_new: the visitor's record, in the site's

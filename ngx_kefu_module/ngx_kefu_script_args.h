@@ -235,7 +235,7 @@ void ngx_kefu_bot_touch_add(ngx_kefu_call_t *c, ngx_str_t *conv,
  * a message that opens a conversation
  */
 
-#define NGX_KEFU_MSG_ARGS  31
+#define NGX_KEFU_MSG_ARGS  32
 
 typedef struct {
     ngx_str_t                    site;
@@ -272,6 +272,9 @@ typedef struct {
     unsigned                     bot:1;       /* a new one of group starts
                                                  in bot (lua/lib/bot.lua) */
     unsigned                     bot_default:1; /* of default_group */
+    unsigned                     cluster:1;   /* open, route_new: the
+                                                 conversation's side is
+                                                 the worker's next call */
 } ngx_kefu_msg_args_t;
 
 /* argv[0]: KEYS[1] of open and route_new; argv + 1: ARGV (argc of them) */

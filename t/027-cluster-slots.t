@@ -8,8 +8,8 @@
 # with kefu_redis cluster (TEST 4), a script's SPUBLISH to a channel of
 # another slot; with kefu_redis cluster (TEST 7), a message as msg_slot
 # in its conversation's slot and its event by event_put in the site's,
-# healed from the log, which also keeps the queue's preview on the
-# routing record (TEST 10).
+# healed from the log, which also keeps the queue's preview and a rule's
+# labels on the routing record (TEST 11, TEST 12).
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -75,6 +75,7 @@ is(rcl('EVAL', "#!lua\nreturn redis.call('GET', KEYS[1])", 1, 'kefu:{s:shop1}:y'
    'one in its own slot runs');
 
 === TEST 2: chat, a resumed catch-up, read receipts, history, the API's log: every call in one slot
+--- sharded
 --- ws
 my ($a, $w) = kefu_connect(role => 'visitor', site => 'shop1');
 is($w->{type}, 'welcome', 'welcome') or diag explain $w;
@@ -85,6 +86,10 @@ for my $i (1 .. 3) {
 }
 is_deeply([map { $_->{seq} } @acks], [1, 2, 3], 'stored and acknowledged');
 my $conv = $acks[0]{conv};
+# where it went: told once route_new's side is applied (route_put also
+# publishes it to the visitor's other connections, as the next one is)
+my $where = $a->recv_type('conv');
+is($where && $where->{conv}, $conv, 'the sender is told where its conversation went');
 
 # a second connection resumes from seq 1: the range script reads the log
 my ($b, $w2) = kefu_connect(role => 'visitor', site => 'shop1', token => $w->{token},
@@ -450,7 +455,7 @@ is(rcl('HGET', "kefu:{s:$main::SHOP}:ev", $conv), $seqs[-1], 'the mark at the la
 # test could not fail
 for my $s (qw(route_accept route_close route_down route_drain route_handoff route_handover
               route_join route_rate route_status route_sweep route_up lease_renew lease_sync
-              lease_release conv_apply route_put)) {
+              lease_release conv_apply route_put open route_new)) {
     open(my $fh, '<', "$FindBin::Bin/../ngx_kefu_module/lua/$s.lua") or die "$s.lua: $!";
     like(scalar <$fh>, qr/^#!lua\b/, "$s.lua is a #!lua script");
 }
@@ -577,7 +582,95 @@ ok(!rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c", 'ap'), '... and the record\'s pe
 --- no_error_log
 [error]
 
-=== TEST 10: with kefu_redis cluster the queue's preview of a conversation (its routing record's "last", in the site's slot) is kept by event_put as each message's event is put: the latest reply, not a private note; a transfer's queue notice carries it
+=== TEST 10: a visitor's first message in two steps: open in the site's slot, its conversation's side (the hash, the greeting, conv.created) by conv_apply before msg; a side never written (its worker died between the steps) is made by the route sweep's replay, which also routes it
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my $adm = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => "boss$r");
+my ($st, undef, undef, $raw) = api(PUT => '/kefu/api/sites/shop1/settings',
+    {texts => {en => {welcome => "Welcome $r", offline => "Away $r"}}}, token => $adm);
+is($st, 200, 'a greeting in the site\'s settings') or diag $raw;
+# an English visitor on a worker that has the new settings
+my $fresh = sub {
+    my ($ws, $w);
+    for (1 .. 400) {
+        ($ws, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g, lang => 'en');
+        return ($ws, $w) if ($w->{availability}{offline} // '') eq "Away $r";
+        sleep 0.025;
+    }
+    die "the settings never reached a worker\n";
+};
+my ($a) = agent("oa$r", groups => [$g], status => 'online', capacity => 5);
+my ($v, $vw) = $fresh->();
+$v->send_json({type => 'msg', cid => 'first', text => 'hello'});
+my $ack = $v->recv_type('ack');
+my $c = $ack->{conv};
+is($ack->{seq}, 2, 'the first message is stored after the greeting');
+ok(wait_conv($a, $c, state => 'open'), 'and routed to the agent');
+my %h = @{ rcl('HGETALL', "kefu:{c:$c}") };
+is_deeply([@h{qw(site visitor group state agent)}], [$main::SHOP, $vw->{id}, $g, 'open', "oa$r"],
+          'its hash (made by conv_apply from open\'s step, then routed)') or diag Test::More::explain(\%h);
+my @log = map { json_dec({@{ $_->[1] }}->{j}) } @{ rcl('XRANGE', "kefu:{c:$c}:log", '-', '+') };
+is_deeply([map { [$_->{seq}, $_->{event} // 'msg'] } @log], [[1, 'greeting'], [2, 'msg'], [3, 'assigned']],
+          'its log: greeting, message, assignment') or diag Test::More::explain(\@log);
+is($log[0]{text}, "Welcome $r", 'the greeting\'s text');
+is($log[0]{conv}, $c, '... its JSON built around its seq');
+my @ev;
+for (1 .. 100) {
+    @ev = grep { $_->{conv} eq $c } map { +{@{ $_->[1] }} }
+          @{ rcl('XRANGE', "kefu:{s:$main::SHOP}:events", '-', '+') };
+    last if grep { $_->{event} eq 'conv.assigned' } @ev;
+    sleep 0.05;
+}
+is_deeply([sort map { $_->{event} } @ev], [qw(conv.assigned conv.created msg)],
+          'the stream: conv.created, the message, the assignment, each once') or diag Test::More::explain(\@ev);
+is_deeply([map { json_dec($_)->{event} } @{ rcl('LRANGE', "kefu:{c:$c}:assignments", 0, -1) }],
+          [qw(conv.created conv.assigned)], 'its assignments list');
+ok(!rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c", 'ap'), 'nothing pending in its record');
+ok(!defined rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c), '... nor in the apply set');
+
+# the conversations' slots refused to the module's Redis user (ACL) while
+# a first message is opened, as if its worker died after open's step
+my ($v2, $vw2) = $fresh->();
+rcl('ACL', 'SETUSER', 'default', 'resetkeys', '~kefu:{s:*', '~kefu:{nodes}*');
+$v2->send_json({type => 'msg', cid => 'once', text => 'anyone there?'});
+my $no = $v2->wait_for(sub { $_[0]{type} eq 'ack' || $_[0]{type} eq 'error' });
+is($no && $no->{code}, "unavailable", "not stored: the visitor is told to resend") or diag Test::More::explain($no);
+my $c2 = rcl('HGET', "kefu:{s:$main::SHOP}:v:$vw2->{id}", 'open');
+ok($c2, 'open\'s step made the conversation in the site\'s slot');
+ok(rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c2", 'ap'), 'its side is pending in its record');
+ok(defined rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c2), '... listed for the route sweep');
+ok(defined rcl('ZSCORE', "kefu:{s:$main::SHOP}:opening", $c2), '... and not routed');
+rcl('ACL', 'SETUSER', 'default', 'allkeys');
+my %h2;
+for (1 .. 300) { %h2 = @{ rcl('HGETALL', "kefu:{c:$c2}") }; last if %h2; sleep 0.05 }
+is_deeply([@h2{qw(site visitor group)}], [$main::SHOP, $vw2->{id}, $g],
+          'the sweep\'s replay made its hash') or diag Test::More::explain(\%h2);
+ok(wait_conv($a, $c2, state => 'open', timeout => 20), 'and the sweep routed it to the agent');
+$v2->send_json({type => 'msg', cid => 'once', text => 'anyone there?'});
+my $ack2 = $v2->recv_type('ack');
+is($ack2->{conv}, $c2, 'the resend is stored in it');
+@log = map { json_dec({@{ $_->[1] }}->{j}) } @{ rcl('XRANGE', "kefu:{c:$c2}:log", '-', '+') };
+is_deeply([map { [$_->{seq}, $_->{event} // 'msg'] } @log], [[1, 'greeting'], [2, 'assigned'], [3, 'msg']],
+          'its log: greeting, assignment, message') or diag Test::More::explain(\@log);
+is($log[0]{text}, "Welcome $r", 'the greeting written by the replay');
+my @ev2;
+for (1 .. 100) {
+    @ev2 = grep { $_->{conv} eq $c2 } map { +{@{ $_->[1] }} }
+           @{ rcl('XRANGE', "kefu:{s:$main::SHOP}:events", '-', '+') };
+    last if grep { $_->{event} eq 'msg' } @ev2;
+    sleep 0.05;
+}
+is_deeply([map { $_->{event} } @ev2], [qw(conv.created conv.assigned msg)],
+          'the stream: each event once, in order') or diag Test::More::explain(\@ev2);
+for (1 .. 100) { last unless rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c2); sleep 0.05 }
+ok(!defined rcl('ZSCORE', "kefu:{s:$main::SHOP}:apply", $c2), 'nothing left pending');
+ok(!rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c2", 'ap'), '... in the record either');
+--- no_error_log
+[error]
+
+=== TEST 11: with kefu_redis cluster the queue's preview of a conversation (its routing record's "last", in the site's slot) is kept by event_put as each message's event is put: the latest reply, not a private note; a transfer's queue notice carries it
 --- sharded
 --- ws
 my $r = int rand 1e6;
@@ -616,7 +709,7 @@ like($n && $n->{last}, qr/^on its way: x+\.\.\.$/, '... with its preview (the re
 [error]
 [warn]
 
-=== TEST 11: with kefu_redis cluster a rule's labels (label, in the conversation's slot) are copied onto the routing record (label_put, the site's slot), so routing's notices carry them to agents
+=== TEST 12: with kefu_redis cluster a rule's labels (label, in the conversation's slot) are copied onto the routing record (label_put, the site's slot), so routing's notices carry them to agents
 --- sharded
 --- ws
 my $r = int rand 1e6;

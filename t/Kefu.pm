@@ -142,6 +142,10 @@ sub start_host {
     die "second host does not listen\n" unless $up;
     # ready when both workers have their Redis connections
     wait_redis_log("$dir/logs/error.log", 4) if $http =~ /kefu_redis/;
+    # on a cluster also both workers' id nodes ({nodes}' master may be
+    # the last link up): before them a message is refused
+    wait_log_count("$dir/logs/error.log", qr/kefu: ids use node/, 2)
+        if $http =~ /kefu_redis\s+cluster/;
     my $stopped;
     my $stop = sub {
         return if $stopped++;
@@ -236,8 +240,29 @@ sub redis_ready {
     my $block = shift;
     my $http = $block->http_config // '';
     return unless $http =~ /kefu_redis\s+(?:cluster\s+)?127\.0\.0\.1:\$TEST_NGINX_\w*REDIS_PORT/;
-    my $want = 2 * ($Test::Nginx::Socket::MasterOn ? $Test::Nginx::Socket::Workers : 1);
-    wait_redis_log(Test::Nginx::Socket::server_root() . '/logs/error.log', $want);
+    my $workers = $Test::Nginx::Socket::MasterOn ? $Test::Nginx::Socket::Workers : 1;
+    my $log = Test::Nginx::Socket::server_root() . '/logs/error.log';
+    wait_redis_log($log, 2 * $workers);
+    # a cluster's links are several a worker, and its id node is claimed
+    # on {nodes}' master, which may come up after the first: a message
+    # before it would be refused (unavailable), so wait for every worker's
+    # node (on one Redis it comes with the first connection)
+    wait_log_count($log, qr/kefu: ids use node/, $workers)
+        if $ENV{TEST_NGINX_REDIS_CLUSTER} && $http =~ /kefu_redis\s+cluster\s+127\.0\.0\.1:\$TEST_NGINX_REDIS_PORT/;
+}
+
+# waits (at most 20 s) until the log has n lines matching re
+sub wait_log_count {
+    my ($log, $re, $want) = @_;
+    for (1 .. 400) {
+        my $n = 0;
+        if (open my $fh, '<', $log) {
+            $_ =~ $re and $n++ while <$fh>;
+        }
+        return 1 if $n >= $want;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
 }
 
 # Every block checks that no worker crashed: nginx logs a worker's death by

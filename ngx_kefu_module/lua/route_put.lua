@@ -27,10 +27,11 @@ local p = cjson.decode(s)
 local got = cjson.decode(ARGV[3])
 local left = {}
 for _, it in ipairs(p.i or {}) do
-  local g = it.k == 'e' and got[it.t.id]
+  local g = it.k == 'e' and got[it.t and it.t.id or it.id]
   if #left == 0 and (it.k ~= 'e' or g) then
-    -- an entry whose seq is lost (g = {}) is dropped, not put
-    if not g or g[1] then
+    -- an entry whose seq is lost (g = {}) is dropped, not put; one that
+    -- carries no event (open's greeting) puts none
+    if it.ev and (not g or g[1]) then
       kefu_event(site, it.ev, conv, g and g[1] or '', it.ts,
                  g and g[2] or it.d)
     end
@@ -42,6 +43,8 @@ end
 -- now that its side is written
 for _, x in ipairs(p.n or {}) do redis.call('PUBLISH', x[1], x[2]) end
 p.n = {}
+-- the hash is there now (a version): a replay must not make it again
+if tonumber(ARGV[4]) > 0 then p.c = nil end
 if #left == 0 and tonumber(ARGV[4]) >= tonumber(p.v) then
   redis.call('HDEL', KEYS[1], 'ap')
   redis.call('ZREM', KEYS[2], conv)

@@ -1,24 +1,34 @@
 -- The conversation's side of a routing step (docs/storage.md, "Routing in
 -- two steps"), "--@include apply".  A routing step decides in the site's
 -- slot and leaves, per conversation, what its hash and log must get: p =
--- {v (the routing version), f (fields to set), d (fields to delete, as a
--- set), i (items: {k = "e", v, ev, t, ts} a system entry to append, its
--- JSON t without seq, ev the stream event it carries; {k = "v", v, ev, d,
--- ts} an event without an entry), j (supervisors who joined), x (seconds:
--- the keys expire, a close)}.  a_apply() writes it in the conversation's
--- slot: on one Redis in the routing step itself (lib/route.lua), in a
--- cluster as the second call, conv_apply.lua.  An item is written only if
--- its version is above the hash's "v" (a repeat or a late call writes
--- nothing); the fields only if p.v is.  Returns {[entry id] = {seq,
--- JSON}} for every entry given, written now or before ("as", two-step
--- only, keeps the seqs of the latest 32 for a repeat's answer); {} for one
--- written before whose seq is no longer known, or when the conversation
--- is gone (erased, expired: nothing is written, its keys are not made
--- again), so that its event is dropped rather than waited for.
+-- {v (the routing version), c (1: the step made the conversation, open's:
+-- its hash is created if it does not exist), f (fields to set), d (fields
+-- to delete, as a set), i (items: {k = "e", v, ev, t, ts} a system entry
+-- to append, its JSON t without seq, ev the stream event it carries, or
+-- none; {k = "e", v, id, h, tl, ts} one whose JSON is given around its
+-- seq, h .. seq .. tl (open's greeting, built by the worker); {k = "v",
+-- v, ev, d, ts} an event without an entry), j (supervisors who joined), x
+-- (seconds: the keys expire, a close)}.  a_apply() writes it in the
+-- conversation's slot: on one Redis in the routing step itself
+-- (lib/route.lua), in a cluster as the second call, conv_apply.lua.  An
+-- item is written only if its version is above the hash's "v" (a repeat
+-- or a late call writes nothing); the fields only if p.v is.  Returns
+-- {[entry id] = {seq, JSON}} for every entry given, written now or before
+-- ("as", two-step only, keeps the seqs of the latest 32 for a repeat's
+-- answer); {} for one written before whose seq is no longer known, or
+-- when the conversation is gone (erased, expired: nothing is written, its
+-- keys are not made again, unless the payload makes it), so that its
+-- event is dropped rather than waited for.
 --@include num
 --@include retain
+-- an entry's id, and its JSON with its seq
+local function a_id(it) return it.t and it.t.id or it.id end
+local function a_json(it, seq)
+  if it.t then return n_json(it.t, seq, it.ts) end
+  return it.h .. seq .. it.tl
+end
 local function a_asg(conv, name, seq, ts, data)
-  if string.sub(name, 1, 5) ~= 'conv.' then return end
+  if not name or string.sub(name, 1, 5) ~= 'conv.' then return end
   local k = 'kefu:{c:' .. conv .. '}:assignments'
   redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
              ',"seq":' .. (seq ~= '' and seq or 'null') .. ',"ts":' ..
@@ -28,11 +38,16 @@ end
 local function a_apply(conv, p, maxlen, pubs, two)
   local k = 'kefu:{c:' .. conv .. '}'
   local as, got = {}, {}
-  if two and redis.call('EXISTS', k) == 0 then
-    for _, it in ipairs(p.i or {}) do
-      if it.k == 'e' then got[it.t.id] = {} end
+  if (two or p.c) and redis.call('EXISTS', k) == 0 then
+    if not p.c then
+      for _, it in ipairs(p.i or {}) do
+        if it.k == 'e' then got[a_id(it)] = {} end
+      end
+      return got
     end
-    return got
+    -- the step made the conversation (open): its hash starts here, seq 0
+    -- before its first entry
+    redis.call('HSET', k, 'seq', 0)
   end
   -- one Redis: in the step itself, nothing can have overtaken it
   local hv = two and tonumber(redis.call('HGET', k, 'v')) or 0
@@ -45,13 +60,13 @@ local function a_apply(conv, p, maxlen, pubs, two)
     if tonumber(it.v) > hv then
       if it.k == 'e' then
         local seq = n_str(redis.call('HINCRBY', k, 'seq', 1))
-        local j = n_json(it.t, seq, it.ts)
+        local j = a_json(it, seq)
         redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, seq .. '-1',
                    'j', j, 'f', 'system', 'p', '0', 's', '-')
         pubs[#pubs + 1] = {k, '-|0|' .. seq .. '|' .. j}
-        got[it.t.id] = {seq, j}
+        got[a_id(it)] = {seq, j}
         if two then
-          as[#as + 1] = {it.t.id, seq}
+          as[#as + 1] = {a_id(it), seq}
           a_asg(conv, it.ev, seq, it.ts, j)
         end
         fresh = true
@@ -59,14 +74,14 @@ local function a_apply(conv, p, maxlen, pubs, two)
         a_asg(conv, it.ev, '', it.ts, it.d)
       end
     elseif it.k == 'e' then
-      got[it.t.id] = {}
+      got[a_id(it)] = {}
       for _, x in ipairs(as) do
-        if x[1] == it.t.id then
+        if x[1] == a_id(it) then
           local e = redis.call('XRANGE', k .. ':log', x[2] .. '-1',
                                x[2] .. '-1')
           if e[1] then
             for n = 1, #e[1][2], 2 do
-              if e[1][2][n] == 'j' then got[it.t.id] = {x[2], e[1][2][n + 1]}
+              if e[1][2][n] == 'j' then got[a_id(it)] = {x[2], e[1][2][n + 1]}
               end
             end
           end

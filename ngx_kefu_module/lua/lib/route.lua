@@ -74,17 +74,7 @@ local function r_rec(conv)
   R.rec[conv] = r
   return r
 end
--- a new conversation's record (open.lua made its hash)
-local function r_new(conv, t)
-  local set = {}
-  for f, x in pairs(t) do
-    set[#set + 1] = f
-    set[#set + 1] = x
-  end
-  redis.call('HSET', r_rk(conv), unpack(set))
-  t.v = 0
-  R.rec[conv] = t
-end
+
 -- is the conversation still there (its record; on one Redis its hash)
 local function r_exists(conv)
   return redis.call('EXISTS', r_rk(conv)) == 1
@@ -107,6 +97,21 @@ local function r_ap(conv)
     R.apo[#R.apo + 1] = conv
   end
   return a
+end
+-- a new conversation (open.lua): its record (t) now, and its hash (the
+-- fields h) as the first thing its side gets, made there (apply's "c")
+local function r_new(conv, t, h)
+  local set = {}
+  for f, x in pairs(t) do
+    set[#set + 1] = f
+    set[#set + 1] = x
+  end
+  redis.call('HSET', r_rk(conv), unpack(set))
+  t.v = 0
+  R.rec[conv] = t
+  local a = r_ap(conv)
+  a.c = 1
+  for f, x in pairs(h) do a.f[f] = x end
 end
 -- fields of a conversation: set (t), deleted (del, a list); the record's
 -- own fields there too
@@ -153,8 +158,8 @@ local function r_commit()
       local got = a_apply(conv, a, R.maxlen, pubs, false)
       for _, it in ipairs(a.i) do
         if it.k == 'e' then
-          local g = got[it.t.id]
-          kefu_event(R.site, it.ev, conv, g[1], it.ts, g[2])
+          local g = got[a_id(it)]
+          if it.ev then kefu_event(R.site, it.ev, conv, g[1], it.ts, g[2]) end
         else
           kefu_event(R.site, it.ev, conv, '', it.ts, it.d)
         end
@@ -169,6 +174,7 @@ local function r_commit()
       for _, w in ipairs(a.j) do p.j[#p.j + 1] = w end
       for _, x in ipairs(a.n) do p.n[#p.n + 1] = x end
       if a.x then p.x = a.x end
+      if a.c then p.c = 1 end
       p.v = v
       local s = cjson.encode(p)
       redis.call('HSET', rk, 'ap', s)
@@ -276,6 +282,12 @@ local function r_agent(aid)
   local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')
   if n and n ~= '' then return {id = aid, name = n} end
   return {id = aid}
+end
+-- an entry whose JSON the worker built around its seq (h .. seq .. tl),
+-- id its id, without a stream event: open's greeting
+local function r_raw_entry(conv, id, h, tl)
+  local a = r_ap(conv)
+  a.i[#a.i + 1] = {k = 'e', id = id, h = h, tl = tl, ts = R.tss}
 end
 -- a system entry of the conversation and the stream event ev it carries
 -- (written with its seq when the conversation's side is applied)
