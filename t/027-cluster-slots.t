@@ -670,15 +670,20 @@ ok(!rcl('HEXISTS', "kefu:{s:$main::SHOP}:r:$c2", 'ap'), '... in the record eithe
 --- no_error_log
 [error]
 
-=== TEST 11: with kefu_redis cluster the queue's preview of a conversation (its routing record's "last", in the site's slot) is kept by event_put as each message's event is put: the latest reply, not a private note; a transfer's queue notice carries it
+=== TEST 11: with kefu_redis cluster the queue's preview of a conversation (its routing record's "last", in the site's slot) is the opening message's (open), then kept by event_put as each message's event is put: the latest reply, not a private note; a transfer's queue notice carries it
 --- sharded
 --- ws
 my $r = int rand 1e6;
 my ($g, $g2) = (uniq_group(), uniq_group());
-my ($a) = agent("pa$r", groups => [$g], status => 'online', capacity => 1, name => 'Pat');
-my ($v, $vw, $ack) = visitor($g, text => 'first');
+# capacity 0: the first message waits in the queue
+my ($a) = agent("pa$r", groups => [$g], status => 'online', capacity => 0, name => 'Pat');
+my ($v, $vw, $ack) = visitor($g, text => 'first of all');
 my $c = $ack->{conv};
-ok(wait_conv($a, $c, state => 'open'), 'assigned');
+my $q = $a->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{reason} // '') eq 'queue'
+                           && $_[0]{conv} eq $c && $_[0]{queued} });
+is($q && $q->{last}, 'first of all', 'the queue notice of a new conversation: the message that opened it (open keeps it)');
+$a->send_json({type => 'accept', conv => $c, cid => 'ac'});
+ok(wait_conv($a, $c, state => 'open'), 'accepted');
 my $rk = "kefu:{s:$main::SHOP}:r:$c";
 # the event's mark moves in the same step as the preview: wait for it
 my $put = sub {

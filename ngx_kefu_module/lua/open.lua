@@ -61,6 +61,13 @@ local state = bot and 'bot' or 'queued'
 r_new(conv, {state = state, group = group, visitor = vid, created = ts},
       {site = site, visitor = vid, state = state, group = group,
        created = ts, updated = ts})
+-- a cluster's notices take the queue's preview from the record
+-- (lib/preview.lua), which event_put keeps; the message that opens the
+-- conversation is its first, and route_new may run before its event_put
+if not R.one and ARGV[12] ~= '1' then
+  local t = p_text(ARGV[9] .. conv .. ARGV[10] .. '0' .. ARGV[11])
+  if t and t ~= '' then redis.call('HSET', r_rk(conv), 'last', t) end
+end
 redis.call('HSET', ukey, 'open', conv)
 -- trimmed by the records: the new one's is made
 redis.call('ZADD', ukey .. ':convs', ts, conv)
