@@ -114,14 +114,16 @@ for my $round (1 .. 30) {
 for my $i (0 .. 2) {
     my (@seqs, %seen);
     my $deadline = time + 10;
-    while (keys %seen < 90 && time < $deadline) {
+    while ((grep { $seen{$_} } 2 .. 91) < 90 && time < $deadline) {
         my $m = $c[$i]->recv_json(2) or last;
         next unless $m->{type} eq 'msg' || $m->{type} eq 'ack';
         push @seqs, $m->{seq} if $m->{type} eq 'msg';
         $seen{$m->{seq}}++;
     }
-    # seq 1 was read before; the others joined live after it
-    is_deeply([sort { $a <=> $b } keys %seen], [2 .. 91], "connection $i: every seq 2..91");
+    # seq 1 was read before the others joined; its live publish may still
+    # reach a connection that joined after its ack (once, and first), which
+    # is no loss and no duplicate for that connection
+    is_deeply([sort { $a <=> $b } grep { $_ > 1 } keys %seen], [2 .. 91], "connection $i: every seq 2..91");
     is(scalar(grep { $_ > 1 } values %seen), 0, "connection $i: none twice");
     is_deeply(\@seqs, [sort { $a <=> $b } @seqs], "connection $i: messages in seq order");
 }
