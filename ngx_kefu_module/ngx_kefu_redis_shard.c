@@ -482,6 +482,13 @@ ngx_kefu_redis_shard_error(ngx_kefu_redis_shard_t *sh, redisReply *r)
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "kefu: redis %s sharded pub/sub: %s, following",
                       sh->node->name, r->str);
+
+        /*
+         * the map that sent it here is stale (one asked while the
+         * cluster's nodes still learned of the move): ask again, or
+         * nothing else may until a command meets a MOVED of its own
+         */
+        ngx_kefu_redis_cluster_refresh(rd);
         ngx_kefu_redis_shard_down(sh, "moved");
         return;
     }
