@@ -94,24 +94,22 @@ ngx_kefu_msg_eval_args(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
 }
 
 
-void
-ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
-    redisReply *reply)
+/*
+ * msg_slot's reply: whether an event follows, and the message's code,
+ * conversation and seq
+ */
+
+static ngx_int_t
+ngx_kefu_msg_event_reply(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
+    redisReply *reply, int64_t *code, uint64_t *seq, ngx_str_t *conv)
 {
-    u_char                     *p;
-    size_t                      len;
-    int64_t                     code;
-    uint64_t                    seq;
-    ngx_str_t                   conv, visitor;
-    redisReply                **e;
-    ngx_kefu_msg_events_t      *b;
-    ngx_kefu_msg_event_item_t  *it;
+    redisReply  **e;
 
     if (!ngx_kefu_redis_cluster(kmcf->redis)
         || reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 6)
     {
-        return;
+        return NGX_DECLINED;
     }
 
     e = reply->element;
@@ -122,29 +120,40 @@ ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
         || e[2]->type != REDIS_REPLY_INTEGER || e[2]->integer <= 0
         || a->site.len > NGX_KEFU_MAX_ID_LEN)
     {
-        return;
+        return NGX_DECLINED;
     }
 
-    code = e[0]->integer;
-    seq = (uint64_t) e[2]->integer;
-    conv.data = (u_char *) e[1]->str;
-    conv.len = e[1]->len;
+    *code = e[0]->integer;
+    *seq = (uint64_t) e[2]->integer;
+    conv->data = (u_char *) e[1]->str;
+    conv->len = e[1]->len;
 
     /* stored (msg_slot's tenth element: the message before it), or a
      * duplicate: its event may be what a dead worker left out */
-    if (!(code == 0 && reply->elements >= 10
+    if (!(*code == 0 && reply->elements >= 10
           && e[9]->type == REDIS_REPLY_INTEGER)
-        && code != 1)
+        && *code != 1)
     {
-        return;
+        return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/* the worker's waiting events, made at its first message */
+
+static ngx_kefu_msg_events_t *
+ngx_kefu_msg_events_get(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_kefu_msg_events_t  *b;
 
     b = kmcf->msg_events;
 
     if (b == NULL) {
         b = ngx_calloc(sizeof(ngx_kefu_msg_events_t), ngx_cycle->log);
         if (b == NULL) {
-            return;
+            return NULL;
         }
 
         b->kmcf = kmcf;
@@ -155,41 +164,66 @@ ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
         kmcf->msg_events = b;
     }
 
-    /* the visitor written to is kept alive, as msg does on one Redis */
-    ngx_str_null(&visitor);
+    return b;
+}
 
-    if (code == 0) {
-        if (a->role.len == sizeof("visitor") - 1
-            && ngx_strncmp(a->role.data, "visitor", a->role.len) == 0
-            && a->who.len > 2)
-        {
-            visitor.data = a->who.data + 2;
-            visitor.len = a->who.len - 2;
 
-        } else if (a->target.len) {
-            visitor = a->target;
-        }
+/*
+ * the visitor written to, kept alive as msg does on one Redis: the
+ * sender, or the one an agent wrote to; NGX_DECLINED: too long to put
+ */
 
-        if (visitor.len > NGX_KEFU_MAX_ID_LEN
-            || a->file.len > NGX_KEFU_MAX_ID_LEN)
-        {
-            return;
-        }
+static ngx_int_t
+ngx_kefu_msg_event_visitor(ngx_kefu_msg_args_t *a, ngx_str_t *visitor)
+{
+    if (a->role.len == sizeof("visitor") - 1
+        && ngx_strncmp(a->role.data, "visitor", a->role.len) == 0
+        && a->who.len > 2)
+    {
+        visitor->data = a->who.data + 2;
+        visitor->len = a->who.len - 2;
+
+    } else if (a->target.len) {
+        *visitor = a->target;
     }
 
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN
+        || a->file.len > NGX_KEFU_MAX_ID_LEN)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * the event, copied out of the reply and the call's arguments; prev is
+ * the message before it (stored), or the original's seq (a duplicate:
+ * nothing new, only whether the mark is behind it)
+ */
+
+static ngx_kefu_msg_event_item_t *
+ngx_kefu_msg_event_item(ngx_kefu_msg_args_t *a, ngx_str_t *conv,
+    ngx_str_t *visitor, int64_t code, uint64_t seq, uint64_t prev)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_kefu_msg_event_item_t  *it;
+
     /* the entry's JSON as msg wrote it: head, conv, mid, seq, tail */
-    len = a->site.len + conv.len;
+    len = a->site.len + conv->len;
 
     if (code == 0) {
-        len += visitor.len + a->file.len + a->event.len
-               + a->head.len + conv.len
+        len += visitor->len + a->file.len + a->event.len
+               + a->head.len + conv->len
                + sizeof("\",\"id\":\"\",\"seq\":") - 1 + 2 * NGX_INT64_LEN
                + a->tail.len;
     }
 
     it = ngx_alloc(sizeof(ngx_kefu_msg_event_item_t) + len, ngx_cycle->log);
     if (it == NULL) {
-        return;
+        return NULL;
     }
 
     ngx_memzero(&it->e, sizeof(ngx_kefu_event_put_t));
@@ -200,52 +234,93 @@ ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
     it->site.len = a->site.len;
     p = ngx_cpymem(p, a->site.data, a->site.len);
     it->e.conv.data = p;
-    it->e.conv.len = conv.len;
-    p = ngx_cpymem(p, conv.data, conv.len);
+    it->e.conv.len = conv->len;
+    p = ngx_cpymem(p, conv->data, conv->len);
+    it->e.prev = prev;
 
     if (code == 1) {
-        /* nothing new: only whether the mark is behind the original */
-        it->e.prev = seq;
+        return it;
+    }
+
+    it->e.seq = seq;
+    it->e.ts = a->ts;
+
+    /* (none: no copy of a NULL) */
+    it->e.visitor.data = p;
+    it->e.visitor.len = visitor->len;
+
+    if (visitor->len) {
+        p = ngx_cpymem(p, visitor->data, visitor->len);
+    }
+
+    it->e.visitor_ttl = a->visitor_ttl;
+
+    it->e.file.data = p;
+    it->e.file.len = a->file.len;
+
+    if (a->file.len) {
+        p = ngx_cpymem(p, a->file.data, a->file.len);
+    }
+
+    if (a->event.len) {
+        it->e.name.data = p;
+        it->e.name.len = a->event.len;
+        p = ngx_cpymem(p, a->event.data, a->event.len);
+
+    } else if (a->private) {
+        ngx_str_set(&it->e.name, "note");
 
     } else {
-        it->e.prev = (uint64_t) ngx_max(e[9]->integer, 0);
-        it->e.seq = seq;
-        it->e.ts = a->ts;
+        ngx_str_set(&it->e.name, "msg");
+    }
 
-        /* (none: no copy of a NULL) */
-        it->e.visitor.data = p;
-        it->e.visitor.len = visitor.len;
+    it->e.json.data = p;
+    it->e.json.len = ngx_snprintf(p, it->data + len - p,
+                                  "%V%V\",\"id\":\"%uL\",\"seq\":%uL%V",
+                                  &a->head, conv, a->id, seq, &a->tail)
+                     - p;
 
-        if (visitor.len) {
-            p = ngx_cpymem(p, visitor.data, visitor.len);
+    return it;
+}
+
+
+void
+ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
+    redisReply *reply)
+{
+    int64_t                     code;
+    uint64_t                    seq, prev;
+    ngx_str_t                   conv, visitor;
+    ngx_kefu_msg_events_t      *b;
+    ngx_kefu_msg_event_item_t  *it;
+
+    if (ngx_kefu_msg_event_reply(kmcf, a, reply, &code, &seq, &conv)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    b = ngx_kefu_msg_events_get(kmcf);
+    if (b == NULL) {
+        return;
+    }
+
+    ngx_str_null(&visitor);
+
+    if (code == 0) {
+        if (ngx_kefu_msg_event_visitor(a, &visitor) != NGX_OK) {
+            return;
         }
 
-        it->e.visitor_ttl = a->visitor_ttl;
+        prev = (uint64_t) ngx_max(reply->element[9]->integer, 0);
 
-        it->e.file.data = p;
-        it->e.file.len = a->file.len;
+    } else {
+        prev = seq;
+    }
 
-        if (a->file.len) {
-            p = ngx_cpymem(p, a->file.data, a->file.len);
-        }
-
-        if (a->event.len) {
-            it->e.name.data = p;
-            it->e.name.len = a->event.len;
-            p = ngx_cpymem(p, a->event.data, a->event.len);
-
-        } else if (a->private) {
-            ngx_str_set(&it->e.name, "note");
-
-        } else {
-            ngx_str_set(&it->e.name, "msg");
-        }
-
-        it->e.json.data = p;
-        it->e.json.len = ngx_snprintf(p, it->data + len - p,
-                                      "%V%V\",\"id\":\"%uL\",\"seq\":%uL%V",
-                                      &a->head, &conv, a->id, seq, &a->tail)
-                         - p;
+    it = ngx_kefu_msg_event_item(a, &conv, &visitor, code, seq, prev);
+    if (it == NULL) {
+        return;
     }
 
     /* the messages of this pass go together, one call per site */
