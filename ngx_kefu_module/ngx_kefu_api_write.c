@@ -445,6 +445,133 @@ static ngx_int_t ngx_kefu_api_store_msg(ngx_http_request_t *r,
     ngx_kefu_api_t *api, ngx_kefu_api_msg_t *m);
 
 
+/* routing a conversation opened for a visitor writes system entries */
+
+static u_char *
+ngx_kefu_api_store_ids(ngx_kefu_main_conf_t *kmcf, ngx_kefu_api_t *api,
+    u_char *ids)
+{
+    u_char      *p;
+    uint64_t     rid;
+    ngx_uint_t   i;
+
+    p = ids;
+
+    for (i = 0; api->visitor && i < NGX_KEFU_API_IDS; i++) {
+        rid = ngx_kefu_id_next(&kmcf->ids);
+        p = ngx_sprintf(p, "%s%uL", i ? " " : "", rid);
+    }
+
+    return p;
+}
+
+
+/*
+ * the entry's tail: {"ts":..,<tail's fields>}, then "{" becomes "," to
+ * follow the seq; malloc()ed by jansson, NULL on a failure
+ */
+
+static char *
+ngx_kefu_api_store_tail(json_t *tail, int64_t ts)
+{
+    char    *s;
+    json_t  *t;
+
+    t = json_pack("{s:I}", "ts", (json_int_t) ts);
+    if (t == NULL || json_object_update(t, tail) != 0) {
+        json_decref(t);
+        return NULL;
+    }
+
+    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(t);
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    s[0] = ',';
+
+    return s;
+}
+
+
+/* what the site and the configuration set for a message the API writes */
+
+static void
+ngx_kefu_api_store_policy(ngx_kefu_main_conf_t *kmcf, ngx_kefu_api_t *api,
+    ngx_kefu_msg_args_t *args, ngx_str_t *group)
+{
+    args->group = *group;
+    /* the shop's backend declares a group by naming it (a visitor's
+     * made-up one goes to the default group); a visitor the API writes to
+     * first is kept the site's retention */
+    args->group_known = 1;
+    args->default_group = api->site->default_group;
+    args->dedup_ttl = ngx_kefu_dedup_seconds(kmcf, api->site);
+    args->visitor_ttl = ngx_kefu_visitor_seconds(api->site, 0);
+    args->log_max = kmcf->log_max;
+    ngx_str_set(&args->session, "-");
+    args->grace = api->site->grace;
+    args->cluster = ngx_kefu_redis_cluster(kmcf->redis) ? 1 : 0;
+}
+
+
+/* an attached file is then its conversation's too (checked already) */
+
+static void
+ngx_kefu_api_store_file(json_t *tail, ngx_kefu_msg_args_t *args)
+{
+    json_t  *att;
+
+    att = json_object_get(tail, "attachment");
+
+    if (json_is_object(att)
+        && json_is_string(json_object_get(att, "id"))
+        && json_string_length(json_object_get(att, "id"))
+           > NGX_KEFU_SHA256_HEX)
+    {
+        args->file.data = (u_char *)
+                          json_string_value(json_object_get(att, "id"));
+        args->file.len = NGX_KEFU_SHA256_HEX;
+    }
+}
+
+
+/* the call's arguments copied into the request's pool, for its steps */
+
+static ngx_kefu_api_msg_t *
+ngx_kefu_api_store_keep(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    ngx_kefu_msg_args_t *args, const char *type)
+{
+    ngx_str_t           *saved;
+    ngx_kefu_api_msg_t  *m;
+
+    m = ngx_pcalloc(r->pool, sizeof(ngx_kefu_api_msg_t)
+                             + ngx_kefu_msg_args_size(args));
+    if (m == NULL) {
+        return NULL;
+    }
+
+    m->args = *args;
+    (void) ngx_kefu_msg_args_copy(&m->args, (u_char *) (m + 1));
+
+    /* a message is indexed for search once it is stored */
+    if (ngx_strcmp(type, "msg") == 0) {
+        saved = ngx_palloc(r->pool, sizeof(ngx_str_t));
+
+        if (saved) {
+            *saved = m->args.tail;
+            m->tail = saved;
+        }
+    }
+
+    api->data = m;
+
+    return m;
+}
+
+
 static ngx_int_t
 ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_str_t *who, const char *type, json_t *tail, const char *cid,
@@ -454,13 +581,9 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     u_char                head[64];
     u_char                cidbuf[1 + NGX_INT64_LEN];
     u_char                ids[NGX_KEFU_API_IDS * (NGX_INT64_LEN + 1)], *p;
-    json_t               *t, *att;
-    ngx_str_t            *saved;
-    ngx_kefu_api_msg_t   *m;
     int64_t               ts;
-    uint64_t              id, conv_id, rid;
-    ngx_int_t             rc;
-    ngx_uint_t            i;
+    uint64_t              id, conv_id;
+    ngx_kefu_api_msg_t   *m;
     ngx_kefu_msg_args_t   args;
     ngx_kefu_main_conf_t *kmcf;
 
@@ -473,13 +596,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return ngx_kefu_api_unavailable(r);
     }
 
-    /* routing a conversation opened for a visitor writes system entries */
-    p = ids;
-
-    for (i = 0; api->visitor && i < NGX_KEFU_API_IDS; i++) {
-        rid = ngx_kefu_id_next(&kmcf->ids);
-        p = ngx_sprintf(p, "%s%uL", i ? " " : "", rid);
-    }
+    p = ngx_kefu_api_store_ids(kmcf, api, ids);
 
     if (cid == NULL) {
         /* no idempotency asked for: a cid of its own */
@@ -489,21 +606,10 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     ts = ngx_kefu_now_ms();
 
-    /* {"ts":..,<tail's fields>}, then "{" becomes "," to follow the seq */
-    t = json_pack("{s:I}", "ts", (json_int_t) ts);
-    if (t == NULL || json_object_update(t, tail) != 0) {
-        json_decref(t);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(t);
-
+    s = ngx_kefu_api_store_tail(tail, ts);
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    s[0] = ',';
 
     ngx_memzero(&args, sizeof(ngx_kefu_msg_args_t));
 
@@ -527,20 +633,8 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     args.tail.data = (u_char *) s;
     args.tail.len = ngx_strlen(s);
     args.private = priv ? 1 : 0;
-    args.group = *group;
-    /* the shop's backend declares a group by naming it (a visitor's
-     * made-up one goes to the default group); a visitor the API writes to
-     * first is kept the site's retention */
-    args.group_known = 1;
-    args.default_group = api->site->default_group;
-    args.dedup_ttl = ngx_kefu_dedup_seconds(kmcf, api->site);
-    args.visitor_ttl = ngx_kefu_visitor_seconds(api->site, 0);
-    args.log_max = kmcf->log_max;
-    ngx_str_set(&args.session, "-");
     args.ids.data = ids;
     args.ids.len = p - ids;
-    args.grace = api->site->grace;
-    args.cluster = ngx_kefu_redis_cluster(kmcf->redis) ? 1 : 0;
 
     if (api->visitor) {
         args.target = api->id;
@@ -550,53 +644,26 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
     args.event.len = ngx_strlen(ev);
     args.open = open ? 1 : 0;
 
-    /* an attached file is then its conversation's too (checked already) */
-    att = json_object_get(tail, "attachment");
+    ngx_kefu_api_store_policy(kmcf, api, &args, group);
+    ngx_kefu_api_store_file(tail, &args);
 
-    if (json_is_object(att)
-        && json_is_string(json_object_get(att, "id"))
-        && json_string_length(json_object_get(att, "id"))
-           > NGX_KEFU_SHA256_HEX)
-    {
-        args.file.data = (u_char *)
-                         json_string_value(json_object_get(att, "id"));
-        args.file.len = NGX_KEFU_SHA256_HEX;
-    }
+    m = ngx_kefu_api_store_keep(r, api, &args, type);
+    free(s);
 
-    m = ngx_pcalloc(r->pool, sizeof(ngx_kefu_api_msg_t)
-                             + ngx_kefu_msg_args_size(&args));
     if (m == NULL) {
-        free(s);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    m->args = args;
-    (void) ngx_kefu_msg_args_copy(&m->args, (u_char *) (m + 1));
-    free(s);
-
-    /* a message is indexed for search once it is stored */
-    if (ngx_strcmp(type, "msg") == 0) {
-        saved = ngx_palloc(r->pool, sizeof(ngx_str_t));
-
-        if (saved) {
-            *saved = m->args.tail;
-            m->tail = saved;
-        }
-    }
-
-    api->data = m;
     ngx_kefu_msg_argv(&m->args, &m->call);
 
     if (api->visitor) {
-        rc = ngx_kefu_api_eval_keys(r, &ngx_kefu_script_open, 1,
-                                    m->call.argc + 1, m->call.argv,
-                                    m->call.lens, ngx_kefu_api_store_opened);
-
-    } else {
-        rc = ngx_kefu_api_store_msg(r, api, m);
+        return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_open, 1,
+                                      m->call.argc + 1, m->call.argv,
+                                      m->call.lens,
+                                      ngx_kefu_api_store_opened);
     }
 
-    return rc;
+    return ngx_kefu_api_store_msg(r, api, m);
 }
 
 
