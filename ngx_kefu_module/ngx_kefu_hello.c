@@ -78,31 +78,32 @@ static void ngx_kefu_welcome_join(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc,
     redisReply *reply);
 
 
-/* the message's own checks are done (ngx_kefu_validate.c) */
+/*
+ * the hello's site, looked up before the rest is refused (a site that is
+ * a string); NGX_DECLINED: answered already
+ */
 
-void
-ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+static ngx_int_t
+ngx_kefu_hello_site(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
+    ngx_kefu_site_t **site)
 {
-    json_t           *claims, *v;
-    ngx_str_t         token, minted;
-    const char       *err, *cid;
+    const char       *cid;
     ngx_kefu_site_t  *s;
 
     cid = req->cid;
 
     if (ws->hello_done) {
         ngx_kefu_app_error(ws, "bad_request", "already authenticated", cid);
-        return;
+        return NGX_DECLINED;
     }
 
-    /* a site that is a string is looked up before the rest is refused */
     s = req->site.data ? ngx_kefu_site_find(ws->main_conf,
                                             (char *) req->site.data)
                        : NULL;
 
     if (req->site.data && s == NULL) {
         ngx_kefu_hello_refuse(ws, "unknown site", cid);
-        return;
+        return NGX_DECLINED;
     }
 
     if (req->code) {
@@ -113,23 +114,32 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
             ngx_kefu_app_error(ws, req->code, req->message, req->error_cid);
         }
 
-        return;
+        return NGX_DECLINED;
     }
 
-    ws->site = s;
-    ws->role = req->role;
+    *site = s;
 
+    return NGX_OK;
+}
+
+
+/* what hello asks of the connection: its group, language and status */
+
+static ngx_int_t
+ngx_kefu_hello_options(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
     /* where a visitor's new conversation goes: asked for, or the default */
     if (req->group.len) {
         if (ngx_kefu_set_str(ws, &ws->group, (char *) req->group.data)
             != NGX_OK)
         {
-            ngx_kefu_hello_refuse(ws, "\"group\" must be a group name", cid);
-            return;
+            ngx_kefu_hello_refuse(ws, "\"group\" must be a group name",
+                                  req->cid);
+            return NGX_DECLINED;
         }
 
     } else {
-        ws->group = s->default_group;
+        ws->group = ws->site->default_group;
     }
 
     ws->lang_en = req->lang_en;
@@ -138,46 +148,68 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         ws->status_online = (req->status == 1);
     }
 
-    if (req->token == NULL) {
+    return NGX_OK;
+}
 
-        if (req->role != NGX_KEFU_ROLE_VISITOR || !s->anonymous) {
-            ngx_kefu_hello_refuse(ws, "a token is required", cid);
-            return;
-        }
 
-        ws->anonymous = 1;
+/* no token: a visitor of a site that allows it gets one minted */
 
-        if (ngx_kefu_hello_anonymous(ws, &minted) != NGX_OK) {
-            ngx_kefu_app_error(ws, "internal", "cannot create a visitor",
-                               cid);
-            ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
-            return;
-        }
+static void
+ngx_kefu_hello_untokened(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    ngx_str_t  minted;
 
-        if (ngx_kefu_hello_name(ws, req) != NGX_OK) {
-            return;
-        }
-
-        ngx_kefu_welcome(ws, &minted, req);
+    if (req->role != NGX_KEFU_ROLE_VISITOR || !ws->site->anonymous) {
+        ngx_kefu_hello_refuse(ws, "a token is required", req->cid);
         return;
     }
+
+    ws->anonymous = 1;
+
+    if (ngx_kefu_hello_anonymous(ws, &minted) != NGX_OK) {
+        ngx_kefu_app_error(ws, "internal", "cannot create a visitor",
+                           req->cid);
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+        return;
+    }
+
+    if (ngx_kefu_hello_name(ws, req) != NGX_OK) {
+        return;
+    }
+
+    ngx_kefu_welcome(ws, &minted, req);
+}
+
+
+/* the token: verified, for this site and role, not revoked; its claims */
+
+static ngx_int_t
+ngx_kefu_hello_token(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    json_t      *claims, *v;
+    ngx_str_t    token;
+    const char  *err, *cid;
+
+    cid = req->cid;
 
     token.data = (u_char *) json_string_value(req->token);
     token.len = json_string_length(req->token);
 
-    if (ngx_kefu_jwt_verify(&token, &s->secret, ngx_time(), &claims, &err)
+    if (ngx_kefu_jwt_verify(&token, &ws->site->secret, ngx_time(), &claims,
+                            &err)
         != NGX_OK)
     {
         ngx_kefu_hello_refuse(ws, err, cid);
-        return;
+        return NGX_DECLINED;
     }
 
     if (ngx_kefu_hello_identity(ws, claims, req->role, &err) != NGX_OK
-        || ngx_kefu_revoke_check(ws->main_conf, s, claims, &err) != NGX_OK)
+        || ngx_kefu_revoke_check(ws->main_conf, ws->site, claims, &err)
+           != NGX_OK)
     {
         json_decref(claims);
         ngx_kefu_hello_refuse(ws, err, cid);
-        return;
+        return NGX_DECLINED;
     }
 
     /* a revocation by jti finds the session by it (ngx_kefu_revoke.c) */
@@ -188,12 +220,12 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     {
         json_decref(claims);
         ngx_kefu_hello_refuse(ws, "token \"jti\" is too long", cid);
-        return;
+        return NGX_DECLINED;
     }
 
     if (ws->name.len == 0 && ngx_kefu_hello_name(ws, req) != NGX_OK) {
         json_decref(claims);
-        return;
+        return NGX_DECLINED;
     }
 
     /* agents' claims (groups, capacity) are needed for routing later */
@@ -203,6 +235,37 @@ ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     } else {
         ws->claims = claims;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the message's own checks are done (ngx_kefu_validate.c) */
+
+void
+ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    ngx_kefu_site_t  *s;
+
+    if (ngx_kefu_hello_site(ws, req, &s) != NGX_OK) {
+        return;
+    }
+
+    ws->site = s;
+    ws->role = req->role;
+
+    if (ngx_kefu_hello_options(ws, req) != NGX_OK) {
+        return;
+    }
+
+    if (req->token == NULL) {
+        ngx_kefu_hello_untokened(ws, req);
+        return;
+    }
+
+    if (ngx_kefu_hello_token(ws, req) != NGX_OK) {
+        return;
     }
 
     ngx_kefu_welcome(ws, NULL, req);
