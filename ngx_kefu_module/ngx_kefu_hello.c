@@ -62,6 +62,11 @@ typedef struct {
 
 static void ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token,
     ngx_kefu_req_t *req);
+static ngx_int_t ngx_kefu_welcome_register(ngx_kefu_ws_t *ws);
+static ngx_kefu_welcome_t *ngx_kefu_welcome_new(ngx_kefu_ws_t *ws,
+    ngx_str_t *token, ngx_kefu_req_t *req);
+static void ngx_kefu_welcome_subscribe(ngx_kefu_ws_t *ws,
+    ngx_kefu_welcome_t *wc);
 static void ngx_kefu_welcome_subscribed(ngx_kefu_ws_t *ws);
 static void ngx_kefu_welcome_read(ngx_kefu_ws_t *ws,
     ngx_kefu_welcome_t *wc);
@@ -423,15 +428,37 @@ ngx_kefu_hello_anonymous(ngx_kefu_ws_t *ws, ngx_str_t *token)
 static void
 ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
 {
-    u_char                chan[sizeof(NGX_KEFU_CH_SITE "}:u:v:") + 64
-                               + NGX_KEFU_MAX_ID_LEN];
-    size_t                cid_len;
-    json_t               *resume;
-    ngx_str_t             channel, addr;
-    const char           *cid;
-    ngx_kefu_member_t    *m;
-    ngx_kefu_main_conf_t *kmcf;
-    ngx_kefu_welcome_t   *wc;
+    ngx_kefu_welcome_t  *wc;
+
+    if (ngx_kefu_welcome_register(ws) != NGX_OK) {
+        return;
+    }
+
+    ws->hello_done = 1;
+
+    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        ngx_kefu_hello_visitor_store(ws, req);
+        ngx_kefu_bot_intent(ws, "attrs", req->attrs);
+        ngx_kefu_bot_intent(ws, "page", json_object_get(req->page, "url"));
+    }
+
+    wc = ngx_kefu_welcome_new(ws, token, req);
+    if (wc == NULL) {
+        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
+        return;
+    }
+
+    ngx_kefu_welcome_subscribe(ws, wc);
+}
+
+
+/* the session, host-wide in the zone; NGX_DECLINED: refused, answered */
+
+static ngx_int_t
+ngx_kefu_welcome_register(ngx_kefu_ws_t *ws)
+{
+    ngx_str_t              addr;
+    ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = ws->main_conf;
 
@@ -452,10 +479,10 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
                            "sessions from this address", NULL);
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
                          "too many sessions from this address");
-        return;
+        return NGX_DECLINED;
 
     case NGX_OK:
-        break;
+        return NGX_OK;
 
     case NGX_DECLINED:
         ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
@@ -465,20 +492,25 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
         ngx_kefu_app_error(ws, "unavailable", "server is at capacity", NULL);
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_TRY_LATER,
                          "server is at capacity");
-        return;
+        return NGX_DECLINED;
 
     default:
         ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
-        return;
+        return NGX_DECLINED;
     }
+}
 
-    ws->hello_done = 1;
 
-    if (ws->role == NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_hello_visitor_store(ws, req);
-        ngx_kefu_bot_intent(ws, "attrs", req->attrs);
-        ngx_kefu_bot_intent(ws, "page", json_object_get(req->page, "url"));
-    }
+/* what welcome waits with: the session, a minted token, hello's cid */
+
+static ngx_kefu_welcome_t *
+ngx_kefu_welcome_new(ngx_kefu_ws_t *ws, ngx_str_t *token,
+    ngx_kefu_req_t *req)
+{
+    size_t               cid_len;
+    json_t              *resume;
+    const char          *cid;
+    ngx_kefu_welcome_t  *wc;
 
     resume = req->resume;
     cid = req->cid;
@@ -493,12 +525,11 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
                     + (token ? token->len : 0) + cid_len + 1,
                     ws->connection->log);
     if (wc == NULL) {
-        ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_INTERNAL, "internal error");
-        return;
+        return NULL;
     }
 
     wc->sid = ws->session_id;
-    wc->kmcf = kmcf;
+    wc->kmcf = ws->main_conf;
     wc->resume = resume ? json_incref(resume) : NULL;
 
     if (token) {
@@ -513,11 +544,26 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
         ngx_memcpy(wc->cid, cid, cid_len + 1);
     }
 
-    /*
-     * Subscribe to the participant's channel before reading its
-     * conversations: a conversation opened or assigned in between is then
-     * either in the summaries or announced on the channel, never lost.
-     */
+    return wc;
+}
+
+
+/*
+ * Subscribe to the participant's channel before reading its
+ * conversations: a conversation opened or assigned in between is then
+ * either in the summaries or announced on the channel, never lost.
+ */
+
+static void
+ngx_kefu_welcome_subscribe(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
+{
+    u_char                chan[sizeof(NGX_KEFU_CH_SITE "}:u:v:") + 64
+                               + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t             channel;
+    ngx_kefu_member_t    *m;
+    ngx_kefu_main_conf_t *kmcf;
+
+    kmcf = ws->main_conf;
 
     if (kmcf->redis && !ngx_kefu_redis_ready(kmcf->redis)) {
         ngx_kefu_welcome_handler(kmcf->redis, NULL, wc);
