@@ -23,6 +23,11 @@
     (out)->argv[i] = (const char *) (buf);                                    \
     (out)->lens[i] = ngx_snprintf(buf, sizeof(buf), fmt, v) - (buf)
 
+/* a flag's one of two constants of one length: yes when f, else no */
+#define ngx_kefu_arg_pick(out, i, f, yes, no)                                 \
+    (out)->argv[i] = (f) ? (yes) : (no);                                      \
+    (out)->lens[i] = sizeof(yes) - 1
+
 
 static void ngx_kefu_call_init(ngx_kefu_call_t *c);
 static void ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
@@ -958,14 +963,7 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
     ngx_kefu_arg(out, 9, &a->head);
     ngx_kefu_arg_fmt(out, 10, out->mid, "\",\"id\":\"%uL\",\"seq\":", a->id);
     ngx_kefu_arg(out, 11, &a->tail);
-
-    if (a->private) {
-        ngx_kefu_arg_c(out, 12, "1");
-
-    } else {
-        ngx_kefu_arg_c(out, 12, "0");
-    }
-
+    ngx_kefu_arg_pick(out, 12, a->private, "1", "0");
     ngx_kefu_arg(out, 13, &a->group);
     ngx_kefu_arg_fmt(out, 14, out->ttl, "%T", a->dedup_ttl);
     ngx_kefu_arg_fmt(out, 15, out->log_max, "%i", a->log_max);
@@ -974,13 +972,7 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
     ngx_kefu_arg_fmt(out, 18, out->grace, "%M", a->grace);
     ngx_kefu_arg(out, 19, &a->target);
     ngx_kefu_arg(out, 20, &a->event);
-
-    if (a->open) {
-        ngx_kefu_arg_c(out, 21, "1");
-
-    } else {
-        ngx_kefu_arg_c(out, 21, "0");
-    }
+    ngx_kefu_arg_pick(out, 21, a->open, "1", "0");
 
     if (a->greeting.len) {
         ngx_kefu_arg_fmt(out, 22, out->gmid, "\",\"id\":\"%uL\",\"seq\":",
@@ -991,60 +983,26 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
     }
 
     ngx_kefu_arg(out, 23, &a->greeting);
-
-    if (a->closed_hours) {
-        ngx_kefu_arg_c(out, 24, "0");
-
-    } else {
-        ngx_kefu_arg_c(out, 24, "1");
-    }
-
+    ngx_kefu_arg_pick(out, 24, a->closed_hours, "0", "1");
     ngx_kefu_arg(out, 25, &a->file);
 
     /* a group the site does not declare: the default one unless an agent
      * claims it; how long an idle visitor is kept */
-    if (a->group_known) {
-        ngx_kefu_arg_c(out, 26, "1");
-
-    } else {
-        ngx_kefu_arg_c(out, 26, "0");
-    }
-
+    ngx_kefu_arg_pick(out, 26, a->group_known, "1", "0");
     ngx_kefu_arg(out, 27, &a->default_group);
     ngx_kefu_arg_fmt(out, 28, out->vttl, "%T", a->visitor_ttl);
 
     /* a visitor's message that named no conversation: one closed is not
      * where it goes (nor where its cid is looked up) */
-    if (a->implicit) {
-        ngx_kefu_arg_c(out, 29, "1");
-
-    } else {
-        ngx_kefu_arg_c(out, 29, "0");
-    }
+    ngx_kefu_arg_pick(out, 29, a->implicit, "1", "0");
 
     /* a visitor's new conversation starts with the bot: of either group */
-    if (a->bot) {
-        ngx_kefu_arg_c(out, 30, "1");
-
-    } else {
-        ngx_kefu_arg_c(out, 30, "0");
-    }
-
-    if (a->bot_default) {
-        ngx_kefu_arg_c(out, 31, "1");
-
-    } else {
-        ngx_kefu_arg_c(out, 31, "0");
-    }
+    ngx_kefu_arg_pick(out, 30, a->bot, "1", "0");
+    ngx_kefu_arg_pick(out, 31, a->bot_default, "1", "0");
 
     /* open, route_new: "2", a cluster (routing in two steps, as
      * ngx_kefu_route_call()'s mode) */
-    if (a->cluster) {
-        ngx_kefu_arg_c(out, 32, "2");
-
-    } else {
-        ngx_kefu_arg_c(out, 32, "1");
-    }
+    ngx_kefu_arg_pick(out, 32, a->cluster, "2", "1");
 
     out->argc = NGX_KEFU_MSG_ARGS;
 
