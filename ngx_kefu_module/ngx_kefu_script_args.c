@@ -30,6 +30,10 @@
 
 
 static void ngx_kefu_call_init(ngx_kefu_call_t *c);
+static int ngx_kefu_event_put_keys(ngx_kefu_event_put_call_t *c,
+    ngx_str_t *site, ngx_kefu_event_put_t *e, ngx_uint_t n);
+static int ngx_kefu_event_put_argv(ngx_kefu_event_put_call_t *c, int k,
+    ngx_str_t *site, ngx_kefu_event_put_t *e, ngx_uint_t n);
 static void ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
     const char *suffix);
 static void ngx_kefu_call_str(ngx_kefu_call_t *c, ngx_str_t *s);
@@ -1068,9 +1072,7 @@ ngx_int_t
 ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
     ngx_kefu_event_put_t *e, ngx_uint_t n)
 {
-    int          k, a;
-    u_char      *b;
-    ngx_uint_t   i, nn;
+    ngx_uint_t  i;
 
     if (n > NGX_KEFU_EVENT_PUT_MAX || site->len > NGX_KEFU_MAX_ID_LEN) {
         return NGX_ERROR;
@@ -1084,6 +1086,23 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
             return NGX_ERROR;
         }
     }
+
+    c->nkeys = ngx_kefu_event_put_keys(c, site, e, n);
+    c->argc = ngx_kefu_event_put_argv(c, c->nkeys, site, e, n);
+
+    return NGX_OK;
+}
+
+
+/* event_put's KEYS, in the order its header lists them; their number */
+
+static int
+ngx_kefu_event_put_keys(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
+    ngx_kefu_event_put_t *e, ngx_uint_t n)
+{
+    int          k;
+    u_char      *b;
+    ngx_uint_t   i;
 
     k = 0;
 
@@ -1117,7 +1136,20 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
 
 #undef ngx_kefu_ep_key
 
-    c->nkeys = k;
+    return k;
+}
+
+
+/* event_put's ARGV after its k KEYS, in its header's order; argc */
+
+static int
+ngx_kefu_event_put_argv(ngx_kefu_event_put_call_t *c, int k, ngx_str_t *site,
+    ngx_kefu_event_put_t *e, ngx_uint_t n)
+{
+    int          a;
+    u_char      *b;
+    ngx_uint_t   i, nn;
+
     a = k;
     nn = 0;
 
@@ -1170,9 +1202,7 @@ ngx_kefu_event_put_args(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
 #undef ngx_kefu_ep_num
 #undef ngx_kefu_ep_none
 
-    c->argc = a;
-
-    return NGX_OK;
+    return a;
 }
 
 
