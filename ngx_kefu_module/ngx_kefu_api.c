@@ -1056,6 +1056,42 @@ ngx_kefu_api_wait(ngx_http_request_t *r, ngx_kefu_api_done_pt done)
 }
 
 
+/*
+ * An asynchronous step's outcome: NULL where the request went meanwhile
+ * (w freed), or where the outcome came within the call that started the
+ * step (w->sync: w keeps rc for the caller, which goes on and frees it);
+ * else the request to go on with, w freed.
+ */
+
+ngx_http_request_t *
+ngx_kefu_api_wait_done(ngx_kefu_api_wait_t *w, ngx_int_t rc)
+{
+    ngx_http_request_t  *r;
+
+    r = w->r;
+
+    if (r == NULL) {
+        ngx_free(w);
+        return NULL;
+    }
+
+    w->cln->handler = NULL;
+
+    if (w->sync) {
+        /* the caller goes on */
+        w->rc = rc;
+        w->sync = 2;
+        return NULL;
+    }
+
+    ngx_free(w);
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    return r;
+}
+
+
 static void
 ngx_kefu_api_cleanup(void *data)
 {

@@ -1114,26 +1114,12 @@ ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    r = w->r;
-
+    r = ngx_kefu_api_wait_done(w, code);
     if (r == NULL) {
-        ngx_free(w);
         return;
     }
-
-    w->cln->handler = NULL;
-
-    if (w->sync) {
-        /* the caller goes on */
-        w->rc = code;
-        w->sync = 2;
-        return;
-    }
-
-    ngx_free(w);
 
     c = r->connection;
-    r->read_event_handler = ngx_http_block_reading;
 
     /* closed, or found closed already: erase_conv once more */
     rc = (code == NGX_KEFU_ROUTE_UNAVAILABLE)

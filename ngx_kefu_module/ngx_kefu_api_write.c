@@ -791,25 +791,12 @@ ngx_kefu_api_store_applied(void *data)
     ngx_http_request_t  *r;
     ngx_kefu_api_msg_t  *m;
 
-    r = w->r;
-
+    r = ngx_kefu_api_wait_done(w, NGX_OK);
     if (r == NULL) {
-        ngx_free(w);
         return;
     }
-
-    w->cln->handler = NULL;
-
-    if (w->sync) {
-        /* the caller goes on */
-        w->sync = 2;
-        return;
-    }
-
-    ngx_free(w);
 
     c = r->connection;
-    r->read_event_handler = ngx_http_block_reading;
 
     api = ngx_http_get_module_ctx(r, ngx_kefu_module);
     m = api->data;
