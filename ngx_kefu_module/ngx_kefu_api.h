@@ -13,6 +13,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_route.h"     /* the actor the API acts as */
 #include "ngx_kefu_http.h"
 
 
@@ -134,6 +135,7 @@ ngx_int_t ngx_kefu_api_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
 ngx_int_t ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body);
+void ngx_kefu_api_actor(ngx_kefu_api_t *api, ngx_kefu_actor_t *actor);
 
 /* ngx_kefu_api_bot.c */
 ngx_int_t ngx_kefu_api_rules_try(ngx_http_request_t *r, ngx_kefu_api_t *api,

@@ -821,11 +821,7 @@ ngx_kefu_erase_close(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     e->closing = 1;
 
-    ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
-    actor.site = api->site;
-    actor.id = api->sub;
-    actor.role = NGX_KEFU_ROLE_ADMIN;
-    actor.supervisor = 1;
+    ngx_kefu_api_actor(api, &actor);
 
     ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
     args.conv = e->conv;

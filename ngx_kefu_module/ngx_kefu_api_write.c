@@ -1026,11 +1026,7 @@ ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
                                   "\"agent\" and \"group\" must be strings");
     }
 
-    ngx_memzero(&actor, sizeof(ngx_kefu_actor_t));
-    actor.site = api->site;
-    actor.id = api->sub;
-    actor.role = NGX_KEFU_ROLE_ADMIN;
-    actor.supervisor = 1;
+    ngx_kefu_api_actor(api, &actor);
 
     ngx_memzero(&args, sizeof(ngx_kefu_route_args_t));
     args.conv = api->id;
@@ -1086,6 +1082,20 @@ ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
     r->read_event_handler = ngx_http_test_reading;
 
     return NGX_DONE;
+}
+
+
+/* who the API acts as in routing's operations: the token's subject, as a
+ * supervisor */
+
+void
+ngx_kefu_api_actor(ngx_kefu_api_t *api, ngx_kefu_actor_t *actor)
+{
+    ngx_memzero(actor, sizeof(ngx_kefu_actor_t));
+    actor->site = api->site;
+    actor->id = api->sub;
+    actor->role = NGX_KEFU_ROLE_ADMIN;
+    actor->supervisor = 1;
 }
 
 
