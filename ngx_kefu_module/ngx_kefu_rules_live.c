@@ -74,6 +74,9 @@ typedef struct {
     u_char                       cid[NGX_KEFU_MAX_CID_LEN + 1];
     u_char                       conv[NGX_KEFU_MAX_ID_LEN + 1];
     u_char                       target[NGX_KEFU_MAX_ID_LEN + 1];
+    const char                  *labeled;    /* the line of a label given,
+                                                while the record's copy is
+                                                put */
 } ngx_kefu_rules_act_t;
 
 
@@ -95,8 +98,6 @@ static void ngx_kefu_rules_act_label(ngx_kefu_rules_act_t *act, json_t *v,
 static void ngx_kefu_rules_act_event(ngx_kefu_rules_act_t *act,
     ngx_kefu_rule_ctx_t *rc, json_t *v, json_t *entry, ngx_str_t *conv);
 static void ngx_kefu_rules_label_put(ngx_kefu_redis_t *rd,
-    redisReply *reply, void *data);
-static void ngx_kefu_rules_label_had(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
@@ -786,6 +787,8 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     code = reply->element[0]->integer;
+    act->labeled = code ? "Rule %s: labeled %s (it was)"
+                        : "Rule %s: labeled %s";
 
     if ((code == 0 || code == 1)
         && reply->element[1]->type == REDIS_REPLY_STRING
@@ -802,9 +805,7 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
             == NGX_OK
             && ngx_kefu_redis_eval(act->kmcf->redis,
                                    &ngx_kefu_script_label_put,
-                                   code ? ngx_kefu_rules_label_had
-                                        : ngx_kefu_rules_label_put,
-                                   act, call.nkeys, call.argc, call.argv,
+                                   ngx_kefu_rules_label_put, act, call.nkeys, call.argc, call.argv,
                                    call.lens)
                == NGX_OK)
         {
@@ -813,8 +814,7 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     if (code == 0 || code == 1) {
-        ngx_kefu_rules_act_done(act, code ? "Rule %s: labeled %s (it was)"
-                                          : "Rule %s: labeled %s", NULL);
+        ngx_kefu_rules_act_done(act, act->labeled, NULL);
 
     } else if (code == -4) {
         ngx_kefu_rules_act_done(act, "Rule %s: not labeled %s: the "
@@ -833,14 +833,9 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 static void
 ngx_kefu_rules_label_put(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
-    ngx_kefu_rules_act_done(data, "Rule %s: labeled %s", NULL);
-}
+    ngx_kefu_rules_act_t  *act = data;
 
-
-static void
-ngx_kefu_rules_label_had(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
-{
-    ngx_kefu_rules_act_done(data, "Rule %s: labeled %s (it was)", NULL);
+    ngx_kefu_rules_act_done(act, act->labeled, NULL);
 }
 
 
