@@ -33,6 +33,19 @@ BEGIN {
         $ENV{TEST_NGINX_SERVROOT} = "$Root/t/servroot/$file";
     }
 
+    # scripts/test --cluster, --cluster3: a file of its SINGLE_REDIS list
+    # runs against the run's plain Redis, and says so
+    if ($ENV{TEST_NGINX_REDIS_CLUSTER} && $ENV{TEST_NGINX_SINGLE_REDIS_PORT}) {
+        (my $file = File::Basename::basename($0)) =~ s/\.t\z//;
+        for (split /\n/, $ENV{KEFU_SINGLE_REDIS} // '') {
+            my ($name, $why) = split /\|/, $_, 2;
+            next unless $name eq $file;
+            delete $ENV{TEST_NGINX_REDIS_CLUSTER};
+            $ENV{TEST_NGINX_REDIS_PORT} = $ENV{TEST_NGINX_SINGLE_REDIS_PORT};
+            print STDERR "# $file runs against one plain Redis on this cluster run: $why\n";
+        }
+    }
+
     unless (eval { require Test::Nginx::Socket; 1 }) {
         unshift @INC, "$Root/t/runner";
         delete $INC{'Test/Nginx/Socket.pm'};
@@ -59,7 +72,7 @@ sub import {
     *{"${caller}::$_"} = \&{"t::Kefu::$_"} for qw(nginx_t nginx_pid
                                                   kefu_root start_host
                                                   site_of_run);
-    *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_server);
+    *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_many redis_server);
 
     # fractional seconds in test code
     *{"${caller}::$_"} = \&{"Time::HiRes::$_"} for qw(sleep time);
