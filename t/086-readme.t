@@ -12,6 +12,7 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep);
 use Kefu::WS;
+use Kefu::Net ();
 use Kefu::Route qw(wait_for);
 
 my $Root = "$FindBin::Bin/..";
@@ -47,6 +48,8 @@ for my $from (sort keys %local) {
 }
 $conf = "pid $dir/nginx.pid;\nerror_log $dir/logs/error.log info;\n$conf\nevents {}\n";
 $conf =~ s/^http \{\n/http {\n    access_log off;\n    client_body_temp_path $dir;\n/m;
+# scripts/test --cluster3: the tests' Redis as a cluster's seed
+$conf = Kefu::Net::cluster_conf($conf);
 open my $fh, '>', "$dir/nginx.conf" or die $!;
 print $fh $conf;
 close $fh;

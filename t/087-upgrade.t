@@ -15,6 +15,7 @@ use File::Copy qw(copy);
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 use Kefu::WS;
+use Kefu::Net ();
 use Kefu::Route qw(agent_token wait_for uniq_group);
 
 my $Root = "$FindBin::Bin/..";
@@ -36,7 +37,8 @@ my $port = do {
     my $p = $s->sockport; close $s; $p;
 };
 open my $fh, '>', "$dir/nginx.conf" or die $!;
-print $fh <<"EOC";
+# scripts/test --cluster3: the tests' Redis as a cluster's seed
+print $fh Kefu::Net::cluster_conf(<<"EOC");
 load_module $dir/mod.so;
 worker_processes 2;
 pid $dir/nginx.pid;

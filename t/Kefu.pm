@@ -201,20 +201,9 @@ sub nginx_pid {
 }
 
 # scripts/test --cluster and --cluster3: the tests' Redis is a cluster's
-# seed, named with "kefu_redis cluster".  Every nginx the harness starts
-# (a block's, start_host's) goes through here, and the tests' Redis is
-# named either as $TEST_NGINX_REDIS_PORT or as its number (Perl code that
-# interpolated $ENV{TEST_NGINX_REDIS_PORT}); a Redis of the test's own, on
-# another port, is left alone
-sub cluster_conf {
-    my ($text) = @_;
-    return $text unless $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $text;
-    my $port = $ENV{TEST_NGINX_REDIS_PORT} // '';
-    my $ours = qr/\$TEST_NGINX_REDIS_PORT\b|\$\{TEST_NGINX_REDIS_PORT\}/;
-    $ours = qr/$ours|\Q$port\E(?!\d)/ if $port =~ /^\d+\z/;
-    $text =~ s/kefu_redis\s+(127\.0\.0\.1:(?:$ours))/kefu_redis cluster $1/g;
-    return $text;
-}
+# seed, named with "kefu_redis cluster" (Kefu::Net::cluster_conf: the
+# files that write an nginx.conf of their own use it too)
+sub cluster_conf { Kefu::Net::cluster_conf(@_) }
 
 # does the text's kefu_redis name a Redis of the run's (any
 # $TEST_NGINX_*REDIS_PORT), or with 'cluster' the tests' cluster seed?

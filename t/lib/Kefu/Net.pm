@@ -237,6 +237,22 @@ sub _resp {
     die "redis: cannot parse $line\n";
 }
 
+# scripts/test --cluster and --cluster3: the tests' Redis is a cluster's
+# seed, named with "kefu_redis cluster".  Every nginx the tests start
+# goes through here (a block's, start_host's, a file's own nginx.conf), and the tests' Redis is
+# named either as $TEST_NGINX_REDIS_PORT or as its number (Perl code that
+# interpolated $ENV{TEST_NGINX_REDIS_PORT}); a Redis of the test's own, on
+# another port, is left alone
+sub cluster_conf {
+    my ($text) = @_;
+    return $text unless $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $text;
+    my $port = $ENV{TEST_NGINX_REDIS_PORT} // '';
+    my $ours = qr/\$TEST_NGINX_REDIS_PORT\b|\$\{TEST_NGINX_REDIS_PORT\}/;
+    $ours = qr/$ours|\Q$port\E(?!\d)/ if $port =~ /^\d+\z/;
+    $text =~ s/kefu_redis\s+(127\.0\.0\.1:(?:$ours))/kefu_redis cluster $1/g;
+    return $text;
+}
+
 # A Redis server of the test's own: redis_server(%extra_options) returns an
 # object with ->port, ->stop, ->start (again, same port and data), ->log.
 # Started on a free port, another one if that one was taken meanwhile.
