@@ -11,6 +11,8 @@ package Kefu::Net;
 #                                  so when nginx finds a port taken)
 #   redis(@command)                one command on the tests' Redis
 #   redis(port => N, @command)     on another one
+#   redis_port_of($key)            the port serving the key (a cluster's
+#                                  master of its slot)
 #   redis_many([@command], ...)    many commands of one key each (its
 #                                  first argument), pipelined: on a
 #                                  cluster to each key's master
@@ -144,6 +146,15 @@ sub redis_many {
         close $s;
     }
     return @replies;
+}
+
+# the port of the tests' Redis that serves a key (or a sharded channel):
+# on a cluster its slot's master, else the one Redis
+sub redis_port_of {
+    my ($key) = @_;
+    my $seed = $ENV{TEST_NGINX_REDIS_PORT};
+    return $seed unless $ENV{TEST_NGINX_REDIS_CLUSTER};
+    return _master_of(key_slot($key), $seed);
 }
 
 # CLUSTER SLOTS as [first, last, master's port]
