@@ -165,7 +165,7 @@ ngx_kefu_msg_batch_flush(ngx_event_t *ev)
     ngx_kefu_msg_batch_t  *b = ev->data;
 
     size_t                       bytes;
-    ngx_uint_t                   cluster;
+    ngx_uint_t                   cluster, slot;
     ngx_kefu_msg_batch_call_t   *call;
     ngx_kefu_msg_batch_item_t   *it, *rest, **next;
 
@@ -191,14 +191,16 @@ ngx_kefu_msg_batch_flush(ngx_event_t *ev)
         /*
          * The first one's slot (one Redis: any), in order, up to the
          * bounds; one that does not fit ends the call, so that nothing
-         * of its slot after it goes before it.
+         * of its slot after it goes before it.  The slot is kept: "rest"
+         * moves on as the call takes its first ones.
          */
         call->n = 0;
         bytes = 0;
         next = &rest;
+        slot = rest->slot;
 
         for (it = rest; it; it = *next) {
-            if (cluster && it->slot != rest->slot) {
+            if (cluster && it->slot != slot) {
                 next = &it->next;
                 continue;
             }

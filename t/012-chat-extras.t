@@ -170,12 +170,15 @@ my ($v0, $w0) = kefu_connect(role => 'visitor', site => 'shop1');
 $v0->send_json({type => 'msg', cid => 'w1', text => 'hello'});
 ok($v0->recv_type('ack'), 'a conversation of its own');
 # notices on its channel all the time, as a busy routing would publish them
+# (on a cluster the module's channels are sharded: SPUBLISH on its master)
 my $ch = "kefu:{s:shop1}:u:v:$w0->{id}";
+my $port = Kefu::Net::redis_port_of($ch);
+my $publish = $ENV{TEST_NGINX_REDIS_CLUSTER} ? 'SPUBLISH' : 'PUBLISH';
 my $pid = fork // die;
 if (!$pid) {
     open STDOUT, '>', '/dev/null';
-    { exec 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, '-r', '-1', '-i', '0.001',
-           'PUBLISH', $ch, '-|u|0|{"type":"conv","conv":"1","state":"queued","group":"noise"}' }
+    { exec 'redis-cli', '-p', $port, '-r', '-1', '-i', '0.001',
+           $publish, $ch, '-|u|0|{"type":"conv","conv":"1","state":"queued","group":"noise"}' }
     POSIX::_exit(1);
 }
 my ($first, $after) = (0, 0);

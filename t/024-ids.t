@@ -63,12 +63,19 @@ my $dup2 = wait_for($v, sub { $_[0]{type} eq 'ack' });
 ok($dup2->{dup}, 'and its resend there is a duplicate');
 is($dup2->{conv}, $ack2->{conv}, 'of that one');
 # a record under the former per-site key (written before an upgrade) is
-# still honoured for its conversation during its window
+# still honoured for its conversation during its window, on one Redis;
+# a cluster (which the former layout never ran on) does not look there:
+# the key is in the site's slot, not the conversation's
 redis('SET', "kefu:{s:shop1}:cid:v:$vw->{id}:old1", "$ack2->{conv} 123456 7 1700000000000", 'EX', 60);
 $v->send_json({type => 'msg', cid => 'old1', text => 'sent before the upgrade'});
 my $old = wait_for($v, sub { $_[0]{type} eq 'ack' });
-ok($old->{dup}, 'a resend of a message stored before the upgrade: dup');
-is_deeply([@$old{qw(conv id seq)}], [$ack2->{conv}, '123456', 7], 'with what the old record says');
+if ($ENV{TEST_NGINX_REDIS_CLUSTER}) {
+    ok(!$old->{dup}, 'with kefu_redis cluster the former record is not looked at: a new message');
+    is($old->{conv}, $ack2->{conv}, 'in the open conversation');
+} else {
+    ok($old->{dup}, 'a resend of a message stored before the upgrade: dup');
+    is_deeply([@$old{qw(conv id seq)}], [$ack2->{conv}, '123456', 7], 'with what the old record says');
+}
 
 
 
@@ -87,16 +94,17 @@ ok(defined $node, 'the worker logged its node number');
 # (the second of a fresh millisecond) already names a conversation
 my $epoch = 1704067200000;
 my $now = int(time * 1000);
-my $cmds = '';
 my @taken;
 for my $ms ($now .. $now + 5000) {
-    my $id = (($ms - $epoch) << 22) | ($node << 12) | 1;
-    push @taken, $id;
-    $cmds .= "HSET kefu:{c:$id} site other visitor someone state open seq 7\r\n";
+    push @taken, (($ms - $epoch) << 22) | ($node << 12) | 1;
 }
-open my $p, '|-', "redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} --pipe >/dev/null" or die $!;
-print $p $cmds;
-close $p;
+# pipelined, each to its key's master on a cluster
+redis_many(map { ['HSET', "kefu:{c:$_}", qw(site other visitor someone state open seq 7)] } @taken);
+# with kefu_redis cluster open (the site's slot) cannot see the hash: the
+# id is taken when the site has a routing record of it (one lives as
+# long as its conversation's hash)
+redis_many(map { ['HSET', "kefu:{s:shop1}:r:$_", qw(state open visitor someone)] } @taken)
+    if $ENV{TEST_NGINX_REDIS_CLUSTER};
 my %taken = map { $_ => 1 } @taken;
 my @convs;
 for my $i (1 .. 5) {
@@ -110,15 +118,9 @@ for my $i (1 .. 5) {
 }
 my $refused = () = main::log_lines($errlog, qr/a new conversation's id was taken/);
 cmp_ok($refused, '>=', 1, "the collision happened ($refused times) and was refused");
-my $lua = q{local n = 0 for _, id in ipairs(ARGV) do if redis.call("HGET", "kefu:{c:" .. id .. "}", "site") == "other" and redis.call("HGET", "kefu:{c:" .. id .. "}", "seq") == "7" then n = n + 1 end end return n};
-my $kept = 0;
-for (my $i = 0; $i < @taken; $i += 500) {
-    my $to = $i + 499 < $#taken ? $i + 499 : $#taken;
-    $kept += redis('EVAL', $lua, 0, @taken[$i .. $to]);
-}
+my $kept = grep { ($_->[0] // '') eq 'other' && ($_->[1] // '') eq '7' }
+    redis_many(map { ['HMGET', "kefu:{c:$_}", 'site', 'seq'] } @taken);
 is($kept, scalar @taken, 'none of the existing conversations was overwritten');
-# one key per command: each is a slot of its own (scripts/test --cluster)
-open $p, '|-', "redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} --pipe >/dev/null" or die $!;
-print $p join '', map { "DEL kefu:{c:$_}\r\n" } @taken;
-close $p;
+redis_many(map { ['DEL', "kefu:{c:$_}"] } @taken);
+redis_many(map { ['DEL', "kefu:{s:shop1}:r:$_"] } @taken) if $ENV{TEST_NGINX_REDIS_CLUSTER};
 --- timeout: 30

@@ -9,7 +9,8 @@
 # another slot; with kefu_redis cluster (TEST 7), a message as msg_slot
 # in its conversation's slot and its event by event_put in the site's,
 # healed from the log, which also keeps the queue's preview and a rule's
-# labels on the routing record (TEST 11, TEST 12).
+# labels on the routing record (TEST 11, TEST 12), and the group commit
+# calls one slot each (TEST 13).
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -749,3 +750,34 @@ ok($vn && !exists $vn->{labels}, 'the visitor\'s none');
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 13: with kefu_redis cluster one pass's messages of conversations in different slots are stored each in its own slot's call (group commit): an agent's messages in three conversations in one write are all acknowledged and delivered
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my ($a) = agent("gc$r", groups => [$g], status => 'online', capacity => 3);
+my (@v, @c);
+for my $i (1 .. 3) {
+    my ($v, undef, $ack) = visitor($g, text => "visitor $i");
+    ok(wait_conv($a, $ack->{conv}, state => 'open'), "conversation $i assigned");
+    push @v, $v;
+    push @c, $ack->{conv};
+}
+my %slots = map { rcl('CLUSTER', 'KEYSLOT', "kefu:{c:$_}") => 1 } @c;
+cmp_ok(scalar(keys %slots), '>=', 2, 'the conversations are in different slots');
+# one write: the worker reads the three frames in one pass
+$a->send_raw(join '', map { ws_frame(1, json_enc({type => 'msg', conv => $c[$_], cid => "gc$_",
+                                                  text => "reply $_"})) } 0 .. 2);
+for my $i (0 .. 2) {
+    my $m = $a->wait_for(sub { ($_[0]{cid} // '') eq "gc$i" });
+    is($m && $m->{type}, 'ack', "the message in conversation $i is acknowledged")
+        or diag(Test::More::explain($m));
+    my $got = $v[$i]->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{text} // '') eq "reply $i" });
+    ok($got, "... and delivered to its visitor");
+}
+--- no_error_log
+was not stored
+CROSSSLOT

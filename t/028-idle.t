@@ -242,15 +242,18 @@ is($nq->{state}, 'queued', 'another queued');
 my $last = redis('ZSCORE', "kefu:{s:$main::SITE}:convs", $c);
 ok($last, "its last event: $last");
 # route_close.lua as the sweep calls it (ngx_kefu_route_close_idle()):
-# the site's key, common arguments (mode 1: one Redis), conv, who,
-# supervisor, by, retention (s), cut, text
+# the site's key, common arguments (the mode: 1, one Redis; 2 on a
+# cluster, where the conversation's side is the second call, which the
+# route sweep replays for this one), conv, who, supervisor, by,
+# retention (s), cut, text
 my $src = main::script_src('route_close');
 my $n = 0;
+my $mode = $ENV{TEST_NGINX_REDIS_CLUSTER} ? '2' : '1';
 my $close = sub {
     my ($conv, $cut) = @_;
     my $ids = join ' ', map { 7000000000000000000 + $r * 1000 + $n++ } 1 .. 16;
     return redis('EVAL', $src, 1, "kefu:{s:$main::SITE}:apply", $main::SITE, int(time * 1000),
-                 $ids, 30000, 1000, '-', '1',
+                 $ids, 30000, 1000, '-', $mode,
                  $conv, 'y:system', '1', '{"role":"system","reason":"idle"}', 10,
                  $cut, 'conversation closed: no message for 1 minute');
 };
@@ -264,7 +267,7 @@ is($res->[0], 1, 'a queued one: nothing to do');
 is(redis('HGET', "kefu:{c:$ackq->{conv}}", 'state'), 'queued', '... it stays queued');
 $res = $close->($c, $last);
 is($res->[0], 0, 'a cut at its last event: closed');
-my $an = wait_conv($a, $c, state => 'closed');
+my $an = wait_conv($a, $c, state => 'closed', timeout => 30);
 is($an && $an->{reason}, 'idle', 'the agent is told');
 $res = $close->($c, $last);
 is($res->[0], 1, 'once: again is nothing to do');

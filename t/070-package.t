@@ -24,6 +24,7 @@ use Digest::SHA ();
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 use Kefu::WS;
+use Kefu::Net ();
 use Kefu::Route qw(agent_token wait_for uniq_group $SECRET);
 
 my $Root = "$FindBin::Bin/..";
@@ -142,7 +143,8 @@ my $port = do {
 };
 $nginx_pidfile = "$dir/logs/nginx.pid";
 open my $fh, '>', "$dir/nginx.conf" or die $!;
-print $fh <<"EOC";
+# scripts/test --cluster3: the tests' Redis as a cluster's seed
+print $fh Kefu::Net::cluster_conf(<<"EOC");
 # what Debian's nginx.conf does: the enabled modules first
 include /etc/nginx/modules-enabled/*.conf;
 

@@ -15,6 +15,7 @@ use File::Copy qw(copy);
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 use Kefu::WS;
+use Kefu::Net ();
 use Kefu::Route qw(agent_token wait_for uniq_group);
 
 my $Root = "$FindBin::Bin/..";
@@ -36,7 +37,8 @@ my $port = do {
     my $p = $s->sockport; close $s; $p;
 };
 open my $fh, '>', "$dir/nginx.conf" or die $!;
-print $fh <<"EOC";
+# scripts/test --cluster3: the tests' Redis as a cluster's seed
+print $fh Kefu::Net::cluster_conf(<<"EOC");
 load_module $dir/mod.so;
 worker_processes 2;
 pid $dir/nginx.pid;
@@ -73,9 +75,17 @@ END {
     }
 }
 sub ready_links { () = slurp("$dir/logs/error.log") =~ /redis \S+ connection ready/g }
+# n workers ready: their two links each, and on a cluster (whose links
+# are more, a master each) their id nodes, claimed once {nodes}' master
+# is up: before it a message is refused
+sub ready_workers {
+    my ($n) = @_;
+    return ready_links() >= 2 * $n unless $ENV{TEST_NGINX_REDIS_CLUSTER};
+    return (() = slurp("$dir/logs/error.log") =~ /kefu: ids use node/g) >= $n;
+}
 
 system($nginx, '-p', "$dir/", '-c', "$dir/nginx.conf") == 0 or BAIL_OUT('nginx did not start');
-ok(wait_until(sub { ready_links() >= 4 }), 'nginx runs, its workers connected to Redis');
+ok(wait_until(sub { ready_workers(2) }), 'nginx runs, its workers connected to Redis');
 local $Kefu::WS::Port = $port;
 sub version { (http_raw("GET /version HTTP/1.0\r\n\r\n"))[2] // '' }
 is(version(), $old, "the running module is $old");
@@ -94,7 +104,7 @@ rename "$dir/mod.so.new", "$dir/mod.so" or die $!;
 my $master = pid_of("$dir/nginx.pid");
 my @workers = split ' ', `pgrep -P $master`;
 kill 'HUP', $master;
-ok(wait_until(sub { ready_links() >= 8 && !grep { kill 0, $_ } @workers }),
+ok(wait_until(sub { ready_workers(4) && !grep { kill 0, $_ } @workers }),
    'reloaded: the old workers gone, the new ones connected to Redis');
 is(version(), $old, "after a reload the old module ($old) still answers");
 
@@ -130,6 +140,7 @@ for my $c ([$agent, 'the agent'], [$v, 'the visitor']) {
 kill 'QUIT', $master;
 ok(wait_until(sub { !kill 0, $master }), 'QUIT: the old master is gone');
 is(version(), $new, "only $new answers now");
+ok(wait_until(sub { ready_workers(6) }), "the new master's workers connected to Redis");
 ($agent) = kefu_connect(role => 'agent', site => 'shop1', status => 'online', token => $atoken,
                         resume => {$conv => $last});
 $agent->send_json({type => 'msg', cid => 'a-away', conv => $conv, text => 'written while you were away'});

@@ -29,8 +29,11 @@ __DATA__
 my ($st) = api(PUT => "/kefu/api/sites/botx/settings", {bot => {enabled => JSON::PP::true(), mode => 'external'}});
 is($st, 200, 'bot.mode external');
 my $port = Test::Nginx::Socket::server_port();
+# the Redis that holds the site's stream (on a cluster, its slot's master:
+# the example speaks to one Redis)
+my $rport = Kefu::Net::redis_port_of("kefu:{s:$main::SITE}:events");
 my $pid = open(my $out, '-|', 'python3', "$FindBin::Bin/../examples/bot/kefu_bot.py",
-               '--redis', "127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}", '--api', "http://127.0.0.1:$port/kefu/api",
+               '--redis', "127.0.0.1:$rport", '--api', "http://127.0.0.1:$port/kefu/api",
                '--site', $main::SITE, '--secret', $main::S, '--name', 'Tea bot') or die "python3: $!";
 my $ok = eval {
     my $line = <$out>;

@@ -33,6 +33,19 @@ BEGIN {
         $ENV{TEST_NGINX_SERVROOT} = "$Root/t/servroot/$file";
     }
 
+    # scripts/test --cluster, --cluster3: a file of its SINGLE_REDIS list
+    # runs against the run's plain Redis, and says so
+    if ($ENV{TEST_NGINX_REDIS_CLUSTER} && $ENV{TEST_NGINX_SINGLE_REDIS_PORT}) {
+        (my $file = File::Basename::basename($0)) =~ s/\.t\z//;
+        for (split /\n/, $ENV{KEFU_SINGLE_REDIS} // '') {
+            my ($name, $why) = split /\|/, $_, 2;
+            next unless $name eq $file;
+            delete $ENV{TEST_NGINX_REDIS_CLUSTER};
+            $ENV{TEST_NGINX_REDIS_PORT} = $ENV{TEST_NGINX_SINGLE_REDIS_PORT};
+            print STDERR "# $file runs against one plain Redis on this cluster run: $why\n";
+        }
+    }
+
     unless (eval { require Test::Nginx::Socket; 1 }) {
         unshift @INC, "$Root/t/runner";
         delete $INC{'Test/Nginx/Socket.pm'};
@@ -59,7 +72,7 @@ sub import {
     *{"${caller}::$_"} = \&{"t::Kefu::$_"} for qw(nginx_t nginx_pid
                                                   kefu_root start_host
                                                   site_of_run);
-    *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_server);
+    *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_many redis_server);
 
     # fractional seconds in test code
     *{"${caller}::$_"} = \&{"Time::HiRes::$_"} for qw(sleep time);
@@ -187,13 +200,19 @@ sub nginx_pid {
     return $pid;
 }
 
-# scripts/test --cluster3: the tests' Redis is a cluster's
-# seed, named with "kefu_redis cluster"
-sub cluster_conf {
-    my ($text) = @_;
-    $text =~ s/kefu_redis\s+(127\.0\.0\.1:\$TEST_NGINX_REDIS_PORT)\b/kefu_redis cluster $1/g
-        if $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $text;
-    return $text;
+# scripts/test --cluster and --cluster3: the tests' Redis is a cluster's
+# seed, named with "kefu_redis cluster" (Kefu::Net::cluster_conf: the
+# files that write an nginx.conf of their own use it too)
+sub cluster_conf { Kefu::Net::cluster_conf(@_) }
+
+# does the text's kefu_redis name a Redis of the run's (any
+# $TEST_NGINX_*REDIS_PORT), or with 'cluster' the tests' cluster seed?
+sub names_tests_redis {
+    my ($text, $cluster) = @_;
+    my $port = $ENV{TEST_NGINX_REDIS_PORT} // '';
+    return $text =~ /kefu_redis\s+cluster\s+127\.0\.0\.1:(?:\$TEST_NGINX_REDIS_PORT\b|\Q$port\E(?!\d))/
+        if $cluster;
+    return $text =~ /kefu_redis\s+(?:cluster\s+)?127\.0\.0\.1:(?:\$TEST_NGINX_\w*REDIS_PORT|\Q$port\E(?!\d))/;
 }
 
 # the rewrite runs after every other preprocessor: most files set their
@@ -239,7 +258,7 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
 sub redis_ready {
     my $block = shift;
     my $http = $block->http_config // '';
-    return unless $http =~ /kefu_redis\s+(?:cluster\s+)?127\.0\.0\.1:\$TEST_NGINX_\w*REDIS_PORT/;
+    return unless names_tests_redis($http);
     my $workers = $Test::Nginx::Socket::MasterOn ? $Test::Nginx::Socket::Workers : 1;
     my $log = Test::Nginx::Socket::server_root() . '/logs/error.log';
     wait_redis_log($log, 2 * $workers);
@@ -248,7 +267,7 @@ sub redis_ready {
     # before it would be refused (unavailable), so wait for every worker's
     # node (on one Redis it comes with the first connection)
     wait_log_count($log, qr/kefu: ids use node/, $workers)
-        if $ENV{TEST_NGINX_REDIS_CLUSTER} && $http =~ /kefu_redis\s+cluster\s+127\.0\.0\.1:\$TEST_NGINX_REDIS_PORT/;
+        if $ENV{TEST_NGINX_REDIS_CLUSTER} && names_tests_redis($http, 'cluster');
 }
 
 # waits (at most 20 s) until the log has n lines matching re
@@ -264,6 +283,9 @@ sub wait_log_count {
     }
     return 0;
 }
+
+# the bound of a block's ws code, in seconds ("--- ws_limit" for one block)
+our $WsLimit = $ENV{KEFU_TEST_WS_LIMIT} || 600;
 
 # Every block checks that no worker crashed: nginx logs a worker's death by
 # a signal as an [alert] (and the master starts another one, so nothing
@@ -314,8 +336,37 @@ Test::Nginx::Socket::add_response_body_check(sub {
 
     local $main::BlockName = $name;
     redis_ready($block);
-    unless (eval { $sub->(); 1 }) {
-        Test::More::fail("$name - ws code died: $@");
+
+    # code that waits for ever (a loop of retries that never ends, a
+    # condition that never comes) fails the block after a bound, saying
+    # so, instead of holding the run: the alarm dies in the code, and
+    # again every second after, so that an eval of the code's own that
+    # catches it does not keep it going; code that still goes on as long
+    # again ends the file (its hosts and nginx stopped by END)
+    my $limit = $block->ws_limit // $WsLimit;
+    my ($expired, $inside) = (0, 1);
+    local $SIG{ALRM} = sub {
+        return unless $inside;
+        if ($expired && time - $expired >= $limit) {
+            Test::More::fail("$name - ws code did not finish within $limit s, "
+                             . "nor stop $limit s after: the file ends here");
+            exit 255;
+        }
+        $expired ||= time;
+        alarm 1;
+        die "the block's ws code did not finish within $limit s (its bound: "
+            . "--- ws_limit, or KEFU_TEST_WS_LIMIT for every block)\n";
+    };
+    alarm $limit;
+    my $ok = eval { $sub->(); 1 };
+    $inside = 0;
+    my $err = $@;
+    alarm 0;
+    if ($expired) {
+        Test::More::fail("$name - ws code did not finish within $limit s: "
+                         . "it waits for something that does not come");
+    } elsif (!$ok) {
+        Test::More::fail("$name - ws code died: $err");
     }
     stop_hosts();
 });

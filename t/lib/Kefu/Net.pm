@@ -11,6 +11,11 @@ package Kefu::Net;
 #                                  so when nginx finds a port taken)
 #   redis(@command)                one command on the tests' Redis
 #   redis(port => N, @command)     on another one
+#   redis_port_of($key)            the port serving the key (a cluster's
+#                                  master of its slot)
+#   redis_many([@command], ...)    many commands of one key each (its
+#                                  first argument), pipelined: on a
+#                                  cluster to each key's master
 #   redis_server()                 a Redis of the test's own on a free port
 
 use strict;
@@ -23,7 +28,7 @@ use Errno ();
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(free_port redis redis_server repick_ports);
+our @EXPORT = qw(free_port redis redis_many redis_server repick_ports);
 
 # Ports are picked below the kernel's ephemeral range, so that no outgoing
 # connection (of this test, of nginx, of anyone's build) takes the port
@@ -71,8 +76,16 @@ sub redis {
     my $port = $ENV{TEST_NGINX_REDIS_PORT};
     if (@cmd > 2 && $cmd[0] eq 'port') { (undef, $port, @cmd) = @cmd }
     die "redis: no port (TEST_NGINX_REDIS_PORT)\n" unless $port;
-    # a cluster (KEFU_TEST_REDIS=cluster): MOVED and ASK followed, a few
-    # times at most
+    # a cluster (scripts/test --cluster3): KEYS of one hash tag asked of
+    # that tag's master, any other KEYS of every master (the seed knows
+    # only its own keys); MOVED and ASK followed, a few times at most
+    if ($ENV{TEST_NGINX_REDIS_CLUSTER} && $port eq ($ENV{TEST_NGINX_REDIS_PORT} // '')
+        && @cmd == 2 && lc $cmd[0] eq 'keys') {
+        return _redis(_master_of(key_slot("{$1}"), $port), undef, @cmd)
+            if $cmd[1] =~ /^[^{*?\[]*\{([^}*?\[]+)\}/;
+        my %masters = map { $_->[2] => 1 } @{ _slot_ranges($port) };
+        return [map { @{ _redis($_, undef, @cmd) || [] } } sort keys %masters];
+    }
     for my $hop (1 .. 5) {
         my $reply = eval { _redis($port, undef, @cmd) };
         return $reply unless $@;
@@ -84,6 +97,92 @@ sub redis {
         die $err;
     }
     die "redis: redirected too often\n";
+}
+
+# Many commands, one key each (the first argument), pipelined on one
+# connection per master: on a cluster (TEST_NGINX_REDIS_CLUSTER) each goes
+# to its key's master as CLUSTER SLOTS says (a test that writes thousands
+# of keys, where redis-cli --pipe would send them all to the seed).  The
+# replies in the commands' order; an error reply dies with its text.
+sub redis_many {
+    my @cmds = @_;
+    my $seed = $ENV{TEST_NGINX_REDIS_PORT};
+    die "redis: no port (TEST_NGINX_REDIS_PORT)\n" unless $seed;
+    my %by_port;
+    if ($ENV{TEST_NGINX_REDIS_CLUSTER}) {
+        my $ranges = _slot_ranges($seed);
+        for my $i (0 .. $#cmds) {
+            push @{ $by_port{_master_of(key_slot($cmds[$i][1]), $seed, $ranges)} }, $i;
+        }
+    } else {
+        $by_port{$seed} = [0 .. $#cmds];
+    }
+    my @replies;
+    for my $port (keys %by_port) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Timeout => 5) or die "redis: $!\n";
+        local $SIG{PIPE} = 'IGNORE';
+        my $r = {sock => $s, buf => '', deadline => time + 60};
+        # in batches, so that neither side's buffers fill up
+        my @idx = @{ $by_port{$port} };
+        while (my @batch = splice @idx, 0, 1000) {
+            my $req = '';
+            for my $cmd (map { $cmds[$_] } @batch) {
+                $req .= '*' . @$cmd . "\r\n";
+                for (@$cmd) {
+                    my $a = $_;
+                    utf8::encode($a) if utf8::is_utf8($a);
+                    $req .= '$' . length($a) . "\r\n$a\r\n";
+                }
+            }
+            my $off = 0;
+            while ($off < length $req) {
+                my $n = syswrite($s, $req, length($req) - $off, $off);
+                die "redis: write: $!\n" unless defined $n;
+                $off += $n;
+            }
+            $replies[$_] = _resp($r) for @batch;
+        }
+        close $s;
+    }
+    return @replies;
+}
+
+# the port of the tests' Redis that serves a key (or a sharded channel):
+# on a cluster its slot's master, else the one Redis
+sub redis_port_of {
+    my ($key) = @_;
+    my $seed = $ENV{TEST_NGINX_REDIS_PORT};
+    return $seed unless $ENV{TEST_NGINX_REDIS_CLUSTER};
+    return _master_of(key_slot($key), $seed);
+}
+
+# CLUSTER SLOTS as [first, last, master's port]
+sub _slot_ranges {
+    my ($seed) = @_;
+    return [map { [$_->[0], $_->[1], $_->[2][1]] } @{ _redis($seed, undef, 'CLUSTER', 'SLOTS') }];
+}
+
+sub _master_of {
+    my ($slot, $seed, $ranges) = @_;
+    $ranges //= _slot_ranges($seed);
+    my ($r) = grep { $slot >= $_->[0] && $slot <= $_->[1] } @$ranges;
+    die "redis: slot $slot has no master\n" unless $r;
+    return $r->[2];
+}
+
+# a key's cluster slot: CRC16 (XMODEM) of its hash tag, or of the key
+sub key_slot {
+    my ($key) = @_;
+    $key = $1 if $key =~ /^[^{]*\{([^}]+)\}/;
+    my $crc = 0;
+    for my $byte (unpack 'C*', $key) {
+        $crc ^= $byte << 8;
+        for (1 .. 8) {
+            $crc = $crc & 0x8000 ? (($crc << 1) ^ 0x1021) & 0xffff : ($crc << 1) & 0xffff;
+        }
+    }
+    return $crc % 16384;
 }
 
 sub _redis {
@@ -147,6 +246,22 @@ sub _resp {
         return [map { _resp($r) } 1 .. $v];
     }
     die "redis: cannot parse $line\n";
+}
+
+# scripts/test --cluster and --cluster3: the tests' Redis is a cluster's
+# seed, named with "kefu_redis cluster".  Every nginx the tests start
+# goes through here (a block's, start_host's, a file's own nginx.conf), and the tests' Redis is
+# named either as $TEST_NGINX_REDIS_PORT or as its number (Perl code that
+# interpolated $ENV{TEST_NGINX_REDIS_PORT}); a Redis of the test's own, on
+# another port, is left alone
+sub cluster_conf {
+    my ($text) = @_;
+    return $text unless $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $text;
+    my $port = $ENV{TEST_NGINX_REDIS_PORT} // '';
+    my $ours = qr/\$TEST_NGINX_REDIS_PORT\b|\$\{TEST_NGINX_REDIS_PORT\}/;
+    $ours = qr/$ours|\Q$port\E(?!\d)/ if $port =~ /^\d+\z/;
+    $text =~ s/kefu_redis\s+(127\.0\.0\.1:(?:$ours))/kefu_redis cluster $1/g;
+    return $text;
 }
 
 # A Redis server of the test's own: redis_server(%extra_options) returns an
