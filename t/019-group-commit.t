@@ -325,6 +325,6 @@ is($found, 12, 'each long one found by its first and its 200th word');
 --- no_error_log
 [alert]
 [crit]
-[warn]
+search index
 --- timeout: 120
 
