@@ -468,6 +468,9 @@ ngx_kefu_welcome(ngx_kefu_ws_t *ws, ngx_str_t *token, ngx_kefu_req_t *req)
                                &ws->user_id)
                   - chan;
 
+    /* what the channel brings before welcome is out waits for it */
+    ngx_kefu_ws_hold(ws);
+
     m = ngx_kefu_channel_join(ws, &channel, 0);
 
     if (m == NULL && kmcf->redis) {
@@ -647,6 +650,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
          * The connection stays: the client may say hello again once
          * storage is back (within kefu_hello_timeout).
          */
+        ngx_kefu_ws_release(ws, 0);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
                            "retry hello", wc->cid);
         ngx_kefu_hello_undo(ws);
@@ -663,6 +667,7 @@ ngx_kefu_welcome_handler(ngx_kefu_redis_t *rd, redisReply *reply,
                   "kefu: %s \"%V\" of site \"%V\" authenticated",
                   ngx_kefu_roles[ws->role], &ws->user_id, &ws->site->name);
 
+    ngx_kefu_ws_release(ws, 1);
     (void) ngx_kefu_app_send(ws, w);
     json_decref(w);
 

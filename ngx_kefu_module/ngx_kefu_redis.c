@@ -1211,8 +1211,6 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
                           "kefu: redis is loading its data, waiting");
         }
 
-        link->failures++;
-
         /* the same connection asks again shortly, paced by Redis itself */
         ngx_kefu_redis_args(&a, ngx_kefu_word("PING"));
         (void) ngx_kefu_redis_send(link, ngx_kefu_redis_ping_reply, link,

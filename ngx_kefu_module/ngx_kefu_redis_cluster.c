@@ -660,6 +660,14 @@ ngx_kefu_redis_cluster_redirect(ngx_kefu_redis_t *rd, redisReply *r,
 
             rd->slots[slot] = (u_char) (node->index + 1);
             node->owned++;
+
+            /*
+             * channels follow the map at once: the map asked next may
+             * equal this corrected one, and an unchanged map moves no
+             * channel, so one let go meanwhile (sunsubscribe, then MOVED
+             * on the old master) would wait for ever
+             */
+            ngx_kefu_redis_shard_remap(rd);
         }
 
         ngx_kefu_redis_cluster_refresh(rd);

@@ -627,6 +627,35 @@ ngx_kefu_route_valid(ngx_str_t *s, size_t max)
 }
 
 
+/*
+ * What every call on a conversation checks first: the actor may make it,
+ * and "conv" is a conversation id (or empty, where the call allows it).
+ * A refusal goes to the caller's callback.
+ */
+
+static ngx_int_t
+ngx_kefu_route_may(ngx_kefu_main_conf_t *kmcf, ngx_kefu_route_done_pt done,
+    void *data, ngx_uint_t allowed, const char *forbidden, ngx_str_t *conv,
+    ngx_uint_t optional)
+{
+    if (!allowed) {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
+                            forbidden);
+        return NGX_DECLINED;
+    }
+
+    if ((conv->len || !optional)
+        && !ngx_kefu_route_valid(conv, NGX_KEFU_MAX_ID_LEN))
+    {
+        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
+                            "\"conv\" must be a conversation id");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /* an actor's call; without memory the caller's callback is told so */
 
 static ngx_kefu_route_call_t *
@@ -652,15 +681,11 @@ ngx_kefu_route_accept(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
 {
     ngx_kefu_route_call_t  *call;
 
-    if (actor->role != NGX_KEFU_ROLE_AGENT) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
-                            "only agents accept conversations");
-        return;
-    }
-
-    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
-                            "\"conv\" must be a conversation id");
+    if (ngx_kefu_route_may(kmcf, done, data,
+                           actor->role == NGX_KEFU_ROLE_AGENT,
+                           "only agents accept conversations", &args->conv, 0)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -684,19 +709,14 @@ ngx_kefu_route_handover(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
 {
     ngx_kefu_route_call_t  *call;
 
-    if (actor->role == NGX_KEFU_ROLE_VISITOR
-        || (!transfer && !actor->supervisor))
+    if (ngx_kefu_route_may(kmcf, done, data,
+                           actor->role != NGX_KEFU_ROLE_VISITOR
+                           && (transfer || actor->supervisor),
+                           transfer ? "only agents transfer conversations"
+                                    : "only supervisors assign conversations",
+                           &args->conv, 0)
+        != NGX_OK)
     {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
-                            transfer ? "only agents transfer conversations"
-                                     : "only supervisors assign "
-                                       "conversations");
-        return;
-    }
-
-    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
-                            "\"conv\" must be a conversation id");
         return;
     }
 
@@ -771,15 +791,11 @@ ngx_kefu_route_close(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     u_char                  buf[NGX_TIME_T_LEN];
     ngx_kefu_route_call_t  *call;
 
-    if (actor->role == NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
-                            "only agents close conversations");
-        return;
-    }
-
-    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
-                            "\"conv\" must be a conversation id");
+    if (ngx_kefu_route_may(kmcf, done, data,
+                           actor->role != NGX_KEFU_ROLE_VISITOR,
+                           "only agents close conversations", &args->conv, 0)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -849,15 +865,13 @@ ngx_kefu_route_join(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
 {
     ngx_kefu_route_call_t  *call;
 
-    if (!actor->supervisor || actor->role == NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
-                            "only supervisors join conversations");
-        return;
-    }
-
-    if (!ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN)) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
-                            "\"conv\" must be a conversation id");
+    if (ngx_kefu_route_may(kmcf, done, data,
+                           actor->supervisor
+                           && actor->role != NGX_KEFU_ROLE_VISITOR,
+                           "only supervisors join conversations", &args->conv,
+                           0)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -915,17 +929,11 @@ ngx_kefu_route_rate(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
     u_char                  score[NGX_INT_T_LEN];
     ngx_kefu_route_call_t  *call;
 
-    if (actor->role != NGX_KEFU_ROLE_VISITOR) {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_FORBIDDEN,
-                            "only visitors rate conversations");
-        return;
-    }
-
-    if (args->conv.len
-        && !ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN))
+    if (ngx_kefu_route_may(kmcf, done, data,
+                           actor->role == NGX_KEFU_ROLE_VISITOR,
+                           "only visitors rate conversations", &args->conv, 1)
+        != NGX_OK)
     {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
-                            "\"conv\" must be a conversation id");
         return;
     }
 
@@ -970,11 +978,9 @@ ngx_kefu_route_handoff(ngx_kefu_main_conf_t *kmcf, ngx_kefu_actor_t *actor,
         return;
     }
 
-    if (args->conv.len
-        && !ngx_kefu_route_valid(&args->conv, NGX_KEFU_MAX_ID_LEN))
+    if (ngx_kefu_route_may(kmcf, done, data, 1, NULL, &args->conv, 1)
+        != NGX_OK)
     {
-        ngx_kefu_route_fail(kmcf, done, data, NGX_KEFU_ROUTE_BAD_REQUEST,
-                            "\"conv\" must be a conversation id");
         return;
     }
 

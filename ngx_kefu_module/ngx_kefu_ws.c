@@ -27,6 +27,7 @@ static void ngx_kefu_ws_control(ngx_kefu_ws_t *ws);
 static ngx_int_t ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode,
     u_char *data, size_t len);
 static ngx_kefu_out_t *ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size);
+static void ngx_kefu_ws_free_held(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_flush(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_linger(ngx_kefu_ws_t *ws);
@@ -85,6 +86,7 @@ ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response,
     ws->main_conf = ngx_http_get_module_main_conf(r, ngx_kefu_module);
     ws->io->frame.need = 2;
     ws->io->out_last = &ws->io->out;
+    ws->io->held_last = &ws->io->held;
 
     /* a visitor's browser and device, shown to agents: bounded, a copy */
     if (r->headers_in.user_agent) {
@@ -665,12 +667,61 @@ ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason)
     ws->io->close_code = (uint16_t) code;
     ngx_kefu_stat_close(ws->main_conf, code);
 
+    /* nothing goes out after the close frame */
+    ngx_kefu_ws_free_held(ws);
+
     if (ngx_kefu_ws_queue(ws, NGX_KEFU_OP_CLOSE, payload, len + 2) != NGX_OK) {
         ws->io->failed = 1;
     }
 
     /* input buffers are released once processing stops, see process() */
     ws->io->close_sent = 1;
+}
+
+
+/*
+ * Held output: text frames queued from now on wait in a list of their own
+ * (hello holds the notices of the channels it subscribed to until welcome,
+ * the answer to hello, is out: a client reads welcome first).  Released
+ * with keep, they go behind the next text frame queued; without, they are
+ * dropped.  They count against kefu_max_send_queue all the same.
+ */
+
+void
+ngx_kefu_ws_hold(ngx_kefu_ws_t *ws)
+{
+    ws->io->holding = 1;
+}
+
+
+void
+ngx_kefu_ws_release(ngx_kefu_ws_t *ws, ngx_uint_t keep)
+{
+    ws->io->holding = 0;
+
+    if (!keep) {
+        ngx_kefu_ws_free_held(ws);
+        return;
+    }
+
+    ws->io->releasing = (ws->io->held != NULL);
+}
+
+
+static void
+ngx_kefu_ws_free_held(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_out_t  *out, *next;
+
+    for (out = ws->io->held; out; out = next) {
+        next = out->next;
+        ws->io->out_bytes -= out->len;
+        ngx_free(out);
+    }
+
+    ws->io->held = NULL;
+    ws->io->held_last = &ws->io->held;
+    ws->io->releasing = 0;
 }
 
 
@@ -705,6 +756,7 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
 {
     u_char          *p;
     size_t           size;
+    ngx_uint_t       held;
     ngx_kefu_out_t  *out;
 
     size = ngx_kefu_ws_frame_header_size(len) + len;
@@ -729,7 +781,11 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
         }
     }
 
-    out = ngx_kefu_ws_alloc_out(ws, size);
+    held = (opcode == NGX_KEFU_OP_TEXT && ws->io->holding);
+
+    out = held ? ngx_alloc(sizeof(ngx_kefu_out_t) + size,
+                           ws->connection->log)
+               : ngx_kefu_ws_alloc_out(ws, size);
     if (out == NULL) {
         ws->io->failed = 1;
         return NGX_ERROR;
@@ -739,6 +795,27 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
 
     if (len) {
         ngx_memcpy(p, data, len);
+    }
+
+    if (held) {
+        out->next = NULL;
+        out->len = size;
+        out->sent = 0;
+
+        *ws->io->held_last = out;
+        ws->io->held_last = &out->next;
+        ws->io->out_bytes += size;
+
+        return NGX_OK;
+    }
+
+    if (opcode == NGX_KEFU_OP_TEXT && ws->io->releasing) {
+        /* what waited while held goes right behind this one */
+        *ws->io->out_last = ws->io->held;
+        ws->io->out_last = ws->io->held_last;
+        ws->io->held = NULL;
+        ws->io->held_last = &ws->io->held;
+        ws->io->releasing = 0;
     }
 
     ngx_post_event(ws->connection->write, &ngx_posted_events);
@@ -802,6 +879,8 @@ ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws)
         ws->io->out_bytes -= out->len;
         ngx_free(out);
     }
+
+    ngx_kefu_ws_free_held(ws);
 
     ngx_kefu_ws_fail(ws, NGX_KEFU_CLOSE_POLICY, "slow consumer");
 }
@@ -1061,6 +1140,7 @@ ngx_kefu_ws_finalize(ngx_kefu_ws_t *ws)
     }
 
     ws->io->out = NULL;
+    ngx_kefu_ws_free_held(ws);
     ngx_kefu_stat_dec(ws->main_conf, connections);
 
     /* the session's parts let go: presence, welcome, index, zone, log */

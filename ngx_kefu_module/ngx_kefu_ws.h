@@ -102,7 +102,11 @@ typedef struct {
 
     ngx_kefu_out_t              *out;
     ngx_kefu_out_t             **out_last;
-    size_t                       out_bytes;
+    size_t                       out_bytes;    /* out and held */
+
+    /* text frames queued while the output is held (ngx_kefu_ws_hold()) */
+    ngx_kefu_out_t              *held;
+    ngx_kefu_out_t             **held_last;
 
     ngx_msec_t                   last_in;
     ngx_msec_t                   last_ping;
@@ -117,6 +121,8 @@ typedef struct {
     unsigned                     close_received:1;
     unsigned                     lingering:1;  /* write side shut down */
     unsigned                     failed:1;     /* drop the connection now */
+    unsigned                     holding:1;    /* text frames wait in held */
+    unsigned                     releasing:1;  /* held go behind the next */
 } ngx_kefu_ws_io_t;
 
 
@@ -187,6 +193,8 @@ struct ngx_kefu_ws_s {
 ngx_int_t ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response,
     const ngx_kefu_ws_handlers_t *handlers);
 ngx_int_t ngx_kefu_ws_send_text(ngx_kefu_ws_t *ws, u_char *data, size_t len);
+void ngx_kefu_ws_hold(ngx_kefu_ws_t *ws);
+void ngx_kefu_ws_release(ngx_kefu_ws_t *ws, ngx_uint_t keep);
 void ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason);
 
 /* ngx_kefu_ws_parse.c */

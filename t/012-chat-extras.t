@@ -160,3 +160,34 @@ like($trail[0], qr{"referrer":"https://search.example/"}, 'and referrer');
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 6: welcome is the first message: what the participant's channel brings while hello is answered follows it
+--- ws
+# a visitor with a conversation: its welcome reads the index, then the summary
+my ($v0, $w0) = kefu_connect(role => 'visitor', site => 'shop1');
+$v0->send_json({type => 'msg', cid => 'w1', text => 'hello'});
+ok($v0->recv_type('ack'), 'a conversation of its own');
+# notices on its channel all the time, as a busy routing would publish them
+my $ch = "kefu:{s:shop1}:u:v:$w0->{id}";
+my $pid = fork // die;
+if (!$pid) {
+    open STDOUT, '>', '/dev/null';
+    { exec 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, '-r', '-1', '-i', '0.001',
+           'PUBLISH', $ch, '-|u|0|{"type":"conv","conv":"1","state":"queued","group":"noise"}' }
+    POSIX::_exit(1);
+}
+my ($first, $after) = (0, 0);
+my @types;
+for (1 .. 30) {
+    my ($ws, $w) = kefu_connect(role => 'visitor', site => 'shop1', token => $w0->{token});
+    push @types, $w->{type};
+    $first++ if $w->{type} eq 'welcome';
+    $after++ if $ws->wait_for(sub { ($_[0]{group} // '') eq 'noise' }, 10);
+    $ws->close_ws;
+}
+kill 'TERM', $pid;
+waitpid $pid, 0;
+is($first, 30, 'every hello answered by welcome first') or diag("first messages: @types");
+is($after, 30, 'the notices published meanwhile came after it (the check could fail)');

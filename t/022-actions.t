@@ -123,6 +123,13 @@ my ($dd) = agent("gd$r", groups => [$g3]);
 $c2->send_json({type => 'transfer', conv => $c, group => $g3, cid => 't4'});
 $q = wait_conv($v, $c, state => 'queued', group => $g3);
 is($q->{position}, 1, 'a group with nobody free: queued there');
+# the stream says so too (docs/events.md): conv.queued after the transfer
+my @ev = main::events_of($c);
+my ($last) = grep { $ev[$_]{event} eq 'conv.transferred' } reverse 0 .. $#ev;
+my ($qe) = grep { $_->{event} eq 'conv.queued' } @ev[$last + 1 .. $#ev];
+ok($qe, 'conv.queued on the stream after the transfer to a busy group')
+    or diag(join ' ', map { $_->{event} } @ev);
+is_deeply($qe && json_dec($qe->{data}), {group => $g3, position => 1}, 'with its group and position');
 $dd->send_json({type => 'status', state => 'online'});
 ok(wait_conv($dd, $c, state => 'open', agent => "gd$r"), 'and assigned when an agent of it comes online');
 ok(wait_conv($v, $c, state => 'open', agent => "gd$r"), 'the visitor is told');

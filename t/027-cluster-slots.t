@@ -525,7 +525,7 @@ for (1 .. 50) {
 # follow the routing of the conversation it opened (docs/events.md)
 is(scalar(grep { $_->{event} eq 'msg' } @ev), 1, 'the message\'s event is on the stream once');
 is_deeply([map { $_->{event} } grep { $_->{event} ne 'msg' } @ev],
-          [qw(conv.created conv.assigned conv.transferred conv.assigned conv.joined conv.closed conv.rated)],
+          [qw(conv.created conv.assigned conv.transferred conv.queued conv.assigned conv.joined conv.closed conv.rated)],
           'the stream has each routing event once, in order') or diag Test::More::explain \@ev;
 my @seqd = grep { $_->{seq} ne '' && $_->{event} ne 'msg' } @ev;
 is(scalar(@seqd), 5, 'five carry a seq');
@@ -533,7 +533,7 @@ is_deeply([map { json_dec($_->{data})->{id} } @seqd], [map { $want->{$_->{seq}}{
           '... each its log entry\'s (same id at that seq)');
 my @asg = map { json_dec($_) } @{ rcl('LRANGE', "kefu:{c:$c}:assignments", 0, -1) };
 is_deeply([map { $_->{event} } @asg],
-          [qw(conv.created conv.assigned conv.transferred conv.assigned conv.joined conv.closed conv.rated)],
+          [qw(conv.created conv.assigned conv.transferred conv.queued conv.assigned conv.joined conv.closed conv.rated)],
           'its assignments list: every conv.* event') or diag Test::More::explain \@asg;
 my $left = rcl('ZRANGE', "kefu:{s:$main::SHOP}:apply", 0, -1);
 is(scalar(@$left), 0, 'nothing is left pending')

@@ -184,7 +184,7 @@ for my $s (@main::SITES) {
 === TEST 3: resharding the slots of a site's keys under traffic: nothing read wrong, its channel follows
 --- ws
 main::seed_counts();
-my ($port) = start_host($main::HTTP, $main::SERVER);
+my ($port, $stop, $log) = start_host($main::HTTP, $main::SERVER);
 ok(main::wait_complete($port), 'ready');
 
 my $site = $main::SITES[0];
@@ -232,7 +232,12 @@ if ($main::C->master_of_slot($main::C->slot($ch)) == $to) {
         if (($s->{$to} // 0) == 2 && !($s->{$from} // 0)) { $ok = 1; last }
         sleep 0.1;
     }
-    ok($ok, "$ch moved with its slot: both workers subscribed on the new master");
+    ok($ok, "$ch moved with its slot: both workers subscribed on the new master")
+        or diag("subscribers per master: "
+                . join(', ', map { "$_=" . (main::shard_subscribers($ch)->{$_} // 0) }
+                             $main::C->masters)
+                . " (from $from, to $to)\n"
+                . `grep -E 'slot map|sharded pub/sub|dropped channel|MOVED' $log`);
 } else {
     pass("$ch stayed on its master");
 }

@@ -90,10 +90,10 @@ else
     result = n
   else
     if h[2] == 'open' then r_count('open', 'queued') end
-    r_enqueue(conv, tg, tonumber(h[6]) or R.ts)
+    local pos = r_enqueue(conv, tg, tonumber(h[6]) or R.ts)
+    r_event(conv, 'conv.queued', cjson.encode({group = tg, position = pos}))
     R.skip[conv] = true
-    result = r_queued(conv, tg, redis.call('ZRANK', R.sk .. 'q:' .. tg,
-                                           conv) + 1)
+    result = r_queued(conv, tg, pos)
   end
 end
 if old then
