@@ -1412,7 +1412,8 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     c->n = 0;
 
     /* the documents' keys first: one that came before is the same
-     * message, left out with its terms */
+     * message, left out with its terms (seq zero-padded: one
+     * conversation's hits of one ms sort by it) */
     for (i = 0; i < n; i++) {
         added = c->nkeys;
         k = ngx_kefu_search_batch_key(c, hash, hsize, p,
