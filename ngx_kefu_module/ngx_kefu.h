@@ -195,6 +195,9 @@ typedef struct {
     void                        *msg_batch;    /* per worker, the pass's
                                                   messages: group commit,
                                                   ngx_kefu_msg_batch.c */
+    void                        *search_batch; /* per worker, the pass's
+                                                  search index entries:
+                                                  ngx_kefu_search.c */
 } ngx_kefu_main_conf_t;
 
 

@@ -1296,3 +1296,186 @@ ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,
 
     return ngx_kefu_call_done(c);
 }
+
+
+/*
+ * A key of a search_batch call, declared once: its index in c->argv (a
+ * key met before: that one's; a new one is added, at c->nkeys).  hash:
+ * hsize slots (a power of two), each a key's index + 1, 0 for none.
+ */
+
+static ngx_uint_t
+ngx_kefu_search_batch_key(ngx_kefu_search_batch_call_t *c, ngx_uint_t *hash,
+    ngx_uint_t hsize, u_char *key, size_t len)
+{
+    ngx_uint_t  h, k;
+
+    for (h = ngx_hash_key(key, len) & (hsize - 1);
+         hash[h];
+         h = (h + 1) & (hsize - 1))
+    {
+        k = hash[h] - 1;
+
+        if (c->lens[k] == len && ngx_memcmp(c->argv[k], key, len) == 0) {
+            return k;
+        }
+    }
+
+    k = (ngx_uint_t) c->nkeys++;
+    hash[h] = k + 1;
+    c->argv[k] = (const char *) key;
+    c->lens[k] = len;
+
+    return k;
+}
+
+
+/*
+ * KEYS: each entry's document key, then its terms' keys, each once;
+ * ARGV: ttl, cap, cut, the entries' count, then per entry: member (the
+ * document key's "<conv>:<seq>"), ts, document, its terms' count and
+ * their positions in KEYS
+ */
+
+ngx_int_t
+ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
+    ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl, ngx_uint_t cap,
+    int64_t cut)
+{
+    int          added;
+    u_char      *mem, *p, *skip, *member;
+    size_t       bytes, member_len, prefix;
+    ngx_uint_t   i, j, t, k, nterms, maxargc, hsize, *hash, *tpos;
+
+    if (n == 0 || site->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    nterms = 0;
+    bytes = 4 * NGX_INT64_LEN;
+
+    for (i = 0; i < n; i++) {
+        if (e[i].conv.len > NGX_KEFU_MAX_ID_LEN) {
+            return NGX_ERROR;
+        }
+
+        /* its document's key (the member its tail), ts, terms' count */
+        bytes += sizeof("kefu:{s:}:ix:m::") + site->len + e[i].conv.len
+                 + 3 * NGX_INT64_LEN;
+        nterms += e[i].nterms;
+
+        for (j = 0; j < e[i].nterms; j++) {
+            /* a term's key and its position */
+            bytes += sizeof("kefu:{s:}:ix:w:") + site->len
+                     + e[i].terms[j].len + NGX_INT64_LEN;
+        }
+    }
+
+    maxargc = 4 + 5 * n + 2 * nterms;
+
+    if (maxargc > NGX_KEFU_SEARCH_BATCH_ARGC) {
+        return NGX_ERROR;
+    }
+
+    for (hsize = 64; hsize < 2 * (n + nterms); hsize <<= 1) {
+        /* void */
+    }
+
+    mem = ngx_alloc(maxargc * (sizeof(char *) + sizeof(size_t))
+                    + (hsize + nterms) * sizeof(ngx_uint_t) + n + bytes,
+                    ngx_cycle->log);
+    if (mem == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->argv = (const char **) mem;
+    c->lens = (size_t *) (c->argv + maxargc);
+    hash = (ngx_uint_t *) (c->lens + maxargc);
+    tpos = hash + hsize;
+    skip = (u_char *) (tpos + nterms);
+    p = skip + n;
+
+    ngx_memzero(hash, hsize * sizeof(ngx_uint_t));
+    c->nkeys = 0;
+    c->n = 0;
+
+    /* the documents' keys first: one that came before is the same
+     * message, left out with its terms (seq zero-padded: one
+     * conversation's hits of one ms sort by it) */
+    for (i = 0; i < n; i++) {
+        added = c->nkeys;
+        k = ngx_kefu_search_batch_key(c, hash, hsize, p,
+                                      ngx_sprintf(p,
+                                          "kefu:{s:%V}:ix:m:%V:%015uL", site,
+                                          &e[i].conv, e[i].seq)
+                                      - p);
+        skip[i] = (c->nkeys == added);
+
+        if (!skip[i]) {
+            p += c->lens[k];
+            c->n++;
+        }
+    }
+
+    /* the terms' keys, each once: each entry's terms by position */
+    t = 0;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; !skip[i] && j < e[i].nterms; j++) {
+            added = c->nkeys;
+            k = ngx_kefu_search_batch_key(c, hash, hsize, p,
+                                          ngx_sprintf(p,
+                                              "kefu:{s:%V}:ix:w:%V", site,
+                                              &e[i].terms[j])
+                                          - p);
+            if (c->nkeys != added) {
+                p += c->lens[k];
+            }
+
+            tpos[t++] = k + 1;
+        }
+    }
+
+    c->argc = c->nkeys;
+
+#define ngx_kefu_sb_num(fmt, v)                                               \
+    c->argv[c->argc] = (const char *) p;                                      \
+    p = ngx_sprintf(p, fmt, v);                                               \
+    c->lens[c->argc] = p - (u_char *) c->argv[c->argc];                       \
+    c->argc++
+
+    ngx_kefu_sb_num("%T", ttl);
+    ngx_kefu_sb_num("%ui", cap);
+    ngx_kefu_sb_num("%L", cut);
+    ngx_kefu_sb_num("%ui", c->n);
+
+    prefix = sizeof("kefu:{s:}:ix:m:") - 1 + site->len;
+    t = 0;
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (skip[i]) {
+            continue;
+        }
+
+        /* the member: "<conv>:<seq>", the document key's end */
+        member = (u_char *) c->argv[k] + prefix;
+        member_len = c->lens[k] - prefix;
+        k++;
+
+        c->argv[c->argc] = (const char *) member;
+        c->lens[c->argc++] = member_len;
+        ngx_kefu_sb_num("%L", e[i].ts);
+        c->argv[c->argc] = e[i].doc.len ? (const char *) e[i].doc.data : "";
+        c->lens[c->argc++] = e[i].doc.len;
+        ngx_kefu_sb_num("%ui", e[i].nterms);
+
+        for (j = 0; j < e[i].nterms; j++) {
+            ngx_kefu_sb_num("%ui", tpos[t++]);
+        }
+    }
+
+#undef ngx_kefu_sb_num
+
+    return NGX_OK;
+}

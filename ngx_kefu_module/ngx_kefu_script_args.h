@@ -360,4 +360,46 @@ ngx_int_t ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t keep, ngx_str_t *holder, ngx_str_t *rules);
 
 
+/*
+ * lua/search_batch.lua (the site's slot): the search index entries of
+ * the messages one event-loop pass stored, of one site (ngx_kefu_search.c)
+ */
+
+/* a call's arguments at most (ngx_kefu_redis_eval_follow() takes 4096) */
+#define NGX_KEFU_SEARCH_BATCH_ARGC  4000
+
+/* what an entry of nterms terms adds to a call's arguments at most: its
+ * document's key, four ARGV, and a key and a position for each term */
+#define ngx_kefu_search_batch_argc(nterms)  (5 + 2 * (nterms))
+
+/* one stored message's entry */
+typedef struct {
+    ngx_str_t                    conv;
+    uint64_t                     seq;
+    int64_t                      ts;          /* ms */
+    ngx_str_t                    doc;         /* the hit, JSON */
+    ngx_str_t                   *terms;
+    ngx_uint_t                   nterms;
+} ngx_kefu_search_put_t;
+
+/* a call's arguments, in one allocation (ngx_free(argv)) */
+typedef struct {
+    int                          nkeys;
+    int                          argc;
+    const char                 **argv;
+    size_t                      *lens;
+    ngx_uint_t                   n;           /* entries in the call */
+} ngx_kefu_search_batch_call_t;
+
+/*
+ * e[0 .. n - 1], of one site, within NGX_KEFU_SEARCH_BATCH_ARGC by
+ * ngx_kefu_search_batch_argc(); each term's key declared once, an entry
+ * whose document key came before (the same message) left out.  ttl (s),
+ * cap (postings a term), cut (ms: older postings go).
+ */
+ngx_int_t ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c,
+    ngx_str_t *site, ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl,
+    ngx_uint_t cap, int64_t cut);
+
+
 #endif /* _NGX_KEFU_SCRIPT_ARGS_H_INCLUDED_ */

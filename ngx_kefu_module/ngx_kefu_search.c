@@ -1,12 +1,15 @@
 
 /*
- * Search: the terms of a text, and the index they go into.  A message is
- * indexed by its own script call once the msg script answered that it is
- * stored (its keys share the site's hash tag, the message's its
- * conversation's).  A worker that dies between the two leaves that one
- * message out of the index: it is stored and delivered, only not found by
- * search.  Visitors are indexed by id, name and contact details when they
- * say hello or leave contact details.
+ * Search: the terms of a text, and the index they go into.  The messages
+ * whose replies one pass of the event loop handled are indexed together
+ * once the msg script answered that each is stored: their entries wait in
+ * a posted event, which sends one lua/search_batch.lua call per site (its
+ * keys share the site's hash tag) when the pass's other events are done,
+ * each term's postings of the call in one ZADD.  A worker that dies
+ * before that leaves those messages out of the index: they are stored
+ * and delivered, only not found by search.  Visitors are indexed by id,
+ * name and contact details when they say hello or leave contact details,
+ * by their own call (lua/search_index.lua).
  *
  * Keys (docs/storage.md), all under {s:<site>}:
  *   kefu:{s:<site>}:ix:w:<term>          zset "<conv>:<seq>" -> ts
@@ -20,18 +23,54 @@
 #include "ngx_kefu_search.h"
 
 
+/* an entry alone always fits a call */
+#if (4 + ngx_kefu_search_batch_argc(NGX_KEFU_SEARCH_TERMS_MAX)               \
+     > NGX_KEFU_SEARCH_BATCH_ARGC)
+#error "NGX_KEFU_SEARCH_TERMS_MAX: too many arguments for one call"
+#endif
+
+
 static ngx_uint_t ngx_kefu_search_cjk(uint32_t c);
 static ngx_uint_t ngx_kefu_search_word(uint32_t *c);
 static void ngx_kefu_search_add(ngx_kefu_search_terms_t *t, u_char *p,
     size_t len);
 static ngx_int_t ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site, const char *ns, ngx_kefu_search_terms_t *t,
-    ngx_str_t *doc_key, ngx_str_t *member, int64_t ts, ngx_str_t *doc);
+    ngx_kefu_site_t *site, ngx_kefu_search_terms_t *t, ngx_str_t *member,
+    int64_t ts);
+static ngx_msec_t ngx_kefu_search_keep(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_uint_t visitors);
 static void ngx_kefu_search_indexed(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static ngx_kefu_search_terms_t *ngx_kefu_search_msg_terms(json_t *j);
 static char *ngx_kefu_search_msg_doc(json_t *j, ngx_str_t *conv,
     uint64_t seq, int64_t ts);
+static void ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
+    ngx_kefu_search_terms_t *t, char *doc);
+static void ngx_kefu_search_batch_flush(ngx_event_t *ev);
+static void ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_kefu_search_put_t *e, ngx_uint_t n);
+static void ngx_kefu_search_batched(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+
+
+/* a stored message's index entry, waiting for the end of the pass */
+typedef struct ngx_kefu_search_item_s  ngx_kefu_search_item_t;
+
+struct ngx_kefu_search_item_s {
+    ngx_kefu_search_item_t      *next;
+    ngx_kefu_site_t             *site;
+    size_t                       bytes;      /* its arguments' */
+    ngx_kefu_search_put_t        e;          /* terms and strings after it */
+};
+
+/* per worker (kmcf->search_batch): the pass's entries, sent when posted */
+typedef struct {
+    ngx_event_t                  ev;
+    ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_search_item_t      *head;
+    ngx_kefu_search_item_t     **last;
+} ngx_kefu_search_batch_t;
 
 
 /* decode one UTF-8 character; *n its length (1 for a byte that is not one) */
@@ -276,7 +315,8 @@ ngx_kefu_search_add(ngx_kefu_search_terms_t *t, u_char *p, size_t len)
 /*
  * A stored message: tail is the entry's JSON from its ts on, as the msg
  * script was given it (",\"ts\":...}").  Its text (with an attachment's
- * name) is indexed; the hit keeps who wrote it and the start of the text.
+ * name) is indexed with the pass's other messages; the hit keeps who
+ * wrote it and the start of the text.
  */
 
 void
@@ -284,13 +324,10 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, int64_t ts, u_char *tail, size_t tail_len)
 {
     char                     *s;
-    u_char                   *key, *p;
-    size_t                    len;
     json_t                   *j;
-    ngx_str_t                 doc_key, member, docs;
     ngx_kefu_search_terms_t  *t;
 
-    if (tail_len < 2 || tail[0] != ',') {
+    if (tail_len < 2 || tail[0] != ',' || conv->len > NGX_KEFU_MAX_ID_LEN) {
         return;
     }
 
@@ -311,34 +348,232 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     s = ngx_kefu_search_msg_doc(j, conv, seq, ts);
     json_decref(j);
 
-    len = sizeof("kefu:{s:}:ix:m::") + site->name.len + conv->len
-          + NGX_INT64_LEN;
-    key = s ? ngx_alloc(len * 2, ngx_cycle->log) : NULL;
+    if (s == NULL) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: conversation \"%V\" seq %uL: no memory for its "
+                      "search index entry: it is not found by search",
+                      conv, seq);
 
-    if (key == NULL) {
+    } else {
+        ngx_kefu_search_batch_add(kmcf, site, conv, seq, ts, t, s);
         free(s);
-        ngx_free(t);
+    }
+
+    ngx_free(t);
+}
+
+
+/*
+ * The entry joins the pass's others: a copy of what the call needs (the
+ * terms, the conversation, the document), the rest freed now.
+ */
+
+static void
+ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_str_t *conv, uint64_t seq, int64_t ts, ngx_kefu_search_terms_t *t,
+    char *doc)
+{
+    u_char                   *p;
+    size_t                    doc_len, len;
+    ngx_uint_t                i;
+    ngx_kefu_search_item_t   *it;
+    ngx_kefu_search_batch_t  *b;
+
+    b = kmcf->search_batch;
+
+    if (b == NULL) {
+        b = ngx_calloc(sizeof(ngx_kefu_search_batch_t), ngx_cycle->log);
+        if (b == NULL) {
+            goto failed;
+        }
+
+        b->kmcf = kmcf;
+        b->ev.handler = ngx_kefu_search_batch_flush;
+        b->ev.data = b;
+        b->ev.log = ngx_cycle->log;
+        b->last = &b->head;
+        kmcf->search_batch = b;
+    }
+
+    doc_len = ngx_strlen(doc);
+    len = sizeof(ngx_kefu_search_item_t) + t->n * sizeof(ngx_str_t)
+          + conv->len + doc_len + (t->last - t->buf);
+
+    it = ngx_alloc(len, ngx_cycle->log);
+    if (it == NULL) {
+        goto failed;
+    }
+
+    it->next = NULL;
+    it->site = site;
+    it->e.seq = seq;
+    it->e.ts = ts;
+    it->e.nterms = t->n;
+    it->e.terms = (ngx_str_t *) (it + 1);
+
+    /* what it adds to a call: its document's key and member, ts, the
+     * document, and each term's key and position */
+    it->bytes = 2 * (sizeof("kefu:{s:}:ix:m::") + site->name.len + conv->len
+                     + NGX_INT64_LEN)
+                + doc_len;
+
+    p = (u_char *) (it->e.terms + t->n);
+    it->e.conv.data = p;
+    it->e.conv.len = conv->len;
+    p = ngx_cpymem(p, conv->data, conv->len);
+    it->e.doc.data = p;
+    it->e.doc.len = doc_len;
+    p = ngx_cpymem(p, doc, doc_len);
+
+    for (i = 0; i < t->n; i++) {
+        it->e.terms[i].data = p;
+        it->e.terms[i].len = t->term[i].len;
+        p = ngx_cpymem(p, t->term[i].data, t->term[i].len);
+        it->bytes += sizeof("kefu:{s:}:ix:w:") + site->name.len
+                     + t->term[i].len + NGX_INT64_LEN;
+    }
+
+    *b->last = it;
+    b->last = &it->next;
+
+    if (!b->ev.posted) {
+        ngx_post_event(&b->ev, &ngx_posted_events);
+    }
+
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "kefu: conversation \"%V\" seq %uL: no memory for its "
+                  "search index entry: it is not found by search",
+                  conv, seq);
+}
+
+
+/*
+ * The pass is over: one call per site for its entries, in order, each
+ * call within NGX_KEFU_SEARCH_BATCH_MAX entries, NGX_KEFU_SEARCH_BATCH_BYTES
+ * of arguments and NGX_KEFU_SEARCH_BATCH_ARGC arguments (an entry alone
+ * always fits: at most NGX_KEFU_SEARCH_TERMS_MAX terms), then another.
+ */
+
+static void
+ngx_kefu_search_batch_flush(ngx_event_t *ev)
+{
+    ngx_kefu_search_batch_t  *b = ev->data;
+
+    size_t                    bytes;
+    ngx_uint_t                n, argc;
+    ngx_kefu_search_put_t     e[NGX_KEFU_SEARCH_BATCH_MAX];
+    ngx_kefu_search_item_t   *it, *rest, **next;
+    ngx_kefu_search_item_t   *batch[NGX_KEFU_SEARCH_BATCH_MAX];
+
+    rest = b->head;
+    b->head = NULL;
+    b->last = &b->head;
+
+    while (rest) {
+        /* the first one's site, up to the bounds; the rest wait */
+        n = 0;
+        bytes = 0;
+        argc = 4;
+        next = &rest;
+
+        for (it = rest; it; it = *next) {
+            if (it->site == rest->site
+                && n < NGX_KEFU_SEARCH_BATCH_MAX
+                && (n == 0 || (bytes + it->bytes <= NGX_KEFU_SEARCH_BATCH_BYTES
+                               && argc + ngx_kefu_search_batch_argc(
+                                             it->e.nterms)
+                                  <= NGX_KEFU_SEARCH_BATCH_ARGC)))
+            {
+                bytes += it->bytes;
+                argc += ngx_kefu_search_batch_argc(it->e.nterms);
+                batch[n] = it;
+                e[n++] = it->e;
+                *next = it->next;
+
+                continue;
+            }
+
+            next = &it->next;
+        }
+
+        ngx_kefu_search_batch_send(b->kmcf, batch[0]->site, e, n);
+
+        while (n) {
+            ngx_free(batch[--n]);
+        }
+    }
+}
+
+
+static void
+ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_kefu_search_put_t *e, ngx_uint_t n)
+{
+    int64_t                        cut;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_msec_t                     keep;
+    ngx_kefu_search_batch_call_t   call;
+
+    /* postings older than the keep time go: older than the call's oldest
+     * entry's, so that none of the call's own goes */
+    keep = ngx_kefu_search_keep(kmcf, site, 0);
+    cut = e[0].ts;
+
+    for (i = 1; i < n; i++) {
+        cut = ngx_min(cut, e[i].ts);
+    }
+
+    cut -= (int64_t) keep;
+
+    rc = ngx_kefu_search_batch_args(&call, &site->name, e, n,
+                                     (time_t) (keep / 1000),
+                                     NGX_KEFU_SEARCH_POSTINGS, cut);
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: site \"%V\": no memory for a search index "
+                      "write: %ui messages are not found by search",
+                      &site->name, n);
         return;
     }
 
-    doc_key.data = key;
-    /* seq zero-padded: one conversation's hits of one ms sort by it */
-    p = ngx_sprintf(key, "kefu:{s:%V}:ix:m:%V:%015uL", &site->name, conv,
-                    seq);
-    doc_key.len = p - key;
+    /*
+     * The index is best effort: a failure is logged, the messages stand.
+     * It follows the messages' own calls, and takes no client's place
+     * under kefu_redis_max_inflight.
+     */
+    rc = ngx_kefu_redis_eval_follow(kmcf->redis,
+                                    &ngx_kefu_script_search_batch,
+                                    ngx_kefu_search_batched,
+                                    (void *) (uintptr_t) call.n,
+                                    call.nkeys, call.argc, call.argv,
+                                    call.lens);
 
-    member.data = p;
-    member.len = ngx_sprintf(p, "%V:%015uL", conv, seq) - p;
+    ngx_free(call.argv);
 
-    docs.data = (u_char *) s;
-    docs.len = ngx_strlen(s);
+    if (rc != NGX_OK) {
+        ngx_kefu_search_batched(kmcf->redis, NULL,
+                                (void *) (uintptr_t) call.n);
+    }
+}
 
-    (void) ngx_kefu_search_eval(kmcf, site, "w", t, &doc_key, &member, ts,
-                                &docs);
 
-    ngx_free(key);
-    free(s);
-    ngx_free(t);
+static void
+ngx_kefu_search_batched(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_uint_t  n = (ngx_uint_t) (uintptr_t) data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: a search index write of %ui messages failed%s%*s:"
+                      " they are not found by search", n,
+                      reply ? ": " : "", reply ? (size_t) reply->len : 0,
+                      reply ? reply->str : "");
+    }
 }
 
 
@@ -512,18 +747,18 @@ ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
     }
 
     if (t->n) {
-        (void) ngx_kefu_search_eval(kmcf, site, "v", t, NULL, id,
-                                    ngx_kefu_now_ms(), NULL);
+        (void) ngx_kefu_search_eval(kmcf, site, t, id, ngx_kefu_now_ms());
     }
 
     ngx_free(t);
 }
 
 
+/* a visitor's terms, by lua/search_index.lua */
+
 static ngx_int_t
 ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
-    const char *ns, ngx_kefu_search_terms_t *t, ngx_str_t *doc_key,
-    ngx_str_t *member, int64_t ts, ngx_str_t *doc)
+    ngx_kefu_search_terms_t *t, ngx_str_t *member, int64_t ts)
 {
     u_char      *keys, *p;
     u_char       tsb[NGX_INT64_LEN], ttl[NGX_INT64_LEN], cap[NGX_INT_T_LEN];
@@ -534,10 +769,10 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_msec_t   keep;
     const char **argv;
 
-    nkeys = t->n + (doc_key ? 1 : 0);
-    prefix = sizeof("kefu:{s:}:ix:x:") - 1 + site->name.len;
+    nkeys = t->n;
+    prefix = sizeof("kefu:{s:}:ix:v:") - 1 + site->name.len;
 
-    argv = ngx_alloc((nkeys + 6) * (sizeof(char *) + sizeof(size_t)),
+    argv = ngx_alloc((nkeys + 5) * (sizeof(char *) + sizeof(size_t)),
                      ngx_cycle->log);
     keys = ngx_alloc(t->n * prefix + (t->last - t->buf) + 1, ngx_cycle->log);
 
@@ -547,43 +782,23 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         return NGX_ERROR;
     }
 
-    lens = (size_t *) (argv + nkeys + 6);
+    lens = (size_t *) (argv + nkeys + 5);
     k = 0;
-
-    if (doc_key) {
-        argv[k] = (char *) doc_key->data;
-        lens[k++] = doc_key->len;
-    }
-
     p = keys;
 
     for (i = 0; i < t->n; i++) {
         argv[k] = (char *) p;
-        p = ngx_sprintf(p, "kefu:{s:%V}:ix:%s:%V", &site->name, ns,
-                        &t->term[i]);
+        p = ngx_sprintf(p, "kefu:{s:%V}:ix:v:%V", &site->name, &t->term[i]);
         lens[k] = p - (u_char *) argv[k];
         k++;
     }
+
+    keep = ngx_kefu_search_keep(kmcf, site, 1);
 
     argv[k] = (char *) member->data;
     lens[k++] = member->len;
     argv[k] = (char *) tsb;
     lens[k++] = ngx_sprintf(tsb, "%L", ts) - tsb;
-    argv[k] = doc ? (char *) doc->data : "";
-    lens[k++] = doc ? doc->len : 0;
-    /*
-     * Kept no longer than the site keeps what it points to: its
-     * conversations (retention=), and for visitors' terms an idle
-     * visitor's record (anonymous_retention=), whichever is shorter.
-     */
-    keep = ngx_min(kmcf->search_retention, site->retention);
-
-    if (ns[0] == 'v') {
-        keep = ngx_min(keep, site->anonymous_retention);
-    }
-
-    keep = ngx_max(keep, 1000);
-
     argv[k] = (char *) ttl;
     lens[k++] = ngx_sprintf(ttl, "%M", keep / 1000) - ttl;
     argv[k] = (char *) cap;
@@ -592,9 +807,9 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     lens[k++] = ngx_sprintf(cut, "%L", ts - (int64_t) keep) - cut;
 
     /*
-     * The index is best effort: a failure is logged, the message stands.
-     * It follows the message's own call, and takes no client's place under
-     * kefu_redis_max_inflight.
+     * The index is best effort: a failure is logged, the visitor stands.
+     * It follows the visitor's own call, and takes no client's place
+     * under kefu_redis_max_inflight.
      */
     rc = ngx_kefu_redis_eval_follow(kmcf->redis,
                                     &ngx_kefu_script_search_index,
@@ -609,6 +824,28 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     }
 
     return rc;
+}
+
+
+/*
+ * How long the index keeps an entry: no longer than the site keeps what
+ * it points to: its conversations (retention=), and for visitors' terms
+ * an idle visitor's record (anonymous_retention=), whichever is shorter.
+ */
+
+static ngx_msec_t
+ngx_kefu_search_keep(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
+    ngx_uint_t visitors)
+{
+    ngx_msec_t  keep;
+
+    keep = ngx_min(kmcf->search_retention, site->retention);
+
+    if (visitors) {
+        keep = ngx_min(keep, site->anonymous_retention);
+    }
+
+    return ngx_max(keep, 1000);
 }
 
 

@@ -1,9 +1,10 @@
 
 /*
  * Search (docs/search.md): an index of words in Redis, under each site's
- * hash tag, written by its own script call after a message is stored, and
- * read by GET <api>/sites/<site>/search.  CJK text is indexed by single
- * characters and character bigrams, other text by lower-cased words.
+ * hash tag, written after messages are stored (one script call per site
+ * for the messages of an event-loop pass), and read by GET
+ * <api>/sites/<site>/search.  CJK text is indexed by single characters
+ * and character bigrams, other text by lower-cased words.
  *
  *   ngx_kefu_search.c         terms, indexing messages and visitors
  *   ngx_kefu_search_api.c     the search endpoint
@@ -27,6 +28,11 @@
 #define NGX_KEFU_SEARCH_HITS          20
 #define NGX_KEFU_SEARCH_HITS_MAX      50
 #define NGX_KEFU_SEARCH_VISITORS_MAX  20
+
+/* the index entries of stored messages a call at most, and their
+ * arguments' bytes (ngx_kefu_search.c: one call per site and pass) */
+#define NGX_KEFU_SEARCH_BATCH_MAX     64
+#define NGX_KEFU_SEARCH_BATCH_BYTES   (256 * 1024)
 
 
 typedef struct {
