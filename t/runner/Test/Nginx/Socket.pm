@@ -307,7 +307,9 @@ sub check_logs ($$) {
             if ($sec eq 'error_log') {
                 ok($found, "$name - pattern \"$pat\" should match a line in error.log");
             } else {
-                ok(!$found, "$name - pattern \"$pat\" should not match any line in error.log");
+                ok(!$found, "$name - pattern \"$pat\" should not match any line in error.log")
+                    or diag(join '', grep { ref $pat ? $_ =~ $pat : index($_, $pat) >= 0 }
+                                     split /^/, $log);
             }
         }
     }
