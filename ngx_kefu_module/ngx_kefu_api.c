@@ -1092,26 +1092,6 @@ ngx_kefu_api_wait_done(ngx_kefu_api_wait_t *w, ngx_int_t rc)
 }
 
 
-/*
- * The request after an asynchronous step: finalized with rc unless a next
- * step waits (NGX_DONE), then what it posted runs
- */
-
-void
-ngx_kefu_api_go_on(ngx_http_request_t *r, ngx_int_t rc)
-{
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    ngx_http_run_posted_requests(c);
-}
-
-
 static void
 ngx_kefu_api_cleanup(void *data)
 {
@@ -1128,21 +1108,29 @@ ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ngx_kefu_api_wait_t  *w = data;
 
     ngx_int_t              rc;
+    ngx_connection_t      *c;
     ngx_http_request_t    *r;
     ngx_kefu_api_done_pt   done;
 
+    r = w->r;
     done = w->done;
 
-    r = ngx_kefu_api_wait_done(w, NGX_OK);
     if (r == NULL) {
+        ngx_free(w);
         return;
     }
+
+    w->cln->handler = NULL;
+    ngx_free(w);
+
+    c = r->connection;
+    r->read_event_handler = ngx_http_block_reading;
 
     if (reply == NULL || ngx_kefu_redis_is_loading(reply)) {
         rc = ngx_kefu_api_unavailable(r);
 
     } else if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "kefu: API script failed: %*s", reply->len, reply->str);
         rc = ngx_kefu_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                 "internal", "storage refused the request");
@@ -1151,7 +1139,11 @@ ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         rc = done(r, ngx_http_get_module_ctx(r, ngx_kefu_module), reply);
     }
 
-    ngx_kefu_api_go_on(r, rc);
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -99,7 +99,6 @@ ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
     ngx_kefu_api_done_pt done);
 ngx_http_request_t *ngx_kefu_api_wait_done(ngx_kefu_api_wait_t *w,
     ngx_int_t rc);
-void ngx_kefu_api_go_on(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_kefu_api_unavailable(ngx_http_request_t *r);
 
 /* the API answers with the module's one JSON writer (ngx_kefu_http.c) */

@@ -1107,6 +1107,7 @@ ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
     ngx_kefu_api_wait_t  *w = data;
 
     ngx_int_t            rc;
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = ngx_kefu_api_wait_done(w, code);
@@ -1114,13 +1115,19 @@ ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
         return;
     }
 
+    c = r->connection;
+
     /* closed, or found closed already: erase_conv once more */
     rc = (code == NGX_KEFU_ROUTE_UNAVAILABLE)
          ? ngx_kefu_api_unavailable(r)
          : ngx_kefu_erase_conv(r, ngx_http_get_module_ctx(r,
                                                           ngx_kefu_module));
 
-    ngx_kefu_api_go_on(r, rc);
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -785,7 +785,9 @@ ngx_kefu_api_store_applied(void *data)
 {
     ngx_kefu_api_wait_t  *w = data;
 
+    ngx_int_t            rc;
     ngx_kefu_api_t      *api;
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
     ngx_kefu_api_msg_t  *m;
 
@@ -794,10 +796,17 @@ ngx_kefu_api_store_applied(void *data)
         return;
     }
 
+    c = r->connection;
+
     api = ngx_http_get_module_ctx(r, ngx_kefu_module);
     m = api->data;
+    rc = m->next(r, api);
 
-    ngx_kefu_api_go_on(r, m->next(r, api));
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
