@@ -1330,39 +1330,27 @@ ngx_kefu_search_batch_key(ngx_kefu_search_batch_call_t *c, ngx_uint_t *hash,
 }
 
 
-/*
- * KEYS: each entry's document key, then its terms' keys, each once;
- * ARGV: ttl, cap, cut, the entries' count, then per entry: member (the
- * document key's "<conv>:<seq>"), ts, document, its terms' count and
- * their positions in KEYS
- */
+/* what n entries' keys and numbers take, in bytes; 0: one is too long */
 
-ngx_int_t
-ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
-    ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl, ngx_uint_t cap,
-    int64_t cut)
+static size_t
+ngx_kefu_search_batch_bytes(ngx_str_t *site, ngx_kefu_search_put_t *e,
+    ngx_uint_t n, ngx_uint_t *nterms)
 {
-    int          added;
-    u_char      *mem, *p, *skip, *member;
-    size_t       bytes, member_len, prefix;
-    ngx_uint_t   i, j, t, k, nterms, maxargc, hsize, *hash, *tpos;
+    size_t      bytes;
+    ngx_uint_t  i, j;
 
-    if (n == 0 || site->len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_ERROR;
-    }
-
-    nterms = 0;
+    *nterms = 0;
     bytes = 4 * NGX_INT64_LEN;
 
     for (i = 0; i < n; i++) {
         if (e[i].conv.len > NGX_KEFU_MAX_ID_LEN) {
-            return NGX_ERROR;
+            return 0;
         }
 
         /* its document's key (the member its tail), ts, terms' count */
         bytes += sizeof("kefu:{s:}:ix:m::") + site->len + e[i].conv.len
                  + 3 * NGX_INT64_LEN;
-        nterms += e[i].nterms;
+        *nterms += e[i].nterms;
 
         for (j = 0; j < e[i].nterms; j++) {
             /* a term's key and its position */
@@ -1371,37 +1359,26 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
         }
     }
 
-    maxargc = 4 + 5 * n + 2 * nterms;
+    return bytes;
+}
 
-    if (maxargc > NGX_KEFU_SEARCH_BATCH_ARGC) {
-        return NGX_ERROR;
-    }
 
-    for (hsize = 64; hsize < 2 * (n + nterms); hsize <<= 1) {
-        /* void */
-    }
+/*
+ * KEYS: the documents' keys first (one that came before is the same
+ * message, left out with its terms: skip[i]; seq zero-padded: one
+ * conversation's hits of one ms sort by it), then the terms' keys, each
+ * once, every entry's terms by their positions in KEYS (tpos).  Returns
+ * where the keys' bytes end.
+ */
 
-    mem = ngx_alloc(maxargc * (sizeof(char *) + sizeof(size_t))
-                    + (hsize + nterms) * sizeof(ngx_uint_t) + n + bytes,
-                    ngx_cycle->log);
-    if (mem == NULL) {
-        return NGX_ERROR;
-    }
+static u_char *
+ngx_kefu_search_batch_keys(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
+    ngx_kefu_search_put_t *e, ngx_uint_t n, ngx_uint_t *hash,
+    ngx_uint_t hsize, ngx_uint_t *tpos, u_char *skip, u_char *p)
+{
+    int         added;
+    ngx_uint_t  i, j, k, t;
 
-    c->argv = (const char **) mem;
-    c->lens = (size_t *) (c->argv + maxargc);
-    hash = (ngx_uint_t *) (c->lens + maxargc);
-    tpos = hash + hsize;
-    skip = (u_char *) (tpos + nterms);
-    p = skip + n;
-
-    ngx_memzero(hash, hsize * sizeof(ngx_uint_t));
-    c->nkeys = 0;
-    c->n = 0;
-
-    /* the documents' keys first: one that came before is the same
-     * message, left out with its terms (seq zero-padded: one
-     * conversation's hits of one ms sort by it) */
     for (i = 0; i < n; i++) {
         added = c->nkeys;
         k = ngx_kefu_search_batch_key(c, hash, hsize, p,
@@ -1417,7 +1394,6 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
         }
     }
 
-    /* the terms' keys, each once: each entry's terms by position */
     t = 0;
 
     for (i = 0; i < n; i++) {
@@ -1435,6 +1411,21 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
             tpos[t++] = k + 1;
         }
     }
+
+    return p;
+}
+
+
+/* ARGV after KEYS: ttl, cap, cut, the count, then each entry kept */
+
+static void
+ngx_kefu_search_batch_argv(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
+    ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl, ngx_uint_t cap,
+    int64_t cut, ngx_uint_t *tpos, u_char *skip, u_char *p)
+{
+    u_char      *member;
+    size_t       member_len, prefix;
+    ngx_uint_t   i, j, k, t;
 
     c->argc = c->nkeys;
 
@@ -1476,6 +1467,65 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     }
 
 #undef ngx_kefu_sb_num
+}
+
+
+/*
+ * KEYS: each entry's document key, then its terms' keys, each once;
+ * ARGV: ttl, cap, cut, the entries' count, then per entry: member (the
+ * document key's "<conv>:<seq>"), ts, document, its terms' count and
+ * their positions in KEYS.  One allocation holds argv, lens, the keys'
+ * hash, the terms' positions, the entries left out and the bytes.
+ */
+
+ngx_int_t
+ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
+    ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl, ngx_uint_t cap,
+    int64_t cut)
+{
+    u_char      *mem, *p, *skip;
+    size_t       bytes;
+    ngx_uint_t   nterms, maxargc, hsize, *hash, *tpos;
+
+    if (n == 0 || site->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    bytes = ngx_kefu_search_batch_bytes(site, e, n, &nterms);
+    if (bytes == 0) {
+        return NGX_ERROR;
+    }
+
+    maxargc = 4 + 5 * n + 2 * nterms;
+
+    if (maxargc > NGX_KEFU_SEARCH_BATCH_ARGC) {
+        return NGX_ERROR;
+    }
+
+    for (hsize = 64; hsize < 2 * (n + nterms); hsize <<= 1) {
+        /* void */
+    }
+
+    mem = ngx_alloc(maxargc * (sizeof(char *) + sizeof(size_t))
+                    + (hsize + nterms) * sizeof(ngx_uint_t) + n + bytes,
+                    ngx_cycle->log);
+    if (mem == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->argv = (const char **) mem;
+    c->lens = (size_t *) (c->argv + maxargc);
+    hash = (ngx_uint_t *) (c->lens + maxargc);
+    tpos = hash + hsize;
+    skip = (u_char *) (tpos + nterms);
+    p = skip + n;
+
+    ngx_memzero(hash, hsize * sizeof(ngx_uint_t));
+    c->nkeys = 0;
+    c->n = 0;
+
+    p = ngx_kefu_search_batch_keys(c, site, e, n, hash, hsize, tpos, skip, p);
+    ngx_kefu_search_batch_argv(c, site, e, n, ttl, cap, cut, tpos, skip, p);
 
     return NGX_OK;
 }
