@@ -130,7 +130,10 @@ sub _serve {
                 $sel->add($c);
                 next;
             }
-            my $p = $peer{fileno $fh} or next;
+            # one dropped earlier in this round has no fileno any more
+            my $fd = fileno $fh;
+            next unless defined $fd;
+            my $p = $peer{$fd} or next;
             my $n = sysread($fh, my $buf, 65536);
             if (!$n) { $drop->($p->[3] ? $p->[1] : $fh); next }
             if ($p->[1]) {
