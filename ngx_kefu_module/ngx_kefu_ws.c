@@ -26,7 +26,8 @@ static void ngx_kefu_ws_frame_end(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_control(ngx_kefu_ws_t *ws);
 static ngx_int_t ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode,
     u_char *data, size_t len);
-static ngx_kefu_out_t *ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size);
+static ngx_kefu_out_t *ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size,
+    ngx_uint_t held);
 static void ngx_kefu_ws_free_held(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_flush(ngx_kefu_ws_t *ws);
@@ -102,7 +103,7 @@ ngx_kefu_ws_start(ngx_http_request_t *r, ngx_str_t *response,
                    ws->user_agent.len);
     }
 
-    out = ngx_kefu_ws_alloc_out(ws, response->len);
+    out = ngx_kefu_ws_alloc_out(ws, response->len, 0);
     if (out == NULL) {
         return NGX_ERROR;
     }
@@ -783,9 +784,7 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
 
     held = (opcode == NGX_KEFU_OP_TEXT && ws->io->holding);
 
-    out = held ? ngx_alloc(sizeof(ngx_kefu_out_t) + size,
-                           ws->connection->log)
-               : ngx_kefu_ws_alloc_out(ws, size);
+    out = ngx_kefu_ws_alloc_out(ws, size, held);
     if (out == NULL) {
         ws->io->failed = 1;
         return NGX_ERROR;
@@ -798,14 +797,6 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
     }
 
     if (held) {
-        out->next = NULL;
-        out->len = size;
-        out->sent = 0;
-
-        *ws->io->held_last = out;
-        ws->io->held_last = &out->next;
-        ws->io->out_bytes += size;
-
         return NGX_OK;
     }
 
@@ -824,10 +815,12 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
 }
 
 
+/* a frame at the end of the send queue, or of the held frames */
+
 static ngx_kefu_out_t *
-ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size)
+ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size, ngx_uint_t held)
 {
-    ngx_kefu_out_t  *out;
+    ngx_kefu_out_t   *out, ***last;
 
     out = ngx_alloc(sizeof(ngx_kefu_out_t) + size, ws->connection->log);
     if (out == NULL) {
@@ -838,8 +831,9 @@ ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size)
     out->len = size;
     out->sent = 0;
 
-    *ws->io->out_last = out;
-    ws->io->out_last = &out->next;
+    last = held ? &ws->io->held_last : &ws->io->out_last;
+    **last = out;
+    *last = &out->next;
     ws->io->out_bytes += size;
 
     return out;
