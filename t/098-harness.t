@@ -52,4 +52,44 @@ my $pid = -e "$servroot/logs/nginx.pid" ? `cat $servroot/logs/nginx.pid` : '';
 chomp $pid;
 ok(!$pid || !kill(0, $pid), 'its nginx is stopped');
 
+# wait_for's bound holds while the server pings: a stand-in server
+# answers the handshake, then pings every 0.2 s and says nothing else
+{
+    require Kefu::WS;
+    require IO::Socket::INET;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1, ReuseAddr => 1) or die "listen: $!";
+    my $port = $l->sockport;
+    my $child = fork // die "fork: $!";
+    if (!$child) {
+        my $c = $l->accept or exit 0;
+        my $req = '';
+        while ($req !~ /\r\n\r\n/) { sysread($c, $req, 4096, length $req) or exit 0 }
+        my ($key) = $req =~ /Sec-WebSocket-Key:\s*(\S+)/i;
+        require Digest::SHA;
+        my $acc = Digest::SHA::sha1_base64($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11') . '=';
+        syswrite($c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     . "Connection: Upgrade\r\nSec-WebSocket-Accept: $acc\r\n\r\n");
+        for (1 .. 300) {
+            syswrite($c, "\x89\x00") or exit 0;
+            select undef, undef, undef, 0.2;
+        }
+        exit 0;
+    }
+    close $l;
+    my $ws = Kefu::WS::ws_connect(port => $port);
+    my ($r, $done);
+    eval {
+        local $SIG{ALRM} = sub { die "wait_for did not return\n" };
+        alarm 30;
+        $r = $ws->wait_for(sub { 0 }, 1);
+        alarm 0;
+        $done = 1;
+    };
+    ok($done, "wait_for returns after its bound while the server pings") or diag($@);
+    ok(!defined $r, 'with nothing');
+    kill 'KILL', $child;
+    waitpid $child, 0;
+}
+
 done_testing();

@@ -296,8 +296,13 @@ sub recv_json {
 
 sub _recv_json {
     my ($self, $timeout) = @_;
+    # one bound for all the frames read: the server's pings, answered
+    # here, do not start it again
+    my $deadline = time + ($timeout // 10);
     while (1) {
-        my $f = $self->recv_frame($timeout);
+        my $left = $deadline - time;
+        return undef if $left <= 0;
+        my $f = $self->recv_frame($left);
         return undef unless $f && defined $f->{op};
         if ($f->{op} == 9) {
             $self->send_frame(10, $f->{payload});
