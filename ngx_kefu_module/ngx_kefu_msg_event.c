@@ -25,22 +25,39 @@ typedef struct ngx_kefu_msg_event_item_s  ngx_kefu_msg_event_item_t;
 
 struct ngx_kefu_msg_event_item_s {
     ngx_kefu_msg_event_item_t   *next;
+    ngx_uint_t                   tries;      /* event_puts that failed */
     ngx_str_t                    site;
     ngx_kefu_event_put_t         e;
     u_char                       data[];
 };
 
-/* per worker (kmcf->msg_events): the pass's events, flushed when posted */
+/*
+ * per worker (kmcf->msg_events): the pass's events, flushed when posted;
+ * those whose event_put failed (the site's master away: a failover, a
+ * restart) wait for the retry timer, so that the stream gets them without
+ * waiting for each conversation's next message
+ */
 typedef struct {
     ngx_event_t                  ev;
+    ngx_event_t                  retry;
     ngx_kefu_main_conf_t        *kmcf;
     ngx_kefu_msg_event_item_t   *head;
     ngx_kefu_msg_event_item_t  **last;
+    ngx_kefu_msg_event_item_t   *again;
+    ngx_kefu_msg_event_item_t  **again_last;
+    ngx_uint_t                   again_n;
 } ngx_kefu_msg_events_t;
 
-/* a call in flight: its site, for a heal */
+/* a failed event_put tried again every second, for about a minute */
+#define NGX_KEFU_MSG_EVENT_RETRY      1000
+#define NGX_KEFU_MSG_EVENT_TRIES      60
+/* and at most this many events a worker keeps for it */
+#define NGX_KEFU_MSG_EVENT_AGAIN_MAX  4096
+
+/* a call in flight: its site, for a heal; its events, for a retry */
 typedef struct {
     ngx_kefu_main_conf_t        *kmcf;
+    ngx_kefu_msg_event_item_t   *items;      /* a flush's, linked */
     ngx_uint_t                   heal;       /* this is one: not again */
     ngx_str_t                    site;
     ngx_str_t                    conv;       /* a heal's */
@@ -51,9 +68,12 @@ typedef struct {
 
 
 static void ngx_kefu_msg_events_flush(ngx_event_t *ev);
+static void ngx_kefu_msg_events_retry(ngx_event_t *ev);
+static void ngx_kefu_msg_events_again(ngx_kefu_msg_events_t *b,
+    ngx_kefu_msg_event_item_t *items);
 static ngx_int_t ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *site, ngx_kefu_event_put_t *e, ngx_uint_t n,
-    ngx_kefu_msg_event_ctx_t *heal);
+    ngx_kefu_msg_event_ctx_t *heal, ngx_kefu_msg_event_item_t *items);
 static void ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd,
@@ -161,10 +181,29 @@ ngx_kefu_msg_events_get(ngx_kefu_main_conf_t *kmcf)
         b->ev.data = b;
         b->ev.log = ngx_cycle->log;
         b->last = &b->head;
+        b->retry.handler = ngx_kefu_msg_events_retry;
+        b->retry.data = b;
+        b->retry.log = ngx_cycle->log;
+        /* what waits is in the conversations' logs: no reason to delay an
+         * exit (each conversation's next message puts it, or a heal) */
+        b->retry.cancelable = 1;
+        b->again_last = &b->again;
         kmcf->msg_events = b;
     }
 
     return b;
+}
+
+
+static void
+ngx_kefu_msg_event_items_free(ngx_kefu_msg_event_item_t *it)
+{
+    ngx_kefu_msg_event_item_t  *next;
+
+    for ( /* void */ ; it; it = next) {
+        next = it->next;
+        ngx_free(it);
+    }
 }
 
 
@@ -228,6 +267,7 @@ ngx_kefu_msg_event_item(ngx_kefu_msg_args_t *a, ngx_str_t *conv,
 
     ngx_memzero(&it->e, sizeof(ngx_kefu_event_put_t));
     it->next = NULL;
+    it->tries = 0;
 
     p = it->data;
     it->site.data = p;
@@ -363,6 +403,11 @@ ngx_kefu_msg_events_flush(ngx_event_t *ev)
                 batch[n] = it;
                 e[n++] = it->e;
                 *next = it->next;
+                it->next = NULL;
+
+                if (n > 1) {
+                    batch[n - 2]->next = it;
+                }
 
                 continue;
             }
@@ -370,19 +415,84 @@ ngx_kefu_msg_events_flush(ngx_event_t *ev)
             next = &it->next;
         }
 
-        if (ngx_kefu_msg_event_send(b->kmcf, &batch[0]->site, e, n, NULL)
+        /* sent: the call's ctx has them until its reply */
+        if (ngx_kefu_msg_event_send(b->kmcf, &batch[0]->site, e, n, NULL,
+                                    batch[0])
             != NGX_OK)
         {
-            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                          "kefu: %ui message events of site \"%V\" could "
-                          "not be sent: each conversation's next message "
-                          "puts them", n, &batch[0]->site);
-        }
-
-        while (n) {
-            ngx_free(batch[--n]);
+            ngx_kefu_msg_events_again(b, batch[0]);
         }
     }
+}
+
+
+/* events whose event_put failed: tried again by the timer, for a while */
+
+static void
+ngx_kefu_msg_events_again(ngx_kefu_msg_events_t *b,
+    ngx_kefu_msg_event_item_t *items)
+{
+    ngx_uint_t                  dropped;
+    ngx_kefu_msg_event_item_t  *it, *next;
+
+    dropped = 0;
+
+    for (it = items; it; it = next) {
+        next = it->next;
+        it->next = NULL;
+
+        if (++it->tries > NGX_KEFU_MSG_EVENT_TRIES
+            || b->again_n >= NGX_KEFU_MSG_EVENT_AGAIN_MAX)
+        {
+            dropped++;
+            ngx_free(it);
+            continue;
+        }
+
+        *b->again_last = it;
+        b->again_last = &it->next;
+        b->again_n++;
+    }
+
+    if (dropped) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: %ui message events could not be put: each "
+                      "conversation's next message puts them", dropped);
+    }
+
+    if (b->again && !b->retry.timer_set) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "kefu: %ui message events not put yet: tried again "
+                      "in %ui ms", b->again_n,
+                      (ngx_uint_t) NGX_KEFU_MSG_EVENT_RETRY);
+        ngx_add_timer(&b->retry, NGX_KEFU_MSG_EVENT_RETRY);
+    }
+}
+
+
+/* the retry timer: the events waiting go first, before the pass's own */
+
+static void
+ngx_kefu_msg_events_retry(ngx_event_t *ev)
+{
+    ngx_kefu_msg_events_t  *b = ev->data;
+
+    if (b->again == NULL) {
+        return;
+    }
+
+    *b->again_last = b->head;
+
+    if (b->head == NULL) {
+        b->last = b->again_last;
+    }
+
+    b->head = b->again;
+    b->again = NULL;
+    b->again_last = &b->again;
+    b->again_n = 0;
+
+    ngx_kefu_msg_events_flush(&b->ev);
 }
 
 
@@ -390,7 +500,8 @@ ngx_kefu_msg_events_flush(ngx_event_t *ev)
 
 static ngx_int_t
 ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf, ngx_str_t *site,
-    ngx_kefu_event_put_t *e, ngx_uint_t n, ngx_kefu_msg_event_ctx_t *heal)
+    ngx_kefu_event_put_t *e, ngx_uint_t n, ngx_kefu_msg_event_ctx_t *heal,
+    ngx_kefu_msg_event_item_t *items)
 {
     ngx_int_t                   rc;
     ngx_kefu_msg_event_ctx_t   *ctx;
@@ -406,6 +517,7 @@ ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf, ngx_str_t *site,
         }
 
         ctx->kmcf = kmcf;
+        ctx->items = items;
         ctx->heal = 0;
         ctx->site.data = ctx->data;
         ctx->site.len = site->len;
@@ -455,14 +567,20 @@ ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "kefu: message events of site \"%V\" were not "
-                      "put%s%s: each conversation's next message puts "
-                      "them", &ctx->site,
+                      "put%s%s", &ctx->site,
                       reply && reply->type == REDIS_REPLY_ERROR ? ": " : "",
                       reply && reply->type == REDIS_REPLY_ERROR
                       ? reply->str : "");
+
+        if (ctx->items) {
+            ngx_kefu_msg_events_again(ctx->kmcf->msg_events, ctx->items);
+        }
+
         ngx_free(ctx);
         return;
     }
+
+    ngx_kefu_msg_event_items_free(ctx->items);
 
     e = reply->element;
 
@@ -492,6 +610,7 @@ ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
         }
 
         h->kmcf = ctx->kmcf;
+        h->items = NULL;
         h->heal = 1;
         h->site.data = h->data;
         h->site.len = ctx->site.len;
@@ -582,7 +701,7 @@ ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd, redisReply *reply,
                   "seq %uL put again from its log (a worker died between "
                   "msg and event_put)", &ctx->conv, n, ctx->mark);
 
-    if (ngx_kefu_msg_event_send(ctx->kmcf, &ctx->site, entries, n, ctx)
+    if (ngx_kefu_msg_event_send(ctx->kmcf, &ctx->site, entries, n, ctx, NULL)
         != NGX_OK)
     {
         ngx_free(ctx);
