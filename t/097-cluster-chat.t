@@ -13,12 +13,18 @@
 #   `wait=1`: its replica takes over, chat resumes by itself, and no
 #   acknowledged message is missing afterwards. The failover time is
 #   printed, never asserted.
+# - The example bot (examples/bot/kefu_bot.py) given another master's
+#   address follows MOVED to the site's event stream and answers; the
+#   stream's master killed, it connects again and answers after the
+#   failover by itself.
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::Cluster;
 use Kefu::WS qw(jwt_hs256 kefu_connect);
 use POSIX qw(WNOHANG);
+use Kefu::API;
+use File::Temp qw(tempdir);
 
 workers(2);
 master_on();
@@ -245,3 +251,66 @@ my %in = map { ($_->{cid} // '') => 1 } @{ $h->{msgs} // [] };
 is(scalar(grep { !$in{$_} } @cids), 0, 'every acknowledged message is in the history');
 diag(sprintf "failover: master killed -> first message acknowledged again in %.1f s "
      . "(cluster-node-timeout 1000 ms, kefu_redis ping=500ms timeout=1s)", $back // -1);
+
+
+
+=== TEST 4: the example bot given another master follows MOVED to the site's stream and answers; the stream's master killed, it answers again after the failover
+--- ws
+my $http = main::http_conf();
+my ($pa) = start_host($http, "location /kefu/api/ { kefu_api; }\n");
+my $admin = api_token(secret => $main::SECRET, site => $main::SITE, role => 'admin', sub => 'boss');
+ok(api_ready("/kefu/api/sites/$main::SITE/settings", port => $pa, token => $admin), 'the API is ready');
+my ($st) = api(PUT => "/kefu/api/sites/$main::SITE/settings",
+               {bot => {enabled => JSON::PP::true(), mode => 'external'}}, port => $pa, token => $admin);
+is($st, 200, 'bot.mode external');
+
+my $key = "kefu:{s:$main::SITE}:events";
+my $smaster = $main::C->master_of_slot($main::C->slot($key));
+my ($other) = grep { $_ != $smaster } $main::C->masters;
+my $dir = tempdir(CLEANUP => 1);
+my $pid = open(my $out, '-|', "exec python3 $FindBin::Bin/../examples/bot/kefu_bot.py"
+               . " --redis 127.0.0.1:$other --api http://127.0.0.1:$pa/kefu/api"
+               . " --site $main::SITE --secret $main::SECRET 2>$dir/bot.err")
+    or die "python3: $!";
+my $ok = eval {
+    require IO::Select;
+    my $line = IO::Select->new($out)->can_read(30) ? <$out> : undef;
+    like($line, qr/^kefu_bot: reading/, 'the bot reads the stream');
+    my $err = do { local (@ARGV, $/) = ("$dir/bot.err"); <> } // '';
+    like($err, qr/moved to 127\.0\.0\.1:$smaster/, "sent by $other to the stream's master $smaster");
+
+    my ($v) = kefu_connect(port => $pa, role => 'visitor', site => $main::SITE);
+    my $ack = main::send_acked($v, {type => 'msg', cid => 's1', text => 'When is SHIPPING?'})
+        or die "no ack\n";
+    my $conv = $ack->{conv};
+    my $m = $v->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{from}{role} // '') eq 'bot' }, 30);
+    like($m && $m->{text}, qr/48 hours/, 'the bot answered');
+
+    # a visitor whose conversation is on another master than the stream:
+    # its message is stored and acknowledged while the stream's master is
+    # down, and its event waits for the failover
+    my ($w, $wconv);
+    for my $i (1 .. 40) {
+        ($w) = kefu_connect(port => $pa, role => 'visitor', site => $main::SITE);
+        my $a = main::send_acked($w, {type => 'msg', cid => "w$i", text => "hello $i"}) or die "no ack\n";
+        $wconv = $a->{conv};
+        last if $main::C->master_of_slot($main::C->slot("kefu:{c:$wconv}")) != $smaster;
+    }
+    isnt($main::C->master_of_slot($main::C->slot("kefu:{c:$wconv}")), $smaster,
+         'a conversation on another master');
+
+    ok($main::C->wait_replicated($smaster), "the stream's replica caught up");
+    $main::C->kill_master($smaster);
+    my $ack2 = main::send_acked($w, {type => 'msg', conv => $wconv, cid => 's2', text => 'shipping, while the stream is away?'});
+    ok($ack2, 'a message stored while the stream\'s master is down');
+    ok($main::C->wait_ok(60), 'a replica took over');
+    my $n = $w->wait_for(sub { $_[0]{type} eq 'msg' && ($_[0]{from}{role} // '') eq 'bot' }, 90);
+    like($n && $n->{text}, qr/48 hours/, 'the bot answered it after the failover, with no other message');
+    $err = do { local (@ARGV, $/) = ("$dir/bot.err"); <> } // '';
+    like($err, qr/connecting again|trying again/, 'after it lost its connection');
+    1;
+};
+kill 'TERM', $pid;
+waitpid $pid, 0;
+diag("the bot's stderr:\n" . (do { local (@ARGV, $/) = ("$dir/bot.err"); <> } // '')) unless $ok;
+die $@ unless $ok;

@@ -9,6 +9,13 @@ message.  Standard library only: a small RESP client, urllib, hmac.
     kefu_bot.py --redis 127.0.0.1:6379 --api http://127.0.0.1:8080/kefu/api \
                 --site shop1 --secret <site secret> [--table table.json]
 
+--redis takes one Redis, or any nodes of a Redis Cluster, comma-separated
+(host:port,host:port): the bot follows MOVED and ASK to the master that
+holds the site's stream.  When a connection drops (a restart, a
+failover) it connects again, to the last master it was sent to and
+then to each address given (give several: one of them may be the master
+that died), and reads what it had not acknowledged first; Redis answering LOADING, TRYAGAIN or CLUSTERDOWN is waited out.
+
 The table is a JSON array of {"keywords": [...], "reply"?: "...",
 "buttons"?: [{"text", "value"?}], "handoff"?: true}: an entry with
 "handoff" gives the conversation to a person after its reply
@@ -47,15 +54,25 @@ class Resp:
     """Just enough RESP2 for XGROUP, XREADGROUP and XACK."""
 
     def __init__(self, host, port, timeout=30):
+        self.addr = (host, port)
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = b""
 
-    def command(self, *args):
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, *args):
         out = [b"*%d\r\n" % len(args)]
         for a in args:
             a = a if isinstance(a, bytes) else str(a).encode()
             out.append(b"$%d\r\n%s\r\n" % (len(a), a))
         self.sock.sendall(b"".join(out))
+
+    def command(self, *args):
+        self.send(*args)
         return self.read()
 
     def _line(self):
@@ -82,7 +99,7 @@ class Resp:
         if kind == b"+":
             return rest.decode()
         if kind == b"-":
-            raise RuntimeError(rest.decode())
+            raise RedisError(rest.decode())
         if kind == b":":
             return int(rest)
         if kind == b"$":
@@ -92,6 +109,84 @@ class Resp:
             n = int(rest)
             return None if n < 0 else [self.read() for _ in range(n)]
         raise RuntimeError("unexpected RESP reply: %r" % line)
+
+
+class RedisError(RuntimeError):
+    """An error reply."""
+
+
+def parse_addr(a):
+    host, port = a.strip().rsplit(":", 1)
+    return host, int(port)
+
+
+class Redis:
+    """One Redis, or the master of a cluster that holds the bot's key.
+
+    A MOVED answer moves the connection to the master it names (the slot
+    map changed, or the address given was another master); an ASK answer
+    (a slot being moved) sends that one command there after ASKING.
+    Errors that pass (LOADING after a restart, TRYAGAIN and CLUSTERDOWN
+    during a failover) and a lost connection are retried after a pause,
+    connecting again to the last master and then to each address given.
+    """
+
+    RETRY = ("LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN")
+
+    def __init__(self, addrs, log):
+        self.seeds = [parse_addr(a) for a in addrs.split(",") if a.strip()]
+        self.log = log
+        self.conn = None
+        self.master = None
+
+    def _connect(self):
+        order = ([self.master] if self.master else []) + self.seeds
+        last = None
+        for addr in order:
+            try:
+                self.conn = Resp(*addr)
+                self.master = addr
+                return
+            except OSError as e:
+                last = e
+        raise ConnectionError("no Redis of %s answers: %s"
+                              % (",".join("%s:%d" % a for a in order), last))
+
+    def drop(self):
+        if self.conn:
+            self.conn.close()
+        self.conn = None
+
+    def command(self, *args):
+        """The command's reply; redirections and passing errors handled."""
+        for _ in range(16):
+            try:
+                if self.conn is None:
+                    self._connect()
+                return self.conn.command(*args)
+            except RedisError as e:
+                word, _, rest = str(e).partition(" ")
+                if word == "MOVED":
+                    self.drop()
+                    self.master = parse_addr(rest.split()[1])
+                    self.log("kefu_bot: moved to %s:%d" % self.master)
+                    continue
+                if word == "ASK":
+                    r = Resp(*parse_addr(rest.split()[1]))
+                    try:
+                        r.command("ASKING")
+                        return r.command(*args)
+                    finally:
+                        r.close()
+                if word in self.RETRY:
+                    time.sleep(0.5)
+                    continue
+                raise
+            except (OSError, ConnectionError) as e:
+                self.drop()
+                self.log("kefu_bot: Redis: %s; connecting again" % e)
+                time.sleep(0.5)
+        raise ConnectionError("Redis: %s failed 16 times" % args[0])
 
 
 def b64url(b):
@@ -116,16 +211,24 @@ def answer(table, text):
     return None
 
 
-def post(api, site, token, path, body):
+def post(args, path, body):
+    """POSTs to the site's API; the HTTP status, 599 when nginx is away.
+
+    A token is minted for each call: a bot runs for days, a token for an
+    hour."""
     req = urllib.request.Request(
-        "%s/sites/%s/%s" % (api, site, path), data=json.dumps(body).encode(),
-        headers={"Authorization": "Bearer " + token,
+        "%s/sites/%s/%s" % (args.api, args.site, path),
+        data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer "
+                 + service_token(args.site, args.secret),
                  "Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+    except (urllib.error.URLError, OSError):
+        return 599
 
 
 def main():
@@ -144,50 +247,84 @@ def main():
         with open(args.table, encoding="utf-8") as f:
             table = json.load(f)
 
-    host, port = args.redis.rsplit(":", 1)
-    r = Resp(host, int(port))
-    key = "kefu:{s:%s}:events" % args.site
-    try:
-        r.command("XGROUP", "CREATE", key, args.group, "$", "MKSTREAM")
-    except RuntimeError as e:
-        if "BUSYGROUP" not in str(e):
-            raise
-    token = service_token(args.site, args.secret)
-    print("kefu_bot: reading %s as %s" % (key, args.group), flush=True)
+    def log(line):
+        print(line, file=sys.stderr, flush=True)
 
-    # what this consumer had not acknowledged first ("0"), then new entries
+    r = Redis(args.redis, log)
+    key = "kefu:{s:%s}:events" % args.site
+    group_made = False
+
+    # what this consumer had not acknowledged first ("0"), then new
+    # entries (">"); back to "0" after a lost connection or an entry left
+    # unanswered, so that nothing read is dropped
     start = "0"
     while True:
-        reply = r.command("XREADGROUP", "GROUP", args.group, "bot-1",
-                          "COUNT", 100, "BLOCK", 5000, "STREAMS", key, start)
-        entries = reply[0][1] if reply else []
-        if start == "0" and not entries:
-            start = ">"
+        try:
+            if not group_made:
+                try:
+                    r.command("XGROUP", "CREATE", key, args.group, "$",
+                              "MKSTREAM")
+                except RedisError as e:
+                    if "BUSYGROUP" not in str(e):
+                        raise
+                group_made = True
+                print("kefu_bot: reading %s as %s" % (key, args.group),
+                      flush=True)
+            start = serve(r, key, args, table, start)
+        except RedisError as e:
+            # the stream or its group gone (a failover that lost them, an
+            # erasure): made again; anything else is a bug to see
+            if "NOGROUP" not in str(e):
+                raise
+            log("kefu_bot: %s; making the group again" % e)
+            group_made = False
+            start = "0"
+        except (OSError, ConnectionError) as e:
+            log("kefu_bot: %s; trying again" % e)
+            r.drop()
+            start = "0"
+            time.sleep(1)
+
+
+def serve(r, key, args, table, start):
+    """Reads and answers one batch of entries; returns where to read next."""
+    reply = r.command("XREADGROUP", "GROUP", args.group, "bot-1",
+                      "COUNT", 100, "BLOCK", 5000, "STREAMS", key, start)
+    entries = reply[0][1] if reply else []
+    if start == "0" and not entries:
+        return ">"
+    unanswered = False
+    for entry_id, fields in entries:
+        # a pending entry the stream's MAXLEN trimmed away has no fields
+        f = dict(zip(fields[0::2], fields[1::2])) if fields else {}
+        if f.get(b"event") == b"msg" and not handle(f, entry_id, args, table):
+            # not done (the API failed): left unacknowledged, read again
+            unanswered = True
             continue
-        for entry_id, fields in entries:
-            f = dict(zip(fields[0::2], fields[1::2]))
-            if f.get(b"event") == b"msg":
-                m = json.loads(f[b"data"])
-                if m.get("from", {}).get("role") == "visitor":
-                    hit = answer(table, m.get("text", ""))
-                    st = 200
-                    if hit and hit.get("reply"):
-                        body = {"cid": "x:" + entry_id.decode(),
-                                "text": hit["reply"],
-                                "from": {"role": "bot", "id": "bot",
-                                         "name": args.name}}
-                        if hit.get("buttons"):
-                            body["buttons"] = hit["buttons"]
-                        st = post(args.api, args.site, token,
-                                  "convs/%s/messages" % m["conv"], body)
-                    if hit and hit.get("handoff") and st < 500:
-                        # to a person: routed like a new conversation
-                        st = post(args.api, args.site, token,
-                                  "convs/%s/handoff" % m["conv"], {})
-                    if st >= 500:
-                        # not done: left unacknowledged, read again
-                        continue
-            r.command("XACK", key, args.group, entry_id)
+        r.command("XACK", key, args.group, entry_id)
+    if unanswered:
+        time.sleep(1)
+        return "0"
+    return start
+
+
+def handle(f, entry_id, args, table):
+    """Answers a msg entry from the table; False when the API failed."""
+    m = json.loads(f[b"data"])
+    if m.get("from", {}).get("role") != "visitor":
+        return True
+    hit = answer(table, m.get("text", ""))
+    st = 200
+    if hit and hit.get("reply"):
+        body = {"cid": "x:" + entry_id.decode(), "text": hit["reply"],
+                "from": {"role": "bot", "id": "bot", "name": args.name}}
+        if hit.get("buttons"):
+            body["buttons"] = hit["buttons"]
+        st = post(args, "convs/%s/messages" % m["conv"], body)
+    if hit and hit.get("handoff") and st < 500:
+        # to a person: routed like a new conversation
+        st = post(args, "convs/%s/handoff" % m["conv"], {})
+    return st < 500
 
 
 if __name__ == "__main__":
