@@ -1,6 +1,7 @@
 # The harness itself (t/Kefu.pm): under scripts/test --cluster and
 # --cluster3 every nginx the tests start names the tests' Redis with
-# "kefu_redis cluster", however the test wrote its port; a block whose
+# "kefu_redis cluster", under --sentinel with "kefu_redis sentinel" and
+# the run's Sentinels, however the test wrote its port; a block whose
 # code waits for ever fails after a bound, with a message saying so.
 use strict;
 use warnings;
@@ -28,8 +29,30 @@ use t::Kefu ();
 }
 {
     local $ENV{TEST_NGINX_REDIS_CLUSTER};
+    local $ENV{TEST_NGINX_REDIS_SENTINEL};
     is(t::Kefu::cluster_conf("kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;"),
        "kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;", 'one Redis: unchanged');
+}
+
+# scripts/test --sentinel: the tests' Redis (the master) named through the
+# run's Sentinels, however the test wrote its port, the options kept; a
+# Redis of the test's own and a port that begins the same left alone
+{
+    local $ENV{TEST_NGINX_REDIS_CLUSTER};
+    local $ENV{TEST_NGINX_REDIS_SENTINEL} = 'kefu77 127.0.0.1:7001 127.0.0.1:7002 127.0.0.1:7003';
+    local $ENV{TEST_NGINX_REDIS_PORT} = 6401;
+    my $c = \&t::Kefu::cluster_conf;
+    my $s = 'kefu_redis sentinel kefu77 127.0.0.1:7001 127.0.0.1:7002 127.0.0.1:7003';
+    is($c->("kefu_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;"), "$s;", 'sentinel: the port as a variable');
+    is($c->("kefu_redis 127.0.0.1:6401 timeout=1s wait=1;"), "$s timeout=1s wait=1;",
+       'sentinel: the port as a number, the options kept');
+    is($c->("a;\n    kefu_redis  127.0.0.1:6401;\nb;"), "a;\n    $s;\nb;", 'sentinel: inside a configuration');
+    is($c->("kefu_redis 127.0.0.1:64011;"), "kefu_redis 127.0.0.1:64011;", 'sentinel: another port that begins the same: left alone');
+    is($c->("kefu_redis 127.0.0.1:\$TEST_NGINX_OWN_REDIS_PORT;"), "kefu_redis 127.0.0.1:\$TEST_NGINX_OWN_REDIS_PORT;",
+       'sentinel: a Redis of the test\'s own: left alone');
+    ok(t::Kefu::names_tests_redis("$s;"), 'sentinel: the run\'s Sentinels name the tests\' Redis');
+    ok(!t::Kefu::names_tests_redis("kefu_redis sentinel other 127.0.0.1:7001;"), 'sentinel: a set-up of the test\'s own does not');
+    ok(!t::Kefu::names_tests_redis("$s;", 'cluster'), 'sentinel: not a cluster seed');
 }
 
 # the fixture, with a bound of 2 s: its first block fails saying why, the

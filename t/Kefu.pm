@@ -45,6 +45,17 @@ BEGIN {
             print STDERR "# $file runs against one plain Redis on this cluster run: $why\n";
         }
     }
+    # scripts/test --sentinel: a file of its SENTINEL_PLAIN list names the
+    # master directly (a plain Redis), and says so
+    if ($ENV{TEST_NGINX_REDIS_SENTINEL}) {
+        (my $file = File::Basename::basename($0)) =~ s/\.t\z//;
+        for (split /\n/, $ENV{KEFU_SENTINEL_PLAIN} // '') {
+            my ($name, $why) = split /\|/, $_, 2;
+            next unless $name eq $file;
+            delete $ENV{TEST_NGINX_REDIS_SENTINEL};
+            print STDERR "# $file names the master directly on this Sentinel run: $why\n";
+        }
+    }
 
     unless (eval { require Test::Nginx::Socket; 1 }) {
         unshift @INC, "$Root/t/runner";
@@ -201,15 +212,20 @@ sub nginx_pid {
 }
 
 # scripts/test --cluster and --cluster3: the tests' Redis is a cluster's
-# seed, named with "kefu_redis cluster" (Kefu::Net::cluster_conf: the
+# seed, named with "kefu_redis cluster"; --sentinel: a Sentinel set-up's
+# master, named with "kefu_redis sentinel" (Kefu::Net::cluster_conf: the
 # files that write an nginx.conf of their own use it too)
 sub cluster_conf { Kefu::Net::cluster_conf(@_) }
 
 # does the text's kefu_redis name a Redis of the run's (any
-# $TEST_NGINX_*REDIS_PORT), or with 'cluster' the tests' cluster seed?
+# $TEST_NGINX_*REDIS_PORT, or the run's Sentinels under --sentinel), or
+# with 'cluster' the tests' cluster seed?
 sub names_tests_redis {
     my ($text, $cluster) = @_;
     my $port = $ENV{TEST_NGINX_REDIS_PORT} // '';
+    my $sentinel = $ENV{TEST_NGINX_REDIS_SENTINEL};
+    return 1 if !$cluster && $sentinel
+                && $text =~ /kefu_redis\s+sentinel\s+\Q$sentinel\E(?![\w:])/;
     return $text =~ /kefu_redis\s+cluster\s+127\.0\.0\.1:(?:\$TEST_NGINX_REDIS_PORT\b|\Q$port\E(?!\d))/
         if $cluster;
     return $text =~ /kefu_redis\s+(?:cluster\s+)?127\.0\.0\.1:(?:\$TEST_NGINX_\w*REDIS_PORT|\Q$port\E(?!\d))/;
@@ -221,7 +237,8 @@ sub names_tests_redis {
 my $cluster_pp = sub {
     my $block = shift;
     $block->set_value('http_config', cluster_conf($block->http_config))
-        if $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $block->http_config;
+        if ($ENV{TEST_NGINX_REDIS_CLUSTER} || $ENV{TEST_NGINX_REDIS_SENTINEL})
+           && defined $block->http_config;
 };
 {
     no warnings 'redefine';

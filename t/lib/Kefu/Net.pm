@@ -249,18 +249,26 @@ sub _resp {
 }
 
 # scripts/test --cluster and --cluster3: the tests' Redis is a cluster's
-# seed, named with "kefu_redis cluster".  Every nginx the tests start
-# goes through here (a block's, start_host's, a file's own nginx.conf), and the tests' Redis is
-# named either as $TEST_NGINX_REDIS_PORT or as its number (Perl code that
-# interpolated $ENV{TEST_NGINX_REDIS_PORT}); a Redis of the test's own, on
-# another port, is left alone
+# seed, named with "kefu_redis cluster"; scripts/test --sentinel: it is a
+# Sentinel set-up's master, named with "kefu_redis sentinel <name> <the
+# Sentinels>" (TEST_NGINX_REDIS_SENTINEL).  Every nginx the tests start
+# goes through here (a block's, start_host's, a file's own nginx.conf),
+# and the tests' Redis is named either as $TEST_NGINX_REDIS_PORT or as its
+# number (Perl code that interpolated $ENV{TEST_NGINX_REDIS_PORT}); a
+# Redis of the test's own, on another port, is left alone, and so are the
+# options after the address
 sub cluster_conf {
     my ($text) = @_;
-    return $text unless $ENV{TEST_NGINX_REDIS_CLUSTER} && defined $text;
+    my $sentinel = $ENV{TEST_NGINX_REDIS_SENTINEL};
+    return $text unless ($ENV{TEST_NGINX_REDIS_CLUSTER} || $sentinel) && defined $text;
     my $port = $ENV{TEST_NGINX_REDIS_PORT} // '';
     my $ours = qr/\$TEST_NGINX_REDIS_PORT\b|\$\{TEST_NGINX_REDIS_PORT\}/;
     $ours = qr/$ours|\Q$port\E(?!\d)/ if $port =~ /^\d+\z/;
-    $text =~ s/kefu_redis\s+(127\.0\.0\.1:(?:$ours))/kefu_redis cluster $1/g;
+    if ($ENV{TEST_NGINX_REDIS_CLUSTER}) {
+        $text =~ s/kefu_redis\s+(127\.0\.0\.1:(?:$ours))/kefu_redis cluster $1/g;
+    } else {
+        $text =~ s/kefu_redis\s+127\.0\.0\.1:(?:$ours)(?![\w:])/kefu_redis sentinel $sentinel/g;
+    }
     return $text;
 }
 
