@@ -52,14 +52,14 @@
 #define NGX_KEFU_ERASE_HITS     64
 
 /* the event stream's cap, as lua/lib/kefu_event.lua has it */
-#define NGX_KEFU_ERASE_EVENTS_MAX  "100000"
+#define NGX_KEFU_ERASE_EVENTS_MAX  100000
 
 /* an erasure's rounds over the visitor's index before it gives up */
 #define NGX_KEFU_ERASE_ROUNDS   4
 
 
 typedef struct {
-    ngx_str_t                    key;
+    ngx_str_t                    key;         /* none for FILE */
     ngx_str_t                    arg;         /* the conv, or the sha */
     ngx_uint_t                   what;        /* NGX_KEFU_ERASE_* */
     ngx_uint_t                   list;        /* DELS: which of dels[] */
@@ -152,22 +152,12 @@ static ngx_int_t ngx_kefu_erase_visitor_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_kefu_search_terms_t *ngx_kefu_erase_visitor_terms(
     ngx_http_request_t *r, ngx_kefu_api_t *api, redisReply *reply);
-static ngx_uint_t ngx_kefu_erase_visitor_keys(ngx_http_request_t *r,
-    ngx_kefu_api_t *api, ngx_kefu_search_terms_t *t, const char **argv,
-    size_t *lens);
-static ngx_int_t ngx_kefu_erase_visitor_event(ngx_http_request_t *r,
-    ngx_kefu_api_t *api, const char **argv, size_t *lens);
 static ngx_int_t ngx_kefu_erase_visitor_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_push(ngx_http_request_t *r,
     ngx_kefu_erase_t *e, ngx_uint_t what, ngx_str_t *key, ngx_str_t *arg);
 static ngx_int_t ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key,
     const char *fmt, ...);
-static ngx_int_t ngx_kefu_erase_own_keys(ngx_http_request_t *r,
-    ngx_kefu_api_t *api, const char **argv, size_t *lens);
-static ngx_int_t ngx_kefu_erase_conv_args(ngx_http_request_t *r,
-    ngx_kefu_api_t *api, ngx_str_t *conv, const char **suffix,
-    const char **argv, size_t *lens);
 
 
 /* GET .../visitors/<visitor>/export */
@@ -175,9 +165,7 @@ static ngx_int_t ngx_kefu_erase_conv_args(ngx_http_request_t *r,
 ngx_int_t
 ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
 {
-    u_char              n[NGX_INT_T_LEN];
-    size_t              lens[4];
-    const char         *argv[4];
+    ngx_kefu_call_t     call;
     ngx_kefu_erase_t   *e;
     ngx_pool_cleanup_t *cln;
 
@@ -197,15 +185,15 @@ ngx_kefu_api_export(ngx_http_request_t *r, ngx_kefu_api_t *api, json_t *body)
     cln->handler = ngx_kefu_api_export_cleanup;
     cln->data = e;
 
-    if (ngx_kefu_erase_own_keys(r, api, argv, lens) != NGX_OK) {
+    if (ngx_kefu_export_visitor_args(&call, &api->site->name, &api->id,
+                                     NGX_KEFU_EXPORT_CONVS)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[3] = (char *) n;
-    lens[3] = ngx_sprintf(n, "%ui", (ngx_uint_t) NGX_KEFU_EXPORT_CONVS) - n;
-
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_export_visitor, 3, 4,
-                                  argv, lens, ngx_kefu_api_export_visitor);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_export_visitor, &call,
+                                  ngx_kefu_api_export_visitor);
 }
 
 
@@ -312,13 +300,10 @@ failed:
 static ngx_int_t
 ngx_kefu_api_export_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    size_t              lens[6];
     json_t             *doc;
     ngx_str_t           conv;
-    const char         *argv[6];
+    ngx_kefu_call_t     call;
     ngx_kefu_erase_t   *e;
-
-    static const char  *keys[] = { "", ":log", ":assignments", ":joined" };
 
     e = api->data;
 
@@ -340,12 +325,14 @@ ngx_kefu_api_export_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return ngx_kefu_api_export_next(r, api);
     }
 
-    if (ngx_kefu_erase_conv_args(r, api, &conv, keys, argv, lens) != NGX_OK) {
+    if (ngx_kefu_export_conv_args(&call, &conv, &api->site->name, &api->id)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_export_conv, 4, 6,
-                                  argv, lens, ngx_kefu_api_export_conv);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_export_conv, &call,
+                                  ngx_kefu_api_export_conv);
 }
 
 
@@ -716,22 +703,19 @@ ngx_kefu_erase_peeked(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static ngx_int_t
 ngx_kefu_erase_conv(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    size_t              lens[6];
-    const char         *argv[6];
+    ngx_kefu_call_t     call;
     ngx_kefu_erase_t   *e;
-
-    static const char  *keys[] = { "", ":log", ":joined", ":assignments" };
 
     e = api->data;
 
-    if (ngx_kefu_erase_conv_args(r, api, &e->conv, keys, argv, lens)
+    if (ngx_kefu_erase_conv_args(&call, &e->conv, &api->site->name, &api->id)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_conv, 4, 6, argv,
-                                  lens, ngx_kefu_erase_conv_done);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_erase_conv, &call,
+                                  ngx_kefu_erase_conv_done);
 }
 
 
@@ -958,11 +942,12 @@ ngx_kefu_erase_refs_files(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *files)
 {
     size_t              i;
-    ngx_str_t           key, arg;
+    ngx_str_t           arg, none;
     redisReply         *el;
     ngx_kefu_erase_t   *e;
 
     e = api->data;
+    ngx_str_null(&none);
 
     for (i = 0; i < files->elements; i++) {
         el = files->element[i];
@@ -979,10 +964,9 @@ ngx_kefu_erase_refs_files(ngx_http_request_t *r, ngx_kefu_api_t *api,
         ngx_memcpy(arg.data, el->str, NGX_KEFU_SHA256_HEX);
         arg.len = NGX_KEFU_SHA256_HEX;
 
-        if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:file:%V",
-                               &api->site->name, &arg) != NGX_OK
-            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_FILE, &key, &arg)
-               != NGX_OK)
+        /* the file's keys: its script's builder (ngx_kefu_erase_file_args) */
+        if (ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_FILE, &none, &arg)
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -1188,30 +1172,19 @@ static ngx_int_t
 ngx_kefu_erase_step_file(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_kefu_erase_step_t *s)
 {
-    size_t              lens[4];
-    ngx_str_t           files;
-    const char         *argv[4];
+    ngx_kefu_call_t     call;
     ngx_kefu_erase_t   *e;
 
     e = api->data;
 
-    if (ngx_kefu_erase_key(r, &files, "kefu:{s:%V}:files", &api->site->name)
+    if (ngx_kefu_erase_file_args(&call, &api->site->name, &s->arg, &e->conv)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = (char *) s->key.data;
-    lens[0] = s->key.len;
-    argv[1] = (char *) files.data;
-    lens[1] = files.len;
-    argv[2] = (char *) e->conv.data;
-    lens[2] = e->conv.len;
-    argv[3] = (char *) s->arg.data;
-    lens[3] = s->arg.len;
-
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_file, 2, 4, argv,
-                                  lens, ngx_kefu_erase_step_done);
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_erase_file, &call,
+                                  ngx_kefu_erase_step_done);
 }
 
 
@@ -1351,40 +1324,49 @@ static ngx_int_t
 ngx_kefu_erase_visitor_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    size_t                   *lens;
-    ngx_uint_t                n;
-    const char              **argv;
+    u_char                   *p;
+    ngx_int_t                 rc;
+    ngx_str_t                 data;
+    ngx_kefu_erase_t         *e;
+    ngx_kefu_terms_call_t     call;
     ngx_kefu_search_terms_t  *t;
+
+    e = api->data;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         return ngx_kefu_api_unavailable(r);
     }
 
     t = ngx_kefu_erase_visitor_terms(r, api, reply);
-    if (t == NULL) {
+    data.data = ngx_pnalloc(r->pool, api->id.len + api->sub.len
+                                     + NGX_INT_T_LEN + 64);
+
+    if (t == NULL || data.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* 7 keys, a key a term, 5 arguments */
-    argv = ngx_palloc(r->pool, (12 + t->n) * (sizeof(char *)
-                                              + sizeof(size_t)));
-    if (argv == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* visitor.erased's data; ids are of [A-Za-z0-9._:@-]: nothing to
+     * escape */
+    p = ngx_sprintf(data.data,
+                    "{\"visitor\":\"%V\",\"convs\":%ui,\"by\":\"%V\"}",
+                    &api->id, e->erased, &api->sub);
+    data.len = p - data.data;
 
-    lens = (size_t *) (argv + 12 + t->n);
-
-    n = ngx_kefu_erase_visitor_keys(r, api, t, argv, lens);
-
-    if (n == 0
-        || ngx_kefu_erase_visitor_event(r, api, argv + n, lens + n) != NGX_OK)
+    if (ngx_kefu_erase_visitor_args(&call, &api->site->name, &api->id,
+                                    t->term, t->n, ngx_time() / 3600,
+                                    ngx_kefu_now_ms(), &data,
+                                    NGX_KEFU_ERASE_EVENTS_MAX, e->erased)
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_visitor, (int) n,
-                                  (int) n + 5, argv, lens,
-                                  ngx_kefu_erase_visitor_done);
+    rc = ngx_kefu_api_eval_keys(r, &ngx_kefu_script_erase_visitor,
+                                call.nkeys, call.argc, call.argv, call.lens,
+                                ngx_kefu_erase_visitor_done);
+    ngx_free(call.argv);
+
+    return rc;
 }
 
 
@@ -1413,97 +1395,6 @@ ngx_kefu_erase_visitor_terms(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_decref(contact);
 
     return t;
-}
-
-
-/*
- * erase_visitor's keys: the visitor's own, the site's event stream, the
- * upload counts of the last three hours, and the ix:v:<term> sets the
- * visitor is in, as indexing named them.  Returns how many, 0 on failure.
- */
-
-static ngx_uint_t
-ngx_kefu_erase_visitor_keys(ngx_http_request_t *r, ngx_kefu_api_t *api,
-    ngx_kefu_search_terms_t *t, const char **argv, size_t *lens)
-{
-    u_char      *p;
-    int64_t      hour;
-    ngx_str_t    k[4];
-    ngx_uint_t   i;
-
-    hour = ngx_time() / 3600;
-
-    p = ngx_pnalloc(r->pool, t->n * (sizeof("kefu:{s:}:ix:v:") - 1
-                                     + api->site->name.len)
-                             + (t->last - t->buf) + 1);
-    if (p == NULL) {
-        return 0;
-    }
-
-    if (ngx_kefu_erase_own_keys(r, api, argv, lens) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[0], "kefu:{s:%V}:events",
-                              &api->site->name) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[1], "kefu:{s:%V}:v:%V:uploads:%L",
-                              &api->site->name, &api->id, hour) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[2], "kefu:{s:%V}:v:%V:uploads:%L",
-                              &api->site->name, &api->id, hour - 1) != NGX_OK
-        || ngx_kefu_erase_key(r, &k[3], "kefu:{s:%V}:v:%V:uploads:%L",
-                              &api->site->name, &api->id, hour - 2) != NGX_OK)
-    {
-        return 0;
-    }
-
-    for (i = 0; i < 4; i++) {
-        argv[3 + i] = (char *) k[i].data;
-        lens[3 + i] = k[i].len;
-    }
-
-    for (i = 0; i < t->n; i++) {
-        argv[7 + i] = (char *) p;
-        p = ngx_sprintf(p, "kefu:{s:%V}:ix:v:%V", &api->site->name,
-                        &t->term[i]);
-        lens[7 + i] = p - (u_char *) argv[7 + i];
-    }
-
-    return 7 + t->n;
-}
-
-
-/* erase_visitor's arguments: visitor.erased's time and data, the stream's
- * cap, whether conversations went, the visitor */
-
-static ngx_int_t
-ngx_kefu_erase_visitor_event(ngx_http_request_t *r, ngx_kefu_api_t *api,
-    const char **argv, size_t *lens)
-{
-    u_char             *ts, *data, *p;
-    ngx_kefu_erase_t   *e;
-
-    e = api->data;
-
-    ts = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    data = ngx_pnalloc(r->pool, api->id.len + NGX_INT_T_LEN + 64);
-
-    if (ts == NULL || data == NULL) {
-        return NGX_ERROR;
-    }
-
-    argv[0] = (char *) ts;
-    lens[0] = ngx_sprintf(ts, "%L", ngx_kefu_now_ms()) - ts;
-
-    /* ids are of [A-Za-z0-9._:@-]: nothing to escape */
-    p = ngx_sprintf(data, "{\"visitor\":\"%V\",\"convs\":%ui,\"by\":\"%V\"}",
-                    &api->id, e->erased, &api->sub);
-    argv[1] = (char *) data;
-    lens[1] = p - data;
-    argv[2] = NGX_KEFU_ERASE_EVENTS_MAX;
-    lens[2] = sizeof(NGX_KEFU_ERASE_EVENTS_MAX) - 1;
-    argv[3] = e->erased ? "1" : "0";
-    lens[3] = 1;
-    argv[4] = (char *) api->id.data;
-    lens[4] = api->id.len;
-
-    return NGX_OK;
 }
 
 
@@ -1588,66 +1479,6 @@ ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key, const char *fmt,
     }
 
     ngx_memcpy(key->data, buf, key->len);
-
-    return NGX_OK;
-}
-
-
-/* the visitor's own keys: its record, its pages, its conversations */
-
-static ngx_int_t
-ngx_kefu_erase_own_keys(ngx_http_request_t *r, ngx_kefu_api_t *api,
-    const char **argv, size_t *lens)
-{
-    ngx_str_t   k;
-    ngx_uint_t  i;
-
-    static const char  *suffix[] = { "", ":pages", ":convs" };
-
-    for (i = 0; i < 3; i++) {
-        if (ngx_kefu_erase_key(r, &k, "kefu:{s:%V}:v:%V%s", &api->site->name,
-                               &api->id, suffix[i])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        argv[i] = (char *) k.data;
-        lens[i] = k.len;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A conversation's script call (export_conv, erase_conv): its four keys,
- * kefu:{c:<conv>} and the suffixes given, in the order the script
- * declares them; then the site and the visitor.
- */
-
-static ngx_int_t
-ngx_kefu_erase_conv_args(ngx_http_request_t *r, ngx_kefu_api_t *api,
-    ngx_str_t *conv, const char **suffix, const char **argv, size_t *lens)
-{
-    ngx_str_t   k;
-    ngx_uint_t  i;
-
-    for (i = 0; i < 4; i++) {
-        if (ngx_kefu_erase_key(r, &k, "kefu:{c:%V}%s", conv, suffix[i])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        argv[i] = (char *) k.data;
-        lens[i] = k.len;
-    }
-
-    argv[4] = (char *) api->site->name.data;
-    lens[4] = api->site->name.len;
-    argv[5] = (char *) api->id.data;
-    lens[5] = api->id.len;
 
     return NGX_OK;
 }

@@ -36,7 +36,16 @@ static int ngx_kefu_event_put_argv(ngx_kefu_event_put_call_t *c, int k,
     ngx_str_t *site, ngx_kefu_event_put_t *e, ngx_uint_t n);
 static void ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
     const char *suffix);
+static void ngx_kefu_call_visitor_key(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, const char *suffix);
 static void ngx_kefu_call_str(ngx_kefu_call_t *c, ngx_str_t *s);
+static u_char *ngx_kefu_terms_call_alloc(ngx_kefu_terms_call_t *c,
+    ngx_uint_t argc, size_t bytes);
+static u_char *ngx_kefu_terms_call_fmt(ngx_kefu_terms_call_t *c,
+    ngx_uint_t key, u_char *p, const char *fmt, ...);
+static void ngx_kefu_terms_call_str(ngx_kefu_terms_call_t *c, ngx_str_t *s);
+static size_t ngx_kefu_terms_call_bytes(ngx_str_t *site, ngx_str_t *term,
+    ngx_uint_t n);
 static void ngx_kefu_call_int(ngx_kefu_call_t *c, int64_t n);
 static ngx_int_t ngx_kefu_call_done(ngx_kefu_call_t *c);
 
@@ -1219,6 +1228,267 @@ ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t mark,
     ngx_kefu_call_int(c, (int64_t) count);
 
     return ngx_kefu_call_done(c);
+}
+
+
+/* a visitor's key "kefu:{s:<site>}:v:<visitor><suffix>" */
+
+static void
+ngx_kefu_call_visitor_key(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, const char *suffix)
+{
+    u_char  tail[sizeof(":v::convs") + NGX_KEFU_MAX_ID_LEN];
+
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN
+        || ngx_strlen(suffix) > sizeof(":convs") - 1)
+    {
+        c->overflow = 1;
+        return;
+    }
+
+    *ngx_sprintf(tail, ":v:%V%s", visitor, suffix) = '\0';
+    ngx_kefu_call_key(c, 's', site, (const char *) tail);
+}
+
+
+/* KEYS: the visitor's hash, page trail, conversations; ARGV: how many
+ * conversations */
+
+ngx_int_t
+ngx_kefu_export_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_uint_t convs)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_visitor_key(c, site, visitor, "");
+    ngx_kefu_call_visitor_key(c, site, visitor, ":pages");
+    ngx_kefu_call_visitor_key(c, site, visitor, ":convs");
+    ngx_kefu_call_int(c, (int64_t) convs);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation's hash, log, assignments, joined; ARGV: site,
+ * visitor */
+
+ngx_int_t
+ngx_kefu_export_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *site, ngx_str_t *visitor)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_key(c, 'c', conv, ":assignments");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, visitor);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the conversation's hash, log, joined, assignments; ARGV: site,
+ * visitor */
+
+ngx_int_t
+ngx_kefu_erase_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *site, ngx_str_t *visitor)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_key(c, 'c', conv, ":assignments");
+    ngx_kefu_call_str(c, site);
+    ngx_kefu_call_str(c, visitor);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the file's references, the site's files; ARGV: conv, sha */
+
+ngx_int_t
+ngx_kefu_erase_file_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *sha,
+    ngx_str_t *conv)
+{
+    u_char  tail[sizeof(":file:") + NGX_KEFU_SHA256_HEX];
+
+    if (sha->len != NGX_KEFU_SHA256_HEX) {
+        return NGX_ERROR;
+    }
+
+    *ngx_sprintf(tail, ":file:%V", sha) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, (const char *) tail);
+    ngx_kefu_call_key(c, 's', site, ":files");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_str(c, sha);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * A terms call of argc arguments and the bytes its keys and numbers take:
+ * where those bytes start, NULL on failure
+ */
+
+static u_char *
+ngx_kefu_terms_call_alloc(ngx_kefu_terms_call_t *c, ngx_uint_t argc,
+    size_t bytes)
+{
+    u_char  *mem;
+
+    mem = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)) + bytes,
+                    ngx_cycle->log);
+    if (mem == NULL) {
+        return NULL;
+    }
+
+    c->argv = (const char **) mem;
+    c->lens = (size_t *) (c->argv + argc);
+    c->nkeys = 0;
+    c->argc = 0;
+
+    return (u_char *) (c->lens + argc);
+}
+
+
+/* a key or a number written at p; returns its end */
+
+static u_char *
+ngx_kefu_terms_call_fmt(ngx_kefu_terms_call_t *c, ngx_uint_t key, u_char *p,
+    const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    c->argv[c->argc] = (const char *) p;
+    p = ngx_vslprintf(p, (u_char *) -1, fmt, args);
+    c->lens[c->argc] = p - (u_char *) c->argv[c->argc];
+    va_end(args);
+
+    c->argc++;
+
+    if (key) {
+        c->nkeys++;
+    }
+
+    return p;
+}
+
+
+static void
+ngx_kefu_terms_call_str(ngx_kefu_terms_call_t *c, ngx_str_t *s)
+{
+    c->argv[c->argc] = s->len ? (const char *) s->data : "";
+    c->lens[c->argc] = s->len;
+    c->argc++;
+}
+
+
+/* the bytes of n term keys "kefu:{s:<site>}:ix:v:<term>" */
+
+static size_t
+ngx_kefu_terms_call_bytes(ngx_str_t *site, ngx_str_t *term, ngx_uint_t n)
+{
+    size_t      bytes;
+    ngx_uint_t  i;
+
+    bytes = n * (sizeof("kefu:{s:}:ix:v:") - 1 + site->len);
+
+    for (i = 0; i < n; i++) {
+        bytes += term[i].len;
+    }
+
+    return bytes;
+}
+
+
+/* KEYS: the terms' ix:v keys; ARGV: member, ts, ttl, cap, cut */
+
+ngx_int_t
+ngx_kefu_search_index_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
+    ngx_str_t *term, ngx_uint_t n, ngx_str_t *member, int64_t ts,
+    time_t ttl, ngx_uint_t cap, int64_t cut)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    p = ngx_kefu_terms_call_alloc(c, n + 5,
+                                  ngx_kefu_terms_call_bytes(site, term, n)
+                                  + 4 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:ix:v:%V", site,
+                                    &term[i]);
+    }
+
+    ngx_kefu_terms_call_str(c, member);
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%L", ts);
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%T", ttl);
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", cap);
+    (void) ngx_kefu_terms_call_fmt(c, 0, p, "%L", cut);
+
+    return NGX_OK;
+}
+
+
+/*
+ * KEYS: the visitor's hash, page trail, conversations, the site's event
+ * stream, the upload counts of this hour and the two before, then the
+ * terms' ix:v keys; ARGV: ts, data, max, erased ("1", "0"), visitor
+ */
+
+ngx_int_t
+ngx_kefu_erase_visitor_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_str_t *term, ngx_uint_t n, int64_t hour,
+    int64_t ts, ngx_str_t *data, ngx_uint_t max, ngx_uint_t erased)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    static ngx_str_t  yes = ngx_string("1"), no = ngx_string("0");
+
+    p = ngx_kefu_terms_call_alloc(c, n + 12,
+                                  ngx_kefu_terms_call_bytes(site, term, n)
+                                  + 7 * (sizeof("kefu:{s:}:v::uploads:")
+                                         + site->len + visitor->len
+                                         + NGX_INT64_LEN)
+                                  + 2 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:v:%V", site, visitor);
+    p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:v:%V:pages", site,
+                                visitor);
+    p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:v:%V:convs", site,
+                                visitor);
+    p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:events", site);
+
+    for (i = 0; i < 3; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:v:%V:uploads:%L",
+                                    site, visitor, hour - (int64_t) i);
+    }
+
+    for (i = 0; i < n; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:ix:v:%V", site,
+                                    &term[i]);
+    }
+
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%L", ts);
+    ngx_kefu_terms_call_str(c, data);
+    (void) ngx_kefu_terms_call_fmt(c, 0, p, "%ui", max);
+    ngx_kefu_terms_call_str(c, erased ? &yes : &no);
+    ngx_kefu_terms_call_str(c, visitor);
+
+    return NGX_OK;
 }
 
 

@@ -348,6 +348,51 @@ ngx_int_t ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     uint64_t mark, uint64_t seq, ngx_uint_t count);
 
 
+/*
+ * A visitor's export and erasure (ngx_kefu_api_erase.c): lua/export_visitor.lua
+ * (convs: how many conversations at most), lua/export_conv.lua and
+ * lua/erase_conv.lua per conversation of the site's visitor, and
+ * lua/erase_file.lua per attachment (sha: its SHA-256 hex) that one
+ * referred to
+ */
+ngx_int_t ngx_kefu_export_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, ngx_uint_t convs);
+ngx_int_t ngx_kefu_export_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *site, ngx_str_t *visitor);
+ngx_int_t ngx_kefu_erase_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    ngx_str_t *site, ngx_str_t *visitor);
+ngx_int_t ngx_kefu_erase_file_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *sha, ngx_str_t *conv);
+
+
+/*
+ * The calls with a key for each of a visitor's search terms (term[0 ..
+ * n - 1]): lua/search_index.lua (ngx_kefu_search.c) and
+ * lua/erase_visitor.lua.  argv, lens and the keys' and numbers' bytes are
+ * one allocation: ngx_free(c->argv) once the call went.
+ */
+typedef struct {
+    int                          nkeys;
+    int                          argc;
+    const char                 **argv;
+    size_t                      *lens;
+} ngx_kefu_terms_call_t;
+
+/* member: the visitor's id; ts (ms), ttl (s), cap (postings a term), cut
+ * (ms: older postings go) */
+ngx_int_t ngx_kefu_search_index_args(ngx_kefu_terms_call_t *c,
+    ngx_str_t *site, ngx_str_t *term, ngx_uint_t n, ngx_str_t *member,
+    int64_t ts, time_t ttl, ngx_uint_t cap, int64_t cut);
+
+/* hour: the upload counts' (the last three go); ts, data: the
+ * visitor.erased event's; max: the stream's cap; erased: conversations
+ * went */
+ngx_int_t ngx_kefu_erase_visitor_args(ngx_kefu_terms_call_t *c,
+    ngx_str_t *site, ngx_str_t *visitor, ngx_str_t *term, ngx_uint_t n,
+    int64_t hour, int64_t ts, ngx_str_t *data, ngx_uint_t max,
+    ngx_uint_t erased);
+
+
 /* lua/label.lua: a rule's label on a conversation */
 ngx_int_t ngx_kefu_label_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *conv, ngx_str_t *label, ngx_uint_t max);

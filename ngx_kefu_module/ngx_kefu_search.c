@@ -760,51 +760,20 @@ static ngx_int_t
 ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_kefu_search_terms_t *t, ngx_str_t *member, int64_t ts)
 {
-    u_char      *keys, *p;
-    u_char       tsb[NGX_INT64_LEN], ttl[NGX_INT64_LEN], cap[NGX_INT_T_LEN];
-    u_char       cut[NGX_INT64_LEN];
-    size_t      *lens, prefix;
-    ngx_int_t    rc;
-    ngx_uint_t   i, nkeys, k;
-    ngx_msec_t   keep;
-    const char **argv;
-
-    nkeys = t->n;
-    prefix = sizeof("kefu:{s:}:ix:v:") - 1 + site->name.len;
-
-    argv = ngx_alloc((nkeys + 5) * (sizeof(char *) + sizeof(size_t)),
-                     ngx_cycle->log);
-    keys = ngx_alloc(t->n * prefix + (t->last - t->buf) + 1, ngx_cycle->log);
-
-    if (argv == NULL || keys == NULL) {
-        ngx_free(argv);
-        ngx_free(keys);
-        return NGX_ERROR;
-    }
-
-    lens = (size_t *) (argv + nkeys + 5);
-    k = 0;
-    p = keys;
-
-    for (i = 0; i < t->n; i++) {
-        argv[k] = (char *) p;
-        p = ngx_sprintf(p, "kefu:{s:%V}:ix:v:%V", &site->name, &t->term[i]);
-        lens[k] = p - (u_char *) argv[k];
-        k++;
-    }
+    ngx_int_t               rc;
+    ngx_msec_t              keep;
+    ngx_kefu_terms_call_t   call;
 
     keep = ngx_kefu_search_keep(kmcf, site, 1);
 
-    argv[k] = (char *) member->data;
-    lens[k++] = member->len;
-    argv[k] = (char *) tsb;
-    lens[k++] = ngx_sprintf(tsb, "%L", ts) - tsb;
-    argv[k] = (char *) ttl;
-    lens[k++] = ngx_sprintf(ttl, "%M", keep / 1000) - ttl;
-    argv[k] = (char *) cap;
-    lens[k++] = ngx_sprintf(cap, "%d", NGX_KEFU_SEARCH_POSTINGS) - cap;
-    argv[k] = (char *) cut;
-    lens[k++] = ngx_sprintf(cut, "%L", ts - (int64_t) keep) - cut;
+    if (ngx_kefu_search_index_args(&call, &site->name, t->term, t->n, member,
+                                   ts, (time_t) (keep / 1000),
+                                   NGX_KEFU_SEARCH_POSTINGS,
+                                   ts - (int64_t) keep)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     /*
      * The index is best effort: a failure is logged, the visitor stands.
@@ -814,10 +783,10 @@ ngx_kefu_search_eval(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     rc = ngx_kefu_redis_eval_follow(kmcf->redis,
                                     &ngx_kefu_script_search_index,
                                     ngx_kefu_search_indexed, NULL,
-                                    (int) nkeys, (int) k, argv, lens);
+                                    call.nkeys, call.argc, call.argv,
+                                    call.lens);
 
-    ngx_free(argv);
-    ngx_free(keys);
+    ngx_free(call.argv);
 
     if (rc != NGX_OK) {
         ngx_kefu_search_indexed(kmcf->redis, NULL, NULL);

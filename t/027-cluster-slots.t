@@ -63,6 +63,19 @@ $Kefu::Route::SITE = $SHOP;
 
 sub rcl { redis(port => $R->port, @_) }
 
+# a routing step's second and third calls (conv_apply, route_put) follow
+# the notices its first call published: true once the conversation has
+# left the site's pending set, before a block ends (nginx is stopped
+# then, and a step cut short by the exit is logged as left to the sweep)
+sub applied {
+    my ($c) = @_;
+    for (1 .. 200) {
+        return 1 unless defined rcl('ZSCORE', "kefu:{s:$SHOP}:apply", $c);
+        sleep 0.05;
+    }
+    return 0;
+}
+
 run_tests();
 
 __DATA__
@@ -711,6 +724,8 @@ my $n = $d->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{reason} // '') eq 'qu
                            && $_[0]{conv} eq $c && $_[0]{queued} });
 ok($n, 'the other group\'s agent is told it entered its queue');
 like($n && $n->{last}, qr/^on its way: x+\.\.\.$/, '... with its preview (the record\'s, in the site\'s slot)');
+ok(applied($c), 'the transfer is applied on the conversation\'s side too');
+is(rcl('HGET', "kefu:{c:$c}", 'group'), $g2, '... which is in the other group');
 --- no_error_log
 [error]
 [warn]
@@ -747,6 +762,7 @@ my $cn = $a->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c && ($_[0]
 is_deeply($cn && $cn->{labels}, ['refund'], 'routing\'s closed notice carries the labels to its agent');
 my $vn = $v->wait_for(sub { $_[0]{type} eq 'conv' && ($_[0]{state} // '') eq 'closed' });
 ok($vn && !exists $vn->{labels}, 'the visitor\'s none');
+ok(applied($c), 'the close is applied on the conversation\'s side too');
 --- no_error_log
 [error]
 [warn]

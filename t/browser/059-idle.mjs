@@ -22,7 +22,9 @@ const conn = (page) => page.waitForFunction(() => document.querySelector('#kefu-
 function idle(conv) {
   const lua = "redis.call('ZADD', KEYS[1], tonumber(ARGV[1]), ARGV[2]) "
             + "redis.call('HDEL', KEYS[2], 'cursor', 'lease', 'owner') return 1";
-  execFileSync('redis-cli', ['-p', process.env.KEFU_REDIS_PORT, 'EVAL', lua, '2',
+  // -c: on a cluster (scripts/test --cluster3) the site's slot may be
+  // another master's than the seed's, which answers MOVED
+  execFileSync('redis-cli', ['-c', '-p', process.env.KEFU_REDIS_PORT, 'EVAL', lua, '2',
     `kefu:{s:${site}}:convs`, `kefu:{s:${site}}:idle`, String(Date.now() - 120000), conv]);
 }
 

@@ -417,7 +417,9 @@ sub run_test ($) {
     for my $default (@DefaultNoErrorLog) {
         for my $pat ($default->($block)) {
             my $found = ref $pat ? ($log =~ $pat) : index($log, $pat) >= 0;
-            ok(!$found, "$name - pattern \"$pat\" should not match any line in error.log");
+            ok(!$found, "$name - pattern \"$pat\" should not match any line in error.log")
+                or diag(join '', grep { ref $pat ? $_ =~ $pat : index($_, $pat) >= 0 }
+                                 split /^/, $log);
         }
     }
 }
