@@ -221,9 +221,9 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     if (ngx_kefu_read_args(&call, &conv, &w, req->seq, ws->session_id, &h)
         != NGX_OK
-        || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_read,
-                               ngx_kefu_chat_ignore, NULL, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_read,
+                                    ngx_kefu_chat_ignore, NULL, &call)
            != NGX_OK)
     {
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
@@ -271,10 +271,9 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         if (ngx_kefu_history_who(ws, &w, who) == NGX_OK
             && ngx_kefu_history_check_args(&call, &ws->site->name, &w, &conv)
                == NGX_OK
-            && ngx_kefu_redis_eval(ws->main_conf->redis,
-                                   &ngx_kefu_script_history_check,
-                                   ngx_kefu_history_checked, ctx, call.nkeys,
-                                   call.argc, call.argv, call.lens)
+            && ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                        &ngx_kefu_script_history_check,
+                                        ngx_kefu_history_checked, ctx, &call)
                == NGX_OK)
         {
             return;
@@ -330,9 +329,9 @@ ngx_kefu_history_read(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    return ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_history,
-                               ngx_kefu_history_handler, ctx, call.nkeys,
-                               call.argc, call.argv, call.lens);
+    return ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_history,
+                                    ngx_kefu_history_handler, ctx, &call);
 }
 
 

@@ -652,9 +652,8 @@ ngx_kefu_welcome_read(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
 
     /* the index in the site's slot, then each conversation in its own */
     if (ngx_kefu_summaries_args(&call, &ws->site->name, &w, &role) != NGX_OK
-        || ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_summaries,
-                               ngx_kefu_welcome_index, wc, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(kmcf->redis, &ngx_kefu_script_summaries,
+                                    ngx_kefu_welcome_index, wc, &call)
            != NGX_OK)
     {
         ngx_kefu_welcome_handler(kmcf->redis, NULL, wc);

@@ -503,10 +503,8 @@ ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
 
         if (ngx_kefu_ev_range_args(&call, &h->conv, mark, upto,
                                    NGX_KEFU_EVENT_PUT_MAX) != NGX_OK
-            || ngx_kefu_redis_eval_follow(rd, &ngx_kefu_script_ev_range,
-                                          ngx_kefu_msg_event_range, h,
-                                          call.nkeys, call.argc, call.argv,
-                                          call.lens)
+            || ngx_kefu_redis_follow_call(rd, &ngx_kefu_script_ev_range,
+                                          ngx_kefu_msg_event_range, h, &call)
                != NGX_OK)
         {
             ngx_free(h);

@@ -837,9 +837,9 @@ ngx_kefu_settings_load(ngx_kefu_site_rt_t *rt)
     }
 
     if (ngx_kefu_settings_get_args(&call, &rt->site->name) == NGX_OK
-        && ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_settings_get,
-                               ngx_kefu_settings_loaded, rt, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        && ngx_kefu_redis_eval_call(rt->kmcf->redis,
+                                    &ngx_kefu_script_settings_get,
+                                    ngx_kefu_settings_loaded, rt, &call)
            == NGX_OK)
     {
         rt->loading = 1;
@@ -1037,9 +1037,8 @@ ngx_kefu_settings_recheck(ngx_event_t *ev)
     if (ngx_kefu_avail_args(&call, &rt->site->name, ngx_kefu_now_ms(),
                             rt->site->grace)
         == NGX_OK
-        && ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_avail,
-                               ngx_kefu_settings_online, rt, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        && ngx_kefu_redis_eval_call(rt->kmcf->redis, &ngx_kefu_script_avail,
+                                    ngx_kefu_settings_online, rt, &call)
            == NGX_OK)
     {
         rt->checking = 1;
@@ -1241,10 +1240,9 @@ ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
     if (ngx_kefu_settings_put_args(&call, &ws->site->name, &d,
                                    ngx_kefu_now_ms(), &b)
         != NGX_OK
-        || ngx_kefu_redis_eval(ws->main_conf->redis,
-                               &ngx_kefu_script_settings_put,
-                               ngx_kefu_settings_stored, ctx, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_settings_put,
+                                    ngx_kefu_settings_stored, ctx, &call)
            != NGX_OK)
     {
         json_decref(ctx->stored);
