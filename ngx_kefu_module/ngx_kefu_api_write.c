@@ -36,6 +36,8 @@ static ngx_int_t ngx_kefu_api_store_apply(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *list,
     ngx_int_t (*next)(ngx_http_request_t *r, ngx_kefu_api_t *api));
 static void ngx_kefu_api_store_applied(void *data);
+static ngx_int_t ngx_kefu_api_store_next(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, void *data);
 static ngx_int_t ngx_kefu_api_store_next_msg(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_api_store_answer(ngx_http_request_t *r,
@@ -783,30 +785,19 @@ ngx_kefu_api_store_apply(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static void
 ngx_kefu_api_store_applied(void *data)
 {
-    ngx_kefu_api_wait_t  *w = data;
+    ngx_kefu_api_resume(data, NGX_OK, ngx_kefu_api_store_next, NULL);
+}
 
-    ngx_int_t            rc;
-    ngx_kefu_api_t      *api;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+
+static ngx_int_t
+ngx_kefu_api_store_next(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    void *data)
+{
     ngx_kefu_api_msg_t  *m;
 
-    r = ngx_kefu_api_wait_done(w, NGX_OK);
-    if (r == NULL) {
-        return;
-    }
-
-    c = r->connection;
-
-    api = ngx_http_get_module_ctx(r, ngx_kefu_module);
     m = api->data;
-    rc = m->next(r, api);
 
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    ngx_http_run_posted_requests(c);
+    return m->next(r, api);
 }
 
 
