@@ -1095,10 +1095,34 @@ ngx_kefu_api_wait_done(ngx_kefu_api_wait_t *w, ngx_int_t rc)
 
 
 /*
- * The same, then the request goes on: step answers it, or starts another
- * step (NGX_DONE: not finalized); then what it posted runs.  The
- * connection is taken before step: a step may finish the request and so
- * free it (an over-limit upload's does: the use after free of ab93c20).
+ * After the call that started a step that may end within it (w->sync set
+ * to 1 before): NGX_DONE, the request waits for the outcome; NGX_OK, the
+ * outcome came in the call, *rc, and w is freed.
+ */
+
+ngx_int_t
+ngx_kefu_api_started(ngx_http_request_t *r, ngx_kefu_api_wait_t *w,
+    ngx_int_t *rc)
+{
+    if (w->sync == 2) {
+        *rc = w->rc;
+        ngx_free(w);
+        return NGX_OK;
+    }
+
+    w->sync = 0;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * An asynchronous step's outcome (ngx_kefu_api_wait_done()), then the
+ * request goes on: step answers it, or starts another step (NGX_DONE: not
+ * finalized); then what it posted runs.  The connection is taken before
+ * step: a step may finish the request and so free it (an over-limit
+ * upload's does: the use after free of ab93c20).
  */
 
 void

@@ -104,6 +104,8 @@ ngx_http_request_t *ngx_kefu_api_wait_done(ngx_kefu_api_wait_t *w,
     ngx_int_t rc);
 void ngx_kefu_api_resume(ngx_kefu_api_wait_t *w, ngx_int_t rc,
     ngx_kefu_api_step_pt step, void *data);
+ngx_int_t ngx_kefu_api_started(ngx_http_request_t *r, ngx_kefu_api_wait_t *w,
+    ngx_int_t *rc);
 ngx_int_t ngx_kefu_api_unavailable(ngx_http_request_t *r);
 
 /* the API answers with the module's one JSON writer (ngx_kefu_http.c) */

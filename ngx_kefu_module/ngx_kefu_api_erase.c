@@ -838,17 +838,11 @@ ngx_kefu_erase_close(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     ngx_kefu_route_close(api->kmcf, &actor, &args, ngx_kefu_erase_closed, w);
 
-    if (w->sync == 2) {
-        rc = w->rc;
-        ngx_free(w);
-
-        return ngx_kefu_erase_reclosed(r, api, &rc);
+    if (ngx_kefu_api_started(r, w, &rc) == NGX_DONE) {
+        return NGX_DONE;
     }
 
-    w->sync = 0;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+    return ngx_kefu_erase_reclosed(r, api, &rc);
 }
 
 

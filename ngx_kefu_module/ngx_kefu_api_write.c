@@ -740,6 +740,7 @@ ngx_kefu_api_store_apply(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *list,
     ngx_int_t (*next)(ngx_http_request_t *r, ngx_kefu_api_t *api))
 {
+    ngx_int_t             rc;
     ngx_kefu_api_msg_t   *m;
     ngx_kefu_api_wait_t  *w;
 
@@ -770,15 +771,11 @@ ngx_kefu_api_store_apply(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return next(r, api);
     }
 
-    if (w->sync == 2) {
-        ngx_free(w);
-        return next(r, api);
+    if (ngx_kefu_api_started(r, w, &rc) == NGX_DONE) {
+        return NGX_DONE;
     }
 
-    w->sync = 0;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+    return next(r, api);
 }
 
 
@@ -1063,16 +1060,11 @@ ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
                              ngx_kefu_api_action_done, w);
     }
 
-    if (w->sync == 2) {
-        rc = w->rc;
-        ngx_free(w);
-        return rc;
+    if (ngx_kefu_api_started(r, w, &rc) == NGX_DONE) {
+        return NGX_DONE;
     }
 
-    w->sync = 0;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+    return rc;
 }
 
 
