@@ -468,36 +468,6 @@ ngx_kefu_api_store_ids(ngx_kefu_main_conf_t *kmcf, ngx_kefu_api_t *api,
 }
 
 
-/*
- * the entry's tail: {"ts":..,<tail's fields>}, then "{" becomes "," to
- * follow the seq; malloc()ed by jansson, NULL on a failure
- */
-
-static char *
-ngx_kefu_api_store_tail(json_t *tail, int64_t ts)
-{
-    char    *s;
-    json_t  *t;
-
-    t = json_pack("{s:I}", "ts", (json_int_t) ts);
-    if (t == NULL || json_object_update(t, tail) != 0) {
-        json_decref(t);
-        return NULL;
-    }
-
-    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(t);
-
-    if (s == NULL) {
-        return NULL;
-    }
-
-    s[0] = ',';
-
-    return s;
-}
-
-
 /* what the site and the configuration set for a message the API writes */
 
 static void
@@ -608,7 +578,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     ts = ngx_kefu_now_ms();
 
-    s = ngx_kefu_api_store_tail(tail, ts);
+    s = ngx_kefu_msg_entry_tail(tail, ts, NULL, 0);
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

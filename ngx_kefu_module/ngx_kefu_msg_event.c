@@ -94,6 +94,36 @@ ngx_kefu_msg_eval_args(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
 }
 
 
+char *
+ngx_kefu_msg_entry_tail(json_t *tail, int64_t ts, const char *cid,
+    ngx_uint_t priv)
+{
+    char    *s;
+    json_t  *t;
+
+    t = json_pack("{s:I}", "ts", (json_int_t) ts);
+    if (t == NULL || json_object_update(t, tail) != 0
+        || (cid && json_object_set_new(t, "cid", json_string(cid)) != 0)
+        || (priv && json_object_set_new(t, "private", json_true()) != 0))
+    {
+        json_decref(t);
+        return NULL;
+    }
+
+    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(t);
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    /* "{" becomes "," to follow the seq */
+    s[0] = ',';
+
+    return s;
+}
+
+
 /*
  * msg_slot's reply: whether an event follows, and the message's code,
  * conversation and seq

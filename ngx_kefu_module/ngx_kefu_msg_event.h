@@ -44,6 +44,15 @@ void ngx_kefu_msg_eval_args(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_msg_eval_t *e);
 
 /*
+ * An entry's tail as msg stores it after the seq: ,"ts":..,<tail's
+ * fields>, then "cid" (if not NULL) and "private":true (if priv);
+ * malloc()ed by jansson (free()), NULL on a failure.  The API's and the
+ * bot's entries; a WebSocket message builds its own (ngx_kefu_msg_tail()).
+ */
+char *ngx_kefu_msg_entry_tail(json_t *tail, int64_t ts, const char *cid,
+    ngx_uint_t priv);
+
+/*
  * After msg's reply (any: only a stored message or a duplicate does
  * anything, and only in a cluster): its event put on the site's stream
  */
