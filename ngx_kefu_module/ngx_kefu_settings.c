@@ -17,6 +17,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_canned.h"
+#include "ngx_kefu_session.h"
 
 
 #define NGX_KEFU_SETTINGS_TEXT_MAX   2000
@@ -1214,7 +1215,7 @@ static void
 ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
     const char *cid)
 {
-    u_char                    by[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                    by[NGX_KEFU_WHO_LEN];
     ngx_str_t                 d, b;
     ngx_kefu_call_t           call;
     ngx_kefu_settings_ctx_t  *ctx;
@@ -1234,8 +1235,7 @@ ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
 
     d.data = (u_char *) doc;
     d.len = ngx_strlen(doc);
-    b.data = by;
-    b.len = ngx_sprintf(by, "%c:%V", "?vam"[ws->role], &ws->user_id) - by;
+    b = ngx_kefu_session_who(ws, by);
 
     if (ngx_kefu_settings_put_args(&call, &ws->site->name, &d,
                                    ngx_kefu_now_ms(), &b)
