@@ -206,7 +206,6 @@ static char *
 ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req, json_t *att,
     int64_t ts)
 {
-    char    *tail;
     json_t  *t, *from;
 
     from = json_pack("{s:s,s:s%}", "role", ngx_kefu_role_name(ws->role),
@@ -232,18 +231,9 @@ ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req, json_t *att,
         json_object_set(t, "buttons", req->buttons);
     }
 
-    tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
-    json_decref(t);
-
-    if (tail) {
-        tail[0] = ',';
-    }
-
-    return tail;
+    return ngx_kefu_msg_tail_dump(t);
 }
 
-
-/* the call's arguments from the sender and its session */
 
 /*
  * A message's attachment checked and copied for its sender
@@ -269,6 +259,8 @@ ngx_kefu_msg_attachment(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     return att;
 }
 
+
+/* the call's arguments from the sender and its session */
 
 static void
 ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
@@ -759,7 +751,6 @@ ngx_kefu_msg_route_applied(void *data)
 static char *
 ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts)
 {
-    char        *tail;
     json_t      *t;
     const char  *text;
 
@@ -772,16 +763,8 @@ ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts)
     t = json_pack("{s:I,s:{s:s,s:s},s:s,s:s}", "ts", (json_int_t) ts,
                   "from", "role", "system", "id", "greeting",
                   "text", text, "event", "greeting");
-    tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
-    json_decref(t);
 
-    if (tail == NULL) {
-        return NULL;
-    }
-
-    tail[0] = ',';
-
-    return tail;
+    return ngx_kefu_msg_tail_dump(t);
 }
 
 

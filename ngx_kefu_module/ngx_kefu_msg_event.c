@@ -98,7 +98,6 @@ char *
 ngx_kefu_msg_entry_tail(json_t *tail, int64_t ts, const char *cid,
     ngx_uint_t priv)
 {
-    char    *s;
     json_t  *t;
 
     t = json_pack("{s:I}", "ts", (json_int_t) ts);
@@ -110,15 +109,23 @@ ngx_kefu_msg_entry_tail(json_t *tail, int64_t ts, const char *cid,
         return NULL;
     }
 
-    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return ngx_kefu_msg_tail_dump(t);
+}
+
+
+char *
+ngx_kefu_msg_tail_dump(json_t *t)
+{
+    char  *s;
+
+    /* the order the fields were set in (jansson's own since 2.8) */
+    s = t ? json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(t);
 
-    if (s == NULL) {
-        return NULL;
+    if (s) {
+        /* "{" becomes "," to follow the seq */
+        s[0] = ',';
     }
-
-    /* "{" becomes "," to follow the seq */
-    s[0] = ',';
 
     return s;
 }
