@@ -51,6 +51,8 @@ static ngx_int_t ngx_kefu_api_body_json(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t **body);
 static void ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static ngx_int_t ngx_kefu_api_replied(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, void *data);
 static void ngx_kefu_api_cleanup(void *data);
 
 
@@ -1092,6 +1094,61 @@ ngx_kefu_api_wait_done(ngx_kefu_api_wait_t *w, ngx_int_t rc)
 }
 
 
+/*
+ * After the call that started a step that may end within it (w->sync set
+ * to 1 before): NGX_DONE, the request waits for the outcome; NGX_OK, the
+ * outcome came in the call, *rc, and w is freed.
+ */
+
+ngx_int_t
+ngx_kefu_api_started(ngx_http_request_t *r, ngx_kefu_api_wait_t *w,
+    ngx_int_t *rc)
+{
+    if (w->sync == 2) {
+        *rc = w->rc;
+        ngx_free(w);
+        return NGX_OK;
+    }
+
+    w->sync = 0;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * An asynchronous step's outcome (ngx_kefu_api_wait_done()), then the
+ * request goes on: step answers it, or starts another step (NGX_DONE: not
+ * finalized); then what it posted runs.  The connection is taken before
+ * step: a step may finish the request and so free it (an over-limit
+ * upload's does: the use after free of ab93c20).
+ */
+
+void
+ngx_kefu_api_resume(ngx_kefu_api_wait_t *w, ngx_int_t rc,
+    ngx_kefu_api_step_pt step, void *data)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ngx_kefu_api_wait_done(w, rc);
+    if (r == NULL) {
+        return;
+    }
+
+    c = r->connection;
+
+    rc = step(r, ngx_http_get_module_ctx(r, ngx_kefu_module), data);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
 static void
 ngx_kefu_api_cleanup(void *data)
 {
@@ -1102,48 +1159,49 @@ ngx_kefu_api_cleanup(void *data)
 }
 
 
+/* a script's reply and the done handler it goes to */
+typedef struct {
+    redisReply                  *reply;
+    ngx_kefu_api_done_pt         done;
+} ngx_kefu_api_replied_t;
+
+
 static void
 ngx_kefu_api_reply(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_api_wait_t  *w = data;
 
-    ngx_int_t              rc;
-    ngx_connection_t      *c;
-    ngx_http_request_t    *r;
-    ngx_kefu_api_done_pt   done;
+    ngx_kefu_api_replied_t  rp;
 
-    r = w->r;
-    done = w->done;
+    /* w goes in ngx_kefu_api_resume() */
+    rp.reply = reply;
+    rp.done = w->done;
 
-    if (r == NULL) {
-        ngx_free(w);
-        return;
-    }
+    ngx_kefu_api_resume(w, NGX_OK, ngx_kefu_api_replied, &rp);
+}
 
-    w->cln->handler = NULL;
-    ngx_free(w);
 
-    c = r->connection;
-    r->read_event_handler = ngx_http_block_reading;
+static ngx_int_t
+ngx_kefu_api_replied(ngx_http_request_t *r, ngx_kefu_api_t *api, void *data)
+{
+    ngx_kefu_api_replied_t  *rp = data;
+
+    redisReply  *reply;
+
+    reply = rp->reply;
 
     if (reply == NULL || ngx_kefu_redis_is_loading(reply)) {
-        rc = ngx_kefu_api_unavailable(r);
+        return ngx_kefu_api_unavailable(r);
+    }
 
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "kefu: API script failed: %*s", reply->len, reply->str);
-        rc = ngx_kefu_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                "internal", "storage refused the request");
-
-    } else {
-        rc = done(r, ngx_http_get_module_ctx(r, ngx_kefu_module), reply);
+        return ngx_kefu_api_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "storage refused the request");
     }
 
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    ngx_http_run_posted_requests(c);
+    return rp->done(r, api, reply);
 }
 
 

@@ -36,6 +36,9 @@ typedef ngx_int_t (*ngx_kefu_api_start_pt)(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *body);
 typedef ngx_int_t (*ngx_kefu_api_done_pt)(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
+/* what a request does when an asynchronous step is over, the same way */
+typedef ngx_int_t (*ngx_kefu_api_step_pt)(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, void *data);
 
 
 /* one API request, in its pool */
@@ -99,6 +102,10 @@ ngx_kefu_api_wait_t *ngx_kefu_api_wait(ngx_http_request_t *r,
     ngx_kefu_api_done_pt done);
 ngx_http_request_t *ngx_kefu_api_wait_done(ngx_kefu_api_wait_t *w,
     ngx_int_t rc);
+void ngx_kefu_api_resume(ngx_kefu_api_wait_t *w, ngx_int_t rc,
+    ngx_kefu_api_step_pt step, void *data);
+ngx_int_t ngx_kefu_api_started(ngx_http_request_t *r, ngx_kefu_api_wait_t *w,
+    ngx_int_t *rc);
 ngx_int_t ngx_kefu_api_unavailable(ngx_http_request_t *r);
 
 /* the API answers with the module's one JSON writer (ngx_kefu_http.c) */

@@ -136,6 +136,8 @@ static ngx_int_t ngx_kefu_erase_unlist(ngx_http_request_t *r,
     ngx_kefu_api_t *api, ngx_uint_t own);
 static void ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data,
     ngx_int_t code, const char *message, json_t *result);
+static ngx_int_t ngx_kefu_erase_reclosed(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, void *data);
 static ngx_int_t ngx_kefu_erase_step(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_step_file(ngx_http_request_t *r,
@@ -820,19 +822,11 @@ ngx_kefu_erase_close(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     ngx_kefu_route_close(api->kmcf, &actor, &args, ngx_kefu_erase_closed, w);
 
-    if (w->sync == 2) {
-        rc = w->rc;
-        ngx_free(w);
-
-        return (rc == NGX_KEFU_ROUTE_UNAVAILABLE)
-               ? ngx_kefu_api_unavailable(r)
-               : ngx_kefu_erase_conv(r, api);
+    if (ngx_kefu_api_started(r, w, &rc) == NGX_DONE) {
+        return NGX_DONE;
     }
 
-    w->sync = 0;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+    return ngx_kefu_erase_reclosed(r, api, &rc);
 }
 
 
@@ -1088,30 +1082,21 @@ static void
 ngx_kefu_erase_closed(ngx_kefu_main_conf_t *kmcf, void *data, ngx_int_t code,
     const char *message, json_t *result)
 {
-    ngx_kefu_api_wait_t  *w = data;
+    ngx_kefu_api_resume(data, code, ngx_kefu_erase_reclosed, &code);
+}
 
-    ngx_int_t            rc;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
 
-    r = ngx_kefu_api_wait_done(w, code);
-    if (r == NULL) {
-        return;
-    }
+/* closed, or found closed already: erase_conv once more */
 
-    c = r->connection;
+static ngx_int_t
+ngx_kefu_erase_reclosed(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    void *data)
+{
+    ngx_int_t  *code = data;
 
-    /* closed, or found closed already: erase_conv once more */
-    rc = (code == NGX_KEFU_ROUTE_UNAVAILABLE)
-         ? ngx_kefu_api_unavailable(r)
-         : ngx_kefu_erase_conv(r, ngx_http_get_module_ctx(r,
-                                                          ngx_kefu_module));
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    ngx_http_run_posted_requests(c);
+    return (*code == NGX_KEFU_ROUTE_UNAVAILABLE)
+           ? ngx_kefu_api_unavailable(r)
+           : ngx_kefu_erase_conv(r, api);
 }
 
 

@@ -36,6 +36,8 @@ static ngx_int_t ngx_kefu_api_store_apply(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *list,
     ngx_int_t (*next)(ngx_http_request_t *r, ngx_kefu_api_t *api));
 static void ngx_kefu_api_store_applied(void *data);
+static ngx_int_t ngx_kefu_api_store_next(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, void *data);
 static ngx_int_t ngx_kefu_api_store_next_msg(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_api_store_answer(ngx_http_request_t *r,
@@ -466,36 +468,6 @@ ngx_kefu_api_store_ids(ngx_kefu_main_conf_t *kmcf, ngx_kefu_api_t *api,
 }
 
 
-/*
- * the entry's tail: {"ts":..,<tail's fields>}, then "{" becomes "," to
- * follow the seq; malloc()ed by jansson, NULL on a failure
- */
-
-static char *
-ngx_kefu_api_store_tail(json_t *tail, int64_t ts)
-{
-    char    *s;
-    json_t  *t;
-
-    t = json_pack("{s:I}", "ts", (json_int_t) ts);
-    if (t == NULL || json_object_update(t, tail) != 0) {
-        json_decref(t);
-        return NULL;
-    }
-
-    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(t);
-
-    if (s == NULL) {
-        return NULL;
-    }
-
-    s[0] = ',';
-
-    return s;
-}
-
-
 /* what the site and the configuration set for a message the API writes */
 
 static void
@@ -606,7 +578,7 @@ ngx_kefu_api_store(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     ts = ngx_kefu_now_ms();
 
-    s = ngx_kefu_api_store_tail(tail, ts);
+    s = ngx_kefu_msg_entry_tail(tail, ts, NULL, 0);
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -738,6 +710,7 @@ ngx_kefu_api_store_apply(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *list,
     ngx_int_t (*next)(ngx_http_request_t *r, ngx_kefu_api_t *api))
 {
+    ngx_int_t             rc;
     ngx_kefu_api_msg_t   *m;
     ngx_kefu_api_wait_t  *w;
 
@@ -768,45 +741,30 @@ ngx_kefu_api_store_apply(ngx_http_request_t *r, ngx_kefu_api_t *api,
         return next(r, api);
     }
 
-    if (w->sync == 2) {
-        ngx_free(w);
-        return next(r, api);
+    if (ngx_kefu_api_started(r, w, &rc) == NGX_DONE) {
+        return NGX_DONE;
     }
 
-    w->sync = 0;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+    return next(r, api);
 }
 
 
 static void
 ngx_kefu_api_store_applied(void *data)
 {
-    ngx_kefu_api_wait_t  *w = data;
+    ngx_kefu_api_resume(data, NGX_OK, ngx_kefu_api_store_next, NULL);
+}
 
-    ngx_int_t            rc;
-    ngx_kefu_api_t      *api;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+
+static ngx_int_t
+ngx_kefu_api_store_next(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    void *data)
+{
     ngx_kefu_api_msg_t  *m;
 
-    r = ngx_kefu_api_wait_done(w, NGX_OK);
-    if (r == NULL) {
-        return;
-    }
-
-    c = r->connection;
-
-    api = ngx_http_get_module_ctx(r, ngx_kefu_module);
     m = api->data;
-    rc = m->next(r, api);
 
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    ngx_http_run_posted_requests(c);
+    return m->next(r, api);
 }
 
 
@@ -1072,16 +1030,11 @@ ngx_kefu_api_action(ngx_http_request_t *r, ngx_kefu_api_t *api,
                              ngx_kefu_api_action_done, w);
     }
 
-    if (w->sync == 2) {
-        rc = w->rc;
-        ngx_free(w);
-        return rc;
+    if (ngx_kefu_api_started(r, w, &rc) == NGX_DONE) {
+        return NGX_DONE;
     }
 
-    w->sync = 0;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+    return rc;
 }
 
 

@@ -228,9 +228,9 @@ ngx_kefu_contact(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     if (ngx_kefu_contact_args(&call, &ws->site->name, &ws->user_id, &contact,
                               ngx_kefu_now_ms(), &name)
         != NGX_OK
-        || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_contact,
-                               ngx_kefu_contact_handler, ctx, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_contact,
+                                    ngx_kefu_contact_handler, ctx, &call)
            != NGX_OK)
     {
         json_decref(c);

@@ -454,9 +454,8 @@ ngx_kefu_bot_miss(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         ngx_memcpy(ctx->conv, conv->data, conv->len);
     }
 
-    if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_bot_miss,
-                            ngx_kefu_bot_missed, ctx, call.nkeys, call.argc,
-                            call.argv, call.lens)
+    if (ngx_kefu_redis_eval_call(kmcf->redis, &ngx_kefu_script_bot_miss,
+                                 ngx_kefu_bot_missed, ctx, &call)
         != NGX_OK)
     {
         if (ctx) {

@@ -182,20 +182,17 @@ ngx_kefu_bot_idle_checked(ngx_kefu_sweep_t *sw, ngx_kefu_redis_t *rd,
         }
 
         if (++k == NGX_KEFU_BOT_TOUCH_PAIRS) {
-            (void) ngx_kefu_redis_eval(rd, &ngx_kefu_script_bot_touch,
-                                       ngx_kefu_bot_idle_ignore, NULL,
-                                       call.nkeys, call.argc, call.argv,
-                                       call.lens);
+            (void) ngx_kefu_redis_eval_call(rd, &ngx_kefu_script_bot_touch,
+                                            ngx_kefu_bot_idle_ignore, NULL,
+                                            &call);
             (void) ngx_kefu_bot_touch_args(&call, &sw->site->name);
             k = 0;
         }
     }
 
     if (k) {
-        (void) ngx_kefu_redis_eval(rd, &ngx_kefu_script_bot_touch,
-                                   ngx_kefu_bot_idle_ignore, NULL,
-                                   call.nkeys, call.argc, call.argv,
-                                   call.lens);
+        (void) ngx_kefu_redis_eval_call(rd, &ngx_kefu_script_bot_touch,
+                                        ngx_kefu_bot_idle_ignore, NULL, &call);
     }
 
     ngx_kefu_sweep_done(sw);

@@ -418,7 +418,6 @@ ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 {
     char                 *s;
     int64_t               ts;
-    json_t               *t;
     uint64_t              id;
     ngx_int_t             rc;
     ngx_kefu_msg_args_t   args, *kept;
@@ -433,23 +432,10 @@ ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
     ts = ngx_kefu_now_ms();
 
-    t = json_pack("{s:I}", "ts", (json_int_t) ts);
-    if (t == NULL || json_object_update(t, tail) != 0
-        || json_object_set_new(t, "cid", json_string((char *) cid)) != 0
-        || (priv && json_object_set_new(t, "private", json_true()) != 0))
-    {
-        json_decref(t);
-        return NGX_ERROR;
-    }
-
-    s = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(t);
-
+    s = ngx_kefu_msg_entry_tail(tail, ts, (char *) cid, priv);
     if (s == NULL) {
         return NGX_ERROR;
     }
-
-    s[0] = ',';
 
     ngx_memzero(&args, sizeof(ngx_kefu_msg_args_t));
 

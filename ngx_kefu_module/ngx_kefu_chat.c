@@ -13,6 +13,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_attach.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_session.h"
 
 
 #define NGX_KEFU_TYPING_LAPSE   6000
@@ -197,7 +198,7 @@ ngx_kefu_typing_publish(ngx_kefu_member_t *m, ngx_uint_t on)
 void
 ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    u_char              who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char              who[NGX_KEFU_WHO_LEN];
     u_char              from[256 + 2 * NGX_KEFU_MAX_ID_LEN];
     u_char              head[512 + 3 * NGX_KEFU_MAX_ID_LEN];
     ngx_str_t           f, conv, w, h;
@@ -211,9 +212,7 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     }
 
     (void) ngx_kefu_channel_conv(&m->conv->channel, &conv);
-    w.data = who;
-    w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                         &ws->user_id) - who;
+    w = ngx_kefu_session_who(ws, who);
     h.data = head;
     h.len = ngx_snprintf(head, sizeof(head),
                          "{\"type\":\"read\",\"conv\":\"%V\",\"from\":%V,"
@@ -221,9 +220,9 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 
     if (ngx_kefu_read_args(&call, &conv, &w, req->seq, ws->session_id, &h)
         != NGX_OK
-        || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_read,
-                               ngx_kefu_chat_ignore, NULL, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_read,
+                                    ngx_kefu_chat_ignore, NULL, &call)
            != NGX_OK)
     {
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable",
@@ -235,7 +234,7 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 void
 ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    u_char               who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char               who[NGX_KEFU_WHO_LEN];
     ngx_str_t            conv, w;
     ngx_kefu_call_t      call;
     ngx_kefu_member_t   *m;
@@ -271,10 +270,9 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         if (ngx_kefu_history_who(ws, &w, who) == NGX_OK
             && ngx_kefu_history_check_args(&call, &ws->site->name, &w, &conv)
                == NGX_OK
-            && ngx_kefu_redis_eval(ws->main_conf->redis,
-                                   &ngx_kefu_script_history_check,
-                                   ngx_kefu_history_checked, ctx, call.nkeys,
-                                   call.argc, call.argv, call.lens)
+            && ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                        &ngx_kefu_script_history_check,
+                                        ngx_kefu_history_checked, ctx, &call)
                == NGX_OK)
         {
             return;
@@ -297,9 +295,7 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 static ngx_int_t
 ngx_kefu_history_who(ngx_kefu_ws_t *ws, ngx_str_t *w, u_char *who)
 {
-    w->data = who;
-    w->len = ngx_snprintf(who, 2 + NGX_KEFU_MAX_ID_LEN, "%c:%V",
-                          "?vam"[ws->role], &ws->user_id) - who;
+    *w = ngx_kefu_session_who(ws, who);
 
     return NGX_OK;
 }
@@ -311,7 +307,7 @@ static ngx_int_t
 ngx_kefu_history_read(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
     ngx_uint_t check, ngx_uint_t listed)
 {
-    u_char            who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char            who[NGX_KEFU_WHO_LEN];
     ngx_str_t         conv, w, role;
     ngx_kefu_call_t   call;
 
@@ -330,9 +326,9 @@ ngx_kefu_history_read(ngx_kefu_ws_t *ws, ngx_kefu_chat_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    return ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_history,
-                               ngx_kefu_history_handler, ctx, call.nkeys,
-                               call.argc, call.argv, call.lens);
+    return ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_history,
+                                    ngx_kefu_history_handler, ctx, &call);
 }
 
 

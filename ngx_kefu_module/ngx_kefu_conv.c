@@ -745,9 +745,9 @@ ngx_kefu_conv_catchup(ngx_kefu_member_t *m)
     if (ngx_kefu_range_args(&call, &conv, m->delivered + 1,
                             m->batch ? m->batch : NGX_KEFU_CATCHUP_BATCH)
         != NGX_OK
-        || ngx_kefu_redis_eval(ws->main_conf->redis, &ngx_kefu_script_range,
-                               ngx_kefu_conv_catchup_handler, cu, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_range,
+                                    ngx_kefu_conv_catchup_handler, cu, &call)
            != NGX_OK)
     {
         /* Redis down, or busy: tried again later (and on a reconnect) */

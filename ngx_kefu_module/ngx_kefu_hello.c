@@ -637,24 +637,21 @@ ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws)
 static void
 ngx_kefu_welcome_read(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
 {
-    u_char                who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                who[NGX_KEFU_WHO_LEN];
     ngx_str_t             w, role;
     ngx_kefu_call_t       call;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ws->main_conf;
 
-    w.data = who;
-    w.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                         &ws->user_id) - who;
+    w = ngx_kefu_session_who(ws, who);
     role.data = (u_char *) ngx_kefu_roles[ws->role];
     role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
 
     /* the index in the site's slot, then each conversation in its own */
     if (ngx_kefu_summaries_args(&call, &ws->site->name, &w, &role) != NGX_OK
-        || ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_summaries,
-                               ngx_kefu_welcome_index, wc, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(kmcf->redis, &ngx_kefu_script_summaries,
+                                    ngx_kefu_welcome_index, wc, &call)
            != NGX_OK)
     {
         ngx_kefu_welcome_handler(kmcf->redis, NULL, wc);
@@ -676,7 +673,7 @@ ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_welcome_t  *wc = data;
 
-    u_char                    who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                    who[NGX_KEFU_WHO_LEN];
     ngx_kefu_ws_t            *ws;
     ngx_kefu_welcome_list_t   wl;
 
@@ -693,9 +690,7 @@ ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     wl.index = reply;
-    wl.who.data = who;
-    wl.who.len = ngx_snprintf(who, sizeof(who), "%c:%V", "?vam"[ws->role],
-                              &ws->user_id) - who;
+    wl.who = ngx_kefu_session_who(ws, who);
     wl.role.data = (u_char *) ngx_kefu_roles[ws->role];
     wl.role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
 

@@ -291,10 +291,9 @@ ngx_kefu_idle_finish(ngx_kefu_idle_t *it)
         || ngx_kefu_idle_done_args(&call, &it->sweep.site->name, &it->token,
                                    &it->cursor, it->sweep.more)
            != NGX_OK
-        || ngx_kefu_redis_eval(it->sweep.kmcf->redis,
-                               &ngx_kefu_script_idle_done,
-                               ngx_kefu_idle_done, it, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(it->sweep.kmcf->redis,
+                                    &ngx_kefu_script_idle_done,
+                                    ngx_kefu_idle_done, it, &call)
            != NGX_OK)
     {
         /* the lease lapses; the next turn reads this batch again */

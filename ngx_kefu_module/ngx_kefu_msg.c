@@ -27,6 +27,7 @@
 #include "ngx_kefu_bot.h"
 #include "ngx_kefu_msg_event.h"
 #include "ngx_kefu_msg_batch.h"
+#include "ngx_kefu_session.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -83,6 +84,8 @@ static void ngx_kefu_msg_reply_error(ngx_kefu_msg_ctx_t *ctx);
 static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts);
 static char *ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     json_t *att, int64_t ts);
+static json_t *ngx_kefu_msg_attachment(ngx_kefu_ws_t *ws,
+    ngx_kefu_req_t *req);
 static void ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     ngx_kefu_msg_args_t *args, u_char *who, u_char *session, int64_t ts);
 static char *ngx_kefu_msg_routing(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
@@ -103,20 +106,11 @@ static void ngx_kefu_msg_ack(ngx_kefu_ws_t *ws, redisReply *reply,
 void
 ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    u_char      who[2 + NGX_KEFU_MAX_ID_LEN];
-    json_t     *att;
-    ngx_str_t   whostr;
-    const char *err;
+    json_t  *att;
 
     if (req->attachment) {
-        whostr.data = who;
-        whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",
-                                  "?vam"[ws->role], &ws->user_id) - who;
-
-        att = ngx_kefu_attach_check(ws->site, &whostr, req->attachment, &err);
-
+        att = ngx_kefu_msg_attachment(ws, req);
         if (att == NULL) {
-            ngx_kefu_app_error(ws, "bad_request", err, req->cid);
             return;
         }
 
@@ -133,12 +127,11 @@ void
 ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
     char                  *tail, *greeting;
-    u_char                 who[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                 who[NGX_KEFU_WHO_LEN];
     u_char                 session[16];
     json_t                *att;
     int64_t                ts;
-    ngx_str_t              whostr;
-    const char            *err, *cid;
+    const char            *cid;
     ngx_kefu_msg_ctx_t    *ctx;
     ngx_kefu_msg_args_t    args;
     ngx_kefu_main_conf_t  *kmcf;
@@ -147,16 +140,9 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     cid = req->cid;
     att = NULL;
 
-    /* an attachment is checked and copied here (ngx_kefu_attach.c) */
     if (req->attachment) {
-        whostr.data = who;
-        whostr.len = ngx_snprintf(who, sizeof(who), "%c:%V",
-                                  "?vam"[ws->role], &ws->user_id) - who;
-
-        att = ngx_kefu_attach_check(ws->site, &whostr, req->attachment, &err);
-
+        att = ngx_kefu_msg_attachment(ws, req);
         if (att == NULL) {
-            ngx_kefu_app_error(ws, "bad_request", err, cid);
             return;
         }
     }
@@ -220,7 +206,6 @@ static char *
 ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req, json_t *att,
     int64_t ts)
 {
-    char    *tail;
     json_t  *t, *from;
 
     from = json_pack("{s:s,s:s%}", "role", ngx_kefu_role_name(ws->role),
@@ -246,14 +231,32 @@ ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req, json_t *att,
         json_object_set(t, "buttons", req->buttons);
     }
 
-    tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
-    json_decref(t);
+    return ngx_kefu_msg_tail_dump(t);
+}
 
-    if (tail) {
-        tail[0] = ',';
+
+/*
+ * A message's attachment checked and copied for its sender
+ * (ngx_kefu_attach.c); NULL, the client told why, if refused
+ */
+
+static json_t *
+ngx_kefu_msg_attachment(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    u_char       buf[NGX_KEFU_WHO_LEN];
+    json_t      *att;
+    ngx_str_t    who;
+    const char  *err;
+
+    who = ngx_kefu_session_who(ws, buf);
+
+    att = ngx_kefu_attach_check(ws->site, &who, req->attachment, &err);
+
+    if (att == NULL) {
+        ngx_kefu_app_error(ws, "bad_request", err, req->cid);
     }
 
-    return tail;
+    return att;
 }
 
 
@@ -270,9 +273,7 @@ ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     ngx_memzero(args, sizeof(ngx_kefu_msg_args_t));
 
     args->site = ws->site->name;
-    args->who.data = who;
-    args->who.len = ngx_snprintf(who, 2 + NGX_KEFU_MAX_ID_LEN, "%c:%V",
-                                 "?vam"[ws->role], &ws->user_id) - who;
+    args->who = ngx_kefu_session_who(ws, who);
     args->role.data = (u_char *) ngx_kefu_role_name(ws->role);
     args->role.len = ngx_strlen(args->role.data);
 
@@ -750,7 +751,6 @@ ngx_kefu_msg_route_applied(void *data)
 static char *
 ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts)
 {
-    char        *tail;
     json_t      *t;
     const char  *text;
 
@@ -763,16 +763,8 @@ ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts)
     t = json_pack("{s:I,s:{s:s,s:s},s:s,s:s}", "ts", (json_int_t) ts,
                   "from", "role", "system", "id", "greeting",
                   "text", text, "event", "greeting");
-    tail = t ? json_dumps(t, JSON_COMPACT) : NULL;
-    json_decref(t);
 
-    if (tail == NULL) {
-        return NULL;
-    }
-
-    tail[0] = ',';
-
-    return tail;
+    return ngx_kefu_msg_tail_dump(t);
 }
 
 

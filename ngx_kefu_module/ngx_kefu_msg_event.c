@@ -114,6 +114,43 @@ ngx_kefu_msg_eval_args(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
 }
 
 
+char *
+ngx_kefu_msg_entry_tail(json_t *tail, int64_t ts, const char *cid,
+    ngx_uint_t priv)
+{
+    json_t  *t;
+
+    t = json_pack("{s:I}", "ts", (json_int_t) ts);
+    if (t == NULL || json_object_update(t, tail) != 0
+        || (cid && json_object_set_new(t, "cid", json_string(cid)) != 0)
+        || (priv && json_object_set_new(t, "private", json_true()) != 0))
+    {
+        json_decref(t);
+        return NULL;
+    }
+
+    return ngx_kefu_msg_tail_dump(t);
+}
+
+
+char *
+ngx_kefu_msg_tail_dump(json_t *t)
+{
+    char  *s;
+
+    /* the order the fields were set in (jansson's own since 2.8) */
+    s = t ? json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(t);
+
+    if (s) {
+        /* "{" becomes "," to follow the seq */
+        s[0] = ',';
+    }
+
+    return s;
+}
+
+
 /*
  * msg_slot's reply: whether an event follows, and the message's code,
  * conversation and seq
@@ -622,10 +659,8 @@ ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
 
         if (ngx_kefu_ev_range_args(&call, &h->conv, mark, upto,
                                    NGX_KEFU_EVENT_PUT_MAX) != NGX_OK
-            || ngx_kefu_redis_eval_follow(rd, &ngx_kefu_script_ev_range,
-                                          ngx_kefu_msg_event_range, h,
-                                          call.nkeys, call.argc, call.argv,
-                                          call.lens)
+            || ngx_kefu_redis_follow_call(rd, &ngx_kefu_script_ev_range,
+                                          ngx_kefu_msg_event_range, h, &call)
                != NGX_OK)
         {
             ngx_free(h);

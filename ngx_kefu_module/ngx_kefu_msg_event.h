@@ -44,6 +44,22 @@ void ngx_kefu_msg_eval_args(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_msg_eval_t *e);
 
 /*
+ * An entry's JSON object ("ts" first; t NULL after a failure to build it,
+ * t consumed) as the tail msg stores after the seq: "{" made ",";
+ * malloc()ed by jansson (free()), NULL on a failure.  Every entry's tail
+ * goes through it: a WebSocket message's and greeting (ngx_kefu_msg.c),
+ * and ngx_kefu_msg_entry_tail()'s.
+ */
+char *ngx_kefu_msg_tail_dump(json_t *t);
+
+/*
+ * That of an entry the API or a bot writes: {"ts":..,<tail's fields>},
+ * then "cid" (if not NULL) and "private":true (if priv)
+ */
+char *ngx_kefu_msg_entry_tail(json_t *tail, int64_t ts, const char *cid,
+    ngx_uint_t priv);
+
+/*
  * After msg's reply (any: only a stored message or a duplicate does
  * anything, and only in a cluster): its event put on the site's stream
  */

@@ -1688,6 +1688,24 @@ ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
 }
 
 
+ngx_int_t
+ngx_kefu_redis_eval_call(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, ngx_kefu_call_t *call)
+{
+    return ngx_kefu_redis_eval_do(rd, s, h, data, call->nkeys, call->argc,
+                                  call->argv, call->lens, 0, 0);
+}
+
+
+ngx_int_t
+ngx_kefu_redis_follow_call(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, ngx_kefu_call_t *call)
+{
+    return ngx_kefu_redis_eval_do(rd, s, h, data, call->nkeys, call->argc,
+                                  call->argv, call->lens, 1, 0);
+}
+
+
 /* weight: the commands (messages) a call carries, admitted before; 0: one,
  * admitted here */
 

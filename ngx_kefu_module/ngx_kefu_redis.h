@@ -166,6 +166,23 @@ ngx_int_t ngx_kefu_redis_eval_follow(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen);
 
+/*
+ * The same two for a call built by its script's ngx_kefu_<name>_args()
+ * (ngx_kefu_script_args.h), which callers chain:
+ *
+ *     if (ngx_kefu_range_args(&call, &conv, from, n) != NGX_OK
+ *         || ngx_kefu_redis_eval_call(rd, &ngx_kefu_script_range, h, data,
+ *                                     &call)
+ *            != NGX_OK)
+ *
+ * call may live on the stack: the command is copied before they return.
+ */
+ngx_int_t ngx_kefu_redis_eval_call(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
+    ngx_kefu_redis_handler_pt h, void *data, ngx_kefu_call_t *call);
+ngx_int_t ngx_kefu_redis_follow_call(ngx_kefu_redis_t *rd,
+    ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
+    ngx_kefu_call_t *call);
+
 /* ngx_kefu_redis_ev.c: hiredis on nginx's events */
 ngx_connection_t *ngx_kefu_redis_ev_attach(redisAsyncContext *ac,
     void *owner, ngx_log_t *log, void (*cleanup)(void *privdata));

@@ -109,15 +109,11 @@ ngx_kefu_redis_gather(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         g->parts[i].gather = g;
 
         if (i == 0) {
-            rc = ngx_kefu_redis_eval(rd, s, ngx_kefu_gather_reply,
-                                     &g->parts[i], calls[i].nkeys,
-                                     calls[i].argc, calls[i].argv,
-                                     calls[i].lens);
+            rc = ngx_kefu_redis_eval_call(rd, s, ngx_kefu_gather_reply,
+                                          &g->parts[i], &calls[i]);
         } else {
-            rc = ngx_kefu_redis_eval_follow(rd, s, ngx_kefu_gather_reply,
-                                            &g->parts[i], calls[i].nkeys,
-                                            calls[i].argc, calls[i].argv,
-                                            calls[i].lens);
+            rc = ngx_kefu_redis_follow_call(rd, s, ngx_kefu_gather_reply,
+                                            &g->parts[i], &calls[i]);
         }
 
         if (rc != NGX_OK) {

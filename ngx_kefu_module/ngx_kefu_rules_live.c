@@ -283,9 +283,9 @@ ngx_kefu_rules_run_read(ngx_kefu_rules_run_t *run)
     const char      *fields[] = { "site", "visitor", "group", "state" };
 
     if (ngx_kefu_conv_fields_args(&call, &run->conv, fields, 4) != NGX_OK
-        || ngx_kefu_redis_eval(run->kmcf->redis, &ngx_kefu_script_conv_fields,
-                               ngx_kefu_rules_run_conv, run, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(run->kmcf->redis,
+                                    &ngx_kefu_script_conv_fields,
+                                    ngx_kefu_rules_run_conv, run, &call)
            != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -329,10 +329,9 @@ ngx_kefu_rules_run_conv(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     if (rt && rt->bot && rt->bot->need_visitor && run->visitor.len
         && ngx_kefu_api_visitor_args(&call, &run->site->name, &run->visitor)
            == NGX_OK
-        && ngx_kefu_redis_eval(run->kmcf->redis,
-                               &ngx_kefu_script_api_visitor,
-                               ngx_kefu_rules_run_visitor, run, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        && ngx_kefu_redis_eval_call(run->kmcf->redis,
+                                    &ngx_kefu_script_api_visitor,
+                                    ngx_kefu_rules_run_visitor, run, &call)
            == NGX_OK)
     {
         return;
@@ -644,9 +643,8 @@ ngx_kefu_rules_act_label(ngx_kefu_rules_act_t *act, json_t *v, ngx_str_t *conv)
 
     if (ngx_kefu_label_args(&call, &act->site->name, conv, &target,
                             NGX_KEFU_LABELS_MAX) != NGX_OK
-        || ngx_kefu_redis_eval(act->kmcf->redis, &ngx_kefu_script_label,
-                               ngx_kefu_rules_labeled, act, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(act->kmcf->redis, &ngx_kefu_script_label,
+                                    ngx_kefu_rules_labeled, act, &call)
            != NGX_OK)
     {
         ngx_kefu_rules_act_done(act, "Rule %s: not labeled %s: storage "
@@ -803,10 +801,9 @@ ngx_kefu_rules_labeled(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
         if (ngx_kefu_label_put_args(&call, &act->site->name, &conv, &labels)
             == NGX_OK
-            && ngx_kefu_redis_eval(act->kmcf->redis,
-                                   &ngx_kefu_script_label_put,
-                                   ngx_kefu_rules_label_put, act, call.nkeys, call.argc, call.argv,
-                                   call.lens)
+            && ngx_kefu_redis_eval_call(act->kmcf->redis,
+                                        &ngx_kefu_script_label_put,
+                                        ngx_kefu_rules_label_put, act, &call)
                == NGX_OK)
         {
             return;
@@ -971,9 +968,9 @@ ngx_kefu_rules_wait_site(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
             continue;
         }
 
-        (void) ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_rule_wait,
-                                   ngx_kefu_rules_waited, site, call.nkeys,
-                                   call.argc, call.argv, call.lens);
+        (void) ngx_kefu_redis_eval_call(kmcf->redis,
+                                        &ngx_kefu_script_rule_wait,
+                                        ngx_kefu_rules_waited, site, &call);
     }
 
     ngx_free(buf);

@@ -17,6 +17,7 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_canned.h"
+#include "ngx_kefu_session.h"
 
 
 #define NGX_KEFU_SETTINGS_TEXT_MAX   2000
@@ -837,9 +838,9 @@ ngx_kefu_settings_load(ngx_kefu_site_rt_t *rt)
     }
 
     if (ngx_kefu_settings_get_args(&call, &rt->site->name) == NGX_OK
-        && ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_settings_get,
-                               ngx_kefu_settings_loaded, rt, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        && ngx_kefu_redis_eval_call(rt->kmcf->redis,
+                                    &ngx_kefu_script_settings_get,
+                                    ngx_kefu_settings_loaded, rt, &call)
            == NGX_OK)
     {
         rt->loading = 1;
@@ -1037,9 +1038,8 @@ ngx_kefu_settings_recheck(ngx_event_t *ev)
     if (ngx_kefu_avail_args(&call, &rt->site->name, ngx_kefu_now_ms(),
                             rt->site->grace)
         == NGX_OK
-        && ngx_kefu_redis_eval(rt->kmcf->redis, &ngx_kefu_script_avail,
-                               ngx_kefu_settings_online, rt, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        && ngx_kefu_redis_eval_call(rt->kmcf->redis, &ngx_kefu_script_avail,
+                                    ngx_kefu_settings_online, rt, &call)
            == NGX_OK)
     {
         rt->checking = 1;
@@ -1215,7 +1215,7 @@ static void
 ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
     const char *cid)
 {
-    u_char                    by[2 + NGX_KEFU_MAX_ID_LEN];
+    u_char                    by[NGX_KEFU_WHO_LEN];
     ngx_str_t                 d, b;
     ngx_kefu_call_t           call;
     ngx_kefu_settings_ctx_t  *ctx;
@@ -1235,16 +1235,14 @@ ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
 
     d.data = (u_char *) doc;
     d.len = ngx_strlen(doc);
-    b.data = by;
-    b.len = ngx_sprintf(by, "%c:%V", "?vam"[ws->role], &ws->user_id) - by;
+    b = ngx_kefu_session_who(ws, by);
 
     if (ngx_kefu_settings_put_args(&call, &ws->site->name, &d,
                                    ngx_kefu_now_ms(), &b)
         != NGX_OK
-        || ngx_kefu_redis_eval(ws->main_conf->redis,
-                               &ngx_kefu_script_settings_put,
-                               ngx_kefu_settings_stored, ctx, call.nkeys,
-                               call.argc, call.argv, call.lens)
+        || ngx_kefu_redis_eval_call(ws->main_conf->redis,
+                                    &ngx_kefu_script_settings_put,
+                                    ngx_kefu_settings_stored, ctx, &call)
            != NGX_OK)
     {
         json_decref(ctx->stored);

@@ -599,13 +599,12 @@ ngx_kefu_status_ask(ngx_kefu_main_conf_t *kmcf, ngx_kefu_status_ctx_t *ctx)
             break;
         }
 
-        rc = ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_status,
-                                 ngx_kefu_status_reply,
-                                 (void *) (uintptr_t)
-                                     (ctx->id << NGX_KEFU_STATUS_SITE_BITS
-                                      | i),
-                                 call.nkeys, call.argc,
-                                 call.argv, call.lens);
+        rc = ngx_kefu_redis_eval_call(kmcf->redis, &ngx_kefu_script_status,
+                                      ngx_kefu_status_reply,
+                                      (void *) (uintptr_t)
+                                          (ctx->id << NGX_KEFU_STATUS_SITE_BITS
+                                           | i),
+                                      &call);
         if (rc != NGX_OK) {
             ctx->redis = NGX_KEFU_STATUS_REDIS_DOWN;
             break;

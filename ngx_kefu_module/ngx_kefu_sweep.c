@@ -123,9 +123,8 @@ ngx_kefu_sweep_handler(ngx_event_t *ev)
         }
 
         if (rc != NGX_OK
-            || ngx_kefu_redis_eval(kmcf->redis, sr->conf->script,
-                                   ngx_kefu_sweep_swept, sw, call.nkeys,
-                                   call.argc, call.argv, call.lens)
+            || ngx_kefu_redis_eval_call(kmcf->redis, sr->conf->script,
+                                        ngx_kefu_sweep_swept, sw, &call)
                != NGX_OK)
         {
             ngx_destroy_pool(pool);

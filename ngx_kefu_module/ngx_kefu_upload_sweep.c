@@ -156,9 +156,9 @@ ngx_kefu_upload_sweep_handler(ngx_event_t *ev)
         sw->site = i;
         sw->sent = ngx_time();
 
-        if (ngx_kefu_redis_eval(kmcf->redis, &ngx_kefu_script_upload_sweep,
-                                ngx_kefu_upload_sweep_done, sw, call.nkeys,
-                                call.argc, call.argv, call.lens)
+        if (ngx_kefu_redis_eval_call(kmcf->redis,
+                                     &ngx_kefu_script_upload_sweep,
+                                     ngx_kefu_upload_sweep_done, sw, &call)
             != NGX_OK)
         {
             ngx_destroy_pool(pool);
