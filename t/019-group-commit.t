@@ -62,6 +62,12 @@ sub answers {
     return \@got;
 }
 
+# calls of each named command so far (INFO commandstats of this file's Redis)
+sub cmd_calls {
+    my $s = gr('INFO', 'commandstats');
+    return map { my ($n) = $s =~ /cmdstat_$_:calls=(\d+)/; ($_ => $n // 0) } @_;
+}
+
 # the hits of a search (the admin's token), all pages: "conv:seq" each
 sub hits {
     my ($q) = @_;
@@ -328,3 +334,35 @@ is($found, 12, 'each long one found by its first and its 200th word');
 search index
 --- timeout: 120
 
+
+
+
+=== TEST 5: what a call's messages cost Redis (issue 18): the former per-site dedup records of all its messages read in one MGET (one there still answered as a dup), and the conversation's state not read again for the reply
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("dee$g", $g, status => 'online');
+my ($v, $w, $c) = visitor_conv($g);
+$v->until_pong(20);
+my $seq = gr('HGET', "kefu:{c:$c}", 'seq');
+# a record under the former per-site key (written before an upgrade) for
+# the third message
+gr('SET', "kefu:{s:shop1}:cid:v:$w->{id}:k3", "$c 123456 7 1700000000000", 'EX', 60);
+my %b = cmd_calls(qw(get mget hget));
+frames($v, map { {type => 'msg', cid => "k$_", text => "kite $_"} } 1 .. 6);
+my $r = answers($v, 6);
+my %a = cmd_calls(qw(get mget hget));
+is_deeply([map { $_->{cid} . ($_->{dup} ? '+' : '') } @$r], [qw(k1 k2 k3+ k4 k5 k6)],
+          'six answered in order, the one with a former record a dup');
+is_deeply([@{ $r->[2] }{qw(conv id seq)}], [$c, '123456', 7], '... with what that record says');
+is_deeply([map { $_->{seq} } grep { !$_->{dup} } @$r], [map { $seq + $_ } 1 .. 5], 'the others stored in order');
+is($a{mget} - $b{mget}, 1, 'the former records of the call read in one MGET');
+my $gets = $a{get} - $b{get};
+ok($gets <= 8, "GETs: one per message (its dedup record), not two ($gets)");
+my $hgets = $a{hget} - $b{hget};
+ok($hgets <= 7, "at most one HGET per message stored (the record's ttl), not the state too ($hgets)");
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60

@@ -44,7 +44,19 @@
 -- message's event, via the log").
 --@include kefu_event
 --@include retain
-local function m_run(here, A)
+-- m_legacy(site, who, cid): the key of a dedup record as 0.1.0 (the one
+-- release so far, CHANGELOG.md) wrote it, per site.  Such a record is
+-- still honoured for its window across an upgrade (remove this with the
+-- release after 0.1.0), in the site's slot, so only looked at with here
+-- (one Redis: 0.1.0 ran on no cluster).  Nothing writes one any more, so
+-- msg_batch reads those of all its messages in one MGET before storing
+-- any (lg, below): one command a call instead of one a message.
+local function m_legacy(site, who, cid)
+  return 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid
+end
+-- lg: what msg_batch read of this message's legacy record (false: none);
+-- nil: read it here
+local function m_run(here, A, lg)
   A = A or ARGV
   local site, who, role, conv = A[1], A[2], A[3], A[4]
   local cid, id, ts = A[5], A[6], A[8]
@@ -63,18 +75,16 @@ local function m_run(here, A)
       local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
       if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
     end
-    -- a record of before 0.1.x's per-site dedup, kept for its window
-    -- across an upgrade (then gone: remove this with the next release);
-    -- in the site's slot, so never looked at in a cluster (which 0.1.x
-    -- did not run on)
     if not here then return end
-    d = redis.call('GET', 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid)
+    d = lg
+    if d == nil then d = redis.call('GET', m_legacy(site, who, cid)) end
     if d then
       local o, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
       if o == c then return {1, c, tonumber(s), i, tonumber(t), 0} end
     end
   end
   local dup
+  local state = ''
   if role == 'visitor' or (target ~= '' and conv == '') then
     if conv == '' then return {-6} end
     local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
@@ -86,6 +96,8 @@ local function m_run(here, A)
     dup = dedup(conv)
     if dup then return dup end
     if v[3] == 'closed' then return {-6} end
+    -- what the reply says of its state: nothing below changes it
+    state = v[3] or ''
   elseif conv == '' then
     return {-2}
   else
@@ -140,8 +152,6 @@ local function m_run(here, A)
   if here then kefu_event(site, name, conv, seq, ts, j) end
   redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', A[16] .. '|' ..
              A[12] .. '|' .. seq .. '|' .. j)
-  local state = ''
-  if role == 'visitor' then state = redis.call('HGET', ckey, 'state') or '' end
   if not here then
     return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state,
             tonumber(prev)}
