@@ -994,7 +994,13 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
      * claims it; how long an idle visitor is kept */
     ngx_kefu_arg_pick(out, 26, a->group_known, "1", "0");
     ngx_kefu_arg(out, 27, &a->default_group);
-    ngx_kefu_arg_fmt(out, 28, out->vttl, "%T", a->visitor_ttl);
+    if (a->visitor_ttl) {
+        ngx_kefu_arg_fmt(out, 28, out->vttl, "%T", a->visitor_ttl);
+
+    } else {
+        /* not due for renewal: msg leaves the record's expiry alone */
+        ngx_kefu_arg_c(out, 28, "");
+    }
 
     /* a visitor's message that named no conversation: one closed is not
      * where it goes (nor where its cid is looked up) */

@@ -260,7 +260,8 @@ typedef struct {
     uint64_t                     greeting_id;
     int64_t                      ts;          /* ms */
     time_t                       dedup_ttl;   /* s */
-    time_t                       visitor_ttl; /* s: an idle visitor kept */
+    time_t                       visitor_ttl; /* s: an idle visitor kept;
+                                                0: its expiry not renewed */
     ngx_int_t                    log_max;
     ngx_msec_t                   grace;
     unsigned                     private:1;

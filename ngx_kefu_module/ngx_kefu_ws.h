@@ -138,6 +138,9 @@ struct ngx_kefu_ws_s {
     ngx_kefu_ws_io_t            *io;
 
     ngx_msec_t                   start;
+    /* a visitor's: when its record's expiry was last renewed (hello, or
+     * a message that renewed it: ngx_kefu_msg_visitor_ttl()) */
+    ngx_msec_t                   visitor_kept;
 
     /* the message rate's token bucket, in millionths of a message */
     uint64_t                     rate_tokens;

@@ -366,3 +366,44 @@ ok($hgets <= 7, "at most one HGET per message stored (the record's ttl), not the
 [alert]
 [crit]
 --- timeout: 60
+
+
+
+=== TEST 6: a visitor's record is renewed by no message within 1/16 of its ttl of the last renewal (hello's, or a message's), then by the next one (issue 18)
+--- http_config
+    kefu_anonymous_retention 64s;
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("eve$g", $g, status => 'online');
+my ($v, $w, $c) = visitor_conv($g);
+my $vk = "kefu:{s:shop1}:v:$w->{id}";
+$v->until_pong(20);
+# the record's expiry shortened, to see whether a message renews it
+gr('EXPIRE', $vk, 20);
+my %b = cmd_calls(qw(hget));
+frames($v, map { {type => 'msg', cid => "k$_", text => "kite $_"} } 1 .. 6);
+my $r = answers($v, 6);
+my %a = cmd_calls(qw(hget));
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
+my $hgets = $a{hget} - $b{hget};
+ok($hgets <= 2, "no HGET of the record's ttl per message ($hgets)");
+my $t = gr('TTL', $vk);
+ok($t > 0 && $t <= 20, "messages within 4 s (1/16 of 64 s) of the hello leave the record's expiry alone ($t s)");
+sleep 4.5;
+$v->send_json({type => 'msg', cid => 'k7', text => 'kite 7'});
+$v->recv_type('ack', 10) or die "no ack for k7\n";
+$t = gr('TTL', $vk);
+ok($t > 56 && $t <= 64, "the first message after them renews it: its ttl again ($t s)");
+ok(gr('TTL', "$vk:convs") > 56, '... and its index');
+gr('EXPIRE', $vk, 30);
+$v->send_json({type => 'msg', cid => 'k8', text => 'kite 8'});
+$v->recv_type('ack', 10) or die "no ack for k8\n";
+$t = gr('TTL', $vk);
+ok($t <= 30, "the next one again not ($t s)");
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
+

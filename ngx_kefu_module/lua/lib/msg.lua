@@ -11,7 +11,8 @@
 -- 25: the SHA-256 of an attached file, which the conversation then holds
 -- on to (ngx_kefu_upload_sweep.c).  ARGV 26, 27: whether the group is one
 -- the site declares, the default group (open's).  ARGV 28: how long (s)
--- an idle visitor's record is kept if its hello did not say.  ARGV 29
+-- an idle visitor's record is kept if its hello did not say, "" when the
+-- record is not due for renewal (ngx_kefu_msg_visitor_ttl()).  ARGV 29
 -- "1" when the visitor named no conversation (the worker took the one its
 -- connection is in): a closed one is then not where the message goes,
 -- nor where its cid is looked up.  ARGV 30, 31: "1" when a visitor's new
@@ -140,7 +141,9 @@ local function m_run(here, A, lg)
   end
   redis.call('HINCRBY', ckey, 'w:' .. who, 1)
   if A[12] == '1' then redis.call('HINCRBY', ckey, 'pn', 1) end
-  if here and (role == 'visitor' or target ~= '') and A[28] then
+  -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
+  if here and (role == 'visitor' or target ~= '')
+     and (A[28] or '') ~= '' then
     k_visitor(ukey, A[28])
   end
   if here and (A[25] or '') ~= '' then
