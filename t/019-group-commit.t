@@ -407,3 +407,54 @@ ok($t <= 30, "the next one again not ($t s)");
 [crit]
 --- timeout: 60
 
+
+
+=== TEST 7: a term's key is pruned and expired by the first call of the worker that adds to it, then only added to until 64 postings later (or 10 s): its postings stay within the cap plus 64, every message is found, and a key gone meanwhile is made again with an expiry (issue 18)
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+local $Kefu::API::Token = api_token(secret => $main::SECRET, site => 'shop1', role => 'admin', sub => 'boss');
+my $g = 'g' . int rand 1e6;
+my $ag = agent("fay$g", $g, status => 'online');
+my ($v, undef, $c) = visitor_conv($g);
+$v->until_pong(20);
+my $word = 'heron' . int rand 1e6;
+my $tk = "kefu:{s:shop1}:ix:w:$word";
+# a second word, of these messages only: the search below
+my $other = 'egret' . int rand 1e6;
+# a term at its cap already, and 50 postings more (as another worker's)
+my $now = int(time * 1000);
+gr('EVAL', "for i = 1, 10050 do redis.call('ZADD', KEYS[1], ARGV[1] - 60000 + i, '1:' .. i) end "
+          . "redis.call('EXPIRE', KEYS[1], 600)", 1, $tk, $now);
+my %b = cmd_calls(qw(zremrangebyrank));
+my (@sizes, @acks);
+for my $i (1 .. 66) {
+    $v->send_json({type => 'msg', cid => "h$i", text => "$word $other"});
+    push @acks, $v->recv_type('ack', 10) || die "no ack for h$i\n";
+    indexed($c, $acks[-1]{seq}) or die "h$i not indexed\n";
+    push @sizes, gr('ZCARD', $tk);
+}
+my %a = cmd_calls(qw(zremrangebyrank));
+is($sizes[0], 10000, 'the first message: the term pruned to its cap');
+ok((grep { $_ > 10064 } @sizes) == 0, 'never more than the cap and 64 (' . join(' ', @sizes[0, 1, 63, 64, 65]) . ')');
+ok((grep { $_ == 10000 } @sizes[1 .. 65]) >= 1, 'pruned again within 65 more');
+my $prunes = $a{zremrangebyrank} - $b{zremrangebyrank};
+ok($prunes <= 8, "each word pruned by 1 to 4 of the 66 calls, not each ($prunes for both)");
+my $t = gr('TTL', $tk);
+ok($t > 600, "expired by its first call for the search retention and 10 s ($t s)");
+my @h = hits_until($other, 66);
+is_deeply([sort @h], [sort map { "$c:$_->{seq}" } @acks], 'all 66 messages found, each once');
+# the key gone (erased, say) while the worker does not prune it: made
+# again, with an expiry
+gr('DEL', $tk);
+$v->send_json({type => 'msg', cid => 'h67', text => "$word"});
+my $last = $v->recv_type('ack', 10) or die "no ack for h67\n";
+indexed($c, $last->{seq}) or die "h67 not indexed\n";
+is(gr('ZCARD', $tk), 1, 'the key made again');
+ok(gr('TTL', $tk) > 0, '... with an expiry');
+--- no_error_log
+[alert]
+[crit]
+search index
+--- timeout: 120
+
