@@ -458,3 +458,43 @@ ok(gr('TTL', $tk) > 0, '... with an expiry');
 search index
 --- timeout: 120
 
+
+
+=== TEST 8: a message's counters in the conversation's hash (seq, each writer's w:<who>, pn, updated) written by one HSET from what its checks read, not an HINCRBY each: exact past 10^14 (no exponent), in a call of several messages and writers (issue 18)
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("gus$g", $g, status => 'online');
+my ($v, $w, $c) = visitor_conv($g);
+$v->until_pong(20);
+$ag->until_pong(20);
+my $k = "kefu:{c:$c}";
+# past 10^14, which Lua would write as 1e+14 (t/026-large-numbers.t)
+gr('HSET', $k, 'seq', '99999999999998', "w:v:$w->{id}", '99999999999999',
+   "w:a:gus$g", '7', 'pn', '999999999999999');
+my %b = cmd_calls(qw(hincrby hset));
+frames($v, map { {type => 'msg', cid => "c$_", text => "crane $_"} } 1 .. 3);
+frames($ag, {type => 'msg', conv => $c, cid => 'n1', text => 'a note', private => JSON::PP::true},
+            {type => 'msg', conv => $c, cid => 'n2', text => 'a reply'});
+my $rv = answers($v, 3);
+my $ra = answers($ag, 2);
+my %a = cmd_calls(qw(hincrby hset));
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$rv, @$ra), 5, 'five stored');
+is_deeply([sort map { $_->{seq} } @$rv, @$ra],
+          ['100000000000000', '100000000000001', '100000000000002', '100000000000003', '99999999999999'],
+          'seqs exact and contiguous past 10^14');
+is(gr('HGET', $k, 'seq'), '100000000000003', 'the hash has the last');
+is(gr('HGET', $k, "w:v:$w->{id}"), '100000000000002', "the visitor's entries counted exactly");
+is(gr('HGET', $k, "w:a:gus$g"), '9', "the agent's");
+is(gr('HGET', $k, 'pn'), '1000000000000000', 'the private note counted');
+my $last = (sort { $a->{seq} <=> $b->{seq} } @$rv, @$ra)[-1];
+is(gr('HGET', $k, 'updated'), $last->{ts}, 'updated: the last one');
+my $hincrby = $a{hincrby} - $b{hincrby};
+ok($hincrby <= 1, "no HINCRBY per message ($hincrby)");
+my $hset = $a{hset} - $b{hset};
+ok($hset <= 6, "one HSET per message ($hset)");
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60

@@ -86,10 +86,16 @@ local function m_run(here, A, lg)
   end
   local dup
   local state = ''
+  -- the hash's counters this message moves, read with its checks, so
+  -- that one HSET writes them all (and updated) instead of an HINCRBY
+  -- each: seq, w:<who>, pn, lm (the HMGET's last four fields)
+  local cf = {'seq', 'w:' .. who, 'pn', 'lm'}
+  local h
   if role == 'visitor' or (target ~= '' and conv == '') then
     if conv == '' then return {-6} end
     local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
-                         'site', 'state')
+                         'site', 'state', unpack(cf))
+    h = {v[4], v[5], v[6], v[7]}
     if v[1] ~= vid or v[2] ~= site then
       return {-1}
     end
@@ -103,7 +109,8 @@ local function m_run(here, A, lg)
     return {-2}
   else
     local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',
-                         'state', 'visitor')
+                         'state', 'visitor', unpack(cf))
+    h = {v[5], v[6], v[7], v[8]}
     if v[1] ~= site then return {-1} end
     if target ~= '' and v[4] ~= vid then return {-1} end
     dup = dedup(conv)
@@ -116,11 +123,23 @@ local function m_run(here, A, lg)
     end
   end
   ckey = 'kefu:{c:' .. conv .. '}'
-  local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
+  -- counted as strings (n_inc: exact past 2^53, as HINCRBY); in the same
+  -- place as the seq's HINCRBY was, before the log entry
+  local seq = n_inc(h[1] or '0')
+  local hs = {'seq', seq, cf[2], n_inc(h[2] or '0'), 'updated', ts}
+  if A[12] == '1' then
+    hs[#hs + 1] = 'pn'
+    hs[#hs + 1] = n_inc(h[3] or '0')
+  end
+  local prev = h[4] or '0'
+  if not here then
+    hs[#hs + 1] = 'lm'
+    hs[#hs + 1] = seq
+  end
+  redis.call('HSET', ckey, unpack(hs))
   local j = A[9] .. conv .. A[10] .. seq .. A[11]
   local name = ev
   if name == '' then name = A[12] == '1' and 'note' or 'msg' end
-  local prev
   if here then
     redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
                seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
@@ -136,11 +155,7 @@ local function m_run(here, A, lg)
       redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
                  seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
     end
-    prev = redis.call('HGET', ckey, 'lm') or '0'
-    redis.call('HSET', ckey, 'lm', seq)
   end
-  redis.call('HINCRBY', ckey, 'w:' .. who, 1)
-  if A[12] == '1' then redis.call('HINCRBY', ckey, 'pn', 1) end
   -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
   if here and (role == 'visitor' or target ~= '')
      and (A[28] or '') ~= '' then
@@ -149,7 +164,6 @@ local function m_run(here, A, lg)
   if here and (A[25] or '') ~= '' then
     redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. A[25], conv)
   end
-  redis.call('HSET', ckey, 'updated', ts)
   redis.call('SET', dedup_key(conv), id .. ' ' .. seq .. ' ' .. ts, 'EX',
              A[14])
   if here then kefu_event(site, name, conv, seq, ts, j) end
