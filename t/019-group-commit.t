@@ -498,3 +498,39 @@ ok($hset <= 6, "one HSET per message ($hset)");
 [alert]
 [crit]
 --- timeout: 60
+
+
+
+=== TEST 9: the site's convs index written once per call, not once per message: each conversation scored by its last message's ts, as before (issue 18)
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("hal$g", $g, status => 'online');
+my ($v1, undef, $c1) = visitor_conv($g);
+my ($v2, undef, $c2) = visitor_conv($g);
+$_->until_pong(20) for $v1, $v2, $ag;
+my $z = 'kefu:{s:shop1}:convs';
+my %b = cmd_calls(qw(zadd));
+# the agent's six, to two conversations, in one write: one call; one
+# word, so that the search index adds one ZADD
+frames($ag, map { {type => 'msg', conv => ($_ % 2 ? $c1 : $c2), cid => "z$_", text => 'ibis'} } 1 .. 6);
+my $r = answers($ag, 6);
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
+my %last;
+$last{$_->{conv}} = $_->{ts} for @$r;
+for (1 .. 200) {
+    last if gr('EXISTS', sprintf('kefu:{s:shop1}:ix:m:%s:%015d', $r->[-1]{conv}, $r->[-1]{seq}));
+    select undef, undef, undef, 0.05;
+}
+my %a = cmd_calls(qw(zadd));
+my $zadds = $a{zadd} - $b{zadd};
+ok($zadds <= 3, "ZADDs: the index's one and the convs index's one ($zadds), not one a message");
+is(gr('ZSCORE', $z, $c1), $last{$c1}, 'the first conversation scored by its last message');
+is(gr('ZSCORE', $z, $c2), $last{$c2}, 'the second too');
+my $ev = gr('XREVRANGE', 'kefu:{s:shop1}:events', '+', '-', 'COUNT', 6);
+is(scalar(grep { { @{ $_->[1] } }->{event} eq 'msg' } @$ev), 6, 'each message its own event on the stream');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60

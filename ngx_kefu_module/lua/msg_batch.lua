@@ -27,6 +27,8 @@ for i = 1, #KEYS do
 end
 -- the legacy dedup records of all of them in one read (lib/msg.lua)
 if here and #legacy > 0 then legacy = redis.call('MGET', unpack(legacy)) end
+-- their events' convs scores in one ZADD at the end (lib/kefu_event.lua)
+if here then K.convs = {} end
 for i = 1, #KEYS do
   -- false (no record) is passed on as such: nil would read it again
   local lg = nil
@@ -38,4 +40,7 @@ for i = 1, #KEYS do
     out[i] = {err = type(r) == 'table' and r.err or tostring(r)}
   end
 end
+-- (the messages are stored: a failure here leaves the index behind, as
+-- one of their own step would have, not their replies)
+pcall(kefu_convs)
 return out
