@@ -380,6 +380,8 @@ my $ag = agent("eve$g", $g, status => 'online');
 my ($v, $w, $c) = visitor_conv($g);
 my $vk = "kefu:{s:shop1}:v:$w->{id}";
 $v->until_pong(20);
+my $ct = gr('TTL', "$vk:convs");
+ok($ct > 56 && $ct <= 64, "the index its first message made expires with the record ($ct s), though that message renewed nothing");
 # the record's expiry shortened, to see whether a message renews it
 gr('EXPIRE', $vk, 20);
 my %b = cmd_calls(qw(hget));
