@@ -1021,9 +1021,6 @@ ngx_kefu_hello_visitor_store(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
                                   NULL, n, argv, lens);
     free(attrs);
 
-    /* its messages need not renew it for a while */
-    ws->visitor_kept = ngx_current_msec;
-
     /* the record, its conversations' index and its page trail: idle from
      * now on (the index and the trail may not exist yet: then no-ops) */
     klen = lens[1];

@@ -261,13 +261,15 @@ ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req, json_t *att,
 /*
  * A visitor's message keeps its record, index and page trail its ttl past
  * its last activity (lib/retain.lua's k_visitor: an HGET and three
- * EXPIREs, a quarter of the commands of a message's step).  Renewed by at
- * most one message per 1/16 of the ttl, at most a minute, per connection
- * (its hello renewed it): 0 for the others, which leave the expiry alone
- * (issue 18).  So the record lives at least its ttl less a minute or two
- * (less 1/8 of a short ttl) past the visitor's last message, never longer
- * than its ttl.  Other senders' messages renew the visitor they write to
- * on every message, as before (the HTTP API's, a bot's).
+ * EXPIREs, a quarter of the commands of a message's step).  Renewed by a
+ * connection's first message (which also makes the record, with its ttl,
+ * should its hello's write have failed or been refused), then by at most
+ * one message per 1/16 of the ttl, at most a minute: 0 for the others,
+ * which leave the expiry alone (issue 18).  So the record lives at least
+ * its ttl less a minute or two (less 1/8 of a short ttl) past the
+ * visitor's last message, never longer than its ttl.  Other senders'
+ * messages renew the visitor they write to on every message, as before
+ * (the HTTP API's, a bot's).
  */
 
 static time_t

@@ -138,8 +138,8 @@ struct ngx_kefu_ws_s {
     ngx_kefu_ws_io_t            *io;
 
     ngx_msec_t                   start;
-    /* a visitor's: when its record's expiry was last renewed (hello, or
-     * a message that renewed it: ngx_kefu_msg_visitor_ttl()) */
+    /* a visitor's: when a message of it last renewed its record's expiry
+     * (ngx_kefu_msg_visitor_ttl()), 0: none yet */
     ngx_msec_t                   visitor_kept;
 
     /* the message rate's token bucket, in millionths of a message */

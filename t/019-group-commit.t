@@ -369,7 +369,7 @@ ok($hgets <= 7, "at most one HGET per message stored (the record's ttl), not the
 
 
 
-=== TEST 6: a visitor's record is renewed by no message within 1/16 of its ttl of the last renewal (hello's, or a message's), then by the next one (issue 18)
+=== TEST 6: a visitor's record is renewed by its connection's first message, then by no message within 1/16 of its ttl of the last renewal, then by the next one; the index its first message made expires with it (issue 18)
 --- http_config
     kefu_anonymous_retention 64s;
 --- ws
@@ -381,7 +381,7 @@ my ($v, $w, $c) = visitor_conv($g);
 my $vk = "kefu:{s:shop1}:v:$w->{id}";
 $v->until_pong(20);
 my $ct = gr('TTL', "$vk:convs");
-ok($ct > 56 && $ct <= 64, "the index its first message made expires with the record ($ct s), though that message renewed nothing");
+ok($ct > 56 && $ct <= 64, "the index its first message made expires with the record ($ct s)");
 # the record's expiry shortened, to see whether a message renews it
 gr('EXPIRE', $vk, 20);
 my %b = cmd_calls(qw(hget));
@@ -392,7 +392,7 @@ is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
 my $hgets = $a{hget} - $b{hget};
 ok($hgets <= 2, "no HGET of the record's ttl per message ($hgets)");
 my $t = gr('TTL', $vk);
-ok($t > 0 && $t <= 20, "messages within 4 s (1/16 of 64 s) of the hello leave the record's expiry alone ($t s)");
+ok($t > 0 && $t <= 20, "messages within 4 s (1/16 of 64 s) of the first leave the record's expiry alone ($t s)");
 sleep 4.5;
 $v->send_json({type => 'msg', cid => 'k7', text => 'kite 7'});
 $v->recv_type('ack', 10) or die "no ack for k7\n";
@@ -404,6 +404,17 @@ $v->send_json({type => 'msg', cid => 'k8', text => 'kite 8'});
 $v->recv_type('ack', 10) or die "no ack for k8\n";
 $t = gr('TTL', $vk);
 ok($t <= 30, "the next one again not ($t s)");
+# a hello whose write of the record was lost (refused under load, say):
+# the connection's first message makes it, with its ttl
+my ($v2, $w2) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+my $vk2 = "kefu:{s:shop1}:v:$w2->{id}";
+$v2->until_pong(20);
+gr('DEL', $vk2);
+$v2->send_json({type => 'msg', cid => 'first', text => 'hello?'});
+$v2->recv_type('ack', 10) or die "no ack for the second visitor's first\n";
+$t = gr('TTL', $vk2);
+ok($t > 56 && $t <= 64, "a record whose hello's write was lost: made by the first message with its ttl ($t s)");
+is(gr('HGET', $vk2, 'ttl'), 64, '... which it says');
 --- no_error_log
 [alert]
 [crit]
