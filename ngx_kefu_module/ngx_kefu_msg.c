@@ -86,6 +86,7 @@ static char *ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     json_t *att, int64_t ts);
 static json_t *ngx_kefu_msg_attachment(ngx_kefu_ws_t *ws,
     ngx_kefu_req_t *req);
+static time_t ngx_kefu_msg_visitor_ttl(ngx_kefu_ws_t *ws);
 static void ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     ngx_kefu_msg_args_t *args, u_char *who, u_char *session, int64_t ts);
 static char *ngx_kefu_msg_routing(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
@@ -260,6 +261,46 @@ ngx_kefu_msg_attachment(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 }
 
 
+/*
+ * A visitor's message keeps its record, index and page trail its ttl past
+ * its last activity (lib/retain.lua's k_visitor: an HGET and three
+ * EXPIREs, a quarter of the commands of a message's step).  Renewed by a
+ * connection's first message (which also makes the record, with its ttl,
+ * should its hello's write have failed or been refused), then by at most
+ * one message per 1/16 of the ttl, at most a minute: 0 for the others,
+ * which leave the expiry alone (issue 18).  So the record lives at least
+ * its ttl less a minute or two (less 1/8 of a short ttl) past the
+ * visitor's last message, never longer than its ttl.  Other senders'
+ * messages renew the visitor they write to on every message, as before
+ * (the HTTP API's, a bot's).
+ */
+
+static time_t
+ngx_kefu_msg_visitor_ttl(ngx_kefu_ws_t *ws)
+{
+    time_t      ttl;
+    ngx_msec_t  every;
+
+    ttl = ngx_kefu_visitor_seconds(ws->site, ws->anonymous);
+
+    if (ws->role != NGX_KEFU_ROLE_VISITOR) {
+        return ttl;
+    }
+
+    every = ngx_min((ngx_msec_t) ttl * 1000 / 16, 60000);
+
+    if (ws->visitor_kept
+        && ngx_current_msec - ws->visitor_kept < every)
+    {
+        return 0;
+    }
+
+    ws->visitor_kept = ngx_current_msec;
+
+    return ttl;
+}
+
+
 /* the call's arguments from the sender and its session */
 
 static void
@@ -302,7 +343,7 @@ ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     args->default_group = ws->site->default_group;
     args->dedup_ttl = ngx_kefu_dedup_seconds(kmcf, ws->site);
     /* how long an idle visitor is kept (hello stores it in its record) */
-    args->visitor_ttl = ngx_kefu_visitor_seconds(ws->site, ws->anonymous);
+    args->visitor_ttl = ngx_kefu_msg_visitor_ttl(ws);
     args->log_max = kmcf->log_max;
     args->session.data = session;
     args->session.len = ngx_snprintf(session, 16, "%016xL", ws->session_id)

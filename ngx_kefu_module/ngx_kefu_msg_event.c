@@ -252,7 +252,11 @@ ngx_kefu_msg_event_items_free(ngx_kefu_msg_event_item_t *it)
 static ngx_int_t
 ngx_kefu_msg_event_visitor(ngx_kefu_msg_args_t *a, ngx_str_t *visitor)
 {
-    if (a->role.len == sizeof("visitor") - 1
+    if (a->visitor_ttl == 0) {
+        /* not due for renewal (ngx_kefu_msg_visitor_ttl()) */
+        return NGX_OK;
+
+    } else if (a->role.len == sizeof("visitor") - 1
         && ngx_strncmp(a->role.data, "visitor", a->role.len) == 0
         && a->who.len > 2)
     {

@@ -1003,7 +1003,13 @@ ngx_kefu_msg_argv(ngx_kefu_msg_args_t *a, ngx_kefu_msg_argv_t *out)
      * claims it; how long an idle visitor is kept */
     ngx_kefu_arg_pick(out, 26, a->group_known, "1", "0");
     ngx_kefu_arg(out, 27, &a->default_group);
-    ngx_kefu_arg_fmt(out, 28, out->vttl, "%T", a->visitor_ttl);
+    if (a->visitor_ttl) {
+        ngx_kefu_arg_fmt(out, 28, out->vttl, "%T", a->visitor_ttl);
+
+    } else {
+        /* not due for renewal: msg leaves the record's expiry alone */
+        ngx_kefu_arg_c(out, 28, "");
+    }
 
     /* a visitor's message that named no conversation: one closed is not
      * where it goes (nor where its cid is looked up) */
@@ -1678,6 +1684,7 @@ ngx_kefu_search_batch_keys(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
                 p += c->lens[k];
             }
 
+            c->adds[k - c->n]++;
             tpos[t++] = k + 1;
         }
     }
@@ -1686,12 +1693,15 @@ ngx_kefu_search_batch_keys(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
 }
 
 
-/* ARGV after KEYS: ttl, cap, cut, the count, then each entry kept */
+/*
+ * ARGV after KEYS: ttl, cap, cut, the count, the term keys' ttl, the
+ * terms' due flags (c->due: all '1' here), then each entry kept
+ */
 
 static void
 ngx_kefu_search_batch_argv(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl, ngx_uint_t cap,
-    int64_t cut, ngx_uint_t *tpos, u_char *skip, u_char *p)
+    int64_t cut, time_t term_ttl, ngx_uint_t *tpos, u_char *skip, u_char *p)
 {
     u_char      *member;
     size_t       member_len, prefix;
@@ -1709,6 +1719,12 @@ ngx_kefu_search_batch_argv(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     ngx_kefu_sb_num("%ui", cap);
     ngx_kefu_sb_num("%L", cut);
     ngx_kefu_sb_num("%ui", c->n);
+    ngx_kefu_sb_num("%T", term_ttl);
+
+    c->nterms = c->nkeys - c->n;
+    ngx_memset(c->due, '1', c->nterms);
+    c->argv[c->argc] = (const char *) c->due;
+    c->lens[c->argc++] = c->nterms;
 
     prefix = sizeof("kefu:{s:}:ix:m:") - 1 + site->len;
     t = 0;
@@ -1742,16 +1758,17 @@ ngx_kefu_search_batch_argv(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
 
 /*
  * KEYS: each entry's document key, then its terms' keys, each once;
- * ARGV: ttl, cap, cut, the entries' count, then per entry: member (the
- * document key's "<conv>:<seq>"), ts, document, its terms' count and
- * their positions in KEYS.  One allocation holds argv, lens, the keys'
- * hash, the terms' positions, the entries left out and the bytes.
+ * ARGV: ttl, cap, cut, the entries' count, the term keys' ttl, their due
+ * flags, then per entry: member (the document key's "<conv>:<seq>"), ts,
+ * document, its terms' count and their positions in KEYS.  One
+ * allocation holds argv, lens, the keys' hash, the terms' positions and
+ * postings, the entries left out, the due flags and the bytes.
  */
 
 ngx_int_t
 ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl, ngx_uint_t cap,
-    int64_t cut)
+    int64_t cut, time_t term_ttl)
 {
     u_char      *mem, *p, *skip;
     size_t       bytes;
@@ -1766,7 +1783,7 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
         return NGX_ERROR;
     }
 
-    maxargc = 4 + 5 * n + 2 * nterms;
+    maxargc = NGX_KEFU_SEARCH_BATCH_HEAD + 5 * n + 2 * nterms;
 
     if (maxargc > NGX_KEFU_SEARCH_BATCH_ARGC) {
         return NGX_ERROR;
@@ -1777,7 +1794,8 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     }
 
     mem = ngx_alloc(maxargc * (sizeof(char *) + sizeof(size_t))
-                    + (hsize + nterms) * sizeof(ngx_uint_t) + n + bytes,
+                    + (hsize + 2 * nterms) * sizeof(ngx_uint_t) + n + nterms
+                    + bytes,
                     ngx_cycle->log);
     if (mem == NULL) {
         return NGX_ERROR;
@@ -1787,15 +1805,19 @@ ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     c->lens = (size_t *) (c->argv + maxargc);
     hash = (ngx_uint_t *) (c->lens + maxargc);
     tpos = hash + hsize;
-    skip = (u_char *) (tpos + nterms);
-    p = skip + n;
+    c->adds = tpos + nterms;
+    skip = (u_char *) (c->adds + nterms);
+    c->due = skip + n;
+    p = c->due + nterms;
 
     ngx_memzero(hash, hsize * sizeof(ngx_uint_t));
+    ngx_memzero(c->adds, nterms * sizeof(ngx_uint_t));
     c->nkeys = 0;
     c->n = 0;
 
     p = ngx_kefu_search_batch_keys(c, site, e, n, hash, hsize, tpos, skip, p);
-    ngx_kefu_search_batch_argv(c, site, e, n, ttl, cap, cut, tpos, skip, p);
+    ngx_kefu_search_batch_argv(c, site, e, n, ttl, cap, cut, term_ttl, tpos,
+                               skip, p);
 
     return NGX_OK;
 }

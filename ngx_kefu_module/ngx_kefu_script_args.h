@@ -260,7 +260,8 @@ typedef struct {
     uint64_t                     greeting_id;
     int64_t                      ts;          /* ms */
     time_t                       dedup_ttl;   /* s */
-    time_t                       visitor_ttl; /* s: an idle visitor kept */
+    time_t                       visitor_ttl; /* s: an idle visitor kept;
+                                                0: its expiry not renewed */
     ngx_int_t                    log_max;
     ngx_msec_t                   grace;
     unsigned                     private:1;
@@ -417,6 +418,10 @@ ngx_int_t ngx_kefu_rule_wait_args(ngx_kefu_call_t *c, ngx_str_t *site,
  * document's key, four ARGV, and a key and a position for each term */
 #define ngx_kefu_search_batch_argc(nterms)  (5 + 2 * (nterms))
 
+/* a call's own arguments before its entries: ttl, cap, cut, the count,
+ * the term keys' ttl, which terms are due */
+#define NGX_KEFU_SEARCH_BATCH_HEAD  6
+
 /* one stored message's entry */
 typedef struct {
     ngx_str_t                    conv;
@@ -434,17 +439,27 @@ typedef struct {
     const char                 **argv;
     size_t                      *lens;
     ngx_uint_t                   n;           /* entries in the call */
+    ngx_uint_t                   nterms;      /* term keys, after the
+                                                 n documents' keys */
+    ngx_uint_t                  *adds;        /* each one's postings in
+                                                 the call */
+    u_char                      *due;         /* each one's ARGV flag:
+                                                 '1' (as built) pruned and
+                                                 expired in the call, '0'
+                                                 only added to */
 } ngx_kefu_search_batch_call_t;
 
 /*
  * e[0 .. n - 1], of one site, within NGX_KEFU_SEARCH_BATCH_ARGC by
  * ngx_kefu_search_batch_argc(); each term's key declared once, an entry
- * whose document key came before (the same message) left out.  ttl (s),
- * cap (postings a term), cut (ms: older postings go).
+ * whose document key came before (the same message) left out.  ttl (s:
+ * the documents'), cap (postings a term), cut (ms: older postings go),
+ * term_ttl (s: the term keys').  Every term is due ('1') as built; the
+ * caller may clear c->due[i] before the call is sent.
  */
 ngx_int_t ngx_kefu_search_batch_args(ngx_kefu_search_batch_call_t *c,
     ngx_str_t *site, ngx_kefu_search_put_t *e, ngx_uint_t n, time_t ttl,
-    ngx_uint_t cap, int64_t cut);
+    ngx_uint_t cap, int64_t cut, time_t term_ttl);
 
 
 #endif /* _NGX_KEFU_SCRIPT_ARGS_H_INCLUDED_ */

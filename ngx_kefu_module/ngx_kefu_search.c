@@ -16,7 +16,9 @@
  *   kefu:{s:<site>}:ix:m:<conv>:<seq>    string, the hit as JSON
  *   kefu:{s:<site>}:ix:v:<term>          zset visitor id -> ts
  * each bounded by kefu_search_retention (expiry, and postings older than
- * it pruned on every write) and NGX_KEFU_SEARCH_POSTINGS per term.
+ * it pruned) and NGX_KEFU_SEARCH_POSTINGS per term.  A term's key is
+ * pruned and expired by a call when it is due (ngx_kefu_search_due()),
+ * else only added to.
  */
 
 
@@ -24,7 +26,8 @@
 
 
 /* an entry alone always fits a call */
-#if (4 + ngx_kefu_search_batch_argc(NGX_KEFU_SEARCH_TERMS_MAX)               \
+#if (NGX_KEFU_SEARCH_BATCH_HEAD                                              \
+     + ngx_kefu_search_batch_argc(NGX_KEFU_SEARCH_TERMS_MAX)               \
      > NGX_KEFU_SEARCH_BATCH_ARGC)
 #error "NGX_KEFU_SEARCH_TERMS_MAX: too many arguments for one call"
 #endif
@@ -52,6 +55,8 @@ static void ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_kefu_search_put_t *e, ngx_uint_t n);
 static void ngx_kefu_search_batched(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static void ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_search_batch_call_t *c);
 
 
 /* a stored message's index entry, waiting for the end of the pass */
@@ -64,12 +69,35 @@ struct ngx_kefu_search_item_s {
     ngx_kefu_search_put_t        e;          /* terms and strings after it */
 };
 
+/*
+ * A term key is pruned (postings past the cap, or older than the keep
+ * time) and expired by the first call of a worker that adds to it, then
+ * only added to by its calls until NGX_KEFU_SEARCH_DUE_ADDS postings or
+ * NGX_KEFU_SEARCH_DUE_MS later (issue 18: three commands a term a call
+ * were most of the index's cost).  So a term holds at most the cap plus
+ * NGX_KEFU_SEARCH_DUE_ADDS per worker that writes the site, and its key
+ * is expired the keep time plus NGX_KEFU_SEARCH_DUE_MS ahead, so that
+ * the postings added meanwhile are kept their keep time.  What each
+ * worker last did to a term: a slot of its key's CRC32; a term that
+ * shares a slot with another is due when the other was.
+ */
+#define NGX_KEFU_SEARCH_DUE_SLOTS  2048
+#define NGX_KEFU_SEARCH_DUE_ADDS   64
+#define NGX_KEFU_SEARCH_DUE_MS     10000
+
+typedef struct {
+    uint32_t                     crc;        /* its key's, 0: none */
+    uint32_t                     adds;       /* postings since pruned */
+    ngx_msec_t                   at;         /* when pruned */
+} ngx_kefu_search_due_t;
+
 /* per worker (kmcf->search_batch): the pass's entries, sent when posted */
 typedef struct {
     ngx_event_t                  ev;
     ngx_kefu_main_conf_t        *kmcf;
     ngx_kefu_search_item_t      *head;
     ngx_kefu_search_item_t     **last;
+    ngx_kefu_search_due_t        due[NGX_KEFU_SEARCH_DUE_SLOTS];
 } ngx_kefu_search_batch_t;
 
 
@@ -477,7 +505,7 @@ ngx_kefu_search_batch_flush(ngx_event_t *ev)
         /* the first one's site, up to the bounds; the rest wait */
         n = 0;
         bytes = 0;
-        argc = 4;
+        argc = NGX_KEFU_SEARCH_BATCH_HEAD;
         next = &rest;
 
         for (it = rest; it; it = *next) {
@@ -532,7 +560,9 @@ ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
     rc = ngx_kefu_search_batch_args(&call, &site->name, e, n,
                                      (time_t) (keep / 1000),
-                                     NGX_KEFU_SEARCH_POSTINGS, cut);
+                                     NGX_KEFU_SEARCH_POSTINGS, cut,
+                                     (time_t) ((keep + NGX_KEFU_SEARCH_DUE_MS)
+                                               / 1000));
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "kefu: site \"%V\": no memory for a search index "
@@ -540,6 +570,8 @@ ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
                       &site->name, n);
         return;
     }
+
+    ngx_kefu_search_due(kmcf, &call);
 
     /*
      * The index is best effort: a failure is logged, the messages stand.
@@ -562,12 +594,57 @@ ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 }
 
 
+/* which of the call's terms it prunes and expires (NGX_KEFU_SEARCH_DUE_*) */
+
+static void
+ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_search_batch_call_t *c)
+{
+    uint32_t                  crc;
+    ngx_uint_t                i, k;
+    ngx_kefu_search_due_t    *d;
+    ngx_kefu_search_batch_t  *b;
+
+    b = kmcf->search_batch;
+
+    for (i = 0; i < c->nterms; i++) {
+        k = c->n + i;
+        crc = ngx_crc32_short((u_char *) c->argv[k], c->lens[k]) | 1;
+        d = &b->due[crc % NGX_KEFU_SEARCH_DUE_SLOTS];
+
+        if (d->crc == crc
+            && d->adds + c->adds[i] <= NGX_KEFU_SEARCH_DUE_ADDS
+            && ngx_current_msec - d->at < NGX_KEFU_SEARCH_DUE_MS)
+        {
+            d->adds += c->adds[i];
+            c->due[i] = '0';
+            continue;
+        }
+
+        d->crc = crc;
+        d->adds = 0;
+        d->at = ngx_current_msec;
+    }
+}
+
+
 static void
 ngx_kefu_search_batched(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
-    ngx_uint_t  n = (ngx_uint_t) (uintptr_t) data;
+    ngx_uint_t                n = (ngx_uint_t) (uintptr_t) data;
+    ngx_kefu_main_conf_t     *kmcf;
+    ngx_kefu_search_batch_t  *b;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        /* what it pruned may not be: every term due in the next calls */
+        kmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_kefu_module);
+        b = kmcf->search_batch;
+
+        if (b) {
+            ngx_memzero(b->due, sizeof(b->due));
+        }
+
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "kefu: a search index write of %ui messages failed%s%*s:"
                       " they are not found by search", n,

@@ -138,6 +138,9 @@ struct ngx_kefu_ws_s {
     ngx_kefu_ws_io_t            *io;
 
     ngx_msec_t                   start;
+    /* a visitor's: when a message of it last renewed its record's expiry
+     * (ngx_kefu_msg_visitor_ttl()), 0: none yet */
+    ngx_msec_t                   visitor_kept;
 
     /* the message rate's token bucket, in millionths of a message */
     uint64_t                     rate_tokens;

@@ -62,6 +62,12 @@ sub answers {
     return \@got;
 }
 
+# calls of each named command so far (INFO commandstats of this file's Redis)
+sub cmd_calls {
+    my $s = gr('INFO', 'commandstats');
+    return map { my ($n) = $s =~ /cmdstat_$_:calls=(\d+)/; ($_ => $n // 0) } @_;
+}
+
 # the hits of a search (the admin's token), all pages: "conv:seq" each
 sub hits {
     my ($q) = @_;
@@ -328,3 +334,216 @@ is($found, 12, 'each long one found by its first and its 200th word');
 search index
 --- timeout: 120
 
+
+
+
+=== TEST 5: what a call's messages cost Redis (issue 18): the former per-site dedup records of all its messages read in one MGET (one there still answered as a dup), and the conversation's state not read again for the reply
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("dee$g", $g, status => 'online');
+my ($v, $w, $c) = visitor_conv($g);
+$v->until_pong(20);
+my $seq = gr('HGET', "kefu:{c:$c}", 'seq');
+# a record under the former per-site key (written before an upgrade) for
+# the third message
+gr('SET', "kefu:{s:shop1}:cid:v:$w->{id}:k3", "$c 123456 7 1700000000000", 'EX', 60);
+my %b = cmd_calls(qw(get mget hget));
+frames($v, map { {type => 'msg', cid => "k$_", text => "kite $_"} } 1 .. 6);
+my $r = answers($v, 6);
+my %a = cmd_calls(qw(get mget hget));
+is_deeply([map { $_->{cid} . ($_->{dup} ? '+' : '') } @$r], [qw(k1 k2 k3+ k4 k5 k6)],
+          'six answered in order, the one with a former record a dup');
+is_deeply([@{ $r->[2] }{qw(conv id seq)}], [$c, '123456', 7], '... with what that record says');
+is_deeply([map { $_->{seq} } grep { !$_->{dup} } @$r], [map { $seq + $_ } 1 .. 5], 'the others stored in order');
+is($a{mget} - $b{mget}, 1, 'the former records of the call read in one MGET');
+my $gets = $a{get} - $b{get};
+ok($gets <= 8, "GETs: one per message (its dedup record), not two ($gets)");
+my $hgets = $a{hget} - $b{hget};
+ok($hgets <= 7, "at most one HGET per message stored (the record's ttl), not the state too ($hgets)");
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
+
+
+
+=== TEST 6: a visitor's record is renewed by its connection's first message, then by no message within 1/16 of its ttl of the last renewal, then by the next one; the index its first message made expires with it (issue 18)
+--- http_config
+    kefu_anonymous_retention 64s;
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("eve$g", $g, status => 'online');
+my ($v, $w, $c) = visitor_conv($g);
+my $vk = "kefu:{s:shop1}:v:$w->{id}";
+$v->until_pong(20);
+my $ct = gr('TTL', "$vk:convs");
+ok($ct > 56 && $ct <= 64, "the index its first message made expires with the record ($ct s)");
+# the record's expiry shortened, to see whether a message renews it
+gr('EXPIRE', $vk, 20);
+my %b = cmd_calls(qw(hget));
+frames($v, map { {type => 'msg', cid => "k$_", text => "kite $_"} } 1 .. 6);
+my $r = answers($v, 6);
+my %a = cmd_calls(qw(hget));
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
+my $hgets = $a{hget} - $b{hget};
+ok($hgets <= 2, "no HGET of the record's ttl per message ($hgets)");
+my $t = gr('TTL', $vk);
+ok($t > 0 && $t <= 20, "messages within 4 s (1/16 of 64 s) of the first leave the record's expiry alone ($t s)");
+sleep 4.5;
+$v->send_json({type => 'msg', cid => 'k7', text => 'kite 7'});
+$v->recv_type('ack', 10) or die "no ack for k7\n";
+$t = gr('TTL', $vk);
+ok($t > 56 && $t <= 64, "the first message after them renews it: its ttl again ($t s)");
+ok(gr('TTL', "$vk:convs") > 56, '... and its index');
+gr('EXPIRE', $vk, 30);
+$v->send_json({type => 'msg', cid => 'k8', text => 'kite 8'});
+$v->recv_type('ack', 10) or die "no ack for k8\n";
+$t = gr('TTL', $vk);
+ok($t <= 30, "the next one again not ($t s)");
+# a hello whose write of the record was lost (refused under load, say):
+# the connection's first message makes it, with its ttl
+my ($v2, $w2) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+my $vk2 = "kefu:{s:shop1}:v:$w2->{id}";
+$v2->until_pong(20);
+gr('DEL', $vk2);
+$v2->send_json({type => 'msg', cid => 'first', text => 'hello?'});
+$v2->recv_type('ack', 10) or die "no ack for the second visitor's first\n";
+$t = gr('TTL', $vk2);
+ok($t > 56 && $t <= 64, "a record whose hello's write was lost: made by the first message with its ttl ($t s)");
+is(gr('HGET', $vk2, 'ttl'), 64, '... which it says');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
+
+
+
+=== TEST 7: a term's key is pruned and expired by the first call of the worker that adds to it, then only added to until 64 postings later (or 10 s): its postings stay within the cap plus 64, every message is found, and a key gone meanwhile is made again with an expiry (issue 18)
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+local $Kefu::API::Token = api_token(secret => $main::SECRET, site => 'shop1', role => 'admin', sub => 'boss');
+my $g = 'g' . int rand 1e6;
+my $ag = agent("fay$g", $g, status => 'online');
+my ($v, undef, $c) = visitor_conv($g);
+$v->until_pong(20);
+my $word = 'heron' . int rand 1e6;
+my $tk = "kefu:{s:shop1}:ix:w:$word";
+# a second word, of these messages only: the search below
+my $other = 'egret' . int rand 1e6;
+# a term at its cap already, and 50 postings more (as another worker's)
+my $now = int(time * 1000);
+gr('EVAL', "for i = 1, 10050 do redis.call('ZADD', KEYS[1], ARGV[1] - 60000 + i, '1:' .. i) end "
+          . "redis.call('EXPIRE', KEYS[1], 600)", 1, $tk, $now);
+my %b = cmd_calls(qw(zremrangebyrank));
+my (@sizes, @acks);
+for my $i (1 .. 66) {
+    $v->send_json({type => 'msg', cid => "h$i", text => "$word $other"});
+    push @acks, $v->recv_type('ack', 10) || die "no ack for h$i\n";
+    indexed($c, $acks[-1]{seq}) or die "h$i not indexed\n";
+    push @sizes, gr('ZCARD', $tk);
+}
+my %a = cmd_calls(qw(zremrangebyrank));
+is($sizes[0], 10000, 'the first message: the term pruned to its cap');
+ok((grep { $_ > 10064 } @sizes) == 0, 'never more than the cap and 64 (' . join(' ', @sizes[0, 1, 63, 64, 65]) . ')');
+ok((grep { $_ == 10000 } @sizes[1 .. 65]) >= 1, 'pruned again within 65 more');
+my $prunes = $a{zremrangebyrank} - $b{zremrangebyrank};
+ok($prunes <= 8, "each word pruned by 1 to 4 of the 66 calls, not each ($prunes for both)");
+my $t = gr('TTL', $tk);
+ok($t > 600, "expired by its first call for the search retention and 10 s ($t s)");
+my @h = hits_until($other, 66);
+is_deeply([sort @h], [sort map { "$c:$_->{seq}" } @acks], 'all 66 messages found, each once');
+# the key gone (erased, say) while the worker does not prune it: made
+# again, with an expiry
+gr('DEL', $tk);
+$v->send_json({type => 'msg', cid => 'h67', text => "$word"});
+my $last = $v->recv_type('ack', 10) or die "no ack for h67\n";
+indexed($c, $last->{seq}) or die "h67 not indexed\n";
+is(gr('ZCARD', $tk), 1, 'the key made again');
+ok(gr('TTL', $tk) > 0, '... with an expiry');
+--- no_error_log
+[alert]
+[crit]
+search index
+--- timeout: 120
+
+
+
+=== TEST 8: a message's counters in the conversation's hash (seq, each writer's w:<who>, pn, updated) written by one HSET from what its checks read, not an HINCRBY each: exact past 10^14 (no exponent), in a call of several messages and writers (issue 18)
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("gus$g", $g, status => 'online');
+my ($v, $w, $c) = visitor_conv($g);
+$v->until_pong(20);
+$ag->until_pong(20);
+my $k = "kefu:{c:$c}";
+# past 10^14, which Lua would write as 1e+14 (t/026-large-numbers.t)
+gr('HSET', $k, 'seq', '99999999999998', "w:v:$w->{id}", '99999999999999',
+   "w:a:gus$g", '7', 'pn', '999999999999999');
+my %b = cmd_calls(qw(hincrby hset));
+frames($v, map { {type => 'msg', cid => "c$_", text => "crane $_"} } 1 .. 3);
+frames($ag, {type => 'msg', conv => $c, cid => 'n1', text => 'a note', private => JSON::PP::true},
+            {type => 'msg', conv => $c, cid => 'n2', text => 'a reply'});
+my $rv = answers($v, 3);
+my $ra = answers($ag, 2);
+my %a = cmd_calls(qw(hincrby hset));
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$rv, @$ra), 5, 'five stored');
+is_deeply([sort map { $_->{seq} } @$rv, @$ra],
+          ['100000000000000', '100000000000001', '100000000000002', '100000000000003', '99999999999999'],
+          'seqs exact and contiguous past 10^14');
+is(gr('HGET', $k, 'seq'), '100000000000003', 'the hash has the last');
+is(gr('HGET', $k, "w:v:$w->{id}"), '100000000000002', "the visitor's entries counted exactly");
+is(gr('HGET', $k, "w:a:gus$g"), '9', "the agent's");
+is(gr('HGET', $k, 'pn'), '1000000000000000', 'the private note counted');
+my $last = (sort { $a->{seq} <=> $b->{seq} } @$rv, @$ra)[-1];
+is(gr('HGET', $k, 'updated'), $last->{ts}, 'updated: the last one');
+my $hincrby = $a{hincrby} - $b{hincrby};
+ok($hincrby <= 1, "no HINCRBY per message ($hincrby)");
+my $hset = $a{hset} - $b{hset};
+ok($hset <= 6, "one HSET per message ($hset)");
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
+
+
+
+=== TEST 9: the site's convs index written once per call, not once per message: each conversation scored by its last message's ts, as before (issue 18)
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("hal$g", $g, status => 'online');
+my ($v1, undef, $c1) = visitor_conv($g);
+my ($v2, undef, $c2) = visitor_conv($g);
+$_->until_pong(20) for $v1, $v2, $ag;
+my $z = 'kefu:{s:shop1}:convs';
+my %b = cmd_calls(qw(zadd));
+# the agent's six, to two conversations, in one write: one call; one
+# word, so that the search index adds one ZADD
+frames($ag, map { {type => 'msg', conv => ($_ % 2 ? $c1 : $c2), cid => "z$_", text => 'ibis'} } 1 .. 6);
+my $r = answers($ag, 6);
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
+my %last;
+$last{$_->{conv}} = $_->{ts} for @$r;
+for (1 .. 200) {
+    last if gr('EXISTS', sprintf('kefu:{s:shop1}:ix:m:%s:%015d', $r->[-1]{conv}, $r->[-1]{seq}));
+    select undef, undef, undef, 0.05;
+}
+my %a = cmd_calls(qw(zadd));
+my $zadds = $a{zadd} - $b{zadd};
+ok($zadds <= 3, "ZADDs: the index's one and the convs index's one ($zadds), not one a message");
+is(gr('ZSCORE', $z, $c1), $last{$c1}, 'the first conversation scored by its last message');
+is(gr('ZSCORE', $z, $c2), $last{$c2}, 'the second too');
+my $ev = gr('XREVRANGE', 'kefu:{s:shop1}:events', '+', '-', 'COUNT', 6);
+is(scalar(grep { { @{ $_->[1] } }->{event} eq 'msg' } @$ev), 6, 'each message its own event on the stream');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60

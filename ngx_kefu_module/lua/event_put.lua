@@ -28,6 +28,8 @@
 --@include preview
 local site = ARGV[1]
 K.events = KEYS[2]
+-- the convs index (KEYS[3]) written once at the end (lib/kefu_event.lua)
+K.convs = {}
 local k = 4
 local marks, behind, order = {}, {}, {}
 for i = 2, #ARGV - 7, 8 do
@@ -64,6 +66,7 @@ for i = 2, #ARGV - 7, 8 do
   end
   marks[conv] = mark
 end
+kefu_convs()
 local out = {}
 for _, c in ipairs(order) do
   out[#out + 1] = c

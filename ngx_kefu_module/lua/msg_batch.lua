@@ -14,16 +14,33 @@
 --@include msg
 local here = ARGV[1] == '1'
 local out, a = {}, 2
+local args, legacy = {}, {}
 for i = 1, #KEYS do
   local n = tonumber(ARGV[a])
   local A = {}
   for j = 1, n do A[j] = ARGV[a + j] end
   a = a + n + 1
-  local ok, r = pcall(m_run, here, A)
+  args[i] = A
+  if here then
+    legacy[i] = m_legacy(A[1] or '', A[2] or '', A[5] or '')
+  end
+end
+-- the legacy dedup records of all of them in one read (lib/msg.lua)
+if here and #legacy > 0 then legacy = redis.call('MGET', unpack(legacy)) end
+-- their events' convs scores in one ZADD at the end (lib/kefu_event.lua)
+if here then K.convs = {} end
+for i = 1, #KEYS do
+  -- false (no record) is passed on as such: nil would read it again
+  local lg = nil
+  if here then lg = legacy[i] end
+  local ok, r = pcall(m_run, here, args[i], lg)
   if ok then
     out[i] = r
   else
     out[i] = {err = type(r) == 'table' and r.err or tostring(r)}
   end
 end
+-- (the messages are stored: a failure here leaves the index behind, as
+-- one of their own step would have, not their replies)
+pcall(kefu_convs)
 return out

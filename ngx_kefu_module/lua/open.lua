@@ -72,6 +72,11 @@ redis.call('HSET', ukey, 'open', conv)
 -- trimmed by the records: the new one's is made
 redis.call('ZADD', ukey .. ':convs', ts, conv)
 r_trim(ukey .. ':convs')
+-- the index expires with the visitor's record (lib/retain.lua), which
+-- the visitor's messages renew only now and then (ngx_kefu_msg.c,
+-- ngx_kefu_msg_visitor_ttl()): one made here takes the record's expiry
+local vt = redis.call('PTTL', ukey)
+if vt > 0 then redis.call('PEXPIRE', ukey .. ':convs', vt) end
 if not bot then r_count(nil, 'queued') end
 if (ARGV[23] or '') ~= '' then
   r_raw_entry(conv, string.match(ARGV[22], '"id":"(%d+)"') or '0',

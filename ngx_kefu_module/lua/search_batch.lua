@@ -2,15 +2,18 @@
 -- search_batch: the search index entries of the messages one event-loop
 -- pass of a worker stored, of one site (ngx_kefu_search.c).  KEYS = each
 -- entry's document key (ix:m:<conv>:<seq>), then the term keys
--- (ix:w:<term>) of all entries, each once.  ARGV = ttl (s), postings per
--- term, cutoff (ms: older postings go), n (entries), then per entry:
--- member, ts (ms), document, m, and the m positions in KEYS of its
--- terms' keys.  Every key written gets the ttl again; a term's postings
--- of the call go in one ZADD, and it is pruned once.  Returns n.
+-- (ix:w:<term>) of all entries, each once.  ARGV = ttl (s, the
+-- documents'), postings per term, cutoff (ms: older postings go), n
+-- (entries), the term keys' ttl (s), their due flags (one character per
+-- term key, in KEYS' order: "1" pruned and expired here, "0" only added
+-- to: ngx_kefu_search_due()), then per entry: member, ts (ms), document,
+-- m, and the m positions in KEYS of its terms' keys.  A term's postings
+-- of the call go in one ZADD.  Returns n.
 local ttl, cap, cut = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local n = tonumber(ARGV[4])
+local tttl, due = ARGV[5], ARGV[6]
 local postings = {}
-local a = 5
+local a = 7
 for i = 1, n do
   local member, ts, m = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 3])
   redis.call('SET', KEYS[i], ARGV[a + 2], 'EX', ttl)
@@ -26,14 +29,26 @@ for i = 1, n do
   end
   a = a + 4 + m
 end
+-- A key that is not due was expired when it was last pruned, as every
+-- term key is when made; one that is gone meanwhile (erased, or expired)
+-- would be made again by the ZADD without an expiry: so unless all the
+-- keys not due are there, before the ZADDs (one EXISTS for them all),
+-- every term of the call is pruned and expired.
+local rest = {}
+for k = n + 1, #KEYS do
+  if string.sub(due, k - n, k - n) == '0' then rest[#rest + 1] = KEYS[k] end
+end
+local all = #rest > 0 and redis.call('EXISTS', unpack(rest)) ~= #rest
 for k = n + 1, #KEYS do
   local key = KEYS[k]
   if postings[k] then
     redis.call('ZADD', key, unpack(postings[k]))
   end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cut)
-  -- a no-op while the term has at most cap postings
-  redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
-  redis.call('EXPIRE', key, ttl)
+  if all or string.sub(due, k - n, k - n) ~= '0' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cut)
+    -- a no-op while the term has at most cap postings
+    redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
+    redis.call('EXPIRE', key, tttl)
+  end
 end
 return n

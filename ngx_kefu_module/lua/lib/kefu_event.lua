@@ -12,7 +12,11 @@
 --@include num
 -- K.events: the stream's key, when the script declared it; K.noasg: the
 -- conversation's assignments are another slot's (route_put.lua: its
--- conv_apply wrote them)
+-- conv_apply wrote them); K.convs: a table when the script puts the
+-- events of many messages (msg_batch, event_put): the convs index's
+-- scores wait there, and kefu_convs() writes them at its end, one ZADD a
+-- site instead of one an event (issue 18; the same scores: a
+-- conversation's last event's ts)
 local K = {}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
@@ -23,7 +27,17 @@ local function kefu_event(site, name, conv, seq, ts, data)
   if conv ~= '' then
     local t = string.match(ts, '^%d+$') or '0'
     local s = string.match(seq, '^%d+$') or 'null'
-    redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
+    if K.convs then
+      local z = K.convs[site]
+      if not z then
+        z = {ts = {}, order = {}}
+        K.convs[site] = z
+      end
+      if not z.ts[conv] then z.order[#z.order + 1] = conv end
+      z.ts[conv] = t
+    else
+      redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
+    end
     if string.sub(name, 1, 5) == 'conv.' and not K.noasg then
       local k = 'kefu:{c:' .. conv .. '}:assignments'
       redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
@@ -32,4 +46,16 @@ local function kefu_event(site, name, conv, seq, ts, data)
       redis.call('LTRIM', k, -100, -1)
     end
   end
+end
+-- the convs index's scores kept in K.convs, written: one ZADD a site
+local function kefu_convs()
+  for site, z in pairs(K.convs or {}) do
+    local a = {}
+    for _, c in ipairs(z.order) do
+      a[#a + 1] = z.ts[c]
+      a[#a + 1] = c
+    end
+    redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', unpack(a))
+  end
+  K.convs = {}
 end

@@ -11,7 +11,8 @@
 -- 25: the SHA-256 of an attached file, which the conversation then holds
 -- on to (ngx_kefu_upload_sweep.c).  ARGV 26, 27: whether the group is one
 -- the site declares, the default group (open's).  ARGV 28: how long (s)
--- an idle visitor's record is kept if its hello did not say.  ARGV 29
+-- an idle visitor's record is kept if its hello did not say, "" when the
+-- record is not due for renewal (ngx_kefu_msg_visitor_ttl()).  ARGV 29
 -- "1" when the visitor named no conversation (the worker took the one its
 -- connection is in): a closed one is then not where the message goes,
 -- nor where its cid is looked up.  ARGV 30, 31: "1" when a visitor's new
@@ -44,7 +45,19 @@
 -- message's event, via the log").
 --@include kefu_event
 --@include retain
-local function m_run(here, A)
+-- m_legacy(site, who, cid): the key of a dedup record as 0.1.0 (the one
+-- release so far, CHANGELOG.md) wrote it, per site.  Such a record is
+-- still honoured for its window across an upgrade (remove this with the
+-- release after 0.1.0), in the site's slot, so only looked at with here
+-- (one Redis: 0.1.0 ran on no cluster).  Nothing writes one any more, so
+-- msg_batch reads those of all its messages in one MGET before storing
+-- any (lg, below): one command a call instead of one a message.
+local function m_legacy(site, who, cid)
+  return 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid
+end
+-- lg: what msg_batch read of this message's legacy record (false: none);
+-- nil: read it here
+local function m_run(here, A, lg)
   A = A or ARGV
   local site, who, role, conv = A[1], A[2], A[3], A[4]
   local cid, id, ts = A[5], A[6], A[8]
@@ -63,22 +76,26 @@ local function m_run(here, A)
       local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
       if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
     end
-    -- a record of before 0.1.x's per-site dedup, kept for its window
-    -- across an upgrade (then gone: remove this with the next release);
-    -- in the site's slot, so never looked at in a cluster (which 0.1.x
-    -- did not run on)
     if not here then return end
-    d = redis.call('GET', 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid)
+    d = lg
+    if d == nil then d = redis.call('GET', m_legacy(site, who, cid)) end
     if d then
       local o, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
       if o == c then return {1, c, tonumber(s), i, tonumber(t), 0} end
     end
   end
   local dup
+  local state = ''
+  -- the hash's counters this message moves, read with its checks, so
+  -- that one HSET writes them all (and updated) instead of an HINCRBY
+  -- each: seq, w:<who>, pn, lm (the HMGET's last four fields)
+  local cf = {'seq', 'w:' .. who, 'pn', 'lm'}
+  local h
   if role == 'visitor' or (target ~= '' and conv == '') then
     if conv == '' then return {-6} end
     local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
-                         'site', 'state')
+                         'site', 'state', unpack(cf))
+    h = {v[4], v[5], v[6], v[7]}
     if v[1] ~= vid or v[2] ~= site then
       return {-1}
     end
@@ -86,11 +103,14 @@ local function m_run(here, A)
     dup = dedup(conv)
     if dup then return dup end
     if v[3] == 'closed' then return {-6} end
+    -- what the reply says of its state: nothing below changes it
+    state = v[3] or ''
   elseif conv == '' then
     return {-2}
   else
     local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',
-                         'state', 'visitor')
+                         'state', 'visitor', unpack(cf))
+    h = {v[5], v[6], v[7], v[8]}
     if v[1] ~= site then return {-1} end
     if target ~= '' and v[4] ~= vid then return {-1} end
     dup = dedup(conv)
@@ -103,11 +123,23 @@ local function m_run(here, A)
     end
   end
   ckey = 'kefu:{c:' .. conv .. '}'
-  local seq = n_str(redis.call('HINCRBY', ckey, 'seq', 1))
+  -- counted as strings (n_inc: exact past 2^53, as HINCRBY); in the same
+  -- place as the seq's HINCRBY was, before the log entry
+  local seq = n_inc(h[1] or '0')
+  local hs = {'seq', seq, cf[2], n_inc(h[2] or '0'), 'updated', ts}
+  if A[12] == '1' then
+    hs[#hs + 1] = 'pn'
+    hs[#hs + 1] = n_inc(h[3] or '0')
+  end
+  local prev = h[4] or '0'
+  if not here then
+    hs[#hs + 1] = 'lm'
+    hs[#hs + 1] = seq
+  end
+  redis.call('HSET', ckey, unpack(hs))
   local j = A[9] .. conv .. A[10] .. seq .. A[11]
   local name = ev
   if name == '' then name = A[12] == '1' and 'note' or 'msg' end
-  local prev
   if here then
     redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
                seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
@@ -123,25 +155,20 @@ local function m_run(here, A)
       redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
                  seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
     end
-    prev = redis.call('HGET', ckey, 'lm') or '0'
-    redis.call('HSET', ckey, 'lm', seq)
   end
-  redis.call('HINCRBY', ckey, 'w:' .. who, 1)
-  if A[12] == '1' then redis.call('HINCRBY', ckey, 'pn', 1) end
-  if here and (role == 'visitor' or target ~= '') and A[28] then
+  -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
+  if here and (role == 'visitor' or target ~= '')
+     and (A[28] or '') ~= '' then
     k_visitor(ukey, A[28])
   end
   if here and (A[25] or '') ~= '' then
     redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. A[25], conv)
   end
-  redis.call('HSET', ckey, 'updated', ts)
   redis.call('SET', dedup_key(conv), id .. ' ' .. seq .. ' ' .. ts, 'EX',
              A[14])
   if here then kefu_event(site, name, conv, seq, ts, j) end
   redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', A[16] .. '|' ..
              A[12] .. '|' .. seq .. '|' .. j)
-  local state = ''
-  if role == 'visitor' then state = redis.call('HGET', ckey, 'state') or '' end
   if not here then
     return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state,
             tonumber(prev)}

@@ -5,7 +5,8 @@
 -- index of conversations drops, each time it is added to, the oldest
 -- entries whose conversation has expired, and never holds more than
 -- 10000 (k_trim).  A visitor's record, index and page trail are kept its
--- "ttl" (seconds, set by its hello) past its last activity (k_visitor).
+-- "ttl" (seconds, set by its hello) past its last activity (k_visitor;
+-- a visitor's messages call it once a minute at most: ngx_kefu_msg.c).
 local function k_keys(conv)
   local k = 'kefu:{c:' .. conv .. '}'
   return {k, k .. ':log', k .. ':joined', k .. ':assignments'}
