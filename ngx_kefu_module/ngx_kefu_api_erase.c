@@ -327,7 +327,7 @@ ngx_kefu_api_export_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
         return ngx_kefu_api_export_next(r, api);
     }
 
-    if (ngx_kefu_export_conv_args(&call, &conv, &api->site->name, &api->id)
+    if (ngx_kefu_conv_keys_args(&call, &conv, &api->site->name, &api->id)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -710,7 +710,7 @@ ngx_kefu_erase_conv(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     e = api->data;
 
-    if (ngx_kefu_erase_conv_args(&call, &e->conv, &api->site->name, &api->id)
+    if (ngx_kefu_conv_keys_args(&call, &e->conv, &api->site->name, &api->id)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

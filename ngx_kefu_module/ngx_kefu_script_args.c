@@ -1274,11 +1274,11 @@ ngx_kefu_export_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
-/* KEYS: the conversation's hash, log, assignments, joined; ARGV: site,
- * visitor */
+/* export_conv and erase_conv: KEYS: the conversation's hash, log,
+ * assignments, joined; ARGV: site, visitor */
 
 ngx_int_t
-ngx_kefu_export_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+ngx_kefu_conv_keys_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     ngx_str_t *site, ngx_str_t *visitor)
 {
     ngx_kefu_call_init(c);
@@ -1286,25 +1286,6 @@ ngx_kefu_export_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     ngx_kefu_call_key(c, 'c', conv, ":log");
     ngx_kefu_call_key(c, 'c', conv, ":assignments");
     ngx_kefu_call_key(c, 'c', conv, ":joined");
-    ngx_kefu_call_str(c, site);
-    ngx_kefu_call_str(c, visitor);
-
-    return ngx_kefu_call_done(c);
-}
-
-
-/* KEYS: the conversation's hash, log, joined, assignments; ARGV: site,
- * visitor */
-
-ngx_int_t
-ngx_kefu_erase_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
-    ngx_str_t *site, ngx_str_t *visitor)
-{
-    ngx_kefu_call_init(c);
-    ngx_kefu_call_key(c, 'c', conv, "");
-    ngx_kefu_call_key(c, 'c', conv, ":log");
-    ngx_kefu_call_key(c, 'c', conv, ":joined");
-    ngx_kefu_call_key(c, 'c', conv, ":assignments");
     ngx_kefu_call_str(c, site);
     ngx_kefu_call_str(c, visitor);
 

@@ -358,9 +358,8 @@ ngx_int_t ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv,
  */
 ngx_int_t ngx_kefu_export_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *visitor, ngx_uint_t convs);
-ngx_int_t ngx_kefu_export_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
-    ngx_str_t *site, ngx_str_t *visitor);
-ngx_int_t ngx_kefu_erase_conv_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+/* export_conv's and erase_conv's: the same keys and arguments */
+ngx_int_t ngx_kefu_conv_keys_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     ngx_str_t *site, ngx_str_t *visitor);
 ngx_int_t ngx_kefu_erase_file_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *sha, ngx_str_t *conv);

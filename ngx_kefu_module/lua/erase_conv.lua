@@ -1,5 +1,6 @@
 #!lua
--- erase_conv: KEYS = a conversation's hash, log, joined, assignments;
+-- erase_conv: KEYS = a conversation's hash, log, assignments, joined
+-- (export_conv's, one builder: ngx_kefu_conv_keys_args());
 -- ARGV = site, visitor.  {3}: gone already; {0}: not that visitor's;
 -- {2, state}: still queued or open (close it first); else the keys are
 -- deleted and {1, agent or "", joined, attachments' SHA-256s,
@@ -29,6 +30,6 @@ for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
     end
   end
 end
-local joined = redis.call('SMEMBERS', KEYS[3])
+local joined = redis.call('SMEMBERS', KEYS[4])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return {1, h[4] or '', joined, shas, cids, h[5] or '0'}
