@@ -70,19 +70,25 @@ local function m_run(here, A, lg)
   local function dedup_key(c)
     return 'kefu:{c:' .. c .. '}:cid:' .. who .. ':' .. cid
   end
-  local function dedup(c)
-    local d = redis.call('GET', dedup_key(c))
-    if d then
-      local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
-      if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
-    end
+  -- a dedup record's reply, nil for none (or one not of this form)
+  local function dup_of(c, d)
+    if not d then return end
+    local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
+    if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
+  end
+  -- the former per-site record (m_legacy), with here only
+  local function dup_legacy(c)
     if not here then return end
-    d = lg
+    local d = lg
     if d == nil then d = redis.call('GET', m_legacy(site, who, cid)) end
     if d then
       local o, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
       if o == c then return {1, c, tonumber(s), i, tonumber(t), 0} end
     end
+  end
+  -- a message refused unless it is a resend: the record only read
+  local function dedup(c)
+    return dup_of(c, redis.call('GET', dedup_key(c))) or dup_legacy(c)
   end
   local dup
   local state = ''
@@ -100,9 +106,7 @@ local function m_run(here, A, lg)
       return {-1}
     end
     if v[3] == 'closed' and A[29] == '1' then return {-6} end
-    dup = dedup(conv)
-    if dup then return dup end
-    if v[3] == 'closed' then return {-6} end
+    if v[3] == 'closed' then return dedup(conv) or {-6} end
     -- what the reply says of its state: nothing below changes it
     state = v[3] or ''
   elseif conv == '' then
@@ -113,68 +117,91 @@ local function m_run(here, A, lg)
     h = {v[5], v[6], v[7], v[8]}
     if v[1] ~= site then return {-1} end
     if target ~= '' and v[4] ~= vid then return {-1} end
-    dup = dedup(conv)
-    if dup then return dup end
-    if role == 'service' and v[3] == 'closed' then return {-4} end
+    if role == 'service' and v[3] == 'closed' then
+      return dedup(conv) or {-4}
+    end
     if role == 'agent' and v[2] ~= string.sub(who, 3)
        and redis.call('SISMEMBER', 'kefu:{c:' .. conv .. '}:joined', who)
            == 0 then
-      return {-1}
+      return dedup(conv) or {-1}
     end
   end
   ckey = 'kefu:{c:' .. conv .. '}'
   -- counted as strings (n_inc: exact past 2^53, as HINCRBY); in the same
   -- place as the seq's HINCRBY was, before the log entry
   local seq = n_inc(h[1] or '0')
-  local hs = {'seq', seq, cf[2], n_inc(h[2] or '0'), 'updated', ts}
-  if A[12] == '1' then
-    hs[#hs + 1] = 'pn'
-    hs[#hs + 1] = n_inc(h[3] or '0')
-  end
-  local prev = h[4] or '0'
-  if not here then
-    hs[#hs + 1] = 'lm'
-    hs[#hs + 1] = seq
-  end
-  redis.call('HSET', ckey, unpack(hs))
-  local j = A[9] .. conv .. A[10] .. seq .. A[11]
-  local name = ev
-  if name == '' then name = A[12] == '1' and 'note' or 'msg' end
-  if here then
-    redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
-               seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
-  else
-    -- the log is the event's outbox: the entry keeps its event's name when
-    -- it is not the default, and the hash the last message's seq (lm), so
-    -- that event_put knows one before it is missing (prev)
-    if ev ~= '' then
-      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
-                 seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16],
-                 'e', ev)
-    else
+  -- the message stored, once its dedup record is written (below)
+  local function store()
+    local hs = {'seq', seq, cf[2], n_inc(h[2] or '0'), 'updated', ts}
+    if A[12] == '1' then
+      hs[#hs + 1] = 'pn'
+      hs[#hs + 1] = n_inc(h[3] or '0')
+    end
+    local prev = h[4] or '0'
+    if not here then
+      hs[#hs + 1] = 'lm'
+      hs[#hs + 1] = seq
+    end
+    redis.call('HSET', ckey, unpack(hs))
+    local j = A[9] .. conv .. A[10] .. seq .. A[11]
+    local name = ev
+    if name == '' then name = A[12] == '1' and 'note' or 'msg' end
+    if here then
       redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
                  seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
+    else
+      -- the log is the event's outbox: the entry keeps its event's name when
+      -- it is not the default, and the hash the last message's seq (lm), so
+      -- that event_put knows one before it is missing (prev)
+      if ev ~= '' then
+        redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
+                   seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16],
+                   'e', ev)
+      else
+        redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
+                   seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
+      end
     end
+    -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
+    if here and (role == 'visitor' or target ~= '')
+       and (A[28] or '') ~= '' then
+      k_visitor(ukey, A[28])
+    end
+    if here and (A[25] or '') ~= '' then
+      redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. A[25], conv)
+    end
+    if here then kefu_event(site, name, conv, seq, ts, j) end
+    redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', A[16] .. '|' ..
+               A[12] .. '|' .. seq .. '|' .. j)
+    if not here then
+      return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state,
+              tonumber(prev)}
+    end
+    if role == 'visitor' then
+      return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state}
+    end
+    return {0, conv, tonumber(seq), id, tonumber(ts), 0}
   end
-  -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
-  if here and (role == 'visitor' or target ~= '')
-     and (A[28] or '') ~= '' then
-    k_visitor(ukey, A[28])
+  -- A message to be stored: its dedup record is looked up and written by
+  -- one SET ... NX GET (issue 18: a GET and a SET a message before), with
+  -- the seq it is about to get.  A record there answers it as a dup and
+  -- is left as it was; none (or a former per-site one, which no conv's
+  -- record can stand beside: nothing writes those any more) and it is
+  -- stored.  Should a step below fail, the record goes with the error
+  -- (store()), so that a resend is stored, not answered as a dup of it.
+  dup = dup_legacy(conv)
+  if dup then return dup end
+  local dk = dedup_key(conv)
+  local rec = redis.call('SET', dk, id .. ' ' .. seq .. ' ' .. ts, 'NX',
+                         'EX', A[14], 'GET')
+  if rec then
+    dup = dup_of(conv, rec)
+    if dup then return dup end
+    -- not a record of this form: the message's own replaces it
+    redis.call('SET', dk, id .. ' ' .. seq .. ' ' .. ts, 'EX', A[14])
   end
-  if here and (A[25] or '') ~= '' then
-    redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. A[25], conv)
-  end
-  redis.call('SET', dedup_key(conv), id .. ' ' .. seq .. ' ' .. ts, 'EX',
-             A[14])
-  if here then kefu_event(site, name, conv, seq, ts, j) end
-  redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', A[16] .. '|' ..
-             A[12] .. '|' .. seq .. '|' .. j)
-  if not here then
-    return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state,
-            tonumber(prev)}
-  end
-  if role == 'visitor' then
-    return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state}
-  end
-  return {0, conv, tonumber(seq), id, tonumber(ts), 0}
+  local ok, r = pcall(store)
+  if ok then return r end
+  redis.call('DEL', dk)
+  error(r, 0)
 end
