@@ -594,3 +594,30 @@ is_deeply([map { $_->{seq} } @$s], [map { $top + $_ } 1 .. 3], '... in order, pa
 [alert]
 [crit]
 --- timeout: 60
+
+
+
+=== TEST 11: a term's key a call would prune that is not there yet is made by its ZADD and expired, not pruned: no ZREMRANGEBYSCORE or ZREMRANGEBYRANK for it, and it has its expiry (issue 18)
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+local $Kefu::API::Token = api_token(secret => $main::SECRET, site => 'shop1', role => 'admin', sub => 'boss');
+my $g = 'g' . int rand 1e6;
+my $ag = agent("jay$g", $g, status => 'online');
+my ($v, undef, $c) = visitor_conv($g);
+$v->until_pong(20);
+my $word = 'wren' . int rand 1e9;
+my $tk = "kefu:{s:shop1}:ix:w:$word";
+my %b = cmd_calls(qw(zremrangebyscore zremrangebyrank));
+$v->send_json({type => 'msg', cid => 'n1', text => $word});
+my $k = $v->recv_type('ack', 10) or die "no ack for n1\n";
+indexed($c, $k->{seq}) or die "n1 not indexed\n";
+my %a = cmd_calls(qw(zremrangebyscore zremrangebyrank));
+is(join(' ', map { $a{$_} - $b{$_} } qw(zremrangebyscore zremrangebyrank)), '0 0', 'a new term key: no prunes');
+is(gr('ZCARD', $tk), 1, 'the key made');
+ok(gr('TTL', $tk) > 600, '... with its expiry');
+is_deeply([hits_until($word, 1)], ["$c:$k->{seq}"], 'the message found');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60

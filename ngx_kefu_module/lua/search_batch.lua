@@ -39,16 +39,23 @@ for k = n + 1, #KEYS do
   if string.sub(due, k - n, k - n) == '0' then rest[#rest + 1] = KEYS[k] end
 end
 local all = #rest > 0 and redis.call('EXISTS', unpack(rest)) ~= #rest
+-- A key that is due is expired first: EXPIRE answers 0 for a key that is
+-- not there, which is then new, made by the ZADD with these postings
+-- alone, and only needs its expiry, not the prunes (issue 18: most terms
+-- a worker has not seen are new keys, a number in a message, say).
 for k = n + 1, #KEYS do
   local key = KEYS[k]
+  local prune = all or string.sub(due, k - n, k - n) ~= '0'
+  local new = prune and redis.call('EXPIRE', key, tttl) == 0
   if postings[k] then
     redis.call('ZADD', key, unpack(postings[k]))
   end
-  if all or string.sub(due, k - n, k - n) ~= '0' then
+  if new then
+    redis.call('EXPIRE', key, tttl)
+  elseif prune then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cut)
     -- a no-op while the term has at most cap postings
     redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
-    redis.call('EXPIRE', key, tttl)
   end
 end
 return n
