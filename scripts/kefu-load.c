@@ -15,7 +15,7 @@
  *   kefu-load pairs --port P --secret S [--site shop1] [--n 1000]
  *                  [--rate 15] [--duration 10] [--sources 8]
  *   kefu-load route --port P --secret S [--site shop1] [--n 2000]
- *                  [--agents 20] [--sources 8]
+ *                  [--agents 20] [--sources 8] [--pause 0]
  *   kefu-load churn --port P --secret S [--site shop1] [--n 1000]
  *                  [--inflight 100] [--sources 8] [--timeout 300]
  *   kefu-load selftest
@@ -1229,6 +1229,7 @@ typedef struct {
     int          duration;
     int          agents;
     int          size;
+    int          pause;
 } options_t;
 
 
@@ -1247,7 +1248,7 @@ usage(void)
         "       kefu-load nchan --port P [--n N] [--rate PER_SECOND]"
         " [--duration SECONDS] [--size BYTES] [--sources S]\n"
         "       kefu-load route --port P --secret S [--site shop1] [--n N]"
-        " [--agents A] [--sources S]\n"
+        " [--agents A] [--sources S] [--pause SECONDS]\n"
         "       kefu-load churn --port P --secret S [--site shop1] [--n N]"
         " [--inflight I] [--sources S] [--timeout SECONDS]\n"
         "       kefu-load selftest\n");
@@ -1353,6 +1354,8 @@ parse_options(int argc, char **argv, options_t *o)
             o->timeout = int_arg(v, 1, 600);
         } else if (strcmp(a, "--hold") == 0) {
             o->hold = int_arg(v, 0, 3600);
+        } else if (strcmp(a, "--pause") == 0) {
+            o->pause = int_arg(v, 0, 60);
         } else if (strcmp(a, "--rate") == 0) {
             o->rate = int_arg(v, 1, 10000);
         } else if (strcmp(a, "--duration") == 0) {
@@ -2425,6 +2428,7 @@ route_text(ws_t *ws, char *m, size_t len)
 {
     char           state[16];
     route_conn_t  *rc = ws->data;
+    char           why[128];
 
     (void) len;
 
@@ -2464,6 +2468,15 @@ route_text(ws_t *ws, char *m, size_t len)
         /* e.g. unavailable: Redis answered later than kefu_redis timeout */
         rc->st = R_ERROR;
         rt.errors++;
+
+        if (json_str(m, "code", state, sizeof(state)) == 0) {
+            snprintf(why, sizeof(why), "error: %s", state);
+            count_reason(why);
+
+        } else {
+            count_reason("error: no code");
+        }
+
         return;
     }
 
@@ -2585,6 +2598,18 @@ run_route(options_t *o)
         return 1;
     }
 
+    /*
+     * --pause: the connections kept idle a while after the "setup:" line,
+     * for what watches the line (scripts/bench's Redis counters of the
+     * burst alone) to be done before the burst
+     */
+    fflush(stdout);
+    deadline = now() + o->pause;
+
+    while (now() < deadline && !stopping()) {
+        loop_once(50);
+    }
+
     /* the burst: every visitor's first message, then the answers */
     t0 = now();
 
@@ -2628,6 +2653,11 @@ run_route(options_t *o)
            "assigned_per_s=%.0f p50_ms=%.1f p99_ms=%.1f\n", visitors,
            o->agents, rt.open, rt.queued, rt.errors, rt.told, secs, secs > 0 ? rt.open / secs : 0,
            RPCT(0.5), RPCT(0.99));
+
+    if (rt.errors) {
+        print_reasons();
+    }
+
     fflush(stdout);
 
     for (i = 0; i < next; i++) {
