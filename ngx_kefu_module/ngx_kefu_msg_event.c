@@ -149,6 +149,24 @@ ngx_kefu_msg_tail_dump(json_t *t)
 }
 
 
+json_t *
+ngx_kefu_msg_tail_load(u_char *tail, size_t len)
+{
+    json_t  *j;
+
+    if (len < 2 || tail[0] != ',') {
+        return NULL;
+    }
+
+    /* an object once it starts with "{": parsed where it is, no copy */
+    tail[0] = '{';
+    j = json_loadb((char *) tail, len, 0, NULL);
+    tail[0] = ',';
+
+    return j;
+}
+
+
 /*
  * msg_slot's reply: whether an event follows, and the message's code,
  * conversation and seq

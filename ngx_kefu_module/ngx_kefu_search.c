@@ -25,6 +25,7 @@
 
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_batch.h"
+#include "ngx_kefu_msg_event.h"
 
 
 /* an entry alone always fits a call */
@@ -353,14 +354,11 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     json_t                   *j;
     ngx_kefu_search_terms_t  *t;
 
-    if (tail_len < 2 || tail[0] != ',' || conv->len > NGX_KEFU_MAX_ID_LEN) {
+    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
         return;
     }
 
-    tail[0] = '{';
-    j = json_loadb((char *) tail, tail_len, 0, NULL);
-    tail[0] = ',';
-
+    j = ngx_kefu_msg_tail_load(tail, tail_len);
     if (j == NULL) {
         return;
     }
