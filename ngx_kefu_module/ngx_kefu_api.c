@@ -1385,3 +1385,23 @@ ngx_kefu_api_unauthorized(ngx_http_request_t *r, const char *what,
 
     return ngx_kefu_api_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized", err);
 }
+
+
+/*
+ * 400 naming the field of a document that was refused ("<field>: <err>"),
+ * as the settings' checks tell them
+ */
+
+ngx_int_t
+ngx_kefu_api_bad_field(ngx_http_request_t *r, ngx_str_t *field,
+    ngx_str_t *err)
+{
+    return ngx_kefu_api_send(r, NGX_HTTP_BAD_REQUEST,
+               json_pack("{s:{s:s,s:o,s:s%}}", "error",
+                         "code", "bad_request",
+                         "message", json_sprintf("%.*s: %.*s",
+                                                 (int) field->len,
+                                                 field->data,
+                                                 (int) err->len, err->data),
+                         "field", field->data, field->len));
+}

@@ -114,6 +114,8 @@ ngx_int_t ngx_kefu_api_unavailable(ngx_http_request_t *r);
 const char *ngx_kefu_api_bearer(ngx_http_request_t *r, ngx_str_t *token);
 ngx_int_t ngx_kefu_api_unauthorized(ngx_http_request_t *r, const char *what,
     const char *err);
+ngx_int_t ngx_kefu_api_bad_field(ngx_http_request_t *r, ngx_str_t *field,
+    ngx_str_t *err);
 ngx_int_t ngx_kefu_api_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_int_t ngx_kefu_api_arg_int(ngx_http_request_t *r, ngx_kefu_api_t *api,

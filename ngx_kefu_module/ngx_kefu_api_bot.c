@@ -24,8 +24,6 @@ static ngx_int_t ngx_kefu_api_bot_conf(ngx_http_request_t *r,
     ngx_kefu_api_t *api, json_t *body, const char *key,
     ngx_kefu_bot_conf_t **bc, ngx_kefu_bot_conf_t **own, ngx_str_t *field,
     ngx_str_t *err);
-static ngx_int_t ngx_kefu_api_bot_refused(ngx_http_request_t *r,
-    ngx_str_t *field, ngx_str_t *err);
 static ngx_int_t ngx_kefu_api_bot_bad(ngx_http_request_t *r,
     const char *field, const char *err);
 static ngx_int_t ngx_kefu_api_rules_try_input(ngx_http_request_t *r,
@@ -93,23 +91,6 @@ ngx_kefu_api_bot_conf(ngx_http_request_t *r, ngx_kefu_api_t *api,
 }
 
 
-/* a bad unsaved document: 400 naming the field, as PUT settings does */
-
-static ngx_int_t
-ngx_kefu_api_bot_refused(ngx_http_request_t *r, ngx_str_t *field,
-    ngx_str_t *err)
-{
-    return ngx_kefu_api_send(r, NGX_HTTP_BAD_REQUEST,
-               json_pack("{s:{s:s,s:o,s:s%}}", "error",
-                         "code", "bad_request",
-                         "message", json_sprintf("%.*s: %.*s",
-                                                 (int) field->len,
-                                                 field->data,
-                                                 (int) err->len, err->data),
-                         "field", field->data, field->len));
-}
-
-
 static ngx_uint_t
 ngx_kefu_api_bot_str(json_t *v, size_t max)
 {
@@ -152,7 +133,8 @@ ngx_kefu_api_rules_try(ngx_http_request_t *r, ngx_kefu_api_t *api,
     rc = ngx_kefu_api_bot_conf(r, api, body, "rules", &bc, &own, &field,
                                &err);
     if (rc == NGX_DECLINED) {
-        return ngx_kefu_api_bot_refused(r, &field, &err);
+        /* a bad unsaved document: 400 naming the field, as PUT settings */
+        return ngx_kefu_api_bad_field(r, &field, &err);
     }
 
     if (rc != NGX_OK) {
@@ -384,7 +366,8 @@ ngx_kefu_api_faq_try(ngx_http_request_t *r, ngx_kefu_api_t *api,
     rc = ngx_kefu_api_bot_conf(r, api, body, "faq", &bc, &own, &field,
                                &err);
     if (rc == NGX_DECLINED) {
-        return ngx_kefu_api_bot_refused(r, &field, &err);
+        /* a bad unsaved document: 400 naming the field, as PUT settings */
+        return ngx_kefu_api_bad_field(r, &field, &err);
     }
 
     if (rc != NGX_OK) {

@@ -77,15 +77,7 @@ ngx_kefu_api_canned_put(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     if (ngx_kefu_canned_entry(body, r->pool, &field, &err, "", 0) != NGX_OK) {
-        return ngx_kefu_api_send(r, NGX_HTTP_BAD_REQUEST,
-                   json_pack("{s:{s:s,s:o,s:s%}}", "error",
-                             "code", "bad_request",
-                             "message", json_sprintf("%.*s: %.*s",
-                                                     (int) field.len,
-                                                     field.data,
-                                                     (int) err.len,
-                                                     err.data),
-                             "field", field.data, field.len));
+        return ngx_kefu_api_bad_field(r, &field, &err);
     }
 
     e = json_deep_copy(body);

@@ -184,8 +184,6 @@ ngx_int_t ngx_kefu_bot_post(ngx_kefu_main_conf_t *kmcf,
 const char *ngx_kefu_bot_says(ngx_kefu_bot_conf_t *bc, ngx_uint_t en,
     const char *key);
 const char *ngx_kefu_bot_handed_off(ngx_kefu_site_t *site, ngx_uint_t en);
-/* the stored JSON after a message's seq as an object, or NULL */
-json_t *ngx_kefu_bot_tail_json(u_char *tail, size_t tail_len);
 void ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, ngx_str_t *state, ngx_uint_t en,
     u_char *tail, size_t tail_len);

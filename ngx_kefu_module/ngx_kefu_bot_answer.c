@@ -25,6 +25,7 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_msg_event.h"
 
 
 /* what the bot says when bot.texts does not say it: zh, en */
@@ -105,29 +106,6 @@ ngx_kefu_bot_handed_off(ngx_kefu_site_t *site, ngx_uint_t en)
 }
 
 
-/* the stored message's JSON after its seq (",\"ts\":...}"), as an object */
-
-json_t *
-ngx_kefu_bot_tail_json(u_char *tail, size_t tail_len)
-{
-    u_char  *doc;
-    json_t  *j;
-
-    /* ",\"ts\":...}" is an object once it starts with "{" */
-    doc = ngx_alloc(tail_len, ngx_cycle->log);
-    if (doc == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(doc, tail, tail_len);
-    doc[0] = '{';
-    j = json_loadb((char *) doc, tail_len, 0, NULL);
-    ngx_free(doc);
-
-    return j;
-}
-
-
 /*
  * A visitor's message was stored in conv at seq; state is its
  * conversation's state after it (lua/msg.lua), tail the stored JSON after
@@ -145,7 +123,7 @@ ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         return;
     }
 
-    j = ngx_kefu_bot_tail_json(tail, tail_len);
+    j = ngx_kefu_msg_tail_load(tail, tail_len);
 
     ngx_kefu_bot_answer_msg(kmcf, site, conv, seq, state, en, j);
 

@@ -117,7 +117,7 @@ ngx_kefu_bot_on_visitor_msg(ngx_kefu_main_conf_t *kmcf,
         return;
     }
 
-    j = ngx_kefu_bot_tail_json(tail, tail_len);
+    j = ngx_kefu_msg_tail_load(tail, tail_len);
 
     if (j == NULL) {
         return;

@@ -4,11 +4,11 @@
  * of many clients read in one pass, Redis replies that led to a msg) wait
  * in a posted event, which runs once the pass's other events are done and
  * sends them as one lua/msg_batch.lua call: the script call's own cost,
- * most of a message's time in Redis, is paid once for many.  Like
- * ngx_kefu_msg_event.c's event_put, per worker, bounded: at most
- * NGX_KEFU_MSG_BATCH_MAX messages or NGX_KEFU_MSG_BATCH_BYTES of
- * arguments a call, then another call.  A batch of one is plain msg (or
- * msg_slot).
+ * most of a message's time in Redis, is paid once for many.  The queue
+ * is the worker's ngx_kefu_batch.c one, as event_put's and the search
+ * index's: bounded at NGX_KEFU_MSG_BATCH_MAX messages or
+ * NGX_KEFU_MSG_BATCH_BYTES of arguments a call, then another call.  A
+ * batch of one is plain msg (or msg_slot).
  *
  * - Each message is stored exactly as alone (lib/msg.lua), in the order
  *   taken, so each conversation's messages keep their order across calls
@@ -28,6 +28,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_batch.h"
 #include "ngx_kefu_msg_batch.h"
 
 
@@ -39,15 +40,17 @@
 
 typedef struct ngx_kefu_msg_batch_item_s  ngx_kefu_msg_batch_item_t;
 
-/* a message waiting for the end of the pass, then for its reply */
+/*
+ * a message waiting for the end of the pass, then for its reply (a
+ * call's messages linked in order, the first the call's handler data)
+ */
 struct ngx_kefu_msg_batch_item_s {
-    ngx_kefu_msg_batch_item_t   *next;
+    ngx_kefu_batch_item_t        batch;      /* next, bytes */
     ngx_kefu_redis_handler_pt    handler;
     void                        *data;
     int                          argc;
     const char                 **argv;
     const size_t                *lens;
-    size_t                       bytes;
     ngx_uint_t                   slot;
     size_t                       key_len;
     u_char                       key[sizeof("kefu:{c:}")
@@ -56,27 +59,64 @@ struct ngx_kefu_msg_batch_item_s {
     u_char                       count[NGX_INT_T_LEN];
 };
 
-/* per worker (kmcf->msg_batch): the pass's messages, sent when posted */
-typedef struct {
-    ngx_event_t                  ev;
-    ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_msg_batch_item_t   *head;
-    ngx_kefu_msg_batch_item_t  **last;
-    ngx_uint_t                   pending;
-} ngx_kefu_msg_batch_t;
-
-/* a call in flight: its messages, in the order of its replies */
+/* a call being sent: its messages, in the order of its replies */
 typedef struct {
     ngx_uint_t                   n;
     ngx_kefu_msg_batch_item_t   *items[NGX_KEFU_MSG_BATCH_MAX];
 } ngx_kefu_msg_batch_call_t;
 
 
-static void ngx_kefu_msg_batch_flush(ngx_event_t *ev);
 static void ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_msg_batch_call_t *call);
 static void ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+
+
+/*
+ * The pass is over: the first waiting one's slot (one Redis: any), in
+ * order, up to the bounds; one that does not fit ends the call, so that
+ * nothing of its slot after it goes before it.
+ */
+
+static ngx_int_t
+ngx_kefu_msg_batch_fit(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *first,
+    ngx_kefu_batch_item_t *it, ngx_uint_t n, size_t bytes)
+{
+    if (ngx_kefu_redis_cluster(b->kmcf->redis)
+        && ((ngx_kefu_msg_batch_item_t *) it)->slot
+           != ((ngx_kefu_msg_batch_item_t *) first)->slot)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (n == NGX_KEFU_MSG_BATCH_MAX
+        || bytes + it->bytes > NGX_KEFU_MSG_BATCH_BYTES)
+    {
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a call's messages: sent as one call, the first the reply's data */
+
+static void
+ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
+    ngx_uint_t n)
+{
+    ngx_kefu_batch_item_t      *it;
+    ngx_kefu_msg_batch_call_t   call;
+
+    call.items[0] = (ngx_kefu_msg_batch_item_t *) items;
+    call.n = 1;
+
+    for (it = items->next; it; it = it->next) {
+        call.items[call.n++] = (ngx_kefu_msg_batch_item_t *) it;
+    }
+
+    ngx_kefu_msg_batch_send(b->kmcf, &call);
+}
 
 
 ngx_int_t
@@ -88,7 +128,7 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
     u_char                      key[sizeof("kefu:{c:}") + NGX_KEFU_MAX_ID_LEN];
     size_t                      key_len;
     ngx_int_t                   rc;
-    ngx_kefu_msg_batch_t       *b;
+    ngx_kefu_batch_t           *b;
     ngx_kefu_msg_batch_item_t  *it;
 
     if (conv->len > NGX_KEFU_MAX_ID_LEN || argc <= 0
@@ -108,18 +148,10 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
         return rc;
     }
 
+    b = ngx_kefu_batch_get(kmcf, &kmcf->msg_batch, sizeof(ngx_kefu_batch_t),
+                           ngx_kefu_msg_batch_fit, ngx_kefu_msg_batch_call);
     if (b == NULL) {
-        b = ngx_calloc(sizeof(ngx_kefu_msg_batch_t), ngx_cycle->log);
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-
-        b->kmcf = kmcf;
-        b->ev.handler = ngx_kefu_msg_batch_flush;
-        b->ev.data = b;
-        b->ev.log = ngx_cycle->log;
-        b->last = &b->head;
-        kmcf->msg_batch = b;
+        return NGX_ERROR;
     }
 
     it = ngx_alloc(sizeof(ngx_kefu_msg_batch_item_t), ngx_cycle->log);
@@ -127,7 +159,6 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
         return NGX_ERROR;
     }
 
-    it->next = NULL;
     it->handler = h;
     it->data = data;
     it->argc = argc;
@@ -139,85 +170,15 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
                ? ngx_kefu_redis_slot(key, key_len) : 0;
     it->count_len = ngx_sprintf(it->count, "%d", argc) - it->count;
 
-    it->bytes = key_len + it->count_len;
+    it->batch.bytes = key_len + it->count_len;
 
     for (i = 0; i < argc; i++) {
-        it->bytes += lens[i];
+        it->batch.bytes += lens[i];
     }
 
-    *b->last = it;
-    b->last = &it->next;
-    b->pending++;
-
-    if (!b->ev.posted) {
-        ngx_post_event(&b->ev, &ngx_posted_events);
-    }
+    ngx_kefu_batch_add(b, &it->batch);
 
     return NGX_OK;
-}
-
-
-/* the pass is over: its messages in calls, in order */
-
-static void
-ngx_kefu_msg_batch_flush(ngx_event_t *ev)
-{
-    ngx_kefu_msg_batch_t  *b = ev->data;
-
-    size_t                       bytes;
-    ngx_uint_t                   cluster, slot;
-    ngx_kefu_msg_batch_call_t   *call;
-    ngx_kefu_msg_batch_item_t   *it, *rest, **next;
-
-    rest = b->head;
-    b->head = NULL;
-    b->last = &b->head;
-    b->pending = 0;
-
-    cluster = ngx_kefu_redis_cluster(b->kmcf->redis);
-
-    while (rest) {
-        call = ngx_alloc(sizeof(ngx_kefu_msg_batch_call_t), ngx_cycle->log);
-
-        if (call == NULL) {
-            /* each alone then: its handler hears the failure */
-            it = rest;
-            rest = it->next;
-            it->handler(b->kmcf->redis, NULL, it->data);
-            ngx_free(it);
-            continue;
-        }
-
-        /*
-         * The first one's slot (one Redis: any), in order, up to the
-         * bounds; one that does not fit ends the call, so that nothing
-         * of its slot after it goes before it.  The slot is kept: "rest"
-         * moves on as the call takes its first ones.
-         */
-        call->n = 0;
-        bytes = 0;
-        next = &rest;
-        slot = rest->slot;
-
-        for (it = rest; it; it = *next) {
-            if (cluster && it->slot != slot) {
-                next = &it->next;
-                continue;
-            }
-
-            if (call->n == NGX_KEFU_MSG_BATCH_MAX
-                || (call->n && bytes + it->bytes > NGX_KEFU_MSG_BATCH_BYTES))
-            {
-                break;
-            }
-
-            bytes += it->bytes;
-            call->items[call->n++] = it;
-            *next = it->next;
-        }
-
-        ngx_kefu_msg_batch_send(b->kmcf, call);
-    }
 }
 
 
@@ -287,30 +248,33 @@ ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
         }
 
         rc = ngx_kefu_redis_eval_n(kmcf->redis, script,
-                                   ngx_kefu_msg_batch_done, call, n, nkeys,
-                                   argc, argv, lens);
+                                   ngx_kefu_msg_batch_done, call->items[0],
+                                   n, nkeys, argc, argv, lens);
         ngx_free(argv);
     }
 
     if (rc != NGX_OK) {
         /* not sent (Redis went down in this pass): each hears it */
-        ngx_kefu_msg_batch_done(kmcf->redis, NULL, call);
+        ngx_kefu_msg_batch_done(kmcf->redis, NULL, call->items[0]);
     }
 }
 
 
-/* each message its own reply, in order */
+/* each message its own reply, in order (data: the call's first) */
 
 static void
 ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
-    ngx_kefu_msg_batch_call_t  *call = data;
-
     ngx_uint_t                  i, n;
     redisReply                 *r;
-    ngx_kefu_msg_batch_item_t  *it;
+    ngx_kefu_batch_item_t      *it, *next;
+    ngx_kefu_msg_batch_item_t  *m;
 
-    n = call->n;
+    n = 0;
+
+    for (it = data; it; it = it->next) {
+        n++;
+    }
 
     if (n > 1 && reply
         && (reply->type != REDIS_REPLY_ARRAY || reply->elements != n))
@@ -322,8 +286,9 @@ ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         reply = NULL;
     }
 
-    for (i = 0; i < n; i++) {
-        it = call->items[i];
+    for (i = 0, it = data; it; i++, it = next) {
+        next = it->next;
+        m = (ngx_kefu_msg_batch_item_t *) it;
         r = reply == NULL ? NULL : n == 1 ? reply : reply->element[i];
 
         if (r && r->type == REDIS_REPLY_ERROR && n > 1) {
@@ -332,9 +297,7 @@ ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
                           r->str);
         }
 
-        it->handler(rd, r, it->data);
-        ngx_free(it);
+        m->handler(rd, r, m->data);
+        ngx_free(m);
     }
-
-    ngx_free(call);
 }

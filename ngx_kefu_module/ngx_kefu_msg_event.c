@@ -4,9 +4,10 @@
  * conversation's slot, so its event (and the site's other writes: the
  * visitor kept alive, an attachment's reference) follows by event_put in
  * the site's slot: the events of the messages whose replies one pass of
- * the event loop handled wait in a posted event, which sends one event_put
- * per site (at most NGX_KEFU_EVENT_PUT_MAX messages a call) when the
- * pass's other events are done.  The log is the
+ * the event loop handled wait in the worker's per-pass queue
+ * (ngx_kefu_batch.c), which sends one event_put per site (at most
+ * NGX_KEFU_EVENT_PUT_MAX messages a call) when the pass's other events
+ * are done.  The log is the
  * outbox: a worker that died between the two calls left the site's mark
  * behind, and the conversation's next event_put (a later message, or the
  * resend of the same one, which msg answers as a duplicate) finds it so
@@ -17,6 +18,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_batch.h"
 #include "ngx_kefu_msg_event.h"
 
 
@@ -24,7 +26,7 @@
 typedef struct ngx_kefu_msg_event_item_s  ngx_kefu_msg_event_item_t;
 
 struct ngx_kefu_msg_event_item_s {
-    ngx_kefu_msg_event_item_t   *next;
+    ngx_kefu_batch_item_t        batch;      /* next (bytes: none) */
     ngx_uint_t                   tries;      /* event_puts that failed */
     ngx_str_t                    site;
     ngx_kefu_event_put_t         e;
@@ -38,13 +40,10 @@ struct ngx_kefu_msg_event_item_s {
  * waiting for each conversation's next message
  */
 typedef struct {
-    ngx_event_t                  ev;
+    ngx_kefu_batch_t             batch;      /* the pass's */
     ngx_event_t                  retry;
-    ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_msg_event_item_t   *head;
-    ngx_kefu_msg_event_item_t  **last;
-    ngx_kefu_msg_event_item_t   *again;
-    ngx_kefu_msg_event_item_t  **again_last;
+    ngx_kefu_batch_item_t       *again;
+    ngx_kefu_batch_item_t      **again_last;
     ngx_uint_t                   again_n;
 } ngx_kefu_msg_events_t;
 
@@ -57,7 +56,7 @@ typedef struct {
 /* a call in flight: its site, for a heal; its events, for a retry */
 typedef struct {
     ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_msg_event_item_t   *items;      /* a flush's, linked */
+    ngx_kefu_batch_item_t       *items;      /* a flush's, linked */
     ngx_uint_t                   heal;       /* this is one: not again */
     ngx_str_t                    site;
     ngx_str_t                    conv;       /* a heal's */
@@ -67,13 +66,12 @@ typedef struct {
 } ngx_kefu_msg_event_ctx_t;
 
 
-static void ngx_kefu_msg_events_flush(ngx_event_t *ev);
 static void ngx_kefu_msg_events_retry(ngx_event_t *ev);
 static void ngx_kefu_msg_events_again(ngx_kefu_msg_events_t *b,
-    ngx_kefu_msg_event_item_t *items);
+    ngx_kefu_batch_item_t *items);
 static ngx_int_t ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf,
     ngx_str_t *site, ngx_kefu_event_put_t *e, ngx_uint_t n,
-    ngx_kefu_msg_event_ctx_t *heal, ngx_kefu_msg_event_item_t *items);
+    ngx_kefu_msg_event_ctx_t *heal, ngx_kefu_batch_item_t *items);
 static void ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_msg_event_range(ngx_kefu_redis_t *rd,
@@ -151,6 +149,24 @@ ngx_kefu_msg_tail_dump(json_t *t)
 }
 
 
+json_t *
+ngx_kefu_msg_tail_load(u_char *tail, size_t len)
+{
+    json_t  *j;
+
+    if (len < 2 || tail[0] != ',') {
+        return NULL;
+    }
+
+    /* an object once it starts with "{": parsed where it is, no copy */
+    tail[0] = '{';
+    j = json_loadb((char *) tail, len, 0, NULL);
+    tail[0] = ',';
+
+    return j;
+}
+
+
 /*
  * msg_slot's reply: whether an event follows, and the message's code,
  * conversation and seq
@@ -198,6 +214,50 @@ ngx_kefu_msg_event_reply(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
 }
 
 
+/* the pass is over: one event_put per site, its messages in order */
+
+static ngx_int_t
+ngx_kefu_msg_events_fit(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *first,
+    ngx_kefu_batch_item_t *it, ngx_uint_t n, size_t bytes)
+{
+    ngx_str_t  *site, *other;
+
+    site = &((ngx_kefu_msg_event_item_t *) first)->site;
+    other = &((ngx_kefu_msg_event_item_t *) it)->site;
+
+    if (other->len != site->len
+        || ngx_memcmp(other->data, site->data, site->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return n < NGX_KEFU_EVENT_PUT_MAX ? NGX_OK : NGX_DONE;
+}
+
+
+static void
+ngx_kefu_msg_events_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
+    ngx_uint_t n)
+{
+    ngx_uint_t              i;
+    ngx_kefu_batch_item_t  *it;
+    ngx_kefu_event_put_t    e[NGX_KEFU_EVENT_PUT_MAX];
+
+    for (i = 0, it = items; it; it = it->next) {
+        e[i++] = ((ngx_kefu_msg_event_item_t *) it)->e;
+    }
+
+    /* sent: the call's ctx has them until its reply */
+    if (ngx_kefu_msg_event_send(b->kmcf,
+                                &((ngx_kefu_msg_event_item_t *) items)->site,
+                                e, n, NULL, items)
+        != NGX_OK)
+    {
+        ngx_kefu_msg_events_again((ngx_kefu_msg_events_t *) b, items);
+    }
+}
+
+
 /* the worker's waiting events, made at its first message */
 
 static ngx_kefu_msg_events_t *
@@ -205,19 +265,16 @@ ngx_kefu_msg_events_get(ngx_kefu_main_conf_t *kmcf)
 {
     ngx_kefu_msg_events_t  *b;
 
-    b = kmcf->msg_events;
-
+    b = (ngx_kefu_msg_events_t *)
+            ngx_kefu_batch_get(kmcf, &kmcf->msg_events,
+                               sizeof(ngx_kefu_msg_events_t),
+                               ngx_kefu_msg_events_fit,
+                               ngx_kefu_msg_events_call);
     if (b == NULL) {
-        b = ngx_calloc(sizeof(ngx_kefu_msg_events_t), ngx_cycle->log);
-        if (b == NULL) {
-            return NULL;
-        }
+        return NULL;
+    }
 
-        b->kmcf = kmcf;
-        b->ev.handler = ngx_kefu_msg_events_flush;
-        b->ev.data = b;
-        b->ev.log = ngx_cycle->log;
-        b->last = &b->head;
+    if (b->retry.handler == NULL) {
         b->retry.handler = ngx_kefu_msg_events_retry;
         b->retry.data = b;
         b->retry.log = ngx_cycle->log;
@@ -225,7 +282,6 @@ ngx_kefu_msg_events_get(ngx_kefu_main_conf_t *kmcf)
          * exit (each conversation's next message puts it, or a heal) */
         b->retry.cancelable = 1;
         b->again_last = &b->again;
-        kmcf->msg_events = b;
     }
 
     return b;
@@ -233,9 +289,9 @@ ngx_kefu_msg_events_get(ngx_kefu_main_conf_t *kmcf)
 
 
 static void
-ngx_kefu_msg_event_items_free(ngx_kefu_msg_event_item_t *it)
+ngx_kefu_msg_event_items_free(ngx_kefu_batch_item_t *it)
 {
-    ngx_kefu_msg_event_item_t  *next;
+    ngx_kefu_batch_item_t  *next;
 
     for ( /* void */ ; it; it = next) {
         next = it->next;
@@ -307,7 +363,7 @@ ngx_kefu_msg_event_item(ngx_kefu_msg_args_t *a, ngx_str_t *conv,
     }
 
     ngx_memzero(&it->e, sizeof(ngx_kefu_event_put_t));
-    it->next = NULL;
+    it->batch.bytes = 0;
     it->tries = 0;
 
     p = it->data;
@@ -405,65 +461,7 @@ ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
     }
 
     /* the messages of this pass go together, one call per site */
-    *b->last = it;
-    b->last = &it->next;
-
-    if (!b->ev.posted) {
-        ngx_post_event(&b->ev, &ngx_posted_events);
-    }
-}
-
-
-/* the pass is over: one event_put per site for its messages */
-
-static void
-ngx_kefu_msg_events_flush(ngx_event_t *ev)
-{
-    ngx_kefu_msg_events_t  *b = ev->data;
-
-    ngx_uint_t                   n;
-    ngx_kefu_event_put_t         e[NGX_KEFU_EVENT_PUT_MAX];
-    ngx_kefu_msg_event_item_t   *it, *rest, **next;
-    ngx_kefu_msg_event_item_t   *batch[NGX_KEFU_EVENT_PUT_MAX];
-
-    rest = b->head;
-    b->head = NULL;
-    b->last = &b->head;
-
-    while (rest) {
-        /* the first one's site: its messages in order, up to the most */
-        n = 0;
-        next = &rest;
-
-        for (it = rest; it; it = *next) {
-            if (n < NGX_KEFU_EVENT_PUT_MAX
-                && it->site.len == rest->site.len
-                && ngx_memcmp(it->site.data, rest->site.data,
-                              it->site.len) == 0)
-            {
-                batch[n] = it;
-                e[n++] = it->e;
-                *next = it->next;
-                it->next = NULL;
-
-                if (n > 1) {
-                    batch[n - 2]->next = it;
-                }
-
-                continue;
-            }
-
-            next = &it->next;
-        }
-
-        /* sent: the call's ctx has them until its reply */
-        if (ngx_kefu_msg_event_send(b->kmcf, &batch[0]->site, e, n, NULL,
-                                    batch[0])
-            != NGX_OK)
-        {
-            ngx_kefu_msg_events_again(b, batch[0]);
-        }
-    }
+    ngx_kefu_batch_add(&b->batch, &it->batch);
 }
 
 
@@ -471,10 +469,10 @@ ngx_kefu_msg_events_flush(ngx_event_t *ev)
 
 static void
 ngx_kefu_msg_events_again(ngx_kefu_msg_events_t *b,
-    ngx_kefu_msg_event_item_t *items)
+    ngx_kefu_batch_item_t *items)
 {
-    ngx_uint_t                  dropped;
-    ngx_kefu_msg_event_item_t  *it, *next;
+    ngx_uint_t              dropped;
+    ngx_kefu_batch_item_t  *it, *next;
 
     dropped = 0;
 
@@ -482,7 +480,8 @@ ngx_kefu_msg_events_again(ngx_kefu_msg_events_t *b,
         next = it->next;
         it->next = NULL;
 
-        if (++it->tries > NGX_KEFU_MSG_EVENT_TRIES
+        if (++((ngx_kefu_msg_event_item_t *) it)->tries
+            > NGX_KEFU_MSG_EVENT_TRIES
             || b->again_n >= NGX_KEFU_MSG_EVENT_AGAIN_MAX)
         {
             dropped++;
@@ -518,22 +517,18 @@ ngx_kefu_msg_events_retry(ngx_event_t *ev)
 {
     ngx_kefu_msg_events_t  *b = ev->data;
 
+    ngx_kefu_batch_item_t  *again;
+
     if (b->again == NULL) {
         return;
     }
 
-    *b->again_last = b->head;
-
-    if (b->head == NULL) {
-        b->last = b->again_last;
-    }
-
-    b->head = b->again;
+    again = b->again;
     b->again = NULL;
     b->again_last = &b->again;
     b->again_n = 0;
 
-    ngx_kefu_msg_events_flush(&b->ev);
+    ngx_kefu_batch_flush(&b->batch, again);
 }
 
 
@@ -542,7 +537,7 @@ ngx_kefu_msg_events_retry(ngx_event_t *ev)
 static ngx_int_t
 ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf, ngx_str_t *site,
     ngx_kefu_event_put_t *e, ngx_uint_t n, ngx_kefu_msg_event_ctx_t *heal,
-    ngx_kefu_msg_event_item_t *items)
+    ngx_kefu_batch_item_t *items)
 {
     ngx_int_t                   rc;
     ngx_kefu_msg_event_ctx_t   *ctx;

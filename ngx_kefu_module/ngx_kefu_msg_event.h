@@ -53,6 +53,15 @@ void ngx_kefu_msg_eval_args(ngx_kefu_main_conf_t *kmcf,
 char *ngx_kefu_msg_tail_dump(json_t *t);
 
 /*
+ * The other way: a stored entry's tail (",\"ts\":...}", as after the
+ * seq) read as its JSON object, NULL if it is none; the "," is made "{"
+ * for the parse and put back.  Every reader of a tail goes through it:
+ * the search index (ngx_kefu_search.c) and the rules and bot
+ * (ngx_kefu_bot_run.c, ngx_kefu_bot_answer.c).
+ */
+json_t *ngx_kefu_msg_tail_load(u_char *tail, size_t len);
+
+/*
  * That of an entry the API or a bot writes: {"ts":..,<tail's fields>},
  * then "cid" (if not NULL) and "private":true (if priv)
  */

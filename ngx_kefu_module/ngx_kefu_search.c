@@ -3,8 +3,9 @@
  * Search: the terms of a text, and the index they go into.  The messages
  * whose replies one pass of the event loop handled are indexed together
  * once the msg script answered that each is stored: their entries wait in
- * a posted event, which sends one lua/search_batch.lua call per site (its
- * keys share the site's hash tag) when the pass's other events are done,
+ * the worker's per-pass queue (ngx_kefu_batch.c), which sends one
+ * lua/search_batch.lua call per site (its keys share the site's hash tag)
+ * when the pass's other events are done,
  * each term's postings of the call in one ZADD.  A worker that dies
  * before that leaves those messages out of the index: they are stored
  * and delivered, only not found by search.  Visitors are indexed by id,
@@ -23,6 +24,8 @@
 
 
 #include "ngx_kefu_search.h"
+#include "ngx_kefu_batch.h"
+#include "ngx_kefu_msg_event.h"
 
 
 /* an entry alone always fits a call */
@@ -50,7 +53,6 @@ static char *ngx_kefu_search_msg_doc(json_t *j, ngx_str_t *conv,
 static void ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
     ngx_kefu_search_terms_t *t, char *doc);
-static void ngx_kefu_search_batch_flush(ngx_event_t *ev);
 static void ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_kefu_search_put_t *e, ngx_uint_t n);
 static void ngx_kefu_search_batched(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -63,9 +65,8 @@ static void ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
 typedef struct ngx_kefu_search_item_s  ngx_kefu_search_item_t;
 
 struct ngx_kefu_search_item_s {
-    ngx_kefu_search_item_t      *next;
+    ngx_kefu_batch_item_t        batch;      /* next, its arguments' bytes */
     ngx_kefu_site_t             *site;
-    size_t                       bytes;      /* its arguments' */
     ngx_kefu_search_put_t        e;          /* terms and strings after it */
 };
 
@@ -93,10 +94,8 @@ typedef struct {
 
 /* per worker (kmcf->search_batch): the pass's entries, sent when posted */
 typedef struct {
-    ngx_event_t                  ev;
-    ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_search_item_t      *head;
-    ngx_kefu_search_item_t     **last;
+    ngx_kefu_batch_t             batch;
+    ngx_uint_t                   argc;       /* of the call being cut */
     ngx_kefu_search_due_t        due[NGX_KEFU_SEARCH_DUE_SLOTS];
 } ngx_kefu_search_batch_t;
 
@@ -355,14 +354,11 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     json_t                   *j;
     ngx_kefu_search_terms_t  *t;
 
-    if (tail_len < 2 || tail[0] != ',' || conv->len > NGX_KEFU_MAX_ID_LEN) {
+    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
         return;
     }
 
-    tail[0] = '{';
-    j = json_loadb((char *) tail, tail_len, 0, NULL);
-    tail[0] = ',';
-
+    j = ngx_kefu_msg_tail_load(tail, tail_len);
     if (j == NULL) {
         return;
     }
@@ -392,6 +388,70 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
 
 /*
+ * The pass is over: one call per site for its entries, in order, each
+ * call within NGX_KEFU_SEARCH_BATCH_MAX entries, NGX_KEFU_SEARCH_BATCH_BYTES
+ * of arguments and NGX_KEFU_SEARCH_BATCH_ARGC arguments (an entry alone
+ * always fits: at most NGX_KEFU_SEARCH_TERMS_MAX terms), then another; an
+ * entry too large for this call waits for the next, a smaller one after
+ * it may still join.
+ */
+
+static ngx_int_t
+ngx_kefu_search_batch_fit(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *first,
+    ngx_kefu_batch_item_t *it, ngx_uint_t n, size_t bytes)
+{
+    ngx_uint_t                argc;
+    ngx_kefu_search_item_t   *f, *e;
+    ngx_kefu_search_batch_t  *sb;
+
+    sb = (ngx_kefu_search_batch_t *) b;
+    f = (ngx_kefu_search_item_t *) first;
+    e = (ngx_kefu_search_item_t *) it;
+
+    if (n == 1) {
+        sb->argc = NGX_KEFU_SEARCH_BATCH_HEAD
+                   + ngx_kefu_search_batch_argc(f->e.nterms);
+    }
+
+    argc = ngx_kefu_search_batch_argc(e->e.nterms);
+
+    if (e->site != f->site
+        || n == NGX_KEFU_SEARCH_BATCH_MAX
+        || bytes + it->bytes > NGX_KEFU_SEARCH_BATCH_BYTES
+        || sb->argc + argc > NGX_KEFU_SEARCH_BATCH_ARGC)
+    {
+        return NGX_DECLINED;
+    }
+
+    sb->argc += argc;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_kefu_search_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
+    ngx_uint_t n)
+{
+    ngx_uint_t               i;
+    ngx_kefu_batch_item_t   *it, *next;
+    ngx_kefu_search_put_t    e[NGX_KEFU_SEARCH_BATCH_MAX];
+
+    for (i = 0, it = items; it; it = it->next) {
+        e[i++] = ((ngx_kefu_search_item_t *) it)->e;
+    }
+
+    ngx_kefu_search_batch_send(b->kmcf,
+                               ((ngx_kefu_search_item_t *) items)->site, e, n);
+
+    for (it = items; it; it = next) {
+        next = it->next;
+        ngx_free(it);
+    }
+}
+
+
+/*
  * The entry joins the pass's others: a copy of what the call needs (the
  * terms, the conversation, the document), the rest freed now.
  */
@@ -401,26 +461,18 @@ ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, int64_t ts, ngx_kefu_search_terms_t *t,
     char *doc)
 {
-    u_char                   *p;
-    size_t                    doc_len, len;
-    ngx_uint_t                i;
-    ngx_kefu_search_item_t   *it;
-    ngx_kefu_search_batch_t  *b;
+    u_char                  *p;
+    size_t                   doc_len, len;
+    ngx_uint_t               i;
+    ngx_kefu_batch_t        *b;
+    ngx_kefu_search_item_t  *it;
 
-    b = kmcf->search_batch;
-
+    b = ngx_kefu_batch_get(kmcf, &kmcf->search_batch,
+                           sizeof(ngx_kefu_search_batch_t),
+                           ngx_kefu_search_batch_fit,
+                           ngx_kefu_search_batch_call);
     if (b == NULL) {
-        b = ngx_calloc(sizeof(ngx_kefu_search_batch_t), ngx_cycle->log);
-        if (b == NULL) {
-            goto failed;
-        }
-
-        b->kmcf = kmcf;
-        b->ev.handler = ngx_kefu_search_batch_flush;
-        b->ev.data = b;
-        b->ev.log = ngx_cycle->log;
-        b->last = &b->head;
-        kmcf->search_batch = b;
+        goto failed;
     }
 
     doc_len = ngx_strlen(doc);
@@ -432,7 +484,6 @@ ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         goto failed;
     }
 
-    it->next = NULL;
     it->site = site;
     it->e.seq = seq;
     it->e.ts = ts;
@@ -441,9 +492,9 @@ ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 
     /* what it adds to a call: its document's key and member, ts, the
      * document, and each term's key and position */
-    it->bytes = 2 * (sizeof("kefu:{s:}:ix:m::") + site->name.len + conv->len
-                     + NGX_INT64_LEN)
-                + doc_len;
+    it->batch.bytes = 2 * (sizeof("kefu:{s:}:ix:m::") + site->name.len
+                           + conv->len + NGX_INT64_LEN)
+                      + doc_len;
 
     p = (u_char *) (it->e.terms + t->n);
     it->e.conv.data = p;
@@ -457,16 +508,11 @@ ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         it->e.terms[i].data = p;
         it->e.terms[i].len = t->term[i].len;
         p = ngx_cpymem(p, t->term[i].data, t->term[i].len);
-        it->bytes += sizeof("kefu:{s:}:ix:w:") + site->name.len
-                     + t->term[i].len + NGX_INT64_LEN;
+        it->batch.bytes += sizeof("kefu:{s:}:ix:w:") + site->name.len
+                           + t->term[i].len + NGX_INT64_LEN;
     }
 
-    *b->last = it;
-    b->last = &it->next;
-
-    if (!b->ev.posted) {
-        ngx_post_event(&b->ev, &ngx_posted_events);
-    }
+    ngx_kefu_batch_add(b, &it->batch);
 
     return;
 
@@ -476,64 +522,6 @@ failed:
                   "kefu: conversation \"%V\" seq %uL: no memory for its "
                   "search index entry: it is not found by search",
                   conv, seq);
-}
-
-
-/*
- * The pass is over: one call per site for its entries, in order, each
- * call within NGX_KEFU_SEARCH_BATCH_MAX entries, NGX_KEFU_SEARCH_BATCH_BYTES
- * of arguments and NGX_KEFU_SEARCH_BATCH_ARGC arguments (an entry alone
- * always fits: at most NGX_KEFU_SEARCH_TERMS_MAX terms), then another.
- */
-
-static void
-ngx_kefu_search_batch_flush(ngx_event_t *ev)
-{
-    ngx_kefu_search_batch_t  *b = ev->data;
-
-    size_t                    bytes;
-    ngx_uint_t                n, argc;
-    ngx_kefu_search_put_t     e[NGX_KEFU_SEARCH_BATCH_MAX];
-    ngx_kefu_search_item_t   *it, *rest, **next;
-    ngx_kefu_search_item_t   *batch[NGX_KEFU_SEARCH_BATCH_MAX];
-
-    rest = b->head;
-    b->head = NULL;
-    b->last = &b->head;
-
-    while (rest) {
-        /* the first one's site, up to the bounds; the rest wait */
-        n = 0;
-        bytes = 0;
-        argc = NGX_KEFU_SEARCH_BATCH_HEAD;
-        next = &rest;
-
-        for (it = rest; it; it = *next) {
-            if (it->site == rest->site
-                && n < NGX_KEFU_SEARCH_BATCH_MAX
-                && (n == 0 || (bytes + it->bytes <= NGX_KEFU_SEARCH_BATCH_BYTES
-                               && argc + ngx_kefu_search_batch_argc(
-                                             it->e.nterms)
-                                  <= NGX_KEFU_SEARCH_BATCH_ARGC)))
-            {
-                bytes += it->bytes;
-                argc += ngx_kefu_search_batch_argc(it->e.nterms);
-                batch[n] = it;
-                e[n++] = it->e;
-                *next = it->next;
-
-                continue;
-            }
-
-            next = &it->next;
-        }
-
-        ngx_kefu_search_batch_send(b->kmcf, batch[0]->site, e, n);
-
-        while (n) {
-            ngx_free(batch[--n]);
-        }
-    }
 }
 
 

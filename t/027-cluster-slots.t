@@ -9,8 +9,9 @@
 # another slot; with kefu_redis cluster (TEST 7), a message as msg_slot
 # in its conversation's slot and its event by event_put in the site's,
 # healed from the log, which also keeps the queue's preview and a rule's
-# labels on the routing record (TEST 11, TEST 12), and the group commit
-# calls one slot each (TEST 13).
+# labels on the routing record (TEST 11, TEST 12), the group commit
+# calls one slot each (TEST 13), and a failed event_put tried again by
+# its timer (TEST 14).
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -797,3 +798,57 @@ for my $i (0 .. 2) {
 --- no_error_log
 was not stored
 CROSSSLOT
+
+=== TEST 14: with kefu_redis cluster an event_put that fails keeps its events for the retry timer: while the site's marks are not a hash (WRONGTYPE) the messages are stored and acknowledged but their events not put; once the marks are right again the timer puts them, each once and in order, with no message after them
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my ($a) = agent("ep$r", groups => [$g], status => 'online', capacity => 3);
+my ($v, undef, $ack) = visitor($g, text => 'before');
+my $conv = $ack->{conv};
+ok(wait_conv($a, $conv, state => 'open'), 'the conversation is assigned');
+my $marks = "kefu:{s:$main::SHOP}:ev";
+my $seqs = sub {
+    my @s;
+    for my $e (@{ rcl('XRANGE', "kefu:{s:$main::SHOP}:events", '-', '+') }) {
+        my %f = @{ $e->[1] };
+        push @s, $f{seq} if $f{conv} eq $conv && $f{event} eq 'msg';
+    }
+    return \@s;
+};
+my $first = $ack->{seq};
+for (1 .. 200) {
+    last if (rcl('HGET', $marks, $conv) // 0) == $first;
+    sleep 0.05;
+}
+is(rcl('HGET', $marks, $conv), $first, "the first message's event is put");
+# the site's marks taken away (kept under a key of the same slot) and
+# something else in their place: every event_put of the site fails
+rcl('RENAME', $marks, "$marks:kept");
+rcl('SET', $marks, 'not a hash');
+my @want = ($first);
+for my $i (1 .. 3) {
+    $v->send_json({type => 'msg', conv => $conv, cid => "ep$i", text => "while broken $i"});
+    my $m = $v->recv_type('ack');
+    ok($m && $m->{seq}, "message $i is stored while event_put fails")
+        or diag(Test::More::explain($m));
+    push @want, $m->{seq};
+}
+sleep 1.5;
+is_deeply($seqs->(), [$first], 'their events are not on the stream');
+rcl('DEL', $marks);
+rcl('RENAME', "$marks:kept", $marks);
+my $got;
+for (1 .. 200) {
+    $got = $seqs->();
+    last if @$got >= @want;
+    sleep 0.05;
+}
+is_deeply($got, \@want, 'the retry timer puts them once the marks are right: each once, in order')
+    or diag(Test::More::explain($got));
+is(rcl('HGET', $marks, $conv), $want[-1], 'the mark at the last message');
+--- error_log
+message events not put yet: tried again in 1000 ms
+--- no_error_log
+[error]
