@@ -337,3 +337,30 @@ my ($st);
 ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
 is($st, 200, 'erased');
 is_deeply([main::keys_with(":ix:m:$conv:")], [], 'no hit of the conversation is left');
+
+
+
+=== TEST 6: a conversation a supervisor joined: its joined set goes with it, and it leaves the supervisor's list
+--- ws
+my $g = uniq_group('ej');
+my ($a) = agent("ej-$g", groups => [$g], status => 'online');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->send_json({type => 'msg', cid => 'j1', text => 'watch this'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+wait_conv($a, $conv, state => 'open') or die "not assigned\n";
+my ($sup) = agent("ejs-$g", groups => ["x$g"], supervisor => JSON::PP::true());
+$sup->send_json({type => 'join', conv => $conv, cid => 'sj'});
+ok(wait_conv($sup, $conv, reason => 'joined'), 'a supervisor joined the conversation');
+is_deeply(redis('SMEMBERS', "kefu:{c:$conv}:joined"), ["a:ejs-$g"], 'which has its joined set');
+ok(defined redis('ZSCORE', "kefu:{s:shop1}:a:ejs-$g:convs", $conv), "and is in the supervisor's list");
+$a->send_json({type => 'close', conv => $conv});
+wait_conv($v, $conv, state => 'closed') or die "not closed\n";
+
+my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
+is($st, 200, 'erased');
+is($j->{convs}, 1, 'one conversation');
+is(redis('EXISTS', "kefu:{c:$conv}:joined"), 0, 'its joined set is gone');
+ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ejs-$g:convs", $conv), "it left the supervisor's list");
+ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ej-$g:convs", $conv), "and its agent's");
+is_deeply([main::keys_with("{c:$conv}")], [], 'nothing of the conversation is left');
