@@ -364,3 +364,34 @@ is(redis('EXISTS', "kefu:{c:$conv}:joined"), 0, 'its joined set is gone');
 ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ejs-$g:convs", $conv), "it left the supervisor's list");
 ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ej-$g:convs", $conv), "and its agent's");
 is_deeply([main::keys_with("{c:$conv}")], [], 'nothing of the conversation is left');
+
+
+
+=== TEST 7: a supervisor joins a conversation whose keys an erasure took before it stopped (its routing record left): nothing of the conversation comes back without an expiry, and asking again finishes the erasure
+--- ws
+my $g = uniq_group('ez');
+my ($a) = agent("ez-$g", groups => [$g], status => 'online');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->send_json({type => 'msg', cid => 'z1', text => 'gone soon'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+wait_conv($a, $conv, state => 'open') or die "not assigned\n";
+$a->send_json({type => 'close', conv => $conv});
+wait_conv($v, $conv, state => 'closed') or die "not closed\n";
+ok(redis('TTL', "kefu:{c:$conv}") > 0, 'the closed conversation expires');
+# as if an erasure stopped after erase_conv: its keys gone, its routing
+# record (the site's slot) not yet
+redis('DEL', map { "kefu:{c:$conv}$_" } '', ':log', ':assignments', ':joined');
+ok(redis('EXISTS', "kefu:{s:shop1}:r:$conv"), 'its routing record is left');
+my ($sup) = agent("ezs-$g", groups => ["x$g"], supervisor => JSON::PP::true());
+$sup->send_json({type => 'join', conv => $conv, cid => 'zj'});
+wait_for($sup, sub { ($_[0]{cid} // '') eq 'zj' || (($_[0]{conv} // '') eq $conv && $_[0]{type} eq 'conv') })
+    or die "no answer to the join\n";
+my @forever = grep { redis('TTL', $_) < 0 } main::keys_with("{c:$conv}");
+is_deeply(\@forever, [], 'no key of the conversation without an expiry');
+ok(!redis('EXISTS', "kefu:{c:$conv}"), 'its hash is not made again');
+ok(!redis('EXISTS', "kefu:{c:$conv}:log"), 'nor its log');
+my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
+is($st, 200, 'asked again: erased');
+ok(!redis('EXISTS', "kefu:{s:shop1}:r:$conv"), 'its routing record went');
+is_deeply([grep { !/:cid:/ } main::keys_with("{c:$conv}")], [], 'nothing of the conversation is left but dedup records, which expire');
