@@ -101,6 +101,25 @@ sub history {
     return ($v, $w, $a, $c1, $c2);
 }
 
+# a script's Lua as the worker runs it: the shared code of its
+# "--@include" lines inserted, as the build does
+sub script {
+    my ($name) = @_;
+    my $dir = "$FindBin::Bin/../ngx_kefu_module/lua";
+    my $expand;
+    $expand = sub {
+        my ($file) = @_;
+        open my $fh, '<', $file or die "$file: $!";
+        my $o = '';
+        while (my $l = <$fh>) {
+            if ($l =~ /^\s*--\@include\s+(\S+)/) { $o .= $expand->("$dir/lib/$1.lua"); next }
+            $o .= $l;
+        }
+        return $o;
+    };
+    return $expand->("$dir/$name.lua");
+}
+
 run_tests();
 
 __DATA__
@@ -395,3 +414,34 @@ my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
 is($st, 200, 'asked again: erased');
 ok(!redis('EXISTS', "kefu:{s:shop1}:r:$conv"), 'its routing record went');
 is_deeply([grep { !/:cid:/ } main::keys_with("{c:$conv}")], [], 'nothing of the conversation is left but dedup records, which expire');
+
+
+
+=== TEST 8: a message's event put after the erasure (event_put late, as a worker's retry after a failover would put it): the file that went gets no references again
+--- ws
+my $g = uniq_group('el');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+my $data = pdf() . "% $g\n";
+my ($st, $j) = upload(token => $w->{token}, name => 'late.pdf', data => $data);
+is($st, 201, 'uploaded');
+$v->send_json({type => 'msg', cid => 'l1', text => '', attachment => $j->{attachment}});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+my $sha = sha256_hex($data);
+my $fk = "kefu:{s:shop1}:file:$sha";
+my $held;
+# with kefu_redis cluster the reference comes with the message's event
+for (1 .. 100) { last if $held = redis('SISMEMBER', $fk, $conv); select undef, undef, undef, 0.05 }
+ok($held, 'the conversation holds the file');
+my $f = main::stored($sha);
+utime(time - 60, time - 60, $f);
+($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
+is($st, 200, 'erased');
+ok(!-e $f, 'the file went from disk');
+is(redis('EXISTS', $fk), 0, 'and its references');
+# lua/event_put.lua as the worker calls it for that message (no seq: the
+# file's part alone; the file's reference is kept in every case)
+my $now = int(time * 1000);
+redis('EVAL', main::script('event_put'), 4, 'kefu:{s:shop1}:ev', 'kefu:{s:shop1}:events',
+      'kefu:{s:shop1}:convs', $fk, 'shop1', $conv, 0, '', $sha, '', 'msg', $now, '{}');
+is(redis('EXISTS', $fk), 0, 'a late event_put makes no references of the file again');
