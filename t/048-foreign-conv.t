@@ -79,6 +79,10 @@ my ($xv, $xw) = kefu_connect(role => 'visitor', site => 'shop2', group => $g);
 $tok{visitor} = $xw->{token};
 my $last = redis('XREVRANGE', 'kefu:{s:shop2}:events', '+', '-', 'COUNT', 1)->[0];
 $last = $last ? $last->[0] : '0';
+# the message's search hit (written after it is stored) is there first
+my $hit;
+for (1 .. 200) { last if $hit = @{ redis('KEYS', "kefu:{s:shop1}:ix:m:$c:*") || [] }; select undef, undef, undef, 0.05 }
+ok($hit, 'its message is indexed');
 my $before = main::state_of($c);
 ok(exists $before->{"kefu:{c:$c}"} && exists $before->{"kefu:{s:shop1}:r:$c"},
    'the conversation and its routing record are stored');
