@@ -383,6 +383,8 @@ is(redis('EXISTS', "kefu:{c:$conv}:joined"), 0, 'its joined set is gone');
 ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ejs-$g:convs", $conv), "it left the supervisor's list");
 ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ej-$g:convs", $conv), "and its agent's");
 is_deeply([main::keys_with("{c:$conv}")], [], 'nothing of the conversation is left');
+# kefu_redis cluster: the mark of its messages' events (event_put's) goes too
+is(redis('HEXISTS', 'kefu:{s:shop1}:ev', $conv), 0, "the site's marks name it no more");
 
 
 
