@@ -71,6 +71,7 @@ typedef struct {
 #define NGX_KEFU_ERASE_COUNT  3   /* the site's count of closed ones */
 #define NGX_KEFU_ERASE_HIT    4   /* DEL of search hits */
 #define NGX_KEFU_ERASE_REC    5   /* DEL key: its routing record */
+#define NGX_KEFU_ERASE_MARK   6   /* HDEL key conv: its events' mark */
 
 
 typedef struct {
@@ -1041,7 +1042,10 @@ ngx_kefu_erase_refs_dedup(ngx_http_request_t *r, ngx_kefu_api_t *api,
 /*
  * The indexes that list the conversation: the visitor's last, so that
  * asking again finds what is left; the routing record (lib/route.lua),
- * which names the visitor, and the site's list only for the visitor's own.
+ * which names the visitor, the site's list and, with kefu_redis cluster,
+ * the mark of its messages' events (kefu:{s:<site>}:ev, event_put.lua:
+ * the retention sweep drops a gone conversation's, but only of those
+ * still in the site's list) only for the visitor's own.
  */
 
 static ngx_int_t
@@ -1057,6 +1061,10 @@ ngx_kefu_erase_unlist(ngx_http_request_t *r, ngx_kefu_api_t *api,
         && (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:r:%V",
                                &api->site->name, &e->conv) != NGX_OK
             || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_REC, &key, &e->conv)
+               != NGX_OK
+            || ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:ev",
+                                  &api->site->name) != NGX_OK
+            || ngx_kefu_erase_push(r, e, NGX_KEFU_ERASE_MARK, &key, &e->conv)
                != NGX_OK
             || ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:convs",
                                   &api->site->name) != NGX_OK
@@ -1130,6 +1138,10 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
 
     case NGX_KEFU_ERASE_REC:
         ngx_kefu_redis_args(&a, ngx_kefu_word("DEL"), &s->key);
+        break;
+
+    case NGX_KEFU_ERASE_MARK:
+        ngx_kefu_redis_args(&a, ngx_kefu_word("HDEL"), &s->key, &s->arg);
         break;
 
     case NGX_KEFU_ERASE_COUNT:

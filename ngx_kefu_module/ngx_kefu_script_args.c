@@ -1427,6 +1427,107 @@ ngx_kefu_search_index_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
 
 
 /*
+ * KEYS: the terms' ix:w keys, the same terms' ix:v keys, the filters;
+ * ARGV: n, n, nf, limit, before's ms and member ("" for none)
+ */
+
+ngx_int_t
+ngx_kefu_search_find_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
+    ngx_str_t *term, ngx_uint_t n, ngx_str_t *filter, ngx_uint_t nf,
+    int64_t limit, ngx_str_t *before, ngx_str_t *member)
+{
+    u_char      *p;
+    size_t       bytes;
+    ngx_uint_t   i;
+
+    bytes = 2 * ngx_kefu_terms_call_bytes(site, term, n) + 4 * NGX_INT64_LEN;
+
+    for (i = 0; i < nf; i++) {
+        bytes += filter[i].len;
+    }
+
+    p = ngx_kefu_terms_call_alloc(c, 2 * n + nf + 6, bytes);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2 * n; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:ix:%c:%V", site,
+                                    i < n ? 'w' : 'v', &term[i % n]);
+    }
+
+    for (i = 0; i < nf; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "%V", &filter[i]);
+    }
+
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", n);
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", n);
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nf);
+    (void) ngx_kefu_terms_call_fmt(c, 0, p, "%L", limit);
+    ngx_kefu_terms_call_str(c, before);
+    ngx_kefu_terms_call_str(c, member);
+
+    return NGX_OK;
+}
+
+
+/*
+ * KEYS: the hits' documents (ix:m:<member>), the visitors' hashes, the
+ * visitors' lists of conversations, the filters; ARGV: nh, nv, nf
+ */
+
+ngx_int_t
+ngx_kefu_search_fetch_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
+    ngx_str_t *hit, ngx_uint_t nh, ngx_str_t *visitor, ngx_uint_t nv,
+    ngx_str_t *filter, ngx_uint_t nf)
+{
+    u_char      *p;
+    size_t       bytes;
+    ngx_uint_t   i;
+
+    bytes = (nh + 2 * nv) * (sizeof("kefu:{s:}:ix:m::convs") + site->len)
+            + 3 * NGX_INT64_LEN;
+
+    for (i = 0; i < nh; i++) {
+        bytes += hit[i].len;
+    }
+
+    for (i = 0; i < nv; i++) {
+        bytes += 2 * visitor[i].len;
+    }
+
+    for (i = 0; i < nf; i++) {
+        bytes += filter[i].len;
+    }
+
+    p = ngx_kefu_terms_call_alloc(c, nh + 2 * nv + nf + 3, bytes);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nh; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:ix:m:%V", site,
+                                    &hit[i]);
+    }
+
+    for (i = 0; i < 2 * nv; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "kefu:{s:%V}:v:%V%s", site,
+                                    &visitor[i % nv], i < nv ? "" : ":convs");
+    }
+
+    for (i = 0; i < nf; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "%V", &filter[i]);
+    }
+
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nh);
+    p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nv);
+    (void) ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nf);
+
+    return NGX_OK;
+}
+
+
+/*
  * KEYS: the visitor's hash, page trail, conversations, the site's event
  * stream, the upload counts of this hour and the two before, then the
  * terms' ix:v keys; ARGV: ts, data, max, erased ("1", "0"), visitor

@@ -368,8 +368,9 @@ ngx_int_t ngx_kefu_erase_file_args(ngx_kefu_call_t *c, ngx_str_t *site,
 /*
  * The calls with a key for each of a visitor's search terms (term[0 ..
  * n - 1]): lua/search_index.lua (ngx_kefu_search.c) and
- * lua/erase_visitor.lua.  argv, lens and the keys' and numbers' bytes are
- * one allocation: ngx_free(c->argv) once the call went.
+ * lua/erase_visitor.lua; and the search API's two, whose keys depend on
+ * the query and on what it found.  argv, lens and the keys' and numbers'
+ * bytes are one allocation: ngx_free(c->argv) once the call went.
  */
 typedef struct {
     int                          nkeys;
@@ -383,6 +384,20 @@ typedef struct {
 ngx_int_t ngx_kefu_search_index_args(ngx_kefu_terms_call_t *c,
     ngx_str_t *site, ngx_str_t *term, ngx_uint_t n, ngx_str_t *member,
     int64_t ts, time_t ttl, ngx_uint_t cap, int64_t cut);
+
+/*
+ * lua/search_find.lua, then lua/search_fetch.lua (ngx_kefu_search_api.c):
+ * find: the query's terms, an agent's filters (nf, 0 for none: the whole
+ * site), at most limit hits, before's ms and member ("" for none); fetch:
+ * the hits found (their members), the visitors found (their ids), the
+ * same filters
+ */
+ngx_int_t ngx_kefu_search_find_args(ngx_kefu_terms_call_t *c,
+    ngx_str_t *site, ngx_str_t *term, ngx_uint_t n, ngx_str_t *filter,
+    ngx_uint_t nf, int64_t limit, ngx_str_t *before, ngx_str_t *member);
+ngx_int_t ngx_kefu_search_fetch_args(ngx_kefu_terms_call_t *c,
+    ngx_str_t *site, ngx_str_t *hit, ngx_uint_t nh, ngx_str_t *visitor,
+    ngx_uint_t nv, ngx_str_t *filter, ngx_uint_t nf);
 
 /* hour: the upload counts' (the last three go); ts, data: the
  * visitor.erased event's; max: the stream's cap; erased: conversations

@@ -39,11 +39,8 @@ static ngx_int_t ngx_kefu_search_before(ngx_http_request_t *r,
     ngx_kefu_api_t *api, ngx_str_t *ts, ngx_str_t *member);
 static ngx_int_t ngx_kefu_search_found(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
-static size_t ngx_kefu_search_fetch_len(ngx_kefu_api_t *api,
-    redisReply *hits, redisReply *vis, ngx_uint_t nh, ngx_uint_t nv);
-static ngx_uint_t ngx_kefu_search_fetch_keys(ngx_kefu_api_t *api,
-    ngx_kefu_search_req_t *sr, redisReply *hits, redisReply *vis, u_char *p,
-    const char **argv, size_t *lens);
+static ngx_str_t *ngx_kefu_search_found_keep(ngx_http_request_t *r,
+    ngx_kefu_search_req_t *sr, redisReply *hits, redisReply *vis);
 static ngx_int_t ngx_kefu_search_fetched(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_search_filters(ngx_http_request_t *r,
@@ -54,14 +51,9 @@ ngx_int_t
 ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     json_t *body)
 {
-    u_char                   *p;
-    u_char                    lim[NGX_INT64_LEN];
-    u_char                    n1[NGX_INT_T_LEN], n2[NGX_INT_T_LEN];
-    u_char                    n3[NGX_INT_T_LEN];
-    size_t                   *lens, pre;
+    ngx_int_t                 rc;
     ngx_str_t                 bef_ts, bef_member;
-    ngx_uint_t                i, k, nkeys;
-    const char              **argv;
+    ngx_kefu_terms_call_t     call;
     ngx_kefu_search_req_t    *sr;
     ngx_kefu_search_terms_t  *t;
 
@@ -86,48 +78,20 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     api->data = sr;
 
     /* the same terms as words of messages and of visitors */
-    nkeys = 2 * t->n + sr->nf;
-    pre = sizeof("kefu:{s:}:ix:w:") - 1 + api->site->name.len;
-
-    argv = ngx_palloc(r->pool, (nkeys + 6) * (sizeof(char *)
-                                              + sizeof(size_t)));
-    p = ngx_pnalloc(r->pool, 2 * (t->n * pre + (t->last - t->buf)));
-
-    if (argv == NULL || p == NULL) {
+    if (ngx_kefu_search_find_args(&call, &api->site->name, t->term, t->n,
+                                  sr->filter, sr->nf, sr->limit, &bef_ts,
+                                  &bef_member)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    lens = (size_t *) (argv + nkeys + 6);
-    k = 0;
+    rc = ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_find, call.nkeys,
+                                call.argc, call.argv, call.lens,
+                                ngx_kefu_search_found);
+    ngx_free(call.argv);
 
-    for (i = 0; i < 2 * t->n; i++) {
-        argv[k] = (char *) p;
-        p = ngx_sprintf(p, "kefu:{s:%V}:ix:%c:%V", &api->site->name,
-                        i < t->n ? 'w' : 'v', &t->term[i % t->n]);
-        lens[k] = p - (u_char *) argv[k];
-        k++;
-    }
-
-    for (i = 0; i < sr->nf; i++) {
-        argv[k] = (char *) sr->filter[i].data;
-        lens[k++] = sr->filter[i].len;
-    }
-
-    argv[k] = (char *) n1;
-    lens[k++] = ngx_sprintf(n1, "%ui", t->n) - n1;
-    argv[k] = (char *) n2;
-    lens[k++] = ngx_sprintf(n2, "%ui", t->n) - n2;
-    argv[k] = (char *) n3;
-    lens[k++] = ngx_sprintf(n3, "%ui", sr->nf) - n3;
-    argv[k] = (char *) lim;
-    lens[k++] = ngx_sprintf(lim, "%L", sr->limit) - lim;
-    argv[k] = bef_ts.len ? (char *) bef_ts.data : "";
-    lens[k++] = bef_ts.len;
-    argv[k] = bef_member.len ? (char *) bef_member.data : "";
-    lens[k++] = bef_member.len;
-
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_find, (int) nkeys,
-                              (int) k, argv, lens, ngx_kefu_search_found);
+    return rc;
 }
 
 
@@ -286,13 +250,11 @@ static ngx_int_t
 ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    u_char                 *p;
-    u_char                  n1[NGX_INT_T_LEN], n2[NGX_INT_T_LEN];
-    u_char                  n3[NGX_INT_T_LEN];
-    size_t                 *lens;
-    ngx_uint_t              k, nh, nv, nkeys;
+    ngx_int_t               rc;
+    ngx_str_t              *hit;
+    ngx_uint_t              nh, nv;
     redisReply             *hits, *vis;
-    const char            **argv;
+    ngx_kefu_terms_call_t   call;
     ngx_kefu_search_req_t  *sr;
 
     sr = api->data;
@@ -312,131 +274,90 @@ ngx_kefu_search_found(ngx_http_request_t *r, ngx_kefu_api_t *api,
 
     nh = hits->elements / 2;
     nv = vis->elements;
-    nkeys = nh + 2 * nv + sr->nf;
 
-    if (nkeys == 0) {
+    if (nh + nv + sr->nf == 0) {
         return ngx_kefu_api_send(r, NGX_HTTP_OK,
                                  json_pack("{s:s%,s:[],s:[],s:n}",
                                            "q", sr->q.data, sr->q.len,
                                            "hits", "visitors", "next"));
     }
 
-    argv = ngx_palloc(r->pool, (nkeys + 3) * (sizeof(char *)
-                                              + sizeof(size_t)));
-    p = ngx_pnalloc(r->pool, ngx_kefu_search_fetch_len(api, hits, vis, nh,
-                                                       nv));
+    hit = ngx_kefu_search_found_keep(r, sr, hits, vis);
+    if (hit == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    sr->visitors = ngx_palloc(r->pool, (nv + 1) * sizeof(ngx_str_t));
-    sr->ts = ngx_palloc(r->pool, (nh + 1) * sizeof(int64_t));
-
-    if (argv == NULL || p == NULL || sr->visitors == NULL
-        || sr->ts == NULL)
+    if (ngx_kefu_search_fetch_args(&call, &api->site->name, hit, nh,
+                                   sr->visitors, nv, sr->filter, sr->nf)
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    lens = (size_t *) (argv + nkeys + 3);
+    rc = ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_fetch, call.nkeys,
+                                call.argc, call.argv, call.lens,
+                                ngx_kefu_search_fetched);
+    ngx_free(call.argv);
 
-    k = ngx_kefu_search_fetch_keys(api, sr, hits, vis, p, argv, lens);
-
-    sr->nh = nh;
-    sr->nv = nv;
-
-    argv[k] = (char *) n1;
-    lens[k++] = ngx_sprintf(n1, "%ui", nh) - n1;
-    argv[k] = (char *) n2;
-    lens[k++] = ngx_sprintf(n2, "%ui", nv) - n2;
-    argv[k] = (char *) n3;
-    lens[k++] = ngx_sprintf(n3, "%ui", sr->nf) - n3;
-
-    return ngx_kefu_api_eval_keys(r, &ngx_kefu_script_search_fetch, (int) nkeys,
-                              (int) k, argv, lens, ngx_kefu_search_fetched);
-}
-
-
-/* the bytes search_fetch's keys and the visitors' ids take */
-
-static size_t
-ngx_kefu_search_fetch_len(ngx_kefu_api_t *api, redisReply *hits,
-    redisReply *vis, ngx_uint_t nh, ngx_uint_t nv)
-{
-    size_t       len;
-    ngx_uint_t   i;
-    redisReply  *e;
-
-    len = 0;
-
-    for (i = 0; i < nh; i++) {
-        e = hits->element[2 * i];
-        len += e->type == REDIS_REPLY_STRING ? e->len : 0;
-    }
-
-    for (i = 0; i < nv; i++) {
-        e = vis->element[i];
-        len += 3 * (e->type == REDIS_REPLY_STRING ? e->len : 0);
-    }
-
-    len += (nh + 2 * nv) * (sizeof("kefu:{s:}:ix:m::convs")
-                            + api->site->name.len);
-
-    return len;
+    return rc;
 }
 
 
 /*
- * search_fetch's keys, written at p: the hits' ix:m keys (the last one's
- * member is the next page's cursor), each visitor's record and list of
- * conversations, the agent's filters; the visitors' ids kept in sr.
- * Returns how many.
+ * What the answer needs of search_find's reply, kept in the request's
+ * pool: each hit's ts, the last hit's member (the next page's cursor),
+ * the visitors' ids.  Returns the hits' members (valid while the reply
+ * is), NULL on an allocation failure.
  */
 
-static ngx_uint_t
-ngx_kefu_search_fetch_keys(ngx_kefu_api_t *api, ngx_kefu_search_req_t *sr,
-    redisReply *hits, redisReply *vis, u_char *p, const char **argv,
-    size_t *lens)
+static ngx_str_t *
+ngx_kefu_search_found_keep(ngx_http_request_t *r, ngx_kefu_search_req_t *sr,
+    redisReply *hits, redisReply *vis)
 {
-    ngx_uint_t   i, k, nh, nv;
+    ngx_str_t   *hit;
+    ngx_uint_t   i;
     redisReply  *e;
 
-    nh = hits->elements / 2;
-    nv = vis->elements;
-    k = 0;
+    sr->nh = hits->elements / 2;
+    sr->nv = vis->elements;
 
-    for (i = 0; i < nh; i++) {
+    hit = ngx_palloc(r->pool, (sr->nh + 1) * sizeof(ngx_str_t));
+    sr->visitors = ngx_palloc(r->pool, (sr->nv + 1) * sizeof(ngx_str_t));
+    sr->ts = ngx_palloc(r->pool, (sr->nh + 1) * sizeof(int64_t));
+
+    if (hit == NULL || sr->visitors == NULL || sr->ts == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < sr->nh; i++) {
         e = hits->element[2 * i];
         sr->ts[i] = ngx_kefu_api_int(hits->element[2 * i + 1]);
-        argv[k] = (char *) p;
-        p = ngx_sprintf(p, "kefu:{s:%V}:ix:m:%*s", &api->site->name,
-                        (size_t) e->len, e->str);
-        lens[k] = p - (u_char *) argv[k];
-        k++;
-
-        /* the key ends with the member: the next page's cursor */
-        sr->last.data = p - e->len;
-        sr->last.len = e->len;
+        hit[i].data = (u_char *) (e->type == REDIS_REPLY_STRING ? e->str : "");
+        hit[i].len = e->type == REDIS_REPLY_STRING ? e->len : 0;
     }
 
-    for (i = 0; i < nv; i++) {
+    if (sr->nh) {
+        sr->last.len = hit[sr->nh - 1].len;
+        sr->last.data = ngx_pstrdup(r->pool, &hit[sr->nh - 1]);
+        if (sr->last.data == NULL && sr->last.len) {
+            return NULL;
+        }
+    }
+
+    for (i = 0; i < sr->nv; i++) {
         e = vis->element[i];
-        sr->visitors[i].data = p;
-        p = ngx_sprintf(p, "%*s", (size_t) e->len, e->str);
-        sr->visitors[i].len = p - sr->visitors[i].data;
+        sr->visitors[i].len = e->type == REDIS_REPLY_STRING ? e->len : 0;
+        sr->visitors[i].data = ngx_pnalloc(r->pool, sr->visitors[i].len + 1);
+        if (sr->visitors[i].data == NULL) {
+            return NULL;
+        }
+
+        if (sr->visitors[i].len) {
+            ngx_memcpy(sr->visitors[i].data, e->str, sr->visitors[i].len);
+        }
     }
 
-    for (i = 0; i < 2 * nv; i++) {
-        argv[k] = (char *) p;
-        p = ngx_sprintf(p, "kefu:{s:%V}:v:%V%s", &api->site->name,
-                        &sr->visitors[i % nv], i < nv ? "" : ":convs");
-        lens[k] = p - (u_char *) argv[k];
-        k++;
-    }
-
-    for (i = 0; i < sr->nf; i++) {
-        argv[k] = (char *) sr->filter[i].data;
-        lens[k++] = sr->filter[i].len;
-    }
-
-    return k;
+    return hit;
 }
 
 

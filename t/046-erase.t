@@ -101,6 +101,25 @@ sub history {
     return ($v, $w, $a, $c1, $c2);
 }
 
+# a script's Lua as the worker runs it: the shared code of its
+# "--@include" lines inserted, as the build does
+sub script {
+    my ($name) = @_;
+    my $dir = "$FindBin::Bin/../ngx_kefu_module/lua";
+    my $expand;
+    $expand = sub {
+        my ($file) = @_;
+        open my $fh, '<', $file or die "$file: $!";
+        my $o = '';
+        while (my $l = <$fh>) {
+            if ($l =~ /^\s*--\@include\s+(\S+)/) { $o .= $expand->("$dir/lib/$1.lua"); next }
+            $o .= $l;
+        }
+        return $o;
+    };
+    return $expand->("$dir/$name.lua");
+}
+
 run_tests();
 
 __DATA__
@@ -337,3 +356,94 @@ my ($st);
 ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
 is($st, 200, 'erased');
 is_deeply([main::keys_with(":ix:m:$conv:")], [], 'no hit of the conversation is left');
+
+
+
+=== TEST 6: a conversation a supervisor joined: its joined set goes with it, and it leaves the supervisor's list
+--- ws
+my $g = uniq_group('ej');
+my ($a) = agent("ej-$g", groups => [$g], status => 'online');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->send_json({type => 'msg', cid => 'j1', text => 'watch this'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+wait_conv($a, $conv, state => 'open') or die "not assigned\n";
+my ($sup) = agent("ejs-$g", groups => ["x$g"], supervisor => JSON::PP::true());
+$sup->send_json({type => 'join', conv => $conv, cid => 'sj'});
+ok(wait_conv($sup, $conv, reason => 'joined'), 'a supervisor joined the conversation');
+is_deeply(redis('SMEMBERS', "kefu:{c:$conv}:joined"), ["a:ejs-$g"], 'which has its joined set');
+ok(defined redis('ZSCORE', "kefu:{s:shop1}:a:ejs-$g:convs", $conv), "and is in the supervisor's list");
+$a->send_json({type => 'close', conv => $conv});
+wait_conv($v, $conv, state => 'closed') or die "not closed\n";
+
+my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
+is($st, 200, 'erased');
+is($j->{convs}, 1, 'one conversation');
+is(redis('EXISTS', "kefu:{c:$conv}:joined"), 0, 'its joined set is gone');
+ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ejs-$g:convs", $conv), "it left the supervisor's list");
+ok(!defined redis('ZSCORE', "kefu:{s:shop1}:a:ej-$g:convs", $conv), "and its agent's");
+is_deeply([main::keys_with("{c:$conv}")], [], 'nothing of the conversation is left');
+# kefu_redis cluster: the mark of its messages' events (event_put's) goes too
+is(redis('HEXISTS', 'kefu:{s:shop1}:ev', $conv), 0, "the site's marks name it no more");
+
+
+
+=== TEST 7: a supervisor joins a conversation whose keys an erasure took before it stopped (its routing record left): nothing of the conversation comes back without an expiry, and asking again finishes the erasure
+--- ws
+my $g = uniq_group('ez');
+my ($a) = agent("ez-$g", groups => [$g], status => 'online');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->send_json({type => 'msg', cid => 'z1', text => 'gone soon'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+wait_conv($a, $conv, state => 'open') or die "not assigned\n";
+$a->send_json({type => 'close', conv => $conv});
+wait_conv($v, $conv, state => 'closed') or die "not closed\n";
+ok(redis('TTL', "kefu:{c:$conv}") > 0, 'the closed conversation expires');
+# as if an erasure stopped after erase_conv: its keys gone, its routing
+# record (the site's slot) not yet
+redis('DEL', map { "kefu:{c:$conv}$_" } '', ':log', ':assignments', ':joined');
+ok(redis('EXISTS', "kefu:{s:shop1}:r:$conv"), 'its routing record is left');
+my ($sup) = agent("ezs-$g", groups => ["x$g"], supervisor => JSON::PP::true());
+$sup->send_json({type => 'join', conv => $conv, cid => 'zj'});
+wait_for($sup, sub { ($_[0]{cid} // '') eq 'zj' || (($_[0]{conv} // '') eq $conv && $_[0]{type} eq 'conv') })
+    or die "no answer to the join\n";
+my @forever = grep { redis('TTL', $_) < 0 } main::keys_with("{c:$conv}");
+is_deeply(\@forever, [], 'no key of the conversation without an expiry');
+ok(!redis('EXISTS', "kefu:{c:$conv}"), 'its hash is not made again');
+ok(!redis('EXISTS', "kefu:{c:$conv}:log"), 'nor its log');
+my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
+is($st, 200, 'asked again: erased');
+ok(!redis('EXISTS', "kefu:{s:shop1}:r:$conv"), 'its routing record went');
+is_deeply([grep { !/:cid:/ } main::keys_with("{c:$conv}")], [], 'nothing of the conversation is left but dedup records, which expire');
+
+
+
+=== TEST 8: a message's event put after the erasure (event_put late, as a worker's retry after a failover would put it): the file that went gets no references again
+--- ws
+my $g = uniq_group('el');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+my $data = pdf() . "% $g\n";
+my ($st, $j) = upload(token => $w->{token}, name => 'late.pdf', data => $data);
+is($st, 201, 'uploaded');
+$v->send_json({type => 'msg', cid => 'l1', text => '', attachment => $j->{attachment}});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+my $sha = sha256_hex($data);
+my $fk = "kefu:{s:shop1}:file:$sha";
+my $held;
+# with kefu_redis cluster the reference comes with the message's event
+for (1 .. 100) { last if $held = redis('SISMEMBER', $fk, $conv); select undef, undef, undef, 0.05 }
+ok($held, 'the conversation holds the file');
+my $f = main::stored($sha);
+utime(time - 60, time - 60, $f);
+($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$w->{id}");
+is($st, 200, 'erased');
+ok(!-e $f, 'the file went from disk');
+is(redis('EXISTS', $fk), 0, 'and its references');
+# lua/event_put.lua as the worker calls it for that message (no seq: the
+# file's part alone; the file's reference is kept in every case)
+my $now = int(time * 1000);
+redis('EVAL', main::script('event_put'), 4, 'kefu:{s:shop1}:ev', 'kefu:{s:shop1}:events',
+      'kefu:{s:shop1}:convs', $fk, 'shop1', $conv, 0, '', $sha, '', 'msg', $now, '{}');
+is(redis('EXISTS', $fk), 0, 'a late event_put makes no references of the file again');

@@ -136,6 +136,15 @@ my ($B) = grep { $_ != $A } $C->masters;
 my ($aid, $bid) = ($C->node_id($A), $C->node_id($B));
 my $api = api_token(secret => $main::SECRET, site => $main::SITE);
 api_ready("/kefu/api/sites/$main::SITE/convs/$main::CONV", token => $api) or die "not ready\n";
+# a key of another hash tag in the same slot: on scripts/test --cluster3's
+# cluster other files' keys share the slot too, and a resharding moves
+# every key of it
+my $other;
+for (my $n = 0; ; $n++) {
+    $other = "kefu:{ask-other-$n}:x";
+    last if Kefu::Net::key_slot($other) == $S;
+}
+$C->cmd('SET', $other, 'still here');
 
 # before: read where the slot is
 my ($ws0, $w0, @m0) = main::resume($vid);
@@ -148,6 +157,18 @@ is(redis(port => $A, 'CLUSTER', 'SETSLOT', $S, 'MIGRATING', $bid), 'OK', "slot $
 is(redis(port => $A, 'MIGRATE', '127.0.0.1', $B, '', 0, 5000, 'KEYS', $ck, "$ck:log",
          "$ck:joined", "$ck:assignments"), 'OK',
    'its keys moved to the importing master');
+# then the slot's other keys, as redis-cli --cluster reshard does: no key
+# of another tag can make the new master's slot one the old still holds
+my $moved = 0;
+for (1 .. 1000) {
+    my @k = @{ redis(port => $A, 'CLUSTER', 'GETKEYSINSLOT', $S, 100) || [] };
+    last unless @k;
+    # NOKEY: those went meanwhile (expired, deleted)
+    my $r = redis(port => $A, 'MIGRATE', '127.0.0.1', $B, '', 0, 5000, 'KEYS', @k);
+    die "MIGRATE of the slot's other keys: $r\n" unless $r eq 'OK' || $r eq 'NOKEY';
+    $moved += @k;
+}
+ok($moved >= 1, "the slot's other keys moved too ($moved)");
 is(redis(port => $A, 'CLUSTER', 'COUNTKEYSINSLOT', $S), 0, 'the migrating master has none of the slot\'s keys');
 main::reset_stats();
 
@@ -198,5 +219,6 @@ is_deeply([map { $_ && $_->{text} } @m2], ['message 1', 'message 2'], 'a new con
 ($st, $j) = api(GET => "/kefu/api/sites/$main::SITE/convs/$main::CONV", undef, token => $api);
 is($j->{read}{"v:$vid"}, 2, 'the pointer written through ASK is there');
 is(main::redirections('MOVED') + main::redirections('ASK'), 0, 'no redirection: the map is right');
+is(redis(port => $B, 'GET', $other), 'still here', "the slot's other key is on the new master");
 --- no_error_log
 [error]

@@ -20,7 +20,9 @@
 -- means an event was lost between the two calls (its worker died):
 -- nothing more of that conversation is put here, and the worker reads the
 -- missing entries from the log (ev_range) and calls again with them.  The
--- visitor and the file are kept in every case (both are idempotent).
+-- visitor and the file are kept in every case (both are idempotent), the
+-- file only while its references are there (a late call, after an
+-- erasure took them, makes none).
 -- Returns, for each conversation whose mark is behind, {conv, mark, the
 -- highest seq given for it}, flattened ({} when all is put).
 --@include kefu_event
@@ -39,7 +41,12 @@ for i = 2, #ARGV - 7, 8 do
     k = k + 1
   end
   if ARGV[i + 3] ~= '' then
-    redis.call('SADD', KEYS[k], conv)
+    -- only into a file's references that are there: none means the file
+    -- went (its conversation erased meanwhile, the sweep), and a set made
+    -- now would be no file's, never swept and never expiring
+    if redis.call('EXISTS', KEYS[k]) == 1 then
+      redis.call('SADD', KEYS[k], conv)
+    end
     k = k + 1
   end
   local rk

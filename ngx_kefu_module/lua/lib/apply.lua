@@ -18,7 +18,8 @@
 -- answer); {} for one written before whose seq is no longer known, or
 -- when the conversation is gone (erased, expired: nothing is written, its
 -- keys are not made again, unless the payload makes it), so that its
--- event is dropped rather than waited for.
+-- event is dropped rather than waited for; and, second, true when it is
+-- gone.
 --@include num
 --@include retain
 -- an entry's id, and its JSON with its seq
@@ -38,12 +39,16 @@ end
 local function a_apply(conv, p, maxlen, pubs, two)
   local k = 'kefu:{c:' .. conv .. '}'
   local as, got = {}, {}
-  if (two or p.c) and redis.call('EXISTS', k) == 0 then
+  -- on one Redis too: an erasure takes the conversation's keys before its
+  -- routing record (another call), so a step in between, or after an
+  -- erasure that stopped half way (a supervisor joining, a rating), finds
+  -- the record and no hash; writing would make keys that never expire
+  if redis.call('EXISTS', k) == 0 then
     if not p.c then
       for _, it in ipairs(p.i or {}) do
         if it.k == 'e' then got[a_id(it)] = {} end
       end
-      return got
+      return got, true
     end
     -- the step made the conversation (open): its hash starts here, seq 0
     -- before its first entry

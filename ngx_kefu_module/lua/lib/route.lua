@@ -155,8 +155,9 @@ local function r_commit()
     if a.x then redis.call('EXPIRE', rk, a.x) end
     if R.one then
       a.v = v
-      local got = a_apply(conv, a, R.maxlen, pubs, false)
-      for _, it in ipairs(a.i) do
+      local got, gone = a_apply(conv, a, R.maxlen, pubs, false)
+      -- gone (erased): its events are dropped, as in two steps
+      for _, it in ipairs(gone and {} or a.i) do
         if it.k == 'e' then
           local g = got[a_id(it)]
           if it.ev then kefu_event(R.site, it.ev, conv, g[1], it.ts, g[2]) end
