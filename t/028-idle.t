@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::API;
 use Kefu::Route;
+use Kefu::Lua qw(lua_script);
 use Kefu::WS qw(kefu_connect);
 use IO::Socket::INET;
 use File::Temp ();
@@ -25,7 +26,6 @@ workers(2);
 master_on();
 
 our $S = 'idle-secret-0123456789abcdef';
-our $LUA = "$FindBin::Bin/../ngx_kefu_module/lua";
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -90,29 +90,6 @@ sub not_closed {
     is(scalar @closed, 0, $what);
 }
 
-# a script's source as the build makes it (lua/ngx_kefu_lua.sh): includes
-# inserted once, lines that are only a comment left out
-sub script_src {
-    my ($name) = @_;
-    my (%seen, $out);
-    my $emit;
-    $emit = sub {
-        my ($file) = @_;
-        open my $fh, '<', $file or die "$file: $!";
-        while (my $l = <$fh>) {
-            chomp $l;
-            if ($l =~ /^\s*--\@include\s+(\S+)/) {
-                my $f = "$main::LUA/lib/$1.lua";
-                $emit->($f) unless $seen{$f}++;
-                next;
-            }
-            next if $l =~ /^\s*--/ || $l =~ /^\s*$/;
-            $out .= "$l\n";
-        }
-    };
-    $emit->("$main::LUA/$name.lua");
-    return $out;
-}
 
 run_tests();
 
@@ -246,7 +223,7 @@ ok($last, "its last event: $last");
 # cluster, where the conversation's side is the second call, which the
 # route sweep replays for this one), conv, who, supervisor, by,
 # retention (s), cut, text
-my $src = main::script_src('route_close');
+my $src = lua_script('route_close');
 my $n = 0;
 my $mode = $ENV{TEST_NGINX_REDIS_CLUSTER} ? '2' : '1';
 my $close = sub {

@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::Route;
+use Kefu::Lua qw(lua_script);
 use Kefu::API;
 
 workers(2);
@@ -187,20 +188,7 @@ is_deeply([sort map { $_->{conv} } @{ $w2->{convs} }], [sort @convs[5 .. 54]], '
 --- ws
 # open.lua run as a worker would run it, and nothing after it (the worker
 # "died"): its Lua with the shared code inserted as the build does
-my $dir = "$FindBin::Bin/../ngx_kefu_module/lua";
-my $src;
-my $expand;
-$expand = sub {
-    my ($file) = @_;
-    open my $fh, '<', $file or die "$file: $!";
-    my $o = '';
-    while (my $l = <$fh>) {
-        if ($l =~ /^\s*--\@include\s+(\S+)/) { $o .= $expand->("$dir/lib/$1.lua"); next }
-        $o .= $l;
-    }
-    return $o;
-};
-$src = $expand->("$dir/open.lua");
+my $src = lua_script('open');
 my $g = uniq_group();
 my $r = int rand 1e6;
 # the group is the site's once an agent's token claims it

@@ -8,6 +8,7 @@ use lib "$FindBin::Bin/..";
 use t::Kefu;
 use Kefu::API;
 use Kefu::Route;
+use Kefu::Lua qw(lua_script);
 use Kefu::Upload;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
@@ -101,24 +102,6 @@ sub history {
     return ($v, $w, $a, $c1, $c2);
 }
 
-# a script's Lua as the worker runs it: the shared code of its
-# "--@include" lines inserted, as the build does
-sub script {
-    my ($name) = @_;
-    my $dir = "$FindBin::Bin/../ngx_kefu_module/lua";
-    my $expand;
-    $expand = sub {
-        my ($file) = @_;
-        open my $fh, '<', $file or die "$file: $!";
-        my $o = '';
-        while (my $l = <$fh>) {
-            if ($l =~ /^\s*--\@include\s+(\S+)/) { $o .= $expand->("$dir/lib/$1.lua"); next }
-            $o .= $l;
-        }
-        return $o;
-    };
-    return $expand->("$dir/$name.lua");
-}
 
 run_tests();
 
@@ -444,6 +427,6 @@ is(redis('EXISTS', $fk), 0, 'and its references');
 # lua/event_put.lua as the worker calls it for that message (no seq: the
 # file's part alone; the file's reference is kept in every case)
 my $now = int(time * 1000);
-redis('EVAL', main::script('event_put'), 4, 'kefu:{s:shop1}:ev', 'kefu:{s:shop1}:events',
+redis('EVAL', lua_script('event_put'), 4, 'kefu:{s:shop1}:ev', 'kefu:{s:shop1}:events',
       'kefu:{s:shop1}:convs', $fk, 'shop1', $conv, 0, '', $sha, '', 'msg', $now, '{}');
 is(redis('EXISTS', $fk), 0, 'a late event_put makes no references of the file again');
