@@ -237,3 +237,25 @@ ok(-f main::stored(sha256_hex($keep)), 'the other one, swept at the same time, s
 is(redis('EXISTS', 'kefu:{s:shop1}:file:' . sha256_hex($gone)), 0, 'its reference is gone');
 my ($fs) = fetch($j2->{attachment}{url});
 is($fs, 404, 'its link answers 404');
+
+
+
+=== TEST 6: a message naming a file whose references are gone (the sweep took them, an erasure) is stored, but makes no reference set again: one nothing would sweep and that never expires
+--- ws
+my $g = uniq_group('orphan');
+my ($a) = agent('orphan-agent', groups => [$g], status => 'online');
+my ($v, $w, $ack) = visitor($g);
+my $img = png(33, 33, 300);
+my ($st, $j) = upload(token => $w->{token}, conv => $ack->{conv}, name => 'late.png', data => $img);
+is($st, 201, 'uploaded');
+my $fk = 'kefu:{s:shop1}:file:' . sha256_hex($img);
+is(redis('EXISTS', $fk), 1, 'its references are there');
+# what the sweep does once it found the file no conversation's
+redis('DEL', $fk);
+$v->send_json({type => 'msg', cid => 'late1', text => 'here it is', attachment => $j->{attachment}});
+my $k = wait_for($v, sub { ($_[0]{cid} // '') eq 'late1' });
+is($k && $k->{type}, 'ack', 'the message is stored');
+is(redis('EXISTS', $fk), 0, 'no reference set made again');
+$v->send_json({type => 'msg', cid => 'late2', text => 'and again'});
+wait_for($v, sub { ($_[0]{cid} // '') eq 'late2' }) or fail('no answer to late2');
+is(redis('EXISTS', $fk), 0, '... nor later');

@@ -167,8 +167,12 @@ local function m_run(here, A, lg)
        and (A[28] or '') ~= '' then
       k_visitor(ukey, A[28])
     end
+    -- a file's references only while they are there (event_put's rule):
+    -- none means the file went (the sweep, an erasure), and a set made
+    -- now would be no file's, never swept and never expiring
     if here and (A[25] or '') ~= '' then
-      redis.call('SADD', 'kefu:{s:' .. site .. '}:file:' .. A[25], conv)
+      local fk = 'kefu:{s:' .. site .. '}:file:' .. A[25]
+      if redis.call('EXISTS', fk) == 1 then redis.call('SADD', fk, conv) end
     end
     if here then kefu_event(site, name, conv, seq, ts, j) end
     redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', A[16] .. '|' ..
