@@ -115,7 +115,7 @@ my ($st, $j) = upload(token => $Kefu::API::Token, site => 'shop2', conv => $c, n
 is($st, 403, 'with a service token: 403');
 for my $role (qw(agent admin visitor)) {
     my ($ws, $w2) = kefu_connect(role => $role, site => 'shop2', token => $tok{$role}, resume => {$c => 0});
-    is($w2->{type}, 'welcome', "a $role's hello resuming it: welcome");
+    is($w2->{type}, 'welcome', "a ${role}'s hello resuming it: welcome");
     ok(!wait_for($ws, sub { ($_[0]{conv} // '') eq $c }, 2), '... and nothing of the conversation');
 }
 
