@@ -59,15 +59,8 @@ struct ngx_kefu_msg_batch_item_s {
     u_char                       count[NGX_INT_T_LEN];
 };
 
-/* a call being sent: its messages, in the order of its replies */
-typedef struct {
-    ngx_uint_t                   n;
-    ngx_kefu_msg_batch_item_t   *items[NGX_KEFU_MSG_BATCH_MAX];
-} ngx_kefu_msg_batch_call_t;
-
-
-static void ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_msg_batch_call_t *call);
+static void ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b,
+    ngx_kefu_batch_item_t *items, ngx_uint_t n);
 static void ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 
@@ -96,26 +89,6 @@ ngx_kefu_msg_batch_fit(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *first,
     }
 
     return NGX_OK;
-}
-
-
-/* a call's messages: sent as one call, the first the reply's data */
-
-static void
-ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
-    ngx_uint_t n)
-{
-    ngx_kefu_batch_item_t      *it;
-    ngx_kefu_msg_batch_call_t   call;
-
-    call.items[0] = (ngx_kefu_msg_batch_item_t *) items;
-    call.n = 1;
-
-    for (it = items->next; it; it = it->next) {
-        call.items[call.n++] = (ngx_kefu_msg_batch_item_t *) it;
-    }
-
-    ngx_kefu_msg_batch_send(b->kmcf, &call);
 }
 
 
@@ -182,24 +155,30 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
 }
 
 
+/*
+ * A call's messages (linked in order by the queue) sent as one call, the
+ * first the reply's handler data
+ */
+
 static void
-ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_msg_batch_call_t *call)
+ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
+    ngx_uint_t n)
 {
     int                         argc, nkeys, j;
     size_t                     *lens;
     ngx_int_t                   rc;
-    ngx_uint_t                  i, n;
     const char                **argv;
     ngx_kefu_script_t          *script;
+    ngx_kefu_main_conf_t       *kmcf;
+    ngx_kefu_batch_item_t      *bi;
     ngx_kefu_msg_batch_item_t  *it;
 
-    n = call->n;
+    kmcf = b->kmcf;
     script = &ngx_kefu_script_msg_batch;
 
     if (n == 1) {
         /* alone: msg, or msg_slot (routed by its conversation) */
-        it = call->items[0];
+        it = (ngx_kefu_msg_batch_item_t *) items;
         nkeys = ngx_kefu_redis_cluster(kmcf->redis) ? 1 : 0;
         argc = nkeys + it->argc;
         script = nkeys ? &ngx_kefu_script_msg_slot : &ngx_kefu_script_msg;
@@ -209,8 +188,8 @@ ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
         nkeys = (int) n;
         argc = nkeys + 1;
 
-        for (i = 0; i < n; i++) {
-            argc += 1 + call->items[i]->argc;
+        for (bi = items; bi; bi = bi->next) {
+            argc += 1 + ((ngx_kefu_msg_batch_item_t *) bi)->argc;
         }
     }
 
@@ -223,9 +202,10 @@ ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
         lens = (size_t *) (argv + argc);
         argc = 0;
 
-        for (i = 0; (int) i < nkeys; i++) {
-            argv[argc] = (const char *) call->items[i]->key;
-            lens[argc++] = call->items[i]->key_len;
+        for (bi = items; argc < nkeys; bi = bi->next) {
+            it = (ngx_kefu_msg_batch_item_t *) bi;
+            argv[argc] = (const char *) it->key;
+            lens[argc++] = it->key_len;
         }
 
         if (n > 1) {
@@ -233,8 +213,8 @@ ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
             lens[argc++] = 1;
         }
 
-        for (i = 0; i < n; i++) {
-            it = call->items[i];
+        for (bi = items; bi; bi = bi->next) {
+            it = (ngx_kefu_msg_batch_item_t *) bi;
 
             if (n > 1) {
                 argv[argc] = (const char *) it->count;
@@ -248,14 +228,14 @@ ngx_kefu_msg_batch_send(ngx_kefu_main_conf_t *kmcf,
         }
 
         rc = ngx_kefu_redis_eval_n(kmcf->redis, script,
-                                   ngx_kefu_msg_batch_done, call->items[0],
-                                   n, nkeys, argc, argv, lens);
+                                   ngx_kefu_msg_batch_done, items, n, nkeys,
+                                   argc, argv, lens);
         ngx_free(argv);
     }
 
     if (rc != NGX_OK) {
         /* not sent (Redis went down in this pass): each hears it */
-        ngx_kefu_msg_batch_done(kmcf->redis, NULL, call->items[0]);
+        ngx_kefu_msg_batch_done(kmcf->redis, NULL, items);
     }
 }
 
