@@ -120,3 +120,15 @@ ngx_kefu_batch_flush(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items)
         b->send(b, call, n);
     }
 }
+
+
+void
+ngx_kefu_batch_free(ngx_kefu_batch_item_t *items)
+{
+    ngx_kefu_batch_item_t  *next;
+
+    for ( /* void */ ; items; items = next) {
+        next = items->next;
+        ngx_free(items);
+    }
+}

@@ -83,5 +83,8 @@ void ngx_kefu_batch_add(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *it);
  */
 void ngx_kefu_batch_flush(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items);
 
+/* items (linked) freed, each allocated by its user with ngx_alloc() */
+void ngx_kefu_batch_free(ngx_kefu_batch_item_t *items);
+
 
 #endif /* _NGX_KEFU_BATCH_H_INCLUDED_ */

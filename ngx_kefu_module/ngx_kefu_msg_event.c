@@ -288,18 +288,6 @@ ngx_kefu_msg_events_get(ngx_kefu_main_conf_t *kmcf)
 }
 
 
-static void
-ngx_kefu_msg_event_items_free(ngx_kefu_batch_item_t *it)
-{
-    ngx_kefu_batch_item_t  *next;
-
-    for ( /* void */ ; it; it = next) {
-        next = it->next;
-        ngx_free(it);
-    }
-}
-
-
 /*
  * the visitor written to, kept alive as msg does on one Redis: the
  * sender, or the one an agent wrote to; NGX_DECLINED: too long to put
@@ -616,7 +604,7 @@ ngx_kefu_msg_event_put_done(ngx_kefu_redis_t *rd, redisReply *reply,
         return;
     }
 
-    ngx_kefu_msg_event_items_free(ctx->items);
+    ngx_kefu_batch_free(ctx->items);
 
     e = reply->element;
 

@@ -434,7 +434,7 @@ ngx_kefu_search_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
     ngx_uint_t n)
 {
     ngx_uint_t               i;
-    ngx_kefu_batch_item_t   *it, *next;
+    ngx_kefu_batch_item_t   *it;
     ngx_kefu_search_put_t    e[NGX_KEFU_SEARCH_BATCH_MAX];
 
     for (i = 0, it = items; it; it = it->next) {
@@ -444,10 +444,7 @@ ngx_kefu_search_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
     ngx_kefu_search_batch_send(b->kmcf,
                                ((ngx_kefu_search_item_t *) items)->site, e, n);
 
-    for (it = items; it; it = next) {
-        next = it->next;
-        ngx_free(it);
-    }
+    ngx_kefu_batch_free(items);
 }
 
 
