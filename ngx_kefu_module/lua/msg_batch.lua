@@ -17,8 +17,8 @@ local out, a = {}, 2
 local args, legacy = {}, {}
 for i = 1, #KEYS do
   local n = tonumber(ARGV[a])
-  local A = {}
-  for j = 1, n do A[j] = ARGV[a + j] end
+  -- one table of the right size (a loop grew it five times a message)
+  local A = {unpack(ARGV, a + 1, a + n)}
   a = a + n + 1
   args[i] = A
   if here then
