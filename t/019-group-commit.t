@@ -621,3 +621,54 @@ is_deeply([hits_until($word, 1)], ["$c:$k->{seq}"], 'the message found');
 [alert]
 [crit]
 --- timeout: 60
+
+
+
+=== TEST 12: a call's events are appended untrimmed and the stream trimmed once at the call's end (XTRIM MAXLEN ~ 100000), not by each XADD; a conversation's log is trimmed to about kefu_log_retention once its seq passes it (issue 18)
+--- http_config
+    kefu_log_retention 100;
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("kim$g", $g, status => 'online');
+my ($v1, undef, $c1) = visitor_conv($g);
+my ($v2, undef, $c2) = visitor_conv($g);
+$_->until_pong(20) for $v1, $v2, $ag;
+my $ek = 'kefu:{s:shop1}:events';
+gr('EVAL', "for i = 1, 1000 do redis.call('XADD', KEYS[1], '*', 'event', 'filler', 'conv', '', 'seq', '', 'ts', '0', 'data', '{}') end return 1", 1, $ek)
+    for 1 .. 110;
+cmp_ok(gr('XLEN', $ek), '>', 110000, 'the stream over-full');
+my %b = cmd_calls(qw(xtrim));
+frames($ag, map { {type => 'msg', conv => ($_ % 2 ? $c1 : $c2), cid => "t$_", text => 'tern'} } 1 .. 6);
+my $r = answers($ag, 6);
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
+my $len;
+for (1 .. 200) {
+    $len = gr('XLEN', $ek);
+    last if $len <= 101000;
+    select undef, undef, undef, 0.05;
+}
+cmp_ok($len, '<=', 101000, "trimmed back to about 100000 ($len)");
+cmp_ok($len, '>=', 100000, 'but not below the bound');
+my %a = cmd_calls(qw(xtrim));
+my $x = $a{xtrim} - $b{xtrim};
+ok($x >= 1 && $x < 6, "by an XTRIM a call ($x), not by each of the six XADDs");
+my $ev = gr('XREVRANGE', $ek, '+', '-', 'COUNT', 6);
+is(scalar(grep { { @{ $_->[1] } }->{event} eq 'msg' } @$ev), 6, 'each message its event');
+# 300 messages more in one conversation, 50 a write: a log of more than
+# its 100 entries is trimmed back (whole nodes of 100 entries go)
+for my $w (0 .. 5) {
+    frames($ag, map { {type => 'msg', conv => $c1, cid => "l$_", text => "x$_"} } $w * 50 + 1 .. $w * 50 + 50);
+    my $a = answers($ag, 50);
+    die "write $w: " . scalar(grep { $_->{type} eq 'ack' } @$a) . " acks\n"
+        unless grep({ $_->{type} eq 'ack' } @$a) == 50;
+}
+my $log = gr('XLEN', "kefu:{c:$c1}:log");
+cmp_ok($log, '<=', 200, "the log trimmed to about its retention ($log)");
+cmp_ok($log, '>=', 100, 'but not below it');
+gr('DEL', $ek);
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 90

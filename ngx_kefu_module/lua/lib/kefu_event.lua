@@ -17,16 +17,23 @@
 -- scores wait there, and kefu_convs() writes them at its end, one ZADD a
 -- site instead of one an event (issue 18; the same scores: a
 -- conversation's last event's ts)
-local K = {}
+-- K.trim: with K.convs, the streams written to, trimmed once by
+-- kefu_convs() instead of by each XADD (issue 18: the trim's arguments
+-- were most of its cost, and a call of 64 events trimmed 64 times)
+local K = {trim = {}}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
-  redis.call('XADD', K.events or 'kefu:{s:' .. site .. '}:events',
-             'MAXLEN', '~',
-             100000, '*', 'event', name, 'conv', conv,
-             'seq', seq, 'ts', ts, 'data', data)
+  local ek = K.events or 'kefu:{s:' .. site .. '}:events'
+  if K.convs then
+    K.trim[ek] = true
+    redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
+               'ts', ts, 'data', data)
+  else
+    redis.call('XADD', ek, 'MAXLEN', '~', 100000, '*', 'event', name,
+               'conv', conv, 'seq', seq, 'ts', ts, 'data', data)
+  end
   if conv ~= '' then
     local t = string.match(ts, '^%d+$') or '0'
-    local s = string.match(seq, '^%d+$') or 'null'
     if K.convs then
       local z = K.convs[site]
       if not z then
@@ -39,6 +46,7 @@ local function kefu_event(site, name, conv, seq, ts, data)
       redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
     end
     if string.sub(name, 1, 5) == 'conv.' and not K.noasg then
+      local s = string.match(seq, '^%d+$') or 'null'
       local k = 'kefu:{c:' .. conv .. '}:assignments'
       redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
                  ',"seq":' .. s .. ',"ts":' .. t .. ',"data":' ..
@@ -47,7 +55,8 @@ local function kefu_event(site, name, conv, seq, ts, data)
     end
   end
 end
--- the convs index's scores kept in K.convs, written: one ZADD a site
+-- the convs index's scores kept in K.convs, written: one ZADD a site;
+-- then the streams trimmed (K.trim)
 local function kefu_convs()
   for site, z in pairs(K.convs or {}) do
     local a = {}
@@ -58,4 +67,8 @@ local function kefu_convs()
     redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', unpack(a))
   end
   K.convs = {}
+  for ek in pairs(K.trim) do
+    redis.call('XTRIM', ek, 'MAXLEN', '~', 100000)
+  end
+  K.trim = {}
 end

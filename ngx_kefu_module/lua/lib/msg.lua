@@ -55,6 +55,16 @@
 local function m_legacy(site, who, cid)
   return 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid
 end
+-- m_log(key, seq, max, field, value, ...): the conversation's log entry
+-- seq-1.  The log holds at most seq entries (one a seq), so it is trimmed
+-- to about max (MAXLEN ~, kefu_log_retention) only once seq is past max:
+-- before, the trim had nothing to take and cost its arguments (issue 18).
+local function m_log(key, seq, max, ...)
+  if n_gt(seq, max) then
+    return redis.call('XADD', key, 'MAXLEN', '~', max, seq .. '-1', ...)
+  end
+  return redis.call('XADD', key, seq .. '-1', ...)
+end
 -- lg: what msg_batch read of this message's legacy record (false: none);
 -- nil: read it here
 local function m_run(here, A, lg)
@@ -146,21 +156,16 @@ local function m_run(here, A, lg)
     local j = A[9] .. conv .. A[10] .. seq .. A[11]
     local name = ev
     if name == '' then name = A[12] == '1' and 'note' or 'msg' end
-    if here then
-      redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
-                 seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
+    -- without here the log is the event's outbox: the entry keeps its
+    -- event's name when it is not the default, and the hash the last
+    -- message's seq (lm), so that event_put knows one before it is
+    -- missing (prev)
+    if here or ev == '' then
+      m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
+            's', A[16])
     else
-      -- the log is the event's outbox: the entry keeps its event's name when
-      -- it is not the default, and the hash the last message's seq (lm), so
-      -- that event_put knows one before it is missing (prev)
-      if ev ~= '' then
-        redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
-                   seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16],
-                   'e', ev)
-      else
-        redis.call('XADD', ckey .. ':log', 'MAXLEN', '~', A[15],
-                   seq .. '-1', 'j', j, 'f', who, 'p', A[12], 's', A[16])
-      end
+      m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
+            's', A[16], 'e', ev)
     end
     -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
     if here and (role == 'visitor' or target ~= '')

@@ -32,3 +32,7 @@ local function n_json(t, seq, ts)
   if j == '{}' then return head .. '}' end
   return head .. ',' .. string.sub(j, 2)
 end
+local function n_gt(a, b)
+  -- a > b, both decimal digits without leading zeros
+  return #a > #b or (#a == #b and a > b)
+end
