@@ -65,42 +65,98 @@ local function m_log(key, seq, max, ...)
   end
   return redis.call('XADD', key, seq .. '-1', ...)
 end
+-- a dedup record's key: per sender and conversation, it lives with it
+local function m_dedup_key(c, who, cid)
+  return 'kefu:{c:' .. c .. '}:cid:' .. who .. ':' .. cid
+end
+-- a dedup record's reply, nil for none (or one not of this form)
+local function m_dup_of(c, d)
+  if not d then return end
+  local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
+  if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
+end
+-- the former per-site record (m_legacy), with here only; lg: what
+-- msg_batch read of it (false: none), nil: read it here
+local function m_dup_legacy(here, lg, A, c)
+  if not here then return end
+  local d = lg
+  if d == nil then d = redis.call('GET', m_legacy(A[1], A[2], A[5])) end
+  if d then
+    local o, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
+    if o == c then return {1, c, tonumber(s), i, tonumber(t), 0} end
+  end
+end
+-- a message refused unless it is a resend: the record only read
+local function m_dedup(here, lg, A, c)
+  return m_dup_of(c, redis.call('GET', m_dedup_key(c, A[2], A[5])))
+         or m_dup_legacy(here, lg, A, c)
+end
+-- The message stored (m_run, once its dedup record is written): seq its
+-- seq, h the hash's counters read with the checks (cf's fields), state
+-- the conversation's for the reply, vid the visitor.  Functions of their
+-- own, not closures in m_run: a closure a message made each of its
+-- locals an upvalue (issue 18: a sixth of the Lua's work).
+local function m_store(here, A, conv, seq, h, cf, state, vid)
+  local site, who, role, id, ts = A[1], A[2], A[3], A[6], A[8]
+  local target, ev = A[19] or '', A[20] or ''
+  local ckey = 'kefu:{c:' .. conv .. '}'
+  local hs = {'seq', seq, cf[2], n_inc(h[2] or '0'), 'updated', ts}
+  if A[12] == '1' then
+    hs[#hs + 1] = 'pn'
+    hs[#hs + 1] = n_inc(h[3] or '0')
+  end
+  local prev = h[4] or '0'
+  if not here then
+    hs[#hs + 1] = 'lm'
+    hs[#hs + 1] = seq
+  end
+  redis.call('HSET', ckey, unpack(hs))
+  local j = A[9] .. conv .. A[10] .. seq .. A[11]
+  local name = ev
+  if name == '' then name = A[12] == '1' and 'note' or 'msg' end
+  -- without here the log is the event's outbox: the entry keeps its
+  -- event's name when it is not the default, and the hash the last
+  -- message's seq (lm), so that event_put knows one before it is
+  -- missing (prev)
+  if here or ev == '' then
+    m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
+          's', A[16])
+  else
+    m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
+          's', A[16], 'e', ev)
+  end
+  -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
+  if here and (role == 'visitor' or target ~= '')
+     and (A[28] or '') ~= '' then
+    k_visitor('kefu:{s:' .. site .. '}:v:' .. vid, A[28])
+  end
+  -- a file's references only while they are there (event_put's rule):
+  -- none means the file went (the sweep, an erasure), and a set made
+  -- now would be no file's, never swept and never expiring
+  if here and (A[25] or '') ~= '' then
+    local fk = 'kefu:{s:' .. site .. '}:file:' .. A[25]
+    if redis.call('EXISTS', fk) == 1 then redis.call('SADD', fk, conv) end
+  end
+  if here then kefu_event(site, name, conv, seq, ts, j) end
+  redis.call('PUBLISH', ckey, A[16] .. '|' .. A[12] .. '|' .. seq .. '|' .. j)
+  if not here then
+    return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state,
+            tonumber(prev)}
+  end
+  if role == 'visitor' then
+    return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state}
+  end
+  return {0, conv, tonumber(seq), id, tonumber(ts), 0}
+end
 -- lg: what msg_batch read of this message's legacy record (false: none);
 -- nil: read it here
 local function m_run(here, A, lg)
   A = A or ARGV
   local site, who, role, conv = A[1], A[2], A[3], A[4]
-  local cid, id, ts = A[5], A[6], A[8]
-  local target, ev = A[19] or '', A[20] or ''
+  local id, ts = A[6], A[8]
+  local target = A[19] or ''
   local vid = string.sub(who, 3)
   if role ~= 'visitor' then vid = target end
-  local ukey = 'kefu:{s:' .. site .. '}:v:' .. vid
-  local ckey
-  -- dedup is per sender and conversation: the record lives with it
-  local function dedup_key(c)
-    return 'kefu:{c:' .. c .. '}:cid:' .. who .. ':' .. cid
-  end
-  -- a dedup record's reply, nil for none (or one not of this form)
-  local function dup_of(c, d)
-    if not d then return end
-    local i, s, t = string.match(d, '^(%d+) (%d+) (%d+)$')
-    if i then return {1, c, tonumber(s), i, tonumber(t), 0} end
-  end
-  -- the former per-site record (m_legacy), with here only
-  local function dup_legacy(c)
-    if not here then return end
-    local d = lg
-    if d == nil then d = redis.call('GET', m_legacy(site, who, cid)) end
-    if d then
-      local o, i, s, t = string.match(d, '^(%S+) (%d+) (%d+) (%d+)$')
-      if o == c then return {1, c, tonumber(s), i, tonumber(t), 0} end
-    end
-  end
-  -- a message refused unless it is a resend: the record only read
-  local function dedup(c)
-    return dup_of(c, redis.call('GET', dedup_key(c))) or dup_legacy(c)
-  end
-  local dup
   local state = ''
   -- the hash's counters this message moves, read with its checks, so
   -- that one HSET writes them all (and updated) instead of an HINCRBY
@@ -116,7 +172,7 @@ local function m_run(here, A, lg)
       return {-1}
     end
     if v[3] == 'closed' and A[29] == '1' then return {-6} end
-    if v[3] == 'closed' then return dedup(conv) or {-6} end
+    if v[3] == 'closed' then return m_dedup(here, lg, A, conv) or {-6} end
     -- what the reply says of its state: nothing below changes it
     state = v[3] or ''
   elseif conv == '' then
@@ -128,88 +184,36 @@ local function m_run(here, A, lg)
     if v[1] ~= site then return {-1} end
     if target ~= '' and v[4] ~= vid then return {-1} end
     if role == 'service' and v[3] == 'closed' then
-      return dedup(conv) or {-4}
+      return m_dedup(here, lg, A, conv) or {-4}
     end
     if role == 'agent' and v[2] ~= string.sub(who, 3)
        and redis.call('SISMEMBER', 'kefu:{c:' .. conv .. '}:joined', who)
            == 0 then
-      return dedup(conv) or {-1}
+      return m_dedup(here, lg, A, conv) or {-1}
     end
   end
-  ckey = 'kefu:{c:' .. conv .. '}'
   -- counted as strings (n_inc: exact past 2^53, as HINCRBY); in the same
   -- place as the seq's HINCRBY was, before the log entry
   local seq = n_inc(h[1] or '0')
-  -- the message stored, once its dedup record is written (below)
-  local function store()
-    local hs = {'seq', seq, cf[2], n_inc(h[2] or '0'), 'updated', ts}
-    if A[12] == '1' then
-      hs[#hs + 1] = 'pn'
-      hs[#hs + 1] = n_inc(h[3] or '0')
-    end
-    local prev = h[4] or '0'
-    if not here then
-      hs[#hs + 1] = 'lm'
-      hs[#hs + 1] = seq
-    end
-    redis.call('HSET', ckey, unpack(hs))
-    local j = A[9] .. conv .. A[10] .. seq .. A[11]
-    local name = ev
-    if name == '' then name = A[12] == '1' and 'note' or 'msg' end
-    -- without here the log is the event's outbox: the entry keeps its
-    -- event's name when it is not the default, and the hash the last
-    -- message's seq (lm), so that event_put knows one before it is
-    -- missing (prev)
-    if here or ev == '' then
-      m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
-            's', A[16])
-    else
-      m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
-            's', A[16], 'e', ev)
-    end
-    -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
-    if here and (role == 'visitor' or target ~= '')
-       and (A[28] or '') ~= '' then
-      k_visitor(ukey, A[28])
-    end
-    -- a file's references only while they are there (event_put's rule):
-    -- none means the file went (the sweep, an erasure), and a set made
-    -- now would be no file's, never swept and never expiring
-    if here and (A[25] or '') ~= '' then
-      local fk = 'kefu:{s:' .. site .. '}:file:' .. A[25]
-      if redis.call('EXISTS', fk) == 1 then redis.call('SADD', fk, conv) end
-    end
-    if here then kefu_event(site, name, conv, seq, ts, j) end
-    redis.call('PUBLISH', 'kefu:{c:' .. conv .. '}', A[16] .. '|' ..
-               A[12] .. '|' .. seq .. '|' .. j)
-    if not here then
-      return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state,
-              tonumber(prev)}
-    end
-    if role == 'visitor' then
-      return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state}
-    end
-    return {0, conv, tonumber(seq), id, tonumber(ts), 0}
-  end
   -- A message to be stored: its dedup record is looked up and written by
   -- one SET ... NX GET (issue 18: a GET and a SET a message before), with
   -- the seq it is about to get.  A record there answers it as a dup and
   -- is left as it was; none (or a former per-site one, which no conv's
   -- record can stand beside: nothing writes those any more) and it is
   -- stored.  Should a step below fail, the record goes with the error
-  -- (store()), so that a resend is stored, not answered as a dup of it.
-  dup = dup_legacy(conv)
+  -- (m_store()), so that a resend is stored, not answered as a dup of it.
+  local dup = m_dup_legacy(here, lg, A, conv)
   if dup then return dup end
-  local dk = dedup_key(conv)
+  local dk = m_dedup_key(conv, who, A[5])
   local rec = redis.call('SET', dk, id .. ' ' .. seq .. ' ' .. ts, 'NX',
                          'EX', A[14], 'GET')
   if rec then
-    dup = dup_of(conv, rec)
+    dup = m_dup_of(conv, rec)
     if dup then return dup end
     -- not a record of this form: the message's own replaces it
     redis.call('SET', dk, id .. ' ' .. seq .. ' ' .. ts, 'EX', A[14])
   end
-  local ok, r = pcall(store)
+  local ok, r = pcall(m_store, here, A, conv, seq, h, cf, state, vid)
   if ok then return r end
   redis.call('DEL', dk)
   error(r, 0)
