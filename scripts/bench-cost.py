@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""What a stored message costs Redis, in instructions: scripts/bench cost.
+
+A capture (a SAVE of the bench's Redis once its pairs are set up, and
+MONITOR's lines from then on) is replayed into a Redis of its own run
+under valgrind's callgrind, with the scripts of a Lua tree (this one, or
+another revision's).  Counted are the instructions Redis spends in
+script calls (evalShaCommand, with their inner commands), in their
+writes' propagation to the append-only file (propagatePendingCommands)
+and in parsing their arguments (processMultibulkBuffer): CPU time on a
+machine shared with other work moves by 2x from run to run, these counts
+by well under 1% (docs/benchmarks.md, "Instructions per message").
+Each kind of script call is replayed alone from the capture's state, so
+that its count is its own.
+
+    bench-cost.py capture PORT OUTDIR SECONDS
+    bench-cost.py replay CAPTURE [LABEL=]LUADIR [[LABEL=]LUADIR ...]
+"""
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REDIS = os.environ.get('KEFU_COST_REDIS', 'redis-server')
+
+
+def script_text(luadir, name):
+    """A script as ngx_kefu_lua.sh gives it to Redis: libraries inserted,
+    comment-only and blank lines left out (so its SHA-1 is the same)."""
+    out = []
+
+    def emit(path):
+        with open(path, encoding='utf-8', errors='surrogateescape') as f:
+            for line in f.read().split('\n'):
+                m = re.match(r'^[ \t]*--@include[ \t]+(\S+)', line)
+                if m:
+                    emit(os.path.join(luadir, 'lib', m.group(1) + '.lua'))
+                elif not re.match(r'^[ \t]*(--|$)', line):
+                    out.append(line + '\n')
+
+    emit(os.path.join(luadir, name + '.lua'))
+    return ''.join(out).encode('utf-8', 'surrogateescape')
+
+
+def scripts_of(luadir):
+    """{name: (sha1, text)} of every script of a Lua tree"""
+    s = {}
+    for f in sorted(os.listdir(luadir)):
+        if f.endswith('.lua'):
+            t = script_text(luadir, f[:-4])
+            s[f[:-4]] = (hashlib.sha1(t).hexdigest(), t)
+    return s
+
+
+def unrepr(s):
+    """an argument as MONITOR quotes it (sdscatrepr) back to its bytes"""
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == '\\':
+            n = s[i + 1]
+            if n == 'x':
+                out.append(int(s[i + 2:i + 4], 16))
+                i += 4
+                continue
+            out += {'n': b'\n', 'r': b'\r', 't': b'\t', 'a': b'\a',
+                    'b': b'\b'}.get(n, n.encode())
+            i += 2
+            continue
+        out += c.encode('utf-8', 'surrogateescape')
+        i += 1
+    return bytes(out)
+
+
+TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def commands(capture, after):
+    """the capture's commands sent by clients (not by scripts) after the SAVE"""
+    with open(os.path.join(capture, 'monitor.txt'), encoding='utf-8',
+              errors='surrogateescape') as f:
+        for line in f:
+            m = re.match(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] (.*)$', line.rstrip('\n'))
+            if m and m.group(2) != 'lua' and float(m.group(1)) > after:
+                yield [unrepr(t) for t in TOKEN.findall(m.group(3))]
+
+
+def resp(args):
+    b = [b'*%d\r\n' % len(args)]
+    for a in args:
+        b.append(b'$%d\r\n%s\r\n' % (len(a), a))
+    return b''.join(b)
+
+
+class Link:
+    def __init__(self, port):
+        for _ in range(600):
+            try:
+                self.s = socket.create_connection(('127.0.0.1', port))
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit('bench-cost: no Redis on port %d' % port)
+        self.f = self.s.makefile('rb')
+
+    def reply(self):
+        line = self.f.readline()
+        t = line[:1]
+        if t == b'$':
+            n = int(line[1:])
+            return line + (self.f.read(n + 2) if n >= 0 else b'')
+        if t in (b'*', b'%', b'~'):
+            n = max(int(line[1:]), 0) * (2 if t == b'%' else 1)
+            return line + b''.join(self.reply() for _ in range(n))
+        if t in (b'+', b'-', b':', b'_', b',', b'#'):
+            return line
+        raise SystemExit('bench-cost: reply %r' % line)
+
+    def call(self, *args):
+        self.s.sendall(resp(list(args)))
+        return self.reply()
+
+
+def capture(port, outdir, seconds):
+    """MONITOR for SECONDS, a SAVE just after it started; the dump and the
+    time the SAVE ended (what came before is in the dump)"""
+    os.makedirs(outdir, exist_ok=True)
+    mon = open(os.path.join(outdir, 'monitor.txt'), 'wb')
+    p = subprocess.Popen(['redis-cli', '-p', str(port), 'monitor'], stdout=mon)
+    time.sleep(0.2)
+    link = Link(port)
+    d = link.call(b'CONFIG', b'GET', b'dir').split(b'\r\n')[-2].decode()
+    r = link.call(b'SAVE')
+    saved = time.time()
+    time.sleep(seconds)
+    p.terminate()
+    p.wait()
+    if not r.startswith(b'+OK'):
+        raise SystemExit('bench-cost: SAVE: %r' % r)
+    with open(os.path.join(d, 'dump.rdb'), 'rb') as i, \
+            open(os.path.join(outdir, 'dump.rdb'), 'wb') as o:
+        o.write(i.read())
+    with open(os.path.join(outdir, 'saved'), 'w') as f:
+        f.write('%.6f\n' % saved)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def replay_one(cap, cmds, scripts, work):
+    """a Redis from the capture's dump, append-only as the bench's, the
+    commands sent under callgrind: the instructions counted"""
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(cap, 'dump.rdb'), 'rb') as i, \
+            open(os.path.join(work, 'dump.rdb'), 'wb') as o:
+        o.write(i.read())
+    port = free_port()
+    vg = subprocess.Popen(
+        ['valgrind', '--tool=callgrind', '--collect-atstart=no',
+         '--toggle-collect=evalShaCommand',
+         '--toggle-collect=propagatePendingCommands',
+         '--toggle-collect=processMultibulkBuffer',
+         '--callgrind-out-file=' + os.path.join(work, 'cg.%p'),
+         REDIS, '--port', str(port), '--bind', '127.0.0.1', '--dir', work,
+         '--appendonly', 'no', '--save', '', '--logfile',
+         os.path.join(work, 'redis.log')],
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, 'vg.log'), 'w'))
+    link = Link(port)
+    while b'loading:1' in link.call(b'INFO', b'persistence'):
+        time.sleep(0.2)
+    # append-only from here, as the bench's Redis: its rewrite first
+    link.call(b'CONFIG', b'SET', b'appendonly', b'yes')
+    while re.search(rb'aof_rewrite_(in_progress|scheduled):1',
+                    link.call(b'INFO', b'persistence')):
+        time.sleep(0.2)
+    for name, (sha, text) in scripts.items():
+        link.call(b'SCRIPT', b'LOAD', text)
+    errors = 0
+    for i in range(0, len(cmds), 200):
+        chunk = cmds[i:i + 200]
+        link.s.sendall(b''.join(resp(c) for c in chunk))
+        for _ in chunk:
+            if link.reply().startswith(b'-'):
+                errors += 1
+    try:
+        link.s.sendall(resp([b'SHUTDOWN', b'NOSAVE']))
+    except OSError:
+        pass
+    vg.wait()
+    ir = 0
+    for f in os.listdir(work):
+        if f.startswith('cg.'):
+            with open(os.path.join(work, f)) as h:
+                for line in h:
+                    if line.startswith('summary:'):
+                        ir = max(ir, int(line.split()[1]))
+    return ir, errors
+
+
+def replay(cap, trees):
+    # LABEL=DIR each, or DIR
+    labels = [t.split('=', 1)[0] if '=' in t else t for t in trees]
+    luadirs = [t.split('=', 1)[1] if '=' in t else t for t in trees]
+    with open(os.path.join(cap, 'saved')) as f:
+        after = float(f.read())
+    base = scripts_of(luadirs[0])
+    byname = {sha: name for name, (sha, _) in base.items()}
+    kinds = {}
+    msgs = {'msg_batch': 0, 'msg': 0, 'search_batch': 0}
+    for c in commands(cap, after):
+        if c[0].upper() != b'EVALSHA':
+            continue
+        name = byname.get(c[1].decode(), 'other')
+        kind = name if name in msgs else 'other'
+        kinds.setdefault(kind, []).append(c)
+        if name == 'msg_batch':
+            msgs[name] += int(c[2])
+        elif name == 'msg':
+            msgs[name] += 1
+        elif name == 'search_batch':
+            msgs[name] += int(c[3 + int(c[2]) + 3])
+    stored = msgs['msg_batch'] + msgs['msg']
+    print('capture: %d messages stored (%d in msg_batch calls, %d alone), '
+          '%d indexed; calls: %s' % (
+              stored, msgs['msg_batch'], msgs['msg'], msgs['search_batch'],
+              ', '.join('%s %d' % (k, len(v)) for k, v in sorted(kinds.items()))))
+    work = tempfile.mkdtemp(prefix='kefu-cost.')
+    rows = {}
+    for li, luadir in enumerate(luadirs):
+        scripts = scripts_of(luadir)
+        for kind, cmds in sorted(kinds.items()):
+            if kind == 'other':
+                continue
+            sha = scripts[kind][0].encode()
+            cmds = [[c[0], sha] + c[2:] for c in cmds]
+            # other scripts of the capture by their name in this tree
+            ir, errors = replay_one(cap, cmds, scripts,
+                                    os.path.join(work, '%d-%s' % (li, kind)))
+            rows.setdefault(kind, []).append((ir, errors))
+    head = '%-14s %8s' % ('calls', 'messages') + ''.join(
+        '  %14s        ' % l[:14] for l in labels)
+    print('instructions in Redis per message (script calls, their inner '
+          'commands, append-only file, argument parsing)')
+    print(head)
+    total = [0] * len(luadirs)
+    for kind in ('msg_batch', 'msg', 'search_batch'):
+        if kind not in rows:
+            continue
+        n = msgs[kind] or 1
+        line = '%-14s %8d' % (kind, msgs[kind])
+        for i, (ir, errors) in enumerate(rows[kind]):
+            total[i] += ir
+            line += '  %14d%s' % (ir // n, ' (%d errors)' % errors if errors else '        ')
+        print(line)
+    line = '%-14s %8d' % ('per stored', stored)
+    for t in total:
+        line += '  %14d        ' % (t // (stored or 1))
+    print(line)
+    print('SUMMARY mode=cost stored=%d ' % stored + ' '.join(
+        'ir_per_msg_%d=%d' % (i, t // (stored or 1)) for i, t in enumerate(total)))
+    subprocess.call(['rm', '-rf', work])
+
+
+def main():
+    if len(sys.argv) >= 5 and sys.argv[1] == 'capture':
+        capture(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
+    elif len(sys.argv) >= 4 and sys.argv[1] == 'replay':
+        replay(sys.argv[2], sys.argv[3:])
+    else:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+
+
+main()
