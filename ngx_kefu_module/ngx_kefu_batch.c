@@ -132,3 +132,36 @@ ngx_kefu_batch_free(ngx_kefu_batch_item_t *items)
         ngx_free(items);
     }
 }
+
+
+void
+ngx_kefu_batch_exit(void **slot, ngx_kefu_batch_send_pt drop)
+{
+    ngx_uint_t              n;
+    ngx_kefu_batch_t       *b;
+    ngx_kefu_batch_item_t  *items;
+
+    b = *slot;
+
+    if (b == NULL) {
+        return;
+    }
+
+    /* what a drop adds (an answer that leads to another write) too */
+    while (b->head) {
+        items = b->head;
+        n = b->pending;
+        b->head = NULL;
+        b->last = &b->head;
+        b->pending = 0;
+
+        drop(b, items, n);
+    }
+
+    if (b->ev.posted) {
+        ngx_delete_posted_event(&b->ev);
+    }
+
+    *slot = NULL;
+    ngx_free(b);
+}

@@ -67,6 +67,8 @@ typedef struct {
 
 
 static void ngx_kefu_msg_events_retry(ngx_event_t *ev);
+static void ngx_kefu_msg_events_drop(ngx_kefu_batch_t *b,
+    ngx_kefu_batch_item_t *items, ngx_uint_t n);
 static void ngx_kefu_msg_events_again(ngx_kefu_msg_events_t *b,
     ngx_kefu_batch_item_t *items);
 static ngx_int_t ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf,
@@ -517,6 +519,45 @@ ngx_kefu_msg_events_retry(ngx_event_t *ev)
     b->again_n = 0;
 
     ngx_kefu_batch_flush(&b->batch, again);
+}
+
+
+void
+ngx_kefu_msg_events_exit(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_kefu_msg_events_t  *b;
+
+    b = kmcf->msg_events;
+
+    if (b == NULL) {
+        return;
+    }
+
+    if (b->retry.timer_set) {
+        ngx_del_timer(&b->retry);
+    }
+
+    /* those of the timer first, as it would have sent them */
+    if (b->again) {
+        *b->again_last = b->batch.head;
+        b->batch.head = b->again;
+        b->batch.pending += b->again_n;
+        b->again = NULL;
+    }
+
+    ngx_kefu_batch_exit(&kmcf->msg_events, ngx_kefu_msg_events_drop);
+}
+
+
+static void
+ngx_kefu_msg_events_drop(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
+    ngx_uint_t n)
+{
+    ngx_kefu_batch_free(items);
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "kefu: %ui message events not put at exit: each "
+                  "conversation's next message puts them", n);
 }
 
 
