@@ -135,9 +135,10 @@ ngx_kefu_batch_free(ngx_kefu_batch_item_t *items)
 
 
 void
-ngx_kefu_batch_exit(void **slot, ngx_kefu_batch_send_pt drop)
+ngx_kefu_batch_exit(void **slot, ngx_kefu_batch_send_pt drop,
+    ngx_uint_t level, const char *lost)
 {
-    ngx_uint_t              n;
+    ngx_uint_t              n, freed;
     ngx_kefu_batch_t       *b;
     ngx_kefu_batch_item_t  *items;
 
@@ -147,6 +148,8 @@ ngx_kefu_batch_exit(void **slot, ngx_kefu_batch_send_pt drop)
         return;
     }
 
+    freed = 0;
+
     /* what a drop adds (an answer that leads to another write) too */
     while (b->head) {
         items = b->head;
@@ -155,7 +158,17 @@ ngx_kefu_batch_exit(void **slot, ngx_kefu_batch_send_pt drop)
         b->last = &b->head;
         b->pending = 0;
 
-        drop(b, items, n);
+        if (drop) {
+            drop(b, items, n);
+
+        } else {
+            ngx_kefu_batch_free(items);
+            freed += n;
+        }
+    }
+
+    if (freed) {
+        ngx_log_error(level, ngx_cycle->log, 0, "kefu: %ui %s", freed, lost);
     }
 
     if (b->ev.posted) {

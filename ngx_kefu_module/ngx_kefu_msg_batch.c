@@ -300,7 +300,7 @@ ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 void
 ngx_kefu_msg_batch_exit(ngx_kefu_main_conf_t *kmcf)
 {
-    ngx_kefu_batch_exit(&kmcf->msg_batch, ngx_kefu_msg_batch_drop);
+    ngx_kefu_batch_exit(&kmcf->msg_batch, ngx_kefu_msg_batch_drop, 0, NULL);
 }
 
 

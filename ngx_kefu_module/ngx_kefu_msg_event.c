@@ -67,8 +67,6 @@ typedef struct {
 
 
 static void ngx_kefu_msg_events_retry(ngx_event_t *ev);
-static void ngx_kefu_msg_events_drop(ngx_kefu_batch_t *b,
-    ngx_kefu_batch_item_t *items, ngx_uint_t n);
 static void ngx_kefu_msg_events_again(ngx_kefu_msg_events_t *b,
     ngx_kefu_batch_item_t *items);
 static ngx_int_t ngx_kefu_msg_event_send(ngx_kefu_main_conf_t *kmcf,
@@ -545,19 +543,9 @@ ngx_kefu_msg_events_exit(ngx_kefu_main_conf_t *kmcf)
         b->again = NULL;
     }
 
-    ngx_kefu_batch_exit(&kmcf->msg_events, ngx_kefu_msg_events_drop);
-}
-
-
-static void
-ngx_kefu_msg_events_drop(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
-    ngx_uint_t n)
-{
-    ngx_kefu_batch_free(items);
-
-    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                  "kefu: %ui message events not put at exit: each "
-                  "conversation's next message puts them", n);
+    ngx_kefu_batch_exit(&kmcf->msg_events, NULL, NGX_LOG_NOTICE,
+                        "message events not put at exit: each "
+                        "conversation's next message puts them");
 }
 
 

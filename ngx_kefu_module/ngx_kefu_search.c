@@ -57,8 +57,6 @@ static void ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_kefu_search_put_t *e, ngx_uint_t n);
 static void ngx_kefu_search_batched(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
-static void ngx_kefu_search_drop(ngx_kefu_batch_t *b,
-    ngx_kefu_batch_item_t *items, ngx_uint_t n);
 static void ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_search_batch_call_t *c);
 
@@ -453,19 +451,9 @@ ngx_kefu_search_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
 void
 ngx_kefu_search_exit(ngx_kefu_main_conf_t *kmcf)
 {
-    ngx_kefu_batch_exit(&kmcf->search_batch, ngx_kefu_search_drop);
-}
-
-
-static void
-ngx_kefu_search_drop(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
-    ngx_uint_t n)
-{
-    ngx_kefu_batch_free(items);
-
-    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "kefu: a search index write of %ui messages was not "
-                  "sent at exit: they are not found by search", n);
+    ngx_kefu_batch_exit(&kmcf->search_batch, NULL, NGX_LOG_WARN,
+                        "messages' search index entries not written at "
+                        "exit: they are not found by search");
 }
 
 
