@@ -92,21 +92,6 @@ ngx_kefu_session_register(ngx_kefu_ws_t *ws)
 }
 
 
-/* buf: NGX_KEFU_WHO_LEN bytes */
-
-ngx_str_t
-ngx_kefu_session_who(ngx_kefu_ws_t *ws, u_char *buf)
-{
-    ngx_str_t  who;
-
-    who.data = buf;
-    who.len = ngx_snprintf(buf, NGX_KEFU_WHO_LEN, "%c:%V", "?vam"[ws->role],
-                           &ws->user_id) - buf;
-
-    return who;
-}
-
-
 /* back to before hello: a failed welcome, or the connection's end */
 
 void
