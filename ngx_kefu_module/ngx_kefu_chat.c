@@ -14,6 +14,8 @@
 #include "ngx_kefu_attach.h"
 #include "ngx_kefu_bot.h"
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_app.h"
+#include "ngx_kefu_retain.h"
 
 
 #define NGX_KEFU_TYPING_LAPSE   6000

@@ -22,6 +22,9 @@
 #include "ngx_kefu_session.h"
 #include "ngx_kefu_revoke.h"
 #include "ngx_kefu_search.h"
+#include "ngx_kefu_app.h"
+#include "ngx_kefu_hello.h"
+#include "ngx_kefu_retain.h"
 
 #include <openssl/rand.h>
 

@@ -19,6 +19,10 @@
 #include "ngx_kefu_msg_batch.h"
 #include "ngx_kefu_msg_event.h"
 #include "ngx_kefu_search.h"
+#include "ngx_kefu_retain.h"
+#include "ngx_kefu_handshake.h"
+#include "ngx_kefu_idle.h"
+#include "ngx_kefu_bot.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/opensslv.h>

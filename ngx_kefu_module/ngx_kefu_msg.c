@@ -28,6 +28,8 @@
 #include "ngx_kefu_msg_event.h"
 #include "ngx_kefu_msg_batch.h"
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_app.h"
+#include "ngx_kefu_retain.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */

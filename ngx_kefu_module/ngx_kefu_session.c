@@ -8,6 +8,7 @@
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_hello.h"
 
 
 /*

@@ -18,6 +18,7 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_canned.h"
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_app.h"
 
 
 #define NGX_KEFU_SETTINGS_TEXT_MAX   2000
