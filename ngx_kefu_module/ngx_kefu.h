@@ -222,52 +222,11 @@ typedef struct {
 extern ngx_module_t  ngx_kefu_module;
 
 
-/* ngx_kefu_handshake.c */
-ngx_int_t ngx_kefu_handshake_handler(ngx_http_request_t *r);
-
-/* ngx_kefu_app.c: one complete text message from a client */
-void ngx_kefu_app_message(ngx_kefu_ws_t *ws, u_char *data, size_t len);
-
-/* ngx_kefu_app_send.c: a JSON message, an error, to a connection */
-void ngx_kefu_app_error(ngx_kefu_ws_t *ws, const char *code,
-    const char *message, const char *cid);
-ngx_int_t ngx_kefu_app_send(ngx_kefu_ws_t *ws, json_t *msg);
-
-/* ngx_kefu_hello.c: authentication, the first message of a connection */
-void ngx_kefu_hello(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
-void ngx_kefu_welcome_cancel(ngx_kefu_ws_t *ws);
-
-/* ngx_kefu_retain.c: how long records are kept, and their sweep */
-time_t ngx_kefu_dedup_seconds(ngx_kefu_main_conf_t *kmcf,
-    ngx_kefu_site_t *site);
-time_t ngx_kefu_visitor_seconds(ngx_kefu_site_t *site,
-    ngx_uint_t anonymous);
-ngx_int_t ngx_kefu_retain_init(ngx_cycle_t *cycle);
-ngx_int_t ngx_kefu_idle_init(ngx_cycle_t *cycle);   /* ngx_kefu_idle.c */
-ngx_int_t ngx_kefu_bot_idle_init(ngx_cycle_t *cycle);
-
-void ngx_kefu_id_set_node(ngx_kefu_id_gen_t *gen, ngx_uint_t node,
-    int64_t floor, ngx_msec_t until);
-void ngx_kefu_id_stop(ngx_kefu_id_gen_t *gen);
-uint64_t ngx_kefu_id_next(ngx_kefu_id_gen_t *gen);
-
-/* ngx_kefu_stats.c: counting what has more than one value */
-void ngx_kefu_stat_error(ngx_kefu_main_conf_t *kmcf, const char *code);
-void ngx_kefu_stat_close(ngx_kefu_main_conf_t *kmcf, ngx_uint_t code);
-void ngx_kefu_stat_redis_reply(ngx_kefu_main_conf_t *kmcf, ngx_msec_t ms,
-    ngx_uint_t ok);
-void ngx_kefu_stat_redis_link(ngx_kefu_main_conf_t *kmcf, ngx_uint_t sub,
-    ngx_uint_t up);
-void ngx_kefu_stat_redis_queue(ngx_kefu_main_conf_t *kmcf, ngx_uint_t n);
-
-/* ngx_kefu_utf8.c */
-#define NGX_KEFU_UTF8_ACCEPT  0
-#define NGX_KEFU_UTF8_REJECT  12
-
-uint32_t ngx_kefu_utf8_validate(uint32_t state, u_char *p, size_t len);
-
-
+/* the generic helpers (the layers' table of docs/architecture.md) */
 #include "ngx_kefu_util.h"
+#include "ngx_kefu_id.h"
+#include "ngx_kefu_stats.h"
+#include "ngx_kefu_utf8.h"
 
 
 #endif /* _NGX_KEFU_H_INCLUDED_ */

@@ -12,6 +12,7 @@
 #include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_app.h"
 
 
 #define NGX_KEFU_AGENT_JOIN    1   /* read the conversation from its start */

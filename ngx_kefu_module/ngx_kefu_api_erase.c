@@ -159,6 +159,9 @@ static ngx_int_t ngx_kefu_erase_visitor_done(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_erase_push(ngx_http_request_t *r,
     ngx_kefu_erase_t *e, ngx_uint_t what, ngx_str_t *key, ngx_str_t *arg);
+static ngx_int_t ngx_kefu_erase_visitor_cmd(ngx_http_request_t *r,
+    ngx_kefu_api_t *api, const char *suffix, ngx_str_t *cmd, ngx_str_t *arg1,
+    ngx_str_t *arg2, ngx_kefu_api_done_pt done);
 static ngx_int_t ngx_kefu_erase_key(ngx_http_request_t *r, ngx_str_t *key,
     const char *fmt, ...);
 
@@ -572,20 +575,10 @@ ngx_kefu_erase_kicked(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static ngx_int_t
 ngx_kefu_erase_next(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    ngx_str_t               key;
-    ngx_kefu_redis_args_t   a;
-
-    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V:convs",
-                           &api->site->name, &api->id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_kefu_redis_args(&a, ngx_kefu_word("ZRANGE"), &key,
-                        ngx_kefu_word("0"), ngx_kefu_word("0"));
-
-    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens,
-                                ngx_kefu_erase_listed);
+    return ngx_kefu_erase_visitor_cmd(r, api, ":convs",
+                                      ngx_kefu_word("ZRANGE"),
+                                      ngx_kefu_word("0"), ngx_kefu_word("0"),
+                                      ngx_kefu_erase_listed);
 }
 
 
@@ -1300,20 +1293,10 @@ ngx_kefu_erase_step_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
 static ngx_int_t
 ngx_kefu_erase_visitor(ngx_http_request_t *r, ngx_kefu_api_t *api)
 {
-    ngx_str_t               key;
-    ngx_kefu_redis_args_t   a;
-
-    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V", &api->site->name,
-                           &api->id) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_kefu_redis_args(&a, ngx_kefu_word("HMGET"), &key,
-                        ngx_kefu_word("name"), ngx_kefu_word("contact"));
-
-    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens,
-                                ngx_kefu_erase_visitor_read);
+    return ngx_kefu_erase_visitor_cmd(r, api, "", ngx_kefu_word("HMGET"),
+                                      ngx_kefu_word("name"),
+                                      ngx_kefu_word("contact"),
+                                      ngx_kefu_erase_visitor_read);
 }
 
 
@@ -1451,6 +1434,31 @@ ngx_kefu_erase_push(ngx_http_request_t *r, ngx_kefu_erase_t *e,
     s->list = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * A plain command on a key of the visitor's ("kefu:{s:<site>}:v:<id>"
+ * and suffix): cmd key arg1 arg2
+ */
+
+static ngx_int_t
+ngx_kefu_erase_visitor_cmd(ngx_http_request_t *r, ngx_kefu_api_t *api,
+    const char *suffix, ngx_str_t *cmd, ngx_str_t *arg1, ngx_str_t *arg2,
+    ngx_kefu_api_done_pt done)
+{
+    ngx_str_t               key;
+    ngx_kefu_redis_args_t   a;
+
+    if (ngx_kefu_erase_key(r, &key, "kefu:{s:%V}:v:%V%s", &api->site->name,
+                           &api->id, suffix) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_kefu_redis_args(&a, cmd, &key, arg1, arg2);
+
+    return ngx_kefu_api_command(r, a.argc, a.argv, a.lens, done);
 }
 
 

@@ -31,6 +31,8 @@ static ngx_int_t ngx_kefu_api_list_done(ngx_http_request_t *r,
 static ngx_int_t ngx_kefu_api_rows(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *index, size_t first,
     const char **fields, ngx_uint_t nf, ngx_kefu_api_done_pt done);
+static ngx_int_t ngx_kefu_api_conv_found(ngx_http_request_t *r,
+    redisReply *reply);
 static ngx_int_t ngx_kefu_api_conv_read(ngx_http_request_t *r,
     ngx_kefu_api_t *api, redisReply *reply);
 static ngx_int_t ngx_kefu_api_conv_done(ngx_http_request_t *r,
@@ -276,6 +278,29 @@ ngx_kefu_api_labels(json_t *c, redisReply *v)
 }
 
 
+/*
+ * A reply that starts with the conversation's code (0: there is none):
+ * NGX_DECLINED to go on, else what answering 503 or 404 returned
+ */
+
+static ngx_int_t
+ngx_kefu_api_conv_found(ngx_http_request_t *r, redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_kefu_api_unavailable(r);
+    }
+
+    if (reply->element[0]->integer == 0) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "no such conversation");
+    }
+
+    return NGX_DECLINED;
+}
+
+
 /* GET .../convs/<conv> */
 
 ngx_int_t
@@ -306,19 +331,14 @@ ngx_kefu_api_conv_read(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
     size_t            i;
+    ngx_int_t         rc;
     ngx_str_t         vid;
     redisReply       *h;
     ngx_kefu_call_t   call;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || reply->element[0]->type != REDIS_REPLY_INTEGER)
-    {
-        return ngx_kefu_api_unavailable(r);
-    }
-
-    if (reply->element[0]->integer == 0) {
-        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                  "no such conversation");
+    rc = ngx_kefu_api_conv_found(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     if (reply->elements != 4
@@ -600,18 +620,13 @@ static ngx_int_t
 ngx_kefu_api_log_done(ngx_http_request_t *r, ngx_kefu_api_t *api,
     redisReply *reply)
 {
-    size_t   i;
-    json_t  *msgs, *m, *att;
+    size_t     i;
+    json_t    *msgs, *m, *att;
+    ngx_int_t  rc;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || reply->element[0]->type != REDIS_REPLY_INTEGER)
-    {
-        return ngx_kefu_api_unavailable(r);
-    }
-
-    if (reply->element[0]->integer == 0) {
-        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                  "no such conversation");
+    rc = ngx_kefu_api_conv_found(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     msgs = json_array();

@@ -16,6 +16,7 @@
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
 #include "ngx_kefu_msg_event.h"
+#include "ngx_kefu_retain.h"
 
 
 #define NGX_KEFU_API_MAX_CID      64

@@ -12,6 +12,8 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_validate.h"
+#include "ngx_kefu_app.h"
+#include "ngx_kefu_hello.h"
 
 
 static void ngx_kefu_app_ping(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);

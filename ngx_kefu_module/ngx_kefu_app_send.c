@@ -10,6 +10,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_ws.h"
+#include "ngx_kefu_app.h"
 
 
 /* {"type":"error","code":..,"message":..,"cid":..?}, counted by code */

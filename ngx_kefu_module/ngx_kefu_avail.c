@@ -14,6 +14,7 @@
 #include "ngx_kefu_search.h"
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
+#include "ngx_kefu_app.h"
 
 
 

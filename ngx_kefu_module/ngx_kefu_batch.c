@@ -132,3 +132,49 @@ ngx_kefu_batch_free(ngx_kefu_batch_item_t *items)
         ngx_free(items);
     }
 }
+
+
+void
+ngx_kefu_batch_exit(void **slot, ngx_kefu_batch_send_pt drop,
+    ngx_uint_t level, const char *lost)
+{
+    ngx_uint_t              n, freed;
+    ngx_kefu_batch_t       *b;
+    ngx_kefu_batch_item_t  *items;
+
+    b = *slot;
+
+    if (b == NULL) {
+        return;
+    }
+
+    freed = 0;
+
+    /* what a drop adds (an answer that leads to another write) too */
+    while (b->head) {
+        items = b->head;
+        n = b->pending;
+        b->head = NULL;
+        b->last = &b->head;
+        b->pending = 0;
+
+        if (drop) {
+            drop(b, items, n);
+
+        } else {
+            ngx_kefu_batch_free(items);
+            freed += n;
+        }
+    }
+
+    if (freed) {
+        ngx_log_error(level, ngx_cycle->log, 0, "kefu: %ui %s", freed, lost);
+    }
+
+    if (b->ev.posted) {
+        ngx_delete_posted_event(&b->ev);
+    }
+
+    *slot = NULL;
+    ngx_free(b);
+}

@@ -86,5 +86,16 @@ void ngx_kefu_batch_flush(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items);
 /* items (linked) freed, each allocated by its user with ngx_alloc() */
 void ngx_kefu_batch_free(ngx_kefu_batch_item_t *items);
 
+/*
+ * The worker exits (after the Redis layer's exit, whose calls in flight
+ * were answered then, with NULL, and may have given items back): the
+ * items still waiting go to drop(), in order, which answers them as not
+ * sent and frees them; drop NULL: they are freed, and how many is
+ * logged at level, "kefu: <n> " and lost; the posted event is taken off
+ * its queue, the state freed and *slot NULL again.
+ */
+void ngx_kefu_batch_exit(void **slot, ngx_kefu_batch_send_pt drop,
+    ngx_uint_t level, const char *lost);
+
 
 #endif /* _NGX_KEFU_BATCH_H_INCLUDED_ */

@@ -216,5 +216,8 @@ void ngx_kefu_rules_wait(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site);
 json_t *ngx_kefu_faq_decide(ngx_kefu_bot_conf_t *bc, u_char *text,
     size_t len, ngx_uint_t en, ngx_pool_t *pool);
 
+/* ngx_kefu_bot_idle.c: the bots' idle sweep */
+ngx_int_t ngx_kefu_bot_idle_init(ngx_cycle_t *cycle);
+
 
 #endif /* _NGX_KEFU_BOT_H_INCLUDED_ */

@@ -22,6 +22,7 @@
 #include "ngx_kefu.h"
 #include "ngx_kefu_sweep.h"
 #include "ngx_kefu_route.h"
+#include "ngx_kefu_bot.h"
 
 
 /* conversations looked at per site and run */

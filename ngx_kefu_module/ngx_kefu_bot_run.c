@@ -26,6 +26,7 @@
 #include "ngx_kefu_script_args.h"
 #include "ngx_kefu_bot.h"
 #include "ngx_kefu_msg_event.h"
+#include "ngx_kefu_retain.h"
 
 
 static const char  *ngx_kefu_bot_triggers[] = {

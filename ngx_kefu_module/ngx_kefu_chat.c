@@ -13,7 +13,9 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_attach.h"
 #include "ngx_kefu_bot.h"
-#include "ngx_kefu_session.h"
+#include "ngx_kefu_ws.h"
+#include "ngx_kefu_app.h"
+#include "ngx_kefu_retain.h"
 
 
 #define NGX_KEFU_TYPING_LAPSE   6000
@@ -212,7 +214,7 @@ ngx_kefu_read(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     }
 
     (void) ngx_kefu_channel_conv(&m->conv->channel, &conv);
-    w = ngx_kefu_session_who(ws, who);
+    w = ngx_kefu_who(ws->role, &ws->user_id, who);
     h.data = head;
     h.len = ngx_snprintf(head, sizeof(head),
                          "{\"type\":\"read\",\"conv\":\"%V\",\"from\":%V,"
@@ -295,7 +297,7 @@ ngx_kefu_history(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 static ngx_int_t
 ngx_kefu_history_who(ngx_kefu_ws_t *ws, ngx_str_t *w, u_char *who)
 {
-    *w = ngx_kefu_session_who(ws, who);
+    *w = ngx_kefu_who(ws->role, &ws->user_id, who);
 
     return NGX_OK;
 }

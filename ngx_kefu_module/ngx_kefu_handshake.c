@@ -11,6 +11,8 @@
 #include "ngx_kefu_http.h"
 #include "ngx_kefu_session.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_handshake.h"
+#include "ngx_kefu_app.h"
 #include <ngx_sha1.h>
 
 

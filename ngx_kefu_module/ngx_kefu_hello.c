@@ -22,6 +22,9 @@
 #include "ngx_kefu_session.h"
 #include "ngx_kefu_revoke.h"
 #include "ngx_kefu_search.h"
+#include "ngx_kefu_app.h"
+#include "ngx_kefu_hello.h"
+#include "ngx_kefu_retain.h"
 
 #include <openssl/rand.h>
 
@@ -644,7 +647,7 @@ ngx_kefu_welcome_read(ngx_kefu_ws_t *ws, ngx_kefu_welcome_t *wc)
 
     kmcf = ws->main_conf;
 
-    w = ngx_kefu_session_who(ws, who);
+    w = ngx_kefu_who(ws->role, &ws->user_id, who);
     role.data = (u_char *) ngx_kefu_roles[ws->role];
     role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
 
@@ -690,7 +693,7 @@ ngx_kefu_welcome_index(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     }
 
     wl.index = reply;
-    wl.who = ngx_kefu_session_who(ws, who);
+    wl.who = ngx_kefu_who(ws->role, &ws->user_id, who);
     wl.role.data = (u_char *) ngx_kefu_roles[ws->role];
     wl.role.len = ngx_strlen(ngx_kefu_roles[ws->role]);
 

@@ -27,6 +27,7 @@
 #include "ngx_kefu_route.h"
 #include "ngx_kefu_lease.h"
 #include "ngx_kefu_settings.h"
+#include "ngx_kefu_idle.h"
 
 
 /* conversations looked at per site and run */

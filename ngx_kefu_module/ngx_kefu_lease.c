@@ -90,6 +90,8 @@ static void ngx_kefu_lease_renew(ngx_kefu_lease_t *lease,
     ngx_kefu_site_t *site);
 static void ngx_kefu_lease_renew_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
+static ngx_int_t ngx_kefu_lease_reply(ngx_kefu_main_conf_t *kmcf,
+    redisReply *reply, size_t n, ngx_uint_t log_error);
 static void ngx_kefu_lease_sync(ngx_kefu_lease_t *lease,
     ngx_kefu_site_t *site);
 static void ngx_kefu_lease_sync_handler(ngx_kefu_redis_t *rd,
@@ -373,6 +375,46 @@ ngx_kefu_lease_renew(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
 }
 
 
+/*
+ * Whether a reply of lease or lease_sync is its n integers, with the
+ * worker's lease still there (not exiting); if not, the lease may have
+ * lapsed meanwhile: the next tick asserts it all (a script's error
+ * logged if log_error)
+ */
+
+static ngx_int_t
+ngx_kefu_lease_reply(ngx_kefu_main_conf_t *kmcf, redisReply *reply,
+    size_t n, ngx_uint_t log_error)
+{
+    size_t  i;
+
+    if (kmcf->lease == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
+        for (i = 0; i < n; i++) {
+            if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+                break;
+            }
+        }
+
+        if (i == n) {
+            return NGX_OK;
+        }
+    }
+
+    if (log_error && reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "kefu: lease script failed: %s", reply->str);
+    }
+
+    kmcf->lease->dirty = 1;
+
+    return NGX_DECLINED;
+}
+
+
 /* {lost, leases purged, grace deadlines due} */
 
 static void
@@ -385,23 +427,7 @@ ngx_kefu_lease_renew_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     kmcf = ngx_kefu_redis_main_conf(rd);
 
-    if (kmcf->lease == NULL) {
-        return;
-    }
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 3
-        || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER
-        || reply->element[2]->type != REDIS_REPLY_INTEGER)
-    {
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "kefu: lease script failed: %s", reply->str);
-        }
-
-        /* may have lapsed meanwhile: the next tick asserts it all */
-        kmcf->lease->dirty = 1;
+    if (ngx_kefu_lease_reply(kmcf, reply, 3, 1) != NGX_OK) {
         return;
     }
 
@@ -509,16 +535,7 @@ ngx_kefu_lease_sync_handler(ngx_kefu_redis_t *rd, redisReply *reply,
 
     kmcf = ngx_kefu_redis_main_conf(rd);
 
-    if (kmcf->lease == NULL) {
-        return;
-    }
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
-    {
-        kmcf->lease->dirty = 1;
+    if (ngx_kefu_lease_reply(kmcf, reply, 2, 0) != NGX_OK) {
         return;
     }
 

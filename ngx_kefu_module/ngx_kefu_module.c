@@ -16,6 +16,13 @@
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_upload.h"
 #include "ngx_kefu_revoke.h"
+#include "ngx_kefu_msg_batch.h"
+#include "ngx_kefu_msg_event.h"
+#include "ngx_kefu_search.h"
+#include "ngx_kefu_retain.h"
+#include "ngx_kefu_handshake.h"
+#include "ngx_kefu_idle.h"
+#include "ngx_kefu_bot.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/opensslv.h>
@@ -1321,14 +1328,30 @@ ngx_kefu_init_process(ngx_cycle_t *cycle)
 
 /*
  * Gives the leases back and closes the Redis connections: an exiting worker
- * leaves no socket open.
+ * leaves no socket open.  Then the per-pass batch queues (ngx_kefu_batch.c)
+ * let go of what they hold: after the Redis layer, because its calls in
+ * flight are answered (with NULL) as it closes, and their handlers give
+ * items back to the queues (a failed event_put's events to its timer).
  */
 
 static void
 ngx_kefu_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_kefu_main_conf_t  *kmcf;
+
     ngx_kefu_lease_exit(cycle);
     ngx_kefu_settings_exit_process(cycle);
     ngx_kefu_revoke_exit_process(cycle);
     ngx_kefu_redis_exit_process(cycle);
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_kefu_module);
+
+    if (kmcf == NULL) {
+        return;
+    }
+
+    /* messages first: what their answers give the two others goes too */
+    ngx_kefu_msg_batch_exit(kmcf);
+    ngx_kefu_msg_events_exit(kmcf);
+    ngx_kefu_search_exit(kmcf);
 }

@@ -27,7 +27,9 @@
 #include "ngx_kefu_bot.h"
 #include "ngx_kefu_msg_event.h"
 #include "ngx_kefu_msg_batch.h"
-#include "ngx_kefu_session.h"
+#include "ngx_kefu_ws.h"
+#include "ngx_kefu_app.h"
+#include "ngx_kefu_retain.h"
 
 
 /* ids a visitor's message may need: its new conversation's routing */
@@ -249,7 +251,7 @@ ngx_kefu_msg_attachment(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
     ngx_str_t    who;
     const char  *err;
 
-    who = ngx_kefu_session_who(ws, buf);
+    who = ngx_kefu_who(ws->role, &ws->user_id, buf);
 
     att = ngx_kefu_attach_check(ws->site, &who, req->attachment, &err);
 
@@ -314,7 +316,7 @@ ngx_kefu_msg_args_fill(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
     ngx_memzero(args, sizeof(ngx_kefu_msg_args_t));
 
     args->site = ws->site->name;
-    args->who = ngx_kefu_session_who(ws, who);
+    args->who = ngx_kefu_who(ws->role, &ws->user_id, who);
     args->role.data = (u_char *) ngx_kefu_role_name(ws->role);
     args->role.len = ngx_strlen(args->role.data);
 

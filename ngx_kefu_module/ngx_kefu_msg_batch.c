@@ -59,7 +59,18 @@ struct ngx_kefu_msg_batch_item_s {
     u_char                       count[NGX_INT_T_LEN];
 };
 
+/*
+ * per worker (kmcf->msg_batch): the pass's messages; rd answers them at
+ * the worker's exit, when kmcf->redis is no more
+ */
+typedef struct {
+    ngx_kefu_batch_t             batch;
+    ngx_kefu_redis_t            *rd;
+} ngx_kefu_msg_batch_t;
+
 static void ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b,
+    ngx_kefu_batch_item_t *items, ngx_uint_t n);
+static void ngx_kefu_msg_batch_drop(ngx_kefu_batch_t *b,
     ngx_kefu_batch_item_t *items, ngx_uint_t n);
 static void ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
@@ -121,11 +132,14 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
         return rc;
     }
 
-    b = ngx_kefu_batch_get(kmcf, &kmcf->msg_batch, sizeof(ngx_kefu_batch_t),
+    b = ngx_kefu_batch_get(kmcf, &kmcf->msg_batch,
+                           sizeof(ngx_kefu_msg_batch_t),
                            ngx_kefu_msg_batch_fit, ngx_kefu_msg_batch_call);
     if (b == NULL) {
         return NGX_ERROR;
     }
+
+    ((ngx_kefu_msg_batch_t *) b)->rd = kmcf->redis;
 
     it = ngx_alloc(sizeof(ngx_kefu_msg_batch_item_t), ngx_cycle->log);
     if (it == NULL) {
@@ -280,4 +294,21 @@ ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         m->handler(rd, r, m->data);
         ngx_free(m);
     }
+}
+
+
+void
+ngx_kefu_msg_batch_exit(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_kefu_batch_exit(&kmcf->msg_batch, ngx_kefu_msg_batch_drop, 0, NULL);
+}
+
+
+/* at the worker's exit: not sent, each hears it (its handler frees it) */
+
+static void
+ngx_kefu_msg_batch_drop(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
+    ngx_uint_t n)
+{
+    ngx_kefu_msg_batch_done(((ngx_kefu_msg_batch_t *) b)->rd, NULL, items);
 }

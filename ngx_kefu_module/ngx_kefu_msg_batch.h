@@ -32,5 +32,11 @@ ngx_int_t ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
     int argc, const char **argv, const size_t *lens,
     ngx_kefu_redis_handler_pt h, void *data);
 
+/*
+ * The worker exits, after the Redis layer: the messages still waiting
+ * get NULL (as those in flight got from the Redis layer), in order.
+ */
+void ngx_kefu_msg_batch_exit(ngx_kefu_main_conf_t *kmcf);
+
 
 #endif /* _NGX_KEFU_MSG_BATCH_H_INCLUDED_ */

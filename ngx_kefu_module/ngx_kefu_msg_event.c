@@ -520,6 +520,35 @@ ngx_kefu_msg_events_retry(ngx_event_t *ev)
 }
 
 
+void
+ngx_kefu_msg_events_exit(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_kefu_msg_events_t  *b;
+
+    b = kmcf->msg_events;
+
+    if (b == NULL) {
+        return;
+    }
+
+    if (b->retry.timer_set) {
+        ngx_del_timer(&b->retry);
+    }
+
+    /* those of the timer first, as it would have sent them */
+    if (b->again) {
+        *b->again_last = b->batch.head;
+        b->batch.head = b->again;
+        b->batch.pending += b->again_n;
+        b->again = NULL;
+    }
+
+    ngx_kefu_batch_exit(&kmcf->msg_events, NULL, NGX_LOG_NOTICE,
+                        "message events not put at exit: each "
+                        "conversation's next message puts them");
+}
+
+
 /* one event_put; heal: the ctx of the heal it is (its site and conv) */
 
 static ngx_int_t

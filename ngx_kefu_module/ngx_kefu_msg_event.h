@@ -75,5 +75,13 @@ char *ngx_kefu_msg_entry_tail(json_t *tail, int64_t ts, const char *cid,
 void ngx_kefu_msg_event(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_args_t *a,
     redisReply *reply);
 
+/*
+ * The worker exits, after the Redis layer (whose failed event_puts gave
+ * their events to the retry timer): the timer stopped, the events still
+ * waiting freed and counted in the log (each conversation's next message
+ * puts them, from its log)
+ */
+void ngx_kefu_msg_events_exit(ngx_kefu_main_conf_t *kmcf);
+
 
 #endif /* _NGX_KEFU_MSG_EVENT_H_INCLUDED_ */

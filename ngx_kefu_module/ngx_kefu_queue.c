@@ -19,6 +19,7 @@
 
 #include "ngx_kefu_chat.h"
 #include "ngx_kefu_redis.h"
+#include "ngx_kefu_app.h"
 
 
 /* conversations listed per group; the rest are counted in "more" */

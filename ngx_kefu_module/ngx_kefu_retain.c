@@ -11,6 +11,7 @@
 
 #include "ngx_kefu.h"
 #include "ngx_kefu_sweep.h"
+#include "ngx_kefu_retain.h"
 
 
 /* conversations looked at per site and run */

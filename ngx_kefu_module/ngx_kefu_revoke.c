@@ -24,6 +24,7 @@
 #include "ngx_kefu_redis.h"
 #include "ngx_kefu_ws.h"
 #include "ngx_kefu_conv.h"
+#include "ngx_kefu_app.h"
 
 
 typedef struct {

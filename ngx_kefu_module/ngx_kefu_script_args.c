@@ -44,6 +44,9 @@ static u_char *ngx_kefu_terms_call_alloc(ngx_kefu_terms_call_t *c,
 static u_char *ngx_kefu_terms_call_fmt(ngx_kefu_terms_call_t *c,
     ngx_uint_t key, u_char *p, const char *fmt, ...);
 static void ngx_kefu_terms_call_str(ngx_kefu_terms_call_t *c, ngx_str_t *s);
+static size_t ngx_kefu_strs_bytes(ngx_str_t *s, ngx_uint_t n);
+static u_char *ngx_kefu_terms_call_filters(ngx_kefu_terms_call_t *c,
+    u_char *p, ngx_str_t *filter, ngx_uint_t nf);
 static size_t ngx_kefu_terms_call_bytes(ngx_str_t *site, ngx_str_t *term,
     ngx_uint_t n);
 static void ngx_kefu_call_int(ngx_kefu_call_t *c, int64_t n);
@@ -1381,16 +1384,40 @@ ngx_kefu_terms_call_str(ngx_kefu_terms_call_t *c, ngx_str_t *s)
 static size_t
 ngx_kefu_terms_call_bytes(ngx_str_t *site, ngx_str_t *term, ngx_uint_t n)
 {
+    return n * (sizeof("kefu:{s:}:ix:v:") - 1 + site->len)
+           + ngx_kefu_strs_bytes(term, n);
+}
+
+
+/* the bytes of n strings */
+
+static size_t
+ngx_kefu_strs_bytes(ngx_str_t *s, ngx_uint_t n)
+{
     size_t      bytes;
     ngx_uint_t  i;
 
-    bytes = n * (sizeof("kefu:{s:}:ix:v:") - 1 + site->len);
-
-    for (i = 0; i < n; i++) {
-        bytes += term[i].len;
+    for (bytes = 0, i = 0; i < n; i++) {
+        bytes += s[i].len;
     }
 
     return bytes;
+}
+
+
+/* an agent's search filters (keys as they are), after the other keys */
+
+static u_char *
+ngx_kefu_terms_call_filters(ngx_kefu_terms_call_t *c, u_char *p,
+    ngx_str_t *filter, ngx_uint_t nf)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < nf; i++) {
+        p = ngx_kefu_terms_call_fmt(c, 1, p, "%V", &filter[i]);
+    }
+
+    return p;
 }
 
 
@@ -1440,11 +1467,8 @@ ngx_kefu_search_find_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
     size_t       bytes;
     ngx_uint_t   i;
 
-    bytes = 2 * ngx_kefu_terms_call_bytes(site, term, n) + 4 * NGX_INT64_LEN;
-
-    for (i = 0; i < nf; i++) {
-        bytes += filter[i].len;
-    }
+    bytes = 2 * ngx_kefu_terms_call_bytes(site, term, n) + 4 * NGX_INT64_LEN
+            + ngx_kefu_strs_bytes(filter, nf);
 
     p = ngx_kefu_terms_call_alloc(c, 2 * n + nf + 6, bytes);
     if (p == NULL) {
@@ -1456,10 +1480,7 @@ ngx_kefu_search_find_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
                                     i < n ? 'w' : 'v', &term[i % n]);
     }
 
-    for (i = 0; i < nf; i++) {
-        p = ngx_kefu_terms_call_fmt(c, 1, p, "%V", &filter[i]);
-    }
-
+    p = ngx_kefu_terms_call_filters(c, p, filter, nf);
     p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", n);
     p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", n);
     p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nf);
@@ -1486,19 +1507,9 @@ ngx_kefu_search_fetch_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
     ngx_uint_t   i;
 
     bytes = (nh + 2 * nv) * (sizeof("kefu:{s:}:ix:m::convs") + site->len)
-            + 3 * NGX_INT64_LEN;
-
-    for (i = 0; i < nh; i++) {
-        bytes += hit[i].len;
-    }
-
-    for (i = 0; i < nv; i++) {
-        bytes += 2 * visitor[i].len;
-    }
-
-    for (i = 0; i < nf; i++) {
-        bytes += filter[i].len;
-    }
+            + 3 * NGX_INT64_LEN + ngx_kefu_strs_bytes(hit, nh)
+            + 2 * ngx_kefu_strs_bytes(visitor, nv)
+            + ngx_kefu_strs_bytes(filter, nf);
 
     p = ngx_kefu_terms_call_alloc(c, nh + 2 * nv + nf + 3, bytes);
     if (p == NULL) {
@@ -1515,10 +1526,7 @@ ngx_kefu_search_fetch_args(ngx_kefu_terms_call_t *c, ngx_str_t *site,
                                     &visitor[i % nv], i < nv ? "" : ":convs");
     }
 
-    for (i = 0; i < nf; i++) {
-        p = ngx_kefu_terms_call_fmt(c, 1, p, "%V", &filter[i]);
-    }
-
+    p = ngx_kefu_terms_call_filters(c, p, filter, nf);
     p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nh);
     p = ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nv);
     (void) ngx_kefu_terms_call_fmt(c, 0, p, "%ui", nf);

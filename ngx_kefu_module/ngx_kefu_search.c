@@ -448,6 +448,15 @@ ngx_kefu_search_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
 }
 
 
+void
+ngx_kefu_search_exit(ngx_kefu_main_conf_t *kmcf)
+{
+    ngx_kefu_batch_exit(&kmcf->search_batch, NULL, NGX_LOG_WARN,
+                        "messages' search index entries not written at "
+                        "exit: they are not found by search");
+}
+
+
 /*
  * The entry joins the pass's others: a copy of what the call needs (the
  * terms, the conversation, the document), the rest freed now.

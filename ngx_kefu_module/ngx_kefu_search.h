@@ -56,5 +56,8 @@ ngx_kefu_search_terms_t *ngx_kefu_search_visitor_terms(ngx_pool_t *pool,
 void ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact);
 
+/* the worker exits, after the Redis layer: the entries still waiting go */
+void ngx_kefu_search_exit(ngx_kefu_main_conf_t *kmcf);
+
 
 #endif /* _NGX_KEFU_SEARCH_H_INCLUDED_ */

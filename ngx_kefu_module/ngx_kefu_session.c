@@ -8,6 +8,7 @@
 #include "ngx_kefu_zone.h"
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_status.h"
+#include "ngx_kefu_hello.h"
 
 
 /*
@@ -89,21 +90,6 @@ ngx_kefu_session_register(ngx_kefu_ws_t *ws)
     ngx_kefu_local_register(ws);
 
     return NGX_OK;
-}
-
-
-/* buf: NGX_KEFU_WHO_LEN bytes */
-
-ngx_str_t
-ngx_kefu_session_who(ngx_kefu_ws_t *ws, u_char *buf)
-{
-    ngx_str_t  who;
-
-    who.data = buf;
-    who.len = ngx_snprintf(buf, NGX_KEFU_WHO_LEN, "%c:%V", "?vam"[ws->role],
-                           &ws->user_id) - buf;
-
-    return who;
 }
 
 

@@ -27,9 +27,5 @@ void ngx_kefu_session_close(ngx_kefu_ws_t *ws);
 ngx_int_t ngx_kefu_session_register(ngx_kefu_ws_t *ws);
 void ngx_kefu_session_end(ngx_kefu_ws_t *ws);
 
-/* who is on the connection as entries and scripts name it: "<v|a|m>:<id>" */
-#define NGX_KEFU_WHO_LEN  (2 + NGX_KEFU_MAX_ID_LEN)
-ngx_str_t ngx_kefu_session_who(ngx_kefu_ws_t *ws, u_char *buf);
-
 
 #endif /* _NGX_KEFU_SESSION_H_INCLUDED_ */

@@ -17,7 +17,8 @@
 #include "ngx_kefu_conv.h"
 #include "ngx_kefu_settings.h"
 #include "ngx_kefu_canned.h"
-#include "ngx_kefu_session.h"
+#include "ngx_kefu_ws.h"
+#include "ngx_kefu_app.h"
 
 
 #define NGX_KEFU_SETTINGS_TEXT_MAX   2000
@@ -1235,7 +1236,7 @@ ngx_kefu_settings_ws_put(ngx_kefu_ws_t *ws, json_t *v, char *doc,
 
     d.data = (u_char *) doc;
     d.len = ngx_strlen(doc);
-    b = ngx_kefu_session_who(ws, by);
+    b = ngx_kefu_who(ws->role, &ws->user_id, by);
 
     if (ngx_kefu_settings_put_args(&call, &ws->site->name, &d,
                                    ngx_kefu_now_ms(), &b)

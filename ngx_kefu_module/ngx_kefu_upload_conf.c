@@ -39,6 +39,17 @@ ngx_kefu_upload_conf(ngx_conf_t *cf)
 }
 
 
+/* that, for a directive that reads its arguments (*value) */
+
+static ngx_kefu_upload_conf_t *
+ngx_kefu_upload_conf_arg(ngx_conf_t *cf, ngx_str_t **value)
+{
+    *value = cf->args->elts;
+
+    return ngx_kefu_upload_conf(cf);
+}
+
+
 char *
 ngx_kefu_upload_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -88,7 +99,7 @@ ngx_kefu_upload_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t               *value;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -97,7 +108,6 @@ ngx_kefu_upload_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    value = cf->args->elts;
     ucf->path = value[1];
 
     if (ngx_conf_full_name(cf->cycle, &ucf->path, 0) != NGX_OK) {
@@ -120,7 +130,7 @@ ngx_kefu_upload_types_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_uint_t               i;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -128,8 +138,6 @@ ngx_kefu_upload_types_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ucf->limits.types) {
         return "is duplicate";
     }
-
-    value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
         if (ngx_kefu_upload_type_bits(&value[i], &ucf->limits.types, &bad)
@@ -156,7 +164,7 @@ ngx_kefu_upload_max_size_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t               *value;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -165,7 +173,6 @@ ngx_kefu_upload_max_size_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
-    value = cf->args->elts;
     ucf->limits.max_size = ngx_parse_offset(&value[1]);
 
     if (ucf->limits.max_size <= 0) {
@@ -186,7 +193,7 @@ ngx_kefu_upload_quota_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t               *value;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -195,7 +202,6 @@ ngx_kefu_upload_quota_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
-    value = cf->args->elts;
     n = ngx_atoi(value[1].data, value[1].len);
 
     if (n == NGX_ERROR || n > 1000000) {
@@ -217,7 +223,7 @@ ngx_kefu_upload_link_ttl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t               *value;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -226,7 +232,6 @@ ngx_kefu_upload_link_ttl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
-    value = cf->args->elts;
     ucf->link_ttl = ngx_parse_time(&value[1], 1);
 
     if (ucf->link_ttl == (time_t) NGX_ERROR || ucf->link_ttl < 1
@@ -248,12 +253,11 @@ ngx_kefu_upload_scan_timeout_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t               *value;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    value = cf->args->elts;
     ucf->scan_timeout = ngx_parse_time(&value[1], 0);
 
     if (ucf->scan_timeout == (ngx_msec_t) NGX_ERROR
@@ -275,12 +279,10 @@ ngx_kefu_upload_sweep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t               *value;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    value = cf->args->elts;
 
     if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
         ucf->sweep = 0;
@@ -307,7 +309,7 @@ ngx_kefu_upload_scan_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_url_t                url;
     ngx_kefu_upload_conf_t  *ucf;
 
-    ucf = ngx_kefu_upload_conf(cf);
+    ucf = ngx_kefu_upload_conf_arg(cf, &value);
     if (ucf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -315,8 +317,6 @@ ngx_kefu_upload_scan_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ucf->scan) {
         return "is duplicate";
     }
-
-    value = cf->args->elts;
 
     if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
         return NGX_CONF_OK;

@@ -40,6 +40,8 @@ static void ngx_kefu_scan_write(ngx_event_t *ev);
 static void ngx_kefu_scan_read(ngx_event_t *ev);
 static ngx_uint_t ngx_kefu_scan_timedout(ngx_kefu_scan_t *s,
     ngx_event_t *ev);
+static ngx_int_t ngx_kefu_scan_moved(ngx_kefu_scan_t *s, ngx_event_t *ev,
+    ssize_t n);
 static void ngx_kefu_scan_wait(ngx_kefu_scan_t *s, ngx_event_t *ev,
     ngx_uint_t timed);
 static void ngx_kefu_scan_end(ngx_kefu_scan_t *s, ngx_int_t rc,
@@ -181,19 +183,35 @@ ngx_kefu_scan_write(ngx_event_t *ev)
 
         n = c->send(c, s->buf + s->sent, s->len - s->sent);
 
-        if (n == NGX_AGAIN) {
-            ngx_kefu_scan_wait(s, ev, 1);
-            return;
-        }
-
-        if (n == NGX_ERROR) {
-            /* clamd closes early on its own errors (e.g. size limit) */
-            ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+        if (ngx_kefu_scan_moved(s, ev, n) != NGX_OK) {
             return;
         }
 
         s->sent += n;
     }
+}
+
+
+/*
+ * After a send or recv: NGX_OK, n bytes went; else the scan waits for
+ * the socket again, or ended (clamd closes early on its own errors,
+ * e.g. its size limit)
+ */
+
+static ngx_int_t
+ngx_kefu_scan_moved(ngx_kefu_scan_t *s, ngx_event_t *ev, ssize_t n)
+{
+    if (n == NGX_AGAIN) {
+        ngx_kefu_scan_wait(s, ev, 1);
+        return NGX_AGAIN;
+    }
+
+    if (n == NGX_ERROR) {
+        ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -226,13 +244,7 @@ ngx_kefu_scan_read(ngx_event_t *ev)
     for ( ;; ) {
         n = c->recv(c, s->reply + s->rlen, sizeof(s->reply) - 1 - s->rlen);
 
-        if (n == NGX_AGAIN) {
-            ngx_kefu_scan_wait(s, ev, 1);
-            return;
-        }
-
-        if (n == NGX_ERROR) {
-            ngx_kefu_scan_end(s, NGX_ERROR, NULL);
+        if (ngx_kefu_scan_moved(s, ev, n) != NGX_OK) {
             return;
         }
 

@@ -80,3 +80,16 @@ ngx_kefu_valid_id(u_char *p, size_t len)
 
     return NGX_OK;
 }
+
+
+ngx_str_t
+ngx_kefu_who(ngx_uint_t role, ngx_str_t *id, u_char *buf)
+{
+    ngx_str_t  who;
+
+    who.data = buf;
+    who.len = ngx_snprintf(buf, NGX_KEFU_WHO_LEN, "%c:%V", "?vam"[role], id)
+              - buf;
+
+    return who;
+}

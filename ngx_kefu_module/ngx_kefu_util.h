@@ -2,7 +2,7 @@
 /*
  * Small helpers every layer uses (ngx_kefu_util.c): the time in ms,
  * role names, a site by name, the check of an id that goes into Redis
- * keys and channel names.
+ * keys and channel names, who is on a connection.
  */
 
 
@@ -23,6 +23,13 @@ const char *ngx_kefu_role_name(ngx_uint_t role);
 ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
     const char *name);
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
+
+/*
+ * who is on a connection as entries and scripts name it: "<v|a|m>:<id>",
+ * of a role (NGX_KEFU_ROLE_*) and a user id, in buf (NGX_KEFU_WHO_LEN)
+ */
+#define NGX_KEFU_WHO_LEN  (2 + NGX_KEFU_MAX_ID_LEN)
+ngx_str_t ngx_kefu_who(ngx_uint_t role, ngx_str_t *id, u_char *buf);
 
 
 #endif /* _NGX_KEFU_UTIL_H_INCLUDED_ */

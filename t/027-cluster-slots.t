@@ -11,7 +11,7 @@
 # healed from the log, which also keeps the queue's preview and a rule's
 # labels on the routing record (TEST 11, TEST 12), the group commit
 # calls one slot each (TEST 13), and a failed event_put tried again by
-# its timer (TEST 14).
+# its timer (TEST 14), and let go of at the worker's exit (TEST 15).
 # scripts/test --cluster runs any other file that way.
 use FindBin;
 use lib "$FindBin::Bin/..";
@@ -850,5 +850,46 @@ is_deeply($got, \@want, 'the retry timer puts them once the marks are right: eac
 is(rcl('HGET', $marks, $conv), $want[-1], 'the mark at the last message');
 --- error_log
 message events not put yet: tried again in 1000 ms
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: events waiting for the retry timer when the worker exits (a reload) are let go of, counted in the log: the timer stopped, the queue freed after the Redis layer's exit (under scripts/test --sanitize nothing touched after free)
+--- sharded
+--- ws
+my $r = int rand 1e6;
+my $g = uniq_group();
+my ($a) = agent("ex$r", groups => [$g], status => 'online', capacity => 3);
+my ($v, undef, $ack) = visitor($g, text => 'before');
+my $conv = $ack->{conv};
+ok(wait_conv($a, $conv, state => 'open'), 'the conversation is assigned');
+my $marks = "kefu:{s:$main::SHOP}:ev";
+for (1 .. 200) {
+    last if (rcl('HGET', $marks, $conv) // 0) == $ack->{seq};
+    sleep 0.05;
+}
+is(rcl('HGET', $marks, $conv), $ack->{seq}, "the first message's event is put");
+# every event_put of the site fails from here (TEST 14)
+rcl('RENAME', $marks, "$marks:kept");
+rcl('SET', $marks, 'not a hash');
+for my $i (1 .. 3) {
+    $v->send_json({type => 'msg', conv => $conv, cid => "ex$i", text => "before the exit $i"});
+    my $m = $v->recv_type('ack');
+    ok($m && $m->{seq}, "message $i is stored while event_put fails");
+}
+my $log = server_root() . '/logs/error.log';
+ok(t::Kefu::wait_log_count($log, qr/message events not put yet/, 1), 'they wait for the timer');
+kill 'HUP', nginx_pid();
+ok(t::Kefu::wait_log_count($log, qr/message events not put at exit/, 1), 'the exiting worker lets them go');
+my $n = 0;
+open my $fh, '<', $log or die $!;
+while (<$fh>) { $n += $1 if /kefu: (\d+) message events not put at exit/ }
+close $fh;
+is($n, 3, 'all three, once');
+rcl('DEL', $marks);
+rcl('RENAME', "$marks:kept", $marks);
+--- error_log
+message events not put at exit: each conversation's next message puts them
 --- no_error_log
 [error]
