@@ -92,20 +92,21 @@ local function m_dedup(here, lg, A, c)
          or m_dup_legacy(here, lg, A, c)
 end
 -- The message stored (m_run, once its dedup record is written): seq its
--- seq, h the hash's counters read with the checks (cf's fields), state
--- the conversation's for the reply, vid the visitor.  Functions of their
+-- seq, v[o + 1 .. o + 4] the hash's counters read with the checks (seq,
+-- w:<who>, pn, lm), state the conversation's for the reply, vid the
+-- visitor.  Functions of their
 -- own, not closures in m_run: a closure a message made each of its
 -- locals an upvalue (issue 18: a sixth of the Lua's work).
-local function m_store(here, A, conv, seq, h, cf, state, vid)
+local function m_store(here, A, conv, seq, v, o, state, vid)
   local site, who, role, id, ts = A[1], A[2], A[3], A[6], A[8]
   local target, ev = A[19] or '', A[20] or ''
   local ckey = 'kefu:{c:' .. conv .. '}'
-  local hs = {'seq', seq, cf[2], n_inc(h[2] or '0'), 'updated', ts}
+  local hs = {'seq', seq, 'w:' .. who, n_inc(v[o + 2] or '0'), 'updated', ts}
   if A[12] == '1' then
     hs[#hs + 1] = 'pn'
-    hs[#hs + 1] = n_inc(h[3] or '0')
+    hs[#hs + 1] = n_inc(v[o + 3] or '0')
   end
-  local prev = h[4] or '0'
+  local prev = v[o + 4] or '0'
   if not here then
     hs[#hs + 1] = 'lm'
     hs[#hs + 1] = seq
@@ -160,14 +161,15 @@ local function m_run(here, A, lg)
   local state = ''
   -- the hash's counters this message moves, read with its checks, so
   -- that one HSET writes them all (and updated) instead of an HINCRBY
-  -- each: seq, w:<who>, pn, lm (the HMGET's last four fields)
-  local cf = {'seq', 'w:' .. who, 'pn', 'lm'}
-  local h
+  -- each: seq, w:<who>, pn, lm (the HMGET's last four fields, v[o + 1]
+  -- on; read in place, not copied into tables of their own)
+  local wk = 'w:' .. who
+  local v, o
   if role == 'visitor' or (target ~= '' and conv == '') then
     if conv == '' then return {-6} end
-    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
-                         'site', 'state', unpack(cf))
-    h = {v[4], v[5], v[6], v[7]}
+    v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'visitor',
+                   'site', 'state', 'seq', wk, 'pn', 'lm')
+    o = 3
     if v[1] ~= vid or v[2] ~= site then
       return {-1}
     end
@@ -178,9 +180,9 @@ local function m_run(here, A, lg)
   elseif conv == '' then
     return {-2}
   else
-    local v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',
-                         'state', 'visitor', unpack(cf))
-    h = {v[5], v[6], v[7], v[8]}
+    v = redis.call('HMGET', 'kefu:{c:' .. conv .. '}', 'site', 'agent',
+                   'state', 'visitor', 'seq', wk, 'pn', 'lm')
+    o = 4
     if v[1] ~= site then return {-1} end
     if target ~= '' and v[4] ~= vid then return {-1} end
     if role == 'service' and v[3] == 'closed' then
@@ -194,7 +196,7 @@ local function m_run(here, A, lg)
   end
   -- counted as strings (n_inc: exact past 2^53, as HINCRBY); in the same
   -- place as the seq's HINCRBY was, before the log entry
-  local seq = n_inc(h[1] or '0')
+  local seq = n_inc(v[o + 1] or '0')
   -- A message to be stored: its dedup record is looked up and written by
   -- one SET ... NX GET (issue 18: a GET and a SET a message before), with
   -- the seq it is about to get.  A record there answers it as a dup and
@@ -213,7 +215,7 @@ local function m_run(here, A, lg)
     -- not a record of this form: the message's own replaces it
     redis.call('SET', dk, id .. ' ' .. seq .. ' ' .. ts, 'EX', A[14])
   end
-  local ok, r = pcall(m_store, here, A, conv, seq, h, cf, state, vid)
+  local ok, r = pcall(m_store, here, A, conv, seq, v, o, state, vid)
   if ok then return r end
   redis.call('DEL', dk)
   error(r, 0)
