@@ -13,12 +13,19 @@ local ttl, cap, cut = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local n = tonumber(ARGV[4])
 local tttl, due = ARGV[5], ARGV[6]
 local postings = {}
+-- a term's position as a number, each string converted once: a call's
+-- frequent terms are given again and again (tonumber() is strtod())
+local pos = {}
 local a = 7
 for i = 1, n do
   local member, ts, m = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 3])
   redis.call('SET', KEYS[i], ARGV[a + 2], 'EX', ttl)
   for j = a + 4, a + 3 + m do
-    local k = tonumber(ARGV[j])
+    local k = pos[ARGV[j]]
+    if k == nil then
+      k = tonumber(ARGV[j])
+      pos[ARGV[j]] = k
+    end
     local p = postings[k]
     if p == nil then
       p = {}
