@@ -26,34 +26,20 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                'lib'))
+import kefu_lua  # noqa: E402
+
 REDIS = os.environ.get('KEFU_COST_REDIS', 'redis-server')
 
 
-def script_text(luadir, name):
-    """A script as ngx_kefu_lua.sh gives it to Redis: libraries inserted,
-    comment-only and blank lines left out (so its SHA-1 is the same)."""
-    out = []
-
-    def emit(path):
-        with open(path, encoding='utf-8', errors='surrogateescape') as f:
-            for line in f.read().split('\n'):
-                m = re.match(r'^[ \t]*--@include[ \t]+(\S+)', line)
-                if m:
-                    emit(os.path.join(luadir, 'lib', m.group(1) + '.lua'))
-                elif not re.match(r'^[ \t]*(--|$)', line):
-                    out.append(line + '\n')
-
-    emit(os.path.join(luadir, name + '.lua'))
-    return ''.join(out).encode('utf-8', 'surrogateescape')
-
-
 def scripts_of(luadir):
-    """{name: (sha1, text)} of every script of a Lua tree"""
+    """{name: (sha1, text)} of every script of a Lua tree, as its own
+    ngx_kefu_lua.sh makes them for the build"""
     s = {}
-    for f in sorted(os.listdir(luadir)):
-        if f.endswith('.lua'):
-            t = script_text(luadir, f[:-4])
-            s[f[:-4]] = (hashlib.sha1(t).hexdigest(), t)
+    for name, text in kefu_lua.scripts_of_tree(luadir).items():
+        t = text.encode('utf-8', 'surrogateescape')
+        s[name] = (hashlib.sha1(t).hexdigest(), t)
     return s
 
 
@@ -91,13 +77,6 @@ def commands(capture, after):
                 yield [unrepr(t) for t in TOKEN.findall(m.group(3))]
 
 
-def resp(args):
-    b = [b'*%d\r\n' % len(args)]
-    for a in args:
-        b.append(b'$%d\r\n%s\r\n' % (len(a), a))
-    return b''.join(b)
-
-
 class Link:
     def __init__(self, port):
         for _ in range(600):
@@ -124,7 +103,7 @@ class Link:
         raise SystemExit('bench-cost: reply %r' % line)
 
     def call(self, *args):
-        self.s.sendall(resp(list(args)))
+        self.s.sendall(kefu_lua.enc(*args))
         return self.reply()
 
 
@@ -190,12 +169,12 @@ def replay_one(cap, cmds, scripts, work):
     errors = 0
     for i in range(0, len(cmds), 200):
         chunk = cmds[i:i + 200]
-        link.s.sendall(b''.join(resp(c) for c in chunk))
+        link.s.sendall(b''.join(kefu_lua.enc(*c) for c in chunk))
         for _ in chunk:
             if link.reply().startswith(b'-'):
                 errors += 1
     try:
-        link.s.sendall(resp([b'SHUTDOWN', b'NOSAVE']))
+        link.s.sendall(kefu_lua.enc(b'SHUTDOWN', b'NOSAVE'))
     except OSError:
         pass
     vg.wait()
@@ -215,8 +194,10 @@ def replay(cap, trees):
     luadirs = [t.split('=', 1)[1] if '=' in t else t for t in trees]
     with open(os.path.join(cap, 'saved')) as f:
         after = float(f.read())
-    base = scripts_of(luadirs[0])
-    byname = {sha: name for name, (sha, _) in base.items()}
+    # a call's script by its SHA-1 in any of the trees (the capture's calls
+    # are the build's: this tree's, in scripts/bench cost)
+    trees = [scripts_of(d) for d in luadirs]
+    byname = {sha: name for t in trees for name, (sha, _) in t.items()}
     kinds = {}
     msgs = {'msg_batch': 0, 'msg': 0, 'search_batch': 0}
     for c in commands(cap, after):
@@ -238,8 +219,7 @@ def replay(cap, trees):
               ', '.join('%s %d' % (k, len(v)) for k, v in sorted(kinds.items()))))
     work = tempfile.mkdtemp(prefix='kefu-cost.')
     rows = {}
-    for li, luadir in enumerate(luadirs):
-        scripts = scripts_of(luadir)
+    for li, scripts in enumerate(trees):
         for kind, cmds in sorted(kinds.items()):
             if kind == 'other':
                 continue
