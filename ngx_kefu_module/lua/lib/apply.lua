@@ -39,11 +39,18 @@ end
 local function a_apply(conv, p, maxlen, pubs, two)
   local k = 'kefu:{c:' .. conv .. '}'
   local as, got = {}, {}
+  -- the hash's seq, counted here when the step makes the hash (written
+  -- with its fields: one HSET, issue 18), else by HINCRBY
+  local seq
+  -- p.fresh: open on one Redis, which made the conversation in this step
+  -- and found neither its record nor its hash (r_exists())
+  if p.fresh then
+    seq = 0
   -- on one Redis too: an erasure takes the conversation's keys before its
   -- routing record (another call), so a step in between, or after an
   -- erasure that stopped half way (a supervisor joining, a rating), finds
   -- the record and no hash; writing would make keys that never expire
-  if redis.call('EXISTS', k) == 0 then
+  elseif redis.call('EXISTS', k) == 0 then
     if not p.c then
       for _, it in ipairs(p.i or {}) do
         if it.k == 'e' then got[a_id(it)] = {} end
@@ -52,27 +59,35 @@ local function a_apply(conv, p, maxlen, pubs, two)
     end
     -- the step made the conversation (open): its hash starts here, seq 0
     -- before its first entry
-    redis.call('HSET', k, 'seq', 0)
+    seq = 0
   end
-  -- one Redis: in the step itself, nothing can have overtaken it
-  local hv = two and tonumber(redis.call('HGET', k, 'v')) or 0
-  if two then
-    local s = redis.call('HGET', k, 'as')
-    if s then as = cjson.decode(s) end
+  -- one Redis: in the step itself, nothing can have overtaken it; a hash
+  -- made now has neither
+  local hv = 0
+  if two and not seq then
+    local h = redis.call('HMGET', k, 'v', 'as')
+    hv = tonumber(h[1]) or 0
+    if h[2] then as = cjson.decode(h[2]) end
   end
   local fresh = false
   for _, it in ipairs(p.i or {}) do
     if tonumber(it.v) > hv then
       if it.k == 'e' then
-        local seq = n_str(redis.call('HINCRBY', k, 'seq', 1))
-        local j = a_json(it, seq)
-        redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, seq .. '-1',
+        local s
+        if seq then
+          seq = seq + 1
+          s = n_str(seq)
+        else
+          s = n_str(redis.call('HINCRBY', k, 'seq', 1))
+        end
+        local j = a_json(it, s)
+        redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',
                    'j', j, 'f', 'system', 'p', '0', 's', '-')
-        pubs[#pubs + 1] = {k, '-|0|' .. seq .. '|' .. j}
-        got[a_id(it)] = {seq, j}
+        pubs[#pubs + 1] = {k, '-|0|' .. s .. '|' .. j}
+        got[a_id(it)] = {s, j}
         if two then
-          as[#as + 1] = {a_id(it), seq}
-          a_asg(conv, it.ev, seq, it.ts, j)
+          as[#as + 1] = {a_id(it), s}
+          a_asg(conv, it.ev, s, it.ts, j)
         end
         fresh = true
       elseif two then
@@ -96,12 +111,17 @@ local function a_apply(conv, p, maxlen, pubs, two)
   end
   if tonumber(p.v) > hv then
     local set = {'v', n_str(tonumber(p.v))}
+    if seq then
+      set[3], set[4] = 'seq', n_str(seq)
+    end
     for f, x in pairs(p.f or {}) do
       set[#set + 1] = f
       set[#set + 1] = x
     end
     redis.call('HSET', k, unpack(set))
-    for f in pairs(p.d or {}) do redis.call('HDEL', k, f) end
+    local del = {}
+    for f in pairs(p.d or {}) do del[#del + 1] = f end
+    if #del > 0 then redis.call('HDEL', k, unpack(del)) end
     for _, who in ipairs(p.j or {}) do
       redis.call('SADD', k .. ':joined', who)
     end
