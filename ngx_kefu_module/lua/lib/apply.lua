@@ -31,10 +31,13 @@ end
 local function a_asg(conv, name, seq, ts, data)
   if not name or string.sub(name, 1, 5) ~= 'conv.' then return end
   local k = 'kefu:{c:' .. conv .. '}:assignments'
-  redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
-             ',"seq":' .. (seq ~= '' and seq or 'null') .. ',"ts":' ..
-             ts .. ',"data":' .. (data ~= '' and data or 'null') .. '}')
-  redis.call('LTRIM', k, -100, -1)
+  -- trimmed only when over its 100 (RPUSH says the length; issue 18)
+  if redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
+                ',"seq":' .. (seq ~= '' and seq or 'null') .. ',"ts":' ..
+                ts .. ',"data":' .. (data ~= '' and data or 'null') .. '}')
+     > 100 then
+    redis.call('LTRIM', k, -100, -1)
+  end
 end
 local function a_apply(conv, p, maxlen, pubs, two)
   local k = 'kefu:{c:' .. conv .. '}'
