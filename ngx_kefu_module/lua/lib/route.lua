@@ -41,6 +41,15 @@ local function r_rk(conv) return R.sk .. 'r:' .. conv end
 local RF = {'state', 'agent', 'group', 'visitor', 'offline', 'created'}
 local RFS = {}
 for _, f in ipairs(RF) do RFS[f] = true end
+-- what r_rec() reads: v and those; on a cluster also what the step then
+-- reads of the record (r_commit() ap, r_labels() labels, r_preview()
+-- last), in the same HMGET (issue 18)
+local RFA, RFX = {'v'}, {'v'}
+for _, f in ipairs(RF) do
+  RFA[#RFA + 1] = f
+  RFX[#RFX + 1] = f
+end
+for _, f in ipairs({'ap', 'labels', 'last'}) do RFX[#RFX + 1] = f end
 -- a conversation's routing record (a table, cached for the step), nil
 -- when it is none of the site's.  One made before the record existed (an
 -- upgrade) gets it from its hash, on one Redis only (another slot).
@@ -48,7 +57,7 @@ local function r_rec(conv)
   local r = R.rec[conv]
   if r ~= nil then return r or nil end
   local rk = r_rk(conv)
-  local h = redis.call('HMGET', rk, 'v', unpack(RF))
+  local h = redis.call('HMGET', rk, unpack(R.one and RFA or RFX))
   if not h[2] and R.one then
     local c = redis.call('HMGET', r_ck(conv), 'site', unpack(RF))
     if c[1] == R.site and c[2] then
@@ -71,6 +80,10 @@ local function r_rec(conv)
   end
   r = {v = tonumber(h[1]) or 0}
   for i, f in ipairs(RF) do r[f] = h[i + 1] or nil end
+  if not R.one then
+    local n = #RFA
+    r._x, r._ap, r._labels, r._last = true, h[n + 1], h[n + 2], h[n + 3]
+  end
   R.rec[conv] = r
   return r
 end
@@ -209,7 +222,11 @@ local function r_commit()
         end
       end
     else
-      local p = redis.call('HGET', rk, 'ap')
+      -- its pending side as r_rec() read it; none for a record the step
+      -- made (open) or found missing
+      local r, p = R.rec[conv], nil
+      if r and r._x then p = r._ap
+      elseif r == nil then p = redis.call('HGET', rk, 'ap') end
       p = p and cjson.decode(p) or {f = {}, d = {}, i = {}, j = {}, n = {}}
       p.n = p.n or {}
       for f, x in pairs(a.f) do p.f[f], p.d[f] = x, nil end
@@ -223,6 +240,7 @@ local function r_commit()
       local s = cjson.encode(p)
       set[#set + 1] = 'ap'
       set[#set + 1] = s
+      if r then r._ap = s end
       redis.call('HSET', rk, unpack(set))
       if a.x then redis.call('EXPIRE', rk, a.x) end
       redis.call('ZADD', R.sk .. 'apply', 'NX', R.tss, conv)
@@ -275,6 +293,7 @@ local function r_preview(conv)
     local r, w = r_rec(conv), R.rw[conv]
     -- open's, not written yet (r_commit())
     if w and w.f.last then return w.f.last end
+    if r and r._x then return r._last or '' end
     return r and redis.call('HGET', r_rk(conv), 'last') or ''
   end
   local es = redis.call('XREVRANGE', 'kefu:{c:' .. conv .. '}:log', '+',
@@ -305,8 +324,11 @@ local function r_labels(who, t)
   end
   -- a rule's labels are in the conversation's hash (label.lua): on one
   -- Redis read there, in a cluster the record's (label_put.lua)
-  local l = redis.call('HGET', R.one and r_ck(t.conv) or r_rk(t.conv),
-                       'labels')
+  local r, l = R.rec[t.conv], nil
+  if not R.one and r and r._x then l = r._labels
+  else
+    l = redis.call('HGET', R.one and r_ck(t.conv) or r_rk(t.conv), 'labels')
+  end
   if not l then return t end
   local c = {}
   for k, v in pairs(t) do c[k] = v end
