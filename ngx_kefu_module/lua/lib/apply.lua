@@ -39,39 +39,47 @@ local function a_asg(conv, name, seq, ts, data)
     redis.call('LTRIM', k, -100, -1)
   end
 end
-local function a_apply(conv, p, maxlen, pubs, two)
+-- pre: what the step read of the hash already (lib/route.lua, r_hash():
+-- {seq, site}), else read here
+local function a_apply(conv, p, maxlen, pubs, two, pre)
   local k = 'kefu:{c:' .. conv .. '}'
-  local as, got = {}, {}
-  -- the hash's seq, counted here when the step makes the hash (written
-  -- with its fields: one HSET, issue 18), else by HINCRBY
-  local seq
+  local as, got, hv = {}, {}, 0
+  -- the hash's seq, counted here and written with its fields (one HSET,
+  -- issue 18), or by HINCRBY past 15 digits (exact there)
+  local seq, made
   -- p.fresh: open on one Redis, which made the conversation in this step
   -- and found neither its record nor its hash (r_exists())
   if p.fresh then
-    seq = 0
-  -- on one Redis too: an erasure takes the conversation's keys before its
-  -- routing record (another call), so a step in between, or after an
-  -- erasure that stopped half way (a supervisor joining, a rating), finds
-  -- the record and no hash; writing would make keys that never expire
-  elseif redis.call('EXISTS', k) == 0 then
-    if not p.c then
-      for _, it in ipairs(p.i or {}) do
-        if it.k == 'e' then got[a_id(it)] = {} end
+    seq, made = 0, true
+  else
+    -- one read: seq, and site for whether the hash is there (every
+    -- conversation's hash has both from open on); on a cluster v and as
+    local h = pre or redis.call('HMGET', k, 'seq', 'site', 'v', 'as')
+    -- on one Redis too: an erasure takes the conversation's keys before
+    -- its routing record (another call), so a step in between, or after
+    -- an erasure that stopped half way (a supervisor joining, a rating),
+    -- finds the record and no hash; writing would make keys that never
+    -- expire
+    if not h[1] and not h[2] then
+      if not p.c then
+        for _, it in ipairs(p.i or {}) do
+          if it.k == 'e' then got[a_id(it)] = {} end
+        end
+        return got, true
       end
-      return got, true
+      -- the step made the conversation (open): its hash starts here, seq
+      -- 0 before its first entry
+      seq, made = 0, true
+    else
+      if #(h[1] or '') <= 15 then seq = tonumber(h[1]) or 0 end
+      -- one Redis: in the step itself, nothing can have overtaken it
+      if two then
+        hv = tonumber(h[3]) or 0
+        if h[4] then as = cjson.decode(h[4]) end
+      end
     end
-    -- the step made the conversation (open): its hash starts here, seq 0
-    -- before its first entry
-    seq = 0
   end
-  -- one Redis: in the step itself, nothing can have overtaken it; a hash
-  -- made now has neither
-  local hv = 0
-  if two and not seq then
-    local h = redis.call('HMGET', k, 'v', 'as')
-    hv = tonumber(h[1]) or 0
-    if h[2] then as = cjson.decode(h[2]) end
-  end
+  local seq0 = seq
   local fresh = false
   for _, it in ipairs(p.i or {}) do
     if tonumber(it.v) > hv then
@@ -114,9 +122,10 @@ local function a_apply(conv, p, maxlen, pubs, two)
   end
   if tonumber(p.v) > hv then
     local set = {'v', n_str(tonumber(p.v))}
-    if seq then
+    if seq and (made or seq ~= seq0) then
       set[3], set[4] = 'seq', n_str(seq)
     end
+    seq0 = seq
     for f, x in pairs(p.f or {}) do
       set[#set + 1] = f
       set[#set + 1] = x
@@ -131,6 +140,9 @@ local function a_apply(conv, p, maxlen, pubs, two)
     if p.x then k_expire(conv, p.x)
     elseif #(p.j or {}) > 0 then k_follow(conv) end
   end
+  -- entries whose version was above the hash's come with p.v above it
+  -- too; their seq is written in any case
+  if seq ~= seq0 then redis.call('HSET', k, 'seq', n_str(seq)) end
   if two and fresh then
     while #as > 32 do table.remove(as, 1) end
     redis.call('HSET', k, 'as', cjson.encode(as))

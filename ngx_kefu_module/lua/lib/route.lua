@@ -30,7 +30,7 @@ local function r_init(site, ts, ids, grace, maxlen, sess, mode)
   R.skip, R.qev, R.vraw = {}, {}, {}
   R.me, R.mine = nil, {}
   R.one = mode ~= '2'
-  R.rec, R.ap, R.apo, R.out, R.rw = {}, {}, {}, {}, {}
+  R.rec, R.ap, R.apo, R.out, R.rw, R.ch = {}, {}, {}, {}, {}, {}
   R.sk = 'kefu:{s:' .. site .. '}:'
   for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end
 end
@@ -88,6 +88,17 @@ local function r_rec(conv)
   return r
 end
 
+-- on one Redis, what the step reads of a conversation's hash, once (issue
+-- 18): {seq, site, labels} (r_labels(), then a_apply()'s "pre"); dropped
+-- once its side is applied
+local function r_hash(conv)
+  local h = R.ch[conv]
+  if not h then
+    h = redis.call('HMGET', r_ck(conv), 'seq', 'site', 'labels')
+    R.ch[conv] = h
+  end
+  return h
+end
 -- is the conversation still there (its record; on one Redis its hash):
 -- one the step read or made is (its record is written at r_commit()), and
 -- on one Redis one EXISTS counts both keys
@@ -211,7 +222,8 @@ local function r_commit()
     if a.x and R.one then redis.call('EXPIRE', rk, a.x) end
     if R.one then
       a.v = v
-      local got, gone = a_apply(conv, a, R.maxlen, pubs, false)
+      local got, gone = a_apply(conv, a, R.maxlen, pubs, false, R.ch[conv])
+      R.ch[conv] = nil
       -- gone (erased): its events are dropped, as in two steps
       for _, it in ipairs(gone and {} or a.i) do
         if it.k == 'e' then
@@ -325,10 +337,9 @@ local function r_labels(who, t)
   -- a rule's labels are in the conversation's hash (label.lua): on one
   -- Redis read there, in a cluster the record's (label_put.lua)
   local r, l = R.rec[t.conv], nil
-  if not R.one and r and r._x then l = r._labels
-  else
-    l = redis.call('HGET', R.one and r_ck(t.conv) or r_rk(t.conv), 'labels')
-  end
+  if R.one then l = r_hash(t.conv)[3]
+  elseif r and r._x then l = r._labels
+  else l = redis.call('HGET', r_rk(t.conv), 'labels') end
   if not l then return t end
   local c = {}
   for k, v in pairs(t) do c[k] = v end
