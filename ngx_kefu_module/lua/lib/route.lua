@@ -39,17 +39,17 @@ local function r_ck(conv) return 'kefu:{c:' .. conv .. '}' end
 local function r_rk(conv) return R.sk .. 'r:' .. conv end
 -- the routing record's fields (the others of a step go to the hash only)
 local RF = {'state', 'agent', 'group', 'visitor', 'offline', 'created'}
-local RFS = {}
-for _, f in ipairs(RF) do RFS[f] = true end
--- what r_rec() reads: v and those; on a cluster also what the step then
+-- literal tables, not loops: every call runs this (issue 18: a loop that
+-- fills a table here cost a routing call as much as a Redis command)
+local RFS = {state = true, agent = true, group = true, visitor = true,
+             offline = true, created = true}
+-- what r_rec() reads: v and RF; on a cluster also what the step then
 -- reads of the record (r_commit() ap, r_labels() labels, r_preview()
 -- last), in the same HMGET (issue 18)
-local RFA, RFX = {'v'}, {'v'}
-for _, f in ipairs(RF) do
-  RFA[#RFA + 1] = f
-  RFX[#RFX + 1] = f
-end
-for _, f in ipairs({'ap', 'labels', 'last'}) do RFX[#RFX + 1] = f end
+local RFA = {'v', 'state', 'agent', 'group', 'visitor', 'offline',
+             'created'}
+local RFX = {'v', 'state', 'agent', 'group', 'visitor', 'offline',
+             'created', 'ap', 'labels', 'last'}
 -- a conversation's routing record (a table, cached for the step), nil
 -- when it is none of the site's.  One made before the record existed (an
 -- upgrade) gets it from its hash, on one Redis only (another slot).
