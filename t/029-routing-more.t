@@ -226,3 +226,94 @@ is($ack && $ack->{conv}, $conv, "the visitor's message goes to that conversation
 my $m = wait_for($a, sub { $_[0]{type} eq 'msg' && ($_[0]{cid} // '') eq 'after' });
 is($m && $m->{text}, 'still there?', 'and reaches its agent');
 is(redis('HGET', "kefu:{s:shop24}:a:dz$r", 'load'), 1, 'assigned once: the load counts one');
+
+
+
+=== TEST 7: a new conversation's open and route_new read and write each key once: the routing record one HSET (its version with it), the agent's hash one HMGET and one HSET, the conversation's hash one HSET in open and one HMGET and one HSET in route_new, no LTRIM, no ZRANK for one routed at once; an index's gone entries dropped by the adds of the sample, one in 4 by the clock (issue 18)
+--- ws
+# a script as the build makes it, run by hand with each redis.call logged
+# as "<COMMAND> <first key>": {its reply, the log}
+sub counted {
+    my ($name) = @_;
+    my $src = lua_script($name);
+    my $she = $src =~ s/^(#![^\n]*\n)// ? $1 : '';
+    return $she . "local __log = {}\n"
+        . "local redis = setmetatable({call = function(...)\n"
+        . "  local a = {...}\n"
+        . "  __log[#__log + 1] = a[1] .. ' ' .. tostring(a[2])\n"
+        . "  return redis.call(...)\n"
+        . "end}, {__index = redis})\n"
+        . "local function __main()\n$src\nend\n"
+        . "return {__main(), __log}\n";
+}
+# the commands on a key (a PUBLISH names a channel)
+sub on { my ($log, $key) = @_; join ' ', map { /^(?!PUBLISH)(\S+) \Q$key\E$/ ? $1 : () } @$log }
+my $cluster = $ENV{TEST_NGINX_REDIS_CLUSTER};
+my $g = uniq_group();
+my $r = int rand 1e6;
+my ($a) = agent("ct$r", groups => [$g], capacity => 5, status => 'online');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop24', group => $g);
+my $vk = "kefu:{s:shop24}:v:$vw->{id}";
+my $conv = '8' . (100000000 + $r);
+my $rk = "kefu:{s:shop24}:r:$conv";
+my $ak = "kefu:{s:shop24}:a:ct$r";
+# not a sample of the indexes' gone entries (ts % 4 != 0)
+my $now = int(time * 1000);
+$now++ while $now % 4 != 1;
+# a gone conversation's entry, the oldest of the visitor's index
+redis('ZADD', "$vk:convs", 1, "7$r");
+my @argv = ('shop24', "v:$vw->{id}", 'visitor', '', 'x', '1', $conv, $now,
+            '{"type":"msg","conv":"', '', '', '0', $g, 60, 1000, '-', '', 30000,
+            '', '', '0', '', '', '1', '', '1', $main::DG, 3600,
+            '0', '0', '0', $cluster ? '2' : '1');
+my ($o, $ol) = @{ redis('EVAL', counted('open'), 1, $vk, @argv) };
+is("$o->[0] $o->[1]", "0 $conv", 'open made the conversation');
+Test::More::diag("open: " . scalar(@$ol) . " commands: @$ol");
+is(on($ol, $rk), 'EXISTS HSET', 'open: its record checked and written once (with its version)');
+is(on($ol, "kefu:{c:$conv}"), $cluster ? '' : 'HSET',
+   'open: its hash made by one HSET (a cluster: by conv_apply)');
+is(on($ol, "kefu:{c:$conv}:assignments"), $cluster ? '' : 'RPUSH', 'no LTRIM of its assignments');
+is(on($ol, "$vk:convs"), 'ZADD ZCARD PEXPIRE', "the visitor's index: no look for gone entries out of the sample");
+ok(defined redis('ZSCORE', "$vk:convs", "7$r"), '... the gone entry still there');
+ok(redis('PTTL', "$vk:convs") > 0, '... and the index expires');
+# route_new, one ms later (not a sample either): to the agent at once
+$argv[3] = $conv;
+$argv[7] = $now + 1;
+$argv[16] = join ' ', map { 9000000 + $r * 10 + $_ } 1 .. 2;
+my ($n, $nl) = @{ redis('EVAL', counted('route_new'), 1, $vk, @argv) };
+Test::More::diag("route_new: " . scalar(@$nl) . " commands: @$nl");
+is($n->[0], 0, 'route_new routed it');
+my $an = $n->[1] && json_dec($n->[1]);
+is($an && "$an->{state} $an->{agent}{id}", "open ct$r", '... to the agent');
+is(on($nl, $ak), 'HMGET HSET', "the agent's hash read once and written once");
+is(on($nl, $rk), 'HMGET HSET', 'the record read once and written once (with its version)');
+is(on($nl, "kefu:{c:$conv}"), $cluster ? '' : 'HMGET HSET',
+   "its hash read once (seq, site, labels) and written once (a cluster: by conv_apply)");
+is(on($nl, "kefu:{s:shop24}:q:$g"), 'ZCARD', 'its queue only counted: no ZRANK for one never queued');
+is(on($nl, "$ak:convs"), 'ZADD ZCARD', "the agent's index: no look for gone entries out of the sample");
+is(scalar(grep { /^LTRIM / } @$nl), 0, 'no LTRIM');
+is(redis('HGET', $ak, 'load'), 1, 'the load counts it');
+is(redis('HGET', $rk, 'state') . ' ' . redis('HGET', $rk, 'agent') . ' ' . redis('HGET', $rk, 'v'),
+   "open ct$r 2", 'the record: open, its agent, version 2');
+ok(redis('ZSCORE', "kefu:{s:shop24}:f:$g", "ct$r") > 0, 'the agent stays free, its load in its score');
+# the conversation's side: on one Redis in the step; a cluster's by the
+# route sweep's replay, here (no worker ran conv_apply)
+my $st;
+for (1 .. 200) { $st = redis('HGET', "kefu:{c:$conv}", 'agent'); last if $st; sleep 0.05 }
+is($st, "ct$r", "its hash names the agent");
+is(redis('HGET', "kefu:{c:$conv}", 'seq'), 1, '... its seq counts the assignment entry');
+ok(wait_conv($a, $conv, state => 'open'), 'the agent is told');
+# a sample (ts % 4 == 0): the gone entry is dropped, the live ones kept
+my ($v2, $vw2) = kefu_connect(role => 'visitor', site => 'shop24', group => $g);
+my $vk2 = "kefu:{s:shop24}:v:$vw2->{id}";
+redis('ZADD', "$vk2:convs", 1, "6$r");
+redis('ZADD', "$vk2:convs", 2, $conv);
+my $conv2 = '8' . (100000000 + $r + 1);
+$argv[1] = "v:$vw2->{id}";
+$argv[3] = '';
+$argv[6] = $conv2;
+$argv[7] = $now + 3;
+my ($o2, $ol2) = @{ redis('EVAL', counted('open'), 1, $vk2, @argv) };
+is("$o2->[0] $o2->[1]", "0 $conv2", 'a second visitor: open made one');
+like(on($ol2, "$vk2:convs"), qr/^ZADD ZRANGE ZREM ZCARD/, "a sample: its index's oldest looked at, the gone one dropped");
+is(join(' ', @{ redis('ZRANGE', "$vk2:convs", 0, -1) }), "$conv $conv2", '... the live ones kept');

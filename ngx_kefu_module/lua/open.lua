@@ -66,7 +66,7 @@ r_new(conv, {state = state, group = group, visitor = vid, created = ts},
 -- conversation is its first, and route_new may run before its event_put
 if not R.one and ARGV[12] ~= '1' then
   local t = p_text(ARGV[9] .. conv .. ARGV[10] .. '0' .. ARGV[11])
-  if t and t ~= '' then redis.call('HSET', r_rk(conv), 'last', t) end
+  if t and t ~= '' then r_rw(conv, 'last', t) end
 end
 redis.call('HSET', ukey, 'open', conv)
 -- trimmed by the records: the new one's is made

@@ -31,48 +31,74 @@ end
 local function a_asg(conv, name, seq, ts, data)
   if not name or string.sub(name, 1, 5) ~= 'conv.' then return end
   local k = 'kefu:{c:' .. conv .. '}:assignments'
-  redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
-             ',"seq":' .. (seq ~= '' and seq or 'null') .. ',"ts":' ..
-             ts .. ',"data":' .. (data ~= '' and data or 'null') .. '}')
-  redis.call('LTRIM', k, -100, -1)
+  -- trimmed only when over its 100 (RPUSH says the length; issue 18)
+  if redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
+                ',"seq":' .. (seq ~= '' and seq or 'null') .. ',"ts":' ..
+                ts .. ',"data":' .. (data ~= '' and data or 'null') .. '}')
+     > 100 then
+    redis.call('LTRIM', k, -100, -1)
+  end
 end
-local function a_apply(conv, p, maxlen, pubs, two)
+-- pre: what the step read of the hash already (lib/route.lua, r_hash():
+-- {seq, site}), else read here
+local function a_apply(conv, p, maxlen, pubs, two, pre)
   local k = 'kefu:{c:' .. conv .. '}'
-  local as, got = {}, {}
-  -- on one Redis too: an erasure takes the conversation's keys before its
-  -- routing record (another call), so a step in between, or after an
-  -- erasure that stopped half way (a supervisor joining, a rating), finds
-  -- the record and no hash; writing would make keys that never expire
-  if redis.call('EXISTS', k) == 0 then
-    if not p.c then
-      for _, it in ipairs(p.i or {}) do
-        if it.k == 'e' then got[a_id(it)] = {} end
+  local as, got, hv = {}, {}, 0
+  -- the hash's seq, counted here and written with its fields (one HSET,
+  -- issue 18), or by HINCRBY past 15 digits (exact there)
+  local seq, made
+  -- p.fresh: open on one Redis, which made the conversation in this step
+  -- and found neither its record nor its hash (r_exists())
+  if p.fresh then
+    seq, made = 0, true
+  else
+    -- one read: seq, and site for whether the hash is there (every
+    -- conversation's hash has both from open on); on a cluster v and as
+    local h = pre or redis.call('HMGET', k, 'seq', 'site', 'v', 'as')
+    -- on one Redis too: an erasure takes the conversation's keys before
+    -- its routing record (another call), so a step in between, or after
+    -- an erasure that stopped half way (a supervisor joining, a rating),
+    -- finds the record and no hash; writing would make keys that never
+    -- expire
+    if not h[1] and not h[2] then
+      if not p.c then
+        for _, it in ipairs(p.i or {}) do
+          if it.k == 'e' then got[a_id(it)] = {} end
+        end
+        return got, true
       end
-      return got, true
+      -- the step made the conversation (open): its hash starts here, seq
+      -- 0 before its first entry
+      seq, made = 0, true
+    else
+      if #(h[1] or '') <= 15 then seq = tonumber(h[1]) or 0 end
+      -- one Redis: in the step itself, nothing can have overtaken it
+      if two then
+        hv = tonumber(h[3]) or 0
+        if h[4] then as = cjson.decode(h[4]) end
+      end
     end
-    -- the step made the conversation (open): its hash starts here, seq 0
-    -- before its first entry
-    redis.call('HSET', k, 'seq', 0)
   end
-  -- one Redis: in the step itself, nothing can have overtaken it
-  local hv = two and tonumber(redis.call('HGET', k, 'v')) or 0
-  if two then
-    local s = redis.call('HGET', k, 'as')
-    if s then as = cjson.decode(s) end
-  end
+  local seq0 = seq
   local fresh = false
   for _, it in ipairs(p.i or {}) do
     if tonumber(it.v) > hv then
       if it.k == 'e' then
-        local seq = n_str(redis.call('HINCRBY', k, 'seq', 1))
-        local j = a_json(it, seq)
-        redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, seq .. '-1',
+        local s
+        if seq then
+          seq = seq + 1
+          s = n_str(seq)
+        else
+          s = n_str(redis.call('HINCRBY', k, 'seq', 1))
+        end
+        local j = a_json(it, s)
+        redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',
                    'j', j, 'f', 'system', 'p', '0', 's', '-')
-        pubs[#pubs + 1] = {k, '-|0|' .. seq .. '|' .. j}
-        got[a_id(it)] = {seq, j}
+        pubs[#pubs + 1] = {k, '-|0|' .. s .. '|' .. j}
+        got[a_id(it)] = {s, j}
         if two then
-          as[#as + 1] = {a_id(it), seq}
-          a_asg(conv, it.ev, seq, it.ts, j)
+          as[#as + 1] = {a_id(it), s}
+          a_asg(conv, it.ev, s, it.ts, j)
         end
         fresh = true
       elseif two then
@@ -96,18 +122,27 @@ local function a_apply(conv, p, maxlen, pubs, two)
   end
   if tonumber(p.v) > hv then
     local set = {'v', n_str(tonumber(p.v))}
+    if seq and (made or seq ~= seq0) then
+      set[3], set[4] = 'seq', n_str(seq)
+    end
+    seq0 = seq
     for f, x in pairs(p.f or {}) do
       set[#set + 1] = f
       set[#set + 1] = x
     end
     redis.call('HSET', k, unpack(set))
-    for f in pairs(p.d or {}) do redis.call('HDEL', k, f) end
+    local del = {}
+    for f in pairs(p.d or {}) do del[#del + 1] = f end
+    if #del > 0 then redis.call('HDEL', k, unpack(del)) end
     for _, who in ipairs(p.j or {}) do
       redis.call('SADD', k .. ':joined', who)
     end
     if p.x then k_expire(conv, p.x)
     elseif #(p.j or {}) > 0 then k_follow(conv) end
   end
+  -- entries whose version was above the hash's come with p.v above it
+  -- too; their seq is written in any case
+  if seq ~= seq0 then redis.call('HSET', k, 'seq', n_str(seq)) end
   if two and fresh then
     while #as > 32 do table.remove(as, 1) end
     redis.call('HSET', k, 'as', cjson.encode(as))

@@ -48,10 +48,12 @@ local function kefu_event(site, name, conv, seq, ts, data)
     if string.sub(name, 1, 5) == 'conv.' and not K.noasg then
       local s = string.match(seq, '^%d+$') or 'null'
       local k = 'kefu:{c:' .. conv .. '}:assignments'
-      redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
-                 ',"seq":' .. s .. ',"ts":' .. t .. ',"data":' ..
-                 (data ~= '' and data or 'null') .. '}')
-      redis.call('LTRIM', k, -100, -1)
+      -- trimmed only when over its 100 (RPUSH says the length; issue 18)
+      if redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
+                    ',"seq":' .. s .. ',"ts":' .. t .. ',"data":' ..
+                    (data ~= '' and data or 'null') .. '}') > 100 then
+        redis.call('LTRIM', k, -100, -1)
+      end
     end
   end
 end

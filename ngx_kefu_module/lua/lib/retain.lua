@@ -4,7 +4,8 @@
 -- supervisor joining it) expires with it (k_follow).  A participant's
 -- index of conversations drops, each time it is added to, the oldest
 -- entries whose conversation has expired, and never holds more than
--- 10000 (k_trim).  A visitor's record, index and page trail are kept its
+-- 10000 (k_trim; routing's own, r_trim() in lib/route.lua, looks for the
+-- expired ones at a sample of the adds).  A visitor's record, index and page trail are kept its
 -- "ttl" (seconds, set by its hello) past its last activity (k_visitor;
 -- a visitor's messages call it once a minute at most: ngx_kefu_msg.c).
 local function k_keys(conv)

@@ -30,7 +30,7 @@ local function r_init(site, ts, ids, grace, maxlen, sess, mode)
   R.skip, R.qev, R.vraw = {}, {}, {}
   R.me, R.mine = nil, {}
   R.one = mode ~= '2'
-  R.rec, R.ap, R.apo, R.out = {}, {}, {}, {}
+  R.rec, R.ap, R.apo, R.out, R.rw, R.ch = {}, {}, {}, {}, {}, {}
   R.sk = 'kefu:{s:' .. site .. '}:'
   for i in string.gmatch(ids, '%d+') do R.ids[#R.ids + 1] = i end
 end
@@ -39,8 +39,17 @@ local function r_ck(conv) return 'kefu:{c:' .. conv .. '}' end
 local function r_rk(conv) return R.sk .. 'r:' .. conv end
 -- the routing record's fields (the others of a step go to the hash only)
 local RF = {'state', 'agent', 'group', 'visitor', 'offline', 'created'}
-local RFS = {}
-for _, f in ipairs(RF) do RFS[f] = true end
+-- literal tables, not loops: every call runs this (issue 18: a loop that
+-- fills a table here cost a routing call as much as a Redis command)
+local RFS = {state = true, agent = true, group = true, visitor = true,
+             offline = true, created = true}
+-- what r_rec() reads: v and RF; on a cluster also what the step then
+-- reads of the record (r_commit() ap, r_labels() labels, r_preview()
+-- last), in the same HMGET (issue 18)
+local RFA = {'v', 'state', 'agent', 'group', 'visitor', 'offline',
+             'created'}
+local RFX = {'v', 'state', 'agent', 'group', 'visitor', 'offline',
+             'created', 'ap', 'labels', 'last'}
 -- a conversation's routing record (a table, cached for the step), nil
 -- when it is none of the site's.  One made before the record existed (an
 -- upgrade) gets it from its hash, on one Redis only (another slot).
@@ -48,7 +57,7 @@ local function r_rec(conv)
   local r = R.rec[conv]
   if r ~= nil then return r or nil end
   local rk = r_rk(conv)
-  local h = redis.call('HMGET', rk, 'v', unpack(RF))
+  local h = redis.call('HMGET', rk, unpack(R.one and RFA or RFX))
   if not h[2] and R.one then
     local c = redis.call('HMGET', r_ck(conv), 'site', unpack(RF))
     if c[1] == R.site and c[2] then
@@ -71,19 +80,47 @@ local function r_rec(conv)
   end
   r = {v = tonumber(h[1]) or 0}
   for i, f in ipairs(RF) do r[f] = h[i + 1] or nil end
+  if not R.one then
+    local n = #RFA
+    r._x, r._ap, r._labels, r._last = true, h[n + 1], h[n + 2], h[n + 3]
+  end
   R.rec[conv] = r
   return r
 end
 
--- is the conversation still there (its record; on one Redis its hash)
-local function r_exists(conv)
-  return redis.call('EXISTS', r_rk(conv)) == 1
-         or (R.one and redis.call('EXISTS', r_ck(conv)) == 1)
+-- on one Redis, what the step reads of a conversation's hash, once (issue
+-- 18): {seq, site, labels} (r_labels(), then a_apply()'s "pre"); dropped
+-- once its side is applied
+local function r_hash(conv)
+  local h = R.ch[conv]
+  if not h then
+    h = redis.call('HMGET', r_ck(conv), 'seq', 'site', 'labels')
+    R.ch[conv] = h
+  end
+  return h
 end
--- k_trim() (lib/retain.lua) by the records: the site's slot only
+-- is the conversation still there (its record; on one Redis its hash):
+-- one the step read or made is (its record is written at r_commit()), and
+-- on one Redis one EXISTS counts both keys
+local function r_exists(conv)
+  if R.rec[conv] then return true end
+  if R.one then
+    return redis.call('EXISTS', r_rk(conv), r_ck(conv)) > 0
+  end
+  return redis.call('EXISTS', r_rk(conv)) == 1
+end
+-- k_trim() (lib/retain.lua) by the records: the site's slot only.  The
+-- entries of conversations gone are looked for by a sample of the adds,
+-- one in 4 by the clock, 6 of the oldest a time (up to 1.5 dropped an
+-- add, as many as the adds make in the end; issue 18: each add read 2);
+-- the bound on every add
 local function r_trim(z)
-  for _, c in ipairs(redis.call('ZRANGE', z, 0, 1)) do
-    if not r_exists(c) then redis.call('ZREM', z, c) end
+  if R.ts % 4 == 0 then
+    local gone = {}
+    for _, c in ipairs(redis.call('ZRANGE', z, 0, 5)) do
+      if not r_exists(c) then gone[#gone + 1] = c end
+    end
+    if #gone > 0 then redis.call('ZREM', z, unpack(gone)) end
   end
   local n = redis.call('ZCARD', z)
   if n > 10000 then redis.call('ZREMRANGEBYRANK', z, 0, n - 10001) end
@@ -98,40 +135,46 @@ local function r_ap(conv)
   end
   return a
 end
--- a new conversation (open.lua): its record (t) now, and its hash (the
--- fields h) as the first thing its side gets, made there (apply's "c")
-local function r_new(conv, t, h)
-  local set = {}
-  for f, x in pairs(t) do
-    set[#set + 1] = f
-    set[#set + 1] = x
+-- what the step writes of a conversation's record: kept (R.rw) and
+-- written once, with its version, by r_commit() (issue 18: a step wrote
+-- the record at each change, then again for "v")
+local function r_rw(conv, f, x)
+  local w = R.rw[conv]
+  if not w then
+    w = {f = {}, d = {}}
+    R.rw[conv] = w
   end
-  redis.call('HSET', r_rk(conv), unpack(set))
+  if x then w.f[f], w.d[f] = x, nil else w.f[f], w.d[f] = nil, true end
+end
+-- a new conversation (open.lua): its record (t; written at r_commit()),
+-- and its hash (the fields h) as the first thing its side gets, made
+-- there (apply's "c"); on one Redis its side knows the hash is not there
+-- (open checked: r_exists())
+local function r_new(conv, t, h)
+  for f, x in pairs(t) do r_rw(conv, f, x) end
   t.v = 0
   R.rec[conv] = t
   local a = r_ap(conv)
   a.c = 1
+  a.fresh = R.one or nil
   for f, x in pairs(h) do a.f[f] = x end
 end
 -- fields of a conversation: set (t), deleted (del, a list); the record's
--- own fields there too
+-- own fields there too (at r_commit())
 local function r_set(conv, t, del)
   local r, a = r_rec(conv), r_ap(conv)
-  local set = {}
   for f, x in pairs(t) do
     a.f[f], a.d[f] = x, nil
     if RFS[f] then
       r[f] = x
-      set[#set + 1] = f
-      set[#set + 1] = x
+      r_rw(conv, f, x)
     end
   end
-  if #set > 0 then redis.call('HSET', r_rk(conv), unpack(set)) end
   for _, f in ipairs(del or {}) do
     a.f[f], a.d[f] = nil, true
     if RFS[f] then
       r[f] = nil
-      redis.call('HDEL', r_rk(conv), f)
+      r_rw(conv, f, nil)
     end
   end
 end
@@ -141,6 +184,30 @@ local function r_event(conv, name, data)
   local a = r_ap(conv)
   a.i[#a.i + 1] = {k = 'v', ev = name, d = data, ts = R.tss}
 end
+-- The record's fields the step changed, its version (one more than the
+-- step read: nothing else writes it within the step) and, on a cluster,
+-- the side still to apply (ap) go in one HSET; a conversation whose
+-- record the step did not read or make gets its version by HINCRBY as
+-- before.  Returns the version.
+local function r_write(conv)
+  local rk, r, w = r_rk(conv), R.rec[conv], R.rw[conv] or {f = {}, d = {}}
+  R.rw[conv] = nil
+  local set, v = {}, nil
+  if r then
+    v = r.v + 1
+    r.v = v
+    set[1], set[2] = 'v', n_str(v)
+  end
+  for f, x in pairs(w.f) do
+    set[#set + 1] = f
+    set[#set + 1] = x
+  end
+  local del = {}
+  for f in pairs(w.d) do del[#del + 1] = f end
+  if #del > 0 then redis.call('HDEL', rk, unpack(del)) end
+  if not v then v = redis.call('HINCRBY', rk, 'v', 1) end
+  return v, set
+end
 -- the step's changes of each conversation: applied now on one Redis
 -- (with their events), else kept in the record and listed for the
 -- worker's second call and the sweep.  Returns the conversation
@@ -149,13 +216,14 @@ local function r_commit()
   local pubs = {}
   for _, conv in ipairs(R.apo) do
     local a, rk = R.ap[conv], r_rk(conv)
-    local v = redis.call('HINCRBY', rk, 'v', 1)
-    if R.rec[conv] then R.rec[conv].v = v end
+    local v, set = r_write(conv)
+    if R.one and #set > 0 then redis.call('HSET', rk, unpack(set)) end
     for _, it in ipairs(a.i) do it.v = v end
-    if a.x then redis.call('EXPIRE', rk, a.x) end
+    if a.x and R.one then redis.call('EXPIRE', rk, a.x) end
     if R.one then
       a.v = v
-      local got, gone = a_apply(conv, a, R.maxlen, pubs, false)
+      local got, gone = a_apply(conv, a, R.maxlen, pubs, false, R.ch[conv])
+      R.ch[conv] = nil
       -- gone (erased): its events are dropped, as in two steps
       for _, it in ipairs(gone and {} or a.i) do
         if it.k == 'e' then
@@ -166,7 +234,11 @@ local function r_commit()
         end
       end
     else
-      local p = redis.call('HGET', rk, 'ap')
+      -- its pending side as r_rec() read it; none for a record the step
+      -- made (open) or found missing
+      local r, p = R.rec[conv], nil
+      if r and r._x then p = r._ap
+      elseif r == nil then p = redis.call('HGET', rk, 'ap') end
       p = p and cjson.decode(p) or {f = {}, d = {}, i = {}, j = {}, n = {}}
       p.n = p.n or {}
       for f, x in pairs(a.f) do p.f[f], p.d[f] = x, nil end
@@ -178,7 +250,11 @@ local function r_commit()
       if a.c then p.c = 1 end
       p.v = v
       local s = cjson.encode(p)
-      redis.call('HSET', rk, 'ap', s)
+      set[#set + 1] = 'ap'
+      set[#set + 1] = s
+      if r then r._ap = s end
+      redis.call('HSET', rk, unpack(set))
+      if a.x then redis.call('EXPIRE', rk, a.x) end
       redis.call('ZADD', R.sk .. 'apply', 'NX', R.tss, conv)
       R.out[#R.out + 1] = conv
       R.out[#R.out + 1] = s
@@ -194,8 +270,12 @@ end
 -- JSON of a notice, with each visitor's place holder (r_visitor())
 -- replaced by that visitor's JSON as stored: attributes keep their
 -- numbers as the shop wrote them (cjson would cut them to 14 digits)
+-- (the pattern only where a place holder is: callgrind put gsub's scan of
+-- every notice at 6% of route_new's instructions; issue 18)
 local function r_json(t)
-  return (string.gsub(cjson.encode(t), '"@v:([^"]*)@"',
+  local j = cjson.encode(t)
+  if not string.find(j, '"@v:', 1, true) then return j end
+  return (string.gsub(j, '"@v:([^"]*)@"',
                       function(id) return R.vraw[id] or 'null' end))
 end
 local function r_raw(j, kind)
@@ -226,7 +306,10 @@ local function r_preview(conv)
   -- in a cluster the log is another slot: the record's "last", kept by
   -- event_put as each visitor-visible message's event is put
   if R.one == false then
-    local r = r_rec(conv)
+    local r, w = r_rec(conv), R.rw[conv]
+    -- open's, not written yet (r_commit())
+    if w and w.f.last then return w.f.last end
+    if r and r._x then return r._last or '' end
     return r and redis.call('HGET', r_rk(conv), 'last') or ''
   end
   local es = redis.call('XREVRANGE', 'kefu:{c:' .. conv .. '}:log', '+',
@@ -257,8 +340,10 @@ local function r_labels(who, t)
   end
   -- a rule's labels are in the conversation's hash (label.lua): on one
   -- Redis read there, in a cluster the record's (label_put.lua)
-  local l = redis.call('HGET', R.one and r_ck(t.conv) or r_rk(t.conv),
-                       'labels')
+  local r, l = R.rec[t.conv], nil
+  if R.one then l = r_hash(t.conv)[3]
+  elseif r and r._x then l = r._labels
+  else l = redis.call('HGET', r_rk(t.conv), 'labels') end
   if not l then return t end
   local c = {}
   for k, v in pairs(t) do c[k] = v end
@@ -279,8 +364,9 @@ local function r_notice(who, t, sess, flag)
     redis.call('PUBLISH', ch, m)
   end
 end
-local function r_agent(aid)
-  local n = redis.call('HGET', R.sk .. 'a:' .. aid, 'name')
+-- the agent's id and name (h: its hash as r_pick() read it, else read)
+local function r_agent(aid, h)
+  local n = h and h[8] or redis.call('HGET', R.sk .. 'a:' .. aid, 'name')
   if n and n ~= '' then return {id = aid, name = n} end
   return {id = aid}
 end
@@ -397,10 +483,12 @@ local function r_online(group)
   end
   return false
 end
-local function r_index(aid)
-  local h = redis.call('HMGET', R.sk .. 'a:' .. aid, 'state', 'conns',
-                       'load',
-                       'capacity', 'last', 'gone', 'groups')
+-- the agent's place in its groups' free sets (h: its hash as r_pick()
+-- read it and r_assign() changed it, else read)
+local A = {'state', 'conns', 'load', 'capacity', 'last', 'gone', 'groups',
+           'name'}
+local function r_index(aid, h)
+  h = h or redis.call('HMGET', R.sk .. 'a:' .. aid, unpack(A, 1, 7))
   local load = tonumber(h[3]) or 0
   local free = r_avail(h) and load < (tonumber(h[4]) or 0)
   local score = load * 137438953472
@@ -421,8 +509,8 @@ local function r_pick(group, exclude)
     if aid == exclude then aid = c[2] end
     if not aid then return nil end
     local ak = R.sk .. 'a:' .. aid
-    local h = redis.call('HMGET', ak, 'state', 'conns',
-                         'load', 'capacity', 'last', 'gone')
+    -- all of the hash that r_assign() then needs: read once (issue 18)
+    local h = redis.call('HMGET', ak, unpack(A))
     if (tonumber(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0
     then
       -- a count no connection holds (kept before connections were
@@ -432,7 +520,7 @@ local function r_pick(group, exclude)
       redis.call('ZADD', R.sk .. 'grace', 0, aid)
     end
     if r_avail(h) and (tonumber(h[3]) or 0) < (tonumber(h[4]) or 0) then
-      return aid
+      return aid, h
     end
     redis.call('ZREM', f, aid)
   end
@@ -457,22 +545,29 @@ local function r_release(aid, conv)
   end
   r_index(aid)
 end
-local function r_assign(conv, aid, event, text, by, vsess, asess, evname)
+-- ah: the agent's hash as r_pick() read it (nothing wrote it since), else
+-- read here; nq: the conversation is in no queue (route_new's, routed
+-- at once), else taken out of its group's
+local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
+                        ah, nq)
   local r = r_rec(conv)
   local h = {r.state, r.group, r.visitor}
   if h[1] == 'queued' then
-    r_dequeue(h[2], conv)
+    if not nq then r_dequeue(h[2], conv) end
     r_count('queued', 'open')
   end
   r_set(conv, {state = 'open', agent = aid, assigned = R.tss})
   local ak = R.sk .. 'a:' .. aid
-  local load = redis.call('HINCRBY', ak, 'load', 1)
-  redis.call('HSET', ak, 'last', R.tss)
+  ah = ah or redis.call('HMGET', ak, unpack(A))
+  -- the load counted from the read: one HSET with "last" (issue 18)
+  local load = (tonumber(ah[3]) or 0) + 1
+  ah[3], ah[5] = n_str(load), R.tss
+  redis.call('HSET', ak, 'load', ah[3], 'last', R.tss)
   redis.call('SADD', ak .. ':open', conv)
   redis.call('ZADD', ak .. ':convs', R.ts, conv)
   r_trim(ak .. ':convs')
-  r_index(aid)
-  local a = r_agent(aid)
+  r_index(aid, ah)
+  local a = r_agent(aid, ah)
   r_entry(conv, {event = event, agent = a, by = by,
       text = text or ('conversation assigned to ' .. (a.name or aid))},
       evname or 'conv.assigned')
@@ -505,10 +600,10 @@ local function r_drain(group, exclude)
   while true do
     local head = r_head(group)
     if not head then return end
-    local aid = r_pick(group, exclude)
+    local aid, ah = r_pick(group, exclude)
     if not aid then return end
     if r_left() < 1 then R.more[group] = 1 return end
-    r_assign(head, aid, 'assigned', nil, nil, '-', '-')
+    r_assign(head, aid, 'assigned', nil, nil, '-', '-', nil, ah)
   end
 end
 local function r_groups(aid)
@@ -525,23 +620,25 @@ local function r_drain_agent(aid)
       if h and (not bs or s < bs) then bi, bs, bh = i, s, h end
     end
     if not bi then return end
-    local aid2 = r_pick(left[bi])
+    local aid2, ah = r_pick(left[bi])
     if not aid2 then
       table.remove(left, bi)
     elseif r_left() < 1 then
       R.more[left[bi]] = 1
       return
     else
-      r_assign(bh, aid2, 'assigned', nil, nil, '-', '-')
+      r_assign(bh, aid2, 'assigned', nil, nil, '-', '-', nil, ah)
     end
   end
 end
 local function r_route(conv, group, vsess)
   local q = R.sk .. 'q:' .. group
   if redis.call('ZCARD', q) == 0 then
-    local aid = r_pick(group)
+    local aid, ah = r_pick(group)
     if aid then
-      return (r_assign(conv, aid, 'assigned', nil, nil, vsess, '-'))
+      -- the conversation is in no queue yet: no ZRANK to take it out
+      return (r_assign(conv, aid, 'assigned', nil, nil, vsess, '-', nil,
+                       ah, true))
     end
   end
   local pos = r_enqueue(conv, group, R.ts)

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""What a new conversation's routing scripts cost Redis, in instructions.
+
+    scripts/lua-cost.py [N] [GENERATED.c ...]
+
+Starts a Redis of its own under valgrind (callgrind), loads every script
+of each generated ngx_kefu_lua.c given (default: the build's,
+build/nginx-dev/objs/addon/kefu_lua/ngx_kefu_lua.c) as a worker does,
+makes 20 agents online (capacity 1000, one group) and N visitors (default
+300), then runs N `open` calls and N `route_new` calls (each conversation
+assigned at once), and prints the instructions Redis executed per call of
+each (callgrind's Ir, the call's parsing and reply included) and the Redis
+commands the scripts ran per conversation.  Unlike time, instruction
+counts do not depend on what else runs on the machine: two versions can be
+compared on a busy one (issue 18).  Give two .c files (e.g. one of main's
+build) to compare them; each is run after a SCRIPT FLUSH.  Needs valgrind
+and redis-server.
+"""
+import ast
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def enc(*a):
+    out = [b'*%d\r\n' % len(a)]
+    for x in a:
+        x = x if isinstance(x, bytes) else str(x).encode()
+        out.append(b'$%d\r\n%s\r\n' % (len(x), x))
+    return b''.join(out)
+
+
+class Redis:
+    def __init__(self, port):
+        self.s = socket.create_connection(('127.0.0.1', port))
+        self.f = self.s.makefile('rb')
+
+    def read(self):
+        line = self.f.readline()
+        t, r = line[:1], line[1:-2]
+        if t in (b'+', b':'):
+            return r
+        if t == b'-':
+            return Exception(r.decode())
+        if t == b'$':
+            n = int(r)
+            return None if n < 0 else self.f.read(n + 2)[:-2]
+        if t == b'*':
+            n = int(r)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise RuntimeError('redis: unexpected reply %r' % line)
+
+    def pipe(self, cmds):
+        self.s.sendall(b''.join(enc(*c) for c in cmds))
+        out = [self.read() for _ in cmds]
+        for x in out:
+            if isinstance(x, Exception):
+                raise x
+        return out
+
+    def __call__(self, *a):
+        return self.pipe([a])[0]
+
+
+def scripts(path):
+    src = open(path).read()
+    out = {}
+    for m in re.finditer(r'ngx_kefu_script_t\s+ngx_kefu_script_(\w+) = '
+                         r'\{ ngx_string\((.*?)\), \{ 0 \} \};', src, re.S):
+        parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
+        out[m.group(1)] = ''.join(ast.literal_eval('"' + p + '"')
+                                  for p in parts)
+    return out
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def main():
+    args = sys.argv[1:]
+    n = int(args.pop(0)) if args and args[0].isdigit() else 300
+    files = args or [os.path.join(
+        ROOT, 'build/nginx-dev/objs/addon/kefu_lua/ngx_kefu_lua.c')]
+    for t in ('valgrind', 'callgrind_control', 'redis-server'):
+        if not shutil.which(t):
+            sys.exit('lua-cost: %s is needed' % t)
+    tmp = tempfile.mkdtemp(prefix='kefu-lua-cost.')
+    port = free_port()
+    vg = subprocess.Popen(
+        ['valgrind', '--tool=callgrind',
+         '--callgrind-out-file=%s/cg.%%p' % tmp, 'redis-server',
+         '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+         '--appendonly', 'no', '--dir', tmp],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                r = Redis(port)
+                r('PING')
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit('lua-cost: Redis under valgrind did not start')
+        pid = str(vg.pid)
+
+        def dump():
+            before = set(glob.glob(tmp + '/cg.*'))
+            subprocess.run(['callgrind_control', '-d', pid],
+                           capture_output=True)
+            new = sorted(set(glob.glob(tmp + '/cg.*')) - before,
+                         key=os.path.getmtime)
+            for line in open(new[-1]):
+                if line.startswith(('summary:', 'totals:')):
+                    return int(line.split()[1])
+            return 0
+
+        print('lua-cost: %d new conversations, 20 agents, one Redis under '
+              'callgrind; load %s' % (n, ' '.join(
+                  open('/proc/loadavg').read().split()[:3])))
+        for path in files:
+            run(r, n, path, pid, dump)
+    finally:
+        vg.terminate()
+        vg.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(r, n, path, pid, dump):
+    sc = scripts(path)
+    r('FLUSHALL')
+    r('SCRIPT', 'FLUSH')
+    sha = {k: r('SCRIPT', 'LOAD', v).decode() for k, v in sc.items()}
+    now = int(time.time() * 1000)
+    setup = []
+    for i in range(20):
+        ak = 'kefu:{s:cost}:a:a%d' % i
+        setup += [('HSET', ak, 'state', 'online', 'conns', 1, 'load', 0,
+                   'capacity', 1000, 'last', now - i, 'gone', 0,
+                   'groups', '["g"]', 'name', 'Agent %d' % i),
+                  ('SADD', ak + ':c', 'tok|s%d' % i),
+                  ('SADD', 'kefu:{s:cost}:g:g', 'a%d' % i),
+                  ('ZADD', 'kefu:{s:cost}:f:g', i, 'a%d' % i)]
+    for j in range(n):
+        vk = 'kefu:{s:cost}:v:v%d' % j
+        setup += [('HSET', vk, 'ttl', 2592000, 'name', ''),
+                  ('EXPIRE', vk, 2592000)]
+    for k in range(0, len(setup), 1000):
+        r.pipe(setup[k:k + 1000])
+    r('CONFIG', 'RESETSTAT')
+    base = 4000000000000000 + int(time.time()) % 100000 * 1000000
+    ir = {}
+    for phase in ('open', 'route_new'):
+        subprocess.run(['callgrind_control', '-z', pid], capture_output=True)
+        for k in range(0, n, 50):
+            cmds = []
+            for j in range(k, min(n, k + 50)):
+                conv = str(base + j)
+                # four conversations a ms, as a burst would
+                a = ['cost', 'v:v%d' % j, 'visitor', '', 'c%d' % j, '1', conv,
+                     str(now + 1000 + j // 4), '{"type":"msg","conv":"', '',
+                     '', '0', 'g', '60', '10000', 's%d' % j, '', '30000', '',
+                     '', '0', '', '', '1', '', '1', 'g', '3600', '0', '0',
+                     '0', '1']
+                if phase == 'route_new':
+                    a[3] = conv
+                    a[16] = '%d %d' % (base * 10 + 2 * j, base * 10 + 2 * j + 1)
+                cmds.append(('EVALSHA', sha[phase], 1,
+                             'kefu:{s:cost}:v:v%d' % j, *a))
+            r.pipe(cmds)
+        ir[phase] = dump() / n
+    st = r('INFO', 'commandstats').decode()
+    inner = sum(int(c) for name, c in re.findall(r'cmdstat_(\w+):calls=(\d+)',
+                                                  st)
+                if name not in ('evalsha', 'config', 'info', 'script'))
+    opened = int(r('HGET', 'kefu:{s:cost}:counts', 'open') or 0)
+    print('%s: open %.0f, route_new %.0f instructions a call; %.1f Redis '
+          'commands a conversation; %d of %d assigned'
+          % (path, ir['open'], ir['route_new'], inner / n, opened, n))
+
+
+if __name__ == '__main__':
+    main()
