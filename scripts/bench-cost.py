@@ -130,14 +130,6 @@ def capture(port, outdir, seconds):
         f.write('%.6f\n' % saved)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def replay_one(cap, cmds, scripts, work):
     """a Redis from the capture's dump, append-only as the bench's, the
     commands sent under callgrind: the instructions counted"""
@@ -145,7 +137,7 @@ def replay_one(cap, cmds, scripts, work):
     with open(os.path.join(cap, 'dump.rdb'), 'rb') as i, \
             open(os.path.join(work, 'dump.rdb'), 'wb') as o:
         o.write(i.read())
-    port = free_port()
+    port = kefu_lua.free_port()
     vg = subprocess.Popen(
         ['valgrind', '--tool=callgrind', '--collect-atstart=no',
          '--toggle-collect=evalShaCommand',

@@ -16,7 +16,6 @@ compared on a busy one (issue 18).  Give two .c files (e.g. one of main's
 build) to compare them; each is run after a SCRIPT FLUSH.  Needs valgrind
 and redis-server.
 """
-import ast
 import glob
 import os
 import re
@@ -28,14 +27,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def enc(*a):
-    out = [b'*%d\r\n' % len(a)]
-    for x in a:
-        x = x if isinstance(x, bytes) else str(x).encode()
-        out.append(b'$%d\r\n%s\r\n' % (len(x), x))
-    return b''.join(out)
+sys.path.insert(0, os.path.join(ROOT, 'scripts', 'lib'))
+import kefu_lua  # noqa: E402
 
 
 class Redis:
@@ -59,7 +52,7 @@ class Redis:
         raise RuntimeError('redis: unexpected reply %r' % line)
 
     def pipe(self, cmds):
-        self.s.sendall(b''.join(enc(*c) for c in cmds))
+        self.s.sendall(b''.join(kefu_lua.enc(*c) for c in cmds))
         out = [self.read() for _ in cmds]
         for x in out:
             if isinstance(x, Exception):
@@ -68,25 +61,6 @@ class Redis:
 
     def __call__(self, *a):
         return self.pipe([a])[0]
-
-
-def scripts(path):
-    src = open(path).read()
-    out = {}
-    for m in re.finditer(r'ngx_kefu_script_t\s+ngx_kefu_script_(\w+) = '
-                         r'\{ ngx_string\((.*?)\), \{ 0 \} \};', src, re.S):
-        parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
-        out[m.group(1)] = ''.join(ast.literal_eval('"' + p + '"')
-                                  for p in parts)
-    return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def main():
@@ -98,7 +72,7 @@ def main():
         if not shutil.which(t):
             sys.exit('lua-cost: %s is needed' % t)
     tmp = tempfile.mkdtemp(prefix='kefu-lua-cost.')
-    port = free_port()
+    port = kefu_lua.free_port()
     vg = subprocess.Popen(
         ['valgrind', '--tool=callgrind',
          '--callgrind-out-file=%s/cg.%%p' % tmp, 'redis-server',
@@ -140,7 +114,7 @@ def main():
 
 
 def run(r, n, path, pid, dump):
-    sc = scripts(path)
+    sc = kefu_lua.scripts_of_c(path)
     r('FLUSHALL')
     r('SCRIPT', 'FLUSH')
     sha = {k: r('SCRIPT', 'LOAD', v).decode() for k, v in sc.items()}

@@ -5,6 +5,7 @@ scripts/lua-cost.py)."""
 import ast
 import os
 import re
+import socket
 import subprocess
 import tempfile
 
@@ -38,3 +39,12 @@ def enc(*a):
         x = x if isinstance(x, bytes) else str(x).encode()
         out.append(b'$%d\r\n%s\r\n' % (len(x), x))
     return b''.join(out)
+
+
+def free_port():
+    """a port on 127.0.0.1 free now"""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
