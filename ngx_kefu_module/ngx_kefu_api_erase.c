@@ -57,6 +57,13 @@
 /* an erasure's rounds over the visitor's index before it gives up */
 #define NGX_KEFU_ERASE_ROUNDS   4
 
+/*
+ * how long an erased conversation stays in the site's erased set, which
+ * a late event_put reads (lua/erase_mark.lua): a worker retries a failed
+ * one for about a minute (ngx_kefu_msg_event.c), this is well past it
+ */
+#define NGX_KEFU_ERASE_KEEP     3600
+
 
 typedef struct {
     ngx_str_t                    key;         /* none for FILE */
@@ -71,7 +78,7 @@ typedef struct {
 #define NGX_KEFU_ERASE_COUNT  3   /* the site's count of closed ones */
 #define NGX_KEFU_ERASE_HIT    4   /* DEL of search hits */
 #define NGX_KEFU_ERASE_REC    5   /* DEL key: its routing record */
-#define NGX_KEFU_ERASE_MARK   6   /* HDEL key conv: its events' mark */
+#define NGX_KEFU_ERASE_MARK   6   /* erase_mark: its events' mark */
 
 
 typedef struct {
@@ -143,6 +150,8 @@ static ngx_int_t ngx_kefu_erase_step(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_step_file(ngx_http_request_t *r,
     ngx_kefu_api_t *api, ngx_kefu_erase_step_t *s);
+static ngx_int_t ngx_kefu_erase_step_mark(ngx_http_request_t *r,
+    ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_step_hits(ngx_http_request_t *r,
     ngx_kefu_api_t *api);
 static ngx_int_t ngx_kefu_erase_step_dels(ngx_http_request_t *r,
@@ -1038,7 +1047,10 @@ ngx_kefu_erase_refs_dedup(ngx_http_request_t *r, ngx_kefu_api_t *api,
  * which names the visitor, the site's list and, with kefu_redis cluster,
  * the mark of its messages' events (kefu:{s:<site>}:ev, event_put.lua:
  * the retention sweep drops a gone conversation's, but only of those
- * still in the site's list) only for the visitor's own.
+ * still in the site's list) only for the visitor's own.  The mark goes
+ * before the site's list does, and in the same step the conversation
+ * goes into the site's erased set (erase_mark): an event_put that comes
+ * after would otherwise list it again, with its mark, for good.
  */
 
 static ngx_int_t
@@ -1134,8 +1146,7 @@ ngx_kefu_erase_step(ngx_http_request_t *r, ngx_kefu_api_t *api)
         break;
 
     case NGX_KEFU_ERASE_MARK:
-        ngx_kefu_redis_args(&a, ngx_kefu_word("HDEL"), &s->key, &s->arg);
-        break;
+        return ngx_kefu_erase_step_mark(r, api);
 
     case NGX_KEFU_ERASE_COUNT:
         /* it was counted as closed: erase_conv erases closed ones only */
@@ -1174,6 +1185,31 @@ ngx_kefu_erase_step_file(ngx_http_request_t *r, ngx_kefu_api_t *api,
     }
 
     return ngx_kefu_api_eval_call(r, &ngx_kefu_script_erase_file, &call,
+                                  ngx_kefu_erase_step_done);
+}
+
+
+/*
+ * its events' mark goes, and it goes into the site's erased set, in one
+ * step: an event_put later than this puts nothing of it back
+ */
+
+static ngx_int_t
+ngx_kefu_erase_step_mark(ngx_http_request_t *r, ngx_kefu_api_t *api)
+{
+    ngx_kefu_call_t     call;
+    ngx_kefu_erase_t   *e;
+
+    e = api->data;
+
+    if (ngx_kefu_erase_mark_args(&call, &api->site->name, &e->conv,
+                                 ngx_time(), NGX_KEFU_ERASE_KEEP)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_kefu_api_eval_call(r, &ngx_kefu_script_erase_mark, &call,
                                   ngx_kefu_erase_step_done);
 }
 

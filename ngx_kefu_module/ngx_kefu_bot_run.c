@@ -509,10 +509,28 @@ ngx_kefu_bot_posted(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 1
-        || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[0]->integer < 0)
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "kefu: a rule's entry was not stored");
+                      "kefu: a rule's entry was not stored%s%s",
+                      reply && reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                      reply && reply->type == REDIS_REPLY_ERROR
+                      ? reply->str : "");
+
+    } else if (reply->element[0]->integer == -4) {
+        /*
+         * closed between the action and its entry (an agent's or the
+         * API's close right after the message that fired it): the entry
+         * is not written into a closed conversation, as with a worker
+         * that died there (docs/automation.md); nothing to warn about
+         */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "kefu: a rule's entry was not stored: its "
+                      "conversation was closed meanwhile");
+
+    } else if (reply->element[0]->integer < 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: a rule's entry was not stored (%L)",
+                      (int64_t) reply->element[0]->integer);
     }
 }

@@ -1079,7 +1079,8 @@ ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p)
 
 
 /*
- * KEYS: the site's marks, its stream, its convs index; then per message
+ * KEYS: the site's marks, its stream, its convs index, its erased
+ * conversations (erase_mark's); then per message
  * the visitor's record (a visitor kept alive), the file's references (a
  * file), the routing record (a message that is not a duplicate's check
  * nor a note: the queue's preview).  ARGV: site, then per message conv, prev, visitor ttl, file, seq,
@@ -1133,6 +1134,7 @@ ngx_kefu_event_put_keys(ngx_kefu_event_put_call_t *c, ngx_str_t *site,
     ngx_kefu_ep_key("kefu:{s:%V}:ev", site);
     ngx_kefu_ep_key("kefu:{s:%V}:events", site);
     ngx_kefu_ep_key("kefu:{s:%V}:convs", site);
+    ngx_kefu_ep_key("kefu:{s:%V}:erased", site);
 
     for (i = 0; i < n; i++) {
         if (e[i].visitor.len) {
@@ -1315,6 +1317,23 @@ ngx_kefu_erase_file_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *sha,
     ngx_kefu_call_key(c, 's', site, ":files");
     ngx_kefu_call_str(c, conv);
     ngx_kefu_call_str(c, sha);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/* KEYS: the site's marks, its erased conversations; ARGV: conv, now, keep */
+
+ngx_int_t
+ngx_kefu_erase_mark_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
+    time_t now, time_t keep)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, ":ev");
+    ngx_kefu_call_key(c, 's', site, ":erased");
+    ngx_kefu_call_str(c, conv);
+    ngx_kefu_call_int(c, (int64_t) now);
+    ngx_kefu_call_int(c, (int64_t) keep);
 
     return ngx_kefu_call_done(c);
 }

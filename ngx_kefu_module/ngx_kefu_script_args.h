@@ -312,7 +312,7 @@ u_char *ngx_kefu_msg_args_copy(ngx_kefu_msg_args_t *a, u_char *p);
  */
 
 #define NGX_KEFU_EVENT_PUT_MAX   32   /* messages a call puts */
-#define NGX_KEFU_EVENT_PUT_KEYS  (3 + 3 * NGX_KEFU_EVENT_PUT_MAX)
+#define NGX_KEFU_EVENT_PUT_KEYS  (4 + 3 * NGX_KEFU_EVENT_PUT_MAX)
 #define NGX_KEFU_EVENT_PUT_ARGS  (NGX_KEFU_EVENT_PUT_KEYS + 1             \
                                   + 8 * NGX_KEFU_EVENT_PUT_MAX)
 
@@ -363,6 +363,10 @@ ngx_int_t ngx_kefu_conv_keys_args(ngx_kefu_call_t *c, ngx_str_t *conv,
     ngx_str_t *site, ngx_str_t *visitor);
 ngx_int_t ngx_kefu_erase_file_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *sha, ngx_str_t *conv);
+
+/* lua/erase_mark.lua: conv erased at now (seconds), kept keep seconds */
+ngx_int_t ngx_kefu_erase_mark_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, time_t now, time_t keep);
 
 
 /*

@@ -67,10 +67,18 @@ for my $ws (@{ $by{$survivor} }) {
     $ws->send_json({type => 'ping', id => 'alive'});
     is($ws->recv_type('pong')->{id}, 'alive', "the other worker's clients are not disturbed");
 }
-my ($new) = kefu_connect(role => 'visitor', site => 'shop42', port => $ENV{TEST_NGINX_REUSEPORT_PORT});
+my ($new, $hw) = kefu_connect(role => 'visitor', site => 'shop42', port => $ENV{TEST_NGINX_REUSEPORT_PORT});
 # the replacement may still be bringing its Redis links up (on a cluster,
-# a link a master and its id node): unavailable is sent again, as a
-# client does, until the ack
+# a link a master and its id node): what was answered unavailable is sent
+# again, as a client does, the hello until the welcome (the connection
+# stays open), then the message until the ack
+for (1 .. 100) {
+    last unless $hw && ($hw->{code} // '') eq 'unavailable';
+    sleep 0.1;
+    $new->send_json({type => 'hello', role => 'visitor', site => 'shop42'});
+    $hw = $new->wait_for(sub { $_[0]{type} eq 'welcome' || $_[0]{type} eq 'error' });
+}
+is($hw && $hw->{type}, 'welcome', "the replacement's hello is answered");
 my $got;
 for (1 .. 100) {
     $new->send_json({type => 'msg', cid => 'c1', text => 'after the crash'});

@@ -427,6 +427,48 @@ is(redis('EXISTS', $fk), 0, 'and its references');
 # lua/event_put.lua as the worker calls it for that message (no seq: the
 # file's part alone; the file's reference is kept in every case)
 my $now = int(time * 1000);
-redis('EVAL', lua_script('event_put'), 4, 'kefu:{s:shop1}:ev', 'kefu:{s:shop1}:events',
-      'kefu:{s:shop1}:convs', $fk, 'shop1', $conv, 0, '', $sha, '', 'msg', $now, '{}');
+redis('EVAL', lua_script('event_put'), 5, 'kefu:{s:shop1}:ev', 'kefu:{s:shop1}:events',
+      'kefu:{s:shop1}:convs', 'kefu:{s:shop1}:erased', $fk, 'shop1', $conv, 0, '', $sha, '', 'msg', $now, '{}');
 is(redis('EXISTS', $fk), 0, 'a late event_put makes no references of the file again');
+
+
+
+=== TEST 9: the events of a conversation's messages put after its erasure (event_put late, a worker's retry): nothing of it comes back, not its place in the site's list, its mark, the visitor's record nor an event
+--- ws
+my $g = uniq_group('eq');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+my $id = $w->{id};
+$v->send_json({type => 'msg', cid => 'q1', text => 'soon gone'});
+my $ack = wait_for($v, sub { $_[0]{type} eq 'ack' }) or die "no ack\n";
+my $conv = $ack->{conv};
+# with kefu_redis cluster the site's list gets it with the message's event
+my $listed;
+for (1 .. 100) { last if $listed = defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $conv); select undef, undef, undef, 0.05 }
+ok($listed, "the conversation is in the site's list");
+my ($st, $j) = api(DELETE => "/kefu/api/sites/shop1/visitors/$id");
+is($st, 200, 'erased');
+is($j->{convs}, 1, 'its conversation');
+my $vk = "kefu:{s:shop1}:v:$id";
+is(redis('EXISTS', $vk), 0, "the visitor's record went");
+ok(!defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $conv), "the conversation left the site's list");
+my $ttl = redis('TTL', 'kefu:{s:shop1}:erased');
+ok($ttl > 0 && $ttl <= 3600, "the site's erased set expires within the hour ($ttl s)");
+my $last = redis('XREVRANGE', 'kefu:{s:shop1}:events', '+', '-', 'COUNT', 1)->[0][0];
+# lua/event_put.lua as a worker's retry would call it for two messages of
+# the conversation: the first (the visitor's record kept alive, its
+# routing record's preview), and one after it (prev 1: a mark behind it
+# would ask for a heal)
+my $now = int(time * 1000);
+my $entry = sub { qq({"type":"msg","from":"v:$id","conv":"$conv","id":"$_[0]","seq":$_[0],"text":"late $_[0]","ts":$now}) };
+my $r = redis('EVAL', lua_script('event_put'), 7, 'kefu:{s:shop1}:ev', 'kefu:{s:shop1}:events',
+              'kefu:{s:shop1}:convs', 'kefu:{s:shop1}:erased', $vk, "kefu:{s:shop1}:r:$conv",
+              "kefu:{s:shop1}:r:$conv",
+              'shop1', $conv, 0, 86400, '', 1, 'msg', $now, $entry->(1),
+              $conv, 1, '', '', 2, 'msg', $now, $entry->(2));
+is_deeply($r, [], 'no heal is asked for it');
+ok(!defined redis('ZSCORE', 'kefu:{s:shop1}:convs', $conv), "it is not in the site's list again");
+is(redis('HEXISTS', 'kefu:{s:shop1}:ev', $conv), 0, 'nor has it a mark');
+is(redis('EXISTS', $vk), 0, "nor is the visitor's record made again");
+is(redis('EXISTS', "kefu:{s:shop1}:r:$conv"), 0, 'nor its routing record');
+my $es = redis('XRANGE', 'kefu:{s:shop1}:events', "($last", '+');
+is_deeply([grep { my %f = @{ $_->[1] }; $f{conv} eq $conv } @$es], [], 'no event of it is put');
