@@ -82,6 +82,7 @@ static void ngx_kefu_msg_open_applied(void *data);
 static void ngx_kefu_msg_route_applied(void *data);
 static ngx_int_t ngx_kefu_msg_open(ngx_kefu_msg_ctx_t *ctx);
 static ngx_str_t ngx_kefu_msg_visitor_conv(ngx_kefu_ws_t *ws);
+static ngx_int_t ngx_kefu_msg_room(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req);
 static void ngx_kefu_msg_reply_error(ngx_kefu_msg_ctx_t *ctx);
 static char *ngx_kefu_msg_greeting(ngx_kefu_ws_t *ws, int64_t ts);
 static char *ngx_kefu_msg_tail(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req,
@@ -129,17 +130,15 @@ ngx_kefu_msg_refused(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 void
 ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
 {
-    char                  *tail, *greeting;
-    u_char                 who[NGX_KEFU_WHO_LEN];
-    u_char                 session[16];
-    json_t                *att;
-    int64_t                ts;
-    const char            *cid;
-    ngx_kefu_msg_ctx_t    *ctx;
-    ngx_kefu_msg_args_t    args;
-    ngx_kefu_main_conf_t  *kmcf;
+    char                 *tail, *greeting;
+    u_char                who[NGX_KEFU_WHO_LEN];
+    u_char                session[16];
+    json_t               *att;
+    int64_t               ts;
+    const char           *cid;
+    ngx_kefu_msg_ctx_t   *ctx;
+    ngx_kefu_msg_args_t   args;
 
-    kmcf = ws->main_conf;
     cid = req->cid;
     att = NULL;
 
@@ -150,7 +149,7 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         }
     }
 
-    if (!ngx_kefu_redis_ready(kmcf->redis)) {
+    if (ngx_kefu_msg_room(ws, req) != NGX_OK) {
         json_decref(att);
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
                            "retry with the same cid", cid);
@@ -197,6 +196,44 @@ ngx_kefu_msg(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
         ngx_kefu_app_error(ws, "unavailable", "storage is unavailable, "
                            "retry with the same cid", cid);
     }
+}
+
+
+/*
+ * Redis ready, and a message to a known conversation (msg, in the pass's
+ * batch) under the bounds of what waits for Redis: past saturation most
+ * messages are refused here, before their call is built (issue 18).  A
+ * visitor's message that opens its conversation is bounded by its own
+ * call (open).
+ */
+
+static ngx_int_t
+ngx_kefu_msg_room(ngx_kefu_ws_t *ws, ngx_kefu_req_t *req)
+{
+    ngx_str_t              conv;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ws->main_conf;
+
+    if (!ngx_kefu_redis_ready(kmcf->redis)) {
+        return NGX_DECLINED;
+    }
+
+    if (req->conv.data) {
+        conv = req->conv;
+
+    } else if (ws->role == NGX_KEFU_ROLE_VISITOR) {
+        conv = ngx_kefu_msg_visitor_conv(ws);
+
+    } else {
+        return NGX_OK;
+    }
+
+    if (conv.len == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_kefu_msg_batch_room(kmcf, &conv);
 }
 
 

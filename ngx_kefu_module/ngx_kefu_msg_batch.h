@@ -33,6 +33,12 @@ ngx_int_t ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
     ngx_kefu_redis_handler_pt h, void *data);
 
 /*
+ * Whether a msg for conv would be admitted now (NGX_OK), before its call
+ * is built; else NGX_BUSY / NGX_DECLINED, the refusal counted
+ */
+ngx_int_t ngx_kefu_msg_batch_room(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv);
+
+/*
  * The worker exits, after the Redis layer: the messages still waiting
  * get NULL (as those in flight got from the Redis layer), in order.
  */

@@ -83,6 +83,10 @@ static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
 static ngx_msec_t ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd);
 static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd,
     ngx_kefu_redis_link_t *link, ngx_uint_t follow, ngx_uint_t n);
+static ngx_int_t ngx_kefu_redis_room(ngx_kefu_redis_t *rd,
+    ngx_kefu_redis_link_t *link, ngx_uint_t n);
+static ngx_kefu_redis_link_t *ngx_kefu_redis_key_link(ngx_kefu_redis_t *rd,
+    const u_char *key, size_t len);
 static ngx_int_t ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd,
     ngx_kefu_script_t *s, ngx_kefu_redis_handler_pt h, void *data,
     int nkeys, int argc, const char **argv, const size_t *argvlen,
@@ -1549,6 +1553,43 @@ static ngx_int_t
 ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
     ngx_uint_t follow, ngx_uint_t n)
 {
+    ngx_int_t  rc;
+
+    if (follow) {
+        if (link == NULL || link->state != NGX_KEFU_LINK_READY
+            || !ngx_kefu_redis_ready(rd))
+        {
+            return NGX_DECLINED;
+        }
+
+        if (link->nfollow >= (ngx_uint_t) rd->kmcf->redis_max_inflight) {
+            return NGX_BUSY;
+        }
+
+        rd->commands++;
+
+        return NGX_OK;
+    }
+
+    rc = ngx_kefu_redis_room(rd, link, n);
+
+    if (rc == NGX_OK) {
+        rd->commands++;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The bounds alone, nothing counted for what passes: a refusal is
+ * counted (status) and logged once, as it is final for its command
+ */
+
+static ngx_int_t
+ngx_kefu_redis_room(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
+    ngx_uint_t n)
+{
     ngx_uint_t             max;
     ngx_msec_t             bound;
     ngx_msec_int_t         waited;
@@ -1561,16 +1602,6 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
     }
 
     max = (ngx_uint_t) rd->kmcf->redis_max_inflight;
-
-    if (follow) {
-        if (link->nfollow >= max) {
-            return NGX_BUSY;
-        }
-
-        rd->commands++;
-
-        return NGX_OK;
-    }
 
     if (link->ninflight - link->nfollow + n > max) {
         ngx_kefu_stat_inc(rd->kmcf, redis_busy);
@@ -1608,8 +1639,6 @@ ngx_kefu_redis_admit(ngx_kefu_redis_t *rd, ngx_kefu_redis_link_t *link,
         }
     }
 
-    rd->commands++;
-
     return NGX_OK;
 }
 
@@ -1640,23 +1669,47 @@ ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
  * refused for the count again.
  */
 
+static ngx_kefu_redis_link_t *
+ngx_kefu_redis_key_link(ngx_kefu_redis_t *rd, const u_char *key, size_t len)
+{
+    if (rd->conf->seeds) {
+        return ngx_kefu_redis_cluster_route(rd, ngx_kefu_redis_slot(key, len));
+    }
+
+    return &rd->cmd;
+}
+
+
 ngx_int_t
 ngx_kefu_redis_admit_key(ngx_kefu_redis_t *rd, const u_char *key,
     size_t len, ngx_uint_t pending)
 {
-    ngx_kefu_redis_link_t  *link;
-
     if (rd == NULL) {
         return NGX_DECLINED;
     }
 
-    link = &rd->cmd;
+    return ngx_kefu_redis_admit(rd, ngx_kefu_redis_key_link(rd, key, len), 0,
+                                pending + 1);
+}
 
-    if (rd->conf->seeds) {
-        link = ngx_kefu_redis_cluster_route(rd, ngx_kefu_redis_slot(key, len));
+
+/*
+ * Whether ngx_kefu_redis_admit_key() would admit one more now, before its
+ * caller builds the command: a refusal is counted as that would count it
+ * and is final; what would pass is admitted (counted) later, by
+ * ngx_kefu_redis_admit_key(), within the same event
+ */
+
+ngx_int_t
+ngx_kefu_redis_room_key(ngx_kefu_redis_t *rd, const u_char *key,
+    size_t len, ngx_uint_t pending)
+{
+    if (rd == NULL) {
+        return NGX_DECLINED;
     }
 
-    return ngx_kefu_redis_admit(rd, link, 0, pending + 1);
+    return ngx_kefu_redis_room(rd, ngx_kefu_redis_key_link(rd, key, len),
+                               pending + 1);
 }
 
 

@@ -131,6 +131,13 @@ ngx_int_t ngx_kefu_redis_eval(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
  */
 ngx_int_t ngx_kefu_redis_admit_key(ngx_kefu_redis_t *rd, const u_char *key,
     size_t len, ngx_uint_t pending);
+/*
+ * The same bounds checked before the command is built, nothing counted
+ * for what would pass: NGX_OK, or NGX_BUSY / NGX_DECLINED (refused, and
+ * counted as refused)
+ */
+ngx_int_t ngx_kefu_redis_room_key(ngx_kefu_redis_t *rd, const u_char *key,
+    size_t len, ngx_uint_t pending);
 ngx_int_t ngx_kefu_redis_eval_n(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
     ngx_kefu_redis_handler_pt h, void *data, ngx_uint_t n, int nkeys,
     int argc, const char **argv, const size_t *argvlen);

@@ -208,10 +208,15 @@ is($b->recv_type('msg')->{cid}, 'm0', 'the other tab has it');
 # Redis holds every command for 3 s; OK means it is paused already
 is($main::R->cli('client', 'pause', '3000', 'all'), 'OK', 'Redis paused');
 $a->send_json({type => 'msg', conv => $conv, cid => "m$_", text => "n$_"}) for 1 .. 6;
-my (@first, %ack, %refused);
-while (keys(%ack) + keys(%refused) < 6) {
+# refused before its call is built (issue 18), but after the message's own
+# checks: a malformed one is told what is wrong with it, not unavailable
+$a->send_json({type => 'msg', conv => $conv, cid => 'bad1', text => 'x', attachment => {id => 'nope'}});
+$a->send_json({type => 'msg', conv => $conv, cid => 'bad2', text => ''});
+my (@first, %ack, %refused, %bad);
+while (keys(%ack) + keys(%refused) + keys(%bad) < 8) {
     my $m = $a->recv_json(10) or last;
     next unless $m->{type} eq 'ack' || $m->{type} eq 'error';
+    if (($m->{cid} // '') =~ /^bad/) { $bad{ $m->{cid} } = "$m->{type} $m->{code}"; next }
     push @first, $m->{type};
     if ($m->{type} eq 'ack') { $ack{ $m->{cid} } = $m->{seq} }
     else {
@@ -222,6 +227,8 @@ while (keys(%ack) + keys(%refused) < 6) {
 is($first[0], 'error', 'the refusal comes at once, before any acknowledgement');
 cmp_ok(scalar(keys %refused), '>=', 4, 'at most two in flight: four or more refused');
 ok(!(grep { !defined $_ || !/^m[1-6]$/ } keys %refused), 'each refusal with its cid');
+is_deeply(\%bad, {bad1 => 'error bad_request', bad2 => 'error bad_request'},
+          "while refusing: an attachment not the upload's, an empty text, bad_request");
 for my $cid (sort keys %refused) {
     # the worker's own calls (leases, sweeps) may hold the two places a
     # moment: a client asks again after "unavailable", with the same cid
