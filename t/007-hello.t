@@ -320,3 +320,41 @@ for my $msg ({type => 'msg'}, {type => 'dance'}) {
     my ($code) = $ws->recv_close;
     is($code, 4401, 'and close 4401');
 }
+
+
+
+=== TEST 9: an error's bytes are the JSON the contract shows: the cid escaped as JSON asks (quotes, backslash, control characters; UTF-8 and "/" as they came), the message's own quotes escaped, a cid of any length
+--- http_config
+    kefu_site shop1 secret=shop1-secret-0123456789abcdef anonymous=on;
+--- config
+    location = /chat { kefu_chat; kefu_max_message_size 64k; }
+--- ws
+my $ws = ws_connect();
+$ws->send_json({type => 'hello', role => 'visitor', site => 'shop1'});
+is($ws->recv_json->{type}, 'welcome', 'welcome');
+# the error is written without jansson (issue 18): byte for byte what
+# json_dumps() wrote before
+my $odd = "q\"b\\s/n\nt\tr\rb\bf\fc\x01\x1f\x7f \xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80";
+my $esc = 'q\\"b\\\\s/n\\nt\\tr\\rb\\bf\\fc\\u0001\\u001F' . "\x7f \xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80";
+my @cases = (
+    ['{"type":"dance","cid":"' . $esc . '"}', $esc, 'bad_request', 'unknown message type',
+     'every escape and UTF-8'],
+    ['{"type":"msg","cid":"c2","text":"hi","conv":"a b"}', 'c2', 'bad_request',
+     '\\"conv\\" must be a conversation id', "the message's quotes"],
+    ['{"type":"dance","cid":"' . ('\\u0002\\"' x 1500) . '"}', '\\u0002\\"' x 1500, 'bad_request',
+     'unknown message type', 'a long cid, all escapes (over any fixed buffer)'],
+    ['{"type":"dance"}', undef, 'bad_request', 'unknown message type', 'no cid: no "cid" key'],
+);
+for my $c (@cases) {
+    my ($in, $cid, $code, $message, $what) = @$c;
+    $ws->send_frame(1, $in);
+    my $f = $ws->recv_frame;
+    is($f->{payload}, '{"type":"error","code":"' . $code . '","message":"' . $message . '"'
+       . (defined $cid ? ',"cid":"' . $cid . '"' : '') . '}', $what);
+}
+$ws->send_frame(1, '{"type":"dance","cid":"' . $esc . '"}');
+my $got = $ws->recv_json->{cid};
+utf8::encode($got);
+is($got, $odd, 'the cid decodes to what was sent');
+$ws->send_json({type => 'ping', id => 'still'});
+is($ws->recv_json->{id}, 'still', 'the connection stays open');
