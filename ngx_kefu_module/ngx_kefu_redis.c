@@ -83,6 +83,10 @@ static void ngx_kefu_redis_script_reply(ngx_kefu_redis_t *rd, redisReply *r,
 static ngx_msec_t ngx_kefu_redis_max_wait(ngx_kefu_redis_t *rd);
 static ngx_int_t ngx_kefu_redis_admit(ngx_kefu_redis_t *rd,
     ngx_kefu_redis_link_t *link, ngx_uint_t follow, ngx_uint_t n);
+static int ngx_kefu_redis_format(char **target, int argc,
+    const char **argv, const size_t *argvlen);
+static size_t ngx_kefu_redis_digits(size_t n);
+static u_char *ngx_kefu_redis_resp_len(u_char *p, u_char type, size_t n);
 static ngx_int_t ngx_kefu_redis_room(ngx_kefu_redis_t *rd,
     ngx_kefu_redis_link_t *link, ngx_uint_t n);
 static ngx_kefu_redis_link_t *ngx_kefu_redis_key_link(ngx_kefu_redis_t *rd,
@@ -1880,6 +1884,90 @@ ngx_kefu_redis_inflight(ngx_kefu_redis_link_t *link, ngx_kefu_redis_req_t *req)
 }
 
 
+/*
+ * A command in RESP, byte for byte as redisFormatCommandArgv() writes it
+ * (malloc()ed, freed by redisFreeCommand()), without its sprintf() of
+ * each argument's length: a batch of messages and their search index are
+ * about 60 arguments a message, and those sprintf()s were a fifth of
+ * nginx's instructions for a stored message (issue 18)
+ */
+
+static int
+ngx_kefu_redis_format(char **target, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    int      i;
+    char    *cmd;
+    u_char  *p;
+    size_t   len, n;
+
+    len = 1 + ngx_kefu_redis_digits(argc) + 2;
+
+    for (i = 0; i < argc; i++) {
+        n = argvlen ? argvlen[i] : ngx_strlen(argv[i]);
+        len += 1 + ngx_kefu_redis_digits(n) + 2 + n + 2;
+    }
+
+    cmd = malloc(len + 1);
+    if (cmd == NULL) {
+        return -1;
+    }
+
+    p = ngx_kefu_redis_resp_len((u_char *) cmd, '*', argc);
+
+    for (i = 0; i < argc; i++) {
+        n = argvlen ? argvlen[i] : ngx_strlen(argv[i]);
+        p = ngx_kefu_redis_resp_len(p, '$', n);
+        p = ngx_cpymem(p, argv[i], n);
+        *p++ = CR;
+        *p++ = LF;
+    }
+
+    *p = '\0';
+
+    *target = cmd;
+
+    return (int) len;
+}
+
+
+static size_t
+ngx_kefu_redis_digits(size_t n)
+{
+    size_t  d;
+
+    for (d = 1; n >= 10; d++) {
+        n /= 10;
+    }
+
+    return d;
+}
+
+
+/* type, n in decimal, CRLF */
+
+static u_char *
+ngx_kefu_redis_resp_len(u_char *p, u_char type, size_t n)
+{
+    u_char  *t, tmp[NGX_SIZE_T_LEN];
+
+    *p++ = type;
+
+    t = tmp + sizeof(tmp);
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    p = ngx_cpymem(p, t, tmp + sizeof(tmp) - t);
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
 static ngx_int_t
 ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *script, ngx_kefu_redis_handler_pt h, void *data,
@@ -1916,7 +2004,7 @@ ngx_kefu_redis_send_script(ngx_kefu_redis_link_t *link,
 
     if (script || link->node) {
         cmd = NULL;
-        len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+        len = ngx_kefu_redis_format(&cmd, argc, argv, argvlen);
 
         if (len < 0) {
             ngx_free(req);
