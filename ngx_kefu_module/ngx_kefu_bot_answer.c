@@ -123,6 +123,22 @@ ngx_kefu_bot_answer(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         return;
     }
 
+    /*
+     * Most messages are neither in state bot nor the handoff button's
+     * value, and have nothing to do here: told so by the bytes, not by
+     * parsing the stored JSON, an eighth of nginx's instructions for a
+     * stored message (issue 18).  The value has nothing JSON escapes and
+     * the tail is compact, so a text that is the value is this string;
+     * one found elsewhere in it is parsed, as before.
+     */
+    if ((state->len != 3 || ngx_strncmp(state->data, "bot", 3) != 0)
+        && ngx_strnstr(tail, "\"text\":\"" NGX_KEFU_HANDOFF_VALUE "\"",
+                       tail_len)
+           == NULL)
+    {
+        return;
+    }
+
     j = ngx_kefu_msg_tail_load(tail, tail_len);
 
     ngx_kefu_bot_answer_msg(kmcf, site, conv, seq, state, en, j);
