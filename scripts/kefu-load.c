@@ -13,7 +13,7 @@
  *                  [--source-base 0] [--inflight 256] [--conn-rate 0]
  *                  [--timeout 60] [--hold 10]
  *   kefu-load pairs --port P --secret S [--site shop1] [--n 1000]
- *                  [--rate 15] [--duration 10] [--sources 8]
+ *                  [--rate 15] [--duration 10] [--sources 8] [--pause 0]
  *   kefu-load route --port P --secret S [--site shop1] [--n 2000]
  *                  [--agents 20] [--sources 8] [--pause 0]
  *   kefu-load churn --port P --secret S [--site shop1] [--n 1000]
@@ -44,6 +44,8 @@
  * messages per second for --duration seconds.  Reports delivered msgs/s,
  * end-to-end latency percentiles (visitor send to agent receive) and the
  * messages lost, duplicated or out of order (each text carries its number).
+ * With --pause the pairs wait that long after the "setup:" line before the
+ * run (scripts/bench-nginx-cost: nginx's counters taken between the two).
  *
  * route: routing throughput.  --agents agents (capacity 1000 each, no
  * groups: the site's default group) connect and say hello with status
@@ -1244,7 +1246,7 @@ usage(void)
         "                      [--hold SECONDS]\n"
         "       kefu-load pairs --port P --secret S [--site shop1] [--n N]"
         " [--rate PER_SECOND] [--duration SECONDS] [--size BYTES]"
-        " [--sources S]\n"
+        " [--sources S] [--pause SECONDS]\n"
         "       kefu-load nchan --port P [--n N] [--rate PER_SECOND]"
         " [--duration SECONDS] [--size BYTES] [--sources S]\n"
         "       kefu-load route --port P --secret S [--site shop1] [--n N]"
@@ -2204,6 +2206,13 @@ run_pairs(options_t *o)
         }
     }
     fflush(stdout);
+
+    /* --pause: idle (pings answered) for what watches the "setup:" line */
+    end = now() + o->pause;
+
+    while (now() < end && !stopping()) {
+        loop_once(50);
+    }
 
     /* run: every visitor sends at the rate, spread over the interval */
     interval = 1.0 / o->rate;
