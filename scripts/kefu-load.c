@@ -1791,23 +1791,36 @@ static struct {
 } pp;
 
 
-/* an HS256 agent token, as the shop's backend would mint it */
+/*
+ * an HS256 token of a payload (JSON, under 256 bytes), as the shop's backend
+ * would mint it: the agents' tokens of every mode
+ */
 static void
-mint_agent_token(options_t *o, int i, char *out, size_t size)
+sign_token(options_t *o, const char *payload, char *out, size_t size)
 {
-    char           payload[256], p64[400], s64[64], signing[600];
+    char           p64[400], s64[64], signing[600];
     unsigned char  sig[32];
 
-    snprintf(payload, sizeof(payload),
-             "{\"sub\":\"bench-a%d\",\"role\":\"agent\",\"site\":\"%s\","
-             "\"exp\":%ld,\"capacity\":1000,\"groups\":[\"bp%d\"]}", i,
-             o->site, (long) time(NULL) + 3600, i);
-    base64((unsigned char *) payload, strlen(payload), p64, 1);
+    base64((const unsigned char *) payload, strlen(payload), p64, 1);
     snprintf(signing, sizeof(signing),
              "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", p64);
     hmac_sha256(o->secret, strlen(o->secret), signing, strlen(signing), sig);
     base64(sig, 32, s64, 1);
     snprintf(out, size, "%s.%s", signing, s64);
+}
+
+
+/* an HS256 agent token, as the shop's backend would mint it */
+static void
+mint_agent_token(options_t *o, int i, char *out, size_t size)
+{
+    char  payload[256];
+
+    snprintf(payload, sizeof(payload),
+             "{\"sub\":\"bench-a%d\",\"role\":\"agent\",\"site\":\"%s\","
+             "\"exp\":%ld,\"capacity\":1000,\"groups\":[\"bp%d\"]}", i,
+             o->site, (long) time(NULL) + 3600, i);
+    sign_token(o, payload, out, size);
 }
 
 
@@ -2376,19 +2389,13 @@ static struct {
 static void
 mint_route_token(options_t *o, int i, char *out, size_t size)
 {
-    char           payload[256], p64[400], s64[64], signing[600];
-    unsigned char  sig[32];
+    char  payload[256];
 
     snprintf(payload, sizeof(payload),
              "{\"sub\":\"bench-r%d\",\"role\":\"agent\",\"site\":\"%s\","
              "\"exp\":%ld,\"capacity\":1000}", i, o->site,
              (long) time(NULL) + 3600);
-    base64((unsigned char *) payload, strlen(payload), p64, 1);
-    snprintf(signing, sizeof(signing),
-             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", p64);
-    hmac_sha256(o->secret, strlen(o->secret), signing, strlen(signing), sig);
-    base64(sig, 32, s64, 1);
-    snprintf(out, size, "%s.%s", signing, s64);
+    sign_token(o, payload, out, size);
 }
 
 
