@@ -2399,23 +2399,34 @@ mint_route_token(options_t *o, int i, char *out, size_t size)
 }
 
 
+/*
+ * hello as agent i (online, with its token) or, agent < 0, as an anonymous
+ * visitor: the routing run's and the churn's connections
+ */
 static void
-route_hello(ws_t *ws)
+send_hello(ws_t *ws, options_t *o, int agent)
 {
     char  req[1024], token[800];
 
-    if (ws->tag < rt.o->agents) {
-        mint_route_token(rt.o, ws->tag, token, sizeof(token));
+    if (agent >= 0) {
+        mint_route_token(o, agent, token, sizeof(token));
         snprintf(req, sizeof(req),
                  "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
-                 "\"status\":\"online\",\"token\":\"%s\"}", rt.o->site, token);
+                 "\"status\":\"online\",\"token\":\"%s\"}", o->site, token);
     } else {
         snprintf(req, sizeof(req),
                  "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
-                 rt.o->site);
+                 o->site);
     }
 
     ws_send_text(ws, req);
+}
+
+
+static void
+route_hello(ws_t *ws)
+{
+    send_hello(ws, rt.o, ws->tag < rt.o->agents ? ws->tag : -1);
 }
 
 
@@ -2719,20 +2730,7 @@ static struct {
 static void
 churn_hello(ws_t *ws)
 {
-    char  req[1024], token[800];
-
-    if (ws->tag == 0) {
-        mint_route_token(ch.o, 0, token, sizeof(token));
-        snprintf(req, sizeof(req),
-                 "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
-                 "\"status\":\"online\",\"token\":\"%s\"}", ch.o->site, token);
-    } else {
-        snprintf(req, sizeof(req),
-                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
-                 ch.o->site);
-    }
-
-    ws_send_text(ws, req);
+    send_hello(ws, ch.o, ws->tag == 0 ? 0 : -1);
 }
 
 
