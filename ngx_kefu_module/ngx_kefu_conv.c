@@ -78,6 +78,7 @@ static void ngx_kefu_conv_deliver(ngx_kefu_member_t *m, uint64_t seq,
 static ngx_int_t ngx_kefu_own_session(ngx_kefu_ws_t *ws, ngx_str_t *sid);
 static void ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json);
 static void ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json);
+static json_t *ngx_kefu_user_notice_conv(ngx_str_t *json, ngx_str_t *conv);
 
 
 ngx_int_t
@@ -1229,23 +1230,16 @@ ngx_kefu_own_session(ngx_kefu_ws_t *ws, ngx_str_t *sid)
 static void
 ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
 {
-    json_t      *n, *c;
-    ngx_str_t    conv;
+    json_t     *n;
+    ngx_str_t   conv;
 
-    n = json_loadb((char *) json->data, json->len, 0, NULL);
+    n = ngx_kefu_user_notice_conv(json, &conv);
     if (n == NULL) {
         return;
     }
 
-    c = json_object_get(n, "conv");
-
-    if (json_is_string(c)) {
-        conv.data = (u_char *) json_string_value(c);
-        conv.len = json_string_length(c);
-
-        if (ngx_kefu_conv_member(m->ws, &conv) == NULL) {
-            (void) ngx_kefu_conv_join(m->ws, &conv, 0);
-        }
+    if (conv.len && ngx_kefu_conv_member(m->ws, &conv) == NULL) {
+        (void) ngx_kefu_conv_join(m->ws, &conv, 0);
     }
 
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
@@ -1261,29 +1255,51 @@ ngx_kefu_user_notice(ngx_kefu_member_t *m, ngx_str_t *json)
 static void
 ngx_kefu_user_leave(ngx_kefu_member_t *m, ngx_str_t *json)
 {
-    json_t             *n, *c;
+    json_t             *n;
     ngx_str_t           conv;
     ngx_kefu_member_t  *cm;
 
-    n = json_loadb((char *) json->data, json->len, 0, NULL);
+    n = ngx_kefu_user_notice_conv(json, &conv);
     if (n == NULL) {
         return;
     }
 
-    c = json_object_get(n, "conv");
+    cm = conv.len ? ngx_kefu_conv_member(m->ws, &conv) : NULL;
 
-    if (json_is_string(c)) {
-        conv.data = (u_char *) json_string_value(c);
-        conv.len = json_string_length(c);
-
-        cm = ngx_kefu_conv_member(m->ws, &conv);
-
-        if (cm) {
-            ngx_kefu_conv_leave(cm);
-        }
+    if (cm) {
+        ngx_kefu_conv_leave(cm);
     }
 
     json_decref(n);
 
     (void) ngx_kefu_ws_send_text(m->ws, json->data, json->len);
+}
+
+
+/*
+ * a participant notice parsed, and its "conv" (valid while the object is;
+ * empty when it names none); NULL when it is no JSON
+ */
+
+static json_t *
+ngx_kefu_user_notice_conv(ngx_str_t *json, ngx_str_t *conv)
+{
+    json_t  *n, *c;
+
+    n = json_loadb((char *) json->data, json->len, 0, NULL);
+    if (n == NULL) {
+        return NULL;
+    }
+
+    c = json_object_get(n, "conv");
+
+    if (json_is_string(c)) {
+        conv->data = (u_char *) json_string_value(c);
+        conv->len = json_string_length(c);
+
+    } else {
+        ngx_str_null(conv);
+    }
+
+    return n;
 }

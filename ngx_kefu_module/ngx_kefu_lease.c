@@ -94,6 +94,8 @@ static ngx_int_t ngx_kefu_lease_reply(ngx_kefu_main_conf_t *kmcf,
     redisReply *reply, size_t n, ngx_uint_t log_error);
 static void ngx_kefu_lease_sync(ngx_kefu_lease_t *lease,
     ngx_kefu_site_t *site);
+static ngx_kefu_ws_t *ngx_kefu_lease_present(ngx_rbtree_t *tree,
+    ngx_rbtree_node_t **node, ngx_kefu_site_t *site);
 static void ngx_kefu_lease_sync_handler(ngx_kefu_redis_t *rd,
     redisReply *reply, void *data);
 static void ngx_kefu_lease_sweep(ngx_kefu_main_conf_t *kmcf,
@@ -463,28 +465,19 @@ ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
     u_char                *list, *p;
     size_t                 size;
     ngx_kefu_lease_args_t  a;
-    ngx_rbtree_node_t     *node, *root, *sentinel;
+    ngx_rbtree_node_t     *node;
     ngx_kefu_ws_t         *ws;
     ngx_rbtree_t          *tree;
     ngx_kefu_main_conf_t  *kmcf;
 
     kmcf = lease->kmcf;
     tree = &kmcf->local->sessions;
-    root = tree->root;
-    sentinel = tree->sentinel;
 
     size = 1;
+    node = NULL;
 
-    for (node = root == sentinel ? NULL : ngx_rbtree_min(root, sentinel);
-         node;
-         node = ngx_rbtree_next(tree, node))
-    {
-        ws = (ngx_kefu_ws_t *) ((u_char *) node
-                                - offsetof(ngx_kefu_ws_t, session_node));
-
-        if (ws->present && ws->site == site) {
-            size += ws->user_id.len + 1 + 16 + 1;
-        }
+    while ((ws = ngx_kefu_lease_present(tree, &node, site))) {
+        size += ws->user_id.len + 1 + 16 + 1;
     }
 
     list = ngx_alloc(size, ngx_cycle->log);
@@ -494,17 +487,10 @@ ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
     }
 
     p = list;
+    node = NULL;
 
-    for (node = root == sentinel ? NULL : ngx_rbtree_min(root, sentinel);
-         node;
-         node = ngx_rbtree_next(tree, node))
-    {
-        ws = (ngx_kefu_ws_t *) ((u_char *) node
-                                - offsetof(ngx_kefu_ws_t, session_node));
-
-        if (ws->present && ws->site == site) {
-            p = ngx_sprintf(p, "%V|%016xL ", &ws->user_id, ws->session_id);
-        }
+    while ((ws = ngx_kefu_lease_present(tree, &node, site))) {
+        p = ngx_sprintf(p, "%V|%016xL ", &ws->user_id, ws->session_id);
     }
 
     ngx_kefu_lease_args(&a, lease, site);
@@ -520,6 +506,43 @@ ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
     }
 
     ngx_free(list);
+}
+
+
+/*
+ * the worker's next connection after *node (NULL: from the first) of an
+ * agent present on the site, in the sessions' order; NULL after the last:
+ * the list is sized and then written by the same walk
+ */
+
+static ngx_kefu_ws_t *
+ngx_kefu_lease_present(ngx_rbtree_t *tree, ngx_rbtree_node_t **node,
+    ngx_kefu_site_t *site)
+{
+    ngx_kefu_ws_t      *ws;
+    ngx_rbtree_node_t  *n;
+
+    if (*node) {
+        n = ngx_rbtree_next(tree, *node);
+
+    } else {
+        n = tree->root == tree->sentinel
+            ? NULL : ngx_rbtree_min(tree->root, tree->sentinel);
+    }
+
+    for ( /* void */ ; n; n = ngx_rbtree_next(tree, n)) {
+        ws = (ngx_kefu_ws_t *) ((u_char *) n
+                                - offsetof(ngx_kefu_ws_t, session_node));
+
+        if (ws->present && ws->site == site) {
+            *node = n;
+            return ws;
+        }
+    }
+
+    *node = NULL;
+
+    return NULL;
 }
 
 

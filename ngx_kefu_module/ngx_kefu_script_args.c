@@ -233,16 +233,8 @@ ngx_int_t
 ngx_kefu_contact_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *visitor, ngx_str_t *contact, int64_t ts, ngx_str_t *name)
 {
-    u_char  suffix[sizeof(":v:") + NGX_KEFU_MAX_ID_LEN];
-
-    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_ERROR;
-    }
-
-    *ngx_sprintf(suffix, ":v:%V", visitor) = '\0';
-
     ngx_kefu_call_init(c);
-    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+    ngx_kefu_call_visitor_key(c, site, visitor, "");
     ngx_kefu_call_key(c, 's', site, ":events");
     ngx_kefu_call_str(c, site);
     ngx_kefu_call_str(c, visitor);
@@ -320,12 +312,12 @@ ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *sha, ngx_str_t *owner, ngx_str_t *visitor, int64_t hour,
     int64_t due)
 {
-    u_char  suffix[sizeof(":v::uploads:") + NGX_KEFU_MAX_ID_LEN
-                   + NGX_KEFU_SHA256_HEX + NGX_INT64_LEN];
+    u_char  suffix[sizeof(":file:") + NGX_KEFU_SHA256_HEX],
+            tail[sizeof(":uploads:") + NGX_INT64_LEN];
 
     ngx_kefu_call_init(c);
 
-    if (sha->len > NGX_KEFU_SHA256_HEX || visitor->len > NGX_KEFU_MAX_ID_LEN) {
+    if (sha->len > NGX_KEFU_SHA256_HEX) {
         return NGX_ERROR;
     }
 
@@ -334,10 +326,8 @@ ngx_kefu_upload_done_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_kefu_call_key(c, 's', site, ":files");
 
     if (visitor->len) {
-        *ngx_snprintf(suffix, sizeof(suffix) - 1, ":v:%V:uploads:%L",
-                      visitor, hour)
-            = '\0';
-        ngx_kefu_call_key(c, 's', site, (char *) suffix);
+        *ngx_snprintf(tail, sizeof(tail) - 1, ":uploads:%L", hour) = '\0';
+        ngx_kefu_call_visitor_key(c, site, visitor, (char *) tail);
     }
 
     ngx_kefu_call_str(c, site);
@@ -366,6 +356,31 @@ ngx_kefu_call_who_key(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *who,
 
     *ngx_snprintf(suffix, sizeof(suffix) - 1, ":%V%s", who, tail) = '\0';
     ngx_kefu_call_key(c, 's', site, (char *) suffix);
+}
+
+
+/*
+ * a visitor's key "kefu:{s:<site>}:v:<visitor><suffix>" (visitor: its id),
+ * for every builder that names one: the suffix is at most ":uploads:"
+ * and an hour
+ */
+
+static void
+ngx_kefu_call_visitor_key(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *visitor, const char *suffix)
+{
+    u_char  tail[sizeof(":v::uploads:") + NGX_KEFU_MAX_ID_LEN
+                 + NGX_INT64_LEN];
+
+    if (visitor->len > NGX_KEFU_MAX_ID_LEN
+        || ngx_strlen(suffix) > sizeof(":uploads:") - 1 + NGX_INT64_LEN)
+    {
+        c->overflow = 1;
+        return;
+    }
+
+    *ngx_sprintf(tail, ":v:%V%s", visitor, suffix) = '\0';
+    ngx_kefu_call_key(c, 's', site, (const char *) tail);
 }
 
 
@@ -483,19 +498,9 @@ ngx_int_t
 ngx_kefu_api_visitor_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *visitor)
 {
-    u_char     v[2 + NGX_KEFU_MAX_ID_LEN];
-    ngx_str_t  w;
-
-    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_ERROR;
-    }
-
-    w.data = v;
-    w.len = ngx_sprintf(v, "v:%V", visitor) - v;
-
     ngx_kefu_call_init(c);
-    ngx_kefu_call_who_key(c, site, &w, "");
-    ngx_kefu_call_who_key(c, site, &w, ":pages");
+    ngx_kefu_call_visitor_key(c, site, visitor, "");
+    ngx_kefu_call_visitor_key(c, site, visitor, ":pages");
 
     return ngx_kefu_call_done(c);
 }
@@ -507,21 +512,13 @@ ngx_int_t
 ngx_kefu_upload_check_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *visitor, ngx_str_t *conv, ngx_int_t quota, int64_t hour)
 {
-    u_char     v[2 + NGX_KEFU_MAX_ID_LEN], tail[sizeof(":uploads:")
-                                                   + NGX_INT64_LEN];
-    ngx_str_t  w;
+    u_char  tail[sizeof(":uploads:") + NGX_INT64_LEN];
 
-    if (visitor->len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_ERROR;
-    }
-
-    w.data = v;
-    w.len = ngx_sprintf(v, "v:%V", visitor) - v;
     *ngx_snprintf(tail, sizeof(tail) - 1, ":uploads:%L", hour) = '\0';
 
     ngx_kefu_call_init(c);
-    ngx_kefu_call_who_key(c, site, &w, "");
-    ngx_kefu_call_who_key(c, site, &w, (char *) tail);
+    ngx_kefu_call_visitor_key(c, site, visitor, "");
+    ngx_kefu_call_visitor_key(c, site, visitor, (char *) tail);
     ngx_kefu_call_str(c, conv);
     ngx_kefu_call_int(c, quota);
 
@@ -803,12 +800,10 @@ ngx_kefu_queue_item_args(ngx_kefu_call_t *c, ngx_str_t *conv)
 ngx_int_t
 ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
 {
-    u_char     v[2 + NGX_KEFU_MAX_ID_LEN], q[2 + NGX_KEFU_MAX_ID_LEN];
-    ngx_str_t  w, g;
+    u_char     q[2 + NGX_KEFU_MAX_ID_LEN];
+    ngx_str_t  g;
 
-    if (e->visitor.len > NGX_KEFU_MAX_ID_LEN
-        || e->group.len > NGX_KEFU_MAX_ID_LEN)
-    {
+    if (e->group.len > NGX_KEFU_MAX_ID_LEN) {
         return NGX_ERROR;
     }
 
@@ -819,10 +814,8 @@ ngx_kefu_queue_entry_args(ngx_kefu_call_t *c, ngx_kefu_queue_entry_t *e)
     ngx_kefu_call_who_key(c, &e->site, &g, "");
 
     if (e->visitor.len) {
-        w.data = v;
-        w.len = ngx_sprintf(v, "v:%V", &e->visitor) - v;
-        ngx_kefu_call_who_key(c, &e->site, &w, "");
-        ngx_kefu_call_who_key(c, &e->site, &w, ":pages");
+        ngx_kefu_call_visitor_key(c, &e->site, &e->visitor, "");
+        ngx_kefu_call_visitor_key(c, &e->site, &e->visitor, ":pages");
     }
 
     ngx_kefu_call_str(c, &e->site);
@@ -1239,26 +1232,6 @@ ngx_kefu_ev_range_args(ngx_kefu_call_t *c, ngx_str_t *conv, uint64_t mark,
     ngx_kefu_call_int(c, (int64_t) count);
 
     return ngx_kefu_call_done(c);
-}
-
-
-/* a visitor's key "kefu:{s:<site>}:v:<visitor><suffix>" */
-
-static void
-ngx_kefu_call_visitor_key(ngx_kefu_call_t *c, ngx_str_t *site,
-    ngx_str_t *visitor, const char *suffix)
-{
-    u_char  tail[sizeof(":v::convs") + NGX_KEFU_MAX_ID_LEN];
-
-    if (visitor->len > NGX_KEFU_MAX_ID_LEN
-        || ngx_strlen(suffix) > sizeof(":convs") - 1)
-    {
-        c->overflow = 1;
-        return;
-    }
-
-    *ngx_sprintf(tail, ":v:%V%s", visitor, suffix) = '\0';
-    ngx_kefu_call_key(c, 's', site, (const char *) tail);
 }
 
 

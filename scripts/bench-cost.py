@@ -20,7 +20,6 @@ that its count is its own.
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -77,34 +76,11 @@ def commands(capture, after):
                 yield [unrepr(t) for t in TOKEN.findall(m.group(3))]
 
 
-class Link:
-    def __init__(self, port):
-        for _ in range(600):
-            try:
-                self.s = socket.create_connection(('127.0.0.1', port))
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit('bench-cost: no Redis on port %d' % port)
-        self.f = self.s.makefile('rb')
-
-    def reply(self):
-        line = self.f.readline()
-        t = line[:1]
-        if t == b'$':
-            n = int(line[1:])
-            return line + (self.f.read(n + 2) if n >= 0 else b'')
-        if t in (b'*', b'%', b'~'):
-            n = max(int(line[1:]), 0) * (2 if t == b'%' else 1)
-            return line + b''.join(self.reply() for _ in range(n))
-        if t in (b'+', b'-', b':', b'_', b',', b'#'):
-            return line
-        raise SystemExit('bench-cost: reply %r' % line)
-
-    def call(self, *args):
-        self.s.sendall(kefu_lua.enc(*args))
-        return self.reply()
+def connect(port):
+    link = kefu_lua.link(port)
+    if link is None:
+        raise SystemExit('bench-cost: no Redis on port %d' % port)
+    return link
 
 
 def capture(port, outdir, seconds):
@@ -114,7 +90,7 @@ def capture(port, outdir, seconds):
     mon = open(os.path.join(outdir, 'monitor.txt'), 'wb')
     p = subprocess.Popen(['redis-cli', '-p', str(port), 'monitor'], stdout=mon)
     time.sleep(0.2)
-    link = Link(port)
+    link = connect(port)
     d = link.call(b'CONFIG', b'GET', b'dir').split(b'\r\n')[-2].decode()
     r = link.call(b'SAVE')
     saved = time.time()
@@ -148,7 +124,7 @@ def replay_one(cap, cmds, scripts, work):
          '--appendonly', 'no', '--save', '', '--logfile',
          os.path.join(work, 'redis.log')],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, 'vg.log'), 'w'))
-    link = Link(port)
+    link = connect(port)
     while b'loading:1' in link.call(b'INFO', b'persistence'):
         time.sleep(0.2)
     # append-only from here, as the bench's Redis: its rewrite first
@@ -161,12 +137,12 @@ def replay_one(cap, cmds, scripts, work):
     errors = 0
     for i in range(0, len(cmds), 200):
         chunk = cmds[i:i + 200]
-        link.s.sendall(b''.join(kefu_lua.enc(*c) for c in chunk))
+        link.send(chunk)
         for _ in chunk:
             if link.reply().startswith(b'-'):
                 errors += 1
     try:
-        link.s.sendall(kefu_lua.enc(b'SHUTDOWN', b'NOSAVE'))
+        link.send([(b'SHUTDOWN', b'NOSAVE')])
     except OSError:
         pass
     vg.wait()

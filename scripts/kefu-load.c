@@ -1793,23 +1793,36 @@ static struct {
 } pp;
 
 
-/* an HS256 agent token, as the shop's backend would mint it */
+/*
+ * an HS256 token of a payload (JSON, under 256 bytes), as the shop's backend
+ * would mint it: the agents' tokens of every mode
+ */
 static void
-mint_agent_token(options_t *o, int i, char *out, size_t size)
+sign_token(options_t *o, const char *payload, char *out, size_t size)
 {
-    char           payload[256], p64[400], s64[64], signing[600];
+    char           p64[400], s64[64], signing[600];
     unsigned char  sig[32];
 
-    snprintf(payload, sizeof(payload),
-             "{\"sub\":\"bench-a%d\",\"role\":\"agent\",\"site\":\"%s\","
-             "\"exp\":%ld,\"capacity\":1000,\"groups\":[\"bp%d\"]}", i,
-             o->site, (long) time(NULL) + 3600, i);
-    base64((unsigned char *) payload, strlen(payload), p64, 1);
+    base64((const unsigned char *) payload, strlen(payload), p64, 1);
     snprintf(signing, sizeof(signing),
              "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", p64);
     hmac_sha256(o->secret, strlen(o->secret), signing, strlen(signing), sig);
     base64(sig, 32, s64, 1);
     snprintf(out, size, "%s.%s", signing, s64);
+}
+
+
+/* an HS256 agent token, as the shop's backend would mint it */
+static void
+mint_agent_token(options_t *o, int i, char *out, size_t size)
+{
+    char  payload[256];
+
+    snprintf(payload, sizeof(payload),
+             "{\"sub\":\"bench-a%d\",\"role\":\"agent\",\"site\":\"%s\","
+             "\"exp\":%ld,\"capacity\":1000,\"groups\":[\"bp%d\"]}", i,
+             o->site, (long) time(NULL) + 3600, i);
+    sign_token(o, payload, out, size);
 }
 
 
@@ -2385,39 +2398,44 @@ static struct {
 static void
 mint_route_token(options_t *o, int i, char *out, size_t size)
 {
-    char           payload[256], p64[400], s64[64], signing[600];
-    unsigned char  sig[32];
+    char  payload[256];
 
     snprintf(payload, sizeof(payload),
              "{\"sub\":\"bench-r%d\",\"role\":\"agent\",\"site\":\"%s\","
              "\"exp\":%ld,\"capacity\":1000}", i, o->site,
              (long) time(NULL) + 3600);
-    base64((unsigned char *) payload, strlen(payload), p64, 1);
-    snprintf(signing, sizeof(signing),
-             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", p64);
-    hmac_sha256(o->secret, strlen(o->secret), signing, strlen(signing), sig);
-    base64(sig, 32, s64, 1);
-    snprintf(out, size, "%s.%s", signing, s64);
+    sign_token(o, payload, out, size);
+}
+
+
+/*
+ * hello as agent i (online, with its token) or, agent < 0, as an anonymous
+ * visitor: the routing run's and the churn's connections
+ */
+static void
+send_hello(ws_t *ws, options_t *o, int agent)
+{
+    char  req[1024], token[800];
+
+    if (agent >= 0) {
+        mint_route_token(o, agent, token, sizeof(token));
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
+                 "\"status\":\"online\",\"token\":\"%s\"}", o->site, token);
+    } else {
+        snprintf(req, sizeof(req),
+                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
+                 o->site);
+    }
+
+    ws_send_text(ws, req);
 }
 
 
 static void
 route_hello(ws_t *ws)
 {
-    char  req[1024], token[800];
-
-    if (ws->tag < rt.o->agents) {
-        mint_route_token(rt.o, ws->tag, token, sizeof(token));
-        snprintf(req, sizeof(req),
-                 "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
-                 "\"status\":\"online\",\"token\":\"%s\"}", rt.o->site, token);
-    } else {
-        snprintf(req, sizeof(req),
-                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
-                 rt.o->site);
-    }
-
-    ws_send_text(ws, req);
+    send_hello(ws, rt.o, ws->tag < rt.o->agents ? ws->tag : -1);
 }
 
 
@@ -2721,20 +2739,7 @@ static struct {
 static void
 churn_hello(ws_t *ws)
 {
-    char  req[1024], token[800];
-
-    if (ws->tag == 0) {
-        mint_route_token(ch.o, 0, token, sizeof(token));
-        snprintf(req, sizeof(req),
-                 "{\"type\":\"hello\",\"role\":\"agent\",\"site\":\"%s\","
-                 "\"status\":\"online\",\"token\":\"%s\"}", ch.o->site, token);
-    } else {
-        snprintf(req, sizeof(req),
-                 "{\"type\":\"hello\",\"role\":\"visitor\",\"site\":\"%s\"}",
-                 ch.o->site);
-    }
-
-    ws_send_text(ws, req);
+    send_hello(ws, ch.o, ws->tag == 0 ? 0 : -1);
 }
 
 

@@ -20,7 +20,6 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,38 +28,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'scripts', 'lib'))
 import kefu_lua  # noqa: E402
-
-
-class Redis:
-    def __init__(self, port):
-        self.s = socket.create_connection(('127.0.0.1', port))
-        self.f = self.s.makefile('rb')
-
-    def read(self):
-        line = self.f.readline()
-        t, r = line[:1], line[1:-2]
-        if t in (b'+', b':'):
-            return r
-        if t == b'-':
-            return Exception(r.decode())
-        if t == b'$':
-            n = int(r)
-            return None if n < 0 else self.f.read(n + 2)[:-2]
-        if t == b'*':
-            n = int(r)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise RuntimeError('redis: unexpected reply %r' % line)
-
-    def pipe(self, cmds):
-        self.s.sendall(b''.join(kefu_lua.enc(*c) for c in cmds))
-        out = [self.read() for _ in cmds]
-        for x in out:
-            if isinstance(x, Exception):
-                raise x
-        return out
-
-    def __call__(self, *a):
-        return self.pipe([a])[0]
 
 
 def main():
@@ -82,7 +49,7 @@ def main():
     try:
         for _ in range(600):
             try:
-                r = Redis(port)
+                r = kefu_lua.Link(port)
                 r('PING')
                 break
             except OSError:

@@ -22,22 +22,12 @@
 -- gone.
 --@include num
 --@include retain
+--@include asg
 -- an entry's id, and its JSON with its seq
 local function a_id(it) return it.t and it.t.id or it.id end
 local function a_json(it, seq)
   if it.t then return n_json(it.t, seq, it.ts) end
   return it.h .. seq .. it.tl
-end
-local function a_asg(conv, name, seq, ts, data)
-  if not name or string.sub(name, 1, 5) ~= 'conv.' then return end
-  local k = 'kefu:{c:' .. conv .. '}:assignments'
-  -- trimmed only when over its 100 (RPUSH says the length; issue 18)
-  if redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
-                ',"seq":' .. (seq ~= '' and seq or 'null') .. ',"ts":' ..
-                ts .. ',"data":' .. (data ~= '' and data or 'null') .. '}')
-     > 100 then
-    redis.call('LTRIM', k, -100, -1)
-  end
 end
 -- pre: what the step read of the hash already (lib/route.lua, r_hash():
 -- {seq, site}), else read here
@@ -98,11 +88,11 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
         got[a_id(it)] = {s, j}
         if two then
           as[#as + 1] = {a_id(it), s}
-          a_asg(conv, it.ev, s, it.ts, j)
+          kefu_asg(conv, it.ev, s, it.ts, j)
         end
         fresh = true
       elseif two then
-        a_asg(conv, it.ev, '', it.ts, it.d)
+        kefu_asg(conv, it.ev, '', it.ts, it.d)
       end
     elseif it.k == 'e' then
       got[a_id(it)] = {}

@@ -8,8 +8,9 @@
 -- It also keeps the indexes the HTTP API reads (docs/api.md).
 -- kefu:{s:<site>}:convs orders the site's conversations by their last
 -- event; kefu:{c:<conv>}:assignments keeps its state changes (the latest
--- 100) as {"event","seq","ts","data"}.
+-- 100) as {"event","seq","ts","data"} (lib/asg.lua).
 --@include num
+--@include asg
 -- K.events: the stream's key, when the script declared it; K.noasg: the
 -- conversation's assignments are another slot's (route_put.lua: its
 -- conv_apply wrote them); K.convs: a table when the script puts the
@@ -45,15 +46,9 @@ local function kefu_event(site, name, conv, seq, ts, data)
     else
       redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
     end
+    -- checked here too: most events are a message's, and skip the call
     if string.sub(name, 1, 5) == 'conv.' and not K.noasg then
-      local s = string.match(seq, '^%d+$') or 'null'
-      local k = 'kefu:{c:' .. conv .. '}:assignments'
-      -- trimmed only when over its 100 (RPUSH says the length; issue 18)
-      if redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
-                    ',"seq":' .. s .. ',"ts":' .. t .. ',"data":' ..
-                    (data ~= '' and data or 'null') .. '}') > 100 then
-        redis.call('LTRIM', k, -100, -1)
-      end
+      kefu_asg(conv, name, seq, t, data)
     end
   end
 end

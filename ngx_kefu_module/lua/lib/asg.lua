@@ -1,0 +1,19 @@
+-- A conversation's assignments, kefu:{c:<conv>}:assignments: its state
+-- changes (its conv.* events, the latest 100) as {"event","seq","ts",
+-- "data"}, which the HTTP API reads (docs/api.md).  Appended by
+-- kefu_event() (lib/kefu_event.lua) and, for the conversation's side of a
+-- routing step, by a_apply() (lib/apply.lua): one writer, so the two
+-- cannot drift apart.  A script uses it with "--@include asg".
+-- seq: decimal digits, or anything else for null (an event without an
+-- entry); ts: decimal digits; data: JSON, '' or nil for null
+local function kefu_asg(conv, name, seq, ts, data)
+  if not name or string.sub(name, 1, 5) ~= 'conv.' then return end
+  local k = 'kefu:{c:' .. conv .. '}:assignments'
+  -- trimmed only when over its 100 (RPUSH says the length; issue 18)
+  if redis.call('RPUSH', k, '{"event":' .. cjson.encode(name) ..
+                ',"seq":' .. (string.match(seq, '^%d+$') or 'null') ..
+                ',"ts":' .. ts .. ',"data":' ..
+                ((data and data ~= '') and data or 'null') .. '}') > 100 then
+    redis.call('LTRIM', k, -100, -1)
+  end
+end
