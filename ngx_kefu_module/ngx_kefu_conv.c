@@ -897,7 +897,7 @@ ngx_kefu_conv_catchup_deliver(ngx_kefu_ws_t *ws, ngx_kefu_member_t *m,
         ngx_kefu_conv_deliver(m, seq, e[4 * i + 1]->str[0], &session, &json,
                               0);
 
-        if (ws->io->failed || ws->io->close_sent) {
+        if (ws->io->failed || ws->io->close_sent || ws->io->write_failed) {
             *done = i;
             return NGX_DONE;
         }

@@ -6,7 +6,8 @@
  *
  * Lifetime rule: nothing below frees the connection in the middle of
  * processing.  Errors mark it (ngx_kefu_ws_fail() queues a close frame,
- * ws->io->failed drops it) and every event handler ends in
+ * ws->io->failed drops it, ws->io->write_failed drops it once the input
+ * left in the socket is handled) and every event handler ends in
  * ngx_kefu_ws_finalize(), the one place where a connection is closed.
  */
 
@@ -31,6 +32,7 @@ static ngx_kefu_out_t *ngx_kefu_ws_alloc_out(ngx_kefu_ws_t *ws, size_t size,
 static void ngx_kefu_ws_free_held(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_slow_consumer(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_flush(ngx_kefu_ws_t *ws);
+static void ngx_kefu_ws_write_failed(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_linger(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_drain(ngx_kefu_ws_t *ws);
 static void ngx_kefu_ws_heartbeat(ngx_kefu_ws_t *ws);
@@ -331,6 +333,11 @@ ngx_kefu_ws_read_handler(ngx_event_t *rev)
             ngx_post_event(rev, &ngx_posted_events);
             break;
         }
+    }
+
+    /* nothing can be written: the connection lasts while input is left */
+    if (ws->io->write_failed && !rev->posted) {
+        ws->io->failed = 1;
     }
 
     ngx_kefu_ws_finalize(ws);
@@ -659,6 +666,12 @@ ngx_kefu_ws_fail(ngx_kefu_ws_t *ws, ngx_uint_t code, const char *reason)
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                   "kefu: closing websocket with %ui: %s", code, reason);
 
+    if (ws->io->write_failed) {
+        /* no close frame can go out: input stops here */
+        ws->io->failed = 1;
+        return;
+    }
+
     len = ngx_min(ngx_strlen(reason), NGX_KEFU_MAX_CONTROL - 2);
 
     payload[0] = (u_char) (code >> 8);
@@ -729,7 +742,7 @@ ngx_kefu_ws_free_held(ngx_kefu_ws_t *ws)
 ngx_int_t
 ngx_kefu_ws_send_text(ngx_kefu_ws_t *ws, u_char *data, size_t len)
 {
-    if (ws->io->close_sent || ws->io->failed) {
+    if (ws->io->close_sent || ws->io->failed || ws->io->write_failed) {
         return NGX_DECLINED;
     }
 
@@ -760,6 +773,11 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
     ngx_uint_t       held;
     ngx_kefu_out_t  *out;
 
+    if (ws->io->write_failed) {
+        /* a pong, a ping, a close frame: the client is gone */
+        return NGX_DECLINED;
+    }
+
     size = ngx_kefu_ws_frame_header_size(len) + len;
 
     if (opcode != NGX_KEFU_OP_CLOSE
@@ -774,6 +792,10 @@ ngx_kefu_ws_queue(ngx_kefu_ws_t *ws, ngx_uint_t opcode, u_char *data,
 
         if (ws->io->failed) {
             return NGX_ERROR;
+        }
+
+        if (ws->io->write_failed) {
+            return NGX_DECLINED;
         }
 
         if (ws->io->out_bytes + size > ws->conf->max_send_queue) {
@@ -894,7 +916,7 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
     wev = c->write;
     progress = 0;
 
-    if (ws->io->failed) {
+    if (ws->io->failed || ws->io->write_failed) {
         return;
     }
 
@@ -904,7 +926,7 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
         n = c->send(c, out->data + out->sent, out->len - out->sent);
 
         if (n == NGX_ERROR) {
-            ws->io->failed = 1;
+            ngx_kefu_ws_write_failed(ws);
             return;
         }
 
@@ -956,6 +978,63 @@ ngx_kefu_ws_flush(ngx_kefu_ws_t *ws)
     if (ws->io->close_sent && !ws->io->lingering) {
         ngx_kefu_ws_linger(ws);
     }
+}
+
+
+/*
+ * A write failed: the client is gone, mostly by a reset (it closed with
+ * output of ours unread).  What it sent before may still be in the socket
+ * (or behind the handshake, or in the buffer being parsed), and a message
+ * there has been sent by a client that has no ack for it: it is handled
+ * like the input before a FIN, so the message is stored and the agent
+ * sees it, though the ack is lost with the connection.  Nothing goes out
+ * any more; the read handler reads until the socket is empty and then
+ * closes (it is posted: a write can fail outside it).  Once our close
+ * frame was queued input counts for nothing: the connection goes now.
+ */
+
+static void
+ngx_kefu_ws_write_failed(ngx_kefu_ws_t *ws)
+{
+    ngx_kefu_out_t    *out, *next;
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    for (out = ws->io->out; out; out = next) {
+        next = out->next;
+        ws->io->out_bytes -= out->len;
+        ngx_free(out);
+    }
+
+    ws->io->out = NULL;
+    ws->io->out_last = &ws->io->out;
+    ngx_kefu_ws_free_held(ws);
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (ws->io->close_sent) {
+        ws->io->failed = 1;
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "kefu websocket: write failed, reading what is left");
+
+    ws->io->write_failed = 1;
+
+    /*
+     * The input and the reset may have come after the event loop last
+     * asked the kernel: since the last short read, nginx's recv() says
+     * NGX_AGAIN without a call (EPOLLRDHUP's bookkeeping).  Marked as an
+     * event report would, the socket is asked.
+     */
+    c->read->ready = 1;
+    c->read->available = -1;
+
+    ngx_post_event(c->read, &ngx_posted_events);
 }
 
 

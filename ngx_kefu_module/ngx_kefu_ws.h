@@ -121,6 +121,7 @@ typedef struct {
     unsigned                     close_received:1;
     unsigned                     lingering:1;  /* write side shut down */
     unsigned                     failed:1;     /* drop the connection now */
+    unsigned                     write_failed:1; /* read what is left, drop */
     unsigned                     holding:1;    /* text frames wait in held */
     unsigned                     releasing:1;  /* held go behind the next */
 } ngx_kefu_ws_io_t;

@@ -201,7 +201,7 @@ ok($up, 'and listens');
 
 # both workers' Redis links, as every chat test waits for
 for (1 .. 200) {
-    my $n = () = slurp("$dir/logs/error.log") =~ /kefu: redis \S+ connection ready/g;
+    my $n = () = slurp("$dir/logs/error.log") =~ /$Kefu::Net::LinkReady/g;
     last if $n >= 4;
     sleep 0.05;
 }

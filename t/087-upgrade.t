@@ -74,7 +74,7 @@ END {
         wait_until(sub { !kill 0, $pid }, 5);
     }
 }
-sub ready_links { () = slurp("$dir/logs/error.log") =~ /redis \S+ connection ready/g }
+sub ready_links { () = slurp("$dir/logs/error.log") =~ /$Kefu::Net::LinkReady/g }
 # n workers ready: their two links each, and on a cluster (whose links
 # are more, a master each) their id nodes, claimed once {nodes}' master
 # is up: before it a message is refused

@@ -193,7 +193,7 @@ sub wait_redis_log {
     for (1 .. 400) {
         my $n = 0;
         if (open my $fh, '<', $log) {
-            /kefu: redis \S+ connection ready/ and $n++ while <$fh>;
+            /$Kefu::Net::LinkReady/ and $n++ while <$fh>;
         }
         return 1 if $n >= $want;
         Time::HiRes::sleep(0.05);

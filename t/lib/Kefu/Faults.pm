@@ -29,6 +29,7 @@ use Socket;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use Kefu::WS qw(json_dec);
+use Kefu::Net ();
 use Kefu::Route qw(agent visitor wait_for uniq_group);
 use Kefu::Chaos ();
 
@@ -227,7 +228,7 @@ sub redis_links_ready {
     for (1 .. 200) {
         my $k = 0;
         if (open my $fh, '<', $log) {
-            /kefu: redis \S+ connection ready/ and $k++ while <$fh>;
+            /$Kefu::Net::LinkReady/ and $k++ while <$fh>;
         }
         return 1 if $k >= $n;
         sleep 0.05;

@@ -17,6 +17,8 @@ package Kefu::Net;
 #                                  first argument), pipelined: on a
 #                                  cluster to each key's master
 #   redis_server()                 a Redis of the test's own on a free port
+#   $Kefu::Net::LinkReady          a line of nginx's error log saying one
+#                                  of a worker's Redis links is ready
 
 use strict;
 use warnings;
@@ -29,6 +31,16 @@ use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(free_port redis redis_many redis_server repick_ports);
+
+# A worker has two Redis links: its commands' and its pub/sub's, named
+# "commands" and "pub/sub" on one Redis (or its master's address through
+# Sentinel).  On a cluster the commands go over a link a master, named by
+# its address, and the pub/sub over a sharded link a master, which says
+# "<address> sharded pub/sub connection ready": on a one-node cluster
+# (scripts/test --cluster) the same two a worker.  A count of "\S+
+# connection ready" alone saw one there, and every wait for two a worker
+# ran to its timeout (20 s a block).
+our $LinkReady = qr/kefu: redis \S+ (?:sharded pub\/sub )?connection ready/;
 
 # Ports are picked below the kernel's ephemeral range, so that no outgoing
 # connection (of this test, of nginx, of anyone's build) takes the port
