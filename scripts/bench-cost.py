@@ -17,7 +17,8 @@ that its count is its own.
     bench-cost.py replay [--fcall] CAPTURE [LABEL=]LUADIR [[LABEL=]LUADIR ...]
 
 With --fcall each tree is replayed a second time as Redis 7 functions
-(kefu_lua.library(): FUNCTION LOAD of one library, FCALL for EVALSHA;
+(FUNCTION LOAD of the tree's library, or kefu_lua.library()'s for a tree
+without one; FCALL for EVALSHA;
 fcallCommand counted as evalShaCommand), and its replies compared with
 the EVALSHA replay's, byte for byte.
 """
@@ -231,14 +232,18 @@ def replay(cap, trees, fcall=False):
     for li, scripts in enumerate(trees):
         lib = None
         if fcall and li % 2:
-            lib = kefu_lua.library({n: t.decode('utf-8', 'surrogateescape')
-                                    for n, (_, t) in scripts.items()})
+            # the tree's library, or (a tree without one) the prototype
+            lib, fname = kefu_lua.library_of_tree(luadirs[li]) or (
+                kefu_lua.library({n: t.decode('utf-8', 'surrogateescape')
+                                  for n, (_, t) in scripts.items()}),
+                {n: n for n in scripts})
         for kind, cmds in sorted(kinds.items()):
             if kind == 'other':
                 continue
             sha = scripts[kind][0].encode()
             if lib is not None:
-                cmds = [[b'FCALL', kind.encode()] + c[2:] for c in cmds]
+                cmds = [[b'FCALL', fname[kind].encode()] + c[2:]
+                        for c in cmds]
             else:
                 cmds = [[c[0], sha] + c[2:] for c in cmds]
             # other scripts of the capture by their name in this tree

@@ -125,7 +125,10 @@ def run(r, n, path, pid, dump, now, fcall):
     r('SCRIPT', 'FLUSH')
     r('FUNCTION', 'FLUSH')
     if fcall:
-        r('FUNCTION', 'LOAD', kefu_lua.library(sc))
+        # the build's library, or (a build before it had one) the prototype
+        lib, fname = kefu_lua.library_of_c(path) or (
+            kefu_lua.library(sc), {k: k for k in sc})
+        r('FUNCTION', 'LOAD', lib)
     sha = {k: r('SCRIPT', 'LOAD', v).decode() for k, v in sc.items()}
     setup = []
     for i in range(20):
@@ -161,7 +164,8 @@ def run(r, n, path, pid, dump, now, fcall):
                 if phase == 'route_new':
                     a[3] = conv
                     a[16] = '%d %d' % (base * 10 + 2 * j, base * 10 + 2 * j + 1)
-                cmds.append(('FCALL', phase, 1, 'kefu:{s:cost}:v:v%d' % j, *a)
+                cmds.append(('FCALL', fname[phase], 1,
+                             'kefu:{s:cost}:v:v%d' % j, *a)
                             if fcall else
                             ('EVALSHA', sha[phase], 1,
                              'kefu:{s:cost}:v:v%d' % j, *a))

@@ -16,11 +16,37 @@ def scripts_of_c(path):
         src = f.read()
     out = {}
     for m in re.finditer(r'ngx_kefu_script_t\s+ngx_kefu_script_(\w+) = '
-                         r'\{ ngx_string\((.*?)\), \{ 0 \} \};', src, re.S):
+                         r'\{ ngx_string\((.*?)\), \{ 0 \}'
+                         r'(?:, ngx_string\("\w+"\))? \};', src, re.S):
         parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
         out[m.group(1)] = ''.join(ast.literal_eval('"' + p + '"')
                                   for p in parts)
     return out
+
+
+def library_of_c(path):
+    """(text, {script: function name}) of a generated ngx_kefu_lua.c's
+    Redis function library, or None for a build without one"""
+    with open(path, encoding='utf-8', errors='surrogateescape') as f:
+        src = f.read()
+    m = re.search(r'ngx_str_t\s+ngx_kefu_lua_library = ngx_string\((.*?)\);',
+                  src, re.S)
+    if not m:
+        return None
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
+    text = ''.join(ast.literal_eval('"' + p + '"') for p in parts)
+    names = dict(re.findall(r'ngx_kefu_script_t\s+ngx_kefu_script_(\w+) = '
+                            r'\{ ngx_string\(.*?\), \{ 0 \}, '
+                            r'ngx_string\("(\w+)"\) \};', src, re.S))
+    return text, names
+
+
+def library_of_tree(luadir):
+    """library_of_c() of a Lua tree, made by its own ngx_kefu_lua.sh"""
+    with tempfile.TemporaryDirectory(prefix='kefu-lua.') as out:
+        subprocess.check_call(['sh', os.path.join(luadir, 'ngx_kefu_lua.sh'),
+                               luadir, out])
+        return library_of_c(os.path.join(out, 'ngx_kefu_lua.c'))
 
 
 def scripts_of_tree(luadir):
