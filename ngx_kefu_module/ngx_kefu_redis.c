@@ -134,6 +134,7 @@ static ngx_int_t ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req,
     ngx_kefu_redis_link_t *link, ngx_uint_t asking);
 static ngx_int_t ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle,
     ngx_str_t *source);
+static ngx_int_t ngx_kefu_redis_cluster_names(ngx_cycle_t *cycle);
 static void ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_ping_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_probe_reply(ngx_kefu_redis_t *rd, redisReply *r,
@@ -526,8 +527,9 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
     }
 
     if (kmcf->redis_conf->seeds
-        && ngx_kefu_redis_cluster_script(cycle, &ngx_kefu_lua_library)
-           != NGX_OK)
+        && (ngx_kefu_redis_cluster_script(cycle, &ngx_kefu_lua_library)
+            != NGX_OK
+            || ngx_kefu_redis_cluster_names(cycle) != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -737,6 +739,65 @@ ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle, ngx_str_t *source)
     }
 
     source->len = d - source->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The library with SPUBLISH is another library: its name and its
+ * functions' end their prefix "kefu_<hash>p" in "s" instead, so that a
+ * Redis that served both (kefu_redis, then kefu_redis cluster, as the
+ * tests' one-node cluster does) does not answer one "already exists"
+ * for the other.
+ */
+
+static ngx_int_t
+ngx_kefu_redis_cluster_names(ngx_cycle_t *cycle)
+{
+    u_char      *p, *last, *d;
+    size_t       n;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+    u_char       name[sizeof("kefu_01234567p") - 1];
+
+    n = sizeof(name);
+
+    if (ngx_kefu_scripts[0] == NULL || ngx_kefu_scripts[0]->fname.len <= n) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(name, ngx_kefu_scripts[0]->fname.data, n);
+
+    for (i = 0; ngx_kefu_scripts[i]; i++) {
+        s = &ngx_kefu_scripts[i]->fname;
+
+        d = ngx_pnalloc(cycle->pool, s->len);
+        if (d == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(d, s->data, s->len);
+        d[n - 1] = 's';
+        s->data = d;
+    }
+
+    s = &ngx_kefu_lua_library;
+
+    d = ngx_pnalloc(cycle->pool, s->len);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(d, s->data, s->len);
+    s->data = d;
+
+    for (p = d, last = d + s->len; p + n <= last; p++) {
+        if (ngx_strncmp(p, name, n) == 0) {
+            p[n - 1] = 's';
+            p += n - 1;
+        }
+    }
 
     return NGX_OK;
 }

@@ -77,7 +77,7 @@ my $st = join("\n", $main::R->cli('info', 'commandstats'));
 my ($fcalls) = $st =~ /cmdstat_fcall:calls=(\d+)/;
 cmp_ok($fcalls // 0, '>', 0, 'the scripts are called by FCALL (' . ($fcalls // 0) . ')');
 unlike($st, qr/cmdstat_(evalsha|script\|load):/, 'no EVALSHA, no SCRIPT LOAD');
-my @libs = grep { /^kefu_[0-9a-f]{8}$/ } $main::R->cli('function', 'list');
+my @libs = grep { /^kefu_[0-9a-f]{8}p$/ } $main::R->cli('function', 'list');
 is(scalar(@libs), 1, 'one library, named with its hash (' . join(' ', @libs) . ')');
 # flushed with nothing in flight: every participant's next message meets
 # "Function not found", and none is refused

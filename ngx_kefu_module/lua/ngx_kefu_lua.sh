@@ -117,8 +117,12 @@ function shake(    i, j, k, w, nw, nb, words, own, bname, bidx, edge, live, todo
 # in the callback, made at each call as before.
 function libify(    i, j, nc, cs, isfn, decl, stop, last, w, rest, nn, nm, k, seen, flags) {
     i = 1
-    flags = ""
+    # a script without "#!lua" (msg: no keys declared, the conversation
+    # and the site of one Redis) is run by EVALSHA as Redis 6 would: its
+    # keys may be of several slots, which a function must say
+    flags = ", flags = {\047allow-cross-slot-keys\047}"
     if (KL[1] ~ /^#!lua/) {
+        flags = ""
         if (match(KL[1], /flags=[^ ]+/)) {
             flags = substr(KL[1], RSTART + 6, RLENGTH - 6)
             gsub(/,/, "\047, \047", flags)
@@ -320,9 +324,11 @@ END {
 
 # The library's name, and its functions' (function names are global to
 # a Redis server), carry a short hash of its text: two builds' libraries,
-# in a rolling upgrade, live side by side in one Redis.
+# in a rolling upgrade, live side by side in one Redis.  The "p" after it
+# (PUBLISH) becomes "s" where kefu_redis cluster makes the PUBLISHes
+# SPUBLISHes (ngx_kefu_redis.c): the two texts are two libraries.
 h=$(cksum < "$out/kefu_library.lua.tmp" | awk '{ printf "%08x", $1 }')
-sed "s/@KEFU_LIB@/kefu_$h/g" "$out/ngx_kefu_lua.c.tmp" > "$out/ngx_kefu_lua.c.tmp2"
+sed "s/@KEFU_LIB@/kefu_${h}p/g" "$out/ngx_kefu_lua.c.tmp" > "$out/ngx_kefu_lua.c.tmp2"
 rm -f "$out/ngx_kefu_lua.c.tmp" "$out/kefu_library.lua.tmp"
 mv -f "$out/ngx_kefu_lua.c.tmp2" "$out/ngx_kefu_lua.c"
 
