@@ -31,8 +31,16 @@
  *   "unavailable" at once, and resend, instead of a queue that grows until
  *   the timeout fails it all at once; what was admitted is answered within
  *   about max_wait plus the time Redis needs for the queue.
- * - NOSCRIPT (Redis lost its scripts: SCRIPT FLUSH, a failover) reloads the
- *   one script, once, and runs the command again after it.
+ * - Scripts are Redis functions (Redis 7): the library of them all
+ *   (ngx_kefu_lua_library) is loaded at each connect, before the link is
+ *   ready, and a call is an FCALL, which runs only the script's body: an
+ *   EVALSHA runs its whole text, making each of its functions anew (issue
+ *   18: about 10% of a new conversation's instructions in Redis).  On a
+ *   Redis that refuses FUNCTION LOAD (before 7, the command renamed, an
+ *   ACL), each script is loaded by SCRIPT LOAD and called by EVALSHA.
+ * - NOSCRIPT or "Function not found" (Redis lost its scripts: SCRIPT or
+ *   FUNCTION FLUSH, a failover) reloads the one script, or the library,
+ *   once, and runs the command again after it.
  * - kefu_redis sentinel: ngx_kefu_redis_sentinel.c names the master's
  *   address (asked where a link picks its address, at each connect), is
  *   told when a link goes down, meets READONLY or finds the server not a
@@ -117,6 +125,14 @@ static void ngx_kefu_redis_sub_reply(redisAsyncContext *ac, void *reply,
 static ngx_int_t ngx_kefu_redis_sub_send(ngx_kefu_redis_t *rd,
     const char *cmd, ngx_str_t *channel);
 static void ngx_kefu_redis_load_scripts(ngx_kefu_redis_link_t *link);
+static ngx_int_t ngx_kefu_redis_load_library(ngx_kefu_redis_link_t *link,
+    ngx_kefu_redis_handler_pt h);
+static void ngx_kefu_redis_library_reply(ngx_kefu_redis_t *rd,
+    redisReply *r, void *data);
+static void ngx_kefu_redis_library_again(ngx_kefu_redis_t *rd,
+    redisReply *r, void *data);
+static ngx_uint_t ngx_kefu_redis_library_loaded(ngx_kefu_redis_link_t *link,
+    redisReply *r);
 static void ngx_kefu_redis_load_script(ngx_kefu_redis_link_t *link,
     ngx_kefu_script_t *s);
 static ngx_uint_t ngx_kefu_redis_script_loading(ngx_kefu_redis_link_t *link,
@@ -125,7 +141,8 @@ static ngx_int_t ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req);
 static ngx_int_t ngx_kefu_redis_resend(ngx_kefu_redis_req_t *req,
     ngx_kefu_redis_link_t *link, ngx_uint_t asking);
 static ngx_int_t ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle,
-    ngx_kefu_script_t *s);
+    ngx_str_t *source);
+static ngx_int_t ngx_kefu_redis_cluster_names(ngx_cycle_t *cycle);
 static void ngx_kefu_redis_keepalive(ngx_kefu_redis_link_t *link);
 static void ngx_kefu_redis_ping_handler(ngx_event_t *ev);
 static void ngx_kefu_redis_probe_reply(ngx_kefu_redis_t *rd, redisReply *r,
@@ -503,7 +520,8 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
     /* the same in every process: computed where it is used */
     for (i = 0; ngx_kefu_scripts[i]; i++) {
         if (kmcf->redis_conf->seeds
-            && ngx_kefu_redis_cluster_script(cycle, ngx_kefu_scripts[i])
+            && ngx_kefu_redis_cluster_script(cycle,
+                                             &ngx_kefu_scripts[i]->source)
                != NGX_OK)
         {
             return NGX_ERROR;
@@ -514,6 +532,14 @@ ngx_kefu_redis_init_process(ngx_cycle_t *cycle)
                         ngx_kefu_scripts[i]->source.len);
         ngx_sha1_final(digest, &sha);
         ngx_hex_dump(ngx_kefu_scripts[i]->sha1, digest, 20);
+    }
+
+    if (kmcf->redis_conf->seeds
+        && (ngx_kefu_redis_cluster_script(cycle, &ngx_kefu_lua_library)
+            != NGX_OK
+            || ngx_kefu_redis_cluster_names(cycle) != NGX_OK))
+    {
+        return NGX_ERROR;
     }
 
     rd = ngx_pcalloc(cycle->pool, sizeof(ngx_kefu_redis_t));
@@ -674,11 +700,11 @@ ngx_kefu_redis_ready(ngx_kefu_redis_t *rd)
  * Scripts publish with redis.call('PUBLISH', ...).  In a cluster a
  * message goes out on its channel's shard only: the same scripts are
  * loaded there with SPUBLISH (the channel then shares the slot of the
- * keys the script declares).
+ * keys the script declares), and so is the library of them all.
  */
 
 static ngx_int_t
-ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle, ngx_kefu_script_t *s)
+ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle, ngx_str_t *source)
 {
     u_char      *p, *last, *d, *src;
     size_t       n;
@@ -686,8 +712,8 @@ ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle, ngx_kefu_script_t *s)
 
     static u_char  pub[] = "redis.call('PUBLISH'";
 
-    src = s->source.data;
-    last = src + s->source.len;
+    src = source->data;
+    last = src + source->len;
     count = 0;
 
     for (p = src; p + sizeof(pub) - 1 <= last; p++) {
@@ -700,12 +726,12 @@ ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle, ngx_kefu_script_t *s)
         return NGX_OK;
     }
 
-    d = ngx_pnalloc(cycle->pool, s->source.len + count);
+    d = ngx_pnalloc(cycle->pool, source->len + count);
     if (d == NULL) {
         return NGX_ERROR;
     }
 
-    s->source.data = d;
+    source->data = d;
 
     for (p = src; p < last; /* void */) {
         n = last - p;
@@ -720,7 +746,66 @@ ngx_kefu_redis_cluster_script(ngx_cycle_t *cycle, ngx_kefu_script_t *s)
         *d++ = *p++;
     }
 
-    s->source.len = d - s->source.data;
+    source->len = d - source->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The library with SPUBLISH is another library: its name and its
+ * functions' end their prefix "kefu_<hash>p" in "s" instead, so that a
+ * Redis that served both (kefu_redis, then kefu_redis cluster, as the
+ * tests' one-node cluster does) does not answer one "already exists"
+ * for the other.
+ */
+
+static ngx_int_t
+ngx_kefu_redis_cluster_names(ngx_cycle_t *cycle)
+{
+    u_char      *p, *last, *d;
+    size_t       n;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+    u_char       name[sizeof("kefu_01234567p") - 1];
+
+    n = sizeof(name);
+
+    if (ngx_kefu_scripts[0] == NULL || ngx_kefu_scripts[0]->fname.len <= n) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(name, ngx_kefu_scripts[0]->fname.data, n);
+
+    for (i = 0; ngx_kefu_scripts[i]; i++) {
+        s = &ngx_kefu_scripts[i]->fname;
+
+        d = ngx_pnalloc(cycle->pool, s->len);
+        if (d == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(d, s->data, s->len);
+        d[n - 1] = 's';
+        s->data = d;
+    }
+
+    s = &ngx_kefu_lua_library;
+
+    d = ngx_pnalloc(cycle->pool, s->len);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(d, s->data, s->len);
+    s->data = d;
+
+    for (p = d, last = d + s->len; p + n <= last; p++) {
+        if (ngx_strncmp(p, name, n) == 0) {
+            p[n - 1] = 's';
+            p += n - 1;
+        }
+    }
 
     return NGX_OK;
 }
@@ -1235,7 +1320,93 @@ ngx_kefu_redis_ping_reply(ngx_kefu_redis_t *rd, redisReply *r, void *data)
         return;
     }
 
+    if (link->subscriber) {
+        ngx_kefu_redis_ready_link(link);
+        return;
+    }
+
+    /* the functions before the link is ready: whether a call is an FCALL
+     * or an EVALSHA is known before the first is sent */
+    if (ngx_kefu_redis_load_library(link, ngx_kefu_redis_library_reply)
+        != NGX_OK)
+    {
+        redisAsyncDisconnect(link->ac);
+    }
+}
+
+
+static ngx_int_t
+ngx_kefu_redis_load_library(ngx_kefu_redis_link_t *link,
+    ngx_kefu_redis_handler_pt h)
+{
+    ngx_kefu_redis_args_t  a;
+
+    ngx_kefu_redis_args(&a, ngx_kefu_word("FUNCTION"), ngx_kefu_word("LOAD"),
+                        &ngx_kefu_lua_library);
+
+    return ngx_kefu_redis_send(link, h, link, a.argc, a.argv, a.lens);
+}
+
+
+/* the handshake's FUNCTION LOAD answered: the link is ready */
+
+static void
+ngx_kefu_redis_library_reply(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data)
+{
+    ngx_kefu_redis_link_t  *link = data;
+
+    if (r == NULL || link->ac == NULL) {
+        return;
+    }
+
+    link->functions = ngx_kefu_redis_library_loaded(link, r);
+    link->lib_loading = 0;
+
     ngx_kefu_redis_ready_link(link);
+}
+
+
+/* a FUNCTION LOAD after "Function not found" answered */
+
+static void
+ngx_kefu_redis_library_again(ngx_kefu_redis_t *rd, redisReply *r,
+    void *data)
+{
+    ngx_kefu_redis_link_t  *link = data;
+
+    link->lib_loading = 0;
+
+    if (r) {
+        (void) ngx_kefu_redis_library_loaded(link, r);
+    }
+}
+
+
+/*
+ * Whether FUNCTION LOAD's reply leaves the library on the server: its
+ * name, or "already exists" (another worker's, or a build of the same
+ * Lua: the name carries a hash of the text).  Any error else (no such
+ * command before Redis 7, or renamed; an ACL) means calls by EVALSHA.
+ */
+
+static ngx_uint_t
+ngx_kefu_redis_library_loaded(ngx_kefu_redis_link_t *link, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ERROR) {
+        return 1;
+    }
+
+    if (ngx_strstr(r->str, "already exists")) {
+        return 1;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, link->rd->log, 0,
+                  "kefu: redis %s connection: no functions (FUNCTION LOAD: "
+                  "%s), the scripts are called by EVALSHA", link->name,
+                  r->str);
+
+    return 0;
 }
 
 
@@ -1257,7 +1428,9 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
                   "kefu: redis %s connection ready", link->name);
 
     if (link->node) {
-        ngx_kefu_redis_load_scripts(link);
+        if (!link->functions) {
+            ngx_kefu_redis_load_scripts(link);
+        }
 
         /* the map first (asked here if not known); then, Redis answering
          * in order, consumers' commands find the scripts loaded */
@@ -1299,7 +1472,9 @@ ngx_kefu_redis_ready_link(ngx_kefu_redis_link_t *link)
         return;
     }
 
-    ngx_kefu_redis_load_scripts(link);
+    if (!link->functions) {
+        ngx_kefu_redis_load_scripts(link);
+    }
 
     /* the scripts are loaded first: Redis answers in order */
     ngx_kefu_redis_tell(rd, NGX_KEFU_REDIS_READY);
@@ -1804,10 +1979,6 @@ ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         lens = (size_t *) (args + argc + 3);
     }
 
-    args[0] = "EVALSHA";
-    lens[0] = 7;
-    args[1] = (char *) s->sha1;
-    lens[1] = 40;
     args[2] = (char *) nk;
     lens[2] = ngx_snprintf(nk, sizeof(nk), "%d", nkeys) - nk;
 
@@ -1822,6 +1993,19 @@ ngx_kefu_redis_eval_do(ngx_kefu_redis_t *rd, ngx_kefu_script_t *s,
         slot = nkeys ? ngx_kefu_redis_slot((u_char *) argv[0], argvlen[0])
                      : 0;
         link = ngx_kefu_redis_cluster_route(rd, slot);
+    }
+
+    if (link && link->functions) {
+        args[0] = "FCALL";
+        lens[0] = 5;
+        args[1] = (char *) s->fname.data;
+        lens[1] = s->fname.len;
+
+    } else {
+        args[0] = "EVALSHA";
+        lens[0] = 7;
+        args[1] = (char *) s->sha1;
+        lens[1] = 40;
     }
 
     if (weight) {
@@ -2123,7 +2307,9 @@ ngx_kefu_redis_recover(ngx_kefu_redis_req_t *req, redisReply *r)
 
     link = req->link;
 
-    if (ngx_strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    if (ngx_strncmp(r->str, "NOSCRIPT", 8) == 0
+        || ngx_strcmp(r->str, "ERR Function not found") == 0)
+    {
         if (req->script && !req->retried
             && ngx_kefu_redis_rerun(req) == NGX_OK)
         {
@@ -2294,7 +2480,21 @@ ngx_kefu_redis_rerun(ngx_kefu_redis_req_t *req)
 
     ngx_kefu_stat_inc(rd->kmcf, redis_noscript);
 
-    if (!ngx_kefu_redis_script_loading(link, req->script, 0)) {
+    if (link->functions) {
+        if (!link->lib_loading) {
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "kefu: redis lost the function library (Function "
+                          "not found), loading it again");
+
+            if (ngx_kefu_redis_load_library(link,
+                                            ngx_kefu_redis_library_again)
+                == NGX_OK)
+            {
+                link->lib_loading = 1;
+            }
+        }
+
+    } else if (!ngx_kefu_redis_script_loading(link, req->script, 0)) {
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "kefu: redis lost script %*s (NOSCRIPT), loading it "
                       "again", (size_t) 8, req->script->sha1);

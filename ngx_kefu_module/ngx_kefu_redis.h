@@ -58,10 +58,13 @@ typedef struct {
 #define NGX_KEFU_REDIS_CONSUMERS_MAX  8
 
 
-/* a Lua script, loaded on every (re)connect, run by its SHA-1 */
+/* a Lua script: on a Redis with functions (7 and later) a function of
+ * ngx_kefu_lua_library, loaded on every (re)connect and run by FCALL of
+ * its name; else loaded by SCRIPT LOAD and run by its SHA-1 */
 typedef struct {
     ngx_str_t                    source;
     u_char                       sha1[40];
+    ngx_str_t                    fname;
 } ngx_kefu_script_t;
 
 
@@ -94,8 +97,9 @@ struct ngx_kefu_redis_conf_s {
 
 /*
  * The scripts (the files in lua/), generated into C at configure time
- * (lua/ngx_kefu_lua.sh): ngx_kefu_script_<name> for lua/<name>.lua, and
- * ngx_kefu_scripts[], all of them.
+ * (lua/ngx_kefu_lua.sh): ngx_kefu_script_<name> for lua/<name>.lua,
+ * ngx_kefu_scripts[], all of them, and ngx_kefu_lua_library, all of them
+ * as one library of Redis functions.
  */
 #include "ngx_kefu_lua.h"
 #include "ngx_kefu_script_args.h"

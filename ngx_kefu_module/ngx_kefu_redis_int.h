@@ -99,6 +99,8 @@ struct ngx_kefu_redis_link_s {
     ngx_kefu_redis_load_t        loads[NGX_KEFU_REDIS_SCRIPTS_MAX];
     unsigned                     subscriber:1;
     unsigned                     loading_data:1;  /* said so, until ready */
+    unsigned                     functions:1;     /* calls are FCALLs */
+    unsigned                     lib_loading:1;   /* a FUNCTION LOAD again */
 };
 
 

@@ -384,7 +384,8 @@ static ngx_kefu_status_metric_t  ngx_kefu_status_metrics[] = {
         "kefu_redis_max_wait", redis_overdue),
 
     ngx_kefu_status_redis("redis_noscript_total", "noscript",
-        "script calls run again after Redis had lost the script (NOSCRIPT)",
+        "script calls run again after Redis had lost the script or the "
+        "function library (NOSCRIPT, Function not found)",
         redis_noscript),
 
     ngx_kefu_status_redis("redis_pubsub_stalls_total", "pubsub_stalls",

@@ -14,7 +14,13 @@ Each kind of script call is replayed alone from the capture's state, so
 that its count is its own.
 
     bench-cost.py capture PORT OUTDIR SECONDS
-    bench-cost.py replay CAPTURE [LABEL=]LUADIR [[LABEL=]LUADIR ...]
+    bench-cost.py replay [--fcall] CAPTURE [LABEL=]LUADIR [[LABEL=]LUADIR ...]
+
+With --fcall each tree is replayed a second time as Redis 7 functions
+(FUNCTION LOAD of the tree's library, or kefu_lua.library()'s for a tree
+without one; FCALL for EVALSHA;
+fcallCommand counted as evalShaCommand), and its replies compared with
+the EVALSHA replay's, byte for byte.
 """
 
 import hashlib
@@ -106,7 +112,7 @@ def capture(port, outdir, seconds):
         f.write('%.6f\n' % saved)
 
 
-def replay_one(cap, cmds, scripts, work):
+def replay_one(cap, cmds, scripts, work, lib=None):
     """a Redis from the capture's dump, append-only as the bench's, the
     commands sent under callgrind: the instructions counted"""
     os.makedirs(work, exist_ok=True)
@@ -117,6 +123,7 @@ def replay_one(cap, cmds, scripts, work):
     vg = subprocess.Popen(
         ['valgrind', '--tool=callgrind', '--collect-atstart=no',
          '--toggle-collect=evalShaCommand',
+         '--toggle-collect=fcallCommand',
          '--toggle-collect=propagatePendingCommands',
          '--toggle-collect=processMultibulkBuffer',
          '--callgrind-out-file=' + os.path.join(work, 'cg.%p'),
@@ -134,12 +141,19 @@ def replay_one(cap, cmds, scripts, work):
         time.sleep(0.2)
     for name, (sha, text) in scripts.items():
         link.call(b'SCRIPT', b'LOAD', text)
+    if lib is not None:
+        r = link.call(b'FUNCTION', b'LOAD', lib.encode('utf-8',
+                                                       'surrogateescape'))
+        if r.startswith(b'-'):
+            raise SystemExit('bench-cost: FUNCTION LOAD: %r' % r)
     errors = 0
+    replies = []
     for i in range(0, len(cmds), 200):
         chunk = cmds[i:i + 200]
         link.send(chunk)
         for _ in chunk:
-            if link.reply().startswith(b'-'):
+            replies.append(link.reply())
+            if replies[-1].startswith(b'-'):
                 errors += 1
     try:
         link.send([(b'SHUTDOWN', b'NOSAVE')])
@@ -153,13 +167,16 @@ def replay_one(cap, cmds, scripts, work):
                 for line in h:
                     if line.startswith('summary:'):
                         ir = max(ir, int(line.split()[1]))
-    return ir, errors
+    return ir, errors, replies
 
 
-def replay(cap, trees):
+def replay(cap, trees, fcall=False):
     # LABEL=DIR each, or DIR
     labels = [t.split('=', 1)[0] if '=' in t else t for t in trees]
     luadirs = [t.split('=', 1)[1] if '=' in t else t for t in trees]
+    if fcall:
+        labels = [x for l in labels for x in (l, l[:8] + ' FCALL')]
+        luadirs = [x for d in luadirs for x in (d, d)]
     with open(os.path.join(cap, 'saved')) as f:
         after = float(f.read())
     # a call's script by its SHA-1 in any of the trees (the capture's calls
@@ -187,16 +204,33 @@ def replay(cap, trees):
               ', '.join('%s %d' % (k, len(v)) for k, v in sorted(kinds.items()))))
     work = tempfile.mkdtemp(prefix='kefu-cost.')
     rows = {}
+    same, prev = {}, {}
     for li, scripts in enumerate(trees):
+        lib = None
+        if fcall and li % 2:
+            # the tree's library, or (a tree without one) the prototype
+            lib, fname = kefu_lua.library_of_tree(luadirs[li]) or (
+                kefu_lua.library({n: t.decode('utf-8', 'surrogateescape')
+                                  for n, (_, t) in scripts.items()}),
+                {n: n for n in scripts})
         for kind, cmds in sorted(kinds.items()):
             if kind == 'other':
                 continue
             sha = scripts[kind][0].encode()
-            cmds = [[c[0], sha] + c[2:] for c in cmds]
+            if lib is not None:
+                cmds = [[b'FCALL', fname[kind].encode()] + c[2:]
+                        for c in cmds]
+            else:
+                cmds = [[c[0], sha] + c[2:] for c in cmds]
             # other scripts of the capture by their name in this tree
-            ir, errors = replay_one(cap, cmds, scripts,
-                                    os.path.join(work, '%d-%s' % (li, kind)))
+            ir, errors, replies = replay_one(
+                cap, cmds, scripts, os.path.join(work, '%d-%s' % (li, kind)),
+                lib)
             rows.setdefault(kind, []).append((ir, errors))
+            if lib is not None:
+                same[kind] = same.get(kind, True) and replies == prev[kind]
+            else:
+                prev[kind] = replies
     head = '%-14s %8s' % ('calls', 'messages') + ''.join(
         '  %14s        ' % l[:14] for l in labels)
     print('instructions in Redis per message (script calls, their inner '
@@ -216,6 +250,9 @@ def replay(cap, trees):
     for t in total:
         line += '  %14d        ' % (t // (stored or 1))
     print(line)
+    for kind, eq in sorted(same.items()):
+        print('%s: FCALL replies %s' % (kind, 'equal to EVALSHA\'s' if eq
+                                        else 'DIFFER from EVALSHA\'s'))
     print('SUMMARY mode=cost stored=%d ' % stored + ' '.join(
         'ir_per_msg_%d=%d' % (i, t // (stored or 1)) for i, t in enumerate(total)))
     subprocess.call(['rm', '-rf', work])
@@ -224,6 +261,8 @@ def replay(cap, trees):
 def main():
     if len(sys.argv) >= 5 and sys.argv[1] == 'capture':
         capture(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
+    elif len(sys.argv) >= 5 and sys.argv[1:3] == ['replay', '--fcall']:
+        replay(sys.argv[3], sys.argv[4:], True)
     elif len(sys.argv) >= 4 and sys.argv[1] == 'replay':
         replay(sys.argv[2], sys.argv[3:])
     else:

@@ -32,6 +32,8 @@ import kefu_lua  # noqa: E402
 
 def main():
     args = sys.argv[1:]
+    fcall = '--fcall' in args
+    args = [a for a in args if a != '--fcall']
     n = int(args.pop(0)) if args and args[0].isdigit() else 300
     files = args or [os.path.join(
         ROOT, 'build/nginx-dev/objs/addon/kefu_lua/ngx_kefu_lua.c')]
@@ -72,20 +74,29 @@ def main():
         print('lua-cost: %d new conversations, 20 agents, one Redis under '
               'callgrind; load %s' % (n, ' '.join(
                   open('/proc/loadavg').read().split()[:3])))
+        now = int(time.time() * 1000)
         for path in files:
-            run(r, n, path, pid, dump)
+            a = run(r, n, path, pid, dump, now, False)
+            if fcall:
+                b = run(r, n, path, pid, dump, now, True)
+                print('replies %s' % ('equal' if a == b else 'DIFFER'))
     finally:
         vg.terminate()
         vg.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(r, n, path, pid, dump):
+def run(r, n, path, pid, dump, now, fcall):
     sc = kefu_lua.scripts_of_c(path)
     r('FLUSHALL')
     r('SCRIPT', 'FLUSH')
+    r('FUNCTION', 'FLUSH')
+    if fcall:
+        # the build's library, or (a build before it had one) the prototype
+        lib, fname = kefu_lua.library_of_c(path) or (
+            kefu_lua.library(sc), {k: k for k in sc})
+        r('FUNCTION', 'LOAD', lib)
     sha = {k: r('SCRIPT', 'LOAD', v).decode() for k, v in sc.items()}
-    now = int(time.time() * 1000)
     setup = []
     for i in range(20):
         ak = 'kefu:{s:cost}:a:a%d' % i
@@ -102,8 +113,9 @@ def run(r, n, path, pid, dump):
     for k in range(0, len(setup), 1000):
         r.pipe(setup[k:k + 1000])
     r('CONFIG', 'RESETSTAT')
-    base = 4000000000000000 + int(time.time()) % 100000 * 1000000
+    base = 4000000000000000 + now // 1000 % 100000 * 1000000
     ir = {}
+    replies = []
     for phase in ('open', 'route_new'):
         subprocess.run(['callgrind_control', '-z', pid], capture_output=True)
         for k in range(0, n, 50):
@@ -119,18 +131,24 @@ def run(r, n, path, pid, dump):
                 if phase == 'route_new':
                     a[3] = conv
                     a[16] = '%d %d' % (base * 10 + 2 * j, base * 10 + 2 * j + 1)
-                cmds.append(('EVALSHA', sha[phase], 1,
+                cmds.append(('FCALL', fname[phase], 1,
+                             'kefu:{s:cost}:v:v%d' % j, *a)
+                            if fcall else
+                            ('EVALSHA', sha[phase], 1,
                              'kefu:{s:cost}:v:v%d' % j, *a))
-            r.pipe(cmds)
+            replies += r.pipe(cmds)
         ir[phase] = dump() / n
     st = r('INFO', 'commandstats').decode()
     inner = sum(int(c) for name, c in re.findall(r'cmdstat_(\w+):calls=(\d+)',
                                                   st)
-                if name not in ('evalsha', 'config', 'info', 'script'))
+                if name not in ('evalsha', 'fcall', 'config', 'info',
+                                'script', 'function'))
     opened = int(r('HGET', 'kefu:{s:cost}:counts', 'open') or 0)
-    print('%s: open %.0f, route_new %.0f instructions a call; %.1f Redis '
+    print('%s%s: open %.0f, route_new %.0f instructions a call; %.1f Redis '
           'commands a conversation; %d of %d assigned'
-          % (path, ir['open'], ir['route_new'], inner / n, opened, n))
+          % (path, ' (FCALL)' if fcall else '', ir['open'],
+             ir['route_new'], inner / n, opened, n))
+    return replies
 
 
 if __name__ == '__main__':

@@ -32,9 +32,13 @@ add_block_preprocessor(sub {
 
 sub gr { redis('port', $main::R->port, @_) }
 
+# the script calls so far: FCALLs (or EVALSHAs on a Redis without
+# functions)
 sub evalsha_calls {
-    my ($n) = gr('INFO', 'commandstats') =~ /cmdstat_evalsha:calls=(\d+)/;
-    return $n // 0;
+    my $s = gr('INFO', 'commandstats');
+    my $n = 0;
+    $n += $1 while $s =~ /cmdstat_(?:evalsha|fcall):calls=(\d+)/g;
+    return $n;
 }
 
 # frames as one write: one pass of the worker reads them all

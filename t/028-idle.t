@@ -300,7 +300,7 @@ print $mon "MONITOR\r\n";
 my (%askers, @leases, $asks);
 my $buf = '';
 my $deadline = time + 60;
-# the four workers' sweep calls (EVALSHA ... <idle key> ...) and the turns
+# the four workers' sweep calls (FCALL ... <idle key> ..., or EVALSHA) and the turns
 # taken (the script's HSET of the lease)
 while (time < $deadline && (keys %askers < 4 || @leases < 4)) {
     my $rin = '';
@@ -309,7 +309,7 @@ while (time < $deadline && (keys %askers < 4 || @leases < 4)) {
     sysread($mon, $buf, 65536, length $buf) or last;
     while ($buf =~ s/^([^\n]*)\n//) {
         my $l = $1;
-        if ($l =~ /\[\d+ ([\d.:]+)\] "(?i:evalsha)" "\w+" "2" "\Q$key\E"/) {
+        if ($l =~ /\[\d+ ([\d.:]+)\] "(?i:evalsha|fcall)" "\w+" "2" "\Q$key\E"/) {
             $askers{$1}++;
             $asks++;
         } elsif ($l =~ /\[\d+ lua\] "(?i:hset)" "\Q$key\E" "lease" "(\d+)" "owner"/) {

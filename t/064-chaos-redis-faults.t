@@ -15,11 +15,14 @@ master_on();
 worker_connections(1024);
 
 # this file's own Redis (its scripts flushed, put to sleep) and a proxy in
-# front of it for the stalled links
+# front of it for the stalled links; and one without FUNCTION, as a Redis
+# before 7 (the scripts then loaded by SCRIPT LOAD, called by EVALSHA)
 our $R = redis_server();
 our $P = tcp_proxy($R->port);
+our $R6 = redis_server(args => q{--rename-command FUNCTION ""});
 $ENV{TEST_NGINX_FAULT_REDIS_PORT} = $R->port;
 $ENV{TEST_NGINX_PROXY_PORT} = $P->port;
+$ENV{TEST_NGINX_NOFN_REDIS_PORT} = $R6->port;
 
 # the second host, with a status location of its own
 sub host2 {
@@ -56,7 +59,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: SCRIPT FLUSH under load: each script loaded again once, every call run again, nobody told unavailable
+=== TEST 1: FUNCTION FLUSH under load: the library loaded again once a worker, every call run again, nobody told unavailable
 --- http_config eval
 main::site('$TEST_NGINX_FAULT_REDIS_PORT')
 --- config
@@ -65,38 +68,42 @@ main::site('$TEST_NGINX_FAULT_REDIS_PORT')
 --- ws
 my ($port2, $sp2, $stop) = main::host2($ENV{TEST_NGINX_FAULT_REDIS_PORT});
 my $t = traffic(ports => [$Kefu::WS::Port], agent_ports => [$port2], pairs => 4, redis => $main::R);
+$main::R->cli('config', 'resetstat');
 $t->round for 1 .. 2;
 ok($t->settle, 'before: acknowledged');
+# the scripts are the library's functions: called by FCALL, never EVALSHA,
+# and no script loaded one by one
+my $st = join("\n", $main::R->cli('info', 'commandstats'));
+my ($fcalls) = $st =~ /cmdstat_fcall:calls=(\d+)/;
+cmp_ok($fcalls // 0, '>', 0, 'the scripts are called by FCALL (' . ($fcalls // 0) . ')');
+unlike($st, qr/cmdstat_(evalsha|script\|load):/, 'no EVALSHA, no SCRIPT LOAD');
+my @libs = grep { /^kefu_[0-9a-f]{8}p$/ } $main::R->cli('function', 'list');
+is(scalar(@libs), 1, 'one library, named with its hash (' . join(' ', @libs) . ')');
 # flushed with nothing in flight: every participant's next message meets
-# NOSCRIPT, and none is refused
+# "Function not found", and none is refused
 $main::R->cli('config', 'resetstat');
-$main::R->cli('script', 'flush');
+$main::R->cli('function', 'flush');
 $t->round;
 ok($t->settle, 'acknowledged after the flush');
-is($t->unavailable, 0, 'no message was refused: each NOSCRIPT ran again behind its reload');
-# each worker loads again, once, only the scripts it called since: what
-# its timers run (leases, sweeps) besides the round's messages, so the
-# bound is what Redis holds again, once per worker, and not all scripts
-my ($loads) = join("\n", $main::R->cli('info', 'commandstats')) =~ /cmdstat_script\|load:calls=(\d+)/;
-my ($cached) = join("\n", $main::R->cli('info', 'memory')) =~ /number_of_cached_scripts:(\d+)/;
-my $all = () = glob("$FindBin::Bin/../ngx_kefu_module/lua/*.lua");
-ok($loads && $loads <= 4 * $cached, "the scripts that were missing loaded again, each once a worker"
-   . " ($loads loads of $cached scripts for four workers)");
-cmp_ok($cached, '<', $all, "not all of them ($cached of $all)");
+is($t->unavailable, 0, 'no message was refused: each call ran again behind the reload');
+# each worker's link loads the library again once, however many of its
+# calls found it missing: four workers, two hosts
+my ($loads) = join("\n", $main::R->cli('info', 'commandstats')) =~ /cmdstat_function\|load:calls=(\d+)/;
+ok($loads && $loads <= 4, 'the library loaded again, once a worker (' . ($loads // 0) . ')');
 # and flushed again and again while messages are in flight
 for (1 .. 3) {
     $t->round;
-    $main::R->cli('script', 'flush');
+    $main::R->cli('function', 'flush');
     $t->fault;
     $t->round for 1 .. 2;
 }
-$t->check('SCRIPT FLUSH');
+$t->check('FUNCTION FLUSH');
 cmp_ok(main::stat_sum('redis.noscript', $Kefu::WS::Port, $sp2), '>', 0,
        'status counts the calls run again (redis.noscript)');
 $stop->();
 --- timeout: 90
 --- error_log
-(NOSCRIPT), loading it again
+lost the function library (Function not found), loading it again
 --- no_error_log
 [alert]
 [crit]
@@ -408,3 +415,53 @@ redis command has waited
 [alert]
 [crit]
 timed out waiting for a reply
+
+
+
+=== TEST 8: a Redis without FUNCTION (as before 7): the scripts by SCRIPT LOAD and EVALSHA; SCRIPT FLUSH under load, each script loaded again once, every call run again, nobody told unavailable
+--- http_config eval
+main::site('$TEST_NGINX_NOFN_REDIS_PORT')
+--- config
+    location = /chat { kefu_chat; }
+    location = /kefu/status { kefu_status; }
+--- ws
+my ($port2, $sp2, $stop) = main::host2($ENV{TEST_NGINX_NOFN_REDIS_PORT});
+my $t = traffic(ports => [$Kefu::WS::Port], agent_ports => [$port2], pairs => 4, redis => $main::R6);
+$t->round for 1 .. 2;
+ok($t->settle, 'before: acknowledged');
+unlike(join("\n", $main::R6->cli('info', 'commandstats')), qr/cmdstat_fcall:/,
+       'no FCALL on a Redis without FUNCTION');
+# flushed with nothing in flight: every participant's next message meets
+# NOSCRIPT, and none is refused
+$main::R6->cli('config', 'resetstat');
+$main::R6->cli('script', 'flush');
+$t->round;
+ok($t->settle, 'acknowledged after the flush');
+is($t->unavailable, 0, 'no message was refused: each NOSCRIPT ran again behind its reload');
+# each worker loads again, once, only the scripts it called since: what
+# its timers run (leases, sweeps) besides the round's messages, so the
+# bound is what Redis holds again, once per worker, and not all scripts
+my ($loads) = join("\n", $main::R6->cli('info', 'commandstats')) =~ /cmdstat_script\|load:calls=(\d+)/;
+my ($cached) = join("\n", $main::R6->cli('info', 'memory')) =~ /number_of_cached_scripts:(\d+)/;
+my $all = () = glob("$FindBin::Bin/../ngx_kefu_module/lua/*.lua");
+ok($loads && $loads <= 4 * $cached, "the scripts that were missing loaded again, each once a worker"
+   . " ($loads loads of $cached scripts for four workers)");
+cmp_ok($cached, '<', $all, "not all of them ($cached of $all)");
+# and flushed again and again while messages are in flight
+for (1 .. 3) {
+    $t->round;
+    $main::R6->cli('script', 'flush');
+    $t->fault;
+    $t->round for 1 .. 2;
+}
+$t->check('SCRIPT FLUSH');
+cmp_ok(main::stat_sum('redis.noscript', $Kefu::WS::Port, $sp2), '>', 0,
+       'status counts the calls run again (redis.noscript)');
+$stop->();
+--- timeout: 90
+--- error_log
+no functions (FUNCTION LOAD: ERR unknown command
+(NOSCRIPT), loading it again
+--- no_error_log
+[alert]
+[crit]

@@ -38,16 +38,20 @@ local function r_left() return #R.ids - R.idn end
 local function r_ck(conv) return 'kefu:{c:' .. conv .. '}' end
 local function r_rk(conv) return R.sk .. 'r:' .. conv end
 -- the routing record's fields (the others of a step go to the hash only)
+--@const
 local RF = {'state', 'agent', 'group', 'visitor', 'offline', 'created'}
 -- literal tables, not loops: every call runs this (issue 18: a loop that
 -- fills a table here cost a routing call as much as a Redis command)
+--@const
 local RFS = {state = true, agent = true, group = true, visitor = true,
              offline = true, created = true}
 -- what r_rec() reads: v and RF; on a cluster also what the step then
 -- reads of the record (r_commit() ap, r_labels() labels, r_preview()
 -- last), in the same HMGET (issue 18)
+--@const
 local RFA = {'v', 'state', 'agent', 'group', 'visitor', 'offline',
              'created'}
+--@const
 local RFX = {'v', 'state', 'agent', 'group', 'visitor', 'offline',
              'created', 'ap', 'labels', 'last'}
 -- a conversation's routing record (a table, cached for the step), nil
@@ -485,6 +489,7 @@ local function r_online(group)
 end
 -- the agent's place in its groups' free sets (h: its hash as r_pick()
 -- read it and r_assign() changed it, else read)
+--@const
 local A = {'state', 'conns', 'load', 'capacity', 'last', 'gone', 'groups',
            'name'}
 local function r_index(aid, h)
