@@ -490,7 +490,8 @@ ngx_kefu_lease_sync(ngx_kefu_lease_t *lease, ngx_kefu_site_t *site)
     node = NULL;
 
     while ((ws = ngx_kefu_lease_present(tree, &node, site))) {
-        p = ngx_sprintf(p, "%V|%016xL ", &ws->user_id, ws->session_id);
+        p = ngx_slprintf(p, list + size, "%V|%016xL ", &ws->user_id,
+                         ws->session_id);
     }
 
     ngx_kefu_lease_args(&a, lease, site);

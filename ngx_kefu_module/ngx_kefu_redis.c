@@ -2070,9 +2070,9 @@ ngx_kefu_redis_inflight(ngx_kefu_redis_link_t *link, ngx_kefu_redis_req_t *req)
 
 /*
  * A command in RESP, byte for byte as redisFormatCommandArgv() writes it
- * (malloc()ed, freed by redisFreeCommand()), without its sprintf() of
- * each argument's length: a batch of messages and their search index are
- * about 60 arguments a message, and those sprintf()s were a fifth of
+ * (malloc()ed, freed by redisFreeCommand()), without a printf-style call
+ * for each argument's length: a batch of messages and their search index are
+ * about 60 arguments a message, and those calls were a fifth of
  * nginx's instructions for a stored message (issue 18)
  */
 

@@ -379,7 +379,8 @@ ngx_kefu_call_visitor_key(ngx_kefu_call_t *c, ngx_str_t *site,
         return;
     }
 
-    *ngx_sprintf(tail, ":v:%V%s", visitor, suffix) = '\0';
+    *ngx_snprintf(tail, sizeof(tail) - 1, ":v:%V%s", visitor, suffix)
+        = '\0';
     ngx_kefu_call_key(c, 's', site, (const char *) tail);
 }
 
