@@ -588,7 +588,10 @@ ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 }
 
 
-/* which of the call's terms it prunes and expires (NGX_KEFU_SEARCH_DUE_*) */
+/*
+ * which of the call's terms it prunes and expires (NGX_KEFU_SEARCH_DUE_*):
+ * '0' none, '1' due, '2' due and new to the worker's slots
+ */
 
 static void
 ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
@@ -613,6 +616,12 @@ ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
             d->adds += c->adds[i];
             c->due[i] = '0';
             continue;
+        }
+
+        /* not seen by this worker (as far as its slot tells): mostly a
+         * new key, which search_batch.lua expires after the ZADD */
+        if (d->crc != crc) {
+            c->due[i] = '2';
         }
 
         d->crc = crc;
