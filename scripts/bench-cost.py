@@ -210,7 +210,13 @@ def replay(cap, trees, fcall=False):
           '%d indexed; calls: %s' % (
               stored, msgs['msg_batch'], msgs['msg'], msgs['search_batch'],
               ', '.join('%s %d' % (k, len(v)) for k, v in sorted(kinds.items()))))
-    work = tempfile.mkdtemp(prefix='kefu-cost.')
+    # KEFU_COST_KEEP=DIR: the replays' callgrind files (and the capture)
+    # kept there, for callgrind_annotate
+    keep = os.environ.get('KEFU_COST_KEEP')
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        subprocess.call(['cp', '-r', cap, os.path.join(keep, 'capture')])
+    work = keep or tempfile.mkdtemp(prefix='kefu-cost.')
     rows = {}
     same, prev = {}, {}
     for li, scripts in enumerate(trees):
@@ -263,7 +269,8 @@ def replay(cap, trees, fcall=False):
                                         else 'DIFFER from EVALSHA\'s'))
     print('SUMMARY mode=cost stored=%d ' % stored + ' '.join(
         'ir_per_msg_%d=%d' % (i, t // (stored or 1)) for i, t in enumerate(total)))
-    subprocess.call(['rm', '-rf', work])
+    if not keep:
+        subprocess.call(['rm', '-rf', work])
 
 
 def main():
