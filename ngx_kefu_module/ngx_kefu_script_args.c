@@ -1736,7 +1736,14 @@ ngx_kefu_search_batch_keys(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     ngx_uint_t hsize, ngx_uint_t *tpos, u_char *skip, u_char *p)
 {
     int         added;
+    u_char     *q;
+    size_t      wlen;
     ngx_uint_t  i, j, k, t;
+    u_char      w[sizeof("kefu:{s:}:ix:w:") + NGX_KEFU_MAX_ID_LEN];
+
+    /* a term's key is this and the term: copied, not formatted, about
+     * 6 a message (issue 18) */
+    wlen = ngx_sprintf(w, "kefu:{s:%V}:ix:w:", site) - w;
 
     for (i = 0; i < n; i++) {
         added = c->nkeys;
@@ -1758,11 +1765,9 @@ ngx_kefu_search_batch_keys(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     for (i = 0; i < n; i++) {
         for (j = 0; !skip[i] && j < e[i].nterms; j++) {
             added = c->nkeys;
-            k = ngx_kefu_search_batch_key(c, hash, hsize, p,
-                                          ngx_sprintf(p,
-                                              "kefu:{s:%V}:ix:w:%V", site,
-                                              &e[i].terms[j])
-                                          - p);
+            q = ngx_cpymem(p, w, wlen);
+            q = ngx_cpymem(q, e[i].terms[j].data, e[i].terms[j].len);
+            k = ngx_kefu_search_batch_key(c, hash, hsize, p, q - p);
             if (c->nkeys != added) {
                 p += c->lens[k];
             }
@@ -1773,6 +1778,26 @@ ngx_kefu_search_batch_keys(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
     }
 
     return p;
+}
+
+
+/* a small number's decimal digits, without ngx_sprintf()'s parsing of a
+ * format (a term's position: about 6 a message) */
+
+static u_char *
+ngx_kefu_search_batch_uint(u_char *p, ngx_uint_t v)
+{
+    u_char  *d;
+    u_char   digits[NGX_INT64_LEN];
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
 }
 
 
@@ -1795,6 +1820,12 @@ ngx_kefu_search_batch_argv(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
 #define ngx_kefu_sb_num(fmt, v)                                               \
     c->argv[c->argc] = (const char *) p;                                      \
     p = ngx_sprintf(p, fmt, v);                                               \
+    c->lens[c->argc] = p - (u_char *) c->argv[c->argc];                       \
+    c->argc++
+
+#define ngx_kefu_sb_uint(v)                                                   \
+    c->argv[c->argc] = (const char *) p;                                      \
+    p = ngx_kefu_search_batch_uint(p, v);                                     \
     c->lens[c->argc] = p - (u_char *) c->argv[c->argc];                       \
     c->argc++
 
@@ -1828,15 +1859,17 @@ ngx_kefu_search_batch_argv(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
         ngx_kefu_sb_num("%L", e[i].ts);
         c->argv[c->argc] = e[i].doc.len ? (const char *) e[i].doc.data : "";
         c->lens[c->argc++] = e[i].doc.len;
-        ngx_kefu_sb_num("%ui", e[i].nterms);
+        ngx_kefu_sb_uint(e[i].nterms);
 
         for (j = 0; j < e[i].nterms; j++) {
-            ngx_kefu_sb_num("%ui", tpos[t++]);
+            ngx_kefu_sb_uint(tpos[t++]);
         }
     }
 
 #undef ngx_kefu_sb_num
+#undef ngx_kefu_sb_uint
 }
+
 
 
 /*

@@ -463,8 +463,10 @@ typedef struct {
                                                  the call */
     u_char                      *due;         /* each one's ARGV flag:
                                                  '1' (as built) pruned and
-                                                 expired in the call, '0'
-                                                 only added to */
+                                                 expired in the call, '2'
+                                                 the same, new to the
+                                                 worker, '0' only added
+                                                 to */
 } ngx_kefu_search_batch_call_t;
 
 /*

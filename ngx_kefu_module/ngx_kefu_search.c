@@ -47,12 +47,18 @@ static ngx_msec_t ngx_kefu_search_keep(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_uint_t visitors);
 static void ngx_kefu_search_indexed(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static ngx_int_t ngx_kefu_search_index_scanned(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
+    ngx_kefu_search_msg_t *m);
+static void ngx_kefu_search_index_parsed(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
+    u_char *tail, size_t tail_len);
 static ngx_kefu_search_terms_t *ngx_kefu_search_msg_terms(json_t *j);
 static char *ngx_kefu_search_msg_doc(json_t *j, ngx_str_t *conv,
     uint64_t seq, int64_t ts);
 static void ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
-    ngx_kefu_search_terms_t *t, char *doc);
+    ngx_kefu_search_terms_t *t, u_char *doc, size_t doc_len);
 static void ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_kefu_search_put_t *e, ngx_uint_t n);
 static void ngx_kefu_search_batched(ngx_kefu_redis_t *rd, redisReply *reply,
@@ -153,6 +159,34 @@ ngx_kefu_search_utf8(u_char *p, u_char *last, size_t *n)
 
 
 /* Han, kana, Hangul: no spaces between words, indexed by characters */
+
+/* one character as UTF-8 (at most 4 bytes) */
+
+u_char *
+ngx_kefu_search_utf8_put(u_char *p, uint32_t c)
+{
+    if (c < 0x80) {
+        *p++ = (u_char) c;
+
+    } else if (c < 0x800) {
+        *p++ = (u_char) (0xc0 | (c >> 6));
+        *p++ = (u_char) (0x80 | (c & 0x3f));
+
+    } else if (c < 0x10000) {
+        *p++ = (u_char) (0xe0 | (c >> 12));
+        *p++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+        *p++ = (u_char) (0x80 | (c & 0x3f));
+
+    } else {
+        *p++ = (u_char) (0xf0 | (c >> 18));
+        *p++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
+        *p++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+        *p++ = (u_char) (0x80 | (c & 0x3f));
+    }
+
+    return p;
+}
+
 
 static ngx_uint_t
 ngx_kefu_search_cjk(uint32_t c)
@@ -280,24 +314,7 @@ ngx_kefu_search_terms(ngx_kefu_search_terms_t *t, u_char *p, size_t len,
         if (ngx_kefu_search_word(&c)) {
             /* a long word is cut, the same way in texts and queries */
             if ((size_t) (w - word) + 4 <= NGX_KEFU_SEARCH_TERM_MAX) {
-                if (c < 0x80) {
-                    *w++ = (u_char) c;
-
-                } else if (c < 0x800) {
-                    *w++ = (u_char) (0xc0 | (c >> 6));
-                    *w++ = (u_char) (0x80 | (c & 0x3f));
-
-                } else if (c < 0x10000) {
-                    *w++ = (u_char) (0xe0 | (c >> 12));
-                    *w++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
-                    *w++ = (u_char) (0x80 | (c & 0x3f));
-
-                } else {
-                    *w++ = (u_char) (0xf0 | (c >> 18));
-                    *w++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
-                    *w++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
-                    *w++ = (u_char) (0x80 | (c & 0x3f));
-                }
+                w = ngx_kefu_search_utf8_put(w, c);
             }
 
         } else if (w > word) {
@@ -343,20 +360,146 @@ ngx_kefu_search_add(ngx_kefu_search_terms_t *t, u_char *p, size_t len)
  * A stored message: tail is the entry's JSON from its ts on, as the msg
  * script was given it (",\"ts\":...}").  Its text (with an attachment's
  * name) is indexed with the pass's other messages; the hit keeps who
- * wrote it and the start of the text.
+ * wrote it and the start of the text.  The tail's fields are found where
+ * they are (ngx_kefu_search_doc.c); what that declines is parsed.
  */
 
 void
 ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, int64_t ts, u_char *tail, size_t tail_len)
 {
-    char                     *s;
-    json_t                   *j;
-    ngx_kefu_search_terms_t  *t;
+    ngx_kefu_search_msg_t  m;
 
     if (conv->len > NGX_KEFU_MAX_ID_LEN) {
         return;
     }
+
+    if (ngx_kefu_search_msg_scan(tail, tail_len, &m) == NGX_OK
+        && ngx_kefu_search_index_scanned(kmcf, site, conv, seq, ts, &m)
+           != NGX_DECLINED)
+    {
+        return;
+    }
+
+    ngx_kefu_search_index_parsed(kmcf, site, conv, seq, ts, tail, tail_len);
+}
+
+
+/*
+ * The entry from the scanned fields: the text (else the attachment's
+ * name) unescaped once for its terms, the document written by hand.
+ * NGX_DECLINED: a string the scanner does not take.
+ */
+
+static ngx_int_t
+ngx_kefu_search_index_scanned(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
+    ngx_kefu_search_msg_t *m)
+{
+    u_char                   *buf, *doc;
+    size_t                    need, len, cut, doc_len;
+    ssize_t                   n;
+    ngx_int_t                 rc;
+    ngx_kefu_search_terms_t  *t;
+    u_char                    stack[1024];
+
+    if (m->text.len == 0 || m->text.data[0] != '"') {
+        m->text.len = 0;
+    }
+
+    if (m->att_name.len && m->att_name.data[0] != '"') {
+        m->att_name.len = 0;
+    }
+
+    /* an unescaped string is no longer than its JSON */
+    need = ngx_max(m->text.len, m->att_name.len);
+    buf = need <= sizeof(stack) ? stack : ngx_alloc(need, ngx_cycle->log);
+    t = ngx_alloc(sizeof(ngx_kefu_search_terms_t), ngx_cycle->log);
+    doc = NULL;
+    rc = NGX_ERROR;
+
+    if (buf == NULL || t == NULL) {
+        goto done;
+    }
+
+    n = m->text.len ? ngx_kefu_search_json_unescape(buf, &m->text) : 0;
+    if (n < 0) {
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    len = n;
+    t->n = 0;
+
+    if (len) {
+        ngx_kefu_search_terms(t, buf, len, 0);
+
+    } else if (m->att_name.len) {
+        /* the text is empty: buf is the name's for the terms only */
+        n = ngx_kefu_search_json_unescape(buf, &m->att_name);
+        if (n < 0) {
+            rc = NGX_DECLINED;
+            goto done;
+        }
+
+        ngx_kefu_search_terms(t, buf, n, 0);
+    }
+
+    if (t->n == 0) {
+        rc = NGX_OK;
+        goto done;
+    }
+
+    cut = ngx_min(len, NGX_KEFU_SEARCH_SNIPPET);
+
+    while (cut < len && cut && (buf[cut] & 0xc0) == 0x80) {
+        cut--;
+    }
+
+    doc = ngx_kefu_search_msg_doc_write(m, conv, seq, ts, buf, len, cut,
+                                        &doc_len);
+    if (doc) {
+        ngx_kefu_search_batch_add(kmcf, site, conv, seq, ts, t, doc,
+                                  doc_len);
+        rc = NGX_OK;
+    }
+
+done:
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kefu: conversation \"%V\" seq %uL: no memory for its "
+                      "search index entry: it is not found by search",
+                      conv, seq);
+        rc = NGX_OK;
+    }
+
+    if (buf && buf != stack) {
+        ngx_free(buf);
+    }
+
+    if (t) {
+        ngx_free(t);
+    }
+
+    if (doc) {
+        ngx_free(doc);
+    }
+
+    return rc;
+}
+
+
+/* the entry from the tail parsed by jansson */
+
+static void
+ngx_kefu_search_index_parsed(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,
+    u_char *tail, size_t tail_len)
+{
+    char                     *s;
+    json_t                   *j;
+    ngx_kefu_search_terms_t  *t;
 
     j = ngx_kefu_msg_tail_load(tail, tail_len);
     if (j == NULL) {
@@ -379,7 +522,8 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
                       conv, seq);
 
     } else {
-        ngx_kefu_search_batch_add(kmcf, site, conv, seq, ts, t, s);
+        ngx_kefu_search_batch_add(kmcf, site, conv, seq, ts, t, (u_char *) s,
+                                  ngx_strlen(s));
         free(s);
     }
 
@@ -465,10 +609,10 @@ ngx_kefu_search_exit(ngx_kefu_main_conf_t *kmcf)
 static void
 ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
     ngx_str_t *conv, uint64_t seq, int64_t ts, ngx_kefu_search_terms_t *t,
-    char *doc)
+    u_char *doc, size_t doc_len)
 {
     u_char                  *p;
-    size_t                   doc_len, len;
+    size_t                   len;
     ngx_uint_t               i;
     ngx_kefu_batch_t        *b;
     ngx_kefu_search_item_t  *it;
@@ -481,7 +625,6 @@ ngx_kefu_search_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
         goto failed;
     }
 
-    doc_len = ngx_strlen(doc);
     len = sizeof(ngx_kefu_search_item_t) + t->n * sizeof(ngx_str_t)
           + conv->len + doc_len + (t->last - t->buf);
 
@@ -588,7 +731,10 @@ ngx_kefu_search_batch_send(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 }
 
 
-/* which of the call's terms it prunes and expires (NGX_KEFU_SEARCH_DUE_*) */
+/*
+ * which of the call's terms it prunes and expires (NGX_KEFU_SEARCH_DUE_*):
+ * '0' none, '1' due, '2' due and new to the worker's slots
+ */
 
 static void
 ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
@@ -613,6 +759,12 @@ ngx_kefu_search_due(ngx_kefu_main_conf_t *kmcf,
             d->adds += c->adds[i];
             c->due[i] = '0';
             continue;
+        }
+
+        /* not seen by this worker (as far as its slot tells): mostly a
+         * new key, which search_batch.lua expires after the ZADD */
+        if (d->crc != crc) {
+            c->due[i] = '2';
         }
 
         d->crc = crc;

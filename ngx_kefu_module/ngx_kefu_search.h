@@ -7,6 +7,8 @@
  * and character bigrams, other text by lower-cased words.
  *
  *   ngx_kefu_search.c         terms, indexing messages and visitors
+ *   ngx_kefu_search_doc.c     a stored message's fields and hit document
+ *                             from its log entry's JSON, without jansson
  *   ngx_kefu_search_api.c     the search endpoint
  */
 
@@ -45,8 +47,27 @@ typedef struct {
 } ngx_kefu_search_terms_t;
 
 
+/* a stored message's fields the index needs, as its entry's JSON has
+ * them (ngx_kefu_search_doc.c) */
+typedef struct {
+    ngx_str_t                    text;       /* the value, quotes and all */
+    ngx_str_t                    from;
+    ngx_str_t                    att_name;
+    unsigned                     priv:1;
+    unsigned                     att:1;      /* an object */
+} ngx_kefu_search_msg_t;
+
+
 void ngx_kefu_search_terms(ngx_kefu_search_terms_t *t, u_char *p,
     size_t len, ngx_uint_t query);
+u_char *ngx_kefu_search_utf8_put(u_char *p, uint32_t c);
+
+ngx_int_t ngx_kefu_search_msg_scan(u_char *tail, size_t len,
+    ngx_kefu_search_msg_t *m);
+ssize_t ngx_kefu_search_json_unescape(u_char *d, ngx_str_t *s);
+u_char *ngx_kefu_search_msg_doc_write(ngx_kefu_search_msg_t *m,
+    ngx_str_t *conv, uint64_t seq, int64_t ts, u_char *text, size_t len,
+    size_t cut, size_t *doc_len);
 
 void ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *conv, uint64_t seq, int64_t ts,

@@ -179,16 +179,24 @@ def replay(cap, trees, fcall=False):
         luadirs = [x for d in luadirs for x in (d, d)]
     with open(os.path.join(cap, 'saved')) as f:
         after = float(f.read())
-    # a call's script by its SHA-1 in any of the trees (the capture's calls
-    # are the build's: this tree's, in scripts/bench cost)
+    # a call's script by its SHA-1 in any of the trees, or by its
+    # function's name (the capture's calls are the build's: this tree's,
+    # in scripts/bench cost)
     trees = [scripts_of(d) for d in luadirs]
     byname = {sha: name for t in trees for name, (sha, _) in t.items()}
     kinds = {}
     msgs = {'msg_batch': 0, 'msg': 0, 'search_batch': 0}
     for c in commands(cap, after):
-        if c[0].upper() != b'EVALSHA':
+        if c[0].upper() == b'FCALL':
+            # a build on Redis 7 calls its library's functions,
+            # kefu_<hash>p_<script> (or ...s_ for a cluster's): replayed
+            # as the EVALSHA of the script of that name
+            name = c[1].decode().split('_', 2)[-1]
+            c = [b'EVALSHA', b''] + c[2:]
+        elif c[0].upper() == b'EVALSHA':
+            name = byname.get(c[1].decode(), 'other')
+        else:
             continue
-        name = byname.get(c[1].decode(), 'other')
         kind = name if name in msgs else 'other'
         kinds.setdefault(kind, []).append(c)
         if name == 'msg_batch':
@@ -202,7 +210,13 @@ def replay(cap, trees, fcall=False):
           '%d indexed; calls: %s' % (
               stored, msgs['msg_batch'], msgs['msg'], msgs['search_batch'],
               ', '.join('%s %d' % (k, len(v)) for k, v in sorted(kinds.items()))))
-    work = tempfile.mkdtemp(prefix='kefu-cost.')
+    # KEFU_COST_KEEP=DIR: the replays' callgrind files (and the capture)
+    # kept there, for callgrind_annotate
+    keep = os.environ.get('KEFU_COST_KEEP')
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        subprocess.call(['cp', '-r', cap, os.path.join(keep, 'capture')])
+    work = keep or tempfile.mkdtemp(prefix='kefu-cost.')
     rows = {}
     same, prev = {}, {}
     for li, scripts in enumerate(trees):
@@ -255,7 +269,8 @@ def replay(cap, trees, fcall=False):
                                         else 'DIFFER from EVALSHA\'s'))
     print('SUMMARY mode=cost stored=%d ' % stored + ' '.join(
         'ir_per_msg_%d=%d' % (i, t // (stored or 1)) for i, t in enumerate(total)))
-    subprocess.call(['rm', '-rf', work])
+    if not keep:
+        subprocess.call(['rm', '-rf', work])
 
 
 def main():

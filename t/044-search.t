@@ -342,3 +342,40 @@ for my $word (sort keys %want) {
 is($own, 60, 'each by its own word');
 --- no_error_log
 search index
+
+
+
+=== TEST 7: what a hit shows of a text with quotes, backslashes, control characters and characters outside the BMP, and where a long one is cut: the text as written (the hit's document is written without jansson, issue 18)
+--- ws
+use utf8;
+my @texts = ("tern \"quoted\" back\\slash /slash/",
+             "tern line\none\ttab\r\x01\x1f\x7f end",
+             "tern 🦜 emoji ünïcödé 鸟",
+             'tern ' . ('é' x 200),
+             'tern ' . ("\"\\\n" x 150));
+my ($v, $w, $conv) = main::visitor('sa', \@texts);
+my ($st, $j) = main::search_until('tern', sub { @{ $_[0]{hits} } == @texts }, args => '&limit=50');
+is(scalar @{ $j->{hits} }, scalar @texts, 'every message found');
+my %by = map { $_->{seq} => $_ } @{ $j->{hits} };
+my @hits = map { $by{$_} } sort { $a <=> $b } keys %by;
+for my $i (0 .. 2) {
+    is($hits[$i]{text}, $texts[$i], "text $i comes back as written");
+    ok(!$hits[$i]{cut}, "text $i is not cut");
+    is($hits[$i]{from}{id}, $w->{id}, "text $i: who wrote it");
+    is($hits[$i]{conv}, $conv, "text $i: its conversation");
+}
+# 'é' is two bytes: 300 bytes end after 'tern ' and 147 of them, cut at
+# the character's boundary (299 bytes)
+my $b = $texts[3];
+utf8::encode($b);
+ok($hits[3]{cut}, 'a long text is cut, and says so');
+my $h = $hits[3]{text};
+utf8::encode($h);
+is(length $h, 299, 'at the last character boundary within 300 bytes');
+is($h, substr($b, 0, 299), 'its start as written');
+ok($hits[4]{cut}, 'a long text of escaped characters is cut');
+is($hits[4]{text}, substr($texts[4], 0, 300), 'at 300 bytes of the text, not of its JSON');
+($st, $j) = main::search_until('ünïcödé', sub { @{ $_[0]{hits} } });
+is(scalar @{ $j->{hits} }, 1, 'a word of letters outside ASCII is a term');
+($st, $j) = main::search_until('quoted slash', sub { @{ $_[0]{hits} } });
+is(scalar @{ $j->{hits} }, 1, 'words between quotes and slashes are terms');

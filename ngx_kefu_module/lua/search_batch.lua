@@ -5,8 +5,9 @@
 -- (ix:w:<term>) of all entries, each once.  ARGV = ttl (s, the
 -- documents'), postings per term, cutoff (ms: older postings go), n
 -- (entries), the term keys' ttl (s), their due flags (one character per
--- term key, in KEYS' order: "1" pruned and expired here, "0" only added
--- to: ngx_kefu_search_due()), then per entry: member, ts (ms), document,
+-- term key, in KEYS' order: "1" pruned and expired here, "2" the same for
+-- a key the worker has not seen (mostly a new one), "0" only added to:
+-- ngx_kefu_search_due()), then per entry: member, ts (ms), document,
 -- m, and the m positions in KEYS of its terms' keys.  A term's postings
 -- of the call go in one ZADD.  Returns n.
 local ttl, cap, cut = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -49,17 +50,32 @@ local all = #rest > 0 and redis.call('EXISTS', unpack(rest)) ~= #rest
 -- A key that is due is expired first: EXPIRE answers 0 for a key that is
 -- not there, which is then new, made by the ZADD with these postings
 -- alone, and only needs its expiry, not the prunes (issue 18: most terms
--- a worker has not seen are new keys, a number in a message, say).
+-- a worker has not seen are new keys, a number in a message, say).  One
+-- the worker has not seen ("2") is expired after its ZADD instead, by
+-- EXPIRE NX (Redis 7: only a key without an expiry, which is one the ZADD
+-- made, since every term key has one): two commands for a new key, not
+-- three, and a key that was there is then expired and pruned as above.
+-- Redis 5 and 6 (EVALSHA) know no NX: there "2" is "1".
+local nx = (redis.REDIS_VERSION_NUM or 0) >= 0x070000
 for k = n + 1, #KEYS do
   local key = KEYS[k]
-  local prune = all or string.sub(due, k - n, k - n) ~= '0'
-  local new = prune and redis.call('EXPIRE', key, tttl) == 0
+  local d = string.sub(due, k - n, k - n)
+  local prune = all or d ~= '0'
+  local first = prune and nx and d == '2'
+  local new = false
+  if prune and not first then
+    new = redis.call('EXPIRE', key, tttl) == 0
+  end
   if postings[k] then
     redis.call('ZADD', key, unpack(postings[k]))
   end
-  if new then
+  if first then
+    new = redis.call('EXPIRE', key, tttl, 'NX') == 1
+    if not new then redis.call('EXPIRE', key, tttl) end
+  elseif new then
     redis.call('EXPIRE', key, tttl)
-  elseif prune then
+  end
+  if prune and not new then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cut)
     -- a no-op while the term has at most cap postings
     redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
