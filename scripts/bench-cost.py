@@ -141,8 +141,9 @@ def replay_one(cap, cmds, scripts, work, lib=None):
         time.sleep(0.2)
     for name, (sha, text) in scripts.items():
         link.call(b'SCRIPT', b'LOAD', text)
+    # (REPLACE: the capture's dump holds the build's library already)
     if lib is not None:
-        r = link.call(b'FUNCTION', b'LOAD', lib.encode('utf-8',
+        r = link.call(b'FUNCTION', b'LOAD', b'REPLACE', lib.encode('utf-8',
                                                        'surrogateescape'))
         if r.startswith(b'-'):
             raise SystemExit('bench-cost: FUNCTION LOAD: %r' % r)
@@ -186,9 +187,15 @@ def replay(cap, trees, fcall=False):
     kinds = {}
     msgs = {'msg_batch': 0, 'msg': 0, 'search_batch': 0}
     for c in commands(cap, after):
-        if c[0].upper() != b'EVALSHA':
+        if c[0].upper() == b'FCALL':
+            # the build's library (kefu_<hash>p_<script>): its script's
+            # name, replayed as each tree's EVALSHA (or FCALL) below
+            m = re.match(rb'^kefu_[0-9a-f]{8}[ps]_(\w+)$', c[1])
+            name = m.group(1).decode() if m else 'other'
+        elif c[0].upper() == b'EVALSHA':
+            name = byname.get(c[1].decode(), 'other')
+        else:
             continue
-        name = byname.get(c[1].decode(), 'other')
         kind = name if name in msgs else 'other'
         kinds.setdefault(kind, []).append(c)
         if name == 'msg_batch':
@@ -221,7 +228,7 @@ def replay(cap, trees, fcall=False):
                 cmds = [[b'FCALL', fname[kind].encode()] + c[2:]
                         for c in cmds]
             else:
-                cmds = [[c[0], sha] + c[2:] for c in cmds]
+                cmds = [[b'EVALSHA', sha] + c[2:] for c in cmds]
             # other scripts of the capture by their name in this tree
             ir, errors, replies = replay_one(
                 cap, cmds, scripts, os.path.join(work, '%d-%s' % (li, kind)),
