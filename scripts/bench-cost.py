@@ -82,6 +82,107 @@ def commands(capture, after):
                 yield [unrepr(t) for t in TOKEN.findall(m.group(3))]
 
 
+# msg_batch's short form (issue 18): msg's ARGV positions (1-based) a
+# message sends, then the optional ones, as many as needed; the call's
+# shared ones once (ngx_kefu_msg_batch.c, lua/msg_batch.lua)
+SHORT = (2, 3, 4, 5, 6, 8, 10, 11, 12, 16, 29)
+SHORT_OPT = (28, 25, 19, 20)
+SHARED = (1, 9, 14, 15)
+MSG_ARGS = 32
+
+
+def is_short(scripts):
+    """whether a tree's msg_batch (and msg) take the short form (the
+    call's shared arguments once, m_short() of lib/msg.lua), or each
+    message's whole ARGV"""
+    return b'm_short(ARGV, 2' in scripts['msg_batch'][1]
+
+
+def messages_of(c):
+    """(here, [msg's whole ARGV of each message]) of a captured msg_batch
+    call, in either form (a short one's unsent arguments as "")"""
+    nk = int(c[2])
+    argv = c[3 + nk:]
+    a, whole = 1, []
+    while a < len(argv) and argv[a].isdigit():
+        n = int(argv[a])
+        whole.append(list(argv[a + 1:a + 1 + n]))
+        a += n + 1
+    if nk > 0 and a == len(argv) and len(whole) == nk \
+            and all(len(w) == MSG_ARGS for w in whole):
+        return argv[0], whole
+    out, a = [], 5
+    while a < len(argv):
+        n = int(argv[a])
+        v = list(argv[a + 1:a + 1 + n])
+        a += n + 1
+        if n > len(SHORT) + len(SHORT_OPT):
+            out.append(v)
+            continue
+        out.append(whole_of(argv[1:5], v))
+    return argv[0], out
+
+
+def whole_of(shared, v):
+    """msg's whole ARGV of a message in the short form (its unsent
+    arguments "")"""
+    A = [b''] * MSG_ARGS
+    for pos, x in zip(SHARED, shared):
+        A[pos - 1] = x
+    for pos, x in zip(SHORT + SHORT_OPT, v):
+        A[pos - 1] = x
+    return A
+
+
+def batch_call(name, here, whole, short):
+    """a msg_batch call of these messages in a tree's form"""
+    if not short:
+        keys = [b'kefu:{c:' + A[3] + b'}' for A in whole]
+        argv = [here]
+        for A in whole:
+            argv += [str(len(A)).encode()] + A
+        return [b'FCALL', name, str(len(keys)).encode()] + keys + argv
+    shared = [whole[0][pos - 1] for pos in SHARED]
+    keys = [] if here == b'1' else \
+        [b'kefu:{c:' + A[3] + b'}' for A in whole]
+    argv = [here] + shared
+    for A in whole:
+        if len(A) != MSG_ARGS or \
+                [A[pos - 1] for pos in SHARED] != shared:
+            argv += [str(len(A)).encode()] + A
+            continue
+        opt = [A[pos - 1] for pos in SHORT_OPT]
+        while opt and opt[-1] == b'':
+            opt.pop()
+        v = [A[pos - 1] for pos in SHORT] + opt
+        argv += [str(len(v)).encode()] + v
+    return [b'FCALL', name, str(len(keys)).encode()] + keys + argv
+
+
+def as_tree(kind, cmds, short):
+    """the capture's msg_batch and msg calls as a tree sends them, each
+    (script, its arguments from numkeys on): its form of the arguments
+    (ngx_kefu_msg_batch.c)"""
+    out = []
+    for c in cmds:
+        if kind == 'msg_batch':
+            here, whole = messages_of(c)
+            out.append(('msg_batch', batch_call(c[1], here, whole, short)[2:]))
+        elif kind == 'msg' and int(c[2]) == 0:
+            whole = list(c[3:])
+            if len(whole) < MSG_ARGS:
+                whole = whole_of(whole[:4], whole[4:])
+            if not short:
+                out.append(('msg', [b'0'] + whole))
+                continue
+            # msg_batch's form of one message, without its here and count
+            a = batch_call(c[1], b'1', [whole], short)[2:]
+            out.append(('msg', [b'0'] + a[2:6] + a[7:]))
+        else:
+            out.append((kind, c[2:]))
+    return out
+
+
 def connect(port):
     link = kefu_lua.link(port)
     if link is None:
@@ -199,7 +300,7 @@ def replay(cap, trees, fcall=False):
         kind = name if name in msgs else 'other'
         kinds.setdefault(kind, []).append(c)
         if name == 'msg_batch':
-            msgs[name] += int(c[2])
+            msgs[name] += len(messages_of(c)[1])
         elif name == 'msg':
             msgs[name] += 1
         elif name == 'search_batch':
@@ -211,7 +312,7 @@ def replay(cap, trees, fcall=False):
               ', '.join('%s %d' % (k, len(v)) for k, v in sorted(kinds.items()))))
     work = tempfile.mkdtemp(prefix='kefu-cost.')
     rows = {}
-    same, prev = {}, {}
+    same, prev, first, alike = {}, {}, {}, {}
     for li, scripts in enumerate(trees):
         lib = None
         if fcall and li % 2:
@@ -223,21 +324,30 @@ def replay(cap, trees, fcall=False):
         for kind, cmds in sorted(kinds.items()):
             if kind == 'other':
                 continue
-            sha = scripts[kind][0].encode()
+            calls = as_tree(kind, cmds, is_short(scripts))
             if lib is not None:
-                cmds = [[b'FCALL', fname[kind].encode()] + c[2:]
-                        for c in cmds]
+                cmds = [[b'FCALL', fname[k].encode()] + a for k, a in calls]
             else:
-                cmds = [[b'EVALSHA', sha] + c[2:] for c in cmds]
+                cmds = [[b'EVALSHA', scripts[k][0].encode()] + a
+                        for k, a in calls]
             # other scripts of the capture by their name in this tree
             ir, errors, replies = replay_one(
                 cap, cmds, scripts, os.path.join(work, '%d-%s' % (li, kind)),
                 lib)
+            # a message alone sent as a msg_batch of one: its reply alone
+            replies = [r[4:] if k != kind and r.startswith(b'*1\r\n') else r
+                       for (k, _), r in zip(calls, replies)]
             rows.setdefault(kind, []).append((ir, errors))
             if lib is not None:
                 same[kind] = same.get(kind, True) and replies == prev[kind]
             else:
                 prev[kind] = replies
+                # each tree's replies against the first's, byte for byte
+                if kind in first:
+                    alike[kind] = alike.get(kind, True) and \
+                        replies == first[kind]
+                else:
+                    first[kind] = replies
     head = '%-14s %8s' % ('calls', 'messages') + ''.join(
         '  %14s        ' % l[:14] for l in labels)
     print('instructions in Redis per message (script calls, their inner '
@@ -257,6 +367,9 @@ def replay(cap, trees, fcall=False):
     for t in total:
         line += '  %14d        ' % (t // (stored or 1))
     print(line)
+    for kind, eq in sorted(alike.items()):
+        print('%s: replies of every tree %s' % (kind, 'equal to the first\'s'
+                                                if eq else 'DIFFER'))
     for kind, eq in sorted(same.items()):
         print('%s: FCALL replies %s' % (kind, 'equal to EVALSHA\'s' if eq
                                         else 'DIFFER from EVALSHA\'s'))
