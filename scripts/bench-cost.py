@@ -168,17 +168,8 @@ def as_tree(kind, cmds, short):
         if kind == 'msg_batch':
             here, whole = messages_of(c)
             out.append(('msg_batch', batch_call(c[1], here, whole, short)[2:]))
-        elif kind == 'msg' and int(c[2]) == 0:
-            whole = list(c[3:])
-            if len(whole) < MSG_ARGS:
-                whole = whole_of(whole[:4], whole[4:])
-            if not short:
-                out.append(('msg', [b'0'] + whole))
-                continue
-            # msg_batch's form of one message, without its here and count
-            a = batch_call(c[1], b'1', [whole], short)[2:]
-            out.append(('msg', [b'0'] + a[2:6] + a[7:]))
         else:
+            # (a message alone, msg, goes with its whole ARGV in both)
             out.append((kind, c[2:]))
     return out
 
@@ -334,9 +325,6 @@ def replay(cap, trees, fcall=False):
             ir, errors, replies = replay_one(
                 cap, cmds, scripts, os.path.join(work, '%d-%s' % (li, kind)),
                 lib)
-            # a message alone sent as a msg_batch of one: its reply alone
-            replies = [r[4:] if k != kind and r.startswith(b'*1\r\n') else r
-                       for (k, _), r in zip(calls, replies)]
             rows.setdefault(kind, []).append((ir, errors))
             if lib is not None:
                 same[kind] = same.get(kind, True) and replies == prev[kind]
