@@ -11,7 +11,11 @@ and in parsing their arguments (processMultibulkBuffer): CPU time on a
 machine shared with other work moves by 2x from run to run, these counts
 by well under 1% (docs/benchmarks.md, "Instructions per message").
 Each kind of script call is replayed alone from the capture's state, so
-that its count is its own.
+that its count is its own.  A capture's msg_batch calls are given to each
+tree in that tree's form of their arguments (each message's whole ARGV,
+or since issue 18 the short form: is_short(), as_tree()), so that trees
+before and after that change compare on one capture; the replies of each
+tree are compared with the first tree's, byte for byte.
 
     bench-cost.py capture PORT OUTDIR SECONDS
     bench-cost.py replay [--fcall] CAPTURE [LABEL=]LUADIR [[LABEL=]LUADIR ...]
