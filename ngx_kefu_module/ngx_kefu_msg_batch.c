@@ -342,7 +342,7 @@ ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
         script = nkeys ? &ngx_kefu_script_msg_slot : &ngx_kefu_script_msg;
 
     } else {
-        /* at most: each whole (what fits is checked when sent) */
+        /* room for each message whole: a short one takes less */
         argc = nkeys + 1 + NGX_KEFU_MSG_BATCH_SHARED;
 
         for (bi = items; bi; bi = bi->next) {
