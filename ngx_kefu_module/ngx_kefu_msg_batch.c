@@ -8,7 +8,9 @@
  * is the worker's ngx_kefu_batch.c one, as event_put's and the search
  * index's: bounded at NGX_KEFU_MSG_BATCH_MAX messages or
  * NGX_KEFU_MSG_BATCH_BYTES of arguments a call, then another call.  A
- * batch of one is plain msg (or msg_slot).
+ * batch of one is plain msg (or msg_slot).  What msg_batch's messages
+ * share (site, ...) goes once a call, and each message only what msg
+ * reads of its ARGV (ngx_kefu_msg_batch_put()).
  *
  * - Each message is stored exactly as alone (lib/msg.lua), in the order
  *   taken, so each conversation's messages keep their order across calls
@@ -33,8 +35,43 @@
 
 
 /* a call's arguments stay within what ngx_kefu_redis_eval_n() takes */
-#if (NGX_KEFU_MSG_BATCH_MAX * (NGX_KEFU_MSG_ARGS + 2) + 1 > 4096)
+#if (NGX_KEFU_MSG_BATCH_MAX * (NGX_KEFU_MSG_ARGS + 2) + 5 > 4096)
 #error "NGX_KEFU_MSG_BATCH_MAX: too many arguments for one call"
+#endif
+
+
+/*
+ * msg_batch's short form of a message (lua/msg_batch.lua, m_short() in
+ * lib/msg.lua), indexes into msg's ARGV (ngx_kefu_msg_argv(), from 0):
+ * what the call's messages share, sent once (site, JSON head, dedup ttl,
+ * log max length); what each sends (who, role, conv, cid, id, ts, JSON
+ * mid and tail, private, session, implicit); then as many as it needs of
+ * the optional ones (visitor ttl, file, target, event), "" when none.
+ * Everything else of msg's ARGV msg never reads: a message's 32 arguments,
+ * each a string Redis parses and makes into Lua's, became 11 to 15
+ * (issue 18).
+ */
+static const int  ngx_kefu_msg_batch_shared[] = { 0, 8, 13, 14 };
+static const int  ngx_kefu_msg_batch_own[] = { 1, 2, 3, 4, 5, 7, 9, 10, 11,
+                                               15, 28 };
+static const int  ngx_kefu_msg_batch_opt[] = { 27, 24, 18, 19 };
+
+#define NGX_KEFU_MSG_BATCH_SHARED                                             \
+    (int) (sizeof(ngx_kefu_msg_batch_shared) / sizeof(int))
+#define NGX_KEFU_MSG_BATCH_OWN                                                \
+    (int) (sizeof(ngx_kefu_msg_batch_own) / sizeof(int))
+#define NGX_KEFU_MSG_BATCH_OPT                                                \
+    (int) (sizeof(ngx_kefu_msg_batch_opt) / sizeof(int))
+
+/* the short form's counts, which lua/msg_batch.lua tells from a whole
+ * ARGV's (more than 15) */
+static const char  *ngx_kefu_msg_batch_counts[] = {
+    "11", "12", "13", "14", "15"
+};
+
+/* a whole ARGV (more than 15) holds msg's 29th, the short form's last */
+#if (NGX_KEFU_MSG_ARGS < 29)
+#error "NGX_KEFU_MSG_ARGS: msg_batch's short form reads msg's ARGV 29"
 #endif
 
 
@@ -74,6 +111,10 @@ static void ngx_kefu_msg_batch_drop(ngx_kefu_batch_t *b,
     ngx_kefu_batch_item_t *items, ngx_uint_t n);
 static void ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static int ngx_kefu_msg_batch_short(ngx_kefu_msg_batch_item_t *first,
+    ngx_kefu_msg_batch_item_t *it);
+static int ngx_kefu_msg_batch_put(ngx_kefu_msg_batch_item_t *first,
+    ngx_kefu_msg_batch_item_t *it, const char **argv, size_t *lens);
 
 
 /*
@@ -143,9 +184,9 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
     ngx_kefu_batch_t           *b;
     ngx_kefu_msg_batch_item_t  *it;
 
-    if (conv->len > NGX_KEFU_MAX_ID_LEN || argc <= 0
-        || argc > NGX_KEFU_MSG_ARGS)
-    {
+    /* msg's whole ARGV (ngx_kefu_msg_argv()): the short form is cut from
+     * it, and a whole one is told from a short one by its count */
+    if (conv->len > NGX_KEFU_MAX_ID_LEN || argc != NGX_KEFU_MSG_ARGS) {
         return NGX_ERROR;
     }
 
@@ -198,37 +239,111 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
 
 
 /*
+ * The number of arguments of a message in msg_batch's short form (11 to
+ * 15: the optional ones up to the last that is not ""), or 0 when it
+ * shares not the call's (its first message's) site, head, ttl and log
+ * max length, and goes whole
+ */
+
+static int
+ngx_kefu_msg_batch_short(ngx_kefu_msg_batch_item_t *first,
+    ngx_kefu_msg_batch_item_t *it)
+{
+    int  i, j, n;
+
+    for (i = 0; i < NGX_KEFU_MSG_BATCH_SHARED; i++) {
+        j = ngx_kefu_msg_batch_shared[i];
+
+        if (it->lens[j] != first->lens[j]
+            || (it->lens[j]
+                && ngx_memcmp(it->argv[j], first->argv[j], it->lens[j]) != 0))
+        {
+            return 0;
+        }
+    }
+
+    n = NGX_KEFU_MSG_BATCH_OPT;
+
+    while (n > 0 && it->lens[ngx_kefu_msg_batch_opt[n - 1]] == 0) {
+        n--;
+    }
+
+    return NGX_KEFU_MSG_BATCH_OWN + n;
+}
+
+
+/* a message's count and arguments (short or whole) at argv; how many */
+
+static int
+ngx_kefu_msg_batch_put(ngx_kefu_msg_batch_item_t *first,
+    ngx_kefu_msg_batch_item_t *it, const char **argv, size_t *lens)
+{
+    int  i, j, n;
+
+    n = ngx_kefu_msg_batch_short(first, it);
+
+    if (n == 0) {
+        argv[0] = (const char *) it->count;
+        lens[0] = it->count_len;
+
+        for (i = 0; i < it->argc; i++) {
+            argv[1 + i] = it->argv[i];
+            lens[1 + i] = it->lens[i];
+        }
+
+        return 1 + it->argc;
+    }
+
+    argv[0] = ngx_kefu_msg_batch_counts[n - NGX_KEFU_MSG_BATCH_OWN];
+    lens[0] = 2;
+
+    for (i = 0; i < n; i++) {
+        j = i < NGX_KEFU_MSG_BATCH_OWN
+            ? ngx_kefu_msg_batch_own[i]
+            : ngx_kefu_msg_batch_opt[i - NGX_KEFU_MSG_BATCH_OWN];
+        argv[1 + i] = it->argv[j];
+        lens[1 + i] = it->lens[j];
+    }
+
+    return 1 + n;
+}
+
+
+/*
  * A call's messages (linked in order by the queue) sent as one call, the
- * first the reply's handler data
+ * first the reply's handler data.  A batch of one is msg (whole ARGV);
+ * of more, msg_batch: KEYS only with a cluster (its routing), "1" (one
+ * Redis) or "0", the first message's shared arguments, then each
+ * message's count and arguments (ngx_kefu_msg_batch_put()).
  */
 
 static void
 ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
     ngx_uint_t n)
 {
-    int                         argc, nkeys, j;
+    int                         argc, nkeys, i;
     size_t                     *lens;
     ngx_int_t                   rc;
     const char                **argv;
     ngx_kefu_script_t          *script;
     ngx_kefu_main_conf_t       *kmcf;
     ngx_kefu_batch_item_t      *bi;
-    ngx_kefu_msg_batch_item_t  *it;
+    ngx_kefu_msg_batch_item_t  *it, *first;
 
     kmcf = b->kmcf;
     script = &ngx_kefu_script_msg_batch;
+    first = (ngx_kefu_msg_batch_item_t *) items;
+    nkeys = ngx_kefu_redis_cluster(kmcf->redis) ? (int) n : 0;
 
     if (n == 1) {
         /* alone: msg, or msg_slot (routed by its conversation) */
-        it = (ngx_kefu_msg_batch_item_t *) items;
-        nkeys = ngx_kefu_redis_cluster(kmcf->redis) ? 1 : 0;
-        argc = nkeys + it->argc;
+        nkeys = nkeys ? 1 : 0;
+        argc = nkeys + first->argc;
         script = nkeys ? &ngx_kefu_script_msg_slot : &ngx_kefu_script_msg;
 
     } else {
-        /* KEYS (each conversation), here, then each count and ARGV */
-        nkeys = (int) n;
-        argc = nkeys + 1;
+        /* room for each message whole: a short one takes less */
+        argc = nkeys + 1 + NGX_KEFU_MSG_BATCH_SHARED;
 
         for (bi = items; bi; bi = bi->next) {
             argc += 1 + ((ngx_kefu_msg_batch_item_t *) bi)->argc;
@@ -250,22 +365,25 @@ ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
             lens[argc++] = it->key_len;
         }
 
-        if (n > 1) {
-            argv[argc] = ngx_kefu_redis_cluster(kmcf->redis) ? "0" : "1";
-            lens[argc++] = 1;
-        }
-
-        for (bi = items; bi; bi = bi->next) {
-            it = (ngx_kefu_msg_batch_item_t *) bi;
-
-            if (n > 1) {
-                argv[argc] = (const char *) it->count;
-                lens[argc++] = it->count_len;
+        if (n == 1) {
+            for (i = 0; i < first->argc; i++) {
+                argv[argc] = first->argv[i];
+                lens[argc++] = first->lens[i];
             }
 
-            for (j = 0; j < it->argc; j++) {
-                argv[argc] = it->argv[j];
-                lens[argc++] = it->lens[j];
+        } else {
+            argv[argc] = ngx_kefu_redis_cluster(kmcf->redis) ? "0" : "1";
+            lens[argc++] = 1;
+
+            for (i = 0; i < NGX_KEFU_MSG_BATCH_SHARED; i++) {
+                argv[argc] = first->argv[ngx_kefu_msg_batch_shared[i]];
+                lens[argc++] = first->lens[ngx_kefu_msg_batch_shared[i]];
+            }
+
+            for (bi = items; bi; bi = bi->next) {
+                argc += ngx_kefu_msg_batch_put(first,
+                                               (ngx_kefu_msg_batch_item_t *) bi,
+                                               argv + argc, lens + argc);
             }
         }
 

@@ -20,10 +20,11 @@
 
 
 /*
- * A msg call (msg's ARGV as ngx_kefu_msg_argv() built it, for conv) to go
- * with the pass's others.  argv and lens must stay valid until h is
- * called (the caller's context); h gets this message's own reply, as
- * from lua/msg.lua (or msg_slot), or NULL if the call failed.  Returns
+ * A msg call (msg's whole ARGV as ngx_kefu_msg_argv() built it, argc
+ * NGX_KEFU_MSG_ARGS, for conv) to go with the pass's others.  argv and
+ * lens must stay valid until h is called (the caller's context); h gets
+ * this message's own reply, as from lua/msg.lua (or msg_slot), or NULL if
+ * the call failed.  Returns
  * NGX_OK (h will be called), or NGX_BUSY / NGX_DECLINED / NGX_ERROR
  * (refused now: over kefu_redis_max_inflight, Redis not ready; h is not
  * called).

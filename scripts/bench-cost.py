@@ -11,7 +11,11 @@ and in parsing their arguments (processMultibulkBuffer): CPU time on a
 machine shared with other work moves by 2x from run to run, these counts
 by well under 1% (docs/benchmarks.md, "Instructions per message").
 Each kind of script call is replayed alone from the capture's state, so
-that its count is its own.
+that its count is its own.  A capture's msg_batch calls are given to each
+tree in that tree's form of their arguments (each message's whole ARGV,
+or since issue 18 the short form: is_short(), as_tree()), so that trees
+before and after that change compare on one capture; the replies of each
+tree are compared with the first tree's, byte for byte.
 
     bench-cost.py capture PORT OUTDIR SECONDS
     bench-cost.py replay [--fcall] CAPTURE [LABEL=]LUADIR [[LABEL=]LUADIR ...]
@@ -82,6 +86,98 @@ def commands(capture, after):
                 yield [unrepr(t) for t in TOKEN.findall(m.group(3))]
 
 
+# msg_batch's short form (issue 18): msg's ARGV positions (1-based) a
+# message sends, then the optional ones, as many as needed; the call's
+# shared ones once (ngx_kefu_msg_batch.c, lua/msg_batch.lua)
+SHORT = (2, 3, 4, 5, 6, 8, 10, 11, 12, 16, 29)
+SHORT_OPT = (28, 25, 19, 20)
+SHARED = (1, 9, 14, 15)
+MSG_ARGS = 32
+
+
+def is_short(scripts):
+    """whether a tree's msg_batch (and msg) take the short form (the
+    call's shared arguments once, m_short() of lib/msg.lua), or each
+    message's whole ARGV"""
+    return b'm_short(ARGV, 2' in scripts['msg_batch'][1]
+
+
+def messages_of(c):
+    """(here, [msg's whole ARGV of each message]) of a captured msg_batch
+    call, in either form (a short one's unsent arguments as "")"""
+    nk = int(c[2])
+    argv = c[3 + nk:]
+    a, whole = 1, []
+    while a < len(argv) and argv[a].isdigit():
+        n = int(argv[a])
+        whole.append(list(argv[a + 1:a + 1 + n]))
+        a += n + 1
+    if nk > 0 and a == len(argv) and len(whole) == nk \
+            and all(len(w) == MSG_ARGS for w in whole):
+        return argv[0], whole
+    out, a = [], 5
+    while a < len(argv):
+        n = int(argv[a])
+        v = list(argv[a + 1:a + 1 + n])
+        a += n + 1
+        if n > len(SHORT) + len(SHORT_OPT):
+            out.append(v)
+            continue
+        out.append(whole_of(argv[1:5], v))
+    return argv[0], out
+
+
+def whole_of(shared, v):
+    """msg's whole ARGV of a message in the short form (its unsent
+    arguments "")"""
+    A = [b''] * MSG_ARGS
+    for pos, x in zip(SHARED, shared):
+        A[pos - 1] = x
+    for pos, x in zip(SHORT + SHORT_OPT, v):
+        A[pos - 1] = x
+    return A
+
+
+def batch_call(name, here, whole, short):
+    """a msg_batch call of these messages in a tree's form"""
+    if not short:
+        keys = [b'kefu:{c:' + A[3] + b'}' for A in whole]
+        argv = [here]
+        for A in whole:
+            argv += [str(len(A)).encode()] + A
+        return [b'FCALL', name, str(len(keys)).encode()] + keys + argv
+    shared = [whole[0][pos - 1] for pos in SHARED]
+    keys = [] if here == b'1' else \
+        [b'kefu:{c:' + A[3] + b'}' for A in whole]
+    argv = [here] + shared
+    for A in whole:
+        if len(A) != MSG_ARGS or \
+                [A[pos - 1] for pos in SHARED] != shared:
+            argv += [str(len(A)).encode()] + A
+            continue
+        opt = [A[pos - 1] for pos in SHORT_OPT]
+        while opt and opt[-1] == b'':
+            opt.pop()
+        v = [A[pos - 1] for pos in SHORT] + opt
+        argv += [str(len(v)).encode()] + v
+    return [b'FCALL', name, str(len(keys)).encode()] + keys + argv
+
+
+def as_tree(kind, cmds, short):
+    """the capture's msg_batch and msg calls as a tree sends them, each
+    (script, its arguments from numkeys on): its form of the arguments
+    (ngx_kefu_msg_batch.c)"""
+    out = []
+    for c in cmds:
+        if kind == 'msg_batch':
+            here, whole = messages_of(c)
+            out.append(('msg_batch', batch_call(c[1], here, whole, short)[2:]))
+        else:
+            # (a message alone, msg, goes with its whole ARGV in both)
+            out.append((kind, c[2:]))
+    return out
+
+
 def connect(port):
     link = kefu_lua.link(port)
     if link is None:
@@ -141,8 +237,9 @@ def replay_one(cap, cmds, scripts, work, lib=None):
         time.sleep(0.2)
     for name, (sha, text) in scripts.items():
         link.call(b'SCRIPT', b'LOAD', text)
+    # (REPLACE: the capture's dump holds the build's library already)
     if lib is not None:
-        r = link.call(b'FUNCTION', b'LOAD', lib.encode('utf-8',
+        r = link.call(b'FUNCTION', b'LOAD', b'REPLACE', lib.encode('utf-8',
                                                        'surrogateescape'))
         if r.startswith(b'-'):
             raise SystemExit('bench-cost: FUNCTION LOAD: %r' % r)
@@ -188,11 +285,10 @@ def replay(cap, trees, fcall=False):
     msgs = {'msg_batch': 0, 'msg': 0, 'search_batch': 0}
     for c in commands(cap, after):
         if c[0].upper() == b'FCALL':
-            # a build on Redis 7 calls its library's functions,
-            # kefu_<hash>p_<script> (or ...s_ for a cluster's): replayed
-            # as the EVALSHA of the script of that name
-            name = c[1].decode().split('_', 2)[-1]
-            c = [b'EVALSHA', b''] + c[2:]
+            # the build's library (kefu_<hash>p_<script>): its script's
+            # name, replayed as each tree's EVALSHA (or FCALL) below
+            m = re.match(rb'^kefu_[0-9a-f]{8}[ps]_(\w+)$', c[1])
+            name = m.group(1).decode() if m else 'other'
         elif c[0].upper() == b'EVALSHA':
             name = byname.get(c[1].decode(), 'other')
         else:
@@ -200,7 +296,7 @@ def replay(cap, trees, fcall=False):
         kind = name if name in msgs else 'other'
         kinds.setdefault(kind, []).append(c)
         if name == 'msg_batch':
-            msgs[name] += int(c[2])
+            msgs[name] += len(messages_of(c)[1])
         elif name == 'msg':
             msgs[name] += 1
         elif name == 'search_batch':
@@ -218,7 +314,7 @@ def replay(cap, trees, fcall=False):
         subprocess.call(['cp', '-r', cap, os.path.join(keep, 'capture')])
     work = keep or tempfile.mkdtemp(prefix='kefu-cost.')
     rows = {}
-    same, prev = {}, {}
+    same, prev, first, alike = {}, {}, {}, {}
     for li, scripts in enumerate(trees):
         lib = None
         if fcall and li % 2:
@@ -230,12 +326,12 @@ def replay(cap, trees, fcall=False):
         for kind, cmds in sorted(kinds.items()):
             if kind == 'other':
                 continue
-            sha = scripts[kind][0].encode()
+            calls = as_tree(kind, cmds, is_short(scripts))
             if lib is not None:
-                cmds = [[b'FCALL', fname[kind].encode()] + c[2:]
-                        for c in cmds]
+                cmds = [[b'FCALL', fname[k].encode()] + a for k, a in calls]
             else:
-                cmds = [[c[0], sha] + c[2:] for c in cmds]
+                cmds = [[b'EVALSHA', scripts[k][0].encode()] + a
+                        for k, a in calls]
             # other scripts of the capture by their name in this tree
             ir, errors, replies = replay_one(
                 cap, cmds, scripts, os.path.join(work, '%d-%s' % (li, kind)),
@@ -245,6 +341,12 @@ def replay(cap, trees, fcall=False):
                 same[kind] = same.get(kind, True) and replies == prev[kind]
             else:
                 prev[kind] = replies
+                # each tree's replies against the first's, byte for byte
+                if kind in first:
+                    alike[kind] = alike.get(kind, True) and \
+                        replies == first[kind]
+                else:
+                    first[kind] = replies
     head = '%-14s %8s' % ('calls', 'messages') + ''.join(
         '  %14s        ' % l[:14] for l in labels)
     print('instructions in Redis per message (script calls, their inner '
@@ -264,6 +366,9 @@ def replay(cap, trees, fcall=False):
     for t in total:
         line += '  %14d        ' % (t // (stored or 1))
     print(line)
+    for kind, eq in sorted(alike.items()):
+        print('%s: replies of every tree %s' % (kind, 'equal to the first\'s'
+                                                if eq else 'DIFFER'))
     for kind, eq in sorted(same.items()):
         print('%s: FCALL replies %s' % (kind, 'equal to EVALSHA\'s' if eq
                                         else 'DIFFER from EVALSHA\'s'))

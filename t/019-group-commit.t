@@ -676,3 +676,73 @@ gr('DEL', $ek);
 [alert]
 [crit]
 --- timeout: 90
+
+
+
+=== TEST 13: a call's messages carry only what msg reads of its ARGV (issue 18): no KEYS on one Redis (with a cluster they route the call), the site, JSON head, dedup ttl and log length once a call, then each message's 11 to 15, each stored and answered as alone
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("lin$g", $g, status => 'online');
+my ($v1, undef, $c1) = visitor_conv($g);
+$_->until_pong(20) for $v1, $ag;
+my $seq1 = gr('HGET', "kefu:{c:$c1}", 'seq');
+require IO::Socket::INET;
+my $mon = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $main::R->port)
+    or die "monitor: $!";
+print $mon "MONITOR\r\n";
+my $ok = <$mon>;
+# one conversation's: one call also on a cluster (a call is one slot's)
+frames($ag, map { {type => 'msg', conv => $c1, cid => "m$_", text => "moth $_"} } 1 .. 6);
+my $r = answers($ag, 6);
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
+# the msg_batch call of them (FCALL, or EVALSHA on a Redis without functions)
+my ($call, $buf) = (undef, '');
+my $deadline = time + 20;
+while (!$call && time < $deadline) {
+    my $rin = '';
+    vec($rin, fileno($mon), 1) = 1;
+    next unless select(my $rout = $rin, undef, undef, 1);
+    sysread($mon, $buf, 65536, length $buf) or last;
+    while ($buf =~ s/^([^\n]*)\n//) {
+        my $l = $1;
+        next unless $l =~ /\[\d+ [\d.:]+\] "(?i:fcall|evalsha)" /;
+        my @a = map { s/\\(.)/$1/gr } $l =~ /"((?:[^"\\]|\\.)*)"/g;
+        next unless grep { $_ eq 'm1' } @a;
+        $call = \@a;
+        last;
+    }
+}
+close $mon;
+ok($call, 'one call of the six') or diag($buf);
+$call //= [0, 0, 0];
+# with a cluster their conversation's key each (the call's routing) and
+# "0" (not here), else no keys and "1"
+my $nk = $call->[2];
+my $here = $call->[3 + $nk] // '';
+is($nk, $here eq '1' ? 0 : 6, "keys only on a cluster ($nk, here $here)");
+is_deeply([@$call[3 .. 2 + $nk]], [("kefu:{c:$c1}") x $nk], '... the conversation\'s');
+my @a = @$call[4 + $nk .. $#$call];
+is_deeply([@a[0, 1]], ['shop1', '{"type":"msg","conv":"'], 'the site and the JSON head once, first')
+    or diag("@a");
+like("@a[2, 3]", qr/^\d+ \d+$/, "then the dedup ttl and the log length (@a[2, 3])");
+my ($i, @counts, @cids) = (4);
+while ($i < @a) {
+    push @counts, $a[$i];
+    push @cids, $a[$i + 4];
+    $i += $a[$i] + 1;
+}
+is($i, scalar @a, 'each message its count and that many arguments');
+is_deeply(\@cids, [map { "m$_" } 1 .. 6], 'in order, the cid fourth of each');
+is(scalar(grep { $_ >= 11 && $_ <= 15 } @counts), 6, "each message 11 to 15 arguments, not msg's 32 (@counts)");
+my $log = gr('XRANGE', "kefu:{c:$c1}:log", '-', '+');
+my %e = @{ $log->[-1][1] };
+is($log->[-1][0], ($seq1 + 6) . '-1', 'the log entry of the last one');
+is($e{f}, "a:lin$g", '... its sender');
+is($e{p}, '0', '... not private');
+like($e{j}, qr/^\{"type":"msg","conv":"\Q$c1\E","id":"\d+","seq":\Q@{[$seq1 + 6]}\E,.*"text":"moth 6"/, '... its JSON');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60

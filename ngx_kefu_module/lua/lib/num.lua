@@ -21,6 +21,10 @@ local function n_inc(s)
   local i = #s
   while i > 0 and string.sub(s, i, i) == '9' do i = i - 1 end
   if i == 0 then return '1' .. string.rep('0', #s) end
+  -- no carry (nine in ten): no zeros to append (a call fewer; issue 18)
+  if i == #s then
+    return string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) + 1)
+  end
   return string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) + 1)
          .. string.rep('0', #s - i)
 end
