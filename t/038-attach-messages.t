@@ -259,3 +259,30 @@ is(redis('EXISTS', $fk), 0, 'no reference set made again');
 $v->send_json({type => 'msg', cid => 'late2', text => 'and again'});
 wait_for($v, sub { ($_[0]{cid} // '') eq 'late2' }) or fail('no answer to late2');
 is(redis('EXISTS', $fk), 0, '... nor later');
+
+
+
+=== TEST 7: a message that is only a file is found by a word of the file's name, and its hit names the file (the entry read from the stored JSON by ngx_kefu_search_doc.c)
+--- ws
+my $g = uniq_group('found');
+my ($a) = agent('found-agent', groups => [$g], status => 'online');
+my ($v, $w, $ack) = visitor($g);
+my $word = 'quokka' . int(rand 1e6);
+my ($st, $j) = upload(token => $w->{token}, conv => $ack->{conv}, name => "$word-invoice.png", data => png(21, 21, 200));
+is($st, 201, 'uploaded');
+$v->send_json({type => 'msg', cid => 'only-file', text => '', attachment => $j->{attachment}});
+my $k = wait_for($v, sub { ($_[0]{cid} // '') eq 'only-file' });
+is($k && $k->{type}, 'ack', 'the message is stored');
+my $tok = api_token(secret => $main::S1, site => 'shop1', role => 'admin', sub => 'boss');
+# the index is written by its own call once the message is stored
+my ($s2, $r);
+for (1 .. 100) {
+    ($s2, $r) = api(GET => "/kefu/api/sites/shop1/search?q=$word", undef, token => $tok);
+    last if $s2 == 200 && @{ $r->{hits} || [] };
+    select undef, undef, undef, 0.1;
+}
+is($s2, 200, 'searched');
+my ($hit) = grep { $_->{conv} eq ($k->{conv} // '') && $_->{seq} == ($k->{seq} // 0) } @{ $r->{hits} || [] };
+ok($hit, 'found by a word of its file\'s name');
+is($hit && $hit->{attachment}, "$word-invoice.png", 'the hit names the file');
+is($hit && $hit->{text}, '', '... and its text is empty');
