@@ -18,12 +18,23 @@
 #include "ngx_kefu_search.h"
 
 
+/* a member of an object: its name, its value v to end */
+typedef ngx_int_t (*ngx_kefu_search_json_field_pt)(ngx_kefu_search_msg_t *m,
+    ngx_str_t *name, u_char *v, u_char *end);
+
+
 static u_char *ngx_kefu_search_json_ws(u_char *p, u_char *last);
 static u_char *ngx_kefu_search_json_str(u_char *p, u_char *last,
     ngx_uint_t *esc);
 static u_char *ngx_kefu_search_json_skip(u_char *p, u_char *last);
 static u_char *ngx_kefu_search_json_name(u_char *p, u_char *last,
     ngx_str_t *name);
+static u_char *ngx_kefu_search_json_object(u_char *p, u_char *last,
+    ngx_kefu_search_json_field_pt field, ngx_kefu_search_msg_t *m);
+static ngx_int_t ngx_kefu_search_json_msg_field(ngx_kefu_search_msg_t *m,
+    ngx_str_t *name, u_char *v, u_char *end);
+static ngx_int_t ngx_kefu_search_json_att_field(ngx_kefu_search_msg_t *m,
+    ngx_str_t *name, u_char *v, u_char *end);
 static ngx_int_t ngx_kefu_search_json_att(ngx_kefu_search_msg_t *m,
     u_char *p, u_char *last);
 static ngx_int_t ngx_kefu_search_json_short(u_char c);
@@ -169,8 +180,7 @@ ngx_kefu_search_json_name(u_char *p, u_char *last, ngx_str_t *name)
 ngx_int_t
 ngx_kefu_search_msg_scan(u_char *tail, size_t len, ngx_kefu_search_msg_t *m)
 {
-    u_char     *p, *v, *last;
-    ngx_str_t   name;
+    u_char  *p, *last;
 
     ngx_memzero(m, sizeof(ngx_kefu_search_msg_t));
 
@@ -179,103 +189,44 @@ ngx_kefu_search_msg_scan(u_char *tail, size_t len, ngx_kefu_search_msg_t *m)
     }
 
     /* "{" in place of the ",": an object */
-    p = tail + 1;
     last = tail + len;
-
-    for ( ;; ) {
-        p = ngx_kefu_search_json_ws(p, last);
-
-        if (p < last && *p == '}') {
-            break;
-        }
-
-        v = ngx_kefu_search_json_name(p, last, &name);
-        if (v == NULL) {
-            return NGX_DECLINED;
-        }
-
-        p = ngx_kefu_search_json_skip(v, last);
-        if (p == NULL || p == v) {
-            return NGX_DECLINED;
-        }
-
-        if (name.len == 4 && ngx_strncmp(name.data, "text", 4) == 0) {
-            m->text.data = v;
-            m->text.len = p - v;
-
-        } else if (name.len == 4 && ngx_strncmp(name.data, "from", 4) == 0) {
-            m->from.data = v;
-            m->from.len = p - v;
-
-        } else if (name.len == 7
-                   && ngx_strncmp(name.data, "private", 7) == 0)
-        {
-            m->priv = (p - v == 4 && ngx_strncmp(v, "true", 4) == 0);
-
-        } else if (name.len == 10
-                   && ngx_strncmp(name.data, "attachment", 10) == 0)
-        {
-            if (ngx_kefu_search_json_att(m, v, p) != NGX_OK) {
-                return NGX_DECLINED;
-            }
-        }
-
-        p = ngx_kefu_search_json_ws(p, last);
-
-        if (p < last && *p == ',') {
-            p++;
-            continue;
-        }
-
-        if (p < last && *p == '}') {
-            break;
-        }
-
-        return NGX_DECLINED;
-    }
+    p = ngx_kefu_search_json_object(tail + 1, last,
+                                    ngx_kefu_search_json_msg_field, m);
 
     /* nothing after the object but white space */
-    return ngx_kefu_search_json_ws(p + 1, last) == last ? NGX_OK
-                                                        : NGX_DECLINED;
+    return (p && ngx_kefu_search_json_ws(p, last) == last) ? NGX_OK
+                                                          : NGX_DECLINED;
 }
 
 
-/* the attachment's value, p to last: an object, its "name" kept */
+/*
+ * An object's members, p just past its "{", each given to field (its
+ * name, its value v to end, as the JSON has it): the position past its
+ * "}", or NULL for what is not an object of members.
+ */
 
-static ngx_int_t
-ngx_kefu_search_json_att(ngx_kefu_search_msg_t *m, u_char *p, u_char *last)
+static u_char *
+ngx_kefu_search_json_object(u_char *p, u_char *last,
+    ngx_kefu_search_json_field_pt field, ngx_kefu_search_msg_t *m)
 {
     u_char     *v;
     ngx_str_t   name;
 
-    m->att = 0;
-    m->att_name.len = 0;
-
-    if (*p != '{') {
-        return NGX_OK;
-    }
-
-    m->att = 1;
-    p = ngx_kefu_search_json_ws(p + 1, last);
+    p = ngx_kefu_search_json_ws(p, last);
 
     if (p < last && *p == '}') {
-        return NGX_OK;
+        return p + 1;
     }
 
     for ( ;; ) {
         v = ngx_kefu_search_json_name(p, last, &name);
         if (v == NULL) {
-            return NGX_DECLINED;
+            return NULL;
         }
 
         p = ngx_kefu_search_json_skip(v, last);
-        if (p == NULL || p == v) {
-            return NGX_DECLINED;
-        }
-
-        if (name.len == 4 && ngx_strncmp(name.data, "name", 4) == 0) {
-            m->att_name.data = v;
-            m->att_name.len = p - v;
+        if (p == NULL || p == v || field(m, &name, v, p) != NGX_OK) {
+            return NULL;
         }
 
         p = ngx_kefu_search_json_ws(p, last);
@@ -285,8 +236,70 @@ ngx_kefu_search_json_att(ngx_kefu_search_msg_t *m, u_char *p, u_char *last)
             continue;
         }
 
-        return (p < last && *p == '}') ? NGX_OK : NGX_DECLINED;
+        return (p < last && *p == '}') ? p + 1 : NULL;
     }
+}
+
+
+/* a member of the message: text, from, private, attachment kept */
+
+static ngx_int_t
+ngx_kefu_search_json_msg_field(ngx_kefu_search_msg_t *m, ngx_str_t *name,
+    u_char *v, u_char *end)
+{
+    if (name->len == 4 && ngx_strncmp(name->data, "text", 4) == 0) {
+        m->text.data = v;
+        m->text.len = end - v;
+
+    } else if (name->len == 4 && ngx_strncmp(name->data, "from", 4) == 0) {
+        m->from.data = v;
+        m->from.len = end - v;
+
+    } else if (name->len == 7 && ngx_strncmp(name->data, "private", 7) == 0) {
+        m->priv = (end - v == 4 && ngx_strncmp(v, "true", 4) == 0);
+
+    } else if (name->len == 10
+               && ngx_strncmp(name->data, "attachment", 10) == 0)
+    {
+        return ngx_kefu_search_json_att(m, v, end);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the attachment's value, p to last: an object, its "name" kept */
+
+static ngx_int_t
+ngx_kefu_search_json_att(ngx_kefu_search_msg_t *m, u_char *p, u_char *last)
+{
+    m->att = 0;
+    m->att_name.len = 0;
+
+    if (*p != '{') {
+        return NGX_OK;
+    }
+
+    m->att = 1;
+
+    return ngx_kefu_search_json_object(p + 1, last,
+                                       ngx_kefu_search_json_att_field, m)
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* a member of the attachment: its name kept */
+
+static ngx_int_t
+ngx_kefu_search_json_att_field(ngx_kefu_search_msg_t *m, ngx_str_t *name,
+    u_char *v, u_char *end)
+{
+    if (name->len == 4 && ngx_strncmp(name->data, "name", 4) == 0) {
+        m->att_name.data = v;
+        m->att_name.len = end - v;
+    }
+
+    return NGX_OK;
 }
 
 
