@@ -2133,18 +2133,8 @@ ngx_kefu_redis_digits(size_t n)
 static u_char *
 ngx_kefu_redis_resp_len(u_char *p, u_char type, size_t n)
 {
-    u_char  *t, tmp[NGX_SIZE_T_LEN];
-
     *p++ = type;
-
-    t = tmp + sizeof(tmp);
-
-    do {
-        *--t = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    p = ngx_cpymem(p, t, tmp + sizeof(tmp) - t);
+    p = ngx_kefu_dec(p, n);
     *p++ = CR;
     *p++ = LF;
 

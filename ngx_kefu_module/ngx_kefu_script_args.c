@@ -1781,26 +1781,6 @@ ngx_kefu_search_batch_keys(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
 }
 
 
-/* a small number's decimal digits, without ngx_sprintf()'s parsing of a
- * format (a term's position: about 6 a message) */
-
-static u_char *
-ngx_kefu_search_batch_uint(u_char *p, ngx_uint_t v)
-{
-    u_char  *d;
-    u_char   digits[NGX_INT64_LEN];
-
-    d = digits + NGX_INT64_LEN;
-
-    do {
-        *--d = (u_char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-
-    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
-}
-
-
 /*
  * ARGV after KEYS: ttl, cap, cut, the count, the term keys' ttl, the
  * terms' due flags (c->due: all '1' here), then each entry kept
@@ -1825,7 +1805,7 @@ ngx_kefu_search_batch_argv(ngx_kefu_search_batch_call_t *c, ngx_str_t *site,
 
 #define ngx_kefu_sb_uint(v)                                                   \
     c->argv[c->argc] = (const char *) p;                                      \
-    p = ngx_kefu_search_batch_uint(p, v);                                     \
+    p = ngx_kefu_dec(p, v);                                                   \
     c->lens[c->argc] = p - (u_char *) c->argv[c->argc];                       \
     c->argc++
 

@@ -93,3 +93,20 @@ ngx_kefu_who(ngx_uint_t role, ngx_str_t *id, u_char *buf)
 
     return who;
 }
+
+
+u_char *
+ngx_kefu_dec(u_char *p, uint64_t v)
+{
+    u_char  *d;
+    u_char   digits[NGX_INT64_LEN];
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
+}

@@ -24,6 +24,10 @@ ngx_kefu_site_t *ngx_kefu_site_find(ngx_kefu_main_conf_t *kmcf,
     const char *name);
 ngx_int_t ngx_kefu_valid_id(u_char *p, size_t len);
 
+/* v's decimal digits at p, without ngx_sprintf()'s parsing of a format
+ * (hot paths: RESP lengths, the search index's positions); past them */
+u_char *ngx_kefu_dec(u_char *p, uint64_t v);
+
 /*
  * who is on a connection as entries and scripts name it: "<v|a|m>:<id>",
  * of a role (NGX_KEFU_ROLE_*) and a user id, in buf (NGX_KEFU_WHO_LEN)
