@@ -46,6 +46,9 @@
  * messages lost, duplicated or out of order (each text carries its number).
  * With --pause the pairs wait that long after the "setup:" line before the
  * run (scripts/bench-nginx-cost: nginx's counters taken between the two).
+ * The setup ends once its notices are delivered (the "setup:" line says
+ * how long that took): half a second in which no connection received
+ * anything.
  *
  * route: routing throughput.  --agents agents (capacity 1000 each, no
  * groups: the site's default group) connect and say hello with status
@@ -1827,6 +1830,45 @@ mint_agent_token(options_t *o, int i, char *out, size_t size)
 
 
 /*
+ * Before the run, the setup's notices delivered: every agent hears of every
+ * conversation its group's queue gains and loses (N^2 notices for N pairs
+ * on the bench's one group), and a run started while they still flow
+ * measures their backlog, not the steady load.  Quiet is no message on any
+ * connection for PAIRS_QUIET s (at most PAIRS_SETTLE_MAX s of waiting).
+ */
+
+#define PAIRS_QUIET       0.5
+#define PAIRS_SETTLE_MAX  60.0
+
+static double
+pairs_settle(uint64_t *received)
+{
+    double    t0, last;
+    uint64_t  seen, from;
+
+    t0 = now();
+    last = t0;
+    from = ws_stats.messages;
+    seen = from;
+
+    while (now() - last < PAIRS_QUIET && now() - t0 < PAIRS_SETTLE_MAX
+           && !stopping())
+    {
+        loop_once(20);
+
+        if (ws_stats.messages != seen) {
+            seen = ws_stats.messages;
+            last = now();
+        }
+    }
+
+    *received = seen - from;
+
+    return last - t0;
+}
+
+
+/*
  * The visitor opens its conversation once its agent is signed in: each
  * pair in a group of its own, the agent's (known once it signed in), so
  * that no queue holds more than one.  In one queue every agent heard every
@@ -2123,7 +2165,8 @@ run_pairs(options_t *o)
 {
     int                 i, next, nchan = strcmp(o->mode, "nchan") == 0;
     char                msg[4096 + 256], text[4096 + 1];
-    double              t0, deadline, end, interval;
+    double              t0, deadline, end, interval, setup, settle;
+    uint64_t            quiet;
     rlim_t              lim;
     uint64_t            sent = 0, acked = 0, recv = 0, dups = 0, gaps = 0;
     uint64_t            refused = 0;
@@ -2204,9 +2247,14 @@ run_pairs(options_t *o)
         }
     }
 
+    setup = now() - t0;
+    settle = pairs_settle(&quiet);
+
     printf("setup: %d of %d pairs ready, %d connections failed, %d steps"
-           " asked again after \"unavailable\", %.2f s\n",
-           pp.ready, pp.n, pp.failed, pp.retries, now() - t0);
+           " asked again after \"unavailable\", %.2f s; then %.2f s until"
+           " its notices were delivered (%llu messages)\n",
+           pp.ready, pp.n, pp.failed, pp.retries, setup, settle,
+           (unsigned long long) quiet);
     if (pp.failed) {
         print_reasons();
     }
