@@ -79,7 +79,7 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
           seq = seq + 1
           s = n_str(seq)
         else
-          s = n_str(redis.call('HINCRBY', k, 'seq', 1))
+          s = n_str(redis.call('HINCRBY', k, 'seq', '1'))
         end
         local j = a_json(it, s)
         redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',

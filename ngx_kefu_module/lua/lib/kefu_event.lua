@@ -30,7 +30,8 @@ local function kefu_event(site, name, conv, seq, ts, data)
     redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
                'ts', ts, 'data', data)
   else
-    redis.call('XADD', ek, 'MAXLEN', '~', 100000, '*', 'event', name,
+    -- '100000' a string: a Lua number is formatted by snprintf() (lib/route.lua)
+    redis.call('XADD', ek, 'MAXLEN', '~', '100000', '*', 'event', name,
                'conv', conv, 'seq', seq, 'ts', ts, 'data', data)
   end
   if conv ~= '' then
@@ -65,7 +66,7 @@ local function kefu_convs()
   end
   K.convs = {}
   for ek in pairs(K.trim) do
-    redis.call('XTRIM', ek, 'MAXLEN', '~', 100000)
+    redis.call('XTRIM', ek, 'MAXLEN', '~', '100000')
   end
   K.trim = {}
 end

@@ -22,7 +22,7 @@ local function k_follow(conv)
   end
 end
 local function k_trim(z)
-  for _, c in ipairs(redis.call('ZRANGE', z, 0, 1)) do
+  for _, c in ipairs(redis.call('ZRANGE', z, '0', '1')) do
     if redis.call('EXISTS', 'kefu:{c:' .. c .. '}') == 0 then
       redis.call('ZREM', z, c)
     end
