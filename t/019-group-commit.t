@@ -679,7 +679,7 @@ gr('DEL', $ek);
 
 
 
-=== TEST 13: a visitor's first message on one Redis is one script call (lua/first.lua: open, msg and route_new composed; issue 18), not three: acked, then told its agent, the agent told, the log the message then its assignment, the conversation the visitor's open one and the counts moved as by the three calls
+=== TEST 13: a visitor's first message on one Redis is one script call (lua/first.lua: open, msg and route_new composed; issue 18), not three, which reads back neither the routing record it made nor the conversation's hash its message wrote: acked, then told its agent, the agent told, the log the message then its assignment, the conversation the visitor's open one and the counts moved as by the three calls
 --- ws
 use IO::Socket::INET;
 chat_site('shop1', $main::SECRET);
@@ -716,6 +716,13 @@ while (select(my $rout = $rin, undef, undef, 0.5)) {
 close $mon;
 my @calls = grep { /^\S+ \[\d+ [\d.:]+\] "(?i:evalsha|fcall)" / && /"\Q$cid\E"/ } split /\n/, $buf;
 is(scalar @calls, 1, 'one script call carries the message: ' . join(' ', map { /"(?i:evalsha|fcall)" "(\w+)"/ } @calls));
+# what the call read: the routing record open's part made, and the
+# conversation's hash after the message, not read back by route_new's part
+my @lua = grep { /^\S+ \[\d+ lua\] / } split /\n/, $buf;
+my @rr = grep { /"(?i:hmget)" "kefu:\{s:shop1\}:r:\Q$c\E"/ } @lua;
+is(scalar @rr, 0, 'the routing record not read back (' . scalar(@rr) . ')');
+my @hr = grep { /"(?i:hmget)" "kefu:\{c:\Q$c\E\}"/ } @lua;
+is(scalar @hr, 1, "the conversation's hash read once, by msg's part (" . scalar(@hr) . ')');
 is(gr('HGET', "kefu:{s:shop1}:v:$w->{id}", 'open'), $c, "the visitor's open conversation");
 is(gr('HGET', 'kefu:{s:shop1}:counts', 'open') - $open0, 1, 'counted open');
 is(gr('ZSCORE', 'kefu:{s:shop1}:opening', $c), undef, 'not left for the route sweep');

@@ -21,8 +21,17 @@
 --@include route_new
 local o = o_open()
 if o[1] ~= 0 and o[1] ~= 1 then return o end
+-- the record open's step made (and wrote, with its version): route_new's
+-- part takes it as it is instead of reading it back
+local rec = o[1] == 0 and R.rec[o[2]] or nil
 ARGV[4] = o[2]
 local m = m_run(true)
 local n = 0
-if o[1] == 0 and m[1] == 0 then n = rn_route(o[2]) end
+-- and of its hash what route_new's part reads ({seq, site, labels}): the
+-- seq its message got (msg's reply: a number, exact this small), the
+-- site, no labels (a new conversation has none)
+if o[1] == 0 and m[1] == 0 then
+  local ch = rec and m[3] < 1e14 and {tostring(m[3]), ARGV[1], false} or nil
+  n = rn_route(o[2], rec, ch)
+end
 return {o[1], o[2], o[3] or '', o[4] or '', m, n}

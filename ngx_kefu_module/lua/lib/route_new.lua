@@ -2,9 +2,14 @@
 -- kefu_event, route and bot): rn_route(conv), the body of
 -- lua/route_new.lua (its header says what it takes and returns), a
 -- function of its own so that lua/first.lua runs it in the same call as
--- the conversation's first message (issue 18).
-local function rn_route(conv)
+-- the conversation's first message (issue 18).  rec: first.lua's, the
+-- routing record open's step made and wrote in the same call (one Redis),
+-- as r_rec() would read it back, and ch, what r_hash() would read of the
+-- conversation's hash after its first message ({seq, site, labels}): not
+-- read again (issue 18: two HMGETs).
+local function rn_route(conv, rec, ch)
   r_init(ARGV[1], ARGV[8], ARGV[17], ARGV[18], ARGV[15], ARGV[16], ARGV[32])
+  if rec then R.rec[conv], R.ch[conv] = rec, ch end
   local role = ARGV[3]
   local rec = r_rec(conv)
   if not rec or not rec.group then return {1, '', ''} end
