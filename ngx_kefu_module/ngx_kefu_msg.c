@@ -5,7 +5,10 @@
  * (lua/msg.lua) in the conversation's slot, acknowledged only when Redis
  * answered that it is stored.  A visitor's first message takes three:
  * open (its conversation found or made, in the site's slot), msg, then
- * route_new (routing of a conversation open made), after the ack.  On a
+ * route_new (routing of a conversation open made), after the ack; on one
+ * Redis, for a site whose rules and bot do not run between the storing and
+ * the routing, the three are one call, lua/first.lua (issue 18: a new
+ * conversation's cost is its calls).  On a
  * cluster open and route_new run in the site's slot only, and the
  * conversation's side of each (open's: its hash and greeting) is applied
  * by ngx_kefu_route_apply_list() from their replies, before msg and
@@ -52,7 +55,8 @@ typedef struct {
     uint64_t                     sid;
     ngx_kefu_site_t             *site;
     ngx_kefu_main_conf_t        *kmcf;
-    ngx_kefu_script_t           *script;     /* open, msg or route_new */
+    ngx_kefu_script_t           *script;     /* open, msg, route_new or
+                                                first */
     ngx_uint_t                   tries;
     ngx_uint_t                   visitor;
     ngx_uint_t                   opened;     /* open ran: no second time */
@@ -78,6 +82,13 @@ static void ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_kefu_msg_routed(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
+static void ngx_kefu_msg_first(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data);
+static ngx_int_t ngx_kefu_msg_open_reply(ngx_kefu_main_conf_t *kmcf,
+    ngx_kefu_msg_ctx_t *ctx, redisReply *reply);
+static void ngx_kefu_msg_route_done(ngx_kefu_main_conf_t *kmcf, uint64_t sid,
+    ngx_kefu_site_t *site, redisReply *reply);
+static ngx_kefu_script_t *ngx_kefu_msg_open_script(ngx_kefu_msg_ctx_t *ctx);
 static void ngx_kefu_msg_open_applied(void *data);
 static void ngx_kefu_msg_route_applied(void *data);
 static ngx_int_t ngx_kefu_msg_open(ngx_kefu_msg_ctx_t *ctx);
@@ -468,8 +479,6 @@ ngx_kefu_msg_ctx_create(ngx_kefu_ws_t *ws, ngx_kefu_msg_args_t *args)
     ctx->sid = ws->session_id;
     ctx->site = ws->site;
     ctx->kmcf = ws->main_conf;
-    ctx->script = args->conv.len ? &ngx_kefu_script_msg
-                                 : &ngx_kefu_script_open;
     ctx->opened = 0;
     ctx->created = 0;
     ctx->notice_len = 0;
@@ -483,6 +492,9 @@ ngx_kefu_msg_ctx_create(ngx_kefu_ws_t *ws, ngx_kefu_msg_args_t *args)
     /* the call's strings live with it, to run it again */
     ctx->args = *args;
     (void) ngx_kefu_msg_args_copy(&ctx->args, ctx->data);
+
+    ctx->script = args->conv.len ? &ngx_kefu_script_msg
+                                 : ngx_kefu_msg_open_script(ctx);
 
     return ctx;
 }
@@ -533,12 +545,45 @@ ngx_kefu_msg_run(ngx_kefu_msg_ctx_t *ctx)
                                       ngx_kefu_msg_handler, ctx);
     }
 
-    /* open and route_new: the visitor's record first, the site's slot */
+    /* open, route_new and first: the visitor's record first, the
+     * site's slot */
     return ngx_kefu_redis_eval(kmcf->redis, ctx->script,
                                ctx->script == &ngx_kefu_script_open
-                               ? ngx_kefu_msg_opened : ngx_kefu_msg_routed,
+                               ? ngx_kefu_msg_opened
+                               : ctx->script == &ngx_kefu_script_first
+                               ? ngx_kefu_msg_first : ngx_kefu_msg_routed,
                                ctx, 1, ctx->call.argc + 1, ctx->call.argv,
                                ctx->call.lens);
+}
+
+
+/*
+ * A visitor's first message as one call, lua/first.lua: on one Redis
+ * (every key on the one server: the call is atomic), unless the site's
+ * rules of a message or the bot of the new conversation's group would
+ * run between the storing and the routing (their calls follow msg's
+ * reply, before route_new's, and stay so).
+ */
+
+static ngx_kefu_script_t *
+ngx_kefu_msg_open_script(ngx_kefu_msg_ctx_t *ctx)
+{
+    ngx_kefu_site_rt_t  *rt;
+
+    rt = ctx->site->rt;
+
+    if (!ctx->visitor || ctx->args.cluster || ctx->args.bot
+        || ctx->args.bot_default
+        || (rt && rt->bot
+            && (rt->bot->when_mask
+                & ((1u << NGX_KEFU_WHEN_MESSAGE)
+                   | (1u << NGX_KEFU_WHEN_CONV_CREATED)
+                   | (1u << NGX_KEFU_WHEN_OFFLINE)))))
+    {
+        return &ngx_kefu_script_open;
+    }
+
+    return &ngx_kefu_script_first;
 }
 
 
@@ -581,7 +626,7 @@ ngx_kefu_msg_open(ngx_kefu_msg_ctx_t *ctx)
 
     ctx->opened = 1;
     ctx->tries = 0;
-    ctx->script = &ngx_kefu_script_open;
+    ctx->script = ngx_kefu_msg_open_script(ctx);
     ngx_str_null(&ctx->args.conv);
 
     return ngx_kefu_msg_run(ctx);
@@ -593,10 +638,47 @@ ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_msg_ctx_t  *ctx = data;
 
-    int64_t               code;
     ngx_kefu_main_conf_t *kmcf;
 
     kmcf = ngx_kefu_redis_main_conf(rd);
+
+    if (ngx_kefu_msg_open_reply(kmcf, ctx, reply) != NGX_OK) {
+        return;
+    }
+
+    ctx->script = &ngx_kefu_script_msg;
+    ctx->tries = 0;
+
+    /*
+     * On a cluster the conversation's side of open (its hash, greeting,
+     * conv.created; or a step of it still pending) comes first: msg needs
+     * the hash.  If it cannot be sent msg goes anyway: it finds no hash
+     * and the sender resends, or the route sweep applies it meanwhile.
+     */
+    if (reply->elements > 4
+        && ngx_kefu_route_apply_list(kmcf, ctx->site, reply->element[4],
+                                     ngx_kefu_msg_open_applied, ctx)
+           == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_kefu_msg_open_applied(ctx);
+}
+
+
+/*
+ * open's reply (or first's open part, its first four elements): the
+ * conversation into ctx.  NGX_OK; else the reply is dealt with (a taken
+ * id run again, or the sender told "unavailable", ctx freed): NGX_DONE.
+ */
+
+static ngx_int_t
+ngx_kefu_msg_open_reply(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_ctx_t *ctx,
+    redisReply *reply)
+{
+    int64_t  code;
+
     ctx->opened = 1;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
@@ -604,7 +686,7 @@ ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
     {
         ngx_kefu_msg_reply_error(ctx);
-        return;
+        return NGX_DONE;
     }
 
     code = reply->element[0]->integer;
@@ -619,11 +701,11 @@ ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         if (++ctx->tries < NGX_KEFU_MSG_TRIES
             && ngx_kefu_msg_run(ctx) == NGX_OK)
         {
-            return;
+            return NGX_DONE;
         }
 
         ngx_kefu_msg_reply_error(ctx);
-        return;
+        return NGX_DONE;
     }
 
     if ((code != 0 && code != 1) || reply->elements < 2
@@ -632,7 +714,7 @@ ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
         || reply->element[1]->len > NGX_KEFU_MAX_ID_LEN)
     {
         ngx_kefu_msg_reply_error(ctx);
-        return;
+        return NGX_DONE;
     }
 
     /* made by this call: routed after the message is stored */
@@ -658,24 +740,52 @@ ngx_kefu_msg_opened(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
     ctx->args.conv.len = reply->element[1]->len;
     ngx_memcpy(ctx->conv, reply->element[1]->str, ctx->args.conv.len);
 
-    ctx->script = &ngx_kefu_script_msg;
-    ctx->tries = 0;
+    return NGX_OK;
+}
 
-    /*
-     * On a cluster the conversation's side of open (its hash, greeting,
-     * conv.created; or a step of it still pending) comes first: msg needs
-     * the hash.  If it cannot be sent msg goes anyway: it finds no hash
-     * and the sender resends, or the route sweep applies it meanwhile.
-     */
-    if (reply->elements > 4
-        && ngx_kefu_route_apply_list(kmcf, ctx->site, reply->element[4],
-                                     ngx_kefu_msg_open_applied, ctx)
-           == NGX_OK)
-    {
+
+/*
+ * first's reply: open's part, then msg's (the ack, the index, the rules)
+ * as msg's reply, then route_new's (where the new conversation went, told
+ * after the ack) when it ran
+ */
+
+static void
+ngx_kefu_msg_first(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_kefu_msg_ctx_t  *ctx = data;
+
+    uint64_t               sid;
+    redisReply            *m, *n;
+    ngx_kefu_site_t       *site;
+    ngx_kefu_main_conf_t  *kmcf;
+
+    kmcf = ngx_kefu_redis_main_conf(rd);
+
+    if (ngx_kefu_msg_open_reply(kmcf, ctx, reply) != NGX_OK) {
         return;
     }
 
-    ngx_kefu_msg_open_applied(ctx);
+    if (reply->elements < 6
+        || reply->element[4]->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_kefu_msg_reply_error(ctx);
+        return;
+    }
+
+    m = reply->element[4];
+    n = reply->element[5];
+    sid = ctx->sid;
+    site = ctx->site;
+
+    /* the ack, as msg's reply would give it (ctx freed; a message found
+     * closed is "unavailable": ctx->opened) */
+    ngx_kefu_msg_handler(rd, m, ctx);
+
+    /* 0 when route_new's part did not run */
+    if (n->type == REDIS_REPLY_ARRAY) {
+        ngx_kefu_msg_route_done(kmcf, sid, site, n);
+    }
 }
 
 
@@ -728,17 +838,26 @@ ngx_kefu_msg_routed(ngx_kefu_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_kefu_msg_ctx_t  *ctx = data;
 
-    uint64_t                sid;
-    redisReply             *n;
-    ngx_kefu_ws_t          *ws;
-    ngx_kefu_site_t        *site;
-    ngx_kefu_main_conf_t   *kmcf;
-    ngx_kefu_msg_routed_t  *rt;
+    uint64_t          sid;
+    ngx_kefu_site_t  *site;
 
-    kmcf = ngx_kefu_redis_main_conf(rd);
     sid = ctx->sid;
     site = ctx->site;
     ngx_free(ctx);
+
+    ngx_kefu_msg_route_done(ngx_kefu_redis_main_conf(rd), sid, site, reply);
+}
+
+
+/* route_new's reply (or first's part of it), for the sender sid */
+
+static void
+ngx_kefu_msg_route_done(ngx_kefu_main_conf_t *kmcf, uint64_t sid,
+    ngx_kefu_site_t *site, redisReply *reply)
+{
+    redisReply             *n;
+    ngx_kefu_ws_t          *ws;
+    ngx_kefu_msg_routed_t  *rt;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 3)
@@ -955,7 +1074,7 @@ ngx_kefu_msg_stored(ngx_kefu_main_conf_t *kmcf, ngx_kefu_msg_ctx_t *ctx,
          * one step); if that call cannot go, the conversation waits in
          * its queue for the next drain.
          */
-        if (ctx->created) {
+        if (ctx->created && ctx->script != &ngx_kefu_script_first) {
             ctx->created = 0;
             ctx->script = &ngx_kefu_script_route_new;
 

@@ -7,10 +7,13 @@ Starts a Redis of its own under valgrind (callgrind), loads every script
 of each generated ngx_kefu_lua.c given (default: the build's,
 build/nginx-dev/objs/addon/kefu_lua/ngx_kefu_lua.c) as a worker does,
 makes 20 agents online (capacity 1000, one group) and N visitors (default
-300), then runs N `open` calls and N `route_new` calls (each conversation
-assigned at once), and prints the instructions Redis executed per call of
-each (callgrind's Ir, the call's parsing and reply included) and the Redis
-commands the scripts ran per conversation.  Unlike time, instruction
+300), then runs a visitor's first message for each: N `open` calls, N
+`msg` calls and N `route_new` calls (each conversation assigned at once),
+and prints the instructions Redis executed per call of each (callgrind's
+Ir, the call's parsing and reply included), their sum, and the Redis
+commands the scripts ran per conversation; a build with `first` (the three
+as one call on one Redis, issue 18) is then run again with N `first`
+calls instead, on a Redis flushed and set up anew.  Unlike time, instruction
 counts do not depend on what else runs on the machine: two versions can be
 compared on a busy one (issue 18).  Give two .c files (e.g. one of main's
 build) to compare them; each is run after a SCRIPT FLUSH.  Needs valgrind
@@ -88,6 +91,15 @@ def main():
 
 def run(r, n, path, pid, dump, now, fcall):
     sc = kefu_lua.scripts_of_c(path)
+    out = [run_phases(r, n, path, pid, dump, now, fcall, sc,
+                      ('open', 'msg', 'route_new'))]
+    if 'first' in sc:
+        out.append(run_phases(r, n, path, pid, dump, now, fcall, sc,
+                              ('first',)))
+    return out
+
+
+def run_phases(r, n, path, pid, dump, now, fcall, sc, phases):
     r('FLUSHALL')
     r('SCRIPT', 'FLUSH')
     r('FUNCTION', 'FLUSH')
@@ -116,26 +128,33 @@ def run(r, n, path, pid, dump, now, fcall):
     base = 4000000000000000 + now // 1000 % 100000 * 1000000
     ir = {}
     replies = []
-    for phase in ('open', 'route_new'):
+    for phase in phases:
         subprocess.run(['callgrind_control', '-z', pid], capture_output=True)
         for k in range(0, n, 50):
             cmds = []
             for j in range(k, min(n, k + 50)):
                 conv = str(base + j)
                 # four conversations a ms, as a burst would
-                a = ['cost', 'v:v%d' % j, 'visitor', '', 'c%d' % j, '1', conv,
-                     str(now + 1000 + j // 4), '{"type":"msg","conv":"', '',
-                     '', '0', 'g', '60', '10000', 's%d' % j, '', '30000', '',
+                ts = now + 1000 + j // 4
+                a = ['cost', 'v:v%d' % j, 'visitor', '', 'c%d' % j,
+                     str(base * 10 + 5 * j), conv, str(ts),
+                     '{"type":"msg","conv":"',
+                     '","id":"%d","seq":' % (base * 10 + 5 * j),
+                     ',"ts":%d,"from":{"role":"visitor","id":"v%d"},'
+                     '"text":"hello, I have a question"}' % (ts, j),
+                     '0', 'g', '60', '10000', 's%d' % j, '', '30000', '',
                      '', '0', '', '', '1', '', '1', 'g', '3600', '0', '0',
                      '0', '1']
-                if phase == 'route_new':
+                if phase != 'open':
+                    a[16] = '%d %d' % (base * 10 + 5 * j + 1,
+                                       base * 10 + 5 * j + 2)
+                if phase in ('msg', 'route_new'):
                     a[3] = conv
-                    a[16] = '%d %d' % (base * 10 + 2 * j, base * 10 + 2 * j + 1)
-                cmds.append(('FCALL', fname[phase], 1,
-                             'kefu:{s:cost}:v:v%d' % j, *a)
+                # msg takes no keys (one Redis: ngx_kefu_msg_batch.c)
+                keys = [] if phase == 'msg' else ['kefu:{s:cost}:v:v%d' % j]
+                cmds.append(('FCALL', fname[phase], len(keys), *keys, *a)
                             if fcall else
-                            ('EVALSHA', sha[phase], 1,
-                             'kefu:{s:cost}:v:v%d' % j, *a))
+                            ('EVALSHA', sha[phase], len(keys), *keys, *a))
             replies += r.pipe(cmds)
         ir[phase] = dump() / n
     st = r('INFO', 'commandstats').decode()
@@ -144,10 +163,12 @@ def run(r, n, path, pid, dump, now, fcall):
                 if name not in ('evalsha', 'fcall', 'config', 'info',
                                 'script', 'function'))
     opened = int(r('HGET', 'kefu:{s:cost}:counts', 'open') or 0)
-    print('%s%s: open %.0f, route_new %.0f instructions a call; %.1f Redis '
-          'commands a conversation; %d of %d assigned'
-          % (path, ' (FCALL)' if fcall else '', ir['open'],
-             ir['route_new'], inner / n, opened, n))
+    print('%s%s: %s instructions a call%s; %.1f Redis commands a '
+          'conversation; %d of %d assigned'
+          % (path, ' (FCALL)' if fcall else '',
+             ', '.join('%s %.0f' % (p, ir[p]) for p in phases),
+             ' (%.0f together)' % sum(ir.values()) if len(ir) > 1 else '',
+             inner / n, opened, n))
     return replies
 
 

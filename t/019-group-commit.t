@@ -679,7 +679,67 @@ gr('DEL', $ek);
 
 
 
-=== TEST 13: a call's messages carry only what msg reads of its ARGV (issue 18): no KEYS on one Redis (with a cluster they route the call), the site, JSON head, dedup ttl and log length once a call, then each message's 11 to 15, each stored and answered as alone
+=== TEST 13: a visitor's first message on one Redis is one script call (lua/first.lua: open, msg and route_new composed; issue 18), not three, which reads back neither the routing record it made nor the conversation's hash its message wrote: acked, then told its agent, the agent told, the log the message then its assignment, the conversation the visitor's open one and the counts moved as by the three calls
+--- ws
+use IO::Socket::INET;
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("fay$g", $g, status => 'online');
+my ($v, $w) = kefu_connect(role => 'visitor', site => 'shop1', group => $g);
+$v->until_pong(20);
+$ag->until_pong(20);
+my $open0 = gr('HGET', 'kefu:{s:shop1}:counts', 'open') // 0;
+# the script calls that carry the message's cid (open, msg, route_new, or
+# first), seen by MONITOR
+my $mon = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $main::R->port)
+    or die "monitor: $!";
+print $mon "MONITOR\r\n";
+my $buf = '';
+sysread($mon, $buf, 5) == 5 && $buf eq "+OK\r\n" or die "monitor: no +OK\n";
+my $cid = "first-$g";
+$v->send_json({type => 'msg', cid => $cid, text => 'first words'});
+my @seen;
+my $n = $v->wait_for(sub { push @seen, $_[0]{type}; $_[0]{type} eq 'conv' }, 20);
+my $c = $n && $n->{conv};
+is("@seen", 'ack conv', 'the ack, then where the conversation went');
+is($n && "$n->{state} $n->{agent}{id}", "open fay$g", '... to the agent');
+my $t = $ag->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c }, 20);
+is($t && $t->{state}, 'open', 'the agent is told');
+ok(indexed($c, 1), 'the message indexed');
+$buf = '';
+my $rin = '';
+vec($rin, fileno($mon), 1) = 1;
+while (select(my $rout = $rin, undef, undef, 0.5)) {
+    sysread($mon, $buf, 65536, length $buf) or last;
+}
+close $mon;
+my @calls = grep { /^\S+ \[\d+ [\d.:]+\] "(?i:evalsha|fcall)" / && /"\Q$cid\E"/ } split /\n/, $buf;
+is(scalar @calls, 1, 'one script call carries the message: ' . join(' ', map { /"(?i:evalsha|fcall)" "(\w+)"/ } @calls));
+# what the call read: the routing record open's part made, and the
+# conversation's hash after the message, not read back by route_new's part
+my @lua = grep { /^\S+ \[\d+ lua\] / } split /\n/, $buf;
+my @rr = grep { /"(?i:hmget)" "kefu:\{s:shop1\}:r:\Q$c\E"/ } @lua;
+is(scalar @rr, 0, 'the routing record not read back (' . scalar(@rr) . ')');
+my @hr = grep { /"(?i:hmget)" "kefu:\{c:\Q$c\E\}"/ } @lua;
+is(scalar @hr, 1, "the conversation's hash read once, by msg's part (" . scalar(@hr) . ')');
+is(gr('HGET', "kefu:{s:shop1}:v:$w->{id}", 'open'), $c, "the visitor's open conversation");
+is(gr('HGET', 'kefu:{s:shop1}:counts', 'open') - $open0, 1, 'counted open');
+is(gr('ZSCORE', 'kefu:{s:shop1}:opening', $c), undef, 'not left for the route sweep');
+my $log = gr('XRANGE', "kefu:{c:$c}:log", '-', '+');
+my @j = map { json_dec({ @{ $_->[1] } }->{j}) } @$log;
+is(join(' ', map { $_->{seq} . ':' . ($_->{from}{role} // '') } @j), '1:visitor 2:system',
+   'the log: the message, then its assignment');
+is($j[0]{text}, 'first words', '... the message as sent');
+is(gr('HGET', "kefu:{c:$c}", 'agent'), "fay$g", 'its hash names the agent');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
+
+
+
+=== TEST 14: a call's messages carry only what msg reads of its ARGV (issue 18): no KEYS on one Redis (with a cluster they route the call), the site, JSON head, dedup ttl and log length once a call, then each message's 11 to 15, each stored and answered as alone
 --- ws
 chat_site('shop1', $main::SECRET);
 local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;

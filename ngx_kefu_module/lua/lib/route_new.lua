@@ -1,0 +1,39 @@
+-- The routing of a conversation open made ("--@include route_new", after
+-- kefu_event, route and bot): rn_route(conv), the body of
+-- lua/route_new.lua (its header says what it takes and returns), a
+-- function of its own so that lua/first.lua runs it in the same call as
+-- the conversation's first message (issue 18).  rec: first.lua's, the
+-- routing record open's step made and wrote in the same call (one Redis),
+-- as r_rec() would read it back, and ch, what r_hash() would read of the
+-- conversation's hash after its first message ({seq, site, labels}): not
+-- read again (issue 18: two HMGETs).
+local function rn_route(conv, rec, ch)
+  r_init(ARGV[1], ARGV[8], ARGV[17], ARGV[18], ARGV[15], ARGV[16], ARGV[32])
+  if rec then R.rec[conv], R.ch[conv] = rec, ch end
+  local role = ARGV[3]
+  local rec = r_rec(conv)
+  if not rec or not rec.group then return {1, '', ''} end
+  local h = {rec.state, rec.group, rec.agent}
+  if h[1] == 'bot' then
+    b_announce(conv, h[2])
+    return b_reply(1, nil)
+  end
+  if redis.call('ZREM', R.sk .. 'opening', conv) == 0
+     or h[1] ~= 'queued' then
+    if h[1] == 'open' and h[3] then
+      return r_reply(0, {type = 'conv', conv = conv, state = 'open',
+                         agent = r_agent(h[3]), group = h[2],
+                         reason = 'assigned'})
+    end
+    return {1, '', ''}
+  end
+  local n = r_route(conv, h[2], ARGV[16])
+  if n.state == 'queued' and role == 'visitor' then
+    local on = ARGV[24] ~= '0' and r_online(h[2])
+    if not on then
+      n.position, n.eta, n.offline = nil, nil, true
+      r_set(conv, {offline = '1'})
+    end
+  end
+  return r_reply(0, n)
+end
