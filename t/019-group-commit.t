@@ -681,7 +681,6 @@ gr('DEL', $ek);
 
 === TEST 13: a visitor's first message on one Redis is one script call (lua/first.lua: open, msg and route_new composed; issue 18), not three, which reads back neither the routing record it made nor the conversation's hash its message wrote: acked, then told its agent, the agent told, the log the message then its assignment, the conversation the visitor's open one and the counts moved as by the three calls
 --- ws
-use IO::Socket::INET;
 chat_site('shop1', $main::SECRET);
 local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
 my $g = 'g' . int rand 1e6;
@@ -692,11 +691,7 @@ $ag->until_pong(20);
 my $open0 = gr('HGET', 'kefu:{s:shop1}:counts', 'open') // 0;
 # the script calls that carry the message's cid (open, msg, route_new, or
 # first), seen by MONITOR
-my $mon = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $main::R->port)
-    or die "monitor: $!";
-print $mon "MONITOR\r\n";
-my $buf = '';
-sysread($mon, $buf, 5) == 5 && $buf eq "+OK\r\n" or die "monitor: no +OK\n";
+my $mon = redis_monitor($main::R->port);
 my $cid = "first-$g";
 $v->send_json({type => 'msg', cid => $cid, text => 'first words'});
 my @seen;
@@ -707,21 +702,17 @@ is($n && "$n->{state} $n->{agent}{id}", "open fay$g", '... to the agent');
 my $t = $ag->wait_for(sub { $_[0]{type} eq 'conv' && $_[0]{conv} eq $c }, 20);
 is($t && $t->{state}, 'open', 'the agent is told');
 ok(indexed($c, 1), 'the message indexed');
-$buf = '';
-my $rin = '';
-vec($rin, fileno($mon), 1) = 1;
-while (select(my $rout = $rin, undef, undef, 0.5)) {
-    sysread($mon, $buf, 65536, length $buf) or last;
-}
-close $mon;
-my @calls = grep { /^\S+ \[\d+ [\d.:]+\] "(?i:evalsha|fcall)" / && /"\Q$cid\E"/ } split /\n/, $buf;
-is(scalar @calls, 1, 'one script call carries the message: ' . join(' ', map { /"(?i:evalsha|fcall)" "(\w+)"/ } @calls));
+# all until half a second without a command
+my @cmds = $mon->read(quiet => 0.5);
+$mon->close;
+my @calls = grep { $_->{call} && grep { $_ eq $cid } @{ $_->{args} } } @cmds;
+is(scalar @calls, 1, 'one script call carries the message: ' . join(' ', map { $_->{args}[0] } @calls));
 # what the call read: the routing record open's part made, and the
 # conversation's hash after the message, not read back by route_new's part
-my @lua = grep { /^\S+ \[\d+ lua\] / } split /\n/, $buf;
-my @rr = grep { /"(?i:hmget)" "kefu:\{s:shop1\}:r:\Q$c\E"/ } @lua;
+my @lua = grep { $_->{lua} && $_->{cmd} eq 'hmget' } @cmds;
+my @rr = grep { $_->{args}[0] eq "kefu:{s:shop1}:r:$c" } @lua;
 is(scalar @rr, 0, 'the routing record not read back (' . scalar(@rr) . ')');
-my @hr = grep { /"(?i:hmget)" "kefu:\{c:\Q$c\E\}"/ } @lua;
+my @hr = grep { $_->{args}[0] eq "kefu:{c:$c}" } @lua;
 is(scalar @hr, 1, "the conversation's hash read once, by msg's part (" . scalar(@hr) . ')');
 is(gr('HGET', "kefu:{s:shop1}:v:$w->{id}", 'open'), $c, "the visitor's open conversation");
 is(gr('HGET', 'kefu:{s:shop1}:counts', 'open') - $open0, 1, 'counted open');
@@ -748,34 +739,18 @@ my $ag = agent("lin$g", $g, status => 'online');
 my ($v1, undef, $c1) = visitor_conv($g);
 $_->until_pong(20) for $v1, $ag;
 my $seq1 = gr('HGET', "kefu:{c:$c1}", 'seq');
-require IO::Socket::INET;
-my $mon = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $main::R->port)
-    or die "monitor: $!";
-print $mon "MONITOR\r\n";
-my $ok = <$mon>;
+my $mon = redis_monitor($main::R->port);
 # one conversation's: one call also on a cluster (a call is one slot's)
 frames($ag, map { {type => 'msg', conv => $c1, cid => "m$_", text => "moth $_"} } 1 .. 6);
 my $r = answers($ag, 6);
 is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @$r), 6, 'six stored');
-# the msg_batch call of them (FCALL, or EVALSHA on a Redis without functions)
-my ($call, $buf) = (undef, '');
-my $deadline = time + 20;
-while (!$call && time < $deadline) {
-    my $rin = '';
-    vec($rin, fileno($mon), 1) = 1;
-    next unless select(my $rout = $rin, undef, undef, 1);
-    sysread($mon, $buf, 65536, length $buf) or last;
-    while ($buf =~ s/^([^\n]*)\n//) {
-        my $l = $1;
-        next unless $l =~ /\[\d+ [\d.:]+\] "(?i:fcall|evalsha)" /;
-        my @a = map { s/\\(.)/$1/gr } $l =~ /"((?:[^"\\]|\\.)*)"/g;
-        next unless grep { $_ eq 'm1' } @a;
-        $call = \@a;
-        last;
-    }
-}
-close $mon;
-ok($call, 'one call of the six') or diag($buf);
+# the msg_batch call of them (FCALL, or EVALSHA on a Redis without
+# functions): its words, the command first
+my $m1 = sub { $_[0]{call} && grep { $_ eq 'm1' } @{ $_[0]{args} } };
+my @cmds = $mon->read(until => $m1, timeout => 20);
+$mon->close;
+my ($call) = map { [$_->{cmd}, @{ $_->{args} }] } grep { $m1->($_) } @cmds;
+ok($call, 'one call of the six') or diag(join "\n", map { $_->{line} } @cmds);
 $call //= [0, 0, 0];
 # with a cluster their conversation's key each (the call's routing) and
 # "0" (not here), else no keys and "1"

@@ -18,7 +18,6 @@ use Kefu::API;
 use Kefu::Route;
 use Kefu::Lua qw(lua_script);
 use Kefu::WS qw(kefu_connect);
-use IO::Socket::INET;
 use File::Temp ();
 use JSON::PP ();
 
@@ -294,30 +293,23 @@ my ($port2, $stop) = start_host(<<"_EOC_");
 _EOC_
 my $key = main::idle_key();
 # the master of the key's slot on a cluster: it alone sees the calls
-my $mon = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => Kefu::Net::redis_port_of($key))
-    or die "monitor: $!";
-print $mon "MONITOR\r\n";
+my $mon = redis_monitor(Kefu::Net::redis_port_of($key));
 my (%askers, @leases, $asks);
-my $buf = '';
-my $deadline = time + 60;
-# the four workers' sweep calls (FCALL ... <idle key> ..., or EVALSHA) and the turns
-# taken (the script's HSET of the lease)
-while (time < $deadline && (keys %askers < 4 || @leases < 4)) {
-    my $rin = '';
-    vec($rin, fileno($mon), 1) = 1;
-    next unless select(my $rout = $rin, undef, undef, 1);
-    sysread($mon, $buf, 65536, length $buf) or last;
-    while ($buf =~ s/^([^\n]*)\n//) {
-        my $l = $1;
-        if ($l =~ /\[\d+ ([\d.:]+)\] "(?i:evalsha|fcall)" "\w+" "2" "\Q$key\E"/) {
-            $askers{$1}++;
-            $asks++;
-        } elsif ($l =~ /\[\d+ lua\] "(?i:hset)" "\Q$key\E" "lease" "(\d+)" "owner"/) {
-            push @leases, $1;
-        }
+# the four workers' sweep calls (FCALL <name> 2 <idle key> ..., or
+# EVALSHA) and the turns taken (the script's HSET of the lease)
+$mon->read(timeout => 60, until => sub {
+    my ($c) = @_;
+    my @a = @{ $c->{args} };
+    if ($c->{call} && @a > 2 && $a[0] =~ /^\w+\z/ && $a[1] eq '2' && $a[2] eq $key) {
+        $askers{$c->{client}}++;
+        $asks++;
+    } elsif ($c->{lua} && $c->{cmd} eq 'hset' && @a > 3 && $a[0] eq $key
+             && $a[1] eq 'lease' && $a[2] =~ /^\d+\z/ && $a[3] eq 'owner') {
+        push @leases, $a[2];
     }
-}
-close $mon;
+    return scalar(keys %askers) >= 4 && @leases >= 4;
+});
+$mon->close;
 $stop->();
 cmp_ok(scalar keys %askers, '>=', 4, 'the workers of both hosts ask for the turn (' . join(', ', sort keys %askers) . ')');
 cmp_ok(scalar @leases, '>=', 4, 'turns are taken');

@@ -83,7 +83,8 @@ sub import {
     *{"${caller}::$_"} = \&{"t::Kefu::$_"} for qw(nginx_t nginx_pid
                                                   kefu_root start_host
                                                   site_of_run);
-    *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_many redis_server);
+    *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_many redis_server
+                                                     redis_monitor);
 
     # fractional seconds in test code
     *{"${caller}::$_"} = \&{"Time::HiRes::$_"} for qw(sleep time);

@@ -17,6 +17,9 @@ package Kefu::Net;
 #                                  first argument), pipelined: on a
 #                                  cluster to each key's master
 #   redis_server()                 a Redis of the test's own on a free port
+#   redis_monitor($port)           MONITOR on that Redis (a cluster's:
+#                                  redis_port_of a key): ->read the
+#                                  commands it runs from then on, parsed
 #   $Kefu::Net::LinkReady          a line of nginx's error log saying one
 #                                  of a worker's Redis links is ready
 
@@ -30,7 +33,7 @@ use Errno ();
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(free_port redis redis_many redis_server repick_ports);
+our @EXPORT = qw(free_port redis redis_many redis_server redis_monitor repick_ports);
 
 # A worker has two Redis links: its commands' and its pub/sub's, named
 # "commands" and "pub/sub" on one Redis (or its master's address through
@@ -260,6 +263,24 @@ sub _resp {
     die "redis: cannot parse $line\n";
 }
 
+# MONITOR on the Redis at $port: every command it runs once this returns
+# (its +OK read, so none the test causes after is missed).  On a cluster
+# only the master of a key's slot sees that key's commands: pass
+# redis_port_of($key).
+sub redis_monitor {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Timeout => 5) or die "monitor: $!\n";
+    local $SIG{PIPE} = 'IGNORE';
+    my $req = "*1\r\n\$7\r\nMONITOR\r\n";
+    syswrite($s, $req) == length $req or die "monitor: write: $!\n";
+    my $r = {sock => $s, buf => '', deadline => time + 30};
+    my $ok = _resp($r);
+    die "monitor: $ok\n" unless $ok eq 'OK';
+    # what came with the +OK is already the first commands
+    return bless {sock => $s, buf => $r->{buf}}, 'Kefu::Net::Monitor';
+}
+
 # scripts/test --cluster and --cluster3: the tests' Redis is a cluster's
 # seed, named with "kefu_redis cluster"; scripts/test --sentinel: it is a
 # Sentinel set-up's master, named with "kefu_redis sentinel <name> <the
@@ -296,6 +317,75 @@ sub redis_server {
         return $self if $self->start;
     }
     die "redis-server did not start: " . $self->log;
+}
+
+package Kefu::Net::Monitor;
+
+# A MONITOR connection (Kefu::Net::redis_monitor).  ->read(%opt) reads
+# the commands Redis runs, in order, and returns them, each a hash:
+#   cmd     the command, lower case ("fcall", "hset")
+#   args    its arguments, unquoted
+#   client  who sent it: "127.0.0.1:<port>", or "lua" for a script's
+#   lua     1 for a command a script ran (redis.call)
+#   call    1 for a script call a client made (FCALL, or EVALSHA on a
+#           Redis without functions): args are the function (or sha),
+#           the number of keys, the keys, then ARGV
+#   line    the line as Redis wrote it
+# Options: until => sub { ... } (it gets each command; true stops the
+# read after that one, the lines after it kept for the next read),
+# quiet => N (stop once nothing came for N seconds), timeout => N (stop
+# after N seconds in any case; 20 if not given).  A read that stops on a
+# timeout or quiet returns what it read: the test's checks say what is
+# missing.  ->close ends it (so does the object's end).
+
+use strict;
+use warnings;
+
+use IO::Select ();
+use Time::HiRes qw(time);
+
+my %Escape = (n => "\n", r => "\r", t => "\t", a => "\a", b => "\b");
+
+sub read {
+    my ($self, %opt) = @_;
+    my $deadline = time + ($opt{timeout} // 20);
+    my @got;
+    while (1) {
+        while ($self->{buf} =~ s/^([^\n]*)\n//) {
+            my $c = _parse($1) or next;
+            push @got, $c;
+            return @got if $opt{until} && $opt{until}->($c);
+        }
+        my $left = $deadline - time;
+        last if $left <= 0 || !$self->{sock};
+        $left = $opt{quiet} if $opt{quiet} && $opt{quiet} < $left;
+        last unless IO::Select->new($self->{sock})->can_read($left);
+        sysread($self->{sock}, $self->{buf}, 65536, length $self->{buf}) or last;
+    }
+    return @got;
+}
+
+# a MONITOR line, a RESP simple string:
+#   +1700000000.123456 [0 127.0.0.1:5000] "cmd" "arg" ...
+# each word quoted as Redis's sdscatrepr() does (\" \\ \n \xhh)
+sub _parse {
+    my ($line) = @_;
+    $line =~ s/\r\z//;
+    my ($client, $rest) = $line =~ /^\+\d+\.\d+ \[\d+ (\S+)\] (".*)\z/
+        or return undef;
+    my @words = map {
+        s{\\(?:x([0-9a-fA-F]{2})|(.))}{defined $1 ? chr hex $1 : $Escape{$2} // $2}gesr
+    } $rest =~ /"((?:[^"\\]|\\.)*)"/g;
+    my $cmd = lc(shift(@words) // '');
+    my $lua = $client eq 'lua' ? 1 : 0;
+    return {cmd => $cmd, args => \@words, client => $client,
+            lua => $lua, call => !$lua && $cmd =~ /^(?:fcall|evalsha)\z/ ? 1 : 0,
+            line => $line};
+}
+
+sub close {
+    my ($self) = @_;
+    CORE::close(delete $self->{sock}) if $self->{sock};
 }
 
 package Kefu::Net::RedisServer;
