@@ -20,8 +20,11 @@ sub first_line_of {
     return undef;
 }
 
-is(first_line_of('CHANGELOG.md', qr/^## (\S+)/), $Version,
-   'CHANGELOG.md starts with this version');
+# what is merged since the release is listed above it, under "Unreleased"
+is(first_line_of('CHANGELOG.md', qr/^## (?!Unreleased$)(\S+)/), $Version,
+   "CHANGELOG.md's first release is this version");
+like(first_line_of('CHANGELOG.md', qr/^## (.*\S)/), qr/^(Unreleased|\Q$Version\E\b)/,
+   '... under an Unreleased section or none');
 is(first_line_of('packaging/debian/changelog', qr/^\S+ \(([^-)]+)-/), $Version,
    'the Debian changelog packages this version');
 
