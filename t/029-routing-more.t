@@ -320,7 +320,7 @@ is(join(' ', @{ redis('ZRANGE', "$vk2:convs", 0, -1) }), "$conv $conv2", '... th
 
 
 
-=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts)
+=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would)
 --- ws
 # first.lua as the build makes it, run by hand with each redis.call logged
 # as "<COMMAND> <first key>" (TEST 7's): {its reply, the log}
@@ -371,6 +371,7 @@ is($f->[4][0], 0, '... stored the message');
 my $an = ref $f->[5] && $f->[5][1] && json_dec($f->[5][1]);
 is($an && "$an->{state} $an->{agent}{id}", "open fc$r", '... and routed it to the agent');
 is(on1($fl, "$s:convs"), 'ZADD', 'the convs index: one ZADD for conv.created, msg and conv.assigned');
+is(on1($fl, "$s:opening"), '', 'not listed in opening and taken off again');
 # what it left: as the three calls would
 my %c1 = @{ redis('HGETALL', "$s:counts") };
 is(($c1{open} // 0) - ($c0{open} // 0), 1, 'counted open');
@@ -393,6 +394,23 @@ my @mine = reverse map { my %e = @{ $_->[1] }; $e{conv} eq $conv ? $e{event} : (
 is("@mine", 'conv.created msg conv.assigned', 'its three events on the stream');
 my $as = redis('LRANGE', "kefu:{c:$conv}:assignments", 0, -1);
 is(join(' ', map { json_dec($_)->{event} } @$as), 'conv.created conv.assigned', 'its assignments');
+# a step that fails (its log a key of another type): the error comes
+# back, and what open's part left to the rest is written as open would
+my ($v2, $vw2) = kefu_connect(role => 'visitor', site => 'shop24', group => $g);
+my $vk2 = "$s:v:$vw2->{id}";
+my $conv2 = '8' . (300000000 + $r);
+redis('SET', "kefu:{c:$conv2}:log", 'not a stream');
+my $e = eval { redis('EVAL', lua_script('first'), 1, $vk2,
+                     $argv1->($vw2->{id}, $conv2, $now + 1, $id + 10, '')); 1 } ? '' : $@;
+like($e, qr/WRONGTYPE/, 'the failed step: its error');
+is(redis('ZSCORE', "$s:opening", $conv2), $now + 1, '... the conversation listed in opening, for the sweep');
+my %h2 = @{ redis('HGETALL', "kefu:{c:$conv2}") };
+is(join(' ', map { "$_=" . ($h2{$_} // '') } qw(site state seq v), "w:v:$vw2->{id}"),
+   "site=shop24 state=queued seq=1 v=1 w:v:$vw2->{id}=1", "... its hash as open's and the message's steps left it");
+is(redis('HGET', "$s:r:$conv2", 'state'), 'queued', '... its routing record');
+is(redis('LLEN', "kefu:{c:$conv2}:assignments"), 1, '... its assignments: created');
+ok(!defined redis('GET', "kefu:{c:$conv2}:cid:v:$vw2->{id}:cid$conv2"), '... no dedup record: a resend is stored');
+redis('DEL', "kefu:{c:$conv2}:log");
 }
 --- no_error_log
 [alert]

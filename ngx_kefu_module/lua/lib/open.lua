@@ -62,7 +62,8 @@ local function o_open()
     return {0, conv, 'bot', r[2], r[5]}
   end
   -- to be routed: by route_new, or by the sweep if route_new never comes
-  redis.call('ZADD', R.sk .. 'opening', ts, conv)
+  if F1 then F1.o = conv
+  else redis.call('ZADD', R.sk .. 'opening', ts, conv) end
   local r = r_reply(0)
   return {0, conv, 'queued', '', r[5]}
 end

@@ -23,6 +23,12 @@
 --@include apply
 --@include preview
 local R = {}
+-- first.lua's new conversation (issue 18), false in every other call: a
+-- table, where o_open() leaves to the rest of the call what the call
+-- then undoes or writes again (lib/open.lua): o its listing in opening
+-- (route_new's part takes it off, so it is not made; else first makes it
+-- at its end)
+local F1 = false
 -- the step's state as one table constructor, sized for all its fields at
 -- once (me too, set later): filled field by field, the table grew six
 -- times, each a rehash (issue 18: callgrind put table growth at a tenth

@@ -18,8 +18,11 @@ local function rn_route(conv, rec, ch)
     b_announce(conv, h[2])
     return b_reply(1, nil)
   end
-  if redis.call('ZREM', R.sk .. 'opening', conv) == 0
-     or h[1] ~= 'queued' then
+  -- first.lua's conversation was never listed (F1, lib/route.lua)
+  local listed = F1 and F1.o == conv
+  if listed then F1.o = nil
+  else listed = redis.call('ZREM', R.sk .. 'opening', conv) == 1 end
+  if not listed or h[1] ~= 'queued' then
     if h[1] == 'open' and h[3] then
       return r_reply(0, {type = 'conv', conv = conv, state = 'open',
                          agent = r_agent(h[3]), group = h[2],
