@@ -320,7 +320,7 @@ is(join(' ', @{ redis('ZRANGE', "$vk2:convs", 0, -1) }), "$conv $conv2", '... th
 
 
 
-=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would)
+=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would); counted open only, not queued then open
 --- ws
 # first.lua as the build makes it, run by hand with each redis.call logged
 # as "<COMMAND> <first key>" (TEST 7's): {its reply, the log}
@@ -372,6 +372,7 @@ my $an = ref $f->[5] && $f->[5][1] && json_dec($f->[5][1]);
 is($an && "$an->{state} $an->{agent}{id}", "open fc$r", '... and routed it to the agent');
 is(on1($fl, "$s:convs"), 'ZADD', 'the convs index: one ZADD for conv.created, msg and conv.assigned');
 is(on1($fl, "$s:opening"), '', 'not listed in opening and taken off again');
+is(on1($fl, "$s:counts"), 'HINCRBY', 'one count: open (not queued, then queued to open)');
 # what it left: as the three calls would
 my %c1 = @{ redis('HGETALL', "$s:counts") };
 is(($c1{open} // 0) - ($c0{open} // 0), 1, 'counted open');
@@ -404,6 +405,9 @@ my $e = eval { redis('EVAL', lua_script('first'), 1, $vk2,
                      $argv1->($vw2->{id}, $conv2, $now + 1, $id + 10, '')); 1 } ? '' : $@;
 like($e, qr/WRONGTYPE/, 'the failed step: its error');
 is(redis('ZSCORE', "$s:opening", $conv2), $now + 1, '... the conversation listed in opening, for the sweep');
+my %c2 = @{ redis('HGETALL', "$s:counts") };
+is(($c2{queued} // 0) - ($c1{queued} // 0), 1, '... counted queued');
+is(($c2{open} // 0) - ($c1{open} // 0), 0, '... not open');
 my %h2 = @{ redis('HGETALL', "kefu:{c:$conv2}") };
 is(join(' ', map { "$_=" . ($h2{$_} // '') } qw(site state seq v), "w:v:$vw2->{id}"),
    "site=shop24 state=queued seq=1 v=1 w:v:$vw2->{id}=1", "... its hash as open's and the message's steps left it");

@@ -28,6 +28,7 @@
 local function f_done()
   local f = F1
   if f.o then redis.call('ZADD', R.sk .. 'opening', ARGV[8], f.o) end
+  if f.q then r_count(nil, 'queued') end
 end
 local function f_run()
   local o = o_open()

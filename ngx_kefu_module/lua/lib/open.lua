@@ -48,7 +48,9 @@ local function o_open()
   -- ngx_kefu_msg_visitor_ttl()): one made here takes the record's expiry
   local vt = redis.call('PTTL', ukey)
   if vt > 0 then redis.call('PEXPIRE', ukey .. ':convs', vt) end
-  if not bot then r_count(nil, 'queued') end
+  if not bot then
+    if F1 then F1.q = conv else r_count(nil, 'queued') end
+  end
   if (ARGV[23] or '') ~= '' then
     r_raw_entry(conv, string.match(ARGV[22], '"id":"(%d+)"') or '0',
                 ARGV[9] .. conv .. ARGV[22], ARGV[23])

@@ -27,7 +27,8 @@ local R = {}
 -- table, where o_open() leaves to the rest of the call what the call
 -- then undoes or writes again (lib/open.lua): o its listing in opening
 -- (route_new's part takes it off, so it is not made; else first makes it
--- at its end)
+-- at its end), q its count as queued (r_assign() counts it open only,
+-- else first counts it queued at its end)
 local F1 = false
 -- the step's state as one table constructor, sized for all its fields at
 -- once (me too, set later): filled field by field, the table grew six
@@ -590,7 +591,12 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
   local h = {r.state, r.group, r.visitor}
   if h[1] == 'queued' then
     if not nq then r_dequeue(h[2], conv) end
-    r_count('queued', 'open')
+    if F1 and F1.q == conv then
+      F1.q = nil
+      r_count(nil, 'open')
+    else
+      r_count('queued', 'open')
+    end
   end
   r_set(conv, {state = 'open', agent = aid, assigned = R.tss})
   local ak = R.sk .. 'a:' .. aid
