@@ -320,7 +320,7 @@ is(join(' ', @{ redis('ZRANGE', "$vk2:convs", 0, -1) }), "$conv $conv2", '... th
 
 
 
-=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would); counted open only, not queued then open
+=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would); counted open only, not queued then open; the visitor's index's expiry set once, by the message
 --- ws
 # first.lua as the build makes it, run by hand with each redis.call logged
 # as "<COMMAND> <first key>" (TEST 7's): {its reply, the log}
@@ -373,6 +373,8 @@ is($an && "$an->{state} $an->{agent}{id}", "open fc$r", '... and routed it to th
 is(on1($fl, "$s:convs"), 'ZADD', 'the convs index: one ZADD for conv.created, msg and conv.assigned');
 is(on1($fl, "$s:opening"), '', 'not listed in opening and taken off again');
 is(on1($fl, "$s:counts"), 'HINCRBY', 'one count: open (not queued, then queued to open)');
+is(on1($fl, $vk), 'HGET HSET HGET EXPIRE HMGET', "the visitor's record: no PTTL for its index's expiry");
+is(on1($fl, "$vk:convs"), 'ZADD ZCARD EXPIRE', "its index's expiry set once, by the message");
 # what it left: as the three calls would
 my %c1 = @{ redis('HGETALL', "$s:counts") };
 is(($c1{open} // 0) - ($c0{open} // 0), 1, 'counted open');
@@ -408,6 +410,10 @@ is(redis('ZSCORE', "$s:opening", $conv2), $now + 1, '... the conversation listed
 my %c2 = @{ redis('HGETALL', "$s:counts") };
 is(($c2{queued} // 0) - ($c1{queued} // 0), 1, '... counted queued');
 is(($c2{open} // 0) - ($c1{open} // 0), 0, '... not open');
+my $rt = redis('PTTL', $vk2);
+ok($rt > 0, "the visitor's record expires ($rt)");
+my $it = redis('PTTL', "$vk2:convs");
+ok($it > 0 && $it <= $rt, "... and its index with it ($it)");
 my %h2 = @{ redis('HGETALL', "kefu:{c:$conv2}") };
 is(join(' ', map { "$_=" . ($h2{$_} // '') } qw(site state seq v), "w:v:$vw2->{id}"),
    "site=shop24 state=queued seq=1 v=1 w:v:$vw2->{id}=1", "... its hash as open's and the message's steps left it");

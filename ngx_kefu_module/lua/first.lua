@@ -29,6 +29,10 @@ local function f_done()
   local f = F1
   if f.o then redis.call('ZADD', R.sk .. 'opening', ARGV[8], f.o) end
   if f.q then r_count(nil, 'queued') end
+  if f.x then
+    local vt = redis.call('PTTL', f.x)
+    if vt > 0 then redis.call('PEXPIRE', f.x .. ':convs', vt) end
+  end
 end
 local function f_run()
   local o = o_open()
@@ -38,6 +42,13 @@ local function f_run()
   local rec = o[1] == 0 and R.rec[o[2]] or nil
   ARGV[4] = o[2]
   local m = m_run(true)
+  -- the message's k_visitor() set the visitor's index's expiry again
+  -- (its record's ttl): open's part's is not needed
+  if m[1] == 0 and F1.x and (ARGV[28] or '') ~= '' and ARGV[3] == 'visitor'
+     and F1.x == 'kefu:{s:' .. ARGV[1] .. '}:v:' .. string.sub(ARGV[2], 3)
+  then
+    F1.x = nil
+  end
   local n = 0
   -- and of its hash what route_new's part reads ({seq, site, labels}): the
   -- seq its message got (msg's reply: a number, exact this small), the

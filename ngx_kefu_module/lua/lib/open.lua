@@ -46,8 +46,13 @@ local function o_open()
   -- the index expires with the visitor's record (lib/retain.lua), which
   -- the visitor's messages renew only now and then (ngx_kefu_msg.c,
   -- ngx_kefu_msg_visitor_ttl()): one made here takes the record's expiry
-  local vt = redis.call('PTTL', ukey)
-  if vt > 0 then redis.call('PEXPIRE', ukey .. ':convs', vt) end
+  -- first.lua's: left to its message (F1, lib/route.lua)
+  if F1 then
+    F1.x = ukey
+  else
+    local vt = redis.call('PTTL', ukey)
+    if vt > 0 then redis.call('PEXPIRE', ukey .. ':convs', vt) end
+  end
   if not bot then
     if F1 then F1.q = conv else r_count(nil, 'queued') end
   end

@@ -28,7 +28,9 @@ local R = {}
 -- then undoes or writes again (lib/open.lua): o its listing in opening
 -- (route_new's part takes it off, so it is not made; else first makes it
 -- at its end), q its count as queued (r_assign() counts it open only,
--- else first counts it queued at its end)
+-- else first counts it queued at its end), x the visitor's record whose
+-- index's expiry open would set (the message's k_visitor() sets it
+-- again; else first sets it at its end)
 local F1 = false
 -- the step's state as one table constructor, sized for all its fields at
 -- once (me too, set later): filled field by field, the table grew six
