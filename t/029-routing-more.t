@@ -320,7 +320,7 @@ is(join(' ', @{ redis('ZRANGE', "$vk2:convs", 0, -1) }), "$conv $conv2", '... th
 
 
 
-=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would); counted open only, not queued then open; the visitor's index's expiry set once, by the message
+=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would); counted open only, not queued then open; the visitor's index's expiry set once, by the message; the conversation's hash not read back by the message's part, no 0.1.0 dedup record looked up
 --- ws
 # first.lua as the build makes it, run by hand with each redis.call logged
 # as "<COMMAND> <first key>" (TEST 7's): {its reply, the log}
@@ -371,6 +371,8 @@ is($f->[4][0], 0, '... stored the message');
 my $an = ref $f->[5] && $f->[5][1] && json_dec($f->[5][1]);
 is($an && "$an->{state} $an->{agent}{id}", "open fc$r", '... and routed it to the agent');
 is(on1($fl, "$s:convs"), 'ZADD', 'the convs index: one ZADD for conv.created, msg and conv.assigned');
+is(on1($fl, "kefu:{c:$conv}"), 'HSET HSET HSET', "its hash not read back by the message's part");
+is(on1($fl, "$s:cid:v:$vw->{id}:cid$conv"), '', "no 0.1.0 dedup record looked up for a conversation made here");
 is(on1($fl, "$s:opening"), '', 'not listed in opening and taken off again');
 is(on1($fl, "$s:counts"), 'HINCRBY', 'one count: open (not queued, then queued to open)');
 is(on1($fl, $vk), 'HGET HSET HGET EXPIRE HMGET', "the visitor's record: no PTTL for its index's expiry");

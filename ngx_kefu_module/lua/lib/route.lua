@@ -41,7 +41,7 @@ local function r_init(site, ts, ids, grace, maxlen, sess, mode)
        grace = tonumber(grace), maxlen = maxlen, sess = sess, dirty = {},
        more = {}, skip = {}, qev = {}, vraw = {}, me = nil, mine = {},
        one = mode ~= '2', rec = {}, ap = {}, apo = {}, out = {}, rw = {},
-       ch = {}, sk = 'kefu:{s:' .. site .. '}:'}
+       ch = {}, made = false, sk = 'kefu:{s:' .. site .. '}:'}
   local t = R.ids
   for i in string.gmatch(ids, '%d+') do t[#t + 1] = i end
 end
@@ -237,8 +237,12 @@ local function r_commit()
     if a.x and R.one then redis.call('EXPIRE', rk, a.x) end
     if R.one then
       a.v = v
-      local got, gone = a_apply(conv, a, R.maxlen, pubs, false, R.ch[conv])
+      local got, gone, seq = a_apply(conv, a, R.maxlen, pubs, false,
+                                     R.ch[conv])
       R.ch[conv] = nil
+      -- a hash made here (open): its fields and seq, for first.lua's
+      -- message, which then does not read it back
+      if a.fresh and F1 then R.made = {conv, a.f, seq} end
       -- gone (erased): its events are dropped, as in two steps
       for _, it in ipairs(gone and {} or a.i) do
         if it.k == 'e' then
