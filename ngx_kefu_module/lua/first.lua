@@ -15,7 +15,7 @@
 -- when route_new is not sent.  What open's part would write for the rest
 -- of the call to undo or write again (F1, lib/route.lua) is left to that
 -- rest, and written at the end only when it is still needed, also after
--- an error (issue 18: a command a conversation each).
+-- an error (issue 18: two commands a conversation each).
 --@include kefu_event
 --@include route
 --@include bot
