@@ -317,3 +317,114 @@ my ($o2, $ol2) = @{ redis('EVAL', counted('open'), 1, $vk2, @argv) };
 is("$o2->[0] $o2->[1]", "0 $conv2", 'a second visitor: open made one');
 like(on($ol2, "$vk2:convs"), qr/^ZADD ZRANGE ZREM ZCARD/, "a sample: its index's oldest looked at, the gone one dropped");
 is(join(' ', @{ redis('ZRANGE', "$vk2:convs", 0, -1) }), "$conv $conv2", '... the live ones kept');
+
+
+
+=== TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would); counted open only, not queued then open; the visitor's index's expiry set once, by the message; the conversation's hash not read back by the message's part, no 0.1.0 dedup record looked up
+--- ws
+# first.lua as the build makes it, run by hand with each redis.call logged
+# as "<COMMAND> <first key>" (TEST 7's): {its reply, the log}
+sub counted1 {
+    my ($name) = @_;
+    my $src = lua_script($name);
+    return "local __log = {}\n"
+        . "local redis = setmetatable({call = function(...)\n"
+        . "  local a = {...}\n"
+        . "  __log[#__log + 1] = a[1] .. ' ' .. tostring(a[2])\n"
+        . "  return redis.call(...)\n"
+        . "end}, {__index = redis})\n"
+        . "local function __main()\n$src\nend\n"
+        . "return {__main(), __log}\n";
+}
+sub on1 { my ($log, $key) = @_; join ' ', map { /^(?!PUBLISH)(\S+) \Q$key\E$/ ? $1 : () } @$log }
+SKIP: {
+skip 'first is one Redis only', 1 if $ENV{TEST_NGINX_REDIS_CLUSTER};
+my $g = uniq_group();
+my $r = int rand 1e6;
+my $s = 'kefu:{s:shop24}';
+my ($a) = agent("fc$r", groups => [$g], capacity => 5, status => 'online');
+my ($v, $vw) = kefu_connect(role => 'visitor', site => 'shop24', group => $g);
+my $vk = "$s:v:$vw->{id}";
+my $conv = '8' . (200000000 + $r);
+my $now = int(time * 1000);
+# not a sample of the indexes' gone entries (ts % 4 != 0)
+$now++ while $now % 4 != 1;
+my $id = 7000000 + $r * 10;
+# ARGV as the worker gives them (ngx_kefu_msg_argv()): the visitor's
+# message, its new conversation's id, two ids for routing's entries, and
+# the visitor's record's ttl when due for renewal
+my $argv1 = sub {
+    my ($w, $c, $ts, $i, $ttl) = @_;
+    return ('shop24', "v:$w", 'visitor', '', "cid$c", $i, $c, $ts,
+            '{"type":"msg","conv":"', qq(","id":"$i","seq":),
+            qq(,"ts":$ts,"from":{"role":"visitor","id":"$w"},"text":"hello"}),
+            '0', $g, 60, 1000, 's1', ($i + 1) . ' ' . ($i + 2), 30000,
+            '', '', '0', '', '', '1', '', '1', $main::DG, $ttl,
+            '0', '0', '0', '1');
+};
+my %c0 = @{ redis('HGETALL', "$s:counts") };
+my ($f, $fl) = @{ redis('EVAL', counted1('first'), 1, $vk,
+                       $argv1->($vw->{id}, $conv, $now, $id, 3600)) };
+Test::More::diag("first: " . scalar(@$fl) . " commands: @$fl");
+is("$f->[0] $f->[1]", "0 $conv", 'first made the conversation');
+is($f->[4][0], 0, '... stored the message');
+my $an = ref $f->[5] && $f->[5][1] && json_dec($f->[5][1]);
+is($an && "$an->{state} $an->{agent}{id}", "open fc$r", '... and routed it to the agent');
+is(on1($fl, "$s:convs"), 'ZADD', 'the convs index: one ZADD for conv.created, msg and conv.assigned');
+is(on1($fl, "kefu:{c:$conv}"), 'HSET HSET HSET', "its hash not read back by the message's part");
+is(on1($fl, "$s:cid:v:$vw->{id}:cid$conv"), '', "no 0.1.0 dedup record looked up for a conversation made here");
+is(on1($fl, "$s:opening"), '', 'not listed in opening and taken off again');
+is(on1($fl, "$s:counts"), 'HINCRBY', 'one count: open (not queued, then queued to open)');
+is(on1($fl, $vk), 'HGET HSET HGET EXPIRE HMGET', "the visitor's record: no PTTL for its index's expiry");
+is(on1($fl, "$vk:convs"), 'ZADD ZCARD EXPIRE', "its index's expiry set once, by the message");
+# what it left: as the three calls would
+my %c1 = @{ redis('HGETALL', "$s:counts") };
+is(($c1{open} // 0) - ($c0{open} // 0), 1, 'counted open');
+is(($c1{queued} // 0) - ($c0{queued} // 0), 0, 'queued as before');
+ok(!defined redis('ZSCORE', "$s:opening", $conv), 'not in opening');
+is(redis('ZSCORE', "$s:convs", $conv), $now, 'in the convs index, at its ts');
+my ($vt, $rt0) = (redis('PTTL', "$vk:convs"), redis('PTTL', $vk));
+ok($vt > 0 && abs($vt - $rt0) < 5000, "the visitor's index expires with its record ($vt, $rt0)");
+my %h = @{ redis('HGETALL', "kefu:{c:$conv}") };
+is(join(' ', map { "$_=" . ($h{$_} // '') } qw(site visitor state group agent seq v), "w:v:$vw->{id}"),
+   "site=shop24 visitor=$vw->{id} state=open group=$g agent=fc$r seq=2 v=2 w:v:$vw->{id}=1",
+   'its hash: the message, then its assignment');
+is(join(' ', map { $h{$_} // '' } qw(created updated assigned)), "$now $now $now", '... its times');
+my %rec = @{ redis('HGETALL', "$s:r:$conv") };
+is(join(' ', map { "$_=" . ($rec{$_} // '') } qw(state agent group visitor created v)),
+   "state=open agent=fc$r group=$g visitor=$vw->{id} created=$now v=2", 'its routing record');
+is(redis('GET', "kefu:{c:$conv}:cid:v:$vw->{id}:cid$conv"), "$id 1 $now", 'the dedup record');
+my $ev = redis('XREVRANGE', "$s:events", '+', '-', 'COUNT', 50);
+my @mine = reverse map { my %e = @{ $_->[1] }; $e{conv} eq $conv ? $e{event} : () } @$ev;
+is("@mine", 'conv.created msg conv.assigned', 'its three events on the stream');
+my $as = redis('LRANGE', "kefu:{c:$conv}:assignments", 0, -1);
+is(join(' ', map { json_dec($_)->{event} } @$as), 'conv.created conv.assigned', 'its assignments');
+# a step that fails (its log a key of another type): the error comes
+# back, and what open's part left to the rest is written as open would
+my ($v2, $vw2) = kefu_connect(role => 'visitor', site => 'shop24', group => $g);
+my $vk2 = "$s:v:$vw2->{id}";
+my $conv2 = '8' . (300000000 + $r);
+redis('SET', "kefu:{c:$conv2}:log", 'not a stream');
+my $e = eval { redis('EVAL', lua_script('first'), 1, $vk2,
+                     $argv1->($vw2->{id}, $conv2, $now + 1, $id + 10, '')); 1 } ? '' : $@;
+like($e, qr/WRONGTYPE/, 'the failed step: its error');
+is(redis('ZSCORE', "$s:opening", $conv2), $now + 1, '... the conversation listed in opening, for the sweep');
+my %c2 = @{ redis('HGETALL', "$s:counts") };
+is(($c2{queued} // 0) - ($c1{queued} // 0), 1, '... counted queued');
+is(($c2{open} // 0) - ($c1{open} // 0), 0, '... not open');
+my $rt = redis('PTTL', $vk2);
+ok($rt > 0, "the visitor's record expires ($rt)");
+my $it = redis('PTTL', "$vk2:convs");
+ok($it > 0 && $it <= $rt, "... and its index with it ($it)");
+my %h2 = @{ redis('HGETALL', "kefu:{c:$conv2}") };
+is(join(' ', map { "$_=" . ($h2{$_} // '') } qw(site state seq v), "w:v:$vw2->{id}"),
+   "site=shop24 state=queued seq=1 v=1 w:v:$vw2->{id}=1", "... its hash as open's and the message's steps left it");
+is(redis('HGET', "$s:r:$conv2", 'state'), 'queued', '... its routing record');
+is(redis('LLEN', "kefu:{c:$conv2}:assignments"), 1, '... its assignments: created');
+ok(!defined redis('GET', "kefu:{c:$conv2}:cid:v:$vw2->{id}:cid$conv2"), '... no dedup record: a resend is stored');
+redis('DEL', "kefu:{c:$conv2}:log");
+}
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60

@@ -18,8 +18,8 @@
 -- answer); {} for one written before whose seq is no longer known, or
 -- when the conversation is gone (erased, expired: nothing is written, its
 -- keys are not made again, unless the payload makes it), so that its
--- event is dropped rather than waited for; and, second, true when it is
--- gone.
+-- event is dropped rather than waited for; second, true when it is
+-- gone; third, the hash's seq after it (nil when counted by HINCRBY).
 --@include num
 --@include retain
 --@include asg
@@ -137,5 +137,5 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
     while #as > 32 do table.remove(as, 1) end
     redis.call('HSET', k, 'as', cjson.encode(as))
   end
-  return got
+  return got, false, seq
 end

@@ -21,7 +21,12 @@
 -- K.trim: with K.convs, the streams written to, trimmed once by
 -- kefu_convs() instead of by each XADD (issue 18: the trim's arguments
 -- were most of its cost, and a call of 64 events trimmed 64 times)
-local K = {trim = {}}
+-- K.zc, K.zt: the conversation and score of the convs index's last ZADD
+-- (one Redis): an event of the same conversation with the same ts in the
+-- same call skips it (issue 18: a new conversation's conv.created, its
+-- first message and its conv.assigned in first.lua, one ts, wrote three;
+-- nothing else writes the index in a call that puts events)
+local K = {trim = {}, zc = false, zt = false}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
   local ek = K.events or 'kefu:{s:' .. site .. '}:events'
@@ -44,8 +49,9 @@ local function kefu_event(site, name, conv, seq, ts, data)
       end
       if not z.ts[conv] then z.order[#z.order + 1] = conv end
       z.ts[conv] = t
-    else
+    elseif K.zc ~= conv or K.zt ~= t then
       redis.call('ZADD', 'kefu:{s:' .. site .. '}:convs', t, conv)
+      K.zc, K.zt = conv, t
     end
     -- checked here too: most events are a message's, and skip the call
     if string.sub(name, 1, 5) == 'conv.' and not K.noasg then

@@ -164,8 +164,10 @@ local function m_short(V, s, a, n)
           nil, nil, vt, im}
 end
 -- lg: what msg_batch read of this message's legacy record (false: none);
--- nil: read it here
-local function m_run(here, A, lg)
+-- nil: read it here.  pv: a visitor's message, what the HMGET below would
+-- read of the conversation's hash (first.lua's, which made the hash in
+-- the same call: issue 18), nil: read it here.
+local function m_run(here, A, lg, pv)
   A = A or ARGV
   local site, who, role, conv = A[1], A[2], A[3], A[4]
   local id, ts = A[6], A[8]
@@ -182,8 +184,8 @@ local function m_run(here, A, lg)
   local v, o
   if role == 'visitor' or (target ~= '' and conv == '') then
     if conv == '' then return {-6} end
-    v = redis.call('HMGET', ckey, 'visitor',
-                   'site', 'state', 'seq', wk, 'pn', 'lm')
+    v = pv or redis.call('HMGET', ckey, 'visitor',
+                         'site', 'state', 'seq', wk, 'pn', 'lm')
     o = 3
     if v[1] ~= vid or v[2] ~= site then
       return {-1}

@@ -46,9 +46,16 @@ local function o_open()
   -- the index expires with the visitor's record (lib/retain.lua), which
   -- the visitor's messages renew only now and then (ngx_kefu_msg.c,
   -- ngx_kefu_msg_visitor_ttl()): one made here takes the record's expiry
-  local vt = redis.call('PTTL', ukey)
-  if vt > 0 then redis.call('PEXPIRE', ukey .. ':convs', vt) end
-  if not bot then r_count(nil, 'queued') end
+  -- first.lua's: left to its message (F1, lib/route.lua)
+  if F1 then
+    F1.x = ukey
+  else
+    local vt = redis.call('PTTL', ukey)
+    if vt > 0 then redis.call('PEXPIRE', ukey .. ':convs', vt) end
+  end
+  if not bot then
+    if F1 then F1.q = conv else r_count(nil, 'queued') end
+  end
   if (ARGV[23] or '') ~= '' then
     r_raw_entry(conv, string.match(ARGV[22], '"id":"(%d+)"') or '0',
                 ARGV[9] .. conv .. ARGV[22], ARGV[23])
@@ -62,7 +69,8 @@ local function o_open()
     return {0, conv, 'bot', r[2], r[5]}
   end
   -- to be routed: by route_new, or by the sweep if route_new never comes
-  redis.call('ZADD', R.sk .. 'opening', ts, conv)
+  if F1 then F1.o = conv
+  else redis.call('ZADD', R.sk .. 'opening', ts, conv) end
   local r = r_reply(0)
   return {0, conv, 'queued', '', r[5]}
 end

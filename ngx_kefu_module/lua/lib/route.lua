@@ -23,6 +23,15 @@
 --@include apply
 --@include preview
 local R = {}
+-- first.lua's new conversation (issue 18), false in every other call: a
+-- table, where o_open() leaves to the rest of the call what the call
+-- then undoes or writes again (lib/open.lua): o its listing in opening
+-- (route_new's part takes it off, so it is not made; else first makes it
+-- at its end), q its count as queued (r_assign() counts it open only,
+-- else first counts it queued at its end), x the visitor's record whose
+-- index's expiry open would set (the message's k_visitor() sets it
+-- again; else first sets it at its end)
+local F1 = false
 -- the step's state as one table constructor, sized for all its fields at
 -- once (me too, set later): filled field by field, the table grew six
 -- times, each a rehash (issue 18: callgrind put table growth at a tenth
@@ -32,7 +41,7 @@ local function r_init(site, ts, ids, grace, maxlen, sess, mode)
        grace = tonumber(grace), maxlen = maxlen, sess = sess, dirty = {},
        more = {}, skip = {}, qev = {}, vraw = {}, me = nil, mine = {},
        one = mode ~= '2', rec = {}, ap = {}, apo = {}, out = {}, rw = {},
-       ch = {}, sk = 'kefu:{s:' .. site .. '}:'}
+       ch = {}, made = false, sk = 'kefu:{s:' .. site .. '}:'}
   local t = R.ids
   for i in string.gmatch(ids, '%d+') do t[#t + 1] = i end
 end
@@ -228,8 +237,12 @@ local function r_commit()
     if a.x and R.one then redis.call('EXPIRE', rk, a.x) end
     if R.one then
       a.v = v
-      local got, gone = a_apply(conv, a, R.maxlen, pubs, false, R.ch[conv])
+      local got, gone, seq = a_apply(conv, a, R.maxlen, pubs, false,
+                                     R.ch[conv])
       R.ch[conv] = nil
+      -- a hash made here (open): its fields and seq, for first.lua's
+      -- message, which then does not read it back
+      if a.fresh and F1 then R.made = {conv, a.f, seq} end
       -- gone (erased): its events are dropped, as in two steps
       for _, it in ipairs(gone and {} or a.i) do
         if it.k == 'e' then
@@ -584,7 +597,12 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
   local h = {r.state, r.group, r.visitor}
   if h[1] == 'queued' then
     if not nq then r_dequeue(h[2], conv) end
-    r_count('queued', 'open')
+    if F1 and F1.q == conv then
+      F1.q = nil
+      r_count(nil, 'open')
+    else
+      r_count('queued', 'open')
+    end
   end
   r_set(conv, {state = 'open', agent = aid, assigned = R.tss})
   local ak = R.sk .. 'a:' .. aid

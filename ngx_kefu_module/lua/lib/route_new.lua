@@ -6,10 +6,16 @@
 -- routing record open's step made and wrote in the same call (one Redis),
 -- as r_rec() would read it back, and ch, what r_hash() would read of the
 -- conversation's hash after its first message ({seq, site, labels}): not
--- read again (issue 18: two HMGETs).
+-- read again (issue 18: two HMGETs).  With rec the step's state is open's
+-- part's as its r_reply() left it (its writes made, its lists emptied,
+-- no id taken; the same ARGV), not made anew (issue 18).
 local function rn_route(conv, rec, ch)
-  r_init(ARGV[1], ARGV[8], ARGV[17], ARGV[18], ARGV[15], ARGV[16], ARGV[32])
-  if rec then R.rec[conv], R.ch[conv] = rec, ch end
+  if rec then
+    R.rec[conv], R.ch[conv] = rec, ch
+  else
+    r_init(ARGV[1], ARGV[8], ARGV[17], ARGV[18], ARGV[15], ARGV[16],
+           ARGV[32])
+  end
   local role = ARGV[3]
   local rec = r_rec(conv)
   if not rec or not rec.group then return {1, '', ''} end
@@ -18,8 +24,11 @@ local function rn_route(conv, rec, ch)
     b_announce(conv, h[2])
     return b_reply(1, nil)
   end
-  if redis.call('ZREM', R.sk .. 'opening', conv) == 0
-     or h[1] ~= 'queued' then
+  -- first.lua's conversation was never listed (F1, lib/route.lua)
+  local listed = F1 and F1.o == conv
+  if listed then F1.o = nil
+  else listed = redis.call('ZREM', R.sk .. 'opening', conv) == 1 end
+  if not listed or h[1] ~= 'queued' then
     if h[1] == 'open' and h[3] then
       return r_reply(0, {type = 'conv', conv = conv, state = 'open',
                          agent = r_agent(h[3]), group = h[2],
