@@ -37,6 +37,24 @@ sub err_of {
     return wait_for($ws, sub { $_[0]{type} eq 'error' && ($_[0]{cid} // '') eq ($msg->{cid} // '') });
 }
 
+# a script as the build makes it, run by hand with each redis.call logged
+# as "<COMMAND> <first key>": {its reply, the log} (TESTs 7 and 8)
+sub counted {
+    my ($name) = @_;
+    my $src = lua_script($name);
+    my $she = $src =~ s/^(#![^\n]*\n)// ? $1 : '';
+    return $she . "local __log = {}\n"
+        . "local redis = setmetatable({call = function(...)\n"
+        . "  local a = {...}\n"
+        . "  __log[#__log + 1] = a[1] .. ' ' .. tostring(a[2])\n"
+        . "  return redis.call(...)\n"
+        . "end}, {__index = redis})\n"
+        . "local function __main()\n$src\nend\n"
+        . "return {__main(), __log}\n";
+}
+# the commands on a key (a PUBLISH names a channel)
+sub on { my ($log, $key) = @_; join ' ', map { /^(?!PUBLISH)(\S+) \Q$key\E$/ ? $1 : () } @$log }
+
 run_tests();
 
 __DATA__
@@ -231,23 +249,6 @@ is(redis('HGET', "kefu:{s:shop24}:a:dz$r", 'load'), 1, 'assigned once: the load 
 
 === TEST 7: a new conversation's open and route_new read and write each key once: the routing record one HSET (its version with it), the agent's hash one HMGET and one HSET, the conversation's hash one HSET in open and one HMGET and one HSET in route_new, no LTRIM, no ZRANK for one routed at once; an index's gone entries dropped by the adds of the sample, one in 4 by the clock (issue 18)
 --- ws
-# a script as the build makes it, run by hand with each redis.call logged
-# as "<COMMAND> <first key>": {its reply, the log}
-sub counted {
-    my ($name) = @_;
-    my $src = lua_script($name);
-    my $she = $src =~ s/^(#![^\n]*\n)// ? $1 : '';
-    return $she . "local __log = {}\n"
-        . "local redis = setmetatable({call = function(...)\n"
-        . "  local a = {...}\n"
-        . "  __log[#__log + 1] = a[1] .. ' ' .. tostring(a[2])\n"
-        . "  return redis.call(...)\n"
-        . "end}, {__index = redis})\n"
-        . "local function __main()\n$src\nend\n"
-        . "return {__main(), __log}\n";
-}
-# the commands on a key (a PUBLISH names a channel)
-sub on { my ($log, $key) = @_; join ' ', map { /^(?!PUBLISH)(\S+) \Q$key\E$/ ? $1 : () } @$log }
 my $cluster = $ENV{TEST_NGINX_REDIS_CLUSTER};
 my $g = uniq_group();
 my $r = int rand 1e6;
@@ -322,21 +323,6 @@ is(join(' ', @{ redis('ZRANGE', "$vk2:convs", 0, -1) }), "$conv $conv2", '... th
 
 === TEST 8: a visitor's first message as one call (first, one Redis) neither writes what it then undoes or writes again nor reads what it wrote (issue 18): the convs index one ZADD for its three events (one ts); not listed in opening and taken off again (a step that fails still leaves it listed, as open alone would); counted open only, not queued then open; the visitor's index's expiry set once, by the message; the conversation's hash not read back by the message's part, no 0.1.0 dedup record looked up
 --- ws
-# first.lua as the build makes it, run by hand with each redis.call logged
-# as "<COMMAND> <first key>" (TEST 7's): {its reply, the log}
-sub counted1 {
-    my ($name) = @_;
-    my $src = lua_script($name);
-    return "local __log = {}\n"
-        . "local redis = setmetatable({call = function(...)\n"
-        . "  local a = {...}\n"
-        . "  __log[#__log + 1] = a[1] .. ' ' .. tostring(a[2])\n"
-        . "  return redis.call(...)\n"
-        . "end}, {__index = redis})\n"
-        . "local function __main()\n$src\nend\n"
-        . "return {__main(), __log}\n";
-}
-sub on1 { my ($log, $key) = @_; join ' ', map { /^(?!PUBLISH)(\S+) \Q$key\E$/ ? $1 : () } @$log }
 SKIP: {
 skip 'first is one Redis only', 1 if $ENV{TEST_NGINX_REDIS_CLUSTER};
 my $g = uniq_group();
@@ -363,20 +349,20 @@ my $argv1 = sub {
             '0', '0', '0', '1');
 };
 my %c0 = @{ redis('HGETALL', "$s:counts") };
-my ($f, $fl) = @{ redis('EVAL', counted1('first'), 1, $vk,
+my ($f, $fl) = @{ redis('EVAL', counted('first'), 1, $vk,
                        $argv1->($vw->{id}, $conv, $now, $id, 3600)) };
 Test::More::diag("first: " . scalar(@$fl) . " commands: @$fl");
 is("$f->[0] $f->[1]", "0 $conv", 'first made the conversation');
 is($f->[4][0], 0, '... stored the message');
 my $an = ref $f->[5] && $f->[5][1] && json_dec($f->[5][1]);
 is($an && "$an->{state} $an->{agent}{id}", "open fc$r", '... and routed it to the agent');
-is(on1($fl, "$s:convs"), 'ZADD', 'the convs index: one ZADD for conv.created, msg and conv.assigned');
-is(on1($fl, "kefu:{c:$conv}"), 'HSET HSET HSET', "its hash not read back by the message's part");
-is(on1($fl, "$s:cid:v:$vw->{id}:cid$conv"), '', "no 0.1.0 dedup record looked up for a conversation made here");
-is(on1($fl, "$s:opening"), '', 'not listed in opening and taken off again');
-is(on1($fl, "$s:counts"), 'HINCRBY', 'one count: open (not queued, then queued to open)');
-is(on1($fl, $vk), 'HGET HSET HGET EXPIRE HMGET', "the visitor's record: no PTTL for its index's expiry");
-is(on1($fl, "$vk:convs"), 'ZADD ZCARD EXPIRE', "its index's expiry set once, by the message");
+is(on($fl, "$s:convs"), 'ZADD', 'the convs index: one ZADD for conv.created, msg and conv.assigned');
+is(on($fl, "kefu:{c:$conv}"), 'HSET HSET HSET', "its hash not read back by the message's part");
+is(on($fl, "$s:cid:v:$vw->{id}:cid$conv"), '', "no 0.1.0 dedup record looked up for a conversation made here");
+is(on($fl, "$s:opening"), '', 'not listed in opening and taken off again');
+is(on($fl, "$s:counts"), 'HINCRBY', 'one count: open (not queued, then queued to open)');
+is(on($fl, $vk), 'HGET HSET HGET EXPIRE HMGET', "the visitor's record: no PTTL for its index's expiry");
+is(on($fl, "$vk:convs"), 'ZADD ZCARD EXPIRE', "its index's expiry set once, by the message");
 # what it left: as the three calls would
 my %c1 = @{ redis('HGETALL', "$s:counts") };
 is(($c1{open} // 0) - ($c0{open} // 0), 1, 'counted open');
