@@ -51,11 +51,7 @@ local function f_run()
   local m = m_run(true, nil, lg, pv)
   -- the message's k_visitor() set the visitor's index's expiry again
   -- (its record's ttl): open's part's is not needed
-  if m[1] == 0 and F1.x and (ARGV[28] or '') ~= '' and ARGV[3] == 'visitor'
-     and F1.x == 'kefu:{s:' .. ARGV[1] .. '}:v:' .. string.sub(ARGV[2], 3)
-  then
-    F1.x = nil
-  end
+  if F1.x and KV == F1.x then F1.x = nil end
   local n = 0
   -- and of its hash what route_new's part reads ({seq, site, labels}): the
   -- seq its message got (msg's reply: a number, exact this small), the

@@ -30,6 +30,9 @@ local function k_trim(z)
   local n = redis.call('ZCARD', z)
   if n > 10000 then redis.call('ZREMRANGEBYRANK', z, 0, n - 10001) end
 end
+-- the visitor's record k_visitor() last renewed in this call, false:
+-- none (first.lua: its index's expiry then needs no setting of its own)
+local KV = false
 local function k_visitor(vk, secs)
   local t = redis.call('HGET', vk, 'ttl')
   if not t then
@@ -39,4 +42,5 @@ local function k_visitor(vk, secs)
   for _, x in ipairs({vk, vk .. ':convs', vk .. ':pages'}) do
     redis.call('EXPIRE', x, t)
   end
+  KV = vk
 end
