@@ -138,6 +138,8 @@ typedef struct {
     ngx_str_t                    secret;
     ngx_str_t                    default_group;
     ngx_flag_t                   anonymous;
+    ngx_flag_t                   search;       /* messages and visitors
+                                                  indexed (search=) */
     ngx_uint_t                   capacity;     /* agents' default */
     ngx_msec_t                   grace;        /* offline after */
     json_t                      *settings;     /* defaults: settings= */

@@ -88,7 +88,7 @@ static char *ngx_kefu_site_secret(ngx_conf_t *cf, ngx_kefu_site_t *site,
     ngx_kefu_site_param_t *p, ngx_str_t *value);
 static char *ngx_kefu_site_secret_file(ngx_conf_t *cf, ngx_kefu_site_t *site,
     ngx_kefu_site_param_t *p, ngx_str_t *path);
-static char *ngx_kefu_site_anonymous(ngx_conf_t *cf, ngx_kefu_site_t *site,
+static char *ngx_kefu_site_flag(ngx_conf_t *cf, ngx_kefu_site_t *site,
     ngx_kefu_site_param_t *p, ngx_str_t *value);
 static char *ngx_kefu_site_default_group(ngx_conf_t *cf,
     ngx_kefu_site_t *site, ngx_kefu_site_param_t *p, ngx_str_t *value);
@@ -181,7 +181,10 @@ static ngx_kefu_msec_bounds_t  ngx_kefu_anonymous_retention_bounds = {
 static ngx_kefu_site_param_t  ngx_kefu_site_params[] = {
     { ngx_string("secret="), ngx_kefu_site_secret, 0, NULL },
     { ngx_string("secret_file="), ngx_kefu_site_secret_file, 0, NULL },
-    { ngx_string("anonymous="), ngx_kefu_site_anonymous, 0, NULL },
+    { ngx_string("anonymous="), ngx_kefu_site_flag,
+      offsetof(ngx_kefu_site_t, anonymous), NULL },
+    { ngx_string("search="), ngx_kefu_site_flag,
+      offsetof(ngx_kefu_site_t, search), NULL },
     { ngx_string("default_group="), ngx_kefu_site_default_group, 0, NULL },
     { ngx_string("capacity="), ngx_kefu_site_capacity, 0, NULL },
     { ngx_string("grace="), ngx_kefu_site_msec,
@@ -846,7 +849,8 @@ ngx_kefu_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * kefu_site name secret=... | secret_file=path [anonymous=on|off]
  *           [default_group=name] [capacity=N] [grace=time]
- *           [retention=time] [anonymous_retention=time] [bot_idle=time];
+ *           [retention=time] [anonymous_retention=time] [bot_idle=time]
+ *           [search=on|off];
  */
 
 static char *
@@ -879,6 +883,7 @@ ngx_kefu_site(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(site, sizeof(ngx_kefu_site_t));
     site->name = value[1];
     ngx_str_set(&site->default_group, "default");
+    site->search = 1;
     site->capacity = 5;
     site->grace = 30000;
     site->bot_idle = 30 * 60000;
@@ -949,17 +954,23 @@ ngx_kefu_site_secret(ngx_conf_t *cf, ngx_kefu_site_t *site,
 }
 
 
+/* anonymous=, search=: on or off */
+
 static char *
-ngx_kefu_site_anonymous(ngx_conf_t *cf, ngx_kefu_site_t *site,
+ngx_kefu_site_flag(ngx_conf_t *cf, ngx_kefu_site_t *site,
     ngx_kefu_site_param_t *p, ngx_str_t *value)
 {
+    ngx_flag_t  *f;
+
+    f = (ngx_flag_t *) ((u_char *) site + p->offset);
+
     if (ngx_strcmp(value->data, "on") == 0) {
-        site->anonymous = 1;
+        *f = 1;
         return NGX_CONF_OK;
     }
 
     if (ngx_strcmp(value->data, "off") == 0) {
-        site->anonymous = 0;
+        *f = 0;
         return NGX_CONF_OK;
     }
 

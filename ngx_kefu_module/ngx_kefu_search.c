@@ -370,7 +370,8 @@ ngx_kefu_search_index_msg(ngx_kefu_main_conf_t *kmcf, ngx_kefu_site_t *site,
 {
     ngx_kefu_search_msg_t  m;
 
-    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
+    /* kefu_site search=off: the site's messages are not indexed */
+    if (!site->search || conv->len > NGX_KEFU_MAX_ID_LEN) {
         return;
     }
 
@@ -963,6 +964,10 @@ ngx_kefu_search_index_visitor(ngx_kefu_main_conf_t *kmcf,
     ngx_kefu_site_t *site, ngx_str_t *id, ngx_str_t *name, json_t *contact)
 {
     ngx_kefu_search_terms_t  *t;
+
+    if (!site->search) {
+        return;
+    }
 
     t = ngx_kefu_search_visitor_terms(NULL, id, name, contact);
     if (t == NULL) {

@@ -57,6 +57,13 @@ ngx_kefu_api_search(ngx_http_request_t *r, ngx_kefu_api_t *api,
     ngx_kefu_search_req_t    *sr;
     ngx_kefu_search_terms_t  *t;
 
+    /* nothing of the site is indexed: an empty answer would mislead */
+    if (!api->site->search) {
+        return ngx_kefu_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                  "search is off for this site "
+                                  "(kefu_site search=off)");
+    }
+
     sr = ngx_pcalloc(r->pool, sizeof(ngx_kefu_search_req_t));
     t = ngx_palloc(r->pool, sizeof(ngx_kefu_search_terms_t));
 

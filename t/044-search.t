@@ -3,7 +3,8 @@
 # character pairs) and by their visitors (id, name, contact), over the
 # HTTP API with admin, service and agent tokens; an agent finds only what
 # it may read; results across two hosts sharing Redis; limits and paging;
-# the index's keys expire (kefu_search_retention).
+# the index's keys expire (kefu_search_retention); a site with
+# search=off is not indexed and its search answers 404.
 use FindBin;
 use lib "$FindBin::Bin/..";
 use t::Kefu;
@@ -16,6 +17,7 @@ our $SITE = <<'_EOC_';
     kefu_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     kefu_site shops secret=shops-secret-0123456789abcdef anonymous=on default_group=sa;
     kefu_site other secret=other-secret-0123456789abcdef anonymous=on;
+    kefu_site hush secret=hush-secret-0123456789abcdef anonymous=on search=off;
     kefu_search_retention 2h;
 _EOC_
 
@@ -26,6 +28,7 @@ _EOC_
 
 # the index is the site's: a site of this run's own
 our $SHOP = site_of_run('shops');
+our $HUSH = site_of_run('hush');
 
 $Kefu::API::Token = api_token(secret => $S, site => $SHOP, role => 'admin', sub => 'boss');
 
@@ -379,3 +382,38 @@ is($hits[4]{text}, substr($texts[4], 0, 300), 'at 300 bytes of the text, not of 
 is(scalar @{ $j->{hits} }, 1, 'a word of letters outside ASCII is a term');
 ($st, $j) = main::search_until('quoted slash', sub { @{ $_[0]{hits} } });
 is(scalar @{ $j->{hits} }, 1, 'words between quotes and slashes are terms');
+
+
+
+=== TEST 8: kefu_site search=off: the site's messages, visitors and contact details are stored and delivered but not indexed, its search answers 404 with why; search= is checked by nginx -t
+--- ws
+my ($v, $w) = kefu_connect(role => 'visitor', site => $main::HUSH, name => 'Quiet Heron');
+die "hello: $w->{type}\n" unless $w->{type} eq 'welcome';
+$v->send_json({type => 'contact', email => 'heron@example.com'});
+$v->recv_type('contact', 5);
+$v->send_json({type => 'msg', cid => 'h1', text => 'heron quietly waits'});
+my $ack = $v->recv_type('ack') or die "no ack\n";
+is($ack->{seq}, 1, 'the message is stored (acked, seq 1)');
+my $svc = api_token(secret => 'hush-secret-0123456789abcdef', site => $main::HUSH, role => 'admin', sub => 'boss');
+my ($st, $j) = api(GET => "/kefu/api/sites/$main::HUSH/convs/$ack->{conv}/messages", undef, token => $svc);
+is($st, 200, 'its conversation is read over the API');
+is((grep { ($_->{text} // "") eq "heron quietly waits" } @{ $j->{msgs} || [] }) + 0, 1, "with the message");
+# a message of an indexed site written after it, found: the index's calls
+# of both (were there one for hush) have reached Redis by then
+my (undef, undef, $conv) = main::visitor('sa', ['heron after']);
+($st, $j) = main::search_until('heron', sub { @{ $_[0]{hits} } });
+is_deeply(main::convs_of($j), [$conv], 'the indexed site finds its own message, not the other site\'s');
+my $keys = redis('EVAL', "return redis.call('KEYS', ARGV[1])", 1, "kefu:{s:$main::HUSH}:ix",
+                 "kefu:{s:$main::HUSH}:ix:*");
+is_deeply($keys, [], 'no index key of the site with search=off (message, visitor, contact)');
+($st, $j) = api(GET => "/kefu/api/sites/$main::HUSH/search?q=heron", undef, token => $svc);
+is($st, 404, 'its search: 404');
+is($j->{error}{code}, 'not_found', '... not_found');
+like($j->{error}{message}, qr/search=off/, '... saying why');
+for (['search=maybe', qr/invalid parameter "search=maybe" in "kefu_site"/], ['search=', qr/invalid parameter "search=" in "kefu_site"/]) {
+    my ($rc, $out) = nginx_t("events {} http { kefu_site s1 secret=0123456789abcdef0123 $_->[0]; }");
+    isnt($rc, 0, "$_->[0] refused");
+    like($out, $_->[1], '... naming the directive');
+}
+my ($rc, $out) = nginx_t("events {} http { kefu_site s1 secret=0123456789abcdef0123 search=off; kefu_site s2 secret=0123456789abcdef0123 search=on; }");
+is($rc, 0, 'search=off and search=on pass') or diag $out;
