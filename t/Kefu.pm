@@ -22,6 +22,22 @@ use Time::HiRes ();
 our $Root;
 our @Hosts;
 
+# Where the files' server roots go: t/servroot, unless nginx's workers (a
+# user other than root) cannot reach it, as in a checkout under /root
+# (0700): then /tmp/kefu-servroot<the checkout's path, / as _>, which
+# scripts/test also knows.  (Their request bodies are spooled there.)
+sub servroot_base {
+    my ($root) = @_;
+    my $d = "$root/t";
+    while (1) {
+        my @st = stat $d;
+        return '/tmp/kefu-servroot' . ($root =~ s{/}{_}gr) unless @st && ($st[2] & 01);
+        last if $d eq '/';
+        $d = File::Basename::dirname($d);
+    }
+    return "$root/t/servroot";
+}
+
 BEGIN {
     $Root = abs_path(dirname(__FILE__) . '/..');
     unshift @INC, "$Root/t/lib";
@@ -30,7 +46,7 @@ BEGIN {
     # parallel (scripts/test sets none; a given one is used as is)
     unless ($ENV{TEST_NGINX_SERVROOT}) {
         (my $file = File::Basename::basename($0)) =~ s/\.t\z//;
-        $ENV{TEST_NGINX_SERVROOT} = "$Root/t/servroot/$file";
+        $ENV{TEST_NGINX_SERVROOT} = servroot_base($Root) . "/$file";
     }
 
     # scripts/test --cluster, --cluster3: a file of its SINGLE_REDIS list
