@@ -24,7 +24,7 @@ our $TLSPORT = do {
 };
 $ENV{TEST_NGINX_TLS_DIR} = $TLSDIR;
 $ENV{TEST_NGINX_TLS_PORT} = $TLSPORT;
-$ENV{TEST_NGINX_KEFU_HTML} = kefu_root() . '/html';
+$ENV{TEST_NGINX_KEFU_HTML} = kefu_html();
 
 # the recipe's certificate, self-signed for localhost
 system("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"

@@ -14,6 +14,7 @@ use Time::HiRes qw(sleep);
 use Kefu::WS;
 use Kefu::Net ();
 use Kefu::Route qw(wait_for);
+use Kefu::Reach qw(served_from);
 
 my $Root = "$FindBin::Bin/..";
 my $nginx = $ENV{TEST_NGINX_BINARY} || (-x "$Root/build/nginx" ? "$Root/build/nginx" : '/usr/sbin/nginx');
@@ -25,6 +26,7 @@ my ($conf) = $readme =~ /^## Minimal configuration\n.*?^```nginx\n(.*?)^```$/ms;
 ok($conf, "the README's minimal configuration");
 
 my $dir = tempdir(CLEANUP => 1);
+chmod 0755, $dir;
 mkdir "$dir/logs";
 my $port = do {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1);
@@ -41,7 +43,8 @@ my %local = (
     '127.0.0.1:6379'             => "127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}",
     '/etc/nginx/kefu/shop1.secret' => "$dir/shop1.secret",
     'listen 80;'                 => "listen 127.0.0.1:$port;",
-    '/usr/share/nginx-kefu/html' => "$Root/html",
+    # (served by the workers: a copy where they cannot reach the checkout's)
+    '/usr/share/nginx-kefu/html' => served_from("$Root/html", "$dir/html"),
 );
 for my $from (sort keys %local) {
     ok(index($conf, $from) >= 0, "it has $from") and $conf =~ s/\Q$from\E/$local{$from}/g;

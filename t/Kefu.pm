@@ -22,25 +22,19 @@ use Time::HiRes ();
 our $Root;
 our @Hosts;
 
-# Where the files' server roots go: t/servroot, unless nginx's workers (a
-# user other than root) cannot reach it, as in a checkout under /root
-# (0700): then /tmp/kefu-servroot<the checkout's path, / as _>, which
+# Where the files' server roots go: t/servroot, unless the workers cannot
+# reach it: then /tmp/kefu-servroot<the checkout's path, / as _>, which
 # scripts/test also knows.  (Their request bodies are spooled there.)
 sub servroot_base {
     my ($root) = @_;
-    my $d = "$root/t";
-    while (1) {
-        my @st = stat $d;
-        return '/tmp/kefu-servroot' . ($root =~ s{/}{_}gr) unless @st && ($st[2] & 01);
-        last if $d eq '/';
-        $d = File::Basename::dirname($d);
-    }
-    return "$root/t/servroot";
+    return Kefu::Reach::reachable("$root/t")
+           ? "$root/t/servroot" : '/tmp/kefu-servroot' . ($root =~ s{/}{_}gr);
 }
 
 BEGIN {
     $Root = abs_path(dirname(__FILE__) . '/..');
     unshift @INC, "$Root/t/lib";
+    require Kefu::Reach;
 
     # each file a server root of its own, so that files can run in
     # parallel (scripts/test sets none; a given one is used as is)
@@ -97,7 +91,7 @@ sub import {
     my $caller = caller;
     *{"${caller}::$_"} = \&{"Kefu::WS::$_"} for @Kefu::WS::EXPORT;
     *{"${caller}::$_"} = \&{"t::Kefu::$_"} for qw(nginx_t nginx_pid
-                                                  kefu_root start_host
+                                                  kefu_root kefu_html start_host
                                                   site_of_run);
     *{"${caller}::$_"} = \&{"Kefu::Net::$_"} for qw(free_port redis redis_many redis_server
                                                      redis_monitor);
@@ -112,6 +106,12 @@ sub import {
 }
 
 sub kefu_root { $Root }
+
+# The html/ tree as the tests' nginx serves it: the checkout's, or where
+# the workers cannot reach that, a copy next to this file's server root
+sub kefu_html {
+    return Kefu::Reach::served_from("$Root/html", "$ENV{TEST_NGINX_SERVROOT}.html");
+}
 
 # A site name of this run's own, for a file whose checks count or list what
 # a site holds: they must not see what earlier runs left in Redis.  The

@@ -51,7 +51,7 @@ sub browser_blocks {
         die "no browser: $why (scripts/test installs Chromium and the\n"
             . "node packages; see t/README.md)\n";
     }
-    $ENV{TEST_NGINX_KEFU_HTML} = "$Root/html";
+    $ENV{TEST_NGINX_KEFU_HTML} = t::Kefu::kefu_html();
     my $site = "kefu_site $o{site} secret=$o{secret} anonymous=on"
         . ($o{site_params} ? " $o{site_params}" : '') . ";\n";
     my $chat = $o{chat} // 'kefu_chat; kefu_message_rate 100r/s burst=200;';
