@@ -335,10 +335,11 @@ local function r_visitor(vid)
     if h[1] and h[1] ~= '' then j = j .. ',"name":' .. cjson.encode(h[1])
     end
     if h[4] then j = j .. ',"ua":' .. cjson.encode(h[4]) end
-    for _, f in ipairs({{'contact', h[2]}, {'attrs', h[3]},
-                        {'page', p}}) do
-      if r_raw(f[2], '{') then j = j .. ',"' .. f[1] .. '":' .. f[2] end
-    end
+    -- each in turn, not a loop over a list of pairs (issue 18: its four
+    -- tables cost a new conversation as much as a Redis command)
+    if r_raw(h[2], '{') then j = j .. ',"contact":' .. h[2] end
+    if r_raw(h[3], '{') then j = j .. ',"attrs":' .. h[3] end
+    if r_raw(p, '{') then j = j .. ',"page":' .. p end
     R.vraw[vid] = j .. '}'
   end
   return '@v:' .. vid .. '@'
