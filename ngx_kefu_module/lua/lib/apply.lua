@@ -23,6 +23,11 @@
 --@include num
 --@include retain
 --@include asg
+-- an empty table no call changes, for a list or set that is optional:
+-- read in its place instead of a table made at each use (issue 18: a
+-- routing step made a dozen such tables, each with its garbage)
+--@const
+local E0 = {}
 -- an entry's id, and its JSON with its seq
 local function a_id(it) return it.t and it.t.id or it.id end
 local function a_json(it, seq)
@@ -33,7 +38,7 @@ end
 -- {seq, site}), else read here
 local function a_apply(conv, p, maxlen, pubs, two, pre)
   local k = 'kefu:{c:' .. conv .. '}'
-  local as, got, hv = {}, {}, 0
+  local as, got, hv = two and {} or E0, {}, 0
   -- the hash's seq, counted here and written with its fields (one HSET,
   -- issue 18), or by HINCRBY past 15 digits (exact there)
   local seq, made
@@ -52,7 +57,7 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
     -- expire
     if not h[1] and not h[2] then
       if not p.c then
-        for _, it in ipairs(p.i or {}) do
+        for _, it in ipairs(p.i or E0) do
           if it.k == 'e' then got[a_id(it)] = {} end
         end
         return got, true
@@ -71,7 +76,7 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
   end
   local seq0 = seq
   local fresh = false
-  for _, it in ipairs(p.i or {}) do
+  for _, it in ipairs(p.i or E0) do
     if tonumber(it.v) > hv then
       if it.k == 'e' then
         local s
@@ -121,14 +126,17 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
       set[#set + 1] = x
     end
     redis.call('HSET', k, unpack(set))
-    local del = {}
-    for f in pairs(p.d or {}) do del[#del + 1] = f end
-    if #del > 0 then redis.call('HDEL', k, unpack(del)) end
-    for _, who in ipairs(p.j or {}) do
+    if p.d and next(p.d) ~= nil then
+      local del = {}
+      for f in pairs(p.d) do del[#del + 1] = f end
+      redis.call('HDEL', k, unpack(del))
+    end
+    local j = p.j or E0
+    for _, who in ipairs(j) do
       redis.call('SADD', k .. ':joined', who)
     end
     if p.x then k_expire(conv, p.x)
-    elseif #(p.j or {}) > 0 then k_follow(conv) end
+    elseif #j > 0 then k_follow(conv) end
   end
   -- entries whose version was above the hash's come with p.v above it
   -- too; their seq is written in any case

@@ -56,6 +56,10 @@ local RF = {'state', 'agent', 'group', 'visitor', 'offline', 'created'}
 --@const
 local RFS = {state = true, agent = true, group = true, visitor = true,
              offline = true, created = true}
+-- what r_write() takes for a conversation whose record the step did not
+-- change: read only (E0, lib/apply.lua)
+--@const
+local E1 = {f = E0, d = E0}
 -- what r_rec() reads: v and RF; on a cluster also what the step then
 -- reads of the record (r_commit() ap, r_labels() labels, r_preview()
 -- last), in the same HMGET (issue 18)
@@ -185,7 +189,7 @@ local function r_set(conv, t, del)
       r_rw(conv, f, x)
     end
   end
-  for _, f in ipairs(del or {}) do
+  for _, f in ipairs(del or E0) do
     a.f[f], a.d[f] = nil, true
     if RFS[f] then
       r[f] = nil
@@ -205,7 +209,7 @@ end
 -- record the step did not read or make gets its version by HINCRBY as
 -- before.  Returns the version.
 local function r_write(conv)
-  local rk, r, w = r_rk(conv), R.rec[conv], R.rw[conv] or {f = {}, d = {}}
+  local rk, r, w = r_rk(conv), R.rec[conv], R.rw[conv] or E1
   R.rw[conv] = nil
   local set, v = {}, nil
   if r then
@@ -217,9 +221,11 @@ local function r_write(conv)
     set[#set + 1] = f
     set[#set + 1] = x
   end
-  local del = {}
-  for f in pairs(w.d) do del[#del + 1] = f end
-  if #del > 0 then redis.call('HDEL', rk, unpack(del)) end
+  if next(w.d) ~= nil then
+    local del = {}
+    for f in pairs(w.d) do del[#del + 1] = f end
+    redis.call('HDEL', rk, unpack(del))
+  end
   if not v then v = redis.call('HINCRBY', rk, 'v', '1') end
   return v, set
 end
@@ -244,7 +250,7 @@ local function r_commit()
       -- message, which then does not read it back
       if a.fresh and F1 then R.made = {conv, a.f, seq} end
       -- gone (erased): its events are dropped, as in two steps
-      for _, it in ipairs(gone and {} or a.i) do
+      for _, it in ipairs(gone and E0 or a.i) do
         if it.k == 'e' then
           local g = got[a_id(it)]
           if it.ev then kefu_event(R.site, it.ev, conv, g[1], it.ts, g[2]) end
@@ -450,7 +456,8 @@ local function r_flush(pubs)
       if v then r_notice('v:' .. v, r_queued(c, group, from + i)) end
     end
   end
-  R.dirty = {}
+  -- emptied only when filled (issue 18: two tables a step)
+  if next(R.dirty) ~= nil then R.dirty = {} end
   -- the agents of a group hear a conversation enter or leave its queue
   -- (contract v2, "Agents' view"), on kefu:{s:<site>}:g:<group>
   for _, e in ipairs(R.qev) do
@@ -472,8 +479,8 @@ local function r_flush(pubs)
     redis.call('PUBLISH', R.sk .. 'g:' .. group,
                '-|t|0|' .. r_json(n))
   end
-  R.qev = {}
-  for _, p in ipairs(pubs or {}) do redis.call('PUBLISH', p[1], p[2]) end
+  if #R.qev > 0 then R.qev = {} end
+  for _, p in ipairs(pubs or E0) do redis.call('PUBLISH', p[1], p[2]) end
 end
 local function r_dequeue(group, conv)
   local q = R.sk .. 'q:' .. group
@@ -575,10 +582,13 @@ local function r_presence(aid, st, sess)
 end
 local function r_reply(code, t)
   r_flush(r_commit())
-  local m = {}
-  for g in pairs(R.more) do m[#m + 1] = g end
-  return {code, t and r_json(t) or '',
-          #m > 0 and cjson.encode(m) or '', 0, R.out}
+  local m = ''
+  if next(R.more) ~= nil then
+    local g = {}
+    for x in pairs(R.more) do g[#g + 1] = x end
+    m = cjson.encode(g)
+  end
+  return {code, t and r_json(t) or '', m, 0, R.out}
 end
 local function r_release(aid, conv)
   local ak = R.sk .. 'a:' .. aid
