@@ -41,7 +41,8 @@ local function r_init(site, ts, ids, grace, maxlen, sess, mode)
        grace = tonumber(grace), maxlen = maxlen, sess = sess, dirty = {},
        more = {}, skip = {}, qev = {}, vraw = {}, me = nil, mine = {},
        one = mode ~= '2', rec = {}, ap = {}, apo = {}, out = {}, rw = {},
-       ch = {}, made = false, sk = 'kefu:{s:' .. site .. '}:'}
+       ch = {}, made = false, vn = nil, vj = nil,
+       sk = 'kefu:{s:' .. site .. '}:'}
   local t = R.ids
   for i in string.gmatch(ids, '%d+') do t[#t + 1] = i end
 end
@@ -402,16 +403,20 @@ end
 -- on a cluster a notice about a conversation this step changed waits for
 -- its side: route_put publishes it once conv_apply wrote it, so that an
 -- agent told "open" finds the hash naming it when it writes
+-- Returns the notice's JSON when it is t's as given (no labels added), else
+-- nil.
 local function r_notice(who, t, sess, flag)
-  t = r_labels(who, t)
+  local c = r_labels(who, t)
   local ch = R.sk .. 'u:' .. who
-  local m = (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. r_json(t)
-  local a = R.one == false and t.conv and R.ap[t.conv]
+  local j = r_json(c)
+  local m = (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. j
+  local a = R.one == false and c.conv and R.ap[c.conv]
   if a then
     a.n[#a.n + 1] = {ch, m}
   else
     redis.call('PUBLISH', ch, m)
   end
+  if c == t then return j end
 end
 -- the agent's id and name (h: its hash as r_pick() read it, else read)
 local function r_agent(aid, h)
@@ -580,7 +585,8 @@ local function r_presence(aid, st, sess)
   redis.call('PUBLISH', R.sk .. 'p', (sess or '-') .. '|t|0|' ..
              cjson.encode({type = 'presence', agent = aid, state = st}))
 end
-local function r_reply(code, t)
+-- j: t's JSON when the step made it already (R.vj), else nil
+local function r_reply(code, t, j)
   r_flush(r_commit())
   local m = ''
   if next(R.more) ~= nil then
@@ -588,7 +594,7 @@ local function r_reply(code, t)
     for x in pairs(R.more) do g[#g + 1] = x end
     m = cjson.encode(g)
   end
-  return {code, t and r_json(t) or '', m, 0, R.out}
+  return {code, j or t and r_json(t) or '', m, 0, R.out}
 end
 local function r_release(aid, conv)
   local ak = R.sk .. 'a:' .. aid
@@ -632,7 +638,8 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
       evname or 'conv.assigned')
   local n = {type = 'conv', conv = conv, state = 'open', agent = a,
              group = h[2], reason = event}
-  r_notice('v:' .. h[3], n, vsess)
+  -- the visitor's notice, and its JSON, which route_new's reply is too
+  R.vn, R.vj = n, r_notice('v:' .. h[3], n, vsess)
   local an = {type = 'conv', conv = conv, state = 'open', agent = a,
               group = h[2], reason = event, load = load,
               visitor = r_visitor(h[3])}
@@ -712,6 +719,6 @@ local function r_route(conv, group, vsess)
             group = group, reason = 'assigned'}
   end
   local n = r_queued(conv, group, redis.call('ZRANK', q, conv) + 1)
-  r_notice('v:' .. r.visitor, n, vsess)
+  R.vn, R.vj = n, r_notice('v:' .. r.visitor, n, vsess)
   return n
 end

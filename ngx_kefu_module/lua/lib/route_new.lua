@@ -42,7 +42,10 @@ local function rn_route(conv, rec, ch)
     if not on then
       n.position, n.eta, n.offline = nil, nil, true
       r_set(conv, {offline = '1'})
+      R.vn = nil
     end
   end
-  return r_reply(0, n)
+  -- the visitor's notice as the step encoded it, when n is that notice
+  -- and unchanged since (R.vn, R.vj: issue 18, one cjson.encode fewer)
+  return r_reply(0, n, n == R.vn and R.vj or nil)
 end
