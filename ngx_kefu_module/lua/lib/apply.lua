@@ -87,8 +87,16 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
           s = n_str(redis.call('HINCRBY', k, 'seq', '1'))
         end
         local j = a_json(it, s)
-        redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',
-                   'j', j, 'f', 'system', 'p', '0', 's', '-')
+        -- trimmed only once its seq is past maxlen, as a message's entry
+        -- (m_log(), lib/msg.lua): before, the trim had nothing to take
+        -- and cost its arguments (issue 18)
+        if n_gt(s, maxlen) then
+          redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',
+                     'j', j, 'f', 'system', 'p', '0', 's', '-')
+        else
+          redis.call('XADD', k .. ':log', s .. '-1', 'j', j, 'f', 'system',
+                     'p', '0', 's', '-')
+        end
         pubs[#pubs + 1] = {k, '-|0|' .. s .. '|' .. j}
         got[a_id(it)] = {s, j}
         if two then
