@@ -26,7 +26,12 @@
 -- same call skips it (issue 18: a new conversation's conv.created, its
 -- first message and its conv.assigned in first.lua, one ts, wrote three;
 -- nothing else writes the index in a call that puts events)
-local K = {trim = {}, zc = false, zt = false}
+-- K.tr: the stream this call's XADDs trimmed (MAXLEN ~) already: the
+-- call's later events on it skip the trim's arguments (issue 18: a new
+-- conversation's three events in first.lua trimmed three times; the
+-- stream is at most as many entries over as the call puts after the
+-- first, next to the hundred the approximate trim leaves anyway)
+local K = {trim = {}, zc = false, zt = false, tr = false}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
   local ek = K.events or 'kefu:{s:' .. site .. '}:events'
@@ -34,10 +39,14 @@ local function kefu_event(site, name, conv, seq, ts, data)
     K.trim[ek] = true
     redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
                'ts', ts, 'data', data)
+  elseif K.tr == ek then
+    redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
+               'ts', ts, 'data', data)
   else
     -- '100000' a string: a Lua number is formatted by snprintf() (lib/route.lua)
     redis.call('XADD', ek, 'MAXLEN', '~', '100000', '*', 'event', name,
                'conv', conv, 'seq', seq, 'ts', ts, 'data', data)
+    K.tr = ek
   end
   if conv ~= '' then
     local t = string.match(ts, '^%d+$') or '0'
