@@ -145,15 +145,31 @@ local function r_trim(z)
   local n = redis.call('ZCARD', z)
   if n > 10000 then redis.call('ZREMRANGEBYRANK', z, 0, n - 10001) end
 end
--- what the step gives the conversation's side
+-- what the step gives the conversation's side; its deletions, joins and
+-- (a cluster's) notices are E0 until it has one (r_apd(), r_apl()):
+-- most steps have none (issue 18: three tables a conversation a step)
 local function r_ap(conv)
   local a = R.ap[conv]
   if not a then
-    a = {f = {}, d = {}, i = {}, j = {}, n = {}}
+    a = {f = {}, d = E0, i = {}, j = E0, n = E0}
     R.ap[conv] = a
     R.apo[#R.apo + 1] = conv
   end
   return a
+end
+-- a field deleted (a.d, or a record's w.d), and a list of a (j, n)
+-- appended to, made when first needed
+local function r_apd(a, f)
+  if a.d == E0 then a.d = {} end
+  a.d[f] = true
+end
+local function r_apl(a, k, x)
+  local l = a[k]
+  if l == E0 then
+    l = {}
+    a[k] = l
+  end
+  l[#l + 1] = x
 end
 -- what the step writes of a conversation's record: kept (R.rw) and
 -- written once, with its version, by r_commit() (issue 18: a step wrote
@@ -161,10 +177,17 @@ end
 local function r_rw(conv, f, x)
   local w = R.rw[conv]
   if not w then
-    w = {f = {}, d = {}}
+    w = {f = {}, d = E0}
     R.rw[conv] = w
   end
-  if x then w.f[f], w.d[f] = x, nil else w.f[f], w.d[f] = nil, true end
+  -- cleared only when there (t[k] = nil adds k to a table without it)
+  if x then
+    w.f[f] = x
+    if w.d[f] then w.d[f] = nil end
+  else
+    w.f[f] = nil
+    r_apd(w, f)
+  end
 end
 -- a new conversation (open.lua): its record (t; written at r_commit()),
 -- and its hash (the fields h) as the first thing its side gets, made
@@ -184,14 +207,16 @@ end
 local function r_set(conv, t, del)
   local r, a = r_rec(conv), r_ap(conv)
   for f, x in pairs(t) do
-    a.f[f], a.d[f] = x, nil
+    a.f[f] = x
+    if a.d[f] then a.d[f] = nil end
     if RFS[f] then
       r[f] = x
       r_rw(conv, f, x)
     end
   end
   for _, f in ipairs(del or E0) do
-    a.f[f], a.d[f] = nil, true
+    a.f[f] = nil
+    r_apd(a, f)
     if RFS[f] then
       r[f] = nil
       r_rw(conv, f, nil)
@@ -412,7 +437,7 @@ local function r_notice(who, t, sess, flag)
   local m = (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. j
   local a = R.one == false and c.conv and R.ap[c.conv]
   if a then
-    a.n[#a.n + 1] = {ch, m}
+    r_apl(a, 'n', {ch, m})
   else
     redis.call('PUBLISH', ch, m)
   end
@@ -438,7 +463,8 @@ local function r_entry(conv, t, ev)
   t.from = {role = 'system'}
   local a = r_ap(conv)
   a.i[#a.i + 1] = {k = 'e', ev = ev, t = t, ts = R.tss}
-  a.f.updated, a.d.updated = R.tss, nil
+  a.f.updated = R.tss
+  if a.d.updated then a.d.updated = nil end
 end
 local function r_eta(group, pos)
   local gap = tonumber(redis.call('HGET', R.sk .. 'qs:' .. group, 'gap'))
