@@ -41,7 +41,7 @@ local function r_init(site, ts, ids, grace, maxlen, sess, mode)
        grace = tonumber(grace), maxlen = maxlen, sess = sess, dirty = {},
        more = {}, skip = {}, qev = {}, vraw = {}, me = nil, mine = {},
        one = mode ~= '2', rec = {}, ap = {}, apo = {}, out = {}, rw = {},
-       ch = {}, made = false, vn = nil, vj = nil,
+       ch = {}, made = false, madef = nil, mades = nil, vn = nil, vj = nil,
        sk = 'kefu:{s:' .. site .. '}:'}
   local t = R.ids
   for i in string.gmatch(ids, '%d+') do t[#t + 1] = i end
@@ -274,7 +274,7 @@ local function r_commit()
       R.ch[conv] = nil
       -- a hash made here (open): its fields and seq, for first.lua's
       -- message, which then does not read it back
-      if a.fresh and F1 then R.made = {conv, a.f, seq} end
+      if a.fresh and F1 then R.made, R.madef, R.mades = conv, a.f, seq end
       -- gone (erased): its events are dropped, as in two steps
       for _, it in ipairs(gone and E0 or a.i) do
         if it.k == 'e' then
@@ -311,7 +311,12 @@ local function r_commit()
       R.out[#R.out + 1] = s
     end
   end
-  R.ap, R.apo = {}, {}
+  -- emptied in place, not made anew (issue 18: two tables a step)
+  local apo = R.apo
+  for i = #apo, 1, -1 do
+    R.ap[apo[i]] = nil
+    apo[i] = nil
+  end
   return pubs
 end
 -- Numbers a script gives redis.call() are strings where it can ('1', not
@@ -401,7 +406,7 @@ local function r_preview(conv)
 end
 -- a queued conversation as the agents' queue shows it
 local function r_qitem(conv, group, rank, score)
-  local r = r_rec(conv) or {}
+  local r = r_rec(conv) or E0
   return {conv = conv, group = group, position = rank + 1,
           since = math.floor(tonumber(score) or 0),
           offline = r.offline == '1' or nil, visitor = r_visitor(r.visitor),
@@ -494,18 +499,18 @@ local function r_flush(pubs)
   for _, e in ipairs(R.qev) do
     local conv, group = e[1], e[2]
     local q = R.sk .. 'q:' .. group
-    local r = r_rec(conv) or {}
-    local h = {r.state, r.agent}
+    local r = r_rec(conv) or E0
+    local st, agent = r.state, r.agent
     local rank = redis.call('ZRANK', q, conv)
     local n
-    if rank and h[1] == 'queued' then
+    if rank and st == 'queued' then
       n = r_qitem(conv, group, rank, redis.call('ZSCORE', q, conv))
       n.queued = true
     else
       n = {conv = conv, group = group, queued = false}
-      if h[2] then n.agent = r_agent(h[2]) end
+      if agent then n.agent = r_agent(agent) end
     end
-    n.type, n.state, n.reason = 'conv', h[1], 'queue'
+    n.type, n.state, n.reason = 'conv', st, 'queue'
     n = r_labels('g:' .. group, n)
     redis.call('PUBLISH', R.sk .. 'g:' .. group,
                '-|t|0|' .. r_json(n))
@@ -575,7 +580,7 @@ local function r_index(aid, h)
   local free = r_avail(h) and load < (tonumber(h[4]) or 0)
   local score = load * 137438953472
                 + math.max(0, (tonumber(h[5]) or 0) - 1704067200000)
-  for _, g in ipairs(h[7] and cjson.decode(h[7]) or {}) do
+  for _, g in ipairs(h[7] and cjson.decode(h[7]) or E0) do
     if free then
       redis.call('ZADD', R.sk .. 'f:' .. g, score, aid)
     else
@@ -637,9 +642,10 @@ end
 local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
                         ah, nq)
   local r = r_rec(conv)
-  local h = {r.state, r.group, r.visitor}
-  if h[1] == 'queued' then
-    if not nq then r_dequeue(h[2], conv) end
+  -- as they were before the step's r_set(); locals, not a table (issue 18)
+  local st, group, vid = r.state, r.group, r.visitor
+  if st == 'queued' then
+    if not nq then r_dequeue(group, conv) end
     if F1 and F1.q == conv then
       F1.q = nil
       r_count(nil, 'open')
@@ -663,12 +669,12 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
       text = text or ('conversation assigned to ' .. (a.name or aid))},
       evname or 'conv.assigned')
   local n = {type = 'conv', conv = conv, state = 'open', agent = a,
-             group = h[2], reason = event}
+             group = group, reason = event}
   -- the visitor's notice, and its JSON, which route_new's reply is too
-  R.vn, R.vj = n, r_notice('v:' .. h[3], n, vsess)
+  R.vn, R.vj = n, r_notice('v:' .. vid, n, vsess)
   local an = {type = 'conv', conv = conv, state = 'open', agent = a,
-              group = h[2], reason = event, load = load,
-              visitor = r_visitor(h[3])}
+              group = group, reason = event, load = load,
+              visitor = r_visitor(vid)}
   if aid == R.me then
     asess = R.sess
     R.mine[#R.mine + 1] = an
@@ -738,9 +744,8 @@ local function r_route(conv, group, vsess)
   r_event(conv, 'conv.queued', cjson.encode({group = group, position = pos}))
   r_drain(group)
   local r = r_rec(conv)
-  local st = {r.state, r.agent}
-  if st[1] == 'open' then
-    local a = r_agent(st[2])
+  if r.state == 'open' then
+    local a = r_agent(r.agent)
     return {type = 'conv', conv = conv, state = 'open', agent = a,
             group = group, reason = 'assigned'}
   end
