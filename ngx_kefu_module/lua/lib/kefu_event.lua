@@ -31,7 +31,8 @@
 -- conversation's three events in first.lua trimmed three times; the
 -- stream is at most as many entries over as the call puts after the
 -- first, next to the hundred the approximate trim leaves anyway)
-local K = {trim = {}, zc = false, zt = false, tr = false}
+-- K.tv: the last ts found to be decimal digits (a call's events share one)
+local K = {trim = {}, zc = false, zt = false, tr = false, tv = false}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
   local ek = K.events or 'kefu:{s:' .. site .. '}:events'
@@ -49,7 +50,11 @@ local function kefu_event(site, name, conv, seq, ts, data)
     K.tr = ek
   end
   if conv ~= '' then
-    local t = string.match(ts, '^%d+$') or '0'
+    local t = ts
+    if ts ~= K.tv then
+      t = string.match(ts, '^%d+$') or '0'
+      K.tv = t
+    end
     if K.convs then
       local z = K.convs[site]
       if not z then
@@ -63,7 +68,9 @@ local function kefu_event(site, name, conv, seq, ts, data)
       K.zc, K.zt = conv, t
     end
     -- checked here too: most events are a message's, and skip the call
-    if string.sub(name, 1, 5) == 'conv.' and not K.noasg then
+    local q = AN[name]
+    if q == nil then q = string.sub(name, 1, 5) == 'conv.' end
+    if q and not K.noasg then
       kefu_asg(conv, name, seq, t, data)
     end
   end
