@@ -5,9 +5,20 @@
 -- (HINCRBY, exact to 2^53) is written with n_str, and JSON that carries
 -- one gets it spliced in (n_json).  A script uses it with
 -- "--@include num".
+-- NS: the decimal strings of 0 to 63, made once: a step writes small
+-- counts and versions (a new conversation's seq and v, an agent's load),
+-- and string.format() costs as much as a Redis command's argument
+-- (issue 18: ten a new conversation)
+--@const
+local NS = {[0] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10',
+            '11', '12', '13', '14', '15', '16', '17', '18', '19', '20', '21',
+            '22', '23', '24', '25', '26', '27', '28', '29', '30', '31', '32',
+            '33', '34', '35', '36', '37', '38', '39', '40', '41', '42', '43',
+            '44', '45', '46', '47', '48', '49', '50', '51', '52', '53', '54',
+            '55', '56', '57', '58', '59', '60', '61', '62', '63'}
 local function n_str(x)
   if type(x) == 'string' then return x end
-  return string.format('%.0f', x)
+  return NS[x] or string.format('%.0f', x)
 end
 local function n_dec(s)
   -- s: decimal digits, > 0
