@@ -66,7 +66,7 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
       -- 0 before its first entry
       seq, made = 0, true
     else
-      if #(h[1] or '') <= 15 then seq = tonumber(h[1]) or 0 end
+      if #(h[1] or '') <= 15 then seq = n_num(h[1]) or 0 end
       -- one Redis: in the step itself, nothing can have overtaken it
       if two then
         hv = tonumber(h[3]) or 0

@@ -556,8 +556,8 @@ local function r_enqueue(conv, group, score)
   return rank + 1
 end
 local function r_avail(h)
-  return h[1] == 'online' and ((tonumber(h[2]) or 0) > 0
-         or R.ts - (tonumber(h[6]) or 0) < R.grace)
+  return h[1] == 'online' and ((n_num(h[2]) or 0) > 0
+         or R.ts - (n_num(h[6]) or 0) < R.grace)
 end
 -- is an agent of the group there to answer (a new conversation queued
 -- while nobody is is marked offline: no place in line is promised)
@@ -576,8 +576,8 @@ local A = {'state', 'conns', 'load', 'capacity', 'last', 'gone', 'groups',
            'name'}
 local function r_index(aid, h)
   h = h or redis.call('HMGET', R.sk .. 'a:' .. aid, unpack(A, 1, 7))
-  local load = tonumber(h[3]) or 0
-  local free = r_avail(h) and load < (tonumber(h[4]) or 0)
+  local load = n_num(h[3]) or 0
+  local free = r_avail(h) and load < (n_num(h[4]) or 0)
   local score = load * 137438953472
                 + math.max(0, (tonumber(h[5]) or 0) - 1704067200000)
   for _, g in ipairs(h[7] and cjson.decode(h[7]) or E0) do
@@ -598,7 +598,7 @@ local function r_pick(group, exclude)
     local ak = R.sk .. 'a:' .. aid
     -- all of the hash that r_assign() then needs: read once (issue 18)
     local h = redis.call('HMGET', ak, unpack(A))
-    if (tonumber(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0
+    if (n_num(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0
     then
       -- a count no connection holds (kept before connections were
       -- leases): gone since long, its grace period due now
@@ -606,7 +606,7 @@ local function r_pick(group, exclude)
       redis.call('HSET', ak, 'conns', 0, 'gone', h[6])
       redis.call('ZADD', R.sk .. 'grace', 0, aid)
     end
-    if r_avail(h) and (tonumber(h[3]) or 0) < (tonumber(h[4]) or 0) then
+    if r_avail(h) and (n_num(h[3]) or 0) < (n_num(h[4]) or 0) then
       return aid, h
     end
     redis.call('ZREM', f, aid)
@@ -657,7 +657,7 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
   local ak = R.sk .. 'a:' .. aid
   ah = ah or redis.call('HMGET', ak, unpack(A))
   -- the load counted from the read: one HSET with "last" (issue 18)
-  local load = (tonumber(ah[3]) or 0) + 1
+  local load = (n_num(ah[3]) or 0) + 1
   ah[3], ah[5] = n_str(load), R.tss
   redis.call('HSET', ak, 'load', ah[3], 'last', R.tss)
   redis.call('SADD', ak .. ':open', conv)
