@@ -148,10 +148,11 @@ end
 -- what the step gives the conversation's side; its deletions, joins and
 -- (a cluster's) notices are E0 until it has one (r_apd(), r_apl()):
 -- most steps have none (issue 18: three tables a conversation a step)
-local function r_ap(conv)
+-- (f: the table of its fields to set, when the caller made it: r_new())
+local function r_ap(conv, f)
   local a = R.ap[conv]
   if not a then
-    a = {f = {}, d = E0, i = {}, j = E0, n = E0}
+    a = {f = f or {}, d = E0, i = {}, j = E0, n = E0}
     R.ap[conv] = a
     R.apo[#R.apo + 1] = conv
   end
@@ -189,18 +190,18 @@ local function r_rw(conv, f, x)
     r_apd(w, f)
   end
 end
--- a new conversation (open.lua): its record (t; written at r_commit()),
--- and its hash (the fields h) as the first thing its side gets, made
--- there (apply's "c"); on one Redis its side knows the hash is not there
--- (open checked: r_exists())
-local function r_new(conv, t, h)
-  for f, x in pairs(t) do r_rw(conv, f, x) end
-  t.v = 0
+-- a new conversation (open.lua): its record (t, with v = 0; w, the same
+-- fields but v, written at r_commit()), and its hash (the fields h) as
+-- the first thing its side gets, made there (apply's "c"); on one Redis
+-- its side knows the hash is not there (open checked: r_exists()).  The
+-- three tables are the caller's, each made whole by its constructor, and
+-- kept, not copied field by field (issue 18: eight table growths)
+local function r_new(conv, t, w, h)
+  R.rw[conv] = {f = w, d = E0}
   R.rec[conv] = t
-  local a = r_ap(conv)
+  local a = r_ap(conv, h)
   a.c = 1
   a.fresh = R.one or nil
-  for f, x in pairs(h) do a.f[f] = x end
 end
 -- fields of a conversation: set (t), deleted (del, a list); the record's
 -- own fields there too (at r_commit())
