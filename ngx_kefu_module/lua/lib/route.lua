@@ -205,8 +205,11 @@ local function r_new(conv, t, w, h)
 end
 -- fields of a conversation: set (t), deleted (del, a list); the record's
 -- own fields there too (at r_commit())
+-- t: made for this call (every caller's is a constructor): the fields'
+-- table of a conversation the step gives nothing yet, not copied into an
+-- empty one (issue 18: three table growths an assignment)
 local function r_set(conv, t, del)
-  local r, a = r_rec(conv), r_ap(conv)
+  local r, a = r_rec(conv), R.ap[conv] or r_ap(conv, t)
   for f, x in pairs(t) do
     a.f[f] = x
     if a.d[f] then a.d[f] = nil end
