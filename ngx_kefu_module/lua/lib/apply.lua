@@ -124,7 +124,10 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
     end
   end
   if tonumber(p.v) > hv then
-    local set = {'v', n_str(tonumber(p.v))}
+    -- sixteen slots made at once (the rest empty: # is 2), filled in
+    -- order: the table does not grow three times as it fills (issue 18)
+    local set = {'v', n_str(tonumber(p.v)), nil, nil, nil, nil, nil, nil,
+                 nil, nil, nil, nil, nil, nil, nil, nil}
     if seq and (made or seq ~= seq0) then
       set[3], set[4] = 'seq', n_str(seq)
     end

@@ -241,7 +241,10 @@ end
 local function r_write(conv)
   local rk, r, w = r_rk(conv), R.rec[conv], R.rw[conv] or E1
   R.rw[conv] = nil
-  local set, v = {}, nil
+  -- sixteen slots made at once, empty (# is 0), filled from 1: the table
+  -- does not grow four times as it fills (issue 18)
+  local set, v = {nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil,
+                  nil, nil, nil, nil}, nil
   if r then
     v = r.v + 1
     r.v = v
