@@ -347,7 +347,7 @@ local function r_json(t)
   local j = cjson.encode(t)
   local i = string.find(j, '"@v:', 1, true)
   if not i then return j end
-  local out, p = {}, 1
+  local out, p = nil, 1
   while i do
     local e = string.find(j, '@"', i + 4, true)
     if not e then break end
@@ -356,11 +356,20 @@ local function r_json(t)
       return (string.gsub(j, '"@v:([^"]*)@"',
                           function(x) return R.vraw[x] or 'null' end))
     end
+    local n = string.find(j, '"@v:', e + 2, true)
+    -- the one place holder (an agent's notice): one concatenation, no list
+    -- (issue 18)
+    if not out and not n then
+      return string.sub(j, 1, i - 1) .. (R.vraw[id] or 'null')
+             .. string.sub(j, e + 2)
+    end
+    out = out or {}
     out[#out + 1] = string.sub(j, p, i - 1)
     out[#out + 1] = R.vraw[id] or 'null'
     p = e + 2
-    i = string.find(j, '"@v:', p, true)
+    i = n
   end
+  out = out or {}
   out[#out + 1] = string.sub(j, p)
   return table.concat(out)
 end
