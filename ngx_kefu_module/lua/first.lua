@@ -44,9 +44,10 @@ local function f_run()
   -- a conversation made here: its hash is what open's part wrote (R.made:
   -- fields and seq), and no dedup record of 0.1.0's can name it (its id
   -- is new; ids are never used again): msg's part reads neither (issue 18)
-  local mk, pv, lg = o[1] == 0 and R.made, nil, nil
-  if mk and mk[1] == o[2] and ARGV[3] == 'visitor' and mk[3] then
-    pv, lg = {mk[2].visitor, mk[2].site, mk[2].state, n_str(mk[3])}, false
+  local pv, lg = nil, nil
+  if o[1] == 0 and R.made == o[2] and ARGV[3] == 'visitor' and R.mades then
+    local f = R.madef
+    pv, lg = {f.visitor, f.site, f.state, n_str(R.mades)}, false
   end
   local m = m_run(true, nil, lg, pv)
   -- the message's k_visitor() set the visitor's index's expiry again

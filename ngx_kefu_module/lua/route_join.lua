@@ -24,6 +24,6 @@ r_trim(R.sk .. who .. ':convs')
 r_entry(conv, {event = 'joined', by = by,
                text = (by.name or by.id) .. ' joined'}, 'conv.joined')
 local a = r_ap(conv)
-a.j[#a.j + 1] = who
+r_apl(a, 'j', who)
 r_notice(who, n, R.sess)
 return r_reply(0, n)

@@ -23,6 +23,11 @@
 --@include num
 --@include retain
 --@include asg
+-- an empty table no call changes, for a list or set that is optional:
+-- read in its place instead of a table made at each use (issue 18: a
+-- routing step made a dozen such tables, each with its garbage)
+--@const
+local E0 = {}
 -- an entry's id, and its JSON with its seq
 local function a_id(it) return it.t and it.t.id or it.id end
 local function a_json(it, seq)
@@ -33,7 +38,7 @@ end
 -- {seq, site}), else read here
 local function a_apply(conv, p, maxlen, pubs, two, pre)
   local k = 'kefu:{c:' .. conv .. '}'
-  local as, got, hv = {}, {}, 0
+  local as, got, hv = two and {} or E0, {}, 0
   -- the hash's seq, counted here and written with its fields (one HSET,
   -- issue 18), or by HINCRBY past 15 digits (exact there)
   local seq, made
@@ -52,7 +57,7 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
     -- expire
     if not h[1] and not h[2] then
       if not p.c then
-        for _, it in ipairs(p.i or {}) do
+        for _, it in ipairs(p.i or E0) do
           if it.k == 'e' then got[a_id(it)] = {} end
         end
         return got, true
@@ -61,7 +66,7 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
       -- 0 before its first entry
       seq, made = 0, true
     else
-      if #(h[1] or '') <= 15 then seq = tonumber(h[1]) or 0 end
+      if #(h[1] or '') <= 15 then seq = n_num(h[1]) or 0 end
       -- one Redis: in the step itself, nothing can have overtaken it
       if two then
         hv = tonumber(h[3]) or 0
@@ -71,7 +76,7 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
   end
   local seq0 = seq
   local fresh = false
-  for _, it in ipairs(p.i or {}) do
+  for _, it in ipairs(p.i or E0) do
     if tonumber(it.v) > hv then
       if it.k == 'e' then
         local s
@@ -82,8 +87,16 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
           s = n_str(redis.call('HINCRBY', k, 'seq', '1'))
         end
         local j = a_json(it, s)
-        redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',
-                   'j', j, 'f', 'system', 'p', '0', 's', '-')
+        -- trimmed only once its seq is past maxlen, as a message's entry
+        -- (m_log(), lib/msg.lua): before, the trim had nothing to take
+        -- and cost its arguments (issue 18)
+        if n_gt(s, maxlen) then
+          redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',
+                     'j', j, 'f', 'system', 'p', '0', 's', '-')
+        else
+          redis.call('XADD', k .. ':log', s .. '-1', 'j', j, 'f', 'system',
+                     'p', '0', 's', '-')
+        end
         pubs[#pubs + 1] = {k, '-|0|' .. s .. '|' .. j}
         got[a_id(it)] = {s, j}
         if two then
@@ -111,7 +124,10 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
     end
   end
   if tonumber(p.v) > hv then
-    local set = {'v', n_str(tonumber(p.v))}
+    -- sixteen slots made at once (the rest empty: # is 2), filled in
+    -- order: the table does not grow three times as it fills (issue 18)
+    local set = {'v', n_str(tonumber(p.v)), nil, nil, nil, nil, nil, nil,
+                 nil, nil, nil, nil, nil, nil, nil, nil}
     if seq and (made or seq ~= seq0) then
       set[3], set[4] = 'seq', n_str(seq)
     end
@@ -121,14 +137,17 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
       set[#set + 1] = x
     end
     redis.call('HSET', k, unpack(set))
-    local del = {}
-    for f in pairs(p.d or {}) do del[#del + 1] = f end
-    if #del > 0 then redis.call('HDEL', k, unpack(del)) end
-    for _, who in ipairs(p.j or {}) do
+    if p.d and next(p.d) ~= nil then
+      local del = {}
+      for f in pairs(p.d) do del[#del + 1] = f end
+      redis.call('HDEL', k, unpack(del))
+    end
+    local j = p.j or E0
+    for _, who in ipairs(j) do
       redis.call('SADD', k .. ':joined', who)
     end
     if p.x then k_expire(conv, p.x)
-    elseif #(p.j or {}) > 0 then k_follow(conv) end
+    elseif #j > 0 then k_follow(conv) end
   end
   -- entries whose version was above the hash's come with p.v above it
   -- too; their seq is written in any case

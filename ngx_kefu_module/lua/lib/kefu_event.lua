@@ -26,7 +26,13 @@
 -- same call skips it (issue 18: a new conversation's conv.created, its
 -- first message and its conv.assigned in first.lua, one ts, wrote three;
 -- nothing else writes the index in a call that puts events)
-local K = {trim = {}, zc = false, zt = false}
+-- K.tr: the stream this call's XADDs trimmed (MAXLEN ~) already: the
+-- call's later events on it skip the trim's arguments (issue 18: a new
+-- conversation's three events in first.lua trimmed three times; the
+-- stream is at most as many entries over as the call puts after the
+-- first, next to the hundred the approximate trim leaves anyway)
+-- K.tv: the last ts found to be decimal digits (a call's events share one)
+local K = {trim = {}, zc = false, zt = false, tr = false, tv = false}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
   local ek = K.events or 'kefu:{s:' .. site .. '}:events'
@@ -34,13 +40,21 @@ local function kefu_event(site, name, conv, seq, ts, data)
     K.trim[ek] = true
     redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
                'ts', ts, 'data', data)
+  elseif K.tr == ek then
+    redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
+               'ts', ts, 'data', data)
   else
     -- '100000' a string: a Lua number is formatted by snprintf() (lib/route.lua)
     redis.call('XADD', ek, 'MAXLEN', '~', '100000', '*', 'event', name,
                'conv', conv, 'seq', seq, 'ts', ts, 'data', data)
+    K.tr = ek
   end
   if conv ~= '' then
-    local t = string.match(ts, '^%d+$') or '0'
+    local t = ts
+    if ts ~= K.tv then
+      t = string.match(ts, '^%d+$') or '0'
+      K.tv = t
+    end
     if K.convs then
       local z = K.convs[site]
       if not z then
@@ -54,7 +68,9 @@ local function kefu_event(site, name, conv, seq, ts, data)
       K.zc, K.zt = conv, t
     end
     -- checked here too: most events are a message's, and skip the call
-    if string.sub(name, 1, 5) == 'conv.' and not K.noasg then
+    local q = AN[name]
+    if q == nil then q = string.sub(name, 1, 5) == 'conv.' end
+    if q and not K.noasg then
       kefu_asg(conv, name, seq, t, data)
     end
   end

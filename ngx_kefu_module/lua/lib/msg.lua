@@ -145,9 +145,9 @@ local function m_store(here, A, conv, seq, v, o, state, vid, ckey, wk)
             tonumber(prev)}
   end
   if role == 'visitor' then
-    return {0, conv, tonumber(seq), id, tonumber(ts), 0, '', '', state}
+    return {0, conv, n_num(seq), id, tonumber(ts), 0, '', '', state}
   end
-  return {0, conv, tonumber(seq), id, tonumber(ts), 0}
+  return {0, conv, n_num(seq), id, tonumber(ts), 0}
 end
 -- m_short(V, s, a, n): m_run's A of a message of lua/msg_batch.lua sent
 -- in the short form: V[s .. s + 3] msg's ARGV 1, 9, 14, 15, which the

@@ -5,9 +5,27 @@
 -- (HINCRBY, exact to 2^53) is written with n_str, and JSON that carries
 -- one gets it spliced in (n_json).  A script uses it with
 -- "--@include num".
+-- NS: the decimal strings of 0 to 15, made once: a step writes small
+-- counts and versions (a new conversation's seq and v, an agent's load),
+-- and string.format() costs as much as a Redis command's argument
+-- (issue 18: ten a new conversation).  Few: a script run by EVALSHA (a
+-- Redis without functions) makes them at every call.
+--@const
+local NS = {[0] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10',
+            '11', '12', '13', '14', '15'}
 local function n_str(x)
   if type(x) == 'string' then return x end
-  return string.format('%.0f', x)
+  return NS[x] or string.format('%.0f', x)
+end
+-- NV: the numbers of those strings, for n_num(), tonumber() of a count or
+-- version read from Redis (tonumber() of a string is strtod(): issue 18,
+-- a dozen a new conversation's routing)
+--@const
+local NV = {['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5,
+            ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9, ['10'] = 10,
+            ['11'] = 11, ['12'] = 12, ['13'] = 13, ['14'] = 14, ['15'] = 15}
+local function n_num(s)
+  return NV[s] or tonumber(s)
 end
 local function n_dec(s)
   -- s: decimal digits, > 0

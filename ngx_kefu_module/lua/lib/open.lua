@@ -29,7 +29,9 @@ local function o_open()
   local bot = role == 'visitor' and
               (group == ARGV[13] and ARGV[30] or ARGV[31]) == '1'
   local state = bot and 'bot' or 'queued'
-  r_new(conv, {state = state, group = group, visitor = vid, created = ts},
+  r_new(conv, {state = state, group = group, visitor = vid, created = ts,
+              v = 0},
+        {state = state, group = group, visitor = vid, created = ts},
         {site = site, visitor = vid, state = state, group = group,
          created = ts, updated = ts})
   -- a cluster's notices take the queue's preview from the record

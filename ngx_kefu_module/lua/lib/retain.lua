@@ -39,8 +39,9 @@ local function k_visitor(vk, secs)
     redis.call('HSET', vk, 'ttl', secs)
     t = secs
   end
-  for _, x in ipairs({vk, vk .. ':convs', vk .. ':pages'}) do
-    redis.call('EXPIRE', x, t)
-  end
+  -- each in turn, not a loop over a list made for it (issue 18)
+  redis.call('EXPIRE', vk, t)
+  redis.call('EXPIRE', vk .. ':convs', t)
+  redis.call('EXPIRE', vk .. ':pages', t)
   KV = vk
 end

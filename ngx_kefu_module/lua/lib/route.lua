@@ -41,7 +41,8 @@ local function r_init(site, ts, ids, grace, maxlen, sess, mode)
        grace = tonumber(grace), maxlen = maxlen, sess = sess, dirty = {},
        more = {}, skip = {}, qev = {}, vraw = {}, me = nil, mine = {},
        one = mode ~= '2', rec = {}, ap = {}, apo = {}, out = {}, rw = {},
-       ch = {}, made = false, sk = 'kefu:{s:' .. site .. '}:'}
+       ch = {}, made = false, madef = nil, mades = nil, vn = nil, vj = nil,
+       sk = 'kefu:{s:' .. site .. '}:'}
   local t = R.ids
   for i in string.gmatch(ids, '%d+') do t[#t + 1] = i end
 end
@@ -56,6 +57,10 @@ local RF = {'state', 'agent', 'group', 'visitor', 'offline', 'created'}
 --@const
 local RFS = {state = true, agent = true, group = true, visitor = true,
              offline = true, created = true}
+-- what r_write() takes for a conversation whose record the step did not
+-- change: read only (E0, lib/apply.lua)
+--@const
+local E1 = {f = E0, d = E0}
 -- what r_rec() reads: v and RF; on a cluster also what the step then
 -- reads of the record (r_commit() ap, r_labels() labels, r_preview()
 -- last), in the same HMGET (issue 18)
@@ -140,15 +145,32 @@ local function r_trim(z)
   local n = redis.call('ZCARD', z)
   if n > 10000 then redis.call('ZREMRANGEBYRANK', z, 0, n - 10001) end
 end
--- what the step gives the conversation's side
-local function r_ap(conv)
+-- what the step gives the conversation's side; its deletions, joins and
+-- (a cluster's) notices are E0 until it has one (r_apd(), r_apl()):
+-- most steps have none (issue 18: three tables a conversation a step)
+-- (f: the table of its fields to set, when the caller made it: r_new())
+local function r_ap(conv, f)
   local a = R.ap[conv]
   if not a then
-    a = {f = {}, d = {}, i = {}, j = {}, n = {}}
+    a = {f = f or {}, d = E0, i = {}, j = E0, n = E0}
     R.ap[conv] = a
     R.apo[#R.apo + 1] = conv
   end
   return a
+end
+-- a field deleted (a.d, or a record's w.d), and a list of a (j, n)
+-- appended to, made when first needed
+local function r_apd(a, f)
+  if a.d == E0 then a.d = {} end
+  a.d[f] = true
+end
+local function r_apl(a, k, x)
+  local l = a[k]
+  if l == E0 then
+    l = {}
+    a[k] = l
+  end
+  l[#l + 1] = x
 end
 -- what the step writes of a conversation's record: kept (R.rw) and
 -- written once, with its version, by r_commit() (issue 18: a step wrote
@@ -156,37 +178,49 @@ end
 local function r_rw(conv, f, x)
   local w = R.rw[conv]
   if not w then
-    w = {f = {}, d = {}}
+    w = {f = {}, d = E0}
     R.rw[conv] = w
   end
-  if x then w.f[f], w.d[f] = x, nil else w.f[f], w.d[f] = nil, true end
+  -- cleared only when there (t[k] = nil adds k to a table without it)
+  if x then
+    w.f[f] = x
+    if w.d[f] then w.d[f] = nil end
+  else
+    w.f[f] = nil
+    r_apd(w, f)
+  end
 end
--- a new conversation (open.lua): its record (t; written at r_commit()),
--- and its hash (the fields h) as the first thing its side gets, made
--- there (apply's "c"); on one Redis its side knows the hash is not there
--- (open checked: r_exists())
-local function r_new(conv, t, h)
-  for f, x in pairs(t) do r_rw(conv, f, x) end
-  t.v = 0
+-- a new conversation (open.lua): its record (t, with v = 0; w, the same
+-- fields but v, written at r_commit()), and its hash (the fields h) as
+-- the first thing its side gets, made there (apply's "c"); on one Redis
+-- its side knows the hash is not there (open checked: r_exists()).  The
+-- three tables are the caller's, each made whole by its constructor, and
+-- kept, not copied field by field (issue 18: eight table growths)
+local function r_new(conv, t, w, h)
+  R.rw[conv] = {f = w, d = E0}
   R.rec[conv] = t
-  local a = r_ap(conv)
+  local a = r_ap(conv, h)
   a.c = 1
   a.fresh = R.one or nil
-  for f, x in pairs(h) do a.f[f] = x end
 end
 -- fields of a conversation: set (t), deleted (del, a list); the record's
 -- own fields there too (at r_commit())
+-- t: made for this call (every caller's is a constructor): the fields'
+-- table of a conversation the step gives nothing yet, not copied into an
+-- empty one (issue 18: three table growths an assignment)
 local function r_set(conv, t, del)
-  local r, a = r_rec(conv), r_ap(conv)
+  local r, a = r_rec(conv), R.ap[conv] or r_ap(conv, t)
   for f, x in pairs(t) do
-    a.f[f], a.d[f] = x, nil
+    a.f[f] = x
+    if a.d[f] then a.d[f] = nil end
     if RFS[f] then
       r[f] = x
       r_rw(conv, f, x)
     end
   end
-  for _, f in ipairs(del or {}) do
-    a.f[f], a.d[f] = nil, true
+  for _, f in ipairs(del or E0) do
+    a.f[f] = nil
+    r_apd(a, f)
     if RFS[f] then
       r[f] = nil
       r_rw(conv, f, nil)
@@ -205,9 +239,12 @@ end
 -- record the step did not read or make gets its version by HINCRBY as
 -- before.  Returns the version.
 local function r_write(conv)
-  local rk, r, w = r_rk(conv), R.rec[conv], R.rw[conv] or {f = {}, d = {}}
+  local rk, r, w = r_rk(conv), R.rec[conv], R.rw[conv] or E1
   R.rw[conv] = nil
-  local set, v = {}, nil
+  -- sixteen slots made at once, empty (# is 0), filled from 1: the table
+  -- does not grow four times as it fills (issue 18)
+  local set, v = {nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil,
+                  nil, nil, nil, nil}, nil
   if r then
     v = r.v + 1
     r.v = v
@@ -217,9 +254,11 @@ local function r_write(conv)
     set[#set + 1] = f
     set[#set + 1] = x
   end
-  local del = {}
-  for f in pairs(w.d) do del[#del + 1] = f end
-  if #del > 0 then redis.call('HDEL', rk, unpack(del)) end
+  if next(w.d) ~= nil then
+    local del = {}
+    for f in pairs(w.d) do del[#del + 1] = f end
+    redis.call('HDEL', rk, unpack(del))
+  end
   if not v then v = redis.call('HINCRBY', rk, 'v', '1') end
   return v, set
 end
@@ -242,9 +281,9 @@ local function r_commit()
       R.ch[conv] = nil
       -- a hash made here (open): its fields and seq, for first.lua's
       -- message, which then does not read it back
-      if a.fresh and F1 then R.made = {conv, a.f, seq} end
+      if a.fresh and F1 then R.made, R.madef, R.mades = conv, a.f, seq end
       -- gone (erased): its events are dropped, as in two steps
-      for _, it in ipairs(gone and {} or a.i) do
+      for _, it in ipairs(gone and E0 or a.i) do
         if it.k == 'e' then
           local g = got[a_id(it)]
           if it.ev then kefu_event(R.site, it.ev, conv, g[1], it.ts, g[2]) end
@@ -279,7 +318,12 @@ local function r_commit()
       R.out[#R.out + 1] = s
     end
   end
-  R.ap, R.apo = {}, {}
+  -- emptied in place, not made anew (issue 18: two tables a step)
+  local apo = R.apo
+  for i = #apo, 1, -1 do
+    R.ap[apo[i]] = nil
+    apo[i] = nil
+  end
   return pubs
 end
 -- Numbers a script gives redis.call() are strings where it can ('1', not
@@ -303,7 +347,7 @@ local function r_json(t)
   local j = cjson.encode(t)
   local i = string.find(j, '"@v:', 1, true)
   if not i then return j end
-  local out, p = {}, 1
+  local out, p = nil, 1
   while i do
     local e = string.find(j, '@"', i + 4, true)
     if not e then break end
@@ -312,11 +356,20 @@ local function r_json(t)
       return (string.gsub(j, '"@v:([^"]*)@"',
                           function(x) return R.vraw[x] or 'null' end))
     end
+    local n = string.find(j, '"@v:', e + 2, true)
+    -- the one place holder (an agent's notice): one concatenation, no list
+    -- (issue 18)
+    if not out and not n then
+      return string.sub(j, 1, i - 1) .. (R.vraw[id] or 'null')
+             .. string.sub(j, e + 2)
+    end
+    out = out or {}
     out[#out + 1] = string.sub(j, p, i - 1)
     out[#out + 1] = R.vraw[id] or 'null'
     p = e + 2
-    i = string.find(j, '"@v:', p, true)
+    i = n
   end
+  out = out or {}
   out[#out + 1] = string.sub(j, p)
   return table.concat(out)
 end
@@ -335,10 +388,11 @@ local function r_visitor(vid)
     if h[1] and h[1] ~= '' then j = j .. ',"name":' .. cjson.encode(h[1])
     end
     if h[4] then j = j .. ',"ua":' .. cjson.encode(h[4]) end
-    for _, f in ipairs({{'contact', h[2]}, {'attrs', h[3]},
-                        {'page', p}}) do
-      if r_raw(f[2], '{') then j = j .. ',"' .. f[1] .. '":' .. f[2] end
-    end
+    -- each in turn, not a loop over a list of pairs (issue 18: its four
+    -- tables cost a new conversation as much as a Redis command)
+    if r_raw(h[2], '{') then j = j .. ',"contact":' .. h[2] end
+    if r_raw(h[3], '{') then j = j .. ',"attrs":' .. h[3] end
+    if r_raw(p, '{') then j = j .. ',"page":' .. p end
     R.vraw[vid] = j .. '}'
   end
   return '@v:' .. vid .. '@'
@@ -368,7 +422,7 @@ local function r_preview(conv)
 end
 -- a queued conversation as the agents' queue shows it
 local function r_qitem(conv, group, rank, score)
-  local r = r_rec(conv) or {}
+  local r = r_rec(conv) or E0
   return {conv = conv, group = group, position = rank + 1,
           since = math.floor(tonumber(score) or 0),
           offline = r.offline == '1' or nil, visitor = r_visitor(r.visitor),
@@ -395,16 +449,20 @@ end
 -- on a cluster a notice about a conversation this step changed waits for
 -- its side: route_put publishes it once conv_apply wrote it, so that an
 -- agent told "open" finds the hash naming it when it writes
+-- Returns the notice's JSON when it is t's as given (no labels added), else
+-- nil.
 local function r_notice(who, t, sess, flag)
-  t = r_labels(who, t)
+  local c = r_labels(who, t)
   local ch = R.sk .. 'u:' .. who
-  local m = (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. r_json(t)
-  local a = R.one == false and t.conv and R.ap[t.conv]
+  local j = r_json(c)
+  local m = (sess or '-') .. '|' .. (flag or 'u') .. '|0|' .. j
+  local a = R.one == false and c.conv and R.ap[c.conv]
   if a then
-    a.n[#a.n + 1] = {ch, m}
+    r_apl(a, 'n', {ch, m})
   else
     redis.call('PUBLISH', ch, m)
   end
+  if c == t then return j end
 end
 -- the agent's id and name (h: its hash as r_pick() read it, else read)
 local function r_agent(aid, h)
@@ -426,7 +484,8 @@ local function r_entry(conv, t, ev)
   t.from = {role = 'system'}
   local a = r_ap(conv)
   a.i[#a.i + 1] = {k = 'e', ev = ev, t = t, ts = R.tss}
-  a.f.updated, a.d.updated = R.tss, nil
+  a.f.updated = R.tss
+  if a.d.updated then a.d.updated = nil end
 end
 local function r_eta(group, pos)
   local gap = tonumber(redis.call('HGET', R.sk .. 'qs:' .. group, 'gap'))
@@ -449,30 +508,31 @@ local function r_flush(pubs)
       if v then r_notice('v:' .. v, r_queued(c, group, from + i)) end
     end
   end
-  R.dirty = {}
+  -- emptied only when filled (issue 18: two tables a step)
+  if next(R.dirty) ~= nil then R.dirty = {} end
   -- the agents of a group hear a conversation enter or leave its queue
   -- (contract v2, "Agents' view"), on kefu:{s:<site>}:g:<group>
   for _, e in ipairs(R.qev) do
     local conv, group = e[1], e[2]
     local q = R.sk .. 'q:' .. group
-    local r = r_rec(conv) or {}
-    local h = {r.state, r.agent}
+    local r = r_rec(conv) or E0
+    local st, agent = r.state, r.agent
     local rank = redis.call('ZRANK', q, conv)
     local n
-    if rank and h[1] == 'queued' then
+    if rank and st == 'queued' then
       n = r_qitem(conv, group, rank, redis.call('ZSCORE', q, conv))
       n.queued = true
     else
       n = {conv = conv, group = group, queued = false}
-      if h[2] then n.agent = r_agent(h[2]) end
+      if agent then n.agent = r_agent(agent) end
     end
-    n.type, n.state, n.reason = 'conv', h[1], 'queue'
+    n.type, n.state, n.reason = 'conv', st, 'queue'
     n = r_labels('g:' .. group, n)
     redis.call('PUBLISH', R.sk .. 'g:' .. group,
                '-|t|0|' .. r_json(n))
   end
-  R.qev = {}
-  for _, p in ipairs(pubs or {}) do redis.call('PUBLISH', p[1], p[2]) end
+  if #R.qev > 0 then R.qev = {} end
+  for _, p in ipairs(pubs or E0) do redis.call('PUBLISH', p[1], p[2]) end
 end
 local function r_dequeue(group, conv)
   local q = R.sk .. 'q:' .. group
@@ -512,8 +572,8 @@ local function r_enqueue(conv, group, score)
   return rank + 1
 end
 local function r_avail(h)
-  return h[1] == 'online' and ((tonumber(h[2]) or 0) > 0
-         or R.ts - (tonumber(h[6]) or 0) < R.grace)
+  return h[1] == 'online' and ((n_num(h[2]) or 0) > 0
+         or R.ts - (n_num(h[6]) or 0) < R.grace)
 end
 -- is an agent of the group there to answer (a new conversation queued
 -- while nobody is is marked offline: no place in line is promised)
@@ -532,11 +592,11 @@ local A = {'state', 'conns', 'load', 'capacity', 'last', 'gone', 'groups',
            'name'}
 local function r_index(aid, h)
   h = h or redis.call('HMGET', R.sk .. 'a:' .. aid, unpack(A, 1, 7))
-  local load = tonumber(h[3]) or 0
-  local free = r_avail(h) and load < (tonumber(h[4]) or 0)
+  local load = n_num(h[3]) or 0
+  local free = r_avail(h) and load < (n_num(h[4]) or 0)
   local score = load * 137438953472
                 + math.max(0, (tonumber(h[5]) or 0) - 1704067200000)
-  for _, g in ipairs(h[7] and cjson.decode(h[7]) or {}) do
+  for _, g in ipairs(h[7] and cjson.decode(h[7]) or E0) do
     if free then
       redis.call('ZADD', R.sk .. 'f:' .. g, score, aid)
     else
@@ -554,7 +614,7 @@ local function r_pick(group, exclude)
     local ak = R.sk .. 'a:' .. aid
     -- all of the hash that r_assign() then needs: read once (issue 18)
     local h = redis.call('HMGET', ak, unpack(A))
-    if (tonumber(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0
+    if (n_num(h[2]) or 0) > 0 and redis.call('SCARD', ak .. ':c') == 0
     then
       -- a count no connection holds (kept before connections were
       -- leases): gone since long, its grace period due now
@@ -562,7 +622,7 @@ local function r_pick(group, exclude)
       redis.call('HSET', ak, 'conns', 0, 'gone', h[6])
       redis.call('ZADD', R.sk .. 'grace', 0, aid)
     end
-    if r_avail(h) and (tonumber(h[3]) or 0) < (tonumber(h[4]) or 0) then
+    if r_avail(h) and (n_num(h[3]) or 0) < (n_num(h[4]) or 0) then
       return aid, h
     end
     redis.call('ZREM', f, aid)
@@ -572,12 +632,16 @@ local function r_presence(aid, st, sess)
   redis.call('PUBLISH', R.sk .. 'p', (sess or '-') .. '|t|0|' ..
              cjson.encode({type = 'presence', agent = aid, state = st}))
 end
-local function r_reply(code, t)
+-- j: t's JSON when the step made it already (R.vj), else nil
+local function r_reply(code, t, j)
   r_flush(r_commit())
-  local m = {}
-  for g in pairs(R.more) do m[#m + 1] = g end
-  return {code, t and r_json(t) or '',
-          #m > 0 and cjson.encode(m) or '', 0, R.out}
+  local m = ''
+  if next(R.more) ~= nil then
+    local g = {}
+    for x in pairs(R.more) do g[#g + 1] = x end
+    m = cjson.encode(g)
+  end
+  return {code, j or t and r_json(t) or '', m, 0, R.out}
 end
 local function r_release(aid, conv)
   local ak = R.sk .. 'a:' .. aid
@@ -594,9 +658,10 @@ end
 local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
                         ah, nq)
   local r = r_rec(conv)
-  local h = {r.state, r.group, r.visitor}
-  if h[1] == 'queued' then
-    if not nq then r_dequeue(h[2], conv) end
+  -- as they were before the step's r_set(); locals, not a table (issue 18)
+  local st, group, vid = r.state, r.group, r.visitor
+  if st == 'queued' then
+    if not nq then r_dequeue(group, conv) end
     if F1 and F1.q == conv then
       F1.q = nil
       r_count(nil, 'open')
@@ -608,7 +673,7 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
   local ak = R.sk .. 'a:' .. aid
   ah = ah or redis.call('HMGET', ak, unpack(A))
   -- the load counted from the read: one HSET with "last" (issue 18)
-  local load = (tonumber(ah[3]) or 0) + 1
+  local load = (n_num(ah[3]) or 0) + 1
   ah[3], ah[5] = n_str(load), R.tss
   redis.call('HSET', ak, 'load', ah[3], 'last', R.tss)
   redis.call('SADD', ak .. ':open', conv)
@@ -620,11 +685,12 @@ local function r_assign(conv, aid, event, text, by, vsess, asess, evname,
       text = text or ('conversation assigned to ' .. (a.name or aid))},
       evname or 'conv.assigned')
   local n = {type = 'conv', conv = conv, state = 'open', agent = a,
-             group = h[2], reason = event}
-  r_notice('v:' .. h[3], n, vsess)
+             group = group, reason = event}
+  -- the visitor's notice, and its JSON, which route_new's reply is too
+  R.vn, R.vj = n, r_notice('v:' .. vid, n, vsess)
   local an = {type = 'conv', conv = conv, state = 'open', agent = a,
-              group = h[2], reason = event, load = load,
-              visitor = r_visitor(h[3])}
+              group = group, reason = event, load = load,
+              visitor = r_visitor(vid)}
   if aid == R.me then
     asess = R.sess
     R.mine[#R.mine + 1] = an
@@ -694,13 +760,12 @@ local function r_route(conv, group, vsess)
   r_event(conv, 'conv.queued', cjson.encode({group = group, position = pos}))
   r_drain(group)
   local r = r_rec(conv)
-  local st = {r.state, r.agent}
-  if st[1] == 'open' then
-    local a = r_agent(st[2])
+  if r.state == 'open' then
+    local a = r_agent(r.agent)
     return {type = 'conv', conv = conv, state = 'open', agent = a,
             group = group, reason = 'assigned'}
   end
   local n = r_queued(conv, group, redis.call('ZRANK', q, conv) + 1)
-  r_notice('v:' .. r.visitor, n, vsess)
+  R.vn, R.vj = n, r_notice('v:' .. r.visitor, n, vsess)
   return n
 end

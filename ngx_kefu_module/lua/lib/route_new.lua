@@ -19,30 +19,34 @@ local function rn_route(conv, rec, ch)
   local role = ARGV[3]
   local rec = r_rec(conv)
   if not rec or not rec.group then return {1, '', ''} end
-  local h = {rec.state, rec.group, rec.agent}
-  if h[1] == 'bot' then
-    b_announce(conv, h[2])
+  -- as locals, not a table (issue 18)
+  local st, group, agent = rec.state, rec.group, rec.agent
+  if st == 'bot' then
+    b_announce(conv, group)
     return b_reply(1, nil)
   end
   -- first.lua's conversation was never listed (F1, lib/route.lua)
   local listed = F1 and F1.o == conv
   if listed then F1.o = nil
   else listed = redis.call('ZREM', R.sk .. 'opening', conv) == 1 end
-  if not listed or h[1] ~= 'queued' then
-    if h[1] == 'open' and h[3] then
+  if not listed or st ~= 'queued' then
+    if st == 'open' and agent then
       return r_reply(0, {type = 'conv', conv = conv, state = 'open',
-                         agent = r_agent(h[3]), group = h[2],
+                         agent = r_agent(agent), group = group,
                          reason = 'assigned'})
     end
     return {1, '', ''}
   end
-  local n = r_route(conv, h[2], ARGV[16])
+  local n = r_route(conv, group, ARGV[16])
   if n.state == 'queued' and role == 'visitor' then
-    local on = ARGV[24] ~= '0' and r_online(h[2])
+    local on = ARGV[24] ~= '0' and r_online(group)
     if not on then
       n.position, n.eta, n.offline = nil, nil, true
       r_set(conv, {offline = '1'})
+      R.vn = nil
     end
   end
-  return r_reply(0, n)
+  -- the visitor's notice as the step encoded it, when n is that notice
+  -- and unchanged since (R.vn, R.vj: issue 18, one cjson.encode fewer)
+  return r_reply(0, n, n == R.vn and R.vj or nil)
 end
