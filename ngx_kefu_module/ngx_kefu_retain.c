@@ -79,6 +79,9 @@ static const char  *ngx_kefu_retain_fields[] = { "site", "state", "visitor" };
  * has a timer, a tenth of the shortest retention (1s to 60s); one worker
  * of all hosts takes each interval's turn by a lease in Redis, and one
  * whose batch was full runs again at once (100 ms) until it is done.
+ * Each conversation's state and visitor are read too: a closed one that
+ * 0.1.0 left without an expiry is given one here (lua/retain_heal*.lua),
+ * or it would be passed over for ever.
  */
 static const ngx_kefu_sweep_conf_t  ngx_kefu_retain_sweep = {
     60000,
