@@ -662,6 +662,55 @@ ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* KEYS: the conversation's hash, log, joined, assignments; ARGV: secs */
+
+ngx_int_t
+ngx_kefu_retain_heal_args(ngx_kefu_call_t *c, ngx_str_t *conv, time_t secs)
+{
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 'c', conv, "");
+    ngx_kefu_call_key(c, 'c', conv, ":log");
+    ngx_kefu_call_key(c, 'c', conv, ":joined");
+    ngx_kefu_call_key(c, 'c', conv, ":assignments");
+    ngx_kefu_call_int(c, (int64_t) secs);
+
+    return ngx_kefu_call_done(c);
+}
+
+
+/*
+ * KEYS: the conversation's routing record, then (a visitor given) the
+ * visitor's record, index, page trail; ARGV: secs, the retention (s)
+ */
+
+ngx_int_t
+ngx_kefu_retain_heal_site_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, ngx_str_t *visitor, time_t secs, time_t retention)
+{
+    u_char  suffix[sizeof(":r:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
+        return NGX_ERROR;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":r:%V", conv) = '\0';
+
+    ngx_kefu_call_init(c);
+    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+
+    if (visitor->len) {
+        ngx_kefu_call_visitor_key(c, site, visitor, "");
+        ngx_kefu_call_visitor_key(c, site, visitor, ":convs");
+        ngx_kefu_call_visitor_key(c, site, visitor, ":pages");
+    }
+
+    ngx_kefu_call_int(c, (int64_t) secs);
+    ngx_kefu_call_int(c, (int64_t) retention);
+
+    return ngx_kefu_call_done(c);
+}
+
+
 /*
  * KEYS: the idle sweep's state, the site's conversations; ARGV: now,
  * idle_close, batch, lease (ms), the worker's token

@@ -138,7 +138,10 @@ ngx_int_t ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site,
 /*
  * The retention sweep: lua/retain_sweep.lua (the site's slot), each
  * conversation's hash asked in its own (lua/conv_fields.lua), then
- * lua/retain_drop.lua for those gone, a few a call
+ * lua/retain_drop.lua for those gone, a few a call; the closed ones that
+ * 0.1.0 left without an expiry get one, lua/retain_heal.lua in the
+ * conversation's slot, then lua/retain_heal_site.lua in the site's (its
+ * routing record, its visitor: "" for none)
  */
 #define NGX_KEFU_RETAIN_DROP_MAX  (NGX_KEFU_CALL_ARGS - 3)
 
@@ -146,6 +149,10 @@ ngx_int_t ngx_kefu_retain_sweep_args(ngx_kefu_call_t *c, ngx_str_t *site,
     int64_t now, ngx_msec_t retention, ngx_uint_t batch, ngx_msec_t lease);
 ngx_int_t ngx_kefu_retain_drop_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *convs, ngx_uint_t n);
+ngx_int_t ngx_kefu_retain_heal_args(ngx_kefu_call_t *c, ngx_str_t *conv,
+    time_t secs);
+ngx_int_t ngx_kefu_retain_heal_site_args(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv, ngx_str_t *visitor, time_t secs, time_t retention);
 
 
 /*

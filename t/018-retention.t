@@ -198,3 +198,72 @@ $h = $v->recv_type('history');
 is_deeply([map { $_->{seq} } @{ $h->{msgs} }], [1, 2], 'the next step: the visitor message and the assignment');
 ok(!$h->{more}, 'and no more');
 ok(!exists $h->{before}, 'no "before" when the page was not cut short');
+
+
+
+=== TEST 7: what 0.1.0 left without an expiry (a closed conversation, its routing record, its visitor) gets one from the retention sweep and goes; an open one and one this version closed keep theirs
+--- http_config
+kefu_site heal1 secret=heal1-secret-0123456789abcdef anonymous=on retention=3s;
+--- ws
+my $sk = 'kefu:{s:heal1}';
+my $r = int rand 1e9;
+my ($c1, $c2, $c3, $v1, $v3) = ("ho$r", "hp$r", "hn$r", "hv$r", "hw$r");
+# older than the retention (3 s), younger than idle_close (a day)
+my $old = int(time * 1000) - 3600 * 1000;
+# the master of the old conversation's slot sees what is done to its keys
+my $mon = redis_monitor(Kefu::Net::redis_port_of("kefu:{c:$c1}"));
+# what 0.1.0 (8a03819) wrote of a conversation it closed, none of it
+# expiring
+redis('HSET', "kefu:{c:$c1}", site => 'heal1', visitor => $v1, agent => 'ha',
+      state => 'closed', group => 'default', seq => 2, created => $old - 60000,
+      updated => $old, closed => $old);
+redis('XADD', "kefu:{c:$c1}:log", '1-1', j => '{}', f => "v:$v1", p => 0, s => 1);
+redis('XADD', "kefu:{c:$c1}:log", '2-1', j => '{}', f => 'system', p => 0, s => '-');
+redis('SADD', "kefu:{c:$c1}:joined", 'm:boss');
+redis('RPUSH', "kefu:{c:$c1}:assignments", qq({"event":"conv.closed","seq":2,"ts":$old,"data":null}));
+# the routing record a routing step makes of it after the upgrade (on one
+# Redis, r_rec(): with the conversation's expiry, here none)
+redis('HSET', "$sk:r:$c1", state => 'closed', visitor => $v1, group => 'default');
+# its visitor: 0.1.0's hello (no ttl), page trail and index
+redis('HSET', "$sk:v:$v1", seen => $old - 60000, name => 'old one');
+redis('ZADD', "$sk:v:$v1:convs", $old - 60000, $c1);
+redis('RPUSH', "$sk:v:$v1:pages", '{"url":"https://shop.example/","ts":1}');
+# an open conversation as old: the idle sweep's, not this one's
+redis('HSET', "kefu:{c:$c2}", site => 'heal1', visitor => $v1, agent => 'ha',
+      state => 'open', group => 'default', seq => 1, created => $old, updated => $old);
+redis('XADD', "kefu:{c:$c2}:log", '1-1', j => '{}', f => "v:$v1", p => 0, s => 1);
+# one this version closed, still there (the retention shortened since):
+# its keys, routing record and visitor expire already
+redis('HSET', "kefu:{c:$c3}", site => 'heal1', visitor => $v3, agent => 'ha',
+      state => 'closed', group => 'default', seq => 1, created => $old, updated => $old,
+      closed => $old);
+redis('XADD', "kefu:{c:$c3}:log", '1-1', j => '{}', f => "v:$v3", p => 0, s => 1);
+redis('HSET', "$sk:r:$c3", state => 'closed', visitor => $v3, group => 'default');
+redis('HSET', "$sk:v:$v3", seen => $old, ttl => 1000);
+redis('EXPIRE', $_, 1000) for "kefu:{c:$c3}", "kefu:{c:$c3}:log", "$sk:r:$c3", "$sk:v:$v3";
+redis('ZADD', "$sk:convs", $old, $c1, $old, $c2, $old, $c3);
+redis('HSET', "$sk:counts", closed => 5, open => 1);
+
+my @k1 = map { "kefu:{c:$c1}$_" } '', ':log', ':joined', ':assignments';
+my %exp = map { $_->{args}[0] => $_->{args}[1] }
+          grep { $_->{lua} && $_->{cmd} eq 'expire' }
+          $mon->read(timeout => 60, until => sub {
+              $_[0]{lua} && $_[0]{cmd} eq 'expire' && $_[0]{args}[0] eq $k1[-1] });
+$mon->close;
+for my $k (@k1) {
+    ok(defined $exp{$k} && $exp{$k} >= 1 && $exp{$k} <= 3, "$k is given an expiry (" . ($exp{$k} // 'none') . ' s)');
+}
+isnt(redis('TTL', "$sk:v:$v1"), -1, "its visitor's record is given one");
+my $gone = sub { !redis('EXISTS', "$sk:v:$v1") && !defined redis('ZSCORE', "$sk:convs", $c1) };
+for (1 .. 300) { last if $gone->(); select(undef, undef, undef, 0.1) }
+ok($gone->(), 'the next sweeps drop it from the index, and the visitor goes');
+is(redis('EXISTS', $_), 0, "$_ is gone") for @k1, "$sk:r:$c1", "$sk:v:$v1:convs", "$sk:v:$v1:pages";
+is(redis('HGET', "$sk:counts", 'closed'), 4, 'the closed ones counted one fewer');
+is(redis('TTL', $_), -1, "$_, open, does not expire") for "kefu:{c:$c2}", "kefu:{c:$c2}:log";
+ok(defined redis('ZSCORE', "$sk:convs", $c2), '... and stays listed');
+for my $k ("kefu:{c:$c3}", "kefu:{c:$c3}:log", "$sk:r:$c3", "$sk:v:$v3") {
+    my $t = redis('TTL', $k);
+    ok($t > 900 && $t <= 1000, "$k, closed by this version, keeps its expiry ($t s)");
+}
+is(redis('HGET', "$sk:v:$v3", 'ttl'), 1000, "... its visitor its ttl");
+ok(defined redis('ZSCORE', "$sk:convs", $c3), '... and it stays listed');

@@ -169,7 +169,8 @@ like($sb, qr/"\Q$main::SHOP\E"/, 'with the site');
 # would not refuse a key of another slot, and this test could not fail
 for my $s (qw(summaries summary queue queue_item queue_entry api_list api_queue conv_fields
               api_conv api_visitor history history_check upload_owner upload_check upload_sweep
-              upload_reap retain_sweep retain_drop idle_sweep idle_done)) {
+              upload_reap retain_sweep retain_drop retain_heal retain_heal_site idle_sweep
+              idle_done)) {
     open(my $fh, '<', "$FindBin::Bin/../ngx_kefu_module/lua/$s.lua") or die "$s.lua: $!";
     like(scalar <$fh>, qr/^#!lua\b/, "$s.lua is a #!lua script");
 }
@@ -289,6 +290,21 @@ my $gone = 0;
 for (1 .. 150) { if (!defined rcl('ZSCORE', "kefu:{s:$s3}:convs", '4242424242')) { $gone = 1; last } sleep 0.1 }
 ok($gone, 'the retention sweep drops the index entry of a conversation gone');
 is(rcl('HGET', "kefu:{s:$s3}:counts", 'closed'), 0, '... and counts it');
+
+# retain_heal_site, retain_heal: a conversation 0.1.0 closed, none of its
+# keys expiring, and its visitor's record get an expiry, each in its slot
+my ($hc, $hv) = ("4343$r", "hv$r");
+rcl('HSET', "kefu:{c:$hc}", site => $s3, visitor => $hv, state => 'closed', seq => 1,
+    created => 1000, updated => 1000, closed => 1000);
+rcl('RPUSH', "kefu:{c:$hc}:assignments", '{}');
+rcl('HSET', "kefu:{s:$s3}:v:$hv", seen => 1000);
+rcl('ZADD', "kefu:{s:$s3}:v:$hv:convs", 1000, $hc);
+rcl('ZADD', "kefu:{s:$s3}:convs", 1000, $hc);
+$gone = 0;
+for (1 .. 150) { if (!defined rcl('ZSCORE', "kefu:{s:$s3}:convs", $hc)) { $gone = 1; last } sleep 0.1 }
+ok($gone, 'the retention sweep gives a conversation 0.1.0 closed an expiry, then drops it');
+is(rcl('EXISTS', "kefu:{c:$hc}:assignments"), 0, '... its keys gone');
+isnt(rcl('TTL', "kefu:{s:$s3}:v:$hv"), -1, "... its visitor's record given an expiry");
 
 # idle_sweep, conv_fields, (route_close), idle_done: an open conversation
 # whose last event the test moves back past idle_close (60 s)
