@@ -38,6 +38,8 @@ static void ngx_kefu_call_key(ngx_kefu_call_t *c, char tag, ngx_str_t *id,
     const char *suffix);
 static void ngx_kefu_call_visitor_key(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *visitor, const char *suffix);
+static void ngx_kefu_call_route_key(ngx_kefu_call_t *c, ngx_str_t *site,
+    ngx_str_t *conv);
 static void ngx_kefu_call_str(ngx_kefu_call_t *c, ngx_str_t *s);
 static u_char *ngx_kefu_terms_call_alloc(ngx_kefu_terms_call_t *c,
     ngx_uint_t argc, size_t bytes);
@@ -385,6 +387,23 @@ ngx_kefu_call_visitor_key(ngx_kefu_call_t *c, ngx_str_t *site,
 }
 
 
+/* a conversation's routing record, "kefu:{s:<site>}:r:<conv>" */
+
+static void
+ngx_kefu_call_route_key(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv)
+{
+    u_char  suffix[sizeof(":r:") + NGX_KEFU_MAX_ID_LEN];
+
+    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
+        c->overflow = 1;
+        return;
+    }
+
+    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":r:%V", conv) = '\0';
+    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+}
+
+
 /* KEYS: the participant's conversations, its open ones; ARGV: role */
 
 ngx_int_t
@@ -687,16 +706,8 @@ ngx_int_t
 ngx_kefu_retain_heal_site_args(ngx_kefu_call_t *c, ngx_str_t *site,
     ngx_str_t *conv, ngx_str_t *visitor, time_t secs, time_t retention)
 {
-    u_char  suffix[sizeof(":r:") + NGX_KEFU_MAX_ID_LEN];
-
-    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_ERROR;
-    }
-
-    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":r:%V", conv) = '\0';
-
     ngx_kefu_call_init(c);
-    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+    ngx_kefu_call_route_key(c, site, conv);
 
     if (visitor->len) {
         ngx_kefu_call_visitor_key(c, site, visitor, "");
@@ -1653,16 +1664,8 @@ ngx_int_t
 ngx_kefu_label_put_args(ngx_kefu_call_t *c, ngx_str_t *site, ngx_str_t *conv,
     ngx_str_t *labels)
 {
-    u_char  suffix[sizeof(":r:") + NGX_KEFU_MAX_ID_LEN];
-
-    if (conv->len > NGX_KEFU_MAX_ID_LEN) {
-        return NGX_ERROR;
-    }
-
-    *ngx_snprintf(suffix, sizeof(suffix) - 1, ":r:%V", conv) = '\0';
-
     ngx_kefu_call_init(c);
-    ngx_kefu_call_key(c, 's', site, (const char *) suffix);
+    ngx_kefu_call_route_key(c, site, conv);
     ngx_kefu_call_str(c, labels);
 
     return ngx_kefu_call_done(c);
