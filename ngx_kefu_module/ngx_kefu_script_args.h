@@ -139,9 +139,9 @@ ngx_int_t ngx_kefu_api_list_args(ngx_kefu_call_t *c, ngx_str_t *site,
  * The retention sweep: lua/retain_sweep.lua (the site's slot), each
  * conversation's hash asked in its own (lua/conv_fields.lua), then
  * lua/retain_drop.lua for those gone, a few a call; the closed ones that
- * 0.1.0 left without an expiry get one, lua/retain_heal.lua in the
- * conversation's slot, then lua/retain_heal_site.lua in the site's (its
- * routing record, its visitor: "" for none)
+ * 0.1.0 left without an expiry get one, lua/retain_heal_site.lua in the
+ * site's slot (their routing record, their visitor: "" for none), then
+ * lua/retain_heal.lua in the conversation's (ngx_kefu_retain_next())
  */
 #define NGX_KEFU_RETAIN_DROP_MAX  (NGX_KEFU_CALL_ARGS - 3)
 

@@ -3,8 +3,10 @@
 -- (kefu:{s:<site>}:r:<conv>), then its visitor's record, index and page
 -- trail (none for a conversation without a visitor).  ARGV = seconds
 -- the conversation has left (retain_heal.lua's), the site's retention
--- (seconds).  For a conversation retain_heal.lua gave an expiry: what
--- 0.1.0 wrote, or a routing step made of it since (r_rec() copies a
+-- (seconds).  For each closed conversation the sweep found past the
+-- retention, before retain_heal.lua gives its keys an expiry when they
+-- have none (so that a turn cut short between the two finds it again):
+-- what 0.1.0 wrote, or a routing step made of it since (r_rec() copies a
 -- conversation's expiry, and 0.1.0's had none), in the site's slot.  The
 -- routing record goes with the conversation; a visitor's record without
 -- an expiry is kept from now as its conversation's close would keep it
