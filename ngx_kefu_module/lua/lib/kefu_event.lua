@@ -36,11 +36,9 @@ local K = {trim = {}, zc = false, zt = false, tr = false, tv = false}
 local function kefu_event(site, name, conv, seq, ts, data)
   seq, ts = n_str(seq), n_str(ts)
   local ek = K.events or 'kefu:{s:' .. site .. '}:events'
-  if K.convs then
-    K.trim[ek] = true
-    redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
-               'ts', ts, 'data', data)
-  elseif K.tr == ek then
+  if K.convs then K.trim[ek] = true end
+  -- trimmed at the call's end (K.convs), or by its first XADD (K.tr)
+  if K.convs or K.tr == ek then
     redis.call('XADD', ek, '*', 'event', name, 'conv', conv, 'seq', seq,
                'ts', ts, 'data', data)
   else
