@@ -53,7 +53,28 @@ ngx_kefu_batch_add(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *it)
     b->last = &it->next;
     b->pending++;
 
-    if (!b->ev.posted) {
+    if (!b->ev.posted && (b->hold == 0 || b->busy < b->hold)) {
+        ngx_post_event(&b->ev, &ngx_posted_events);
+    }
+}
+
+
+void
+ngx_kefu_batch_sent(ngx_kefu_batch_t *b)
+{
+    b->busy++;
+}
+
+
+void
+ngx_kefu_batch_answered(ngx_kefu_batch_t *b)
+{
+    if (b->busy) {
+        b->busy--;
+    }
+
+    /* what waited for it goes at the end of this pass, as one call */
+    if (b->head && !b->ev.posted && b->busy < b->hold) {
         ngx_post_event(&b->ev, &ngx_posted_events);
     }
 }

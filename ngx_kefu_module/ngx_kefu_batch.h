@@ -59,6 +59,8 @@ struct ngx_kefu_batch_s {
     ngx_kefu_batch_item_t       *head;
     ngx_kefu_batch_item_t      **last;
     ngx_uint_t                   pending;    /* items waiting */
+    ngx_uint_t                   busy;       /* calls sent, not answered */
+    ngx_uint_t                   hold;       /* 0, or the busy that holds */
     ngx_kefu_batch_fit_pt        fit;
     ngx_kefu_batch_send_pt       send;
 };
@@ -73,8 +75,20 @@ ngx_kefu_batch_t *ngx_kefu_batch_get(ngx_kefu_main_conf_t *kmcf,
     void **slot, size_t size, ngx_kefu_batch_fit_pt fit,
     ngx_kefu_batch_send_pt send);
 
-/* it waits for the end of the pass, after those added before it */
+/*
+ * it waits for the end of the pass, after those added before it; with
+ * b->hold set, while b->hold of the user's calls are unanswered, for the
+ * pass in which one is answered (ngx_kefu_batch_answered())
+ */
 void ngx_kefu_batch_add(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *it);
+
+/*
+ * A user with b->hold set counts its calls: one sent (its send() gave it
+ * to Redis), one answered (its handler ran, also for a call that Redis's
+ * loss or the worker's exit answered)
+ */
+void ngx_kefu_batch_sent(ngx_kefu_batch_t *b);
+void ngx_kefu_batch_answered(ngx_kefu_batch_t *b);
 
 /*
  * The waiting items cut into calls and sent now, after items (linked,

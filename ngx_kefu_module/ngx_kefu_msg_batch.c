@@ -4,7 +4,15 @@
  * of many clients read in one pass, Redis replies that led to a msg) wait
  * in a posted event, which runs once the pass's other events are done and
  * sends them as one lua/msg_batch.lua call: the script call's own cost,
- * most of a message's time in Redis, is paid once for many.  The queue
+ * most of a message's time in Redis, is paid once for many.  On one Redis
+ * (and Sentinel's master) a worker has at most NGX_KEFU_MSG_BATCH_HOLD
+ * calls in flight: the messages of the passes after that wait until one
+ * is answered, then go as one call, as a database's group commit waits
+ * for the flush in progress.  A busy Redis so gets fewer, larger calls
+ * (issue 18: half the calls at 10,000 messages a second,
+ * docs/benchmarks.md), an idle one each message at once; with a cluster, whose
+ * calls go to several masters, a slow one would hold the others' back,
+ * and a call goes at the end of its pass as before.  The queue
  * is the worker's ngx_kefu_batch.c one, as event_put's and the search
  * index's: bounded at NGX_KEFU_MSG_BATCH_MAX messages or
  * NGX_KEFU_MSG_BATCH_BYTES of arguments a call, then another call.  A
@@ -109,6 +117,8 @@ static void ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b,
     ngx_kefu_batch_item_t *items, ngx_uint_t n);
 static void ngx_kefu_msg_batch_drop(ngx_kefu_batch_t *b,
     ngx_kefu_batch_item_t *items, ngx_uint_t n);
+static void ngx_kefu_msg_batch_answered(ngx_kefu_redis_t *rd,
+    redisReply *reply, void *data);
 static void ngx_kefu_msg_batch_done(ngx_kefu_redis_t *rd, redisReply *reply,
     void *data);
 static int ngx_kefu_msg_batch_short(ngx_kefu_msg_batch_item_t *first,
@@ -209,6 +219,10 @@ ngx_kefu_msg_batch_add(ngx_kefu_main_conf_t *kmcf, ngx_str_t *conv,
     }
 
     ((ngx_kefu_msg_batch_t *) b)->rd = kmcf->redis;
+
+    if (!ngx_kefu_redis_cluster(kmcf->redis)) {
+        b->hold = NGX_KEFU_MSG_BATCH_HOLD;
+    }
 
     it = ngx_alloc(sizeof(ngx_kefu_msg_batch_item_t), ngx_cycle->log);
     if (it == NULL) {
@@ -388,14 +402,36 @@ ngx_kefu_msg_batch_call(ngx_kefu_batch_t *b, ngx_kefu_batch_item_t *items,
         }
 
         rc = ngx_kefu_redis_eval_n(kmcf->redis, script,
-                                   ngx_kefu_msg_batch_done, items, n, nkeys,
-                                   argc, argv, lens);
+                                   ngx_kefu_msg_batch_answered, items, n,
+                                   nkeys, argc, argv, lens);
         ngx_free(argv);
+
+        if (rc == NGX_OK) {
+            ngx_kefu_batch_sent(b);
+        }
     }
 
     if (rc != NGX_OK) {
         /* not sent (Redis went down in this pass): each hears it */
         ngx_kefu_msg_batch_done(kmcf->redis, NULL, items);
+    }
+}
+
+
+/* a call sent is answered: what waited for it may go (b->hold) */
+
+static void
+ngx_kefu_msg_batch_answered(ngx_kefu_redis_t *rd, redisReply *reply,
+    void *data)
+{
+    ngx_kefu_main_conf_t  *kmcf;
+
+    ngx_kefu_msg_batch_done(rd, reply, data);
+
+    kmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_kefu_module);
+
+    if (kmcf->msg_batch) {
+        ngx_kefu_batch_answered(kmcf->msg_batch);
     }
 }
 

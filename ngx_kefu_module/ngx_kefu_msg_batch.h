@@ -1,7 +1,8 @@
 
 /*
  * Group commit of chat messages (ngx_kefu_msg_batch.c): the messages one
- * event-loop pass of a worker takes go to Redis together, one script call
+ * event-loop pass of a worker takes (or, while its calls are in flight,
+ * the passes until one is answered) go to Redis together, one script call
  * (lua/msg_batch.lua) carrying many, each answered to its own handler.
  */
 
@@ -17,6 +18,12 @@
 /* messages of one call at most, and their arguments' bytes */
 #define NGX_KEFU_MSG_BATCH_MAX    64
 #define NGX_KEFU_MSG_BATCH_BYTES  (256 * 1024)
+/*
+ * calls of a worker in flight at once (one Redis, Sentinel's master);
+ * the messages taken meanwhile wait for one to be answered, and then go
+ * together (ngx_kefu_msg_batch.c)
+ */
+#define NGX_KEFU_MSG_BATCH_HOLD   2
 
 
 /*

@@ -782,3 +782,59 @@ like($e{j}, qr/^\{"type":"msg","conv":"\Q$c1\E","id":"\d+","seq":\Q@{[$seq1 + 6]
 [alert]
 [crit]
 --- timeout: 60
+
+
+
+=== TEST 15: while two of a worker's calls are in flight, the messages of later passes wait for an answer and then go as one call (group commit held by the calls in flight, issue 18): nine messages sent one write at a time while Redis is paused are three calls, not one each; every one acked once, each conversation's in send order
+--- ws
+chat_site('shop1', $main::SECRET);
+local $ENV{TEST_NGINX_REDIS_PORT} = $main::R->port;
+my $g = 'g' . int rand 1e6;
+my $ag = agent("mei$g", $g, status => 'online');
+my ($v1, undef, $c1) = visitor_conv($g);
+my ($v2, undef, $c2) = visitor_conv($g);
+$_->until_pong(20) for $v1, $v2, $ag;
+my %seq0 = map { $_ => gr('HGET', "kefu:{c:$_}", 'seq') } $c1, $c2;
+my $mon = redis_monitor($main::R->port);
+# writes wait in Redis (a script call is a write) for 1.5 s: the first
+# two messages' calls are in flight all that time
+gr('CLIENT', 'PAUSE', 1500, 'WRITE');
+my @who = ([$v1, undef], [$v2, undef], [$ag, $c1], [$ag, $c2]);
+my %sent;
+for my $i (1 .. 9) {
+    my ($ws, $conv) = @{ $who[$i % 4] };
+    # each its own write, 50 ms apart: its own pass of the worker
+    $ws->send_json({type => 'msg', cid => "h$i", text => "held $i",
+                    $conv ? (conv => $conv) : ()});
+    push @{ $sent{$ws} }, "h$i";
+    select undef, undef, undef, 0.05;
+}
+my %r = map { $_ => answers($_, scalar @{ $sent{$_} }) } $v1, $v2, $ag;
+my @all = map { @$_ } values %r;
+is(scalar(grep { $_->{type} eq 'ack' && !$_->{dup} } @all), 9, 'nine acks for nine messages');
+my %seen;
+$seen{$_->{cid}}++ for @all;
+is_deeply(\%seen, {map { ("h$_" => 1) } 1 .. 9}, 'each answered once');
+for my $ws ($v1, $v2, $ag) {
+    is_deeply([map { $_->{cid} } @{ $r{$ws} }], $sent{$ws}, 'a sender answered in its send order');
+}
+for my $c ($c1, $c2) {
+    my @s = sort { $a <=> $b } map { $_->{seq} } grep { $_->{conv} eq $c } @all;
+    is_deeply(\@s, [map { $seq0{$c} + $_ } 1 .. @s], "$c: seqs contiguous");
+    my @by_seq = map { $_->{cid} } sort { $a->{seq} <=> $b->{seq} } grep { $_->{conv} eq $c } @all;
+    is_deeply(\@by_seq, [sort { substr($a, 1) <=> substr($b, 1) } @by_seq], "$c: stored in send order");
+}
+# the script calls that carried them, and the cids each carried
+my $h9 = sub { $_[0]{call} && grep { $_ eq 'h9' } @{ $_[0]{args} } };
+my @cmds = $mon->read(until => $h9, timeout => 20);
+$mon->close;
+my @calls = map { [grep { /^h\d$/ } @{ $_->{args} }] }
+            grep { $_->{call} && grep { /^h\d$/ } @{ $_->{args} } } @cmds;
+is(scalar @calls, 3, 'three calls for the nine, not nine') or diag(join ' ', map { "[@$_]" } @calls);
+is_deeply($calls[0], ['h1'], 'the first alone, sent at once');
+is_deeply($calls[1], ['h2'], 'the second alone, sent at once (two in flight)');
+is_deeply([sort @{ $calls[2] // [] }], [sort map { "h$_" } 3 .. 9], 'the seven that waited in one');
+--- no_error_log
+[alert]
+[crit]
+--- timeout: 60
