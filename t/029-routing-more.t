@@ -401,7 +401,11 @@ is(($c2{open} // 0) - ($c1{open} // 0), 0, '... not open');
 my $rt = redis('PTTL', $vk2);
 ok($rt > 0, "the visitor's record expires ($rt)");
 my $it = redis('PTTL', "$vk2:convs");
-ok($it > 0 && $it <= $rt, "... and its index with it ($it)");
+# the script sets the index's PEXPIRE from the record's PTTL, two
+# commands: Redis 7.0's clock may tick between them (a millisecond, a few
+# on a loaded machine), and the index then expires that much after the
+# record (CI once read 2591999992 against a record read just before it)
+ok($it > 0 && $it <= $rt + 50, "... and its index with it ($it, the record $rt)");
 my %h2 = @{ redis('HGETALL', "kefu:{c:$conv2}") };
 is(join(' ', map { "$_=" . ($h2{$_} // '') } qw(site state seq v), "w:v:$vw2->{id}"),
    "site=shop24 state=queued seq=1 v=1 w:v:$vw2->{id}=1", "... its hash as open's and the message's steps left it");
