@@ -22,6 +22,7 @@
 -- gone; third, the hash's seq after it (nil when counted by HINCRBY).
 --@include num
 --@include retain
+--@include log
 --@include asg
 -- an empty table no call changes, for a list or set that is optional:
 -- read in its place instead of a table made at each use (issue 18: a
@@ -87,16 +88,8 @@ local function a_apply(conv, p, maxlen, pubs, two, pre)
           s = n_str(redis.call('HINCRBY', k, 'seq', '1'))
         end
         local j = a_json(it, s)
-        -- trimmed only once its seq is past maxlen, as a message's entry
-        -- (m_log(), lib/msg.lua): before, the trim had nothing to take
-        -- and cost its arguments (issue 18)
-        if n_gt(s, maxlen) then
-          redis.call('XADD', k .. ':log', 'MAXLEN', '~', maxlen, s .. '-1',
-                     'j', j, 'f', 'system', 'p', '0', 's', '-')
-        else
-          redis.call('XADD', k .. ':log', s .. '-1', 'j', j, 'f', 'system',
-                     'p', '0', 's', '-')
-        end
+        l_add(k .. ':log', s, maxlen, 'j', j, 'f', 'system', 'p', '0',
+              's', '-')
         pubs[#pubs + 1] = {k, '-|0|' .. s .. '|' .. j}
         got[a_id(it)] = {s, j}
         if two then

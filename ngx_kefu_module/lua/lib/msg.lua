@@ -45,6 +45,7 @@
 -- message's event, via the log").
 --@include kefu_event
 --@include retain
+--@include log
 -- m_legacy(site, who, cid): the key of a dedup record as 0.1.0 (the one
 -- release so far, CHANGELOG.md) wrote it, per site.  Such a record is
 -- still honoured for its window across an upgrade (remove this with the
@@ -54,16 +55,6 @@
 -- any (lg, below): one command a call instead of one a message.
 local function m_legacy(site, who, cid)
   return 'kefu:{s:' .. site .. '}:cid:' .. who .. ':' .. cid
-end
--- m_log(key, seq, max, field, value, ...): the conversation's log entry
--- seq-1.  The log holds at most seq entries (one a seq), so it is trimmed
--- to about max (MAXLEN ~, kefu_log_retention) only once seq is past max:
--- before, the trim had nothing to take and cost its arguments (issue 18).
-local function m_log(key, seq, max, ...)
-  if n_gt(seq, max) then
-    return redis.call('XADD', key, 'MAXLEN', '~', max, seq .. '-1', ...)
-  end
-  return redis.call('XADD', key, seq .. '-1', ...)
 end
 -- a dedup record's key: per sender and conversation, it lives with it
 local function m_dedup_key(c, who, cid)
@@ -120,10 +111,10 @@ local function m_store(here, A, conv, seq, v, o, state, vid, ckey, wk)
   -- message's seq (lm), so that event_put knows one before it is
   -- missing (prev)
   if here or ev == '' then
-    m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
+    l_add(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
           's', A[16])
   else
-    m_log(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
+    l_add(ckey .. ':log', seq, A[15], 'j', j, 'f', who, 'p', A[12],
           's', A[16], 'e', ev)
   end
   -- A[28] "": not due for renewal (ngx_kefu_msg_visitor_ttl())
