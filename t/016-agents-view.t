@@ -70,7 +70,7 @@ is($q->{convs}[0]{conv}, $ack1->{conv}, 'oldest first');
 is($q->{convs}[1]{position}, 2, 'with positions');
 is($q->{convs}[1]{last}, '你好，在吗？', 'Chinese previews whole');
 is($q->{convs}[0]{visitor}{attrs}{order_id}, '123456789012345678', 'attributes as sent: large numbers not rounded')
-    or diag explain $q->{convs}[0]{visitor};
+    or diag(Test::More::explain($q->{convs}[0]{visitor}));
 is($q->{convs}[0]{visitor}{page}{url}, 'https://shop.example/checkout', 'the current page');
 is($q->{convs}[0]{visitor}{contact}{email}, "v1$r\@example.com", 'the contact');
 my @ob = $o->until_pong;
