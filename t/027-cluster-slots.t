@@ -395,10 +395,11 @@ my $t = jwt_hs256({sub => 'ob7', role => 'agent', site => $main::SHOP, exp => ti
 my ($ag, $aw) = kefu_connect(port => $port2, role => 'agent', site => 'shop1', token => $t,
                              status => 'online');
 is($aw->{type}, 'welcome', 'an agent online on the second host');
-# welcome goes out before the agent's presence is stored (route_up): a
-# first message routed in between is queued, then given to the agent by
-# its route_up, with another notice than the one awaited below (CI once
-# timed out on it under load)
+# welcome goes out before the agent's presence is stored (route_up):
+# waiting for it takes that step out of the race.  (CI once timed out
+# on the assignment below, under load; a first message routed before
+# route_up is queued, and route_up gives it with the same notice, so
+# that order alone does not explain it: the cause was not found)
 my $up;
 for (1 .. 200) {
     $up = rcl('HGET', "kefu:{s:$main::SHOP}:a:ob7", 'state') // '';
